@@ -1,0 +1,109 @@
+/**
+ * Errors of two kinds, kept apart on purpose:
+ *
+ * - Kernel-level operations return what the kernel returns: `0` or a negative errno
+ *   (`-EBUSY`). Those are results a kernel path must handle, never exceptions.
+ * - Misuse of the host API (an unknown plugin, a corrupt log, a bad scenario) throws a
+ *   {@link TracelabError} whose `code` is stable and whose message says what to fix.
+ */
+
+/** Errno values as in Linux's include/uapi/asm-generic/errno-base.h and errno.h. */
+export const EPERM = 1;
+export const ENOENT = 2;
+export const ESRCH = 3;
+export const EINTR = 4;
+export const EIO = 5;
+export const ECHILD = 10;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const EINVAL = 22;
+export const ENOSPC = 28;
+export const ENOSYS = 38;
+export const ENOBUFS = 105;
+export const EALREADY = 114;
+export const EINPROGRESS = 115;
+
+const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  [EPERM]: 'EPERM',
+  [ENOENT]: 'ENOENT',
+  [ESRCH]: 'ESRCH',
+  [EINTR]: 'EINTR',
+  [EIO]: 'EIO',
+  [ECHILD]: 'ECHILD',
+  [EAGAIN]: 'EAGAIN',
+  [ENOMEM]: 'ENOMEM',
+  [EFAULT]: 'EFAULT',
+  [EBUSY]: 'EBUSY',
+  [EEXIST]: 'EEXIST',
+  [EINVAL]: 'EINVAL',
+  [ENOSPC]: 'ENOSPC',
+  [ENOSYS]: 'ENOSYS',
+  [ENOBUFS]: 'ENOBUFS',
+  [EALREADY]: 'EALREADY',
+  [EINPROGRESS]: 'EINPROGRESS',
+};
+
+/** `errnoName(-16)` is `'-EBUSY'`; `errnoName(0)` is `'0'`; unknown values print as numbers. */
+export function errnoName(ret: number): string {
+  if (ret >= 0) return String(ret);
+  const name = ERRNO_NAMES[-ret];
+  return name === undefined ? String(ret) : `-${name}`;
+}
+
+/**
+ * Stable codes of {@link TracelabError}. Tools and tests match on the code, never on the
+ * message, so a code never changes meaning once published.
+ */
+export type TracelabErrorCode =
+  | 'INVALID_OPTION'
+  | 'PLUGIN_INVALID'
+  | 'PLUGIN_DUPLICATE'
+  | 'PLUGIN_CORE_MISMATCH'
+  | 'PLUGIN_MISSING_DEPENDENCY'
+  | 'PLUGIN_DEPENDENCY_VERSION'
+  | 'PLUGIN_REGISTER_FAILED'
+  | 'PLUGIN_DISABLED'
+  | 'UNKNOWN_EVENT_TYPE'
+  | 'INVALID_EVENT'
+  | 'KERNEL_BUG'
+  | 'INVARIANT_VIOLATED'
+  | 'CALL_DID_NOT_RETURN'
+  | 'CALL_OOPS'
+  | 'KERNEL_HALTED'
+  | 'REPLAY_READ_ONLY'
+  | 'SCHEDULE_INVALID'
+  | 'SCHEDULE_DIVERGED'
+  | 'LOG_EMPTY'
+  | 'LOG_CORRUPT'
+  | 'LOG_FOREIGN'
+  | 'LOG_INVALID_EVENT'
+  | 'LOG_SEQUENCE'
+  | 'LOG_PLUGIN_MISMATCH'
+  | 'LOG_REDUCER_FAILED'
+  | 'SEQ_OUT_OF_RANGE';
+
+export class TracelabError extends Error {
+  override readonly name = 'TracelabError';
+  readonly code: TracelabErrorCode;
+  /** Structured detail for tools: the plugin, the log line, the violation... */
+  readonly detail: Readonly<Record<string, unknown>>;
+
+  constructor(code: TracelabErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+/** Thrown by kernel paths for what the real kernel would BUG() on; the runtime turns it into an oops. */
+export function kernelBug(message: string, detail: Record<string, unknown> = {}): TracelabError {
+  return new TracelabError('KERNEL_BUG', `BUG: ${message}`, detail);
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,141 @@
+import type { TaskRunState } from './state.js';
+
+/**
+ * Every event's payload by type. Plugins add theirs by declaration merging in their own
+ * `events.ts`:
+ * `declare module '@tracelab/core' { interface EventMap { 'markers/probe-registered': {...} } }`
+ *
+ * Payloads are plain JSON (numbers, strings, booleans, null, arrays, objects): the log is
+ * NDJSON, and a run's identity is the SHA-256 of its canonical form.
+ */
+export interface EventMap {
+  'kernel/created': { cpus: number; seed: number; strategy: string; coreVersion: string };
+  'kernel/plugin-registered': { name: string; version: string; options?: unknown };
+  /**
+   * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of
+   * the failed step segment were not applied. `plugin` is disabled from here on when set;
+   * `killed` is the task that died with it, if any.
+   */
+  'kernel/oops': {
+    plugin: string | null;
+    where: string;
+    message: string;
+    pid: number;
+    killed: number | null;
+    /** The CPU's preempt count restored to what it was when the failed code was entered. */
+    preemptCount: number | null;
+  };
+  /** Free text from kernel code, like the kernel's printk. */
+  'kernel/printk': { pid: number; text: string };
+  'kernel/function-defined': { name: string };
+
+  'task/spawned': { pid: number; comm: string; kthread: boolean };
+  /** dup_task_struct: the child exists, with a copy of the parent's thread flags; not listed yet. */
+  'fork/dup': { parent: number; child: number; comm: string; flags: string[] };
+  /** Under the tasklist write lock: the child joins the task list and its parent's children. */
+  'fork/link': { parent: number; child: number };
+  'task/flags': { pid: number; set: string[]; clear: string[] };
+  'task/exec': { pid: number; comm: string };
+  /** do_exit: the task is exiting with `code`. */
+  'task/exit': { pid: number; code: number };
+  /** exit_notify: the task is a zombie until reaped (or released at once when autoreaped). */
+  'task/zombie': { pid: number };
+  'task/reparented': { pid: number; parent: number };
+  /** release_task: gone from the task list and the state. */
+  'task/released': { pid: number; by: number };
+  'task/sleep': { pid: number; on: string; until: number | null; state: 'sleeping' | 'stopped' };
+  'task/user-fault': { pid: number; message: string };
+
+  'sched/wakeup': { pid: number; by: number };
+  /** A context switch on `cpu`; `prevState` is what the previous task is left as. */
+  'sched/switch': { cpu: number; prev: number; next: number; prevState: TaskRunState; preempted: boolean };
+  'cpu/preempt-count': { cpu: number; count: number };
+
+  'syscall/enter': { pid: number; name: string; args: Record<string, number> };
+  'syscall/exit': { pid: number; name: string; ret: number };
+  'fault/page': { pid: number; addr: number; page: number; user: boolean };
+  'fault/resolved': { pid: number; page: number; user: boolean };
+  'mm/store': { tgid: number; addr: number; data: string };
+  'fs/open': { pid: number; path: string; fd: number };
+
+  'lock/wait': { lock: string; kind: 'mutex' | 'rwlock' | 'spinlock'; pid: number; write: boolean };
+  'lock/acquired': { lock: string; kind: 'mutex' | 'rwlock' | 'spinlock'; pid: number; write: boolean; handoff: boolean };
+  'lock/released': { lock: string; kind: 'mutex' | 'rwlock' | 'spinlock'; pid: number; write: boolean };
+
+  'rcu/read-lock': { pid: number };
+  'rcu/read-unlock': { pid: number };
+  'rcu/gp-start': { seq: number; pending: number[] };
+  'rcu/qs': { seq: number; cpu: number };
+  'rcu/gp-end': { seq: number };
+  'rcu/callback-queued': { id: number; gp: number; label: string };
+  'rcu/callback-invoked': { id: number; label: string };
+
+  'signal/generate': { pid: number; sig: number; from: number };
+  'signal/deliver': { pid: number; sig: number; action: 'ignore' | 'terminate' | 'stop' | 'continue' };
+
+  'module/loaded': { name: string; data: Record<string, unknown> };
+  'module/going': { name: string };
+  'module/unloaded': { name: string };
+}
+
+export type EventType = keyof EventMap & string;
+
+/** Fields every logged event carries. `cpu` is where it was emitted; -1 for the host. */
+export interface EventHeader {
+  readonly seq: number;
+  readonly time: number;
+  readonly cpu: number;
+}
+
+/** A logged event of type `T` (or of any type). */
+export type KernelEvent<T extends EventType = EventType> = {
+  [K in T]: EventHeader & { readonly type: K } & Readonly<EventMap[K]>;
+}[T];
+
+/** What kernel code passes to `emit`: the header is filled in by the kernel. */
+export type EventInput<T extends EventType = EventType> = {
+  [K in T]: { type: K } & EventMap[K];
+}[T];
+
+export const CORE_EVENT_TYPES: readonly EventType[] = [
+  'kernel/created',
+  'kernel/plugin-registered',
+  'kernel/oops',
+  'kernel/printk',
+  'kernel/function-defined',
+  'task/spawned',
+  'fork/dup',
+  'fork/link',
+  'task/flags',
+  'task/exec',
+  'task/exit',
+  'task/zombie',
+  'task/reparented',
+  'task/released',
+  'task/sleep',
+  'task/user-fault',
+  'sched/wakeup',
+  'sched/switch',
+  'cpu/preempt-count',
+  'syscall/enter',
+  'syscall/exit',
+  'fault/page',
+  'fault/resolved',
+  'mm/store',
+  'fs/open',
+  'lock/wait',
+  'lock/acquired',
+  'lock/released',
+  'rcu/read-lock',
+  'rcu/read-unlock',
+  'rcu/gp-start',
+  'rcu/qs',
+  'rcu/gp-end',
+  'rcu/callback-queued',
+  'rcu/callback-invoked',
+  'signal/generate',
+  'signal/deliver',
+  'module/loaded',
+  'module/going',
+  'module/unloaded',
+];

@@ -1,0 +1,110 @@
+/**
+ * @tracelab/core: the event-sourced simulated kernel on which tracing mechanisms run as
+ * plugins. See the package README for the API, events, state and invariants.
+ */
+export { createKernel, replay, resolvePlugins, CORE_VERSION } from './kernel.js';
+export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, RunOptions, RunResult, SpawnOptions, Violation } from './kernel.js';
+
+export { randomStrategy, replaySchedule, encodeSchedule, decodeSchedule } from './strategy.js';
+export type { Chooser, RandomStrategyOptions, Strategy } from './strategy.js';
+
+export {
+  callRcu,
+  copyFromUser,
+  current,
+  emit,
+  fn,
+  getState,
+  msleep,
+  mutexIsHeldBy,
+  mutexLock,
+  mutexUnlock,
+  preemptDisable,
+  preemptEnable,
+  printk,
+  rcuReadLock,
+  rcuReadUnlock,
+  readLock,
+  readUnlock,
+  schedPoint,
+  schedule,
+  shouldFailAlloc,
+  spinLock,
+  spinUnlock,
+  synchronizeRcu,
+  waitEvent,
+  wakeUp,
+  writeLock,
+  writeUnlock,
+} from './paths.js';
+export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback } from './paths.js';
+
+export { apiKey, definePlugin } from './plugin.js';
+export type {
+  CorePaths,
+  HookArgs,
+  HookHandler,
+  HookName,
+  HookResult,
+  InvariantCheck,
+  LivenessMonitor,
+  McountHandler,
+  PluginApis,
+  PluginContext,
+  PluginStack,
+  SignalAction,
+  SyscallBody,
+  TapOptions,
+  TracelabPlugin,
+} from './plugin.js';
+
+export { userOps, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
+export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
+
+export type { EventHeader, EventInput, EventMap, EventType, KernelEvent } from './events.js';
+export { CORE_EVENT_TYPES } from './events.js';
+
+export { PAGE_SIZE, TASKLIST_LOCK } from './state.js';
+export type {
+  CpuState,
+  FunctionState,
+  KernelInfo,
+  KernelState,
+  LockState,
+  MmState,
+  ModuleState,
+  PluginStates,
+  RcuState,
+  TaskMode,
+  TaskRunState,
+  TaskState,
+} from './state.js';
+
+export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues } from './int-map.js';
+export type { IntMap, IntMapNode } from './int-map.js';
+
+export { canonicalJson } from './internal/canonical-json.js';
+
+export {
+  EAGAIN,
+  EALREADY,
+  EBUSY,
+  ECHILD,
+  EEXIST,
+  EFAULT,
+  EINPROGRESS,
+  EINTR,
+  EINVAL,
+  EIO,
+  ENOBUFS,
+  ENOENT,
+  ENOMEM,
+  ENOSPC,
+  ENOSYS,
+  EPERM,
+  ESRCH,
+  TracelabError,
+  errnoName,
+  kernelBug,
+} from './errors.js';
+export type { TracelabErrorCode } from './errors.js';

@@ -1,0 +1,456 @@
+import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
+import type { CopyResult, KPath } from '../paths.js';
+import { current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, wakeUp, writeLock, writeUnlock } from '../paths.js';
+import type { CorePaths, SignalAction } from '../plugin.js';
+import type { Program, UserOp } from '../program.js';
+import { isUserOp, userOps, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
+import { intMapGet } from '../int-map.js';
+import type { KernelState } from '../state.js';
+import { pageOf } from './reducers.js';
+import type { Runtime, TaskRt } from './runtime.js';
+
+/** Functions the core instruments from the start, so function tracers can filter on them. */
+export const CORE_FUNCTIONS = ['copy_process', 'do_exit', 'release_task', 'handle_mm_fault', 'load_module', 'delete_module'] as const;
+
+const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
+const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+
+/** Extra outcome of a syscall that the program sees instead of the bare return value. */
+interface SyscallOut {
+  ret: number;
+  out?: unknown;
+  program?: Program;
+}
+
+/**
+ * The kernel's own code paths, bound to one runtime: the user-task driver and syscall path,
+ * copy_process, do_exit, release, wait, signals, page faults, modules. Each reads like the
+ * kernel function it models, with a scheduling point wherever the kernel could be preempted
+ * or another CPU could act.
+ */
+export class CorePathsImpl implements CorePaths {
+  private readonly programs = new Map<number, Program>();
+  private readonly outs = new Map<number, SyscallOut>();
+
+  constructor(private readonly rt: Runtime) {
+    const sys = rt.syscalls;
+    sys.set('getpid', () => this.sysGetpid());
+    sys.set('getppid', () => this.sysGetppid());
+    sys.set('read', (a) => this.sysRead(a));
+    sys.set('write', (a) => this.sysWrite(a));
+    sys.set('open', (a) => this.sysOpen(a));
+    sys.set('stat', (a) => this.sysStat(a));
+    sys.set('close', () => this.sysClose());
+    sys.set('clone', () => this.sysClone());
+    sys.set('execve', (a) => this.sysExecve(a));
+    sys.set('exit_group', (a) => this.doExit(a['code'] ?? 0));
+    sys.set('nanosleep', (a) => this.sysNanosleep(a));
+    sys.set('wait4', () => this.sysWait4());
+    sys.set('kill', (a) => this.sysKill(a));
+    rt.copyFromUser = (addr, len) => this.copyFromUser(addr, len);
+  }
+
+  private get s(): KernelState {
+    return this.rt.store.state;
+  }
+
+  private me(): TaskRt {
+    return this.rt.running!;
+  }
+
+  // ---- user tasks --------------------------------------------------------------------------
+
+  /** A user task: runs its program, turning each operation into user work or a syscall. */
+  *userMain(pid: number, program: Program): KPath<void> {
+    let gen = program(userOps);
+    let input: unknown;
+    for (;;) {
+      let op: UserOp;
+      try {
+        const r = gen.next(input);
+        op = r.done === true ? userOps.exit(0) : r.value;
+        if (!isUserOp(op)) throw new TypeError(`the program yielded ${describeValue(op)}, not a user operation (yield u.compute(1), u.syscall('getpid'), ...)`);
+      } catch (err) {
+        // The program itself is broken: the task dies as if by SIGSEGV, with the reason logged.
+        yield* emit({ type: 'task/user-fault', pid, message: describeError(err) });
+        yield* this.doExit(128 + SIGSEGV);
+        return;
+      }
+      const out = yield* this.userOp(pid, op);
+      input = out.out !== undefined ? out.out : out.ret;
+      if (out.program !== undefined) {
+        gen = out.program(userOps);
+        input = undefined;
+      }
+    }
+  }
+
+  private *userOp(pid: number, op: UserOp): KPath<SyscallOut> {
+    switch (op.kind) {
+      case 'compute':
+        for (let i = 0; i < op.ticks; i++) yield* schedPoint();
+        return { ret: 0 };
+      case 'touch':
+        yield* this.touch(pid, op.addr);
+        return { ret: 0 };
+      case 'syscall':
+        return yield* this.syscall(pid, op.name, op.args);
+      case 'fork':
+        this.programs.set(pid, op.program);
+        return yield* this.syscall(pid, 'clone', {});
+      case 'exec':
+        this.programs.set(pid, op.program);
+        return yield* this.syscall(pid, 'execve', { filename: op.comm });
+      case 'exit':
+        return yield* this.syscall(pid, 'exit_group', { code: op.code });
+      case 'sleep':
+        return yield* this.syscall(pid, 'nanosleep', { ticks: op.ticks });
+      case 'wait':
+        return yield* this.syscall(pid, 'wait4', { pid: -1 });
+      case 'kill':
+        return yield* this.syscall(pid, 'kill', { pid: op.pid, sig: op.sig });
+    }
+  }
+
+  /** The syscall path: entry, slow-path work, `sys_<name>` as an instrumented function, exit to user. */
+  private *syscall(pid: number, name: string, args: Readonly<Record<string, number | string>>): KPath<SyscallOut> {
+    const numeric: Record<string, number> = {};
+    for (const [k, v] of Object.entries(args)) numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
+    yield* emit({ type: 'syscall/enter', pid, name, args: numeric });
+    if (this.slowPath(pid)) yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid);
+    const body = this.rt.syscalls.get(name);
+    this.outs.delete(pid);
+    const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, body(numeric));
+    const out = this.outs.get(pid) ?? { ret };
+    this.outs.delete(pid);
+    if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
+    yield* this.exitToUser(pid);
+    yield* emit({ type: 'syscall/exit', pid, name, ret });
+    return { ...out, ret };
+  }
+
+  /** Any thread flag of a syscall hook set on the task sends it down the slow path. */
+  private slowPath(pid: number): boolean {
+    if (this.rt.workFlags.size === 0) return false;
+    const flags = intMapGet(this.s.tasks, pid)?.flags;
+    if (flags === undefined) return false;
+    for (const f of this.rt.workFlags) if (flags[f] === true) return true;
+    return false;
+  }
+
+  /** The program writes a string argument into its own memory; the kernel gets its address. */
+  private *storeString(pid: number, data: string): KPath<number> {
+    const tgid = intMapGet(this.s.tasks, pid)!.tgid;
+    const mm = intMapGet(this.s.memory, tgid);
+    if (mm === undefined) return 0;
+    yield* emit({ type: 'mm/store', tgid, addr: mm.brk, data });
+    return mm.brk;
+  }
+
+  /** exit_to_user_mode: deliver pending signals, then the returnToUser hooks. */
+  private *exitToUser(pid: number): KPath<void> {
+    for (;;) {
+      const t = intMapGet(this.s.tasks, pid)!;
+      const sig = t.pendingSignals[0];
+      if (sig === undefined) break;
+      const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
+      const action: SignalAction =
+        sig === SIGKILL ? 'terminate' : (verdict ?? (sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate'));
+      yield* emit({ type: 'signal/deliver', pid, sig, action });
+      if (action === 'terminate') yield* this.doExit(128 + sig);
+      if (action === 'stop') {
+        yield* emit({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
+        yield* schedule();
+      }
+    }
+    yield* this.rt.runHook('returnToUser', { pid }, pid);
+  }
+
+  // ---- memory ------------------------------------------------------------------------------
+
+  private *touch(pid: number, addr: number): KPath<void> {
+    const t = intMapGet(this.s.tasks, pid)!;
+    const page = pageOf(addr);
+    if (intMapGet(this.s.memory, t.tgid)?.pages[page] === true) {
+      yield* schedPoint();
+      return;
+    }
+    yield* this.pageFault(pid, addr, page, true);
+  }
+
+  private *pageFault(pid: number, addr: number, page: number, user: boolean): KPath<void> {
+    yield* emit({ type: 'fault/page', pid, addr, page, user });
+    yield* fn('handle_mm_fault', this.handleMmFault(pid, addr, user));
+    yield* emit({ type: 'fault/resolved', pid, page, user });
+  }
+
+  private *handleMmFault(pid: number, addr: number, user: boolean): KPath<number> {
+    yield* this.rt.runHook('pageFault', { pid, addr, user }, pid);
+    // Reading the page in: the task sleeps for the I/O and may wake on another CPU.
+    yield* msleep(this.rt.options.faultLatency);
+    return 0;
+  }
+
+  /** copy_from_user with faults: see `copyFromUser` in paths.ts for the contract. */
+  private *copyFromUser(addr: number, len: number): KPath<CopyResult> {
+    const me = yield* current();
+    const t = intMapGet(this.s.tasks, me.pid);
+    const mm = t === undefined ? undefined : intMapGet(this.s.memory, t.tgid);
+    if (mm === undefined || len <= 0) return { notCopied: Math.max(0, len), data: '' };
+    const stored = mm.data[addr] ?? '';
+    const last = pageOf(addr + len - 1);
+    for (let page = pageOf(addr); page <= last; page++) {
+      if (intMapGet(this.s.memory, t!.tgid)?.pages[page] === true) continue;
+      const { preemptCount } = yield* current();
+      if (preemptCount > 0) {
+        // pagefault_disable(): no sleeping here, the copy stops at the first missing page.
+        const copied = Math.max(0, page * 4096 - addr);
+        return { notCopied: len - copied, data: stored.slice(0, copied) };
+      }
+      yield* this.pageFault(me.pid, Math.max(addr, page * 4096), page, false);
+    }
+    yield* schedPoint();
+    return { notCopied: 0, data: stored.slice(0, len) };
+  }
+
+  // ---- syscalls ----------------------------------------------------------------------------
+
+  private *sysGetpid(): KPath<number> {
+    return intMapGet(this.s.tasks, this.me().pid)!.tgid;
+  }
+
+  private *sysGetppid(): KPath<number> {
+    return intMapGet(this.s.tasks, this.me().pid)!.parent;
+  }
+
+  private *sysRead(a: Readonly<Record<string, number>>): KPath<number> {
+    // Data comes from the page cache; a descriptor past the std ones blocks briefly on "disk".
+    yield* schedPoint();
+    if ((a['fd'] ?? 0) >= 3) yield* msleep(2);
+    return Math.max(0, a['count'] ?? 0);
+  }
+
+  private *sysWrite(a: Readonly<Record<string, number>>): KPath<number> {
+    const count = Math.max(0, a['count'] ?? 0);
+    const r = yield* this.copyFromUser(a['buf'] ?? 0, Math.min(count, 4096));
+    if (count > 0 && r.notCopied === Math.min(count, 4096)) return -EFAULT;
+    return count;
+  }
+
+  private *sysOpen(a: Readonly<Record<string, number>>): KPath<number> {
+    const r = yield* this.copyFromUser(a['path'] ?? 0, 256);
+    if (r.data.length === 0) return -ENOENT;
+    const pid = this.me().pid;
+    const fd = intMapGet(this.s.tasks, pid)!.nextFd;
+    yield* emit({ type: 'fs/open', pid, path: r.data, fd });
+    return fd;
+  }
+
+  private *sysStat(a: Readonly<Record<string, number>>): KPath<number> {
+    const r = yield* this.copyFromUser(a['path'] ?? 0, 256);
+    return r.data.length === 0 ? -ENOENT : 0;
+  }
+
+  private *sysClose(): KPath<number> {
+    yield* schedPoint();
+    return 0;
+  }
+
+  private *sysNanosleep(a: Readonly<Record<string, number>>): KPath<number> {
+    const pid = this.me().pid;
+    yield* msleep(a['ticks'] ?? 1);
+    return intMapGet(this.s.tasks, pid)!.pendingSignals.length > 0 ? -EINTR : 0;
+  }
+
+  private *sysExecve(a: Readonly<Record<string, number>>): KPath<number> {
+    const pid = this.me().pid;
+    const r = yield* this.copyFromUser(a['filename'] ?? 0, 256);
+    const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
+    yield* this.rt.runHook('exec', { pid, comm }, pid);
+    yield* emit({ type: 'task/exec', pid, comm });
+    const program = this.programs.get(pid);
+    this.programs.delete(pid);
+    if (program !== undefined) this.outs.set(pid, { ret: 0, program });
+    return 0;
+  }
+
+  private *sysKill(a: Readonly<Record<string, number>>): KPath<number> {
+    const me = this.me().pid;
+    const pid = a['pid'] ?? 0;
+    const sig = a['sig'] ?? 0;
+    const t = intMapGet(this.s.tasks, pid);
+    if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
+    yield* emit({ type: 'signal/generate', pid, sig, from: me });
+    // Interruptible sleeps end at a signal; a stopped task wakes for SIGCONT or SIGKILL.
+    const interruptible = t.state === 'sleeping' && (t.waitingOn === 'timer' || t.waitingOn === `wait:${pid}`);
+    const resumes = t.state === 'stopped' && (sig === SIGCONT || sig === SIGKILL);
+    if (interruptible || resumes) yield* emit({ type: 'sched/wakeup', pid, by: me });
+    if (sig === SIGSTOP) yield* schedPoint();
+    return 0;
+  }
+
+  private *sysWait4(): KPath<number> {
+    const me = this.me().pid;
+    for (;;) {
+      const t = intMapGet(this.s.tasks, me)!;
+      if (t.children.length === 0) return -ECHILD;
+      const zombie = t.children.find((c) => intMapGet(this.s.tasks, c)?.exitState === 'zombie');
+      if (zombie !== undefined) {
+        const status = intMapGet(this.s.tasks, zombie)!.exitCode ?? 0;
+        yield* this.releaseTask(zombie, me);
+        this.outs.set(me, { ret: zombie, out: { pid: zombie, status } });
+        return zombie;
+      }
+      if (t.pendingSignals.length > 0) return -EINTR;
+      yield* emit({ type: 'task/sleep', pid: me, on: `wait:${me}`, until: null, state: 'sleeping' });
+      yield* schedule();
+    }
+  }
+
+  // ---- fork --------------------------------------------------------------------------------
+
+  private *sysClone(): KPath<number> {
+    const parent = this.me().pid;
+    const program = this.programs.get(parent);
+    this.programs.delete(parent);
+    if (program === undefined) throw new TracelabError('KERNEL_BUG', 'BUG: clone without a program for the child');
+    return yield* fn('copy_process', this.copyProcess(parent, program));
+  }
+
+  /**
+   * copy_process: dup_task_struct copies the parent's thread flags with no lock held; after
+   * preemptible work (mm, files) the child is linked under the tasklist write lock, where
+   * plugins re-check anything that may have changed in between; then it is woken.
+   */
+  private *copyProcess(parent: number, program: Program): KPath<number> {
+    const p = intMapGet(this.s.tasks, parent)!;
+    const child = this.s.kernel.nextPid;
+    yield* emit({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
+    const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
+    this.rt.tasks.set(child, rt);
+    yield* this.rt.runHook('fork', { stage: 'dup', parent, child }, parent);
+    // copy_mm, copy_files, ...: preemptible, and other CPUs run meanwhile.
+    yield* schedPoint();
+    yield* schedPoint();
+    yield* writeLock();
+    yield* emit({ type: 'fork/link', parent, child });
+    yield* this.rt.runHook('fork', { stage: 'link', parent, child }, parent);
+    yield* writeUnlock();
+    // wake_up_new_task
+    yield* emit({ type: 'sched/wakeup', pid: child, by: parent });
+    return child;
+  }
+
+  /** The child's first code: back to user mode from clone(), which returns 0 in the child. */
+  private *retFromFork(pid: number, program: Program): KPath<void> {
+    if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name: 'clone', ret: 0 }, pid);
+    yield* this.exitToUser(pid);
+    yield* emit({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
+    yield* this.userMain(pid, program);
+  }
+
+  // ---- exit --------------------------------------------------------------------------------
+
+  /** do_exit: never returns. Kernel threads end here too when their path returns. */
+  *doExit(code: number): KPath<number> {
+    return yield* fn('do_exit', this.doExitBody(code));
+  }
+
+  private *doExitBody(code: number): KPath<number> {
+    const pid = this.me().pid;
+    yield* this.rt.runHook('exit', { pid, code }, pid);
+    yield* emit({ type: 'task/exit', pid, code });
+    // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
+    yield* writeLock();
+    const t = intMapGet(this.s.tasks, pid)!;
+    const orphanZombies: number[] = [];
+    for (const c of t.children) {
+      yield* emit({ type: 'task/reparented', pid: c, parent: 0 });
+      if (intMapGet(this.s.tasks, c)?.exitState === 'zombie') orphanZombies.push(c);
+    }
+    yield* emit({ type: 'task/zombie', pid });
+    const autoreap = t.parent === 0;
+    yield* writeUnlock();
+    yield* this.rt.runHook('death', { pid, code }, pid);
+    for (const c of orphanZombies) yield* this.releaseTask(c, pid);
+    if (autoreap) yield* this.releaseTask(pid, pid);
+    else yield* wakeUp(`wait:${t.parent}`);
+    this.me().exiting = true;
+    yield* schedule();
+    throw new TracelabError('KERNEL_BUG', `BUG: pid ${pid} ran after its final schedule()`);
+  }
+
+  /** release_task: the release hooks, then the task leaves the task list for good. */
+  *releaseTask(pid: number, by: number): KPath<void> {
+    yield* fn('release_task', this.releaseBody(pid, by));
+  }
+
+  private *releaseBody(pid: number, by: number): KPath<void> {
+    yield* this.rt.runHook('release', { pid, by }, pid);
+    yield* writeLock();
+    yield* emit({ type: 'task/released', pid, by });
+    yield* writeUnlock();
+  }
+
+  /** A kernel thread: runs its path, then exits. */
+  *kthreadMain(path: KPath<unknown>, rt: () => TaskRt): KPath<void> {
+    const value = yield* path;
+    rt().outcome = { ok: true, value };
+    yield* this.doExit(0);
+  }
+
+  // ---- idle --------------------------------------------------------------------------------
+
+  *idleLoop(cpu: number): KPath<void> {
+    for (;;) {
+      if (this.rt.hasHandlers('idle')) yield* this.rt.runHook('idle', { cpu });
+      yield* schedPoint();
+    }
+  }
+
+  // ---- modules -----------------------------------------------------------------------------
+
+  *loadModule(name: string, data: Record<string, unknown> = {}): KPath<number> {
+    return yield* fn('load_module', this.loadModuleBody(name, data));
+  }
+
+  private *loadModuleBody(name: string, data: Record<string, unknown>): KPath<number> {
+    yield* mutexLock('module_mutex');
+    if ((yield* getState()).modules[name] !== undefined) {
+      yield* mutexUnlock('module_mutex');
+      return -EEXIST;
+    }
+    yield* emit({ type: 'module/loaded', name, data });
+    yield* mutexUnlock('module_mutex');
+    // The module's sites are armed by the plugins' load hooks (blocking_notifier_call_chain).
+    yield* this.rt.runHook('moduleLoad', { module: name, data });
+    return 0;
+  }
+
+  *unloadModule(name: string): KPath<number> {
+    return yield* fn('delete_module', this.unloadModuleBody(name));
+  }
+
+  private *unloadModuleBody(name: string): KPath<number> {
+    yield* mutexLock('module_mutex');
+    const m = (yield* getState()).modules[name];
+    if (m === undefined || m.state !== 'live') {
+      yield* mutexUnlock('module_mutex');
+      return -ENOENT;
+    }
+    yield* emit({ type: 'module/going', name });
+    yield* mutexUnlock('module_mutex');
+    yield* this.rt.runHook('moduleUnload', { module: name });
+    yield* emit({ type: 'module/unloaded', name });
+    return 0;
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  try {
+    return JSON.stringify(v)?.slice(0, 60) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

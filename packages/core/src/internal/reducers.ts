@@ -1,0 +1,345 @@
+import type { Draft } from 'immer';
+import type { EventType, KernelEvent } from '../events.js';
+import { intMapDelete, intMapEmpty, intMapGet, intMapSet } from '../int-map.js';
+import type { KernelState, LockState, MmState, TaskState } from '../state.js';
+import { PAGE_SIZE } from '../state.js';
+
+/**
+ * The core's reducers: pure functions of (state draft, event). They read nothing but their
+ * arguments, so folding a log always rebuilds the same state. A reducer that finds the event
+ * impossible (an unknown pid) throws: the emitting kernel path has a bug.
+ */
+/**
+ * The draft reducers write. The two IntMaps stay opaque (their recursive node type is too deep
+ * for immer's Draft<>): reducers go through intMapGet/intMapSet, whose results are drafts.
+ */
+export type CoreDraft = Draft<Omit<KernelState, 'tasks' | 'memory'>> & { tasks: KernelState['tasks']; memory: KernelState['memory'] };
+export type CoreReducer<T extends EventType> = (draft: CoreDraft, event: KernelEvent<T>) => void;
+type CoreReducers = { [T in EventType]?: CoreReducer<T> };
+
+export function initialCoreState(): KernelState {
+  return {
+    clock: { now: 0 },
+    kernel: {
+      cpus: 0,
+      seed: 0,
+      strategy: '',
+      coreVersion: '',
+      plugins: [],
+      disabledPlugins: {},
+      nextPid: 1,
+      oopses: 0,
+      tasksReleased: 0,
+    },
+    cpus: [],
+    runqueue: [],
+    tasks: intMapEmpty<TaskState>(),
+    locks: {},
+    rcu: { completed: 0, gp: null, callbacks: [], nextCallbackId: 1 },
+    memory: intMapEmpty<MmState>(),
+    modules: {},
+    functions: {},
+    plugins: {},
+  };
+}
+
+function task(draft: CoreDraft, pid: number, type: string): Draft<TaskState> {
+  const t = intMapGet(draft.tasks, pid) as Draft<TaskState> | undefined;
+  if (t === undefined) throw new Error(`${type}: no task with pid ${pid}`);
+  return t;
+}
+
+function newTask(pid: number, comm: string, parent: number, kthread: boolean, flags: Record<string, true>): TaskState {
+  return {
+    pid,
+    tgid: pid,
+    parent,
+    children: [],
+    comm,
+    kthread,
+    state: 'new',
+    mode: kthread ? 'kernel' : 'user',
+    cpu: -1,
+    flags,
+    nvcsw: 0,
+    nivcsw: 0,
+    listed: false,
+    waitingOn: null,
+    wakeAt: null,
+    syscall: null,
+    pendingSignals: [],
+    exitCode: null,
+    exitState: null,
+    nextFd: 3,
+  };
+}
+
+function newMm(tgid: number): MmState {
+  return { tgid, brk: 0x10000, pages: {}, data: {} };
+}
+
+function enqueue(draft: CoreDraft, pid: number): void {
+  if (!draft.runqueue.includes(pid)) draft.runqueue.push(pid);
+}
+
+function dequeue(draft: CoreDraft, pid: number): void {
+  const i = draft.runqueue.indexOf(pid);
+  if (i >= 0) draft.runqueue.splice(i, 1);
+}
+
+function isOnCpu(draft: CoreDraft, pid: number): boolean {
+  return draft.cpus.some((c) => c.curr === pid);
+}
+
+function lock(draft: CoreDraft, name: string, kind: LockState['kind']): Draft<LockState> {
+  let l = draft.locks[name];
+  if (l === undefined) {
+    l =
+      kind === 'mutex'
+        ? { kind, owner: null, waiters: [] }
+        : { kind, writer: null, readers: [], waiters: [] };
+    draft.locks[name] = l;
+    l = draft.locks[name]!;
+  }
+  if (l.kind !== kind && !(l.kind !== 'mutex' && kind !== 'mutex')) {
+    throw new Error(`lock ${name} is a ${l.kind}, used as a ${kind}`);
+  }
+  return l;
+}
+
+const reducers: CoreReducers = {
+  'kernel/created'(d, e) {
+    d.kernel.cpus = e.cpus;
+    d.kernel.seed = e.seed;
+    d.kernel.strategy = e.strategy;
+    d.kernel.coreVersion = e.coreVersion;
+    d.cpus = Array.from({ length: e.cpus }, (_, id) => ({ id, curr: 0, preemptCount: 0, online: true }));
+  },
+  'kernel/plugin-registered'(d, e) {
+    d.kernel.plugins.push(e.options === undefined ? { name: e.name, version: e.version } : { name: e.name, version: e.version, options: e.options });
+  },
+  'kernel/oops'(d, e) {
+    d.kernel.oopses += 1;
+    if (e.plugin !== null) d.kernel.disabledPlugins[e.plugin] = `${e.where}: ${e.message}`;
+    if (e.preemptCount !== null && e.cpu >= 0) d.cpus[e.cpu]!.preemptCount = e.preemptCount;
+    if (e.killed !== null) {
+      const t = intMapGet(d.tasks, e.killed) as Draft<TaskState> | undefined;
+      if (t !== undefined) {
+        t.state = 'dead';
+        t.exitState = 'dead';
+        t.exitCode ??= 137;
+        t.waitingOn = null;
+      }
+      dequeue(d, e.killed);
+    }
+  },
+  'kernel/printk'() {},
+  'kernel/function-defined'(d, e) {
+    d.functions[e.name] = { name: e.name };
+  },
+  'task/spawned'(d, e) {
+    const t = newTask(e.pid, e.comm, 0, e.kthread, {});
+    intMapSet(d.tasks, e.pid, { ...t, state: 'runnable', listed: true });
+    if (!e.kthread) intMapSet(d.memory, e.pid, newMm(e.pid));
+    d.kernel.nextPid = Math.max(d.kernel.nextPid, e.pid + 1);
+    enqueue(d, e.pid);
+  },
+  'fork/dup'(d, e) {
+    const parent = task(d, e.parent, e.type);
+    const flags: Record<string, true> = {};
+    for (const f of e.flags) flags[f] = true;
+    intMapSet(d.tasks, e.child, { ...newTask(e.child, e.comm, e.parent, parent.kthread, flags), mode: 'kernel' });
+    const mm = intMapGet(d.memory, parent.tgid);
+    if (mm !== undefined) intMapSet(d.memory, e.child, { ...mm, tgid: e.child });
+    d.kernel.nextPid = Math.max(d.kernel.nextPid, e.child + 1);
+  },
+  'fork/link'(d, e) {
+    task(d, e.child, e.type).listed = true;
+    task(d, e.parent, e.type).children.push(e.child);
+  },
+  'task/flags'(d, e) {
+    const t = task(d, e.pid, e.type);
+    for (const f of e.set) t.flags[f] = true;
+    for (const f of e.clear) delete t.flags[f];
+  },
+  'task/exec'(d, e) {
+    task(d, e.pid, e.type).comm = e.comm;
+  },
+  'task/exit'(d, e) {
+    task(d, e.pid, e.type).exitCode = e.code;
+  },
+  'task/zombie'(d, e) {
+    task(d, e.pid, e.type).exitState = 'zombie';
+  },
+  'task/reparented'(d, e) {
+    const t = task(d, e.pid, e.type);
+    const old = intMapGet(d.tasks, t.parent) as Draft<TaskState> | undefined;
+    if (old !== undefined) old.children = old.children.filter((c) => c !== e.pid);
+    t.parent = e.parent;
+    if (e.parent !== 0) task(d, e.parent, e.type).children.push(e.pid);
+  },
+  'task/released'(d, e) {
+    const t = task(d, e.pid, e.type);
+    const parent = intMapGet(d.tasks, t.parent) as Draft<TaskState> | undefined;
+    if (parent !== undefined) parent.children = parent.children.filter((c) => c !== e.pid);
+    if (t.tgid === t.pid) intMapDelete(d.memory, t.pid);
+    intMapDelete(d.tasks, e.pid);
+    dequeue(d, e.pid);
+    d.kernel.tasksReleased += 1;
+  },
+  'task/sleep'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.state = e.state;
+    t.waitingOn = e.on;
+    t.wakeAt = e.until;
+  },
+  'task/user-fault'() {},
+  'sched/wakeup'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.waitingOn = null;
+    t.wakeAt = null;
+    if (isOnCpu(d, e.pid)) {
+      // Woken between setting its sleep state and switching out: it simply keeps running.
+      t.state = 'running';
+    } else {
+      t.state = 'runnable';
+      enqueue(d, e.pid);
+    }
+  },
+  'sched/switch'(d, e) {
+    const cpu = d.cpus[e.cpu]!;
+    cpu.curr = e.next;
+    if (e.prev !== 0) {
+      const prev = intMapGet(d.tasks, e.prev) as Draft<TaskState> | undefined;
+      // A task that released itself (autoreap) is already gone when it switches out.
+      if (prev !== undefined) {
+        prev.state = e.prevState;
+        if (e.preempted) prev.nivcsw += 1;
+        else prev.nvcsw += 1;
+        if (e.prevState === 'runnable') enqueue(d, e.prev);
+      }
+    }
+    if (e.next !== 0) {
+      const next = task(d, e.next, e.type);
+      next.state = 'running';
+      next.cpu = e.cpu;
+      dequeue(d, e.next);
+    }
+  },
+  'cpu/preempt-count'(d, e) {
+    d.cpus[e.cpu]!.preemptCount = e.count;
+  },
+  'syscall/enter'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.mode = 'kernel';
+    t.syscall = e.name;
+  },
+  'syscall/exit'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.mode = 'user';
+    t.syscall = null;
+  },
+  'fault/page'(d, e) {
+    if (e.user) task(d, e.pid, e.type).mode = 'kernel';
+  },
+  'fault/resolved'(d, e) {
+    const t = task(d, e.pid, e.type);
+    const mm = intMapGet(d.memory, t.tgid) as Draft<MmState> | undefined;
+    if (mm !== undefined) mm.pages[e.page] = true;
+    if (e.user) t.mode = 'user';
+  },
+  'mm/store'(d, e) {
+    const mm = intMapGet(d.memory, e.tgid) as Draft<MmState> | undefined;
+    if (mm === undefined) throw new Error(`${e.type}: no address space for tgid ${e.tgid}`);
+    mm.data[e.addr] = e.data;
+    // Each stored string gets its own 256-byte slot; pages fill up and new ones start cold.
+    mm.brk = Math.max(mm.brk, e.addr + Math.max(256, Math.ceil((e.data.length + 1) / 256) * 256));
+  },
+  'fs/open'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.nextFd = Math.max(t.nextFd, e.fd + 1);
+  },
+  'lock/wait'(d, e) {
+    const l = lock(d, e.lock, e.kind);
+    if (l.kind === 'mutex') l.waiters.push(e.pid);
+    else l.waiters.push({ pid: e.pid, write: e.write });
+  },
+  'lock/acquired'(d, e) {
+    const l = lock(d, e.lock, e.kind);
+    if (l.kind === 'mutex') {
+      if (l.owner !== null) throw new Error(`${e.type}: mutex ${e.lock} already owned by ${l.owner}`);
+      l.owner = e.pid;
+      l.waiters = l.waiters.filter((p) => p !== e.pid);
+    } else {
+      if (l.writer !== null || (e.write && l.readers.length > 0)) {
+        throw new Error(`${e.type}: ${e.lock} cannot be taken for ${e.write ? 'write' : 'read'} by ${e.pid}`);
+      }
+      if (e.write) l.writer = e.pid;
+      else l.readers.push(e.pid);
+      l.waiters = l.waiters.filter((w) => w.pid !== e.pid);
+    }
+  },
+  'lock/released'(d, e) {
+    const l = lock(d, e.lock, e.kind);
+    if (l.kind === 'mutex') {
+      if (l.owner !== e.pid) throw new Error(`${e.type}: mutex ${e.lock} not owned by ${e.pid}`);
+      l.owner = null;
+    } else if (e.write) {
+      if (l.writer !== e.pid) throw new Error(`${e.type}: ${e.lock} not write-held by ${e.pid}`);
+      l.writer = null;
+    } else {
+      const i = l.readers.indexOf(e.pid);
+      if (i < 0) throw new Error(`${e.type}: ${e.lock} not read-held by ${e.pid}`);
+      l.readers.splice(i, 1);
+    }
+  },
+  'rcu/read-lock'() {},
+  'rcu/read-unlock'() {},
+  'rcu/gp-start'(d, e) {
+    d.rcu.gp = { seq: e.seq, start: e.time, pending: e.pending };
+  },
+  'rcu/qs'(d, e) {
+    const gp = d.rcu.gp;
+    if (gp === null || gp.seq !== e.seq) throw new Error(`${e.type}: no grace period ${e.seq} in progress`);
+    gp.pending = gp.pending.filter((c) => c !== e.cpu);
+  },
+  'rcu/gp-end'(d, e) {
+    if (d.rcu.gp === null || d.rcu.gp.seq !== e.seq) throw new Error(`${e.type}: no grace period ${e.seq} in progress`);
+    d.rcu.gp = null;
+    d.rcu.completed = e.seq;
+  },
+  'rcu/callback-queued'(d, e) {
+    d.rcu.callbacks.push({ id: e.id, gp: e.gp, label: e.label });
+    d.rcu.nextCallbackId = Math.max(d.rcu.nextCallbackId, e.id + 1);
+  },
+  'rcu/callback-invoked'(d, e) {
+    d.rcu.callbacks = d.rcu.callbacks.filter((c) => c.id !== e.id);
+  },
+  'signal/generate'(d, e) {
+    const t = task(d, e.pid, e.type);
+    if (!t.pendingSignals.includes(e.sig)) t.pendingSignals.push(e.sig);
+  },
+  'signal/deliver'(d, e) {
+    const t = task(d, e.pid, e.type);
+    t.pendingSignals = t.pendingSignals.filter((s) => s !== e.sig);
+  },
+  'module/loaded'(d, e) {
+    d.modules[e.name] = { name: e.name, state: 'live', data: e.data };
+  },
+  'module/going'(d, e) {
+    const m = d.modules[e.name];
+    if (m === undefined) throw new Error(`${e.type}: no module ${e.name}`);
+    m.state = 'going';
+  },
+  'module/unloaded'(d, e) {
+    delete d.modules[e.name];
+  },
+};
+
+export function coreReducer(type: string): CoreReducer<EventType> | undefined {
+  return (reducers as Record<string, CoreReducer<EventType> | undefined>)[type];
+}
+
+export function pageOf(addr: number): number {
+  return Math.floor(addr / PAGE_SIZE);
+}

@@ -1,0 +1,630 @@
+import { TracelabError, describeError } from '../errors.js';
+import type { EventInput, KernelEvent } from '../events.js';
+import { intMapGet } from '../int-map.js';
+import type { Command, CopyResult, Current, KPath, RcuCallback } from '../paths.js';
+import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
+import type { KernelState, TaskRunState, TaskState } from '../state.js';
+import { encodeSchedule, type Chooser } from '../strategy.js';
+import type { ChoiceKind } from '../paths.js';
+import type { Checkpoint, EventStore } from './store.js';
+
+/** A violation stops the run: the invariant, what broke, and the replay string. */
+export interface Violation {
+  readonly name: string;
+  readonly message: string;
+  readonly schedule: string;
+  readonly seq: number;
+  readonly time: number;
+}
+
+/**
+ * A task as the scheduler sees it: its stack of frames (the task's own path at the bottom;
+ * context-switch hook frames pushed on top), the value its last command resumes with, and
+ * where it stopped. Written only by the runtime's loop.
+ */
+export interface TaskRt {
+  readonly pid: number;
+  readonly comm: string;
+  frames: KPath<unknown>[];
+  resume: unknown;
+  /** An error to throw into the top frame at its next resume (a command that failed). */
+  pendingThrow: unknown;
+  /** Stopped at a scheduling point: the scheduler may preempt it here. */
+  atPoint: boolean;
+  /** Busy-waiting for this spinning lock to be granted. */
+  spinning: string | null;
+  /** In its final schedule() of do_exit. */
+  exiting: boolean;
+  /** Instrumented functions entered and not yet left (for mcount's parentIp). */
+  fnStack: string[];
+  /** kernel.call's completion: the path's value, or the oops that killed it. */
+  outcome?: { ok: true; value: unknown } | { ok: false; error: string };
+}
+
+interface Tap {
+  readonly plugin: string | null;
+  readonly fn: HookHandler<HookName>;
+  readonly priority: number;
+  readonly order: number;
+  readonly stage?: 'dup' | 'link';
+  readonly flag?: string;
+}
+
+export interface RuntimeOptions {
+  readonly cpus: number;
+  /** Ticks a page fault sleeps for its I/O. */
+  readonly faultLatency: number;
+  /** Ask the strategy about allocation failures (fault injection). */
+  readonly faultInjection: boolean;
+}
+
+/** Raised by a plugin's API path: carries the plugin, so the oops can name and disable it. */
+export class PluginPathError extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly where: string,
+    readonly original: unknown,
+  ) {
+    super(describeError(original));
+  }
+}
+
+const STEP_COMMAND_LIMIT = 1_000_000;
+const SCHEDULING = new Set(['point', 'switch', 'spin']);
+
+export class Runtime {
+  now = 0;
+  /** The CPU whose task is executing, -1 between steps (host context). */
+  cpu = -1;
+  running: TaskRt | null = null;
+  readonly tasks = new Map<number, TaskRt>();
+  readonly idle: TaskRt[];
+  readonly choices: number[] = [];
+  readonly violations: Violation[] = [];
+  readonly hooks = new Map<HookName, Tap[]>();
+  readonly syscalls = new Map<string, SyscallBody>();
+  /** Thread flags that send a task to the syscall slow path (from the syscall hooks' taps). */
+  readonly workFlags = new Set<string>();
+  readonly patches = new Map<string, { plugin: string; handler: McountHandler }>();
+  readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck }> = [];
+  readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; since: number; steps: number; ran: Set<number> }> = [];
+  private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
+  // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.
+  private timers: Array<{ at: number; pid: number }> = [];
+  private tapOrder = 0;
+  private lastCheckedState: KernelState | null = null;
+  halted = false;
+
+  // Where the running task's current step segment began: an oops undoes back to here.
+  private stepCheckpoint: Checkpoint;
+
+  constructor(
+    readonly store: EventStore,
+    readonly chooser: Chooser,
+    readonly options: RuntimeOptions,
+    private readonly idleLoop: (cpu: number) => KPath<void>,
+  ) {
+    this.stepCheckpoint = store.checkpoint();
+    this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, idleLoop(cpu)));
+  }
+
+  get state(): KernelState {
+    return this.store.state;
+  }
+
+  get schedule(): string {
+    return encodeSchedule(this.choices);
+  }
+
+  newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
+    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [] };
+  }
+
+  choose(kind: ChoiceKind, n: number): number {
+    if (n <= 1) return 0;
+    const c = this.chooser.choose(kind, n);
+    if (!Number.isInteger(c) || c < 0 || c >= n) {
+      throw new TracelabError('SCHEDULE_INVALID', `strategy chose ${c} for '${kind}' among ${n} options`);
+    }
+    this.choices.push(c);
+    return c;
+  }
+
+  emit(input: EventInput): KernelEvent {
+    const e = this.store.append(input, this.now, this.cpu);
+    if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
+    return e;
+  }
+
+  task(pid: number): TaskState | undefined {
+    return intMapGet(this.store.state.tasks, pid);
+  }
+
+  // ---- hooks ------------------------------------------------------------------------------
+
+  tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
+    let list = this.hooks.get(hook);
+    if (list === undefined) this.hooks.set(hook, (list = []));
+    const tap: Tap = {
+      plugin,
+      fn: fn as unknown as HookHandler<HookName>,
+      priority: options.priority ?? 10,
+      order: this.tapOrder++,
+      ...(options.stage !== undefined ? { stage: options.stage } : {}),
+      ...(options.flag !== undefined ? { flag: options.flag } : {}),
+    };
+    list.push(tap);
+    list.sort((a, b) => b.priority - a.priority || a.order - b.order);
+    if (options.flag !== undefined) this.workFlags.add(options.flag);
+  }
+
+  hasHandlers(hook: HookName): boolean {
+    const list = this.hooks.get(hook);
+    return list !== undefined && list.length > 0;
+  }
+
+  isDisabled(plugin: string | null): boolean {
+    return plugin !== null && this.store.state.kernel.disabledPlugins[plugin] !== undefined;
+  }
+
+  /**
+   * Runs a hook's handlers in priority order, each contained: a handler that throws has the
+   * events of its failed segment undone, its plugin oopsed and disabled, and the hook goes on.
+   * Returns the last non-undefined handler result (a signal disposition).
+   */
+  *runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
+    const list = this.hooks.get(hook);
+    if (list === undefined) return undefined;
+    let result: unknown;
+    for (const tap of list) {
+      if (this.isDisabled(tap.plugin)) continue;
+      if (tap.stage !== undefined && (args as HookArgs['fork']).stage !== tap.stage) continue;
+      if (tap.flag !== undefined) {
+        const t = this.task(pid);
+        if (t === undefined || t.flags[tap.flag] !== true) continue;
+      }
+      const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
+      if (r !== undefined) result = r;
+    }
+    return result;
+  }
+
+  /**
+   * Drives a plugin's generator so that its failure is the plugin's alone. The checkpoint is
+   * the start of the handler's current step segment: everything it emitted since its last
+   * scheduling point is undone (nothing of it has been published yet).
+   */
+  *contained<T>(plugin: string | null, where: string, start: () => KPath<T>): KPath<T | undefined> {
+    let cp = this.store.checkpoint();
+    const fnDepth = this.running?.fnStack.length ?? 0;
+    const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    let gen: KPath<T>;
+    try {
+      gen = start();
+    } catch (err) {
+      this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
+      return undefined;
+    }
+    let input: unknown;
+    let error: unknown;
+    let throwing = false;
+    for (;;) {
+      let r: IteratorResult<Command, T>;
+      try {
+        r = throwing ? gen.throw(error) : gen.next(input);
+      } catch (err) {
+        this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
+        return undefined;
+      }
+      if (r.done === true) return r.value;
+      const scheduling = SCHEDULING.has(r.value.op);
+      try {
+        input = yield r.value;
+        throwing = false;
+      } catch (err) {
+        error = err;
+        throwing = true;
+      }
+      if (scheduling) cp = this.store.checkpoint();
+    }
+  }
+
+  private oopsPlugin(plugin: string | null, where: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
+    this.store.rollback(cp);
+    if (this.running !== null) this.running.fnStack.length = Math.min(this.running.fnStack.length, fnDepth);
+    const nowPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    this.emit({
+      type: 'kernel/oops',
+      plugin,
+      where,
+      message: describeError(err),
+      pid: this.running?.pid ?? -1,
+      killed: null,
+      preemptCount: entryPreempt !== null && entryPreempt !== nowPreempt ? entryPreempt : null,
+    });
+    this.stepCheckpoint = this.store.checkpoint();
+  }
+
+  // ---- the scheduler ----------------------------------------------------------------------
+
+  currentRt(cpu: number): TaskRt {
+    const pid = this.store.state.cpus[cpu]!.curr;
+    return pid === 0 ? this.idle[cpu]! : this.tasks.get(pid)!;
+  }
+
+  private eligibleCpus(): number[] {
+    const s = this.store.state;
+    const out: number[] = [];
+    const idleWork = s.runqueue.length > 0 || this.hasHandlers('idle');
+    for (let c = 0; c < s.cpus.length; c++) {
+      const pid = s.cpus[c]!.curr;
+      if (pid === 0) {
+        if (idleWork) out.push(c);
+        continue;
+      }
+      const t = this.tasks.get(pid)!;
+      if (t.spinning !== null && !this.granted(t.spinning, pid)) continue;
+      out.push(c);
+    }
+    return out;
+  }
+
+  private granted(lock: string, pid: number): boolean {
+    const l = this.store.state.locks[lock];
+    if (l === undefined || l.kind === 'mutex') return false;
+    return l.writer === pid || l.readers.includes(pid);
+  }
+
+  /** One scheduling step. Returns false when no CPU has anything to do, even after timers. */
+  step(): boolean {
+    this.now++;
+    this.fireTimers();
+    let cands = this.eligibleCpus();
+    while (cands.length === 0 && this.timers.length > 0) {
+      // Nothing runs until the next timer: jump the clock there (NO_HZ idle).
+      this.now = Math.max(this.now, this.timers[0]!.at);
+      this.fireTimers();
+      cands = this.eligibleCpus();
+    }
+    if (cands.length === 0) {
+      this.store.flush();
+      return false;
+    }
+    const cpu = cands[this.choose('cpu', cands.length)]!;
+    this.runCpu(cpu);
+    this.rcuCheckCpu(cpu);
+    this.cpu = -1;
+    this.running = null;
+    this.store.flush();
+    this.checkInvariants();
+    this.checkLiveness();
+    return true;
+  }
+
+  private runCpu(cpu: number): void {
+    this.cpu = cpu;
+    const t = this.currentRt(cpu);
+    this.running = t;
+    this.stepCheckpoint = this.store.checkpoint();
+    const s = this.store.state;
+    if (t.pid === 0) {
+      if (s.runqueue.length > 0) {
+        this.switchFrom(t, 'runnable', false);
+        return;
+      }
+    } else if (t.atPoint && s.cpus[cpu]!.preemptCount === 0 && s.runqueue.length > 0) {
+      if (this.choose('preempt', 2) === 1) {
+        this.switchFrom(t, 'runnable', true);
+        return;
+      }
+    }
+    if (t.spinning !== null) t.spinning = null;
+    t.atPoint = false;
+    this.resume(t);
+  }
+
+  /** Context switch on this.cpu away from `prev`. Returns false when nothing else can run. */
+  private switchFrom(prev: TaskRt, prevState: TaskRunState, preempted: boolean): boolean {
+    const cpu = this.cpu;
+    const rq = this.store.state.runqueue;
+    if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
+    const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length)]!;
+    this.emit({ type: 'sched/switch', cpu, prev: prev.pid, next, prevState, preempted });
+    this.rcuNoteContextSwitch(cpu);
+    const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
+    nrt.atPoint = false;
+    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted));
+    return true;
+  }
+
+  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean): KPath<void> {
+    // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
+    const me = (yield { op: 'current' }) as Current;
+    this.emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount + 1 });
+    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted });
+    const after = (yield { op: 'current' }) as Current;
+    this.emit({ type: 'cpu/preempt-count', cpu: after.cpu, count: Math.max(0, after.preemptCount - 1) });
+  }
+
+  private voluntarySwitch(t: TaskRt): void {
+    const cpu = this.cpu;
+    const count = this.store.state.cpus[cpu]!.preemptCount;
+    if (count > 0) {
+      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}`);
+    }
+    let prevState: TaskRunState;
+    if (t.exiting) {
+      const task = this.task(t.pid);
+      prevState = task !== undefined && task.exitState === 'zombie' ? 'zombie' : 'dead';
+    } else {
+      const st = this.task(t.pid)!.state;
+      prevState = st === 'running' ? 'runnable' : st;
+    }
+    const switched = this.switchFrom(t, prevState, false);
+    if (!switched) t.atPoint = true;
+    if (t.exiting) this.tasks.delete(t.pid);
+  }
+
+  private resume(t: TaskRt): void {
+    for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
+      if (budget === 0) {
+        this.oopsTask(t, new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`));
+        return;
+      }
+      const frame = t.frames[t.frames.length - 1];
+      if (frame === undefined) {
+        this.oopsTask(t, new TracelabError('KERNEL_BUG', `BUG: pid ${t.pid} (${t.comm}) ran off the end of its code`));
+        return;
+      }
+      let r: IteratorResult<Command, unknown>;
+      try {
+        if (t.pendingThrow !== undefined) {
+          const err = t.pendingThrow;
+          t.pendingThrow = undefined;
+          r = frame.throw(err);
+        } else {
+          r = frame.next(t.resume);
+        }
+      } catch (err) {
+        if (t.frames.length > 1) {
+          // A pushed frame (the context-switch hooks) failed outside any plugin's containment:
+          // record it and let the task go on with its own code.
+          t.frames.pop();
+          this.emit({ type: 'kernel/oops', plugin: null, where: `context switch on cpu ${this.cpu}`, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
+          continue;
+        }
+        this.oopsTask(t, err);
+        return;
+      }
+      if (r.done === true) {
+        t.frames.pop();
+        t.resume = r.value;
+        continue;
+      }
+      const cmd = r.value;
+      t.resume = undefined;
+      try {
+        switch (cmd.op) {
+          case 'point':
+            t.atPoint = true;
+            return;
+          case 'switch':
+            this.voluntarySwitch(t);
+            return;
+          case 'spin':
+            if (!this.granted(cmd.lock, t.pid)) t.spinning = cmd.lock;
+            else t.atPoint = true;
+            return;
+          default:
+            t.resume = this.command(t, cmd);
+        }
+      } catch (err) {
+        t.pendingThrow = err;
+      }
+    }
+  }
+
+  /** Answers a non-scheduling command at once. */
+  command(t: TaskRt, cmd: Command): unknown {
+    switch (cmd.op) {
+      case 'current':
+        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : 0 } satisfies Current;
+      case 'state':
+        return this.store.state;
+      case 'emit':
+        return this.emit(cmd.event);
+      case 'choose':
+        return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n);
+      case 'call-rcu':
+        return this.callRcu(cmd.callback, cmd.label);
+      case 'fn-enter':
+        return this.fnEnter(t, cmd.name);
+      case 'fn-exit':
+        t.fnStack.pop();
+        return undefined;
+      case 'copy-from-user':
+        return this.copyFromUser(cmd.addr, cmd.len);
+      default:
+        throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
+    }
+  }
+
+  /** Filled in by the kernel: the path that copies from user memory, faulting as needed. */
+  copyFromUser: (addr: number, len: number) => KPath<CopyResult> = () => {
+    throw new Error('internal: copyFromUser not wired');
+  };
+
+  private fnEnter(t: TaskRt, name: string): KPath<void> | null {
+    if (this.store.state.functions[name] === undefined) this.emit({ type: 'kernel/function-defined', name });
+    const parentIp = t.fnStack[t.fnStack.length - 1] ?? '';
+    t.fnStack.push(name);
+    const patch = this.patches.get(name);
+    if (patch === undefined || this.isDisabled(patch.plugin)) return null;
+    return this.contained(patch.plugin, `mcount ${name}`, () => patch.handler(name, parentIp)) as KPath<void>;
+  }
+
+  /** A task's code threw: a kernel oops. The step's events are undone and the task dies. */
+  oopsTask(t: TaskRt, err: unknown): void {
+    this.store.rollback(this.stepCheckpoint);
+    const plugin = err instanceof PluginPathError ? err.plugin : null;
+    const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
+    const message = describeError(err instanceof PluginPathError ? err.original : err);
+    if (t.pid === 0) {
+      this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
+      t.frames = [this.idleLoop(this.cpu)];
+      return;
+    }
+    this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
+    t.outcome = { ok: false, error: `${where}: ${message}` };
+    this.tasks.delete(t.pid);
+    this.switchFrom(t, 'dead', false);
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  private addTimer(at: number, pid: number): void {
+    let i = this.timers.length;
+    while (i > 0 && (this.timers[i - 1]!.at > at || (this.timers[i - 1]!.at === at && this.timers[i - 1]!.pid > pid))) i--;
+    this.timers.splice(i, 0, { at, pid });
+  }
+
+  private fireTimers(): void {
+    while (this.timers.length > 0 && this.timers[0]!.at <= this.now) {
+      const { at, pid } = this.timers.shift()!;
+      const t = this.task(pid);
+      if (t !== undefined && t.state === 'sleeping' && t.wakeAt === at) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+    }
+  }
+
+  // ---- RCU-sched ---------------------------------------------------------------------------
+
+  private callRcu(fn: RcuCallback, label: string): number {
+    const rcu = this.store.state.rcu;
+    const id = rcu.nextCallbackId;
+    // A callback queued during grace period g must wait for g+1: g may have begun before the
+    // caller's last reader section, so only a grace period that starts after now is enough.
+    const gp = rcu.gp !== null ? rcu.gp.seq + 1 : rcu.completed + 1;
+    this.emit({ type: 'rcu/callback-queued', id, gp, label });
+    this.rcuCallbacks.set(id, { fn, label });
+    if (this.store.state.rcu.gp === null) this.startGp();
+    return id;
+  }
+
+  private cpuQuiescent(cpu: number): boolean {
+    const curr = this.store.state.cpus[cpu]!.curr;
+    return curr === 0 || this.task(curr)?.mode === 'user';
+  }
+
+  private startGp(): void {
+    const seq = this.store.state.rcu.completed + 1;
+    const pending: number[] = [];
+    for (let c = 0; c < this.options.cpus; c++) if (!this.cpuQuiescent(c)) pending.push(c);
+    this.emit({ type: 'rcu/gp-start', seq, pending });
+    if (pending.length === 0) this.endGp(seq);
+  }
+
+  private reportQs(cpu: number): void {
+    const gp = this.store.state.rcu.gp;
+    if (gp === null || !gp.pending.includes(cpu)) return;
+    this.emit({ type: 'rcu/qs', seq: gp.seq, cpu });
+    if (this.store.state.rcu.gp!.pending.length === 0) this.endGp(gp.seq);
+  }
+
+  /** A context switch is a quiescent state for RCU-sched on that CPU. */
+  private rcuNoteContextSwitch(cpu: number): void {
+    this.reportQs(cpu);
+  }
+
+  /** After a step: a CPU now idle or in user mode has passed a quiescent state. */
+  private rcuCheckCpu(cpu: number): void {
+    const gp = this.store.state.rcu.gp;
+    if (gp !== null && gp.pending.includes(cpu) && this.cpuQuiescent(cpu)) this.reportQs(cpu);
+  }
+
+  private endGp(seq: number): void {
+    this.emit({ type: 'rcu/gp-end', seq });
+    const ready = this.store.state.rcu.callbacks.filter((c) => c.gp <= seq);
+    for (const c of ready) {
+      const cb = this.rcuCallbacks.get(c.id);
+      this.rcuCallbacks.delete(c.id);
+      if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn());
+      this.emit({ type: 'rcu/callback-invoked', id: c.id, label: c.label });
+    }
+    if (this.store.state.rcu.gp === null && this.store.state.rcu.callbacks.length > 0) this.startGp();
+  }
+
+  /** Runs a path that must not block (an RCU callback) to completion, here and now. */
+  runInline(where: string, path: KPath<unknown>): void {
+    const t: TaskRt = this.running ?? this.newRt(0, 'softirq', path);
+    let input: unknown;
+    try {
+      for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
+        const r = path.next(input);
+        if (r.done === true) return;
+        if (SCHEDULING.has(r.value.op)) throw new TracelabError('KERNEL_BUG', `BUG: ${where} tried to sleep or reschedule (${r.value.op}); callbacks run in softirq context`);
+        input = this.command(t, r.value);
+      }
+      throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
+    } catch (err) {
+      this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
+    }
+  }
+
+  // ---- checks ------------------------------------------------------------------------------
+
+  violate(name: string, message: string): void {
+    const last = this.store.log[this.store.log.length - 1];
+    this.violations.push({ name, message, schedule: this.schedule, seq: last?.seq ?? -1, time: this.now });
+    this.halted = true;
+  }
+
+  checkInvariants(): void {
+    const s = this.store.state;
+    if (s === this.lastCheckedState) return;
+    this.lastCheckedState = s;
+    for (const inv of this.invariants) {
+      if (this.isDisabled(inv.plugin)) continue;
+      let msg: ReturnType<InvariantCheck>;
+      try {
+        msg = inv.check(s);
+      } catch (err) {
+        msg = `the check itself threw: ${describeError(err)}`;
+      }
+      if (typeof msg === 'string' && msg.length > 0) {
+        this.violate(inv.name, msg);
+        return;
+      }
+    }
+  }
+
+  private checkLiveness(): void {
+    if (this.monitors.length === 0) return;
+    const s = this.store.state;
+    for (const m of this.monitors) {
+      if (this.isDisabled(m.plugin)) continue;
+      const hot = m.monitor.hot(s);
+      if (hot === null) {
+        m.steps = 0;
+        m.ran.clear();
+        continue;
+      }
+      m.steps++;
+      for (const c of s.cpus) if (c.curr !== 0) m.ran.add(c.curr);
+      const bound = m.monitor.bound ?? 10_000;
+      if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid))) {
+        this.violate(m.name, `${hot} (hot for ${m.steps} steps while every runnable task ran)`);
+        return;
+      }
+    }
+  }
+
+  /** Why nothing can run: each live task and what it waits for. */
+  describeStuck(): string {
+    const parts: string[] = [];
+    for (const [pid, t] of this.tasks) {
+      const st = this.task(pid);
+      parts.push(`pid ${pid} (${t.comm}) ${t.spinning !== null ? `spins on ${t.spinning}` : `${st?.state ?? '?'}${st?.waitingOn ? ` on ${st.waitingOn}` : ''}`}`);
+    }
+    return parts.join('; ');
+  }
+}

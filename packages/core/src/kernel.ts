@@ -1,0 +1,546 @@
+import type { Draft } from 'immer';
+import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
+import semver from 'semver';
+import { TracelabError, describeError } from './errors.js';
+import type { EventType, KernelEvent } from './events.js';
+import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
+import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
+import { EventStore, type SliceReducer } from './internal/store.js';
+import type { Command, KPath } from './paths.js';
+import type {
+  CorePaths,
+  HookArgs,
+  HookName,
+  InvariantCheck,
+  LivenessMonitor,
+  PluginApis,
+  PluginContext,
+  PluginStack,
+  TracelabPlugin,
+} from './plugin.js';
+import { apiKey } from './plugin.js';
+import type { Program } from './program.js';
+import type { KernelState } from './state.js';
+import { randomStrategy, type Strategy } from './strategy.js';
+
+export type { Violation } from './internal/runtime.js';
+
+/** The version of this package; plugins declare the range of it they work with. */
+export const CORE_VERSION = '0.1.0';
+
+export interface KernelOptions {
+  /** Number of CPUs, 1 to 64. Default 2. */
+  readonly cpus?: number;
+  /** Seed of the default strategy's PRNG: same seed, same log. Default 1. */
+  readonly seed?: number;
+  /** How choices are made. Default `randomStrategy()`; `replaySchedule(s)` re-runs a schedule. */
+  readonly strategy?: Strategy;
+  readonly plugins?: PluginStack;
+  /** Ticks a page fault sleeps for its I/O. Default 3. */
+  readonly faultLatency?: number;
+  /**
+   * Allocation-failure injection: when true, each `shouldFailAlloc()` is a strategy choice
+   * (failing with the random strategy's `faultProbability`). Default false.
+   */
+  readonly faultInjection?: boolean;
+}
+
+export interface RunOptions {
+  /** Stop after this many steps (default 10,000,000). */
+  readonly maxSteps?: number;
+  /** Stop before the first step at which this returns true. */
+  readonly until?: (state: KernelState) => boolean;
+}
+
+export interface RunResult {
+  readonly steps: number;
+  /** Every task has exited (only the idle tasks are left). */
+  readonly done: boolean;
+  readonly violations: readonly Violation[];
+}
+
+export interface SpawnOptions {
+  readonly comm?: string;
+}
+
+/** A simulated kernel with its plugins. Every name here is part of tracelab's contract. */
+export interface Kernel {
+  readonly state: KernelState;
+  /** The current state, then the state after each step that changed it. */
+  readonly state$: Observable<KernelState>;
+  /** Each event, after its reducers ran, at the end of the step that emitted it. */
+  readonly events$: Observable<KernelEvent>;
+  readonly log: readonly KernelEvent[];
+  /** The compact replay string of the choices made so far (`replaySchedule` takes it). */
+  readonly schedule: string;
+  readonly violations: readonly Violation[];
+  /** Steps run so far. */
+  readonly steps: number;
+  readonly api: PluginApis;
+  /** Core kernel paths that need the kernel instance: module load and unload. */
+  readonly paths: CorePaths;
+  /** Hex SHA-256 of the canonical NDJSON log: the run's identity. */
+  logHash(): string;
+  /** The state right after event `seq` (-1: before the first event). */
+  stateAt(seq: number): KernelState;
+  /** A memoized, distinct projection of the state stream. */
+  select<R>(selector: (state: KernelState) => R): Observable<R>;
+  /** Starts a user task running `program`; returns its pid. */
+  spawn(program: Program, options?: SpawnOptions): number;
+  /** Starts a kernel thread running `path`; returns its pid at once. */
+  spawnKthread(path: KPath<unknown>, options?: SpawnOptions): number;
+  /**
+   * Runs `path` in a new kernel thread until it returns, scheduling everything else around
+   * it, and gives back its value. Throws `INVARIANT_VIOLATED` (with `violation`) if a check
+   * fails, `CALL_OOPS` if the thread died, `CALL_DID_NOT_RETURN` if the run ended first.
+   */
+  call<T>(path: KPath<T>, options?: SpawnOptions & { readonly maxSteps?: number }): T;
+  run(options?: RunOptions): RunResult;
+  invariant(name: string, check: InvariantCheck): void;
+  liveness(name: string, monitor: LivenessMonitor): void;
+}
+
+export interface ReplayReport {
+  /** Events folded. */
+  readonly events: number;
+  /** Set when the last line was cut short: the replay stopped before it. */
+  readonly truncated: null | { readonly line: number; readonly message: string };
+}
+
+/** A kernel rebuilt from a log: read-only (`run`, `spawn` and `call` throw `REPLAY_READ_ONLY`). */
+export interface ReplayedKernel extends Kernel {
+  readonly report: ReplayReport;
+}
+
+const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
+const HOOKS: ReadonlySet<string> = new Set<HookName>([
+  'fork', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
+  'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle',
+] satisfies HookName[]);
+
+type AnyPlugin = TracelabPlugin<unknown, unknown>;
+
+/** The registration pipeline: each check fails with its own code, naming plugin and problem. */
+export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
+  if (stack !== undefined && !Array.isArray(stack)) {
+    throw new TracelabError('INVALID_OPTION', 'createKernel: plugins must be an array of plugin objects');
+  }
+  const plugins = (stack ?? []).filter((p): p is AnyPlugin => Boolean(p));
+  const seen = new Map<string, AnyPlugin>();
+  for (const [i, p] of plugins.entries()) {
+    const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
+    if (typeof p !== 'object' || p === null) throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
+    if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name)) throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
+    if (typeof p.version !== 'string' || semver.valid(p.version) === null) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
+    if (typeof p.core !== 'string' || semver.validRange(p.core) === null) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
+    if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
+    if (seen.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
+    seen.set(p.name, p);
+  }
+  for (const p of plugins) {
+    if (!semver.satisfies(CORE_VERSION, p.core, { includePrerelease: true })) {
+      throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
+    }
+    for (const [dep, range] of Object.entries(p.dependsOn ?? {})) {
+      const d = seen.get(dep);
+      if (d === undefined) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
+      if (!semver.satisfies(d.version, range, { includePrerelease: true })) {
+        throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
+      }
+    }
+  }
+  // Dependencies register first; otherwise the stack's own order is kept.
+  const ordered: AnyPlugin[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (p: AnyPlugin, path: string[]): void => {
+    const st = state.get(p.name);
+    if (st === 'done') return;
+    if (st === 'visiting') throw new TracelabError('PLUGIN_INVALID', `plugin dependency cycle: ${[...path, p.name].join(' -> ')}`, { plugin: p.name });
+    state.set(p.name, 'visiting');
+    for (const dep of Object.keys(p.dependsOn ?? {})) visit(seen.get(dep)!, [...path, p.name]);
+    state.set(p.name, 'done');
+    ordered.push(p);
+  };
+  for (const p of plugins) visit(p, []);
+  return ordered;
+}
+
+function isGenerator(v: unknown): v is KPath<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+}
+
+/** Drives a plugin path so that anything thrown out of it names the plugin. */
+function* attributed(plugin: string, where: string, gen: KPath<unknown>, disabled: () => boolean): KPath<unknown> {
+  if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
+  let input: unknown;
+  let error: unknown;
+  let throwing = false;
+  for (;;) {
+    let r: IteratorResult<Command, unknown>;
+    try {
+      r = throwing ? gen.throw(error) : gen.next(input);
+    } catch (err) {
+      throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
+    }
+    if (r.done === true) return r.value;
+    try {
+      input = yield r.value;
+      throwing = false;
+    } catch (err) {
+      error = err;
+      throwing = true;
+    }
+  }
+}
+
+class KernelImpl implements ReplayedKernel {
+  readonly store = new EventStore();
+  readonly rt: Runtime;
+  readonly corePaths: CorePathsImpl;
+  readonly api: PluginApis;
+  readonly paths: CorePaths;
+  readonly state$: Observable<KernelState>;
+  readonly events$: Observable<KernelEvent>;
+  report: ReplayReport = { events: 0, truncated: null };
+  private stepCount = 0;
+
+  constructor(
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy'>> & { strategy: Strategy },
+    plugins: AnyPlugin[],
+    readonly mode: 'live' | 'replay',
+  ) {
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection }, (cpu) => this.idleLoop(cpu));
+    this.corePaths = new CorePathsImpl(this.rt);
+    this.paths = {
+      loadModule: (name, data) => this.corePaths.loadModule(name, data),
+      unloadModule: (name) => this.corePaths.unloadModule(name),
+    };
+    this.store.onReducerFailure = (plugin, event, error) => {
+      this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
+    };
+    this.state$ = defer(() => concat(of(this.store.state), this.store.state$));
+    this.events$ = this.store.events$.asObservable();
+    const apis: Record<string, unknown> = {};
+    this.api = apis as PluginApis;
+    if (mode === 'live') {
+      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, strategy: options.strategy.name, coreVersion: CORE_VERSION });
+      for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
+    }
+    for (const p of plugins) {
+      let api: unknown;
+      try {
+        api = p.register(this.contextFor(p, apis));
+      } catch (err) {
+        if (err instanceof TracelabError && err.code !== 'KERNEL_BUG') throw err;
+        throw new TracelabError('PLUGIN_REGISTER_FAILED', `plugin ${p.name}: register() threw: ${describeError(err)}`, { plugin: p.name }, { cause: err });
+      }
+      apis[apiKey(p.name)] = this.wrapApi(p.name, api);
+      if (mode === 'live') {
+        this.rt.emit(p.options === undefined ? { type: 'kernel/plugin-registered', name: p.name, version: p.version } : { type: 'kernel/plugin-registered', name: p.name, version: p.version, options: p.options });
+      }
+    }
+    this.store.flush();
+  }
+
+  // A generator defers the lookup: the runtime builds the idle tasks before corePaths exists.
+  private *idleLoop(cpu: number): KPath<void> {
+    yield* this.corePaths.idleLoop(cpu);
+  }
+
+  private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
+    const { store, rt } = this;
+    const name = p.name;
+    const own = (type: string): void => {
+      if (!type.startsWith(`${name}/`)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: event type ${type} must be namespaced as ${name}/<event>`, { plugin: name, event: type });
+    };
+    return {
+      name,
+      cpus: this.options.cpus,
+      state: () => store.state,
+      slice: () => (store.state.plugins as Record<string, unknown>)[name],
+      initSlice: (initial) => store.setInitialSlice(name, initial),
+      declareEvents: (types) => {
+        for (const t of types) {
+          own(t);
+          store.declareEvent(t, name);
+        }
+      },
+      on: (type, reducer) => {
+        if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
+        else if (!store.isDeclared(type)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
+        store.addReducer(type, name, reducer as unknown as SliceReducer);
+      },
+      tap: (hook, handler, options) => {
+        if (!HOOKS.has(hook)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
+        if ((hook === 'syscallEntry' || hook === 'syscallExit') && options?.flag === undefined) {
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: a ${hook} tap needs the thread flag that selects its tasks ({ flag: 'TIF_...' })`, { plugin: name, hook });
+        }
+        rt.tap(name, hook, handler, options);
+      },
+      invariant: (n, check) => {
+        rt.invariants.push({ name: n, plugin: name, check });
+      },
+      liveness: (n, monitor) => {
+        rt.monitors.push({ name: n, plugin: name, monitor, since: 0, steps: 0, ran: new Set() });
+      },
+      defineSyscall: (n, body) => {
+        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, body(args), () => rt.isDisabled(name)) as KPath<number>);
+        if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
+      },
+      defineFunction: (n) => {
+        if (this.mode === 'live' && store.state.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
+      },
+      patchFunction: (n, handler) => {
+        if (handler === null) rt.patches.delete(n);
+        else rt.patches.set(n, { plugin: name, handler });
+      },
+      paths: this.paths,
+      api: (n) => {
+        const key = apiKey(n);
+        if (!(key in apis)) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`, { plugin: name, dependency: n });
+        return apis[key] as never;
+      },
+    };
+  }
+
+  /** Plugin API functions that return kernel paths get their failures attributed to the plugin. */
+  private wrapApi(plugin: string, api: unknown): unknown {
+    if (typeof api !== 'object' || api === null) return api;
+    const wrapped: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(api)) {
+      if (typeof value !== 'function') {
+        wrapped[key] = value;
+        continue;
+      }
+      wrapped[key] = (...args: unknown[]) => {
+        const out: unknown = (value as (...a: unknown[]) => unknown).apply(api, args);
+        return isGenerator(out) ? attributed(plugin, `${plugin}.${key}`, out, () => this.rt.isDisabled(plugin)) : out;
+      };
+    }
+    return Object.freeze(wrapped);
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  get state(): KernelState {
+    return this.store.state;
+  }
+  get log(): readonly KernelEvent[] {
+    return this.store.log;
+  }
+  get schedule(): string {
+    return this.rt.schedule;
+  }
+  get violations(): readonly Violation[] {
+    return this.rt.violations;
+  }
+  get steps(): number {
+    return this.stepCount;
+  }
+  logHash(): string {
+    return this.store.logHash();
+  }
+  stateAt(seq: number): KernelState {
+    return this.store.stateAt(seq);
+  }
+  select<R>(selector: (state: KernelState) => R): Observable<R> {
+    let lastIn: KernelState | undefined;
+    let lastOut: R;
+    return this.state$.pipe(
+      map((s) => {
+        if (s !== lastIn) {
+          lastIn = s;
+          lastOut = selector(s);
+        }
+        return lastOut;
+      }),
+      distinctUntilChanged(),
+    );
+  }
+
+  // ---- driving -----------------------------------------------------------------------------
+
+  private live(what: string): void {
+    if (this.mode === 'replay') throw new TracelabError('REPLAY_READ_ONLY', `${what}: a kernel rebuilt by replay() is read-only; re-run with createKernel({ strategy: replaySchedule(...) })`);
+  }
+
+  spawn(program: Program, options: SpawnOptions = {}): number {
+    this.live('spawn');
+    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', 'spawn: program must be a generator function (u) => { ... }');
+    const pid = this.store.state.kernel.nextPid;
+    const comm = options.comm ?? (program.name || 'task');
+    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
+    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, program)));
+    this.store.flush();
+    return pid;
+  }
+
+  spawnKthread(path: KPath<unknown>, options: SpawnOptions = {}): number {
+    this.live('spawnKthread');
+    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'spawnKthread: path must be a generator object, e.g. kernel.api.markers.probeRegister(...) or (function* () { ... })()');
+    return this.startKthread(path, options.comm ?? 'kthread').pid;
+  }
+
+  private startKthread(path: KPath<unknown>, comm: string): TaskRt {
+    const pid = this.store.state.kernel.nextPid;
+    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: true });
+    let rt: TaskRt | undefined;
+    rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => rt!));
+    this.rt.tasks.set(pid, rt);
+    this.store.flush();
+    return rt;
+  }
+
+  call<T>(path: KPath<T>, options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
+    this.live('call');
+    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'call: path must be a generator object, e.g. kernel.api.markers.probeRegister(...)');
+    const t = this.startKthread(path, options.comm ?? 'kcall');
+    this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
+    const v = this.rt.violations[0];
+    if (v !== undefined) {
+      throw Object.assign(new TracelabError('INVARIANT_VIOLATED', `invariant ${v.name} violated: ${v.message} (replay: ${v.schedule})`, { violation: v }), { violation: v });
+    }
+    if (t.outcome === undefined) {
+      throw new TracelabError('CALL_DID_NOT_RETURN', `kernel.call: ${t.comm} (pid ${t.pid}) had not returned when the run stopped: ${this.rt.describeStuck()}`, { pid: t.pid });
+    }
+    if (!t.outcome.ok) throw new TracelabError('CALL_OOPS', `kernel.call: ${t.outcome.error}`, { pid: t.pid });
+    return t.outcome.value as T;
+  }
+
+  run(options: RunOptions = {}): RunResult {
+    this.live('run');
+    const maxSteps = options.maxSteps ?? 10_000_000;
+    let steps = 0;
+    while (!this.rt.halted && steps < maxSteps) {
+      if (options.until?.(this.store.state) === true) break;
+      if (this.rt.tasks.size === 0) break;
+      if (!this.rt.step()) {
+        this.rt.violate('kernel/stuck', `no task can run and no timer is pending: ${this.rt.describeStuck()}`);
+        break;
+      }
+      steps++;
+    }
+    this.stepCount += steps;
+    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations };
+  }
+
+  invariant(name: string, check: InvariantCheck): void {
+    this.rt.invariants.push({ name, plugin: null, check });
+    this.rt.checkInvariants();
+  }
+
+  liveness(name: string, monitor: LivenessMonitor): void {
+    this.rt.monitors.push({ name, plugin: null, monitor, since: 0, steps: 0, ran: new Set() });
+  }
+}
+
+function normalize(options: KernelOptions): KernelImpl['options'] {
+  const cpus = options.cpus ?? 2;
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
+  const seed = options.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
+  const faultLatency = options.faultLatency ?? 3;
+  if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy() };
+}
+
+/** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
+export function createKernel(options: KernelOptions = {}): Kernel {
+  const opts = normalize(options);
+  return new KernelImpl(opts, resolvePlugins(options.plugins), 'live');
+}
+
+export interface ReplayOptions {
+  readonly plugins?: PluginStack;
+}
+
+const HEADER_FIELDS = ['seq', 'time', 'cpu'] as const;
+
+/**
+ * Rebuilds a kernel from a log (NDJSON text, or an array of events): same state, same
+ * `logHash()`. Give it the plugin stack that wrote the log. A corrupt, foreign or mismatched
+ * log throws a `TracelabError` naming the line; a last line cut short (a run that died while
+ * writing) is left out and reported in `report.truncated`.
+ */
+export function replay(log: string | readonly unknown[], options: ReplayOptions = {}): ReplayedKernel {
+  const expected = resolvePlugins(options.plugins);
+  const lines = typeof log === 'string' ? splitLines(log) : { events: log.map((value, i) => ({ line: i + 1, value })), truncated: null };
+  if (lines.events.length === 0) throw new TracelabError('LOG_EMPTY', 'replay: the log holds no events');
+  const first = lines.events[0]!.value as Partial<KernelEvent<'kernel/created'>>;
+  if (typeof first !== 'object' || first === null || first.type !== 'kernel/created') {
+    throw new TracelabError('LOG_FOREIGN', `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`, { line: 1 });
+  }
+  const k = new KernelImpl(
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: String(first.strategy), create: () => ({ choose: () => 0 }) } },
+    expected,
+    'replay',
+  );
+  let registered = 0;
+  for (const [i, { line, value }] of lines.events.entries()) {
+    const e = checkEvent(value, line, i, k.store);
+    if (e.type === 'kernel/plugin-registered') {
+      const want = expected[registered];
+      if (want === undefined || want.name !== e.name || want.version !== e.version) {
+        throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: line ${line} registers plugin ${e.name}@${e.version}, but the stack given to replay has ${want === undefined ? 'no more plugins' : `${want.name}@${want.version} there`}`, { line, plugin: e.name });
+      }
+      registered++;
+    }
+    try {
+      k.store.apply(Object.freeze(e));
+    } catch (err) {
+      throw new TracelabError('LOG_REDUCER_FAILED', `replay: line ${line} (${e.type}) cannot be applied: ${describeError(err)}`, { line, event: e.type }, { cause: err });
+    }
+  }
+  if (registered !== expected.length) {
+    const missing = expected.slice(registered).map((p) => p.name).join(', ');
+    throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: the log never registers ${missing}, which the stack given to replay has`, { plugins: missing });
+  }
+  k.report = { events: lines.events.length, truncated: lines.truncated };
+  return k;
+}
+
+function checkEvent(value: unknown, line: number, index: number, store: EventStore): KernelEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} is not an event object`, { line });
+  }
+  const e = value as Record<string, unknown>;
+  if (typeof e['type'] !== 'string') throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} has no string "type"`, { line });
+  for (const f of HEADER_FIELDS) {
+    if (!Number.isInteger(e[f])) throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} (${e['type']}) has no integer "${f}"`, { line, field: f });
+  }
+  if (e['seq'] !== index) {
+    throw new TracelabError('LOG_SEQUENCE', `replay: line ${line} has seq ${String(e['seq'])}, expected ${index} (events missing, duplicated or reordered)`, { line, seq: e['seq'], expected: index });
+  }
+  if (!store.isDeclared(e['type'])) {
+    throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} has event type ${e['type']}, which neither the core nor the given plugins declare (a plugin missing from the stack?)`, { line, event: e['type'] });
+  }
+  return e as unknown as KernelEvent;
+}
+
+function splitLines(text: string): { events: Array<{ line: number; value: unknown }>; truncated: ReplayReport['truncated'] } {
+  const raw = text.split('\n');
+  const endsClean = text.endsWith('\n');
+  if (endsClean) raw.pop();
+  const events: Array<{ line: number; value: unknown }> = [];
+  for (let i = 0; i < raw.length; i++) {
+    const line = i + 1;
+    const body = raw[i]!.trim();
+    const isLast = i === raw.length - 1;
+    if (body.length === 0) {
+      if (isLast) break;
+      throw new TracelabError('LOG_CORRUPT', `replay: line ${line} is empty`, { line });
+    }
+    try {
+      events.push({ line, value: JSON.parse(body) as unknown });
+    } catch (err) {
+      if (isLast && !endsClean) {
+        return { events, truncated: { line, message: `line ${line} is cut short (${body.length} bytes, no newline): replayed the ${events.length} complete events before it` } };
+      }
+      throw new TracelabError('LOG_CORRUPT', `replay: line ${line} is not valid JSON: ${describeError(err)}`, { line });
+    }
+  }
+  return { events, truncated: null };
+}
+
+// The hook argument types are part of the plugin contract; re-exported for plugin authors.
+export type { HookArgs, Draft, EventType };

@@ -1,0 +1,341 @@
+import { kernelBug } from './errors.js';
+import type { EventInput, EventType, KernelEvent } from './events.js';
+import { intMapGet, intMapNextKey } from './int-map.js';
+import type { KernelState, LockState } from './state.js';
+import { TASKLIST_LOCK } from './state.js';
+
+/**
+ * Kernel paths are generators that yield commands to the simulated kernel. A path resumes
+ * with the command's result; the kernel decides, at every scheduling point, which CPU runs
+ * next and whether the running task is preempted. Compose paths with `yield*`.
+ *
+ * Commands that end a scheduling step: `point`, `switch`, `spin`. All the others are
+ * answered at once, inside the same step.
+ */
+export type Command =
+  | { readonly op: 'point' }
+  | { readonly op: 'switch' }
+  | { readonly op: 'spin'; readonly lock: string }
+  | { readonly op: 'current' }
+  | { readonly op: 'state' }
+  | { readonly op: 'emit'; readonly event: EventInput }
+  | { readonly op: 'choose'; readonly kind: ChoiceKind; readonly n: number }
+  | { readonly op: 'call-rcu'; readonly callback: RcuCallback; readonly label: string }
+  | { readonly op: 'fn-enter'; readonly name: string }
+  | { readonly op: 'fn-exit' }
+  | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number };
+
+/** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
+
+/** A kernel path returning `T`. */
+export type KPath<T = void> = Generator<Command, T, unknown>;
+
+/** Runs when a grace period has ended, in the context of the CPU that ended it; must not block. */
+export type RcuCallback = () => KPath<void>;
+
+export interface Current {
+  /** The running task; 0 for the idle task. */
+  readonly pid: number;
+  readonly cpu: number;
+  /** The CPU's preempt count now. */
+  readonly preemptCount: number;
+}
+
+const POINT: Command = Object.freeze({ op: 'point' });
+const SWITCH: Command = Object.freeze({ op: 'switch' });
+const CURRENT: Command = Object.freeze({ op: 'current' });
+const STATE: Command = Object.freeze({ op: 'state' });
+const FN_EXIT: Command = Object.freeze({ op: 'fn-exit' });
+
+/** A scheduling point: another CPU may act here, and, if preemption is on, this task may be preempted. */
+export function* schedPoint(): KPath<void> {
+  yield POINT;
+}
+
+export function* current(): KPath<Current> {
+  return (yield CURRENT) as Current;
+}
+
+/** The kernel state as of now (immutable). */
+export function* getState(): KPath<KernelState> {
+  return (yield STATE) as KernelState;
+}
+
+/** Appends an event to the log and applies it; returns the logged event. */
+export function* emit<T extends EventType>(event: EventInput<T>): KPath<KernelEvent<T>> {
+  return (yield { op: 'emit', event } as Command) as KernelEvent<T>;
+}
+
+/** The kernel's printk: free text into the log. */
+export function* printk(text: string): KPath<void> {
+  const me = yield* current();
+  yield* emit({ type: 'kernel/printk', pid: me.pid, text });
+}
+
+/**
+ * Fault injection (the kernel's failslab): true when this allocation must fail. Asked of the
+ * strategy only when the kernel was created with `faultInjection.slab` above 0, so it is part
+ * of the schedule string and replays exactly.
+ */
+export function* shouldFailAlloc(): KPath<boolean> {
+  return ((yield { op: 'choose', kind: 'fault', n: 2 } as Command) as number) === 1;
+}
+
+// ---- preemption --------------------------------------------------------------------------
+
+export function* preemptDisable(): KPath<void> {
+  const me = yield* current();
+  yield* emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount + 1 });
+}
+
+/** Re-enables preemption; like the kernel's, it is a preemption point when the count reaches 0. */
+export function* preemptEnable(): KPath<void> {
+  const me = yield* current();
+  if (me.preemptCount <= 0) throw kernelBug(`preempt count underflow on cpu ${me.cpu}`);
+  yield* emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount - 1 });
+  yield POINT;
+}
+
+// ---- scheduling and sleeping -------------------------------------------------------------
+
+/**
+ * The voluntary context switch (`schedule()`). A task that set itself sleeping stays off the
+ * runqueue until woken; a running task goes back to the runqueue. Returns when the task next
+ * runs, on whichever CPU picks it up. Calling it with preemption disabled is a BUG.
+ */
+export function* schedule(): KPath<void> {
+  yield SWITCH;
+}
+
+/**
+ * Sleeps on `channel` until `condition(state)` holds, checking it before sleeping and after
+ * each wake-up (the kernel's wait_event). Whoever makes it true must call {@link wakeUp}.
+ */
+export function* waitEvent(channel: string, condition: (state: KernelState) => boolean): KPath<void> {
+  for (;;) {
+    if (condition(yield* getState())) return;
+    const me = yield* current();
+    yield* emit({ type: 'task/sleep', pid: me.pid, on: channel, until: null, state: 'sleeping' });
+    yield* schedule();
+  }
+}
+
+/** Wakes every task sleeping on `channel`. Returns how many were woken. */
+export function* wakeUp(channel: string): KPath<number> {
+  const s = yield* getState();
+  const me = yield* current();
+  let woken = 0;
+  for (const pid of sleepersOn(s, channel)) {
+    yield* emit({ type: 'sched/wakeup', pid, by: me.pid });
+    woken++;
+  }
+  return woken;
+}
+
+function sleepersOn(s: KernelState, channel: string): number[] {
+  const out: number[] = [];
+  // A scan in pid order: wake-ups are rare next to steps, and the order is deterministic.
+  for (let pid = intMapNextKey(s.tasks, -1); pid !== -1; pid = intMapNextKey(s.tasks, pid)) {
+    const t = intMapGet(s.tasks, pid)!;
+    if (t.waitingOn === channel && (t.state === 'sleeping' || t.state === 'stopped')) out.push(pid);
+  }
+  return out;
+}
+
+/** Sleeps for `ticks` ticks of simulated time (a voluntary switch). */
+export function* msleep(ticks: number): KPath<void> {
+  const me = yield* current();
+  const s = yield* getState();
+  yield* emit({ type: 'task/sleep', pid: me.pid, on: 'timer', until: s.clock.now + Math.max(1, ticks), state: 'sleeping' });
+  yield* schedule();
+}
+
+// ---- mutexes -------------------------------------------------------------------------------
+
+/**
+ * Takes a sleeping mutex. Uncontended: taken at once. Contended: the task queues FIFO and
+ * sleeps; the unlocking owner hands the mutex to the head waiter, so waiters get it in the
+ * order they arrived and nobody barges in.
+ */
+export function* mutexLock(name: string): KPath<void> {
+  const me = yield* current();
+  if (me.pid === 0) throw kernelBug(`mutex ${name} taken from the idle task`);
+  const l = (yield* getState()).locks[name];
+  if (l !== undefined && l.kind !== 'mutex') throw kernelBug(`${name} is a ${l.kind}, not a mutex`);
+  if (l === undefined || l.owner === null) {
+    yield* emit({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: me.pid, write: true, handoff: false });
+    return;
+  }
+  if (l.owner === me.pid) throw kernelBug(`recursive lock of mutex ${name} by pid ${me.pid}`);
+  yield* emit({ type: 'lock/wait', lock: name, kind: 'mutex', pid: me.pid, write: true });
+  yield* emit({ type: 'task/sleep', pid: me.pid, on: `mutex:${name}`, until: null, state: 'sleeping' });
+  yield* schedule();
+  const after = (yield* getState()).locks[name] as Extract<LockState, { kind: 'mutex' }>;
+  if (after.owner !== me.pid) throw kernelBug(`woken on mutex ${name} without owning it`);
+}
+
+export function* mutexUnlock(name: string): KPath<void> {
+  const me = yield* current();
+  const l = (yield* getState()).locks[name];
+  if (l === undefined || l.kind !== 'mutex' || l.owner !== me.pid) {
+    throw kernelBug(`mutex ${name} unlocked by pid ${me.pid}, which does not hold it`);
+  }
+  yield* emit({ type: 'lock/released', lock: name, kind: 'mutex', pid: me.pid, write: true });
+  const next = l.waiters[0];
+  if (next !== undefined) {
+    yield* emit({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: next, write: true, handoff: true });
+    yield* emit({ type: 'sched/wakeup', pid: next, by: me.pid });
+  }
+}
+
+/** True when `pid` holds mutex `name` (the kernel's lockdep_assert_held, for assertions). */
+export function mutexIsHeldBy(state: KernelState, name: string, pid: number): boolean {
+  const l = state.locks[name];
+  return l !== undefined && l.kind === 'mutex' && l.owner === pid;
+}
+
+// ---- spinning locks: rwlocks (the tasklist lock) and spinlocks ---------------------------
+
+type SpinKind = 'rwlock' | 'spinlock';
+
+function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void> {
+  yield* preemptDisable();
+  const me = yield* current();
+  const l = (yield* getState()).locks[name];
+  if (l !== undefined && l.kind === 'mutex') throw kernelBug(`${name} is a mutex, not a ${kind}`);
+  if (l !== undefined && (l.writer === me.pid || (write && l.readers.includes(me.pid)))) {
+    throw kernelBug(`${kind} ${name} deadlock: pid ${me.pid} already holds it`);
+  }
+  const free =
+    l === undefined ||
+    (l.writer === null && (write ? l.readers.length === 0 && l.waiters.length === 0 : l.waiters.length === 0));
+  if (free) {
+    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: me.pid, write, handoff: false });
+    return;
+  }
+  yield* emit({ type: 'lock/wait', lock: name, kind, pid: me.pid, write });
+  // Busy-waits on this CPU (preemption off) until an unlocker grants the lock.
+  yield { op: 'spin', lock: name };
+}
+
+function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void> {
+  const me = yield* current();
+  const l = (yield* getState()).locks[name];
+  const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
+  if (!holds) throw kernelBug(`${kind} ${name} released by pid ${me.pid}, which does not hold it for ${write ? 'write' : 'read'}`);
+  yield* emit({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
+  yield* grantWaiters(name, kind);
+  yield* preemptEnable();
+}
+
+/** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */
+function* grantWaiters(name: string, kind: SpinKind): KPath<void> {
+  const l = (yield* getState()).locks[name] as Extract<LockState, { kind: SpinKind }>;
+  if (l.writer !== null) return;
+  const head = l.waiters[0];
+  if (head === undefined) return;
+  if (head.write) {
+    if (l.readers.length > 0) return;
+    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: head.pid, write: true, handoff: true });
+    return;
+  }
+  for (const w of l.waiters) {
+    if (w.write) break;
+    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: w.pid, write: false, handoff: true });
+  }
+}
+
+/** read_lock on a rwlock (the tasklist lock by default); disables preemption while held. */
+export function* readLock(name: string = TASKLIST_LOCK): KPath<void> {
+  yield* spinAcquire(name, 'rwlock', false);
+}
+export function* readUnlock(name: string = TASKLIST_LOCK): KPath<void> {
+  yield* spinRelease(name, 'rwlock', false);
+}
+/** write_lock on a rwlock (the tasklist lock by default): excludes readers and writers. */
+export function* writeLock(name: string = TASKLIST_LOCK): KPath<void> {
+  yield* spinAcquire(name, 'rwlock', true);
+}
+export function* writeUnlock(name: string = TASKLIST_LOCK): KPath<void> {
+  yield* spinRelease(name, 'rwlock', true);
+}
+export function* spinLock(name: string): KPath<void> {
+  yield* spinAcquire(name, 'spinlock', true);
+}
+export function* spinUnlock(name: string): KPath<void> {
+  yield* spinRelease(name, 'spinlock', true);
+}
+
+// ---- RCU-sched -----------------------------------------------------------------------------
+
+/** rcu_read_lock_sched: a preempt-disabled region; a grace period cannot end while it lasts. */
+export function* rcuReadLock(): KPath<void> {
+  yield* preemptDisable();
+  const me = yield* current();
+  yield* emit({ type: 'rcu/read-lock', pid: me.pid });
+}
+
+export function* rcuReadUnlock(): KPath<void> {
+  const me = yield* current();
+  yield* emit({ type: 'rcu/read-unlock', pid: me.pid });
+  yield* preemptEnable();
+}
+
+/**
+ * Queues `callback` to run after an RCU-sched grace period that begins after this call
+ * (call_rcu_sched). Returns the callback's id; `rcu/callback-invoked` names it when it runs.
+ */
+export function* callRcu(callback: RcuCallback, label = 'callback'): KPath<number> {
+  return (yield { op: 'call-rcu', callback, label } as Command) as number;
+}
+
+/** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */
+export function* synchronizeRcu(): KPath<void> {
+  let done = false;
+  const me = yield* current();
+  const channel = `rcu-sync:${me.pid}`;
+  const id = yield* callRcu(function* () {
+    done = true;
+    yield* wakeUp(channel);
+  }, `synchronize_rcu(${me.pid})`);
+  yield* waitEvent(channel, (s) => done || !s.rcu.callbacks.some((c) => c.id === id));
+}
+
+// ---- user memory ---------------------------------------------------------------------------
+
+export interface CopyResult {
+  /** Bytes that could not be copied: 0 on success (copy_from_user's return value). */
+  readonly notCopied: number;
+  /** What was read: the string the program stored at that address, cut to the length asked. */
+  readonly data: string;
+}
+
+/**
+ * copy_from_user: reads `len` bytes of the current task's memory at `addr`. A page that is
+ * not resident faults: with preemption enabled the task sleeps for the I/O (a voluntary
+ * switch) and may resume on another CPU; with preemption disabled (pagefault_disable) the
+ * copy stops and returns the bytes not copied.
+ */
+export function* copyFromUser(addr: number, len: number): KPath<CopyResult> {
+  // The fault handler belongs to the kernel instance (its page-fault hook, its I/O latency):
+  // the runtime hands back the path that does the copy.
+  const copy = (yield { op: 'copy-from-user', addr, len } as Command) as KPath<CopyResult>;
+  return yield* copy;
+}
+
+// ---- instrumented functions -----------------------------------------------------------------
+
+/**
+ * An instrumented kernel function: its entry is an mcount site that a function tracer can
+ * patch (to a list caller or a trampoline, which run before the body). `fn('sys_read', body)`.
+ */
+export function* fn<T>(name: string, body: KPath<T>): KPath<T> {
+  const traced = (yield { op: 'fn-enter', name } as Command) as KPath<void> | null;
+  try {
+    if (traced !== null) yield* traced;
+    return yield* body;
+  } finally {
+    yield FN_EXIT;
+  }
+}

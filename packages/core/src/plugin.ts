@@ -1,0 +1,151 @@
+import type { Draft } from 'immer';
+import type { EventType, KernelEvent } from './events.js';
+import type { KPath } from './paths.js';
+import type { KernelState, PluginStates } from './state.js';
+
+/**
+ * Each plugin's API on `kernel.api`, keyed by the plugin's name in camelCase
+ * (`rcu-tasks` → `kernel.api.rcuTasks`). Plugins add theirs by declaration merging:
+ * `declare module '@tracelab/core' { interface PluginApis { markers: MarkersApi } }`
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface PluginApis {}
+
+/** The hooks kernel code runs, like the kernel's tracehooks, and what each handler receives. */
+export interface HookArgs {
+  /** copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write lock. */
+  fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number };
+  exec: { readonly pid: number; readonly comm: string };
+  /** do_exit, before the task is torn down. */
+  exit: { readonly pid: number; readonly code: number };
+  /** After exit_notify: the task is a zombie (or about to be released, if autoreaped). */
+  death: { readonly pid: number; readonly code: number };
+  /** release_task: the task is about to leave the task list for good; `by` reaps it. */
+  release: { readonly pid: number; readonly by: number };
+  /** Syscall entry slow path: runs only for tasks with the handler's thread flag set. */
+  syscallEntry: { readonly pid: number; readonly name: string; readonly args: Readonly<Record<string, number>> };
+  syscallExit: { readonly pid: number; readonly name: string; readonly ret: number };
+  /** A signal about to be delivered; a handler may return the disposition to apply. */
+  signal: { readonly pid: number; readonly sig: number };
+  /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
+  contextSwitch: { readonly cpu: number; readonly prev: number; readonly next: number; readonly preempted: boolean };
+  /** On the way back to user mode, after signals. */
+  returnToUser: { readonly pid: number };
+  pageFault: { readonly pid: number; readonly addr: number; readonly user: boolean };
+  moduleLoad: { readonly module: string; readonly data: Readonly<Record<string, unknown>> };
+  moduleUnload: { readonly module: string };
+  /** Each pass of a CPU's idle loop. */
+  idle: { readonly cpu: number };
+}
+
+export type HookName = keyof HookArgs & string;
+
+/** What a handler may return: a signal disposition; every other hook ignores returns. */
+export interface HookResults {
+  signal: SignalAction | undefined;
+}
+export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue';
+export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
+
+export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookResult<H> | void>;
+
+export interface TapOptions {
+  /** Higher runs first; ties run in registration order (as tracepoint priorities). Default 10. */
+  readonly priority?: number;
+  /** fork only: the stage to run at. Default: both. */
+  readonly stage?: 'dup' | 'link';
+  /** syscallEntry/syscallExit: the thread flag that sends a task to this handler's slow path. */
+  readonly flag?: string;
+}
+
+/** A safety check run after every step that changed the state: return a message when violated. */
+export type InvariantCheck = (state: KernelState) => string | false | null | undefined | void;
+
+/**
+ * A hot/cold liveness monitor: `hot` returns what is pending (a grace period not ended...)
+ * or null when cold. It is violated when it stays hot for more than `bound` steps while every
+ * task that could run has had a chance to run (so unfair schedules raise no false alarm).
+ */
+export interface LivenessMonitor {
+  hot(state: KernelState): string | null;
+  /** Steps it may stay hot. Default 10,000. */
+  readonly bound?: number;
+}
+
+/** A function tracer's handler on an mcount site: `ip` and `parentIp` are function names. */
+export type McountHandler = (ip: string, parentIp: string) => KPath<void>;
+
+/** A syscall body: runs inside `fn('sys_<name>')`; returns the syscall's return value. */
+export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number>;
+
+/** What `register(ctx)` gets: everything a plugin may touch, and nothing else. */
+export interface PluginContext<S = unknown> {
+  readonly name: string;
+  /** The number of CPUs of this kernel. */
+  readonly cpus: number;
+  /** The current kernel state (host-side reads; kernel paths use `getState()`). */
+  state(): KernelState;
+  /** This plugin's slice of the current state. */
+  slice(): S;
+  /** Declares the slice and its initial value (set when `kernel/plugin-registered` is applied). */
+  initSlice(initial: S): void;
+  /** Declares event types this plugin emits without a reducer. Types are `<plugin>/<name>`. */
+  declareEvents(types: readonly string[]): void;
+  /**
+   * Declares an event type with its reducer, which folds it into the slice. Reducers are
+   * pure: no clocks, no randomness, nothing but (slice, event, state). They may also fold
+   * core events (`task/released`) into the slice.
+   */
+  on<T extends EventType>(type: T, reducer: (slice: Draft<S>, event: KernelEvent<T>, state: KernelState) => S | void): void;
+  /** Taps a kernel hook with a generator handler. */
+  tap<H extends HookName>(hook: H, handler: HookHandler<H>, options?: TapOptions): void;
+  invariant(name: string, check: InvariantCheck): void;
+  liveness(name: string, monitor: LivenessMonitor): void;
+  /** Adds a syscall; its body runs inside the instrumented function `sys_<name>`. */
+  defineSyscall(name: string, body: SyscallBody): void;
+  /** Declares an instrumented kernel function (an mcount site) before anything calls it. */
+  defineFunction(name: string): void;
+  /** Patches the mcount site of `fn(name)`; null restores the nop. */
+  patchFunction(name: string, handler: McountHandler | null): void;
+  /** Kernel paths of the core that need the kernel instance (module load/unload). */
+  readonly paths: CorePaths;
+  /** Another plugin's API (one this plugin depends on). */
+  api<K extends keyof PluginApis>(name: K): PluginApis[K];
+}
+
+export interface CorePaths {
+  /** load_module: records the module, then runs the moduleLoad hooks (which arm its sites). */
+  loadModule(name: string, data?: Record<string, unknown>): KPath<number>;
+  /** delete_module: moduleUnload hooks while the module is going, then it is gone. Returns 0 or -ENOENT. */
+  unloadModule(name: string): KPath<number>;
+}
+
+/**
+ * A plugin object, as made by its package's factory: `markers({ ... })`. Plain data plus
+ * `register`; `core` is the semver range of `@tracelab/core` it works with, `dependsOn` the
+ * plugins it needs, by name, with ranges.
+ */
+export interface TracelabPlugin<Api = unknown, S = unknown> {
+  readonly name: string;
+  readonly version: string;
+  readonly core: string;
+  readonly dependsOn?: Readonly<Record<string, string>>;
+  /** JSON options, recorded in the log so a replay can check it runs the same stack. */
+  readonly options?: unknown;
+  register(ctx: PluginContext<S>): Api;
+}
+
+/** A stack as users write it: `false`, `null` and `undefined` entries are skipped. */
+export type PluginStack = ReadonlyArray<TracelabPlugin<any, any> | false | null | undefined>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** `rcu-tasks` → `rcuTasks`: the key of a plugin's API on `kernel.api`. */
+export function apiKey(name: string): string {
+  return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Identity helper that types a plugin object. */
+export function definePlugin<Api, S = unknown>(plugin: TracelabPlugin<Api, S>): TracelabPlugin<Api, S> {
+  return plugin;
+}
+
+export type { PluginStates };

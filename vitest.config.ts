@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+// `npm test` runs every project; the JSON report is what .ci/run counts.
+export default defineConfig({
+  test: {
+    projects: ['packages/*/vitest.config.ts', 'tools/*/vitest.config.ts'],
+    reporters: ['default', 'json'],
+    outputFile: { json: 'reports/vitest.json' },
+  },
+});
