@@ -47,9 +47,10 @@ export interface EventMap {
   'task/user-fault': { pid: number; message: string };
 
   'sched/wakeup': { pid: number; by: number };
-  /** A context switch on `cpu`; `prevState` is what the previous task is left as. */
-  'sched/switch': { cpu: number; prev: number; next: number; prevState: TaskRunState; preempted: boolean };
-  'cpu/preempt-count': { cpu: number; count: number };
+  /** A context switch on the header's `cpu`; `prevState` is what the previous task is left as. */
+  'sched/switch': { prev: number; next: number; prevState: TaskRunState; preempted: boolean };
+  /** The preempt count of the header's `cpu`, now. */
+  'cpu/preempt-count': { count: number };
 
   'syscall/enter': { pid: number; name: string; args: Record<string, number> };
   'syscall/exit': { pid: number; name: string; ret: number };
@@ -64,9 +65,11 @@ export interface EventMap {
 
   'rcu/read-lock': { pid: number };
   'rcu/read-unlock': { pid: number };
-  'rcu/gp-start': { seq: number; pending: number[] };
-  'rcu/qs': { seq: number; cpu: number };
-  'rcu/gp-end': { seq: number };
+  /** Grace period `gp` begins; `pending` CPUs must each pass a quiescent state. */
+  'rcu/gp-start': { gp: number; pending: number[] };
+  /** The header's `cpu` passed a quiescent state for grace period `gp`. */
+  'rcu/qs': { gp: number };
+  'rcu/gp-end': { gp: number };
   'rcu/callback-queued': { id: number; gp: number; label: string };
   'rcu/callback-invoked': { id: number; label: string };
 
@@ -80,7 +83,11 @@ export interface EventMap {
 
 export type EventType = keyof EventMap & string;
 
-/** Fields every logged event carries. `cpu` is where it was emitted; -1 for the host. */
+/**
+ * Fields every logged event carries, set by the kernel (a payload may not use these names):
+ * `seq` its index in the log, `time` the tick, `cpu` where it was emitted (-1: the host or
+ * a timer).
+ */
 export interface EventHeader {
   readonly seq: number;
   readonly time: number;

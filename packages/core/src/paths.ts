@@ -86,14 +86,14 @@ export function* shouldFailAlloc(): KPath<boolean> {
 
 export function* preemptDisable(): KPath<void> {
   const me = yield* current();
-  yield* emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount + 1 });
+  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
 }
 
 /** Re-enables preemption; like the kernel's, it is a preemption point when the count reaches 0. */
 export function* preemptEnable(): KPath<void> {
   const me = yield* current();
   if (me.preemptCount <= 0) throw kernelBug(`preempt count underflow on cpu ${me.cpu}`);
-  yield* emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount - 1 });
+  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount - 1 });
   yield POINT;
 }
 

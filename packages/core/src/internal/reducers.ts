@@ -87,6 +87,14 @@ function dequeue(draft: CoreDraft, pid: number): void {
   if (i >= 0) draft.runqueue.splice(i, 1);
 }
 
+/** The task leaves the state: its final switch is done, or it was released while off-CPU. */
+function forget(draft: CoreDraft, pid: number): void {
+  const t = intMapGet(draft.tasks, pid);
+  if (t !== undefined && t.tgid === t.pid) intMapDelete(draft.memory, pid);
+  intMapDelete(draft.tasks, pid);
+  dequeue(draft, pid);
+}
+
 function isOnCpu(draft: CoreDraft, pid: number): boolean {
   return draft.cpus.some((c) => c.curr === pid);
 }
@@ -182,10 +190,13 @@ const reducers: CoreReducers = {
     const t = task(d, e.pid, e.type);
     const parent = intMapGet(d.tasks, t.parent) as Draft<TaskState> | undefined;
     if (parent !== undefined) parent.children = parent.children.filter((c) => c !== e.pid);
-    if (t.tgid === t.pid) intMapDelete(d.memory, t.pid);
-    intMapDelete(d.tasks, e.pid);
-    dequeue(d, e.pid);
+    t.listed = false;
+    t.exitState = 'dead';
     d.kernel.tasksReleased += 1;
+    // A task may be released before its final context switch (it autoreaps itself, or its
+    // parent reaps it while it is preempted on the way out): it leaves the state at that
+    // switch, not here, as the kernel keeps its task_struct until finish_task_switch.
+    if (t.state === 'zombie' || t.state === 'dead') forget(d, e.pid);
   },
   'task/sleep'(d, e) {
     const t = task(d, e.pid, e.type);
@@ -211,12 +222,12 @@ const reducers: CoreReducers = {
     cpu.curr = e.next;
     if (e.prev !== 0) {
       const prev = intMapGet(d.tasks, e.prev) as Draft<TaskState> | undefined;
-      // A task that released itself (autoreap) is already gone when it switches out.
       if (prev !== undefined) {
         prev.state = e.prevState;
         if (e.preempted) prev.nivcsw += 1;
         else prev.nvcsw += 1;
         if (e.prevState === 'runnable') enqueue(d, e.prev);
+        if (e.prevState === 'dead') forget(d, e.prev);
       }
     }
     if (e.next !== 0) {
@@ -296,17 +307,17 @@ const reducers: CoreReducers = {
   'rcu/read-lock'() {},
   'rcu/read-unlock'() {},
   'rcu/gp-start'(d, e) {
-    d.rcu.gp = { seq: e.seq, start: e.time, pending: e.pending };
+    d.rcu.gp = { seq: e.gp, start: e.time, pending: e.pending };
   },
   'rcu/qs'(d, e) {
     const gp = d.rcu.gp;
-    if (gp === null || gp.seq !== e.seq) throw new Error(`${e.type}: no grace period ${e.seq} in progress`);
+    if (gp === null || gp.seq !== e.gp) throw new Error(`${e.type}: no grace period ${e.gp} in progress`);
     gp.pending = gp.pending.filter((c) => c !== e.cpu);
   },
   'rcu/gp-end'(d, e) {
-    if (d.rcu.gp === null || d.rcu.gp.seq !== e.seq) throw new Error(`${e.type}: no grace period ${e.seq} in progress`);
+    if (d.rcu.gp === null || d.rcu.gp.seq !== e.gp) throw new Error(`${e.type}: no grace period ${e.gp} in progress`);
     d.rcu.gp = null;
-    d.rcu.completed = e.seq;
+    d.rcu.completed = e.gp;
   },
   'rcu/callback-queued'(d, e) {
     d.rcu.callbacks.push({ id: e.id, gp: e.gp, label: e.label });

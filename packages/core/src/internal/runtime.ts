@@ -329,7 +329,7 @@ export class Runtime {
     const rq = this.store.state.runqueue;
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length)]!;
-    this.emit({ type: 'sched/switch', cpu, prev: prev.pid, next, prevState, preempted });
+    this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
@@ -340,10 +340,10 @@ export class Runtime {
   private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
     const me = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', cpu: me.cpu, count: me.preemptCount + 1 });
+    this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
     yield* this.runHook('contextSwitch', { cpu, prev, next, preempted });
     const after = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', cpu: after.cpu, count: Math.max(0, after.preemptCount - 1) });
+    this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
   }
 
   private voluntarySwitch(t: TaskRt): void {
@@ -519,14 +519,14 @@ export class Runtime {
     const seq = this.store.state.rcu.completed + 1;
     const pending: number[] = [];
     for (let c = 0; c < this.options.cpus; c++) if (!this.cpuQuiescent(c)) pending.push(c);
-    this.emit({ type: 'rcu/gp-start', seq, pending });
+    this.emit({ type: 'rcu/gp-start', gp: seq, pending });
     if (pending.length === 0) this.endGp(seq);
   }
 
   private reportQs(cpu: number): void {
     const gp = this.store.state.rcu.gp;
     if (gp === null || !gp.pending.includes(cpu)) return;
-    this.emit({ type: 'rcu/qs', seq: gp.seq, cpu });
+    this.emit({ type: 'rcu/qs', gp: gp.seq });
     if (this.store.state.rcu.gp!.pending.length === 0) this.endGp(gp.seq);
   }
 
@@ -542,7 +542,7 @@ export class Runtime {
   }
 
   private endGp(seq: number): void {
-    this.emit({ type: 'rcu/gp-end', seq });
+    this.emit({ type: 'rcu/gp-end', gp: seq });
     const ready = this.store.state.rcu.callbacks.filter((c) => c.gp <= seq);
     for (const c of ready) {
       const cb = this.rcuCallbacks.get(c.id);

@@ -32,6 +32,7 @@ class ReducerFailure extends Error {
 }
 
 const SNAPSHOT_EVERY = 1024;
+const HEADER_FIELDS = ['seq', 'time', 'cpu'] as const;
 
 /**
  * The append-only log and the fold over it. Every state change goes through `append`: the
@@ -104,6 +105,9 @@ export class EventStore {
   append(input: EventInput, time: number, cpu: number): KernelEvent {
     if (!this.declared.has(input.type)) {
       throw new TracelabError('UNKNOWN_EVENT_TYPE', `event type ${input.type} was never declared by the core or a plugin`, { event: input.type });
+    }
+    for (const field of HEADER_FIELDS) {
+      if (field in input) throw new TracelabError('INVALID_EVENT', `event ${input.type}: "${field}" is set by the kernel, a payload may not carry it`, { event: input.type, field });
     }
     for (;;) {
       const event = Object.freeze({ ...input, seq: this.log.length, time, cpu }) as KernelEvent;

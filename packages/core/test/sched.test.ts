@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import {
+  callRcu,
+  copyFromUser,
+  createKernel,
+  current,
+  definePlugin,
+  emit,
+  getState,
+  intMapGet,
+  preemptDisable,
+  preemptEnable,
+  rcuReadLock,
+  rcuReadUnlock,
+  synchronizeRcu,
+  type KernelEvent,
+} from '@tracelab/core';
+import { SEEDS, points, printks, say, shell, expectClean } from './helpers.js';
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    'probe/fork-stage': { stage: 'dup' | 'link'; parent: number; child: number; listed: boolean; writer: number | null };
+    'probe/copy': { notCopied: number; data: string; preemptCount: number };
+  }
+}
+
+describe('preemption', () => {
+  it('never preempts a CPU whose preempt count is above zero, and does preempt otherwise', () => {
+    let preemptions = 0;
+    for (const seed of SEEDS(30)) {
+      const k = createKernel({ cpus: 2, seed });
+      for (let i = 0; i < 3; i++) {
+        k.spawnKthread(
+          (function* () {
+            for (let r = 0; r < 3; r++) {
+              yield* preemptDisable();
+              yield* points(4);
+              yield* preemptEnable();
+              yield* points(4);
+            }
+          })(),
+        );
+      }
+      k.spawn(shell);
+      const res = k.run();
+      expectClean(k, res);
+      for (const e of k.log) {
+        if (e.type !== 'sched/switch' || !e.preempted) continue;
+        preemptions++;
+        expect(k.stateAt(e.seq - 1).cpus[e.cpu]!.preemptCount).toBe(0);
+      }
+    }
+    expect(preemptions).toBeGreaterThan(30);
+  });
+});
+
+describe('RCU-sched', () => {
+  it('never ends a grace period while a reader that began before it is still inside', () => {
+    let overlapped = 0;
+    for (const seed of SEEDS(60)) {
+      const k = createKernel({ cpus: 3, seed });
+      for (let i = 0; i < 2; i++) {
+        k.spawnKthread(
+          (function* () {
+            for (let r = 0; r < 2; r++) {
+              yield* rcuReadLock();
+              yield* say(`in ${i}`);
+              yield* points(5);
+              yield* say(`out ${i}`);
+              yield* rcuReadUnlock();
+              yield* points(2);
+            }
+          })(),
+        );
+      }
+      let invoked = -1;
+      k.spawnKthread(
+        (function* () {
+          yield* points(3);
+          yield* callRcu(function* () {
+            invoked = (yield* getState()).clock.now;
+          }, 'test');
+          yield* synchronizeRcu();
+          yield* say('synced');
+        })(),
+      );
+      const res = k.run();
+      expectClean(k, res);
+      expect(invoked).toBeGreaterThan(0);
+      // Reader sections as [in, out] seqs, and grace periods as [start, end] seqs.
+      const sections: Array<[number, number]> = [];
+      const open = new Map<string, number>();
+      for (const p of printks(k)) {
+        if (p.text.startsWith('in ')) open.set(p.text.slice(3), p.seq);
+        if (p.text.startsWith('out ')) sections.push([open.get(p.text.slice(4))!, p.seq]);
+      }
+      for (const e of k.log) {
+        if (e.type !== 'rcu/gp-end') continue;
+        const start = k.log.find((s): s is KernelEvent<'rcu/gp-start'> => s.type === 'rcu/gp-start' && s.gp === e.gp)!;
+        for (const [inSeq, outSeq] of sections) {
+          if (inSeq < start.seq && outSeq > start.seq) {
+            overlapped++;
+            expect(outSeq).toBeLessThan(e.seq);
+          }
+        }
+      }
+    }
+    expect(overlapped).toBeGreaterThan(5);
+  });
+});
+
+describe('copyFromUser', () => {
+  const probe = definePlugin({
+    name: 'probe',
+    version: '1.0.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.declareEvents(['probe/copy']);
+      // A syscall that copies with preemption disabled, as a non-faultable probe would.
+      ctx.defineSyscall('atomic_copy', function* (args) {
+        yield* preemptDisable();
+        const r = yield* copyFromUser(args['path'] ?? 0, 16);
+        const me = yield* current();
+        yield* preemptEnable();
+        yield* emit({ type: 'probe/copy', notCopied: r.notCopied, data: r.data, preemptCount: me.preemptCount });
+        return r.notCopied;
+      });
+    },
+  });
+
+  it('faults and sleeps, and the task can resume on another CPU', () => {
+    let migrated = 0;
+    for (const seed of SEEDS(30)) {
+      const k = createKernel({ cpus: 2, seed });
+      k.spawn(shell);
+      k.spawn(function* busy(u) {
+        yield u.compute(40);
+      });
+      expectClean(k, k.run());
+      const faultCpu = new Map<number, number>();
+      for (const e of k.log) {
+        if (e.type === 'fault/page' && !e.user) faultCpu.set(e.pid, e.cpu);
+        if (e.type === 'fault/resolved' && !e.user && faultCpu.has(e.pid) && faultCpu.get(e.pid) !== e.cpu) migrated++;
+      }
+      // The opened path arrived intact through the fault.
+      const opens = k.log.filter((e): e is KernelEvent<'fs/open'> => e.type === 'fs/open').map((e) => e.path).sort();
+      expect(opens).toEqual(['/src/file0.c', '/src/file1.c', '/src/file2.c']);
+    }
+    expect(migrated).toBeGreaterThan(0);
+  });
+
+  it('with preemption disabled, stops at a missing page instead of sleeping', () => {
+    const k = createKernel({ cpus: 1, seed: 3, plugins: [probe] });
+    k.spawn(function* p(u) {
+      yield u.syscall('atomic_copy', { path: '/etc/hosts' });
+      yield u.syscall('open', { path: '/etc/hosts' }); // faults the page in, sleeping
+      yield u.exit(0);
+    });
+    expectClean(k, k.run());
+    const copy = k.log.find((e): e is KernelEvent<'probe/copy'> => e.type === 'probe/copy')!;
+    expect(copy.notCopied).toBe(16);
+    expect(copy.data).toBe('');
+    expect(copy.preemptCount).toBe(1);
+    // No sleep happened inside the atomic copy: its syscall made no page fault.
+    const sysEnter = k.log.findIndex((e) => e.type === 'syscall/enter' && e.name === 'atomic_copy');
+    const sysExit = k.log.findIndex((e) => e.type === 'syscall/exit' && e.name === 'atomic_copy');
+    expect(k.log.slice(sysEnter, sysExit).some((e) => e.type === 'fault/page' || e.type === 'task/sleep')).toBe(false);
+    expect(k.log.some((e) => e.type === 'fault/page' && !e.user)).toBe(true);
+  });
+});
+
+describe('fork', () => {
+  it('runs the dup stage outside the tasklist lock and the link stage under its write lock, in that order', () => {
+    const stages = definePlugin({
+      name: 'probe',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.declareEvents(['probe/fork-stage']);
+        for (const stage of ['dup', 'link'] as const) {
+          ctx.tap(
+            'fork',
+            function* ({ parent, child }) {
+              const s = yield* getState();
+              const lock = s.locks['tasklist_lock'];
+              const writer = lock !== undefined && lock.kind !== 'mutex' ? lock.writer : null;
+              const listed = intMapGet(s.tasks, child)?.listed === true;
+              yield* emit({ type: 'probe/fork-stage', stage, parent, child, listed, writer });
+            },
+            { stage },
+          );
+        }
+      },
+    });
+    for (const seed of SEEDS(10)) {
+      const k = createKernel({ cpus: 2, seed, plugins: [stages] });
+      k.spawn(shell);
+      expectClean(k, k.run());
+      const byChild = new Map<number, Array<KernelEvent<'probe/fork-stage'>>>();
+      for (const e of k.log) if (e.type === 'probe/fork-stage') byChild.set(e.child, [...(byChild.get(e.child) ?? []), e]);
+      expect(byChild.size).toBe(3);
+      for (const [child, evs] of byChild) {
+        expect(evs.map((e) => e.stage)).toEqual(['dup', 'link']);
+        const [dup, link] = evs as [KernelEvent<'probe/fork-stage'>, KernelEvent<'probe/fork-stage'>];
+        expect(dup.listed).toBe(false);
+        expect(dup.writer).toBe(null);
+        expect(link.listed).toBe(true);
+        expect(link.writer).toBe(link.parent);
+        const wake = k.log.find((e) => e.type === 'sched/wakeup' && e.pid === child)!;
+        expect(wake.seq).toBeGreaterThan(link.seq);
+      }
+    }
+  });
+});
