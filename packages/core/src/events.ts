@@ -9,7 +9,8 @@ import type { TaskRunState } from './state.js';
  * NDJSON, and a run's identity is the SHA-256 of its canonical form.
  */
 export interface EventMap {
-  'kernel/created': { cpus: number; seed: number; strategy: string; coreVersion: string };
+  /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
+  'kernel/created': { cpus: number; seed: number; coreVersion: string };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of

@@ -223,7 +223,7 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as PluginApis;
     if (mode === 'live') {
-      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, strategy: options.strategy.name, coreVersion: CORE_VERSION });
+      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -471,7 +471,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     throw new TracelabError('LOG_FOREIGN', `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`, { line: 1 });
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: String(first.strategy), create: () => ({ choose: () => 0 }) } },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },
     expected,
     'replay',
   );

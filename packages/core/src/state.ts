@@ -92,7 +92,6 @@ export interface FunctionState {
 export interface KernelInfo {
   readonly cpus: number;
   readonly seed: number;
-  readonly strategy: string;
   readonly coreVersion: string;
   readonly plugins: ReadonlyArray<{ readonly name: string; readonly version: string; readonly options?: unknown }>;
   /** Plugins disabled by an oops, with the reason. */

@@ -23,7 +23,6 @@ export function initialCoreState(): KernelState {
     kernel: {
       cpus: 0,
       seed: 0,
-      strategy: '',
       coreVersion: '',
       plugins: [],
       disabledPlugins: {},
@@ -119,7 +118,6 @@ const reducers: CoreReducers = {
   'kernel/created'(d, e) {
     d.kernel.cpus = e.cpus;
     d.kernel.seed = e.seed;
-    d.kernel.strategy = e.strategy;
     d.kernel.coreVersion = e.coreVersion;
     d.cpus = Array.from({ length: e.cpus }, (_, id) => ({ id, curr: 0, preemptCount: 0, online: true }));
   },

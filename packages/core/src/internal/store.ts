@@ -176,6 +176,7 @@ export class EventStore {
     if (!Number.isInteger(seq) || seq < -1 || seq >= this.log.length) {
       throw new TracelabError('SEQ_OUT_OF_RANGE', `stateAt(${seq}): the log holds events 0..${this.log.length - 1} (-1 is the state before the first)`, { seq });
     }
+    if (seq === this.log.length - 1) return this.state;
     const count = seq + 1;
     let j = Math.min(Math.floor(count / SNAPSHOT_EVERY), this.snapshots.length - 1);
     while (this.snapshots[j] === undefined) j--;

@@ -1,0 +1,199 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, createKernel, definePlugin, emit, getState, replay, type TracelabPlugin } from '@tracelab/core';
+import { expectClean, shell } from './helpers.js';
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    'counter/forked': { child: number };
+    'bad/seen': { child: number };
+  }
+  interface PluginApis {
+    counter: { forks(): number };
+  }
+}
+
+const plugin = (name: string, extra: Partial<TracelabPlugin> = {}): TracelabPlugin => ({
+  name,
+  version: '1.2.3',
+  core: '^0.1.0',
+  register: () => ({}),
+  ...extra,
+});
+
+const code = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+};
+
+describe('plugin registration', () => {
+  it('fails with a stable code and a message naming the plugin and what is missing', () => {
+    expect(code(() => createKernel({ plugins: [plugin('a'), plugin('a')] }))).toBe('PLUGIN_DUPLICATE');
+    expect(code(() => createKernel({ plugins: [plugin('a', { core: '^9.0.0' })] }))).toBe('PLUGIN_CORE_MISMATCH');
+    expect(code(() => createKernel({ plugins: [plugin('a', { dependsOn: { b: '^1.0.0' } })] }))).toBe('PLUGIN_MISSING_DEPENDENCY');
+    expect(code(() => createKernel({ plugins: [plugin('a', { dependsOn: { b: '^2.0.0' } }), plugin('b')] }))).toBe('PLUGIN_DEPENDENCY_VERSION');
+    expect(code(() => createKernel({ plugins: [plugin('Bad Name')] }))).toBe('PLUGIN_INVALID');
+    expect(code(() => createKernel({ plugins: [plugin('a', { version: 'one' })] }))).toBe('PLUGIN_INVALID');
+    expect(code(() => createKernel({ plugins: [plugin('a', { register: () => { throw new Error('boom'); } })] }))).toBe('PLUGIN_REGISTER_FAILED');
+    expect(() => createKernel({ plugins: [plugin('ktrace', { dependsOn: { markers: '^0.1.0' } })] })).toThrow(/plugin ktrace needs plugin markers/);
+    expect(() => createKernel({ plugins: [plugin('a', { core: '^9.0.0' })] })).toThrow(/plugin a@1\.2\.3 needs @tracelab\/core \^9\.0\.0/);
+  });
+
+  it('registers dependencies first, skips false entries and records the stack in the log', () => {
+    const order: string[] = [];
+    const k = createKernel({
+      plugins: [false, plugin('top', { dependsOn: { base: '^1.0.0' }, register: () => void order.push('top') }), null, plugin('base', { register: () => void order.push('base') })],
+    });
+    expect(order).toEqual(['base', 'top']);
+    expect(k.log.filter((e) => e.type === 'kernel/plugin-registered').map((e) => (e as { name: string }).name)).toEqual(['base', 'top']);
+  });
+});
+
+const counter = definePlugin<{ forks(): number }, { forks: number }>({
+  name: 'counter',
+  version: '1.0.0',
+  core: '^0.1.0',
+  register(ctx) {
+    ctx.initSlice({ forks: 0 });
+    ctx.on('counter/forked', (slice) => {
+      slice.forks += 1;
+    });
+    ctx.tap('fork', function* ({ child }) {
+      yield* emit({ type: 'counter/forked', child });
+    }, { stage: 'link' });
+    return { forks: () => ctx.slice().forks };
+  },
+});
+
+describe('fault containment', () => {
+  it('undoes a throwing hook handler\'s events, records an oops, disables the plugin, and goes on', () => {
+    const bad = definePlugin({
+      name: 'bad',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.declareEvents(['bad/seen']);
+        ctx.tap('fork', function* ({ child }) {
+          yield* emit({ type: 'bad/seen', child });
+          if ((yield* getState()).kernel.nextPid > 0) throw new Error('probe exploded');
+        }, { stage: 'dup' });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 4, plugins: [bad, counter] });
+    k.spawn(shell);
+    const res = k.run();
+    expect(res.violations).toEqual([]);
+    expect(res.done).toBe(true);
+    expect(k.log.some((e) => e.type === 'bad/seen')).toBe(false);
+    const oopses = k.log.filter((e) => e.type === 'kernel/oops');
+    expect(oopses).toHaveLength(1);
+    expect(oopses[0]).toMatchObject({ plugin: 'bad', where: 'hook fork', message: 'probe exploded', killed: null });
+    expect(k.state.kernel.disabledPlugins['bad']).toMatch(/probe exploded/);
+    // The other plugin kept working: three forks counted.
+    expect(k.api.counter.forks()).toBe(3);
+    // And the log still replays to the same state.
+    const r = replay(k.log.map((e) => canonicalJson(e)).join('\n'), { plugins: [bad, counter] });
+    expect(r.logHash()).toBe(k.logHash());
+    expect(r.state).toEqual(k.state);
+  });
+
+  it('contains a throwing reducer: oops first, then the event applied without that plugin', () => {
+    const brittle = definePlugin({
+      name: 'brittle',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({ seen: 0 });
+        ctx.on('task/spawned', () => {
+          throw new Error('reducer broke');
+        });
+      },
+    });
+    const k = createKernel({ plugins: [brittle, counter] });
+    k.spawn(shell);
+    const res = k.run();
+    expectCleanExceptOops(res);
+    const i = k.log.findIndex((e) => e.type === 'kernel/oops');
+    expect(k.log[i]).toMatchObject({ plugin: 'brittle', where: 'reducer for task/spawned' });
+    expect(k.log[i + 1]!.type).toBe('task/spawned');
+    expect(k.api.counter.forks()).toBe(3);
+    const r = replay(k.log, { plugins: [brittle, counter] });
+    expect(r.state).toEqual(k.state);
+  });
+
+  it('an API path that throws kills only the calling thread, naming the plugin', () => {
+    const faulty = definePlugin({
+      name: 'faulty',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register() {
+        return {
+          *explode(): Generator<never, number, unknown> {
+            throw new Error('api exploded');
+          },
+        };
+      },
+    });
+    const k = createKernel({ plugins: [faulty] });
+    k.spawn(shell);
+    const api = k.api as unknown as { faulty: { explode(): Generator<never, number, unknown> } };
+    expect(() => k.call(api.faulty.explode())).toThrow(expect.objectContaining({ code: 'CALL_OOPS' }));
+    expect(k.log.find((e) => e.type === 'kernel/oops')).toMatchObject({ plugin: 'faulty', where: 'faulty.explode', message: 'api exploded' });
+    const res = k.run();
+    expect(res.done).toBe(true);
+  });
+
+  it('a subscriber that throws changes nothing in the run', async () => {
+    const { config } = await import('rxjs');
+    const caught: unknown[] = [];
+    const prev = config.onUnhandledError;
+    config.onUnhandledError = (err) => caught.push(err);
+    try {
+      const quiet = createKernel({ seed: 9 });
+      quiet.spawn(shell);
+      quiet.run();
+      const noisy = createKernel({ seed: 9 });
+      noisy.events$.subscribe(() => {
+        throw new Error('subscriber broke');
+      });
+      noisy.spawn(shell);
+      noisy.run();
+      expect(noisy.logHash()).toBe(quiet.logHash());
+      await new Promise((r) => setTimeout(r, 10));
+      expect(caught.length).toBeGreaterThan(0);
+    } finally {
+      config.onUnhandledError = prev;
+    }
+  });
+});
+
+function expectCleanExceptOops(res: { violations: readonly unknown[]; done: boolean }) {
+  expect(res.violations).toEqual([]);
+  expect(res.done).toBe(true);
+}
+
+describe('streams', () => {
+  it('events$ delivers each event after its state; select is memoized and distinct', () => {
+    const k = createKernel({ seed: 2, plugins: [counter] });
+    const seen: number[] = [];
+    k.events$.subscribe((e) => {
+      // The state a subscriber sees already contains the event.
+      expect(k.state.clock.now).toBeGreaterThanOrEqual(e.time);
+      seen.push(e.seq);
+    });
+    const forks: number[] = [];
+    let calls = 0;
+    k.select((s) => {
+      calls++;
+      return (s.plugins['counter'] as { forks: number }).forks;
+    }).subscribe((n) => forks.push(n));
+    k.spawn(shell);
+    expectClean(k, k.run());
+    expect(seen).toEqual(k.log.slice(seen[0]).map((e) => e.seq));
+    expect(forks).toEqual([0, 1, 2, 3]);
+    expect(calls).toBeLessThan(k.log.length);
+  });
+});
