@@ -1,1 +1,2 @@
-export {};
+export { buildWorkload } from './workloads.js';
+export type { BuildOptions } from './workloads.js';

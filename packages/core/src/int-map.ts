@@ -132,3 +132,39 @@ export function intMapFrom<V>(entries: Iterable<readonly [number, V]>): IntMap<V
   for (const [k, v] of entries) intMapSet(m, k, v);
   return m;
 }
+
+/**
+ * Persistent update: a new map with `key` set to `value` (or removed when `value` is null),
+ * sharing every untouched node with `map`. New nodes are frozen, so immer's finalize skips
+ * them when a reducer assigns the result into a draft: the copy costs one 32-slot array per
+ * level, whatever the size of the map.
+ */
+export function intMapWith<V>(map: IntMap<V>, key: number, value: V | null): IntMap<V> {
+  if (!Number.isInteger(key) || key < 0) throw new RangeError(`IntMap keys are non-negative integers, got ${key}`);
+  let depth = map.depth;
+  let root: IntMapNode<V> = map.root;
+  if (key >= capacity(depth)) {
+    if (value === null) return map;
+    while (key >= capacity(depth)) {
+      const grown = emptyNode<V>();
+      grown[0] = root;
+      root = Object.freeze(grown);
+      depth += 1;
+    }
+  }
+  let delta = 0;
+  const rebuild = (node: IntMapNode<V> | null, level: number): IntMapNode<V> => {
+    const copy = node === null ? emptyNode<V>() : node.slice();
+    const idx = (key >>> (level * BITS)) & MASK;
+    if (level === 0) {
+      const had = copy[idx] !== null && copy[idx] !== undefined;
+      copy[idx] = value;
+      delta = (value !== null ? 1 : 0) - (had ? 1 : 0);
+    } else {
+      copy[idx] = rebuild((copy[idx] as IntMapNode<V> | null) ?? null, level - 1);
+    }
+    return Object.freeze(copy);
+  };
+  const newRoot = rebuild(root, depth - 1);
+  return Object.freeze({ size: map.size + delta, depth, root: newRoot });
+}

@@ -221,7 +221,7 @@ class KernelImpl implements ReplayedKernel {
     this.state$ = defer(() => concat(of(this.store.state), this.store.state$));
     this.events$ = this.store.events$.asObservable();
     const apis: Record<string, unknown> = {};
-    this.api = apis as PluginApis;
+    this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
       this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
