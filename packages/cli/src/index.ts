@@ -1,2 +1,6 @@
+export { main } from './cli.js';
+export type { CliIo } from './cli.js';
 export { buildWorkload } from './workloads.js';
 export type { BuildOptions } from './workloads.js';
+export { defaultScenario, scenarios } from './scenarios.js';
+export type { CliScenario } from './scenarios.js';

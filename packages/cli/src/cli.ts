@@ -1,0 +1,175 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { canonicalJson, createKernel, replay, replaySchedule, TracelabError, type Kernel } from '@tracelab/core';
+import { toChromeTrace } from '@tracelab/formats';
+import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
+import { scenarios, type CliScenario } from './scenarios.js';
+
+/** Where the CLI writes and reads; tests pass their own. */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** A terminal to draw the progress bar on, if any. */
+  readonly progress?: (text: string) => void;
+  readonly cwd: string;
+}
+
+const USAGE = `usage:
+  tracelab run [scenario] [--seed N] [--cpus N] [--out DIR] [--max-steps N]
+      runs a scenario (default: ${'`default`'}, a build workload) and writes events.ndjson,
+      trace.json (Chrome/Perfetto) and summary.json to DIR (default ./tracelab-out)
+  tracelab replay DIR
+      folds DIR/events.ndjson again and re-runs its schedule; both must give the logged hash
+  tracelab list
+      lists the scenarios`;
+
+interface RunArgs {
+  scenario: string;
+  seed: number;
+  cpus: number;
+  out: string;
+  maxSteps: number;
+}
+
+function fail(message: string): never {
+  throw new TracelabError('INVALID_OPTION', message);
+}
+
+function intArg(flag: string, value: string | undefined, min: number, max: number): number {
+  if (value === undefined) fail(`${flag} needs a value`);
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseRun(argv: readonly string[], cwd: string): RunArgs {
+  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000 };
+  let positional = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
+    else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
+    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a directory'));
+    else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
+    else if (a.startsWith('-')) fail(`unknown option ${a}\n${USAGE}`);
+    else if (positional++ === 0) args.scenario = a;
+    else fail(`unexpected argument ${a}\n${USAGE}`);
+  }
+  return args;
+}
+
+function scenario(name: string): CliScenario {
+  const s = scenarios.get(name);
+  if (s === undefined) fail(`unknown scenario ${JSON.stringify(name)}; scenarios: ${[...scenarios.keys()].join(', ')}`);
+  return s;
+}
+
+/** Runs a kernel in slices, drawing progress between them. */
+function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
+  const slice = 20_000;
+  let steps = 0;
+  for (;;) {
+    const r = kernel.run({ maxSteps: Math.min(slice, maxSteps - steps) });
+    steps += r.steps;
+    if (r.done || r.violations.length > 0 || r.steps === 0 || steps >= maxSteps) break;
+    if (io.progress !== undefined) {
+      const s = kernel.state.kernel;
+      const alive = s.nextPid - 1 - s.tasksReleased;
+      const total = Math.max(1, s.nextPid - 1);
+      const width = 30;
+      const filled = Math.round((width * (total - alive)) / total);
+      io.progress(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${steps} steps, ${kernel.log.length} events, ${alive} tasks alive `);
+    }
+  }
+  if (io.progress !== undefined) io.progress('\r' + ' '.repeat(80) + '\r');
+  return steps;
+}
+
+function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary): void {
+  mkdirSync(dir, { recursive: true });
+  // The log is written in its canonical form: hashing the file gives the run's logHash.
+  const lines: string[] = [];
+  for (const e of kernel.log) lines.push(canonicalJson(e) + '\n');
+  writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
+  const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
+  writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
+  writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+}
+
+function cmdRun(argv: readonly string[], io: CliIo): number {
+  const args = parseRun(argv, io.cwd);
+  const sc = scenario(args.scenario);
+  const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins() });
+  sc.setup(kernel);
+  const steps = runWithProgress(kernel, args.maxSteps, io);
+  const summary = summarize(kernel, sc.name, steps);
+  writeOutputs(args.out, kernel, summary);
+  io.out(formatSummary(summary, args.out));
+  return summary.violations.length > 0 ? 1 : 0;
+}
+
+function cmdReplay(argv: readonly string[], io: CliIo): number {
+  if (argv.length !== 1) fail(`replay takes one directory\n${USAGE}`);
+  const dir = resolve(io.cwd, argv[0]!);
+  const logPath = join(dir, 'events.ndjson');
+  const summaryPath = join(dir, 'summary.json');
+  if (!existsSync(logPath)) fail(`${logPath} does not exist (run \`tracelab run --out ${argv[0]}\` first)`);
+  if (!existsSync(summaryPath)) fail(`${summaryPath} does not exist: replay needs the run's summary for its scenario and schedule`);
+  let summary: RunSummary;
+  try {
+    summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as RunSummary;
+  } catch (err) {
+    fail(`${summaryPath} is not valid JSON: ${(err as Error).message}`);
+  }
+  const sc = scenario(summary.scenario);
+  // 1. Fold the log: the same state and hash, with no scheduling at all.
+  const folded = replay(readFileSync(logPath, 'utf8'), { plugins: sc.plugins() });
+  if (folded.report.truncated !== null) io.err(`warning: ${logPath}: ${folded.report.truncated.message}`);
+  const foldHash = folded.logHash();
+  // 2. Re-run the scenario from its schedule string: the same log, bit for bit.
+  const kernel = createKernel({ cpus: folded.state.kernel.cpus, seed: folded.state.kernel.seed, plugins: sc.plugins(), strategy: replaySchedule(summary.schedule) });
+  sc.setup(kernel);
+  runWithProgress(kernel, Number.MAX_SAFE_INTEGER, io);
+  const rerunHash = kernel.logHash();
+  const ok = foldHash === summary.logHash && rerunHash === summary.logHash;
+  io.out(
+    [
+      `tracelab replay ${dir}`,
+      `  logged hash  ${summary.logHash}`,
+      `  fold         ${foldHash} (${folded.report.events} events) ${foldHash === summary.logHash ? 'ok' : 'MISMATCH'}`,
+      `  re-run       ${rerunHash} (${kernel.log.length} events) ${rerunHash === summary.logHash ? 'ok' : 'MISMATCH'}`,
+    ].join('\n'),
+  );
+  return ok ? 0 : 1;
+}
+
+/** The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input. */
+export function main(argv: readonly string[], io: CliIo): number {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run':
+        return cmdRun(rest, io);
+      case 'replay':
+        return cmdReplay(rest, io);
+      case 'list':
+        for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        io.err(`tracelab: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof TracelabError) {
+      io.err(`tracelab: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,108 @@
+import type { Kernel, KernelEvent } from '@tracelab/core';
+
+export interface RunSummary {
+  readonly scenario: string;
+  readonly seed: number;
+  readonly cpus: number;
+  readonly steps: number;
+  readonly events: number;
+  readonly eventsByType: Readonly<Record<string, number>>;
+  readonly tasks: { readonly started: number; readonly exited: number; readonly byComm: Readonly<Record<string, number>> };
+  readonly syscalls: number;
+  readonly pageFaults: number;
+  readonly contextSwitches: { readonly voluntary: number; readonly preempted: number };
+  readonly gracePeriods: { readonly count: number; readonly meanTicks: number; readonly maxTicks: number };
+  readonly oopses: readonly string[];
+  readonly violations: readonly { readonly name: string; readonly message: string }[];
+  readonly logHash: string;
+  readonly schedule: string;
+}
+
+/** Everything the summary says is counted from the log, so a replayed log summarizes the same. */
+export function summarize(kernel: Kernel, scenario: string, steps: number): RunSummary {
+  const byType: Record<string, number> = {};
+  const byComm: Record<string, number> = {};
+  const gpStart = new Map<number, number>();
+  const gpLatency: number[] = [];
+  let started = 0;
+  let exited = 0;
+  let voluntary = 0;
+  let preempted = 0;
+  const oopses: string[] = [];
+  for (const e of kernel.log) {
+    byType[e.type] = (byType[e.type] ?? 0) + 1;
+    switch (e.type) {
+      case 'task/spawned':
+        started++;
+        byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        break;
+      case 'fork/dup':
+        started++;
+        break;
+      case 'task/exec':
+        byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        break;
+      case 'task/exit':
+        exited++;
+        break;
+      case 'sched/switch':
+        if (e.prev !== 0) {
+          if (e.preempted) preempted++;
+          else voluntary++;
+        }
+        break;
+      case 'rcu/gp-start':
+        gpStart.set(e.gp, e.time);
+        break;
+      case 'rcu/gp-end':
+        gpLatency.push(e.time - (gpStart.get(e.gp) ?? e.time));
+        break;
+      case 'kernel/oops':
+        oopses.push(`${(e as KernelEvent<'kernel/oops'>).where}: ${e.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+  const sortedTypes = Object.fromEntries(Object.entries(byType).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    scenario,
+    seed: kernel.state.kernel.seed,
+    cpus: kernel.state.kernel.cpus,
+    steps,
+    events: kernel.log.length,
+    eventsByType: sortedTypes,
+    tasks: { started, exited, byComm },
+    syscalls: byType['syscall/enter'] ?? 0,
+    pageFaults: byType['fault/page'] ?? 0,
+    contextSwitches: { voluntary, preempted },
+    gracePeriods: {
+      count: gpLatency.length,
+      meanTicks: gpLatency.length === 0 ? 0 : Math.round((gpLatency.reduce((a, b) => a + b, 0) / gpLatency.length) * 10) / 10,
+      maxTicks: gpLatency.length === 0 ? 0 : Math.max(...gpLatency),
+    },
+    oopses,
+    violations: kernel.violations.map((v) => ({ name: v.name, message: v.message })),
+    logHash: kernel.logHash(),
+    schedule: kernel.schedule,
+  };
+}
+
+/** The summary as a person reads it on a terminal. */
+export function formatSummary(s: RunSummary, outDir: string): string {
+  const lines: string[] = [];
+  lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
+  lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
+  lines.push(`  syscalls ${s.syscalls}, page faults ${s.pageFaults}, context switches ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted`);
+  lines.push(`  RCU-sched grace periods ${s.gracePeriods.count} (mean ${s.gracePeriods.meanTicks} ticks, max ${s.gracePeriods.maxTicks})`);
+  lines.push('  events by type:');
+  const entries = Object.entries(s.eventsByType).sort((a, b) => b[1] - a[1]);
+  for (const [type, n] of entries) lines.push(`    ${String(n).padStart(8)}  ${type}`);
+  lines.push(`  oopses: ${s.oopses.length === 0 ? 'none' : s.oopses.join('; ')}`);
+  lines.push(`  invariants: ${s.violations.length === 0 ? 'all held' : s.violations.map((v) => `${v.name}: ${v.message}`).join('; ')}`);
+  lines.push(`  log hash ${s.logHash}`);
+  const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
+  lines.push(`  replay string ${sched}`);
+  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json`);
+  return lines.join('\n');
+}

@@ -1,0 +1,70 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateChromeTrace } from '@tracelab/formats';
+import { main } from '@tracelab/cli';
+
+function io() {
+  const cwd = mkdtempSync(join(tmpdir(), 'tracelab-cli-'));
+  const out: string[] = [];
+  const err: string[] = [];
+  return { cwd, out, err, io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) } };
+}
+
+describe('tracelab run', () => {
+  it('runs the default scenario and writes a replayable log, a Chrome trace and a summary', () => {
+    const t = io();
+    expect(main(['run', '--seed', '3', '--cpus', '3'], t.io)).toBe(0);
+    const dir = join(t.cwd, 'tracelab-out');
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8');
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    // The file is the canonical log: its SHA-256 is the run's hash.
+    expect(createHash('sha256').update(log).digest('hex')).toBe(summary.logHash);
+    expect(summary).toMatchObject({ scenario: 'default', seed: 3, cpus: 3, violations: [], oopses: [] });
+    expect(summary.tasks.started).toBe(summary.tasks.exited);
+    expect(summary.tasks.byComm).toMatchObject({ sh: 1, cc1: 6 });
+    expect(summary.syscalls).toBeGreaterThan(100);
+    expect(summary.events).toBe(log.trim().split('\n').length);
+    expect(validateChromeTrace(JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')))).toEqual([]);
+    const printed = t.out.join('\n');
+    expect(printed).toContain(summary.logHash);
+    expect(printed).toContain('syscall/enter');
+    expect(printed).toMatch(/replay string S1:/);
+  });
+
+  it('replay folds the log and re-runs the schedule to the logged hash', () => {
+    const t = io();
+    expect(main(['run', '--out', 'o', '--seed', '8'], t.io)).toBe(0);
+    t.out.length = 0;
+    expect(main(['replay', 'o'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/fold .* ok[\s\S]*re-run .* ok/);
+  });
+
+  it('replay refuses a corrupt log with the line, and a tampered one with MISMATCH', () => {
+    const t = io();
+    main(['run', '--out', 'o'], t.io);
+    const path = join(t.cwd, 'o', 'events.ndjson');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    const tampered = [...lines];
+    tampered[30] = tampered[30]!.replace(/"time":(\d+)/, (_, n: string) => `"time":${Number(n) + 1}`);
+    writeFileSync(path, tampered.join('\n'));
+    expect(main(['replay', 'o'], t.io)).toBe(1);
+    expect(t.out.join('\n')).toContain('MISMATCH');
+    const corrupt = [...lines];
+    corrupt[30] = '{"type":';
+    writeFileSync(path, corrupt.join('\n'));
+    expect(main(['replay', 'o'], t.io)).toBe(2);
+    expect(t.err.join('\n')).toMatch(/line 31 is not valid JSON/);
+  });
+
+  it('names what is wrong with its arguments', () => {
+    const t = io();
+    expect(main(['run', 'nope'], t.io)).toBe(2);
+    expect(main(['run', '--cpus', '0'], t.io)).toBe(2);
+    expect(main(['replay', 'missing'], t.io)).toBe(2);
+    expect(main(['frobnicate'], t.io)).toBe(2);
+    expect(t.err.join('\n')).toMatch(/unknown scenario "nope"[\s\S]*--cpus must be an integer from 1 to 64[\s\S]*does not exist[\s\S]*unknown command/);
+  });
+});
