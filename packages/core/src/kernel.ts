@@ -384,8 +384,9 @@ class KernelImpl implements ReplayedKernel {
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
     const pid = this.store.state.kernel.nextPid;
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: true });
-    let rt: TaskRt | undefined;
-    rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => rt!));
+    const holder: { rt?: TaskRt } = {};
+    const rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => holder.rt!));
+    holder.rt = rt;
     this.rt.tasks.set(pid, rt);
     this.store.flush();
     return rt;

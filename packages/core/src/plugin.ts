@@ -8,7 +8,7 @@ import type { KernelState, PluginStates } from './state.js';
  * (`rcu-tasks` → `kernel.api.rcuTasks`). Plugins add theirs by declaration merging:
  * `declare module '@tracelab/core' { interface PluginApis { markers: MarkersApi } }`
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type -- filled by declaration merging
 export interface PluginApis {}
 
 /** The hooks kernel code runs, like the kernel's tracehooks, and what each handler receives. */

@@ -106,7 +106,7 @@ export interface KernelInfo {
  * interface in its `events.ts`:
  * `declare module '@tracelab/core' { interface PluginStates { markers: MarkersState } }`
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type -- filled by declaration merging
 export interface PluginStates {}
 
 /** The whole kernel state: immutable, replaced by a new object on every event. */

@@ -216,10 +216,12 @@ export class CorePathsImpl implements CorePaths {
   // ---- syscalls ----------------------------------------------------------------------------
 
   private *sysGetpid(): KPath<number> {
+    yield* schedPoint();
     return intMapGet(this.s.tasks, this.me().pid)!.tgid;
   }
 
   private *sysGetppid(): KPath<number> {
+    yield* schedPoint();
     return intMapGet(this.s.tasks, this.me().pid)!.parent;
   }
 

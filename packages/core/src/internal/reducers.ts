@@ -160,6 +160,7 @@ function lock(draft: CoreDraft, name: string, kind: LockState['kind']): Draft<Lo
   return l;
 }
 
+// Events that change no state (printk, rcu/read-lock, ...) have no reducer.
 const reducers: CoreReducers = {
   'kernel/created'(d, e) {
     d.kernel.cpus = e.cpus;
@@ -180,7 +181,6 @@ const reducers: CoreReducers = {
       dequeue(d, e.killed);
     }
   },
-  'kernel/printk'() {},
   'kernel/function-defined'(d, e) {
     d.functions[e.name] = { name: e.name };
   },
@@ -244,7 +244,6 @@ const reducers: CoreReducers = {
   'task/sleep'(d, e) {
     updateTask(d, e.pid, e.type, { state: e.state, waitingOn: e.on, wakeAt: e.until });
   },
-  'task/user-fault'() {},
   'sched/wakeup'(d, e) {
     if (isOnCpu(d, e.pid)) {
       // Woken between setting its sleep state and switching out: it simply keeps running.
@@ -332,8 +331,6 @@ const reducers: CoreReducers = {
       l.readers.splice(i, 1);
     }
   },
-  'rcu/read-lock'() {},
-  'rcu/read-unlock'() {},
   'rcu/gp-start'(d, e) {
     d.rcu.gp = { seq: e.gp, start: e.time, pending: e.pending };
   },

@@ -63,7 +63,7 @@ export class EventStore {
   private hashed = 0;
 
   /** Called when a plugin reducer throws, before the event is retried without that plugin. */
-  onReducerFailure: (plugin: string, event: EventInput, error: unknown) => void = () => {};
+  onReducerFailure: ((plugin: string, event: EventInput, error: unknown) => void) | null = null;
 
   declareEvent(type: string, owner: string): void {
     const prev = this.owners.get(type);
@@ -116,6 +116,7 @@ export class EventStore {
         return event;
       } catch (err) {
         if (!(err instanceof ReducerFailure)) throw err;
+        if (this.onReducerFailure === null) throw err.original;
         // Contain the failing plugin: log its oops (which disables it), then apply the event
         // again without it. The log reads oops-then-event, so a replay disables the plugin
         // before the event too and folds to the same state.
