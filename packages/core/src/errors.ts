@@ -72,7 +72,6 @@ export type TracelabErrorCode =
   | 'INVARIANT_VIOLATED'
   | 'CALL_DID_NOT_RETURN'
   | 'CALL_OOPS'
-  | 'KERNEL_HALTED'
   | 'REPLAY_READ_ONLY'
   | 'SCHEDULE_INVALID'
   | 'SCHEDULE_DIVERGED'

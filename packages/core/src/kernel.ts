@@ -6,6 +6,7 @@ import type { EventType, KernelEvent } from './events.js';
 import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
+import { canonicalJson } from './internal/canonical-json.js';
 import type { Command, KPath } from './paths.js';
 import type {
   CorePaths,
@@ -211,6 +212,7 @@ class KernelImpl implements ReplayedKernel {
   ) {
     this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection }, (cpu) => this.idleLoop(cpu));
     this.corePaths = new CorePathsImpl(this.rt);
+    this.rt.makeTaskDead = () => this.corePaths.doExit(128 + 11);
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
       unloadModule: (name) => this.corePaths.unloadModule(name),
@@ -272,7 +274,11 @@ class KernelImpl implements ReplayedKernel {
       },
       tap: (hook, handler, options) => {
         if (!HOOKS.has(hook)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
-        if ((hook === 'syscallEntry' || hook === 'syscallExit') && options?.flag === undefined) {
+        const syscallHook = hook === 'syscallEntry' || hook === 'syscallExit';
+        if (!syscallHook && options?.flag !== undefined) {
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the flag option selects tasks for the syscall hooks only, not ${hook}`, { plugin: name, hook });
+        }
+        if (syscallHook && options?.flag === undefined) {
           throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: a ${hook} tap needs the thread flag that selects its tasks ({ flag: 'TIF_...' })`, { plugin: name, hook });
         }
         rt.tap(name, hook, handler, options);
@@ -481,8 +487,9 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     const e = checkEvent(value, line, i, k.store);
     if (e.type === 'kernel/plugin-registered') {
       const want = expected[registered];
-      if (want === undefined || want.name !== e.name || want.version !== e.version) {
-        throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: line ${line} registers plugin ${e.name}@${e.version}, but the stack given to replay has ${want === undefined ? 'no more plugins' : `${want.name}@${want.version} there`}`, { line, plugin: e.name });
+      const sameOptions = canonicalJson(want?.options ?? null) === canonicalJson(e.options ?? null);
+      if (want === undefined || want.name !== e.name || want.version !== e.version || !sameOptions) {
+        throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: line ${line} registers plugin ${e.name}@${e.version}, but the stack given to replay has ${want === undefined ? 'no more plugins' : `${want.name}@${want.version}${sameOptions ? '' : ` with other options (${canonicalJson(want.options ?? null)})`} there`}`, { line, plugin: e.name });
       }
       registered++;
     }

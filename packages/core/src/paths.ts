@@ -75,8 +75,8 @@ export function* printk(text: string): KPath<void> {
 
 /**
  * Fault injection (the kernel's failslab): true when this allocation must fail. Asked of the
- * strategy only when the kernel was created with `faultInjection.slab` above 0, so it is part
- * of the schedule string and replays exactly.
+ * strategy only when the kernel was created with `faultInjection: true`, so it is part of the
+ * schedule string and replays exactly.
  */
 export function* shouldFailAlloc(): KPath<boolean> {
   return ((yield { op: 'choose', kind: 'fault', n: 2 } as Command) as number) === 1;
@@ -89,7 +89,10 @@ export function* preemptDisable(): KPath<void> {
   yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
 }
 
-/** Re-enables preemption; like the kernel's, it is a preemption point when the count reaches 0. */
+/**
+ * Re-enables preemption, then a scheduling point (it always ends the step; the task can only
+ * be preempted there if the count reached 0, as the kernel's preempt_enable).
+ */
 export function* preemptEnable(): KPath<void> {
   const me = yield* current();
   if (me.preemptCount <= 0) throw kernelBug(`preempt count underflow on cpu ${me.cpu}`);

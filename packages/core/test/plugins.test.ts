@@ -198,3 +198,59 @@ describe('streams', () => {
     expect(calls).toBeLessThan(k.log.length);
   });
 });
+
+describe('an oops in process context', () => {
+  it('sends the task through do_exit, so a waiting parent reaps it with SIGSEGV status', () => {
+    const broken = definePlugin({
+      name: 'broken',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        // eslint-disable-next-line require-yield -- the syscall fails before doing anything
+        ctx.defineSyscall('crash', function* () {
+          throw new Error('syscall crashed');
+        });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 6, plugins: [broken] });
+    let reaped: unknown;
+    k.spawn(function* parent(u) {
+      yield u.fork(function* child(u2) {
+        yield u2.syscall('crash');
+        yield u2.exit(0);
+      });
+      reaped = yield u.wait();
+    });
+    const res = k.run();
+    expect(res.violations).toEqual([]);
+    expect(res.done).toBe(true);
+    expect(reaped).toMatchObject({ status: 128 + 11 });
+    expect(k.log.find((e) => e.type === 'kernel/oops')).toMatchObject({ plugin: 'broken', where: 'syscall crash' });
+  });
+});
+
+describe('context-switch hooks', () => {
+  it('run for every switch, including switches to and from idle, with preemption disabled', () => {
+    const seen: Array<{ prev: number; next: number; count: number }> = [];
+    const watcher = definePlugin({
+      name: 'watcher',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('contextSwitch', function* ({ prev, next, cpu }) {
+          const s = yield* getState();
+          seen.push({ prev, next, count: s.cpus[cpu]!.preemptCount });
+        });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 12, plugins: [watcher] });
+    k.spawn(shell);
+    expectClean(k, k.run());
+    const switches = k.log.filter((e) => e.type === 'sched/switch');
+    expect(seen.some((s) => s.next === 0)).toBe(true);
+    expect(seen.some((s) => s.prev === 0)).toBe(true);
+    expect(seen.every((s) => s.count === 1)).toBe(true);
+    // Every switch but ones whose next task never ran again (the run ended) saw its hook.
+    expect(seen.length).toBeGreaterThanOrEqual(switches.length - 2);
+  });
+});

@@ -175,11 +175,7 @@ const reducers: CoreReducers = {
     d.kernel.oopses += 1;
     if (e.plugin !== null) d.kernel.disabledPlugins[e.plugin] = `${e.where}: ${e.message}`;
     if (e.preemptCount !== null && e.cpu >= 0) d.cpus[e.cpu]!.preemptCount = e.preemptCount;
-    if (e.killed !== null) {
-      const t = getTask(d, e.killed);
-      if (t !== undefined) putTask(d, { ...t, state: 'dead', exitState: 'dead', exitCode: t.exitCode ?? 137, waitingOn: null });
-      dequeue(d, e.killed);
-    }
+    // A killed task is not dead yet: it leaves through do_exit, whose events follow.
   },
   'kernel/function-defined'(d, e) {
     d.functions[e.name] = { name: e.name };

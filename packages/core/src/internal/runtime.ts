@@ -37,6 +37,8 @@ export interface TaskRt {
   exiting: boolean;
   /** Instrumented functions entered and not yet left (for mcount's parentIp). */
   fnStack: string[];
+  /** Killed by an oops and now in do_exit. */
+  oopsed?: boolean;
   /** kernel.call's completion: the path's value, or the oops that killed it. */
   outcome?: { ok: true; value: unknown } | { ok: false; error: string };
 }
@@ -308,7 +310,8 @@ export class Runtime {
     this.stepCheckpoint = this.store.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
-      if (s.runqueue.length > 0) {
+      // Context-switch hooks pushed onto the idle task run before it switches away again.
+      if (s.runqueue.length > 0 && t.frames.length === 1) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
@@ -419,6 +422,8 @@ export class Runtime {
             t.resume = this.command(t, cmd);
         }
       } catch (err) {
+        // A schedule that no longer fits the run is the host's problem, not the task's.
+        if (err instanceof TracelabError && (err.code === 'SCHEDULE_DIVERGED' || err.code === 'SCHEDULE_INVALID')) throw err;
         t.pendingThrow = err;
       }
     }
@@ -475,10 +480,26 @@ export class Runtime {
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
-    t.outcome = { ok: false, error: `${where}: ${message}` };
+    t.outcome ??= { ok: false, error: `${where}: ${message}` };
+    t.pendingThrow = undefined;
+    t.resume = undefined;
+    t.fnStack = [];
+    if (!t.exiting && !t.oopsed) {
+      // make_task_dead: the task leaves through do_exit, so its parent is told and reaps it.
+      t.oopsed = true;
+      t.frames = [this.makeTaskDead()];
+      t.atPoint = true;
+      return;
+    }
+    // An oops on the way out: nothing more can be done for this task.
     this.tasks.delete(t.pid);
     this.switchFrom(t, 'dead', false);
   }
+
+  /** Filled in by the kernel: do_exit for a task killed by an oops (exit code 128 + SIGSEGV). */
+  makeTaskDead: () => KPath<unknown> = () => {
+    throw new Error('internal: makeTaskDead not wired');
+  };
 
   // ---- timers ----------------------------------------------------------------------------
 
@@ -556,6 +577,7 @@ export class Runtime {
   /** Runs a path that must not block (an RCU callback) to completion, here and now. */
   runInline(where: string, path: KPath<unknown>): void {
     const t: TaskRt = this.running ?? this.newRt(0, 'softirq', path);
+    const cp = this.store.checkpoint();
     let input: unknown;
     try {
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
@@ -566,6 +588,7 @@ export class Runtime {
       }
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
     } catch (err) {
+      this.store.rollback(cp);
       this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
     }
   }
@@ -602,7 +625,13 @@ export class Runtime {
     const s = this.store.state;
     for (const m of this.monitors) {
       if (this.isDisabled(m.plugin)) continue;
-      const hot = m.monitor.hot(s);
+      let hot: string | null;
+      try {
+        hot = m.monitor.hot(s);
+      } catch (err) {
+        this.violate(m.name, `the monitor itself threw: ${describeError(err)}`);
+        return;
+      }
       if (hot === null) {
         m.steps = 0;
         m.ran.clear();
