@@ -1,0 +1,261 @@
+/**
+ * tracelab's benchmarks, each figure side by side with its peer measured in the same run.
+ * `npm run bench` runs them all; `npm run bench -- fold` only those whose name contains "fold".
+ */
+import { configureStore, createSlice, type PayloadAction } from '@reduxjs/toolkit';
+import { buildWorkload } from '@tracelab/cli';
+import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
+import { filterFromArgv, measure, report, row, runBenchmarks, timeOnce, type Benchmark, type Row } from './harness.js';
+
+// ---- 1. core fold ------------------------------------------------------------------------
+
+const FOLD_SIZES = [100, 10_000, 100_000] as const;
+/** Consecutive events hit pids this far apart in the table (a prime: every pid gets its turn). */
+const STRIDE = 7919;
+const FLAG = 'TIF_BENCH';
+/** task/flags events per kernel.call; the call's own spawn/exit events are under 0.3% of them. */
+const EVENTS_PER_CALL = 10_000;
+/** A kernel path must reach a scheduling point well before 1,000,000 commands (soft lockup). */
+const POINT_EVERY = 1000;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type PlainTask = Mutable<Omit<TaskState, 'flags'>> & { flags: Record<string, true> };
+
+/** A task object with the same fields as the core's TaskState (as fork/dup leaves it). */
+function plainTask(pid: number, parent: number): PlainTask {
+  return {
+    pid,
+    tgid: pid,
+    parent,
+    children: [],
+    comm: 'bench',
+    kthread: true,
+    state: 'new',
+    mode: 'kernel',
+    cpu: -1,
+    flags: {},
+    nvcsw: 0,
+    nivcsw: 0,
+    listed: false,
+    waitingOn: null,
+    wakeAt: null,
+    syscall: null,
+    pendingSignals: [],
+    exitCode: null,
+    exitState: null,
+    nextFd: 3,
+  };
+}
+
+function plainTable(n: number): Record<number, PlainTask> {
+  const tasks: Record<number, PlainTask> = {};
+  for (let i = 0; i < n; i++) tasks[i + 2] = plainTask(i + 2, 1);
+  return tasks;
+}
+
+/** Walks pids base..base+n-1 in a stride order, toggling one flag on each; the same walk for every contender. */
+class Toggler {
+  private idx = 0;
+  private readonly on: Uint8Array;
+  constructor(private readonly n: number) {
+    this.on = new Uint8Array(n);
+  }
+  isOn(idx: number): boolean {
+    return this.on[idx] === 1;
+  }
+  /** The next table index and whether its flag is now set. */
+  next(): { idx: number; set: boolean } {
+    this.idx = (this.idx + STRIDE) % this.n;
+    const set = this.on[this.idx] !== 1;
+    this.on[this.idx] = set ? 1 : 0;
+    return { idx: this.idx, set };
+  }
+}
+
+/**
+ * Builds a kernel whose task table holds `n` tasks, through the real event path: a kernel
+ * thread emits one core `fork/dup` event per task (dup_task_struct: the child exists, not yet
+ * linked or runnable), so the tasks sit in the state without being scheduled.
+ */
+function kernelWithTasks(n: number): { kernel: Kernel; base: number } {
+  const kernel = createKernel({ cpus: 1 });
+  const base = kernel.call(
+    (function* (): KPath<number> {
+      const me = yield* current();
+      const first = (yield* getState()).kernel.nextPid;
+      for (let i = 0; i < n; i++) {
+        yield* emit({ type: 'fork/dup', parent: me.pid, child: first + i, comm: 'bench', flags: [] });
+        if (i % POINT_EVERY === POINT_EVERY - 1) yield* schedPoint();
+      }
+      return first;
+    })(),
+    { comm: 'bench-setup' },
+  );
+  return { kernel, base };
+}
+
+function* toggleFlags(toggler: Toggler, base: number, events: number): KPath<void> {
+  for (let e = 0; e < events; e++) {
+    const { idx, set } = toggler.next();
+    yield* emit({ type: 'task/flags', pid: base + idx, set: set ? [FLAG] : [], clear: set ? [] : [FLAG] });
+    if (e % POINT_EVERY === POINT_EVERY - 1) yield* schedPoint();
+  }
+}
+
+function foldOurs(n: number): number {
+  const setup = timeOnce(() => kernelWithTasks(n));
+  const { kernel, base } = setup.value;
+  process.stderr.write(`  ${n} tasks: table built with ${n} fork/dup events in ${(setup.ns / 1e6).toFixed(0)} ms\n`);
+  const toggler = new Toggler(n);
+  const ns = measure(() => kernel.call(toggleFlags(toggler, base, EVENTS_PER_CALL), { comm: 'bench-flags' }), {
+    iterations: 1,
+    samples: 5,
+    warmup: 1,
+    opsPerCall: EVENTS_PER_CALL,
+  });
+  if (kernel.violations.length > 0) throw new Error(`core fold: the kernel reported ${kernel.violations[0]!.message}`);
+  // The fold really applied every event: each task's flag is where the walk left it.
+  for (let i = 0; i < n; i++) {
+    const task = intMapGet(kernel.state.tasks, base + i);
+    if (task === undefined || (task.flags[FLAG] === true) !== toggler.isOn(i)) throw new Error(`core fold: pid ${base + i} has the wrong flags`);
+  }
+  return ns;
+}
+
+function foldRedux(n: number): number {
+  const slice = createSlice({
+    name: 'kernel',
+    initialState: { tasks: plainTable(n) },
+    reducers: {
+      toggleFlag(state, action: PayloadAction<{ pid: number; set: boolean }>) {
+        const flags = state.tasks[action.payload.pid]!.flags;
+        if (action.payload.set) flags[FLAG] = true;
+        else delete flags[FLAG];
+      },
+    },
+  });
+  const store = configureStore({
+    reducer: slice.reducer,
+    middleware: (getDefault) => getDefault({ immutableCheck: false, serializableCheck: false }),
+  });
+  const toggler = new Toggler(n);
+  // One dispatch copies the whole tasks record: ~20 us at 100 tasks, ~30 ms at 100,000.
+  const iterations = Math.max(5, Math.round(200_000 / n));
+  return measure(
+    () => {
+      const { idx, set } = toggler.next();
+      store.dispatch(slice.actions.toggleFlag({ pid: idx + 2, set }));
+    },
+    { iterations, samples: 5 },
+  );
+}
+
+function foldPlain(n: number): number {
+  const tasks = plainTable(n);
+  const toggler = new Toggler(n);
+  return measure(
+    () => {
+      const { idx, set } = toggler.next();
+      const flags = tasks[idx + 2]!.flags;
+      if (set) flags[FLAG] = true;
+      else delete flags[FLAG];
+    },
+    { iterations: 1_000_000, samples: 5 },
+  );
+}
+
+const fold: Benchmark = {
+  name: 'core fold',
+  run(): Row[] {
+    const rows: Row[] = [];
+    const ours = new Map<number, number>();
+    for (const n of FOLD_SIZES) {
+      const o = foldOurs(n);
+      ours.set(n, o);
+      const name = `core fold, ${n} tasks`;
+      rows.push(row(name, 'ns/event', o, foldRedux(n), 'Redux Toolkit store.dispatch'));
+      rows.push(row(name, 'ns/event', o, foldPlain(n), 'plain mutable update'));
+    }
+    const small = FOLD_SIZES[0];
+    const large = FOLD_SIZES[FOLD_SIZES.length - 1]!;
+    const ratio = ours.get(large)! / ours.get(small)!;
+    rows.push({ name: `core fold flatness, ${large} / ${small} tasks`, unit: 'ratio', ours: ratio, peer: 2, peerName: 'target', speedup: 2 / ratio });
+    return rows;
+  },
+};
+
+// ---- 2. simulation -------------------------------------------------------------------------
+
+const SIM_WORKLOAD = { jobs: 200, files: 10 } as const;
+
+function runBuild(options: { jobs: number; files: number }): { kernel: Kernel; steps: number; ns: number } {
+  const kernel = createKernel({ cpus: 2, seed: 1 });
+  kernel.spawn(buildWorkload(options), { comm: 'sh' });
+  const { value: result, ns } = timeOnce(() => kernel.run());
+  if (!result.done || result.violations.length > 0) {
+    throw new Error(`build workload ${JSON.stringify(options)} did not finish cleanly: ${result.violations[0]?.message ?? 'not done'}`);
+  }
+  return { kernel, steps: result.steps, ns };
+}
+
+/** The floor for a generator-based simulator: round-robin resumes of generators that only yield. */
+function bareRoundRobin(generators: number, resumes: number): void {
+  const gens: Generator<void, void, void>[] = [];
+  for (let i = 0; i < generators; i++) {
+    gens.push(
+      (function* () {
+        for (;;) yield;
+      })(),
+    );
+  }
+  for (let r = 0, j = 0; r < resumes; r++) {
+    gens[j]!.next();
+    if (++j === generators) j = 0;
+  }
+}
+
+const simulation: Benchmark = {
+  name: 'simulation',
+  run(): Row[] {
+    const runs = [runBuild(SIM_WORKLOAD), runBuild(SIM_WORKLOAD), runBuild(SIM_WORKLOAD)];
+    const rates = runs.map((r) => r.steps / (r.ns / 1e9)).sort((a, b) => a - b);
+    const ours = rates[1]!;
+    const { kernel, steps } = runs[0]!;
+    const hash = kernel.logHash();
+    for (const r of runs) {
+      if (r.steps !== steps || r.kernel.logHash() !== hash) throw new Error('simulation: three runs with seed 1 wrote different logs');
+    }
+    const tasks = kernel.state.kernel.nextPid - 1;
+    process.stderr.write(`  ${steps} steps, ${kernel.log.length} events, ${tasks} tasks per run\n`);
+    const nsPerResume = measure(() => bareRoundRobin(tasks, steps), { iterations: 1, samples: 5, warmup: 2, opsPerCall: steps });
+    const peer = 1e9 / nsPerResume;
+    return [row(`simulation, build jobs=${SIM_WORKLOAD.jobs} files=${SIM_WORKLOAD.files}, log on`, 'steps/s', ours, peer, `bare round-robin of ${tasks} generators`)];
+  },
+};
+
+// ---- 3. replay -------------------------------------------------------------------------------
+
+/** ~292 events per job (files: 10): 3500 jobs write just over 1,000,000 events. */
+const REPLAY_WORKLOAD = { jobs: 3500, files: 10 } as const;
+
+const replayBench: Benchmark = {
+  name: 'replay',
+  run(): Row[] {
+    const { kernel, ns: runNs } = runBuild(REPLAY_WORKLOAD);
+    const events = kernel.log.length;
+    process.stderr.write(`  run of jobs=${REPLAY_WORKLOAD.jobs}: ${events} events in ${(runNs / 1e6).toFixed(0)} ms\n`);
+    const { value: replayed, ns: replayNs } = timeOnce(() => replay(kernel.log));
+    if (replayed.logHash() !== kernel.logHash()) throw new Error('replay: the replayed log hash differs from the original run');
+    if (replayed.report.events !== events) throw new Error(`replay: folded ${replayed.report.events} of ${events} events`);
+    return [row(`replay, ${events.toLocaleString('en-US')} events`, 'ms', replayNs / 1e6, runNs / 1e6, 'the run that wrote the log')];
+  },
+};
+
+// ---- main ------------------------------------------------------------------------------------
+
+try {
+  report(runBenchmarks([fold, simulation, replayBench], filterFromArgv()));
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
