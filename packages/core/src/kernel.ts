@@ -7,7 +7,8 @@ import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
-import type { Command, KPath } from './paths.js';
+import type { KPath } from './paths.js';
+import { forward } from './internal/forward.js';
 import type {
   CorePaths,
   HookArgs,
@@ -173,25 +174,9 @@ function isGenerator(v: unknown): v is KPath<unknown> {
 /** Drives a plugin path so that anything thrown out of it names the plugin. */
 function* attributed(plugin: string, where: string, gen: KPath<unknown>, disabled: () => boolean): KPath<unknown> {
   if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
-  let input: unknown;
-  let error: unknown;
-  let throwing = false;
-  for (;;) {
-    let r: IteratorResult<Command, unknown>;
-    try {
-      r = throwing ? gen.throw(error) : gen.next(input);
-    } catch (err) {
-      throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
-    }
-    if (r.done === true) return r.value;
-    try {
-      input = yield r.value;
-      throwing = false;
-    } catch (err) {
-      error = err;
-      throwing = true;
-    }
-  }
+  return yield* forward(gen, (err) => {
+    throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
+  });
 }
 
 class KernelImpl implements ReplayedKernel {

@@ -7,6 +7,7 @@ import type { KernelState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
+import { forward, isSchedulingCommand } from './forward.js';
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
 export interface Violation {
@@ -72,7 +73,6 @@ export class PluginPathError extends Error {
 }
 
 const STEP_COMMAND_LIMIT = 1_000_000;
-const SCHEDULING = new Set(['point', 'switch', 'spin']);
 
 export class Runtime {
   now = 0;
@@ -207,28 +207,16 @@ export class Runtime {
       this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
       return undefined;
     }
-    let input: unknown;
-    let error: unknown;
-    let throwing = false;
-    for (;;) {
-      let r: IteratorResult<Command, T>;
-      try {
-        r = throwing ? gen.throw(error) : gen.next(input);
-      } catch (err) {
+    return yield* forward(
+      gen,
+      (err) => {
         this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
         return undefined;
-      }
-      if (r.done === true) return r.value;
-      const scheduling = SCHEDULING.has(r.value.op);
-      try {
-        input = yield r.value;
-        throwing = false;
-      } catch (err) {
-        error = err;
-        throwing = true;
-      }
-      if (scheduling) cp = this.store.checkpoint();
-    }
+      },
+      () => {
+        cp = this.store.checkpoint();
+      },
+    );
   }
 
   private oopsPlugin(plugin: string | null, where: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
@@ -583,7 +571,7 @@ export class Runtime {
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
         const r = path.next(input);
         if (r.done === true) return;
-        if (SCHEDULING.has(r.value.op)) throw new TracelabError('KERNEL_BUG', `BUG: ${where} tried to sleep or reschedule (${r.value.op}); callbacks run in softirq context`);
+        if (isSchedulingCommand(r.value)) throw new TracelabError('KERNEL_BUG', `BUG: ${where} tried to sleep or reschedule (${r.value.op}); callbacks run in softirq context`);
         input = this.command(t, r.value);
       }
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
