@@ -11,6 +11,10 @@ const manifest = (dir: string) => JSON.parse(readFileSync(join(root, 'packages',
 describe('module boundaries', () => {
   it('hold across the tree, and the rule does catch the core importing a plugin', async () => {
     process.env['NX_DAEMON'] = 'false';
+    // The Nx rule reads only a cached project graph and silently skips itself without one
+    // (as on a fresh clone): build the graph first.
+    const { createProjectGraphAsync } = await import('@nx/devkit');
+    await createProjectGraphAsync({ exitOnError: false });
     const eslint = new ESLint({ cwd: root });
     const results = await eslint.lintFiles(packages.map((p) => `packages/${p}/src`));
     const boundary = results.flatMap((r) => r.messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => `${r.filePath}:${m.line} ${m.message}`));
