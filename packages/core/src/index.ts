@@ -80,7 +80,7 @@ export type {
   TaskState,
 } from './state.js';
 
-export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues } from './int-map.js';
+export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues, intMapWith } from './int-map.js';
 export type { IntMap, IntMapNode } from './int-map.js';
 
 export { canonicalJson } from './internal/canonical-json.js';

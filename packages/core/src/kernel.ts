@@ -1,8 +1,7 @@
-import type { Draft } from 'immer';
 import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
-import type { EventType, KernelEvent } from './events.js';
+import type { KernelEvent } from './events.js';
 import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
@@ -11,7 +10,6 @@ import type { KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type {
   CorePaths,
-  HookArgs,
   HookName,
   InvariantCheck,
   LivenessMonitor,
@@ -272,7 +270,7 @@ class KernelImpl implements ReplayedKernel {
         rt.invariants.push({ name: n, plugin: name, check });
       },
       liveness: (n, monitor) => {
-        rt.monitors.push({ name: n, plugin: name, monitor, since: 0, steps: 0, ran: new Set() });
+        rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
       },
       defineSyscall: (n, body) => {
         rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, body(args), () => rt.isDisabled(name)) as KPath<number>);
@@ -422,7 +420,7 @@ class KernelImpl implements ReplayedKernel {
   }
 
   liveness(name: string, monitor: LivenessMonitor): void {
-    this.rt.monitors.push({ name, plugin: null, monitor, since: 0, steps: 0, ran: new Set() });
+    this.rt.monitors.push({ name, plugin: null, monitor, steps: 0, ran: new Set() });
   }
 }
 
@@ -535,5 +533,3 @@ function splitLines(text: string): { events: Array<{ line: number; value: unknow
   return { events, truncated: null };
 }
 
-// The hook argument types are part of the plugin contract; re-exported for plugin authors.
-export type { HookArgs, Draft, EventType };

@@ -11,7 +11,8 @@ import { PAGE_SIZE } from '../state.js';
  */
 /**
  * The draft reducers write. The two IntMaps stay opaque (their recursive node type is too deep
- * for immer's Draft<>): reducers go through intMapGet/intMapSet, whose results are drafts.
+ * for immer's Draft<>): reducers read them with intMapGet on the plain value and replace them
+ * with intMapWith's frozen copy (see putTask).
  */
 export type CoreDraft = Draft<Omit<KernelState, 'tasks' | 'memory'>> & { tasks: KernelState['tasks']; memory: KernelState['memory'] };
 export type CoreReducer<T extends EventType> = (draft: CoreDraft, event: KernelEvent<T>) => void;

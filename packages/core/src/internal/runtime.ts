@@ -89,7 +89,7 @@ export class Runtime {
   readonly workFlags = new Set<string>();
   readonly patches = new Map<string, { plugin: string; handler: McountHandler }>();
   readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck }> = [];
-  readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; since: number; steps: number; ran: Set<number> }> = [];
+  readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; steps: number; ran: Set<number> }> = [];
   private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
   // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.
   private timers: Array<{ at: number; pid: number }> = [];

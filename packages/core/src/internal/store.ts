@@ -200,8 +200,3 @@ export class EventStore {
     this.hashed = 0;
   }
 }
-
-/** One event as a line of the canonical NDJSON log. */
-export function eventToLine(event: KernelEvent): string {
-  return canonicalJson(event);
-}
