@@ -141,9 +141,14 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
     if (!semver.satisfies(CORE_VERSION, p.core, { includePrerelease: true })) {
       throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
     }
-    for (const [dep, range] of Object.entries(p.dependsOn ?? {})) {
+    const required = Object.entries(p.dependsOn ?? {});
+    const optional = Object.entries(p.optionalDependsOn ?? {});
+    for (const [dep, range] of [...required, ...optional]) {
       const d = seen.get(dep);
-      if (d === undefined) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
+      if (d === undefined) {
+        if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
+        throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
+      }
       if (!semver.satisfies(d.version, range, { includePrerelease: true })) {
         throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
       }
@@ -157,12 +162,20 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
     if (st === 'done') return;
     if (st === 'visiting') throw new TracelabError('PLUGIN_INVALID', `plugin dependency cycle: ${[...path, p.name].join(' -> ')}`, { plugin: p.name });
     state.set(p.name, 'visiting');
-    for (const dep of Object.keys(p.dependsOn ?? {})) visit(seen.get(dep)!, [...path, p.name]);
+    for (const dep of dependencies(p)) {
+      const d = seen.get(dep);
+      if (d !== undefined) visit(d, [...path, p.name]);
+    }
     state.set(p.name, 'done');
     ordered.push(p);
   };
   for (const p of plugins) visit(p, []);
   return ordered;
+}
+
+/** The plugins `p` must register after: its dependencies, and its optional ones. */
+function dependencies(p: AnyPlugin): string[] {
+  return [...Object.keys(p.dependsOn ?? {}), ...Object.keys(p.optionalDependsOn ?? {})];
 }
 
 function isGenerator(v: unknown): v is KPath<unknown> {
@@ -287,6 +300,16 @@ class KernelImpl implements ReplayedKernel {
       api: (n) => {
         const key = apiKey(n);
         if (!(key in apis)) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`, { plugin: name, dependency: n });
+        return apis[key] as never;
+      },
+      optionalApi: (n) => {
+        const key = apiKey(n);
+        if (!(key in apis)) {
+          if (p.optionalDependsOn?.[n] === undefined && p.dependsOn?.[n] === undefined) {
+            throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n} without declaring it in dependsOn or optionalDependsOn`, { plugin: name, dependency: n });
+          }
+          return undefined;
+        }
         return apis[key] as never;
       },
     };

@@ -111,6 +111,8 @@ export interface PluginContext<S = unknown> {
   readonly paths: CorePaths;
   /** Another plugin's API (one this plugin depends on). */
   api<K extends keyof PluginApis>(name: K): PluginApis[K];
+  /** The API of a plugin named in `optionalDependsOn`, or undefined when it is not in the stack. */
+  optionalApi<K extends keyof PluginApis>(name: K): PluginApis[K] | undefined;
 }
 
 export interface CorePaths {
@@ -130,6 +132,11 @@ export interface TracelabPlugin<Api = unknown, S = unknown> {
   readonly version: string;
   readonly core: string;
   readonly dependsOn?: Readonly<Record<string, string>>;
+  /**
+   * Plugins this one works with when they are in the stack (ranges checked, registered first),
+   * and does without when they are not: `ktrace` fires markers only if `markers` is there.
+   */
+  readonly optionalDependsOn?: Readonly<Record<string, string>>;
   /** JSON options, recorded in the log so a replay can check it runs the same stack. */
   readonly options?: unknown;
   register(ctx: PluginContext<S>): Api;

@@ -50,6 +50,21 @@ describe('plugin registration', () => {
     expect(order).toEqual(['base', 'top']);
     expect(k.log.filter((e) => e.type === 'kernel/plugin-registered').map((e) => (e as { name: string }).name)).toEqual(['base', 'top']);
   });
+
+  it('optional dependencies: registered first and version-checked when present, undefined when absent', () => {
+    const seen: unknown[] = [];
+    const user = () =>
+      plugin('user', {
+        optionalDependsOn: { counter: '^1.0.0' },
+        register: (ctx) => void seen.push(ctx.optionalApi('counter')?.forks()),
+      });
+    createKernel({ plugins: [user()] });
+    createKernel({ plugins: [user(), counter] });
+    expect(seen).toEqual([undefined, 0]);
+    expect(code(() => createKernel({ plugins: [user(), { ...counter, version: '2.0.0' }] }))).toBe('PLUGIN_DEPENDENCY_VERSION');
+    // Asking for an API the plugin never declared is a bug in the plugin, not an absent option.
+    expect(code(() => createKernel({ plugins: [plugin('nosy', { register: (ctx) => void ctx.optionalApi('counter') })] }))).toBe('PLUGIN_MISSING_DEPENDENCY');
+  });
 });
 
 const counter = definePlugin<{ forks(): number }, { forks: number }>({
