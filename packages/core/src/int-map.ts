@@ -29,8 +29,11 @@ export function intMapEmpty<V>(): IntMap<V> {
   return { size: 0, depth: 1, root: emptyNode<V>() };
 }
 
+// 32 ** depth for every depth a map can reach (keys are below 2 ** 53).
+const CAPACITY: readonly number[] = Array.from({ length: 12 }, (_, d) => 2 ** (BITS * d));
+
 function capacity(depth: number): number {
-  return 2 ** (BITS * depth);
+  return CAPACITY[depth]!;
 }
 
 export function intMapGet<V>(map: IntMap<V>, key: number): V | undefined {
@@ -152,20 +155,24 @@ export function intMapWith<V>(map: IntMap<V>, key: number, value: V | null): Int
       depth += 1;
     }
   }
-  let delta = 0;
-  const rebuild = (node: IntMapNode<V> | null, level: number): IntMapNode<V> => {
+  // Walk down remembering the path, then copy it bottom-up: one new node per level.
+  const path: Array<IntMapNode<V> | null> = new Array<IntMapNode<V> | null>(depth);
+  let node: IntMapNode<V> | null = root;
+  for (let level = depth - 1; level >= 0; level--) {
+    path[level] = node;
+    node = node === null ? null : (node[(key >>> (level * BITS)) & MASK] as IntMapNode<V> | null);
+  }
+  const old = node as V | null | undefined;
+  const delta = (value !== null ? 1 : 0) - (old !== null && old !== undefined ? 1 : 0);
+  if (delta === 0 && old === value) return map;
+  let built: IntMapNode<V> | V | null = value;
+  for (let level = 0; level < depth; level++) {
+    const src = path[level] ?? null;
     // Spread, not slice(): on Node 20 slice() of a frozen array is ~25x slower (measured 2.2 us vs 0.08 us).
-    const copy = node === null ? emptyNode<V>() : [...node];
-    const idx = (key >>> (level * BITS)) & MASK;
-    if (level === 0) {
-      const had = copy[idx] !== null && copy[idx] !== undefined;
-      copy[idx] = value;
-      delta = (value !== null ? 1 : 0) - (had ? 1 : 0);
-    } else {
-      copy[idx] = rebuild((copy[idx] as IntMapNode<V> | null) ?? null, level - 1);
-    }
-    return Object.freeze(copy);
-  };
-  const newRoot = rebuild(root, depth - 1);
+    const copy = src === null ? emptyNode<V>() : [...src];
+    copy[(key >>> (level * BITS)) & MASK] = built;
+    built = Object.freeze(copy);
+  }
+  const newRoot = built as IntMapNode<V>;
   return Object.freeze({ size: map.size + delta, depth, root: newRoot });
 }

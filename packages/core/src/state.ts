@@ -73,10 +73,10 @@ export interface MmState {
   readonly tgid: number;
   /** Next free user address for data the program hands to syscalls. */
   readonly brk: number;
-  /** Resident pages, by page number. A page not listed faults on first access. */
-  readonly pages: Readonly<Record<number, true>>;
+  /** Resident pages, by page number. A page not in the map faults on first access. */
+  readonly pages: IntMap<true>;
   /** Strings the program stored in its memory, by start address. */
-  readonly data: Readonly<Record<number, string>>;
+  readonly data: IntMap<string>;
 }
 
 export interface ModuleState {

@@ -6,7 +6,7 @@ import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
 import { intMapGet } from '../int-map.js';
 import type { KernelState } from '../state.js';
-import { pageOf } from './reducers.js';
+import { mmHasPage, pageOf } from './reducers.js';
 import type { Runtime, TaskRt } from './runtime.js';
 
 /** Functions the core instruments from the start, so function tracers can filter on them. */
@@ -171,7 +171,7 @@ export class CorePathsImpl implements CorePaths {
   private *touch(pid: number, addr: number): KPath<void> {
     const t = intMapGet(this.s.tasks, pid)!;
     const page = pageOf(addr);
-    if (intMapGet(this.s.memory, t.tgid)?.pages[page] === true) {
+    if (mmHasPage(intMapGet(this.s.memory, t.tgid), page)) {
       yield* schedPoint();
       return;
     }
@@ -197,10 +197,10 @@ export class CorePathsImpl implements CorePaths {
     const t = intMapGet(this.s.tasks, me.pid);
     const mm = t === undefined ? undefined : intMapGet(this.s.memory, t.tgid);
     if (mm === undefined || len <= 0) return { notCopied: Math.max(0, len), data: '' };
-    const stored = mm.data[addr] ?? '';
+    const stored = intMapGet(mm.data, addr) ?? '';
     const last = pageOf(addr + len - 1);
     for (let page = pageOf(addr); page <= last; page++) {
-      if (intMapGet(this.s.memory, t!.tgid)?.pages[page] === true) continue;
+      if (mmHasPage(intMapGet(this.s.memory, t!.tgid), page)) continue;
       const { preemptCount } = yield* current();
       if (preemptCount > 0) {
         // pagefault_disable(): no sleeping here, the copy stops at the first missing page.
