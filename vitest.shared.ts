@@ -13,7 +13,7 @@ export function packageConfig(name: string) {
       include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
       environment: 'node',
       testTimeout: 60_000,
-      typecheck: { enabled: false, include: ['test/**/*.test-d.ts'] },
+      typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     },
   });
 }
