@@ -5,6 +5,8 @@
 import { configureStore, createSlice, type PayloadAction } from '@reduxjs/toolkit';
 import { buildWorkload } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
+import { ktraceBench } from './ktrace.js';
+import { markersBench } from './markers.js';
 import { filterFromArgv, measure, report, row, runBenchmarks, timeOnce, type Benchmark, type Row } from './harness.js';
 
 // ---- 1. core fold ------------------------------------------------------------------------
@@ -254,7 +256,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(runBenchmarks([fold, simulation, replayBench], filterFromArgv()));
+  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

@@ -1,0 +1,163 @@
+/**
+ * @tracelab/ktrace: the kernel trace thread flag of LTTng's 2009 patch ("[RFC patch 21/21]
+ * LTTng Kernel Trace Thread Flag API") as a tracelab plugin. See the package README for the
+ * options, API, events and invariants, and docs/ktrace.md for the design.
+ */
+import { TracelabError, definePlugin, emit, intMapGet, type TracelabPlugin } from '@tracelab/core';
+import { TIF_KERNEL_TRACE, type KtraceApi, type KtraceState, type KtraceWalk } from './events.js';
+import { flagInvariant, refcountInvariant } from './internal/check.js';
+import { syscallMarkers } from './internal/markers.js';
+import { INITIAL_KTRACE_STATE, kernelTracePaths } from './internal/paths.js';
+
+export { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE } from './events.js';
+export type { KtraceApi, KtraceOp, KtraceState, KtraceWalk } from './events.js';
+export { SYSCALL_MARKERS, formatSyscallArgs } from './syscall-markers.js';
+export { formatKtraceSummary, summarizeKtrace, traceWhileRunning, type KtraceSummary, type TraceWhileRunningOptions } from './session.js';
+
+export const KTRACE_VERSION = '0.1.0';
+
+export interface KtraceOptions {
+  /**
+   * Re-copy the flag from the parent at copy_process's `link` stage, under the tasklist write
+   * lock. Default true. `false` is the unsafe variant: the child keeps the copy dup_task_struct
+   * made before the lock, which is stale when a walk passed between `dup` and `link`.
+   */
+  readonly forkRecopy?: boolean;
+  /**
+   * How the walk reaches every thread. Default `'tasklist'` (read_lock(&tasklist_lock)).
+   * `'rcu'` is the unsafe variant Frederic Weisbecker suggested in the thread: the reader does
+   * not exclude a fork's link section and can miss a freshly linked child.
+   */
+  readonly walk?: KtraceWalk;
+  /**
+   * Update the refcount outside kernel_trace_mutex. Default false. `true` is the unsafe
+   * variant: lost updates, and walks that run in the opposite order of their decisions.
+   */
+  readonly refcountOutsideMutex?: boolean;
+  /**
+   * Register the invariants (`ktrace/flag`, `ktrace/refcount`). Default true. Turn them off
+   * only to watch an unsafe variant run on after its first violation.
+   */
+  readonly checks?: boolean;
+}
+
+/** The invariants' names, as violations report them. */
+export const KTRACE_INVARIANTS = { flag: 'ktrace/flag', refcount: 'ktrace/refcount' } as const;
+
+function resolveOptions(options: KtraceOptions): Required<KtraceOptions> {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ktrace: ${what}`, { plugin: 'ktrace' });
+  };
+  const bool = (name: keyof KtraceOptions, fallback: boolean): boolean => {
+    const v = options[name];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') bad(`option ${name} must be a boolean, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  };
+  const walk = options.walk ?? 'tasklist';
+  if (walk !== 'tasklist' && walk !== 'rcu') bad(`option walk must be 'tasklist' or 'rcu', got ${JSON.stringify(walk)}`);
+  return {
+    forkRecopy: bool('forkRecopy', true),
+    walk,
+    refcountOutsideMutex: bool('refcountOutsideMutex', false),
+    checks: bool('checks', true),
+  };
+}
+
+/**
+ * The plugin factory: `createKernel({ plugins: [ktrace()] })`, then
+ * `kernel.call(kernel.api.ktrace.setKernelTraceFlagAllTasks())`.
+ * Throws `INVALID_OPTION` for an option of the wrong type.
+ */
+export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, KtraceState> {
+  const opts = resolveOptions(options);
+  return definePlugin<KtraceApi, KtraceState>({
+    name: 'ktrace',
+    version: KTRACE_VERSION,
+    core: '^0.1.0',
+    // With markers in the stack, the slow path also fires kernel_syscall_entry/exit.
+    optionalDependsOn: { markers: '^0.1.0' },
+    options: opts,
+    register(ctx) {
+      const paths = kernelTracePaths(opts);
+      const markers = syscallMarkers(ctx.optionalApi('markers'));
+
+      ctx.initSlice(INITIAL_KTRACE_STATE);
+      ctx.on('ktrace/call', (k) => {
+        k.inFlight += 1;
+      });
+      ctx.on('ktrace/refcount', (k, e) => {
+        k.refcount = e.value;
+      });
+      ctx.on('ktrace/walk-start', (k, e) => {
+        k.walk = { op: e.op, pid: e.pid, via: e.via };
+        // The walk visits every task on the list from here: nothing is left out any more.
+        k.unforked = {};
+      });
+      ctx.on('ktrace/walk-end', (k) => {
+        k.walk = null;
+        k.walks += 1;
+      });
+      ctx.on('ktrace/return', (k, e) => {
+        k.inFlight -= 1;
+        if (e.ret !== 0) return;
+        if (e.op === 'set') k.sets += 1;
+        else k.clears += 1;
+      });
+      ctx.declareEvents(['ktrace/syscall-entry', 'ktrace/syscall-exit']);
+      // Host-started tasks skip copy_process: no fork hook runs, nothing copies the flag.
+      // Only those started while the flag is (or is about to be) set need leaving out: with
+      // the refcount at 0 and no call in flight they are rightly unflagged.
+      ctx.on('task/spawned', (k, e) => {
+        if (k.refcount > 0 || k.inFlight > 0) k.unforked[e.pid] = true;
+      });
+      ctx.on('fork/dup', (k, e) => {
+        if (k.unforked[e.parent] === true) k.unforked[e.child] = true;
+      });
+      ctx.on('task/released', (k, e) => {
+        if (k.unforked[e.pid] === true) delete k.unforked[e.pid];
+      });
+
+      // copy_process: dup_task_struct's copy (no lock), then the re-copy under the tasklist
+      // write lock. With forkRecopy: false only the first.
+      ctx.tap(
+        'fork',
+        function* copyProcessHook({ parent, child }) {
+          yield* paths.copyKernelTraceFlag(parent, child);
+        },
+        opts.forkRecopy ? {} : { stage: 'dup' },
+      );
+
+      // The syscall slow path: the core runs these only for tasks with the flag set, so an
+      // unflagged task pays one flag test per syscall entry and exit, nothing more.
+      ctx.tap(
+        'syscallEntry',
+        function* traceSysEnter({ pid, name, args }) {
+          yield* emit({ type: 'ktrace/syscall-entry', pid, name, args: { ...args } });
+          if (markers !== null) yield* markers.entry(pid, name, args);
+        },
+        { flag: TIF_KERNEL_TRACE },
+      );
+      ctx.tap(
+        'syscallExit',
+        function* traceSysExit({ pid, name, ret }) {
+          yield* emit({ type: 'ktrace/syscall-exit', pid, name, ret });
+          if (markers !== null) yield* markers.exit(pid, name, ret);
+        },
+        { flag: TIF_KERNEL_TRACE },
+      );
+
+      if (opts.checks) {
+        ctx.invariant(KTRACE_INVARIANTS.flag, flagInvariant());
+        ctx.invariant(KTRACE_INVARIANTS.refcount, refcountInvariant);
+      }
+
+      return {
+        setKernelTraceFlagAllTasks: paths.setKernelTraceFlagAllTasks,
+        clearKernelTraceFlagAllTasks: paths.clearKernelTraceFlagAllTasks,
+        isTraced: (pid: number) => intMapGet(ctx.state().tasks, pid)?.flags[TIF_KERNEL_TRACE] === true,
+        refcount: () => ctx.slice().refcount,
+      };
+    },
+  });
+}

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { EINVAL, createKernel, emit, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, ktrace, type KtraceOptions } from '@tracelab/ktrace';
+import { SEEDS, daemon, eventsOf, expectClean } from './helpers.js';
+
+const sleeper: Program = function* sleeper(u) {
+  for (let i = 0; i < 50; i++) yield u.sleep(100);
+};
+
+function listedFlags(k: Kernel): boolean[] {
+  return [...intMapValues(k.state.tasks)].filter((t) => t.listed && !t.kthread).map((t) => t.flags[TIF_KERNEL_TRACE] === true);
+}
+
+describe('refcount transitions', () => {
+  it('walks on 0→1 and 1→0 only; 1→2 and 2→1 just count', () => {
+    const k = createKernel({ cpus: 2, seed: 7, plugins: [ktrace()] });
+    for (let i = 0; i < 3; i++) k.spawn(sleeper, { comm: `s${i}` });
+    const walks = () => eventsOf(k, 'ktrace/walk-start').map((e) => e.op);
+    const api = k.api.ktrace;
+
+    expect(k.call(api.setKernelTraceFlagAllTasks())).toBe(0); // 0 → 1: walk
+    expect(api.refcount()).toBe(1);
+    expect(walks()).toEqual(['set']);
+    expect(listedFlags(k)).toEqual([true, true, true]);
+    expect([1, 2, 3].map((pid) => api.isTraced(pid))).toEqual([true, true, true]);
+
+    expect(k.call(api.setKernelTraceFlagAllTasks())).toBe(0); // 1 → 2: no walk
+    expect(api.refcount()).toBe(2);
+    expect(walks()).toEqual(['set']);
+
+    expect(k.call(api.clearKernelTraceFlagAllTasks())).toBe(0); // 2 → 1: no walk, still traced
+    expect(api.refcount()).toBe(1);
+    expect(walks()).toEqual(['set']);
+    expect(listedFlags(k)).toEqual([true, true, true]);
+
+    expect(k.call(api.clearKernelTraceFlagAllTasks())).toBe(0); // 1 → 0: walk clears
+    expect(api.refcount()).toBe(0);
+    expect(walks()).toEqual(['set', 'clear']);
+    expect(listedFlags(k)).toEqual([false, false, false]);
+    expect(api.isTraced(1)).toBe(false);
+
+    const slice = k.state.plugins.ktrace!;
+    expect(slice).toMatchObject({ refcount: 0, sets: 2, clears: 2, inFlight: 0, walk: null, walks: 2 });
+    // The walk visits every thread on the list, kernel threads included (the kcall threads).
+    const end = eventsOf(k, 'ktrace/walk-end')[0]!;
+    expect(end.visited).toBeGreaterThanOrEqual(4);
+    expectClean(k, k.run());
+  });
+
+  it('an unbalanced clear returns -EINVAL and leaves the refcount at 0 (it never goes negative)', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    expect(k.call(k.api.ktrace.clearKernelTraceFlagAllTasks())).toBe(-EINVAL);
+    expect(k.api.ktrace.refcount()).toBe(0);
+    expect(k.state.plugins.ktrace).toMatchObject({ sets: 0, clears: 0, inFlight: 0 });
+    expect(k.log.some((e) => e.type === 'kernel/printk' && /unbalanced clear/.test(e.text))).toBe(true);
+    expect(eventsOf(k, 'ktrace/walk-start')).toEqual([]);
+  });
+
+  it('the refcount and the walk run under kernel_trace_mutex, the walk under the tasklist read lock', () => {
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [ktrace()] });
+    k.spawn(sleeper);
+    const held: string[] = [];
+    const sub = k.events$.subscribe((e) => {
+      if (e.type === 'ktrace/refcount' || e.type === 'ktrace/walk-start') {
+        const s = k.stateAt(e.seq);
+        const m = s.locks[KERNEL_TRACE_MUTEX];
+        const t = s.locks.tasklist_lock;
+        held.push(`${e.type}: mutex ${m?.kind === 'mutex' && m.owner === e.pid ? 'held' : 'free'}`);
+        if (e.type === 'ktrace/walk-start') held.push(`tasklist read ${t?.kind === 'rwlock' && t.readers.includes(e.pid) ? 'held' : 'free'}`);
+      }
+    });
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    sub.unsubscribe();
+    expect(held).toEqual(['ktrace/refcount: mutex held', 'ktrace/walk-start: mutex held', 'tasklist read held']);
+  });
+
+  it('concurrent setters and clearers: one walk per transition, walks never overlap, the count is exact', () => {
+    for (const seed of SEEDS(100)) {
+      const k = createKernel({ cpus: 2, seed, plugins: [ktrace()] });
+      for (let d = 0; d < 3; d++) k.spawn(daemon, { comm: 'daemon' });
+      const api = k.api.ktrace;
+      const session = (after: number, hold: number) =>
+        (function* (): KPath<void> {
+          yield* msleep(after);
+          yield* api.setKernelTraceFlagAllTasks();
+          if (hold > 0) yield* msleep(hold);
+          else yield* schedPoint();
+          yield* api.clearKernelTraceFlagAllTasks();
+        })();
+      k.spawnKthread(session(1, 0), { comm: 'tracer-a' });
+      k.spawnKthread(session(1, 2), { comm: 'tracer-b' });
+      k.spawnKthread(session(2, 0), { comm: 'tracer-c' });
+      const result = k.run();
+      expectClean(k, result);
+      // Walk start/end strictly alternate (the mutex), and each walk is a transition.
+      const walkEvents = k.log.filter((e) => e.type === 'ktrace/walk-start' || e.type === 'ktrace/walk-end').map((e) => e.type);
+      for (let i = 0; i < walkEvents.length; i++) expect(walkEvents[i]).toBe(i % 2 === 0 ? 'ktrace/walk-start' : 'ktrace/walk-end');
+      const values = eventsOf(k, 'ktrace/refcount').map((e) => e.value);
+      const transitions = values.filter((v, i) => (v === 1 && (i === 0 || values[i - 1] === 0)) || v === 0).length;
+      expect(eventsOf(k, 'ktrace/walk-start').length).toBe(transitions);
+      expect(k.state.plugins.ktrace).toMatchObject({ refcount: 0, sets: 3, clears: 3 });
+      expect(Math.min(...values)).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('refcountOutsideMutex: true', () => {
+  const setup = (seed: number, options: KtraceOptions) => {
+    const k = createKernel({ cpus: 2, seed, plugins: [ktrace(options)] });
+    for (let d = 0; d < 3; d++) k.spawn(daemon, { comm: 'daemon' });
+    const api = k.api.ktrace;
+    // Two tracer sessions: one starts tracing as the other stops.
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        yield* api.setKernelTraceFlagAllTasks();
+        yield* msleep(2);
+        yield* api.clearKernelTraceFlagAllTasks();
+      })(),
+      { comm: 'tracer-a' },
+    );
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        yield* msleep(2);
+        yield* api.setKernelTraceFlagAllTasks();
+        yield* msleep(50);
+      })(),
+      { comm: 'tracer-b' },
+    );
+    return k;
+  };
+
+  it('loses updates or runs walks out of order on some seeds; the default is clean on the same seeds', () => {
+    const t0 = process.hrtime.bigint();
+    const names = new Set<string>();
+    let failing = 0;
+    for (const seed of SEEDS(300)) {
+      const safe = setup(seed, {});
+      expectClean(safe, safe.run());
+      expect(safe.api.ktrace.refcount()).toBe(1);
+      const unsafe = setup(seed, { refcountOutsideMutex: true });
+      const r = unsafe.run();
+      if (r.violations.length > 0) {
+        failing++;
+        names.add(r.violations[0]!.name);
+      }
+    }
+    process.stdout.write(`refcountOutsideMutex: ${failing}/300 seeds fail (${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms, both stacks); invariants hit: ${[...names].join(', ')}\n`);
+    expect(failing).toBeGreaterThan(0);
+    // Both failure modes show up: a lost update, and a clear walk that ran after a set walk.
+    expect([...names].sort()).toEqual(['ktrace/flag', 'ktrace/refcount']);
+  });
+});
+
+describe('the invariants', () => {
+  it('ktrace/flag catches a listed thread that lost the flag while the refcount is positive', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    const pid = k.spawn(sleeper);
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    expect(() =>
+      k.call(
+        (function* (): KPath<void> {
+          yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_KERNEL_TRACE] });
+          yield* schedPoint();
+        })(),
+      ),
+    ).toThrow(/ktrace\/flag/);
+    expect(k.violations[0]!.message).toMatch(new RegExp(`pid ${pid} .*without TIF_KERNEL_TRACE while the refcount is 1`));
+  });
+
+  it('ktrace/flag catches a thread that keeps the flag after the last clear', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    const pid = k.spawn(sleeper);
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    k.call(k.api.ktrace.clearKernelTraceFlagAllTasks());
+    expect(() =>
+      k.call(
+        (function* (): KPath<void> {
+          yield* emit({ type: 'task/flags', pid, set: [TIF_KERNEL_TRACE], clear: [] });
+          yield* schedPoint();
+        })(),
+      ),
+    ).toThrow(/ktrace\/flag/);
+    expect(k.violations[0]!.message).toMatch(/still has TIF_KERNEL_TRACE with the refcount at 0/);
+  });
+
+  it('host-started tasks are outside copy_process: left out until the next walk reaches them', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    const late = k.spawn(sleeper, { comm: 'late' });
+    expect(k.api.ktrace.isTraced(late)).toBe(false);
+    expect(k.state.plugins.ktrace!.unforked[late]).toBe(true);
+    expect(k.run({ maxSteps: 50 }).violations).toEqual([]);
+    // The next walk (a clear then a set) covers it.
+    k.call(k.api.ktrace.clearKernelTraceFlagAllTasks());
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    expect(k.api.ktrace.isTraced(late)).toBe(true);
+    expect(k.state.plugins.ktrace!.unforked[late]).toBeUndefined();
+  });
+});
+
+describe('options', () => {
+  it('rejects options of the wrong type with INVALID_OPTION', () => {
+    expect(() => ktrace({ walk: 'list' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be a boolean/);
+    expect(ktrace().options).toEqual({ forkRecopy: true, walk: 'tasklist', refcountOutsideMutex: false, checks: true });
+  });
+});

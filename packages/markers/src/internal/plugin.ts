@@ -1,0 +1,516 @@
+import {
+  EBUSY,
+  ENOENT,
+  ENOMEM,
+  EPERM,
+  TracelabError,
+  callRcu,
+  current,
+  definePlugin,
+  emit,
+  getState,
+  mutexLock,
+  mutexUnlock,
+  preemptDisable,
+  preemptEnable,
+  printk,
+  schedPoint,
+  shouldFailAlloc,
+  waitEvent,
+  wakeUp,
+  type KPath,
+  type KernelState,
+  type PluginContext,
+  type TracelabPlugin,
+} from '@tracelab/core';
+import type { MarkerTransition } from '../events.js';
+import type { MarkerProbe, MarkersApi, MarkersOptions, MarkersState, ResolvedMarkersOptions } from '../types.js';
+import { registerReducers } from './reducers.js';
+import { EMPTY_CLOSURE, Registry, Site, closuresOf, probeKey, type Closure, type Entry, type ProbeArray } from './registry.js';
+
+export const MARKERS_VERSION = '0.1.0';
+
+/** A probe's priority when none is given (as TRACEPOINT_DEFAULT_PRIO). */
+export const DEFAULT_PRIO = 10;
+
+/** The mutex every registry change runs under (the reference's `markers_mutex`). */
+export const MARKERS_MUTEX = 'markers_mutex';
+
+/** The core kernel's own sites, fired from the core hooks (names and formats after LTTng 0.x). */
+export const CORE_MARKERS = Object.freeze({
+  /** contextSwitch hook, in the incoming task, preemption off. Args: prev, next, cpu, preempted (0/1). */
+  schedSchedule: Object.freeze({ name: 'kernel_sched_schedule', format: 'prev_pid %d next_pid %d cpu %d preempted %d' }),
+  /** fork hook at the `link` stage (the child is on the task list). Args: parent, child. */
+  processFork: Object.freeze({ name: 'kernel_process_fork', format: 'parent_pid %d child_pid %d' }),
+  /** exec hook, before task/exec. Args: pid, the new comm. */
+  exec: Object.freeze({ name: 'fs_exec', format: 'pid %d filename %s' }),
+  /** exit hook, in do_exit. Args: pid, code. */
+  processExit: Object.freeze({ name: 'kernel_process_exit', format: 'pid %d code %d' }),
+});
+
+function resolveOptions(options: MarkersOptions): ResolvedMarkersOptions {
+  const freeOldArray = options.freeOldArray ?? 'after-grace-period';
+  if (freeOldArray !== 'after-grace-period' && freeOldArray !== 'immediately') {
+    throw new TracelabError('INVALID_OPTION', `markers: freeOldArray must be 'after-grace-period' or 'immediately', got ${JSON.stringify(freeOldArray)}`);
+  }
+  return { freeOldArray, logProbeCalls: options.logProbeCalls ?? false, coreMarkers: options.coreMarkers ?? true };
+}
+
+type AddResult = { readonly old: ProbeArray | null; readonly transition: MarkerTransition; readonly closure: Closure } | number;
+type RemoveResult = { readonly old: ProbeArray | null; readonly transition: MarkerTransition; readonly closure: Closure } | null | number;
+
+const sameClosure = (c: Closure, probe: MarkerProbe, probePrivate: unknown): boolean => c.probe === probe && Object.is(c.probePrivate, probePrivate);
+
+function checkName(where: string, name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) throw new TracelabError('INVALID_OPTION', `markers.${where}: name must be a non-empty string, got ${JSON.stringify(name)}`);
+}
+
+/**
+ * The markers plugin: marker sites with a name and a format, probes connected by name with
+ * private data, the 0/1/N transitions of kernel/marker.c, and old probe arrays freed after an
+ * RCU-sched grace period. See docs/markers.md for the design and its decisions.
+ */
+export function markers(options: MarkersOptions = {}): TracelabPlugin<MarkersApi, MarkersState> {
+  const resolved = resolveOptions(options);
+  return definePlugin<MarkersApi, MarkersState>({
+    name: 'markers',
+    version: MARKERS_VERSION,
+    core: '^0.1.0',
+    options: resolved,
+    register: (ctx) => registerMarkers(ctx, resolved),
+  });
+}
+
+function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMarkersOptions): MarkersApi {
+  const reg = new Registry();
+  registerReducers(ctx);
+
+  // ---- the registry side (kernel/marker.c), every step under markers_mutex ------------------
+
+  function* addMarker(name: string, format: string | null): KPath<Entry> {
+    const entry: Entry = { name, format, ptype: 0, single: EMPTY_CLOSURE, multi: null, refcount: 0, rcuPending: false };
+    reg.entries.set(name, entry);
+    reg.hotVersion++;
+    yield* emit({ type: 'markers/entry-created', name, format });
+    return entry;
+  }
+
+  /**
+   * rcu_barrier_sched, narrowed to what the reference needs it for: the entry has one rcu_head,
+   * so before it is reused (or the entry freed) the pending free_old_closure must have run.
+   * Sleeps (with markers_mutex held, as the reference does) until the callback clears the flag.
+   */
+  function* rcuBarrierSched(entry: Entry): KPath<void> {
+    yield* waitEvent(`markers-rcu:${entry.name}`, () => !entry.rcuPending);
+  }
+
+  /** marker_entry_add_probe: the 0->1, 1->2 and N->N+1 transitions. Returns the old array or an errno. */
+  function* entryAddProbe(entry: Entry, probe: MarkerProbe, probePrivate: unknown, prio: number): KPath<AddResult> {
+    const closures = closuresOf(entry);
+    if (closures.some((c) => sameClosure(c, probe, probePrivate))) return -EBUSY;
+    const closure = reg.closure(probe, probePrivate, prio);
+    if (closures.length === 0) {
+      // 0 -> 1: the single slot, no allocation (the common case stays allocation-free).
+      entry.single = closure;
+      entry.ptype = 0;
+      entry.refcount = 1;
+      return { old: null, transition: '0->1', closure };
+    }
+    // 1 -> 2 and N -> N+1: a new array with the probe appended; the old one stays valid for
+    // callers still walking it until it is freed (never realloc'd in place).
+    if (yield* shouldFailAlloc()) return -ENOMEM;
+    const old = entry.ptype === 1 ? entry.multi : null;
+    // Inserted before the first probe of strictly lower priority (tracepoint_probe_register_prio).
+    const at = closures.findIndex((c) => c.prio < prio);
+    const next = at < 0 ? [...closures, closure] : [...closures.slice(0, at), closure, ...closures.slice(at)];
+    entry.multi = reg.newArray(entry.name, next);
+    entry.ptype = 1;
+    entry.refcount = closures.length + 1;
+    return { old, transition: closures.length === 1 ? '1->2' : 'N->N+1', closure };
+  }
+
+  /** marker_entry_remove_probe: 1->0, N->1 and N->N-1. null: that probe was not connected. */
+  function* entryRemoveProbe(entry: Entry, probe: MarkerProbe, probePrivate: unknown): KPath<RemoveResult> {
+    const closures = closuresOf(entry);
+    const gone = closures.find((c) => sameClosure(c, probe, probePrivate));
+    if (gone === undefined) return null;
+    const rest = closures.filter((c) => c !== gone);
+    if (rest.length === 0) {
+      // 1 -> 0: the empty function goes back in the single slot; nothing to free.
+      entry.single = EMPTY_CLOSURE;
+      entry.ptype = 0;
+      entry.refcount = 0;
+      return { old: null, transition: '1->0', closure: gone };
+    }
+    const old = entry.multi;
+    if (rest.length === 1) {
+      // N -> 1: the survivor moves into the single slot; the array is retired.
+      entry.single = rest[0]!;
+      entry.ptype = 0;
+      entry.multi = null;
+      entry.refcount = 1;
+      return { old, transition: 'N->1', closure: gone };
+    }
+    if (yield* shouldFailAlloc()) return -ENOMEM;
+    entry.multi = reg.newArray(entry.name, rest);
+    entry.refcount = rest.length;
+    return { old, transition: 'N->N-1', closure: gone };
+  }
+
+  /**
+   * set_marker / disable_marker for one site, from its entry. A site whose format differs from
+   * the entry's is left alone with a printk, as the reference does; an entry with no format
+   * yet takes the site's (marker_set_format).
+   */
+  function* updateSite(site: Site, entry: Entry | undefined): KPath<void> {
+    let changed: boolean;
+    if (entry !== undefined && entry.refcount > 0) {
+      if (entry.format === null) {
+        entry.format = site.format;
+        yield* emit({ type: 'markers/format-set', name: entry.name, format: site.format });
+      } else if (entry.format !== site.format) {
+        yield* printk(`Format mismatch for probe ${entry.name} (${entry.format}), marker (${site.format})`);
+        return;
+      }
+      changed = site.publish(entry);
+    } else {
+      changed = site.disarm();
+    }
+    if (!changed) return;
+    reg.hotVersion++;
+    yield* emit({ type: 'markers/site-armed', name: site.name, module: site.module, armed: site.armed, probes: closuresOf(site).length, array: site.ptype === 1 ? site.multi!.id : null });
+  }
+
+  /** marker_update_probes for one name: every core and module site of that name. */
+  function* updateProbes(name: string): KPath<void> {
+    const entry = reg.entries.get(name);
+    for (const site of reg.sitesNamed(name)) yield* updateSite(site, entry);
+  }
+
+  /** free_old_closure: runs after a grace period, in whatever context ended it; never blocks. */
+  function freeOldClosure(entry: Entry, old: ProbeArray | null): () => KPath<void> {
+    return function* freeOldClosureCb() {
+      if (old !== null) old.freed = true;
+      entry.rcuPending = false;
+      reg.hotVersion++;
+      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old?.id ?? null, deferred: true });
+      yield* wakeUp(`markers-rcu:${entry.name}`);
+    };
+  }
+
+  /** entry->oldptr = old; rcu_pending = 1; call_rcu_sched(free_old_closure). Or, unsafe, kfree(old) now. */
+  function* retireOld(entry: Entry, old: ProbeArray | null): KPath<void> {
+    if (options.freeOldArray === 'immediately') {
+      if (old === null) return;
+      yield* emit({ type: 'markers/array-retired', name: entry.name, array: old.id, deferred: false, callback: null });
+      old.freed = true;
+      reg.hotVersion++;
+      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old.id, deferred: false });
+      return;
+    }
+    // Even a NULL oldptr goes through call_rcu_sched, as in the reference: rcu_pending then
+    // makes the next registration on this name wait for a grace period, so callers never see
+    // two consecutive changes within one read section.
+    const callback = yield* callRcu(freeOldClosure(entry, old), `free_old_closure(${entry.name})`);
+    entry.rcuPending = true;
+    reg.hotVersion++;
+    yield* emit({ type: 'markers/array-retired', name: entry.name, array: old?.id ?? null, deferred: true, callback });
+  }
+
+  /** remove_marker: drops an entry with no probe left, once its pending free has run. */
+  function* removeMarker(name: string): KPath<void> {
+    const entry = reg.entries.get(name);
+    if (entry === undefined || entry.refcount > 0) return;
+    if (entry.rcuPending) yield* rcuBarrierSched(entry);
+    reg.entries.delete(name);
+    reg.hotVersion++;
+    yield* emit({ type: 'markers/entry-removed', name });
+  }
+
+  /**
+   * The second half of register and unregister, after marker_update_probes: re-take the mutex,
+   * wait for a free still pending on this entry, and hand the old array to RCU.
+   */
+  function* retireAfterUpdate(name: string, old: ProbeArray | null): KPath<Entry | undefined> {
+    // The reference drops markers_mutex around marker_update_probes: other CPUs and other
+    // registrations act here.
+    yield* mutexUnlock(MARKERS_MUTEX);
+    yield* schedPoint();
+    yield* mutexLock(MARKERS_MUTEX);
+    const entry = reg.entries.get(name);
+    if (entry === undefined) return undefined;
+    if (entry.rcuPending) yield* rcuBarrierSched(entry);
+    yield* retireOld(entry, old);
+    return entry;
+  }
+
+  function* probeRegister(name: string, format: string | null, probe: MarkerProbe, probePrivate: unknown, prio: number): KPath<number> {
+    yield* mutexLock(MARKERS_MUTEX);
+    let entry = reg.entries.get(name);
+    // The marker's format: the entry's, else the site's (a probe that disagrees with a defined
+    // site is refused now rather than left unarmed with a printk).
+    const known = entry?.format ?? reg.siteFormat(name);
+    if (format !== null && known !== null && known !== format) {
+      yield* mutexUnlock(MARKERS_MUTEX);
+      return -EPERM;
+    }
+    let created = false;
+    if (entry === undefined) {
+      if (yield* shouldFailAlloc()) {
+        yield* mutexUnlock(MARKERS_MUTEX);
+        return -ENOMEM;
+      }
+      entry = yield* addMarker(name, format ?? known);
+      created = true;
+    } else if (format !== null && entry.format === null) {
+      entry.format = format;
+      reg.hotVersion++;
+      yield* emit({ type: 'markers/format-set', name, format });
+    }
+    // A call_rcu is pending for this entry: let it run before the rcu_head is reused.
+    if (entry.rcuPending) yield* rcuBarrierSched(entry);
+    const r = yield* entryAddProbe(entry, probe, probePrivate, prio);
+    if (typeof r === 'number') {
+      if (created) {
+        reg.entries.delete(name);
+        yield* emit({ type: 'markers/entry-removed', name });
+      }
+      reg.hotVersion++;
+      yield* mutexUnlock(MARKERS_MUTEX);
+      return r;
+    }
+    // The registration and the re-arming of every site are one step: the probe is connected
+    // (for the invariants) exactly when the sites can start calling it.
+    reg.hotVersion++;
+    yield* emit({ type: 'markers/probe-registered', name, probe: r.closure.probeLabel, private: r.closure.privateLabel, prio, index: closuresOf(entry).indexOf(r.closure), transition: r.transition, probes: entry.refcount, array: entry.ptype === 1 ? entry.multi!.id : null });
+    yield* updateProbes(name);
+    yield* retireAfterUpdate(name, r.old);
+    yield* mutexUnlock(MARKERS_MUTEX);
+    return 0;
+  }
+
+  function* probeUnregister(name: string, probe: MarkerProbe, probePrivate: unknown): KPath<number> {
+    yield* mutexLock(MARKERS_MUTEX);
+    const entry = reg.entries.get(name);
+    if (entry === undefined) {
+      yield* mutexUnlock(MARKERS_MUTEX);
+      return -ENOENT;
+    }
+    if (entry.rcuPending) yield* rcuBarrierSched(entry);
+    const r = yield* entryRemoveProbe(entry, probe, probePrivate);
+    if (r === null || typeof r === 'number') {
+      // Not connected: nothing changes and it is not an error. -ENOMEM: the probe stays.
+      yield* mutexUnlock(MARKERS_MUTEX);
+      return r ?? 0;
+    }
+    reg.hotVersion++;
+    // Disconnected exactly when the sites stop offering it (same step as the re-arming).
+    yield* emit({ type: 'markers/probe-unregistered', name, probe: r.closure.probeLabel, private: r.closure.privateLabel, transition: r.transition, probes: entry.refcount, array: entry.ptype === 1 ? entry.multi!.id : null });
+    yield* updateProbes(name);
+    if ((yield* retireAfterUpdate(name, r.old)) !== undefined) yield* removeMarker(name);
+    yield* mutexUnlock(MARKERS_MUTEX);
+    return 0;
+  }
+
+  // ---- modules: sites armed at load (marker_update_probe_range), dropped at unload ----------
+
+  ctx.tap('moduleLoad', function* ({ module, data }) {
+    const raw = (data as { markers?: unknown }).markers;
+    if (!Array.isArray(raw) || raw.length === 0) return;
+    yield* mutexLock(MARKERS_MUTEX);
+    const sites = (raw as Array<{ name: string; format: string }>).map((s) => new Site(s.name, s.format, module));
+    reg.moduleSites.set(module, sites);
+    reg.hotVersion++;
+    for (const site of sites) yield* updateSite(site, reg.entries.get(site.name));
+    yield* mutexUnlock(MARKERS_MUTEX);
+  });
+
+  ctx.tap('moduleUnload', function* ({ module }) {
+    const sites = reg.moduleSites.get(module);
+    if (sites === undefined) return;
+    yield* mutexLock(MARKERS_MUTEX);
+    for (const site of sites) yield* updateSite(site, undefined);
+    reg.moduleSites.delete(module);
+    reg.hotVersion++;
+    yield* mutexUnlock(MARKERS_MUTEX);
+  });
+
+  // ---- the simulated call: marker_probe_cb ---------------------------------------------------
+
+  const sliceOf = (s: KernelState): MarkersState => s.plugins.markers!;
+
+  /** Was `c` registered on `name` at some moment since the read section began at `readVersion`? */
+  function registeredDuring(s: MarkersState, name: string, c: Closure, readVersion: number): boolean {
+    const entry = s.entries[name];
+    if (entry !== undefined && entry.probes.some((p) => p.probe === c.probeLabel && p.private === c.privateLabel)) return true;
+    return (s.unregisteredAt[probeKey(name, c)] ?? -1) > readVersion;
+  }
+
+  function* callProbe(site: Site, array: ProbeArray | null, c: Closure, callPrivate: unknown, args: readonly unknown[], readVersion: number): KPath<void> {
+    const s = sliceOf(yield* getState());
+    if (!registeredDuring(s, site.name, c, readVersion)) {
+      const me = yield* current();
+      yield* emit({ type: 'markers/unregistered-probe-call', name: site.name, array: array?.id ?? null, probe: c.probeLabel, private: c.privateLabel, pid: me.pid });
+    }
+    if (options.logProbeCalls) {
+      const me = yield* current();
+      yield* emit({ type: 'markers/probe-call', name: site.name, module: site.module, probe: c.probeLabel, private: c.privateLabel, array: array?.id ?? null, pid: me.pid });
+    }
+    c.probe(c.probePrivate, callPrivate, site.format, args);
+  }
+
+  /**
+   * marker_probe_cb in the simulation. Reading the probes (ptype, then single or the array
+   * pointer: the rcu_dereference) and every call happen with preemption disabled, and a
+   * scheduling point separates the read from each call: other CPUs may unregister, publish and
+   * free in that window, and only the grace period keeps the array alive through it.
+   */
+  function* markSite(site: Site, callPrivate: unknown, args: readonly unknown[]): KPath<void> {
+    if (!site.armed) return;
+    yield* preemptDisable();
+    const readVersion = sliceOf(yield* getState()).version;
+    if (site.ptype === 0) {
+      const c = site.single;
+      yield* schedPoint();
+      if (c !== EMPTY_CLOSURE) yield* callProbe(site, null, c, callPrivate, args, readVersion);
+    } else {
+      const array = site.multi!;
+      const n = array.closures.length;
+      for (let i = 0; i < n; i++) {
+        yield* schedPoint();
+        if (array.freed) {
+          // The slab poison would be called here. Report it (the invariant halts the run) and
+          // stop walking memory that is no longer ours.
+          const me = yield* current();
+          const c = array.closures[i]!;
+          yield* emit({ type: 'markers/use-after-free', name: site.name, array: array.id, probe: c.probeLabel, private: c.privateLabel, pid: me.pid });
+          break;
+        }
+        yield* callProbe(site, array, array.closures[i]!, callPrivate, args, readVersion);
+      }
+    }
+    yield* preemptEnable();
+  }
+
+  /** trace_mark(name, ...): the core site of that name, else the first loaded module's. */
+  function* mark(name: string, callPrivate: unknown, args: readonly unknown[]): KPath<void> {
+    const site = reg.siteForMark(name);
+    if (site !== undefined) yield* markSite(site, callPrivate, args);
+  }
+
+  // ---- the core kernel's own sites -----------------------------------------------------------
+
+  if (options.coreMarkers) {
+    const sched = reg.defineCore(CORE_MARKERS.schedSchedule.name, CORE_MARKERS.schedSchedule.format);
+    const fork = reg.defineCore(CORE_MARKERS.processFork.name, CORE_MARKERS.processFork.format);
+    const exec = reg.defineCore(CORE_MARKERS.exec.name, CORE_MARKERS.exec.format);
+    const exit = reg.defineCore(CORE_MARKERS.processExit.name, CORE_MARKERS.processExit.format);
+    // Each handler returns at once, with no step and no event, while its site is disarmed.
+    ctx.tap('contextSwitch', function* ({ cpu, prev, next, preempted }) {
+      if (sched.armed) yield* markSite(sched, undefined, [prev, next, cpu, preempted ? 1 : 0]);
+    });
+    ctx.tap(
+      'fork',
+      function* ({ parent, child }) {
+        if (fork.armed) yield* markSite(fork, undefined, [parent, child]);
+      },
+      { stage: 'link' },
+    );
+    ctx.tap('exec', function* ({ pid, comm }) {
+      if (exec.armed) yield* markSite(exec, undefined, [pid, comm]);
+    });
+    ctx.tap('exit', function* ({ pid, code }) {
+      if (exit.armed) yield* markSite(exit, undefined, [pid, code]);
+    });
+  }
+
+  // ---- invariants -----------------------------------------------------------------------------
+
+  ctx.invariant('markers/no-use-after-free', (s) => {
+    const r = s.plugins.markers?.reports.find((x) => x.kind === 'use-after-free');
+    return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name} through probe array #${r.array}, which had been freed`;
+  });
+  ctx.invariant('markers/probe-registered-during-call', (s) => {
+    const r = s.plugins.markers?.reports.find((x) => x.kind === 'unregistered-probe');
+    return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name}, which was not registered at any moment of its read section`;
+  });
+  let checkedSlice: MarkersState | undefined;
+  let checkedHot = -1;
+  ctx.invariant('markers/registry-matches-state', (s) => {
+    const slice = s.plugins.markers;
+    if (slice === undefined || (slice === checkedSlice && reg.hotVersion === checkedHot)) return undefined;
+    const problem = registryProblem(reg, slice);
+    if (problem === null) {
+      checkedSlice = slice;
+      checkedHot = reg.hotVersion;
+      return undefined;
+    }
+    return problem;
+  });
+
+  // ---- the API ----------------------------------------------------------------------------------
+
+  return {
+    options,
+    defineMarker: (name, format) => reg.defineCore(name, format),
+    probeRegister: (name, format, probe, probePrivate, prio = DEFAULT_PRIO) => {
+      checkName('probeRegister', name);
+      if (format !== null && typeof format !== 'string') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): format must be a string or null`);
+      if (typeof probe !== 'function') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): probe must be a function`);
+      if (!Number.isInteger(prio)) throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): prio must be an integer, got ${String(prio)}`);
+      return probeRegister(name, format, probe, probePrivate, prio);
+    },
+    probeUnregister: (name, probe, probePrivate) => {
+      checkName('probeUnregister', name);
+      if (typeof probe !== 'function') throw new TracelabError('INVALID_OPTION', `markers.probeUnregister(${name}): probe must be a function`);
+      return probeUnregister(name, probe, probePrivate);
+    },
+    loadModule: (module, sites) => {
+      checkName('loadModule', module);
+      if (!Array.isArray(sites) || !sites.every((x) => typeof x?.name === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(x.name) && typeof x.format === 'string')) {
+        throw new TracelabError('INVALID_OPTION', `markers.loadModule(${module}): sites must be an array of { name, format } with C-identifier names`);
+      }
+      return ctx.paths.loadModule(module, { markers: sites.map((x) => ({ name: x.name, format: x.format })) });
+    },
+    unloadModule: (module) => {
+      checkName('unloadModule', module);
+      return ctx.paths.unloadModule(module);
+    },
+    mark: (name, callPrivate, ...args) => mark(name, callPrivate, args),
+    probes: (name) => {
+      const entry = reg.entries.get(name);
+      return entry === undefined ? [] : closuresOf(entry).map((c) => ({ probe: c.probe, probePrivate: c.probePrivate }));
+    },
+    site: (name, module = null) => (module === null ? reg.coreSites.get(name) : reg.moduleSites.get(module)?.find((x) => x.name === name)),
+    sites: () => reg.allSites(),
+  };
+}
+
+/** What the hot registry and the folded state disagree on, or null. */
+function registryProblem(reg: Registry, slice: MarkersState): string | null {
+  for (const [name, entry] of reg.entries) {
+    const se = slice.entries[name];
+    if (se === undefined) return `marker ${name} is in the registry but not in the state`;
+    const hot = closuresOf(entry).map((c) => `${c.probeLabel}/${c.privateLabel}`);
+    const folded = se.probes.map((p) => `${p.probe}/${p.private}`);
+    if (hot.join(',') !== folded.join(',')) return `marker ${name}: the registry has probes [${hot.join(', ')}], the state [${folded.join(', ')}]`;
+    if (entry.refcount !== hot.length) return `marker ${name}: refcount ${entry.refcount} with ${hot.length} probes`;
+    const arrayId = entry.ptype === 1 ? entry.multi!.id : null;
+    if (arrayId !== se.array) return `marker ${name}: the registry publishes array ${arrayId}, the state ${se.array}`;
+    if (entry.multi !== null && (entry.multi.freed || !Object.isFrozen(entry.multi.closures))) return `marker ${name}: published array #${entry.multi.id} is ${entry.multi.freed ? 'freed' : 'mutable'}`;
+    if (entry.format !== se.format) return `marker ${name}: format ${JSON.stringify(entry.format)} in the registry, ${JSON.stringify(se.format)} in the state`;
+    if (entry.rcuPending !== se.rcuPending) return `marker ${name}: rcu_pending is ${entry.rcuPending} in the registry, ${se.rcuPending} in the state`;
+    if (se.inFlight > 1) return `marker ${name}: ${se.inFlight} frees in flight on one rcu_head (rcu_pending must mean exactly one)`;
+  }
+  for (const name of Object.keys(slice.entries)) {
+    if (!reg.entries.has(name)) return `marker ${name} is in the state but not in the registry`;
+  }
+  for (const site of reg.allSites()) {
+    const entry = reg.entries.get(site.name);
+    const shouldArm = entry !== undefined && entry.refcount > 0 && entry.format === site.format;
+    const where = `site ${site.name}${site.module === null ? '' : ` of module ${site.module}`}`;
+    if (site.armed !== shouldArm) return `${where} is ${site.armed ? 'armed' : 'disarmed'} but its marker has ${entry?.refcount ?? 0} probes${entry !== undefined && entry.format !== site.format ? ' and another format' : ''}`;
+    if (shouldArm && (site.ptype !== entry.ptype || site.single !== entry.single || site.multi !== entry.multi)) return `${where} calls other probes than its marker has`;
+  }
+  return null;
+}
