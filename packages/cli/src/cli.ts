@@ -102,9 +102,10 @@ function cmdRun(argv: readonly string[], io: CliIo): number {
   const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins() });
   sc.setup(kernel);
   const steps = runWithProgress(kernel, args.maxSteps, io);
-  const summary = summarize(kernel, sc.name, steps);
+  const report = sc.report?.(kernel);
+  const summary = summarize(kernel, sc.name, steps, report);
   writeOutputs(args.out, kernel, summary);
-  io.out(formatSummary(summary, args.out));
+  io.out(formatSummary(summary, args.out, report?.lines));
   return summary.violations.length > 0 ? 1 : 0;
 }
 

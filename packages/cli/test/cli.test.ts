@@ -34,6 +34,37 @@ describe('tracelab run', () => {
     expect(printed).toMatch(/replay string S1:/);
   });
 
+  it('runs the default tracer stack: markers probes on the scheduler and syscall markers, ktrace deciding who is traced', () => {
+    const t = io();
+    expect(main(['run', '--seed', '2'], t.io)).toBe(0);
+    const dir = join(t.cwd, 'tracelab-out');
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const { sched, syscallEntry } = summary.stack.markers;
+    const switches = log.filter((e) => e.type === 'sched/switch').length;
+    // Both probes sit on the same site: every call reaches both (the statistics probe was
+    // connected first, so it may have seen a few more), and no call comes from nowhere.
+    expect(sched.stats.calls).toBeGreaterThan(0);
+    expect(sched.stats.calls).toBeLessThanOrEqual(switches);
+    expect(sched.stats.voluntary + sched.stats.preempted).toBe(sched.stats.calls);
+    expect(sched.trace.written).toBeGreaterThan(sched.stats.calls - 5);
+    expect(sched.trace.written).toBeLessThanOrEqual(sched.stats.calls);
+    // ktrace set the flag while the shell forked; every traced syscall entry fired the marker.
+    const kt = summary.stack.ktrace;
+    expect(kt.walks).toHaveLength(1);
+    expect(kt.walks[0]).toMatchObject({ op: 'set', via: 'tasklist' });
+    expect(kt.traced.entries).toBe(log.filter((e) => e.type === 'ktrace/syscall-entry').length);
+    expect(syscallEntry.calls).toBe(kt.traced.entries);
+    expect(kt.traced.entries).toBeGreaterThan(summary.syscalls / 2);
+    expect(kt.traced.entries).toBeLessThan(summary.syscalls);
+    const cc1 = kt.byTask.filter((r: { comm: string }) => r.comm === 'cc1');
+    expect(cc1.length).toBeGreaterThanOrEqual(6);
+    for (const r of kt.byTask) expect(r.entries).toBeLessThanOrEqual(r.syscalls);
+    const printed = t.out.join('\n');
+    expect(printed).toMatch(/markers: kernel_sched_schedule with 2 probes/);
+    expect(printed).toMatch(/traced syscalls per task/);
+  });
+
   it('replay folds the log and re-runs the schedule to the logged hash', () => {
     const t = io();
     expect(main(['run', '--out', 'o', '--seed', '8'], t.io)).toBe(0);

@@ -1,4 +1,5 @@
 import type { Kernel, KernelEvent } from '@tracelab/core';
+import type { ScenarioReport } from '../scenarios.js';
 
 export interface RunSummary {
   readonly scenario: string;
@@ -14,12 +15,17 @@ export interface RunSummary {
   readonly gracePeriods: { readonly count: number; readonly meanTicks: number; readonly maxTicks: number };
   readonly oopses: readonly string[];
   readonly violations: readonly { readonly name: string; readonly message: string }[];
+  /** What the scenario's tracer stack reports (markers probes, ktrace walks and traced syscalls...). */
+  readonly stack: Readonly<Record<string, unknown>>;
   readonly logHash: string;
   readonly schedule: string;
 }
 
-/** Everything the summary says is counted from the log, so a replayed log summarizes the same. */
-export function summarize(kernel: Kernel, scenario: string, steps: number): RunSummary {
+/**
+ * The core part of the summary is counted from the log, so a replayed log summarizes the same;
+ * `report` is the scenario's own part (its probes' counters live outside the log).
+ */
+export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport): RunSummary {
   const byType: Record<string, number> = {};
   const byComm: Record<string, number> = {};
   const gpStart = new Map<number, number>();
@@ -83,13 +89,14 @@ export function summarize(kernel: Kernel, scenario: string, steps: number): RunS
     },
     oopses,
     violations: kernel.violations.map((v) => ({ name: v.name, message: v.message })),
+    stack: report?.json ?? {},
     logHash: kernel.logHash(),
     schedule: kernel.schedule,
   };
 }
 
 /** The summary as a person reads it on a terminal. */
-export function formatSummary(s: RunSummary, outDir: string): string {
+export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = []): string {
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
@@ -98,6 +105,7 @@ export function formatSummary(s: RunSummary, outDir: string): string {
   lines.push('  events by type:');
   const entries = Object.entries(s.eventsByType).sort((a, b) => b[1] - a[1]);
   for (const [type, n] of entries) lines.push(`    ${String(n).padStart(8)}  ${type}`);
+  lines.push(...stackLines);
   lines.push(`  oopses: ${s.oopses.length === 0 ? 'none' : s.oopses.join('; ')}`);
   lines.push(`  invariants: ${s.violations.length === 0 ? 'all held' : s.violations.map((v) => `${v.name}: ${v.message}`).join('; ')}`);
   lines.push(`  log hash ${s.logHash}`);
