@@ -50,13 +50,13 @@ function copyRoot(s: KernelState): CoreWriter {
 
 /** Where `stateAt` may start from: snapshot spacing, and how many snapshots are kept at most. */
 export interface SnapshotPolicy {
-  /** Events between snapshots at first. Default 1,024. */
+  /** Events between snapshots at first. Default 4,096. */
   readonly every: number;
   /** Past this many snapshots, every other one is dropped and the spacing doubles. Default 256. */
   readonly max: number;
 }
 
-const DEFAULT_SNAPSHOTS: SnapshotPolicy = { every: 1024, max: 256 };
+const DEFAULT_SNAPSHOTS: SnapshotPolicy = { every: 4096, max: 256 };
 const HEADER_FIELDS = ['seq', 'time', 'cpu'] as const;
 
 /**
