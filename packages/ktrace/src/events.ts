@@ -24,12 +24,24 @@ export interface KtraceState {
    * `refcountOutsideMutex`, by nothing: that is the unsafe variant).
    */
   readonly refcount: number;
-  /** set calls that have returned (each returns 0). */
+  /** set calls that have returned (each returns 0), or whose caller died after storing the refcount. */
   readonly sets: number;
-  /** clear calls that have returned 0 (an unbalanced clear returns -EINVAL and is not counted). */
+  /**
+   * clear calls that have returned 0 (an unbalanced clear returns -EINVAL and is not counted),
+   * or whose caller died after storing the refcount.
+   */
   readonly clears: number;
-  /** set/clear calls entered and not yet returned; the invariants hold only when it is 0. */
+  /**
+   * set/clear calls entered and not yet returned (the size of `callers`); the invariants hold
+   * only when it is 0.
+   */
   readonly inFlight: number;
+  /**
+   * The set/clear calls in flight, by the caller's pid: which op, and whether it has stored
+   * the refcount yet. A caller that exits before returning (killed by an oops) is dropped at
+   * its `task/exit`; if it had stored, its op counts in `sets` / `clears`.
+   */
+  readonly callers: Readonly<Record<number, { readonly op: KtraceOp; readonly stored: boolean }>>;
   /** The walk in progress (at most one: walks run under kernel_trace_mutex), or null. */
   readonly walk: null | { readonly op: KtraceOp; readonly pid: number; readonly via: KtraceWalk };
   /** Walks completed so far. */
@@ -60,7 +72,11 @@ export interface KtraceApi {
   clearKernelTraceFlagAllTasks(): KPath<number>;
   /** True when `pid` exists and has TIF_KERNEL_TRACE set (a host-side read of the current state). */
   isTraced(pid: number): boolean;
-  /** The refcount now: the number of set calls not yet undone by a clear. */
+  /**
+   * The refcount now: the value stored in kernel_trace_refcount. With the default options it
+   * equals sets minus clears once no call is in flight; with `refcountOutsideMutex` a lost
+   * update makes them differ.
+   */
   refcount(): number;
 }
 

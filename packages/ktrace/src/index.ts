@@ -44,10 +44,21 @@ export interface KtraceOptions {
 /** The invariants' names, as violations report them. */
 export const KTRACE_INVARIANTS = { flag: 'ktrace/flag', refcount: 'ktrace/refcount' } as const;
 
+/** The option keys `ktrace()` knows; any other key is a typo and is refused. */
+const KNOWN_OPTIONS: ReadonlyArray<keyof KtraceOptions> = ['forkRecopy', 'walk', 'refcountOutsideMutex', 'checks'];
+
 function resolveOptions(options: KtraceOptions): Required<KtraceOptions> {
-  const bad = (what: string): never => {
-    throw new TracelabError('INVALID_OPTION', `ktrace: ${what}`, { plugin: 'ktrace' });
+  const bad = (what: string, detail: Record<string, unknown> = {}): never => {
+    throw new TracelabError('INVALID_OPTION', `ktrace: ${what}`, { plugin: 'ktrace', ...detail });
   };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
+      bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN_OPTIONS.join(', ')})`, { option: key, known: [...KNOWN_OPTIONS] });
+    }
+  }
   const bool = (name: keyof KtraceOptions, fallback: boolean): boolean => {
     const v = options[name];
     if (v === undefined) return fallback;
@@ -67,7 +78,8 @@ function resolveOptions(options: KtraceOptions): Required<KtraceOptions> {
 /**
  * The plugin factory: `createKernel({ plugins: [ktrace()] })`, then
  * `kernel.call(kernel.api.ktrace.setKernelTraceFlagAllTasks())`.
- * Throws `INVALID_OPTION` for an option of the wrong type.
+ * Throws `INVALID_OPTION` for an option of the wrong type, an unknown option key, or options
+ * that are not an object (`null`, say).
  */
 export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, KtraceState> {
   const opts = resolveOptions(options);
@@ -83,11 +95,14 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       const markers = syscallMarkers(ctx.optionalApi('markers'));
 
       ctx.initSlice(INITIAL_KTRACE_STATE);
-      ctx.on('ktrace/call', (k) => {
-        k.inFlight += 1;
+      ctx.on('ktrace/call', (k, e) => {
+        k.callers[e.pid] = { op: e.op, stored: false };
+        k.inFlight = Object.keys(k.callers).length;
       });
       ctx.on('ktrace/refcount', (k, e) => {
         k.refcount = e.value;
+        const caller = k.callers[e.pid];
+        if (caller !== undefined) caller.stored = true;
       });
       ctx.on('ktrace/walk-start', (k, e) => {
         k.walk = { op: e.op, pid: e.pid, via: e.via };
@@ -99,10 +114,26 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
         k.walks += 1;
       });
       ctx.on('ktrace/return', (k, e) => {
-        k.inFlight -= 1;
+        delete k.callers[e.pid];
+        k.inFlight = Object.keys(k.callers).length;
         if (e.ret !== 0) return;
         if (e.op === 'set') k.sets += 1;
         else k.clears += 1;
+      });
+      // A caller that dies part-way (an oops) never returns: drop it from the calls in flight,
+      // or the invariants, which wait for no call to be in flight, would stay off for good. A
+      // store it made to the refcount took effect, so it counts as a set or clear; a walk it
+      // left half done is abandoned (and the flag invariant reports the threads it missed).
+      ctx.on('task/exit', (k, e) => {
+        const caller = k.callers[e.pid];
+        if (caller === undefined) return;
+        delete k.callers[e.pid];
+        k.inFlight = Object.keys(k.callers).length;
+        if (caller.stored) {
+          if (caller.op === 'set') k.sets += 1;
+          else k.clears += 1;
+        }
+        if (k.walk !== null && k.walk.pid === e.pid) k.walk = null;
       });
       ctx.declareEvents(['ktrace/syscall-entry', 'ktrace/syscall-exit']);
       // Host-started tasks skip copy_process: no fork hook runs, nothing copies the flag.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, type Kernel, type Program } from '@tracelab/core';
-import { markers, type MarkerProbe } from '@tracelab/markers';
+import { createKernel, definePlugin, emit, preemptDisable, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { markers, type MarkerProbe, type MarkerSite, type MarkersApi } from '@tracelab/markers';
 import { SYSCALL_MARKERS, TIF_KERNEL_TRACE, ktrace } from '@tracelab/ktrace';
 import { eventsOf, expectClean, forker, raceKernel } from './helpers.js';
 
@@ -79,6 +79,103 @@ describe('the composed stack: ktrace decides who is traced, markers who listens'
     // Flagged while asleep in nanosleep: that syscall's exit is on the slow path, not its entry.
     expect(eventsOf(k, 'ktrace/syscall-entry').map((e) => e.name)).toEqual(['getpid', 'write', 'getppid', 'exit_group']);
     expect(eventsOf(k, 'ktrace/syscall-exit').map((e) => e.name)).toEqual(['nanosleep', 'getpid', 'write', 'getppid']);
+  });
+
+  it('with markers disabled by an earlier oops, flagged syscalls are still traced and ktrace stays enabled', () => {
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [markers(), ktrace()] });
+    const { entries, exits } = connect(k); // arms both sites
+    // Disable markers as the core does: one of its reducers throws (a format change for an
+    // entry that does not exist), the core logs an oops naming markers and disables it.
+    k.call(
+      (function* (): KPath<void> {
+        yield* emit({ type: 'markers/format-set', name: 'no_such_marker', format: '%d' });
+      })(),
+    );
+    expect(k.state.kernel.disabledPlugins.markers).toBeDefined();
+    expect(k.api.markers.site(SYSCALL_MARKERS.entry.name)!.armed).toBe(true);
+
+    const sh = k.spawn(function* sh(u) {
+      yield u.sleep(20);
+      yield* busy(u);
+      yield* forker(1)(u);
+    });
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    const result = k.run();
+    expect(result.violations).toEqual([]);
+    // The only oops is the one that disabled markers: ktrace was not blamed for it.
+    expect(eventsOf(k, 'kernel/oops').map((e) => e.plugin)).toEqual(['markers']);
+    expect(k.state.kernel.disabledPlugins.ktrace).toBeUndefined();
+    const shEntries = eventsOf(k, 'ktrace/syscall-entry').filter((e) => e.pid === sh);
+    expect(shEntries.map((e) => e.name).filter((n) => n !== 'nanosleep')).toEqual(['getpid', 'write', 'getppid', 'clone', 'wait4', 'exit_group']);
+    // The fork re-copy still runs: the child is traced from its first return to user.
+    const child = eventsOf(k, 'fork/dup').find((e) => e.parent === sh)!.child;
+    expect(eventsOf(k, 'ktrace/syscall-exit').filter((e) => e.pid === child)[0]).toMatchObject({ name: 'clone', ret: 0 });
+    // Nothing reached the probes, and each skipped firing is on record.
+    expect(entries).toEqual([]);
+    expect(exits).toEqual([]);
+    const skipped = eventsOf(k, 'kernel/printk').filter((e) => e.text.includes(`${SYSCALL_MARKERS.entry.name} for pid ${sh} not fired: markers is disabled`));
+    expect(skipped.length).toBe(shEntries.length);
+  });
+
+  it('a probe that throws does not take ktrace down: every flagged syscall is still traced', () => {
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [markers(), ktrace()] });
+    const failing: MarkerProbe = () => {
+      throw new Error('probe bug');
+    };
+    expect(k.call(k.api.markers.probeRegister(SYSCALL_MARKERS.entry.name, SYSCALL_MARKERS.entry.format, failing, null))).toBe(0);
+    const sh = k.spawn(function* sh(u) {
+      yield u.sleep(20);
+      yield* busy(u);
+      yield* forker(1)(u);
+    });
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    const result = k.run();
+    expect(result.violations).toEqual([]);
+    expect(result.done).toBe(true);
+    // Whether markers contains the probe itself or ktrace catches what comes out of mark,
+    // ktrace is neither blamed nor disabled, and the preempt count is left balanced (no
+    // "scheduling while atomic" oops).
+    expect(k.state.kernel.disabledPlugins.ktrace).toBeUndefined();
+    expect(eventsOf(k, 'kernel/oops').filter((e) => e.plugin !== 'markers')).toEqual([]);
+    const shEntries = eventsOf(k, 'ktrace/syscall-entry').filter((e) => e.pid === sh);
+    expect(shEntries.map((e) => e.name).filter((n) => n !== 'nanosleep')).toEqual(['getpid', 'write', 'getppid', 'clone', 'wait4', 'exit_group']);
+    const child = eventsOf(k, 'fork/dup').find((e) => e.parent === sh)!.child;
+    expect(k.log.some((e) => e.type === 'ktrace/syscall-entry' && e.pid === child)).toBe(true);
+  });
+
+  it('an error thrown out of mark is caught by ktrace: recorded, preemption re-enabled, ktrace still enabled', () => {
+    // A stand-in for markers whose mark fails part-way, with preemption disabled (as marker_probe_cb
+    // runs). The real markers now contains throwing probes itself; this keeps ktrace's own guard tested.
+    const brokenMarkers = definePlugin<MarkersApi>({
+      name: 'markers',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register: () =>
+        ({
+          defineMarker: (name: string, format: string) => ({ name, format, armed: true }) as unknown as MarkerSite,
+          *mark(): KPath<void> {
+            yield* preemptDisable();
+            yield* schedPoint();
+            throw new Error('mark blew up');
+          },
+        }) as unknown as MarkersApi,
+    });
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [brokenMarkers, ktrace()] });
+    const sh = k.spawn(function* sh(u) {
+      yield u.sleep(20);
+      yield* busy(u);
+      yield* forker(1)(u);
+    });
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    const result = k.run();
+    expect(result.violations).toEqual([]);
+    expect(result.done).toBe(true);
+    expect(eventsOf(k, 'kernel/oops')).toEqual([]); // no plugin blamed, no "scheduling while atomic"
+    expect(k.state.kernel.disabledPlugins).toEqual({});
+    const shEntries = eventsOf(k, 'ktrace/syscall-entry').filter((e) => e.pid === sh);
+    expect(shEntries.map((e) => e.name).filter((n) => n !== 'nanosleep')).toEqual(['getpid', 'write', 'getppid', 'clone', 'wait4', 'exit_group']);
+    const failed = eventsOf(k, 'kernel/printk').filter((e) => e.text.includes(`${SYSCALL_MARKERS.entry.name} for pid ${sh} failed in markers: mark blew up`));
+    expect(failed.length).toBe(shEntries.length);
   });
 
   it('a probe connected to a stack without ktrace never fires: nobody takes the slow path', () => {

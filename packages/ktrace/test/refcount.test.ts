@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EINVAL, createKernel, emit, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { EINVAL, TracelabError, createKernel, current, emit, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, ktrace, type KtraceOptions } from '@tracelab/ktrace';
 import { SEEDS, daemon, eventsOf, expectClean } from './helpers.js';
 
@@ -133,10 +133,20 @@ describe('refcountOutsideMutex: true', () => {
     const t0 = process.hrtime.bigint();
     const names = new Set<string>();
     let failing = 0;
+    let raced = 0;
     for (const seed of SEEDS(300)) {
       const safe = setup(seed, {});
       expectClean(safe, safe.run());
       expect(safe.api.ktrace.refcount()).toBe(1);
+      // Did this seed hit the race window: kernel_trace_mutex contended, or two calls in flight at once?
+      const contended = eventsOf(safe, 'lock/wait').some((e) => e.lock === KERNEL_TRACE_MUTEX);
+      let inFlight = 0;
+      let overlapped = false;
+      for (const e of safe.log) {
+        if (e.type === 'ktrace/call') overlapped ||= ++inFlight >= 2;
+        else if (e.type === 'ktrace/return') inFlight--;
+      }
+      if (contended || overlapped) raced++;
       const unsafe = setup(seed, { refcountOutsideMutex: true });
       const r = unsafe.run();
       if (r.violations.length > 0) {
@@ -144,7 +154,11 @@ describe('refcountOutsideMutex: true', () => {
         names.add(r.violations[0]!.name);
       }
     }
-    process.stdout.write(`refcountOutsideMutex: ${failing}/300 seeds fail (${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms, both stacks); invariants hit: ${[...names].join(', ')}\n`);
+    process.stdout.write(
+      `refcountOutsideMutex: ${failing}/300 seeds fail (${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms, both stacks); invariants hit: ${[...names].join(', ')}; default raced on ${raced}/300\n`,
+    );
+    // "Clean" means something only if the default ran into the window on many of the seeds.
+    expect(raced).toBeGreaterThanOrEqual(150);
     expect(failing).toBeGreaterThan(0);
     // Both failure modes show up: a lost update, and a clear walk that ran after a set walk.
     expect([...names].sort()).toEqual(['ktrace/flag', 'ktrace/refcount']);
@@ -183,6 +197,67 @@ describe('the invariants', () => {
     expect(k.violations[0]!.message).toMatch(/still has TIF_KERNEL_TRACE with the refcount at 0/);
   });
 
+  it('a caller that dies part-way is dropped from the calls in flight, so the checks come back on', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    const pid = k.spawn(sleeper);
+    let caller = -1;
+    // A set caller killed by an oops after entering, before storing the refcount. (Any oops in
+    // ktrace's own code would disable ktrace; here the caller's own path dies, blamed on no plugin.)
+    expect(() =>
+      k.call(
+        (function* (): KPath<void> {
+          const me = yield* current();
+          caller = me.pid;
+          yield* emit({ type: 'ktrace/call', op: 'set', pid: me.pid });
+          yield* schedPoint();
+          throw new Error('caller dies');
+        })(),
+      ),
+    ).toThrow(/caller dies/);
+    // The killed caller leaves through do_exit.
+    k.run({ until: () => eventsOf(k, 'task/exit').some((e) => e.pid === caller) });
+    expect(eventsOf(k, 'task/exit').some((e) => e.pid === caller)).toBe(true);
+    expect(k.state.kernel.disabledPlugins).toEqual({});
+    expect(k.state.plugins.ktrace).toMatchObject({ inFlight: 0, refcount: 0, sets: 0 });
+    expect(k.state.plugins.ktrace!.callers).toEqual({});
+    // The invariants are live again: a set and a tampered flag are caught.
+    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    expect(k.api.ktrace.isTraced(pid)).toBe(true);
+    expect(() =>
+      k.call(
+        (function* (): KPath<void> {
+          yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_KERNEL_TRACE] });
+          yield* schedPoint();
+        })(),
+      ),
+    ).toThrow(/ktrace\/flag/);
+  });
+
+  it('a caller that dies after storing the refcount counts as a set: no false lost update, but the walk it never ran is reported', () => {
+    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
+    let caller = -1;
+    expect(() =>
+      k.call(
+        (function* (): KPath<void> {
+          const me = yield* current();
+          caller = me.pid;
+          yield* emit({ type: 'ktrace/call', op: 'set', pid: me.pid });
+          yield* emit({ type: 'ktrace/refcount', op: 'set', pid: me.pid, value: 1 });
+          yield* schedPoint();
+          throw new Error('caller dies');
+        })(),
+      ),
+    ).toThrow(/caller dies/);
+    // The killed caller leaves through do_exit.
+    k.run({ until: () => eventsOf(k, 'task/exit').some((e) => e.pid === caller) });
+    expect(eventsOf(k, 'task/exit').some((e) => e.pid === caller)).toBe(true);
+    expect(k.state.plugins.ktrace).toMatchObject({ inFlight: 0, refcount: 1, sets: 1, clears: 0 });
+    expect(k.state.plugins.ktrace!.callers).toEqual({});
+    // ktrace/refcount agrees (1 = 1 set - 0 clears); ktrace/flag rightly reports the threads the
+    // dead caller never flagged.
+    expect(k.violations.map((v) => v.name)).toEqual(['ktrace/flag']);
+  });
+
   it('host-started tasks are outside copy_process: left out until the next walk reaches them', () => {
     const k = createKernel({ cpus: 1, plugins: [ktrace()] });
     k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
@@ -203,5 +278,24 @@ describe('options', () => {
     expect(() => ktrace({ walk: 'list' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be a boolean/);
     expect(ktrace().options).toEqual({ forkRecopy: true, walk: 'tasklist', refcountOutsideMutex: false, checks: true });
+  });
+
+  it('rejects unknown option keys and non-object options with INVALID_OPTION', () => {
+    const typo = (() => {
+      try {
+        ktrace({ forkRecopie: false } as never);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(typo).toBeInstanceOf(TracelabError);
+    expect(typo).toMatchObject({ code: 'INVALID_OPTION', detail: { option: 'forkRecopie' } });
+    expect((typo as Error).message).toMatch(/unknown option "forkRecopie"/);
+    expect((typo as Error).message).toMatch(/forkRecopy, walk, refcountOutsideMutex, checks/);
+    for (const bad of [null, 'rcu', [], 1]) {
+      expect(() => ktrace(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ name: 'TracelabError', code: 'INVALID_OPTION' }));
+    }
+    expect(() => ktrace(undefined)).not.toThrow();
   });
 });

@@ -20,14 +20,20 @@ describe('the syscall slow path', () => {
     const k = createKernel({ cpus: 2, seed: 11, plugins: [ktrace()] });
     const traced = k.spawn(worker, { comm: 'traced' });
     k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
-    const untraced = k.spawn(worker, { comm: 'untraced' }); // started by the host after the walk: not flagged
-    // Clear after the fork and the wait, before the last getppid.
-    k.run({ until: (s) => eventsOf(k, 'syscall/enter').some((e) => e.pid === traced && e.name === 'wait4') && s.clock.now > 60 });
+    // What ktrace promises about tasks that appear after the set: a forked child inherits the
+    // flag (checked below). A task the host starts now (kernel.spawn) would not be flagged, but
+    // only because the core runs no fork hook for host spawns (docs/ktrace.md, "Host-started
+    // tasks"): a core limitation, not ktrace behaviour, so this test does not assert it.
+    // Clear after the fork and the wait, while it sleeps before the last getppid.
+    k.run({ until: () => eventsOf(k, 'syscall/enter').filter((e) => e.pid === traced && e.name === 'nanosleep').length === 2 });
     k.call(k.api.ktrace.clearKernelTraceFlagAllTasks());
+    // Started with the refcount back at 0: ktrace promises it is not traced.
+    const untraced = k.spawn(worker, { comm: 'untraced' });
     expectClean(k, k.run());
 
     const entries = eventsOf(k, 'ktrace/syscall-entry');
     const exits = eventsOf(k, 'ktrace/syscall-exit');
+    expect(eventsOf(k, 'syscall/enter').some((e) => e.pid === untraced)).toBe(true);
     expect(entries.some((e) => e.pid === untraced) || exits.some((e) => e.pid === untraced)).toBe(false);
     const names = entries.filter((e) => e.pid === traced).map((e) => e.name);
     expect(names.filter((n) => n !== 'nanosleep')).toEqual(['read', 'close', 'clone', 'wait4']);

@@ -21,12 +21,23 @@ declare module '@tracelab/core' {
     'markers/probe-unregistered': { name: string; probe: string; private: string; transition: MarkerTransition; probes: number; array: number | null };
     /** A site's published probes changed (armed, re-armed with other probes, or disarmed). No reducer: sites are kernel text. */
     'markers/site-armed': { name: string; module: string | null; armed: boolean; probes: number; array: number | null };
-    /** The old array (null: the single slot) left the entry: freed at once, or handed to call_rcu_sched (`callback`). */
-    'markers/array-retired': { name: string; array: number | null; deferred: boolean; callback: number | null };
-    /** free_old_closure: the retired array is freed (and rcu_pending cleared when `deferred`). */
-    'markers/array-freed': { name: string; array: number | null; deferred: boolean };
+    /**
+     * The old array (null: the single slot) left the entry: freed at once, or handed to
+     * call_rcu_sched (`callback`). `gp`: the RCU-sched grace period that must complete before
+     * it may be freed (the first one to begin after now: `completed + 1` when none is in
+     * progress, else the one after the current one).
+     */
+    'markers/array-retired': { name: string; array: number | null; deferred: boolean; callback: number | null; gp: number };
+    /** free_old_closure: the retired array is freed (and rcu_pending cleared when `deferred`). `completed`: grace periods completed at the free. */
+    'markers/array-freed': { name: string; array: number | null; deferred: boolean; completed: number };
     /** `mark` called a probe (only with `logProbeCalls`). */
     'markers/probe-call': { name: string; module: string | null; probe: string; private: string; array: number | null; pid: number };
+    /**
+     * A probe called by `mark` threw: the exception was caught, the probe skipped for this call,
+     * and the next probe called. `module` is null for a core site. (`site.call`, the host-side
+     * fast path, does not catch: the exception reaches its caller.)
+     */
+    'markers/probe-fault': { name: string; module: string | null; probe: string; private: string; pid: number; message: string };
     /** `mark` was about to call through an array that had been freed (the call was not made). */
     'markers/use-after-free': { name: string; array: number; probe: string; private: string; pid: number };
     /** `mark` called a probe that was not registered at any moment of its read section. */

@@ -10,6 +10,7 @@ export { formatMarker, schedProbes, statsProbe, traceProbe } from './probes.js';
 export type { SchedProbes, SchedProbesSummary, StatsProbe, TraceProbe, TraceRecord } from './probes.js';
 export type { MarkerTransition } from './events.js';
 export type {
+  EarlyFree,
   MarkerEntryState,
   MarkerProbe,
   MarkerProbeClosure,

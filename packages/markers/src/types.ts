@@ -20,7 +20,12 @@ export interface MarkerSite {
   readonly module: string | null;
   /** True while at least one probe is connected (the kernel's `state`). */
   readonly armed: boolean;
-  /** Fires the site synchronously: calls every probe connected now, in registration order. */
+  /**
+   * Fires the site synchronously: calls every probe connected now, in registration order.
+   * Host-side and unguarded (it stays a bare call): a probe that throws propagates to the
+   * caller of `call`, and the probes after it are not called for that call. `mark`, the
+   * simulated call, catches it instead (`markers/probe-fault`).
+   */
   call(callPrivate: unknown, ...args: unknown[]): void;
 }
 
@@ -79,6 +84,18 @@ export interface ProbeArrayState {
   readonly probes: number;
   /** `published` while an entry points to it; `retired` once replaced, until freed. */
   readonly state: 'published' | 'retired';
+  /** The RCU-sched grace period that must complete before the free, recorded at `markers/array-retired`; null until then. */
+  readonly freeAfterGp: number | null;
+}
+
+/** An array freed before the grace period recorded at its retirement completed (`markers/freed-after-grace-period`). */
+export interface EarlyFree {
+  readonly name: string;
+  readonly array: number;
+  /** The grace period that had to complete (null: freed without having been retired). */
+  readonly gp: number | null;
+  /** Grace periods completed when it was freed. */
+  readonly completed: number;
 }
 
 /** What `mark` found and the invariants report: a call through a freed array, or of a probe not registered during the call. */
@@ -100,6 +117,8 @@ export interface MarkersState {
   /** `name|probe|private` → the version at which that probe was last unregistered. */
   readonly unregisteredAt: Readonly<Record<string, number>>;
   readonly reports: readonly MarkerReport[];
+  /** Arrays freed too early (checked by `markers/freed-after-grace-period`). */
+  readonly earlyFrees: readonly EarlyFree[];
   /** Counters over the run. */
   readonly stats: {
     readonly registered: number;
@@ -107,6 +126,8 @@ export interface MarkersState {
     readonly retired: number;
     readonly freed: number;
     readonly armings: number;
+    /** Probes that threw when `mark` called them (`markers/probe-fault`), caught and skipped. */
+    readonly probeFaults: number;
   };
 }
 

@@ -243,7 +243,11 @@ describe('RCU-deferred free and rcu_pending', () => {
       const queued = k.log.find((e) => e.type === 'rcu/callback-queued' && e.id === r.callback) as { seq: number; gp: number } | undefined;
       expect(queued!.seq).toBeLessThan(r.seq);
       expect(queued).toBeDefined();
-      const freed = k.log.find((e) => e.type === 'markers/array-freed' && e.seq > r.seq && e.array === r.array && e.name === r.name)!;
+      const freed = eventsOf(k, 'markers/array-freed').find((e) => e.seq > r.seq && e.array === r.array && e.name === r.name)!;
+      // The grace period recorded at retirement is the one the callback waits for, and it had
+      // completed at the free (markers/freed-after-grace-period).
+      expect(r.gp).toBe(queued!.gp);
+      expect(freed.completed).toBeGreaterThanOrEqual(r.gp);
       const gpStart = k.log.find((e) => e.type === 'rcu/gp-start' && e.gp === queued!.gp)!;
       const gpEnd = k.log.find((e) => e.type === 'rcu/gp-end' && e.gp === queued!.gp)!;
       // The grace period the free waits for starts after the hand-off, and ends before the free.
@@ -279,7 +283,7 @@ describe('RCU-deferred free and rcu_pending', () => {
     expectClean(k);
   });
 
-  it('unsafe freeOldArray: "immediately" frees in the same step, with no RCU callback and no rcu_pending', () => {
+  it('unsafe freeOldArray: "immediately" frees in the same step, with no RCU callback and no rcu_pending, and markers/freed-after-grace-period fires', () => {
     const k = kernelWith({ freeOldArray: 'immediately' });
     const api = k.api.markers;
     api.defineMarker('ev', FMT);
@@ -287,14 +291,18 @@ describe('RCU-deferred free and rcu_pending', () => {
     const b: MarkerProbe = nop();
     k.call(api.probeRegister('ev', FMT, a));
     k.call(api.probeRegister('ev', FMT, b));
-    k.call(api.probeUnregister('ev', b));
+    // The early free halts the run at the end of its step: no reader is needed.
+    expect(() => k.call(api.probeUnregister('ev', b))).toThrow(/invariant markers\/freed-after-grace-period violated: probe array #1 of marker ev was freed with 0 RCU-sched grace periods completed, but was retired needing grace period 1/);
+    expect(k.violations.map((v) => v.name)).toEqual(['markers/freed-after-grace-period']);
     const retired = eventsOf(k, 'markers/array-retired');
     expect(retired).toHaveLength(1); // only a real array (1->2 had none to free)
+    expect(retired[0]).toMatchObject({ array: 1, deferred: false, callback: null, gp: 1 });
     const freed = eventsOf(k, 'markers/array-freed')[0]!;
     expect(freed.seq).toBe(retired[0]!.seq + 1);
+    expect(freed.completed).toBe(0);
     expect(k.log.some((e) => e.type === 'rcu/callback-queued')).toBe(false);
     expect(k.state.plugins.markers!.entries['ev']!.rcuPending).toBe(false);
-    expectClean(k);
+    expect(k.state.plugins.markers!.earlyFrees).toEqual([{ name: 'ev', array: 1, gp: 1, completed: 0 }]);
   });
 });
 

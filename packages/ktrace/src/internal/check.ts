@@ -9,7 +9,8 @@ import { ktraceSlice } from './paths.js';
  * - "Live" is a task on the task list: linked by its fork (or started by the host) and not
  *   yet released. Zombies are included: they are still on the list, and the walk visits
  *   them as do_each_thread does. A child between `dup` and `link` is not live yet.
- * - Not checked while a set/clear call is in flight (the walk is half done), nor while
+ * - Not checked while a set/clear call is in flight (the walk is half done; a caller that
+ *   died part-way is no longer in flight once it exits), nor while
  *   someone holds the tasklist lock for write (a fork between its link and its re-copy).
  * - Tasks in `unforked` are left out: born outside copy_process, no hook could flag them.
  *

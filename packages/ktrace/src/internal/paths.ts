@@ -25,7 +25,7 @@ export interface PathOptions {
   readonly refcountOutsideMutex: boolean;
 }
 
-const INITIAL: KtraceState = { refcount: 0, sets: 0, clears: 0, inFlight: 0, walk: null, walks: 0, unforked: {} };
+const INITIAL: KtraceState = { refcount: 0, sets: 0, clears: 0, inFlight: 0, callers: {}, walk: null, walks: 0, unforked: {} };
 
 /** The slice as kernel code reads it (the initial value before registration is applied). */
 export function ktraceSlice(s: KernelState): KtraceState {

@@ -48,18 +48,68 @@ export const CORE_MARKERS = Object.freeze({
   processExit: Object.freeze({ name: 'kernel_process_exit', format: 'pid %d code %d' }),
 });
 
-function resolveOptions(options: MarkersOptions): ResolvedMarkersOptions {
-  const freeOldArray = options.freeOldArray ?? 'after-grace-period';
-  if (freeOldArray !== 'after-grace-period' && freeOldArray !== 'immediately') {
-    throw new TracelabError('INVALID_OPTION', `markers: freeOldArray must be 'after-grace-period' or 'immediately', got ${JSON.stringify(freeOldArray)}`);
+const OPTION_KEYS: ReadonlyArray<keyof MarkersOptions> = ['freeOldArray', 'logProbeCalls', 'coreMarkers'];
+
+function resolveOptions(options: unknown): ResolvedMarkersOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TracelabError('INVALID_OPTION', `markers: options must be an object with keys ${OPTION_KEYS.join(', ')}, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   }
-  return { freeOldArray, logProbeCalls: options.logProbeCalls ?? false, coreMarkers: options.coreMarkers ?? true };
+  const o = options as Record<string, unknown>;
+  const unknownKeys = Object.keys(o).filter((key) => !(OPTION_KEYS as readonly string[]).includes(key));
+  if (unknownKeys.length > 0) {
+    throw new TracelabError('INVALID_OPTION', `markers: unknown option ${unknownKeys.map((key) => JSON.stringify(key)).join(', ')}; the options are ${OPTION_KEYS.join(', ')}`);
+  }
+  const freeOldArray = o['freeOldArray'] ?? 'after-grace-period';
+  if (freeOldArray !== 'after-grace-period' && freeOldArray !== 'immediately') {
+    throw new TracelabError('INVALID_OPTION', `markers: freeOldArray must be 'after-grace-period' or 'immediately', got ${describeValue(freeOldArray)}`);
+  }
+  const bool = (key: 'logProbeCalls' | 'coreMarkers', fallback: boolean): boolean => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'boolean') throw new TracelabError('INVALID_OPTION', `markers: ${key} must be a boolean, got ${describeValue(v)}`);
+    return v;
+  };
+  return { freeOldArray, logProbeCalls: bool('logProbeCalls', false), coreMarkers: bool('coreMarkers', true) };
+}
+
+/** A value as text for a message or a printk: JSON when it has one, else String(); never throws. */
+function describeValue(value: unknown): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // a BigInt or a cycle: fall through
+  }
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A module site as the moduleLoad hook accepts it from `data.markers`. */
+function isSiteSpec(x: unknown): x is { name: string; format: string } {
+  if (typeof x !== 'object' || x === null) return false;
+  const { name, format } = x as { name?: unknown; format?: unknown };
+  return typeof name === 'string' && C_IDENTIFIER.test(name) && typeof format === 'string';
 }
 
 type AddResult = { readonly old: ProbeArray | null; readonly transition: MarkerTransition; readonly closure: Closure } | number;
 type RemoveResult = { readonly old: ProbeArray | null; readonly transition: MarkerTransition; readonly closure: Closure } | null | number;
 
 const sameClosure = (c: Closure, probe: MarkerProbe, probePrivate: unknown): boolean => c.probe === probe && Object.is(c.probePrivate, probePrivate);
+
+/** A thrown value as text, for `markers/probe-fault` (never throws itself). */
+function describeFault(err: unknown): string {
+  try {
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
+    return String(err);
+  } catch {
+    return 'a value that cannot be converted to a string';
+  }
+}
 
 function checkName(where: string, name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0) throw new TracelabError('INVALID_OPTION', `markers.${where}: name must be a non-empty string, got ${JSON.stringify(name)}`);
@@ -70,7 +120,7 @@ function checkName(where: string, name: unknown): asserts name is string {
  * private data, the 0/1/N transitions of kernel/marker.c, and old probe arrays freed after an
  * RCU-sched grace period. See docs/markers.md for the design and its decisions.
  */
-export function markers(options: MarkersOptions = {}): TracelabPlugin<MarkersApi, MarkersState> {
+export function markers(options?: MarkersOptions): TracelabPlugin<MarkersApi, MarkersState> {
   const resolved = resolveOptions(options);
   return definePlugin<MarkersApi, MarkersState>({
     name: 'markers',
@@ -187,13 +237,23 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     for (const site of reg.sitesNamed(name)) yield* updateSite(site, entry);
   }
 
+  /** The RCU-sched grace period that must complete before what is retired now may be freed. */
+  function* graceNeeded(): KPath<number> {
+    const rcu = (yield* getState()).rcu;
+    return rcu.gp !== null ? rcu.gp.seq + 1 : rcu.completed + 1;
+  }
+
+  function* gracePeriodsCompleted(): KPath<number> {
+    return (yield* getState()).rcu.completed;
+  }
+
   /** free_old_closure: runs after a grace period, in whatever context ended it; never blocks. */
   function freeOldClosure(entry: Entry, old: ProbeArray | null): () => KPath<void> {
     return function* freeOldClosureCb() {
       if (old !== null) old.freed = true;
       entry.rcuPending = false;
       reg.hotVersion++;
-      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old?.id ?? null, deferred: true });
+      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old?.id ?? null, deferred: true, completed: yield* gracePeriodsCompleted() });
       yield* wakeUp(`markers-rcu:${entry.name}`);
     };
   }
@@ -202,19 +262,23 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
   function* retireOld(entry: Entry, old: ProbeArray | null): KPath<void> {
     if (options.freeOldArray === 'immediately') {
       if (old === null) return;
-      yield* emit({ type: 'markers/array-retired', name: entry.name, array: old.id, deferred: false, callback: null });
+      yield* emit({ type: 'markers/array-retired', name: entry.name, array: old.id, deferred: false, callback: null, gp: yield* graceNeeded() });
       old.freed = true;
       reg.hotVersion++;
-      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old.id, deferred: false });
+      yield* emit({ type: 'markers/array-freed', name: entry.name, array: old.id, deferred: false, completed: yield* gracePeriodsCompleted() });
       return;
     }
     // Even a NULL oldptr goes through call_rcu_sched, as in the reference: rcu_pending then
-    // makes the next registration on this name wait for a grace period, so callers never see
-    // two consecutive changes within one read section.
+    // makes the next change on this name wait for that callback before it reuses the entry's
+    // rcu_head. It does not keep changes a grace period apart: a change that takes the mutex
+    // between another's publication and this hand-off publishes with no grace period between
+    // the two (the reference has the same window; docs/markers.md decision 5).
+    // Read before call_rcu_sched, which may itself start a grace period.
+    const gp = yield* graceNeeded();
     const callback = yield* callRcu(freeOldClosure(entry, old), `free_old_closure(${entry.name})`);
     entry.rcuPending = true;
     reg.hotVersion++;
-    yield* emit({ type: 'markers/array-retired', name: entry.name, array: old?.id ?? null, deferred: true, callback });
+    yield* emit({ type: 'markers/array-retired', name: entry.name, array: old?.id ?? null, deferred: true, callback, gp });
   }
 
   /** remove_marker: drops an entry with no probe left, once its pending free has run. */
@@ -238,6 +302,9 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     yield* schedPoint();
     yield* mutexLock(MARKERS_MUTEX);
     const entry = reg.entries.get(name);
+    // The entry was removed meanwhile (an unregister took its last probe): `old` is never
+    // handed to call_rcu_sched nor freed. This is the reference's own leak (`if (!entry) goto
+    // end;`), reproduced on purpose (docs/markers.md, "Reproduced reference behaviour").
     if (entry === undefined) return undefined;
     if (entry.rcuPending) yield* rcuBarrierSched(entry);
     yield* retireOld(entry, old);
@@ -315,10 +382,22 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
   // ---- modules: sites armed at load (marker_update_probe_range), dropped at unload ----------
 
   ctx.tap('moduleLoad', function* ({ module, data }) {
-    const raw = (data as { markers?: unknown }).markers;
-    if (!Array.isArray(raw) || raw.length === 0) return;
+    // data.markers comes from whoever loads the module (kernel.paths.loadModule takes any
+    // data): check it here, skip what is not a site, and arm the rest.
+    const raw = (data as { markers?: unknown } | undefined)?.markers;
+    if (raw === undefined) return;
+    if (!Array.isArray(raw)) {
+      yield* printk(`markers: module ${module}: markers must be an array of { name, format }, got ${describeValue(raw)}; no site loaded`);
+      return;
+    }
+    const specs: Array<{ name: string; format: string }> = [];
+    for (const x of raw as unknown[]) {
+      if (isSiteSpec(x)) specs.push({ name: x.name, format: x.format });
+      else yield* printk(`markers: module ${module}: skipping bad marker entry ${describeValue(x)} (want { name: C identifier, format: string })`);
+    }
+    if (specs.length === 0) return;
     yield* mutexLock(MARKERS_MUTEX);
-    const sites = (raw as Array<{ name: string; format: string }>).map((s) => new Site(s.name, s.format, module));
+    const sites = specs.map((x) => new Site(x.name, x.format, module));
     reg.moduleSites.set(module, sites);
     reg.hotVersion++;
     for (const site of sites) yield* updateSite(site, reg.entries.get(site.name));
@@ -356,7 +435,22 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
       const me = yield* current();
       yield* emit({ type: 'markers/probe-call', name: site.name, module: site.module, probe: c.probeLabel, private: c.privateLabel, array: array?.id ?? null, pid: me.pid });
     }
-    c.probe(c.probePrivate, callPrivate, site.format, args);
+    // A probe that throws is contained here, as one faulty probe: it is reported and skipped
+    // for this call, and the next probe runs. Letting it escape would oops the kernel path and
+    // disable the whole plugin (and every plugin that calls through it). Only the probe call is
+    // inside the try: no kernel command is yielded from within it.
+    let fault: unknown;
+    let faulted = false;
+    try {
+      c.probe(c.probePrivate, callPrivate, site.format, args);
+    } catch (err) {
+      fault = err;
+      faulted = true;
+    }
+    if (faulted) {
+      const me = yield* current();
+      yield* emit({ type: 'markers/probe-fault', name: site.name, module: site.module, probe: c.probeLabel, private: c.privateLabel, pid: me.pid, message: describeFault(fault) });
+    }
   }
 
   /**
@@ -430,6 +524,10 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     const r = s.plugins.markers?.reports.find((x) => x.kind === 'use-after-free');
     return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name} through probe array #${r.array}, which had been freed`;
   });
+  ctx.invariant('markers/freed-after-grace-period', (s) => {
+    const f = s.plugins.markers?.earlyFrees[0];
+    return f !== undefined && `probe array #${f.array} of marker ${f.name} was freed with ${f.completed} RCU-sched grace periods completed, but was retired needing grace period ${f.gp} (one that began after its retirement) to complete first`;
+  });
   ctx.invariant('markers/probe-registered-during-call', (s) => {
     const r = s.plugins.markers?.reports.find((x) => x.kind === 'unregistered-probe');
     return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name}, which was not registered at any moment of its read section`;
@@ -467,7 +565,7 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     },
     loadModule: (module, sites) => {
       checkName('loadModule', module);
-      if (!Array.isArray(sites) || !sites.every((x) => typeof x?.name === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(x.name) && typeof x.format === 'string')) {
+      if (!Array.isArray(sites) || !sites.every((x) => isSiteSpec(x))) {
         throw new TracelabError('INVALID_OPTION', `markers.loadModule(${module}): sites must be an array of { name, format } with C-identifier names`);
       }
       return ctx.paths.loadModule(module, { markers: sites.map((x) => ({ name: x.name, format: x.format })) });

@@ -8,7 +8,8 @@ export function initialMarkersState(): MarkersState {
     version: 0,
     unregisteredAt: {},
     reports: [],
-    stats: { registered: 0, unregistered: 0, retired: 0, freed: 0, armings: 0 },
+    earlyFrees: [],
+    stats: { registered: 0, unregistered: 0, retired: 0, freed: 0, armings: 0, probeFaults: 0 },
   };
 }
 
@@ -23,7 +24,7 @@ function replaceArray(s: Slice, name: string, next: number | null, probes: numbe
     const a = s.arrays[String(prev)];
     if (a !== undefined) a.state = 'retired';
   }
-  if (next !== null && next !== prev) s.arrays[String(next)] = { id: next, name, probes, state: 'published' };
+  if (next !== null && next !== prev) s.arrays[String(next)] = { id: next, name, probes, state: 'published', freeAfterGp: null };
   entry.array = next;
 }
 
@@ -57,6 +58,10 @@ export function registerReducers(ctx: PluginContext<MarkersState>): void {
   ctx.on('markers/array-retired', (s, e) => {
     // The array already left the published state with the registration that replaced it; this
     // is the hand-off to the allocator (at once) or to call_rcu_sched (rcu_pending = 1).
+    if (e.array !== null) {
+      const a = s.arrays[String(e.array)];
+      if (a !== undefined) a.freeAfterGp = e.gp;
+    }
     const entry = s.entries[e.name];
     if (e.deferred && entry !== undefined) {
       entry.rcuPending = true;
@@ -65,7 +70,12 @@ export function registerReducers(ctx: PluginContext<MarkersState>): void {
     s.stats.retired += 1;
   });
   ctx.on('markers/array-freed', (s, e) => {
-    if (e.array !== null) delete s.arrays[String(e.array)];
+    if (e.array !== null) {
+      // SEMANTICS 2.1(d): freed only once the grace period recorded at its retirement completed.
+      const need = s.arrays[String(e.array)]?.freeAfterGp ?? null;
+      if (need === null || e.completed < need) s.earlyFrees.push({ name: e.name, array: e.array, gp: need, completed: e.completed });
+      delete s.arrays[String(e.array)];
+    }
     const entry = s.entries[e.name];
     if (e.deferred && entry !== undefined) {
       entry.rcuPending = false;
@@ -81,6 +91,9 @@ export function registerReducers(ctx: PluginContext<MarkersState>): void {
   });
   ctx.on('markers/unregistered-probe-call', (s, e) => {
     s.reports.push({ kind: 'unregistered-probe', name: e.name, array: e.array, probe: e.probe, private: e.private, pid: e.pid });
+  });
+  ctx.on('markers/probe-fault', (s) => {
+    s.stats.probeFaults += 1;
   });
   ctx.declareEvents(['markers/probe-call']);
 }
