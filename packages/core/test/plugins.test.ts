@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, definePlugin, emit, getState, replay, type TracelabPlugin } from '@tracelab/core';
+import { canonicalJson, createKernel, definePlugin, emit, getState, replay, schedPoint, type KPath, type TracelabPlugin } from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
 declare module '@tracelab/core' {
@@ -113,6 +113,42 @@ describe('fault containment', () => {
     const r = replay(k.log.map((e) => canonicalJson(e)).join('\n'), { plugins: [bad, counter] });
     expect(r.logHash()).toBe(k.logHash());
     expect(r.state).toEqual(k.state);
+  });
+
+  it('blames the plugin whose API path failed, not the plugin whose hook called it', () => {
+    const lib = definePlugin<{ boom(): KPath<void> }>({
+      name: 'lib',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register: () => ({
+        *boom() {
+          yield* schedPoint();
+          throw new Error('lib bug');
+        },
+      }),
+    });
+    const user = definePlugin({
+      name: 'user',
+      version: '1.0.0',
+      core: '^0.1.0',
+      dependsOn: { lib: '^1.0.0' },
+      register(ctx) {
+        const api = ctx.api('lib' as never) as { boom(): KPath<void> };
+        ctx.tap('fork', function* () {
+          yield* api.boom();
+        }, { stage: 'link' });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 4, plugins: [lib, user] });
+    k.spawn(shell);
+    const res = k.run();
+    expect(res.done).toBe(true);
+    const oopses = k.log.filter((e) => e.type === 'kernel/oops');
+    // The first fork oopses lib; later forks find lib disabled, which is lib's failure again.
+    expect(oopses.length).toBeGreaterThan(0);
+    for (const o of oopses) expect(o).toMatchObject({ plugin: 'lib', where: expect.stringMatching(/^hook fork \(user\) -> /) });
+    expect(oopses[0]).toMatchObject({ message: 'lib bug' });
+    expect(Object.keys(k.state.kernel.disabledPlugins)).toEqual(['lib']);
   });
 
   it('contains a throwing reducer: oops first, then the event applied without that plugin', () => {

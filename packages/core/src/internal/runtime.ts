@@ -219,7 +219,12 @@ export class Runtime {
     );
   }
 
-  private oopsPlugin(plugin: string | null, where: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
+  private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
+    // A handler that called another plugin's API path, which failed, is not at fault: the oops
+    // (and the disabling) goes to the plugin the failure came from, as for a task's own code.
+    const plugin = err instanceof PluginPathError ? err.plugin : handlerPlugin;
+    const where = err instanceof PluginPathError ? `${handlerWhere} (${handlerPlugin ?? 'core'}) -> ${err.where}` : handlerWhere;
+    if (err instanceof PluginPathError) err = err.original;
     this.store.rollback(cp);
     if (this.running !== null) this.running.fnStack.length = Math.min(this.running.fnStack.length, fnDepth);
     const nowPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;

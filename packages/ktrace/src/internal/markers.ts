@@ -13,9 +13,9 @@ export interface SyscallMarkers {
  * slow path runs. As in the kernel's trace_mark, the arguments are only built when the site is
  * armed: a flagged thread with nobody listening pays a load and a branch per marker.
  *
- * markers' failures stay markers' own: these paths run inside ktrace's syscall hooks, so
- * anything thrown out of `markers.mark` would be blamed on ktrace, which the core would then
- * disable (losing the fork re-copy and the invariants). A firing is skipped while markers is
+ * markers' failures cost ktrace nothing: these paths run inside ktrace's syscall hooks, and
+ * while the core blames a failing `markers.mark` on markers, it also undoes the hook's events
+ * since its last scheduling point (ktrace's own syscall event). A firing is skipped while markers is
  * disabled (an earlier oops), and an error thrown out of `mark` is caught; either is recorded
  * with a printk naming the marker, and the syscall goes on.
  */
