@@ -16,10 +16,13 @@ export default [
           allow: [],
           depConstraints: [
             { sourceTag: 'type:core', onlyDependOnLibsWithTags: ['type:core'] },
-            { sourceTag: 'type:plugin', onlyDependOnLibsWithTags: ['type:core', 'type:plugin'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:lib'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:lib'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:lib', 'type:app'] },
+            // Trace formats (CTF, Chrome JSON) are a leaf on the core: the ring buffer lays its
+            // sub-buffers out as CTF packets through them, and the CLI writes and reads them.
+            { sourceTag: 'type:format', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:plugin', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:format'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:format', 'type:lib'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:format', 'type:lib'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:core', 'type:plugin', 'type:format', 'type:lib', 'type:app'] },
           ],
         },
       ],
