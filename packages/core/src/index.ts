@@ -17,6 +17,7 @@ export {
   getState,
   msleep,
   mutexIsHeldBy,
+  kthreadRun,
   mutexLock,
   mutexUnlock,
   preemptDisable,

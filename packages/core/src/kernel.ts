@@ -207,6 +207,10 @@ class KernelImpl implements ReplayedKernel {
     readonly mode: 'live' | 'replay',
   ) {
     this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection }, (cpu) => this.idleLoop(cpu));
+    this.rt.kthreadRun = (path, comm) => {
+      if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
+      return this.createKthread(path, comm).pid;
+    };
     this.corePaths = new CorePathsImpl(this.rt);
     this.rt.makeTaskDead = () => this.corePaths.doExit(128 + 11);
     this.paths = {
@@ -394,13 +398,19 @@ class KernelImpl implements ReplayedKernel {
   }
 
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
+    const rt = this.createKthread(path, comm);
+    this.store.flush();
+    return rt;
+  }
+
+  /** task/spawned and the task's runtime entry; shared by the host API and `kthreadRun`. */
+  private createKthread(path: KPath<unknown>, comm: string): TaskRt {
     const pid = this.store.state.kernel.nextPid;
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: true });
     const holder: { rt?: TaskRt } = {};
     const rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => holder.rt!));
     holder.rt = rt;
     this.rt.tasks.set(pid, rt);
-    this.store.flush();
     return rt;
   }
 

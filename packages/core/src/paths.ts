@@ -23,7 +23,8 @@ export type Command =
   | { readonly op: 'call-rcu'; readonly callback: RcuCallback; readonly label: string }
   | { readonly op: 'fn-enter'; readonly name: string }
   | { readonly op: 'fn-exit' }
-  | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number };
+  | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
+  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string };
 
 /** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
 export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
@@ -291,6 +292,15 @@ export function* rcuReadUnlock(): KPath<void> {
  */
 export function* callRcu(callback: RcuCallback, label = 'callback'): KPath<number> {
   return (yield { op: 'call-rcu', callback, label } as Command) as number;
+}
+
+/**
+ * kthread_run: starts a kernel thread running `path` and returns its pid at once, from kernel
+ * code (a plugin starting its worker thread on first use, as RCU-tasks does). The thread is
+ * runnable when the calling step ends; `task/spawned` records it.
+ */
+export function* kthreadRun(path: KPath<unknown>, comm = 'kthread'): KPath<number> {
+  return (yield { op: 'kthread-run', path, comm } as Command) as number;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

@@ -8,6 +8,9 @@ import {
   emit,
   getState,
   intMapGet,
+  kthreadRun,
+  msleep,
+  printk,
   preemptDisable,
   preemptEnable,
   rcuReadLock,
@@ -209,6 +212,39 @@ describe('fork', () => {
         const wake = k.log.find((e) => e.type === 'sched/wakeup' && e.pid === child)!;
         expect(wake.seq).toBeGreaterThan(link.seq);
       }
+    }
+  });
+});
+
+describe('kthreadRun', () => {
+  it('starts a kernel thread from kernel code: it gets its own pid, runs concurrently and exits', () => {
+    for (const seed of SEEDS(10)) {
+      const k = createKernel({ cpus: 2, seed });
+      const pid = k.call(
+        (function* starter() {
+          const child = yield* kthreadRun(
+            (function* worker() {
+              yield* printk('worker running');
+              yield* msleep(2);
+              yield* printk('worker done');
+            })(),
+            'worker/0',
+          );
+          yield* printk(`started ${child}`);
+          return child;
+        })(),
+        { comm: 'starter' },
+      );
+      expect(pid).toBeGreaterThan(0);
+      const spawned = k.log.find((e) => e.type === 'task/spawned' && e.pid === pid) as KernelEvent<'task/spawned'> | undefined;
+      expect(spawned).toMatchObject({ comm: 'worker/0', kthread: true });
+      const r = k.run();
+      expect(r.done).toBe(true);
+      const texts = printks(k).map((p) => p.text);
+      expect(texts).toEqual(expect.arrayContaining(['worker running', 'worker done', `started ${pid}`]));
+      expect(printks(k).filter((p) => p.text.startsWith('worker')).every((p) => p.pid === pid)).toBe(true);
+      expect(k.log.some((e) => e.type === 'task/exit' && e.pid === pid)).toBe(true);
+      expectClean(k, r);
     }
   });
 });

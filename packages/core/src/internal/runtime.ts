@@ -442,10 +442,17 @@ export class Runtime {
         return undefined;
       case 'copy-from-user':
         return this.copyFromUser(cmd.addr, cmd.len);
+      case 'kthread-run':
+        return this.kthreadRun(cmd.path, cmd.comm);
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
   }
+
+  /** Filled in by the kernel: starts a kernel thread from kernel code and returns its pid. */
+  kthreadRun: (path: KPath<unknown>, comm: string) => number = () => {
+    throw new Error('internal: kthreadRun not wired');
+  };
 
   /** Filled in by the kernel: the path that copies from user memory, faulting as needed. */
   copyFromUser: (addr: number, len: number) => KPath<CopyResult> = () => {
