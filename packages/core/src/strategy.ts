@@ -10,7 +10,15 @@ import type { ChoiceKind } from './paths.js';
  * list of choices (the schedule string) replays the run exactly.
  */
 export interface Chooser {
-  choose(kind: ChoiceKind, n: number): number;
+  /**
+   * Picks one of `n` options (0..n-1). `pids` says who each option stands for, so a strategy
+   * can reason about tasks rather than indices (PCT gives tasks priorities):
+   * - `cpu`: `pids[i]` is the task running on the i-th eligible CPU (0: its idle task);
+   * - `task`: `pids[i]` is the i-th task on the runqueue (oldest first);
+   * - `preempt`: `pids[0]` is the running task, the rest the runqueue it could yield to;
+   * - `fault`: `pids[0]` is the allocating task.
+   */
+  choose(kind: ChoiceKind, n: number, pids: readonly number[]): number;
 }
 
 export interface Strategy {

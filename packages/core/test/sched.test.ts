@@ -248,3 +248,44 @@ describe('kthreadRun', () => {
     }
   });
 });
+
+describe('choice context', () => {
+  it('tells the strategy which task each option stands for', () => {
+    const asked: Array<{ kind: string; n: number; pids: number[]; c: number; at: number; curr: number[]; rq: number[] }> = [];
+    let k!: ReturnType<typeof createKernel>;
+    const strategy = {
+      name: 'recording',
+      create(seed: number) {
+        let x = seed;
+        return {
+          choose(kind: string, n: number, pids: readonly number[]) {
+            x = (x * 1103515245 + 12345) >>> 0;
+            const c = (x >>> 16) % n;
+            asked.push({ kind, n, pids: [...pids], c, at: k.log.length, curr: k.state.cpus.map((cpu) => cpu.curr), rq: [...k.state.runqueue] });
+            return c;
+          },
+        };
+      },
+    };
+    k = createKernel({ cpus: 2, seed: 7, strategy });
+    for (let i = 0; i < 4; i++) k.spawn(shell, { comm: `sh${i}` });
+    expect(k.run().done).toBe(true);
+    const kinds = new Set(asked.map((a) => a.kind));
+    expect(kinds).toEqual(new Set(['cpu', 'task', 'preempt']));
+    for (const a of asked) {
+      if (a.kind === 'preempt') expect(a.pids.length).toBeGreaterThanOrEqual(2);
+      else expect(a.pids.length).toBe(a.n);
+      if (a.kind === 'task') {
+        // The chosen runqueue entry is the task the CPU switches to next.
+        const sw = k.log.slice(a.at).find((e) => e.type === 'sched/switch') as KernelEvent<'sched/switch'>;
+        expect(sw.next).toBe(a.pids[a.c]);
+      }
+      // Eligible CPUs in id order: their running tasks are a subsequence of the CPUs' tasks.
+      if (a.kind === 'cpu') expect(a.curr.filter((pid) => a.pids.includes(pid))).toEqual(expect.arrayContaining(a.pids));
+      if (a.kind === 'preempt') {
+        expect(a.curr).toContain(a.pids[0]);
+        expect(a.pids.slice(1)).toEqual(a.rq);
+      }
+    }
+  });
+});

@@ -122,9 +122,9 @@ export class Runtime {
     return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [] };
   }
 
-  choose(kind: ChoiceKind, n: number): number {
+  choose(kind: ChoiceKind, n: number, pids: () => readonly number[]): number {
     if (n <= 1) return 0;
-    const c = this.chooser.choose(kind, n);
+    const c = this.chooser.choose(kind, n, pids());
     if (!Number.isInteger(c) || c < 0 || c >= n) {
       throw new TracelabError('SCHEDULE_INVALID', `strategy chose ${c} for '${kind}' among ${n} options`);
     }
@@ -285,7 +285,8 @@ export class Runtime {
       this.store.flush();
       return false;
     }
-    const cpu = cands[this.choose('cpu', cands.length)]!;
+    const cpus = this.store.state.cpus;
+    const cpu = cands[this.choose('cpu', cands.length, () => cands.map((c) => cpus[c]!.curr))]!;
     this.runCpu(cpu);
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
@@ -309,7 +310,7 @@ export class Runtime {
         return;
       }
     } else if (t.atPoint && s.cpus[cpu]!.preemptCount === 0 && s.runqueue.length > 0) {
-      if (this.choose('preempt', 2) === 1) {
+      if (this.choose('preempt', 2, () => [t.pid, ...s.runqueue]) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
       }
@@ -324,7 +325,7 @@ export class Runtime {
     const cpu = this.cpu;
     const rq = this.store.state.runqueue;
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
-    const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length)]!;
+    const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, () => rq)]!;
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
@@ -432,7 +433,7 @@ export class Runtime {
       case 'emit':
         return this.emit(cmd.event);
       case 'choose':
-        return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n);
+        return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, () => [t.pid]);
       case 'call-rcu':
         return this.callRcu(cmd.callback, cmd.label);
       case 'fn-enter':
