@@ -131,14 +131,14 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
     const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
     if (typeof p !== 'object' || p === null) throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
     if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name)) throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
-    if (typeof p.version !== 'string' || semver.valid(p.version) === null) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
-    if (typeof p.core !== 'string' || semver.validRange(p.core) === null) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
+    if (typeof p.version !== 'string' || !validVersion(p.version)) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
+    if (typeof p.core !== 'string' || !validRange(p.core)) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
     if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
     if (seen.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
     seen.set(p.name, p);
   }
   for (const p of plugins) {
-    if (!semver.satisfies(CORE_VERSION, p.core, { includePrerelease: true })) {
+    if (!satisfies(CORE_VERSION, p.core)) {
       throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
     }
     const required = Object.entries(p.dependsOn ?? {});
@@ -149,7 +149,7 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
         if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
         throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
       }
-      if (!semver.satisfies(d.version, range, { includePrerelease: true })) {
+      if (!satisfies(d.version, range)) {
         throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
       }
     }
@@ -177,6 +177,23 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
 function dependencies(p: AnyPlugin): string[] {
   return [...Object.keys(p.dependsOn ?? {}), ...Object.keys(p.optionalDependsOn ?? {})];
 }
+
+/**
+ * semver's answers, memoized: an explorer builds thousands of kernels a second from the same
+ * stack, and parsing the same versions and ranges again was 2% of a small run.
+ */
+const semverMemo = new Map<string, boolean>();
+function memo(key: string, compute: () => boolean): boolean {
+  let v = semverMemo.get(key);
+  if (v === undefined) {
+    v = compute();
+    if (semverMemo.size < 4096) semverMemo.set(key, v);
+  }
+  return v;
+}
+const validVersion = (v: string): boolean => memo(`v ${v}`, () => semver.valid(v) !== null);
+const validRange = (r: string): boolean => memo(`r ${r}`, () => semver.validRange(r) !== null);
+const satisfies = (v: string, r: string): boolean => memo(`s ${v} ${r}`, () => semver.satisfies(v, r, { includePrerelease: true }));
 
 function isGenerator(v: unknown): v is KPath<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
