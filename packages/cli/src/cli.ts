@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canonicalJson, createKernel, replay, replaySchedule, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
+import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { scenarios, type CliScenario } from './scenarios.js';
 
@@ -21,7 +22,8 @@ const USAGE = `usage:
   tracelab replay DIR
       folds DIR/events.ndjson again and re-runs its schedule; both must give the logged hash
   tracelab list
-      lists the scenarios`;
+      lists the scenarios
+${CONVERT_USAGE}`;
 
 interface RunArgs {
   scenario: string;
@@ -153,6 +155,8 @@ export function main(argv: readonly string[], io: CliIo): number {
         return cmdRun(rest, io);
       case 'replay':
         return cmdReplay(rest, io);
+      case 'convert':
+        return cmdConvert(rest, io);
       case 'list':
         for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
         return 0;

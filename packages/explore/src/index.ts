@@ -1,2 +1,24 @@
-/** @tracelab/explore: Schedule exploration for tracelab scenarios: seeded random walks, PCT, bounded-preemption DFS with partial-order reduction, shrinking, replay strings, liveness, worker threads. (under construction) */
+/**
+ * @tracelab/explore: schedule exploration for tracelab scenarios. Seeded random walks, PCT and
+ * bounded-preemption DFS with partial-order reduction; shrinking to a fixed point; replay
+ * strings; liveness; worker threads. See the package README and docs/explore.md.
+ */
 export const EXPLORE_VERSION = '0.1.0';
+
+export { defineScenario, variantOf, defaultScale } from './scenario.js';
+export type { Scenario, ScenarioScale, ScenarioSource, ScenarioVariant, SetupContext } from './scenario.js';
+export { explore, defaultVariant, decisionSteps } from './explore.js';
+export type { ExploreOptions, ExploreResult, Failure } from './explore.js';
+export { replay, encodeReplay, decodeReplay } from './replay.js';
+export type { ReplayResult, ReplayTarget } from './replay.js';
+export { gracePeriodEnds, watchGracePeriods, GRACE_PERIOD_MONITOR } from './liveness.js';
+export { formatTrace, describeEvent } from './trace.js';
+export type { TraceOptions } from './trace.js';
+export { runSchedule, isPreemption, isFailure, lenientReplay, EXPLORE_KERNEL_SEED, FAIRNESS_WINDOW } from './internal/run.js';
+export type { Choice, ChoicePoint, Picker, RunOutcome } from './internal/run.js';
+export { randomWalk, pct, indexedPicker, scheduleSeed, STRATEGIES } from './internal/strategies.js';
+export type { IndexedStrategy, StrategyName } from './internal/strategies.js';
+export { BoundedDfs, visibleSegments } from './internal/dfs.js';
+export type { DfsStats } from './internal/dfs.js';
+export { shrink, candidateOf } from './internal/shrink.js';
+export type { Candidate, ShrinkResult } from './internal/shrink.js';

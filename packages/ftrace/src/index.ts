@@ -1,2 +1,29 @@
-/** @tracelab/ftrace: ftrace function tracing as a tracelab plugin: mcount sites patched between nop, the list caller and per-ops dynamic trampolines freed after an RCU-tasks grace period. (under construction) */
-export const FTRACE_VERSION = '0.1.0';
+/**
+ * @tracelab/ftrace: ftrace function tracing as a tracelab plugin: mcount sites patched between
+ * the nop, the list caller and per-ops dynamic trampolines, and a DYNAMIC ops' trampoline freed
+ * only after its sites are unpatched and an RCU-tasks grace period ("[PATCH v3 tip/core/rcu
+ * 3/9] rcu: Add synchronous grace-period waiting for RCU-tasks", 2014). See the package README
+ * for the options, API, events and invariants, and docs/ftrace.md for the design.
+ */
+import './events.js';
+
+export { FTRACE_INVARIANTS, FTRACE_LOCK, FTRACE_VERSION, ftrace, type FtraceOptions } from './internal/plugin.js';
+export { IDLE_FUNCTIONS } from './internal/registry.js';
+export { DEFAULT_TRACED_FUNCTIONS, formatFtraceSummary, functionTracer, summarizeFtrace } from './session.js';
+export type { FtraceOpsSummary, FtraceSummary, FunctionTracerOptions } from './session.js';
+export type {
+  FreeTrampolineAfter,
+  FtraceApi,
+  FtraceFunc,
+  FtraceOps,
+  FtraceOpsFlag,
+  FtraceOpsState,
+  FtraceRecordState,
+  FtraceReport,
+  FtraceSite,
+  FtraceState,
+  FtraceTarget,
+  FtraceTrampolineState,
+  IdleTrampolines,
+  ResolvedFtraceOptions,
+} from './events.js';

@@ -1,2 +1,118 @@
-/** @tracelab/rcu-tasks: RCU-tasks and RCU-tasks-trace as a tracelab plugin: callRcuTasks, synchronizeRcuTasks, rcuBarrierTasks, a grace-period kthread with holdout lists and stall warnings; the tasks-trace flavour whose readers may sleep and fault. (under construction) */
-export const RCUTASKS_VERSION = '0.1.0';
+/**
+ * @tracelab/rcu-tasks: RCU-tasks (Paul McKenney's 2014 series, "[PATCH v3 tip/core/rcu 3/9] rcu:
+ * Add synchronous grace-period waiting for RCU-tasks") and its tasks-trace flavour as a
+ * tracelab plugin. See the package README for the options, API, events and invariants, and
+ * docs/rcu-tasks.md for the design.
+ */
+import { definePlugin, emit, getState, intMapGet, printk, type KernelState, type TracelabPlugin } from '@tracelab/core';
+import type { RcuTasksApi, RcuTasksFlavour, RcuTasksState } from './events.js';
+import { resolveOptions, type RcuTasksOptions } from './internal/options.js';
+import { rcuTasksPaths } from './internal/paths.js';
+import { RCU_TASKS_INVARIANTS, RCU_TASKS_LIVENESS, registerReducers } from './internal/reducers.js';
+import { INITIAL_RCU_TASKS_STATE, intMapEntries, queuedCallbacks, rcuTasksSlice } from './internal/slice.js';
+
+export type {
+  GpReaderState,
+  HoldoutDropReason,
+  HoldoutState,
+  RcuTasksApi,
+  RcuTasksFlavour,
+  RcuTasksFlavourState,
+  RcuTasksGpRecord,
+  RcuTasksGpState,
+  RcuTasksState,
+  TraceReaderState,
+} from './events.js';
+export type { RcuTasksOptions, ResolvedRcuTasksOptions } from './internal/options.js';
+export { RCU_TASKS_INVARIANTS, RCU_TASKS_LIVENESS } from './internal/reducers.js';
+export { KTHREAD_COMM } from './internal/paths.js';
+export { formatRcuTasksSummary, summarizeRcuTasks, type RcuTasksSummary } from './summary.js';
+
+export const RCU_TASKS_VERSION = '0.1.0';
+
+/** What keeps a flavour's liveness monitor hot: a GP in progress, or callbacks queued with none. */
+function pending(s: KernelState): string | null {
+  const slice = rcuTasksSlice(s);
+  for (const flavour of ['tasks', 'trace'] as const) {
+    const f = slice[flavour];
+    if (f.gp !== null) {
+      const who: number[] = [];
+      for (const [pid] of intMapEntries(f.gp.holdouts)) if (who.push(pid) >= 8) break;
+      return `${flavour} grace period ${f.gp.gp} begun at tick ${f.gp.start} has not ended (${f.gp.scanned ? `${f.gp.holdouts.size} holdout(s)${who.length > 0 ? `: pid ${who.join(', ')}` : ''}` : 'before its scan'})`;
+    }
+    if (queuedCallbacks(f) > 0) return `${queuedCallbacks(f)} ${flavour} callback(s) queued and no grace period has taken them`;
+  }
+  return null;
+}
+
+/**
+ * The plugin factory: `createKernel({ plugins: [rcuTasks()] })`, then
+ * `kernel.call(kernel.api.rcuTasks.synchronizeRcuTasks())`.
+ * Throws `INVALID_OPTION` for an unknown option key, a value of the wrong type or out of range,
+ * or options that are not an object.
+ */
+export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasksApi, RcuTasksState> {
+  const opts = resolveOptions(options);
+  return definePlugin<RcuTasksApi, RcuTasksState>({
+    name: 'rcu-tasks',
+    version: RCU_TASKS_VERSION,
+    core: '^0.1.0',
+    options: opts,
+    register(ctx) {
+      ctx.initSlice(INITIAL_RCU_TASKS_STATE);
+      registerReducers(ctx);
+      const paths = rcuTasksPaths(opts);
+
+      // The return to user mode is a quiescent state: note it for a holdout (or a reader at
+      // the grab) of the GP in progress. The lowest priority, so that it runs after every other
+      // handler of the hook (which is still kernel code, and may be preempted). An unflagged
+      // task pays one lookup.
+      ctx.tap(
+        'returnToUser',
+        function* noteUser({ pid }) {
+          const g = rcuTasksSlice(yield* getState()).tasks.gp;
+          if (g === null) return;
+          const h = intMapGet(g.holdouts, pid);
+          const r = intMapGet(g.readers, pid);
+          if ((h !== undefined && h.flag) || (r !== undefined && !r.user)) yield* emit({ type: 'rcu-tasks/note-user', pid });
+        },
+        { priority: -1000 },
+      );
+      // exit_tasks_rcu_finish_trace: a task that exits inside a tasks-trace reader is a bug of
+      // its own; warn and end its section, or every later tasks-trace GP would wait forever.
+      ctx.tap('exit', function* traceExitFixup({ pid }) {
+        const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, pid);
+        if (r === undefined) return;
+        yield* printk(`rcu-tasks: WARNING: pid ${pid} exits inside a tasks-trace reader (nesting ${r.nesting})`);
+        yield* emit({ type: 'rcu-tasks/trace-exit-fixup', pid, nesting: r.nesting });
+      });
+
+      if (opts.checks) {
+        for (const name of Object.values(RCU_TASKS_INVARIANTS)) {
+          ctx.invariant(name, (s) => {
+            const v = rcuTasksSlice(s).violation;
+            return v !== null && v.invariant === name ? v.message : null;
+          });
+        }
+        ctx.liveness(RCU_TASKS_LIVENESS, { hot: pending, bound: opts.livenessBound });
+      }
+
+      return {
+        callRcuTasks: paths.callRcuTasks,
+        synchronizeRcuTasks: paths.synchronizeRcuTasks,
+        rcuBarrierTasks: paths.rcuBarrierTasks,
+        rcuReadLockTrace: paths.rcuReadLockTrace,
+        rcuReadUnlockTrace: paths.rcuReadUnlockTrace,
+        callRcuTasksTrace: paths.callRcuTasksTrace,
+        synchronizeRcuTasksTrace: paths.synchronizeRcuTasksTrace,
+        rcuBarrierTasksTrace: paths.rcuBarrierTasksTrace,
+        traceNesting: (pid: number) => intMapGet(ctx.slice().traceReaders, pid)?.nesting ?? 0,
+        completed: (flavour: RcuTasksFlavour = 'tasks') => ctx.slice()[flavour].completed,
+        holdouts: (flavour: RcuTasksFlavour = 'tasks') => {
+          const g = ctx.slice()[flavour].gp;
+          return g === null ? [] : [...intMapEntries(g.holdouts)].map(([pid]) => pid);
+        },
+      };
+    },
+  });
+}

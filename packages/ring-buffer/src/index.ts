@@ -1,2 +1,130 @@
-/** @tracelab/ring-buffer: Faultable tracepoints writing into per-CPU LTTng-style ring buffers as a tracelab plugin: sub-buffers laid out as CTF packets, reserve/commit with LOCAL/REMOTE commit counters, delivery, discard and overwrite modes, exact lost-record counts. (under construction) */
+/**
+ * @tracelab/ring-buffer: faultable tracepoints writing into per-CPU LTTng-style ring buffers
+ * (sub-buffers laid out as CTF packets, reserve/commit with LOCAL/REMOTE commit counters,
+ * delivery, discard and overwrite modes, exact lost-record counts) as a tracelab plugin.
+ * See the package README for the options, API, events and invariants, and
+ * docs/ring-buffer.md for the design.
+ */
+import { TracelabError, definePlugin, type Kernel, type TracelabPlugin } from '@tracelab/core';
+import { writeCtfTrace } from '@tracelab/formats';
+import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary, ResolvedRingBufferOptions } from './events.js';
+import { registerRingBuffer } from './internal/plugin.js';
+
+export { RingBuffer, ENODATA } from './buffer.js';
+export type { RingBufferConfig, RingBufferMode, Delivery, ConsumedPacket } from './buffer.js';
+export { TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX } from './events.js';
+export type {
+  CommitCounters,
+  CopyStrategy,
+  LostReason,
+  RingBufferApi,
+  RingBufferCpuState,
+  RingBufferOptions,
+  RingBufferState,
+  RingBufferSummary,
+  ResolvedRingBufferOptions,
+  TracepointDefinition,
+  TracepointField,
+  TracepointProbe,
+  TracepointValue,
+} from './events.js';
+export { SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SCHED_SWITCH, SYSCALL_ARGS, SYSCALL_ENTRY_UNKNOWN, coreTracepoints, syscallEntryTracepoint } from './tracepoints.js';
+export { CLOCK_FREQ, TICK_NS } from './internal/plugin.js';
+
 export const RINGBUFFER_VERSION = '0.1.0';
+
+/** The invariants' names, as violations report them. */
+export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets' } as const;
+
+const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid'];
+
+function resolveOptions(options: unknown): ResolvedRingBufferOptions {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ring-buffer: ${what}`, { plugin: 'ring-buffer' });
+  };
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!(KNOWN as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN.join(', ')})`);
+  const pow2 = (key: 'subbufSize' | 'numSubbuf', fallback: number, min: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (v & (v - 1)) !== 0 || v > 2 ** 30) bad(`${key} must be a power of two >= ${min}, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const oneOf = <T extends string>(key: keyof RingBufferOptions, values: readonly T[], fallback: T): T => {
+    const v = o[key] ?? fallback;
+    if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  };
+  const bool = (key: 'enableAll' | 'checks'): boolean => {
+    const v = o[key] ?? true;
+    if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  };
+  const uuid = o['uuid'] ?? null;
+  if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid))) bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
+  return {
+    subbufSize: pow2('subbufSize', 4096, 128),
+    numSubbuf: pow2('numSubbuf', 4, 2),
+    mode: oneOf('mode', ['discard', 'overwrite'] as const, 'discard'),
+    commitCounters: oneOf('commitCounters', ['local-remote', 'local-only'] as const, 'local-remote'),
+    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart'] as const, 'in-place'),
+    enableAll: bool('enableAll'),
+    checks: bool('checks'),
+    uuid: uuid as string | null,
+  };
+}
+
+/**
+ * The plugin factory: `createKernel({ plugins: [rcuTasks(), ringBuffer()] })`. With the
+ * defaults every core tracepoint (sched_switch, sched_process_fork, sched_process_exit,
+ * syscall_entry_*) is enabled into 4 × 4 KiB per-CPU buffers in discard mode. Throws
+ * `INVALID_OPTION` for an unknown key or a bad value.
+ */
+export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<RingBufferApi, RingBufferState> {
+  const opts = resolveOptions(options);
+  return definePlugin<RingBufferApi, RingBufferState>({
+    name: 'ring-buffer',
+    version: RINGBUFFER_VERSION,
+    core: '^0.1.0',
+    dependsOn: { 'rcu-tasks': '^0.1.0' },
+    options: { ...opts },
+    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcuTasks')),
+  });
+}
+
+function apiOf(kernel: Pick<Kernel, 'api'>): RingBufferApi {
+  const api = (kernel.api as { ringBuffer?: RingBufferApi }).ringBuffer;
+  if (api === undefined) throw new TracelabError('INVALID_OPTION', 'ring-buffer: the kernel has no ring-buffer plugin in its stack (add ringBuffer() to plugins)');
+  return api;
+}
+
+/**
+ * The end of a run: `flush` (switch every CPU buffer) in a kernel thread, then runs the
+ * kernel until the consumer has written every delivered packet out. Call after `kernel.run()`.
+ */
+export function finishRingBuffer(kernel: Kernel): void {
+  const api = apiOf(kernel);
+  kernel.call(api.flush(), { comm: 'lttng-flush' });
+  kernel.run();
+}
+
+/** Writes the CTF trace the consumer produced: `dir/metadata` and `dir/channel0_<cpu>`. Returns the file names. */
+export function writeRingBufferCtf(kernel: Pick<Kernel, 'api'>, dir: string): string[] {
+  const api = apiOf(kernel);
+  return writeCtfTrace(dir, api.traceClass(), api.streams());
+}
+
+/** `{ delivered, lost, perCpu }`: events written out and lost (full + wrap + big + overwritten), per CPU. */
+export function summarizeRingBuffer(kernel: Pick<Kernel, 'api'>): RingBufferSummary {
+  return apiOf(kernel).summary();
+}
+
+/** The summary as terminal lines. */
+export function formatRingBufferSummary(s: RingBufferSummary): string[] {
+  const lines = [`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`];
+  for (const c of s.perCpu) {
+    lines.push(`  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}, overwritten ${c.overwritten})`);
+  }
+  return lines;
+}

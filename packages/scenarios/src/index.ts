@@ -1,2 +1,10 @@
-/** @tracelab/scenarios: The catalog of the source threads' races as tracelab scenarios, each with its fixed variant and the unsafe ones. (under construction) */
+/**
+ * @tracelab/scenarios: the races of the source threads as tracelab scenarios, each with its
+ * fixed variant and the unsafe ones the thread argued about. See the package README and
+ * docs/scenarios.md.
+ */
 export const SCENARIOS_VERSION = '0.1.0';
+
+export { catalog, scenario } from './catalog.js';
+export { forkFlagRace } from './fork-flag-race.js';
+export { markerArrayFree } from './marker-array-free.js';

@@ -1,2 +1,100 @@
-/** @tracelab/utrace: utrace engines as a tracelab plugin: per-task engines with event masks, report callbacks, resume actions folded by minimum, stop/resume, detach and utrace_barrier, death and reap ordering. (under construction) */
+/**
+ * @tracelab/utrace: utrace (UTRACE_API_VERSION 20091216, "[RFC,PATCH 14/14] utrace core") as a
+ * tracelab plugin: tracing engines attached per task with event masks and report callbacks,
+ * resume actions folded by minimum, stop/resume, detach and utrace_barrier, examine, and the
+ * clone/exec/exit/death/reap ordering. See the package README and docs/utrace.md.
+ */
+import { TracelabError, definePlugin, type TracelabPlugin } from '@tracelab/core';
+import type { UtraceApi, UtraceEngine, UtraceState } from './events.js';
+import { brokenInvariant, flagsInvariant, stoppedInvariant } from './internal/check.js';
+import { tapHooks } from './internal/hooks.js';
+import { INITIAL_UTRACE_STATE, UTRACE_INVARIANTS, registerReducers } from './internal/reducers.js';
+import { utraceCore, type EngineRegistry } from './internal/utrace.js';
+
+export * from './constants.js';
+export type { UtraceApi, UtraceEngine, UtraceEngineOps, UtraceEngineState, UtraceExaminer, UtraceRegs, UtraceSigAction, UtraceSigInfo, UtraceState, UtraceTaskState } from './events.js';
+export { UTRACE_INVARIANTS } from './internal/reducers.js';
+export { defaultDisposition } from './internal/hooks.js';
+export {
+  SYSCALL_LOGGER_OPS,
+  PTRACE_OPS,
+  attachSyscallLogger,
+  ptraceAttach,
+  ptraceCont,
+  ptraceDetach,
+  syscallLoggerOps,
+  type PtraceData,
+  type SyscallLoggerData,
+} from './engines.js';
+export { detachEngine, traceFirstComm, summarizeUtrace, formatUtraceSummary, type DetachOptions, type TraceFirstCommOptions, type UtraceSummary } from './session.js';
+
 export const UTRACE_VERSION = '0.1.0';
+
+export interface UtraceOptions {
+  /**
+   * Register the invariants (engine lifetime, stopped-by-an-engine, death before reap, no
+   * callback after detach, aggregate is the minimum, utrace_flags cover the masks). Default
+   * true. Turn them off only to watch a misbehaving tracer run on past its first violation.
+   */
+  readonly checks?: boolean;
+}
+
+const KNOWN_OPTIONS: ReadonlyArray<keyof UtraceOptions> = ['checks'];
+
+function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
+  const bad = (what: string, detail: Record<string, unknown> = {}): never => {
+    throw new TracelabError('INVALID_OPTION', `utrace: ${what}`, { plugin: 'utrace', ...detail });
+  };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
+      bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN_OPTIONS.join(', ')})`, { option: key, known: [...KNOWN_OPTIONS] });
+    }
+  }
+  const checks = options.checks ?? true;
+  if (typeof checks !== 'boolean') bad(`option checks must be a boolean, got ${JSON.stringify(checks)}`);
+  return { checks };
+}
+
+/**
+ * The plugin factory: `createKernel({ plugins: [utrace()] })`, then
+ * `kernel.call(kernel.api.utrace.attachTask(pid, UTRACE_ATTACH_CREATE, ops, data))`.
+ * Throws `INVALID_OPTION` for an unknown option key, a wrong type, or options that are not an object.
+ */
+export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, UtraceState> {
+  const opts = resolveOptions(options);
+  return definePlugin<UtraceApi, UtraceState>({
+    name: 'utrace',
+    version: UTRACE_VERSION,
+    core: '^0.1.0',
+    options: opts,
+    register(ctx) {
+      // One registry per kernel: the engines' ops and data, by id (closures, not state).
+      const registry: EngineRegistry = new Map();
+      const core = utraceCore(registry);
+      registerReducers(ctx);
+      tapHooks(ctx, core);
+      if (opts.checks) {
+        ctx.invariant(UTRACE_INVARIANTS.lifetime, brokenInvariant(UTRACE_INVARIANTS.lifetime));
+        ctx.invariant(UTRACE_INVARIANTS.deathReap, brokenInvariant(UTRACE_INVARIANTS.deathReap));
+        ctx.invariant(UTRACE_INVARIANTS.detach, brokenInvariant(UTRACE_INVARIANTS.detach));
+        ctx.invariant(UTRACE_INVARIANTS.aggregate, brokenInvariant(UTRACE_INVARIANTS.aggregate));
+        ctx.invariant(UTRACE_INVARIANTS.stopped, stoppedInvariant());
+        ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant);
+      }
+      const slice = (): UtraceState => ctx.slice() ?? INITIAL_UTRACE_STATE;
+      return {
+        ...core.api,
+        engineState: (engine: UtraceEngine | number) => slice().engines[typeof engine === 'number' ? engine : engine.id],
+        taskState: (pid: number) => slice().tasks[pid],
+        engines: (pid: number) => {
+          const t = slice().tasks[pid];
+          if (t === undefined) return [];
+          return [...t.attached, ...t.attaching].map((id) => registry.get(id)?.handle).filter((h): h is UtraceEngine => h !== undefined);
+        },
+      };
+    },
+  });
+}

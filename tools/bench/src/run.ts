@@ -5,8 +5,12 @@
 import { configureStore, createSlice, type PayloadAction } from '@reduxjs/toolkit';
 import { buildWorkload } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
+import { ftraceBench } from './ftrace.js';
 import { ktraceBench } from './ktrace.js';
 import { markersBench } from './markers.js';
+import { utraceBench } from './utrace.js';
+import { rcuTasksBench } from './rcu-tasks.js';
+import { ringBufferBench } from './ring-buffer.js';
 import { filterFromArgv, measure, report, row, runBenchmarks, timeOnce, type Benchmark, type Row } from './harness.js';
 
 // ---- 1. core fold ------------------------------------------------------------------------
@@ -256,7 +260,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench], filterFromArgv()));
+  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

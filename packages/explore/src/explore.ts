@@ -1,0 +1,306 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { TracelabError, type KernelEvent } from '@tracelab/core';
+import { defaultScale, variantOf, type Scenario } from './scenario.js';
+import { encodeReplay } from './replay.js';
+import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
+import { BoundedDfs, type DfsStats } from './internal/dfs.js';
+import { isFailure, isPreemption, runSchedule, scheduleOf, type Picker, type RunOutcome } from './internal/run.js';
+import { candidateOf, shrink } from './internal/shrink.js';
+import { indexedPicker, STRATEGIES, type StrategyName } from './internal/strategies.js';
+
+export interface ExploreOptions {
+  /** Default `fixed` if the scenario has it, else its first variant. */
+  readonly variant?: string;
+  /** `portfolio` (default: random walks and PCT alternating), `random`, `pct` or `dfs`. */
+  readonly strategy?: StrategyName;
+  /** Schedules to run at most. Default 1,000. */
+  readonly budget?: number;
+  /** Seeds the random walks and PCT. Default 1. */
+  readonly seed?: number;
+  /** Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this thread. */
+  readonly workers?: number;
+  /** `dfs`: the preemption bound. Default 2. */
+  readonly bound?: number;
+  /** Re-run every n-th schedule and compare log hashes. Default 64; 0 turns it off. */
+  readonly selfCheckEvery?: number;
+  /** Shrink the failure (default true) within this many re-runs (default 3,000). */
+  readonly shrink?: boolean;
+  readonly shrinkRuns?: number;
+  /** The scale knob (default: the scenario's default). */
+  readonly scale?: number;
+  /** Called as schedules complete (between chunks). */
+  readonly progress?: (p: { readonly schedules: number; readonly budget: number }) => void;
+}
+
+/** The counterexample: what failed, and the shrunk schedule that shows it. */
+export interface Failure {
+  /** The violated invariant or liveness monitor (`kernel/stuck` for a deadlock). */
+  readonly invariant: string;
+  readonly message: string;
+  /** The number of the schedule that found it, and the strategy that ran it. */
+  readonly index: number;
+  readonly foundBy: string;
+  /** The failing schedule as found, before shrinking. */
+  readonly original: { readonly replay: string; readonly preemptions: number; readonly steps: number };
+  /** The shrunk run: its replay string (what `replay(scenario, s)` takes), schedule, size. */
+  readonly replay: string;
+  readonly schedule: string;
+  readonly scale: number;
+  readonly preemptions: number;
+  readonly steps: number;
+  /** The shrunk run's event log and its hash; `replay(scenario, replay)` gives the same hash. */
+  readonly log: readonly KernelEvent[];
+  readonly logHash: string;
+  readonly shrink: { readonly runs: number; readonly fixedPoint: boolean };
+}
+
+export interface ExploreResult {
+  readonly scenario: string;
+  readonly variant: string;
+  readonly strategy: StrategyName;
+  readonly seed: number;
+  readonly budget: number;
+  readonly workers: number;
+  readonly found: boolean;
+  /** Schedules it took: up to and including the failing one, else every one run. */
+  readonly schedules: number;
+  /** `dfs`: every schedule within the bound was run. Always false for the seeded strategies. */
+  readonly complete: boolean;
+  /** Steps over the schedules run (workers may run a few past the failure). */
+  readonly steps: number;
+  readonly selfCheck: { readonly runs: number; readonly mismatches: number };
+  /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
+  readonly unfair: number;
+  readonly dfs: (DfsStats & { readonly bound: number }) | null;
+  readonly failure: Failure | null;
+}
+
+const CHUNK = 16;
+
+function checkInt(name: string, v: number, min: number): number {
+  if (!Number.isSafeInteger(v) || v < min) throw new TracelabError('INVALID_OPTION', `explore: ${name} must be an integer >= ${min}, got ${v}`);
+  return v;
+}
+
+/** The variant used when none is given: `fixed`, else the first. */
+export function defaultVariant(s: Scenario): string {
+  return s.variants.some((v) => v.name === 'fixed') ? 'fixed' : s.variants[0]!.name;
+}
+
+/** Decision steps of the non-preemptive default run: PCT draws its change points among them. */
+export function decisionSteps(s: Scenario, variant: string, scale: number): number {
+  const out = runSchedule(s, variant, scale, { pick: (p) => (p.kind === 'cpu' && p.same >= 0 ? p.same : 0) });
+  let k = 0;
+  for (const c of out.choices) if (c.kind === 'cpu' || c.kind === 'preempt') k++;
+  return Math.max(1, k);
+}
+
+function countPreemptions(o: RunOutcome): number {
+  let n = 0;
+  for (const c of o.choices) if (isPreemption(c)) n++;
+  return n;
+}
+
+/**
+ * Searches the schedules of one variant of a scenario for a violation: an invariant, a
+ * liveness monitor, or a deadlock (`kernel/stuck`). Returns how many schedules it took and the
+ * failure, shrunk, with its replay string and log. Synchronous, also with workers (the main
+ * thread blocks on `Atomics.wait` while they run).
+ */
+export function explore(scenario: Scenario, options: ExploreOptions = {}): ExploreResult {
+  const variant = options.variant ?? defaultVariant(scenario);
+  variantOf(scenario, variant);
+  const strategy = options.strategy ?? 'portfolio';
+  if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
+  const budget = checkInt('budget', options.budget ?? 1000, 1);
+  const seed = checkInt('seed', options.seed ?? 1, 0);
+  const workers = checkInt('workers', options.workers ?? 1, 1);
+  const bound = checkInt('bound', options.bound ?? 2, 0);
+  const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
+  const scale = options.scale ?? defaultScale(scenario);
+  if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
+
+  let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
+  let schedules = 0;
+  let steps = 0;
+  let complete = false;
+  let selfChecks = 0;
+  let unfair = 0;
+  const mismatches: number[] = [];
+  let dfsStats: ExploreResult['dfs'] = null;
+  let usedWorkers = 1;
+
+  if (strategy === 'dfs') {
+    const dfs = new BoundedDfs(bound);
+    const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
+    for (;;) {
+      if (schedules >= budget) break;
+      const picker = dfs.next();
+      if (picker === null) {
+        complete = true;
+        break;
+      }
+      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules);
+      if (checked) selfChecks++;
+      if (!ok) mismatches.push(schedules);
+      dfs.record(outcome);
+      steps += outcome.steps;
+      schedules++;
+      if (outcome.violation !== null && !isFailure(outcome)) unfair++;
+      if (isFailure(outcome)) {
+        const values = outcome.choices.map((c) => c.value);
+        fail = { index: schedules - 1, invariant: outcome.violation!.name, label: `dfs(bound=${bound})`, picker: { pick: (p) => values[p.index] ?? 0 } };
+        break;
+      }
+      if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
+    }
+    dfsStats = { ...dfs.stats, bound };
+  } else {
+    const job: ChunkJob = { variant, scale, strategy, seed, k: decisionSteps(scenario, variant, scale), selfCheckEvery };
+    const results: ChunkResult[] = [];
+    if (workers <= 1 || scenario.sourceModule === undefined || budget <= CHUNK) {
+      for (let start = 0; start < budget; start += CHUNK) {
+        const r = runChunk(scenario, job, start, Math.min(budget, start + CHUNK));
+        results.push(r);
+        options.progress?.({ schedules: start + r.schedules, budget });
+        if (r.fail !== null) break;
+      }
+    } else {
+      usedWorkers = workers;
+      results.push(...runInWorkers(scenario, job, budget, workers, options.progress));
+    }
+    let first: ChunkResult['fail'] = null;
+    for (const r of results) {
+      steps += r.steps;
+      selfChecks += r.selfChecks;
+      unfair += r.unfair;
+      mismatches.push(...r.mismatches);
+      if (r.fail !== null && (first === null || r.fail.index < first.index)) first = r.fail;
+    }
+    schedules = first === null ? budget : first.index + 1;
+    if (first !== null) fail = { ...first, picker: indexedPicker(strategy, seed, first.index, job.k).picker };
+  }
+  if (mismatches.length > 0) {
+    throw new TracelabError('SCHEDULE_DIVERGED', `explore: scenario ${scenario.name} is not deterministic: re-running schedule #${mismatches[0]} gave another log hash (${mismatches.length} of ${selfChecks} self-checks failed); a setup that reads the clock, Math.random or shared host state?`, { mismatches });
+  }
+
+  let failure: Failure | null = null;
+  if (fail !== null) failure = counterexample(scenario, variant, scale, fail, options);
+  return {
+    scenario: scenario.name,
+    variant,
+    strategy,
+    seed,
+    budget,
+    workers: usedWorkers,
+    found: failure !== null,
+    schedules,
+    complete,
+    steps,
+    selfCheck: { runs: selfChecks, mismatches: mismatches.length },
+    unfair,
+    dfs: dfsStats,
+    failure,
+  };
+}
+
+/** Re-runs the failing schedule here, shrinks it, and packs the result. */
+function counterexample(scenario: Scenario, variant: string, scale: number, fail: { index: number; invariant: string; label: string; picker: Picker }, options: ExploreOptions): Failure {
+  const outcome = runSchedule(scenario, variant, scale, fail.picker);
+  if (outcome.violation?.name !== fail.invariant) {
+    throw new TracelabError('SCHEDULE_DIVERGED', `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`);
+  }
+  const start = candidateOf(scale, outcome);
+  const original = { replay: encodeReplay(scenario, { variant, scale, schedule: scheduleOf(outcome.choices) }), preemptions: countPreemptions(outcome), steps: outcome.steps };
+  const shrunk = options.shrink === false ? { best: start, runs: 0, fixedPoint: false } : shrink(scenario, variant, start, fail.invariant, options.shrinkRuns ?? 3000);
+  const best = shrunk.best.outcome;
+  const schedule = scheduleOf(best.choices);
+  return {
+    invariant: best.violation!.name,
+    message: best.violation!.message,
+    index: fail.index,
+    foundBy: fail.label,
+    original,
+    replay: encodeReplay(scenario, { variant, scale: shrunk.best.scale, schedule }),
+    schedule,
+    scale: shrunk.best.scale,
+    preemptions: countPreemptions(best),
+    steps: best.steps,
+    log: best.kernel.log,
+    logHash: best.kernel.logHash(),
+    shrink: { runs: shrunk.runs, fixedPoint: shrunk.fixedPoint },
+  };
+}
+
+/** The worker script: the built one next to this file, or the package's dist/ when run from sources. */
+function workerFile(): string {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? new URL('../dist/worker.js', here) : new URL('./worker.js', here);
+  const file = fileURLToPath(url);
+  if (!existsSync(file)) {
+    throw new TracelabError('INVALID_OPTION', `explore: workers run the built package, and ${file} does not exist; build it first (npx tsc -b packages/explore/tsconfig.lib.json)`);
+  }
+  return file;
+}
+
+type WorkerMessage = { type: 'ready' } | { type: 'result'; result: ChunkResult } | { type: 'error'; message: string };
+
+/**
+ * Hands out chunks of schedule numbers in order to `n` workers until the budget is spent or a
+ * failure is known; chunks below the lowest failing number are always finished, so the first
+ * failure (and the schedule count) is the one a single thread would find.
+ */
+function runInWorkers(scenario: Scenario, job: ChunkJob, budget: number, n: number, progress: ExploreOptions['progress']): ChunkResult[] {
+  const file = workerFile();
+  const signal = new Int32Array(new SharedArrayBuffer(4));
+  const pool: Array<{ worker: Worker; port: MessagePort; busy: boolean }> = [];
+  for (let i = 0; i < n; i++) {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(file, { workerData: { port: port2, signal, source: scenario.sourceModule, job }, transferList: [port2] });
+    worker.unref();
+    pool.push({ worker, port: port1, busy: false });
+  }
+  const results: ChunkResult[] = [];
+  let next = 0;
+  let lowestFail = Infinity;
+  let done = 0;
+  try {
+    const hand = (w: (typeof pool)[number]): void => {
+      if (next >= budget || next > lowestFail) return;
+      w.port.postMessage({ type: 'chunk', start: next, end: Math.min(budget, next + CHUNK) });
+      w.busy = true;
+      next += CHUNK;
+    };
+    for (const w of pool) hand(w);
+    while (pool.some((w) => w.busy)) {
+      const seen = Atomics.load(signal, 0);
+      let got = false;
+      for (const w of pool) {
+        for (let m = receiveMessageOnPort(w.port); m !== undefined; m = receiveMessageOnPort(w.port)) {
+          got = true;
+          const msg = m.message as WorkerMessage;
+          if (msg.type === 'error') throw new TracelabError('INVALID_OPTION', `explore worker: ${msg.message}`);
+          if (msg.type !== 'result') continue;
+          w.busy = false;
+          results.push(msg.result);
+          done += msg.result.schedules;
+          if (msg.result.fail !== null) lowestFail = Math.min(lowestFail, msg.result.fail.index);
+          progress?.({ schedules: Math.min(done, budget), budget });
+          hand(w);
+        }
+      }
+      if (!got && Atomics.wait(signal, 0, seen, 120_000) === 'timed-out') {
+        throw new TracelabError('INVALID_OPTION', 'explore: no worker answered for 120 s');
+      }
+    }
+  } finally {
+    for (const w of pool) {
+      w.port.postMessage({ type: 'stop' });
+      w.port.close();
+      void w.worker.terminate();
+    }
+  }
+  return results;
+}

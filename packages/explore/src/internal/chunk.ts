@@ -1,0 +1,58 @@
+import type { Scenario } from '../scenario.js';
+import { encodeReplay, replay } from '../replay.js';
+import { isFailure, runSchedule, scheduleOf, type Picker } from './run.js';
+import { indexedPicker, type IndexedStrategy } from './strategies.js';
+
+/** Everything a thread needs to run schedules `start..end-1` of an exploration. */
+export interface ChunkJob {
+  readonly variant: string;
+  readonly scale: number;
+  readonly strategy: IndexedStrategy;
+  readonly seed: number;
+  /** PCT's number of decision steps (from the calibration run). */
+  readonly k: number;
+  /** Re-run every n-th schedule and compare log hashes (0: never). */
+  readonly selfCheckEvery: number;
+}
+
+export interface ChunkResult {
+  readonly start: number;
+  /** Schedules run (up to and including a failure). */
+  readonly schedules: number;
+  readonly steps: number;
+  /** The first failing schedule of the chunk, if any. */
+  readonly fail: null | { readonly index: number; readonly invariant: string; readonly label: string };
+  readonly selfChecks: number;
+  /** Liveness alarms dropped because the schedule starved a CPU (see `isFailure`). */
+  readonly unfair: number;
+  /** Schedules whose re-run gave another log hash: the scenario is not deterministic. */
+  readonly mismatches: readonly number[];
+}
+
+/** Runs one schedule with the determinism self-check if its number is sampled. */
+export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, index: number): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
+  const outcome = runSchedule(scenario, job.variant, job.scale, picker);
+  if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
+  const again = replay(scenario, encodeReplay(scenario, { variant: job.variant, scale: job.scale, schedule: scheduleOf(outcome.choices) }));
+  return { outcome, checked: true, ok: again.logHash === outcome.kernel.logHash() };
+}
+
+/** Runs schedules `start..end-1`, stopping at the first failure. */
+export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: number): ChunkResult {
+  let steps = 0;
+  let selfChecks = 0;
+  let unfair = 0;
+  const mismatches: number[] = [];
+  for (let i = start; i < end; i++) {
+    const { picker, label } = indexedPicker(job.strategy, job.seed, i, job.k);
+    const { outcome, checked, ok } = selfCheck(scenario, job, picker, i);
+    steps += outcome.steps;
+    if (checked) selfChecks++;
+    if (!ok) mismatches.push(i);
+    if (isFailure(outcome)) {
+      return { start, schedules: i - start + 1, steps, fail: { index: i, invariant: outcome.violation!.name, label }, selfChecks, unfair, mismatches };
+    }
+    if (outcome.violation !== null) unfair++;
+  }
+  return { start, schedules: end - start, steps, fail: null, selfChecks, unfair, mismatches };
+}

@@ -1,0 +1,179 @@
+import { createKernel, encodeSchedule, type ChoiceKind, type Kernel, type KernelState, type Violation } from '@tracelab/core';
+import type { Scenario } from '../scenario.js';
+
+/** The seed every explored kernel is created with: the strategy, not the header, varies. */
+export const EXPLORE_KERNEL_SEED = 1;
+
+/**
+ * What a chooser sees at one choice point, beyond the core's `(kind, n, pids)`: the state
+ * (for the runqueue and the CPUs) and which option continues the CPU that stepped last.
+ */
+export interface ChoicePoint {
+  readonly kind: ChoiceKind;
+  readonly n: number;
+  readonly pids: readonly number[];
+  /** Index of the option that keeps the CPU of the previous step running (`cpu` only), or -1. */
+  readonly same: number;
+  readonly state: KernelState;
+  /** Choices made so far in this run. */
+  readonly index: number;
+}
+
+/** A strategy as the engine drives it: one `pick` per choice point of one run. */
+export interface Picker {
+  pick(p: ChoicePoint): number;
+}
+
+/** One recorded choice. `cost` is 1 for a preemption (see `isPreemption`), else 0. */
+export interface Choice {
+  readonly kind: ChoiceKind;
+  readonly n: number;
+  readonly value: number;
+  /** The non-preemptive option at this point (the CPU that stepped last, no preemption, 0). */
+  readonly dflt: number;
+  /** Log length when the choice was made: the events up to the next choice are its segment. */
+  readonly logAt: number;
+  /** `cpu` choices: the eligible CPUs' ids (option order). */
+  readonly cpus?: readonly number[];
+}
+
+/**
+ * Whether a choice preempts: a `preempt` answered 1, or a `cpu` choice that moves the step to
+ * another CPU while the CPU that stepped last could still run (CPUs are the threads of the
+ * interleaving, as CHESS counts preemptions). Picking which runnable task a CPU switches to,
+ * or another CPU when the last one cannot run, is free.
+ */
+export function isPreemption(c: Choice): boolean {
+  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
+}
+
+export interface RunOutcome {
+  readonly kernel: Kernel;
+  readonly choices: readonly Choice[];
+  readonly violation: Violation | null;
+  readonly steps: number;
+  /** Every task exited. False with no violation: the run was cut at `maxSteps`. */
+  readonly done: boolean;
+}
+
+/** The eligible CPUs' ids from the `pids` the core passes (their current tasks, in id order). */
+function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
+  const out: number[] = [];
+  let j = 0;
+  for (let c = 0; c < state.cpus.length && j < pids.length; c++) {
+    if (state.cpus[c]!.curr === pids[j]) {
+      out.push(c);
+      j++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs one schedule of `scenario`: a fresh kernel, the scenario's setup, then `run` until every
+ * task exited, a violation halted it, or `maxSteps`. Every choice goes through `picker` and is
+ * recorded with its kind and default, so the run can be shrunk and its preemptions counted.
+ */
+export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker): RunOutcome {
+  const choices: Choice[] = [];
+  let kernel: Kernel | undefined;
+  let lastCpu = -1;
+  let lastLog = 0;
+  kernel = createKernel({
+    cpus: scenario.cpus,
+    seed: EXPLORE_KERNEL_SEED,
+    plugins: scenario.plugins(variant),
+    strategy: {
+      name: 'explore',
+      create: () => ({
+        choose(kind, n, pids) {
+          const state = kernel!.state;
+          let same = -1;
+          let ids: number[] | undefined;
+          if (kind === 'cpu') {
+            // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
+            const log = kernel!.log;
+            for (let i = log.length - 1; i >= lastLog; i--) {
+              if (log[i]!.cpu >= 0) {
+                lastCpu = log[i]!.cpu;
+                break;
+              }
+            }
+            lastLog = log.length;
+          }
+          if (kind === 'cpu' && lastCpu >= 0) {
+            ids = eligibleIds(state, pids);
+            same = ids.indexOf(lastCpu);
+          }
+          const dflt = same >= 0 ? same : 0;
+          const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
+          if (kind === 'cpu') {
+            ids ??= eligibleIds(state, pids);
+            lastCpu = ids[value] ?? -1;
+            choices.push({ kind, n, value, dflt, logAt: kernel!.log.length, cpus: ids });
+          } else {
+            choices.push({ kind, n, value, dflt, logAt: kernel!.log.length });
+          }
+          return value;
+        },
+      }),
+    },
+  });
+  scenario.setup(kernel, { variant, scale });
+  const r = kernel.run({ maxSteps: scenario.maxSteps });
+  return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+}
+
+/** Choice values with the trailing zeros cut (past its end a schedule string is all zeros). */
+export function trimmed(values: readonly number[]): number[] {
+  let end = values.length;
+  while (end > 0 && values[end - 1] === 0) end--;
+  return values.slice(0, end);
+}
+
+export function scheduleOf(choices: readonly Choice[]): string {
+  return encodeSchedule(trimmed(choices.map((c) => c.value)));
+}
+
+/** A picker that replays `values`, clamping a value out of range to the last option; 0 past the end. */
+export function lenientReplay(values: readonly number[]): Picker {
+  return {
+    pick(p) {
+      const v = values[p.index];
+      if (v === undefined) return 0;
+      return v < p.n ? v : p.n - 1;
+    },
+  };
+}
+
+/** Multi-CPU steps a liveness alarm looks back over for fairness. */
+export const FAIRNESS_WINDOW = 50;
+
+/**
+ * Whether a run's violation counts as a failure. A liveness alarm (the core's message ends
+ * "while every runnable task ran") is kept only if the schedule was weakly fair over its last
+ * `FAIRNESS_WINDOW` steps where two or more CPUs could step: every CPU running a task at the
+ * alarm that was eligible in that window was stepped in it. The core checks that every task
+ * on the runqueue ran; this adds the tasks on CPUs, which a strategy starves by never picking
+ * their CPU. Unfair alarms are no failures (the explorer counts them).
+ */
+export function isFailure(o: RunOutcome): boolean {
+  const v = o.violation;
+  if (v === null) return false;
+  if (!v.message.endsWith('while every runnable task ran)')) return true;
+  const running = new Set<number>();
+  const cpus = o.kernel.state.cpus;
+  for (const c of cpus) if (c.curr !== 0) running.add(c.id);
+  const eligible = new Set<number>();
+  const stepped = new Set<number>();
+  let seen = 0;
+  for (let i = o.choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
+    const c = o.choices[i]!;
+    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
+    seen++;
+    for (const id of c.cpus) eligible.add(id);
+    stepped.add(c.cpus[c.value]!);
+  }
+  for (const id of running) if (eligible.has(id) && !stepped.has(id)) return false;
+  return true;
+}

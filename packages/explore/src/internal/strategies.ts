@@ -1,0 +1,119 @@
+import { createPrng } from './prng.js';
+import type { ChoicePoint, Picker } from './run.js';
+
+/**
+ * The strategies that number their schedules: schedule `i` of an exploration with seed `s` is
+ * one fixed run whatever thread runs it, which is what lets workers split the numbers.
+ */
+export type IndexedStrategy = 'random' | 'pct' | 'portfolio';
+export type StrategyName = IndexedStrategy | 'dfs';
+export const STRATEGIES: readonly StrategyName[] = ['portfolio', 'random', 'pct', 'dfs'];
+
+/** Preemption probabilities the random walk cycles through (a few preemptions or many). */
+const RANDOM_P = [0.05, 0.15, 0.4] as const;
+
+/** Mixes the exploration seed and a schedule number into one 32-bit seed. */
+export function scheduleSeed(seed: number, index: number): number {
+  let h = (Math.imul(seed ^ 0x5bd1e995, 0x01000193) ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39) >>> 0;
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/**
+ * Seeded random walk: every CPU and task pick uniform, preemption with probability `p`.
+ */
+export function randomWalk(seed: number, p: number): Picker {
+  const rng = createPrng(seed);
+  return {
+    pick(c) {
+      if (c.kind === 'preempt') return rng.next() < p ? 1 : 0;
+      if (c.kind === 'fault') return 0;
+      return rng.below(c.n);
+    },
+  };
+}
+
+/**
+ * PCT (Burckhardt et al., "A randomized scheduler with probabilistic guarantees of finding
+ * bugs", ASPLOS 2010): every task gets a random priority at or above `depth`; the highest
+ * priority task that can run always runs; at `depth - 1` change points, drawn uniformly among
+ * the first `k` decision steps, the running task's priority drops below every initial one
+ * (to depth-1, then depth-2, ...). A decision step is a choice point where two or more tasks
+ * can run: a `cpu` choice (two CPUs can step) or a `preempt` choice (a task could yield to
+ * the runqueue). `k` is the number of such steps in a default run of the scenario.
+ */
+export function pct(seed: number, depth: number, k: number): Picker {
+  const rng = createPrng(seed);
+  const prio = new Map<number, number>();
+  const changes: number[] = [];
+  for (let j = 0; j < depth - 1; j++) changes.push(1 + rng.below(Math.max(1, k)));
+  let decisions = 0;
+  const of = (pid: number): number => {
+    let p = prio.get(pid);
+    if (p === undefined) {
+      p = depth + rng.next();
+      prio.set(pid, p);
+    }
+    return p;
+  };
+  /** The idle task stands for the best task on the runqueue (a CPU stepping idle picks one up). */
+  const optionPrio = (c: ChoicePoint, pid: number): number => {
+    if (pid !== 0) return of(pid);
+    let best = -1;
+    for (const q of c.state.runqueue) best = Math.max(best, of(q));
+    return best;
+  };
+  const argmax = (c: ChoicePoint): number => {
+    let best = 0;
+    let bp = -Infinity;
+    for (let i = 0; i < c.pids.length; i++) {
+      const p = optionPrio(c, c.pids[i]!);
+      if (p > bp) {
+        bp = p;
+        best = i;
+      }
+    }
+    return best;
+  };
+  const changePoint = (pid: number): void => {
+    decisions++;
+    for (let j = 0; j < changes.length; j++) {
+      if (changes[j] === decisions && pid !== 0) prio.set(pid, depth - 1 - j + rng.next() * 0.5);
+    }
+  };
+  return {
+    pick(c) {
+      switch (c.kind) {
+        case 'cpu': {
+          const i = argmax(c);
+          changePoint(c.pids[i]!);
+          return argmax(c);
+        }
+        case 'preempt': {
+          changePoint(c.pids[0]!);
+          const running = of(c.pids[0]!);
+          for (let i = 1; i < c.pids.length; i++) if (of(c.pids[i]!) > running) return 1;
+          return 0;
+        }
+        case 'task':
+          return argmax(c);
+        default:
+          return 0;
+      }
+    },
+  };
+}
+
+/** What an indexed strategy runs as its schedule `index`, and a label for reports. */
+export function indexedPicker(strategy: IndexedStrategy, seed: number, index: number, k: number): { picker: Picker; label: string } {
+  const s = scheduleSeed(seed, index);
+  const kind = strategy === 'portfolio' ? (index % 2 === 0 ? 'random' : 'pct') : strategy;
+  const round = strategy === 'portfolio' ? index >> 1 : index;
+  if (kind === 'random') {
+    const p = RANDOM_P[round % RANDOM_P.length]!;
+    return { picker: randomWalk(s, p), label: `random(p=${p})` };
+  }
+  const depth = 1 + (round % 3);
+  return { picker: pct(s, depth, k), label: `pct(d=${depth})` };
+}

@@ -1,0 +1,96 @@
+import { TracelabError, type Kernel, type PluginStack } from '@tracelab/core';
+
+/** One variant of a scenario: the fixed design, or an unsafe one argued in the thread. */
+export interface ScenarioVariant {
+  /** `[a-z0-9-]+`; `fixed` for the design the thread settled on. */
+  readonly name: string;
+  readonly description: string;
+  /** True for a fixed variant (exploration must find nothing), false for an unsafe one. */
+  readonly safe: boolean;
+  /** For an unsafe variant: the invariants its failure may name (what a test expects). */
+  readonly expect?: readonly string[];
+}
+
+/** A knob that shrinking may turn down to make a counterexample smaller (fewer tasks, rounds). */
+export interface ScenarioScale {
+  /** What it counts, for messages ("children", "rounds"). */
+  readonly name: string;
+  readonly default: number;
+  readonly min: number;
+}
+
+/** Where a worker thread imports a scenario from: `(await import(module))[exportName]`. */
+export interface ScenarioSource {
+  readonly module: string;
+  readonly exportName: string;
+}
+
+/** What a scenario's `setup` gets besides the kernel. */
+export interface SetupContext {
+  readonly variant: string;
+  /** The scale knob's value (the default unless a shrunk counterexample turned it down). */
+  readonly scale: number;
+}
+
+/**
+ * A small kernel setup with named variants. The engine builds one kernel per schedule:
+ * `createKernel({ cpus, seed: EXPLORE_KERNEL_SEED, strategy, plugins: plugins(variant) })`,
+ * then `setup(kernel, ctx)`, then `kernel.run({ maxSteps })`. Everything `setup` starts must
+ * run under the explored strategy: spawn tasks and kernel threads (`spawnKthread`), do not
+ * `kernel.call` (it runs the scheduler before exploration starts). `setup` must be
+ * deterministic: the same variant and scale give the same kernel.
+ */
+export interface Scenario {
+  /** `[a-z0-9-]+`, the catalog key. */
+  readonly name: string;
+  /** One line for the catalog. */
+  readonly description: string;
+  /** The source thread the race comes from (a seed file or a citation). */
+  readonly source: string;
+  readonly cpus: number;
+  /** Steps after which a schedule is cut off (counted as explored, not as a failure). */
+  readonly maxSteps: number;
+  readonly variants: readonly ScenarioVariant[];
+  readonly scale?: ScenarioScale;
+  /** How worker threads load this scenario (omit it and exploration stays in one thread). */
+  readonly sourceModule?: ScenarioSource;
+  plugins(variant: string): PluginStack;
+  setup(kernel: Kernel, ctx: SetupContext): void;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+/** Checks a scenario's shape once (names, variants, scale) and returns it frozen. */
+export function defineScenario(s: Scenario): Scenario {
+  const where = `scenario ${JSON.stringify(s?.name)}`;
+  if (typeof s !== 'object' || s === null) throw new TracelabError('INVALID_OPTION', 'defineScenario: expected a scenario object');
+  if (typeof s.name !== 'string' || !NAME.test(s.name)) throw new TracelabError('INVALID_OPTION', `${where}: name must match ${NAME}`);
+  if (!Number.isInteger(s.cpus) || s.cpus < 1 || s.cpus > 64) throw new TracelabError('INVALID_OPTION', `${where}: cpus must be an integer from 1 to 64`);
+  if (!Number.isInteger(s.maxSteps) || s.maxSteps < 1) throw new TracelabError('INVALID_OPTION', `${where}: maxSteps must be a positive integer`);
+  if (!Array.isArray(s.variants) || s.variants.length === 0) throw new TracelabError('INVALID_OPTION', `${where}: needs at least one variant`);
+  const seen = new Set<string>();
+  for (const v of s.variants) {
+    if (typeof v.name !== 'string' || !NAME.test(v.name)) throw new TracelabError('INVALID_OPTION', `${where}: variant name ${JSON.stringify(v.name)} must match ${NAME}`);
+    if (seen.has(v.name)) throw new TracelabError('INVALID_OPTION', `${where}: variant ${v.name} twice`);
+    seen.add(v.name);
+  }
+  if (s.scale !== undefined) {
+    const { min, default: d } = s.scale;
+    if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min) throw new TracelabError('INVALID_OPTION', `${where}: scale needs integers 0 <= min <= default`);
+  }
+  return Object.freeze(s);
+}
+
+/** The variant named `name`, or `UNKNOWN_VARIANT` listing the known ones. */
+export function variantOf(s: Scenario, name: string): ScenarioVariant {
+  const v = s.variants.find((x) => x.name === name);
+  if (v === undefined) {
+    throw new TracelabError('INVALID_OPTION', `scenario ${s.name} has no variant ${JSON.stringify(name)}; variants: ${s.variants.map((x) => x.name).join(', ')}`, { reason: 'UNKNOWN_VARIANT', scenario: s.name, variant: name });
+  }
+  return v;
+}
+
+/** The scale a run uses when none is given. */
+export function defaultScale(s: Scenario): number {
+  return s.scale?.default ?? 0;
+}

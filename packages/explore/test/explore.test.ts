@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { decodeSchedule, TracelabError } from '@tracelab/core';
+import { candidateOf, decisionSteps, indexedPicker, isFailure, decodeReplay, defineScenario, encodeReplay, explore, formatTrace, lenientReplay, replay, runSchedule, shrink, type Scenario } from '@tracelab/explore';
+import { gpHog, lostUpdate } from './fixtures.js';
+
+describe('explore finds the lost update and not its fix', () => {
+  it.each(['portfolio', 'random', 'pct', 'dfs'] as const)('%s finds the unsafe variant over seeds 1..10, and the failure replays to the same log', (strategy) => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const r = explore(lostUpdate, { variant: 'racy', strategy, seed, budget: 2000 });
+      expect(r.found, `${strategy} seed ${seed}`).toBe(true);
+      const f = r.failure!;
+      expect(f.invariant).toBe('counter/no-lost-update');
+      expect(f.replay.length).toBeLessThan(100);
+      // The replay string alone re-runs the shrunk schedule: same violation, same log.
+      const again = replay(lostUpdate, f.replay);
+      expect(again.violation?.name).toBe(f.invariant);
+      expect(again.logHash).toBe(f.logHash);
+      expect(again.kernel.log.length).toBe(f.log.length);
+      // The original (unshrunk) schedule replays the failure too.
+      expect(replay(lostUpdate, f.original.replay).violation?.name).toBe(f.invariant);
+    }
+  });
+
+  it('the fixed variant is clean: 600 portfolio schedules, and the complete DFS with preemption bound 2', () => {
+    const p = explore(lostUpdate, { variant: 'fixed', budget: 600 });
+    expect(p).toMatchObject({ found: false, schedules: 600 });
+    expect(p.selfCheck.runs).toBeGreaterThan(5);
+    const d = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 2, budget: 100_000 });
+    expect(d.found).toBe(false);
+    expect(d.complete).toBe(true);
+    expect(d.dfs!.perBound.length).toBe(3);
+    expect(d.schedules).toBeGreaterThan(50);
+  });
+
+  it('DFS needs one preemption for the lost update: the bound-0 tree is clean, bound 1 finds it', () => {
+    const zero = explore(lostUpdate, { variant: 'racy', strategy: 'dfs', bound: 0, budget: 100_000 });
+    expect(zero).toMatchObject({ found: false, complete: true });
+    const one = explore(lostUpdate, { variant: 'racy', strategy: 'dfs', bound: 1, budget: 100_000 });
+    expect(one.found).toBe(true);
+    expect(one.failure!.preemptions).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('shrinking', () => {
+  it('reaches a fixed point: shrinking the shrunk schedule again changes nothing; fewer workers and preemptions than found', () => {
+    const r = explore(lostUpdate, { variant: 'racy', strategy: 'random', seed: 3, budget: 2000 });
+    const f = r.failure!;
+    expect(f.shrink.fixedPoint).toBe(true);
+    expect(f.scale).toBe(2); // the scale knob went down from 3 workers to the minimum
+    expect(f.preemptions).toBeLessThanOrEqual(f.original.preemptions);
+    const t = decodeReplay(lostUpdate, f.replay);
+    const start = candidateOf(t.scale, runSchedule(lostUpdate, t.variant, t.scale, lenientReplay(decodeSchedule(t.schedule))));
+    const again = shrink(lostUpdate, t.variant, start, f.invariant);
+    expect(again.fixedPoint).toBe(true);
+    expect(encodeReplay(lostUpdate, { variant: t.variant, scale: again.best.scale, schedule: t.schedule })).toBe(f.replay);
+    expect(again.best.values).toEqual(decodeSchedule(t.schedule));
+    expect(again.best.outcome.kernel.logHash()).toBe(f.logHash);
+  });
+});
+
+describe('replay strings', () => {
+  it('encode the variant and a non-default scale; bad strings and unknown variants are refused', () => {
+    expect(encodeReplay(lostUpdate, { variant: 'racy', scale: 3, schedule: 'S1:01' })).toBe('racy:S1:01');
+    expect(encodeReplay(lostUpdate, { variant: 'racy', scale: 2, schedule: 'S1:01' })).toBe('racy@2:S1:01');
+    expect(decodeReplay(lostUpdate, 'racy@2:S1:01')).toEqual({ variant: 'racy', scale: 2, schedule: 'S1:01' });
+    expect(() => decodeReplay(lostUpdate, 'S1:01')).toThrow(/not <variant>/);
+    expect(() => decodeReplay(lostUpdate, 'nope:S1:01')).toThrow(/no variant "nope"; variants: fixed, racy/);
+    expect(() => decodeReplay(lostUpdate, 'racy@1:S1:01')).toThrow(/below/);
+    expect(() => decodeReplay(lostUpdate, 'racy:S1:0(')).toThrow(TracelabError);
+  });
+});
+
+describe('liveness: a grace period that never ends', () => {
+  it('is reported for a hog inside an RCU-sched read section', () => {
+    const r = explore(gpHog, { variant: 'stuck-reader', budget: 200 });
+    expect(r.found).toBe(true);
+    expect(r.failure!.invariant).toBe('explore/grace-period-ends');
+    expect(r.failure!.message).toMatch(/grace period 1 .* has not ended.*every runnable task ran/);
+  });
+
+  it('raises no false alarm when the grace period waits for a preemptible hog, under fair and unfair schedules', () => {
+    // Over the same schedules the portfolio runs, the grace period is often held up far longer
+    // than the monitor's bound (100 steps): a monitor that only counted steps would alarm.
+    let longest = 0;
+    let over = 0;
+    let unfairAlarms = 0;
+    for (let i = 0; i < 60; i++) {
+      const o = runSchedule(gpHog, 'fixed', 0, indexedPicker('portfolio', 1, i, decisionSteps(gpHog, 'fixed', 0)).picker);
+      // An alarm only on a schedule that starved the hog's CPU, and then not a failure.
+      if (o.violation !== null) {
+        expect(isFailure(o)).toBe(false);
+        unfairAlarms++;
+      }
+      const start = o.kernel.log.find((e) => e.type === 'rcu/gp-start');
+      const end = o.kernel.log.find((e) => e.type === 'rcu/gp-end');
+      const held = (end?.time ?? Infinity) - (start?.time ?? 0);
+      longest = Math.max(longest, held);
+      if (held > 100) over++;
+    }
+    process.stdout.write(`gp-hog fixed: ${over} schedules of 60 hold the grace period over 100 ticks (longest ${longest}), ${unfairAlarms} alarms on schedules that starved the hog's CPU\n`);
+    expect(longest).toBeGreaterThan(100);
+    const p = explore(gpHog, { variant: 'fixed', budget: 150 });
+    expect(p.found).toBe(false);
+    const d = explore(gpHog, { variant: 'fixed', strategy: 'dfs', bound: 1, budget: 300 });
+    expect(d.found).toBe(false);
+  });
+});
+
+describe('determinism self-check', () => {
+  it('refuses a scenario whose setup is not a function of its variant', () => {
+    let calls = 0;
+    const flaky: Scenario = defineScenario({
+      ...lostUpdate,
+      name: 'flaky',
+      setup(kernel, ctx) {
+        calls++;
+        lostUpdate.setup(kernel, { ...ctx, scale: 2 + (calls % 2) });
+      },
+    });
+    expect(() => explore(flaky, { variant: 'fixed', budget: 64 })).toThrow(/not deterministic/);
+  });
+});
+
+describe('formatTrace', () => {
+  it('prints the counterexample one column per CPU with the running task', () => {
+    const f = explore(lostUpdate, { variant: 'racy', budget: 500 }).failure!;
+    const text = formatTrace(f.log, 2);
+    expect(text.split('\n')[0]).toMatch(/cpu0.*\| cpu1/);
+    expect(text).toMatch(/\[\d+ inc\d\] counter\/store pid=\d value=1/);
+  });
+});

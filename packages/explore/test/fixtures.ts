@@ -1,0 +1,111 @@
+import { definePlugin, emit, getState, mutexLock, mutexUnlock, rcuReadLock, rcuReadUnlock, schedPoint, synchronizeRcu, type KPath } from '@tracelab/core';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    'counter/store': { pid: number; value: number };
+    'counter/done': { pid: number };
+  }
+  interface PluginStates {
+    counter: { value: number; done: number };
+  }
+}
+
+/** A shared counter; `counter/store` writes it. Invariant: never fewer increments stored than workers done. */
+function counterPlugin() {
+  return definePlugin<Record<string, never>, { value: number; done: number }>({
+    name: 'counter',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.initSlice({ value: 0, done: 0 });
+      ctx.on('counter/store', (s, e) => {
+        s.value = e.value;
+      });
+      ctx.on('counter/done', (s) => {
+        s.done += 1;
+      });
+      ctx.invariant('counter/no-lost-update', (st) => {
+        const c = st.plugins.counter!;
+        return c.value < c.done ? `${c.done} increments done, but the counter is ${c.value}` : null;
+      });
+      return {};
+    },
+  });
+}
+
+/** counter++ as a load and a store with a scheduling point between; under a mutex when `locked`. */
+function* increment(locked: boolean, pid: number, work: number): KPath<void> {
+  for (let i = 0; i < work; i++) yield* schedPoint(); // private work first
+  if (locked) yield* mutexLock('counter_mutex');
+  const v = (yield* getState()).plugins.counter!.value;
+  yield* schedPoint();
+  yield* emit({ type: 'counter/store', pid, value: v + 1 });
+  if (locked) yield* mutexUnlock('counter_mutex');
+  yield* emit({ type: 'counter/done', pid });
+}
+
+/** The lost update: `racy` does load/store without the mutex, `fixed` under it. Scale: workers. */
+export const lostUpdate = defineScenario({
+  name: 'lost-update',
+  description: 'kernel threads increment a shared counter (load, then store)',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 500,
+  scale: { name: 'workers', default: 3, min: 2 },
+  variants: [
+    { name: 'fixed', description: 'under a mutex', safe: true },
+    { name: 'racy', description: 'no mutex', safe: false, expect: ['counter/no-lost-update'] },
+  ],
+  plugins: () => [counterPlugin()],
+  setup(kernel, { variant, scale }) {
+    for (let w = 0; w < scale; w++) kernel.spawnKthread(increment(variant === 'fixed', w, 2), { comm: `inc${w}` });
+  },
+});
+
+/**
+ * A grace period that ends only when a long-running kernel thread gets off its CPU: `hog`
+ * loops in kernel mode (never a quiescent state by itself), `waiter` runs synchronize_sched,
+ * two `other` user tasks compute longer, so one of them always waits for a CPU. In
+ * `fixed` the hog is preemptible, so the grace period ends as soon as a schedule preempts it
+ * (or when it finishes); in `stuck-reader` the hog loops inside an RCU-sched read section
+ * (preemption off), so the grace period cannot end while every other task keeps running.
+ */
+export const gpHog = defineScenario({
+  name: 'gp-hog',
+  description: 'a grace period waits for a CPU-bound kernel thread',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 3000,
+  variants: [
+    { name: 'fixed', description: 'the hog is preemptible', safe: true },
+    { name: 'stuck-reader', description: 'the hog loops inside rcu_read_lock_sched', safe: false, expect: ['explore/grace-period-ends'] },
+  ],
+  plugins: () => [],
+  setup(kernel, { variant }) {
+    const reader = variant === 'stuck-reader';
+    kernel.spawnKthread(
+      (function* hog(): KPath<void> {
+        if (reader) yield* rcuReadLock();
+        for (let i = 0; i < 150; i++) yield* schedPoint();
+        if (reader) yield* rcuReadUnlock();
+      })(),
+      { comm: 'hog' },
+    );
+    kernel.spawnKthread(
+      (function* waiter(): KPath<void> {
+        yield* synchronizeRcu();
+      })(),
+      { comm: 'waiter' },
+    );
+    for (let o = 0; o < 2; o++) {
+      kernel.spawn(
+        function* other(u) {
+          yield u.compute(300); // user mode: a quiescent state for RCU-sched wherever it runs
+        },
+        { comm: `other${o}` },
+      );
+    }
+    watchGracePeriods(kernel, 100);
+  },
+});

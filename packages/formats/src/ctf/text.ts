@@ -1,0 +1,213 @@
+/**
+ * Events as text, one line each, in babeltrace2's default ("pretty") layout with
+ * `--clock-seconds --no-delta`:
+ *
+ *   [1795265463.020333761] vm tl:numbers: { cpu_id = 0 }, { vpid = 20293 }, { s8 = 0, dbl = -3.25 }
+ *
+ * that is `[seconds.nanoseconds] hostname name: { packet context }, { stream event context },
+ * { event context }, { payload }`, where the packet context leaves out the fields babeltrace2
+ * gives a meaning to (sizes, begin/end timestamps, sequence number, discarded events) and is
+ * left out when nothing remains. Values print as babeltrace2 prints them: hexadecimal integers
+ * as `0xDEAD`, enums as `( "LABEL" : container = 1 )`, arrays as `[ [0] = 1, [1] = 2 ]`,
+ * floats with C's `%g`, strings quoted and escaped. The tests compare these lines with
+ * babeltrace2's, byte for byte.
+ */
+import { CtfEnumValue, CtfVariantValue, type CtfStruct, type CtfValue } from './reader-decode.js';
+import type { CtfEvent, CtfReadResult } from './reader.js';
+import type { TsdlType } from './tsdl.js';
+
+/** Packet-context fields babeltrace2 consumes and does not print. */
+const HIDDEN_PACKET_FIELDS = new Set(['timestamp_begin', 'timestamp_end', 'content_size', 'packet_size', 'packet_seq_num', 'events_discarded']);
+
+/** `[seconds.nanoseconds]` of a timestamp in ns since the epoch. */
+export function formatSeconds(ns: bigint): string {
+  const neg = ns < 0n;
+  const a = neg ? -ns : ns;
+  return `${neg ? '-' : ''}${a / 1_000_000_000n}.${(a % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+/**
+ * C's `printf("%g", x)`: 6 significant digits, exact round-half-to-even on the double's
+ * exact decimal value (as glibc does), trailing zeros removed, exponent form below 1e-4 and
+ * from 1e6.
+ */
+export function formatG(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const P = 6;
+  const sign = x < 0 ? '-' : '';
+  // Exact decimal expansion: |x| = mant * 2^e2 = digits * 10^k.
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, Math.abs(x));
+  const hi = dv.getUint32(0);
+  const lo = dv.getUint32(4);
+  const bexp = (hi >>> 20) & 0x7ff;
+  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  let e2: number;
+  if (bexp === 0) e2 = -1074;
+  else {
+    mant |= 1n << 52n;
+    e2 = bexp - 1075;
+  }
+  let digits: string;
+  let k: number;
+  if (e2 >= 0) {
+    digits = (mant << BigInt(e2)).toString();
+    k = 0;
+  } else {
+    digits = (mant * 5n ** BigInt(-e2)).toString();
+    k = e2;
+  }
+  let sciE = digits.length - 1 + k;
+  let head = digits.slice(0, P);
+  if (digits.length > P) {
+    const rest = digits.slice(P);
+    const first = rest.charCodeAt(0) - 48;
+    const beyond = /[1-9]/.test(rest.slice(1));
+    const odd = (head.charCodeAt(head.length - 1) - 48) % 2 === 1;
+    if (first > 5 || (first === 5 && (beyond || odd))) {
+      head = (BigInt(head) + 1n).toString();
+      if (head.length > P) {
+        head = head.slice(0, P);
+        sciE++;
+      }
+    }
+  }
+  head = head.padEnd(P, '0');
+  if (sciE < -4 || sciE >= P) {
+    const frac = head.slice(1).replace(/0+$/, '');
+    const ae = Math.abs(sciE);
+    return `${sign}${head[0]}${frac.length > 0 ? '.' + frac : ''}e${sciE < 0 ? '-' : '+'}${ae < 10 ? '0' : ''}${ae}`;
+  }
+  let int: string;
+  let frac: string;
+  if (sciE >= 0) {
+    int = head.slice(0, sciE + 1);
+    frac = head.slice(sciE + 1);
+  } else {
+    int = '0';
+    frac = '0'.repeat(-sciE - 1) + head;
+  }
+  frac = frac.replace(/0+$/, '');
+  return `${sign}${int}${frac.length > 0 ? '.' + frac : ''}`;
+}
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\v': '\\v', '\f': '\\f', '\x07': '\\a', '\b': '\\b', '\\': '\\\\', '"': '\\"' };
+
+/** A string as babeltrace2 quotes it. */
+export function quote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const e = ESCAPES[ch];
+    if (e !== undefined) out += e;
+    else if (ch.charCodeAt(0) < 0x20 || ch === '\x7f') out += `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+function formatInt(v: number | bigint, base: number, size: number): string {
+  if (base === 10) return String(v);
+  // Other bases print the two's-complement bits of the declared size.
+  let u = BigInt(v);
+  if (u < 0n) u = BigInt.asUintN(size, u);
+  if (base === 16) return '0x' + u.toString(16).toUpperCase();
+  if (base === 8) return '0' + u.toString(8);
+  return '0b' + u.toString(2);
+}
+
+/** Formats a value; `type` (when known) gives integer bases and float-vs-integer. */
+export function formatValue(v: CtfValue, type?: TsdlType): string {
+  if (typeof v === 'string') return quote(v);
+  if (typeof v === 'number' || typeof v === 'bigint') {
+    if (type?.kind === 'float') return formatG(Number(v));
+    if (type?.kind === 'integer') return formatInt(v, type.base, type.size);
+    return typeof v === 'number' && !Number.isInteger(v) ? formatG(v) : String(v);
+  }
+  if (v instanceof CtfEnumValue) {
+    const labels = v.labels.length === 0 ? '<unknown>' : v.labels.length === 1 ? quote(v.labels[0]!) : `{ ${v.labels.map(quote).join(', ')} }`;
+    const ct = type?.kind === 'enum' ? type.container : undefined;
+    return `( ${labels} : container = ${ct !== undefined ? formatInt(v.value, ct.base, ct.size) : String(v.value)} )`;
+  }
+  if (v instanceof CtfVariantValue) {
+    // babeltrace2 prints the selected option's value alone, in braces.
+    const opt = type?.kind === 'variant' ? type.options.find((o) => o.name === v.option || o.name === '_' + v.option)?.type : undefined;
+    return `{ ${formatValue(v.value, opt)} }`;
+  }
+  if (Array.isArray(v)) {
+    const el = type?.kind === 'array' || type?.kind === 'sequence' ? type.element : undefined;
+    if (v.length === 0) return '[ ]';
+    return `[ ${v.map((x, i) => `[${i}] = ${formatValue(x as CtfValue, el)}`).join(', ')} ]`;
+  }
+  return formatStruct(v as CtfStruct, type);
+}
+
+function fieldType(type: TsdlType | undefined, display: string): TsdlType | undefined {
+  if (type === undefined) return undefined;
+  const list = type.kind === 'struct' ? type.fields : type.kind === 'variant' ? type.options : undefined;
+  return list?.find((f) => f.name === display || f.name === '_' + display)?.type;
+}
+
+/** `{ a = 1, b = 2 }`, skipping `hidden` top-level names. */
+export function formatStruct(s: CtfStruct, type?: TsdlType, hidden?: ReadonlySet<string>): string {
+  const parts: string[] = [];
+  for (const k of Object.keys(s)) {
+    if (hidden?.has(k) === true) continue;
+    parts.push(`${k} = ${formatValue(s[k]!, fieldType(type, k))}`);
+  }
+  return parts.length === 0 ? '{ }' : `{ ${parts.join(', ')} }`;
+}
+
+/** The TSDL types of an event's scopes, for integer bases and floats (see {@link formatCtfEvent}). */
+export interface CtfEventTypes {
+  readonly packetContext?: TsdlType;
+  readonly streamContext?: TsdlType;
+  readonly context?: TsdlType;
+  readonly fields?: TsdlType;
+}
+
+/**
+ * One event as babeltrace2 prints it with `--clock-seconds --no-delta` (without the types,
+ * hexadecimal fields print in decimal; {@link ctfTextLines} passes them).
+ */
+export function formatCtfEvent(e: CtfEvent, hostname?: string, types: CtfEventTypes = {}): string {
+  let line = '';
+  const ts = e.timestamp;
+  if (ts !== undefined) line += `[${formatSeconds(ts)}] `;
+  if (hostname !== undefined) line += `${hostname} `;
+  line += `${e.name}: `;
+  const sections: string[] = [];
+  const pc = Object.keys(e.packetContext).filter((k) => !HIDDEN_PACKET_FIELDS.has(k));
+  if (pc.length > 0) sections.push(formatStruct(e.packetContext, types.packetContext, HIDDEN_PACKET_FIELDS));
+  if (e.streamContext !== undefined) sections.push(formatStruct(e.streamContext, types.streamContext));
+  if (e.context !== undefined) sections.push(formatStruct(e.context, types.context));
+  sections.push(formatStruct(e.fields, types.fields));
+  return line + sections.join(', ');
+}
+
+/**
+ * Every event of a read trace as babeltrace2's lines (see {@link formatCtfEvent}), with each
+ * event's types looked up in its trace's metadata.
+ */
+export function ctfTextLines(result: CtfReadResult): string[] {
+  const typesOf = new Map<string, CtfEventTypes>();
+  const lookup = (e: CtfEvent): CtfEventTypes => {
+    const key = `${e.trace}:${e.streamId}:${e.id}`;
+    let t = typesOf.get(key);
+    if (t === undefined) {
+      const meta = result.traces[e.trace]!.metadata;
+      const sc = meta.streams.get(e.streamId);
+      const ec = meta.events.find((x) => x.streamId === e.streamId && x.id === e.id);
+      t = {
+        ...(sc?.packetContext !== undefined ? { packetContext: sc.packetContext } : {}),
+        ...(sc?.eventContext !== undefined ? { streamContext: sc.eventContext } : {}),
+        ...(ec?.context !== undefined ? { context: ec.context } : {}),
+        ...(ec?.fields !== undefined ? { fields: ec.fields } : {}),
+      };
+      typesOf.set(key, t);
+    }
+    return t;
+  };
+  return result.events.map((e) => formatCtfEvent(e, result.traces[e.trace]!.hostname, lookup(e)));
+}

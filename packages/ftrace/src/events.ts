@@ -1,0 +1,194 @@
+import type { KPath } from '@tracelab/core';
+
+/**
+ * An ftrace callback (`ftrace_func_t`): called at the entry of every function its ops traces.
+ * `ip` is the traced function's name, `parentIp` its caller's ('' at the top of a path). It is
+ * plain synchronous code, like the kernel's callbacks (which must not sleep).
+ */
+export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void;
+
+/**
+ * `FTRACE_OPS_FL_*` flags a caller may set. `DYNAMIC`: the ops is not core kernel data (it was
+ * allocated, as perf and trace instances do), so it may be freed after it is unregistered, and
+ * so may the trampoline allocated for it.
+ */
+export type FtraceOpsFlag = 'DYNAMIC';
+
+/** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
+export interface FtraceOps {
+  readonly func: FtraceFunc;
+  /** Functions to trace; empty or absent means every function (an empty filter hash). */
+  readonly filter?: readonly string[];
+  /** Functions never to trace, even if the filter admits them. */
+  readonly notrace?: readonly string[];
+  readonly flags?: readonly FtraceOpsFlag[];
+  /** A name for the log; default the callback's name. */
+  readonly label?: string;
+}
+
+/** Where a site's call goes: the nop, the list caller, or the id of an ops' trampoline. */
+export type FtraceTarget = 'nop' | 'list' | number;
+
+/** When a DYNAMIC ops' trampoline is freed, after its sites are unpatched. */
+export type FreeTrampolineAfter = 'rcu-tasks' | 'rcu-sched';
+
+/** What a site reachable from the idle loop may call. */
+export type IdleTrampolines = 'refuse' | 'allow';
+
+/** An ops as the state records it (`state.plugins.ftrace.ops[id]`). */
+export interface FtraceOpsState {
+  readonly label: string;
+  readonly flags: readonly FtraceOpsFlag[];
+  readonly filter: readonly string[];
+  readonly notrace: readonly string[];
+  /**
+   * `registered`: on ftrace_ops_list, counted in the records. `removing`: taken off the list by
+   * an unregister that has not returned yet (its sites are being unpatched, its trampoline
+   * waits for its grace period). `off`: not registered.
+   */
+  readonly state: 'registered' | 'removing' | 'off';
+  /** Its trampoline (allocated or waiting to be freed), or null. */
+  readonly trampoline: number | null;
+}
+
+/** A `dyn_ftrace` record: one per mcount site ftrace has touched. */
+export interface FtraceRecordState {
+  /** The low bits of rec->flags: how many registered ops trace this ip. */
+  readonly refcount: number;
+  /** FTRACE_FL_TRAMP: refcount is 1 and the one ops has a trampoline; that trampoline's id. */
+  readonly tramp: number | null;
+  /** What the site calls now (updated when it is patched, which can lag the refcount). */
+  readonly target: FtraceTarget;
+}
+
+/** A trampoline's lifecycle. */
+export interface FtraceTrampolineState {
+  readonly ops: number;
+  /** `retired`: no site targets it any more and it waits for its grace period. */
+  readonly state: 'allocated' | 'retired' | 'freed';
+}
+
+/** What the invariants report (kept in the slice; the first one halts the run). */
+export type FtraceReport =
+  | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string }
+  | { readonly kind: 'use-after-free'; readonly tramp: number; readonly task: string; readonly ip: string; readonly at: 'entry' | 'resume' }
+  | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string };
+
+/** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
+export interface FtraceState {
+  /** Every ops ever registered, by id. guarded by: ftrace_lock (the paths that emit). */
+  readonly ops: Readonly<Record<number, FtraceOpsState>>;
+  /** The records, by function name. guarded by: ftrace_lock. */
+  readonly records: Readonly<Record<string, FtraceRecordState>>;
+  /** Every trampoline ever allocated, by id. guarded by: ftrace_lock. */
+  readonly trampolines: Readonly<Record<number, FtraceTrampolineState>>;
+  /**
+   * The tasks executing a trampoline now, by task (`pid`, or `swapper/<cpu>` for an idle
+   * task): the stack of trampoline ids they are on. Written by the tasks themselves.
+   */
+  readonly onTrampoline: Readonly<Record<string, readonly number[]>>;
+  /** The update transaction in progress under ftrace_lock (sites being patched), or null. */
+  readonly updating: null | { readonly op: 'register' | 'unregister' | 'set-filter'; readonly ops: number; readonly pid: number };
+  readonly reports: readonly FtraceReport[];
+}
+
+/** A site as the real fast path sees it: `site.call(parentIp)` is what an mcount call does. */
+export interface FtraceSite {
+  readonly ip: string;
+  /** What the site calls now. */
+  readonly target: 'nop' | 'list' | 'trampoline';
+  /** The trampoline's id when `target` is 'trampoline'. */
+  readonly trampoline: number | null;
+  /**
+   * The mcount call: nothing, the list caller (every registered ops whose hashes admit `ip`),
+   * or the trampoline (its ops' callback, directly). Synchronous and allocation-free; it emits
+   * no event (the simulated path does).
+   */
+  call(parentIp: string): void;
+}
+
+export interface ResolvedFtraceOptions {
+  readonly freeTrampolineAfter: FreeTrampolineAfter;
+  readonly dynamicTrampolines: boolean;
+  readonly traceIdle: boolean;
+  readonly idleTrampolines: IdleTrampolines;
+  readonly checks: boolean;
+}
+
+export interface FtraceApi {
+  readonly options: ResolvedFtraceOptions;
+  /**
+   * register_ftrace_function: under ftrace_lock, puts `ops` on ftrace_ops_list, raises the
+   * refcount of every record it traces, allocates its trampoline (unless refused: see the
+   * README), then patches each changed site (a scheduling point between sites). Returns 0, or
+   * -EBUSY when this ops object is already registered. A failed trampoline allocation is not
+   * an error: the ops works through the list caller.
+   */
+  registerFtraceFunction(ops: FtraceOps): KPath<number>;
+  /**
+   * unregister_ftrace_function: takes `ops` off the list, lowers the refcounts, unpatches its
+   * sites; for a DYNAMIC ops with a trampoline, waits (`synchronize_rcu`, then with the default
+   * `freeTrampolineAfter` `synchronize_rcu_tasks`) and frees the trampoline, all before it
+   * returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is not registered.
+   * Once it returns, no task is on the ops' trampoline; the callback may still be running on a
+   * CPU that read the list before (as in the kernel), so free the callback's data after it.
+   */
+  unregisterFtraceFunction(ops: FtraceOps): KPath<number>;
+  /**
+   * ftrace_set_filter / ftrace_set_notrace: replaces the ops' hashes. On a registered ops the
+   * sites are updated in one transaction that keeps its trampoline (reused, never
+   * re-allocated): sites that leave it go to the list caller first. Returns 0.
+   */
+  ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace?: readonly string[]): KPath<number>;
+  /** The fast-path site of a function ftrace knows, or undefined. */
+  site(name: string): FtraceSite | undefined;
+  /** The id ftrace gave this ops object, or undefined if it was never registered. */
+  opsId(ops: FtraceOps): number | undefined;
+  /** The record of a function (host-side read of the state), or undefined if never touched. */
+  record(name: string): FtraceRecordState | undefined;
+}
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    /** An update transaction begins under ftrace_lock. */
+    'ftrace/update-start': { op: 'register' | 'unregister' | 'set-filter'; ops: number; pid: number };
+    /** The transaction's sites are all patched. */
+    'ftrace/update-end': { ops: number };
+    /** The ops is on ftrace_ops_list (its records raised in the same step). */
+    'ftrace/ops-registered': { ops: number; label: string; flags: FtraceOpsFlag[]; filter: string[]; notrace: string[] };
+    /** The ops is off the list (its records lowered in the same step). */
+    'ftrace/ops-removed': { ops: number };
+    /** unregister_ftrace_function returns. */
+    'ftrace/ops-shutdown': { ops: number };
+    /** The ops' hashes are replaced. */
+    'ftrace/filter-set': { ops: number; filter: string[]; notrace: string[] };
+    /** A record's refcount or TRAMP flag changes. */
+    'ftrace/rec': { ip: string; refcount: number; tramp: number | null };
+    /** A site is patched: its call now goes to `to`. */
+    'ftrace/site-patched': { ip: string; from: FtraceTarget; to: FtraceTarget };
+    /** A trampoline is allocated for an ops. */
+    'ftrace/tramp-alloc': { tramp: number; ops: number };
+    /** A trampoline the ops needed could not be allocated (or was refused): `reason`. */
+    'ftrace/tramp-none': { ops: number; reason: 'enomem' | 'idle' | 'dynamic-off' };
+    /** No site targets the trampoline any more; it waits for `wait` before it is freed. */
+    'ftrace/tramp-retired': { tramp: number; ops: number; wait: FreeTrampolineAfter };
+    /** The trampoline's memory is freed. */
+    'ftrace/tramp-freed': { tramp: number; ops: number };
+    /** `pid` enters a trampoline from site `ip`; `traced`: its ops' hashes admit `ip`. */
+    'ftrace/tramp-enter': { tramp: number; ops: number; ip: string; pid: number; traced: boolean };
+    /** `pid` leaves the trampoline, back into the traced function. */
+    'ftrace/tramp-exit': { tramp: number; pid: number };
+    /** `pid` executed freed trampoline memory: jumped into it, or resumed on it. */
+    'ftrace/use-after-free': { tramp: number; ip: string; pid: number; at: 'entry' | 'resume' };
+    /** The list caller ran for `ip` and called these ops. */
+    'ftrace/list-call': { ip: string; pid: number; ops: number[] };
+    /** A callback threw; it is skipped for this call. */
+    'ftrace/callback-fault': { ops: number; ip: string; pid: number; message: string };
+  }
+  interface PluginStates {
+    ftrace: FtraceState;
+  }
+  interface PluginApis {
+    ftrace: FtraceApi;
+  }
+}

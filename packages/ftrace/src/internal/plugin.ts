@@ -1,0 +1,506 @@
+import {
+  EBUSY,
+  ENOENT,
+  TracelabError,
+  current,
+  definePlugin,
+  emit,
+  fn,
+  mutexLock,
+  mutexUnlock,
+  schedPoint,
+  shouldFailAlloc,
+  synchronizeRcu,
+  type KPath,
+  type McountHandler,
+  type PluginContext,
+  type TracelabPlugin,
+} from '@tracelab/core';
+import type { RcuTasksApi } from '@tracelab/rcu-tasks';
+import type { FtraceApi, FtraceOps, FtraceOpsFlag, FtraceState, FtraceTarget, ResolvedFtraceOptions } from '../events.js';
+import { siteTargetInvariant, recRefcountInvariant, reportInvariant } from './check.js';
+import { registerReducers } from './reducers.js';
+import { IDLE_FUNCTIONS, OpsRec, Registry, Trampoline, opsTraces, type Site } from './registry.js';
+
+export const FTRACE_VERSION = '0.1.0';
+
+/** The mutex every ftrace update runs under (kernel/trace/ftrace.c's ftrace_lock). */
+export const FTRACE_LOCK = 'ftrace_lock';
+
+/** The invariants' names, as violations report them. */
+export const FTRACE_INVARIANTS = {
+  useAfterFree: 'ftrace/no-trampoline-use-after-free',
+  wrongFunction: 'ftrace/trampoline-calls-traced-functions',
+  refcount: 'ftrace/rec-refcount',
+  siteTarget: 'ftrace/site-target',
+} as const;
+
+export interface FtraceOptions {
+  /**
+   * What unregistering a DYNAMIC ops waits for, after unpatching its sites and a
+   * synchronize_rcu (ftrace_sync), before it frees the trampoline. Default `'rcu-tasks'`
+   * (synchronize_rcu_tasks: every task has since switched voluntarily, been in user mode or
+   * idle). `'rcu-sched'` is the unsafe variant: nothing more, so a task preempted on the
+   * trampoline (preemption is an RCU-sched quiescent state) resumes on freed code.
+   */
+  readonly freeTrampolineAfter?: 'rcu-tasks' | 'rcu-sched';
+  /**
+   * Give DYNAMIC ops trampolines. Default true (Linux 4.12+). `false` is the 3.18–4.11 PREEMPT
+   * behaviour: DYNAMIC ops go through the list caller everywhere.
+   */
+  readonly dynamicTrampolines?: boolean;
+  /**
+   * Run an instrumented `default_idle` in every pass of each CPU's idle loop (a kprobe-like
+   * site in the idle task). Default false: tapping the idle hook makes idle CPUs eligible at
+   * every step, which lengthens every run.
+   */
+  readonly traceIdle?: boolean;
+  /**
+   * Whether a site the idle loop calls may target a DYNAMIC ops' trampoline. Default
+   * `'refuse'`: it uses the list caller (static text, never freed). `'allow'` is the unsafe
+   * variant: RCU-tasks never waits for an idle task, so the trampoline can be freed under it.
+   */
+  readonly idleTrampolines?: 'refuse' | 'allow';
+  /** Register the invariants. Default true. */
+  readonly checks?: boolean;
+}
+
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks'];
+const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC'];
+const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+function describe(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function resolveOptions(options: unknown): ResolvedFtraceOptions {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace: ${what}`, { plugin: 'ftrace' });
+  };
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${OPTION_KEYS.join(', ')})`);
+  }
+  const oneOf = <T extends string>(key: string, values: readonly T[], fallback: T): T => {
+    const v = o[key] ?? fallback;
+    if (!(values as readonly unknown[]).includes(v)) bad(`option ${key} must be ${values.map((x) => `'${x}'`).join(' or ')}, got ${describe(v)}`);
+    return v as T;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'boolean') bad(`option ${key} must be a boolean, got ${describe(v)}`);
+    return v as boolean;
+  };
+  return {
+    freeTrampolineAfter: oneOf('freeTrampolineAfter', ['rcu-tasks', 'rcu-sched'], 'rcu-tasks'),
+    dynamicTrampolines: bool('dynamicTrampolines', true),
+    traceIdle: bool('traceIdle', false),
+    idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
+    checks: bool('checks', true),
+  };
+}
+
+function checkNames(where: string, what: string, v: unknown): readonly string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && FUNCTION_NAME.test(x))) {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names, got ${describe(v)}`);
+  }
+  return v as string[];
+}
+
+/** Validates an ops object (host misuse throws INVALID_OPTION). */
+function checkOps(where: string, ops: unknown): asserts ops is FtraceOps {
+  if (typeof ops !== 'object' || ops === null) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops must be an object { func, filter?, notrace?, flags?, label? }`);
+  const o = ops as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(OPS_KEYS as readonly string[]).includes(key)) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: unknown ops field ${JSON.stringify(key)} (known: ${OPS_KEYS.join(', ')})`);
+  }
+  if (typeof o['func'] !== 'function') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func must be a function (ip, parentIp, ops) => void`);
+  checkNames(where, 'ops.filter', o['filter']);
+  checkNames(where, 'ops.notrace', o['notrace']);
+  const flags = o['flags'];
+  if (flags !== undefined && (!Array.isArray(flags) || !flags.every((f) => (OPS_FLAGS as readonly unknown[]).includes(f)))) {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.flags must be an array of ${OPS_FLAGS.map((f) => `'${f}'`).join(', ')}, got ${describe(flags)}`);
+  }
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.label must be a string`);
+}
+
+/**
+ * The ftrace plugin: mcount sites patched between the nop, the list caller and per-ops dynamic
+ * trampolines; ops with filter/notrace hashes; record refcounts; a DYNAMIC ops' trampoline
+ * freed after its sites are unpatched and an RCU-tasks grace period. See docs/ftrace.md.
+ */
+export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, FtraceState> {
+  const resolved = resolveOptions(options);
+  return definePlugin<FtraceApi, FtraceState>({
+    name: 'ftrace',
+    version: FTRACE_VERSION,
+    core: '^0.1.0',
+    dependsOn: { 'rcu-tasks': '^0.1.0' },
+    options: resolved,
+    register: (ctx) => registerFtrace(ctx, resolved),
+  });
+}
+
+function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOptions): FtraceApi {
+  const reg = new Registry();
+  const tasksRcu: RcuTasksApi = ctx.api('rcuTasks');
+  registerReducers(ctx);
+
+  // ---- the simulated mcount targets ------------------------------------------------------------
+
+  /** Calls one ops' callback; a throwing callback is reported and skipped, never fatal. */
+  function* callback(op: OpsRec, ip: string, parentIp: string, pid: number): KPath<void> {
+    let fault: unknown;
+    let faulted = false;
+    try {
+      op.func(ip, parentIp, op.ops);
+    } catch (err) {
+      fault = err;
+      faulted = true;
+    }
+    if (faulted) yield* emit({ type: 'ftrace/callback-fault', ops: op.id, ip, pid, message: fault instanceof Error ? `${fault.name}: ${fault.message}` : describe(fault) });
+  }
+
+  /**
+   * ftrace_caller + ftrace_ops_list_func. The caller is static kernel text (never freed), and
+   * preemptible while it saves registers. The walk reads the list once and runs with
+   * preemption off in the kernel (preempt_disable_notrace); here it takes no scheduling point,
+   * so no unregister can interleave with it.
+   */
+  function* listCaller(ip: string, parentIp: string): KPath<void> {
+    yield* schedPoint();
+    const me = yield* current();
+    const list = reg.list;
+    const called: number[] = [];
+    for (const op of list) {
+      if (!opsTraces(op, ip)) continue;
+      called.push(op.id);
+      yield* callback(op, ip, parentIp, me.pid);
+    }
+    yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+  }
+  const listHandler: McountHandler = (ip, parentIp) => listCaller(ip, parentIp);
+
+  /**
+   * A dynamic trampoline: the copy of ftrace_caller that calls its ops' callback directly. It
+   * is preemptible (the thread's "set up regs for function call. <interrupt>
+   * preempt_schedule()"): a scheduling point before the call and one after it, and the task is
+   * on the trampoline in between. After each point it reads `freed`: a task that resumes on
+   * freed memory is the use-after-free (reported, and it stops executing it).
+   */
+  function* trampolinePath(t: Trampoline, ip: string, parentIp: string): KPath<void> {
+    const me = yield* current();
+    if (t.freed) {
+      yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'entry' });
+      return;
+    }
+    yield* emit({ type: 'ftrace/tramp-enter', tramp: t.id, ops: t.ops.id, ip, pid: me.pid, traced: opsTraces(t.ops, ip) });
+    yield* schedPoint();
+    if (t.freed) {
+      yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
+      return;
+    }
+    yield* callback(t.ops, ip, parentIp, me.pid);
+    yield* schedPoint();
+    if (t.freed) {
+      yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
+      return;
+    }
+    yield* emit({ type: 'ftrace/tramp-exit', tramp: t.id, pid: me.pid });
+  }
+  const trampHandlers = new Map<Trampoline, McountHandler>();
+  function handlerOf(t: Trampoline): McountHandler {
+    let h = trampHandlers.get(t);
+    if (h === undefined) {
+      h = (ip, parentIp) => trampolinePath(t, ip, parentIp);
+      trampHandlers.set(t, h);
+    }
+    return h;
+  }
+
+  // ---- records and sites ------------------------------------------------------------------------
+
+  /** Creates a site for every mcount site the kernel has defined that ftrace does not know yet. */
+  function syncSites(): Site[] {
+    const fresh: Site[] = [];
+    for (const name of Object.keys(ctx.state().functions)) {
+      if (!reg.sites.has(name)) fresh.push(reg.site(name));
+    }
+    return fresh;
+  }
+
+  /** The sites an ops' hashes admit (every known site for an empty filter). */
+  function sitesOf(op: OpsRec): Site[] {
+    const out: Site[] = [];
+    if (op.filter === null) {
+      for (const s of reg.sites.values()) if (opsTraces(op, s.ip)) out.push(s);
+    } else {
+      for (const ip of op.filter) if (opsTraces(op, ip)) out.push(reg.site(ip));
+    }
+    return out;
+  }
+
+  /** Whether `site` may call trampoline `t` at all (the idle-loop rule). */
+  function trampolineAllowed(site: Site, t: Trampoline): boolean {
+    return !(t.ops.dynamic && options.idleTrampolines === 'refuse' && IDLE_FUNCTIONS.has(site.ip));
+  }
+
+  /**
+   * __ftrace_hash_rec_update for one record, against the list as it is now: the refcount, and
+   * TRAMP when exactly one ops traces it and that ops has a live trampoline. Logs a change.
+   */
+  function* updateRecord(site: Site): KPath<void> {
+    let count = 0;
+    let only: OpsRec | null = null;
+    for (const op of reg.list) {
+      if (!opsTraces(op, site.ip)) continue;
+      count++;
+      only = op;
+    }
+    const t = count === 1 && only!.trampoline !== null && !only!.trampoline.retired ? only!.trampoline : null;
+    if (site.refcount === count && site.tramp === t) return;
+    site.refcount = count;
+    site.tramp = t;
+    reg.hotVersion++;
+    yield* emit({ type: 'ftrace/rec', ip: site.ip, refcount: count, tramp: t?.id ?? null });
+  }
+
+  /** ftrace_get_addr_new: where the record says its site must call. */
+  function wantedTarget(site: Site): 'nop' | 'list' | Trampoline {
+    if (site.refcount === 0) return 'nop';
+    if (site.tramp !== null && trampolineAllowed(site, site.tramp)) return site.tramp;
+    return 'list';
+  }
+
+  /** Patches one site (the kernel's int3 text_poke of the call instruction, as one store). */
+  function* patchSite(site: Site, to: 'nop' | 'list' | Trampoline): KPath<void> {
+    const from: FtraceTarget = site.targetId;
+    reg.setFastTarget(site, to);
+    ctx.patchFunction(site.ip, to === 'nop' ? null : to === 'list' ? listHandler : handlerOf(to));
+    yield* emit({ type: 'ftrace/site-patched', ip: site.ip, from, to: site.targetId });
+  }
+
+  /**
+   * ftrace_replace_code: patches every site among `sites` whose target differs from what its
+   * record wants, with a scheduling point before each (other CPUs keep calling the functions
+   * while the text is rewritten).
+   */
+  function* replaceCode(sites: Iterable<Site>): KPath<void> {
+    for (const site of sites) {
+      const to = wantedTarget(site);
+      if (to === site.targetRef) continue;
+      yield* schedPoint();
+      yield* patchSite(site, to);
+    }
+  }
+
+  // ---- register / unregister / set filter ---------------------------------------------------
+
+  function opsRecOf(ops: FtraceOps): OpsRec {
+    let op = reg.byOps.get(ops);
+    if (op === undefined) {
+      const id = reg.nextOpsId++;
+      const label = `${ops.label ?? (ops.func.name !== '' ? ops.func.name : 'ops')}#${id}`;
+      op = new OpsRec(id, ops, label, ops.flags?.includes('DYNAMIC') ?? false);
+      op.setHashes(ops.filter ?? [], ops.notrace ?? []);
+      reg.byOps.set(ops, op);
+      reg.opsById.set(id, op);
+    }
+    return op;
+  }
+
+  function declareSites(names: readonly string[]): void {
+    for (const name of names) {
+      ctx.defineFunction(name);
+      reg.site(name);
+    }
+  }
+
+  /** ftrace_update_trampoline: keep a static ops' trampoline, else allocate one (or do without). */
+  function* updateTrampoline(op: OpsRec): KPath<void> {
+    if (op.trampoline !== null) return; // a static ops' trampoline, reused as it is
+    if (op.dynamic && !options.dynamicTrampolines) {
+      yield* emit({ type: 'ftrace/tramp-none', ops: op.id, reason: 'dynamic-off' });
+      return;
+    }
+    if (yield* shouldFailAlloc()) {
+      // create_trampoline failed: the ops simply goes through the list caller.
+      yield* emit({ type: 'ftrace/tramp-none', ops: op.id, reason: 'enomem' });
+      return;
+    }
+    const t = new Trampoline(reg.nextTrampId++, op);
+    reg.trampolines.set(t.id, t);
+    op.trampoline = t;
+    reg.hotVersion++;
+    yield* emit({ type: 'ftrace/tramp-alloc', tramp: t.id, ops: op.id });
+  }
+
+  function* registerFtraceFunction(ops: FtraceOps): KPath<number> {
+    yield* mutexLock(FTRACE_LOCK);
+    const op = opsRecOf(ops);
+    if (op.registered) {
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EBUSY;
+    }
+    const me = yield* current();
+    declareSites(op.filterList);
+    const fresh = syncSites();
+    yield* emit({ type: 'ftrace/update-start', op: 'register', ops: op.id, pid: me.pid });
+    // Functions first seen since the last update pick up the ops already registered
+    // (ftrace_module_enable), before the new one joins.
+    for (const s of fresh) yield* updateRecord(s);
+    // One step: the ops goes on the list and every record it matches is raised.
+    op.registered = true;
+    reg.list = Object.freeze([...reg.list, op]);
+    reg.hotVersion++;
+    yield* emit({ type: 'ftrace/ops-registered', ops: op.id, label: op.label, flags: op.dynamic ? ['DYNAMIC'] : [], filter: [...op.filterList], notrace: [...op.notraceList] });
+    yield* updateTrampoline(op);
+    const touched = sitesOf(op);
+    for (const s of touched) yield* updateRecord(s);
+    yield* replaceCode([...fresh, ...touched]);
+    yield* emit({ type: 'ftrace/update-end', ops: op.id });
+    yield* mutexUnlock(FTRACE_LOCK);
+    return 0;
+  }
+
+  function* unregisterFtraceFunction(ops: FtraceOps): KPath<number> {
+    yield* mutexLock(FTRACE_LOCK);
+    const op = reg.byOps.get(ops);
+    if (op === undefined || !op.registered) {
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -ENOENT;
+    }
+    const me = yield* current();
+    const fresh = syncSites();
+    yield* emit({ type: 'ftrace/update-start', op: 'unregister', ops: op.id, pid: me.pid });
+    for (const s of fresh) yield* updateRecord(s);
+    // One step: off the list, records lowered. The trampoline stops being anyone's TRAMP.
+    op.registered = false;
+    reg.list = Object.freeze(reg.list.filter((x) => x !== op));
+    const t = op.trampoline;
+    if (t !== null && op.dynamic) t.retired = true;
+    reg.hotVersion++;
+    yield* emit({ type: 'ftrace/ops-removed', ops: op.id });
+    const touched = sitesOf(op);
+    for (const s of touched) yield* updateRecord(s);
+    // Unpatch: from here on no site calls the trampoline, but a task may still be on it.
+    yield* replaceCode([...fresh, ...touched]);
+    yield* emit({ type: 'ftrace/update-end', ops: op.id });
+    if (t !== null && op.dynamic) {
+      yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
+      // ftrace_sync / synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no
+      // CPU still has the old call target in flight.
+      yield* synchronizeRcu();
+      // A task preempted on the trampoline is not covered by the above (preemption is an
+      // RCU-sched quiescent state). synchronize_rcu_tasks waits until every task that was
+      // runnable in the kernel has switched voluntarily or been in user mode: off the trampoline.
+      if (options.freeTrampolineAfter === 'rcu-tasks') yield* tasksRcu.synchronizeRcuTasks();
+      t.freed = true;
+      op.trampoline = null;
+      reg.hotVersion++;
+      yield* emit({ type: 'ftrace/tramp-freed', tramp: t.id, ops: op.id });
+    }
+    yield* emit({ type: 'ftrace/ops-shutdown', ops: op.id });
+    yield* mutexUnlock(FTRACE_LOCK);
+    return 0;
+  }
+
+  function* ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace: readonly string[]): KPath<number> {
+    yield* mutexLock(FTRACE_LOCK);
+    const op = opsRecOf(ops);
+    declareSites(filter);
+    if (!op.registered) {
+      op.setHashes(filter, notrace);
+      reg.hotVersion++;
+      yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
+      yield* mutexUnlock(FTRACE_LOCK);
+      return 0;
+    }
+    const me = yield* current();
+    const fresh = syncSites();
+    yield* emit({ type: 'ftrace/update-start', op: 'set-filter', ops: op.id, pid: me.pid });
+    for (const s of fresh) yield* updateRecord(s);
+    const before = sitesOf(op);
+    // The list caller for the whole transaction: every site on this ops' trampoline that the
+    // new hashes drop goes to the list caller (which tests the hashes) before they change, so
+    // the trampoline never calls the callback for a function its ops no longer traces.
+    const next = new OpsRec(op.id, op.ops, op.label, op.dynamic);
+    next.setHashes(filter, notrace);
+    for (const s of before) {
+      if (s.targetRef === op.trampoline && op.trampoline !== null && !opsTraces(next, s.ip)) {
+        yield* schedPoint();
+        yield* patchSite(s, 'list');
+      }
+    }
+    // One step: the new hashes are published and the records follow them.
+    op.setHashes(filter, notrace);
+    reg.hotVersion++;
+    yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
+    const after = sitesOf(op);
+    const touched = new Set([...fresh, ...before, ...after]);
+    for (const s of touched) yield* updateRecord(s);
+    // The same trampoline serves the new sites: it calls the same callback (reused, not copied).
+    yield* replaceCode(touched);
+    yield* emit({ type: 'ftrace/update-end', ops: op.id });
+    yield* mutexUnlock(FTRACE_LOCK);
+    return 0;
+  }
+
+  /** The body of the idle loop's instrumented function: the CPU just idles. */
+  function* defaultIdle(): KPath<void> {
+    yield* current();
+  }
+
+  // ---- the idle loop -----------------------------------------------------------------------------
+
+  if (options.traceIdle) {
+    for (const name of IDLE_FUNCTIONS) ctx.defineFunction(name);
+    ctx.tap('idle', function* defaultIdleHook() {
+      // A kprobe-like site in the idle task: an instrumented function each idle pass.
+      yield* fn('default_idle', defaultIdle());
+    });
+  }
+
+  // ---- invariants ----------------------------------------------------------------------------------
+
+  if (options.checks) {
+    ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
+    ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
+    ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
+    ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));
+  }
+
+  // ---- the API -------------------------------------------------------------------------------------
+
+  return {
+    options,
+    registerFtraceFunction: (ops) => {
+      checkOps('registerFtraceFunction', ops);
+      return registerFtraceFunction(ops);
+    },
+    unregisterFtraceFunction: (ops) => {
+      checkOps('unregisterFtraceFunction', ops);
+      return unregisterFtraceFunction(ops);
+    },
+    ftraceSetFilter: (ops, filter, notrace = []) => {
+      checkOps('ftraceSetFilter', ops);
+      return ftraceSetFilter(ops, checkNames('ftraceSetFilter', 'filter', filter), checkNames('ftraceSetFilter', 'notrace', notrace));
+    },
+    site: (name) => {
+      if (!reg.sites.has(name) && ctx.state().functions[name] === undefined) return undefined;
+      return reg.site(name);
+    },
+    opsId: (ops) => reg.byOps.get(ops)?.id,
+    record: (name) => ctx.slice().records[name],
+  };
+}

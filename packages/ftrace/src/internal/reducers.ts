@@ -1,0 +1,96 @@
+import type { PluginContext } from '@tracelab/core';
+import type { FtraceState } from '../events.js';
+
+export const INITIAL_FTRACE_STATE: FtraceState = { ops: {}, records: {}, trampolines: {}, onTrampoline: {}, updating: null, reports: [] };
+
+/** The task a trampoline event is about: its pid, or the idle task of the emitting CPU. */
+export function taskKey(pid: number, cpu: number): string {
+  return pid === 0 ? `swapper/${cpu}` : String(pid);
+}
+
+/** Every reducer of the slice: pure functions of (slice, event). */
+export function registerReducers(ctx: PluginContext<FtraceState>): void {
+  ctx.initSlice(INITIAL_FTRACE_STATE);
+  ctx.on('ftrace/update-start', (f, e) => {
+    f.updating = { op: e.op, ops: e.ops, pid: e.pid };
+  });
+  ctx.on('ftrace/update-end', (f) => {
+    f.updating = null;
+  });
+  ctx.on('ftrace/ops-registered', (f, e) => {
+    const old = f.ops[e.ops];
+    f.ops[e.ops] = { label: e.label, flags: e.flags, filter: e.filter, notrace: e.notrace, state: 'registered', trampoline: old?.trampoline ?? null };
+  });
+  ctx.on('ftrace/ops-removed', (f, e) => {
+    const op = f.ops[e.ops];
+    if (op !== undefined) op.state = 'removing';
+  });
+  ctx.on('ftrace/ops-shutdown', (f, e) => {
+    const op = f.ops[e.ops];
+    if (op !== undefined) op.state = 'off';
+  });
+  ctx.on('ftrace/filter-set', (f, e) => {
+    const op = f.ops[e.ops];
+    if (op === undefined) f.ops[e.ops] = { label: `ops#${e.ops}`, flags: [], filter: e.filter, notrace: e.notrace, state: 'off', trampoline: null };
+    else {
+      op.filter = e.filter;
+      op.notrace = e.notrace;
+    }
+  });
+  ctx.on('ftrace/rec', (f, e) => {
+    const r = f.records[e.ip];
+    if (r === undefined) f.records[e.ip] = { refcount: e.refcount, tramp: e.tramp, target: 'nop' };
+    else {
+      r.refcount = e.refcount;
+      r.tramp = e.tramp;
+    }
+  });
+  ctx.on('ftrace/site-patched', (f, e) => {
+    const r = f.records[e.ip];
+    if (r === undefined) f.records[e.ip] = { refcount: 0, tramp: null, target: e.to };
+    else r.target = e.to;
+  });
+  ctx.declareEvents(['ftrace/tramp-none', 'ftrace/list-call', 'ftrace/callback-fault']);
+  ctx.on('ftrace/tramp-alloc', (f, e) => {
+    f.trampolines[e.tramp] = { ops: e.ops, state: 'allocated' };
+    const op = f.ops[e.ops];
+    if (op !== undefined) op.trampoline = e.tramp;
+  });
+  ctx.on('ftrace/tramp-retired', (f, e) => {
+    const t = f.trampolines[e.tramp];
+    if (t !== undefined) t.state = 'retired';
+  });
+  ctx.on('ftrace/tramp-freed', (f, e) => {
+    const t = f.trampolines[e.tramp];
+    if (t !== undefined) t.state = 'freed';
+    const op = f.ops[e.ops];
+    if (op !== undefined && op.trampoline === e.tramp) op.trampoline = null;
+    // Freeing memory a task is still executing: that task's next instruction is freed code.
+    for (const [task, stack] of Object.entries(f.onTrampoline)) {
+      if (stack.includes(e.tramp)) f.reports.push({ kind: 'freed-in-use', tramp: e.tramp, task });
+    }
+  });
+  ctx.on('ftrace/tramp-enter', (f, e) => {
+    const key = taskKey(e.pid, e.cpu);
+    const stack = f.onTrampoline[key];
+    if (stack === undefined) f.onTrampoline[key] = [e.tramp];
+    else stack.push(e.tramp);
+    if (!e.traced) f.reports.push({ kind: 'wrong-function', tramp: e.tramp, ops: e.ops, ip: e.ip, task: key });
+  });
+  ctx.on('ftrace/tramp-exit', (f, e) => {
+    popTrampoline(f, taskKey(e.pid, e.cpu), e.tramp);
+  });
+  ctx.on('ftrace/use-after-free', (f, e) => {
+    const key = taskKey(e.pid, e.cpu);
+    f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });
+    if (e.at === 'resume') popTrampoline(f, key, e.tramp);
+  });
+}
+
+function popTrampoline(f: { onTrampoline: Record<string, number[]> }, key: string, tramp: number): void {
+  const stack = f.onTrampoline[key];
+  if (stack === undefined) return;
+  const i = stack.lastIndexOf(tramp);
+  if (i >= 0) stack.splice(i, 1);
+  if (stack.length === 0) delete f.onTrampoline[key];
+}

@@ -1,0 +1,173 @@
+import type { FtraceFunc, FtraceOps, FtraceSite, FtraceTarget } from '../events.js';
+
+/**
+ * The hot side of ftrace: the objects the real fast path reads (ftrace_ops_list, the sites'
+ * call targets, the trampolines). They live outside the immer state (ARCHITECTURE.md 2.1);
+ * their lifecycle is in the log, and the invariant `ftrace/site-target` checks after every
+ * step that the sites agree with the folded records.
+ */
+
+/** Functions the idle loop calls (the `idle` tap runs `fn('default_idle')` in each pass). */
+export const IDLE_FUNCTIONS: ReadonlySet<string> = new Set(['default_idle']);
+
+/**
+ * An ops as ftrace keeps it (the kernel's ftrace_ops fields ftrace owns). Hashes are immutable
+ * sets, replaced whole by ftraceSetFilter (an RCU-published pointer in the kernel): a reader
+ * that loaded one keeps a consistent hash. Every field is guarded by ftrace_lock for writers;
+ * the list caller reads `filter`/`notrace` without it.
+ */
+export class OpsRec {
+  /** null: an empty filter hash (trace every function). */
+  filter: ReadonlySet<string> | null = null;
+  /** null: an empty notrace hash (exclude none). */
+  notrace: ReadonlySet<string> | null = null;
+  filterList: readonly string[] = [];
+  notraceList: readonly string[] = [];
+  /** On ftrace_ops_list (FTRACE_OPS_FL_ENABLED). */
+  registered = false;
+  /** Its trampoline: allocated at startup, kept while registered (and for ever if static). */
+  trampoline: Trampoline | null = null;
+  readonly func: FtraceFunc;
+
+  constructor(
+    readonly id: number,
+    readonly ops: FtraceOps,
+    readonly label: string,
+    readonly dynamic: boolean,
+  ) {
+    this.func = ops.func;
+  }
+
+  setHashes(filter: readonly string[], notrace: readonly string[]): void {
+    this.filterList = Object.freeze([...filter]);
+    this.notraceList = Object.freeze([...notrace]);
+    this.filter = filter.length === 0 ? null : new Set(filter);
+    this.notrace = notrace.length === 0 ? null : new Set(notrace);
+  }
+}
+
+/** ftrace_ops_test: (filter empty or contains ip) and notrace does not contain ip. */
+export function opsTraces(op: OpsRec, ip: string): boolean {
+  return (op.filter === null || op.filter.has(ip)) && (op.notrace === null || !op.notrace.has(ip));
+}
+
+/**
+ * A dynamic trampoline: a copy of ftrace_caller whose call goes straight to its ops' callback.
+ * Its fast path is that call: the (callback, ops) pair a site targeting it invokes directly,
+ * with no list and no hash test. `retired` and `freed` are the allocator's view of its memory,
+ * written by the unregistering path under ftrace_lock; the simulated trampoline path reads
+ * `freed` after each of its scheduling points.
+ */
+export class Trampoline {
+  retired = false;
+  freed = false;
+  readonly func: FtraceFunc;
+  readonly arg: FtraceOps;
+
+  constructor(
+    readonly id: number,
+    readonly ops: OpsRec,
+  ) {
+    this.func = ops.func;
+    this.arg = ops.ops;
+  }
+}
+
+/** What a site calls: (ip, parentIp, arg) with the arg the target needs. */
+type Dispatch = (ip: string, parentIp: string, arg: never) => void;
+
+function nopDispatch(): void {
+  // the mcount call patched to a nop
+}
+
+/** ftrace_ops_list_func for the real fast path: every listed ops whose hashes admit ip. */
+function listDispatch(ip: string, parentIp: string, reg: Registry): void {
+  const list = reg.list;
+  for (let i = 0; i < list.length; i++) {
+    const op = list[i]!;
+    if ((op.filter === null || op.filter.has(ip)) && (op.notrace === null || !op.notrace.has(ip))) op.func(ip, parentIp, op.ops);
+  }
+}
+
+/**
+ * A `dyn_ftrace` record and its mcount site. `refcount`, `tramp` and `targetRef` are guarded by
+ * ftrace_lock. `dispatch` and `arg` are the patched call instruction, read without a lock by the
+ * fast path and written together when the site is patched (the kernel's text_poke of the call;
+ * in this single-threaded host nothing can read between the two stores).
+ */
+export class Site implements FtraceSite {
+  refcount = 0;
+  /** FTRACE_FL_TRAMP: the trampoline this record may call (refcount 1, its ops has one). */
+  tramp: Trampoline | null = null;
+  targetRef: 'nop' | 'list' | Trampoline = 'nop';
+  dispatch: Dispatch = nopDispatch;
+  arg: unknown = undefined;
+
+  constructor(readonly ip: string) {}
+
+  /**
+   * The mcount call. One method for every site, so the call stays monomorphic; what differs is
+   * the target it was patched to: the nop, the list function, or the trampoline's direct call
+   * of its ops' callback.
+   */
+  call(parentIp: string): void {
+    (this.dispatch as (ip: string, parentIp: string, arg: unknown) => void)(this.ip, parentIp, this.arg);
+  }
+
+  get target(): 'nop' | 'list' | 'trampoline' {
+    return typeof this.targetRef === 'string' ? this.targetRef : 'trampoline';
+  }
+
+  get trampoline(): number | null {
+    return typeof this.targetRef === 'string' ? null : this.targetRef.id;
+  }
+
+  /** The target as the log writes it. */
+  get targetId(): FtraceTarget {
+    return typeof this.targetRef === 'string' ? this.targetRef : this.targetRef.id;
+  }
+}
+
+/**
+ * The registry of one plugin instance (one kernel). Written only by kernel paths holding
+ * ftrace_lock and by the host-side site creation; read lock-free by the fast paths.
+ */
+export class Registry {
+  /** ftrace_ops_list: a frozen array, published whole (rcu_assign_pointer). guarded by: ftrace_lock. */
+  list: readonly OpsRec[] = Object.freeze([]);
+  /** The sites ftrace knows, by function name. guarded by: ftrace_lock. */
+  readonly sites = new Map<string, Site>();
+  /** Every ops ever registered, by object. guarded by: ftrace_lock. */
+  readonly byOps = new Map<FtraceOps, OpsRec>();
+  readonly opsById = new Map<number, OpsRec>();
+  readonly trampolines = new Map<number, Trampoline>();
+  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. */
+  hotVersion = 0;
+  nextOpsId = 1;
+  nextTrampId = 1;
+
+  site(ip: string): Site {
+    let s = this.sites.get(ip);
+    if (s === undefined) {
+      s = new Site(ip);
+      this.sites.set(ip, s);
+    }
+    return s;
+  }
+
+  /** Points the fast path of `site` at `to`. */
+  setFastTarget(site: Site, to: 'nop' | 'list' | Trampoline): void {
+    site.targetRef = to;
+    if (to === 'nop') {
+      site.dispatch = nopDispatch;
+      site.arg = undefined;
+    } else if (to === 'list') {
+      site.dispatch = listDispatch as Dispatch;
+      site.arg = this;
+    } else {
+      site.dispatch = to.func as Dispatch;
+      site.arg = to.arg;
+    }
+    this.hotVersion++;
+  }
+}

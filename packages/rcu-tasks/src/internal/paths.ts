@@ -1,0 +1,310 @@
+import {
+  current,
+  emit,
+  getState,
+  intMapGet,
+  intMapValues,
+  kernelBug,
+  kthreadRun,
+  msleep,
+  rcuReadLock,
+  rcuReadUnlock,
+  schedPoint,
+  synchronizeRcu,
+  waitEvent,
+  wakeUp,
+  type Command,
+  type KPath,
+  type KernelState,
+  type RcuCallback,
+} from '@tracelab/core';
+import type { HoldoutDropReason, HoldoutState, RcuTasksFlavour } from '../events.js';
+import type { ResolvedRcuTasksOptions } from './options.js';
+import { flavourOf, intMapEntries, onRq, queuedCallbacks, rcuTasksSlice } from './slice.js';
+
+/** The GP kthreads' names, as in the kernel. */
+export const KTHREAD_COMM: Readonly<Record<RcuTasksFlavour, string>> = { tasks: 'rcu_tasks_kthre', trace: 'rcu_tasks_trace' };
+
+/** Stall warnings name at most this many holdouts (the count says how many there are). */
+const STALL_LIST = 16;
+
+/**
+ * A queued callback's closure: hot data, outside the immutable state, keyed by callback id.
+ * Guarded by the runtime's single thread: `callRcuTasks` adds an entry in the same step as its
+ * `callback-queued` event, and only the flavour's GP kthread deletes it, when it invokes it. A
+ * queueing step rolled back by an oops leaves an entry whose id the next call reuses (the id
+ * comes from the state, which the rollback restored), so nothing leaks or runs twice.
+ */
+interface Closure {
+  readonly fn: RcuCallback;
+  readonly label: string;
+}
+
+const SCHEDULING: ReadonlySet<Command['op']> = new Set(['point', 'switch', 'spin']);
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs a callback to completion inside the GP kthread, forwarding its commands (emit, state,
+ * wakeUp...) so that they act as the kthread's. A callback runs with bottom halves disabled in
+ * the kernel and must not block: a scheduling command abandons it. Returns null when it
+ * completed, else why it failed.
+ */
+function* invokeCallback(cb: Closure): KPath<string | null> {
+  let gen: KPath<void>;
+  try {
+    gen = cb.fn();
+  } catch (err) {
+    return describe(err);
+  }
+  let input: unknown;
+  let thrown: { err: unknown } | null = null;
+  for (;;) {
+    let r: IteratorResult<Command, void>;
+    try {
+      r = thrown !== null ? gen.throw(thrown.err) : gen.next(input);
+    } catch (err) {
+      return describe(err);
+    }
+    thrown = null;
+    if (r.done === true) return null;
+    const cmd = r.value;
+    if (SCHEDULING.has(cmd.op)) {
+      try {
+        gen.return(undefined);
+      } catch {
+        // its cleanup failed too; it is abandoned either way
+      }
+      return `BUG: callback ${cb.label} tried to sleep or reschedule (${cmd.op}); RCU-tasks callbacks must not block`;
+    }
+    try {
+      input = yield cmd;
+    } catch (err) {
+      // The command failed (an undeclared event type, say): the callback gets the error, as
+      // kernel code would, and may handle it.
+      thrown = { err };
+    }
+  }
+}
+
+/**
+ * The kernel paths of both flavours, after kernel/rcu/update.c of v3.18 (rcu_tasks_kthread)
+ * and kernel/rcu/tasks.h (rcu_tasks_wait_gp, the tasks-trace hooks).
+ *
+ * Each flavour has one callback list (ids in the state, closures here), one GP kthread started
+ * on demand, and one GP at a time. Callback ids are handed out in queue order and a GP takes
+ * the whole list, so "queued before the grab" is "id <= takenThrough".
+ */
+export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
+  const closures: Record<RcuTasksFlavour, Map<number, Closure>> = { tasks: new Map(), trace: new Map() };
+  /** Back-off after the GP's callbacks: lets more callbacks collect into the next batch. */
+  const batchDelay = Math.max(1, Math.floor(options.hz / 10));
+
+  function* callRcuTasksFlavour(flavour: RcuTasksFlavour, fn: RcuCallback, label: string): KPath<number> {
+    if (typeof fn !== 'function') throw kernelBug(`call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function returning a kernel path, got ${typeof fn}`);
+    const me = yield* current();
+    const f = flavourOf(yield* getState(), flavour);
+    const id = f.nextCallbackId;
+    closures[flavour].set(id, { fn, label });
+    yield* emit({ type: 'rcu-tasks/callback-queued', flavour, id, label, pid: me.pid });
+    // The kthread is started on first use, as in 3.18 (rcu_spawn_tasks_kthread). It exits
+    // when it finds the list empty; the test and the start are one step, so a call cannot
+    // slip between a kthread deciding to exit and its exit.
+    if (f.kthread === null) {
+      const pid = yield* kthreadRun(rcuTasksKthread(flavour), KTHREAD_COMM[flavour]);
+      yield* emit({ type: 'rcu-tasks/kthread-start', flavour, pid });
+    }
+    return id;
+  }
+
+  /**
+   * rcu_tasks_kthread: take the whole list, wait for a grace period, invoke the batch; again
+   * while callbacks keep coming; exit when none is queued.
+   */
+  function* rcuTasksKthread(flavour: RcuTasksFlavour): KPath<void> {
+    const me = yield* current();
+    for (;;) {
+      const f = flavourOf(yield* getState(), flavour);
+      if (queuedCallbacks(f) === 0) {
+        yield* emit({ type: 'rcu-tasks/kthread-exit', flavour, pid: me.pid });
+        return;
+      }
+      const gp = f.completed + 1;
+      const first = f.takenThrough + 1;
+      const last = f.nextCallbackId - 1;
+      // The list grab: from here callbacks queued by anyone wait for the next GP.
+      yield* emit({ type: 'rcu-tasks/gp-start', flavour, gp, first, last });
+      if (flavour === 'tasks') yield* rcuTasksWaitGp(me.pid, gp);
+      else yield* rcuTasksTraceWaitGp(me.pid, gp);
+      yield* emit({ type: 'rcu-tasks/gp-end', flavour, gp });
+      let invoked = 0;
+      for (let id = first; id <= last; id++) {
+        const cb = closures[flavour].get(id);
+        closures[flavour].delete(id);
+        const failure = cb === undefined ? `callback ${id} has no closure (queued by a step that was rolled back)` : yield* invokeCallback(cb);
+        const label = cb?.label ?? '?';
+        if (failure === null) {
+          yield* emit({ type: 'rcu-tasks/callback-invoked', flavour, gp, id, label });
+          invoked++;
+        } else {
+          yield* emit({ type: 'rcu-tasks/callback-failed', flavour, gp, id, label, message: failure });
+        }
+        yield* schedPoint(); // cond_resched() between callbacks
+      }
+      yield* emit({ type: 'rcu-tasks/gp-done', flavour, gp, invoked });
+      yield* msleep(batchDelay);
+    }
+  }
+
+  /**
+   * The holdout loop shared by both flavours (rcu_tasks_wait_gp): sleep, back off from hz/10 to
+   * hz ticks, rescan only the holdouts, warn about a stall every `stallTimeout` ticks.
+   */
+  function* waitForHoldouts(flavour: RcuTasksFlavour, gp: number, check: (s: KernelState, pid: number, h: HoldoutState) => HoldoutDropReason | null): KPath<void> {
+    let fract = 10;
+    let rescan = 0;
+    const start = flavourOf(yield* getState(), flavour).gp!.start;
+    let nextStall = options.stallTimeout;
+    for (;;) {
+      const g = flavourOf(yield* getState(), flavour).gp!;
+      if (g.holdouts.size === 0) return;
+      yield* msleep(Math.max(1, Math.floor(options.hz / fract)));
+      if (fract > 1) fract--;
+      const s = yield* getState();
+      const holdouts = flavourOf(s, flavour).gp!.holdouts;
+      const dropped: Array<{ pid: number; why: HoldoutDropReason }> = [];
+      for (const [pid, h] of intMapEntries(holdouts)) {
+        const why = check(s, pid, h);
+        if (why !== null) dropped.push({ pid, why });
+      }
+      rescan++;
+      yield* emit({ type: 'rcu-tasks/rescan', flavour, gp, rescan, dropped, remaining: holdouts.size - dropped.length });
+      const waited = s.clock.now - start;
+      if (options.stallTimeout > 0 && waited >= nextStall && holdouts.size > dropped.length) {
+        const gone = new Set(dropped.map((d) => d.pid));
+        const still: number[] = [];
+        for (const [pid] of intMapEntries(holdouts)) if (!gone.has(pid) && still.length < STALL_LIST) still.push(pid);
+        yield* emit({ type: 'rcu-tasks/stall', flavour, gp, ticks: waited, count: holdouts.size - dropped.length, holdouts: still });
+        while (nextStall <= waited) nextStall += options.stallTimeout;
+      }
+    }
+  }
+
+  /**
+   * check_holdout_task: a holdout stays one while it is on a runqueue, in kernel mode, with its
+   * voluntary-switch count unchanged and its flag still set. Preemption is not a quiescent
+   * state (unless `quiescentOnPreempt`, the unsafe variant).
+   */
+  function checkHoldout(s: KernelState, pid: number, h: HoldoutState): HoldoutDropReason | null {
+    const t = intMapGet(s.tasks, pid);
+    if (t === undefined || t.state === 'zombie' || t.state === 'dead') return 'exited';
+    if (!onRq(t)) return 'off-rq';
+    if (t.nvcsw !== h.nvcsw) return 'voluntary';
+    if (!h.flag || t.mode === 'user') return 'user';
+    if (options.quiescentOnPreempt && t.nivcsw !== h.nivcsw) return 'preempted';
+    return null;
+  }
+
+  /** One RCU-tasks grace period: synchronize_sched, the scan, the holdout loop, synchronize_sched. */
+  function* rcuTasksWaitGp(self: number, gp: number): KPath<void> {
+    // Tasks that were preempt-disabled (an RCU-sched reader) before the grab have left that
+    // region; also orders the grab before the scan.
+    yield* synchronizeRcu();
+    // The scan, as an RCU reader walking the task list: every task on a runqueue, not idle
+    // (the idle tasks are not on the list at all), not this kthread, and not in user mode
+    // (where it holds no kernel code: the kernel clears the flag at the next tick).
+    yield* rcuReadLock();
+    const s = yield* getState();
+    const pids: number[] = [];
+    let scanned = 0;
+    for (const t of intMapValues(s.tasks)) {
+      scanned++;
+      if (t.pid === self || !onRq(t) || t.mode !== 'kernel') continue;
+      pids.push(t.pid);
+    }
+    yield* emit({ type: 'rcu-tasks/holdouts', flavour: 'tasks', gp, pids, scanned });
+    yield* rcuReadUnlock();
+    // The kernel's synchronize_srcu(&tasks_rcu_exit_srcu) covers tasks already off the list but
+    // still exiting; here the scan saw every task still in the state (exiting ones included),
+    // so there is no such gap to close.
+    yield* waitForHoldouts('tasks', gp, checkHoldout);
+    // Orders the holdouts' last accesses before the callbacks (the kernel's second synchronize_sched).
+    yield* synchronizeRcu();
+  }
+
+  /**
+   * One RCU-tasks-trace grace period: every task whose nesting is above 0 at the scan is a
+   * holdout until the section it is in ends, wherever it is: running, preempted, asleep in a
+   * page fault, or on another CPU by now.
+   */
+  function checkTraceHoldout(s: KernelState, pid: number, h: HoldoutState): HoldoutDropReason | null {
+    const r = intMapGet(rcuTasksSlice(s).traceReaders, pid);
+    if (r === undefined || r.since !== h.since) return 'unlocked';
+    if (options.traceQuiescentOnSwitch) {
+      const t = intMapGet(s.tasks, pid);
+      if (t === undefined || t.nvcsw !== h.nvcsw || t.nivcsw !== h.nivcsw || !onRq(t)) return 'preempted';
+    }
+    return null;
+  }
+
+  function* rcuTasksTraceWaitGp(self: number, gp: number): KPath<void> {
+    const s = yield* getState();
+    const readers = rcuTasksSlice(s).traceReaders;
+    const pids: number[] = [];
+    for (const [pid] of intMapEntries(readers)) if (pid !== self) pids.push(pid);
+    yield* emit({ type: 'rcu-tasks/holdouts', flavour: 'trace', gp, pids, scanned: readers.size });
+    yield* waitForHoldouts('trace', gp, checkTraceHoldout);
+  }
+
+  /** synchronize_rcu_tasks / rcu_barrier_tasks: a callback that wakes the caller, then wait_event on it. */
+  function* waitForCallback(flavour: RcuTasksFlavour, what: string): KPath<void> {
+    const me = yield* current();
+    const channel = `${flavour === 'trace' ? 'rcu-tasks-trace' : 'rcu-tasks'}:${me.pid}`;
+    let done = false;
+    const id = yield* callRcuTasksFlavour(
+      flavour,
+      function* wakeme() {
+        done = true;
+        yield* wakeUp(channel);
+      },
+      `${what}(${me.pid})`,
+    );
+    // `invokedThrough` also covers a wakeup callback that failed.
+    yield* waitEvent(channel, (s) => done || flavourOf(s, flavour).invokedThrough >= id);
+  }
+
+  function* rcuReadLockTrace(): KPath<void> {
+    const me = yield* current();
+    const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+    yield* emit({ type: 'rcu-tasks/trace-lock', pid: me.pid, nesting: (r?.nesting ?? 0) + 1 });
+  }
+
+  function* rcuReadUnlockTrace(): KPath<void> {
+    const me = yield* current();
+    const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+    if (r === undefined) throw kernelBug(`rcu_read_unlock_trace by pid ${me.pid} outside any tasks-trace reader section`);
+    yield* emit({ type: 'rcu-tasks/trace-unlock', pid: me.pid, nesting: r.nesting - 1 });
+  }
+
+  return {
+    callRcuTasks: (fn: RcuCallback, label = 'callback') => callRcuTasksFlavour('tasks', fn, label),
+    *synchronizeRcuTasks(): KPath<void> {
+      yield* waitForCallback('tasks', 'synchronize_rcu_tasks');
+    },
+    /** A single FIFO list, so a callback queued now runs after every one queued before it. */
+    *rcuBarrierTasks(): KPath<void> {
+      yield* waitForCallback('tasks', 'rcu_barrier_tasks');
+    },
+    rcuReadLockTrace,
+    rcuReadUnlockTrace,
+    callRcuTasksTrace: (fn: RcuCallback, label = 'callback') => callRcuTasksFlavour('trace', fn, label),
+    *synchronizeRcuTasksTrace(): KPath<void> {
+      yield* waitForCallback('trace', 'synchronize_rcu_tasks_trace');
+    },
+    *rcuBarrierTasksTrace(): KPath<void> {
+      yield* waitForCallback('trace', 'rcu_barrier_tasks_trace');
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import { intMapEmpty, intMapGet, intMapSet, intMapValues, intMapWith, type EventType, type IntMap, type KernelEvent, type KernelState, type PluginContext } from '@tracelab/core';
+import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
+import { commOf, intMapEntries, onRq, rcuTasksSlice } from './slice.js';
+
+/** The invariants' names, as violations report them. */
+export const RCU_TASKS_INVARIANTS = {
+  /** No RCU-tasks callback runs while a task still is in the read side it was in when the callback's GP began. */
+  readers: 'rcu-tasks/readers',
+  /** No tasks-trace callback runs while a reader section open when its GP began is still open. */
+  traceReaders: 'rcu-tasks/trace-readers',
+  /** Callbacks run only in the GP whose list grab took them, in queue order, after that GP ended. */
+  batching: 'rcu-tasks/batching',
+} as const;
+
+/** The liveness monitor's name. */
+export const RCU_TASKS_LIVENESS = 'rcu-tasks/gp-ends';
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+type WGp = Writable<RcuTasksGpState>;
+type WFlavour = Omit<Writable<RcuTasksFlavourState>, 'gp'> & { gp: WGp | null };
+/**
+ * The slice as reducers write it (an immer draft; IntMaps inside it are replaced whole with
+ * `intMapWith`, never written in place, so a change costs one path copy at any size).
+ */
+interface Slice {
+  tasks: WFlavour;
+  trace: WFlavour;
+  traceReaders: RcuTasksState['traceReaders'];
+  violation: RcuTasksState['violation'];
+}
+
+/**
+ * The readers at the list grab, the ground truth the `readers` invariants hold callbacks to.
+ * - tasks: every task on a runqueue or a CPU, in kernel mode (not user, not the idle loop),
+ *   except the GP kthread itself: "any kernel code with no voluntary switch" may be a reader.
+ * - trace: every task whose tasks-trace nesting is above 0, wherever it is (asleep in a fault
+ *   included), with the seq of the lock that opened its section.
+ * Built from the state the event is folded into: independent of the GP kthread's own scan.
+ */
+function readersAtGrab(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksState): IntMap<GpReaderState> {
+  const readers = intMapEmpty<GpReaderState>() as IntMap<GpReaderState>;
+  if (flavour === 'trace') {
+    for (const [pid, r] of intMapEntries(pre.traceReaders)) {
+      const t = intMapGet(s.tasks, pid);
+      intMapSet(readers, pid, { nvcsw: t?.nvcsw ?? -1, nivcsw: t?.nivcsw ?? -1, user: false, since: r.since });
+    }
+    return readers;
+  }
+  const gpKthread = pre.tasks.kthread;
+  for (const t of intMapValues(s.tasks)) {
+    if (t.pid === gpKthread || !onRq(t) || t.mode !== 'kernel') continue;
+    intMapSet(readers, t.pid, { nvcsw: t.nvcsw, nivcsw: t.nivcsw, user: false, since: -1 });
+  }
+  return readers;
+}
+
+/** A reader of the GP that has not passed a quiescent state yet, described; or null. */
+function stillReading(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksState, pid: number, r: GpReaderState): string | null {
+  const t = intMapGet(s.tasks, pid);
+  if (flavour === 'trace') {
+    const now = intMapGet(pre.traceReaders, pid);
+    if (now === undefined || now.since !== r.since) return null;
+    const where = t === undefined ? 'gone' : `${t.state} on cpu ${t.cpu}, ${t.nvcsw - r.nvcsw} voluntary and ${t.nivcsw - r.nivcsw} involuntary switches since`;
+    return `pid ${pid} (${commOf(s, pid)}) is still inside the tasks-trace reader section it opened at event ${r.since} (nesting ${now.nesting}; ${where})`;
+  }
+  if (r.user || t === undefined || !onRq(t) || t.mode !== 'kernel' || t.nvcsw !== r.nvcsw) return null;
+  return (
+    `pid ${pid} (${t.comm}) is still in the kernel code it was running when the GP began: ${t.state}, kernel mode, ` +
+    `no voluntary switch (nvcsw ${t.nvcsw}) and no return to user mode since, preempted ${t.nivcsw - r.nivcsw} time(s) since`
+  );
+}
+
+/** Folds the plugin's events (and the core events it watches) into its slice. */
+export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
+  const on = <T extends EventType>(type: T, fn: (slice: Slice, e: KernelEvent<T>, s: KernelState) => void): void => {
+    ctx.on(type, (draft, e, s) => {
+      fn(draft as unknown as Slice, e, s);
+    });
+  };
+  const fl = (slice: Slice, e: { flavour: RcuTasksFlavour }): WFlavour => slice[e.flavour];
+  const gpOf = (slice: Slice, e: { flavour: RcuTasksFlavour }): WGp => {
+    const g = slice[e.flavour].gp;
+    if (g === null) throw new Error(`no ${e.flavour} grace period in progress`);
+    return g;
+  };
+  const preGp = (s: KernelState, flavour: RcuTasksFlavour): RcuTasksGpState => rcuTasksSlice(s)[flavour].gp!;
+  const violate = (slice: Slice, invariant: string, message: string): void => {
+    if (slice.violation === null) slice.violation = { invariant, message };
+  };
+
+  on('rcu-tasks/callback-queued', (slice, e) => {
+    fl(slice, e).nextCallbackId = e.id + 1;
+  });
+  on('rcu-tasks/kthread-start', (slice, e) => {
+    fl(slice, e).kthread = e.pid;
+  });
+  on('rcu-tasks/kthread-exit', (slice, e) => {
+    const f = fl(slice, e);
+    if (f.kthread === e.pid) f.kthread = null;
+  });
+  on('rcu-tasks/gp-start', (slice, e, s) => {
+    const f = fl(slice, e);
+    const pre = rcuTasksSlice(s);
+    f.takenThrough = e.last;
+    f.gp = {
+      gp: e.gp,
+      start: e.time,
+      startSeq: e.seq,
+      first: e.first,
+      last: e.last,
+      readers: readersAtGrab(e.flavour, s, pre),
+      holdouts: intMapEmpty<HoldoutState>(),
+      scanned: false,
+      scannedHoldouts: 0,
+      rescans: 0,
+      stalls: 0,
+      ended: false,
+    };
+  });
+  on('rcu-tasks/holdouts', (slice, e, s) => {
+    const g = gpOf(slice, e);
+    const readers = rcuTasksSlice(s).traceReaders;
+    const holdouts = intMapEmpty<HoldoutState>() as IntMap<HoldoutState>;
+    for (const pid of e.pids) {
+      const t = intMapGet(s.tasks, pid);
+      const since = e.flavour === 'trace' ? (intMapGet(readers, pid)?.since ?? -1) : -1;
+      intMapSet(holdouts, pid, { nvcsw: t?.nvcsw ?? -1, nivcsw: t?.nivcsw ?? -1, flag: true, since });
+    }
+    g.holdouts = holdouts;
+    g.scanned = true;
+    g.scannedHoldouts = e.pids.length;
+  });
+  on('rcu-tasks/rescan', (slice, e, s) => {
+    const g = gpOf(slice, e);
+    let holdouts = preGp(s, e.flavour).holdouts;
+    for (const d of e.dropped) holdouts = intMapWith(holdouts, d.pid, null);
+    g.holdouts = holdouts;
+    g.rescans += 1;
+  });
+  // The scheduler tick in user mode clears the holdout flag (rcu_note_voluntary_context_switch
+  // from rcu_check_callbacks); here, the return to user mode itself does.
+  on('rcu-tasks/note-user', (slice, e, s) => {
+    const pre = rcuTasksSlice(s).tasks.gp;
+    if (pre === null) return;
+    const g = slice.tasks.gp!;
+    const h = intMapGet(pre.holdouts, e.pid);
+    if (h !== undefined && h.flag) g.holdouts = intMapWith(pre.holdouts, e.pid, { ...h, flag: false });
+    const r = intMapGet(pre.readers, e.pid);
+    if (r !== undefined && !r.user) g.readers = intMapWith(pre.readers, e.pid, { ...r, user: true });
+  });
+  on('rcu-tasks/stall', (slice, e) => {
+    gpOf(slice, e).stalls += 1;
+  });
+  on('rcu-tasks/gp-end', (slice, e, s) => {
+    const g = gpOf(slice, e);
+    g.ended = true;
+    fl(slice, e).completed = e.gp;
+    // The check the invariants report: the GP is over, so every reader of its start must have
+    // passed a quiescent state by now. Callbacks run right after this event.
+    const pre = rcuTasksSlice(s);
+    for (const [pid, r] of intMapEntries(preGp(s, e.flavour).readers)) {
+      const why = stillReading(e.flavour, s, pre, pid, r);
+      if (why !== null) {
+        const inv = e.flavour === 'trace' ? RCU_TASKS_INVARIANTS.traceReaders : RCU_TASKS_INVARIANTS.readers;
+        violate(slice, inv, `${e.flavour === 'trace' ? 'RCU-tasks-trace' : 'RCU-tasks'} grace period ${e.gp} (begun at tick ${g.start}) ended and its callbacks ${g.first}..${g.last} are about to run, but ${why}`);
+        break;
+      }
+    }
+  });
+  const invoked = (slice: Slice, e: { flavour: RcuTasksFlavour; gp: number; id: number }): void => {
+    const f = fl(slice, e);
+    const g = f.gp;
+    if (g === null || g.gp !== e.gp || !g.ended || e.id < g.first || e.id > g.last || e.id !== f.invokedThrough + 1) {
+      violate(
+        slice,
+        RCU_TASKS_INVARIANTS.batching,
+        `${e.flavour} callback ${e.id} ran in grace period ${e.gp}, ` +
+          (g === null ? 'with no grace period in progress' : !g.ended ? `before GP ${g.gp} ended` : `which took callbacks ${g.first}..${g.last}`) +
+          ` (callbacks run through ${f.invokedThrough} so far)`,
+      );
+    }
+    f.invokedThrough = Math.max(f.invokedThrough, e.id);
+  };
+  on('rcu-tasks/callback-invoked', (slice, e) => invoked(slice, e));
+  on('rcu-tasks/callback-failed', (slice, e) => invoked(slice, e));
+  on('rcu-tasks/gp-done', (slice, e, s) => {
+    const f = fl(slice, e);
+    const g = preGp(s, e.flavour);
+    f.lastGp = { gp: g.gp, start: g.start, end: e.time, callbacks: g.last - g.first + 1, holdouts: g.scannedHoldouts, rescans: g.rescans, stalls: g.stalls };
+    f.gp = null;
+  });
+
+  // tasks-trace read side: the nesting count per task, and the seq of the outermost lock,
+  // which names the section (a section that ends and a new one that opens are different).
+  on('rcu-tasks/trace-lock', (slice, e, s) => {
+    const pre = rcuTasksSlice(s).traceReaders;
+    const old = intMapGet(pre, e.pid);
+    slice.traceReaders = intMapWith(pre, e.pid, { nesting: e.nesting, since: old?.since ?? e.seq });
+  });
+  on('rcu-tasks/trace-unlock', (slice, e, s) => {
+    const pre = rcuTasksSlice(s).traceReaders;
+    const old = intMapGet(pre, e.pid);
+    slice.traceReaders = intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq });
+  });
+  on('rcu-tasks/trace-exit-fixup', (slice, e, s) => {
+    slice.traceReaders = intMapWith(rcuTasksSlice(s).traceReaders, e.pid, null);
+  });
+}

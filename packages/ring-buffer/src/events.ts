@@ -1,0 +1,162 @@
+import type { KPath } from '@tracelab/core';
+import type { CtfField, CtfTraceClass } from '@tracelab/formats';
+import type { RingBuffer, RingBufferMode } from './buffer.js';
+
+/** The thread flag that sends a task to the syscall-entry tracepoints (TIF_SYSCALL_TRACEPOINT). */
+export const TIF_SYSCALL_TRACEPOINT = 'TIF_SYSCALL_TRACEPOINT';
+
+/** The mutex every tracepoint probe-array update runs under (kernel/tracepoint.c). */
+export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
+
+/** How a commit reaches the sub-buffer's commit count. */
+export type CommitCounters = 'local-remote' | 'local-only';
+
+/** How a faultable probe copies user data into the per-CPU buffer. */
+export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart';
+
+/** Why a record was lost (which lost counter it went to). */
+export type LostReason = 'full' | 'wrap' | 'big';
+
+/**
+ * A tracepoint's field: a CTF field, plus `user: true` on a string field whose value at the
+ * call site is a user-space address (the probe reads it with copy_from_user, so the
+ * tracepoint must be faultable).
+ */
+export interface TracepointField extends CtfField {
+  readonly user?: boolean;
+}
+
+export interface TracepointDefinition {
+  /** e.g. `sched_switch`, `syscall_entry_open`. Unique. */
+  readonly name: string;
+  readonly fields: readonly TracepointField[];
+  /** Probes run preemptible inside a tasks-trace read side and may fault. */
+  readonly faultable?: boolean;
+}
+
+/** A field value at a call site: integers, kernel strings, or user addresses for `user` fields. */
+export type TracepointValue = number | bigint | string;
+
+/** A probe: called with the tracepoint's values and the private data it was registered with. */
+export type TracepointProbe = (values: readonly TracepointValue[], data: unknown) => KPath<void>;
+
+export interface RingBufferOptions {
+  /** Bytes per sub-buffer, a power of two >= 128. Default 4096. */
+  readonly subbufSize?: number;
+  /** Sub-buffers per CPU buffer, a power of two >= 2. Default 4. */
+  readonly numSubbuf?: number;
+  /** 'discard' (default): new records are dropped when full; 'overwrite': flight recorder. */
+  readonly mode?: RingBufferMode;
+  /** Default 'local-remote' (the seed's dual counters). 'local-only' is the unsafe variant. */
+  readonly commitCounters?: CommitCounters;
+  /** Default 'in-place' (reserve, copy preemptible, commit). */
+  readonly copyStrategy?: CopyStrategy;
+  /** Attach the channel probe to every tracepoint at registration (a session started before the workload). Default true. */
+  readonly enableAll?: boolean;
+  /** Register the invariants. Default true. */
+  readonly checks?: boolean;
+  /** The trace uuid (text). Default: derived from the kernel seed. */
+  readonly uuid?: string;
+}
+
+export interface ResolvedRingBufferOptions {
+  readonly subbufSize: number;
+  readonly numSubbuf: number;
+  readonly mode: RingBufferMode;
+  readonly commitCounters: CommitCounters;
+  readonly copyStrategy: CopyStrategy;
+  readonly enableAll: boolean;
+  readonly checks: boolean;
+  readonly uuid: string | null;
+}
+
+/** Per-CPU counters in the slice (written only by reducers). */
+export interface RingBufferCpuState {
+  readonly packetsDelivered: number;
+  readonly packetsConsumed: number;
+  readonly recordsConsumed: number;
+  readonly packetsOverwritten: number;
+  readonly recordsOverwritten: number;
+  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number };
+}
+
+/** `state.plugins['ring-buffer']`. Every field is written only by reducers. */
+export interface RingBufferState {
+  readonly perCpu: readonly RingBufferCpuState[];
+  /** Tracepoints with at least one probe, by name, and how many probes. */
+  readonly enabled: Readonly<Record<string, number>>;
+  /** Probe arrays retired and not yet freed (waiting for their grace period), by id. */
+  readonly retired: Readonly<Record<number, string>>;
+  readonly flushes: number;
+  /** Faultable copies restarted ('fault-in-restart'). */
+  readonly restarts: number;
+}
+
+export interface RingBufferSummary {
+  readonly delivered: number;
+  readonly lost: number;
+  readonly perCpu: ReadonlyArray<{ readonly cpu: number; readonly delivered: number; readonly lost: number; readonly lostFull: number; readonly lostWrap: number; readonly lostBig: number; readonly overwritten: number; readonly packets: number }>;
+}
+
+export interface RingBufferApi {
+  /** Defines a tracepoint (host side, typically at plugin registration); returns its CTF event id. Throws INVALID_OPTION on a bad or duplicate definition. */
+  defineTracepoint(def: TracepointDefinition): number;
+  /** Every tracepoint defined, in id order. */
+  tracepoints(): readonly (TracepointDefinition & { readonly id: number })[];
+  /**
+   * The tracepoint call site. Off (no probe): returns at once. Otherwise calls every probe of
+   * the current array: inside preempt_disable for a normal tracepoint, inside a tasks-trace
+   * read side (preemptible, may fault) for a faultable one. Unknown name: INVALID_OPTION.
+   */
+  trace(name: string, values: readonly TracepointValue[]): KPath<void>;
+  /**
+   * tracepoint_probe_register_prio under tracepoints_mutex: 0, -EEXIST (same probe and data),
+   * -EINVAL (unknown tracepoint). The old array is freed after an RCU-sched grace period, or
+   * a tasks-trace one for a faultable tracepoint.
+   */
+  tracepointProbeRegister(name: string, probe: TracepointProbe, data?: unknown, prio?: number): KPath<number>;
+  /** tracepoint_probe_unregister: 0, -ENOENT (no probe at all on it), -EINVAL (unknown tracepoint). */
+  tracepointProbeUnregister(name: string, probe: TracepointProbe, data?: unknown): KPath<number>;
+  /** Attaches the channel's probe (serialize into the per-CPU buffer) to a tracepoint. */
+  enableEvent(name: string): KPath<number>;
+  disableEvent(name: string): KPath<number>;
+  /** switch(FLUSH) on every CPU buffer, then stops recording (later reserves: -EAGAIN, not counted as lost): closes non-empty sub-buffers so they are delivered. */
+  flush(): KPath<void>;
+  /** Host reads. */
+  buffers(): readonly RingBuffer[];
+  /** The packets the consumer wrote out, per CPU (each the bytes of one CTF packet). */
+  streams(): readonly (readonly Uint8Array[])[];
+  traceClass(): CtfTraceClass;
+  /** Host-side accounting check; [] when records produced = consumed + lost + overwritten exactly (call when quiescent, after flush). */
+  checkAccounting(): string[];
+  summary(): RingBufferSummary;
+  /** True while the consumer thread is alive. */
+  consumerRunning(): boolean;
+}
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    /** A sub-buffer lap was delivered (its commit count complete): a packet for the consumer. */
+    'ring-buffer/subbuf-delivered': { bufCpu: number; subbuf: number; lap: number; packetSeq: number; records: number; discarded: number };
+    /** The consumer took a packet out and wrote it to the stream of `bufCpu`. */
+    'ring-buffer/subbuf-consumed': { bufCpu: number; packetSeq: number; records: number };
+    /** Overwrite mode: the writer pushed the reader past `packets` delivered, unread packets. */
+    'ring-buffer/subbuf-overwritten': { bufCpu: number; packets: number; records: number };
+    /** A reserve failed: the record went to lost counter `reason`. */
+    'ring-buffer/record-lost': { bufCpu: number; reason: LostReason; tracepoint: string; pid: number };
+    /** A probe array was published for a tracepoint (`probes` after the change). */
+    'ring-buffer/probes-published': { tracepoint: string; array: number | null; probes: number };
+    /** An old probe array was retired, to be freed after a grace period of `flavour`. */
+    'ring-buffer/array-retired': { tracepoint: string; array: number; flavour: 'rcu-sched' | 'tasks-trace' };
+    'ring-buffer/array-freed': { tracepoint: string; array: number };
+    /** A fault-in-restart copy faulted with preemption off and restarted. */
+    'ring-buffer/copy-restart': { pid: number; tracepoint: string };
+    'ring-buffer/flushed': { pid: number; switched: number };
+  }
+  interface PluginStates {
+    'ring-buffer': RingBufferState;
+  }
+  interface PluginApis {
+    ringBuffer: RingBufferApi;
+  }
+}

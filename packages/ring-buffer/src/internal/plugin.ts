@@ -1,0 +1,676 @@
+import {
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  TracelabError,
+  callRcu,
+  current,
+  copyFromUser,
+  emit,
+  getState,
+  intMapGet,
+  intMapValues,
+  kthreadRun,
+  mutexLock,
+  mutexUnlock,
+  preemptDisable,
+  preemptEnable,
+  readLock,
+  readUnlock,
+  schedPoint,
+  type KPath,
+  type KernelState,
+  type PluginContext,
+  EIO,
+  ENOBUFS,
+  ENOSPC,
+} from '@tracelab/core';
+import type { RcuTasksApi } from '@tracelab/rcu-tasks';
+import { ctfEventSize, writeCtfEvent, uuidBytes, type CtfEventClass, type CtfFieldValue, type CtfTraceClass } from '@tracelab/formats';
+import { RingBuffer } from '../buffer.js';
+import {
+  TIF_SYSCALL_TRACEPOINT,
+  TRACEPOINTS_MUTEX,
+  type LostReason,
+  type ResolvedRingBufferOptions,
+  type RingBufferApi,
+  type RingBufferCpuState,
+  type RingBufferState,
+  type RingBufferSummary,
+  type TracepointDefinition,
+  type TracepointProbe,
+  type TracepointValue,
+} from '../events.js';
+import { SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SCHED_SWITCH, SYSCALL_ARGS, coreTracepoints } from '../tracepoints.js';
+
+/** Longest user string a probe copies (as the core's own path reads). */
+const USER_STRING_MAX = 256;
+/** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
+export const CLOCK_FREQ = 1_000_000_000;
+export const TICK_NS = 1000;
+
+/** A probe array: immutable once published; `freed` is set by the grace-period callback. */
+interface ProbeArray {
+  readonly id: number;
+  readonly probes: readonly { readonly fn: TracepointProbe; readonly data: unknown; readonly prio: number }[];
+  freed: boolean;
+}
+
+interface Tracepoint {
+  readonly id: number;
+  readonly def: TracepointDefinition;
+  readonly ec: CtfEventClass;
+  readonly faultable: boolean;
+  readonly userFields: boolean;
+  /** The published probe array (rcu_assign_pointer); null = static key off. Updated under tracepoints_mutex. */
+  funcs: ProbeArray | null;
+}
+
+interface Reservation {
+  readonly pid: number;
+  readonly buf: RingBuffer;
+  readonly o: number;
+}
+
+export function emptyCpuState(): RingBufferCpuState {
+  return { packetsDelivered: 0, packetsConsumed: 0, recordsConsumed: 0, packetsOverwritten: 0, recordsOverwritten: 0, lost: { full: 0, wrap: 0, big: 0 } };
+}
+
+/** A deterministic uuid from the seed (no randomness in simulation code). */
+function seedUuid(seed: number): string {
+  const h = (seed >>> 0).toString(16).padStart(8, '0');
+  return `${h}-7472-6163-656c-616200000000`.replace(/0{8}$/, h);
+}
+
+export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: ResolvedRingBufferOptions, rcuTasks: RcuTasksApi): RingBufferApi {
+  const cpus = ctx.cpus;
+  ctx.initSlice({ perCpu: Array.from({ length: cpus }, emptyCpuState), enabled: {}, retired: {}, flushes: 0, restarts: 0 });
+  registerReducers(ctx);
+
+  // ---- host structures (outside the immer state) -------------------------------------------
+  // The tracepoint table: definitions are static (like code); `funcs` is guarded by
+  // tracepoints_mutex for writers and read RCU-style by call sites.
+  const byName = new Map<string, Tracepoint>();
+  const byId: Tracepoint[] = [];
+  let nextArrayId = 1;
+  // Tracepoints of syscall entry with a probe: guarded by tracepoints_mutex.
+  let syscallProbeCount = 0;
+  // Per-CPU buffers and the consumer's output streams: created lazily at the first use (the
+  // uuid needs the seed). Buffers are guarded as buffer.ts explains; streams by the consumer.
+  let buffers: RingBuffer[] | null = null;
+  const streams: Uint8Array[][] = Array.from({ length: cpus }, () => []);
+  // Reserves not yet committed, by reservation id (checker state).
+  const inFlight = new Map<number, Reservation>();
+  let nextReservation = 1;
+  const errors: string[] = [];
+  // The consumer kthread: alive flag, set at kthreadRun and cleared by the thread in the same
+  // step as its last empty pass (so a delivery never finds it "running" while it has quit).
+  let consumerAlive = false;
+  const lastTsEnd: number[] = Array.from({ length: cpus }, () => -1);
+  const seenOffsets: number[] = Array.from({ length: cpus }, () => 0);
+  const seenConsumed: number[] = Array.from({ length: cpus }, () => 0);
+
+  function uuid(): string {
+    return opts.uuid ?? seedUuid(ctx.state().kernel.seed);
+  }
+
+  function bufs(): RingBuffer[] {
+    if (buffers === null) {
+      const u = uuidBytes(uuid());
+      buffers = Array.from({ length: cpus }, (_, cpu) => new RingBuffer({ cpu, subbufSize: opts.subbufSize, numSubbuf: opts.numSubbuf, mode: opts.mode, uuid: u, streamId: 0 }));
+    }
+    return buffers;
+  }
+
+  function defineTracepoint(def: TracepointDefinition): number {
+    if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_:]*$/.test(def.name)) {
+      throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: name must be an identifier, got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`);
+    }
+    if (byName.has(def.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: tracepoint ${def.name} is already defined`);
+    const userFields = def.fields.some((f) => f.user === true);
+    if (userFields && def.faultable !== true) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: ${def.name} has user fields, so it must be faultable (its probe reads user memory)`);
+    for (const f of def.fields) if (f.user === true && f.type.kind !== 'string') throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: user field ${f.name} of ${def.name} must be a string`);
+    const id = byId.length;
+    const ec: CtfEventClass = { id, name: def.name, fields: def.fields.map((f) => ({ name: f.name, type: f.type })) };
+    const tp: Tracepoint = { id, def, ec, faultable: def.faultable === true, userFields, funcs: null };
+    byName.set(def.name, tp);
+    byId.push(tp);
+    return id;
+  }
+
+  for (const def of coreTracepoints()) defineTracepoint(def);
+
+  function traceClass(): CtfTraceClass {
+    return {
+      uuid: uuid(),
+      clock: { name: 'monotonic', freq: CLOCK_FREQ, offsetSeconds: 0, offset: 0, description: 'tracelab tick clock: 1 tick = 1000 ns, plus a per-buffer sequence within a tick' },
+      env: { hostname: 'tracelab', domain: 'kernel', tracer_name: 'tracelab-ring-buffer', tracer_major: 0, tracer_minor: 1 },
+      eventClasses: byId.map((tp) => tp.ec),
+    };
+  }
+
+  // ---- lifecycle events from the buffer's host counters -----------------------------------
+
+  function* drain(buf: RingBuffer, before: { ow: number; owRecords: number }): KPath<void> {
+    if (buf.packetsOverwritten !== before.ow) {
+      yield* emit({ type: 'ring-buffer/subbuf-overwritten', bufCpu: buf.cpu, packets: buf.packetsOverwritten - before.ow, records: buf.recordsOverwritten - before.owRecords });
+    }
+    if (buf.deliveries.length === 0) return;
+    const ds = buf.deliveries.splice(0);
+    for (const d of ds) yield* emit({ type: 'ring-buffer/subbuf-delivered', bufCpu: buf.cpu, ...d });
+    if (!consumerAlive) {
+      consumerAlive = true;
+      yield* kthreadRun(consumerThread(), 'lttng-consumerd');
+    }
+  }
+
+  function snap(buf: RingBuffer): { ow: number; owRecords: number } {
+    return { ow: buf.packetsOverwritten, owRecords: buf.recordsOverwritten };
+  }
+
+  /** The consumer: takes every delivered packet out, in order per CPU, then exits when none is left. */
+  function* consumerThread(): KPath<void> {
+    for (;;) {
+      let took = 0;
+      for (const buf of bufs()) {
+        const p = buf.getSubbuf();
+        if (typeof p === 'number') continue;
+        // The read window: the writer may run (and push, in overwrite mode) meanwhile.
+        yield* schedPoint();
+        const prev = lastTsEnd[buf.cpu]!;
+        if (p.timestampBegin > p.timestampEnd || p.timestampBegin < prev) {
+          errors.push(`cpu ${buf.cpu} packet ${p.packetSeq}: timestamp_begin ${p.timestampBegin}, timestamp_end ${p.timestampEnd}, previous packet ended at ${prev}`);
+        }
+        lastTsEnd[buf.cpu] = p.timestampEnd;
+        streams[buf.cpu]!.push(p.bytes);
+        buf.putSubbuf(p);
+        yield* emit({ type: 'ring-buffer/subbuf-consumed', bufCpu: buf.cpu, packetSeq: p.packetSeq, records: p.records });
+        took++;
+      }
+      if (took === 0) {
+        consumerAlive = false;
+        return;
+      }
+    }
+  }
+
+  function* timestamp(buf: RingBuffer): KPath<number> {
+    const now = (yield* getState()).clock.now * TICK_NS;
+    return now > buf.lastTs ? now : buf.lastTs + 1;
+  }
+
+  function* lost(buf: RingBuffer, ret: number, tp: Tracepoint, pid: number): KPath<void> {
+    const reason: LostReason | null = ret === -ENOBUFS ? 'full' : ret === -EIO ? 'wrap' : ret === -ENOSPC ? 'big' : null;
+    if (reason !== null) yield* emit({ type: 'ring-buffer/record-lost', bufCpu: buf.cpu, reason, tracepoint: tp.def.name, pid });
+  }
+
+  /** Reserve on the current CPU's buffer (preemption must be off). Returns [reservation id, offset, pos] or null. */
+  function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number } | null> {
+    const buf = bufs()[cpu]!;
+    const ts = yield* timestamp(buf);
+    const before = snap(buf);
+    const o = buf.reserve(slot, ts);
+    yield* drain(buf, before);
+    if (o < 0) {
+      yield* lost(buf, o, tp, pid);
+      return null;
+    }
+    const id = nextReservation++;
+    inFlight.set(id, { pid, buf, o });
+    return { id, buf, o, pos: buf.pos, ts };
+  }
+
+  /** Commit from the current CPU (preemption must be off): LOCAL on the owner, else per `commitCounters`. */
+  function* commitHere(r: { id: number; buf: RingBuffer; o: number }, slot: number, cpu: number): KPath<void> {
+    if (!inFlight.delete(r.id)) errors.push(`reservation ${r.id} on cpu ${r.buf.cpu} committed twice`);
+    const buf = r.buf;
+    const before = snap(buf);
+    if (cpu === buf.cpu) {
+      buf.commit(r.o, slot, true);
+    } else if (opts.commitCounters === 'local-remote') {
+      buf.commit(r.o, slot, false);
+    } else {
+      // local-only: a CPU-local add done from another CPU is not atomic against the owner:
+      // read, (the owner may add meanwhile), write.
+      const idx = buf.subbufIndex(r.o);
+      const v = buf.ccLocal[idx]!;
+      yield* schedPoint();
+      buf.ccLocal[idx] = v + slot;
+      buf.ghostCommitted[idx] = buf.ghostCommitted[idx]! + slot;
+      buf.checkDeliver(idx, r.o);
+    }
+    yield* drain(buf, before);
+  }
+
+  // ---- the channel probe: serialize a tracepoint's values into the per-CPU buffer ----------
+
+  function* userStrings(tp: Tracepoint, values: readonly TracepointValue[], out: CtfFieldValue[]): KPath<boolean> {
+    const fields = tp.def.fields;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields[i]!.user !== true) continue;
+      const addr = Number(values[i] ?? 0);
+      const r = addr === 0 ? { notCopied: 0, data: '' } : yield* copyFromUser(addr, USER_STRING_MAX);
+      if (r.notCopied > 0) return false;
+      out[i] = r.data;
+    }
+    return true;
+  }
+
+  function kernelValues(tp: Tracepoint, values: readonly TracepointValue[]): CtfFieldValue[] {
+    return tp.def.fields.map((f, i) => (f.user === true ? '' : (values[i] ?? (f.type.kind === 'string' || f.type.kind === 'array' ? '' : 0))));
+  }
+
+  function* channelProbe(values: readonly TracepointValue[], data: unknown): KPath<void> {
+    const tp = data as Tracepoint;
+    const me = yield* current();
+    const vals = kernelValues(tp, values);
+    if (!tp.userFields) {
+      // A normal tracepoint already runs with preemption off; a faultable one without user
+      // data takes the same short path.
+      yield* preemptDisable();
+      const cpu = (yield* current()).cpu;
+      const slot = ctfEventSize(tp.ec, vals);
+      const r = yield* reserveHere(tp, slot, me.pid, cpu);
+      if (r !== null) {
+        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
+        yield* commitHere(r, slot, cpu);
+      }
+      yield* preemptEnable();
+      return;
+    }
+    switch (opts.copyStrategy) {
+      case 'in-place':
+        return yield* inPlace(tp, values, vals, me.pid);
+      case 'temporary-buffer':
+        return yield* temporaryBuffer(tp, values, vals, me.pid);
+      case 'fault-in-restart':
+        return yield* faultInRestart(tp, values, vals, me.pid);
+    }
+  }
+
+  /** The seed's proposal: reserve with preemption off, copy preemptible (may fault and migrate), commit on the current CPU. */
+  function* inPlace(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+    // "user strlen": sizes the record; may fault (and sleep, and migrate).
+    if (!(yield* userStrings(tp, values, vals))) return;
+    const sized = vals.slice();
+    const slot = ctfEventSize(tp.ec, vals);
+    yield* preemptDisable();
+    const reserveCpu = (yield* current()).cpu;
+    const r = yield* reserveHere(tp, slot, pid, reserveCpu);
+    yield* preemptEnable();
+    if (r === null) return;
+    // Exclusive access to the slot from any CPU until the commit: copy from user, preemptible.
+    const copied = vals.slice();
+    yield* userStrings(tp, values, copied);
+    // Keep the reserved size: a string that changed since the strlen is cut (or padded).
+    for (let i = 0; i < copied.length; i++) {
+      if (tp.def.fields[i]!.user === true) copied[i] = fitString(String(copied[i]), String(sized[i]).length);
+    }
+    writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
+    yield* preemptDisable();
+    const commitCpu = (yield* current()).cpu;
+    yield* commitHere(r, slot, commitCpu);
+    yield* preemptEnable();
+  }
+
+  /** Copy user data into a temporary (kmalloc'd) buffer while preemptible, then reserve, write and commit with preemption off. */
+  function* temporaryBuffer(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+    if (!(yield* userStrings(tp, values, vals))) return;
+    const slot = ctfEventSize(tp.ec, vals);
+    yield* preemptDisable();
+    const cpu = (yield* current()).cpu;
+    const r = yield* reserveHere(tp, slot, pid, cpu);
+    if (r !== null) {
+      writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
+      yield* commitHere(r, slot, cpu);
+    }
+    yield* preemptEnable();
+  }
+
+  /** Lai Jiangshan's scheme: fault the pages in preemptible, then copy with preemption (and faults) off; restart if the copy faults. */
+  function* faultInRestart(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+    for (;;) {
+      const sizing = vals.slice();
+      if (!(yield* userStrings(tp, values, sizing))) return;
+      const slot = ctfEventSize(tp.ec, sizing);
+      yield* preemptDisable();
+      const cpu = (yield* current()).cpu;
+      const r = yield* reserveHere(tp, slot, pid, cpu);
+      if (r === null) {
+        yield* preemptEnable();
+        return;
+      }
+      const copied = vals.slice();
+      const ok = yield* userStrings(tp, values, copied); // pagefault_disable: stops at a missing page
+      if (ok) {
+        for (let i = 0; i < copied.length; i++) if (tp.def.fields[i]!.user === true) copied[i] = fitString(String(copied[i]), String(sizing[i]).length);
+        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
+        yield* commitHere(r, slot, cpu);
+        yield* preemptEnable();
+        return;
+      }
+      // The page went away between the fault-in and the copy: give the slot back (it is the
+      // last one reserved on this CPU: preemption stayed off) and start over.
+      const back = r.buf.tryDiscardReserve(r.o, slot);
+      inFlight.delete(r.id);
+      if (back !== 0) errors.push(`cpu ${cpu}: try_discard_reserve failed with ${back} with preemption off`);
+      yield* emit({ type: 'ring-buffer/copy-restart', pid, tracepoint: tp.def.name });
+      yield* preemptEnable();
+    }
+  }
+
+  // ---- tracepoints: call sites and probe registration -------------------------------------
+
+  function lookup(name: string): Tracepoint {
+    const tp = byName.get(name);
+    if (tp === undefined) throw new TracelabError('INVALID_OPTION', `ring-buffer: no tracepoint named ${JSON.stringify(name)} (defined: ${[...byName.keys()].join(', ')})`);
+    return tp;
+  }
+
+  function* callProbes(tp: Tracepoint, funcs: ProbeArray, values: readonly TracepointValue[]): KPath<void> {
+    for (const p of funcs.probes) {
+      if (funcs.freed) errors.push(`${tp.def.name}: a reader used probe array ${funcs.id} after it was freed`);
+      yield* p.fn(values, p.data);
+    }
+    if (funcs.freed) errors.push(`${tp.def.name}: probe array ${funcs.id} was freed while a reader was still inside it`);
+  }
+
+  function* trace(name: string, values: readonly TracepointValue[]): KPath<void> {
+    const tp = lookup(name);
+    if (tp.funcs === null) return; // static key off
+    if (tp.faultable) {
+      yield* rcuTasks.rcuReadLockTrace();
+      const funcs = tp.funcs;
+      if (funcs !== null) yield* callProbes(tp, funcs, values);
+      yield* rcuTasks.rcuReadUnlockTrace();
+    } else {
+      yield* preemptDisable();
+      const funcs = tp.funcs;
+      if (funcs !== null) yield* callProbes(tp, funcs, values);
+      yield* preemptEnable();
+    }
+  }
+
+  function* publish(tp: Tracepoint, probes: ProbeArray['probes']): KPath<void> {
+    const old = tp.funcs;
+    const wasSyscall = tp.def.name.startsWith('syscall_entry_') && old !== null;
+    tp.funcs = probes.length === 0 ? null : { id: nextArrayId++, probes, freed: false };
+    const isSyscall = tp.def.name.startsWith('syscall_entry_') && tp.funcs !== null;
+    yield* emit({ type: 'ring-buffer/probes-published', tracepoint: tp.def.name, array: tp.funcs?.id ?? null, probes: probes.length });
+    if (wasSyscall !== isSyscall) {
+      syscallProbeCount += isSyscall ? 1 : -1;
+      if (syscallProbeCount === (isSyscall ? 1 : 0)) yield* syscallFlagAllTasks(isSyscall);
+    }
+    if (old === null) return;
+    const flavour = tp.faultable ? 'tasks-trace' : 'rcu-sched';
+    yield* emit({ type: 'ring-buffer/array-retired', tracepoint: tp.def.name, array: old.id, flavour });
+    const free = function* (): KPath<void> {
+      old.freed = true;
+      yield* emit({ type: 'ring-buffer/array-freed', tracepoint: tp.def.name, array: old.id });
+    };
+    // A faultable reader may sleep in a fault: only a tasks-trace grace period waits for it.
+    if (tp.faultable) yield* rcuTasks.callRcuTasksTrace(free, `ring-buffer free ${tp.def.name}`);
+    else yield* callRcu(free, `ring-buffer free ${tp.def.name}`);
+  }
+
+  function* probeRegister(name: string, probe: TracepointProbe, data?: unknown, prio = 10): KPath<number> {
+    const tp = byName.get(name);
+    if (tp === undefined || typeof probe !== 'function') return -EINVAL;
+    yield* mutexLock(TRACEPOINTS_MUTEX);
+    try {
+      const cur = tp.funcs?.probes ?? [];
+      if (cur.some((p) => p.fn === probe && Object.is(p.data, data))) return -EEXIST;
+      const at = cur.findIndex((p) => p.prio < prio);
+      const entry = { fn: probe, data, prio };
+      const next = at < 0 ? [...cur, entry] : [...cur.slice(0, at), entry, ...cur.slice(at)];
+      yield* publish(tp, next);
+      return 0;
+    } finally {
+      yield* mutexUnlock(TRACEPOINTS_MUTEX);
+    }
+  }
+
+  function* probeUnregister(name: string, probe: TracepointProbe, data?: unknown): KPath<number> {
+    const tp = byName.get(name);
+    if (tp === undefined) return -EINVAL;
+    yield* mutexLock(TRACEPOINTS_MUTEX);
+    try {
+      if (tp.funcs === null) return -ENOENT;
+      const cur = tp.funcs.probes;
+      const next = cur.filter((p) => !(p.fn === probe && Object.is(p.data, data)));
+      if (next.length !== cur.length) yield* publish(tp, next);
+      return 0;
+    } finally {
+      yield* mutexUnlock(TRACEPOINTS_MUTEX);
+    }
+  }
+
+  /**
+   * Sets (or clears) TIF_SYSCALL_TRACEPOINT on every task, walking the task list under the
+   * tasklist read lock (as ktrace does); forks linked later copy it at the `link` stage.
+   */
+  function* syscallFlagAllTasks(on: boolean): KPath<void> {
+    yield* readLock();
+    for (const t of intMapValues((yield* getState()).tasks)) {
+      if (t.kthread || !t.listed || t.exitState !== null) continue;
+      if ((t.flags[TIF_SYSCALL_TRACEPOINT] === true) === on) continue;
+      yield* emit({ type: 'task/flags', pid: t.pid, set: on ? [TIF_SYSCALL_TRACEPOINT] : [], clear: on ? [] : [TIF_SYSCALL_TRACEPOINT] });
+    }
+    yield* readUnlock();
+  }
+
+  // enableAll: the channel probe is on every tracepoint from the start (a session created
+  // before the workload): static arrays, no grace period involved.
+  if (opts.enableAll) {
+    for (const tp of byId) {
+      tp.funcs = { id: nextArrayId++, probes: [{ fn: channelProbe, data: tp, prio: 10 }], freed: false };
+      if (tp.def.name.startsWith('syscall_entry_')) syscallProbeCount++;
+    }
+  }
+
+  // ---- hooks: the core's tracepoint call sites ---------------------------------------------
+
+  function comm(state: KernelState, pid: number, cpu: number): string {
+    if (pid === 0) return `swapper/${cpu}`;
+    return intMapGet(state.tasks, pid)?.comm ?? '';
+  }
+
+  ctx.tap('contextSwitch', function* schedSwitch({ cpu, prev, next, preempted }) {
+    const s = yield* getState();
+    // Host-spawned tasks skip copy_process (no fork hook): give them the flag the first time
+    // they are switched in, before they can make a syscall.
+    if (syscallProbeCount > 0 && next !== 0) {
+      const t = intMapGet(s.tasks, next);
+      if (t !== undefined && !t.kthread && t.flags[TIF_SYSCALL_TRACEPOINT] !== true && t.exitState === null) {
+        yield* emit({ type: 'task/flags', pid: next, set: [TIF_SYSCALL_TRACEPOINT], clear: [] });
+      }
+    }
+    if (byName.get(SCHED_SWITCH.name)!.funcs === null) return;
+    yield* trace(SCHED_SWITCH.name, [comm(s, prev, cpu), prev, comm(s, next, cpu), next, preempted ? 1 : 0]);
+  });
+
+  ctx.tap(
+    'fork',
+    function* processFork({ parent, child }) {
+      // Under the tasklist write lock: the child inherits the syscall flag from the current
+      // setting, not from dup_task_struct's copy (a walk may have passed in between).
+      const s = yield* getState();
+      const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
+      const want = syscallProbeCount > 0;
+      if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
+      yield* trace(SCHED_PROCESS_FORK.name, [comm(s, parent, 0), parent, child]);
+    },
+    { stage: 'link' },
+  );
+
+  ctx.tap('exit', function* processExit({ pid, code }) {
+    const s = yield* getState();
+    yield* trace(SCHED_PROCESS_EXIT.name, [comm(s, pid, 0), pid, code]);
+  });
+
+  ctx.tap(
+    'syscallEntry',
+    function* syscallEntry({ name, args }) {
+      const spec = SYSCALL_ARGS[name];
+      if (spec === undefined) {
+        yield* trace('syscall_entry_unknown', [name]);
+        return;
+      }
+      yield* trace(`syscall_entry_${name}`, spec.map(([arg]) => args[arg] ?? 0));
+    },
+    { flag: TIF_SYSCALL_TRACEPOINT },
+  );
+
+  // ---- invariants ----------------------------------------------------------------------------
+
+  if (opts.checks) {
+    ctx.invariant('ring-buffer/delivery', () => {
+      if (buffers === null) return false;
+      for (const buf of buffers) {
+        if (buf.deliveryError !== null) return buf.deliveryError;
+        const sb = buf.subbufSize;
+        for (let i = 0; i < buf.numSubbuf; i++) {
+          const complete = Math.floor(buf.ghostCommitted[i]! / sb);
+          if (complete !== buf.deliveredLaps[i]) {
+            return `cpu ${buf.cpu} sub-buffer ${i}: ${complete} laps fully committed (${buf.ghostCommitted[i]} bytes) but ${buf.deliveredLaps[i]} delivered; its commit count reads ${buf.ccLocal[i]! + buf.ccRemote[i]!}: a commit was lost`;
+          }
+        }
+      }
+      return false;
+    });
+    ctx.invariant('ring-buffer/commit', (s) => {
+      if (errors.length > 0) return errors[0];
+      for (const [id, r] of inFlight) {
+        const t = intMapGet(s.tasks, r.pid);
+        if (t === undefined || t.exitCode !== null) return `reservation ${id} (cpu ${r.buf.cpu}, offset ${r.o}) by pid ${r.pid}: the task exited without committing it`;
+      }
+      return false;
+    });
+    ctx.invariant('ring-buffer/offsets', () => {
+      if (buffers === null) return false;
+      for (const buf of buffers) {
+        if (buf.offset < seenOffsets[buf.cpu]!) return `cpu ${buf.cpu}: offset moved back from ${seenOffsets[buf.cpu]} to ${buf.offset}`;
+        if (buf.consumed < seenConsumed[buf.cpu]!) return `cpu ${buf.cpu}: consumed moved back from ${seenConsumed[buf.cpu]} to ${buf.consumed}`;
+        if (buf.consumed % buf.subbufSize !== 0) return `cpu ${buf.cpu}: consumed ${buf.consumed} is not at a sub-buffer start`;
+        if (buf.mode === 'discard' && buf.offset - buf.consumed > buf.bufSize) return `cpu ${buf.cpu}: discard mode writer ${buf.offset - buf.consumed} bytes ahead of the reader (buffer ${buf.bufSize})`;
+        seenOffsets[buf.cpu] = buf.offset;
+        seenConsumed[buf.cpu] = buf.consumed;
+      }
+      return false;
+    });
+  }
+
+  function checkAccounting(): string[] {
+    const out = [...errors];
+    if (buffers === null) return out;
+    for (const buf of buffers) {
+      const lostN = buf.recordsLost;
+      const produced = buf.recordsReserved + lostN;
+      const accounted = buf.recordsConsumed + lostN + buf.recordsOverwritten;
+      if (produced !== accounted) out.push(`cpu ${buf.cpu}: ${produced} records produced (${buf.recordsReserved} reserved + ${lostN} lost) but ${buf.recordsConsumed} delivered + ${lostN} lost + ${buf.recordsOverwritten} overwritten = ${accounted}`);
+    }
+    if (inFlight.size > 0) out.push(`${inFlight.size} reservations never committed`);
+    return out;
+  }
+
+  function summary(): RingBufferSummary {
+    const perCpu = (buffers ?? []).map((b) => ({
+      cpu: b.cpu,
+      delivered: b.recordsConsumed,
+      lost: b.recordsLost + b.recordsOverwritten,
+      lostFull: b.recordsLostFull,
+      lostWrap: b.recordsLostWrap,
+      lostBig: b.recordsLostBig,
+      overwritten: b.recordsOverwritten,
+      packets: b.packetsConsumed,
+    }));
+    return { delivered: perCpu.reduce((a, c) => a + c.delivered, 0), lost: perCpu.reduce((a, c) => a + c.lost, 0), perCpu };
+  }
+
+  function* flush(): KPath<void> {
+    let switched = 0;
+    for (const buf of bufs()) {
+      yield* preemptDisable();
+      const cpu = (yield* current()).cpu;
+      const before = snap(buf);
+      const ts = yield* timestamp(buf);
+      // switch must run on the owner CPU: from elsewhere its padding add is a REMOTE add
+      // (with local-only counters it is a plain add: no writer is left at the end of a run).
+      if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only')) switched++;
+      // The session stops: later reserves get -EAGAIN (record_disabled), and the reader
+      // reports -ENODATA once it has taken everything.
+      buf.disabled = true;
+      buf.finalized = true;
+      yield* drain(buf, before);
+      yield* preemptEnable();
+    }
+    const me = yield* current();
+    yield* emit({ type: 'ring-buffer/flushed', pid: me.pid, switched });
+  }
+
+  return {
+    defineTracepoint,
+    tracepoints: () => byId.map((tp) => ({ ...tp.def, id: tp.id })),
+    trace,
+    tracepointProbeRegister: probeRegister,
+    tracepointProbeUnregister: probeUnregister,
+    *enableEvent(name: string): KPath<number> {
+      const tp = byName.get(name);
+      if (tp === undefined) return -EINVAL;
+      return yield* probeRegister(name, channelProbe, tp);
+    },
+    *disableEvent(name: string): KPath<number> {
+      const tp = byName.get(name);
+      if (tp === undefined) return -EINVAL;
+      return yield* probeUnregister(name, channelProbe, tp);
+    },
+    flush,
+    buffers: () => bufs(),
+    streams: () => streams,
+    traceClass,
+    checkAccounting,
+    summary,
+    consumerRunning: () => consumerAlive,
+  };
+}
+
+/** The copied string at the length reserved at strlen time (cut, or padded with spaces: a NUL would end the CTF string early). */
+function fitString(s: string, len: number): string {
+  return s.length >= len ? s.slice(0, len) : s + ' '.repeat(len - s.length);
+}
+
+
+function registerReducers(ctx: PluginContext<RingBufferState>): void {
+  ctx.on('ring-buffer/subbuf-delivered', (s, e) => {
+    s.perCpu[e.bufCpu]!.packetsDelivered += 1;
+  });
+  ctx.on('ring-buffer/subbuf-consumed', (s, e) => {
+    const c = s.perCpu[e.bufCpu]!;
+    c.packetsConsumed += 1;
+    c.recordsConsumed += e.records;
+  });
+  ctx.on('ring-buffer/subbuf-overwritten', (s, e) => {
+    const c = s.perCpu[e.bufCpu]!;
+    c.packetsOverwritten += e.packets;
+    c.recordsOverwritten += e.records;
+  });
+  ctx.on('ring-buffer/record-lost', (s, e) => {
+    s.perCpu[e.bufCpu]!.lost[e.reason] += 1;
+  });
+  ctx.on('ring-buffer/probes-published', (s, e) => {
+    if (e.probes === 0) delete s.enabled[e.tracepoint];
+    else s.enabled[e.tracepoint] = e.probes;
+  });
+  ctx.on('ring-buffer/array-retired', (s, e) => {
+    s.retired[e.array] = e.tracepoint;
+  });
+  ctx.on('ring-buffer/array-freed', (s, e) => {
+    delete s.retired[e.array];
+  });
+  ctx.on('ring-buffer/copy-restart', (s) => {
+    s.restarts += 1;
+  });
+  ctx.on('ring-buffer/flushed', (s) => {
+    s.flushes += 1;
+  });
+}

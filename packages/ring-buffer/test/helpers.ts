@@ -1,0 +1,31 @@
+import { createKernel, type Kernel, type Program } from '@tracelab/core';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { ringBuffer, type RingBufferOptions } from '../src/index.js';
+
+/** A shell-like workload: `tasks` tasks each opening `opens` distinct paths, forking a child that stats one. */
+export function workload(tasks: number, opens: number): Program[] {
+  return Array.from({ length: tasks }, (_, t) =>
+    function* worker(u) {
+      for (let i = 0; i < opens; i++) {
+        yield u.syscall('open', { path: `/srv/t${t}/file-${i}.txt`, flags: i });
+        yield u.compute(1);
+      }
+      yield u.fork(function* child(u2) {
+        yield u2.syscall('stat', { path: `/srv/t${t}/child` });
+        yield u2.exit(t);
+      });
+      yield u.wait();
+    } as Program,
+  );
+}
+
+export function makeKernel(seed: number, options: RingBufferOptions = {}, cpus = 2): Kernel {
+  return createKernel({ cpus, seed, plugins: [rcuTasks(), ringBuffer(options)] });
+}
+
+export function runWorkload(seed: number, options: RingBufferOptions, tasks = 4, opens = 6, cpus = 2): Kernel {
+  const k = makeKernel(seed, options, cpus);
+  for (const p of workload(tasks, opens)) k.spawn(p);
+  k.run();
+  return k;
+}

@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TracelabError } from '@tracelab/core';
+import { describe, expect, test } from 'vitest';
+import { RING_BUFFER_INVARIANTS, finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type CopyStrategy } from '../src/index.js';
+import { decodeStreams } from './decode.js';
+import { runWorkload } from './helpers.js';
+
+const SEEDS = Array.from({ length: 50 }, (_, i) => i + 1);
+const small = { subbufSize: 256, numSubbuf: 4 } as const;
+
+describe('migration between reserve and commit (the seed thread)', () => {
+  test('local-only counters: the invariant finds a sub-buffer never delivered over seeds 1..50', () => {
+    const found = SEEDS.filter((seed) => {
+      const k = runWorkload(seed, { ...small, commitCounters: 'local-only' });
+      const v = k.violations[0];
+      if (v === undefined) return false;
+      expect(v.name).toBe(RING_BUFFER_INVARIANTS.delivery);
+      expect(v.message).toMatch(/a commit was lost/);
+      return true;
+    });
+    // Seeds 6 and 22 of 1..50 lose a commit (6 of 1..100): a remote non-atomic add raced the owner's.
+    expect(found).toEqual([6, 22]);
+  });
+
+  test('local-remote counters: none over the same seeds, and every record is accounted for', () => {
+    for (const seed of SEEDS) {
+      const k = runWorkload(seed, { ...small, commitCounters: 'local-remote' });
+      expect(k.violations).toEqual([]);
+      finishRingBuffer(k);
+      expect(k.violations).toEqual([]);
+      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+    }
+  });
+});
+
+function syscallEvents(strategy: CopyStrategy, seed: number): string[] {
+  const k = runWorkload(seed, { copyStrategy: strategy, subbufSize: 4096, numSubbuf: 8 });
+  expect(k.violations).toEqual([]);
+  finishRingBuffer(k);
+  const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
+  return events.filter((e) => e.name.startsWith('syscall_entry_open') || e.name.startsWith('syscall_entry_stat')).map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort();
+}
+
+describe('copy strategies', () => {
+  test('in-place, temporary-buffer and fault-in-restart record the same syscall events with their user strings', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const a = syscallEvents('in-place', seed);
+      expect(a.length).toBe(4 * 6 + 4);
+      expect(a).toContain('syscall_entry_open {"path":"/srv/t2/file-5.txt","flags":5}');
+      expect(syscallEvents('temporary-buffer', seed)).toEqual(a);
+      expect(syscallEvents('fault-in-restart', seed)).toEqual(a);
+    }
+  });
+});
+
+describe('the CTF trace', () => {
+  test('round trip: every delivered record decodes, timestamps ordered within and across packets, counts match the summary', () => {
+    const k = runWorkload(7, { ...small, numSubbuf: 2 }, 6, 10);
+    finishRingBuffer(k);
+    expect(k.violations).toEqual([]);
+    const api = k.api.ringBuffer;
+    const { events, discarded } = decodeStreams(api.traceClass(), api.streams());
+    const s = summarizeRingBuffer(k);
+    expect(events.length).toBe(s.delivered);
+    expect(s.lost).toBeGreaterThan(0); // 2 small sub-buffers: the consumer falls behind
+    s.perCpu.forEach((c, cpu) => expect(discarded[cpu]).toBe(c.lostFull + c.lostWrap + c.lostBig));
+    expect(api.checkAccounting()).toEqual([]);
+    const slice = k.state.plugins['ring-buffer'];
+    expect(slice.perCpu.reduce((a, c) => a + c.recordsConsumed, 0)).toBe(s.delivered);
+    expect(formatRingBufferSummary(s)[0]).toBe(`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`);
+  });
+
+  const bt = (() => {
+    try {
+      execFileSync('babeltrace2', ['--version'], { stdio: 'pipe' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  test.skipIf(!bt)('babeltrace2 prints every delivered event with its field values (skipped only when babeltrace2 is not installed)', () => {
+    const k = runWorkload(11, { subbufSize: 1024, numSubbuf: 4 }, 4, 6);
+    finishRingBuffer(k);
+    const dir = mkdtempSync(join(tmpdir(), 'tracelab-rb-'));
+    writeRingBufferCtf(k, dir);
+    expect(existsSync(join(dir, 'metadata'))).toBe(true);
+    const out = execFileSync('babeltrace2', ['--clock-seconds', '--no-delta', dir], { encoding: 'utf8' });
+    const lines = out.trim().split('\n');
+    expect(lines.length).toBe(summarizeRingBuffer(k).delivered);
+    expect(out).toContain('syscall_entry_open: { cpu_id = ');
+    expect(out).toContain('path = "/srv/t3/file-4.txt", flags = 4 }');
+    expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = \d+, child_tid = \d+ \}/);
+  });
+});
+
+describe('options', () => {
+  test('bad options throw INVALID_OPTION', () => {
+    for (const o of [{ subbufSize: 100 }, { numSubbuf: 1 }, { mode: 'ring' }, { commitCounters: 'remote' }, { copyStrategy: 'x' }, { nope: 1 }, { uuid: 'X' }]) {
+      expect(() => ringBuffer(o as never)).toThrow(TracelabError);
+    }
+  });
+});

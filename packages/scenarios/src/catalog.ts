@@ -1,0 +1,23 @@
+import { TracelabError } from '@tracelab/core';
+import type { Scenario } from '@tracelab/explore';
+import { forkFlagRace } from './fork-flag-race.js';
+import { markerArrayFree } from './marker-array-free.js';
+
+/**
+ * The catalog, by name. Adding a scenario is one file exporting a `defineScenario(...)` (with
+ * `sourceModule` pointing at its export from this package) plus its line here and its export
+ * in index.ts.
+ */
+export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>([
+  [forkFlagRace.name, forkFlagRace],
+  [markerArrayFree.name, markerArrayFree],
+]);
+
+/** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */
+export function scenario(name: string): Scenario {
+  const s = catalog.get(name);
+  if (s === undefined) {
+    throw new TracelabError('INVALID_OPTION', `unknown scenario ${JSON.stringify(name)}; scenarios: ${[...catalog.keys()].join(', ')}`, { reason: 'UNKNOWN_SCENARIO', scenario: name });
+  }
+  return s;
+}

@@ -1,0 +1,32 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { explore } from '@tracelab/explore';
+import { scenario } from '@tracelab/scenarios';
+
+// Worker threads load the built packages (they cannot load TypeScript): build them first, so
+// the workers run the same code as this test (tsc -b is incremental: fast when up to date).
+beforeAll(() => {
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/scenarios/tsconfig.lib.json'], { cwd: root, stdio: 'inherit' });
+}, 120_000);
+
+describe('parallel exploration', () => {
+  it('finds the same failure (schedule number, invariant, shrunk replay string) with 1 and 2 workers', () => {
+    const s = scenario('fork-flag-race');
+    for (const [variant, seed] of [['rcu-walk', 1], ['rcu-walk', 4], ['no-recopy', 2]] as const) {
+      const one = explore(s, { variant, seed, budget: 400, strategy: 'pct' });
+      const two = explore(s, { variant, seed, budget: 400, strategy: 'pct', workers: 2 });
+      expect(two.workers).toBe(2);
+      expect(one.found).toBe(true);
+      expect({ found: two.found, schedules: two.schedules, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({ found: one.found, schedules: one.schedules, replay: one.failure?.replay, hash: one.failure?.logHash });
+    }
+  });
+
+  it('explores a fixed variant to the same (clean) end with 1 and 2 workers', () => {
+    const s = scenario('marker-array-free');
+    const one = explore(s, { variant: 'fixed', budget: 96 });
+    const two = explore(s, { variant: 'fixed', budget: 96, workers: 2 });
+    expect(two).toMatchObject({ found: false, schedules: 96, workers: 2, steps: one.steps });
+  });
+});

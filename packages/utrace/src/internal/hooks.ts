@@ -1,0 +1,246 @@
+import { SIGKILL, emit, getState, intMapGet, type KPath, type PluginContext, type SignalAction } from '@tracelab/core';
+import {
+  CLD_CONTINUED,
+  CLD_STOPPED,
+  CLONE_FORK_FLAGS,
+  TIF_SYSCALL_TRACE,
+  UTRACE_DEATH_EVENTS,
+  UTRACE_EVENT_CLONE,
+  UTRACE_EVENT_EXEC,
+  UTRACE_EVENT_EXIT,
+  UTRACE_EVENT_JCTL,
+  UTRACE_EVENT_QUIESCE,
+  UTRACE_EVENT_SIGNAL,
+  UTRACE_EVENT_SIGNAL_CORE,
+  UTRACE_EVENT_SIGNAL_IGN,
+  UTRACE_EVENT_SIGNAL_STOP,
+  UTRACE_EVENT_SIGNAL_TERM,
+  UTRACE_EVENT_SYSCALL_ENTRY,
+  UTRACE_EVENT_SYSCALL_EXIT,
+  UTRACE_REPORT,
+  UTRACE_RESUME,
+  UTRACE_SIGNAL_CORE,
+  UTRACE_SIGNAL_DELIVER,
+  UTRACE_SIGNAL_IGN,
+  UTRACE_SIGNAL_MASK,
+  UTRACE_SIGNAL_REPORT,
+  UTRACE_SIGNAL_STOP,
+  UTRACE_SIGNAL_TERM,
+  UTRACE_SIGNAL_TSTP,
+  UTRACE_STOP,
+  UTRACE_SYSCALL_ABORT,
+  UTRACE_SYSCALL_MASK,
+  UTRACE_SYSCALL_RESUMED,
+} from '../constants.js';
+import type { UtraceRegs, UtraceSigAction, UtraceState } from '../events.js';
+import { newReport, type UtraceCore } from './utrace.js';
+
+const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
+const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]); // SIGQUIT ... SIGSYS
+const SIGCONT = 18;
+
+/** The core's default disposition of a signal (what it does when no handler overrides it). */
+export function defaultDisposition(sig: number): SignalAction {
+  if (sig === SIGKILL) return 'terminate';
+  if (sig === SIGCONT) return 'continue';
+  if (IGNORED_BY_DEFAULT.has(sig)) return 'ignore';
+  if (STOP_SIGNALS.has(sig)) return 'stop';
+  return 'terminate';
+}
+
+/** The signal event bit and the signal action that describe the default disposition. */
+function signalEvent(sig: number, d: SignalAction): { event: number; action: number } {
+  switch (d) {
+    case 'ignore':
+    case 'continue':
+      return { event: UTRACE_EVENT_SIGNAL_IGN, action: UTRACE_SIGNAL_IGN };
+    case 'stop':
+      return { event: UTRACE_EVENT_SIGNAL_STOP, action: sig === 19 ? UTRACE_SIGNAL_STOP : UTRACE_SIGNAL_TSTP };
+    default:
+      return CORE_SIGNALS.has(sig) ? { event: UTRACE_EVENT_SIGNAL_CORE, action: UTRACE_SIGNAL_CORE } : { event: UTRACE_EVENT_SIGNAL_TERM, action: UTRACE_SIGNAL_TERM };
+  }
+}
+
+/** What the final signal action means to the core. */
+function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction): SignalAction {
+  switch (action & UTRACE_SIGNAL_MASK) {
+    case UTRACE_SIGNAL_IGN:
+    case UTRACE_SIGNAL_REPORT:
+      return 'ignore';
+    case UTRACE_SIGNAL_TERM:
+    case UTRACE_SIGNAL_CORE:
+      return 'terminate';
+    case UTRACE_SIGNAL_STOP:
+    case UTRACE_SIGNAL_TSTP:
+      return 'stop';
+    case UTRACE_SIGNAL_DELIVER:
+      return returnKa.handler === defaultDisposition(signo) ? defaultDisposition(signo) : returnKa.handler;
+    default:
+      return defaultDisposition(signo);
+  }
+}
+
+/**
+ * The tracehooks: each reads the task's utrace_flags from the slice and calls into utrace only
+ * when a bit asks for it (the hot path is that one test). The syscall hooks are not even
+ * called for a task without TIF_SYSCALL_TRACE: the core's slow-path flag test filters them.
+ */
+export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): void {
+  const regsOf = (pid: number, name: string | null, args: Readonly<Record<string, number>>, ret: number | null): UtraceRegs => Object.freeze({ pid, syscall: name, args, ret });
+  const flagsOf = function* (pid: number): KPath<number> {
+    return core.taskU(yield* getState(), pid)?.flags ?? 0;
+  };
+
+  // copy_process at dup: the child starts with no engines, so it must not inherit the syscall
+  // slow path dup_task_struct copied; then report_clone in the parent, before the child can run.
+  ctx.tap(
+    'fork',
+    function* utraceFork(args) {
+      const { parent, child } = args;
+      const t = intMapGet((yield* getState()).tasks, child);
+      if (t?.flags[TIF_SYSCALL_TRACE] === true) yield* core.syncSyscallFlag(child, false);
+      if (((yield* flagsOf(parent)) & (UTRACE_EVENT_CLONE | UTRACE_EVENT_QUIESCE)) === 0) return;
+      // The core's fork carries no clone flags yet (no vfork): a fork is SIGCHLD.
+      const cloneFlags = (args as { cloneFlags?: number }).cloneFlags ?? CLONE_FORK_FLAGS;
+      yield* core.reportClone(parent, child, cloneFlags);
+    },
+    { stage: 'dup' },
+  );
+
+  ctx.tap(
+    'syscallEntry',
+    function* utraceReportSyscallEntry({ pid, name, args }) {
+      if (((yield* flagsOf(pid)) & UTRACE_EVENT_SYSCALL_ENTRY) === 0) return;
+      const regs = regsOf(pid, name, args, null);
+      let resumed = 0;
+      let report = newReport();
+      for (;;) {
+        report = newReport();
+        yield* core.startReport(pid);
+        const r = report;
+        yield* core.reportCallbacks(pid, UTRACE_EVENT_SYSCALL_ENTRY, 'reportSyscallEntry', r, (h, action) => h.ops.reportSyscallEntry!(action, h, regs), {
+          reverse: true,
+          actionBits: () => resumed | (r.result & UTRACE_SYSCALL_MASK),
+        });
+        yield* core.finishReport(pid, 'SYSCALL_ENTRY', report, false);
+        if (report.action !== UTRACE_STOP) break;
+        yield* core.utraceStop(pid, report.resumeAction);
+        const s = yield* getState();
+        if (intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true) break;
+        // Resumed with REPORT or INTERRUPT pending: every engine sees the entry again.
+        if ((core.taskU(s, pid)?.resume ?? UTRACE_RESUME) > UTRACE_REPORT) break;
+        resumed = UTRACE_SYSCALL_RESUMED;
+      }
+      if ((report.result & UTRACE_SYSCALL_MASK) === UTRACE_SYSCALL_ABORT) {
+        // The core's syscall path has no way to skip the body from a hook (see docs/utrace.md).
+        yield* emit({ type: 'kernel/printk', pid, text: `utrace: UTRACE_SYSCALL_ABORT for ${name} in pid ${pid} not honoured (the core cannot skip a syscall from its entry hook)` });
+      }
+    },
+    { flag: TIF_SYSCALL_TRACE },
+  );
+
+  ctx.tap(
+    'syscallExit',
+    function* utraceReportSyscallExit({ pid, name, ret }) {
+      if (((yield* flagsOf(pid)) & UTRACE_EVENT_SYSCALL_EXIT) === 0) return;
+      const regs = regsOf(pid, name, {}, ret);
+      yield* core.reportEvent(pid, UTRACE_EVENT_SYSCALL_EXIT, 'reportSyscallExit', (h, action) => h.ops.reportSyscallExit!(action, h, regs), true);
+    },
+    { flag: TIF_SYSCALL_TRACE },
+  );
+
+  ctx.tap('exec', function* utraceReportExec({ pid, comm }) {
+    if (((yield* flagsOf(pid)) & (UTRACE_EVENT_EXEC | UTRACE_EVENT_QUIESCE)) === 0) return;
+    const regs = regsOf(pid, 'execve', {}, null);
+    yield* core.reportEvent(pid, UTRACE_EVENT_EXEC, 'reportExec', (h, action) => h.ops.reportExec!(action, h, 'elf', { filename: comm }, regs), true);
+  });
+
+  // do_exit: report_exit may stop the task before it tears itself down.
+  ctx.tap('exit', function* utraceReportExit({ pid, code }) {
+    if (((yield* flagsOf(pid)) & (UTRACE_EVENT_EXIT | UTRACE_EVENT_QUIESCE)) === 0) return;
+    const box = { value: code };
+    const report = yield* core.reportEvent(pid, UTRACE_EVENT_EXIT, 'reportExit', (h, action) => h.ops.reportExit!(action, h, code, box), false);
+    if (report.action === UTRACE_STOP) yield* core.utraceStop(pid, report.resumeAction);
+  });
+
+  ctx.tap('death', function* utraceReportDeath({ pid }) {
+    const s = yield* getState();
+    const u = core.taskU(s, pid);
+    if (u === undefined || (u.flags & UTRACE_DEATH_EVENTS) === 0) return;
+    const parent = intMapGet(s.tasks, pid)?.parent ?? 0;
+    // The exit signal to the parent; -1 (DEATH_REAP) when the task reaps itself.
+    yield* core.reportDeath(pid, true, parent === 0 ? -1 : 17);
+  });
+
+  // release_task, in the reaper: report_reap, unless report_death is still to finish.
+  ctx.tap('release', function* utraceReleaseTask({ pid, by }) {
+    const u = core.taskU(yield* getState(), pid);
+    if (u === undefined || u.flags === 0 || u.reap) return;
+    yield* core.maybeReap(pid, true, by);
+  });
+
+  // utrace_get_signal, reduced to what the core's signal path offers: one pending signal at a
+  // time, a disposition to return.
+  ctx.tap('signal', function* utraceGetSignal({ pid, sig }) {
+    const flags = yield* flagsOf(pid);
+    if (flags === 0 || sig === SIGKILL) return undefined;
+    const dflt = defaultDisposition(sig);
+    const { event, action: sigAction } = signalEvent(sig, dflt);
+    let decided: SignalAction | undefined;
+    if ((flags & (event | UTRACE_EVENT_QUIESCE)) !== 0) {
+      const info = { signo: sig };
+      let origKa: UtraceSigAction | null = Object.freeze({ handler: dflt });
+      const returnKa: UtraceSigAction = { handler: dflt };
+      const regs = regsOf(pid, null, {}, null);
+      let pass = sigAction;
+      let ev = event;
+      for (;;) {
+        const report = newReport();
+        report.result = pass;
+        let called = false;
+        yield* core.startReport(pid);
+        const ka = origKa;
+        yield* core.reportCallbacks(
+          pid,
+          ev,
+          'reportSignal',
+          report,
+          (h, action) => {
+            called = true;
+            return h.ops.reportSignal!(action, h, regs, info, ka, returnKa);
+          },
+          { actionBits: () => report.result & UTRACE_SIGNAL_MASK },
+        );
+        yield* core.finishReport(pid, ev === UTRACE_EVENT_SIGNAL ? 'SIGNAL_REPORT' : 'SIGNAL', report, false);
+        if (called) decided = dispositionOf(report.result, info.signo, returnKa);
+        if (report.action !== UTRACE_STOP) break;
+        yield* core.utraceStop(pid, report.resumeAction);
+        const s = yield* getState();
+        const u = core.taskU(s, pid);
+        if (u === undefined || intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true) break;
+        if (u.resume > UTRACE_REPORT) break;
+        // Resumed with INTERRUPT or REPORT: a UTRACE_SIGNAL_REPORT pass, with the same info, lets
+        // the engine that stopped decide what to deliver (ptrace's PTRACE_CONT with a signal).
+        yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
+        pass = UTRACE_SIGNAL_REPORT;
+        ev = UTRACE_EVENT_SIGNAL;
+        origKa = null;
+      }
+    }
+    const final = decided ?? dflt;
+    const jctl = final === 'stop' ? CLD_STOPPED : final === 'continue' ? CLD_CONTINUED : 0;
+    if (jctl !== 0 && ((yield* flagsOf(pid)) & UTRACE_EVENT_JCTL) !== 0) {
+      yield* core.reportEvent(pid, UTRACE_EVENT_JCTL, 'reportJctl', (h, action) => h.ops.reportJctl!(action, h, jctl, 1), true);
+    }
+    return decided;
+  });
+
+  // tracehook_notify_resume: a pending resume action is acted on before user mode.
+  ctx.tap('returnToUser', function* utraceNotifyResume({ pid }) {
+    const u = core.taskU(yield* getState(), pid);
+    if (u === undefined || (u.resume === UTRACE_RESUME && !u.vforkStop)) return;
+    if (u.vforkStop) yield* core.finishVfork(pid);
+    yield* core.utraceResume(pid);
+  });
+}

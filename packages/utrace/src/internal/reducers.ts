@@ -1,0 +1,241 @@
+import type { Draft } from 'immer';
+import type { KernelState, PluginContext } from '@tracelab/core';
+import { ENGINE_STOP, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_EVENT_REAP, UTRACE_RESUME } from '../constants.js';
+import type { UtraceState, UtraceTaskState } from '../events.js';
+
+export const INITIAL_UTRACE_STATE: UtraceState = { engines: {}, tasks: {}, nextEngine: 1, reports: 0, callbacks: 0, broken: null };
+
+/** The invariants' names, as violations report them. */
+export const UTRACE_INVARIANTS = {
+  lifetime: 'utrace/engine-lifetime',
+  stopped: 'utrace/stopped',
+  deathReap: 'utrace/death-before-reap',
+  detach: 'utrace/no-callback-after-detach',
+  aggregate: 'utrace/aggregate-minimum',
+  flags: 'utrace/flags',
+} as const;
+
+/** The slice as kernel code reads it (the initial value before registration is applied). */
+export function utraceSlice(s: KernelState): UtraceState {
+  return s.plugins.utrace ?? INITIAL_UTRACE_STATE;
+}
+
+function newTask(pid: number): UtraceTaskState {
+  return {
+    pid,
+    attached: [],
+    attaching: [],
+    flags: 0,
+    reporting: null,
+    reportingBy: null,
+    resume: UTRACE_RESUME,
+    stopped: false,
+    pendingAttach: false,
+    cloning: null,
+    vforkStop: false,
+    death: false,
+    deathDone: false,
+    reapPending: false,
+    reap: false,
+  };
+}
+
+function breaks(u: Draft<UtraceState>, invariant: string, message: string): void {
+  if (u.broken === null) u.broken = { invariant, message };
+}
+
+/** Drops a freed engine that no list holds any more: nothing can name it again. */
+function forgetIfGone(u: Draft<UtraceState>, id: number): void {
+  const e = u.engines[id];
+  if (e !== undefined && e.freed && !e.listed) delete u.engines[id];
+}
+
+/**
+ * The reducers: the only writers of `state.plugins.utrace`. They also watch for what must
+ * never happen (a callback with freed data, a reap before death, a callback after a detach)
+ * and record the first one in `broken`, which the invariants report.
+ */
+export function registerReducers(ctx: PluginContext<UtraceState>): void {
+  ctx.initSlice(INITIAL_UTRACE_STATE);
+  ctx.on('utrace/engine-attached', (u, e) => {
+    u.engines[e.engine] = { id: e.engine, target: e.pid, ops: e.ops, flags: 0, stop: false, detached: false, listed: true, refs: 1, freed: false };
+    u.nextEngine = Math.max(u.nextEngine, e.engine + 1);
+    const t = (u.tasks[e.pid] ??= newTask(e.pid) as Draft<UtraceTaskState>);
+    // The first engine makes utrace_flags nonzero (REAP), so release_task will look.
+    if (t.flags === 0) t.flags = UTRACE_EVENT_REAP;
+    t.attaching.push(e.engine);
+    t.pendingAttach = true;
+  });
+  ctx.on('utrace/engine-get', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en !== undefined) en.refs = e.refs;
+  });
+  ctx.on('utrace/engine-put', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en !== undefined) en.refs = e.refs;
+  });
+  ctx.on('utrace/engine-freed', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en === undefined) return;
+    en.freed = true;
+    for (const t of Object.values(u.tasks)) {
+      // A callback that puts its own engine's last reference (report_reap cleaning up) is done
+      // with the data; anyone else freeing it under a running callback is the use-after-free.
+      if (t.reporting === e.engine && t.reportingBy !== e.by) {
+        breaks(
+          u,
+          UTRACE_INVARIANTS.lifetime,
+          `use-after-free: engine ${e.engine} (${en.ops}) had its data freed while its callback runs in pid ${t.pid} (a detach that returned -EINPROGRESS needs utrace_barrier before the last enginePut)`,
+        );
+      }
+    }
+    forgetIfGone(u, e.engine);
+  });
+  ctx.on('utrace/engine-detached', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en === undefined) return;
+    en.detached = true;
+    en.stop = false;
+    // The detached ops want only report_quiesce, which returns UTRACE_DETACH.
+    en.flags = UTRACE_EVENT_QUIESCE;
+  });
+  ctx.on('utrace/events-set', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en !== undefined) en.flags = e.mask;
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.flags |= e.mask;
+  });
+  ctx.on('utrace/engine-stop', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en !== undefined) en.stop = e.stop;
+    const t = u.tasks[e.pid];
+    if (t !== undefined && e.stop) t.flags |= ENGINE_STOP;
+  });
+  ctx.on('utrace/resume', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.resume = e.resume;
+  });
+  ctx.on('utrace/splice', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t === undefined) return;
+    t.attached.push(...t.attaching);
+    t.attaching = [];
+    t.pendingAttach = false;
+  });
+  ctx.on('utrace/reset', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t === undefined) return;
+    if (e.removed.length > 0) {
+      const gone = new Set(e.removed);
+      t.attached = t.attached.filter((id) => !gone.has(id));
+      for (const id of e.removed) {
+        const en = u.engines[id];
+        if (en !== undefined) en.listed = false;
+        forgetIfGone(u, id);
+      }
+    }
+    t.flags = e.flags;
+    if (e.flags === 0) t.resume = UTRACE_RESUME;
+  });
+  ctx.on('utrace/callback', (u, e) => {
+    u.callbacks += 1;
+    const t = u.tasks[e.pid];
+    if (t !== undefined) {
+      t.reporting = e.engine;
+      t.reportingBy = e.by;
+    }
+    const en = u.engines[e.engine];
+    if (en === undefined || en.freed) {
+      breaks(u, UTRACE_INVARIANTS.lifetime, `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after its data was freed`);
+    } else if (en.detached && e.callback !== 'reportReap') {
+      breaks(u, UTRACE_INVARIANTS.detach, `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached`);
+    }
+    if (e.callback === 'reportReap' && t !== undefined && t.death) {
+      breaks(u, UTRACE_INVARIANTS.deathReap, `report_reap for pid ${e.pid} while its report_death is still running`);
+    }
+  });
+  ctx.on('utrace/callback-return', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined && t.reporting === e.engine) {
+      t.reporting = null;
+      t.reportingBy = null;
+    }
+    const en = u.engines[e.engine];
+    if (en === undefined) return;
+    if (e.stop !== null) en.stop = e.stop;
+    if (e.stop === true && t !== undefined) t.flags |= ENGINE_STOP;
+    if (e.detach) {
+      en.detached = true;
+      en.stop = false;
+    }
+  });
+  ctx.on('utrace/report', (u, e) => {
+    u.reports += 1;
+    let min = UTRACE_RESUME;
+    for (const r of e.folded) if (r < min) min = r;
+    if (e.held.length > 0) min = 0;
+    if (e.action !== min || e.folded.some((r) => r >= UTRACE_DETACH)) {
+      breaks(u, UTRACE_INVARIANTS.aggregate, `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`);
+    }
+  });
+  ctx.on('utrace/stopped', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.stopped = true;
+  });
+  ctx.on('utrace/woken', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.stopped = false;
+  });
+  ctx.on('utrace/cloning', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.cloning = e.child;
+  });
+  ctx.on('utrace/vfork-stop', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t !== undefined) t.vforkStop = e.set;
+  });
+  ctx.on('utrace/death', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t === undefined) return;
+    if (e.phase === 'start') {
+      if (t.deathDone || t.death) breaks(u, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} a second time`);
+      if (t.reap) breaks(u, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} after its reap`);
+      t.death = true;
+      t.resume = UTRACE_RESUME;
+    } else {
+      t.death = false;
+      t.deathDone = true;
+    }
+  });
+  ctx.on('utrace/reap', (u, e) => {
+    const t = u.tasks[e.pid];
+    if (t === undefined) return;
+    if (e.deferred) {
+      t.reapPending = true;
+      return;
+    }
+    if (t.reap) breaks(u, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped twice`);
+    if (t.death) breaks(u, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped while report_death runs`);
+    t.reap = true;
+    t.reapPending = false;
+    t.flags = 0;
+    for (const id of [...t.attaching, ...t.attached]) {
+      const en = u.engines[id];
+      if (en === undefined) continue;
+      en.listed = false;
+      en.detached = true;
+      en.stop = false;
+      forgetIfGone(u, id);
+    }
+    t.attached = [];
+    t.attaching = [];
+  });
+  ctx.declareEvents(['utrace/control', 'utrace/syscall-log', 'utrace/ptrace-stop']);
+  // The task_struct is gone: so is its struct utrace (free_task).
+  ctx.on('task/released', (u, e, s) => {
+    const t = u.tasks[e.pid];
+    if (t === undefined) return;
+    void s;
+    if (t.reap || (t.attached.length === 0 && t.attaching.length === 0)) delete u.tasks[e.pid];
+  });
+}

@@ -1,0 +1,81 @@
+/* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
+import { createKernel, type EventType, type Kernel, type KernelEvent, type KPath, type Program, type Strategy } from '@tracelab/core';
+import { utrace, type UtraceApi, type UtraceEngineOps } from '@tracelab/utrace';
+
+export function kernelWith(options: { seed?: number; cpus?: number; strategy?: Strategy; faultInjection?: boolean } = {}): Kernel {
+  return createKernel({ cpus: options.cpus ?? 2, seed: options.seed ?? 1, ...(options.strategy ? { strategy: options.strategy } : {}), ...(options.faultInjection ? { faultInjection: true } : {}), plugins: [utrace()] });
+}
+
+/** Events of one type, typed. */
+export function eventsOf<T extends EventType>(k: { log: readonly KernelEvent[] }, type: T): Array<KernelEvent<T>> {
+  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
+}
+
+/** A task that sleeps first (so a tracer can attach), then makes `n` syscalls. */
+export function worker(n: number, pause = 5): Program {
+  return function* worker(u) {
+    yield u.sleep(pause);
+    for (let i = 0; i < n; i++) {
+      yield u.syscall('open', { path: `/etc/file${i}`, flags: 0 });
+      yield u.syscall('getpid');
+    }
+  };
+}
+
+/** A task that sleeps a long time in small steps (a target that stays alive while tests poke it). */
+export const sleeper: Program = function* sleeper(u) {
+  for (let i = 0; i < 50; i++) yield u.sleep(2);
+};
+
+/** Records every callback it gets as `name:event`; returns what `ret` says. */
+export function recorder(name: string, calls: string[], ret: (cb: string) => number = () => 5): UtraceEngineOps<{ name: string }> {
+  return {
+    name,
+    *reportQuiesce(_a, _e, event) {
+      calls.push(`${name}:quiesce(${event})`);
+      return ret('quiesce');
+    },
+    *reportSyscallEntry(_a, _e, regs) {
+      calls.push(`${name}:entry(${regs.syscall})`);
+      return ret('entry');
+    },
+    *reportSyscallExit(_a, _e, regs) {
+      calls.push(`${name}:exit(${regs.syscall})`);
+      return ret('exit');
+    },
+    *reportClone(_a, _e, _f, child) {
+      calls.push(`${name}:clone(${child})`);
+      return ret('clone');
+    },
+    *reportExec(_a, _e, _fmt, bprm) {
+      calls.push(`${name}:exec(${bprm.filename})`);
+      return ret('exec');
+    },
+    *reportExit(_a, _e, code) {
+      calls.push(`${name}:exit-code(${code})`);
+      return ret('exit-code');
+    },
+    *reportDeath(_e, _g, sig) {
+      calls.push(`${name}:death(${sig})`);
+      return ret('death');
+    },
+    *reportReap(_e, task) {
+      calls.push(`${name}:reap(${task})`);
+    },
+  };
+}
+
+/** Runs a kernel path to completion in a kernel thread. */
+export function call<T>(k: Kernel, path: KPath<T>): T {
+  return k.call(path, { comm: 'tracer' });
+}
+
+export function api(k: Kernel): UtraceApi {
+  return k.api.utrace;
+}
+
+export function expectClean(k: Kernel, result: { violations: readonly unknown[] }): void {
+  const oopses = k.log.filter((e) => e.type === 'kernel/oops');
+  if (oopses.length > 0) throw new Error(`unexpected oops: ${JSON.stringify(oopses[0])}`);
+  if (result.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(result.violations[0])}`);
+}
