@@ -11,6 +11,7 @@ import { markersBench } from './markers.js';
 import { utraceBench } from './utrace.js';
 import { rcuTasksBench } from './rcu-tasks.js';
 import { ringBufferBench } from './ring-buffer.js';
+import { ctfReaderBench } from './ctf-reader.js';
 import { filterFromArgv, measure, report, row, runBenchmarks, timeOnce, type Benchmark, type Row } from './harness.js';
 
 // ---- 1. core fold ------------------------------------------------------------------------
@@ -260,7 +261,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench], filterFromArgv()));
+  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
