@@ -103,11 +103,14 @@ function cmdRun(argv: readonly string[], io: CliIo): number {
   const sc = scenario(args.scenario);
   const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins() });
   sc.setup(kernel);
-  const steps = runWithProgress(kernel, args.maxSteps, io);
+  let steps = runWithProgress(kernel, args.maxSteps, io);
+  // The end of the session (flushing the ring buffers) is part of the run, and of its schedule.
+  if (sc.finish !== undefined && kernel.violations.length === 0) steps += sc.finish(kernel);
   const report = sc.report?.(kernel);
   const summary = summarize(kernel, sc.name, steps, report);
   writeOutputs(args.out, kernel, summary);
-  io.out(formatSummary(summary, args.out, report?.lines));
+  const written = sc.outputs?.(kernel, args.out) ?? [];
+  io.out(formatSummary(summary, args.out, report?.lines, written));
   return summary.violations.length > 0 ? 1 : 0;
 }
 
@@ -133,6 +136,7 @@ function cmdReplay(argv: readonly string[], io: CliIo): number {
   const kernel = createKernel({ cpus: folded.state.kernel.cpus, seed: folded.state.kernel.seed, plugins: sc.plugins(), strategy: replaySchedule(summary.schedule) });
   sc.setup(kernel);
   runWithProgress(kernel, Number.MAX_SAFE_INTEGER, io);
+  if (sc.finish !== undefined && kernel.violations.length === 0) sc.finish(kernel);
   const rerunHash = kernel.logHash();
   const ok = foldHash === summary.logHash && rerunHash === summary.logHash;
   io.out(

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateChromeTrace } from '@tracelab/formats';
+import { readCtfTrace, validateChromeTrace } from '@tracelab/formats';
 import { main } from '@tracelab/cli';
 
 function io() {
@@ -97,5 +97,52 @@ describe('tracelab run', () => {
     expect(main(['replay', 'missing'], t.io)).toBe(2);
     expect(main(['frobnicate'], t.io)).toBe(2);
     expect(t.err.join('\n')).toMatch(/unknown scenario "nope"[\s\S]*--cpus must be an integer from 1 to 64[\s\S]*does not exist[\s\S]*unknown command/);
+  });
+});
+
+describe('tracelab run: the ftrace, RCU-tasks and ring-buffer part of the default stack', () => {
+  it('writes a CTF trace whose events are the ones the ring buffer says it delivered, and reports the trampoline grace period', () => {
+    const t = io();
+    expect(main(['run', '--seed', '5'], t.io)).toBe(0);
+    const dir = join(t.cwd, 'tracelab-out');
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // The CTF trace: metadata plus one stream per CPU, read back with the formats reader.
+    const trace = readCtfTrace(join(dir, 'ctf'));
+    expect(trace.events.length).toBe(summary.ringBuffer.delivered);
+    expect(summary.ringBuffer.perCpu).toHaveLength(2);
+    expect(summary.ringBuffer.perCpu.reduce((n: number, c: { delivered: number }) => n + c.delivered, 0)).toBe(summary.ringBuffer.delivered);
+    // Every context switch of the workload went through the sched_switch tracepoint unless it
+    // was counted as lost; the session ends at the flush, whose own switches are not recorded.
+    const flushSeq = log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-flush').seq;
+    const key = (cpu: number, prev: number, next: number) => `${cpu}:${prev}>${next}`;
+    const logged = log.filter((e) => e.type === 'sched/switch');
+    const recorded = trace.events.filter((e) => e.name === 'sched_switch').map((e) => key(Number(e.cpu), Number(e.fields.prev_tid), Number(e.fields.next_tid)));
+    const before = logged.filter((e) => e.seq < flushSeq).map((e) => key(e.cpu, e.prev, e.next));
+    const remaining = new Map<string, number>();
+    for (const k of logged.map((e) => key(e.cpu, e.prev, e.next))) remaining.set(k, (remaining.get(k) ?? 0) + 1);
+    for (const k of recorded) {
+      expect(remaining.get(k) ?? 0, `recorded switch ${k} was never logged`).toBeGreaterThan(0);
+      remaining.set(k, remaining.get(k)! - 1);
+    }
+    expect(recorded.length + summary.ringBuffer.lost).toBeGreaterThanOrEqual(before.length);
+    // The function tracer's trampoline was freed only after an RCU-tasks grace period ended.
+    const ops = summary.stack.ftrace.ops[0];
+    expect(ops).toMatchObject({ wait: 'rcu-tasks' });
+    expect(ops.freedAt).toBeGreaterThan(ops.retiredAt);
+    expect(ops.gracePeriod).toBe(ops.freedAt - ops.retiredAt);
+    expect(summary.stack.ftrace.useAfterFree).toBe(0);
+    const gpEnds = log.filter((e) => e.type === 'rcu-tasks/gp-end').map((e) => e.time);
+    expect(gpEnds.some((time: number) => time <= ops.freedAt && time >= ops.retiredAt)).toBe(true);
+    expect(summary.stack.rcuTasks.tasks.completed).toBe(gpEnds.length);
+    expect(summary.stack.rcuTasks.tasks.completed).toBeGreaterThan(0);
+    expect(t.out.join('\n')).toMatch(/ring buffer: \d+ events delivered, \d+ lost/);
+  });
+
+  it('replays a run whose session ends by flushing the ring buffer', () => {
+    const t = io();
+    expect(main(['run', '--seed', '9', '--out', 'r'], t.io)).toBe(0);
+    expect(main(['replay', 'r'], t.io)).toBe(0);
+    expect(t.out.join('\n')).not.toContain('MISMATCH');
   });
 });

@@ -54,10 +54,22 @@ export function errnoName(ret: number): string {
 }
 
 /**
- * Stable codes of {@link TracelabError}. Tools and tests match on the code, never on the
- * message, so a code never changes meaning once published.
+ * Error codes other packages add to {@link TracelabErrorCode} by declaration merging, as they
+ * add events to `EventMap`: `declare module '@tracelab/core' { interface TracelabErrorCodes {
+ * CTF_BAD_MAGIC: true } }`. The key is the code; the value type is unused.
  */
-export type TracelabErrorCode =
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface TracelabErrorCodes {}
+
+/**
+ * Stable codes of {@link TracelabError}. Tools and tests match on the code, never on the
+ * message, so a code never changes meaning once published. Packages add theirs through
+ * {@link TracelabErrorCodes}.
+ */
+export type TracelabErrorCode = CoreErrorCode | (keyof TracelabErrorCodes & string);
+
+/** The core's own codes. */
+export type CoreErrorCode =
   | 'INVALID_OPTION'
   | 'PLUGIN_INVALID'
   | 'PLUGIN_DUPLICATE'

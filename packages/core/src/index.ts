@@ -108,4 +108,4 @@ export {
   errnoName,
   kernelBug,
 } from './errors.js';
-export type { TracelabErrorCode } from './errors.js';
+export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './errors.js';

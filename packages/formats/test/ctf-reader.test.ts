@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CtfEnumValue, CtfReadError, CtfVariantValue, ctfTextLines, metadataText, readCtfTrace, type CtfEvent, type CtfReadResult } from '@tracelab/formats';
+import { CtfEnumValue, CtfReadError, CtfVariantValue, ctfTextLines, metadataText, readCtfTrace, type CtfEvent, type CtfReadResult, type TsdlStruct } from '@tracelab/formats';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const LTTNG = ['lttng-ust/percpu', 'lttng-ust/discard', 'lttng-ust/bt2-ctf'];
@@ -144,8 +144,9 @@ describe('LTTng-UST 2.13 traces', () => {
     const r = readCtfTrace(join(FIXTURES, 'lttng-ust/bt2-ctf'));
     expect(r.traces[0]!.packetizedMetadata).toBe(false);
     expect(r.traces[0]!.metadata.packetHeader).toMatchObject({ kind: 'struct' });
-    const sid = (r.traces[0]!.metadata.packetHeader as { fields: { name: string; type: { size?: number } }[] }).fields.find((f) => f.name === 'stream_id')!;
-    expect(sid.type.size).toBe(64);
+    const header = r.traces[0]!.metadata.packetHeader as TsdlStruct;
+    expect(header.fields.find((f) => f.name === 'stream_id')!.type).toMatchObject({ kind: 'integer', size: 64 });
+    expect(header.fields.find((f) => f.name === 'stream_instance_id')!.type).toMatchObject({ kind: 'integer', size: 64 });
     // The same events as the trace it was written from.
     expect(r.events.map((e) => [String(e.timestamp), e.name, e.fields])).toEqual(percpu.events.map((e) => [String(e.timestamp), e.name, e.fields]));
   });

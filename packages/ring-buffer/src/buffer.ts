@@ -13,8 +13,13 @@ export const ENODATA = 61;
  * content_size, packet_size, events_discarded), so the consumer writes a delivered sub-buffer
  * out as it is.
  *
- * Offsets are free-running plain numbers (exact up to 2^53 bytes; the sub-buffer index
- * arithmetic uses `| 0` on `offset / subbufSize`, exact below 2^31 sub-buffers written).
+ * Offsets are free-running plain numbers, exact up to 2^53 bytes. The fast path never divides
+ * or takes a floating-point modulo (V8 compiles `%` on doubles to a call, ~5 ns): the index of
+ * the sub-buffer holding `o` is `((o * (1 / subbufSize)) | 0) & (numSubbuf - 1)` (the multiply
+ * by a power-of-two reciprocal is exact, and `| 0` is ToInt32, which wraps modulo 2^32, so the
+ * low bits stay right past 2^31 and 2^32), and "a multiple of subbufSize" is
+ * `(x & (subbufSize - 1)) === 0` (the same ToInt32 argument). See docs/ring-buffer.md,
+ * "Performance".
  *
  * Concurrency. This class is single-threaded host code: each method runs to completion. The
  * simulation (src/internal/plugin.ts) supplies the kernel's rules around it: `reserve`,
@@ -60,6 +65,8 @@ export interface ConsumedPacket {
 
 const HDR = CTF_PACKET_LAYOUT.size;
 const PAGE = 4096;
+/** Uint32Array stores are little-endian only on a little-endian host; otherwise use the DataView. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function writeU64(dv: DataView, at: number, v: number): void {
   dv.setUint32(at, v >>> 0, true);
@@ -75,8 +82,22 @@ export class RingBuffer {
   readonly bytes: ArrayBuffer;
   readonly u8: Uint8Array;
   readonly dv: DataView;
+  /**
+   * 32-bit word view of `bytes` in host byte order. For the fast path of a probe: when the host
+   * is little-endian (`wordStores`) and a record's `pos` is a multiple of 4, its 32-bit fields
+   * can be stored as `u32[(pos >>> 2) + k]`, which is cheaper than `dv.setUint32`. Records are
+   * byte-packed (CTF `align = 8` bits), so `pos` is not always aligned: check it.
+   */
+  readonly u32: Uint32Array;
+  /** Whether `u32` stores are little-endian (the CTF byte order), i.e. the host is. */
+  readonly wordStores: boolean = LITTLE_ENDIAN_HOST;
   private readonly uuid: Uint8Array;
   private readonly streamId: number;
+  /** 1 / subbufSize: exact (a power of two), so `o * invSubbuf` is `o / subbufSize` without a divide. */
+  private readonly invSubbuf: number;
+  /** numSubbuf - 1 and subbufSize - 1: masks for the sub-buffer index and the offset in it. */
+  private readonly idxMask: number;
+  private readonly offMask: number;
 
   // ---- writer side: guarded by the owner CPU with preemption off (LTTng's local ops) -------
   /** Free-running reserve position. Moves only forward. */
@@ -86,6 +107,9 @@ export class RingBuffer {
   /** Absolute offset of the current sub-buffer's start, and its byte position in `bytes`. */
   private curBase = 0;
   private curPos = 0;
+  /** The current sub-buffer's index, and `curPos - curBase` (a record at `o` is at `o + curDelta`). */
+  private curIdx = 0;
+  private curDelta = 0;
   /** Byte position in `bytes` of the last successful reserve: the caller writes there. */
   pos = 0;
   /** The last timestamp handed to a reserve or switch (timestamps never go backwards). */
@@ -158,6 +182,10 @@ export class RingBuffer {
     this.bytes = new ArrayBuffer(this.bufSize);
     this.u8 = new Uint8Array(this.bytes);
     this.dv = new DataView(this.bytes);
+    this.u32 = new Uint32Array(this.bytes);
+    this.invSubbuf = 1 / subbufSize;
+    this.idxMask = numSubbuf - 1;
+    this.offMask = subbufSize - 1;
     const f = (): Float64Array => new Float64Array(numSubbuf);
     this.records = f();
     this.seqNum = f();
@@ -173,9 +201,9 @@ export class RingBuffer {
     this.deliveredLaps = f();
   }
 
-  /** index(o) = (o mod buf_size) / subbuf_size. */
+  /** index(o) = (o mod buf_size) / subbuf_size (exact for any offset below 2^53: see the class comment). */
   subbufIndex(o: number): number {
-    return ((o / this.subbufSize) | 0) & (this.numSubbuf - 1);
+    return ((o * this.invSubbuf) | 0) & this.idxMask;
   }
 
   /** lap(o) = o div buf_size. */
@@ -198,12 +226,16 @@ export class RingBuffer {
    */
   reserve(slot: number, ts: number): number {
     const o = this.offset;
+    const end = o + slot;
     // Fast path: not at a sub-buffer start, fits, and does not end exactly on the boundary.
-    if (o + slot < this.curEnd && !this.disabled) {
-      this.offset = o + slot;
-      this.pos = this.curPos + (o - this.curBase);
+    // Everything it needs about the current sub-buffer was cached at switch_new_start.
+    if (end < this.curEnd && !this.disabled) {
+      this.offset = end;
+      this.pos = o + this.curDelta;
       this.lastTs = ts;
-      { const i = this.subbufIndex(o); this.records[i] = this.records[i]! + 1; }
+      const records = this.records;
+      const i = this.curIdx;
+      records[i] = records[i]! + 1;
       this.recordsReserved++;
       return o;
     }
@@ -300,6 +332,8 @@ export class RingBuffer {
     const pos = idx * this.subbufSize;
     this.curBase = start;
     this.curPos = pos;
+    this.curIdx = idx;
+    this.curDelta = pos - start;
     this.curEnd = start + this.subbufSize;
     this.records[idx] = 0;
     const seq = this.packetCount++;
@@ -344,13 +378,40 @@ export class RingBuffer {
    * lap is complete.
    */
   commit(o: number, slot: number, local: boolean): void {
-    const idx = ((o / this.subbufSize) | 0) & (this.numSubbuf - 1);
-    if (local) this.ccLocal[idx] = this.ccLocal[idx]! + slot;
-    else this.ccRemote[idx] = this.ccRemote[idx]! + slot;
-    this.ghostCommitted[idx] = this.ghostCommitted[idx]! + slot;
-    const cc = this.ccLocal[idx]! + this.ccRemote[idx]!;
-    // Complete when cc = (lap + 1) * subbuf_size: test the cheap "multiple of sb" first.
-    if (cc % this.subbufSize === 0) this.checkDeliver(idx, o);
+    const idx = ((o * this.invSubbuf) | 0) & this.idxMask;
+    const ccLocal = this.ccLocal;
+    const ccRemote = this.ccRemote;
+    if (local) ccLocal[idx] = ccLocal[idx]! + slot;
+    else ccRemote[idx] = ccRemote[idx]! + slot;
+    const ghost = this.ghostCommitted;
+    ghost[idx] = ghost[idx]! + slot;
+    // Complete when cc = (lap + 1) * subbuf_size: test the cheap "multiple of sb" first (a
+    // mask, not `%`: see the class comment), checkDeliver compares the lap.
+    if (((ccLocal[idx]! + ccRemote[idx]!) & this.offMask) === 0) this.checkDeliver(idx, o);
+  }
+
+  /**
+   * Writes the channel's CTF event header `{ uint32 id; uint64 timestamp }` (12 bytes,
+   * little-endian) at `pos`, the first bytes of a reserved record: word stores when `pos` is
+   * 4-aligned on a little-endian host, DataView stores otherwise. Returns `pos + 12`, where the
+   * payload starts. `ts` is a non-negative integer below 2^53.
+   */
+  writeEventHeader(pos: number, id: number, ts: number): number {
+    const lo = ts >>> 0;
+    const hi = (ts - lo) / 4294967296;
+    if ((pos & 3) === 0 && this.wordStores) {
+      const u32 = this.u32;
+      const w = pos >>> 2;
+      u32[w] = id;
+      u32[w + 1] = lo;
+      u32[w + 2] = hi;
+    } else {
+      const dv = this.dv;
+      dv.setUint32(pos, id, true);
+      dv.setUint32(pos + 4, lo, true);
+      dv.setUint32(pos + 8, hi, true);
+    }
+    return pos + 12;
   }
 
   /**

@@ -146,6 +146,8 @@ export const CLONE_FORK_FLAGS = 17;
 
 /** The thread flag utrace sets while an engine wants syscall events: the syscall slow path. */
 export const TIF_SYSCALL_TRACE = 'TIF_SYSCALL_TRACE';
+/** The thread flag set_notify_resume sets: a resume action is pending for the way to user mode. */
+export const TIF_NOTIFY_RESUME = 'TIF_NOTIFY_RESUME';
 
 /** Names of the bits of a mask, for messages: `QUIESCE|SYSCALL_ENTRY`. */
 export function utraceEventNames(mask: number): string {

@@ -18,3 +18,18 @@ describe('the syscall logger engine', () => {
     console.log(lines);
   });
 });
+
+describe('the hot path', () => {
+  test('a task with no engine never enters utrace: no slow-path flag, no utrace event; detaching clears the flag', () => {
+    const k = kernelWith({ seed: 4 });
+    const traced = k.spawn(worker(4), { comm: 'traced' });
+    const plain = k.spawn(worker(4), { comm: 'plain' });
+    const e = call(k, attachSyscallLogger(k.api.utrace, traced));
+    const r = k.run();
+    expectClean(k, r);
+    const touching = k.log.filter((ev) => ev.type.startsWith('utrace/') && 'pid' in ev && (ev as { pid: number }).pid === plain);
+    expect(touching).toEqual([]);
+    expect(k.log.some((ev) => ev.type === 'task/flags' && ev.pid === plain)).toBe(false);
+    expect(typeof e).toBe('object');
+  });
+});

@@ -9,8 +9,8 @@ import { createKernel, type Program } from '@tracelab/core';
 import { UTRACE_ATTACH_CREATE, UTRACE_EVENT_SYSCALL_EXIT, UTRACE_RESUME, utrace, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
 import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
 
-const SYSCALLS = 20_000;
-const SAMPLES = 5;
+const SYSCALLS = 5_000;
+const SAMPLES = 3;
 const ENGINE_COUNTS = [1, 4, 16] as const;
 
 const caller: Program = function* caller(u) {

@@ -17,6 +17,8 @@ export interface RunSummary {
   readonly violations: readonly { readonly name: string; readonly message: string }[];
   /** What the scenario's tracer stack reports (markers probes, ktrace walks and traced syscalls...). */
   readonly stack: Readonly<Record<string, unknown>>;
+  /** Events the ring buffer delivered into the CTF trace and lost, per CPU (when the stack has one). */
+  readonly ringBuffer?: object;
   readonly logHash: string;
   readonly schedule: string;
 }
@@ -90,13 +92,14 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     oopses,
     violations: kernel.violations.map((v) => ({ name: v.name, message: v.message })),
     stack: report?.json ?? {},
+    ...(report?.ringBuffer !== undefined ? { ringBuffer: report.ringBuffer } : {}),
     logHash: kernel.logHash(),
     schedule: kernel.schedule,
   };
 }
 
 /** The summary as a person reads it on a terminal. */
-export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = []): string {
+export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = [], written: readonly string[] = []): string {
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
@@ -111,6 +114,6 @@ export function formatSummary(s: RunSummary, outDir: string, stackLines: readonl
   lines.push(`  log hash ${s.logHash}`);
   const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
   lines.push(`  replay string ${sched}`);
-  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json`);
+  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
   return lines.join('\n');
 }

@@ -2,7 +2,7 @@
  * The CTF reader's error: a `TracelabError` with a stable CTF code, the file and byte offset
  * of the damage, and every event decoded before it.
  */
-import { TracelabError, type TracelabErrorCode } from '@tracelab/core';
+import { TracelabError } from '@tracelab/core';
 
 /**
  * Stable codes of the CTF reader (tools and tests match on them, never on messages):
@@ -14,10 +14,21 @@ import { TracelabError, type TracelabErrorCode } from '@tracelab/core';
  *   event running past its packet's content;
  * - `CTF_UNKNOWN_STREAM`, `CTF_UNKNOWN_EVENT`: an id the metadata does not declare.
  *
- * The core's `TracelabErrorCode` union does not list them yet (docs/ctf.md, "core change"):
- * this file is the one place that builds a `TracelabError` with one.
+ * They join the core's `TracelabErrorCode` through `TracelabErrorCodes` (declaration merging).
  */
 export type CtfErrorCode = 'CTF_NOT_FOUND' | 'CTF_METADATA' | 'CTF_BAD_MAGIC' | 'CTF_TRUNCATED' | 'CTF_BAD_PACKET' | 'CTF_UNKNOWN_STREAM' | 'CTF_UNKNOWN_EVENT';
+
+declare module '@tracelab/core' {
+  interface TracelabErrorCodes {
+    CTF_NOT_FOUND: true;
+    CTF_METADATA: true;
+    CTF_BAD_MAGIC: true;
+    CTF_TRUNCATED: true;
+    CTF_BAD_PACKET: true;
+    CTF_UNKNOWN_STREAM: true;
+    CTF_UNKNOWN_EVENT: true;
+  }
+}
 
 /** What a damaged trace still gave: set on the error before it leaves the reader. */
 export interface CtfPartial<E> {
@@ -35,7 +46,7 @@ export class CtfReadError<E = unknown> extends TracelabError implements CtfParti
   events: readonly E[] = [];
 
   constructor(code: CtfErrorCode, message: string, where: { file?: string; offset?: number; line?: number } = {}) {
-    super(code as unknown as TracelabErrorCode, message, { ...where, ctfCode: code });
+    super(code, message, { ...where, ctfCode: code });
     this.ctfCode = code;
     this.file = where.file;
     this.offset = where.offset;

@@ -3,6 +3,7 @@ import {
   CLD_CONTINUED,
   CLD_STOPPED,
   CLONE_FORK_FLAGS,
+  TIF_NOTIFY_RESUME,
   TIF_SYSCALL_TRACE,
   UTRACE_DEATH_EVENTS,
   UTRACE_EVENT_CLONE,
@@ -100,6 +101,7 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
       const { parent, child } = args;
       const t = intMapGet((yield* getState()).tasks, child);
       if (t?.flags[TIF_SYSCALL_TRACE] === true) yield* core.syncSyscallFlag(child, false);
+      if (t?.flags[TIF_NOTIFY_RESUME] === true) yield* emit({ type: 'task/flags', pid: child, set: [], clear: [TIF_NOTIFY_RESUME] });
       if (((yield* flagsOf(parent)) & (UTRACE_EVENT_CLONE | UTRACE_EVENT_QUIESCE)) === 0) return;
       // The core's fork carries no clone flags yet (no vfork): a fork is SIGCHLD.
       const cloneFlags = (args as { cloneFlags?: number }).cloneFlags ?? CLONE_FORK_FLAGS;
@@ -236,11 +238,18 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
     return decided;
   });
 
-  // tracehook_notify_resume: a pending resume action is acted on before user mode.
-  ctx.tap('returnToUser', function* utraceNotifyResume({ pid }) {
-    const u = core.taskU(yield* getState(), pid);
-    if (u === undefined || (u.resume === UTRACE_RESUME && !u.vforkStop)) return;
-    if (u.vforkStop) yield* core.finishVfork(pid);
-    yield* core.utraceResume(pid);
-  });
+  // tracehook_notify_resume: set_notify_resume put TIF_NOTIFY_RESUME on the task, so the
+  // core sends it down the slow path on its way out (after a syscall, and in a new child's
+  // ret_from_fork). The flag is cleared first, as do_notify_resume does, then utrace_resume.
+  ctx.tap(
+    'syscallExit',
+    function* utraceNotifyResume({ pid }) {
+      yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_NOTIFY_RESUME] });
+      const u = core.taskU(yield* getState(), pid);
+      if (u === undefined || (u.resume === UTRACE_RESUME && !u.vforkStop)) return;
+      if (u.vforkStop) yield* core.finishVfork(pid);
+      yield* core.utraceResume(pid);
+    },
+    { flag: TIF_NOTIFY_RESUME, priority: 0 },
+  );
 }

@@ -26,6 +26,7 @@ import {
 } from '@tracelab/core';
 import {
   CLONE_VFORK,
+  TIF_NOTIFY_RESUME,
   ENGINE_STOP,
   EOPNOTSUPP,
   ERESTARTSYS,
@@ -135,6 +136,23 @@ export function utraceCore(registry: EngineRegistry) {
   }
 
   /**
+   * set_notify_resume: TIF_NOTIFY_RESUME sends the task through the syscall slow path on its
+   * way out, where utrace_resume runs. A task with nothing pending keeps the flag clear, so its
+   * hot path stays one flag test.
+   */
+  function* setNotifyResume(pid: number): KPath<void> {
+    const t = intMapGet((yield* getState()).tasks, pid);
+    if (t === undefined || t.exitState !== null || t.flags[TIF_NOTIFY_RESUME] === true) return;
+    yield* emit({ type: 'task/flags', pid, set: [TIF_NOTIFY_RESUME], clear: [] });
+  }
+
+  /** utrace->resume = resume, with TIF_NOTIFY_RESUME when something is now pending. */
+  function* setResume(pid: number, resume: number): KPath<void> {
+    yield* emit({ type: 'utrace/resume', pid, resume });
+    if (resume < UTRACE_RESUME) yield* setNotifyResume(pid);
+  }
+
+  /**
    * utrace_reset, called with the utrace lock held by the task itself or while it is
    * quiescent: splices the attaching list, drops detached engines, recomputes utrace_flags
    * (the only place they shrink), clears TIF_SYSCALL_TRACE when no engine wants syscalls,
@@ -194,7 +212,7 @@ export function utraceCore(registry: EngineRegistry) {
       yield* spinLock(utraceLock(pid));
       let s = yield* getState();
       let u = taskU(s, pid)!;
-      if (action < u.resume) yield* emit({ type: 'utrace/resume', pid, resume: action });
+      if (action < u.resume) yield* setResume(pid, action);
       if ((u.flags & ENGINE_STOP) === 0) {
         // Everyone who asked for the stop has resumed or detached since: don't stop.
         yield* utraceResetLocked(pid);
@@ -342,7 +360,7 @@ export function utraceCore(registry: EngineRegistry) {
     if (u === undefined) return;
     if (resume < u.resume) {
       yield* spinLock(utraceLock(pid));
-      yield* emit({ type: 'utrace/resume', pid, resume });
+      yield* setResume(pid, resume);
       yield* spinUnlock(utraceLock(pid));
     }
     if (report.spurious || report.detaches) yield* utraceReset(pid);
@@ -536,7 +554,7 @@ export function utraceCore(registry: EngineRegistry) {
         if (!e.stop) yield* emit({ type: 'utrace/engine-stop', pid, engine: e.id, stop: true });
         if (!reset) {
           // Not stopped yet: it will stop before user mode (acts like REPORT).
-          if (UTRACE_REPORT < u.resume) yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_REPORT });
+          if (UTRACE_REPORT < u.resume) yield* setResume(pid, UTRACE_REPORT);
           ret = -EINPROGRESS;
         }
         break;
@@ -544,7 +562,7 @@ export function utraceCore(registry: EngineRegistry) {
         // The ops are swapped (and the mask set to QUIESCE) before `reporting` is looked at.
         yield* emit({ type: 'utrace/engine-detached', engine: e.id, pid, how: 'control' });
         if (!reset) {
-          if (UTRACE_REPORT < u.resume) yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_REPORT });
+          if (UTRACE_REPORT < u.resume) yield* setResume(pid, UTRACE_REPORT);
           if (u.reporting === e.id && pid !== caller) ret = -EINPROGRESS;
         }
         break;
@@ -554,7 +572,7 @@ export function utraceCore(registry: EngineRegistry) {
       case UTRACE_REPORT:
       case UTRACE_INTERRUPT:
         if (e.stop) yield* emit({ type: 'utrace/engine-stop', pid, engine: e.id, stop: false });
-        if (action < u.resume) yield* emit({ type: 'utrace/resume', pid, resume: action });
+        if (action < u.resume) yield* setResume(pid, action);
         if (action === UTRACE_INTERRUPT && t !== undefined && t.state === 'sleeping' && t.waitingOn === 'timer') {
           // signal_wake_up: an interruptible sleep ends.
           yield* emit({ type: 'sched/wakeup', pid, by: caller });
@@ -658,7 +676,10 @@ export function utraceCore(registry: EngineRegistry) {
     yield* emit({ type: 'utrace/cloning', pid: parent, child });
     const report = yield* reportEvent(parent, 1 << 2, 'reportClone', (h, action) => h.ops.reportClone!(action, h, cloneFlags, child), true);
     yield* emit({ type: 'utrace/cloning', pid: parent, child: null });
-    if (report.action === UTRACE_STOP && (cloneFlags & CLONE_VFORK) !== 0) yield* emit({ type: 'utrace/vfork-stop', pid: parent, set: true });
+    if (report.action === UTRACE_STOP && (cloneFlags & CLONE_VFORK) !== 0) {
+      yield* emit({ type: 'utrace/vfork-stop', pid: parent, set: true });
+      yield* setNotifyResume(parent);
+    }
   }
 
   /** utrace_finish_vfork: the parent stops before its uninterruptible wait for the child. */
@@ -741,6 +762,7 @@ export function utraceCore(registry: EngineRegistry) {
     reportDeath,
     maybeReap,
     syncSyscallFlag,
+    setNotifyResume,
     api: { attachTask, setEvents, control, barrier, prepareExamine, finishExamine, enginePut, waitForStop },
   };
 }
