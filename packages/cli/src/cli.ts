@@ -5,6 +5,7 @@ import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { scenarios, type CliScenario } from './scenarios.js';
+import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -23,7 +24,8 @@ const USAGE = `usage:
       folds DIR/events.ndjson again and re-runs its schedule; both must give the logged hash
   tracelab list
       lists the scenarios
-${CONVERT_USAGE}`;
+${CONVERT_USAGE}
+${EXPLORE_USAGE}`;
 
 interface RunArgs {
   scenario: string;
@@ -158,7 +160,11 @@ export function main(argv: readonly string[], io: CliIo): number {
       case 'run':
         return cmdRun(rest, io);
       case 'replay':
-        return cmdReplay(rest, io);
+        return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
+      case 'explore':
+        return cmdExplore(rest, io);
+      case 'scenarios':
+        return cmdScenarios(io);
       case 'convert':
         return cmdConvert(rest, io);
       case 'list':

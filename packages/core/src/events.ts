@@ -33,6 +33,8 @@ export interface EventMap {
   'task/spawned': { pid: number; comm: string; kthread: boolean };
   /** dup_task_struct: the child exists, with a copy of the parent's thread flags; not listed yet. */
   'fork/dup': { parent: number; child: number; comm: string; flags: string[] };
+  /** A vfork parent's wait is over: the child execed or exited. */
+  'fork/vfork-done': { parent: number; child: number };
   /** Under the tasklist write lock: the child joins the task list and its parent's children. */
   'fork/link': { parent: number; child: number };
   'task/flags': { pid: number; set: string[]; clear: string[] };
@@ -113,6 +115,7 @@ export const CORE_EVENT_TYPES: readonly EventType[] = [
   'kernel/function-defined',
   'task/spawned',
   'fork/dup',
+  'fork/vfork-done',
   'fork/link',
   'task/flags',
   'task/exec',

@@ -54,12 +54,13 @@ export type {
   PluginContext,
   PluginStack,
   SignalAction,
+  SyscallEntryAction,
   SyscallBody,
   TapOptions,
   TracelabPlugin,
 } from './plugin.js';
 
-export { userOps, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
+export { userOps, CLONE_VFORK, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
 export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
 
 export type { EventHeader, EventInput, EventMap, EventType, KernelEvent } from './events.js';

@@ -13,8 +13,16 @@ export interface PluginApis {}
 
 /** The hooks kernel code runs, like the kernel's tracehooks, and what each handler receives. */
 export interface HookArgs {
-  /** copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write lock. */
-  fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number };
+  /**
+   * copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write
+   * lock. `cloneFlags` has `CLONE_VFORK` for `u.vfork`.
+   */
+  fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number; readonly cloneFlags: number };
+  /**
+   * do_fork after wake_up_new_task, in the parent, no lock held (it may sleep): the child may
+   * already run. For CLONE_VFORK it comes before the parent waits for the child's exec or exit.
+   */
+  cloneComplete: { readonly parent: number; readonly child: number; readonly cloneFlags: number };
   exec: { readonly pid: number; readonly comm: string };
   /** do_exit, before the task is torn down. */
   exit: { readonly pid: number; readonly code: number };
@@ -40,10 +48,15 @@ export interface HookArgs {
 
 export type HookName = keyof HookArgs & string;
 
-/** What a handler may return: a signal disposition; every other hook ignores returns. */
+/**
+ * What a handler may return: a signal disposition, or `'abort'` from `syscallEntry` to skip
+ * the syscall's body (it returns -ENOSYS); every other hook ignores returns.
+ */
 export interface HookResults {
   signal: SignalAction | undefined;
+  syscallEntry: SyscallEntryAction | undefined;
 }
+export type SyscallEntryAction = 'abort';
 export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue';
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
 

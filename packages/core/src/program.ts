@@ -20,6 +20,7 @@ export type UserOp =
   | { readonly kind: 'compute'; readonly ticks: number }
   | { readonly kind: 'touch'; readonly addr: number }
   | { readonly kind: 'fork'; readonly program: Program }
+  | { readonly kind: 'vfork'; readonly program: Program }
   | { readonly kind: 'exec'; readonly comm: string; readonly program: Program }
   | { readonly kind: 'exit'; readonly code: number }
   | { readonly kind: 'sleep'; readonly ticks: number }
@@ -38,6 +39,11 @@ export interface UserOps {
   touch(addr: number): UserOp;
   /** fork(): resumes with the child's pid (the child runs `program`). */
   fork(program: Program): UserOp;
+  /**
+   * vfork(): clone with CLONE_VFORK. The parent sleeps until the child execs or exits, then
+   * resumes with the child's pid.
+   */
+  vfork(program: Program): UserOp;
   /** execve(): replaces the program; the task's comm becomes `comm`. */
   exec(comm: string, program: Program): UserOp;
   exit(code?: number): UserOp;
@@ -64,6 +70,7 @@ export const userOps: UserOps = Object.freeze({
   compute: (ticks: number) => ({ kind: 'compute', ticks: positiveInt('compute(ticks)', ticks) }) as const,
   touch: (addr: number) => ({ kind: 'touch', addr: positiveInt('touch(addr)', addr) }) as const,
   fork: (program: Program) => ({ kind: 'fork', program }) as const,
+  vfork: (program: Program) => ({ kind: 'vfork', program }) as const,
   exec: (comm: string, program: Program) => ({ kind: 'exec', comm, program }) as const,
   exit: (code = 0) => ({ kind: 'exit', code }) as const,
   sleep: (ticks: number) => ({ kind: 'sleep', ticks: positiveInt('sleep(ticks)', ticks) }) as const,
@@ -71,7 +78,7 @@ export const userOps: UserOps = Object.freeze({
   kill: (pid: number, sig: number) => ({ kind: 'kill', pid, sig }) as const,
 });
 
-const KINDS = new Set(['syscall', 'compute', 'touch', 'fork', 'exec', 'exit', 'sleep', 'wait', 'kill']);
+const KINDS = new Set(['syscall', 'compute', 'touch', 'fork', 'vfork', 'exec', 'exit', 'sleep', 'wait', 'kill']);
 
 export function isUserOp(v: unknown): v is UserOp {
   return typeof v === 'object' && v !== null && KINDS.has((v as { kind?: unknown }).kind as string);
@@ -87,3 +94,6 @@ export const SIGCHLD = 17;
 export const SIGCONT = 18;
 export const SIGSTOP = 19;
 export const SIGTSTP = 20;
+
+/** clone() flag: the parent waits until the child execs or exits (include/uapi/linux/sched.h). */
+export const CLONE_VFORK = 0x4000;

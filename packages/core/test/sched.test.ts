@@ -9,6 +9,8 @@ import {
   getState,
   intMapGet,
   kthreadRun,
+  CLONE_VFORK,
+  ENOSYS,
   msleep,
   printk,
   preemptDisable,
@@ -287,5 +289,106 @@ describe('choice context', () => {
         expect(a.pids.slice(1)).toEqual(a.rq);
       }
     }
+  });
+});
+
+describe('vfork and clone completion', () => {
+  it('the parent sleeps from clone until its vfork child execs or exits, and the cloneComplete hook runs first', () => {
+    for (const seed of SEEDS(20)) {
+      const order: string[] = [];
+      const tracer = definePlugin({
+        name: 'vforkwatch',
+        version: '1.0.0',
+        core: '^0.1.0',
+        register(ctx) {
+          ctx.tap('fork', function* ({ stage, cloneFlags }) {
+            if (stage === 'dup') order.push(`fork dup flags=${cloneFlags}`);
+          });
+          ctx.tap('cloneComplete', function* ({ parent, child, cloneFlags }) {
+            const s = yield* getState();
+            order.push(`complete ${parent}->${child} flags=${cloneFlags} child=${intMapGet(s.tasks, child)?.state}`);
+          });
+          return {};
+        },
+      });
+      const k = createKernel({ cpus: 2, seed, plugins: [tracer] });
+      let childPid = -1;
+      k.spawn(function* parent(u) {
+        childPid = yield u.vfork(function* child(c) {
+          yield c.compute(3);
+          yield c.syscall('getpid');
+          yield c.exec('/bin/true', function* t(x) {
+            yield x.compute(2);
+            yield x.exit(0);
+          });
+        });
+        yield u.syscall('getppid');
+        yield u.wait();
+        yield u.exit(0);
+      });
+      const r = k.run();
+      expectClean(k, r);
+      const exec = k.log.find((e) => e.type === 'task/exec' && e.pid === childPid)!;
+      const done = k.log.find((e) => e.type === 'fork/vfork-done') as KernelEvent<'fork/vfork-done'>;
+      expect(done).toMatchObject({ child: childPid });
+      expect(done.seq).toBeGreaterThan(exec.seq);
+      // The parent made no syscall between clone and the child's exec.
+      const parentPid = done.parent;
+      const between = k.log.filter((e) => e.seq > k.log.find((x) => x.type === 'fork/dup')!.seq && e.seq < exec.seq);
+      expect(between.some((e) => e.type === 'syscall/enter' && e.pid === parentPid)).toBe(false);
+      expect(between.some((e) => e.type === 'syscall/enter' && e.pid === childPid)).toBe(true);
+      // The clone syscall returns in the parent only after the vfork completion.
+      const cloneExit = k.log.find((e) => e.type === 'syscall/exit' && e.pid === parentPid && e.name === 'clone')!;
+      expect(cloneExit.seq).toBeGreaterThan(done.seq);
+      expect(order[0]).toBe(`fork dup flags=${CLONE_VFORK}`);
+      expect(order[1]).toMatch(new RegExp(`^complete ${parentPid}->${childPid} flags=${CLONE_VFORK} child=`));
+    }
+  });
+
+  it('a vfork child that exits instead of execing releases its parent too; fork passes no flags', () => {
+    const k = createKernel({ cpus: 1, seed: 3 });
+    k.spawn(function* parent(u) {
+      yield u.vfork(function* child(c) {
+        yield c.exit(4);
+      });
+      const w = yield u.wait();
+      yield u.exit(w.status);
+    });
+    const r = k.run();
+    expectClean(k, r);
+    expect(k.log.filter((e) => e.type === 'fork/vfork-done')).toHaveLength(1);
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === 2)).toMatchObject({ code: 4 });
+  });
+
+  it('a syscallEntry handler that returns abort skips the body: the task sees -ENOSYS', () => {
+    const aborter = definePlugin({
+      name: 'aborter',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('syscallEntry', function* ({ name }) {
+          return name === 'open' ? ('abort' as const) : undefined;
+        }, { flag: 'TIF_ABORT' });
+        ctx.tap('fork', function* ({ stage, child }) {
+          if (stage === 'dup') yield* emit({ type: 'task/flags', pid: child, set: ['TIF_ABORT'], clear: [] });
+        });
+        return {};
+      },
+    });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [aborter] });
+    const rets: number[] = [];
+    k.spawn(function* parent(u) {
+      yield u.fork(function* child(c) {
+        rets.push(yield c.syscall('open', { path: '/etc/passwd', flags: 0 }));
+        rets.push(yield c.syscall('getpid'));
+        yield c.exit(0);
+      });
+      yield u.wait();
+      yield u.exit(0);
+    });
+    expectClean(k, k.run());
+    expect(rets[0]).toBe(-ENOSYS);
+    expect(rets[1]).toBeGreaterThan(0);
+    expect(k.log.some((e) => e.type === 'fs/open')).toBe(false);
   });
 });

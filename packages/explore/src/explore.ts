@@ -258,7 +258,8 @@ function runInWorkers(scenario: Scenario, job: ChunkJob, budget: number, n: numb
   const pool: Array<{ worker: Worker; port: MessagePort; busy: boolean }> = [];
   for (let i = 0; i < n; i++) {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(file, { workerData: { port: port2, signal, source: scenario.sourceModule, job }, transferList: [port2] });
+    // No inherited flags: a test runner's `--conditions` would send the worker to TypeScript sources.
+    const worker = new Worker(file, { workerData: { port: port2, signal, source: scenario.sourceModule, job }, transferList: [port2], execArgv: [] });
     worker.unref();
     pool.push({ worker, port: port1, busy: false });
   }
@@ -291,8 +292,8 @@ function runInWorkers(scenario: Scenario, job: ChunkJob, budget: number, n: numb
           hand(w);
         }
       }
-      if (!got && Atomics.wait(signal, 0, seen, 120_000) === 'timed-out') {
-        throw new TracelabError('INVALID_OPTION', 'explore: no worker answered for 120 s');
+      if (!got && Atomics.wait(signal, 0, seen, 60_000) === 'timed-out') {
+        throw new TracelabError('INVALID_OPTION', 'explore: no worker answered for 60 s (a worker that died before it could report? try workers: 1)');
       }
     }
   } finally {

@@ -6,7 +6,7 @@
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type { Scenario, ScenarioSource } from './scenario.js';
-import { runChunk, type ChunkJob } from './internal/chunk.js';
+import type { ChunkJob } from './internal/chunk.js';
 
 interface WorkerInit {
   readonly port: MessagePort;
@@ -23,6 +23,8 @@ const post = (msg: unknown): void => {
 };
 
 try {
+  // Imported here, not statically, so that a failure to load reaches the main thread as a message.
+  const { runChunk } = await import('./internal/chunk.js');
   const mod = (await import(init.source.module)) as Record<string, unknown>;
   const scenario = mod[init.source.exportName] as Scenario | undefined;
   if (scenario === undefined || typeof scenario.setup !== 'function') throw new Error(`${init.source.module} exports no scenario named ${init.source.exportName}`);

@@ -66,6 +66,11 @@ export interface ConsumedPacket {
 const HDR = CTF_PACKET_LAYOUT.size;
 const PAGE = 4096;
 /** Uint32Array stores are little-endian only on a little-endian host; otherwise use the DataView. */
+/** Sections of `RingBuffer.hot`. */
+const LOCAL = 0;
+const REMOTE = 1;
+const GHOST = 2;
+const REC = 3;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function writeU64(dv: DataView, at: number, v: number): void {
@@ -74,30 +79,30 @@ function writeU64(dv: DataView, at: number, v: number): void {
 }
 
 export class RingBuffer {
-  readonly cpu: number;
-  readonly subbufSize: number;
-  readonly numSubbuf: number;
-  readonly bufSize: number;
-  readonly mode: RingBufferMode;
-  readonly bytes: ArrayBuffer;
-  readonly u8: Uint8Array;
-  readonly dv: DataView;
+  declare readonly cpu: number;
+  declare readonly subbufSize: number;
+  declare readonly numSubbuf: number;
+  declare readonly bufSize: number;
+  declare readonly mode: RingBufferMode;
+  declare readonly bytes: ArrayBuffer;
+  declare readonly u8: Uint8Array;
+  declare readonly dv: DataView;
   /**
    * 32-bit word view of `bytes` in host byte order. For the fast path of a probe: when the host
    * is little-endian (`wordStores`) and a record's `pos` is a multiple of 4, its 32-bit fields
    * can be stored as `u32[(pos >>> 2) + k]`, which is cheaper than `dv.setUint32`. Records are
    * byte-packed (CTF `align = 8` bits), so `pos` is not always aligned: check it.
    */
-  readonly u32: Uint32Array;
+  declare readonly u32: Uint32Array;
   /** Whether `u32` stores are little-endian (the CTF byte order), i.e. the host is. */
   readonly wordStores: boolean = LITTLE_ENDIAN_HOST;
-  private readonly uuid: Uint8Array;
-  private readonly streamId: number;
+  private declare readonly uuid: Uint8Array;
+  private declare readonly streamId: number;
   /** 1 / subbufSize: exact (a power of two), so `o * invSubbuf` is `o / subbufSize` without a divide. */
-  private readonly invSubbuf: number;
+  private declare readonly invSubbuf: number;
   /** numSubbuf - 1 and subbufSize - 1: masks for the sub-buffer index and the offset in it. */
-  private readonly idxMask: number;
-  private readonly offMask: number;
+  private declare readonly idxMask: number;
+  private declare readonly offMask: number;
 
   // ---- writer side: guarded by the owner CPU with preemption off (LTTng's local ops) -------
   /** Free-running reserve position. Moves only forward. */
@@ -110,20 +115,22 @@ export class RingBuffer {
   /** The current sub-buffer's index, and `curPos - curBase` (a record at `o` is at `o + curDelta`). */
   private curIdx = 0;
   private curDelta = 0;
+  /** Index in `hot` of the current sub-buffer's record count (`REC * numSubbuf + curIdx`). */
+  private curRec = 0;
   /** Byte position in `bytes` of the last successful reserve: the caller writes there. */
   pos = 0;
   /** The last timestamp handed to a reserve or switch (timestamps never go backwards). */
   lastTs = 0;
   /** Records reserved in the current lap of each sub-buffer. */
-  readonly records: Float64Array;
+  declare readonly records: Float64Array;
   /** packet_seq_num of the current lap of each sub-buffer (assigned at switch_new_start). */
-  readonly seqNum: Float64Array;
+  declare readonly seqNum: Float64Array;
   private packetCount = 0;
   /** Written at switch_old_end / switch_new_end: data bytes, timestamp_end, lost snapshot. */
-  readonly dataSize: Float64Array;
-  readonly tsEnd: Float64Array;
-  readonly tsBegin: Float64Array;
-  readonly lostAtEnd: Float64Array;
+  declare readonly dataSize: Float64Array;
+  declare readonly tsEnd: Float64Array;
+  declare readonly tsBegin: Float64Array;
+  declare readonly lostAtEnd: Float64Array;
   /** records_lost_full / _wrap / _big (CPU-local counters). */
   recordsLostFull = 0;
   recordsLostWrap = 0;
@@ -136,13 +143,21 @@ export class RingBuffer {
   disabled = false;
   finalized = false;
 
+  /**
+   * The counters the fast path touches, in one array so reserve and commit check one typed
+   * array instead of four: `[ccLocal | ccRemote | ghostCommitted | records]`, `numSubbuf`
+   * each. The public `ccLocal`, `ccRemote`, `ghostCommitted` and `records` are views into it.
+   * Guarded as each view says.
+   */
+  private declare readonly hot: Float64Array;
+
   // ---- commit counters ----------------------------------------------------------------
   /** commit_hot[i].cc LOCAL: added to by the owner CPU only (local add). */
-  readonly ccLocal: Float64Array;
+  declare readonly ccLocal: Float64Array;
   /** commit_hot[i].cc REMOTE: atomic adds from a CPU that is not the owner (the seed's proposal). */
-  readonly ccRemote: Float64Array;
+  declare readonly ccRemote: Float64Array;
   /** commit_cold[i].cc_sb: the commit count at the last delivery (the delivery CAS target). */
-  readonly ccSb: Float64Array;
+  declare readonly ccSb: Float64Array;
 
   // ---- reader side: guarded by the consumer (one reader per buffer) -----------------------
   /** consumed: moves forward only, in whole sub-buffers (CAS; the overwrite push moves it too). */
@@ -151,7 +166,7 @@ export class RingBuffer {
   held = false;
   private heldConsumed = 0;
   /** Records in each sub-buffer's lap at its delivery (what the consumer will write out). */
-  readonly deliveredRecords: Float64Array;
+  declare readonly deliveredRecords: Float64Array;
   /** Records in delivered laps that the overwrite push skipped before the consumer read them. */
   recordsOverwritten = 0;
   packetsOverwritten = 0;
@@ -161,9 +176,9 @@ export class RingBuffer {
 
   // ---- checker (ghost) state: what the invariants compare against --------------------------
   /** The true sum of every add to each sub-buffer's commit count, immune to lost updates. */
-  readonly ghostCommitted: Float64Array;
+  declare readonly ghostCommitted: Float64Array;
   /** Laps delivered per sub-buffer. */
-  readonly deliveredLaps: Float64Array;
+  declare readonly deliveredLaps: Float64Array;
   /** Set when a lap was delivered twice or before it was complete. */
   deliveryError: string | null = null;
 
@@ -187,17 +202,20 @@ export class RingBuffer {
     this.idxMask = numSubbuf - 1;
     this.offMask = subbufSize - 1;
     const f = (): Float64Array => new Float64Array(numSubbuf);
-    this.records = f();
+    const hot = new Float64Array(4 * numSubbuf);
+    const view = (k: number): Float64Array => hot.subarray(k * numSubbuf, (k + 1) * numSubbuf);
+    this.hot = hot;
+    this.ccLocal = view(LOCAL);
+    this.ccRemote = view(REMOTE);
+    this.ghostCommitted = view(GHOST);
+    this.records = view(REC);
     this.seqNum = f();
     this.dataSize = f();
     this.tsEnd = f();
     this.tsBegin = f();
     this.lostAtEnd = f();
-    this.ccLocal = f();
-    this.ccRemote = f();
     this.ccSb = f();
     this.deliveredRecords = f();
-    this.ghostCommitted = f();
     this.deliveredLaps = f();
   }
 
@@ -233,9 +251,9 @@ export class RingBuffer {
       this.offset = end;
       this.pos = o + this.curDelta;
       this.lastTs = ts;
-      const records = this.records;
-      const i = this.curIdx;
-      records[i] = records[i]! + 1;
+      const hot = this.hot;
+      const r = this.curRec;
+      hot[r] = hot[r]! + 1;
       this.recordsReserved++;
       return o;
     }
@@ -334,6 +352,7 @@ export class RingBuffer {
     this.curPos = pos;
     this.curIdx = idx;
     this.curDelta = pos - start;
+    this.curRec = REC * this.numSubbuf + idx;
     this.curEnd = start + this.subbufSize;
     this.records[idx] = 0;
     const seq = this.packetCount++;
@@ -379,15 +398,16 @@ export class RingBuffer {
    */
   commit(o: number, slot: number, local: boolean): void {
     const idx = ((o * this.invSubbuf) | 0) & this.idxMask;
-    const ccLocal = this.ccLocal;
-    const ccRemote = this.ccRemote;
-    if (local) ccLocal[idx] = ccLocal[idx]! + slot;
-    else ccRemote[idx] = ccRemote[idx]! + slot;
-    const ghost = this.ghostCommitted;
-    ghost[idx] = ghost[idx]! + slot;
+    const hot = this.hot;
+    const n = this.numSubbuf;
+    const remote = REMOTE * n + idx;
+    if (local) hot[idx] = hot[idx]! + slot; // LOCAL * n + idx
+    else hot[remote] = hot[remote]! + slot;
+    const ghost = GHOST * n + idx;
+    hot[ghost] = hot[ghost]! + slot;
     // Complete when cc = (lap + 1) * subbuf_size: test the cheap "multiple of sb" first (a
     // mask, not `%`: see the class comment), checkDeliver compares the lap.
-    if (((ccLocal[idx]! + ccRemote[idx]!) & this.offMask) === 0) this.checkDeliver(idx, o);
+    if (((hot[idx]! + hot[remote]!) & this.offMask) === 0) this.checkDeliver(idx, o);
   }
 
   /**

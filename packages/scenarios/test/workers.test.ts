@@ -14,9 +14,11 @@ beforeAll(() => {
 describe('parallel exploration', () => {
   it('finds the same failure (schedule number, invariant, shrunk replay string) with 1 and 2 workers', () => {
     const s = scenario('fork-flag-race');
-    for (const [variant, seed] of [['rcu-walk', 1], ['rcu-walk', 4], ['no-recopy', 2]] as const) {
-      const one = explore(s, { variant, seed, budget: 400, strategy: 'pct' });
-      const two = explore(s, { variant, seed, budget: 400, strategy: 'pct', workers: 2 });
+    // Failures past the first chunks of 16 schedules: the workers race to them.
+    for (const [variant, seed, strategy, budget] of [['rcu-walk', 5, 'portfolio', 300], ['rcu-walk', 1, 'pct', 1000]] as const) {
+      const one = explore(s, { variant, seed, budget, strategy });
+      const two = explore(s, { variant, seed, budget, strategy, workers: 2 });
+      expect(one.schedules).toBeGreaterThan(16);
       expect(two.workers).toBe(2);
       expect(one.found).toBe(true);
       expect({ found: two.found, schedules: two.schedules, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({ found: one.found, schedules: one.schedules, replay: one.failure?.replay, hash: one.failure?.logHash });

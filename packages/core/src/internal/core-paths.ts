@@ -1,9 +1,9 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
-import { current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, wakeUp, writeLock, writeUnlock } from '../paths.js';
+import { current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, waitEvent, wakeUp, writeLock, writeUnlock } from '../paths.js';
 import type { CorePaths, SignalAction } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
-import { isUserOp, userOps, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
+import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
 import { intMapGet } from '../int-map.js';
 import type { KernelState } from '../state.js';
 import { mmHasPage, pageOf } from './reducers.js';
@@ -31,6 +31,12 @@ interface SyscallOut {
 export class CorePathsImpl implements CorePaths {
   private readonly programs = new Map<number, Program>();
   private readonly outs = new Map<number, SyscallOut>();
+  /**
+   * vfork children whose parent waits until they exec or exit (the kernel's vfork completion),
+   * keyed by child pid. Guarded by being touched only by the child (complete) and the parent
+   * (create, wait), each inside one step.
+   */
+  private readonly vforks = new Map<number, { readonly parent: number; done: boolean }>();
 
   constructor(private readonly rt: Runtime) {
     const sys = rt.syscalls;
@@ -41,7 +47,7 @@ export class CorePathsImpl implements CorePaths {
     sys.set('open', (a) => this.sysOpen(a));
     sys.set('stat', (a) => this.sysStat(a));
     sys.set('close', () => this.sysClose());
-    sys.set('clone', () => this.sysClone());
+    sys.set('clone', (a) => this.sysClone(a['flags'] ?? 0));
     sys.set('execve', (a) => this.sysExecve(a));
     sys.set('exit_group', (a) => this.doExit(a['code'] ?? 0));
     sys.set('nanosleep', (a) => this.sysNanosleep(a));
@@ -98,6 +104,9 @@ export class CorePathsImpl implements CorePaths {
       case 'fork':
         this.programs.set(pid, op.program);
         return yield* this.syscall(pid, 'clone', {});
+      case 'vfork':
+        this.programs.set(pid, op.program);
+        return yield* this.syscall(pid, 'clone', { flags: CLONE_VFORK });
       case 'exec':
         this.programs.set(pid, op.program);
         return yield* this.syscall(pid, 'execve', { filename: op.comm });
@@ -117,8 +126,10 @@ export class CorePathsImpl implements CorePaths {
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(args)) numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
     yield* emit({ type: 'syscall/enter', pid, name, args: numeric });
-    if (this.slowPath(pid)) yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid);
-    const body = this.rt.syscalls.get(name);
+    // A syscallEntry handler may abort the call (a tracer's UTRACE_SYSCALL_ABORT, seccomp):
+    // the body is skipped and the task sees -ENOSYS.
+    const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
+    const body = verdict === 'abort' ? undefined : this.rt.syscalls.get(name);
     this.outs.delete(pid);
     const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, body(numeric));
     const out = this.outs.get(pid) ?? { ret };
@@ -270,6 +281,7 @@ export class CorePathsImpl implements CorePaths {
     const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
     yield* this.rt.runHook('exec', { pid, comm }, pid);
     yield* emit({ type: 'task/exec', pid, comm });
+    yield* this.completeVfork(pid);
     const program = this.programs.get(pid);
     this.programs.delete(pid);
     if (program !== undefined) this.outs.set(pid, { ret: 0, program });
@@ -311,12 +323,32 @@ export class CorePathsImpl implements CorePaths {
 
   // ---- fork --------------------------------------------------------------------------------
 
-  private *sysClone(): KPath<number> {
+  /**
+   * do_fork: copy_process, then the `cloneComplete` hook (the child is woken), then, for
+   * CLONE_VFORK, the parent waits until the child has execed or exited (the vfork completion).
+   */
+  private *sysClone(cloneFlags: number): KPath<number> {
     const parent = this.me().pid;
     const program = this.programs.get(parent);
     this.programs.delete(parent);
     if (program === undefined) throw new TracelabError('KERNEL_BUG', 'BUG: clone without a program for the child');
-    return yield* fn('copy_process', this.copyProcess(parent, program));
+    const child = yield* fn('copy_process', this.copyProcess(parent, program, cloneFlags));
+    yield* this.rt.runHook('cloneComplete', { parent, child, cloneFlags }, parent);
+    const vfork = this.vforks.get(child);
+    if (vfork !== undefined) {
+      yield* waitEvent(`vfork:${child}`, () => vfork.done);
+      yield* emit({ type: 'fork/vfork-done', parent, child });
+    }
+    return child;
+  }
+
+  /** The vfork child released its parent's mm (exec or exit): wake the parent. */
+  private *completeVfork(pid: number): KPath<void> {
+    const vfork = this.vforks.get(pid);
+    if (vfork === undefined) return;
+    this.vforks.delete(pid);
+    vfork.done = true;
+    yield* wakeUp(`vfork:${pid}`);
   }
 
   /**
@@ -324,19 +356,20 @@ export class CorePathsImpl implements CorePaths {
    * preemptible work (mm, files) the child is linked under the tasklist write lock, where
    * plugins re-check anything that may have changed in between; then it is woken.
    */
-  private *copyProcess(parent: number, program: Program): KPath<number> {
+  private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
     const p = intMapGet(this.s.tasks, parent)!;
     const child = this.s.kernel.nextPid;
     yield* emit({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.tasks.set(child, rt);
-    yield* this.rt.runHook('fork', { stage: 'dup', parent, child }, parent);
+    if ((cloneFlags & CLONE_VFORK) !== 0) this.vforks.set(child, { parent, done: false });
+    yield* this.rt.runHook('fork', { stage: 'dup', parent, child, cloneFlags }, parent);
     // copy_mm, copy_files, ...: preemptible, and other CPUs run meanwhile.
     yield* schedPoint();
     yield* schedPoint();
     yield* writeLock();
     yield* emit({ type: 'fork/link', parent, child });
-    yield* this.rt.runHook('fork', { stage: 'link', parent, child }, parent);
+    yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
     // wake_up_new_task
     yield* emit({ type: 'sched/wakeup', pid: child, by: parent });
@@ -362,6 +395,7 @@ export class CorePathsImpl implements CorePaths {
     const pid = this.me().pid;
     yield* this.rt.runHook('exit', { pid, code }, pid);
     yield* emit({ type: 'task/exit', pid, code });
+    yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
     yield* writeLock();
     const t = intMapGet(this.s.tasks, pid)!;

@@ -1,0 +1,139 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { canonicalJson, TracelabError, type KernelEvent } from '@tracelab/core';
+import { explore, formatTrace, replay, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
+import { toChromeTrace } from '@tracelab/formats';
+import { catalog, scenario } from '@tracelab/scenarios';
+import type { CliIo } from './cli.js';
+
+export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
+      searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
+      default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
+      and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore)
+  tracelab replay <scenario> <replay-string> [--json]
+      re-runs one schedule printed by explore
+  tracelab scenarios
+      the catalog of races with their variants`;
+
+function bad(message: string): never {
+  throw new TracelabError('INVALID_OPTION', message);
+}
+
+function int(flag: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isSafeInteger(n) || n < min) bad(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string, string>): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
+  writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
+}
+
+function bar(done: number, total: number): string {
+  const width = 30;
+  const filled = Math.round((width * done) / Math.max(1, total));
+  return `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} schedules `;
+}
+
+function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null): void {
+  const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)`;
+  if (r.failure === null) {
+    const scope = r.strategy === 'dfs' ? (r.complete ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)` : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`) : `${r.schedules} schedules`;
+    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok`);
+    return;
+  }
+  const f = r.failure;
+  io.out(
+    [
+      head,
+      `  VIOLATION ${f.invariant}: ${f.message}`,
+      `  found at schedule ${f.index + 1} by ${f.foundBy} (${f.original.preemptions} preemptions, ${f.original.steps} steps)`,
+      `  shrunk in ${f.shrink.runs} re-runs${f.shrink.fixedPoint ? ' (fixed point)' : ' (run budget spent)'}: ${f.preemptions} preemptions, ${f.steps} steps${sc.scale !== undefined ? `, ${f.scale} ${sc.scale.name}` : ''}`,
+      '',
+      formatTrace(f.log, sc.cpus),
+      '',
+      `  replay string  ${f.replay}`,
+      `  log hash       ${f.logHash}`,
+      `  re-run with    tracelab replay ${sc.name} '${f.replay}'`,
+      ...(out !== null ? [`  wrote          ${join(out, 'events.ndjson')}, ${join(out, 'trace.json')}`] : []),
+    ].join('\n'),
+  );
+}
+
+/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
+export function cmdExplore(argv: readonly string[], io: CliIo): number {
+  let name: string | undefined;
+  let variant: string | undefined;
+  let strategy: StrategyName = 'portfolio';
+  let budget = 1000;
+  let workers = 1;
+  let seed = 1;
+  let bound = 2;
+  let json = false;
+  let out = resolve(io.cwd, 'tracelab-explore');
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--variant') variant = argv[++i] ?? bad('--variant needs a value');
+    else if (a === '--strategy') {
+      const s = argv[++i];
+      if (!STRATEGIES.includes(s as StrategyName)) bad(`--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(s)}`);
+      strategy = s as StrategyName;
+    } else if (a === '--budget') budget = int(a, argv[++i], 1);
+    else if (a === '--workers') workers = int(a, argv[++i], 1);
+    else if (a === '--seed') seed = int(a, argv[++i], 0);
+    else if (a === '--bound') bound = int(a, argv[++i], 0);
+    else if (a === '--out') out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
+    else if (a === '--json') json = true;
+    else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
+    else if (name === undefined) name = a;
+    else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
+  }
+  if (name === undefined) bad(`explore needs a scenario; scenarios: ${[...catalog.keys()].join(', ')}`);
+  const sc = scenario(name);
+  if (variant === undefined) bad(`explore needs --variant; variants of ${sc.name}: ${sc.variants.map((v) => v.name).join(', ')}`);
+  variantOf(sc, variant);
+  const progress = io.progress;
+  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
+  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  if (r.failure !== null) writeRun(out, r.failure.log, { scenario: sc.name, variant, replay: r.failure.replay, logHash: r.failure.logHash });
+  if (json) {
+    const { failure, ...rest } = r;
+    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out } }, null, 2));
+  } else {
+    printResult(sc, r, io, r.failure !== null ? out : null);
+  }
+  return r.found ? 1 : 0;
+}
+
+/** `tracelab replay <scenario> <string>`: 1 when the schedule reproduces a violation, else 0. */
+export function cmdReplayString(argv: readonly string[], io: CliIo): number {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  if (args.length !== 2) bad(`replay takes a scenario and a replay string\n${EXPLORE_USAGE}`);
+  const sc = scenario(args[0]!);
+  const r = replay(sc, args[1]!);
+  if (json) {
+    io.out(JSON.stringify({ scenario: sc.name, replay: args[1], violation: r.violation, steps: r.steps, done: r.done, events: r.kernel.log.length, logHash: r.logHash }, null, 2));
+  } else {
+    io.out(
+      [
+        `tracelab replay ${sc.name} ${args[1]}`,
+        formatTrace(r.kernel.log, sc.cpus),
+        r.violation === null ? `  no violation (${r.steps} steps${r.done ? ', every task exited' : ''})` : `  VIOLATION ${r.violation.name}: ${r.violation.message}`,
+        `  log hash ${r.logHash}`,
+      ].join('\n'),
+    );
+  }
+  return r.violation === null ? 0 : 1;
+}
+
+/** `tracelab scenarios`: the catalog. */
+export function cmdScenarios(io: CliIo): number {
+  for (const s of catalog.values()) {
+    io.out(`${s.name}  ${s.description}`);
+    for (const v of s.variants) io.out(`    ${v.name.padEnd(18)} ${v.safe ? 'fixed ' : 'unsafe'}  ${v.description}`);
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { validateChromeTrace } from '@tracelab/formats';
+import { main } from '@tracelab/cli';
+
+function io() {
+  const cwd = mkdtempSync(join(tmpdir(), 'tracelab-explore-'));
+  const out: string[] = [];
+  const err: string[] = [];
+  const progress: string[] = [];
+  return { cwd, out, err, progress, io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), progress: (t: string) => void progress.push(t) } };
+}
+
+describe('tracelab explore', () => {
+  it('finds the unsafe variant: exit 1, the trace per CPU, the replay string, events.ndjson and trace.json; replay reproduces it', () => {
+    const t = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'no-recopy', '--budget', '200'], t.io)).toBe(1);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/VIOLATION ktrace\/flag/);
+    expect(text).toMatch(/cpu0 .*\| cpu1/);
+    const replayString = /replay string {2}(\S+)/.exec(text)![1]!;
+    const hash = /log hash {7}([0-9a-f]{64})/.exec(text)![1]!;
+    expect(replayString.length).toBeLessThan(100);
+    expect(t.progress.some((p) => /schedules/.test(p))).toBe(true);
+    const log = readFileSync(join(t.cwd, 'tracelab-explore', 'events.ndjson'), 'utf8');
+    expect(createHash('sha256').update(log).digest('hex')).toBe(hash);
+    expect(validateChromeTrace(JSON.parse(readFileSync(join(t.cwd, 'tracelab-explore', 'trace.json'), 'utf8')))).toEqual([]);
+
+    const r = io();
+    expect(main(['replay', 'fork-flag-race', replayString, '--json'], r.io)).toBe(1);
+    const j = JSON.parse(r.out.join('\n'));
+    expect(j.violation.name).toBe('ktrace/flag');
+    expect(j.logHash).toBe(hash);
+  });
+
+  it('exits 0 when the fixed variant is clean within the budget; --json prints the result', () => {
+    const t = io();
+    expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--budget', '40', '--json'], t.io)).toBe(0);
+    const j = JSON.parse(t.out.join('\n'));
+    expect(j).toMatchObject({ scenario: 'marker-array-free', variant: 'fixed', found: false, schedules: 40, failure: null });
+    const d = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--bound', '0'], d.io)).toBe(0);
+    expect(d.out.join('\n')).toMatch(/no violation in the whole tree within preemption bound 0/);
+  });
+
+  it('exits 2 on bad usage, naming what is known', () => {
+    const a = io();
+    expect(main(['explore', 'nope', '--variant', 'x'], a.io)).toBe(2);
+    expect(a.err.join('\n')).toMatch(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free/);
+    const b = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'x'], b.io)).toBe(2);
+    expect(b.err.join('\n')).toMatch(/no variant "x"; variants: fixed, no-recopy, rcu-walk/);
+    const c = io();
+    expect(main(['explore', 'fork-flag-race'], c.io)).toBe(2);
+    expect(c.err.join('\n')).toMatch(/needs --variant/);
+    const d = io();
+    expect(main(['replay', 'fork-flag-race', 'garbage'], d.io)).toBe(2);
+    const e = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'magic'], e.io)).toBe(2);
+  });
+});
+
+describe('tracelab scenarios', () => {
+  it('lists the catalog with each variant, fixed or unsafe', () => {
+    const t = io();
+    expect(main(['scenarios'], t.io)).toBe(0);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/^fork-flag-race /m);
+    expect(text).toMatch(/^ {4}no-recopy +unsafe/m);
+    expect(text).toMatch(/^ {4}fixed +fixed/m);
+    expect(text).toMatch(/^marker-array-free /m);
+    expect(text).toMatch(/free-immediately +unsafe/);
+  });
+});
