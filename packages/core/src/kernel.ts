@@ -114,7 +114,7 @@ export interface ReplayedKernel extends Kernel {
 
 const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
 const HOOKS: ReadonlySet<string> = new Set<HookName>([
-  'fork', 'cloneComplete', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
+  'fork', 'clone', 'cloneComplete', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
   'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle',
 ] satisfies HookName[]);
 

@@ -19,6 +19,11 @@ export interface HookArgs {
    */
   fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number; readonly cloneFlags: number };
   /**
+   * tracehook_report_clone: in the parent after copy_process linked the child and dropped the
+   * tasklist lock, before the child is woken (it cannot run yet). No lock held: may sleep.
+   */
+  clone: { readonly parent: number; readonly child: number; readonly cloneFlags: number };
+  /**
    * do_fork after wake_up_new_task, in the parent, no lock held (it may sleep): the child may
    * already run. For CLONE_VFORK it comes before the parent waits for the child's exec or exit.
    */

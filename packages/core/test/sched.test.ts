@@ -304,6 +304,10 @@ describe('vfork and clone completion', () => {
           ctx.tap('fork', function* ({ stage, cloneFlags }) {
             if (stage === 'dup') order.push(`fork dup flags=${cloneFlags}`);
           });
+          ctx.tap('clone', function* ({ child }) {
+            const s = yield* getState();
+            order.push(`clone child=${intMapGet(s.tasks, child)?.state} listed=${intMapGet(s.tasks, child)?.listed}`);
+          });
           ctx.tap('cloneComplete', function* ({ parent, child, cloneFlags }) {
             const s = yield* getState();
             order.push(`complete ${parent}->${child} flags=${cloneFlags} child=${intMapGet(s.tasks, child)?.state}`);
@@ -341,7 +345,8 @@ describe('vfork and clone completion', () => {
       const cloneExit = k.log.find((e) => e.type === 'syscall/exit' && e.pid === parentPid && e.name === 'clone')!;
       expect(cloneExit.seq).toBeGreaterThan(done.seq);
       expect(order[0]).toBe(`fork dup flags=${CLONE_VFORK}`);
-      expect(order[1]).toMatch(new RegExp(`^complete ${parentPid}->${childPid} flags=${CLONE_VFORK} child=`));
+      expect(order[1]).toBe('clone child=new listed=true');
+      expect(order[2]).toMatch(new RegExp(`^complete ${parentPid}->${childPid} flags=${CLONE_VFORK} child=`));
     }
   });
 

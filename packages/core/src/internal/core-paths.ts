@@ -371,6 +371,8 @@ export class CorePathsImpl implements CorePaths {
     yield* emit({ type: 'fork/link', parent, child });
     yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
+    // tracehook_report_clone: the child is linked but not yet woken; the handler may sleep.
+    yield* this.rt.runHook('clone', { parent, child, cloneFlags }, parent);
     // wake_up_new_task
     yield* emit({ type: 'sched/wakeup', pid: child, by: parent });
     return child;

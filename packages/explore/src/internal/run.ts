@@ -76,10 +76,10 @@ function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
  */
 export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker): RunOutcome {
   const choices: Choice[] = [];
-  let kernel: Kernel | undefined;
   let lastCpu = -1;
   let lastLog = 0;
-  kernel = createKernel({
+  // The chooser reads the kernel it belongs to: the first choice comes after createKernel returns.
+  const kernel: Kernel = createKernel({
     cpus: scenario.cpus,
     seed: EXPLORE_KERNEL_SEED,
     plugins: scenario.plugins(variant),
@@ -87,12 +87,12 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
       name: 'explore',
       create: () => ({
         choose(kind, n, pids) {
-          const state = kernel!.state;
+          const state = kernel.state;
           let same = -1;
           let ids: number[] | undefined;
           if (kind === 'cpu') {
             // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
-            const log = kernel!.log;
+            const log = kernel.log;
             for (let i = log.length - 1; i >= lastLog; i--) {
               if (log[i]!.cpu >= 0) {
                 lastCpu = log[i]!.cpu;
@@ -110,9 +110,9 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
           if (kind === 'cpu') {
             ids ??= eligibleIds(state, pids);
             lastCpu = ids[value] ?? -1;
-            choices.push({ kind, n, value, dflt, logAt: kernel!.log.length, cpus: ids });
+            choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
           } else {
-            choices.push({ kind, n, value, dflt, logAt: kernel!.log.length });
+            choices.push({ kind, n, value, dflt, logAt: kernel.log.length });
           }
           return value;
         },

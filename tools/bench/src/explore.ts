@@ -1,0 +1,76 @@
+/**
+ * Schedule exploration: schedules per second on each scenario (beside the same kernels run by
+ * the core's own random strategy with no recording), schedules and time to find each unsafe
+ * variant over 100 seeds, the bounded DFS (preemption bound 2) on each fixed variant, and the
+ * speed-up of 2 worker threads over 1 on the same schedules.
+ */
+import { createKernel, randomStrategy } from '@tracelab/core';
+import { explore, EXPLORE_KERNEL_SEED, type Scenario } from '@tracelab/explore';
+import { catalog } from '@tracelab/scenarios';
+import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
+
+const RATE_SCHEDULES = 2000;
+const FIND_SEEDS = 100;
+
+/** The peer: the same scenario kernels, created and run with the core's random strategy. */
+function bareRate(s: Scenario, variant: string, n: number): number {
+  const { ns } = timeOnce(() => {
+    for (let i = 0; i < n; i++) {
+      const k = createKernel({ cpus: s.cpus, seed: i + 1, strategy: randomStrategy(), plugins: s.plugins(variant) });
+      s.setup(k, { variant, scale: s.scale?.default ?? 0 });
+      k.run({ maxSteps: s.maxSteps });
+    }
+  });
+  return n / (ns / 1e9);
+}
+
+export const exploreBench: Benchmark = {
+  name: 'explore',
+  run(): Row[] {
+    const rows: Row[] = [];
+    for (const s of catalog.values()) {
+      const fixed = s.variants.find((v) => v.safe)!.name;
+      explore(s, { variant: fixed, budget: 200, strategy: 'random' }); // warm-up
+      const t = timeOnce(() => explore(s, { variant: fixed, budget: RATE_SCHEDULES, strategy: 'portfolio', selfCheckEvery: 0 }));
+      const rate = RATE_SCHEDULES / (t.ns / 1e9);
+      process.stderr.write(`  ${s.name}/${fixed}: ${(t.value.steps / RATE_SCHEDULES).toFixed(1)} steps per schedule\n`);
+      rows.push(row(`explore ${s.name}/${fixed}, portfolio`, 'schedules/s', rate, bareRate(s, fixed, RATE_SCHEDULES), 'core randomStrategy, no recording'));
+      rows.push(row(`explore ${s.name}/${fixed}, portfolio`, 'schedules/s', rate, 10_000, 'target'));
+
+      for (const v of s.variants.filter((x) => !x.safe)) {
+        const counts: number[] = [];
+        const times: number[] = [];
+        for (let seed = 1; seed <= FIND_SEEDS; seed++) {
+          const r = timeOnce(() => explore(s, { variant: v.name, seed, budget: 5000, shrink: false, selfCheckEvery: 0 }));
+          if (!r.value.found) throw new Error(`explore bench: ${s.name}/${v.name} not found with seed ${seed} in 5000 schedules`);
+          counts.push(r.value.schedules);
+          times.push(r.ns / 1e6);
+        }
+        const name = `find ${s.name}/${v.name} over ${FIND_SEEDS} seeds`;
+        rows.push(row(`${name}, median`, 'schedules', median(counts), 300, 'target'));
+        rows.push(row(`${name}, worst`, 'schedules', Math.max(...counts), 300, 'target'));
+        rows.push(row(`${name}, median`, 'ms', median(times), 1000, 'target'));
+        rows.push(row(`${name}, worst`, 'ms', Math.max(...times), 1000, 'target'));
+        const shrunk = timeOnce(() => explore(s, { variant: v.name, seed: 1, budget: 5000 }));
+        rows.push(row(`shrink ${s.name}/${v.name}, replay string`, 'chars', shrunk.value.failure!.replay.length, 100, 'target'));
+      }
+
+      for (const variant of s.variants.filter((x) => x.safe)) {
+        const d = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dfs', bound: 2, budget: 200_000, selfCheckEvery: 0 }));
+        if (d.value.found || !d.value.complete) throw new Error(`explore bench: DFS bound 2 on ${s.name}/${variant.name}: found ${d.value.found}, complete ${d.value.complete}`);
+        process.stderr.write(`  DFS bound 2 on ${s.name}/${variant.name}: ${d.value.schedules} schedules (per bound ${d.value.dfs!.perBound.join(', ')}), ${d.value.dfs!.reduced} alternatives reduced, clean\n`);
+        rows.push(row(`DFS bound 2, ${s.name}/${variant.name}, complete and clean (${d.value.schedules} schedules)`, 'ms', d.ns / 1e6, 60_000, 'target'));
+      }
+    }
+    // Parallel: the same schedules with 1 and 2 workers.
+    const s = catalog.get('fork-flag-race')!;
+    const budget = 4000;
+    explore(s, { variant: 'fixed', budget: 64, workers: 2 }); // warm the worker path
+    const one = timeOnce(() => explore(s, { variant: 'fixed', budget, selfCheckEvery: 0 }));
+    const two = timeOnce(() => explore(s, { variant: 'fixed', budget, workers: 2, selfCheckEvery: 0 }));
+    if (one.value.steps !== two.value.steps) throw new Error('explore bench: 1 and 2 workers ran different schedules');
+    rows.push(row(`explore fork-flag-race/fixed, ${budget} schedules, 2 workers (target speed-up 1.8)`, 'ms', two.ns / 1e6, one.ns / 1e6, '1 worker, same schedules'));
+    process.stderr.write(`  kernel seed in every explored run: ${EXPLORE_KERNEL_SEED}\n`);
+    return rows;
+  },
+};
