@@ -5,6 +5,7 @@ import { formatKtraceSummary, ktrace, summarizeKtrace, SYSCALL_MARKERS, traceWhi
 import { markers, schedProbes, statsProbe, type SchedProbes, type StatsProbe } from '@tracelab/markers';
 import { formatRcuTasksSummary, rcuTasks, summarizeRcuTasks } from '@tracelab/rcu-tasks';
 import { finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf } from '@tracelab/ring-buffer';
+import { formatUtraceSummary, summarizeUtrace, traceFirstComm, utrace } from '@tracelab/utrace';
 import { buildWorkload } from './workloads.js';
 
 /** What a scenario adds to the run's summary: JSON for summary.json, lines for the terminal. */
@@ -53,12 +54,13 @@ const probesOf = new WeakMap<Kernel, DefaultProbes>();
  * and unregisters it mid-run, so its trampoline is freed after an RCU-tasks grace period. The
  * ring buffer records the core tracepoints (scheduler switch, fork, exit, syscall entry with
  * the user strings of its arguments) into per-CPU buffers that the consumer writes out as CTF.
+ * A utrace syscall-logger engine (strace) follows the first compiler driver.
  */
 export const defaultScenario: CliScenario = {
   name: 'default',
   description:
     'a build (a shell forks compiler drivers that read sources, compute, fork an assembler, write objects, exit), traced by markers (scheduler and syscall probes) and ktrace (the trace flag set while the shell forks)',
-  plugins: () => [markers(), ktrace(), rcuTasks(), ftrace(), ringBuffer()],
+  plugins: () => [markers(), ktrace(), rcuTasks(), ftrace(), ringBuffer(), utrace()],
   setup(kernel) {
     const sched = schedProbes();
     const syscalls = statsProbe((args) => String(args[1]));
@@ -75,6 +77,7 @@ export const defaultScenario: CliScenario = {
     kernel.spawn(buildWorkload(), { comm: 'sh' });
     kernel.spawnKthread(traceWhileRunning(kernel.api.ktrace, { after: 20 }), { comm: 'lttng-sessiond' });
     kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40 }), { comm: 'ftrace' });
+    kernel.spawnKthread(traceFirstComm(kernel.api.utrace, 'cc1'), { comm: 'strace' });
   },
   finish(kernel) {
     const before = kernel.steps;
@@ -92,6 +95,7 @@ export const defaultScenario: CliScenario = {
     const ft = summarizeFtrace(kernel.log);
     const rt = summarizeRcuTasks(kernel.log);
     const rb = summarizeRingBuffer(kernel);
+    const ut = summarizeUtrace(kernel.log);
     const bySyscall = Object.fromEntries([...probes.syscalls.byKey].sort(([a], [b]) => a.localeCompare(b)));
     return {
       json: {
@@ -99,6 +103,7 @@ export const defaultScenario: CliScenario = {
         ktrace: kt,
         ftrace: ft,
         rcuTasks: rt,
+        utrace: ut,
       },
       ringBuffer: rb,
       lines: [
@@ -108,6 +113,7 @@ export const defaultScenario: CliScenario = {
         ...formatFtraceSummary(ft),
         ...formatRcuTasksSummary(rt),
         ...formatRingBufferSummary(rb).map((l) => `  ${l}`),
+        ...formatUtraceSummary(ut),
       ],
     };
   },

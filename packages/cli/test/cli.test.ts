@@ -146,3 +146,23 @@ describe('tracelab run: the ftrace, RCU-tasks and ring-buffer part of the defaul
     expect(t.out.join('\n')).not.toContain('MISMATCH');
   });
 });
+
+describe('tracelab run: the utrace syscall logger in the default stack', () => {
+  it('follows one compiler driver: every syscall it completed after the attach is logged, with its return value, and nothing of other tasks', () => {
+    const t = io();
+    expect(main(['run', '--seed', '4'], t.io)).toBe(0);
+    const dir = join(t.cwd, 'tracelab-out');
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ut = summary.stack.utrace;
+    expect(ut.engines.attached).toBe(1);
+    const attached = log.find((e) => e.type === 'utrace/engine-attached');
+    const pid = attached.pid ?? attached.target;
+    expect(log.find((e) => e.type === 'task/exec' && e.pid === pid)?.comm ?? log.find((e) => e.type === 'fork/dup' && e.child === pid)?.comm).toBe('cc1');
+    // Each syscall the task finished after the engine was attached, in order, with its result.
+    const exits = log.filter((e) => e.type === 'syscall/exit' && e.pid === pid && e.seq > attached.seq && e.name !== 'exit_group');
+    expect(ut.lines).toHaveLength(exits.length);
+    exits.forEach((e, i) => expect(ut.lines[i]).toMatch(new RegExp(`^\\[pid ${pid}\\] ${e.name}\\(.*\\) = ${e.ret}$`)));
+    expect(ut.lines.every((l: string) => l.startsWith(`[pid ${pid}]`))).toBe(true);
+  });
+});
