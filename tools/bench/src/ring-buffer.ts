@@ -1,11 +1,24 @@
 /**
- * The ring buffer's fast path (reserve + write a record + commit on a per-CPU buffer, with a
- * consumer taking delivered sub-buffers out) against the memory-bandwidth bound (a plain
- * `TypedArray.set` copy of the same bytes), an array push of objects, and LTTng-UST's enabled
- * tracepoint (tools/bench/lttng, when the toolchain and liblttng-ust-dev are installed).
+ * The ring buffer's fast path, as a probe uses it: reserve a record, write the CTF event header
+ * `{ u32 id; u64 timestamp }` and a 32-byte payload (4 x u64, LTTng's `rec32` in
+ * tools/bench/lttng), commit. Peers measured in the same run:
+ *  - the same 44 bytes copied with `Uint8Array.set` (what a generic copy costs),
+ *  - the same eleven 32-bit stores into a plain ArrayBuffer ring, with no reserve/commit (the
+ *    bare write: what reserve + commit add on top),
+ *  - an array push of an object per event,
+ *  - 4 KiB payloads against `Uint8Array.set` of the same bytes (the memory-bandwidth bound),
+ *  - LTTng-UST's enabled tracepoint with the same payload (tools/bench/lttng/run.sh), when gcc,
+ *    liblttng-ust-dev and lttng-tools are installed. LTTng reads a clock per event
+ *    (clock_gettime, ~18 ns); tracelab's probes take the simulated clock, so the comparison is
+ *    shown both without and with a host clock read (`performance.now()`) per event.
+ *
+ * Every case has its own loop function: closures created at one site share V8 feedback and
+ * optimized code, which would make the 32 B and 4 KiB cases slow each other down.
+ * Rings are 4 MiB x 8 (32 MiB, LTTng's channel in run.sh), overwrite mode, no consumer: the
+ * figure is the producer's, as LTTng's is (its consumer is another process).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,49 +27,160 @@ import { measure, row, type Benchmark, type Row } from './harness.js';
 
 const BATCH = 10_000;
 const OPTS = { iterations: 100, samples: 9, opsPerCall: BATCH, warmup: 200 } as const;
+const SUBBUF = 4 << 20;
+const NUM_SUBBUF = 8;
+const RING_BYTES = SUBBUF * NUM_SUBBUF;
+const EVENT_ID = 3;
+/** Event header (u32 id + u64 timestamp) + 4 x u64. */
+const SLOT32 = 12 + 32;
 const uuid = new Uint8Array(16).fill(1);
 let sink = 0;
 
-/** 32-byte payload: 8 u32 words; the record is the 12-byte event header + payload. */
-function ringLoop(payload: number): () => void {
-  const b = new RingBuffer({ cpu: 0, subbufSize: 1 << 20, numSubbuf: 4, mode: 'overwrite', uuid, streamId: 0 });
-  const slot = 12 + payload;
-  const words = payload >> 2;
-  const src = new Uint8Array(payload).fill(7);
-  const u32 = new Uint32Array(b.bytes);
+function newRing(): RingBuffer {
+  return new RingBuffer({ cpu: 0, subbufSize: SUBBUF, numSubbuf: NUM_SUBBUF, mode: 'overwrite', uuid, streamId: 0 });
+}
+
+/** reserve + header + 4 x u64 payload + commit, timestamps from a counter (the simulated clock). */
+function ring32Loop(): () => void {
+  const rings = [newRing(), newRing()];
+  let cpu = 0;
   let ts = 0;
+  let v = 0;
   return () => {
+    const b = rings[cpu]!;
+    cpu ^= 1;
+    const u32 = b.u32;
+    const dv = b.dv;
+    const words = b.wordStores;
     for (let i = 0; i < BATCH; i++) {
-      const o = b.reserve(slot, ++ts);
+      const t = ++ts;
+      const o = b.reserve(SLOT32, t);
       if (o < 0) continue;
-      const pos = b.pos;
-      const dv = b.dv;
-      dv.setUint32(pos, 3, true);
-      dv.setUint32(pos + 4, ts, true);
-      dv.setUint32(pos + 8, 0, true);
-      if (words <= 8) {
-        // small records: word stores (TypedArray.set has a ~14 ns fixed cost); pos is not
-        // 4-aligned in general, so go through the DataView
-        for (let w = 0; w < words; w++) dv.setUint32(pos + 12 + w * 4, i + w, true);
+      const p = b.writeEventHeader(b.pos, EVENT_ID, t);
+      const a = v++;
+      if ((p & 3) === 0 && words) {
+        const w = p >>> 2;
+        u32[w] = a; u32[w + 1] = 0;
+        u32[w + 2] = a + 1; u32[w + 3] = 0;
+        u32[w + 4] = a + 2; u32[w + 5] = 0;
+        u32[w + 6] = a + 3; u32[w + 7] = 0;
       } else {
-        b.u8.set(src, pos + 12);
+        dv.setUint32(p, a, true); dv.setUint32(p + 4, 0, true);
+        dv.setUint32(p + 8, a + 1, true); dv.setUint32(p + 12, 0, true);
+        dv.setUint32(p + 16, a + 2, true); dv.setUint32(p + 20, 0, true);
+        dv.setUint32(p + 24, a + 3, true); dv.setUint32(p + 28, 0, true);
       }
-      b.commit(o, slot, true);
+      b.commit(o, SLOT32, true);
     }
-    sink = (sink + u32[0]!) | 0;
+    if (v > 0x3fffffff) v = 0;
+    sink = (sink + u32[30]!) | 0;
     b.deliveries.length = 0;
   };
 }
 
-function typedSetLoop(bytes: number): () => void {
-  const ring = new Uint8Array(4 << 20);
-  const src = new Uint8Array(bytes).fill(7);
+/** The same, with a host clock read per event (`performance.now()` in ns), as LTTng reads one. */
+function ring32ClockLoop(): () => void {
+  const b = newRing();
+  const u32 = b.u32;
+  const dv = b.dv;
+  const words = b.wordStores;
+  let v = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      const t = Math.floor(performance.now() * 1e6);
+      const o = b.reserve(SLOT32, t);
+      if (o < 0) continue;
+      const p = b.writeEventHeader(b.pos, EVENT_ID, t);
+      const a = v++;
+      if ((p & 3) === 0 && words) {
+        const w = p >>> 2;
+        u32[w] = a; u32[w + 1] = 0;
+        u32[w + 2] = a + 1; u32[w + 3] = 0;
+        u32[w + 4] = a + 2; u32[w + 5] = 0;
+        u32[w + 6] = a + 3; u32[w + 7] = 0;
+      } else {
+        dv.setUint32(p, a, true); dv.setUint32(p + 4, 0, true);
+        dv.setUint32(p + 8, a + 1, true); dv.setUint32(p + 12, 0, true);
+        dv.setUint32(p + 16, a + 2, true); dv.setUint32(p + 20, 0, true);
+        dv.setUint32(p + 24, a + 3, true); dv.setUint32(p + 28, 0, true);
+      }
+      b.commit(o, SLOT32, true);
+    }
+    if (v > 0x3fffffff) v = 0;
+    sink = (sink + u32[30]!) | 0;
+    b.deliveries.length = 0;
+  };
+}
+
+/** The bare write: the same eleven word stores into a plain ArrayBuffer ring, no reserve/commit. */
+function bareStoresLoop(): () => void {
+  const u32 = new Uint32Array(RING_BYTES >>> 2);
+  const lastWord = u32.length - SLOT32 / 4;
+  let w = 0;
+  let ts = 0;
+  let v = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      const t = ++ts;
+      const a = v++;
+      u32[w] = EVENT_ID; u32[w + 1] = t; u32[w + 2] = 0;
+      u32[w + 3] = a; u32[w + 4] = 0;
+      u32[w + 5] = a + 1; u32[w + 6] = 0;
+      u32[w + 7] = a + 2; u32[w + 8] = 0;
+      u32[w + 9] = a + 3; u32[w + 10] = 0;
+      w += SLOT32 / 4;
+      if (w > lastWord) w = 0;
+    }
+    if (v > 0x3fffffff) v = 0;
+    sink = (sink + u32[30]!) | 0;
+  };
+}
+
+function set44Loop(): () => void {
+  const ring = new Uint8Array(RING_BYTES);
+  const src = new Uint8Array(SLOT32).fill(7);
   let at = 0;
   return () => {
     for (let i = 0; i < BATCH; i++) {
       ring.set(src, at);
-      at += bytes;
-      if (at + bytes > ring.length) at = 0;
+      at += SLOT32;
+      if (at + SLOT32 > ring.length) at = 0;
+    }
+    sink = (sink + ring[0]!) | 0;
+  };
+}
+
+const BIG = 4096;
+const SLOT4K = 12 + BIG;
+
+/** reserve + header + a 4 KiB payload copied with `Uint8Array.set` + commit. */
+function ring4kLoop(): () => void {
+  const b = newRing();
+  const u8 = b.u8;
+  const src = new Uint8Array(BIG).fill(7);
+  let ts = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      const t = ++ts;
+      const o = b.reserve(SLOT4K, t);
+      if (o < 0) continue;
+      u8.set(src, b.writeEventHeader(b.pos, EVENT_ID, t));
+      b.commit(o, SLOT4K, true);
+    }
+    sink = (sink + u8[100]!) | 0;
+    b.deliveries.length = 0;
+  };
+}
+
+function set4kLoop(): () => void {
+  const ring = new Uint8Array(RING_BYTES);
+  const src = new Uint8Array(SLOT4K).fill(7);
+  let at = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      ring.set(src, at);
+      at += SLOT4K;
+      if (at + SLOT4K > ring.length) at = 0;
     }
     sink = (sink + ring[0]!) | 0;
   };
@@ -65,23 +189,48 @@ function typedSetLoop(bytes: number): () => void {
 function pushLoop(): () => void {
   let arr: { id: number; ts: number; a: number; b: number; c: number; d: number }[] = [];
   return () => {
-    for (let i = 0; i < BATCH; i++) arr.push({ id: 3, ts: i, a: i, b: i + 1, c: i + 2, d: i + 3 });
+    for (let i = 0; i < BATCH; i++) arr.push({ id: EVENT_ID, ts: i, a: i, b: i + 1, c: i + 2, d: i + 3 });
     if (arr.length > 1_000_000) arr = [];
   };
 }
 
-/** Builds and runs tools/bench/lttng/bench.c; null with a reason when the toolchain or LTTng-UST is absent. */
-function lttngNsPerEvent(): { ns: number } | { skip: string } {
-  const dir = fileURLToPath(new URL('../lttng/', import.meta.url));
-  if (!existsSync('/usr/include/lttng/tracepoint.h')) return { skip: 'liblttng-ust-dev not installed (no /usr/include/lttng/tracepoint.h)' };
+interface LttngFigures {
+  /** ns/event of the disabled tracepoint (no session enables it), or why it was not measured. */
+  readonly disabled: number | string;
+  /** ns/event of the enabled tracepoint (median of 5 passes), or why it was not measured. */
+  readonly enabled: number | string;
+  readonly note: string;
+}
+
+/** Builds and runs tools/bench/lttng (run.sh); every figure it could not take comes back as a reason. */
+function lttng(): LttngFigures {
+  const script = fileURLToPath(new URL('../lttng/run.sh', import.meta.url));
+  const out = mkdtempSync(join(tmpdir(), 'tl-lttng-'));
   try {
-    const out = mkdtempSync(join(tmpdir(), 'tl-lttng-'));
-    execFileSync('sh', [join(dir, 'run.sh'), out], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const text = execFileSync('cat', [join(out, 'result.txt')], { encoding: 'utf8' });
-    const ns = Number(/ns_per_event=([\d.]+)/.exec(text)?.[1]);
-    return Number.isFinite(ns) ? { ns } : { skip: `no figure in ${text.slice(0, 80)}` };
-  } catch (e) {
-    return { skip: `build or run failed: ${String((e as Error).message).split('\n')[0]}` };
+    try {
+      execFileSync('sh', [script, out], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message: string };
+      const why = (err.stderr?.toString().trim() || err.message).split('\n')[0]!;
+      return { disabled: why, enabled: why, note: '' };
+    }
+    const kv = new Map(
+      readFileSync(join(out, 'result.txt'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+    );
+    const num = (k: string): number | string => {
+      const v = Number(kv.get(k));
+      return kv.has(k) && Number.isFinite(v) ? v : `no ${k} in run.sh output`;
+    };
+    const enabled = kv.has('enabled_skip') ? kv.get('enabled_skip')! : num('enabled_ns_per_event_median');
+    const note = kv.has('enabled_events')
+      ? `${kv.get('enabled_events')} events, ${kv.get('enabled_discarded')} discarded, ${kv.get('enabled_trace_bytes')} trace bytes; fastest pass ${kv.get('enabled_ns_per_event_min')} ns`
+      : '';
+    return { disabled: num('disabled_ns_per_event_median'), enabled, note };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 }
 
@@ -89,20 +238,33 @@ export const ringBufferBench: Benchmark = {
   name: 'ring-buffer',
   run(): Row[] {
     const unit = 'ns/event';
-    const r32 = measure(ringLoop(32), OPTS);
-    const set44 = measure(typedSetLoop(44), OPTS);
+    const r32 = measure(ring32Loop(), OPTS);
+    const bare = measure(bareStoresLoop(), OPTS);
+    const set44 = measure(set44Loop(), OPTS);
     const push = measure(pushLoop(), OPTS);
-    const r4k = measure(ringLoop(4096), { ...OPTS, iterations: 10, opsPerCall: BATCH });
-    const set4k = measure(typedSetLoop(4108), { ...OPTS, iterations: 10, opsPerCall: BATCH });
+    const r32clock = measure(ring32ClockLoop(), OPTS);
+    const big = { ...OPTS, iterations: 5, warmup: 20 };
+    const r4k = measure(ring4kLoop(), big);
+    const set4k = measure(set4kLoop(), big);
+    const name32 = 'ring-buffer reserve + 32 B write + commit';
     const rows: Row[] = [
-      row('ring-buffer reserve + 32 B write + commit', unit, r32, set44, 'Uint8Array.set of the same 44 bytes'),
-      row('ring-buffer reserve + 32 B write + commit', unit, r32, push, 'array push of a 6-field object'),
-      row('ring-buffer reserve + 32 B write + commit (events/s)', 'events/s', 1e9 / r32, 50e6, 'target 50 M events/s'),
-      row('ring-buffer reserve + 4 KiB write + commit (GB/s)', 'GB/s', 4108 / r4k, 4108 / set4k, 'Uint8Array.set of the same 4108 bytes (bandwidth bound)'),
+      row(name32, unit, r32, set44, `Uint8Array.set of the same ${SLOT32} bytes`),
+      row(name32, unit, r32, bare, 'the same 11 word stores into a plain ArrayBuffer (bare write, no reserve/commit)'),
+      row(name32, unit, r32, push, 'array push of a 6-field object'),
+      row(`${name32} (events/s)`, 'events/s', 1e9 / r32, 50e6, 'target 50 M events/s'),
+      row('ring-buffer reserve + 4 KiB write + commit (GB/s)', 'GB/s', SLOT4K / r4k, SLOT4K / set4k, `Uint8Array.set of the same ${SLOT4K} bytes (bandwidth bound; aim: 50%)`),
     ];
-    const lt = lttngNsPerEvent();
-    if ('ns' in lt) rows.push(row('ring-buffer reserve + 32 B write + commit', unit, r32, lt.ns, 'LTTng-UST enabled tracepoint, 32 B payload'));
-    else console.log(`ring-buffer: LTTng-UST row skipped: ${lt.skip}`);
+    const lt = lttng();
+    if (typeof lt.enabled === 'number') {
+      rows.push(row(name32, unit, r32, lt.enabled, 'LTTng-UST enabled tracepoint, same 32 B payload (reads clock_gettime)'));
+      rows.push(row(`${name32} + performance.now()`, unit, r32clock, lt.enabled, 'LTTng-UST enabled tracepoint, same 32 B payload (reads clock_gettime)'));
+      console.log(`ring-buffer: LTTng-UST enabled run: ${lt.note}`);
+    } else {
+      rows.push(row(`${name32} + performance.now()`, unit, r32clock, r32, 'the same without a host clock read'));
+      console.log(`ring-buffer: LTTng-UST enabled-tracepoint row skipped: ${lt.enabled}`);
+    }
+    if (typeof lt.disabled === 'number') console.log(`ring-buffer: LTTng-UST disabled tracepoint (the guard alone): ${lt.disabled} ns/hit, for reference (no tracelab peer: a disabled tracelab tracepoint is a simulated kernel path)`);
+    else if (lt.disabled !== lt.enabled) console.log(`ring-buffer: LTTng-UST disabled tracepoint not measured: ${lt.disabled}`);
     return rows;
   },
 };

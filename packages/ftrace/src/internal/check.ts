@@ -24,58 +24,149 @@ export function reportInvariant(kinds: ReadonlyArray<FtraceReport['kind']>): Inv
   };
 }
 
-/** ftrace_ops_test over the state's copy of the hashes. */
-interface Hashes {
-  readonly id: number;
+/** One ops as the refcount invariant last saw it: its state entry and its hashes as sets. */
+interface OpView {
+  readonly entry: FtraceOpsState;
+  readonly registered: boolean;
+  /** null: an empty filter (every function). */
   readonly filter: ReadonlySet<string> | null;
   readonly notrace: ReadonlySet<string> | null;
-  readonly op: FtraceOpsState;
 }
 
-function registeredHashes(f: FtraceState): Hashes[] {
-  const out: Hashes[] = [];
-  for (const [id, op] of Object.entries(f.ops)) {
-    if (op.state !== 'registered') continue;
-    out.push({ id: Number(id), op, filter: op.filter.length === 0 ? null : new Set(op.filter), notrace: op.notrace.length === 0 ? null : new Set(op.notrace) });
+function viewOf(entry: FtraceOpsState): OpView {
+  return {
+    entry,
+    registered: entry.state === 'registered',
+    filter: entry.filter.length === 0 ? null : new Set(entry.filter),
+    notrace: entry.notrace.length === 0 ? null : new Set(entry.notrace),
+  };
+}
+
+const admits = (v: OpView, ip: string): boolean => (v.filter === null || v.filter.has(ip)) && (v.notrace === null || !v.notrace.has(ip));
+
+/** Keys of `next` whose value is not the same object as in `prev` (immer keeps unchanged entries' identity). */
+function changedKeys<V>(prev: Readonly<Record<string, V>> | null, next: Readonly<Record<string, V>>, out: (key: string) => void): void {
+  for (const key in next) if (prev === null || prev[key] !== next[key]) out(key);
+}
+
+/** A map of sets, for reverse indexes (trampoline id -> ips). */
+function indexMove(index: Map<number, Set<string>>, ip: string, from: number | null, to: number | null): void {
+  if (from === to) return;
+  if (from !== null) index.get(from)?.delete(ip);
+  if (to !== null) {
+    let set = index.get(to);
+    if (set === undefined) index.set(to, (set = new Set()));
+    set.add(ip);
   }
-  return out;
 }
-
-const admits = (h: Hashes, ip: string): boolean => (h.filter === null || h.filter.has(ip)) && (h.notrace === null || !h.notrace.has(ip));
 
 /**
  * SEMANTICS.md 4.2(d): every record's refcount equals the number of registered ops whose hashes
  * admit its ip, and TRAMP implies refcount 1 with the trampoline belonging to that one ops and
  * still allocated. The ops list and the records change in the same step, so this holds after
- * every step, mid-update included. Re-checked only when the ops or records changed.
+ * every step, mid-update included.
+ *
+ * Incremental: the expected refcounts are kept per ip and adjusted by the ops entries that
+ * changed (identity), and only the records that changed, or whose expectation or TRAMP
+ * trampoline changed, are re-checked. An ops with an empty filter counts for every record
+ * (a registration or removal of one re-checks them all, once).
  */
 export function recRefcountInvariant(): InvariantCheck {
-  let checkedOps: FtraceState['ops'] | null = null;
-  let checkedRecords: FtraceState['records'] | null = null;
+  let prevOps: FtraceState['ops'] | null = null;
+  let prevRecords: FtraceState['records'] | null = null;
+  let prevTramps: FtraceState['trampolines'] | null = null;
+  const views = new Map<number, OpView>();
+  /** Registered ops with a non-empty filter that admit the ip. */
+  const perIp = new Map<string, number>();
+  /** Registered ops with an empty filter, and how many of them exclude each ip by notrace. */
+  let allCount = 0;
+  const allExcluded = new Map<string, number>();
+  /** Records with TRAMP, by trampoline id (to re-check them when the trampoline changes). */
+  const trampIps = new Map<number, Set<string>>();
+  const recTramp = new Map<string, number>();
+
+  const bump = (m: Map<string, number>, ip: string, d: number): void => {
+    const v = (m.get(ip) ?? 0) + d;
+    if (v === 0) m.delete(ip);
+    else m.set(ip, v);
+  };
+  const expected = (ip: string): number => (perIp.get(ip) ?? 0) + allCount - (allExcluded.get(ip) ?? 0);
+
   return (s) => {
     const f = sliceOf(s);
-    if (f === undefined || (f.ops === checkedOps && f.records === checkedRecords)) return false;
-    const regd = registeredHashes(f);
-    for (const [ip, rec] of Object.entries(f.records)) {
-      const tracers = regd.filter((h) => admits(h, ip));
-      if (rec.refcount !== tracers.length) {
-        return `record ${ip} has refcount ${rec.refcount}, but ${tracers.length} registered ops trace it${tracers.length > 0 ? ` (${tracers.map((h) => h.op.label).join(', ')})` : ''}`;
-      }
-      if (rec.tramp !== null) {
-        const t = f.trampolines[rec.tramp];
-        if (rec.refcount !== 1 || t === undefined || t.ops !== tracers[0]!.id || t.state !== 'allocated') {
-          return `record ${ip} has TRAMP (trampoline #${rec.tramp}) with refcount ${rec.refcount}; TRAMP needs exactly one tracing ops owning an allocated trampoline`;
+    if (f === undefined || (f.ops === prevOps && f.records === prevRecords && f.trampolines === prevTramps)) return false;
+    const dirty = new Set<string>();
+    let all = false;
+    const contribute = (v: OpView, d: number): void => {
+      if (v.filter === null) {
+        allCount += d;
+        all = true;
+        if (v.notrace !== null) for (const ip of v.notrace) bump(allExcluded, ip, d);
+      } else {
+        for (const ip of v.filter) {
+          if (v.notrace !== null && v.notrace.has(ip)) continue;
+          bump(perIp, ip, d);
+          dirty.add(ip);
         }
       }
+    };
+    if (f.ops !== prevOps) {
+      changedKeys(prevOps, f.ops, (key) => {
+        const id = Number(key);
+        const entry = f.ops[id]!;
+        const old = views.get(id);
+        const registered = entry.state === 'registered';
+        if (old !== undefined && old.registered === registered && old.entry.filter === entry.filter && old.entry.notrace === entry.notrace) {
+          views.set(id, { ...old, entry });
+          return;
+        }
+        if (old?.registered === true) contribute(old, -1);
+        const v = viewOf(entry);
+        views.set(id, v);
+        if (v.registered) contribute(v, +1);
+        // A change of state (registered -> removing) matters to the records it has TRAMP on.
+        if (v.entry.trampoline !== null) for (const ip of trampIps.get(v.entry.trampoline) ?? []) dirty.add(ip);
+      });
     }
-    for (const h of regd) {
-      if (h.filter === null) continue;
-      for (const ip of h.filter) {
-        if (admits(h, ip) && (f.records[ip]?.refcount ?? 0) < 1) return `ops ${h.op.label} traces ${ip}, whose record has refcount 0`;
+    if (f.records !== prevRecords) changedKeys(prevRecords, f.records, (ip) => dirty.add(ip));
+    if (f.trampolines !== prevTramps) {
+      changedKeys(prevTramps, f.trampolines, (key) => {
+        for (const ip of trampIps.get(Number(key)) ?? []) dirty.add(ip);
+      });
+    }
+    prevOps = f.ops;
+    prevRecords = f.records;
+    prevTramps = f.trampolines;
+    const check = (ip: string): string | null => {
+      const rec = f.records[ip];
+      const t = rec?.tramp ?? null;
+      indexMove(trampIps, ip, recTramp.get(ip) ?? null, t);
+      if (t === null) recTramp.delete(ip);
+      else recTramp.set(ip, t);
+      const want = expected(ip);
+      if (rec === undefined) {
+        // An empty-filter ops traces the functions known at its updates (docs/ftrace.md, decision 8);
+        // an ops that names a function must have raised its record.
+        return (perIp.get(ip) ?? 0) > 0 ? `an ops traces ${ip} by its filter, but ${ip} has no record (refcount 0)` : null;
       }
+      if (rec.refcount !== want) {
+        const tracers = [...views.values()].filter((v) => v.registered && admits(v, ip)).map((v) => v.entry.label);
+        return `record ${ip} has refcount ${rec.refcount}, but ${want} registered ops trace it${tracers.length > 0 ? ` (${tracers.join(', ')})` : ''}`;
+      }
+      if (t !== null) {
+        const tr = f.trampolines[t];
+        const owner = tr === undefined ? undefined : views.get(tr.ops);
+        if (rec.refcount !== 1 || tr === undefined || tr.state !== 'allocated' || owner === undefined || !owner.registered || !admits(owner, ip)) {
+          return `record ${ip} has TRAMP (trampoline #${t}) with refcount ${rec.refcount}; TRAMP needs exactly one tracing ops owning an allocated trampoline`;
+        }
+      }
+      return null;
+    };
+    if (all) for (const ip in f.records) dirty.add(ip);
+    for (const ip of dirty) {
+      const why = check(ip);
+      if (why !== null) return why;
     }
-    checkedOps = f.ops;
-    checkedRecords = f.records;
     return false;
   };
 }
@@ -88,20 +179,61 @@ export function recRefcountInvariant(): InvariantCheck {
  *   its record says (nop at refcount 0, its TRAMP trampoline, else the list caller), so a site
  *   that targets a trampoline has that trampoline's ops as its only tracer;
  * - always: the hot sites (what the fast path calls) agree with the folded records.
+ *
+ * Incremental: only records that changed (identity), records that target or have TRAMP on a
+ * trampoline that changed, and the sites the registry marked dirty are re-checked; records
+ * that changed during an update are checked against their wanted target when it ends.
  */
 export function siteTargetInvariant(reg: Registry, options: ResolvedFtraceOptions): InvariantCheck {
-  let checkedSlice: FtraceState | null = null;
-  let checkedHot = -1;
+  let prev: FtraceState | null = null;
+  /** Records by the trampoline they target / have TRAMP on. */
+  const targetIps = new Map<number, Set<string>>();
+  const trampIps = new Map<number, Set<string>>();
+  const recTarget = new Map<string, number>();
+  const recTramp = new Map<string, number>();
+  /** Records changed during the update in progress: checked against their wanted target when it ends. */
+  const pending = new Set<string>();
   return (s) => {
     const f = sliceOf(s);
     if (f === undefined) return false;
-    if (f.records === checkedSlice?.records && f.updating === checkedSlice.updating && f.trampolines === checkedSlice.trampolines && reg.hotVersion === checkedHot) return false;
-    for (const [ip, rec] of Object.entries(f.records)) {
-      if (typeof rec.target === 'number') {
-        const t = f.trampolines[rec.target];
-        if (t === undefined || t.state !== 'allocated') return `site ${ip} calls trampoline #${rec.target}, which is ${t?.state ?? 'unknown'}`;
+    if (prev !== null && f.records === prev.records && f.updating === prev.updating && f.trampolines === prev.trampolines && reg.dirty.size === 0) return false;
+    const dirty = new Set<string>();
+    if (prev === null || f.records !== prev.records) changedKeys(prev?.records ?? null, f.records, (ip) => dirty.add(ip));
+    if (prev === null || f.trampolines !== prev.trampolines) {
+      changedKeys(prev?.trampolines ?? null, f.trampolines, (key) => {
+        for (const ip of targetIps.get(Number(key)) ?? []) dirty.add(ip);
+        for (const ip of trampIps.get(Number(key)) ?? []) dirty.add(ip);
+      });
+    }
+    for (const site of reg.dirty) dirty.add(site.ip);
+    reg.dirty.clear();
+    prev = f;
+    for (const ip of dirty) {
+      const rec = f.records[ip];
+      const target = typeof rec?.target === 'number' ? rec.target : null;
+      indexMove(targetIps, ip, recTarget.get(ip) ?? null, target);
+      if (target === null) recTarget.delete(ip);
+      else recTarget.set(ip, target);
+      const tramp = rec?.tramp ?? null;
+      indexMove(trampIps, ip, recTramp.get(ip) ?? null, tramp);
+      if (tramp === null) recTramp.delete(ip);
+      else recTramp.set(ip, tramp);
+      if (target !== null) {
+        const t = f.trampolines[target];
+        if (t === undefined || t.state !== 'allocated') return `site ${ip} calls trampoline #${target}, which is ${t?.state ?? 'unknown'}`;
       }
-      if (f.updating !== null) continue;
+      const site = reg.sites.get(ip);
+      const refcount = rec?.refcount ?? 0;
+      const hotTarget: FtraceTarget = site?.targetId ?? 'nop';
+      if ((site?.refcount ?? 0) !== refcount || (site?.tramp?.id ?? null) !== tramp || hotTarget !== (rec?.target ?? 'nop')) {
+        return `site ${ip}: the registry has refcount ${site?.refcount ?? 0}, TRAMP ${site?.tramp?.id ?? 'none'}, target ${hotTarget}; the state has ${refcount}, ${tramp ?? 'none'}, ${rec?.target ?? 'nop'}`;
+      }
+      pending.add(ip);
+    }
+    if (f.updating !== null) return false;
+    for (const ip of pending) {
+      const rec = f.records[ip];
+      if (rec === undefined) continue;
       let want: FtraceTarget = 'list';
       if (rec.refcount === 0) want = 'nop';
       else if (rec.tramp !== null) {
@@ -114,17 +246,7 @@ export function siteTargetInvariant(reg: Registry, options: ResolvedFtraceOption
         return `site ${ip} calls ${rec.target}, but its record (refcount ${rec.refcount}, TRAMP ${rec.tramp ?? 'none'}) wants ${want}`;
       }
     }
-    for (const site of reg.sites.values()) {
-      const rec = f.records[site.ip];
-      const refcount = rec?.refcount ?? 0;
-      const tramp = rec?.tramp ?? null;
-      const target = rec?.target ?? 'nop';
-      if (site.refcount !== refcount || (site.tramp?.id ?? null) !== tramp || site.targetId !== target) {
-        return `site ${site.ip}: the registry has refcount ${site.refcount}, TRAMP ${site.tramp?.id ?? 'none'}, target ${site.targetId}; the state has ${refcount}, ${tramp ?? 'none'}, ${target}`;
-      }
-    }
-    checkedSlice = f;
-    checkedHot = reg.hotVersion;
+    pending.clear();
     return false;
   };
 }

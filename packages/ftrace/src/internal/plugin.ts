@@ -271,7 +271,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     if (site.refcount === count && site.tramp === t) return;
     site.refcount = count;
     site.tramp = t;
-    reg.hotVersion++;
+    reg.dirty.add(site);
     yield* emit({ type: 'ftrace/rec', ip: site.ip, refcount: count, tramp: t?.id ?? null });
   }
 
@@ -341,7 +341,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     const t = new Trampoline(reg.nextTrampId++, op);
     reg.trampolines.set(t.id, t);
     op.trampoline = t;
-    reg.hotVersion++;
     yield* emit({ type: 'ftrace/tramp-alloc', tramp: t.id, ops: op.id });
   }
 
@@ -362,7 +361,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     // One step: the ops goes on the list and every record it matches is raised.
     op.registered = true;
     reg.list = Object.freeze([...reg.list, op]);
-    reg.hotVersion++;
     yield* emit({ type: 'ftrace/ops-registered', ops: op.id, label: op.label, flags: op.dynamic ? ['DYNAMIC'] : [], filter: [...op.filterList], notrace: [...op.notraceList] });
     yield* updateTrampoline(op);
     const touched = sitesOf(op);
@@ -389,7 +387,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     reg.list = Object.freeze(reg.list.filter((x) => x !== op));
     const t = op.trampoline;
     if (t !== null && op.dynamic) t.retired = true;
-    reg.hotVersion++;
     yield* emit({ type: 'ftrace/ops-removed', ops: op.id });
     const touched = sitesOf(op);
     for (const s of touched) yield* updateRecord(s);
@@ -407,7 +404,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       if (options.freeTrampolineAfter === 'rcu-tasks') yield* tasksRcu.synchronizeRcuTasks();
       t.freed = true;
       op.trampoline = null;
-      reg.hotVersion++;
       yield* emit({ type: 'ftrace/tramp-freed', tramp: t.id, ops: op.id });
     }
     yield* emit({ type: 'ftrace/ops-shutdown', ops: op.id });
@@ -421,7 +417,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     declareSites(filter);
     if (!op.registered) {
       op.setHashes(filter, notrace);
-      reg.hotVersion++;
       yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
       yield* mutexUnlock(FTRACE_LOCK);
       return 0;
@@ -444,7 +439,6 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     }
     // One step: the new hashes are published and the records follow them.
     op.setHashes(filter, notrace);
-    reg.hotVersion++;
     yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
     const after = sitesOf(op);
     const touched = new Set([...fresh, ...before, ...after]);

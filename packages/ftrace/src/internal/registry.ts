@@ -141,8 +141,11 @@ export class Registry {
   readonly byOps = new Map<FtraceOps, OpsRec>();
   readonly opsById = new Map<number, OpsRec>();
   readonly trampolines = new Map<number, Trampoline>();
-  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. */
-  hotVersion = 0;
+  /**
+   * Sites whose refcount, TRAMP or target changed since the `ftrace/site-target` invariant last
+   * looked (it re-checks only these against the state, and clears the set). guarded by: ftrace_lock.
+   */
+  readonly dirty = new Set<Site>();
   nextOpsId = 1;
   nextTrampId = 1;
 
@@ -168,6 +171,6 @@ export class Registry {
       site.dispatch = to.func as Dispatch;
       site.arg = to.arg;
     }
-    this.hotVersion++;
+    this.dirty.add(site);
   }
 }
