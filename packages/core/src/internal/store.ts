@@ -85,7 +85,8 @@ export class EventStore {
   private snapshotEvery: number;
   private published = 0;
   private lastPublishedState: KernelState = this.state;
-  private hasher: Hash = createHash('sha256');
+  /** Created on the first logHash(): a native hash object per kernel is costly to collect, and most explored kernels are never hashed. */
+  private hasher: Hash | null = null;
   private hashed = 0;
 
   constructor(private readonly snapshotPolicy: SnapshotPolicy = DEFAULT_SNAPSHOTS) {
@@ -244,12 +245,13 @@ export class EventStore {
 
   /** Hex SHA-256 of the canonical NDJSON log (one canonical JSON event per line, each ending in \n). */
   logHash(): string {
-    while (this.hashed < this.log.length) this.hasher.update(canonicalJson(this.log[this.hashed++]) + '\n');
-    return this.hasher.copy().digest('hex');
+    const hasher = (this.hasher ??= createHash('sha256'));
+    while (this.hashed < this.log.length) hasher.update(canonicalJson(this.log[this.hashed++]) + '\n');
+    return hasher.copy().digest('hex');
   }
 
   private resetHash(): void {
-    this.hasher = createHash('sha256');
+    this.hasher = null;
     this.hashed = 0;
   }
 }
