@@ -69,7 +69,8 @@ describe('the CTF trace', () => {
     s.perCpu.forEach((c, cpu) => expect(discarded[cpu]).toBe(c.lostFull + c.lostWrap + c.lostBig));
     expect(api.checkAccounting()).toEqual([]);
     const slice = k.state.plugins['ring-buffer'];
-    expect(slice.perCpu.reduce((a, c) => a + c.recordsConsumed, 0)).toBe(s.delivered);
+    expect(slice).toBeDefined();
+    expect(slice!.perCpu.reduce((a, c) => a + c.recordsConsumed, 0)).toBe(s.delivered);
     expect(formatRingBufferSummary(s)[0]).toBe(`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`);
   });
 
