@@ -127,11 +127,11 @@ export interface FtraceApi {
   registerFtraceFunction(ops: FtraceOps): KPath<number>;
   /**
    * unregister_ftrace_function: takes `ops` off the list, lowers the refcounts, unpatches its
-   * sites; for a DYNAMIC ops with a trampoline, waits (`synchronize_rcu`, then with the default
-   * `freeTrampolineAfter` `synchronize_rcu_tasks`) and frees the trampoline, all before it
-   * returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is not registered.
-   * Once it returns, no task is on the ops' trampoline; the callback may still be running on a
-   * CPU that read the list before (as in the kernel), so free the callback's data after it.
+   * sites; for a DYNAMIC ops (trampoline or not), waits (`synchronize_rcu`, then with the
+   * default `freeTrampolineAfter` `synchronize_rcu_tasks`) and frees its trampoline if it has
+   * one, all before it returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is
+   * not registered. Once it returns, no task is on the ops' trampoline or in its callback, so a
+   * DYNAMIC ops and its data may be freed; a static ops is not waited for.
    */
   unregisterFtraceFunction(ops: FtraceOps): KPath<number>;
   /**

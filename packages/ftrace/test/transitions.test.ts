@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EBUSY, ENOENT, TracelabError, createKernel } from '@tracelab/core';
+import { EBUSY, ENOENT, TracelabError, createKernel, type Kernel } from '@tracelab/core';
 import { ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { counter, eventsOf, expectClean, kernelWith, worker, noop } from './helpers.js';
@@ -177,5 +177,44 @@ describe('errors', () => {
     expect(code(() => ftrace({ traceIdel: true } as never))).toMatch(/INVALID_OPTION: .*unknown option "traceIdel"/);
     expect(code(() => ftrace(null as never))).toMatch(/INVALID_OPTION/);
     expect(code(() => createKernel({ plugins: [ftrace()] }))).toMatch(/PLUGIN_MISSING_DEPENDENCY/);
+  });
+});
+
+describe('functions first seen after an update', () => {
+  /** An empty-filter ops, then a function the kernel first calls later, then an unrelated update. */
+  function lateFunction(read: (k: Kernel) => void) {
+    const k = kernelWith({ seed: 5 });
+    const all: FtraceOps = { func: noop, flags: ['DYNAMIC'], label: 'all' };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(all))).toBe(0);
+    k.spawn(worker(2), { comm: 'w' }); // defines sys_getpid and sys_getppid: not traced yet (decision 8)
+    expectClean(k, k.run());
+    expect(k.api.ftrace.record('sys_getpid')).toBeUndefined();
+    read(k);
+    expect(k.call(k.api.ftrace.registerFtraceFunction(dyn(noop, ['sys_read'], 'B')))).toBe(0);
+    expectClean(k, k.run());
+    return k;
+  }
+
+  it('join the empty-filter ops at the next update, whatever the host read in between (a read changes nothing)', () => {
+    const plain = lateFunction(() => undefined);
+    // A host-side read of the site (which creates its Site object), and an unregistered ops whose
+    // filter names a new function, before the update.
+    const read = lateFunction((k) => {
+      expect(k.api.ftrace.site('sys_getpid')!.target).toBe('nop');
+    });
+    for (const k of [plain, read]) {
+      const t = k.state.plugins.ftrace!.ops[1]!.trampoline!;
+      expect(k.api.ftrace.record('sys_getpid')).toEqual({ refcount: 1, tramp: t, target: t });
+      expect(k.api.ftrace.record('sys_getppid')).toEqual({ refcount: 1, tramp: t, target: t });
+    }
+    expect(read.logHash()).toBe(plain.logHash());
+  });
+
+  it('a filter set on an unregistered ops declares its functions without hiding them from the ops already registered', () => {
+    const k = lateFunction((kk) => {
+      expect(kk.call(kk.api.ftrace.ftraceSetFilter(dyn(noop, [], 'C'), ['brand_new_fn']))).toBe(0);
+    });
+    const t = k.state.plugins.ftrace!.ops[1]!.trampoline!;
+    expect(k.api.ftrace.record('brand_new_fn')).toEqual({ refcount: 1, tramp: t, target: t });
   });
 });

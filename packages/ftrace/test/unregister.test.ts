@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { replaySchedule, type Kernel, type KernelEvent } from '@tracelab/core';
-import { FTRACE_INVARIANTS } from '@tracelab/ftrace';
-import { SEEDS, eventsOf, expectClean, explore, raceKernel } from './helpers.js';
+import { FTRACE_INVARIANTS, type FtraceOps } from '@tracelab/ftrace';
+import { SEEDS, eventsOf, expectClean, explore, kernelWith, noop, raceKernel } from './helpers.js';
 
 /** Seeds explored per variant (a run is ~8 ms). */
 const N = 100;
@@ -77,5 +77,34 @@ describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
     expect(uaf.length).toBeGreaterThan(0);
     expect(uaf[0]).toMatchObject({ tramp: 1, ip: 'sys_getpid', at: 'resume' });
     expect(uaf[0]!.seq).toBeGreaterThan(eventsOf(k, 'ftrace/tramp-freed')[0]!.seq);
+  });
+});
+
+describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DYNAMIC ops)', () => {
+  it('unregister returns only after an RCU-sched and an RCU-tasks grace period begun after its sites were unpatched; a static ops does not wait', () => {
+    for (const options of [{ dynamicTrampolines: false }, { traceIdle: false }] as const) {
+      const k = kernelWith({ seed: 2, options });
+      const D: FtraceOps = { func: noop, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'D' };
+      const S: FtraceOps = { func: noop, filter: ['sys_getppid'], label: 'S' };
+      // With trampolines on, failslab-free: D gets one; with them off it has none. Both wait.
+      expect(k.call(k.api.ftrace.registerFtraceFunction(D))).toBe(0);
+      expect(k.call(k.api.ftrace.registerFtraceFunction(S))).toBe(0);
+      const from = k.log.length;
+      expect(k.call(k.api.ftrace.unregisterFtraceFunction(D))).toBe(0);
+      const log = k.log.slice(from);
+      const unpatched = log.find((e) => e.type === 'ftrace/update-end')!.seq;
+      const shutdown = log.find((e) => e.type === 'ftrace/ops-shutdown')!.seq;
+      const gpBetween = (start: string, end: string) =>
+        log.some((s) => s.type === start && s.seq > unpatched && log.some((e) => e.type === end && e.seq > s.seq && e.seq < shutdown && (e as { gp: number }).gp === (s as { gp: number }).gp));
+      expect(gpBetween('rcu/gp-start', 'rcu/gp-end'), JSON.stringify(options)).toBe(true);
+      expect(gpBetween('rcu-tasks/gp-start', 'rcu-tasks/gp-end'), JSON.stringify(options)).toBe(true);
+      const hadTrampoline = log.some((e) => e.type === 'ftrace/tramp-freed');
+      expect(hadTrampoline).toBe(options.dynamicTrampolines !== false);
+      // A static ops is core kernel data: never freed, nothing to wait for.
+      const before = k.log.length;
+      expect(k.call(k.api.ftrace.unregisterFtraceFunction(S))).toBe(0);
+      expect(k.log.slice(before).some((e) => e.type === 'rcu-tasks/gp-start' || e.type === 'rcu/gp-start')).toBe(false);
+      expectClean(k, k.run());
+    }
   });
 });

@@ -33,7 +33,8 @@ export interface HoldoutState {
   readonly nivcsw: number;
   /**
    * tasks: the holdout flag (`rcu_tasks_holdout`), cleared when the task returns to user mode
-   * (the kernel clears it from the scheduler tick in user mode). trace: always true.
+   * (`syscall/exit`, or the end of a user page fault; the kernel clears it from the scheduler
+   * tick in user mode). trace: always true.
    */
   readonly flag: boolean;
   /** trace: the seq of the `trace-lock` event that opened the reader section seen at the scan; tasks: -1. */
@@ -179,8 +180,6 @@ declare module '@tracelab/core' {
     'rcu-tasks/holdouts': { flavour: RcuTasksFlavour; gp: number; pids: number[]; scanned: number };
     /** A rescan of the holdouts only: who was dropped and why, how many remain. */
     'rcu-tasks/rescan': { flavour: RcuTasksFlavour; gp: number; rescan: number; dropped: Array<{ pid: number; why: HoldoutDropReason }>; remaining: number };
-    /** tasks: `pid`, a holdout or reader of the GP in progress, is returning to user mode. */
-    'rcu-tasks/note-user': { pid: number };
     /** Stall warning: the GP has waited `ticks` ticks; `holdouts` (the first 16) still hold it. */
     'rcu-tasks/stall': { flavour: RcuTasksFlavour; gp: number; ticks: number; count: number; holdouts: number[] };
     /** Every holdout is gone: the GP is over and its callbacks are about to run. */

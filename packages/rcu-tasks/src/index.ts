@@ -63,21 +63,6 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
       registerReducers(ctx);
       const paths = rcuTasksPaths(opts);
 
-      // The return to user mode is a quiescent state: note it for a holdout (or a reader at
-      // the grab) of the GP in progress. The lowest priority, so that it runs after every other
-      // handler of the hook (which is still kernel code, and may be preempted). An unflagged
-      // task pays one lookup.
-      ctx.tap(
-        'returnToUser',
-        function* noteUser({ pid }) {
-          const g = rcuTasksSlice(yield* getState()).tasks.gp;
-          if (g === null) return;
-          const h = intMapGet(g.holdouts, pid);
-          const r = intMapGet(g.readers, pid);
-          if ((h !== undefined && h.flag) || (r !== undefined && !r.user)) yield* emit({ type: 'rcu-tasks/note-user', pid });
-        },
-        { priority: -1000 },
-      );
       // exit_tasks_rcu_finish_trace: a task that exits inside a tasks-trace reader is a bug of
       // its own; warn and end its section, or every later tasks-trace GP would wait forever.
       ctx.tap('exit', function* traceExitFixup({ pid }) {

@@ -47,7 +47,7 @@ function justified(log: readonly KernelEvent[], pid: number, a: number, b: numbe
         if ((e.type === 'sched/switch' && e.prev === pid && (e.prevState === 'zombie' || e.prevState === 'dead')) || (e.type === 'task/zombie' && e.pid === pid)) return true;
         break;
       case 'user':
-        if ((e.type === 'rcu-tasks/note-user' || e.type === 'syscall/exit') && e.pid === pid) return true;
+        if ((e.type === 'syscall/exit' || (e.type === 'fault/resolved' && e.user)) && e.pid === pid) return true;
         break;
       default:
         return false;
@@ -162,6 +162,69 @@ describe('the holdout rules', () => {
     expect(r.violations).toEqual([]);
     expect(k.api.rcuTasks.completed()).toBe(3);
     for (const h of eventsOf(k, 'rcu-tasks/holdouts')) expect(h.pids).toEqual([]);
+  });
+});
+
+describe('the return to user mode', () => {
+  /**
+   * Another plugin's return-to-user work that runs last (lowest priority): kernel code, with
+   * preemption points and no voluntary switch, between the end of the syscall and user mode
+   * (a traced function there would run on a trampoline).
+   */
+  function lateExitWork(inside: Map<number, number>) {
+    let sections = 0;
+    return definePlugin({
+      name: 'lateexit',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap(
+          'returnToUser',
+          function* lateExit({ pid }) {
+            inside.set(pid, ++sections);
+            for (let i = 0; i < 30; i++) yield* schedPoint();
+            inside.delete(pid);
+          },
+          { priority: -5000 },
+        );
+        return {};
+      },
+    });
+  }
+
+  test('is a quiescent state only once the task is in user mode: return-to-user hooks of any priority are still kernel code (30 seeds)', () => {
+    let covered = 0;
+    for (const seed of SEEDS(30)) {
+      const inside = new Map<number, number>(); // pid -> the section it is in
+      const k = kernelWith({ seed, extra: [lateExitWork(inside)] });
+      for (let i = 0; i < 3; i++) {
+        k.spawn(function* (u) {
+          for (let j = 0; j < 4; j++) {
+            yield u.syscall('getpid');
+            yield u.compute(2);
+          }
+        }, { comm: 'sys' });
+      }
+      const late: Array<Array<[number, number]>> = [];
+      k.spawnKthread(
+        (function* (): KPath<void> {
+          for (let j = 0; j < 6; j++) {
+            yield* msleep(2);
+            const before = [...inside];
+            yield* k.api.rcuTasks.synchronizeRcuTasks();
+            if (before.length > 0) covered++;
+            late.push(before.filter(([pid, section]) => inside.get(pid) === section));
+          }
+        })(),
+        { comm: 'updater' },
+      );
+      const r = k.run();
+      expectClean(k, r);
+      // synchronizeRcuTasks never returned while a task that was in that kernel code at the call
+      // was still in that same section.
+      expect(late.flat(), `seed ${seed}`).toEqual([]);
+    }
+    expect(covered).toBeGreaterThan(5);
   });
 });
 

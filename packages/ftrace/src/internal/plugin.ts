@@ -230,20 +230,31 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   // ---- records and sites ------------------------------------------------------------------------
 
-  /** Creates a site for every mcount site the kernel has defined that ftrace does not know yet. */
+  /**
+   * The functions the kernel has defined since the last update (in definition order), now
+   * known to ftrace: the update brings their records up to date before anything else. Whether
+   * a host read or an unregistered ops' filter created their Site object already does not
+   * matter: "known" is `reg.syncedNames`, not `reg.sites`.
+   */
   function syncSites(): Site[] {
     const fresh: Site[] = [];
-    for (const name of Object.keys(ctx.state().functions)) {
-      if (!reg.sites.has(name)) fresh.push(reg.site(name));
+    const names = Object.keys(ctx.state().functions);
+    for (let i = reg.synced.length; i < names.length; i++) {
+      const name = names[i]!;
+      if (reg.syncedNames.has(name)) continue;
+      const site = reg.site(name);
+      reg.synced.push(site);
+      reg.syncedNames.add(name);
+      fresh.push(site);
     }
     return fresh;
   }
 
-  /** The sites an ops' hashes admit (every known site for an empty filter). */
+  /** The sites an ops' hashes admit (every known function for an empty filter, in definition order). */
   function sitesOf(op: OpsRec): Site[] {
     const out: Site[] = [];
     if (op.filter === null) {
-      for (const s of reg.sites.values()) if (opsTraces(op, s.ip)) out.push(s);
+      for (const s of reg.synced) if (opsTraces(op, s.ip)) out.push(s);
     } else {
       for (const ip of op.filter) if (opsTraces(op, ip)) out.push(reg.site(ip));
     }
@@ -393,8 +404,11 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     // Unpatch: from here on no site calls the trampoline, but a task may still be on it.
     yield* replaceCode([...fresh, ...touched]);
     yield* emit({ type: 'ftrace/update-end', ops: op.id });
-    if (t !== null && op.dynamic) {
-      yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
+    // ftrace_shutdown: a DYNAMIC ops may be freed by its owner once this returns, trampoline
+    // or not, so every DYNAMIC ops waits for the callers that may still hold it (the kernel's
+    // "we must make sure that all callers are done before leaving this function").
+    if (op.dynamic) {
+      if (t !== null) yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
       // ftrace_sync / synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no
       // CPU still has the old call target in flight.
       yield* synchronizeRcu();
@@ -402,9 +416,11 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       // RCU-sched quiescent state). synchronize_rcu_tasks waits until every task that was
       // runnable in the kernel has switched voluntarily or been in user mode: off the trampoline.
       if (options.freeTrampolineAfter === 'rcu-tasks') yield* tasksRcu.synchronizeRcuTasks();
-      t.freed = true;
-      op.trampoline = null;
-      yield* emit({ type: 'ftrace/tramp-freed', tramp: t.id, ops: op.id });
+      if (t !== null) {
+        t.freed = true;
+        op.trampoline = null;
+        yield* emit({ type: 'ftrace/tramp-freed', tramp: t.id, ops: op.id });
+      }
     }
     yield* emit({ type: 'ftrace/ops-shutdown', ops: op.id });
     yield* mutexUnlock(FTRACE_LOCK);

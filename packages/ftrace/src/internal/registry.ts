@@ -135,8 +135,19 @@ export class Site implements FtraceSite {
 export class Registry {
   /** ftrace_ops_list: a frozen array, published whole (rcu_assign_pointer). guarded by: ftrace_lock. */
   list: readonly OpsRec[] = Object.freeze([]);
-  /** The sites ftrace knows, by function name. guarded by: ftrace_lock. */
+  /**
+   * Site objects by function name. A host-side `api.site(name)` may create one (so the caller
+   * holds the live site), which is why neither "known to an update" nor any iteration order is
+   * taken from this map. guarded by: ftrace_lock (and the host thread, which only adds).
+   */
   readonly sites = new Map<string, Site>();
+  /**
+   * The functions an update has brought into the records (ftrace_module_enable), in the order
+   * the kernel defined them: what an empty filter means, and what the next update must not
+   * treat as new. guarded by: ftrace_lock.
+   */
+  readonly synced: Site[] = [];
+  readonly syncedNames = new Set<string>();
   /** Every ops ever registered, by object. guarded by: ftrace_lock. */
   readonly byOps = new Map<FtraceOps, OpsRec>();
   readonly opsById = new Map<number, OpsRec>();

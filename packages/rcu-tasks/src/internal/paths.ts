@@ -261,6 +261,15 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
   /** synchronize_rcu_tasks / rcu_barrier_tasks: a callback that wakes the caller, then wait_event on it. */
   function* waitForCallback(flavour: RcuTasksFlavour, what: string): KPath<void> {
     const me = yield* current();
+    // A tasks-trace reader that waits for a tasks-trace GP waits for itself: its own section is
+    // open at the GP's scan, so it is a holdout until it unlocks, which it never does (the
+    // kernel's lockdep splat "Illegal synchronize_rcu_tasks_trace() in RCU Tasks Trace
+    // read-side critical section"). A BUG here, rather than a GP that never ends.
+    // (The tasks flavour cannot deadlock this way: the caller sleeps, a voluntary switch.)
+    if (flavour === 'trace') {
+      const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+      if (r !== undefined) throw kernelBug(`${what}() by pid ${me.pid} inside its own tasks-trace read-side critical section (nesting ${r.nesting}): the grace period would wait for the caller`);
+    }
     const channel = `${flavour === 'trace' ? 'rcu-tasks-trace' : 'rcu-tasks'}:${me.pid}`;
     let done = false;
     const id = yield* callRcuTasksFlavour(

@@ -137,16 +137,26 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
     g.holdouts = holdouts;
     g.rescans += 1;
   });
-  // The scheduler tick in user mode clears the holdout flag (rcu_note_voluntary_context_switch
-  // from rcu_check_callbacks); here, the return to user mode itself does.
-  on('rcu-tasks/note-user', (slice, e, s) => {
+  // Running in user mode is a quiescent state. The kernel notices it at the next scheduler tick
+  // in user mode (rcu_check_callbacks -> rcu_note_voluntary_context_switch clears the holdout
+  // flag); here the return to user mode itself does, folded from the core's own transition
+  // (`syscall/exit`, and `fault/resolved` of a user fault), which comes after every
+  // return-to-user hook: a task is never taken for quiescent while it still runs kernel code.
+  const toUser = (slice: Slice, pid: number, s: KernelState): void => {
     const pre = rcuTasksSlice(s).tasks.gp;
     if (pre === null) return;
+    const h = intMapGet(pre.holdouts, pid);
+    const r = intMapGet(pre.readers, pid);
+    if ((h === undefined || !h.flag) && (r === undefined || r.user)) return;
     const g = slice.tasks.gp!;
-    const h = intMapGet(pre.holdouts, e.pid);
-    if (h !== undefined && h.flag) g.holdouts = intMapWith(pre.holdouts, e.pid, { ...h, flag: false });
-    const r = intMapGet(pre.readers, e.pid);
-    if (r !== undefined && !r.user) g.readers = intMapWith(pre.readers, e.pid, { ...r, user: true });
+    if (h !== undefined && h.flag) g.holdouts = intMapWith(pre.holdouts, pid, { ...h, flag: false });
+    if (r !== undefined && !r.user) g.readers = intMapWith(pre.readers, pid, { ...r, user: true });
+  };
+  ctx.on('syscall/exit', (draft, e, s) => {
+    toUser(draft as unknown as Slice, e.pid, s);
+  });
+  ctx.on('fault/resolved', (draft, e, s) => {
+    if (e.user) toUser(draft as unknown as Slice, e.pid, s);
   });
   on('rcu-tasks/stall', (slice, e) => {
     gpOf(slice, e).stalls += 1;
