@@ -350,8 +350,20 @@ describe('vfork and clone completion', () => {
     }
   });
 
-  it('a vfork child that exits instead of execing releases its parent too; fork passes no flags', () => {
-    const k = createKernel({ cpus: 1, seed: 3 });
+  it('a vfork child that exits instead of execing releases its parent too, also when it is done before the parent waits', () => {
+    const tracer = definePlugin({
+      name: 'slowparent',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        // The parent sleeps after waking the child: the child runs to its exit first.
+        ctx.tap('cloneComplete', function* () {
+          yield* msleep(20);
+        });
+        return {};
+      },
+    });
+    const k = createKernel({ cpus: 1, seed: 3, plugins: [tracer] });
     k.spawn(function* parent(u) {
       yield u.vfork(function* child(c) {
         yield c.exit(4);
@@ -361,8 +373,12 @@ describe('vfork and clone completion', () => {
     });
     const r = k.run();
     expectClean(k, r);
-    expect(k.log.filter((e) => e.type === 'fork/vfork-done')).toHaveLength(1);
-    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === 2)).toMatchObject({ code: 4 });
+    const done = k.log.filter((e) => e.type === 'fork/vfork-done');
+    expect(done).toHaveLength(1);
+    const childExit = k.log.find((e) => e.type === 'task/exit' && e.pid === 2)!;
+    expect(childExit).toMatchObject({ code: 4 });
+    expect(childExit.seq).toBeLessThan(done[0]!.seq);
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === 1)).toMatchObject({ code: 4 });
   });
 
   it('a syscallEntry handler that returns abort skips the body: the task sees -ENOSYS', () => {

@@ -139,9 +139,9 @@ export const ERESTARTSYS = 512;
 /** report_jctl's type: the thread stops (CLD_STOPPED) or continues (CLD_CONTINUED). */
 export const CLD_STOPPED = 5;
 export const CLD_CONTINUED = 6;
-/** clone flag the report_clone callback sees for a vfork (see docs/utrace.md: the core has no vfork yet). */
+/** The clone flag report_clone sees for a vfork (`u.vfork`); the same value as the core's CLONE_VFORK. */
 export const CLONE_VFORK = 0x00004000;
-/** The clone flags of a plain fork(): the exit signal SIGCHLD. */
+/** The clone flags of a plain fork() in the kernel (the exit signal SIGCHLD); the core's fork passes 0. */
 export const CLONE_FORK_FLAGS = 17;
 
 /** The thread flag utrace sets while an engine wants syscall events: the syscall slow path. */

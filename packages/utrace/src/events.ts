@@ -145,8 +145,8 @@ export interface UtraceApi {
   attachTask<D>(pid: number, flags: number, ops: UtraceEngineOps<D> | null, data: D): KPath<UtraceEngine<D> | number>;
   /**
    * utrace_set_events. Returns 0; -ESRCH (engine detached or not on `pid`); -EALREADY (newly
-   * asking DEATH or QUIESCE of an exiting task, clearing them once report_death started,
-   * clearing REAP after the reap); -EINPROGRESS (bits were cleared while a callback to this
+   * asking DEATH or QUIESCE of an exiting task, clearing them once report_death started;
+   * after the reap every engine is detached: -ESRCH); -EINPROGRESS (bits were cleared while a callback to this
    * engine may be running: the change is made, but the callback may still see the old mask;
    * use barrier()).
    */
@@ -212,9 +212,14 @@ declare module '@tracelab/core' {
     'utrace/splice': { pid: number; engines: number[] };
     /** utrace_reset: detached engines leave the list; `flags` is the new utrace_flags. */
     'utrace/reset': { pid: number; removed: number[]; flags: number };
-    /** A callback starts: utrace->reporting = engine. `action` is the argument it gets. */
-    'utrace/callback': { pid: number; engine: number; callback: string; action: number; by: number };
-    /** A callback returned `ret`: reporting = null; the return's STOP/DETACH effect on the engine. */
+    /**
+     * A callback to `engine` in `pid`, run by `by`, with `action` as its argument. `ret: null`:
+     * it starts (utrace->reporting = engine) and `utrace/callback-return` follows. Otherwise it
+     * ran and returned without a single kernel command in between (nothing could observe it
+     * running), and this one event also carries what `utrace/callback-return` would.
+     */
+    'utrace/callback': { pid: number; engine: number; callback: string; action: number; by: number; ret: number | null; stop: boolean | null; detach: boolean };
+    /** A callback returned `ret`: reporting = null; `stop` sets/clears ENGINE_STOP (null: unchanged); `detach`: the return detached it. */
     'utrace/callback-return': { pid: number; engine: number; callback: string; ret: number; stop: boolean | null; detach: boolean };
     /** A reporting pass ended: `event` (a name), the aggregate `action`, and each folded return. */
     'utrace/report': { pid: number; event: string; action: number; folded: number[]; held: number[] };

@@ -82,7 +82,7 @@ export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, U
         ctx.invariant(UTRACE_INVARIANTS.detach, brokenInvariant(UTRACE_INVARIANTS.detach));
         ctx.invariant(UTRACE_INVARIANTS.aggregate, brokenInvariant(UTRACE_INVARIANTS.aggregate));
         ctx.invariant(UTRACE_INVARIANTS.stopped, stoppedInvariant());
-        ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant);
+        ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant());
       }
       const slice = (): UtraceState => ctx.slice() ?? INITIAL_UTRACE_STATE;
       return {

@@ -203,5 +203,6 @@ describe('stop, resume, examine', () => {
     expect(r.violations).toEqual([]);
     // After the reap every engine is detached: DETACH says -ESRCH.
     expect(call(k, u.control(child.pid, e, UTRACE_DETACH))).toBe(-ESRCH);
+    expect(call(k, u.setEvents(child.pid, e, 0))).toBe(-ESRCH);
   });
 });

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- engine data of any shape in tests */
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { describe, expect, test } from 'vitest';
-import { msleep, type KPath } from '@tracelab/core';
+import { EALREADY, ESRCH, getState, msleep, type KPath } from '@tracelab/core';
 import {
   UTRACE_ATTACH_CREATE,
   UTRACE_DETACH,
@@ -107,6 +107,7 @@ describe('the reporting pass', () => {
     const pid = k.spawn(function* w(u2) { yield u2.sleep(4); yield u2.syscall('getpid'); yield u2.syscall('getppid'); yield u2.syscall('close'); });
     const late = recorder('late', calls);
     let attachedLate = false;
+    const lists: Array<{ attached: number; attaching: number; pending: boolean }> = [];
     const first: UtraceEngineOps<any> = {
       name: 'first',
       *reportSyscallEntry(_a, engine, regs) {
@@ -115,6 +116,9 @@ describe('the reporting pass', () => {
           attachedLate = true;
           const e = yield* u.attachTask(regs.pid, UTRACE_ATTACH_CREATE, late, { name: 'late' });
           yield* u.setEvents(regs.pid, e as UtraceEngine, UTRACE_EVENT_SYSCALL_ENTRY);
+          // It waits on `attaching` (pending_attach) until the next pass splices it in.
+          const t = (yield* getState()).plugins.utrace!.tasks[regs.pid]!;
+          lists.push({ attached: t.attached.length, attaching: t.attaching.length, pending: t.pendingAttach });
           return UTRACE_RESUME;
         }
         return regs.syscall === 'getppid' ? UTRACE_DETACH : UTRACE_RESUME;
@@ -122,7 +126,12 @@ describe('the reporting pass', () => {
     };
     call(k, attachWith(u, pid, first, UTRACE_EVENT_SYSCALL_ENTRY));
     expectClean(k, k.run());
+    expect(lists).toEqual([{ attached: 1, attaching: 1, pending: true }]);
     expect(calls.filter((c) => !c.includes('nanosleep'))).toEqual(['first:entry(getpid)', 'late:entry(getppid)', 'first:entry(getppid)', 'late:entry(close)', 'late:entry(exit_group)']);
+    // The late engine joined at the start of the next pass (start_report's splice).
+    const splice = eventsOf(k, 'utrace/splice').find((sp) => sp.engines.length === 1 && sp.engines[0] !== 1)!;
+    const getppidEnter = k.log.findIndex((ev) => ev.type === 'syscall/enter' && ev.name === 'getppid');
+    expect(splice.seq).toBeGreaterThan(getppidEnter);
   });
 });
 
@@ -172,12 +181,22 @@ describe('clone, exec, exit, death and reap', () => {
 
   test('release_task racing report_death: the reap waits for the death report (over seeds)', () => {
     let deferred = 0;
+    const detaches: Array<[boolean, number]> = [];
     for (let seed = 1; seed <= 40; seed++) {
       const k = kernelWith({ seed });
       const calls: string[] = [];
       const slowDeath: UtraceEngineOps<any> = {
         name: 'slow-death',
-        *reportDeath() { calls.push('death-start'); yield* msleep(3); calls.push('death-end'); return UTRACE_RESUME; },
+        *reportDeath(engine) {
+          calls.push('death-start');
+          yield* msleep(3);
+          // DETACH now: -EALREADY (report_death and report_reap will come), or -ESRCH once
+          // release_task came (utrace->reap is set even while the reap waits for us).
+          const pending = (yield* getState()).plugins.utrace!.tasks[engine.target]!.reapPending;
+          detaches.push([pending, yield* k.api.utrace.control(engine.target, engine, UTRACE_DETACH)]);
+          calls.push('death-end');
+          return UTRACE_RESUME;
+        },
         *reportReap() { calls.push('reap'); },
       };
       const kids: number[] = [];
@@ -198,5 +217,8 @@ describe('clone, exec, exit, death and reap', () => {
       if (calls.length > 0) expect(calls).toEqual(['death-start', 'death-end', 'reap']);
     }
     console.log(`release during report_death (deferred reap) on ${deferred} of 40 seeds`);
+    expect(detaches.length).toBeGreaterThan(deferred);
+    for (const [pending, ret] of detaches) expect(ret).toBe(pending ? -ESRCH : -EALREADY);
+    expect(detaches.filter(([pending]) => pending).length).toBeGreaterThan(0);
   });
 });

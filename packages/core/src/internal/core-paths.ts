@@ -336,7 +336,9 @@ export class CorePathsImpl implements CorePaths {
     yield* this.rt.runHook('cloneComplete', { parent, child, cloneFlags }, parent);
     const vfork = this.vforks.get(child);
     if (vfork !== undefined) {
+      // The child may have execed or exited already: then the wait returns at once.
       yield* waitEvent(`vfork:${child}`, () => vfork.done);
+      this.vforks.delete(child);
       yield* emit({ type: 'fork/vfork-done', parent, child });
     }
     return child;
@@ -345,8 +347,7 @@ export class CorePathsImpl implements CorePaths {
   /** The vfork child released its parent's mm (exec or exit): wake the parent. */
   private *completeVfork(pid: number): KPath<void> {
     const vfork = this.vforks.get(pid);
-    if (vfork === undefined) return;
-    this.vforks.delete(pid);
+    if (vfork === undefined || vfork.done) return;
     vfork.done = true;
     yield* wakeUp(`vfork:${pid}`);
   }

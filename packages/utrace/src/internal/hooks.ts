@@ -2,7 +2,7 @@ import { SIGKILL, emit, getState, intMapGet, type KPath, type PluginContext, typ
 import {
   CLD_CONTINUED,
   CLD_STOPPED,
-  CLONE_FORK_FLAGS,
+  CLONE_VFORK,
   TIF_NOTIFY_RESUME,
   TIF_SYSCALL_TRACE,
   UTRACE_DEATH_EVENTS,
@@ -32,9 +32,10 @@ import {
   UTRACE_SYSCALL_ABORT,
   UTRACE_SYSCALL_MASK,
   UTRACE_SYSCALL_RESUMED,
+  UTRACE_SYSCALL_RUN,
 } from '../constants.js';
 import type { UtraceRegs, UtraceSigAction, UtraceState } from '../events.js';
-import { newReport, type UtraceCore } from './utrace.js';
+import { newReport, type CallbackCall, type UtraceCore } from './utrace.js';
 
 const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
 const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
@@ -94,50 +95,62 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
   };
 
   // copy_process at dup: the child starts with no engines, so it must not inherit the syscall
-  // slow path dup_task_struct copied; then report_clone in the parent, before the child can run.
+  // slow path (or a pending notify-resume) that dup_task_struct copied.
   ctx.tap(
     'fork',
-    function* utraceFork(args) {
-      const { parent, child } = args;
+    function* utraceForkDup({ child }) {
       const t = intMapGet((yield* getState()).tasks, child);
-      if (t?.flags[TIF_SYSCALL_TRACE] === true) yield* core.syncSyscallFlag(child, false);
-      if (t?.flags[TIF_NOTIFY_RESUME] === true) yield* emit({ type: 'task/flags', pid: child, set: [], clear: [TIF_NOTIFY_RESUME] });
-      if (((yield* flagsOf(parent)) & (UTRACE_EVENT_CLONE | UTRACE_EVENT_QUIESCE)) === 0) return;
-      // The core's fork carries no clone flags yet (no vfork): a fork is SIGCHLD.
-      const cloneFlags = (args as { cloneFlags?: number }).cloneFlags ?? CLONE_FORK_FLAGS;
-      yield* core.reportClone(parent, child, cloneFlags);
+      if (t === undefined) return;
+      const clear: string[] = [];
+      if (t.flags[TIF_SYSCALL_TRACE] === true) clear.push(TIF_SYSCALL_TRACE);
+      if (t.flags[TIF_NOTIFY_RESUME] === true) clear.push(TIF_NOTIFY_RESUME);
+      if (clear.length > 0) yield* emit({ type: 'task/flags', pid: child, set: [], clear });
     },
     { stage: 'dup' },
   );
 
+  // tracehook_report_clone: the child is linked and cannot run yet; the parent reports.
+  ctx.tap('clone', function* utraceReportClone({ parent, child, cloneFlags }) {
+    if (((yield* flagsOf(parent)) & UTRACE_EVENT_CLONE) === 0) return;
+    yield* core.reportClone(parent, child, cloneFlags);
+  });
+
+  // tracehook_report_clone_complete: the child is woken; a vfork parent that report_clone
+  // asked to stop stops now, before it starts waiting for the child.
+  ctx.tap('cloneComplete', function* utraceFinishVfork({ parent, cloneFlags }) {
+    if ((cloneFlags & CLONE_VFORK) === 0 || ((yield* flagsOf(parent)) & UTRACE_EVENT_CLONE) === 0) return;
+    yield* core.finishVfork(parent);
+  });
+
   ctx.tap(
     'syscallEntry',
     function* utraceReportSyscallEntry({ pid, name, args }) {
-      if (((yield* flagsOf(pid)) & UTRACE_EVENT_SYSCALL_ENTRY) === 0) return;
+      if (((yield* flagsOf(pid)) & UTRACE_EVENT_SYSCALL_ENTRY) === 0) return undefined;
       const regs = regsOf(pid, name, args, null);
+      const call: CallbackCall = (h, action) => h.ops.reportSyscallEntry!(action, h, regs);
       let resumed = 0;
-      let report = newReport();
+      let result: number = UTRACE_SYSCALL_RUN;
       for (;;) {
-        report = newReport();
+        const report = newReport();
+        // The syscall action of the last pass carries into a repeated one, as report.result does.
+        report.result = result;
+        report.argBits = resumed;
+        report.argMask = UTRACE_SYSCALL_MASK;
         yield* core.startReport(pid);
-        const r = report;
-        yield* core.reportCallbacks(pid, UTRACE_EVENT_SYSCALL_ENTRY, 'reportSyscallEntry', r, (h, action) => h.ops.reportSyscallEntry!(action, h, regs), {
-          reverse: true,
-          actionBits: () => resumed | (r.result & UTRACE_SYSCALL_MASK),
-        });
+        yield* core.reportCallbacks(pid, UTRACE_EVENT_SYSCALL_ENTRY, 'reportSyscallEntry', report, call, true);
         yield* core.finishReport(pid, 'SYSCALL_ENTRY', report, false);
+        result = report.result;
         if (report.action !== UTRACE_STOP) break;
         yield* core.utraceStop(pid, report.resumeAction);
         const s = yield* getState();
-        if (intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true) break;
+        // Continuing despite the STOP because of SIGKILL: the call must not proceed.
+        if (intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true) return 'abort';
         // Resumed with REPORT or INTERRUPT pending: every engine sees the entry again.
         if ((core.taskU(s, pid)?.resume ?? UTRACE_RESUME) > UTRACE_REPORT) break;
         resumed = UTRACE_SYSCALL_RESUMED;
       }
-      if ((report.result & UTRACE_SYSCALL_MASK) === UTRACE_SYSCALL_ABORT) {
-        // The core's syscall path has no way to skip the body from a hook (see docs/utrace.md).
-        yield* emit({ type: 'kernel/printk', pid, text: `utrace: UTRACE_SYSCALL_ABORT for ${name} in pid ${pid} not honoured (the core cannot skip a syscall from its entry hook)` });
-      }
+      // UTRACE_SYSCALL_ABORT: the core skips the body and the task gets -ENOSYS.
+      return (result & UTRACE_SYSCALL_MASK) === UTRACE_SYSCALL_ABORT ? 'abort' : undefined;
     },
     { flag: TIF_SYSCALL_TRACE },
   );
@@ -153,14 +166,14 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
   );
 
   ctx.tap('exec', function* utraceReportExec({ pid, comm }) {
-    if (((yield* flagsOf(pid)) & (UTRACE_EVENT_EXEC | UTRACE_EVENT_QUIESCE)) === 0) return;
+    if (((yield* flagsOf(pid)) & UTRACE_EVENT_EXEC) === 0) return;
     const regs = regsOf(pid, 'execve', {}, null);
     yield* core.reportEvent(pid, UTRACE_EVENT_EXEC, 'reportExec', (h, action) => h.ops.reportExec!(action, h, 'elf', { filename: comm }, regs), true);
   });
 
   // do_exit: report_exit may stop the task before it tears itself down.
   ctx.tap('exit', function* utraceReportExit({ pid, code }) {
-    if (((yield* flagsOf(pid)) & (UTRACE_EVENT_EXIT | UTRACE_EVENT_QUIESCE)) === 0) return;
+    if (((yield* flagsOf(pid)) & UTRACE_EVENT_EXIT) === 0) return;
     const box = { value: code };
     const report = yield* core.reportEvent(pid, UTRACE_EVENT_EXIT, 'reportExit', (h, action) => h.ops.reportExit!(action, h, code, box), false);
     if (report.action === UTRACE_STOP) yield* core.utraceStop(pid, report.resumeAction);
@@ -169,7 +182,10 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
   ctx.tap('death', function* utraceReportDeath({ pid }) {
     const s = yield* getState();
     const u = core.taskU(s, pid);
-    if (u === undefined || (u.flags & UTRACE_DEATH_EVENTS) === 0) return;
+    if (u === undefined) return;
+    // A tracer sleeping in waitForStop would otherwise wait for a stop that never comes.
+    yield* core.wakeStopWaiters(pid);
+    if ((u.flags & UTRACE_DEATH_EVENTS) === 0) return;
     const parent = intMapGet(s.tasks, pid)?.parent ?? 0;
     // The exit signal to the parent; -1 (DEATH_REAP) when the task reaps itself.
     yield* core.reportDeath(pid, true, parent === 0 ? -1 : 17);
@@ -200,20 +216,14 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
       for (;;) {
         const report = newReport();
         report.result = pass;
+        report.argMask = UTRACE_SIGNAL_MASK;
         let called = false;
         yield* core.startReport(pid);
         const ka = origKa;
-        yield* core.reportCallbacks(
-          pid,
-          ev,
-          'reportSignal',
-          report,
-          (h, action) => {
-            called = true;
-            return h.ops.reportSignal!(action, h, regs, info, ka, returnKa);
-          },
-          { actionBits: () => report.result & UTRACE_SIGNAL_MASK },
-        );
+        yield* core.reportCallbacks(pid, ev, 'reportSignal', report, (h, action) => {
+          called = true;
+          return h.ops.reportSignal!(action, h, regs, info, ka, returnKa);
+        });
         yield* core.finishReport(pid, ev === UTRACE_EVENT_SIGNAL ? 'SIGNAL_REPORT' : 'SIGNAL', report, false);
         if (called) decided = dispositionOf(report.result, info.signo, returnKa);
         if (report.action !== UTRACE_STOP) break;
@@ -246,8 +256,7 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
     function* utraceNotifyResume({ pid }) {
       yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_NOTIFY_RESUME] });
       const u = core.taskU(yield* getState(), pid);
-      if (u === undefined || (u.resume === UTRACE_RESUME && !u.vforkStop)) return;
-      if (u.vforkStop) yield* core.finishVfork(pid);
+      if (u === undefined || u.resume === UTRACE_RESUME) return;
       yield* core.utraceResume(pid);
     },
     { flag: TIF_NOTIFY_RESUME, priority: 0 },

@@ -1,7 +1,7 @@
 import type { Draft } from 'immer';
 import type { KernelState, PluginContext } from '@tracelab/core';
 import { ENGINE_STOP, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_EVENT_REAP, UTRACE_RESUME } from '../constants.js';
-import type { UtraceState, UtraceTaskState } from '../events.js';
+import type { UtraceEngineState, UtraceState, UtraceTaskState } from '../events.js';
 
 export const INITIAL_UTRACE_STATE: UtraceState = { engines: {}, tasks: {}, nextEngine: 1, reports: 0, callbacks: 0, broken: null };
 
@@ -48,6 +48,57 @@ function breaks(u: Draft<UtraceState>, invariant: string, message: string): void
 function forgetIfGone(u: Draft<UtraceState>, id: number): void {
   const e = u.engines[id];
   if (e !== undefined && e.freed && !e.listed) delete u.engines[id];
+}
+
+// ---- plain immutable updates for the hot events ---------------------------------------------
+// The events of every reporting pass (callback, callback-return, report, resume) are folded
+// without immer: the reducer reads the slice as it was before the event (`state.plugins.utrace`,
+// what the draft was made from), builds the few new objects on the changed path, freezes them,
+// and returns the new slice. The draft is never touched, so immer only hands the value on.
+
+function withTask(u: UtraceState, t: UtraceTaskState): UtraceState['tasks'] {
+  return Object.freeze({ ...u.tasks, [t.pid]: Object.freeze(t) });
+}
+
+function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines'] {
+  return Object.freeze({ ...u.engines, [en.id]: Object.freeze(en) });
+}
+
+/** What a callback starting now breaks, if anything (the first broken invariant is kept). */
+function callbackBreak(u: UtraceState, e: { pid: number; engine: number; callback: string }): UtraceState['broken'] {
+  const en = u.engines[e.engine];
+  if (en === undefined || en.freed) {
+    return Object.freeze({ invariant: UTRACE_INVARIANTS.lifetime, message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after its data was freed` });
+  }
+  if (en.detached && e.callback !== 'reportReap') {
+    return Object.freeze({ invariant: UTRACE_INVARIANTS.detach, message: `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached` });
+  }
+  if (e.callback === 'reportReap' && u.tasks[e.pid]?.death === true) {
+    return Object.freeze({ invariant: UTRACE_INVARIANTS.deathReap, message: `report_reap for pid ${e.pid} while its report_death is still running` });
+  }
+  return null;
+}
+
+/**
+ * finish_callback's effect on the state: reporting = NULL (when `clearReporting`), and the
+ * return's STOP (sticky ENGINE_STOP, also in utrace_flags) or its clearing. A DETACH return is
+ * applied by the `utrace/engine-detached` event that follows in the same step.
+ */
+function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean | null, startBroken: UtraceState['broken'], callbacks: number): UtraceState {
+  let tasks = u.tasks;
+  let engines = u.engines;
+  const t = u.tasks[pid];
+  if (t !== undefined) {
+    const reporting = t.reporting === engine ? null : t.reporting;
+    const reportingBy = t.reporting === engine ? null : t.reportingBy;
+    const flags = stop === true ? t.flags | ENGINE_STOP : t.flags;
+    if (reporting !== t.reporting || flags !== t.flags) tasks = withTask(u, { ...t, reporting, reportingBy, flags });
+  }
+  const en = u.engines[engine];
+  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, { ...en, stop });
+  const broken = u.broken ?? startBroken;
+  if (tasks === u.tasks && engines === u.engines && broken === u.broken && callbacks === u.callbacks) return u;
+  return Object.freeze({ ...u, tasks, engines, broken, callbacks });
 }
 
 /**
@@ -111,9 +162,11 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     const t = u.tasks[e.pid];
     if (t !== undefined && e.stop) t.flags |= ENGINE_STOP;
   });
-  ctx.on('utrace/resume', (u, e) => {
+  ctx.on('utrace/resume', (_d, e, s) => {
+    const u = utraceSlice(s);
     const t = u.tasks[e.pid];
-    if (t !== undefined) t.resume = e.resume;
+    if (t === undefined || t.resume === e.resume) return u;
+    return Object.freeze({ ...u, tasks: withTask(u, { ...t, resume: e.resume }) });
   });
   ctx.on('utrace/splice', (u, e) => {
     const t = u.tasks[e.pid];
@@ -137,46 +190,38 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     t.flags = e.flags;
     if (e.flags === 0) t.resume = UTRACE_RESUME;
   });
-  ctx.on('utrace/callback', (u, e) => {
-    u.callbacks += 1;
+  ctx.on('utrace/callback', (_d, e, s) => {
+    const u = utraceSlice(s);
+    const broken = u.broken === null ? callbackBreak(u, e) : null;
+    if (e.ret !== null) {
+      // Started and returned with nothing in between: reporting never showed; the return applies.
+      return applyReturn(u, e.pid, e.engine, e.stop, broken, u.callbacks + 1);
+    }
     const t = u.tasks[e.pid];
-    if (t !== undefined) {
-      t.reporting = e.engine;
-      t.reportingBy = e.by;
-    }
-    const en = u.engines[e.engine];
-    if (en === undefined || en.freed) {
-      breaks(u, UTRACE_INVARIANTS.lifetime, `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after its data was freed`);
-    } else if (en.detached && e.callback !== 'reportReap') {
-      breaks(u, UTRACE_INVARIANTS.detach, `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached`);
-    }
-    if (e.callback === 'reportReap' && t !== undefined && t.death) {
-      breaks(u, UTRACE_INVARIANTS.deathReap, `report_reap for pid ${e.pid} while its report_death is still running`);
-    }
+    const tasks = t === undefined ? u.tasks : withTask(u, { ...t, reporting: e.engine, reportingBy: e.by });
+    return Object.freeze({ ...u, tasks, broken: u.broken ?? broken, callbacks: u.callbacks + 1 });
   });
-  ctx.on('utrace/callback-return', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t !== undefined && t.reporting === e.engine) {
-      t.reporting = null;
-      t.reportingBy = null;
-    }
-    const en = u.engines[e.engine];
-    if (en === undefined) return;
-    if (e.stop !== null) en.stop = e.stop;
-    if (e.stop === true && t !== undefined) t.flags |= ENGINE_STOP;
-    if (e.detach) {
-      en.detached = true;
-      en.stop = false;
-    }
+  ctx.on('utrace/callback-return', (_d, e, s) => {
+    const u = utraceSlice(s);
+    return applyReturn(u, e.pid, e.engine, e.stop, null, u.callbacks);
   });
-  ctx.on('utrace/report', (u, e) => {
-    u.reports += 1;
+  ctx.on('utrace/report', (_d, e, s) => {
+    const u = utraceSlice(s);
     let min = UTRACE_RESUME;
-    for (const r of e.folded) if (r < min) min = r;
-    if (e.held.length > 0) min = 0;
-    if (e.action !== min || e.folded.some((r) => r >= UTRACE_DETACH)) {
-      breaks(u, UTRACE_INVARIANTS.aggregate, `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`);
+    let bad = false;
+    for (const r of e.folded) {
+      if (r < min) min = r;
+      if (r >= UTRACE_DETACH) bad = true;
     }
+    if (e.held.length > 0) min = 0;
+    let broken = u.broken;
+    if (broken === null && (e.action !== min || bad)) {
+      broken = Object.freeze({
+        invariant: UTRACE_INVARIANTS.aggregate,
+        message: `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`,
+      });
+    }
+    return Object.freeze({ ...u, reports: u.reports + 1, broken });
   });
   ctx.on('utrace/stopped', (u, e) => {
     const t = u.tasks[e.pid];

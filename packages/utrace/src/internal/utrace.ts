@@ -39,6 +39,8 @@ import {
   UTRACE_DEATH_EVENTS,
   UTRACE_DETACH,
   UTRACE_EVENT_NAMES,
+  UTRACE_EVENT_CLONE,
+  UTRACE_EVENT_DEATH,
   UTRACE_EVENT_QUIESCE,
   UTRACE_EVENT_REAP,
   UTRACE_EVENT_SYSCALL,
@@ -70,27 +72,38 @@ export function utraceLock(pid: number): string {
 const stopChannel = (pid: number): string => `stopped:${pid}`;
 const notifyChannel = (pid: number): string => `utrace-notify:${pid}`;
 
-/** What one reporting pass found (struct utrace_report). */
+/** What one reporting pass found (struct utrace_report). One object per pass, no per-callback allocation. */
 export interface Report {
   /** The aggregate resume action: the minimum of every folded return (and STOP for a held engine). */
   action: number;
   /** The minimum of the non-STOP returns: what the task does once it is resumed. */
   resumeAction: number;
-  /** The signal or syscall bits of the last callback's return (report->result). */
+  /** The signal or syscall bits of the last event callback's return (report->result). */
   result: number;
+  /** Bits or'd into every event callback's action argument (UTRACE_SYSCALL_RESUMED on a repeat). */
+  argBits: number;
+  /** The part of `result` passed on in the next event callback's action argument (syscall or signal action). */
+  argMask: number;
   detaches: boolean;
   /** No engine wanted the event: utrace_reset can shrink the flags. */
   spurious: boolean;
+  /** Some callback of this walk ran kernel code (other tasks may have run): re-read the state. */
+  stale: boolean;
+  /** Every folded resume action, in order (handed to the `utrace/report` event, then never touched). */
   readonly folded: number[];
+  /** Engines that held ENGINE_STOP in this pass. */
   readonly held: number[];
 }
 
 export function newReport(): Report {
-  return { action: UTRACE_RESUME, resumeAction: UTRACE_RESUME, result: 0, detaches: false, spurious: true, folded: [], held: [] };
+  return { action: UTRACE_RESUME, resumeAction: UTRACE_RESUME, result: 0, argBits: 0, argMask: 0, detaches: false, spurious: true, stale: false, folded: [], held: [] };
 }
 
 /** A callback name of UtraceEngineOps (the kernel's report_* member). */
 export type CallbackName = Exclude<keyof UtraceEngineOps, 'name' | 'release'>;
+
+/** Starts one engine's event callback (creates its generator; nothing of it runs yet). */
+export type CallbackCall = (handle: UtraceEngine, action: number) => KPath<number | void>;
 
 const NOT_RUNNING = (t: TaskState): boolean => t.state !== 'running' && t.state !== 'runnable';
 
@@ -269,17 +282,56 @@ export function utraceCore(registry: EngineRegistry) {
    * One callback: utrace->reporting = engine, the call, then finish_callback: fold the return
    * into the report (STOP sticky, DETACH swaps the ops), and reporting = NULL. Returns true
    * when the engine is detached now. `fold` false for report_death/report_reap, whose return
-   * only counts for DETACH.
+   * only counts for DETACH. `by` is the task running the callback (the traced task, or the
+   * reaper for report_reap).
+   *
+   * `gen` is the callback's generator, created but not started. It is driven here rather than
+   * with `yield*`: a callback that returns without issuing a single command (no scheduling
+   * point, no state read, no event) cannot be observed while it runs, so its start and its
+   * return are one `utrace/callback` event carrying `ret`; any other callback gets
+   * `utrace/callback` (ret null: reporting = engine) before its first command runs, and
+   * `utrace/callback-return` after it returns. Commands and the errors the runtime throws back
+   * are passed through exactly as `yield*` would.
    */
-  function* callback(pid: number, id: number, name: CallbackName, action: number, report: Report, call: (handle: UtraceEngine) => KPath<number | void>, fold = true): KPath<boolean> {
-    const entry = registry.get(id);
-    const me = yield* current();
-    yield* emit({ type: 'utrace/callback', pid, engine: id, callback: name, action, by: me.pid });
-    // The callback runs against whatever the registry holds; the reducers judged the call.
-    const raw = entry === undefined ? UTRACE_RESUME : yield* call(entry.handle);
+  function* callback(
+    pid: number,
+    id: number,
+    name: CallbackName,
+    action: number,
+    report: Report,
+    gen: KPath<number | void> | null,
+    fold: boolean,
+    by: number,
+    before: UtraceEngineState | undefined,
+  ): KPath<boolean> {
+    let raw: number | void = UTRACE_RESUME;
+    let quick = true;
+    if (gen !== null) {
+      let r = gen.next();
+      if (r.done !== true) {
+        quick = false;
+        yield* emit({ type: 'utrace/callback', pid, engine: id, callback: name, action, by, ret: null, stop: null, detach: false });
+        for (;;) {
+          let input: unknown;
+          let error: unknown;
+          let throwing = false;
+          try {
+            input = yield r.value;
+          } catch (err) {
+            error = err;
+            throwing = true;
+          }
+          r = throwing ? gen.throw(error) : gen.next(input);
+          if (r.done === true) break;
+        }
+      }
+      raw = r.value;
+    }
     const ret = typeof raw === 'number' ? raw >>> 0 : UTRACE_RESUME;
     const resumeAction = ret & UTRACE_RESUME_MASK;
-    const e = engineS(yield* getState(), id);
+    // A quick callback issued no command: the engine is as the walk read it just before.
+    const e = quick ? before : engineS(yield* getState(), id);
+    if (!quick) report.stale = true;
     // utrace_control(DETACH) while we ran counts like a DETACH return.
     const detach = (fold || name === 'reportDeath') && (resumeAction === UTRACE_DETACH || e === undefined || e.detached);
     let stop: boolean | null = null;
@@ -297,8 +349,10 @@ export function utraceCore(registry: EngineRegistry) {
         stop = true;
       }
     }
-    yield* emit({ type: 'utrace/callback-return', pid, engine: id, callback: name, ret, stop, detach: detach && e !== undefined && !e.detached });
-    if (detach && e !== undefined && !e.detached) yield* emit({ type: 'utrace/engine-detached', engine: id, pid, how: 'return' });
+    const newlyDetached = detach && e !== undefined && !e.detached;
+    if (quick) yield* emit({ type: 'utrace/callback', pid, engine: id, callback: name, action, by, ret, stop, detach: newlyDetached });
+    else yield* emit({ type: 'utrace/callback-return', pid, engine: id, callback: name, ret, stop, detach: newlyDetached });
+    if (newlyDetached) yield* emit({ type: 'utrace/engine-detached', engine: id, pid, how: 'return' });
     return detach;
   }
 
@@ -307,42 +361,53 @@ export function utraceCore(registry: EngineRegistry) {
    * start_callback per engine: report_quiesce first if it wants QUIESCE, then STOP if it holds
    * ENGINE_STOP, then the event's callback if it wants the event. An engine attached during the
    * pass is on `attaching`, not in the list this pass walks, so it gets no callback from it.
+   * An event callback's action argument is the aggregate so far, or'd with `report.argBits`
+   * and the `report.argMask` part of the last return (the syscall or signal action).
    */
-  function* reportCallbacks(
-    pid: number,
-    event: number,
-    name: CallbackName | null,
-    report: Report,
-    call: ((handle: UtraceEngine, action: number) => KPath<number | void>) | null,
-    options: { reverse?: boolean; actionBits?: () => number } = {},
-  ): KPath<void> {
-    const u = taskU(yield* getState(), pid);
+  function* reportCallbacks(pid: number, event: number, name: CallbackName | null, report: Report, call: CallbackCall | null, reverse = false): KPath<void> {
+    let s = yield* getState();
+    const u = taskU(s, pid);
     if (u === undefined) return;
-    const list = options.reverse === true ? [...u.attached].reverse() : u.attached;
-    for (const id of list) {
-      let e = engineS(yield* getState(), id);
+    // `attached` changes only by this task or while it is quiescent: not during this walk.
+    const list = u.attached;
+    const n = list.length;
+    report.stale = false;
+    for (let k = 0; k < n; k++) {
+      const id = list[reverse ? n - 1 - k : k]!;
+      // Quick callbacks change only their own engine's entry: another engine's, read from `s`,
+      // is current unless some callback ran kernel code since `s` was read.
+      if (report.stale) {
+        s = yield* getState();
+        report.stale = false;
+      }
+      let e = engineS(s, id);
       if (e === undefined || !e.listed) continue;
       if (e.detached) {
         // utrace_detached_ops: report_quiesce returns UTRACE_DETACH; nothing of the tracer runs.
         if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0) report.detaches = true;
         continue;
       }
-      const ops = registry.get(id)?.handle.ops;
-      if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0 && ops?.reportQuiesce !== undefined) {
+      const handle = registry.get(id)?.handle;
+      if (handle === undefined) continue;
+      const ops = handle.ops;
+      if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0 && ops.reportQuiesce !== undefined) {
         report.spurious = false;
-        const q = ops.reportQuiesce.bind(ops);
-        if (yield* callback(pid, id, 'reportQuiesce', report.action, report, (h) => q(report.action, h, event))) continue;
-        e = engineS(yield* getState(), id);
-        if (e === undefined) continue;
+        const a = report.action;
+        if (yield* callback(pid, id, 'reportQuiesce', a, report, ops.reportQuiesce(a, handle, event), true, pid, e)) continue;
+        // Its own return may have changed ENGINE_STOP; re-read (start_callback re-reads the flags).
+        s = yield* getState();
+        report.stale = false;
+        e = engineS(s, id);
+        if (e === undefined || e.detached) continue;
       }
       if (e.stop) {
         report.action = UTRACE_STOP;
         report.held.push(id);
       }
-      if (name !== null && call !== null && (e.flags & event) !== 0 && ops?.[name] !== undefined) {
+      if (name !== null && call !== null && (e.flags & event) !== 0 && ops[name] !== undefined) {
         report.spurious = false;
-        const action = report.action | (options.actionBits?.() ?? 0);
-        yield* callback(pid, id, name, action, report, (h) => call(h, action), name !== 'reportDeath');
+        const action = report.action | report.argBits | (report.result & report.argMask);
+        yield* callback(pid, id, name, action, report, call(handle, action), name !== 'reportDeath', pid, e);
       }
     }
   }
@@ -353,31 +418,26 @@ export function utraceCore(registry: EngineRegistry) {
    * if an engine detached or nobody wanted the event.
    */
   function* finishReport(pid: number, eventLabel: string, report: Report, willNotStop: boolean): KPath<void> {
-    yield* emit({ type: 'utrace/report', pid, event: eventLabel, action: report.action, folded: [...report.folded], held: [...report.held] });
+    yield* emit({ type: 'utrace/report', pid, event: eventLabel, action: report.action, folded: report.folded, held: report.held });
     let resume = report.action;
     if (resume === UTRACE_STOP) resume = willNotStop ? UTRACE_REPORT : UTRACE_RESUME;
-    const u = taskU(yield* getState(), pid);
-    if (u === undefined) return;
-    if (resume < u.resume) {
-      yield* spinLock(utraceLock(pid));
-      yield* setResume(pid, resume);
-      yield* spinUnlock(utraceLock(pid));
+    if (resume < UTRACE_RESUME) {
+      const u = taskU(yield* getState(), pid);
+      if (u === undefined) return;
+      if (resume < u.resume) {
+        yield* spinLock(utraceLock(pid));
+        yield* setResume(pid, resume);
+        yield* spinUnlock(utraceLock(pid));
+      }
     }
     if (report.spurious || report.detaches) yield* utraceReset(pid);
   }
 
   /** A whole pass for one event: start_report, the callbacks, finish_report. */
-  function* reportEvent(
-    pid: number,
-    event: number,
-    name: CallbackName,
-    call: (handle: UtraceEngine, action: number) => KPath<number | void>,
-    willNotStop: boolean,
-    options: { reverse?: boolean; actionBits?: () => number } = {},
-  ): KPath<Report> {
+  function* reportEvent(pid: number, event: number, name: CallbackName, call: CallbackCall, willNotStop: boolean): KPath<Report> {
     const report = newReport();
     yield* startReport(pid);
-    yield* reportCallbacks(pid, event, name, report, call, options);
+    yield* reportCallbacks(pid, event, name, report, call);
     yield* finishReport(pid, eventName(event), report, willNotStop);
     return report;
   }
@@ -408,7 +468,7 @@ export function utraceCore(registry: EngineRegistry) {
       report.spurious = false;
     }
     if (report.action === UTRACE_INTERRUPT || report.action === UTRACE_REPORT) report.action = UTRACE_RESUME;
-    yield* emit({ type: 'utrace/report', pid, event: 'QUIESCE(0)', action: report.action, folded: [...report.folded], held: [...report.held] });
+    yield* emit({ type: 'utrace/report', pid, event: 'QUIESCE(0)', action: report.action, folded: report.folded, held: report.held });
     if (report.spurious || report.detaches) yield* utraceReset(pid);
     if (report.action === UTRACE_STOP) yield* utraceStop(pid, report.resumeAction);
   }
@@ -501,6 +561,8 @@ export function utraceCore(registry: EngineRegistry) {
     const e = liveEngine(s, pid, engine);
     const u = taskU(s, pid);
     if (e === undefined || u === undefined) return -ESRCH;
+    // The internal bit is ignored, so callers may seed the mask from an engine's flags.
+    mask &= ~ENGINE_STOP;
     const old = e.flags;
     const t = intMapGet(s.tasks, pid);
     const exiting = t === undefined || t.exitState !== null;
@@ -509,10 +571,10 @@ export function utraceCore(registry: EngineRegistry) {
     // Ordered against exit_notify by the tasklist lock in the kernel; a step is atomic here.
     if ((added & UTRACE_DEATH_EVENTS) !== 0 && exiting) return -EALREADY;
     if ((cleared & UTRACE_DEATH_EVENTS) !== 0 && (u.death || u.deathDone)) return -EALREADY;
-    if ((cleared & UTRACE_EVENT_REAP) !== 0 && u.reap) return -EALREADY;
     yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
     if ((added & UTRACE_EVENT_SYSCALL) !== 0 && !exiting) yield* syncSyscallFlag(pid, true);
-    if (cleared !== 0 && pid !== caller && !u.stopped && !exiting && u.reporting === engine.id) return -EINPROGRESS;
+    // task_is_stopped_or_traced: a job-control stop is as quiescent as a utrace stop.
+    if (cleared !== 0 && pid !== caller && !u.stopped && t?.state !== 'stopped' && !exiting && u.reporting === engine.id) return -EINPROGRESS;
     return 0;
   }
 
@@ -544,7 +606,8 @@ export function utraceCore(registry: EngineRegistry) {
     let reset = u.stopped;
     if (t === undefined || t.exitState !== null) {
       // utrace_control_dead
-      if (action !== UTRACE_DETACH || u.reap) return -ESRCH;
+      // utrace->reap is set as soon as release_task came, even while the reap waits for report_death.
+      if (action !== UTRACE_DETACH || u.reap || u.reapPending) return -ESRCH;
       if (u.death) return -EALREADY;
       reset = true;
     }
@@ -662,31 +725,58 @@ export function utraceCore(registry: EngineRegistry) {
       const t = intMapGet(s.tasks, pid);
       const u = taskU(s, pid);
       if (t === undefined || t.exitState !== null || u === undefined) return -ESRCH;
-      if (u.stopped) return 0;
+      // In TASK_TRACED for real: a task preempted on its way into the stop is runnable again
+      // until it goes back to sleep, and wakes this channel when it does.
+      if (u.stopped && t.state === 'stopped') return 0;
       const me = yield* current();
       yield* emit({ type: 'task/sleep', pid: me.pid, on: channel, until: null, state: 'sleeping' });
       yield* schedule();
     }
   }
 
+  /** The task is dead: whoever waits in waitForStop for it to stop must look again (-ESRCH). */
+  function* wakeStopWaiters(pid: number): KPath<void> {
+    yield* wakeUp(notifyChannel(pid));
+  }
+
   // ---- the hooks: the tracehooks calling into utrace ------------------------------------------
 
-  /** tracehook_report_clone (in the parent, before the child can run), with cloning = child. */
+  /**
+   * utrace_report_clone, from the core's `clone` hook (tracehook_report_clone): in the parent,
+   * after copy_process linked the child and before wake_up_new_task, so the child cannot run
+   * yet; utrace->cloning = child lets an engine attach to it from report_clone (it passes
+   * utrace_attach_delay). finish_report keeps a STOP for a vfork (will_not_stop false): the
+   * parent must stop before its uninterruptible wait for the child, so vfork_stop is set and
+   * utrace_finish_vfork stops it from the `cloneComplete` hook. For any other clone a STOP
+   * becomes REPORT, and the parent stops on its way back to user mode.
+   */
   function* reportClone(parent: number, child: number, cloneFlags: number): KPath<void> {
+    const vfork = (cloneFlags & CLONE_VFORK) !== 0;
+    const report = newReport();
+    yield* startReport(parent);
     yield* emit({ type: 'utrace/cloning', pid: parent, child });
-    const report = yield* reportEvent(parent, 1 << 2, 'reportClone', (h, action) => h.ops.reportClone!(action, h, cloneFlags, child), true);
+    yield* reportCallbacks(parent, UTRACE_EVENT_CLONE, 'reportClone', report, (h, action) => h.ops.reportClone!(action, h, cloneFlags, child));
     yield* emit({ type: 'utrace/cloning', pid: parent, child: null });
-    if (report.action === UTRACE_STOP && (cloneFlags & CLONE_VFORK) !== 0) {
+    yield* finishReport(parent, 'CLONE', report, !vfork);
+    if (report.action === UTRACE_STOP && vfork) {
+      yield* spinLock(utraceLock(parent));
       yield* emit({ type: 'utrace/vfork-stop', pid: parent, set: true });
-      yield* setNotifyResume(parent);
+      yield* spinUnlock(utraceLock(parent));
     }
   }
 
-  /** utrace_finish_vfork: the parent stops before its uninterruptible wait for the child. */
+  /**
+   * utrace_finish_vfork, from the `cloneComplete` hook (tracehook_report_clone_complete): the
+   * child has been woken and the parent has not begun its wait for the child's exec or exit.
+   * If report_clone asked for STOP, the parent stops here, so a tracer holds it before the wait
+   * and not after it.
+   */
   function* finishVfork(pid: number): KPath<void> {
     const u = taskU(yield* getState(), pid);
     if (u === undefined || !u.vforkStop) return;
+    yield* spinLock(utraceLock(pid));
     yield* emit({ type: 'utrace/vfork-stop', pid, set: false });
+    yield* spinUnlock(utraceLock(pid));
     yield* utraceStop(pid, UTRACE_RESUME);
   }
 
@@ -730,8 +820,8 @@ export function utraceCore(registry: EngineRegistry) {
       if (e.detached || (e.flags & UTRACE_EVENT_REAP) === 0) continue;
       const ops = registry.get(e.id)?.handle.ops;
       if (ops?.reportReap === undefined) continue;
-      const r = ops.reportReap.bind(ops);
-      yield* callback(pid, e.id, 'reportReap', 0, report, (h) => r(h, pid), false);
+      const handle = registry.get(e.id)!.handle;
+      yield* callback(pid, e.id, 'reportReap', 0, report, ops.reportReap(handle, pid), false, by, e);
     }
   }
 
@@ -742,8 +832,8 @@ export function utraceCore(registry: EngineRegistry) {
     yield* spliceAttaching(pid);
     yield* spinUnlock(utraceLock(pid));
     const report = newReport();
-    yield* reportCallbacks(pid, 1 << 5, 'reportDeath', report, (h) => h.ops.reportDeath!(h, groupDead, signal));
-    yield* emit({ type: 'utrace/report', pid, event: 'DEATH', action: report.action, folded: [...report.folded], held: [...report.held] });
+    yield* reportCallbacks(pid, UTRACE_EVENT_DEATH, 'reportDeath', report, (h) => h.ops.reportDeath!(h, groupDead, signal));
+    yield* emit({ type: 'utrace/report', pid, event: 'DEATH', action: report.action, folded: report.folded, held: report.held });
     yield* maybeReap(pid, false, pid);
   }
 
@@ -763,6 +853,7 @@ export function utraceCore(registry: EngineRegistry) {
     maybeReap,
     syncSyscallFlag,
     setNotifyResume,
+    wakeStopWaiters,
     api: { attachTask, setEvents, control, barrier, prepareExamine, finishExamine, enginePut, waitForStop },
   };
 }
