@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CtfPacketBuilder, ctfTextLines, readCtfTrace, writeCtfTrace, type CtfTraceClass } from '@tracelab/formats';
-import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
+import { median, row, timeOnceWall, type Benchmark, type Row } from './harness.js';
 
 const EVENTS = 300_000;
 const SAMPLES = 3;
@@ -66,7 +66,7 @@ function writeBenchTrace(dir: string): void {
 function timeBt2(args: readonly string[]): number | undefined {
   const runs: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
-    const { value, ns } = timeOnce(() => spawnSync('babeltrace2', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const { value, ns } = timeOnceWall(() => spawnSync('babeltrace2', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
     if (value.error !== undefined || value.status !== 0) return undefined;
     runs.push(ns);
   }
@@ -85,8 +85,8 @@ export const ctfReaderBench: Benchmark = {
       const decode: number[] = [];
       const text: number[] = [];
       for (let s = 0; s < SAMPLES; s++) {
-        decode.push(timeOnce(() => readCtfTrace(dir)).ns);
-        text.push(timeOnce(() => ctfTextLines(readCtfTrace(dir)).length).ns);
+        decode.push(timeOnceWall(() => readCtfTrace(dir)).ns);
+        text.push(timeOnceWall(() => ctfTextLines(readCtfTrace(dir)).length).ns);
       }
       const ours = median(decode) / EVENTS;
       const oursText = median(text) / EVENTS;

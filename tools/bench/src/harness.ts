@@ -62,6 +62,16 @@ export function timeOnce<T>(fn: () => T): { value: T; ns: number } {
   return { value, ns: Number(now() - t0) };
 }
 
+/**
+ * Times one call on the wall clock whatever the harness's clock: for work done in other
+ * processes (babeltrace2, LTTng) or worker threads, which process CPU time does not see.
+ */
+export function timeOnceWall<T>(fn: () => T): { value: T; ns: number } {
+  const t0 = wallNow();
+  const value = fn();
+  return { value, ns: Number(wallNow() - t0) };
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new RangeError('median of nothing');
   const s = [...xs].sort((a, b) => a - b);
