@@ -1,15 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalJson, TracelabError, type KernelEvent } from '@tracelab/core';
-import { explore, formatTrace, replay, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
+import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
+import { decodeReplay, explore, EXPLORE_KERNEL_SEED, formatTrace, replay, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
+import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 
 export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
-      and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore)
+      and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
+      and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -31,13 +33,49 @@ function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string,
   writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
 }
 
+/** What `failureCtf` wrote: the files, and the packets the consumer delivered per CPU. */
+interface CtfOutput {
+  readonly dir: string;
+  readonly files: readonly string[];
+  readonly packets: readonly number[];
+  /** The re-run reached the end of the scenario (every task exited). */
+  readonly done: boolean;
+}
+
+/**
+ * The failing run's CTF trace, for a scenario whose stack has the ring buffer (null without
+ * one: adding a ring buffer to another stack would add tasks and events and change the
+ * schedule). The kernel that found the violation halted there, before its consumer could
+ * write anything out, so the failing schedule is re-run with the ring buffer's invariants off
+ * (the log is the same up to the violation: checks emit nothing) and on to the scenario's end
+ * (past the replay string every choice is the default), and the consumer's packets are written.
+ * A sub-buffer whose commit count the race damaged is never delivered: its packet is missing.
+ */
+function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput | null {
+  const t = decodeReplay(sc, replayString);
+  const stack = sc.plugins(t.variant);
+  if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;
+  const observed = stack.map((p) => (p !== false && p !== null && p !== undefined && p.name === 'ring-buffer' ? ringBuffer({ ...(p.options as RingBufferOptions), checks: false }) : p));
+  const kernel = createKernel({ cpus: sc.cpus, seed: EXPLORE_KERNEL_SEED, strategy: replaySchedule(t.schedule), plugins: observed });
+  sc.setup(kernel, { variant: t.variant, scale: t.scale });
+  const r = kernel.run({ maxSteps: sc.maxSteps });
+  const files = writeRingBufferCtf(kernel, dir);
+  return { dir, files, packets: kernel.api.ringBuffer.streams().map((p) => p.length), done: r.done };
+}
+
+function ctfLine(out: string, ctf: CtfOutput | null): string {
+  if (ctf === null) return `  ctf            none: this scenario's stack has no ring buffer (adding one would change the schedule)`;
+  const per = ctf.packets.map((n, cpu) => `cpu${cpu} ${n}`).join(', ');
+  return `  wrote          ${join(out, 'ctf')}/ (${ctf.files.join(', ')}): the failing schedule re-run to its end with the ring buffer's checks off; packets delivered: ${per}${ctf.done ? '' : ' (cut at maxSteps)'}`;
+}
+
 function bar(done: number, total: number): string {
   const width = 30;
   const filled = Math.round((width * done) / Math.max(1, total));
   return `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} schedules `;
 }
 
-function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null): void {
+function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)`;
   if (r.failure === null) {
     const scope = r.strategy === 'dfs' ? (r.complete ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)` : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`) : `${r.schedules} schedules`;
@@ -57,7 +95,7 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
       `  replay string  ${f.replay}`,
       `  log hash       ${f.logHash}`,
       `  re-run with    tracelab replay ${sc.name} '${f.replay}'`,
-      ...(out !== null ? [`  wrote          ${join(out, 'events.ndjson')}, ${join(out, 'trace.json')}`] : []),
+      ...(out !== null ? [`  wrote          ${join(out, 'events.ndjson')}, ${join(out, 'trace.json')}`, ctfLine(out, ctf)] : []),
     ].join('\n'),
   );
 }
@@ -97,12 +135,17 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   const progress = io.progress;
   const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
   if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
-  if (r.failure !== null) writeRun(out, r.failure.log, { scenario: sc.name, variant, replay: r.failure.replay, logHash: r.failure.logHash });
+  let ctf: CtfOutput | null = null;
+  if (r.failure !== null) {
+    writeRun(out, r.failure.log, { scenario: sc.name, variant, replay: r.failure.replay, logHash: r.failure.logHash });
+    ctf = failureCtf(sc, r.failure.replay, join(out, 'ctf'));
+  }
   if (json) {
     const { failure, ...rest } = r;
-    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out } }, null, 2));
+    const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
+    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out, ctf: ctfJson } }, null, 2));
   } else {
-    printResult(sc, r, io, r.failure !== null ? out : null);
+    printResult(sc, r, io, r.failure !== null ? out : null, ctf);
   }
   return r.found ? 1 : 0;
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateChromeTrace } from '@tracelab/formats';
+import { readCtfTrace, validateChromeTrace } from '@tracelab/formats';
 import { main } from '@tracelab/cli';
 
 function io() {
@@ -36,6 +36,34 @@ describe('tracelab explore', () => {
     expect(j.logHash).toBe(hash);
   });
 
+  it('writes the failing run\'s CTF trace for a scenario with the ring buffer: the damaged sub-buffer is the packet that never arrives', () => {
+    const t = io();
+    expect(main(['explore', 'commit-after-migration', '--variant', 'local-only', '--budget', '300'], t.io)).toBe(1);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/VIOLATION ring-buffer\/delivery: .*a commit was lost/);
+    expect(text).toMatch(/wrote .*ctf\/ \(metadata, channel0_0, channel0_1\): the failing schedule re-run to its end/);
+    const damaged = Number(/VIOLATION ring-buffer\/delivery: cpu (\d) sub-buffer/.exec(text)![1]);
+    const ctf = readCtfTrace(join(t.cwd, 'tracelab-explore', 'ctf'));
+    expect(ctf.errors).toEqual([]);
+    // Every open was recorded, but the records of the sub-buffer whose commit was lost never
+    // reach the consumer: that CPU's stream has no packet, the other's does.
+    const packets = ctf.streams.map((st) => st.packets);
+    expect(packets[damaged]).toBe(0);
+    expect(packets[1 - damaged]).toBeGreaterThan(0);
+    expect(ctf.events.length).toBeGreaterThan(0);
+    const j = io();
+    expect(main(['explore', 'commit-after-migration', '--variant', 'local-only', '--budget', '300', '--json'], j.io)).toBe(1);
+    expect(JSON.parse(j.out.join('\n')).failure.ctf).toMatchObject({ files: ['metadata', 'channel0_0', 'channel0_1'], done: true });
+  });
+
+  it('says so, and writes no ctf/, when the scenario has no ring buffer', () => {
+    const t = io();
+    expect(main(['explore', 'detach-during-callback', '--variant', 'no-barrier', '--budget', '100'], t.io)).toBe(1);
+    expect(t.out.join('\n')).toMatch(/ctf {12}none: this scenario's stack has no ring buffer/);
+    expect(existsSync(join(t.cwd, 'tracelab-explore', 'events.ndjson'))).toBe(true);
+    expect(existsSync(join(t.cwd, 'tracelab-explore', 'ctf'))).toBe(false);
+  });
+
   it('exits 0 when the fixed variant is clean within the budget; --json prints the result', () => {
     const t = io();
     expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--budget', '40', '--json'], t.io)).toBe(0);
@@ -49,7 +77,7 @@ describe('tracelab explore', () => {
   it('exits 2 on bad usage, naming what is known', () => {
     const a = io();
     expect(main(['explore', 'nope', '--variant', 'x'], a.io)).toBe(2);
-    expect(a.err.join('\n')).toMatch(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free/);
+    expect(a.err.join('\n')).toMatch(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/);
     const b = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'x'], b.io)).toBe(2);
     expect(b.err.join('\n')).toMatch(/no variant "x"; variants: fixed, no-recopy, rcu-walk/);
@@ -73,5 +101,11 @@ describe('tracelab scenarios', () => {
     expect(text).toMatch(/^ {4}fixed +fixed/m);
     expect(text).toMatch(/^marker-array-free /m);
     expect(text).toMatch(/free-immediately +unsafe/);
+    expect(text).toMatch(/^trampoline-free /m);
+    expect(text).toMatch(/^ {4}idle-probe +unsafe/m);
+    expect(text).toMatch(/^commit-after-migration /m);
+    expect(text).toMatch(/^ {4}temporary-buffer +fixed/m);
+    expect(text).toMatch(/^detach-during-callback /m);
+    expect(text).toMatch(/^ {4}no-barrier +unsafe/m);
   });
 });

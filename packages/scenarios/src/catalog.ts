@@ -1,7 +1,10 @@
 import { TracelabError } from '@tracelab/core';
 import type { Scenario } from '@tracelab/explore';
+import { commitAfterMigration } from './commit-after-migration.js';
+import { detachDuringCallback } from './detach-during-callback.js';
 import { forkFlagRace } from './fork-flag-race.js';
 import { markerArrayFree } from './marker-array-free.js';
+import { trampolineFree } from './trampoline-free.js';
 
 /**
  * The catalog, by name. Adding a scenario is one file exporting a `defineScenario(...)` (with
@@ -11,6 +14,9 @@ import { markerArrayFree } from './marker-array-free.js';
 export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>([
   [forkFlagRace.name, forkFlagRace],
   [markerArrayFree.name, markerArrayFree],
+  [detachDuringCallback.name, detachDuringCallback],
+  [trampolineFree.name, trampolineFree],
+  [commitAfterMigration.name, commitAfterMigration],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -8,3 +8,6 @@ export const SCENARIOS_VERSION = '0.1.0';
 export { catalog, scenario } from './catalog.js';
 export { forkFlagRace } from './fork-flag-race.js';
 export { markerArrayFree } from './marker-array-free.js';
+export { detachDuringCallback } from './detach-during-callback.js';
+export { trampolineFree } from './trampoline-free.js';
+export { commitAfterMigration } from './commit-after-migration.js';

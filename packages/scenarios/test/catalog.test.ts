@@ -10,13 +10,13 @@ const unsafe = [...catalog.values()].flatMap((s) => s.variants.filter((v) => !v.
 const fixed = [...catalog.values()].flatMap((s) => s.variants.filter((v) => v.safe).map((v) => [s.name, v.name] as const));
 
 describe('the catalog', () => {
-  it('lists fork-flag-race and marker-array-free, each with a fixed variant and unsafe ones', () => {
-    expect([...catalog.keys()]).toEqual(['fork-flag-race', 'marker-array-free']);
+  it("lists the five threads' races, each with a fixed variant and unsafe ones", () => {
+    expect([...catalog.keys()]).toEqual(['fork-flag-race', 'marker-array-free', 'detach-during-callback', 'trampoline-free', 'commit-after-migration']);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
       expect(s.variants.some((v) => !v.safe)).toBe(true);
     }
-    expect(() => scenario('nope')).toThrow(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free/);
+    expect(() => scenario('nope')).toThrow(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/);
   });
 });
 

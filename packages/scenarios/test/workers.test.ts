@@ -25,6 +25,20 @@ describe('parallel exploration', () => {
     }
   });
 
+  it.each([
+    ['detach-during-callback', 'no-barrier', 2],
+    ['trampoline-free', 'rcu-sched', 2],
+    ['commit-after-migration', 'local-only', 1],
+  ] as const)('%s / %s: the same failure with 1 and 2 workers (seed %i, found past the first chunk)', (name, variant, seed) => {
+    const s = scenario(name);
+    const one = explore(s, { variant, seed, budget: 300 });
+    const two = explore(s, { variant, seed, budget: 300, workers: 2 });
+    expect(one.found).toBe(true);
+    expect(one.schedules).toBeGreaterThan(16);
+    expect(two.workers).toBe(2);
+    expect({ schedules: two.schedules, invariant: two.failure?.invariant, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({ schedules: one.schedules, invariant: one.failure?.invariant, replay: one.failure?.replay, hash: one.failure?.logHash });
+  });
+
   it('explores a fixed variant to the same (clean) end with 1 and 2 workers', () => {
     const s = scenario('marker-array-free');
     const one = explore(s, { variant: 'fixed', budget: 96 });

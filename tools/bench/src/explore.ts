@@ -12,6 +12,19 @@ import { median, row, timeOnce, timeOnceWall, type Benchmark, type Row } from '.
 const RATE_SCHEDULES = 2000;
 const FIND_SEEDS = 100;
 
+/**
+ * `TRACELAB_EXPLORE_SCENARIOS=a,b` benches only those catalog scenarios (and skips the worker
+ * row unless fork-flag-race is among them); unset, the whole catalog. The DFS rows of the bigger
+ * scenarios take minutes (trampoline-free/fixed: ~25,000 schedules at bound 2, about a minute).
+ */
+function selected(): Scenario[] {
+  const only = process.env['TRACELAB_EXPLORE_SCENARIOS'];
+  if (only === undefined || only === '') return [...catalog.values()];
+  const names = only.split(',').map((x) => x.trim());
+  for (const n of names) if (!catalog.has(n)) throw new Error(`explore bench: no scenario ${n}; catalog: ${[...catalog.keys()].join(', ')}`);
+  return names.map((n) => catalog.get(n)!);
+}
+
 /** The peer: the same scenario kernels, created and run with the core's random strategy. */
 function bareRate(s: Scenario, variant: string, n: number): number {
   const { ns } = timeOnce(() => {
@@ -28,7 +41,8 @@ export const exploreBench: Benchmark = {
   name: 'explore',
   run(): Row[] {
     const rows: Row[] = [];
-    for (const s of catalog.values()) {
+    const scenarios = selected();
+    for (const s of scenarios) {
       const fixed = s.variants.find((v) => v.safe)!.name;
       explore(s, { variant: fixed, budget: 200, strategy: 'random' }); // warm-up
       const t = timeOnce(() => explore(s, { variant: fixed, budget: RATE_SCHEDULES, strategy: 'portfolio', selfCheckEvery: 0 }));
@@ -52,7 +66,10 @@ export const exploreBench: Benchmark = {
         rows.push(row(`${name}, median`, 'ms', median(times), 1000, 'target'));
         rows.push(row(`${name}, worst`, 'ms', Math.max(...times), 1000, 'target'));
         const shrunk = timeOnce(() => explore(s, { variant: v.name, seed: 1, budget: 5000 }));
-        rows.push(row(`shrink ${s.name}/${v.name}, replay string`, 'chars', shrunk.value.failure!.replay.length, 100, 'target'));
+        const f = shrunk.value.failure!;
+        process.stderr.write(`  ${s.name}/${v.name}: shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps; found with ${f.original.preemptions} preemptions, ${f.original.steps} steps)\n`);
+        rows.push(row(`shrink ${s.name}/${v.name}, replay string`, 'chars', f.replay.length, 100, 'target'));
+        rows.push(row(`shrink ${s.name}/${v.name}, steps of the counterexample`, 'steps', f.steps, f.original.steps, 'the schedule as found'));
       }
 
       for (const variant of s.variants.filter((x) => x.safe)) {
@@ -63,6 +80,7 @@ export const exploreBench: Benchmark = {
       }
     }
     // Parallel: the same schedules with 1 and 2 workers.
+    if (!scenarios.some((x) => x.name === 'fork-flag-race')) return rows;
     const s = catalog.get('fork-flag-race')!;
     const budget = 4000;
     explore(s, { variant: 'fixed', budget: 64, workers: 2 }); // warm the worker path

@@ -1,0 +1,53 @@
+import { msleep, type KPath, type Program } from '@tracelab/core';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
+import { attachSyscallLogger, detachEngine, utrace, type UtraceApi } from '@tracelab/utrace';
+
+/**
+ * A traced task opening `opens` files (the logger's report_syscall_entry reads each path from
+ * its memory), then staying alive a while: the tracer detaches from a live task, as strace
+ * does, and the detach never meets the task's reap (see docs/scenarios.md).
+ */
+function app(opens: number): Program {
+  return function* app(u) {
+    for (let i = 0; i < opens; i++) yield u.syscall('open', { path: `/var/log/app${i}.log`, flags: 0 });
+    yield u.sleep(LINGER);
+  };
+}
+
+/** Ticks the traced task lives on after its last open. */
+const LINGER = 20;
+
+/** The tracer (strace): attach the syscall logger, let it watch a tick, detach it and put its reference. */
+function* tracer(api: UtraceApi, pid: number, barrier: boolean): KPath<number> {
+  const e = yield* attachSyscallLogger(api, pid);
+  if (typeof e === 'number') return e;
+  yield* msleep(1);
+  return yield* detachEngine(api, pid, e, { barrier });
+}
+
+/**
+ * Detaching an engine whose callback is running (thread 002, "[RFC,PATCH 14/14] utrace core",
+ * December 2009): the syscall logger's report_syscall_entry reads the path from the traced
+ * task's memory (a scheduling point, and a page-fault sleep on a cold page) while the tracer,
+ * on the other CPU or after preempting it, detaches the engine and puts its last reference,
+ * which frees the engine's data.
+ */
+export const detachDuringCallback = defineScenario({
+  name: 'detach-during-callback',
+  description: "a tracer detaches the syscall logger and puts its last reference while the engine's callback runs on the traced task's CPU (utrace)",
+  source: 'shared/seeds/002_22e5d0510c3943e7.txt: [RFC,PATCH 14/14] utrace core',
+  cpus: 2,
+  maxSteps: 400,
+  scale: { name: 'opens', default: 3, min: 1 },
+  sourceModule: { module: '@tracelab/scenarios', exportName: 'detachDuringCallback' },
+  variants: [
+    { name: 'fixed', description: 'control(DETACH); on -EINPROGRESS utrace_barrier() until the callback has returned; then enginePut', safe: true },
+    { name: 'no-barrier', description: 'control(DETACH), then enginePut at once: the last put frees the data the running callback uses', safe: false, expect: ['utrace/engine-lifetime'] },
+  ],
+  plugins: () => [utrace()],
+  setup(kernel, { variant, scale }) {
+    const pid = kernel.spawn(app(scale), { comm: 'app' });
+    kernel.spawnKthread(tracer(kernel.api.utrace, pid, variant !== 'no-barrier'), { comm: 'tracer' });
+    watchGracePeriods(kernel);
+  },
+});

@@ -1,0 +1,74 @@
+import { msleep, type KPath, type Program } from '@tracelab/core';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
+import { ftrace, type FtraceApi, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+
+/**
+ * Every variant has the same stack and workload, a kprobe-like site in the idle loop included
+ * (`traceIdle`); each unsafe variant changes one ftrace option back to what the thread rejects.
+ */
+const OPTIONS: Readonly<Record<string, FtraceOptions>> = {
+  fixed: { freeTrampolineAfter: 'rcu-tasks', traceIdle: true, idleTrampolines: 'refuse' },
+  'rcu-sched': { freeTrampolineAfter: 'rcu-sched', traceIdle: true, idleTrampolines: 'refuse' },
+  'idle-probe': { freeTrampolineAfter: 'rcu-tasks', traceIdle: true, idleTrampolines: 'allow' },
+};
+
+/** The ops' callback: it only has to be called (the log has every entry to its trampoline). */
+function probe(): void {
+  // nothing to record
+}
+
+/** A user task calling the traced function: `calls` getpid syscalls with a tick of user work between. */
+function caller(calls: number): Program {
+  return function* w(u) {
+    for (let i = 0; i < calls; i++) {
+      yield u.syscall('getpid');
+      yield u.compute(1);
+    }
+  };
+}
+
+/** getpid calls per caller. */
+const CALLS = 2;
+/** Ticks the tracer keeps its ops registered. */
+const KEEP = 2;
+
+/**
+ * The tracer (perf or an ftrace instance creating its own ops): register a DYNAMIC ops on
+ * sys_getpid and the idle loop's default_idle (it gets its own trampoline), keep it `keep`
+ * ticks, unregister it, which unpatches the sites, waits, and frees the trampoline.
+ */
+function* tracer(api: FtraceApi, keep: number): KPath<number> {
+  const ops: FtraceOps = { func: probe, filter: ['sys_getpid', 'default_idle'], flags: ['DYNAMIC'], label: 'probe' };
+  const r = yield* api.registerFtraceFunction(ops);
+  if (r !== 0) return r;
+  yield* msleep(keep);
+  return yield* api.unregisterFtraceFunction(ops);
+}
+
+/**
+ * Freeing a per-ops ftrace trampoline (thread 003, Rostedt, Zijlstra and McKenney, August
+ * 2014): `callers` user tasks call the traced sys_getpid (more tasks than a CPU, so a caller
+ * is preempted on the trampoline and left on the runqueue) while a tracer unregisters the ops
+ * and frees its trampoline; the idle loop runs the traced default_idle whenever a CPU idles.
+ */
+export const trampolineFree = defineScenario({
+  name: 'trampoline-free',
+  description: 'a tracer unregisters a DYNAMIC ftrace ops and frees its trampoline while tasks may be preempted on it (rcu-tasks, ftrace)',
+  source: 'shared/seeds/003_a77a0132219907dc.txt: rcu: Add synchronous grace-period waiting for RCU-tasks',
+  cpus: 2,
+  maxSteps: 1000,
+  scale: { name: 'callers', default: 2, min: 1 },
+  sourceModule: { module: '@tracelab/scenarios', exportName: 'trampolineFree' },
+  variants: [
+    { name: 'fixed', description: 'unpatch, synchronize_rcu, then synchronize_rcu_tasks before the free; idle-loop sites never get a DYNAMIC trampoline', safe: true },
+    { name: 'rcu-sched', description: "freeTrampolineAfter: 'rcu-sched': the free waits for RCU-sched only, and a preemption is an RCU-sched quiescent state", safe: false, expect: ['ftrace/no-trampoline-use-after-free'] },
+    { name: 'idle-probe', description: "idleTrampolines: 'allow': default_idle calls the trampoline, and RCU-tasks never waits for an idle task", safe: false, expect: ['ftrace/no-trampoline-use-after-free'] },
+  ],
+  plugins: (variant) => [rcuTasks(), ftrace(OPTIONS[variant] ?? {})],
+  setup(kernel, { scale }) {
+    kernel.spawnKthread(tracer(kernel.api.ftrace, KEEP), { comm: 'tracer' });
+    for (let i = 0; i < scale; i++) kernel.spawn(caller(CALLS), { comm: `w${i}` });
+    watchGracePeriods(kernel);
+  },
+});

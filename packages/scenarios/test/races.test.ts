@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import type { EventType, Kernel, KernelEvent } from '@tracelab/core';
+import { decisionSteps, explore, indexedPicker, replay, runSchedule, type Scenario } from '@tracelab/explore';
+import { scenario } from '@tracelab/scenarios';
+
+/**
+ * What each new scenario's counterexample must show (the thread's argument, step by step), and
+ * that its fixed variant really meets the race it closes, over the portfolio's first schedules.
+ */
+
+const SEEDS = [1, 2, 3];
+const SCHEDULES = 200;
+
+/** The events of one type that satisfy `pred`, typed. */
+function of<T extends EventType>(k: Kernel, type: T, pred: (e: KernelEvent<T>) => boolean = () => true): Array<KernelEvent<T>> {
+  const out: Array<KernelEvent<T>> = [];
+  for (const e of k.log) if (e.type === type && pred(e as unknown as KernelEvent<T>)) out.push(e as unknown as KernelEvent<T>);
+  return out;
+}
+
+/** The shrunk failures of `variant` for each seed, replayed. */
+function failures(s: Scenario, variant: string): Array<{ kernel: Kernel; message: string }> {
+  return SEEDS.map((seed) => {
+    const f = explore(s, { variant, seed, budget: 300 }).failure!;
+    const r = replay(s, f.replay);
+    expect(r.violation?.message).toBe(f.message);
+    return { kernel: r.kernel, message: f.message };
+  });
+}
+
+/** The kernels of the first `n` portfolio schedules of a variant (seed 1): what exploration runs. */
+function* schedules(s: Scenario, variant: string, n = SCHEDULES): Generator<Kernel> {
+  const scale = s.scale?.default ?? 0;
+  const k = decisionSteps(s, variant, scale);
+  for (let i = 0; i < n; i++) {
+    const out = runSchedule(s, variant, scale, indexedPicker('portfolio', 1, i, k).picker);
+    expect(out.violation).toBeNull();
+    yield out.kernel;
+  }
+}
+
+describe('trampoline-free', () => {
+  const s = scenario('trampoline-free');
+
+  it('rcu-sched: the victim was preempted on the trampoline, and the RCU-sched grace period ended while it waited', () => {
+    for (const { kernel, message } of failures(s, 'rcu-sched')) {
+      const pid = Number(/was freed while pid (\d+) was executing it/.exec(message)![1]);
+      const freed = of(kernel, 'ftrace/tramp-freed')[0]!;
+      const enter = of(kernel, 'ftrace/tramp-enter', (e) => e.pid === pid && e.seq < freed.seq).at(-1)!;
+      const preempted = of(kernel, 'sched/switch', (e) => e.prev === pid && e.seq > enter.seq && e.seq < freed.seq);
+      expect(preempted[0]).toMatchObject({ preempted: true });
+      const gpEnd = of(kernel, 'rcu/gp-end', (e) => e.seq > preempted[0]!.seq && e.seq < freed.seq);
+      expect(gpEnd.length).toBeGreaterThan(0);
+      // Nothing waited for an RCU-tasks grace period, and the victim never left the trampoline.
+      expect(of(kernel, 'rcu-tasks/gp-start')).toEqual([]);
+      expect(of(kernel, 'ftrace/tramp-exit', (e) => e.pid === pid && e.seq > enter.seq)).toEqual([]);
+    }
+  });
+
+  it('idle-probe: the victim is an idle task, which no RCU-tasks grace period lists as a holdout', () => {
+    for (const { kernel, message } of failures(s, 'idle-probe')) {
+      expect(message).toMatch(/the idle task of cpu \d/);
+      expect(of(kernel, 'ftrace/site-patched', (e) => e.ip === 'default_idle' && typeof e.to === 'number').length).toBeGreaterThan(0);
+      for (const h of of(kernel, 'rcu-tasks/holdouts')) expect(h.pids).not.toContain(0);
+      const freed = of(kernel, 'ftrace/tramp-freed')[0]!;
+      expect(of(kernel, 'rcu-tasks/gp-end', (e) => e.seq < freed.seq).length).toBeGreaterThan(0);
+    }
+  });
+
+  it(`fixed: tasks are on the trampoline when it is retired in many of ${SCHEDULES} schedules, and each leaves it before the free; default_idle only ever calls the list caller`, () => {
+    let onIt = 0;
+    for (const k of schedules(s, 'fixed')) {
+      const retired = of(k, 'ftrace/tramp-retired')[0]!;
+      const freed = of(k, 'ftrace/tramp-freed')[0]!;
+      const on = Object.entries(k.stateAt(retired.seq).plugins.ftrace!.onTrampoline).filter(([, ts]) => ts.includes(retired.tramp));
+      if (on.length > 0) onIt++;
+      for (const [task] of on) {
+        const exit = k.log.find((e) => e.type === 'ftrace/tramp-exit' && e.seq > retired.seq && String(e.pid) === task);
+        expect(exit!.seq).toBeLessThan(freed.seq);
+      }
+      expect(of(k, 'ftrace/site-patched', (e) => e.ip === 'default_idle').map((e) => e.to)).toEqual(['list', 'nop']);
+    }
+    expect(onIt).toBeGreaterThan(SCHEDULES / 20);
+  });
+});
+
+describe('commit-after-migration', () => {
+  const s = scenario('commit-after-migration');
+
+  it('local-only: a writer reserved on one CPU and committed from the other, and the owner CPU committed in between', () => {
+    for (const { kernel, message } of failures(s, 'local-only')) {
+      expect(message).toMatch(/a commit was lost/);
+      // Some open syscall's events (its probe) ran on both CPUs: the task migrated inside it.
+      const migrated = of(kernel, 'syscall/enter', (e) => e.name === 'open').some((enter) => {
+        const exit = kernel.log.find((e) => e.type === 'syscall/exit' && e.pid === enter.pid && e.seq > enter.seq);
+        const end = exit?.seq ?? kernel.log.length;
+        return kernel.log.some((e) => e.seq > enter.seq && e.seq < end && e.cpu >= 0 && e.cpu !== enter.cpu && (e as { pid?: number }).pid === enter.pid);
+      });
+      expect(migrated).toBe(true);
+      // The buffer's own counters: every byte was committed (the ghost sum), the counter lost some.
+      const bufs = kernel.api.ringBuffer.buffers();
+      expect(bufs.some((b) => b.ghostCommitted[0]! > b.ccLocal[0]! + b.ccRemote[0]!)).toBe(true);
+    }
+  });
+
+  it(`fixed: commits from a non-owner CPU (REMOTE) happen in many of ${SCHEDULES} schedules, and every record is delivered`, () => {
+    let remote = 0;
+    for (const k of schedules(s, 'fixed')) {
+      if (k.api.ringBuffer.buffers().some((b) => b.ccRemote.some((c) => c > 0))) remote++;
+      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(k.state.plugins['ring-buffer']?.flushes).toBe(1);
+    }
+    expect(remote).toBeGreaterThan(SCHEDULES / 20);
+  });
+});
+
+describe('detach-during-callback', () => {
+  const s = scenario('detach-during-callback');
+
+  it("no-barrier: DETACH said -EINPROGRESS, and the tracer's put freed the engine before its callback returned", () => {
+    for (const { kernel } of failures(s, 'no-barrier')) {
+      const control = of(kernel, 'utrace/control', (e) => e.action === 6)[0]!;
+      expect(control.ret).toBe(-115);
+      const freed = of(kernel, 'utrace/engine-freed')[0]!;
+      const started = of(kernel, 'utrace/callback', (e) => e.seq < control.seq).at(-1)!;
+      expect(of(kernel, 'utrace/callback-return', (e) => e.seq > started.seq && e.seq < freed.seq)).toEqual([]);
+    }
+  });
+
+  it('no-barrier: the put also lands while the callback runs on the other CPU (not only while it sleeps in its fault)', () => {
+    const scale = s.scale!.default;
+    const k = decisionSteps(s, 'no-barrier', scale);
+    let crossCpu = 0;
+    for (let i = 0; i < SCHEDULES && crossCpu === 0; i++) {
+      const out = runSchedule(s, 'no-barrier', scale, indexedPicker('portfolio', 1, i, k).picker);
+      if (out.violation === null) continue;
+      const freed = of(out.kernel, 'utrace/engine-freed')[0]!;
+      const app = out.kernel.stateAt(freed.seq).cpus.find((c) => c.curr === 1);
+      if (app !== undefined && app.id !== freed.cpu) crossCpu++;
+    }
+    expect(crossCpu).toBeGreaterThan(0);
+  });
+
+  it(`fixed: detaches land inside a callback in many of ${SCHEDULES} schedules, and the barrier holds the put until the callback returned`, () => {
+    let inProgress = 0;
+    for (const k of schedules(s, 'fixed')) {
+      const control = of(k, 'utrace/control', (e) => e.action === 6)[0];
+      if (control?.ret !== -115) continue;
+      inProgress++;
+      const started = of(k, 'utrace/callback', (e) => e.seq < control.seq).at(-1)!;
+      const returned = of(k, 'utrace/callback-return', (e) => e.seq > started.seq)[0];
+      const freed = of(k, 'utrace/engine-freed')[0];
+      // A schedule that never steps the callback's CPU again (PCT starving it behind the
+      // barrier's once-a-tick poll) is cut at maxSteps with the engine still held: no free.
+      if (returned === undefined) expect(freed).toBeUndefined();
+      else expect(returned.seq).toBeLessThan(freed!.seq);
+    }
+    expect(inProgress).toBeGreaterThan(SCHEDULES / 20);
+  });
+});
