@@ -4,18 +4,15 @@ import { attachSyscallLogger, detachEngine, utrace, type UtraceApi } from '@trac
 
 /**
  * A traced task opening `opens` files (the logger's report_syscall_entry reads each path from
- * its memory), then staying alive a while: the tracer detaches from a live task, as strace
- * does, and the detach never meets the task's reap (see docs/scenarios.md).
+ * its memory), then exiting at once: the tracer's detach may meet the running callback, the
+ * task's death, or its reap (release_task in its own exit: it has no parent), and must be safe
+ * against all three (see docs/scenarios.md).
  */
 function app(opens: number): Program {
   return function* app(u) {
     for (let i = 0; i < opens; i++) yield u.syscall('open', { path: `/var/log/app${i}.log`, flags: 0 });
-    yield u.sleep(LINGER);
   };
 }
-
-/** Ticks the traced task lives on after its last open. */
-const LINGER = 20;
 
 /** The tracer (strace): attach the syscall logger, let it watch a tick, detach it and put its reference. */
 function* tracer(api: UtraceApi, pid: number, barrier: boolean): KPath<number> {
@@ -41,7 +38,7 @@ export const detachDuringCallback = defineScenario({
   scale: { name: 'opens', default: 3, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'detachDuringCallback' },
   variants: [
-    { name: 'fixed', description: 'control(DETACH); on -EINPROGRESS utrace_barrier() until the callback has returned; then enginePut', safe: true },
+    { name: 'fixed', description: 'control(DETACH); on -EINPROGRESS or -ESRCH utrace_barrier() until no callback can come (report_reap included), on -EALREADY detach again; then enginePut', safe: true },
     { name: 'no-barrier', description: 'control(DETACH), then enginePut at once: the last put frees the data the running callback uses', safe: false, expect: ['utrace/engine-lifetime'] },
   ],
   plugins: () => [utrace()],

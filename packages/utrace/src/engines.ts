@@ -1,4 +1,4 @@
-import { EINPROGRESS, copyFromUser, emit, type KPath } from '@tracelab/core';
+import { copyFromUser, emit, type KPath } from '@tracelab/core';
 import {
   UTRACE_ATTACH_CREATE,
   UTRACE_ATTACH_EXCLUSIVE,
@@ -19,6 +19,7 @@ import {
   utraceSignalAction,
 } from './constants.js';
 import type { UtraceApi, UtraceEngine, UtraceEngineOps } from './events.js';
+import { detachEngine } from './detach.js';
 
 // ---- the syscall logger (strace) --------------------------------------------------------------
 
@@ -171,10 +172,7 @@ export function* ptraceCont(api: UtraceApi, pid: number, engine: UtraceEngine<Pt
   return yield* api.control(pid, engine, UTRACE_INTERRUPT);
 }
 
-/** PTRACE_DETACH: detach (with the barrier) and drop the reference. */
+/** PTRACE_DETACH: detach safely (`detachEngine`: the barrier, the exit and reap handled) and drop the reference. Returns control's result. */
 export function* ptraceDetach(api: UtraceApi, pid: number, engine: UtraceEngine<PtraceData>): KPath<number> {
-  let ret = yield* api.control(pid, engine, UTRACE_DETACH);
-  if (ret === -EINPROGRESS) ret = yield* api.barrier(pid, engine);
-  yield* api.enginePut(engine);
-  return ret;
+  return yield* detachEngine(api, pid, engine);
 }

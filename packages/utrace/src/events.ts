@@ -43,16 +43,19 @@ export interface UtraceEngineOps<D = unknown> {
   reportExit?(action: number, engine: UtraceEngine<D>, origCode: number, code: { value: number }): KPath<number>;
   /** Only UTRACE_DETACH is meaningful in the return value. */
   reportDeath?(engine: UtraceEngine<D>, groupDead: boolean, signal: number): KPath<number>;
-  /** Runs in the reaper's context; must not block. The engine is detached afterwards. */
+  /** Runs in the reaper's context; must not block. The reaper drops the list's reference afterwards. */
   reportReap?(engine: UtraceEngine<D>, task: number): KPath<void>;
-  /** Called with the engine's data after the last enginePut (struct utrace_engine_ops.release). Plain code, not a path. */
+  /**
+   * Called with the engine's data after the tracer's last enginePut: the tracer freeing its data
+   * (see docs/utrace.md, "engine references"). Plain code, not a path.
+   */
   release?(data: D): void;
 }
 
 /**
  * struct utrace_engine as a tracer holds it: an opaque handle. `id` names the engine in
  * events and state; `data` is the tracer's private data (engine->data), which stops being
- * valid when the last reference is put.
+ * valid when the tracer's last reference is put.
  */
 export interface UtraceEngine<D = unknown> {
   readonly id: number;
@@ -80,11 +83,22 @@ export interface UtraceEngineState {
   readonly stop: boolean;
   /** ops swapped for the detached ops (UTRACE_DETACH returned or requested). */
   readonly detached: boolean;
-  /** On the task's attaching or attached list (false once utrace_reset or the reap dropped it). */
+  /**
+   * The list's own reference (the second of the two utrace_attach_task takes): set while the
+   * engine is on the task's attaching or attached list, or on the reaper's list until its
+   * report_reap has returned; cleared when utrace_reset drops it after a detach took effect, or
+   * when the reaper drops it (`utrace/engine-reaped`). The engine itself (struct utrace_engine)
+   * lives while `listed` or `refs > 0`: a tracer's put never frees an engine a callback may still
+   * be called on.
+   */
   readonly listed: boolean;
-  /** References held by tracers: attach gives one, a lookup takes one more, enginePut drops one. */
+  /** References held by tracers: attach gives one, a lookup takes one more, enginePut drops one (the list's is `listed`). */
   readonly refs: number;
-  /** The last reference went: the engine's data is freed. */
+  /**
+   * The tracer's last reference went: the tracer's data (engine->data) is freed (`ops.release`
+   * ran). The engine may still be listed; a callback that runs with the data freed is the
+   * use-after-free `utrace/engine-lifetime` reports.
+   */
   readonly freed: boolean;
 }
 
@@ -116,7 +130,7 @@ export interface UtraceTaskState {
   readonly deathDone: boolean;
   /** release_task came while report_death ran: the reap waits for the dying task. */
   readonly reapPending: boolean;
-  /** Reaped: report_reap done, every engine dropped. */
+  /** Reaped: the lists are emptied onto the reaper's, which makes report_reap and drops each engine. */
   readonly reap: boolean;
 }
 
@@ -161,9 +175,12 @@ export interface UtraceApi {
    */
   control(pid: number, engine: UtraceEngine, action: number): KPath<number>;
   /**
-   * utrace_barrier: waits (polling once per tick) while a callback to `engine` is running on
-   * `pid`. Returns 0 (any callback's return has been applied), -ESRCH (the engine is fully
-   * detached), or -ERESTARTSYS (a signal is pending on the caller). 0 at once for the task itself.
+   * utrace_barrier: waits (polling once per tick) while a callback to `engine` may be running on
+   * `pid`: while one is, while the engine is detached but still on a list (the task drops it at
+   * its next utrace_reset, the reaper after its report_reap), and while release_task waits for
+   * the task's death report to do the reap. Returns 0 (no callback in progress; any callback's
+   * return has been applied), -ESRCH (the engine is fully detached: off every list, no callback
+   * can come), or -ERESTARTSYS (a signal is pending on the caller). 0 at once for the task itself.
    */
   barrier(pid: number, engine: UtraceEngine): KPath<number>;
   /**
@@ -174,8 +191,10 @@ export interface UtraceApi {
   /** utrace_finish_examine: 0, or -EAGAIN when the task ran in between (discard what was read), -EINVAL as above. */
   finishExamine(pid: number, engine: UtraceEngine, examiner: UtraceExaminer): KPath<number>;
   /**
-   * utrace_engine_put: drops one reference. The last one frees the engine's data (ops.release
-   * runs). A callback still running with the data is a use-after-free (`utrace/engine-lifetime`).
+   * utrace_engine_put: drops one of the tracer's references. The last one frees the tracer's
+   * data (ops.release runs); the engine itself lives on while a list holds it. A callback that
+   * runs with the data freed is a use-after-free (`utrace/engine-lifetime`): put the last
+   * reference only once no callback can come (see `detachEngine`).
    */
   enginePut(engine: UtraceEngine): KPath<void>;
   /**
@@ -198,8 +217,10 @@ declare module '@tracelab/core' {
     'utrace/engine-get': { engine: number; refs: number };
     /** enginePut: `refs` after it. */
     'utrace/engine-put': { engine: number; refs: number };
-    /** The last reference went: the engine's data is freed. */
+    /** The tracer's last reference went: its data is freed (ops.release ran). The engine lives on while listed. */
     'utrace/engine-freed': { engine: number; by: number };
+    /** The reaper dropped the list's reference after the engine's report_reap (or at once if it wanted none). */
+    'utrace/engine-reaped': { engine: number; pid: number; by: number };
     /** The engine's ops were swapped for the detached ops: `how` says by whom. */
     'utrace/engine-detached': { engine: number; pid: number; how: 'control' | 'return' | 'reap' };
     /** utrace_set_events: the engine's mask is `mask`; the task's flags grow to include it. */
@@ -233,7 +254,7 @@ declare module '@tracelab/core' {
     'utrace/vfork-stop': { pid: number; set: boolean };
     /** report_death begins (`start`) or ends (`end`). */
     'utrace/death': { pid: number; phase: 'start' | 'end' };
-    /** utrace_maybe_reap: deferred (report_death still running) or done (report_reap made, engines dropped). */
+    /** utrace_maybe_reap: deferred (report_death still running) or begun (the engines move to the reaper's list; report_reap and `utrace/engine-reaped` follow per engine). */
     'utrace/reap': { pid: number; by: number; deferred: boolean };
     /** A utrace_control call and what it returned (for logs and summaries). */
     'utrace/control': { pid: number; engine: number; action: number; ret: number; by: number };

@@ -26,7 +26,8 @@ export {
   type PtraceData,
   type SyscallLoggerData,
 } from './engines.js';
-export { detachEngine, traceFirstComm, summarizeUtrace, formatUtraceSummary, type DetachOptions, type TraceFirstCommOptions, type UtraceSummary } from './session.js';
+export { detachEngine, type DetachOptions } from './detach.js';
+export { traceFirstComm, summarizeUtrace, formatUtraceSummary, type TraceFirstCommOptions, type UtraceSummary } from './session.js';
 
 export const UTRACE_VERSION = '0.1.0';
 

@@ -1,28 +1,7 @@
-import { EINPROGRESS, getState, intMapNextKey, intMapGet, msleep, type KernelEvent, type KPath } from '@tracelab/core';
-import { UTRACE_DETACH, UTRACE_RESUME_ACTION_NAMES } from './constants.js';
+import { getState, intMapNextKey, intMapGet, msleep, type KernelEvent, type KPath } from '@tracelab/core';
+import { UTRACE_RESUME_ACTION_NAMES } from './constants.js';
 import { attachSyscallLogger, type SyscallLoggerData } from './engines.js';
-import type { UtraceApi, UtraceEngine } from './events.js';
-
-export interface DetachOptions {
-  /**
-   * Wait with utrace_barrier when the detach returns -EINPROGRESS (a callback to the engine is
-   * running) before putting the reference. Default true. `false` is the unsafe tracer: the
-   * last put can free the engine's data under the running callback (a use-after-free).
-   */
-  readonly barrier?: boolean;
-}
-
-/**
- * A tracer's detach sequence: `control(DETACH)`, on -EINPROGRESS `barrier()`, then
- * `enginePut`. Returns what control returned (0, -EINPROGRESS, or -ESRCH/-EALREADY when the
- * task is gone or dying: the reference is put in every case).
- */
-export function* detachEngine(api: UtraceApi, pid: number, engine: UtraceEngine, options: DetachOptions = {}): KPath<number> {
-  const ret = yield* api.control(pid, engine, UTRACE_DETACH);
-  if (ret === -EINPROGRESS && options.barrier !== false) yield* api.barrier(pid, engine);
-  yield* api.enginePut(engine);
-  return ret;
-}
+import type { UtraceApi } from './events.js';
 
 export interface TraceFirstCommOptions {
   /** Follow forks (strace -f). Default false. */

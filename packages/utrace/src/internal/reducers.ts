@@ -44,7 +44,10 @@ function breaks(u: Draft<UtraceState>, invariant: string, message: string): void
   if (u.broken === null) u.broken = { invariant, message };
 }
 
-/** Drops a freed engine that no list holds any more: nothing can name it again. */
+/**
+ * The engine's last reference is gone (the tracer's and the list's): the engine itself is
+ * freed (__utrace_engine_release), and nothing can name it again.
+ */
 function forgetIfGone(u: Draft<UtraceState>, id: number): void {
   const e = u.engines[id];
   if (e !== undefined && e.freed && !e.listed) delete u.engines[id];
@@ -67,8 +70,14 @@ function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines
 /** What a callback starting now breaks, if anything (the first broken invariant is kept). */
 function callbackBreak(u: UtraceState, e: { pid: number; engine: number; callback: string }): UtraceState['broken'] {
   const en = u.engines[e.engine];
-  if (en === undefined || en.freed) {
-    return Object.freeze({ invariant: UTRACE_INVARIANTS.lifetime, message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after its data was freed` });
+  if (en === undefined) {
+    return Object.freeze({ invariant: UTRACE_INVARIANTS.lifetime, message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after the engine was freed (no reference left, not even the list's)` });
+  }
+  if (en.freed) {
+    return Object.freeze({
+      invariant: UTRACE_INVARIANTS.lifetime,
+      message: `use-after-free: ${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after its data was freed (its tracer put its last reference while a callback could still come)`,
+    });
   }
   if (en.detached && e.callback !== 'reportReap') {
     return Object.freeze({ invariant: UTRACE_INVARIANTS.detach, message: `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached` });
@@ -132,6 +141,7 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     for (const t of Object.values(u.tasks)) {
       // A callback that puts its own engine's last reference (report_reap cleaning up) is done
       // with the data; anyone else freeing it under a running callback is the use-after-free.
+      // The engine itself is still alive (the list holds it): what is freed is the tracer's data.
       if (t.reporting === e.engine && t.reportingBy !== e.by) {
         breaks(
           u,
@@ -140,6 +150,13 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
         );
       }
     }
+    forgetIfGone(u, e.engine);
+  });
+  // utrace_maybe_reap, per engine after its report_reap: list_del_init and the list's put.
+  ctx.on('utrace/engine-reaped', (u, e) => {
+    const en = u.engines[e.engine];
+    if (en === undefined) return;
+    en.listed = false;
     forgetIfGone(u, e.engine);
   });
   ctx.on('utrace/engine-detached', (u, e) => {
@@ -264,13 +281,14 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     t.reap = true;
     t.reapPending = false;
     t.flags = 0;
-    for (const id of [...t.attaching, ...t.attached]) {
+    // The lists move to the reaper's (list_replace_init): the engines stay listed, holding the
+    // list's reference, until the reaper has made their report_reap (`utrace/engine-reaped`).
+    // Nobody can detach them or change their events any more: they count as detached.
+    for (const id of [...t.attached, ...t.attaching]) {
       const en = u.engines[id];
       if (en === undefined) continue;
-      en.listed = false;
       en.detached = true;
       en.stop = false;
-      forgetIfGone(u, id);
     }
     t.attached = [];
     t.attaching = [];

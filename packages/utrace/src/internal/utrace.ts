@@ -58,8 +58,9 @@ import { utraceSlice } from './reducers.js';
 /**
  * The closures behind each engine id: its ops vector and data. Kept outside the immer state
  * (functions are not state); the lifecycle of each entry is in events (`utrace/engine-attached`,
- * `-detached`, `-put`, `-freed`). Written only by the plugin's kernel paths, in the same step as
- * the event that records the change; every reader re-checks the state, which is the authority.
+ * `-detached`, `-put`, `-freed`, `-reaped`, `utrace/reset`). Written only by the plugin's kernel
+ * paths, in the same step as the event that records the change; every reader re-checks the
+ * state, which is the authority.
  */
 export type EngineRegistry = Map<number, { readonly handle: UtraceEngine; released: boolean }>;
 
@@ -192,7 +193,7 @@ export function utraceCore(registry: EngineRegistry) {
     // Once dead, only REAP matters (and the death events while report_death is due).
     if (dead) flags &= u.deathDone ? UTRACE_EVENT_REAP : UTRACE_EVENT_REAP | UTRACE_DEATH_EVENTS;
     if (removed.length > 0 || flags !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed, flags });
-    // Engines whose detach dropped the list's hold: their release may now run.
+    // The removed engines' list reference is dropped by the reducer: one its tracer already put is freed now.
     if (!dead) yield* syncSyscallFlag(pid, (flags & UTRACE_EVENT_SYSCALL) !== 0);
     if (u.stopped && (flags & ENGINE_STOP) === 0) yield* utraceWakeup(pid, 'reset');
   }
@@ -649,15 +650,22 @@ export function utraceCore(registry: EngineRegistry) {
     return ret;
   }
 
+  /**
+   * utrace_barrier. As get_utrace_lock(attached = false) does, an engine off every list (ops
+   * NULL) gives -ESRCH and one marked detached but still listed is polled again (the kernel's
+   * -ERESTARTSYS retry): the task drops it at its next utrace_reset, the reaper after its
+   * report_reap. While release_task waits for the death report (reapPending), report_death and
+   * report_reap are still to come: polled too. Otherwise 0 once no callback to it is running.
+   */
   function* barrier(pid: number, engine: UtraceEngine): KPath<number> {
     const me = yield* current();
     if (me.pid === pid) return 0;
     for (;;) {
       const s = yield* getState();
       const e = engineS(s, engine.id);
+      if (e === undefined || !e.listed) return -ESRCH;
       const u = taskU(s, pid);
-      if (e === undefined || !e.listed || u === undefined) return -ESRCH;
-      if (u.reporting !== engine.id) return 0;
+      if (!e.detached && u?.reporting !== engine.id && u?.reapPending !== true) return 0;
       if ((intMapGet(s.tasks, me.pid)?.pendingSignals.length ?? 0) > 0) return -ERESTARTSYS;
       // schedule_timeout_interruptible(1)
       yield* msleep(1);
@@ -710,6 +718,8 @@ export function utraceCore(registry: EngineRegistry) {
     const refs = e.refs - 1;
     yield* emit({ type: 'utrace/engine-put', engine: engine.id, refs });
     if (refs > 0) return;
+    // The tracer holds no reference any more: it frees its data. The engine itself is freed
+    // when the list's reference goes too (at once if it is off every list already).
     const me = yield* current();
     yield* emit({ type: 'utrace/engine-freed', engine: engine.id, by: me.pid });
     if (entry !== undefined && !entry.released) {
@@ -783,8 +793,11 @@ export function utraceCore(registry: EngineRegistry) {
   /**
    * utrace_maybe_reap. From the dying task after report_death (`reap` false): clears `death`;
    * if release_task came meanwhile, does the reap now, else resets. From release_task (`reap`
-   * true): defers while the death reports are due, else report_reap on engines with REAP and
-   * every engine dropped.
+   * true): defers while the death reports are due, else the reap: under the lock the task's
+   * lists move to the reaper's own (`utrace/reap`); then, without the lock, per engine its
+   * report_reap if it wants REAP, and the list's reference dropped (`utrace/engine-reaped`).
+   * The engine stays listed until its report_reap has returned, so a tracer's put meanwhile
+   * cannot free it.
    */
   function* maybeReap(pid: number, reap: boolean, by: number): KPath<void> {
     yield* spinLock(utraceLock(pid));
@@ -817,11 +830,12 @@ export function utraceCore(registry: EngineRegistry) {
     yield* spinUnlock(utraceLock(pid));
     const report = newReport();
     for (const e of engines) {
-      if (e.detached || (e.flags & UTRACE_EVENT_REAP) === 0) continue;
-      const ops = registry.get(e.id)?.handle.ops;
-      if (ops?.reportReap === undefined) continue;
-      const handle = registry.get(e.id)!.handle;
-      yield* callback(pid, e.id, 'reportReap', 0, report, ops.reportReap(handle, pid), false, by, e);
+      // A detached engine (utrace_detached_ops) has an empty report_reap and no REAP bit.
+      const handle = registry.get(e.id)?.handle;
+      if (!e.detached && (e.flags & UTRACE_EVENT_REAP) !== 0 && handle?.ops.reportReap !== undefined) {
+        yield* callback(pid, e.id, 'reportReap', 0, report, handle.ops.reportReap(handle, pid), false, by, e);
+      }
+      yield* emit({ type: 'utrace/engine-reaped', engine: e.id, pid, by });
     }
   }
 
