@@ -17,6 +17,8 @@ export interface Chooser {
    * - `task`: `pids[i]` is the i-th task on the runqueue (oldest first);
    * - `preempt`: `pids[0]` is the running task, the rest the runqueue it could yield to;
    * - `fault`: `pids[0]` is the allocating task.
+   * The kernel builds `pids` only for a chooser whose `choose` declares the third parameter
+   * (`choose.length >= 3`); others get an empty array.
    */
   choose(kind: ChoiceKind, n: number, pids: readonly number[]): number;
 }

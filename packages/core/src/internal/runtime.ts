@@ -10,6 +10,9 @@ import type { Checkpoint, EventStore } from './store.js';
 import { forward, isSchedulingCommand } from './forward.js';
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
+/** What a chooser that ignores `pids` is given. */
+const NO_PIDS: readonly number[] = Object.freeze([]);
+
 export interface Violation {
   readonly name: string;
   readonly message: string;
@@ -96,6 +99,8 @@ export class Runtime {
   private tapOrder = 0;
   private lastCheckedState: KernelState | null = null;
   halted = false;
+  /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
+  private readonly chooserWantsPids: boolean;
 
   // Where the running task's current step segment began: an oops undoes back to here.
   private stepCheckpoint: Checkpoint;
@@ -107,6 +112,7 @@ export class Runtime {
     private readonly idleLoop: (cpu: number) => KPath<void>,
   ) {
     this.stepCheckpoint = store.checkpoint();
+    this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, idleLoop(cpu)));
   }
 
@@ -124,7 +130,8 @@ export class Runtime {
 
   choose(kind: ChoiceKind, n: number, pids: () => readonly number[]): number {
     if (n <= 1) return 0;
-    const c = this.chooser.choose(kind, n, pids());
+    // Only a chooser that declares the third parameter gets the pids built (one array per choice).
+    const c = this.chooser.choose(kind, n, this.chooserWantsPids ? pids() : NO_PIDS);
     if (!Number.isInteger(c) || c < 0 || c >= n) {
       throw new TracelabError('SCHEDULE_INVALID', `strategy chose ${c} for '${kind}' among ${n} options`);
     }
