@@ -110,3 +110,5 @@ export {
   kernelBug,
 } from './errors.js';
 export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './errors.js';
+/** The strategies' PRNG (sfc32 seeded through splitmix32), for strategies written outside the core. */
+export { createPrng, type Prng } from './internal/prng.js';

@@ -1,4 +1,4 @@
-import { createPrng } from './prng.js';
+import { createPrng } from '@tracelab/core';
 import type { ChoicePoint, Picker } from './run.js';
 
 /**
