@@ -254,6 +254,7 @@ describe('kthreadRun', () => {
 describe('choice context', () => {
   it('tells the strategy which task each option stands for', () => {
     const asked: Array<{ kind: string; n: number; pids: number[]; c: number; at: number; curr: number[]; rq: number[] }> = [];
+    // eslint-disable-next-line prefer-const -- assigned once, after the strategy that reads it is made
     let k!: ReturnType<typeof createKernel>;
     const strategy = {
       name: 'recording',
@@ -301,6 +302,7 @@ describe('vfork and clone completion', () => {
         version: '1.0.0',
         core: '^0.1.0',
         register(ctx) {
+          // eslint-disable-next-line require-yield -- a hook handler is a kernel path even when it issues no command
           ctx.tap('fork', function* ({ stage, cloneFlags }) {
             if (stage === 'dup') order.push(`fork dup flags=${cloneFlags}`);
           });
@@ -387,6 +389,7 @@ describe('vfork and clone completion', () => {
       version: '1.0.0',
       core: '^0.1.0',
       register(ctx) {
+        // eslint-disable-next-line require-yield -- a hook handler is a kernel path even when it issues no command
         ctx.tap('syscallEntry', function* ({ name }) {
           return name === 'open' ? ('abort' as const) : undefined;
         }, { flag: 'TIF_ABORT' });
