@@ -6,15 +6,14 @@
  * 2. The syscall entry/exit check with the flag clear: a syscall with ktrace loaded against the
  *    same syscall with no ktrace at all (target: within 1.2x), and the slow path with the flag set.
  */
-import { createKernel, current, emit, getState, intMapGet, intMapNextKey, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { createKernel, emit, getState, intMapGet, intMapNextKey, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { TIF_KERNEL_TRACE, ktrace } from '@tracelab/ktrace';
 import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
+import { populateTaskList } from './kernels.js';
 
 const WALK_SIZES = [1_000, 10_000, 100_000] as const;
 /** Timed set/clear rounds per size, after one untimed round; the median per-thread time is reported. */
 const ROUNDS = 3;
-/** A setup path must reach a scheduling point well before 1,000,000 commands (soft lockup). */
-const POINT_EVERY = 1000;
 
 /**
  * A kernel with `n` threads on the task list, made through the core's fork events: a kernel
@@ -23,20 +22,7 @@ const POINT_EVERY = 1000;
  */
 function kernelWithThreads(n: number, withKtrace: boolean): Kernel {
   const kernel = createKernel({ cpus: 1, seed: 1, plugins: withKtrace ? [ktrace()] : [] });
-  kernel.call(
-    (function* (): KPath<void> {
-      let parent = (yield* current()).pid;
-      const first = (yield* getState()).kernel.nextPid;
-      for (let i = 0; i < n; i++) {
-        const child = first + i;
-        yield* emit({ type: 'fork/dup', parent, child, comm: 'bench', flags: [] });
-        yield* emit({ type: 'fork/link', parent, child });
-        parent = child;
-        if (i % POINT_EVERY === POINT_EVERY - 1) yield* schedPoint();
-      }
-    })(),
-    { comm: 'bench-setup' },
-  );
+  populateTaskList(kernel, n);
   kernel.run(); // the setup thread exits
   return kernel;
 }

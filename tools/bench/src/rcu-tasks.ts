@@ -8,15 +8,14 @@
  *    Wall time per callback and grace periods per 1,000 callbacks (the batching), beside the
  *    core's `callRcu` (RCU-sched) under the same flood.
  */
-import { callRcu, createKernel, current, emit, getState, intMapGet, intMapNextKey, msleep, schedPoint, synchronizeRcu, type Kernel, type KPath, type RcuCallback } from '@tracelab/core';
+import { callRcu, createKernel, intMapGet, intMapNextKey, msleep, schedPoint, synchronizeRcu, type Kernel, type KPath, type RcuCallback } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
+import { populateTaskList } from './kernels.js';
 
 const SIZES = [100, 1_000, 10_000, 100_000] as const;
 /** Timed grace periods per size, after one untimed; the median is reported. */
 const ROUNDS = 5;
-/** A setup path must reach a scheduling point well before 1,000,000 commands (soft lockup). */
-const POINT_EVERY = 1000;
 
 /**
  * A kernel with `n` tasks on the task list, through the core's fork events (a chain: each the
@@ -24,20 +23,7 @@ const POINT_EVERY = 1000;
  */
 function kernelWithTasks(n: number): Kernel {
   const kernel = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks()] });
-  kernel.call(
-    (function* (): KPath<void> {
-      let parent = (yield* current()).pid;
-      const first = (yield* getState()).kernel.nextPid;
-      for (let i = 0; i < n; i++) {
-        const child = first + i;
-        yield* emit({ type: 'fork/dup', parent, child, comm: 'bench', flags: [] });
-        yield* emit({ type: 'fork/link', parent, child });
-        parent = child;
-        if (i % POINT_EVERY === POINT_EVERY - 1) yield* schedPoint();
-      }
-    })(),
-    { comm: 'bench-setup' },
-  );
+  populateTaskList(kernel, n);
   kernel.run({ until: (s) => s.cpus.every((c) => c.curr === 0) && s.runqueue.length === 0 });
   return kernel;
 }
