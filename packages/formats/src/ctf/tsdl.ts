@@ -384,18 +384,7 @@ class Parser {
     const types = new Map<string, TsdlType>();
     while (!this.is('}')) {
       if (this.peek().kind === 'eof') this.fail(`syntax error: the ${kind} block opened at line ${at.line} is not closed`);
-      if (this.is(';')) {
-        this.next();
-        continue;
-      }
-      if (this.is('typealias')) {
-        this.typealias(scope);
-        continue;
-      }
-      if (this.is('typedef')) {
-        this.typedef(scope);
-        continue;
-      }
+      if (this.declarationInBody(scope)) continue;
       let key = this.ident(`an attribute name in the ${kind} block`);
       while (this.is('.')) {
         this.next();
@@ -802,24 +791,30 @@ class Parser {
     return v.v as bigint;
   }
 
+  /** An empty `;`, a `typealias` or a `typedef` inside a block or body: consumed, true. */
+  private declarationInBody(scope: Scope): boolean {
+    if (this.is(';')) {
+      this.next();
+      return true;
+    }
+    if (this.is('typealias')) {
+      this.typealias(scope);
+      return true;
+    }
+    if (this.is('typedef')) {
+      this.typedef(scope);
+      return true;
+    }
+    return false;
+  }
+
   /** Members of a struct or variant body: `type name, name2[3];`, typealiases, nested declarations. */
   private members(scope: Scope, what: string): TsdlField[] {
     const open = this.expect('{');
     const fields: TsdlField[] = [];
     while (!this.is('}')) {
       if (this.peek().kind === 'eof') this.fail(`syntax error: the ${what} opened at line ${open.line} is not closed`);
-      if (this.is(';')) {
-        this.next();
-        continue;
-      }
-      if (this.is('typealias')) {
-        this.typealias(scope);
-        continue;
-      }
-      if (this.is('typedef')) {
-        this.typedef(scope);
-        continue;
-      }
+      if (this.declarationInBody(scope)) continue;
       const type = this.typeSpecifier(scope, true);
       if (this.is(';')) {
         // A nested named declaration without a field (`struct foo { ... };`).
