@@ -100,7 +100,7 @@ export class Runtime {
   private lastCheckedState: KernelState | null = null;
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
-  private readonly chooserWantsPids: boolean;
+  readonly chooserWantsPids: boolean;
 
   // Where the running task's current step segment began: an oops undoes back to here.
   private stepCheckpoint: Checkpoint;
@@ -128,10 +128,13 @@ export class Runtime {
     return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [] };
   }
 
-  choose(kind: ChoiceKind, n: number, pids: () => readonly number[]): number {
+  /**
+   * Asks the strategy for one of `n` options and records it. Callers build `pids` only when
+   * `chooserWantsPids` (an array per choice is measurable on the step path); otherwise NO_PIDS.
+   */
+  choose(kind: ChoiceKind, n: number, pids: readonly number[]): number {
     if (n <= 1) return 0;
-    // Only a chooser that declares the third parameter gets the pids built (one array per choice).
-    const c = this.chooser.choose(kind, n, this.chooserWantsPids ? pids() : NO_PIDS);
+    const c = this.chooser.choose(kind, n, pids);
     if (!Number.isInteger(c) || c < 0 || c >= n) {
       throw new TracelabError('SCHEDULE_INVALID', `strategy chose ${c} for '${kind}' among ${n} options`);
     }
@@ -293,7 +296,7 @@ export class Runtime {
       return false;
     }
     const cpus = this.store.state.cpus;
-    const cpu = cands[this.choose('cpu', cands.length, () => cands.map((c) => cpus[c]!.curr))]!;
+    const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     this.runCpu(cpu);
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
@@ -317,7 +320,7 @@ export class Runtime {
         return;
       }
     } else if (t.atPoint && s.cpus[cpu]!.preemptCount === 0 && s.runqueue.length > 0) {
-      if (this.choose('preempt', 2, () => [t.pid, ...s.runqueue]) === 1) {
+      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
       }
@@ -332,7 +335,7 @@ export class Runtime {
     const cpu = this.cpu;
     const rq = this.store.state.runqueue;
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
-    const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, () => rq)]!;
+    const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
@@ -440,7 +443,7 @@ export class Runtime {
       case 'emit':
         return this.emit(cmd.event);
       case 'choose':
-        return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, () => [t.pid]);
+        return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, this.chooserWantsPids ? [t.pid] : NO_PIDS);
       case 'call-rcu':
         return this.callRcu(cmd.callback, cmd.label);
       case 'fn-enter':
