@@ -31,7 +31,7 @@ describe('tracelab run', () => {
     const printed = t.out.join('\n');
     expect(printed).toContain(summary.logHash);
     expect(printed).toContain('syscall/enter');
-    expect(printed).toMatch(/replay string S1:/);
+    expect(printed).toMatch(/replay string S2:/);
   });
 
   it('runs the default tracer stack: markers probes on the scheduler and syscall markers, ktrace deciding who is traced', () => {

@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { TracelabError, type KernelEvent } from '@tracelab/core';
 import { defaultScale, variantOf, type Scenario } from './scenario.js';
-import { encodeReplay } from './replay.js';
+import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
-import { isFailure, isPreemption, runSchedule, scheduleOf, type Picker, type RunOutcome } from './internal/run.js';
+import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type StrategyName } from './internal/strategies.js';
 
@@ -120,7 +120,10 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const bound = checkInt('bound', options.bound ?? 2, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = options.scale ?? defaultScale(scenario);
-  if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
+  if (scenario.scale !== undefined) {
+    checkInt('scale', scale, scenario.scale.min);
+    if (scale > maxScale(scenario)) throw new TracelabError('INVALID_OPTION', `explore: scale must be at most ${maxScale(scenario)} for scenario ${scenario.name}, got ${scale}`);
+  }
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
   let schedules = 0;
@@ -213,18 +216,18 @@ function counterexample(scenario: Scenario, variant: string, scale: number, fail
     throw new TracelabError('SCHEDULE_DIVERGED', `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`);
   }
   const start = candidateOf(scale, outcome);
-  const original = { replay: encodeReplay(scenario, { variant, scale, schedule: scheduleOf(outcome.choices) }), preemptions: countPreemptions(outcome), steps: outcome.steps };
+  const original = { replay: replayString(scenario, variant, scale, start.values, outcome.steps), preemptions: countPreemptions(outcome), steps: outcome.steps };
   const shrunk = options.shrink === false ? { best: start, runs: 0, fixedPoint: false } : shrink(scenario, variant, start, fail.invariant, options.shrinkRuns ?? 3000);
   const best = shrunk.best.outcome;
-  const schedule = scheduleOf(best.choices);
+  const replay = replayString(scenario, variant, shrunk.best.scale, shrunk.best.values, best.steps);
   return {
     invariant: best.violation!.name,
     message: best.violation!.message,
     index: fail.index,
     foundBy: fail.label,
     original,
-    replay: encodeReplay(scenario, { variant, scale: shrunk.best.scale, schedule }),
-    schedule,
+    replay,
+    schedule: decodeReplay(scenario, replay).schedule,
     scale: shrunk.best.scale,
     preemptions: countPreemptions(best),
     steps: best.steps,

@@ -85,6 +85,8 @@ export class Runtime {
   readonly tasks = new Map<number, TaskRt>();
   readonly idle: TaskRt[];
   readonly choices: number[] = [];
+  /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
+  steps = 0;
   readonly violations: Violation[] = [];
   readonly hooks = new Map<HookName, Tap[]>();
   readonly syscalls = new Map<string, SyscallBody>();
@@ -121,7 +123,7 @@ export class Runtime {
   }
 
   get schedule(): string {
-    return encodeSchedule(this.choices);
+    return encodeSchedule(this.choices, { steps: this.steps });
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
@@ -295,6 +297,7 @@ export class Runtime {
       this.store.flush();
       return false;
     }
+    this.steps++;
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     this.runCpu(cpu);
