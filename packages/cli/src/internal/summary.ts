@@ -21,13 +21,17 @@ export interface RunSummary {
   readonly ringBuffer?: object;
   readonly logHash: string;
   readonly schedule: string;
+  /** The step bound the run was given (`--max-steps`, default 50,000,000); replay uses it. */
+  readonly maxSteps?: number;
+  /** The bound stopped the run before every task exited (and before the session's end). */
+  readonly cut?: boolean;
 }
 
 /**
  * The core part of the summary is counted from the log, so a replayed log summarizes the same;
  * `report` is the scenario's own part (its probes' counters live outside the log).
  */
-export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport): RunSummary {
+export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport, bound?: { readonly maxSteps: number; readonly cut: boolean }): RunSummary {
   const byType: Record<string, number> = {};
   const byComm: Record<string, number> = {};
   const gpStart = new Map<number, number>();
@@ -95,6 +99,7 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     ...(report?.ringBuffer !== undefined ? { ringBuffer: report.ringBuffer } : {}),
     logHash: kernel.logHash(),
     schedule: kernel.schedule,
+    ...(bound !== undefined ? { maxSteps: bound.maxSteps, cut: bound.cut } : {}),
   };
 }
 
@@ -103,6 +108,7 @@ export function formatSummary(s: RunSummary, outDir: string, stackLines: readonl
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
+  if (s.cut === true) lines.push(`  cut at --max-steps ${s.maxSteps}: the workload and the session had not ended (replay re-runs the same ${s.steps} steps)`);
   lines.push(`  syscalls ${s.syscalls}, page faults ${s.pageFaults}, context switches ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted`);
   lines.push(`  RCU-sched grace periods ${s.gracePeriods.count} (mean ${s.gracePeriods.meanTicks} ticks, max ${s.gracePeriods.maxTicks})`);
   lines.push('  events by type:');
