@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canonicalJson, createKernel, replay, replaySchedule, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
+import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 
@@ -14,6 +15,8 @@ export interface CliIo {
   /** A terminal to draw the progress bar on, if any. */
   readonly progress?: (text: string) => void;
   readonly cwd: string;
+  /** The file writes of the outputs (a test seam: a full disk); default node:fs. */
+  readonly fs?: OutputFs;
 }
 
 const USAGE = `usage:
@@ -89,15 +92,14 @@ function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
   return steps;
 }
 
-function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary): void {
-  mkdirSync(dir, { recursive: true });
+function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: OutputFs): void {
   // The log is written in its canonical form: hashing the file gives the run's logHash.
   const lines: string[] = [];
   for (const e of kernel.log) lines.push(canonicalJson(e) + '\n');
-  writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
   const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
-  writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
+  fs.writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
 
 /** The kernel ran to its end: every task exited and nothing halted it. */
@@ -121,14 +123,36 @@ function runBounded(kernel: Kernel, sc: CliScenario, maxSteps: number, io: CliIo
 function cmdRun(argv: readonly string[], io: CliIo): number {
   const args = parseRun(argv, io.cwd);
   const sc = scenario(args.scenario);
+  // A bad --out is refused before the run, so no simulation is thrown away.
+  checkOutDir(args.out);
   const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins() });
   sc.setup(kernel);
   const { steps, cut } = runBounded(kernel, sc, args.maxSteps, io);
   const report = sc.report?.(kernel);
   const summary = summarize(kernel, sc.name, steps, report, { maxSteps: args.maxSteps, cut });
-  writeOutputs(args.out, kernel, summary);
-  const written = sc.outputs?.(kernel, args.out) ?? [];
-  io.out(formatSummary(summary, args.out, report?.lines, written));
+  let written: readonly string[] = [];
+  let where: string;
+  try {
+    const w = writeFolder(
+      args.out,
+      (dir, fs) => {
+        writeOutputs(dir, kernel, summary, fs);
+        written = sc.outputs?.(kernel, dir) ?? [];
+      },
+      io.fs,
+    );
+    where = w.dir;
+    io.out(formatSummary(summary, where, report?.lines, written));
+    if (w.failure !== null) {
+      io.err(`tracelab: could not write ${args.out} (${w.failure}); the run's files are in ${w.dir} instead`);
+      return 2;
+    }
+  } catch (err) {
+    if (!(err instanceof TracelabError)) throw err;
+    io.out(formatSummary(summary, null, report?.lines, []));
+    io.err(`tracelab: ${err.message}; the run is deterministic: the same arguments write it again (log hash ${summary.logHash})`);
+    return 2;
+  }
   return summary.violations.length > 0 ? 1 : 0;
 }
 

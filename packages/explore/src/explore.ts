@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { TracelabError, type KernelEvent } from '@tracelab/core';
@@ -19,8 +20,14 @@ export interface ExploreOptions {
   readonly budget?: number;
   /** Seeds the random walks and PCT. Default 1. */
   readonly seed?: number;
-  /** Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this thread. */
+  /**
+   * Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this
+   * thread. Capped at the host's CPUs and at the chunks of 16 schedules in the budget (more
+   * threads than either only add start-up cost and memory); the result says when it was.
+   */
   readonly workers?: number;
+  /** The host's CPUs for the workers cap. Default `os.availableParallelism()`. */
+  readonly hostCpus?: number;
   /** `dfs`: the preemption bound. Default 2. */
   readonly bound?: number;
   /** Re-run every n-th schedule and compare log hashes. Default 64; 0 turns it off. */
@@ -63,6 +70,8 @@ export interface ExploreResult {
   readonly seed: number;
   readonly budget: number;
   readonly workers: number;
+  /** Why fewer workers ran than were asked for (the CPUs, the budget), or null. */
+  readonly workersCapped: string | null;
   readonly found: boolean;
   /** Schedules it took: up to and including the failing one, else every one run. */
   readonly schedules: number;
@@ -78,6 +87,19 @@ export interface ExploreResult {
 }
 
 const CHUNK = 16;
+
+/**
+ * The worker threads worth starting: at most the host's CPUs (each thread runs one schedule at a
+ * time; more threads than CPUs time-slice and each costs a V8 isolate) and at most the chunks in
+ * the budget. Returns the count and, when it is below `requested`, why.
+ */
+export function effectiveWorkers(requested: number, budget: number, hostCpus: number): { workers: number; capped: string | null } {
+  const chunks = Math.ceil(budget / CHUNK);
+  const workers = Math.max(1, Math.min(requested, hostCpus, chunks));
+  if (workers >= requested) return { workers, capped: null };
+  const why = workers === hostCpus ? `${hostCpus} CPU${hostCpus === 1 ? '' : 's'}` : `${chunks} chunk${chunks === 1 ? '' : 's'} of ${CHUNK} schedules in the budget`;
+  return { workers, capped: `${requested} workers asked, ${workers} started: ${why}` };
+}
 
 function checkInt(name: string, v: number, min: number): number {
   if (!Number.isSafeInteger(v) || v < min) throw new TracelabError('INVALID_OPTION', `explore: ${name} must be an integer >= ${min}, got ${v}`);
@@ -116,7 +138,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
-  const workers = checkInt('workers', options.workers ?? 1, 1);
+  const asked = checkInt('workers', options.workers ?? 1, 1);
+  const { workers, capped } = effectiveWorkers(asked, budget, checkInt('hostCpus', options.hostCpus ?? availableParallelism(), 1));
   const bound = checkInt('bound', options.bound ?? 2, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = options.scale ?? defaultScale(scenario);
@@ -198,6 +221,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     seed,
     budget,
     workers: usedWorkers,
+    workersCapped: capped,
     found: failure !== null,
     schedules,
     complete,

@@ -104,7 +104,7 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
 }
 
 /** The summary as a person reads it on a terminal. */
-export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = [], written: readonly string[] = []): string {
+export function formatSummary(s: RunSummary, outDir: string | null, stackLines: readonly string[] = [], written: readonly string[] = []): string {
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
@@ -120,6 +120,6 @@ export function formatSummary(s: RunSummary, outDir: string, stackLines: readonl
   lines.push(`  log hash ${s.logHash}`);
   const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
   lines.push(`  replay string ${sched}`);
-  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
+  lines.push(outDir === null ? '  wrote nothing' : `  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
   return lines.join('\n');
 }
