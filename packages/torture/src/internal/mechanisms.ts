@@ -135,7 +135,7 @@ const markersMechanism: Mechanism = {
   description: 'probes registered and unregistered on the core marker sites (context switch, fork, exec, exit); objects freed after RCU-sched',
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'free-immediately', mechanism: 'markers', option: "markers({ freeOldArray: 'immediately' })", description: 'the replaced probe array is freed as soon as the new one is published', expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free', 'torture/reader'] }],
+  unsafe: [{ name: 'free-immediately', mechanism: 'markers', option: "markers({ freeOldArray: 'immediately' })", description: 'the replaced probe array is freed as soon as the new one is published', expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free', 'torture/checks'] }],
   plugins: ({ variant }) => [markers({ freeOldArray: variant === 'free-immediately' ? 'immediately' : 'after-grace-period' })],
   setup({ kernel, w, rig, rounds }) {
     const writers = between(w.prng, 1, 3);
@@ -220,7 +220,7 @@ const tracepointsMechanism: Mechanism = {
   description: 'probes registered and unregistered on the ring buffer plugin\'s tracepoints (sched_switch, fork, exit, faultable syscall entries), events enabled and disabled',
   flavours: ['sched', 'trace'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-tracepoint-writer', mechanism: 'tracepoints', option: "torture's writer: frees a probe's data right after tracepoint_probe_unregister, without tracepoint_synchronize_unregister", description: 'the writer skips the grace period before freeing the probe data (rcutorture\'s "busted" check that the test can fail)', expect: ['torture/reader'] }],
+  unsafe: [{ name: 'busted-tracepoint-writer', mechanism: 'tracepoints', option: "torture's writer: frees a probe's data right after tracepoint_probe_unregister, without tracepoint_synchronize_unregister", description: 'the writer skips the grace period before freeing the probe data (rcutorture\'s "busted" check that the test can fail)', expect: ['torture/checks'] }],
   plugins: ({ opt }) => [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
   setup({ kernel, w, rig, variant, rounds }) {
     const writers = between(w.prng, 1, 2);
@@ -348,8 +348,8 @@ const rcuTasksMechanism: Mechanism = {
   flavours: ['sched', 'tasks', 'trace'],
   maxSteps: 30_000,
   unsafe: [
-    { name: 'quiescent-on-preempt', mechanism: 'rcu-tasks', option: 'rcuTasks({ quiescentOnPreempt: true })', description: 'a preempted holdout counts as quiescent', expect: ['rcu-tasks/readers', 'torture/reader'] },
-    { name: 'trace-quiescent-on-switch', mechanism: 'rcu-tasks', option: 'rcuTasks({ traceQuiescentOnSwitch: true })', description: 'a tasks-trace reader that switched out counts as quiescent', expect: ['rcu-tasks/trace-readers', 'torture/reader'] },
+    { name: 'quiescent-on-preempt', mechanism: 'rcu-tasks', option: 'rcuTasks({ quiescentOnPreempt: true })', description: 'a preempted holdout counts as quiescent', expect: ['rcu-tasks/readers', 'torture/checks'] },
+    { name: 'trace-quiescent-on-switch', mechanism: 'rcu-tasks', option: 'rcuTasks({ traceQuiescentOnSwitch: true })', description: 'a tasks-trace reader that switched out counts as quiescent', expect: ['rcu-tasks/trace-readers', 'torture/checks'] },
   ],
   plugins: ({ variant, rig }) => [
     rcuTasks({ quiescentOnPreempt: variant === 'quiescent-on-preempt', traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch' }),
@@ -426,8 +426,8 @@ const ftraceMechanism: Mechanism = {
   flavours: ['sched', 'tasks'],
   maxSteps: 30_000,
   unsafe: [
-    { name: 'free-trampoline-after-rcu-sched', mechanism: 'ftrace', option: "ftrace({ freeTrampolineAfter: 'rcu-sched' })", description: 'the trampoline is freed after RCU-sched only; a task preempted on it resumes on freed code', expect: ['ftrace/no-trampoline-use-after-free', 'torture/reader'] },
-    { name: 'idle-trampolines', mechanism: 'ftrace', option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })", description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task', expect: ['ftrace/no-trampoline-use-after-free', 'torture/reader'] },
+    { name: 'free-trampoline-after-rcu-sched', mechanism: 'ftrace', option: "ftrace({ freeTrampolineAfter: 'rcu-sched' })", description: 'the trampoline is freed after RCU-sched only; a task preempted on it resumes on freed code', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
+    { name: 'idle-trampolines', mechanism: 'ftrace', option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })", description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
   ],
   plugins: ({ variant, opt }) => {
     const traceIdle = variant === 'idle-trampolines' || opt.below(4) === 0;
@@ -538,7 +538,7 @@ const utraceMechanism: Mechanism = {
   description: 'engines attached to live shells with drawn event masks, stopped, resumed and detached (with utrace_barrier where the detach says so) while the shells fork, exec and exit',
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'no-barrier', mechanism: 'utrace', option: 'detachEngine(api, pid, engine, { barrier: false })', description: 'the tracer puts its last reference right after control(DETACH), without utrace_barrier', expect: ['utrace/engine-lifetime', 'torture/reader'] }],
+  unsafe: [{ name: 'no-barrier', mechanism: 'utrace', option: 'detachEngine(api, pid, engine, { barrier: false })', description: 'the tracer puts its last reference right after control(DETACH), without utrace_barrier', expect: ['utrace/engine-lifetime', 'torture/checks'] }],
   plugins: () => [utrace()],
   setup({ kernel, w, rig, variant, rounds }) {
     const tracers = between(w.prng, 1, 2);
@@ -659,7 +659,7 @@ const locksMechanism: Mechanism = {
   description: "the core's mutex, spinlock, rwlock and the tasklist lock taken by 2 to 4 threads in drawn orders while the shells fork (fork takes the tasklist write lock); exclusion checked inside every section",
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-lock', mechanism: 'locks', option: "torture's worker: each thread takes a mutex of its own instead of the shared one", description: 'a lock that excludes nothing (locktorture\'s check that the test can fail)', expect: ['torture/reader'] }],
+  unsafe: [{ name: 'busted-lock', mechanism: 'locks', option: "torture's worker: each thread takes a mutex of its own instead of the shared one", description: 'a lock that excludes nothing (locktorture\'s check that the test can fail)', expect: ['torture/checks'] }],
   plugins: () => [],
   setup({ kernel, w, rig, variant, rounds }) {
     const h: LockHolders = { mutex: 0, spin: 0, rwWriters: 0, rwReaders: 0, tasklistReaders: 0 };
@@ -697,7 +697,7 @@ const rcuSchedMechanism: Mechanism = {
   description: "the core's RCU-sched: readers in every hook a probe can run in (context switch on idle and user-bound CPUs, fork, exec, exit, page fault, module load, ...), in a syscall and in threads; writers that synchronize or queue callbacks; callback floods",
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-rcu-sched-writer', mechanism: 'rcu-sched', option: "torture's writer: frees the replaced object at once, without a grace period", description: 'rcutorture\'s "busted" flavour: a writer that does not wait', expect: ['torture/reader'] }],
+  unsafe: [{ name: 'busted-rcu-sched-writer', mechanism: 'rcu-sched', option: "torture's writer: frees the replaced object at once, without a grace period", description: 'rcutorture\'s "busted" flavour: a writer that does not wait', expect: ['torture/checks'] }],
   plugins: ({ rig, opt }) => {
     // Always the context-switch reader (the hottest site); the others drawn per seed, idle rarely (it makes idle CPUs step).
     const hooks: ReaderHook[] = READER_HOOKS.filter((h) => h === 'contextSwitch' || (h === 'idle' ? opt.below(6) === 0 : opt.below(2) === 0));

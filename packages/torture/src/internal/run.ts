@@ -4,8 +4,8 @@ import { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS, type MechanismName } from 
 import { PIPE_LEN, Rig } from './rig.js';
 import { drawWorkload, programOf } from './workload.js';
 
-/** The invariant torture's own readers and section checks report under. */
-export const TORTURE_INVARIANT = 'torture/reader';
+/** The invariant torture's own readers and section checks (Reader Pipe, freed objects, lock exclusion) report under. */
+export const TORTURE_INVARIANT = 'torture/checks';
 
 /** The rig of each kernel a torture scenario set up (host data the per-seed summary reads). */
 const rigs = new WeakMap<Kernel, Rig>();
