@@ -13,6 +13,7 @@ export const VIEWER_VERSION = '0.1.0';
 export type { ViewerErrorCode } from './errors.js';
 export type { Counterexample, ScheduleStep, ViewerMeta, ViewerViolation } from './meta.js';
 export { stateDigest } from './digest.js';
+export { counterexampleOf, type CounterexampleView } from './counterexample.js';
 export { plainState } from './internal/plain.js';
 export { loadLog, parseNdjson, type LoadedLog, type LogError } from './internal/log.js';
 export { BUNDLED_PLUGINS, stackOf } from './internal/stack.js';

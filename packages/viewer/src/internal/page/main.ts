@@ -57,6 +57,8 @@ class Viewer {
     const error = valid.error ?? parsed.error;
     this.render(valid.events, error);
     this.root.setAttribute('data-first-render-ms', (performance.now() - t0).toFixed(1));
+    // Since navigation start: what a user waits for, HTML parsing included.
+    this.root.setAttribute('data-first-render-at', performance.now().toFixed(1));
     // Replay after the first paint: the lanes and the list are usable while the log folds.
     setTimeout(() => this.replay(t0, valid.events.length, error), 0);
   }
@@ -69,10 +71,11 @@ class Viewer {
     const error = loaded.error !== null && (firstError === null || loaded.error.line < firstError.line) ? loaded.error : firstError;
     if (loaded.events.length < shown) this.render(loaded.events as KernelEvent[], error);
     this.root.setAttribute('data-replay-ms', (performance.now() - t0).toFixed(1));
-    this.root.setAttribute('data-ready', 'true');
     if (this.kernel === null) this.panel.showError(`the log cannot be replayed: ${error?.message ?? 'unknown error'}`);
     const want = seqFromHash();
     this.select(want ?? (this.meta.counterexample !== null || this.meta.violations.length > 0 ? this.model.events.length - 1 : 0), false);
+    this.root.setAttribute('data-ready-at', performance.now().toFixed(1));
+    this.root.setAttribute('data-ready', 'true');
     setTimeout(() => this.checkHash(), 0);
   }
 

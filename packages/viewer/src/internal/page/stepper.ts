@@ -1,6 +1,19 @@
 import type { Counterexample, ScheduleStep } from '../../meta.js';
 import { esc } from './dom.js';
 
+/**
+ * The last event a choice led to: the events from its position up to the next choice made at
+ * a later position (choices of one scheduling step, such as which CPU and then which task,
+ * share a position; each shows the events of the whole step).
+ */
+export function segmentEnd(steps: readonly ScheduleStep[], i: number, events: number): number {
+  const at = steps[i]!.at;
+  let j = i + 1;
+  while (j < steps.length && steps[j]!.at <= at) j++;
+  const next = steps[j];
+  return Math.min(next === undefined ? events : next.at, events) - 1;
+}
+
 function describeStep(s: ScheduleStep): string {
   if (s.kind === 'cpu') return `cpu choice: cpu${s.cpus?.[s.value] ?? s.value} steps (eligible ${s.cpus === undefined ? s.n : s.cpus.map((c) => `cpu${c}`).join(', ')})`;
   if (s.kind === 'preempt') return s.value === 1 ? 'preemption point: PREEMPTED' : 'preemption point: not preempted';
@@ -30,7 +43,7 @@ export class Stepper {
     root.innerHTML = `
       <div class="stepper-head"><b>Counterexample</b> ${esc(cx.scenario)} --variant ${esc(cx.variant)}: ${cx.steps.length} choices, ${cx.preemptions} preemption(s)
         <label class="replay">replay string <input readonly value="${esc(cx.replay)}" data-replay size="40"></label><button data-copy>copy</button></div>
-      <div class="stepper-controls"><button data-go="first" title="first choice">⏮</button><button data-go="prev" title="previous choice">◀</button><button data-go="next" title="next choice">▶</button><button data-go="last" title="last choice">⏭</button><button data-go="next-preemption" title="next preemption">next preemption ▶▶</button><span class="step-label"></span></div>
+      <div class="stepper-controls"><button data-go="first" title="first choice">|◀</button><button data-go="prev" title="previous choice">◀</button><button data-go="next" title="next choice">▶</button><button data-go="last" title="last choice">▶|</button><button data-go="next-preemption" title="next preemption">next preemption ▶▶</button><span class="step-label"></span></div>
       <div class="chips">${cx.steps.map((s, i) => `<span class="chip ${s.kind}${s.preemption ? ' preemption' : ''}${s.explicit ? '' : ' implicit'}" data-step-index="${i}" title="${esc(`#${i + 1} ${describeStep(s)} (seq ${s.at})`)}">${s.preemption ? 'P' : s.kind[0]}</span>`).join('')}</div>`;
     this.label = root.querySelector('.step-label')!;
     this.chips = root.querySelector('.chips')!;
@@ -56,10 +69,9 @@ export class Stepper {
     });
   }
 
-  /** The last event of a step's segment: the events from its choice up to the next choice. */
+  /** The last event of a step's segment: the events from its choice up to the next choice made later in the log. */
   segmentEnd(i: number): number {
-    const next = this.cx.steps[i + 1];
-    return Math.min(next === undefined ? this.events : next.at, this.events) - 1;
+    return segmentEnd(this.cx.steps, i, this.events);
   }
 
   go(i: number): void {
