@@ -15,7 +15,7 @@ export type { Counterexample, ScheduleStep, ViewerMeta, ViewerViolation } from '
 export { stateDigest } from './digest.js';
 export { counterexampleOf, type CounterexampleView } from './counterexample.js';
 export { plainState } from './internal/plain.js';
-export { loadLog, parseNdjson, type LoadedLog, type LogError } from './internal/log.js';
+export { loadEvents, loadLog, parseNdjson, type LoadedLog, type LogError } from './internal/log.js';
 export { BUNDLED_PLUGINS, stackOf } from './internal/stack.js';
 export { viewerBundle };
 

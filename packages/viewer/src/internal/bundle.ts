@@ -34,7 +34,7 @@ export function viewerBundle(): string {
       format: 'iife',
       platform: 'browser',
       target: 'es2022',
-      minify: true,
+      minify: process.env['TRACELAB_VIEWER_NO_MINIFY'] !== '1',
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',

@@ -66,8 +66,16 @@ function describe(err: unknown): string {
  */
 export function loadLog(text: string): LoadedLog {
   const parsed = parseNdjson(text);
-  let events = parsed.events;
-  let error = parsed.error;
+  return loadEvents(parsed.events, parsed.error);
+}
+
+/**
+ * `loadLog` for events already parsed (the page parses once, draws, then replays): `error` is
+ * what parsing found after the last of `values`.
+ */
+export function loadEvents(values: readonly unknown[], parseError: LogError | null): LoadedLog {
+  let events = values;
+  let error = parseError;
   for (let attempt = 0; attempt < 3; attempt++) {
     if (events.length === 0) return { events: [], kernel: null, error: error ?? { line: 1, code: 'LOG_EMPTY', message: 'the log holds no events' } };
     try {

@@ -110,7 +110,20 @@ export class EventList {
     if (top < this.viewport.scrollTop || top + ROW > this.viewport.scrollTop + vh) this.viewport.scrollTop = Math.max(0, top - vh / 2);
   }
 
+  /** The slowest render so far, in ms (on the root as `data-max-render-ms`: what a scroll costs the page). */
+  private maxRender = 0;
+
   private render(): void {
+    const t0 = performance.now();
+    this.renderRows();
+    const ms = performance.now() - t0;
+    if (ms > this.maxRender) {
+      this.maxRender = ms;
+      this.viewport.setAttribute('data-max-render-ms', ms.toFixed(2));
+    }
+  }
+
+  private renderRows(): void {
     const vh = this.viewport.clientHeight || 400;
     const first = Math.max(0, Math.floor(this.viewport.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((this.viewport.scrollTop + vh) / ROW) + OVERSCAN);

@@ -27,6 +27,7 @@ export class Lanes {
   private readonly bySeqCpu: number[][];
   private readonly extraMarks: LaneMark[] = [];
   private readonly axisEl: HTMLElement;
+  private frame = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -56,19 +57,24 @@ export class Lanes {
     this.axisEl = document.createElement('div');
     this.axisEl.className = 'lane-axis';
     root.appendChild(this.axisEl);
-    new ResizeObserver(() => this.draw()).observe(root);
+    new ResizeObserver(() => this.redraw()).observe(root);
+  }
+
+  /** Draws at the next frame, once however many changes came before it. */
+  private redraw(): void {
+    if (this.frame === 0) this.frame = requestAnimationFrame(() => ((this.frame = 0), this.draw()));
   }
 
   /** Marks that come from outside the log (violations, schedule choices). */
   addMarks(marks: readonly LaneMark[]): void {
     this.extraMarks.push(...marks);
-    this.draw();
+    this.redraw();
   }
 
   setAxis(axis: Axis): void {
     this.axis = axis;
     this.resetView();
-    this.draw();
+    this.redraw();
   }
 
   select(seq: number): void {
@@ -82,7 +88,7 @@ export class Lanes {
         this.v1 = x + w / 2;
       }
     }
-    this.draw();
+    this.redraw();
   }
 
   private pos(time: number, seq: number): number {
@@ -107,7 +113,7 @@ export class Lanes {
       const w = Math.max(4, (this.v1 - this.v0) * k);
       this.v0 = at - f * w;
       this.v1 = at + (1 - f) * w;
-      this.draw();
+      this.redraw();
     });
     canvas.addEventListener('mousedown', (ev) => {
       dragFrom = ev.clientX;
@@ -122,7 +128,7 @@ export class Lanes {
       this.v0 -= d;
       this.v1 -= d;
       dragFrom = ev.clientX;
-      if (moved) this.draw();
+      if (moved) this.redraw();
     });
     window.addEventListener('mouseup', () => {
       dragFrom = null;

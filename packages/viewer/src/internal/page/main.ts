@@ -5,7 +5,8 @@
  */
 import type { KernelEvent, KernelState, ReplayedKernel } from '@tracelab/core';
 import type { ViewerMeta } from '../../meta.js';
-import { loadLog, parseNdjson, type LogError } from '../log.js';
+import { loadEvents, parseNdjson, type LogError } from '../log.js';
+import { logHashInSlices } from './hash.js';
 import { esc } from './dom.js';
 import { EventList } from './event-list.js';
 import { Lanes, type Axis } from './lanes.js';
@@ -55,18 +56,21 @@ class Viewer {
     const parsed = parseNdjson(this.text);
     const valid = validPrefix(parsed.events);
     const error = valid.error ?? parsed.error;
+    const t1 = performance.now();
     this.render(valid.events, error);
+    this.root.setAttribute('data-parse-ms', (t1 - t0).toFixed(1));
     this.root.setAttribute('data-first-render-ms', (performance.now() - t0).toFixed(1));
     // Since navigation start: what a user waits for, HTML parsing included.
     this.root.setAttribute('data-first-render-at', performance.now().toFixed(1));
     // Replay after the first paint: the lanes and the list are usable while the log folds.
-    setTimeout(() => this.replay(t0, valid.events.length, error), 0);
+    setTimeout(() => this.replay(t0, valid.events, error), 0);
   }
 
-  private replay(t0: number, shown: number, firstError: LogError | null): void {
-    // loadLog parses again and stops at the same first bad line; replay may stop earlier
-    // (an undeclared type, a reducer that throws, a plugin the viewer lacks).
-    const loaded = loadLog(this.text);
+  private replay(t0: number, events: readonly KernelEvent[], firstError: LogError | null): void {
+    const shown = events.length;
+    // Replay may stop before the first bad line parsing found (an undeclared type, a reducer
+    // that throws, a plugin the viewer lacks).
+    const loaded = loadEvents(events, firstError);
     this.kernel = loaded.kernel;
     const error = loaded.error !== null && (firstError === null || loaded.error.line < firstError.line) ? loaded.error : firstError;
     if (loaded.events.length < shown) this.render(loaded.events as KernelEvent[], error);
@@ -80,9 +84,13 @@ class Viewer {
   }
 
   private checkHash(): void {
+    if (this.kernel === null) return;
+    logHashInSlices(this.kernel.log, (hash) => this.showHash(hash));
+  }
+
+  private showHash(hash: string): void {
     const el = this.root.querySelector('[data-hash-check]');
-    if (this.kernel === null || el === null) return;
-    const hash = this.kernel.logHash();
+    if (el === null) return;
     this.root.setAttribute('data-log-hash', hash);
     const expected = this.meta.logHash;
     el.innerHTML = expected === null ? `log hash <code>${hash.slice(0, 16)}…</code>` : hash === expected ? `log hash <code>${hash.slice(0, 16)}…</code> <span class="ok">matches the run's</span>` : `log hash <code>${hash.slice(0, 16)}…</code> <span class="bad">differs from the run's ${esc(expected.slice(0, 16))}… (the log was cut or edited)</span>`;
