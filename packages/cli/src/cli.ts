@@ -8,6 +8,7 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture } from './torture.js';
+import { cmdView } from './view.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -248,6 +249,8 @@ export function main(argv: readonly string[], io: CliIo): number {
         return cmdConvert(rest, io);
       case 'torture':
         return cmdTorture(rest, io);
+      case 'view':
+        return cmdView(rest, io);
       case 'list':
         for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
         return 0;
