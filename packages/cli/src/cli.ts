@@ -6,6 +6,7 @@ import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
+import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -25,7 +26,8 @@ const USAGE = `usage:
   tracelab list
       lists the scenarios
 ${CONVERT_USAGE}
-${EXPLORE_USAGE}`;
+${EXPLORE_USAGE}
+${DISTRIBUTED_USAGE}`;
 
 interface RunArgs {
   scenario: string;
@@ -152,9 +154,19 @@ function cmdReplay(argv: readonly string[], io: CliIo): number {
   return ok ? 0 : 1;
 }
 
-/** The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input. */
-export function main(argv: readonly string[], io: CliIo): number {
+/**
+ * The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input; a
+ * promise of it for the commands that talk to a queue (explore --queue, worker, merge).
+ */
+export function main(argv: readonly string[], io: CliIo): number | Promise<number> {
   const [cmd, ...rest] = argv;
+  const failed = (err: unknown): number => {
+    if (err instanceof TracelabError) {
+      io.err(`tracelab: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  };
   try {
     switch (cmd) {
       case 'run':
@@ -162,7 +174,11 @@ export function main(argv: readonly string[], io: CliIo): number {
       case 'replay':
         return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
       case 'explore':
-        return cmdExplore(rest, io);
+        return isDistributed(rest) ? cmdExploreDistributed(rest, io).catch(failed) : cmdExplore(rest, io);
+      case 'worker':
+        return cmdWorker(rest, io).catch(failed);
+      case 'merge':
+        return cmdMerge(rest, io).catch(failed);
       case 'scenarios':
         return cmdScenarios(io);
       case 'convert':
@@ -181,10 +197,6 @@ export function main(argv: readonly string[], io: CliIo): number {
         return 2;
     }
   } catch (err) {
-    if (err instanceof TracelabError) {
-      io.err(`tracelab: ${err.message}`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
 }

@@ -100,8 +100,21 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
   );
 }
 
-/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
-export function cmdExplore(argv: readonly string[], io: CliIo): number {
+/** `tracelab explore`'s arguments. */
+export interface ExploreArgs {
+  readonly name: string;
+  readonly variant: string;
+  readonly strategy: StrategyName;
+  readonly budget: number;
+  readonly workers: number;
+  readonly seed: number;
+  readonly bound: number;
+  readonly json: boolean;
+  readonly out: string;
+}
+
+/** Parses `tracelab explore`'s arguments (the scenario is checked by the caller). */
+export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArgs {
   let name: string | undefined;
   let variant: string | undefined;
   let strategy: StrategyName = 'portfolio';
@@ -129,25 +142,44 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
     else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
   }
   if (name === undefined) bad(`explore needs a scenario; scenarios: ${[...catalog.keys()].join(', ')}`);
-  const sc = scenario(name);
-  if (variant === undefined) bad(`explore needs --variant; variants of ${sc.name}: ${sc.variants.map((v) => v.name).join(', ')}`);
-  variantOf(sc, variant);
-  const progress = io.progress;
-  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
-  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  if (variant === undefined) {
+    const known = catalog.get(name);
+    bad(`explore needs --variant${known === undefined ? '' : `; variants of ${known.name}: ${known.variants.map((v) => v.name).join(', ')}`}`);
+  }
+  return { name, variant, strategy, budget, workers, seed, bound, json, out };
+}
+
+/**
+ * Prints an exploration's result as `tracelab explore` does, and writes the counterexample's
+ * events.ndjson, trace.json and ctf/ to `out`. `extra` joins the --json object. Returns the
+ * exit code: 1 when a violation was found, else 0.
+ */
+export function reportExplore(sc: Scenario, r: ExploreResult, io: CliIo, args: { readonly out: string; readonly json: boolean }, extra: Record<string, unknown> = {}): number {
+  const { out, json } = args;
   let ctf: CtfOutput | null = null;
   if (r.failure !== null) {
-    writeRun(out, r.failure.log, { scenario: sc.name, variant, replay: r.failure.replay, logHash: r.failure.logHash });
+    writeRun(out, r.failure.log, { scenario: sc.name, variant: r.variant, replay: r.failure.replay, logHash: r.failure.logHash });
     ctf = failureCtf(sc, r.failure.replay, join(out, 'ctf'));
   }
   if (json) {
     const { failure, ...rest } = r;
     const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
-    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out, ctf: ctfJson } }, null, 2));
+    io.out(JSON.stringify({ ...rest, ...extra, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out, ctf: ctfJson } }, null, 2));
   } else {
     printResult(sc, r, io, r.failure !== null ? out : null, ctf);
   }
   return r.found ? 1 : 0;
+}
+
+/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
+export function cmdExplore(argv: readonly string[], io: CliIo): number {
+  const { name, variant, strategy, budget, workers, seed, bound, json, out } = parseExploreArgs(argv, io);
+  const sc = scenario(name);
+  variantOf(sc, variant);
+  const progress = io.progress;
+  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
+  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  return reportExplore(sc, r, io, { out, json });
 }
 
 /** `tracelab replay <scenario> <string>`: 1 when the schedule reproduces a violation, else 0. */

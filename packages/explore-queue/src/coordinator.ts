@@ -2,7 +2,7 @@ import { TracelabError } from '@tracelab/core';
 import { foldChunks, planChunks, type ChunkPlan, type ChunkResult, type ExploreOptions, type ExploreResult, type Scenario } from '@tracelab/explore';
 import { Queue } from 'bullmq';
 import { jobIdOf, type ChunkJobData, type StoredResult } from './internal/job.js';
-import { connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, RESULTS_TTL_S, within } from './internal/redis.js';
+import { abandon, connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, RESULTS_TTL_S, within } from './internal/redis.js';
 import { codeVersion, explorationId, type ScenarioRef } from './scenario-ref.js';
 
 /** Schedules per chunk on the queue: see docs/benchmarks.md (the queue's cost per chunk). */
@@ -39,6 +39,8 @@ export interface QueueExploreOptions extends Pick<ExploreOptions, 'variant' | 'b
   /** How often the results are polled. Default 25 ms. */
   readonly pollMs?: number;
   readonly progress?: (p: QueueProgress) => void;
+  /** Called once connected, with the exploration id and the chunks already in Redis. */
+  readonly onStart?: (s: { readonly exploration: string; readonly resumed: number; readonly chunks: number; readonly chunkSize: number }) => void;
 }
 
 export interface QueueExploreResult extends ExploreResult {
@@ -72,7 +74,7 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
   const timeoutMs = options.redisTimeoutMs ?? 30_000;
   const window = options.window ?? 256;
   const pollMs = options.pollMs ?? 25;
-  const { progress: _progress, ...search } = options;
+  const { progress: _progress, onStart: _onStart, ...search } = options;
   const plan: ChunkPlan = planChunks(scenario, { ...search, chunkSize: options.chunkSize ?? QUEUE_CHUNK_SIZE });
   const version = codeVersion(scenario, ref, plan.variant, plan.scale);
   const exploration = explorationId(plan, version);
@@ -106,6 +108,7 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
       if (stored.result.fail !== null) lowestFail = Math.min(lowestFail, c);
     }
     const resumed = results.size;
+    options.onStart?.({ exploration, resumed, chunks: plan.chunks, chunkSize: plan.chunkSize });
     await redis('writing the exploration', client.hset(keys.meta, { plan: JSON.stringify(plan), ref: JSON.stringify(ref), version }));
     await redis('writing the exploration', client.runCommand('expire', [keys.meta, RESULTS_TTL_S]));
 
@@ -212,10 +215,6 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
     return { ...folded, exploration, codeVersion: version, resumed, chunkSize: plan.chunkSize };
   } finally {
     if (ok) await queue.close().catch(() => undefined);
-    else {
-      // Redis may be gone: BullMQ's close would wait for it.
-      void queue.close().catch(() => undefined);
-      await queue.disconnect().catch(() => undefined);
-    }
+    else await abandon(queue);
   }
 }

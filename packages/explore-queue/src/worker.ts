@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { TracelabError } from '@tracelab/core';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ChunkPool } from './internal/pool.js';
-import { connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, RESULTS_TTL_S, unreachable, within } from './internal/redis.js';
+import { abandon, connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, RESULTS_TTL_S, unreachable, within } from './internal/redis.js';
 import type { ChunkJobData, StoredResult } from './internal/job.js';
 
 export interface WorkerOptions {
@@ -105,8 +105,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     clearInterval(watchdog);
     if (err !== undefined) {
       // Redis is gone: BullMQ's close would wait for it. Drop the connections and the threads.
-      void worker.close(true).catch(() => undefined);
-      void worker.disconnect().catch(() => undefined);
+      await abandon({ close: () => worker.close(true), disconnect: () => worker.disconnect() });
       await pool.close();
       settle.reject(err);
     } else {

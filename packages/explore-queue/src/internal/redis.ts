@@ -20,6 +20,8 @@ export function parseRedisUrl(url: string): RedisTarget {
     throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)} is not a URL; expected redis://HOST:PORT`);
   }
   if (u.protocol !== 'redis:') throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)} is not a redis:// URL; expected redis://HOST:PORT`);
+  const authority = url.slice('redis://'.length).split('/')[0]!;
+  if (authority.endsWith(':')) throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)} has an empty port; expected redis://HOST:PORT`);
   if (u.hostname === '') throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)} names no host; expected redis://HOST:PORT`);
   const port = u.port === '' ? 6379 : Number(u.port);
   const path = u.pathname.replace(/^\//, '');
@@ -90,3 +92,16 @@ export const DEFAULT_QUEUE_NAME = 'tracelab-explore';
 
 /** How long an exploration's results stay in Redis after it last wrote them: a week. */
 export const RESULTS_TTL_S = 7 * 24 * 3600;
+
+/**
+ * Drops a BullMQ object's connections when Redis may be gone: its `close()` and `disconnect()`
+ * wait for Redis (forever, when it does not come back), so neither is awaited past `ms`.
+ */
+export async function abandon(o: { close(): Promise<void>; disconnect(): Promise<void> }, ms = 500): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([Promise.allSettled([o.close(), o.disconnect()]), late]);
+  clearTimeout(timer);
+}
