@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '@tracelab/cli';
 import { exploreOnQueue, scenarioRef } from '@tracelab/explore-queue';
 import { scenario } from '@tracelab/scenarios';
-import { freePort, redisCall, REDIS_SERVER, ROOT, startRedis, tracelab, until, type RedisServer, type Tracelab } from './support/redis.js';
+import { freePort, redisCall, REDIS_SERVER, ROOT, startRedis, tracelab, until, type RedisServer, type Tracelab } from '../../explore-queue/test/support/redis.js';
 
 // Worker processes run the built CLI: build it first, so they run the code under test
 // (tsc -b is incremental: fast when up to date).

@@ -1,5 +1,5 @@
 /**
- * Test support: a real redis-server (Debian's) on 127.0.0.1 on a free port with no
+ * Test support (explore-queue's and the CLI's queue tests): a real redis-server (Debian's) on 127.0.0.1 on a free port with no
  * persistence, a minimal RESP client to look inside it, and `tracelab` processes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
