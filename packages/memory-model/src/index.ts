@@ -12,3 +12,9 @@ export { runLitmus } from './internal/litmus-run.js';
 export type { LitmusExecution, LitmusOutcome, LitmusVerdict, RunLitmusOptions } from './internal/litmus-run.js';
 export { checkLkmm } from './internal/lkmm.js';
 export type { Axiom, Candidate, Ev } from './internal/lkmm.js';
+
+export { memoryModel, MEMORY_MODEL_VERSION } from './plugin.js';
+export type { AccessKind, FenceName, MemValue, MemoryModelApi, MemoryModelOptions, MemoryModelState, RmwOrder } from './events.js';
+export { runLitmusOnKernel } from './internal/litmus-kernel.js';
+export type { KernelLitmusRun } from './internal/litmus-kernel.js';
+export { evalCond } from './internal/litmus-run.js';

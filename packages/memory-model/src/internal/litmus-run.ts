@@ -355,7 +355,7 @@ const FENCE_NAMES: Readonly<Record<FenceKind, string>> = {
   barrier: 'barrier',
 };
 
-function evalCond(c: Cond, regs: ReadonlyMap<string, Value>, mem: ReadonlyMap<string, Value>): boolean {
+export function evalCond(c: Cond, regs: ReadonlyMap<string, Value>, mem: ReadonlyMap<string, Value>): boolean {
   switch (c.k) {
     case 'true':
       return true;
