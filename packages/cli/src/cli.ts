@@ -6,6 +6,7 @@ import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
+import { cmdLitmus } from './litmus.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -167,6 +168,8 @@ export function main(argv: readonly string[], io: CliIo): number {
         return cmdScenarios(io);
       case 'convert':
         return cmdConvert(rest, io);
+      case 'litmus':
+        return cmdLitmus(rest, io);
       case 'list':
         for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
         return 0;

@@ -15,6 +15,8 @@ export type { Axiom, Candidate, Ev } from './internal/lkmm.js';
 
 export { memoryModel, MEMORY_MODEL_VERSION } from './plugin.js';
 export type { AccessKind, FenceName, MemValue, MemoryModelApi, MemoryModelOptions, MemoryModelState, RmwOrder } from './events.js';
-export { runLitmusOnKernel } from './internal/litmus-kernel.js';
+export { findKernelWitness, runLitmusOnKernel } from './internal/litmus-kernel.js';
 export type { KernelLitmusRun } from './internal/litmus-kernel.js';
 export { evalCond } from './internal/litmus-run.js';
+export { conformance, conformanceMarkdown, KERNEL_RENAMES } from './internal/conformance.js';
+export type { ConformanceRow, ConformanceSummary } from './internal/conformance.js';

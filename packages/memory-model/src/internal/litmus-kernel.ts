@@ -2,6 +2,7 @@ import { createKernel, getState, randomStrategy, replaySchedule, TracelabError, 
 import type { MemoryModelApi, MemValue } from '../events.js';
 import { memoryModel } from '../plugin.js';
 import type { Cond, Expr, LitmusTest, Stmt, Value } from './litmus-ast.js';
+import { evalCond } from './litmus-run.js';
 
 /** The final state of one run of a litmus test on the simulated kernel. */
 export interface KernelLitmusRun {
@@ -201,4 +202,19 @@ export function runLitmusOnKernel(test: LitmusTest, opts: { seed?: number; strat
   const mem = new Map<string, Value>();
   for (const loc of locations(test)) mem.set(loc, api.peek(loc));
   return { kernel, regs, mem, done: r.done && r.violations.length === 0 };
+}
+
+/**
+ * Looks for a run of the test on the simulated kernel (random walks from seeds 1..`tries`)
+ * whose final state satisfies the test's condition (and filter); returns its schedule, which
+ * `runLitmusOnKernel(test, { schedule })` replays, or null. The operational model reaches a
+ * subset of what LKMM allows (no load buffering), so null does not mean Never.
+ */
+export function findKernelWitness(test: LitmusTest, tries = 64): string | null {
+  for (let seed = 1; seed <= tries; seed++) {
+    const r = runLitmusOnKernel(test, { seed });
+    if (!r.done) continue;
+    if ((test.filter === null || evalCond(test.filter, r.regs, r.mem)) && evalCond(test.cond, r.regs, r.mem)) return r.kernel.schedule;
+  }
+  return null;
 }

@@ -321,6 +321,8 @@ export interface LitmusExecution {
   readonly co: Readonly<Record<string, readonly Value[]>>;
   /** Registers (`0:r1`) and the final memory. */
   readonly final: Readonly<Record<string, Value>>;
+  /** Whether it satisfies the final condition (always, except for a replayed execution). */
+  readonly satisfies: boolean;
 }
 
 export type LitmusVerdict = 'Never' | 'Sometimes' | 'Always';
@@ -331,7 +333,7 @@ export interface LitmusOutcome {
   /** Consistent executions (after the filter) that satisfy the condition, and that do not. */
   readonly positive: number;
   readonly negative: number;
-  /** An execution satisfying the condition, when one exists. */
+  /** An execution satisfying the condition, when one exists; with `replay`, the replayed execution. */
   readonly witness?: LitmusExecution;
   /** For `Unsupported`: the construct and its line. */
   readonly unsupported?: { readonly construct: string; readonly line: number };
@@ -431,7 +433,10 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
     }
     return false;
   };
-  if (only !== null) for (let k = 0; k < nThreads; k++) pick[k] = only[k] ?? 0;
+  const misfit = (): never => {
+    throw new TracelabError('INVALID_OPTION', `replay string ${options.replay} does not fit ${test.name}: it names a choice the test does not have`);
+  };
+  if (only !== null) for (let k = 0; k < nThreads; k++) if ((pick[k] = only[k] ?? 0) >= traces[k]!.length) misfit();
 
   do {
     const chosen = pick.map((p, k) => traces[k]![p]!);
@@ -481,7 +486,7 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
       reads.push(i);
       sources.push(src);
     }
-    if (impossible) continue;
+    if (impossible && only === null) continue;
     const writesOf = locList.map((loc, li) => {
       const ws: number[] = [];
       for (let j = locList.length; j < n; j++) if (events[j]!.kind === 'W' && events[j]!.loc === loc) ws.push(j);
@@ -491,8 +496,10 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
     const rfPick = new Array<number>(reads.length).fill(0);
     const coPick = new Array<number>(writesOf.length).fill(0);
     if (only !== null) {
-      for (let r = 0; r < reads.length; r++) rfPick[r] = only[nThreads + r] ?? 0;
-      for (let l = 0; l < writesOf.length; l++) coPick[l] = only[nThreads + reads.length + l] ?? 0;
+      if (impossible) misfit();
+      for (let r = 0; r < reads.length; r++) if ((rfPick[r] = only[nThreads + r] ?? 0) >= sources[r]!.length) misfit();
+      for (let l = 0; l < writesOf.length; l++) if ((coPick[l] = only[nThreads + reads.length + l] ?? 0) >= writesOf[l]!.orders.length) misfit();
+      if (only.length > nThreads + reads.length + writesOf.length) misfit();
     }
     const next = (arr: number[], lim: (i: number) => number): boolean => {
       for (let k = arr.length - 1; k >= 0; k--) {
@@ -523,9 +530,11 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
             for (const [r, v] of tr.regs) regs.set(`${k}:${r}`, v);
           });
           if (test.filter === null || evalCond(test.filter, regs, mem)) {
-            if (evalCond(test.cond, regs, mem)) {
-              positive++;
-              if (witness === undefined) {
+            const satisfies = evalCond(test.cond, regs, mem);
+            if (satisfies) positive++;
+            else negative++;
+            if (witness === undefined && (satisfies || only !== null)) {
+              {
                 const describe = (i: number): string => {
                   const e = events[i]!;
                   if (e.kind === 'F') return `F ${FENCE_NAMES[e.fence!]}`;
@@ -543,9 +552,10 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
                   threads: chosen.map((tr, k) => tr.events.map((_, i) => describe(offsets[k]! + i))),
                   co: coShown,
                   final,
+                  satisfies,
                 };
               }
-            } else negative++;
+            }
           }
         }
         if (only !== null) break;
