@@ -79,7 +79,7 @@ export function cmdLitmus(argv: readonly string[], io: CliIo): number {
   if (kernel !== undefined) {
     const test = parseLitmus(readFileSync(files[0]!, 'utf8'), files[0]!);
     const r = runLitmusOnKernel(test, { schedule: kernel });
-    const final = [...r.regs, ...r.mem].map(([k, v]) => `${k}=${String(v)}`).join(' ');
+    const final = [...[...r.regs].sort(([a], [b]) => (a < b ? -1 : 1)), ...r.mem].map(([k, v]) => `${k}=${String(v)}`).join(' ');
     io.out(`${test.name}: ${r.done ? 'ran to the end' : 'did not finish'}; final: ${final}`);
     return 0;
   }
