@@ -10,6 +10,7 @@ import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './expl
 import { cmdTorture } from './torture.js';
 import { cmdView } from './view.js';
 import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
+import { cmdLitmus } from './litmus.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -267,6 +268,8 @@ export function main(argv: readonly string[], io: CliIo): number | Promise<numbe
         return cmdTorture(rest, io);
       case 'view':
         return cmdView(rest, io);
+      case 'litmus':
+        return cmdLitmus(rest, io);
       case 'list':
         for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
         return 0;
