@@ -95,4 +95,16 @@ describe('parseLitmus', () => {
     expect(r.witness!.threads[1]).toEqual(['F rcu_read_lock', 'R y=x <- P0', 'R x=0 <- init', 'F rcu_read_unlock']);
     expect(() => runLitmus(t, { replay: 'S1:9' })).toThrow(/does not fit/);
   });
+
+  it('counters: every value a chain of increments can reach is explored, atomics lose none', () => {
+    const inc = (body: string, cond: string) => {
+      const th = (i: number) => `P${i}(atomic_t *x)\n{\n int r0;\n ${body}\n}\n`;
+      return parseLitmus(`C inc\n{}\n${th(0)}${th(1)}${th(2)}exists (${cond})\n`);
+    };
+    expect(runLitmus(inc('atomic_inc(x);', 'x=3'))).toMatchObject({ result: 'Always' });
+    expect(runLitmus(inc('r0 = atomic_inc_return_relaxed(x);', 'x=3 /\\ 0:r0=3'))).toMatchObject({ result: 'Sometimes' });
+    // Plain read-then-write increments lose updates: 1, 2 and 3 are all possible, nothing else.
+    const racy = (c: string) => runLitmus(inc('r0 = READ_ONCE(*x);\n WRITE_ONCE(*x, r0 + 1);', c)).result;
+    expect([racy('x=1'), racy('x=2'), racy('x=3'), racy('x=4')]).toEqual(['Sometimes', 'Sometimes', 'Sometimes', 'Never']);
+  });
 });
