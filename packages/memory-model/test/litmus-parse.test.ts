@@ -65,7 +65,7 @@ describe('parseLitmus', () => {
     expect(e.message).toMatch(/^bad\.litmus:5: expected ','/);
     expect(parseError('P0() {}').message).toMatch(/expected 'C'|first word/);
     expect(parseError('C t\n{}\nP0(int *x)\n{\n  WRITE_ONCE(*x, 1);\n}\n').message).toMatch(/missing final condition/);
-    expect(parseError('C t\n{}\nP0(int *x)\n{\n  r0 = 1;\n}\nexists (x=1)\n').message).toMatch(/bad\.litmus:5: assignment to r0/);
+    expect(parseError('C t\n{}\nP0(int *x)\n{\n  x = 1;\n}\nexists (x=1)\n').message).toMatch(/bad\.litmus:5: assignment to parameter x/);
     expect(parseError('C t\n{ x=1;\n').message).toMatch(/unterminated init block/);
   });
 

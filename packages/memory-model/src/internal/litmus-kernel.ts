@@ -54,6 +54,7 @@ function* litmusThread(test: LitmusTest, id: number, api: MemoryModelApi, out: M
         const a = yield* ev(e.a);
         if (e.op === 'xchg') return yield* api.xchg(loc, a, e.order === 'once' ? 'relaxed' : e.order);
         if (e.op === 'cmpxchg') return yield* api.cmpxchg(loc, a, yield* ev(e.b!), e.order === 'once' ? 'relaxed' : e.order);
+        if (e.op === 'add-unless') return (yield* api.atomicAddUnless(loc, num(a, 'atomic add'), yield* ev(e.b!))) ? 1 : 0;
         if (!e.returns) {
           yield* api.atomicAdd(loc, num(a, 'atomic add'));
           return 0;

@@ -144,10 +144,12 @@ function runThread(th: LitmusThread, test: LitmusTest, domains: ReadonlyMap<stri
         const rTags = T.RMW | (e.order === 'acquire' ? T.ACQUIRE : T.ONCE) | (e.returns ? 0 : T.NORETURN);
         const before = t.events.length;
         const r = read(loc, rTags, a.deps);
-        const succeeds = e.op !== 'cmpxchg' || r.v === x.v;
+        const succeeds = e.op === 'cmpxchg' ? r.v === x.v : e.op === 'add-unless' ? r.v !== y!.v : true;
         if (!succeeds) {
-          t.events[r.i] = { ...t.events[r.i]!, tags: T.ONCE };
-          return { v: r.v, deps: [r.i] };
+          // A failed conditional RMW orders nothing by itself, but it is still an RMW
+          // instruction: smp_mb__after_atomic() after it is a full barrier (LKMM).
+          t.events[r.i] = { ...t.events[r.i]!, tags: T.ONCE | T.RMW };
+          return { v: e.op === 'add-unless' ? 0 : r.v, deps: [r.i] };
         }
         let nv: Value;
         let dataDeps: readonly number[];
@@ -161,6 +163,7 @@ function runThread(th: LitmusThread, test: LitmusTest, domains: ReadonlyMap<stri
           nv = arith('+', r.v, x.v);
           dataDeps = x.deps;
         }
+        const result = (v: Value): Value => (e.op === 'add-unless' ? 1 : v);
         const wi = push({ kind: 'W', loc, value: nv, tags: T.RMW | (e.order === 'release' ? T.RELEASE : T.ONCE), fence: null }, a.deps, dataDeps);
         t.rmw.push([r.i, wi]);
         if (full) {
@@ -175,9 +178,9 @@ function runThread(th: LitmusThread, test: LitmusTest, domains: ReadonlyMap<stri
           // Control dependencies reach the new fence too (harmless: fences are not ordered by ctrl).
           push({ kind: 'F', loc: null, value: 0, tags: 0, fence: 'mb' }, NO_DEPS, NO_DEPS);
           const ri = r.i + 1;
-          return { v: e.fetch ? r.v : nv, deps: [ri] };
+          return { v: result(e.fetch ? r.v : nv), deps: [ri] };
         }
-        return { v: e.fetch ? r.v : nv, deps: [r.i] };
+        return { v: result(e.fetch ? r.v : nv), deps: [r.i] };
       }
       case 'bin': {
         const a = evalE(e.a);
@@ -537,10 +540,60 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
       }
       return false;
     };
+    // Per location, the (reads-from, coherence order) choices that are coherent and atomic on
+    // that location alone; the candidates are their product. Most choices fail on one location
+    // (a lock word's writes in the wrong order), so this prunes before the whole check.
+    const ext = (i: number, j: number): boolean => events[i]!.thread !== events[j]!.thread || events[i]!.thread < 0;
+    const locationOk = (at: readonly number[], rs: readonly number[], pickL: readonly number[], order: readonly number[]): boolean => {
+      const rfL = new Rel(n);
+      rs.forEach((k, i) => rfL.add(sources[k]![pickL[i]!]!, reads[k]!));
+      const coL = new Rel(n);
+      for (let x = 0; x < order.length; x++) for (let y = x + 1; y < order.length; y++) coL.add(order[x]!, order[y]!);
+      const frL = rfL.inverse().seq(coL);
+      const poL = new Rel(n);
+      for (const i of at) for (const j of at) if (po.has(i, j)) poL.add(i, j);
+      if (!poL.union(rfL, coL, frL).acyclic()) return false;
+      for (const i of at) {
+        for (const j of at) {
+          if (!rmw.has(i, j)) continue;
+          // rmw & (fre ; coe): a write between the RMW's read and write, from elsewhere.
+          for (const w of at) if (frL.has(i, w) && ext(i, w) && coL.has(w, j) && ext(w, j)) return false;
+        }
+      }
+      return true;
+    };
+    const perLoc = writesOf.map((wl, l) => {
+      const at: number[] = [];
+      for (let i = 0; i < n; i++) if (events[i]!.loc === wl.loc && events[i]!.kind !== 'F') at.push(i);
+      const rs: number[] = [];
+      reads.forEach((r, k) => {
+        if (events[r]!.loc === wl.loc) rs.push(k);
+      });
+      const opts: Array<{ readonly rf: readonly number[]; readonly co: number }> = [];
+      if (only !== null) {
+        opts.push({ rf: rs.map((k) => rfPick[k]!), co: coPick[l]! });
+        return { rs, opts };
+      }
+      const pickL = new Array<number>(rs.length).fill(0);
+      do {
+        for (let c = 0; c < wl.orders.length; c++) if (locationOk(at, rs, pickL, [wl.init, ...wl.orders[c]!])) opts.push({ rf: [...pickL], co: c });
+      } while (next(pickL, (i) => sources[rs[i]!]!.length));
+      return { rs, opts };
+    });
+    if (perLoc.some((p) => p.opts.length === 0)) {
+      rejected.coherence = (rejected.coherence ?? 0) + 1;
+      continue;
+    }
+    const optPick = new Array<number>(perLoc.length).fill(0);
     do {
+      perLoc.forEach((p, l) => {
+        const o = p.opts[optPick[l]!]!;
+        p.rs.forEach((k, i) => (rfPick[k] = o.rf[i]!));
+        coPick[l] = o.co;
+      });
       const rf = new Rel(n);
       reads.forEach((r, k) => rf.add(sources[k]![rfPick[k]!]!, r));
-      do {
+      {
         const co = new Rel(n);
         const mem = new Map<string, Value>();
         const coShown: Record<string, Value[]> = {};
@@ -587,10 +640,9 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
             }
           }
         }
-        if (only !== null) break;
-      } while (next(coPick, (l) => writesOf[l]!.orders.length));
+      }
       if (only !== null) break;
-    } while (next(rfPick, (k) => sources[k]!.length));
+    } while (next(optPick, (l) => perLoc[l]!.opts.length));
     if (only !== null) break;
   } while (combo());
 
