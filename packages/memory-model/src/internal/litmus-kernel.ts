@@ -197,6 +197,7 @@ export function runLitmusOnKernel(test: LitmusTest, opts: { seed?: number; strat
   const kernel = createKernel({ cpus: Math.max(1, test.threads.length), seed: opts.seed ?? 1, strategy, plugins: [memoryModel()] });
   const api = kernel.api.memoryModel;
   for (const [loc, v] of test.init) api.init(loc, v);
+  // Each thread writes only its own `P:reg` keys, when it returns; read after the run.
   const regs = new Map<string, Value>();
   test.threads.forEach((_, i) => kernel.spawnKthread(litmusThread(test, i, api, regs), { comm: `P${i}` }));
   const r = kernel.run({ maxSteps: 100_000 });
