@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSchedule, TracelabError } from '@tracelab/core';
-import { decodeReplay, lenientReplay, runSchedule } from '@tracelab/explore';
-import { decodeTortureReplay, drawWorkload, MECHANISM_NAMES, OP_KINDS, PIPE_LEN, replayTorture, runSeed, torture, tortureScenario, UNSAFE_OPTIONS, type MechanismName } from '@tracelab/torture';
+import { TracelabError } from '@tracelab/core';
+import { lenientReplay, runSchedule } from '@tracelab/explore';
+import { drawWorkload, MECHANISM_NAMES, OP_KINDS, PIPE_LEN, replayTorture, runSeed, torture, tortureScenario, UNSAFE_OPTIONS, type MechanismName } from '@tracelab/torture';
 
 /**
  * CI's torture run: 300 seeds per mechanism in the safe configuration, every invariant and
@@ -107,7 +107,8 @@ describe('swarm workloads', () => {
     }
     expect([...cpus].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(noFork).toBeGreaterThan(0);
-    const run = replayTorture(`locks#${noFork}:safe:S1:`);
+    const sc = tortureScenario('locks', noFork);
+    const run = runSchedule(sc, 'safe', sc.scale!.default, lenientReplay([]));
     const userForks = run.kernel.log.filter((e) => e.type === 'fork/dup');
     expect(userForks).toEqual([]);
   });
@@ -152,12 +153,32 @@ const FOUND_BEFORE_THE_RCU_FIX = [
   ['rcu-sched#7:safe@1:S1:1101100101{3}', 'torture/checks'],
 ] as const;
 
+/**
+ * The strings above are in the schedule format of the time (`S1:`: a base-36 digit or `(n)` per
+ * choice, `{k}` repeating the token before it), before replay strings carried a step count and a
+ * checksum (`S2`); decoded here, as the core no longer reads S1.
+ */
+function decodeS1(s: string): number[] {
+  const out: number[] = [];
+  const re = /(\(([0-9a-z]+)\)|[0-9a-z])(?:\{(\d+)\})?/gy;
+  const body = s.slice(s.indexOf('S1:') + 3);
+  for (let m = re.exec(body); m !== null && m.index < body.length; m = re.exec(body)) {
+    const v = parseInt(m[2] ?? m[1]!, 36);
+    for (let k = Number(m[3] ?? 1); k > 0; k--) out.push(v);
+    if (re.lastIndex >= body.length) break;
+  }
+  return out;
+}
+
 describe('counterexamples found before the RCU-sched fix', () => {
+  it('decodeS1 reads the old format', () => {
+    expect(decodeS1('x:S1:0{4}122z(10)(rs){3}0')).toEqual([0, 0, 0, 0, 1, 2, 2, 35, 36, 1000, 1000, 1000, 0]);
+  });
+
   it.each(FOUND_BEFORE_THE_RCU_FIX)('%s (was %s) runs clean now', (s) => {
-    const t = decodeTortureReplay(s);
-    const sc = tortureScenario(t.mechanism, t.seed);
-    const r = decodeReplay(sc, t.replay);
-    const o = runSchedule(sc, r.variant, r.scale, lenientReplay(decodeSchedule(r.schedule)));
+    const m = /^([a-z-]+)#(\d+):([a-z0-9-]+)(?:@(\d+))?:(S1:.*)$/.exec(s)!;
+    const sc = tortureScenario(m[1] as MechanismName, Number(m[2]));
+    const o = runSchedule(sc, m[3]!, m[4] === undefined ? sc.scale!.default : Number(m[4]), lenientReplay(decodeS1(m[5]!)));
     expect(o.violation).toBeNull();
     expect(o.done).toBe(true);
   });
