@@ -116,8 +116,8 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       expect(answer(fixed.json)).toEqual(answer(oneFixed.json));
       expect(JSON.parse(fixed.json).resumed).toBe(0);
       expect(JSON.parse(unsafe.json).exploration).not.toBe(JSON.parse(fixed.json).exploration);
-      // Every result stored came from one of the running workers.
-      expect(JSON.parse(fixed.json).workers).toBeGreaterThanOrEqual(1);
+      // The results came from the running workers: with two or more, from more than one.
+      expect(JSON.parse(fixed.json).workers).toBeGreaterThanOrEqual(Math.min(n, 2));
       expect(JSON.parse(fixed.json).workers).toBeLessThanOrEqual(n);
       if (n === 3) {
         expect(unsafe.progress.some((p) => /\[#* *\] \d+\/\d+ schedules, \d+\/s over \d worker\(s\), ETA/.test(p))).toBe(true);
