@@ -204,9 +204,12 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
         }
         // A job that is gone without a result (failed after stalling too often, or removed by
         // hand): queue it again.
-        for (const c of [...queued]) {
-          const state = await redis('checking jobs', queue.getJobState(jobIdOf(exploration, c)));
-          if (state === 'unknown' && (await redis('reading results', client.hget(keys.results, String(c)))) === null) {
+        const open = [...queued];
+        const states = await redis('checking jobs', Promise.all(open.map((c) => queue.getJobState(jobIdOf(exploration, c)))));
+        for (let i = 0; i < open.length; i++) {
+          const c = open[i]!;
+          // The result may have landed between the poll and the state check: only then is the job gone for good.
+          if (states[i] === 'unknown' && (await redis('reading results', client.hget(keys.results, String(c)))) === null) {
             queued.delete(c);
             lost.add(c);
           }
