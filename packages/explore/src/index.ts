@@ -10,8 +10,8 @@ export type { Scenario, ScenarioScale, ScenarioSource, ScenarioVariant, SetupCon
 export { explore, defaultVariant, decisionSteps, planChunks, runPlannedChunk, foldChunks } from './explore.js';
 export type { ChunkPlan, ExploreOptions, ExploreResult, Failure } from './explore.js';
 export type { ChunkResult } from './internal/chunk.js';
-export { replay, encodeReplay, decodeReplay } from './replay.js';
-export type { ReplayResult, ReplayTarget } from './replay.js';
+export { replay, encodeReplay, decodeReplay, replayString, replayContext, maxScale } from './replay.js';
+export type { DecodedReplay, ReplayResult, ReplayTarget } from './replay.js';
 export { gracePeriodEnds, watchGracePeriods, GRACE_PERIOD_MONITOR } from './liveness.js';
 export { formatTrace, describeEvent } from './trace.js';
 export type { TraceOptions } from './trace.js';
