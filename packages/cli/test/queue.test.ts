@@ -112,13 +112,14 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       const [unsafe, fixed] = await Promise.all([run([...UNSAFE, ...CHUNK8, '--queue', redis.url], true), run([...FIXED, ...CHUNK8, '--queue', redis.url, '--progress-every', '0.01'])]);
       expect(unsafe.code).toBe(1);
       expect(fixed.code).toBe(0);
-      expect(answer(unsafe.json)).toEqual(answer(oneUnsafe.json));
-      expect(answer(fixed.json)).toEqual(answer(oneFixed.json));
+      expect(answer(unsafe.json), `unsafe, ${n} worker(s)`).toEqual(answer(oneUnsafe.json));
+      expect(answer(fixed.json), `fixed, ${n} worker(s)`).toEqual(answer(oneFixed.json));
       expect(JSON.parse(fixed.json).resumed).toBe(0);
       expect(JSON.parse(unsafe.json).exploration).not.toBe(JSON.parse(fixed.json).exploration);
-      // The results came from the running workers: with two or more, from more than one.
-      expect(JSON.parse(fixed.json).workers).toBeGreaterThanOrEqual(Math.min(n, 2));
-      expect(JSON.parse(fixed.json).workers).toBeLessThanOrEqual(n);
+      // The results came from the running workers. (How many of them took a chunk depends on
+      // how the OS schedules them: on a loaded machine one worker may take every chunk.)
+      expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeLessThanOrEqual(n);
       if (n === 3) {
         expect(unsafe.progress.some((p) => /\[#* *\] \d+\/\d+ schedules, \d+\/s over \d worker\(s\), ETA/.test(p))).toBe(true);
         expect(fixed.err).toMatch(/explore: \d+\/160 schedules, \d+\/s over \d worker\(s\), ETA \S+/);
