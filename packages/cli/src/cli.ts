@@ -9,8 +9,11 @@ import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture } from './torture.js';
 import { cmdView } from './view.js';
-import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
+import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
 import { cmdLitmus } from './litmus.js';
+
+/** The queue and shard commands, loaded on use (BullMQ and ioredis are not small). */
+const distributed = (): Promise<typeof import('./distributed.js')> => import('./distributed.js');
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -255,11 +258,11 @@ export function main(argv: readonly string[], io: CliIo): number | Promise<numbe
       case 'replay':
         return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
       case 'explore':
-        return isDistributed(rest) ? cmdExploreDistributed(rest, io).catch(failed) : cmdExplore(rest, io);
+        return isDistributed(rest) ? distributed().then((d) => d.cmdExploreDistributed(rest, io)).catch(failed) : cmdExplore(rest, io);
       case 'worker':
-        return cmdWorker(rest, io).catch(failed);
+        return distributed().then((d) => d.cmdWorker(rest, io)).catch(failed);
       case 'merge':
-        return cmdMerge(rest, io).catch(failed);
+        return distributed().then((d) => d.cmdMerge(rest, io)).catch(failed);
       case 'scenarios':
         return cmdScenarios(io);
       case 'convert':
