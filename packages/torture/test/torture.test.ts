@@ -49,19 +49,8 @@ describe('safe configurations', () => {
 /** Seeds an unsafe option may take before it is caught: the issue's target. */
 const CATCH_WITHIN = 2000;
 
-/**
- * Unsafe options the model no longer lets break, with why. `idle-trampolines`: since the core's
- * RCU-sched fix (4221000) an idle CPU inside an idle-hook handler is not quiescent and the idle
- * task switches only from the top of its loop, so ftrace's synchronize_rcu before its
- * synchronize_rcu_tasks waits for the idle task to leave default_idle's trampoline. In Linux the
- * idle loop is an RCU extended quiescent state (RCU is not watching), which is the hazard of the
- * 2014 thread; the catalog's trampoline-free/idle-probe is no longer found either. Recorded for
- * the core (docs/torture.md); `it.fails` flips to a failure once it is caught again.
- */
-const NOT_CAUGHT_SINCE_CORE_FIX: Readonly<Record<string, number>> = { 'idle-trampolines': 300 };
-
 describe('unsafe options: a torture test that cannot catch a broken implementation proves nothing', () => {
-  it.each(UNSAFE_OPTIONS.filter((u) => NOT_CAUGHT_SINCE_CORE_FIX[u.name] === undefined).map((u) => [u.name, u] as const))('%s is caught, by an invariant it is expected to break', (_name, u) => {
+  it.each(UNSAFE_OPTIONS.map((u) => [u.name, u] as const))('%s is caught, by an invariant it is expected to break', (_name, u) => {
     const r = torture({ unsafe: u.name, seeds: CATCH_WITHIN, shrinkRuns: 100 });
     const m = r.mechanisms[0]!;
     expect(r.ok).toBe(true);
@@ -73,12 +62,6 @@ describe('unsafe options: a torture test that cannot catch a broken implementati
     expect(m.seeds).toBe(m.caughtAt! - m.firstSeed + 1);
     expect(replayTorture(v.replay).violation?.name).toBe(v.invariant);
     expect(replayTorture(v.shrunk!.replay).violation?.name).toBe(v.shrunk!.invariant);
-  });
-});
-
-describe('unsafe options the model no longer lets break (known, see NOT_CAUGHT_SINCE_CORE_FIX)', () => {
-  it.fails.each(Object.entries(NOT_CAUGHT_SINCE_CORE_FIX))('%s is caught within %i seeds', (name, seeds) => {
-    expect(torture({ unsafe: name, seeds, shrinkRuns: 0 }).ok).toBe(true);
   });
 });
 
