@@ -96,6 +96,9 @@ describe('tracelab run', () => {
     expect(main(['run', '--cpus', '0'], t.io)).toBe(2);
     expect(main(['replay', 'missing'], t.io)).toBe(2);
     expect(main(['frobnicate'], t.io)).toBe(2);
+    // An empty value is not seed 0 (Number('') is 0).
+    expect(main(['run', '--seed', ''], t.io)).toBe(2);
+    expect(t.err.at(-1)).toMatch(/--seed must be an integer from 0 to 4294967295, got ""/);
     expect(t.err.join('\n')).toMatch(/unknown scenario "nope"[\s\S]*--cpus must be an integer from 1 to 64[\s\S]*does not exist[\s\S]*unknown command/);
   });
 });
