@@ -164,8 +164,10 @@ describe('tracelab run: the utrace syscall logger in the default stack', () => {
     const attached = log.find((e) => e.type === 'utrace/engine-attached');
     const pid = attached.pid ?? attached.target;
     expect(log.find((e) => e.type === 'task/exec' && e.pid === pid)?.comm ?? log.find((e) => e.type === 'fork/dup' && e.child === pid)?.comm).toBe('cc1');
-    // Each syscall the task finished after the engine was attached, in order, with its result.
-    const exits = log.filter((e) => e.type === 'syscall/exit' && e.pid === pid && e.seq > attached.seq && e.name !== 'exit_group');
+    // Each syscall the task finished after the engine asked for syscall reports
+    // (utrace_set_events, which may come well after the attach), in order, with its result.
+    const armed = log.find((e) => e.type === 'utrace/events-set' && e.pid === pid);
+    const exits = log.filter((e) => e.type === 'syscall/exit' && e.pid === pid && e.seq > armed.seq && e.name !== 'exit_group');
     expect(ut.lines).toHaveLength(exits.length);
     exits.forEach((e, i) => expect(ut.lines[i]).toMatch(new RegExp(`^\\[pid ${pid}\\] ${e.name}\\(.*\\) = ${e.ret}$`)));
     expect(ut.lines.every((l: string) => l.startsWith(`[pid ${pid}]`))).toBe(true);
