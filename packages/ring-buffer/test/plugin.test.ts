@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
 import { RING_BUFFER_INVARIANTS, finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type CopyStrategy } from '../src/index.js';
+import { readCtfTrace } from '@tracelab/formats';
 import { decodeStreams } from './decode.js';
 import { runWorkload, runWorkloadBounded } from './helpers.js';
 
@@ -96,6 +97,22 @@ describe('the CTF trace', () => {
     expect(out).toContain('syscall_entry_open: { cpu_id = ');
     expect(out).toContain('path = "/srv/t3/file-4.txt", flags = 4 }');
     expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = \d+, child_tid = \d+ \}/);
+  });
+});
+
+describe('overwrite mode: the packets it overwrote show in the trace', () => {
+  test('every overwritten packet is a packet_seq_num gap the CTF reader reports, none silently', () => {
+    const k = runWorkload(3, { ...small, mode: 'overwrite', numSubbuf: 2 }, 6, 10);
+    finishRingBuffer(k);
+    expect(k.violations).toEqual([]);
+    const overwritten = k.log.filter((e) => e.type === 'ring-buffer/subbuf-overwritten').reduce((n, e) => n + (e as { packets: number }).packets, 0);
+    expect(overwritten).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'rb-overwrite-'));
+    writeRingBufferCtf(k, dir);
+    const r = readCtfTrace(dir);
+    expect(r.missingPackets).toBe(overwritten);
+    expect(r.warnings.every((w) => w.code === 'CTF_PACKETS_MISSING')).toBe(true);
+    expect(r.events.length).toBe(summarizeRingBuffer(k).delivered);
   });
 });
 
