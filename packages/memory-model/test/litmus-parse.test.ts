@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TracelabError } from '@tracelab/core';
+import { encodeSchedule, TracelabError } from '@tracelab/core';
 import { parseLitmus, runLitmus } from '@tracelab/memory-model';
 
 const MP = `C MP+demo
@@ -93,6 +93,7 @@ describe('parseLitmus', () => {
     const again = runLitmus(t, { replay: r.witness!.replay });
     expect(again.witness).toEqual(r.witness);
     expect(r.witness!.threads[1]).toEqual(['F rcu_read_lock', 'R y=x <- P0', 'R x=0 <- init', 'F rcu_read_unlock']);
-    expect(() => runLitmus(t, { replay: 'S1:9' })).toThrow(/does not fit/);
+    expect(() => runLitmus(t, { replay: encodeSchedule([9]) })).toThrow(/does not fit/);
+    expect(() => runLitmus(t, { replay: 'S1:9' })).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
   });
 });
