@@ -51,8 +51,9 @@ function fail(message: string): never {
 }
 
 function intArg(flag: string, value: string | undefined, min: number, max: number): number {
-  if (value === undefined) fail(`${flag} needs a value`);
-  const n = Number(value);
+  if (value === undefined) fail(`${flag} needs a value (an integer from ${min} to ${max})`);
+  // Number('') and Number(' ') are 0: an empty value is not a number.
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return n;
 }
@@ -64,9 +65,9 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     const a = argv[i]!;
     if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
     else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
-    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a directory'));
+    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
-    else if (a.startsWith('-')) fail(`unknown option ${a}\n${USAGE}`);
+    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out and --max-steps\n${USAGE}`);
     else if (positional++ === 0) args.scenario = a;
     else fail(`unexpected argument ${a}\n${USAGE}`);
   }

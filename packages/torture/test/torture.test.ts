@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TracelabError } from '@tracelab/core';
-import { lenientReplay, runSchedule } from '@tracelab/explore';
-import { drawWorkload, MECHANISM_NAMES, OP_KINDS, PIPE_LEN, replayTorture, runSeed, torture, tortureScenario, UNSAFE_OPTIONS, type MechanismName } from '@tracelab/torture';
+import { defaultScale, lenientReplay, replayString, runSchedule } from '@tracelab/explore';
+import { drawWorkload, encodeTortureReplay, MECHANISM_NAMES, OP_KINDS, PIPE_LEN, replayTorture, runSeed, torture, tortureScenario, UNSAFE_OPTIONS, type MechanismName } from '@tracelab/torture';
 
 /**
  * CI's torture run: 300 seeds per mechanism in the safe configuration, every invariant and
@@ -90,8 +90,11 @@ describe('swarm workloads', () => {
     }
     expect([...cpus].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(noFork).toBeGreaterThan(0);
+    // The all-default schedule of that seed (no choice recorded), replayed from its string.
     const sc = tortureScenario('locks', noFork);
-    const run = runSchedule(sc, 'safe', sc.scale!.default, lenientReplay([]));
+    const plain = runSchedule(sc, 'safe', defaultScale(sc), { pick: () => 0 });
+    const run = replayTorture(encodeTortureReplay('locks', noFork, replayString(sc, 'safe', defaultScale(sc), [], plain.steps)));
+    expect(run.logHash).toBe(plain.kernel.logHash());
     const userForks = run.kernel.log.filter((e) => e.type === 'fork/dup');
     expect(userForks).toEqual([]);
   });
@@ -114,7 +117,8 @@ describe('bad input', () => {
     expect(() => torture({ mechanism: 'kprobes' as MechanismName })).toThrow(/unknown mechanism "kprobes"; mechanisms: markers/);
     expect(() => torture({ mechanism: 'markers', unsafe: 'no-barrier' })).toThrow(/no-barrier belongs to utrace, not markers/);
     expect(() => torture({ seeds: 0 })).toThrow(/seeds must be an integer/);
-    expect(() => replayTorture('markers#x:safe:S1:')).toThrow(/is not <mechanism>#<seed>/);
+    expect(() => replayTorture('markers#x:safe:S2:0.0::0000000')).toThrow(/is not <mechanism>#<seed>/);
+    expect(() => replayTorture('markers#1:safe:S1:')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
   });
 });
 

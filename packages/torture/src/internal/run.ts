@@ -79,7 +79,7 @@ const FORMAT = /^([a-z0-9-]+)#(\d+):(.+)$/;
 
 export function decodeTortureReplay(s: string): { mechanism: MechanismName; seed: number; replay: string } {
   const m = FORMAT.exec(typeof s === 'string' ? s.trim() : '');
-  if (m === null) throw new TracelabError('SCHEDULE_INVALID', `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S2:... (tracelab torture prints one)`);
+  if (m === null) throw new TracelabError('SCHEDULE_INVALID', `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S2:<choices>.<steps>:<body>:<check> (tracelab torture prints one)`);
   const mechanism = m[1] as MechanismName;
   if (!MECHANISM_NAMES.includes(mechanism)) throw new TracelabError('SCHEDULE_INVALID', `torture replay string: unknown mechanism ${JSON.stringify(m[1])}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
   const seed = Number(m[2]);
