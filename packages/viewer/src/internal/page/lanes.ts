@@ -60,7 +60,12 @@ export class Lanes {
     this.axisEl = document.createElement('div');
     this.axisEl.className = 'lane-axis';
     root.appendChild(this.axisEl);
-    new ResizeObserver(() => this.redraw()).observe(root);
+    let width = -1;
+    new ResizeObserver(() => {
+      if (root.clientWidth === width) return;
+      width = root.clientWidth;
+      this.redraw();
+    }).observe(root);
   }
 
   /** Draws at the next frame, once however many changes came before it. */
@@ -253,6 +258,10 @@ export class Lanes {
           ctx.lineTo(x, LANE_HEIGHT);
           ctx.stroke();
           ctx.setLineDash([]);
+        } else if (m.kind === 'irq') {
+          // An interrupt taken over the running task: a tick under the span (no source yet).
+          ctx.fillStyle = '#f08c00';
+          ctx.fillRect(x - 1, LANE_HEIGHT - 6, 2, 6);
         } else {
           ctx.fillStyle = '#c92a2a';
           ctx.fillRect(x - 1, 0, 3, LANE_HEIGHT);
