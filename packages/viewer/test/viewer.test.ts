@@ -110,6 +110,9 @@ describe('state digests and diffs', () => {
     expect(rq.before).toContain(sw.next);
     expect(rq.after).not.toContain(sw.next);
     expect(diffStates(kernel.stateAt(10), kernel.stateAt(10))).toEqual([]);
+    // Copies with the same values are no change; a changed element of a nested list is one.
+    expect(diffStates({ rq: [1, 2], l: { w: [] } }, { rq: [1, 2], l: { w: [] } })).toEqual([]);
+    expect(diffStates({ rq: [1, 2] }, { rq: [2, 1] })).toEqual([{ path: 'rq', before: [1, 2], after: [2, 1] }]);
   });
 });
 

@@ -129,7 +129,8 @@ function ringBufferPlot(model: Model): string {
   const color = (cpu: number) => `hsl(${(cpu * 97) % 360} 60% 45%)`;
   let a = axes(xMax, fillMax, 'tick', 'sub-buffers full, waiting for the consumer');
   for (const cpu of cpus) if (fill.has(cpu)) a += line(fill.get(cpu)!, fillMax, color(cpu), '');
-  const legend = cpus.map((cpu, i) => `<rect x="${W - PAD.r - 60}" y="${PAD.t + i * 12}" width="10" height="3" fill="${color(cpu)}"/><text x="${W - PAD.r - 46}" y="${PAD.t + 5 + i * 12}">cpu${cpu}</text>`).join('');
+  // Above the plot area, right of the axis label: the lines stay clear.
+  const legend = cpus.map((cpu, i) => `<rect x="${W - PAD.r - 55 * (cpus.length - i)}" y="${PAD.t - 10}" width="10" height="3" fill="${color(cpu)}"/><text x="${W - PAD.r - 55 * (cpus.length - i) + 14}" y="${PAD.t - 5}">cpu${cpu}</text>`).join('');
   a += legend;
   let b = axes(xMax, lostMax, 'tick', 'records lost (cumulative)');
   for (const cpu of cpus) if (lost.has(cpu)) b += line(lost.get(cpu)!, lostMax, color(cpu), '');
