@@ -2,7 +2,7 @@
 // (`npm run build` first), writes the two viewer pages, and has Debian's Chromium take the
 // screenshots. Usage: node packages/viewer/scripts/screenshots.mjs
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,8 +33,12 @@ const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
 const page = await context.newPage();
 const ready = () => page.waitForSelector('#tracelab-viewer[data-ready="true"][data-log-hash]', { timeout: 120_000 });
 
-// A run: an event inside the RCU-tasks grace period, while the function tracer's trampoline waits for it.
-await page.goto(pathToFileURL(join(work, 'run', 'report.html')).href + '#seq=1416');
+// A run: the first preemption inside the RCU-tasks grace period the function tracer's
+// trampoline waits for.
+const events = readFileSync(join(work, 'run', 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const gpStart = events.find((e) => e.type === 'rcu-tasks/gp-start')?.seq ?? 0;
+const seq = events.find((e) => e.seq > gpStart && e.type === 'sched/switch' && e.preempted)?.seq ?? gpStart;
+await page.goto(pathToFileURL(join(work, 'run', 'report.html')).href + `#seq=${seq}`);
 await ready();
 await page.screenshot({ path: join(root, 'docs/viewer-run.png'), fullPage: true });
 
