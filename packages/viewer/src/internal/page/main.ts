@@ -36,6 +36,10 @@ function seqFromHash(): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/**
+ * The page: the model and the views built from the events, the replayed kernel, the selection.
+ * Its fields are written only by `render`, `replay` and `select`, on the page's one thread.
+ */
 class Viewer {
   private model!: Model;
   private lanes!: Lanes;
