@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { catalog } from '@tracelab/scenarios';
-import { counterexampleOf, loadLog, renderViewer, type CounterexampleView, type LoadedLog, type ViewerMeta } from '@tracelab/viewer';
+import { counterexampleOf, loadLog, renderViewer, viewerBundle, type CounterexampleView, type LoadedLog, type ViewerMeta } from '@tracelab/viewer';
 
 /** The usage lines of `tracelab view`. */
 export const VIEW_USAGE = `  tracelab view <run-dir|explore-dir> [--out FILE]
@@ -120,7 +120,7 @@ export function cmdView(argv: readonly string[], io: { out(text: string): void; 
   writeFileSync(out, html);
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
   const bytes = Buffer.byteLength(html);
-  io.out(`wrote ${out} (${loaded.events.length} events; ${kib(bytes)}: the log ${kib(Buffer.byteLength(log))} and the viewer ${kib(bytes - Buffer.byteLength(log))})${meta.counterexample !== null ? `; counterexample ${meta.counterexample.replay}: ${meta.counterexample.steps.length} choices, ${meta.counterexample.preemptions} preemption(s)` : ''}`);
+  io.out(`wrote ${out} (${loaded.events.length} events; ${kib(bytes)} for a log of ${kib(Buffer.byteLength(log))}: the log is inlined compressed, beside the viewer's ${kib(Buffer.byteLength(viewerBundle()))} script)${meta.counterexample !== null ? `; counterexample ${meta.counterexample.replay}: ${meta.counterexample.steps.length} choices, ${meta.counterexample.preemptions} preemption(s)` : ''}`);
   if (loaded.error !== null) {
     io.err(`tracelab: ${loaded.error.code}: ${logPath}: ${loaded.error.message} (the page shows the ${loaded.events.length} events before line ${loaded.error.line})`);
     return 1;

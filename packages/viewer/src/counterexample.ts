@@ -1,5 +1,4 @@
-import { decodeSchedule } from '@tracelab/core';
-import { decodeReplay, isPreemption, lenientReplay, replayContext, runSchedule, type Scenario } from '@tracelab/explore';
+import { decodeReplay, isPreemption, lenientReplay, runSchedule, type Scenario } from '@tracelab/explore';
 import type { Counterexample, ViewerViolation } from './meta.js';
 
 export interface CounterexampleView {
@@ -13,12 +12,15 @@ export interface CounterexampleView {
 /**
  * A counterexample's schedule, choice by choice, with the log position each choice was made
  * at: the scenario is re-run from the replay string (`<variant>[@<scale>]:S2:...`) with a
- * recording chooser, as the explorer ran it. Throws `SCHEDULE_INVALID` for a malformed string
- * and `INVALID_OPTION` for an unknown variant (from @tracelab/explore).
+ * recording chooser, as the explorer ran it. Throws `SCHEDULE_INVALID` for a malformed or
+ * damaged string, `SCHEDULE_VERSION` for an S1 string and `INVALID_OPTION` for an unknown
+ * variant (from @tracelab/explore's `decodeReplay`).
  */
 export function counterexampleOf(scenario: Scenario, replay: string): CounterexampleView {
   const t = decodeReplay(scenario, replay);
-  const values = decodeSchedule(t.schedule, { context: replayContext(scenario, t.variant, t.scale) });
+  // The string is checked (counts, checksum over this scenario, variant and scale) by decodeReplay.
+  const values: number[] = [];
+  for (const [value, count] of t.info.runs) for (let k = 0; k < count; k++) values.push(value);
   const run = runSchedule(scenario, t.variant, t.scale, lenientReplay(values));
   const steps = run.choices.map((c, i) => ({
     kind: c.kind,

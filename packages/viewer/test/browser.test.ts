@@ -2,7 +2,7 @@
  * The viewer page in a real browser: Debian's Chromium driven by playwright-core. Skipped, with
  * a message, only when /usr/bin/chromium is absent (.ci/run installs it).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,8 +21,48 @@ if (!haveChromium) console.warn(`viewer browser tests SKIPPED: ${CHROMIUM} is ab
 /** Where to save screenshots of the pages (unset: none are taken). */
 const SHOTS = process.env['VIEWER_SCREENSHOTS'];
 
+/**
+ * CPU seconds (user + system) used so far by the processes of the browser started with
+ * `profile` as its user data dir, and by the renderers among them; null where /proc is not.
+ * On a loaded machine wall time says little; a page's CPU time still says what it costs.
+ */
+function browserCpu(profile: string): { all: number; renderers: number } | null {
+  if (!existsSync('/proc/self/stat')) return null;
+  const procs: Array<{ pid: number; ppid: number; cpu: number; cmd: string }> = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      procs.push({ pid: Number(d), ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100, cmd: readFileSync(`/proc/${d}/cmdline`, 'utf8') });
+    } catch {
+      // The process ended while we read it.
+    }
+  }
+  const root = procs.find((p) => p.cmd.includes(profile) && !p.cmd.includes('--type='));
+  if (root === undefined) return null;
+  const mine = new Set([root.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) {
+      if (mine.has(p.pid) || !mine.has(p.ppid)) continue;
+      mine.add(p.pid);
+      grew = true;
+    }
+  }
+  let all = 0;
+  let renderers = 0;
+  for (const p of procs) {
+    if (!mine.has(p.pid)) continue;
+    all += p.cpu;
+    if (p.cmd.includes('--type=renderer')) renderers += p.cpu;
+  }
+  return { all, renderers };
+}
+
 describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tracelab-viewer-'));
+  const profile = mkdtempSync(join(tmpdir(), 'tracelab-chromium-'));
   let context: BrowserContext;
 
   /** A page that records console errors, page errors and every request it makes. */
@@ -52,7 +92,7 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
   });
 
   beforeAll(async () => {
-    context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'tracelab-chromium-')), {
+    context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 1000 },
@@ -63,6 +103,7 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
   afterAll(async () => {
     await context?.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
   });
 
   describe('a run', () => {
@@ -242,9 +283,12 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
       const html = Buffer.byteLength(renderViewer({ log, meta: { title: '100k events', source: 'run', logHash: big.logHash() } }));
       const bundle = Buffer.byteLength(viewerBundle());
       expect(html).toBeLessThanOrEqual(1.5 * Buffer.byteLength(log) + bundle);
+      const cpu0 = browserCpu(profile);
       const t0 = Date.now();
       const { page, problems } = await open(file);
       const wall = Date.now() - t0;
+      const cpu1 = browserCpu(profile);
+      const cpu = cpu0 === null || cpu1 === null ? 'n/a' : `${(cpu1.renderers - cpu0.renderers).toFixed(2)} s in renderers, ${(cpu1.all - cpu0.all).toFixed(2)} s in all browser processes`;
       const at = await page.evaluate(() => {
         const r = document.getElementById('tracelab-viewer')!;
         return { firstRender: Number(r.getAttribute('data-first-render-at')), ready: Number(r.getAttribute('data-ready-at')), replay: Number(r.getAttribute('data-replay-ms')) };
@@ -271,7 +315,7 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
       expect(problems).toEqual([]);
       console.log(
         `viewer 100k: ${big.log.length} events, log ${(Buffer.byteLength(log) / 1048576).toFixed(2)} MiB, page ${(html / 1048576).toFixed(2)} MiB (bundle ${(bundle / 1024).toFixed(0)} KiB, ${(html / (Buffer.byteLength(log) + bundle)).toFixed(3)}x log+bundle); ` +
-          `first render at ${at.firstRender.toFixed(0)} ms, state ready at ${at.ready.toFixed(0)} ms after navigation start (replay ${at.replay.toFixed(0)} ms), goto-to-ready wall ${wall} ms; ` +
+          `first render at ${at.firstRender.toFixed(0)} ms, state ready at ${at.ready.toFixed(0)} ms after navigation start (replay ${at.replay.toFixed(0)} ms), goto-to-ready wall ${wall} ms, CPU to ready ${cpu}; ` +
           `scroll: ${frames.rows} rows in the DOM, slowest list render ${frames.render.toFixed(1)} ms, frame gap mean ${frames.mean.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`,
       );
       await page.close();

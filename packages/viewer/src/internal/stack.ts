@@ -2,6 +2,7 @@ import { TracelabError, type KernelEvent, type PluginStack } from '@tracelab/cor
 import { ftrace } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers } from '@tracelab/markers';
+import { memoryModel } from '@tracelab/memory-model';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ringBuffer } from '@tracelab/ring-buffer';
 import { utrace } from '@tracelab/utrace';
@@ -14,6 +15,7 @@ const FACTORIES: Readonly<Record<string, (options: never) => PluginStack[number]
   ftrace,
   'ring-buffer': ringBuffer,
   utrace,
+  'memory-model': memoryModel,
 };
 
 /** The names of the plugins the viewer bundles. */

@@ -29,6 +29,13 @@ export function diffStates(a: unknown, b: unknown, limit = 200): Change[] {
     }
     const xo = typeof x === 'object' && x !== null;
     const yo = typeof y === 'object' && y !== null;
+    // A list of plain values (a runqueue, pending CPUs, readers) reads as one change: element by
+    // element, a shift would look like every entry changing.
+    if (Array.isArray(x) && Array.isArray(y) && [...x, ...y].every((v) => typeof v !== 'object' || v === null)) {
+      // Reducers copy lists they touch: a new array with the same values is no change.
+      if (x.length !== y.length || x.some((v, i) => v !== y[i])) out.push({ path, before: x, after: y });
+      return;
+    }
     if (xo && yo && Array.isArray(x) === Array.isArray(y) && !isIntMap(x) && !isIntMap(y)) {
       const xr = x as Record<string, unknown>;
       const yr = y as Record<string, unknown>;

@@ -57,7 +57,14 @@ export class EventList {
       const row = (ev.target as HTMLElement).closest('[data-seq]');
       if (row !== null) this.onSelect(Number(row.getAttribute('data-seq')));
     });
-    new ResizeObserver(() => this.render()).observe(this.viewport);
+    // Only a change of height shows other rows (rendering on every resize notification would
+    // feed back: new rows can change the grid's widths, which notifies again).
+    let height = -1;
+    new ResizeObserver(() => {
+      if (this.viewport.clientHeight === height) return;
+      height = this.viewport.clientHeight;
+      this.render();
+    }).observe(this.viewport);
     this.update();
   }
 

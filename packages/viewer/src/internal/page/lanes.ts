@@ -25,7 +25,8 @@ export class Lanes {
   private selected = -1;
   private readonly canvases: HTMLCanvasElement[] = [];
   private readonly bySeqCpu: number[][];
-  private readonly extraMarks: LaneMark[] = [];
+  /** Marks per CPU (violations on every lane), sorted by seq: a draw looks at the visible ones only. */
+  private readonly marksByCpu: LaneMark[][];
   private readonly axisEl: HTMLElement;
   private frame = 0;
 
@@ -38,6 +39,8 @@ export class Lanes {
     this.axis = axis;
     this.bySeqCpu = Array.from({ length: model.cpus }, () => []);
     for (const e of model.events) if (e.cpu >= 0 && e.cpu < model.cpus) this.bySeqCpu[e.cpu]!.push(e.seq);
+    this.marksByCpu = Array.from({ length: model.cpus }, () => []);
+    this.addMarkList(model.marks);
     this.resetView();
     root.innerHTML = '';
     for (let cpu = 0; cpu < model.cpus; cpu++) {
@@ -57,7 +60,12 @@ export class Lanes {
     this.axisEl = document.createElement('div');
     this.axisEl.className = 'lane-axis';
     root.appendChild(this.axisEl);
-    new ResizeObserver(() => this.redraw()).observe(root);
+    let width = -1;
+    new ResizeObserver(() => {
+      if (root.clientWidth === width) return;
+      width = root.clientWidth;
+      this.redraw();
+    }).observe(root);
   }
 
   /** Draws at the next frame, once however many changes came before it. */
@@ -67,8 +75,15 @@ export class Lanes {
 
   /** Marks that come from outside the log (violations, schedule choices). */
   addMarks(marks: readonly LaneMark[]): void {
-    this.extraMarks.push(...marks);
+    this.addMarkList(marks);
     this.redraw();
+  }
+
+  private addMarkList(marks: readonly LaneMark[]): void {
+    for (const m of marks) {
+      for (let cpu = 0; cpu < this.marksByCpu.length; cpu++) if (m.cpu === cpu || m.kind === 'violation') this.marksByCpu[cpu]!.push(m);
+    }
+    for (const list of this.marksByCpu) list.sort((a, b) => a.seq - b.seq);
   }
 
   setAxis(axis: Axis): void {
@@ -210,10 +225,24 @@ export class Lanes {
           ctx.restore();
         }
       }
-      for (const m of [...this.model.marks, ...this.extraMarks]) {
-        if (m.cpu !== cpu && m.kind !== 'violation') continue;
+      const marks = this.marksByCpu[cpu]!;
+      // Positions grow with seq on both axes: start at the first mark in view.
+      let mi = 0;
+      let mhi = marks.length;
+      while (mi < mhi) {
+        const mid = (mi + mhi) >> 1;
+        const m = marks[mid]!;
+        if (this.pos(m.time, m.seq) < this.v0) mi = mid + 1;
+        else mhi = mid;
+      }
+      let lastMark = -1;
+      for (; mi < marks.length; mi++) {
+        const m = marks[mi]!;
         const x = X(this.pos(m.time, m.seq));
-        if (x < -5 || x > w + 5) continue;
+        if (x > w + 5) break;
+        // One mark per pixel and kind is enough.
+        if (Math.floor(x) === lastMark && m.kind === 'preempt') continue;
+        lastMark = Math.floor(x);
         if (m.kind === 'preempt') {
           ctx.fillStyle = '#d9480f';
           ctx.beginPath();
@@ -229,6 +258,10 @@ export class Lanes {
           ctx.lineTo(x, LANE_HEIGHT);
           ctx.stroke();
           ctx.setLineDash([]);
+        } else if (m.kind === 'irq') {
+          // An interrupt taken over the running task: a tick under the span (no source yet).
+          ctx.fillStyle = '#f08c00';
+          ctx.fillRect(x - 1, LANE_HEIGHT - 6, 2, 6);
         } else {
           ctx.fillStyle = '#c92a2a';
           ctx.fillRect(x - 1, 0, 3, LANE_HEIGHT);

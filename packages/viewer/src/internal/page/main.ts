@@ -36,6 +36,10 @@ function seqFromHash(): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+/**
+ * The page: the model and the views built from the events, the replayed kernel, the selection.
+ * Its fields are written only by `render`, `replay` and `select`, on the page's one thread.
+ */
 class Viewer {
   private model!: Model;
   private lanes!: Lanes;
@@ -175,12 +179,24 @@ class Viewer {
   }
 }
 
-function boot(): void {
+/** The log the page carries: gzip in base64, inflated by the browser (no network involved). */
+async function inflate(base64: string): Promise<string> {
+  const raw = atob(base64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Response(stream).text();
+}
+
+async function boot(): Promise<void> {
   const root = document.getElementById('tracelab-viewer');
   const logEl = document.getElementById('tl-log');
   const metaEl = document.getElementById('tl-meta');
   if (root === null || logEl === null || metaEl === null) throw new Error('tracelab viewer: the page is missing its log or metadata');
-  const viewer = new Viewer(root, JSON.parse(metaEl.textContent ?? '{}') as ViewerMeta, logEl.textContent ?? '');
+  const t0 = performance.now();
+  const text = await inflate((logEl.textContent ?? '').trim());
+  root.setAttribute('data-inflate-ms', (performance.now() - t0).toFixed(1));
+  const viewer = new Viewer(root, JSON.parse(metaEl.textContent ?? '{}') as ViewerMeta, text);
   viewer.start();
   window.addEventListener('hashchange', () => {
     const seq = seqFromHash();
@@ -188,9 +204,15 @@ function boot(): void {
   });
   window.addEventListener('keydown', (ev) => {
     if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement) return;
-    if (ev.key === 'ArrowDown' || ev.key === 'j') (viewer.step(1), ev.preventDefault());
-    else if (ev.key === 'ArrowUp' || ev.key === 'k') (viewer.step(-1), ev.preventDefault());
+    const delta = ev.key === 'ArrowDown' || ev.key === 'j' ? 1 : ev.key === 'ArrowUp' || ev.key === 'k' ? -1 : 0;
+    if (delta === 0) return;
+    viewer.step(delta);
+    ev.preventDefault();
   });
 }
 
-boot();
+boot().catch((err: unknown) => {
+  const root = document.getElementById('tracelab-viewer');
+  if (root !== null) root.innerHTML = `<p class="error">${esc(`the viewer could not start: ${err instanceof Error ? err.message : String(err)}`)}</p>`;
+  throw err;
+});

@@ -4,7 +4,7 @@ import type { Model } from './model.js';
 
 const W = 560;
 const H = 180;
-const PAD = { l: 48, r: 12, t: 14, b: 28 };
+const PAD = { l: 48, r: 12, t: 16, b: 30 };
 
 function niceMax(v: number): number {
   if (v <= 0) return 1;
@@ -78,7 +78,7 @@ function gpPlot(model: Model): string {
     body += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3.5" fill="${FLAVOUR_COLOR[g.flavour] ?? '#555'}" data-seq="${g.startSeq}"><title>${esc(`${g.flavour} GP ${g.gp}: ticks ${g.start}..${g.end} (${g.end - g.start})`)}</title></circle>`;
   }
   const flavours = [...new Set(gps.map((g) => g.flavour))];
-  body += flavours.map((f, i) => `<circle cx="${PAD.l + 10 + i * 95}" cy="${PAD.t + 4}" r="4" fill="${FLAVOUR_COLOR[f] ?? '#555'}"/><text x="${PAD.l + 17 + i * 95}" y="${PAD.t + 8}">${esc(f)}</text>`).join('');
+  body += flavours.map((f, i) => `<circle cx="${W - PAD.r - 90}" cy="${PAD.t + 4 + i * 13}" r="4" fill="${FLAVOUR_COLOR[f] ?? '#555'}"/><text x="${W - PAD.r - 82}" y="${PAD.t + 8 + i * 13}">${esc(f)}</text>`).join('');
   return `<figure><figcaption>Grace-period latencies (${gps.length}; click a point to go to its start)</figcaption>${svg(body, 'grace-periods')}</figure>`;
 }
 
@@ -129,9 +129,12 @@ function ringBufferPlot(model: Model): string {
   const color = (cpu: number) => `hsl(${(cpu * 97) % 360} 60% 45%)`;
   let a = axes(xMax, fillMax, 'tick', 'sub-buffers full, waiting for the consumer');
   for (const cpu of cpus) if (fill.has(cpu)) a += line(fill.get(cpu)!, fillMax, color(cpu), '');
-  a += cpus.map((cpu, i) => `<rect x="${PAD.l + 8 + i * 60}" y="${PAD.t}" width="10" height="3" fill="${color(cpu)}"/><text x="${PAD.l + 22 + i * 60}" y="${PAD.t + 5}">cpu${cpu}</text>`).join('');
+  // Above the plot area, right of the axis label: the lines stay clear.
+  const legend = cpus.map((cpu, i) => `<rect x="${W - PAD.r - 55 * (cpus.length - i)}" y="${PAD.t - 10}" width="10" height="3" fill="${color(cpu)}"/><text x="${W - PAD.r - 55 * (cpus.length - i) + 14}" y="${PAD.t - 5}">cpu${cpu}</text>`).join('');
+  a += legend;
   let b = axes(xMax, lostMax, 'tick', 'records lost (cumulative)');
   for (const cpu of cpus) if (lost.has(cpu)) b += line(lost.get(cpu)!, lostMax, color(cpu), '');
+  if (lost.size > 0) b += legend;
   if (lost.size === 0) b += `<text x="${PAD.l + iw / 2}" y="${PAD.t + ih / 2}" text-anchor="middle" class="label">no record lost</text>`;
   return `<figure><figcaption>Ring buffer fill per CPU</figcaption>${svg(a, 'ring-buffer-fill')}</figure><figure><figcaption>Lost events per CPU</figcaption>${svg(b, 'ring-buffer-lost')}</figure>`;
 }
