@@ -24,6 +24,8 @@ export {
   preemptEnable,
   printk,
   rcuReadLock,
+  rcuIdleEnter,
+  rcuIdleExit,
   rcuReadUnlock,
   readLock,
   readUnlock,

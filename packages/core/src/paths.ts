@@ -24,7 +24,8 @@ export type Command =
   | { readonly op: 'fn-enter'; readonly name: string }
   | { readonly op: 'fn-exit' }
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
-  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string };
+  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
+  | { readonly op: 'rcu-idle'; readonly enter: boolean };
 
 /** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
 export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
@@ -301,6 +302,23 @@ export function* callRcu(callback: RcuCallback, label = 'callback'): KPath<numbe
  */
 export function* kthreadRun(path: KPath<unknown>, comm = 'kthread'): KPath<number> {
   return (yield { op: 'kthread-run', path, comm } as Command) as number;
+}
+
+/**
+ * rcu_idle_enter: the idle task tells RCU-sched to stop watching this CPU (an extended
+ * quiescent state), as the idle loop does around the architecture's idle routine
+ * (`default_idle`). Until `rcuIdleExit()` the CPU counts as quiescent even inside a hook
+ * handler or with preemption off, so a grace period does **not** wait for code run here: a
+ * read-side section in it protects nothing (the kernel's "RCU used illegally from idle CPU").
+ * Only the idle task may call it, not nested; a handler that fails inside it is left outside.
+ */
+export function* rcuIdleEnter(): KPath<void> {
+  yield { op: 'rcu-idle', enter: true } as Command;
+}
+
+/** rcu_idle_exit: RCU-sched watches this CPU again. */
+export function* rcuIdleExit(): KPath<void> {
+  yield { op: 'rcu-idle', enter: false } as Command;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

@@ -49,6 +49,8 @@ export interface TaskRt {
    * mode. Written by runHook on the running task; reset when an oops throws its frames away.
    */
   hookDepth: number;
+  /** The idle task only: between rcuIdleEnter and rcuIdleExit (RCU-sched not watching). */
+  rcuIdle: boolean;
   /** kernel.call's completion: the path's value, or the oops that killed it. */
   outcome?: { ok: true; value: unknown } | { ok: false; error: string };
 }
@@ -131,7 +133,7 @@ export class Runtime {
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
-    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0 };
+    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0, rcuIdle: false };
   }
 
   /**
@@ -220,6 +222,7 @@ export class Runtime {
     let cp = this.store.checkpoint();
     const fnDepth = this.running?.fnStack.length ?? 0;
     const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const entryRcuIdle = this.running?.rcuIdle ?? false;
     let gen: KPath<T>;
     try {
       gen = start();
@@ -230,6 +233,7 @@ export class Runtime {
     return yield* forward(
       gen,
       (err) => {
+        if (this.running !== null) this.running.rcuIdle = entryRcuIdle;
         this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
         return undefined;
       },
@@ -274,9 +278,9 @@ export class Runtime {
     for (let c = 0; c < s.cpus.length; c++) {
       const pid = s.cpus[c]!.curr;
       if (pid === 0) {
-        // An idle CPU with a context-switch hook frame still to finish has work too: until it
-        // finishes, that CPU is inside a read-side critical section.
-        if (idleWork || this.idle[c]!.frames.length > 1) out.push(c);
+        // An idle CPU that has begun a context-switch hook frame must finish it: until then it
+        // is inside a read-side critical section a grace period may be waiting on.
+        if (idleWork || this.inReadSide(c, this.idle[c]!)) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -326,9 +330,10 @@ export class Runtime {
     this.stepCheckpoint = this.store.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
-      // Context-switch hooks pushed onto the idle task run before it switches away again, and
-      // so do idle-hook handlers: the idle task schedules only from the top of its loop.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
+      // Context-switch hooks pushed onto the idle task run before it switches away again. An
+      // idle-hook handler may be preempted like other kernel code, but never with preemption
+      // off: that switch would be a quiescent state inside a read-side critical section.
+      if (s.runqueue.length > 0 && t.frames.length === 1 && s.cpus[cpu]!.preemptCount === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
@@ -468,6 +473,11 @@ export class Runtime {
         return this.copyFromUser(cmd.addr, cmd.len);
       case 'kthread-run':
         return this.kthreadRun(cmd.path, cmd.comm);
+      case 'rcu-idle':
+        if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
+        if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
+        t.rcuIdle = cmd.enter;
+        return undefined;
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
@@ -499,6 +509,7 @@ export class Runtime {
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
     t.hookDepth = 0;
+    t.rcuIdle = false;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.idleLoop(this.cpu)];
@@ -558,16 +569,27 @@ export class Runtime {
 
   /**
    * rcu_sched's extended quiescent states: the CPU is idle or its task is in user mode, and it
-   * is outside any read-side critical section: preempt count zero, no context-switch hook frame
-   * pushed on its task, no hook handler running (hooks run in kernel mode, whatever the task's
-   * mode). A context switch is the other quiescent state (rcuNoteContextSwitch).
+   * is outside any read-side critical section (`inReadSide`). A context switch is the other
+   * quiescent state (rcuNoteContextSwitch).
    */
   private cpuQuiescent(cpu: number): boolean {
-    const c = this.store.state.cpus[cpu]!;
-    if (c.preemptCount > 0) return false;
-    const rt = c.curr === 0 ? this.idle[cpu]! : this.tasks.get(c.curr);
-    if (rt === undefined || rt.frames.length > 1 || rt.hookDepth > 0) return false;
-    return c.curr === 0 || this.task(c.curr)?.mode === 'user';
+    const curr = this.store.state.cpus[cpu]!.curr;
+    const rt = curr === 0 ? this.idle[cpu]! : this.tasks.get(curr);
+    if (rt === undefined) return false;
+    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there.
+    if (rt.rcuIdle) return true;
+    if (this.inReadSide(cpu, rt)) return false;
+    return curr === 0 || this.task(curr)?.mode === 'user';
+  }
+
+  /**
+   * Whether `rt`, current on `cpu`, may hold RCU-sched references: preemption is off (a reader,
+   * a spinning lock, a context-switch hook frame under way) or a hook handler is running (hooks
+   * run in kernel mode). A pushed context-switch frame that has not begun holds nothing: the
+   * switch that pushed it was itself the quiescent state, and its first act raises the count.
+   */
+  private inReadSide(cpu: number, rt: TaskRt): boolean {
+    return this.store.state.cpus[cpu]!.preemptCount > 0 || rt.hookDepth > 0;
   }
 
   private startGp(): void {
