@@ -115,7 +115,7 @@ export interface ReplayedKernel extends Kernel {
 const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
 const HOOKS: ReadonlySet<string> = new Set<HookName>([
   'fork', 'clone', 'cloneComplete', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
-  'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle',
+  'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle', 'wakeup',
 ] satisfies HookName[]);
 
 type AnyPlugin = TracelabPlugin<unknown, unknown>;

@@ -10,6 +10,11 @@ export interface RunSummary {
   readonly eventsByType: Readonly<Record<string, number>>;
   readonly tasks: { readonly started: number; readonly exited: number; readonly byComm: Readonly<Record<string, number>> };
   readonly syscalls: number;
+  /**
+   * Per task, from the log: CPU time in ticks (from its switch-in to its switch-out, per CPU)
+   * and syscalls entered (`returned`: those that came back, so without exit_group).
+   */
+  readonly perTask: readonly TaskSummary[];
   readonly pageFaults: number;
   readonly contextSwitches: { readonly voluntary: number; readonly preempted: number };
   readonly gracePeriods: { readonly count: number; readonly meanTicks: number; readonly maxTicks: number };
@@ -21,13 +26,25 @@ export interface RunSummary {
   readonly ringBuffer?: object;
   readonly logHash: string;
   readonly schedule: string;
+  /** The step bound the run was given (`--max-steps`, default 50,000,000); replay uses it. */
+  readonly maxSteps?: number;
+  /** The bound stopped the run before every task exited (and before the session's end). */
+  readonly cut?: boolean;
+}
+
+export interface TaskSummary {
+  readonly pid: number;
+  readonly comm: string;
+  readonly cpuTicks: number;
+  readonly syscalls: number;
+  readonly syscallsReturned: number;
 }
 
 /**
  * The core part of the summary is counted from the log, so a replayed log summarizes the same;
  * `report` is the scenario's own part (its probes' counters live outside the log).
  */
-export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport): RunSummary {
+export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport, bound?: { readonly maxSteps: number; readonly cut: boolean }): RunSummary {
   const byType: Record<string, number> = {};
   const byComm: Record<string, number> = {};
   const gpStart = new Map<number, number>();
@@ -37,28 +54,49 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
   let voluntary = 0;
   let preempted = 0;
   const oopses: string[] = [];
+  const perTask = new Map<number, { pid: number; comm: string; cpuTicks: number; syscalls: number; syscallsReturned: number }>();
+  const task = (pid: number): { pid: number; comm: string; cpuTicks: number; syscalls: number; syscallsReturned: number } => {
+    let t = perTask.get(pid);
+    if (t === undefined) perTask.set(pid, (t = { pid, comm: '', cpuTicks: 0, syscalls: 0, syscallsReturned: 0 }));
+    return t;
+  };
+  // Per CPU: the task running since which tick.
+  const onCpu = new Map<number, { pid: number; since: number }>();
   for (const e of kernel.log) {
     byType[e.type] = (byType[e.type] ?? 0) + 1;
     switch (e.type) {
       case 'task/spawned':
         started++;
         byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        task(e.pid).comm = e.comm;
         break;
       case 'fork/dup':
         started++;
+        task(e.child).comm = e.comm;
         break;
       case 'task/exec':
         byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        task(e.pid).comm = e.comm;
         break;
+      case 'syscall/enter': {
+        const t = task(e.pid);
+        t.syscalls++;
+        if (e.name !== 'exit_group') t.syscallsReturned++;
+        break;
+      }
       case 'task/exit':
         exited++;
         break;
-      case 'sched/switch':
+      case 'sched/switch': {
+        const was = onCpu.get(e.cpu);
+        if (was !== undefined && was.pid !== 0) task(was.pid).cpuTicks += e.time - was.since;
+        onCpu.set(e.cpu, { pid: e.next, since: e.time });
         if (e.prev !== 0) {
           if (e.preempted) preempted++;
           else voluntary++;
         }
         break;
+      }
       case 'rcu/gp-start':
         gpStart.set(e.gp, e.time);
         break;
@@ -82,6 +120,7 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     eventsByType: sortedTypes,
     tasks: { started, exited, byComm },
     syscalls: byType['syscall/enter'] ?? 0,
+    perTask: [...perTask.values()].sort((a, b) => a.pid - b.pid),
     pageFaults: byType['fault/page'] ?? 0,
     contextSwitches: { voluntary, preempted },
     gracePeriods: {
@@ -95,14 +134,16 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     ...(report?.ringBuffer !== undefined ? { ringBuffer: report.ringBuffer } : {}),
     logHash: kernel.logHash(),
     schedule: kernel.schedule,
+    ...(bound !== undefined ? { maxSteps: bound.maxSteps, cut: bound.cut } : {}),
   };
 }
 
 /** The summary as a person reads it on a terminal. */
-export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = [], written: readonly string[] = []): string {
+export function formatSummary(s: RunSummary, outDir: string | null, stackLines: readonly string[] = [], written: readonly string[] = []): string {
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
+  if (s.cut === true) lines.push(`  cut at --max-steps ${s.maxSteps}: the workload and the session had not ended (replay re-runs the same ${s.steps} steps)`);
   lines.push(`  syscalls ${s.syscalls}, page faults ${s.pageFaults}, context switches ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted`);
   lines.push(`  RCU-sched grace periods ${s.gracePeriods.count} (mean ${s.gracePeriods.meanTicks} ticks, max ${s.gracePeriods.maxTicks})`);
   lines.push('  events by type:');
@@ -114,6 +155,6 @@ export function formatSummary(s: RunSummary, outDir: string, stackLines: readonl
   lines.push(`  log hash ${s.logHash}`);
   const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
   lines.push(`  replay string ${sched}`);
-  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
+  lines.push(outDir === null ? '  wrote nothing' : `  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
   return lines.join('\n');
 }

@@ -93,6 +93,8 @@ export class Runtime {
   readonly tasks = new Map<number, TaskRt>();
   readonly idle: TaskRt[];
   readonly choices: number[] = [];
+  /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
+  steps = 0;
   readonly violations: Violation[] = [];
   readonly hooks = new Map<HookName, Tap[]>();
   readonly syscalls = new Map<string, SyscallBody>();
@@ -129,7 +131,7 @@ export class Runtime {
   }
 
   get schedule(): string {
-    return encodeSchedule(this.choices);
+    return encodeSchedule(this.choices, { steps: this.steps });
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
@@ -311,6 +313,7 @@ export class Runtime {
       this.store.flush();
       return false;
     }
+    this.steps++;
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     this.runCpu(cpu);
@@ -358,17 +361,22 @@ export class Runtime {
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
-    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted));
+    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now));
     return true;
   }
 
-  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean): KPath<void> {
+  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
     const me = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
-    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted });
+    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time });
     const after = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
+  }
+
+  private *wakeupHooks(e: KernelEvent<'sched/wakeup'>): KPath<KernelEvent<'sched/wakeup'>> {
+    yield* this.runHook('wakeup', { pid: e.pid, by: e.by, cpu: this.cpu });
+    return e;
   }
 
   private voluntarySwitch(t: TaskRt): void {
@@ -442,6 +450,9 @@ export class Runtime {
             return;
           default:
             t.resume = this.command(t, cmd);
+            // try_to_wake_up's tracepoints: the wakeup hooks run next, in the waker's context,
+            // and hand the emitted event back to the waker's code when they are done.
+            if (cmd.op === 'emit' && cmd.event.type === 'sched/wakeup' && this.hasHandlers('wakeup')) t.frames.push(this.wakeupHooks(t.resume as KernelEvent<'sched/wakeup'>));
         }
       } catch (err) {
         // A schedule that no longer fits the run is the host's problem, not the task's.
