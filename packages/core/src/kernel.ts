@@ -3,7 +3,7 @@ import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
-import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
+import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
 import type { KPath } from './paths.js';
@@ -23,7 +23,7 @@ import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
 
-export type { Violation } from './internal/runtime.js';
+export type { Violation, WaitingTask } from './internal/runtime.js';
 
 /** The version of this package; plugins declare the range of it they work with. */
 export const CORE_VERSION = '0.1.0';
@@ -57,6 +57,13 @@ export interface RunResult {
   /** Every task has exited (only the idle tasks are left). */
   readonly done: boolean;
   readonly violations: readonly Violation[];
+  /**
+   * Non-empty when the run stopped because nothing can run until the host acts: a task is
+   * stopped (by a utrace/ptrace engine or job control) and no lock cycle deadlocks the rest.
+   * Each live task and what it waits on. Resume them (`kernel.call(api.utrace.control(...))`,
+   * a SIGCONT) and `run` again. A real deadlock is the `kernel/stuck` violation instead.
+   */
+  readonly waiting: readonly WaitingTask[];
 }
 
 export interface SpawnOptions {
@@ -451,17 +458,20 @@ class KernelImpl implements ReplayedKernel {
     this.live('run');
     const maxSteps = options.maxSteps ?? 10_000_000;
     let steps = 0;
+    let waiting: WaitingTask[] = [];
     while (!this.rt.halted && steps < maxSteps) {
       if (options.until?.(this.store.state) === true) break;
       if (this.rt.tasks.size === 0) break;
       if (!this.rt.step()) {
-        this.rt.violate('kernel/stuck', `no task can run and no timer is pending: ${this.rt.describeStuck()}`);
+        const deadlock = this.rt.deadlock();
+        if (deadlock === null) waiting = this.rt.waiting();
+        else this.rt.violate('kernel/stuck', `${deadlock}: ${this.rt.describeStuck()}`);
         break;
       }
       steps++;
     }
     this.stepCount += steps;
-    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations };
+    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations, waiting };
   }
 
   invariant(name: string, check: InvariantCheck): void {

@@ -13,6 +13,17 @@ import { forward, isSchedulingCommand } from './forward.js';
 /** What a chooser that ignores `pids` is given. */
 const NO_PIDS: readonly number[] = Object.freeze([]);
 
+/** A live task when the run stopped with nothing able to run: what it waits for. */
+export interface WaitingTask {
+  readonly pid: number;
+  readonly comm: string;
+  readonly state: TaskRunState;
+  /** The wait channel (`stopped:<pid>`, `utrace-stop:<pid>`, `mutex:<name>`, `wait:<pid>`...), or null. */
+  readonly on: string | null;
+  /** The spinning lock it busy-waits on, or null. */
+  readonly spinning: string | null;
+}
+
 export interface Violation {
   readonly name: string;
   readonly message: string;
@@ -716,11 +727,76 @@ export class Runtime {
 
   /** Why nothing can run: each live task and what it waits for. */
   describeStuck(): string {
-    const parts: string[] = [];
+    return this.waiting()
+      .map((w) => `pid ${w.pid} (${w.comm}) ${w.spinning !== null ? `spins on ${w.spinning}` : `${w.state}${w.on !== null ? ` on ${w.on}` : ''}`}`)
+      .join('; ');
+  }
+
+  /** Each live task, and what it waits for. */
+  waiting(): WaitingTask[] {
+    const out: WaitingTask[] = [];
     for (const [pid, t] of this.tasks) {
       const st = this.task(pid);
-      parts.push(`pid ${pid} (${t.comm}) ${t.spinning !== null ? `spins on ${t.spinning}` : `${st?.state ?? '?'}${st?.waitingOn ? ` on ${st.waitingOn}` : ''}`}`);
+      out.push({ pid, comm: t.comm, state: st?.state ?? 'dead', on: st?.waitingOn ?? null, spinning: t.spinning });
     }
-    return parts.join('; ');
+    return out;
+  }
+
+  /**
+   * When no CPU can step and no timer is pending: is this a deadlock, or a kernel waiting for
+   * its host? A cycle of lock waiters (each waits on a mutex or spins on a lock held by the
+   * next) is a deadlock whatever else waits. Otherwise, a task stopped (`state: 'stopped'`: a
+   * utrace/ptrace engine's stop, or job control) waits for a tracer or a SIGCONT the host
+   * controls, and the tasks asleep behind it may be woken once it goes on: not a deadlock.
+   * With nothing stopped, every task sleeps on something no timer or task can wake: stuck.
+   * Returns the deadlock's description, or null when the kernel is only waiting for its host.
+   */
+  deadlock(): string | null {
+    const cycle = this.lockCycle();
+    if (cycle !== null) return `lock-order deadlock: ${cycle}`;
+    for (const pid of this.tasks.keys()) if (this.task(pid)?.state === 'stopped') return null;
+    return 'no task can run and no timer is pending';
+  }
+
+  /** A cycle in the wait-for graph of locks (task -> a holder of the lock it waits for), or null. */
+  private lockCycle(): string | null {
+    const locks = this.store.state.locks;
+    const waitsFor = new Map<number, { lock: string; holders: number[] }>();
+    for (const [pid, t] of this.tasks) {
+      let lock: string | null = t.spinning;
+      if (lock === null) {
+        const on = this.task(pid)?.waitingOn ?? null;
+        if (on !== null && on.startsWith('mutex:')) lock = on.slice('mutex:'.length);
+      }
+      const l = lock === null ? undefined : locks[lock];
+      if (lock === null || l === undefined) continue;
+      const holders = l.kind === 'mutex' ? (l.owner !== null ? [l.owner] : []) : [...(l.writer !== null ? [l.writer] : []), ...l.readers];
+      waitsFor.set(pid, { lock, holders: holders.filter((h) => h !== pid) });
+    }
+    // Depth-first search for a back edge; the path from it is the cycle.
+    const done = new Set<number>();
+    const path: number[] = [];
+    const onPath = new Set<number>();
+    const visit = (pid: number): number[] | null => {
+      if (onPath.has(pid)) return path.slice(path.indexOf(pid));
+      if (done.has(pid)) return null;
+      const w = waitsFor.get(pid);
+      if (w === undefined) return null;
+      path.push(pid);
+      onPath.add(pid);
+      for (const h of w.holders) {
+        const c = visit(h);
+        if (c !== null) return c;
+      }
+      path.pop();
+      onPath.delete(pid);
+      done.add(pid);
+      return null;
+    };
+    for (const pid of [...waitsFor.keys()].sort((a, b) => a - b)) {
+      const c = visit(pid);
+      if (c !== null) return c.map((p) => `pid ${p} (${this.tasks.get(p)?.comm ?? '?'}) waits for ${waitsFor.get(p)!.lock}`).join(', held by ') + `, held by pid ${c[0]}`;
+    }
+    return null;
   }
 }
