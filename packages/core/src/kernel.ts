@@ -2,11 +2,11 @@ import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
-import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
+import { CORE_FUNCTIONS, CorePathsImpl, startProgram } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
-import type { KPath } from './paths.js';
+import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type {
   CorePaths,
@@ -94,14 +94,17 @@ export interface Kernel {
   select<R>(selector: (state: KernelState) => R): Observable<R>;
   /** Starts a user task running `program`; returns its pid. */
   spawn(program: Program, options?: SpawnOptions): number;
-  /** Starts a kernel thread running `path`; returns its pid at once. */
-  spawnKthread(path: KPath<unknown>, options?: SpawnOptions): number;
+  /**
+   * Starts a kernel thread running `path` (a generator object, or a function, plain or
+   * generator, called in the new thread); returns its pid at once.
+   */
+  spawnKthread(path: KPath<unknown> | (() => unknown), options?: SpawnOptions): number;
   /**
    * Runs `path` in a new kernel thread until it returns, scheduling everything else around
    * it, and gives back its value. Throws `INVARIANT_VIOLATED` (with `violation`) if a check
    * fails, `CALL_OOPS` if the thread died, `CALL_DID_NOT_RETURN` if the run ended first.
    */
-  call<T>(path: KPath<T>, options?: SpawnOptions & { readonly maxSteps?: number }): T;
+  call<T>(path: KPath<T> | (() => KPath<T> | T), options?: SpawnOptions & { readonly maxSteps?: number }): T;
   run(options?: RunOptions): RunResult;
   invariant(name: string, check: InvariantCheck): void;
   liveness(name: string, monitor: LivenessMonitor): void;
@@ -202,16 +205,43 @@ const validVersion = (v: string): boolean => memo(`v ${v}`, () => semver.valid(v
 const validRange = (r: string): boolean => memo(`r ${r}`, () => semver.validRange(r) !== null);
 const satisfies = (v: string, r: string): boolean => memo(`s ${v} ${r}`, () => semver.satisfies(v, r, { includePrerelease: true }));
 
-function isGenerator(v: unknown): v is KPath<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+const isGenerator = isKPath;
+
+/**
+ * Drives a plugin path so that anything thrown out of it names the plugin. `start` may be the
+ * path itself or a function called here (a syscall body: plain or generator function), so that
+ * what a plain function throws is attributed too.
+ */
+function* attributed(plugin: string, where: string, start: KPath<unknown> | (() => unknown), disabled: () => boolean): KPath<unknown> {
+  if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
+  const blame = (err: unknown): never => {
+    throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
+  };
+  let gen: KPath<unknown>;
+  if (typeof start === 'function') {
+    let out: unknown;
+    try {
+      out = start();
+    } catch (err) {
+      return blame(err);
+    }
+    if (!isKPath(out)) return out;
+    gen = out;
+  } else {
+    gen = start;
+  }
+  return yield* forward(gen, blame);
 }
 
-/** Drives a plugin path so that anything thrown out of it names the plugin. */
-function* attributed(plugin: string, where: string, gen: KPath<unknown>, disabled: () => boolean): KPath<unknown> {
-  if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
-  return yield* forward(gen, (err) => {
-    throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
-  });
+/** What kernel.call and spawnKthread take: a path, or a function (plain or generator) run in the new thread. */
+function threadBody(what: string, path: unknown): KPath<unknown> {
+  if (isGenerator(path)) return path;
+  if (typeof path === 'function') {
+    return (function* () {
+      return yield* callbackPath((path as () => unknown)());
+    })();
+  }
+  throw new TracelabError('INVALID_OPTION', `${what}: path must be a generator object or a function, e.g. kernel.api.markers.probeRegister(...), function* () { ... } or () => value; got ${path === null ? 'null' : typeof path}`);
 }
 
 class KernelImpl implements ReplayedKernel {
@@ -297,6 +327,7 @@ class KernelImpl implements ReplayedKernel {
         store.addReducer(type, name, reducer as unknown as SliceReducer);
       },
       tap: (hook, handler, options) => {
+        if (typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the ${String(hook)} handler must be a function (plain or generator), got ${typeof handler}`, { plugin: name, hook });
         if (!HOOKS.has(hook)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
         const syscallHook = hook === 'syscallEntry' || hook === 'syscallExit';
         if (!syscallHook && options?.flag !== undefined) {
@@ -314,13 +345,15 @@ class KernelImpl implements ReplayedKernel {
         rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
       },
       defineSyscall: (n, body) => {
-        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, body(args), () => rt.isDisabled(name)) as KPath<number>);
+        if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
+        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
         if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
       defineFunction: (n) => {
         if (this.mode === 'live' && store.state.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
       },
       patchFunction: (n, handler) => {
+        if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
         if (handler === null) rt.patches.delete(n);
         else rt.patches.set(n, { plugin: name, handler });
       },
@@ -406,19 +439,29 @@ class KernelImpl implements ReplayedKernel {
 
   spawn(program: Program, options: SpawnOptions = {}): number {
     this.live('spawn');
-    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', 'spawn: program must be a generator function (u) => { ... }');
+    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', `spawn: program must be a generator function, function* (u) { ... }; got ${program === null ? 'null' : typeof program}`);
+    // A generator function's body runs only when the task does. Any other function is called
+    // here, so that one which gives no generator (an arrow or async function written by
+    // mistake) is refused now, not when the task first runs ("gen.next is not a function").
+    let start: Program | ReturnType<Program> = program;
+    if (!isGeneratorFunction(program)) {
+      try {
+        start = startProgram(program);
+      } catch (err) {
+        throw new TracelabError('INVALID_OPTION', `spawn: ${describeError(err)}`, {}, { cause: err });
+      }
+    }
     const pid = this.store.state.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
-    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, program)));
+    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
     this.store.flush();
     return pid;
   }
 
-  spawnKthread(path: KPath<unknown>, options: SpawnOptions = {}): number {
+  spawnKthread(path: KPath<unknown> | (() => unknown), options: SpawnOptions = {}): number {
     this.live('spawnKthread');
-    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'spawnKthread: path must be a generator object, e.g. kernel.api.markers.probeRegister(...) or (function* () { ... })()');
-    return this.startKthread(path, options.comm ?? 'kthread').pid;
+    return this.startKthread(threadBody('spawnKthread', path), options.comm ?? 'kthread').pid;
   }
 
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
@@ -438,10 +481,9 @@ class KernelImpl implements ReplayedKernel {
     return rt;
   }
 
-  call<T>(path: KPath<T>, options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
+  call<T>(path: KPath<T> | (() => KPath<T> | T), options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');
-    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'call: path must be a generator object, e.g. kernel.api.markers.probeRegister(...)');
-    const t = this.startKthread(path, options.comm ?? 'kcall');
+    const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall');
     this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
     const v = this.rt.violations[0];
     if (v !== undefined) {

@@ -33,8 +33,35 @@ export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
 
-/** Runs when a grace period has ended, in the context of the CPU that ended it; must not block. */
-export type RcuCallback = () => KPath<void>;
+/**
+ * Runs when a grace period has ended, in the context of the CPU that ended it; must not block.
+ * A plain function (as kernel C code is) or a generator function (to emit events, read state).
+ */
+export type RcuCallback = () => KPath<void> | void;
+
+/** Whether `v` is a generator object: a kernel path, started or not. */
+export function isKPath(v: unknown): v is KPath<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+}
+
+/**
+ * Whether `fn` is a generator function (`function* () {}`). APIs whose callbacks are called
+ * synchronously on a real fast path (a marker probe, an ftrace ops func) refuse these: calling
+ * one only builds a generator, and its body would never run.
+ */
+export function isGeneratorFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
+}
+
+/**
+ * What a callback returned, as a kernel path. Callbacks may be plain functions (their value is
+ * returned at once, with no step) or generator functions (their generator is driven, and may
+ * block where the context allows). `yield* callbackPath(cb(args))`.
+ */
+export function* callbackPath<T>(result: KPath<T> | T): KPath<T> {
+  if (isKPath(result)) return (yield* result) as T;
+  return result;
+}
 
 export interface Current {
   /** The running task; 0 for the idle task. */

@@ -72,7 +72,11 @@ export type SyscallEntryAction = 'abort';
 export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue';
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
 
-export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookResult<H> | void>;
+/**
+ * A hook handler: a generator function (kernel code that may take locks and scheduling points)
+ * or a plain function (code that runs through without a step), returning the hook's result.
+ */
+export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookResult<H> | void> | HookResult<H> | void;
 
 export interface TapOptions {
   /** Higher runs first; ties run in registration order (as tracepoint priorities). Default 10. */
@@ -98,10 +102,10 @@ export interface LivenessMonitor {
 }
 
 /** A function tracer's handler on an mcount site: `ip` and `parentIp` are function names. */
-export type McountHandler = (ip: string, parentIp: string) => KPath<void>;
+export type McountHandler = (ip: string, parentIp: string) => KPath<void> | void;
 
 /** A syscall body: runs inside `fn('sys_<name>')`; returns the syscall's return value. */
-export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number>;
+export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number> | number;
 
 /** What `register(ctx)` gets: everything a plugin may touch, and nothing else. */
 export interface PluginContext<S = unknown> {

@@ -8,6 +8,13 @@ import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
 import { forward, isSchedulingCommand } from './forward.js';
+import { isKPath } from '../paths.js';
+
+/** A path that returns `value` at once: what a plain-function callback gave back. */
+// eslint-disable-next-line require-yield -- it takes no step on purpose
+function* returnAtOnce<T>(value: T): KPath<T> {
+  return value;
+}
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
 /** What a chooser that ignores `pids` is given. */
@@ -231,14 +238,16 @@ export class Runtime {
    * the start of the handler's current step segment: everything it emitted since its last
    * scheduling point is undone (nothing of it has been published yet).
    */
-  *contained<T>(plugin: string | null, where: string, start: () => KPath<T>): KPath<T | undefined> {
+  *contained<T>(plugin: string | null, where: string, start: () => KPath<T> | T): KPath<T | undefined> {
     let cp = this.store.checkpoint();
     const fnDepth = this.running?.fnStack.length ?? 0;
     const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
     const entryRcuIdle = this.running?.rcuIdle ?? false;
     let gen: KPath<T>;
     try {
-      gen = start();
+      // A plain-function handler has run already: its value is returned with no step.
+      const out = start();
+      gen = isKPath(out) ? (out as KPath<T>) : returnAtOnce(out);
     } catch (err) {
       this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
       return undefined;
@@ -578,6 +587,7 @@ export class Runtime {
   // ---- RCU-sched ---------------------------------------------------------------------------
 
   private callRcu(fn: RcuCallback, label: string): number {
+    if (typeof fn !== 'function') throw new TracelabError('INVALID_OPTION', `callRcu(${JSON.stringify(label)}): the callback must be a function (plain or generator), got ${typeof fn}`);
     const rcu = this.store.state.rcu;
     const id = rcu.nextCallbackId;
     // A callback queued during grace period g must wait for g+1: g may have begun before the
@@ -646,18 +656,25 @@ export class Runtime {
     for (const c of ready) {
       const cb = this.rcuCallbacks.get(c.id);
       this.rcuCallbacks.delete(c.id);
-      if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn());
+      if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn);
       this.emit({ type: 'rcu/callback-invoked', id: c.id, label: c.label });
     }
     if (this.store.state.rcu.gp === null && this.store.state.rcu.callbacks.length > 0) this.startGp();
   }
 
-  /** Runs a path that must not block (an RCU callback) to completion, here and now. */
-  runInline(where: string, path: KPath<unknown>): void {
-    const t: TaskRt = this.running ?? this.newRt(0, 'softirq', path);
+  /**
+   * Runs a callback that must not block (an RCU callback) to completion, here and now: a plain
+   * function is simply called; a generator function's path is driven.
+   */
+  runInline(where: string, fn: () => KPath<unknown> | unknown): void {
     const cp = this.store.checkpoint();
+    let t: TaskRt | null = this.running;
     let input: unknown;
     try {
+      const out = fn();
+      if (!isKPath(out)) return;
+      const path = out;
+      t ??= this.newRt(0, 'softirq', path);
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
         const r = path.next(input);
         if (r.done === true) return;
@@ -667,7 +684,7 @@ export class Runtime {
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
     } catch (err) {
       this.store.rollback(cp);
-      this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
+      this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t?.pid ?? 0, killed: null, preemptCount: null });
     }
   }
 

@@ -4,6 +4,7 @@ import {
   ENOENT,
   TracelabError,
   callRcu,
+  callbackPath,
   current,
   copyFromUser,
   emit,
@@ -426,7 +427,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function* callProbes(tp: Tracepoint, funcs: ProbeArray, values: readonly TracepointValue[]): KPath<void> {
     for (const p of funcs.probes) {
       if (funcs.freed) errors.push(`${tp.def.name}: a reader used probe array ${funcs.id} after it was freed`);
-      yield* p.fn(values, p.data);
+      yield* callbackPath(p.fn(values, p.data));
     }
     if (funcs.freed) errors.push(`${tp.def.name}: probe array ${funcs.id} was freed while a reader was still inside it`);
   }
