@@ -42,7 +42,16 @@ export interface HookArgs {
   /** A signal about to be delivered; a handler may return the disposition to apply. */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
-  contextSwitch: { readonly cpu: number; readonly prev: number; readonly next: number; readonly preempted: boolean; readonly prevState: TaskRunState; readonly time: number };
+  contextSwitch: {
+    readonly cpu: number;
+    readonly prev: number;
+    readonly next: number;
+    readonly preempted: boolean;
+    readonly prevState: TaskRunState;
+    readonly time: number;
+    /** `prev`'s comm at the switch: an exiting task (dead, maybe released by now) still has it there. */
+    readonly prevComm: string;
+  };
   /** On the way back to user mode, after signals. */
   returnToUser: { readonly pid: number };
   pageFault: { readonly pid: number; readonly addr: number; readonly user: boolean };

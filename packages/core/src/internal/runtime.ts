@@ -377,19 +377,22 @@ export class Runtime {
     const rq = this.store.state.runqueue;
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
+    // Read before the switch (a dead task leaves the state with it), and only for the hooks.
+    const hooked = this.hasHandlers('contextSwitch');
+    const prevComm = !hooked ? '' : prev.pid === 0 ? `swapper/${cpu}` : (this.task(prev.pid)?.comm ?? prev.comm);
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
-    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now));
+    if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
     return true;
   }
 
-  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number): KPath<void> {
+  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number, prevComm: string): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
     const me = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
-    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time });
+    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time, prevComm });
     const after = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
   }
