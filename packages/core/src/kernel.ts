@@ -1,4 +1,4 @@
-import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
+import { Observable, concat, defer, distinctUntilChanged, map, of, type Observer, type Subscription } from 'rxjs';
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
@@ -81,6 +81,8 @@ export interface Kernel {
   /** The compact replay string of the choices made so far (`replaySchedule` takes it). */
   readonly schedule: string;
   readonly violations: readonly Violation[];
+  /** What subscribers of `events$`/`state$`/`select` threw (contained; see SubscriberError). */
+  readonly subscriberErrors: readonly SubscriberError[];
   /** Steps run so far. */
   readonly steps: number;
   readonly api: PluginApis;
@@ -115,6 +117,70 @@ export interface ReplayReport {
   readonly events: number;
   /** Set when the last line was cut short: the replay stopped before it. */
   readonly truncated: null | { readonly line: number; readonly message: string };
+}
+
+/** A subscriber of `events$`/`state$`/`select` that threw: contained, and recorded here. */
+export interface SubscriberError {
+  /** `events$` or `state$` (`select` streams are `state$`'s). */
+  readonly stream: string;
+  /** Who raised it: the subscriber function's name, or `subscriber #n` (its subscription order) / `an operator`. */
+  readonly subscriber: string;
+  readonly message: string;
+  /** The last event logged when it threw. */
+  readonly seq: number;
+  readonly error: unknown;
+}
+
+/** Subscriptions made to any kernel stream, to name anonymous subscribers. Host-side; written only by contain(). */
+let subscriptions = 0;
+
+/**
+ * The kernel's streams, with every subscriber contained: what its callbacks (or an operator piped
+ * before them) throw is recorded with who raised it, instead of reaching RxJS's unhandled-error
+ * report (a throw on the next tick, which kills a Node host). Piped streams stay contained.
+ */
+function contain<T>(source: Observable<T>, stream: string, report: (stream: string, subscriber: string, err: unknown) => void): Observable<T> {
+  const out = new Observable<T>((s) => source.subscribe(s));
+  const subscribe = out.subscribe.bind(out) as (o: unknown) => Subscription;
+  const pipe = out.pipe.bind(out) as (...ops: unknown[]) => Observable<T>;
+  Object.assign(out, {
+    subscribe(o?: unknown): Subscription {
+      const n = ++subscriptions;
+      const obs = (typeof o === 'function' ? { next: o } : (o ?? {})) as Partial<Observer<T>>;
+      const who = (f: unknown): string => (typeof f === 'function' && f.name !== '' && f.name !== 'next' ? f.name : `subscriber #${n}`);
+      return subscribe({
+        next: (v: T) => {
+          try {
+            obs.next?.(v);
+          } catch (err) {
+            report(stream, who(obs.next), err);
+          }
+        },
+        error: (err: unknown) => {
+          if (obs.error === undefined) {
+            report(stream, `an operator piped before ${who(obs.next)}`, err);
+            return;
+          }
+          try {
+            obs.error(err);
+          } catch (err2) {
+            report(stream, who(obs.error), err2);
+          }
+        },
+        complete: () => {
+          try {
+            obs.complete?.();
+          } catch (err) {
+            report(stream, who(obs.complete), err);
+          }
+        },
+      });
+    },
+    pipe(...ops: unknown[]): Observable<unknown> {
+      return contain(pipe(...ops), stream, report);
+    },
+  });
+  return out;
 }
 
 /** A kernel rebuilt from a log: read-only (`run`, `spawn` and `call` throw `REPLAY_READ_ONLY`). */
@@ -254,6 +320,14 @@ class KernelImpl implements ReplayedKernel {
   readonly events$: Observable<KernelEvent>;
   report: ReplayReport = { events: 0, truncated: null };
   private stepCount = 0;
+  /** What subscribers threw, in order (host-side: never in the log). Appended by reportSubscriber. */
+  readonly subscriberErrors: SubscriberError[] = [];
+  private readonly reportSubscriber = (stream: string, subscriber: string, err: unknown): void => {
+    const last = this.store.log[this.store.log.length - 1];
+    this.subscriberErrors.push({ stream, subscriber, message: describeError(err), seq: last?.seq ?? -1, error: err });
+  };
+  /** Set while `run` is on the stack (re-entrant calls are refused). */
+  private running = false;
 
   constructor(
     readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy'>> & { strategy: Strategy },
@@ -274,8 +348,8 @@ class KernelImpl implements ReplayedKernel {
     this.store.onReducerFailure = (plugin, event, error) => {
       this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
     };
-    this.state$ = defer(() => concat(of(this.store.state), this.store.state$));
-    this.events$ = this.store.events$.asObservable();
+    this.state$ = contain(defer(() => concat(of(this.store.state), this.store.state$)), 'state$', this.reportSubscriber);
+    this.events$ = contain(this.store.events$.asObservable(), 'events$', this.reportSubscriber);
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
@@ -483,6 +557,7 @@ class KernelImpl implements ReplayedKernel {
 
   call<T>(path: KPath<T> | (() => KPath<T> | T), options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'call: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
     const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall');
     this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
     const v = this.rt.violations[0];
@@ -498,7 +573,23 @@ class KernelImpl implements ReplayedKernel {
 
   run(options: RunOptions = {}): RunResult {
     this.live('run');
+    checkKeys('run', options, RUN_KEYS);
     const maxSteps = options.maxSteps ?? 10_000_000;
+    if (!Number.isInteger(maxSteps) || maxSteps < 0) throw new TracelabError('INVALID_OPTION', `run: maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
+    if (options.until !== undefined && typeof options.until !== 'function') throw new TracelabError('INVALID_OPTION', `run: until must be a function (state) => boolean, got ${typeof options.until}`);
+    // A subscriber (or any code run from a step) calling run would nest a scheduler loop inside
+    // a step: the outer run's count and the step's own state would be wrong.
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'run: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
+    this.running = true;
+    try {
+      return this.runLoop(maxSteps, options.until);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private runLoop(maxSteps: number, until: RunOptions['until']): RunResult {
+    const options = { until };
     let steps = 0;
     let waiting: WaitingTask[] = [];
     while (!this.rt.halted && steps < maxSteps) {
@@ -526,7 +617,22 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection'] as const;
+const RUN_KEYS = ['maxSteps', 'until'] as const;
+
+/** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
+function checkKeys(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TracelabError('INVALID_OPTION', `${where}: options must be an object { ${known.join(', ')} } (or left out), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TracelabError('INVALID_OPTION', `${where}: unknown option ${JSON.stringify(key)} (options: ${known.join(', ')})`, { option: key });
+  }
+}
+
 function normalize(options: KernelOptions): KernelImpl['options'] {
+  checkKeys('createKernel', options, KERNEL_KEYS);
+  if (options.faultInjection !== undefined && typeof options.faultInjection !== 'boolean') throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
   const cpus = options.cpus ?? 2;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
   const seed = options.seed ?? 1;

@@ -422,9 +422,20 @@ export class Runtime {
   }
 
   private resume(t: TaskRt): void {
+    let lockups = 0;
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
-        this.oopsTask(t, new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`));
+        const bug = new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) on cpu ${this.cpu} ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`);
+        if (++lockups === 1 && t.frames.length > 0) {
+          // Thrown into the code that loops, as a handler's own exception would be: a hook or
+          // probe's containment names and disables its plugin and the task goes on; a task's
+          // own code (or a plugin API path it called) dies in an oops, as before.
+          t.pendingThrow = bug;
+          budget = STEP_COMMAND_LIMIT + 1;
+          continue;
+        }
+        // It caught that and went on looping: nothing more can be done for it.
+        this.oopsTask(t, bug);
         return;
       }
       const frame = t.frames[t.frames.length - 1];
