@@ -9,8 +9,11 @@ import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture } from './torture.js';
 import { cmdView } from './view.js';
-import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
+import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
 import { cmdLitmus } from './litmus.js';
+
+/** The queue and shard commands, loaded on use (BullMQ and ioredis are not small). */
+const distributed = (): Promise<typeof import('./distributed.js')> => import('./distributed.js');
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -48,8 +51,9 @@ function fail(message: string): never {
 }
 
 function intArg(flag: string, value: string | undefined, min: number, max: number): number {
-  if (value === undefined) fail(`${flag} needs a value`);
-  const n = Number(value);
+  if (value === undefined) fail(`${flag} needs a value (an integer from ${min} to ${max})`);
+  // Number('') and Number(' ') are 0: an empty value is not a number.
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return n;
 }
@@ -61,9 +65,9 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     const a = argv[i]!;
     if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
     else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
-    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a directory'));
+    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
-    else if (a.startsWith('-')) fail(`unknown option ${a}\n${USAGE}`);
+    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out and --max-steps\n${USAGE}`);
     else if (positional++ === 0) args.scenario = a;
     else fail(`unexpected argument ${a}\n${USAGE}`);
   }
@@ -255,11 +259,11 @@ export function main(argv: readonly string[], io: CliIo): number | Promise<numbe
       case 'replay':
         return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
       case 'explore':
-        return isDistributed(rest) ? cmdExploreDistributed(rest, io).catch(failed) : cmdExplore(rest, io);
+        return isDistributed(rest) ? distributed().then((d) => d.cmdExploreDistributed(rest, io)).catch(failed) : cmdExplore(rest, io);
       case 'worker':
-        return cmdWorker(rest, io).catch(failed);
+        return distributed().then((d) => d.cmdWorker(rest, io)).catch(failed);
       case 'merge':
-        return cmdMerge(rest, io).catch(failed);
+        return distributed().then((d) => d.cmdMerge(rest, io)).catch(failed);
       case 'scenarios':
         return cmdScenarios(io);
       case 'convert':

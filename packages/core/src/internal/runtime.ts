@@ -80,6 +80,8 @@ interface Tap {
   readonly order: number;
   readonly stage?: 'dup' | 'link';
   readonly flag?: string;
+  /** An idle-hook handler that runs with RCU not watching (TapOptions.rcuWatching false). */
+  readonly notWatching?: true;
 }
 
 export interface RuntimeOptions {
@@ -183,6 +185,9 @@ export class Runtime {
   // ---- hooks ------------------------------------------------------------------------------
 
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
+    if (options.rcuWatching !== undefined && hook !== 'idle') {
+      throw new TracelabError('INVALID_OPTION', `${plugin ?? 'core'}: tap option rcuWatching applies to the idle hook only, not '${hook}'`, { plugin, hook });
+    }
     let list = this.hooks.get(hook);
     if (list === undefined) this.hooks.set(hook, (list = []));
     const tap: Tap = {
@@ -192,6 +197,7 @@ export class Runtime {
       order: this.tapOrder++,
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
       ...(options.flag !== undefined ? { flag: options.flag } : {}),
+      ...(options.rcuWatching === false ? { notWatching: true as const } : {}),
     };
     list.push(tap);
     list.sort((a, b) => b.priority - a.priority || a.order - b.order);
@@ -226,7 +232,10 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
+      // A handler run with RCU not watching does not hold the CPU in a read-side section.
+      if (tap.notWatching === true && self !== null) self.hookDepth--;
       const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
+      if (tap.notWatching === true && self !== null) self.hookDepth++;
       if (r !== undefined) result = r;
     }
     if (self !== null) self.hookDepth--;
@@ -336,13 +345,14 @@ export class Runtime {
     this.steps++;
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
+    const ranPid = this.store.state.cpus[cpu]!.curr;
     this.runCpu(cpu);
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
     this.running = null;
     this.store.flush();
     this.checkInvariants();
-    this.checkLiveness();
+    this.checkLiveness(cpu, ranPid);
     return true;
   }
 
@@ -729,7 +739,11 @@ export class Runtime {
     }
   }
 
-  private checkLiveness(): void {
+  /**
+   * `cpu`: the CPU this step advanced; `ranPid`: the task current on it (0: its idle task).
+   * A monitor's `ran` holds the pids that ran while it was hot, and each CPU stepped as -(cpu+1).
+   */
+  private checkLiveness(cpu: number, ranPid: number): void {
     if (this.monitors.length === 0) return;
     const s = this.store.state;
     for (const m of this.monitors) {
@@ -747,9 +761,13 @@ export class Runtime {
         continue;
       }
       m.steps++;
-      for (const c of s.cpus) if (c.curr !== 0) m.ran.add(c.curr);
+      // Only the task this step advanced ran: a task current on a CPU the strategy never picks
+      // (an idle CPU midway through an idle hook included) is starved as surely as one left on
+      // the runqueue, so the schedule is fair only if every CPU with work was stepped too.
+      if (ranPid !== 0) m.ran.add(ranPid);
+      m.ran.add(-(cpu + 1));
       const bound = m.monitor.bound ?? 10_000;
-      if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid))) {
+      if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid)) && this.eligibleCpus().every((c) => m.ran.has(-(c + 1)))) {
         this.violate(m.name, `${hot} (hot for ${m.steps} steps while every runnable task ran)`);
         return;
       }
