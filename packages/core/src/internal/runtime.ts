@@ -363,10 +363,10 @@ export class Runtime {
     this.stepCheckpoint = this.store.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
-      // Context-switch hooks pushed onto the idle task run before it switches away again. An
-      // idle-hook handler may be preempted like other kernel code, but never with preemption
-      // off: that switch would be a quiescent state inside a read-side critical section.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && s.cpus[cpu]!.preemptCount === 0) {
+      // Context-switch hooks pushed onto the idle task run before it switches away again, and
+      // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
+      // switch inside a handler would be a quiescent state inside it).
+      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
