@@ -83,6 +83,8 @@ export type CoreErrorCode =
   | 'KERNEL_BUG'
   | 'INVARIANT_VIOLATED'
   | 'CALL_DID_NOT_RETURN'
+  /** `run` or `call` from inside a run (a subscriber, a hook calling the host API). */
+  | 'RUN_REENTRANT'
   | 'CALL_OOPS'
   | 'REPLAY_READ_ONLY'
   | 'SCHEDULE_INVALID'

@@ -1,12 +1,12 @@
-import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
+import { Observable, concat, defer, distinctUntilChanged, map, of, type Observer, type Subscription } from 'rxjs';
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
-import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
-import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
+import { CORE_FUNCTIONS, CorePathsImpl, startProgram } from './internal/core-paths.js';
+import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
-import type { KPath } from './paths.js';
+import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type {
   CorePaths,
@@ -23,7 +23,7 @@ import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
 
-export type { Violation } from './internal/runtime.js';
+export type { Violation, WaitingTask } from './internal/runtime.js';
 
 /** The version of this package; plugins declare the range of it they work with. */
 export const CORE_VERSION = '0.1.0';
@@ -57,6 +57,13 @@ export interface RunResult {
   /** Every task has exited (only the idle tasks are left). */
   readonly done: boolean;
   readonly violations: readonly Violation[];
+  /**
+   * Non-empty when the run stopped because nothing can run until the host acts: a task is
+   * stopped (by a utrace/ptrace engine or job control) and no lock cycle deadlocks the rest.
+   * Each live task and what it waits on. Resume them (`kernel.call(api.utrace.control(...))`,
+   * a SIGCONT) and `run` again. A real deadlock is the `kernel/stuck` violation instead.
+   */
+  readonly waiting: readonly WaitingTask[];
 }
 
 export interface SpawnOptions {
@@ -74,6 +81,8 @@ export interface Kernel {
   /** The compact replay string of the choices made so far (`replaySchedule` takes it). */
   readonly schedule: string;
   readonly violations: readonly Violation[];
+  /** What subscribers of `events$`/`state$`/`select` threw (contained; see SubscriberError). */
+  readonly subscriberErrors: readonly SubscriberError[];
   /** Steps run so far. */
   readonly steps: number;
   readonly api: PluginApis;
@@ -87,14 +96,17 @@ export interface Kernel {
   select<R>(selector: (state: KernelState) => R): Observable<R>;
   /** Starts a user task running `program`; returns its pid. */
   spawn(program: Program, options?: SpawnOptions): number;
-  /** Starts a kernel thread running `path`; returns its pid at once. */
-  spawnKthread(path: KPath<unknown>, options?: SpawnOptions): number;
+  /**
+   * Starts a kernel thread running `path` (a generator object, or a function, plain or
+   * generator, called in the new thread); returns its pid at once.
+   */
+  spawnKthread(path: KPath<unknown> | (() => unknown), options?: SpawnOptions): number;
   /**
    * Runs `path` in a new kernel thread until it returns, scheduling everything else around
    * it, and gives back its value. Throws `INVARIANT_VIOLATED` (with `violation`) if a check
    * fails, `CALL_OOPS` if the thread died, `CALL_DID_NOT_RETURN` if the run ended first.
    */
-  call<T>(path: KPath<T>, options?: SpawnOptions & { readonly maxSteps?: number }): T;
+  call<T>(path: KPath<T> | (() => KPath<T> | T), options?: SpawnOptions & { readonly maxSteps?: number }): T;
   run(options?: RunOptions): RunResult;
   invariant(name: string, check: InvariantCheck): void;
   liveness(name: string, monitor: LivenessMonitor): void;
@@ -105,6 +117,70 @@ export interface ReplayReport {
   readonly events: number;
   /** Set when the last line was cut short: the replay stopped before it. */
   readonly truncated: null | { readonly line: number; readonly message: string };
+}
+
+/** A subscriber of `events$`/`state$`/`select` that threw: contained, and recorded here. */
+export interface SubscriberError {
+  /** `events$` or `state$` (`select` streams are `state$`'s). */
+  readonly stream: string;
+  /** Who raised it: the subscriber function's name, or `subscriber #n` (its subscription order) / `an operator`. */
+  readonly subscriber: string;
+  readonly message: string;
+  /** The last event logged when it threw. */
+  readonly seq: number;
+  readonly error: unknown;
+}
+
+/** Subscriptions made to any kernel stream, to name anonymous subscribers. Host-side; written only by contain(). */
+let subscriptions = 0;
+
+/**
+ * The kernel's streams, with every subscriber contained: what its callbacks (or an operator piped
+ * before them) throw is recorded with who raised it, instead of reaching RxJS's unhandled-error
+ * report (a throw on the next tick, which kills a Node host). Piped streams stay contained.
+ */
+function contain<T>(source: Observable<T>, stream: string, report: (stream: string, subscriber: string, err: unknown) => void): Observable<T> {
+  const out = new Observable<T>((s) => source.subscribe(s));
+  const subscribe = out.subscribe.bind(out) as (o: unknown) => Subscription;
+  const pipe = out.pipe.bind(out) as (...ops: unknown[]) => Observable<T>;
+  Object.assign(out, {
+    subscribe(o?: unknown): Subscription {
+      const n = ++subscriptions;
+      const obs = (typeof o === 'function' ? { next: o } : (o ?? {})) as Partial<Observer<T>>;
+      const who = (f: unknown): string => (typeof f === 'function' && f.name !== '' && f.name !== 'next' ? f.name : `subscriber #${n}`);
+      return subscribe({
+        next: (v: T) => {
+          try {
+            obs.next?.(v);
+          } catch (err) {
+            report(stream, who(obs.next), err);
+          }
+        },
+        error: (err: unknown) => {
+          if (obs.error === undefined) {
+            report(stream, `an operator piped before ${who(obs.next)}`, err);
+            return;
+          }
+          try {
+            obs.error(err);
+          } catch (err2) {
+            report(stream, who(obs.error), err2);
+          }
+        },
+        complete: () => {
+          try {
+            obs.complete?.();
+          } catch (err) {
+            report(stream, who(obs.complete), err);
+          }
+        },
+      });
+    },
+    pipe(...ops: unknown[]): Observable<unknown> {
+      return contain(pipe(...ops), stream, report);
+    },
+  });
+  return out;
 }
 
 /** A kernel rebuilt from a log: read-only (`run`, `spawn` and `call` throw `REPLAY_READ_ONLY`). */
@@ -195,16 +271,43 @@ const validVersion = (v: string): boolean => memo(`v ${v}`, () => semver.valid(v
 const validRange = (r: string): boolean => memo(`r ${r}`, () => semver.validRange(r) !== null);
 const satisfies = (v: string, r: string): boolean => memo(`s ${v} ${r}`, () => semver.satisfies(v, r, { includePrerelease: true }));
 
-function isGenerator(v: unknown): v is KPath<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+const isGenerator = isKPath;
+
+/**
+ * Drives a plugin path so that anything thrown out of it names the plugin. `start` may be the
+ * path itself or a function called here (a syscall body: plain or generator function), so that
+ * what a plain function throws is attributed too.
+ */
+function* attributed(plugin: string, where: string, start: KPath<unknown> | (() => unknown), disabled: () => boolean): KPath<unknown> {
+  if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
+  const blame = (err: unknown): never => {
+    throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
+  };
+  let gen: KPath<unknown>;
+  if (typeof start === 'function') {
+    let out: unknown;
+    try {
+      out = start();
+    } catch (err) {
+      return blame(err);
+    }
+    if (!isKPath(out)) return out;
+    gen = out;
+  } else {
+    gen = start;
+  }
+  return yield* forward(gen, blame);
 }
 
-/** Drives a plugin path so that anything thrown out of it names the plugin. */
-function* attributed(plugin: string, where: string, gen: KPath<unknown>, disabled: () => boolean): KPath<unknown> {
-  if (disabled()) throw new PluginPathError(plugin, where, new TracelabError('PLUGIN_DISABLED', `plugin ${plugin} was disabled by an earlier oops`));
-  return yield* forward(gen, (err) => {
-    throw err instanceof PluginPathError ? err : new PluginPathError(plugin, where, err);
-  });
+/** What kernel.call and spawnKthread take: a path, or a function (plain or generator) run in the new thread. */
+function threadBody(what: string, path: unknown): KPath<unknown> {
+  if (isGenerator(path)) return path;
+  if (typeof path === 'function') {
+    return (function* () {
+      return yield* callbackPath((path as () => unknown)());
+    })();
+  }
+  throw new TracelabError('INVALID_OPTION', `${what}: path must be a generator object or a function, e.g. kernel.api.markers.probeRegister(...), function* () { ... } or () => value; got ${path === null ? 'null' : typeof path}`);
 }
 
 class KernelImpl implements ReplayedKernel {
@@ -217,6 +320,14 @@ class KernelImpl implements ReplayedKernel {
   readonly events$: Observable<KernelEvent>;
   report: ReplayReport = { events: 0, truncated: null };
   private stepCount = 0;
+  /** What subscribers threw, in order (host-side: never in the log). Appended by reportSubscriber. */
+  readonly subscriberErrors: SubscriberError[] = [];
+  private readonly reportSubscriber = (stream: string, subscriber: string, err: unknown): void => {
+    const last = this.store.log[this.store.log.length - 1];
+    this.subscriberErrors.push({ stream, subscriber, message: describeError(err), seq: last?.seq ?? -1, error: err });
+  };
+  /** Set while `run` is on the stack (re-entrant calls are refused). */
+  private running = false;
 
   constructor(
     readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy'>> & { strategy: Strategy },
@@ -237,8 +348,8 @@ class KernelImpl implements ReplayedKernel {
     this.store.onReducerFailure = (plugin, event, error) => {
       this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
     };
-    this.state$ = defer(() => concat(of(this.store.state), this.store.state$));
-    this.events$ = this.store.events$.asObservable();
+    this.state$ = contain(defer(() => concat(of(this.store.state), this.store.state$)), 'state$', this.reportSubscriber);
+    this.events$ = contain(this.store.events$.asObservable(), 'events$', this.reportSubscriber);
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
@@ -290,6 +401,7 @@ class KernelImpl implements ReplayedKernel {
         store.addReducer(type, name, reducer as unknown as SliceReducer);
       },
       tap: (hook, handler, options) => {
+        if (typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the ${String(hook)} handler must be a function (plain or generator), got ${typeof handler}`, { plugin: name, hook });
         if (!HOOKS.has(hook)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
         const syscallHook = hook === 'syscallEntry' || hook === 'syscallExit';
         if (!syscallHook && options?.flag !== undefined) {
@@ -307,13 +419,15 @@ class KernelImpl implements ReplayedKernel {
         rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
       },
       defineSyscall: (n, body) => {
-        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, body(args), () => rt.isDisabled(name)) as KPath<number>);
+        if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
+        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
         if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
       defineFunction: (n) => {
         if (this.mode === 'live' && store.state.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
       },
       patchFunction: (n, handler) => {
+        if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
         if (handler === null) rt.patches.delete(n);
         else rt.patches.set(n, { plugin: name, handler });
       },
@@ -399,19 +513,29 @@ class KernelImpl implements ReplayedKernel {
 
   spawn(program: Program, options: SpawnOptions = {}): number {
     this.live('spawn');
-    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', 'spawn: program must be a generator function (u) => { ... }');
+    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', `spawn: program must be a generator function, function* (u) { ... }; got ${program === null ? 'null' : typeof program}`);
+    // A generator function's body runs only when the task does. Any other function is called
+    // here, so that one which gives no generator (an arrow or async function written by
+    // mistake) is refused now, not when the task first runs ("gen.next is not a function").
+    let start: Program | ReturnType<Program> = program;
+    if (!isGeneratorFunction(program)) {
+      try {
+        start = startProgram(program);
+      } catch (err) {
+        throw new TracelabError('INVALID_OPTION', `spawn: ${describeError(err)}`, {}, { cause: err });
+      }
+    }
     const pid = this.store.state.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
-    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, program)));
+    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
     this.store.flush();
     return pid;
   }
 
-  spawnKthread(path: KPath<unknown>, options: SpawnOptions = {}): number {
+  spawnKthread(path: KPath<unknown> | (() => unknown), options: SpawnOptions = {}): number {
     this.live('spawnKthread');
-    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'spawnKthread: path must be a generator object, e.g. kernel.api.markers.probeRegister(...) or (function* () { ... })()');
-    return this.startKthread(path, options.comm ?? 'kthread').pid;
+    return this.startKthread(threadBody('spawnKthread', path), options.comm ?? 'kthread').pid;
   }
 
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
@@ -431,10 +555,10 @@ class KernelImpl implements ReplayedKernel {
     return rt;
   }
 
-  call<T>(path: KPath<T>, options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
+  call<T>(path: KPath<T> | (() => KPath<T> | T), options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');
-    if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'call: path must be a generator object, e.g. kernel.api.markers.probeRegister(...)');
-    const t = this.startKthread(path, options.comm ?? 'kcall');
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'call: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
+    const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall');
     this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
     const v = this.rt.violations[0];
     if (v !== undefined) {
@@ -449,19 +573,38 @@ class KernelImpl implements ReplayedKernel {
 
   run(options: RunOptions = {}): RunResult {
     this.live('run');
+    checkKeys('run', options, RUN_KEYS);
     const maxSteps = options.maxSteps ?? 10_000_000;
+    if (!Number.isInteger(maxSteps) || maxSteps < 0) throw new TracelabError('INVALID_OPTION', `run: maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
+    if (options.until !== undefined && typeof options.until !== 'function') throw new TracelabError('INVALID_OPTION', `run: until must be a function (state) => boolean, got ${typeof options.until}`);
+    // A subscriber (or any code run from a step) calling run would nest a scheduler loop inside
+    // a step: the outer run's count and the step's own state would be wrong.
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'run: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
+    this.running = true;
+    try {
+      return this.runLoop(maxSteps, options.until);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private runLoop(maxSteps: number, until: RunOptions['until']): RunResult {
+    const options = { until };
     let steps = 0;
+    let waiting: WaitingTask[] = [];
     while (!this.rt.halted && steps < maxSteps) {
       if (options.until?.(this.store.state) === true) break;
       if (this.rt.tasks.size === 0) break;
       if (!this.rt.step()) {
-        this.rt.violate('kernel/stuck', `no task can run and no timer is pending: ${this.rt.describeStuck()}`);
+        const deadlock = this.rt.deadlock();
+        if (deadlock === null) waiting = this.rt.waiting();
+        else this.rt.violate('kernel/stuck', `${deadlock}: ${this.rt.describeStuck()}`);
         break;
       }
       steps++;
     }
     this.stepCount += steps;
-    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations };
+    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations, waiting };
   }
 
   invariant(name: string, check: InvariantCheck): void {
@@ -474,7 +617,22 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection'] as const;
+const RUN_KEYS = ['maxSteps', 'until'] as const;
+
+/** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
+function checkKeys(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TracelabError('INVALID_OPTION', `${where}: options must be an object { ${known.join(', ')} } (or left out), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TracelabError('INVALID_OPTION', `${where}: unknown option ${JSON.stringify(key)} (options: ${known.join(', ')})`, { option: key });
+  }
+}
+
 function normalize(options: KernelOptions): KernelImpl['options'] {
+  checkKeys('createKernel', options, KERNEL_KEYS);
+  if (options.faultInjection !== undefined && typeof options.faultInjection !== 'boolean') throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
   const cpus = options.cpus ?? 2;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
   const seed = options.seed ?? 1;

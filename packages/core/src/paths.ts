@@ -24,7 +24,8 @@ export type Command =
   | { readonly op: 'fn-enter'; readonly name: string }
   | { readonly op: 'fn-exit' }
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
-  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string };
+  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
+  | { readonly op: 'rcu-idle'; readonly enter: boolean };
 
 /** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
 export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
@@ -32,8 +33,35 @@ export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
 
-/** Runs when a grace period has ended, in the context of the CPU that ended it; must not block. */
-export type RcuCallback = () => KPath<void>;
+/**
+ * Runs when a grace period has ended, in the context of the CPU that ended it; must not block.
+ * A plain function (as kernel C code is) or a generator function (to emit events, read state).
+ */
+export type RcuCallback = () => KPath<void> | void;
+
+/** Whether `v` is a generator object: a kernel path, started or not. */
+export function isKPath(v: unknown): v is KPath<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+}
+
+/**
+ * Whether `fn` is a generator function (`function* () {}`). APIs whose callbacks are called
+ * synchronously on a real fast path (a marker probe, an ftrace ops func) refuse these: calling
+ * one only builds a generator, and its body would never run.
+ */
+export function isGeneratorFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && Object.prototype.toString.call(fn) === '[object GeneratorFunction]';
+}
+
+/**
+ * What a callback returned, as a kernel path. Callbacks may be plain functions (their value is
+ * returned at once, with no step) or generator functions (their generator is driven, and may
+ * block where the context allows). `yield* callbackPath(cb(args))`.
+ */
+export function* callbackPath<T>(result: KPath<T> | T): KPath<T> {
+  if (isKPath(result)) return (yield* result) as T;
+  return result;
+}
 
 export interface Current {
   /** The running task; 0 for the idle task. */
@@ -301,6 +329,23 @@ export function* callRcu(callback: RcuCallback, label = 'callback'): KPath<numbe
  */
 export function* kthreadRun(path: KPath<unknown>, comm = 'kthread'): KPath<number> {
   return (yield { op: 'kthread-run', path, comm } as Command) as number;
+}
+
+/**
+ * rcu_idle_enter: the idle task tells RCU-sched to stop watching this CPU (an extended
+ * quiescent state), as the idle loop does around the architecture's idle routine
+ * (`default_idle`). Until `rcuIdleExit()` the CPU counts as quiescent even inside a hook
+ * handler or with preemption off, so a grace period does **not** wait for code run here: a
+ * read-side section in it protects nothing (the kernel's "RCU used illegally from idle CPU").
+ * Only the idle task may call it, not nested; a handler that fails inside it is left outside.
+ */
+export function* rcuIdleEnter(): KPath<void> {
+  yield { op: 'rcu-idle', enter: true } as Command;
+}
+
+/** rcu_idle_exit: RCU-sched watches this CPU again. */
+export function* rcuIdleExit(): KPath<void> {
+  yield { op: 'rcu-idle', enter: false } as Command;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

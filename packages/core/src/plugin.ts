@@ -42,7 +42,16 @@ export interface HookArgs {
   /** A signal about to be delivered; a handler may return the disposition to apply. */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
-  contextSwitch: { readonly cpu: number; readonly prev: number; readonly next: number; readonly preempted: boolean; readonly prevState: TaskRunState; readonly time: number };
+  contextSwitch: {
+    readonly cpu: number;
+    readonly prev: number;
+    readonly next: number;
+    readonly preempted: boolean;
+    readonly prevState: TaskRunState;
+    readonly time: number;
+    /** `prev`'s comm at the switch: an exiting task (dead, maybe released by now) still has it there. */
+    readonly prevComm: string;
+  };
   /** On the way back to user mode, after signals. */
   returnToUser: { readonly pid: number };
   pageFault: { readonly pid: number; readonly addr: number; readonly user: boolean };
@@ -72,7 +81,11 @@ export type SyscallEntryAction = 'abort';
 export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue';
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
 
-export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookResult<H> | void>;
+/**
+ * A hook handler: a generator function (kernel code that may take locks and scheduling points)
+ * or a plain function (code that runs through without a step), returning the hook's result.
+ */
+export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookResult<H> | void> | HookResult<H> | void;
 
 export interface TapOptions {
   /** Higher runs first; ties run in registration order (as tracepoint priorities). Default 10. */
@@ -106,10 +119,10 @@ export interface LivenessMonitor {
 }
 
 /** A function tracer's handler on an mcount site: `ip` and `parentIp` are function names. */
-export type McountHandler = (ip: string, parentIp: string) => KPath<void>;
+export type McountHandler = (ip: string, parentIp: string) => KPath<void> | void;
 
 /** A syscall body: runs inside `fn('sys_<name>')`; returns the syscall's return value. */
-export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number>;
+export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number> | number;
 
 /** What `register(ctx)` gets: everything a plugin may touch, and nothing else. */
 export interface PluginContext<S = unknown> {

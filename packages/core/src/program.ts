@@ -65,13 +65,18 @@ function positiveInt(what: string, v: number): number {
   return v;
 }
 
+function aProgram(what: string, p: Program): Program {
+  if (typeof p !== 'function') throw new TypeError(`${what}: the program must be a generator function, function* (u) { ... }; got ${p === null ? 'null' : typeof p}`);
+  return p;
+}
+
 export const userOps: UserOps = Object.freeze({
   syscall: (name: string, args: SyscallArgs = {}) => ({ kind: 'syscall', name, args }) as const,
   compute: (ticks: number) => ({ kind: 'compute', ticks: positiveInt('compute(ticks)', ticks) }) as const,
   touch: (addr: number) => ({ kind: 'touch', addr: positiveInt('touch(addr)', addr) }) as const,
-  fork: (program: Program) => ({ kind: 'fork', program }) as const,
-  vfork: (program: Program) => ({ kind: 'vfork', program }) as const,
-  exec: (comm: string, program: Program) => ({ kind: 'exec', comm, program }) as const,
+  fork: (program: Program) => ({ kind: 'fork', program: aProgram('fork(program)', program) }) as const,
+  vfork: (program: Program) => ({ kind: 'vfork', program: aProgram('vfork(program)', program) }) as const,
+  exec: (comm: string, program: Program) => ({ kind: 'exec', comm, program: aProgram('exec(comm, program)', program) }) as const,
   exit: (code = 0) => ({ kind: 'exit', code }) as const,
   sleep: (ticks: number) => ({ kind: 'sleep', ticks: positiveInt('sleep(ticks)', ticks) }) as const,
   wait: () => ({ kind: 'wait' }) as const,

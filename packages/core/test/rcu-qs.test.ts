@@ -5,7 +5,11 @@ import {
   definePlugin,
   emit,
   intMapGet,
+  msleep,
   randomStrategy,
+  printk,
+  rcuIdleEnter,
+  rcuIdleExit,
   rcuReadLock,
   rcuReadUnlock,
   synchronizeRcu,
@@ -289,6 +293,114 @@ describe('RCU-sched quiescent states: readers wherever a probe can run', () => {
       expect(res.violations).toEqual([]);
       expect(done).toBe(5);
     }
+  });
+});
+
+describe('the idle loop with RCU not watching (rcuIdleEnter / rcuIdleExit)', () => {
+  /** An idle handler that runs a while, inside an extended quiescent state or not. */
+  function idler(eqs: boolean) {
+    return definePlugin({
+      name: 'idler',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('idle', function* ({ cpu }) {
+          if (eqs) yield* rcuIdleEnter();
+          yield* printk(`in ${cpu}`);
+          yield* points(4);
+          yield* printk(`out ${cpu}`);
+          if (eqs) yield* rcuIdleExit();
+        });
+      },
+    });
+  }
+
+  /** For each grace-period start: the CPUs then between the handler's `in` and `out`, and `pending`. */
+  function gpStarts(eqs: boolean): Array<{ inside: number[]; pending: readonly number[] }> {
+    const out: Array<{ inside: number[]; pending: readonly number[] }> = [];
+    for (let seed = 1; seed <= 30; seed++) {
+      const k = createKernel({ cpus: 3, seed, plugins: [idler(eqs)] });
+      userWork(k);
+      k.spawnKthread(
+        (function* () {
+          for (let i = 0; i < 6; i++) {
+            yield* synchronizeRcu();
+            yield* points(3);
+          }
+        })(),
+      );
+      const r = k.run({ maxSteps: 100_000 });
+      expect(r.violations).toEqual([]);
+      // A handler with preemption on may be switched away from: count a CPU only while its idle
+      // task, inside the handler, is the one on it.
+      const inside = new Set<number>();
+      const curr = [0, 0, 0];
+      for (const e of k.log) {
+        if (e.type === 'sched/switch') curr[e.cpu] = e.next;
+        if (e.type === 'kernel/printk') {
+          const [what, cpu] = e.text.split(' ');
+          if (what === 'in') inside.add(Number(cpu));
+          if (what === 'out') inside.delete(Number(cpu));
+        }
+        if (e.type === 'rcu/gp-start') out.push({ inside: [...inside].filter((c) => curr[c] === 0), pending: e.pending });
+      }
+    }
+    return out;
+  }
+
+  it('an idle CPU inside the region holds up no grace period; outside it, its running handler does', () => {
+    const notWatching = gpStarts(true).filter((g) => g.inside.length > 0);
+    expect(notWatching.length).toBeGreaterThan(5);
+    for (const g of notWatching) for (const cpu of g.inside) expect(g.pending).not.toContain(cpu);
+    const watching = gpStarts(false).filter((g) => g.inside.length > 0);
+    expect(watching.length).toBeGreaterThan(5);
+    for (const g of watching) for (const cpu of g.inside) expect(g.pending).toContain(cpu);
+  });
+
+  it('is the idle task\'s alone, and not nested: anywhere else it is a BUG', () => {
+    const k = createKernel({ cpus: 1 });
+    const pid = k.spawnKthread(
+      (function* () {
+        yield* rcuIdleEnter();
+      })(),
+      { comm: 'notidle' },
+    );
+    k.run();
+    const oops = k.log.find((e) => e.type === 'kernel/oops');
+    expect(oops).toMatchObject({ killed: pid, message: expect.stringMatching(/rcu_idle_enter in pid \d+ \(notidle\): only the idle task/) });
+
+    const nested = createKernel({
+      cpus: 1,
+      plugins: [
+        definePlugin({
+          name: 'nester',
+          version: '1.0.0',
+          core: '^0.1.0',
+          register(ctx) {
+            ctx.tap('idle', function* () {
+              yield* rcuIdleEnter();
+              yield* rcuIdleEnter();
+            });
+          },
+        }),
+      ],
+    });
+    nested.spawnKthread(
+      (function* () {
+        yield* msleep(5);
+      })(),
+    );
+    nested.run({ maxSteps: 20 });
+    const o = nested.log.find((e) => e.type === 'kernel/oops');
+    expect(o).toMatchObject({ plugin: 'nester', message: expect.stringMatching(/while RCU is already not watching/) });
+    // The failed handler is left outside the region: the idle CPU is watched again.
+    const g = nested.call(
+      (function* () {
+        yield* synchronizeRcu();
+        return 'synced';
+      })(),
+    );
+    expect(g).toBe('synced');
   });
 });
 

@@ -63,3 +63,19 @@ describe('issue 13: toggling a probe on kernel_sched_schedule while a shell fork
     expect(freed).toBeGreaterThan(60 * 6);
   });
 });
+
+describe('issue 13: a probe written as a generator function', () => {
+  it('is refused at probeRegister with a coded error naming it: its body would never run on the fast path', () => {
+    const k = createKernel({ cpus: 1, plugins: [markers({ coreMarkers: false })] });
+    const api = k.api.markers;
+    api.defineMarker('m', 'v %d');
+    // eslint-disable-next-line require-yield -- the mistake under test
+    function* genProbe(): Generator<never, void> {
+      throw new Error('never runs');
+    }
+    expect(() => api.probeRegister('m', 'v %d', genProbe as unknown as MarkerProbe)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/markers\.probeRegister\(m\): probe genProbe is a generator function/) }),
+    );
+    expect(api.probes('m')).toEqual([]);
+  });
+});

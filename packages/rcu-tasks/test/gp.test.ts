@@ -209,3 +209,28 @@ describe('callRcuTasks and the GP kthread', () => {
     expect(run()).toBe(run());
   });
 });
+
+describe('issue 13: callbacks written as plain functions', () => {
+  test('run after the grace period like generator callbacks', () => {
+    const k = kernelWith();
+    const ran: string[] = [];
+    const api = k.api.rcuTasks;
+    k.spawnKthread(
+      (function* () {
+        yield* api.callRcuTasks(() => {
+          ran.push('tasks');
+        }, 'plain');
+        yield* api.callRcuTasksTrace(() => {
+          ran.push('trace');
+        }, 'plain-trace');
+        yield* api.rcuBarrierTasks();
+        yield* api.rcuBarrierTasksTrace();
+      })(),
+      { comm: 'queuer' },
+    );
+    const r = k.run();
+    expectClean(k, r);
+    expect(ran.sort()).toEqual(['tasks', 'trace']);
+    expect(eventsOf(k, 'rcu-tasks/callback-invoked').map((e) => e.label).filter((l) => l.startsWith('plain')).sort()).toEqual(['plain', 'plain-trace']);
+  });
+});

@@ -38,7 +38,12 @@ export interface TracepointDefinition {
 export type TracepointValue = number | bigint | string;
 
 /** A probe: called with the tracepoint's values and the private data it was registered with. */
-export type TracepointProbe = (values: readonly TracepointValue[], data: unknown) => KPath<void>;
+/**
+ * A tracepoint probe: a plain function, or a generator function when it must take kernel steps
+ * (a faultable probe reading user memory). Called in priority order under the tracepoint's
+ * read-side protection.
+ */
+export type TracepointProbe = (values: readonly TracepointValue[], data: unknown) => KPath<void> | void;
 
 export interface RingBufferOptions {
   /** Bytes per sub-buffer, a power of two >= 128. Default 4096. */

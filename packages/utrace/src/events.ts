@@ -29,22 +29,29 @@ export interface UtraceSigAction {
  * action, or'd with a signal or syscall action where that applies). A missing callback is a
  * callback the engine does not get, whatever its event mask says.
  */
+/**
+ * What a report callback returns: the u32 (resume action | event-specific bits). Write the
+ * callback as a plain function (as kernel C code is) or as a generator function when it must
+ * take kernel steps (sleep, take a lock, emit events); both work the same.
+ */
+export type UtraceCallbackResult = KPath<number> | KPath<void> | number | void;
+
 export interface UtraceEngineOps<D = unknown> {
   /** A name for logs and events (the ops vector's symbol in the kernel). */
   readonly name: string;
-  reportQuiesce?(action: number, engine: UtraceEngine<D>, event: number): KPath<number>;
-  reportSignal?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs, info: UtraceSigInfo, origKa: UtraceSigAction | null, returnKa: UtraceSigAction): KPath<number>;
-  reportClone?(action: number, engine: UtraceEngine<D>, cloneFlags: number, child: number): KPath<number>;
-  reportJctl?(action: number, engine: UtraceEngine<D>, type: number, notify: number): KPath<number>;
-  reportExec?(action: number, engine: UtraceEngine<D>, fmt: string, bprm: { readonly filename: string }, regs: UtraceRegs): KPath<number>;
-  reportSyscallEntry?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs): KPath<number>;
-  reportSyscallExit?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs): KPath<number>;
+  reportQuiesce?(action: number, engine: UtraceEngine<D>, event: number): UtraceCallbackResult;
+  reportSignal?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs, info: UtraceSigInfo, origKa: UtraceSigAction | null, returnKa: UtraceSigAction): UtraceCallbackResult;
+  reportClone?(action: number, engine: UtraceEngine<D>, cloneFlags: number, child: number): UtraceCallbackResult;
+  reportJctl?(action: number, engine: UtraceEngine<D>, type: number, notify: number): UtraceCallbackResult;
+  reportExec?(action: number, engine: UtraceEngine<D>, fmt: string, bprm: { readonly filename: string }, regs: UtraceRegs): UtraceCallbackResult;
+  reportSyscallEntry?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs): UtraceCallbackResult;
+  reportSyscallExit?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs): UtraceCallbackResult;
   /** `code.value` is the exit status the parent will see; the core keeps its own (see docs). */
-  reportExit?(action: number, engine: UtraceEngine<D>, origCode: number, code: { value: number }): KPath<number>;
+  reportExit?(action: number, engine: UtraceEngine<D>, origCode: number, code: { value: number }): UtraceCallbackResult;
   /** Only UTRACE_DETACH is meaningful in the return value. */
-  reportDeath?(engine: UtraceEngine<D>, groupDead: boolean, signal: number): KPath<number>;
+  reportDeath?(engine: UtraceEngine<D>, groupDead: boolean, signal: number): UtraceCallbackResult;
   /** Runs in the reaper's context; must not block. The reaper drops the list's reference afterwards. */
-  reportReap?(engine: UtraceEngine<D>, task: number): KPath<void>;
+  reportReap?(engine: UtraceEngine<D>, task: number): KPath<void> | void;
   /**
    * Called with the engine's data after the tracer's last enginePut: the tracer freeing its data
    * (see docs/utrace.md, "engine references"). Plain code, not a path.

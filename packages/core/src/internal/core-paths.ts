@@ -1,6 +1,6 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
-import { current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, waitEvent, wakeUp, writeLock, writeUnlock } from '../paths.js';
+import { callbackPath, current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, waitEvent, wakeUp, writeLock, writeUnlock } from '../paths.js';
 import type { CorePaths, SignalAction } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
@@ -67,12 +67,14 @@ export class CorePathsImpl implements CorePaths {
   // ---- user tasks --------------------------------------------------------------------------
 
   /** A user task: runs its program, turning each operation into user work or a syscall. */
-  *userMain(pid: number, program: Program): KPath<void> {
-    let gen = program(userOps);
+  *userMain(pid: number, program: Program | ReturnType<Program>): KPath<void> {
+    // The host's spawn may hand over the program's generator already built (see Kernel.spawn).
+    let gen: ReturnType<Program> | null = typeof program === 'function' ? null : program;
     let input: unknown;
     for (;;) {
       let op: UserOp;
       try {
+        gen ??= startProgram(program as Program);
         const r = gen.next(input);
         op = r.done === true ? userOps.exit(0) : r.value;
         if (!isUserOp(op)) throw new TypeError(`the program yielded ${describeValue(op)}, not a user operation (yield u.compute(1), u.syscall('getpid'), ...)`);
@@ -85,7 +87,8 @@ export class CorePathsImpl implements CorePaths {
       const out = yield* this.userOp(pid, op);
       input = out.out !== undefined ? out.out : out.ret;
       if (out.program !== undefined) {
-        gen = out.program(userOps);
+        program = out.program;
+        gen = null;
         input = undefined;
       }
     }
@@ -131,7 +134,7 @@ export class CorePathsImpl implements CorePaths {
     const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
     const body = verdict === 'abort' ? undefined : this.rt.syscalls.get(name);
     this.outs.delete(pid);
-    const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, body(numeric));
+    const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, callbackPath(body(numeric)));
     const out = this.outs.get(pid) ?? { ret };
     this.outs.delete(pid);
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
@@ -483,6 +486,18 @@ export class CorePathsImpl implements CorePaths {
     yield* emit({ type: 'module/unloaded', name });
     return 0;
   }
+}
+
+/** Calls a program: it must give a generator of user operations (a generator function does). */
+export function startProgram(program: Program): ReturnType<Program> {
+  if (typeof program !== 'function') throw new TypeError(`the program is ${describeValue(program)}, not a generator function (write it as function* (u) { ... })`);
+  const gen: unknown = program(userOps);
+  if (!isUserProgram(gen)) throw new TypeError(`the program ${program.name || '(anonymous)'} returned ${describeValue(gen)}, not a generator: write it as function* (u) { yield u.compute(1); ... }`);
+  return gen;
+}
+
+function isUserProgram(v: unknown): v is ReturnType<Program> {
+  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function';
 }
 
 function describeValue(v: unknown): string {

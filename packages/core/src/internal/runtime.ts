@@ -8,10 +8,28 @@ import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
 import { forward, isSchedulingCommand } from './forward.js';
+import { isKPath } from '../paths.js';
+
+/** A path that returns `value` at once: what a plain-function callback gave back. */
+// eslint-disable-next-line require-yield -- it takes no step on purpose
+function* returnAtOnce<T>(value: T): KPath<T> {
+  return value;
+}
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
 /** What a chooser that ignores `pids` is given. */
 const NO_PIDS: readonly number[] = Object.freeze([]);
+
+/** A live task when the run stopped with nothing able to run: what it waits for. */
+export interface WaitingTask {
+  readonly pid: number;
+  readonly comm: string;
+  readonly state: TaskRunState;
+  /** The wait channel (`stopped:<pid>`, `utrace-stop:<pid>`, `mutex:<name>`, `wait:<pid>`...), or null. */
+  readonly on: string | null;
+  /** The spinning lock it busy-waits on, or null. */
+  readonly spinning: string | null;
+}
 
 export interface Violation {
   readonly name: string;
@@ -49,6 +67,8 @@ export interface TaskRt {
    * mode. Written by runHook on the running task; reset when an oops throws its frames away.
    */
   hookDepth: number;
+  /** The idle task only: between rcuIdleEnter and rcuIdleExit (RCU-sched not watching). */
+  rcuIdle: boolean;
   /** kernel.call's completion: the path's value, or the oops that killed it. */
   outcome?: { ok: true; value: unknown } | { ok: false; error: string };
 }
@@ -135,7 +155,7 @@ export class Runtime {
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
-    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0 };
+    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0, rcuIdle: false };
   }
 
   /**
@@ -227,13 +247,16 @@ export class Runtime {
    * the start of the handler's current step segment: everything it emitted since its last
    * scheduling point is undone (nothing of it has been published yet).
    */
-  *contained<T>(plugin: string | null, where: string, start: () => KPath<T>): KPath<T | undefined> {
+  *contained<T>(plugin: string | null, where: string, start: () => KPath<T> | T): KPath<T | undefined> {
     let cp = this.store.checkpoint();
     const fnDepth = this.running?.fnStack.length ?? 0;
     const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const entryRcuIdle = this.running?.rcuIdle ?? false;
     let gen: KPath<T>;
     try {
-      gen = start();
+      // A plain-function handler has run already: its value is returned with no step.
+      const out = start();
+      gen = isKPath(out) ? (out as KPath<T>) : returnAtOnce(out);
     } catch (err) {
       this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
       return undefined;
@@ -241,6 +264,7 @@ export class Runtime {
     return yield* forward(
       gen,
       (err) => {
+        if (this.running !== null) this.running.rcuIdle = entryRcuIdle;
         this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
         return undefined;
       },
@@ -285,9 +309,9 @@ export class Runtime {
     for (let c = 0; c < s.cpus.length; c++) {
       const pid = s.cpus[c]!.curr;
       if (pid === 0) {
-        // An idle CPU with a context-switch hook frame still to finish has work too: until it
-        // finishes, that CPU is inside a read-side critical section.
-        if (idleWork || this.idle[c]!.frames.length > 1) out.push(c);
+        // An idle CPU that has begun a context-switch hook frame must finish it: until then it
+        // is inside a read-side critical section a grace period may be waiting on.
+        if (idleWork || this.inReadSide(c, this.idle[c]!)) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -340,7 +364,8 @@ export class Runtime {
     const s = this.store.state;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
-      // so do idle-hook handlers: the idle task schedules only from the top of its loop.
+      // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
+      // switch inside a handler would be a quiescent state inside it).
       if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
@@ -362,19 +387,22 @@ export class Runtime {
     const rq = this.store.state.runqueue;
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
+    // Read before the switch (a dead task leaves the state with it), and only for the hooks.
+    const hooked = this.hasHandlers('contextSwitch');
+    const prevComm = !hooked ? '' : prev.pid === 0 ? `swapper/${cpu}` : (this.task(prev.pid)?.comm ?? prev.comm);
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
-    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now));
+    if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
     return true;
   }
 
-  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number): KPath<void> {
+  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number, prevComm: string): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
     const me = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
-    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time });
+    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time, prevComm });
     const after = (yield { op: 'current' }) as Current;
     this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
   }
@@ -404,9 +432,20 @@ export class Runtime {
   }
 
   private resume(t: TaskRt): void {
+    let lockups = 0;
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
-        this.oopsTask(t, new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`));
+        const bug = new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) on cpu ${this.cpu} ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`);
+        if (++lockups === 1 && t.frames.length > 0) {
+          // Thrown into the code that loops, as a handler's own exception would be: a hook or
+          // probe's containment names and disables its plugin and the task goes on; a task's
+          // own code (or a plugin API path it called) dies in an oops, as before.
+          t.pendingThrow = bug;
+          budget = STEP_COMMAND_LIMIT + 1;
+          continue;
+        }
+        // It caught that and went on looping: nothing more can be done for it.
+        this.oopsTask(t, bug);
         return;
       }
       const frame = t.frames[t.frames.length - 1];
@@ -489,6 +528,11 @@ export class Runtime {
         return this.copyFromUser(cmd.addr, cmd.len);
       case 'kthread-run':
         return this.kthreadRun(cmd.path, cmd.comm);
+      case 'rcu-idle':
+        if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
+        if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
+        t.rcuIdle = cmd.enter;
+        return undefined;
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
@@ -520,6 +564,7 @@ export class Runtime {
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
     t.hookDepth = 0;
+    t.rcuIdle = false;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.idleLoop(this.cpu)];
@@ -566,6 +611,7 @@ export class Runtime {
   // ---- RCU-sched ---------------------------------------------------------------------------
 
   private callRcu(fn: RcuCallback, label: string): number {
+    if (typeof fn !== 'function') throw new TracelabError('INVALID_OPTION', `callRcu(${JSON.stringify(label)}): the callback must be a function (plain or generator), got ${typeof fn}`);
     const rcu = this.store.state.rcu;
     const id = rcu.nextCallbackId;
     // A callback queued during grace period g must wait for g+1: g may have begun before the
@@ -579,16 +625,27 @@ export class Runtime {
 
   /**
    * rcu_sched's extended quiescent states: the CPU is idle or its task is in user mode, and it
-   * is outside any read-side critical section: preempt count zero, no context-switch hook frame
-   * pushed on its task, no hook handler running (hooks run in kernel mode, whatever the task's
-   * mode). A context switch is the other quiescent state (rcuNoteContextSwitch).
+   * is outside any read-side critical section (`inReadSide`). A context switch is the other
+   * quiescent state (rcuNoteContextSwitch).
    */
   private cpuQuiescent(cpu: number): boolean {
-    const c = this.store.state.cpus[cpu]!;
-    if (c.preemptCount > 0) return false;
-    const rt = c.curr === 0 ? this.idle[cpu]! : this.tasks.get(c.curr);
-    if (rt === undefined || rt.frames.length > 1 || rt.hookDepth > 0) return false;
-    return c.curr === 0 || this.task(c.curr)?.mode === 'user';
+    const curr = this.store.state.cpus[cpu]!.curr;
+    const rt = curr === 0 ? this.idle[cpu]! : this.tasks.get(curr);
+    if (rt === undefined) return false;
+    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there.
+    if (rt.rcuIdle) return true;
+    if (this.inReadSide(cpu, rt)) return false;
+    return curr === 0 || this.task(curr)?.mode === 'user';
+  }
+
+  /**
+   * Whether `rt`, current on `cpu`, may hold RCU-sched references: preemption is off (a reader,
+   * a spinning lock, a context-switch hook frame under way) or a hook handler is running (hooks
+   * run in kernel mode). A pushed context-switch frame that has not begun holds nothing: the
+   * switch that pushed it was itself the quiescent state, and its first act raises the count.
+   */
+  private inReadSide(cpu: number, rt: TaskRt): boolean {
+    return this.store.state.cpus[cpu]!.preemptCount > 0 || rt.hookDepth > 0;
   }
 
   private startGp(): void {
@@ -623,18 +680,25 @@ export class Runtime {
     for (const c of ready) {
       const cb = this.rcuCallbacks.get(c.id);
       this.rcuCallbacks.delete(c.id);
-      if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn());
+      if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn);
       this.emit({ type: 'rcu/callback-invoked', id: c.id, label: c.label });
     }
     if (this.store.state.rcu.gp === null && this.store.state.rcu.callbacks.length > 0) this.startGp();
   }
 
-  /** Runs a path that must not block (an RCU callback) to completion, here and now. */
-  runInline(where: string, path: KPath<unknown>): void {
-    const t: TaskRt = this.running ?? this.newRt(0, 'softirq', path);
+  /**
+   * Runs a callback that must not block (an RCU callback) to completion, here and now: a plain
+   * function is simply called; a generator function's path is driven.
+   */
+  runInline(where: string, fn: () => KPath<unknown> | unknown): void {
     const cp = this.store.checkpoint();
+    let t: TaskRt | null = this.running;
     let input: unknown;
     try {
+      const out = fn();
+      if (!isKPath(out)) return;
+      const path = out;
+      t ??= this.newRt(0, 'softirq', path);
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
         const r = path.next(input);
         if (r.done === true) return;
@@ -644,7 +708,7 @@ export class Runtime {
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
     } catch (err) {
       this.store.rollback(cp);
-      this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
+      this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t?.pid ?? 0, killed: null, preemptCount: null });
     }
   }
 
@@ -712,11 +776,76 @@ export class Runtime {
 
   /** Why nothing can run: each live task and what it waits for. */
   describeStuck(): string {
-    const parts: string[] = [];
+    return this.waiting()
+      .map((w) => `pid ${w.pid} (${w.comm}) ${w.spinning !== null ? `spins on ${w.spinning}` : `${w.state}${w.on !== null ? ` on ${w.on}` : ''}`}`)
+      .join('; ');
+  }
+
+  /** Each live task, and what it waits for. */
+  waiting(): WaitingTask[] {
+    const out: WaitingTask[] = [];
     for (const [pid, t] of this.tasks) {
       const st = this.task(pid);
-      parts.push(`pid ${pid} (${t.comm}) ${t.spinning !== null ? `spins on ${t.spinning}` : `${st?.state ?? '?'}${st?.waitingOn ? ` on ${st.waitingOn}` : ''}`}`);
+      out.push({ pid, comm: t.comm, state: st?.state ?? 'dead', on: st?.waitingOn ?? null, spinning: t.spinning });
     }
-    return parts.join('; ');
+    return out;
+  }
+
+  /**
+   * When no CPU can step and no timer is pending: is this a deadlock, or a kernel waiting for
+   * its host? A cycle of lock waiters (each waits on a mutex or spins on a lock held by the
+   * next) is a deadlock whatever else waits. Otherwise, a task stopped (`state: 'stopped'`: a
+   * utrace/ptrace engine's stop, or job control) waits for a tracer or a SIGCONT the host
+   * controls, and the tasks asleep behind it may be woken once it goes on: not a deadlock.
+   * With nothing stopped, every task sleeps on something no timer or task can wake: stuck.
+   * Returns the deadlock's description, or null when the kernel is only waiting for its host.
+   */
+  deadlock(): string | null {
+    const cycle = this.lockCycle();
+    if (cycle !== null) return `lock-order deadlock: ${cycle}`;
+    for (const pid of this.tasks.keys()) if (this.task(pid)?.state === 'stopped') return null;
+    return 'no task can run and no timer is pending';
+  }
+
+  /** A cycle in the wait-for graph of locks (task -> a holder of the lock it waits for), or null. */
+  private lockCycle(): string | null {
+    const locks = this.store.state.locks;
+    const waitsFor = new Map<number, { lock: string; holders: number[] }>();
+    for (const [pid, t] of this.tasks) {
+      let lock: string | null = t.spinning;
+      if (lock === null) {
+        const on = this.task(pid)?.waitingOn ?? null;
+        if (on !== null && on.startsWith('mutex:')) lock = on.slice('mutex:'.length);
+      }
+      const l = lock === null ? undefined : locks[lock];
+      if (lock === null || l === undefined) continue;
+      const holders = l.kind === 'mutex' ? (l.owner !== null ? [l.owner] : []) : [...(l.writer !== null ? [l.writer] : []), ...l.readers];
+      waitsFor.set(pid, { lock, holders: holders.filter((h) => h !== pid) });
+    }
+    // Depth-first search for a back edge; the path from it is the cycle.
+    const done = new Set<number>();
+    const path: number[] = [];
+    const onPath = new Set<number>();
+    const visit = (pid: number): number[] | null => {
+      if (onPath.has(pid)) return path.slice(path.indexOf(pid));
+      if (done.has(pid)) return null;
+      const w = waitsFor.get(pid);
+      if (w === undefined) return null;
+      path.push(pid);
+      onPath.add(pid);
+      for (const h of w.holders) {
+        const c = visit(h);
+        if (c !== null) return c;
+      }
+      path.pop();
+      onPath.delete(pid);
+      done.add(pid);
+      return null;
+    };
+    for (const pid of [...waitsFor.keys()].sort((a, b) => a - b)) {
+      const c = visit(pid);
+      if (c !== null) return c.map((p) => `pid ${p} (${this.tasks.get(p)?.comm ?? '?'}) waits for ${waitsFor.get(p)!.lock}`).join(', held by ') + `, held by pid ${c[0]}`;
+    }
+    return null;
   }
 }

@@ -6,6 +6,7 @@ import {
   definePlugin,
   emit,
   fn,
+  isGeneratorFunction,
   mutexLock,
   mutexUnlock,
   schedPoint,
@@ -125,6 +126,9 @@ function checkOps(where: string, ops: unknown): asserts ops is FtraceOps {
     if (!(OPS_KEYS as readonly string[]).includes(key)) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: unknown ops field ${JSON.stringify(key)} (known: ${OPS_KEYS.join(', ')})`);
   }
   if (typeof o['func'] !== 'function') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func must be a function (ip, parentIp, ops) => void`);
+  // The callback is called synchronously from the list caller and the trampolines: a generator
+  // function's body would never run.
+  if (isGeneratorFunction(o['func'])) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func is a generator function; ftrace callbacks are called synchronously, so its body would never run: write it as a plain function (ip, parentIp, ops) => void`);
   checkNames(where, 'ops.filter', o['filter']);
   checkNames(where, 'ops.notrace', o['notrace']);
   const flags = o['flags'];

@@ -9,6 +9,7 @@ import {
   definePlugin,
   emit,
   getState,
+  isGeneratorFunction,
   mutexLock,
   mutexUnlock,
   preemptDisable,
@@ -555,6 +556,9 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
       checkName('probeRegister', name);
       if (format !== null && typeof format !== 'string') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): format must be a string or null`);
       if (typeof probe !== 'function') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): probe must be a function`);
+      // Probes are called synchronously, on the real fast path (site.call) too: a generator
+      // function's body would never run there. Refused here rather than silently never called.
+      if (isGeneratorFunction(probe)) throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): probe ${probe.name || '(anonymous)'} is a generator function; marker probes are called synchronously, so its body would never run: write it as a plain function`);
       if (!Number.isInteger(prio)) throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): prio must be an integer, got ${String(prio)}`);
       return probeRegister(name, format, probe, probePrivate, prio);
     },

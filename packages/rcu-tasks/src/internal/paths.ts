@@ -4,6 +4,7 @@ import {
   getState,
   intMapGet,
   intMapValues,
+  isKPath,
   kernelBug,
   kthreadRun,
   msleep,
@@ -55,7 +56,10 @@ function describe(err: unknown): string {
 function* invokeCallback(cb: Closure): KPath<string | null> {
   let gen: KPath<void>;
   try {
-    gen = cb.fn();
+    // A plain-function callback has done its work when it returns.
+    const out = cb.fn();
+    if (!isKPath(out)) return null;
+    gen = out as KPath<void>;
   } catch (err) {
     return describe(err);
   }
@@ -103,7 +107,7 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
   const batchDelay = Math.max(1, Math.floor(options.hz / 10));
 
   function* callRcuTasksFlavour(flavour: RcuTasksFlavour, fn: RcuCallback, label: string): KPath<number> {
-    if (typeof fn !== 'function') throw kernelBug(`call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function returning a kernel path, got ${typeof fn}`);
+    if (typeof fn !== 'function') throw kernelBug(`call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function (plain, or a generator function), got ${typeof fn}`);
     const me = yield* current();
     const f = flavourOf(yield* getState(), flavour);
     const id = f.nextCallbackId;

@@ -4,6 +4,7 @@ import {
   ENOENT,
   TracelabError,
   callRcu,
+  callbackPath,
   current,
   copyFromUser,
   emit,
@@ -426,7 +427,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function* callProbes(tp: Tracepoint, funcs: ProbeArray, values: readonly TracepointValue[]): KPath<void> {
     for (const p of funcs.probes) {
       if (funcs.freed) errors.push(`${tp.def.name}: a reader used probe array ${funcs.id} after it was freed`);
-      yield* p.fn(values, p.data);
+      yield* callbackPath(p.fn(values, p.data));
     }
     if (funcs.freed) errors.push(`${tp.def.name}: probe array ${funcs.id} was freed while a reader was still inside it`);
   }
@@ -615,7 +616,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     yield* trace(LTTNG_STATEDUMP_END.name, []);
   }
 
-  function* schedSwitch({ cpu, prev, next, preempted, prevState: at }: HookArgs['contextSwitch']): KPath<void> {
+  function* schedSwitch({ cpu, prev, next, preempted, prevState: at, prevComm }: HookArgs['contextSwitch']): KPath<void> {
     const s = yield* getState();
     // Host-spawned tasks skip copy_process (no fork hook): give them the flag the first time
     // they are switched in, before they can make a syscall.
@@ -647,7 +648,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, [comm(s, next, cpu), next, DEFAULT_PRIO, orig, cpu]);
     }
     if (!enabled(SCHED_SWITCH) || isConsumer(s, prev) || isConsumer(s, next)) return;
-    yield* trace(SCHED_SWITCH.name, [comm(s, prev, cpu), prev, DEFAULT_PRIO, prevState, comm(s, next, cpu), next, DEFAULT_PRIO]);
+    // prev_comm from the switch itself: an exiting task may be released before this hook runs.
+    yield* trace(SCHED_SWITCH.name, [prevComm, prev, DEFAULT_PRIO, prevState, comm(s, next, cpu), next, DEFAULT_PRIO]);
   }
 
   ctx.tap('contextSwitch', function* schedSwitchAt(args) {

@@ -13,6 +13,8 @@ import {
   emit,
   getState,
   intMapGet,
+  isKPath,
+  printk,
   msleep,
   schedPoint,
   schedule,
@@ -103,8 +105,11 @@ export function newReport(): Report {
 /** A callback name of UtraceEngineOps (the kernel's report_* member). */
 export type CallbackName = Exclude<keyof UtraceEngineOps, 'name' | 'release'>;
 
-/** Starts one engine's event callback (creates its generator; nothing of it runs yet). */
-export type CallbackCall = (handle: UtraceEngine, action: number) => KPath<number | void>;
+/** The ops members that are callbacks, checked at attach. */
+const OPS_CALLBACKS: ReadonlyArray<CallbackName | 'release'> = ['reportQuiesce', 'reportSignal', 'reportClone', 'reportJctl', 'reportExec', 'reportSyscallEntry', 'reportSyscallExit', 'reportExit', 'reportDeath', 'reportReap', 'release'];
+
+/** Starts one engine's event callback (a generator function's generator is created, nothing of it runs yet; a plain function runs). */
+export type CallbackCall = (handle: UtraceEngine, action: number) => KPath<number | void> | number | void;
 
 const NOT_RUNNING = (t: TaskState): boolean => t.state !== 'running' && t.state !== 'runnable';
 
@@ -292,7 +297,9 @@ export function utraceCore(registry: EngineRegistry) {
    * only counts for DETACH. `by` is the task running the callback (the traced task, or the
    * reaper for report_reap).
    *
-   * `gen` is the callback's generator, created but not started. It is driven here rather than
+   * `gen` is what calling the callback gave: for a plain function (kernel C code is plain code)
+   * its return value, a quick callback; for a generator function its generator, created but
+   * not started, driven here rather than
    * with `yield*`: a callback that returns without issuing a single command (no scheduling
    * point, no state read, no event) cannot be observed while it runs, so its start and its
    * return are one `utrace/callback` event carrying `ret`; any other callback gets
@@ -306,14 +313,17 @@ export function utraceCore(registry: EngineRegistry) {
     name: CallbackName,
     action: number,
     report: Report,
-    gen: KPath<number | void> | null,
+    gen: KPath<number | void> | number | void | null,
     fold: boolean,
     by: number,
     before: UtraceEngineState | undefined,
   ): KPath<boolean> {
     let raw: number | void = UTRACE_RESUME;
     let quick = true;
-    if (gen !== null) {
+    if (!isKPath(gen)) {
+      // A plain-function callback (as kernel C code is) has run already: a quick callback.
+      if (gen !== null) raw = gen;
+    } else {
       let r = gen.next();
       if (r.done !== true) {
         quick = false;
@@ -518,6 +528,14 @@ export function utraceCore(registry: EngineRegistry) {
       return ret;
     }
     if (ops === null || ops === undefined || typeof ops !== 'object') return -EINVAL;
+    // Every callback given must be callable (plain or generator function): refuse the ops here,
+    // naming the member, rather than fail at the first report and take the plugin down with it.
+    const members = ops as unknown as Record<string, unknown>;
+    const bad = OPS_CALLBACKS.find((k) => members[k] !== undefined && typeof members[k] !== 'function');
+    if (bad !== undefined) {
+      yield* printk(`utrace_attach_task(${pid}): ops ${String((ops as { name?: unknown }).name)}.${bad} is not a function: -EINVAL`);
+      return -EINVAL;
+    }
     if (t.kthread) return -EPERM;
     // utrace_attach_delay: a newborn child belongs to its creator's report_clone first.
     while (t !== undefined && t.state === 'new' && taskU(s, me.pid)?.cloning !== pid) {
