@@ -80,8 +80,6 @@ interface Tap {
   readonly order: number;
   readonly stage?: 'dup' | 'link';
   readonly flag?: string;
-  /** An idle-hook handler that runs with RCU not watching (TapOptions.rcuWatching false). */
-  readonly notWatching?: true;
 }
 
 export interface RuntimeOptions {
@@ -185,9 +183,6 @@ export class Runtime {
   // ---- hooks ------------------------------------------------------------------------------
 
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
-    if (options.rcuWatching !== undefined && hook !== 'idle') {
-      throw new TracelabError('INVALID_OPTION', `${plugin ?? 'core'}: tap option rcuWatching applies to the idle hook only, not '${hook}'`, { plugin, hook });
-    }
     let list = this.hooks.get(hook);
     if (list === undefined) this.hooks.set(hook, (list = []));
     const tap: Tap = {
@@ -197,7 +192,6 @@ export class Runtime {
       order: this.tapOrder++,
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
       ...(options.flag !== undefined ? { flag: options.flag } : {}),
-      ...(options.rcuWatching === false ? { notWatching: true as const } : {}),
     };
     list.push(tap);
     list.sort((a, b) => b.priority - a.priority || a.order - b.order);
@@ -232,10 +226,7 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
-      // A handler run with RCU not watching does not hold the CPU in a read-side section.
-      if (tap.notWatching === true && self !== null) self.hookDepth--;
       const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
-      if (tap.notWatching === true && self !== null) self.hookDepth++;
       if (r !== undefined) result = r;
     }
     if (self !== null) self.hookDepth--;
@@ -365,8 +356,11 @@ export class Runtime {
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
       // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
-      // switch inside a handler would be a quiescent state inside it).
-      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
+      // switch inside a handler would be a quiescent state inside it). Inside rcuIdleEnter/Exit
+      // it may be switched away: a stand-in, until the core has interrupts (issue 18), for what
+      // stalls an idle CPU mid-routine in Linux (an interrupt or NMI arriving there). Without
+      // it a trampoline freed under an idle CPU is reachable only by starving that CPU.
+      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || t.rcuIdle) && s.cpus[cpu]!.preemptCount === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }

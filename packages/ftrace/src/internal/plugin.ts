@@ -9,6 +9,8 @@ import {
   isGeneratorFunction,
   mutexLock,
   mutexUnlock,
+  rcuIdleEnter,
+  rcuIdleExit,
   schedPoint,
   shouldFailAlloc,
   synchronizeRcu,
@@ -479,16 +481,15 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   if (options.traceIdle) {
     for (const name of IDLE_FUNCTIONS) ctx.defineFunction(name);
-    ctx.tap(
-      'idle',
-      function* defaultIdleHook() {
-        // A kprobe-like site in the idle task: an instrumented function each idle pass. It runs
-        // inside the idle loop's extended quiescent state (RCU is not watching): an RCU-sched
-        // grace period does not wait for it, and RCU-tasks never lists an idle task.
-        yield* fn('default_idle', defaultIdle());
-      },
-      { rcuWatching: false },
-    );
+    ctx.tap('idle', function* defaultIdleHook() {
+      // A kprobe-like site in the idle task: an instrumented function each idle pass. The idle
+      // loop calls it with RCU not watching (rcu_idle_enter before the arch idle routine), so
+      // its mcount site runs in an extended quiescent state: ftrace_sync's synchronize_rcu does
+      // not wait for it, and neither does RCU-tasks (the idle task is on no task list).
+      yield* rcuIdleEnter();
+      yield* fn('default_idle', defaultIdle());
+      yield* rcuIdleExit();
+    });
   }
 
   // ---- invariants ----------------------------------------------------------------------------------
