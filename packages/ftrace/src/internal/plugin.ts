@@ -163,7 +163,8 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     let fault: unknown;
     let faulted = false;
     try {
-      op.func(ip, parentIp, op.ops);
+      const path = op.func(ip, parentIp, op.ops);
+      if (path !== undefined) yield* path;
     } catch (err) {
       fault = err;
       faulted = true;
