@@ -73,6 +73,8 @@ import {
 } from '../tracepoints.js';
 
 /** Longest user string a probe copies (as the core's own path reads). */
+/** The consumer kthread's comm; the session does not trace it (see isConsumer). */
+export const CONSUMER_COMM = 'lttng-consumerd';
 const USER_STRING_MAX = 256;
 /** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
 export const CLOCK_FREQ = 1_000_000_000;
@@ -218,7 +220,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     for (const d of ds) yield* emit({ type: 'ring-buffer/subbuf-delivered', bufCpu: buf.cpu, ...d });
     if (!consumerAlive) {
       consumerAlive = true;
-      yield* kthreadRun(consumerThread(), 'lttng-consumerd');
+      yield* kthreadRun(consumerThread(), CONSUMER_COMM);
     }
   }
 
@@ -554,6 +556,18 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   // ---- hooks: the core's tracepoint call sites ---------------------------------------------
 
+  /**
+   * The consumer is not traced by its own session (LTTng's consumer daemon is left out of the
+   * kernel session that feeds it): events of, to or about it (its fork, switches in and out,
+   * exit) are not recorded. Recording them fed the buffer it drains: with 128-byte sub-buffers
+   * its own events filled the next sub-buffer, whose delivery started it again, forever.
+   */
+  function isConsumer(state: KernelState, pid: number): boolean {
+    if (pid === 0) return false;
+    const t = intMapGet(state.tasks, pid);
+    return t !== undefined && t.kthread && t.comm === CONSUMER_COMM;
+  }
+
   function comm(state: KernelState, pid: number, cpu: number): string {
     if (pid === 0) return `swapper/${cpu}`;
     return intMapGet(state.tasks, pid)?.comm ?? '';
@@ -660,9 +674,9 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       if (asleep.delete(next) && (enabled(SCHED_WAKING) || enabled(SCHED_WAKEUP))) yield* traceWakeup(s, next, cpu);
       const orig = lastCpu.get(next);
       lastCpu.set(next, cpu);
-      if (orig !== undefined && orig !== cpu) yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
+      if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
     }
-    if (!enabled(SCHED_SWITCH)) return;
+    if (!enabled(SCHED_SWITCH) || isConsumer(s, prev) || isConsumer(s, next)) return;
     yield* trace(SCHED_SWITCH.name, { prev_comm: comm(s, prev, cpu), prev_tid: prev, prev_prio: DEFAULT_PRIO, prev_state: prevState, next_comm: comm(s, next, cpu), next_tid: next, next_prio: DEFAULT_PRIO });
   }
 
@@ -680,6 +694,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     asleep.delete(pid);
     wokenTraced.add(pid);
     const s = yield* getState();
+    if (isConsumer(s, pid)) return;
     yield* traceWakeup(s, pid, cpu);
   });
 
@@ -692,6 +707,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
       const want = syscallProbeCount > 0;
       if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
+      if (isConsumer(s, child)) return;
       newborn.add(child);
       const p = intMapGet(s.tasks, parent);
       const c = intMapGet(s.tasks, child);
@@ -715,6 +731,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   ctx.tap('exit', function* processExit({ pid }) {
     const s = yield* getState();
+    if (isConsumer(s, pid)) return;
     yield* trace(SCHED_PROCESS_EXIT.name, { comm: comm(s, pid, 0), tid: pid, prio: DEFAULT_PRIO });
   });
 
@@ -725,6 +742,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     wokenTraced.delete(pid);
     newborn.delete(pid);
     syscallArgs.delete(pid);
+    if (isConsumer(s, pid)) return;
     yield* trace(SCHED_PROCESS_FREE.name, { comm: comm(s, pid, 0), tid: pid, prio: DEFAULT_PRIO });
   });
 
