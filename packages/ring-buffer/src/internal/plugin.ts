@@ -73,6 +73,9 @@ import {
 } from '../tracepoints.js';
 
 /** Longest user string a probe copies (as the core's own path reads). */
+/** Sub-buffer size from which the consumer's own context switches are recorded. */
+const CONSUMER_SWITCHES_FROM = 1024;
+
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
 export const CONSUMER_COMM = 'lttng-consumerd';
 const USER_STRING_MAX = 256;
@@ -562,6 +565,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
    * exit) are not recorded. Recording them fed the buffer it drains: with 128-byte sub-buffers
    * its own events filled the next sub-buffer, whose delivery started it again, forever.
    */
+  // Each consumer pass adds two switch records (in, out). From 1 KiB sub-buffers on, that is
+  // a small part of a sub-buffer (a sched_switch record is 68 bytes), so the consumer's own
+  // records deliver a sub-buffer far less often than once per pass and the feedback dies out;
+  // below, its switches are left out as the rest of its events are.
+  const traceConsumerSwitches = opts.subbufSize >= CONSUMER_SWITCHES_FROM;
+
   function isConsumer(state: KernelState, pid: number): boolean {
     if (pid === 0) return false;
     const t = intMapGet(state.tasks, pid);
@@ -676,7 +685,10 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       lastCpu.set(next, cpu);
       if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
     }
-    if (!enabled(SCHED_SWITCH) || isConsumer(s, prev) || isConsumer(s, next)) return;
+    // The consumer's own switches are recorded when a sub-buffer holds many of them (see
+    // CONSUMER_SWITCHES_FROM): a CPU-time analysis of the trace then charges the consumer's
+    // time to it, not to the task it interrupted.
+    if (!enabled(SCHED_SWITCH) || (!traceConsumerSwitches && (isConsumer(s, prev) || isConsumer(s, next)))) return;
     yield* trace(SCHED_SWITCH.name, { prev_comm: comm(s, prev, cpu), prev_tid: prev, prev_prio: DEFAULT_PRIO, prev_state: prevState, next_comm: comm(s, next, cpu), next_tid: next, next_prio: DEFAULT_PRIO });
   }
 
