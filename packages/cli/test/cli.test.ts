@@ -28,10 +28,28 @@ describe('tracelab run', () => {
     expect(summary.syscalls).toBeGreaterThan(100);
     expect(summary.events).toBe(log.trim().split('\n').length);
     expect(validateChromeTrace(JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')))).toEqual([]);
+    // The first screen: what ran, a tick said once, a headline per tracer, invariants, lost
+    // events, and each output with the command that opens it; no details.
     const printed = t.out.join('\n');
-    expect(printed).toContain(summary.logHash);
-    expect(printed).toContain('syscall/enter');
-    expect(printed).toMatch(/replay string S2:/);
+    expect(printed.split('\n').length).toBeLessThanOrEqual(24);
+    expect(printed).toMatch(/^tracelab run default: 3 CPUs, seed 3, \d+ steps, \d+ events\n {2}\(times are in ticks: /);
+    expect(printed.match(/ticks: the simulated clock/g)).toHaveLength(1);
+    expect(printed).toMatch(/^ {4}ring buffer: \d+ events delivered, 0 lost$/m);
+    expect(printed).toMatch(/^ {2}invariants: all held; oopses: none$/m);
+    expect(printed).toMatch(/^ {2}lost events: 0 of \d+/m);
+    expect(printed).toContain(summary.logHash.slice(0, 16));
+    expect(printed).toContain(`tracelab replay ${dir}`);
+    expect(printed).toContain(`babeltrace2 ${dir}/ctf`);
+    expect(printed).toContain('https://ui.perfetto.dev');
+    expect(printed).toContain(`tracelab view ${dir}`);
+    expect(printed).not.toContain('syscall/enter');
+    // -v: every detail (the events by type, the whole hash and replay string).
+    const v = io();
+    expect(main(['run', '--seed', '3', '--cpus', '3', '-v'], v.io)).toBe(0);
+    const verbose = v.out.join('\n');
+    expect(verbose).toContain(summary.logHash);
+    expect(verbose).toContain('syscall/enter');
+    expect(verbose).toMatch(/replay string S2:/);
   });
 
   it('runs the default tracer stack: markers probes on the scheduler and syscall markers, ktrace deciding who is traced', () => {
@@ -62,7 +80,8 @@ describe('tracelab run', () => {
     for (const r of kt.byTask) expect(r.entries).toBeLessThanOrEqual(r.syscalls);
     const printed = t.out.join('\n');
     expect(printed).toMatch(/markers: kernel_sched_schedule with 2 probes/);
-    expect(printed).toMatch(/traced syscalls per task/);
+    // A headline per tracer on the first screen; the per-task table is a detail (-v).
+    expect(printed).not.toMatch(/traced syscalls per task/);
   });
 
   it('replay folds the log and re-runs the schedule to the logged hash', () => {
