@@ -27,7 +27,13 @@ describe('tracelab run', () => {
     expect(summary.tasks.byComm).toMatchObject({ sh: 1, cc1: 6 });
     expect(summary.syscalls).toBeGreaterThan(100);
     expect(summary.events).toBe(log.trim().split('\n').length);
-    expect(validateChromeTrace(JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')))).toEqual([]);
+    const chrome = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: { name: string; ph: string; ts?: number; args?: Record<string, number> }[] };
+    expect(validateChromeTrace(chrome)).toEqual([]);
+    // The ring buffer's fill per CPU: sub-buffers delivered and not yet consumed, back to 0 at the end.
+    const fill = chrome.traceEvents.filter((e) => e.ph === 'C' && e.name === 'ring-buffer sub-buffers full');
+    expect(fill.length).toBe(2 * log.split('"type":"ring-buffer/subbuf-consumed"').length - 2);
+    expect(Math.max(...fill.flatMap((e) => Object.values(e.args!)))).toBeGreaterThan(0);
+    expect(fill.at(-1)!.args).toEqual({ 'cpu 0': 0, 'cpu 1': 0, 'cpu 2': 0 });
     // The first screen: what ran, a tick said once, a headline per tracer, invariants, lost
     // events, and each output with the command that opens it; no details.
     const printed = t.out.join('\n');
