@@ -5,7 +5,10 @@ import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
-import { scenarios, type CliScenario } from './scenarios.js';
+import { defaultScenario, scenarios, type CliScenario } from './scenarios.js';
+import { catalog } from '@tracelab/scenarios';
+import { SYSCALLS } from '@tracelab/ring-buffer';
+import type { CtfFieldType } from '@tracelab/formats';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture, TORTURE_USAGE } from './torture.js';
 import { cmdView, VIEW_USAGE } from './view.js';
@@ -256,9 +259,48 @@ const REPLAY_HELP = `usage: tracelab replay DIR [--json]
 ${EXPLORE_USAGE.split('\n').slice(4, 6).join('\n')}
 exit codes: 0 both match (or the schedule runs clean); 1 a mismatch (or the violation again); 2 a missing, corrupt or foreign log`;
 
-const LIST_HELP = `usage: tracelab list [--json]
-  the scenarios \`tracelab run\` knows, one line each (the race catalog: tracelab scenarios)
-exit codes: 0`;
+const LIST_HELP = `usage: tracelab list [--scenarios | --tracepoints | --syscalls | --functions | --markers] [--json]
+  what can be run and traced, as \`lttng list -k\` and \`trace-cmd list -e/-f\` show it, for the
+  default stack (markers, ktrace, rcu-tasks, ftrace, ring-buffer, utrace):
+  --scenarios     the scenarios tracelab run knows and the race catalog's (default)
+  --tracepoints   the ring buffer's tracepoints with their fields (lttng-modules' names and types)
+  --syscalls      the syscalls, with the kernel's event names and argument names
+  --functions     the instrumented kernel functions (mcount sites ftrace can patch)
+  --markers       the kernel markers' sites
+exit codes: 0; 2 an unknown flag`;
+
+type ListKind = 'scenarios' | 'tracepoints' | 'syscalls' | 'functions' | 'markers';
+
+function fieldType(t: CtfFieldType): string {
+  switch (t.kind) {
+    case 'integer':
+      return `${t.signed ? 'int' : 'uint'}${t.size}${t.base === 16 ? ' hex' : ''}`;
+    case 'string':
+      return 'string';
+    case 'array':
+      return `char[${t.length}]`;
+    case 'enum':
+      return `enum ${t.container.signed ? 'int' : 'uint'}${t.container.size}`;
+  }
+}
+
+/** The rows of `tracelab list --<kind>`, from a kernel with the default stack (nothing run). */
+function listRows(kind: ListKind): { name: string; detail: string }[] {
+  if (kind === 'scenarios') {
+    return [
+      ...[...scenarios.values()].map((s) => ({ name: s.name, detail: `tracelab run ${s.name}: ${s.description}` })),
+      ...[...catalog.values()].map((s) => ({ name: s.name, detail: `tracelab explore ${s.name} --variant ${s.variants.map((v) => v.name).join('|')}: ${s.description}` })),
+    ];
+  }
+  if (kind === 'syscalls') {
+    return Object.entries(SYSCALLS).map(([name, spec]) => ({ name, detail: `syscall_entry_${spec.event}(${spec.entry.map((a) => a.name).join(', ')})${spec.noReturn === true ? '' : `, syscall_exit_${spec.event}(ret${spec.exit.map((a) => `, ${a.name}`).join('')})`}` }));
+  }
+  const kernel = createKernel({ cpus: 2, seed: 1, plugins: defaultScenario.plugins() });
+  if (kind === 'tracepoints') return kernel.api.ringBuffer.tracepoints().map((tp) => ({ name: tp.name, detail: `(${tp.fields.map((f) => `${f.name}: ${fieldType(f.type)}${f.user === true ? ' (user)' : ''}`).join(', ')})${tp.faultable === true ? ' faultable' : ''}` }));
+  // Each syscall's body runs in the instrumented function sys_<name> (defined at its first call).
+  if (kind === 'functions') return [...new Set([...Object.keys(kernel.state.functions), ...Object.keys(SYSCALLS).map((n) => `sys_${n}`)])].sort().map((name) => ({ name, detail: '' }));
+  return kernel.api.markers.sites().map((m) => ({ name: m.name, detail: m.format ?? '' }));
+}
 
 /** Every command: adding one is adding its entry here (name, summary, help, run). */
 export const COMMANDS: readonly CommandSpec<CliIo>[] = [
@@ -270,7 +312,7 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
     json: 'native',
     run: (argv, io) => (argv.filter((a) => a !== '--json').length === 2 ? cmdReplayString(argv, io) : cmdReplay(argv.filter((a) => a !== '--json'), io, argv.includes('--json'))),
   },
-  { name: 'list', summary: 'the scenarios tracelab run knows', help: LIST_HELP, json: 'native', run: (argv, io) => cmdList(argv, io) },
+  { name: 'list', summary: 'what can be run and traced: scenarios, tracepoints, syscalls, functions, markers', help: LIST_HELP, json: 'native', run: (argv, io) => cmdList(argv, io) },
   { name: 'scenarios', summary: 'the catalog of races with their variants, fixed or unsafe', help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`, run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)) },
   { name: 'convert', summary: 'a CTF trace (tracelab\'s, LTTng\'s) to Perfetto JSON or babeltrace2-like text', help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`, run: (argv, io) => cmdConvert(argv, io) },
   {
@@ -289,10 +331,20 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
 
 function cmdList(argv: readonly string[], io: CliIo): number {
   const json = argv.includes('--json');
-  const rest = argv.filter((a) => a !== '--json');
-  if (rest.length > 0) fail(`list takes no arguments, got ${rest.join(' ')}\n${LIST_HELP}`);
-  if (json) io.out(JSON.stringify([...scenarios.values()].map((s) => ({ name: s.name, description: s.description }))));
-  else for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
+  const kinds: ListKind[] = ['scenarios', 'tracepoints', 'syscalls', 'functions', 'markers'];
+  let kind: ListKind = 'scenarios';
+  for (const a of argv) {
+    if (a === '--json') continue;
+    const k = kinds.find((x) => a === `--${x}`);
+    if (k === undefined) fail(`list: unknown argument ${a}\n${LIST_HELP}`);
+    kind = k;
+  }
+  const rows = listRows(kind);
+  if (json) io.out(JSON.stringify(rows));
+  else {
+    const width = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) io.out(r.detail === '' ? r.name : `${r.name.padEnd(width)}  ${r.detail}`);
+  }
   return 0;
 }
 

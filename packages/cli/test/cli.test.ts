@@ -193,3 +193,30 @@ describe('tracelab run: the utrace syscall logger in the default stack', () => {
     expect(ut.lines.every((l: string) => l.startsWith(`[pid ${pid}]`))).toBe(true);
   });
 });
+
+describe('tracelab list', () => {
+  const list = (...args: string[]) => {
+    const t = io();
+    const code = main(['list', ...args], t.io);
+    return { code, out: t.out.join('\n'), err: t.err.join('\n') };
+  };
+
+  it('lists what can be traced: tracepoints with their lttng-modules fields, syscalls, functions, markers, scenarios', () => {
+    expect(list('--tracepoints').out).toMatch(/^sched_switch +\(prev_comm: char\[16\], prev_tid: int32, prev_prio: int32, prev_state: int64, next_comm: char\[16\], next_tid: int32, next_prio: int32\)$/m);
+    expect(list('--tracepoints').out).toMatch(/^syscall_entry_open +\(filename: string \(user\), flags: int32, mode: uint16\) faultable$/m);
+    expect(list('--tracepoints').out).toMatch(/^func_entry +\(ip: string, parent_ip: string\)$/m);
+    expect(list('--syscalls').out).toMatch(/^stat +syscall_entry_newstat\(filename\), syscall_exit_newstat\(ret, statbuf\)$/m);
+    expect(list('--syscalls').out).toMatch(/^exit_group +syscall_entry_exit_group\(error_code\)$/m);
+    const functions = list('--functions').out.split('\n');
+    expect(functions).toEqual(expect.arrayContaining(['sys_open', 'sys_read', 'copy_process', 'do_exit']));
+    expect(list('--markers').out).toMatch(/^kernel_sched_schedule +prev_pid %d next_pid %d cpu %d preempted %d$/m);
+    const scenariosOut = list().out;
+    expect(scenariosOut).toMatch(/^default +tracelab run default: /m);
+    expect(scenariosOut).toMatch(/^fork-flag-race +tracelab explore fork-flag-race --variant fixed\|/m);
+    expect(JSON.parse(list('--tracepoints', '--json').out).map((r: { name: string }) => r.name)).toContain('sched_waking');
+  });
+
+  it('an unknown flag is bad usage (2), naming it', () => {
+    expect(list('--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/list: unknown argument --bogus/) });
+  });
+});
