@@ -12,10 +12,13 @@ import type { CtfFieldType } from '@tracelab/formats';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture, TORTURE_USAGE } from './torture.js';
 import { cmdView, VIEW_USAGE } from './view.js';
-import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
+import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
 import { cmdLitmus, LITMUS_USAGE } from './litmus.js';
 import { progressReporter } from './internal/progress.js';
 import { cliVersion, commandHelp, overview, sharedFlags, type CommandContext, type CommandSpec } from './internal/commands.js';
+
+/** The queue and shard commands, loaded on use (BullMQ and ioredis are not small). */
+const distributed = (): Promise<typeof import('./distributed.js')> => import('./distributed.js');
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -45,8 +48,9 @@ function fail(message: string): never {
 }
 
 function intArg(flag: string, value: string | undefined, min: number, max: number): number {
-  if (value === undefined) fail(`${flag} needs a value`);
-  const n = Number(value);
+  if (value === undefined) fail(`${flag} needs a value (an integer from ${min} to ${max})`);
+  // Number('') and Number(' ') are 0: an empty value is not a number.
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return n;
 }
@@ -58,10 +62,10 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     const a = argv[i]!;
     if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
     else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
-    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a directory'));
+    else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
     else if (a === '--json') args.json = true;
-    else if (a.startsWith('-')) fail(`unknown option ${a}\n${RUN_HELP}`);
+    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
     else if (positional++ === 0) args.scenario = a;
     else fail(`unexpected argument ${a}\n${RUN_HELP}`);
   }
@@ -320,10 +324,10 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
     summary: "search a scenario variant's schedules for a violation, shrink it, print its replay string",
     help: `usage:\n${EXPLORE_USAGE.split('\n').slice(0, 4).join('\n')}\n${DISTRIBUTED_USAGE.split('\n').slice(0, 8).join('\n')}\nexit codes: 1 a violation was found; 0 none within the budget; 2 bad usage`,
     json: 'native',
-    run: (argv, io) => (isDistributed(argv) ? cmdExploreDistributed(argv, io) : cmdExplore(argv, io)),
+    run: (argv, io) => (isDistributed(argv) ? distributed().then((d) => d.cmdExploreDistributed(argv, io)) : cmdExplore(argv, io)),
   },
-  { name: 'worker', summary: 'take explore chunks from a queue (redis) and run them', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(10).join('\n')}`, run: (argv, io) => cmdWorker(argv, io) },
-  { name: 'merge', summary: 'fold explore shard files into the answer one process gives', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(8, 10).join('\n')}`, json: 'native', run: (argv, io) => cmdMerge(argv, io) },
+  { name: 'worker', summary: 'take explore chunks from a queue (redis) and run them', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(10).join('\n')}`, run: (argv, io) => distributed().then((d) => d.cmdWorker(argv, io)) },
+  { name: 'merge', summary: 'fold explore shard files into the answer one process gives', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(8, 10).join('\n')}`, json: 'native', run: (argv, io) => distributed().then((d) => d.cmdMerge(argv, io)) },
   { name: 'torture', summary: 'rcutorture for tracers: swarm workloads and churn on each mechanism', help: `usage:\n${TORTURE_USAGE}\nexit codes: 0 no violation; 1 a violation (or --unsafe not caught); 2 bad usage`, json: 'native', run: (argv, io) => cmdTorture(argv, io) },
   { name: 'view', summary: 'a self-contained HTML trace viewer for a run or explore folder', help: `usage:\n${VIEW_USAGE}`, run: (argv, io) => cmdView(argv, io) },
   { name: 'litmus', summary: 'check litmus tests against the Linux-kernel memory model', help: `usage:\n${LITMUS_USAGE}\nexit codes: 0; 1 with --check, a result that disagrees; 2 bad usage`, json: 'native', run: (argv, io) => cmdLitmus(argv, io) },

@@ -5,20 +5,8 @@ import { variantOf, type Scenario } from '@tracelab/explore';
 import { checkShards, exploreOnQueue, loadScenario, mergeShards, moduleRef, parseShard, runShard, scenarioRef, startWorker, type QueueProgress, type ScenarioRef } from '@tracelab/explore-queue';
 import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
+import { DISTRIBUTED_USAGE } from './distributed-usage.js';
 import { parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
-
-export const DISTRIBUTED_USAGE = `  tracelab explore <scenario> --variant V [...] --queue redis://HOST:PORT [--chunk-size N] [--redis-timeout MS]
-      this process coordinates: queues the chunks of schedule numbers as BullMQ jobs, collects
-      what the workers store, stops at the first failing chunk, shrinks and prints as above (the
-      same answer as one process); run it again with the same options to resume. <scenario> is a
-      catalog name or path/to/module.js#exportName
-  tracelab explore <scenario> --variant V [...] --shard I/N [--result FILE] [--chunk-size N]
-      runs shard I of N (chunks I, I+N, ...) and writes its results to FILE
-      (default ./tracelab-shard-I-of-N.json), for batch engines without a queue
-  tracelab merge FILE... [--out DIR] [--json]
-      folds shard files into the answer one process gives, shrinks and prints it
-  tracelab worker --queue redis://HOST:PORT [--concurrency N] [--lock-duration MS] [--stalled-interval MS] [--redis-timeout MS]
-      runs chunks of any exploration on the queue (N threads) until stopped (SIGTERM or SIGINT)`;
 
 function bad(message: string): never {
   throw new TracelabError('INVALID_OPTION', message);
@@ -30,10 +18,6 @@ function int(flag: string, v: string | undefined, min: number): number {
   return n;
 }
 
-/** Whether `tracelab explore` arguments ask for a queue or a shard (this file's commands). */
-export function isDistributed(argv: readonly string[]): boolean {
-  return argv.includes('--queue') || argv.includes('--shard');
-}
 
 /** A catalog name, else a module path (`file.js#exportName`): the scenario and where workers load it. */
 async function resolveScenario(name: string, cwd: string): Promise<{ sc: Scenario; ref: ScenarioRef }> {

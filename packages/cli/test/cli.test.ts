@@ -121,6 +121,9 @@ describe('tracelab run', () => {
     expect(main(['run', '--cpus', '0'], t.io)).toBe(2);
     expect(main(['replay', 'missing'], t.io)).toBe(2);
     expect(main(['frobnicate'], t.io)).toBe(2);
+    // An empty value is not seed 0 (Number('') is 0).
+    expect(main(['run', '--seed', ''], t.io)).toBe(2);
+    expect(t.err.at(-1)).toMatch(/--seed must be an integer from 0 to 4294967295, got ""/);
     expect(t.err.join('\n')).toMatch(/unknown scenario "nope"[\s\S]*--cpus must be an integer from 1 to 64[\s\S]*does not exist[\s\S]*unknown command/);
   });
 });
@@ -186,8 +189,10 @@ describe('tracelab run: the utrace syscall logger in the default stack', () => {
     const attached = log.find((e) => e.type === 'utrace/engine-attached');
     const pid = attached.pid ?? attached.target;
     expect(log.find((e) => e.type === 'task/exec' && e.pid === pid)?.comm ?? log.find((e) => e.type === 'fork/dup' && e.child === pid)?.comm).toBe('cc1');
-    // Each syscall the task finished after the engine was attached, in order, with its result.
-    const exits = log.filter((e) => e.type === 'syscall/exit' && e.pid === pid && e.seq > attached.seq && e.name !== 'exit_group');
+    // Each syscall the task finished after the engine asked for syscall reports
+    // (utrace_set_events, which may come well after the attach), in order, with its result.
+    const armed = log.find((e) => e.type === 'utrace/events-set' && e.pid === pid);
+    const exits = log.filter((e) => e.type === 'syscall/exit' && e.pid === pid && e.seq > armed.seq && e.name !== 'exit_group');
     expect(ut.lines).toHaveLength(exits.length);
     exits.forEach((e, i) => expect(ut.lines[i]).toMatch(new RegExp(`^\\[pid ${pid}\\] ${e.name}\\(.*\\) = ${e.ret}$`)));
     expect(ut.lines.every((l: string) => l.startsWith(`[pid ${pid}]`))).toBe(true);

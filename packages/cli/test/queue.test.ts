@@ -90,7 +90,7 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
   beforeAll(async () => {
     redis = await startRedis();
   });
-  // Each test stops its workers: a worker left running would take the next test's chunks.
+  // Each test stops its processes: a worker left running would take the next test's chunks.
   afterEach(async () => {
     await Promise.all(started.splice(0).map((p) => p.kill('SIGKILL')));
   });
@@ -112,13 +112,14 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       const [unsafe, fixed] = await Promise.all([run([...UNSAFE, ...CHUNK8, '--queue', redis.url], true), run([...FIXED, ...CHUNK8, '--queue', redis.url, '--progress-every', '0.01'])]);
       expect(unsafe.code).toBe(1);
       expect(fixed.code).toBe(0);
-      expect(answer(unsafe.json)).toEqual(answer(oneUnsafe.json));
-      expect(answer(fixed.json)).toEqual(answer(oneFixed.json));
+      expect(answer(unsafe.json), `unsafe, ${n} worker(s)`).toEqual(answer(oneUnsafe.json));
+      expect(answer(fixed.json), `fixed, ${n} worker(s)`).toEqual(answer(oneFixed.json));
       expect(JSON.parse(fixed.json).resumed).toBe(0);
       expect(JSON.parse(unsafe.json).exploration).not.toBe(JSON.parse(fixed.json).exploration);
-      // Every result stored came from one of the running workers.
-      expect(JSON.parse(fixed.json).workers).toBeGreaterThanOrEqual(1);
-      expect(JSON.parse(fixed.json).workers).toBeLessThanOrEqual(n);
+      // The results came from the running workers. (How many of them took a chunk depends on
+      // how the OS schedules them: on a loaded machine one worker may take every chunk.)
+      expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeLessThanOrEqual(n);
       if (n === 3) {
         expect(unsafe.progress.some((p) => /\[#* *\] \d+\/\d+ schedules, \d+\/s over \d worker\(s\), ETA/.test(p))).toBe(true);
         expect(fixed.err).toMatch(/explore: \d+\/160 schedules, \d+\/s over \d worker\(s\), ETA \S+/);
@@ -128,12 +129,12 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
 
   it('a worker killed with -9 mid-chunk: its chunk runs again on another worker, each chunk stored once', async () => {
     expect(await redisCall(redis.port, 'FLUSHALL')).toBe('OK');
-    const args = ['explore', 'marker-array-free', '--variant', 'fixed', '--budget', '400', '--json'];
+    const args = ['explore', 'fork-flag-race', '--variant', 'fixed', '--budget', '300', '--json'];
     const one = await run(args);
     const lock = ['--lock-duration', '1000', '--stalled-interval', '500'];
     const a = await worker(redis.url, ...lock);
     const t = io();
-    const coordinator = main([...args, '--chunk-size', '100', '--queue', redis.url], t.io);
+    const coordinator = main([...args, '--chunk-size', '75', '--queue', redis.url], t.io);
     // The job is active (locked by a) once a took it: kill a then, mid-chunk.
     await until('a job taken by worker a', async () => ((await redisCall(redis.port, 'LLEN', 'bull:tracelab-explore:active')) as number) > 0);
     expect(await a.kill('SIGKILL')).toBe('SIGKILL');
@@ -151,15 +152,17 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
 
   it('a coordinator killed and started again with the same command resumes from the results in Redis', async () => {
     expect(await redisCall(redis.port, 'FLUSHALL')).toBe('OK');
-    const args = ['explore', 'marker-array-free', '--variant', 'fixed', '--budget', '320', '--json'];
+    const args = ['explore', 'fork-flag-race', '--variant', 'fixed', '--budget', '320', '--json'];
     const one = await run(args);
     await worker(redis.url);
     const cmd = [...args, '--chunk-size', '16', '--queue', redis.url];
     const first = tracelab(cmd, ROOT);
+    started.push(first);
     const id = (await first.waitFor(/exploration (\w+) on/))[1]!;
     await until('3 chunks stored', async () => ((await redisCall(redis.port, 'HLEN', `tracelab:explore:${id}:results`)) as number) >= 3);
     expect(await first.kill('SIGKILL')).toBe('SIGKILL');
     const again = tracelab(cmd, ROOT);
+    started.push(again);
     expect(await again.exited).toBe(0);
     expect(again.stderr()).toMatch(new RegExp(`exploration ${id} on`));
     const r = JSON.parse(again.stdout());

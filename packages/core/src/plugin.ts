@@ -81,6 +81,14 @@ export interface TapOptions {
   readonly stage?: 'dup' | 'link';
   /** syscallEntry/syscallExit: the thread flag that sends a task to this handler's slow path. */
   readonly flag?: string;
+  /**
+   * idle only: whether RCU watches while this handler runs. Default true: an idle-loop probe
+   * is protected as the kernel's `trace_*_rcuidle` tracepoints are (RCU made to watch around the
+   * probe), so an RCU-sched grace period waits for it. `false` runs it inside the idle loop's
+   * extended quiescent state, where RCU is not watching: what function tracing of an idle-loop
+   * function does, the hazard upstream closes with a Tasks-Rude grace period.
+   */
+  readonly rcuWatching?: boolean;
 }
 
 /** A safety check run after every step that changed the state: return a message when violated. */

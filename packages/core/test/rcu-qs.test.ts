@@ -291,3 +291,68 @@ describe('RCU-sched quiescent states: readers wherever a probe can run', () => {
     }
   });
 });
+
+describe('the idle loop with RCU not watching (tap option rcuWatching: false)', () => {
+  /** Function-tracing-like code in the idle loop: it holds an object across points, no rcuReadLock. */
+  function notWatchingPlugin(sh: Shared, rcuWatching: boolean) {
+    return definePlugin({
+      name: 'idle-eqs',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap(
+          'idle',
+          function* () {
+            const obj = sh.ptr;
+            yield* points(3);
+            sh.reads++;
+            if (obj.freed) sh.useAfterFree.push('idle');
+          },
+          { rcuWatching },
+        );
+      },
+    });
+  }
+
+  function run(rcuWatching: boolean): { reads: number; uaf: number } {
+    let reads = 0;
+    let uaf = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      for (const useCallback of [false, true]) {
+        const sh: Shared = { ptr: { freed: false }, reads: 0, useAfterFree: [] };
+        const k = createKernel({ cpus: 3, seed, plugins: [notWatchingPlugin(sh, rcuWatching)] });
+        k.spawn(shellish);
+        k.spawnKthread(updater(sh, 6, useCallback), { comm: 'updater' });
+        const res = k.run({ maxSteps: 50_000 });
+        expect(res.violations).toEqual([]);
+        reads += sh.reads;
+        uaf += sh.useAfterFree.length;
+      }
+    }
+    return { reads, uaf };
+  }
+
+  it('a grace period does not wait for such a handler: the hazard Tasks-Rude exists for is reachable', () => {
+    const r = run(false);
+    expect(r.reads).toBeGreaterThan(0);
+    expect(r.uaf).toBeGreaterThan(0);
+  });
+
+  it('the same handler with RCU watching (the default, as trace_*_rcuidle) is waited for', () => {
+    const r = run(true);
+    expect(r.reads).toBeGreaterThan(0);
+    expect(r.uaf).toBe(0);
+  });
+
+  it('rcuWatching on any hook but idle is refused with a coded error', () => {
+    const bad = definePlugin({
+      name: 'bad-tap',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('exit', function* () { yield* points(1); }, { rcuWatching: false });
+      },
+    });
+    expect(() => createKernel({ plugins: [bad] })).toThrow(/rcuWatching applies to the idle hook only/);
+  });
+});

@@ -71,9 +71,14 @@ function parseStored(exploration: string, chunk: number, text: string): StoredRe
  */
 export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, options: QueueExploreOptions): Promise<QueueExploreResult> {
   const target = parseRedisUrl(options.url);
-  const timeoutMs = options.redisTimeoutMs ?? 30_000;
-  const window = options.window ?? 256;
-  const pollMs = options.pollMs ?? 25;
+  const positive = (name: string, v: number | undefined, dflt: number): number => {
+    const n = v ?? dflt;
+    if (!Number.isSafeInteger(n) || n < 1) throw new TracelabError('INVALID_OPTION', `exploreOnQueue: ${name} must be a positive integer, got ${v}`);
+    return n;
+  };
+  const timeoutMs = positive('redisTimeoutMs', options.redisTimeoutMs, 30_000);
+  const window = positive('window', options.window, 256);
+  const pollMs = positive('pollMs', options.pollMs, 25);
   const { progress: _progress, onStart: _onStart, ...search } = options;
   const plan: ChunkPlan = planChunks(scenario, { ...search, chunkSize: options.chunkSize ?? QUEUE_CHUNK_SIZE });
   const version = codeVersion(scenario, ref, plan.variant, plan.scale);
@@ -199,9 +204,12 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
         }
         // A job that is gone without a result (failed after stalling too often, or removed by
         // hand): queue it again.
-        for (const c of [...queued]) {
-          const state = await redis('checking jobs', queue.getJobState(jobIdOf(exploration, c)));
-          if (state === 'unknown' && (await redis('reading results', client.hget(keys.results, String(c)))) === null) {
+        const open = [...queued];
+        const states = await redis('checking jobs', Promise.all(open.map((c) => queue.getJobState(jobIdOf(exploration, c)))));
+        for (let i = 0; i < open.length; i++) {
+          const c = open[i]!;
+          // The result may have landed between the poll and the state check: only then is the job gone for good.
+          if (states[i] === 'unknown' && (await redis('reading results', client.hget(keys.results, String(c)))) === null) {
             queued.delete(c);
             lost.add(c);
           }

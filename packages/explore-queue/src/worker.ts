@@ -98,11 +98,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   closed.catch(() => undefined);
   let closing = false;
-  let watchdog: NodeJS.Timeout | undefined;
+  // Set once the worker runs; read by stop().
+  const timers: { watchdog?: NodeJS.Timeout } = {};
   const stop = async (err?: TracelabError): Promise<void> => {
     if (closing) return closed;
     closing = true;
-    clearInterval(watchdog);
+    clearInterval(timers.watchdog);
     if (err !== undefined) {
       // Redis is gone: BullMQ's close would wait for it. Drop the connections and the threads.
       await abandon({ close: () => worker.close(true), disconnect: () => worker.disconnect() });
@@ -128,7 +129,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // BullMQ reconnects forever; this turns a Redis that stays away into an error.
   let silentSince: number | null = null;
   let pinging = false;
-  watchdog = setInterval(() => {
+  timers.watchdog = setInterval(() => {
     if (pinging || closing) return;
     pinging = true;
     void within(target, Math.min(timeoutMs, 2000), 'pinging', worker.client.then((c) => c.runCommand('ping', [])), () => lastError)

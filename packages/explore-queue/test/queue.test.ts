@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explore, planChunks } from '@tracelab/explore';
-import { codeVersion, explorationId, exploreOnQueue, mergeShards, parseRedisUrl, parseShard, runShard, scenarioRef, startWorker, type WorkerHandle } from '@tracelab/explore-queue';
+import { fileURLToPath } from 'node:url';
+import { codeVersion, explorationId, exploreOnQueue, loadScenario, mergeShards, moduleRef, parseRedisUrl, parseShard, runShard, scenarioRef, startWorker, type WorkerHandle } from '@tracelab/explore-queue';
 import { scenario } from '@tracelab/scenarios';
 import { redisCall, REDIS_SERVER, ROOT, startRedis, type RedisServer } from './support/redis.js';
 
@@ -105,5 +107,16 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
       code: 'QUEUE_CHUNK_FAILED',
       message: expect.stringMatching(/chunk \d+ of exploration \w+ failed on worker .*: @tracelab\/scenarios exports no scenario named noSuchScenario/),
     });
+  }, 60_000);
+
+  it('loads a scenario by module path (file.js#export) on the workers: the same answer as one process', async () => {
+    const ref = moduleRef('fixtures/my-race.mjs#myRace', dirname(fileURLToPath(import.meta.url)));
+    expect(ref.module).toMatch(/^file:\/\/.*\/fixtures\/my-race\.mjs$/);
+    const s = await loadScenario(ref);
+    expect(s.name).toBe('my-race');
+    const one = explore(s, { variant: 'rcu-walk', seed: 5, budget: 300 });
+    const r = await exploreOnQueue(s, { ...ref, name: s.name }, { url: redis.url, variant: 'rcu-walk', seed: 5, budget: 300, chunkSize: 8 });
+    expect({ schedules: r.schedules, steps: r.steps, replay: r.failure?.replay, hash: r.failure?.logHash }).toEqual({ schedules: one.schedules, steps: one.steps, replay: one.failure?.replay, hash: one.failure?.logHash });
+    await expect(loadScenario({ ...ref, exportName: 'nothing' })).rejects.toThrow(/my-race\.mjs exports no scenario named nothing/);
   }, 60_000);
 });

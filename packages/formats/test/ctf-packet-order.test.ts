@@ -31,6 +31,18 @@ describe('CTF packet order and continuity (as babeltrace2 2.0.4 checks them)', (
     expect(inPacket(1)).toBeGreaterThan(0);
   });
 
+  it('real LTTng traces and the handmade ones raise no warning', () => {
+    for (const f of ['lttng-ust/percpu', 'lttng-ust/discard', 'lttng-ust/bt2-ctf', 'handmade/kernel-compact', 'handmade/features-be']) {
+      expect(readCtfTrace(join(__dirname, 'fixtures', f)).warnings, f).toEqual([]);
+    }
+  });
+
+  it('a stream whose first packets are gone (overwrite mode) starts past packet_seq_num 0: a warning with the count', () => {
+    const r = read(damaged((p) => [p[2]!]));
+    expect(r.missingPackets).toBe(2);
+    expect(r.warnings[0]!.message).toMatch(/2 packets missing: the stream starts at packet_seq_num 2/);
+  });
+
   it('a dropped packet is a warning with the count of missing packets (babeltrace2: "Tracer discarded 1 packet")', () => {
     const r = read(damaged((p) => [p[0]!, p[2]!]));
     expect(r.error).toBeUndefined();

@@ -94,6 +94,7 @@ describe('parseLitmus', () => {
     expect(again.witness).toEqual(r.witness);
     expect(r.witness!.threads[1]).toEqual(['F rcu_read_lock', 'R y=x <- P0', 'R x=0 <- init', 'F rcu_read_unlock']);
     expect(() => runLitmus(t, { replay: encodeSchedule([9]) })).toThrow(/does not fit/);
+    expect(() => runLitmus(t, { replay: 'S1:9' })).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
   });
 
   it('counters: every value a chain of increments can reach is explored, atomics lose none', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
 import { RING_BUFFER_INVARIANTS, finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type CopyStrategy } from '../src/index.js';
+import { readCtfTrace } from '@tracelab/formats';
 import { decodeStreams } from './decode.js';
 import { runWorkload, runWorkloadBounded } from './helpers.js';
 
@@ -101,6 +102,22 @@ describe('the CTF trace', () => {
     expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = (\d+), parent_pid = \1, parent_ns_inum = 4026531836, child_comm = "worker", child_tid = (\d+), child_pid = \2, child_ns_inum = 4026531836 \}/);
     expect(out).toMatch(/sched_switch: \{ cpu_id = \d \}, \{ prev_comm = "worker", prev_tid = \d+, prev_prio = 20, prev_state = (0|1|2|16|32|256), next_comm = "[^"]*", next_tid = \d+, next_prio = 20 \}/);
     expect(out).toMatch(/syscall_exit_open: \{ cpu_id = \d \}, \{ ret = \d+ \}/);
+  });
+});
+
+describe('overwrite mode: the packets it overwrote show in the trace', () => {
+  test('every overwritten packet is a packet_seq_num gap the CTF reader reports, none silently', () => {
+    const k = runWorkload(3, { ...small, mode: 'overwrite', numSubbuf: 2 }, 6, 10);
+    finishRingBuffer(k);
+    expect(k.violations).toEqual([]);
+    const overwritten = k.log.filter((e) => e.type === 'ring-buffer/subbuf-overwritten').reduce((n, e) => n + (e as { packets: number }).packets, 0);
+    expect(overwritten).toBeGreaterThan(0);
+    const dir = mkdtempSync(join(tmpdir(), 'rb-overwrite-'));
+    writeRingBufferCtf(k, dir);
+    const r = readCtfTrace(dir);
+    expect(r.missingPackets).toBe(overwritten);
+    expect(r.warnings.every((w) => w.code === 'CTF_PACKETS_MISSING')).toBe(true);
+    expect(r.events.length).toBe(summarizeRingBuffer(k).delivered);
   });
 });
 

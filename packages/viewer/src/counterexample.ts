@@ -1,5 +1,5 @@
 import { decodeSchedule } from '@tracelab/core';
-import { decodeReplay, isPreemption, lenientReplay, runSchedule, type Scenario } from '@tracelab/explore';
+import { decodeReplay, isPreemption, lenientReplay, replayContext, runSchedule, type Scenario } from '@tracelab/explore';
 import type { Counterexample, ViewerViolation } from './meta.js';
 
 export interface CounterexampleView {
@@ -12,13 +12,13 @@ export interface CounterexampleView {
 
 /**
  * A counterexample's schedule, choice by choice, with the log position each choice was made
- * at: the scenario is re-run from the replay string (`<variant>[@<scale>]:S1:...`) with a
+ * at: the scenario is re-run from the replay string (`<variant>[@<scale>]:S2:...`) with a
  * recording chooser, as the explorer ran it. Throws `SCHEDULE_INVALID` for a malformed string
  * and `INVALID_OPTION` for an unknown variant (from @tracelab/explore).
  */
 export function counterexampleOf(scenario: Scenario, replay: string): CounterexampleView {
   const t = decodeReplay(scenario, replay);
-  const values = decodeSchedule(t.schedule);
+  const values = decodeSchedule(t.schedule, { context: replayContext(scenario, t.variant, t.scale) });
   const run = runSchedule(scenario, t.variant, t.scale, lenientReplay(values));
   const steps = run.choices.map((c, i) => ({
     kind: c.kind,

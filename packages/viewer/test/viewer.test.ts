@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createKernel, replay, replaySchedule, type KernelEvent } from '@tracelab/core';
-import { explore, replay as replayScenario } from '@tracelab/explore';
+import { createKernel, encodeSchedule, replay, replaySchedule, type KernelEvent } from '@tracelab/core';
+import { defaultScale, explore, replay as replayScenario, replayString, runSchedule } from '@tracelab/explore';
 import { catalog, scenario } from '@tracelab/scenarios';
 import { describe, expect, it } from 'vitest';
 import { BUNDLED_PLUGINS, counterexampleOf, loadLog, parseNdjson, renderViewer, stackOf, stateDigest, viewerBundle } from '../src/index.js';
@@ -45,7 +45,9 @@ describe('loadLog: the stack from the log header, and damaged logs', () => {
   it("rebuilds the catalog's stacks, unsafe variants' options included", () => {
     for (const sc of catalog.values()) {
       for (const v of sc.variants) {
-        const r = replayScenario(sc, `${v.name}:S1:`);
+        // The all-default schedule of the variant, as a checked replay string.
+        const steps = runSchedule(sc, v.name, defaultScale(sc), { pick: () => 0 }).steps;
+        const r = replayScenario(sc, replayString(sc, v.name, defaultScale(sc), [], steps));
         const log = r.kernel.log.map((e) => JSON.stringify(e)).join('\n') + '\n';
         const loaded = loadLog(log);
         expect(loaded.error, `${sc.name} ${v.name}`).toBeNull();
@@ -137,7 +139,7 @@ describe('counterexampleOf', () => {
     expect(view.counterexample.preemptions).toBe(f.preemptions);
     // Every choice replayed through the core's own replaySchedule gives the same log.
     const values = view.counterexample.steps.map((s) => s.value);
-    const k = createKernel({ cpus: sc.cpus, seed: 1, plugins: sc.plugins('no-recopy'), strategy: replaySchedule(`S1:${values.map((v) => v.toString(36)).join('')}`) });
+    const k = createKernel({ cpus: sc.cpus, seed: 1, plugins: sc.plugins('no-recopy'), strategy: replaySchedule(encodeSchedule(values)) });
     sc.setup(k, { variant: 'no-recopy', scale: f.scale });
     k.run({ maxSteps: sc.maxSteps });
     expect(k.logHash()).toBe(f.logHash);

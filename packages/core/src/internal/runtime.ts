@@ -60,6 +60,8 @@ interface Tap {
   readonly order: number;
   readonly stage?: 'dup' | 'link';
   readonly flag?: string;
+  /** An idle-hook handler that runs with RCU not watching (TapOptions.rcuWatching false). */
+  readonly notWatching?: true;
 }
 
 export interface RuntimeOptions {
@@ -163,6 +165,9 @@ export class Runtime {
   // ---- hooks ------------------------------------------------------------------------------
 
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
+    if (options.rcuWatching !== undefined && hook !== 'idle') {
+      throw new TracelabError('INVALID_OPTION', `${plugin ?? 'core'}: tap option rcuWatching applies to the idle hook only, not '${hook}'`, { plugin, hook });
+    }
     let list = this.hooks.get(hook);
     if (list === undefined) this.hooks.set(hook, (list = []));
     const tap: Tap = {
@@ -172,6 +177,7 @@ export class Runtime {
       order: this.tapOrder++,
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
       ...(options.flag !== undefined ? { flag: options.flag } : {}),
+      ...(options.rcuWatching === false ? { notWatching: true as const } : {}),
     };
     list.push(tap);
     list.sort((a, b) => b.priority - a.priority || a.order - b.order);
@@ -206,7 +212,10 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
+      // A handler run with RCU not watching does not hold the CPU in a read-side section.
+      if (tap.notWatching === true && self !== null) self.hookDepth--;
       const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
+      if (tap.notWatching === true && self !== null) self.hookDepth++;
       if (r !== undefined) result = r;
     }
     if (self !== null) self.hookDepth--;

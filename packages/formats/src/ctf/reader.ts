@@ -508,14 +508,17 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
       if (prevSeq !== undefined && seq <= prevSeq) {
         return damage('CTF_PACKET_ORDER', off, `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`);
       }
+      // A stream's first packet is number 0: one that starts later lost its first packets
+      // (a flight recorder's overwritten ones, most often; babeltrace2 says nothing there).
       const gap = seq - (prevSeq === undefined ? 0 : prevSeq + 1);
-      if (gap > 0 && prevSeq !== undefined) {
+      if (gap > 0) {
+        const where = prevSeq === undefined ? `the stream starts at packet_seq_num ${seq}` : `packet_seq_num ${seq} follows ${prevSeq}`;
         warnings.push({
           code: 'CTF_PACKETS_MISSING',
           file,
           offset: off,
           count: gap,
-          message: `${file}: byte ${off}: ${gap} packet${gap === 1 ? '' : 's'} missing: packet_seq_num ${seq} follows ${prevSeq} (dropped, or overwritten in overwrite mode); their events are lost, not counted in events_discarded`,
+          message: `${file}: byte ${off}: ${gap} packet${gap === 1 ? '' : 's'} missing: ${where} (dropped, or overwritten in overwrite mode); their events are lost, not counted in events_discarded`,
         });
       }
       prevSeq = seq;

@@ -477,10 +477,16 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   if (options.traceIdle) {
     for (const name of IDLE_FUNCTIONS) ctx.defineFunction(name);
-    ctx.tap('idle', function* defaultIdleHook() {
-      // A kprobe-like site in the idle task: an instrumented function each idle pass.
-      yield* fn('default_idle', defaultIdle());
-    });
+    ctx.tap(
+      'idle',
+      function* defaultIdleHook() {
+        // A kprobe-like site in the idle task: an instrumented function each idle pass. It runs
+        // inside the idle loop's extended quiescent state (RCU is not watching): an RCU-sched
+        // grace period does not wait for it, and RCU-tasks never lists an idle task.
+        yield* fn('default_idle', defaultIdle());
+      },
+      { rcuWatching: false },
+    );
   }
 
   // ---- invariants ----------------------------------------------------------------------------------

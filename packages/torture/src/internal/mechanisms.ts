@@ -1,3 +1,4 @@
+/* eslint-disable require-yield -- RCU callbacks and utrace callbacks are kernel paths (generators) even when they take no scheduling point */
 import { callRcu, getState, intMapValues, mutexLock, mutexUnlock, msleep, readLock, readUnlock, schedPoint, spinLock, spinUnlock, synchronizeRcu, writeLock, writeUnlock, type Kernel, type KPath, type PluginStack } from '@tracelab/core';
 import { ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
@@ -103,9 +104,8 @@ function* floodSched(rig: Rig, n: number): KPath<void> {
 const MARKER_SITES = ['kernel_sched_schedule', 'kernel_process_fork', 'fs_exec', 'kernel_process_exit'] as const;
 
 /** A marker writer: connects a probe with a fresh object to a hot site, disconnects it, and frees the object after a grace period (marker_synchronize_unregister). */
-function* markerWriter(kernel: Kernel, rig: Rig, probe: MarkerProbe, sites: readonly string[], plan: readonly { site: string; hold: number; how: Retire }[]): KPath<void> {
+function* markerWriter(kernel: Kernel, rig: Rig, probe: MarkerProbe, plan: readonly { site: string; hold: number; how: Retire }[]): KPath<void> {
   const api = kernel.api.markers;
-  void sites;
   for (const step of plan) {
     const o = rig.obj('sched');
     const r = yield* api.probeRegister(step.site, null, probe, o);
@@ -141,7 +141,7 @@ const markersMechanism: Mechanism = {
     const writers = between(w.prng, 1, 3);
     for (let j = 0; j < writers; j++) {
       const plan = writerPlan(w.prng, rounds, MARKER_SITES);
-      kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, `w${j}`), MARKER_SITES, plan), { comm: `torture_mw${j}` });
+      kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, `w${j}`), plan), { comm: `torture_mw${j}` });
     }
     if (w.prng.below(2) === 0) kernel.spawnKthread(floodSched(rig, between(w.prng, 2, 8)), { comm: 'torture_flood' });
   },
@@ -269,7 +269,7 @@ const ktraceMechanism: Mechanism = {
       kernel.spawnKthread(flagToggler(kernel, rig, plan), { comm: `torture_kt${j}` });
     }
     const plan = writerPlan(w.prng, rounds, ['kernel_syscall_entry', 'kernel_syscall_exit']);
-    kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, 'syscall'), [], plan), { comm: 'torture_mw' });
+    kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, 'syscall'), plan), { comm: 'torture_mw' });
   },
 };
 

@@ -1,5 +1,5 @@
-import { createPrng, encodeSchedule, TracelabError, type Kernel } from '@tracelab/core';
-import { candidateOf, defaultScale, defineScenario, encodeReplay, isFailure, randomWalk, replay as exploreReplay, runSchedule, scheduleSeed, shrink, watchGracePeriods, type ReplayResult, type RunOutcome, type Scenario } from '@tracelab/explore';
+import { createPrng, TracelabError, type Kernel } from '@tracelab/core';
+import { candidateOf, defaultScale, defineScenario, isFailure, randomWalk, replay as exploreReplay, replayString, runSchedule, scheduleSeed, shrink, watchGracePeriods, type ReplayResult, type RunOutcome, type Scenario } from '@tracelab/explore';
 import { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS, type MechanismName } from './mechanisms.js';
 import { PIPE_LEN, Rig } from './rig.js';
 import { drawWorkload, programOf } from './workload.js';
@@ -79,7 +79,7 @@ const FORMAT = /^([a-z0-9-]+)#(\d+):(.+)$/;
 
 export function decodeTortureReplay(s: string): { mechanism: MechanismName; seed: number; replay: string } {
   const m = FORMAT.exec(typeof s === 'string' ? s.trim() : '');
-  if (m === null) throw new TracelabError('SCHEDULE_INVALID', `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S1:<choices> (tracelab torture prints one)`);
+  if (m === null) throw new TracelabError('SCHEDULE_INVALID', `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S2:<choices>.<steps>:<body>:<check> (tracelab torture prints one)`);
   const mechanism = m[1] as MechanismName;
   if (!MECHANISM_NAMES.includes(mechanism)) throw new TracelabError('SCHEDULE_INVALID', `torture replay string: unknown mechanism ${JSON.stringify(m[1])}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
   const seed = Number(m[2]);
@@ -103,11 +103,12 @@ function gpsOf(kernel: Kernel): Record<string, number> {
   return gps;
 }
 
-function scheduleString(o: RunOutcome): string {
+/** The run's choice values, trailing zeros cut (past its end a schedule replays as zeros). */
+function valuesOf(o: RunOutcome): number[] {
   const values = o.choices.map((c) => c.value);
   let end = values.length;
   while (end > 0 && values[end - 1] === 0) end--;
-  return encodeSchedule(values.slice(0, end));
+  return values.slice(0, end);
 }
 
 /** The picker of seed `seed`: a random walk with a preemption probability drawn from the seed. */
@@ -127,7 +128,7 @@ export function runSeed(mechanism: MechanismName, seed: number, variant: string)
   const failed = isFailure(outcome);
   const w = drawWorkload(seed);
   const failure = failed
-    ? { invariant: outcome.violation!.name, message: outcome.violation!.message, replay: encodeTortureReplay(mechanism, seed, encodeReplay(sc, { variant, scale: defaultScale(sc), schedule: scheduleString(outcome) })) }
+    ? { invariant: outcome.violation!.name, message: outcome.violation!.message, replay: encodeTortureReplay(mechanism, seed, replayString(sc, variant, defaultScale(sc), valuesOf(outcome), outcome.steps)) }
     : null;
   return { seed, cpus: sc.cpus, kinds: w.kinds, steps: outcome.steps, done: outcome.done, ops: { ...rig.ops }, gps: gpsOf(outcome.kernel), pipe: [...rig.pipe], unfair: outcome.violation !== null && !failed, failure };
 }
@@ -149,7 +150,7 @@ export function shrinkSeed(mechanism: MechanismName, seed: number, variant: stri
   const invariant = outcome.violation!.name;
   const r = shrink(sc, variant, candidateOf(defaultScale(sc), outcome), invariant, runs);
   const best = r.best.outcome;
-  const replay = encodeTortureReplay(mechanism, seed, encodeReplay(sc, { variant, scale: r.best.scale, schedule: encodeSchedule([...r.best.values]) }));
+  const replay = encodeTortureReplay(mechanism, seed, replayString(sc, variant, r.best.scale, r.best.values, best.steps));
   return { replay, invariant: best.violation!.name, message: best.violation!.message, steps: best.steps, runs: r.runs, fixedPoint: r.fixedPoint };
 }
 
