@@ -5,12 +5,17 @@ import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
-import { scenarios, type CliScenario } from './scenarios.js';
+import { defaultScenario, scenarios, type CliScenario } from './scenarios.js';
+import { catalog } from '@tracelab/scenarios';
+import { SYSCALLS } from '@tracelab/ring-buffer';
+import type { CtfFieldType } from '@tracelab/formats';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
-import { cmdTorture } from './torture.js';
-import { cmdView } from './view.js';
+import { cmdTorture, TORTURE_USAGE } from './torture.js';
+import { cmdView, VIEW_USAGE } from './view.js';
 import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
-import { cmdLitmus } from './litmus.js';
+import { cmdLitmus, LITMUS_USAGE } from './litmus.js';
+import { progressReporter } from './internal/progress.js';
+import { cliVersion, commandHelp, overview, sharedFlags, type CommandContext, type CommandSpec } from './internal/commands.js';
 
 /** The queue and shard commands, loaded on use (BullMQ and ioredis are not small). */
 const distributed = (): Promise<typeof import('./distributed.js')> => import('./distributed.js');
@@ -21,22 +26,13 @@ export interface CliIo {
   readonly err: (text: string) => void;
   /** A terminal to draw the progress bar on, if any. */
   readonly progress?: (text: string) => void;
+  /** Off a terminal: where a periodic progress line goes (stderr), if anywhere. */
+  readonly progressLine?: (text: string) => void;
   readonly cwd: string;
   /** The file writes of the outputs (a test seam: a full disk); default node:fs. */
   readonly fs?: OutputFs;
 }
 
-const USAGE = `usage:
-  tracelab run [scenario] [--seed N] [--cpus N] [--out DIR] [--max-steps N]
-      runs a scenario (default: ${'`default`'}, a build workload) and writes events.ndjson,
-      trace.json (Chrome/Perfetto) and summary.json to DIR (default ./tracelab-out)
-  tracelab replay DIR
-      folds DIR/events.ndjson again and re-runs its schedule; both must give the logged hash
-  tracelab list
-      lists the scenarios
-${CONVERT_USAGE}
-${EXPLORE_USAGE}
-${DISTRIBUTED_USAGE}`;
 
 interface RunArgs {
   scenario: string;
@@ -44,6 +40,7 @@ interface RunArgs {
   cpus: number;
   out: string;
   maxSteps: number;
+  json: boolean;
 }
 
 function fail(message: string): never {
@@ -59,7 +56,7 @@ function intArg(flag: string, value: string | undefined, min: number, max: numbe
 }
 
 function parseRun(argv: readonly string[], cwd: string): RunArgs {
-  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000 };
+  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000, json: false };
   let positional = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -67,9 +64,10 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
     else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
-    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out and --max-steps\n${USAGE}`);
+    else if (a === '--json') args.json = true;
+    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
     else if (positional++ === 0) args.scenario = a;
-    else fail(`unexpected argument ${a}\n${USAGE}`);
+    else fail(`unexpected argument ${a}\n${RUN_HELP}`);
   }
   return args;
 }
@@ -84,20 +82,17 @@ function scenario(name: string): CliScenario {
 function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
   const slice = 20_000;
   let steps = 0;
+  const p = progressReporter(io, 'run', 'steps');
   for (;;) {
     const r = kernel.run({ maxSteps: Math.min(slice, maxSteps - steps) });
     steps += r.steps;
     if (r.done || r.violations.length > 0 || r.steps === 0 || steps >= maxSteps) break;
-    if (io.progress !== undefined) {
-      const s = kernel.state.kernel;
-      const alive = s.nextPid - 1 - s.tasksReleased;
-      const total = Math.max(1, s.nextPid - 1);
-      const width = 30;
-      const filled = Math.round((width * (total - alive)) / total);
-      io.progress(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${steps} steps, ${kernel.log.length} events, ${alive} tasks alive `);
-    }
+    // The end is unknown before the run ends: the count of tasks exited is the measure.
+    const s = kernel.state.kernel;
+    const alive = s.nextPid - 1 - s.tasksReleased;
+    p.update(steps, maxSteps < 50_000_000 ? maxSteps : null, `${kernel.log.length} events, ${alive} tasks alive`);
   }
-  if (io.progress !== undefined) io.progress('\r' + ' '.repeat(80) + '\r');
+  p.end();
   return steps;
 }
 
@@ -129,7 +124,7 @@ function runBounded(kernel: Kernel, sc: CliScenario, maxSteps: number, io: CliIo
   return { steps, cut: steps >= maxSteps && kernel.violations.length === 0 && !ended(kernel) };
 }
 
-function cmdRun(argv: readonly string[], io: CliIo): number {
+function cmdRun(argv: readonly string[], io: CliIo, ctx: CommandContext = { verbosity: 'normal', json: false }): number {
   const args = parseRun(argv, io.cwd);
   const sc = scenario(args.scenario);
   // A bad --out is refused before the run, so no simulation is thrown away.
@@ -141,6 +136,9 @@ function cmdRun(argv: readonly string[], io: CliIo): number {
   const summary = summarize(kernel, sc.name, steps, report, { maxSteps: args.maxSteps, cut });
   let written: readonly string[] = [];
   let where: string;
+  // --json: summary.json's content and where it went; else the summary for a person.
+  const show = (dir: string | null, files: readonly string[]): void =>
+    io.out(args.json ? JSON.stringify({ ...summary, out: dir, files: ['events.ndjson', 'trace.json', 'summary.json', ...files] }) : formatSummary(summary, dir, report?.lines, files, { verbose: ctx.verbosity === 'verbose' }));
   try {
     const w = writeFolder(
       args.out,
@@ -151,14 +149,14 @@ function cmdRun(argv: readonly string[], io: CliIo): number {
       io.fs,
     );
     where = w.dir;
-    io.out(formatSummary(summary, where, report?.lines, written));
+    show(where, written);
     if (w.failure !== null) {
       io.err(`tracelab: could not write ${args.out} (${w.failure}); the run's files are in ${w.dir} instead`);
       return 2;
     }
   } catch (err) {
     if (!(err instanceof TracelabError)) throw err;
-    io.out(formatSummary(summary, null, report?.lines, []));
+    show(null, []);
     io.err(`tracelab: ${err.message}; the run is deterministic: the same arguments write it again (log hash ${summary.logHash})`);
     return 2;
   }
@@ -190,8 +188,8 @@ function firstDifference(a: string, b: string): { line: number; a: string; b: st
   return { line: count, a: line(a), b: line(b) };
 }
 
-function cmdReplay(argv: readonly string[], io: CliIo): number {
-  if (argv.length !== 1) fail(`replay takes one directory\n${USAGE}`);
+function cmdReplay(argv: readonly string[], io: CliIo, json = false): number {
+  if (argv.length !== 1) fail(`replay takes one directory\n${REPLAY_HELP}`);
   const dir = resolve(io.cwd, argv[0]!);
   const logPath = join(dir, 'events.ndjson');
   const summaryPath = join(dir, 'summary.json');
@@ -235,8 +233,129 @@ function cmdReplay(argv: readonly string[], io: CliIo): number {
     if (d !== null) lines.push(`  first difference at line ${d.line} of ${logPath}:`, `    log     ${d.a}`, `    re-run  ${d.b}`);
   }
   for (const m of disagreements) lines.push(`  MISMATCH ${m}`);
-  io.out(lines.join('\n'));
+  if (json) {
+    io.out(
+      JSON.stringify({
+        dir,
+        ok,
+        loggedHash: summary.logHash,
+        fold: { hash: foldHash, events: folded.report.events, ok: foldHash === summary.logHash },
+        rerun: { hash: rerunHash, events: kernel.log.length, steps, ok: rerunHash === summary.logHash },
+        mismatches: disagreements,
+      }),
+    );
+  } else io.out(lines.join('\n'));
   return ok ? 0 : 1;
+}
+
+const RUN_HELP = `usage: tracelab run [scenario] [--seed N] [--cpus N] [--out DIR] [--max-steps N] [--json]
+  runs a scenario (default: \`default\`, a build workload) under its tracer stack and writes
+  events.ndjson (the replayable log), trace.json (Chrome/Perfetto), summary.json and, when the
+  stack has a ring buffer, ctf/kernel/ (CTF 1.8 in LTTng's session layout) to DIR (default
+  ./tracelab-out); prints the summary (--json: summary.json's content)
+  --seed N       the PRNG seed (default 1)      --cpus N        simulated CPUs (default 2)
+  --out DIR      where to write                 --max-steps N   bound the run (session end included)
+exit codes: 0 ran clean; 1 an invariant was violated; 2 bad arguments or an unwritable --out`;
+
+const REPLAY_HELP = `usage: tracelab replay DIR [--json]
+  folds DIR/events.ndjson with the scenario's plugin stack (state and hash, no scheduling) and
+  re-runs the scenario from the schedule string in DIR/summary.json; both must give the logged hash
+${EXPLORE_USAGE.split('\n').slice(4, 6).join('\n')}
+exit codes: 0 both match (or the schedule runs clean); 1 a mismatch (or the violation again); 2 a missing, corrupt or foreign log`;
+
+const LIST_HELP = `usage: tracelab list [--scenarios | --tracepoints | --syscalls | --functions | --markers] [--json]
+  what can be run and traced, as \`lttng list -k\` and \`trace-cmd list -e/-f\` show it, for the
+  default stack (markers, ktrace, rcu-tasks, ftrace, ring-buffer, utrace):
+  --scenarios     the scenarios tracelab run knows and the race catalog's (default)
+  --tracepoints   the ring buffer's tracepoints with their fields (lttng-modules' names and types)
+  --syscalls      the syscalls, with the kernel's event names and argument names
+  --functions     the instrumented kernel functions (mcount sites ftrace can patch)
+  --markers       the kernel markers' sites
+exit codes: 0; 2 an unknown flag`;
+
+type ListKind = 'scenarios' | 'tracepoints' | 'syscalls' | 'functions' | 'markers';
+
+function fieldType(t: CtfFieldType): string {
+  switch (t.kind) {
+    case 'integer':
+      return `${t.signed ? 'int' : 'uint'}${t.size}${t.base === 16 ? ' hex' : ''}`;
+    case 'string':
+      return 'string';
+    case 'array':
+      return `char[${t.length}]`;
+    case 'enum':
+      return `enum ${t.container.signed ? 'int' : 'uint'}${t.container.size}`;
+  }
+}
+
+/** The rows of `tracelab list --<kind>`, from a kernel with the default stack (nothing run). */
+function listRows(kind: ListKind): { name: string; detail: string }[] {
+  if (kind === 'scenarios') {
+    return [
+      ...[...scenarios.values()].map((s) => ({ name: s.name, detail: `tracelab run ${s.name}: ${s.description}` })),
+      ...[...catalog.values()].map((s) => ({ name: s.name, detail: `tracelab explore ${s.name} --variant ${s.variants.map((v) => v.name).join('|')}: ${s.description}` })),
+    ];
+  }
+  if (kind === 'syscalls') {
+    return Object.entries(SYSCALLS).map(([name, spec]) => ({ name, detail: `syscall_entry_${spec.event}(${spec.entry.map((a) => a.name).join(', ')})${spec.noReturn === true ? '' : `, syscall_exit_${spec.event}(ret${spec.exit.map((a) => `, ${a.name}`).join('')})`}` }));
+  }
+  const kernel = createKernel({ cpus: 2, seed: 1, plugins: defaultScenario.plugins() });
+  if (kind === 'tracepoints') return kernel.api.ringBuffer.tracepoints().map((tp) => ({ name: tp.name, detail: `(${tp.fields.map((f) => `${f.name}: ${fieldType(f.type)}${f.user === true ? ' (user)' : ''}`).join(', ')})${tp.faultable === true ? ' faultable' : ''}` }));
+  // Each syscall's body runs in the instrumented function sys_<name> (defined at its first call).
+  if (kind === 'functions') return [...new Set([...Object.keys(kernel.state.functions), ...Object.keys(SYSCALLS).map((n) => `sys_${n}`)])].sort().map((name) => ({ name, detail: '' }));
+  return kernel.api.markers.sites().map((m) => ({ name: m.name, detail: m.format ?? '' }));
+}
+
+/** Every command: adding one is adding its entry here (name, summary, help, run). */
+export const COMMANDS: readonly CommandSpec<CliIo>[] = [
+  { name: 'run', summary: 'run a scenario and write its traces (events, Perfetto JSON, CTF, summary)', help: RUN_HELP, json: 'native', run: (argv, io, ctx) => cmdRun(argv, io, ctx) },
+  {
+    name: 'replay',
+    summary: 'check a run folder replays to its hash, or re-run one explore schedule',
+    help: REPLAY_HELP,
+    json: 'native',
+    run: (argv, io) => (argv.filter((a) => a !== '--json').length === 2 ? cmdReplayString(argv, io) : cmdReplay(argv.filter((a) => a !== '--json'), io, argv.includes('--json'))),
+  },
+  { name: 'list', summary: 'what can be run and traced: scenarios, tracepoints, syscalls, functions, markers', help: LIST_HELP, json: 'native', run: (argv, io) => cmdList(argv, io) },
+  { name: 'scenarios', summary: 'the catalog of races with their variants, fixed or unsafe', help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`, run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)) },
+  { name: 'convert', summary: 'a CTF trace (tracelab\'s, LTTng\'s) to Perfetto JSON or babeltrace2-like text', help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`, run: (argv, io) => cmdConvert(argv, io) },
+  {
+    name: 'explore',
+    summary: "search a scenario variant's schedules for a violation, shrink it, print its replay string",
+    help: `usage:\n${EXPLORE_USAGE.split('\n').slice(0, 4).join('\n')}\n${DISTRIBUTED_USAGE.split('\n').slice(0, 8).join('\n')}\nexit codes: 1 a violation was found; 0 none within the budget; 2 bad usage`,
+    json: 'native',
+    run: (argv, io) => (isDistributed(argv) ? distributed().then((d) => d.cmdExploreDistributed(argv, io)) : cmdExplore(argv, io)),
+  },
+  { name: 'worker', summary: 'take explore chunks from a queue (redis) and run them', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(10).join('\n')}`, run: (argv, io) => distributed().then((d) => d.cmdWorker(argv, io)) },
+  { name: 'merge', summary: 'fold explore shard files into the answer one process gives', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(8, 10).join('\n')}`, json: 'native', run: (argv, io) => distributed().then((d) => d.cmdMerge(argv, io)) },
+  { name: 'torture', summary: 'rcutorture for tracers: swarm workloads and churn on each mechanism', help: `usage:\n${TORTURE_USAGE}\nexit codes: 0 no violation; 1 a violation (or --unsafe not caught); 2 bad usage`, json: 'native', run: (argv, io) => cmdTorture(argv, io) },
+  { name: 'view', summary: 'a self-contained HTML trace viewer for a run or explore folder', help: `usage:\n${VIEW_USAGE}`, run: (argv, io) => cmdView(argv, io) },
+  { name: 'litmus', summary: 'check litmus tests against the Linux-kernel memory model', help: `usage:\n${LITMUS_USAGE}\nexit codes: 0; 1 with --check, a result that disagrees; 2 bad usage`, json: 'native', run: (argv, io) => cmdLitmus(argv, io) },
+];
+
+function cmdList(argv: readonly string[], io: CliIo): number {
+  const json = argv.includes('--json');
+  const kinds: ListKind[] = ['scenarios', 'tracepoints', 'syscalls', 'functions', 'markers'];
+  let kind: ListKind = 'scenarios';
+  for (const a of argv) {
+    if (a === '--json') continue;
+    const k = kinds.find((x) => a === `--${x}`);
+    if (k === undefined) fail(`list: unknown argument ${a}\n${LIST_HELP}`);
+    kind = k;
+  }
+  const rows = listRows(kind);
+  if (json) io.out(JSON.stringify(rows));
+  else {
+    const width = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) io.out(r.detail === '' ? r.name : `${r.name.padEnd(width)}  ${r.detail}`);
+  }
+  return 0;
+}
+
+/** A quiet io: errors only. */
+function quietIo(io: CliIo): CliIo {
+  const { progress: _progress, ...rest } = io;
+  return { ...rest, out: () => undefined };
 }
 
 /**
@@ -253,41 +372,54 @@ export function main(argv: readonly string[], io: CliIo): number | Promise<numbe
     throw err;
   };
   try {
-    switch (cmd) {
-      case 'run':
-        return cmdRun(rest, io);
-      case 'replay':
-        return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
-      case 'explore':
-        return isDistributed(rest) ? distributed().then((d) => d.cmdExploreDistributed(rest, io)).catch(failed) : cmdExplore(rest, io);
-      case 'worker':
-        return distributed().then((d) => d.cmdWorker(rest, io)).catch(failed);
-      case 'merge':
-        return distributed().then((d) => d.cmdMerge(rest, io)).catch(failed);
-      case 'scenarios':
-        return cmdScenarios(io);
-      case 'convert':
-        return cmdConvert(rest, io);
-      case 'torture':
-        return cmdTorture(rest, io);
-      case 'view':
-        return cmdView(rest, io);
-      case 'litmus':
-        return cmdLitmus(rest, io);
-      case 'list':
-        for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
-        return 0;
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return cmd === undefined ? 2 : 0;
-      default:
-        io.err(`tracelab: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
-        return 2;
+    if (cmd === '--version' || cmd === '-V') {
+      const version = cliVersion();
+      io.out(rest.includes('--json') ? JSON.stringify({ name: '@tracelab/cli', version }) : `tracelab ${version}`);
+      return 0;
     }
+    if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+      const topic = cmd === 'help' ? rest.find((a) => !a.startsWith('-')) : undefined;
+      if (topic === undefined) {
+        io.out(overview(COMMANDS, cliVersion()));
+        return cmd === undefined ? 2 : 0;
+      }
+      const spec = COMMANDS.find((c) => c.name === topic);
+      if (spec === undefined) fail(`no command ${JSON.stringify(topic)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+      io.out(commandHelp(spec));
+      return 0;
+    }
+    const spec = COMMANDS.find((c) => c.name === cmd);
+    if (spec === undefined) {
+      io.err(`tracelab: unknown command ${JSON.stringify(cmd)}; commands: ${COMMANDS.map((c) => c.name).join(', ')} (tracelab help)`);
+      return 2;
+    }
+    const flags = sharedFlags(rest);
+    if (flags.help) {
+      io.out(commandHelp(spec));
+      return 0;
+    }
+    const ctx: CommandContext = { verbosity: flags.verbosity, json: flags.json };
+    const runIo = flags.verbosity === 'quiet' && !flags.json ? quietIo(io) : flags.json && io.progress !== undefined ? quietProgress(io) : io;
+    if (!flags.json || spec.json === 'native') {
+      const args = flags.json ? [...flags.rest, '--json'] : flags.rest;
+      const r = spec.run(args, runIo, ctx);
+      return typeof r === 'number' ? r : r.catch(failed);
+    }
+    // --json for a command that prints lines: its lines, in one document.
+    const lines: string[] = [];
+    const captured: CliIo = { ...quietProgress(io), out: (t) => void lines.push(...t.split('\n')) };
+    const done = (code: number): number => {
+      io.out(JSON.stringify({ command: spec.name, exitCode: code, output: lines }));
+      return code;
+    };
+    const r = spec.run(flags.rest, captured, ctx);
+    return typeof r === 'number' ? done(r) : r.catch(failed).then(done);
   } catch (err) {
     return failed(err);
   }
+}
+
+function quietProgress(io: CliIo): CliIo {
+  const { progress: _progress, ...rest } = io;
+  return rest;
 }

@@ -6,6 +6,7 @@ import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracela
 import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
+import { progressReporter } from './internal/progress.js';
 
 export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
@@ -68,11 +69,6 @@ function ctfLine(out: string, ctf: CtfOutput | null): string {
   return `  wrote          ${join(out, 'ctf')}/ (${ctf.files.join(', ')}): the failing schedule re-run to its end with the ring buffer's checks off; packets delivered: ${per}${ctf.done ? '' : ' (cut at maxSteps)'}`;
 }
 
-function bar(done: number, total: number): string {
-  const width = 30;
-  const filled = Math.round((width * done) / Math.max(1, total));
-  return `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} schedules `;
-}
 
 function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
@@ -207,9 +203,10 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   const { name, variant, strategy, budget, workers, seed, bound, json, out } = parseExploreArgs(argv, io);
   const sc = scenario(name);
   variantOf(sc, variant);
-  const progress = io.progress;
-  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
-  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
+  const p = progressReporter(io, 'explore', 'schedules');
+  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget) });
+  p.end();
   return reportExplore(sc, r, io, { out, json });
 }
 

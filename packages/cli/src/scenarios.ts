@@ -77,7 +77,8 @@ export const defaultScenario: CliScenario = {
     );
     kernel.spawn(buildWorkload(), { comm: 'sh' });
     kernel.spawnKthread(traceWhileRunning(kernel.api.ktrace, { after: 20 }), { comm: 'lttng-sessiond' });
-    kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40 }), { comm: 'ftrace' });
+    // The function tracer's callback writes each traced entry into the ring buffer (func_entry).
+    kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40, func: kernel.api.ringBuffer.functionEntry }), { comm: 'ftrace' });
     kernel.spawnKthread(traceFirstComm(kernel.api.utrace, 'cc1'), { comm: 'strace' });
   },
   finish(kernel, maxSteps) {

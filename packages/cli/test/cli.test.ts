@@ -27,11 +27,35 @@ describe('tracelab run', () => {
     expect(summary.tasks.byComm).toMatchObject({ sh: 1, cc1: 6 });
     expect(summary.syscalls).toBeGreaterThan(100);
     expect(summary.events).toBe(log.trim().split('\n').length);
-    expect(validateChromeTrace(JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')))).toEqual([]);
+    const chrome = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: { name: string; ph: string; ts?: number; args?: Record<string, number> }[] };
+    expect(validateChromeTrace(chrome)).toEqual([]);
+    // The ring buffer's fill per CPU: sub-buffers delivered and not yet consumed, back to 0 at the end.
+    const fill = chrome.traceEvents.filter((e) => e.ph === 'C' && e.name === 'ring-buffer sub-buffers full');
+    expect(fill.length).toBe(2 * log.split('"type":"ring-buffer/subbuf-consumed"').length - 2);
+    expect(Math.max(...fill.flatMap((e) => Object.values(e.args!)))).toBeGreaterThan(0);
+    expect(fill.at(-1)!.args).toEqual({ 'cpu 0': 0, 'cpu 1': 0, 'cpu 2': 0 });
+    // The first screen: what ran, a tick said once, a headline per tracer, invariants, lost
+    // events, and each output with the command that opens it; no details.
     const printed = t.out.join('\n');
-    expect(printed).toContain(summary.logHash);
-    expect(printed).toContain('syscall/enter');
-    expect(printed).toMatch(/replay string S2:/);
+    expect(printed.split('\n').length).toBeLessThanOrEqual(24);
+    expect(printed).toMatch(/^tracelab run default: 3 CPUs, seed 3, \d+ steps, \d+ events\n {2}\(times are in ticks: /);
+    expect(printed.match(/ticks: the simulated clock/g)).toHaveLength(1);
+    expect(printed).toMatch(/^ {4}ring buffer: \d+ events delivered, 0 lost$/m);
+    expect(printed).toMatch(/^ {2}invariants: all held; oopses: none$/m);
+    expect(printed).toMatch(/^ {2}lost events: 0 of \d+/m);
+    expect(printed).toContain(summary.logHash.slice(0, 16));
+    expect(printed).toContain(`tracelab replay ${dir}`);
+    expect(printed).toContain(`babeltrace2 ${dir}/ctf`);
+    expect(printed).toContain('https://ui.perfetto.dev');
+    expect(printed).toContain(`tracelab view ${dir}`);
+    expect(printed).not.toContain('syscall/enter');
+    // -v: every detail (the events by type, the whole hash and replay string).
+    const v = io();
+    expect(main(['run', '--seed', '3', '--cpus', '3', '-v'], v.io)).toBe(0);
+    const verbose = v.out.join('\n');
+    expect(verbose).toContain(summary.logHash);
+    expect(verbose).toContain('syscall/enter');
+    expect(verbose).toMatch(/replay string S2:/);
   });
 
   it('runs the default tracer stack: markers probes on the scheduler and syscall markers, ktrace deciding who is traced', () => {
@@ -62,7 +86,8 @@ describe('tracelab run', () => {
     for (const r of kt.byTask) expect(r.entries).toBeLessThanOrEqual(r.syscalls);
     const printed = t.out.join('\n');
     expect(printed).toMatch(/markers: kernel_sched_schedule with 2 probes/);
-    expect(printed).toMatch(/traced syscalls per task/);
+    // A headline per tracer on the first screen; the per-task table is a detail (-v).
+    expect(printed).not.toMatch(/traced syscalls per task/);
   });
 
   it('replay folds the log and re-runs the schedule to the logged hash', () => {
@@ -171,5 +196,32 @@ describe('tracelab run: the utrace syscall logger in the default stack', () => {
     expect(ut.lines).toHaveLength(exits.length);
     exits.forEach((e, i) => expect(ut.lines[i]).toMatch(new RegExp(`^\\[pid ${pid}\\] ${e.name}\\(.*\\) = ${e.ret}$`)));
     expect(ut.lines.every((l: string) => l.startsWith(`[pid ${pid}]`))).toBe(true);
+  });
+});
+
+describe('tracelab list', () => {
+  const list = (...args: string[]) => {
+    const t = io();
+    const code = main(['list', ...args], t.io);
+    return { code, out: t.out.join('\n'), err: t.err.join('\n') };
+  };
+
+  it('lists what can be traced: tracepoints with their lttng-modules fields, syscalls, functions, markers, scenarios', () => {
+    expect(list('--tracepoints').out).toMatch(/^sched_switch +\(prev_comm: char\[16\], prev_tid: int32, prev_prio: int32, prev_state: int64, next_comm: char\[16\], next_tid: int32, next_prio: int32\)$/m);
+    expect(list('--tracepoints').out).toMatch(/^syscall_entry_open +\(filename: string \(user\), flags: int32, mode: uint16\) faultable$/m);
+    expect(list('--tracepoints').out).toMatch(/^func_entry +\(ip: string, parent_ip: string\)$/m);
+    expect(list('--syscalls').out).toMatch(/^stat +syscall_entry_newstat\(filename\), syscall_exit_newstat\(ret, statbuf\)$/m);
+    expect(list('--syscalls').out).toMatch(/^exit_group +syscall_entry_exit_group\(error_code\)$/m);
+    const functions = list('--functions').out.split('\n');
+    expect(functions).toEqual(expect.arrayContaining(['sys_open', 'sys_read', 'copy_process', 'do_exit']));
+    expect(list('--markers').out).toMatch(/^kernel_sched_schedule +prev_pid %d next_pid %d cpu %d preempted %d$/m);
+    const scenariosOut = list().out;
+    expect(scenariosOut).toMatch(/^default +tracelab run default: /m);
+    expect(scenariosOut).toMatch(/^fork-flag-race +tracelab explore fork-flag-race --variant fixed\|/m);
+    expect(JSON.parse(list('--tracepoints', '--json').out).map((r: { name: string }) => r.name)).toContain('sched_waking');
+  });
+
+  it('an unknown flag is bad usage (2), naming it', () => {
+    expect(list('--bogus')).toMatchObject({ code: 2, err: expect.stringMatching(/list: unknown argument --bogus/) });
   });
 });

@@ -59,7 +59,7 @@ describe('tracelab run: --out failures lose nothing', () => {
     const summary = JSON.parse(readFileSync(join(kept, 'summary.json'), 'utf8'));
     expect(hashOf(kept)).toBe(summary.logHash);
     expect(readFileSync(join(kept, 'events.ndjson'), 'utf8').endsWith('\n')).toBe(true);
-    expect(t.out.join('\n')).toContain(`wrote ${kept}/events.ndjson`);
+    expect(t.out.join('\n')).toContain(`outputs in ${kept}:`);
   });
 
   it('a failed re-run leaves the previous run whole, not a folder mixing two runs', () => {

@@ -1,4 +1,4 @@
-export { toChromeTrace, validateChromeTrace, RCU_SCHED_GP, CPUS_PID, TASKS_PID } from './chrome.js';
+export { toChromeTrace, validateChromeTrace, RCU_SCHED_GP, CPUS_PID, TASKS_PID, HOST_TID, SHOWN_AS_SLICES, cpuTid } from './chrome.js';
 export type { ChromeTrace, ChromeTraceEvent, ChromeTraceOptions, SpanRule } from './chrome.js';
 // CTF writer (@tracelab/ring-buffer's output)
 export { ctfMetadata, validateTraceClass } from './ctf/metadata.js';

@@ -3,9 +3,12 @@ import type { KPath } from '@tracelab/core';
 /**
  * An ftrace callback (`ftrace_func_t`): called at the entry of every function its ops traces.
  * `ip` is the traced function's name, `parentIp` its caller's ('' at the top of a path). It is
- * plain synchronous code, like the kernel's callbacks (which must not sleep).
+ * plain synchronous code, like the kernel's callbacks (which must not sleep). In the simulation
+ * it may instead return a kernel path, which the trampoline or the list caller runs to its end
+ * before going on (a tracer writing into a ring buffer: `kernel.api.ringBuffer.functionEntry`);
+ * such a path must not sleep either. The host fast path (`site(name).call`) ignores the path.
  */
-export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void;
+export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void | KPath<void>;
 
 /**
  * `FTRACE_OPS_FL_*` flags a caller may set. `DYNAMIC`: the ops is not core kernel data (it was

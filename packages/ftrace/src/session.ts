@@ -1,5 +1,5 @@
 import { msleep, type KernelEvent, type KPath } from '@tracelab/core';
-import type { FreeTrampolineAfter, FtraceApi, FtraceOps } from './events.js';
+import type { FreeTrampolineAfter, FtraceApi, FtraceFunc, FtraceOps } from './events.js';
 
 /** The syscall functions the default `tracelab run` stack traces. */
 export const DEFAULT_TRACED_FUNCTIONS: readonly string[] = Object.freeze(['sys_getpid', 'sys_read', 'sys_write', 'sys_open']);
@@ -13,6 +13,11 @@ export interface FunctionTracerOptions {
   readonly duration?: number;
   /** The ops' label in the log. Default 'function'. */
   readonly label?: string;
+  /**
+   * The ops' callback. Default: none of its own (what it saw is in the log). To write every
+   * function entry into the trace: `kernel.api.ringBuffer.functionEntry` (`func_entry` events).
+   */
+  readonly func?: FtraceFunc;
 }
 
 /** The function tracer's callback. What it saw is in the log (`ftrace/tramp-enter`, `ftrace/list-call`). */
@@ -28,7 +33,7 @@ function functionTrace(): void {
  * Returns the unregister's result (0), or the register's if that failed.
  */
 export function* functionTracer(api: FtraceApi, options: FunctionTracerOptions = {}): KPath<number> {
-  const ops: FtraceOps = { func: functionTrace, filter: [...(options.functions ?? DEFAULT_TRACED_FUNCTIONS)], flags: ['DYNAMIC'], label: options.label ?? 'function' };
+  const ops: FtraceOps = { func: options.func ?? functionTrace, filter: [...(options.functions ?? DEFAULT_TRACED_FUNCTIONS)], flags: ['DYNAMIC'], label: options.label ?? 'function' };
   if ((options.after ?? 0) > 0) yield* msleep(options.after!);
   const ret = yield* api.registerFtraceFunction(ops);
   if (ret !== 0) return ret;

@@ -37,13 +37,20 @@ export interface TracepointDefinition {
 /** A field value at a call site: integers, kernel strings, or user addresses for `user` fields. */
 export type TracepointValue = number | bigint | string;
 
-/** A probe: called with the tracepoint's values and the private data it was registered with. */
 /**
- * A tracepoint probe: a plain function, or a generator function when it must take kernel steps
- * (a faultable probe reading user memory). Called in priority order under the tracepoint's
+ * A call site's fields, by name: `{ prev_comm: 'sh', prev_tid: 3, ... }`. Integer fields take
+ * a number or a bigint, string and char-array fields a string, `user` fields the user address
+ * (a number) the probe copies from. A field left out is written as 0 or "".
+ */
+export type TracepointFields = Readonly<Record<string, TracepointValue>>;
+
+/**
+ * A tracepoint probe, called with the tracepoint's named fields and the private data it was
+ * registered with: a plain function, or a generator function when it must take kernel steps (a
+ * faultable probe reading user memory). Called in priority order under the tracepoint's
  * read-side protection.
  */
-export type TracepointProbe = (values: readonly TracepointValue[], data: unknown) => KPath<void> | void;
+export type TracepointProbe = (fields: TracepointFields, data: unknown) => KPath<void> | void;
 
 export interface RingBufferOptions {
   /** Bytes per sub-buffer, a power of two >= 128. Default 4096. */
@@ -64,6 +71,11 @@ export interface RingBufferOptions {
   readonly uuid?: string;
   /** With `enableAll`: run the lttng-modules state dump (a kernel thread) at the first context switch. Default true. */
   readonly statedump?: boolean;
+  /**
+   * With `enableAll`: the built-in tracepoints enabled from the start, as names or globs
+   * (`*` any run of characters, `?` one), like `lttng enable-event -k 'sched_*'`. Default `['*']`.
+   */
+  readonly events?: readonly string[];
 }
 
 export interface ResolvedRingBufferOptions {
@@ -76,6 +88,7 @@ export interface ResolvedRingBufferOptions {
   readonly checks: boolean;
   readonly uuid: string | null;
   readonly statedump: boolean;
+  readonly events: readonly string[];
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -112,11 +125,19 @@ export interface RingBufferApi {
   /** Every tracepoint defined, in id order. */
   tracepoints(): readonly (TracepointDefinition & { readonly id: number })[];
   /**
-   * The tracepoint call site. Off (no probe): returns at once. Otherwise calls every probe of
+   * The tracepoint call site, with the fields by name (checked against the definition: an
+   * unknown name or a value of the wrong type throws INVALID_OPTION). Off (no probe): returns at once. Otherwise calls every probe of
    * the current array: inside preempt_disable for a normal tracepoint, inside a tasks-trace
    * read side (preemptible, may fault) for a faultable one. Unknown name: INVALID_OPTION.
    */
-  trace(name: string, values: readonly TracepointValue[]): KPath<void>;
+  trace(name: string, fields: TracepointFields): KPath<void>;
+  /**
+   * The function tracer's probe, to use as (or call from) an ftrace ops' callback: writes
+   * `func_entry { ip, parent_ip }` through the `func_entry` tracepoint, so function entries
+   * reach the per-CPU buffers and the CTF trace. With `@tracelab/ftrace`:
+   * `functionTracer(kernel.api.ftrace, { func: kernel.api.ringBuffer.functionEntry })`.
+   */
+  functionEntry(ip: string, parentIp: string): KPath<void>;
   /**
    * tracepoint_probe_register_prio under tracepoints_mutex: 0, -EEXIST (same probe and data),
    * -EINVAL (unknown tracepoint). The old array is freed after an RCU-sched grace period, or

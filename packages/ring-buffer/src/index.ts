@@ -27,11 +27,13 @@ export type {
   ResolvedRingBufferOptions,
   TracepointDefinition,
   TracepointField,
+  TracepointFields,
   TracepointProbe,
   TracepointValue,
 } from './events.js';
 export {
   DEFAULT_PRIO,
+  FUNC_ENTRY,
   INIT_PID_NS_INUM,
   LTTNG_STATEDUMP_END,
   LTTNG_STATEDUMP_PROCESS_STATE,
@@ -66,7 +68,7 @@ export const RINGBUFFER_VERSION = '0.1.0';
 /** The invariants' names, as violations report them. */
 export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets' } as const;
 
-const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump'];
+const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump', 'events'];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   const bad = (what: string): never => {
@@ -93,7 +95,10 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   };
   const uuid = o['uuid'] ?? null;
   if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid))) bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
+  const events = o['events'] ?? ['*'];
+  if (!Array.isArray(events) || !events.every((g) => typeof g === 'string' && /^[A-Za-z0-9_:*?]+$/.test(g))) bad(`events must be an array of tracepoint names or globs (sched_*, syscall_entry_*), got ${JSON.stringify(events)}`);
   return {
+    events: events as string[],
     subbufSize: pow2('subbufSize', 4096, 128),
     numSubbuf: pow2('numSubbuf', 4, 2),
     mode: oneOf('mode', ['discard', 'overwrite'] as const, 'discard'),

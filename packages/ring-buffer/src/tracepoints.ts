@@ -94,6 +94,16 @@ export const SCHED_PROCESS_FREE = tp('sched_process_free', TASK_FIELDS);
 /** do_wait: `comm` and `prio` are the waiter's, `tid` the pid waited for (0 for any child). */
 export const SCHED_PROCESS_WAIT = tp('sched_process_wait', TASK_FIELDS);
 
+/**
+ * The function tracer's event: a traced function's entry, as an ftrace ops' callback sees it
+ * (`ip` the function, `parent_ip` its caller). tracelab's mcount sites are named functions, so
+ * both are written as names (ftrace's text output prints them symbolized the same way).
+ */
+export const FUNC_ENTRY = tp('func_entry', [
+  { name: 'ip', type: STR },
+  { name: 'parent_ip', type: STR },
+]);
+
 export const LTTNG_STATEDUMP_START = tp('lttng_statedump_start', []);
 export const LTTNG_STATEDUMP_END = tp('lttng_statedump_end', []);
 /**
@@ -228,6 +238,7 @@ export function coreTracepoints(): TracepointDefinition[] {
     LTTNG_STATEDUMP_START,
     LTTNG_STATEDUMP_PROCESS_STATE,
     LTTNG_STATEDUMP_END,
+    FUNC_ENTRY,
     ...syscalls.map(syscallEntryTracepoint),
     SYSCALL_ENTRY_UNKNOWN,
     ...syscalls.filter((s) => SYSCALLS[s]!.noReturn !== true).map(syscallExitTracepoint),

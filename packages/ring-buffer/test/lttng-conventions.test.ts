@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createKernel, type Program } from '@tracelab/core';
+import { createKernel, type KernelEvent, type Program } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { LTTNG_KERNEL_ENV, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
 import { decodeStreams } from './decode.js';
@@ -46,7 +46,7 @@ describe('lttng-modules conventions', () => {
       // The log's switches, by (prev, next, state): the trace has each one, with the same state.
       // The session stops at the flush: the switches before the flush thread was spawned are all in the trace.
       const flushSpawn = k.log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-flush')!.seq;
-      const logged = k.log.filter((e) => e.type === 'sched/switch' && e.seq < flushSpawn);
+      const logged = k.log.filter((e): e is KernelEvent<'sched/switch'> => e.type === 'sched/switch' && e.seq < flushSpawn);
       expect(switches.length).toBeGreaterThanOrEqual(logged.length);
       switches.length = logged.length;
       const expected = logged.map((e) => {
@@ -152,5 +152,77 @@ describe('issue 13: sched_switch of an exiting task', () => {
         expect(e.fields['next_comm']).not.toBe('');
       }
     }
+describe('tracepoint probes get named, typed fields', () => {
+  function kernelWithProbe() {
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
+    const api = k.api.ringBuffer;
+    api.defineTracepoint({ name: 'my_event', fields: [{ name: 'count', type: { kind: 'integer', size: 32, signed: false } }, { name: 'label', type: { kind: 'string' } }] });
+    const seen: unknown[] = [];
+    const probe = function* (fields: Readonly<Record<string, unknown>>, data: unknown) {
+      seen.push({ fields, data });
+      yield* [];
+    };
+    expect(k.call(api.tracepointProbeRegister('my_event', probe, 'mine'))).toBe(0);
+    return { k, api, seen };
+  }
+
+  test('a probe receives the call site fields by name, with its private data', () => {
+    const { k, api, seen } = kernelWithProbe();
+    k.call(api.trace('my_event', { count: 3, label: 'x' }));
+    expect(seen).toEqual([{ fields: { count: 3, label: 'x' }, data: 'mine' }]);
+  });
+
+  test('an unknown field or a value of the wrong type is the call site\'s bug: its thread oopses with a message naming it', () => {
+    // A fresh kernel each time: the oops disables the plugin (core containment).
+    const codeOf = (f: Record<string, unknown>): unknown => {
+      const { k, api, seen } = kernelWithProbe();
+      try {
+        k.call(api.trace('my_event', f as never));
+        return seen.length === 1 ? 'ok' : 'not called';
+      } catch (err) {
+        return [(err as { code?: string }).code, (err as Error).message];
+      }
+    };
+    // trace() throws INVALID_OPTION inside the calling kernel thread, which oopses (CALL_OOPS).
+    expect(codeOf({ cnt: 3 })).toEqual(['CALL_OOPS', expect.stringMatching(/ring-buffer\.trace\(my_event\): no field "cnt" \(fields: count, label\)/)]);
+    expect(codeOf({ count: 'three' })).toEqual(['CALL_OOPS', expect.stringMatching(/trace\(my_event\): field count must be an integer/)]);
+    expect(codeOf({ count: 1.5 })).toEqual(['CALL_OOPS', expect.stringMatching(/field count must be an integer/)]);
+    expect(codeOf({ label: 7 })).toEqual(['CALL_OOPS', expect.stringMatching(/field label must be a string/)]);
+    expect(codeOf({ count: 2n })).toBe('ok');
+  });
+
+  test('a definition with two fields of one name is refused', () => {
+    const { api } = kernelWithProbe();
+    expect(() => api.defineTracepoint({ name: 'dup', fields: [{ name: 'a', type: { kind: 'string' } }, { name: 'a', type: { kind: 'string' } }] })).toThrow(/two fields named a/);
+  });
+
+  test('fields left out are written as 0 or ""', () => {
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer()] });
+    k.api.ringBuffer.defineTracepoint({ name: 'partial', fields: [{ name: 'n', type: { kind: 'integer', size: 64, signed: true } }, { name: 's', type: { kind: 'string' } }] });
+    k.call(k.api.ringBuffer.enableEvent('partial'));
+    k.call(k.api.ringBuffer.trace('partial', { s: 'only s' }));
+    finishRingBuffer(k);
+    const api = k.api.ringBuffer;
+    const ev = decodeStreams(api.traceClass(), api.streams()).events.filter((e) => e.name === 'partial');
+    expect(ev.map((e) => e.fields)).toEqual([{ n: 0, s: 'only s' }]);
+  });
+});
+
+describe('events: the tracepoints a session enables from the start', () => {
+  test("globs pick the tracepoints, as `lttng enable-event -k 'sched_*'` does; the state dump only runs when it is enabled", () => {
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), ringBuffer({ events: ['sched_process_*', 'syscall_entry_open'] })] });
+    k.spawn(parent(), { comm: 'sh' });
+    k.run();
+    finishRingBuffer(k);
+    const api = k.api.ringBuffer;
+    expect(Object.keys(k.state.plugins['ring-buffer']!.enabled).length).toBe(0); // static arrays: no publish events
+    const names = new Set(decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name));
+    expect([...names].sort()).toEqual(['sched_process_exec', 'sched_process_exit', 'sched_process_fork', 'sched_process_free', 'sched_process_wait', 'syscall_entry_open']);
+    expect(k.log.some((e) => e.type === 'task/spawned' && e.comm === 'lttng-statedump')).toBe(false);
+  });
+
+  test('a bad events option is INVALID_OPTION', () => {
+    expect(() => ringBuffer({ events: 'sched_*' as never })).toThrow(/events must be an array of tracepoint names or globs/);
+    expect(() => ringBuffer({ events: ['sched switch'] })).toThrow(/events must be an array/);
   });
 });

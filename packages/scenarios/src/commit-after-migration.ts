@@ -3,8 +3,12 @@ import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ringBuffer, type RingBufferApi, type RingBufferOptions } from '@tracelab/ring-buffer';
 
-/** Two 4 KiB sub-buffers per CPU: the whole run fits in each CPU's first one, delivered at the flush. */
-const BUFFER = { subbufSize: 4096, numSubbuf: 2 } as const;
+/**
+ * Two 4 KiB sub-buffers per CPU: the whole run fits in each CPU's first one, delivered at the
+ * flush. The session records the scheduler's switch, fork and exit and the syscall entries (no
+ * wakeups, no syscall exits, no state dump): the race is the syscall-entry probe's.
+ */
+const BUFFER = { subbufSize: 4096, numSubbuf: 2, events: ['sched_switch', 'sched_process_fork', 'sched_process_exit', 'syscall_entry_*'], statedump: false } as const;
 
 /**
  * `fixed` is the seed's proposal (in-place copy, dual counters). The two other copy strategies

@@ -169,7 +169,9 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     let fault: unknown;
     let faulted = false;
     try {
-      op.func(ip, parentIp, op.ops);
+      // A plain callback's return value (often an arrow's expression) is ignored; a kernel path is run.
+      const path: unknown = op.func(ip, parentIp, op.ops);
+      if (typeof path === 'object' && path !== null && typeof (path as KPath<void>).next === 'function') yield* path as KPath<void>;
     } catch (err) {
       fault = err;
       faulted = true;

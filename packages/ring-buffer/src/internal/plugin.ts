@@ -43,6 +43,7 @@ import {
   type RingBufferSummary,
   type TracepointDefinition,
   type TracepointProbe,
+  type TracepointFields,
   type TracepointValue,
 } from '../events.js';
 import {
@@ -65,12 +66,17 @@ import {
   SYSCALLS,
   SYSCALL_ENTRY_UNKNOWN,
   SYSCALL_EXIT_UNKNOWN,
+  FUNC_ENTRY,
   TASK_STATE,
   coreTracepoints,
+  type SyscallArg,
   needsSyscallFlag,
 } from '../tracepoints.js';
 
 /** Longest user string a probe copies (as the core's own path reads). */
+/** Sub-buffer size from which the consumer's own context switches are recorded. */
+const CONSUMER_SWITCHES_FROM = 1024;
+
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
 export const CONSUMER_COMM = 'lttng-consumerd';
 const USER_STRING_MAX = 256;
@@ -112,6 +118,8 @@ interface Tracepoint {
   readonly ec: CtfEventClass;
   readonly faultable: boolean;
   readonly userFields: boolean;
+  /** The fields by name (static, like the definition). */
+  readonly byField: ReadonlyMap<string, TracepointDefinition['fields'][number]>;
   /** The published probe array (rcu_assign_pointer); null = static key off. Updated under tracepoints_mutex. */
   funcs: ProbeArray | null;
 }
@@ -183,7 +191,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     for (const f of def.fields) if (f.user === true && f.type.kind !== 'string') throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: user field ${f.name} of ${def.name} must be a string`);
     const id = byId.length;
     const ec: CtfEventClass = { id, name: def.name, fields: def.fields.map((f) => ({ name: f.name, type: f.type })) };
-    const tp: Tracepoint = { id, def, ec, faultable: def.faultable === true, userFields, funcs: null };
+    const names = new Set<string>();
+    for (const f of def.fields) {
+      if (names.has(f.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: ${def.name} has two fields named ${f.name}`);
+      names.add(f.name);
+    }
+    const tp: Tracepoint = { id, def, ec, faultable: def.faultable === true, userFields, byField: new Map(def.fields.map((f) => [f.name, f])), funcs: null };
     byName.set(def.name, tp);
     byId.push(tp);
     return id;
@@ -301,11 +314,11 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   // ---- the channel probe: serialize a tracepoint's values into the per-CPU buffer ----------
 
-  function* userStrings(tp: Tracepoint, values: readonly TracepointValue[], out: CtfFieldValue[]): KPath<boolean> {
+  function* userStrings(tp: Tracepoint, values: TracepointFields, out: CtfFieldValue[]): KPath<boolean> {
     const fields = tp.def.fields;
     for (let i = 0; i < fields.length; i++) {
       if (fields[i]!.user !== true) continue;
-      const addr = Number(values[i] ?? 0);
+      const addr = Number(values[fields[i]!.name] ?? 0);
       const r = addr === 0 ? { notCopied: 0, data: '' } : yield* copyFromUser(addr, USER_STRING_MAX);
       if (r.notCopied > 0) return false;
       out[i] = r.data;
@@ -313,11 +326,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     return true;
   }
 
-  function kernelValues(tp: Tracepoint, values: readonly TracepointValue[]): CtfFieldValue[] {
-    return tp.def.fields.map((f, i) => (f.user === true ? '' : (values[i] ?? (f.type.kind === 'string' || f.type.kind === 'array' ? '' : 0))));
+  /** The record's values in the event class's field order; a field the call site left out is 0 or "". */
+  function kernelValues(tp: Tracepoint, values: TracepointFields): CtfFieldValue[] {
+    return tp.def.fields.map((f) => (f.user === true ? '' : (values[f.name] ?? (f.type.kind === 'string' || f.type.kind === 'array' ? '' : 0))));
   }
 
-  function* channelProbe(values: readonly TracepointValue[], data: unknown): KPath<void> {
+  function* channelProbe(values: TracepointFields, data: unknown): KPath<void> {
     const tp = data as Tracepoint;
     const me = yield* current();
     const vals = kernelValues(tp, values);
@@ -346,7 +360,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   }
 
   /** The seed's proposal: reserve with preemption off, copy preemptible (may fault and migrate), commit on the current CPU. */
-  function* inPlace(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+  function* inPlace(tp: Tracepoint, values: TracepointFields, vals: CtfFieldValue[], pid: number): KPath<void> {
     // "user strlen": sizes the record; may fault (and sleep, and migrate).
     if (!(yield* userStrings(tp, values, vals))) return;
     const sized = vals.slice();
@@ -371,7 +385,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   }
 
   /** Copy user data into a temporary (kmalloc'd) buffer while preemptible, then reserve, write and commit with preemption off. */
-  function* temporaryBuffer(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+  function* temporaryBuffer(tp: Tracepoint, values: TracepointFields, vals: CtfFieldValue[], pid: number): KPath<void> {
     if (!(yield* userStrings(tp, values, vals))) return;
     const slot = ctfEventSize(tp.ec, vals);
     yield* preemptDisable();
@@ -385,7 +399,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   }
 
   /** Lai Jiangshan's scheme: fault the pages in preemptible, then copy with preemption (and faults) off; restart if the copy faults. */
-  function* faultInRestart(tp: Tracepoint, values: readonly TracepointValue[], vals: CtfFieldValue[], pid: number): KPath<void> {
+  function* faultInRestart(tp: Tracepoint, values: TracepointFields, vals: CtfFieldValue[], pid: number): KPath<void> {
     for (;;) {
       const sizing = vals.slice();
       if (!(yield* userStrings(tp, values, sizing))) return;
@@ -424,7 +438,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     return tp;
   }
 
-  function* callProbes(tp: Tracepoint, funcs: ProbeArray, values: readonly TracepointValue[]): KPath<void> {
+  function* callProbes(tp: Tracepoint, funcs: ProbeArray, values: TracepointFields): KPath<void> {
     for (const p of funcs.probes) {
       if (funcs.freed) errors.push(`${tp.def.name}: a reader used probe array ${funcs.id} after it was freed`);
       yield* callbackPath(p.fn(values, p.data));
@@ -432,9 +446,26 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     if (funcs.freed) errors.push(`${tp.def.name}: probe array ${funcs.id} was freed while a reader was still inside it`);
   }
 
-  function* trace(name: string, values: readonly TracepointValue[]): KPath<void> {
+  /**
+   * Checks a call site's fields against the definition: every name declared, integers as
+   * numbers or bigints, strings as strings, user strings as addresses (numbers). A mismatch is
+   * the call site's bug: INVALID_OPTION naming the tracepoint, the field and what it accepts.
+   */
+  function checkFields(tp: Tracepoint, values: TracepointFields): void {
+    for (const key in values) {
+      const f = tp.byField.get(key);
+      const v = values[key];
+      if (f === undefined) throw new TracelabError('INVALID_OPTION', `ring-buffer.trace(${tp.def.name}): no field ${JSON.stringify(key)} (fields: ${tp.def.fields.map((x) => x.name).join(', ') || 'none'})`);
+      const want = f.user === true ? 'number' : f.type.kind === 'string' || f.type.kind === 'array' ? 'string' : 'integer';
+      const ok = want === 'string' ? typeof v === 'string' : want === 'number' ? typeof v === 'number' : typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
+      if (!ok) throw new TracelabError('INVALID_OPTION', `ring-buffer.trace(${tp.def.name}): field ${key} must be ${want === 'number' ? 'a user address (number)' : want === 'string' ? 'a string' : 'an integer (number or bigint)'}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+    }
+  }
+
+  function* trace(name: string, values: TracepointFields): KPath<void> {
     const tp = lookup(name);
     if (tp.funcs === null) return; // static key off
+    checkFields(tp, values);
     if (tp.faultable) {
       yield* rcuTasks.rcuReadLockTrace();
       const funcs = tp.funcs;
@@ -519,7 +550,9 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   // enableAll: the channel probe is on every tracepoint from the start (a session created
   // before the workload): static arrays, no grace period involved.
   if (opts.enableAll) {
+    const wanted = globMatcher(opts.events);
     for (const tp of byId) {
+      if (!wanted(tp.def.name)) continue;
       tp.funcs = { id: nextArrayId++, probes: [{ fn: channelProbe, data: tp, prio: 10 }], freed: false };
       if (needsSyscallFlag(tp.def.name)) syscallProbeCount++;
     }
@@ -533,6 +566,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
    * exit) are not recorded. Recording them fed the buffer it drains: with 128-byte sub-buffers
    * its own events filled the next sub-buffer, whose delivery started it again, forever.
    */
+  // Each consumer pass adds two switch records (in, out). From 1 KiB sub-buffers on, that is
+  // a small part of a sub-buffer (a sched_switch record is 68 bytes), so the consumer's own
+  // records deliver a sub-buffer far less often than once per pass and the feedback dies out;
+  // below, its switches are left out as the rest of its events are.
+  const traceConsumerSwitches = opts.subbufSize >= CONSUMER_SWITCHES_FROM;
+
   function isConsumer(state: KernelState, pid: number): boolean {
     if (pid === 0) return false;
     const t = intMapGet(state.tasks, pid);
@@ -566,7 +605,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   // back the output pointers); touched only by the task's own syscall hooks.
   const syscallArgs = new Map<number, Readonly<Record<string, number>>>();
   // The state dump ran (set in the step that starts it).
-  let statedumpDone = !opts.statedump;
+  let statedumpDone = !opts.statedump || byName.get(LTTNG_STATEDUMP_START.name)!.funcs === null;
 
   /** `prev_state` as `__trace_sched_switch_state` computes it. */
   function switchState(t: TaskState | undefined, preempted: boolean, at: TaskRunState): number {
@@ -585,7 +624,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function* traceWakeup(s: KernelState, pid: number, cpu: number): KPath<void> {
     const t = intMapGet(s.tasks, pid);
     const target = t !== undefined && t.cpu >= 0 ? t.cpu : cpu;
-    const values = [comm(s, pid, cpu), pid, DEFAULT_PRIO, target];
+    const values = { comm: comm(s, pid, cpu), tid: pid, prio: DEFAULT_PRIO, target_cpu: target };
     if (newborn.delete(pid)) {
       yield* trace(SCHED_WAKEUP_NEW.name, values);
       return;
@@ -600,7 +639,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
    * `lttng_statedump_start` and `lttng_statedump_end`.
    */
   function* statedump(): KPath<void> {
-    yield* trace(LTTNG_STATEDUMP_START.name, []);
+    yield* trace(LTTNG_STATEDUMP_START.name, {});
     yield* readLock();
     try {
       const s = yield* getState();
@@ -608,12 +647,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         if (!t.listed && !t.kthread) continue;
         const status = t.exitState !== null ? STATEDUMP_STATUS.zombie : t.state === 'running' ? STATEDUMP_STATUS.run : t.state === 'runnable' ? STATEDUMP_STATUS.waitCpu : STATEDUMP_STATUS.wait;
         const ppid = t.parent === 0 ? 0 : (intMapGet(s.tasks, t.parent)?.tgid ?? t.parent);
-        yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, [t.pid, t.tgid, ppid, t.comm, t.kthread ? 1 : 0, t.syscall !== null ? 1 : 0, 0, status, Math.max(0, t.cpu), 0]);
+        yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, { tid: t.pid, pid: t.tgid, ppid, name: t.comm, type: t.kthread ? 1 : 0, mode: t.syscall !== null ? 1 : 0, submode: 0, status, cpu: Math.max(0, t.cpu), file_table_address: 0 });
       }
     } finally {
       yield* readUnlock();
     }
-    yield* trace(LTTNG_STATEDUMP_END.name, []);
+    yield* trace(LTTNG_STATEDUMP_END.name, {});
   }
 
   function* schedSwitch({ cpu, prev, next, preempted, prevState: at, prevComm }: HookArgs['contextSwitch']): KPath<void> {
@@ -645,11 +684,14 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       if (asleep.delete(next) && (enabled(SCHED_WAKING) || enabled(SCHED_WAKEUP))) yield* traceWakeup(s, next, cpu);
       const orig = lastCpu.get(next);
       lastCpu.set(next, cpu);
-      if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, [comm(s, next, cpu), next, DEFAULT_PRIO, orig, cpu]);
+      if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
     }
-    if (!enabled(SCHED_SWITCH) || isConsumer(s, prev) || isConsumer(s, next)) return;
+    // The consumer's own switches are recorded when a sub-buffer holds many of them (see
+    // CONSUMER_SWITCHES_FROM): a CPU-time analysis of the trace then charges the consumer's
+    // time to it, not to the task it interrupted.
+    if (!enabled(SCHED_SWITCH) || (!traceConsumerSwitches && (isConsumer(s, prev) || isConsumer(s, next)))) return;
     // prev_comm from the switch itself: an exiting task may be released before this hook runs.
-    yield* trace(SCHED_SWITCH.name, [prevComm, prev, DEFAULT_PRIO, prevState, comm(s, next, cpu), next, DEFAULT_PRIO]);
+    yield* trace(SCHED_SWITCH.name, { prev_comm: prevComm, prev_tid: prev, prev_prio: DEFAULT_PRIO, prev_state: prevState, next_comm: comm(s, next, cpu), next_tid: next, next_prio: DEFAULT_PRIO });
   }
 
   ctx.tap('contextSwitch', function* schedSwitchAt(args) {
@@ -683,19 +725,28 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       newborn.add(child);
       const p = intMapGet(s.tasks, parent);
       const c = intMapGet(s.tasks, child);
-      yield* trace(SCHED_PROCESS_FORK.name, [comm(s, parent, 0), parent, p?.tgid ?? parent, INIT_PID_NS_INUM, c?.comm ?? comm(s, parent, 0), child, c?.tgid ?? child, INIT_PID_NS_INUM]);
+      yield* trace(SCHED_PROCESS_FORK.name, {
+        parent_comm: comm(s, parent, 0),
+        parent_tid: parent,
+        parent_pid: p?.tgid ?? parent,
+        parent_ns_inum: INIT_PID_NS_INUM,
+        child_comm: c?.comm ?? comm(s, parent, 0),
+        child_tid: child,
+        child_pid: c?.tgid ?? child,
+        child_ns_inum: INIT_PID_NS_INUM,
+      });
     },
     { stage: 'link' },
   );
 
   ctx.tap('exec', function* processExec({ pid, filename }) {
-    yield* trace(SCHED_PROCESS_EXEC.name, [filename, pid, pid]);
+    yield* trace(SCHED_PROCESS_EXEC.name, { filename, tid: pid, old_tid: pid });
   });
 
   ctx.tap('exit', function* processExit({ pid }) {
     const s = yield* getState();
     if (isConsumer(s, pid)) return;
-    yield* trace(SCHED_PROCESS_EXIT.name, [comm(s, pid, 0), pid, DEFAULT_PRIO]);
+    yield* trace(SCHED_PROCESS_EXIT.name, { comm: comm(s, pid, 0), tid: pid, prio: DEFAULT_PRIO });
   });
 
   ctx.tap('release', function* processFree({ pid }) {
@@ -706,7 +757,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     newborn.delete(pid);
     syscallArgs.delete(pid);
     if (isConsumer(s, pid)) return;
-    yield* trace(SCHED_PROCESS_FREE.name, [comm(s, pid, 0), pid, DEFAULT_PRIO]);
+    yield* trace(SCHED_PROCESS_FREE.name, { comm: comm(s, pid, 0), tid: pid, prio: DEFAULT_PRIO });
   });
 
   ctx.tap(
@@ -714,16 +765,16 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     function* syscallEntry({ pid, name, args }) {
       const spec = SYSCALLS[name];
       if (spec === undefined) {
-        yield* trace(SYSCALL_ENTRY_UNKNOWN.name, [name]);
+        yield* trace(SYSCALL_ENTRY_UNKNOWN.name, { name });
         return;
       }
       syscallArgs.set(pid, args);
-      yield* trace(`syscall_entry_${spec.event}`, spec.entry.map((a) => (a.from === undefined ? 0 : (args[a.from] ?? 0))));
+      yield* trace(`syscall_entry_${spec.event}`, syscallFields(spec.entry, args, {}));
       if (name === 'wait4' && enabled(SCHED_PROCESS_WAIT)) {
         // do_wait, right after the entry: the pid waited for (0: any child).
         const s = yield* getState();
         const upid = args['pid'] ?? -1;
-        yield* trace(SCHED_PROCESS_WAIT.name, [comm(s, pid, 0), upid > 0 ? upid : 0, DEFAULT_PRIO]);
+        yield* trace(SCHED_PROCESS_WAIT.name, { comm: comm(s, pid, 0), tid: upid > 0 ? upid : 0, prio: DEFAULT_PRIO });
       }
     },
     { flag: TIF_SYSCALL_TRACEPOINT },
@@ -734,13 +785,13 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     function* syscallExit({ pid, name, ret }) {
       const spec = SYSCALLS[name];
       if (spec === undefined) {
-        yield* trace(SYSCALL_EXIT_UNKNOWN.name, [name, ret]);
+        yield* trace(SYSCALL_EXIT_UNKNOWN.name, { name, ret });
         return;
       }
       if (spec.noReturn === true) return;
       const args = syscallArgs.get(pid) ?? {};
       syscallArgs.delete(pid);
-      yield* trace(`syscall_exit_${spec.event}`, [ret, ...spec.exit.map((a) => (a.from === undefined ? 0 : (args[a.from] ?? 0)))]);
+      yield* trace(`syscall_exit_${spec.event}`, syscallFields(spec.exit, args, { ret }));
     },
     { flag: TIF_SYSCALL_TRACEPOINT },
   );
@@ -850,6 +901,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     },
     flush,
     statedump,
+    functionEntry: (ip: string, parentIp: string) => trace(FUNC_ENTRY.name, { ip, parent_ip: parentIp }),
     buffers: () => bufs(),
     streams: () => streams,
     traceClass,
@@ -857,6 +909,18 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     summary,
     consumerRunning: () => consumerAlive,
   };
+}
+
+/** A name filter from globs (`*` any run of characters, `?` one character), as `lttng enable-event` takes them. */
+export function globMatcher(globs: readonly string[]): (name: string) => boolean {
+  const res = globs.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+  return (name) => res.some((r) => r.test(name));
+}
+
+/** The kernel's fields of a syscall event from tracelab's arguments (a kernel argument tracelab has not is 0). */
+function syscallFields(spec: readonly SyscallArg[], args: Readonly<Record<string, number>>, into: Record<string, TracepointValue>): TracepointFields {
+  for (const a of spec) into[a.name] = a.from === undefined ? 0 : (args[a.from] ?? 0);
+  return into;
 }
 
 /** The copied string at the length reserved at strlen time (cut, or padded with spaces: a NUL would end the CTF string early). */
