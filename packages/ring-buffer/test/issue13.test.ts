@@ -46,13 +46,13 @@ describe('issue 13: toggling sched_switch mid-run', () => {
 });
 
 describe('issue 13: a tracepoint probe written as a plain function', () => {
-  it('is registered and called with the event values, beside the channel probe', () => {
+  it('is registered and called with the event fields, beside the channel probe', () => {
     const k = makeKernel(3);
     for (const p of workload(2, 2)) k.spawn(p);
     const api = k.api.ringBuffer;
-    const forks: unknown[][] = [];
-    const probe = (values: readonly unknown[]): void => {
-      forks.push([...values]);
+    const forks: Array<Readonly<Record<string, unknown>>> = [];
+    const probe = (fields: Readonly<Record<string, unknown>>): void => {
+      forks.push({ ...fields });
     };
     expect(k.call(api.tracepointProbeRegister('sched_process_fork', probe, null))).toBe(0);
     const r = k.run();
@@ -60,6 +60,7 @@ describe('issue 13: a tracepoint probe written as a plain function', () => {
     expect(k.log.find((e) => e.type === 'kernel/oops')).toBeUndefined();
     // One call per fork of the workload (each worker forks one child).
     expect(forks).toHaveLength(2);
+    for (const f of forks) expect(f['child_tid']).toEqual(expect.any(Number));
     expect(k.call(api.tracepointProbeUnregister('sched_process_fork', probe, null))).toBe(0);
   });
 });

@@ -152,6 +152,9 @@ describe('issue 13: sched_switch of an exiting task', () => {
         expect(e.fields['next_comm']).not.toBe('');
       }
     }
+  });
+});
+
 describe('tracepoint probes get named, typed fields', () => {
   function kernelWithProbe() {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
