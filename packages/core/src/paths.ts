@@ -41,6 +41,8 @@ export interface Current {
   readonly cpu: number;
   /** The CPU's preempt count now. */
   readonly preemptCount: number;
+  /** The tick now (the step's time; `state.clock.now` is the time of the last logged event). */
+  readonly now: number;
 }
 
 const POINT: Command = Object.freeze({ op: 'point' });
@@ -149,9 +151,10 @@ function sleepersOn(s: KernelState, channel: string): number[] {
 
 /** Sleeps for `ticks` ticks of simulated time (a voluntary switch). */
 export function* msleep(ticks: number): KPath<void> {
+  // The deadline counts from the tick now (jiffies), not from the last logged event's time,
+  // which lags whenever nothing was logged yet in this step.
   const me = yield* current();
-  const s = yield* getState();
-  yield* emit({ type: 'task/sleep', pid: me.pid, on: 'timer', until: s.clock.now + Math.max(1, ticks), state: 'sleeping' });
+  yield* emit({ type: 'task/sleep', pid: me.pid, on: 'timer', until: me.now + Math.max(1, ticks), state: 'sleeping' });
   yield* schedule();
 }
 

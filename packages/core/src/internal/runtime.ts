@@ -437,7 +437,7 @@ export class Runtime {
   command(t: TaskRt, cmd: Command): unknown {
     switch (cmd.op) {
       case 'current':
-        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : 0 } satisfies Current;
+        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : 0, now: this.now } satisfies Current;
       case 'state':
         return this.store.state;
       case 'emit':
