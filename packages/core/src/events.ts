@@ -10,7 +10,7 @@ import type { TaskRunState } from './state.js';
  */
 export interface EventMap {
   /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
-  'kernel/created': { cpus: number; seed: number; coreVersion: string };
+  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of

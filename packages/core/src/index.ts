@@ -2,7 +2,7 @@
  * @tracelab/core: the event-sourced simulated kernel on which tracing mechanisms run as
  * plugins. See the package README for the API, events, state and invariants.
  */
-export { createKernel, replay, resolvePlugins, CORE_VERSION } from './kernel.js';
+export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
 export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, RunOptions, RunResult, SpawnOptions, Violation } from './kernel.js';
 
 export { randomStrategy, replaySchedule, encodeSchedule, decodeSchedule } from './strategy.js';

@@ -28,6 +28,14 @@ export type { Violation } from './internal/runtime.js';
 /** The version of this package; plugins declare the range of it they work with. */
 export const CORE_VERSION = '0.1.0';
 
+/**
+ * The log format, recorded in every log's `kernel/created` header. 2: the preempt count is
+ * published once per step (a `cpu/preempt-count` at the end of a step whose net change is
+ * non-zero), no longer at every preempt_disable/enable. A log without the field is format 1,
+ * and `replay` refuses any format but this one (`LOG_VERSION`).
+ */
+export const LOG_VERSION = 2;
+
 export interface KernelOptions {
   /** Number of CPUs, 1 to 64. Default 2. */
   readonly cpus?: number;
@@ -242,7 +250,7 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
-      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION });
+      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -509,6 +517,14 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
   const first = lines.events[0]!.value as Partial<KernelEvent<'kernel/created'>>;
   if (typeof first !== 'object' || first === null || first.type !== 'kernel/created') {
     throw new TracelabError('LOG_FOREIGN', `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`, { line: 1 });
+  }
+  if (first.logVersion !== LOG_VERSION) {
+    const version = first.logVersion === undefined ? 1 : first.logVersion;
+    throw new TracelabError(
+      'LOG_VERSION',
+      `replay: this log is format version ${JSON.stringify(version)}${first.logVersion === undefined ? ' (its kernel/created header has no logVersion)' : ''}, written by core ${String(first.coreVersion)}; this core (${CORE_VERSION}) reads format ${LOG_VERSION} only. Re-run the workload (same seed, or its schedule string with replaySchedule) to record it again`,
+      { line: 1, logVersion: version, expected: LOG_VERSION },
+    );
   }
   const k = new KernelImpl(
     { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },

@@ -17,6 +17,7 @@ export type Command =
   | { readonly op: 'switch' }
   | { readonly op: 'spin'; readonly lock: string }
   | { readonly op: 'current' }
+  | { readonly op: 'preempt'; readonly delta: 1 | -1 }
   | { readonly op: 'state' }
   | { readonly op: 'emit'; readonly event: EventInput }
   | { readonly op: 'choose'; readonly kind: ChoiceKind; readonly n: number }
@@ -50,6 +51,8 @@ const SWITCH: Command = Object.freeze({ op: 'switch' });
 const CURRENT: Command = Object.freeze({ op: 'current' });
 const STATE: Command = Object.freeze({ op: 'state' });
 const FN_EXIT: Command = Object.freeze({ op: 'fn-exit' });
+const PREEMPT_DISABLE: Command = Object.freeze({ op: 'preempt', delta: 1 });
+const PREEMPT_ENABLE: Command = Object.freeze({ op: 'preempt', delta: -1 });
 
 /** A scheduling point: another CPU may act here, and, if preemption is on, this task may be preempted. */
 export function* schedPoint(): KPath<void> {
@@ -87,19 +90,22 @@ export function* shouldFailAlloc(): KPath<boolean> {
 
 // ---- preemption --------------------------------------------------------------------------
 
+/**
+ * preempt_disable: raises this CPU's preempt count. The count is the runtime's (per CPU, as
+ * `current()` reports it) and is not logged per change: the state's `cpus[c].preemptCount`
+ * follows it by one `cpu/preempt-count` at the end of each step whose net change is non-zero.
+ */
 export function* preemptDisable(): KPath<void> {
-  const me = yield* current();
-  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
+  yield PREEMPT_DISABLE;
 }
 
 /**
  * Re-enables preemption, then a scheduling point (it always ends the step; the task can only
- * be preempted there if the count reached 0, as the kernel's preempt_enable).
+ * be preempted there if the count reached 0, as the kernel's preempt_enable). An underflow is
+ * a BUG thrown at the call.
  */
 export function* preemptEnable(): KPath<void> {
-  const me = yield* current();
-  if (me.preemptCount <= 0) throw kernelBug(`preempt count underflow on cpu ${me.cpu}`);
-  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount - 1 });
+  yield PREEMPT_ENABLE;
   yield POINT;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, definePlugin, emit, getState, replay, schedPoint, type KPath, type TracelabPlugin } from '@tracelab/core';
+import { canonicalJson, createKernel, current, definePlugin, emit, getState, replay, schedPoint, type KPath, type TracelabPlugin } from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
 declare module '@tracelab/core' {
@@ -289,8 +289,10 @@ describe('context-switch hooks', () => {
       core: '^0.1.0',
       register(ctx) {
         ctx.tap('contextSwitch', function* ({ prev, next, cpu }) {
-          const s = yield* getState();
-          seen.push({ prev, next, count: s.cpus[cpu]!.preemptCount });
+          // The preempt count as kernel code sees it (the state's copy is published at the step's end).
+          const me = yield* current();
+          expect(me.cpu).toBe(cpu);
+          seen.push({ prev, next, count: me.preemptCount });
         });
       },
     });

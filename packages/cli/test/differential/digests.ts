@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, createKernel, type KernelState, type Violation } from '@tracelab/core';
+import { canonicalJson, createKernel, type Kernel, type Violation } from '@tracelab/core';
 import { catalog } from '@tracelab/scenarios';
 import { defaultScenario } from '../../src/scenarios.js';
 
@@ -13,7 +13,9 @@ import { defaultScenario } from '../../src/scenarios.js';
  * key order, so a different trie layout of the same map digests the same) and each violation's
  * name, message, schedule string and time. Not the log: the log format changes by design (no
  * `cpu/preempt-count` per change, a version in the header), so sequence numbers and the log
- * hash are not part of a digest.
+ * hash are not part of a digest. State fields that are log positions or log times are
+ * normalized to the events both formats log (every event but `cpu/preempt-count`):
+ * `clock.now` (the time of the last logged event) and rcu-tasks' `startSeq` / `since` (seqs).
  */
 export const SEEDS = 200;
 
@@ -52,13 +54,36 @@ export function plain(v: unknown): unknown {
   return out;
 }
 
-export function stateDigest(s: KernelState): string {
-  return createHash('sha256').update(canonicalJson(plain(s))).digest('hex').slice(0, 24);
+const SEQ_KEYS: ReadonlySet<string> = new Set(['startSeq', 'since']);
+
+/** Replaces, below `v`, every number under a SEQ_KEYS key by its rank among logged events. */
+function rankSeqs(v: unknown, rank: (seq: number) => number): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => rankSeqs(x, rank));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = SEQ_KEYS.has(k) && typeof x === 'number' ? rank(x) : rankSeqs(x, rank);
+  return out;
 }
 
-function digestOf(state: KernelState, violations: readonly Violation[]): string {
-  const v = violations.map((x) => ({ name: x.name, message: x.message, schedule: x.schedule, time: x.time }));
-  return createHash('sha256').update(canonicalJson({ state: stateDigest(state), violations: v })).digest('hex').slice(0, 24);
+/** The final state, plain and normalized (see above). */
+export function stateDigest(kernel: Kernel): string {
+  const log = kernel.log;
+  const ranks = new Int32Array(log.length + 1);
+  let lastTime = 0;
+  for (let i = 0; i < log.length; i++) {
+    const counted = log[i]!.type !== 'cpu/preempt-count';
+    ranks[i + 1] = ranks[i]! + (counted ? 1 : 0);
+    if (counted) lastTime = log[i]!.time;
+  }
+  const s = plain(kernel.state) as Record<string, unknown> & { plugins: Record<string, unknown> };
+  s['clock'] = { now: lastTime };
+  if (s.plugins['rcu-tasks'] !== undefined) s.plugins['rcu-tasks'] = rankSeqs(s.plugins['rcu-tasks'], (seq) => ranks[seq]!);
+  return createHash('sha256').update(canonicalJson(s)).digest('hex').slice(0, 24);
+}
+
+function digestOf(kernel: Kernel): string {
+  const v = kernel.violations.map((x) => ({ name: x.name, message: x.message, schedule: x.schedule, time: x.time }));
+  return createHash('sha256').update(canonicalJson({ state: stateDigest(kernel), violations: v })).digest('hex').slice(0, 24);
 }
 
 /** The digests of every run: keys `<scenario>/<variant>` and `default`, one entry per seed 1..seeds. */
@@ -73,7 +98,7 @@ export function engineDigests(seeds = SEEDS, only?: (key: string) => boolean): D
         const k = createKernel({ cpus: sc.cpus, seed, plugins: sc.plugins(v.name) });
         sc.setup(k, { variant: v.name, scale: sc.scale?.default ?? 1 });
         k.run({ maxSteps: sc.maxSteps });
-        list.push(digestOf(k.state, k.violations));
+        list.push(digestOf(k));
       }
       out[key] = list;
     }
@@ -85,7 +110,7 @@ export function engineDigests(seeds = SEEDS, only?: (key: string) => boolean): D
       defaultScenario.setup(k);
       k.run({ maxSteps: 200_000 });
       if (defaultScenario.finish !== undefined && k.violations.length === 0) defaultScenario.finish(k);
-      list.push(digestOf(k.state, k.violations));
+      list.push(digestOf(k));
     }
     out['default'] = list;
   }

@@ -1,4 +1,4 @@
-import { TracelabError, describeError } from '../errors.js';
+import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
 import type { Command, CopyResult, Current, KPath, RcuCallback } from '../paths.js';
@@ -56,6 +56,15 @@ interface Tap {
   readonly flag?: string;
 }
 
+/**
+ * Where a step segment began: the store's checkpoint and the stepping CPU's preempt count
+ * (which lives in the runtime, not in the log, between step ends).
+ */
+interface RtCheckpoint {
+  readonly store: Checkpoint;
+  readonly preempt: number;
+}
+
 export interface RuntimeOptions {
   readonly cpus: number;
   /** Ticks a page fault sleeps for its I/O. */
@@ -98,12 +107,25 @@ export class Runtime {
   private timers: Array<{ at: number; pid: number }> = [];
   private tapOrder = 0;
   private lastCheckedState: KernelState | null = null;
+  /**
+   * Set when a step resumed kernel code (written by `resume`, cleared by `checkInvariants`):
+   * such a step may have changed data kept outside the state (ring-buffer bytes, probe
+   * arrays) that invariants read, even when it logged nothing.
+   */
+  private ranCode = false;
+  /**
+   * Each CPU's preempt count as kernel code sees it (`current()`). Written only by the
+   * stepping CPU's commands (`preempt`), by oops restores and by rollbacks, all inside a step;
+   * published to `state.cpus[c].preemptCount` by one `cpu/preempt-count` at the end of a step
+   * whose net change is non-zero (`publishPreemptCount`), so between steps the two agree.
+   */
+  private readonly preempt: number[];
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
   readonly chooserWantsPids: boolean;
 
   // Where the running task's current step segment began: an oops undoes back to here.
-  private stepCheckpoint: Checkpoint;
+  private stepCheckpoint: RtCheckpoint;
 
   constructor(
     readonly store: EventStore,
@@ -111,7 +133,8 @@ export class Runtime {
     readonly options: RuntimeOptions,
     private readonly idleLoop: (cpu: number) => KPath<void>,
   ) {
-    this.stepCheckpoint = store.checkpoint();
+    this.preempt = new Array<number>(options.cpus).fill(0);
+    this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, idleLoop(cpu)));
   }
@@ -145,7 +168,30 @@ export class Runtime {
   emit(input: EventInput): KernelEvent {
     const e = this.store.append(input, this.now, this.cpu);
     if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
+    // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
+    else if (e.type === 'kernel/oops' && e.preemptCount !== null && e.cpu >= 0) this.preempt[e.cpu] = e.preemptCount;
     return e;
+  }
+
+  /** The preempt count of `cpu` now (mid-step, the state's copy may lag for the stepping CPU). */
+  preemptCount(cpu: number): number {
+    return this.preempt[cpu]!;
+  }
+
+  checkpoint(): RtCheckpoint {
+    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0 };
+  }
+
+  /** Undoes a step segment: the events since `cp`, and the stepping CPU's preempt count. */
+  rollback(cp: RtCheckpoint): void {
+    this.store.rollback(cp.store);
+    if (this.cpu >= 0) this.preempt[this.cpu] = cp.preempt;
+  }
+
+  /** End of a step on `cpu`: the state's preempt count catches up with the runtime's. */
+  private publishPreemptCount(cpu: number): void {
+    const count = this.preempt[cpu]!;
+    if (this.store.state.cpus[cpu]!.preemptCount !== count) this.emit({ type: 'cpu/preempt-count', count });
   }
 
   task(pid: number): TaskState | undefined {
@@ -207,9 +253,9 @@ export class Runtime {
    * scheduling point is undone (nothing of it has been published yet).
    */
   *contained<T>(plugin: string | null, where: string, start: () => KPath<T>): KPath<T | undefined> {
-    let cp = this.store.checkpoint();
+    let cp = this.checkpoint();
     const fnDepth = this.running?.fnStack.length ?? 0;
-    const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const entryPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
     let gen: KPath<T>;
     try {
       gen = start();
@@ -224,20 +270,20 @@ export class Runtime {
         return undefined;
       },
       () => {
-        cp = this.store.checkpoint();
+        cp = this.checkpoint();
       },
     );
   }
 
-  private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
+  private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: RtCheckpoint, fnDepth: number, entryPreempt: number | null): void {
     // A handler that called another plugin's API path, which failed, is not at fault: the oops
     // (and the disabling) goes to the plugin the failure came from, as for a task's own code.
     const plugin = err instanceof PluginPathError ? err.plugin : handlerPlugin;
     const where = err instanceof PluginPathError ? `${handlerWhere} (${handlerPlugin ?? 'core'}) -> ${err.where}` : handlerWhere;
     if (err instanceof PluginPathError) err = err.original;
-    this.store.rollback(cp);
+    this.rollback(cp);
     if (this.running !== null) this.running.fnStack.length = Math.min(this.running.fnStack.length, fnDepth);
-    const nowPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const nowPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
     this.emit({
       type: 'kernel/oops',
       plugin,
@@ -247,7 +293,7 @@ export class Runtime {
       killed: null,
       preemptCount: entryPreempt !== null && entryPreempt !== nowPreempt ? entryPreempt : null,
     });
-    this.stepCheckpoint = this.store.checkpoint();
+    this.stepCheckpoint = this.checkpoint();
   }
 
   // ---- the scheduler ----------------------------------------------------------------------
@@ -298,6 +344,7 @@ export class Runtime {
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     this.runCpu(cpu);
+    this.publishPreemptCount(cpu);
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
     this.running = null;
@@ -311,7 +358,7 @@ export class Runtime {
     this.cpu = cpu;
     const t = this.currentRt(cpu);
     this.running = t;
-    this.stepCheckpoint = this.store.checkpoint();
+    this.stepCheckpoint = this.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again.
@@ -319,7 +366,7 @@ export class Runtime {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && s.cpus[cpu]!.preemptCount === 0 && s.runqueue.length > 0) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0) {
       if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
@@ -346,16 +393,14 @@ export class Runtime {
 
   private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
-    const me = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
+    this.preempt[this.cpu]!++;
     yield* this.runHook('contextSwitch', { cpu, prev, next, preempted });
-    const after = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
+    if (this.preempt[this.cpu]! > 0) this.preempt[this.cpu]!--;
   }
 
   private voluntarySwitch(t: TaskRt): void {
     const cpu = this.cpu;
-    const count = this.store.state.cpus[cpu]!.preemptCount;
+    const count = this.preempt[cpu]!;
     if (count > 0) {
       throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}`);
     }
@@ -373,6 +418,7 @@ export class Runtime {
   }
 
   private resume(t: TaskRt): void {
+    this.ranCode = true;
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
         this.oopsTask(t, new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`));
@@ -437,7 +483,14 @@ export class Runtime {
   command(t: TaskRt, cmd: Command): unknown {
     switch (cmd.op) {
       case 'current':
-        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : 0, now: this.now } satisfies Current;
+        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
+      case 'preempt': {
+        if (this.cpu < 0) throw kernelBug('preempt count changed outside any CPU');
+        const count = this.preempt[this.cpu]! + cmd.delta;
+        if (count < 0) throw kernelBug(`preempt count underflow on cpu ${this.cpu}`);
+        this.preempt[this.cpu] = count;
+        return undefined;
+      }
       case 'state':
         return this.store.state;
       case 'emit':
@@ -481,7 +534,7 @@ export class Runtime {
 
   /** A task's code threw: a kernel oops. The step's events are undone and the task dies. */
   oopsTask(t: TaskRt, err: unknown): void {
-    this.store.rollback(this.stepCheckpoint);
+    this.rollback(this.stepCheckpoint);
     const plugin = err instanceof PluginPathError ? err.plugin : null;
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
@@ -588,7 +641,7 @@ export class Runtime {
   /** Runs a path that must not block (an RCU callback) to completion, here and now. */
   runInline(where: string, path: KPath<unknown>): void {
     const t: TaskRt = this.running ?? this.newRt(0, 'softirq', path);
-    const cp = this.store.checkpoint();
+    const cp = this.checkpoint();
     let input: unknown;
     try {
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
@@ -599,7 +652,7 @@ export class Runtime {
       }
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
     } catch (err) {
-      this.store.rollback(cp);
+      this.rollback(cp);
       this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
     }
   }
@@ -612,10 +665,12 @@ export class Runtime {
     this.halted = true;
   }
 
+  /** Runs the invariants after a step that changed the state or ran kernel code (or on registration). */
   checkInvariants(): void {
     const s = this.store.state;
-    if (s === this.lastCheckedState) return;
+    if (s === this.lastCheckedState && !this.ranCode) return;
     this.lastCheckedState = s;
+    this.ranCode = false;
     for (const inv of this.invariants) {
       if (this.isDisabled(inv.plugin)) continue;
       let msg: ReturnType<InvariantCheck>;
