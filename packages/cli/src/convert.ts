@@ -48,7 +48,8 @@ function parseConvert(argv: readonly string[], cwd: string): ConvertArgs {
 
 /**
  * `tracelab convert`: a CTF trace to Chrome/Perfetto JSON or text. Returns 0, or 1 when the
- * trace is damaged (after writing every event read before the damage and the summary line);
+ * trace is damaged or has warnings (packets missing, events_discarded going backward), after
+ * writing every event read before the damage, the warnings and the summary line;
  * throws `INVALID_OPTION` (exit 2) on bad arguments or when the directory holds no CTF trace.
  */
 export function cmdConvert(argv: readonly string[], io: { out(text: string): void; err(text: string): void; readonly cwd: string }): number {
@@ -63,7 +64,7 @@ export function cmdConvert(argv: readonly string[], io: { out(text: string): voi
   const body = args.to === 'chrome' ? JSON.stringify(ctfToChromeTrace(result, { metadata: { trace: args.dir } })) : ctfTextLines(result).join('\n');
   // The summary goes where it does not spoil the output: stdout when the output is a file,
   // stderr when the output itself is on stdout.
-  const summary = `events: ${result.events.length}, lost: ${result.lost}`;
+  const summary = `events: ${result.events.length}, lost: ${result.lost}${result.missingPackets > 0 ? `, missing packets: ${result.missingPackets}` : ''}`;
   if (args.out === undefined) {
     if (body.length > 0) io.out(body);
     io.err(summary);
@@ -72,9 +73,12 @@ export function cmdConvert(argv: readonly string[], io: { out(text: string): voi
     io.out(`wrote ${args.out}`);
     io.out(summary);
   }
+  // Warnings (packets missing, events_discarded going backward) say the trace is incomplete
+  // or doubtful: printed, and exit 1 as for damage, so a script does not take it as whole.
+  for (const w of result.warnings) io.err(`warning: ${w.code}: ${w.message}`);
   if (result.error !== undefined) {
     for (const e of result.errors) io.err(`tracelab: ${e.ctfCode}: ${e.message}`);
     return 1;
   }
-  return 0;
+  return result.warnings.length > 0 ? 1 : 0;
 }

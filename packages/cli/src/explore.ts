@@ -1,11 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
-import { decodeReplay, explore, EXPLORE_KERNEL_SEED, formatTrace, replay, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
+import { decodeReplay, explore, EXPLORE_KERNEL_SEED, formatTrace, replay, replayContext, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
 import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
+import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 
 export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
@@ -27,10 +27,9 @@ function int(flag: string, v: string | undefined, min: number): number {
   return n;
 }
 
-function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string, string>): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
-  writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
+function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string, string>, fs: OutputFs): void {
+  fs.writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
+  fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
 }
 
 /** What `failureCtf` wrote: the files, and the packets the consumer delivered per CPU. */
@@ -56,7 +55,7 @@ function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput 
   const stack = sc.plugins(t.variant);
   if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;
   const observed = stack.map((p) => (p !== false && p !== null && p !== undefined && p.name === 'ring-buffer' ? ringBuffer({ ...(p.options as RingBufferOptions), checks: false }) : p));
-  const kernel = createKernel({ cpus: sc.cpus, seed: EXPLORE_KERNEL_SEED, strategy: replaySchedule(t.schedule), plugins: observed });
+  const kernel = createKernel({ cpus: sc.cpus, seed: EXPLORE_KERNEL_SEED, strategy: replaySchedule(t.schedule, { context: replayContext(sc, t.variant, t.scale) }), plugins: observed });
   sc.setup(kernel, { variant: t.variant, scale: t.scale });
   const r = kernel.run({ maxSteps: sc.maxSteps });
   const files = writeRingBufferCtf(kernel, dir);
@@ -76,7 +75,7 @@ function bar(done: number, total: number): string {
 }
 
 function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
-  const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)`;
+  const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     const scope = r.strategy === 'dfs' ? (r.complete ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)` : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`) : `${r.schedules} schedules`;
     io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok`);
@@ -111,6 +110,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   let bound = 2;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
+  let outGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--variant') variant = argv[++i] ?? bad('--variant needs a value');
@@ -122,7 +122,10 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
     else if (a === '--workers') workers = int(a, argv[++i], 1);
     else if (a === '--seed') seed = int(a, argv[++i], 0);
     else if (a === '--bound') bound = int(a, argv[++i], 0);
-    else if (a === '--out') out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
+    else if (a === '--out') {
+      out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
+      outGiven = true;
+    }
     else if (a === '--json') json = true;
     else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
     else if (name === undefined) name = a;
@@ -132,20 +135,45 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   const sc = scenario(name);
   if (variant === undefined) bad(`explore needs --variant; variants of ${sc.name}: ${sc.variants.map((v) => v.name).join(', ')}`);
   variantOf(sc, variant);
+  // A bad --out is refused before the search, so no counterexample is found and then lost.
+  if (outGiven) checkOutDir(out);
   const progress = io.progress;
   const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
   if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
   let ctf: CtfOutput | null = null;
+  let wrote: string | null = null;
+  let outFailure: string | null = null;
   if (r.failure !== null) {
-    writeRun(out, r.failure.log, { scenario: sc.name, variant, replay: r.failure.replay, logHash: r.failure.logHash });
-    ctf = failureCtf(sc, r.failure.replay, join(out, 'ctf'));
+    const f = r.failure;
+    const v = variant;
+    const made: { ctf: CtfOutput | null } = { ctf: null };
+    try {
+      const w = writeFolder(
+        out,
+        (dir, fs) => {
+          writeRun(dir, f.log, { scenario: sc.name, variant: v, replay: f.replay, logHash: f.logHash }, fs);
+          made.ctf = failureCtf(sc, f.replay, join(dir, 'ctf'));
+        },
+        io.fs,
+      );
+      wrote = w.dir;
+      if (w.failure !== null) outFailure = `could not write ${out} (${w.failure}); the counterexample's files are in ${w.dir} instead`;
+      if (made.ctf !== null) ctf = { ...made.ctf, dir: join(w.dir, 'ctf') };
+    } catch (err) {
+      if (!(err instanceof TracelabError)) throw err;
+      outFailure = `${err.message}; the counterexample is the replay string above: tracelab replay ${sc.name} '${f.replay}'`;
+    }
   }
   if (json) {
     const { failure, ...rest } = r;
     const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
-    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out, ctf: ctfJson } }, null, 2));
+    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } }, null, 2));
   } else {
-    printResult(sc, r, io, r.failure !== null ? out : null, ctf);
+    printResult(sc, r, io, wrote, ctf);
+  }
+  if (outFailure !== null) {
+    io.err(`tracelab: ${outFailure}`);
+    return 2;
   }
   return r.found ? 1 : 0;
 }

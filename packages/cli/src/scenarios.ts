@@ -28,10 +28,11 @@ export interface CliScenario {
   plugins(): PluginStack;
   setup(kernel: Kernel): void;
   /**
-   * Ends the session after the workload finished (flushing buffers) by running the kernel on;
-   * returns the steps it took. Part of the run's schedule, so `replay` calls it too.
+   * Ends the session after the workload finished (flushing buffers) by running the kernel on,
+   * for at most `maxSteps` steps; returns the steps it took. Part of the run's schedule, so
+   * `replay` calls it too, with the same budget.
    */
-  finish?(kernel: Kernel): number;
+  finish?(kernel: Kernel, maxSteps: number): number;
   report?(kernel: Kernel): ScenarioReport;
   /** Writes the scenario's own outputs into the run folder; returns what it wrote (relative names). */
   outputs?(kernel: Kernel, dir: string): readonly string[];
@@ -79,9 +80,9 @@ export const defaultScenario: CliScenario = {
     kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40 }), { comm: 'ftrace' });
     kernel.spawnKthread(traceFirstComm(kernel.api.utrace, 'cc1'), { comm: 'strace' });
   },
-  finish(kernel) {
+  finish(kernel, maxSteps) {
     const before = kernel.steps;
-    finishRingBuffer(kernel);
+    finishRingBuffer(kernel, { maxSteps });
     return kernel.steps - before;
   },
   outputs(kernel, dir) {

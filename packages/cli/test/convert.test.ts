@@ -129,3 +129,29 @@ describe('tracelab convert', () => {
     expect(existsSync(join(t.cwd, 'nowhere.json'))).toBe(false);
   });
 });
+
+describe('tracelab convert: packet order and continuity', () => {
+  it('a dropped packet is a warning on stderr, counted in the summary, and exit 1', () => {
+    const t = io();
+    const name = trace(t, 'tracelab/run-seed5');
+    const file = join(t.cwd, name, 'channel0_0');
+    const b = readFileSync(file);
+    writeFileSync(file, Buffer.concat([b.subarray(0, 4096), b.subarray(8192)]));
+    expect(main(['convert', name, '--to', 'text', '--out', 'o.txt'], t.io)).toBe(1);
+    expect(t.err.join('\n')).toMatch(/warning: CTF_PACKETS_MISSING: .*channel0_0: byte 4096: 1 packet missing/);
+    expect(t.out.join('\n')).toMatch(/events: \d+, lost: 0, missing packets: 1/);
+  });
+
+  it('a stream appended to itself is an error, its events not doubled', () => {
+    const t = io();
+    const name = trace(t, 'tracelab/run-seed5');
+    const clean = io();
+    expect(main(['convert', trace(clean, 'tracelab/run-seed5'), '--to', 'text', '--out', 'o.txt'], clean.io)).toBe(0);
+    const file = join(t.cwd, name, 'channel0_0');
+    const b = readFileSync(file);
+    writeFileSync(file, Buffer.concat([b, b]));
+    expect(main(['convert', name, '--to', 'text', '--out', 'o.txt'], t.io)).toBe(1);
+    expect(t.err.join('\n')).toMatch(/CTF_PACKET_ORDER: .*packet_seq_num 0 after 2/);
+    expect(t.out.join('\n')).toContain(clean.out.join('\n').match(/events: \d+, lost: \d+/)![0]);
+  });
+});

@@ -15,6 +15,12 @@ function io() {
 }
 
 describe('tracelab explore', () => {
+  it('says when it started fewer workers than asked (capped at the CPUs and the chunks in the budget)', () => {
+    const t = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--budget', '32', '--workers', '100'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/[12] worker\(s\) \(100 workers asked, [12] started: /);
+  });
+
   it('finds the unsafe variant: exit 1, the trace per CPU, the replay string, events.ndjson and trace.json; replay reproduces it', () => {
     const t = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'no-recopy', '--budget', '200'], t.io)).toBe(1);

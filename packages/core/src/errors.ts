@@ -87,6 +87,7 @@ export type CoreErrorCode =
   | 'REPLAY_READ_ONLY'
   | 'SCHEDULE_INVALID'
   | 'SCHEDULE_DIVERGED'
+  | 'SCHEDULE_VERSION'
   | 'LOG_EMPTY'
   | 'LOG_CORRUPT'
   | 'LOG_FOREIGN'

@@ -5,8 +5,8 @@
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
 export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, RunOptions, RunResult, SpawnOptions, Violation } from './kernel.js';
 
-export { randomStrategy, replaySchedule, encodeSchedule, decodeSchedule } from './strategy.js';
-export type { Chooser, RandomStrategyOptions, Strategy } from './strategy.js';
+export { randomStrategy, replaySchedule, encodeSchedule, encodeScheduleRuns, decodeSchedule, parseSchedule, MAX_CHOICE_VALUE, MAX_EXPANDED_CHOICES } from './strategy.js';
+export type { Chooser, EncodeScheduleOptions, RandomStrategyOptions, ReplayStrategy, ScheduleContext, ScheduleInfo, Strategy } from './strategy.js';
 
 export {
   callRcu,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, decodeSchedule, encodeSchedule, replay, replaySchedule, TracelabError } from '@tracelab/core';
+import { canonicalJson, createKernel, decodeSchedule, encodeSchedule, encodeScheduleRuns, parseSchedule, replay, replaySchedule, TracelabError } from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
 function runShell(seed: number, strategy?: ReturnType<typeof replaySchedule>) {
@@ -35,7 +35,7 @@ describe('determinism', () => {
 
   it('says where a schedule diverges from the run', () => {
     const a = runShell(7);
-    const k = createKernel({ cpus: 1, seed: 1, strategy: replaySchedule(a.schedule.replace('S1:', 'S1:z')) });
+    const k = createKernel({ cpus: 1, seed: 1, strategy: replaySchedule(encodeSchedule([35, ...decodeSchedule(a.schedule)], { steps: a.steps })) });
     k.spawn(shell);
     k.spawn(shell);
     expect(() => k.run()).toThrow(expect.objectContaining({ code: 'SCHEDULE_DIVERGED' }));
@@ -73,12 +73,72 @@ describe('replay', () => {
 });
 
 describe('schedule strings', () => {
-  it('round-trip, compress runs and reject garbage with a position', () => {
-    const choices = [0, 0, 0, 0, 1, 2, 2, 35, 36, 1000, 1000, 1000, 0];
-    const s = encodeSchedule(choices);
-    expect(s).toBe('S1:0{4}122z(10)(rs){3}0');
+  const choices = [0, 0, 0, 0, 1, 2, 2, 35, 36, 1000, 1000, 1000, 0];
+
+  it('round-trip, compress runs and carry the choice count, the step count and a checksum', () => {
+    const s = encodeSchedule(choices, { steps: 20 });
+    expect(s).toMatch(/^S2:13\.20:0\{4\}122z\(10\)\(rs\)\{3\}0:[0-9a-z]{7}$/);
     expect(decodeSchedule(s)).toEqual(choices);
-    expect(() => decodeSchedule('S1:0{x}')).toThrow(TracelabError);
+    expect(parseSchedule(s)).toMatchObject({ version: 2, choices: 13, steps: 20 });
     expect(() => decodeSchedule('bogus')).toThrow(expect.objectContaining({ code: 'SCHEDULE_INVALID' }));
+  });
+
+  it('refuses every string with one character cut or changed, naming what is wrong', () => {
+    const s = encodeSchedule(choices, { steps: 20 });
+    for (let i = 0; i < s.length; i++) {
+      const cut = s.slice(0, i) + s.slice(i + 1);
+      expect(() => parseSchedule(cut), `cut at ${i}: ${cut}`).toThrow(expect.objectContaining({ code: expect.stringMatching(/^SCHEDULE_(INVALID|VERSION)$/) }));
+      for (const ch of ['0', '1', 'z', '{']) {
+        if (s[i] === ch) continue;
+        const changed = s.slice(0, i) + ch + s.slice(i + 1);
+        expect(() => parseSchedule(changed), `changed at ${i}: ${changed}`).toThrow(TracelabError);
+      }
+    }
+  });
+
+  it('binds the checksum to a context, so a string made for one target fails on another', () => {
+    const s = encodeSchedule([1, 0, 1], { steps: 9, context: 'no-recopy@1' });
+    expect(decodeSchedule(s, { context: 'no-recopy@1' })).toEqual([1, 0, 1]);
+    expect(() => decodeSchedule(s, { context: 'no-recopy@2' })).toThrow(/checksum/);
+    expect(() => decodeSchedule(s)).toThrow(/checksum/);
+  });
+
+  it('checks run-length counts against the header before expanding anything', () => {
+    const t0 = process.memoryUsage().heapUsed;
+    const e = (() => {
+      try {
+        parseSchedule('S2:4.11:0{10000000000}:0000000');
+      } catch (err) {
+        return err as TracelabError;
+      }
+      return null;
+    })();
+    expect(e).toMatchObject({ code: 'SCHEDULE_INVALID', detail: { position: 9 } });
+    expect(e!.message).toMatch(/repeat count 10000000000 takes .*4 choices at character 9/);
+    expect(process.memoryUsage().heapUsed - t0).toBeLessThan(50_000_000);
+    expect(() => parseSchedule('S2:99999999999999999999.1::0000000')).toThrow(/choice count .* at character 3/);
+    expect(() => parseSchedule('S2:1.1:(zzzzzzzzzz):0000000')).toThrow(/choice value .* at character 7/);
+  });
+
+  it('replays a long run without expanding it', () => {
+    const s = encodeScheduleRuns([[0, 1e12]], { steps: 1e12 });
+    expect(parseSchedule(s)).toMatchObject({ choices: 1e12, runs: [[0, 1e12]] });
+    expect(() => decodeSchedule(s)).toThrow(/too long to expand/);
+    const k = createKernel({ cpus: 1, seed: 1, strategy: replaySchedule(s) });
+    k.spawn(shell);
+    k.spawn(shell);
+    expect(k.run().done).toBe(true);
+  });
+
+  it('names an S1 string (no checksum) as the old format instead of guessing', () => {
+    expect(() => parseSchedule('S1:0{4}1')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION', message: expect.stringMatching(/S1.*no checksum.*re-run/) }));
+    expect(() => replaySchedule('S1:0{10000000000}')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
+  });
+
+  it("a kernel's schedule carries its choices and steps", () => {
+    const a = runShell(7);
+    const info = parseSchedule(a.schedule);
+    expect(info.steps).toBe(a.steps);
+    expect(info.choices).toBeGreaterThan(0);
   });
 });

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { TracelabError, type KernelEvent } from '@tracelab/core';
 import { defaultScale, variantOf, type Scenario } from './scenario.js';
-import { encodeReplay } from './replay.js';
+import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
-import { isFailure, isPreemption, runSchedule, scheduleOf, type Picker, type RunOutcome } from './internal/run.js';
+import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type StrategyName } from './internal/strategies.js';
 
@@ -19,8 +20,14 @@ export interface ExploreOptions {
   readonly budget?: number;
   /** Seeds the random walks and PCT. Default 1. */
   readonly seed?: number;
-  /** Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this thread. */
+  /**
+   * Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this
+   * thread. Capped at the host's CPUs and at the chunks of 16 schedules in the budget (more
+   * threads than either only add start-up cost and memory); the result says when it was.
+   */
   readonly workers?: number;
+  /** The host's CPUs for the workers cap. Default `os.availableParallelism()`. */
+  readonly hostCpus?: number;
   /** `dfs`: the preemption bound. Default 2. */
   readonly bound?: number;
   /** Re-run every n-th schedule and compare log hashes. Default 64; 0 turns it off. */
@@ -63,6 +70,8 @@ export interface ExploreResult {
   readonly seed: number;
   readonly budget: number;
   readonly workers: number;
+  /** Why fewer workers ran than were asked for (the CPUs, the budget), or null. */
+  readonly workersCapped: string | null;
   readonly found: boolean;
   /** Schedules it took: up to and including the failing one, else every one run. */
   readonly schedules: number;
@@ -78,6 +87,19 @@ export interface ExploreResult {
 }
 
 const CHUNK = 16;
+
+/**
+ * The worker threads worth starting: at most the host's CPUs (each thread runs one schedule at a
+ * time; more threads than CPUs time-slice and each costs a V8 isolate) and at most the chunks in
+ * the budget. Returns the count and, when it is below `requested`, why.
+ */
+export function effectiveWorkers(requested: number, budget: number, hostCpus: number): { workers: number; capped: string | null } {
+  const chunks = Math.ceil(budget / CHUNK);
+  const workers = Math.max(1, Math.min(requested, hostCpus, chunks));
+  if (workers >= requested) return { workers, capped: null };
+  const why = workers === hostCpus ? `${hostCpus} CPU${hostCpus === 1 ? '' : 's'}` : `${chunks} chunk${chunks === 1 ? '' : 's'} of ${CHUNK} schedules in the budget`;
+  return { workers, capped: `${requested} workers asked, ${workers} started: ${why}` };
+}
 
 function checkInt(name: string, v: number, min: number): number {
   if (!Number.isSafeInteger(v) || v < min) throw new TracelabError('INVALID_OPTION', `explore: ${name} must be an integer >= ${min}, got ${v}`);
@@ -116,11 +138,15 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
-  const workers = checkInt('workers', options.workers ?? 1, 1);
+  const asked = checkInt('workers', options.workers ?? 1, 1);
+  const { workers, capped } = effectiveWorkers(asked, budget, checkInt('hostCpus', options.hostCpus ?? availableParallelism(), 1));
   const bound = checkInt('bound', options.bound ?? 2, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = options.scale ?? defaultScale(scenario);
-  if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
+  if (scenario.scale !== undefined) {
+    checkInt('scale', scale, scenario.scale.min);
+    if (scale > maxScale(scenario)) throw new TracelabError('INVALID_OPTION', `explore: scale must be at most ${maxScale(scenario)} for scenario ${scenario.name}, got ${scale}`);
+  }
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
   let schedules = 0;
@@ -195,6 +221,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     seed,
     budget,
     workers: usedWorkers,
+    workersCapped: capped,
     found: failure !== null,
     schedules,
     complete,
@@ -213,18 +240,18 @@ function counterexample(scenario: Scenario, variant: string, scale: number, fail
     throw new TracelabError('SCHEDULE_DIVERGED', `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`);
   }
   const start = candidateOf(scale, outcome);
-  const original = { replay: encodeReplay(scenario, { variant, scale, schedule: scheduleOf(outcome.choices) }), preemptions: countPreemptions(outcome), steps: outcome.steps };
+  const original = { replay: replayString(scenario, variant, scale, start.values, outcome.steps), preemptions: countPreemptions(outcome), steps: outcome.steps };
   const shrunk = options.shrink === false ? { best: start, runs: 0, fixedPoint: false } : shrink(scenario, variant, start, fail.invariant, options.shrinkRuns ?? 3000);
   const best = shrunk.best.outcome;
-  const schedule = scheduleOf(best.choices);
+  const replay = replayString(scenario, variant, shrunk.best.scale, shrunk.best.values, best.steps);
   return {
     invariant: best.violation!.name,
     message: best.violation!.message,
     index: fail.index,
     foundBy: fail.label,
     original,
-    replay: encodeReplay(scenario, { variant, scale: shrunk.best.scale, schedule }),
-    schedule,
+    replay,
+    schedule: decodeReplay(scenario, replay).schedule,
     scale: shrunk.best.scale,
     preemptions: countPreemptions(best),
     steps: best.steps,

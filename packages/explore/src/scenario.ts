@@ -17,6 +17,8 @@ export interface ScenarioScale {
   readonly name: string;
   readonly default: number;
   readonly min: number;
+  /** The largest value exploration and replay strings accept. Default max(64, 16 x default). */
+  readonly max?: number;
 }
 
 /** Where a worker thread imports a scenario from: `(await import(module))[exportName]`. */
@@ -77,6 +79,7 @@ export function defineScenario(s: Scenario): Scenario {
   if (s.scale !== undefined) {
     const { min, default: d } = s.scale;
     if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min) throw new TracelabError('INVALID_OPTION', `${where}: scale needs integers 0 <= min <= default`);
+    if (s.scale.max !== undefined && (!Number.isInteger(s.scale.max) || s.scale.max < d)) throw new TracelabError('INVALID_OPTION', `${where}: scale.max must be an integer >= default`);
   }
   return Object.freeze(s);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSchedule, TracelabError } from '@tracelab/core';
-import { candidateOf, isFailure, decodeReplay, defineScenario, encodeReplay, explore, formatTrace, lenientReplay, replay, runSchedule, shrink, type Scenario } from '@tracelab/explore';
+import { candidateOf, isFailure, decodeReplay, defineScenario, encodeReplay, explore, replayString, formatTrace, lenientReplay, replay, runSchedule, shrink, type Scenario } from '@tracelab/explore';
 import { gpHog, lostUpdate } from './fixtures.js';
 
 describe('explore finds the lost update and not its fix', () => {
@@ -49,24 +49,70 @@ describe('shrinking', () => {
     expect(f.scale).toBe(2); // the scale knob went down from 3 workers to the minimum
     expect(f.preemptions).toBeLessThanOrEqual(f.original.preemptions);
     const t = decodeReplay(lostUpdate, f.replay);
-    const start = candidateOf(t.scale, runSchedule(lostUpdate, t.variant, t.scale, lenientReplay(decodeSchedule(t.schedule))));
+    const start = candidateOf(t.scale, runSchedule(lostUpdate, t.variant, t.scale, lenientReplay(decodeSchedule(t.schedule, { context: `lost-update/${t.variant}@${t.scale}` }))));
     const again = shrink(lostUpdate, t.variant, start, f.invariant);
     expect(again.fixedPoint).toBe(true);
-    expect(encodeReplay(lostUpdate, { variant: t.variant, scale: again.best.scale, schedule: t.schedule })).toBe(f.replay);
-    expect(again.best.values).toEqual(decodeSchedule(t.schedule));
+    expect(replayString(lostUpdate, t.variant, again.best.scale, again.best.values, again.best.outcome.steps)).toBe(f.replay);
+    expect(again.best.values).toEqual(decodeSchedule(t.schedule, { context: `lost-update/${t.variant}@${t.scale}` }));
     expect(again.best.outcome.kernel.logHash()).toBe(f.logHash);
   });
 });
 
 describe('replay strings', () => {
-  it('encode the variant and a non-default scale; bad strings and unknown variants are refused', () => {
-    expect(encodeReplay(lostUpdate, { variant: 'racy', scale: 3, schedule: 'S1:01' })).toBe('racy:S1:01');
-    expect(encodeReplay(lostUpdate, { variant: 'racy', scale: 2, schedule: 'S1:01' })).toBe('racy@2:S1:01');
-    expect(decodeReplay(lostUpdate, 'racy@2:S1:01')).toEqual({ variant: 'racy', scale: 2, schedule: 'S1:01' });
-    expect(() => decodeReplay(lostUpdate, 'S1:01')).toThrow(/not <variant>/);
-    expect(() => decodeReplay(lostUpdate, 'nope:S1:01')).toThrow(/no variant "nope"; variants: fixed, racy/);
-    expect(() => decodeReplay(lostUpdate, 'racy@1:S1:01')).toThrow(/below/);
-    expect(() => decodeReplay(lostUpdate, 'racy:S1:0(')).toThrow(TracelabError);
+  const failing = () => explore(lostUpdate, { variant: 'racy', strategy: 'random', seed: 3, budget: 2000 }).failure!;
+
+  it('encode the variant, a non-default scale, the counts and a checksum over scenario, variant and scale', () => {
+    const f = failing();
+    expect(f.replay).toMatch(/^racy@2:S2:\d+\.\d+:[0-9a-z(){}]*:[0-9a-z]{7}$/);
+    const t = decodeReplay(lostUpdate, f.replay);
+    expect(t).toMatchObject({ variant: 'racy', scale: 2, schedule: f.schedule, info: { steps: f.steps } });
+    expect(encodeReplay(lostUpdate, t)).toBe(f.replay);
+    expect(replayString(lostUpdate, 'racy', 3, [0, 1], 7)).toMatch(/^racy:S2:2\.7:01:/);
+    expect(() => decodeReplay(lostUpdate, 'S2:2.7:01:0000000')).toThrow(/not <variant>/);
+    expect(() => decodeReplay(lostUpdate, 'nope:S2:2.7:01:0000000')).toThrow(/no variant "nope"; variants: fixed, racy/);
+    expect(() => decodeReplay(lostUpdate, 'racy@1:S2:2.7:01:0000000')).toThrow(/scale 1 is outside/);
+    expect(() => decodeReplay(lostUpdate, 'racy@1000000000000000:S2:2.7:01:0000000')).toThrow(/scale 1000000000000000 is outside/);
+    expect(() => decodeReplay(lostUpdate, 'racy:S2:2.7:0(:0000000')).toThrow(TracelabError);
+  });
+
+  it('refuses a counterexample with any one character cut, instead of replaying another schedule', () => {
+    const f = failing();
+    for (let i = 0; i < f.replay.length; i++) {
+      const cut = f.replay.slice(0, i) + f.replay.slice(i + 1);
+      expect(() => replay(lostUpdate, cut), cut).toThrow(TracelabError);
+    }
+  });
+
+  it('refuses the same schedule under another scale or variant (the checksum covers them)', () => {
+    const f = failing();
+    const body = f.replay.slice(f.replay.indexOf(':') + 1);
+    expect(() => replay(lostUpdate, `racy@3:${body}`)).toThrow(expect.objectContaining({ code: 'SCHEDULE_INVALID', message: expect.stringMatching(/checksum/) }));
+    expect(() => replay(lostUpdate, `fixed@2:${body}`)).toThrow(/checksum/);
+  });
+
+  it('a huge repeat count is refused at once, naming the character in the whole string', () => {
+    const e = (() => {
+      try {
+        decodeReplay(lostUpdate, 'racy@2:S2:4.11:0{10000000000}:0000000');
+      } catch (err) {
+        return err as TracelabError;
+      }
+      return null;
+    })();
+    expect(e).toMatchObject({ code: 'SCHEDULE_INVALID', detail: { position: 16 } });
+    expect(e!.message).toMatch(/repeat count 10000000000 .* at character 16$/);
+  });
+
+  it('an old S1 string gets SCHEDULE_VERSION saying to re-run, not another schedule', () => {
+    expect(() => replay(lostUpdate, 'racy@2:S1:1011')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
+  });
+
+  it('a string whose step count disagrees with the re-run is a divergence, not a clean replay', () => {
+    const f = failing();
+    const t = decodeReplay(lostUpdate, f.replay);
+    const values = t.info.runs.flatMap(([v, n]) => Array<number>(n).fill(v));
+    const wrong = replayString(lostUpdate, 'racy', t.scale, values, f.steps + 5);
+    expect(() => replay(lostUpdate, wrong)).toThrow(expect.objectContaining({ code: 'SCHEDULE_DIVERGED', message: expect.stringMatching(new RegExp(`records a run of ${f.steps + 5} steps.*after ${f.steps}`)) }));
   });
 });
 

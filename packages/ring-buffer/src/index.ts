@@ -102,11 +102,23 @@ function apiOf(kernel: Pick<Kernel, 'api'>): RingBufferApi {
 /**
  * The end of a run: `flush` (switch every CPU buffer) in a kernel thread, then runs the
  * kernel until the consumer has written every delivered packet out. Call after `kernel.run()`.
+ * `maxSteps` bounds the steps it takes (all of them, the flush included); returns true when
+ * the kernel ran to its end within them, false when the budget cut the session short.
  */
-export function finishRingBuffer(kernel: Kernel): void {
+export function finishRingBuffer(kernel: Kernel, options: { readonly maxSteps?: number } = {}): boolean {
   const api = apiOf(kernel);
-  kernel.call(api.flush(), { comm: 'lttng-flush' });
-  kernel.run();
+  const budget = options.maxSteps ?? Number.MAX_SAFE_INTEGER;
+  const start = kernel.steps;
+  try {
+    kernel.call(api.flush(), { comm: 'lttng-flush', maxSteps: budget });
+  } catch (err) {
+    // The budget ran out inside the flush: the session is cut there, as the caller asked.
+    if (err instanceof TracelabError && err.code === 'CALL_DID_NOT_RETURN' && kernel.steps - start >= budget) return false;
+    throw err;
+  }
+  const left = budget - (kernel.steps - start);
+  if (left <= 0) return false;
+  return kernel.run({ maxSteps: left }).done;
 }
 
 /** Writes the CTF trace the consumer produced: `dir/metadata` and `dir/channel0_<cpu>`. Returns the file names. */

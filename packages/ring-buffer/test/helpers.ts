@@ -29,3 +29,10 @@ export function runWorkload(seed: number, options: RingBufferOptions, tasks = 4,
   k.run();
   return k;
 }
+
+export function runWorkloadBounded(seed: number, options: RingBufferOptions, maxSteps: number, tasks = 4, opens = 6, cpus = 2) {
+  const k = makeKernel(seed, options, cpus);
+  for (const p of workload(tasks, opens)) k.spawn(p);
+  const r = k.run({ maxSteps });
+  return { k, r };
+}

@@ -12,12 +12,24 @@ beforeAll(() => {
 }, 120_000);
 
 describe('parallel exploration', () => {
+  it('caps the workers at the host CPUs and at the chunks in the budget, and says so', () => {
+    const s = scenario('fork-flag-race');
+    const many = explore(s, { variant: 'fixed', budget: 48, workers: 100, hostCpus: 2 });
+    expect(many.workers).toBe(2);
+    expect(many.workersCapped).toBe('100 workers asked, 2 started: 2 CPUs');
+    const small = explore(s, { variant: 'fixed', budget: 20, workers: 8, hostCpus: 8 });
+    expect(small.workers).toBe(2);
+    expect(small.workersCapped).toBe('8 workers asked, 2 started: 2 chunks of 16 schedules in the budget');
+    const one = explore(s, { variant: 'fixed', budget: 48 });
+    expect({ found: many.found, schedules: many.schedules, steps: many.steps }).toEqual({ found: one.found, schedules: one.schedules, steps: one.steps });
+  });
+
   it('finds the same failure (schedule number, invariant, shrunk replay string) with 1 and 2 workers', () => {
     const s = scenario('fork-flag-race');
     // Failures past the first chunks of 16 schedules: the workers race to them.
     for (const [variant, seed, strategy, budget] of [['rcu-walk', 5, 'portfolio', 300], ['rcu-walk', 1, 'pct', 1000]] as const) {
       const one = explore(s, { variant, seed, budget, strategy });
-      const two = explore(s, { variant, seed, budget, strategy, workers: 2 });
+      const two = explore(s, { variant, seed, budget, strategy, workers: 2, hostCpus: 2 });
       expect(one.schedules).toBeGreaterThan(16);
       expect(two.workers).toBe(2);
       expect(one.found).toBe(true);
@@ -32,7 +44,7 @@ describe('parallel exploration', () => {
   ] as const)('%s / %s: the same failure with 1 and 2 workers (seed %i, found past the first chunk)', (name, variant, seed) => {
     const s = scenario(name);
     const one = explore(s, { variant, seed, budget: 300 });
-    const two = explore(s, { variant, seed, budget: 300, workers: 2 });
+    const two = explore(s, { variant, seed, budget: 300, workers: 2, hostCpus: 2 });
     expect(one.found).toBe(true);
     expect(one.schedules).toBeGreaterThan(16);
     expect(two.workers).toBe(2);
@@ -42,7 +54,7 @@ describe('parallel exploration', () => {
   it('explores a fixed variant to the same (clean) end with 1 and 2 workers', () => {
     const s = scenario('marker-array-free');
     const one = explore(s, { variant: 'fixed', budget: 96 });
-    const two = explore(s, { variant: 'fixed', budget: 96, workers: 2 });
+    const two = explore(s, { variant: 'fixed', budget: 96, workers: 2, hostCpus: 2 });
     expect(two).toMatchObject({ found: false, schedules: 96, workers: 2, steps: one.steps });
   });
 });

@@ -7,6 +7,7 @@ import { buildWorkload } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
 import { ftraceBench } from './ftrace.js';
 import { exploreBench } from './explore.js';
+import { tortureBench } from './torture.js';
 import { ktraceBench } from './ktrace.js';
 import { markersBench } from './markers.js';
 import { utraceBench } from './utrace.js';
@@ -262,7 +263,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench], filterFromArgv()));
+  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

@@ -21,13 +21,17 @@ export interface RunSummary {
   readonly ringBuffer?: object;
   readonly logHash: string;
   readonly schedule: string;
+  /** The step bound the run was given (`--max-steps`, default 50,000,000); replay uses it. */
+  readonly maxSteps?: number;
+  /** The bound stopped the run before every task exited (and before the session's end). */
+  readonly cut?: boolean;
 }
 
 /**
  * The core part of the summary is counted from the log, so a replayed log summarizes the same;
  * `report` is the scenario's own part (its probes' counters live outside the log).
  */
-export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport): RunSummary {
+export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport, bound?: { readonly maxSteps: number; readonly cut: boolean }): RunSummary {
   const byType: Record<string, number> = {};
   const byComm: Record<string, number> = {};
   const gpStart = new Map<number, number>();
@@ -95,14 +99,16 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     ...(report?.ringBuffer !== undefined ? { ringBuffer: report.ringBuffer } : {}),
     logHash: kernel.logHash(),
     schedule: kernel.schedule,
+    ...(bound !== undefined ? { maxSteps: bound.maxSteps, cut: bound.cut } : {}),
   };
 }
 
 /** The summary as a person reads it on a terminal. */
-export function formatSummary(s: RunSummary, outDir: string, stackLines: readonly string[] = [], written: readonly string[] = []): string {
+export function formatSummary(s: RunSummary, outDir: string | null, stackLines: readonly string[] = [], written: readonly string[] = []): string {
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}`);
   lines.push(`  steps ${s.steps}, events ${s.events}, tasks ${s.tasks.started} started / ${s.tasks.exited} exited`);
+  if (s.cut === true) lines.push(`  cut at --max-steps ${s.maxSteps}: the workload and the session had not ended (replay re-runs the same ${s.steps} steps)`);
   lines.push(`  syscalls ${s.syscalls}, page faults ${s.pageFaults}, context switches ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted`);
   lines.push(`  RCU-sched grace periods ${s.gracePeriods.count} (mean ${s.gracePeriods.meanTicks} ticks, max ${s.gracePeriods.maxTicks})`);
   lines.push('  events by type:');
@@ -114,6 +120,6 @@ export function formatSummary(s: RunSummary, outDir: string, stackLines: readonl
   lines.push(`  log hash ${s.logHash}`);
   const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
   lines.push(`  replay string ${sched}`);
-  lines.push(`  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
+  lines.push(outDir === null ? '  wrote nothing' : `  wrote ${outDir}/events.ndjson, trace.json, summary.json${written.map((w) => `, ${w}`).join('')}`);
   return lines.join('\n');
 }

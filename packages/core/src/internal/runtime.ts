@@ -43,6 +43,12 @@ export interface TaskRt {
   fnStack: string[];
   /** Killed by an oops and now in do_exit. */
   oopsed?: boolean;
+  /**
+   * Hook runs (`runHook`) this task is inside: hooks run in kernel mode, so a CPU whose task
+   * is in one has not passed an RCU-sched quiescent state even if the task is idle or in user
+   * mode. Written by runHook on the running task; reset when an oops throws its frames away.
+   */
+  hookDepth: number;
   /** kernel.call's completion: the path's value, or the oops that killed it. */
   outcome?: { ok: true; value: unknown } | { ok: false; error: string };
 }
@@ -94,6 +100,8 @@ export class Runtime {
   readonly tasks = new Map<number, TaskRt>();
   readonly idle: TaskRt[];
   readonly choices: number[] = [];
+  /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
+  steps = 0;
   readonly violations: Violation[] = [];
   readonly hooks = new Map<HookName, Tap[]>();
   readonly syscalls = new Map<string, SyscallBody>();
@@ -144,11 +152,11 @@ export class Runtime {
   }
 
   get schedule(): string {
-    return encodeSchedule(this.choices);
+    return encodeSchedule(this.choices, { steps: this.steps });
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
-    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [] };
+    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0 };
   }
 
   /**
@@ -233,6 +241,9 @@ export class Runtime {
   *runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
     const list = this.hooks.get(hook);
     if (list === undefined) return undefined;
+    // The body runs lazily, on the task that is executing the hook.
+    const self = this.running;
+    if (self !== null) self.hookDepth++;
     let result: unknown;
     for (const tap of list) {
       if (this.isDisabled(tap.plugin)) continue;
@@ -244,6 +255,7 @@ export class Runtime {
       const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
       if (r !== undefined) result = r;
     }
+    if (self !== null) self.hookDepth--;
     return result;
   }
 
@@ -310,7 +322,9 @@ export class Runtime {
     for (let c = 0; c < s.cpus.length; c++) {
       const pid = s.cpus[c]!.curr;
       if (pid === 0) {
-        if (idleWork) out.push(c);
+        // An idle CPU with a context-switch hook frame still to finish has work too: until it
+        // finishes, that CPU is inside a read-side critical section.
+        if (idleWork || this.idle[c]!.frames.length > 1) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -341,6 +355,7 @@ export class Runtime {
       this.store.flush();
       return false;
     }
+    this.steps++;
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     this.runCpu(cpu);
@@ -361,8 +376,9 @@ export class Runtime {
     this.stepCheckpoint = this.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
-      // Context-switch hooks pushed onto the idle task run before it switches away again.
-      if (s.runqueue.length > 0 && t.frames.length === 1) {
+      // Context-switch hooks pushed onto the idle task run before it switches away again, and
+      // so do idle-hook handlers: the idle task schedules only from the top of its loop.
+      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
@@ -538,6 +554,7 @@ export class Runtime {
     const plugin = err instanceof PluginPathError ? err.plugin : null;
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
+    t.hookDepth = 0;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.idleLoop(this.cpu)];
@@ -595,9 +612,18 @@ export class Runtime {
     return id;
   }
 
+  /**
+   * rcu_sched's extended quiescent states: the CPU is idle or its task is in user mode, and it
+   * is outside any read-side critical section: preempt count zero, no context-switch hook frame
+   * pushed on its task, no hook handler running (hooks run in kernel mode, whatever the task's
+   * mode). A context switch is the other quiescent state (rcuNoteContextSwitch).
+   */
   private cpuQuiescent(cpu: number): boolean {
-    const curr = this.store.state.cpus[cpu]!.curr;
-    return curr === 0 || this.task(curr)?.mode === 'user';
+    const c = this.store.state.cpus[cpu]!;
+    if (c.preemptCount > 0) return false;
+    const rt = c.curr === 0 ? this.idle[cpu]! : this.tasks.get(c.curr);
+    if (rt === undefined || rt.frames.length > 1 || rt.hookDepth > 0) return false;
+    return c.curr === 0 || this.task(c.curr)?.mode === 'user';
   }
 
   private startGp(): void {
@@ -620,7 +646,7 @@ export class Runtime {
     this.reportQs(cpu);
   }
 
-  /** After a step: a CPU now idle or in user mode has passed a quiescent state. */
+  /** After a step: a CPU now idle or in user mode, outside any read-side section, has passed a quiescent state. */
   private rcuCheckCpu(cpu: number): void {
     const gp = this.store.state.rcu.gp;
     if (gp !== null && gp.pending.includes(cpu) && this.cpuQuiescent(cpu)) this.reportQs(cpu);

@@ -1,6 +1,7 @@
 import type { Scenario } from '../scenario.js';
-import { encodeReplay, replay } from '../replay.js';
-import { isFailure, runSchedule, scheduleOf, type Picker } from './run.js';
+import { TracelabError } from '@tracelab/core';
+import { replay, replayString } from '../replay.js';
+import { isFailure, runSchedule, trimmed, type Picker } from './run.js';
 import { indexedPicker, type IndexedStrategy } from './strategies.js';
 
 /** Everything a thread needs to run schedules `start..end-1` of an exploration. */
@@ -33,8 +34,15 @@ export interface ChunkResult {
 export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, index: number): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
   const outcome = runSchedule(scenario, job.variant, job.scale, picker);
   if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
-  const again = replay(scenario, encodeReplay(scenario, { variant: job.variant, scale: job.scale, schedule: scheduleOf(outcome.choices) }));
-  return { outcome, checked: true, ok: again.logHash === outcome.kernel.logHash() };
+  let hash: string;
+  try {
+    hash = replay(scenario, replayString(scenario, job.variant, job.scale, trimmed(outcome.choices.map((c) => c.value)), outcome.steps)).logHash;
+  } catch (err) {
+    // A re-run that diverges (another choice count or step count) is a mismatch like another hash.
+    if (err instanceof TracelabError && err.code === 'SCHEDULE_DIVERGED') return { outcome, checked: true, ok: false };
+    throw err;
+  }
+  return { outcome, checked: true, ok: hash === outcome.kernel.logHash() };
 }
 
 /** Runs schedules `start..end-1`, stopping at the first failure. */

@@ -1,4 +1,4 @@
-import { createKernel, encodeSchedule, type ChoiceKind, type Kernel, type KernelState, type Violation } from '@tracelab/core';
+import { createKernel, type ChoiceKind, type Kernel, type KernelState, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 
 /** The seed every explored kernel is created with: the strategy, not the header, varies. */
@@ -131,9 +131,6 @@ export function trimmed(values: readonly number[]): number[] {
   return values.slice(0, end);
 }
 
-export function scheduleOf(choices: readonly Choice[]): string {
-  return encodeSchedule(trimmed(choices.map((c) => c.value)));
-}
 
 /** A picker that replays `values`, clamping a value out of range to the last option; 0 past the end. */
 export function lenientReplay(values: readonly number[]): Picker {

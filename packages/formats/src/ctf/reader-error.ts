@@ -12,11 +12,14 @@ import { TracelabError } from '@tracelab/core';
  * - `CTF_TRUNCATED`: the file ends inside a packet (mid-event or in its padding);
  * - `CTF_BAD_PACKET`: impossible sizes (content_size > packet_size, 0, not whole bytes) or an
  *   event running past its packet's content;
- * - `CTF_UNKNOWN_STREAM`, `CTF_UNKNOWN_EVENT`: an id the metadata does not declare.
+ * - `CTF_UNKNOWN_STREAM`, `CTF_UNKNOWN_EVENT`: an id the metadata does not declare;
+ * - `CTF_PACKET_ORDER`: a packet out of order in its stream: `packet_seq_num` not above the
+ *   previous packet's (swapped packets, a stream appended to itself), or its time before the
+ *   previous packet's end (babeltrace2 2.0.4 fails on both).
  *
  * They join the core's `TracelabErrorCode` through `TracelabErrorCodes` (declaration merging).
  */
-export type CtfErrorCode = 'CTF_NOT_FOUND' | 'CTF_METADATA' | 'CTF_BAD_MAGIC' | 'CTF_TRUNCATED' | 'CTF_BAD_PACKET' | 'CTF_UNKNOWN_STREAM' | 'CTF_UNKNOWN_EVENT';
+export type CtfErrorCode = 'CTF_NOT_FOUND' | 'CTF_METADATA' | 'CTF_BAD_MAGIC' | 'CTF_TRUNCATED' | 'CTF_BAD_PACKET' | 'CTF_UNKNOWN_STREAM' | 'CTF_UNKNOWN_EVENT' | 'CTF_PACKET_ORDER';
 
 declare module '@tracelab/core' {
   interface TracelabErrorCodes {
@@ -27,6 +30,7 @@ declare module '@tracelab/core' {
     CTF_BAD_PACKET: true;
     CTF_UNKNOWN_STREAM: true;
     CTF_UNKNOWN_EVENT: true;
+    CTF_PACKET_ORDER: true;
   }
 }
 

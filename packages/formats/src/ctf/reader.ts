@@ -13,6 +13,13 @@
  *   compact headers (27-bit) and large headers (32-bit) are reconstructed against the last
  *   full (64-bit) timestamp.
  * - Lost events: `events_discarded` is cumulative per stream; each increase is lost events.
+ * - Packet order and continuity, as babeltrace2 2.0.4 checks them: a gap in `packet_seq_num`
+ *   is a warning (`CTF_PACKETS_MISSING`, with the count: packets dropped, or overwritten in
+ *   overwrite mode; their events are lost and counted nowhere); a sequence number that does
+ *   not increase, or a packet whose `timestamp_begin` is before the previous packet's
+ *   `timestamp_end`, is damage (`CTF_PACKET_ORDER`: swapped packets, a stream appended to
+ *   itself); `events_discarded` going down is a warning (`CTF_DISCARDED_BACKWARD`) and counts
+ *   nothing. Nothing is re-sorted.
  * - Damage (wrong magic, a file cut inside a packet, impossible sizes, an unknown stream or
  *   event id, bad metadata) is a {@link CtfReadError} naming the file and byte offset; every
  *   event decoded before it is kept: `readCtfTrace(dir, { onError: 'stop' })` returns them
@@ -95,6 +102,18 @@ export interface CtfDiscarded {
   readonly to: bigint | undefined;
 }
 
+/** Something a trace says about itself that loses or doubts data, short of damage. */
+export interface CtfWarning {
+  /** `CTF_PACKETS_MISSING` (a `packet_seq_num` gap) or `CTF_DISCARDED_BACKWARD`. */
+  readonly code: 'CTF_PACKETS_MISSING' | 'CTF_DISCARDED_BACKWARD';
+  readonly message: string;
+  readonly file: string;
+  /** Byte offset of the packet that shows it. */
+  readonly offset: number;
+  /** Missing packets (`CTF_PACKETS_MISSING`), else 0. */
+  readonly count: number;
+}
+
 export interface CtfReadResult {
   readonly traces: readonly CtfTraceInfo[];
   readonly streams: readonly CtfStreamInfo[];
@@ -103,6 +122,10 @@ export interface CtfReadResult {
   /** Total lost events (sum of `discarded`). */
   readonly lost: number;
   readonly discarded: readonly CtfDiscarded[];
+  /** Packets missing from `packet_seq_num` gaps, over every stream. */
+  readonly missingPackets: number;
+  /** Packet-sequence gaps and `events_discarded` going backward, in stream order. */
+  readonly warnings: readonly CtfWarning[];
   /** The first damage found (`onError: 'stop'` only); `errors` has one per damaged stream. */
   readonly error?: CtfReadError<CtfEvent>;
   readonly errors: readonly CtfReadError<CtfEvent>[];
@@ -398,6 +421,7 @@ interface StreamOutcome {
   readonly info: CtfStreamInfo;
   readonly events: Event[];
   readonly discarded: CtfDiscarded[];
+  readonly warnings: CtfWarning[];
   readonly error: CtfReadError<CtfEvent> | undefined;
 }
 
@@ -412,6 +436,7 @@ function hex(n: number): string {
 function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array, file: string, name: string): StreamOutcome {
   const events: Event[] = [];
   const discarded: CtfDiscarded[] = [];
+  const warnings: CtfWarning[] = [];
   const c = new BitCursor(bytes);
   const live = trace.live;
   live.clock = undefined;
@@ -420,12 +445,13 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
   let lost = 0;
   let prevDiscarded: number | undefined;
   let prevEnd: bigint | undefined;
+  let prevSeq: number | undefined;
   let streamId: number | undefined;
   let cpu: number | undefined;
   const onlyStream = trace.streams.size === 1 ? [...trace.streams.values()][0]! : undefined;
   const damage = (code: CtfErrorCode, offset: number, message: string): StreamOutcome => {
     const error = new CtfReadError<CtfEvent>(code, `${file}: byte ${offset}: ${message}`, { file, offset });
-    return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, error };
+    return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, warnings, error };
   };
   let off = 0;
   while (off < bytes.length) {
@@ -475,12 +501,36 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
     const clock = sc.clock;
     const toNs = (v: CtfValue | undefined): bigint | undefined => (clock !== undefined && (typeof v === 'number' || typeof v === 'bigint') ? clockToNs(clock, v) : undefined);
     const ended = toNs(pctx['timestamp_end']);
+    const begun = toNs(pctx['timestamp_begin']);
+    // Order and continuity: the packet's place in its stream, before any of its events.
+    const seq = num(pctx['packet_seq_num']);
+    if (seq !== undefined) {
+      if (prevSeq !== undefined && seq <= prevSeq) {
+        return damage('CTF_PACKET_ORDER', off, `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`);
+      }
+      const gap = seq - (prevSeq === undefined ? 0 : prevSeq + 1);
+      if (gap > 0 && prevSeq !== undefined) {
+        warnings.push({
+          code: 'CTF_PACKETS_MISSING',
+          file,
+          offset: off,
+          count: gap,
+          message: `${file}: byte ${off}: ${gap} packet${gap === 1 ? '' : 's'} missing: packet_seq_num ${seq} follows ${prevSeq} (dropped, or overwritten in overwrite mode); their events are lost, not counted in events_discarded`,
+        });
+      }
+      prevSeq = seq;
+    }
+    if (begun !== undefined && prevEnd !== undefined && begun < prevEnd) {
+      return damage('CTF_PACKET_ORDER', off, `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`);
+    }
     const disc = num(pctx['events_discarded']);
     if (disc !== undefined) {
       const d = disc - (prevDiscarded ?? 0);
       if (d > 0) {
         lost += d;
         discarded.push({ stream: name, count: d, from: prevEnd, to: ended });
+      } else if (d < 0) {
+        warnings.push({ code: 'CTF_DISCARDED_BACKWARD', file, offset: off, count: 0, message: `${file}: byte ${off}: events_discarded went from ${prevDiscarded} to ${disc}: the cumulative counter went backward (a damaged or spliced stream); nothing counted as lost for this packet` });
       }
       prevDiscarded = disc;
     }
@@ -523,7 +573,7 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
     if (truncated) return damage('CTF_TRUNCATED', off, `packet ${packets - 1} declares ${packetBits / 8} bytes but the file has only ${bytes.length - off} left (its events were read; the file is cut in its padding)`);
     off += packetBits / 8;
   }
-  return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, error: undefined };
+  return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, warnings, error: undefined };
 }
 
 // ---- merging ------------------------------------------------------------------------------------
@@ -577,6 +627,7 @@ export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfRead
   const streams: CtfStreamInfo[] = [];
   const lists: Event[][] = [];
   const discarded: CtfDiscarded[] = [];
+  const warnings: CtfWarning[] = [];
   const errors: CtfReadError<CtfEvent>[] = [];
   const dirs = findCtfTraces(dir);
   for (const traceDir of dirs) {
@@ -612,6 +663,7 @@ export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfRead
       streams.push(outcome.info);
       lists.push(outcome.events);
       discarded.push(...outcome.discarded);
+      warnings.push(...outcome.warnings);
       if (outcome.error !== undefined) errors.push(outcome.error);
     }
   }
@@ -620,7 +672,8 @@ export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfRead
   const events = merge(lists, traces.length === 1 && clocks.size <= 1);
   for (const e of errors) e.events = events;
   const lost = discarded.reduce((n, d) => n + d.count, 0);
-  const result: CtfReadResult = { traces, streams, events, lost, discarded, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
+  const missingPackets = warnings.reduce((n, w) => n + w.count, 0);
+  const result: CtfReadResult = { traces, streams, events, lost, discarded, missingPackets, warnings, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
   if (errors.length > 0 && onError === 'throw') throw errors[0]!;
   return result;
 }

@@ -44,6 +44,8 @@ import {
 import { SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SCHED_SWITCH, SYSCALL_ARGS, coreTracepoints } from '../tracepoints.js';
 
 /** Longest user string a probe copies (as the core's own path reads). */
+/** The consumer kthread's comm; the session does not trace it (see isConsumer). */
+export const CONSUMER_COMM = 'lttng-consumerd';
 const USER_STRING_MAX = 256;
 /** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
 export const CLOCK_FREQ = 1_000_000_000;
@@ -160,7 +162,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     for (const d of ds) yield* emit({ type: 'ring-buffer/subbuf-delivered', bufCpu: buf.cpu, ...d });
     if (!consumerAlive) {
       consumerAlive = true;
-      yield* kthreadRun(consumerThread(), 'lttng-consumerd');
+      yield* kthreadRun(consumerThread(), CONSUMER_COMM);
     }
   }
 
@@ -470,6 +472,18 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   // ---- hooks: the core's tracepoint call sites ---------------------------------------------
 
+  /**
+   * The consumer is not traced by its own session (LTTng's consumer daemon is left out of the
+   * kernel session that feeds it): events of, to or about it (its fork, switches in and out,
+   * exit) are not recorded. Recording them fed the buffer it drains: with 128-byte sub-buffers
+   * its own events filled the next sub-buffer, whose delivery started it again, forever.
+   */
+  function isConsumer(state: KernelState, pid: number): boolean {
+    if (pid === 0) return false;
+    const t = intMapGet(state.tasks, pid);
+    return t !== undefined && t.kthread && t.comm === CONSUMER_COMM;
+  }
+
   function comm(state: KernelState, pid: number, cpu: number): string {
     if (pid === 0) return `swapper/${cpu}`;
     return intMapGet(state.tasks, pid)?.comm ?? '';
@@ -486,6 +500,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       }
     }
     if (byName.get(SCHED_SWITCH.name)!.funcs === null) return;
+    if (isConsumer(s, prev) || isConsumer(s, next)) return;
     yield* trace(SCHED_SWITCH.name, [comm(s, prev, cpu), prev, comm(s, next, cpu), next, preempted ? 1 : 0]);
   });
 
@@ -498,6 +513,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
       const want = syscallProbeCount > 0;
       if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
+      if (isConsumer(s, child)) return;
       yield* trace(SCHED_PROCESS_FORK.name, [comm(s, parent, 0), parent, child]);
     },
     { stage: 'link' },
@@ -505,6 +521,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   ctx.tap('exit', function* processExit({ pid, code }) {
     const s = yield* getState();
+    if (isConsumer(s, pid)) return;
     yield* trace(SCHED_PROCESS_EXIT.name, [comm(s, pid, 0), pid, code]);
   });
 

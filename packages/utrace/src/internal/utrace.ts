@@ -227,7 +227,13 @@ export function utraceCore(registry: EngineRegistry) {
       let s = yield* getState();
       let u = taskU(s, pid)!;
       if (action < u.resume) yield* setResume(pid, action);
-      if ((u.flags & ENGINE_STOP) === 0) {
+      // The ENGINE_STOP bit in utrace_flags shrinks only at utrace_reset, so it can be stale: a
+      // pass that began with an engine holding STOP (start_callback made the pass action STOP)
+      // whose own callback then returned a resume action cleared that engine's ENGINE_STOP and
+      // left the bit set. The kernel's test of the bit alone would stop the task with no engine
+      // wanting it stopped, until some tracer happened to call utrace_reset (found by `tracelab
+      // torture`, test/stop-overridden.test.ts). Ask the engines, as SEMANTICS 3(d) does.
+      if ((u.flags & ENGINE_STOP) === 0 || !u.attached.some((id) => { const e = engineS(s, id); return e !== undefined && !e.detached && e.stop; })) {
         // Everyone who asked for the stop has resumed or detached since: don't stop.
         yield* utraceResetLocked(pid);
         u = taskU(yield* getState(), pid)!;

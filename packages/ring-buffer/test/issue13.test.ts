@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { msleep } from '@tracelab/core';
+import { makeKernel, workload } from './helpers.js';
+
+/**
+ * Issue 13's second user report: `disableEvent('sched_switch')` then `enableEvent` mid-run.
+ * sched_switch's probes run in the context-switch hook with preemption off, often on an idle CPU
+ * or in a task returning to user mode. Before RCU-sched counted such a CPU as quiescent only
+ * outside read-side sections, the probe array retired by the toggle was freed under that walk
+ * (`ring-buffer/commit`: probe array used after its free) on 1 to 26 of 40 seeds.
+ */
+describe('issue 13: toggling sched_switch mid-run', () => {
+  for (const [tasks, opens, cpus] of [
+    [4, 6, 2],
+    [3, 10, 3],
+  ] as const) {
+    it(`uses no freed probe array, over 40 seeds (${tasks} tasks x ${opens} opens on ${cpus} CPUs)`, () => {
+      const bad: string[] = [];
+      let retired = 0;
+      for (let seed = 1; seed <= 40; seed++) {
+        const k = makeKernel(seed, {}, cpus);
+        for (const p of workload(tasks, opens)) k.spawn(p);
+        const api = k.api.ringBuffer;
+        k.spawnKthread(
+          (function* () {
+            for (let i = 0; i < 6; i++) {
+              yield* msleep(2);
+              expect(yield* api.disableEvent('sched_switch')).toBe(0);
+              yield* msleep(2);
+              expect(yield* api.enableEvent('sched_switch')).toBe(0);
+            }
+          })(),
+          { comm: 'toggler' },
+        );
+        const r = k.run({ maxSteps: 300_000 });
+        retired += k.log.filter((e) => e.type === 'ring-buffer/array-retired').length;
+        expect(k.log.find((e) => e.type === 'kernel/oops')).toBeUndefined();
+        if (r.violations.length > 0) bad.push(`seed ${seed}: ${r.violations[0]!.name}`);
+        else expect(r.done).toBe(true);
+      }
+      expect(bad).toEqual([]);
+      // One retired array per disable at least.
+      expect(retired).toBeGreaterThanOrEqual(40 * 6);;
+    });
+  }
+});

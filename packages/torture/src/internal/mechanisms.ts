@@ -1,0 +1,733 @@
+import { callRcu, getState, intMapValues, mutexLock, mutexUnlock, msleep, readLock, readUnlock, schedPoint, spinLock, spinUnlock, synchronizeRcu, writeLock, writeUnlock, type Kernel, type KPath, type PluginStack } from '@tracelab/core';
+import { ftrace, type FtraceOps } from '@tracelab/ftrace';
+import { ktrace } from '@tracelab/ktrace';
+import { markers, type MarkerProbe } from '@tracelab/markers';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { ringBuffer, type TracepointProbe } from '@tracelab/ring-buffer';
+import {
+  detachEngine,
+  utrace,
+  UTRACE_ATTACH_CREATE,
+  UTRACE_EVENT_CLONE,
+  UTRACE_EVENT_DEATH,
+  UTRACE_EVENT_EXEC,
+  UTRACE_EVENT_EXIT,
+  UTRACE_EVENT_QUIESCE,
+  UTRACE_EVENT_SYSCALL_ENTRY,
+  UTRACE_EVENT_SYSCALL_EXIT,
+  UTRACE_RESUME,
+  UTRACE_STOP,
+  type UtraceEngine,
+  type UtraceEngineOps,
+} from '@tracelab/utrace';
+import { moduleChurn, READER_HOOKS, schedReader, tasksReader, tortureReaders, type ReaderHook } from './plugin.js';
+import type { Flavour, Rig, TortureObject } from './rig.js';
+import { between, type Prng, type Workload } from './workload.js';
+
+/** The mechanisms torture knows, in the order it runs them. */
+export const MECHANISM_NAMES = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'utrace', 'ring-buffer', 'locks', 'rcu-sched'] as const;
+export type MechanismName = (typeof MECHANISM_NAMES)[number];
+
+/** A known-broken option of a mechanism: what `--unsafe NAME` runs. */
+export interface UnsafeOption {
+  /** `[a-z0-9-]+`, unique over every mechanism. */
+  readonly name: string;
+  readonly mechanism: MechanismName;
+  /** The option as the plugin spells it, or what torture's own broken writer does. */
+  readonly option: string;
+  readonly description: string;
+  /** The invariants a catch may name. */
+  readonly expect: readonly string[];
+}
+
+/** What a mechanism's setup gets. */
+export interface SetupArgs {
+  readonly kernel: Kernel;
+  readonly w: Workload;
+  readonly rig: Rig;
+  /** `safe`, or an unsafe option's name. */
+  readonly variant: string;
+  /** Churn rounds per tracer-side thread (the scenario's scale). */
+  readonly rounds: number;
+}
+
+export interface Mechanism {
+  readonly name: MechanismName;
+  readonly description: string;
+  /** The grace-period flavours whose grace periods the summary counts. */
+  readonly flavours: readonly Flavour[];
+  /** Steps after which a run is cut (counted as cut, not as a failure). */
+  readonly maxSteps: number;
+  readonly unsafe: readonly UnsafeOption[];
+  /** The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not move). */
+  plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng }): PluginStack;
+  /** Spawns the tracer-side threads and readers (the shells are spawned by the caller). */
+  setup(args: SetupArgs): void;
+}
+
+function pick<T>(prng: Prng, xs: readonly T[]): T {
+  return xs[prng.below(xs.length)]!;
+}
+
+/** How a writer gets rid of a removed object: wait for a grace period and free, or queue the free as a callback. */
+type Retire = 'synchronize' | 'call';
+
+/** Frees `o` after an RCU-sched grace period, synchronously or through call_rcu_sched. */
+function* retireSched(rig: Rig, o: TortureObject, how: Retire): KPath<void> {
+  if (how === 'synchronize') {
+    yield* synchronizeRcu();
+    rig.count('synchronize-rcu');
+    rig.free(o);
+  } else {
+    yield* callRcu(function* freeTortureObject() {
+      rig.free(o);
+    }, 'torture_free');
+    rig.count('call-rcu');
+  }
+}
+
+/** A callback flood: `n` no-op callbacks on RCU-sched (call_rcu from many places at once). */
+function* floodSched(rig: Rig, n: number): KPath<void> {
+  for (let i = 0; i < n; i++) {
+    yield* callRcu(function* floodCallback() {
+      rig.count('flood-callback-invoked');
+    }, 'torture_flood');
+    rig.count('call-rcu');
+  }
+  yield* synchronizeRcu();
+  rig.count('synchronize-rcu');
+}
+
+// ---- markers ----------------------------------------------------------------------------------
+
+const MARKER_SITES = ['kernel_sched_schedule', 'kernel_process_fork', 'fs_exec', 'kernel_process_exit'] as const;
+
+/** A marker writer: connects a probe with a fresh object to a hot site, disconnects it, and frees the object after a grace period (marker_synchronize_unregister). */
+function* markerWriter(kernel: Kernel, rig: Rig, probe: MarkerProbe, sites: readonly string[], plan: readonly { site: string; hold: number; how: Retire }[]): KPath<void> {
+  const api = kernel.api.markers;
+  void sites;
+  for (const step of plan) {
+    const o = rig.obj('sched');
+    const r = yield* api.probeRegister(step.site, null, probe, o);
+    rig.count('probe-register');
+    if (r !== 0) continue;
+    yield* msleep(step.hold);
+    yield* api.probeUnregister(step.site, probe, o);
+    rig.count('probe-unregister');
+    rig.remove(o);
+    yield* retireSched(rig, o, step.how);
+  }
+}
+
+function markerProbe(rig: Rig, label: string): MarkerProbe {
+  const probe: MarkerProbe = (priv) => rig.read(priv as TortureObject, `marker probe ${label}`);
+  return probe;
+}
+
+function writerPlan(prng: Prng, rounds: number, sites: readonly string[]): { site: string; hold: number; how: Retire }[] {
+  const out: { site: string; hold: number; how: Retire }[] = [];
+  for (let i = 0; i < rounds; i++) out.push({ site: pick(prng, sites), hold: between(prng, 0, 4), how: prng.below(2) === 0 ? 'synchronize' : 'call' });
+  return out;
+}
+
+const markersMechanism: Mechanism = {
+  name: 'markers',
+  description: 'probes registered and unregistered on the core marker sites (context switch, fork, exec, exit); objects freed after RCU-sched',
+  flavours: ['sched'],
+  maxSteps: 20_000,
+  unsafe: [{ name: 'free-immediately', mechanism: 'markers', option: "markers({ freeOldArray: 'immediately' })", description: 'the replaced probe array is freed as soon as the new one is published', expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free', 'torture/checks'] }],
+  plugins: ({ variant }) => [markers({ freeOldArray: variant === 'free-immediately' ? 'immediately' : 'after-grace-period' })],
+  setup({ kernel, w, rig, rounds }) {
+    const writers = between(w.prng, 1, 3);
+    for (let j = 0; j < writers; j++) {
+      const plan = writerPlan(w.prng, rounds, MARKER_SITES);
+      kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, `w${j}`), MARKER_SITES, plan), { comm: `torture_mw${j}` });
+    }
+    if (w.prng.below(2) === 0) kernel.spawnKthread(floodSched(rig, between(w.prng, 2, 8)), { comm: 'torture_flood' });
+  },
+};
+
+// ---- tracepoints (the ring buffer's tracepoint API) --------------------------------------------
+
+const TRACEPOINTS = ['sched_switch', 'sched_process_fork', 'sched_process_exit', 'syscall_entry_open', 'syscall_entry_getpid', 'syscall_entry_read'] as const;
+const CHANNEL_EVENTS = ['sched_switch', 'sched_process_fork', 'sched_process_exit', 'syscall_entry_open'] as const;
+
+function tracepointProbe(rig: Rig, label: string): TracepointProbe {
+  return function* tortureTracepointProbe(_values, data) {
+    const o = data as TortureObject;
+    rig.read(o, `tracepoint probe ${label}`);
+    // Inside the read side: a faultable probe may be preempted here, a normal one lets other CPUs run.
+    yield* schedPoint();
+    rig.read(o, `tracepoint probe ${label}`);
+  };
+}
+
+function* tracepointWriter(kernel: Kernel, rig: Rig, probe: TracepointProbe, plan: readonly { site: string; hold: number }[], busted: boolean): KPath<void> {
+  const api = kernel.api.ringBuffer;
+  const rt = kernel.api.rcuTasks;
+  for (const step of plan) {
+    const faultable = step.site.startsWith('syscall_entry_');
+    const o = rig.obj(faultable ? 'trace' : 'sched');
+    const r = yield* api.tracepointProbeRegister(step.site, probe, o);
+    rig.count('probe-register');
+    if (r !== 0) continue;
+    yield* msleep(step.hold);
+    yield* api.tracepointProbeUnregister(step.site, probe, o);
+    rig.count('probe-unregister');
+    rig.remove(o);
+    if (!busted) {
+      // tracepoint_synchronize_unregister: the flavour the probe ran under.
+      if (faultable) {
+        yield* rt.synchronizeRcuTasksTrace();
+        rig.count('synchronize-rcu-tasks-trace');
+      } else {
+        yield* synchronizeRcu();
+        rig.count('synchronize-rcu');
+      }
+    }
+    rig.free(o);
+  }
+}
+
+/** `lttng enable-event` / `disable-event` on hot events at random times. */
+function* eventToggler(kernel: Kernel, rig: Rig, plan: readonly { event: string; off: number; gap: number }[]): KPath<void> {
+  const api = kernel.api.ringBuffer;
+  for (const step of plan) {
+    yield* msleep(step.gap);
+    yield* api.disableEvent(step.event);
+    rig.count('event-disable');
+    yield* msleep(step.off);
+    yield* api.enableEvent(step.event);
+    rig.count('event-enable');
+  }
+}
+
+function togglePlan(prng: Prng, rounds: number): { event: string; off: number; gap: number }[] {
+  const out: { event: string; off: number; gap: number }[] = [];
+  for (let i = 0; i < rounds; i++) out.push({ event: pick(prng, CHANNEL_EVENTS), off: between(prng, 0, 3), gap: between(prng, 0, 4) });
+  return out;
+}
+
+/** A session daemon that flushes the buffers after a while (lttng stop), so delivery is checked on every sub-buffer. */
+function* sessiond(kernel: Kernel, rig: Rig, after: number): KPath<void> {
+  yield* msleep(after);
+  yield* kernel.api.ringBuffer.flush();
+  rig.count('flush');
+}
+
+const tracepointsMechanism: Mechanism = {
+  name: 'tracepoints',
+  description: 'probes registered and unregistered on the ring buffer plugin\'s tracepoints (sched_switch, fork, exit, faultable syscall entries), events enabled and disabled',
+  flavours: ['sched', 'trace'],
+  maxSteps: 20_000,
+  unsafe: [{ name: 'busted-tracepoint-writer', mechanism: 'tracepoints', option: "torture's writer: frees a probe's data right after tracepoint_probe_unregister, without tracepoint_synchronize_unregister", description: 'the writer skips the grace period before freeing the probe data (rcutorture\'s "busted" check that the test can fail)', expect: ['torture/checks'] }],
+  plugins: ({ opt }) => [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
+  setup({ kernel, w, rig, variant, rounds }) {
+    const writers = between(w.prng, 1, 2);
+    for (let j = 0; j < writers; j++) {
+      const plan = writerPlan(w.prng, rounds, TRACEPOINTS).map((p) => ({ site: p.site, hold: p.hold }));
+      kernel.spawnKthread(tracepointWriter(kernel, rig, tracepointProbe(rig, `w${j}`), plan, variant === 'busted-tracepoint-writer'), { comm: `torture_tw${j}` });
+    }
+    kernel.spawnKthread(eventToggler(kernel, rig, togglePlan(w.prng, rounds)), { comm: 'torture_evt' });
+  },
+};
+
+// ---- ktrace -----------------------------------------------------------------------------------
+
+function* flagToggler(kernel: Kernel, rig: Rig, plan: readonly { on: number; gap: number }[]): KPath<void> {
+  const api = kernel.api.ktrace;
+  for (const step of plan) {
+    yield* msleep(step.gap);
+    yield* api.setKernelTraceFlagAllTasks();
+    rig.count('trace-flag-set');
+    yield* msleep(step.on);
+    yield* api.clearKernelTraceFlagAllTasks();
+    rig.count('trace-flag-clear');
+  }
+}
+
+const ktraceMechanism: Mechanism = {
+  name: 'ktrace',
+  description: 'the kernel trace flag set and cleared on every thread while shells fork; probes churned on kernel_syscall_entry/exit (fired from the traced syscall path)',
+  flavours: ['sched'],
+  maxSteps: 20_000,
+  unsafe: [
+    { name: 'no-fork-recopy', mechanism: 'ktrace', option: 'ktrace({ forkRecopy: false })', description: "the child keeps dup_task_struct's copy of the flag", expect: ['ktrace/flag'] },
+    { name: 'rcu-walk', mechanism: 'ktrace', option: "ktrace({ walk: 'rcu' })", description: 'the walk runs as an RCU-sched reader, which excludes no fork', expect: ['ktrace/flag'] },
+    { name: 'refcount-outside-mutex', mechanism: 'ktrace', option: 'ktrace({ refcountOutsideMutex: true })', description: 'the refcount is read and written before kernel_trace_mutex is taken', expect: ['ktrace/refcount', 'ktrace/flag'] },
+  ],
+  plugins: ({ variant }) => [
+    markers({ coreMarkers: false }),
+    ktrace({ forkRecopy: variant !== 'no-fork-recopy', walk: variant === 'rcu-walk' ? 'rcu' : 'tasklist', refcountOutsideMutex: variant === 'refcount-outside-mutex' }),
+  ],
+  setup({ kernel, w, rig, variant, rounds }) {
+    // Two togglers at least when the refcount is the thing under test, so their calls overlap.
+    const togglers = variant === 'refcount-outside-mutex' ? 2 : between(w.prng, 1, 2);
+    for (let j = 0; j < togglers; j++) {
+      const plan: { on: number; gap: number }[] = [];
+      for (let i = 0; i < rounds; i++) plan.push({ on: between(w.prng, 0, 6), gap: between(w.prng, 0, 3) });
+      kernel.spawnKthread(flagToggler(kernel, rig, plan), { comm: `torture_kt${j}` });
+    }
+    const plan = writerPlan(w.prng, rounds, ['kernel_syscall_entry', 'kernel_syscall_exit']);
+    kernel.spawnKthread(markerWriter(kernel, rig, markerProbe(rig, 'syscall'), [], plan), { comm: 'torture_mw' });
+  },
+};
+
+// ---- rcu-tasks and tasks-trace ----------------------------------------------------------------
+
+/** An RCU-tasks reader thread: read sections of preemptible kernel code, each ended by a voluntary sleep. */
+function* tasksReaderThread(rig: Rig, sections: number, points: number): KPath<void> {
+  for (let i = 0; i < sections; i++) {
+    rig.count('reader:rcu-tasks');
+    yield* tasksReader(rig, 'rcu-tasks reader thread', points);
+    yield* msleep(1);
+  }
+}
+
+/** A tasks-trace reader thread: sections that sleep inside (allowed for tasks-trace), nested now and then. */
+function* traceReaderThread(kernel: Kernel, rig: Rig, plan: readonly { sleep: number; nest: boolean }[]): KPath<void> {
+  const api = kernel.api.rcuTasks;
+  for (const step of plan) {
+    rig.count('reader:tasks-trace');
+    yield* api.rcuReadLockTrace();
+    const o = rig.current.trace;
+    rig.read(o, 'tasks-trace reader');
+    if (step.nest) yield* api.rcuReadLockTrace();
+    yield* msleep(step.sleep);
+    rig.read(o, 'tasks-trace reader');
+    if (step.nest) yield* api.rcuReadUnlockTrace();
+    yield* schedPoint();
+    rig.read(o, 'tasks-trace reader');
+    yield* api.rcuReadUnlockTrace();
+    yield* msleep(1);
+  }
+}
+
+/** The writer of one flavour: replace the current object, then synchronize and free, queue the free, or barrier. */
+function* rcuTasksWriter(kernel: Kernel, rig: Rig, flavour: 'tasks' | 'trace', plan: readonly { gap: number; how: Retire | 'barrier' }[]): KPath<void> {
+  const api = kernel.api.rcuTasks;
+  for (const step of plan) {
+    yield* msleep(step.gap);
+    const old = rig.replace(flavour);
+    const free = function* freeTortureObject(): KPath<void> {
+      rig.free(old);
+    };
+    if (step.how === 'synchronize') {
+      if (flavour === 'tasks') yield* api.synchronizeRcuTasks();
+      else yield* api.synchronizeRcuTasksTrace();
+      rig.count(`synchronize-rcu-${flavour}`);
+      rig.free(old);
+    } else {
+      if (flavour === 'tasks') yield* api.callRcuTasks(free, 'torture_free');
+      else yield* api.callRcuTasksTrace(free, 'torture_free');
+      rig.count(`call-rcu-${flavour}`);
+      if (step.how === 'barrier') {
+        if (flavour === 'tasks') yield* api.rcuBarrierTasks();
+        else yield* api.rcuBarrierTasksTrace();
+        rig.count(`rcu-barrier-${flavour}`);
+      }
+    }
+  }
+}
+
+function* floodTasks(kernel: Kernel, rig: Rig, n: number): KPath<void> {
+  const api = kernel.api.rcuTasks;
+  for (let i = 0; i < n; i++) {
+    const cb = function* floodCallback(): KPath<void> {
+      rig.count('flood-callback-invoked');
+    };
+    if (i % 2 === 0) yield* api.callRcuTasks(cb, 'torture_flood');
+    else yield* api.callRcuTasksTrace(cb, 'torture_flood');
+    rig.count('call-rcu-flood');
+  }
+}
+
+const rcuTasksMechanism: Mechanism = {
+  name: 'rcu-tasks',
+  description: 'RCU-tasks readers (preemptible kernel code in threads and in a syscall) and tasks-trace readers that sleep; writers that synchronize, queue callbacks and barrier on both flavours; callback floods',
+  flavours: ['sched', 'tasks', 'trace'],
+  maxSteps: 30_000,
+  unsafe: [
+    { name: 'quiescent-on-preempt', mechanism: 'rcu-tasks', option: 'rcuTasks({ quiescentOnPreempt: true })', description: 'a preempted holdout counts as quiescent', expect: ['rcu-tasks/readers', 'torture/checks'] },
+    { name: 'trace-quiescent-on-switch', mechanism: 'rcu-tasks', option: 'rcuTasks({ traceQuiescentOnSwitch: true })', description: 'a tasks-trace reader that switched out counts as quiescent', expect: ['rcu-tasks/trace-readers', 'torture/checks'] },
+  ],
+  plugins: ({ variant, rig }) => [
+    rcuTasks({ quiescentOnPreempt: variant === 'quiescent-on-preempt', traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch' }),
+    tortureReaders(rig, { hooks: [], syscall: 'tasks' }),
+  ],
+  setup({ kernel, w, rig, rounds }) {
+    const readers = between(w.prng, 1, 2);
+    for (let j = 0; j < readers; j++) kernel.spawnKthread(tasksReaderThread(rig, rounds * 2, between(w.prng, 1, 6)), { comm: `torture_rtr${j}` });
+    const traceReaders = between(w.prng, 1, 2);
+    for (let j = 0; j < traceReaders; j++) {
+      const plan: { sleep: number; nest: boolean }[] = [];
+      for (let i = 0; i < rounds * 2; i++) plan.push({ sleep: between(w.prng, 1, 3), nest: w.prng.below(3) === 0 });
+      kernel.spawnKthread(traceReaderThread(kernel, rig, plan), { comm: `torture_trr${j}` });
+    }
+    for (const flavour of ['tasks', 'trace'] as const) {
+      const plan: { gap: number; how: Retire | 'barrier' }[] = [];
+      for (let i = 0; i < rounds; i++) plan.push({ gap: between(w.prng, 0, 3), how: pick(w.prng, ['synchronize', 'call', 'barrier'] as const) });
+      kernel.spawnKthread(rcuTasksWriter(kernel, rig, flavour, plan), { comm: `torture_rw_${flavour}` });
+    }
+    if (w.prng.below(2) === 0) kernel.spawnKthread(floodTasks(kernel, rig, between(w.prng, 2, 8)), { comm: 'torture_flood' });
+  },
+};
+
+// ---- ftrace -----------------------------------------------------------------------------------
+
+const TRACED = ['sys_getpid', 'sys_open', 'sys_read', 'sys_write', 'sys_stat', 'sys_close', 'do_exit', 'copy_process', 'handle_mm_fault'] as const;
+
+function filterOf(prng: Prng, idle: boolean): string[] {
+  const out: string[] = TRACED.filter(() => prng.below(2) === 0);
+  if (out.length === 0) out.push(pick(prng, TRACED));
+  if (idle && prng.below(2) === 0) out.push('default_idle');
+  return out;
+}
+
+interface FtracePlanStep {
+  readonly dynamic: boolean;
+  readonly filter: readonly string[];
+  readonly refilter: readonly string[] | null;
+  readonly hold: number;
+}
+
+function* ftraceWriter(kernel: Kernel, rig: Rig, label: string, plan: readonly FtracePlanStep[]): KPath<void> {
+  const api = kernel.api.ftrace;
+  for (const step of plan) {
+    // A DYNAMIC ops' data may be freed when unregister returns; a static ops is never freed.
+    const o = rig.obj('tasks');
+    const ops: FtraceOps = {
+      func: (ip) => rig.read(o, `ftrace ${label} at ${ip}`),
+      filter: step.filter,
+      flags: step.dynamic ? ['DYNAMIC'] : [],
+      label,
+    };
+    const r = yield* api.registerFtraceFunction(ops);
+    rig.count('ftrace-register');
+    if (r !== 0) continue;
+    yield* msleep(step.hold);
+    if (step.refilter !== null) {
+      yield* api.ftraceSetFilter(ops, step.refilter);
+      rig.count('ftrace-set-filter');
+      yield* msleep(step.hold);
+    }
+    yield* api.unregisterFtraceFunction(ops);
+    rig.count('ftrace-unregister');
+    if (step.dynamic) {
+      rig.remove(o);
+      rig.free(o);
+    }
+  }
+}
+
+const ftraceMechanism: Mechanism = {
+  name: 'ftrace',
+  description: 'DYNAMIC and static ftrace ops with filters registered, re-filtered and removed on hot functions (syscalls, fork, exit, faults, the idle loop on some seeds); ops data freed when unregister returns',
+  flavours: ['sched', 'tasks'],
+  maxSteps: 30_000,
+  unsafe: [
+    { name: 'free-trampoline-after-rcu-sched', mechanism: 'ftrace', option: "ftrace({ freeTrampolineAfter: 'rcu-sched' })", description: 'the trampoline is freed after RCU-sched only; a task preempted on it resumes on freed code', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
+    { name: 'idle-trampolines', mechanism: 'ftrace', option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })", description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
+  ],
+  plugins: ({ variant, opt }) => {
+    const traceIdle = variant === 'idle-trampolines' || opt.below(4) === 0;
+    return [rcuTasks(), ftrace({ freeTrampolineAfter: variant === 'free-trampoline-after-rcu-sched' ? 'rcu-sched' : 'rcu-tasks', traceIdle, idleTrampolines: variant === 'idle-trampolines' ? 'allow' : 'refuse' })];
+  },
+  setup({ kernel, w, rig, variant, rounds }) {
+    const idle = kernel.api.ftrace.options.traceIdle;
+    const writers = between(w.prng, 1, 2);
+    for (let j = 0; j < writers; j++) {
+      const plan: FtracePlanStep[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const dynamic = variant !== 'safe' || w.prng.below(4) !== 0;
+        const filter = filterOf(w.prng, idle);
+        if (variant === 'idle-trampolines' && !filter.includes('default_idle')) filter.push('default_idle');
+        plan.push({ dynamic, filter, refilter: w.prng.below(3) === 0 ? filterOf(w.prng, idle) : null, hold: between(w.prng, 0, 4) });
+      }
+      kernel.spawnKthread(ftraceWriter(kernel, rig, `torture_ops${j}`, plan), { comm: `torture_fw${j}` });
+    }
+  },
+};
+
+// ---- utrace -----------------------------------------------------------------------------------
+
+/** The torture engine: every callback touches the engine data before and after a scheduling point. */
+function tortureEngineOps(rig: Rig): UtraceEngineOps<TortureObject> {
+  function* touch(engine: UtraceEngine<TortureObject>, where: string): KPath<number> {
+    rig.read(engine.data, `utrace ${where}`);
+    yield* schedPoint();
+    rig.read(engine.data, `utrace ${where}`);
+    return UTRACE_RESUME;
+  }
+  return {
+    name: 'torture_engine',
+    reportSyscallEntry: (_a, e) => touch(e, 'report_syscall_entry'),
+    reportSyscallExit: (_a, e) => touch(e, 'report_syscall_exit'),
+    reportExec: (_a, e) => touch(e, 'report_exec'),
+    reportExit: (_a, e) => touch(e, 'report_exit'),
+    reportClone: (_a, e) => touch(e, 'report_clone'),
+    reportQuiesce: (_a, e) => touch(e, 'report_quiesce'),
+    *reportDeath(e) {
+      rig.read(e.data, 'utrace report_death');
+      return UTRACE_RESUME;
+    },
+    *reportReap(e) {
+      rig.read(e.data, 'utrace report_reap');
+    },
+    release(data) {
+      rig.free(data);
+    },
+  };
+}
+
+const UTRACE_MASKS = [
+  UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_SYSCALL_EXIT,
+  UTRACE_EVENT_EXEC | UTRACE_EVENT_EXIT | UTRACE_EVENT_DEATH,
+  UTRACE_EVENT_CLONE | UTRACE_EVENT_SYSCALL_ENTRY,
+  UTRACE_EVENT_QUIESCE | UTRACE_EVENT_DEATH,
+  UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_SYSCALL_EXIT | UTRACE_EVENT_EXIT | UTRACE_EVENT_DEATH | UTRACE_EVENT_CLONE | UTRACE_EVENT_EXEC,
+] as const;
+
+interface UtracePlanStep {
+  readonly target: number;
+  readonly mask: number;
+  readonly hold: number;
+  readonly stop: boolean;
+}
+
+/** A tracer: attach the torture engine to a live user task, watch, maybe stop and resume it, detach. */
+function* utraceTracer(kernel: Kernel, rig: Rig, plan: readonly UtracePlanStep[], barrier: boolean): KPath<void> {
+  const api = kernel.api.utrace;
+  const ops = tortureEngineOps(rig);
+  for (const step of plan) {
+    // The target: one of the user tasks alive now, by a drawn index (the state, hence the choice, is a function of the schedule).
+    const state = yield* getState();
+    const live = [...intMapValues(state.tasks)].filter((t) => !t.kthread && t.exitState === null);
+    if (live.length === 0) {
+      yield* msleep(1);
+      continue;
+    }
+    const pid = live[step.target % live.length]!.pid;
+    const o = rig.obj('none');
+    const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, o);
+    rig.count('utrace-attach');
+    if (typeof e === 'number') {
+      rig.free(o);
+      continue;
+    }
+    yield* api.setEvents(pid, e, step.mask);
+    rig.count('utrace-set-events');
+    yield* msleep(step.hold);
+    if (step.stop) {
+      const r = yield* api.control(pid, e, UTRACE_STOP);
+      rig.count('utrace-stop');
+      if (r === 0) {
+        yield* msleep(1);
+        yield* api.control(pid, e, UTRACE_RESUME);
+        rig.count('utrace-resume');
+      }
+    }
+    // detachEngine puts the tracer's reference: the engine's release frees the object.
+    yield* detachEngine(api, pid, e, { barrier });
+    rig.count(barrier ? 'utrace-detach' : 'utrace-detach-no-barrier');
+  }
+}
+
+const utraceMechanism: Mechanism = {
+  name: 'utrace',
+  description: 'engines attached to live shells with drawn event masks, stopped, resumed and detached (with utrace_barrier where the detach says so) while the shells fork, exec and exit',
+  flavours: ['sched'],
+  maxSteps: 20_000,
+  unsafe: [{ name: 'no-barrier', mechanism: 'utrace', option: 'detachEngine(api, pid, engine, { barrier: false })', description: 'the tracer puts its last reference right after control(DETACH), without utrace_barrier', expect: ['utrace/engine-lifetime', 'torture/checks'] }],
+  plugins: () => [utrace()],
+  setup({ kernel, w, rig, variant, rounds }) {
+    const tracers = between(w.prng, 1, 2);
+    for (let j = 0; j < tracers; j++) {
+      const plan: UtracePlanStep[] = [];
+      for (let i = 0; i < rounds; i++) plan.push({ target: w.prng.below(16), mask: pick(w.prng, UTRACE_MASKS), hold: between(w.prng, 0, 3), stop: w.prng.below(3) === 0 });
+      kernel.spawnKthread(utraceTracer(kernel, rig, plan, variant !== 'no-barrier'), { comm: `torture_ut${j}` });
+    }
+  },
+};
+
+// ---- the ring buffer --------------------------------------------------------------------------
+
+const ringBufferMechanism: Mechanism = {
+  name: 'ring-buffer',
+  description: 'per-CPU buffers with drawn sizes, mode and copy strategy under the swarm workload; events enabled and disabled; a flush at a drawn time',
+  flavours: ['sched', 'trace'],
+  maxSteps: 30_000,
+  unsafe: [{ name: 'local-only', mechanism: 'ring-buffer', option: "ringBuffer({ commitCounters: 'local-only', copyStrategy: 'in-place' })", description: 'a commit after a migration is a non-atomic CPU-local add from another CPU', expect: ['ring-buffer/delivery', 'ring-buffer/commit'] }],
+  plugins: ({ variant, opt }) => {
+    const subbufSize = pick(opt, [512, 1024, 4096]);
+    const numSubbuf = pick(opt, [2, 4]);
+    const mode = opt.below(3) === 0 ? 'overwrite' : 'discard';
+    const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
+    return [rcuTasks(), ringBuffer({ subbufSize, numSubbuf, mode, copyStrategy, commitCounters: variant === 'local-only' ? 'local-only' : 'local-remote' })];
+  },
+  setup({ kernel, w, rig, rounds }) {
+    kernel.spawnKthread(eventToggler(kernel, rig, togglePlan(w.prng, rounds)), { comm: 'torture_evt' });
+    kernel.spawnKthread(sessiond(kernel, rig, between(w.prng, 20, 80)), { comm: 'lttng-sessiond' });
+  },
+};
+
+// ---- the core's locks -------------------------------------------------------------------------
+
+/** Who is inside each torture lock's section now (guarded by: the lock under test; a check that sees more is the failure). */
+interface LockHolders {
+  mutex: number;
+  spin: number;
+  rwWriters: number;
+  rwReaders: number;
+  tasklistReaders: number;
+}
+
+type LockKind = 'mutex' | 'spin' | 'rw-read' | 'rw-write' | 'tasklist-read';
+
+function checkHolders(rig: Rig, h: LockHolders, where: string): void {
+  if (h.mutex > 1) rig.fail(`${where}: ${h.mutex} tasks inside torture_mutex at once`);
+  if (h.spin > 1) rig.fail(`${where}: ${h.spin} tasks inside torture_spin at once`);
+  if (h.rwWriters > 1 || (h.rwWriters > 0 && h.rwReaders > 0)) rig.fail(`${where}: torture_rw has ${h.rwWriters} writer(s) and ${h.rwReaders} reader(s) at once`);
+}
+
+/** A lock-torture thread (locktorture's writer/reader): sections under the core's locks, checked for exclusion inside. */
+function* lockWorker(rig: Rig, h: LockHolders, plan: readonly { kind: LockKind; points: number; sleep: boolean }[], mutexName: string): KPath<void> {
+  for (const step of plan) {
+    const where = `lock worker (${step.kind})`;
+    switch (step.kind) {
+      case 'mutex':
+        yield* mutexLock(mutexName);
+        h.mutex++;
+        break;
+      case 'spin':
+        yield* spinLock('torture_spin');
+        h.spin++;
+        break;
+      case 'rw-read':
+        yield* readLock('torture_rw');
+        h.rwReaders++;
+        break;
+      case 'rw-write':
+        yield* writeLock('torture_rw');
+        h.rwWriters++;
+        break;
+      case 'tasklist-read':
+        // Contends with every fork's write_lock(&tasklist_lock).
+        yield* readLock();
+        h.tasklistReaders++;
+        break;
+    }
+    rig.count(`lock:${step.kind}`);
+    checkHolders(rig, h, where);
+    for (let i = 0; i < step.points; i++) {
+      yield* schedPoint();
+      checkHolders(rig, h, where);
+    }
+    // Only a mutex section may sleep.
+    if (step.sleep && step.kind === 'mutex') {
+      yield* msleep(1);
+      checkHolders(rig, h, where);
+    }
+    switch (step.kind) {
+      case 'mutex':
+        h.mutex--;
+        yield* mutexUnlock(mutexName);
+        break;
+      case 'spin':
+        h.spin--;
+        yield* spinUnlock('torture_spin');
+        break;
+      case 'rw-read':
+        h.rwReaders--;
+        yield* readUnlock('torture_rw');
+        break;
+      case 'rw-write':
+        h.rwWriters--;
+        yield* writeUnlock('torture_rw');
+        break;
+      case 'tasklist-read':
+        h.tasklistReaders--;
+        yield* readUnlock();
+        break;
+    }
+    yield* schedPoint();
+  }
+}
+
+const locksMechanism: Mechanism = {
+  name: 'locks',
+  description: "the core's mutex, spinlock, rwlock and the tasklist lock taken by 2 to 4 threads in drawn orders while the shells fork (fork takes the tasklist write lock); exclusion checked inside every section",
+  flavours: ['sched'],
+  maxSteps: 20_000,
+  unsafe: [{ name: 'busted-lock', mechanism: 'locks', option: "torture's worker: each thread takes a mutex of its own instead of the shared one", description: 'a lock that excludes nothing (locktorture\'s check that the test can fail)', expect: ['torture/checks'] }],
+  plugins: () => [],
+  setup({ kernel, w, rig, variant, rounds }) {
+    const h: LockHolders = { mutex: 0, spin: 0, rwWriters: 0, rwReaders: 0, tasklistReaders: 0 };
+    const workers = between(w.prng, 2, 4);
+    const kinds: LockKind[] = ['mutex', 'spin', 'rw-read', 'rw-write', 'tasklist-read'];
+    for (let j = 0; j < workers; j++) {
+      const plan: { kind: LockKind; points: number; sleep: boolean }[] = [];
+      for (let i = 0; i < rounds * 3; i++) plan.push({ kind: variant === 'busted-lock' ? 'mutex' : pick(w.prng, kinds), points: between(w.prng, 0, 3), sleep: w.prng.below(2) === 0 });
+      kernel.spawnKthread(lockWorker(rig, h, plan, variant === 'busted-lock' ? `torture_mutex_${j}` : 'torture_mutex'), { comm: `torture_lk${j}` });
+    }
+  },
+};
+
+// ---- the core's RCU-sched ---------------------------------------------------------------------
+
+function* schedReaderThread(rig: Rig, sections: number): KPath<void> {
+  for (let i = 0; i < sections; i++) {
+    rig.count('reader:kthread');
+    yield* schedReader(rig, 'rcu-sched reader thread');
+    yield* msleep(1);
+  }
+}
+
+function* schedWriter(rig: Rig, plan: readonly { gap: number; how: Retire }[], busted: boolean): KPath<void> {
+  for (const step of plan) {
+    yield* msleep(step.gap);
+    const old = rig.replace('sched');
+    if (busted) rig.free(old);
+    else yield* retireSched(rig, old, step.how);
+  }
+}
+
+const rcuSchedMechanism: Mechanism = {
+  name: 'rcu-sched',
+  description: "the core's RCU-sched: readers in every hook a probe can run in (context switch on idle and user-bound CPUs, fork, exec, exit, page fault, module load, ...), in a syscall and in threads; writers that synchronize or queue callbacks; callback floods",
+  flavours: ['sched'],
+  maxSteps: 20_000,
+  unsafe: [{ name: 'busted-rcu-sched-writer', mechanism: 'rcu-sched', option: "torture's writer: frees the replaced object at once, without a grace period", description: 'rcutorture\'s "busted" flavour: a writer that does not wait', expect: ['torture/checks'] }],
+  plugins: ({ rig, opt }) => {
+    // Always the context-switch reader (the hottest site); the others drawn per seed, idle rarely (it makes idle CPUs step).
+    const hooks: ReaderHook[] = READER_HOOKS.filter((h) => h === 'contextSwitch' || (h === 'idle' ? opt.below(6) === 0 : opt.below(2) === 0));
+    return [tortureReaders(rig, { hooks, syscall: 'sched' })];
+  },
+  setup({ kernel, w, rig, variant, rounds }) {
+    const readers = between(w.prng, 0, 2);
+    for (let j = 0; j < readers; j++) kernel.spawnKthread(schedReaderThread(rig, rounds * 2), { comm: `torture_rr${j}` });
+    const writers = between(w.prng, 1, 2);
+    for (let j = 0; j < writers; j++) {
+      const plan: { gap: number; how: Retire }[] = [];
+      for (let i = 0; i < rounds; i++) plan.push({ gap: between(w.prng, 0, 3), how: w.prng.below(2) === 0 ? 'synchronize' : 'call' });
+      kernel.spawnKthread(schedWriter(rig, plan, variant === 'busted-rcu-sched-writer'), { comm: `torture_rw${j}` });
+    }
+    if (w.prng.below(2) === 0) kernel.spawnKthread(floodSched(rig, between(w.prng, 2, 8)), { comm: 'torture_flood' });
+    if (w.prng.below(2) === 0) kernel.spawnKthread(moduleChurn(kernel.paths.loadModule, kernel.paths.unloadModule, rig, rounds, between(w.prng, 0, 3)), { comm: 'torture_mod' });
+  },
+};
+
+export const MECHANISMS: Readonly<Record<MechanismName, Mechanism>> = {
+  markers: markersMechanism,
+  tracepoints: tracepointsMechanism,
+  ktrace: ktraceMechanism,
+  'rcu-tasks': rcuTasksMechanism,
+  ftrace: ftraceMechanism,
+  utrace: utraceMechanism,
+  'ring-buffer': ringBufferMechanism,
+  locks: locksMechanism,
+  'rcu-sched': rcuSchedMechanism,
+};
+
+/** Every unsafe option of every mechanism, in mechanism order. */
+export const UNSAFE_OPTIONS: readonly UnsafeOption[] = MECHANISM_NAMES.flatMap((m) => MECHANISMS[m].unsafe);
