@@ -378,7 +378,7 @@ export class Runtime {
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
       // so do idle-hook handlers: the idle task schedules only from the top of its loop.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && s.cpus[cpu]!.preemptCount === 0) {
+      if (s.runqueue.length > 0 && t.frames.length === 1 && t.hookDepth === 0 && this.preempt[cpu] === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
@@ -620,7 +620,9 @@ export class Runtime {
    */
   private cpuQuiescent(cpu: number): boolean {
     const c = this.store.state.cpus[cpu]!;
-    if (c.preemptCount > 0) return false;
+    // The runtime's count: mid-step (a grace period started by callRcu) the state's copy of the
+    // stepping CPU's count may lag.
+    if (this.preempt[cpu]! > 0) return false;
     const rt = c.curr === 0 ? this.idle[cpu]! : this.tasks.get(c.curr);
     if (rt === undefined || rt.frames.length > 1 || rt.hookDepth > 0) return false;
     return c.curr === 0 || this.task(c.curr)?.mode === 'user';
