@@ -1,6 +1,6 @@
 import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
-import { intMapGet } from '../int-map.js';
+import { intMapGet, intMapNextKey } from '../int-map.js';
 import type { Command, CopyResult, Current, KPath, RcuCallback } from '../paths.js';
 import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, TaskRunState, TaskState } from '../state.js';
@@ -128,6 +128,14 @@ export class Runtime {
    * whose net change is non-zero (`publishPreemptCount`), so between steps the two agree.
    */
   private readonly preempt: number[];
+  /**
+   * The wait-queue index: channel -> pids that went to sleep on it, and pid -> its channel.
+   * Written only by `emit` (`task/sleep` adds, `sched/wakeup` removes) and rebuilt from the state
+   * after a rollback; `sleepers` re-checks each entry against the state, so an entry left by a
+   * task that died asleep is skipped, never woken.
+   */
+  private readonly waitQueues = new Map<string, Set<number>>();
+  private readonly sleepingOn = new Map<number, string>();
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
   readonly chooserWantsPids: boolean;
@@ -178,7 +186,49 @@ export class Runtime {
     if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
     // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
     else if (e.type === 'kernel/oops' && e.preemptCount !== null && e.cpu >= 0) this.preempt[e.cpu] = e.preemptCount;
+    if (e.type === 'task/sleep') this.enqueueSleeper(e.pid, e.on);
+    else if (e.type === 'sched/wakeup') this.dequeueSleeper(e.pid);
     return e;
+  }
+
+  private enqueueSleeper(pid: number, channel: string): void {
+    this.dequeueSleeper(pid);
+    let q = this.waitQueues.get(channel);
+    if (q === undefined) this.waitQueues.set(channel, (q = new Set()));
+    q.add(pid);
+    this.sleepingOn.set(pid, channel);
+  }
+
+  private dequeueSleeper(pid: number): void {
+    const channel = this.sleepingOn.get(pid);
+    if (channel === undefined) return;
+    this.sleepingOn.delete(pid);
+    const q = this.waitQueues.get(channel)!;
+    q.delete(pid);
+    if (q.size === 0) this.waitQueues.delete(channel);
+  }
+
+  /** The tasks asleep (or stopped) on `channel` now, in pid order (the kernel's task-list order). */
+  sleepers(channel: string): number[] {
+    const q = this.waitQueues.get(channel);
+    if (q === undefined) return [];
+    const out: number[] = [];
+    for (const pid of q) {
+      const t = this.task(pid);
+      if (t !== undefined && t.waitingOn === channel && (t.state === 'sleeping' || t.state === 'stopped')) out.push(pid);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** After a rollback the index may name sleeps that were undone or miss wake-ups that were: rebuilt from the state. */
+  private rebuildWaitQueues(): void {
+    this.waitQueues.clear();
+    this.sleepingOn.clear();
+    const tasks = this.store.state.tasks;
+    for (let pid = intMapNextKey(tasks, -1); pid !== -1; pid = intMapNextKey(tasks, pid)) {
+      const t = intMapGet(tasks, pid)!;
+      if (t.waitingOn !== null) this.enqueueSleeper(pid, t.waitingOn);
+    }
   }
 
   /** The preempt count of `cpu` now (mid-step, the state's copy may lag for the stepping CPU). */
@@ -194,6 +244,7 @@ export class Runtime {
   rollback(cp: RtCheckpoint): void {
     this.store.rollback(cp.store);
     if (this.cpu >= 0) this.preempt[this.cpu] = cp.preempt;
+    this.rebuildWaitQueues();
   }
 
   /** End of a step on `cpu`: the state's preempt count catches up with the runtime's. */
@@ -509,6 +560,8 @@ export class Runtime {
       }
       case 'state':
         return this.store.state;
+      case 'sleepers':
+        return this.sleepers(cmd.channel);
       case 'emit':
         return this.emit(cmd.event);
       case 'choose':
