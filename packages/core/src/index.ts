@@ -63,7 +63,7 @@ export type {
 export { userOps, CLONE_VFORK, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
 export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
 
-export type { EventHeader, EventInput, EventMap, EventType, KernelEvent } from './events.js';
+export type { EventHeader, EventInput, CoreEventMap, CoreEventType, EventMap, EventType, KernelEvent } from './events.js';
 export { CORE_EVENT_TYPES } from './events.js';
 
 export { PAGE_SIZE, TASKLIST_LOCK } from './state.js';

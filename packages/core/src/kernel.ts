@@ -121,10 +121,26 @@ export interface ReplayedKernel extends Kernel {
 }
 
 const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
-const HOOKS: ReadonlySet<string> = new Set<HookName>([
-  'fork', 'clone', 'cloneComplete', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
-  'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle',
-] satisfies HookName[]);
+/** Every hook, once: a mapped type over HookName, so a hook added to HookArgs must be listed here. */
+const HOOK_NAMES: { readonly [H in HookName]: true } = {
+  fork: true,
+  clone: true,
+  cloneComplete: true,
+  exec: true,
+  exit: true,
+  death: true,
+  release: true,
+  syscallEntry: true,
+  syscallExit: true,
+  signal: true,
+  contextSwitch: true,
+  returnToUser: true,
+  pageFault: true,
+  moduleLoad: true,
+  moduleUnload: true,
+  idle: true,
+};
+const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
 type AnyPlugin = TracelabPlugin<unknown, unknown>;
 
