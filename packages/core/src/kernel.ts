@@ -2,12 +2,12 @@ import { Observable, concat, defer, distinctUntilChanged, map, of } from 'rxjs';
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
-import { CORE_FUNCTIONS, CorePathsImpl } from './internal/core-paths.js';
+import { CORE_FUNCTIONS, type CorePathsImpl } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
 import type { KPath } from './paths.js';
-import { forward } from './internal/forward.js';
+import { forward, isGenerator } from './internal/forward.js';
 import type {
   CorePaths,
   HookName,
@@ -219,9 +219,6 @@ const validVersion = (v: string): boolean => memo(`v ${v}`, () => semver.valid(v
 const validRange = (r: string): boolean => memo(`r ${r}`, () => semver.validRange(r) !== null);
 const satisfies = (v: string, r: string): boolean => memo(`s ${v} ${r}`, () => semver.satisfies(v, r, { includePrerelease: true }));
 
-function isGenerator(v: unknown): v is KPath<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
-}
 
 /** Drives a plugin path so that anything thrown out of it names the plugin. */
 function* attributed(plugin: string, where: string, gen: KPath<unknown>, disabled: () => boolean): KPath<unknown> {
@@ -247,13 +244,8 @@ class KernelImpl implements ReplayedKernel {
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
-    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection }, (cpu) => this.idleLoop(cpu));
-    this.rt.kthreadRun = (path, comm) => {
-      if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
-      return this.createKthread(path, comm).pid;
-    };
-    this.corePaths = new CorePathsImpl(this.rt);
-    this.rt.makeTaskDead = () => this.corePaths.doExit(128 + 11);
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection });
+    this.corePaths = this.rt.paths;
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
       unloadModule: (name) => this.corePaths.unloadModule(name),
@@ -282,12 +274,8 @@ class KernelImpl implements ReplayedKernel {
         this.rt.emit(p.options === undefined ? { type: 'kernel/plugin-registered', name: p.name, version: p.version } : { type: 'kernel/plugin-registered', name: p.name, version: p.version, options: p.options });
       }
     }
+    this.rt.seal();
     this.store.flush();
-  }
-
-  // A generator defers the lookup: the runtime builds the idle tasks before corePaths exists.
-  private *idleLoop(cpu: number): KPath<void> {
-    yield* this.corePaths.idleLoop(cpu);
   }
 
   private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
@@ -331,6 +319,7 @@ class KernelImpl implements ReplayedKernel {
         rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
       },
       defineSyscall: (n, body) => {
+        rt.assertRegistering(name, `defineSyscall(${n})`);
         rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, body(args), () => rt.isDisabled(name)) as KPath<number>);
         if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
@@ -439,21 +428,11 @@ class KernelImpl implements ReplayedKernel {
   }
 
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
-    const rt = this.createKthread(path, comm);
+    const rt = this.rt.createKthread(path, comm);
     this.store.flush();
     return rt;
   }
 
-  /** task/spawned and the task's runtime entry; shared by the host API and `kthreadRun`. */
-  private createKthread(path: KPath<unknown>, comm: string): TaskRt {
-    const pid = this.store.state.kernel.nextPid;
-    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: true });
-    const holder: { rt?: TaskRt } = {};
-    const rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => holder.rt!));
-    holder.rt = rt;
-    this.rt.tasks.set(pid, rt);
-    return rt;
-  }
 
   call<T>(path: KPath<T>, options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');

@@ -307,3 +307,25 @@ describe('context-switch hooks', () => {
     expect(seen.length).toBeGreaterThanOrEqual(switches.length - 2);
   });
 });
+
+describe('registration tables', () => {
+  it('are closed once the kernel is built: a tap or syscall defined later is refused with a coded error', () => {
+    let late: (() => void) | null = null;
+    let lateSyscall: (() => void) | null = null;
+    const sneaky = definePlugin({
+      name: 'sneaky',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        late = () => ctx.tap('exit', function* () {});
+        lateSyscall = () => ctx.defineSyscall('later', function* () {
+          return 0;
+        });
+        ctx.tap('exit', function* () {});
+      },
+    });
+    createKernel({ plugins: [sneaky] });
+    expect(() => late!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('sneaky: tap of exit after the kernel was built') }));
+    expect(() => lateSyscall!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('defineSyscall(later)') }));
+  });
+});

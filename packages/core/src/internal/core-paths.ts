@@ -1,7 +1,7 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
 import { CURRENT, POINT, STATE, SWITCH, emitCommand, fn, msleep, mutexLock, mutexUnlock, waitEvent, wakeUp, writeLock, writeUnlock, type Current } from '../paths.js';
-import type { CorePaths, SignalAction } from '../plugin.js';
+import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
 import { intMapGet } from '../int-map.js';
@@ -38,22 +38,26 @@ export class CorePathsImpl implements CorePaths {
    */
   private readonly vforks = new Map<number, { readonly parent: number; done: boolean }>();
 
-  constructor(private readonly rt: Runtime) {
-    const sys = rt.syscalls;
-    sys.set('getpid', () => this.sysGetpid());
-    sys.set('getppid', () => this.sysGetppid());
-    sys.set('read', (a) => this.sysRead(a));
-    sys.set('write', (a) => this.sysWrite(a));
-    sys.set('open', (a) => this.sysOpen(a));
-    sys.set('stat', (a) => this.sysStat(a));
-    sys.set('close', () => this.sysClose());
-    sys.set('clone', (a) => this.sysClone(a['flags'] ?? 0));
-    sys.set('execve', (a) => this.sysExecve(a));
-    sys.set('exit_group', (a) => this.doExit(a['code'] ?? 0));
-    sys.set('nanosleep', (a) => this.sysNanosleep(a));
-    sys.set('wait4', () => this.sysWait4());
-    sys.set('kill', (a) => this.sysKill(a));
-    rt.copyFromUser = (addr, len) => this.copyFromUser(addr, len);
+  /** Built by the runtime it serves, in the runtime's constructor; it only keeps the reference. */
+  constructor(private readonly rt: Runtime) {}
+
+  /** The core's syscall table: the runtime copies it into its own at construction. */
+  syscallTable(): ReadonlyArray<readonly [string, SyscallBody]> {
+    return [
+      ['getpid', () => this.sysGetpid()],
+      ['getppid', () => this.sysGetppid()],
+      ['read', (a) => this.sysRead(a)],
+      ['write', (a) => this.sysWrite(a)],
+      ['open', (a) => this.sysOpen(a)],
+      ['stat', (a) => this.sysStat(a)],
+      ['close', () => this.sysClose()],
+      ['clone', (a) => this.sysClone(a['flags'] ?? 0)],
+      ['execve', (a) => this.sysExecve(a)],
+      ['exit_group', (a) => this.doExit(a['code'] ?? 0)],
+      ['nanosleep', (a) => this.sysNanosleep(a)],
+      ['wait4', () => this.sysWait4()],
+      ['kill', (a) => this.sysKill(a)],
+    ];
   }
 
   private get s(): KernelState {
@@ -203,7 +207,7 @@ export class CorePathsImpl implements CorePaths {
   }
 
   /** copy_from_user with faults: see `copyFromUser` in paths.ts for the contract. */
-  private *copyFromUser(addr: number, len: number): KPath<CopyResult> {
+  *copyFromUser(addr: number, len: number): KPath<CopyResult> {
     const me = (yield CURRENT) as Current;
     const t = intMapGet(this.s.tasks, me.pid);
     const mm = t === undefined ? undefined : intMapGet(this.s.memory, t.tgid);

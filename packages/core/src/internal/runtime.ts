@@ -1,13 +1,15 @@
 import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
 import { intMapGet, intMapNextKey } from '../int-map.js';
-import type { Command, CopyResult, Current, KPath, RcuCallback } from '../paths.js';
+import type { Command, Current, KPath, RcuCallback } from '../paths.js';
 import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
-import { forward, isSchedulingCommand } from './forward.js';
+import { forward, isGenerator, isSchedulingCommand } from './forward.js';
+import { CorePathsImpl } from './core-paths.js';
+import { SIGSEGV } from '../program.js';
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
 /** What a chooser that ignores `pids` is given. */
@@ -92,6 +94,17 @@ export class PluginPathError extends Error {
 
 const STEP_COMMAND_LIMIT = 1_000_000;
 
+/**
+ * The scheduler and everything a step needs. Who writes what:
+ * - registration tables (`hooks`, `syscalls`, `workFlags`): written while plugins register, in
+ *   `createKernel`; `seal()` freezes them when the kernel is built.
+ * - `patches`, `invariants`, `monitors`: the host API and ftrace's (un)patching, between or
+ *   inside steps, on the kernel's one thread.
+ * - `now`, `cpu`, `running`, `halted`, `choices`, `violations`, `tasks`, `idle`, the timers,
+ *   the RCU callback map, the wait-queue index and the preempt counts: only the kernel's own
+ *   loop (`step` and the commands it answers), single-threaded; a rollback restores or
+ *   rebuilds what the undone events wrote (preempt count, wait queues).
+ */
 export class Runtime {
   now = 0;
   /** The CPU whose task is executing, -1 between steps (host context). */
@@ -143,16 +156,24 @@ export class Runtime {
   // Where the running task's current step segment began: an oops undoes back to here.
   private stepCheckpoint: RtCheckpoint;
 
+  /**
+   * The kernel's own paths (the user-task driver, syscalls, copy_process, do_exit, the idle
+   * loop), built here and bound to this runtime: the runtime's services (copy_from_user,
+   * make_task_dead, kthread_run, the idle tasks) come from them, with no slot filled in later.
+   */
+  readonly paths: CorePathsImpl;
+
   constructor(
     readonly store: EventStore,
     readonly chooser: Chooser,
     readonly options: RuntimeOptions,
-    private readonly idleLoop: (cpu: number) => KPath<void>,
   ) {
+    this.paths = new CorePathsImpl(this);
+    for (const [name, body] of this.paths.syscallTable()) this.syscalls.set(name, body);
     this.preempt = new Array<number>(options.cpus).fill(0);
     this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
-    this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, idleLoop(cpu)));
+    this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
   }
 
   get state(): KernelState {
@@ -259,7 +280,23 @@ export class Runtime {
 
   // ---- hooks ------------------------------------------------------------------------------
 
+  /** Whether the kernel is built: registration tables are frozen. */
+  private sealed = false;
+
+  /** Freezes the registration tables once every plugin has registered. */
+  seal(): void {
+    this.sealed = true;
+    for (const list of this.hooks.values()) Object.freeze(list);
+    Object.freeze(this.hooks);
+  }
+
+  /** Throws when a table is written after the kernel was built (a tap from inside a path, say). */
+  assertRegistering(plugin: string | null, what: string): void {
+    if (this.sealed) throw new TracelabError('PLUGIN_INVALID', `plugin ${plugin ?? 'core'}: ${what} after the kernel was built; register it in register(ctx)`, { plugin });
+  }
+
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
+    this.assertRegistering(plugin, `tap of ${hook}`);
     let list = this.hooks.get(hook);
     if (list === undefined) this.hooks.set(hook, (list = []));
     const tap: Tap = {
@@ -574,23 +611,25 @@ export class Runtime {
         t.fnStack.pop();
         return undefined;
       case 'copy-from-user':
-        return this.copyFromUser(cmd.addr, cmd.len);
+        return this.paths.copyFromUser(cmd.addr, cmd.len);
       case 'kthread-run':
-        return this.kthreadRun(cmd.path, cmd.comm);
+        if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
+        return this.createKthread(cmd.path, cmd.comm).pid;
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
   }
 
-  /** Filled in by the kernel: starts a kernel thread from kernel code and returns its pid. */
-  kthreadRun: (path: KPath<unknown>, comm: string) => number = () => {
-    throw new Error('internal: kthreadRun not wired');
-  };
-
-  /** Filled in by the kernel: the path that copies from user memory, faulting as needed. */
-  copyFromUser: (addr: number, len: number) => KPath<CopyResult> = () => {
-    throw new Error('internal: copyFromUser not wired');
-  };
+  /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
+  createKthread(path: KPath<unknown>, comm: string): TaskRt {
+    const pid = this.store.state.kernel.nextPid;
+    this.emit({ type: 'task/spawned', pid, comm, kthread: true });
+    const holder: { rt?: TaskRt } = {};
+    const rt = this.newRt(pid, comm, this.paths.kthreadMain(path, () => holder.rt!));
+    holder.rt = rt;
+    this.tasks.set(pid, rt);
+    return rt;
+  }
 
   private fnEnter(t: TaskRt, name: string): KPath<void> | null {
     if (this.store.state.functions[name] === undefined) this.emit({ type: 'kernel/function-defined', name });
@@ -610,7 +649,7 @@ export class Runtime {
     t.hookDepth = 0;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
-      t.frames = [this.idleLoop(this.cpu)];
+      t.frames = [this.paths.idleLoop(this.cpu)];
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
@@ -621,7 +660,7 @@ export class Runtime {
     if (!t.exiting && !t.oopsed) {
       // make_task_dead: the task leaves through do_exit, so its parent is told and reaps it.
       t.oopsed = true;
-      t.frames = [this.makeTaskDead()];
+      t.frames = [this.paths.doExit(128 + SIGSEGV)];
       t.atPoint = true;
       return;
     }
@@ -630,10 +669,6 @@ export class Runtime {
     this.switchFrom(t, 'dead', false);
   }
 
-  /** Filled in by the kernel: do_exit for a task killed by an oops (exit code 128 + SIGSEGV). */
-  makeTaskDead: () => KPath<unknown> = () => {
-    throw new Error('internal: makeTaskDead not wired');
-  };
 
   // ---- timers ----------------------------------------------------------------------------
 
