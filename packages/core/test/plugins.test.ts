@@ -317,11 +317,16 @@ describe('registration tables', () => {
       version: '1.0.0',
       core: '^0.1.0',
       register(ctx) {
-        late = () => ctx.tap('exit', function* () {});
-        lateSyscall = () => ctx.defineSyscall('later', function* () {
-          return 0;
-        });
-        ctx.tap('exit', function* () {});
+        const handler = function* (): KPath<void> {
+          yield* schedPoint();
+        };
+        late = () => ctx.tap('exit', handler);
+        lateSyscall = () =>
+          ctx.defineSyscall('later', function* () {
+            yield* schedPoint();
+            return 0;
+          });
+        ctx.tap('exit', handler);
       },
     });
     createKernel({ plugins: [sneaky] });
