@@ -9,6 +9,8 @@ import { scenarios, type CliScenario } from './scenarios.js';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
 import { cmdTorture } from './torture.js';
 import { cmdView } from './view.js';
+import { cmdExploreDistributed, cmdMerge, cmdWorker, DISTRIBUTED_USAGE, isDistributed } from './distributed.js';
+import { cmdLitmus } from './litmus.js';
 
 /** Where the CLI writes and reads; tests pass their own. */
 export interface CliIo {
@@ -30,7 +32,8 @@ const USAGE = `usage:
   tracelab list
       lists the scenarios
 ${CONVERT_USAGE}
-${EXPLORE_USAGE}`;
+${EXPLORE_USAGE}
+${DISTRIBUTED_USAGE}`;
 
 interface RunArgs {
   scenario: string;
@@ -232,9 +235,19 @@ function cmdReplay(argv: readonly string[], io: CliIo): number {
   return ok ? 0 : 1;
 }
 
-/** The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input. */
-export function main(argv: readonly string[], io: CliIo): number {
+/**
+ * The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input; a
+ * promise of it for the commands that talk to a queue (explore --queue, worker, merge).
+ */
+export function main(argv: readonly string[], io: CliIo): number | Promise<number> {
   const [cmd, ...rest] = argv;
+  const failed = (err: unknown): number => {
+    if (err instanceof TracelabError) {
+      io.err(`tracelab: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  };
   try {
     switch (cmd) {
       case 'run':
@@ -242,7 +255,11 @@ export function main(argv: readonly string[], io: CliIo): number {
       case 'replay':
         return rest.filter((a) => a !== '--json').length === 2 ? cmdReplayString(rest, io) : cmdReplay(rest, io);
       case 'explore':
-        return cmdExplore(rest, io);
+        return isDistributed(rest) ? cmdExploreDistributed(rest, io).catch(failed) : cmdExplore(rest, io);
+      case 'worker':
+        return cmdWorker(rest, io).catch(failed);
+      case 'merge':
+        return cmdMerge(rest, io).catch(failed);
       case 'scenarios':
         return cmdScenarios(io);
       case 'convert':
@@ -251,6 +268,8 @@ export function main(argv: readonly string[], io: CliIo): number {
         return cmdTorture(rest, io);
       case 'view':
         return cmdView(rest, io);
+      case 'litmus':
+        return cmdLitmus(rest, io);
       case 'list':
         for (const s of scenarios.values()) io.out(`${s.name.padEnd(12)} ${s.description}`);
         return 0;
@@ -265,10 +284,6 @@ export function main(argv: readonly string[], io: CliIo): number {
         return 2;
     }
   } catch (err) {
-    if (err instanceof TracelabError) {
-      io.err(`tracelab: ${err.message}`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
 }

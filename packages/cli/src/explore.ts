@@ -99,8 +99,23 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
   );
 }
 
-/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
-export function cmdExplore(argv: readonly string[], io: CliIo): number {
+/** `tracelab explore`'s arguments. */
+export interface ExploreArgs {
+  readonly name: string;
+  readonly variant: string;
+  readonly strategy: StrategyName;
+  readonly budget: number;
+  readonly workers: number;
+  readonly seed: number;
+  readonly bound: number;
+  readonly json: boolean;
+  readonly out: string;
+  /** `--out` was given (a bad one is refused before the search, so nothing found is lost). */
+  readonly outGiven: boolean;
+}
+
+/** Parses `tracelab explore`'s arguments (the scenario is checked by the caller). */
+export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArgs {
   let name: string | undefined;
   let variant: string | undefined;
   let strategy: StrategyName = 'portfolio';
@@ -125,27 +140,36 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
     else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
-    }
-    else if (a === '--json') json = true;
+    } else if (a === '--json') json = true;
     else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
     else if (name === undefined) name = a;
     else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
   }
   if (name === undefined) bad(`explore needs a scenario; scenarios: ${[...catalog.keys()].join(', ')}`);
-  const sc = scenario(name);
-  if (variant === undefined) bad(`explore needs --variant; variants of ${sc.name}: ${sc.variants.map((v) => v.name).join(', ')}`);
-  variantOf(sc, variant);
+  if (variant === undefined) {
+    const known = catalog.get(name);
+    bad(`explore needs --variant${known === undefined ? '' : `; variants of ${known.name}: ${known.variants.map((v) => v.name).join(', ')}`}`);
+  }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
-  const progress = io.progress;
-  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
-  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  return { name, variant, strategy, budget, workers, seed, bound, json, out, outGiven };
+}
+
+/**
+ * Prints an exploration's result as `tracelab explore` does, and writes the counterexample's
+ * events.ndjson, trace.json and ctf/ into `out` (through a temporary folder renamed into place;
+ * a destination that fails keeps the files elsewhere and says where). `extra` joins the --json
+ * object. Returns the exit code: 1 when a violation was found, 2 when its files could not go to
+ * `out`, else 0.
+ */
+export function reportExplore(sc: Scenario, r: ExploreResult, io: CliIo, args: { readonly out: string; readonly json: boolean }, extra: Record<string, unknown> = {}): number {
+  const { out, json } = args;
   let ctf: CtfOutput | null = null;
   let wrote: string | null = null;
   let outFailure: string | null = null;
   if (r.failure !== null) {
     const f = r.failure;
-    const v = variant;
+    const v = r.variant;
     const made: { ctf: CtfOutput | null } = { ctf: null };
     try {
       const w = writeFolder(
@@ -167,7 +191,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   if (json) {
     const { failure, ...rest } = r;
     const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
-    io.out(JSON.stringify({ ...rest, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } }, null, 2));
+    io.out(JSON.stringify({ ...rest, ...extra, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } }, null, 2));
   } else {
     printResult(sc, r, io, wrote, ctf);
   }
@@ -176,6 +200,17 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
     return 2;
   }
   return r.found ? 1 : 0;
+}
+
+/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
+export function cmdExplore(argv: readonly string[], io: CliIo): number {
+  const { name, variant, strategy, budget, workers, seed, bound, json, out } = parseExploreArgs(argv, io);
+  const sc = scenario(name);
+  variantOf(sc, variant);
+  const progress = io.progress;
+  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, ...(progress !== undefined && !json ? { progress: (p: { schedules: number; budget: number }) => progress(bar(p.schedules, p.budget)) } : {}) });
+  if (progress !== undefined && !json) progress('\r' + ' '.repeat(60) + '\r');
+  return reportExplore(sc, r, io, { out, json });
 }
 
 /** `tracelab replay <scenario> <string>`: 1 when the schedule reproduces a violation, else 0. */

@@ -47,7 +47,7 @@ describe('tracelab explore', () => {
     expect(main(['explore', 'commit-after-migration', '--variant', 'local-only', '--budget', '300'], t.io)).toBe(1);
     const text = t.out.join('\n');
     expect(text).toMatch(/VIOLATION ring-buffer\/delivery: .*a commit was lost/);
-    expect(text).toMatch(/wrote .*ctf\/ \(metadata, channel0_0, channel0_1\): the failing schedule re-run to its end/);
+    expect(text).toMatch(/wrote .*ctf\/ \(kernel\/metadata, kernel\/channel0_0, kernel\/channel0_1\): the failing schedule re-run to its end/);
     const damaged = Number(/VIOLATION ring-buffer\/delivery: cpu (\d) sub-buffer/.exec(text)![1]);
     const ctf = readCtfTrace(join(t.cwd, 'tracelab-explore', 'ctf'));
     expect(ctf.errors).toEqual([]);
@@ -59,7 +59,7 @@ describe('tracelab explore', () => {
     expect(ctf.events.length).toBeGreaterThan(0);
     const j = io();
     expect(main(['explore', 'commit-after-migration', '--variant', 'local-only', '--budget', '300', '--json'], j.io)).toBe(1);
-    expect(JSON.parse(j.out.join('\n')).failure.ctf).toMatchObject({ files: ['metadata', 'channel0_0', 'channel0_1'], done: true });
+    expect(JSON.parse(j.out.join('\n')).failure.ctf).toMatchObject({ files: ['kernel/metadata', 'kernel/channel0_0', 'kernel/channel0_1'], done: true });
   });
 
   it('says so, and writes no ctf/, when the scenario has no ring buffer', () => {

@@ -139,6 +139,7 @@ const HOOK_NAMES: { readonly [H in HookName]: true } = {
   moduleLoad: true,
   moduleUnload: true,
   idle: true,
+  wakeup: true,
 };
 const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 

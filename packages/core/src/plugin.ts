@@ -1,7 +1,7 @@
 import type { Draft } from 'immer';
 import type { EventType, KernelEvent } from './events.js';
 import type { KPath } from './paths.js';
-import type { KernelState, PluginStates } from './state.js';
+import type { KernelState, PluginStates, TaskRunState } from './state.js';
 
 /**
  * Each plugin's API on `kernel.api`, keyed by the plugin's name in camelCase
@@ -28,7 +28,8 @@ export interface HookArgs {
    * already run. For CLONE_VFORK it comes before the parent waits for the child's exec or exit.
    */
   cloneComplete: { readonly parent: number; readonly child: number; readonly cloneFlags: number };
-  exec: { readonly pid: number; readonly comm: string };
+  /** sys_execve after the path was read: `filename` is the path as given, `comm` its basename. */
+  exec: { readonly pid: number; readonly comm: string; readonly filename: string };
   /** do_exit, before the task is torn down. */
   exit: { readonly pid: number; readonly code: number };
   /** After exit_notify: the task is a zombie (or about to be released, if autoreaped). */
@@ -41,7 +42,7 @@ export interface HookArgs {
   /** A signal about to be delivered; a handler may return the disposition to apply. */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
-  contextSwitch: { readonly cpu: number; readonly prev: number; readonly next: number; readonly preempted: boolean };
+  contextSwitch: { readonly cpu: number; readonly prev: number; readonly next: number; readonly preempted: boolean; readonly prevState: TaskRunState; readonly time: number };
   /** On the way back to user mode, after signals. */
   returnToUser: { readonly pid: number };
   pageFault: { readonly pid: number; readonly addr: number; readonly user: boolean };
@@ -49,6 +50,12 @@ export interface HookArgs {
   moduleUnload: { readonly module: string };
   /** Each pass of a CPU's idle loop. */
   idle: { readonly cpu: number };
+  /**
+   * try_to_wake_up: right after a `sched/wakeup` emitted by kernel code, in the waker's context
+   * (`by`, on `cpu`), with whatever the waker holds still held (so the handler must not sleep).
+   * Wakeups by a timer have no waking context and run no hook.
+   */
+  wakeup: { readonly pid: number; readonly by: number; readonly cpu: number };
 }
 
 export type HookName = keyof HookArgs & string;

@@ -9,7 +9,7 @@ import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
-import { indexedPicker, STRATEGIES, type StrategyName } from './internal/strategies.js';
+import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
 
 export interface ExploreOptions {
   /** Default `fixed` if the scenario has it, else its first variant. */
@@ -77,7 +77,7 @@ export interface ExploreResult {
   readonly schedules: number;
   /** `dfs`: every schedule within the bound was run. Always false for the seeded strategies. */
   readonly complete: boolean;
-  /** Steps over the schedules run (workers may run a few past the failure). */
+  /** Steps over the schedules it took (up to the failing one; what workers ran past it is not counted). */
   readonly steps: number;
   readonly selfCheck: { readonly runs: number; readonly mismatches: number };
   /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
@@ -184,33 +184,22 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     }
     dfsStats = { ...dfs.stats, bound };
   } else {
-    const job: ChunkJob = { variant, scale, strategy, seed, k: decisionSteps(scenario, variant, scale), selfCheckEvery };
+    const plan = planChunks(scenario, { ...options, variant, strategy, budget, seed, selfCheckEvery, scale, chunkSize: CHUNK });
     const results: ChunkResult[] = [];
     if (workers <= 1 || scenario.sourceModule === undefined || budget <= CHUNK) {
-      for (let start = 0; start < budget; start += CHUNK) {
-        const r = runChunk(scenario, job, start, Math.min(budget, start + CHUNK));
+      for (let c = 0; c < plan.chunks; c++) {
+        const r = runPlannedChunk(scenario, plan, c);
         results.push(r);
-        options.progress?.({ schedules: start + r.schedules, budget });
+        options.progress?.({ schedules: r.start + r.schedules, budget });
         if (r.fail !== null) break;
       }
     } else {
       usedWorkers = workers;
-      results.push(...runInWorkers(scenario, job, budget, workers, options.progress));
+      results.push(...runInWorkers(scenario, chunkJobOf(plan), budget, workers, options.progress));
     }
-    let first: ChunkResult['fail'] = null;
-    for (const r of results) {
-      steps += r.steps;
-      selfChecks += r.selfChecks;
-      unfair += r.unfair;
-      mismatches.push(...r.mismatches);
-      if (r.fail !== null && (first === null || r.fail.index < first.index)) first = r.fail;
-    }
-    schedules = first === null ? budget : first.index + 1;
-    if (first !== null) fail = { ...first, picker: indexedPicker(strategy, seed, first.index, job.k).picker };
+    return foldChunks(scenario, plan, results, { ...options, workers: usedWorkers, workersCapped: capped });
   }
-  if (mismatches.length > 0) {
-    throw new TracelabError('SCHEDULE_DIVERGED', `explore: scenario ${scenario.name} is not deterministic: re-running schedule #${mismatches[0]} gave another log hash (${mismatches.length} of ${selfChecks} self-checks failed); a setup that reads the clock, Math.random or shared host state?`, { mismatches });
-  }
+  if (mismatches.length > 0) throw diverged(scenario, mismatches, selfChecks);
 
   let failure: Failure | null = null;
   if (fail !== null) failure = counterexample(scenario, variant, scale, fail, options);
@@ -233,8 +222,121 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   };
 }
 
+function diverged(scenario: Scenario, mismatches: readonly number[], selfChecks: number): TracelabError {
+  return new TracelabError('SCHEDULE_DIVERGED', `explore: scenario ${scenario.name} is not deterministic: re-running schedule #${mismatches[0]} gave another log hash (${mismatches.length} of ${selfChecks} self-checks failed); a setup that reads the clock, Math.random or shared host state?`, { mismatches });
+}
+
+/**
+ * A seeded exploration (random, pct or portfolio) cut into numbered chunks of schedule
+ * numbers: chunk `c` is schedules `c * chunkSize` up to the budget. Plain data: it crosses
+ * threads, processes and machines as JSON, and every chunk of it is the same run wherever it
+ * runs. The answer does not depend on `chunkSize` (a chunk stops at its first failure, and
+ * `foldChunks` counts only the schedules up to the first failure).
+ */
+export interface ChunkPlan {
+  readonly scenario: string;
+  readonly variant: string;
+  readonly strategy: IndexedStrategy;
+  readonly seed: number;
+  readonly budget: number;
+  readonly scale: number;
+  readonly selfCheckEvery: number;
+  /** PCT's number of decision steps (from the calibration run, `decisionSteps`). */
+  readonly k: number;
+  readonly chunkSize: number;
+  /** `ceil(budget / chunkSize)`. */
+  readonly chunks: number;
+}
+
+/**
+ * The chunk plan `explore` would follow with these options (same defaults, same checks), for
+ * running its chunks elsewhere: `runPlannedChunk` on each, then `foldChunks`. `dfs` has no
+ * plan (its tree is searched in order, one schedule after the other): `INVALID_OPTION`.
+ */
+export function planChunks(scenario: Scenario, options: ExploreOptions & { readonly chunkSize?: number } = {}): ChunkPlan {
+  const variant = options.variant ?? defaultVariant(scenario);
+  variantOf(scenario, variant);
+  const strategy = options.strategy ?? 'portfolio';
+  if (strategy === 'dfs') throw new TracelabError('INVALID_OPTION', 'explore: dfs searches its tree one schedule after the other and cannot be cut into chunks; use random, pct or portfolio');
+  if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
+  const budget = checkInt('budget', options.budget ?? 1000, 1);
+  const seed = checkInt('seed', options.seed ?? 1, 0);
+  const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
+  const chunkSize = checkInt('chunkSize', options.chunkSize ?? CHUNK, 1);
+  const scale = options.scale ?? defaultScale(scenario);
+  if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
+  const k = decisionSteps(scenario, variant, scale);
+  return { scenario: scenario.name, variant, strategy, seed, budget, scale, selfCheckEvery, k, chunkSize, chunks: Math.ceil(budget / chunkSize) };
+}
+
+function chunkJobOf(plan: ChunkPlan): ChunkJob {
+  return { variant: plan.variant, scale: plan.scale, strategy: plan.strategy, seed: plan.seed, k: plan.k, selfCheckEvery: plan.selfCheckEvery };
+}
+
+/**
+ * Runs chunk `chunk` of a plan (its schedules in order, stopping at the first failure) and
+ * returns its result: plain data to hand to `foldChunks`, here or on another machine.
+ */
+export function runPlannedChunk(scenario: Scenario, plan: ChunkPlan, chunk: number): ChunkResult {
+  if (scenario.name !== plan.scenario) throw new TracelabError('INVALID_OPTION', `explore: the plan is for scenario ${plan.scenario}, not ${scenario.name}`);
+  if (!Number.isSafeInteger(chunk) || chunk < 0 || chunk >= plan.chunks) throw new TracelabError('INVALID_OPTION', `explore: chunk ${chunk} is outside the plan's 0..${plan.chunks - 1}`);
+  const start = chunk * plan.chunkSize;
+  return runChunk(scenario, chunkJobOf(plan), start, Math.min(plan.budget, start + plan.chunkSize));
+}
+
+/**
+ * Folds chunk results into the result `explore` gives in one thread: in chunk order, up to and
+ * including the first chunk with a failure (later chunks, run in parallel, are ignored, so the
+ * counts are those of the schedules up to the failure), then shrinks the failure here. Results
+ * may come in any order and twice (a chunk run again after its worker died: the same data).
+ * Every chunk below the first failing one, or every chunk when none fails, must be present:
+ * else `INVALID_OPTION` naming the first missing chunk. `SCHEDULE_DIVERGED` as `explore`.
+ */
+export function foldChunks(scenario: Scenario, plan: ChunkPlan, results: Iterable<ChunkResult>, options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'> & { readonly workers?: number; readonly workersCapped?: string | null } = {}): ExploreResult {
+  if (scenario.name !== plan.scenario) throw new TracelabError('INVALID_OPTION', `explore: the plan is for scenario ${plan.scenario}, not ${scenario.name}`);
+  const byChunk = new Map<number, ChunkResult>();
+  for (const r of results) {
+    const c = r.start / plan.chunkSize;
+    if (!Number.isInteger(c) || c < 0 || c >= plan.chunks) throw new TracelabError('INVALID_OPTION', `explore: a chunk result starting at schedule ${r.start} does not belong to a plan of ${plan.chunks} chunks of ${plan.chunkSize}`);
+    byChunk.set(c, r);
+  }
+  let steps = 0;
+  let selfChecks = 0;
+  let unfair = 0;
+  const mismatches: number[] = [];
+  let first: ChunkResult['fail'] = null;
+  for (let c = 0; c < plan.chunks && first === null; c++) {
+    const r = byChunk.get(c);
+    if (r === undefined) throw new TracelabError('INVALID_OPTION', `explore: chunk ${c} (schedules ${c * plan.chunkSize}..${Math.min(plan.budget, (c + 1) * plan.chunkSize) - 1}) has no result, and no earlier chunk failed`, { chunk: c });
+    steps += r.steps;
+    selfChecks += r.selfChecks;
+    unfair += r.unfair;
+    mismatches.push(...r.mismatches);
+    first = r.fail;
+  }
+  if (mismatches.length > 0) throw diverged(scenario, mismatches, selfChecks);
+  const failure = first === null ? null : counterexample(scenario, plan.variant, plan.scale, { ...first, picker: indexedPicker(plan.strategy, plan.seed, first.index, plan.k).picker }, options);
+  return {
+    scenario: scenario.name,
+    variant: plan.variant,
+    strategy: plan.strategy,
+    seed: plan.seed,
+    budget: plan.budget,
+    workers: options.workers ?? 1,
+    workersCapped: options.workersCapped ?? null,
+    found: failure !== null,
+    schedules: first === null ? plan.budget : first.index + 1,
+    complete: false,
+    steps,
+    selfCheck: { runs: selfChecks, mismatches: 0 },
+    unfair,
+    dfs: null,
+    failure,
+  };
+}
+
 /** Re-runs the failing schedule here, shrinks it, and packs the result. */
-function counterexample(scenario: Scenario, variant: string, scale: number, fail: { index: number; invariant: string; label: string; picker: Picker }, options: ExploreOptions): Failure {
+function counterexample(scenario: Scenario, variant: string, scale: number, fail: { index: number; invariant: string; label: string; picker: Picker }, options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'>): Failure {
   const outcome = runSchedule(scenario, variant, scale, fail.picker);
   if (outcome.violation?.name !== fail.invariant) {
     throw new TracelabError('SCHEDULE_DIVERGED', `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`);

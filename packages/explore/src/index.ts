@@ -7,8 +7,9 @@ export const EXPLORE_VERSION = '0.1.0';
 
 export { defineScenario, variantOf, defaultScale } from './scenario.js';
 export type { Scenario, ScenarioScale, ScenarioSource, ScenarioVariant, SetupContext } from './scenario.js';
-export { explore, defaultVariant, decisionSteps } from './explore.js';
-export type { ExploreOptions, ExploreResult, Failure } from './explore.js';
+export { explore, defaultVariant, decisionSteps, planChunks, runPlannedChunk, foldChunks } from './explore.js';
+export type { ChunkPlan, ExploreOptions, ExploreResult, Failure } from './explore.js';
+export type { ChunkResult } from './internal/chunk.js';
 export { replay, encodeReplay, decodeReplay, replayString, replayContext, maxScale } from './replay.js';
 export type { DecodedReplay, ReplayResult, ReplayTarget } from './replay.js';
 export { gracePeriodEnds, watchGracePeriods, GRACE_PERIOD_MONITOR } from './liveness.js';

@@ -57,6 +57,8 @@ export interface RingBufferOptions {
   readonly checks?: boolean;
   /** The trace uuid (text). Default: derived from the kernel seed. */
   readonly uuid?: string;
+  /** With `enableAll`: run the lttng-modules state dump (a kernel thread) at the first context switch. Default true. */
+  readonly statedump?: boolean;
 }
 
 export interface ResolvedRingBufferOptions {
@@ -68,6 +70,7 @@ export interface ResolvedRingBufferOptions {
   readonly enableAll: boolean;
   readonly checks: boolean;
   readonly uuid: string | null;
+  readonly statedump: boolean;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -122,6 +125,12 @@ export interface RingBufferApi {
   disableEvent(name: string): KPath<number>;
   /** switch(FLUSH) on every CPU buffer, then stops recording (later reserves: -EAGAIN, not counted as lost): closes non-empty sub-buffers so they are delivered. */
   flush(): KPath<void>;
+  /**
+   * The lttng-modules state dump: `lttng_statedump_start`, one `lttng_statedump_process_state`
+   * per listed task (walked under the tasklist read lock), `lttng_statedump_end`. `lttng start`
+   * runs it; with `enableAll` and `statedump` the plugin runs it at the first context switch.
+   */
+  statedump(): KPath<void>;
   /** Host reads. */
   buffers(): readonly RingBuffer[];
   /** The packets the consumer wrote out, per CPU (each the bytes of one CTF packet). */

@@ -6,6 +6,8 @@
  * docs/ring-buffer.md for the design.
  */
 import { TracelabError, definePlugin, type Kernel, type TracelabPlugin } from '@tracelab/core';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeCtfTrace } from '@tracelab/formats';
 import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary, ResolvedRingBufferOptions } from './events.js';
 import { registerRingBuffer } from './internal/plugin.js';
@@ -28,15 +30,43 @@ export type {
   TracepointProbe,
   TracepointValue,
 } from './events.js';
-export { SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SCHED_SWITCH, SYSCALL_ARGS, SYSCALL_ENTRY_UNKNOWN, coreTracepoints, syscallEntryTracepoint } from './tracepoints.js';
-export { CLOCK_FREQ, TICK_NS } from './internal/plugin.js';
+export {
+  DEFAULT_PRIO,
+  INIT_PID_NS_INUM,
+  LTTNG_STATEDUMP_END,
+  LTTNG_STATEDUMP_PROCESS_STATE,
+  LTTNG_STATEDUMP_START,
+  SCHED_MIGRATE_TASK,
+  SCHED_PROCESS_EXEC,
+  SCHED_PROCESS_EXIT,
+  SCHED_PROCESS_FORK,
+  SCHED_PROCESS_FREE,
+  SCHED_PROCESS_WAIT,
+  SCHED_SWITCH,
+  SCHED_WAKEUP,
+  SCHED_WAKEUP_NEW,
+  SCHED_WAKING,
+  STATEDUMP_STATUS,
+  SYSCALLS,
+  SYSCALL_ARGS,
+  SYSCALL_ENTRY_UNKNOWN,
+  SYSCALL_EXIT_UNKNOWN,
+  TASK_STATE,
+  coreTracepoints,
+  needsSyscallFlag,
+  syscallEntryTracepoint,
+  syscallExitTracepoint,
+  syscallOfEvent,
+} from './tracepoints.js';
+export type { SyscallArg, SyscallSpec } from './tracepoints.js';
+export { CLOCK_FREQ, LTTNG_KERNEL_ENV, TICK_NS } from './internal/plugin.js';
 
 export const RINGBUFFER_VERSION = '0.1.0';
 
 /** The invariants' names, as violations report them. */
 export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets' } as const;
 
-const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid'];
+const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump'];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   const bad = (what: string): never => {
@@ -56,7 +86,7 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   };
-  const bool = (key: 'enableAll' | 'checks'): boolean => {
+  const bool = (key: 'enableAll' | 'checks' | 'statedump'): boolean => {
     const v = o[key] ?? true;
     if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
     return v as boolean;
@@ -72,6 +102,7 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     enableAll: bool('enableAll'),
     checks: bool('checks'),
     uuid: uuid as string | null,
+    statedump: bool('statedump') && bool('enableAll'),
   };
 }
 
@@ -121,10 +152,17 @@ export function finishRingBuffer(kernel: Kernel, options: { readonly maxSteps?: 
   return kernel.run({ maxSteps: left }).done;
 }
 
-/** Writes the CTF trace the consumer produced: `dir/metadata` and `dir/channel0_<cpu>`. Returns the file names. */
+/**
+ * Writes the CTF trace the consumer produced in LTTng's session layout: `dir` is the session
+ * directory and the kernel trace goes to `dir/kernel/` (`metadata`, `channel0_<cpu>`), where
+ * LTTng's tools look for it (lttnganalyses reads the tracer version from a `kernel` directory).
+ * Removes a trace left directly in `dir` by an earlier version. Returns the files written,
+ * relative to `dir`.
+ */
 export function writeRingBufferCtf(kernel: Pick<Kernel, 'api'>, dir: string): string[] {
   const api = apiOf(kernel);
-  return writeCtfTrace(dir, api.traceClass(), api.streams());
+  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f === 'metadata' || /^channel0_\d+$/.test(f)) rmSync(join(dir, f));
+  return writeCtfTrace(join(dir, 'kernel'), api.traceClass(), api.streams()).map((f) => `kernel/${f}`);
 }
 
 /** `{ delivered, lost, perCpu }`: events written out and lost (full + wrap + big + overwritten), per CPU. */

@@ -21,10 +21,10 @@ describe('migration between reserve and commit (the seed thread)', () => {
       expect(v.message).toMatch(/a commit was lost/);
       return true;
     });
-    // Six seeds of 1..50 lose a commit: a remote non-atomic add raced the owner's. (Seeds 6
-    // and 22 before the consumer stopped tracing itself: its switches were recorded too, which
-    // moved every later reserve.)
-    expect(found).toEqual([5, 10, 14, 22, 28, 31]);
+    // Six seeds of 1..50 lose a commit: a remote non-atomic add raced the owner's. (Which seeds
+    // do depends on every record written: the lttng-modules sched events and the consumer no
+    // longer tracing itself moved them.)
+    expect(found).toEqual([2, 5, 17, 25, 29, 41]);
   });
 
   test('local-remote counters: none over the same seeds, and every record is accounted for', () => {
@@ -43,7 +43,7 @@ function syscallEvents(strategy: CopyStrategy, seed: number): string[] {
   expect(k.violations).toEqual([]);
   finishRingBuffer(k);
   const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
-  return events.filter((e) => e.name.startsWith('syscall_entry_open') || e.name.startsWith('syscall_entry_stat')).map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort();
+  return events.filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat').map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort();
 }
 
 describe('copy strategies', () => {
@@ -51,7 +51,9 @@ describe('copy strategies', () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const a = syscallEvents('in-place', seed);
       expect(a.length).toBe(4 * 6 + 4);
-      expect(a).toContain('syscall_entry_open {"path":"/srv/t2/file-5.txt","flags":5}');
+      // The kernel's argument names: open's `filename`, `flags`, `mode`.
+      expect(a).toContain('syscall_entry_open {"filename":"/srv/t2/file-5.txt","flags":5,"mode":0}');
+      expect(a).toContain('syscall_entry_newstat {"filename":"/srv/t2/child"}');
       expect(syscallEvents('temporary-buffer', seed)).toEqual(a);
       expect(syscallEvents('fault-in-restart', seed)).toEqual(a);
     }
@@ -89,13 +91,16 @@ describe('the CTF trace', () => {
     finishRingBuffer(k);
     const dir = mkdtempSync(join(tmpdir(), 'tracelab-rb-'));
     writeRingBufferCtf(k, dir);
-    expect(existsSync(join(dir, 'metadata'))).toBe(true);
+    // LTTng's session layout: the kernel trace in <session>/kernel/.
+    expect(existsSync(join(dir, 'kernel', 'metadata'))).toBe(true);
     const out = execFileSync('babeltrace2', ['--clock-seconds', '--no-delta', dir], { encoding: 'utf8' });
     const lines = out.trim().split('\n');
     expect(lines.length).toBe(summarizeRingBuffer(k).delivered);
     expect(out).toContain('syscall_entry_open: { cpu_id = ');
-    expect(out).toContain('path = "/srv/t3/file-4.txt", flags = 4 }');
-    expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = \d+, child_tid = \d+ \}/);
+    expect(out).toContain('filename = "/srv/t3/file-4.txt", flags = 4, mode = 0 }');
+    expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = (\d+), parent_pid = \1, parent_ns_inum = 4026531836, child_comm = "worker", child_tid = (\d+), child_pid = \2, child_ns_inum = 4026531836 \}/);
+    expect(out).toMatch(/sched_switch: \{ cpu_id = \d \}, \{ prev_comm = "worker", prev_tid = \d+, prev_prio = 20, prev_state = (0|1|2|16|32|256), next_comm = "[^"]*", next_tid = \d+, next_prio = 20 \}/);
+    expect(out).toMatch(/syscall_exit_open: \{ cpu_id = \d \}, \{ ret = \d+ \}/);
   });
 });
 

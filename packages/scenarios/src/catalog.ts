@@ -4,7 +4,10 @@ import { commitAfterMigration } from './commit-after-migration.js';
 import { detachDuringCallback } from './detach-during-callback.js';
 import { forkFlagRace } from './fork-flag-race.js';
 import { markerArrayFree } from './marker-array-free.js';
+import { markerPublish } from './marker-publish.js';
+import { subbufCommitOrder } from './subbuf-commit-order.js';
 import { trampolineFree } from './trampoline-free.js';
+import { utraceExitFlags } from './utrace-exit-flags.js';
 
 /**
  * The catalog, by name. Adding a scenario is one file exporting a `defineScenario(...)` (with
@@ -17,6 +20,9 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [detachDuringCallback.name, detachDuringCallback],
   [trampolineFree.name, trampolineFree],
   [commitAfterMigration.name, commitAfterMigration],
+  [utraceExitFlags.name, utraceExitFlags],
+  [markerPublish.name, markerPublish],
+  [subbufCommitOrder.name, subbufCommitOrder],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

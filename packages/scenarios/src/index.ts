@@ -11,3 +11,6 @@ export { markerArrayFree } from './marker-array-free.js';
 export { detachDuringCallback } from './detach-during-callback.js';
 export { trampolineFree } from './trampoline-free.js';
 export { commitAfterMigration } from './commit-after-migration.js';
+export { utraceExitFlags } from './utrace-exit-flags.js';
+export { markerPublish } from './marker-publish.js';
+export { subbufCommitOrder } from './subbuf-commit-order.js';

@@ -11,7 +11,7 @@ const fixed = [...catalog.values()].flatMap((s) => s.variants.filter((v) => v.sa
 
 describe('the catalog', () => {
   it("lists the five threads' races, each with a fixed variant and unsafe ones", () => {
-    expect([...catalog.keys()]).toEqual(['fork-flag-race', 'marker-array-free', 'detach-during-callback', 'trampoline-free', 'commit-after-migration']);
+    expect([...catalog.keys()]).toEqual(['fork-flag-race', 'marker-array-free', 'detach-during-callback', 'trampoline-free', 'commit-after-migration', 'utrace-exit-flags', 'marker-publish', 'subbuf-commit-order']);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
       expect(s.variants.some((v) => !v.safe)).toBe(true);

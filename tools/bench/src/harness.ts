@@ -100,7 +100,8 @@ export function row(name: string, unit: string, ours: number, peer: number, peer
 
 export interface Benchmark {
   readonly name: string;
-  run(): Row[];
+  /** Synchronous, or a promise for benchmarks that drive other processes (the queue). */
+  run(): Row[] | Promise<Row[]>;
 }
 
 /** The filter given on the command line (`npm run bench -- fold`): argv[2], or '' for all. */
@@ -109,7 +110,7 @@ export function filterFromArgv(argv: readonly string[] = process.argv): string {
 }
 
 /** Runs the benchmarks whose name contains `filter` (case-insensitive), in order. */
-export function runBenchmarks(benchmarks: readonly Benchmark[], filter: string): Row[] {
+export async function runBenchmarks(benchmarks: readonly Benchmark[], filter: string): Promise<Row[]> {
   const f = filter.toLowerCase();
   const chosen = benchmarks.filter((b) => b.name.toLowerCase().includes(f));
   if (chosen.length === 0) {
@@ -119,7 +120,7 @@ export function runBenchmarks(benchmarks: readonly Benchmark[], filter: string):
   for (const b of chosen) {
     process.stderr.write(`running ${b.name} ...\n`);
     const t0 = process.hrtime.bigint();
-    rows.push(...b.run());
+    rows.push(...(await b.run()));
     process.stderr.write(`  ${b.name} done in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s\n`);
   }
   return rows;

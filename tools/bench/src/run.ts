@@ -8,6 +8,8 @@ import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, t
 import { ftraceBench } from './ftrace.js';
 import { exploreBench } from './explore.js';
 import { tortureBench } from './torture.js';
+import { exploreQueueBench } from './explore-queue.js';
+import { memoryModelBench } from './memory-model.js';
 import { ktraceBench } from './ktrace.js';
 import { markersBench } from './markers.js';
 import { utraceBench } from './utrace.js';
@@ -263,7 +265,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench], filterFromArgv()));
+  report(await runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

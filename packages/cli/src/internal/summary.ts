@@ -10,6 +10,11 @@ export interface RunSummary {
   readonly eventsByType: Readonly<Record<string, number>>;
   readonly tasks: { readonly started: number; readonly exited: number; readonly byComm: Readonly<Record<string, number>> };
   readonly syscalls: number;
+  /**
+   * Per task, from the log: CPU time in ticks (from its switch-in to its switch-out, per CPU)
+   * and syscalls entered (`returned`: those that came back, so without exit_group).
+   */
+  readonly perTask: readonly TaskSummary[];
   readonly pageFaults: number;
   readonly contextSwitches: { readonly voluntary: number; readonly preempted: number };
   readonly gracePeriods: { readonly count: number; readonly meanTicks: number; readonly maxTicks: number };
@@ -27,6 +32,14 @@ export interface RunSummary {
   readonly cut?: boolean;
 }
 
+export interface TaskSummary {
+  readonly pid: number;
+  readonly comm: string;
+  readonly cpuTicks: number;
+  readonly syscalls: number;
+  readonly syscallsReturned: number;
+}
+
 /**
  * The core part of the summary is counted from the log, so a replayed log summarizes the same;
  * `report` is the scenario's own part (its probes' counters live outside the log).
@@ -41,28 +54,49 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
   let voluntary = 0;
   let preempted = 0;
   const oopses: string[] = [];
+  const perTask = new Map<number, { pid: number; comm: string; cpuTicks: number; syscalls: number; syscallsReturned: number }>();
+  const task = (pid: number): { pid: number; comm: string; cpuTicks: number; syscalls: number; syscallsReturned: number } => {
+    let t = perTask.get(pid);
+    if (t === undefined) perTask.set(pid, (t = { pid, comm: '', cpuTicks: 0, syscalls: 0, syscallsReturned: 0 }));
+    return t;
+  };
+  // Per CPU: the task running since which tick.
+  const onCpu = new Map<number, { pid: number; since: number }>();
   for (const e of kernel.log) {
     byType[e.type] = (byType[e.type] ?? 0) + 1;
     switch (e.type) {
       case 'task/spawned':
         started++;
         byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        task(e.pid).comm = e.comm;
         break;
       case 'fork/dup':
         started++;
+        task(e.child).comm = e.comm;
         break;
       case 'task/exec':
         byComm[e.comm] = (byComm[e.comm] ?? 0) + 1;
+        task(e.pid).comm = e.comm;
         break;
+      case 'syscall/enter': {
+        const t = task(e.pid);
+        t.syscalls++;
+        if (e.name !== 'exit_group') t.syscallsReturned++;
+        break;
+      }
       case 'task/exit':
         exited++;
         break;
-      case 'sched/switch':
+      case 'sched/switch': {
+        const was = onCpu.get(e.cpu);
+        if (was !== undefined && was.pid !== 0) task(was.pid).cpuTicks += e.time - was.since;
+        onCpu.set(e.cpu, { pid: e.next, since: e.time });
         if (e.prev !== 0) {
           if (e.preempted) preempted++;
           else voluntary++;
         }
         break;
+      }
       case 'rcu/gp-start':
         gpStart.set(e.gp, e.time);
         break;
@@ -86,6 +120,7 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
     eventsByType: sortedTypes,
     tasks: { started, exited, byComm },
     syscalls: byType['syscall/enter'] ?? 0,
+    perTask: [...perTask.values()].sort((a, b) => a.pid - b.pid),
     pageFaults: byType['fault/page'] ?? 0,
     contextSwitches: { voluntary, preempted },
     gracePeriods: {

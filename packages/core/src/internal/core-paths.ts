@@ -283,7 +283,7 @@ export class CorePathsImpl implements CorePaths {
     const pid = this.me().pid;
     const r = yield* this.copyFromUser(a['filename'] ?? 0, 256);
     const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
-    yield* this.rt.runHook('exec', { pid, comm }, pid);
+    yield* this.rt.runHook('exec', { pid, comm, filename: r.data }, pid);
     yield emitCommand({ type: 'task/exec', pid, comm });
     yield* this.completeVfork(pid);
     const program = this.programs.get(pid);

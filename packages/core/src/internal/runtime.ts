@@ -491,15 +491,20 @@ export class Runtime {
     this.rcuNoteContextSwitch(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
-    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted));
+    if (this.hasHandlers('contextSwitch')) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now));
     return true;
   }
 
-  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean): KPath<void> {
+  private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
     this.preempt[this.cpu]!++;
-    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted });
+    yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time });
     if (this.preempt[this.cpu]! > 0) this.preempt[this.cpu]!--;
+  }
+
+  private *wakeupHooks(e: KernelEvent<'sched/wakeup'>): KPath<KernelEvent<'sched/wakeup'>> {
+    yield* this.runHook('wakeup', { pid: e.pid, by: e.by, cpu: this.cpu });
+    return e;
   }
 
   private voluntarySwitch(t: TaskRt): void {
@@ -574,6 +579,9 @@ export class Runtime {
             return;
           default:
             t.resume = this.command(t, cmd);
+            // try_to_wake_up's tracepoints: the wakeup hooks run next, in the waker's context,
+            // and hand the emitted event back to the waker's code when they are done.
+            if (cmd.op === 'emit' && cmd.event.type === 'sched/wakeup' && this.hasHandlers('wakeup')) t.frames.push(this.wakeupHooks(t.resume as KernelEvent<'sched/wakeup'>));
         }
       } catch (err) {
         // A schedule that no longer fits the run is the host's problem, not the task's.

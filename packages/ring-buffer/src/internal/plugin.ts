@@ -18,8 +18,11 @@ import {
   readLock,
   readUnlock,
   schedPoint,
+  type HookArgs,
   type KPath,
   type KernelState,
+  type TaskRunState,
+  type TaskState,
   type PluginContext,
   EIO,
   ENOBUFS,
@@ -41,7 +44,30 @@ import {
   type TracepointProbe,
   type TracepointValue,
 } from '../events.js';
-import { SCHED_PROCESS_EXIT, SCHED_PROCESS_FORK, SCHED_SWITCH, SYSCALL_ARGS, coreTracepoints } from '../tracepoints.js';
+import {
+  DEFAULT_PRIO,
+  INIT_PID_NS_INUM,
+  LTTNG_STATEDUMP_END,
+  LTTNG_STATEDUMP_PROCESS_STATE,
+  LTTNG_STATEDUMP_START,
+  SCHED_MIGRATE_TASK,
+  SCHED_PROCESS_EXEC,
+  SCHED_PROCESS_EXIT,
+  SCHED_PROCESS_FORK,
+  SCHED_PROCESS_FREE,
+  SCHED_PROCESS_WAIT,
+  SCHED_SWITCH,
+  SCHED_WAKEUP,
+  SCHED_WAKEUP_NEW,
+  SCHED_WAKING,
+  STATEDUMP_STATUS,
+  SYSCALLS,
+  SYSCALL_ENTRY_UNKNOWN,
+  SYSCALL_EXIT_UNKNOWN,
+  TASK_STATE,
+  coreTracepoints,
+  needsSyscallFlag,
+} from '../tracepoints.js';
 
 /** Longest user string a probe copies (as the core's own path reads). */
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
@@ -50,6 +76,27 @@ const USER_STRING_MAX = 256;
 /** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
 export const CLOCK_FREQ = 1_000_000_000;
 export const TICK_NS = 1000;
+
+/**
+ * The trace environment of an lttng-modules kernel session (what `lttng` writes into a kernel
+ * trace's metadata): analyses read `domain` and the tracer version from it (lttnganalyses
+ * needs `tracer_major/minor/patchlevel`; before 2.7.1 it shifts wakeup priorities by 100).
+ * The trace follows lttng-modules 2.13's event layout; `tracelab_tracer` says who wrote it.
+ */
+export const LTTNG_KERNEL_ENV: Readonly<Record<string, string | number>> = {
+  hostname: 'tracelab',
+  domain: 'kernel',
+  sysname: 'Linux',
+  kernel_release: '6.1.0-tracelab',
+  kernel_version: '#1 SMP PREEMPT tracelab simulated kernel',
+  tracer_name: 'lttng-modules',
+  tracer_major: 2,
+  tracer_minor: 13,
+  tracer_patchlevel: 0,
+  trace_buffering_scheme: 'global',
+  trace_name: 'tracelab',
+  tracelab_tracer: '@tracelab/ring-buffer',
+};
 
 /** A probe array: immutable once published; `freed` is set by the grace-period callback. */
 interface ProbeArray {
@@ -95,7 +142,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   const byName = new Map<string, Tracepoint>();
   const byId: Tracepoint[] = [];
   let nextArrayId = 1;
-  // Tracepoints of syscall entry with a probe: guarded by tracepoints_mutex.
+  // Tracepoints needing the syscall slow path (syscall entry/exit, sched_process_wait) with a
+  // probe: guarded by tracepoints_mutex.
   let syscallProbeCount = 0;
   // Per-CPU buffers and the consumer's output streams: created lazily at the first use (the
   // uuid needs the seed). Buffers are guarded as buffer.ts explains; streams by the consumer.
@@ -146,7 +194,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     return {
       uuid: uuid(),
       clock: { name: 'monotonic', freq: CLOCK_FREQ, offsetSeconds: 0, offset: 0, description: 'tracelab tick clock: 1 tick = 1000 ns, plus a per-buffer sequence within a tick' },
-      env: { hostname: 'tracelab', domain: 'kernel', tracer_name: 'tracelab-ring-buffer', tracer_major: 0, tracer_minor: 1 },
+      env: LTTNG_KERNEL_ENV,
       eventClasses: byId.map((tp) => tp.ec),
     };
   }
@@ -196,8 +244,14 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     }
   }
 
+  // A timestamp for the next records of one CPU's buffer, when they happened before the code
+  // that writes them runs (the switch hooks run at the CPU's next step: their records carry the
+  // switch's tick). Set and cleared by the switch hook with preemption off, so only that CPU's
+  // records read it; never earlier than the buffer's last record.
+  const switchTs: (number | null)[] = Array.from({ length: cpus }, () => null);
+
   function* timestamp(buf: RingBuffer): KPath<number> {
-    const now = (yield* getState()).clock.now * TICK_NS;
+    const now = switchTs[buf.cpu] ?? (yield* getState()).clock.now * TICK_NS;
     return now > buf.lastTs ? now : buf.lastTs + 1;
   }
 
@@ -395,9 +449,9 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   function* publish(tp: Tracepoint, probes: ProbeArray['probes']): KPath<void> {
     const old = tp.funcs;
-    const wasSyscall = tp.def.name.startsWith('syscall_entry_') && old !== null;
+    const wasSyscall = needsSyscallFlag(tp.def.name) && old !== null;
     tp.funcs = probes.length === 0 ? null : { id: nextArrayId++, probes, freed: false };
-    const isSyscall = tp.def.name.startsWith('syscall_entry_') && tp.funcs !== null;
+    const isSyscall = needsSyscallFlag(tp.def.name) && tp.funcs !== null;
     yield* emit({ type: 'ring-buffer/probes-published', tracepoint: tp.def.name, array: tp.funcs?.id ?? null, probes: probes.length });
     if (wasSyscall !== isSyscall) {
       syscallProbeCount += isSyscall ? 1 : -1;
@@ -466,7 +520,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   if (opts.enableAll) {
     for (const tp of byId) {
       tp.funcs = { id: nextArrayId++, probes: [{ fn: channelProbe, data: tp, prio: 10 }], freed: false };
-      if (tp.def.name.startsWith('syscall_entry_')) syscallProbeCount++;
+      if (needsSyscallFlag(tp.def.name)) syscallProbeCount++;
     }
   }
 
@@ -489,7 +543,79 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     return intMapGet(state.tasks, pid)?.comm ?? '';
   }
 
-  ctx.tap('contextSwitch', function* schedSwitch({ cpu, prev, next, preempted }) {
+  function enabled(def: TracepointDefinition): boolean {
+    return byName.get(def.name)!.funcs !== null;
+  }
+
+  // Scheduler bookkeeping of the tracepoint call sites, host-side (task_cpu, and what the
+  // kernel knows at wake-up time). Written only by this plugin's hooks; the simulator runs one
+  // CPU at a time, and every hook below runs with preemption off, so no two of them interleave.
+  // The CPU each task last ran on, as seen at its last switch-in.
+  const lastCpu = new Map<number, number>();
+  // Tasks that switched out asleep (or stopped) and whose wakeup has not been traced yet: a
+  // timer wakeup runs no hook (no waking context), so its sched_waking/sched_wakeup are
+  // written by the CPU that switches the task back in, at that time.
+  const asleep = new Set<number>();
+  // Tasks whose wakeup the wakeup hook traced since their last switch hook ran (a wakeup can
+  // come between a switch and its hook, which runs at that CPU's next step).
+  const wokenTraced = new Set<number>();
+  // Forked children not yet woken: their first wakeup is wake_up_new_task (sched_wakeup_new).
+  const newborn = new Set<number>();
+  // Each task's syscall arguments between its entry and exit hooks (the exit event writes
+  // back the output pointers); touched only by the task's own syscall hooks.
+  const syscallArgs = new Map<number, Readonly<Record<string, number>>>();
+  // The state dump ran (set in the step that starts it).
+  let statedumpDone = !opts.statedump;
+
+  /** `prev_state` as `__trace_sched_switch_state` computes it. */
+  function switchState(t: TaskState | undefined, preempted: boolean, at: TaskRunState): number {
+    if (preempted) return TASK_STATE.preempted;
+    // From the switch's own state: the task may be reaped by the time the hook runs.
+    if (at === 'zombie') return TASK_STATE.zombie;
+    if (at === 'dead' || t === undefined) return TASK_STATE.dead;
+    if (at === 'stopped') return TASK_STATE.stopped;
+    if (at !== 'sleeping') return TASK_STATE.running;
+    // Interruptible sleeps (a signal ends them): timed sleeps and wait4; locks and I/O are D.
+    // The wait channel is read now: it is the switch's unless another CPU woke the task since.
+    const w = t.waitingOn ?? 'timer';
+    return w === 'timer' || w.startsWith('wait:') ? TASK_STATE.interruptible : TASK_STATE.uninterruptible;
+  }
+
+  function* traceWakeup(s: KernelState, pid: number, cpu: number): KPath<void> {
+    const t = intMapGet(s.tasks, pid);
+    const target = t !== undefined && t.cpu >= 0 ? t.cpu : cpu;
+    const values = [comm(s, pid, cpu), pid, DEFAULT_PRIO, target];
+    if (newborn.delete(pid)) {
+      yield* trace(SCHED_WAKEUP_NEW.name, values);
+      return;
+    }
+    yield* trace(SCHED_WAKING.name, values);
+    yield* trace(SCHED_WAKEUP.name, values);
+  }
+
+  /**
+   * The lttng-modules state dump (lttng_statedump_start): one `lttng_statedump_process_state`
+   * per task on the task list, walked under the tasklist read lock, between
+   * `lttng_statedump_start` and `lttng_statedump_end`.
+   */
+  function* statedump(): KPath<void> {
+    yield* trace(LTTNG_STATEDUMP_START.name, []);
+    yield* readLock();
+    try {
+      const s = yield* getState();
+      for (const t of intMapValues(s.tasks)) {
+        if (!t.listed && !t.kthread) continue;
+        const status = t.exitState !== null ? STATEDUMP_STATUS.zombie : t.state === 'running' ? STATEDUMP_STATUS.run : t.state === 'runnable' ? STATEDUMP_STATUS.waitCpu : STATEDUMP_STATUS.wait;
+        const ppid = t.parent === 0 ? 0 : (intMapGet(s.tasks, t.parent)?.tgid ?? t.parent);
+        yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, [t.pid, t.tgid, ppid, t.comm, t.kthread ? 1 : 0, t.syscall !== null ? 1 : 0, 0, status, Math.max(0, t.cpu), 0]);
+      }
+    } finally {
+      yield* readUnlock();
+    }
+    yield* trace(LTTNG_STATEDUMP_END.name, []);
+  }
+
+  function* schedSwitch({ cpu, prev, next, preempted, prevState: at }: HookArgs['contextSwitch']): KPath<void> {
     const s = yield* getState();
     // Host-spawned tasks skip copy_process (no fork hook): give them the flag the first time
     // they are switched in, before they can make a syscall.
@@ -499,9 +625,47 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         yield* emit({ type: 'task/flags', pid: next, set: [TIF_SYSCALL_TRACEPOINT], clear: [] });
       }
     }
-    if (byName.get(SCHED_SWITCH.name)!.funcs === null) return;
-    if (isConsumer(s, prev) || isConsumer(s, next)) return;
-    yield* trace(SCHED_SWITCH.name, [comm(s, prev, cpu), prev, comm(s, next, cpu), next, preempted ? 1 : 0]);
+    if (!statedumpDone) {
+      // The session was started before the workload (enableAll): dump the tasks there are.
+      statedumpDone = true;
+      yield* kthreadRun(statedump(), 'lttng-statedump');
+    }
+    const prevTask = prev === 0 ? undefined : intMapGet(s.tasks, prev);
+    const prevState = prev === 0 ? TASK_STATE.running : switchState(prevTask, preempted, at);
+    if (prev !== 0 && (at === 'sleeping' || at === 'stopped')) {
+      // It went to sleep. Already awake again (this hook runs at the CPU's next step)? Then
+      // either the wakeup hook traced it, or a timer woke it and its switch-in will.
+      const still = prevTask !== undefined && (prevTask.state === 'sleeping' || prevTask.state === 'stopped');
+      if (still || !wokenTraced.has(prev)) asleep.add(prev);
+    }
+    if (prev !== 0) wokenTraced.delete(prev);
+    if (next !== 0) {
+      wokenTraced.delete(next);
+      if (asleep.delete(next) && (enabled(SCHED_WAKING) || enabled(SCHED_WAKEUP))) yield* traceWakeup(s, next, cpu);
+      const orig = lastCpu.get(next);
+      lastCpu.set(next, cpu);
+      if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, [comm(s, next, cpu), next, DEFAULT_PRIO, orig, cpu]);
+    }
+    if (!enabled(SCHED_SWITCH) || isConsumer(s, prev) || isConsumer(s, next)) return;
+    yield* trace(SCHED_SWITCH.name, [comm(s, prev, cpu), prev, DEFAULT_PRIO, prevState, comm(s, next, cpu), next, DEFAULT_PRIO]);
+  }
+
+  ctx.tap('contextSwitch', function* schedSwitchAt(args) {
+    // Nothing ran on this CPU between the switch and now: its records may carry the switch's time.
+    switchTs[args.cpu] = args.time * TICK_NS;
+    try {
+      yield* schedSwitch(args);
+    } finally {
+      switchTs[args.cpu] = null;
+    }
+  });
+
+  ctx.tap('wakeup', function* tryToWakeUp({ pid, cpu }) {
+    asleep.delete(pid);
+    wokenTraced.add(pid);
+    const s = yield* getState();
+    if (isConsumer(s, pid)) return;
+    yield* traceWakeup(s, pid, cpu);
   });
 
   ctx.tap(
@@ -514,26 +678,67 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const want = syscallProbeCount > 0;
       if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
       if (isConsumer(s, child)) return;
-      yield* trace(SCHED_PROCESS_FORK.name, [comm(s, parent, 0), parent, child]);
+      newborn.add(child);
+      const p = intMapGet(s.tasks, parent);
+      const c = intMapGet(s.tasks, child);
+      yield* trace(SCHED_PROCESS_FORK.name, [comm(s, parent, 0), parent, p?.tgid ?? parent, INIT_PID_NS_INUM, c?.comm ?? comm(s, parent, 0), child, c?.tgid ?? child, INIT_PID_NS_INUM]);
     },
     { stage: 'link' },
   );
 
-  ctx.tap('exit', function* processExit({ pid, code }) {
+  ctx.tap('exec', function* processExec({ pid, filename }) {
+    yield* trace(SCHED_PROCESS_EXEC.name, [filename, pid, pid]);
+  });
+
+  ctx.tap('exit', function* processExit({ pid }) {
     const s = yield* getState();
     if (isConsumer(s, pid)) return;
-    yield* trace(SCHED_PROCESS_EXIT.name, [comm(s, pid, 0), pid, code]);
+    yield* trace(SCHED_PROCESS_EXIT.name, [comm(s, pid, 0), pid, DEFAULT_PRIO]);
+  });
+
+  ctx.tap('release', function* processFree({ pid }) {
+    const s = yield* getState();
+    lastCpu.delete(pid);
+    asleep.delete(pid);
+    wokenTraced.delete(pid);
+    newborn.delete(pid);
+    syscallArgs.delete(pid);
+    if (isConsumer(s, pid)) return;
+    yield* trace(SCHED_PROCESS_FREE.name, [comm(s, pid, 0), pid, DEFAULT_PRIO]);
   });
 
   ctx.tap(
     'syscallEntry',
-    function* syscallEntry({ name, args }) {
-      const spec = SYSCALL_ARGS[name];
+    function* syscallEntry({ pid, name, args }) {
+      const spec = SYSCALLS[name];
       if (spec === undefined) {
-        yield* trace('syscall_entry_unknown', [name]);
+        yield* trace(SYSCALL_ENTRY_UNKNOWN.name, [name]);
         return;
       }
-      yield* trace(`syscall_entry_${name}`, spec.map(([arg]) => args[arg] ?? 0));
+      syscallArgs.set(pid, args);
+      yield* trace(`syscall_entry_${spec.event}`, spec.entry.map((a) => (a.from === undefined ? 0 : (args[a.from] ?? 0))));
+      if (name === 'wait4' && enabled(SCHED_PROCESS_WAIT)) {
+        // do_wait, right after the entry: the pid waited for (0: any child).
+        const s = yield* getState();
+        const upid = args['pid'] ?? -1;
+        yield* trace(SCHED_PROCESS_WAIT.name, [comm(s, pid, 0), upid > 0 ? upid : 0, DEFAULT_PRIO]);
+      }
+    },
+    { flag: TIF_SYSCALL_TRACEPOINT },
+  );
+
+  ctx.tap(
+    'syscallExit',
+    function* syscallExit({ pid, name, ret }) {
+      const spec = SYSCALLS[name];
+      if (spec === undefined) {
+        yield* trace(SYSCALL_EXIT_UNKNOWN.name, [name, ret]);
+        return;
+      }
+      if (spec.noReturn === true) return;
+      const args = syscallArgs.get(pid) ?? {};
+      syscallArgs.delete(pid);
+      yield* trace(`syscall_exit_${spec.event}`, [ret, ...spec.exit.map((a) => (a.from === undefined ? 0 : (args[a.from] ?? 0)))]);
     },
     { flag: TIF_SYSCALL_TRACEPOINT },
   );
@@ -642,6 +847,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       return yield* probeUnregister(name, channelProbe, tp);
     },
     flush,
+    statedump,
     buffers: () => bufs(),
     streams: () => streams,
     traceClass,

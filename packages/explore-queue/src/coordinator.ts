@@ -1,0 +1,220 @@
+import { TracelabError } from '@tracelab/core';
+import { foldChunks, planChunks, type ChunkPlan, type ChunkResult, type ExploreOptions, type ExploreResult, type Scenario } from '@tracelab/explore';
+import { Queue } from 'bullmq';
+import { jobIdOf, type ChunkJobData, type StoredResult } from './internal/job.js';
+import { abandon, connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, RESULTS_TTL_S, within } from './internal/redis.js';
+import { codeVersion, explorationId, type ScenarioRef } from './scenario-ref.js';
+
+/** Schedules per chunk on the queue: see docs/benchmarks.md (the queue's cost per chunk). */
+export const QUEUE_CHUNK_SIZE = 64;
+
+export interface QueueProgress {
+  /** Schedules whose chunks are in (up to the first failure, once known). */
+  readonly schedules: number;
+  /** Schedules the search needs at most: the budget, or up to the end of the first failing chunk. */
+  readonly total: number;
+  readonly chunks: number;
+  readonly chunksTotal: number;
+  /** Schedules per second since this coordinator started, over every worker. */
+  readonly rate: number;
+  /** Seconds left at that rate, or null before the first chunk came in. */
+  readonly etaSeconds: number | null;
+  /** Distinct workers whose results came in. */
+  readonly workers: number;
+  /** Chunks found in Redis from an earlier run of the same exploration. */
+  readonly resumed: number;
+}
+
+export interface QueueExploreOptions extends Pick<ExploreOptions, 'variant' | 'budget' | 'seed' | 'selfCheckEvery' | 'shrink' | 'shrinkRuns' | 'scale'> {
+  readonly strategy?: 'portfolio' | 'random' | 'pct';
+  /** `redis://HOST:PORT` */
+  readonly url: string;
+  readonly queueName?: string;
+  /** Schedules per job. Default `QUEUE_CHUNK_SIZE`. The answer does not depend on it. */
+  readonly chunkSize?: number;
+  /** Jobs in the queue at once, lowest chunk numbers first. Default 256. */
+  readonly window?: number;
+  /** Redis silent this long: `QUEUE_UNREACHABLE`. Default 30,000 ms. */
+  readonly redisTimeoutMs?: number;
+  /** How often the results are polled. Default 25 ms. */
+  readonly pollMs?: number;
+  readonly progress?: (p: QueueProgress) => void;
+  /** Called once connected, with the exploration id and the chunks already in Redis. */
+  readonly onStart?: (s: { readonly exploration: string; readonly resumed: number; readonly chunks: number; readonly chunkSize: number }) => void;
+}
+
+export interface QueueExploreResult extends ExploreResult {
+  /** The exploration id: the Redis keys and job ids of this exploration carry it. */
+  readonly exploration: string;
+  readonly codeVersion: string;
+  /** Chunks this run found already in Redis (a restarted coordinator resumes from them). */
+  readonly resumed: number;
+  readonly chunkSize: number;
+}
+
+function parseStored(exploration: string, chunk: number, text: string): StoredResult {
+  try {
+    return JSON.parse(text) as StoredResult;
+  } catch {
+    throw new TracelabError('QUEUE_CHUNK_FAILED', `queue: the result of chunk ${chunk} of exploration ${exploration} in Redis is not JSON`);
+  }
+}
+
+/**
+ * Explores `scenario` on a BullMQ queue: this process is the coordinator. It plans the chunks,
+ * derives the exploration id, reads what Redis already holds for it (a coordinator restarted
+ * with the same options resumes there), queues the missing chunks lowest first (at most
+ * `window` at a time), and polls the results hash the workers fill. Once the lowest failing
+ * chunk is known and every chunk below it is in, it records the cutoff (workers skip later
+ * chunks), takes the queued later chunks back, and folds the results with `foldChunks` (which
+ * shrinks here): the same result `explore` gives in one process, for any number of workers.
+ */
+export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, options: QueueExploreOptions): Promise<QueueExploreResult> {
+  const target = parseRedisUrl(options.url);
+  const timeoutMs = options.redisTimeoutMs ?? 30_000;
+  const window = options.window ?? 256;
+  const pollMs = options.pollMs ?? 25;
+  const { progress: _progress, onStart: _onStart, ...search } = options;
+  const plan: ChunkPlan = planChunks(scenario, { ...search, chunkSize: options.chunkSize ?? QUEUE_CHUNK_SIZE });
+  const version = codeVersion(scenario, ref, plan.variant, plan.scale);
+  const exploration = explorationId(plan, version);
+  const keys = keysOf(exploration);
+  // Written by the error handler, read for messages.
+  let lastError: unknown;
+  const queue = new Queue<ChunkJobData>(options.queueName ?? DEFAULT_QUEUE_NAME, { connection: connectionOptions(target, timeoutMs) });
+  queue.on('error', (err) => {
+    lastError = err;
+  });
+  const redis = <T>(what: string, p: Promise<T>): Promise<T> => within(target, timeoutMs, what, p, () => lastError);
+
+  // The coordinator's view, written only by this function's loop.
+  const results = new Map<number, StoredResult>();
+  const queued = new Set<number>();
+  /** Chunks whose job vanished without a result: queued again first. */
+  const lost = new Set<number>();
+  let lowestFail = Infinity;
+  let next = 0;
+  let ok = false;
+  try {
+    const client = await redis('connecting', queue.client);
+    await redis('connecting', queue.waitUntilReady());
+    // A fresh start retries chunks that failed on a worker before.
+    await redis('reading earlier results', client.del(keys.errors));
+    const earlier = await redis('reading earlier results', client.hgetall(keys.results));
+    for (const [field, text] of Object.entries(earlier)) {
+      const c = Number(field);
+      const stored = parseStored(exploration, c, text);
+      results.set(c, stored);
+      if (stored.result.fail !== null) lowestFail = Math.min(lowestFail, c);
+    }
+    const resumed = results.size;
+    options.onStart?.({ exploration, resumed, chunks: plan.chunks, chunkSize: plan.chunkSize });
+    await redis('writing the exploration', client.hset(keys.meta, { plan: JSON.stringify(plan), ref: JSON.stringify(ref), version }));
+    await redis('writing the exploration', client.runCommand('expire', [keys.meta, RESULTS_TTL_S]));
+
+    const started = Date.now();
+    let schedulesHere = 0;
+    const workers = new Set<string>();
+    for (const r of results.values()) workers.add(r.worker);
+    /** The first chunk without a result; the search is settled when it passes the lowest failure or the end. */
+    let frontier = 0;
+    const advance = (): void => {
+      while (frontier < plan.chunks && results.has(frontier) && frontier <= lowestFail) frontier++;
+    };
+    advance();
+    const settled = (): boolean => frontier > lowestFail || frontier >= plan.chunks;
+
+    const report = (): void => {
+      if (options.progress === undefined) return;
+      const last = Math.min(plan.chunks, lowestFail + 1);
+      let schedules = 0;
+      let chunks = 0;
+      for (const [c, r] of results) {
+        if (c >= last) continue;
+        schedules += r.result.schedules;
+        chunks++;
+      }
+      const total = Math.min(plan.budget, last * plan.chunkSize);
+      const elapsed = (Date.now() - started) / 1000;
+      const rate = elapsed > 0 ? schedulesHere / elapsed : 0;
+      options.progress({ schedules, total, chunks, chunksTotal: last, rate, etaSeconds: rate > 0 ? (total - schedules) / rate : null, workers: workers.size, resumed });
+    };
+
+    const fill = async (): Promise<void> => {
+      const jobs: { name: string; data: ChunkJobData; opts: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean } }[] = [];
+      const add = (chunk: number): void => {
+        jobs.push({ name: 'chunk', data: { exploration, ref, plan, chunk, version }, opts: { jobId: jobIdOf(exploration, chunk), removeOnComplete: true, removeOnFail: true } });
+      };
+      for (const c of lost) if (c <= lowestFail && !results.has(c)) add(c);
+      lost.clear();
+      while (queued.size + jobs.length < window && next < plan.chunks && next <= lowestFail) {
+        if (!results.has(next) && !queued.has(next)) add(next);
+        next++;
+      }
+      if (jobs.length === 0) return;
+      // A job id already in the queue (queued by an earlier coordinator) is not added twice.
+      await redis('queueing chunks', queue.addBulk(jobs));
+      for (const j of jobs) queued.add(j.data.chunk);
+    };
+
+    const dropLater = async (): Promise<void> => {
+      await redis('recording the first failure', client.set(keys.cutoff, lowestFail, { EX: RESULTS_TTL_S }));
+      const later = [...queued].filter((c) => c > lowestFail);
+      // A chunk a worker is running cannot be removed (it is locked); its result is ignored.
+      await redis('taking back later chunks', Promise.all(later.map((c) => queue.remove(jobIdOf(exploration, c)).catch(() => 0))));
+      for (const c of later) queued.delete(c);
+    };
+
+    if (lowestFail !== Infinity) await dropLater();
+    let lastSweep = Date.now();
+    report();
+    while (!settled()) {
+      await fill();
+      await new Promise((r) => setTimeout(r, pollMs));
+      const waiting = [...queued];
+      const texts = waiting.length === 0 ? [] : await redis('reading results', client.hmget(keys.results, ...waiting.map(String)));
+      let failedEarlier = false;
+      for (let i = 0; i < waiting.length; i++) {
+        const text = texts[i];
+        if (text === null || text === undefined) continue;
+        const c = waiting[i]!;
+        const stored = parseStored(exploration, c, text);
+        results.set(c, stored);
+        queued.delete(c);
+        workers.add(stored.worker);
+        schedulesHere += stored.result.schedules;
+        if (stored.result.fail !== null && c < lowestFail) {
+          lowestFail = c;
+          failedEarlier = true;
+        }
+      }
+      if (failedEarlier) await dropLater();
+      advance();
+      if (Date.now() - lastSweep >= 1000) {
+        lastSweep = Date.now();
+        const errors = await redis('reading worker errors', client.hgetall(keys.errors));
+        const first = Object.entries(errors).sort((a, b) => Number(a[0]) - Number(b[0]))[0];
+        if (first !== undefined) {
+          throw new TracelabError('QUEUE_CHUNK_FAILED', `queue: chunk ${first[0]} of exploration ${exploration} failed on worker ${first[1]}`, { exploration, chunk: Number(first[0]) });
+        }
+        // A job that is gone without a result (failed after stalling too often, or removed by
+        // hand): queue it again.
+        for (const c of [...queued]) {
+          const state = await redis('checking jobs', queue.getJobState(jobIdOf(exploration, c)));
+          if (state === 'unknown' && (await redis('reading results', client.hget(keys.results, String(c)))) === null) {
+            queued.delete(c);
+            lost.add(c);
+          }
+        }
+        report();
+      }
+    }
+    report();
+    const folded = foldChunks(scenario, plan, [...results.values()].map((r) => r.result) as ChunkResult[], { ...options, workers: workers.size });
+    ok = true;
+    return { ...folded, exploration, codeVersion: version, resumed, chunkSize: plan.chunkSize };
+  } finally {
+    if (ok) await queue.close().catch(() => undefined);
+    else await abandon(queue);
+  }
+}

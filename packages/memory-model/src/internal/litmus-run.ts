@@ -1,0 +1,573 @@
+import { decodeSchedule, encodeSchedule, TracelabError } from '@tracelab/core';
+import type { Cond, Expr, FenceKind, LitmusTest, LitmusThread, Stmt, Value } from './litmus-ast.js';
+import { checkLkmm, T, type Axiom, type Ev } from './lkmm.js';
+import { Rel } from './relation.js';
+
+/** One thread's run for one choice of the values its reads return. */
+interface Trace {
+  readonly events: Ev[];
+  /** Pairs of local event indices. */
+  readonly addr: Array<[number, number]>;
+  readonly data: Array<[number, number]>;
+  readonly ctrl: Array<[number, number]>;
+  readonly rmw: Array<[number, number]>;
+  readonly rscs: Array<[number, number]>;
+  readonly regs: Map<string, Value>;
+}
+
+/** A value with the reads (local event indices) it was computed from. */
+interface DVal {
+  readonly v: Value;
+  readonly deps: readonly number[];
+}
+
+class BadExecution extends Error {}
+
+const NO_DEPS: readonly number[] = [];
+
+function union(a: readonly number[], b: readonly number[]): readonly number[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return [...new Set([...a, ...b])];
+}
+
+function truthy(v: Value): boolean {
+  return v !== 0;
+}
+
+function arith(op: string, a: Value, b: Value): Value {
+  if (op === '==') return a === b ? 1 : 0;
+  if (op === '!=') return a !== b ? 1 : 0;
+  if (op === '&&') return truthy(a) && truthy(b) ? 1 : 0;
+  if (op === '||') return truthy(a) || truthy(b) ? 1 : 0;
+  if (typeof a !== 'number' || typeof b !== 'number') throw new BadExecution(`arithmetic on a pointer (${String(a)} ${op} ${String(b)})`);
+  switch (op) {
+    case '+':
+      return a + b;
+    case '-':
+      return a - b;
+    case '*':
+      return a * b;
+    case '/':
+      return b === 0 ? 0 : Math.trunc(a / b);
+    case '%':
+      return b === 0 ? 0 : a % b;
+    case '&':
+      return a & b;
+    case '|':
+      return a | b;
+    case '^':
+      return a ^ b;
+    case '<':
+      return a < b ? 1 : 0;
+    case '>':
+      return a > b ? 1 : 0;
+    case '<=':
+      return a <= b ? 1 : 0;
+    case '>=':
+      return a >= b ? 1 : 0;
+    default:
+      throw new BadExecution(`operator ${op}`);
+  }
+}
+
+/**
+ * Runs one thread with `choose(n)` picking which of the `n` candidate values each read
+ * returns (reads return any value some write could store to the location: the domains).
+ */
+function runThread(th: LitmusThread, test: LitmusTest, domains: ReadonlyMap<string, readonly Value[]>, choose: (n: number) => number): Trace {
+  const t: Trace = { events: [], addr: [], data: [], ctrl: [], rmw: [], rscs: [], regs: new Map() };
+  const regs = new Map<string, DVal>();
+  for (const [k, v] of test.regInit) {
+    const [tid, reg] = k.split(':');
+    if (Number(tid) === th.id) regs.set(reg!, { v, deps: NO_DEPS });
+  }
+  let ctrlDeps: readonly number[] = NO_DEPS;
+  const rcuStack: number[] = [];
+
+  const push = (e: Omit<Ev, 'thread'>, addrDeps: readonly number[], dataDeps: readonly number[]): number => {
+    const i = t.events.length;
+    t.events.push({ ...e, thread: th.id });
+    for (const d of addrDeps) t.addr.push([d, i]);
+    for (const d of dataDeps) t.data.push([d, i]);
+    for (const d of ctrlDeps) t.ctrl.push([d, i]);
+    return i;
+  };
+  const fence = (f: FenceKind): void => {
+    const i = push({ kind: 'F', loc: null, value: 0, tags: 0, fence: f }, NO_DEPS, NO_DEPS);
+    if (f === 'rcu-lock') rcuStack.push(i);
+    if (f === 'rcu-unlock') {
+      const open = rcuStack.pop();
+      if (open === undefined) throw new BadExecution('rcu_read_unlock() without rcu_read_lock()');
+      t.rscs.push([open, i]);
+    }
+  };
+  const location = (a: DVal): string => {
+    if (typeof a.v !== 'string') throw new BadExecution(`access through ${String(a.v)}, which is not a pointer`);
+    return a.v;
+  };
+  const read = (loc: string, tags: number, addrDeps: readonly number[], only?: Value): { v: Value; i: number } => {
+    const dom = only === undefined ? (domains.get(loc) ?? [0]) : [only];
+    const v = dom[choose(dom.length)]!;
+    const i = push({ kind: 'R', loc, value: v, tags, fence: null }, addrDeps, NO_DEPS);
+    return { v, i };
+  };
+
+  const evalE = (e: Expr): DVal => {
+    switch (e.k) {
+      case 'num':
+        return { v: e.v, deps: NO_DEPS };
+      case 'reg':
+        return regs.get(e.name) ?? { v: 0, deps: NO_DEPS };
+      case 'loc':
+        return { v: e.name, deps: NO_DEPS };
+      case 'plain-load':
+      case 'load': {
+        const a = evalE(e.addr);
+        const tags = e.k === 'plain-load' ? T.PLAIN : e.acquire ? T.ACQUIRE : T.ONCE;
+        const r = read(location(a), tags, a.deps);
+        return { v: r.v, deps: [r.i] };
+      }
+      case 'is-locked': {
+        const a = evalE(e.addr);
+        const r = read(location(a), T.ONCE, a.deps);
+        return { v: r.v !== 0 ? 1 : 0, deps: [r.i] };
+      }
+      case 'rmw': {
+        const a = evalE(e.addr);
+        const loc = location(a);
+        const x = evalE(e.a);
+        const y = e.b === null ? null : evalE(e.b);
+        const full = e.order === 'mb';
+        // A fully ordered RMW acts as if smp_mb() came before and after it; a failed
+        // cmpxchg() orders nothing. The fences are placed once the read's value is known.
+        const rTags = T.RMW | (e.order === 'acquire' ? T.ACQUIRE : T.ONCE) | (e.returns ? 0 : T.NORETURN);
+        const before = t.events.length;
+        const r = read(loc, rTags, a.deps);
+        const succeeds = e.op !== 'cmpxchg' || r.v === x.v;
+        if (!succeeds) {
+          t.events[r.i] = { ...t.events[r.i]!, tags: T.ONCE };
+          return { v: r.v, deps: [r.i] };
+        }
+        let nv: Value;
+        let dataDeps: readonly number[];
+        if (e.op === 'xchg') {
+          nv = x.v;
+          dataDeps = x.deps;
+        } else if (e.op === 'cmpxchg') {
+          nv = y!.v;
+          dataDeps = y!.deps;
+        } else {
+          nv = arith('+', r.v, x.v);
+          dataDeps = x.deps;
+        }
+        const wi = push({ kind: 'W', loc, value: nv, tags: T.RMW | (e.order === 'release' ? T.RELEASE : T.ONCE), fence: null }, a.deps, dataDeps);
+        t.rmw.push([r.i, wi]);
+        if (full) {
+          // Re-number: F(mb) before the read, after the write.
+          const f: Ev = { thread: th.id, kind: 'F', loc: null, value: 0, tags: 0, fence: 'mb' };
+          t.events.splice(before, 0, f);
+          const shift = (p: [number, number]): void => {
+            if (p[0] >= before) p[0]++;
+            if (p[1] >= before) p[1]++;
+          };
+          for (const rel of [t.addr, t.data, t.ctrl, t.rmw, t.rscs]) rel.forEach(shift);
+          // Control dependencies reach the new fence too (harmless: fences are not ordered by ctrl).
+          push({ kind: 'F', loc: null, value: 0, tags: 0, fence: 'mb' }, NO_DEPS, NO_DEPS);
+          const ri = r.i + 1;
+          return { v: e.fetch ? r.v : nv, deps: [ri] };
+        }
+        return { v: e.fetch ? r.v : nv, deps: [r.i] };
+      }
+      case 'bin': {
+        const a = evalE(e.a);
+        const b = evalE(e.b);
+        return { v: arith(e.op, a.v, b.v), deps: union(a.deps, b.deps) };
+      }
+      case 'un': {
+        const a = evalE(e.a);
+        if (e.op === '!') return { v: truthy(a.v) ? 0 : 1, deps: a.deps };
+        return { v: arith('-', 0, a.v), deps: a.deps };
+      }
+    }
+  };
+
+  const exec = (body: readonly Stmt[]): void => {
+    for (const s of body) {
+      switch (s.k) {
+        case 'decl':
+          regs.set(s.name, s.init === null ? (regs.get(s.name) ?? { v: 0, deps: NO_DEPS }) : evalE(s.init));
+          break;
+        case 'assign':
+          regs.set(s.reg, evalE(s.e));
+          break;
+        case 'store': {
+          const a = evalE(s.addr);
+          const v = evalE(s.value);
+          push({ kind: 'W', loc: location(a), value: v.v, tags: s.plain ? T.PLAIN : s.release ? T.RELEASE : T.ONCE, fence: null }, a.deps, v.deps);
+          break;
+        }
+        case 'fence':
+          if (s.f !== 'barrier') fence(s.f);
+          break;
+        case 'lock': {
+          const a = evalE(s.addr);
+          const loc = location(a);
+          // spin_lock: an acquire read that finds the lock free, atomic with the write taking it.
+          const r = read(loc, T.LKR | T.ACQUIRE | T.RMW, a.deps, 0);
+          const w = push({ kind: 'W', loc, value: 1, tags: T.LKW | T.RMW, fence: null }, a.deps, NO_DEPS);
+          t.rmw.push([r.i, w]);
+          break;
+        }
+        case 'unlock': {
+          const a = evalE(s.addr);
+          push({ kind: 'W', loc: location(a), value: 0, tags: T.UL | T.RELEASE, fence: null }, a.deps, NO_DEPS);
+          break;
+        }
+        case 'expr':
+          evalE(s.e);
+          break;
+        case 'if': {
+          const c = evalE(s.cond);
+          const saved = ctrlDeps;
+          ctrlDeps = union(ctrlDeps, c.deps);
+          exec(truthy(c.v) ? s.then : s.else);
+          // herd7's C front end: the control dependency reaches every later event of the thread.
+          void saved;
+          break;
+        }
+      }
+    }
+  };
+  exec(th.body);
+  if (rcuStack.length > 0) throw new BadExecution('rcu_read_lock() without rcu_read_unlock()');
+  for (const [k, v] of regs) t.regs.set(k, v.v);
+  return t;
+}
+
+/**
+ * Every run of `run` over all choice sequences (stateless depth-first: each run replays a
+ * prefix and takes 0 past it). Returns each result with the choices that produced it.
+ */
+function enumerateChoices<R>(run: (choose: (n: number) => number) => R): Array<{ result: R; choices: number[] }> {
+  const out: Array<{ result: R; choices: number[] }> = [];
+  let plan: number[] = [];
+  for (;;) {
+    const taken: Array<{ v: number; n: number }> = [];
+    const choose = (n: number): number => {
+      const v = taken.length < plan.length ? plan[taken.length]! : 0;
+      taken.push({ v, n });
+      return v;
+    };
+    out.push({ result: run(choose), choices: taken.map((c) => c.v) });
+    let i = taken.length - 1;
+    while (i >= 0 && taken[i]!.v + 1 >= taken[i]!.n) i--;
+    if (i < 0) return out;
+    plan = taken.slice(0, i).map((c) => c.v);
+    plan.push(taken[i]!.v + 1);
+  }
+}
+
+/** Each thread's traces (runs that fault, such as a read through a null pointer, are dropped). */
+function threadTraces(test: LitmusTest, domains: ReadonlyMap<string, readonly Value[]>): Trace[][] {
+  return test.threads.map((th) =>
+    enumerateChoices((choose) => {
+      try {
+        return runThread(th, test, domains, choose);
+      } catch (err) {
+        if (err instanceof BadExecution) return null;
+        throw err;
+      }
+    })
+      .map((r) => r.result)
+      .filter((r): r is Trace => r !== null),
+  );
+}
+
+const MAX_DOMAIN = 12;
+
+/** The values each location may hold: its initial value and every value a write may store, to a fixpoint. */
+function valueDomains(test: LitmusTest): { domains: Map<string, Value[]>; traces: Trace[][] } {
+  const domains = new Map<string, Value[]>();
+  const addValue = (loc: string, v: Value): boolean => {
+    let d = domains.get(loc);
+    if (d === undefined) {
+      d = [test.init.get(loc) ?? 0];
+      domains.set(loc, d);
+    }
+    if (d.includes(v) || d.length >= MAX_DOMAIN) return false;
+    d.push(v);
+    return true;
+  };
+  for (const [loc, v] of test.init) addValue(loc, v);
+  for (let round = 0; ; round++) {
+    const traces = threadTraces(test, domains);
+    let changed = false;
+    for (const ts of traces) for (const tr of ts) for (const e of tr.events) if (e.loc !== null && (e.kind === 'W' || !domains.has(e.loc))) changed = addValue(e.loc, e.value) || changed;
+    if (!changed || round > 8) {
+      for (const d of domains.values()) d.sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
+      return { domains, traces: threadTraces(test, domains) };
+    }
+  }
+}
+
+/** One consistent execution of a litmus test, as a witness. */
+export interface LitmusExecution {
+  /** Re-runs exactly this execution: `runLitmus(test, { replay })`. */
+  readonly replay: string;
+  /** Per thread, its events in program order (`W x=1`, `R y=0 <- init`, `F smp_mb`). */
+  readonly threads: ReadonlyArray<readonly string[]>;
+  /** Per location with more than one write: the values in coherence order (the first is the initial value). */
+  readonly co: Readonly<Record<string, readonly Value[]>>;
+  /** Registers (`0:r1`) and the final memory. */
+  readonly final: Readonly<Record<string, Value>>;
+  /** Whether it satisfies the final condition (always, except for a replayed execution). */
+  readonly satisfies: boolean;
+}
+
+export type LitmusVerdict = 'Never' | 'Sometimes' | 'Always';
+
+export interface LitmusOutcome {
+  readonly name: string;
+  readonly result: LitmusVerdict | 'Unsupported';
+  /** Consistent executions (after the filter) that satisfy the condition, and that do not. */
+  readonly positive: number;
+  readonly negative: number;
+  /** An execution satisfying the condition, when one exists; with `replay`, the replayed execution. */
+  readonly witness?: LitmusExecution;
+  /** For `Unsupported`: the construct and its line. */
+  readonly unsupported?: { readonly construct: string; readonly line: number };
+  /** Candidate executions examined and rejected, by the axiom they broke. */
+  readonly rejected: Readonly<Partial<Record<Axiom, number>>>;
+  /** The `Result:` line of the test's comment, when it has one (the kernel tests' LKMM verdict). */
+  readonly expected: string | null;
+}
+
+const FENCE_NAMES: Readonly<Record<FenceKind, string>> = {
+  mb: 'smp_mb',
+  wmb: 'smp_wmb',
+  rmb: 'smp_rmb',
+  'after-spinlock': 'smp_mb__after_spinlock',
+  'before-atomic': 'smp_mb__before_atomic',
+  'after-atomic': 'smp_mb__after_atomic',
+  'after-unlock-lock': 'smp_mb__after_unlock_lock',
+  'rcu-lock': 'rcu_read_lock',
+  'rcu-unlock': 'rcu_read_unlock',
+  'sync-rcu': 'synchronize_rcu',
+  barrier: 'barrier',
+};
+
+export function evalCond(c: Cond, regs: ReadonlyMap<string, Value>, mem: ReadonlyMap<string, Value>): boolean {
+  switch (c.k) {
+    case 'true':
+      return true;
+    case 'false':
+      return false;
+    case 'reg':
+      return (regs.get(`${c.thread}:${c.reg}`) === c.v) === c.eq;
+    case 'mem':
+      return ((mem.get(c.loc) ?? 0) === c.v) === c.eq;
+    case 'not':
+      return !evalCond(c.a, regs, mem);
+    case 'and':
+      return evalCond(c.a, regs, mem) && evalCond(c.b, regs, mem);
+    case 'or':
+      return evalCond(c.a, regs, mem) || evalCond(c.b, regs, mem);
+  }
+}
+
+function condLocations(c: Cond | null, out: Set<string>): void {
+  if (c === null) return;
+  if (c.k === 'mem') out.add(c.loc);
+  if (c.k === 'not') condLocations(c.a, out);
+  if (c.k === 'and' || c.k === 'or') {
+    condLocations(c.a, out);
+    condLocations(c.b, out);
+  }
+}
+
+/** All permutations of `xs` (small: the writes to one location). */
+function permutations<X>(xs: readonly X[]): X[][] {
+  if (xs.length <= 1) return [xs.slice()];
+  const out: X[][] = [];
+  xs.forEach((x, i) => {
+    for (const p of permutations([...xs.slice(0, i), ...xs.slice(i + 1)])) out.push([x, ...p]);
+  });
+  return out;
+}
+
+export interface RunLitmusOptions {
+  /** Re-run only the execution this string names (a witness's `replay`). */
+  readonly replay?: string;
+}
+
+/**
+ * Explores every candidate execution of a litmus test (each thread's runs for every value its
+ * reads may return, every reads-from and every coherence order) and keeps those the Linux-kernel
+ * memory model allows; counts those satisfying the final condition (herd7's Positive/Negative)
+ * and gives herd7's verdict. A test with an unsupported construct returns `Unsupported` without
+ * running.
+ */
+export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): LitmusOutcome {
+  const expected = /Result:\s*(\w+)/.exec(test.comment)?.[1] ?? null;
+  if (test.unsupported !== null) return { name: test.name, result: 'Unsupported', positive: 0, negative: 0, unsupported: test.unsupported, rejected: {}, expected };
+  const { traces } = valueDomains(test);
+  const only = options.replay === undefined ? null : decodeSchedule(options.replay);
+  const rejected: Partial<Record<Axiom, number>> = {};
+  let positive = 0;
+  let negative = 0;
+  let witness: LitmusExecution | undefined;
+
+  const condLocs = new Set<string>();
+  condLocations(test.cond, condLocs);
+  condLocations(test.filter, condLocs);
+
+  // Threads' trace combinations, in order: the first choices of a replay string.
+  const nThreads = traces.length;
+  const pick = new Array<number>(nThreads).fill(0);
+  if (traces.some((ts) => ts.length === 0)) return { name: test.name, result: 'Never', positive: 0, negative: 0, rejected, expected };
+  const combo = (): boolean => {
+    for (let k = nThreads - 1; k >= 0; k--) {
+      if (++pick[k]! < traces[k]!.length) return true;
+      pick[k] = 0;
+    }
+    return false;
+  };
+  const misfit = (): never => {
+    throw new TracelabError('INVALID_OPTION', `replay string ${options.replay} does not fit ${test.name}: it names a choice the test does not have`);
+  };
+  if (only !== null) for (let k = 0; k < nThreads; k++) if ((pick[k] = only[k] ?? 0) >= traces[k]!.length) misfit();
+
+  do {
+    const chosen = pick.map((p, k) => traces[k]![p]!);
+    // Locations: initial writes first, one per location, in name order.
+    const locs = new Set<string>([...test.init.keys(), ...condLocs]);
+    for (const tr of chosen) for (const e of tr.events) if (e.loc !== null) locs.add(e.loc);
+    const locList = [...locs].sort();
+    const events: Ev[] = locList.map((loc) => ({ thread: -1, kind: 'W', loc, value: test.init.get(loc) ?? 0, tags: T.INIT, fence: null }));
+    const offsets: number[] = [];
+    for (const tr of chosen) {
+      offsets.push(events.length);
+      events.push(...tr.events);
+    }
+    const n = events.length;
+    const po = new Rel(n);
+    const addr = new Rel(n);
+    const data = new Rel(n);
+    const ctrl = new Rel(n);
+    const rmw = new Rel(n);
+    const rscs = new Rel(n);
+    chosen.forEach((tr, k) => {
+      const o = offsets[k]!;
+      for (let i = 0; i < tr.events.length; i++) for (let j = i + 1; j < tr.events.length; j++) po.add(o + i, o + j);
+      for (const [rel, pairs] of [
+        [addr, tr.addr],
+        [data, tr.data],
+        [ctrl, tr.ctrl],
+        [rmw, tr.rmw],
+        [rscs, tr.rscs],
+      ] as const) {
+        for (const [a, b] of pairs) rel.add(o + a, o + b);
+      }
+    });
+    // Reads-from candidates: writes of the same value to the same location.
+    const reads: number[] = [];
+    const sources: number[][] = [];
+    let impossible = false;
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      if (e.kind !== 'R') continue;
+      const src: number[] = [];
+      for (let j = 0; j < n; j++) {
+        const w = events[j]!;
+        if (w.kind === 'W' && w.loc === e.loc && w.value === e.value && j !== i) src.push(j);
+      }
+      if (src.length === 0) impossible = true;
+      reads.push(i);
+      sources.push(src);
+    }
+    if (impossible && only === null) continue;
+    const writesOf = locList.map((loc, li) => {
+      const ws: number[] = [];
+      for (let j = locList.length; j < n; j++) if (events[j]!.kind === 'W' && events[j]!.loc === loc) ws.push(j);
+      return { loc, init: li, orders: permutations(ws) };
+    });
+
+    const rfPick = new Array<number>(reads.length).fill(0);
+    const coPick = new Array<number>(writesOf.length).fill(0);
+    if (only !== null) {
+      if (impossible) misfit();
+      for (let r = 0; r < reads.length; r++) if ((rfPick[r] = only[nThreads + r] ?? 0) >= sources[r]!.length) misfit();
+      for (let l = 0; l < writesOf.length; l++) if ((coPick[l] = only[nThreads + reads.length + l] ?? 0) >= writesOf[l]!.orders.length) misfit();
+      if (only.length > nThreads + reads.length + writesOf.length) misfit();
+    }
+    const next = (arr: number[], lim: (i: number) => number): boolean => {
+      for (let k = arr.length - 1; k >= 0; k--) {
+        if (++arr[k]! < lim(k)) return true;
+        arr[k] = 0;
+      }
+      return false;
+    };
+    do {
+      const rf = new Rel(n);
+      reads.forEach((r, k) => rf.add(sources[k]![rfPick[k]!]!, r));
+      do {
+        const co = new Rel(n);
+        const mem = new Map<string, Value>();
+        const coShown: Record<string, Value[]> = {};
+        writesOf.forEach((wl, l) => {
+          const order = [wl.init, ...wl.orders[coPick[l]!]!];
+          for (let a = 0; a < order.length; a++) for (let b = a + 1; b < order.length; b++) co.add(order[a]!, order[b]!);
+          mem.set(wl.loc, events[order[order.length - 1]!]!.value);
+          if (order.length > 2) coShown[wl.loc] = order.map((i) => events[i]!.value);
+        });
+        const bad = checkLkmm({ events, po, rf, co, rmw, addr, data, ctrl, rscs });
+        if (bad !== null) {
+          rejected[bad] = (rejected[bad] ?? 0) + 1;
+        } else {
+          const regs = new Map<string, Value>();
+          chosen.forEach((tr, k) => {
+            for (const [r, v] of tr.regs) regs.set(`${k}:${r}`, v);
+          });
+          if (test.filter === null || evalCond(test.filter, regs, mem)) {
+            const satisfies = evalCond(test.cond, regs, mem);
+            if (satisfies) positive++;
+            else negative++;
+            if (witness === undefined && (satisfies || only !== null)) {
+              {
+                const describe = (i: number): string => {
+                  const e = events[i]!;
+                  if (e.kind === 'F') return `F ${FENCE_NAMES[e.fence!]}`;
+                  const tag = e.tags & T.LKR ? ' (spin_lock)' : e.tags & T.LKW ? ' (spin_lock)' : e.tags & T.UL ? ' (spin_unlock)' : e.tags & T.ACQUIRE ? ' (acquire)' : e.tags & T.RELEASE ? ' (release)' : e.tags & T.PLAIN ? ' (plain)' : '';
+                  if (e.kind === 'W') return `W ${e.loc}=${String(e.value)}${tag}`;
+                  let from = '';
+                  for (let j = 0; j < n; j++) if (rf.has(j, i)) from = events[j]!.thread < 0 ? 'init' : `P${events[j]!.thread}`;
+                  return `R ${e.loc}=${String(e.value)}${tag} <- ${from}`;
+                };
+                const final: Record<string, Value> = {};
+                for (const [k, v] of regs) final[k] = v;
+                for (const [k, v] of mem) final[k] = v;
+                witness = {
+                  replay: encodeSchedule([...pick, ...rfPick, ...coPick]),
+                  threads: chosen.map((tr, k) => tr.events.map((_, i) => describe(offsets[k]! + i))),
+                  co: coShown,
+                  final,
+                  satisfies,
+                };
+              }
+            }
+          }
+        }
+        if (only !== null) break;
+      } while (next(coPick, (l) => writesOf[l]!.orders.length));
+      if (only !== null) break;
+    } while (next(rfPick, (k) => sources[k]!.length));
+    if (only !== null) break;
+  } while (combo());
+
+  if (only !== null && positive + negative === 0) {
+    throw new TracelabError('INVALID_OPTION', `replay string ${options.replay} names no execution of ${test.name} that LKMM allows`);
+  }
+  const result: LitmusVerdict = positive === 0 ? 'Never' : negative === 0 ? 'Always' : 'Sometimes';
+  return { name: test.name, result, positive, negative, ...(witness === undefined ? {} : { witness }), rejected, expected };
+}

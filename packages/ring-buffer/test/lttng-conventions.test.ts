@@ -1,0 +1,140 @@
+import { describe, expect, test } from 'vitest';
+import { createKernel, type Program } from '@tracelab/core';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { LTTNG_KERNEL_ENV, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
+import { decodeStreams } from './decode.js';
+
+/** A parent that forks an exec'ing child, sleeps, opens, stats and waits; the child writes and exits. */
+function parent(): Program {
+  return function* sh(u) {
+    yield u.fork(function* child(c) {
+      yield c.exec('/usr/bin/cc1', function* cc1(x) {
+        yield x.syscall('write', { fd: 1, buf: 0x2000, count: 64 });
+        yield x.compute(3);
+        yield x.exit(0);
+      });
+    });
+    yield u.sleep(4);
+    yield u.syscall('open', { path: '/etc/passwd', flags: 2 });
+    yield u.syscall('stat', { path: '/etc/group' });
+    yield u.wait();
+  } as Program;
+}
+
+function run(seed: number) {
+  const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 8 })] });
+  const sh = k.spawn(parent(), { comm: 'sh' });
+  k.run();
+  finishRingBuffer(k);
+  expect(k.violations).toEqual([]);
+  const api = k.api.ringBuffer;
+  return { k, sh, tc: api.traceClass(), events: decodeStreams(api.traceClass(), api.streams()).events };
+}
+
+describe('lttng-modules conventions', () => {
+  test("the trace environment is an lttng-modules kernel session's", () => {
+    const { tc } = run(1);
+    expect(tc.env).toMatchObject({ domain: 'kernel', tracer_name: 'lttng-modules', tracer_major: 2, tracer_minor: 13, tracer_patchlevel: 0, sysname: 'Linux', hostname: 'tracelab' });
+    expect(tc.env).toBe(LTTNG_KERNEL_ENV);
+  });
+
+  test('sched_switch has the kernel fields, and prev_state says why the task left', () => {
+    for (const seed of [1, 2, 3]) {
+      const { k, events } = run(seed);
+      const switches = events.filter((e) => e.name === 'sched_switch').sort((a, b) => a.ts - b.ts);
+      expect(Object.keys(switches[0]!.fields)).toEqual(['prev_comm', 'prev_tid', 'prev_prio', 'prev_state', 'next_comm', 'next_tid', 'next_prio']);
+      // The log's switches, by (prev, next, state): the trace has each one, with the same state.
+      // The session stops at the flush: the switches before the flush thread was spawned are all in the trace.
+      const flushSpawn = k.log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-flush')!.seq;
+      const logged = k.log.filter((e) => e.type === 'sched/switch' && e.seq < flushSpawn);
+      expect(switches.length).toBeGreaterThanOrEqual(logged.length);
+      switches.length = logged.length;
+      const expected = logged.map((e) => {
+        const st = e.preempted ? TASK_STATE.preempted : e.prev === 0 ? 0 : e.prevState === 'zombie' ? TASK_STATE.zombie : e.prevState === 'dead' ? TASK_STATE.dead : e.prevState === 'runnable' ? 0 : e.prevState === 'stopped' ? TASK_STATE.stopped : -1;
+        return `${e.prev}>${e.next} ${st} @${e.time * 1000}`;
+      });
+      const got = switches.map((e) => {
+        const st = Number(e.fields['prev_state']);
+        const shown = st === TASK_STATE.interruptible || st === TASK_STATE.uninterruptible ? -1 : st;
+        // Records are stamped with the switch's tick; a second record in the same tick is 1 ns later.
+        return `${e.fields['prev_tid']}>${e.fields['next_tid']} ${shown} @${Math.floor(e.ts / 1000) * 1000}`;
+      });
+      expect(got.sort()).toEqual(expected.sort());
+    }
+  });
+
+  test('every wakeup is traced: sched_waking then sched_wakeup, sched_wakeup_new for a forked child', () => {
+    const { k, events, sh } = run(2);
+    const names = events.map((e) => e.name);
+    const child = (k.log.find((e) => e.type === 'fork/link') as { child: number } | undefined)!.child;
+    // The child's first wakeup is wake_up_new_task's.
+    const news = events.filter((e) => e.name === 'sched_wakeup_new');
+    expect(news.map((e) => Number(e.fields['tid']))).toEqual([child]);
+    // Every other wakeup in the log (sh's timer, sh's wait, the child's) is a waking/wakeup pair.
+    const woken = k.log.filter((e) => e.type === 'sched/wakeup').map((e) => (e as { pid: number }).pid);
+    woken.splice(woken.indexOf(child), 1);
+    const wakings = events.filter((e) => e.name === 'sched_waking');
+    expect(wakings.map((e) => Number(e.fields['tid'])).sort()).toEqual(woken.sort());
+    expect(names.filter((n) => n === 'sched_wakeup').length).toBe(wakings.length);
+    expect(woken).toContain(sh);
+    for (const w of wakings) expect(Object.keys(w.fields)).toEqual(['comm', 'tid', 'prio', 'target_cpu']);
+  });
+
+  test('fork, exec, exit, wait and free carry the kernel fields', () => {
+    const { events, sh } = run(3);
+    const one = (name: string) => {
+      const found = events.filter((e) => e.name === name);
+      expect(found.length, name).toBeGreaterThan(0);
+      return found[0]!.fields;
+    };
+    const fork = one('sched_process_fork');
+    expect(fork).toMatchObject({ parent_comm: 'sh', parent_tid: sh, parent_pid: sh, child_comm: 'sh' });
+    const child = Number(fork['child_tid']);
+    expect(fork['child_pid']).toBe(child);
+    expect(one('sched_process_exec')).toEqual({ filename: '/usr/bin/cc1', tid: child, old_tid: child });
+    expect(events.filter((e) => e.name === 'sched_process_exit').map((e) => e.fields)).toContainEqual({ comm: 'cc1', tid: child, prio: 20 });
+    expect(one('sched_process_wait')).toEqual({ comm: 'sh', tid: 0, prio: 20 });
+    expect(events.filter((e) => e.name === 'sched_process_free').map((e) => Number(e.fields['tid']))).toContain(child);
+  });
+
+  test("syscalls: syscall_entry_<name> with the kernel's argument names, syscall_exit_<name> with ret", () => {
+    const { events } = run(1);
+    const by = (name: string) => events.filter((e) => e.name === name).map((e) => e.fields);
+    expect(by('syscall_entry_open')).toEqual([{ filename: '/etc/passwd', flags: 2, mode: 0 }]);
+    expect(by('syscall_entry_newstat')).toEqual([{ filename: '/etc/group' }]);
+    expect(by('syscall_entry_write')).toEqual([{ fd: 1, buf: 0x2000, count: 64 }]);
+    expect(by('syscall_entry_execve')[0]).toMatchObject({ filename: '/usr/bin/cc1' });
+    const opens = by('syscall_exit_open');
+    expect(opens).toHaveLength(1);
+    expect(Number(opens[0]!['ret'])).toBeGreaterThanOrEqual(3);
+    expect(by('syscall_exit_write')).toEqual([{ ret: 64 }]);
+    // Entries and exits pair up per syscall that returns (exit_group does not).
+    const entries = events.filter((e) => e.name.startsWith('syscall_entry_') && e.name !== 'syscall_entry_exit_group').length;
+    // The forked child's first exit (clone returning 0 in ret_from_fork) has no entry of its own.
+    expect(events.filter((e) => e.name.startsWith('syscall_exit_')).length).toBe(entries + 1);
+  });
+
+  test('the state dump: start, one process_state per task there is, end', () => {
+    const { events } = run(1);
+    const names = events.map((e) => e.name);
+    const start = names.indexOf('lttng_statedump_start');
+    const end = names.indexOf('lttng_statedump_end');
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end).toBeGreaterThan(start);
+    const dumped = events.slice(start + 1, end).filter((e) => e.name === 'lttng_statedump_process_state');
+    expect(dumped.length).toBeGreaterThan(0);
+    expect(dumped.map((e) => e.fields['name'])).toContain('sh');
+    expect(Object.keys(dumped[0]!.fields)).toEqual(['tid', 'pid', 'ppid', 'name', 'type', 'mode', 'submode', 'status', 'cpu', 'file_table_address']);
+  });
+
+  test('statedump: false and enableAll: false write no state dump', () => {
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), ringBuffer({ statedump: false })] });
+    k.spawn(parent(), { comm: 'sh' });
+    k.run();
+    finishRingBuffer(k);
+    const api = k.api.ringBuffer;
+    const names = decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name);
+    expect(names).not.toContain('lttng_statedump_start');
+    expect(names).toContain('sched_switch');
+  });
+});
