@@ -21,8 +21,8 @@ describe('tracelab litmus', () => {
     expect(text).toMatch(/^Observation sb Sometimes 1 3$/m);
     expect(text).toMatch(/^Observation sb-mb-mb Never 0 3$/m);
     expect(text).toMatch(/P0: W x=1; R y=0 <- init/);
-    const lkmm = /witness \(replay (S1:\S+)\)/.exec(text)![1]!;
-    const kernel = /kernel schedule: (S1:\S+)/.exec(text)![1]!;
+    const lkmm = /witness \(replay (S2:\S+)\)/.exec(text)![1]!;
+    const kernel = /kernel schedule: (S2:\S+)/.exec(text)![1]!;
 
     const r = io();
     expect(main(['litmus', join(LITMUS, 'sb.litmus'), '--replay', lkmm], r.io)).toBe(0);
@@ -40,7 +40,7 @@ describe('tracelab litmus', () => {
       ['mp', 'Sometimes', 1, 3],
       ['mp-srcu', 'Unsupported', 0, 0],
     ]);
-    expect(j[0]!.witness!.replay).toMatch(/^S1:/);
+    expect(j[0]!.witness!.replay).toMatch(/^S2:/);
     expect(j[0]!.witness!.final).toMatchObject({ '1:r0': 1, '1:r1': 0 });
     expect(j[1]!.unsupported).toEqual({ construct: 'synchronize_srcu()', line: 17 });
   });

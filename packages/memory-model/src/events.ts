@@ -72,6 +72,8 @@ export interface MemoryModelApi {
   cmpxchg(loc: string, expected: MemValue, value: MemValue, order?: RmwOrder): KPath<MemValue>;
   /** atomic_add_return(): returns the new value. */
   atomicAddReturn(loc: string, delta: number, order?: RmwOrder): KPath<number>;
+  /** atomic_add_unless(): adds unless the value is `unless`; fully ordered when it adds, unordered when not. Returns whether it added. */
+  atomicAddUnless(loc: string, delta: number, unless: MemValue): KPath<boolean>;
   /** atomic_add() (and atomic_inc() with 1): a void RMW, unordered. */
   atomicAdd(loc: string, delta: number): KPath<void>;
 

@@ -19,4 +19,4 @@ export { findKernelWitness, runLitmusOnKernel } from './internal/litmus-kernel.j
 export type { KernelLitmusRun } from './internal/litmus-kernel.js';
 export { evalCond } from './internal/litmus-run.js';
 export { conformance, conformanceMarkdown, KERNEL_RENAMES } from './internal/conformance.js';
-export type { ConformanceRow, ConformanceSummary } from './internal/conformance.js';
+export type { ConformanceRow, ConformanceSummary, Counts } from './internal/conformance.js';

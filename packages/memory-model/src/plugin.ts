@@ -106,6 +106,15 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
         *atomicAddReturn(loc, delta, order = 'mb') {
           return ((yield* rmw(loc, order, add(delta))) as number) + delta;
         },
+        *atomicAddUnless(loc, delta, unless) {
+          let added = false;
+          yield* rmw(loc, 'mb', (old) => {
+            if (old === unless) return null;
+            added = true;
+            return add(delta)(old);
+          });
+          return added;
+        },
         *atomicAdd(loc, delta) {
           yield* rmw(loc, 'relaxed', add(delta));
         },

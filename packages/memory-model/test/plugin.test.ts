@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, replaySchedule, type Kernel, type KPath } from '@tracelab/core';
+import { createKernel, encodeSchedule, replaySchedule, type Kernel, type KPath } from '@tracelab/core';
 import { memoryModel, type MemoryModelApi, type MemValue } from '@tracelab/memory-model';
 
 /** Store buffering as two kernel threads; returns what each load read. */
@@ -55,7 +55,7 @@ describe('memoryModel()', () => {
   });
 
   it('the default schedule (every choice 0) is sequentially consistent', () => {
-    const k = createKernel({ cpus: 2, seed: 1, strategy: replaySchedule('S1:'), plugins: [memoryModel()] });
+    const k = createKernel({ cpus: 2, seed: 1, strategy: replaySchedule(encodeSchedule([])), plugins: [memoryModel()] });
     const r = sb(k, false);
     expect(r.r0 === 0 && r.r1 === 0).toBe(false);
   });

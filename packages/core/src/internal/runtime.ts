@@ -446,6 +446,7 @@ export class Runtime {
     this.steps++;
     const cpus = this.store.state.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
+    const ranPid = this.store.state.cpus[cpu]!.curr;
     this.runCpu(cpu);
     this.publishPreemptCount(cpu);
     this.rcuCheckCpu(cpu);
@@ -453,7 +454,7 @@ export class Runtime {
     this.running = null;
     this.store.flush();
     this.checkInvariants();
-    this.checkLiveness();
+    this.checkLiveness(cpu, ranPid);
     return true;
   }
 
@@ -810,7 +811,11 @@ export class Runtime {
     }
   }
 
-  private checkLiveness(): void {
+  /**
+   * `cpu`: the CPU this step advanced; `ranPid`: the task current on it (0: its idle task).
+   * A monitor's `ran` holds the pids that ran while it was hot, and each CPU stepped as -(cpu+1).
+   */
+  private checkLiveness(cpu: number, ranPid: number): void {
     if (this.monitors.length === 0) return;
     const s = this.store.state;
     for (const m of this.monitors) {
@@ -828,9 +833,13 @@ export class Runtime {
         continue;
       }
       m.steps++;
-      for (const c of s.cpus) if (c.curr !== 0) m.ran.add(c.curr);
+      // Only the task this step advanced ran: a task current on a CPU the strategy never picks
+      // (an idle CPU midway through an idle hook included) is starved as surely as one left on
+      // the runqueue, so the schedule is fair only if every CPU with work was stepped too.
+      if (ranPid !== 0) m.ran.add(ranPid);
+      m.ran.add(-(cpu + 1));
       const bound = m.monitor.bound ?? 10_000;
-      if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid))) {
+      if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid)) && this.eligibleCpus().every((c) => m.ran.has(-(c + 1)))) {
         this.violate(m.name, `${hot} (hot for ${m.steps} steps while every runnable task ran)`);
         return;
       }

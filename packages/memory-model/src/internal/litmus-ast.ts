@@ -18,12 +18,13 @@ export type Expr =
   | { readonly k: 'load'; readonly acquire: boolean; readonly addr: Expr }
   /**
    * An atomic read-modify-write. `op`: `xchg` (new value `a`), `cmpxchg` (expected `a`, new `b`),
-   * `add` (adds `a`; `fetch` says whether it returns the old or the new value). `returns: false`
+   * `add` (adds `a`; `fetch` says whether it returns the old or the new value), `add-unless`
+   * (adds `a` unless the value is `b`; returns whether it added). `returns: false`
    * is a void atomic (atomic_inc, atomic_add): its read is Noreturn.
    */
   | {
       readonly k: 'rmw';
-      readonly op: 'xchg' | 'cmpxchg' | 'add';
+      readonly op: 'xchg' | 'cmpxchg' | 'add' | 'add-unless';
       readonly order: Ordering;
       readonly addr: Expr;
       readonly a: Expr;

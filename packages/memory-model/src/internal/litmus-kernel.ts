@@ -54,6 +54,7 @@ function* litmusThread(test: LitmusTest, id: number, api: MemoryModelApi, out: M
         const a = yield* ev(e.a);
         if (e.op === 'xchg') return yield* api.xchg(loc, a, e.order === 'once' ? 'relaxed' : e.order);
         if (e.op === 'cmpxchg') return yield* api.cmpxchg(loc, a, yield* ev(e.b!), e.order === 'once' ? 'relaxed' : e.order);
+        if (e.op === 'add-unless') return (yield* api.atomicAddUnless(loc, num(a, 'atomic add'), yield* ev(e.b!))) ? 1 : 0;
         if (!e.returns) {
           yield* api.atomicAdd(loc, num(a, 'atomic add'));
           return 0;
@@ -196,6 +197,7 @@ export function runLitmusOnKernel(test: LitmusTest, opts: { seed?: number; strat
   const kernel = createKernel({ cpus: Math.max(1, test.threads.length), seed: opts.seed ?? 1, strategy, plugins: [memoryModel()] });
   const api = kernel.api.memoryModel;
   for (const [loc, v] of test.init) api.init(loc, v);
+  // Each thread writes only its own `P:reg` keys, when it returns; read after the run.
   const regs = new Map<string, Value>();
   test.threads.forEach((_, i) => kernel.spawnKthread(litmusThread(test, i, api, regs), { comm: `P${i}` }));
   const r = kernel.run({ maxSteps: 100_000 });

@@ -100,7 +100,7 @@ function tokenize(text: string, file: string): { toks: Tok[]; comment: string } 
   return { toks, comment };
 }
 
-const TYPE_WORDS = new Set(['int', 'unsigned', 'long', 'char', 'short', 'spinlock_t', 'atomic_t', 'atomic_long_t', 'intptr_t', 'u8', 'u16', 'u32', 'u64', 'bool', 'const', 'volatile', 'struct']);
+const TYPE_WORDS = new Set(['void', 'int', 'unsigned', 'long', 'char', 'short', 'spinlock_t', 'atomic_t', 'atomic_long_t', 'intptr_t', 'u8', 'u16', 'u32', 'u64', 'bool', 'const', 'volatile', 'struct']);
 
 const FENCES: Readonly<Record<string, FenceKind>> = {
   smp_mb: 'mb',
@@ -134,6 +134,8 @@ class Parser {
   private i = 0;
   /** Locals declared in the thread being parsed (registers). */
   private locals = new Set<string>();
+  /** The thread's parameters (pointers to locations). */
+  private params = new Set<string>();
   unsupported: { construct: string; line: number } | null = null;
 
   constructor(
@@ -240,6 +242,7 @@ class Parser {
       if (!this.eat(',')) break;
     }
     this.expect(')');
+    this.params = new Set(params);
     const body = this.block();
     return { id, params, body };
   }
@@ -324,6 +327,12 @@ class Parser {
       this.expect(';');
       return [{ k: 'expr', e, line }];
     }
+    // An expression statement such as `(void)atomic_add_unless(v, 1, 0);` (the cast is dropped).
+    if (this.is('(')) {
+      const e = this.expr();
+      this.expect(';');
+      return [{ k: 'expr', e, line }];
+    }
     // An assignment: `r = e;` or `*p = e;`
     if (this.is('*')) {
       this.next();
@@ -336,7 +345,9 @@ class Parser {
     if (t.kind === 'id' && this.is('=', 1)) {
       this.next();
       this.next();
-      if (!this.locals.has(t.t)) throw this.err(t, `assignment to ${t.t}, which is not a declared local`);
+      // herd7 takes an undeclared name as a register, but not a thread parameter (a pointer).
+      if (this.params.has(t.t)) throw this.err(t, `assignment to parameter ${t.t}: write through it with WRITE_ONCE(*${t.t}, ...)`);
+      this.locals.add(t.t);
       const e = this.expr();
       this.expect(';');
       return [{ k: 'assign', reg: t.t, e, line }];
@@ -457,7 +468,7 @@ class Parser {
       return { k: 'is-locked', addr: args[0]! };
     }
     const { base, order } = orderingOf(name);
-    const rmw = (op: 'xchg' | 'cmpxchg' | 'add', addr: Expr, a: Expr, b: Expr | null, fetch: boolean, returns: boolean): Expr => ({ k: 'rmw', op, order: returns ? order : 'relaxed', addr, a, b, fetch, returns });
+    const rmw = (op: 'xchg' | 'cmpxchg' | 'add' | 'add-unless', addr: Expr, a: Expr, b: Expr | null, fetch: boolean, returns: boolean): Expr => ({ k: 'rmw', op, order: returns ? order : 'relaxed', addr, a, b, fetch, returns });
     switch (base) {
       case 'xchg':
       case 'atomic_xchg':
@@ -483,6 +494,9 @@ class Parser {
       case 'atomic_fetch_dec':
         need(1);
         return rmw('add', args[0]!, { k: 'num', v: base === 'atomic_fetch_inc' ? 1 : -1 }, null, true, true);
+      case 'atomic_add_unless':
+        need(3);
+        return rmw('add-unless', args[0]!, args[1]!, args[2]!, false, true);
       case 'atomic_add':
       case 'atomic_sub':
         if (order !== 'mb') break;

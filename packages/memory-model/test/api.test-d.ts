@@ -1,0 +1,21 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import { createKernel, type KernelEvent, type KPath, type TracelabErrorCode } from '@tracelab/core';
+import { memoryModel, runLitmus, type LitmusOutcome, type MemValue, type MemoryModelApi } from '@tracelab/memory-model';
+
+describe('memory-model types', () => {
+  it('kernel.api.memoryModel is the plugin API, its paths kernel paths', () => {
+    const k = createKernel({ plugins: [memoryModel()] });
+    expectTypeOf(k.api.memoryModel).toEqualTypeOf<MemoryModelApi>();
+    expectTypeOf(k.api.memoryModel.readOnce('x')).toEqualTypeOf<KPath<MemValue>>();
+    expectTypeOf(k.api.memoryModel.atomicAddReturn('x', 1)).toEqualTypeOf<KPath<number>>();
+    // @ts-expect-error: an unknown ordering
+    k.api.memoryModel.xchg('x', 1, 'seq_cst');
+  });
+
+  it('its events and error code join the core maps', () => {
+    const e = {} as KernelEvent;
+    if (e.type === 'memory-model/load') expectTypeOf(e.newest).toEqualTypeOf<number>();
+    expectTypeOf<'LITMUS_PARSE'>().toMatchTypeOf<TracelabErrorCode>();
+    expectTypeOf(runLitmus).returns.toEqualTypeOf<LitmusOutcome>();
+  });
+});
