@@ -93,6 +93,7 @@ export type CoreErrorCode =
   | 'LOG_EMPTY'
   | 'LOG_CORRUPT'
   | 'LOG_FOREIGN'
+  | 'LOG_VERSION'
   | 'LOG_INVALID_EVENT'
   | 'LOG_SEQUENCE'
   | 'LOG_PLUGIN_MISMATCH'

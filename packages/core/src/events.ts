@@ -8,9 +8,13 @@ import type { TaskRunState } from './state.js';
  * Payloads are plain JSON (numbers, strings, booleans, null, arrays, objects): the log is
  * NDJSON, and a run's identity is the SHA-256 of its canonical form.
  */
-export interface EventMap {
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface EventMap extends CoreEventMap {}
+
+/** The core's own events (the part of {@link EventMap} no plugin adds to). */
+export interface CoreEventMap {
   /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
-  'kernel/created': { cpus: number; seed: number; coreVersion: string };
+  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of
@@ -107,46 +111,54 @@ export type EventInput<T extends EventType = EventType> = {
   [K in T]: { type: K } & EventMap[K];
 }[T];
 
-export const CORE_EVENT_TYPES: readonly EventType[] = [
-  'kernel/created',
-  'kernel/plugin-registered',
-  'kernel/oops',
-  'kernel/printk',
-  'kernel/function-defined',
-  'task/spawned',
-  'fork/dup',
-  'fork/vfork-done',
-  'fork/link',
-  'task/flags',
-  'task/exec',
-  'task/exit',
-  'task/zombie',
-  'task/reparented',
-  'task/released',
-  'task/sleep',
-  'task/user-fault',
-  'sched/wakeup',
-  'sched/switch',
-  'cpu/preempt-count',
-  'syscall/enter',
-  'syscall/exit',
-  'fault/page',
-  'fault/resolved',
-  'mm/store',
-  'fs/open',
-  'lock/wait',
-  'lock/acquired',
-  'lock/released',
-  'rcu/read-lock',
-  'rcu/read-unlock',
-  'rcu/gp-start',
-  'rcu/qs',
-  'rcu/gp-end',
-  'rcu/callback-queued',
-  'rcu/callback-invoked',
-  'signal/generate',
-  'signal/deliver',
-  'module/loaded',
-  'module/going',
-  'module/unloaded',
-];
+export type CoreEventType = keyof CoreEventMap & string;
+
+/**
+ * Every core event type, once. A mapped type over {@link CoreEventType}: adding an event to
+ * `CoreEventMap` without listing it here (or listing one that is not there) fails to compile.
+ */
+const CORE_EVENTS: { readonly [T in CoreEventType]: true } = {
+  'kernel/created': true,
+  'kernel/plugin-registered': true,
+  'kernel/oops': true,
+  'kernel/printk': true,
+  'kernel/function-defined': true,
+  'task/spawned': true,
+  'fork/dup': true,
+  'fork/vfork-done': true,
+  'fork/link': true,
+  'task/flags': true,
+  'task/exec': true,
+  'task/exit': true,
+  'task/zombie': true,
+  'task/reparented': true,
+  'task/released': true,
+  'task/sleep': true,
+  'task/user-fault': true,
+  'sched/wakeup': true,
+  'sched/switch': true,
+  'cpu/preempt-count': true,
+  'syscall/enter': true,
+  'syscall/exit': true,
+  'fault/page': true,
+  'fault/resolved': true,
+  'mm/store': true,
+  'fs/open': true,
+  'lock/wait': true,
+  'lock/acquired': true,
+  'lock/released': true,
+  'rcu/read-lock': true,
+  'rcu/read-unlock': true,
+  'rcu/gp-start': true,
+  'rcu/qs': true,
+  'rcu/gp-end': true,
+  'rcu/callback-queued': true,
+  'rcu/callback-invoked': true,
+  'signal/generate': true,
+  'signal/deliver': true,
+  'module/loaded': true,
+  'module/going': true,
+  'module/unloaded': true,
+};
+
+export const CORE_EVENT_TYPES: readonly CoreEventType[] = Object.freeze(Object.keys(CORE_EVENTS) as CoreEventType[]);

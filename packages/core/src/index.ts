@@ -2,7 +2,7 @@
  * @tracelab/core: the event-sourced simulated kernel on which tracing mechanisms run as
  * plugins. See the package README for the API, events, state and invariants.
  */
-export { createKernel, replay, resolvePlugins, CORE_VERSION } from './kernel.js';
+export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
 export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, RunOptions, RunResult, SpawnOptions, SubscriberError, Violation, WaitingTask } from './kernel.js';
 
 export { randomStrategy, replaySchedule, encodeSchedule, encodeScheduleRuns, decodeSchedule, parseSchedule, MAX_CHOICE_VALUE, MAX_EXPANDED_CHOICES } from './strategy.js';
@@ -68,7 +68,7 @@ export type {
 export { userOps, CLONE_VFORK, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
 export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
 
-export type { EventHeader, EventInput, EventMap, EventType, KernelEvent } from './events.js';
+export type { EventHeader, EventInput, CoreEventMap, CoreEventType, EventMap, EventType, KernelEvent } from './events.js';
 export { CORE_EVENT_TYPES } from './events.js';
 
 export { PAGE_SIZE, TASKLIST_LOCK } from './state.js';

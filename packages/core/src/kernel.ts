@@ -2,7 +2,7 @@ import { Observable, concat, defer, distinctUntilChanged, map, of, type Observer
 import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
-import { CORE_FUNCTIONS, CorePathsImpl, startProgram } from './internal/core-paths.js';
+import { CORE_FUNCTIONS, startProgram, type CorePathsImpl } from './internal/core-paths.js';
 import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
 import { EventStore, type SliceReducer } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
@@ -27,6 +27,14 @@ export type { Violation, WaitingTask } from './internal/runtime.js';
 
 /** The version of this package; plugins declare the range of it they work with. */
 export const CORE_VERSION = '0.1.0';
+
+/**
+ * The log format, recorded in every log's `kernel/created` header. 2: the preempt count is
+ * published once per step (a `cpu/preempt-count` at the end of a step whose net change is
+ * non-zero), no longer at every preempt_disable/enable. A log without the field is format 1,
+ * and `replay` refuses any format but this one (`LOG_VERSION`).
+ */
+export const LOG_VERSION = 2;
 
 export interface KernelOptions {
   /** Number of CPUs, 1 to 64. Default 2. */
@@ -189,10 +197,27 @@ export interface ReplayedKernel extends Kernel {
 }
 
 const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
-const HOOKS: ReadonlySet<string> = new Set<HookName>([
-  'fork', 'clone', 'cloneComplete', 'exec', 'exit', 'death', 'release', 'syscallEntry', 'syscallExit', 'signal',
-  'contextSwitch', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle', 'wakeup',
-] satisfies HookName[]);
+/** Every hook, once: a mapped type over HookName, so a hook added to HookArgs must be listed here. */
+const HOOK_NAMES: { readonly [H in HookName]: true } = {
+  fork: true,
+  clone: true,
+  cloneComplete: true,
+  exec: true,
+  exit: true,
+  death: true,
+  release: true,
+  syscallEntry: true,
+  syscallExit: true,
+  signal: true,
+  contextSwitch: true,
+  returnToUser: true,
+  pageFault: true,
+  moduleLoad: true,
+  moduleUnload: true,
+  idle: true,
+  wakeup: true,
+};
+const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
 type AnyPlugin = TracelabPlugin<unknown, unknown>;
 
@@ -334,13 +359,8 @@ class KernelImpl implements ReplayedKernel {
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
-    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection }, (cpu) => this.idleLoop(cpu));
-    this.rt.kthreadRun = (path, comm) => {
-      if (!isGenerator(path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
-      return this.createKthread(path, comm).pid;
-    };
-    this.corePaths = new CorePathsImpl(this.rt);
-    this.rt.makeTaskDead = () => this.corePaths.doExit(128 + 11);
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection });
+    this.corePaths = this.rt.paths;
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
       unloadModule: (name) => this.corePaths.unloadModule(name),
@@ -353,7 +373,7 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
-      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION });
+      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -369,12 +389,8 @@ class KernelImpl implements ReplayedKernel {
         this.rt.emit(p.options === undefined ? { type: 'kernel/plugin-registered', name: p.name, version: p.version } : { type: 'kernel/plugin-registered', name: p.name, version: p.version, options: p.options });
       }
     }
+    this.rt.seal();
     this.store.flush();
-  }
-
-  // A generator defers the lookup: the runtime builds the idle tasks before corePaths exists.
-  private *idleLoop(cpu: number): KPath<void> {
-    yield* this.corePaths.idleLoop(cpu);
   }
 
   private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
@@ -419,6 +435,7 @@ class KernelImpl implements ReplayedKernel {
         rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
       },
       defineSyscall: (n, body) => {
+        rt.assertRegistering(name, `defineSyscall(${n})`);
         if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
         rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
         if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
@@ -539,21 +556,11 @@ class KernelImpl implements ReplayedKernel {
   }
 
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
-    const rt = this.createKthread(path, comm);
+    const rt = this.rt.createKthread(path, comm);
     this.store.flush();
     return rt;
   }
 
-  /** task/spawned and the task's runtime entry; shared by the host API and `kthreadRun`. */
-  private createKthread(path: KPath<unknown>, comm: string): TaskRt {
-    const pid = this.store.state.kernel.nextPid;
-    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: true });
-    const holder: { rt?: TaskRt } = {};
-    const rt = this.rt.newRt(pid, comm, this.corePaths.kthreadMain(path, () => holder.rt!));
-    holder.rt = rt;
-    this.rt.tasks.set(pid, rt);
-    return rt;
-  }
 
   call<T>(path: KPath<T> | (() => KPath<T> | T), options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');
@@ -667,6 +674,14 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
   const first = lines.events[0]!.value as Partial<KernelEvent<'kernel/created'>>;
   if (typeof first !== 'object' || first === null || first.type !== 'kernel/created') {
     throw new TracelabError('LOG_FOREIGN', `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`, { line: 1 });
+  }
+  if (first.logVersion !== LOG_VERSION) {
+    const version = first.logVersion === undefined ? 1 : first.logVersion;
+    throw new TracelabError(
+      'LOG_VERSION',
+      `replay: this log is format version ${JSON.stringify(version)}${first.logVersion === undefined ? ' (its kernel/created header has no logVersion)' : ''}, written by core ${String(first.coreVersion)}; this core (${CORE_VERSION}) reads format ${LOG_VERSION} only. Re-run the workload (same seed, or its schedule string with replaySchedule) to record it again`,
+      { line: 1, logVersion: version, expected: LOG_VERSION },
+    );
   }
   const k = new KernelImpl(
     { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },

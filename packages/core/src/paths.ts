@@ -1,6 +1,5 @@
 import { kernelBug } from './errors.js';
 import type { EventInput, EventType, KernelEvent } from './events.js';
-import { intMapGet, intMapNextKey } from './int-map.js';
 import type { KernelState, LockState } from './state.js';
 import { TASKLIST_LOCK } from './state.js';
 
@@ -17,7 +16,9 @@ export type Command =
   | { readonly op: 'switch' }
   | { readonly op: 'spin'; readonly lock: string }
   | { readonly op: 'current' }
+  | { readonly op: 'preempt'; readonly delta: 1 | -1 }
   | { readonly op: 'state' }
+  | { readonly op: 'sleepers'; readonly channel: string }
   | { readonly op: 'emit'; readonly event: EventInput }
   | { readonly op: 'choose'; readonly kind: ChoiceKind; readonly n: number }
   | { readonly op: 'call-rcu'; readonly callback: RcuCallback; readonly label: string }
@@ -69,13 +70,25 @@ export interface Current {
   readonly cpu: number;
   /** The CPU's preempt count now. */
   readonly preemptCount: number;
+  /** The tick now (the step's time; `state.clock.now` is the time of the last logged event). */
+  readonly now: number;
 }
 
-const POINT: Command = Object.freeze({ op: 'point' });
-const SWITCH: Command = Object.freeze({ op: 'switch' });
-const CURRENT: Command = Object.freeze({ op: 'current' });
-const STATE: Command = Object.freeze({ op: 'state' });
+// The commands the core's own paths yield directly (`yield CURRENT` rather than
+// `yield* current()`): a helper called through `yield*` allocates a generator and adds a frame
+// that every resume passes through, on the hottest paths (locks, preemption, wake-ups).
+/** @internal */ export const POINT: Command = Object.freeze({ op: 'point' });
+/** @internal */ export const SWITCH: Command = Object.freeze({ op: 'switch' });
+/** @internal */ export const CURRENT: Command = Object.freeze({ op: 'current' });
+/** @internal */ export const STATE: Command = Object.freeze({ op: 'state' });
+
+/** @internal The `emit` command, for `yield emitCommand(event)` where the logged event is not needed. */
+export function emitCommand(event: EventInput): Command {
+  return { op: 'emit', event };
+}
 const FN_EXIT: Command = Object.freeze({ op: 'fn-exit' });
+const PREEMPT_DISABLE: Command = Object.freeze({ op: 'preempt', delta: 1 });
+const PREEMPT_ENABLE: Command = Object.freeze({ op: 'preempt', delta: -1 });
 
 /** A scheduling point: another CPU may act here, and, if preemption is on, this task may be preempted. */
 export function* schedPoint(): KPath<void> {
@@ -98,8 +111,8 @@ export function* emit<T extends EventType>(event: EventInput<T>): KPath<KernelEv
 
 /** The kernel's printk: free text into the log. */
 export function* printk(text: string): KPath<void> {
-  const me = yield* current();
-  yield* emit({ type: 'kernel/printk', pid: me.pid, text });
+  const me = (yield CURRENT) as Current;
+  yield emitCommand({ type: 'kernel/printk', pid: me.pid, text });
 }
 
 /**
@@ -113,19 +126,22 @@ export function* shouldFailAlloc(): KPath<boolean> {
 
 // ---- preemption --------------------------------------------------------------------------
 
+/**
+ * preempt_disable: raises this CPU's preempt count. The count is the runtime's (per CPU, as
+ * `current()` reports it) and is not logged per change: the state's `cpus[c].preemptCount`
+ * follows it by one `cpu/preempt-count` at the end of each step whose net change is non-zero.
+ */
 export function* preemptDisable(): KPath<void> {
-  const me = yield* current();
-  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
+  yield PREEMPT_DISABLE;
 }
 
 /**
  * Re-enables preemption, then a scheduling point (it always ends the step; the task can only
- * be preempted there if the count reached 0, as the kernel's preempt_enable).
+ * be preempted there if the count reached 0, as the kernel's preempt_enable). An underflow is
+ * a BUG thrown at the call.
  */
 export function* preemptEnable(): KPath<void> {
-  const me = yield* current();
-  if (me.preemptCount <= 0) throw kernelBug(`preempt count underflow on cpu ${me.cpu}`);
-  yield* emit({ type: 'cpu/preempt-count', count: me.preemptCount - 1 });
+  yield PREEMPT_ENABLE;
   yield POINT;
 }
 
@@ -146,41 +162,32 @@ export function* schedule(): KPath<void> {
  */
 export function* waitEvent(channel: string, condition: (state: KernelState) => boolean): KPath<void> {
   for (;;) {
-    if (condition(yield* getState())) return;
-    const me = yield* current();
-    yield* emit({ type: 'task/sleep', pid: me.pid, on: channel, until: null, state: 'sleeping' });
-    yield* schedule();
+    if (condition((yield STATE) as KernelState)) return;
+    const me = (yield CURRENT) as Current;
+    yield emitCommand({ type: 'task/sleep', pid: me.pid, on: channel, until: null, state: 'sleeping' });
+    yield SWITCH;
   }
 }
 
-/** Wakes every task sleeping on `channel`. Returns how many were woken. */
+/**
+ * Wakes every task sleeping on `channel`, in pid order. Returns how many were woken. The
+ * sleepers come from the runtime's wait-queue index (O(sleepers), not a walk of every task).
+ */
 export function* wakeUp(channel: string): KPath<number> {
-  const s = yield* getState();
-  const me = yield* current();
-  let woken = 0;
-  for (const pid of sleepersOn(s, channel)) {
-    yield* emit({ type: 'sched/wakeup', pid, by: me.pid });
-    woken++;
-  }
-  return woken;
-}
-
-function sleepersOn(s: KernelState, channel: string): number[] {
-  const out: number[] = [];
-  // A scan in pid order: wake-ups are rare next to steps, and the order is deterministic.
-  for (let pid = intMapNextKey(s.tasks, -1); pid !== -1; pid = intMapNextKey(s.tasks, pid)) {
-    const t = intMapGet(s.tasks, pid)!;
-    if (t.waitingOn === channel && (t.state === 'sleeping' || t.state === 'stopped')) out.push(pid);
-  }
-  return out;
+  const sleepers = (yield { op: 'sleepers', channel } as Command) as readonly number[];
+  if (sleepers.length === 0) return 0;
+  const me = (yield CURRENT) as Current;
+  for (const pid of sleepers) yield emitCommand({ type: 'sched/wakeup', pid, by: me.pid });
+  return sleepers.length;
 }
 
 /** Sleeps for `ticks` ticks of simulated time (a voluntary switch). */
 export function* msleep(ticks: number): KPath<void> {
-  const me = yield* current();
-  const s = yield* getState();
-  yield* emit({ type: 'task/sleep', pid: me.pid, on: 'timer', until: s.clock.now + Math.max(1, ticks), state: 'sleeping' });
-  yield* schedule();
+  // The deadline counts from the tick now (jiffies), not from the last logged event's time,
+  // which lags whenever nothing was logged yet in this step.
+  const me = (yield CURRENT) as Current;
+  yield emitCommand({ type: 'task/sleep', pid: me.pid, on: 'timer', until: me.now + Math.max(1, ticks), state: 'sleeping' });
+  yield SWITCH;
 }
 
 // ---- mutexes -------------------------------------------------------------------------------
@@ -191,33 +198,33 @@ export function* msleep(ticks: number): KPath<void> {
  * order they arrived and nobody barges in.
  */
 export function* mutexLock(name: string): KPath<void> {
-  const me = yield* current();
+  const me = (yield CURRENT) as Current;
   if (me.pid === 0) throw kernelBug(`mutex ${name} taken from the idle task`);
-  const l = (yield* getState()).locks[name];
+  const l = ((yield STATE) as KernelState).locks[name];
   if (l !== undefined && l.kind !== 'mutex') throw kernelBug(`${name} is a ${l.kind}, not a mutex`);
   if (l === undefined || l.owner === null) {
-    yield* emit({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: me.pid, write: true, handoff: false });
+    yield emitCommand({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: me.pid, write: true, handoff: false });
     return;
   }
   if (l.owner === me.pid) throw kernelBug(`recursive lock of mutex ${name} by pid ${me.pid}`);
-  yield* emit({ type: 'lock/wait', lock: name, kind: 'mutex', pid: me.pid, write: true });
-  yield* emit({ type: 'task/sleep', pid: me.pid, on: `mutex:${name}`, until: null, state: 'sleeping' });
-  yield* schedule();
-  const after = (yield* getState()).locks[name] as Extract<LockState, { kind: 'mutex' }>;
+  yield emitCommand({ type: 'lock/wait', lock: name, kind: 'mutex', pid: me.pid, write: true });
+  yield emitCommand({ type: 'task/sleep', pid: me.pid, on: `mutex:${name}`, until: null, state: 'sleeping' });
+  yield SWITCH;
+  const after = ((yield STATE) as KernelState).locks[name] as Extract<LockState, { kind: 'mutex' }>;
   if (after.owner !== me.pid) throw kernelBug(`woken on mutex ${name} without owning it`);
 }
 
 export function* mutexUnlock(name: string): KPath<void> {
-  const me = yield* current();
-  const l = (yield* getState()).locks[name];
+  const me = (yield CURRENT) as Current;
+  const l = ((yield STATE) as KernelState).locks[name];
   if (l === undefined || l.kind !== 'mutex' || l.owner !== me.pid) {
     throw kernelBug(`mutex ${name} unlocked by pid ${me.pid}, which does not hold it`);
   }
-  yield* emit({ type: 'lock/released', lock: name, kind: 'mutex', pid: me.pid, write: true });
+  yield emitCommand({ type: 'lock/released', lock: name, kind: 'mutex', pid: me.pid, write: true });
   const next = l.waiters[0];
   if (next !== undefined) {
-    yield* emit({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: next, write: true, handoff: true });
-    yield* emit({ type: 'sched/wakeup', pid: next, by: me.pid });
+    yield emitCommand({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: next, write: true, handoff: true });
+    yield emitCommand({ type: 'sched/wakeup', pid: next, by: me.pid });
   }
 }
 
@@ -232,9 +239,9 @@ export function mutexIsHeldBy(state: KernelState, name: string, pid: number): bo
 type SpinKind = 'rwlock' | 'spinlock';
 
 function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void> {
-  yield* preemptDisable();
-  const me = yield* current();
-  const l = (yield* getState()).locks[name];
+  yield PREEMPT_DISABLE;
+  const me = (yield CURRENT) as Current;
+  const l = ((yield STATE) as KernelState).locks[name];
   if (l !== undefined && l.kind === 'mutex') throw kernelBug(`${name} is a mutex, not a ${kind}`);
   if (l !== undefined && (l.writer === me.pid || (write && l.readers.includes(me.pid)))) {
     throw kernelBug(`${kind} ${name} deadlock: pid ${me.pid} already holds it`);
@@ -243,75 +250,77 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
     l === undefined ||
     (l.writer === null && (write ? l.readers.length === 0 && l.waiters.length === 0 : l.waiters.length === 0));
   if (free) {
-    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: me.pid, write, handoff: false });
+    yield emitCommand({ type: 'lock/acquired', lock: name, kind, pid: me.pid, write, handoff: false });
     return;
   }
-  yield* emit({ type: 'lock/wait', lock: name, kind, pid: me.pid, write });
+  yield emitCommand({ type: 'lock/wait', lock: name, kind, pid: me.pid, write });
   // Busy-waits on this CPU (preemption off) until an unlocker grants the lock.
   yield { op: 'spin', lock: name };
 }
 
 function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void> {
-  const me = yield* current();
-  const l = (yield* getState()).locks[name];
+  const me = (yield CURRENT) as Current;
+  const l = ((yield STATE) as KernelState).locks[name];
   const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
   if (!holds) throw kernelBug(`${kind} ${name} released by pid ${me.pid}, which does not hold it for ${write ? 'write' : 'read'}`);
-  yield* emit({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
+  yield emitCommand({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
   yield* grantWaiters(name, kind);
-  yield* preemptEnable();
+  yield PREEMPT_ENABLE;
+  yield POINT;
 }
 
 /** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */
 function* grantWaiters(name: string, kind: SpinKind): KPath<void> {
-  const l = (yield* getState()).locks[name] as Extract<LockState, { kind: SpinKind }>;
+  const l = ((yield STATE) as KernelState).locks[name] as Extract<LockState, { kind: SpinKind }>;
   if (l.writer !== null) return;
   const head = l.waiters[0];
   if (head === undefined) return;
   if (head.write) {
     if (l.readers.length > 0) return;
-    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: head.pid, write: true, handoff: true });
+    yield emitCommand({ type: 'lock/acquired', lock: name, kind, pid: head.pid, write: true, handoff: true });
     return;
   }
   for (const w of l.waiters) {
     if (w.write) break;
-    yield* emit({ type: 'lock/acquired', lock: name, kind, pid: w.pid, write: false, handoff: true });
+    yield emitCommand({ type: 'lock/acquired', lock: name, kind, pid: w.pid, write: false, handoff: true });
   }
 }
 
 /** read_lock on a rwlock (the tasklist lock by default); disables preemption while held. */
-export function* readLock(name: string = TASKLIST_LOCK): KPath<void> {
-  yield* spinAcquire(name, 'rwlock', false);
+export function readLock(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinAcquire(name, 'rwlock', false);
 }
-export function* readUnlock(name: string = TASKLIST_LOCK): KPath<void> {
-  yield* spinRelease(name, 'rwlock', false);
+export function readUnlock(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinRelease(name, 'rwlock', false);
 }
 /** write_lock on a rwlock (the tasklist lock by default): excludes readers and writers. */
-export function* writeLock(name: string = TASKLIST_LOCK): KPath<void> {
-  yield* spinAcquire(name, 'rwlock', true);
+export function writeLock(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinAcquire(name, 'rwlock', true);
 }
-export function* writeUnlock(name: string = TASKLIST_LOCK): KPath<void> {
-  yield* spinRelease(name, 'rwlock', true);
+export function writeUnlock(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinRelease(name, 'rwlock', true);
 }
-export function* spinLock(name: string): KPath<void> {
-  yield* spinAcquire(name, 'spinlock', true);
+export function spinLock(name: string): KPath<void> {
+  return spinAcquire(name, 'spinlock', true);
 }
-export function* spinUnlock(name: string): KPath<void> {
-  yield* spinRelease(name, 'spinlock', true);
+export function spinUnlock(name: string): KPath<void> {
+  return spinRelease(name, 'spinlock', true);
 }
 
 // ---- RCU-sched -----------------------------------------------------------------------------
 
 /** rcu_read_lock_sched: a preempt-disabled region; a grace period cannot end while it lasts. */
 export function* rcuReadLock(): KPath<void> {
-  yield* preemptDisable();
-  const me = yield* current();
-  yield* emit({ type: 'rcu/read-lock', pid: me.pid });
+  yield PREEMPT_DISABLE;
+  const me = (yield CURRENT) as Current;
+  yield emitCommand({ type: 'rcu/read-lock', pid: me.pid });
 }
 
 export function* rcuReadUnlock(): KPath<void> {
-  const me = yield* current();
-  yield* emit({ type: 'rcu/read-unlock', pid: me.pid });
-  yield* preemptEnable();
+  const me = (yield CURRENT) as Current;
+  yield emitCommand({ type: 'rcu/read-unlock', pid: me.pid });
+  yield PREEMPT_ENABLE;
+  yield POINT;
 }
 
 /**
@@ -351,7 +360,7 @@ export function* rcuIdleExit(): KPath<void> {
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */
 export function* synchronizeRcu(): KPath<void> {
   let done = false;
-  const me = yield* current();
+  const me = (yield CURRENT) as Current;
   const channel = `rcu-sync:${me.pid}`;
   const id = yield* callRcu(function* () {
     done = true;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, replay } from '@tracelab/core';
+import { canonicalJson, createKernel, LOG_VERSION, replay } from '@tracelab/core';
 import { shell } from './helpers.js';
 
 function lines(): string[] {
@@ -38,6 +38,18 @@ describe('bad logs', () => {
   it('a foreign file is refused at line 1', () => {
     expect(codeOf(() => replay('{"hello":"world"}\n'))).toMatchObject({ code: 'LOG_FOREIGN' });
     expect(codeOf(() => replay(''))).toMatchObject({ code: 'LOG_EMPTY' });
+  });
+
+  it('a log of another format version is refused at line 1, saying which format it is and which this core reads', () => {
+    const l = lines();
+    expect(JSON.parse(l[0]!)).toMatchObject({ type: 'kernel/created', logVersion: LOG_VERSION });
+    // A format-1 log (before the preempt count was published per step) has no logVersion.
+    const { logVersion: _dropped, ...v1 } = JSON.parse(l[0]!) as Record<string, unknown>;
+    const old = [canonicalJson(v1), ...l.slice(1)].join('\n') + '\n';
+    expect(codeOf(() => replay(old))).toEqual({ code: 'LOG_VERSION', message: expect.stringMatching(/format version 1 .*no logVersion.*reads format 2 only/) });
+    const future = [canonicalJson({ ...JSON.parse(l[0]!), logVersion: 3 }), ...l.slice(1)].join('\n') + '\n';
+    expect(codeOf(() => replay(future))).toMatchObject({ code: 'LOG_VERSION', message: expect.stringContaining('format version 3') });
+    expect(replay(l.join('\n') + '\n').report.events).toBe(l.length);
   });
 
   it('a missing event, an unknown type or a different plugin stack is named', () => {

@@ -60,7 +60,7 @@ describe('replay', () => {
 
   it('stateAt(seq) is the state after that event, across snapshot boundaries', () => {
     const a = createKernel({ cpus: 2, seed: 3 });
-    for (let i = 0; i < 14; i++) a.spawn(shell);
+    for (let i = 0; i < 16; i++) a.spawn(shell);
     expectClean(a, a.run());
     expect(a.log.length).toBeGreaterThan(2100);
     for (const seq of [0, 5, 1022, 1023, 1024, 1500, 2047, 2048, a.log.length - 1]) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, definePlugin, emit, getState, replay, schedPoint, type KPath, type TracelabPlugin } from '@tracelab/core';
+import { canonicalJson, createKernel, current, definePlugin, emit, getState, replay, schedPoint, type KPath, type TracelabPlugin } from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
 declare module '@tracelab/core' {
@@ -292,8 +292,10 @@ describe('context-switch hooks', () => {
       core: '^0.1.0',
       register(ctx) {
         ctx.tap('contextSwitch', function* ({ prev, next, cpu }) {
-          const s = yield* getState();
-          seen.push({ prev, next, count: s.cpus[cpu]!.preemptCount });
+          // The preempt count as kernel code sees it (the state's copy is published at the step's end).
+          const me = yield* current();
+          expect(me.cpu).toBe(cpu);
+          seen.push({ prev, next, count: me.preemptCount });
         });
       },
     });
@@ -306,5 +308,32 @@ describe('context-switch hooks', () => {
     expect(seen.every((s) => s.count === 1)).toBe(true);
     // Every switch but ones whose next task never ran again (the run ended) saw its hook.
     expect(seen.length).toBeGreaterThanOrEqual(switches.length - 2);
+  });
+});
+
+describe('registration tables', () => {
+  it('are closed once the kernel is built: a tap or syscall defined later is refused with a coded error', () => {
+    let late: (() => void) | null = null;
+    let lateSyscall: (() => void) | null = null;
+    const sneaky = definePlugin({
+      name: 'sneaky',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        const handler = function* (): KPath<void> {
+          yield* schedPoint();
+        };
+        late = () => ctx.tap('exit', handler);
+        lateSyscall = () =>
+          ctx.defineSyscall('later', function* () {
+            yield* schedPoint();
+            return 0;
+          });
+        ctx.tap('exit', handler);
+      },
+    });
+    createKernel({ plugins: [sneaky] });
+    expect(() => late!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('sneaky: tap of exit after the kernel was built') }));
+    expect(() => lateSyscall!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('defineSyscall(later)') }));
   });
 });

@@ -3,7 +3,7 @@
  * `npm run bench` runs them all; `npm run bench -- fold` only those whose name contains "fold".
  */
 import { configureStore, createSlice, type PayloadAction } from '@reduxjs/toolkit';
-import { buildWorkload } from '@tracelab/cli';
+import { buildWorkload, defaultScenario } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
 import { ftraceBench } from './ftrace.js';
 import { exploreBench } from './explore.js';
@@ -244,6 +244,25 @@ const simulation: Benchmark = {
   },
 };
 
+// ---- 2b. kernel creation --------------------------------------------------------------------
+
+/**
+ * createKernel with the CLI's default stack (six plugins), and with none: what exploring one
+ * schedule pays before its first step. Issue 14's aim: 10 us per schedule, amortised.
+ */
+const kernelCreation: Benchmark = {
+  name: 'kernel creation',
+  run(): Row[] {
+    const stack = defaultScenario.plugins;
+    const full = measure(() => createKernel({ cpus: 2, seed: 1, plugins: stack() }), { iterations: 200, samples: 5, warmup: 50 });
+    const bare = measure(() => createKernel({ cpus: 2, seed: 1 }), { iterations: 500, samples: 5, warmup: 50 });
+    return [
+      row('kernel creation, default stack (6 plugins)', 'us', full / 1e3, 10, 'target per schedule'),
+      row('kernel creation, no plugins', 'us', bare / 1e3, 10, 'target per schedule'),
+    ];
+  },
+};
+
 // ---- 3. replay -------------------------------------------------------------------------------
 
 /** ~292 events per job (files: 10): 3500 jobs write just over 1,000,000 events. */
@@ -265,7 +284,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(await runBenchmarks([fold, simulation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench], filterFromArgv()));
+  report(await runBenchmarks([fold, simulation, kernelCreation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

@@ -1,7 +1,7 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
-import { callbackPath, current, emit, fn, getState, msleep, mutexLock, mutexUnlock, schedPoint, schedule, waitEvent, wakeUp, writeLock, writeUnlock } from '../paths.js';
-import type { CorePaths, SignalAction } from '../plugin.js';
+import { CURRENT, POINT, STATE, SWITCH, callbackPath, emitCommand, fn, msleep, mutexLock, mutexUnlock, waitEvent, wakeUp, writeLock, writeUnlock, type Current } from '../paths.js';
+import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
 import { intMapGet } from '../int-map.js';
@@ -38,22 +38,26 @@ export class CorePathsImpl implements CorePaths {
    */
   private readonly vforks = new Map<number, { readonly parent: number; done: boolean }>();
 
-  constructor(private readonly rt: Runtime) {
-    const sys = rt.syscalls;
-    sys.set('getpid', () => this.sysGetpid());
-    sys.set('getppid', () => this.sysGetppid());
-    sys.set('read', (a) => this.sysRead(a));
-    sys.set('write', (a) => this.sysWrite(a));
-    sys.set('open', (a) => this.sysOpen(a));
-    sys.set('stat', (a) => this.sysStat(a));
-    sys.set('close', () => this.sysClose());
-    sys.set('clone', (a) => this.sysClone(a['flags'] ?? 0));
-    sys.set('execve', (a) => this.sysExecve(a));
-    sys.set('exit_group', (a) => this.doExit(a['code'] ?? 0));
-    sys.set('nanosleep', (a) => this.sysNanosleep(a));
-    sys.set('wait4', () => this.sysWait4());
-    sys.set('kill', (a) => this.sysKill(a));
-    rt.copyFromUser = (addr, len) => this.copyFromUser(addr, len);
+  /** Built by the runtime it serves, in the runtime's constructor; it only keeps the reference. */
+  constructor(private readonly rt: Runtime) {}
+
+  /** The core's syscall table: the runtime copies it into its own at construction. */
+  syscallTable(): ReadonlyArray<readonly [string, SyscallBody]> {
+    return [
+      ['getpid', () => this.sysGetpid()],
+      ['getppid', () => this.sysGetppid()],
+      ['read', (a) => this.sysRead(a)],
+      ['write', (a) => this.sysWrite(a)],
+      ['open', (a) => this.sysOpen(a)],
+      ['stat', (a) => this.sysStat(a)],
+      ['close', () => this.sysClose()],
+      ['clone', (a) => this.sysClone(a['flags'] ?? 0)],
+      ['execve', (a) => this.sysExecve(a)],
+      ['exit_group', (a) => this.doExit(a['code'] ?? 0)],
+      ['nanosleep', (a) => this.sysNanosleep(a)],
+      ['wait4', () => this.sysWait4()],
+      ['kill', (a) => this.sysKill(a)],
+    ];
   }
 
   private get s(): KernelState {
@@ -80,7 +84,7 @@ export class CorePathsImpl implements CorePaths {
         if (!isUserOp(op)) throw new TypeError(`the program yielded ${describeValue(op)}, not a user operation (yield u.compute(1), u.syscall('getpid'), ...)`);
       } catch (err) {
         // The program itself is broken: the task dies as if by SIGSEGV, with the reason logged.
-        yield* emit({ type: 'task/user-fault', pid, message: describeError(err) });
+        yield emitCommand({ type: 'task/user-fault', pid, message: describeError(err) });
         yield* this.doExit(128 + SIGSEGV);
         return;
       }
@@ -97,7 +101,7 @@ export class CorePathsImpl implements CorePaths {
   private *userOp(pid: number, op: UserOp): KPath<SyscallOut> {
     switch (op.kind) {
       case 'compute':
-        for (let i = 0; i < op.ticks; i++) yield* schedPoint();
+        for (let i = 0; i < op.ticks; i++) yield POINT;
         return { ret: 0 };
       case 'touch':
         yield* this.touch(pid, op.addr);
@@ -128,7 +132,7 @@ export class CorePathsImpl implements CorePaths {
   private *syscall(pid: number, name: string, args: Readonly<Record<string, number | string>>): KPath<SyscallOut> {
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(args)) numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
-    yield* emit({ type: 'syscall/enter', pid, name, args: numeric });
+    yield emitCommand({ type: 'syscall/enter', pid, name, args: numeric });
     // A syscallEntry handler may abort the call (a tracer's UTRACE_SYSCALL_ABORT, seccomp):
     // the body is skipped and the task sees -ENOSYS.
     const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
@@ -139,7 +143,7 @@ export class CorePathsImpl implements CorePaths {
     this.outs.delete(pid);
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
     yield* this.exitToUser(pid);
-    yield* emit({ type: 'syscall/exit', pid, name, ret });
+    yield emitCommand({ type: 'syscall/exit', pid, name, ret });
     return { ...out, ret };
   }
 
@@ -157,7 +161,7 @@ export class CorePathsImpl implements CorePaths {
     const tgid = intMapGet(this.s.tasks, pid)!.tgid;
     const mm = intMapGet(this.s.memory, tgid);
     if (mm === undefined) return 0;
-    yield* emit({ type: 'mm/store', tgid, addr: mm.brk, data });
+    yield emitCommand({ type: 'mm/store', tgid, addr: mm.brk, data });
     return mm.brk;
   }
 
@@ -170,11 +174,11 @@ export class CorePathsImpl implements CorePaths {
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
       const action: SignalAction =
         sig === SIGKILL ? 'terminate' : (verdict ?? (sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate'));
-      yield* emit({ type: 'signal/deliver', pid, sig, action });
+      yield emitCommand({ type: 'signal/deliver', pid, sig, action });
       if (action === 'terminate') yield* this.doExit(128 + sig);
       if (action === 'stop') {
-        yield* emit({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
-        yield* schedule();
+        yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
+        yield SWITCH;
       }
     }
     yield* this.rt.runHook('returnToUser', { pid }, pid);
@@ -186,16 +190,16 @@ export class CorePathsImpl implements CorePaths {
     const t = intMapGet(this.s.tasks, pid)!;
     const page = pageOf(addr);
     if (mmHasPage(intMapGet(this.s.memory, t.tgid), page)) {
-      yield* schedPoint();
+      yield POINT;
       return;
     }
     yield* this.pageFault(pid, addr, page, true);
   }
 
   private *pageFault(pid: number, addr: number, page: number, user: boolean): KPath<void> {
-    yield* emit({ type: 'fault/page', pid, addr, page, user });
+    yield emitCommand({ type: 'fault/page', pid, addr, page, user });
     yield* fn('handle_mm_fault', this.handleMmFault(pid, addr, user));
-    yield* emit({ type: 'fault/resolved', pid, page, user });
+    yield emitCommand({ type: 'fault/resolved', pid, page, user });
   }
 
   private *handleMmFault(pid: number, addr: number, user: boolean): KPath<number> {
@@ -206,8 +210,8 @@ export class CorePathsImpl implements CorePaths {
   }
 
   /** copy_from_user with faults: see `copyFromUser` in paths.ts for the contract. */
-  private *copyFromUser(addr: number, len: number): KPath<CopyResult> {
-    const me = yield* current();
+  *copyFromUser(addr: number, len: number): KPath<CopyResult> {
+    const me = (yield CURRENT) as Current;
     const t = intMapGet(this.s.tasks, me.pid);
     const mm = t === undefined ? undefined : intMapGet(this.s.memory, t.tgid);
     if (mm === undefined || len <= 0) return { notCopied: Math.max(0, len), data: '' };
@@ -215,7 +219,7 @@ export class CorePathsImpl implements CorePaths {
     const last = pageOf(addr + len - 1);
     for (let page = pageOf(addr); page <= last; page++) {
       if (mmHasPage(intMapGet(this.s.memory, t!.tgid), page)) continue;
-      const { preemptCount } = yield* current();
+      const { preemptCount } = (yield CURRENT) as Current;
       if (preemptCount > 0) {
         // pagefault_disable(): no sleeping here, the copy stops at the first missing page.
         const copied = Math.max(0, page * 4096 - addr);
@@ -223,25 +227,25 @@ export class CorePathsImpl implements CorePaths {
       }
       yield* this.pageFault(me.pid, Math.max(addr, page * 4096), page, false);
     }
-    yield* schedPoint();
+    yield POINT;
     return { notCopied: 0, data: stored.slice(0, len) };
   }
 
   // ---- syscalls ----------------------------------------------------------------------------
 
   private *sysGetpid(): KPath<number> {
-    yield* schedPoint();
+    yield POINT;
     return intMapGet(this.s.tasks, this.me().pid)!.tgid;
   }
 
   private *sysGetppid(): KPath<number> {
-    yield* schedPoint();
+    yield POINT;
     return intMapGet(this.s.tasks, this.me().pid)!.parent;
   }
 
   private *sysRead(a: Readonly<Record<string, number>>): KPath<number> {
     // Data comes from the page cache; a descriptor past the std ones blocks briefly on "disk".
-    yield* schedPoint();
+    yield POINT;
     if ((a['fd'] ?? 0) >= 3) yield* msleep(2);
     return Math.max(0, a['count'] ?? 0);
   }
@@ -258,7 +262,7 @@ export class CorePathsImpl implements CorePaths {
     if (r.data.length === 0) return -ENOENT;
     const pid = this.me().pid;
     const fd = intMapGet(this.s.tasks, pid)!.nextFd;
-    yield* emit({ type: 'fs/open', pid, path: r.data, fd });
+    yield emitCommand({ type: 'fs/open', pid, path: r.data, fd });
     return fd;
   }
 
@@ -268,7 +272,7 @@ export class CorePathsImpl implements CorePaths {
   }
 
   private *sysClose(): KPath<number> {
-    yield* schedPoint();
+    yield POINT;
     return 0;
   }
 
@@ -283,7 +287,7 @@ export class CorePathsImpl implements CorePaths {
     const r = yield* this.copyFromUser(a['filename'] ?? 0, 256);
     const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
     yield* this.rt.runHook('exec', { pid, comm, filename: r.data }, pid);
-    yield* emit({ type: 'task/exec', pid, comm });
+    yield emitCommand({ type: 'task/exec', pid, comm });
     yield* this.completeVfork(pid);
     const program = this.programs.get(pid);
     this.programs.delete(pid);
@@ -297,12 +301,12 @@ export class CorePathsImpl implements CorePaths {
     const sig = a['sig'] ?? 0;
     const t = intMapGet(this.s.tasks, pid);
     if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
-    yield* emit({ type: 'signal/generate', pid, sig, from: me });
+    yield emitCommand({ type: 'signal/generate', pid, sig, from: me });
     // Interruptible sleeps end at a signal; a stopped task wakes for SIGCONT or SIGKILL.
     const interruptible = t.state === 'sleeping' && (t.waitingOn === 'timer' || t.waitingOn === `wait:${pid}`);
     const resumes = t.state === 'stopped' && (sig === SIGCONT || sig === SIGKILL);
-    if (interruptible || resumes) yield* emit({ type: 'sched/wakeup', pid, by: me });
-    if (sig === SIGSTOP) yield* schedPoint();
+    if (interruptible || resumes) yield emitCommand({ type: 'sched/wakeup', pid, by: me });
+    if (sig === SIGSTOP) yield POINT;
     return 0;
   }
 
@@ -319,8 +323,8 @@ export class CorePathsImpl implements CorePaths {
         return zombie;
       }
       if (t.pendingSignals.length > 0) return -EINTR;
-      yield* emit({ type: 'task/sleep', pid: me, on: `wait:${me}`, until: null, state: 'sleeping' });
-      yield* schedule();
+      yield emitCommand({ type: 'task/sleep', pid: me, on: `wait:${me}`, until: null, state: 'sleeping' });
+      yield SWITCH;
     }
   }
 
@@ -342,7 +346,7 @@ export class CorePathsImpl implements CorePaths {
       // The child may have execed or exited already: then the wait returns at once.
       yield* waitEvent(`vfork:${child}`, () => vfork.done);
       this.vforks.delete(child);
-      yield* emit({ type: 'fork/vfork-done', parent, child });
+      yield emitCommand({ type: 'fork/vfork-done', parent, child });
     }
     return child;
   }
@@ -363,22 +367,22 @@ export class CorePathsImpl implements CorePaths {
   private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
     const p = intMapGet(this.s.tasks, parent)!;
     const child = this.s.kernel.nextPid;
-    yield* emit({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
+    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.tasks.set(child, rt);
     if ((cloneFlags & CLONE_VFORK) !== 0) this.vforks.set(child, { parent, done: false });
     yield* this.rt.runHook('fork', { stage: 'dup', parent, child, cloneFlags }, parent);
     // copy_mm, copy_files, ...: preemptible, and other CPUs run meanwhile.
-    yield* schedPoint();
-    yield* schedPoint();
+    yield POINT;
+    yield POINT;
     yield* writeLock();
-    yield* emit({ type: 'fork/link', parent, child });
+    yield emitCommand({ type: 'fork/link', parent, child });
     yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
     // tracehook_report_clone: the child is linked but not yet woken; the handler may sleep.
     yield* this.rt.runHook('clone', { parent, child, cloneFlags }, parent);
     // wake_up_new_task
-    yield* emit({ type: 'sched/wakeup', pid: child, by: parent });
+    yield emitCommand({ type: 'sched/wakeup', pid: child, by: parent });
     return child;
   }
 
@@ -386,7 +390,7 @@ export class CorePathsImpl implements CorePaths {
   private *retFromFork(pid: number, program: Program): KPath<void> {
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name: 'clone', ret: 0 }, pid);
     yield* this.exitToUser(pid);
-    yield* emit({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
+    yield emitCommand({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
     yield* this.userMain(pid, program);
   }
 
@@ -400,17 +404,17 @@ export class CorePathsImpl implements CorePaths {
   private *doExitBody(code: number): KPath<number> {
     const pid = this.me().pid;
     yield* this.rt.runHook('exit', { pid, code }, pid);
-    yield* emit({ type: 'task/exit', pid, code });
+    yield emitCommand({ type: 'task/exit', pid, code });
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
     yield* writeLock();
     const t = intMapGet(this.s.tasks, pid)!;
     const orphanZombies: number[] = [];
     for (const c of t.children) {
-      yield* emit({ type: 'task/reparented', pid: c, parent: 0 });
+      yield emitCommand({ type: 'task/reparented', pid: c, parent: 0 });
       if (intMapGet(this.s.tasks, c)?.exitState === 'zombie') orphanZombies.push(c);
     }
-    yield* emit({ type: 'task/zombie', pid });
+    yield emitCommand({ type: 'task/zombie', pid });
     const autoreap = t.parent === 0;
     yield* writeUnlock();
     yield* this.rt.runHook('death', { pid, code }, pid);
@@ -418,7 +422,7 @@ export class CorePathsImpl implements CorePaths {
     if (autoreap) yield* this.releaseTask(pid, pid);
     else yield* wakeUp(`wait:${t.parent}`);
     this.me().exiting = true;
-    yield* schedule();
+    yield SWITCH;
     throw new TracelabError('KERNEL_BUG', `BUG: pid ${pid} ran after its final schedule()`);
   }
 
@@ -430,7 +434,7 @@ export class CorePathsImpl implements CorePaths {
   private *releaseBody(pid: number, by: number): KPath<void> {
     yield* this.rt.runHook('release', { pid, by }, pid);
     yield* writeLock();
-    yield* emit({ type: 'task/released', pid, by });
+    yield emitCommand({ type: 'task/released', pid, by });
     yield* writeUnlock();
   }
 
@@ -446,7 +450,7 @@ export class CorePathsImpl implements CorePaths {
   *idleLoop(cpu: number): KPath<void> {
     for (;;) {
       if (this.rt.hasHandlers('idle')) yield* this.rt.runHook('idle', { cpu });
-      yield* schedPoint();
+      yield POINT;
     }
   }
 
@@ -458,11 +462,11 @@ export class CorePathsImpl implements CorePaths {
 
   private *loadModuleBody(name: string, data: Record<string, unknown>): KPath<number> {
     yield* mutexLock('module_mutex');
-    if ((yield* getState()).modules[name] !== undefined) {
+    if (((yield STATE) as KernelState).modules[name] !== undefined) {
       yield* mutexUnlock('module_mutex');
       return -EEXIST;
     }
-    yield* emit({ type: 'module/loaded', name, data });
+    yield emitCommand({ type: 'module/loaded', name, data });
     yield* mutexUnlock('module_mutex');
     // The module's sites are armed by the plugins' load hooks (blocking_notifier_call_chain).
     yield* this.rt.runHook('moduleLoad', { module: name, data });
@@ -475,15 +479,15 @@ export class CorePathsImpl implements CorePaths {
 
   private *unloadModuleBody(name: string): KPath<number> {
     yield* mutexLock('module_mutex');
-    const m = (yield* getState()).modules[name];
+    const m = ((yield STATE) as KernelState).modules[name];
     if (m === undefined || m.state !== 'live') {
       yield* mutexUnlock('module_mutex');
       return -ENOENT;
     }
-    yield* emit({ type: 'module/going', name });
+    yield emitCommand({ type: 'module/going', name });
     yield* mutexUnlock('module_mutex');
     yield* this.rt.runHook('moduleUnload', { module: name });
-    yield* emit({ type: 'module/unloaded', name });
+    yield emitCommand({ type: 'module/unloaded', name });
     return 0;
   }
 }

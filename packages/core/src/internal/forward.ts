@@ -2,6 +2,11 @@ import type { Command, KPath } from '../paths.js';
 
 const SCHEDULING: ReadonlySet<string> = new Set(['point', 'switch', 'spin']);
 
+/** A generator object (a kernel path), as opposed to a generator function or anything else. */
+export function isGenerator(v: unknown): v is KPath<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+}
+
 export function isSchedulingCommand(cmd: Command): boolean {
   return SCHEDULING.has(cmd.op);
 }

@@ -1,13 +1,15 @@
-import { TracelabError, describeError } from '../errors.js';
+import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
-import { intMapGet } from '../int-map.js';
-import type { Command, CopyResult, Current, KPath, RcuCallback } from '../paths.js';
+import { intMapGet, intMapNextKey } from '../int-map.js';
+import type { Command, Current, KPath, RcuCallback } from '../paths.js';
 import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
-import { forward, isSchedulingCommand } from './forward.js';
+import { forward, isGenerator, isSchedulingCommand } from './forward.js';
+import { CorePathsImpl } from './core-paths.js';
+import { SIGSEGV } from '../program.js';
 import { isKPath } from '../paths.js';
 
 /** A path that returns `value` at once: what a plain-function callback gave back. */
@@ -82,6 +84,15 @@ interface Tap {
   readonly flag?: string;
 }
 
+/**
+ * Where a step segment began: the store's checkpoint and the stepping CPU's preempt count
+ * (which lives in the runtime, not in the log, between step ends).
+ */
+interface RtCheckpoint {
+  readonly store: Checkpoint;
+  readonly preempt: number;
+}
+
 export interface RuntimeOptions {
   readonly cpus: number;
   /** Ticks a page fault sleeps for its I/O. */
@@ -103,6 +114,17 @@ export class PluginPathError extends Error {
 
 const STEP_COMMAND_LIMIT = 1_000_000;
 
+/**
+ * The scheduler and everything a step needs. Who writes what:
+ * - registration tables (`hooks`, `syscalls`, `workFlags`): written while plugins register, in
+ *   `createKernel`; `seal()` freezes them when the kernel is built.
+ * - `patches`, `invariants`, `monitors`: the host API and ftrace's (un)patching, between or
+ *   inside steps, on the kernel's one thread.
+ * - `now`, `cpu`, `running`, `halted`, `choices`, `violations`, `tasks`, `idle`, the timers,
+ *   the RCU callback map, the wait-queue index and the preempt counts: only the kernel's own
+ *   loop (`step` and the commands it answers), single-threaded; a rollback restores or
+ *   rebuilds what the undone events wrote (preempt count, wait queues).
+ */
 export class Runtime {
   now = 0;
   /** The CPU whose task is executing, -1 between steps (host context). */
@@ -126,22 +148,52 @@ export class Runtime {
   private timers: Array<{ at: number; pid: number }> = [];
   private tapOrder = 0;
   private lastCheckedState: KernelState | null = null;
+  /**
+   * Set when a step resumed kernel code (written by `resume`, cleared by `checkInvariants`):
+   * such a step may have changed data kept outside the state (ring-buffer bytes, probe
+   * arrays) that invariants read, even when it logged nothing.
+   */
+  private ranCode = false;
+  /**
+   * Each CPU's preempt count as kernel code sees it (`current()`). Written only by the
+   * stepping CPU's commands (`preempt`), by oops restores and by rollbacks, all inside a step;
+   * published to `state.cpus[c].preemptCount` by one `cpu/preempt-count` at the end of a step
+   * whose net change is non-zero (`publishPreemptCount`), so between steps the two agree.
+   */
+  private readonly preempt: number[];
+  /**
+   * The wait-queue index: channel -> pids that went to sleep on it, and pid -> its channel.
+   * Written only by `emit` (`task/sleep` adds, `sched/wakeup` removes) and rebuilt from the state
+   * after a rollback; `sleepers` re-checks each entry against the state, so an entry left by a
+   * task that died asleep is skipped, never woken.
+   */
+  private readonly waitQueues = new Map<string, Set<number>>();
+  private readonly sleepingOn = new Map<number, string>();
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
   readonly chooserWantsPids: boolean;
 
   // Where the running task's current step segment began: an oops undoes back to here.
-  private stepCheckpoint: Checkpoint;
+  private stepCheckpoint: RtCheckpoint;
+
+  /**
+   * The kernel's own paths (the user-task driver, syscalls, copy_process, do_exit, the idle
+   * loop), built here and bound to this runtime: the runtime's services (copy_from_user,
+   * make_task_dead, kthread_run, the idle tasks) come from them, with no slot filled in later.
+   */
+  readonly paths: CorePathsImpl;
 
   constructor(
     readonly store: EventStore,
     readonly chooser: Chooser,
     readonly options: RuntimeOptions,
-    private readonly idleLoop: (cpu: number) => KPath<void>,
   ) {
-    this.stepCheckpoint = store.checkpoint();
+    this.paths = new CorePathsImpl(this);
+    for (const [name, body] of this.paths.syscallTable()) this.syscalls.set(name, body);
+    this.preempt = new Array<number>(options.cpus).fill(0);
+    this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
-    this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, idleLoop(cpu)));
+    this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
   }
 
   get state(): KernelState {
@@ -173,7 +225,73 @@ export class Runtime {
   emit(input: EventInput): KernelEvent {
     const e = this.store.append(input, this.now, this.cpu);
     if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
+    // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
+    else if (e.type === 'kernel/oops' && e.preemptCount !== null && e.cpu >= 0) this.preempt[e.cpu] = e.preemptCount;
+    if (e.type === 'task/sleep') this.enqueueSleeper(e.pid, e.on);
+    else if (e.type === 'sched/wakeup') this.dequeueSleeper(e.pid);
     return e;
+  }
+
+  private enqueueSleeper(pid: number, channel: string): void {
+    this.dequeueSleeper(pid);
+    let q = this.waitQueues.get(channel);
+    if (q === undefined) this.waitQueues.set(channel, (q = new Set()));
+    q.add(pid);
+    this.sleepingOn.set(pid, channel);
+  }
+
+  private dequeueSleeper(pid: number): void {
+    const channel = this.sleepingOn.get(pid);
+    if (channel === undefined) return;
+    this.sleepingOn.delete(pid);
+    const q = this.waitQueues.get(channel)!;
+    q.delete(pid);
+    if (q.size === 0) this.waitQueues.delete(channel);
+  }
+
+  /** The tasks asleep (or stopped) on `channel` now, in pid order (the kernel's task-list order). */
+  sleepers(channel: string): number[] {
+    const q = this.waitQueues.get(channel);
+    if (q === undefined) return [];
+    const out: number[] = [];
+    for (const pid of q) {
+      const t = this.task(pid);
+      if (t !== undefined && t.waitingOn === channel && (t.state === 'sleeping' || t.state === 'stopped')) out.push(pid);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /** After a rollback the index may name sleeps that were undone or miss wake-ups that were: rebuilt from the state. */
+  private rebuildWaitQueues(): void {
+    this.waitQueues.clear();
+    this.sleepingOn.clear();
+    const tasks = this.store.state.tasks;
+    for (let pid = intMapNextKey(tasks, -1); pid !== -1; pid = intMapNextKey(tasks, pid)) {
+      const t = intMapGet(tasks, pid)!;
+      if (t.waitingOn !== null) this.enqueueSleeper(pid, t.waitingOn);
+    }
+  }
+
+  /** The preempt count of `cpu` now (mid-step, the state's copy may lag for the stepping CPU). */
+  preemptCount(cpu: number): number {
+    return this.preempt[cpu]!;
+  }
+
+  checkpoint(): RtCheckpoint {
+    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0 };
+  }
+
+  /** Undoes a step segment: the events since `cp`, and the stepping CPU's preempt count. */
+  rollback(cp: RtCheckpoint): void {
+    this.store.rollback(cp.store);
+    if (this.cpu >= 0) this.preempt[this.cpu] = cp.preempt;
+    this.rebuildWaitQueues();
+  }
+
+  /** End of a step on `cpu`: the state's preempt count catches up with the runtime's. */
+  private publishPreemptCount(cpu: number): void {
+    const count = this.preempt[cpu]!;
+    if (this.store.state.cpus[cpu]!.preemptCount !== count) this.emit({ type: 'cpu/preempt-count', count });
   }
 
   task(pid: number): TaskState | undefined {
@@ -182,7 +300,23 @@ export class Runtime {
 
   // ---- hooks ------------------------------------------------------------------------------
 
+  /** Whether the kernel is built: registration tables are frozen. */
+  private sealed = false;
+
+  /** Freezes the registration tables once every plugin has registered. */
+  seal(): void {
+    this.sealed = true;
+    for (const list of this.hooks.values()) Object.freeze(list);
+    Object.freeze(this.hooks);
+  }
+
+  /** Throws when a table is written after the kernel was built (a tap from inside a path, say). */
+  assertRegistering(plugin: string | null, what: string): void {
+    if (this.sealed) throw new TracelabError('PLUGIN_INVALID', `plugin ${plugin ?? 'core'}: ${what} after the kernel was built; register it in register(ctx)`, { plugin });
+  }
+
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
+    this.assertRegistering(plugin, `tap of ${hook}`);
     let list = this.hooks.get(hook);
     if (list === undefined) this.hooks.set(hook, (list = []));
     const tap: Tap = {
@@ -239,9 +373,9 @@ export class Runtime {
    * scheduling point is undone (nothing of it has been published yet).
    */
   *contained<T>(plugin: string | null, where: string, start: () => KPath<T> | T): KPath<T | undefined> {
-    let cp = this.store.checkpoint();
+    let cp = this.checkpoint();
     const fnDepth = this.running?.fnStack.length ?? 0;
-    const entryPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const entryPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
     const entryRcuIdle = this.running?.rcuIdle ?? false;
     let gen: KPath<T>;
     try {
@@ -260,20 +394,20 @@ export class Runtime {
         return undefined;
       },
       () => {
-        cp = this.store.checkpoint();
+        cp = this.checkpoint();
       },
     );
   }
 
-  private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: Checkpoint, fnDepth: number, entryPreempt: number | null): void {
+  private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: RtCheckpoint, fnDepth: number, entryPreempt: number | null): void {
     // A handler that called another plugin's API path, which failed, is not at fault: the oops
     // (and the disabling) goes to the plugin the failure came from, as for a task's own code.
     const plugin = err instanceof PluginPathError ? err.plugin : handlerPlugin;
     const where = err instanceof PluginPathError ? `${handlerWhere} (${handlerPlugin ?? 'core'}) -> ${err.where}` : handlerWhere;
     if (err instanceof PluginPathError) err = err.original;
-    this.store.rollback(cp);
+    this.rollback(cp);
     if (this.running !== null) this.running.fnStack.length = Math.min(this.running.fnStack.length, fnDepth);
-    const nowPreempt = this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : null;
+    const nowPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
     this.emit({
       type: 'kernel/oops',
       plugin,
@@ -283,7 +417,7 @@ export class Runtime {
       killed: null,
       preemptCount: entryPreempt !== null && entryPreempt !== nowPreempt ? entryPreempt : null,
     });
-    this.stepCheckpoint = this.store.checkpoint();
+    this.stepCheckpoint = this.checkpoint();
   }
 
   // ---- the scheduler ----------------------------------------------------------------------
@@ -338,6 +472,7 @@ export class Runtime {
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     const ranPid = this.store.state.cpus[cpu]!.curr;
     this.runCpu(cpu);
+    this.publishPreemptCount(cpu);
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
     this.running = null;
@@ -351,7 +486,7 @@ export class Runtime {
     this.cpu = cpu;
     const t = this.currentRt(cpu);
     this.running = t;
-    this.stepCheckpoint = this.store.checkpoint();
+    this.stepCheckpoint = this.checkpoint();
     const s = this.store.state;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
@@ -360,11 +495,11 @@ export class Runtime {
       // it may be switched away: a stand-in, until the core has interrupts (issue 18), for what
       // stalls an idle CPU mid-routine in Linux (an interrupt or NMI arriving there). Without
       // it a trampoline freed under an idle CPU is reachable only by starving that CPU.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || t.rcuIdle) && s.cpus[cpu]!.preemptCount === 0) {
+      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || t.rcuIdle) && this.preempt[cpu] === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && s.cpus[cpu]!.preemptCount === 0 && s.runqueue.length > 0) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0) {
       if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
@@ -394,11 +529,9 @@ export class Runtime {
 
   private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number, prevComm: string): KPath<void> {
     // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
-    const me = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', count: me.preemptCount + 1 });
+    this.preempt[this.cpu]!++;
     yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time, prevComm });
-    const after = (yield { op: 'current' }) as Current;
-    this.emit({ type: 'cpu/preempt-count', count: Math.max(0, after.preemptCount - 1) });
+    if (this.preempt[this.cpu]! > 0) this.preempt[this.cpu]!--;
   }
 
   private *wakeupHooks(e: KernelEvent<'sched/wakeup'>): KPath<KernelEvent<'sched/wakeup'>> {
@@ -408,7 +541,7 @@ export class Runtime {
 
   private voluntarySwitch(t: TaskRt): void {
     const cpu = this.cpu;
-    const count = this.store.state.cpus[cpu]!.preemptCount;
+    const count = this.preempt[cpu]!;
     if (count > 0) {
       throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}`);
     }
@@ -427,6 +560,7 @@ export class Runtime {
 
   private resume(t: TaskRt): void {
     let lockups = 0;
+    this.ranCode = true;
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
         const bug = new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) on cpu ${this.cpu} ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`);
@@ -504,9 +638,18 @@ export class Runtime {
   command(t: TaskRt, cmd: Command): unknown {
     switch (cmd.op) {
       case 'current':
-        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.store.state.cpus[this.cpu]!.preemptCount : 0 } satisfies Current;
+        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
+      case 'preempt': {
+        if (this.cpu < 0) throw kernelBug('preempt count changed outside any CPU');
+        const count = this.preempt[this.cpu]! + cmd.delta;
+        if (count < 0) throw kernelBug(`preempt count underflow on cpu ${this.cpu}`);
+        this.preempt[this.cpu] = count;
+        return undefined;
+      }
       case 'state':
         return this.store.state;
+      case 'sleepers':
+        return this.sleepers(cmd.channel);
       case 'emit':
         return this.emit(cmd.event);
       case 'choose':
@@ -519,9 +662,10 @@ export class Runtime {
         t.fnStack.pop();
         return undefined;
       case 'copy-from-user':
-        return this.copyFromUser(cmd.addr, cmd.len);
+        return this.paths.copyFromUser(cmd.addr, cmd.len);
       case 'kthread-run':
-        return this.kthreadRun(cmd.path, cmd.comm);
+        if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
+        return this.createKthread(cmd.path, cmd.comm).pid;
       case 'rcu-idle':
         if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
         if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
@@ -532,15 +676,16 @@ export class Runtime {
     }
   }
 
-  /** Filled in by the kernel: starts a kernel thread from kernel code and returns its pid. */
-  kthreadRun: (path: KPath<unknown>, comm: string) => number = () => {
-    throw new Error('internal: kthreadRun not wired');
-  };
-
-  /** Filled in by the kernel: the path that copies from user memory, faulting as needed. */
-  copyFromUser: (addr: number, len: number) => KPath<CopyResult> = () => {
-    throw new Error('internal: copyFromUser not wired');
-  };
+  /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
+  createKthread(path: KPath<unknown>, comm: string): TaskRt {
+    const pid = this.store.state.kernel.nextPid;
+    this.emit({ type: 'task/spawned', pid, comm, kthread: true });
+    const holder: { rt?: TaskRt } = {};
+    const rt = this.newRt(pid, comm, this.paths.kthreadMain(path, () => holder.rt!));
+    holder.rt = rt;
+    this.tasks.set(pid, rt);
+    return rt;
+  }
 
   private fnEnter(t: TaskRt, name: string): KPath<void> | null {
     if (this.store.state.functions[name] === undefined) this.emit({ type: 'kernel/function-defined', name });
@@ -553,7 +698,7 @@ export class Runtime {
 
   /** A task's code threw: a kernel oops. The step's events are undone and the task dies. */
   oopsTask(t: TaskRt, err: unknown): void {
-    this.store.rollback(this.stepCheckpoint);
+    this.rollback(this.stepCheckpoint);
     const plugin = err instanceof PluginPathError ? err.plugin : null;
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
@@ -561,7 +706,7 @@ export class Runtime {
     t.rcuIdle = false;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
-      t.frames = [this.idleLoop(this.cpu)];
+      t.frames = [this.paths.idleLoop(this.cpu)];
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
@@ -572,7 +717,7 @@ export class Runtime {
     if (!t.exiting && !t.oopsed) {
       // make_task_dead: the task leaves through do_exit, so its parent is told and reaps it.
       t.oopsed = true;
-      t.frames = [this.makeTaskDead()];
+      t.frames = [this.paths.doExit(128 + SIGSEGV)];
       t.atPoint = true;
       return;
     }
@@ -581,10 +726,6 @@ export class Runtime {
     this.switchFrom(t, 'dead', false);
   }
 
-  /** Filled in by the kernel: do_exit for a task killed by an oops (exit code 128 + SIGSEGV). */
-  makeTaskDead: () => KPath<unknown> = () => {
-    throw new Error('internal: makeTaskDead not wired');
-  };
 
   // ---- timers ----------------------------------------------------------------------------
 
@@ -639,7 +780,8 @@ export class Runtime {
    * switch that pushed it was itself the quiescent state, and its first act raises the count.
    */
   private inReadSide(cpu: number, rt: TaskRt): boolean {
-    return this.store.state.cpus[cpu]!.preemptCount > 0 || rt.hookDepth > 0;
+    // The runtime's count: mid-step the state's copy of the stepping CPU's count may lag.
+    return this.preempt[cpu]! > 0 || rt.hookDepth > 0;
   }
 
   private startGp(): void {
@@ -685,7 +827,7 @@ export class Runtime {
    * function is simply called; a generator function's path is driven.
    */
   runInline(where: string, fn: () => KPath<unknown> | unknown): void {
-    const cp = this.store.checkpoint();
+    const cp = this.checkpoint();
     let t: TaskRt | null = this.running;
     let input: unknown;
     try {
@@ -701,7 +843,7 @@ export class Runtime {
       }
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
     } catch (err) {
-      this.store.rollback(cp);
+      this.rollback(cp);
       this.emit({ type: 'kernel/oops', plugin: null, where, message: describeError(err), pid: t?.pid ?? 0, killed: null, preemptCount: null });
     }
   }
@@ -714,10 +856,12 @@ export class Runtime {
     this.halted = true;
   }
 
+  /** Runs the invariants after a step that changed the state or ran kernel code (or on registration). */
   checkInvariants(): void {
     const s = this.store.state;
-    if (s === this.lastCheckedState) return;
+    if (s === this.lastCheckedState && !this.ranCode) return;
     this.lastCheckedState = s;
+    this.ranCode = false;
     for (const inv of this.invariants) {
       if (this.isDisabled(inv.plugin)) continue;
       let msg: ReturnType<InvariantCheck>;
