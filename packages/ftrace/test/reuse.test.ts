@@ -72,7 +72,7 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
     for (const seed of SEEDS(30)) {
       const k = kernelWith({ seed });
       const hits: string[] = [];
-      const A: FtraceOps = { func: (ip) => hits.push(ip), filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
+      const A: FtraceOps = { func: (ip) => { hits.push(ip); }, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
       const api = k.api.ftrace;
       for (let i = 0; i < 3; i++) k.spawn(worker(20), { comm: `w${i}` });
       k.spawnKthread(

@@ -112,7 +112,7 @@ describe('records and sites through every transition', () => {
     const k = kernelWith({ seed: 3 });
     const api = k.api.ftrace;
     const seen: Array<[string, string]> = [];
-    const A = dyn((ip, parentIp) => seen.push([ip, parentIp]), ['sys_getpid'], 'A');
+    const A = dyn((ip, parentIp) => { seen.push([ip, parentIp]); }, ['sys_getpid'], 'A');
     expect(k.call(api.registerFtraceFunction(A))).toBe(0);
     k.spawn(worker(6), { comm: 'w' });
     expectClean(k, k.run());

@@ -276,7 +276,7 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
 
   describe('100,000 events', () => {
     it('opens, scrolls with a virtualised list, and stays within 1.5x the log plus the bundle (times logged, not asserted)', async () => {
-      const big = tracedRun({ shells: 8, jobs: 6, files: 40, cpus: 4, seed: 3, minEvents: 100_000 });
+      const big = tracedRun({ shells: 16, jobs: 8, files: 40, cpus: 4, seed: 3, minEvents: 100_000 });
       expect(big.log.length).toBeGreaterThanOrEqual(100_000);
       const log = ndjson(big);
       const file = write('big.html', log, { title: '100k events', source: 'run', logHash: big.logHash() });
