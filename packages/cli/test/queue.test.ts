@@ -121,7 +121,14 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeGreaterThanOrEqual(1);
       expect(JSON.parse(fixed.json).workers, `fixed, ${n} worker(s)`).toBeLessThanOrEqual(n);
       if (n === 3) {
-        expect(unsafe.progress.some((p) => /\[#* *\] \d+\/\d+ schedules, \d+\/s over \d worker\(s\), ETA/.test(p))).toBe(true);
+        // --json on a terminal draws no bar (the CLI keeps a JSON run's terminal quiet); off a
+        // terminal the periodic line goes to stderr.
+        expect(unsafe.progress).toEqual([]);
+        // Without --json, on a terminal, the coordinator draws its bar with rate and ETA.
+        expect(await redisCall(redis.port, 'FLUSHALL')).toBe('OK');
+        const drawn = await run([...UNSAFE.filter((a) => a !== '--json'), ...CHUNK8, '--queue', redis.url], true);
+        expect(drawn.code).toBe(1);
+        expect(drawn.progress.some((p) => /\[#* *\] \d+\/\d+ schedules, \d+\/s over \d worker\(s\), ETA/.test(p))).toBe(true);
         expect(fixed.err).toMatch(/explore: \d+\/160 schedules, \d+\/s over \d worker\(s\), ETA \S+/);
       }
     }
