@@ -6,17 +6,7 @@ import { checkShards, exploreOnQueue, loadScenario, mergeShards, moduleRef, pars
 import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 import { DISTRIBUTED_USAGE } from './distributed-usage.js';
-import { parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
-
-function bad(message: string): never {
-  throw new TracelabError('INVALID_OPTION', message);
-}
-
-function int(flag: string, v: string | undefined, min: number): number {
-  const n = Number(v);
-  if (v === undefined || !Number.isSafeInteger(n) || n < min) bad(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return n;
-}
+import { bad, int, parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
 
 
 /** A catalog name, else a module path (`file.js#exportName`): the scenario and where workers load it. */

@@ -18,11 +18,13 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
   tracelab scenarios
       the catalog of races with their variants`;
 
-function bad(message: string): never {
+/** Bad usage of a command: INVALID_OPTION with the message (exit 2). */
+export function bad(message: string): never {
   throw new TracelabError('INVALID_OPTION', message);
 }
 
-function int(flag: string, v: string | undefined, min: number): number {
+/** A flag's integer value, at least `min`, or bad usage naming the flag. */
+export function int(flag: string, v: string | undefined, min: number): number {
   const n = Number(v);
   if (v === undefined || !Number.isSafeInteger(n) || n < min) bad(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
