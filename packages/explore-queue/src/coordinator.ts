@@ -117,6 +117,8 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
     await redis('writing the exploration', client.hset(keys.meta, { plan: JSON.stringify(plan), ref: JSON.stringify(ref), version }));
     await redis('writing the exploration', client.runCommand('expire', [keys.meta, RESULTS_TTL_S]));
 
+    // Host-side wall clock, outside the simulation on purpose: it measures the campaign's rate and ETA for
+    // the progress line and the poll loop's sweep interval; no schedule or result depends on it.
     const started = Date.now();
     let schedulesHere = 0;
     const workers = new Set<string>();

@@ -126,6 +126,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   void worker.run().catch((err) => {
     lastError = err;
   });
+  // Host-side wall clock, outside the simulation on purpose: a watchdog over the network connection.
   // BullMQ reconnects forever; this turns a Redis that stays away into an error.
   let silentSince: number | null = null;
   let pinging = false;

@@ -67,6 +67,8 @@ export function unreachable(t: RedisTarget, what: string, failed: string, cause?
  * connection's last error for the message.
  */
 export async function within<T>(t: RedisTarget, timeoutMs: number, what: string, p: Promise<T>, lastError: () => unknown = () => undefined): Promise<T> {
+  // Host-side wall clock, outside the simulation on purpose: a network round trip's time limit,
+  // so a Redis that went away becomes QUEUE_UNREACHABLE instead of a hang. Results never depend on it.
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(unreachable(t, what, `did not answer within ${timeoutMs} ms`, lastError())), timeoutMs);
@@ -98,6 +100,7 @@ export const RESULTS_TTL_S = 7 * 24 * 3600;
  * wait for Redis (forever, when it does not come back), so neither is awaited past `ms`.
  */
 export async function abandon(o: { close(): Promise<void>; disconnect(): Promise<void> }, ms = 500): Promise<void> {
+  // Host-side wall clock, outside the simulation on purpose: how long a closing connection may take.
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, ms);
