@@ -12,6 +12,7 @@ import {
   intMapGet,
   intMapValues,
   kthreadRun,
+  msleep,
   mutexLock,
   mutexUnlock,
   preemptDisable,
@@ -30,8 +31,9 @@ import {
   ENOSPC,
 } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
-import { ctfEventSize, writeCtfEvent, uuidBytes, type CtfEventClass, type CtfFieldValue, type CtfTraceClass } from '@tracelab/formats';
-import { RingBuffer } from '../buffer.js';
+import { CTF_PACKET_LAYOUT, ctfEventSize, writeCtfEvent, uuidBytes, type CtfEventClass, type CtfFieldValue, type CtfTraceClass } from '@tracelab/formats';
+import { RESERVE_RETRY, RingBuffer } from '../buffer.js';
+import type { RingBufferPluginFaults } from './faults.js';
 import {
   TIF_SYSCALL_TRACEPOINT,
   TRACEPOINTS_MUTEX,
@@ -79,6 +81,11 @@ const CONSUMER_SWITCHES_FROM = 1024;
 
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
 export const CONSUMER_COMM = 'lttng-consumerd';
+/** The session's timer threads (the switch and read timers: kernel timers in lttng-modules, threads until interrupts exist). */
+export const SWITCH_TIMER_COMM = 'lttng-switch-timer';
+export const READ_TIMER_COMM = 'lttng-read-timer';
+/** The session's own threads, which it does not trace. */
+const SESSION_COMMS: ReadonlySet<string> = new Set([CONSUMER_COMM, SWITCH_TIMER_COMM, READ_TIMER_COMM]);
 const USER_STRING_MAX = 256;
 /** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
 export const CLOCK_FREQ = 1_000_000_000;
@@ -140,7 +147,7 @@ function seedUuid(seed: number): string {
   return `${h}-7472-6163-656c-616200000000`.replace(/0{8}$/, h);
 }
 
-export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: ResolvedRingBufferOptions, rcuTasks: RcuTasksApi): RingBufferApi {
+export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: ResolvedRingBufferOptions, rcuTasks: RcuTasksApi, faults: RingBufferPluginFaults = {}): RingBufferApi {
   const cpus = ctx.cpus;
   ctx.initSlice({ perCpu: Array.from({ length: cpus }, emptyCpuState), enabled: {}, retired: {}, flushes: 0, restarts: 0 });
   registerReducers(ctx);
@@ -162,6 +169,18 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   const inFlight = new Map<number, Reservation>();
   let nextReservation = 1;
   const errors: string[] = [];
+  // What the consumer found wrong in the packets it took (checker state, written by the consumer).
+  const packetErrors: string[] = [];
+  // The last packet_seq_num and events_discarded the consumer saw per CPU (written by the consumer).
+  const lastSeq: number[] = Array.from({ length: cpus }, () => -1);
+  const lastDiscarded: number[] = Array.from({ length: cpus }, () => 0);
+  // The timer threads are alive (set when started, cleared by the thread in the step it quits).
+  let switchTimerAlive = false;
+  let readTimerAlive = false;
+  // Snapshots recorded (written by snapshotRecord).
+  const snapshots: Uint8Array[][][] = [];
+  // Test-only faults already applied (each applies once).
+  const faultsDone = new Set<string>();
   // The consumer kthread: alive flag, set at kthreadRun and cleared by the thread in the same
   // step as its last empty pass (so a delivery never finds it "running" while it has quit).
   let consumerAlive = false;
@@ -177,6 +196,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     if (buffers === null) {
       const u = uuidBytes(uuid());
       buffers = Array.from({ length: cpus }, (_, cpu) => new RingBuffer({ cpu, subbufSize: opts.subbufSize, numSubbuf: opts.numSubbuf, mode: opts.mode, uuid: u, streamId: 0 }));
+      if (faults.packetSeqFromIndex === true || faults.eventsDiscardedPerPacket === true) for (const b of buffers) b.faults = faults;
     }
     return buffers;
   }
@@ -222,9 +242,75 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     if (buf.deliveries.length === 0) return;
     const ds = buf.deliveries.splice(0);
     for (const d of ds) yield* emit({ type: 'ring-buffer/subbuf-delivered', bufCpu: buf.cpu, ...d });
+    // Snapshot mode: nobody drains the buffers. With a read timer the writer wakes nobody
+    // (RING_BUFFER_WAKEUP_BY_TIMER): the timer polls. Otherwise the writer wakes the reader.
+    if (opts.snapshot) return;
+    if (opts.readTimer > 0) {
+      if (!readTimerAlive) {
+        readTimerAlive = true;
+        yield* kthreadRun(readTimerThread(), READ_TIMER_COMM);
+      }
+      return;
+    }
     if (!consumerAlive) {
       consumerAlive = true;
       yield* kthreadRun(consumerThread(), CONSUMER_COMM);
+    }
+  }
+
+  /** Some user task has not exited: the session's timers keep running. */
+  function* workloadAlive(): KPath<boolean> {
+    for (const t of intMapValues((yield* getState()).tasks)) if (!t.kthread && t.exitState === null) return true;
+    return false;
+  }
+
+  /**
+   * switch_buffer_timer: every `switchTimer` ticks, switch(ACTIVE) each CPU buffer that holds
+   * records, so a quiet stream still delivers them. lttng-modules pins one timer per CPU and
+   * switches on the owner; until interrupts exist this is one thread, and a switch of another
+   * CPU's buffer adds its padding to the REMOTE counter (what the IPI would make a local add).
+   * The thread quits when the workload has exited or every buffer is finalized, and the next
+   * reserve starts it again.
+   */
+  function* switchTimerThread(): KPath<void> {
+    for (;;) {
+      yield* msleep(opts.switchTimer);
+      if (!(yield* workloadAlive()) || bufs().every((b) => b.finalized)) {
+        switchTimerAlive = false;
+        return;
+      }
+      let switched = 0;
+      for (const buf of bufs()) {
+        if (buf.finalized) continue;
+        yield* preemptDisable();
+        const cpu = (yield* current()).cpu;
+        const before = snap(buf);
+        const ts = yield* timestamp(buf);
+        if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', false)) switched++;
+        yield* drain(buf, before);
+        yield* preemptEnable();
+      }
+      if (switched > 0) yield* emit({ type: 'ring-buffer/switch-timer', switched });
+    }
+  }
+
+  /**
+   * read_buffer_timer: every `readTimer` ticks, poll each buffer for a delivered sub-buffer
+   * (lib_ring_buffer_poll_deliver) and wake the consumer if one is there. Quits when nothing
+   * is left to read and the workload has exited or the session is finalized.
+   */
+  function* readTimerThread(): KPath<void> {
+    for (;;) {
+      yield* msleep(opts.readTimer);
+      const ready = bufs().some((b) => b.deliverable(b.consumed));
+      if (ready && !consumerAlive) {
+        consumerAlive = true;
+        yield* kthreadRun(consumerThread(), CONSUMER_COMM);
+      }
+      if (!ready && !consumerAlive && (bufs().every((b) => b.finalized) || !(yield* workloadAlive()))) {
+        readTimerAlive = false;
+        return;
+      }
     }
   }
 
@@ -241,11 +327,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         if (typeof p === 'number') continue;
         // The read window: the writer may run (and push, in overwrite mode) meanwhile.
         yield* schedPoint();
-        const prev = lastTsEnd[buf.cpu]!;
-        if (p.timestampBegin > p.timestampEnd || p.timestampBegin < prev) {
-          errors.push(`cpu ${buf.cpu} packet ${p.packetSeq}: timestamp_begin ${p.timestampBegin}, timestamp_end ${p.timestampEnd}, previous packet ended at ${prev}`);
-        }
-        lastTsEnd[buf.cpu] = p.timestampEnd;
+        checkPacket(buf.cpu, p.bytes, p.timestampBegin, p.timestampEnd);
         streams[buf.cpu]!.push(p.bytes);
         buf.putSubbuf(p);
         yield* emit({ type: 'ring-buffer/subbuf-consumed', bufCpu: buf.cpu, packetSeq: p.packetSeq, records: p.records });
@@ -256,6 +338,28 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         return;
       }
     }
+  }
+
+  /**
+   * SEMANTICS.md 5.2(d) at the reader: timestamp_begin <= timestamp_end <= the next packet's
+   * timestamp_begin, content_size <= packet_size, packet_seq_num strictly increasing (a gap is
+   * an overwrite, never a repeat), events_discarded never decreasing (it is a running total).
+   */
+  function checkPacket(cpu: number, bytes: Uint8Array, begin: number, end: number): void {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const L = CTF_PACKET_LAYOUT;
+    const seq = Number(dv.getBigUint64(L.packetSeqNum, true));
+    const discarded = Number(dv.getBigUint64(L.eventsDiscarded, true));
+    const content = Number(dv.getBigUint64(L.contentSize, true));
+    const size = Number(dv.getBigUint64(L.packetSize, true));
+    const prev = lastTsEnd[cpu]!;
+    if (begin > end || begin < prev) packetErrors.push(`cpu ${cpu} packet ${seq}: timestamp_begin ${begin}, timestamp_end ${end}, previous packet ended at ${prev}`);
+    if (content > size) packetErrors.push(`cpu ${cpu} packet ${seq}: content_size ${content} > packet_size ${size}`);
+    if (seq <= lastSeq[cpu]!) packetErrors.push(`cpu ${cpu}: packet_seq_num ${seq} after ${lastSeq[cpu]} (it must strictly increase)`);
+    if (discarded < lastDiscarded[cpu]!) packetErrors.push(`cpu ${cpu} packet ${seq}: events_discarded ${discarded} after ${lastDiscarded[cpu]} (a running total never decreases)`);
+    lastTsEnd[cpu] = end;
+    lastSeq[cpu] = seq;
+    lastDiscarded[cpu] = discarded;
   }
 
   // A timestamp for the next records of one CPU's buffer, when they happened before the code
@@ -274,28 +378,94 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     if (reason !== null) yield* emit({ type: 'ring-buffer/record-lost', bufCpu: buf.cpu, reason, tracepoint: tp.def.name, pid });
   }
 
+  /**
+   * lib_ring_buffer_reserve with `interleave`: the fast path as one step, the slow path as
+   * lttng-modules' steps with scheduling points between them (preemption is off, so only other
+   * CPUs act there: a remote switch moving the offset, a remote commit delivering the target).
+   */
+  function* reserveSteps(buf: RingBuffer, slot: number, ts: number): KPath<number> {
+    if (buf.disabled) return buf.reserve(slot, ts); // -EAGAIN, counted as refused
+    const fast = buf.tryReserveFast(slot, ts);
+    if (fast !== RESERVE_RETRY) return fast;
+    for (;;) {
+      if (buf.disabled) return buf.reserve(slot, ts);
+      const plan = buf.reserveSlowPlan(slot);
+      // offset read; cc_sb is read after a read barrier: other CPUs may act in between.
+      yield* schedPoint();
+      const r = buf.reserveSlowCheck(plan, slot, opts.reserveReread);
+      if (r === RESERVE_RETRY) continue;
+      if (r < 0) return r;
+      yield* schedPoint();
+      if (faults.offsetPlainStore === true) buf.offset = plan.old; // the fault: a plain store of what was computed
+      const o = buf.reserveSlowApply(plan, slot, ts);
+      if (o !== RESERVE_RETRY) return o;
+    }
+  }
+
   /** Reserve on the current CPU's buffer (preemption must be off). Returns [reservation id, offset, pos] or null. */
-  function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number } | null> {
+  function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number; tp: string } | null> {
     const buf = bufs()[cpu]!;
     const ts = yield* timestamp(buf);
     const before = snap(buf);
-    const o = buf.reserve(slot, ts);
+    const o = opts.interleave ? yield* reserveSteps(buf, slot, ts) : buf.reserve(slot, ts);
     yield* drain(buf, before);
+    if (opts.switchTimer > 0 && !switchTimerAlive && !buf.finalized) {
+      switchTimerAlive = true;
+      yield* kthreadRun(switchTimerThread(), SWITCH_TIMER_COMM);
+    }
     if (o < 0) {
       yield* lost(buf, o, tp, pid);
       return null;
     }
     const id = nextReservation++;
     inFlight.set(id, { pid, buf, o });
-    return { id, buf, o, pos: buf.pos, ts };
+    return { id, buf, o, pos: buf.pos, ts, tp: tp.def.name };
+  }
+
+  /**
+   * check_deliver with `interleave`: the cc_sb compare-and-exchange, then (another step) the
+   * packet's end fields and cc_sb = cc. With `deliverCas: false` the compare and the write of
+   * old + 1 are separate steps, so two committers that both saw the count complete deliver.
+   */
+  function* checkDeliverSteps(buf: RingBuffer, idx: number, o: number): KPath<void> {
+    const lap = buf.deliverBegin(idx, o, opts.deliverCas);
+    if (lap < 0) return;
+    if (!opts.deliverCas) {
+      yield* schedPoint();
+      buf.ccSb[idx] = lap * buf.subbufSize + 1;
+    }
+    yield* schedPoint();
+    buf.deliverEnd(idx, lap);
   }
 
   /** Commit from the current CPU (preemption must be off): LOCAL on the owner, else per `commitCounters`. */
-  function* commitHere(r: { id: number; buf: RingBuffer; o: number }, slot: number, cpu: number): KPath<void> {
+  function* commitHere(r: { id: number; buf: RingBuffer; o: number; tp: string }, slot: number, cpu: number): KPath<void> {
+    if (faults.leakCommit === r.tp && !faultsDone.has('leak')) {
+      faultsDone.add('leak');
+      return;
+    }
     if (!inFlight.delete(r.id)) errors.push(`reservation ${r.id} on cpu ${r.buf.cpu} committed twice`);
     const buf = r.buf;
     const before = snap(buf);
-    if (cpu === buf.cpu) {
+    if (faults.doubleCommit === r.tp && !faultsDone.has('double')) {
+      faultsDone.add('double');
+      if (!inFlight.delete(r.id)) errors.push(`reservation ${r.id} on cpu ${r.buf.cpu} committed twice`);
+      buf.commit(r.o, slot, cpu === buf.cpu);
+    }
+    if (opts.interleave) {
+      // lib_ring_buffer_commit: the add, then (another step) the re-read of the count and check_deliver.
+      const idx = buf.subbufIndex(r.o);
+      if (cpu === buf.cpu || opts.commitCounters === 'local-remote') {
+        buf.addCommit(idx, slot, cpu === buf.cpu);
+      } else {
+        const v = buf.ccLocal[idx]!;
+        yield* schedPoint();
+        buf.ccLocal[idx] = v + slot;
+        buf.ghostCommitted[idx] = buf.ghostCommitted[idx]! + slot;
+      }
+      yield* schedPoint();
+      yield* checkDeliverSteps(buf, idx, r.o);
+    } else if (cpu === buf.cpu) {
       buf.commit(r.o, slot, true);
     } else if (opts.commitCounters === 'local-remote') {
       buf.commit(r.o, slot, false);
@@ -575,7 +745,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function isConsumer(state: KernelState, pid: number): boolean {
     if (pid === 0) return false;
     const t = intMapGet(state.tasks, pid);
-    return t !== undefined && t.kthread && t.comm === CONSUMER_COMM;
+    return t !== undefined && t.kthread && SESSION_COMMS.has(t.comm);
   }
 
   function comm(state: KernelState, pid: number, cpu: number): string {
@@ -821,6 +991,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       }
       return false;
     });
+    ctx.invariant('ring-buffer/packets', () => packetErrors[0] ?? false);
     ctx.invariant('ring-buffer/offsets', () => {
       if (buffers === null) return false;
       for (const buf of buffers) {
@@ -841,11 +1012,23 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     for (const buf of buffers) {
       const lostN = buf.recordsLost;
       const produced = buf.recordsReserved + lostN;
-      const accounted = buf.recordsConsumed + lostN + buf.recordsOverwritten;
+      // Snapshot mode: no consumer; what the buffer still holds is accounted for there.
+      const accounted = buf.recordsConsumed + lostN + buf.recordsOverwritten + (opts.snapshot ? recordsHeld(buf) : 0);
       if (produced !== accounted) out.push(`cpu ${buf.cpu}: ${produced} records produced (${buf.recordsReserved} reserved + ${lostN} lost) but ${buf.recordsConsumed} delivered + ${lostN} lost + ${buf.recordsOverwritten} overwritten = ${accounted}`);
     }
     if (inFlight.size > 0) out.push(`${inFlight.size} reservations never committed`);
     return out;
+  }
+
+  /** Records in the laps between the consumed position and the writer (snapshot mode's accounting). */
+  function recordsHeld(buf: RingBuffer): number {
+    let n = 0;
+    const sb = buf.subbufSize;
+    for (let pos = buf.consumed - (buf.consumed % sb); pos < buf.offset; pos += sb) {
+      const idx = buf.subbufIndex(pos);
+      n += buf.deliverable(pos) ? buf.deliveredRecords[idx]! : buf.records[idx]!;
+    }
+    return n;
   }
 
   function summary(): RingBufferSummary {
@@ -871,7 +1054,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const ts = yield* timestamp(buf);
       // switch must run on the owner CPU: from elsewhere its padding add is a REMOTE add
       // (with local-only counters it is a plain add: no writer is left at the end of a run).
-      if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only')) switched++;
+      // SWITCH_FLUSH: an empty sub-buffer is switched too (a header-only packet ends the stream).
+      if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
       // The session stops: later reserves get -EAGAIN (record_disabled), and the reader
       // reports -ENODATA once it has taken everything.
       buf.disabled = true;
@@ -881,6 +1065,39 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     }
     const me = yield* current();
     yield* emit({ type: 'ring-buffer/flushed', pid: me.pid, switched });
+  }
+
+  /**
+   * `lttng snapshot record`: for each CPU buffer, switch(ACTIVE) so what it holds is delivered,
+   * sample the consumed and produced positions, and copy each delivered packet in between
+   * without moving the consumer (lib_ring_buffer_snapshot, get_subbuf at each position). A
+   * packet the writer overwrote meanwhile is skipped (a gap in packet_seq_num).
+   */
+  function* snapshotRecord(): KPath<number> {
+    const out: Uint8Array[][] = bufs().map(() => []);
+    let packets = 0;
+    for (const buf of bufs()) {
+      yield* preemptDisable();
+      const cpu = (yield* current()).cpu;
+      const before = snap(buf);
+      const ts = yield* timestamp(buf);
+      buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', false);
+      yield* drain(buf, before);
+      yield* preemptEnable();
+      const { consumed, produced } = buf.snapshotPositions();
+      for (let pos = consumed; pos < produced; pos += buf.subbufSize) {
+        // One packet per step: the writers go on meanwhile.
+        yield* schedPoint();
+        const p = buf.readSubbufAt(pos);
+        if (typeof p === 'number') continue;
+        out[buf.cpu]!.push(p.bytes);
+        packets++;
+      }
+    }
+    snapshots.push(out);
+    const me = yield* current();
+    yield* emit({ type: 'ring-buffer/snapshot-recorded', pid: me.pid, packets });
+    return packets;
   }
 
   return {
@@ -908,6 +1125,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     checkAccounting,
     summary,
     consumerRunning: () => consumerAlive,
+    snapshotRecord,
+    snapshots: () => snapshots,
   };
 }
 
@@ -962,4 +1181,5 @@ function registerReducers(ctx: PluginContext<RingBufferState>): void {
   ctx.on('ring-buffer/flushed', (s) => {
     s.flushes += 1;
   });
+  ctx.declareEvents(['ring-buffer/switch-timer', 'ring-buffer/snapshot-recorded']);
 }
