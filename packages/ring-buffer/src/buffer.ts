@@ -72,6 +72,8 @@ export interface RingBufferFaults {
   packetSeqFromIndex?: boolean;
   /** events_discarded as the records lost since the previous packet instead of the running total. */
   eventsDiscardedPerPacket?: boolean;
+  /** put_subbuf's move_consumer as a plain store instead of a forward-only CAS (an overwrite push meanwhile is undone). */
+  moveConsumerPlainStore?: boolean;
 }
 
 /**
@@ -216,6 +218,15 @@ export class RingBuffer {
 
   /** Deliveries since the owner last drained them (the plugin turns them into events). */
   readonly deliveries: Delivery[] = [];
+
+  /**
+   * Set by a caller that runs check_deliver's two steps itself (the simulation's `interleave`):
+   * the switches and commits done here then leave their check_deliver calls in
+   * `pendingChecks` (pairs of sub-buffer index and offset) for the caller to run. Guarded by
+   * the caller, which drains the list in the step that filled it.
+   */
+  deferDelivery = false;
+  readonly pendingChecks: number[] = [];
 
   /** Slow-path passes started over because the offset moved while cc_sb was read. */
   reserveRetries = 0;
@@ -553,6 +564,10 @@ export class RingBuffer {
    * two halves (`deliverBegin`, `deliverEnd`) as separate steps.
    */
   checkDeliver(idx: number, o: number): void {
+    if (this.deferDelivery) {
+      this.pendingChecks.push(idx, o);
+      return;
+    }
     const lap = this.deliverBegin(idx, o, true);
     if (lap >= 0) this.deliverEnd(idx, lap);
   }
@@ -749,7 +764,7 @@ export class RingBuffer {
     this.recordsConsumed += packet.records;
     this.packetsConsumed++;
     const target = this.heldConsumed - (this.heldConsumed % this.subbufSize) + this.subbufSize;
-    if (this.consumed < target) this.consumed = target;
+    if (this.consumed < target || this.faults?.moveConsumerPlainStore === true) this.consumed = target;
   }
 }
 

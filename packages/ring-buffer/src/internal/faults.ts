@@ -15,8 +15,6 @@ export interface RingBufferPluginFaults extends RingBufferFaults {
   readonly doubleCommit?: string;
   /** The channel probe returns without committing the first record of this tracepoint. */
   readonly leakCommit?: string;
-  /** With `interleave`: the slow path's offset update is a plain store of what it computed, not a compare-and-exchange. */
-  readonly offsetPlainStore?: boolean;
 }
 
 /** The options with the faults attached. */

@@ -179,6 +179,9 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   let readTimerAlive = false;
   // Snapshots recorded (written by snapshotRecord).
   const snapshots: Uint8Array[][][] = [];
+  // check_deliver calls in progress per (cpu, sub-buffer), with `interleave` (checker state,
+  // written by the committing path around its steps).
+  const deliverChecks: number[] = new Array<number>(cpus * opts.numSubbuf).fill(0);
   // Test-only faults already applied (each applies once).
   const faultsDone = new Set<string>();
   // The consumer kthread: alive flag, set at kthreadRun and cleared by the thread in the same
@@ -196,7 +199,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     if (buffers === null) {
       const u = uuidBytes(uuid());
       buffers = Array.from({ length: cpus }, (_, cpu) => new RingBuffer({ cpu, subbufSize: opts.subbufSize, numSubbuf: opts.numSubbuf, mode: opts.mode, uuid: u, streamId: 0 }));
-      if (faults.packetSeqFromIndex === true || faults.eventsDiscardedPerPacket === true) for (const b of buffers) b.faults = faults;
+      if (faults.packetSeqFromIndex === true || faults.eventsDiscardedPerPacket === true || faults.moveConsumerPlainStore === true) for (const b of buffers) b.faults = faults;
+      if (opts.interleave) for (const b of buffers) b.deferDelivery = true;
     }
     return buffers;
   }
@@ -287,6 +291,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         const before = snap(buf);
         const ts = yield* timestamp(buf);
         if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', false)) switched++;
+        yield* pendingDeliveries(buf);
         yield* drain(buf, before);
         yield* preemptEnable();
       }
@@ -383,31 +388,42 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
    * lttng-modules' steps with scheduling points between them (preemption is off, so only other
    * CPUs act there: a remote switch moving the offset, a remote commit delivering the target).
    */
-  function* reserveSteps(buf: RingBuffer, slot: number, ts: number): KPath<number> {
-    if (buf.disabled) return buf.reserve(slot, ts); // -EAGAIN, counted as refused
+  function* reserveSteps(buf: RingBuffer, slot: number, first: number): KPath<{ o: number; ts: number }> {
+    let ts = first;
+    if (buf.disabled) return { o: buf.reserve(slot, ts), ts }; // -EAGAIN, counted as refused
     const fast = buf.tryReserveFast(slot, ts);
-    if (fast !== RESERVE_RETRY) return fast;
+    if (fast !== RESERVE_RETRY) return { o: fast, ts };
     for (;;) {
-      if (buf.disabled) return buf.reserve(slot, ts);
+      // Each pass reads the clock again (try_reserve_slow's `retry:`): a switch that moved the
+      // offset meanwhile may have ended the sub-buffer later than the first reading.
+      ts = yield* timestamp(buf);
+      if (buf.disabled) return { o: buf.reserve(slot, ts), ts };
       const plan = buf.reserveSlowPlan(slot);
       // offset read; cc_sb is read after a read barrier: other CPUs may act in between.
       yield* schedPoint();
       const r = buf.reserveSlowCheck(plan, slot, opts.reserveReread);
       if (r === RESERVE_RETRY) continue;
-      if (r < 0) return r;
+      if (r < 0) return { o: r, ts };
       yield* schedPoint();
-      if (faults.offsetPlainStore === true) buf.offset = plan.old; // the fault: a plain store of what was computed
+      // The session may have been finalized meanwhile (its switch already ran): refused.
+      if (buf.disabled) return { o: buf.reserve(slot, ts), ts };
       const o = buf.reserveSlowApply(plan, slot, ts);
-      if (o !== RESERVE_RETRY) return o;
+      if (o !== RESERVE_RETRY) return { o, ts };
     }
   }
 
   /** Reserve on the current CPU's buffer (preemption must be off). Returns [reservation id, offset, pos] or null. */
   function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number; tp: string } | null> {
     const buf = bufs()[cpu]!;
-    const ts = yield* timestamp(buf);
+    let ts = yield* timestamp(buf);
     const before = snap(buf);
-    const o = opts.interleave ? yield* reserveSteps(buf, slot, ts) : buf.reserve(slot, ts);
+    let o: number;
+    if (opts.interleave) {
+      ({ o, ts } = yield* reserveSteps(buf, slot, ts));
+      yield* pendingDeliveries(buf);
+    } else {
+      o = buf.reserve(slot, ts);
+    }
     yield* drain(buf, before);
     if (opts.switchTimer > 0 && !switchTimerAlive && !buf.finalized) {
       switchTimerAlive = true;
@@ -438,6 +454,21 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     buf.deliverEnd(idx, lap);
   }
 
+  /** Runs, as steps, the check_deliver calls a switch or a reserve left pending (`interleave`). */
+  function* pendingDeliveries(buf: RingBuffer): KPath<void> {
+    while (buf.pendingChecks.length > 0) {
+      const idx = buf.pendingChecks.shift()!;
+      const o = buf.pendingChecks.shift()!;
+      const key = buf.cpu * opts.numSubbuf + idx;
+      deliverChecks[key] = deliverChecks[key]! + 1;
+      try {
+        yield* checkDeliverSteps(buf, idx, o);
+      } finally {
+        deliverChecks[key] = deliverChecks[key]! - 1;
+      }
+    }
+  }
+
   /** Commit from the current CPU (preemption must be off): LOCAL on the owner, else per `commitCounters`. */
   function* commitHere(r: { id: number; buf: RingBuffer; o: number; tp: string }, slot: number, cpu: number): KPath<void> {
     if (faults.leakCommit === r.tp && !faultsDone.has('leak')) {
@@ -451,6 +482,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       faultsDone.add('double');
       if (!inFlight.delete(r.id)) errors.push(`reservation ${r.id} on cpu ${r.buf.cpu} committed twice`);
       buf.commit(r.o, slot, cpu === buf.cpu);
+      yield* pendingDeliveries(buf);
     }
     if (opts.interleave) {
       // lib_ring_buffer_commit: the add, then (another step) the re-read of the count and check_deliver.
@@ -463,8 +495,13 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         buf.ccLocal[idx] = v + slot;
         buf.ghostCommitted[idx] = buf.ghostCommitted[idx]! + slot;
       }
+      // Between the add and the end of check_deliver a complete lap may be undelivered: the
+      // delivery invariant waits for the checks in progress on it.
+      const key = buf.cpu * opts.numSubbuf + idx;
+      deliverChecks[key] = deliverChecks[key]! + 1;
       yield* schedPoint();
       yield* checkDeliverSteps(buf, idx, r.o);
+      deliverChecks[key] = deliverChecks[key]! - 1;
     } else if (cpu === buf.cpu) {
       buf.commit(r.o, slot, true);
     } else if (opts.commitCounters === 'local-remote') {
@@ -976,7 +1013,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         const sb = buf.subbufSize;
         for (let i = 0; i < buf.numSubbuf; i++) {
           const complete = Math.floor(buf.ghostCommitted[i]! / sb);
-          if (complete !== buf.deliveredLaps[i]) {
+          if (complete !== buf.deliveredLaps[i] && !(complete === buf.deliveredLaps[i]! + 1 && (deliverChecks[buf.cpu * opts.numSubbuf + i]! > 0 || pendingFor(buf, i)))) {
             return `cpu ${buf.cpu} sub-buffer ${i}: ${complete} laps fully committed (${buf.ghostCommitted[i]} bytes) but ${buf.deliveredLaps[i]} delivered; its commit count reads ${buf.ccLocal[i]! + buf.ccRemote[i]!}: a commit was lost`;
           }
         }
@@ -1004,6 +1041,11 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       }
       return false;
     });
+  }
+
+  function pendingFor(buf: RingBuffer, idx: number): boolean {
+    for (let j = 0; j < buf.pendingChecks.length; j += 2) if (buf.pendingChecks[j] === idx) return true;
+    return false;
   }
 
   function checkAccounting(): string[] {
@@ -1056,6 +1098,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       // (with local-only counters it is a plain add: no writer is left at the end of a run).
       // SWITCH_FLUSH: an empty sub-buffer is switched too (a header-only packet ends the stream).
       if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
+      yield* pendingDeliveries(buf);
       // The session stops: later reserves get -EAGAIN (record_disabled), and the reader
       // reports -ENODATA once it has taken everything.
       buf.disabled = true;
@@ -1082,6 +1125,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const before = snap(buf);
       const ts = yield* timestamp(buf);
       buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', false);
+      yield* pendingDeliveries(buf);
       yield* drain(buf, before);
       yield* preemptEnable();
       const { consumed, produced } = buf.snapshotPositions();
