@@ -128,6 +128,20 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   };
 }
 
+/** Options added by issue 22, with their defaults: recorded in the log only when set (see recordedOptions). */
+const LATER_DEFAULTS = { interleave: false, deliverCas: true, reserveReread: true, switchTimer: 0, readTimer: 0, snapshot: false } as const;
+
+/**
+ * The options as the log records them. An option added after logs were recorded is left out
+ * while it has its default, so the logs (and state digests) of runs that do not use it stay
+ * as they were.
+ */
+function recordedOptions(opts: ResolvedRingBufferOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...opts };
+  for (const [k, v] of Object.entries(LATER_DEFAULTS)) if (out[k] === v) delete out[k];
+  return out;
+}
+
 /**
  * The plugin factory: `createKernel({ plugins: [rcuTasks(), ringBuffer()] })`. With the
  * defaults every core tracepoint (sched_switch, sched_process_fork, sched_process_exit,
@@ -142,7 +156,7 @@ export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<Ring
     version: RINGBUFFER_VERSION,
     core: '^0.1.0',
     dependsOn: { 'rcu-tasks': '^0.1.0' },
-    options: { ...opts },
+    options: recordedOptions(opts),
     register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcuTasks'), faults),
   });
 }
