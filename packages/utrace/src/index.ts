@@ -27,6 +27,7 @@ export {
   type SyscallLoggerData,
 } from './engines.js';
 export { detachEngine, type DetachOptions } from './detach.js';
+import { faultsOf } from './internal/faults.js';
 export { traceFirstComm, summarizeUtrace, formatUtraceSummary, type TraceFirstCommOptions, type UtraceSummary } from './session.js';
 
 export const UTRACE_VERSION = '0.1.0';
@@ -66,6 +67,7 @@ function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
  */
 export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, UtraceState> {
   const opts = resolveOptions(options);
+  const faults = faultsOf(options);
   return definePlugin<UtraceApi, UtraceState>({
     name: 'utrace',
     version: UTRACE_VERSION,
@@ -74,7 +76,7 @@ export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, U
     register(ctx) {
       // One registry per kernel: the engines' ops and data, by id (closures, not state).
       const registry: EngineRegistry = new Map();
-      const core = utraceCore(registry);
+      const core = utraceCore(registry, faults);
       registerReducers(ctx);
       tapHooks(ctx, core);
       if (opts.checks) {

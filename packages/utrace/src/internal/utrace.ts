@@ -1,3 +1,4 @@
+import type { UtraceFaults } from './faults.js';
 import {
   EAGAIN,
   EALREADY,
@@ -31,6 +32,7 @@ import {
   TIF_NOTIFY_RESUME,
   ENGINE_STOP,
   EOPNOTSUPP,
+  ERESTARTNOINTR,
   ERESTARTSYS,
   TIF_SYSCALL_TRACE,
   UTRACE_ATTACH_CREATE,
@@ -124,7 +126,7 @@ export function eventName(event: number): string {
  * utrace_stop / utrace_reset, and the API. Lock order: utrace lock (a spinlock per task) →
  * nothing; the tasklist lock is never taken under it.
  */
-export function utraceCore(registry: EngineRegistry) {
+export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) {
   function slice(s: KernelState) {
     return utraceSlice(s);
   }
@@ -537,8 +539,10 @@ export function utraceCore(registry: EngineRegistry) {
       return -EINVAL;
     }
     if (t.kthread) return -EPERM;
-    // utrace_attach_delay: a newborn child belongs to its creator's report_clone first.
+    // utrace_attach_delay: a newborn child belongs to its creator's report_clone first. The
+    // wait is interruptible: a signal pending on the caller ends it with -ERESTARTNOINTR.
     while (t !== undefined && t.state === 'new' && taskU(s, me.pid)?.cloning !== pid) {
+      if ((intMapGet(s.tasks, me.pid)?.pendingSignals.length ?? 0) > 0) return -ERESTARTNOINTR;
       yield* msleep(1);
       s = yield* getState();
       t = intMapGet(s.tasks, pid);
@@ -597,6 +601,8 @@ export function utraceCore(registry: EngineRegistry) {
     if ((added & UTRACE_DEATH_EVENTS) !== 0 && exiting) return -EALREADY;
     if ((cleared & UTRACE_DEATH_EVENTS) !== 0 && (u.death || u.deathDone)) return -EALREADY;
     yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+    // The fault: utrace_flags left as they were (only utrace_reset may shrink them; this puts them back).
+    if (faults.setEventsSkipsFlags === true && (u.flags | mask) !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed: [], flags: u.flags });
     if ((added & UTRACE_EVENT_SYSCALL) !== 0 && !exiting) yield* syncSyscallFlag(pid, true);
     // task_is_stopped_or_traced: a job-control stop is as quiescent as a utrace stop.
     if (cleared !== 0 && pid !== caller && !u.stopped && t?.state !== 'stopped' && !exiting && u.reporting === engine.id) return -EINPROGRESS;
@@ -670,7 +676,7 @@ export function utraceCore(registry: EngineRegistry) {
         // UTRACE_SINGLESTEP / UTRACE_BLOCKSTEP: arch_has_single_step() is false here.
         return -EOPNOTSUPP;
     }
-    if (reset) yield* utraceResetLocked(pid);
+    if (reset && !(faults.controlSkipsReset === true && t !== undefined && t.exitState === null)) yield* utraceResetLocked(pid);
     return ret;
   }
 
