@@ -11,6 +11,8 @@ function describeReport(r: FtraceReport): string {
       return `trampoline #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)`;
     case 'use-after-free':
       return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} trampoline #${r.tramp} (from ${r.ip}) after it was freed`;
+    case 'ops-use-after-free':
+      return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'wrong-function':
       return `trampoline #${r.tramp} called the callback of ops ${r.ops} for ${r.ip}, which that ops does not trace (${who})`;
   }

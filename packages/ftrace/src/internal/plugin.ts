@@ -1,5 +1,6 @@
 import {
   EBUSY,
+  EINVAL,
   ENOENT,
   TracelabError,
   current,
@@ -11,6 +12,8 @@ import {
   mutexUnlock,
   rcuIdleEnter,
   rcuIdleExit,
+  preemptDisable,
+  preemptEnable,
   schedPoint,
   shouldFailAlloc,
   synchronizeRcu,
@@ -33,6 +36,7 @@ export const FTRACE_LOCK = 'ftrace_lock';
 /** The invariants' names, as violations report them. */
 export const FTRACE_INVARIANTS = {
   useAfterFree: 'ftrace/no-trampoline-use-after-free',
+  opsUseAfterFree: 'ftrace/no-ops-use-after-free',
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
@@ -66,11 +70,26 @@ export interface FtraceOptions {
   readonly idleTrampolines?: 'refuse' | 'allow';
   /** Register the invariants. Default true. */
   readonly checks?: boolean;
+  /**
+   * How the list caller (ftrace_ops_list_func) walks ftrace_ops_list. `'atomic'` (default):
+   * in one step, which every recorded seed was found with. `'steps'`: as the kernel does it,
+   * under preempt_disable_notrace with a scheduling point between one ops and the next, so an
+   * unregistration on another CPU can interleave with a walk (docs/ftrace.md, "The list walk").
+   */
+  readonly listWalk?: 'atomic' | 'steps';
+  /**
+   * Which DYNAMIC ops ftrace_shutdown waits for before unregister returns. `'dynamic'`
+   * (default, the kernel): every DYNAMIC ops, trampoline or not, since its owner may free it
+   * once unregister returns and a list walker may still hold it. `'trampoline-only'` is the
+   * unsafe variant: an ops with no trampoline (reached through the list caller) returns at
+   * once, and with `listWalk: 'steps'` a walker can reach it after its owner freed it.
+   */
+  readonly shutdownWait?: 'dynamic' | 'trampoline-only';
 }
 
-const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks'];
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait'];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
-const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY'];
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
 function describe(v: unknown): string {
@@ -109,6 +128,8 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     traceIdle: bool('traceIdle', false),
     idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
     checks: bool('checks', true),
+    listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
+    shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
   };
 }
 
@@ -152,9 +173,15 @@ export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, Ftrac
     version: FTRACE_VERSION,
     core: '^0.1.0',
     dependsOn: { 'rcu-tasks': '^0.1.0' },
-    options: resolved,
+    // Options added later are recorded only when set, so existing logs and digests stay as they were.
+    options: recordedOptions(resolved),
     register: (ctx) => registerFtrace(ctx, resolved),
   });
+}
+
+function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
+  const { listWalk, shutdownWait, ...rest } = o;
+  return { ...rest, ...(listWalk !== 'atomic' ? { listWalk } : {}), ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}) };
 }
 
 function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOptions): FtraceApi {
@@ -187,6 +214,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
    */
   function* listCaller(ip: string, parentIp: string): KPath<void> {
     yield* schedPoint();
+    if (options.listWalk === 'steps') return yield* listCallerSteps(ip, parentIp);
     const me = yield* current();
     const list = reg.list;
     const called: number[] = [];
@@ -198,6 +226,36 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
   }
   const listHandler: McountHandler = (ip, parentIp) => listCaller(ip, parentIp);
+
+  /**
+   * ftrace_ops_list_func as the kernel runs it: preempt_disable_notrace, then
+   * do_for_each_ftrace_op (an RCU-sched walk of ftrace_ops_list: the list head read once, each
+   * ->next read as it goes), the hash test and the call per ops, preempt_enable_notrace. A
+   * scheduling point between one ops and the next lets other CPUs unregister meanwhile; only
+   * the RCU-sched wait in ftrace_shutdown keeps an ops this walk still holds from being freed.
+   */
+  function* listCallerSteps(ip: string, parentIp: string): KPath<void> {
+    yield* preemptDisable();
+    const me = yield* current();
+    const list = reg.list;
+    const called: number[] = [];
+    try {
+      for (const op of list) {
+        if (op.freedByOwner) {
+          yield* emit({ type: 'ftrace/ops-use-after-free', ops: op.id, ip, pid: me.pid });
+          return;
+        }
+        if (opsTraces(op, ip)) {
+          called.push(op.id);
+          yield* callback(op, ip, parentIp, me.pid);
+        }
+        yield* schedPoint();
+      }
+      yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+    } finally {
+      yield* preemptEnable();
+    }
+  }
 
   /**
    * A dynamic trampoline: the copy of ftrace_caller that calls its ops' callback directly. It
@@ -370,6 +428,24 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* mutexUnlock(FTRACE_LOCK);
       return -EBUSY;
     }
+    // IPMODIFY needs SAVE_REGS (the callback changes regs->ip); and only one IPMODIFY ops may
+    // trace a function (ftrace_hash_ipmodify_enable): a live-patch and a kprobe that both
+    // redirect it would fight over the return address.
+    const flags = ops.flags ?? [];
+    if (flags.includes('IPMODIFY') && !flags.includes('SAVE_REGS')) {
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
+    }
+    if (flags.includes('IPMODIFY')) {
+      declareSites(op.filterList);
+      syncSites();
+      const clash = reg.list.some((o) => o.ops.flags?.includes('IPMODIFY') === true && sitesOf(op).some((s) => opsTraces(o, s.ip)));
+      if (clash) {
+        yield* mutexUnlock(FTRACE_LOCK);
+        return -EBUSY;
+      }
+    }
+    op.freedByOwner = false;
     const me = yield* current();
     declareSites(op.filterList);
     const fresh = syncSites();
@@ -415,7 +491,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     // ftrace_shutdown: a DYNAMIC ops may be freed by its owner once this returns, trampoline
     // or not, so every DYNAMIC ops waits for the callers that may still hold it (the kernel's
     // "we must make sure that all callers are done before leaving this function").
-    if (op.dynamic) {
+    if (op.dynamic && !(options.shutdownWait === 'trampoline-only' && t === null)) {
       if (t !== null) yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
       // ftrace_sync / synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no
       // CPU still has the old call target in flight.
@@ -432,6 +508,12 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     }
     yield* emit({ type: 'ftrace/ops-shutdown', ops: op.id });
     yield* mutexUnlock(FTRACE_LOCK);
+    if (op.dynamic && options.listWalk === 'steps') {
+      // The owner of a DYNAMIC ops frees it once unregister returns (perf, trace instances);
+      // modelled with the stepped walk, the only one a walker can be inside across it.
+      op.freedByOwner = true;
+      yield* emit({ type: 'ftrace/ops-freed', ops: op.id });
+    }
     return 0;
   }
 
@@ -498,6 +580,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   if (options.checks) {
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
+    ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
     ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
     ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));
