@@ -2,7 +2,7 @@
  * Issue 22: the LTTng ring buffer's semantics of SEMANTICS.md 5.2 that had no test, and the
  * invariants that no test showed firing. Each test names the section it covers.
  */
-import { EBUSY, EIO, EAGAIN, createKernel, type Kernel } from '@tracelab/core';
+import { EBUSY, EEXIST, EIO, EAGAIN, ENOENT, createKernel, type Kernel } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { CTF_PACKET_LAYOUT as L } from '@tracelab/formats';
 import { describe, expect, test } from 'vitest';
@@ -298,5 +298,39 @@ describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
 
   test('snapshot needs overwrite mode', () => {
     expect(() => ringBuffer({ snapshot: true })).toThrow(/snapshot needs mode 'overwrite'/);
+  });
+});
+
+describe('SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as the ring buffer\'s tracepoint table has them', () => {
+  test('higher prio runs first, ties keep registration order; -EEXIST for the same (probe, data); -ENOENT with no probe; an absent probe is 0; the last unregister turns the key off', () => {
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
+    const api = k.api.ringBuffer;
+    api.defineTracepoint({ name: 'ev', fields: [{ name: 'n', type: { kind: 'integer', size: 32, signed: false } }] });
+    const order: string[] = [];
+    const probe = (tag: string) => (): void => {
+      order.push(tag);
+    };
+    const a = probe('a10');
+    const b = probe('b20');
+    const c = probe('c10');
+    const d = probe('d5');
+    expect(k.call(api.tracepointProbeUnregister('ev', a))).toBe(-ENOENT);
+    expect(k.call(api.tracepointProbeRegister('ev', a, null, 10))).toBe(0);
+    expect(k.call(api.tracepointProbeRegister('ev', b, null, 20))).toBe(0);
+    expect(k.call(api.tracepointProbeRegister('ev', c, null, 10))).toBe(0);
+    expect(k.call(api.tracepointProbeRegister('ev', d, null, 5))).toBe(0);
+    expect(k.call(api.tracepointProbeRegister('ev', c, null, 30))).toBe(-EEXIST);
+    expect(k.call(api.tracepointProbeRegister('ev', c, 'other data', 30))).toBe(0); // another (probe, data)
+    k.call(api.trace('ev', { n: 1 }));
+    expect(order).toEqual(['c10', 'b20', 'a10', 'c10', 'd5']);
+    expect(k.call(api.tracepointProbeUnregister('ev', probe('never')))).toBe(0);
+    for (const [p, data] of [[a, null], [b, null], [c, null], [c, 'other data'], [d, null]] as const) expect(k.call(api.tracepointProbeUnregister('ev', p, data))).toBe(0);
+    expect(k.state.plugins['ring-buffer']!.enabled['ev']).toBeUndefined();
+    order.length = 0;
+    k.call(api.trace('ev', { n: 2 }));
+    expect(order).toEqual([]);
+    expect(k.call(api.tracepointProbeUnregister('ev', a))).toBe(-ENOENT);
+    k.run();
+    expect(k.violations).toEqual([]);
   });
 });
