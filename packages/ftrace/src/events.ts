@@ -15,7 +15,7 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void 
  * allocated, as perf and trace instances do), so it may be freed after it is unregistered, and
  * so may the trampoline allocated for it.
  */
-export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY';
+export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION';
 
 /** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
 export interface FtraceOps {
@@ -76,7 +76,8 @@ export type FtraceReport =
   | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string }
   | { readonly kind: 'use-after-free'; readonly tramp: number; readonly task: string; readonly ip: string; readonly at: 'entry' | 'resume' }
   | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string }
-  | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string };
+  | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
+  | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number };
 
 /** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
 export interface FtraceState {
@@ -190,6 +191,8 @@ declare module '@tracelab/core' {
     'ftrace/ops-use-after-free': { ops: number; ip: string; pid: number };
     /** The owner of a DYNAMIC ops freed it (it may once unregister_ftrace_function returned). */
     'ftrace/ops-freed': { ops: number };
+    /** A callback re-entered itself through traced code `depth` times with no recursion guard (an ops that claimed RECURSION and does not protect itself). */
+    'ftrace/recursion': { ops: number; ip: string; pid: number; depth: number };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };
     /** A callback threw; it is skipped for this call. */

@@ -1,7 +1,7 @@
 /**
  * Issue 22: the ftrace semantics of SEMANTICS.md 4.2 that had no test. Each test names its section.
  */
-import { EBUSY, EINVAL } from '@tracelab/core';
+import { EBUSY, EINVAL, fn, schedPoint, type KPath } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
 import { FTRACE_INVARIANTS, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { counter, eventsOf, explore, kernelWith, noop, session, worker } from './helpers.js';
@@ -65,5 +65,68 @@ describe('SEMANTICS.md 4.2(a) ops flags beyond DYNAMIC: SAVE_REGS and IPMODIFY',
     expect(k.call(api.registerFtraceFunction({ ...kprobe, filter: ['sys_getpid'] }))).toBe(0);
     k.run();
     expect(k.violations).toEqual([]);
+  });
+});
+
+describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', () => {
+  /**
+   * A callback that calls a traced function itself (trace_helper, which its own ops traces):
+   * each traced call re-enters the callback unless a recursion guard stops it.
+   */
+  function reentrant(flags: FtraceOps['flags'], ownGuard: boolean, listToo: boolean) {
+    const k = kernelWith({ seed: 2 });
+    const seen: string[] = [];
+    let depth = 0;
+    const ops: FtraceOps = {
+      label: 'reentrant',
+      filter: ['sys_getpid', 'trace_helper'],
+      ...(flags !== undefined ? { flags } : {}),
+      func: (ip) => {
+        if (ownGuard && depth > 0) return undefined;
+        seen.push(ip);
+        return (function* (): KPath<void> {
+          depth++;
+          try {
+            yield* fn('trace_helper', (function* helperBody(): KPath<void> {
+              yield* schedPoint();
+            })());
+          } finally {
+            depth--;
+          }
+        })();
+      },
+    };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+    // A second ops on the same functions sends them through the list caller.
+    if (listToo) expect(k.call(k.api.ftrace.registerFtraceFunction({ func: noop, filter: ['sys_getpid', 'trace_helper'], label: 'other' }))).toBe(0);
+    k.spawn(worker(2));
+    k.run({ maxSteps: 50_000 });
+    return { k, seen, target: k.api.ftrace.site('sys_getpid')!.target };
+  }
+
+  test('without RECURSION the trampoline calls the assist function: the nested call is stopped by the guard', () => {
+    const { k, seen, target } = reentrant(undefined, false, false);
+    expect(target).toBe('trampoline');
+    expect(k.violations).toEqual([]);
+    expect(seen).toEqual(['sys_getpid']); // once per getpid (worker(2) makes one getpid), never for the nested trace_helper
+  });
+
+  test('the list function takes the same guard', () => {
+    const { k, seen, target } = reentrant(undefined, false, true);
+    expect(target).toBe('list');
+    expect(k.violations).toEqual([]);
+    expect(seen).toEqual(['sys_getpid']);
+  });
+
+  test('RECURSION with a callback that protects itself: called directly, and its own guard stops the nesting', () => {
+    const { k, seen } = reentrant(['RECURSION'], true, false);
+    expect(k.violations).toEqual([]);
+    expect(seen).toEqual(['sys_getpid']);
+  });
+
+  test('RECURSION claimed by a callback that does not protect itself: runaway recursion, ftrace/no-runaway-recursion fires', () => {
+    const { k } = reentrant(['RECURSION'], false, false);
+    expect(k.violations[0]?.name).toBe(FTRACE_INVARIANTS.recursion);
+    expect(k.violations[0]?.message).toMatch(/re-entered ops \d+'s callback 9 deep through trace_helper/);
   });
 });

@@ -11,6 +11,8 @@ function describeReport(r: FtraceReport): string {
       return `trampoline #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)`;
     case 'use-after-free':
       return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} trampoline #${r.tramp} (from ${r.ip}) after it was freed`;
+    case 'recursion':
+      return `${who} re-entered ops ${r.ops}'s callback ${r.depth} deep through ${r.ip}: the ops says FTRACE_OPS_FL_RECURSION (it protects itself) but its callback does not, and its trampoline calls it with no guard`;
     case 'ops-use-after-free':
       return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'wrong-function':

@@ -37,6 +37,7 @@ export const FTRACE_LOCK = 'ftrace_lock';
 export const FTRACE_INVARIANTS = {
   useAfterFree: 'ftrace/no-trampoline-use-after-free',
   opsUseAfterFree: 'ftrace/no-ops-use-after-free',
+  recursion: 'ftrace/no-runaway-recursion',
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
@@ -89,7 +90,9 @@ export interface FtraceOptions {
 
 const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait'];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
-const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
+/** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
+const RECURSION_LIMIT = 8;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
 function describe(v: unknown): string {
@@ -191,6 +194,42 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   // ---- the simulated mcount targets ------------------------------------------------------------
 
+  // The recursion guard (trace_test_and_set_recursion): the tasks inside a guarded callback, and
+  // each task's depth inside unguarded ones. Written only by the task itself around its calls.
+  const guarded = new Set<number>();
+  const unguardedDepth = new Map<number, number>();
+
+  /**
+   * Calls one ops' callback under the recursion guard the list function takes, and the assist
+   * function (ftrace_ops_assist_func) a trampoline calls for an ops without
+   * FTRACE_OPS_FL_RECURSION: a callback that reaches traced code again is not called again.
+   * `guard` false: a trampoline calling an ops that claims RECURSION, directly.
+   */
+  function* guardedCallback(op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean): KPath<void> {
+    if (guard) {
+      if (guarded.has(pid)) return; // recursion: bail out, as trace_test_and_set_recursion does
+      guarded.add(pid);
+      try {
+        yield* callback(op, ip, parentIp, pid);
+      } finally {
+        guarded.delete(pid);
+      }
+      return;
+    }
+    const depth = (unguardedDepth.get(pid) ?? 0) + 1;
+    if (depth > RECURSION_LIMIT) {
+      yield* emit({ type: 'ftrace/recursion', ops: op.id, ip, pid, depth });
+      return;
+    }
+    unguardedDepth.set(pid, depth);
+    try {
+      yield* callback(op, ip, parentIp, pid);
+    } finally {
+      if (depth === 1) unguardedDepth.delete(pid);
+      else unguardedDepth.set(pid, depth - 1);
+    }
+  }
+
   /** Calls one ops' callback; a throwing callback is reported and skipped, never fatal. */
   function* callback(op: OpsRec, ip: string, parentIp: string, pid: number): KPath<void> {
     let fault: unknown;
@@ -221,7 +260,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     for (const op of list) {
       if (!opsTraces(op, ip)) continue;
       called.push(op.id);
-      yield* callback(op, ip, parentIp, me.pid);
+      yield* guardedCallback(op, ip, parentIp, me.pid, true);
     }
     yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
   }
@@ -247,7 +286,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
         }
         if (opsTraces(op, ip)) {
           called.push(op.id);
-          yield* callback(op, ip, parentIp, me.pid);
+          yield* guardedCallback(op, ip, parentIp, me.pid, true);
         }
         yield* schedPoint();
       }
@@ -276,7 +315,8 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
       return;
     }
-    yield* callback(t.ops, ip, parentIp, me.pid);
+    // Without FTRACE_OPS_FL_RECURSION the trampoline calls the assist function, which takes the guard.
+    yield* guardedCallback(t.ops, ip, parentIp, me.pid, t.ops.ops.flags?.includes('RECURSION') !== true);
     yield* schedPoint();
     if (t.freed) {
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
@@ -581,6 +621,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
   if (options.checks) {
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
+    ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
     ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
     ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));

@@ -84,6 +84,9 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
     f.reports.push({ kind: 'ops-use-after-free', ops: e.ops, ip: e.ip, task: String(e.pid) });
   });
   ctx.declareEvents(['ftrace/ops-freed']);
+  ctx.on('ftrace/recursion', (f, e) => {
+    f.reports.push({ kind: 'recursion', ops: e.ops, ip: e.ip, task: String(e.pid), depth: e.depth });
+  });
   ctx.on('ftrace/use-after-free', (f, e) => {
     const key = taskKey(e.pid, e.cpu);
     f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });
