@@ -12,7 +12,7 @@ export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
 export type CommitCounters = 'local-remote' | 'local-only';
 
 /** How a faultable probe copies user data into the per-CPU buffer. */
-export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart';
+export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart' | 'user-fault-read';
 
 /** Why a record was lost (which lost counter it went to). */
 export type LostReason = 'full' | 'wrap' | 'big';
@@ -61,7 +61,12 @@ export interface RingBufferOptions {
   readonly mode?: RingBufferMode;
   /** Default 'local-remote' (the seed's dual counters). 'local-only' is the unsafe variant. */
   readonly commitCounters?: CommitCounters;
-  /** Default 'in-place' (reserve, copy preemptible, commit). */
+  /**
+   * Default 'in-place' (reserve, copy preemptible, commit). 'user-fault-read' is upstream's
+   * trace_user_fault_read (2025): copy into a per-CPU buffer with preemption on, retry if the
+   * task was switched out or moved meanwhile (another task may have used the buffer), give up
+   * with a warning after 100 tries; then reserve, write and commit with preemption off.
+   */
   readonly copyStrategy?: CopyStrategy;
   /** Attach the channel probe to every tracepoint at registration (a session started before the workload). Default true. */
   readonly enableAll?: boolean;
@@ -217,7 +222,7 @@ declare module '@tracelab/core' {
     /** An old probe array was retired, to be freed after a grace period of `flavour`. */
     'ring-buffer/array-retired': { tracepoint: string; array: number; flavour: 'rcu-sched' | 'tasks-trace' };
     'ring-buffer/array-freed': { tracepoint: string; array: number };
-    /** A fault-in-restart copy faulted with preemption off and restarted. */
+    /** A fault-in-restart copy faulted with preemption off and restarted, or a user-fault-read copy was interrupted by a context switch and retried. */
     'ring-buffer/copy-restart': { pid: number; tracepoint: string };
     'ring-buffer/flushed': { pid: number; switched: number };
     /** The periodic switch timer switched `switched` buffers (SWITCH_ACTIVE). */

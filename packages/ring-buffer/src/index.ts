@@ -120,7 +120,7 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     numSubbuf: pow2('numSubbuf', 4, 2),
     mode,
     commitCounters: oneOf('commitCounters', ['local-remote', 'local-only'] as const, 'local-remote'),
-    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart'] as const, 'in-place'),
+    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart', 'user-fault-read'] as const, 'in-place'),
     enableAll: bool('enableAll'),
     checks: bool('checks'),
     uuid: uuid as string | null,

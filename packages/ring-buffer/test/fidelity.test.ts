@@ -334,3 +334,30 @@ describe('SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as th
     expect(k.violations).toEqual([]);
   });
 });
+
+describe('SEMANTICS.md 5.2(c) the upstream relative: trace_user_fault_read', () => {
+  function syscallEvents(copyStrategy: 'in-place' | 'user-fault-read', seed: number): { events: string[]; restarts: number } {
+    const k = run(seed, { copyStrategy, subbufSize: 4096, numSubbuf: 8 });
+    expect(k.violations).toEqual([]);
+    finishRingBuffer(k);
+    expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+    const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
+    return {
+      events: events.filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat').map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort(),
+      restarts: k.state.plugins['ring-buffer']!.restarts,
+    };
+  }
+
+  test('copies into the per-CPU buffer preemptible, retries when a fault slept (a context switch on that CPU), and records the same events as in-place', () => {
+    let restarts = 0;
+    for (const seed of [1, 2, 3]) {
+      const a = syscallEvents('in-place', seed);
+      const b = syscallEvents('user-fault-read', seed);
+      expect(b.events).toEqual(a.events);
+      expect(b.events.length).toBe(4 * 6 + 4);
+      restarts += b.restarts;
+    }
+    // The first copy of a string on a page not yet touched faults and sleeps: that copy is redone.
+    expect(restarts).toBeGreaterThan(0);
+  });
+});

@@ -16,6 +16,7 @@ import {
   mutexLock,
   mutexUnlock,
   preemptDisable,
+  printk,
   preemptEnable,
   readLock,
   readUnlock,
@@ -87,6 +88,8 @@ export const READ_TIMER_COMM = 'lttng-read-timer';
 /** The session's own threads, which it does not trace. */
 const SESSION_COMMS: ReadonlySet<string> = new Set([CONSUMER_COMM, SWITCH_TIMER_COMM, READ_TIMER_COMM]);
 const USER_STRING_MAX = 256;
+/** trace_user_fault_read's retry bound. */
+const USER_FAULT_READ_TRIES = 100;
 /** CTF clock: 1 GHz; one simulated tick is 1 µs, so a record's timestamp is tick·1000 + a per-buffer sequence. */
 export const CLOCK_FREQ = 1_000_000_000;
 export const TICK_NS = 1000;
@@ -182,6 +185,9 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   // check_deliver calls in progress per (cpu, sub-buffer), with `interleave` (checker state,
   // written by the committing path around its steps).
   const deliverChecks: number[] = new Array<number>(cpus * opts.numSubbuf).fill(0);
+  // Context switches per CPU (nr_context_switches for trace_user_fault_read), counted by the
+  // contextSwitch hook of that CPU.
+  const cpuSwitches: number[] = new Array<number>(cpus).fill(0);
   // Test-only faults already applied (each applies once).
   const faultsDone = new Set<string>();
   // The consumer kthread: alive flag, set at kthreadRun and cleared by the thread in the same
@@ -563,6 +569,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         return yield* temporaryBuffer(tp, values, vals, me.pid);
       case 'fault-in-restart':
         return yield* faultInRestart(tp, values, vals, me.pid);
+      case 'user-fault-read':
+        return yield* userFaultRead(tp, values, vals, me.pid);
     }
   }
 
@@ -603,6 +611,42 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       yield* commitHere(r, slot, cpu);
     }
     yield* preemptEnable();
+  }
+
+  /**
+   * trace_user_fault_read (upstream, 2025): copy the user data into this CPU's buffer with
+   * migration disabled and preemption enabled (the copy may fault and sleep), then check that no
+   * context switch happened on this CPU meanwhile: another task may have copied into the same
+   * per-CPU buffer. If one did, copy again; after 100 tries give up with a warning and drop the
+   * event. Then reserve, write and commit with preemption off. tracelab has no
+   * migrate_disable: a task that came back on another CPU is treated like a switch (retry).
+   */
+  function* userFaultRead(tp: Tracepoint, values: TracepointFields, vals: CtfFieldValue[], pid: number): KPath<void> {
+    for (let tries = 0; ; tries++) {
+      if (tries === USER_FAULT_READ_TRIES) {
+        yield* printk(`ring-buffer: ${tp.def.name}: trace_user_fault_read gave up after ${USER_FAULT_READ_TRIES} tries`);
+        return;
+      }
+      const cpu = (yield* current()).cpu;
+      const switches = cpuSwitches[cpu]!;
+      const copied = vals.slice();
+      if (!(yield* userStrings(tp, values, copied))) return;
+      yield* preemptDisable();
+      const now = (yield* current()).cpu;
+      if (now !== cpu || cpuSwitches[cpu] !== switches) {
+        yield* preemptEnable();
+        yield* emit({ type: 'ring-buffer/copy-restart', pid, tracepoint: tp.def.name });
+        continue;
+      }
+      const slot = ctfEventSize(tp.ec, copied);
+      const r = yield* reserveHere(tp, slot, pid, cpu);
+      if (r !== null) {
+        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
+        yield* commitHere(r, slot, cpu);
+      }
+      yield* preemptEnable();
+      return;
+    }
   }
 
   /** Lai Jiangshan's scheme: fault the pages in preemptible, then copy with preemption (and faults) off; restart if the copy faults. */
@@ -902,6 +946,7 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   }
 
   ctx.tap('contextSwitch', function* schedSwitchAt(args) {
+    cpuSwitches[args.cpu] = cpuSwitches[args.cpu]! + 1;
     // Nothing ran on this CPU between the switch and now: its records may carry the switch's time.
     switchTs[args.cpu] = args.time * TICK_NS;
     try {
