@@ -38,6 +38,7 @@ export const FTRACE_INVARIANTS = {
   useAfterFree: 'ftrace/no-trampoline-use-after-free',
   opsUseAfterFree: 'ftrace/no-ops-use-after-free',
   recursion: 'ftrace/no-runaway-recursion',
+  opMismatch: 'ftrace/trace-function-op',
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
@@ -86,9 +87,24 @@ export interface FtraceOptions {
    * once, and with `listWalk: 'steps'` a walker can reach it after its owner freed it.
    */
   readonly shutdownWait?: 'dynamic' | 'trampoline-only';
+  /**
+   * Model `ftrace_caller` with its two globals: a site that does not target a trampoline calls
+   * `ftrace_trace_function` (the lone registered ops' callback, or the list function when there
+   * are several) with `function_trace_op`, loaded one after the other. Default false: such a
+   * site calls the list function directly.
+   */
+  readonly directCaller?: boolean;
+  /**
+   * With `directCaller`: update_ftrace_function's coordination ("ftrace: Fix a slight race in
+   * modifying what function callback gets traced"): switch ftrace_trace_function to the list
+   * function, wait for every CPU, then set function_trace_op, then the new function. `false`
+   * is the unsafe variant: the two are stored back to back, and a caller that loaded the old op
+   * calls the new function with it.
+   */
+  readonly slightRaceFix?: boolean;
 }
 
-const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait'];
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait', 'directCaller', 'slightRaceFix'];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
@@ -133,6 +149,8 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     checks: bool('checks', true),
     listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
     shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
+    directCaller: bool('directCaller', false),
+    slightRaceFix: bool('slightRaceFix', true),
   };
 }
 
@@ -183,8 +201,14 @@ export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, Ftrac
 }
 
 function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, ...rest } = o;
-  return { ...rest, ...(listWalk !== 'atomic' ? { listWalk } : {}), ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}) };
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, ...rest } = o;
+  return {
+    ...rest,
+    ...(listWalk !== 'atomic' ? { listWalk } : {}),
+    ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}),
+    ...(directCaller ? { directCaller } : {}),
+    ...(!slightRaceFix ? { slightRaceFix } : {}),
+  };
 }
 
 function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOptions): FtraceApi {
@@ -264,7 +288,63 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     }
     yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
   }
-  const listHandler: McountHandler = (ip, parentIp) => listCaller(ip, parentIp);
+  // ftrace_trace_function (null: the list function) and function_trace_op, with `directCaller`.
+  // Written by update_ftrace_function under ftrace_lock; read by ftrace_caller on any CPU.
+  let traceFunction: OpsRec | null = null;
+  let traceOp: OpsRec | null = null;
+
+  /**
+   * ftrace_caller with `directCaller`: load function_trace_op, then (another step: other CPUs
+   * act) ftrace_trace_function, and call it with that op, preemption off throughout.
+   */
+  function* ftraceCaller(ip: string, parentIp: string): KPath<void> {
+    if (!options.directCaller) return yield* listCaller(ip, parentIp);
+    yield* preemptDisable();
+    const op = traceOp;
+    yield* schedPoint();
+    const func = traceFunction;
+    if (func === null) {
+      yield* preemptEnable();
+      return yield* listCaller(ip, parentIp);
+    }
+    const me = yield* current();
+    try {
+      if (op !== func) yield* emit({ type: 'ftrace/op-mismatch', ops: func.id, op: op?.id ?? null, ip, pid: me.pid });
+      else if (opsTraces(func, ip)) yield* guardedCallback(func, ip, parentIp, me.pid, true);
+    } finally {
+      yield* preemptEnable();
+    }
+  }
+
+  /**
+   * update_ftrace_function: the lone ops' callback, or the list function. Going to the list
+   * function needs no care (it ignores function_trace_op). Going to a callback: with the fix,
+   * the list function first, every CPU synchronized (synchronize_rcu_tasks_rude; RCU-sched
+   * stands in, as in ftrace_shutdown), then the op, every CPU synchronized again (the
+   * ftrace_sync_ipi), then the function.
+   */
+  function* updateFtraceFunction(): KPath<void> {
+    if (!options.directCaller) return;
+    const func = reg.list.length === 1 ? reg.list[0]! : null;
+    if (func === traceFunction) return;
+    if (func === null || !options.slightRaceFix) {
+      if (func !== null) traceOp = func;
+      traceFunction = func;
+      yield* emit({ type: 'ftrace/trace-function', func: func?.id ?? null, op: traceOp?.id ?? null });
+      return;
+    }
+    traceFunction = null;
+    yield* emit({ type: 'ftrace/trace-function', func: null, op: traceOp?.id ?? null });
+    yield* synchronizeRcu();
+    traceOp = func;
+    // smp_wmb, then smp_call_function(ftrace_sync_ipi): every CPU has taken the IPI, so no
+    // caller that loaded the old op (its loads are in one preempt-off section) is still
+    // between its two loads when the function changes.
+    yield* synchronizeRcu();
+    traceFunction = func;
+    yield* emit({ type: 'ftrace/trace-function', func: func.id, op: func.id });
+  }
+  const listHandler: McountHandler = (ip, parentIp) => ftraceCaller(ip, parentIp);
 
   /**
    * ftrace_ops_list_func as the kernel runs it: preempt_disable_notrace, then
@@ -501,6 +581,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     const touched = sitesOf(op);
     for (const s of touched) yield* updateRecord(s);
     yield* replaceCode([...fresh, ...touched]);
+    yield* updateFtraceFunction();
     yield* emit({ type: 'ftrace/update-end', ops: op.id });
     yield* mutexUnlock(FTRACE_LOCK);
     return 0;
@@ -527,6 +608,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     for (const s of touched) yield* updateRecord(s);
     // Unpatch: from here on no site calls the trampoline, but a task may still be on it.
     yield* replaceCode([...fresh, ...touched]);
+    yield* updateFtraceFunction();
     yield* emit({ type: 'ftrace/update-end', ops: op.id });
     // ftrace_shutdown: a DYNAMIC ops may be freed by its owner once this returns, trampoline
     // or not, so every DYNAMIC ops waits for the callers that may still hold it (the kernel's
@@ -622,6 +704,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
+    ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
     ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
     ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));
