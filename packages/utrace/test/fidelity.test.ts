@@ -5,12 +5,14 @@
  * `flags` invariants seen firing. Each test names its section.
  */
 import { describe, expect, test } from 'vitest';
-import { SIGUSR1, createKernel, msleep, type Kernel, type KPath } from '@tracelab/core';
+import { EINPROGRESS, SIGUSR1, createKernel, msleep, type Kernel, type KPath } from '@tracelab/core';
 import {
   ERESTARTNOINTR,
   UTRACE_ATTACH_CREATE,
+  UTRACE_DETACH,
   UTRACE_EVENT_CLONE,
   UTRACE_EVENT_QUIESCE,
+  UTRACE_EVENT_REAP,
   UTRACE_EVENT_SYSCALL_ENTRY,
   UTRACE_INVARIANTS,
   UTRACE_RESUME,
@@ -118,11 +120,72 @@ describe('SEMANTICS.md 3(b) utrace_attach_task: -ERESTARTNOINTR from utrace_atta
       if (signal) k.spawn(function* s(u2) { yield u2.sleep(30); yield u2.kill(tracer, SIGUSR1); }, { comm: 'sender' });
       const r = k.run({ until: () => results.length > 0, maxSteps: 50_000 });
       expect(k.violations).toEqual([]);
-      if (results.length === 0) throw new Error(`no attach result: ${JSON.stringify(r)} child ${child} ${JSON.stringify(k.log.filter((e) => e.type.startsWith('utrace/report') || e.type === 'signal/generate' || e.type === 'task/forked').slice(0, 10))}`);
+      if (results.length === 0) throw new Error(`no attach result: ${JSON.stringify(r)}, child ${child}`);
       expect(results.length).toBe(1);
       return results[0]!;
     };
     expect(run(true)).toBe(-ERESTARTNOINTR);
     expect(run(false)).toBe(0);
+  });
+});
+
+describe('SEMANTICS.md 3(e) engine->release at the last reference (releaseAt: last-kref), and the tracer-data race without it', () => {
+  test('a tracer that puts its last reference and leaves its engine attached: with last-kref the data lives until report_reap has run, then release runs once', () => {
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [utrace({ releaseAt: 'last-kref' })] });
+    const u = k.api.utrace;
+    const log: string[] = [];
+    const data = { freed: false };
+    const ops: UtraceEngineOps<typeof data> = {
+      name: 'forgetful',
+      *reportReap(engine, task) {
+        log.push(engine.data.freed ? `reap ${task} on freed data` : `reap ${task}`);
+      },
+      release(d) {
+        d.freed = true;
+        log.push('release');
+      },
+    };
+    const pid = k.spawn(function* w(u2) { yield u2.sleep(10); }, { comm: 'w' });
+    const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, ops, data)) as UtraceEngine<typeof data>;
+    expect(call(k, u.setEvents(pid, e, UTRACE_EVENT_REAP))).toBe(0);
+    call(k, u.enginePut(e));
+    // The tracer's references are gone, the list's is not: nothing is freed yet.
+    expect(u.engineState(e)).toMatchObject({ refs: 0, freed: false, listed: true });
+    const r = k.run();
+    expect(r.violations).toEqual([]);
+    expect(log).toEqual([`reap ${pid}`, 'release']);
+  });
+
+  test('a detach that says -EINPROGRESS, then the tracer\'s put with no barrier: with tracer-put the callback uses freed data (utrace/lifetime); with last-kref it cannot', () => {
+    const run = (releaseAt: 'tracer-put' | 'last-kref') => {
+      const k = createKernel({ cpus: 2, seed: 3, plugins: [utrace({ releaseAt })] });
+      const u = k.api.utrace;
+      const ops: UtraceEngineOps<null> = {
+        name: 'slow',
+        *reportSyscallEntry() {
+          yield* msleep(20); // inside the callback while the tracer detaches and puts
+          return UTRACE_RESUME;
+        },
+      };
+      const pid = k.spawn(function* w(u2) { yield u2.sleep(2); yield u2.syscall('getpid'); yield u2.sleep(40); }, { comm: 'w' });
+      const e = call(k, attachWith(u, pid, ops, UTRACE_EVENT_SYSCALL_ENTRY));
+      const rets: number[] = [];
+      k.spawnKthread(
+        (function* tracer(): KPath<void> {
+          while (u.taskState(pid)?.reporting !== e.id) yield* msleep(1);
+          rets.push(yield* u.control(pid, e, UTRACE_DETACH));
+          yield* u.enginePut(e); // no utrace_barrier
+        })(),
+        { comm: 'tracer' },
+      );
+      const r = k.run({ maxSteps: 50_000 });
+      return { r, rets };
+    };
+    const put = run('tracer-put');
+    expect(put.rets).toEqual([-EINPROGRESS]);
+    expect(put.r.violations[0]?.name).toBe(UTRACE_INVARIANTS.lifetime);
+    const kref = run('last-kref');
+    expect(kref.rets).toEqual([-EINPROGRESS]);
+    expect(kref.r.violations).toEqual([]);
   });
 });

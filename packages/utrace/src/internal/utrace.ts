@@ -126,7 +126,7 @@ export function eventName(event: number): string {
  * utrace_stop / utrace_reset, and the API. Lock order: utrace lock (a spinlock per task) →
  * nothing; the tasklist lock is never taken under it.
  */
-export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) {
+export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}, releaseAt: 'tracer-put' | 'last-kref' = 'tracer-put') {
   function slice(s: KernelState) {
     return utraceSlice(s);
   }
@@ -200,6 +200,7 @@ export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) 
     // Once dead, only REAP matters (and the death events while report_death is due).
     if (dead) flags &= u.deathDone ? UTRACE_EVENT_REAP : UTRACE_EVENT_REAP | UTRACE_DEATH_EVENTS;
     if (removed.length > 0 || flags !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed, flags });
+    for (const id of removed) yield* releaseAtLastKref(id);
     // The removed engines' list reference is dropped by the reducer: one its tracer already put is freed now.
     if (!dead) yield* syncSyscallFlag(pid, (flags & UTRACE_EVENT_SYSCALL) !== 0);
     if (u.stopped && (flags & ENGINE_STOP) === 0) yield* utraceWakeup(pid, 'reset');
@@ -739,6 +740,22 @@ export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) 
     return ncsw !== examiner.ncsw ? -EAGAIN : 0;
   }
 
+  /**
+   * With releaseAt 'last-kref': the list's reference to engine `id` was just dropped (utrace_reset
+   * removed it, or utrace_maybe_reap after its report_reap). If the tracer's references are gone
+   * too, this was the last kref: __utrace_engine_release runs engine->release (`ops.release`).
+   */
+  function* releaseAtLastKref(id: number): KPath<void> {
+    if (releaseAt !== 'last-kref') return;
+    const e = engineS(yield* getState(), id);
+    const entry = registry.get(id);
+    if (e === undefined || e.refs > 0 || e.freed || entry === undefined || entry.released) return;
+    const me = yield* current();
+    yield* emit({ type: 'utrace/engine-freed', engine: id, by: me.pid });
+    entry.released = true;
+    entry.handle.ops.release?.(entry.handle.data);
+  }
+
   function* enginePut(engine: UtraceEngine): KPath<void> {
     const e = engineS(yield* getState(), engine.id);
     const entry = registry.get(engine.id);
@@ -748,6 +765,9 @@ export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) 
     const refs = e.refs - 1;
     yield* emit({ type: 'utrace/engine-put', engine: engine.id, refs });
     if (refs > 0) return;
+    // releaseAt 'last-kref': the list's reference keeps the engine, and its data, alive; the
+    // release runs when that reference goes too (releaseAtLastKref).
+    if (releaseAt === 'last-kref' && e.listed) return;
     // The tracer holds no reference any more: it frees its data. The engine itself is freed
     // when the list's reference goes too (at once if it is off every list already).
     const me = yield* current();
@@ -866,6 +886,7 @@ export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}) 
         yield* callback(pid, e.id, 'reportReap', 0, report, handle.ops.reportReap(handle, pid), false, by, e);
       }
       yield* emit({ type: 'utrace/engine-reaped', engine: e.id, pid, by });
+      yield* releaseAtLastKref(e.id);
     }
   }
 
