@@ -258,7 +258,7 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield { op: 'spin', lock: name };
 }
 
-function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void> {
+function* spinRelease(name: string, kind: SpinKind, write: boolean, point = true): KPath<void> {
   const me = (yield CURRENT) as Current;
   const l = ((yield STATE) as KernelState).locks[name];
   const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
@@ -266,7 +266,16 @@ function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield emitCommand({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
   yield* grantWaiters(name, kind);
   yield PREEMPT_ENABLE;
-  yield POINT;
+  if (point) yield POINT;
+}
+
+/**
+ * write_unlock of the tasklist lock that runs on into the caller's next code with no
+ * preemption point: a host-started task's fork tail, which stands for a copy_process that
+ * happened before the task first ran (internal to the core; not exported from the package).
+ */
+export function writeUnlockInline(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinRelease(name, 'rwlock', true, false);
 }
 
 /** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */
