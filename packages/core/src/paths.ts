@@ -28,8 +28,13 @@ export type Command =
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
   | { readonly op: 'rcu-idle'; readonly enter: boolean };
 
-/** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
+/**
+ * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
+ * `fault` is fault injection (allocation failure), and `memory` which store a load reads under
+ * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
+ * is a stale read, which explorers count and shrinking removes).
+ */
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
