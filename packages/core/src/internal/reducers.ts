@@ -284,11 +284,23 @@ const reducers: CoreReducers = {
   'task/spawned'(s, e) {
     const t = newTask(e.pid, e.comm, 0, e.kthread, NO_FLAGS);
     t.state = 'runnable';
-    t.listed = true;
+    // Since core 0.3 a spawned task runs its own fork tail in kernel mode before it is listed.
+    t.listed = e.listed !== false;
+    if (!t.listed) t.mode = 'kernel';
     putTask(s, t);
     if (!e.kthread) putMm(s, newMm(e.pid));
     if (e.pid + 1 > s.kernel.nextPid) patchKernel(s, { nextPid: e.pid + 1 });
     enqueue(s, e.pid);
+  },
+  'task/linked'(s, e) {
+    const t = editTask(s, e.pid, e.type);
+    t.listed = true;
+    putTask(s, t);
+  },
+  'task/to-user'(s, e) {
+    const t = editTask(s, e.pid, e.type);
+    t.mode = 'user';
+    putTask(s, t);
   },
   'fork/dup'(s, e) {
     const parent = task(s, e.parent, e.type);
