@@ -27,6 +27,8 @@ export class OpsRec {
   registered = false;
   /** Its trampoline: allocated at startup, kept while registered (and for ever if static). */
   trampoline: Trampoline | null = null;
+  /** Its owner freed it after unregister returned (DYNAMIC ops, stepped list walk). Written under ftrace_lock's release by the unregistering path. */
+  freedByOwner = false;
   readonly func: FtraceFunc;
 
   constructor(
