@@ -402,8 +402,9 @@ class KernelImpl implements ReplayedKernel {
     return {
       name,
       cpus: this.options.cpus,
-      state: () => store.state,
-      slice: () => (store.state.plugins as Record<string, unknown>)[name],
+      // Plugin code reads the working state, read-only (no snapshot per read).
+      state: () => store.live,
+      slice: () => (store.live.plugins as Record<string, unknown>)[name],
       initSlice: (initial) => store.setInitialSlice(name, initial),
       declareEvents: (types) => {
         for (const t of types) {
@@ -438,10 +439,10 @@ class KernelImpl implements ReplayedKernel {
         rt.assertRegistering(name, `defineSyscall(${n})`);
         if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
         rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
-        if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
+        if (this.mode === 'live' && store.live.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
       defineFunction: (n) => {
-        if (this.mode === 'live' && store.state.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
+        if (this.mode === 'live' && store.live.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
       },
       patchFunction: (n, handler) => {
         if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
@@ -542,7 +543,7 @@ class KernelImpl implements ReplayedKernel {
         throw new TracelabError('INVALID_OPTION', `spawn: ${describeError(err)}`, {}, { cause: err });
       }
     }
-    const pid = this.store.state.kernel.nextPid;
+    const pid = this.store.live.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
     this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
@@ -597,10 +598,13 @@ class KernelImpl implements ReplayedKernel {
 
   private runLoop(maxSteps: number, until: RunOptions['until']): RunResult {
     const options = { until };
+    // A predicate that takes the state gets a snapshot (it may keep it); one that takes no
+    // argument (kernel.call's) costs none.
+    const wantsState = until !== undefined && until.length > 0;
     let steps = 0;
     let waiting: WaitingTask[] = [];
     while (!this.rt.halted && steps < maxSteps) {
-      if (options.until?.(this.store.state) === true) break;
+      if (options.until !== undefined && options.until(wantsState ? this.store.state : this.store.live) === true) break;
       if (this.rt.tasks.size === 0) break;
       if (!this.rt.step()) {
         const deadlock = this.rt.deadlock();

@@ -61,7 +61,7 @@ export class CorePathsImpl implements CorePaths {
   }
 
   private get s(): KernelState {
-    return this.rt.store.state;
+    return this.rt.store.live;
   }
 
   private me(): TaskRt {

@@ -14,6 +14,7 @@ export interface ChoicePoint {
   readonly pids: readonly number[];
   /** Index of the option that keeps the CPU of the previous step running (`cpu` only), or -1. */
   readonly same: number;
+  /** The kernel's working state, read-only: valid during the pick only (it changes in place after). */
   readonly state: KernelState;
   /** Choices made so far in this run. */
   readonly index: number;
@@ -86,8 +87,8 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
     strategy: {
       name: 'explore',
       create: () => ({
-        choose(kind, n, pids) {
-          const state = kernel.state;
+        // The working state the core passes, not kernel.state: a snapshot mid-step is a copy.
+        choose(kind, n, pids, state) {
           let same = -1;
           let ids: number[] | undefined;
           if (kind === 'cpu') {
