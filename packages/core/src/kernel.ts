@@ -3,8 +3,8 @@ import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { CORE_FUNCTIONS, startProgram, type CorePathsImpl } from './internal/core-paths.js';
-import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
-import { EventStore, type SliceReducer } from './internal/store.js';
+import { PluginPathError, Runtime, type RuntimeMark, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
+import { EventStore, type SliceReducer, type StoreMark } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
@@ -74,6 +74,11 @@ export interface RunResult {
   readonly waiting: readonly WaitingTask[];
 }
 
+export interface ResetOptions {
+  /** The strategy of the next run; default the kernel's. The seed stays the kernel's (it is in the log header). */
+  readonly strategy?: Strategy;
+}
+
 export interface SpawnOptions {
   readonly comm?: string;
 }
@@ -116,6 +121,16 @@ export interface Kernel {
    */
   call<T>(path: KPath<T> | (() => KPath<T> | T), options?: SpawnOptions & { readonly maxSteps?: number }): T;
   run(options?: RunOptions): RunResult;
+  /**
+   * Puts the kernel back as `createKernel` returned it (same plugins, same seed, no tasks, the
+   * log cut to its registration events), with a new strategy (default: the one it was created
+   * with), so that one kernel serves many runs: an explorer's worker resets instead of
+   * registering the stack again. Everything read from the previous run (`log`, `state`,
+   * `violations`, streams: their subscribers get `complete`) belongs to it and must not be used
+   * after. `RESET_UNSUPPORTED` when a plugin keeps data it cannot restore (it did not call
+   * `ctx.onReset`) or the kernel had tasks before its first run.
+   */
+  reset(options?: ResetOptions): void;
   invariant(name: string, check: InvariantCheck): void;
   liveness(name: string, monitor: LivenessMonitor): void;
 }
@@ -369,7 +384,8 @@ class KernelImpl implements ReplayedKernel {
       this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
     };
     this.state$ = contain(defer(() => concat(of(this.store.state), this.store.state$)), 'state$', this.reportSubscriber);
-    this.events$ = contain(this.store.events$.asObservable(), 'events$', this.reportSubscriber);
+    // Deferred: `reset` gives the store new subjects, and a subscription made after it takes them.
+    this.events$ = contain(defer(() => this.store.events$), 'events$', this.reportSubscriber);
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
@@ -391,6 +407,36 @@ class KernelImpl implements ReplayedKernel {
     }
     this.rt.seal();
     this.store.flush();
+    if (mode === 'live') {
+      const missing = plugins.filter((p) => !this.resets.has(p.name)).map((p) => p.name);
+      const rt = this.rt.mark();
+      this.resetMark = missing.length > 0 ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)` : rt === null ? 'a plugin started tasks or timers while registering' : { store: this.store.mark(), rt };
+    }
+  }
+
+  /** Plugins' `onReset` callbacks, in registration order. Written only while registering. */
+  private readonly resets = new Map<string, () => void>();
+  /** What `reset` goes back to, or why it cannot. Set once, at the end of the constructor. */
+  private resetMark: string | { readonly store: StoreMark; readonly rt: NonNullable<RuntimeMark> } = 'a replayed kernel';
+
+  reset(options: ResetOptions = {}): void {
+    this.live('reset');
+    checkKeys('reset', options, RESET_KEYS);
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'reset: called while the kernel is running; reset it after the run returns');
+    if (typeof this.resetMark === 'string') throw new TracelabError('RESET_UNSUPPORTED', `reset: this kernel cannot be reset: ${this.resetMark}; create a new one`);
+    const strategy = options.strategy ?? this.options.strategy;
+    if (typeof strategy !== 'object' || strategy === null || typeof strategy.create !== 'function') throw new TracelabError('INVALID_OPTION', 'reset: strategy must be a strategy object (randomStrategy(), replaySchedule(...))');
+    for (const [plugin, restore] of this.resets) {
+      try {
+        restore();
+      } catch (err) {
+        throw new TracelabError('RESET_UNSUPPORTED', `reset: plugin ${plugin}'s onReset threw: ${describeError(err)}`, { plugin }, { cause: err });
+      }
+    }
+    this.store.resetTo(this.resetMark.store);
+    this.rt.reset(this.resetMark.rt, strategy.create(this.options.seed));
+    this.stepCount = 0;
+    this.subscriberErrors.length = 0;
   }
 
   private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
@@ -454,6 +500,11 @@ class KernelImpl implements ReplayedKernel {
         const key = apiKey(n);
         if (!(key in apis)) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`, { plugin: name, dependency: n });
         return apis[key] as never;
+      },
+      onReset: (restore) => {
+        rt.assertRegistering(name, 'onReset');
+        if (typeof restore !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function, got ${typeof restore}`, { plugin: name });
+        this.resets.set(name, restore);
       },
       optionalApi: (n) => {
         const key = apiKey(n);
@@ -630,6 +681,7 @@ class KernelImpl implements ReplayedKernel {
 
 const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
+const RESET_KEYS = ['strategy'] as const;
 
 /** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
 function checkKeys(where: string, options: unknown, known: readonly string[]): void {

@@ -93,6 +93,14 @@ interface RtCheckpoint {
   readonly preempt: number;
 }
 
+/** What a built kernel's runtime resets to; null when it cannot be (tasks or timers already exist). */
+export type RuntimeMark = null | {
+  readonly now: number;
+  readonly patches: ReadonlyMap<string, { plugin: string; handler: McountHandler }>;
+  readonly invariants: number;
+  readonly monitors: number;
+};
+
 export interface RuntimeOptions {
   readonly cpus: number;
   /** Ticks a page fault sleeps for its I/O. */
@@ -131,11 +139,11 @@ export class Runtime {
   cpu = -1;
   running: TaskRt | null = null;
   readonly tasks = new Map<number, TaskRt>();
-  readonly idle: TaskRt[];
-  readonly choices: number[] = [];
+  idle: TaskRt[];
+  choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
   steps = 0;
-  readonly violations: Violation[] = [];
+  violations: Violation[] = [];
   readonly hooks = new Map<HookName, Tap[]>();
   readonly syscalls = new Map<string, SyscallBody>();
   /** Thread flags that send a task to the syscall slow path (from the syscall hooks' taps). */
@@ -172,7 +180,7 @@ export class Runtime {
   private readonly sleepingOn = new Map<number, string>();
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
-  readonly chooserWantsPids: boolean;
+  chooserWantsPids: boolean;
 
   // Where the running task's current step segment began: an oops undoes back to here.
   private stepCheckpoint: RtCheckpoint;
@@ -186,7 +194,7 @@ export class Runtime {
 
   constructor(
     readonly store: EventStore,
-    readonly chooser: Chooser,
+    public chooser: Chooser,
     readonly options: RuntimeOptions,
   ) {
     this.paths = new CorePathsImpl(this);
@@ -199,6 +207,50 @@ export class Runtime {
 
   get state(): KernelState {
     return this.store.live;
+  }
+
+  /** What `reset` goes back to: taken when the kernel is built (`mark`), after every plugin registered. */
+  mark(): RuntimeMark {
+    if (this.tasks.size > 0 || this.timers.length > 0 || this.rcuCallbacks.size > 0) return null;
+    return { now: this.now, patches: new Map(this.patches), invariants: this.invariants.length, monitors: this.monitors.length };
+  }
+
+  /**
+   * Back to `mark` with a new chooser (`kernel.reset`): no tasks, no timers, no RCU callbacks,
+   * the idle loops restarted, the registration-time patches, invariants and monitors (those the
+   * host added since are dropped). The store is reset first (EventStore.resetTo), so the wait-queue
+   * index and preempt counts are rebuilt from its state. Arrays handed out before (`violations`,
+   * `choices`) are replaced, not emptied.
+   */
+  reset(mark: NonNullable<RuntimeMark>, chooser: Chooser): void {
+    this.now = mark.now;
+    this.cpu = -1;
+    this.running = null;
+    this.tasks.clear();
+    this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
+    this.choices = [];
+    this.steps = 0;
+    this.violations = [];
+    this.patches.clear();
+    for (const [k, v] of mark.patches) this.patches.set(k, v);
+    this.invariants.length = mark.invariants;
+    this.monitors.length = mark.monitors;
+    for (const m of this.monitors) {
+      m.steps = 0;
+      m.ran.clear();
+    }
+    this.rcuCallbacks.clear();
+    this.timers = [];
+    this.lastCheckedVersion = -1;
+    this.ranCode = false;
+    const cpus = this.store.live.cpus;
+    for (let c = 0; c < this.preempt.length; c++) this.preempt[c] = cpus[c]?.preemptCount ?? 0;
+    this.rebuildWaitQueues();
+    this.halted = false;
+    this.paths.reset();
+    this.chooser = chooser;
+    this.chooserWantsPids = chooser.choose.length >= 3;
+    this.stepCheckpoint = this.checkpoint();
   }
 
   get schedule(): string {

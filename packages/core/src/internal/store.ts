@@ -23,6 +23,12 @@ export interface Checkpoint {
   readonly journal: number;
 }
 
+/** A built kernel's store: its state snapshot and log length (`mark`/`resetTo`). */
+export interface StoreMark {
+  readonly state: KernelState;
+  readonly length: number;
+}
+
 /** Thrown out of `produce` so the store knows whose reducer failed. */
 class ReducerFailure extends Error {
   constructor(
@@ -62,8 +68,9 @@ export class EventStore {
   /** The working state, written in place by the fold only. */
   private readonly work: CoreWriter = initialWorkingState();
   readonly log: KernelEvent[] = [];
-  readonly events$ = new Subject<KernelEvent>();
-  readonly state$ = new Subject<KernelState>();
+  /** Replaced (the old one completed) by `resetTo`; the kernel's streams defer to the current one. */
+  events$ = new Subject<KernelEvent>();
+  state$ = new Subject<KernelState>();
   /** Bumped by every event applied and every rollback: "did the state change since". */
   version = 0;
 
@@ -294,6 +301,49 @@ export class EventStore {
     for (let i = from; i < count; i++) this.fold(work, this.log[i]!, scratch);
     freezeWorking(work);
     return work as KernelState;
+  }
+
+  /** Where a kernel was when it was built (after its flush): what `resetTo` goes back to. */
+  mark(): StoreMark {
+    return { state: this.state, length: this.log.length };
+  }
+
+  /**
+   * Back to `mark` (`kernel.reset`): the working root takes the marked snapshot's slices (frozen,
+   * so the next writes copy them), the log is cut to its length, and subscribers of the old run
+   * get `complete` (the new run's streams are new subjects).
+   */
+  resetTo(mark: StoreMark): void {
+    const w = this.work;
+    const s = mark.state;
+    w.clock = s.clock;
+    w.kernel = s.kernel;
+    w.cpus = s.cpus;
+    w.runqueue = s.runqueue;
+    w.tasks = s.tasks;
+    w.locks = s.locks;
+    w.rcu = s.rcu;
+    w.memory = s.memory;
+    w.modules = s.modules;
+    w.functions = s.functions;
+    w.plugins = s.plugins;
+    this.journal.clear();
+    this.log.length = mark.length;
+    this.published = mark.length;
+    this.version++;
+    this.lastSnapshot = s;
+    this.lastSnapshotVersion = this.version;
+    this.lastPublishedVersion = this.version;
+    this.snapshotDue = false;
+    while (this.snapshotCounts[this.snapshotCounts.length - 1]! > mark.length) {
+      this.snapshotCounts.pop();
+      this.snapshots.pop();
+    }
+    if (this.hashed > mark.length) this.resetHash();
+    this.events$.complete();
+    this.state$.complete();
+    this.events$ = new Subject<KernelEvent>();
+    this.state$ = new Subject<KernelState>();
   }
 
   /** Hex SHA-256 of the canonical NDJSON log (one canonical JSON event per line, each ending in \n). */

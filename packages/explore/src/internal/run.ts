@@ -1,4 +1,4 @@
-import { createKernel, type ChoiceKind, type Kernel, type KernelState, type Violation } from '@tracelab/core';
+import { TracelabError, createKernel, type ChoiceKind, type Kernel, type KernelState, type Strategy, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 
 /** The seed every explored kernel is created with: the strategy, not the header, varies. */
@@ -75,16 +75,14 @@ function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
  * task exited, a violation halted it, or `maxSteps`. Every choice goes through `picker` and is
  * recorded with its kind and default, so the run can be shrunk and its preemptions counted.
  */
-export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker): RunOutcome {
+export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker, pool?: KernelPool): RunOutcome {
   const choices: Choice[] = [];
   let lastCpu = -1;
   let lastLog = 0;
   // The chooser reads the kernel it belongs to: the first choice comes after createKernel returns.
-  const kernel: Kernel = createKernel({
-    cpus: scenario.cpus,
-    seed: EXPLORE_KERNEL_SEED,
-    plugins: scenario.plugins(variant),
-    strategy: {
+  // eslint-disable-next-line prefer-const -- assigned once, after the strategy that closes over it is built
+  let kernel: Kernel;
+  const strategy: Strategy = {
       name: 'explore',
       create: () => ({
         // The working state the core passes, not kernel.state: a snapshot mid-step is a copy.
@@ -118,11 +116,44 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
           return value;
         },
       }),
-    },
-  });
+    };
+  kernel = pool?.take(scenario, variant, strategy) ?? createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
   scenario.setup(kernel, { variant, scale });
   const r = kernel.run({ maxSteps: scenario.maxSteps });
   return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+}
+
+/**
+ * One kernel per scenario variant, reset between schedules (`kernel.reset`) instead of created
+ * for each: registering a plugin stack costs far more than resetting it. Only for a caller that
+ * keeps nothing of an outcome once it starts the next schedule (the outcome's kernel is the
+ * pooled one, reset under it): `runChunk`'s loop. A stack that cannot be reset (a plugin without
+ * `ctx.onReset`) gets a new kernel per schedule, as without a pool. Host-side and per thread;
+ * written only by `take`.
+ */
+export class KernelPool {
+  private readonly kernels = new WeakMap<Scenario, Map<string, Kernel | null>>();
+
+  /** The pooled kernel of `scenario`/`variant`, reset to run with `strategy`; undefined to create one. */
+  take(scenario: Scenario, variant: string, strategy: Strategy): Kernel | undefined {
+    let byVariant = this.kernels.get(scenario);
+    if (byVariant === undefined) this.kernels.set(scenario, (byVariant = new Map()));
+    const k = byVariant.get(variant);
+    if (k === null) return undefined;
+    if (k === undefined) {
+      const fresh = createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
+      byVariant.set(variant, fresh);
+      return fresh;
+    }
+    try {
+      k.reset({ strategy });
+    } catch (err) {
+      if (!(err instanceof TracelabError) || err.code !== 'RESET_UNSUPPORTED') throw err;
+      byVariant.set(variant, null);
+      return undefined;
+    }
+    return k;
+  }
 }
 
 /** Choice values with the trailing zeros cut (past its end a schedule string is all zeros). */
