@@ -47,6 +47,15 @@ export interface KernelOptions {
   /** Ticks a page fault sleeps for its I/O. Default 3. */
   readonly faultLatency?: number;
   /**
+   * Streams the log to this file as canonical NDJSON (the lines `logHash` hashes and `replay`
+   * reads), for runs too long to keep in memory: each step's events are written once published
+   * and leave memory, so `kernel.log` holds only the events not yet written out (the last step's
+   * at most; their `seq` says where they are); `stateAt` reads older events back from the file.
+   * The file is whole whenever a host call (`createKernel`, `spawn`, `run`, `call`) returns.
+   * Such a kernel cannot be `reset`. Default: none, the whole log in memory.
+   */
+  readonly logFile?: string;
+  /**
    * Allocation-failure injection: when true, each `shouldFailAlloc()` is a strategy choice
    * (failing with the random strategy's `faultProbability`). Default false.
    */
@@ -236,31 +245,54 @@ const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
 type AnyPlugin = TracelabPlugin<unknown, unknown>;
 
-/** The registration pipeline: each check fails with its own code, naming plugin and problem. */
-export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
-  if (stack !== undefined && !Array.isArray(stack)) {
-    throw new TracelabError('INVALID_OPTION', 'createKernel: plugins must be an array of plugin objects');
-  }
-  const plugins = (stack ?? []).filter((p): p is AnyPlugin => Boolean(p));
-  const seen = new Map<string, AnyPlugin>();
-  for (const [i, p] of plugins.entries()) {
-    const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
+/** What the checks of `resolvePlugins` share: the stack so far, and the plugins by name. */
+interface StackScan {
+  readonly plugins: readonly AnyPlugin[];
+  /** Filled by the `unique` check, in stack order: later checks look dependencies up here. */
+  readonly byName: Map<string, AnyPlugin>;
+}
+
+/** One named check of one plugin: throws its own coded error, naming the plugin (or its index) and the problem. */
+type PluginCheck = (p: AnyPlugin, where: string, i: number, scan: StackScan) => void;
+
+/**
+ * Each plugin's shape, checked plugin by plugin in stack order (the first bad plugin is the one
+ * reported). A new check is one more entry: its name says what it checks, its error has its code.
+ */
+const SHAPE_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
+  ['is-object', (p, where, i) => {
     if (typeof p !== 'object' || p === null) throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
+  }],
+  ['name', (p, where, i) => {
     if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name)) throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
+  }],
+  ['version', (p, where) => {
     if (typeof p.version !== 'string' || !validVersion(p.version)) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
+  }],
+  ['core-range', (p, where) => {
     if (typeof p.core !== 'string' || !validRange(p.core)) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
+  }],
+  ['register', (p, where) => {
     if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
-    if (seen.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
-    seen.set(p.name, p);
-  }
-  for (const p of plugins) {
+  }],
+  ['unique', (p, _where, _i, scan) => {
+    if (scan.byName.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
+    scan.byName.set(p.name, p);
+  }],
+];
+
+/** Each plugin against the whole stack, once every plugin's shape is known good. */
+const STACK_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
+  ['core-version', (p) => {
     if (!satisfies(CORE_VERSION, p.core)) {
       throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
     }
+  }],
+  ['dependencies', (p, _where, _i, scan) => {
     const required = Object.entries(p.dependsOn ?? {});
     const optional = Object.entries(p.optionalDependsOn ?? {});
     for (const [dep, range] of [...required, ...optional]) {
-      const d = seen.get(dep);
+      const d = scan.byName.get(dep);
       if (d === undefined) {
         if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
         throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
@@ -269,8 +301,19 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
         throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
       }
     }
+  }],
+];
+
+/** The stack as an array of plugins (`false`/`null`/`undefined` entries dropped); INVALID_OPTION otherwise. */
+function stackArray(stack: PluginStack | undefined): AnyPlugin[] {
+  if (stack !== undefined && !Array.isArray(stack)) {
+    throw new TracelabError('INVALID_OPTION', 'createKernel: plugins must be an array of plugin objects');
   }
-  // Dependencies register first; otherwise the stack's own order is kept.
+  return (stack ?? []).filter((p): p is AnyPlugin => Boolean(p));
+}
+
+/** Registration order: dependencies first, otherwise the stack's own order; a cycle is PLUGIN_INVALID. */
+function registrationOrder(scan: StackScan): AnyPlugin[] {
   const ordered: AnyPlugin[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (p: AnyPlugin, path: string[]): void => {
@@ -279,14 +322,32 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
     if (st === 'visiting') throw new TracelabError('PLUGIN_INVALID', `plugin dependency cycle: ${[...path, p.name].join(' -> ')}`, { plugin: p.name });
     state.set(p.name, 'visiting');
     for (const dep of dependencies(p)) {
-      const d = seen.get(dep);
+      const d = scan.byName.get(dep);
       if (d !== undefined) visit(d, [...path, p.name]);
     }
     state.set(p.name, 'done');
     ordered.push(p);
   };
-  for (const p of plugins) visit(p, []);
+  for (const p of scan.plugins) visit(p, []);
   return ordered;
+}
+
+/**
+ * The registration pipeline, in the shape of Fastify's plugin registration: the stack as an
+ * array, then each plugin's shape (SHAPE_CHECKS), then each plugin against the stack
+ * (STACK_CHECKS), then the registration order. Every check is small and named and fails with
+ * its own code, naming the plugin and the problem.
+ */
+export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
+  const scan: StackScan = { plugins: stackArray(stack), byName: new Map() };
+  for (const [i, p] of scan.plugins.entries()) {
+    const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
+    for (const [, check] of SHAPE_CHECKS) check(p, where, i, scan);
+  }
+  for (const [i, p] of scan.plugins.entries()) {
+    for (const [, check] of STACK_CHECKS) check(p, `plugin ${p.name}`, i, scan);
+  }
+  return registrationOrder(scan);
 }
 
 /** The plugins `p` must register after: its dependencies, and its optional ones. */
@@ -351,7 +412,7 @@ function threadBody(what: string, path: unknown): KPath<unknown> {
 }
 
 class KernelImpl implements ReplayedKernel {
-  readonly store = new EventStore();
+  readonly store: EventStore;
   readonly rt: Runtime;
   readonly corePaths: CorePathsImpl;
   readonly api: PluginApis;
@@ -363,17 +424,18 @@ class KernelImpl implements ReplayedKernel {
   /** What subscribers threw, in order (host-side: never in the log). Appended by reportSubscriber. */
   readonly subscriberErrors: SubscriberError[] = [];
   private readonly reportSubscriber = (stream: string, subscriber: string, err: unknown): void => {
-    const last = this.store.log[this.store.log.length - 1];
+    const last = this.store.last();
     this.subscriberErrors.push({ stream, subscriber, message: describeError(err), seq: last?.seq ?? -1, error: err });
   };
   /** Set while `run` is on the stack (re-entrant calls are refused). */
   private running = false;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy'>> & { strategy: Strategy },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile'>> & { strategy: Strategy; logFile: string | null },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
+    this.store = new EventStore(undefined, options.logFile);
     this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection });
     this.corePaths = this.rt.paths;
     this.paths = {
@@ -407,10 +469,11 @@ class KernelImpl implements ReplayedKernel {
     }
     this.rt.seal();
     this.store.flush();
+    this.store.drain();
     if (mode === 'live') {
       const missing = plugins.filter((p) => !this.resets.has(p.name)).map((p) => p.name);
       const rt = this.rt.mark();
-      this.resetMark = missing.length > 0 ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)` : rt === null ? 'a plugin started tasks or timers while registering' : { store: this.store.mark(), rt };
+      this.resetMark = options.logFile !== null ? `it streams its log to ${options.logFile}` : missing.length > 0 ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)` : rt === null ? 'a plugin started tasks or timers while registering' : { store: this.store.mark(), rt };
     }
   }
 
@@ -599,6 +662,7 @@ class KernelImpl implements ReplayedKernel {
     this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
     this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
     this.store.flush();
+    this.store.drain();
     return pid;
   }
 
@@ -610,6 +674,7 @@ class KernelImpl implements ReplayedKernel {
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
     const rt = this.rt.createKthread(path, comm);
     this.store.flush();
+    this.store.drain();
     return rt;
   }
 
@@ -666,6 +731,7 @@ class KernelImpl implements ReplayedKernel {
       steps++;
     }
     this.stepCount += steps;
+    this.store.drain();
     return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations, waiting };
   }
 
@@ -679,7 +745,7 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
@@ -702,7 +768,8 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
   const faultLatency = options.faultLatency ?? 3;
   if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy() };
+  if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === '')) throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -740,7 +807,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null },
     expected,
     'replay',
   );

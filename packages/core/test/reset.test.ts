@@ -2,6 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { createKernel, definePlugin, emit, randomStrategy, replaySchedule, TracelabError, type Kernel, type KernelState, type Strategy } from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
+declare module '@tracelab/core' {
+  interface EventMap {
+    'counting/fork': { child: number };
+    'thrower/half': { step: number };
+  }
+  interface PluginApis {
+    counting: { readonly seen: () => number };
+  }
+}
+
 /** A plugin with a slice, a reducer, a hook and a host-side counter that onReset restores. */
 function counting(withReset: boolean) {
   let hostSide = 0;
@@ -115,7 +125,7 @@ describe('kernel.reset', () => {
       register(ctx) {
         ctx.declareEvents(['thrower/half']);
         ctx.tap('fork', function* () {
-          yield* emit({ type: 'thrower/half' });
+          yield* emit({ type: 'thrower/half', step: 1 });
           throw new Error('probe bug');
         });
         ctx.onReset(() => {});

@@ -9,11 +9,14 @@ import { freezeWorking, mapPut, own, type Journal } from './working.js';
  * folding a log always rebuilds the same state. A reducer that finds the event impossible (an
  * unknown pid) throws: the emitting kernel path has a bug.
  *
- * They write the store's working state in place (working.ts): a record that is frozen is shared
- * with a snapshot someone may hold, so it is copied once (field by field) and the copy linked in
- * its parent; a record that is not frozen is written directly. Every write goes through the
- * journal `j`, which records it while a checkpoint is open, so an oopsed step segment can be
- * undone. Nothing here freezes: the store freezes what a snapshot reaches when one is taken.
+ * They write the store's working state in place (working.ts). Records (a task, an address
+ * space, a CPU, a lock, the kernel info, the RCU record, the clock) are values: a change makes a
+ * new record, because kernel code holds records across its emits and must keep reading what it
+ * read. Containers (the root, the IntMaps' nodes, records of records such as `locks` or
+ * `plugins`, the CPU array) are edited in place when not frozen, and copied once when frozen (a
+ * snapshot someone may hold shares them). Every write goes through the journal `j`, which records
+ * it while a checkpoint is open, so an oopsed step segment can be undone. Nothing here freezes:
+ * the store freezes what a snapshot reaches when one is taken.
  */
 export type CoreWriter = { -readonly [K in keyof KernelState]: KernelState[K] };
 export type CoreReducer<T extends EventType> = (s: CoreWriter, event: KernelEvent<T>, j: Journal) => void;
@@ -122,15 +125,19 @@ function task(s: CoreWriter, pid: number, type: string): TaskState {
   return t;
 }
 
-/** Task `old` made writable in the working state (copied and linked if it is shared). */
+/**
+ * A new record for task `old`, linked in its place, to write. Records are replaced, never edited
+ * in place: kernel code holds task records across its emits (`const t = task(pid); emit(...);
+ * t.state`) and must keep reading the values it read. Only containers (the IntMap's nodes, the
+ * root, records of records) are edited in place.
+ */
 function writable(s: CoreWriter, j: Journal, old: TaskState): Mutable<TaskState> {
-  if (!Object.isFrozen(old)) return old as Mutable<TaskState>;
   const t = copyTask(old);
   mapPut(j, s, 'tasks', t.pid, t);
   return t;
 }
 
-/** Task `pid`, writable; an unknown pid is a kernel bug. Write its fields with `j.set`. */
+/** A new record for task `pid`, linked in its place; an unknown pid is a kernel bug. */
 function editTask(s: CoreWriter, j: Journal, pid: number, type: string): Mutable<TaskState> {
   return writable(s, j, task(s, pid, type));
 }
@@ -139,8 +146,8 @@ function getMm(s: CoreWriter, tgid: number): MmState | undefined {
   return intMapGet(s.memory, tgid);
 }
 
+/** A new record for address space `old`, linked in its place (replaced, like tasks: storeString holds the old one). */
 function editMm(s: CoreWriter, j: Journal, old: MmState): Mutable<MmState> {
-  if (!Object.isFrozen(old)) return old as Mutable<MmState>;
   const mm = { tgid: old.tgid, brk: old.brk, pages: old.pages, data: old.data };
   mapPut(j, s, 'memory', mm.tgid, mm);
   return mm;
@@ -186,12 +193,20 @@ export function mmHasPage(mm: MmState | undefined, page: number): boolean {
   return mm !== undefined && intMapGet(mm.pages, page) === true;
 }
 
+/** A new kernel-info record, linked in the root, to write (replaced: kernel code may hold the old one). */
 function kernelW(s: CoreWriter, j: Journal): Mutable<KernelInfo> {
-  return own<Mutable<KernelInfo>>(j, s, 'kernel');
+  const k = s.kernel;
+  const next: Mutable<KernelInfo> = { cpus: k.cpus, seed: k.seed, coreVersion: k.coreVersion, plugins: k.plugins, disabledPlugins: k.disabledPlugins, nextPid: k.nextPid, oopses: k.oopses, tasksReleased: k.tasksReleased };
+  j.set(s, 'kernel', next);
+  return next;
 }
 
+/** A new RCU record, linked in the root, to write (replaced: the runtime holds `rcu` across its emits). */
 function rcuW(s: CoreWriter, j: Journal): Mutable<RcuState> {
-  return own<Mutable<RcuState>>(j, s, 'rcu');
+  const r = s.rcu;
+  const next: Mutable<RcuState> = { completed: r.completed, gp: r.gp, callbacks: r.callbacks, nextCallbackId: r.nextCallbackId };
+  j.set(s, 'rcu', next);
+  return next;
 }
 
 /** Sets CPU `id`'s record (a new one: CPU records are small, and readers may hold the old). */
@@ -296,7 +311,7 @@ const reducers: CoreReducers = {
   'kernel/oops'(s, e, j) {
     const k = kernelW(s, j);
     j.set(k, 'oopses', k.oopses + 1);
-    if (e.plugin !== null) j.setKey(own(j, k, 'disabledPlugins'), e.plugin, `${e.where}: ${e.message}`);
+    if (e.plugin !== null) j.set(k, 'disabledPlugins', { ...k.disabledPlugins, [e.plugin]: `${e.where}: ${e.message}` });
     if (e.preemptCount !== null && e.cpu >= 0) putCpu(s, j, e.cpu, cpu(s, e.cpu).curr, e.preemptCount);
     // A killed task is not dead yet: it leaves through do_exit, whose events follow.
   },

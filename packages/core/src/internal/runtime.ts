@@ -904,7 +904,7 @@ export class Runtime {
   // ---- checks ------------------------------------------------------------------------------
 
   violate(name: string, message: string): void {
-    const last = this.store.log[this.store.log.length - 1];
+    const last = this.store.last();
     this.violations.push({ name, message, schedule: this.schedule, seq: last?.seq ?? -1, time: this.now });
     this.halted = true;
   }

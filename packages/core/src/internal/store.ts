@@ -5,6 +5,7 @@ import { TracelabError, describeError } from '../errors.js';
 import { CORE_EVENT_TYPES, type EventInput, type KernelEvent } from '../events.js';
 import type { KernelState } from '../state.js';
 import { canonicalJson } from './canonical-json.js';
+import { LogSink } from './log-sink.js';
 import { coreReducer, copyRoot, initialWorkingState, type CoreWriter } from './reducers.js';
 import { Journal, freezeWorking, frozenCopy, own } from './working.js';
 
@@ -97,8 +98,19 @@ export class EventStore {
   private hasher: Hash | null = null;
   private hashed = 0;
 
-  constructor(private readonly snapshotPolicy: SnapshotPolicy = DEFAULT_SNAPSHOTS) {
+  /** Streams the log to a file (`KernelOptions.logFile`); null keeps the whole log in memory. */
+  private readonly sink: LogSink | null;
+  /** The seq of `log[0]`: events before it were streamed to the file and left memory (written by trimLog). */
+  private logBase = 0;
+  private lastTrimmed: KernelEvent | undefined = undefined;
+
+  constructor(
+    private readonly snapshotPolicy: SnapshotPolicy = DEFAULT_SNAPSHOTS,
+    logFile: string | null = null,
+  ) {
     this.snapshotEvery = snapshotPolicy.every;
+    this.sink = logFile === null ? null : new LogSink(logFile);
+    if (this.sink !== null) this.hasher = createHash('sha256');
     this.lastSnapshot = this.takeSnapshot();
     this.snapshots = [this.lastSnapshot];
   }
@@ -162,14 +174,14 @@ export class EventStore {
    */
   checkpoint(): Checkpoint {
     this.journal.on = true;
-    return { length: this.log.length, journal: this.journal.length };
+    return { length: this.length, journal: this.journal.length };
   }
 
   /** Undoes every event appended since `cp`; only events not yet published can be undone. */
   rollback(cp: Checkpoint): void {
     if (cp.length < this.published || cp.journal > this.journal.length) throw new Error('internal: rollback past published events');
     this.journal.undo(cp.journal);
-    this.log.length = cp.length;
+    this.log.length = cp.length - this.logBase;
     this.version++;
     while (this.snapshotCounts[this.snapshotCounts.length - 1]! > cp.length) {
       this.snapshotCounts.pop();
@@ -189,7 +201,7 @@ export class EventStore {
     }
     for (;;) {
       // Header first: a spread followed by more properties leaves V8's fast clone path (~2 us).
-      const event = Object.freeze({ seq: this.log.length, time, cpu, ...input }) as KernelEvent;
+      const event = Object.freeze({ seq: this.length, time, cpu, ...input }) as KernelEvent;
       const mark = this.journal.length;
       try {
         this.apply(event);
@@ -213,7 +225,7 @@ export class EventStore {
     this.fold(this.work, event, this.journal);
     this.log.push(event);
     this.version++;
-    if (this.log.length % this.snapshotEvery === 0) this.snapshotDue = true;
+    if (this.length % this.snapshotEvery === 0) this.snapshotDue = true;
     if (this.snapshotDue && this.journal.length === 0) this.keepSnapshot();
   }
 
@@ -226,7 +238,7 @@ export class EventStore {
   private keepSnapshot(): void {
     this.snapshotDue = false;
     this.snapshots.push(this.state);
-    this.snapshotCounts.push(this.log.length);
+    this.snapshotCounts.push(this.length);
     if (this.snapshots.length > this.snapshotPolicy.max) {
       this.snapshots = this.snapshots.filter((_, j) => j % 2 === 0);
       this.snapshotCounts = this.snapshotCounts.filter((_, j) => j % 2 === 0);
@@ -240,10 +252,7 @@ export class EventStore {
    * event with an immer draft of its own slice only and `s` to read.
    */
   private fold(s: CoreWriter, event: KernelEvent, j: Journal): void {
-    if (s.clock.now !== event.time) {
-      if (Object.isFrozen(s.clock)) j.set(s, 'clock', { now: event.time });
-      else j.set(s.clock as { now: number }, 'now', event.time);
-    }
+    if (s.clock.now !== event.time) j.set(s, 'clock', { now: event.time });
     const core = coreReducer(event.type);
     if (core !== undefined) core(s, event as never, j);
     if (event.type === 'kernel/plugin-registered') {
@@ -275,7 +284,12 @@ export class EventStore {
     // Nothing published can be rolled back: the journal's records are no longer needed.
     this.journal.clear();
     if (this.snapshotDue) this.keepSnapshot();
-    while (this.published < this.log.length) this.events$.next(this.log[this.published++]!);
+    while (this.published < this.length) this.events$.next(this.log[this.published++ - this.logBase]!);
+    if (this.sink !== null) {
+      const hasher = this.hasher!;
+      for (const e of this.log) hasher.update(this.sink.write(e));
+      this.trimLog();
+    }
     if (this.version !== this.lastPublishedVersion) {
       this.lastPublishedVersion = this.version;
       // A snapshot per step only for someone listening (kernel.state$ takes the current one on subscribe).
@@ -285,10 +299,10 @@ export class EventStore {
 
   /** The state right after event `seq` was applied: the nearest snapshot, then a short fold. */
   stateAt(seq: number): KernelState {
-    if (!Number.isInteger(seq) || seq < -1 || seq >= this.log.length) {
-      throw new TracelabError('SEQ_OUT_OF_RANGE', `stateAt(${seq}): the log holds events 0..${this.log.length - 1} (-1 is the state before the first)`, { seq });
+    if (!Number.isInteger(seq) || seq < -1 || seq >= this.length) {
+      throw new TracelabError('SEQ_OUT_OF_RANGE', `stateAt(${seq}): the log holds events 0..${this.length - 1} (-1 is the state before the first)`, { seq });
     }
-    if (seq === this.log.length - 1) return this.state;
+    if (seq === this.length - 1) return this.state;
     const count = seq + 1;
     let j = this.snapshotCounts.length - 1;
     while (this.snapshotCounts[j]! > count) j--;
@@ -298,14 +312,20 @@ export class EventStore {
     // with no journal (nothing to roll back); the result is frozen like any snapshot.
     const work = copyRoot(this.snapshots[j]!);
     const scratch = new Journal();
-    for (let i = from; i < count; i++) this.fold(work, this.log[i]!, scratch);
+    let i = from;
+    // Events already streamed to the log file are read back from it.
+    if (i < this.logBase) {
+      for (const e of this.sink!.read(i, Math.min(count, this.logBase))) this.fold(work, e, scratch);
+      i = Math.min(count, this.logBase);
+    }
+    for (; i < count; i++) this.fold(work, this.log[i - this.logBase]!, scratch);
     freezeWorking(work);
     return work as KernelState;
   }
 
   /** Where a kernel was when it was built (after its flush): what `resetTo` goes back to. */
   mark(): StoreMark {
-    return { state: this.state, length: this.log.length };
+    return { state: this.state, length: this.length };
   }
 
   /**
@@ -328,6 +348,7 @@ export class EventStore {
     w.functions = s.functions;
     w.plugins = s.plugins;
     this.journal.clear();
+    if (this.sink !== null) throw new TracelabError('RESET_UNSUPPORTED', 'reset: this kernel streams its log to a file; create a new one');
     this.log.length = mark.length;
     this.published = mark.length;
     this.version++;
@@ -348,9 +369,37 @@ export class EventStore {
 
   /** Hex SHA-256 of the canonical NDJSON log (one canonical JSON event per line, each ending in \n). */
   logHash(): string {
+    if (this.sink !== null) {
+      // The running hash covers the published (streamed) events; this step's are added to a copy.
+      const h = this.hasher!.copy();
+      for (let i = this.published; i < this.length; i++) h.update(canonicalJson(this.log[i - this.logBase]) + '\n');
+      return h.digest('hex');
+    }
     const hasher = (this.hasher ??= createHash('sha256'));
-    while (this.hashed < this.log.length) hasher.update(canonicalJson(this.log[this.hashed++]) + '\n');
+    while (this.hashed < this.length) hasher.update(canonicalJson(this.log[this.hashed++ - this.logBase]) + '\n');
     return hasher.copy().digest('hex');
+  }
+
+  /** Events logged so far (streamed ones included). */
+  get length(): number {
+    return this.logBase + this.log.length;
+  }
+
+  /** The last event logged, or undefined before the first. */
+  last(): KernelEvent | undefined {
+    return this.log.length > 0 ? this.log[this.log.length - 1] : this.lastTrimmed;
+  }
+
+  /** Writes what the sink holds to its file (the end of every host action: the file is then whole). */
+  drain(): void {
+    this.sink?.drain();
+  }
+
+  /** Published events streamed to the file leave memory; the last one is kept for `last()`. */
+  private trimLog(): void {
+    this.lastTrimmed = this.log[this.log.length - 1] ?? this.lastTrimmed;
+    this.logBase += this.log.length;
+    this.log.length = 0;
   }
 
   private resetHash(): void {
