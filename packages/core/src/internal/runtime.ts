@@ -911,6 +911,7 @@ export class Runtime {
 
   /** Runs the invariants after a step that changed the state or ran kernel code (or on registration). */
   checkInvariants(): void {
+    if (this.invariants.length === 0) return;
     // A snapshot, not the working state: checks may keep what they are given (ktrace's flag
     // check remembers the task map it verified and compares trie nodes by identity). After the
     // step's flush the journal is empty, so this freezes the step's writes in place: no copy.
