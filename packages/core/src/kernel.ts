@@ -566,8 +566,8 @@ class KernelImpl implements ReplayedKernel {
       },
       onReset: (restore) => {
         rt.assertRegistering(name, 'onReset');
-        if (typeof restore !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function, got ${typeof restore}`, { plugin: name });
-        this.resets.set(name, restore);
+        if (restore !== undefined && typeof restore !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function (or nothing), got ${typeof restore}`, { plugin: name });
+        this.resets.set(name, restore ?? nothingToRestore);
       },
       optionalApi: (n) => {
         const key = apiKey(n);
@@ -749,6 +749,11 @@ const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'fau
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
+/** `ctx.onReset()` with no function: the plugin keeps nothing outside the state. */
+function nothingToRestore(): void {
+  // Nothing: everything the plugin keeps is in its slice.
+}
+
 /** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
 function checkKeys(where: string, options: unknown, known: readonly string[]): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -811,6 +816,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     expected,
     'replay',
   );
+  k.store.stopJournal();
   let registered = 0;
   for (const [i, { line, value }] of lines.events.entries()) {
     const e = checkEvent(value, line, i, k.store);

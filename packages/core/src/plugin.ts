@@ -155,11 +155,11 @@ export interface PluginContext<S = unknown> {
    * Makes the kernel resettable with this plugin (`kernel.reset()`): `restore` puts back, as
    * they were when `register` returned, whatever the plugin keeps outside the state (buffers,
    * registries, host-side tables). The state, the log and the core's own tables are reset by
-   * the core. A plugin that keeps nothing there passes a function that does nothing; identity
-   * memos over immutable values (an invariant's last verified map) stay valid and need nothing.
+   * the core. A plugin that keeps nothing there calls it with no function; identity memos over
+   * immutable values (an invariant's last verified map) stay valid and need nothing.
    * A kernel with any plugin that did not call it refuses `reset` (`RESET_UNSUPPORTED`).
    */
-  onReset(restore: () => void): void;
+  onReset(restore?: () => void): void;
 }
 
 export interface CorePaths {

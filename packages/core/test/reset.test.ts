@@ -128,7 +128,7 @@ describe('kernel.reset', () => {
           yield* emit({ type: 'thrower/half', step: 1 });
           throw new Error('probe bug');
         });
-        ctx.onReset(() => {});
+        ctx.onReset();
       },
     });
     const k = createKernel({ cpus: 2, seed: 2, plugins: [thrower] });

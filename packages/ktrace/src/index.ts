@@ -97,7 +97,7 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       ctx.initSlice(INITIAL_KTRACE_STATE);
       // Resettable: everything ktrace keeps is in its slice; the flag invariant's memo remembers
       // immutable task maps by identity, which stays true across runs.
-      ctx.onReset(() => {});
+      ctx.onReset();
       ctx.on('ktrace/call', (k, e) => {
         k.callers[e.pid] = { op: e.op, stored: false };
         k.inFlight = Object.keys(k.callers).length;

@@ -177,6 +177,12 @@ export class EventStore {
     return { length: this.length, journal: this.journal.length };
   }
 
+  /** Folds from here on unjournaled (`replay`: a log being read back is never rolled back). */
+  stopJournal(): void {
+    this.journal.clear();
+    this.journal.on = false;
+  }
+
   /** Undoes every event appended since `cp`; only events not yet published can be undone. */
   rollback(cp: Checkpoint): void {
     if (cp.length < this.published || cp.journal > this.journal.length) throw new Error('internal: rollback past published events');
