@@ -83,40 +83,40 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
   // eslint-disable-next-line prefer-const -- assigned once, after the strategy that closes over it is built
   let kernel: Kernel;
   const strategy: Strategy = {
-      name: 'explore',
-      create: () => ({
-        // The working state the core passes, not kernel.state: a snapshot mid-step is a copy.
-        choose(kind, n, pids, state) {
-          let same = -1;
-          let ids: number[] | undefined;
-          if (kind === 'cpu') {
-            // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
-            const log = kernel.log;
-            for (let i = log.length - 1; i >= lastLog; i--) {
-              if (log[i]!.cpu >= 0) {
-                lastCpu = log[i]!.cpu;
-                break;
-              }
+    name: 'explore',
+    create: () => ({
+      // The working state the core passes, not kernel.state: a snapshot mid-step is a copy.
+      choose(kind, n, pids, state) {
+        let same = -1;
+        let ids: number[] | undefined;
+        if (kind === 'cpu') {
+          // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
+          const log = kernel.log;
+          for (let i = log.length - 1; i >= lastLog; i--) {
+            if (log[i]!.cpu >= 0) {
+              lastCpu = log[i]!.cpu;
+              break;
             }
-            lastLog = log.length;
           }
-          if (kind === 'cpu' && lastCpu >= 0) {
-            ids = eligibleIds(state, pids);
-            same = ids.indexOf(lastCpu);
-          }
-          const dflt = same >= 0 ? same : 0;
-          const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
-          if (kind === 'cpu') {
-            ids ??= eligibleIds(state, pids);
-            lastCpu = ids[value] ?? -1;
-            choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
-          } else {
-            choices.push({ kind, n, value, dflt, logAt: kernel.log.length });
-          }
-          return value;
-        },
-      }),
-    };
+          lastLog = log.length;
+        }
+        if (kind === 'cpu' && lastCpu >= 0) {
+          ids = eligibleIds(state, pids);
+          same = ids.indexOf(lastCpu);
+        }
+        const dflt = same >= 0 ? same : 0;
+        const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
+        if (kind === 'cpu') {
+          ids ??= eligibleIds(state, pids);
+          lastCpu = ids[value] ?? -1;
+          choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
+        } else {
+          choices.push({ kind, n, value, dflt, logAt: kernel.log.length });
+        }
+        return value;
+      },
+    }),
+  };
   kernel = pool?.take(scenario, variant, strategy) ?? createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
   scenario.setup(kernel, { variant, scale });
   const r = kernel.run({ maxSteps: scenario.maxSteps });
