@@ -303,9 +303,9 @@ const kernelCreation: Benchmark = {
 
 /**
  * A 10,000,000-event run with the log streamed to a file (`logFile`), in a child process of its
- * own so that its peak RSS is its own: ~35,700 build jobs of ~280 events. About a minute of CPU
- * or more, so it is its own benchmark (`npm run bench -- "long run"`), run with nice, once.
- * `TRACELAB_LONG_RUN_EVENTS` scales it (the jobs are derived from it).
+ * own so that its peak RSS is its own: the simulation benchmark's build, ~180 times in a row.
+ * A minute of CPU or more, so it is its own benchmark (`npm run bench -- "long run"`), run with
+ * nice, once. `TRACELAB_LONG_RUN_EVENTS` scales it (the number of builds is derived from it).
  */
 const longRun: Benchmark = {
   name: 'long run',
