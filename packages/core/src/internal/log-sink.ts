@@ -1,7 +1,13 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import type { KernelEvent } from '../events.js';
 import { canonicalJson } from './canonical-json.js';
+
+/**
+ * node:fs and node:string_decoder, loaded when a sink is made, not imported: the core is also
+ * bundled for the viewer's page (a browser, no file system), which never streams a log.
+ */
+function nodeModules(): { fs: typeof import('node:fs'); sd: typeof import('node:string_decoder') } {
+  return { fs: process.getBuiltinModule('node:fs'), sd: process.getBuiltinModule('node:string_decoder') };
+}
 
 /** Events per entry of the offset index: `read` starts at most this many lines before what it needs. */
 const CHUNK = 4096;
@@ -27,8 +33,12 @@ export class LogSink {
   /** offsets[k]: the byte offset of event k * CHUNK. */
   private readonly offsets: number[] = [];
 
+  private readonly fs: typeof import('node:fs');
+  private readonly sd: typeof import('node:string_decoder');
+
   constructor(readonly file: string) {
-    closeSync(openSync(file, 'w'));
+    ({ fs: this.fs, sd: this.sd } = nodeModules());
+    this.fs.closeSync(this.fs.openSync(file, 'w'));
   }
 
   /** Queues `e` as one line; returns the line (the store hashes it). */
@@ -46,11 +56,11 @@ export class LogSink {
 
   drain(): void {
     if (this.pending.length === 0) return;
-    const fd = openSync(this.file, 'a');
+    const fd = this.fs.openSync(this.file, 'a');
     try {
-      writeSync(fd, this.pending.join(''));
+      this.fs.writeSync(fd, this.pending.join(''));
     } finally {
-      closeSync(fd);
+      this.fs.closeSync(fd);
     }
     this.pending = [];
     this.pendingBytes = 0;
@@ -63,13 +73,13 @@ export class LogSink {
     const k = Math.floor(from / CHUNK);
     let seq = k * CHUNK;
     let pos = this.offsets[k]!;
-    const fd = openSync(this.file, 'r');
+    const fd = this.fs.openSync(this.file, 'r');
     try {
       const buf = Buffer.alloc(1 << 16);
-      const text = new StringDecoder('utf8');
+      const text = new this.sd.StringDecoder('utf8');
       let rest = '';
       for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, pos);
+        const n = this.fs.readSync(fd, buf, 0, buf.length, pos);
         if (n === 0) return;
         pos += n;
         const lines = (rest + text.write(buf.subarray(0, n))).split('\n');
@@ -81,7 +91,7 @@ export class LogSink {
         }
       }
     } finally {
-      closeSync(fd);
+      this.fs.closeSync(fd);
     }
   }
 }
