@@ -539,10 +539,14 @@ class KernelImpl implements ReplayedKernel {
         rt.tap(name, hook, handler, options);
       },
       invariant: (n, check) => {
-        rt.invariants.push({ name: n, plugin: name, check });
+        const entry = { name: n, plugin: name, check };
+        rt.invariants.push(entry);
+        rt.journal(() => removeItem(rt.invariants, entry));
       },
       liveness: (n, monitor) => {
-        rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
+        const entry = { name: n, plugin: name, monitor, steps: 0, ran: new Set<number>() };
+        rt.monitors.push(entry);
+        rt.journal(() => removeItem(rt.monitors, entry));
       },
       defineSyscall: (n, body) => {
         rt.assertRegistering(name, `defineSyscall(${n})`);
@@ -555,8 +559,14 @@ class KernelImpl implements ReplayedKernel {
       },
       patchFunction: (n, handler) => {
         if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
+        const before = rt.patches.get(n);
         if (handler === null) rt.patches.delete(n);
         else rt.patches.set(n, { plugin: name, handler });
+        rt.journal(() => (before === undefined ? rt.patches.delete(n) : rt.patches.set(n, before)));
+      },
+      onRollback: (undo) => {
+        if (typeof undo !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onRollback takes a function that undoes the change, got ${typeof undo}`, { plugin: name });
+        rt.journal(undo);
       },
       paths: this.paths,
       api: (n) => {
@@ -659,8 +669,8 @@ class KernelImpl implements ReplayedKernel {
     }
     const pid = this.store.live.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
-    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
-    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
+    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false, listed: false });
+    this.rt.addTask(this.rt.newRt(pid, comm, this.corePaths.hostUserMain(pid, start)));
     this.store.flush();
     this.store.drain();
     return pid;
@@ -885,3 +895,8 @@ function splitLines(text: string): { events: Array<{ line: number; value: unknow
   return { events, truncated: null };
 }
 
+/** Removes `item` (by identity) from `list`, if it is there. */
+function removeItem<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}

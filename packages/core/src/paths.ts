@@ -28,8 +28,13 @@ export type Command =
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
   | { readonly op: 'rcu-idle'; readonly enter: boolean };
 
-/** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
+/**
+ * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
+ * `fault` is fault injection (allocation failure), and `memory` which store a load reads under
+ * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
+ * is a stale read, which explorers count and shrinking removes).
+ */
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
@@ -258,7 +263,7 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield { op: 'spin', lock: name };
 }
 
-function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void> {
+function* spinRelease(name: string, kind: SpinKind, write: boolean, point = true): KPath<void> {
   const me = (yield CURRENT) as Current;
   const l = ((yield STATE) as KernelState).locks[name];
   const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
@@ -266,7 +271,16 @@ function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield emitCommand({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
   yield* grantWaiters(name, kind);
   yield PREEMPT_ENABLE;
-  yield POINT;
+  if (point) yield POINT;
+}
+
+/**
+ * write_unlock of the tasklist lock that runs on into the caller's next code with no
+ * preemption point: a host-started task's fork tail, which stands for a copy_process that
+ * happened before the task first ran (internal to the core; not exported from the package).
+ */
+export function writeUnlockInline(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinRelease(name, 'rwlock', true, false);
 }
 
 /** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */

@@ -16,6 +16,12 @@ export interface HookArgs {
   /**
    * copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write
    * lock. `cloneFlags` has `CLONE_VFORK` for `u.vfork`.
+   *
+   * `parent` is 0 for a task the host started (`kernel.spawn`, `spawnKthread`, `call`) or kernel
+   * code started (`kthreadRun`): the model has no init or kthreadd to fork it, so the child runs
+   * both stages itself, as its first code, and is linked between them (`task/linked`). A plugin
+   * that copies per-task state from the parent gives such a child what a task on the list has
+   * now (the kernel's child of init or kthreadd, which every walk visits first, would).
    */
   fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number; readonly cloneFlags: number };
   /**
@@ -145,6 +151,15 @@ export interface PluginContext<S = unknown> {
   defineFunction(name: string): void;
   /** Patches the mcount site of `fn(name)`; null restores the nop. */
   patchFunction(name: string, handler: McountHandler | null): void;
+  /**
+   * Records how to undo a change this plugin just made to data it keeps outside the state (a
+   * probe array, a buffer, a registry), should the step segment that made it be rolled back by
+   * an oops. The state's own changes (events) are undone by the core; the undo records of a
+   * segment run newest first, before its events are taken back. Between steps (host context)
+   * nothing is rolled back and the call records nothing. The core's own tables (tasks, timers,
+   * patches, RCU callbacks, invariants) are journalled the same way.
+   */
+  onRollback(undo: () => void): void;
   /** Kernel paths of the core that need the kernel instance (module load/unload). */
   readonly paths: CorePaths;
   /** Another plugin's API (one this plugin depends on). */

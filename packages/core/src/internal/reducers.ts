@@ -321,11 +321,19 @@ const reducers: CoreReducers = {
   'task/spawned'(s, e, j) {
     const t = newTask(e.pid, e.comm, 0, e.kthread, NO_FLAGS);
     t.state = 'runnable';
-    t.listed = true;
+    // Since core 0.3 a spawned task runs its own fork tail in kernel mode before it is listed.
+    t.listed = e.listed !== false;
+    if (!t.listed) t.mode = 'kernel';
     mapPut(j, s, 'tasks', e.pid, t);
     if (!e.kthread) mapPut(j, s, 'memory', e.pid, newMm(e.pid));
     if (e.pid + 1 > s.kernel.nextPid) j.set(kernelW(s, j), 'nextPid', e.pid + 1);
     enqueue(s, j, e.pid);
+  },
+  'task/linked'(s, e, j) {
+    j.set(editTask(s, j, e.pid, e.type), 'listed', true);
+  },
+  'task/to-user'(s, e, j) {
+    j.set(editTask(s, j, e.pid, e.type), 'mode', 'user');
   },
   'fork/dup'(s, e, j) {
     const parent = task(s, e.parent, e.type);

@@ -91,6 +91,8 @@ interface Tap {
 interface RtCheckpoint {
   readonly store: Checkpoint;
   readonly preempt: number;
+  /** How many undo records the journal held: a rollback runs the ones made since. */
+  readonly undo: number;
 }
 
 /** What a built kernel's runtime resets to; null when it cannot be (tasks or timers already exist). */
@@ -178,6 +180,15 @@ export class Runtime {
    */
   private readonly waitQueues = new Map<string, Set<number>>();
   private readonly sleepingOn = new Map<number, string>();
+  /**
+   * The undo journal: how to take back what the current step changed outside the state, in
+   * the runtime's tables (`tasks`, the timers, `patches`, the RCU callback map, `invariants`,
+   * `monitors`, the vfork table) and in plugins' own data (`ctx.onRollback`). Newest last.
+   * Written only by `journal`, and only while a CPU steps (`cpu >= 0`): what the host does
+   * between steps is never rolled back. `rollback` runs, newest first, the records made since
+   * its checkpoint; `runCpu` empties it when a step begins, since a finished step stands.
+   */
+  private readonly undoLog: Array<() => void> = [];
   halted = false;
   /** Whether the chooser takes `pids` (declares a third parameter): if not, none are built. */
   chooserWantsPids: boolean;
@@ -241,6 +252,7 @@ export class Runtime {
     }
     this.rcuCallbacks.clear();
     this.timers = [];
+    this.undoLog.length = 0;
     this.lastCheckedVersion = -1;
     this.ranCode = false;
     const cpus = this.store.live.cpus;
@@ -331,11 +343,20 @@ export class Runtime {
   }
 
   checkpoint(): RtCheckpoint {
-    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0 };
+    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, undo: this.undoLog.length };
   }
 
-  /** Undoes a step segment: the events since `cp`, and the stepping CPU's preempt count. */
+  /** Records how to undo a change made outside the state, should this step segment be rolled back. */
+  journal(undo: () => void): void {
+    if (this.cpu >= 0) this.undoLog.push(undo);
+  }
+
+  /**
+   * Undoes a step segment: what it changed outside the state (the journal, newest first), the
+   * events since `cp`, and the stepping CPU's preempt count.
+   */
   rollback(cp: RtCheckpoint): void {
+    while (this.undoLog.length > cp.undo) this.undoLog.pop()!();
     this.store.rollback(cp.store);
     if (this.cpu >= 0) this.preempt[this.cpu] = cp.preempt;
     this.rebuildWaitQueues();
@@ -545,6 +566,7 @@ export class Runtime {
     this.cpu = cpu;
     const t = this.currentRt(cpu);
     this.running = t;
+    this.undoLog.length = 0;
     this.stepCheckpoint = this.checkpoint();
     const s = this.store.live;
     if (t.pid === 0) {
@@ -614,7 +636,7 @@ export class Runtime {
     }
     const switched = this.switchFrom(t, prevState, false);
     if (!switched) t.atPoint = true;
-    if (t.exiting) this.tasks.delete(t.pid);
+    if (t.exiting) this.forgetTask(t);
   }
 
   private resume(t: TaskRt): void {
@@ -738,12 +760,23 @@ export class Runtime {
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
   createKthread(path: KPath<unknown>, comm: string): TaskRt {
     const pid = this.store.live.kernel.nextPid;
-    this.emit({ type: 'task/spawned', pid, comm, kthread: true });
+    this.emit({ type: 'task/spawned', pid, comm, kthread: true, listed: false });
     const holder: { rt?: TaskRt } = {};
     const rt = this.newRt(pid, comm, this.paths.kthreadMain(path, () => holder.rt!));
     holder.rt = rt;
-    this.tasks.set(pid, rt);
+    this.addTask(rt);
     return rt;
+  }
+
+  /** A new task's runtime entry; a rolled-back step takes it back with the event that made the task. */
+  addTask(rt: TaskRt): void {
+    this.tasks.set(rt.pid, rt);
+    this.journal(() => this.tasks.delete(rt.pid));
+  }
+
+  private forgetTask(t: TaskRt): void {
+    this.tasks.delete(t.pid);
+    this.journal(() => this.tasks.set(t.pid, t));
   }
 
   private fnEnter(t: TaskRt, name: string): KPath<void> | null {
@@ -781,7 +814,7 @@ export class Runtime {
       return;
     }
     // An oops on the way out: nothing more can be done for this task.
-    this.tasks.delete(t.pid);
+    this.forgetTask(t);
     this.switchFrom(t, 'dead', false);
   }
 
@@ -791,7 +824,12 @@ export class Runtime {
   private addTimer(at: number, pid: number): void {
     let i = this.timers.length;
     while (i > 0 && (this.timers[i - 1]!.at > at || (this.timers[i - 1]!.at === at && this.timers[i - 1]!.pid > pid))) i--;
-    this.timers.splice(i, 0, { at, pid });
+    const entry = { at, pid };
+    this.timers.splice(i, 0, entry);
+    this.journal(() => {
+      const j = this.timers.indexOf(entry);
+      if (j >= 0) this.timers.splice(j, 1);
+    });
   }
 
   private fireTimers(): void {
@@ -813,6 +851,7 @@ export class Runtime {
     const gp = rcu.gp !== null ? rcu.gp.seq + 1 : rcu.completed + 1;
     this.emit({ type: 'rcu/callback-queued', id, gp, label });
     this.rcuCallbacks.set(id, { fn, label });
+    this.journal(() => this.rcuCallbacks.delete(id));
     if (this.store.live.rcu.gp === null) this.startGp();
     return id;
   }
@@ -875,6 +914,7 @@ export class Runtime {
     for (const c of ready) {
       const cb = this.rcuCallbacks.get(c.id);
       this.rcuCallbacks.delete(c.id);
+      if (cb !== undefined) this.journal(() => this.rcuCallbacks.set(c.id, cb));
       if (cb !== undefined) this.runInline(`rcu callback ${cb.label}`, cb.fn);
       this.emit({ type: 'rcu/callback-invoked', id: c.id, label: c.label });
     }

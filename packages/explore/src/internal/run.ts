@@ -48,6 +48,16 @@ export function isPreemption(c: Choice): boolean {
   return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
 }
 
+/** Whether a choice is a stale read: a `memory` choice other than option 0 (the newest store). */
+export function isStaleRead(c: Choice): boolean {
+  return c.kind === 'memory' && c.value !== 0;
+}
+
+/** What a choice costs against an exploration's bound: a preemption or a stale read. */
+export function deviationCost(c: Choice): number {
+  return isPreemption(c) || isStaleRead(c) ? 1 : 0;
+}
+
 export interface RunOutcome {
   readonly kernel: Kernel;
   readonly choices: readonly Choice[];

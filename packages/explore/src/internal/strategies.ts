@@ -98,6 +98,10 @@ export function pct(seed: number, depth: number, k: number): Picker {
         }
         case 'task':
           return argmax(c);
+        case 'memory':
+          // Which store a load reads is not a matter of priorities: drawn uniformly, as the
+          // random walk does, so PCT's schedules also meet stale reads.
+          return rng.below(c.n);
         default:
           return 0;
       }

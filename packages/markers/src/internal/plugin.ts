@@ -507,7 +507,8 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     ctx.tap(
       'fork',
       function* ({ parent, child }) {
-        if (fork.armed) yield* markSite(fork, undefined, [parent, child]);
+        // Parent 0 is a host-started task's own fork tail, not a fork: kernel_process_fork stays quiet.
+        if (fork.armed && parent !== 0) yield* markSite(fork, undefined, [parent, child]);
       },
       { stage: 'link' },
     );

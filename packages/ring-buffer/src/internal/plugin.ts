@@ -644,7 +644,10 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     try {
       const s = yield* getState();
       for (const t of intMapValues(s.tasks)) {
-        if (!t.listed && !t.kthread) continue;
+        // A host-started task not yet through its fork tail exists since kernel.spawn: only
+        // its fork hooks are deferred, and no sched_process_fork will introduce it later.
+        const hostBorn = t.parent === 0 && t.exitState === null;
+        if (!t.listed && !t.kthread && !hostBorn) continue;
         const status = t.exitState !== null ? STATEDUMP_STATUS.zombie : t.state === 'running' ? STATEDUMP_STATUS.run : t.state === 'runnable' ? STATEDUMP_STATUS.waitCpu : STATEDUMP_STATUS.wait;
         const ppid = t.parent === 0 ? 0 : (intMapGet(s.tasks, t.parent)?.tgid ?? t.parent);
         yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, { tid: t.pid, pid: t.tgid, ppid, name: t.comm, type: t.kthread ? 1 : 0, mode: t.syscall !== null ? 1 : 0, submode: 0, status, cpu: Math.max(0, t.cpu), file_table_address: 0 });
@@ -657,14 +660,6 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   function* schedSwitch({ cpu, prev, next, preempted, prevState: at, prevComm }: HookArgs['contextSwitch']): KPath<void> {
     const s = yield* getState();
-    // Host-spawned tasks skip copy_process (no fork hook): give them the flag the first time
-    // they are switched in, before they can make a syscall.
-    if (syscallProbeCount > 0 && next !== 0) {
-      const t = intMapGet(s.tasks, next);
-      if (t !== undefined && !t.kthread && t.flags[TIF_SYSCALL_TRACEPOINT] !== true && t.exitState === null) {
-        yield* emit({ type: 'task/flags', pid: next, set: [TIF_SYSCALL_TRACEPOINT], clear: [] });
-      }
-    }
     if (!statedumpDone) {
       // The session was started before the workload (enableAll): dump the tasks there are.
       statedumpDone = true;
@@ -721,7 +716,10 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
       const want = syscallProbeCount > 0;
       if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
-      if (isConsumer(s, child)) return;
+      // Parent 0: a task the host started, running its own fork tail. No task forked it, so
+      // there is no sched_process_fork to record: it enters the trace by the statedump or its
+      // first sched_switch, as a task started before the session does.
+      if (parent === 0 || isConsumer(s, child)) return;
       newborn.add(child);
       const p = intMapGet(s.tasks, parent);
       const c = intMapGet(s.tasks, child);
