@@ -166,6 +166,15 @@ export interface PluginContext<S = unknown> {
   api<K extends keyof PluginApis>(name: K): PluginApis[K];
   /** The API of a plugin named in `optionalDependsOn`, or undefined when it is not in the stack. */
   optionalApi<K extends keyof PluginApis>(name: K): PluginApis[K] | undefined;
+  /**
+   * Makes the kernel resettable with this plugin (`kernel.reset()`): `restore` puts back, as
+   * they were when `register` returned, whatever the plugin keeps outside the state (buffers,
+   * registries, host-side tables). The state, the log and the core's own tables are reset by
+   * the core. A plugin that keeps nothing there calls it with no function; identity memos over
+   * immutable values (an invariant's last verified map) stay valid and need nothing.
+   * A kernel with any plugin that did not call it refuses `reset` (`RESET_UNSUPPORTED`).
+   */
+  onReset(restore?: () => void): void;
 }
 
 export interface CorePaths {

@@ -95,6 +95,9 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       const markers = syscallMarkers(ctx.optionalApi('markers'));
 
       ctx.initSlice(INITIAL_KTRACE_STATE);
+      // Resettable: everything ktrace keeps is in its slice; the flag invariant's memo remembers
+      // immutable task maps by identity, which stays true across runs.
+      ctx.onReset();
       ctx.on('ktrace/call', (k, e) => {
         k.callers[e.pid] = { op: e.op, stored: false };
         k.inFlight = Object.keys(k.callers).length;

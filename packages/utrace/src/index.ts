@@ -88,6 +88,9 @@ export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, U
       // One registry per kernel: the engines' ops and data, by id (closures, not state).
       const registry: EngineRegistry = new Map();
       const core = utraceCore(registry, faults, opts.releaseAt);
+      // Resettable: the engines' closures are the only thing kept outside the slice, and the
+      // engines of the previous run are gone with its state.
+      ctx.onReset(() => registry.clear());
       registerReducers(ctx);
       tapHooks(ctx, core);
       if (opts.checks) {

@@ -45,6 +45,13 @@ export class CorePathsImpl implements CorePaths {
   /** Built by the runtime it serves, in the runtime's constructor; it only keeps the reference. */
   constructor(private readonly rt: Runtime) {}
 
+  /** Forgets every task's syscall bookkeeping (`kernel.reset`: no task survives it). */
+  reset(): void {
+    this.programs.clear();
+    this.outs.clear();
+    this.vforks.clear();
+  }
+
   /** The core's syscall table: the runtime copies it into its own at construction. */
   syscallTable(): ReadonlyArray<readonly [string, SyscallBody]> {
     return [
@@ -74,7 +81,7 @@ export class CorePathsImpl implements CorePaths {
   }
 
   private get s(): KernelState {
-    return this.rt.store.state;
+    return this.rt.store.live;
   }
 
   private me(): TaskRt {
