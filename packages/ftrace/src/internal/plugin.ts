@@ -7,9 +7,11 @@ import {
   definePlugin,
   emit,
   fn,
+  getState,
   isGeneratorFunction,
   mutexLock,
   mutexUnlock,
+  printk,
   rcuIdleEnter,
   rcuIdleExit,
   preemptDisable,
@@ -26,6 +28,7 @@ import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { FtraceApi, FtraceOps, FtraceOpsFlag, FtraceState, FtraceTarget, ResolvedFtraceOptions } from '../events.js';
 import { siteTargetInvariant, recRefcountInvariant, reportInvariant } from './check.js';
 import { registerReducers } from './reducers.js';
+import { expandFilter, isPattern } from './glob.js';
 import { IDLE_FUNCTIONS, OpsRec, Registry, Trampoline, opsTraces, type Site } from './registry.js';
 
 export const FTRACE_VERSION = '0.1.0';
@@ -110,6 +113,14 @@ const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY',
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
 const RECURSION_LIMIT = 8;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** A filter entry: a function's name, or a set_ftrace_filter pattern (`sys_*`, `?`, `[a-z]`), either after an optional `!`. */
+const FILTER_ENTRY = /^!?[A-Za-z0-9_.*?[\]!-]+$/;
+
+function validEntry(x: unknown): boolean {
+  if (typeof x !== 'string' || !FILTER_ENTRY.test(x)) return false;
+  const body = x.startsWith('!') ? x.slice(1) : x;
+  return body.length > 0 && (isPattern(body) || FUNCTION_NAME.test(body));
+}
 
 function describe(v: unknown): string {
   try {
@@ -156,8 +167,8 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
 
 function checkNames(where: string, what: string, v: unknown): readonly string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && FUNCTION_NAME.test(x))) {
-    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names, got ${describe(v)}`);
+  if (!Array.isArray(v) || !v.every(validEntry)) {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names or patterns ('sys_*', '!sys_getpid'), got ${describe(v)}`);
   }
   return v as string[];
 }
@@ -509,7 +520,13 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       const id = reg.nextOpsId++;
       const label = `${ops.label ?? (ops.func.name !== '' ? ops.func.name : 'ops')}#${id}`;
       op = new OpsRec(id, ops, label, ops.flags?.includes('DYNAMIC') ?? false);
-      op.setHashes(ops.filter ?? [], ops.notrace ?? []);
+      // Patterns in the ops' own lists are expanded against the functions defined now; one that
+      // matches nothing makes the registration fail with -EINVAL (see registerFtraceFunction).
+      const known = Object.keys(ctx.state().functions);
+      const f = expandFilter(ops.filter ?? [], known);
+      const n = expandFilter(ops.notrace ?? [], known);
+      op.unmatched = 'unmatched' in f ? f.unmatched : 'unmatched' in n ? n.unmatched : null;
+      op.setHashes('names' in f ? f.names : [], 'names' in n ? n.names : []);
       reg.byOps.set(ops, op);
       reg.opsById.set(id, op);
     }
@@ -547,6 +564,11 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     if (op.registered) {
       yield* mutexUnlock(FTRACE_LOCK);
       return -EBUSY;
+    }
+    if (op.unmatched !== null) {
+      yield* printk(`ftrace: ${op.label}: filter entry ${JSON.stringify(op.unmatched)} matches no function: -EINVAL`);
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
     }
     // IPMODIFY needs SAVE_REGS (the callback changes regs->ip); and only one IPMODIFY ops may
     // trace a function (ftrace_hash_ipmodify_enable): a live-patch and a kprobe that both
@@ -639,10 +661,22 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     return 0;
   }
 
-  function* ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace: readonly string[]): KPath<number> {
+  function* ftraceSetFilter(ops: FtraceOps, entries: readonly string[], notraceEntries: readonly string[]): KPath<number> {
     yield* mutexLock(FTRACE_LOCK);
     const op = opsRecOf(ops);
-    declareSites(filter);
+    declareSites(entries.filter((e) => !e.startsWith('!') && !isPattern(e)));
+    // Patterns are expanded now, against the functions defined now (ftrace_match_records).
+    const known = Object.keys((yield* getState()).functions);
+    const f = expandFilter(entries, known);
+    const n = expandFilter(notraceEntries, known);
+    if ('unmatched' in f || 'unmatched' in n) {
+      const bad = 'unmatched' in f ? f.unmatched : (n as { unmatched: string }).unmatched;
+      yield* printk(`ftrace: set_ftrace_filter: ${JSON.stringify(bad)} matches no function: -EINVAL`);
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
+    }
+    const filter = f.names;
+    const notrace = n.names;
     if (!op.registered) {
       op.setHashes(filter, notrace);
       yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
