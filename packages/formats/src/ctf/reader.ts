@@ -571,7 +571,7 @@ class StreamReader {
     const size = this.w.size;
     const off = this.off;
     const left = size - off;
-    this.at(off, HEADER_WINDOW);
+    this.at(off, Math.min(HEADER_WINDOW, this.w.buf.length));
     scope.stack.length = 0;
     // 1. Packet header: magic, stream class.
     let header: CtfStruct = EMPTY;
@@ -914,8 +914,9 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
   const traces: CtfTraceInfo[] = [];
   const readers: StreamReader[] = [];
   const early: { order: number; error: CtfReadError<CtfEvent> }[] = [];
-  let stream: CtfEventStream | undefined;
-  const collector = CtfEventStream.collector(() => stream!);
+  // Set once the readers exist; the collector is only called while the stream is read.
+  const ref: { stream: CtfEventStream | undefined } = { stream: undefined };
+  const collector = CtfEventStream.collector(() => ref.stream!);
   const clocks = new Set<CtfClockClass | undefined>();
   let order = 0;
   try {
@@ -949,7 +950,8 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
     throw err;
   }
   // One trace with one clock (the usual case): merge on the clock value, a number.
-  stream = new CtfEventStream(traces, readers, traces.length === 1 && clocks.size <= 1, onError);
+  const stream = new CtfEventStream(traces, readers, traces.length === 1 && clocks.size <= 1, onError);
+  ref.stream = stream;
   for (const { order: o, error } of early) collector.error(o, error);
   return stream;
 }
