@@ -18,26 +18,15 @@ import {
   UTRACE_RESUME,
   UTRACE_STOP,
   utrace,
-  type UtraceApi,
   type UtraceEngine,
   type UtraceEngineOps,
 } from '@tracelab/utrace';
 import { withFaults, type UtraceFaults } from '../src/internal/faults.js';
-import { call } from './helpers.js';
+import { attachWith, call, holdOps } from './helpers.js';
 
 function kernel(seed: number, faults: UtraceFaults = {}): Kernel {
   return createKernel({ cpus: 2, seed, plugins: [utrace(withFaults({}, faults))] });
 }
-
-function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<any>, mask: number): KPath<UtraceEngine> {
-  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
-  if (typeof e === 'number') throw new Error(`attach failed: ${e}`);
-  const r = yield* api.setEvents(pid, e, mask);
-  if (r !== 0) throw new Error(`setEvents failed: ${r}`);
-  return e;
-}
-
-const holdOps: UtraceEngineOps<any> = { name: 'hold', *reportQuiesce() { return UTRACE_STOP; } };
 
 describe('SEMANTICS.md 3(d) invariants seen firing on a broken utrace', () => {
   /** Stops a looping task with one engine, then resumes it with control(RESUME). */
