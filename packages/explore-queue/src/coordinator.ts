@@ -173,6 +173,8 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
     };
 
     if (lowestFail !== Infinity) await dropLater();
+    // Host-side wall clock and timer, outside the simulation on purpose: the coordinator polls
+    // Redis for results every pollMs and sweeps worker errors once a second; no schedule reads them.
     let lastSweep = Date.now();
     report();
     while (!settled()) {
