@@ -511,9 +511,10 @@ class KernelImpl implements ReplayedKernel {
     return {
       name,
       cpus: this.options.cpus,
-      // Plugin code reads the working state, read-only (no snapshot per read).
-      state: () => store.live,
-      slice: () => (store.live.plugins as Record<string, unknown>)[name],
+      // Plugin code reads the working state, read-only (no snapshot per read); the step it read
+      // in ends with one, so what it keeps across a scheduling point is never written under it.
+      state: () => rt.handOutState(),
+      slice: () => (rt.handOutState().plugins as Record<string, unknown>)[name],
       initSlice: (initial) => store.setInitialSlice(name, initial),
       declareEvents: (types) => {
         for (const t of types) {
