@@ -1,11 +1,18 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalJson, createKernel, replay, replaySchedule, TracelabError, type Kernel } from '@tracelab/core';
+import { canonicalJson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
-import { defaultScenario, scenarios, type CliScenario } from './scenarios.js';
+import { composeScenario, defaultScenario, scenarios, type CliScenario, type Composition } from './scenarios.js';
+import { ftrace } from '@tracelab/ftrace';
+import { ktrace } from '@tracelab/ktrace';
+import { markers } from '@tracelab/markers';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { ringBuffer } from '@tracelab/ring-buffer';
+import { utrace } from '@tracelab/utrace';
+import { findConfig, loadConfig, type ResolvedConfig } from './config.js';
 import { catalog } from '@tracelab/scenarios';
 import { SYSCALLS } from '@tracelab/ring-buffer';
 import type { CtfFieldType } from '@tracelab/formats';
@@ -41,6 +48,10 @@ interface RunArgs {
   out: string;
   maxSteps: number;
   json: boolean;
+  /** `--config FILE`, or undefined (then tracelab.config.* in the working directory, if any). */
+  config: string | undefined;
+  /** The flags given on the command line (they override the config's values). */
+  given: Set<string>;
 }
 
 function fail(message: string): never {
@@ -56,17 +67,22 @@ function intArg(flag: string, value: string | undefined, min: number, max: numbe
 }
 
 function parseRun(argv: readonly string[], cwd: string): RunArgs {
-  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000, json: false };
+  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000, json: false, config: undefined, given: new Set() };
   let positional = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
+    if (a.startsWith('--')) args.given.add(a);
+    if (a === '--config') args.config = argv[++i] ?? fail('--config needs a value: a tracelab.config.mjs, .js or .json file');
+    else if (a === '--seed') args.seed = intArg(a, argv[++i], 0, 0xffffffff);
     else if (a === '--cpus') args.cpus = intArg(a, argv[++i], 1, 64);
     else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
     else if (a === '--json') args.json = true;
-    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
-    else if (positional++ === 0) args.scenario = a;
+    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --config, --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
+    else if (positional++ === 0) {
+      args.scenario = a;
+      args.given.add('scenario');
+    }
     else fail(`unexpected argument ${a}\n${RUN_HELP}`);
   }
   return args;
@@ -96,13 +112,15 @@ function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
   return steps;
 }
 
-function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: OutputFs): void {
+function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: OutputFs, chrome = true): void {
   // The log is written in its canonical form: hashing the file gives the run's logHash.
   const lines: string[] = [];
   for (const e of kernel.log) lines.push(canonicalJson(e) + '\n');
   fs.writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
-  const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
-  fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
+  if (chrome) {
+    const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
+    fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
+  }
   fs.writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
 
@@ -124,26 +142,97 @@ function runBounded(kernel: Kernel, sc: CliScenario, maxSteps: number, io: CliIo
   return { steps, cut: steps >= maxSteps && kernel.violations.length === 0 && !ended(kernel) };
 }
 
-function cmdRun(argv: readonly string[], io: CliIo, ctx: CommandContext = { verbosity: 'normal', json: false }): number {
+/** The session a config describes, as a scenario named after its file. */
+function configScenario(c: ResolvedConfig): CliScenario {
+  const name = `config:${c.file}`;
+  const plugins: Composition['plugins'] = {
+    ...c.plugins,
+    ringBuffer: c.plugins.ringBuffer === false ? false : { ...c.plugins.ringBuffer, ...(c.buffer ?? {}), ...(c.events !== undefined ? { events: c.events } : {}) },
+  };
+  // Each plugin checks its own options when made: its error is the config's, at its key.
+  const factories = { markers, ktrace, rcuTasks, ftrace, ringBuffer, utrace } as const;
+  for (const key of Object.keys(factories) as Array<keyof typeof factories>) {
+    const options = plugins[key];
+    if (options === false) continue;
+    try {
+      (factories[key] as (o: unknown) => unknown)(options);
+    } catch (err) {
+      if (!(err instanceof TracelabError)) throw err;
+      const from = key === 'ringBuffer' && (c.buffer !== undefined || c.events !== undefined) ? ' (with buffer and events)' : '';
+      throw new TracelabError('INVALID_CONFIG', `${c.file}: plugins.${key}${from}: ${err.message}`, { file: c.file, key: `plugins.${key}`, cause: err.code });
+    }
+  }
+  try {
+    const sc = composeScenario(name, `the session of ${c.file} (workload ${c.workloadName})`, {
+      plugins,
+      extraPlugins: c.extraPlugins,
+      workload: c.workload,
+      tracers: c.tracers,
+      timeline: c.timeline,
+      outputs: c.outputs,
+    });
+    // Plugin options are checked when the stack is built: build it once here, so a bad option
+    // is the config's error (naming its plugin), before anything runs.
+    resolvePlugins(sc.plugins());
+    return sc;
+  } catch (err) {
+    if (err instanceof TracelabError && err.code !== 'INVALID_CONFIG') throw new TracelabError('INVALID_CONFIG', `${c.file}: plugins: ${err.message}`, { file: c.file, cause: err.code });
+    throw err;
+  }
+}
+
+/**
+ * `tracelab run`: a catalog scenario, or the session of a config file (`--config FILE`, else a
+ * tracelab.config.{mjs,js,json} in the working directory when no scenario is named). Flags given
+ * on the command line override the config's values.
+ */
+function cmdRun(argv: readonly string[], io: CliIo, ctx: CommandContext = { verbosity: 'normal', json: false }): number | Promise<number> {
   const args = parseRun(argv, io.cwd);
-  const sc = scenario(args.scenario);
+  const file = args.config ?? (args.given.has('scenario') ? null : findConfig(io.cwd));
+  if (file === null) return runSession(args, scenario(args.scenario), io, ctx, null);
+  if (args.given.has('scenario')) fail(`run: --config and a scenario name (${args.scenario}) both say what to run; give one`);
+  return loadConfig(file, io.cwd).then((c) => {
+    const merged: RunArgs = {
+      ...args,
+      ...(c.seed !== undefined && !args.given.has('--seed') ? { seed: c.seed } : {}),
+      ...(c.cpus !== undefined && !args.given.has('--cpus') ? { cpus: c.cpus } : {}),
+      ...(c.maxSteps !== undefined && !args.given.has('--max-steps') ? { maxSteps: c.maxSteps } : {}),
+      ...(c.out !== undefined && !args.given.has('--out') ? { out: c.out } : {}),
+    };
+    return runSession(merged, configScenario(c), io, ctx, c.file);
+  });
+}
+
+function runSession(args: RunArgs, sc: CliScenario, io: CliIo, ctx: CommandContext, configFile: string | null): number {
   // A bad --out is refused before the run, so no simulation is thrown away.
   checkOutDir(args.out);
-  const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins() });
+  // A step whose JavaScript never returns (a config's own plugin that loops): the watchdog
+  // ends the process, and the log so far is saved into the output folder first.
+  const made: { kernel?: Kernel } = {};
+  const saveLogSoFar = (): void => {
+    const k = made.kernel;
+    if (k === undefined) return;
+    mkdirSync(args.out, { recursive: true });
+    const file = join(args.out, 'events.ndjson');
+    writeFileSync(file, k.log.map((e) => canonicalJson(e) + '\n').join(''));
+    io.err(`tracelab: the log so far (${k.log.length} events) is in ${file}`);
+  };
+  const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins(), watchdog: { onFire: saveLogSoFar } });
+  made.kernel = kernel;
   sc.setup(kernel);
   const { steps, cut } = runBounded(kernel, sc, args.maxSteps, io);
   const report = sc.report?.(kernel);
-  const summary = summarize(kernel, sc.name, steps, report, { maxSteps: args.maxSteps, cut });
+  const summary = { ...summarize(kernel, sc.name, steps, report, { maxSteps: args.maxSteps, cut }), ...(configFile !== null ? { config: configFile } : {}) };
   let written: readonly string[] = [];
   let where: string;
   // --json: summary.json's content and where it went; else the summary for a person.
   const show = (dir: string | null, files: readonly string[]): void =>
-    io.out(args.json ? JSON.stringify({ ...summary, out: dir, files: ['events.ndjson', 'trace.json', 'summary.json', ...files] }) : formatSummary(summary, dir, report?.lines, files, { verbose: ctx.verbosity === 'verbose' }));
+    io.out(args.json ? JSON.stringify({ ...summary, out: dir, files: ['events.ndjson', ...(sc.chromeTrace === false ? [] : ['trace.json']), 'summary.json', ...files] }) : formatSummary(summary, dir, report?.lines, files, { verbose: ctx.verbosity === 'verbose' }));
   try {
     const w = writeFolder(
       args.out,
       (dir, fs) => {
-        writeOutputs(dir, kernel, summary, fs);
+        writeOutputs(dir, kernel, summary, fs, sc.chromeTrace !== false);
         written = sc.outputs?.(kernel, dir) ?? [];
       },
       io.fs,
@@ -188,7 +277,7 @@ function firstDifference(a: string, b: string): { line: number; a: string; b: st
   return { line: count, a: line(a), b: line(b) };
 }
 
-function cmdReplay(argv: readonly string[], io: CliIo, json = false): number {
+function cmdReplay(argv: readonly string[], io: CliIo, json = false): number | Promise<number> {
   if (argv.length !== 1) fail(`replay takes one directory\n${REPLAY_HELP}`);
   const dir = resolve(io.cwd, argv[0]!);
   const logPath = join(dir, 'events.ndjson');
@@ -206,7 +295,16 @@ function cmdReplay(argv: readonly string[], io: CliIo, json = false): number {
   }
   const maxSteps = summary.maxSteps ?? Number.MAX_SAFE_INTEGER;
   if (!Number.isSafeInteger(maxSteps) || maxSteps < 1) fail(`${summaryPath}: maxSteps ${JSON.stringify(summary.maxSteps)} is not a positive integer`);
-  const sc = scenario(summary.scenario);
+  // A config run is re-run from its config file, read again (it must not have changed).
+  if (typeof summary.config === 'string') {
+    const configFile = summary.config;
+    if (!existsSync(configFile)) fail(`${summaryPath}: the run came from ${configFile}, which no longer exists: replay needs the config to rebuild its stack`);
+    return loadConfig(configFile, io.cwd).then((c) => replaySession(dir, logPath, summary, maxSteps, configScenario(c), io, json));
+  }
+  return replaySession(dir, logPath, summary, maxSteps, scenario(summary.scenario), io, json);
+}
+
+function replaySession(dir: string, logPath: string, summary: RunSummary, maxSteps: number, sc: CliScenario, io: CliIo, json: boolean): number {
   const text = readFileSync(logPath, 'utf8');
   // 1. Fold the log: the same state and hash, with no scheduling at all.
   const folded = replay(text, { plugins: sc.plugins() });
@@ -248,8 +346,10 @@ function cmdReplay(argv: readonly string[], io: CliIo, json = false): number {
   return ok ? 0 : 1;
 }
 
-const RUN_HELP = `usage: tracelab run [scenario] [--seed N] [--cpus N] [--out DIR] [--max-steps N] [--json]
-  runs a scenario (default: \`default\`, a build workload) under its tracer stack and writes
+const RUN_HELP = `usage: tracelab run [scenario | --config FILE] [--seed N] [--cpus N] [--out DIR] [--max-steps N] [--json]
+  runs a scenario (default: \`default\`, a build workload), or the session a config file
+  describes (--config FILE; without it, tracelab.config.mjs, .js or .json in this directory
+  when no scenario is named; flags override the config), under its tracer stack and writes
   events.ndjson (the replayable log), trace.json (Chrome/Perfetto), summary.json and, when the
   stack has a ring buffer, ctf/kernel/ (CTF 1.8 in LTTng's session layout) to DIR (default
   ./tracelab-out); prints the summary (--json: summary.json's content)

@@ -3,6 +3,8 @@ import type { ScenarioReport } from '../scenarios.js';
 
 export interface RunSummary {
   readonly scenario: string;
+  /** The config file the run came from (absolute), when it came from one. */
+  readonly config?: string;
   readonly seed: number;
   readonly cpus: number;
   readonly steps: number;
