@@ -72,9 +72,22 @@ export interface TracelabConfig {
    * `lttng enable-event` / `disable-event` would mid-session. Run by a kernel thread
    * (`lttng-timeline`) that sleeps until each tick.
    */
-  readonly timeline?: ReadonlyArray<{ readonly at: number; readonly enable?: readonly string[]; readonly disable?: readonly string[] }>;
+  readonly timeline?: ReadonlyArray<TimelineStep>;
   /** Which outputs besides the log and summary. Defaults: both on. */
   readonly outputs?: { readonly ctf?: boolean; readonly chrome?: boolean };
+}
+
+/**
+ * One step of the session timeline, at tick `at`: ring-buffer events to enable or disable
+ * (names or globs, `lttng enable-event` / `disable-event`), and an ftrace ops to register (a
+ * DYNAMIC function tracer on the functions its filter globs select, writing func_entry into the
+ * ring buffer when there is one) or to unregister, by label.
+ */
+export interface TimelineStep {
+  readonly at: number;
+  readonly enable?: readonly string[];
+  readonly disable?: readonly string[];
+  readonly ftrace?: { readonly register: readonly string[]; readonly label?: string } | { readonly unregister: string | true };
 }
 
 /** Types a config in a `.mjs`/`.js`/`.ts` editor: `export default defineConfig({ ... })`. */
@@ -110,7 +123,7 @@ const PLUGIN_KEYS = ['markers', 'ktrace', 'rcuTasks', 'ftrace', 'ringBuffer', 'u
 const BUFFER_KEYS = ['subbufSize', 'numSubbuf', 'mode'] as const;
 const TRACER_KEYS = ['markerProbes', 'ktraceSession', 'functionTracer', 'strace'] as const;
 const OUTPUT_KEYS = ['ctf', 'chrome'] as const;
-const STEP_KEYS = ['at', 'enable', 'disable'] as const;
+const STEP_KEYS = ['at', 'enable', 'disable', 'ftrace'] as const;
 const WORKLOAD_KEYS = ['module', 'export'] as const;
 
 /** Edit distance, for "did you mean" on unknown keys. */
@@ -212,10 +225,38 @@ export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'w
     if (at === undefined) bad(`timeline[${i}].at`, 'is required: the tick the step happens at (1 or more)');
     const enable = globs(s['enable'], `timeline[${i}].enable`);
     const disable = globs(s['disable'], `timeline[${i}].disable`);
-    if (enable === undefined && disable === undefined) bad(`timeline[${i}]`, 'does nothing: give enable or disable (event names or globs)');
-    if (plugins.ringBuffer === false) bad(`timeline[${i}]`, 'enables or disables ring-buffer events, and plugins.ringBuffer: false leaves the ring buffer out');
-    return { at: at!, ...(enable !== undefined ? { enable } : {}), ...(disable !== undefined ? { disable } : {}) };
+    let ftraceStep: TimelineStep['ftrace'];
+    if (s['ftrace'] !== undefined) {
+      const f = object(s['ftrace'], `timeline[${i}].ftrace`);
+      const where = `timeline[${i}].ftrace`;
+      if (plugins.ftrace === false) bad(where, 'registers or removes an ftrace ops, and plugins.ftrace: false leaves ftrace out');
+      if ('register' in f) {
+        keys(f, ['register', 'label'], where);
+        const register = globs(f['register'], `${where}.register`);
+        if (register === undefined || register.length === 0) bad(`${where}.register`, 'must list the functions to trace (names or globs such as `sys_*`)');
+        if (f['label'] !== undefined && (typeof f['label'] !== 'string' || f['label'] === '')) bad(`${where}.label`, `must be a name for the ops, got ${JSON.stringify(f['label'])}`);
+        ftraceStep = { register: register!, ...(f['label'] !== undefined ? { label: f['label'] as string } : {}) };
+      } else if ('unregister' in f) {
+        keys(f, ['unregister'], where);
+        if (f['unregister'] !== true && (typeof f['unregister'] !== 'string' || f['unregister'] === '')) bad(`${where}.unregister`, `must be the label of an ops registered earlier in the timeline, or true for the unlabelled one, got ${JSON.stringify(f['unregister'])}`);
+        ftraceStep = { unregister: f['unregister'] as string | true };
+      } else bad(where, 'must be { register: [globs], label? } or { unregister: label | true }');
+    }
+    if (enable === undefined && disable === undefined && ftraceStep === undefined) bad(`timeline[${i}]`, 'does nothing: give enable or disable (event names or globs), or ftrace');
+    if ((enable !== undefined || disable !== undefined) && plugins.ringBuffer === false) bad(`timeline[${i}]`, 'enables or disables ring-buffer events, and plugins.ringBuffer: false leaves the ring buffer out');
+    return { at: at!, ...(enable !== undefined ? { enable } : {}), ...(disable !== undefined ? { disable } : {}), ...(ftraceStep !== undefined ? { ftrace: ftraceStep } : {}) };
   });
+  // An unregister names an ops a step before it registered.
+  const labels = new Set<string>();
+  for (const step of [...timeline.entries()].sort(([, a], [, b]) => a.at - b.at)) {
+    const [i, st] = step;
+    const f = st.ftrace;
+    if (f === undefined) continue;
+    if ('register' in f) labels.add(f.label ?? 'timeline');
+    else if (!labels.has(f.unregister === true ? 'timeline' : f.unregister)) {
+      bad(`timeline[${i}].ftrace.unregister`, `no earlier step registers ${f.unregister === true ? 'an unlabelled ops' : `an ops labelled ${JSON.stringify(f.unregister)}`}`);
+    }
+  }
   const o = c['outputs'] === undefined ? {} : object(c['outputs'], 'outputs');
   keys(o, OUTPUT_KEYS, 'outputs');
   const out = c['out'];

@@ -7,6 +7,6 @@ export type { BuildOptions } from './workloads.js';
 export { defaultScenario, scenarios } from './scenarios.js';
 export type { CliScenario } from './scenarios.js';
 export { defineConfig, loadConfig, CONFIG_FILES } from './config.js';
-export type { TracelabConfig, ResolvedConfig } from './config.js';
+export type { TracelabConfig, ResolvedConfig, TimelineStep } from './config.js';
 export { composeScenario, DEFAULT_COMPOSITION } from './scenarios.js';
 export type { Composition } from './scenarios.js';

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { getState, msleep, type Kernel, type KPath, type PluginStack, type Program } from '@tracelab/core';
-import { formatFtraceSummary, ftrace, functionTracer, summarizeFtrace, type FtraceOptions } from '@tracelab/ftrace';
+import { formatFtraceSummary, ftrace, functionTracer, summarizeFtrace, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { formatKtraceSummary, ktrace, summarizeKtrace, SYSCALL_MARKERS, traceWhileRunning, type KtraceOptions } from '@tracelab/ktrace';
 import { markers, schedProbes, statsProbe, type MarkersOptions, type SchedProbes, type StatsProbe } from '@tracelab/markers';
 import { formatRcuTasksSummary, rcuTasks, summarizeRcuTasks, type RcuTasksOptions } from '@tracelab/rcu-tasks';
 import { finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { formatUtraceSummary, summarizeUtrace, traceFirstComm, utrace, type UtraceOptions } from '@tracelab/utrace';
 import { buildWorkload } from './workloads.js';
+import type { TimelineStep } from './config.js';
 
 /** What a scenario adds to the run's summary: JSON for summary.json, lines for the terminal. */
 export interface ScenarioReport {
@@ -68,7 +69,7 @@ export interface Composition {
   readonly workload: Program | null;
   readonly tracers: { readonly markerProbes: boolean; readonly ktraceSession: boolean; readonly functionTracer: boolean; readonly strace: boolean };
   /** Ring-buffer events enabled or disabled at ticks, by a kernel thread `lttng-timeline`. */
-  readonly timeline: ReadonlyArray<{ readonly at: number; readonly enable?: readonly string[]; readonly disable?: readonly string[] }>;
+  readonly timeline: readonly TimelineStep[];
   readonly outputs: { readonly ctf: boolean; readonly chrome: boolean };
 }
 
@@ -95,12 +96,27 @@ function selectEvents(glob: string, names: readonly string[]): string[] {
  */
 function* sessionTimeline(kernel: Kernel, steps: Composition['timeline']): KPath<void> {
   const rb = kernel.api.ringBuffer;
-  const names = rb.tracepoints().map((t: { name: string }) => t.name);
+  const names: string[] = rb === undefined ? [] : rb.tracepoints().map((t: { name: string }) => t.name);
+  // The ops this timeline registered, by label: written only by this thread.
+  const registered = new Map<string, FtraceOps>();
+  const noop = (): void => undefined;
   for (const step of [...steps].sort((a, b) => a.at - b.at)) {
     const now = (yield* getState()).clock.now;
     if (step.at > now) yield* msleep(step.at - now);
     for (const g of step.disable ?? []) for (const n of selectEvents(g, names)) yield* rb.disableEvent(n);
     for (const g of step.enable ?? []) for (const n of selectEvents(g, names)) yield* rb.enableEvent(n);
+    const f = step.ftrace;
+    if (f === undefined) continue;
+    if ('register' in f) {
+      const label = f.label ?? 'timeline';
+      const ops: FtraceOps = { func: rb !== undefined ? rb.functionEntry : noop, filter: [...f.register], flags: ['DYNAMIC'], label };
+      // The ops is kept whatever the result: an unregister of one that failed gives its -errno.
+      registered.set(label, ops);
+      yield* kernel.api.ftrace.registerFtraceFunction(ops);
+    } else {
+      const ops = registered.get(f.unregister === true ? 'timeline' : f.unregister);
+      if (ops !== undefined) yield* kernel.api.ftrace.unregisterFtraceFunction(ops);
+    }
   }
 }
 

@@ -71,6 +71,28 @@ describe('config files (tracelab run --config)', () => {
     expect(await run(t, ['replay', 'late'])).toBe(0);
   });
 
+  it('the timeline registers an ftrace ops on the functions its globs select and removes it: func_entry records only for those, only between the two ticks', async () => {
+    const t = io();
+    writeFileSync(
+      join(t.cwd, 'ft.json'),
+      JSON.stringify({ tracers: { functionTracer: false }, timeline: [{ at: 400, ftrace: { register: ['sys_open*', 'sys_read'], label: 'io' } }, { at: 1500, ftrace: { unregister: 'io' } }] }),
+    );
+    expect(await run(t, ['run', '--config', 'ft.json', '--out', 'ft', '-q'])).toBe(0);
+    const fn = readCtfTrace(join(t.cwd, 'ft', 'ctf')).events.filter((e) => e.name === 'func_entry');
+    expect(fn.length).toBeGreaterThan(0);
+    expect(new Set(fn.map((e) => String(e.fields['ip'])))).toEqual(new Set(['sys_open', 'sys_openat', 'sys_read'].filter((n) => fn.some((e) => e.fields['ip'] === n))));
+    expect(fn.every((e) => /^sys_(open|openat|read)$/.test(String(e.fields['ip'])))).toBe(true);
+    const log = readFileSync(join(t.cwd, 'ft', 'events.ndjson'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string; time: number; label?: string });
+    const reg = log.find((e) => e.type === 'ftrace/ops-registered');
+    const unreg = log.find((e) => e.type === 'ftrace/ops-removed');
+    expect(reg?.time).toBeGreaterThanOrEqual(400);
+    expect(unreg?.time).toBeGreaterThanOrEqual(1500);
+    // An unregister of an ops no earlier step registered is the config's error.
+    writeFileSync(join(t.cwd, 'bad.json'), JSON.stringify({ timeline: [{ at: 5, ftrace: { unregister: 'nope' } }] }));
+    expect(await run(t, ['run', '--config', 'bad.json'])).toBe(2);
+    expect(t.err.join('\n')).toMatch(/timeline\[0\]\.ftrace\.unregister: no earlier step registers an ops labelled "nope"/);
+  });
+
   it('flags override the config; `tracelab run` finds tracelab.config.json in its directory, and a scenario name given ignores it', async () => {
     const t = io();
     writeFileSync(join(t.cwd, 'tracelab.config.json'), JSON.stringify({ seed: 3, cpus: 3 }));
