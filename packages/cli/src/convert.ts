@@ -60,6 +60,8 @@ class Output {
   private readonly buf = Buffer.allocUnsafe(CHUNK_BYTES);
   private pos = 0;
   private readonly fd: number | undefined;
+  /** Pieces not yet encoded: encoded by the 128 (one join, one encode), not one at a time. */
+  private pending: string[] = [];
 
   constructor(
     file: string | undefined,
@@ -70,6 +72,14 @@ class Output {
 
   /** Appends text (no newline added). */
   push(text: string): void {
+    this.pending.push(text);
+    if (this.pending.length >= 128) this.encode();
+  }
+
+  private encode(): void {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
     // At most 3 bytes per UTF-16 unit.
     if (this.pos + text.length * 3 > CHUNK_BYTES) {
       this.flush();
@@ -82,6 +92,7 @@ class Output {
   }
 
   flush(): void {
+    this.encode();
     if (this.pos === 0) return;
     const n = this.pos;
     this.pos = 0;
@@ -107,7 +118,10 @@ class Output {
 /** Text: one line per event; to stdout, the last line's newline comes from `io.out`. */
 function writeText(stream: CtfEventStream, out: Output): void {
   const line = ctfTextFormatter(stream.traces);
-  for (const e of stream) out.push(line(e) + '\n');
+  for (const e of stream) {
+    out.push(line(e));
+    out.push('\n');
+  }
 }
 
 /**

@@ -234,15 +234,16 @@ function valueFormatter(type: TsdlType): Formatter {
 
 /**
  * `formatStruct(s, type, hidden)` compiled for one struct type: its fields' formatters in
- * declared order. A decoded struct holds exactly its declared fields under their display names;
- * anything else (a struct built by hand, display names that collide) takes `formatStruct`.
+ * declared order. A decoded struct holds exactly its declared fields under their display names,
+ * so the declared order is the object's; a struct missing a field, or a type whose display
+ * names collide, takes `formatStruct`. (For structs built by hand with other keys, use
+ * `formatCtfEvent`, which prints whatever keys an object has.)
  */
 function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string>): (s: CtfStruct) => string {
   if (type?.kind !== 'struct') return (s) => formatStruct(s, type, hidden);
   const keys = type.fields.map((f) => displayName(f.name));
   if (new Set(keys).size !== keys.length) return (s) => formatStruct(s, type, hidden);
   const shown = type.fields.flatMap((f, i) => (hidden?.has(keys[i]!) === true ? [] : [{ key: keys[i]!, prefix: `${keys[i]!} = `, fmt: valueFormatter(f.type) }]));
-  const total = keys.length;
   return (s) => {
     let out = '';
     let n = 0;
@@ -252,8 +253,6 @@ function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string
       if (v === undefined) return formatStruct(s, type, hidden);
       out += (n++ === 0 ? '{ ' : ', ') + f.prefix + f.fmt(v);
     }
-    // Keys beyond the declared ones: the generic path prints them all, in their order.
-    if (Object.keys(s).length !== total) return formatStruct(s, type, hidden);
     return n === 0 ? '{ }' : out + ' }';
   };
 }
