@@ -1,23 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TracelabError } from '@tracelab/core';
-import { variantOf, type Scenario } from '@tracelab/explore';
-import { checkShards, exploreOnQueue, loadScenario, mergeShards, moduleRef, parseShard, runShard, scenarioRef, startWorker, type QueueProgress, type ScenarioRef } from '@tracelab/explore-queue';
-import { catalog, scenario } from '@tracelab/scenarios';
+import { variantOf } from '@tracelab/explore';
+import { checkShards, exploreOnQueue, loadScenario, mergeShards, parseShard, runShard, startWorker, type QueueProgress } from '@tracelab/explore-queue';
+import { resolveScenario } from './internal/scenario-arg.js';
+import { catalog } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 import { DISTRIBUTED_USAGE } from './distributed-usage.js';
 import { bad, int, parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
 
-
-/** A catalog name, else a module path (`file.js#exportName`): the scenario and where workers load it. */
-async function resolveScenario(name: string, cwd: string): Promise<{ sc: Scenario; ref: ScenarioRef }> {
-  const known = catalog.get(name);
-  if (known !== undefined) return { sc: known, ref: scenarioRef(known) };
-  if (!/[/#]|\.m?js$/.test(name)) scenario(name); // throws: unknown scenario, naming the catalog
-  const ref = moduleRef(name, cwd);
-  const sc = await loadScenario(ref);
-  return { sc, ref: { ...ref, name: sc.name } };
-}
 
 function duration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '?';

@@ -7,12 +7,14 @@ import { catalog, scenario } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
+import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
 export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
-      and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer
+      and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer; <scenario> is a
+      catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out)
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -200,10 +202,18 @@ export function reportExplore(sc: Scenario, r: ExploreResult, io: CliIo, args: {
   return r.found ? 1 : 0;
 }
 
-/** `tracelab explore`: 1 when a violation was found, 0 when none within the budget. */
-export function cmdExplore(argv: readonly string[], io: CliIo): number {
-  const { name, variant, strategy, budget, workers, seed, bound, json, out } = parseExploreArgs(argv, io);
-  const sc = scenario(name);
+/**
+ * `tracelab explore <scenario>`: 1 when a violation was found, 0 when none within the budget.
+ * The scenario is a catalog name or a module of your own (`path/to/file.js#exportName`).
+ */
+export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise<number> {
+  const args = parseExploreArgs(argv, io);
+  if (isModuleSpec(args.name)) return resolveScenario(args.name, io.cwd).then(({ sc }) => exploreScenario(sc, args, io));
+  return exploreScenario(scenario(args.name), args, io);
+}
+
+function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
+  const { variant, strategy, budget, workers, seed, bound, json, out } = args;
   variantOf(sc, variant);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
@@ -212,13 +222,21 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number {
   return reportExplore(sc, r, io, { out, json });
 }
 
-/** `tracelab replay <scenario> <string>`: 1 when the schedule reproduces a violation, else 0. */
-export function cmdReplayString(argv: readonly string[], io: CliIo): number {
+/**
+ * `tracelab replay <scenario> <string>`: 1 when the schedule reproduces a violation, else 0.
+ * The scenario is a catalog name or a module of your own, as for explore.
+ */
+export function cmdReplayString(argv: readonly string[], io: CliIo): number | Promise<number> {
   const json = argv.includes('--json');
   const args = argv.filter((a) => a !== '--json');
   if (args.length !== 2) bad(`replay takes a scenario and a replay string\n${EXPLORE_USAGE}`);
-  const sc = scenario(args[0]!);
-  const r = replay(sc, args[1]!);
+  if (isModuleSpec(args[0]!)) return resolveScenario(args[0]!, io.cwd).then(({ sc }) => replayScenario(sc, args[1]!, json, io));
+  return replayScenario(scenario(args[0]!), args[1]!, json, io);
+}
+
+function replayScenario(sc: Scenario, schedule: string, json: boolean, io: CliIo): number {
+  const args = [sc.name, schedule];
+  const r = replay(sc, schedule);
   if (json) {
     io.out(JSON.stringify({ scenario: sc.name, replay: args[1], violation: r.violation, steps: r.steps, done: r.done, events: r.kernel.log.length, logHash: r.logHash }, null, 2));
   } else {

@@ -115,3 +115,30 @@ describe('tracelab scenarios', () => {
     expect(text).toMatch(/^ {4}no-barrier +unsafe/m);
   });
 });
+
+describe('a scenario of your own, by module path (path/to/file.mjs#exportName)', () => {
+  const fixture = join(__dirname, '../../explore-queue/test/fixtures/my-race.mjs');
+
+  it('explore finds its unsafe variant (exit 1) and its fixed one comes out clean (exit 0); replay takes the same path and reproduces the failure', async () => {
+    const t = io();
+    expect(await main(['explore', `${fixture}#myRace`, '--variant', 'no-recopy', '--budget', '200', '--out', 'found'], t.io)).toBe(1);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/VIOLATION ktrace\/flag/);
+    const replayString = /replay string {2}(\S+)/.exec(text)![1]!;
+    expect(existsSync(join(t.cwd, 'found', 'events.ndjson'))).toBe(true);
+    const r = io();
+    expect(await main(['replay', `${fixture}#myRace`, replayString], r.io)).toBe(1);
+    expect(r.out.join('\n')).toMatch(/VIOLATION ktrace\/flag/);
+    const c = io();
+    expect(await main(['explore', `${fixture}#myRace`, '--variant', 'fixed', '--budget', '100', '--workers', '2'], c.io)).toBe(0);
+  });
+
+  it('a module that is not there, or an export that is not a scenario, is a coded error (exit 2)', async () => {
+    const t = io();
+    expect(await main(['explore', './nowhere.mjs#x', '--variant', 'fixed'], t.io)).toBe(2);
+    expect(t.err.join('\n')).toMatch(/^tracelab: cannot import scenario module .*nowhere\.mjs/);
+    const u = io();
+    expect(await main(['explore', `${fixture}#nothing`, '--variant', 'fixed'], u.io)).toBe(2);
+    expect(u.err.join('\n')).toMatch(/exports no scenario named nothing/);
+  });
+});
