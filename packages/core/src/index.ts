@@ -29,6 +29,18 @@ export {
   callbackPath,
   rcuIdleEnter,
   rcuIdleExit,
+  HARDIRQ_OFFSET,
+  NMI_OFFSET,
+  inIrq,
+  inNmi,
+  inInterrupt,
+  inIrqCount,
+  inNmiCount,
+  irqsDisabled,
+  localIrqDisable,
+  localIrqEnable,
+  localIrqSave,
+  localIrqRestore,
   rcuReadUnlock,
   readLock,
   readUnlock,
@@ -44,6 +56,7 @@ export {
   writeUnlock,
 } from './paths.js';
 export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback } from './paths.js';
+export type { InterruptOptions } from './internal/irq.js';
 
 export { apiKey, definePlugin } from './plugin.js';
 export type {

@@ -22,6 +22,7 @@ import { apiKey } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
+import { resolveInterrupts, type InterruptOptions, type ResolvedInterrupts } from './internal/irq.js';
 
 export type { Violation, WaitingTask } from './internal/runtime.js';
 
@@ -51,6 +52,12 @@ export interface KernelOptions {
    * (failing with the random strategy's `faultProbability`). Default false.
    */
   readonly faultInjection?: boolean;
+  /**
+   * Interrupt sources: `{ timer?: true | { period }, nmi?: true | { period } }` (docs/core.md,
+   * "Interrupts"). Each delivery is an `irq` choice of the strategy. Default none: no interrupt
+   * ever arrives, no `irq` choice is asked, and a run is what it was before interrupts existed.
+   */
+  readonly interrupts?: InterruptOptions;
 }
 
 export interface RunOptions {
@@ -216,6 +223,8 @@ const HOOK_NAMES: { readonly [H in HookName]: true } = {
   moduleUnload: true,
   idle: true,
   wakeup: true,
+  irq: true,
+  nmi: true,
 };
 const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
@@ -355,11 +364,11 @@ class KernelImpl implements ReplayedKernel {
   private running = false;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy'>> & { strategy: Strategy },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'interrupts'>> & { strategy: Strategy; interrupts: ResolvedInterrupts | null },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
-    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection });
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection, interrupts: options.interrupts });
     this.corePaths = this.rt.paths;
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
@@ -373,7 +382,9 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
-      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
+      // The interrupt sources go in the header only when configured: a run without them keeps its log.
+      if (options.interrupts === null) this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
+      else this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION, interrupts: { ...options.interrupts } });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -624,7 +635,7 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'interrupts'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 
 /** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
@@ -646,7 +657,7 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
   const faultLatency = options.faultLatency ?? 3;
   if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy() };
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), interrupts: resolveInterrupts(options.interrupts) };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -684,7 +695,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, interrupts: null, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },
     expected,
     'replay',
   );

@@ -26,10 +26,15 @@ export type Command =
   | { readonly op: 'fn-exit' }
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
-  | { readonly op: 'rcu-idle'; readonly enter: boolean };
+  | { readonly op: 'rcu-idle'; readonly enter: boolean }
+  | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
+  | { readonly op: 'irq-return' };
 
-/** What a strategy is asked to choose; `fault` is fault injection (allocation failure). */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault';
+/**
+ * What a strategy is asked to choose; `fault` is fault injection (allocation failure); `irq`
+ * whether an interrupt arrives at a CPU's step (0 none, i the i-th deliverable source).
+ */
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'irq';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
@@ -355,6 +360,61 @@ export function* rcuIdleEnter(): KPath<void> {
 /** rcu_idle_exit: RCU-sched watches this CPU again. */
 export function* rcuIdleExit(): KPath<void> {
   yield { op: 'rcu-idle', enter: false } as Command;
+}
+
+// ---- interrupts ----------------------------------------------------------------------------
+
+/** The preempt count's hardirq and NMI parts (include/linux/preempt.h): bits 16-19 and 20-23. */
+export const HARDIRQ_OFFSET = 1 << 16;
+export const NMI_OFFSET = 1 << 20;
+
+/** in_irq(): inside a hard interrupt handler (an NMI that interrupted one included). */
+export function inIrqCount(preemptCount: number): boolean {
+  return (preemptCount & (0xf << 16)) !== 0;
+}
+/** in_nmi(): inside an NMI handler. */
+export function inNmiCount(preemptCount: number): boolean {
+  return (preemptCount & (0xf << 20)) !== 0;
+}
+
+/** in_irq(): whether the running code is a hard interrupt handler (or an NMI inside one). */
+export function* inIrq(): KPath<boolean> {
+  return inIrqCount(((yield CURRENT) as Current).preemptCount);
+}
+/** in_nmi(): whether the running code is an NMI handler. */
+export function* inNmi(): KPath<boolean> {
+  return inNmiCount(((yield CURRENT) as Current).preemptCount);
+}
+/** in_interrupt(): hard interrupt or NMI context (this kernel has no softirq context). */
+export function* inInterrupt(): KPath<boolean> {
+  const c = ((yield CURRENT) as Current).preemptCount;
+  return inIrqCount(c) || inNmiCount(c);
+}
+
+/**
+ * local_irq_disable: no hard interrupt is delivered on this CPU until `localIrqEnable`
+ * (NMIs still are). Not a counter: a second disable is a no-op, as in the kernel. A task must
+ * not sleep with interrupts off (a BUG), and it is never preempted there.
+ */
+export function* localIrqDisable(): KPath<void> {
+  yield { op: 'local-irq', action: 'disable' } as Command;
+}
+/** local_irq_enable, then a scheduling point (a pending interrupt may arrive there). A BUG in a handler. */
+export function* localIrqEnable(): KPath<void> {
+  yield { op: 'local-irq', action: 'enable' } as Command;
+  yield POINT;
+}
+/** local_irq_save: disables interrupts and returns the previous state, for `localIrqRestore`. */
+export function* localIrqSave(): KPath<boolean> {
+  return (yield { op: 'local-irq', action: 'save' } as Command) as boolean;
+}
+/** local_irq_restore: back to the state `localIrqSave` returned (no scheduling point). */
+export function* localIrqRestore(flags: boolean): KPath<void> {
+  yield { op: 'local-irq', action: 'restore', flags } as Command;
+}
+/** irqs_disabled(). */
+export function* irqsDisabled(): KPath<boolean> {
+  return (yield { op: 'local-irq', action: 'query' } as Command) as boolean;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

@@ -6,7 +6,7 @@ import type { ChoiceKind } from './paths.js';
  * Every nondeterministic decision of a run is a choice among `n` options made by a strategy:
  * which CPU steps next (`cpu`), whether a preemptible task is preempted (`preempt`: 0 no,
  * 1 yes), which runnable task a CPU switches to (`task`), whether an allocation fails
- * (`fault`: 0 no, 1 yes). Only choices with n > 1 are asked, and each is recorded, so the
+ * (`fault`: 0 no, 1 yes), whether an interrupt arrives (`irq`: 0 none, i the i-th deliverable source). Only choices with n > 1 are asked, and each is recorded, so the
  * list of choices (the schedule string) replays the run exactly.
  */
 export interface Chooser {
@@ -16,7 +16,8 @@ export interface Chooser {
    * - `cpu`: `pids[i]` is the task running on the i-th eligible CPU (0: its idle task);
    * - `task`: `pids[i]` is the i-th task on the runqueue (oldest first);
    * - `preempt`: `pids[0]` is the running task, the rest the runqueue it could yield to;
-   * - `fault`: `pids[0]` is the allocating task.
+   * - `fault`: `pids[0]` is the allocating task;
+   * - `irq`: `pids[0]` is the task the interrupt would interrupt (0: the idle task).
    * The kernel builds `pids` only for a chooser whose `choose` declares the third parameter
    * (`choose.length >= 3`); others get an empty array.
    */
@@ -34,23 +35,30 @@ export interface RandomStrategyOptions {
   readonly preemptProbability?: number;
   /** Probability that an allocation fails when fault injection asks. Default 0.1. */
   readonly faultProbability?: number;
+  /**
+   * Probability that a deliverable interrupt arrives at a CPU's step (`irq`; the source is then
+   * uniform among those deliverable). Default 0.1. Asked only of kernels with interrupt sources.
+   */
+  readonly irqProbability?: number;
 }
 
 /** The default: every choice drawn from a PRNG seeded with the kernel's seed. */
 export function randomStrategy(options: RandomStrategyOptions = {}): Strategy {
   const p = options.preemptProbability ?? 0.1;
   const f = options.faultProbability ?? 0.1;
-  for (const [name, v] of [['preemptProbability', p], ['faultProbability', f]] as const) {
+  const q = options.irqProbability ?? 0.1;
+  for (const [name, v] of [['preemptProbability', p], ['faultProbability', f], ['irqProbability', q]] as const) {
     if (!(v >= 0 && v <= 1)) throw new TracelabError('INVALID_OPTION', `randomStrategy: ${name} must be within [0, 1], got ${v}`);
   }
   return {
-    name: p === 0.1 && f === 0.1 ? 'random' : `random(p=${p},f=${f})`,
+    name: p === 0.1 && f === 0.1 && q === 0.1 ? 'random' : q === 0.1 ? `random(p=${p},f=${f})` : `random(p=${p},f=${f},i=${q})`,
     create(seed) {
       const rng = createPrng(seed);
       return {
         choose(kind, n) {
           if (kind === 'preempt') return rng.next() < p ? 1 : 0;
           if (kind === 'fault') return rng.next() < f ? 1 : 0;
+          if (kind === 'irq') return rng.next() < q ? 1 + rng.below(n - 1) : 0;
           return rng.below(n);
         },
       };

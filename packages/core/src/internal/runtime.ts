@@ -11,6 +11,7 @@ import { forward, isGenerator, isSchedulingCommand } from './forward.js';
 import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
 import { isKPath } from '../paths.js';
+import { Interrupts, type ResolvedInterrupts } from './irq.js';
 
 /** A path that returns `value` at once: what a plain-function callback gave back. */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
@@ -91,6 +92,8 @@ interface Tap {
 interface RtCheckpoint {
   readonly store: Checkpoint;
   readonly preempt: number;
+  /** The stepping CPU's local_irq_disable state (irq.ts). */
+  readonly irqOff: boolean;
 }
 
 export interface RuntimeOptions {
@@ -99,6 +102,8 @@ export interface RuntimeOptions {
   readonly faultLatency: number;
   /** Ask the strategy about allocation failures (fault injection). */
   readonly faultInjection: boolean;
+  /** The interrupt sources (irq.ts), or null: no interrupt ever arrives and no `irq` choice is asked. */
+  readonly interrupts: ResolvedInterrupts | null;
 }
 
 /** Raised by a plugin's API path: carries the plugin, so the oops can name and disable it. */
@@ -183,6 +188,9 @@ export class Runtime {
    */
   readonly paths: CorePathsImpl;
 
+  /** Interrupts and NMIs (irq.ts): each CPU's local_irq state, the sources, the handler frames. */
+  readonly irqs: Interrupts;
+
   constructor(
     readonly store: EventStore,
     readonly chooser: Chooser,
@@ -191,6 +199,7 @@ export class Runtime {
     this.paths = new CorePathsImpl(this);
     for (const [name, body] of this.paths.syscallTable()) this.syscalls.set(name, body);
     this.preempt = new Array<number>(options.cpus).fill(0);
+    this.irqs = new Interrupts(this, options.interrupts, options.cpus);
     this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
@@ -278,13 +287,21 @@ export class Runtime {
   }
 
   checkpoint(): RtCheckpoint {
-    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0 };
+    return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, irqOff: this.cpu >= 0 ? this.irqs.irqOff[this.cpu]! : false };
+  }
+
+  /** irq_enter/irq_exit's change of the count's hardirq or NMI part (irq.ts). */
+  addPreempt(cpu: number, delta: number): void {
+    this.preempt[cpu]! += delta;
   }
 
   /** Undoes a step segment: the events since `cp`, and the stepping CPU's preempt count. */
   rollback(cp: RtCheckpoint): void {
     this.store.rollback(cp.store);
-    if (this.cpu >= 0) this.preempt[this.cpu] = cp.preempt;
+    if (this.cpu >= 0) {
+      this.preempt[this.cpu] = cp.preempt;
+      this.irqs.irqOff[this.cpu] = cp.irqOff;
+    }
     this.rebuildWaitQueues();
   }
 
@@ -487,6 +504,11 @@ export class Runtime {
     const t = this.currentRt(cpu);
     this.running = t;
     this.stepCheckpoint = this.checkpoint();
+    // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
+    if (this.options.interrupts !== null && this.irqs.arrive(cpu, t)) {
+      this.resume(t);
+      return;
+    }
     const s = this.store.state;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
@@ -499,7 +521,7 @@ export class Runtime {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0 && !this.irqs.irqOff[cpu]) {
       if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
@@ -521,6 +543,7 @@ export class Runtime {
     const prevComm = !hooked ? '' : prev.pid === 0 ? `swapper/${cpu}` : (this.task(prev.pid)?.comm ?? prev.comm);
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
+    if (this.options.interrupts !== null) this.irqs.switched(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
     if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
@@ -543,8 +566,10 @@ export class Runtime {
     const cpu = this.cpu;
     const count = this.preempt[cpu]!;
     if (count > 0) {
-      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}`);
+      const where = count >= 1 << 16 ? ` (in ${count >= 1 << 20 ? 'NMI' : 'hard interrupt'} context)` : '';
+      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${where}`);
     }
+    if (this.irqs.irqOff[cpu]) throw new TracelabError('KERNEL_BUG', `BUG: scheduling with interrupts disabled: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu}`);
     let prevState: TaskRunState;
     if (t.exiting) {
       const task = this.task(t.pid);
@@ -620,6 +645,11 @@ export class Runtime {
             if (!this.granted(cmd.lock, t.pid)) t.spinning = cmd.lock;
             else t.atPoint = true;
             return;
+          case 'irq-return':
+            // An interrupt's handler frame returned (irq.ts): the interrupted context is back,
+            // and a reschedule the tick asked for preempts it here (preempt_schedule_irq).
+            if (this.irqs.irqReturn(this.cpu, t) && this.store.state.runqueue.length > 0) this.switchFrom(t, 'runnable', true);
+            return;
           default:
             t.resume = this.command(t, cmd);
             // try_to_wake_up's tracepoints: the wakeup hooks run next, in the waker's context,
@@ -671,6 +701,8 @@ export class Runtime {
         if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
         t.rcuIdle = cmd.enter;
         return undefined;
+      case 'local-irq':
+        return this.irqs.command(this.cpu, cmd.action, cmd.flags);
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
@@ -704,6 +736,7 @@ export class Runtime {
     const message = describeError(err instanceof PluginPathError ? err.original : err);
     t.hookDepth = 0;
     t.rcuIdle = false;
+    this.irqs.irqOff[this.cpu] = false;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.paths.idleLoop(this.cpu)];
@@ -767,8 +800,9 @@ export class Runtime {
     const curr = this.store.state.cpus[cpu]!.curr;
     const rt = curr === 0 ? this.idle[cpu]! : this.tasks.get(curr);
     if (rt === undefined) return false;
-    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there.
-    if (rt.rcuIdle) return true;
+    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there,
+    // except inside an interrupt or NMI (rcu_irq_enter/ct_irq_enter: it watches the handler).
+    if (rt.rcuIdle && this.preempt[cpu]! < 1 << 16) return true;
     if (this.inReadSide(cpu, rt)) return false;
     return curr === 0 || this.task(curr)?.mode === 'user';
   }

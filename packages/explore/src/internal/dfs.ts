@@ -117,7 +117,8 @@ export class BoundedDfs {
         if (c.kind !== 'fault') {
           for (let v = 0; v < c.n; v++) {
             if (v === c.value) continue;
-            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
+            // An interrupt arriving stalls the interrupted context as a preemption does: cost 1.
+            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq');
             if (preempts && cost + 1 > this.current) {
               this.boundedCount++;
               continue;

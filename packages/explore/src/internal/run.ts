@@ -44,7 +44,7 @@ export interface Choice {
  * or another CPU when the last one cannot run, is free.
  */
 export function isPreemption(c: Choice): boolean {
-  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
+  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq');
 }
 
 export interface RunOutcome {

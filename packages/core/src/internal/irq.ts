@@ -1,0 +1,222 @@
+import { TracelabError, describeError } from '../errors.js';
+import { HARDIRQ_OFFSET, NMI_OFFSET, inIrqCount, inNmiCount, type Command, type KPath } from '../paths.js';
+import type { Runtime, TaskRt } from './runtime.js';
+
+/**
+ * Hard interrupts and NMIs as nested contexts on a CPU (kernel/irq, kernel/softirq.c's
+ * irq_enter/irq_exit, include/linux/preempt.h's count layout).
+ *
+ * The preempt count carries the kernel's parts: bits 0-7 preemption, 16-19 hardirq nesting,
+ * 20-23 NMI nesting. Kernel code that tests `preemptCount > 0` (scheduling while atomic, the
+ * page-fault rule, RCU-sched's read side) therefore treats an interrupt handler as atomic and
+ * as a reader, as the kernel does: an interrupt is not a quiescent state.
+ */
+
+/** The interrupt sources a kernel may be given (`createKernel({ interrupts })`). */
+export interface InterruptOptions {
+  /**
+   * The per-CPU timer tick: deliverable on a CPU with interrupts enabled once `period` ticks
+   * have passed since its last one (default 10). Its handler runs the `irq` hook
+   * (`name: 'timer'`) and scheduler_tick, which asks for a reschedule when a task waits.
+   */
+  readonly timer?: boolean | { readonly period?: number };
+  /**
+   * A sampling NMI (perf): deliverable at any point, interrupts disabled or not, inside a hard
+   * interrupt too, but not inside another NMI, once `period` ticks have passed since the CPU's
+   * last one (default 25). Its handler runs the `nmi` hook.
+   */
+  readonly nmi?: boolean | { readonly period?: number };
+}
+
+export interface ResolvedInterrupts {
+  /** Tick period, or 0 for no timer interrupt. */
+  readonly timer: number;
+  /** NMI period, or 0 for none. */
+  readonly nmi: number;
+}
+
+const INTERRUPT_KEYS = ['timer', 'nmi'] as const;
+
+/** Checks `createKernel`'s `interrupts` option; null when no source is configured. */
+export function resolveInterrupts(v: unknown): ResolvedInterrupts | null {
+  if (v === undefined || v === false || v === null) return null;
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `createKernel: interrupts${what}`);
+  };
+  if (typeof v !== 'object' || Array.isArray(v)) bad(` must be an object { timer?, nmi? }, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!(INTERRUPT_KEYS as readonly string[]).includes(k)) bad(`: unknown source "${k}" (sources: ${INTERRUPT_KEYS.join(', ')})`);
+  const period = (key: string, dflt: number): number => {
+    const s = o[key];
+    if (s === undefined || s === false) return 0;
+    if (s === true) return dflt;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return bad(`.${key} must be true, false or { period }, got ${JSON.stringify(s)}`);
+    for (const k of Object.keys(s)) if (k !== 'period') bad(`.${key}: unknown option "${k}" (options: period)`);
+    const p = (s as { period?: unknown }).period ?? dflt;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1) bad(`.${key}.period must be a positive integer, got ${JSON.stringify(p)}`);
+    return p as number;
+  };
+  const r = { timer: period('timer', 10), nmi: period('nmi', 25) };
+  return r.timer === 0 && r.nmi === 0 ? null : r;
+}
+
+/** What a delivered interrupt is. */
+type Source = 'timer' | 'nmi';
+
+/** The interrupted context, restored when the handler returns (irq_exit's return path). */
+interface Saved {
+  readonly atPoint: boolean;
+  readonly spinning: string | null;
+  readonly resume: unknown;
+  readonly pendingThrow: unknown;
+}
+
+/** The command an interrupt frame ends with: the runtime pops it and restores the context. */
+export const IRQ_RETURN: Command = Object.freeze({ op: 'irq-return' }) as Command;
+
+/**
+ * The interrupt state of each CPU. Who writes what (all inside a step, on the kernel's one
+ * thread): `irqOff` by the stepping CPU's `local_irq_*` commands, by rollbacks and by oops
+ * restores; `nextTick`, `nextNmi`, `needResched` and the frames' saved contexts by delivery and
+ * the handlers' return.
+ */
+export class Interrupts {
+  /** local_irq_disable'd: no hard interrupt is delivered on the CPU. */
+  readonly irqOff: boolean[];
+  private readonly nextTick: number[];
+  private readonly nextNmi: number[];
+  /** TIF_NEED_RESCHED as the tick sets it: preempt on the way out of the interrupt. */
+  private readonly needResched: boolean[];
+  private readonly saved = new Map<KPath<unknown>, Saved>();
+
+  constructor(
+    private readonly rt: Runtime,
+    readonly sources: ResolvedInterrupts | null,
+    cpus: number,
+  ) {
+    this.irqOff = new Array<boolean>(cpus).fill(false);
+    this.nextTick = new Array<number>(cpus).fill(0);
+    this.nextNmi = new Array<number>(cpus).fill(0);
+    this.needResched = new Array<boolean>(cpus).fill(false);
+  }
+
+  /** The sources deliverable on `cpu` now, in a fixed order (NMI first, then the timer). */
+  private deliverable(cpu: number): Source[] {
+    const s = this.sources!;
+    const count = this.rt.preemptCount(cpu);
+    const now = this.rt.now;
+    const out: Source[] = [];
+    if (s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]!) out.push('nmi');
+    // Hard interrupts need interrupts enabled, and handlers run with them disabled (no nesting).
+    if (s.timer > 0 && !this.irqOff[cpu] && !inIrqCount(count) && !inNmiCount(count) && now >= this.nextTick[cpu]!) out.push('timer');
+    return out;
+  }
+
+  /**
+   * At the start of a step of `cpu` (whose context is `t`): asks the strategy whether a
+   * deliverable interrupt arrives now (`irq`: 0 none, i the i-th deliverable source). If one
+   * does, its frame is pushed on `t` and the caller runs it. Only called with sources configured.
+   */
+  arrive(cpu: number, t: TaskRt): boolean {
+    if (t.spinning !== null) return false;
+    const srcs = this.deliverable(cpu);
+    if (srcs.length === 0) return false;
+    const c = this.rt.choose('irq', srcs.length + 1, this.rt.chooserWantsPids ? [t.pid] : []);
+    if (c === 0) return false;
+    const src = srcs[c - 1]!;
+    if (src === 'nmi') this.nextNmi[cpu] = this.rt.now + this.sources!.nmi;
+    else this.nextTick[cpu] = this.rt.now + this.sources!.timer;
+    const frame = this.handlerFrame(cpu, src, t);
+    this.saved.set(frame, { atPoint: t.atPoint, spinning: t.spinning, resume: t.resume, pendingThrow: t.pendingThrow });
+    t.atPoint = false;
+    t.resume = undefined;
+    t.pendingThrow = undefined;
+    t.frames.push(frame);
+    return true;
+  }
+
+  /**
+   * The interrupt's code, on the interrupted context's stack: irq_enter (or nmi_enter), the
+   * handlers, irq_exit, and the return. The handlers are contained like any hook; one that
+   * sleeps hits "scheduling while atomic" (the hardirq part of the count) and is oopsed.
+   */
+  private *handlerFrame(cpu: number, src: Source, t: TaskRt): KPath<void> {
+    const offset = src === 'nmi' ? NMI_OFFSET : HARDIRQ_OFFSET;
+    const rt = this.rt;
+    // irq_enter / nmi_enter: the count's part rises; RCU watches the CPU from here (rcu_irq_enter,
+    // ct_irq_enter on an idle CPU): the runtime's quiescent rule sees the raised count.
+    rt.addPreempt(cpu, offset);
+    // Handlers run with interrupts off; the interrupted context's state comes back at the return.
+    const irqWasOff = this.irqOff[cpu]!;
+    this.irqOff[cpu] = true;
+    try {
+      yield { op: 'emit', event: { type: 'irq/entry', name: src, pid: t.pid } } as Command;
+      if (src === 'nmi') yield* rt.runHook('nmi', { cpu });
+      else {
+        yield* rt.runHook('irq', { cpu, name: src });
+        // scheduler_tick: a task waits for the CPU, so the one running has had its turn.
+        if (rt.state.runqueue.length > 0) this.needResched[cpu] = true;
+      }
+      yield { op: 'emit', event: { type: 'irq/exit', name: src, pid: t.pid } } as Command;
+    } catch (err) {
+      // Outside any handler's containment (a core failure): logged, and the interrupt returns.
+      yield { op: 'emit', event: { type: 'kernel/oops', plugin: null, where: `${src} interrupt on cpu ${cpu}`, message: describeError(err), pid: t.pid, killed: null, preemptCount: null } } as Command;
+    }
+    // irq_exit / nmi_exit
+    this.irqOff[cpu] = irqWasOff;
+    rt.addPreempt(cpu, -offset);
+    yield IRQ_RETURN;
+  }
+
+  /**
+   * The frame on top of `t` executed its return: pop it, restore the interrupted context, and
+   * preempt on the way out when the tick asked for a reschedule and the interrupted context is
+   * preemptible (preempt count 0, interrupts on, a task not spinning; never the idle task).
+   * Returns true when `t` was preempted.
+   */
+  irqReturn(cpu: number, t: TaskRt): boolean {
+    const frame = t.frames.pop()!;
+    const s = this.saved.get(frame)!;
+    this.saved.delete(frame);
+    t.atPoint = s.atPoint;
+    t.spinning = s.spinning;
+    t.resume = s.resume;
+    t.pendingThrow = s.pendingThrow;
+    if (!this.needResched[cpu]) return false;
+    if (t.pid === 0 || s.spinning !== null || this.irqOff[cpu] || this.rt.preemptCount(cpu) !== 0) return false;
+    this.needResched[cpu] = false;
+    // preempt_schedule_irq; the runtime switches when the runqueue still has a task.
+    return true;
+  }
+
+  /** A context switch on `cpu` satisfies any pending reschedule. */
+  switched(cpu: number): void {
+    this.needResched[cpu] = false;
+  }
+
+  /** local_irq_disable / enable / save / restore. */
+  command(cpu: number, action: 'disable' | 'enable' | 'save' | 'restore' | 'query', flags: boolean | undefined): unknown {
+    if (cpu < 0) throw new TracelabError('KERNEL_BUG', 'BUG: local_irq_* outside any CPU');
+    const was = this.irqOff[cpu]!;
+    switch (action) {
+      case 'query':
+        return was;
+      case 'disable':
+        this.irqOff[cpu] = true;
+        return undefined;
+      case 'enable':
+        if (inIrqCount(this.rt.preemptCount(cpu)) || inNmiCount(this.rt.preemptCount(cpu))) {
+          throw new TracelabError('KERNEL_BUG', `BUG: local_irq_enable in interrupt context on cpu ${cpu}`);
+        }
+        this.irqOff[cpu] = false;
+        return undefined;
+      case 'save':
+        this.irqOff[cpu] = true;
+        return was;
+      case 'restore':
+        if (typeof flags !== 'boolean') throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore with flags ${String(flags)} (not from local_irq_save)`);
+        this.irqOff[cpu] = flags;
+        return undefined;
+    }
+  }
+}
