@@ -87,6 +87,8 @@ export type CoreErrorCode =
   | 'RUN_REENTRANT'
   | 'CALL_OOPS'
   | 'REPLAY_READ_ONLY'
+  /** `kernel.reset()` on a kernel that cannot be reset (a plugin keeps data it cannot restore). */
+  | 'RESET_UNSUPPORTED'
   | 'SCHEDULE_INVALID'
   | 'SCHEDULE_DIVERGED'
   | 'SCHEDULE_VERSION'

@@ -34,7 +34,16 @@ export interface CoreEventMap {
   'kernel/printk': { pid: number; text: string };
   'kernel/function-defined': { name: string };
 
-  'task/spawned': { pid: number; comm: string; kthread: boolean };
+  /**
+   * A task started by the host or by `kthreadRun`. `listed: false` (logs since core 0.3): not on
+   * the task list until its own first code runs the fork hooks and `task/linked`; logs written
+   * before carry no `listed`, and such a task was listed at once.
+   */
+  'task/spawned': { pid: number; comm: string; kthread: boolean; listed?: boolean };
+  /** A host-started task puts itself on the task list, between its fork hooks' `dup` and `link` stages. */
+  'task/linked': { pid: number };
+  /** A host-started user task leaves its fork tail for its program: back in user mode (ret_from_fork). */
+  'task/to-user': { pid: number };
   /** dup_task_struct: the child exists, with a copy of the parent's thread flags; not listed yet. */
   'fork/dup': { parent: number; child: number; comm: string; flags: string[] };
   /** A vfork parent's wait is over: the child execed or exited. */
@@ -130,6 +139,8 @@ const CORE_EVENTS: { readonly [T in CoreEventType]: true } = {
   'kernel/printk': true,
   'kernel/function-defined': true,
   'task/spawned': true,
+  'task/linked': true,
+  'task/to-user': true,
   'fork/dup': true,
   'fork/vfork-done': true,
   'fork/link': true,

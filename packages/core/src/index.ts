@@ -3,7 +3,7 @@
  * plugins. See the package README for the API, events, state and invariants.
  */
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
-export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, RunOptions, RunResult, SpawnOptions, SubscriberError, Violation, WaitingTask } from './kernel.js';
+export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, ResetOptions, RunOptions, RunResult, SpawnOptions, SubscriberError, Violation, WaitingTask } from './kernel.js';
 
 export { randomStrategy, replaySchedule, encodeSchedule, encodeScheduleRuns, decodeSchedule, parseSchedule, MAX_CHOICE_VALUE, MAX_EXPANDED_CHOICES } from './strategy.js';
 export type { Chooser, EncodeScheduleOptions, RandomStrategyOptions, ReplayStrategy, ScheduleContext, ScheduleInfo, Strategy } from './strategy.js';

@@ -3,8 +3,8 @@ import semver from 'semver';
 import { TracelabError, describeError } from './errors.js';
 import type { KernelEvent } from './events.js';
 import { CORE_FUNCTIONS, startProgram, type CorePathsImpl } from './internal/core-paths.js';
-import { PluginPathError, Runtime, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
-import { EventStore, type SliceReducer } from './internal/store.js';
+import { PluginPathError, Runtime, type RuntimeMark, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
+import { EventStore, type SliceReducer, type StoreMark } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
@@ -48,6 +48,15 @@ export interface KernelOptions {
   /** Ticks a page fault sleeps for its I/O. Default 3. */
   readonly faultLatency?: number;
   /**
+   * Streams the log to this file as canonical NDJSON (the lines `logHash` hashes and `replay`
+   * reads), for runs too long to keep in memory: each step's events are written once published
+   * and leave memory, so `kernel.log` holds only the events not yet written out (the last step's
+   * at most; their `seq` says where they are); `stateAt` reads older events back from the file.
+   * The file is whole whenever a host call (`createKernel`, `spawn`, `run`, `call`) returns.
+   * Such a kernel cannot be `reset`. Default: none, the whole log in memory.
+   */
+  readonly logFile?: string;
+  /**
    * Allocation-failure injection: when true, each `shouldFailAlloc()` is a strategy choice
    * (failing with the random strategy's `faultProbability`). Default false.
    */
@@ -79,6 +88,11 @@ export interface RunResult {
    * a SIGCONT) and `run` again. A real deadlock is the `kernel/stuck` violation instead.
    */
   readonly waiting: readonly WaitingTask[];
+}
+
+export interface ResetOptions {
+  /** The strategy of the next run; default the kernel's. The seed stays the kernel's (it is in the log header). */
+  readonly strategy?: Strategy;
 }
 
 export interface SpawnOptions {
@@ -123,6 +137,16 @@ export interface Kernel {
    */
   call<T>(path: KPath<T> | (() => KPath<T> | T), options?: SpawnOptions & { readonly maxSteps?: number }): T;
   run(options?: RunOptions): RunResult;
+  /**
+   * Puts the kernel back as `createKernel` returned it (same plugins, same seed, no tasks, the
+   * log cut to its registration events), with a new strategy (default: the one it was created
+   * with), so that one kernel serves many runs: an explorer's worker resets instead of
+   * registering the stack again. Everything read from the previous run (`log`, `state`,
+   * `violations`, streams: their subscribers get `complete`) belongs to it and must not be used
+   * after. `RESET_UNSUPPORTED` when a plugin keeps data it cannot restore (it did not call
+   * `ctx.onReset`) or the kernel had tasks before its first run.
+   */
+  reset(options?: ResetOptions): void;
   invariant(name: string, check: InvariantCheck): void;
   liveness(name: string, monitor: LivenessMonitor): void;
 }
@@ -230,31 +254,54 @@ const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
 type AnyPlugin = TracelabPlugin<unknown, unknown>;
 
-/** The registration pipeline: each check fails with its own code, naming plugin and problem. */
-export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
-  if (stack !== undefined && !Array.isArray(stack)) {
-    throw new TracelabError('INVALID_OPTION', 'createKernel: plugins must be an array of plugin objects');
-  }
-  const plugins = (stack ?? []).filter((p): p is AnyPlugin => Boolean(p));
-  const seen = new Map<string, AnyPlugin>();
-  for (const [i, p] of plugins.entries()) {
-    const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
+/** What the checks of `resolvePlugins` share: the stack so far, and the plugins by name. */
+interface StackScan {
+  readonly plugins: readonly AnyPlugin[];
+  /** Filled by the `unique` check, in stack order: later checks look dependencies up here. */
+  readonly byName: Map<string, AnyPlugin>;
+}
+
+/** One named check of one plugin: throws its own coded error, naming the plugin (or its index) and the problem. */
+type PluginCheck = (p: AnyPlugin, where: string, i: number, scan: StackScan) => void;
+
+/**
+ * Each plugin's shape, checked plugin by plugin in stack order (the first bad plugin is the one
+ * reported). A new check is one more entry: its name says what it checks, its error has its code.
+ */
+const SHAPE_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
+  ['is-object', (p, where, i) => {
     if (typeof p !== 'object' || p === null) throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
+  }],
+  ['name', (p, where, i) => {
     if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name)) throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
+  }],
+  ['version', (p, where) => {
     if (typeof p.version !== 'string' || !validVersion(p.version)) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
+  }],
+  ['core-range', (p, where) => {
     if (typeof p.core !== 'string' || !validRange(p.core)) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
+  }],
+  ['register', (p, where) => {
     if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
-    if (seen.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
-    seen.set(p.name, p);
-  }
-  for (const p of plugins) {
+  }],
+  ['unique', (p, _where, _i, scan) => {
+    if (scan.byName.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
+    scan.byName.set(p.name, p);
+  }],
+];
+
+/** Each plugin against the whole stack, once every plugin's shape is known good. */
+const STACK_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
+  ['core-version', (p) => {
     if (!satisfies(CORE_VERSION, p.core)) {
       throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
     }
+  }],
+  ['dependencies', (p, _where, _i, scan) => {
     const required = Object.entries(p.dependsOn ?? {});
     const optional = Object.entries(p.optionalDependsOn ?? {});
     for (const [dep, range] of [...required, ...optional]) {
-      const d = seen.get(dep);
+      const d = scan.byName.get(dep);
       if (d === undefined) {
         if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
         throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
@@ -263,8 +310,19 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
         throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
       }
     }
+  }],
+];
+
+/** The stack as an array of plugins (`false`/`null`/`undefined` entries dropped); INVALID_OPTION otherwise. */
+function stackArray(stack: PluginStack | undefined): AnyPlugin[] {
+  if (stack !== undefined && !Array.isArray(stack)) {
+    throw new TracelabError('INVALID_OPTION', 'createKernel: plugins must be an array of plugin objects');
   }
-  // Dependencies register first; otherwise the stack's own order is kept.
+  return (stack ?? []).filter((p): p is AnyPlugin => Boolean(p));
+}
+
+/** Registration order: dependencies first, otherwise the stack's own order; a cycle is PLUGIN_INVALID. */
+function registrationOrder(scan: StackScan): AnyPlugin[] {
   const ordered: AnyPlugin[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (p: AnyPlugin, path: string[]): void => {
@@ -273,14 +331,32 @@ export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
     if (st === 'visiting') throw new TracelabError('PLUGIN_INVALID', `plugin dependency cycle: ${[...path, p.name].join(' -> ')}`, { plugin: p.name });
     state.set(p.name, 'visiting');
     for (const dep of dependencies(p)) {
-      const d = seen.get(dep);
+      const d = scan.byName.get(dep);
       if (d !== undefined) visit(d, [...path, p.name]);
     }
     state.set(p.name, 'done');
     ordered.push(p);
   };
-  for (const p of plugins) visit(p, []);
+  for (const p of scan.plugins) visit(p, []);
   return ordered;
+}
+
+/**
+ * The registration pipeline, in the shape of Fastify's plugin registration: the stack as an
+ * array, then each plugin's shape (SHAPE_CHECKS), then each plugin against the stack
+ * (STACK_CHECKS), then the registration order. Every check is small and named and fails with
+ * its own code, naming the plugin and the problem.
+ */
+export function resolvePlugins(stack: PluginStack | undefined): AnyPlugin[] {
+  const scan: StackScan = { plugins: stackArray(stack), byName: new Map() };
+  for (const [i, p] of scan.plugins.entries()) {
+    const where = typeof p?.name === 'string' ? `plugin ${p.name}` : `plugin #${i}`;
+    for (const [, check] of SHAPE_CHECKS) check(p, where, i, scan);
+  }
+  for (const [i, p] of scan.plugins.entries()) {
+    for (const [, check] of STACK_CHECKS) check(p, `plugin ${p.name}`, i, scan);
+  }
+  return registrationOrder(scan);
 }
 
 /** The plugins `p` must register after: its dependencies, and its optional ones. */
@@ -345,7 +421,7 @@ function threadBody(what: string, path: unknown): KPath<unknown> {
 }
 
 class KernelImpl implements ReplayedKernel {
-  readonly store = new EventStore();
+  readonly store: EventStore;
   readonly rt: Runtime;
   readonly corePaths: CorePathsImpl;
   readonly api: PluginApis;
@@ -357,17 +433,18 @@ class KernelImpl implements ReplayedKernel {
   /** What subscribers threw, in order (host-side: never in the log). Appended by reportSubscriber. */
   readonly subscriberErrors: SubscriberError[] = [];
   private readonly reportSubscriber = (stream: string, subscriber: string, err: unknown): void => {
-    const last = this.store.log[this.store.log.length - 1];
+    const last = this.store.last();
     this.subscriberErrors.push({ stream, subscriber, message: describeError(err), seq: last?.seq ?? -1, error: err });
   };
   /** Set while `run` is on the stack (re-entrant calls are refused). */
   private running = false;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'interrupts'>> & { strategy: Strategy; interrupts: ResolvedInterrupts | null },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'interrupts'>> & { strategy: Strategy; logFile: string | null; interrupts: ResolvedInterrupts | null },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
+    this.store = new EventStore(undefined, options.logFile);
     this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection, interrupts: options.interrupts });
     this.corePaths = this.rt.paths;
     this.paths = {
@@ -378,7 +455,8 @@ class KernelImpl implements ReplayedKernel {
       this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
     };
     this.state$ = contain(defer(() => concat(of(this.store.state), this.store.state$)), 'state$', this.reportSubscriber);
-    this.events$ = contain(this.store.events$.asObservable(), 'events$', this.reportSubscriber);
+    // Deferred: `reset` gives the store new subjects, and a subscription made after it takes them.
+    this.events$ = contain(defer(() => this.store.events$), 'events$', this.reportSubscriber);
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
@@ -402,6 +480,37 @@ class KernelImpl implements ReplayedKernel {
     }
     this.rt.seal();
     this.store.flush();
+    this.store.drain();
+    if (mode === 'live') {
+      const missing = plugins.filter((p) => !this.resets.has(p.name)).map((p) => p.name);
+      const rt = this.rt.mark();
+      this.resetMark = options.logFile !== null ? `it streams its log to ${options.logFile}` : missing.length > 0 ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)` : rt === null ? 'a plugin started tasks or timers while registering' : { store: this.store.mark(), rt };
+    }
+  }
+
+  /** Plugins' `onReset` callbacks, in registration order. Written only while registering. */
+  private readonly resets = new Map<string, () => void>();
+  /** What `reset` goes back to, or why it cannot. Set once, at the end of the constructor. */
+  private resetMark: string | { readonly store: StoreMark; readonly rt: NonNullable<RuntimeMark> } = 'a replayed kernel';
+
+  reset(options: ResetOptions = {}): void {
+    this.live('reset');
+    checkKeys('reset', options, RESET_KEYS);
+    if (this.running) throw new TracelabError('RUN_REENTRANT', 'reset: called while the kernel is running; reset it after the run returns');
+    if (typeof this.resetMark === 'string') throw new TracelabError('RESET_UNSUPPORTED', `reset: this kernel cannot be reset: ${this.resetMark}; create a new one`);
+    const strategy = options.strategy ?? this.options.strategy;
+    if (typeof strategy !== 'object' || strategy === null || typeof strategy.create !== 'function') throw new TracelabError('INVALID_OPTION', 'reset: strategy must be a strategy object (randomStrategy(), replaySchedule(...))');
+    for (const [plugin, restore] of this.resets) {
+      try {
+        restore();
+      } catch (err) {
+        throw new TracelabError('RESET_UNSUPPORTED', `reset: plugin ${plugin}'s onReset threw: ${describeError(err)}`, { plugin }, { cause: err });
+      }
+    }
+    this.store.resetTo(this.resetMark.store);
+    this.rt.reset(this.resetMark.rt, strategy.create(this.options.seed));
+    this.stepCount = 0;
+    this.subscriberErrors.length = 0;
   }
 
   private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
@@ -413,8 +522,10 @@ class KernelImpl implements ReplayedKernel {
     return {
       name,
       cpus: this.options.cpus,
-      state: () => store.state,
-      slice: () => (store.state.plugins as Record<string, unknown>)[name],
+      // Plugin code reads the working state, read-only (no snapshot per read); the step it read
+      // in ends with one, so what it keeps across a scheduling point is never written under it.
+      state: () => rt.handOutState(),
+      slice: () => (rt.handOutState().plugins as Record<string, unknown>)[name],
       initSlice: (initial) => store.setInitialSlice(name, initial),
       declareEvents: (types) => {
         for (const t of types) {
@@ -440,30 +551,45 @@ class KernelImpl implements ReplayedKernel {
         rt.tap(name, hook, handler, options);
       },
       invariant: (n, check) => {
-        rt.invariants.push({ name: n, plugin: name, check });
+        const entry = { name: n, plugin: name, check };
+        rt.invariants.push(entry);
+        rt.journal(() => removeItem(rt.invariants, entry));
       },
       liveness: (n, monitor) => {
-        rt.monitors.push({ name: n, plugin: name, monitor, steps: 0, ran: new Set() });
+        const entry = { name: n, plugin: name, monitor, steps: 0, ran: new Set<number>() };
+        rt.monitors.push(entry);
+        rt.journal(() => removeItem(rt.monitors, entry));
       },
       defineSyscall: (n, body) => {
         rt.assertRegistering(name, `defineSyscall(${n})`);
         if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
         rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
-        if (this.mode === 'live' && store.state.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
+        if (this.mode === 'live' && store.live.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
       defineFunction: (n) => {
-        if (this.mode === 'live' && store.state.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
+        if (this.mode === 'live' && store.live.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
       },
       patchFunction: (n, handler) => {
         if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
+        const before = rt.patches.get(n);
         if (handler === null) rt.patches.delete(n);
         else rt.patches.set(n, { plugin: name, handler });
+        rt.journal(() => (before === undefined ? rt.patches.delete(n) : rt.patches.set(n, before)));
+      },
+      onRollback: (undo) => {
+        if (typeof undo !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onRollback takes a function that undoes the change, got ${typeof undo}`, { plugin: name });
+        rt.journal(undo);
       },
       paths: this.paths,
       api: (n) => {
         const key = apiKey(n);
         if (!(key in apis)) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`, { plugin: name, dependency: n });
         return apis[key] as never;
+      },
+      onReset: (restore) => {
+        rt.assertRegistering(name, 'onReset');
+        if (restore !== undefined && typeof restore !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function (or nothing), got ${typeof restore}`, { plugin: name });
+        this.resets.set(name, restore ?? nothingToRestore);
       },
       optionalApi: (n) => {
         const key = apiKey(n);
@@ -553,11 +679,12 @@ class KernelImpl implements ReplayedKernel {
         throw new TracelabError('INVALID_OPTION', `spawn: ${describeError(err)}`, {}, { cause: err });
       }
     }
-    const pid = this.store.state.kernel.nextPid;
+    const pid = this.store.live.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
-    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false });
-    this.rt.tasks.set(pid, this.rt.newRt(pid, comm, this.corePaths.userMain(pid, start)));
+    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false, listed: false });
+    this.rt.addTask(this.rt.newRt(pid, comm, this.corePaths.hostUserMain(pid, start)));
     this.store.flush();
+    this.store.drain();
     return pid;
   }
 
@@ -569,6 +696,7 @@ class KernelImpl implements ReplayedKernel {
   private startKthread(path: KPath<unknown>, comm: string): TaskRt {
     const rt = this.rt.createKthread(path, comm);
     this.store.flush();
+    this.store.drain();
     return rt;
   }
 
@@ -608,10 +736,13 @@ class KernelImpl implements ReplayedKernel {
 
   private runLoop(maxSteps: number, until: RunOptions['until']): RunResult {
     const options = { until };
+    // A predicate that takes the state gets a snapshot (it may keep it); one that takes no
+    // argument (kernel.call's) costs none.
+    const wantsState = until !== undefined && until.length > 0;
     let steps = 0;
     let waiting: WaitingTask[] = [];
     while (!this.rt.halted && steps < maxSteps) {
-      if (options.until?.(this.store.state) === true) break;
+      if (options.until !== undefined && options.until(wantsState ? this.store.state : this.store.live) === true) break;
       if (this.rt.tasks.size === 0) break;
       if (!this.rt.step()) {
         const deadlock = this.rt.deadlock();
@@ -622,6 +753,7 @@ class KernelImpl implements ReplayedKernel {
       steps++;
     }
     this.stepCount += steps;
+    this.store.drain();
     return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations, waiting };
   }
 
@@ -635,8 +767,14 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'interrupts'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'interrupts'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
+const RESET_KEYS = ['strategy'] as const;
+
+/** `ctx.onReset()` with no function: the plugin keeps nothing outside the state. */
+function nothingToRestore(): void {
+  // Nothing: everything the plugin keeps is in its slice.
+}
 
 /** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
 function checkKeys(where: string, options: unknown, known: readonly string[]): void {
@@ -657,7 +795,8 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
   const faultLatency = options.faultLatency ?? 3;
   if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), interrupts: resolveInterrupts(options.interrupts) };
+  if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === '')) throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, interrupts: resolveInterrupts(options.interrupts) };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -695,10 +834,11 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, interrupts: null, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) } },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, interrupts: null },
     expected,
     'replay',
   );
+  k.store.stopJournal();
   let registered = 0;
   for (const [i, { line, value }] of lines.events.entries()) {
     const e = checkEvent(value, line, i, k.store);
@@ -767,3 +907,8 @@ function splitLines(text: string): { events: Array<{ line: number; value: unknow
   return { events, truncated: null };
 }
 
+/** Removes `item` (by identity) from `list`, if it is there. */
+function removeItem<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}

@@ -31,10 +31,13 @@ export type Command =
   | { readonly op: 'irq-return' };
 
 /**
- * What a strategy is asked to choose; `fault` is fault injection (allocation failure); `irq`
- * whether an interrupt arrives at a CPU's step (0 none, i the i-th deliverable source).
+ * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
+ * `fault` is fault injection (allocation failure), `memory` which store a load reads under
+ * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
+ * is a stale read, which explorers count and shrinking removes), and `irq` whether an
+ * interrupt arrives at a CPU's step (0 none, i the i-th deliverable source).
  */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'irq';
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
@@ -263,7 +266,7 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield { op: 'spin', lock: name };
 }
 
-function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void> {
+function* spinRelease(name: string, kind: SpinKind, write: boolean, point = true): KPath<void> {
   const me = (yield CURRENT) as Current;
   const l = ((yield STATE) as KernelState).locks[name];
   const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
@@ -271,7 +274,16 @@ function* spinRelease(name: string, kind: SpinKind, write: boolean): KPath<void>
   yield emitCommand({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
   yield* grantWaiters(name, kind);
   yield PREEMPT_ENABLE;
-  yield POINT;
+  if (point) yield POINT;
+}
+
+/**
+ * write_unlock of the tasklist lock that runs on into the caller's next code with no
+ * preemption point: a host-started task's fork tail, which stands for a copy_process that
+ * happened before the task first ran (internal to the core; not exported from the package).
+ */
+export function writeUnlockInline(name: string = TASKLIST_LOCK): KPath<void> {
+  return spinRelease(name, 'rwlock', true, false);
 }
 
 /** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */

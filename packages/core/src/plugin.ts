@@ -16,6 +16,12 @@ export interface HookArgs {
   /**
    * copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write
    * lock. `cloneFlags` has `CLONE_VFORK` for `u.vfork`.
+   *
+   * `parent` is 0 for a task the host started (`kernel.spawn`, `spawnKthread`, `call`) or kernel
+   * code started (`kthreadRun`): the model has no init or kthreadd to fork it, so the child runs
+   * both stages itself, as its first code, and is linked between them (`task/linked`). A plugin
+   * that copies per-task state from the parent gives such a child what a task on the list has
+   * now (the kernel's child of init or kthreadd, which every walk visits first, would).
    */
   fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number; readonly cloneFlags: number };
   /**
@@ -153,12 +159,30 @@ export interface PluginContext<S = unknown> {
   defineFunction(name: string): void;
   /** Patches the mcount site of `fn(name)`; null restores the nop. */
   patchFunction(name: string, handler: McountHandler | null): void;
+  /**
+   * Records how to undo a change this plugin just made to data it keeps outside the state (a
+   * probe array, a buffer, a registry), should the step segment that made it be rolled back by
+   * an oops. The state's own changes (events) are undone by the core; the undo records of a
+   * segment run newest first, before its events are taken back. Between steps (host context)
+   * nothing is rolled back and the call records nothing. The core's own tables (tasks, timers,
+   * patches, RCU callbacks, invariants) are journalled the same way.
+   */
+  onRollback(undo: () => void): void;
   /** Kernel paths of the core that need the kernel instance (module load/unload). */
   readonly paths: CorePaths;
   /** Another plugin's API (one this plugin depends on). */
   api<K extends keyof PluginApis>(name: K): PluginApis[K];
   /** The API of a plugin named in `optionalDependsOn`, or undefined when it is not in the stack. */
   optionalApi<K extends keyof PluginApis>(name: K): PluginApis[K] | undefined;
+  /**
+   * Makes the kernel resettable with this plugin (`kernel.reset()`): `restore` puts back, as
+   * they were when `register` returned, whatever the plugin keeps outside the state (buffers,
+   * registries, host-side tables). The state, the log and the core's own tables are reset by
+   * the core. A plugin that keeps nothing there calls it with no function; identity memos over
+   * immutable values (an invariant's last verified map) stay valid and need nothing.
+   * A kernel with any plugin that did not call it refuses `reset` (`RESET_UNSUPPORTED`).
+   */
+  onReset(restore?: () => void): void;
 }
 
 export interface CorePaths {

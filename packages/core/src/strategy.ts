@@ -1,3 +1,4 @@
+import type { KernelState } from './state.js';
 import { TracelabError } from './errors.js';
 import { createPrng } from './internal/prng.js';
 import type { ChoiceKind } from './paths.js';
@@ -20,8 +21,12 @@ export interface Chooser {
    * - `irq`: `pids[0]` is the task the interrupt would interrupt (0: the idle task).
    * The kernel builds `pids` only for a chooser whose `choose` declares the third parameter
    * (`choose.length >= 3`); others get an empty array.
+   *
+   * `state` is the kernel's working state at the choice, read-only and valid during this call
+   * only: it changes in place afterwards, so a chooser that keeps anything of it copies it (or
+   * reads `kernel.state`, an immutable snapshot, which costs a copy mid-step).
    */
-  choose(kind: ChoiceKind, n: number, pids: readonly number[]): number;
+  choose(kind: ChoiceKind, n: number, pids: readonly number[], state: KernelState): number;
 }
 
 export interface Strategy {

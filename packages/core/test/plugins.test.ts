@@ -107,8 +107,8 @@ describe('fault containment', () => {
     expect(oopses).toHaveLength(1);
     expect(oopses[0]).toMatchObject({ plugin: 'bad', where: 'hook fork', message: 'probe exploded', killed: null });
     expect(k.state.kernel.disabledPlugins['bad']).toMatch(/probe exploded/);
-    // The other plugin kept working: three forks counted.
-    expect(k.api.counter.forks()).toBe(3);
+    // The other plugin kept working: the shell's own fork tail and its three forks counted.
+    expect(k.api.counter.forks()).toBe(4);
     // And the log still replays to the same state.
     const r = replay(k.log.map((e) => canonicalJson(e)).join('\n'), { plugins: [bad, counter] });
     expect(r.logHash()).toBe(k.logHash());
@@ -170,7 +170,8 @@ describe('fault containment', () => {
     const i = k.log.findIndex((e) => e.type === 'kernel/oops');
     expect(k.log[i]).toMatchObject({ plugin: 'brittle', where: 'reducer for task/spawned' });
     expect(k.log[i + 1]!.type).toBe('task/spawned');
-    expect(k.api.counter.forks()).toBe(3);
+    // The shell's three forks and the shell's own fork tail (the host started it).
+    expect(k.api.counter.forks()).toBe(4);
     const r = replay(k.log, { plugins: [brittle, counter] });
     expect(r.state).toEqual(k.state);
   });
@@ -248,7 +249,8 @@ describe('streams', () => {
     k.spawn(shell);
     expectClean(k, k.run());
     expect(seen).toEqual(k.log.slice(seen[0]).map((e) => e.seq));
-    expect(forks).toEqual([0, 1, 2, 3]);
+    // The shell's own fork tail (host-started, parent 0), then its three forks.
+    expect(forks).toEqual([0, 1, 2, 3, 4]);
     expect(calls).toBeLessThan(k.log.length);
   });
 });

@@ -6,7 +6,7 @@ import { abandon, connectionOptions, DEFAULT_QUEUE_NAME, keysOf, parseRedisUrl, 
 import { codeVersion, explorationId, type ScenarioRef } from './scenario-ref.js';
 
 /** Schedules per chunk on the queue: see docs/benchmarks.md (the queue's cost per chunk). */
-export const QUEUE_CHUNK_SIZE = 64;
+export const QUEUE_CHUNK_SIZE = 256;
 
 export interface QueueProgress {
   /** Schedules whose chunks are in (up to the first failure, once known). */
@@ -173,6 +173,8 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
     };
 
     if (lowestFail !== Infinity) await dropLater();
+    // Host-side wall clock and timer, outside the simulation on purpose: the coordinator polls
+    // Redis for results every pollMs and sweeps worker errors once a second; no schedule reads them.
     let lastSweep = Date.now();
     report();
     while (!settled()) {

@@ -79,7 +79,7 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
     const s = scenario('fork-flag-race');
     const o = { variant: 'rcu-walk', seed: 5, budget: 4000 } as const;
     const one = explore(s, o);
-    expect(one.schedules).toBe(21);
+    expect(one.schedules).toBe(33);
     const chunks: number[] = [];
     const r = await exploreOnQueue(s, scenarioRef(s), { ...o, url: redis.url, chunkSize: 4, onStart: (x) => chunks.push(x.chunks) });
     expect(chunks).toEqual([1000]);
@@ -88,8 +88,8 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
     expect(resumed).toBe(0);
     expect(chunkSize).toBe(4);
     expect(workers).toBe(1);
-    // Schedule 21 is in chunk 5: the cutoff, and none of the 1000 chunks past it are left queued.
-    expect(await redisCall(redis.port, 'GET', `tracelab:explore:${exploration}:cutoff`)).toBe('5');
+    // Schedule 33 is in chunk 8 (chunks of 4 from 0): the cutoff, and none of the 1000 chunks past it are left queued.
+    expect(await redisCall(redis.port, 'GET', `tracelab:explore:${exploration}:cutoff`)).toBe('8');
     const waiting = (await redisCall(redis.port, 'LRANGE', 'bull:tracelab-explore:wait', 0, -1)) as string[];
     expect(waiting.filter((id) => id.startsWith(exploration))).toEqual([]);
     const stored = (await redisCall(redis.port, 'HKEYS', `tracelab:explore:${exploration}:results`)) as string[];

@@ -8,14 +8,23 @@ import type { Kernel, LivenessMonitor } from '@tracelab/core';
  * (which a fair scheduler does), so the monitor is cold. The core then reports it only after it
  * has stayed hot more than `bound` steps *and* every task on the runqueue has been on a CPU in
  * that time. Together: no alarm while some runnable task has not had its chance, or while the
- * schedule could end the grace period by preempting; an alarm when it outlasts both.
+ * schedule could end the grace period by preempting; an alarm when it outlasts both. The count
+ * is per grace period: back-to-back grace periods are progress, not one long stall.
  */
 export function gracePeriodEnds(bound = 200): LivenessMonitor {
+  // The grace period the monitor last saw in progress (host-side memo, written only by hot()).
+  let seen = -1;
   return {
     bound,
     hot(s) {
       const gp = s.rcu.gp;
       if (gp === null) return null;
+      // A stall is counted per grace period, as the kernel's stall warning is: when one ends
+      // and the next starts in the same step, that is progress, and the count starts again.
+      if (gp.seq !== seen) {
+        seen = gp.seq;
+        return null;
+      }
       if (s.runqueue.length > 0 && gp.pending.some((c) => s.cpus[c]!.preemptCount === 0)) return null;
       return `RCU-sched grace period ${gp.seq} (started at tick ${gp.start}) has not ended: cpu ${gp.pending.join(', ')} still to pass a quiescent state, and none of them can be preempted`;
     },

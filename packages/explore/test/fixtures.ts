@@ -19,6 +19,7 @@ function counterPlugin() {
     core: '^0.1.0',
     register(ctx) {
       ctx.initSlice({ value: 0, done: 0 });
+      ctx.onReset(); // everything it keeps is in its slice
       ctx.on('counter/store', (s, e) => {
         s.value = e.value;
       });

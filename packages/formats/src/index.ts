@@ -33,8 +33,8 @@ export type {
   CtfPacketContext,
 } from './ctf/types.js';
 // CTF reader (`tracelab convert`)
-export { readCtfTrace, readCtfMetadata, findCtfTraces, metadataText, clockToNs, CTF_PACKET_MAGIC, CTF_METADATA_PACKET_MAGIC } from './ctf/reader.js';
-export type { CtfEvent, CtfTraceInfo, CtfStreamInfo, CtfDiscarded, CtfWarning, CtfReadResult, CtfReadOptions } from './ctf/reader.js';
+export { readCtfTrace, openCtfTrace, CtfEventStream, CTF_DEFAULT_WINDOW_BYTES, readCtfMetadata, findCtfTraces, metadataText, clockToNs, CTF_PACKET_MAGIC, CTF_METADATA_PACKET_MAGIC } from './ctf/reader.js';
+export type { CtfEvent, CtfTraceInfo, CtfStreamInfo, CtfDiscarded, CtfWarning, CtfReadResult, CtfReadOptions, CtfStreamOptions } from './ctf/reader.js';
 export { CtfReadError } from './ctf/reader-error.js';
 export type { CtfErrorCode } from './ctf/reader-error.js';
 export { CtfEnumValue, CtfVariantValue } from './ctf/reader-decode.js';

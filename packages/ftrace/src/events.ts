@@ -15,7 +15,7 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void 
  * allocated, as perf and trace instances do), so it may be freed after it is unregistered, and
  * so may the trampoline allocated for it.
  */
-export type FtraceOpsFlag = 'DYNAMIC';
+export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION';
 
 /** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
 export interface FtraceOps {
@@ -75,7 +75,10 @@ export interface FtraceTrampolineState {
 export type FtraceReport =
   | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string }
   | { readonly kind: 'use-after-free'; readonly tramp: number; readonly task: string; readonly ip: string; readonly at: 'entry' | 'resume' }
-  | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string };
+  | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string }
+  | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
+  | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
+  | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number };
 
 /** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
 export interface FtraceState {
@@ -116,6 +119,10 @@ export interface ResolvedFtraceOptions {
   readonly traceIdle: boolean;
   readonly idleTrampolines: IdleTrampolines;
   readonly checks: boolean;
+  readonly listWalk: 'atomic' | 'steps';
+  readonly directCaller: boolean;
+  readonly slightRaceFix: boolean;
+  readonly shutdownWait: 'dynamic' | 'trampoline-only';
 }
 
 export interface FtraceApi {
@@ -183,6 +190,16 @@ declare module '@tracelab/core' {
     'ftrace/tramp-exit': { tramp: number; pid: number };
     /** `pid` executed freed trampoline memory: jumped into it, or resumed on it. */
     'ftrace/use-after-free': { tramp: number; ip: string; pid: number; at: 'entry' | 'resume' };
+    /** The list caller, walking the ops list, reached an ops its owner had freed after unregistering it. */
+    'ftrace/ops-use-after-free': { ops: number; ip: string; pid: number };
+    /** The owner of a DYNAMIC ops freed it (it may once unregister_ftrace_function returned). */
+    'ftrace/ops-freed': { ops: number };
+    /** update_ftrace_function: ftrace_trace_function (`func`: an ops id, or null for the list function) and function_trace_op (`op`) as now set. */
+    'ftrace/trace-function': { func: number | null; op: number | null };
+    /** ftrace_caller called ops `ops`'s callback with another ops (`op`) as its ftrace_ops: the two globals were read from different updates. */
+    'ftrace/op-mismatch': { ops: number; op: number | null; ip: string; pid: number };
+    /** A callback re-entered itself through traced code `depth` times with no recursion guard (an ops that claimed RECURSION and does not protect itself). */
+    'ftrace/recursion': { ops: number; ip: string; pid: number; depth: number };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };
     /** A callback threw; it is skipped for this call. */

@@ -171,7 +171,7 @@ describe('errors', () => {
     };
     expect(code(() => api.registerFtraceFunction({ func: 3 } as never))).toMatch(/INVALID_OPTION: .*ops.func must be a function/);
     expect(code(() => api.registerFtraceFunction({ func: noop, filter: ['not a name'] }))).toMatch(/INVALID_OPTION: .*ops.filter/);
-    expect(code(() => api.registerFtraceFunction({ func: noop, flags: ['SAVE_REGS'] } as never))).toMatch(/INVALID_OPTION: .*ops.flags/);
+    expect(code(() => api.registerFtraceFunction({ func: noop, flags: ['STUB'] } as never))).toMatch(/INVALID_OPTION: .*ops.flags/);
     expect(code(() => api.registerFtraceFunction({ func: noop, filters: [] } as never))).toMatch(/INVALID_OPTION: .*unknown ops field "filters"/);
     expect(code(() => ftrace({ freeTrampolineAfter: 'rcu' } as never))).toMatch(/INVALID_OPTION: .*freeTrampolineAfter/);
     expect(code(() => ftrace({ traceIdel: true } as never))).toMatch(/INVALID_OPTION: .*unknown option "traceIdel"/);

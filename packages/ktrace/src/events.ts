@@ -46,14 +46,6 @@ export interface KtraceState {
   readonly walk: null | { readonly op: KtraceOp; readonly pid: number; readonly via: KtraceWalk };
   /** Walks completed so far. */
   readonly walks: number;
-  /**
-   * Tasks the host started (`kernel.spawn`, `spawnKthread`, `call`) while the refcount was
-   * positive or a call was in flight, since the last walk began, and their descendants. They
-   * were born outside copy_process, so no fork hook ran for them and nothing could copy the
-   * flag into them: the flag invariant leaves them out until the next walk reaches them (see
-   * docs/ktrace.md, "Host-started tasks"). Small in practice: each change copies it.
-   */
-  readonly unforked: Readonly<Record<number, true>>;
 }
 
 export interface KtraceApi {

@@ -95,6 +95,9 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       const markers = syscallMarkers(ctx.optionalApi('markers'));
 
       ctx.initSlice(INITIAL_KTRACE_STATE);
+      // Resettable: everything ktrace keeps is in its slice; the flag invariant's memo remembers
+      // immutable task maps by identity, which stays true across runs.
+      ctx.onReset();
       ctx.on('ktrace/call', (k, e) => {
         k.callers[e.pid] = { op: e.op, stored: false };
         k.inFlight = Object.keys(k.callers).length;
@@ -106,8 +109,6 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       });
       ctx.on('ktrace/walk-start', (k, e) => {
         k.walk = { op: e.op, pid: e.pid, via: e.via };
-        // The walk visits every task on the list from here: nothing is left out any more.
-        k.unforked = {};
       });
       ctx.on('ktrace/walk-end', (k) => {
         k.walk = null;
@@ -136,18 +137,6 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
         if (k.walk !== null && k.walk.pid === e.pid) k.walk = null;
       });
       ctx.declareEvents(['ktrace/syscall-entry', 'ktrace/syscall-exit']);
-      // Host-started tasks skip copy_process: no fork hook runs, nothing copies the flag.
-      // Only those started while the flag is (or is about to be) set need leaving out: with
-      // the refcount at 0 and no call in flight they are rightly unflagged.
-      ctx.on('task/spawned', (k, e) => {
-        if (k.refcount > 0 || k.inFlight > 0) k.unforked[e.pid] = true;
-      });
-      ctx.on('fork/dup', (k, e) => {
-        if (k.unforked[e.parent] === true) k.unforked[e.child] = true;
-      });
-      ctx.on('task/released', (k, e) => {
-        if (k.unforked[e.pid] === true) delete k.unforked[e.pid];
-      });
 
       // copy_process: dup_task_struct's copy (no lock), then the re-copy under the tasklist
       // write lock. With forkRecopy: false only the first.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, definePlugin, emit, preemptDisable, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { createKernel, definePlugin, emit, intMapGet, preemptDisable, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { markers, type MarkerProbe, type MarkerSite, type MarkersApi } from '@tracelab/markers';
 import { SYSCALL_MARKERS, TIF_KERNEL_TRACE, ktrace } from '@tracelab/ktrace';
 import { eventsOf, expectClean, forker, raceKernel } from './helpers.js';
@@ -51,6 +51,8 @@ describe('the composed stack: ktrace decides who is traced, markers who listens'
       yield* forker(2)(u);
     });
     k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+    // Flagged by the walk if it had linked itself by then, else by its own fork tail.
+    k.run({ until: (st) => intMapGet(st.tasks, sh)?.listed === true });
     expect(k.api.ktrace.isTraced(sh)).toBe(true);
     expectClean(k, k.run());
 

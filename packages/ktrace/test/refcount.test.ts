@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EINVAL, TracelabError, createKernel, current, emit, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { EINVAL, TracelabError, createKernel, current, emit, intMapGet, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, ktrace, type KtraceOptions } from '@tracelab/ktrace';
 import { SEEDS, daemon, eventsOf, expectClean } from './helpers.js';
 
@@ -15,6 +15,8 @@ describe('refcount transitions', () => {
   it('walks on 0→1 and 1→0 only; 1→2 and 2→1 just count', () => {
     const k = createKernel({ cpus: 2, seed: 7, plugins: [ktrace()] });
     for (let i = 0; i < 3; i++) k.spawn(sleeper, { comm: `s${i}` });
+    // Let them start: a host-started task is on the task list once its fork tail has run.
+    k.run({ until: (s) => [1, 2, 3].every((pid) => intMapGet(s.tasks, pid)?.listed === true) });
     const walks = () => eventsOf(k, 'ktrace/walk-start').map((e) => e.op);
     const api = k.api.ktrace;
 
@@ -158,7 +160,8 @@ describe('refcountOutsideMutex: true', () => {
       `refcountOutsideMutex: ${failing}/300 seeds fail (${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms, both stacks); invariants hit: ${[...names].join(', ')}; default raced on ${raced}/300\n`,
     );
     // "Clean" means something only if the default ran into the window on many of the seeds.
-    expect(raced).toBeGreaterThanOrEqual(150);
+    // (132 of 300 since host-started tasks run their own fork tail: the daemons start later.)
+    expect(raced).toBeGreaterThanOrEqual(100);
     expect(failing).toBeGreaterThan(0);
     // Both failure modes show up: a lost update, and a clear walk that ran after a set walk.
     expect([...names].sort()).toEqual(['ktrace/flag', 'ktrace/refcount']);
@@ -258,18 +261,32 @@ describe('the invariants', () => {
     expect(k.violations.map((v) => v.name)).toEqual(['ktrace/flag']);
   });
 
-  it('host-started tasks are outside copy_process: left out until the next walk reaches them', () => {
-    const k = createKernel({ cpus: 1, plugins: [ktrace()] });
-    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
-    const late = k.spawn(sleeper, { comm: 'late' });
-    expect(k.api.ktrace.isTraced(late)).toBe(false);
-    expect(k.state.plugins.ktrace!.unforked[late]).toBe(true);
-    expect(k.run({ maxSteps: 50 }).violations).toEqual([]);
-    // The next walk (a clear then a set) covers it.
-    k.call(k.api.ktrace.clearKernelTraceFlagAllTasks());
-    k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
-    expect(k.api.ktrace.isTraced(late)).toBe(true);
-    expect(k.state.plugins.ktrace!.unforked[late]).toBeUndefined();
+  it('host-started tasks fork themselves: one started while traced gets the flag in its own fork tail, under the tasklist lock', () => {
+    for (const seed of SEEDS(10)) {
+      const k = createKernel({ cpus: 2, seed, plugins: [ktrace()] });
+      k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
+      const late = k.spawn(sleeper, { comm: 'late' });
+      const kt = k.spawnKthread(function* lateKthread() {
+        yield* msleep(5);
+      });
+      // Not on the task list yet: its fork tail has not run.
+      expect(intMapGet(k.state.tasks, late)?.listed).toBe(false);
+      expect(k.run({ maxSteps: 50 }).violations).toEqual([]);
+      expect(k.api.ktrace.isTraced(late)).toBe(true);
+      // The flag was written by its own fork hook (parent 0), not by a walk: the only walk
+      // ran before it was started.
+      const spawned = eventsOf(k, 'task/spawned').find((e) => e.pid === late)!;
+      expect(eventsOf(k, 'ktrace/walk-start').every((w) => w.seq < spawned.seq)).toBe(true);
+      const flagged = eventsOf(k, 'task/flags').find((e) => e.pid === late)!;
+      expect(flagged.set).toEqual([TIF_KERNEL_TRACE]);
+      expect(eventsOf(k, 'task/flags').some((e) => e.pid === kt && e.set.includes(TIF_KERNEL_TRACE))).toBe(true);
+      // After the clear, a newly started task stays unflagged.
+      k.call(k.api.ktrace.clearKernelTraceFlagAllTasks());
+      const later = k.spawn(sleeper, { comm: 'later' });
+      expect(k.run({ maxSteps: 50 }).violations).toEqual([]);
+      expect(k.api.ktrace.isTraced(later)).toBe(false);
+      expect(k.api.ktrace.isTraced(late)).toBe(false);
+    }
   });
 });
 

@@ -50,6 +50,16 @@ export interface MarkersOptions {
    * `fs_exec`, `kernel_process_exit`) and fire them from the core hooks. Default true.
    */
   readonly coreMarkers?: boolean;
+  /**
+   * The reference's `char rcu_pending:1; char ptype:1;` (seed 001, Andrew Morton: "rcu_pending
+   * and ptype share the same word and modifications of one can trash modifications of the
+   * other on a different cpu"). `true` models the shared word: the RCU callback's clear of
+   * rcu_pending and the registry's writes of ptype are each a read of the word, a scheduling
+   * point, and a write of the whole word back. Default false (plain ints). With
+   * rcu_barrier_sched before every reuse the two never overlap (tested); the race needs the
+   * barrier gone as well.
+   */
+  readonly rcuPendingBitfield?: boolean;
 }
 
 /** The options as recorded in the log (every field filled in). */
@@ -156,6 +166,12 @@ export interface MarkersApi {
    * probe until a grace period ends.
    */
   probeUnregister(name: string, probe: MarkerProbe, probePrivate?: unknown): KPath<number>;
+  /**
+   * marker_synchronize_unregister: synchronize_sched. Returns after a full RCU-sched grace
+   * period: every caller that could still be inside a probe unregistered before the call (a
+   * preempt-off read section) has left it, so the probe's code and private data may be freed.
+   */
+  synchronizeUnregister(): KPath<void>;
   /** load_module with the module's marker sites, armed at load. Returns 0 or `-EEXIST`. */
   loadModule(module: string, sites: ReadonlyArray<{ readonly name: string; readonly format: string }>): KPath<number>;
   /** delete_module: the module's sites are disarmed and dropped. Returns 0 or `-ENOENT`. */

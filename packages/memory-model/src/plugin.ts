@@ -44,8 +44,10 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
         const m = s.plugins['memory-model'];
         return m !== undefined && m.firstWarning !== null ? m.firstWarning : null;
       });
-      // One memory per kernel; see WeakMemory for what guards it.
-      const mem = new WeakMemory(model === 'sc');
+      // One memory per kernel run; see WeakMemory for what guards it. `kernel.reset` starts a
+      // new one (every path reads `mem` when it runs).
+      let mem = new WeakMemory(model === 'sc');
+      ctx.onReset(() => (mem = new WeakMemory(model === 'sc')));
 
       function* pid(): KPath<number> {
         return (yield* current()).pid;

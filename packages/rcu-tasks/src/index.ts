@@ -62,6 +62,8 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
       ctx.initSlice(INITIAL_RCU_TASKS_STATE);
       registerReducers(ctx);
       const paths = rcuTasksPaths(opts);
+      // Resettable: the callback closures are the only thing kept outside the slice.
+      ctx.onReset(paths.reset);
 
       // exit_tasks_rcu_finish_trace: a task that exits inside a tasks-trace reader is a bug of
       // its own; warn and end its section, or every later tasks-trace GP would wait forever.

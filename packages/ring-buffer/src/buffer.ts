@@ -63,6 +63,36 @@ export interface ConsumedPacket {
   readonly timestampEnd: number;
 }
 
+/**
+ * Test-only breakages of the buffer's own bookkeeping (src/internal/faults.ts sets them), so a
+ * test can watch an invariant fire on a broken buffer. Never set by the plugin's options.
+ */
+export interface RingBufferFaults {
+  /** packet_seq_num from the sub-buffer index instead of the buffer's packet count (repeats after a wrap). */
+  packetSeqFromIndex?: boolean;
+  /** events_discarded as the records lost since the previous packet instead of the running total. */
+  eventsDiscardedPerPacket?: boolean;
+  /** put_subbuf's move_consumer as a plain store instead of a forward-only CAS (an overwrite push meanwhile is undone). */
+  moveConsumerPlainStore?: boolean;
+}
+
+/**
+ * One pass of lib_ring_buffer_try_reserve_slow up to its reads: the offset it read
+ * (`offset_cmp`) and what it decided from it. The caller then reads the target's cc_sb
+ * (`reserveSlowCheck`) and tries the CAS (`reserveSlowApply`); between the steps other CPUs
+ * may move the offset (a remote switch) or deliver the target.
+ */
+export interface ReserveSlowPlan {
+  readonly old: number;
+  /** Where the record starts (past a new packet header when switchNewStart). */
+  readonly begin: number;
+  readonly switchOldEnd: boolean;
+  readonly switchNewStart: boolean;
+}
+
+/** What a step of the slow path returns when it must start over (the offset moved under it). */
+export const RESERVE_RETRY = -0x10000;
+
 const HDR = CTF_PACKET_LAYOUT.size;
 const PAGE = 4096;
 /** Uint32Array stores are little-endian only on a little-endian host; otherwise use the DataView. */
@@ -189,6 +219,22 @@ export class RingBuffer {
   /** Deliveries since the owner last drained them (the plugin turns them into events). */
   readonly deliveries: Delivery[] = [];
 
+  /**
+   * Set by a caller that runs check_deliver's two steps itself (the simulation's `interleave`):
+   * the switches and commits done here then leave their check_deliver calls in
+   * `pendingChecks` (pairs of sub-buffer index and offset) for the caller to run. Guarded by
+   * the caller, which drains the list in the step that filled it.
+   */
+  deferDelivery = false;
+  readonly pendingChecks: number[] = [];
+
+  /** Slow-path passes started over because the offset moved while cc_sb was read. */
+  reserveRetries = 0;
+  /** Test-only breakages (src/internal/faults.ts); null in every real run. */
+  faults: RingBufferFaults | null = null;
+  /** events_discarded of the last packet delivered (for the per-packet fault only). */
+  private lostAtLastDelivery = 0;
+
   constructor(config: RingBufferConfig) {
     const { subbufSize, numSubbuf } = config;
     this.cpu = config.cpu;
@@ -264,11 +310,47 @@ export class RingBuffer {
     return this.reserveSlow(slot, ts);
   }
 
+  /**
+   * The reserve fast path alone: the record's offset (with `pos` set), or RESERVE_RETRY when
+   * the slow path must run (a sub-buffer start, a record that does not fit or ends on the
+   * boundary, or a disabled buffer).
+   */
+  tryReserveFast(slot: number, ts: number): number {
+    const o = this.offset;
+    const end = o + slot;
+    if (end >= this.curEnd || this.disabled) return RESERVE_RETRY;
+    this.offset = end;
+    this.pos = o + this.curDelta;
+    this.lastTs = ts;
+    const r = this.curRec;
+    this.hot[r] = this.hot[r]! + 1;
+    this.recordsReserved++;
+    return o;
+  }
+
+  /**
+   * lib_ring_buffer_reserve_slow: the CAS retry loop over lib_ring_buffer_try_reserve_slow,
+   * run here as one atomic step (the owner CPU with preemption off). The simulation runs the
+   * same three steps with scheduling points between them (`reserveSlowPlan`,
+   * `reserveSlowCheck`, `reserveSlowApply`).
+   */
   private reserveSlow(slot: number, ts: number): number {
-    if (this.disabled) {
-      this.recordsRefused++;
-      return -EAGAIN;
+    for (;;) {
+      if (this.disabled) {
+        this.recordsRefused++;
+        return -EAGAIN;
+      }
+      const plan = this.reserveSlowPlan(slot);
+      const r = this.reserveSlowCheck(plan, slot, true);
+      if (r === RESERVE_RETRY) continue;
+      if (r < 0) return r;
+      const o = this.reserveSlowApply(plan, slot, ts);
+      if (o !== RESERVE_RETRY) return o;
     }
+  }
+
+  /** try_reserve_slow, first step: read the offset and decide whether the record switches sub-buffers. */
+  reserveSlowPlan(slot: number): ReserveSlowPlan {
     const sb = this.subbufSize;
     const old = this.offset;
     let begin = old;
@@ -283,27 +365,64 @@ export class RingBuffer {
     }
     if (switchNewStart) {
       if (switchOldEnd) begin = old - off + sb;
-      const idx = this.subbufIndex(begin);
-      const lapBase = this.lap(begin) * sb;
-      // The target's previous lap must have been delivered (cc_sb caught up), else a commit
-      // is still missing there: drop the record.
-      if (this.ccSb[idx] !== lapBase) {
-        this.recordsLostWrap++;
-        return -EIO;
-      }
-      if (this.mode === 'discard' && begin - (this.consumed - (this.consumed % sb)) >= this.bufSize) {
-        this.recordsLostFull++;
-        return -ENOBUFS;
-      }
       begin += HDR;
-      if ((begin % sb) + slot > sb) {
-        this.recordsLostBig++;
-        return -ENOSPC;
-      }
     }
+    return { old, begin, switchOldEnd, switchNewStart };
+  }
+
+  /**
+   * try_reserve_slow, second step: read the target sub-buffer's cc_sb, then (after a read
+   * barrier) the offset again: if it moved, the cc_sb read may belong to another lap than the
+   * offset the plan was made from, so start over (RESERVE_RETRY). `reread` false is the
+   * unsafe variant without that re-read (SEMANTICS.md 6, §5.2). Then the integrity check
+   * (-EIO, records_lost_wrap), the full check in discard mode (-ENOBUFS, records_lost_full)
+   * and the size check (-ENOSPC, records_lost_big). 0 when the record may go ahead.
+   */
+  reserveSlowCheck(plan: ReserveSlowPlan, slot: number, reread: boolean, ccSbRead?: number): number {
+    if (!plan.switchNewStart) return 0;
+    const sb = this.subbufSize;
+    const begin = plan.begin - HDR;
+    const idx = this.subbufIndex(begin);
+    const lapBase = this.lap(begin) * sb;
+    const commitCount = ccSbRead ?? this.ccSb[idx]!;
+    if (reread && this.offset !== plan.old) {
+      this.reserveRetries++;
+      return RESERVE_RETRY;
+    }
+    // The target's previous lap must have been delivered (cc_sb caught up), else a commit
+    // is still missing there (or its delivery is half done): drop the record.
+    if (commitCount !== lapBase) {
+      // A cc_sb already past the lap this reserve targets was read for a newer offset than the
+      // plan's: the loss is counted from two states that never held together.
+      if (commitCount > lapBase) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: records_lost_wrap counted from a stale offset (${plan.old}): cc_sb reads ${commitCount}, past lap ${lapBase / sb} that the reserve targets`;
+      this.recordsLostWrap++;
+      return -EIO;
+    }
+    if (this.mode === 'discard' && begin - (this.consumed - (this.consumed % sb)) >= this.bufSize) {
+      this.recordsLostFull++;
+      return -ENOBUFS;
+    }
+    if ((plan.begin % sb) + slot > sb) {
+      this.recordsLostBig++;
+      return -ENOSPC;
+    }
+    return 0;
+  }
+
+  /**
+   * The CAS of offset from `plan.old` to the record's end (RESERVE_RETRY when the offset
+   * moved), then push_reader, switch_old_end, switch_new_start and switch_new_end. Returns
+   * the record's offset, with `pos` set.
+   */
+  reserveSlowApply(plan: ReserveSlowPlan, slot: number, ts: number): number {
+    if (this.offset !== plan.old) {
+      this.reserveRetries++;
+      return RESERVE_RETRY;
+    }
+    const sb = this.subbufSize;
+    const { old, begin, switchOldEnd, switchNewStart } = plan;
     const end = begin + slot;
     const endSwitchOld = end % sb === 0;
-    // The CAS: this model runs each reserve atomically on its owner CPU.
     this.offset = end;
     if (this.mode === 'overwrite') this.pushReader(end - 1);
     if (switchOldEnd) this.switchOldEnd(old, ts);
@@ -349,7 +468,7 @@ export class RingBuffer {
   }
 
   /** switch_new_start: write the packet header at `start` (a sub-buffer start) and count it. */
-  private switchNewStart(start: number, ts: number): void {
+  private switchNewStart(start: number, ts: number, local = true): void {
     const idx = this.subbufIndex(start);
     const pos = idx * this.subbufSize;
     this.curBase = start;
@@ -359,7 +478,8 @@ export class RingBuffer {
     this.curRec = REC * this.numSubbuf + idx;
     this.curEnd = start + this.subbufSize;
     this.records[idx] = 0;
-    const seq = this.packetCount++;
+    const count = this.packetCount++;
+    const seq = this.faults?.packetSeqFromIndex === true ? idx : count;
     this.seqNum[idx] = seq;
     this.tsBegin[idx] = ts;
     const dv = this.dv;
@@ -375,7 +495,7 @@ export class RingBuffer {
     writeU64(dv, pos + L.packetSeqNum, seq);
     writeU64(dv, pos + L.eventsDiscarded, 0);
     dv.setUint32(pos + L.cpuId, this.cpu, true);
-    this.addCommit(idx, HDR, true);
+    this.addCommit(idx, HDR, local);
     this.checkDeliver(idx, start);
   }
 
@@ -439,16 +559,45 @@ export class RingBuffer {
   }
 
   /**
-   * lib_ring_buffer_check_deliver: when the commit count (LOCAL + REMOTE) of the lap holding
-   * `o` is complete, the winner of the cc_sb CAS delivers: it writes the packet context's end
-   * fields, snapshots the record count, and publishes cc_sb = cc.
+   * lib_ring_buffer_check_deliver, as one step: when the commit count (LOCAL + REMOTE) of the
+   * lap holding `o` is complete, the winner of the cc_sb CAS delivers. The simulation runs the
+   * two halves (`deliverBegin`, `deliverEnd`) as separate steps.
    */
   checkDeliver(idx: number, o: number): void {
+    if (this.deferDelivery) {
+      this.pendingChecks.push(idx, o);
+      return;
+    }
+    const lap = this.deliverBegin(idx, o, true);
+    if (lap >= 0) this.deliverEnd(idx, lap);
+  }
+
+  /**
+   * check_deliver's first step: if the lap holding `o` is complete (cc = (lap+1)·subbuf_size),
+   * the compare-and-exchange of cc_sb from lap·subbuf_size to lap·subbuf_size + 1. Only its
+   * winner delivers; until `deliverEnd` publishes cc_sb = cc, a writer wrapping onto this
+   * sub-buffer sees it undelivered (and drops its record: -EIO) and the reader cannot take
+   * it. Returns the lap won, or -1. `cas` false is the unsafe variant: a plain compare (the
+   * caller writes old + 1 itself later), so two committers can both pass it.
+   */
+  deliverBegin(idx: number, o: number, cas: boolean): number {
     const sb = this.subbufSize;
     const lap = this.lap(o);
     const cc = this.ccLocal[idx]! + this.ccRemote[idx]!;
-    if (cc - sb !== lap * sb) return;
-    if (this.ccSb[idx] !== cc - sb) return; // lost the CAS, or already delivered
+    if (cc - sb !== lap * sb) return -1;
+    if (this.ccSb[idx] !== cc - sb) return -1; // lost the CAS, or already delivered
+    if (cas) this.ccSb[idx] = cc - sb + 1;
+    return lap;
+  }
+
+  /**
+   * check_deliver's second step, in exclusive ownership of the sub-buffer's control fields:
+   * the end fields of the packet context (timestamp_end, content_size, packet_size,
+   * events_discarded), the record count, then cc_sb = cc (the sub-buffer is delivered).
+   */
+  deliverEnd(idx: number, lap: number): void {
+    const sb = this.subbufSize;
+    const cc = (lap + 1) * sb;
     // ghost checks: exactly once per lap, and only when every add of the lap is in.
     if (this.deliveredLaps[idx] !== lap) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: lap ${lap} delivered after ${this.deliveredLaps[idx]} laps`;
     if (this.ghostCommitted[idx] !== cc) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
@@ -458,31 +607,60 @@ export class RingBuffer {
     const L = CTF_PACKET_LAYOUT;
     const dataSize = this.dataSize[idx]!;
     const packetSize = Math.min(sb, Math.ceil(dataSize / PAGE) * PAGE);
+    let discarded = this.lostAtEnd[idx]!;
+    if (this.faults?.eventsDiscardedPerPacket === true) {
+      const total = discarded;
+      discarded = total - this.lostAtLastDelivery;
+      this.lostAtLastDelivery = total;
+    }
     writeU64(dv, pos + L.timestampEnd, this.tsEnd[idx]!);
     writeU64(dv, pos + L.contentSize, dataSize * 8);
     writeU64(dv, pos + L.packetSize, packetSize * 8);
-    writeU64(dv, pos + L.eventsDiscarded, this.lostAtEnd[idx]!);
+    writeU64(dv, pos + L.eventsDiscarded, discarded);
     if (packetSize > dataSize) this.u8.fill(0, pos + dataSize, pos + packetSize);
     const records = this.records[idx]!;
     this.deliveredRecords[idx] = records;
     this.ccSb[idx] = cc;
-    this.deliveries.push({ subbuf: idx, lap, packetSeq: this.seqNum[idx]!, records, discarded: this.lostAtEnd[idx]! });
+    this.deliveries.push({ subbuf: idx, lap, packetSeq: this.seqNum[idx]!, records, discarded });
   }
 
   /**
-   * lib_ring_buffer_switch_slow: close the current sub-buffer if it holds anything, so it
-   * can be delivered once its commits are in (ACTIVE and FLUSH alike: an empty sub-buffer is
-   * not switched: see docs). Runs on the owner CPU; `local` false when run from another CPU
-   * (its padding add then goes to the REMOTE counter). Returns true if it switched.
+   * lib_ring_buffer_switch_slow: close the current sub-buffer so it can be delivered once its
+   * commits are in. SWITCH_ACTIVE (`flush` false: the periodic timer, a snapshot) switches only
+   * a sub-buffer that holds something. SWITCH_FLUSH (finalize) also switches an empty one: it
+   * writes the packet header there (switch_old_start) and delivers a packet of just the header,
+   * so the trace knows when the stream ended even with no record since the last switch; not
+   * when the sub-buffer is still undelivered from its previous lap, nor when a discard-mode
+   * buffer is full. Runs on the owner CPU; `local` false when run from another CPU (its adds
+   * then go to the REMOTE counter). Returns true if it switched.
    */
-  switchSubbuf(ts: number, local = true): boolean {
+  switchSubbuf(ts: number, local = true, flush = false): boolean {
     const old = this.offset;
     const sb = this.subbufSize;
-    if (old % sb === 0) return false;
+    if (old % sb === 0) {
+      if (!flush) return false;
+      const idx = this.subbufIndex(old);
+      if (this.ccSb[idx] !== this.lap(old) * sb) return false;
+      if (this.mode === 'discard' && old - (this.consumed - (this.consumed % sb)) >= this.bufSize) return false;
+      if (ts > this.lastTs) this.lastTs = ts;
+      // switch_old_start: the packet header of the empty sub-buffer, counted in its commit count.
+      this.offset = old + sb;
+      this.switchNewStart(old, this.lastTs, local);
+      this.curEnd = old + sb;
+      this.closeSubbuf(old + HDR, local);
+      return true;
+    }
+    if (ts > this.lastTs) this.lastTs = ts;
     const next = old - (old % sb) + sb;
     this.offset = next;
     this.curEnd = next;
-    if (ts > this.lastTs) this.lastTs = ts;
+    this.closeSubbuf(old, local);
+    return true;
+  }
+
+  /** switch_old_end from a switch: the sub-buffer holding `old - 1` ends at `old`. */
+  private closeSubbuf(old: number, local: boolean): void {
+    const sb = this.subbufSize;
     const idx = this.subbufIndex(old - 1);
     const dataSize = ((old - 1) % sb) + 1;
     this.dataSize[idx] = dataSize;
@@ -490,7 +668,47 @@ export class RingBuffer {
     this.lostAtEnd[idx] = this.recordsLost;
     this.addCommit(idx, sb - dataSize, local);
     this.checkDeliver(idx, old - 1);
-    return true;
+  }
+
+  /**
+   * The sub-buffer at `pos` (any lap position) is delivered and the writer is not in it: what
+   * lib_ring_buffer_poll_deliver tells the read timer, and the snapshot's per-packet test.
+   */
+  deliverable(pos: number): boolean {
+    const sb = this.subbufSize;
+    const idx = this.subbufIndex(pos);
+    return this.ccSb[idx] === (this.lap(pos) + 1) * sb && this.offset - (this.offset % sb) !== pos - (pos % sb);
+  }
+
+  /**
+   * lib_ring_buffer_snapshot_sample_positions: the consumed position and the produced one (the
+   * writer's offset truncated to its sub-buffer): the window a snapshot reads.
+   */
+  snapshotPositions(): { consumed: number; produced: number } {
+    const sb = this.subbufSize;
+    return { consumed: this.consumed - (this.consumed % sb), produced: this.offset - (this.offset % sb) };
+  }
+
+  /**
+   * Reads the packet at `pos` (a sub-buffer start inside the snapshot window) without moving
+   * the consumer: -EAGAIN if it is not delivered (or was overwritten: its lap moved on).
+   */
+  readSubbufAt(pos: number): ConsumedPacket | number {
+    if (!this.deliverable(pos)) return -EAGAIN;
+    const sb = this.subbufSize;
+    const idx = this.subbufIndex(pos);
+    const dataSize = this.dataSize[idx]!;
+    const packetSize = Math.min(sb, Math.ceil(dataSize / PAGE) * PAGE);
+    const at = idx * sb;
+    return {
+      subbuf: idx,
+      lap: this.lap(pos),
+      packetSeq: this.seqNum[idx]!,
+      records: this.deliveredRecords[idx]!,
+      bytes: this.u8.slice(at, at + packetSize),
+      timestampBegin: this.tsBegin[idx]!,
+      timestampEnd: this.tsEnd[idx]!,
+    };
   }
 
   /**
@@ -546,7 +764,7 @@ export class RingBuffer {
     this.recordsConsumed += packet.records;
     this.packetsConsumed++;
     const target = this.heldConsumed - (this.heldConsumed % this.subbufSize) + this.subbufSize;
-    if (this.consumed < target) this.consumed = target;
+    if (this.consumed < target || this.faults?.moveConsumerPlainStore === true) this.consumed = target;
   }
 }
 

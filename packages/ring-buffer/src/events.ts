@@ -12,7 +12,7 @@ export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
 export type CommitCounters = 'local-remote' | 'local-only';
 
 /** How a faultable probe copies user data into the per-CPU buffer. */
-export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart';
+export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart' | 'user-fault-read';
 
 /** Why a record was lost (which lost counter it went to). */
 export type LostReason = 'full' | 'wrap' | 'big';
@@ -61,7 +61,12 @@ export interface RingBufferOptions {
   readonly mode?: RingBufferMode;
   /** Default 'local-remote' (the seed's dual counters). 'local-only' is the unsafe variant. */
   readonly commitCounters?: CommitCounters;
-  /** Default 'in-place' (reserve, copy preemptible, commit). */
+  /**
+   * Default 'in-place' (reserve, copy preemptible, commit). 'user-fault-read' is upstream's
+   * trace_user_fault_read (2025): copy into a per-CPU buffer with preemption on, retry if the
+   * task was switched out or moved meanwhile (another task may have used the buffer), give up
+   * with a warning after 100 tries; then reserve, write and commit with preemption off.
+   */
   readonly copyStrategy?: CopyStrategy;
   /** Attach the channel probe to every tracepoint at registration (a session started before the workload). Default true. */
   readonly enableAll?: boolean;
@@ -76,6 +81,25 @@ export interface RingBufferOptions {
    * (`*` any run of characters, `?` one), like `lttng enable-event -k 'sched_*'`. Default `['*']`.
    */
   readonly events?: readonly string[];
+  /**
+   * Run the reserve slow path and check_deliver as lttng-modules' separate steps, with
+   * scheduling points between them (other CPUs act there): the slow path reads the offset,
+   * then the target's cc_sb, re-reads the offset and retries if it moved, then CASes the
+   * offset; delivery CASes cc_sb to old + 1, writes the packet's end fields, then publishes
+   * cc_sb = cc. Default false: each runs as one step (what every recorded seed of the catalog
+   * was found with; docs/ring-buffer.md, "Interleaved steps").
+   */
+  readonly interleave?: boolean;
+  /** With `interleave`: the cc_sb compare-and-exchange of check_deliver. `false` is the unsafe variant (a plain compare, then a write): two committers can both deliver. Default true. */
+  readonly deliverCas?: boolean;
+  /** With `interleave`: the slow path's re-read of offset after reading cc_sb, with its retry. `false` is the unsafe variant: a loss counted from a stale offset. Default true. */
+  readonly reserveReread?: boolean;
+  /** The periodic switch timer (`lttng enable-channel --switch-timer`), in ticks: every period, switch(ACTIVE) each CPU buffer, so a quiet stream still delivers what it holds. 0 (default): off. */
+  readonly switchTimer?: number;
+  /** The read timer (`--read-timer`), in ticks: writers do not wake the consumer; the timer polls for delivered sub-buffers each period and wakes it. 0 (default): the writer wakes it at delivery. */
+  readonly readTimer?: number;
+  /** Snapshot mode (`lttng create --snapshot`): overwrite buffers no consumer drains; `snapshotRecord()` copies what they hold. Needs `mode: 'overwrite'`. Default false. */
+  readonly snapshot?: boolean;
 }
 
 export interface ResolvedRingBufferOptions {
@@ -89,6 +113,12 @@ export interface ResolvedRingBufferOptions {
   readonly uuid: string | null;
   readonly statedump: boolean;
   readonly events: readonly string[];
+  readonly interleave: boolean;
+  readonly deliverCas: boolean;
+  readonly reserveReread: boolean;
+  readonly switchTimer: number;
+  readonly readTimer: number;
+  readonly snapshot: boolean;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -167,6 +197,14 @@ export interface RingBufferApi {
   summary(): RingBufferSummary;
   /** True while the consumer thread is alive. */
   consumerRunning(): boolean;
+  /**
+   * `lttng snapshot record` (KPath): switch(ACTIVE) each CPU buffer, then copy every delivered
+   * packet between its consumed and produced positions without moving the consumer. Returns
+   * the number of packets copied; `snapshots()` holds each record's per-CPU packets.
+   */
+  snapshotRecord(): KPath<number>;
+  /** The snapshots recorded so far: per snapshot, per CPU, the packets' bytes. */
+  snapshots(): readonly (readonly (readonly Uint8Array[])[])[];
 }
 
 declare module '@tracelab/core' {
@@ -184,9 +222,13 @@ declare module '@tracelab/core' {
     /** An old probe array was retired, to be freed after a grace period of `flavour`. */
     'ring-buffer/array-retired': { tracepoint: string; array: number; flavour: 'rcu-sched' | 'tasks-trace' };
     'ring-buffer/array-freed': { tracepoint: string; array: number };
-    /** A fault-in-restart copy faulted with preemption off and restarted. */
+    /** A fault-in-restart copy faulted with preemption off and restarted, or a user-fault-read copy was interrupted by a context switch and retried. */
     'ring-buffer/copy-restart': { pid: number; tracepoint: string };
     'ring-buffer/flushed': { pid: number; switched: number };
+    /** The periodic switch timer switched `switched` buffers (SWITCH_ACTIVE). */
+    'ring-buffer/switch-timer': { switched: number };
+    /** A snapshot record copied `packets` packets. */
+    'ring-buffer/snapshot-recorded': { pid: number; packets: number };
   }
   interface PluginStates {
     'ring-buffer': RingBufferState;

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { writeCtfTrace } from '@tracelab/formats';
 import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary, ResolvedRingBufferOptions } from './events.js';
 import { registerRingBuffer } from './internal/plugin.js';
+import { faultsOf } from './internal/faults.js';
 
-export { RingBuffer, ENODATA } from './buffer.js';
-export type { RingBufferConfig, RingBufferMode, Delivery, ConsumedPacket } from './buffer.js';
+export { RingBuffer, ENODATA, RESERVE_RETRY } from './buffer.js';
+export type { RingBufferConfig, RingBufferMode, Delivery, ConsumedPacket, ReserveSlowPlan } from './buffer.js';
 export { TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX } from './events.js';
 export type {
   CommitCounters,
@@ -66,9 +67,9 @@ export { CLOCK_FREQ, LTTNG_KERNEL_ENV, TICK_NS } from './internal/plugin.js';
 export const RINGBUFFER_VERSION = '0.1.0';
 
 /** The invariants' names, as violations report them. */
-export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets' } as const;
+export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets', packets: 'ring-buffer/packets' } as const;
 
-const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump', 'events'];
+const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump', 'events', 'interleave', 'deliverCas', 'reserveReread', 'switchTimer', 'readTimer', 'snapshot'];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   const bad = (what: string): never => {
@@ -88,8 +89,8 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   };
-  const bool = (key: 'enableAll' | 'checks' | 'statedump'): boolean => {
-    const v = o[key] ?? true;
+  const bool = (key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot', fallback = true): boolean => {
+    const v = o[key] ?? fallback;
     if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
     return v as boolean;
   };
@@ -97,18 +98,48 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid))) bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
   const events = o['events'] ?? ['*'];
   if (!Array.isArray(events) || !events.every((g) => typeof g === 'string' && /^[A-Za-z0-9_:*?]+$/.test(g))) bad(`events must be an array of tracepoint names or globs (sched_*, syscall_entry_*), got ${JSON.stringify(events)}`);
+  const ticks = (key: 'switchTimer' | 'readTimer'): number => {
+    const v = o[key] ?? 0;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) bad(`${key} must be a whole number of ticks >= 0 (0: off), got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const mode = oneOf('mode', ['discard', 'overwrite'] as const, 'discard');
+  const snapshot = bool('snapshot', false);
+  if (snapshot && mode !== 'overwrite') bad(`snapshot needs mode 'overwrite' (a snapshot session's buffers are flight recorders), got mode '${mode}'`);
+  const readTimer = ticks('readTimer');
+  if (snapshot && readTimer > 0) bad('snapshot takes no readTimer: no consumer drains a snapshot session');
   return {
+    interleave: bool('interleave', false),
+    deliverCas: bool('deliverCas'),
+    reserveReread: bool('reserveReread'),
+    switchTimer: ticks('switchTimer'),
+    readTimer,
+    snapshot,
     events: events as string[],
     subbufSize: pow2('subbufSize', 4096, 128),
     numSubbuf: pow2('numSubbuf', 4, 2),
-    mode: oneOf('mode', ['discard', 'overwrite'] as const, 'discard'),
+    mode,
     commitCounters: oneOf('commitCounters', ['local-remote', 'local-only'] as const, 'local-remote'),
-    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart'] as const, 'in-place'),
+    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart', 'user-fault-read'] as const, 'in-place'),
     enableAll: bool('enableAll'),
     checks: bool('checks'),
     uuid: uuid as string | null,
     statedump: bool('statedump') && bool('enableAll'),
   };
+}
+
+/** Options added by issue 22, with their defaults: recorded in the log only when set (see recordedOptions). */
+const LATER_DEFAULTS = { interleave: false, deliverCas: true, reserveReread: true, switchTimer: 0, readTimer: 0, snapshot: false } as const;
+
+/**
+ * The options as the log records them. An option added after logs were recorded is left out
+ * while it has its default, so the logs (and state digests) of runs that do not use it stay
+ * as they were.
+ */
+function recordedOptions(opts: ResolvedRingBufferOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...opts };
+  for (const [k, v] of Object.entries(LATER_DEFAULTS)) if (out[k] === v) delete out[k];
+  return out;
 }
 
 /**
@@ -119,13 +150,14 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
  */
 export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<RingBufferApi, RingBufferState> {
   const opts = resolveOptions(options);
+  const faults = faultsOf(options);
   return definePlugin<RingBufferApi, RingBufferState>({
     name: 'ring-buffer',
     version: RINGBUFFER_VERSION,
     core: '^0.1.0',
     dependsOn: { 'rcu-tasks': '^0.1.0' },
-    options: { ...opts },
-    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcuTasks')),
+    options: recordedOptions(opts),
+    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcuTasks'), faults),
   });
 }
 

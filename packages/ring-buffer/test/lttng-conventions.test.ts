@@ -143,7 +143,7 @@ describe('issue 13: sched_switch of an exiting task', () => {
   test('prev_comm is the task\'s comm (the kernel still has it at TASK_DEAD), never empty', () => {
     for (const seed of [1, 2, 3]) {
       const { events } = run(seed);
-      const dead = events.filter((e) => e.name === 'sched_switch' && [TASK_STATE.dead, TASK_STATE.zombie].includes(Number(e.fields['prev_state'])));
+      const dead = events.filter((e) => e.name === 'sched_switch' && ([TASK_STATE.dead, TASK_STATE.zombie] as number[]).includes(Number(e.fields['prev_state'])));
       expect(dead.length).toBeGreaterThan(0);
       for (const e of dead) expect(e.fields['prev_comm']).toMatch(/^(sh|cc1|lttng-[a-z-]+|kcall|kthread|rcu_tasks[a-z_]*|[a-z_-]+)$/);
       // Every switch names both sides.

@@ -22,10 +22,11 @@ describe('migration between reserve and commit (the seed thread)', () => {
       expect(v.message).toMatch(/a commit was lost/);
       return true;
     });
-    // Six seeds of 1..50 lose a commit: a remote non-atomic add raced the owner's. (Which seeds
-    // do depends on every record written: the lttng-modules sched events and the consumer no
-    // longer tracing itself moved them.)
-    expect(found).toEqual([2, 5, 17, 25, 29, 41]);
+    // Seven seeds of 1..50 lose a commit: a remote non-atomic add raced the owner's. (Which seeds
+    // do depends on every record written and every step taken: the lttng-modules sched events,
+    // the consumer no longer tracing itself, and host-started tasks running their own fork tail
+    // (core 0.3) each moved them.)
+    expect(found).toEqual([2, 4, 5, 17, 25, 29, 30]);
   });
 
   test('local-remote counters: none over the same seeds, and every record is accounted for', () => {

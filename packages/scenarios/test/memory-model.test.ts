@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Kernel, KernelEvent } from '@tracelab/core';
-import { decisionSteps, explore, indexedPicker, replay, runSchedule, type Scenario } from '@tracelab/explore';
+import { decodeSchedule, type Kernel, type KernelEvent } from '@tracelab/core';
+import { decisionSteps, decodeReplay, explore, indexedPicker, lenientReplay, replay, replayContext, runSchedule, type Scenario } from '@tracelab/explore';
 import { memoryModel } from '@tracelab/memory-model';
 import { scenario } from '@tracelab/scenarios';
 
@@ -91,5 +91,40 @@ describe('subbuf-commit-order', () => {
       for (const r of recs) expect(r.value).not.toBe(0);
     }
     expect(delivered).toBeGreaterThan(20);
+  });
+});
+
+describe("memory choices are the strategies' own kind ('memory')", () => {
+  const cases = [
+    ['utrace-exit-flags', 'no-release-mb'],
+    ['marker-publish', 'plain-store'],
+    ['subbuf-commit-order', 'no-wmb'],
+  ] as const;
+  for (const [name, variant] of cases) {
+    it(`${name} / ${variant}: PCT alone finds the stale read (PCT used to answer every memory choice with option 0)`, () => {
+      const r = explore(scenario(name), { variant, seed: 1, budget: 2000, strategy: 'pct' });
+      expect(r.found).toBe(true);
+      expect(r.failure!.invariant).toBe('memory-model/warn-on');
+    });
+  }
+
+  it('the shrunk counterexample keeps only the stale reads the failure needs, and each is a memory choice', () => {
+    for (const [name, variant] of cases) {
+      const s = scenario(name);
+      const f = explore(s, { variant, seed: 1, budget: 300 }).failure!;
+      const t = decodeReplay(s, f.replay);
+      const values = decodeSchedule(t.schedule, { context: replayContext(s, t.variant, t.scale) });
+      const r = runSchedule(s, variant, t.scale, lenientReplay(values));
+      expect(r.violation?.name).toBe('memory-model/warn-on');
+      const stale = r.choices.map((c, i) => [c, i] as const).filter(([c]) => c.kind === 'memory' && c.value !== 0);
+      expect(stale.length, name).toBeGreaterThan(0);
+      // Each stale read is needed: answering it with the newest store makes the failure go away.
+      for (const [, i] of stale) {
+        const fresh = r.choices.map((x) => x.value);
+        fresh[i] = 0;
+        const again = runSchedule(s, variant, t.scale, lenientReplay(fresh));
+        expect(again.violation?.name, `${name}: stale read at choice ${i}`).not.toBe('memory-model/warn-on');
+      }
+    }
   });
 });

@@ -26,8 +26,10 @@ describe('parallel exploration', () => {
 
   it('finds the same failure (schedule number, invariant, shrunk replay string) with 1 and 2 workers', () => {
     const s = scenario('fork-flag-race');
-    // Failures past the first chunks of 16 schedules: the workers race to them.
-    for (const [variant, seed, strategy, budget] of [['rcu-walk', 5, 'portfolio', 300], ['rcu-walk', 1, 'pct', 1000]] as const) {
+    // Failures past the first chunks of 16 schedules: the workers race to them. (Since host-
+    // started tasks run their own fork tail, PCT no longer reaches the rcu-walk race within
+    // 1,000 schedules on seeds 1..12; no-recopy's is the PCT case.)
+    for (const [variant, seed, strategy, budget] of [['rcu-walk', 2, 'portfolio', 300], ['no-recopy', 7, 'pct', 1000]] as const) {
       const one = explore(s, { variant, seed, budget, strategy });
       const two = explore(s, { variant, seed, budget, strategy, workers: 2, hostCpus: 2 });
       expect(one.schedules).toBeGreaterThan(16);

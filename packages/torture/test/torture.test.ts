@@ -170,3 +170,18 @@ describe('counterexamples found before the RCU-sched fix', () => {
     expect(o.done).toBe(true);
   });
 });
+
+describe('seeds the 10,000-seed campaign once failed on (regressions, each fixed in the core or a plugin)', () => {
+  it('rcu-tasks seed 1490: a host-started task leaving its fork tail for user mode is quiescent (task/to-user)', () => {
+    const r = torture({ mechanism: 'rcu-tasks', firstSeed: 1490, seeds: 1 });
+    expect(r.mechanisms[0]!.violations).toEqual([]);
+  });
+  it('tracepoints seed 8641: back-to-back RCU-sched grace periods are progress, not one stall', () => {
+    const r = torture({ mechanism: 'tracepoints', firstSeed: 8641, seeds: 1 });
+    expect(r.mechanisms[0]!.violations).toEqual([]);
+  });
+  it('rcu-sched seed 9218: a clone slowed by readers on an 8-CPU kernel is no stall (200 steps per CPU)', () => {
+    const r = torture({ mechanism: 'rcu-sched', firstSeed: 9218, seeds: 1 });
+    expect(r.mechanisms[0]!.violations).toEqual([]);
+  });
+});

@@ -136,6 +136,8 @@ export const UTRACE_ATTACH_EXCLUSIVE = 0x0020;
 export const EOPNOTSUPP = 95;
 /** -ERESTARTSYS: barrier() interrupted by a signal pending on the caller. */
 export const ERESTARTSYS = 512;
+/** -ERESTARTNOINTR: utrace_attach_task gave up waiting out a newborn target (PF_STARTING) because a signal is pending on the caller; the caller's syscall restarts. */
+export const ERESTARTNOINTR = 513;
 /** report_jctl's type: the thread stops (CLD_STOPPED) or continues (CLD_CONTINUED). */
 export const CLD_STOPPED = 5;
 export const CLD_CONTINUED = 6;

@@ -27,6 +27,7 @@ export {
   type SyscallLoggerData,
 } from './engines.js';
 export { detachEngine, type DetachOptions } from './detach.js';
+import { faultsOf } from './internal/faults.js';
 export { traceFirstComm, summarizeUtrace, formatUtraceSummary, type TraceFirstCommOptions, type UtraceSummary } from './session.js';
 
 export const UTRACE_VERSION = '0.1.0';
@@ -38,11 +39,20 @@ export interface UtraceOptions {
    * true. Turn them off only to watch a misbehaving tracer run on past its first violation.
    */
   readonly checks?: boolean;
+  /**
+   * When `ops.release` runs and the engine's data is freed. `'tracer-put'` (default, what every
+   * recorded seed was found with): at the tracer's last enginePut, so a tracer that puts while
+   * a callback may still run (a detach that said -EINPROGRESS, no utrace_barrier) frees data the
+   * callback uses. `'last-kref'`: as the kernel's engine->release, at the last reference, the
+   * attached list's included, so the data outlives every callback.
+   */
+  readonly releaseAt?: 'tracer-put' | 'last-kref';
 }
 
-const KNOWN_OPTIONS: ReadonlyArray<keyof UtraceOptions> = ['checks'];
+const KNOWN_OPTIONS: ReadonlyArray<keyof UtraceOptions> = ['checks', 'releaseAt'];
 
 function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
+  const releaseAt = options?.releaseAt ?? 'tracer-put';
   const bad = (what: string, detail: Record<string, unknown> = {}): never => {
     throw new TracelabError('INVALID_OPTION', `utrace: ${what}`, { plugin: 'utrace', ...detail });
   };
@@ -56,7 +66,8 @@ function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
   }
   const checks = options.checks ?? true;
   if (typeof checks !== 'boolean') bad(`option checks must be a boolean, got ${JSON.stringify(checks)}`);
-  return { checks };
+  if (releaseAt !== 'tracer-put' && releaseAt !== 'last-kref') bad(`option releaseAt must be 'tracer-put' or 'last-kref', got ${JSON.stringify(releaseAt)}`);
+  return { checks, releaseAt };
 }
 
 /**
@@ -66,15 +77,20 @@ function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
  */
 export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, UtraceState> {
   const opts = resolveOptions(options);
+  const faults = faultsOf(options);
   return definePlugin<UtraceApi, UtraceState>({
     name: 'utrace',
     version: UTRACE_VERSION,
     core: '^0.1.0',
-    options: opts,
+    // releaseAt is recorded only when set, so the logs of runs that do not use it are unchanged.
+    options: opts.releaseAt === 'tracer-put' ? { checks: opts.checks } : opts,
     register(ctx) {
       // One registry per kernel: the engines' ops and data, by id (closures, not state).
       const registry: EngineRegistry = new Map();
-      const core = utraceCore(registry);
+      const core = utraceCore(registry, faults, opts.releaseAt);
+      // Resettable: the engines' closures are the only thing kept outside the slice, and the
+      // engines of the previous run are gone with its state.
+      ctx.onReset(() => registry.clear());
       registerReducers(ctx);
       tapHooks(ctx, core);
       if (opts.checks) {

@@ -1,9 +1,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- engine data of any shape in tests */
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { describe, expect, test } from 'vitest';
-import { CLONE_VFORK, ENOSYS, SIGKILL, getState, intMapGet, msleep, type Kernel, type KPath, type Program } from '@tracelab/core';
+import { CLONE_VFORK, ENOSYS, SIGKILL, getState, intMapGet, msleep, type Kernel, type Program } from '@tracelab/core';
 import {
-  UTRACE_ATTACH_CREATE,
   UTRACE_DETACH,
   UTRACE_EVENT_CLONE,
   UTRACE_EVENT_QUIESCE,
@@ -18,19 +17,10 @@ import {
   UTRACE_SYSCALL_RUN,
   attachSyscallLogger,
   summarizeUtrace,
-  type UtraceApi,
   type UtraceEngine,
   type UtraceEngineOps,
 } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith } from './helpers.js';
-
-function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<any>, mask: number): KPath<UtraceEngine> {
-  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
-  if (typeof e === 'number') throw new Error(`attach failed: ${e}`);
-  const r = yield* api.setEvents(pid, e, mask);
-  if (r !== 0) throw new Error(`setEvents failed: ${r}`);
-  return e;
-}
+import { attachWith, call, eventsOf, expectClean, kernelWith } from './helpers.js';
 
 /** Index in the log of the first event matching `pred` (-1 if none). */
 function seqOf(k: Kernel, pred: (e: any) => boolean): number {

@@ -1,6 +1,6 @@
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { createKernel, type EventType, type Kernel, type KernelEvent, type KPath, type Program, type Strategy } from '@tracelab/core';
-import { utrace, type UtraceApi, type UtraceEngineOps } from '@tracelab/utrace';
+import { utrace, UTRACE_ATTACH_CREATE, UTRACE_STOP, type UtraceApi, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
 
 export function kernelWith(options: { seed?: number; cpus?: number; strategy?: Strategy; faultInjection?: boolean } = {}): Kernel {
   return createKernel({ cpus: options.cpus ?? 2, seed: options.seed ?? 1, ...(options.strategy ? { strategy: options.strategy } : {}), ...(options.faultInjection ? { faultInjection: true } : {}), plugins: [utrace()] });
@@ -79,3 +79,15 @@ export function expectClean(k: Kernel, result: { violations: readonly unknown[] 
   if (oopses.length > 0) throw new Error(`unexpected oops: ${JSON.stringify(oopses[0])}`);
   if (result.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(result.violations[0])}`);
 }
+
+/** Attaches an engine with `ops` to `pid` and sets its event mask; throws on any errno. */
+export function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<any>, mask: number): KPath<UtraceEngine> {
+  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
+  if (typeof e === 'number') throw new Error(`attach failed: ${e}`);
+  const r = yield* api.setEvents(pid, e, mask);
+  if (r !== 0) throw new Error(`setEvents failed: ${r}`);
+  return e;
+}
+
+/** An engine that holds its task stopped at every quiescent point. */
+export const holdOps: UtraceEngineOps<any> = { name: 'hold', *reportQuiesce() { return UTRACE_STOP; } };

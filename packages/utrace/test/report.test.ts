@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- engine data of any shape in tests */
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { describe, expect, test } from 'vitest';
-import { EALREADY, ESRCH, getState, msleep, type KPath } from '@tracelab/core';
+import { EALREADY, ESRCH, getState, msleep } from '@tracelab/core';
 import {
   UTRACE_ATTACH_CREATE,
   UTRACE_DETACH,
@@ -16,19 +16,10 @@ import {
   UTRACE_REPORT,
   UTRACE_RESUME,
   UTRACE_STOP,
-  type UtraceApi,
   type UtraceEngine,
   type UtraceEngineOps,
 } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith, recorder } from './helpers.js';
-
-function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<any>, mask: number): KPath<UtraceEngine> {
-  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, { name: ops.name });
-  if (typeof e === 'number') throw new Error(`attach failed: ${e}`);
-  const r = yield* api.setEvents(pid, e, mask);
-  if (r !== 0) throw new Error(`setEvents failed: ${r}`);
-  return e;
-}
+import { attachWith, call, eventsOf, expectClean, kernelWith, recorder } from './helpers.js';
 
 const oneSyscall = function* w(u: any) {
   yield u.sleep(30);

@@ -1,10 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- engine data of any shape in tests */
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { describe, expect, test } from 'vitest';
-import { EAGAIN, EINPROGRESS, ESRCH, SIGKILL, SIGUSR1, intMapGet, msleep, type KPath } from '@tracelab/core';
+import { EAGAIN, EINPROGRESS, ESRCH, SIGKILL, SIGUSR1, intMapGet, msleep } from '@tracelab/core';
 import {
   ERESTARTSYS,
-  UTRACE_ATTACH_CREATE,
   UTRACE_DETACH,
   UTRACE_EVENT_EXIT,
   UTRACE_EVENT_QUIESCE,
@@ -12,22 +11,10 @@ import {
   UTRACE_REPORT,
   UTRACE_RESUME,
   UTRACE_STOP,
-  type UtraceApi,
-  type UtraceEngine,
   type UtraceEngineOps,
   type UtraceExaminer,
 } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith, recorder } from './helpers.js';
-
-function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<any>, mask: number): KPath<UtraceEngine> {
-  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
-  if (typeof e === 'number') throw new Error(`attach failed: ${e}`);
-  const r = yield* api.setEvents(pid, e, mask);
-  if (r !== 0) throw new Error(`setEvents failed: ${r}`);
-  return e;
-}
-
-const holdOps: UtraceEngineOps<any> = { name: 'hold', *reportQuiesce() { return UTRACE_STOP; } };
+import { attachWith, call, eventsOf, expectClean, holdOps, kernelWith, recorder } from './helpers.js';
 
 describe('actions', () => {
   test('REPORT: a report_quiesce pass (event 0) on the way back to user mode, and nothing else', () => {

@@ -13,7 +13,7 @@ import { exploreOnQueue, QUEUE_CHUNK_SIZE, scenarioRef } from '@tracelab/explore
 import { catalog } from '@tracelab/scenarios';
 import { row, wallNow, type Benchmark, type Row } from './harness.js';
 
-const BUDGET = 2000;
+const BUDGET = 20_000;
 const PER_CHUNK_SCHEDULES = 200;
 
 function redisServer(): string | null {
@@ -66,6 +66,27 @@ function startWorker(url: string): Promise<ChildProcess> {
   });
 }
 
+/**
+ * Two processes running the two halves of the same schedules at once, with no queue: the wall
+ * time from go to the last one done. Against one process on all of them, this is the speed-up
+ * two processes can reach on this machine at all (cores shared with the OS, caches, memory).
+ */
+async function twoIndependent(budget: number): Promise<number> {
+  const script = join(dirname(new URL(import.meta.url).pathname), 'half-chunk.js');
+  const kids = [0, 1].map((chunk) => spawn(process.execPath, [script, String(budget), String(chunk)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = kids.map((k) => {
+    let out = '';
+    const ready = new Promise<void>((resolve) => k.stdout!.on('data', (d) => ((out += d), out.startsWith('ready\n') && resolve())));
+    const done = new Promise<void>((resolve, reject) => k.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`explore-queue bench: a half-chunk process exited with ${code}`)))));
+    return { ready, done };
+  });
+  await Promise.all(lines.map((l) => l.ready));
+  const t0 = wallNow();
+  for (const k of kids) k.stdin!.write('go\n');
+  await Promise.all(lines.map((l) => l.done));
+  return Number(wallNow() - t0) / 1e6;
+}
+
 /** User + system CPU milliseconds a process has used (Linux /proc; clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -114,8 +135,11 @@ export const exploreQueueBench: Benchmark = {
       const coordCpu = ownCpuMs() - coord0;
       const workersCpu = proc ? workers.reduce((n, w, i) => n + cpuMs(w.pid!) - before[i]!, 0) : NaN;
       if (two.value.steps !== one.value.steps || two.value.schedules !== one.value.schedules) throw new Error('explore-queue bench: the queue and one process ran different schedules');
-      process.stderr.write(`  2 workers: ${two.ms.toFixed(0)} ms, 1 process: ${one.ms.toFixed(0)} ms for ${BUDGET} schedules in chunks of ${QUEUE_CHUNK_SIZE} (results from ${two.value.workers} workers)\n`);
+      process.stderr.write(`  2 workers: ${two.ms.toFixed(0)} ms, 1 process: ${one.ms.toFixed(0)} ms for ${BUDGET} schedules in chunks of ${two.value.chunkSize} (results from ${two.value.workers} workers)\n`);
       rows.push(row(`explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes (target speed-up 1.8)`, 'ms', two.ms, one.ms, '1 process, same schedules'));
+      const pair = await twoIndependent(BUDGET);
+      process.stderr.write(`  2 independent processes, half the schedules each, no queue: ${pair.toFixed(0)} ms (this machine's ceiling for two processes: ${(one.ms / pair).toFixed(2)}x)\n`);
+      rows.push(row(`explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes against 2 independent processes (no queue)`, 'ms', two.ms, pair, '2 processes, half each, no queue'));
       // On a machine shared with other work the wall clock says little; the CPU the deployment
       // spent on the same schedules (workers plus coordinator) says what the queue costs.
       if (proc) {

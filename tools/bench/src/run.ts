@@ -2,7 +2,18 @@
  * tracelab's benchmarks, each figure side by side with its peer measured in the same run.
  * `npm run bench` runs them all; `npm run bench -- fold` only those whose name contains "fold".
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { configureStore, createSlice, type PayloadAction } from '@reduxjs/toolkit';
+import { explore } from '@tracelab/explore';
+import { ktrace } from '@tracelab/ktrace';
+import { memoryModel } from '@tracelab/memory-model';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { catalog } from '@tracelab/scenarios';
+import { utrace } from '@tracelab/utrace';
 import { buildWorkload, defaultScenario } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
 import { ftraceBench } from './ftrace.js';
@@ -256,10 +267,84 @@ const kernelCreation: Benchmark = {
     const stack = defaultScenario.plugins;
     const full = measure(() => createKernel({ cpus: 2, seed: 1, plugins: stack() }), { iterations: 200, samples: 5, warmup: 50 });
     const bare = measure(() => createKernel({ cpus: 2, seed: 1 }), { iterations: 500, samples: 5, warmup: 50 });
+    // kernel.reset (issue 14): the stacks whose plugins can all be reset (ctx.onReset).
+    const resettable = () => [ktrace(), rcuTasks(), utrace(), memoryModel()];
+    const created = measure(() => createKernel({ cpus: 2, seed: 1, plugins: resettable() }), { iterations: 200, samples: 5, warmup: 50 });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: resettable() });
+    const reset = measure(() => k.reset(), { iterations: 2000, samples: 5, warmup: 200 });
+    // The same after a run: what an explorer's worker pays between two schedules.
+    const ran = measure(
+      () => {
+        k.reset();
+        k.spawn(buildWorkload({ jobs: 1, files: 1 }), { comm: 'sh' });
+        k.run();
+      },
+      { iterations: 100, samples: 5, warmup: 300 },
+    );
+    const fresh = measure(
+      () => {
+        const f = createKernel({ cpus: 2, seed: 1, plugins: resettable() });
+        f.spawn(buildWorkload({ jobs: 1, files: 1 }), { comm: 'sh' });
+        f.run();
+      },
+      { iterations: 100, samples: 5, warmup: 300 },
+    );
     return [
       row('kernel creation, default stack (6 plugins)', 'us', full / 1e3, 10, 'target per schedule'),
       row('kernel creation, no plugins', 'us', bare / 1e3, 10, 'target per schedule'),
+      row('kernel.reset, ktrace + rcu-tasks + utrace + memory-model', 'us', reset / 1e3, created / 1e3, 'createKernel, same stack'),
+      row('kernel.reset, ktrace + rcu-tasks + utrace + memory-model', 'us', reset / 1e3, 10, 'target per schedule'),
+      row('reset + a 1-job build run, same stack', 'us', ran / 1e3, fresh / 1e3, 'createKernel + the same run'),
     ];
+  },
+};
+
+// ---- 2c. a long run: the log streamed to disk ---------------------------------------------------
+
+/**
+ * A 10,000,000-event run with the log streamed to a file (`logFile`), in a child process of its
+ * own so that its peak RSS is its own: the simulation benchmark's build, ~180 times in a row.
+ * A minute of CPU or more, so it is its own benchmark (`npm run bench -- "long run"`), run with
+ * nice, once. `TRACELAB_LONG_RUN_EVENTS` scales it (the number of builds is derived from it).
+ */
+const longRun: Benchmark = {
+  name: 'long run',
+  run(): Row[] {
+    const events = Number(process.env['TRACELAB_LONG_RUN_EVENTS'] ?? 10_000_000);
+    const dir = mkdtempSync(join(tmpdir(), 'tracelab-long-'));
+    try {
+      const file = join(dir, 'run.ndjson');
+      const script = fileURLToPath(new URL('./long-run.js', import.meta.url));
+      const out = execFileSync(process.execPath, [script, file, String(events)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      const r = JSON.parse(out) as { events: number; steps: number; maxRssKiB: number; ms: number; bytes: number };
+      process.stderr.write(`  ${r.events.toLocaleString('en-US')} events, ${r.steps.toLocaleString('en-US')} steps in ${(r.ms / 1e3).toFixed(1)} s, log ${(r.bytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB\n`);
+      const name = `run of ${(r.events / 1e6).toFixed(1)}M events, log streamed to disk`;
+      return [
+        row(`${name}: peak RSS`, 'MiB', r.maxRssKiB / 1024, r.bytes / 2 ** 20, 'its log on disk (MiB)'),
+        row(`${name}: peak RSS`, 'MiB', r.maxRssKiB / 1024, 1536, 'target'),
+        row(`${name}: simulation`, 'steps/s', r.steps / (r.ms / 1e3), 1_000_000, 'target'),
+      ];
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+// ---- 2d. schedules per second on each catalog scenario -------------------------------------------
+
+/** explore's rate on every catalog scenario's fixed variant, beside the target (the explore benchmark also finds, shrinks and runs DFS: minutes). */
+const scheduleRate: Benchmark = {
+  name: 'schedule rate',
+  run(): Row[] {
+    const rows: Row[] = [];
+    const n = 1000;
+    for (const s of catalog.values()) {
+      const fixed = s.variants.find((v) => v.safe)!.name;
+      explore(s, { variant: fixed, budget: 100, strategy: 'random', selfCheckEvery: 0 }); // warm-up
+      const t = timeOnce(() => explore(s, { variant: fixed, budget: n, strategy: 'portfolio', selfCheckEvery: 0 }));
+      rows.push(row(`explore ${s.name}/${fixed}, portfolio, ${(t.value.steps / n).toFixed(0)} steps per schedule`, 'schedules/s', n / (t.ns / 1e9), 10_000, 'target'));
+    }
+    return rows;
   },
 };
 
@@ -284,7 +369,7 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(await runBenchmarks([fold, simulation, kernelCreation, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench], filterFromArgv()));
+  report(await runBenchmarks([fold, simulation, kernelCreation, scheduleRate, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench, longRun], filterFromArgv()));
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

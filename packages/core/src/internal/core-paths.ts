@@ -1,6 +1,6 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
-import { CURRENT, POINT, STATE, SWITCH, callbackPath, emitCommand, fn, msleep, mutexLock, mutexUnlock, waitEvent, wakeUp, writeLock, writeUnlock, type Current } from '../paths.js';
+import { CURRENT, POINT, STATE, SWITCH, callbackPath, emitCommand, fn, msleep, mutexLock, mutexUnlock, waitEvent, wakeUp, writeLock, writeUnlock, writeUnlockInline, type Current } from '../paths.js';
 import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
@@ -29,6 +29,10 @@ interface SyscallOut {
  * or another CPU could act.
  */
 export class CorePathsImpl implements CorePaths {
+  /**
+   * The program a task's fork/vfork/exec is to start, keyed by the task's pid: set by its user
+   * operation, taken by the syscall body, both on that task inside its own steps.
+   */
   private readonly programs = new Map<number, Program>();
   private readonly outs = new Map<number, SyscallOut>();
   /**
@@ -40,6 +44,13 @@ export class CorePathsImpl implements CorePaths {
 
   /** Built by the runtime it serves, in the runtime's constructor; it only keeps the reference. */
   constructor(private readonly rt: Runtime) {}
+
+  /** Forgets every task's syscall bookkeeping (`kernel.reset`: no task survives it). */
+  reset(): void {
+    this.programs.clear();
+    this.outs.clear();
+    this.vforks.clear();
+  }
 
   /** The core's syscall table: the runtime copies it into its own at construction. */
   syscallTable(): ReadonlyArray<readonly [string, SyscallBody]> {
@@ -60,8 +71,17 @@ export class CorePathsImpl implements CorePaths {
     ];
   }
 
+  /** The program a fork or exec of `pid` starts; a rolled-back step puts it back. */
+  private takeProgram(pid: number): Program | undefined {
+    const program = this.programs.get(pid);
+    if (program === undefined) return undefined;
+    this.programs.delete(pid);
+    this.rt.journal(() => this.programs.set(pid, program));
+    return program;
+  }
+
   private get s(): KernelState {
-    return this.rt.store.state;
+    return this.rt.store.live;
   }
 
   private me(): TaskRt {
@@ -289,8 +309,7 @@ export class CorePathsImpl implements CorePaths {
     yield* this.rt.runHook('exec', { pid, comm, filename: r.data }, pid);
     yield emitCommand({ type: 'task/exec', pid, comm });
     yield* this.completeVfork(pid);
-    const program = this.programs.get(pid);
-    this.programs.delete(pid);
+    const program = this.takeProgram(pid);
     if (program !== undefined) this.outs.set(pid, { ret: 0, program });
     return 0;
   }
@@ -336,8 +355,7 @@ export class CorePathsImpl implements CorePaths {
    */
   private *sysClone(cloneFlags: number): KPath<number> {
     const parent = this.me().pid;
-    const program = this.programs.get(parent);
-    this.programs.delete(parent);
+    const program = this.takeProgram(parent);
     if (program === undefined) throw new TracelabError('KERNEL_BUG', 'BUG: clone without a program for the child');
     const child = yield* fn('copy_process', this.copyProcess(parent, program, cloneFlags));
     yield* this.rt.runHook('cloneComplete', { parent, child, cloneFlags }, parent);
@@ -346,6 +364,7 @@ export class CorePathsImpl implements CorePaths {
       // The child may have execed or exited already: then the wait returns at once.
       yield* waitEvent(`vfork:${child}`, () => vfork.done);
       this.vforks.delete(child);
+      this.rt.journal(() => this.vforks.set(child, vfork));
       yield emitCommand({ type: 'fork/vfork-done', parent, child });
     }
     return child;
@@ -356,6 +375,7 @@ export class CorePathsImpl implements CorePaths {
     const vfork = this.vforks.get(pid);
     if (vfork === undefined || vfork.done) return;
     vfork.done = true;
+    this.rt.journal(() => (vfork.done = false));
     yield* wakeUp(`vfork:${pid}`);
   }
 
@@ -369,8 +389,11 @@ export class CorePathsImpl implements CorePaths {
     const child = this.s.kernel.nextPid;
     yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
-    this.rt.tasks.set(child, rt);
-    if ((cloneFlags & CLONE_VFORK) !== 0) this.vforks.set(child, { parent, done: false });
+    this.rt.addTask(rt);
+    if ((cloneFlags & CLONE_VFORK) !== 0) {
+      this.vforks.set(child, { parent, done: false });
+      this.rt.journal(() => this.vforks.delete(child));
+    }
     yield* this.rt.runHook('fork', { stage: 'dup', parent, child, cloneFlags }, parent);
     // copy_mm, copy_files, ...: preemptible, and other CPUs run meanwhile.
     yield POINT;
@@ -384,6 +407,35 @@ export class CorePathsImpl implements CorePaths {
     // wake_up_new_task
     yield emitCommand({ type: 'sched/wakeup', pid: child, by: parent });
     return child;
+  }
+
+  /**
+   * The first code of a task the host (or `kthreadRun`) started: the model has no init or
+   * kthreadd to fork it, so it runs copy_process's hook stages itself, parent 0, and links
+   * itself in between under the tasklist write lock, as a forked child is. Without fork
+   * handlers there is nothing to order against: it links at once.
+   */
+  *hostForkTail(pid: number, kthread: boolean): KPath<void> {
+    if (this.rt.hasHandlers('fork')) {
+      yield* this.rt.runHook('fork', { stage: 'dup', parent: 0, child: pid, cloneFlags: 0 }, pid);
+      yield* writeLock();
+      yield emitCommand({ type: 'task/linked', pid });
+      yield* this.rt.runHook('fork', { stage: 'link', parent: 0, child: pid, cloneFlags: 0 }, pid);
+      // No preemption point here: the tail adds none of its own to the task's first step, so
+      // a stack whose fork handlers take none runs the same schedule as before the tail existed.
+      yield* writeUnlockInline();
+    } else {
+      yield emitCommand({ type: 'task/linked', pid });
+    }
+    if (kthread) return;
+    yield* this.exitToUser(pid);
+    yield emitCommand({ type: 'task/to-user', pid });
+  }
+
+  /** A host-started user task: its fork tail, then its program. */
+  *hostUserMain(pid: number, program: Program | ReturnType<Program>): KPath<void> {
+    yield* this.hostForkTail(pid, false);
+    yield* this.userMain(pid, program);
   }
 
   /** The child's first code: back to user mode from clone(), which returns 0 in the child. */
@@ -440,6 +492,7 @@ export class CorePathsImpl implements CorePaths {
 
   /** A kernel thread: runs its path, then exits. */
   *kthreadMain(path: KPath<unknown>, rt: () => TaskRt): KPath<void> {
+    yield* this.hostForkTail(rt().pid, true);
     const value = yield* path;
     rt().outcome = { ok: true, value };
     yield* this.doExit(0);

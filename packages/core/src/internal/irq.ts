@@ -100,6 +100,25 @@ export class Interrupts {
     this.needResched = new Array<boolean>(cpus).fill(false);
   }
 
+  /** Back to no interrupt pending, interrupts enabled on every CPU (`kernel.reset`). */
+  reset(): void {
+    this.irqOff.fill(false);
+    this.nextTick.fill(0);
+    this.nextNmi.fill(0);
+    this.needResched.fill(false);
+    this.saved.clear();
+  }
+
+  /** Sets `cpu`'s local_irq state; a rolled-back segment takes the change back (the runtime's journal). */
+  private setIrqOff(cpu: number, off: boolean): void {
+    const was = this.irqOff[cpu]!;
+    if (was === off) return;
+    this.irqOff[cpu] = off;
+    this.rt.journal(() => {
+      this.irqOff[cpu] = was;
+    });
+  }
+
   /** The sources deliverable on `cpu` now, in a fixed order (NMI first, then the timer). */
   private deliverable(cpu: number): Source[] {
     const s = this.sources!;
@@ -202,20 +221,20 @@ export class Interrupts {
       case 'query':
         return was;
       case 'disable':
-        this.irqOff[cpu] = true;
+        this.setIrqOff(cpu, true);
         return undefined;
       case 'enable':
         if (inIrqCount(this.rt.preemptCount(cpu)) || inNmiCount(this.rt.preemptCount(cpu))) {
           throw new TracelabError('KERNEL_BUG', `BUG: local_irq_enable in interrupt context on cpu ${cpu}`);
         }
-        this.irqOff[cpu] = false;
+        this.setIrqOff(cpu, false);
         return undefined;
       case 'save':
-        this.irqOff[cpu] = true;
+        this.setIrqOff(cpu, true);
         return was;
       case 'restore':
         if (typeof flags !== 'boolean') throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore with flags ${String(flags)} (not from local_irq_save)`);
-        this.irqOff[cpu] = flags;
+        this.setIrqOff(cpu, flags);
         return undefined;
     }
   }

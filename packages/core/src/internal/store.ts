@@ -5,7 +5,9 @@ import { TracelabError, describeError } from '../errors.js';
 import { CORE_EVENT_TYPES, type EventInput, type KernelEvent } from '../events.js';
 import type { KernelState } from '../state.js';
 import { canonicalJson } from './canonical-json.js';
-import { coreReducer, initialCoreState, type CoreWriter } from './reducers.js';
+import { LogSink } from './log-sink.js';
+import { coreReducer, copyRoot, initialWorkingState, type CoreWriter } from './reducers.js';
+import { Journal, freezeWorking, frozenCopy, own } from './working.js';
 
 /** A plugin's reducer: folds an event into the plugin's own slice. */
 export type SliceReducer = (slice: Draft<unknown>, event: KernelEvent, state: KernelState) => unknown;
@@ -15,10 +17,17 @@ interface PluginReducer {
   readonly fn: SliceReducer;
 }
 
-/** Where the log stood: truncating back to it undoes everything applied since. */
+/** Where the log stood: undoing back to it removes everything applied since. */
 export interface Checkpoint {
   readonly length: number;
+  /** The journal's length then (working.ts): the writes after it are undone. */
+  readonly journal: number;
+}
+
+/** A built kernel's store: its state snapshot and log length (`mark`/`resetTo`). */
+export interface StoreMark {
   readonly state: KernelState;
+  readonly length: number;
 }
 
 /** Thrown out of `produce` so the store knows whose reducer failed. */
@@ -29,23 +38,6 @@ class ReducerFailure extends Error {
   ) {
     super(describeError(original));
   }
-}
-
-/** The root, field by field (spreading a frozen object is slow on Node 20: reducers.ts). */
-function copyRoot(s: KernelState): CoreWriter {
-  return {
-    clock: s.clock,
-    kernel: s.kernel,
-    cpus: s.cpus,
-    runqueue: s.runqueue,
-    tasks: s.tasks,
-    locks: s.locks,
-    rcu: s.rcu,
-    memory: s.memory,
-    modules: s.modules,
-    functions: s.functions,
-    plugins: s.plugins,
-  };
 }
 
 /** Where `stateAt` may start from: snapshot spacing, and how many snapshots are kept at most. */
@@ -61,18 +53,27 @@ const HEADER_FIELDS = ['seq', 'time', 'cpu'] as const;
 
 /**
  * The append-only log and the fold over it. Every state change goes through `append`: the
- * event gets its header, the reducers run in one immer draft, the event joins the log. Events
- * are published to subscribers only at `flush` (the end of a scheduling step), so a step that
- * is rolled back (a plugin handler threw) was never seen by anyone.
+ * event gets its header, the core's reducer writes the working state in place (working.ts),
+ * each plugin reducer gets an immer draft of its own slice, the event joins the log. Events are
+ * published to subscribers only at `flush` (the end of a scheduling step), so a step that is
+ * rolled back (a plugin handler threw) was never seen by anyone.
+ *
+ * `live` is the working state: only the store's fold writes it, and kernel code, invariants and
+ * monitors read it through the read-only `KernelState` type. Whatever is handed to a user is a
+ * snapshot (`state`, `stateAt`, `state$`): frozen, and never changed afterwards.
  *
  * Mutable fields are written only by the kernel's own loop (single-threaded); nothing else
  * holds a reference to them.
  */
 export class EventStore {
-  state: KernelState = initialCoreState();
+  /** The working state, written in place by the fold only. */
+  private readonly work: CoreWriter = initialWorkingState();
   readonly log: KernelEvent[] = [];
-  readonly events$ = new Subject<KernelEvent>();
-  readonly state$ = new Subject<KernelState>();
+  /** Replaced (the old one completed) by `resetTo`; the kernel's streams defer to the current one. */
+  events$ = new Subject<KernelEvent>();
+  state$ = new Subject<KernelState>();
+  /** Bumped by every event applied and every rollback: "did the state change since". */
+  version = 0;
 
   // immer with its own settings, so the host application's global immer config is untouched.
   private readonly immer = new Immer({ autoFreeze: true });
@@ -80,17 +81,43 @@ export class EventStore {
   private readonly owners = new Map<string, string>();
   private readonly pluginReducers = new Map<string, PluginReducer[]>();
   private readonly initialSlices = new Map<string, unknown>();
-  // snapshots[j] is the state after the first j * snapshotEvery events.
-  private snapshots: KernelState[] = [this.state];
+  /** Undo records of the working state's writes while a checkpoint is open (working.ts). */
+  private readonly journal = new Journal();
+  // snapshots[i] is the state after the first snapshotCounts[i] events (ascending); [0] is empty.
+  private snapshots: KernelState[];
+  private snapshotCounts: number[] = [0];
   private snapshotEvery: number;
+  /** A snapshot is due (the log passed a multiple of snapshotEvery) and waits for an empty journal. */
+  private snapshotDue = false;
+  /** The last snapshot handed out, and the version it shows. */
+  private lastSnapshot: KernelState;
+  private lastSnapshotVersion = 0;
   private published = 0;
-  private lastPublishedState: KernelState = this.state;
+  private lastPublishedVersion = 0;
   /** Created on the first logHash(): a native hash object per kernel is costly to collect, and most explored kernels are never hashed. */
   private hasher: Hash | null = null;
   private hashed = 0;
 
-  constructor(private readonly snapshotPolicy: SnapshotPolicy = DEFAULT_SNAPSHOTS) {
+  /** Streams the log to a file (`KernelOptions.logFile`); null keeps the whole log in memory. */
+  private readonly sink: LogSink | null;
+  /** The seq of `log[0]`: events before it were streamed to the file and left memory (written by trimLog). */
+  private logBase = 0;
+  private lastTrimmed: KernelEvent | undefined = undefined;
+
+  constructor(
+    private readonly snapshotPolicy: SnapshotPolicy = DEFAULT_SNAPSHOTS,
+    logFile: string | null = null,
+  ) {
     this.snapshotEvery = snapshotPolicy.every;
+    this.sink = logFile === null ? null : new LogSink(logFile);
+    if (this.sink !== null) this.hasher = createHash('sha256');
+    this.lastSnapshot = this.takeSnapshot();
+    this.snapshots = [this.lastSnapshot];
+  }
+
+  /** The working state, read-only: read it, never keep it (it changes under you); `state` is the snapshot to keep. */
+  get live(): KernelState {
+    return this.work;
   }
 
   /** Called when a plugin reducer throws, before the event is retried without that plugin. */
@@ -119,16 +146,53 @@ export class EventStore {
     this.initialSlices.set(plugin, slice);
   }
 
+  /**
+   * The state now, as an immutable snapshot: the same object until the state changes. Between
+   * steps (the journal empty) the working objects are frozen where they stand and later writes
+   * copy them; mid-step (a rollback may still need to write them) they are copied instead.
+   */
+  get state(): KernelState {
+    if (this.version !== this.lastSnapshotVersion) {
+      this.lastSnapshot = this.takeSnapshot();
+      this.lastSnapshotVersion = this.version;
+    }
+    return this.lastSnapshot;
+  }
+
+  private takeSnapshot(): KernelState {
+    const root = copyRoot(this.work);
+    if (this.journal.length === 0) {
+      freezeWorking(root);
+      return root as KernelState;
+    }
+    return frozenCopy(root) as KernelState;
+  }
+
+  /**
+   * A point to roll back to. The first one turns the journal on for good (a live kernel's store;
+   * a replay's never checkpoints and folds unjournaled); `flush` empties it.
+   */
   checkpoint(): Checkpoint {
-    return { length: this.log.length, state: this.state };
+    this.journal.on = true;
+    return { length: this.length, journal: this.journal.length };
+  }
+
+  /** Folds from here on unjournaled (`replay`: a log being read back is never rolled back). */
+  stopJournal(): void {
+    this.journal.clear();
+    this.journal.on = false;
   }
 
   /** Undoes every event appended since `cp`; only events not yet published can be undone. */
   rollback(cp: Checkpoint): void {
-    if (cp.length < this.published) throw new Error('internal: rollback past published events');
-    this.log.length = cp.length;
-    this.state = cp.state;
-    this.snapshots.length = Math.min(this.snapshots.length, Math.floor(cp.length / this.snapshotEvery) + 1);
+    if (cp.length < this.published || cp.journal > this.journal.length) throw new Error('internal: rollback past published events');
+    this.journal.undo(cp.journal);
+    this.log.length = cp.length - this.logBase;
+    this.version++;
+    while (this.snapshotCounts[this.snapshotCounts.length - 1]! > cp.length) {
+      this.snapshotCounts.pop();
+      this.snapshots.pop();
+    }
     if (this.hashed > cp.length) this.resetHash();
   }
 
@@ -143,13 +207,17 @@ export class EventStore {
     }
     for (;;) {
       // Header first: a spread followed by more properties leaves V8's fast clone path (~2 us).
-      const event = Object.freeze({ seq: this.log.length, time, cpu, ...input }) as KernelEvent;
+      const event = Object.freeze({ seq: this.length, time, cpu, ...input }) as KernelEvent;
+      const mark = this.journal.length;
       try {
         this.apply(event);
         return event;
       } catch (err) {
+        // A reducer that threw may have written part of the event: undo it before going on.
+        if (this.journal.on) this.journal.undo(mark);
         if (!(err instanceof ReducerFailure)) throw err;
         if (this.onReducerFailure === null) throw err.original;
+        if (!this.journal.on) throw new Error(`internal: reducer of ${err.plugin} failed outside any checkpoint`, { cause: err.original });
         // Contain the failing plugin: log its oops (which disables it), then apply the event
         // again without it. The log reads oops-then-event, so a replay disables the plugin
         // before the event too and folds to the same state.
@@ -160,94 +228,184 @@ export class EventStore {
 
   /** Applies an already-stamped event (live or from a log being replayed). */
   apply(event: KernelEvent): void {
-    const next = this.fold(this.state, event);
-    this.state = next;
+    this.fold(this.work, event, this.journal);
     this.log.push(event);
-    if (this.log.length % this.snapshotEvery === 0) {
-      this.snapshots[this.log.length / this.snapshotEvery] = next;
-      // Each snapshot keeps alive every trie node the events since the last one replaced. A
-      // fixed spacing would grow memory (and GC time) with the log; thinning bounds it, and
-      // stateAt folds at most snapshotEvery events from the nearest one.
-      if (this.snapshots.length > this.snapshotPolicy.max) {
-        this.snapshots = this.snapshots.filter((_, j) => j % 2 === 0);
-        this.snapshotEvery *= 2;
-      }
+    this.version++;
+    if (this.length % this.snapshotEvery === 0) this.snapshotDue = true;
+    if (this.snapshotDue && this.journal.length === 0) this.keepSnapshot();
+  }
+
+  /**
+   * Keeps a snapshot for `stateAt`. Each one keeps alive every record the events since the
+   * previous one replaced; a fixed spacing would grow memory (and GC time) with the log, so past
+   * `max` snapshots every other one is dropped and the spacing doubles, and stateAt folds at most
+   * about `snapshotEvery` events from the nearest one.
+   */
+  private keepSnapshot(): void {
+    this.snapshotDue = false;
+    this.snapshots.push(this.state);
+    this.snapshotCounts.push(this.length);
+    if (this.snapshots.length > this.snapshotPolicy.max) {
+      this.snapshots = this.snapshots.filter((_, j) => j % 2 === 0);
+      this.snapshotCounts = this.snapshotCounts.filter((_, j) => j % 2 === 0);
+      this.snapshotEvery *= 2;
     }
   }
 
   /**
-   * One event folded into a state. The core's reducer writes a shallow copy of the root
-   * copy-on-write (reducers.ts); each plugin reducer for the event then gets an immer draft of
-   * its own slice only, and the new core state to read. Nothing of `state` is modified.
+   * One event folded into the working state `s`: the clock, the core's reducer (in place,
+   * journaled), the plugin's initial slice on its registration, then each plugin reducer for the
+   * event with an immer draft of its own slice only and `s` to read.
    */
-  private fold(state: KernelState, event: KernelEvent): KernelState {
-    const next = copyRoot(state);
-    if (state.clock.now !== event.time) next.clock = Object.freeze({ now: event.time });
+  private fold(s: CoreWriter, event: KernelEvent, j: Journal): void {
+    if (s.clock.now !== event.time) j.set(s, 'clock', { now: event.time });
     const core = coreReducer(event.type);
-    if (core !== undefined) core(next, event as never);
+    if (core !== undefined) core(s, event as never, j);
     if (event.type === 'kernel/plugin-registered') {
       const slice = this.initialSlices.get(event.name);
-      if (slice !== undefined) next.plugins = Object.freeze({ ...next.plugins, [event.name]: freeze(slice, true) });
+      if (slice !== undefined) j.setKey(own(j, s, 'plugins'), event.name, freeze(slice, true));
     }
     const list = this.pluginReducers.get(event.type);
-    if (list !== undefined) next.plugins = this.foldPlugins(list, next, event);
-    return Object.freeze(next);
+    if (list !== undefined) this.foldPlugins(list, s, event, j);
   }
 
-  private foldPlugins(list: readonly PluginReducer[], next: CoreWriter, event: KernelEvent): KernelState['plugins'] {
-    const disabled = next.kernel.disabledPlugins;
-    let plugins: Record<string, unknown> | null = null;
+  private foldPlugins(list: readonly PluginReducer[], s: CoreWriter, event: KernelEvent, j: Journal): void {
+    const disabled = s.kernel.disabledPlugins;
     for (const r of list) {
       if (disabled[r.plugin] !== undefined) continue;
-      const slices: Record<string, unknown> = plugins ?? next.plugins;
-      const before = slices[r.plugin];
-      // The reducer sees the state as folded so far, its own slice as the draft.
-      const view = plugins === null ? (next as KernelState) : ({ ...next, plugins } as KernelState);
+      const before = s.plugins[r.plugin];
       let after: unknown;
       try {
-        after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, event, view));
+        // The reducer sees the state as folded so far, its own slice as the draft.
+        after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, event, s as KernelState));
       } catch (err) {
         throw new ReducerFailure(r.plugin, err);
       }
-      if (after !== before) {
-        plugins ??= { ...next.plugins };
-        plugins[r.plugin] = after;
-      }
+      if (after !== before) j.setKey(own(j, s, 'plugins'), r.plugin, after);
     }
-    return plugins === null ? next.plugins : Object.freeze(plugins);
   }
 
   /** Publishes what the last step appended: events first, then the state, if it changed. */
   flush(): void {
-    while (this.published < this.log.length) this.events$.next(this.log[this.published++]!);
-    if (this.state !== this.lastPublishedState) {
-      this.lastPublishedState = this.state;
-      this.state$.next(this.state);
+    // Nothing published can be rolled back: the journal's records are no longer needed.
+    this.journal.clear();
+    if (this.snapshotDue) this.keepSnapshot();
+    while (this.published < this.length) this.events$.next(this.log[this.published++ - this.logBase]!);
+    if (this.sink !== null) {
+      const hasher = this.hasher!;
+      for (const e of this.log) hasher.update(this.sink.write(e));
+      this.trimLog();
+    }
+    if (this.version !== this.lastPublishedVersion) {
+      this.lastPublishedVersion = this.version;
+      // A snapshot per step only for someone listening (kernel.state$ takes the current one on subscribe).
+      if (this.state$.observed) this.state$.next(this.state);
     }
   }
 
   /** The state right after event `seq` was applied: the nearest snapshot, then a short fold. */
   stateAt(seq: number): KernelState {
-    if (!Number.isInteger(seq) || seq < -1 || seq >= this.log.length) {
-      throw new TracelabError('SEQ_OUT_OF_RANGE', `stateAt(${seq}): the log holds events 0..${this.log.length - 1} (-1 is the state before the first)`, { seq });
+    if (!Number.isInteger(seq) || seq < -1 || seq >= this.length) {
+      throw new TracelabError('SEQ_OUT_OF_RANGE', `stateAt(${seq}): the log holds events 0..${this.length - 1} (-1 is the state before the first)`, { seq });
     }
-    if (seq === this.log.length - 1) return this.state;
+    if (seq === this.length - 1) return this.state;
     const count = seq + 1;
-    let j = Math.min(Math.floor(count / this.snapshotEvery), this.snapshots.length - 1);
-    while (this.snapshots[j] === undefined) j--;
-    let s = this.snapshots[j]!;
-    for (let i = j * this.snapshotEvery; i < count; i++) {
-      const e = this.log[i]!;
-      s = this.fold(s, e);
+    let j = this.snapshotCounts.length - 1;
+    while (this.snapshotCounts[j]! > count) j--;
+    const from = this.snapshotCounts[j]!;
+    if (from === count) return this.snapshots[j]!;
+    // Folded on a working root over the snapshot: frozen parts are copied as they are written,
+    // with no journal (nothing to roll back); the result is frozen like any snapshot.
+    const work = copyRoot(this.snapshots[j]!);
+    const scratch = new Journal();
+    let i = from;
+    // Events already streamed to the log file are read back from it.
+    if (i < this.logBase) {
+      for (const e of this.sink!.read(i, Math.min(count, this.logBase))) this.fold(work, e, scratch);
+      i = Math.min(count, this.logBase);
     }
-    return s;
+    for (; i < count; i++) this.fold(work, this.log[i - this.logBase]!, scratch);
+    freezeWorking(work);
+    return work as KernelState;
+  }
+
+  /** Where a kernel was when it was built (after its flush): what `resetTo` goes back to. */
+  mark(): StoreMark {
+    return { state: this.state, length: this.length };
+  }
+
+  /**
+   * Back to `mark` (`kernel.reset`): the working root takes the marked snapshot's slices (frozen,
+   * so the next writes copy them), the log is cut to its length, and subscribers of the old run
+   * get `complete` (the new run's streams are new subjects).
+   */
+  resetTo(mark: StoreMark): void {
+    const w = this.work;
+    const s = mark.state;
+    w.clock = s.clock;
+    w.kernel = s.kernel;
+    w.cpus = s.cpus;
+    w.runqueue = s.runqueue;
+    w.tasks = s.tasks;
+    w.locks = s.locks;
+    w.rcu = s.rcu;
+    w.memory = s.memory;
+    w.modules = s.modules;
+    w.functions = s.functions;
+    w.plugins = s.plugins;
+    this.journal.clear();
+    if (this.sink !== null) throw new TracelabError('RESET_UNSUPPORTED', 'reset: this kernel streams its log to a file; create a new one');
+    this.log.length = mark.length;
+    this.published = mark.length;
+    this.version++;
+    this.lastSnapshot = s;
+    this.lastSnapshotVersion = this.version;
+    this.lastPublishedVersion = this.version;
+    this.snapshotDue = false;
+    while (this.snapshotCounts[this.snapshotCounts.length - 1]! > mark.length) {
+      this.snapshotCounts.pop();
+      this.snapshots.pop();
+    }
+    if (this.hashed > mark.length) this.resetHash();
+    this.events$.complete();
+    this.state$.complete();
+    this.events$ = new Subject<KernelEvent>();
+    this.state$ = new Subject<KernelState>();
   }
 
   /** Hex SHA-256 of the canonical NDJSON log (one canonical JSON event per line, each ending in \n). */
   logHash(): string {
+    if (this.sink !== null) {
+      // The running hash covers the published (streamed) events; this step's are added to a copy.
+      const h = this.hasher!.copy();
+      for (let i = this.published; i < this.length; i++) h.update(canonicalJson(this.log[i - this.logBase]) + '\n');
+      return h.digest('hex');
+    }
     const hasher = (this.hasher ??= createHash('sha256'));
-    while (this.hashed < this.log.length) hasher.update(canonicalJson(this.log[this.hashed++]) + '\n');
+    while (this.hashed < this.length) hasher.update(canonicalJson(this.log[this.hashed++ - this.logBase]) + '\n');
     return hasher.copy().digest('hex');
+  }
+
+  /** Events logged so far (streamed ones included). */
+  get length(): number {
+    return this.logBase + this.log.length;
+  }
+
+  /** The last event logged, or undefined before the first. */
+  last(): KernelEvent | undefined {
+    return this.log.length > 0 ? this.log[this.log.length - 1] : this.lastTrimmed;
+  }
+
+  /** Writes what the sink holds to its file (the end of every host action: the file is then whole). */
+  drain(): void {
+    this.sink?.drain();
+  }
+
+  /** Published events streamed to the file leave memory; the last one is kept for `last()`. */
+  private trimLog(): void {
+    this.lastTrimmed = this.log[this.log.length - 1] ?? this.lastTrimmed;
+    this.logBase += this.log.length;
+    this.log.length = 0;
   }
 
   private resetHash(): void {

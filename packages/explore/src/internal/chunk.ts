@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { TracelabError } from '@tracelab/core';
 import { replay, replayString } from '../replay.js';
-import { isFailure, runSchedule, trimmed, type Picker } from './run.js';
+import { KernelPool, isFailure, runSchedule, trimmed, type Picker } from './run.js';
 import { indexedPicker, type IndexedStrategy } from './strategies.js';
 
 /** Everything a thread needs to run schedules `start..end-1` of an exploration. */
@@ -31,8 +31,8 @@ export interface ChunkResult {
 }
 
 /** Runs one schedule with the determinism self-check if its number is sampled. */
-export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, index: number): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
-  const outcome = runSchedule(scenario, job.variant, job.scale, picker);
+export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, index: number, pool?: KernelPool): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
+  const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool);
   if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
   let hash: string;
   try {
@@ -46,6 +46,9 @@ export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, ind
 }
 
 /** Runs schedules `start..end-1`, stopping at the first failure. */
+/** This thread's kernels, reset between the schedules of every chunk it runs (the loop keeps no outcome). */
+const pool = new KernelPool();
+
 export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: number): ChunkResult {
   let steps = 0;
   let selfChecks = 0;
@@ -53,7 +56,7 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
   const mismatches: number[] = [];
   for (let i = start; i < end; i++) {
     const { picker, label } = indexedPicker(job.strategy, job.seed, i, job.k);
-    const { outcome, checked, ok } = selfCheck(scenario, job, picker, i);
+    const { outcome, checked, ok } = selfCheck(scenario, job, picker, i, pool);
     steps += outcome.steps;
     if (checked) selfChecks++;
     if (!ok) mismatches.push(i);

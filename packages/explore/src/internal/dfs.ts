@@ -1,5 +1,5 @@
 import type { KernelEvent } from '@tracelab/core';
-import { isPreemption, type Choice, type Picker, type RunOutcome } from './run.js';
+import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
 
 /**
  * Events that touch only the stepping task's own state (its syscall bookkeeping, its own
@@ -119,7 +119,10 @@ export class BoundedDfs {
             if (v === c.value) continue;
             // An interrupt arriving stalls the interrupted context as a preemption does: cost 1.
             const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq');
-            if (preempts && cost + 1 > this.current) {
+            // A stale read counts against the bound as a preemption does (never reduced away:
+            // what a load returns is always visible to the code that reads it).
+            const stale = c.kind === 'memory' && v !== 0;
+            if ((preempts || stale) && cost + 1 > this.current) {
               this.boundedCount++;
               continue;
             }
@@ -132,7 +135,7 @@ export class BoundedDfs {
         }
         this.stack.push({ value: c.value, alts });
       }
-      if (isPreemption(c)) cost++;
+      cost += deviationCost(c);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { createKernel, type ChoiceKind, type Kernel, type KernelState, type Violation } from '@tracelab/core';
+import { TracelabError, createKernel, type ChoiceKind, type Kernel, type KernelState, type Strategy, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 
 /** The seed every explored kernel is created with: the strategy, not the header, varies. */
@@ -14,6 +14,7 @@ export interface ChoicePoint {
   readonly pids: readonly number[];
   /** Index of the option that keeps the CPU of the previous step running (`cpu` only), or -1. */
   readonly same: number;
+  /** The kernel's working state, read-only: valid during the pick only (it changes in place after). */
   readonly state: KernelState;
   /** Choices made so far in this run. */
   readonly index: number;
@@ -47,6 +48,16 @@ export function isPreemption(c: Choice): boolean {
   return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq');
 }
 
+/** Whether a choice is a stale read: a `memory` choice other than option 0 (the newest store). */
+export function isStaleRead(c: Choice): boolean {
+  return c.kind === 'memory' && c.value !== 0;
+}
+
+/** What a choice costs against an exploration's bound: a preemption or a stale read. */
+export function deviationCost(c: Choice): number {
+  return isPreemption(c) || isStaleRead(c) ? 1 : 0;
+}
+
 export interface RunOutcome {
   readonly kernel: Kernel;
   readonly choices: readonly Choice[];
@@ -74,54 +85,85 @@ function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
  * task exited, a violation halted it, or `maxSteps`. Every choice goes through `picker` and is
  * recorded with its kind and default, so the run can be shrunk and its preemptions counted.
  */
-export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker): RunOutcome {
+export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker, pool?: KernelPool): RunOutcome {
   const choices: Choice[] = [];
   let lastCpu = -1;
   let lastLog = 0;
   // The chooser reads the kernel it belongs to: the first choice comes after createKernel returns.
-  const kernel: Kernel = createKernel({
-    cpus: scenario.cpus,
-    seed: EXPLORE_KERNEL_SEED,
-    plugins: scenario.plugins(variant),
-    strategy: {
-      name: 'explore',
-      create: () => ({
-        choose(kind, n, pids) {
-          const state = kernel.state;
-          let same = -1;
-          let ids: number[] | undefined;
-          if (kind === 'cpu') {
-            // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
-            const log = kernel.log;
-            for (let i = log.length - 1; i >= lastLog; i--) {
-              if (log[i]!.cpu >= 0) {
-                lastCpu = log[i]!.cpu;
-                break;
-              }
+  // eslint-disable-next-line prefer-const -- assigned once, after the strategy that closes over it is built
+  let kernel: Kernel;
+  const strategy: Strategy = {
+    name: 'explore',
+    create: () => ({
+      // The working state the core passes, not kernel.state: a snapshot mid-step is a copy.
+      choose(kind, n, pids, state) {
+        let same = -1;
+        let ids: number[] | undefined;
+        if (kind === 'cpu') {
+          // Steps with a single eligible CPU ask nothing: the log says which CPU ran last.
+          const log = kernel.log;
+          for (let i = log.length - 1; i >= lastLog; i--) {
+            if (log[i]!.cpu >= 0) {
+              lastCpu = log[i]!.cpu;
+              break;
             }
-            lastLog = log.length;
           }
-          if (kind === 'cpu' && lastCpu >= 0) {
-            ids = eligibleIds(state, pids);
-            same = ids.indexOf(lastCpu);
-          }
-          const dflt = same >= 0 ? same : 0;
-          const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
-          if (kind === 'cpu') {
-            ids ??= eligibleIds(state, pids);
-            lastCpu = ids[value] ?? -1;
-            choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
-          } else {
-            choices.push({ kind, n, value, dflt, logAt: kernel.log.length });
-          }
-          return value;
-        },
-      }),
-    },
-  });
+          lastLog = log.length;
+        }
+        if (kind === 'cpu' && lastCpu >= 0) {
+          ids = eligibleIds(state, pids);
+          same = ids.indexOf(lastCpu);
+        }
+        const dflt = same >= 0 ? same : 0;
+        const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
+        if (kind === 'cpu') {
+          ids ??= eligibleIds(state, pids);
+          lastCpu = ids[value] ?? -1;
+          choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
+        } else {
+          choices.push({ kind, n, value, dflt, logAt: kernel.log.length });
+        }
+        return value;
+      },
+    }),
+  };
+  kernel = pool?.take(scenario, variant, strategy) ?? createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
   scenario.setup(kernel, { variant, scale });
   const r = kernel.run({ maxSteps: scenario.maxSteps });
   return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+}
+
+/**
+ * One kernel per scenario variant, reset between schedules (`kernel.reset`) instead of created
+ * for each: registering a plugin stack costs far more than resetting it. Only for a caller that
+ * keeps nothing of an outcome once it starts the next schedule (the outcome's kernel is the
+ * pooled one, reset under it): `runChunk`'s loop. A stack that cannot be reset (a plugin without
+ * `ctx.onReset`) gets a new kernel per schedule, as without a pool. Host-side and per thread;
+ * written only by `take`.
+ */
+export class KernelPool {
+  private readonly kernels = new WeakMap<Scenario, Map<string, Kernel | null>>();
+
+  /** The pooled kernel of `scenario`/`variant`, reset to run with `strategy`; undefined to create one. */
+  take(scenario: Scenario, variant: string, strategy: Strategy): Kernel | undefined {
+    let byVariant = this.kernels.get(scenario);
+    if (byVariant === undefined) this.kernels.set(scenario, (byVariant = new Map()));
+    const k = byVariant.get(variant);
+    if (k === null) return undefined;
+    if (k === undefined) {
+      const fresh = createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
+      byVariant.set(variant, fresh);
+      return fresh;
+    }
+    try {
+      k.reset({ strategy });
+    } catch (err) {
+      if (!(err instanceof TracelabError) || err.code !== 'RESET_UNSUPPORTED') throw err;
+      byVariant.set(variant, null);
+      return undefined;
+    }
+    return k;
+  }
 }
 
 /** Choice values with the trailing zeros cut (past its end a schedule string is all zeros). */

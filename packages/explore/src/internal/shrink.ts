@@ -1,6 +1,6 @@
 import { encodeSchedule } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
-import { isPreemption, lenientReplay, runSchedule, trimmed, type RunOutcome } from './run.js';
+import { isPreemption, isStaleRead, lenientReplay, runSchedule, trimmed, type RunOutcome } from './run.js';
 
 /** A failing schedule as shrinking sees it: the scale, the choices, and what they cost. */
 export interface Candidate {
@@ -8,7 +8,7 @@ export interface Candidate {
   /** Choice values, trailing zeros cut. */
   readonly values: readonly number[];
   readonly outcome: RunOutcome;
-  /** [scale, preemptions, schedule string length, steps, sum of values]: smaller is simpler. */
+  /** [scale, preemptions, stale reads, schedule string length, steps, sum of values]: smaller is simpler. */
   readonly key: readonly number[];
 }
 
@@ -23,12 +23,14 @@ export interface ShrinkResult {
 export function candidateOf(scale: number, outcome: RunOutcome): Candidate {
   const values = trimmed(outcome.choices.map((c) => c.value));
   let preemptions = 0;
+  let stale = 0;
   let sum = 0;
   for (const c of outcome.choices) {
     if (isPreemption(c)) preemptions++;
+    if (isStaleRead(c)) stale++;
     sum += c.value;
   }
-  return { scale, values, outcome, key: [scale, preemptions, encodeSchedule(values).length, outcome.steps, sum] };
+  return { scale, values, outcome, key: [scale, preemptions, stale, encodeSchedule(values).length, outcome.steps, sum] };
 }
 
 function less(a: readonly number[], b: readonly number[]): boolean {
@@ -39,7 +41,7 @@ function less(a: readonly number[], b: readonly number[]): boolean {
 /**
  * Shrinks a failing schedule to a fixed point. Each pass proposes simpler choice lists, re-runs
  * each (clamping values that no longer fit), and keeps a run if the same invariant still fails
- * and its key is smaller: fewer tasks (the scenario's scale), fewer preemptions, a shorter
+ * and its key is smaller: fewer tasks (the scenario's scale), fewer preemptions, fewer stale reads, a shorter
  * schedule string, fewer steps. The choices a kept run actually made become the new list, so
  * the result is always a real run. Passes: lower the scale; set each preemptive choice to its
  * non-preemptive default; zero each choice; delete blocks of 16, 8, 4, 2, 1 choices; decrement

@@ -104,6 +104,10 @@ export function pct(seed: number, depth: number, k: number): Picker {
           // Priorities say nothing about interrupts: they arrive at a low rate, drawn from the
           // same seeded PRNG, so the schedule is still fixed by its number.
           return rng.next() < 0.1 ? 1 + rng.below(c.n - 1) : 0;
+        case 'memory':
+          // Which store a load reads is not a matter of priorities: drawn uniformly, as the
+          // random walk does, so PCT's schedules also meet stale reads.
+          return rng.below(c.n);
         default:
           return 0;
       }

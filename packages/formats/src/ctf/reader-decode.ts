@@ -57,11 +57,18 @@ const TWO32 = 4294967296;
  * Guarded by: single-threaded use by one stream's decode loop.
  */
 export class BitCursor {
-  readonly dv: DataView;
+  bytes: Uint8Array;
+  dv: DataView;
   base = 0;
   pos = 0;
   limit = 0;
-  constructor(readonly bytes: Uint8Array) {
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  /** Points the cursor at another buffer (the streaming reader's window after a refill or growth). */
+  reset(bytes: Uint8Array): void {
+    this.bytes = bytes;
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   align(bits: number): void {

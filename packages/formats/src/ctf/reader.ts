@@ -25,7 +25,7 @@
  *   event decoded before it is kept: `readCtfTrace(dir, { onError: 'stop' })` returns them
  *   with the error, the default throws the error with them in `error.events`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { BadData, BitCursor, CtfEnumValue, OutOfData, compileRoot, displayName, type CompileEnv, type CtfStruct, type CtfValue, type DecodeScope, type Decoder, type IntSink } from './reader-decode.js';
 import { CtfReadError, ctfError, type CtfErrorCode } from './reader-error.js';
@@ -417,103 +417,225 @@ function num(v: CtfValue | undefined): number | undefined {
   return undefined;
 }
 
-interface StreamOutcome {
-  readonly info: CtfStreamInfo;
-  readonly events: Event[];
-  readonly discarded: CtfDiscarded[];
-  readonly warnings: CtfWarning[];
-  readonly error: CtfReadError<CtfEvent> | undefined;
-}
-
 function hex(n: number): string {
   return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/** Bytes of a stream file held at once by default (grown to hold one packet when larger). */
+export const CTF_DEFAULT_WINDOW_BYTES = 256 * 1024;
+/** A packet header and context must fit in this many bytes (LTTng's take under 100). */
+const HEADER_WINDOW = 64 * 1024;
+
 /**
- * Decodes one stream file, packet by packet, until its end or the first damage. Returns the
- * events decoded so far in every case.
+ * A stream file read through a window of bytes: at most `buf.length` bytes (the window, or one
+ * packet when a packet is larger) are in memory, whatever the file's size.
+ * Guarded by: single-threaded use by the one {@link StreamReader} that owns it.
  */
-function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array, file: string, name: string): StreamOutcome {
-  const events: Event[] = [];
-  const discarded: CtfDiscarded[] = [];
-  const warnings: CtfWarning[] = [];
-  const c = new BitCursor(bytes);
-  const live = trace.live;
-  live.clock = undefined;
-  const scope: DecodeScope = { stack: [], roots: {} };
-  let packets = 0;
-  let lost = 0;
-  let prevDiscarded: number | undefined;
-  let prevEnd: bigint | undefined;
-  let prevSeq: number | undefined;
-  let streamId: number | undefined;
-  let cpu: number | undefined;
-  const onlyStream = trace.streams.size === 1 ? [...trace.streams.values()][0]! : undefined;
-  const damage = (code: CtfErrorCode, offset: number, message: string): StreamOutcome => {
-    const error = new CtfReadError<CtfEvent>(code, `${file}: byte ${offset}: ${message}`, { file, offset });
-    return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, warnings, error };
-  };
-  let off = 0;
-  while (off < bytes.length) {
-    c.base = off;
+class FileWindow {
+  buf: Uint8Array;
+  /** File offset of `buf[0]`, and how many bytes of `buf` hold file data. */
+  start = 0;
+  len = 0;
+  /** Reads done (for tests of the memory bound: how the file came in). */
+  reads = 0;
+  fd: number | undefined;
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    window: number,
+  ) {
+    this.buf = new Uint8Array(Math.min(window, Math.max(size, 1)));
+    this.fd = openSync(path, 'r');
+  }
+  /** Makes file bytes [off, off + n) resident (n clipped to the file's end). */
+  load(off: number, n: number): void {
+    const want = Math.min(n, this.size - off);
+    if (off >= this.start && off + want <= this.start + this.len) return;
+    if (want > this.buf.length) this.buf = new Uint8Array(want);
+    const fill = Math.min(this.buf.length, this.size - off);
+    let got = 0;
+    while (got < fill) {
+      const r = readSync(this.fd!, this.buf, got, fill - got, off + got);
+      if (r === 0) break;
+      got += r;
+    }
+    this.reads++;
+    this.start = off;
+    this.len = got;
+  }
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Where the reader reports what it finds, tagged with the stream's place in discovery order. */
+interface Collector {
+  discarded(order: number, d: CtfDiscarded): void;
+  warning(order: number, w: CtfWarning): void;
+  error(order: number, e: CtfReadError<CtfEvent>): void;
+}
+
+/**
+ * One stream file, decoded a packet at a time. Between packets it holds only its counters,
+ * the clock and its file window.
+ * Guarded by: single-threaded use by the merge of one {@link CtfEventStream}; the trace's
+ * shared `live` state is loaded from and saved to this stream around each packet.
+ */
+class StreamReader {
+  packets = 0;
+  events = 0;
+  lost = 0;
+  done = false;
+  private prevDiscarded: number | undefined;
+  private prevEnd: bigint | undefined;
+  private prevSeq: number | undefined;
+  private streamId: number | undefined;
+  private cpu: number | undefined;
+  private clock: number | bigint | undefined;
+  private off = 0;
+  private readonly c: BitCursor;
+  private readonly scope: DecodeScope = { stack: [], roots: {} };
+  private readonly onlyStream: CompiledStream | undefined;
+  constructor(
+    private readonly trace: CompiledTrace,
+    readonly traceIndex: number,
+    private readonly w: FileWindow,
+    readonly file: string,
+    readonly name: string,
+    readonly order: number,
+    private readonly out: Collector,
+  ) {
+    this.c = new BitCursor(w.buf);
+    this.onlyStream = trace.streams.size === 1 ? [...trace.streams.values()][0]! : undefined;
+    if (w.size === 0) this.finish();
+  }
+
+  get info(): CtfStreamInfo {
+    return { path: this.name, trace: this.traceIndex, streamId: this.streamId, cpu: this.cpu, packets: this.packets, events: this.events, lost: this.lost };
+  }
+
+  /** The window's read count (how many times the file was read). */
+  get reads(): number {
+    return this.w.reads;
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.w.close();
+  }
+
+  private damage(code: CtfErrorCode, offset: number, message: string): void {
+    this.out.error(this.order, new CtfReadError<CtfEvent>(code, `${this.file}: byte ${offset}: ${message}`, { file: this.file, offset }));
+    this.finish();
+  }
+
+  /** Points the cursor at file offset `off` with `bytes` readable from there. */
+  private at(off: number, bytes: number): void {
+    const w = this.w;
+    w.load(off, bytes);
+    const c = this.c;
+    if (c.bytes !== w.buf) c.reset(w.buf);
+    c.base = off - w.start;
     c.pos = 0;
-    c.limit = (bytes.length - off) * 8;
+    c.limit = (Math.min(w.start + w.len, off + bytes) - off) * 8;
+  }
+
+  /** Closes the file early (the consumer stopped reading). */
+  close(): void {
+    if (!this.done) this.finish();
+  }
+
+  /**
+   * Decodes the next packet and returns its events (those before the damage, on damage).
+   * Sets `done` at the end of the file or at damage.
+   */
+  nextPacket(): Event[] {
+    const events: Event[] = [];
+    if (this.done) return events;
+    const live = this.trace.live;
+    live.clock = this.clock;
+    try {
+      this.decodePacket(events);
+    } finally {
+      this.clock = live.clock;
+      this.events += events.length;
+    }
+    if (!this.done && this.off >= this.w.size) this.finish();
+    return events;
+  }
+
+  private decodePacket(events: Event[]): void {
+    const { trace, c, scope, file, name, traceIndex } = this;
+    const live = trace.live;
+    const size = this.w.size;
+    const off = this.off;
+    const left = size - off;
+    this.at(off, Math.min(HEADER_WINDOW, this.w.buf.length));
     scope.stack.length = 0;
     // 1. Packet header: magic, stream class.
     let header: CtfStruct = EMPTY;
     try {
       if (trace.packetHeader !== undefined) header = trace.packetHeader(c, scope) as CtfStruct;
     } catch (err) {
-      if (err instanceof OutOfData) return damage('CTF_TRUNCATED', off, `the file ends inside a packet header (${bytes.length - off} bytes left)`);
+      if (err instanceof OutOfData) return this.damage('CTF_TRUNCATED', off, `the file ends inside a packet header (${left} bytes left)`);
       throw err;
     }
+    const packets = this.packets;
     const magic = num(header['magic']);
     if (magic !== undefined && magic !== CTF_PACKET_MAGIC) {
       const swapped = ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >>> 8) & 0xff00) | (magic >>> 24);
       const hint = swapped >>> 0 === CTF_PACKET_MAGIC ? ' (byte-swapped: the metadata declares the wrong byte order)' : '';
-      return damage('CTF_BAD_MAGIC', off, `packet ${packets}: magic ${hex(magic)} is not CTF's 0xc1fc1fc1${hint}`);
+      return this.damage('CTF_BAD_MAGIC', off, `packet ${packets}: magic ${hex(magic)} is not CTF's 0xc1fc1fc1${hint}`);
     }
     const sid = num(header['stream_id']);
-    const sc = sid === undefined ? onlyStream : trace.streams.get(sid);
+    const sc = sid === undefined ? this.onlyStream : trace.streams.get(sid);
     if (sc === undefined) {
-      return damage('CTF_UNKNOWN_STREAM', off, sid === undefined ? 'the packet header has no stream_id and the metadata declares several stream classes' : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`);
+      return this.damage('CTF_UNKNOWN_STREAM', off, sid === undefined ? 'the packet header has no stream_id and the metadata declares several stream classes' : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`);
     }
-    streamId = sc.id;
+    this.streamId = sc.id;
     scope.roots['trace.packet.header'] = header;
     // 2. Packet context: sizes, clock at the packet's start, discarded events, CPU.
     let pctx: CtfStruct = EMPTY;
     try {
       if (sc.packetContext !== undefined) pctx = sc.packetContext(c, scope) as CtfStruct;
     } catch (err) {
-      if (err instanceof OutOfData) return damage('CTF_TRUNCATED', off, `the file ends inside a packet context (${bytes.length - off} bytes left)`);
+      if (err instanceof OutOfData) return this.damage('CTF_TRUNCATED', off, `the file ends inside a packet context (${left} bytes left)`);
       throw err;
     }
     scope.roots['stream.packet.context'] = pctx;
-    const available = (bytes.length - off) * 8;
+    const available = left * 8;
     const packetBits = num(pctx['packet_size']) ?? num(pctx['content_size']) ?? available;
     const contentBits = num(pctx['content_size']) ?? packetBits;
-    if (packetBits <= 0 || packetBits % 8 !== 0) return damage('CTF_BAD_PACKET', off, `packet ${packets}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
-    if (contentBits > packetBits) return damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
-    if (contentBits < c.pos) return damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`);
+    if (packetBits <= 0 || packetBits % 8 !== 0) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
+    if (contentBits > packetBits) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
+    if (contentBits < c.pos) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`);
     const truncated = packetBits > available;
-    c.limit = Math.min(contentBits, available);
-    cpu = num(pctx['cpu_id']);
+    const readable = Math.min(contentBits, available);
+    // The whole packet's content in the window (the header was read from it already).
+    const pos = c.pos;
+    this.at(off, Math.ceil(readable / 8));
+    c.pos = pos;
+    c.limit = readable;
+    const cpu = num(pctx['cpu_id']);
+    this.cpu = cpu;
     const clock = sc.clock;
     const toNs = (v: CtfValue | undefined): bigint | undefined => (clock !== undefined && (typeof v === 'number' || typeof v === 'bigint') ? clockToNs(clock, v) : undefined);
     const ended = toNs(pctx['timestamp_end']);
     const begun = toNs(pctx['timestamp_begin']);
     // Order and continuity: the packet's place in its stream, before any of its events.
     const seq = num(pctx['packet_seq_num']);
+    const prevSeq = this.prevSeq;
     if (seq !== undefined) {
       if (prevSeq !== undefined && seq <= prevSeq) {
-        return damage('CTF_PACKET_ORDER', off, `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`);
+        return this.damage('CTF_PACKET_ORDER', off, `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`);
       }
       // A stream's first packet is number 0: one that starts later lost its first packets
       // (a flight recorder's overwritten ones, most often; babeltrace2 says nothing there).
       const gap = seq - (prevSeq === undefined ? 0 : prevSeq + 1);
       if (gap > 0) {
         const where = prevSeq === undefined ? `the stream starts at packet_seq_num ${seq}` : `packet_seq_num ${seq} follows ${prevSeq}`;
-        warnings.push({
+        this.out.warning(this.order, {
           code: 'CTF_PACKETS_MISSING',
           file,
           offset: off,
@@ -521,28 +643,31 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
           message: `${file}: byte ${off}: ${gap} packet${gap === 1 ? '' : 's'} missing: ${where} (dropped, or overwritten in overwrite mode); their events are lost, not counted in events_discarded`,
         });
       }
-      prevSeq = seq;
+      this.prevSeq = seq;
     }
+    const prevEnd = this.prevEnd;
     if (begun !== undefined && prevEnd !== undefined && begun < prevEnd) {
-      return damage('CTF_PACKET_ORDER', off, `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`);
+      return this.damage('CTF_PACKET_ORDER', off, `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`);
     }
     const disc = num(pctx['events_discarded']);
     if (disc !== undefined) {
-      const d = disc - (prevDiscarded ?? 0);
+      const prev = this.prevDiscarded;
+      const d = disc - (prev ?? 0);
       if (d > 0) {
-        lost += d;
-        discarded.push({ stream: name, count: d, from: prevEnd, to: ended });
+        this.lost += d;
+        this.out.discarded(this.order, { stream: name, count: d, from: prevEnd, to: ended });
       } else if (d < 0) {
-        warnings.push({ code: 'CTF_DISCARDED_BACKWARD', file, offset: off, count: 0, message: `${file}: byte ${off}: events_discarded went from ${prevDiscarded} to ${disc}: the cumulative counter went backward (a damaged or spliced stream); nothing counted as lost for this packet` });
+        this.out.warning(this.order, { code: 'CTF_DISCARDED_BACKWARD', file, offset: off, count: 0, message: `${file}: byte ${off}: events_discarded went from ${prev} to ${disc}: the cumulative counter went backward (a damaged or spliced stream); nothing counted as lost for this packet` });
       }
-      prevDiscarded = disc;
+      this.prevDiscarded = disc;
     }
-    prevEnd = ended;
-    packets++;
+    this.prevEnd = ended;
+    this.packets = packets + 1;
     // 3. Events, up to content_size.
     const headerDec = sc.eventHeader;
     const ctxDec = sc.eventContext;
     const only = sc.events.size === 1 && !sc.headerHasId ? [...sc.events.values()][0] : undefined;
+    const base = off;
     while (c.pos < contentBits) {
       const at = c.pos;
       scope.stack.length = 0;
@@ -552,7 +677,7 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
         const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : only;
         if (ec === undefined) {
           const what = live.eventId >= 0 ? `event id ${live.eventId} is not an event class of stream class ${sc.id}` : 'the event header has no id and the stream class has several event classes';
-          return damage('CTF_UNKNOWN_EVENT', off + Math.floor(at / 8), `packet ${packets - 1}: ${what}`);
+          return this.damage('CTF_UNKNOWN_EVENT', base + Math.floor(at / 8), `packet ${packets}: ${what}`);
         }
         scope.roots['stream.event.header'] = eh;
         const sctx = ctxDec === undefined ? undefined : (ctxDec(c, scope) as CtfStruct);
@@ -560,63 +685,281 @@ function readStream(trace: CompiledTrace, traceIndex: number, bytes: Uint8Array,
         const ectx = ec.context === undefined ? undefined : (ec.context(c, scope) as CtfStruct);
         scope.roots['event.context'] = ectx;
         const fields = ec.fields === undefined ? EMPTY : (ec.fields(c, scope) as CtfStruct);
-        events.push(new Event(traceIndex, name, off + Math.floor(at / 8), sc.id, cpu, ec.name, ec.id, ec.loglevel, live.clock, clock, eh, pctx, sctx, ectx, fields));
+        events.push(new Event(traceIndex, name, base + Math.floor(at / 8), sc.id, cpu, ec.name, ec.id, ec.loglevel, live.clock, clock, eh, pctx, sctx, ectx, fields));
       } catch (err) {
-        const eventAt = off + Math.floor(at / 8);
+        const eventAt = base + Math.floor(at / 8);
         if (err instanceof OutOfData) {
           if (truncated && c.limit === available) {
-            return damage('CTF_TRUNCATED', eventAt, `packet ${packets - 1} (at byte ${off}) declares ${packetBits / 8} bytes but the file ends ${bytes.length - off} bytes into it, in the middle of an event`);
+            return this.damage('CTF_TRUNCATED', eventAt, `packet ${packets} (at byte ${off}) declares ${packetBits / 8} bytes but the file ends ${left} bytes into it, in the middle of an event`);
           }
-          return damage('CTF_BAD_PACKET', eventAt, `packet ${packets - 1} (at byte ${off}): an event runs past the packet's content_size (${contentBits} bits)`);
+          return this.damage('CTF_BAD_PACKET', eventAt, `packet ${packets} (at byte ${off}): an event runs past the packet's content_size (${contentBits} bits)`);
         }
-        if (err instanceof BadData) return damage('CTF_BAD_PACKET', eventAt, `packet ${packets - 1} (at byte ${off}): ${err.message}`);
+        if (err instanceof BadData) return this.damage('CTF_BAD_PACKET', eventAt, `packet ${packets} (at byte ${off}): ${err.message}`);
         throw err;
       }
     }
-    if (truncated) return damage('CTF_TRUNCATED', off, `packet ${packets - 1} declares ${packetBits / 8} bytes but the file has only ${bytes.length - off} left (its events were read; the file is cut in its padding)`);
-    off += packetBits / 8;
+    if (truncated) return this.damage('CTF_TRUNCATED', off, `packet ${packets} declares ${packetBits / 8} bytes but the file has only ${left} left (its events were read; the file is cut in its padding)`);
+    this.off = off + packetBits / 8;
+    if (this.off >= size) this.finish();
   }
-  return { info: { path: name, trace: traceIndex, streamId, cpu, packets, events: events.length, lost }, events, discarded, warnings, error: undefined };
 }
 
-// ---- merging ------------------------------------------------------------------------------------
+// ---- the merge ----------------------------------------------------------------------------------
 
-/** Merges per-stream event lists (each in time order) into one, ties in stream order. */
-function merge(lists: Event[][], byCycles: boolean): Event[] {
-  const live = lists.filter((l) => l.length > 0);
-  if (live.length === 0) return [];
-  if (live.length === 1) return live[0]!;
-  const total = live.reduce((n, l) => n + l.length, 0);
-  const out: Event[] = new Array<Event>(total);
-  const idx = new Array<number>(live.length).fill(0);
-  const key = (e: Event): number | bigint => (byCycles ? (e.cycles ?? -1) : (e.timestamp ?? -1n));
-  const keys: (number | bigint)[] = live.map((l) => key(l[0]!));
-  for (let n = 0; n < total; n++) {
-    let best = -1;
-    let bestKey: number | bigint = 0;
-    for (let s = 0; s < live.length; s++) {
-      if (idx[s]! >= live[s]!.length) continue;
-      const k = keys[s]!;
-      if (best < 0 || k < bestKey) {
-        best = s;
-        bestKey = k;
+/** A stream's place in the merge: its current packet's events and the head's sort key. */
+interface Head {
+  readonly reader: StreamReader;
+  list: Event[];
+  i: number;
+  key: number | bigint;
+}
+
+/** Heap order: the smaller key first; equal keys in stream-file order. */
+function before(a: Head, b: Head): boolean {
+  if (a.key < b.key) return true;
+  if (b.key < a.key) return false;
+  return a.reader.order < b.reader.order;
+}
+
+function siftDown(heap: Head[], k: number): void {
+  const n = heap.length;
+  const h = heap[k]!;
+  for (;;) {
+    const l = 2 * k + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    const m = r < n && before(heap[r]!, heap[l]!) ? r : l;
+    if (!before(heap[m]!, h)) break;
+    heap[k] = heap[m]!;
+    k = m;
+  }
+  heap[k] = h;
+}
+
+export interface CtfStreamOptions {
+  /**
+   * `'throw'` (default): iteration ends by throwing the first damage found (after every event
+   * that could be read has been yielded; `error.events` is empty: a stream holds nothing).
+   * `'stop'`: iteration ends normally; `errors` says what was damaged. A directory without a
+   * trace throws from {@link openCtfTrace} in both modes; bad metadata throws there with
+   * `'throw'`, and with `'stop'` is recorded in `errors` and its trace skipped.
+   */
+  readonly onError?: 'throw' | 'stop';
+  /**
+   * Bytes of each stream file held in memory at once (default 256 KiB, at least 4 KiB); the
+   * window grows to one packet when a packet is larger.
+   */
+  readonly windowBytes?: number;
+}
+
+/**
+ * A CTF trace read as a stream of events in time order, as babeltrace2's muxer delivers them:
+ * each stream file is decoded one packet at a time through a window of its bytes, and the
+ * streams are merged on a heap by clock value (one trace, one clock) or by ns since the epoch
+ * (several traces), ties in stream-file order. Memory holds, per stream file, its window and
+ * its current packet's events: bounded by the number of streams and the packet size, never by
+ * the trace's size.
+ *
+ * Iterable once (sync or async). What the trace says about itself (lost events, warnings,
+ * damage) accumulates in the fields below as the reading gets there; they are complete once
+ * the iteration has ended. Guarded by: single-threaded use; one iteration at a time.
+ */
+export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEvent> {
+  readonly traces: readonly CtfTraceInfo[];
+  /** Lost-event reports, in the order they were read (a packet at a time, across streams). */
+  readonly discarded: CtfDiscarded[] = [];
+  /** Warnings in the order they were read. */
+  readonly warnings: CtfWarning[] = [];
+  /** Damage, one per damaged stream (and bad metadata, with `onError: 'stop'`). */
+  readonly errors: CtfReadError<CtfEvent>[] = [];
+  /** Events yielded so far. */
+  count = 0;
+  /** Discovery order of each discarded/warning/error entry (for {@link readCtfTrace}'s stream-ordered lists). */
+  readonly orderOf = new Map<object, number>();
+  private readonly readers: StreamReader[];
+  private started = false;
+  private readonly byCycles: boolean;
+
+  /** @internal Use {@link openCtfTrace}. */
+  constructor(
+    traces: readonly CtfTraceInfo[],
+    readers: StreamReader[],
+    byCycles: boolean,
+    private readonly onError: 'throw' | 'stop',
+  ) {
+    this.traces = traces;
+    this.readers = readers;
+    this.byCycles = byCycles;
+  }
+
+  /** @internal */
+  static collector(target: () => CtfEventStream): Collector {
+    return {
+      discarded: (order, d) => {
+        target().discarded.push(d);
+        target().orderOf.set(d, order);
+      },
+      warning: (order, w) => {
+        target().warnings.push(w);
+        target().orderOf.set(w, order);
+      },
+      error: (order, e) => {
+        target().errors.push(e);
+        target().orderOf.set(e, order);
+      },
+    };
+  }
+
+  /** Per stream file: what was read so far. */
+  get streams(): CtfStreamInfo[] {
+    return this.readers.map((r) => r.info);
+  }
+  /** Total lost events reported so far. */
+  get lost(): number {
+    return this.discarded.reduce((n, d) => n + d.count, 0);
+  }
+  /** Packets missing from `packet_seq_num` gaps so far. */
+  get missingPackets(): number {
+    return this.warnings.reduce((n, w) => n + w.count, 0);
+  }
+  /** The first damage found, if any. */
+  get error(): CtfReadError<CtfEvent> | undefined {
+    return this.errors[0];
+  }
+  /** How many times the stream files were read (each read fills one window). */
+  get fileReads(): number {
+    return this.readers.reduce((n, r) => n + r.reads, 0);
+  }
+
+  /** @internal the merge, without the final throw. */
+  *merged(): Generator<CtfEvent, void, undefined> {
+    if (this.started) throw ctfError('CTF_NOT_FOUND', 'a CtfEventStream can be iterated once (open the trace again)');
+    this.started = true;
+    const byCycles = this.byCycles;
+    const keyOf = (e: Event): number | bigint => (byCycles ? (e.cycles ?? -1) : (e.timestamp ?? -1n));
+    const heap: Head[] = [];
+    try {
+      for (const reader of this.readers) {
+        const head: Head = { reader, list: [], i: 0, key: 0 };
+        if (this.fill(head)) {
+          head.key = keyOf(head.list[0]!);
+          heap.push(head);
+        }
+      }
+      for (let k = (heap.length >> 1) - 1; k >= 0; k--) siftDown(heap, k);
+      while (heap.length > 0) {
+        const h = heap[0]!;
+        const e = h.list[h.i++]!;
+        this.count++;
+        yield e;
+        if (h.i < h.list.length || this.fill(h)) {
+          h.key = keyOf(h.list[h.i]!);
+        } else {
+          const last = heap.pop()!;
+          if (heap.length === 0) break;
+          heap[0] = last;
+        }
+        siftDown(heap, 0);
+      }
+    } finally {
+      for (const r of this.readers) r.close();
+    }
+  }
+
+  /** Loads the head's stream's next packet that has events; false at the stream's end. */
+  private fill(h: Head): boolean {
+    const r = h.reader;
+    while (!r.done) {
+      const list = r.nextPacket();
+      if (list.length > 0) {
+        h.list = list;
+        h.i = 0;
+        return true;
       }
     }
-    const list = live[best]!;
-    const i = idx[best]!;
-    out[n] = list[i]!;
-    idx[best] = i + 1;
-    if (i + 1 < list.length) keys[best] = key(list[i + 1]!);
+    h.list = [];
+    return false;
   }
-  return out;
+
+  *[Symbol.iterator](): Generator<CtfEvent, void, undefined> {
+    yield* this.merged();
+    if (this.onError === 'throw' && this.errors.length > 0) throw this.errors[0]!;
+  }
+
+  /** The same events; gives the event loop a turn every 16,384 events. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<CtfEvent, void, undefined> {
+    let n = 0;
+    for (const e of this) {
+      yield e;
+      if (++n % 16_384 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
 }
 
 // ---- public entry points ------------------------------------------------------------------------
 
 /**
- * Reads every CTF trace in `dir` (the trace directory, or a directory above it such as an
- * LTTng session's output) and returns its events in time order, lost-event counts and
- * per-stream statistics.
+ * Opens every CTF trace in `dir` (the trace directory, or a directory above it such as an
+ * LTTng session's output) as a {@link CtfEventStream}: metadata read and compiled now, stream
+ * files opened now and read a packet at a time as the events are consumed.
+ *
+ * Throws a {@link CtfReadError} when no trace is found or the metadata is bad (with
+ * `onError: 'stop'`, bad metadata is recorded in `errors` and that trace skipped).
+ */
+export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEventStream {
+  const onError = options.onError ?? 'throw';
+  if (onError !== 'throw' && onError !== 'stop') throw ctfError('CTF_NOT_FOUND', `openCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
+  const windowBytes = options.windowBytes ?? CTF_DEFAULT_WINDOW_BYTES;
+  if (!Number.isInteger(windowBytes) || windowBytes < 4096) throw ctfError('CTF_NOT_FOUND', `openCtfTrace: windowBytes must be an integer of at least 4096, got ${String(windowBytes)}`);
+  const traces: CtfTraceInfo[] = [];
+  const readers: StreamReader[] = [];
+  const early: { order: number; error: CtfReadError<CtfEvent> }[] = [];
+  // Set once the readers exist; the collector is only called while the stream is read.
+  const ref: { stream: CtfEventStream | undefined } = { stream: undefined };
+  const collector = CtfEventStream.collector(() => ref.stream!);
+  const clocks = new Set<CtfClockClass | undefined>();
+  let order = 0;
+  try {
+    for (const traceDir of findCtfTraces(dir)) {
+      const here = order++;
+      let compiled: CompiledTrace;
+      let read: ReturnType<typeof readCtfMetadata>;
+      try {
+        read = readCtfMetadata(traceDir);
+        compiled = compileTrace(read.metadata, join(traceDir, 'metadata'));
+      } catch (err) {
+        if (err instanceof CtfReadError && onError === 'stop') {
+          early.push({ order: here, error: err as CtfReadError<CtfEvent> });
+          continue;
+        }
+        throw err;
+      }
+      const { metadata, text, packetized } = read;
+      const host = metadata.env['hostname'];
+      const traceIndex = traces.length;
+      traces.push({ path: relative(dir, traceDir), metadata, metadataText: text, packetizedMetadata: packetized, hostname: typeof host === 'string' ? host : undefined });
+      for (const sc of compiled.streams.values()) clocks.add(sc.clock);
+      for (const f of streamFiles(traceDir)) {
+        const path = join(traceDir, f);
+        const w = new FileWindow(path, statSync(path).size, windowBytes);
+        readers.push(new StreamReader(compiled, traceIndex, w, path, relative(dir, path), order++, collector));
+      }
+    }
+  } catch (err) {
+    for (const r of readers) r.close();
+    throw err;
+  }
+  // One trace with one clock (the usual case): merge on the clock value, a number.
+  const stream = new CtfEventStream(traces, readers, traces.length === 1 && clocks.size <= 1, onError);
+  ref.stream = stream;
+  for (const { order: o, error } of early) collector.error(o, error);
+  return stream;
+}
+
+/**
+ * Reads every CTF trace in `dir` whole and returns its events in time order, lost-event
+ * counts and per-stream statistics: {@link openCtfTrace}'s stream, collected. Lists are in
+ * stream-file order (each stream's entries in file order).
  *
  * Throws a {@link CtfReadError} (a `TracelabError` with a `CTF_*` code) when no trace is found
  * or the metadata is bad; on damage in a stream file it throws (default) or, with
@@ -626,57 +969,20 @@ function merge(lists: Event[][], byCycles: boolean): Event[] {
 export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfReadResult {
   const onError = options.onError ?? 'throw';
   if (onError !== 'throw' && onError !== 'stop') throw ctfError('CTF_NOT_FOUND', `readCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
-  const traces: CtfTraceInfo[] = [];
-  const streams: CtfStreamInfo[] = [];
-  const lists: Event[][] = [];
-  const discarded: CtfDiscarded[] = [];
-  const warnings: CtfWarning[] = [];
-  const errors: CtfReadError<CtfEvent>[] = [];
-  const dirs = findCtfTraces(dir);
-  for (const traceDir of dirs) {
-    let read: ReturnType<typeof readCtfMetadata>;
-    try {
-      read = readCtfMetadata(traceDir);
-    } catch (err) {
-      if (err instanceof CtfReadError && onError === 'stop') {
-        errors.push(err as CtfReadError<CtfEvent>);
-        continue;
-      }
-      throw err;
-    }
-    const { metadata, text, packetized } = read;
-    const source = join(traceDir, 'metadata');
-    let compiled: CompiledTrace;
-    try {
-      compiled = compileTrace(metadata, source);
-    } catch (err) {
-      if (err instanceof CtfReadError && onError === 'stop') {
-        errors.push(err as CtfReadError<CtfEvent>);
-        continue;
-      }
-      throw err;
-    }
-    const host = metadata.env['hostname'];
-    const traceIndex = traces.length;
-    traces.push({ path: relative(dir, traceDir), metadata, metadataText: text, packetizedMetadata: packetized, hostname: typeof host === 'string' ? host : undefined });
-    for (const f of streamFiles(traceDir)) {
-      const path = join(traceDir, f);
-      const bytes = readFileSync(path);
-      const outcome = readStream(compiled, traceIndex, bytes, path, relative(dir, path));
-      streams.push(outcome.info);
-      lists.push(outcome.events);
-      discarded.push(...outcome.discarded);
-      warnings.push(...outcome.warnings);
-      if (outcome.error !== undefined) errors.push(outcome.error);
-    }
-  }
-  // One trace with one clock (the usual case): merge on the clock value, a number.
-  const clocks = new Set(lists.flatMap((l) => (l.length > 0 ? [l[0]!.clock] : [])));
-  const events = merge(lists, traces.length === 1 && clocks.size <= 1);
+  // Metadata errors throw here in 'throw' mode; stream damage is collected, then thrown.
+  const s = openCtfTrace(dir, { onError });
+  const events: CtfEvent[] = [];
+  for (const e of s.merged()) events.push(e);
+  const byOrder = <T extends object>(list: readonly T[]): T[] =>
+    list
+      .map((x, i) => ({ x, i, o: s.orderOf.get(x) ?? 0 }))
+      .sort((a, b) => a.o - b.o || a.i - b.i)
+      .map((y) => y.x);
+  const errors = byOrder(s.errors);
   for (const e of errors) e.events = events;
-  const lost = discarded.reduce((n, d) => n + d.count, 0);
-  const missingPackets = warnings.reduce((n, w) => n + w.count, 0);
-  const result: CtfReadResult = { traces, streams, events, lost, discarded, missingPackets, warnings, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
+  const discarded = byOrder(s.discarded);
+  const warnings = byOrder(s.warnings);
+  const result: CtfReadResult = { traces: s.traces, streams: s.streams, events, lost: s.lost, discarded, missingPackets: s.missingPackets, warnings, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
   if (errors.length > 0 && onError === 'throw') throw errors[0]!;
   return result;
 }

@@ -11,6 +11,12 @@ function describeReport(r: FtraceReport): string {
       return `trampoline #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)`;
     case 'use-after-free':
       return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} trampoline #${r.tramp} (from ${r.ip}) after it was freed`;
+    case 'op-mismatch':
+      return `${who}, in ftrace_caller for ${r.ip}, called ops ${r.ops}'s callback with ops ${r.op ?? 'none'} as function_trace_op: ftrace_trace_function and function_trace_op were read from different updates`;
+    case 'recursion':
+      return `${who} re-entered ops ${r.ops}'s callback ${r.depth} deep through ${r.ip}: the ops says FTRACE_OPS_FL_RECURSION (it protects itself) but its callback does not, and its trampoline calls it with no guard`;
+    case 'ops-use-after-free':
+      return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'wrong-function':
       return `trampoline #${r.tramp} called the callback of ops ${r.ops} for ${r.ip}, which that ops does not trace (${who})`;
   }

@@ -1,16 +1,21 @@
 import {
   EBUSY,
+  EINVAL,
   ENOENT,
   TracelabError,
   current,
   definePlugin,
   emit,
   fn,
+  getState,
   isGeneratorFunction,
   mutexLock,
   mutexUnlock,
+  printk,
   rcuIdleEnter,
   rcuIdleExit,
+  preemptDisable,
+  preemptEnable,
   schedPoint,
   shouldFailAlloc,
   synchronizeRcu,
@@ -23,6 +28,7 @@ import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { FtraceApi, FtraceOps, FtraceOpsFlag, FtraceState, FtraceTarget, ResolvedFtraceOptions } from '../events.js';
 import { siteTargetInvariant, recRefcountInvariant, reportInvariant } from './check.js';
 import { registerReducers } from './reducers.js';
+import { expandFilter, isPattern } from './glob.js';
 import { IDLE_FUNCTIONS, OpsRec, Registry, Trampoline, opsTraces, type Site } from './registry.js';
 
 export const FTRACE_VERSION = '0.1.0';
@@ -33,6 +39,9 @@ export const FTRACE_LOCK = 'ftrace_lock';
 /** The invariants' names, as violations report them. */
 export const FTRACE_INVARIANTS = {
   useAfterFree: 'ftrace/no-trampoline-use-after-free',
+  opsUseAfterFree: 'ftrace/no-ops-use-after-free',
+  recursion: 'ftrace/no-runaway-recursion',
+  opMismatch: 'ftrace/trace-function-op',
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
@@ -66,12 +75,52 @@ export interface FtraceOptions {
   readonly idleTrampolines?: 'refuse' | 'allow';
   /** Register the invariants. Default true. */
   readonly checks?: boolean;
+  /**
+   * How the list caller (ftrace_ops_list_func) walks ftrace_ops_list. `'atomic'` (default):
+   * in one step, which every recorded seed was found with. `'steps'`: as the kernel does it,
+   * under preempt_disable_notrace with a scheduling point between one ops and the next, so an
+   * unregistration on another CPU can interleave with a walk (docs/ftrace.md, "The list walk").
+   */
+  readonly listWalk?: 'atomic' | 'steps';
+  /**
+   * Which DYNAMIC ops ftrace_shutdown waits for before unregister returns. `'dynamic'`
+   * (default, the kernel): every DYNAMIC ops, trampoline or not, since its owner may free it
+   * once unregister returns and a list walker may still hold it. `'trampoline-only'` is the
+   * unsafe variant: an ops with no trampoline (reached through the list caller) returns at
+   * once, and with `listWalk: 'steps'` a walker can reach it after its owner freed it.
+   */
+  readonly shutdownWait?: 'dynamic' | 'trampoline-only';
+  /**
+   * Model `ftrace_caller` with its two globals: a site that does not target a trampoline calls
+   * `ftrace_trace_function` (the lone registered ops' callback, or the list function when there
+   * are several) with `function_trace_op`, loaded one after the other. Default false: such a
+   * site calls the list function directly.
+   */
+  readonly directCaller?: boolean;
+  /**
+   * With `directCaller`: update_ftrace_function's coordination ("ftrace: Fix a slight race in
+   * modifying what function callback gets traced"): switch ftrace_trace_function to the list
+   * function, wait for every CPU, then set function_trace_op, then the new function. `false`
+   * is the unsafe variant: the two are stored back to back, and a caller that loaded the old op
+   * calls the new function with it.
+   */
+  readonly slightRaceFix?: boolean;
 }
 
-const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks'];
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait', 'directCaller', 'slightRaceFix'];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
-const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
+/** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
+const RECURSION_LIMIT = 8;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** A filter entry: a function's name, or a set_ftrace_filter pattern (`sys_*`, `?`, `[a-z]`), either after an optional `!`. */
+const FILTER_ENTRY = /^!?[A-Za-z0-9_.*?[\]!-]+$/;
+
+function validEntry(x: unknown): boolean {
+  if (typeof x !== 'string' || !FILTER_ENTRY.test(x)) return false;
+  const body = x.startsWith('!') ? x.slice(1) : x;
+  return body.length > 0 && (isPattern(body) || FUNCTION_NAME.test(body));
+}
 
 function describe(v: unknown): string {
   try {
@@ -109,13 +158,17 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     traceIdle: bool('traceIdle', false),
     idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
     checks: bool('checks', true),
+    listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
+    shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
+    directCaller: bool('directCaller', false),
+    slightRaceFix: bool('slightRaceFix', true),
   };
 }
 
 function checkNames(where: string, what: string, v: unknown): readonly string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && FUNCTION_NAME.test(x))) {
-    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names, got ${describe(v)}`);
+  if (!Array.isArray(v) || !v.every(validEntry)) {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names or patterns ('sys_*', '!sys_getpid'), got ${describe(v)}`);
   }
   return v as string[];
 }
@@ -152,9 +205,21 @@ export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, Ftrac
     version: FTRACE_VERSION,
     core: '^0.1.0',
     dependsOn: { 'rcu-tasks': '^0.1.0' },
-    options: resolved,
+    // Options added later are recorded only when set, so existing logs and digests stay as they were.
+    options: recordedOptions(resolved),
     register: (ctx) => registerFtrace(ctx, resolved),
   });
+}
+
+function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, ...rest } = o;
+  return {
+    ...rest,
+    ...(listWalk !== 'atomic' ? { listWalk } : {}),
+    ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}),
+    ...(directCaller ? { directCaller } : {}),
+    ...(!slightRaceFix ? { slightRaceFix } : {}),
+  };
 }
 
 function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOptions): FtraceApi {
@@ -163,6 +228,42 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
   registerReducers(ctx);
 
   // ---- the simulated mcount targets ------------------------------------------------------------
+
+  // The recursion guard (trace_test_and_set_recursion): the tasks inside a guarded callback, and
+  // each task's depth inside unguarded ones. Written only by the task itself around its calls.
+  const guarded = new Set<number>();
+  const unguardedDepth = new Map<number, number>();
+
+  /**
+   * Calls one ops' callback under the recursion guard the list function takes, and the assist
+   * function (ftrace_ops_assist_func) a trampoline calls for an ops without
+   * FTRACE_OPS_FL_RECURSION: a callback that reaches traced code again is not called again.
+   * `guard` false: a trampoline calling an ops that claims RECURSION, directly.
+   */
+  function* guardedCallback(op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean): KPath<void> {
+    if (guard) {
+      if (guarded.has(pid)) return; // recursion: bail out, as trace_test_and_set_recursion does
+      guarded.add(pid);
+      try {
+        yield* callback(op, ip, parentIp, pid);
+      } finally {
+        guarded.delete(pid);
+      }
+      return;
+    }
+    const depth = (unguardedDepth.get(pid) ?? 0) + 1;
+    if (depth > RECURSION_LIMIT) {
+      yield* emit({ type: 'ftrace/recursion', ops: op.id, ip, pid, depth });
+      return;
+    }
+    unguardedDepth.set(pid, depth);
+    try {
+      yield* callback(op, ip, parentIp, pid);
+    } finally {
+      if (depth === 1) unguardedDepth.delete(pid);
+      else unguardedDepth.set(pid, depth - 1);
+    }
+  }
 
   /** Calls one ops' callback; a throwing callback is reported and skipped, never fatal. */
   function* callback(op: OpsRec, ip: string, parentIp: string, pid: number): KPath<void> {
@@ -187,17 +288,104 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
    */
   function* listCaller(ip: string, parentIp: string): KPath<void> {
     yield* schedPoint();
+    if (options.listWalk === 'steps') return yield* listCallerSteps(ip, parentIp);
     const me = yield* current();
     const list = reg.list;
     const called: number[] = [];
     for (const op of list) {
       if (!opsTraces(op, ip)) continue;
       called.push(op.id);
-      yield* callback(op, ip, parentIp, me.pid);
+      yield* guardedCallback(op, ip, parentIp, me.pid, true);
     }
     yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
   }
-  const listHandler: McountHandler = (ip, parentIp) => listCaller(ip, parentIp);
+  // ftrace_trace_function (null: the list function) and function_trace_op, with `directCaller`.
+  // Written by update_ftrace_function under ftrace_lock; read by ftrace_caller on any CPU.
+  let traceFunction: OpsRec | null = null;
+  let traceOp: OpsRec | null = null;
+
+  /**
+   * ftrace_caller with `directCaller`: load function_trace_op, then (another step: other CPUs
+   * act) ftrace_trace_function, and call it with that op, preemption off throughout.
+   */
+  function* ftraceCaller(ip: string, parentIp: string): KPath<void> {
+    if (!options.directCaller) return yield* listCaller(ip, parentIp);
+    yield* preemptDisable();
+    const op = traceOp;
+    yield* schedPoint();
+    const func = traceFunction;
+    if (func === null) {
+      yield* preemptEnable();
+      return yield* listCaller(ip, parentIp);
+    }
+    const me = yield* current();
+    try {
+      if (op !== func) yield* emit({ type: 'ftrace/op-mismatch', ops: func.id, op: op?.id ?? null, ip, pid: me.pid });
+      else if (opsTraces(func, ip)) yield* guardedCallback(func, ip, parentIp, me.pid, true);
+    } finally {
+      yield* preemptEnable();
+    }
+  }
+
+  /**
+   * update_ftrace_function: the lone ops' callback, or the list function. Going to the list
+   * function needs no care (it ignores function_trace_op). Going to a callback: with the fix,
+   * the list function first, every CPU synchronized (synchronize_rcu_tasks_rude; RCU-sched
+   * stands in, as in ftrace_shutdown), then the op, every CPU synchronized again (the
+   * ftrace_sync_ipi), then the function.
+   */
+  function* updateFtraceFunction(): KPath<void> {
+    if (!options.directCaller) return;
+    const func = reg.list.length === 1 ? reg.list[0]! : null;
+    if (func === traceFunction) return;
+    if (func === null || !options.slightRaceFix) {
+      if (func !== null) traceOp = func;
+      traceFunction = func;
+      yield* emit({ type: 'ftrace/trace-function', func: func?.id ?? null, op: traceOp?.id ?? null });
+      return;
+    }
+    traceFunction = null;
+    yield* emit({ type: 'ftrace/trace-function', func: null, op: traceOp?.id ?? null });
+    yield* synchronizeRcu();
+    traceOp = func;
+    // smp_wmb, then smp_call_function(ftrace_sync_ipi): every CPU has taken the IPI, so no
+    // caller that loaded the old op (its loads are in one preempt-off section) is still
+    // between its two loads when the function changes.
+    yield* synchronizeRcu();
+    traceFunction = func;
+    yield* emit({ type: 'ftrace/trace-function', func: func.id, op: func.id });
+  }
+  const listHandler: McountHandler = (ip, parentIp) => ftraceCaller(ip, parentIp);
+
+  /**
+   * ftrace_ops_list_func as the kernel runs it: preempt_disable_notrace, then
+   * do_for_each_ftrace_op (an RCU-sched walk of ftrace_ops_list: the list head read once, each
+   * ->next read as it goes), the hash test and the call per ops, preempt_enable_notrace. A
+   * scheduling point between one ops and the next lets other CPUs unregister meanwhile; only
+   * the RCU-sched wait in ftrace_shutdown keeps an ops this walk still holds from being freed.
+   */
+  function* listCallerSteps(ip: string, parentIp: string): KPath<void> {
+    yield* preemptDisable();
+    const me = yield* current();
+    const list = reg.list;
+    const called: number[] = [];
+    try {
+      for (const op of list) {
+        if (op.freedByOwner) {
+          yield* emit({ type: 'ftrace/ops-use-after-free', ops: op.id, ip, pid: me.pid });
+          return;
+        }
+        if (opsTraces(op, ip)) {
+          called.push(op.id);
+          yield* guardedCallback(op, ip, parentIp, me.pid, true);
+        }
+        yield* schedPoint();
+      }
+      yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+    } finally {
+      yield* preemptEnable();
+    }
+  }
 
   /**
    * A dynamic trampoline: the copy of ftrace_caller that calls its ops' callback directly. It
@@ -218,7 +406,8 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
       return;
     }
-    yield* callback(t.ops, ip, parentIp, me.pid);
+    // Without FTRACE_OPS_FL_RECURSION the trampoline calls the assist function, which takes the guard.
+    yield* guardedCallback(t.ops, ip, parentIp, me.pid, t.ops.ops.flags?.includes('RECURSION') !== true);
     yield* schedPoint();
     if (t.freed) {
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
@@ -331,7 +520,13 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       const id = reg.nextOpsId++;
       const label = `${ops.label ?? (ops.func.name !== '' ? ops.func.name : 'ops')}#${id}`;
       op = new OpsRec(id, ops, label, ops.flags?.includes('DYNAMIC') ?? false);
-      op.setHashes(ops.filter ?? [], ops.notrace ?? []);
+      // Patterns in the ops' own lists are expanded against the functions defined now; one that
+      // matches nothing makes the registration fail with -EINVAL (see registerFtraceFunction).
+      const known = Object.keys(ctx.state().functions);
+      const f = expandFilter(ops.filter ?? [], known);
+      const n = expandFilter(ops.notrace ?? [], known);
+      op.unmatched = 'unmatched' in f ? f.unmatched : 'unmatched' in n ? n.unmatched : null;
+      op.setHashes('names' in f ? f.names : [], 'names' in n ? n.names : []);
       reg.byOps.set(ops, op);
       reg.opsById.set(id, op);
     }
@@ -370,6 +565,29 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* mutexUnlock(FTRACE_LOCK);
       return -EBUSY;
     }
+    if (op.unmatched !== null) {
+      yield* printk(`ftrace: ${op.label}: filter entry ${JSON.stringify(op.unmatched)} matches no function: -EINVAL`);
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
+    }
+    // IPMODIFY needs SAVE_REGS (the callback changes regs->ip); and only one IPMODIFY ops may
+    // trace a function (ftrace_hash_ipmodify_enable): a live-patch and a kprobe that both
+    // redirect it would fight over the return address.
+    const flags = ops.flags ?? [];
+    if (flags.includes('IPMODIFY') && !flags.includes('SAVE_REGS')) {
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
+    }
+    if (flags.includes('IPMODIFY')) {
+      declareSites(op.filterList);
+      syncSites();
+      const clash = reg.list.some((o) => o.ops.flags?.includes('IPMODIFY') === true && sitesOf(op).some((s) => opsTraces(o, s.ip)));
+      if (clash) {
+        yield* mutexUnlock(FTRACE_LOCK);
+        return -EBUSY;
+      }
+    }
+    op.freedByOwner = false;
     const me = yield* current();
     declareSites(op.filterList);
     const fresh = syncSites();
@@ -385,6 +603,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     const touched = sitesOf(op);
     for (const s of touched) yield* updateRecord(s);
     yield* replaceCode([...fresh, ...touched]);
+    yield* updateFtraceFunction();
     yield* emit({ type: 'ftrace/update-end', ops: op.id });
     yield* mutexUnlock(FTRACE_LOCK);
     return 0;
@@ -411,11 +630,12 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     for (const s of touched) yield* updateRecord(s);
     // Unpatch: from here on no site calls the trampoline, but a task may still be on it.
     yield* replaceCode([...fresh, ...touched]);
+    yield* updateFtraceFunction();
     yield* emit({ type: 'ftrace/update-end', ops: op.id });
     // ftrace_shutdown: a DYNAMIC ops may be freed by its owner once this returns, trampoline
     // or not, so every DYNAMIC ops waits for the callers that may still hold it (the kernel's
     // "we must make sure that all callers are done before leaving this function").
-    if (op.dynamic) {
+    if (op.dynamic && !(options.shutdownWait === 'trampoline-only' && t === null)) {
       if (t !== null) yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
       // ftrace_sync / synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no
       // CPU still has the old call target in flight.
@@ -432,13 +652,31 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     }
     yield* emit({ type: 'ftrace/ops-shutdown', ops: op.id });
     yield* mutexUnlock(FTRACE_LOCK);
+    if (op.dynamic && options.listWalk === 'steps') {
+      // The owner of a DYNAMIC ops frees it once unregister returns (perf, trace instances);
+      // modelled with the stepped walk, the only one a walker can be inside across it.
+      op.freedByOwner = true;
+      yield* emit({ type: 'ftrace/ops-freed', ops: op.id });
+    }
     return 0;
   }
 
-  function* ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace: readonly string[]): KPath<number> {
+  function* ftraceSetFilter(ops: FtraceOps, entries: readonly string[], notraceEntries: readonly string[]): KPath<number> {
     yield* mutexLock(FTRACE_LOCK);
     const op = opsRecOf(ops);
-    declareSites(filter);
+    declareSites(entries.filter((e) => !e.startsWith('!') && !isPattern(e)));
+    // Patterns are expanded now, against the functions defined now (ftrace_match_records).
+    const known = Object.keys((yield* getState()).functions);
+    const f = expandFilter(entries, known);
+    const n = expandFilter(notraceEntries, known);
+    if ('unmatched' in f || 'unmatched' in n) {
+      const bad = 'unmatched' in f ? f.unmatched : (n as { unmatched: string }).unmatched;
+      yield* printk(`ftrace: set_ftrace_filter: ${JSON.stringify(bad)} matches no function: -EINVAL`);
+      yield* mutexUnlock(FTRACE_LOCK);
+      return -EINVAL;
+    }
+    const filter = f.names;
+    const notrace = n.names;
     if (!op.registered) {
       op.setHashes(filter, notrace);
       yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });
@@ -498,6 +736,9 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   if (options.checks) {
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
+    ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
+    ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
+    ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
     ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
     ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));

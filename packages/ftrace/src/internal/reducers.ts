@@ -80,6 +80,16 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   ctx.on('ftrace/tramp-exit', (f, e) => {
     popTrampoline(f, taskKey(e.pid, e.cpu), e.tramp);
   });
+  ctx.on('ftrace/ops-use-after-free', (f, e) => {
+    f.reports.push({ kind: 'ops-use-after-free', ops: e.ops, ip: e.ip, task: String(e.pid) });
+  });
+  ctx.declareEvents(['ftrace/ops-freed', 'ftrace/trace-function']);
+  ctx.on('ftrace/op-mismatch', (f, e) => {
+    f.reports.push({ kind: 'op-mismatch', ops: e.ops, op: e.op, ip: e.ip, task: String(e.pid) });
+  });
+  ctx.on('ftrace/recursion', (f, e) => {
+    f.reports.push({ kind: 'recursion', ops: e.ops, ip: e.ip, task: String(e.pid), depth: e.depth });
+  });
   ctx.on('ftrace/use-after-free', (f, e) => {
     const key = taskKey(e.pid, e.cpu);
     f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });

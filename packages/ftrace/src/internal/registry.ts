@@ -23,10 +23,14 @@ export class OpsRec {
   notrace: ReadonlySet<string> | null = null;
   filterList: readonly string[] = [];
   notraceList: readonly string[] = [];
+  /** A pattern (or `!` entry) of the ops' own filter or notrace list that matched no function when first seen: registering it fails with -EINVAL. Written once, by opsRecOf. */
+  unmatched: string | null = null;
   /** On ftrace_ops_list (FTRACE_OPS_FL_ENABLED). */
   registered = false;
   /** Its trampoline: allocated at startup, kept while registered (and for ever if static). */
   trampoline: Trampoline | null = null;
+  /** Its owner freed it after unregister returned (DYNAMIC ops, stepped list walk). Written under ftrace_lock's release by the unregistering path. */
+  freedByOwner = false;
   readonly func: FtraceFunc;
 
   constructor(

@@ -1,5 +1,5 @@
 import { TASKLIST_LOCK, intMapValues, type IntMap, type IntMapNode, type InvariantCheck, type KernelState, type TaskState } from '@tracelab/core';
-import { TIF_KERNEL_TRACE, type KtraceState } from '../events.js';
+import { TIF_KERNEL_TRACE } from '../events.js';
 import { ktraceSlice } from './paths.js';
 
 /**
@@ -12,7 +12,8 @@ import { ktraceSlice } from './paths.js';
  * - Not checked while a set/clear call is in flight (the walk is half done; a caller that
  *   died part-way is no longer in flight once it exits), nor while
  *   someone holds the tasklist lock for write (a fork between its link and its re-copy).
- * - Tasks in `unforked` are left out: born outside copy_process, no hook could flag them.
+ * - Host-started tasks are no exception: they run the fork hooks themselves (parent 0) and are
+ *   listed only in between, under the tasklist write lock.
  *
  * The check is incremental, so a 100,000-thread kernel does not pay a full scan per step:
  * it remembers the last task map it verified (with the same expectation) and, the task map
@@ -23,7 +24,6 @@ export function flagInvariant(): InvariantCheck {
   // The last task map verified, under which expectation. Host-side memo, not state.
   let verifiedTasks: IntMap<TaskState> | null = null;
   let verifiedWant = false;
-  let verifiedUnforked: KtraceState['unforked'] | null = null;
   return (s: KernelState) => {
     const k = ktraceSlice(s);
     if (k.inFlight > 0) return false;
@@ -31,12 +31,12 @@ export function flagInvariant(): InvariantCheck {
     if (tasklist !== undefined && tasklist.kind !== 'mutex' && tasklist.writer !== null) return false;
     const want = k.refcount > 0;
     let bad: TaskState | null = null;
-    if (verifiedTasks !== null && verifiedWant === want && verifiedUnforked === k.unforked && verifiedTasks.depth === s.tasks.depth) {
+    if (verifiedTasks !== null && verifiedWant === want && verifiedTasks.depth === s.tasks.depth) {
       if (verifiedTasks === s.tasks) return false;
-      bad = changedLeaves(verifiedTasks.root, s.tasks.root, s.tasks.depth - 1, want, k.unforked);
+      bad = changedLeaves(verifiedTasks.root, s.tasks.root, s.tasks.depth - 1, want);
     } else {
       for (const t of intMapValues(s.tasks)) {
-        if (wrong(t, want, k.unforked)) {
+        if (wrong(t, want)) {
           bad = t;
           break;
         }
@@ -49,27 +49,26 @@ export function flagInvariant(): InvariantCheck {
     }
     verifiedTasks = s.tasks;
     verifiedWant = want;
-    verifiedUnforked = k.unforked;
     return false;
   };
 }
 
-/** A live, forked task whose flag disagrees with the refcount. */
-function wrong(t: TaskState, want: boolean, unforked: KtraceState['unforked']): boolean {
-  return t.listed && (t.flags[TIF_KERNEL_TRACE] === true) !== want && unforked[t.pid] !== true;
+/** A live task whose flag disagrees with the refcount. */
+function wrong(t: TaskState, want: boolean): boolean {
+  return t.listed && (t.flags[TIF_KERNEL_TRACE] === true) !== want;
 }
 
 /** The first task in `b` that is not the very same object at the same place in `a` and is wrong. */
-function changedLeaves(a: IntMapNode<TaskState> | null, b: IntMapNode<TaskState>, level: number, want: boolean, unforked: KtraceState['unforked']): TaskState | null {
+function changedLeaves(a: IntMapNode<TaskState> | null, b: IntMapNode<TaskState>, level: number, want: boolean): TaskState | null {
   for (let i = 0; i < b.length; i++) {
     const bc = b[i] ?? null;
     if (bc === null) continue;
     const ac = a === null ? null : (a[i] ?? null);
     if (ac === bc) continue;
     if (level === 0) {
-      if (wrong(bc as TaskState, want, unforked)) return bc as TaskState;
+      if (wrong(bc as TaskState, want)) return bc as TaskState;
     } else {
-      const found = changedLeaves(ac as IntMapNode<TaskState> | null, bc as IntMapNode<TaskState>, level - 1, want, unforked);
+      const found = changedLeaves(ac as IntMapNode<TaskState> | null, bc as IntMapNode<TaskState>, level - 1, want);
       if (found !== null) return found;
     }
   }

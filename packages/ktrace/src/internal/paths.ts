@@ -25,7 +25,7 @@ export interface PathOptions {
   readonly refcountOutsideMutex: boolean;
 }
 
-const INITIAL: KtraceState = { refcount: 0, sets: 0, clears: 0, inFlight: 0, callers: {}, walk: null, walks: 0, unforked: {} };
+const INITIAL: KtraceState = { refcount: 0, sets: 0, clears: 0, inFlight: 0, callers: {}, walk: null, walks: 0 };
 
 /** The slice as kernel code reads it (the initial value before registration is applied). */
 export function ktraceSlice(s: KernelState): KtraceState {
@@ -167,7 +167,10 @@ export function kernelTracePaths(options: PathOptions) {
    * unless the core stops doing so.)
    */
   function* copyKernelTraceFlag(parent: number, child: number): KPath<void> {
-    const parentHas = hasFlag(yield* getState(), parent) === true;
+    const s = yield* getState();
+    // Parent 0: a task the host started, forking itself. Its stand-in parent (init, kthreadd)
+    // is the first task every walk visits, so it has the flag exactly when the refcount says.
+    const parentHas = parent === 0 ? ktraceSlice(s).refcount > 0 : hasFlag(s, parent) === true;
     yield* writeFlag(child, parentHas);
   }
 

@@ -17,6 +17,7 @@ import {
   printk,
   schedPoint,
   shouldFailAlloc,
+  synchronizeRcu,
   waitEvent,
   wakeUp,
   type KPath,
@@ -27,6 +28,7 @@ import {
 import type { MarkerTransition } from '../events.js';
 import type { MarkerProbe, MarkersApi, MarkersOptions, MarkersState, ResolvedMarkersOptions } from '../types.js';
 import { registerReducers } from './reducers.js';
+import { faultsOf, type MarkersFaults } from './faults.js';
 import { EMPTY_CLOSURE, Registry, Site, closuresOf, probeKey, type Closure, type Entry, type ProbeArray } from './registry.js';
 
 export const MARKERS_VERSION = '0.1.0';
@@ -49,7 +51,7 @@ export const CORE_MARKERS = Object.freeze({
   processExit: Object.freeze({ name: 'kernel_process_exit', format: 'pid %d code %d' }),
 });
 
-const OPTION_KEYS: ReadonlyArray<keyof MarkersOptions> = ['freeOldArray', 'logProbeCalls', 'coreMarkers'];
+const OPTION_KEYS: ReadonlyArray<keyof MarkersOptions> = ['freeOldArray', 'logProbeCalls', 'coreMarkers', 'rcuPendingBitfield'];
 
 function resolveOptions(options: unknown): ResolvedMarkersOptions {
   if (options === undefined) options = {};
@@ -65,12 +67,17 @@ function resolveOptions(options: unknown): ResolvedMarkersOptions {
   if (freeOldArray !== 'after-grace-period' && freeOldArray !== 'immediately') {
     throw new TracelabError('INVALID_OPTION', `markers: freeOldArray must be 'after-grace-period' or 'immediately', got ${describeValue(freeOldArray)}`);
   }
-  const bool = (key: 'logProbeCalls' | 'coreMarkers', fallback: boolean): boolean => {
+  const bool = (key: 'logProbeCalls' | 'coreMarkers' | 'rcuPendingBitfield', fallback: boolean): boolean => {
     const v = o[key] ?? fallback;
     if (typeof v !== 'boolean') throw new TracelabError('INVALID_OPTION', `markers: ${key} must be a boolean, got ${describeValue(v)}`);
     return v;
   };
-  return { freeOldArray, logProbeCalls: bool('logProbeCalls', false), coreMarkers: bool('coreMarkers', true) };
+  return { freeOldArray, logProbeCalls: bool('logProbeCalls', false), coreMarkers: bool('coreMarkers', true), rcuPendingBitfield: bool('rcuPendingBitfield', false) };
+}
+
+function recordedOptions(o: ResolvedMarkersOptions): Partial<ResolvedMarkersOptions> {
+  const { rcuPendingBitfield, ...rest } = o;
+  return rcuPendingBitfield ? o : rest;
 }
 
 /** A value as text for a message or a printk: JSON when it has one, else String(); never throws. */
@@ -123,16 +130,19 @@ function checkName(where: string, name: unknown): asserts name is string {
  */
 export function markers(options?: MarkersOptions): TracelabPlugin<MarkersApi, MarkersState> {
   const resolved = resolveOptions(options);
+  const faults = faultsOf(options);
   return definePlugin<MarkersApi, MarkersState>({
     name: 'markers',
     version: MARKERS_VERSION,
     core: '^0.1.0',
-    options: resolved,
-    register: (ctx) => registerMarkers(ctx, resolved),
+    // The log records the options; an option added later is recorded only when set, so the logs
+    // (and state digests) of runs that do not use it stay as they were.
+    options: recordedOptions(resolved),
+    register: (ctx) => registerMarkers(ctx, resolved, faults),
   });
 }
 
-function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMarkersOptions): MarkersApi {
+function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMarkersOptions, faults: MarkersFaults): MarkersApi {
   const reg = new Registry();
   registerReducers(ctx);
 
@@ -152,18 +162,38 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
    * Sleeps (with markers_mutex held, as the reference does) until the callback clears the flag.
    */
   function* rcuBarrierSched(entry: Entry): KPath<void> {
+    if (faults.skipRcuBarrier === true) return;
     yield* waitEvent(`markers-rcu:${entry.name}`, () => !entry.rcuPending);
+  }
+
+  /**
+   * With `rcuPendingBitfield`: the load of the word ptype shares with rcu_pending, which the
+   * compiler may do early (here at the start of the transition, a scheduling point before the
+   * store). Returns the rcu_pending bit as loaded; null with plain ints.
+   */
+  function* loadPtypeWord(entry: Entry): KPath<boolean | null> {
+    if (!options.rcuPendingBitfield) return null;
+    const pending = entry.rcuPending;
+    yield* schedPoint();
+    return pending;
+  }
+
+  /** entry->ptype = ptype: with the shared word, rcu_pending as loaded is stored back with it. */
+  function setPtype(entry: Entry, ptype: 0 | 1, word: boolean | null): void {
+    entry.ptype = ptype;
+    if (word !== null) entry.rcuPending = word;
   }
 
   /** marker_entry_add_probe: the 0->1, 1->2 and N->N+1 transitions. Returns the old array or an errno. */
   function* entryAddProbe(entry: Entry, probe: MarkerProbe, probePrivate: unknown, prio: number): KPath<AddResult> {
+    const word = yield* loadPtypeWord(entry);
     const closures = closuresOf(entry);
     if (closures.some((c) => sameClosure(c, probe, probePrivate))) return -EBUSY;
     const closure = reg.closure(probe, probePrivate, prio);
     if (closures.length === 0) {
       // 0 -> 1: the single slot, no allocation (the common case stays allocation-free).
       entry.single = closure;
-      entry.ptype = 0;
+      setPtype(entry, 0, word);
       entry.refcount = 1;
       return { old: null, transition: '0->1', closure };
     }
@@ -175,13 +205,14 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     const at = closures.findIndex((c) => c.prio < prio);
     const next = at < 0 ? [...closures, closure] : [...closures.slice(0, at), closure, ...closures.slice(at)];
     entry.multi = reg.newArray(entry.name, next);
-    entry.ptype = 1;
+    setPtype(entry, 1, word);
     entry.refcount = closures.length + 1;
     return { old, transition: closures.length === 1 ? '1->2' : 'N->N+1', closure };
   }
 
   /** marker_entry_remove_probe: 1->0, N->1 and N->N-1. null: that probe was not connected. */
   function* entryRemoveProbe(entry: Entry, probe: MarkerProbe, probePrivate: unknown): KPath<RemoveResult> {
+    const word = yield* loadPtypeWord(entry);
     const closures = closuresOf(entry);
     const gone = closures.find((c) => sameClosure(c, probe, probePrivate));
     if (gone === undefined) return null;
@@ -189,7 +220,7 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     if (rest.length === 0) {
       // 1 -> 0: the empty function goes back in the single slot; nothing to free.
       entry.single = EMPTY_CLOSURE;
-      entry.ptype = 0;
+      setPtype(entry, 0, word);
       entry.refcount = 0;
       return { old: null, transition: '1->0', closure: gone };
     }
@@ -197,7 +228,7 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     if (rest.length === 1) {
       // N -> 1: the survivor moves into the single slot; the array is retired.
       entry.single = rest[0]!;
-      entry.ptype = 0;
+      setPtype(entry, 0, word);
       entry.multi = null;
       entry.refcount = 1;
       return { old, transition: 'N->1', closure: gone };
@@ -507,7 +538,8 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     ctx.tap(
       'fork',
       function* ({ parent, child }) {
-        if (fork.armed) yield* markSite(fork, undefined, [parent, child]);
+        // Parent 0 is a host-started task's own fork tail, not a fork: kernel_process_fork stays quiet.
+        if (fork.armed && parent !== 0) yield* markSite(fork, undefined, [parent, child]);
       },
       { stage: 'link' },
     );
@@ -528,6 +560,18 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
   ctx.invariant('markers/freed-after-grace-period', (s) => {
     const f = s.plugins.markers?.earlyFrees[0];
     return f !== undefined && `probe array #${f.array} of marker ${f.name} was freed with ${f.completed} RCU-sched grace periods completed, but was retired needing grace period ${f.gp} (one that began after its retirement) to complete first`;
+  });
+  // SEMANTICS.md 2.1(d): rcu_pending <=> exactly one old array in flight on the entry's rcu_head.
+  ctx.invariant('markers/rcu-pending', (s) => {
+    const slice = s.plugins.markers;
+    if (slice === undefined) return false;
+    for (const [name, entry] of reg.entries) {
+      const n = slice.entries[name]?.inFlight ?? 0;
+      if (n > 1) return `marker ${name}: ${n} frees in flight on its one rcu_head (rcu_pending must mean exactly one)`;
+      if (entry.rcuPending && n === 0) return `marker ${name}: rcu_pending is set with no free in flight (the next change would wait for it forever)`;
+      if (!entry.rcuPending && n === 1) return `marker ${name}: rcu_pending is clear with a free in flight (the next change would reuse its rcu_head)`;
+    }
+    return false;
   });
   ctx.invariant('markers/probe-registered-during-call', (s) => {
     const r = s.plugins.markers?.reports.find((x) => x.kind === 'unregistered-probe');
@@ -579,6 +623,7 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
       return ctx.paths.unloadModule(module);
     },
     mark: (name, callPrivate, ...args) => mark(name, callPrivate, args),
+    synchronizeUnregister: () => synchronizeRcu(),
     probes: (name) => {
       const entry = reg.entries.get(name);
       return entry === undefined ? [] : closuresOf(entry).map((c) => ({ probe: c.probe, probePrivate: c.probePrivate }));

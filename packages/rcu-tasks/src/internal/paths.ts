@@ -302,6 +302,11 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
   }
 
   return {
+    /** `kernel.reset`: the callbacks of the previous run are gone with it (the kthread state is in the slice). */
+    reset(): void {
+      closures.tasks.clear();
+      closures.trace.clear();
+    },
     callRcuTasks: (fn: RcuCallback, label = 'callback') => callRcuTasksFlavour('tasks', fn, label),
     *synchronizeRcuTasks(): KPath<void> {
       yield* waitForCallback('tasks', 'synchronize_rcu_tasks');

@@ -140,7 +140,8 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
   // Running in user mode is a quiescent state. The kernel notices it at the next scheduler tick
   // in user mode (rcu_check_callbacks -> rcu_note_voluntary_context_switch clears the holdout
   // flag); here the return to user mode itself does, folded from the core's own transition
-  // (`syscall/exit`, and `fault/resolved` of a user fault), which comes after every
+  // (`syscall/exit`, `fault/resolved` of a user fault, and `task/to-user` at the end of a
+  // host-started task's fork tail), which comes after every
   // return-to-user hook: a task is never taken for quiescent while it still runs kernel code.
   const toUser = (slice: Slice, pid: number, s: KernelState): void => {
     const pre = rcuTasksSlice(s).tasks.gp;
@@ -157,6 +158,10 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
   });
   ctx.on('fault/resolved', (draft, e, s) => {
     if (e.user) toUser(draft as unknown as Slice, e.pid, s);
+  });
+  // A host-started task leaving its fork tail for its program (core 0.3).
+  ctx.on('task/to-user', (draft, e, s) => {
+    toUser(draft as unknown as Slice, e.pid, s);
   });
   on('rcu-tasks/stall', (slice, e) => {
     gpOf(slice, e).stalls += 1;

@@ -46,11 +46,18 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
       const w = drawWorkload(seed);
       w.shells.forEach((plan, i) => kernel.spawn(programOf(plan), { comm: `sh${i}` }));
       m.setup({ kernel, w, rig, variant, rounds: scale });
-      watchGracePeriods(kernel);
+      // 200 steps per CPU (explore's catalog uses 200 in all, on 2 CPUs): torture puts readers
+      // in every hook, so a clone or an exit is a long kernel path, and with up to 8 CPUs a
+      // pending CPU gets an eighth of the steps. At 200 in all, a clone slowed that way on an
+      // 8-CPU seed read as a stall (seed 9218 of rcu-sched) though its grace period ended.
+      watchGracePeriods(kernel, STALL_STEPS_PER_CPU * w.cpus);
       kernel.invariant(TORTURE_INVARIANT, () => rig.failure);
     },
   });
 }
+
+/** The RCU-sched stall bound, in steps per CPU of the seed's kernel. */
+export const STALL_STEPS_PER_CPU = 200;
 
 /** What one seed's run gives the summary. Plain data: workers post it as it is. */
 export interface SeedResult {

@@ -98,7 +98,10 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
   // slow path (or a pending notify-resume) that dup_task_struct copied.
   ctx.tap(
     'fork',
-    function* utraceForkDup({ child }) {
+    function* utraceForkDup({ parent, child }) {
+      // Parent 0: a host-started task's own fork tail. It inherited nothing, and engines the
+      // host attached before its first step own whatever flags it has now.
+      if (parent === 0) return;
       const t = intMapGet((yield* getState()).tasks, child);
       if (t === undefined) return;
       const clear: string[] = [];

@@ -1,3 +1,4 @@
+import type { UtraceFaults } from './faults.js';
 import {
   EAGAIN,
   EALREADY,
@@ -31,6 +32,7 @@ import {
   TIF_NOTIFY_RESUME,
   ENGINE_STOP,
   EOPNOTSUPP,
+  ERESTARTNOINTR,
   ERESTARTSYS,
   TIF_SYSCALL_TRACE,
   UTRACE_ATTACH_CREATE,
@@ -124,7 +126,7 @@ export function eventName(event: number): string {
  * utrace_stop / utrace_reset, and the API. Lock order: utrace lock (a spinlock per task) →
  * nothing; the tasklist lock is never taken under it.
  */
-export function utraceCore(registry: EngineRegistry) {
+export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}, releaseAt: 'tracer-put' | 'last-kref' = 'tracer-put') {
   function slice(s: KernelState) {
     return utraceSlice(s);
   }
@@ -198,6 +200,7 @@ export function utraceCore(registry: EngineRegistry) {
     // Once dead, only REAP matters (and the death events while report_death is due).
     if (dead) flags &= u.deathDone ? UTRACE_EVENT_REAP : UTRACE_EVENT_REAP | UTRACE_DEATH_EVENTS;
     if (removed.length > 0 || flags !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed, flags });
+    for (const id of removed) yield* releaseAtLastKref(id);
     // The removed engines' list reference is dropped by the reducer: one its tracer already put is freed now.
     if (!dead) yield* syncSyscallFlag(pid, (flags & UTRACE_EVENT_SYSCALL) !== 0);
     if (u.stopped && (flags & ENGINE_STOP) === 0) yield* utraceWakeup(pid, 'reset');
@@ -537,8 +540,10 @@ export function utraceCore(registry: EngineRegistry) {
       return -EINVAL;
     }
     if (t.kthread) return -EPERM;
-    // utrace_attach_delay: a newborn child belongs to its creator's report_clone first.
+    // utrace_attach_delay: a newborn child belongs to its creator's report_clone first. The
+    // wait is interruptible: a signal pending on the caller ends it with -ERESTARTNOINTR.
     while (t !== undefined && t.state === 'new' && taskU(s, me.pid)?.cloning !== pid) {
+      if ((intMapGet(s.tasks, me.pid)?.pendingSignals.length ?? 0) > 0) return -ERESTARTNOINTR;
       yield* msleep(1);
       s = yield* getState();
       t = intMapGet(s.tasks, pid);
@@ -597,6 +602,8 @@ export function utraceCore(registry: EngineRegistry) {
     if ((added & UTRACE_DEATH_EVENTS) !== 0 && exiting) return -EALREADY;
     if ((cleared & UTRACE_DEATH_EVENTS) !== 0 && (u.death || u.deathDone)) return -EALREADY;
     yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+    // The fault: utrace_flags left as they were (only utrace_reset may shrink them; this puts them back).
+    if (faults.setEventsSkipsFlags === true && (u.flags | mask) !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed: [], flags: u.flags });
     if ((added & UTRACE_EVENT_SYSCALL) !== 0 && !exiting) yield* syncSyscallFlag(pid, true);
     // task_is_stopped_or_traced: a job-control stop is as quiescent as a utrace stop.
     if (cleared !== 0 && pid !== caller && !u.stopped && t?.state !== 'stopped' && !exiting && u.reporting === engine.id) return -EINPROGRESS;
@@ -670,7 +677,7 @@ export function utraceCore(registry: EngineRegistry) {
         // UTRACE_SINGLESTEP / UTRACE_BLOCKSTEP: arch_has_single_step() is false here.
         return -EOPNOTSUPP;
     }
-    if (reset) yield* utraceResetLocked(pid);
+    if (reset && !(faults.controlSkipsReset === true && t !== undefined && t.exitState === null)) yield* utraceResetLocked(pid);
     return ret;
   }
 
@@ -733,6 +740,22 @@ export function utraceCore(registry: EngineRegistry) {
     return ncsw !== examiner.ncsw ? -EAGAIN : 0;
   }
 
+  /**
+   * With releaseAt 'last-kref': the list's reference to engine `id` was just dropped (utrace_reset
+   * removed it, or utrace_maybe_reap after its report_reap). If the tracer's references are gone
+   * too, this was the last kref: __utrace_engine_release runs engine->release (`ops.release`).
+   */
+  function* releaseAtLastKref(id: number): KPath<void> {
+    if (releaseAt !== 'last-kref') return;
+    const e = engineS(yield* getState(), id);
+    const entry = registry.get(id);
+    if (e === undefined || e.refs > 0 || e.freed || entry === undefined || entry.released) return;
+    const me = yield* current();
+    yield* emit({ type: 'utrace/engine-freed', engine: id, by: me.pid });
+    entry.released = true;
+    entry.handle.ops.release?.(entry.handle.data);
+  }
+
   function* enginePut(engine: UtraceEngine): KPath<void> {
     const e = engineS(yield* getState(), engine.id);
     const entry = registry.get(engine.id);
@@ -742,6 +765,9 @@ export function utraceCore(registry: EngineRegistry) {
     const refs = e.refs - 1;
     yield* emit({ type: 'utrace/engine-put', engine: engine.id, refs });
     if (refs > 0) return;
+    // releaseAt 'last-kref': the list's reference keeps the engine, and its data, alive; the
+    // release runs when that reference goes too (releaseAtLastKref).
+    if (releaseAt === 'last-kref' && e.listed) return;
     // The tracer holds no reference any more: it frees its data. The engine itself is freed
     // when the list's reference goes too (at once if it is off every list already).
     const me = yield* current();
@@ -860,6 +886,7 @@ export function utraceCore(registry: EngineRegistry) {
         yield* callback(pid, e.id, 'reportReap', 0, report, handle.ops.reportReap(handle, pid), false, by, e);
       }
       yield* emit({ type: 'utrace/engine-reaped', engine: e.id, pid, by });
+      yield* releaseAtLastKref(e.id);
     }
   }
 

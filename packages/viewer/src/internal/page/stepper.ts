@@ -18,6 +18,7 @@ function describeStep(s: ScheduleStep): string {
   if (s.kind === 'cpu') return `cpu choice: cpu${s.cpus?.[s.value] ?? s.value} steps (eligible ${s.cpus === undefined ? s.n : s.cpus.map((c) => `cpu${c}`).join(', ')})`;
   if (s.kind === 'preempt') return s.value === 1 ? 'preemption point: PREEMPTED' : 'preemption point: not preempted';
   if (s.kind === 'task') return `task choice: runqueue entry ${s.value} of ${s.n}`;
+  if (s.kind === 'memory') return s.value === 0 ? `memory choice: the load reads the newest of ${s.n} stores` : `memory choice: STALE read, ${s.value} store${s.value === 1 ? '' : 's'} older than the newest`;
   return s.value === 1 ? 'fault injection: the allocation FAILS' : 'fault injection: no fault';
 }
 
