@@ -34,10 +34,11 @@ export type Command =
  * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
  * `fault` is fault injection (allocation failure), `memory` which store a load reads under
  * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
- * is a stale read, which explorers count and shrinking removes), and `irq` whether an
- * interrupt arrives at a CPU's step (0 none, i the i-th deliverable source).
+ * is a stale read, which explorers count and shrinking removes); with interrupt sources
+ * configured, at the start of a CPU's step, `nmi` whether an NMI arrives and then `irq`
+ * whether a hard interrupt (the timer tick) does (0 no, 1 yes).
  */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq';
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;

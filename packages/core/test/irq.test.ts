@@ -66,21 +66,28 @@ function* probe(into: Seen[]): KPath<void> {
   into.push({ pid: me.pid, count: me.preemptCount, irq: yield* inIrq(), nmi: yield* inNmi(), intr: yield* inInterrupt(), irqOff: yield* irqsDisabled() });
 }
 
-/** Every interrupt that can arrive does (the last deliverable source: the timer when both can); no preemption at points; CPU and task 0. */
+/**
+ * Every interrupt that is offered arrives (an NMI is offered first, then the tick); no
+ * preemption at points; CPU and task 0. The sources' periods keep some steps for the tasks:
+ * an interrupt that arrives takes the step.
+ */
 function always(kinds: ChoiceKind[] = []): Strategy {
   return {
     name: 'always-irq',
     create: () => ({
-      choose(kind, n) {
+      choose(kind) {
         kinds.push(kind);
-        return kind === 'irq' ? n - 1 : 0;
+        return kind === 'irq' || kind === 'nmi' ? 1 : 0;
       },
     }),
   };
 }
 
-/** Only NMIs (source 1 of the list: NMI first), never the timer. */
-const nmiOnly: Strategy = { name: 'nmi-only', create: () => ({ choose: (kind) => (kind === 'irq' ? 1 : 0) }) };
+/** Every NMI offered arrives, never a tick (the two are separate choices, `nmi` and `irq`). */
+const nmiOnly: Strategy = { name: 'nmi-only', create: () => ({ choose: (kind) => (kind === 'nmi' ? 1 : 0) }) };
+
+/** Cut a run that would starve its tasks short: the tests assert `done`. */
+const MAX_STEPS = 20_000;
 
 const computing: Program = function* computing(u) {
   yield u.compute(30);
@@ -98,8 +105,9 @@ describe('interrupt sources', () => {
     const k = createKernel({ cpus: 1, strategy: always(kinds), plugins: [handlers({ irq: () => probe(seen) })] });
     k.spawn(computing);
     k.spawn(computing);
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(kinds).not.toContain('irq');
+    expect(kinds).not.toContain('nmi');
     expect(seen).toEqual([]);
     expect(entries(k)).toEqual([]);
     expect('interrupts' in k.log[0]!).toBe(false);
@@ -109,7 +117,7 @@ describe('interrupt sources', () => {
     const seen: Seen[] = [];
     const k = createKernel({ cpus: 1, strategy: always(), interrupts: { timer: { period: 5 } }, plugins: [handlers({ irq: () => probe(seen) })] });
     const pid = k.spawn(computing);
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(k.log[0]).toMatchObject({ type: 'kernel/created', interrupts: { timer: 5, nmi: 0 } });
     const ticks = entries(k, 'timer');
     expect(ticks.length).toBeGreaterThan(3);
@@ -138,10 +146,12 @@ describe('local_irq_*', () => {
   it('no hard interrupt arrives inside an interrupts-disabled region; an NMI does', () => {
     const seen: Seen[] = [];
     const nmis: Seen[] = [];
-    const k = createKernel({ cpus: 1, strategy: always(), interrupts: { timer: { period: 1 }, nmi: { period: 1 } }, plugins: [handlers({ irq: () => probe(seen), nmi: () => probe(nmis) })] });
+    // Periods of 3: at most two steps in three go to interrupts, so the call goes on.
+    const k = createKernel({ cpus: 1, strategy: always(), interrupts: { timer: { period: 3 }, nmi: { period: 3 } }, plugins: [handlers({ irq: () => probe(seen), nmi: () => probe(nmis) })] });
     k.call(
       (function* () {
         yield* localIrqDisable();
+        yield* printk('disabled');
         for (let i = 0; i < 10; i++) yield* schedPoint();
         const flags = yield* localIrqSave();
         expect(flags).toBe(true);
@@ -151,12 +161,13 @@ describe('local_irq_*', () => {
         yield* localIrqEnable();
         for (let i = 0; i < 3; i++) yield* schedPoint();
       })(),
+      { maxSteps: MAX_STEPS },
     );
     const off = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'enable')!.seq;
-    const callStart = k.log.find((e) => e.type === 'task/spawned' && e.comm === 'kcall')!.seq;
-    const inside = k.log.filter((e) => e.seq > callStart && e.seq < off && e.type === 'irq/entry') as KernelEvent<'irq/entry'>[];
+    const on = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'disabled')!.seq;
+    const inside = k.log.filter((e) => e.seq > on && e.seq < off && e.type === 'irq/entry') as KernelEvent<'irq/entry'>[];
     // The strategy delivers every interrupt it is offered: only NMIs were offered inside.
-    expect(inside.length).toBeGreaterThan(3);
+    expect(inside.length).toBeGreaterThan(2);
     expect(inside.every((e) => e.name === 'nmi')).toBe(true);
     const after = entries(k, 'timer').filter((e) => e.seq > off);
     expect(after.length).toBeGreaterThan(0);
@@ -201,7 +212,9 @@ describe('nesting', () => {
     const k = createKernel({
       cpus: 1,
       strategy: always(),
-      interrupts: { timer: { period: 3 }, nmi: { period: 1 } },
+      // An NMI every third step at most, a tick every eighth: the handler (three steps) and
+      // the NMIs leave steps for the task.
+      interrupts: { timer: { period: 8 }, nmi: { period: 3 } },
       plugins: [
         handlers({
           *irq() {
@@ -215,10 +228,11 @@ describe('nesting', () => {
       ],
     });
     const pid = k.spawn(computing);
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     const nested = nmis.filter((s) => s.irq && s.nmi);
-    expect(nested.length).toBeGreaterThan(0);
-    expect(nested[0]).toMatchObject({ pid, count: HARDIRQ_OFFSET + NMI_OFFSET, intr: true });
+    // Nested in ticks taken on the task (and on the idle task before it ran): both parts set.
+    expect(nested.some((s) => s.pid === pid)).toBe(true);
+    for (const s of nested) expect(s).toMatchObject({ count: HARDIRQ_OFFSET + NMI_OFFSET, intr: true, irqOff: true });
     // No hard interrupt inside a hard interrupt, and no NMI inside an NMI.
     expect(irqs.every((s) => s.count === HARDIRQ_OFFSET)).toBe(true);
     expect(nmis.every((s) => (s.count & (0xf << 20)) === NMI_OFFSET)).toBe(true);
@@ -246,30 +260,81 @@ describe('nesting', () => {
       ],
     });
     k.spawn(computing);
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(entries(k, 'timer')).toEqual([]);
     const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
     expect(oops).toMatchObject({ plugin: 'irqtest', where: 'hook nmi', killed: null });
     expect(oops.message).toMatch(/scheduling while atomic.*\(in NMI context\)/);
+    expect(entries(k, 'nmi').length).toBeGreaterThan(1);
   });
 
-  it('a hard interrupt handler that sleeps is a kernel BUG oops (hard interrupt context), and the task goes on', () => {
+  /** A plugin whose `task/sleep` reducer records every sleep folded, rolled back or not. */
+  function sleepWatcher(folded: number[]) {
+    return definePlugin({
+      name: 'sleepwatch',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({});
+        ctx.on('task/sleep', (_slice, e) => {
+          folded.push(e.pid);
+        });
+        return {};
+      },
+    });
+  }
+
+  it('a hard interrupt handler that sleeps on the idle task is oopsed with the atomic-context BUG before any sleep is logged', () => {
+    const folded: number[] = [];
     const k = createKernel({
       cpus: 1,
       strategy: always(),
-      interrupts: { timer: true },
+      interrupts: { timer: { period: 5 } },
       plugins: [
+        sleepWatcher(folded),
         handlers({
           *irq() {
-            yield* synchronizeRcu();
+            if ((yield* current()).pid === 0) yield* msleep(1);
+          },
+        }),
+      ],
+    });
+    k.spawn(computing);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
+    // The first step finds the CPU idle with a task to run: the tick arrives on the idle task.
+    const entry = entries(k, 'timer')[0]!;
+    expect(entry.pid).toBe(0);
+    const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
+    expect(oops).toMatchObject({ plugin: 'irqtest', where: 'hook irq', pid: 0, killed: null });
+    expect(oops.message).toMatch(/^BUG: scheduling while atomic: pid 0 \(swapper\/0\) went to sleep on cpu 0 with preempt count 65536 \(in hard interrupt context\)$/);
+    // Refused at the sleep itself: no task/sleep was ever folded, not even one rolled back.
+    expect(folded).toEqual([]);
+    expect(k.log.some((e) => e.type === 'task/sleep' && e.pid === 0)).toBe(false);
+  });
+
+  it('a hard interrupt handler that sleeps in a task is oopsed before the sleep is folded, and the task goes on', () => {
+    const folded: number[] = [];
+    const k = createKernel({
+      cpus: 1,
+      strategy: always(),
+      interrupts: { timer: { period: 3 } },
+      plugins: [
+        sleepWatcher(folded),
+        handlers({
+          *irq() {
+            if ((yield* current()).pid !== 0) yield* synchronizeRcu();
           },
         }),
       ],
     });
     const pid = k.spawn(computing);
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
-    expect(oops.message).toMatch(/BUG: scheduling while atomic: pid \d+ .*\(in hard interrupt context\)/);
+    expect(oops.pid).toBe(pid);
+    expect(oops.message).toMatch(new RegExp(`^BUG: scheduling while atomic: pid ${pid} .* \\(in hard interrupt context\\)$`));
+    // The handler's callback queueing was rolled back with it, and no sleep reached the fold.
+    expect(k.log.some((e) => e.type === 'rcu/callback-queued')).toBe(false);
+    expect(folded).toEqual([]);
     expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 0 });
   });
 });
@@ -280,7 +345,7 @@ describe('preemption on interrupt exit', () => {
       const k = createKernel({ cpus: 1, strategy: always(), ...(interrupts !== undefined ? { interrupts } : {}) });
       k.spawn(computing, { comm: 'a' });
       k.spawn(computing, { comm: 'b' });
-      expect(k.run().done).toBe(true);
+      expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
       return k;
     };
     const without = run(undefined);
@@ -318,9 +383,11 @@ describe('preemption on interrupt exit', () => {
 
 
 describe('RCU and interrupts', () => {
-  it('an interrupt is not a quiescent state: a grace period never ends while a user task on its CPU is inside a handler', () => {
-    const marks: Array<{ seq: number; inside: boolean }> = [];
-    let inside = false;
+  it('SEMANTICS.md §0/§6: an interrupt is not a quiescent state: a grace period never ends while a handler that began before it is inside, on a user task\'s CPU', () => {
+    // Each handler run on cpu 0 over a user task gets a generation number; `inside` is the one running.
+    let gen = 0;
+    let inside = 0;
+    let handlerRuns = 0;
     const k = createKernel({
       cpus: 2,
       seed: 3,
@@ -331,11 +398,10 @@ describe('RCU and interrupts', () => {
           *irq() {
             const me = yield* current();
             if (me.cpu !== 0 || me.pid === 0) return;
-            inside = true;
-            marks.push({ seq: -1, inside: true });
+            inside = ++gen;
+            handlerRuns++;
             for (let i = 0; i < 4; i++) yield* schedPoint();
-            inside = false;
-            marks.push({ seq: -1, inside: false });
+            inside = 0;
           },
         }),
       ],
@@ -346,69 +412,198 @@ describe('RCU and interrupts', () => {
       yield u.exit(0);
     });
     let endedInside = 0;
+    let startedInside = 0;
     let gps = 0;
     k.spawnKthread(
       (function* () {
         for (let i = 0; i < 40; i++) {
           const started = inside;
+          if (started !== 0) startedInside++;
           yield* synchronizeRcu();
           gps++;
-          // A GP that began while a handler was inside on cpu 0 must not end before it left.
-          if (started && inside) endedInside++;
+          // A GP that began while handler `started` ran must not end before that handler left.
+          if (started !== 0 && inside === started) endedInside++;
         }
       })(),
       { comm: 'updater' },
     );
-    expect(k.run().done).toBe(true);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(gps).toBe(40);
-    expect(marks.filter((m) => m.inside).length).toBeGreaterThan(5);
+    expect(handlerRuns).toBeGreaterThan(5);
+    // The check had cases to look at: grace periods requested while a handler was inside.
+    expect(startedInside).toBeGreaterThan(0);
     expect(endedInside).toBe(0);
   });
 
-  it('RCU watches an idle CPU inside an interrupt: a handler on an idle CPU in rcuIdleEnter/Exit holds up a grace period', () => {
-    const order: string[] = [];
-    let handlerInside = false;
-    const k = createKernel({
+  /** Round-robin over the eligible CPUs; a tick whenever it would interrupt the idle task; no NMI, no preemption. */
+  const idleTicks: Strategy = {
+    name: 'idle-ticks',
+    create: () => {
+      let turn = 0;
+      return {
+        choose(kind, n, pids) {
+          if (kind === 'cpu') return turn++ % n;
+          if (kind === 'irq') return pids[0] === 0 ? 1 : 0;
+          return 0;
+        },
+      };
+    },
+  };
+
+  /**
+   * Where each idle CPU stands at each event: inside its idle routine's EQS (between the idle
+   * hook's printks), inside an interrupt handler on the idle task, and what the rcu events say.
+   */
+  function idleRcuTrace(k: Kernel) {
+    const eqs = new Set<number>();
+    const inIrqOnIdle = new Set<number>();
+    const starts: Array<{ pending: readonly number[]; eqs: number[]; irq: number[] }> = [];
+    const qsInIrq: number[] = [];
+    for (const e of k.log) {
+      if (e.type === 'kernel/printk' && e.text === 'eqs-in') eqs.add(e.cpu);
+      if (e.type === 'kernel/printk' && e.text === 'eqs-out') eqs.delete(e.cpu);
+      if (e.type === 'irq/entry' && e.pid === 0) inIrqOnIdle.add(e.cpu);
+      if (e.type === 'irq/exit' && e.pid === 0) inIrqOnIdle.delete(e.cpu);
+      if (e.type === 'rcu/gp-start') starts.push({ pending: e.pending, eqs: [...eqs], irq: [...inIrqOnIdle] });
+      if (e.type === 'rcu/qs' && inIrqOnIdle.has(e.cpu)) qsInIrq.push(e.seq);
+    }
+    return { starts, qsInIrq };
+  }
+
+  function idleEqsKernel(handlerPoints: number) {
+    return createKernel({
       cpus: 2,
-      strategy: { name: 'idle-irq', create: () => ({ choose: (kind, n) => (kind === 'irq' ? n - 1 : kind === 'cpu' ? n - 1 : 0) }) },
-      interrupts: { timer: { period: 1 } },
+      strategy: idleTicks,
+      // A tick at most every 16 ticks: a handler (a few steps of its CPU) leaves the idle task
+      // time to run its loop, and to switch to the updater.
+      interrupts: { timer: { period: 16 } },
       plugins: [
         definePlugin({
           name: 'idleirq',
           version: '1.0.0',
           core: '^0.1.0',
           register(ctx) {
+            // The idle routine: RCU stops watching around it (the idle loop's EQS).
             ctx.tap('idle', function* () {
               yield* rcuIdleEnter();
+              yield* printk('eqs-in');
               yield* schedPoint();
+              yield* printk('eqs-out');
               yield* rcuIdleExit();
             });
             ctx.tap('irq', function* () {
-              const me = yield* current();
-              if (me.pid !== 0 || handlerInside) return;
-              handlerInside = true;
-              order.push('irq-in');
-              for (let i = 0; i < 6; i++) yield* schedPoint();
-              order.push('irq-out');
-              handlerInside = false;
+              if ((yield* current()).pid !== 0) return;
+              for (let i = 0; i < handlerPoints; i++) yield* schedPoint();
             });
             return {};
           },
         }),
       ],
     });
+  }
+
+  function updater(k: Kernel, n: number): void {
     k.call(
       (function* () {
-        for (let i = 0; i < 6; i++) {
-          const started = handlerInside;
+        for (let i = 0; i < n; i++) {
           yield* synchronizeRcu();
-          order.push(started && handlerInside ? 'gp-end-inside' : 'gp-end');
+          yield* schedPoint();
         }
       })(),
-      { maxSteps: 5000 },
+      { maxSteps: MAX_STEPS },
     );
-    expect(order).toContain('irq-in');
-    expect(order).not.toContain('gp-end-inside');
+  }
+
+  it('SEMANTICS.md §6 (RCU not watching in the idle loop): an interrupt on an idle CPU inside its EQS makes RCU watch it for the handler\'s duration (rcu_irq_enter/exit)', () => {
+    const k = idleEqsKernel(4);
+    updater(k, 12);
+    const { starts, qsInIrq } = idleRcuTrace(k);
+    // Grace periods began both with the idle CPU quietly in its EQS and with a tick's handler
+    // running inside that EQS: the first need not wait for it, the second must.
+    const quiet = starts.filter((s) => s.eqs.length > 0 && s.irq.length === 0);
+    const watched = starts.filter((s) => s.eqs.some((c) => s.irq.includes(c)));
+    expect(quiet.length).toBeGreaterThan(0);
+    expect(watched.length).toBeGreaterThan(0);
+    for (const s of quiet) for (const c of s.eqs) expect(s.pending).not.toContain(c);
+    for (const s of watched) for (const c of s.eqs.filter((c) => s.irq.includes(c))) expect(s.pending).toContain(c);
+    // And no quiescent state is reported for a CPU while its handler runs: only after it returns.
+    expect(qsInIrq).toEqual([]);
+  });
+
+  it('SEMANTICS.md §6: with interrupt sources the idle task is never switched away inside its EQS (the stand-in for a stalled idle CPU is off)', () => {
+    const k = idleEqsKernel(1);
+    updater(k, 6);
+    const inEqs = new Set<number>();
+    let switchesInEqs = 0;
+    let switchesFromIdle = 0;
+    for (const e of k.log) {
+      if (e.type === 'kernel/printk' && e.text === 'eqs-in') inEqs.add(e.cpu);
+      if (e.type === 'kernel/printk' && e.text === 'eqs-out') inEqs.delete(e.cpu);
+      if (e.type === 'sched/switch' && e.prev === 0) {
+        switchesFromIdle++;
+        if (inEqs.has(e.cpu)) switchesInEqs++;
+      }
+    }
+    expect(switchesFromIdle).toBeGreaterThan(0);
+    expect(switchesInEqs).toBe(0);
+  });
+
+  it('SEMANTICS.md §0 (an irq-disabled region is an RCU-sched reader): an idle CPU with interrupts off holds up a grace period', () => {
+    const k = createKernel({
+      cpus: 2,
+      strategy: idleTicks,
+      interrupts: { timer: { period: 3 } },
+      plugins: [
+        definePlugin({
+          name: 'idleirqoff',
+          version: '1.0.0',
+          core: '^0.1.0',
+          register(ctx) {
+            ctx.tap('idle', function* () {
+              yield* localIrqDisable();
+              yield* printk('off');
+              yield* schedPoint();
+              yield* schedPoint();
+              yield* printk('on');
+              yield* localIrqEnable();
+            });
+            return {};
+          },
+        }),
+      ],
+    });
+    updater(k, 8);
+    const off = new Set<number>();
+    let startsOff = 0;
+    for (const e of k.log) {
+      if (e.type === 'kernel/printk' && e.text === 'off') off.add(e.cpu);
+      if (e.type === 'kernel/printk' && e.text === 'on') off.delete(e.cpu);
+      if (e.type === 'rcu/gp-start' && off.size > 0) {
+        startsOff++;
+        for (const c of off) expect(e.pending).toContain(c);
+      }
+      if (e.type === 'rcu/qs') expect(off.has(e.cpu)).toBe(false);
+    }
+    expect(startsOff).toBeGreaterThan(0);
+  });
+
+  it('rcu_idle_enter/exit inside an interrupt handler is a BUG', () => {
+    const k = createKernel({
+      cpus: 1,
+      strategy: always(),
+      interrupts: { timer: true },
+      plugins: [
+        handlers({
+          *irq() {
+            yield* rcuIdleEnter();
+          },
+        }),
+      ],
+    });
+    k.spawn(computing);
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
+    const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
+    expect(oops.message).toBe('BUG: rcu_idle_enter on cpu 0 (in hard interrupt context)');
   });
 });
 
@@ -418,7 +613,7 @@ describe('replay', () => {
       const k = createKernel({ cpus: 2, seed: 11, strategy, interrupts: { timer: { period: 3 }, nmi: { period: 7 } }, plugins: [handlers({ irq: () => probe([]), nmi: () => probe([]) })] });
       k.spawn(computing);
       k.spawn(computing);
-      expect(k.run().done).toBe(true);
+      expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
       return k;
     };
     const a = make(randomStrategy({ irqProbability: 0.4 }));

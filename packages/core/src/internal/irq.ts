@@ -65,8 +65,8 @@ type Source = 'timer' | 'nmi';
 
 /** The interrupted context, restored when the handler returns (irq_exit's return path). */
 interface Saved {
+  readonly src: Source;
   readonly atPoint: boolean;
-  readonly spinning: string | null;
   readonly resume: unknown;
   readonly pendingThrow: unknown;
 }
@@ -74,11 +74,30 @@ interface Saved {
 /** The command an interrupt frame ends with: the runtime pops it and restores the context. */
 export const IRQ_RETURN: Command = Object.freeze({ op: 'irq-return' }) as Command;
 
+/** The preempt count's hardirq and NMI parts together: at or above it, the CPU is in interrupt context. */
+const INTERRUPT_MASK = 0xff << 16;
+
+/** Whether `count` has a hardirq or NMI part (in_interrupt(), no softirq here). */
+export function inInterruptCount(count: number): boolean {
+  return (count & INTERRUPT_MASK) !== 0;
+}
+
+/** The context a preempt count says code runs in, for a BUG message: '' outside interrupts. */
+export function contextOf(count: number): string {
+  return inNmiCount(count) ? ' (in NMI context)' : inIrqCount(count) ? ' (in hard interrupt context)' : '';
+}
+
+/** What a chooser that ignores `pids` is given. */
+const NO_PIDS: readonly number[] = Object.freeze([]);
+
 /**
  * The interrupt state of each CPU. Who writes what (all inside a step, on the kernel's one
- * thread): `irqOff` by the stepping CPU's `local_irq_*` commands, by rollbacks and by oops
- * restores; `nextTick`, `nextNmi`, `needResched` and the frames' saved contexts by delivery and
- * the handlers' return.
+ * thread): `irqOff` by the stepping CPU's `local_irq_*` commands and by the handler frames
+ * (journalled: a rolled-back segment takes its change back), by oops restores and by `reset`;
+ * `nextTick`, `nextNmi`, `needResched` and `saved` by delivery, the handlers' return, context
+ * switches and `reset`. Deliveries are never rolled back: they happen at the start of a step,
+ * before any checkpoint a later failure returns to, except the step's own, whose oops
+ * (`oopsTask`) throws the interrupted task's frames away, the handler frame with them.
  */
 export class Interrupts {
   /** local_irq_disable'd: no hard interrupt is delivered on the CPU. */
@@ -87,6 +106,7 @@ export class Interrupts {
   private readonly nextNmi: number[];
   /** TIF_NEED_RESCHED as the tick sets it: preempt on the way out of the interrupt. */
   private readonly needResched: boolean[];
+  /** Each handler frame under way: what it interrupted. */
   private readonly saved = new Map<KPath<unknown>, Saved>();
 
   constructor(
@@ -110,7 +130,7 @@ export class Interrupts {
   }
 
   /** Sets `cpu`'s local_irq state; a rolled-back segment takes the change back (the runtime's journal). */
-  private setIrqOff(cpu: number, off: boolean): void {
+  setIrqOff(cpu: number, off: boolean): void {
     const was = this.irqOff[cpu]!;
     if (was === off) return;
     this.irqOff[cpu] = off;
@@ -119,34 +139,29 @@ export class Interrupts {
     });
   }
 
-  /** The sources deliverable on `cpu` now, in a fixed order (NMI first, then the timer). */
-  private deliverable(cpu: number): Source[] {
-    const s = this.sources!;
-    const count = this.rt.preemptCount(cpu);
-    const now = this.rt.now;
-    const out: Source[] = [];
-    if (s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]!) out.push('nmi');
-    // Hard interrupts need interrupts enabled, and handlers run with them disabled (no nesting).
-    if (s.timer > 0 && !this.irqOff[cpu] && !inIrqCount(count) && !inNmiCount(count) && now >= this.nextTick[cpu]!) out.push('timer');
-    return out;
-  }
-
   /**
-   * At the start of a step of `cpu` (whose context is `t`): asks the strategy whether a
-   * deliverable interrupt arrives now (`irq`: 0 none, i the i-th deliverable source). If one
-   * does, its frame is pushed on `t` and the caller runs it. Only called with sources configured.
+   * At the start of a step of `cpu` (whose context is `t`): asks the strategy whether an
+   * interrupt arrives now. An NMI is asked first (`nmi`: 0 no, 1 yes) when one is due and the
+   * CPU is not in an NMI already; then, if none arrived, a hard interrupt (`irq`: 0 no, 1 the
+   * timer tick) when one is due, interrupts are enabled and the CPU is not in interrupt context.
+   * A delivered interrupt's handler frame is pushed on `t` and the caller runs it. Only called
+   * with sources configured.
    */
   arrive(cpu: number, t: TaskRt): boolean {
+    // A CPU busy-waiting for a lock is not stepped (eligibleCpus): nothing is delivered to it.
     if (t.spinning !== null) return false;
-    const srcs = this.deliverable(cpu);
-    if (srcs.length === 0) return false;
-    const c = this.rt.choose('irq', srcs.length + 1, this.rt.chooserWantsPids ? [t.pid] : []);
-    if (c === 0) return false;
-    const src = srcs[c - 1]!;
-    if (src === 'nmi') this.nextNmi[cpu] = this.rt.now + this.sources!.nmi;
-    else this.nextTick[cpu] = this.rt.now + this.sources!.timer;
+    const s = this.sources!;
+    const rt = this.rt;
+    const count = rt.preemptCount(cpu);
+    const now = rt.now;
+    let src: Source | null = null;
+    if (s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'nmi';
+    else if (s.timer > 0 && !this.irqOff[cpu] && !inInterruptCount(count) && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'timer';
+    if (src === null) return false;
+    if (src === 'nmi') this.nextNmi[cpu] = now + s.nmi;
+    else this.nextTick[cpu] = now + s.timer;
     const frame = this.handlerFrame(cpu, src, t);
-    this.saved.set(frame, { atPoint: t.atPoint, spinning: t.spinning, resume: t.resume, pendingThrow: t.pendingThrow });
+    this.saved.set(frame, { src, atPoint: t.atPoint, resume: t.resume, pendingThrow: t.pendingThrow });
     t.atPoint = false;
     t.resume = undefined;
     t.pendingThrow = undefined;
@@ -162,12 +177,12 @@ export class Interrupts {
   private *handlerFrame(cpu: number, src: Source, t: TaskRt): KPath<void> {
     const offset = src === 'nmi' ? NMI_OFFSET : HARDIRQ_OFFSET;
     const rt = this.rt;
-    // irq_enter / nmi_enter: the count's part rises; RCU watches the CPU from here (rcu_irq_enter,
-    // ct_irq_enter on an idle CPU): the runtime's quiescent rule sees the raised count.
+    // irq_enter / nmi_enter: the count's part rises. RCU watches the CPU from here
+    // (rcu_irq_enter, ct_irq_enter on an idle CPU): the runtime's quiescent rule sees the count.
     rt.addPreempt(cpu, offset);
     // Handlers run with interrupts off; the interrupted context's state comes back at the return.
     const irqWasOff = this.irqOff[cpu]!;
-    this.irqOff[cpu] = true;
+    this.setIrqOff(cpu, true);
     try {
       yield { op: 'emit', event: { type: 'irq/entry', name: src, pid: t.pid } } as Command;
       if (src === 'nmi') yield* rt.runHook('nmi', { cpu });
@@ -182,29 +197,28 @@ export class Interrupts {
       yield { op: 'emit', event: { type: 'kernel/oops', plugin: null, where: `${src} interrupt on cpu ${cpu}`, message: describeError(err), pid: t.pid, killed: null, preemptCount: null } } as Command;
     }
     // irq_exit / nmi_exit
-    this.irqOff[cpu] = irqWasOff;
+    this.setIrqOff(cpu, irqWasOff);
     rt.addPreempt(cpu, -offset);
     yield IRQ_RETURN;
   }
 
   /**
    * The frame on top of `t` executed its return: pop it, restore the interrupted context, and
-   * preempt on the way out when the tick asked for a reschedule and the interrupted context is
-   * preemptible (preempt count 0, interrupts on, a task not spinning; never the idle task).
-   * Returns true when `t` was preempted.
+   * say whether to preempt on the way out: a hard interrupt's return, the tick asked for a
+   * reschedule, and the interrupted context is preemptible (preempt count 0, interrupts on,
+   * not the idle task, which schedules from its loop). An NMI's return never preempts
+   * (irqentry_nmi_exit). The runtime switches when the runqueue still has a task.
    */
   irqReturn(cpu: number, t: TaskRt): boolean {
     const frame = t.frames.pop()!;
     const s = this.saved.get(frame)!;
     this.saved.delete(frame);
     t.atPoint = s.atPoint;
-    t.spinning = s.spinning;
     t.resume = s.resume;
     t.pendingThrow = s.pendingThrow;
-    if (!this.needResched[cpu]) return false;
-    if (t.pid === 0 || s.spinning !== null || this.irqOff[cpu] || this.rt.preemptCount(cpu) !== 0) return false;
+    if (s.src !== 'timer' || !this.needResched[cpu]) return false;
+    if (t.pid === 0 || this.irqOff[cpu] || this.rt.preemptCount(cpu) !== 0) return false;
     this.needResched[cpu] = false;
-    // preempt_schedule_irq; the runtime switches when the runqueue still has a task.
     return true;
   }
 

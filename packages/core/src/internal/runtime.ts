@@ -11,7 +11,7 @@ import { forward, isGenerator, isSchedulingCommand } from './forward.js';
 import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
 import { isKPath } from '../paths.js';
-import { Interrupts, type ResolvedInterrupts } from './irq.js';
+import { Interrupts, contextOf, inInterruptCount, type ResolvedInterrupts } from './irq.js';
 
 /** A path that returns `value` at once: what a plain-function callback gave back. */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
@@ -610,11 +610,12 @@ export class Runtime {
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
       // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
-      // switch inside a handler would be a quiescent state inside it). Inside rcuIdleEnter/Exit
-      // it may be switched away: a stand-in, until the core has interrupts (issue 18), for what
-      // stalls an idle CPU mid-routine in Linux (an interrupt or NMI arriving there). Without
-      // it a trampoline freed under an idle CPU is reachable only by starving that CPU.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || t.rcuIdle) && this.preempt[cpu] === 0) {
+      // switch inside a handler would be a quiescent state inside it). Without interrupt sources,
+      // inside rcuIdleEnter/Exit it may be switched away: a stand-in for what stalls an idle CPU
+      // mid-routine in Linux (an interrupt or NMI arriving there), without which a trampoline
+      // freed under an idle CPU is reachable only by starving that CPU. With sources configured
+      // the real thing exists (irq.ts), and the idle task schedules only from its loop's top.
+      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || (t.rcuIdle && this.options.interrupts === null)) && this.preempt[cpu] === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
@@ -648,14 +649,23 @@ export class Runtime {
   }
 
   private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number, prevComm: string): KPath<void> {
-    // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
+    // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled,
+    // and interrupts (the runqueue lock is taken with them off): only an NMI arrives inside.
     this.preempt[this.cpu]!++;
+    const irqs = this.options.interrupts !== null;
+    if (irqs) this.irqs.setIrqOff(this.cpu, true);
     yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time, prevComm });
+    if (irqs) this.irqs.setIrqOff(this.cpu, false);
     if (this.preempt[this.cpu]! > 0) this.preempt[this.cpu]!--;
   }
 
   private *wakeupHooks(e: KernelEvent<'sched/wakeup'>): KPath<KernelEvent<'sched/wakeup'>> {
+    // try_to_wake_up holds the wakee's pi_lock with interrupts saved and off around its tracepoint.
+    const irqs = this.options.interrupts !== null;
+    const was = irqs && this.irqs.irqOff[this.cpu]!;
+    if (irqs) this.irqs.setIrqOff(this.cpu, true);
     yield* this.runHook('wakeup', { pid: e.pid, by: e.by, cpu: this.cpu });
+    if (irqs) this.irqs.setIrqOff(this.cpu, was);
     return e;
   }
 
@@ -663,8 +673,7 @@ export class Runtime {
     const cpu = this.cpu;
     const count = this.preempt[cpu]!;
     if (count > 0) {
-      const where = count >= 1 << 16 ? ` (in ${count >= 1 << 20 ? 'NMI' : 'hard interrupt'} context)` : '';
-      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${where}`);
+      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${contextOf(count)}`);
     }
     if (this.irqs.irqOff[cpu]) throw new TracelabError('KERNEL_BUG', `BUG: scheduling with interrupts disabled: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu}`);
     let prevState: TaskRunState;
@@ -778,6 +787,10 @@ export class Runtime {
       case 'sleepers':
         return this.sleepers(cmd.channel);
       case 'emit':
+        // A sleep in interrupt context is refused before it is logged: an interrupt borrows the
+        // interrupted task (the idle task, pid 0, has no task record to put to sleep), and
+        // the kernel's answer to it is the atomic-context BUG, not a sleeping task.
+        if (this.options.interrupts !== null && cmd.event.type === 'task/sleep' && this.cpu >= 0 && inInterruptCount(this.preempt[this.cpu]!)) throw this.sleepInInterrupt(t);
         return this.emit(cmd.event);
       case 'choose':
         return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, this.chooserWantsPids ? [t.pid] : NO_PIDS);
@@ -794,6 +807,7 @@ export class Runtime {
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
         return this.createKthread(cmd.path, cmd.comm).pid;
       case 'rcu-idle':
+        if (this.options.interrupts !== null && inInterruptCount(this.preempt[this.cpu]!)) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
         if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
         if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
         t.rcuIdle = cmd.enter;
@@ -803,6 +817,12 @@ export class Runtime {
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
+  }
+
+  /** "scheduling while atomic" for a sleep begun in an interrupt handler (the count's hardirq or NMI part is set). */
+  private sleepInInterrupt(t: TaskRt): TracelabError {
+    const count = this.preempt[this.cpu]!;
+    return new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) went to sleep on cpu ${this.cpu} with preempt count ${count}${contextOf(count)}`);
   }
 
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
@@ -915,8 +935,9 @@ export class Runtime {
     const rt = curr === 0 ? this.idle[cpu]! : this.tasks.get(curr);
     if (rt === undefined) return false;
     // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there,
-    // except inside an interrupt or NMI (rcu_irq_enter/ct_irq_enter: it watches the handler).
-    if (rt.rcuIdle && this.preempt[cpu]! < 1 << 16) return true;
+    // except inside an interrupt or NMI: rcu_irq_enter (ct_irq_enter, rcu_nmi_enter) at the
+    // handler's entry makes it watch until the handler returns (irq.ts raises the count).
+    if (rt.rcuIdle && !inInterruptCount(this.preempt[cpu]!)) return true;
     if (this.inReadSide(cpu, rt)) return false;
     return curr === 0 || this.task(curr)?.mode === 'user';
   }
@@ -929,7 +950,9 @@ export class Runtime {
    */
   private inReadSide(cpu: number, rt: TaskRt): boolean {
     // The runtime's count: mid-step the state's copy of the stepping CPU's count may lag.
-    return this.preempt[cpu]! > 0 || rt.hookDepth > 0;
+    // An interrupts-disabled region is a reader too (SEMANTICS.md §0: RCU-sched's readers are
+    // preempt- or irq-disabled regions); only kernels with interrupt sources have one.
+    return this.preempt[cpu]! > 0 || rt.hookDepth > 0 || this.irqs.irqOff[cpu]!;
   }
 
   private startGp(): void {
