@@ -548,43 +548,30 @@ describe('RCU and interrupts', () => {
     expect(switchesInEqs).toBe(0);
   });
 
-  it('SEMANTICS.md §0 (an irq-disabled region is an RCU-sched reader): an idle CPU with interrupts off holds up a grace period', () => {
-    const k = createKernel({
-      cpus: 2,
-      strategy: idleTicks,
-      interrupts: { timer: { period: 3 } },
-      plugins: [
-        definePlugin({
-          name: 'idleirqoff',
-          version: '1.0.0',
-          core: '^0.1.0',
-          register(ctx) {
-            ctx.tap('idle', function* () {
-              yield* localIrqDisable();
-              yield* printk('off');
-              yield* schedPoint();
-              yield* schedPoint();
-              yield* printk('on');
-              yield* localIrqEnable();
-            });
-            return {};
-          },
-        }),
-      ],
-    });
-    updater(k, 8);
-    const off = new Set<number>();
-    let startsOff = 0;
-    for (const e of k.log) {
-      if (e.type === 'kernel/printk' && e.text === 'off') off.add(e.cpu);
-      if (e.type === 'kernel/printk' && e.text === 'on') off.delete(e.cpu);
-      if (e.type === 'rcu/gp-start' && off.size > 0) {
-        startsOff++;
-        for (const c of off) expect(e.pending).toContain(c);
-      }
-      if (e.type === 'rcu/qs') expect(off.has(e.cpu)).toBe(false);
-    }
-    expect(startsOff).toBeGreaterThan(0);
+  it('SEMANTICS.md §0 (an irq-disabled region is an RCU-sched reader): a task with interrupts off is never preempted, so no context switch ends a grace period inside it', () => {
+    // Every preempt choice says yes, and a user task keeps the runqueue non-empty.
+    const yes: Strategy = { name: 'preempt-always', create: () => ({ choose: (kind) => (kind === 'preempt' ? 1 : 0) }) };
+    const k = createKernel({ cpus: 1, strategy: yes, interrupts: { nmi: { period: 50 } } });
+    k.spawn(computing);
+    const pid = k.call(
+      (function* () {
+        const me = yield* current();
+        yield* localIrqDisable();
+        yield* printk('off');
+        for (let i = 0; i < 8; i++) yield* schedPoint();
+        yield* printk('on');
+        yield* localIrqEnable();
+        for (let i = 0; i < 8; i++) yield* schedPoint();
+        return me.pid;
+      })(),
+      { maxSteps: MAX_STEPS },
+    );
+    const off = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'off')!.seq;
+    const on = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'on')!.seq;
+    const switchedOut = k.log.filter((e): e is KernelEvent<'sched/switch'> => e.type === 'sched/switch' && e.prev === pid);
+    expect(switchedOut.filter((e) => e.seq > off && e.seq < on)).toEqual([]);
+    // Once interrupts are back on, the same strategy preempts it at once.
+    expect(switchedOut.some((e) => e.seq > on && e.preempted)).toBe(true);
   });
 
   it('rcu_idle_enter/exit inside an interrupt handler is a BUG', () => {

@@ -950,9 +950,10 @@ export class Runtime {
    */
   private inReadSide(cpu: number, rt: TaskRt): boolean {
     // The runtime's count: mid-step the state's copy of the stepping CPU's count may lag.
-    // An interrupts-disabled region is a reader too (SEMANTICS.md §0: RCU-sched's readers are
-    // preempt- or irq-disabled regions); only kernels with interrupt sources have one.
-    return this.preempt[cpu]! > 0 || rt.hookDepth > 0 || this.irqs.irqOff[cpu]!;
+    // An interrupts-disabled region is a reader too (SEMANTICS.md §0), with no test of its own:
+    // only kernel code disables interrupts, and kernel code on an idle or user-mode task is a
+    // hook (hookDepth), while a task with interrupts off is neither switched out nor preempted.
+    return this.preempt[cpu]! > 0 || rt.hookDepth > 0;
   }
 
   private startGp(): void {
