@@ -361,26 +361,37 @@ describe('preemption on interrupt exit', () => {
     }
   });
 
-  it('no preemption on the way out when the interrupted code has preemption disabled', () => {
+  it('no preemption on the way out when the interrupted code has preemption disabled; once enabled, the next tick preempts', () => {
     const k = createKernel({ cpus: 1, strategy: always(), interrupts: { timer: { period: 2 } } });
     k.spawn(computing, { comm: 'a' });
     const v = k.call(
       (function* () {
         yield* preemptDisable();
+        yield* printk('off');
         for (let i = 0; i < 12; i++) yield* schedPoint();
         const pc = (yield* current()).preemptCount;
+        yield* printk('on');
         yield* preemptEnable();
+        for (let i = 0; i < 12; i++) yield* schedPoint();
         return pc;
       })(),
+      { maxSteps: MAX_STEPS },
     );
     expect(v).toBe(1);
-    const call = k.log.find((e) => e.type === 'task/spawned' && e.comm === 'kcall')!;
-    // Ticks arrived in the region (the runqueue held the user task) yet the kcall was never preempted there.
-    const ticks = entries(k, 'timer').filter((e) => e.pid === (call as KernelEvent<'task/spawned'>).pid);
+    const call = k.log.find((e): e is KernelEvent<'task/spawned'> => e.type === 'task/spawned' && e.comm === 'kcall')!;
+    const off = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'off')!.seq;
+    const on = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'on')!.seq;
+    // Ticks arrived in the region (the runqueue held the user task) yet the kcall kept the CPU.
+    const ticks = entries(k, 'timer').filter((e) => e.pid === call.pid && e.seq > off && e.seq < on);
     expect(ticks.length).toBeGreaterThan(2);
+    const out = k.log.filter((e): e is KernelEvent<'sched/switch'> => e.type === 'sched/switch' && e.prev === call.pid);
+    expect(out.filter((e) => e.seq > off && e.seq < on)).toEqual([]);
+    // After the region a tick's return preempts it (no preempt choice ever says yes here).
+    const after = out.find((e) => e.seq > on)!;
+    expect(after).toMatchObject({ preempted: true });
+    expect(k.log[after.seq - 1]).toMatchObject({ type: 'irq/exit', name: 'timer', pid: call.pid });
   });
 });
-
 
 describe('RCU and interrupts', () => {
   it('SEMANTICS.md §0/§6: an interrupt is not a quiescent state: a grace period never ends while a handler that began before it is inside, on a user task\'s CPU', () => {
