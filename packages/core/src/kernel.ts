@@ -6,6 +6,7 @@ import { CORE_FUNCTIONS, startProgram, type CorePathsImpl } from './internal/cor
 import { PluginPathError, Runtime, type RuntimeMark, type TaskRt, type Violation, type WaitingTask } from './internal/runtime.js';
 import { EventStore, type SliceReducer, type StoreMark } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
+import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type {
@@ -56,6 +57,15 @@ export interface KernelOptions {
    * Such a kernel cannot be `reset`. Default: none, the whole log in memory.
    */
   readonly logFile?: string;
+  /**
+   * The host watchdog: a step that runs `timeoutMs` (default 10 s) without finishing (a hook
+   * whose JavaScript loops and never yields) ends the process with exit status 70 and one coded
+   * line (`tracelab: KERNEL_WATCHDOG: ...`) naming the plugin, hook, task and the looping
+   * function, after writing out the streamed log and calling `onFire`. `false` turns it off (so
+   * does `TRACELAB_WATCHDOG=0`). Watches kernels on the main thread only, never under a
+   * debugger. Default on.
+   */
+  readonly watchdog?: WatchdogOptions | false;
   /**
    * Allocation-failure injection: when true, each `shouldFailAlloc()` is a strategy choice
    * (failing with the random strategy's `faultProbability`). Default false.
@@ -438,13 +448,38 @@ class KernelImpl implements ReplayedKernel {
   };
   /** Set while `run` is on the stack (re-entrant calls are refused). */
   private running = false;
+  /**
+   * The host watchdog watching this kernel's runs, or null (off, not the main thread, a
+   * debugger); its heartbeat, bumped once per step (a cell no one reads when there is none); and
+   * what it asks of this kernel when it fires. Written at construction only.
+   */
+  private readonly watchdog: Watchdog | null;
+  private readonly heartbeat: Int32Array;
+  private readonly watched: Watched | null;
+  /** The heartbeat when the current run began (written by `run`). */
+  private beatAtRun = 0;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'interrupts'>> & { strategy: Strategy; logFile: string | null; interrupts: ResolvedInterrupts | null },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'watchdog' | 'interrupts'>> & { strategy: Strategy; logFile: string | null; watchdog: ReturnType<typeof checkWatchdogOptions>; interrupts: ResolvedInterrupts | null },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
     this.store = new EventStore(undefined, options.logFile);
+    const dogOptions = options.watchdog;
+    this.watchdog = mode === 'live' && dogOptions !== false ? watchdogFor() : null;
+    this.heartbeat = this.watchdog?.cells ?? new Int32Array(1);
+    this.watched =
+      this.watchdog === null || dogOptions === false
+        ? null
+        : {
+            timeoutMs: dogOptions.timeoutMs,
+            onFire: dogOptions.onFire,
+            describe: () => ({ step: this.stepCount + (this.heartbeat[0]! - this.beatAtRun), ...this.rt.whereNow() }),
+            flush: () => {
+              this.store.drain();
+              return options.logFile;
+            },
+          };
     this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection, interrupts: options.interrupts });
     this.corePaths = this.rt.paths;
     this.paths = {
@@ -727,10 +762,14 @@ class KernelImpl implements ReplayedKernel {
     // a step: the outer run's count and the step's own state would be wrong.
     if (this.running) throw new TracelabError('RUN_REENTRANT', 'run: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
     this.running = true;
+    const dog = this.watchdog;
+    this.beatAtRun = this.heartbeat[0]!;
+    dog?.enter(this.watched!);
     try {
       return this.runLoop(maxSteps, options.until);
     } finally {
       this.running = false;
+      dog?.leave(this.watched!);
     }
   }
 
@@ -751,6 +790,7 @@ class KernelImpl implements ReplayedKernel {
         break;
       }
       steps++;
+      this.heartbeat[0]!++;
     }
     this.stepCount += steps;
     this.store.drain();
@@ -767,7 +807,7 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'interrupts'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog', 'interrupts'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
@@ -796,7 +836,8 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   const faultLatency = options.faultLatency ?? 3;
   if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
   if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === '')) throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, interrupts: resolveInterrupts(options.interrupts) };
+  const watchdog = checkWatchdogOptions(options.watchdog);
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, watchdog, interrupts: resolveInterrupts(options.interrupts) };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -834,7 +875,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, interrupts: null },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, watchdog: false, interrupts: null },
     expected,
     'replay',
   );

@@ -72,6 +72,12 @@ export interface TaskRt {
   hookDepth: number;
   /** The idle task only: between rcuIdleEnter and rcuIdleExit (RCU-sched not watching). */
   rcuIdle: boolean;
+  /**
+   * The contained handlers and paths this task is inside, outermost first, as pairs of plugin
+   * (null: the core) and where (`hook contextSwitch`): what the watchdog names when a handler's
+   * JavaScript never returns. Pushed and popped by `contained` on the running task.
+   */
+  inside: Array<string | null>;
   /** kernel.call's completion: the path's value, or the oops that killed it. */
   outcome?: { ok: true; value: unknown } | { ok: false; error: string };
 }
@@ -294,7 +300,7 @@ export class Runtime {
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
-    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0, rcuIdle: false };
+    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0, rcuIdle: false, inside: [] };
   }
 
   /**
@@ -476,30 +482,45 @@ export class Runtime {
    * scheduling point is undone (nothing of it has been published yet).
    */
   *contained<T>(plugin: string | null, where: string, start: () => KPath<T> | T): KPath<T | undefined> {
-    let cp = this.checkpoint();
-    const fnDepth = this.running?.fnStack.length ?? 0;
-    const entryPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
-    const entryRcuIdle = this.running?.rcuIdle ?? false;
-    let gen: KPath<T>;
+    const self = this.running;
+    const depth = self?.inside.length ?? 0;
+    self?.inside.push(plugin, where);
     try {
-      // A plain-function handler has run already: its value is returned with no step.
-      const out = start();
-      gen = isKPath(out) ? (out as KPath<T>) : returnAtOnce(out);
-    } catch (err) {
-      this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
-      return undefined;
-    }
-    return yield* forward(
-      gen,
-      (err) => {
-        if (this.running !== null) this.running.rcuIdle = entryRcuIdle;
+      let cp = this.checkpoint();
+      const fnDepth = self?.fnStack.length ?? 0;
+      const entryPreempt = this.cpu >= 0 ? this.preempt[this.cpu]! : null;
+      const entryRcuIdle = self?.rcuIdle ?? false;
+      let gen: KPath<T>;
+      try {
+        // A plain-function handler has run already: its value is returned with no step.
+        const out = start();
+        gen = isKPath(out) ? (out as KPath<T>) : returnAtOnce(out);
+      } catch (err) {
         this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
         return undefined;
-      },
-      () => {
-        cp = this.checkpoint();
-      },
-    );
+      }
+      return yield* forward(
+        gen,
+        (err) => {
+          if (this.running !== null) this.running.rcuIdle = entryRcuIdle;
+          this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
+          return undefined;
+        },
+        () => {
+          cp = this.checkpoint();
+        },
+      );
+    } finally {
+      if (self !== null) self.inside.length = depth;
+    }
+  }
+
+  /** Where the running code is, for the watchdog's report (read on the main thread when it fires). */
+  whereNow(): { cpu: number | null; pid: number | null; comm: string | null; plugin: string | null; where: string | null } {
+    const t = this.running;
+    if (t === null) return { cpu: null, pid: null, comm: null, plugin: null, where: null };
+    const n = t.inside.length;
+    return { cpu: this.cpu, pid: t.pid, comm: t.comm, plugin: n >= 2 ? t.inside[n - 2]! : null, where: n >= 2 ? t.inside[n - 1]! : null };
   }
 
   private oopsPlugin(handlerPlugin: string | null, handlerWhere: string, err: unknown, cp: RtCheckpoint, fnDepth: number, entryPreempt: number | null): void {
@@ -863,6 +884,7 @@ export class Runtime {
     const where = err instanceof PluginPathError ? err.where : t.pid === 0 ? `idle loop of cpu ${this.cpu}` : `pid ${t.pid} (${t.comm})`;
     const message = describeError(err instanceof PluginPathError ? err.original : err);
     t.hookDepth = 0;
+    t.inside.length = 0;
     t.rcuIdle = false;
     this.irqs.irqOff[this.cpu] = false;
     if (t.pid === 0) {
