@@ -248,6 +248,7 @@ export class Interrupts {
         return was;
       case 'restore':
         if (typeof flags !== 'boolean') throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore with flags ${String(flags)} (not from local_irq_save)`);
+        if (!flags && inInterruptCount(this.rt.preemptCount(cpu))) throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore enabling interrupts in interrupt context on cpu ${cpu}`);
         this.setIrqOff(cpu, flags);
         return undefined;
     }
