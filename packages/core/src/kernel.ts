@@ -73,8 +73,8 @@ export interface KernelOptions {
   readonly faultInjection?: boolean;
   /**
    * Interrupt sources: `{ timer?: true | { period }, nmi?: true | { period } }` (docs/core.md,
-   * "Interrupts"). Each delivery is an `irq` choice of the strategy. Default none: no interrupt
-   * ever arrives, no `irq` choice is asked, and a run is what it was before interrupts existed.
+   * "Interrupts"). Each arrival is an `nmi` or `irq` choice of the strategy. Default none: no
+   * interrupt ever arrives, no such choice is asked, and a run is what it was before interrupts.
    */
   readonly interrupts?: InterruptOptions;
 }

@@ -116,7 +116,7 @@ export interface RuntimeOptions {
   readonly faultLatency: number;
   /** Ask the strategy about allocation failures (fault injection). */
   readonly faultInjection: boolean;
-  /** The interrupt sources (irq.ts), or null: no interrupt ever arrives and no `irq` choice is asked. */
+  /** The interrupt sources (irq.ts), or null: no interrupt ever arrives and no `nmi`/`irq` choice is asked. */
   readonly interrupts: ResolvedInterrupts | null;
 }
 
