@@ -43,6 +43,7 @@ export {
   localIrqEnable,
   localIrqSave,
   localIrqRestore,
+  smpCallFunctionSingle,
   rcuReadUnlock,
   readLock,
   readUnlock,
@@ -57,7 +58,7 @@ export {
   writeLock,
   writeUnlock,
 } from './paths.js';
-export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback } from './paths.js';
+export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback, SmpCallFunction } from './paths.js';
 export type { InterruptOptions } from './internal/irq.js';
 
 export { apiKey, definePlugin } from './plugin.js';

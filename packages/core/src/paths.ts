@@ -28,17 +28,19 @@ export type Command =
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
   | { readonly op: 'rcu-idle'; readonly enter: boolean }
   | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
-  | { readonly op: 'irq-return' };
+  | { readonly op: 'irq-return' }
+  | { readonly op: 'smp-call'; readonly cpu: number; readonly fn: SmpCallFunction };
 
 /**
  * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
  * `fault` is fault injection (allocation failure), `memory` which store a load reads under
  * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
  * is a stale read, which explorers count and shrinking removes); with interrupt sources
- * configured, at the start of a CPU's step, `nmi` whether an NMI arrives and then `irq`
+ * configured, at the start of a CPU's step, `nmi` whether an NMI arrives, then `ipi` whether
+ * a pending inter-processor interrupt does (also without sources, once one was sent), then `irq`
  * whether a hard interrupt (the timer tick) does (0 no, 1 yes).
  */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi';
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
@@ -428,6 +430,33 @@ export function* localIrqRestore(flags: boolean): KPath<void> {
 /** irqs_disabled(). */
 export function* irqsDisabled(): KPath<boolean> {
   return (yield { op: 'local-irq', action: 'query' } as Command) as boolean;
+}
+
+/** What `smpCallFunctionSingle` runs on the target CPU: a plain function, or a kernel path that must not sleep. */
+export type SmpCallFunction = () => KPath<unknown> | unknown;
+
+/**
+ * smp_call_function_single: runs `fn` on `cpu` in hard interrupt context, from an
+ * inter-processor interrupt (`irq/entry { name: 'ipi' }`) whose arrival is the target's `ipi`
+ * choice, deliverable when the target has interrupts enabled and is not in an interrupt. With
+ * `wait` (the default) the caller spins with preemption off until `fn` has run (csd_lock_wait):
+ * its CPU keeps stepping, at scheduling points. On the caller's own CPU `fn` runs at once, with
+ * interrupts off. Calling it from an interrupt handler or with interrupts disabled is a BUG
+ * (the kernel's deadlock warning), and so is `fn` sleeping (scheduling while atomic).
+ */
+export function* smpCallFunctionSingle(cpu: number, fn: SmpCallFunction, wait = true): KPath<void> {
+  yield PREEMPT_DISABLE; // get_cpu()
+  const call = (yield { op: 'smp-call', cpu, fn } as Command) as { readonly done: boolean } | null;
+  if (call === null) {
+    // The target is this CPU: generic_exec_single runs the function here, interrupts off.
+    const flags = yield* localIrqSave();
+    yield* callbackPath(fn());
+    yield* localIrqRestore(flags);
+  } else if (wait) {
+    while (!call.done) yield POINT;
+  }
+  yield PREEMPT_ENABLE; // put_cpu()
+  yield POINT;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

@@ -9,7 +9,7 @@ import type { ChoiceKind } from './paths.js';
  * 1 yes), which runnable task a CPU switches to (`task`), whether an allocation fails
  * (`fault`: 0 no, 1 yes), which store a load reads (`memory`), and with interrupt sources
  * configured whether an NMI (`nmi`) or a hard interrupt (`irq`) arrives at a CPU's step (0 no,
- * 1 yes). Only choices with n > 1 are asked, and each is recorded, so the list of choices (the
+ * 1 yes), and whether a pending inter-processor interrupt does (`ipi`). Only choices with n > 1 are asked, and each is recorded, so the list of choices (the
  * schedule string) replays the run exactly.
  */
 export interface Chooser {
@@ -20,7 +20,7 @@ export interface Chooser {
    * - `task`: `pids[i]` is the i-th task on the runqueue (oldest first);
    * - `preempt`: `pids[0]` is the running task, the rest the runqueue it could yield to;
    * - `fault`: `pids[0]` is the allocating task;
-   * - `irq`, `nmi`: `pids[0]` is the task the interrupt would interrupt (0: the idle task).
+   * - `irq`, `nmi`, `ipi`: `pids[0]` is the task the interrupt would interrupt (0: the idle task).
    * The kernel builds `pids` only for a chooser whose `choose` declares the third parameter
    * (`choose.length >= 3`); others get an empty array.
    *
@@ -43,8 +43,8 @@ export interface RandomStrategyOptions {
   /** Probability that an allocation fails when fault injection asks. Default 0.1. */
   readonly faultProbability?: number;
   /**
-   * Probability that a due interrupt arrives at a CPU's step (`irq` and `nmi` alike). Default
-   * 0.1. Asked only of kernels with interrupt sources.
+   * Probability that a due interrupt arrives at a CPU's step (`irq`, `nmi` and `ipi` alike).
+   * Default 0.1. Asked only of kernels with interrupt sources, or with an IPI pending.
    */
   readonly irqProbability?: number;
 }
@@ -65,7 +65,7 @@ export function randomStrategy(options: RandomStrategyOptions = {}): Strategy {
         choose(kind, n) {
           if (kind === 'preempt') return rng.next() < p ? 1 : 0;
           if (kind === 'fault') return rng.next() < f ? 1 : 0;
-          if (kind === 'irq' || kind === 'nmi') return rng.next() < q ? 1 : 0;
+          if (kind === 'irq' || kind === 'nmi' || kind === 'ipi') return rng.next() < q ? 1 : 0;
           return rng.below(n);
         },
       };

@@ -23,6 +23,7 @@ import {
   replay,
   replaySchedule,
   schedPoint,
+  smpCallFunctionSingle,
   synchronizeRcu,
   type ChoiceKind,
   type HookArgs,
@@ -109,6 +110,7 @@ describe('interrupt sources', () => {
     expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(kinds).not.toContain('irq');
     expect(kinds).not.toContain('nmi');
+    expect(kinds).not.toContain('ipi');
     expect(seen).toEqual([]);
     expect(entries(k)).toEqual([]);
     expect('interrupts' in k.log[0]!).toBe(false);
@@ -736,5 +738,147 @@ describe('reset, replay and rollback with interrupts', () => {
     expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
     expect(oops.message).toMatch(/local_irq_restore enabling interrupts in interrupt context/);
+  });
+});
+
+describe('IPIs (smp_call_function_single)', () => {
+  /** Round-robin over the eligible CPUs, every pending IPI delivered, nothing else. */
+  function rrIpi(kinds: ChoiceKind[] = []): Strategy {
+    return {
+      name: 'rr-ipi',
+      create: () => {
+        let turn = 0;
+        return {
+          choose(kind, n) {
+            kinds.push(kind);
+            if (kind === 'cpu') return turn++ % n;
+            return kind === 'ipi' ? 1 : 0;
+          },
+        };
+      },
+    };
+  }
+
+  interface Ran {
+    cpu: number;
+    pid: number;
+    count: number;
+    irqOff: boolean;
+  }
+
+  function* record(into: Ran[]): KPath<void> {
+    const me = yield* current();
+    into.push({ cpu: me.cpu, pid: me.pid, count: me.preemptCount, irqOff: yield* irqsDisabled() });
+  }
+
+  it('runs the function on the target CPU in hard interrupt context (an idle CPU is woken for it); the caller spins until it ran; no interrupt sources needed', () => {
+    const kinds: ChoiceKind[] = [];
+    const make = (strategy: Strategy) => {
+      const ran: Ran[] = [];
+      const k = createKernel({ cpus: 2, strategy });
+      const target = k.call(
+        (function* () {
+          const me = yield* current();
+          const to = 1 - me.cpu;
+          yield* smpCallFunctionSingle(to, () => record(ran));
+          yield* printk(`returned ${ran.length}`);
+          return to;
+        })(),
+        { maxSteps: MAX_STEPS },
+      );
+      return { k, ran, target };
+    };
+    const { k, ran, target } = make(rrIpi(kinds));
+    expect(kinds).toContain('ipi');
+    // The target was idle with nothing to run: the pending IPI made it eligible.
+    expect(ran).toEqual([{ cpu: target, pid: 0, count: HARDIRQ_OFFSET, irqOff: true }]);
+    const entry = k.log.find((e): e is KernelEvent<'irq/entry'> => e.type === 'irq/entry')!;
+    expect(entry).toMatchObject({ name: 'ipi', pid: 0, cpu: target });
+    const exit = k.log.find((e) => e.type === 'irq/exit')!;
+    const returned = k.log.find((e) => e.type === 'kernel/printk')!;
+    expect(returned).toMatchObject({ text: 'returned 1' });
+    expect(returned.seq).toBeGreaterThan(exit.seq);
+    // The schedule string re-runs it, IPI choice included.
+    expect(make(replaySchedule(k.schedule)).k.logHash()).toBe(k.logHash());
+  });
+
+  it('is not delivered while the target has interrupts disabled; it arrives once they are back on', () => {
+    const ran: Ran[] = [];
+    let aCpu = -1;
+    let sent = false;
+    const k = createKernel({ cpus: 2, strategy: rrIpi() });
+    const a = k.spawnKthread(
+      (function* () {
+        yield* localIrqDisable();
+        aCpu = (yield* current()).cpu;
+        yield* printk('off');
+        while (!sent) yield* schedPoint();
+        for (let i = 0; i < 6; i++) yield* schedPoint();
+        yield* printk('on');
+        yield* localIrqEnable();
+        for (let i = 0; i < 4; i++) yield* schedPoint();
+      })(),
+      { comm: 'irqsoff' },
+    );
+    k.spawnKthread(
+      (function* () {
+        while (aCpu < 0) yield* schedPoint();
+        sent = true;
+        yield* smpCallFunctionSingle(aCpu, () => record(ran));
+        yield* printk('returned');
+      })(),
+      { comm: 'sender' },
+    );
+    expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
+    const on = k.log.find((e) => e.type === 'kernel/printk' && e.text === 'on')!.seq;
+    const entry = k.log.find((e): e is KernelEvent<'irq/entry'> => e.type === 'irq/entry')!;
+    expect(entry).toMatchObject({ name: 'ipi', pid: a, cpu: aCpu });
+    expect(entry.seq).toBeGreaterThan(on);
+    expect(ran).toEqual([{ cpu: aCpu, pid: a, count: HARDIRQ_OFFSET, irqOff: true }]);
+    expect(k.log.find((e) => e.type === 'kernel/printk' && e.text === 'returned')!.seq).toBeGreaterThan(entry.seq);
+  });
+
+  it('to the caller\'s own CPU: the function runs at once, interrupts off, not in interrupt context, with no IPI', () => {
+    const ran: Ran[] = [];
+    const k = createKernel({ cpus: 2, strategy: rrIpi() });
+    const cpu = k.call(
+      (function* () {
+        const me = yield* current();
+        yield* smpCallFunctionSingle(me.cpu, () => record(ran));
+        return me.cpu;
+      })(),
+    );
+    expect(ran).toEqual([{ cpu, pid: 1, count: 1, irqOff: true }]);
+    expect(entries(k)).toEqual([]);
+  });
+
+  it('a function that sleeps is the atomic-context BUG on the target (an oops naming no plugin), and the caller still returns', () => {
+    const k = createKernel({ cpus: 2, strategy: rrIpi() });
+    k.call(
+      (function* () {
+        const me = yield* current();
+        yield* smpCallFunctionSingle(1 - me.cpu, function* () {
+          yield* msleep(1);
+        });
+      })(),
+      { maxSteps: MAX_STEPS },
+    );
+    const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
+    expect(oops).toMatchObject({ plugin: null, killed: null, pid: 0 });
+    expect(oops.where).toMatch(/^smp_call_function_single on cpu [01]$/);
+    expect(oops.message).toMatch(/^BUG: scheduling while atomic: pid 0 .* \(in hard interrupt context\)$/);
+  });
+
+  it('calling it with interrupts disabled is a BUG, and so is a bad cpu', () => {
+    const k = createKernel({ cpus: 2 });
+    expect(() =>
+      k.call(
+        (function* () {
+          yield* localIrqDisable();
+          yield* smpCallFunctionSingle(0, () => undefined);
+        })(),
+      ),
+    ).toThrow(/BUG: smp_call_function_single on cpu \d with interrupts disabled/);
+    expect(() => k.call(smpCallFunctionSingle(2, () => undefined))).toThrow(/cpu must be an integer from 0 to 1, got 2/);
   });
 });

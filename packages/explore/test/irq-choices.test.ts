@@ -3,7 +3,7 @@ import type { ChoiceKind, Kernel } from '@tracelab/core';
 import { BoundedDfs, deviationCost, isPreemption, randomWalk, type Choice, type ChoicePoint, type RunOutcome } from '@tracelab/explore';
 
 /**
- * The core's interrupt choices (issue 18: `nmi`, then `irq`, each 0 no / 1 yes) as explore
+ * The core's interrupt choices (issue 18: `nmi`, `ipi`, then `irq`, each 0 no / 1 yes) as explore
  * treats them: an arrival costs like a preemption, and DFS never prunes one as invisible.
  */
 
@@ -19,7 +19,7 @@ function point(kind: ChoiceKind): ChoicePoint {
 
 describe('interrupt choices in explore', () => {
   it('an arrival (irq or nmi answered 1) is a preemption and costs 1 against the bound; refusing one is free', () => {
-    for (const kind of ['irq', 'nmi'] as const) {
+    for (const kind of ['irq', 'nmi', 'ipi'] as const) {
       expect(isPreemption({ kind, n: 2, value: 1, dflt: 0, logAt: 0 })).toBe(true);
       expect(deviationCost({ kind, n: 2, value: 1, dflt: 0, logAt: 0 })).toBe(1);
       expect(deviationCost({ kind, n: 2, value: 0, dflt: 0, logAt: 0 })).toBe(0);
@@ -38,6 +38,7 @@ describe('interrupt choices in explore', () => {
     expect(alternatives('preempt')).toEqual({ next: null, reduced: 1 });
     expect(alternatives('irq')).toEqual({ next: 1, reduced: 0 });
     expect(alternatives('nmi')).toEqual({ next: 1, reduced: 0 });
+    expect(alternatives('ipi')).toEqual({ next: 1, reduced: 0 });
   });
 
   it('DFS with bound 0 never delivers an interrupt', () => {
@@ -49,7 +50,7 @@ describe('interrupt choices in explore', () => {
   });
 
   it('the random walk delivers interrupts at its preemption probability: never at 0, always at 1', () => {
-    for (const kind of ['irq', 'nmi'] as const) {
+    for (const kind of ['irq', 'nmi', 'ipi'] as const) {
       const never = randomWalk(7, 0);
       const always = randomWalk(7, 1);
       for (let i = 0; i < 50; i++) {

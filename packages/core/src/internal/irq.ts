@@ -1,5 +1,5 @@
 import { TracelabError, describeError } from '../errors.js';
-import { HARDIRQ_OFFSET, NMI_OFFSET, inIrqCount, inNmiCount, type Command, type KPath } from '../paths.js';
+import { HARDIRQ_OFFSET, NMI_OFFSET, inIrqCount, inNmiCount, type Command, type KPath, type SmpCallFunction } from '../paths.js';
 import type { Runtime, TaskRt } from './runtime.js';
 
 /**
@@ -61,7 +61,13 @@ export function resolveInterrupts(v: unknown): ResolvedInterrupts | null {
 }
 
 /** What a delivered interrupt is. */
-type Source = 'timer' | 'nmi';
+type Source = 'timer' | 'nmi' | 'ipi';
+
+/** One smp_call_function_single request (a call_single_data): what to run, and whether it has. */
+interface IpiCall {
+  readonly fn: SmpCallFunction;
+  done: boolean;
+}
 
 /** The interrupted context, restored when the handler returns (irq_exit's return path). */
 interface Saved {
@@ -108,6 +114,10 @@ export class Interrupts {
   private readonly needResched: boolean[];
   /** Each handler frame under way: what it interrupted. */
   private readonly saved = new Map<KPath<unknown>, Saved>();
+  /** Each CPU's queued smp_call_function_single requests (its call_single_queue), oldest first. */
+  private readonly ipiQueues: IpiCall[][];
+  /** Requests queued on every CPU together: 0 keeps kernels that send none off every IPI path. */
+  ipiPending = 0;
 
   constructor(
     private readonly rt: Runtime,
@@ -118,6 +128,7 @@ export class Interrupts {
     this.nextTick = new Array<number>(cpus).fill(0);
     this.nextNmi = new Array<number>(cpus).fill(0);
     this.needResched = new Array<boolean>(cpus).fill(false);
+    this.ipiQueues = Array.from({ length: cpus }, () => []);
   }
 
   /** Back to no interrupt pending, interrupts enabled on every CPU (`kernel.reset`). */
@@ -127,6 +138,41 @@ export class Interrupts {
     this.nextNmi.fill(0);
     this.needResched.fill(false);
     this.saved.clear();
+    for (const q of this.ipiQueues) q.length = 0;
+    this.ipiPending = 0;
+  }
+
+  /** Whether an IPI is pending for `cpu` (an idle CPU is then stepped, as the IPI wakes it). */
+  hasIpi(cpu: number): boolean {
+    return this.ipiQueues[cpu]!.length > 0;
+  }
+
+  /**
+   * The `smp-call` command, on `from` (the caller's CPU): null when `to` is `from` (the caller
+   * runs the function itself), else the request queued on `to`, whose `done` the caller spins
+   * on. A rolled-back segment takes its request back (journalled).
+   */
+  smpCall(from: number, to: number, fn: SmpCallFunction): IpiCall | null {
+    if (from < 0) throw new TracelabError('KERNEL_BUG', 'BUG: smp_call_function_single outside any CPU');
+    if (!Number.isInteger(to) || to < 0 || to >= this.ipiQueues.length) throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: cpu must be an integer from 0 to ${this.ipiQueues.length - 1}, got ${String(to)}`);
+    if (typeof fn !== 'function') throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: fn must be a function (plain or generator), got ${typeof fn}`);
+    const count = this.rt.preemptCount(from);
+    // smp_call_function_single's WARN_ON_ONCE: with interrupts off (a handler included) a
+    // caller that waits can deadlock against a CPU doing the same to it.
+    if (this.irqOff[from] || inInterruptCount(count)) throw new TracelabError('KERNEL_BUG', `BUG: smp_call_function_single on cpu ${from} with interrupts disabled${contextOf(count)}`);
+    if (to === from) return null;
+    const call: IpiCall = { fn, done: false };
+    const q = this.ipiQueues[to]!;
+    q.push(call);
+    this.ipiPending++;
+    this.rt.journal(() => {
+      const i = q.indexOf(call);
+      if (i >= 0) {
+        q.splice(i, 1);
+        this.ipiPending--;
+      }
+    });
+    return call;
   }
 
   /** Sets `cpu`'s local_irq state; a rolled-back segment takes the change back (the runtime's journal). */
@@ -150,16 +196,18 @@ export class Interrupts {
   arrive(cpu: number, t: TaskRt): boolean {
     // A CPU busy-waiting for a lock is not stepped (eligibleCpus): nothing is delivered to it.
     if (t.spinning !== null) return false;
-    const s = this.sources!;
+    const s = this.sources;
     const rt = this.rt;
     const count = rt.preemptCount(cpu);
     const now = rt.now;
+    const hardOk = !this.irqOff[cpu] && !inInterruptCount(count);
     let src: Source | null = null;
-    if (s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'nmi';
-    else if (s.timer > 0 && !this.irqOff[cpu] && !inInterruptCount(count) && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'timer';
+    if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'nmi';
+    else if (hardOk && this.ipiQueues[cpu]!.length > 0 && rt.choose('ipi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'ipi';
+    else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'timer';
     if (src === null) return false;
-    if (src === 'nmi') this.nextNmi[cpu] = now + s.nmi;
-    else this.nextTick[cpu] = now + s.timer;
+    if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;
+    else if (src === 'timer') this.nextTick[cpu] = now + s!.timer;
     const frame = this.handlerFrame(cpu, src, t);
     this.saved.set(frame, { src, atPoint: t.atPoint, resume: t.resume, pendingThrow: t.pendingThrow });
     t.atPoint = false;
@@ -186,7 +234,17 @@ export class Interrupts {
     try {
       yield { op: 'emit', event: { type: 'irq/entry', name: src, pid: t.pid } } as Command;
       if (src === 'nmi') yield* rt.runHook('nmi', { cpu });
-      else {
+      else if (src === 'ipi') {
+        // generic_smp_call_function_single_interrupt: every request queued so far, in order,
+        // each contained (one that fails, or sleeps, is an oops naming no plugin).
+        const q = this.ipiQueues[cpu]!;
+        const calls = q.splice(0, q.length);
+        this.ipiPending -= calls.length;
+        for (const call of calls) {
+          yield* rt.contained(null, `smp_call_function_single on cpu ${cpu}`, call.fn);
+          call.done = true;
+        }
+      } else {
         yield* rt.runHook('irq', { cpu, name: src });
         // scheduler_tick: a task waits for the CPU, so the one running has had its turn.
         if (rt.state.runqueue.length > 0) this.needResched[cpu] = true;
@@ -206,7 +264,7 @@ export class Interrupts {
    * The frame on top of `t` executed its return: pop it, restore the interrupted context, and
    * say whether to preempt on the way out: a hard interrupt's return, the tick asked for a
    * reschedule, and the interrupted context is preemptible (preempt count 0, interrupts on,
-   * not the idle task, which schedules from its loop). An NMI's return never preempts
+   * not the idle task, which schedules from its loop; an IPI's return too). An NMI's return never preempts
    * (irqentry_nmi_exit). The runtime switches when the runqueue still has a task.
    */
   irqReturn(cpu: number, t: TaskRt): boolean {
@@ -216,7 +274,7 @@ export class Interrupts {
     t.atPoint = s.atPoint;
     t.resume = s.resume;
     t.pendingThrow = s.pendingThrow;
-    if (s.src !== 'timer' || !this.needResched[cpu]) return false;
+    if (s.src === 'nmi' || !this.needResched[cpu]) return false;
     if (t.pid === 0 || this.irqOff[cpu] || this.rt.preemptCount(cpu) !== 0) return false;
     this.needResched[cpu] = false;
     return true;

@@ -560,7 +560,8 @@ export class Runtime {
       if (pid === 0) {
         // An idle CPU that has begun a context-switch hook frame must finish it: until then it
         // is inside a read-side critical section a grace period may be waiting on.
-        if (idleWork || this.inReadSide(c, this.idle[c]!)) out.push(c);
+        // So must one an IPI is pending for (it wakes the CPU).
+        if (idleWork || this.inReadSide(c, this.idle[c]!) || (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -623,7 +624,7 @@ export class Runtime {
     this.undoLog.length = 0;
     this.stepCheckpoint = this.checkpoint();
     // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
-    if (this.options.interrupts !== null && this.irqs.arrive(cpu, t)) {
+    if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t)) {
       this.resume(t);
       return;
     }
@@ -811,7 +812,7 @@ export class Runtime {
         // A sleep in interrupt context is refused before it is logged: an interrupt borrows the
         // interrupted task (the idle task, pid 0, has no task record to put to sleep), and
         // the kernel's answer to it is the atomic-context BUG, not a sleeping task.
-        if (this.options.interrupts !== null && cmd.event.type === 'task/sleep' && this.cpu >= 0 && inInterruptCount(this.preempt[this.cpu]!)) throw this.sleepInInterrupt(t);
+        if (cmd.event.type === 'task/sleep' && this.cpu >= 0 && inInterruptCount(this.preempt[this.cpu]!)) throw this.sleepInInterrupt(t);
         return this.emit(cmd.event);
       case 'choose':
         return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, this.chooserWantsPids ? [t.pid] : NO_PIDS);
@@ -828,13 +829,15 @@ export class Runtime {
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
         return this.createKthread(cmd.path, cmd.comm).pid;
       case 'rcu-idle':
-        if (this.options.interrupts !== null && inInterruptCount(this.preempt[this.cpu]!)) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
+        if (inInterruptCount(this.preempt[this.cpu]!)) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
         if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
         if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
         t.rcuIdle = cmd.enter;
         return undefined;
       case 'local-irq':
         return this.irqs.command(this.cpu, cmd.action, cmd.flags);
+      case 'smp-call':
+        return this.irqs.smpCall(this.cpu, cmd.cpu, cmd.fn);
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }

@@ -118,7 +118,7 @@ export class BoundedDfs {
           for (let v = 0; v < c.n; v++) {
             if (v === c.value) continue;
             // An interrupt arriving stalls the interrupted context as a preemption does: cost 1.
-            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi');
+            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi');
             // A stale read counts against the bound as a preemption does (never reduced away:
             // what a load returns is always visible to the code that reads it).
             const stale = c.kind === 'memory' && v !== 0;
@@ -128,7 +128,7 @@ export class BoundedDfs {
             }
             // Not for an interrupt: its handler nests inside the stepping CPU's own code, which
             // the commuting argument (steps of other CPUs) says nothing about.
-            if (preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi') {
+            if (preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
               this.reducedCount++;
               continue;
             }

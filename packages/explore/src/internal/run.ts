@@ -45,7 +45,7 @@ export interface Choice {
  * or another CPU when the last one cannot run, is free.
  */
 export function isPreemption(c: Choice): boolean {
-  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi');
+  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi');
 }
 
 /** Whether a choice is a stale read: a `memory` choice other than option 0 (the newest store). */
