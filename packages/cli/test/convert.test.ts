@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateChromeTrace } from '@tracelab/formats';
+import { ctfTextLines, ctfToChromeTrace, readCtfTrace, validateChromeTrace } from '@tracelab/formats';
 import { main } from '@tracelab/cli';
 
 const FIXTURES = join(__dirname, '../../formats/test/fixtures');
@@ -61,6 +61,23 @@ describe('tracelab convert', () => {
         expect(s.name).toBe(`${String(from.args!['next_comm'])} [${String(from.args!['next_tid'])}]`);
       }
     }
+  });
+
+  it('streams: the written document holds exactly the events of the whole-trace conversions (readCtfTrace, then ctfToChromeTrace or ctfTextLines), lost-event markers included', () => {
+    const t = io();
+    // A trace with lost events (discarded counters) on two CPUs.
+    const name = trace(t, 'lttng-ust/discard');
+    const dir = join(t.cwd, name);
+    const key = (e: Ev): string => JSON.stringify(e);
+    expect(main(['convert', name, '--out', 'c.json'], t.io)).toBe(0);
+    const streamed = JSON.parse(readFileSync(join(t.cwd, 'c.json'), 'utf8')) as { traceEvents: Ev[]; otherData: Record<string, string> };
+    expect(streamed.traceEvents.filter((e) => e.name.startsWith('lost ')).length).toBeGreaterThan(0);
+    const whole = ctfToChromeTrace(readCtfTrace(dir), { metadata: { trace: dir } }) as unknown as { traceEvents: Ev[]; otherData: Record<string, string> };
+    expect(validateChromeTrace(streamed)).toEqual([]);
+    expect(streamed.traceEvents.map(key).sort()).toEqual(whole.traceEvents.map(key).sort());
+    expect(streamed.otherData).toEqual(whole.otherData);
+    expect(main(['convert', name, '--to', 'text', '--out', 'c.txt'], t.io)).toBe(0);
+    expect(readFileSync(join(t.cwd, 'c.txt'), 'utf8')).toBe(ctfTextLines(readCtfTrace(dir)).join('\n') + '\n');
   });
 
   it('--to text prints babeltrace2-like lines on stdout and the summary on stderr', () => {

@@ -84,15 +84,24 @@ export interface HookArgs {
 export type HookName = keyof HookArgs & string;
 
 /**
- * What a handler may return: a signal disposition, or `'abort'` from `syscallEntry` to skip
- * the syscall's body (it returns -ENOSYS); every other hook ignores returns.
+ * What a handler may return: a signal disposition; `'abort'` from `syscallEntry` to skip the
+ * syscall's body (it returns -ENOSYS); from `exit`, the exit code do_exit goes on with (as a
+ * tracer's report_exit changes `*exit_code` in the kernel; an integer, anything else is
+ * ignored). Every other hook ignores returns. When several handlers return one, the last in
+ * hook order wins.
  */
 export interface HookResults {
   signal: SignalAction | undefined;
   syscallEntry: SyscallEntryAction | undefined;
+  exit: number | undefined;
 }
 export type SyscallEntryAction = 'abort';
-export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue';
+/**
+ * What happens to a signal at delivery. `'hold'` (a `signal` hook's answer only, utrace's
+ * UTRACE_SIGNAL_HOLD) leaves it pending, undelivered: the task goes on to user mode and the
+ * signal is reported again at its next return to user mode.
+ */
+export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue' | 'hold';
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
 
 /**

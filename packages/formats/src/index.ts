@@ -41,6 +41,6 @@ export { CtfEnumValue, CtfVariantValue } from './ctf/reader-decode.js';
 export type { CtfValue, CtfStruct } from './ctf/reader-decode.js';
 export { parseTsdl } from './ctf/tsdl.js';
 export type { CtfMetadata, CtfClockClass, CtfStreamClass, CtfEventClassInfo, TsdlType, TsdlInteger, TsdlFloat, TsdlString, TsdlEnum, TsdlStruct, TsdlVariant, TsdlArray, TsdlSequence, TsdlField } from './ctf/tsdl.js';
-export { formatCtfEvent, ctfTextLines, formatG } from './ctf/text.js';
-export { ctfToChromeTrace, ctfJsonValue, CTF_STREAMS_PID } from './ctf/chrome.js';
+export { formatCtfEvent, ctfTextLines, ctfTextFormatter, formatG } from './ctf/text.js';
+export { ctfToChromeTrace, ctfJsonValue, CtfChromeConverter, CTF_STREAMS_PID } from './ctf/chrome.js';
 export type { CtfChromeOptions } from './ctf/chrome.js';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { EEXIST, SIGUSR1, type Kernel } from '@tracelab/core';
-import { ptraceAttach, ptraceCont, ptraceDetach, type PtraceData, type UtraceEngine } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith } from './helpers.js';
+import { ptraceAttach, ptraceCont, ptraceDetach, UTRACE_EVENT_SIGNAL_ALL, UTRACE_RESUME, UTRACE_SIGNAL_DELIVER, UTRACE_SIGNAL_HOLD, UTRACE_SIGNAL_IGN, type PtraceData, type UtraceEngine } from '@tracelab/utrace';
+import { attachWith, call, eventsOf, expectClean, kernelWith } from './helpers.js';
 
 /** A tracee that makes syscalls for a while (signals are delivered on the way out of them), and a sender. */
 function setup(seed: number): { k: Kernel; tracee: number } {
@@ -38,5 +38,33 @@ describe('the ptrace-like engine', () => {
     expectClean(k, r);
     expect(eventsOf(k, 'task/exit').find((x) => x.pid === tracee)!.code).toBe(128 + SIGUSR1);
     expect(eventsOf(k, 'utrace/ptrace-stop').length).toBe(1);
+  });
+});
+
+describe('UTRACE_SIGNAL_HOLD (SEMANTICS §3: signal action flag HOLD 0x100, requeue the signal)', () => {
+  test('a held signal stays queued, undelivered, and is reported again at the next return to user mode, where the engine lets it through', () => {
+    const { k, tracee } = setup(3);
+    const u = k.api.utrace;
+    // Holds the first two reports (ignoring, with the HOLD flag), delivers on the third.
+    const reports: Array<{ pending: boolean; syscalls: number }> = [];
+    const syscallsOf = (): number => k.log.filter((e) => e.type === 'syscall/exit' && e.pid === tracee).length;
+    const ops = {
+      name: 'holder',
+      // eslint-disable-next-line require-yield -- a callback is a kernel path even when it takes no scheduling point
+      *reportSignal(_action: number, _e: unknown, _regs: unknown, info: { signo: number }) {
+        reports.push({ pending: true, syscalls: syscallsOf() });
+        expect(info.signo).toBe(SIGUSR1);
+        return reports.length <= 2 ? UTRACE_RESUME | UTRACE_SIGNAL_IGN | UTRACE_SIGNAL_HOLD : UTRACE_RESUME | UTRACE_SIGNAL_DELIVER;
+      },
+    };
+    call(k, attachWith(u, tracee, ops, UTRACE_EVENT_SIGNAL_ALL));
+    expectClean(k, k.run());
+    expect(reports).toHaveLength(3);
+    // Each report came at a later return to user mode: more syscalls had ended in between.
+    expect(reports[1]!.syscalls).toBeGreaterThan(reports[0]!.syscalls);
+    expect(reports[2]!.syscalls).toBeGreaterThan(reports[1]!.syscalls);
+    // Delivered once, with the default action (SIGUSR1 terminates), after the two holds.
+    expect(eventsOf(k, 'signal/deliver').filter((d) => d.pid === tracee)).toEqual([expect.objectContaining({ sig: SIGUSR1, action: 'terminate' })]);
+    expect(eventsOf(k, 'task/exit').find((x) => x.pid === tracee)!.code).toBe(128 + SIGUSR1);
   });
 });

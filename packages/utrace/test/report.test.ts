@@ -170,6 +170,31 @@ describe('clone, exec, exit, death and reap', () => {
     expect(calls).toEqual(['r:exec(ls)', 'r:exit-code(2)', 'r:death(17)', `r:reap(${pid.v})`]);
   });
 
+  test('report_exit changes the exit code: do_exit goes on with the code the engine left, and the parent reaps that (SEMANTICS §3: report_exit with orig_code and *exit_code)', () => {
+    const k = kernelWith({ seed: 2 });
+    const pid = { v: 0 };
+    const reaped: Array<{ pid: number; status: number }> = [];
+    k.spawn(function* sh(u2) {
+      pid.v = yield u2.fork(function* cc(u3) { yield u3.sleep(4); yield u3.exit(2); });
+      reaped.push(yield u2.wait());
+    });
+    k.run({ until: () => pid.v !== 0 });
+    const seen: number[] = [];
+    const ops = {
+      ...recorder('r', []),
+      *reportExit(_a: number, _e: unknown, orig: number, code: { value: number }) {
+        seen.push(orig, code.value);
+        code.value = 42;
+        return UTRACE_RESUME;
+      },
+    };
+    call(k, attachWith(k.api.utrace, pid.v, ops, UTRACE_EVENT_EXIT));
+    expectClean(k, k.run());
+    expect(seen).toEqual([2, 2]);
+    expect(k.log.filter((e) => e.type === 'task/exit' && e.pid === pid.v).map((e) => (e as { code: number }).code)).toEqual([42]);
+    expect(reaped).toEqual([{ pid: pid.v, status: 42 }]);
+  });
+
   test('release_task racing report_death: the reap waits for the death report (over seeds)', () => {
     let deferred = 0;
     const detaches: Array<[boolean, number]> = [];

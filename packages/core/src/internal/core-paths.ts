@@ -192,8 +192,12 @@ export class CorePathsImpl implements CorePaths {
       const sig = t.pendingSignals[0];
       if (sig === undefined) break;
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
-      const action: SignalAction =
-        sig === SIGKILL ? 'terminate' : (verdict ?? (sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate'));
+      // Held (UTRACE_SIGNAL_HOLD): it stays queued, and is seen again at the next return to user
+      // mode. In the kernel, get_signal would see it again at once; deferring it keeps an engine
+      // that holds without stopping from looping the exit path forever.
+      if (verdict === 'hold' && sig !== SIGKILL) break;
+      const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
+      const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
       yield emitCommand({ type: 'signal/deliver', pid, sig, action });
       if (action === 'terminate') yield* this.doExit(128 + sig);
       if (action === 'stop') {
@@ -453,9 +457,11 @@ export class CorePathsImpl implements CorePaths {
     return yield* fn('do_exit', this.doExitBody(code));
   }
 
-  private *doExitBody(code: number): KPath<number> {
+  private *doExitBody(entryCode: number): KPath<number> {
     const pid = this.me().pid;
-    yield* this.rt.runHook('exit', { pid, code }, pid);
+    // A tracer's report_exit may change the code the task exits with.
+    const changed = yield* this.rt.runHook('exit', { pid, code: entryCode }, pid);
+    const code = Number.isSafeInteger(changed) ? (changed as number) : entryCode;
     yield emitCommand({ type: 'task/exit', pid, code });
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.

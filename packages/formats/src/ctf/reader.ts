@@ -670,7 +670,7 @@ class StreamReader {
     const base = off;
     while (c.pos < contentBits) {
       const at = c.pos;
-      scope.stack.length = 0;
+      if (scope.stack.length !== 0) scope.stack.length = 0;
       try {
         live.eventId = -1;
         const eh = headerDec === undefined ? EMPTY : (headerDec(c, scope) as CtfStruct);
@@ -814,6 +814,18 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
   get streams(): CtfStreamInfo[] {
     return this.readers.map((r) => r.info);
   }
+  /**
+   * What was found, each list in stream order (the order {@link readCtfTrace} gives), where
+   * the properties hold it in the order it was read (a packet at a time, across streams).
+   */
+  reports(): { errors: CtfReadError<CtfEvent>[]; discarded: CtfDiscarded[]; warnings: CtfWarning[] } {
+    const byOrder = <T extends object>(list: readonly T[]): T[] =>
+      list
+        .map((x, i) => ({ x, i, o: this.orderOf.get(x) ?? 0 }))
+        .sort((a, b) => a.o - b.o || a.i - b.i)
+        .map((y) => y.x);
+    return { errors: byOrder(this.errors), discarded: byOrder(this.discarded), warnings: byOrder(this.warnings) };
+  }
   /** Total lost events reported so far. */
   get lost(): number {
     return this.discarded.reduce((n, d) => n + d.count, 0);
@@ -831,8 +843,8 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     return this.readers.reduce((n, r) => n + r.reads, 0);
   }
 
-  /** @internal the merge, without the final throw. */
-  *merged(): Generator<CtfEvent, void, undefined> {
+  /** @internal the merge; with `throwAtEnd`, the first damage is thrown after the last event in 'throw' mode. */
+  *merged(throwAtEnd = false): Generator<CtfEvent, void, undefined> {
     if (this.started) throw ctfError('CTF_NOT_FOUND', 'a CtfEventStream can be iterated once (open the trace again)');
     this.started = true;
     const byCycles = this.byCycles;
@@ -864,6 +876,7 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     } finally {
       for (const r of this.readers) r.close();
     }
+    if (throwAtEnd && this.onError === 'throw' && this.errors.length > 0) throw this.errors[0]!;
   }
 
   /** Loads the head's stream's next packet that has events; false at the stream's end. */
@@ -881,9 +894,9 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     return false;
   }
 
-  *[Symbol.iterator](): Generator<CtfEvent, void, undefined> {
-    yield* this.merged();
-    if (this.onError === 'throw' && this.errors.length > 0) throw this.errors[0]!;
+  [Symbol.iterator](): Generator<CtfEvent, void, undefined> {
+    // The merge itself, throwing at its end in 'throw' mode: no second generator per event.
+    return this.merged(true);
   }
 
   /** The same events; gives the event loop a turn every 16,384 events. */
@@ -973,15 +986,8 @@ export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfRead
   const s = openCtfTrace(dir, { onError });
   const events: CtfEvent[] = [];
   for (const e of s.merged()) events.push(e);
-  const byOrder = <T extends object>(list: readonly T[]): T[] =>
-    list
-      .map((x, i) => ({ x, i, o: s.orderOf.get(x) ?? 0 }))
-      .sort((a, b) => a.o - b.o || a.i - b.i)
-      .map((y) => y.x);
-  const errors = byOrder(s.errors);
+  const { errors, discarded, warnings } = s.reports();
   for (const e of errors) e.events = events;
-  const discarded = byOrder(s.discarded);
-  const warnings = byOrder(s.warnings);
   const result: CtfReadResult = { traces: s.traces, streams: s.streams, events, lost: s.lost, discarded, missingPackets: s.missingPackets, warnings, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
   if (errors.length > 0 && onError === 'throw') throw errors[0]!;
   return result;

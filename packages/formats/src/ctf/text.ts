@@ -12,8 +12,8 @@
  * floats with C's `%g`, strings quoted and escaped. The tests compare these lines with
  * babeltrace2's, byte for byte.
  */
-import { CtfEnumValue, CtfVariantValue, type CtfStruct, type CtfValue } from './reader-decode.js';
-import type { CtfEvent, CtfReadResult } from './reader.js';
+import { CtfEnumValue, CtfVariantValue, displayName, type CtfStruct, type CtfValue } from './reader-decode.js';
+import type { CtfEvent, CtfReadResult, CtfTraceInfo } from './reader.js';
 import type { TsdlType } from './tsdl.js';
 
 /** Packet-context fields babeltrace2 consumes and does not print. */
@@ -21,6 +21,11 @@ const HIDDEN_PACKET_FIELDS = new Set(['timestamp_begin', 'timestamp_end', 'conte
 
 /** `[seconds.nanoseconds]` of a timestamp in ns since the epoch. */
 export function formatSeconds(ns: bigint): string {
+  // The common case, a time after 1 s past the epoch: split the decimal digits (no division).
+  if (ns >= 1_000_000_000n) {
+    const d = ns.toString();
+    return `${d.slice(0, -9)}.${d.slice(-9)}`;
+  }
   const neg = ns < 0n;
   const a = neg ? -ns : ns;
   return `${neg ? '-' : ''}${a / 1_000_000_000n}.${(a % 1_000_000_000n).toString().padStart(9, '0')}`;
@@ -95,8 +100,18 @@ export function formatG(x: number): string {
 
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\v': '\\v', '\f': '\\f', '\x07': '\\a', '\b': '\\b', '\\': '\\\\', '"': '\\"' };
 
+/** Whether `quote` escapes any character of `s` (controls, DEL, quote, backslash). */
+function needsEscape(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
+}
+
 /** A string as babeltrace2 quotes it. */
 export function quote(s: string): string {
+  if (!needsEscape(s)) return `"${s}"`;
   let out = '"';
   for (const ch of s) {
     const e = ESCAPES[ch];
@@ -109,6 +124,12 @@ export function quote(s: string): string {
 
 function formatInt(v: number | bigint, base: number, size: number): string {
   if (base === 10) return String(v);
+  // A non-negative number prints its own digits (a negative one needs the size's two's complement).
+  if (typeof v === 'number' && v >= 0) {
+    if (base === 16) return '0x' + v.toString(16).toUpperCase();
+    if (base === 8) return '0' + v.toString(8);
+    return '0b' + v.toString(2);
+  }
   // Other bases print the two's-complement bits of the declared size.
   let u = BigInt(v);
   if (u < 0n) u = BigInt.asUintN(size, u);
@@ -186,28 +207,113 @@ export function formatCtfEvent(e: CtfEvent, hostname?: string, types: CtfEventTy
   return line + sections.join(', ');
 }
 
+type Formatter = (v: CtfValue) => string;
+
+/**
+ * A value formatter chosen once for a declared type: what `formatValue(v, type)` prints, with
+ * the type's case picked ahead of time for integers, floats and strings (the rest go through
+ * `formatValue`).
+ */
+function valueFormatter(type: TsdlType): Formatter {
+  switch (type.kind) {
+    case 'integer': {
+      const { base, size } = type;
+      if (base === 10) return (v) => (typeof v === 'number' || typeof v === 'bigint' ? String(v) : formatValue(v, type));
+      return (v) => (typeof v === 'number' || typeof v === 'bigint' ? formatInt(v, base, size) : formatValue(v, type));
+    }
+    case 'float':
+      return (v) => (typeof v === 'number' || typeof v === 'bigint' ? formatG(Number(v)) : formatValue(v, type));
+    case 'struct': {
+      const inner = structFormatter(type);
+      return (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CtfEnumValue) && !(v instanceof CtfVariantValue) ? inner(v as CtfStruct) : formatValue(v, type));
+    }
+    default:
+      return (v) => formatValue(v, type);
+  }
+}
+
+/**
+ * `formatStruct(s, type, hidden)` compiled for one struct type: its fields' formatters in
+ * declared order. A decoded struct holds exactly its declared fields under their display names;
+ * anything else (a struct built by hand, display names that collide) takes `formatStruct`.
+ */
+function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string>): (s: CtfStruct) => string {
+  if (type?.kind !== 'struct') return (s) => formatStruct(s, type, hidden);
+  const keys = type.fields.map((f) => displayName(f.name));
+  if (new Set(keys).size !== keys.length) return (s) => formatStruct(s, type, hidden);
+  const shown = type.fields.flatMap((f, i) => (hidden?.has(keys[i]!) === true ? [] : [{ key: keys[i]!, prefix: `${keys[i]!} = `, fmt: valueFormatter(f.type) }]));
+  const total = keys.length;
+  return (s) => {
+    let out = '';
+    let n = 0;
+    for (let i = 0; i < shown.length; i++) {
+      const f = shown[i]!;
+      const v = s[f.key];
+      if (v === undefined) return formatStruct(s, type, hidden);
+      out += (n++ === 0 ? '{ ' : ', ') + f.prefix + f.fmt(v);
+    }
+    // Keys beyond the declared ones: the generic path prints them all, in their order.
+    if (Object.keys(s).length !== total) return formatStruct(s, type, hidden);
+    return n === 0 ? '{ }' : out + ' }';
+  };
+}
+
+/** One event class's line, compiled: what {@link formatCtfEvent} prints with the class's types. */
+function eventFormatter(hostname: string | undefined, types: CtfEventTypes): (e: CtfEvent) => string {
+  const host = hostname !== undefined ? `${hostname} ` : '';
+  const pcType = types.packetContext;
+  // With a declared packet context, whether any of its fields prints is known ahead of time.
+  const pcShown = pcType?.kind === 'struct' ? pcType.fields.some((f) => !HIDDEN_PACKET_FIELDS.has(displayName(f.name))) : undefined;
+  const pc = structFormatter(pcType, HIDDEN_PACKET_FIELDS);
+  const sc = structFormatter(types.streamContext);
+  const ctx = structFormatter(types.context);
+  const fields = structFormatter(types.fields);
+  return (e) => {
+    const ts = e.timestamp;
+    let line = ts !== undefined ? `[${formatSeconds(ts)}] ${host}${e.name}: ` : `${host}${e.name}: `;
+    const showPc = pcShown ?? Object.keys(e.packetContext).some((k) => !HIDDEN_PACKET_FIELDS.has(k));
+    if (showPc) line += pc(e.packetContext) + ', ';
+    if (e.streamContext !== undefined) line += sc(e.streamContext) + ', ';
+    if (e.context !== undefined) line += ctx(e.context) + ', ';
+    return line + fields(e.fields);
+  };
+}
+
+/**
+ * A formatter of events as babeltrace2's lines (see {@link formatCtfEvent}) for a stream of
+ * events of these traces (`openCtfTrace(dir).traces`, `readCtfTrace(dir).traces`): each event
+ * class's line is compiled from its trace's metadata the first time one of its events comes.
+ * Holds one compiled formatter per event class; nothing per event.
+ */
+export function ctfTextFormatter(traces: readonly CtfTraceInfo[]): (e: CtfEvent) => string {
+  // Per trace, per stream class, per event id: written only by the formatter's own calls.
+  const byTrace: Array<Map<number, Map<number, (e: CtfEvent) => string>>> = traces.map(() => new Map());
+  return (e) => {
+    const byStream = byTrace[e.trace]!;
+    let byId = byStream.get(e.streamId);
+    if (byId === undefined) byStream.set(e.streamId, (byId = new Map()));
+    let f = byId.get(e.id);
+    if (f === undefined) {
+      const trace = traces[e.trace]!;
+      const meta = trace.metadata;
+      const sc = meta.streams.get(e.streamId);
+      const ec = meta.events.find((x) => x.streamId === e.streamId && x.id === e.id);
+      f = eventFormatter(trace.hostname, {
+        ...(sc?.packetContext !== undefined ? { packetContext: sc.packetContext } : {}),
+        ...(sc?.eventContext !== undefined ? { streamContext: sc.eventContext } : {}),
+        ...(ec?.context !== undefined ? { context: ec.context } : {}),
+        ...(ec?.fields !== undefined ? { fields: ec.fields } : {}),
+      });
+      byId.set(e.id, f);
+    }
+    return f(e);
+  };
+}
+
 /**
  * Every event of a read trace as babeltrace2's lines (see {@link formatCtfEvent}), with each
  * event's types looked up in its trace's metadata.
  */
 export function ctfTextLines(result: CtfReadResult): string[] {
-  const typesOf = new Map<string, CtfEventTypes>();
-  const lookup = (e: CtfEvent): CtfEventTypes => {
-    const key = `${e.trace}:${e.streamId}:${e.id}`;
-    let t = typesOf.get(key);
-    if (t === undefined) {
-      const meta = result.traces[e.trace]!.metadata;
-      const sc = meta.streams.get(e.streamId);
-      const ec = meta.events.find((x) => x.streamId === e.streamId && x.id === e.id);
-      t = {
-        ...(sc?.packetContext !== undefined ? { packetContext: sc.packetContext } : {}),
-        ...(sc?.eventContext !== undefined ? { streamContext: sc.eventContext } : {}),
-        ...(ec?.context !== undefined ? { context: ec.context } : {}),
-        ...(ec?.fields !== undefined ? { fields: ec.fields } : {}),
-      };
-      typesOf.set(key, t);
-    }
-    return t;
-  };
-  return result.events.map((e) => formatCtfEvent(e, result.traces[e.trace]!.hostname, lookup(e)));
+  return result.events.map(ctfTextFormatter(result.traces));
 }

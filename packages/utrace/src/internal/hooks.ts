@@ -23,6 +23,7 @@ import {
   UTRACE_SIGNAL_CORE,
   UTRACE_SIGNAL_DELIVER,
   UTRACE_SIGNAL_IGN,
+  UTRACE_SIGNAL_HOLD,
   UTRACE_SIGNAL_MASK,
   UTRACE_SIGNAL_REPORT,
   UTRACE_SIGNAL_STOP,
@@ -43,7 +44,7 @@ const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]); // SIGQUIT ...
 const SIGCONT = 18;
 
 /** The core's default disposition of a signal (what it does when no handler overrides it). */
-export function defaultDisposition(sig: number): SignalAction {
+export function defaultDisposition(sig: number): Exclude<SignalAction, 'hold'> {
   if (sig === SIGKILL) return 'terminate';
   if (sig === SIGCONT) return 'continue';
   if (IGNORED_BY_DEFAULT.has(sig)) return 'ignore';
@@ -66,6 +67,8 @@ function signalEvent(sig: number, d: SignalAction): { event: number; action: num
 
 /** What the final signal action means to the core. */
 function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction): SignalAction {
+  // UTRACE_SIGNAL_HOLD: put the signal back in the queue, whatever the action says.
+  if ((action & UTRACE_SIGNAL_HOLD) !== 0) return 'hold';
   switch (action & UTRACE_SIGNAL_MASK) {
     case UTRACE_SIGNAL_IGN:
     case UTRACE_SIGNAL_REPORT:
@@ -174,12 +177,16 @@ export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): voi
     yield* core.reportEvent(pid, UTRACE_EVENT_EXEC, 'reportExec', (h, action) => h.ops.reportExec!(action, h, 'elf', { filename: comm }, regs), true);
   });
 
-  // do_exit: report_exit may stop the task before it tears itself down.
+  // do_exit: report_exit may change the exit code (engines see the original and the current
+  // one, as `*exit_code`) and may stop the task before it tears itself down; do_exit goes on
+  // with the code the last engine left.
   ctx.tap('exit', function* utraceReportExit({ pid, code }) {
-    if (((yield* flagsOf(pid)) & UTRACE_EVENT_EXIT) === 0) return;
+    if (((yield* flagsOf(pid)) & UTRACE_EVENT_EXIT) === 0) return undefined;
     const box = { value: code };
     const report = yield* core.reportEvent(pid, UTRACE_EVENT_EXIT, 'reportExit', (h, action) => h.ops.reportExit!(action, h, code, box), false);
     if (report.action === UTRACE_STOP) yield* core.utraceStop(pid, report.resumeAction);
+    // Unchanged: no result, so another plugin's change earlier in the hook stands.
+    return Number.isSafeInteger(box.value) && box.value !== code ? box.value : undefined;
   });
 
   ctx.tap('death', function* utraceReportDeath({ pid }) {
