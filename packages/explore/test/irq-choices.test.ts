@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ChoiceKind, Kernel } from '@tracelab/core';
-import { BoundedDfs, deviationCost, isPreemption, randomWalk, type Choice, type ChoicePoint, type RunOutcome } from '@tracelab/explore';
+import { definePlugin, localIrqRestore, localIrqSave, preemptDisable, preemptEnable, schedPoint, type ChoiceKind, type Kernel, type KPath } from '@tracelab/core';
+import { BoundedDfs, defineScenario, deviationCost, explore, isPreemption, randomWalk, replay, type Choice, type ChoicePoint, type RunOutcome } from '@tracelab/explore';
 
 /**
  * The core's interrupt choices (issue 18: `nmi`, `ipi`, then `irq`, each 0 no / 1 yes) as explore
@@ -58,5 +58,91 @@ describe('interrupt choices in explore', () => {
         expect(always.pick(point(kind))).toBe(1);
       }
     }
+  });
+});
+
+/** The interrupt race: a per-CPU counter that the tick's handler and a task both increment. */
+function irqCounter() {
+  // Guarded by the kernel's one thread; reset with the kernel (onReset), taken back on rollback.
+  const box = { value: 0, lost: 0 };
+  return definePlugin<Record<string, never>, Record<string, never>, { counter: typeof box }>({
+    name: 'irqcounter',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.onReset(() => {
+        box.value = 0;
+        box.lost = 0;
+      });
+      ctx.tap('irq', () => {
+        const before = box.value;
+        box.value++;
+        ctx.onRollback(() => {
+          box.value = before;
+        });
+      });
+      ctx.invariant('irqcounter/no-lost-update', () => (box.lost > 0 ? `${box.lost} increment(s) lost: the tick's handler ran between a task's load and store` : null));
+      return { counter: box };
+    },
+  });
+}
+
+/** this_cpu_inc as a load and a store with a scheduling point between; interrupts off around it when `fixed`. */
+function* increment(box: { value: number; lost: number }, fixed: boolean): KPath<void> {
+  yield* preemptDisable();
+  const flags = fixed ? yield* localIrqSave() : false;
+  const v = box.value;
+  yield* schedPoint();
+  if (box.value !== v) box.lost++;
+  box.value = v + 1;
+  if (fixed) yield* localIrqRestore(flags);
+  yield* preemptEnable();
+}
+
+const irqRace = defineScenario({
+  name: 'irq-counter',
+  description: 'a task and the tick handler increment one per-CPU counter (test fixture)',
+  source: 'test fixture',
+  cpus: 1,
+  maxSteps: 400,
+  variants: [
+    { name: 'fixed', description: 'interrupts off around the load and store', safe: true },
+    { name: 'racy', description: 'preemption off only', safe: false, expect: ['irqcounter/no-lost-update'] },
+  ],
+  plugins: () => [irqCounter()],
+  interrupts: () => ({ timer: { period: 3 } }),
+  setup(kernel, { variant }) {
+    const box = (kernel.api as unknown as { irqcounter: { counter: { value: number; lost: number } } }).irqcounter.counter;
+    kernel.spawnKthread(
+      (function* () {
+        for (let i = 0; i < 4; i++) {
+          yield* increment(box, variant === 'fixed');
+          yield* schedPoint();
+        }
+      })(),
+      { comm: 'incr' },
+    );
+  },
+});
+
+describe('scenarios with interrupts (Scenario.interrupts)', () => {
+  it('a race only an interrupt can cause is found by random walks and by DFS with bound 1, and its replay string re-runs it', () => {
+    const r = explore(irqRace, { variant: 'racy', strategy: 'random', budget: 500 });
+    expect(r.found).toBe(true);
+    const f = r.failure!;
+    expect(f.invariant).toBe('irqcounter/no-lost-update');
+    const again = replay(irqRace, f.replay);
+    expect(again.violation?.name).toBe(f.invariant);
+    expect(again.logHash).toBe(f.logHash);
+    expect(again.kernel.log.some((e) => e.type === 'irq/entry')).toBe(true);
+    // Without an arrival there is no race: DFS with bound 0 (no interrupt) is clean, bound 1 finds it.
+    expect(explore(irqRace, { variant: 'racy', strategy: 'dfs', bound: 0, budget: 10_000 }).found).toBe(false);
+    expect(explore(irqRace, { variant: 'racy', strategy: 'dfs', bound: 1, budget: 10_000 }).found).toBe(true);
+  });
+
+  it('the fixed variant (interrupts off around the increment) is clean over the complete DFS with bound 2', () => {
+    const d = explore(irqRace, { variant: 'fixed', strategy: 'dfs', bound: 2, budget: 100_000 });
+    expect(d.found).toBe(false);
+    expect(d.complete).toBe(true);
   });
 });
