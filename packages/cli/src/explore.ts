@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
-import { decodeReplay, explore, EXPLORE_KERNEL_SEED, formatTrace, replay, replayContext, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
+import { decodeReplay, explore, formatTrace, scenarioKernelOptions, replay, replayContext, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
 import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { catalog, scenario } from '@tracelab/scenarios';
@@ -60,7 +60,7 @@ function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput 
   const stack = sc.plugins(t.variant);
   if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;
   const observed = stack.map((p) => (p !== false && p !== null && p !== undefined && p.name === 'ring-buffer' ? ringBuffer({ ...(p.options as RingBufferOptions), checks: false }) : p));
-  const kernel = createKernel({ cpus: sc.cpus, seed: EXPLORE_KERNEL_SEED, strategy: replaySchedule(t.schedule, { context: replayContext(sc, t.variant, t.scale) }), plugins: observed });
+  const kernel = createKernel({ ...scenarioKernelOptions(sc, t.variant, replaySchedule(t.schedule, { context: replayContext(sc, t.variant, t.scale) })), plugins: observed });
   sc.setup(kernel, { variant: t.variant, scale: t.scale });
   const r = kernel.run({ maxSteps: sc.maxSteps });
   const files = writeRingBufferCtf(kernel, dir);

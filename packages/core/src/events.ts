@@ -14,7 +14,7 @@ export interface EventMap extends CoreEventMap {}
 /** The core's own events (the part of {@link EventMap} no plugin adds to). */
 export interface CoreEventMap {
   /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
-  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number };
+  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number; interrupts?: { timer: number; nmi: number } };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of
@@ -65,6 +65,12 @@ export interface CoreEventMap {
   'sched/wakeup': { pid: number; by: number };
   /** A context switch on the header's `cpu`; `prevState` is what the previous task is left as. */
   'sched/switch': { prev: number; next: number; prevState: TaskRunState; preempted: boolean };
+  /**
+   * A hard interrupt (`name: 'timer'`) or an NMI (`'nmi'`) arrives on the header's `cpu`,
+   * interrupting `pid` (0: the idle task); `irq/exit` is its handler's return.
+   */
+  'irq/entry': { name: string; pid: number };
+  'irq/exit': { name: string; pid: number };
   /** The preempt count of the header's `cpu`, now. */
   'cpu/preempt-count': { count: number };
 
@@ -149,6 +155,8 @@ const CORE_EVENTS: { readonly [T in CoreEventType]: true } = {
   'sched/wakeup': true,
   'sched/switch': true,
   'cpu/preempt-count': true,
+  'irq/entry': true,
+  'irq/exit': true,
   'syscall/enter': true,
   'syscall/exit': true,
   'fault/page': true,

@@ -31,6 +31,19 @@ export {
   callbackPath,
   rcuIdleEnter,
   rcuIdleExit,
+  HARDIRQ_OFFSET,
+  NMI_OFFSET,
+  inIrq,
+  inNmi,
+  inInterrupt,
+  inIrqCount,
+  inNmiCount,
+  irqsDisabled,
+  localIrqDisable,
+  localIrqEnable,
+  localIrqSave,
+  localIrqRestore,
+  smpCallFunctionSingle,
   rcuReadUnlock,
   readLock,
   readUnlock,
@@ -45,7 +58,8 @@ export {
   writeLock,
   writeUnlock,
 } from './paths.js';
-export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback } from './paths.js';
+export type { ChoiceKind, Command, CopyResult, Current, KPath, RcuCallback, SmpCallFunction } from './paths.js';
+export type { InterruptOptions } from './internal/irq.js';
 
 export { apiKey, definePlugin } from './plugin.js';
 export type {

@@ -23,6 +23,7 @@ import { apiKey } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
+import { resolveInterrupts, type InterruptOptions, type ResolvedInterrupts } from './internal/irq.js';
 
 export type { Violation, WaitingTask } from './internal/runtime.js';
 
@@ -70,6 +71,12 @@ export interface KernelOptions {
    * (failing with the random strategy's `faultProbability`). Default false.
    */
   readonly faultInjection?: boolean;
+  /**
+   * Interrupt sources: `{ timer?: true | { period }, nmi?: true | { period } }` (docs/core.md,
+   * "Interrupts"). Each arrival is an `nmi` or `irq` choice of the strategy. Default none: no
+   * interrupt ever arrives, no such choice is asked, and a run is what it was before interrupts.
+   */
+  readonly interrupts?: InterruptOptions;
 }
 
 export interface RunOptions {
@@ -250,6 +257,8 @@ const HOOK_NAMES: { readonly [H in HookName]: true } = {
   moduleUnload: true,
   idle: true,
   wakeup: true,
+  irq: true,
+  nmi: true,
 };
 const HOOKS: ReadonlySet<string> = new Set(Object.keys(HOOK_NAMES));
 
@@ -451,7 +460,7 @@ class KernelImpl implements ReplayedKernel {
   private beatAtRun = 0;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'watchdog'>> & { strategy: Strategy; logFile: string | null; watchdog: ReturnType<typeof checkWatchdogOptions> },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'watchdog' | 'interrupts'>> & { strategy: Strategy; logFile: string | null; watchdog: ReturnType<typeof checkWatchdogOptions>; interrupts: ResolvedInterrupts | null },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
@@ -471,7 +480,7 @@ class KernelImpl implements ReplayedKernel {
               return options.logFile;
             },
           };
-    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection });
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection, interrupts: options.interrupts });
     this.corePaths = this.rt.paths;
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
@@ -486,7 +495,9 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
-      this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
+      // The interrupt sources go in the header only when configured: a run without them keeps its log.
+      if (options.interrupts === null) this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
+      else this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION, interrupts: { ...options.interrupts } });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -796,7 +807,7 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog', 'interrupts'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
@@ -826,7 +837,7 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
   if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === '')) throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
   const watchdog = checkWatchdogOptions(options.watchdog);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, watchdog };
+  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, watchdog, interrupts: resolveInterrupts(options.interrupts) };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -864,7 +875,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, watchdog: false },
+    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, watchdog: false, interrupts: null },
     expected,
     'replay',
   );

@@ -26,15 +26,21 @@ export type Command =
   | { readonly op: 'fn-exit' }
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
-  | { readonly op: 'rcu-idle'; readonly enter: boolean };
+  | { readonly op: 'rcu-idle'; readonly enter: boolean }
+  | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
+  | { readonly op: 'irq-return' }
+  | { readonly op: 'smp-call'; readonly cpu: number; readonly fn: SmpCallFunction };
 
 /**
  * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
- * `fault` is fault injection (allocation failure), and `memory` which store a load reads under
+ * `fault` is fault injection (allocation failure), `memory` which store a load reads under
  * a weak memory model (option 0 is the newest, the sequentially consistent answer; any other
- * is a stale read, which explorers count and shrinking removes).
+ * is a stale read, which explorers count and shrinking removes); with interrupt sources
+ * configured, at the start of a CPU's step, `nmi` whether an NMI arrives, then `ipi` whether
+ * a pending inter-processor interrupt does (also without sources, once one was sent), then `irq`
+ * whether a hard interrupt (the timer tick) does (0 no, 1 yes).
  */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory';
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;
@@ -369,6 +375,88 @@ export function* rcuIdleEnter(): KPath<void> {
 /** rcu_idle_exit: RCU-sched watches this CPU again. */
 export function* rcuIdleExit(): KPath<void> {
   yield { op: 'rcu-idle', enter: false } as Command;
+}
+
+// ---- interrupts ----------------------------------------------------------------------------
+
+/** The preempt count's hardirq and NMI parts (include/linux/preempt.h): bits 16-19 and 20-23. */
+export const HARDIRQ_OFFSET = 1 << 16;
+export const NMI_OFFSET = 1 << 20;
+
+/** in_irq(): inside a hard interrupt handler (an NMI that interrupted one included). */
+export function inIrqCount(preemptCount: number): boolean {
+  return (preemptCount & (0xf << 16)) !== 0;
+}
+/** in_nmi(): inside an NMI handler. */
+export function inNmiCount(preemptCount: number): boolean {
+  return (preemptCount & (0xf << 20)) !== 0;
+}
+
+/** in_irq(): whether the running code is a hard interrupt handler (or an NMI inside one). */
+export function* inIrq(): KPath<boolean> {
+  return inIrqCount(((yield CURRENT) as Current).preemptCount);
+}
+/** in_nmi(): whether the running code is an NMI handler. */
+export function* inNmi(): KPath<boolean> {
+  return inNmiCount(((yield CURRENT) as Current).preemptCount);
+}
+/** in_interrupt(): hard interrupt or NMI context (this kernel has no softirq context). */
+export function* inInterrupt(): KPath<boolean> {
+  const c = ((yield CURRENT) as Current).preemptCount;
+  return inIrqCount(c) || inNmiCount(c);
+}
+
+/**
+ * local_irq_disable: no hard interrupt is delivered on this CPU until `localIrqEnable`
+ * (NMIs still are). Not a counter: a second disable is a no-op, as in the kernel. A task must
+ * not sleep with interrupts off (a BUG), and it is never preempted there.
+ */
+export function* localIrqDisable(): KPath<void> {
+  yield { op: 'local-irq', action: 'disable' } as Command;
+}
+/** local_irq_enable, then a scheduling point (a pending interrupt may arrive there). A BUG in a handler. */
+export function* localIrqEnable(): KPath<void> {
+  yield { op: 'local-irq', action: 'enable' } as Command;
+  yield POINT;
+}
+/** local_irq_save: disables interrupts and returns the previous state, for `localIrqRestore`. */
+export function* localIrqSave(): KPath<boolean> {
+  return (yield { op: 'local-irq', action: 'save' } as Command) as boolean;
+}
+/** local_irq_restore: back to the state `localIrqSave` returned (no scheduling point). */
+export function* localIrqRestore(flags: boolean): KPath<void> {
+  yield { op: 'local-irq', action: 'restore', flags } as Command;
+}
+/** irqs_disabled(). */
+export function* irqsDisabled(): KPath<boolean> {
+  return (yield { op: 'local-irq', action: 'query' } as Command) as boolean;
+}
+
+/** What `smpCallFunctionSingle` runs on the target CPU: a plain function, or a kernel path that must not sleep. */
+export type SmpCallFunction = () => KPath<unknown> | unknown;
+
+/**
+ * smp_call_function_single: runs `fn` on `cpu` in hard interrupt context, from an
+ * inter-processor interrupt (`irq/entry { name: 'ipi' }`) whose arrival is the target's `ipi`
+ * choice, deliverable when the target has interrupts enabled and is not in an interrupt. With
+ * `wait` (the default) the caller spins with preemption off until `fn` has run (csd_lock_wait):
+ * its CPU keeps stepping, at scheduling points. On the caller's own CPU `fn` runs at once, with
+ * interrupts off. Calling it from an interrupt handler or with interrupts disabled is a BUG
+ * (the kernel's deadlock warning), and so is `fn` sleeping (scheduling while atomic).
+ */
+export function* smpCallFunctionSingle(cpu: number, fn: SmpCallFunction, wait = true): KPath<void> {
+  yield PREEMPT_DISABLE; // get_cpu()
+  const call = (yield { op: 'smp-call', cpu, fn } as Command) as { readonly done: boolean } | null;
+  if (call === null) {
+    // The target is this CPU: generic_exec_single runs the function here, interrupts off.
+    const flags = yield* localIrqSave();
+    yield* callbackPath(fn());
+    yield* localIrqRestore(flags);
+  } else if (wait) {
+    while (!call.done) yield POINT;
+  }
+  yield PREEMPT_ENABLE; // put_cpu()
+  yield POINT;
 }
 
 /** Blocks until a full RCU-sched grace period has elapsed (synchronize_sched). */

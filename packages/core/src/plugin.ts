@@ -71,6 +71,14 @@ export interface HookArgs {
    * Wakeups by a timer have no waking context and run no hook.
    */
   wakeup: { readonly pid: number; readonly by: number; readonly cpu: number };
+  /**
+   * A hard interrupt's handler (`name: 'timer'`), on `cpu`, in the interrupted task's context,
+   * with the preempt count's hardirq part raised and interrupts off: the handler must not sleep
+   * (scheduling while atomic, oopsed). Only with `createKernel({ interrupts })`.
+   */
+  irq: { readonly cpu: number; readonly name: string };
+  /** An NMI's handler on `cpu`: may run anywhere, interrupts off or inside a hard interrupt. */
+  nmi: { readonly cpu: number };
 }
 
 export type HookName = keyof HookArgs & string;

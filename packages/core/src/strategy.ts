@@ -7,8 +7,10 @@ import type { ChoiceKind } from './paths.js';
  * Every nondeterministic decision of a run is a choice among `n` options made by a strategy:
  * which CPU steps next (`cpu`), whether a preemptible task is preempted (`preempt`: 0 no,
  * 1 yes), which runnable task a CPU switches to (`task`), whether an allocation fails
- * (`fault`: 0 no, 1 yes). Only choices with n > 1 are asked, and each is recorded, so the
- * list of choices (the schedule string) replays the run exactly.
+ * (`fault`: 0 no, 1 yes), which store a load reads (`memory`), and with interrupt sources
+ * configured whether an NMI (`nmi`) or a hard interrupt (`irq`) arrives at a CPU's step (0 no,
+ * 1 yes), and whether a pending inter-processor interrupt does (`ipi`). Only choices with n > 1 are asked, and each is recorded, so the list of choices (the
+ * schedule string) replays the run exactly.
  */
 export interface Chooser {
   /**
@@ -17,7 +19,8 @@ export interface Chooser {
    * - `cpu`: `pids[i]` is the task running on the i-th eligible CPU (0: its idle task);
    * - `task`: `pids[i]` is the i-th task on the runqueue (oldest first);
    * - `preempt`: `pids[0]` is the running task, the rest the runqueue it could yield to;
-   * - `fault`: `pids[0]` is the allocating task.
+   * - `fault`: `pids[0]` is the allocating task;
+   * - `irq`, `nmi`, `ipi`: `pids[0]` is the task the interrupt would interrupt (0: the idle task).
    * The kernel builds `pids` only for a chooser whose `choose` declares the third parameter
    * (`choose.length >= 3`); others get an empty array.
    *
@@ -39,23 +42,30 @@ export interface RandomStrategyOptions {
   readonly preemptProbability?: number;
   /** Probability that an allocation fails when fault injection asks. Default 0.1. */
   readonly faultProbability?: number;
+  /**
+   * Probability that a due interrupt arrives at a CPU's step (`irq`, `nmi` and `ipi` alike).
+   * Default 0.1. Asked only of kernels with interrupt sources, or with an IPI pending.
+   */
+  readonly irqProbability?: number;
 }
 
 /** The default: every choice drawn from a PRNG seeded with the kernel's seed. */
 export function randomStrategy(options: RandomStrategyOptions = {}): Strategy {
   const p = options.preemptProbability ?? 0.1;
   const f = options.faultProbability ?? 0.1;
-  for (const [name, v] of [['preemptProbability', p], ['faultProbability', f]] as const) {
+  const q = options.irqProbability ?? 0.1;
+  for (const [name, v] of [['preemptProbability', p], ['faultProbability', f], ['irqProbability', q]] as const) {
     if (!(v >= 0 && v <= 1)) throw new TracelabError('INVALID_OPTION', `randomStrategy: ${name} must be within [0, 1], got ${v}`);
   }
   return {
-    name: p === 0.1 && f === 0.1 ? 'random' : `random(p=${p},f=${f})`,
+    name: p === 0.1 && f === 0.1 && q === 0.1 ? 'random' : q === 0.1 ? `random(p=${p},f=${f})` : `random(p=${p},f=${f},i=${q})`,
     create(seed) {
       const rng = createPrng(seed);
       return {
         choose(kind, n) {
           if (kind === 'preempt') return rng.next() < p ? 1 : 0;
           if (kind === 'fault') return rng.next() < f ? 1 : 0;
+          if (kind === 'irq' || kind === 'nmi' || kind === 'ipi') return rng.next() < q ? 1 : 0;
           return rng.below(n);
         },
       };

@@ -6,7 +6,7 @@ import { shell } from './helpers.js';
 /** Issue 13 §4: lenient parsing, re-entrant runs, throwing subscribers, a looping hook. */
 describe('host input is checked', () => {
   it('createKernel refuses an unknown key naming it and the accepted ones, and null', () => {
-    expect(() => createKernel({ cpu: 4 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog)' }));
+    expect(() => createKernel({ cpu: 4 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts)' }));
     expect(() => createKernel(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/createKernel: options must be an object .* got null/) }));
     expect(() => createKernel({ faultInjection: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     expect(createKernel({}).state.cpus).toHaveLength(2);

@@ -1,6 +1,5 @@
 import { createKernel, encodeSchedule, parseSchedule, replaySchedule, TracelabError, type Kernel, type ScheduleInfo, type Violation } from '@tracelab/core';
-import { defaultScale, variantOf, type Scenario } from './scenario.js';
-import { EXPLORE_KERNEL_SEED } from './internal/run.js';
+import { defaultScale, scenarioKernelOptions, variantOf, type Scenario } from './scenario.js';
 
 /**
  * A replay string names one run of a scenario: `<variant>[@<scale>]:<schedule>`, where the
@@ -97,7 +96,7 @@ export interface ReplayResult {
  */
 export function replay(scenario: Scenario, replayString: string): ReplayResult {
   const t = decodeReplay(scenario, replayString);
-  const kernel = createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(t.variant), strategy: replaySchedule(t.schedule, { context: replayContext(scenario, t.variant, t.scale) }) });
+  const kernel = createKernel(scenarioKernelOptions(scenario, t.variant, replaySchedule(t.schedule, { context: replayContext(scenario, t.variant, t.scale) })));
   scenario.setup(kernel, { variant: t.variant, scale: t.scale });
   const r = kernel.run({ maxSteps: t.info.steps });
   if (r.steps !== t.info.steps) {

@@ -1,4 +1,4 @@
-import { TracelabError, type Kernel, type PluginStack } from '@tracelab/core';
+import { TracelabError, type InterruptOptions, type Kernel, type KernelOptions, type PluginStack, type Strategy } from '@tracelab/core';
 
 /** One variant of a scenario: the fixed design, or an unsafe one argued in the thread. */
 export interface ScenarioVariant {
@@ -36,7 +36,8 @@ export interface SetupContext {
 
 /**
  * A small kernel setup with named variants. The engine builds one kernel per schedule:
- * `createKernel({ cpus, seed: EXPLORE_KERNEL_SEED, strategy, plugins: plugins(variant) })`,
+ * `createKernel({ cpus, seed: EXPLORE_KERNEL_SEED, strategy, plugins: plugins(variant),
+ * interrupts: interrupts?.(variant) })` (`scenarioKernelOptions`),
  * then `setup(kernel, ctx)`, then `kernel.run({ maxSteps })`. Everything `setup` starts must
  * run under the explored strategy: spawn tasks and kernel threads (`spawnKthread`), do not
  * `kernel.call` (it runs the scheduler before exploration starts). `setup` must be
@@ -57,7 +58,21 @@ export interface Scenario {
   /** How worker threads load this scenario (omit it and exploration stays in one thread). */
   readonly sourceModule?: ScenarioSource;
   plugins(variant: string): PluginStack;
+  /**
+   * The variant's interrupt sources (core `createKernel({ interrupts })`, issue 18), or
+   * undefined for none. Omitted: no variant has interrupts, and its schedules are as before.
+   */
+  interrupts?(variant: string): InterruptOptions | undefined;
   setup(kernel: Kernel, ctx: SetupContext): void;
+}
+
+/** The seed every explored kernel is created with: the strategy, not the header, varies. */
+export const EXPLORE_KERNEL_SEED = 1;
+
+/** What exploration, replay and the CLI create a scenario variant's kernel with. */
+export function scenarioKernelOptions(scenario: Scenario, variant: string, strategy: Strategy): KernelOptions {
+  const interrupts = scenario.interrupts?.(variant);
+  return { cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy, ...(interrupts !== undefined ? { interrupts } : {}) };
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/;

@@ -11,6 +11,7 @@ import { forward, isGenerator, isSchedulingCommand } from './forward.js';
 import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
 import { isKPath } from '../paths.js';
+import { Interrupts, contextOf, inInterruptCount, type ResolvedInterrupts } from './irq.js';
 
 /** A path that returns `value` at once: what a plain-function callback gave back. */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
@@ -115,6 +116,8 @@ export interface RuntimeOptions {
   readonly faultLatency: number;
   /** Ask the strategy about allocation failures (fault injection). */
   readonly faultInjection: boolean;
+  /** The interrupt sources (irq.ts), or null: no interrupt ever arrives and no `nmi`/`irq` choice is asked. */
+  readonly interrupts: ResolvedInterrupts | null;
 }
 
 /** Raised by a plugin's API path: carries the plugin, so the oops can name and disable it. */
@@ -215,6 +218,9 @@ export class Runtime {
    */
   readonly paths: CorePathsImpl;
 
+  /** Interrupts and NMIs (irq.ts): each CPU's local_irq state, the sources, the handler frames. */
+  readonly irqs: Interrupts;
+
   constructor(
     readonly store: EventStore,
     public chooser: Chooser,
@@ -223,6 +229,7 @@ export class Runtime {
     this.paths = new CorePathsImpl(this);
     for (const [name, body] of this.paths.syscallTable()) this.syscalls.set(name, body);
     this.preempt = new Array<number>(options.cpus).fill(0);
+    this.irqs = new Interrupts(this, options.interrupts, options.cpus);
     this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
@@ -273,6 +280,7 @@ export class Runtime {
     }
     this.rcuCallbacks.clear();
     this.timers = [];
+    this.irqs.reset();
     this.undoLog.length = 0;
     this.lastCheckedVersion = -1;
     this.stateHandedOut = false;
@@ -366,6 +374,11 @@ export class Runtime {
 
   checkpoint(): RtCheckpoint {
     return { store: this.store.checkpoint(), preempt: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, undo: this.undoLog.length };
+  }
+
+  /** irq_enter/irq_exit's change of the count's hardirq or NMI part (irq.ts). */
+  addPreempt(cpu: number, delta: number): void {
+    this.preempt[cpu]! += delta;
   }
 
   /** Records how to undo a change made outside the state, should this step segment be rolled back. */
@@ -547,7 +560,8 @@ export class Runtime {
       if (pid === 0) {
         // An idle CPU that has begun a context-switch hook frame must finish it: until then it
         // is inside a read-side critical section a grace period may be waiting on.
-        if (idleWork || this.inReadSide(c, this.idle[c]!)) out.push(c);
+        // So must one an IPI is pending for (it wakes the CPU).
+        if (idleWork || this.inReadSide(c, this.idle[c]!) || (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -609,19 +623,25 @@ export class Runtime {
     this.running = t;
     this.undoLog.length = 0;
     this.stepCheckpoint = this.checkpoint();
+    // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
+    if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t)) {
+      this.resume(t);
+      return;
+    }
     const s = this.store.live;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
       // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
-      // switch inside a handler would be a quiescent state inside it). Inside rcuIdleEnter/Exit
-      // it may be switched away: a stand-in, until the core has interrupts (issue 18), for what
-      // stalls an idle CPU mid-routine in Linux (an interrupt or NMI arriving there). Without
-      // it a trampoline freed under an idle CPU is reachable only by starving that CPU.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || t.rcuIdle) && this.preempt[cpu] === 0) {
+      // switch inside a handler would be a quiescent state inside it). Without interrupt sources,
+      // inside rcuIdleEnter/Exit it may be switched away: a stand-in for what stalls an idle CPU
+      // mid-routine in Linux (an interrupt or NMI arriving there), without which a trampoline
+      // freed under an idle CPU is reachable only by starving that CPU. With sources configured
+      // the real thing exists (irq.ts), and the idle task schedules only from its loop's top.
+      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || (t.rcuIdle && this.options.interrupts === null)) && this.preempt[cpu] === 0) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0 && !this.irqs.irqOff[cpu]) {
       if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
@@ -643,6 +663,7 @@ export class Runtime {
     const prevComm = !hooked ? '' : prev.pid === 0 ? `swapper/${cpu}` : (this.task(prev.pid)?.comm ?? prev.comm);
     this.emit({ type: 'sched/switch', prev: prev.pid, next, prevState, preempted });
     this.rcuNoteContextSwitch(cpu);
+    if (this.options.interrupts !== null) this.irqs.switched(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
     if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
@@ -650,14 +671,23 @@ export class Runtime {
   }
 
   private *switchHooks(cpu: number, prev: number, next: number, preempted: boolean, prevState: TaskRunState, time: number, prevComm: string): KPath<void> {
-    // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled.
+    // Like the sched_switch tracepoint: runs on the switching CPU with preemption disabled,
+    // and interrupts (the runqueue lock is taken with them off): only an NMI arrives inside.
     this.preempt[this.cpu]!++;
+    const irqs = this.options.interrupts !== null;
+    if (irqs) this.irqs.setIrqOff(this.cpu, true);
     yield* this.runHook('contextSwitch', { cpu, prev, next, preempted, prevState, time, prevComm });
+    if (irqs) this.irqs.setIrqOff(this.cpu, false);
     if (this.preempt[this.cpu]! > 0) this.preempt[this.cpu]!--;
   }
 
   private *wakeupHooks(e: KernelEvent<'sched/wakeup'>): KPath<KernelEvent<'sched/wakeup'>> {
+    // try_to_wake_up holds the wakee's pi_lock with interrupts saved and off around its tracepoint.
+    const irqs = this.options.interrupts !== null;
+    const was = irqs && this.irqs.irqOff[this.cpu]!;
+    if (irqs) this.irqs.setIrqOff(this.cpu, true);
     yield* this.runHook('wakeup', { pid: e.pid, by: e.by, cpu: this.cpu });
+    if (irqs) this.irqs.setIrqOff(this.cpu, was);
     return e;
   }
 
@@ -665,8 +695,9 @@ export class Runtime {
     const cpu = this.cpu;
     const count = this.preempt[cpu]!;
     if (count > 0) {
-      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}`);
+      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${contextOf(count)}`);
     }
+    if (this.irqs.irqOff[cpu]) throw new TracelabError('KERNEL_BUG', `BUG: scheduling with interrupts disabled: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu}`);
     let prevState: TaskRunState;
     if (t.exiting) {
       const task = this.task(t.pid);
@@ -742,6 +773,11 @@ export class Runtime {
             if (!this.granted(cmd.lock, t.pid)) t.spinning = cmd.lock;
             else t.atPoint = true;
             return;
+          case 'irq-return':
+            // An interrupt's handler frame returned (irq.ts): the interrupted context is back,
+            // and a reschedule the tick asked for preempts it here (preempt_schedule_irq).
+            if (this.irqs.irqReturn(this.cpu, t) && this.store.live.runqueue.length > 0) this.switchFrom(t, 'runnable', true);
+            return;
           default:
             t.resume = this.command(t, cmd);
             // try_to_wake_up's tracepoints: the wakeup hooks run next, in the waker's context,
@@ -773,6 +809,10 @@ export class Runtime {
       case 'sleepers':
         return this.sleepers(cmd.channel);
       case 'emit':
+        // A sleep in interrupt context is refused before it is logged: an interrupt borrows the
+        // interrupted task (the idle task, pid 0, has no task record to put to sleep), and
+        // the kernel's answer to it is the atomic-context BUG, not a sleeping task.
+        if (cmd.event.type === 'task/sleep' && this.cpu >= 0 && inInterruptCount(this.preempt[this.cpu]!)) throw this.sleepInInterrupt(t);
         return this.emit(cmd.event);
       case 'choose':
         return cmd.kind === 'fault' && !this.options.faultInjection ? 0 : this.choose(cmd.kind, cmd.n, this.chooserWantsPids ? [t.pid] : NO_PIDS);
@@ -789,13 +829,24 @@ export class Runtime {
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
         return this.createKthread(cmd.path, cmd.comm).pid;
       case 'rcu-idle':
+        if (inInterruptCount(this.preempt[this.cpu]!)) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
         if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
         if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
         t.rcuIdle = cmd.enter;
         return undefined;
+      case 'local-irq':
+        return this.irqs.command(this.cpu, cmd.action, cmd.flags);
+      case 'smp-call':
+        return this.irqs.smpCall(this.cpu, cmd.cpu, cmd.fn);
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
+  }
+
+  /** "scheduling while atomic" for a sleep begun in an interrupt handler (the count's hardirq or NMI part is set). */
+  private sleepInInterrupt(t: TaskRt): TracelabError {
+    const count = this.preempt[this.cpu]!;
+    return new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) went to sleep on cpu ${this.cpu} with preempt count ${count}${contextOf(count)}`);
   }
 
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
@@ -838,6 +889,7 @@ export class Runtime {
     t.hookDepth = 0;
     t.inside.length = 0;
     t.rcuIdle = false;
+    this.irqs.irqOff[this.cpu] = false;
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.paths.idleLoop(this.cpu)];
@@ -907,8 +959,10 @@ export class Runtime {
     const curr = this.store.live.cpus[cpu]!.curr;
     const rt = curr === 0 ? this.idle[cpu]! : this.tasks.get(curr);
     if (rt === undefined) return false;
-    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there.
-    if (rt.rcuIdle) return true;
+    // RCU is not watching an idle CPU between rcuIdleEnter and rcuIdleExit, whatever runs there,
+    // except inside an interrupt or NMI: rcu_irq_enter (ct_irq_enter, rcu_nmi_enter) at the
+    // handler's entry makes it watch until the handler returns (irq.ts raises the count).
+    if (rt.rcuIdle && !inInterruptCount(this.preempt[cpu]!)) return true;
     if (this.inReadSide(cpu, rt)) return false;
     return curr === 0 || this.task(curr)?.mode === 'user';
   }
@@ -921,6 +975,9 @@ export class Runtime {
    */
   private inReadSide(cpu: number, rt: TaskRt): boolean {
     // The runtime's count: mid-step the state's copy of the stepping CPU's count may lag.
+    // An interrupts-disabled region is a reader too (SEMANTICS.md §0), with no test of its own:
+    // only kernel code disables interrupts, and kernel code on an idle or user-mode task is a
+    // hook (hookDepth), while a task with interrupts off is neither switched out nor preempted.
     return this.preempt[cpu]! > 0 || rt.hookDepth > 0;
   }
 

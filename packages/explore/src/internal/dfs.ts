@@ -117,7 +117,8 @@ export class BoundedDfs {
         if (c.kind !== 'fault') {
           for (let v = 0; v < c.n; v++) {
             if (v === c.value) continue;
-            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
+            // An interrupt arriving stalls the interrupted context as a preemption does: cost 1.
+            const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi');
             // A stale read counts against the bound as a preemption does (never reduced away:
             // what a load returns is always visible to the code that reads it).
             const stale = c.kind === 'memory' && v !== 0;
@@ -125,7 +126,9 @@ export class BoundedDfs {
               this.boundedCount++;
               continue;
             }
-            if (preempts && !visible[i]) {
+            // Not for an interrupt: its handler nests inside the stepping CPU's own code, which
+            // the commuting argument (steps of other CPUs) says nothing about.
+            if (preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
               this.reducedCount++;
               continue;
             }

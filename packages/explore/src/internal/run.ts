@@ -1,8 +1,7 @@
 import { TracelabError, createKernel, type ChoiceKind, type Kernel, type KernelState, type Strategy, type Violation } from '@tracelab/core';
-import type { Scenario } from '../scenario.js';
+import { scenarioKernelOptions, type Scenario } from '../scenario.js';
 
-/** The seed every explored kernel is created with: the strategy, not the header, varies. */
-export const EXPLORE_KERNEL_SEED = 1;
+export { EXPLORE_KERNEL_SEED } from '../scenario.js';
 
 /**
  * What a chooser sees at one choice point, beyond the core's `(kind, n, pids)`: the state
@@ -45,7 +44,7 @@ export interface Choice {
  * or another CPU when the last one cannot run, is free.
  */
 export function isPreemption(c: Choice): boolean {
-  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu');
+  return c.value !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi');
 }
 
 /** Whether a choice is a stale read: a `memory` choice other than option 0 (the newest store). */
@@ -127,7 +126,7 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
       },
     }),
   };
-  kernel = pool?.take(scenario, variant, strategy) ?? createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
+  kernel = pool?.take(scenario, variant, strategy) ?? createKernel(scenarioKernelOptions(scenario, variant, strategy));
   scenario.setup(kernel, { variant, scale });
   const r = kernel.run({ maxSteps: scenario.maxSteps });
   return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
@@ -151,7 +150,7 @@ export class KernelPool {
     const k = byVariant.get(variant);
     if (k === null) return undefined;
     if (k === undefined) {
-      const fresh = createKernel({ cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy });
+      const fresh = createKernel(scenarioKernelOptions(scenario, variant, strategy));
       byVariant.set(variant, fresh);
       return fresh;
     }
