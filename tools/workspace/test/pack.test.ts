@@ -32,3 +32,12 @@ describe('npm pack --dry-run', () => {
     expect(readFileSync(join(root, 'packages', dir, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
   }, 60_000);
 });
+
+describe('package metadata', () => {
+  it.each(packages)('%s says where it lives: repository with its own directory, homepage, bugs (docs/releases.md)', (dir) => {
+    const manifest = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as { repository?: { type?: string; url?: string; directory?: string }; homepage?: string; bugs?: string };
+    expect(manifest.repository).toEqual({ type: 'git', url: 'git+https://github.com/tracelab/tracelab.git', directory: `packages/${dir}` });
+    expect(manifest.homepage).toBe(`https://github.com/tracelab/tracelab/tree/main/packages/${dir}#readme`);
+    expect(manifest.bugs).toBe('https://github.com/tracelab/tracelab/issues');
+  });
+});
