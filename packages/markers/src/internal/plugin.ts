@@ -591,6 +591,14 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     return problem;
   });
 
+  // kernel.reset: the registry as registration left it, and the consistency check's memo cleared.
+  const restoreRegistry = reg.mark();
+  ctx.onReset(() => {
+    restoreRegistry();
+    checkedSlice = undefined;
+    checkedHot = -1;
+  });
+
   // ---- the API ----------------------------------------------------------------------------------
 
   return {

@@ -187,7 +187,12 @@ export class Registry {
   hotVersion = 0;
   private nextArrayId = 1;
   private nextLabelId = 1;
-  private readonly labels = new WeakMap<object, number>();
+  private labels = new WeakMap<object, number>();
+  /**
+   * The labels given before `mark` (registration), which a reset keeps; null once marked (a
+   * label given later lives in `labels` only, so nothing here holds values alive).
+   */
+  private labelledBeforeMark: Array<[object, number]> | null = [];
 
   /** A stable name for a value, within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
   label(value: unknown, fallback: string): string {
@@ -196,6 +201,7 @@ export class Registry {
       if (id === undefined) {
         id = this.nextLabelId++;
         this.labels.set(value, id);
+        this.labelledBeforeMark?.push([value, id]);
       }
       const name = typeof value === 'function' && value.name !== '' ? value.name : fallback;
       return `${name}#${id}`;
@@ -208,6 +214,46 @@ export class Registry {
 
   closure(probe: MarkerProbe, probePrivate: unknown, prio: number): Closure {
     return Object.freeze({ probe, probePrivate, prio, probeLabel: this.label(probe, 'probe'), privateLabel: this.label(probePrivate, 'obj') });
+  }
+
+  /**
+   * What the registry holds now (the end of registration), and how to put it back: `kernel.reset`
+   * (ctx.onReset). Sites and entries are restored in place (the host may hold a site it defined,
+   * and closures captured at registration point at these objects); those added later are dropped,
+   * as the host's spawns are; the ids and labels count on from where they were.
+   */
+  mark(): () => void {
+    const siteFields = (s: Site): Pick<Site, 'armed' | 'ptype' | 'single' | 'multi' | 'call'> => ({ armed: s.armed, ptype: s.ptype, single: s.single, multi: s.multi, call: s.call });
+    // Registration connects no probe (that is kernel code), so no probe array exists yet.
+    const entries = [...this.entries].map(([name, e]) => ({ name, e, fields: { ...e } }));
+    const core = [...this.coreSites].map(([name, s]) => ({ name, s, fields: siteFields(s) }));
+    const modules = [...this.moduleSites].map(([module, list]) => ({ module, list: [...list], fields: list.map(siteFields) }));
+    const hot = this.hotVersion;
+    const nextArray = this.nextArrayId;
+    const nextLabel = this.nextLabelId;
+    const labelled = this.labelledBeforeMark ?? [];
+    this.labelledBeforeMark = null;
+    return () => {
+      this.entries.clear();
+      for (const { name, e, fields } of entries) {
+        Object.assign(e, fields);
+        this.entries.set(name, e);
+      }
+      this.coreSites.clear();
+      for (const { name, s, fields } of core) {
+        Object.assign(s, fields);
+        this.coreSites.set(name, s);
+      }
+      this.moduleSites.clear();
+      for (const { module, list, fields } of modules) {
+        list.forEach((s, i) => Object.assign(s, fields[i]));
+        this.moduleSites.set(module, [...list]);
+      }
+      this.hotVersion = hot;
+      this.nextArrayId = nextArray;
+      this.nextLabelId = nextLabel;
+      this.labels = new WeakMap(labelled);
+    };
   }
 
   /** kzalloc of a multi-probe array; frozen before anyone can see it. */
