@@ -734,15 +734,38 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   // ---- invariants ----------------------------------------------------------------------------------
 
+  /** Starts the memoising checks afresh (kernel.reset); a no-op without checks. */
+  let resetChecks = (): void => undefined;
+
   if (options.checks) {
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
     ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
-    ctx.invariant(FTRACE_INVARIANTS.refcount, recRefcountInvariant());
-    ctx.invariant(FTRACE_INVARIANTS.siteTarget, siteTargetInvariant(reg, options));
+    // These two remember what they checked last (by identity); a reset starts them afresh.
+    let refcountCheck = recRefcountInvariant();
+    let siteCheck = siteTargetInvariant(reg, options);
+    ctx.invariant(FTRACE_INVARIANTS.refcount, (s) => refcountCheck(s));
+    ctx.invariant(FTRACE_INVARIANTS.siteTarget, (s) => siteCheck(s));
+    resetChecks = () => {
+      refcountCheck = recRefcountInvariant();
+      siteCheck = siteTargetInvariant(reg, options);
+    };
   }
+
+  // kernel.reset: the registry, the fast-path globals and the per-task guards as registration
+  // left them.
+  const restoreRegistry = reg.mark();
+  ctx.onReset(() => {
+    restoreRegistry();
+    guarded.clear();
+    unguardedDepth.clear();
+    traceFunction = null;
+    traceOp = null;
+    trampHandlers.clear();
+    resetChecks();
+  });
 
   // ---- the API -------------------------------------------------------------------------------------
 

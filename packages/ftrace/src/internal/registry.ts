@@ -164,6 +164,43 @@ export class Registry {
   nextOpsId = 1;
   nextTrampId = 1;
 
+  /**
+   * What the registry holds now (the end of registration) and how to put it back
+   * (`kernel.reset`): sites in place (a host may hold one from `api.site`), the ops list,
+   * records, ops and trampolines as they were, ids counting on from where they were.
+   */
+  mark(): () => void {
+    const sites = [...this.sites].map(([ip, site]) => ({ ip, site, fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, dispatch: site.dispatch, arg: site.arg } }));
+    const list = this.list;
+    const synced = [...this.synced];
+    const byOps = [...this.byOps];
+    const opsById = [...this.opsById];
+    const trampolines = [...this.trampolines];
+    const nextOps = this.nextOpsId;
+    const nextTramp = this.nextTrampId;
+    return () => {
+      this.sites.clear();
+      for (const { ip, site, fields } of sites) {
+        Object.assign(site, fields);
+        this.sites.set(ip, site);
+      }
+      this.list = list;
+      this.synced.length = 0;
+      this.synced.push(...synced);
+      this.syncedNames.clear();
+      for (const site of synced) this.syncedNames.add(site.ip);
+      this.byOps.clear();
+      for (const [k, v] of byOps) this.byOps.set(k, v);
+      this.opsById.clear();
+      for (const [k, v] of opsById) this.opsById.set(k, v);
+      this.trampolines.clear();
+      for (const [k, v] of trampolines) this.trampolines.set(k, v);
+      this.dirty.clear();
+      this.nextOpsId = nextOps;
+      this.nextTrampId = nextTramp;
+    };
+  }
+
   site(ip: string): Site {
     let s = this.sites.get(ip);
     if (s === undefined) {
