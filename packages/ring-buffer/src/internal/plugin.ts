@@ -1187,6 +1187,44 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     return packets;
   }
 
+  // ---- kernel.reset -------------------------------------------------------------------------
+  // Everything above as registration left it: the tracepoint table (the probe arrays the
+  // session's enableAll attached, nothing defined later), the counters and flags; the buffers,
+  // the consumer's streams and the checkers' records empty, as before the first event.
+  {
+    const tracepoints = byId.length;
+    const funcs = byId.map((tp) => tp.funcs);
+    const arrays = funcs.flatMap((f) => (f === null ? [] : [[f, f.freed] as const]));
+    const marked = { nextArrayId, syscallProbeCount, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone };
+    const faultsMarked = [...faultsDone];
+    ctx.onReset(() => {
+      for (const tp of byId.splice(tracepoints)) byName.delete(tp.def.name);
+      byId.forEach((tp, i) => (tp.funcs = funcs[i]!));
+      for (const [a, freed] of arrays) a.freed = freed;
+      ({ nextArrayId, syscallProbeCount, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone } = marked);
+      buffers = null;
+      for (const st of streams) st.length = 0;
+      inFlight.clear();
+      errors.length = 0;
+      packetErrors.length = 0;
+      lastSeq.fill(-1);
+      lastDiscarded.fill(0);
+      snapshots.length = 0;
+      deliverChecks.fill(0);
+      cpuSwitches.fill(0);
+      faultsDone.clear();
+      for (const f of faultsMarked) faultsDone.add(f);
+      lastTsEnd.fill(-1);
+      seenOffsets.fill(0);
+      seenConsumed.fill(0);
+      lastCpu.clear();
+      asleep.clear();
+      wokenTraced.clear();
+      newborn.clear();
+      syscallArgs.clear();
+    });
+  }
+
   return {
     defineTracepoint,
     tracepoints: () => byId.map((tp) => ({ ...tp.def, id: tp.id })),

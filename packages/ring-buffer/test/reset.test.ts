@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { createKernel, randomStrategy, type Kernel, type Strategy } from '@tracelab/core';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { finishRingBuffer, ringBuffer, type RingBufferOptions } from '../src/index.js';
+import { workload } from './helpers.js';
+
+/** The workload, a mid-run disable/enable of sched_switch, then the session's end (flush, consumer). */
+function runOnce(k: Kernel): { hash: string; events: number; streams: string } {
+  for (const p of workload(3, 5)) k.spawn(p);
+  k.spawnKthread(
+    (function* churn() {
+      yield* k.api.ringBuffer.disableEvent('sched_switch');
+      yield* k.api.ringBuffer.enableEvent('sched_switch');
+    })(),
+    { comm: 'lttng' },
+  );
+  const r = k.run({ maxSteps: 500_000 });
+  expect(r.violations).toEqual([]);
+  finishRingBuffer(k);
+  expect(k.violations).toEqual([]);
+  expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(false);
+  // The consumer's output, byte for byte, per CPU.
+  const streams = k.api.ringBuffer.streams().map((packets: Uint8Array[]) => packets.map((p) => Buffer.from(p).toString('hex')).join('|')).join('/');
+  return { hash: k.logHash(), events: k.log.length, streams };
+}
+
+describe('kernel.reset with the ring buffer (ctx.onReset)', () => {
+  for (const [label, options] of [
+    ['discard, 512-byte sub-buffers', { subbufSize: 512 }],
+    ['overwrite', { mode: 'overwrite', subbufSize: 256 }],
+  ] as Array<[string, RingBufferOptions]>) {
+    it(`${label}: a reset kernel runs each schedule exactly as a fresh one, its log and its CTF packets (tracepoints, buffers, consumer, checkers back to registration)`, () => {
+      const make = (strategy?: Strategy): Kernel => createKernel({ cpus: 2, seed: 6, plugins: [rcuTasks(), ringBuffer(options)], ...(strategy !== undefined ? { strategy } : {}) });
+      const k = make();
+      // A first run that defines a tracepoint of its own too (dropped by the reset).
+      k.api.ringBuffer.defineTracepoint({ name: 'my_event', fields: [{ name: 'x', type: { kind: 'integer', size: 32, signed: false } }] });
+      runOnce(k);
+      for (const seed of [1, 2]) {
+        const strategy: Strategy = randomStrategy({ preemptProbability: 0.2 * seed });
+        const fresh = runOnce(make(strategy));
+        k.reset({ strategy });
+        expect(runOnce(k)).toEqual(fresh);
+      }
+    });
+  }
+});
