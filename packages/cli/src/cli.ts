@@ -40,7 +40,6 @@ export interface CliIo {
   readonly fs?: OutputFs;
 }
 
-
 interface RunArgs {
   scenario: string;
   seed: number;
@@ -67,7 +66,16 @@ function intArg(flag: string, value: string | undefined, min: number, max: numbe
 }
 
 function parseRun(argv: readonly string[], cwd: string): RunArgs {
-  const args: RunArgs = { scenario: 'default', seed: 1, cpus: 2, out: resolve(cwd, 'tracelab-out'), maxSteps: 50_000_000, json: false, config: undefined, given: new Set() };
+  const args: RunArgs = {
+    scenario: 'default',
+    seed: 1,
+    cpus: 2,
+    out: resolve(cwd, 'tracelab-out'),
+    maxSteps: 50_000_000,
+    json: false,
+    config: undefined,
+    given: new Set(),
+  };
   let positional = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -82,8 +90,7 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     else if (positional++ === 0) {
       args.scenario = a;
       args.given.add('scenario');
-    }
-    else fail(`unexpected argument ${a}\n${RUN_HELP}`);
+    } else fail(`unexpected argument ${a}\n${RUN_HELP}`);
   }
   return args;
 }
@@ -147,7 +154,8 @@ function configScenario(c: ResolvedConfig): CliScenario {
   const name = `config:${c.file}`;
   const plugins: Composition['plugins'] = {
     ...c.plugins,
-    ringBuffer: c.plugins.ringBuffer === false ? false : { ...c.plugins.ringBuffer, ...(c.buffer ?? {}), ...(c.events !== undefined ? { events: c.events } : {}) },
+    ringBuffer:
+      c.plugins.ringBuffer === false ? false : { ...c.plugins.ringBuffer, ...(c.buffer ?? {}), ...(c.events !== undefined ? { events: c.events } : {}) },
   };
   // Each plugin checks its own options when made: its error is the config's, at its key.
   const factories = { markers, ktrace, rcuTasks, ftrace, ringBuffer, utrace } as const;
@@ -176,7 +184,8 @@ function configScenario(c: ResolvedConfig): CliScenario {
     resolvePlugins(sc.plugins());
     return sc;
   } catch (err) {
-    if (err instanceof TracelabError && err.code !== 'INVALID_CONFIG') throw new TracelabError('INVALID_CONFIG', `${c.file}: plugins: ${err.message}`, { file: c.file, cause: err.code });
+    if (err instanceof TracelabError && err.code !== 'INVALID_CONFIG')
+      throw new TracelabError('INVALID_CONFIG', `${c.file}: plugins: ${err.message}`, { file: c.file, cause: err.code });
     throw err;
   }
 }
@@ -227,7 +236,11 @@ function runSession(args: RunArgs, sc: CliScenario, io: CliIo, ctx: CommandConte
   let where: string;
   // --json: summary.json's content and where it went; else the summary for a person.
   const show = (dir: string | null, files: readonly string[]): void =>
-    io.out(args.json ? JSON.stringify({ ...summary, out: dir, files: ['events.ndjson', ...(sc.chromeTrace === false ? [] : ['trace.json']), 'summary.json', ...files] }) : formatSummary(summary, dir, report?.lines, files, { verbose: ctx.verbosity === 'verbose' }));
+    io.out(
+      args.json
+        ? JSON.stringify({ ...summary, out: dir, files: ['events.ndjson', ...(sc.chromeTrace === false ? [] : ['trace.json']), 'summary.json', ...files] })
+        : formatSummary(summary, dir, report?.lines, files, { verbose: ctx.verbosity === 'verbose' }),
+    );
   try {
     const w = writeFolder(
       args.out,
@@ -290,7 +303,13 @@ function cmdReplay(argv: readonly string[], io: CliIo, json = false): number | P
   } catch (err) {
     fail(`${summaryPath} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof summary !== 'object' || summary === null || typeof summary.scenario !== 'string' || typeof summary.schedule !== 'string' || typeof summary.logHash !== 'string') {
+  if (
+    typeof summary !== 'object' ||
+    summary === null ||
+    typeof summary.scenario !== 'string' ||
+    typeof summary.schedule !== 'string' ||
+    typeof summary.logHash !== 'string'
+  ) {
     fail(`${summaryPath} is not a tracelab run summary (it needs scenario, schedule and logHash)`);
   }
   const maxSteps = summary.maxSteps ?? Number.MAX_SAFE_INTEGER;
@@ -393,32 +412,72 @@ function listRows(kind: ListKind): { name: string; detail: string }[] {
   if (kind === 'scenarios') {
     return [
       ...[...scenarios.values()].map((s) => ({ name: s.name, detail: `tracelab run ${s.name}: ${s.description}` })),
-      ...[...catalog.values()].map((s) => ({ name: s.name, detail: `tracelab explore ${s.name} --variant ${s.variants.map((v) => v.name).join('|')}: ${s.description}` })),
+      ...[...catalog.values()].map((s) => ({
+        name: s.name,
+        detail: `tracelab explore ${s.name} --variant ${s.variants.map((v) => v.name).join('|')}: ${s.description}`,
+      })),
     ];
   }
   if (kind === 'syscalls') {
-    return Object.entries(SYSCALLS).map(([name, spec]) => ({ name, detail: `syscall_entry_${spec.event}(${spec.entry.map((a) => a.name).join(', ')})${spec.noReturn === true ? '' : `, syscall_exit_${spec.event}(ret${spec.exit.map((a) => `, ${a.name}`).join('')})`}` }));
+    return Object.entries(SYSCALLS).map(([name, spec]) => ({
+      name,
+      detail: `syscall_entry_${spec.event}(${spec.entry.map((a) => a.name).join(', ')})${spec.noReturn === true ? '' : `, syscall_exit_${spec.event}(ret${spec.exit.map((a) => `, ${a.name}`).join('')})`}`,
+    }));
   }
   const kernel = createKernel({ cpus: 2, seed: 1, plugins: defaultScenario.plugins() });
-  if (kind === 'tracepoints') return kernel.api.ringBuffer.tracepoints().map((tp) => ({ name: tp.name, detail: `(${tp.fields.map((f) => `${f.name}: ${fieldType(f.type)}${f.user === true ? ' (user)' : ''}`).join(', ')})${tp.faultable === true ? ' faultable' : ''}` }));
+  if (kind === 'tracepoints')
+    return kernel.api.ringBuffer.tracepoints().map((tp) => ({
+      name: tp.name,
+      detail: `(${tp.fields.map((f) => `${f.name}: ${fieldType(f.type)}${f.user === true ? ' (user)' : ''}`).join(', ')})${tp.faultable === true ? ' faultable' : ''}`,
+    }));
   // Each syscall's body runs in the instrumented function sys_<name> (defined at its first call).
-  if (kind === 'functions') return [...new Set([...Object.keys(kernel.state.functions), ...Object.keys(SYSCALLS).map((n) => `sys_${n}`)])].sort().map((name) => ({ name, detail: '' }));
+  if (kind === 'functions')
+    return [...new Set([...Object.keys(kernel.state.functions), ...Object.keys(SYSCALLS).map((n) => `sys_${n}`)])].sort().map((name) => ({ name, detail: '' }));
   return kernel.api.markers.sites().map((m) => ({ name: m.name, detail: m.format ?? '' }));
 }
 
 /** Every command: adding one is adding its entry here (name, summary, help, run). */
 export const COMMANDS: readonly CommandSpec<CliIo>[] = [
-  { name: 'run', summary: 'run a scenario and write its traces (events, Perfetto JSON, CTF, summary)', help: RUN_HELP, json: 'native', run: (argv, io, ctx) => cmdRun(argv, io, ctx) },
+  {
+    name: 'run',
+    summary: 'run a scenario and write its traces (events, Perfetto JSON, CTF, summary)',
+    help: RUN_HELP,
+    json: 'native',
+    run: (argv, io, ctx) => cmdRun(argv, io, ctx),
+  },
   {
     name: 'replay',
     summary: 'check a run folder replays to its hash, or re-run one explore schedule',
     help: REPLAY_HELP,
     json: 'native',
-    run: (argv, io) => (argv.filter((a) => a !== '--json').length === 2 ? cmdReplayString(argv, io) : cmdReplay(argv.filter((a) => a !== '--json'), io, argv.includes('--json'))),
+    run: (argv, io) =>
+      argv.filter((a) => a !== '--json').length === 2
+        ? cmdReplayString(argv, io)
+        : cmdReplay(
+            argv.filter((a) => a !== '--json'),
+            io,
+            argv.includes('--json'),
+          ),
   },
-  { name: 'list', summary: 'what can be run and traced: scenarios, tracepoints, syscalls, functions, markers', help: LIST_HELP, json: 'native', run: (argv, io) => cmdList(argv, io) },
-  { name: 'scenarios', summary: 'the catalog of races with their variants, fixed or unsafe', help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`, run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)) },
-  { name: 'convert', summary: 'a CTF trace (tracelab\'s, LTTng\'s) to Perfetto JSON or babeltrace2-like text', help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`, run: (argv, io) => cmdConvert(argv, io) },
+  {
+    name: 'list',
+    summary: 'what can be run and traced: scenarios, tracepoints, syscalls, functions, markers',
+    help: LIST_HELP,
+    json: 'native',
+    run: (argv, io) => cmdList(argv, io),
+  },
+  {
+    name: 'scenarios',
+    summary: 'the catalog of races with their variants, fixed or unsafe',
+    help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`,
+    run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)),
+  },
+  {
+    name: 'convert',
+    summary: "a CTF trace (tracelab's, LTTng's) to Perfetto JSON or babeltrace2-like text",
+    help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`,
+    run: (argv, io) => cmdConvert(argv, io),
+  },
   {
     name: 'explore',
     summary: "search a scenario variant's schedules for a violation, shrink it, print its replay string",
@@ -426,11 +485,39 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
     json: 'native',
     run: (argv, io) => (isDistributed(argv) ? distributed().then((d) => d.cmdExploreDistributed(argv, io)) : cmdExplore(argv, io)),
   },
-  { name: 'worker', summary: 'take explore chunks from a queue (redis) and run them', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(10).join('\n')}`, run: (argv, io) => distributed().then((d) => d.cmdWorker(argv, io)) },
-  { name: 'merge', summary: 'fold explore shard files into the answer one process gives', help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(8, 10).join('\n')}`, json: 'native', run: (argv, io) => distributed().then((d) => d.cmdMerge(argv, io)) },
-  { name: 'torture', summary: 'rcutorture for tracers: swarm workloads and churn on each mechanism', help: `usage:\n${TORTURE_USAGE}\nexit codes: 0 no violation; 1 a violation (or --unsafe not caught); 2 bad usage`, json: 'native', run: (argv, io) => cmdTorture(argv, io) },
-  { name: 'view', summary: 'a self-contained HTML trace viewer for a run or explore folder', help: `usage:\n${VIEW_USAGE}`, run: (argv, io) => cmdView(argv, io) },
-  { name: 'litmus', summary: 'check litmus tests against the Linux-kernel memory model', help: `usage:\n${LITMUS_USAGE}\nexit codes: 0; 1 with --check, a result that disagrees; 2 bad usage`, json: 'native', run: (argv, io) => cmdLitmus(argv, io) },
+  {
+    name: 'worker',
+    summary: 'take explore chunks from a queue (redis) and run them',
+    help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(10).join('\n')}`,
+    run: (argv, io) => distributed().then((d) => d.cmdWorker(argv, io)),
+  },
+  {
+    name: 'merge',
+    summary: 'fold explore shard files into the answer one process gives',
+    help: `usage:\n${DISTRIBUTED_USAGE.split('\n').slice(8, 10).join('\n')}`,
+    json: 'native',
+    run: (argv, io) => distributed().then((d) => d.cmdMerge(argv, io)),
+  },
+  {
+    name: 'torture',
+    summary: 'rcutorture for tracers: swarm workloads and churn on each mechanism',
+    help: `usage:\n${TORTURE_USAGE}\nexit codes: 0 no violation; 1 a violation (or --unsafe not caught); 2 bad usage`,
+    json: 'native',
+    run: (argv, io) => cmdTorture(argv, io),
+  },
+  {
+    name: 'view',
+    summary: 'a self-contained HTML trace viewer for a run or explore folder',
+    help: `usage:\n${VIEW_USAGE}`,
+    run: (argv, io) => cmdView(argv, io),
+  },
+  {
+    name: 'litmus',
+    summary: 'check litmus tests against the Linux-kernel memory model',
+    help: `usage:\n${LITMUS_USAGE}\nexit codes: 0; 1 with --check, a result that disagrees; 2 bad usage`,
+    json: 'native',
+    run: (argv, io) => cmdLitmus(argv, io),
+  },
 ];
 
 function cmdList(argv: readonly string[], io: CliIo): number {

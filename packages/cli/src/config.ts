@@ -131,7 +131,8 @@ function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
   }
   return d[a.length]![b.length]!;
 }
@@ -143,12 +144,16 @@ function distance(a: string, b: string): number {
  * the stack is built (their own coded errors, which `configScenario`'s caller reports with the
  * key path).
  */
-export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'workload' | 'workloadName'> & { readonly workloadRef: TracelabConfig['workload'] } {
+export function checkConfig(
+  raw: unknown,
+  file: string,
+): Omit<ResolvedConfig, 'workload' | 'workloadName'> & { readonly workloadRef: TracelabConfig['workload'] } {
   const bad = (path: string, what: string): never => {
     throw new TracelabError('INVALID_CONFIG', `${file}: ${path}: ${what}`, { file, key: path });
   };
   const object = (v: unknown, path: string): Record<string, unknown> => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, `must be an object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      bad(path, `must be an object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
     return v as Record<string, unknown>;
   };
   const keys = (o: Record<string, unknown>, known: readonly string[], path: string): void => {
@@ -171,7 +176,8 @@ export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'w
   };
   const globs = (v: unknown, path: string): readonly string[] | undefined => {
     if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.some((g) => typeof g !== 'string' || g === '')) bad(path, `must be an array of event names or globs (\`sched_*\`, \`*\`), got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || v.some((g) => typeof g !== 'string' || g === ''))
+      bad(path, `must be an array of event names or globs (\`sched_*\`, \`*\`), got ${JSON.stringify(v)}`);
     return v as string[];
   };
   const dir = resolve(file, '..');
@@ -188,26 +194,38 @@ export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'w
     }),
   ) as unknown as ResolvedConfig['plugins'];
   const extra = c['extraPlugins'];
-  if (extra !== undefined && (!Array.isArray(extra) || extra.some((x) => typeof x !== 'object' || x === null || typeof (x as { register?: unknown }).register !== 'function'))) {
-    bad('extraPlugins', 'must be an array of plugin objects (what a plugin package\'s factory returns: { name, version, core, register })');
+  if (
+    extra !== undefined &&
+    (!Array.isArray(extra) || extra.some((x) => typeof x !== 'object' || x === null || typeof (x as { register?: unknown }).register !== 'function'))
+  ) {
+    bad('extraPlugins', "must be an array of plugin objects (what a plugin package's factory returns: { name, version, core, register })");
   }
   const b = c['buffer'] === undefined ? undefined : object(c['buffer'], 'buffer');
   if (b !== undefined) {
     keys(b, BUFFER_KEYS, 'buffer');
-    if (b['mode'] !== undefined && b['mode'] !== 'discard' && b['mode'] !== 'overwrite') bad('buffer.mode', `must be 'discard' or 'overwrite', got ${JSON.stringify(b['mode'])}`);
+    if (b['mode'] !== undefined && b['mode'] !== 'discard' && b['mode'] !== 'overwrite')
+      bad('buffer.mode', `must be 'discard' or 'overwrite', got ${JSON.stringify(b['mode'])}`);
   }
   const events = globs(c['events'], 'events');
-  if ((events !== undefined || b !== undefined) && plugins.ringBuffer === false) bad(events !== undefined ? 'events' : 'buffer', 'needs the ring buffer, which plugins.ringBuffer: false leaves out');
+  if ((events !== undefined || b !== undefined) && plugins.ringBuffer === false)
+    bad(events !== undefined ? 'events' : 'buffer', 'needs the ring buffer, which plugins.ringBuffer: false leaves out');
   const w = c['workload'];
   if (w !== undefined && w !== 'build') {
     const wo = object(w, 'workload');
     keys(wo, WORKLOAD_KEYS, 'workload');
-    if (typeof wo['module'] !== 'string' || wo['module'] === '') bad('workload.module', `must be the path of a module exporting a program, got ${JSON.stringify(wo['module'])}`);
-    if (wo['export'] !== undefined && (typeof wo['export'] !== 'string' || wo['export'] === '')) bad('workload.export', `must be an export name, got ${JSON.stringify(wo['export'])}`);
+    if (typeof wo['module'] !== 'string' || wo['module'] === '')
+      bad('workload.module', `must be the path of a module exporting a program, got ${JSON.stringify(wo['module'])}`);
+    if (wo['export'] !== undefined && (typeof wo['export'] !== 'string' || wo['export'] === ''))
+      bad('workload.export', `must be an export name, got ${JSON.stringify(wo['export'])}`);
   }
   const t = c['tracers'] === undefined ? {} : object(c['tracers'], 'tracers');
   keys(t, TRACER_KEYS, 'tracers');
-  const needs: Record<(typeof TRACER_KEYS)[number], ReadonlyArray<(typeof PLUGIN_KEYS)[number]>> = { markerProbes: ['markers'], ktraceSession: ['ktrace'], functionTracer: ['ftrace', 'ringBuffer'], strace: ['utrace'] };
+  const needs: Record<(typeof TRACER_KEYS)[number], ReadonlyArray<(typeof PLUGIN_KEYS)[number]>> = {
+    markerProbes: ['markers'],
+    ktraceSession: ['ktrace'],
+    functionTracer: ['ftrace', 'ringBuffer'],
+    strace: ['utrace'],
+  };
   const tracers = Object.fromEntries(
     TRACER_KEYS.map((k) => {
       const present = needs[k].every((n) => plugins[n] !== false);
@@ -234,17 +252,29 @@ export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'w
         keys(f, ['register', 'label'], where);
         const register = globs(f['register'], `${where}.register`);
         if (register === undefined || register.length === 0) bad(`${where}.register`, 'must list the functions to trace (names or globs such as `sys_*`)');
-        if (f['label'] !== undefined && (typeof f['label'] !== 'string' || f['label'] === '')) bad(`${where}.label`, `must be a name for the ops, got ${JSON.stringify(f['label'])}`);
+        if (f['label'] !== undefined && (typeof f['label'] !== 'string' || f['label'] === ''))
+          bad(`${where}.label`, `must be a name for the ops, got ${JSON.stringify(f['label'])}`);
         ftraceStep = { register: register!, ...(f['label'] !== undefined ? { label: f['label'] as string } : {}) };
       } else if ('unregister' in f) {
         keys(f, ['unregister'], where);
-        if (f['unregister'] !== true && (typeof f['unregister'] !== 'string' || f['unregister'] === '')) bad(`${where}.unregister`, `must be the label of an ops registered earlier in the timeline, or true for the unlabelled one, got ${JSON.stringify(f['unregister'])}`);
+        if (f['unregister'] !== true && (typeof f['unregister'] !== 'string' || f['unregister'] === ''))
+          bad(
+            `${where}.unregister`,
+            `must be the label of an ops registered earlier in the timeline, or true for the unlabelled one, got ${JSON.stringify(f['unregister'])}`,
+          );
         ftraceStep = { unregister: f['unregister'] as string | true };
       } else bad(where, 'must be { register: [globs], label? } or { unregister: label | true }');
     }
-    if (enable === undefined && disable === undefined && ftraceStep === undefined) bad(`timeline[${i}]`, 'does nothing: give enable or disable (event names or globs), or ftrace');
-    if ((enable !== undefined || disable !== undefined) && plugins.ringBuffer === false) bad(`timeline[${i}]`, 'enables or disables ring-buffer events, and plugins.ringBuffer: false leaves the ring buffer out');
-    return { at: at!, ...(enable !== undefined ? { enable } : {}), ...(disable !== undefined ? { disable } : {}), ...(ftraceStep !== undefined ? { ftrace: ftraceStep } : {}) };
+    if (enable === undefined && disable === undefined && ftraceStep === undefined)
+      bad(`timeline[${i}]`, 'does nothing: give enable or disable (event names or globs), or ftrace');
+    if ((enable !== undefined || disable !== undefined) && plugins.ringBuffer === false)
+      bad(`timeline[${i}]`, 'enables or disables ring-buffer events, and plugins.ringBuffer: false leaves the ring buffer out');
+    return {
+      at: at!,
+      ...(enable !== undefined ? { enable } : {}),
+      ...(disable !== undefined ? { disable } : {}),
+      ...(ftraceStep !== undefined ? { ftrace: ftraceStep } : {}),
+    };
   });
   // An unregister names an ops a step before it registered.
   const labels = new Set<string>();
@@ -254,7 +284,10 @@ export function checkConfig(raw: unknown, file: string): Omit<ResolvedConfig, 'w
     if (f === undefined) continue;
     if ('register' in f) labels.add(f.label ?? 'timeline');
     else if (!labels.has(f.unregister === true ? 'timeline' : f.unregister)) {
-      bad(`timeline[${i}].ftrace.unregister`, `no earlier step registers ${f.unregister === true ? 'an unlabelled ops' : `an ops labelled ${JSON.stringify(f.unregister)}`}`);
+      bad(
+        `timeline[${i}].ftrace.unregister`,
+        `no earlier step registers ${f.unregister === true ? 'an unlabelled ops' : `an ops labelled ${JSON.stringify(f.unregister)}`}`,
+      );
     }
   }
   const o = c['outputs'] === undefined ? {} : object(c['outputs'], 'outputs');
@@ -307,12 +340,19 @@ export async function loadConfig(path: string, cwd: string): Promise<ResolvedCon
     const m = await importModule(file, 'config');
     raw = m['default'] ?? m;
   } else if (ext === '.ts' || ext === '.mts' || ext === '.cts') {
-    throw new TracelabError('INVALID_CONFIG', `${file}: a TypeScript config cannot be loaded on Node 20 without a compiler; compile it (tsc) and pass the .js, or write tracelab.config.mjs with \`import { defineConfig } from '@tracelab/cli'\` for the same types in an editor`, { file });
+    throw new TracelabError(
+      'INVALID_CONFIG',
+      `${file}: a TypeScript config cannot be loaded on Node 20 without a compiler; compile it (tsc) and pass the .js, or write tracelab.config.mjs with \`import { defineConfig } from '@tracelab/cli'\` for the same types in an editor`,
+      { file },
+    );
   } else {
     throw new TracelabError('INVALID_CONFIG', `${file}: a config is a .mjs, .js or .json file, got ${ext === '' ? 'no extension' : ext}`, { file });
   }
   if (ext === '.json' && typeof raw === 'object' && raw !== null && 'extraPlugins' in raw) {
-    throw new TracelabError('INVALID_CONFIG', `${file}: extraPlugins: a JSON config cannot hold plugins (they are code); use tracelab.config.mjs`, { file, key: 'extraPlugins' });
+    throw new TracelabError('INVALID_CONFIG', `${file}: extraPlugins: a JSON config cannot hold plugins (they are code); use tracelab.config.mjs`, {
+      file,
+      key: 'extraPlugins',
+    });
   }
   const checked = checkConfig(raw, file);
   const { workloadRef, ...rest } = checked;
@@ -322,7 +362,11 @@ export async function loadConfig(path: string, cwd: string): Promise<ResolvedCon
   const name = workloadRef.export ?? 'default';
   const program = m[name];
   if (typeof program !== 'function') {
-    throw new TracelabError('INVALID_CONFIG', `${file}: workload: ${modFile} has no ${name === 'default' ? 'default export' : `export ${JSON.stringify(name)}`} that is a program (a generator function of user ops); its exports: ${Object.keys(m).join(', ') || 'none'}`, { file, key: 'workload' });
+    throw new TracelabError(
+      'INVALID_CONFIG',
+      `${file}: workload: ${modFile} has no ${name === 'default' ? 'default export' : `export ${JSON.stringify(name)}`} that is a program (a generator function of user ops); its exports: ${Object.keys(m).join(', ') || 'none'}`,
+      { file, key: 'workload' },
+    );
   }
   return { ...rest, workload: program as Program, workloadName: `${workloadRef.module}#${name}` };
 }

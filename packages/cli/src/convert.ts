@@ -101,7 +101,7 @@ class Output {
 
   private emit(bytes: Buffer): void {
     if (this.fd !== undefined) {
-      for (let off = 0; off < bytes.length; ) off += writeSync(this.fd, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += writeSync(this.fd, bytes, off, bytes.length - off);
       return;
     }
     // io.out ends what it prints with a newline: a chunk's own last newline is left to it.

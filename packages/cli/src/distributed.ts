@@ -9,7 +9,6 @@ import type { CliIo } from './cli.js';
 import { DISTRIBUTED_USAGE } from './distributed-usage.js';
 import { bad, int, parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
 
-
 function duration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
@@ -91,7 +90,8 @@ function searchOptions(args: ExploreArgs): { variant: string; strategy: 'portfol
 /** `tracelab explore ... --queue URL` and `... --shard I/N`. */
 export async function cmdExploreDistributed(argv: readonly string[], io: CliIo): Promise<number> {
   const { flags, rest } = splitFlags(argv);
-  if (flags.queue !== undefined && flags.shard !== undefined) bad('--queue and --shard exclude each other: a queue hands chunks out itself; shards are for batch engines without one');
+  if (flags.queue !== undefined && flags.shard !== undefined)
+    bad('--queue and --shard exclude each other: a queue hands chunks out itself; shards are for batch engines without one');
   const args = parseExploreArgs(rest, io);
   const search = searchOptions(args);
   const { sc, ref } = await resolveScenario(args.name, io.cwd);
@@ -102,13 +102,29 @@ export async function cmdExploreDistributed(argv: readonly string[], io: CliIo):
     const shard = parseShard(flags.shard);
     const file = resolve(io.cwd, flags.result ?? `tracelab-shard-${shard.index}-of-${shard.count}.json`);
     const tty = io.progress;
-    const s = runShard(sc, ref, shard, { ...search, ...chunk, ...(tty !== undefined && !args.json ? { progress: (p: { chunks: number; chunksTotal: number }) => tty(`\r shard ${shard.index}/${shard.count}: ${p.chunks}/${p.chunksTotal} chunks `) } : {}) });
+    const s = runShard(sc, ref, shard, {
+      ...search,
+      ...chunk,
+      ...(tty !== undefined && !args.json
+        ? { progress: (p: { chunks: number; chunksTotal: number }) => tty(`\r shard ${shard.index}/${shard.count}: ${p.chunks}/${p.chunksTotal} chunks `) }
+        : {}),
+    });
     if (tty !== undefined && !args.json) tty('\r' + ' '.repeat(60) + '\r');
     writeFileSync(file, JSON.stringify(s) + '\n');
     const failed = s.chunks.at(-1)?.fail ?? null;
-    const summary = { exploration: s.exploration, shard: s.shard, chunks: s.chunks.length, schedules: s.chunks.reduce((n, c) => n + c.schedules, 0), failure: failed, file };
+    const summary = {
+      exploration: s.exploration,
+      shard: s.shard,
+      chunks: s.chunks.length,
+      schedules: s.chunks.reduce((n, c) => n + c.schedules, 0),
+      failure: failed,
+      file,
+    };
     if (args.json) io.out(JSON.stringify(summary, null, 2));
-    else io.out(`tracelab explore ${sc.name} --variant ${args.variant} --shard ${shard.index}/${shard.count}: ${summary.chunks} chunks, ${summary.schedules} schedules${failed === null ? ', no violation' : `, first violation of this shard at schedule ${failed.index + 1} (${failed.invariant})`}\n  wrote ${file}; fold the shards with tracelab merge`);
+    else
+      io.out(
+        `tracelab explore ${sc.name} --variant ${args.variant} --shard ${shard.index}/${shard.count}: ${summary.chunks} chunks, ${summary.schedules} schedules${failed === null ? ', no violation' : `, first violation of this shard at schedule ${failed.index + 1} (${failed.invariant})`}\n  wrote ${file}; fold the shards with tracelab merge`,
+      );
     return 0;
   }
 
@@ -121,7 +137,8 @@ export async function cmdExploreDistributed(argv: readonly string[], io: CliIo):
     ...(flags.redisTimeoutMs !== undefined ? { redisTimeoutMs: flags.redisTimeoutMs } : {}),
     ...(flags.queueName !== undefined ? { queueName: flags.queueName } : {}),
     progress: sink.update,
-    onStart: (s) => io.err(`explore: exploration ${s.exploration} on ${flags.queue}: ${s.chunks} chunks of ${s.chunkSize} schedules, ${s.resumed} already in Redis`),
+    onStart: (s) =>
+      io.err(`explore: exploration ${s.exploration} on ${flags.queue}: ${s.chunks} chunks of ${s.chunkSize} schedules, ${s.resumed} already in Redis`),
   }).finally(() => sink.end());
   return reportExplore(sc, r, io, args, { exploration: r.exploration, codeVersion: r.codeVersion, resumed: r.resumed, chunkSize: r.chunkSize });
 }

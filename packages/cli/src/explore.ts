@@ -1,6 +1,18 @@
 import { join, resolve } from 'node:path';
 import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
-import { decodeReplay, explore, formatTrace, scenarioKernelOptions, replay, replayContext, STRATEGIES, variantOf, type ExploreResult, type Scenario, type StrategyName } from '@tracelab/explore';
+import {
+  decodeReplay,
+  explore,
+  formatTrace,
+  scenarioKernelOptions,
+  replay,
+  replayContext,
+  STRATEGIES,
+  variantOf,
+  type ExploreResult,
+  type Scenario,
+  type StrategyName,
+} from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
 import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { catalog, scenario } from '@tracelab/scenarios';
@@ -59,8 +71,13 @@ function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput 
   const t = decodeReplay(sc, replayString);
   const stack = sc.plugins(t.variant);
   if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;
-  const observed = stack.map((p) => (p !== false && p !== null && p !== undefined && p.name === 'ring-buffer' ? ringBuffer({ ...(p.options as RingBufferOptions), checks: false }) : p));
-  const kernel = createKernel({ ...scenarioKernelOptions(sc, t.variant, replaySchedule(t.schedule, { context: replayContext(sc, t.variant, t.scale) })), plugins: observed });
+  const observed = stack.map((p) =>
+    p !== false && p !== null && p !== undefined && p.name === 'ring-buffer' ? ringBuffer({ ...(p.options as RingBufferOptions), checks: false }) : p,
+  );
+  const kernel = createKernel({
+    ...scenarioKernelOptions(sc, t.variant, replaySchedule(t.schedule, { context: replayContext(sc, t.variant, t.scale) })),
+    plugins: observed,
+  });
   sc.setup(kernel, { variant: t.variant, scale: t.scale });
   const r = kernel.run({ maxSteps: sc.maxSteps });
   const files = writeRingBufferCtf(kernel, dir);
@@ -73,11 +90,15 @@ function ctfLine(out: string, ctf: CtfOutput | null): string {
   return `  wrote          ${join(out, 'ctf')}/ (${ctf.files.join(', ')}): the failing schedule re-run to its end with the ring buffer's checks off; packets delivered: ${per}${ctf.done ? '' : ' (cut at maxSteps)'}`;
 }
 
-
 function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
-    const scope = r.strategy === 'dfs' ? (r.complete ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)` : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`) : `${r.schedules} schedules`;
+    const scope =
+      r.strategy === 'dfs'
+        ? r.complete
+          ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)`
+          : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`
+        : `${r.schedules} schedules`;
     io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok`);
     return;
   }
@@ -162,7 +183,13 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
  * object. Returns the exit code: 1 when a violation was found, 2 when its files could not go to
  * `out`, else 0.
  */
-export function reportExplore(sc: Scenario, r: ExploreResult, io: CliIo, args: { readonly out: string; readonly json: boolean }, extra: Record<string, unknown> = {}): number {
+export function reportExplore(
+  sc: Scenario,
+  r: ExploreResult,
+  io: CliIo,
+  args: { readonly out: string; readonly json: boolean },
+  extra: Record<string, unknown> = {},
+): number {
   const { out, json } = args;
   let ctf: CtfOutput | null = null;
   let wrote: string | null = null;
@@ -191,7 +218,13 @@ export function reportExplore(sc: Scenario, r: ExploreResult, io: CliIo, args: {
   if (json) {
     const { failure, ...rest } = r;
     const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
-    io.out(JSON.stringify({ ...rest, ...extra, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } }, null, 2));
+    io.out(
+      JSON.stringify(
+        { ...rest, ...extra, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } },
+        null,
+        2,
+      ),
+    );
   } else {
     printResult(sc, r, io, wrote, ctf);
   }
@@ -217,7 +250,15 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
   variantOf(sc, variant);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
-  const r = explore(sc, { variant, strategy, budget, workers, seed, bound, progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget) });
+  const r = explore(sc, {
+    variant,
+    strategy,
+    budget,
+    workers,
+    seed,
+    bound,
+    progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
+  });
   p.end();
   return reportExplore(sc, r, io, { out, json });
 }
@@ -238,13 +279,21 @@ function replayScenario(sc: Scenario, schedule: string, json: boolean, io: CliIo
   const args = [sc.name, schedule];
   const r = replay(sc, schedule);
   if (json) {
-    io.out(JSON.stringify({ scenario: sc.name, replay: args[1], violation: r.violation, steps: r.steps, done: r.done, events: r.kernel.log.length, logHash: r.logHash }, null, 2));
+    io.out(
+      JSON.stringify(
+        { scenario: sc.name, replay: args[1], violation: r.violation, steps: r.steps, done: r.done, events: r.kernel.log.length, logHash: r.logHash },
+        null,
+        2,
+      ),
+    );
   } else {
     io.out(
       [
         `tracelab replay ${sc.name} ${args[1]}`,
         formatTrace(r.kernel.log, sc.cpus),
-        r.violation === null ? `  no violation (${r.steps} steps${r.done ? ', every task exited' : ''})` : `  VIOLATION ${r.violation.name}: ${r.violation.message}`,
+        r.violation === null
+          ? `  no violation (${r.steps} steps${r.done ? ', every task exited' : ''})`
+          : `  VIOLATION ${r.violation.name}: ${r.violation.message}`,
         `  log hash ${r.logHash}`,
       ].join('\n'),
     );

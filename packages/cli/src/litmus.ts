@@ -53,7 +53,11 @@ function litmusFiles(paths: readonly string[]): string[] {
 function printExecution(io: CliIo, w: LitmusExecution, indent: string): void {
   w.threads.forEach((evs, i) => io.out(`${indent}P${i}: ${evs.join('; ')}`));
   for (const [loc, vs] of Object.entries(w.co)) io.out(`${indent}co ${loc}: ${vs.map(String).join(' -> ')}`);
-  io.out(`${indent}final: ${Object.entries(w.final).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
+  io.out(
+    `${indent}final: ${Object.entries(w.final)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ')}`,
+  );
 }
 
 /** `tracelab litmus`. Exit code: 0, 1 (`--check` found a disagreement), 2 (bad input, an unparsable file). */

@@ -84,7 +84,12 @@ export const DEFAULT_COMPOSITION: Composition = {
 
 /** `*` any run of characters, `?` one: the names of `names` a glob selects. */
 function selectEvents(glob: string, names: readonly string[]): string[] {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return names.filter((n) => re.test(n));
 }
 
@@ -165,7 +170,8 @@ export function composeScenario(name: string, description: string, c: Compositio
       kernel.spawn(c.workload ?? buildWorkload(), { comm: 'sh' });
       if (c.tracers.ktraceSession) kernel.spawnKthread(traceWhileRunning(kernel.api.ktrace, { after: 20 }), { comm: 'lttng-sessiond' });
       // The function tracer's callback writes each traced entry into the ring buffer (func_entry).
-      if (c.tracers.functionTracer) kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40, func: kernel.api.ringBuffer.functionEntry }), { comm: 'ftrace' });
+      if (c.tracers.functionTracer)
+        kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40, func: kernel.api.ringBuffer.functionEntry }), { comm: 'ftrace' });
       if (c.tracers.strace) kernel.spawnKthread(traceFirstComm(kernel.api.utrace, 'cc1'), { comm: 'strace' });
       if (c.timeline.length > 0) kernel.spawnKthread(sessionTimeline(kernel, c.timeline), { comm: 'lttng-timeline' });
     },
@@ -193,7 +199,10 @@ export function composeScenario(name: string, description: string, c: Compositio
       const bySyscall = probes === undefined ? {} : Object.fromEntries([...probes.syscalls.byKey].sort(([a], [b]) => a.localeCompare(b)));
       return {
         json: {
-          markers: probes === undefined ? null : { sched: probes.sched.summary(), syscallEntry: { marker: SYSCALL_MARKERS.entry.name, calls: probes.syscalls.calls, bySyscall } },
+          markers:
+            probes === undefined
+              ? null
+              : { sched: probes.sched.summary(), syscallEntry: { marker: SYSCALL_MARKERS.entry.name, calls: probes.syscalls.calls, bySyscall } },
           ktrace: kt,
           ftrace: ft,
           rcuTasks: rt,
@@ -203,7 +212,14 @@ export function composeScenario(name: string, description: string, c: Compositio
         lines: [
           ...(probes === undefined
             ? []
-            : [probes.sched.formatSummary(), `    statistics probe on ${SYSCALL_MARKERS.entry.name}: ${probes.syscalls.calls} traced syscalls (${Object.entries(bySyscall).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`]),
+            : [
+                probes.sched.formatSummary(),
+                `    statistics probe on ${SYSCALL_MARKERS.entry.name}: ${probes.syscalls.calls} traced syscalls (${
+                  Object.entries(bySyscall)
+                    .map(([k, n]) => `${k} ${n}`)
+                    .join(', ') || 'none'
+                })`,
+              ]),
           ...formatKtraceSummary(kt),
           ...formatFtraceSummary(ft),
           ...formatRcuTasksSummary(rt),

@@ -33,7 +33,8 @@ export function cmdTorture(argv: readonly string[], io: CliIo): number {
     }
     if (a === '--mechanism') {
       const m = argv[++i];
-      if (m === undefined || !MECHANISM_NAMES.includes(m as MechanismName)) bad(`--mechanism must be one of ${MECHANISM_NAMES.join(', ')}, got ${JSON.stringify(m)}`);
+      if (m === undefined || !MECHANISM_NAMES.includes(m as MechanismName))
+        bad(`--mechanism must be one of ${MECHANISM_NAMES.join(', ')}, got ${JSON.stringify(m)}`);
       opts.mechanism = m as MechanismName;
     } else if (a === '--seeds') opts.seeds = int(a, argv[++i], 1);
     else if (a === '--first-seed') opts.firstSeed = int(a, argv[++i], 0);
@@ -46,7 +47,14 @@ export function cmdTorture(argv: readonly string[], io: CliIo): number {
   if (replay !== null) {
     const r = replayTorture(replay);
     if (json) io.out(JSON.stringify({ replay, violation: r.violation, steps: r.steps, done: r.done, logHash: r.logHash }, null, 2));
-    else io.out([`tracelab torture --replay ${replay}`, `  ${r.violation === null ? 'no violation' : `VIOLATION ${r.violation.name}: ${r.violation.message}`}`, `  ${r.steps} steps, log hash ${r.logHash}`].join('\n'));
+    else
+      io.out(
+        [
+          `tracelab torture --replay ${replay}`,
+          `  ${r.violation === null ? 'no violation' : `VIOLATION ${r.violation.name}: ${r.violation.message}`}`,
+          `  ${r.steps} steps, log hash ${r.logHash}`,
+        ].join('\n'),
+      );
     return r.violation === null ? 0 : 1;
   }
   if (io.progress !== undefined && !json) {

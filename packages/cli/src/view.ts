@@ -120,9 +120,13 @@ export function cmdView(argv: readonly string[], io: { out(text: string): void; 
   writeFileSync(out, html);
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
   const bytes = Buffer.byteLength(html);
-  io.out(`wrote ${out} (${loaded.events.length} events; ${kib(bytes)} for a log of ${kib(Buffer.byteLength(log))}: the log is inlined compressed, beside the viewer's ${kib(Buffer.byteLength(viewerBundle()))} script)${meta.counterexample !== null ? `; counterexample ${meta.counterexample.replay}: ${meta.counterexample.steps.length} choices, ${meta.counterexample.preemptions} preemption(s)` : ''}`);
+  io.out(
+    `wrote ${out} (${loaded.events.length} events; ${kib(bytes)} for a log of ${kib(Buffer.byteLength(log))}: the log is inlined compressed, beside the viewer's ${kib(Buffer.byteLength(viewerBundle()))} script)${meta.counterexample !== null ? `; counterexample ${meta.counterexample.replay}: ${meta.counterexample.steps.length} choices, ${meta.counterexample.preemptions} preemption(s)` : ''}`,
+  );
   if (loaded.error !== null) {
-    io.err(`tracelab: ${loaded.error.code}: ${logPath}: ${loaded.error.message} (the page shows the ${loaded.events.length} events before line ${loaded.error.line})`);
+    io.err(
+      `tracelab: ${loaded.error.code}: ${logPath}: ${loaded.error.message} (the page shows the ${loaded.events.length} events before line ${loaded.error.line})`,
+    );
     return 1;
   }
   return 0;

@@ -15,7 +15,12 @@ const BIN = join(cliDir, 'bin', 'tracelab.js');
 const pkg = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string>; files: string[] };
 
 function tracelab(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? mkdtempSync(join(tmpdir(), 'tracelab-bin-')), encoding: 'utf8', env: { ...process.env, ...opts.env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? mkdtempSync(join(tmpdir(), 'tracelab-bin-')),
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+    timeout: 120_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -41,7 +46,7 @@ describe('the tracelab binary', () => {
     expect(JSON.parse(tracelab(['--version', '--json']).out)).toEqual({ name: '@tracelab/cli', version: pkg.version });
   });
 
-  it('-h/--help on every command and help <command> print that command\'s help and exit 0', { timeout: 300_000 }, () => {
+  it("-h/--help on every command and help <command> print that command's help and exit 0", { timeout: 300_000 }, () => {
     // --help on every command; -h and `help <command>` on a few (a process each is slow here).
     const cases = [...COMMANDS.map((c) => [c, '--help']), ['explore', '-h'], ['help', 'run'], ['help', 'litmus']];
     for (const args of cases) {
@@ -71,7 +76,11 @@ describe('the tracelab binary', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tracelab-pipe-'));
     expect(tracelab(['run', '-q', '--out', 'o'], { cwd }).code).toBe(0);
     // The text trace is far more than a pipe buffer: tracelab writes on after head has gone.
-    const p = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" convert o/ctf --to text | head -1; echo "rc=\${PIPESTATUS[0]}"`], { cwd, encoding: 'utf8', timeout: 120_000 });
+    const p = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" convert o/ctf --to text | head -1; echo "rc=\${PIPESTATUS[0]}"`], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const [first, rc] = p.stdout.trim().split('\n');
     expect(first).toMatch(/^\[\d+\.\d{9}\] tracelab \S+: \{ cpu_id = \d \}/);
     expect(rc).toBe('rc=0');
@@ -102,7 +111,10 @@ describe('the tracelab binary', () => {
     const q = tracelab(['run', '-q', '--out', 'o'], { cwd });
     expect(q).toMatchObject({ code: 0, out: '', err: '' });
     expect(existsSync(join(cwd, 'o', 'summary.json'))).toBe(true);
-    const e = tracelab(['explore', 'fork-flag-race', '--variant', 'fixed', '--budget', '60', '--out', 'x'], { cwd, env: { TRACELAB_PROGRESS_INTERVAL_MS: '0' } });
+    const e = tracelab(['explore', 'fork-flag-race', '--variant', 'fixed', '--budget', '60', '--out', 'x'], {
+      cwd,
+      env: { TRACELAB_PROGRESS_INTERVAL_MS: '0' },
+    });
     expect(e.code).toBe(0);
     const lines = e.err.split('\n').filter((l) => l.startsWith('explore: '));
     expect(lines.length).toBeGreaterThan(1);

@@ -27,7 +27,9 @@ describe('tracelab run', () => {
     expect(summary.tasks.byComm).toMatchObject({ sh: 1, cc1: 6 });
     expect(summary.syscalls).toBeGreaterThan(100);
     expect(summary.events).toBe(log.trim().split('\n').length);
-    const chrome = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as { traceEvents: { name: string; ph: string; ts?: number; args?: Record<string, number> }[] };
+    const chrome = JSON.parse(readFileSync(join(dir, 'trace.json'), 'utf8')) as {
+      traceEvents: { name: string; ph: string; ts?: number; args?: Record<string, number> }[];
+    };
     expect(validateChromeTrace(chrome)).toEqual([]);
     // The ring buffer's fill per CPU: sub-buffers delivered and not yet consumed, back to 0 at the end.
     const fill = chrome.traceEvents.filter((e) => e.ph === 'C' && e.name === 'ring-buffer sub-buffers full');
@@ -63,7 +65,10 @@ describe('tracelab run', () => {
     expect(main(['run', '--seed', '2'], t.io)).toBe(0);
     const dir = join(t.cwd, 'tracelab-out');
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
-    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const { sched, syscallEntry } = summary.stack.markers;
     const switches = log.filter((e) => e.type === 'sched/switch').length;
     // Both probes sit on the same site: every call reaches both (the statistics probe was
@@ -134,7 +139,10 @@ describe('tracelab run: the ftrace, RCU-tasks and ring-buffer part of the defaul
     expect(main(['run', '--seed', '5'], t.io)).toBe(0);
     const dir = join(t.cwd, 'tracelab-out');
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
-    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     // The CTF trace: metadata plus one stream per CPU, read back with the formats reader.
     const trace = readCtfTrace(join(dir, 'ctf'));
     expect(trace.events.length).toBe(summary.ringBuffer.delivered);
@@ -183,7 +191,10 @@ describe('tracelab run: the utrace syscall logger in the default stack', () => {
     expect(main(['run', '--seed', '4'], t.io)).toBe(0);
     const dir = join(t.cwd, 'tracelab-out');
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
-    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = readFileSync(join(dir, 'events.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const ut = summary.stack.utrace;
     expect(ut.engines.attached).toBe(1);
     const attached = log.find((e) => e.type === 'utrace/engine-attached');
@@ -207,7 +218,9 @@ describe('tracelab list', () => {
   };
 
   it('lists what can be traced: tracepoints with their lttng-modules fields, syscalls, functions, markers, scenarios', () => {
-    expect(list('--tracepoints').out).toMatch(/^sched_switch +\(prev_comm: char\[16\], prev_tid: int32, prev_prio: int32, prev_state: int64, next_comm: char\[16\], next_tid: int32, next_prio: int32\)$/m);
+    expect(list('--tracepoints').out).toMatch(
+      /^sched_switch +\(prev_comm: char\[16\], prev_tid: int32, prev_prio: int32, prev_state: int64, next_comm: char\[16\], next_tid: int32, next_prio: int32\)$/m,
+    );
     expect(list('--tracepoints').out).toMatch(/^syscall_entry_open +\(filename: string \(user\), flags: int32, mode: uint16\) faultable$/m);
     expect(list('--tracepoints').out).toMatch(/^func_entry +\(ip: string, parent_ip: string\)$/m);
     expect(list('--syscalls').out).toMatch(/^stat +syscall_entry_newstat\(filename\), syscall_exit_newstat\(ret, statbuf\)$/m);

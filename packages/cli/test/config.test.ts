@@ -64,7 +64,10 @@ describe('config files (tracelab run --config)', () => {
     expect(late).toBeGreaterThan(0);
     expect(late).toBeLessThan(early);
     // The timeline's kernel thread did it, at its tick.
-    const log = readFileSync(join(t.cwd, 'late', 'events.ndjson'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string; comm?: string; time: number });
+    const log = readFileSync(join(t.cwd, 'late', 'events.ndjson'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; comm?: string; time: number });
     const spawned = log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-timeline');
     expect(spawned).toBeDefined();
     // The re-run from the config gives the same log.
@@ -75,14 +78,25 @@ describe('config files (tracelab run --config)', () => {
     const t = io();
     writeFileSync(
       join(t.cwd, 'ft.json'),
-      JSON.stringify({ tracers: { functionTracer: false }, timeline: [{ at: 400, ftrace: { register: ['sys_open*', 'sys_read'], label: 'io' } }, { at: 1500, ftrace: { unregister: 'io' } }] }),
+      JSON.stringify({
+        tracers: { functionTracer: false },
+        timeline: [
+          { at: 400, ftrace: { register: ['sys_open*', 'sys_read'], label: 'io' } },
+          { at: 1500, ftrace: { unregister: 'io' } },
+        ],
+      }),
     );
     expect(await run(t, ['run', '--config', 'ft.json', '--out', 'ft', '-q'])).toBe(0);
     const fn = readCtfTrace(join(t.cwd, 'ft', 'ctf')).events.filter((e) => e.name === 'func_entry');
     expect(fn.length).toBeGreaterThan(0);
-    expect(new Set(fn.map((e) => String(e.fields['ip'])))).toEqual(new Set(['sys_open', 'sys_openat', 'sys_read'].filter((n) => fn.some((e) => e.fields['ip'] === n))));
+    expect(new Set(fn.map((e) => String(e.fields['ip'])))).toEqual(
+      new Set(['sys_open', 'sys_openat', 'sys_read'].filter((n) => fn.some((e) => e.fields['ip'] === n))),
+    );
     expect(fn.every((e) => /^sys_(open|openat|read)$/.test(String(e.fields['ip'])))).toBe(true);
-    const log = readFileSync(join(t.cwd, 'ft', 'events.ndjson'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string; time: number; label?: string });
+    const log = readFileSync(join(t.cwd, 'ft', 'events.ndjson'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; time: number; label?: string });
     const reg = log.find((e) => e.type === 'ftrace/ops-registered');
     const unreg = log.find((e) => e.type === 'ftrace/ops-removed');
     expect(reg?.time).toBeGreaterThanOrEqual(400);
@@ -140,7 +154,11 @@ export default defineConfig({ workload: { module: './work.mjs', export: 'pinger'
 
   it('bad configs get INVALID_CONFIG naming the file, the key path and what is accepted (exit 2), before anything runs', async () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['typo.json', JSON.stringify({ plugins: { ringBufer: {} } }), /plugins\.ringBufer: unknown key; did you mean "ringBuffer"\? \(accepted: markers, ktrace, rcuTasks, ftrace, ringBuffer, utrace\)/],
+      [
+        'typo.json',
+        JSON.stringify({ plugins: { ringBufer: {} } }),
+        /plugins\.ringBufer: unknown key; did you mean "ringBuffer"\? \(accepted: markers, ktrace, rcuTasks, ftrace, ringBuffer, utrace\)/,
+      ],
       ['top.json', JSON.stringify({ sed: 3 }), /sed: unknown key; did you mean "seed"\?/],
       ['cpus.json', JSON.stringify({ cpus: 0 }), /cpus: must be an integer from 1 to 64, got 0/],
       ['tick.json', JSON.stringify({ timeline: [{ at: 0, enable: ['sched_*'] }] }), /timeline\[0\]\.at: must be an integer from 1/],

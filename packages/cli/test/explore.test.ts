@@ -11,7 +11,13 @@ function io() {
   const out: string[] = [];
   const err: string[] = [];
   const progress: string[] = [];
-  return { cwd, out, err, progress, io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), progress: (t: string) => void progress.push(t) } };
+  return {
+    cwd,
+    out,
+    err,
+    progress,
+    io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), progress: (t: string) => void progress.push(t) },
+  };
 }
 
 describe('tracelab explore', () => {
@@ -42,7 +48,7 @@ describe('tracelab explore', () => {
     expect(j.logHash).toBe(hash);
   });
 
-  it('writes the failing run\'s CTF trace for a scenario with the ring buffer: the damaged sub-buffer is the packet that never arrives', () => {
+  it("writes the failing run's CTF trace for a scenario with the ring buffer: the damaged sub-buffer is the packet that never arrives", () => {
     const t = io();
     expect(main(['explore', 'commit-after-migration', '--variant', 'local-only', '--budget', '300'], t.io)).toBe(1);
     const text = t.out.join('\n');
@@ -83,7 +89,9 @@ describe('tracelab explore', () => {
   it('exits 2 on bad usage, naming what is known', () => {
     const a = io();
     expect(main(['explore', 'nope', '--variant', 'x'], a.io)).toBe(2);
-    expect(a.err.join('\n')).toMatch(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/);
+    expect(a.err.join('\n')).toMatch(
+      /unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/,
+    );
     const b = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'x'], b.io)).toBe(2);
     expect(b.err.join('\n')).toMatch(/no variant "x"; variants: fixed, no-recopy, rcu-walk/);

@@ -27,7 +27,10 @@ function fullDisk(match: (path: string) => boolean, bytes: number): Fs {
   };
 }
 
-const hashOf = (dir: string) => createHash('sha256').update(readFileSync(join(dir, 'events.ndjson'))).digest('hex');
+const hashOf = (dir: string) =>
+  createHash('sha256')
+    .update(readFileSync(join(dir, 'events.ndjson')))
+    .digest('hex');
 const keptDir = (err: string[]) => /files are in (\S+) instead/.exec(err.join('\n'))?.[1];
 
 describe('tracelab run: --out failures lose nothing', () => {

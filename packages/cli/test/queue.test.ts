@@ -6,7 +6,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '@tracelab/cli';
 import { exploreOnQueue, scenarioRef } from '@tracelab/explore-queue';
 import { scenario } from '@tracelab/scenarios';
-import { freePort, redisCall, REDIS_SERVER, ROOT, startRedis, tracelab, until, type RedisServer, type Tracelab } from '../../explore-queue/test/support/redis.js';
+import {
+  freePort,
+  redisCall,
+  REDIS_SERVER,
+  ROOT,
+  startRedis,
+  tracelab,
+  until,
+  type RedisServer,
+  type Tracelab,
+} from '../../explore-queue/test/support/redis.js';
 
 // Worker processes run the built CLI: build it first, so they run the code under test
 // (tsc -b is incremental: fast when up to date).
@@ -19,12 +29,27 @@ function io(tty = false) {
   const out: string[] = [];
   const err: string[] = [];
   const progress: string[] = [];
-  return { cwd, out, err, progress, io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), ...(tty ? { progress: (t: string) => void progress.push(t) } : {}) } };
+  return {
+    cwd,
+    out,
+    err,
+    progress,
+    io: { cwd, out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), ...(tty ? { progress: (t: string) => void progress.push(t) } : {}) },
+  };
 }
 
 /** The answer of a search, without what names the deployment (worker count, ids, output paths). */
 function answer(json: string): Record<string, unknown> {
-  const { workers: _w, exploration: _e, codeVersion: _c, resumed: _r, chunkSize: _s, shards: _n, failure, ...rest } = JSON.parse(json) as Record<string, unknown> & { failure: Record<string, unknown> | null };
+  const {
+    workers: _w,
+    exploration: _e,
+    codeVersion: _c,
+    resumed: _r,
+    chunkSize: _s,
+    shards: _n,
+    failure,
+    ...rest
+  } = JSON.parse(json) as Record<string, unknown> & { failure: Record<string, unknown> | null };
   if (failure === null) return { ...rest, failure };
   const { out: _o, ctf, ...f } = failure as { out: string; ctf: { dir: string } | null };
   return { ...rest, failure: { ...f, ctf: ctf === null ? null : { ...ctf, dir: undefined } } };
@@ -68,7 +93,21 @@ describe('tracelab explore --shard and merge (no queue)', () => {
     const missing = await run(['merge', join(dir, 's0.json'), join(dir, 's1.json')]);
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/chunk 2 \(schedules 16\.\.23\) has no result/);
-    await run(['explore', 'fork-flag-race', '--variant', 'rcu-walk', '--seed', '6', '--budget', '300', ...CHUNK8, '--shard', '2/3', '--result', join(dir, 'other.json')]);
+    await run([
+      'explore',
+      'fork-flag-race',
+      '--variant',
+      'rcu-walk',
+      '--seed',
+      '6',
+      '--budget',
+      '300',
+      ...CHUNK8,
+      '--shard',
+      '2/3',
+      '--result',
+      join(dir, 'other.json'),
+    ]);
     const mixed = await run(['merge', join(dir, 's0.json'), join(dir, 's1.json'), join(dir, 'other.json')]);
     expect(mixed.code).toBe(2);
     expect(mixed.err).toMatch(/other\.json is of exploration \w+ \(fork-flag-race\/rcu-walk, seed 6, budget 300\)/);
@@ -109,7 +148,10 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       // Each round starts from an empty Redis: the same command would otherwise resume the last round's results.
       expect(await redisCall(redis.port, 'FLUSHALL')).toBe('OK');
       // Two explorations share the queue and the workers at once.
-      const [unsafe, fixed] = await Promise.all([run([...UNSAFE, ...CHUNK8, '--queue', redis.url], true), run([...FIXED, ...CHUNK8, '--queue', redis.url, '--progress-every', '0.01'])]);
+      const [unsafe, fixed] = await Promise.all([
+        run([...UNSAFE, ...CHUNK8, '--queue', redis.url], true),
+        run([...FIXED, ...CHUNK8, '--queue', redis.url, '--progress-every', '0.01']),
+      ]);
       expect(unsafe.code).toBe(1);
       expect(fixed.code).toBe(0);
       expect(answer(unsafe.json), `unsafe, ${n} worker(s)`).toEqual(answer(oneUnsafe.json));
@@ -195,7 +237,10 @@ describe.skipIf(SKIP)(SKIP ? 'tracelab explore --queue (SKIPPED: no redis-server
       });
       expect(id).not.toBe('');
       await r2.stop();
-      await expect(search).rejects.toMatchObject({ code: 'QUEUE_UNREACHABLE', message: expect.stringContaining(`Redis at ${r2.url} did not answer within 1500 ms`) });
+      await expect(search).rejects.toMatchObject({
+        code: 'QUEUE_UNREACHABLE',
+        message: expect.stringContaining(`Redis at ${r2.url} did not answer within 1500 ms`),
+      });
       expect(await w.exited).toBe(2);
       expect(w.stderr()).toMatch(new RegExp(`tracelab: queue: Redis at ${r2.url} did not answer for 1500 ms while running chunks`));
     } finally {

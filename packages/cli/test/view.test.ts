@@ -29,7 +29,13 @@ describe('tracelab view', () => {
     const file = join(runDir, 'report.html');
     const html = readFileSync(file, 'utf8');
     const meta = metaOf(html);
-    expect(meta).toMatchObject({ source: 'run', logHash: summary.logHash, title: expect.stringMatching(/^tracelab run default/) as unknown, violations: [], counterexample: null });
+    expect(meta).toMatchObject({
+      source: 'run',
+      logHash: summary.logHash,
+      title: expect.stringMatching(/^tracelab run default/) as unknown,
+      violations: [],
+      counterexample: null,
+    });
     expect(v.out.join('\n')).toContain(`wrote ${file} (${summary.events} events`);
     const log = statSync(join(runDir, 'events.ndjson')).size;
     expect(statSync(file).size).toBeLessThanOrEqual(1.5 * log + Buffer.byteLength(viewerBundle()));

@@ -5,9 +5,31 @@
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
 export { WATCHDOG_EXIT_CODE, WATCHDOG_DEFAULT_MS } from './internal/watchdog.js';
 export type { WatchdogOptions, WatchdogReport } from './internal/watchdog.js';
-export type { Kernel, KernelOptions, ReplayedKernel, ReplayOptions, ReplayReport, ResetOptions, RunOptions, RunResult, SpawnOptions, SubscriberError, Violation, WaitingTask } from './kernel.js';
+export type {
+  Kernel,
+  KernelOptions,
+  ReplayedKernel,
+  ReplayOptions,
+  ReplayReport,
+  ResetOptions,
+  RunOptions,
+  RunResult,
+  SpawnOptions,
+  SubscriberError,
+  Violation,
+  WaitingTask,
+} from './kernel.js';
 
-export { randomStrategy, replaySchedule, encodeSchedule, encodeScheduleRuns, decodeSchedule, parseSchedule, MAX_CHOICE_VALUE, MAX_EXPANDED_CHOICES } from './strategy.js';
+export {
+  randomStrategy,
+  replaySchedule,
+  encodeSchedule,
+  encodeScheduleRuns,
+  decodeSchedule,
+  parseSchedule,
+  MAX_CHOICE_VALUE,
+  MAX_EXPANDED_CHOICES,
+} from './strategy.js';
 export type { Chooser, EncodeScheduleOptions, RandomStrategyOptions, ReplayStrategy, ScheduleContext, ScheduleInfo, Strategy } from './strategy.js';
 
 export {

@@ -9,16 +9,7 @@ import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
-import type {
-  CorePaths,
-  HookName,
-  InvariantCheck,
-  LivenessMonitor,
-  PluginApis,
-  PluginContext,
-  PluginStack,
-  TracelabPlugin,
-} from './plugin.js';
+import type { CorePaths, HookName, InvariantCheck, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
 import { apiKey } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
@@ -279,48 +270,89 @@ type PluginCheck = (p: AnyPlugin, where: string, i: number, scan: StackScan) => 
  * reported). A new check is one more entry: its name says what it checks, its error has its code.
  */
 const SHAPE_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
-  ['is-object', (p, where, i) => {
-    if (typeof p !== 'object' || p === null) throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
-  }],
-  ['name', (p, where, i) => {
-    if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name)) throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
-  }],
-  ['version', (p, where) => {
-    if (typeof p.version !== 'string' || !validVersion(p.version)) throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
-  }],
-  ['core-range', (p, where) => {
-    if (typeof p.core !== 'string' || !validRange(p.core)) throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
-  }],
-  ['register', (p, where) => {
-    if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
-  }],
-  ['unique', (p, _where, _i, scan) => {
-    if (scan.byName.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
-    scan.byName.set(p.name, p);
-  }],
+  [
+    'is-object',
+    (p, where, i) => {
+      if (typeof p !== 'object' || p === null)
+        throw new TracelabError('PLUGIN_INVALID', `${where} is not a plugin object (did you pass the factory instead of calling it?)`, { index: i });
+    },
+  ],
+  [
+    'name',
+    (p, where, i) => {
+      if (typeof p.name !== 'string' || !PLUGIN_NAME.test(p.name))
+        throw new TracelabError('PLUGIN_INVALID', `${where}: name must match ${PLUGIN_NAME}`, { index: i });
+    },
+  ],
+  [
+    'version',
+    (p, where) => {
+      if (typeof p.version !== 'string' || !validVersion(p.version))
+        throw new TracelabError('PLUGIN_INVALID', `${where}: version ${JSON.stringify(p.version)} is not a semver version`, { plugin: p.name });
+    },
+  ],
+  [
+    'core-range',
+    (p, where) => {
+      if (typeof p.core !== 'string' || !validRange(p.core))
+        throw new TracelabError('PLUGIN_INVALID', `${where}: core ${JSON.stringify(p.core)} is not a semver range`, { plugin: p.name });
+    },
+  ],
+  [
+    'register',
+    (p, where) => {
+      if (typeof p.register !== 'function') throw new TracelabError('PLUGIN_INVALID', `${where}: register is not a function`, { plugin: p.name });
+    },
+  ],
+  [
+    'unique',
+    (p, _where, _i, scan) => {
+      if (scan.byName.has(p.name)) throw new TracelabError('PLUGIN_DUPLICATE', `plugin ${p.name} is in the stack twice`, { plugin: p.name });
+      scan.byName.set(p.name, p);
+    },
+  ],
 ];
 
 /** Each plugin against the whole stack, once every plugin's shape is known good. */
 const STACK_CHECKS: ReadonlyArray<readonly [string, PluginCheck]> = [
-  ['core-version', (p) => {
-    if (!satisfies(CORE_VERSION, p.core)) {
-      throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, { plugin: p.name, core: p.core, coreVersion: CORE_VERSION });
-    }
-  }],
-  ['dependencies', (p, _where, _i, scan) => {
-    const required = Object.entries(p.dependsOn ?? {});
-    const optional = Object.entries(p.optionalDependsOn ?? {});
-    for (const [dep, range] of [...required, ...optional]) {
-      const d = scan.byName.get(dep);
-      if (d === undefined) {
-        if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
-        throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, { plugin: p.name, dependency: dep, range });
+  [
+    'core-version',
+    (p) => {
+      if (!satisfies(CORE_VERSION, p.core)) {
+        throw new TracelabError('PLUGIN_CORE_MISMATCH', `plugin ${p.name}@${p.version} needs @tracelab/core ${p.core}, but this is ${CORE_VERSION}`, {
+          plugin: p.name,
+          core: p.core,
+          coreVersion: CORE_VERSION,
+        });
       }
-      if (!satisfies(d.version, range)) {
-        throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, { plugin: p.name, dependency: dep, range, version: d.version });
+    },
+  ],
+  [
+    'dependencies',
+    (p, _where, _i, scan) => {
+      const required = Object.entries(p.dependsOn ?? {});
+      const optional = Object.entries(p.optionalDependsOn ?? {});
+      for (const [dep, range] of [...required, ...optional]) {
+        const d = scan.byName.get(dep);
+        if (d === undefined) {
+          if (p.optionalDependsOn?.[dep] !== undefined && p.dependsOn?.[dep] === undefined) continue;
+          throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${p.name} needs plugin ${dep} (${range}); add ${dep}() to the stack`, {
+            plugin: p.name,
+            dependency: dep,
+            range,
+          });
+        }
+        if (!satisfies(d.version, range)) {
+          throw new TracelabError('PLUGIN_DEPENDENCY_VERSION', `plugin ${p.name} needs ${dep} ${range}, but the stack has ${dep}@${d.version}`, {
+            plugin: p.name,
+            dependency: dep,
+            range,
+            version: d.version,
+          });
+        }
       }
-    }
-  }],
+    },
+  ],
 ];
 
 /** The stack as an array of plugins (`false`/`null`/`undefined` entries dropped); INVALID_OPTION otherwise. */
@@ -427,7 +459,10 @@ function threadBody(what: string, path: unknown): KPath<unknown> {
       return yield* callbackPath((path as () => unknown)());
     })();
   }
-  throw new TracelabError('INVALID_OPTION', `${what}: path must be a generator object or a function, e.g. kernel.api.markers.probeRegister(...), function* () { ... } or () => value; got ${path === null ? 'null' : typeof path}`);
+  throw new TracelabError(
+    'INVALID_OPTION',
+    `${what}: path must be a generator object or a function, e.g. kernel.api.markers.probeRegister(...), function* () { ... } or () => value; got ${path === null ? 'null' : typeof path}`,
+  );
 }
 
 class KernelImpl implements ReplayedKernel {
@@ -460,7 +495,12 @@ class KernelImpl implements ReplayedKernel {
   private beatAtRun = 0;
 
   constructor(
-    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'watchdog' | 'interrupts'>> & { strategy: Strategy; logFile: string | null; watchdog: ReturnType<typeof checkWatchdogOptions>; interrupts: ResolvedInterrupts | null },
+    readonly options: Required<Omit<KernelOptions, 'plugins' | 'strategy' | 'logFile' | 'watchdog' | 'interrupts'>> & {
+      strategy: Strategy;
+      logFile: string | null;
+      watchdog: ReturnType<typeof checkWatchdogOptions>;
+      interrupts: ResolvedInterrupts | null;
+    },
     plugins: AnyPlugin[],
     readonly mode: 'live' | 'replay',
   ) {
@@ -480,24 +520,54 @@ class KernelImpl implements ReplayedKernel {
               return options.logFile;
             },
           };
-    this.rt = new Runtime(this.store, options.strategy.create(options.seed), { cpus: options.cpus, faultLatency: options.faultLatency, faultInjection: options.faultInjection, interrupts: options.interrupts });
+    this.rt = new Runtime(this.store, options.strategy.create(options.seed), {
+      cpus: options.cpus,
+      faultLatency: options.faultLatency,
+      faultInjection: options.faultInjection,
+      interrupts: options.interrupts,
+    });
     this.corePaths = this.rt.paths;
     this.paths = {
       loadModule: (name, data) => this.corePaths.loadModule(name, data),
       unloadModule: (name) => this.corePaths.unloadModule(name),
     };
     this.store.onReducerFailure = (plugin, event, error) => {
-      this.rt.emit({ type: 'kernel/oops', plugin, where: `reducer for ${event.type}`, message: describeError(error), pid: this.rt.running?.pid ?? -1, killed: null, preemptCount: null });
+      this.rt.emit({
+        type: 'kernel/oops',
+        plugin,
+        where: `reducer for ${event.type}`,
+        message: describeError(error),
+        pid: this.rt.running?.pid ?? -1,
+        killed: null,
+        preemptCount: null,
+      });
     };
-    this.state$ = contain(defer(() => concat(of(this.store.state), this.store.state$)), 'state$', this.reportSubscriber);
+    this.state$ = contain(
+      defer(() => concat(of(this.store.state), this.store.state$)),
+      'state$',
+      this.reportSubscriber,
+    );
     // Deferred: `reset` gives the store new subjects, and a subscription made after it takes them.
-    this.events$ = contain(defer(() => this.store.events$), 'events$', this.reportSubscriber);
+    this.events$ = contain(
+      defer(() => this.store.events$),
+      'events$',
+      this.reportSubscriber,
+    );
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
       // The interrupt sources go in the header only when configured: a run without them keeps its log.
-      if (options.interrupts === null) this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
-      else this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION, interrupts: { ...options.interrupts } });
+      if (options.interrupts === null)
+        this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
+      else
+        this.rt.emit({
+          type: 'kernel/created',
+          cpus: options.cpus,
+          seed: options.seed,
+          coreVersion: CORE_VERSION,
+          logVersion: LOG_VERSION,
+          interrupts: { ...options.interrupts },
+        });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -510,7 +580,11 @@ class KernelImpl implements ReplayedKernel {
       }
       apis[apiKey(p.name)] = this.wrapApi(p.name, api);
       if (mode === 'live') {
-        this.rt.emit(p.options === undefined ? { type: 'kernel/plugin-registered', name: p.name, version: p.version } : { type: 'kernel/plugin-registered', name: p.name, version: p.version, options: p.options });
+        this.rt.emit(
+          p.options === undefined
+            ? { type: 'kernel/plugin-registered', name: p.name, version: p.version }
+            : { type: 'kernel/plugin-registered', name: p.name, version: p.version, options: p.options },
+        );
       }
     }
     this.rt.seal();
@@ -519,7 +593,14 @@ class KernelImpl implements ReplayedKernel {
     if (mode === 'live') {
       const missing = plugins.filter((p) => !this.resets.has(p.name)).map((p) => p.name);
       const rt = this.rt.mark();
-      this.resetMark = options.logFile !== null ? `it streams its log to ${options.logFile}` : missing.length > 0 ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)` : rt === null ? 'a plugin started tasks or timers while registering' : { store: this.store.mark(), rt };
+      this.resetMark =
+        options.logFile !== null
+          ? `it streams its log to ${options.logFile}`
+          : missing.length > 0
+            ? `plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not call ctx.onReset (they keep data the core cannot restore)`
+            : rt === null
+              ? 'a plugin started tasks or timers while registering'
+              : { store: this.store.mark(), rt };
     }
   }
 
@@ -532,9 +613,11 @@ class KernelImpl implements ReplayedKernel {
     this.live('reset');
     checkKeys('reset', options, RESET_KEYS);
     if (this.running) throw new TracelabError('RUN_REENTRANT', 'reset: called while the kernel is running; reset it after the run returns');
-    if (typeof this.resetMark === 'string') throw new TracelabError('RESET_UNSUPPORTED', `reset: this kernel cannot be reset: ${this.resetMark}; create a new one`);
+    if (typeof this.resetMark === 'string')
+      throw new TracelabError('RESET_UNSUPPORTED', `reset: this kernel cannot be reset: ${this.resetMark}; create a new one`);
     const strategy = options.strategy ?? this.options.strategy;
-    if (typeof strategy !== 'object' || strategy === null || typeof strategy.create !== 'function') throw new TracelabError('INVALID_OPTION', 'reset: strategy must be a strategy object (randomStrategy(), replaySchedule(...))');
+    if (typeof strategy !== 'object' || strategy === null || typeof strategy.create !== 'function')
+      throw new TracelabError('INVALID_OPTION', 'reset: strategy must be a strategy object (randomStrategy(), replaySchedule(...))');
     for (const [plugin, restore] of this.resets) {
       try {
         restore();
@@ -552,7 +635,8 @@ class KernelImpl implements ReplayedKernel {
     const { store, rt } = this;
     const name = p.name;
     const own = (type: string): void => {
-      if (!type.startsWith(`${name}/`)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: event type ${type} must be namespaced as ${name}/<event>`, { plugin: name, event: type });
+      if (!type.startsWith(`${name}/`))
+        throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: event type ${type} must be namespaced as ${name}/<event>`, { plugin: name, event: type });
     };
     return {
       name,
@@ -570,18 +654,31 @@ class KernelImpl implements ReplayedKernel {
       },
       on: (type, reducer) => {
         if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
-        else if (!store.isDeclared(type)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
+        else if (!store.isDeclared(type))
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
         store.addReducer(type, name, reducer as unknown as SliceReducer);
       },
       tap: (hook, handler, options) => {
-        if (typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the ${String(hook)} handler must be a function (plain or generator), got ${typeof handler}`, { plugin: name, hook });
-        if (!HOOKS.has(hook)) throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
+        if (typeof handler !== 'function')
+          throw new TracelabError(
+            'PLUGIN_INVALID',
+            `plugin ${name}: the ${String(hook)} handler must be a function (plain or generator), got ${typeof handler}`,
+            { plugin: name, hook },
+          );
+        if (!HOOKS.has(hook))
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: no hook named ${String(hook)} (hooks: ${[...HOOKS].join(', ')})`, { plugin: name, hook });
         const syscallHook = hook === 'syscallEntry' || hook === 'syscallExit';
         if (!syscallHook && options?.flag !== undefined) {
-          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the flag option selects tasks for the syscall hooks only, not ${hook}`, { plugin: name, hook });
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the flag option selects tasks for the syscall hooks only, not ${hook}`, {
+            plugin: name,
+            hook,
+          });
         }
         if (syscallHook && options?.flag === undefined) {
-          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: a ${hook} tap needs the thread flag that selects its tasks ({ flag: 'TIF_...' })`, { plugin: name, hook });
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: a ${hook} tap needs the thread flag that selects its tasks ({ flag: 'TIF_...' })`, {
+            plugin: name,
+            hook,
+          });
         }
         rt.tap(name, hook, handler, options);
       },
@@ -597,40 +694,69 @@ class KernelImpl implements ReplayedKernel {
       },
       defineSyscall: (n, body) => {
         rt.assertRegistering(name, `defineSyscall(${n})`);
-        if (typeof body !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, { plugin: name, syscall: n });
-        rt.syscalls.set(n, (args) => attributed(name, `syscall ${n}`, () => body(args), () => rt.isDisabled(name)) as KPath<number>);
+        if (typeof body !== 'function')
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the body of syscall ${n} must be a function (plain or generator), got ${typeof body}`, {
+            plugin: name,
+            syscall: n,
+          });
+        rt.syscalls.set(
+          n,
+          (args) =>
+            attributed(
+              name,
+              `syscall ${n}`,
+              () => body(args),
+              () => rt.isDisabled(name),
+            ) as KPath<number>,
+        );
         if (this.mode === 'live' && store.live.functions[`sys_${n}`] === undefined) rt.emit({ type: 'kernel/function-defined', name: `sys_${n}` });
       },
       defineFunction: (n) => {
         if (this.mode === 'live' && store.live.functions[n] === undefined) rt.emit({ type: 'kernel/function-defined', name: n });
       },
       patchFunction: (n, handler) => {
-        if (handler !== null && typeof handler !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`, { plugin: name, function: n });
+        if (handler !== null && typeof handler !== 'function')
+          throw new TracelabError(
+            'PLUGIN_INVALID',
+            `plugin ${name}: the mcount handler for ${n} must be a function (plain or generator) or null, got ${typeof handler}`,
+            { plugin: name, function: n },
+          );
         const before = rt.patches.get(n);
         if (handler === null) rt.patches.delete(n);
         else rt.patches.set(n, { plugin: name, handler });
         rt.journal(() => (before === undefined ? rt.patches.delete(n) : rt.patches.set(n, before)));
       },
       onRollback: (undo) => {
-        if (typeof undo !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onRollback takes a function that undoes the change, got ${typeof undo}`, { plugin: name });
+        if (typeof undo !== 'function')
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onRollback takes a function that undoes the change, got ${typeof undo}`, { plugin: name });
         rt.journal(undo);
       },
       paths: this.paths,
       api: (n) => {
         const key = apiKey(n);
-        if (!(key in apis)) throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`, { plugin: name, dependency: n });
+        if (!(key in apis))
+          throw new TracelabError(
+            'PLUGIN_MISSING_DEPENDENCY',
+            `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`,
+            { plugin: name, dependency: n },
+          );
         return apis[key] as never;
       },
       onReset: (restore) => {
         rt.assertRegistering(name, 'onReset');
-        if (restore !== undefined && typeof restore !== 'function') throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function (or nothing), got ${typeof restore}`, { plugin: name });
+        if (restore !== undefined && typeof restore !== 'function')
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: onReset takes a function (or nothing), got ${typeof restore}`, { plugin: name });
         this.resets.set(name, restore ?? nothingToRestore);
       },
       optionalApi: (n) => {
         const key = apiKey(n);
         if (!(key in apis)) {
           if (p.optionalDependsOn?.[n] === undefined && p.dependsOn?.[n] === undefined) {
-            throw new TracelabError('PLUGIN_MISSING_DEPENDENCY', `plugin ${name} asked for the API of ${n} without declaring it in dependsOn or optionalDependsOn`, { plugin: name, dependency: n });
+            throw new TracelabError(
+              'PLUGIN_MISSING_DEPENDENCY',
+              `plugin ${name} asked for the API of ${n} without declaring it in dependsOn or optionalDependsOn`,
+              { plugin: name, dependency: n },
+            );
           }
           return undefined;
         }
@@ -697,12 +823,20 @@ class KernelImpl implements ReplayedKernel {
   // ---- driving -----------------------------------------------------------------------------
 
   private live(what: string): void {
-    if (this.mode === 'replay') throw new TracelabError('REPLAY_READ_ONLY', `${what}: a kernel rebuilt by replay() is read-only; re-run with createKernel({ strategy: replaySchedule(...) })`);
+    if (this.mode === 'replay')
+      throw new TracelabError(
+        'REPLAY_READ_ONLY',
+        `${what}: a kernel rebuilt by replay() is read-only; re-run with createKernel({ strategy: replaySchedule(...) })`,
+      );
   }
 
   spawn(program: Program, options: SpawnOptions = {}): number {
     this.live('spawn');
-    if (typeof program !== 'function') throw new TracelabError('INVALID_OPTION', `spawn: program must be a generator function, function* (u) { ... }; got ${program === null ? 'null' : typeof program}`);
+    if (typeof program !== 'function')
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `spawn: program must be a generator function, function* (u) { ... }; got ${program === null ? 'null' : typeof program}`,
+      );
     // A generator function's body runs only when the task does. Any other function is called
     // here, so that one which gives no generator (an arrow or async function written by
     // mistake) is refused now, not when the task first runs ("gen.next is not a function").
@@ -735,18 +869,27 @@ class KernelImpl implements ReplayedKernel {
     return rt;
   }
 
-
   call<T>(path: KPath<T> | (() => KPath<T> | T), options: SpawnOptions & { readonly maxSteps?: number } = {}): T {
     this.live('call');
-    if (this.running) throw new TracelabError('RUN_REENTRANT', 'call: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
+    if (this.running)
+      throw new TracelabError(
+        'RUN_REENTRANT',
+        'call: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns',
+      );
     const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall');
     this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
     const v = this.rt.violations[0];
     if (v !== undefined) {
-      throw Object.assign(new TracelabError('INVARIANT_VIOLATED', `invariant ${v.name} violated: ${v.message} (replay: ${v.schedule})`, { violation: v }), { violation: v });
+      throw Object.assign(new TracelabError('INVARIANT_VIOLATED', `invariant ${v.name} violated: ${v.message} (replay: ${v.schedule})`, { violation: v }), {
+        violation: v,
+      });
     }
     if (t.outcome === undefined) {
-      throw new TracelabError('CALL_DID_NOT_RETURN', `kernel.call: ${t.comm} (pid ${t.pid}) had not returned when the run stopped: ${this.rt.describeStuck()}`, { pid: t.pid });
+      throw new TracelabError(
+        'CALL_DID_NOT_RETURN',
+        `kernel.call: ${t.comm} (pid ${t.pid}) had not returned when the run stopped: ${this.rt.describeStuck()}`,
+        { pid: t.pid },
+      );
     }
     if (!t.outcome.ok) throw new TracelabError('CALL_OOPS', `kernel.call: ${t.outcome.error}`, { pid: t.pid });
     return t.outcome.value as T;
@@ -756,11 +899,17 @@ class KernelImpl implements ReplayedKernel {
     this.live('run');
     checkKeys('run', options, RUN_KEYS);
     const maxSteps = options.maxSteps ?? 10_000_000;
-    if (!Number.isInteger(maxSteps) || maxSteps < 0) throw new TracelabError('INVALID_OPTION', `run: maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
-    if (options.until !== undefined && typeof options.until !== 'function') throw new TracelabError('INVALID_OPTION', `run: until must be a function (state) => boolean, got ${typeof options.until}`);
+    if (!Number.isInteger(maxSteps) || maxSteps < 0)
+      throw new TracelabError('INVALID_OPTION', `run: maxSteps must be a non-negative integer, got ${String(maxSteps)}`);
+    if (options.until !== undefined && typeof options.until !== 'function')
+      throw new TracelabError('INVALID_OPTION', `run: until must be a function (state) => boolean, got ${typeof options.until}`);
     // A subscriber (or any code run from a step) calling run would nest a scheduler loop inside
     // a step: the outer run's count and the step's own state would be wrong.
-    if (this.running) throw new TracelabError('RUN_REENTRANT', 'run: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns');
+    if (this.running)
+      throw new TracelabError(
+        'RUN_REENTRANT',
+        'run: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns',
+      );
     this.running = true;
     const dog = this.watchdog;
     this.beatAtRun = this.heartbeat[0]!;
@@ -819,25 +968,43 @@ function nothingToRestore(): void {
 /** Options objects are plain objects with known keys: a typo (`cpu: 4`) is refused, naming it. */
 function checkKeys(where: string, options: unknown, known: readonly string[]): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TracelabError('INVALID_OPTION', `${where}: options must be an object { ${known.join(', ')} } (or left out), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `${where}: options must be an object { ${known.join(', ')} } (or left out), got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`,
+    );
   }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TracelabError('INVALID_OPTION', `${where}: unknown option ${JSON.stringify(key)} (options: ${known.join(', ')})`, { option: key });
+    if (!known.includes(key))
+      throw new TracelabError('INVALID_OPTION', `${where}: unknown option ${JSON.stringify(key)} (options: ${known.join(', ')})`, { option: key });
   }
 }
 
 function normalize(options: KernelOptions): KernelImpl['options'] {
   checkKeys('createKernel', options, KERNEL_KEYS);
-  if (options.faultInjection !== undefined && typeof options.faultInjection !== 'boolean') throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
+  if (options.faultInjection !== undefined && typeof options.faultInjection !== 'boolean')
+    throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
   const cpus = options.cpus ?? 2;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64)
+    throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
   const seed = options.seed ?? 1;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new TracelabError('INVALID_OPTION', `createKernel: seed must be an integer from 0 to 2^32-1, got ${seed}`);
   const faultLatency = options.faultLatency ?? 3;
-  if (!Number.isInteger(faultLatency) || faultLatency < 1) throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
-  if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === '')) throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
+  if (!Number.isInteger(faultLatency) || faultLatency < 1)
+    throw new TracelabError('INVALID_OPTION', `createKernel: faultLatency must be a positive integer, got ${faultLatency}`);
+  if (options.logFile !== undefined && (typeof options.logFile !== 'string' || options.logFile === ''))
+    throw new TracelabError('INVALID_OPTION', `createKernel: logFile must be a file path, got ${JSON.stringify(options.logFile)}`);
   const watchdog = checkWatchdogOptions(options.watchdog);
-  return { cpus, seed, faultLatency, faultInjection: options.faultInjection ?? false, strategy: options.strategy ?? randomStrategy(), logFile: options.logFile ?? null, watchdog, interrupts: resolveInterrupts(options.interrupts) };
+  return {
+    cpus,
+    seed,
+    faultLatency,
+    faultInjection: options.faultInjection ?? false,
+    strategy: options.strategy ?? randomStrategy(),
+    logFile: options.logFile ?? null,
+    watchdog,
+    interrupts: resolveInterrupts(options.interrupts),
+  };
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
@@ -864,7 +1031,11 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
   if (lines.events.length === 0) throw new TracelabError('LOG_EMPTY', 'replay: the log holds no events');
   const first = lines.events[0]!.value as Partial<KernelEvent<'kernel/created'>>;
   if (typeof first !== 'object' || first === null || first.type !== 'kernel/created') {
-    throw new TracelabError('LOG_FOREIGN', `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`, { line: 1 });
+    throw new TracelabError(
+      'LOG_FOREIGN',
+      `replay: line 1 is not a tracelab log header (expected a kernel/created event, got ${JSON.stringify(first).slice(0, 80)})`,
+      { line: 1 },
+    );
   }
   if (first.logVersion !== LOG_VERSION) {
     const version = first.logVersion === undefined ? 1 : first.logVersion;
@@ -875,7 +1046,16 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
     );
   }
   const k = new KernelImpl(
-    { cpus: Number(first.cpus), seed: Number(first.seed), faultLatency: 3, faultInjection: false, strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) }, logFile: null, watchdog: false, interrupts: null },
+    {
+      cpus: Number(first.cpus),
+      seed: Number(first.seed),
+      faultLatency: 3,
+      faultInjection: false,
+      strategy: { name: 'replay-log', create: () => ({ choose: () => 0 }) },
+      logFile: null,
+      watchdog: false,
+      interrupts: null,
+    },
     expected,
     'replay',
   );
@@ -887,18 +1067,30 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
       const want = expected[registered];
       const sameOptions = canonicalJson(want?.options ?? null) === canonicalJson(e.options ?? null);
       if (want === undefined || want.name !== e.name || want.version !== e.version || !sameOptions) {
-        throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: line ${line} registers plugin ${e.name}@${e.version}, but the stack given to replay has ${want === undefined ? 'no more plugins' : `${want.name}@${want.version}${sameOptions ? '' : ` with other options (${canonicalJson(want.options ?? null)})`} there`}`, { line, plugin: e.name });
+        throw new TracelabError(
+          'LOG_PLUGIN_MISMATCH',
+          `replay: line ${line} registers plugin ${e.name}@${e.version}, but the stack given to replay has ${want === undefined ? 'no more plugins' : `${want.name}@${want.version}${sameOptions ? '' : ` with other options (${canonicalJson(want.options ?? null)})`} there`}`,
+          { line, plugin: e.name },
+        );
       }
       registered++;
     }
     try {
       k.store.apply(Object.freeze(e));
     } catch (err) {
-      throw new TracelabError('LOG_REDUCER_FAILED', `replay: line ${line} (${e.type}) cannot be applied: ${describeError(err)}`, { line, event: e.type }, { cause: err });
+      throw new TracelabError(
+        'LOG_REDUCER_FAILED',
+        `replay: line ${line} (${e.type}) cannot be applied: ${describeError(err)}`,
+        { line, event: e.type },
+        { cause: err },
+      );
     }
   }
   if (registered !== expected.length) {
-    const missing = expected.slice(registered).map((p) => p.name).join(', ');
+    const missing = expected
+      .slice(registered)
+      .map((p) => p.name)
+      .join(', ');
     throw new TracelabError('LOG_PLUGIN_MISMATCH', `replay: the log never registers ${missing}, which the stack given to replay has`, { plugins: missing });
   }
   k.report = { events: lines.events.length, truncated: lines.truncated };
@@ -915,10 +1107,18 @@ function checkEvent(value: unknown, line: number, index: number, store: EventSto
     if (!Number.isInteger(e[f])) throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} (${e['type']}) has no integer "${f}"`, { line, field: f });
   }
   if (e['seq'] !== index) {
-    throw new TracelabError('LOG_SEQUENCE', `replay: line ${line} has seq ${String(e['seq'])}, expected ${index} (events missing, duplicated or reordered)`, { line, seq: e['seq'], expected: index });
+    throw new TracelabError('LOG_SEQUENCE', `replay: line ${line} has seq ${String(e['seq'])}, expected ${index} (events missing, duplicated or reordered)`, {
+      line,
+      seq: e['seq'],
+      expected: index,
+    });
   }
   if (!store.isDeclared(e['type'])) {
-    throw new TracelabError('LOG_INVALID_EVENT', `replay: line ${line} has event type ${e['type']}, which neither the core nor the given plugins declare (a plugin missing from the stack?)`, { line, event: e['type'] });
+    throw new TracelabError(
+      'LOG_INVALID_EVENT',
+      `replay: line ${line} has event type ${e['type']}, which neither the core nor the given plugins declare (a plugin missing from the stack?)`,
+      { line, event: e['type'] },
+    );
   }
   return e as unknown as KernelEvent;
 }
@@ -940,7 +1140,10 @@ function splitLines(text: string): { events: Array<{ line: number; value: unknow
       events.push({ line, value: JSON.parse(body) as unknown });
     } catch (err) {
       if (isLast && !endsClean) {
-        return { events, truncated: { line, message: `line ${line} is cut short (${body.length} bytes, no newline): replayed the ${events.length} complete events before it` } };
+        return {
+          events,
+          truncated: { line, message: `line ${line} is cut short (${body.length} bytes, no newline): replayed the ${events.length} complete events before it` },
+        };
       }
       throw new TracelabError('LOG_CORRUPT', `replay: line ${line} is not valid JSON: ${describeError(err)}`, { line });
     }

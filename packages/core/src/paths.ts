@@ -257,9 +257,7 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
   if (l !== undefined && (l.writer === me.pid || (write && l.readers.includes(me.pid)))) {
     throw kernelBug(`${kind} ${name} deadlock: pid ${me.pid} already holds it`);
   }
-  const free =
-    l === undefined ||
-    (l.writer === null && (write ? l.readers.length === 0 && l.waiters.length === 0 : l.waiters.length === 0));
+  const free = l === undefined || (l.writer === null && (write ? l.readers.length === 0 && l.waiters.length === 0 : l.waiters.length === 0));
   if (free) {
     yield emitCommand({ type: 'lock/acquired', lock: name, kind, pid: me.pid, write, handoff: false });
     return;

@@ -66,7 +66,8 @@ function positiveInt(what: string, v: number): number {
 }
 
 function aProgram(what: string, p: Program): Program {
-  if (typeof p !== 'function') throw new TypeError(`${what}: the program must be a generator function, function* (u) { ... }; got ${p === null ? 'null' : typeof p}`);
+  if (typeof p !== 'function')
+    throw new TypeError(`${what}: the program must be a generator function, function* (u) { ... }; got ${p === null ? 'null' : typeof p}`);
   return p;
 }
 

@@ -54,7 +54,11 @@ export function randomStrategy(options: RandomStrategyOptions = {}): Strategy {
   const p = options.preemptProbability ?? 0.1;
   const f = options.faultProbability ?? 0.1;
   const q = options.irqProbability ?? 0.1;
-  for (const [name, v] of [['preemptProbability', p], ['faultProbability', f], ['irqProbability', q]] as const) {
+  for (const [name, v] of [
+    ['preemptProbability', p],
+    ['faultProbability', f],
+    ['irqProbability', q],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) throw new TracelabError('INVALID_OPTION', `randomStrategy: ${name} must be within [0, 1], got ${v}`);
   }
   return {
@@ -181,11 +185,13 @@ export function encodeSchedule(choices: readonly number[], options: EncodeSchedu
 /** Encodes run-length groups directly (`[[0, 1e9]]` is a billion zeros, never built). */
 export function encodeScheduleRuns(runs: ReadonlyArray<readonly [value: number, count: number]>, options: EncodeScheduleOptions = {}): string {
   const steps = options.steps ?? 0;
-  if (!Number.isSafeInteger(steps) || steps < 0) throw new TracelabError('INVALID_OPTION', `encodeSchedule: steps must be a non-negative integer, got ${steps}`);
+  if (!Number.isSafeInteger(steps) || steps < 0)
+    throw new TracelabError('INVALID_OPTION', `encodeSchedule: steps must be a non-negative integer, got ${steps}`);
   let body = '';
   let total = 0;
   for (const [c, run] of runs) {
-    if (!Number.isInteger(c) || c < 0 || c > MAX_CHOICE_VALUE) throw new TracelabError('INVALID_OPTION', `encodeSchedule: choice ${c} is not an integer from 0 to ${MAX_CHOICE_VALUE}`);
+    if (!Number.isInteger(c) || c < 0 || c > MAX_CHOICE_VALUE)
+      throw new TracelabError('INVALID_OPTION', `encodeSchedule: choice ${c} is not an integer from 0 to ${MAX_CHOICE_VALUE}`);
     if (!Number.isSafeInteger(run) || run < 1) throw new TracelabError('INVALID_OPTION', `encodeSchedule: run length ${run} is not a positive integer`);
     const token = c < 36 ? c.toString(36) : `(${c.toString(36)})`;
     body += run >= 3 ? `${token}{${run}}` : token.repeat(run);
@@ -199,7 +205,11 @@ export function encodeScheduleRuns(runs: ReadonlyArray<readonly [value: number, 
 export function decodeSchedule(schedule: string, options: ScheduleContext = {}): number[] {
   const info = parseSchedule(schedule, options);
   if (info.choices > MAX_EXPANDED_CHOICES) {
-    throw new TracelabError('SCHEDULE_INVALID', `schedule string: ${info.choices} choices are too long to expand into an array (limit ${MAX_EXPANDED_CHOICES}); replaySchedule reads it without expanding`, { choices: info.choices });
+    throw new TracelabError(
+      'SCHEDULE_INVALID',
+      `schedule string: ${info.choices} choices are too long to expand into an array (limit ${MAX_EXPANDED_CHOICES}); replaySchedule reads it without expanding`,
+      { choices: info.choices },
+    );
   }
   const out: number[] = [];
   for (const [value, count] of info.runs) for (let k = 0; k < count; k++) out.push(value);
@@ -258,7 +268,8 @@ export function parseSchedule(schedule: string, options: ScheduleContext = {}): 
       const end = schedule.indexOf(')', i);
       if (end < 0 || end > last) fail('unclosed (');
       const digits = schedule.slice(i + 1, end);
-      if (!/^[0-9a-z]{1,6}$/.test(digits) || parseInt(digits, 36) > MAX_CHOICE_VALUE) fail(`choice value (${digits.slice(0, 12)}) is not base 36 up to ${MAX_CHOICE_VALUE.toString(36)}`);
+      if (!/^[0-9a-z]{1,6}$/.test(digits) || parseInt(digits, 36) > MAX_CHOICE_VALUE)
+        fail(`choice value (${digits.slice(0, 12)}) is not base 36 up to ${MAX_CHOICE_VALUE.toString(36)}`);
       value = parseInt(digits, 36);
       if (value < 36) fail(`choice value (${digits}) should be written as one digit`);
       i = end + 1;
@@ -275,7 +286,8 @@ export function parseSchedule(schedule: string, options: ScheduleContext = {}): 
       if (end < 0 || end > last) fail('unclosed {');
       const digits = schedule.slice(i + 1, end);
       count = Number(digits);
-      if (!/^[1-9][0-9]{0,15}$/.test(digits) || !Number.isSafeInteger(count)) fail(`repeat count {${digits.slice(0, 20)}} is not a positive decimal number`, start);
+      if (!/^[1-9][0-9]{0,15}$/.test(digits) || !Number.isSafeInteger(count))
+        fail(`repeat count {${digits.slice(0, 20)}} is not a positive decimal number`, start);
       if (total + count > choices) fail(`repeat count ${digits} takes the string past its header's ${choices} choices`, start);
       i = end + 1;
     }

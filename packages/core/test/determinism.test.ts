@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, createKernel, decodeSchedule, encodeSchedule, encodeScheduleRuns, parseSchedule, replay, replaySchedule, TracelabError } from '@tracelab/core';
+import {
+  canonicalJson,
+  createKernel,
+  decodeSchedule,
+  encodeSchedule,
+  encodeScheduleRuns,
+  parseSchedule,
+  replay,
+  replaySchedule,
+  TracelabError,
+} from '@tracelab/core';
 import { expectClean, shell } from './helpers.js';
 
 function runShell(seed: number, strategy?: ReturnType<typeof replaySchedule>) {
@@ -131,7 +141,9 @@ describe('schedule strings', () => {
   });
 
   it('names an S1 string (no checksum) as the old format instead of guessing', () => {
-    expect(() => parseSchedule('S1:0{4}1')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION', message: expect.stringMatching(/S1.*no checksum.*re-run/) }));
+    expect(() => parseSchedule('S1:0{4}1')).toThrow(
+      expect.objectContaining({ code: 'SCHEDULE_VERSION', message: expect.stringMatching(/S1.*no checksum.*re-run/) }),
+    );
     expect(() => replaySchedule('S1:0{10000000000}')).toThrow(expect.objectContaining({ code: 'SCHEDULE_VERSION' }));
   });
 

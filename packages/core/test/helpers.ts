@@ -3,9 +3,7 @@ import { printk, schedPoint } from '@tracelab/core';
 
 /** printk texts in log order, with the seq each was logged at. */
 export function printks(k: Kernel): Array<{ seq: number; text: string; pid: number; cpu: number }> {
-  return k.log
-    .filter((e): e is KernelEvent<'kernel/printk'> => e.type === 'kernel/printk')
-    .map((e) => ({ seq: e.seq, text: e.text, pid: e.pid, cpu: e.cpu }));
+  return k.log.filter((e): e is KernelEvent<'kernel/printk'> => e.type === 'kernel/printk').map((e) => ({ seq: e.seq, text: e.text, pid: e.pid, cpu: e.cpu }));
 }
 
 export function* points(n: number): KPath<void> {

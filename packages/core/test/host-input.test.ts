@@ -6,8 +6,15 @@ import { shell } from './helpers.js';
 /** Issue 13 §4: lenient parsing, re-entrant runs, throwing subscribers, a looping hook. */
 describe('host input is checked', () => {
   it('createKernel refuses an unknown key naming it and the accepted ones, and null', () => {
-    expect(() => createKernel({ cpu: 4 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts)' }));
-    expect(() => createKernel(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/createKernel: options must be an object .* got null/) }));
+    expect(() => createKernel({ cpu: 4 } as never)).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message: 'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts)',
+      }),
+    );
+    expect(() => createKernel(null as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/createKernel: options must be an object .* got null/) }),
+    );
     expect(() => createKernel({ faultInjection: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     expect(createKernel({}).state.cpus).toHaveLength(2);
   });
@@ -16,9 +23,13 @@ describe('host input is checked', () => {
     const k = createKernel();
     k.spawn(shell);
     for (const bad of [-5, Number.NaN, 1.5, '10']) {
-      expect(() => k.run({ maxSteps: bad as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/run: maxSteps must be a non-negative integer/) }));
+      expect(() => k.run({ maxSteps: bad as never })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/run: maxSteps must be a non-negative integer/) }),
+      );
     }
-    expect(() => k.run({ maxStep: 3 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/unknown option "maxStep"/) }));
+    expect(() => k.run({ maxStep: 3 } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/unknown option "maxStep"/) }),
+    );
     expect(k.steps).toBe(0);
     expect(k.run({ maxSteps: 0 }).steps).toBe(0);
     expect(k.run().done).toBe(true);
@@ -33,7 +44,12 @@ describe('subscribers', () => {
     k.events$.subscribe(function countSwitches(e) {
       if (e.type === 'sched/switch') throw new Error('subscriber bug');
     });
-    k.events$.pipe(filter((e) => e.type === 'task/exit'), map((e) => e.type)).subscribe((t) => seen.push(t));
+    k.events$
+      .pipe(
+        filter((e) => e.type === 'task/exit'),
+        map((e) => e.type),
+      )
+      .subscribe((t) => seen.push(t));
     k.select((s) => s.clock.now).subscribe(() => {
       throw new Error('state bug');
     });
@@ -51,13 +67,21 @@ describe('subscribers', () => {
   it('an operator that throws, with no error handler downstream, is contained too', async () => {
     const k = createKernel();
     k.spawn(shell);
-    k.events$.pipe(map(() => {
-      throw new Error('operator bug');
-    })).subscribe(function sink() {
-      // never reached: the operator throws first
-    });
+    k.events$
+      .pipe(
+        map(() => {
+          throw new Error('operator bug');
+        }),
+      )
+      .subscribe(function sink() {
+        // never reached: the operator throws first
+      });
     expect(k.run().done).toBe(true);
-    expect(k.subscriberErrors[0]).toMatchObject({ stream: 'events$', subscriber: 'an operator piped before sink', message: expect.stringContaining('operator bug') });
+    expect(k.subscriberErrors[0]).toMatchObject({
+      stream: 'events$',
+      subscriber: 'an operator piped before sink',
+      message: expect.stringContaining('operator bug'),
+    });
     await new Promise((resolve) => setTimeout(resolve, 20));
   });
 
@@ -105,7 +129,12 @@ describe('a hook that loops without a scheduling point', () => {
     expect(r.done).toBe(true);
     const oops = k.log.filter((e) => e.type === 'kernel/oops');
     expect(oops).toHaveLength(1);
-    expect(oops[0]).toMatchObject({ plugin: 'looper', where: 'hook exec', killed: null, message: expect.stringMatching(/BUG: soft lockup: pid \d+ \(sh\) on cpu \d ran 1000000 commands without a scheduling point/) });
+    expect(oops[0]).toMatchObject({
+      plugin: 'looper',
+      where: 'hook exec',
+      killed: null,
+      message: expect.stringMatching(/BUG: soft lockup: pid \d+ \(sh\) on cpu \d ran 1000000 commands without a scheduling point/),
+    });
     expect(k.state.kernel.disabledPlugins).toHaveProperty('looper');
     expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 4 });
   });

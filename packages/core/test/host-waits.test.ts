@@ -41,7 +41,14 @@ describe('a kernel waiting for its host', () => {
         yield u.kill(b, SIGCONT);
         yield u.exit(0);
       });
-      expect(k.call((function* () { yield* points(1); return 7; })())).toBe(7);
+      expect(
+        k.call(
+          (function* () {
+            yield* points(1);
+            return 7;
+          })(),
+        ),
+      ).toBe(7);
       const r2 = k.run();
       expect(r2.violations).toEqual([]);
       expect(r2.waiting).toEqual([]);
@@ -73,7 +80,9 @@ describe('a kernel waiting for its host', () => {
       }
       found++;
       expect(r.violations[0]!.name).toBe('kernel/stuck');
-      expect(r.violations[0]!.message).toMatch(new RegExp(`lock-order deadlock: pid (${p1}|${p2}) .* waits for (A|B), held by pid (${p1}|${p2}) .* waits for (A|B), held by pid`));
+      expect(r.violations[0]!.message).toMatch(
+        new RegExp(`lock-order deadlock: pid (${p1}|${p2}) .* waits for (A|B), held by pid (${p1}|${p2}) .* waits for (A|B), held by pid`),
+      );
       expect(r.waiting).toEqual([]);
     }
     expect(found).toBeGreaterThan(3);

@@ -150,7 +150,12 @@ describe('local_irq_*', () => {
     const seen: Seen[] = [];
     const nmis: Seen[] = [];
     // Periods of 3: at most two steps in three go to interrupts, so the call goes on.
-    const k = createKernel({ cpus: 1, strategy: always(), interrupts: { timer: { period: 3 }, nmi: { period: 3 } }, plugins: [handlers({ irq: () => probe(seen), nmi: () => probe(nmis) })] });
+    const k = createKernel({
+      cpus: 1,
+      strategy: always(),
+      interrupts: { timer: { period: 3 }, nmi: { period: 3 } },
+      plugins: [handlers({ irq: () => probe(seen), nmi: () => probe(nmis) })],
+    });
     k.call(
       (function* () {
         yield* localIrqDisable();
@@ -309,7 +314,9 @@ describe('nesting', () => {
     expect(entry.pid).toBe(0);
     const oops = k.log.find((e) => e.type === 'kernel/oops') as KernelEvent<'kernel/oops'>;
     expect(oops).toMatchObject({ plugin: 'irqtest', where: 'hook irq', pid: 0, killed: null });
-    expect(oops.message).toMatch(/^BUG: scheduling while atomic: pid 0 \(swapper\/0\) went to sleep on cpu 0 with preempt count 65536 \(in hard interrupt context\)$/);
+    expect(oops.message).toMatch(
+      /^BUG: scheduling while atomic: pid 0 \(swapper\/0\) went to sleep on cpu 0 with preempt count 65536 \(in hard interrupt context\)$/,
+    );
     // Refused at the sleep itself: no task/sleep was ever folded, not even one rolled back.
     expect(folded).toEqual([]);
     expect(k.log.some((e) => e.type === 'task/sleep' && e.pid === 0)).toBe(false);
@@ -397,7 +404,7 @@ describe('preemption on interrupt exit', () => {
 });
 
 describe('RCU and interrupts', () => {
-  it('SEMANTICS.md §0/§6: an interrupt is not a quiescent state: a grace period never ends while a handler that began before it is inside, on a user task\'s CPU', () => {
+  it("SEMANTICS.md §0/§6: an interrupt is not a quiescent state: a grace period never ends while a handler that began before it is inside, on a user task's CPU", () => {
     // Each handler run on cpu 0 over a user task gets a generation number; `inside` is the one running.
     let gen = 0;
     let inside = 0;
@@ -528,7 +535,7 @@ describe('RCU and interrupts', () => {
     );
   }
 
-  it('SEMANTICS.md §6 (RCU not watching in the idle loop): an interrupt on an idle CPU inside its EQS makes RCU watch it for the handler\'s duration (rcu_irq_enter/exit)', () => {
+  it("SEMANTICS.md §6 (RCU not watching in the idle loop): an interrupt on an idle CPU inside its EQS makes RCU watch it for the handler's duration (rcu_irq_enter/exit)", () => {
     const k = idleEqsKernel(4);
     updater(k, 12);
     const { starts, qsInIrq } = idleRcuTrace(k);
@@ -611,7 +618,13 @@ describe('RCU and interrupts', () => {
 describe('replay', () => {
   it('interrupt arrivals are choices of the schedule string: replaySchedule re-runs the same log', () => {
     const make = (strategy: Strategy) => {
-      const k = createKernel({ cpus: 2, seed: 11, strategy, interrupts: { timer: { period: 3 }, nmi: { period: 7 } }, plugins: [handlers({ irq: () => probe([]), nmi: () => probe([]) })] });
+      const k = createKernel({
+        cpus: 2,
+        seed: 11,
+        strategy,
+        interrupts: { timer: { period: 3 }, nmi: { period: 7 } },
+        plugins: [handlers({ irq: () => probe([]), nmi: () => probe([]) })],
+      });
       k.spawn(computing);
       k.spawn(computing);
       expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
@@ -681,7 +694,13 @@ describe('reset, replay and rollback with interrupts', () => {
   });
 
   it('replay(log) of a run with interrupts folds to the same state and hash', () => {
-    const k = createKernel({ cpus: 2, seed: 5, strategy: randomStrategy({ irqProbability: 0.4 }), interrupts: { timer: { period: 3 }, nmi: { period: 4 } }, plugins: [resettable()] });
+    const k = createKernel({
+      cpus: 2,
+      seed: 5,
+      strategy: randomStrategy({ irqProbability: 0.4 }),
+      interrupts: { timer: { period: 3 }, nmi: { period: 4 } },
+      plugins: [resettable()],
+    });
     workload(k);
     expect(k.run({ maxSteps: MAX_STEPS }).done).toBe(true);
     expect(entries(k, 'timer').length).toBeGreaterThan(0);
@@ -838,7 +857,7 @@ describe('IPIs (smp_call_function_single)', () => {
     expect(k.log.find((e) => e.type === 'kernel/printk' && e.text === 'returned')!.seq).toBeGreaterThan(entry.seq);
   });
 
-  it('to the caller\'s own CPU: the function runs at once, interrupts off, not in interrupt context, with no IPI', () => {
+  it("to the caller's own CPU: the function runs at once, interrupts off, not in interrupt context, with no IPI", () => {
     const ran: Ran[] = [];
     const k = createKernel({ cpus: 2, strategy: rrIpi() });
     const cpu = k.call(

@@ -99,7 +99,11 @@ describe('plain-function callbacks', () => {
     });
     k.run();
     expect(k.log.find((e) => e.type === 'signal/deliver')).toMatchObject({ pid, sig: 15, action: 'ignore' });
-    expect(k.log.find((e) => e.type === 'kernel/oops')).toMatchObject({ plugin: 'thrower', where: 'hook exec', message: expect.stringContaining('plain boom') });
+    expect(k.log.find((e) => e.type === 'kernel/oops')).toMatchObject({
+      plugin: 'thrower',
+      where: 'hook exec',
+      message: expect.stringContaining('plain boom'),
+    });
     expect(k.state.kernel.disabledPlugins).toHaveProperty('thrower');
     expect(k.log.find((e): e is KernelEvent<'task/exit'> => e.type === 'task/exit' && e.pid === pid)!.code).toBe(3);
   });
@@ -113,10 +117,17 @@ describe('plain-function callbacks', () => {
         return 'gen';
       }),
     ).toBe('gen');
-    expect(k.call(fn('my_fn', (function* () {
-      yield* points(1);
-      return 1;
-    })()))).toBe(1);
+    expect(
+      k.call(
+        fn(
+          'my_fn',
+          (function* () {
+            yield* points(1);
+            return 1;
+          })(),
+        ),
+      ),
+    ).toBe(1);
     let ran = false;
     k.spawnKthread(() => {
       ran = true;
@@ -130,8 +141,12 @@ describe('plain-function callbacks', () => {
       }),
     ).toThrow(expect.objectContaining({ code: 'CALL_OOPS', message: expect.stringContaining('nope') }));
     for (const bad of [42, null, 'x']) {
-      expect(() => k.call(bad as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/call: path must be a generator object or a function/) }));
-      expect(() => k.spawnKthread(bad as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/spawnKthread: path must be/) }));
+      expect(() => k.call(bad as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/call: path must be a generator object or a function/) }),
+      );
+      expect(() => k.spawnKthread(bad as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/spawnKthread: path must be/) }),
+      );
     }
   });
 
@@ -145,7 +160,9 @@ describe('plain-function callbacks', () => {
           ctx.tap('exec', handler as never);
         },
       });
-    expect(() => createKernel({ plugins: [withTap(42)] })).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: 'plugin badtap: the exec handler must be a function (plain or generator), got number' }));
+    expect(() => createKernel({ plugins: [withTap(42)] })).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID', message: 'plugin badtap: the exec handler must be a function (plain or generator), got number' }),
+    );
     const withSyscall = definePlugin({
       name: 'badsys',
       version: '1.0.0',
@@ -154,7 +171,9 @@ describe('plain-function callbacks', () => {
         ctx.defineSyscall('x', 'nope' as never);
       },
     });
-    expect(() => createKernel({ plugins: [withSyscall] })).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/syscall x must be a function/) }));
+    expect(() => createKernel({ plugins: [withSyscall] })).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/syscall x must be a function/) }),
+    );
     const withPatch = definePlugin({
       name: 'badpatch',
       version: '1.0.0',
@@ -163,10 +182,18 @@ describe('plain-function callbacks', () => {
         ctx.patchFunction('f', {} as never);
       },
     });
-    expect(() => createKernel({ plugins: [withPatch] })).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/mcount handler for f must be a function/) }));
+    expect(() => createKernel({ plugins: [withPatch] })).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/mcount handler for f must be a function/) }),
+    );
     // callRcu with something else: the coded error goes into the calling path, which oopses.
     const k = createKernel({ cpus: 1 });
-    expect(() => k.call((function* () { yield* callRcu(7 as never, 'seven'); })())).toThrow(expect.objectContaining({ code: 'CALL_OOPS', message: expect.stringMatching(/callRcu\("seven"\): the callback must be a function/) }));
+    expect(() =>
+      k.call(
+        (function* () {
+          yield* callRcu(7 as never, 'seven');
+        })(),
+      ),
+    ).toThrow(expect.objectContaining({ code: 'CALL_OOPS', message: expect.stringMatching(/callRcu\("seven"\): the callback must be a function/) }));
   });
 });
 

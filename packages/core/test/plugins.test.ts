@@ -37,7 +37,19 @@ describe('plugin registration', () => {
     expect(code(() => createKernel({ plugins: [plugin('a', { dependsOn: { b: '^2.0.0' } }), plugin('b')] }))).toBe('PLUGIN_DEPENDENCY_VERSION');
     expect(code(() => createKernel({ plugins: [plugin('Bad Name')] }))).toBe('PLUGIN_INVALID');
     expect(code(() => createKernel({ plugins: [plugin('a', { version: 'one' })] }))).toBe('PLUGIN_INVALID');
-    expect(code(() => createKernel({ plugins: [plugin('a', { register: () => { throw new Error('boom'); } })] }))).toBe('PLUGIN_REGISTER_FAILED');
+    expect(
+      code(() =>
+        createKernel({
+          plugins: [
+            plugin('a', {
+              register: () => {
+                throw new Error('boom');
+              },
+            }),
+          ],
+        }),
+      ),
+    ).toBe('PLUGIN_REGISTER_FAILED');
     expect(() => createKernel({ plugins: [plugin('ktrace', { dependsOn: { markers: '^0.1.0' } })] })).toThrow(/plugin ktrace needs plugin markers/);
     expect(() => createKernel({ plugins: [plugin('a', { core: '^9.0.0' })] })).toThrow(/plugin a@1\.2\.3 needs @tracelab\/core \^9\.0\.0/);
   });
@@ -45,7 +57,12 @@ describe('plugin registration', () => {
   it('registers dependencies first, skips false entries and records the stack in the log', () => {
     const order: string[] = [];
     const k = createKernel({
-      plugins: [false, plugin('top', { dependsOn: { base: '^1.0.0' }, register: () => void order.push('top') }), null, plugin('base', { register: () => void order.push('base') })],
+      plugins: [
+        false,
+        plugin('top', { dependsOn: { base: '^1.0.0' }, register: () => void order.push('top') }),
+        null,
+        plugin('base', { register: () => void order.push('base') }),
+      ],
     });
     expect(order).toEqual(['base', 'top']);
     expect(k.log.filter((e) => e.type === 'kernel/plugin-registered').map((e) => (e as { name: string }).name)).toEqual(['base', 'top']);
@@ -76,25 +93,33 @@ const counter = definePlugin<{ forks(): number }, { forks: number }>({
     ctx.on('counter/forked', (slice) => {
       slice.forks += 1;
     });
-    ctx.tap('fork', function* ({ child }) {
-      yield* emit({ type: 'counter/forked', child });
-    }, { stage: 'link' });
+    ctx.tap(
+      'fork',
+      function* ({ child }) {
+        yield* emit({ type: 'counter/forked', child });
+      },
+      { stage: 'link' },
+    );
     return { forks: () => ctx.slice().forks };
   },
 });
 
 describe('fault containment', () => {
-  it('undoes a throwing hook handler\'s events, records an oops, disables the plugin, and goes on', () => {
+  it("undoes a throwing hook handler's events, records an oops, disables the plugin, and goes on", () => {
     const bad = definePlugin({
       name: 'bad',
       version: '1.0.0',
       core: '^0.1.0',
       register(ctx) {
         ctx.declareEvents(['bad/seen']);
-        ctx.tap('fork', function* ({ child }) {
-          yield* emit({ type: 'bad/seen', child });
-          if ((yield* getState()).kernel.nextPid > 0) throw new Error('probe exploded');
-        }, { stage: 'dup' });
+        ctx.tap(
+          'fork',
+          function* ({ child }) {
+            yield* emit({ type: 'bad/seen', child });
+            if ((yield* getState()).kernel.nextPid > 0) throw new Error('probe exploded');
+          },
+          { stage: 'dup' },
+        );
       },
     });
     const k = createKernel({ cpus: 2, seed: 4, plugins: [bad, counter] });
@@ -134,9 +159,13 @@ describe('fault containment', () => {
       dependsOn: { lib: '^1.0.0' },
       register(ctx) {
         const api = ctx.api('lib' as never) as { boom(): KPath<void> };
-        ctx.tap('fork', function* () {
-          yield* api.boom();
-        }, { stage: 'link' });
+        ctx.tap(
+          'fork',
+          function* () {
+            yield* api.boom();
+          },
+          { stage: 'link' },
+        );
       },
     });
     const k = createKernel({ cpus: 2, seed: 4, plugins: [lib, user] });
@@ -335,7 +364,9 @@ describe('registration tables', () => {
       },
     });
     createKernel({ plugins: [sneaky] });
-    expect(() => late!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('sneaky: tap of exit after the kernel was built') }));
+    expect(() => late!()).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('sneaky: tap of exit after the kernel was built') }),
+    );
     expect(() => lateSyscall!()).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringContaining('defineSyscall(later)') }));
   });
 });

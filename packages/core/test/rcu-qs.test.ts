@@ -55,7 +55,12 @@ function* reader(sh: Shared, where: string, hold: number): KPath<void> {
 }
 
 /** Taps `hook` with a reader; `when` narrows where it reads (idle CPU, user-bound CPU...). */
-function readerPlugin<H extends HookName>(sh: Shared, hook: H, when: (args: HookArgs[H], state: KernelState) => boolean = () => true, tapOptions: TapOptions = {}) {
+function readerPlugin<H extends HookName>(
+  sh: Shared,
+  hook: H,
+  when: (args: HookArgs[H], state: KernelState) => boolean = () => true,
+  tapOptions: TapOptions = {},
+) {
   return definePlugin({
     name: 'qs-reader',
     version: '1.0.0',
@@ -200,12 +205,20 @@ describe('RCU-sched quiescent states: readers wherever a probe can run', () => {
             core: '^0.1.0',
             register(ctx) {
               // Every user task takes the slow path: set the flag on each new task at fork.
-              ctx.tap('fork', function* (a) {
-                yield* emit({ type: 'task/flags', pid: a.child, set: ['TIF_QS_TEST'], clear: [] });
-              }, { stage: 'dup' });
-              ctx.tap(hook, function* (a) {
-                yield* reader(sh, `${hook} ${a.name} pid ${a.pid}`, 3);
-              }, { flag: 'TIF_QS_TEST' });
+              ctx.tap(
+                'fork',
+                function* (a) {
+                  yield* emit({ type: 'task/flags', pid: a.child, set: ['TIF_QS_TEST'], clear: [] });
+                },
+                { stage: 'dup' },
+              );
+              ctx.tap(
+                hook,
+                function* (a) {
+                  yield* reader(sh, `${hook} ${a.name} pid ${a.pid}`, 3);
+                },
+                { flag: 'TIF_QS_TEST' },
+              );
             },
           }),
       });
@@ -357,7 +370,7 @@ describe('the idle loop with RCU not watching (rcuIdleEnter / rcuIdleExit)', () 
     for (const g of watching) for (const cpu of g.inside) expect(g.pending).toContain(cpu);
   });
 
-  it('is the idle task\'s alone, and not nested: anywhere else it is a BUG', () => {
+  it("is the idle task's alone, and not nested: anywhere else it is a BUG", () => {
     const k = createKernel({ cpus: 1 });
     const pid = k.spawnKthread(
       (function* () {

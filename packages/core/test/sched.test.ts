@@ -148,7 +148,10 @@ describe('copyFromUser', () => {
         if (e.type === 'fault/resolved' && !e.user && faultCpu.has(e.pid) && faultCpu.get(e.pid) !== e.cpu) migrated++;
       }
       // The opened path arrived intact through the fault.
-      const opens = k.log.filter((e): e is KernelEvent<'fs/open'> => e.type === 'fs/open').map((e) => e.path).sort();
+      const opens = k.log
+        .filter((e): e is KernelEvent<'fs/open'> => e.type === 'fs/open')
+        .map((e) => e.path)
+        .sort();
       expect(opens).toEqual(['/src/file0.c', '/src/file1.c', '/src/file2.c']);
     }
     expect(migrated).toBeGreaterThan(0);
@@ -254,7 +257,11 @@ describe('kthreadRun', () => {
       expect(r.done).toBe(true);
       const texts = printks(k).map((p) => p.text);
       expect(texts).toEqual(expect.arrayContaining(['worker running', 'worker done', `started ${pid}`]));
-      expect(printks(k).filter((p) => p.text.startsWith('worker')).every((p) => p.pid === pid)).toBe(true);
+      expect(
+        printks(k)
+          .filter((p) => p.text.startsWith('worker'))
+          .every((p) => p.pid === pid),
+      ).toBe(true);
       expect(k.log.some((e) => e.type === 'task/exit' && e.pid === pid)).toBe(true);
       expectClean(k, r);
     }
@@ -400,10 +407,14 @@ describe('vfork and clone completion', () => {
       version: '1.0.0',
       core: '^0.1.0',
       register(ctx) {
-        // eslint-disable-next-line require-yield -- a hook handler is a kernel path even when it issues no command
-        ctx.tap('syscallEntry', function* ({ name }) {
-          return name === 'open' ? ('abort' as const) : undefined;
-        }, { flag: 'TIF_ABORT' });
+        ctx.tap(
+          'syscallEntry',
+          // eslint-disable-next-line require-yield -- a hook handler is a kernel path even when it issues no command
+          function* ({ name }) {
+            return name === 'open' ? ('abort' as const) : undefined;
+          },
+          { flag: 'TIF_ABORT' },
+        );
         ctx.tap('fork', function* ({ stage, child }) {
           if (stage === 'dup') yield* emit({ type: 'task/flags', pid: child, set: ['TIF_ABORT'], clear: [] });
         });

@@ -66,7 +66,9 @@ console.log('the run returned');`,
     expect(r.status).toBe(WATCHDOG_EXIT_CODE);
     expect(r.stdout).not.toContain('the run returned');
     const first = r.stderr.split('\n')[0]!;
-    expect(first).toMatch(/^tracelab: KERNEL_WATCHDOG: plugin looper's hook contextSwitch in pid \d+ \(shell\) on cpu 0 ran \d+\.\d s without reaching a scheduling point or returning \(kernel step \d+\)/);
+    expect(first).toMatch(
+      /^tracelab: KERNEL_WATCHDOG: plugin looper's hook contextSwitch in pid \d+ \(shell\) on cpu 0 ran \d+\.\d s without reaching a scheduling point or returning \(kernel step \d+\)/,
+    );
     expect(first).toContain('spinForever');
     expect(first).toContain(`the log so far is in ${log}`);
     // Node's "Waiting for the debugger to disconnect..." is not printed after the report.
@@ -76,7 +78,9 @@ console.log('the run returned');`,
     expect(report.step).toBeGreaterThan(0);
     // Every step finished before the hang is in the file, whole: the header first, and both
     // shells' first context switches (the hook ran twice before it looped).
-    const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     const events = lines.map((l) => JSON.parse(l) as { type: string; seq: number });
     expect(events[0]!.type).toBe('kernel/created');
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
@@ -106,17 +110,30 @@ console.log('ok ' + runs);`,
 
   it('is off with TRACELAB_WATCHDOG=0 (the loop then runs until the process is killed from outside)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tracelab-watchdog-'));
-    const r = await runScript(dir, `${SHELL}\n${LOOPER}\nconst k = createKernel({ cpus: 1, seed: 1, plugins: [looper], watchdog: { timeoutMs: 200 } });\nk.spawn(shell); k.spawn(shell);\nk.run();`, 2_000, { TRACELAB_WATCHDOG: '0' });
+    const r = await runScript(
+      dir,
+      `${SHELL}\n${LOOPER}\nconst k = createKernel({ cpus: 1, seed: 1, plugins: [looper], watchdog: { timeoutMs: 200 } });\nk.spawn(shell); k.spawn(shell);\nk.run();`,
+      2_000,
+      { TRACELAB_WATCHDOG: '0' },
+    );
     expect(r.alive).toBe(true);
     expect(r.stderr).not.toContain('KERNEL_WATCHDOG');
   }, 30_000);
 
   it('refuses bad options with INVALID_OPTION naming the key', () => {
-    expect(() => createKernel({ watchdog: { timeoutMs: 5 } })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog.timeoutMs') }));
+    expect(() => createKernel({ watchdog: { timeoutMs: 5 } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog.timeoutMs') }),
+    );
     expect(() => createKernel({ watchdog: { timeoutMs: 1.5e3 + 0.5 } })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
-    expect(() => createKernel({ watchdog: { timeout: 100 } as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('"timeout"') }));
-    expect(() => createKernel({ watchdog: { onFire: 3 } as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog.onFire') }));
-    expect(() => createKernel({ watchdog: 'on' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog must be false') }));
+    expect(() => createKernel({ watchdog: { timeout: 100 } as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('"timeout"') }),
+    );
+    expect(() => createKernel({ watchdog: { onFire: 3 } as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog.onFire') }),
+    );
+    expect(() => createKernel({ watchdog: 'on' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('watchdog must be false') }),
+    );
     expect(() => createKernel({ watchdog: false })).not.toThrow();
   });
 });

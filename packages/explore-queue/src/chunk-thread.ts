@@ -39,7 +39,10 @@ async function run(req: ThreadRequest): Promise<ThreadReply> {
       versions.set(vkey, version);
     }
     if (version !== req.version) {
-      return { id: req.id, error: `this worker runs other code than the coordinator (code version ${version}, the exploration's is ${req.version}): rebuild or update the worker` };
+      return {
+        id: req.id,
+        error: `this worker runs other code than the coordinator (code version ${version}, the exploration's is ${req.version}): rebuild or update the worker`,
+      };
     }
     return { id: req.id, result: runPlannedChunk(s, req.plan, req.chunk) };
   } catch (err) {

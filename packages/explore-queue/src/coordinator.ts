@@ -144,13 +144,26 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
       const total = Math.min(plan.budget, last * plan.chunkSize);
       const elapsed = (Date.now() - started) / 1000;
       const rate = elapsed > 0 ? schedulesHere / elapsed : 0;
-      options.progress({ schedules, total, chunks, chunksTotal: last, rate, etaSeconds: rate > 0 ? (total - schedules) / rate : null, workers: workers.size, resumed });
+      options.progress({
+        schedules,
+        total,
+        chunks,
+        chunksTotal: last,
+        rate,
+        etaSeconds: rate > 0 ? (total - schedules) / rate : null,
+        workers: workers.size,
+        resumed,
+      });
     };
 
     const fill = async (): Promise<void> => {
       const jobs: { name: string; data: ChunkJobData; opts: { jobId: string; removeOnComplete: boolean; removeOnFail: boolean } }[] = [];
       const add = (chunk: number): void => {
-        jobs.push({ name: 'chunk', data: { exploration, ref, plan, chunk, version }, opts: { jobId: jobIdOf(exploration, chunk), removeOnComplete: true, removeOnFail: true } });
+        jobs.push({
+          name: 'chunk',
+          data: { exploration, ref, plan, chunk, version },
+          opts: { jobId: jobIdOf(exploration, chunk), removeOnComplete: true, removeOnFail: true },
+        });
       };
       for (const c of lost) if (c <= lowestFail && !results.has(c)) add(c);
       lost.clear();
@@ -204,7 +217,10 @@ export async function exploreOnQueue(scenario: Scenario, ref: ScenarioRef, optio
         const errors = await redis('reading worker errors', client.hgetall(keys.errors));
         const first = Object.entries(errors).sort((a, b) => Number(a[0]) - Number(b[0]))[0];
         if (first !== undefined) {
-          throw new TracelabError('QUEUE_CHUNK_FAILED', `queue: chunk ${first[0]} of exploration ${exploration} failed on worker ${first[1]}`, { exploration, chunk: Number(first[0]) });
+          throw new TracelabError('QUEUE_CHUNK_FAILED', `queue: chunk ${first[0]} of exploration ${exploration} failed on worker ${first[1]}`, {
+            exploration,
+            chunk: Number(first[0]),
+          });
         }
         // A job that is gone without a result (failed after stalling too often, or removed by
         // hand): queue it again.

@@ -21,7 +21,10 @@ export interface ScenarioRef {
 /** The ref of a scenario that says where it lives (`sourceModule`); `INVALID_OPTION` otherwise. */
 export function scenarioRef(s: Scenario): ScenarioRef {
   if (s.sourceModule === undefined) {
-    throw new TracelabError('INVALID_OPTION', `scenario ${s.name} has no sourceModule, so workers cannot load it; give it one, or name it by module path (file.js#exportName)`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `scenario ${s.name} has no sourceModule, so workers cannot load it; give it one, or name it by module path (file.js#exportName)`,
+    );
   }
   return { name: s.name, module: s.sourceModule.module, exportName: s.sourceModule.exportName };
 }
@@ -34,7 +37,8 @@ export function moduleRef(spec: string, cwd: string, name = ''): ScenarioRef {
   const hash = spec.lastIndexOf('#');
   const path = hash < 0 ? spec : spec.slice(0, hash);
   const exportName = hash < 0 ? 'default' : spec.slice(hash + 1);
-  if (path === '' || exportName === '') throw new TracelabError('INVALID_OPTION', `scenario module ${JSON.stringify(spec)}: expected path/to/module.js#exportName`);
+  if (path === '' || exportName === '')
+    throw new TracelabError('INVALID_OPTION', `scenario module ${JSON.stringify(spec)}: expected path/to/module.js#exportName`);
   return { name, module: pathToFileURL(isAbsolute(path) ? path : resolve(cwd, path)).href, exportName };
 }
 
@@ -44,13 +48,19 @@ export async function loadScenario(ref: ScenarioRef): Promise<Scenario> {
   try {
     mod = (await import(ref.module)) as Record<string, unknown>;
   } catch (err) {
-    throw new TracelabError('INVALID_OPTION', `cannot import scenario module ${ref.module}: ${err instanceof Error ? err.message : String(err)}`, { module: ref.module }, { cause: err });
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `cannot import scenario module ${ref.module}: ${err instanceof Error ? err.message : String(err)}`,
+      { module: ref.module },
+      { cause: err },
+    );
   }
   const s = mod[ref.exportName] as Scenario | undefined;
   if (s === undefined || s === null || typeof s.setup !== 'function' || typeof s.plugins !== 'function') {
     throw new TracelabError('INVALID_OPTION', `${ref.module} exports no scenario named ${ref.exportName}`, { module: ref.module, exportName: ref.exportName });
   }
-  if (ref.name !== '' && s.name !== ref.name) throw new TracelabError('INVALID_OPTION', `${ref.module}#${ref.exportName} is scenario ${s.name}, not ${ref.name}`);
+  if (ref.name !== '' && s.name !== ref.name)
+    throw new TracelabError('INVALID_OPTION', `${ref.module}#${ref.exportName} is scenario ${s.name}, not ${ref.name}`);
   return s;
 }
 

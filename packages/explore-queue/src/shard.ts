@@ -26,7 +26,11 @@ export function parseShard(spec: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(spec);
   const index = m === null ? NaN : Number(m[1]);
   const count = m === null ? NaN : Number(m[2]);
-  if (!(count >= 1 && index < count)) throw new TracelabError('INVALID_OPTION', `--shard must be I/N with 0 <= I < N (a Kubernetes Indexed Job passes $JOB_COMPLETION_INDEX), got ${JSON.stringify(spec)}`);
+  if (!(count >= 1 && index < count))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `--shard must be I/N with 0 <= I < N (a Kubernetes Indexed Job passes $JOB_COMPLETION_INDEX), got ${JSON.stringify(spec)}`,
+    );
   return { index, count };
 }
 
@@ -57,7 +61,15 @@ export function checkShards(files: readonly unknown[], names: readonly string[] 
   if (files.length === 0) throw new TracelabError('SHARD_MISMATCH', 'merge: no shard files given');
   const shards = files.map((f, i) => {
     const s = f as Partial<ShardFile> | null;
-    if (typeof s !== 'object' || s === null || s.format !== SHARD_FORMAT || s.plan === undefined || s.shard === undefined || !Array.isArray(s.chunks) || s.ref === undefined) {
+    if (
+      typeof s !== 'object' ||
+      s === null ||
+      s.format !== SHARD_FORMAT ||
+      s.plan === undefined ||
+      s.shard === undefined ||
+      !Array.isArray(s.chunks) ||
+      s.ref === undefined
+    ) {
       throw new TracelabError('SHARD_MISMATCH', `merge: ${where(i)} is not a ${SHARD_FORMAT} file (written by tracelab explore --shard I/N)`);
     }
     return s as ShardFile;
@@ -66,10 +78,18 @@ export function checkShards(files: readonly unknown[], names: readonly string[] 
   const seen = new Map<number, number>();
   shards.forEach((s, i) => {
     if (s.exploration !== first.exploration) {
-      throw new TracelabError('SHARD_MISMATCH', `merge: ${where(i)} is of exploration ${s.exploration} (${s.plan.scenario}/${s.plan.variant}, seed ${s.plan.seed}, budget ${s.plan.budget}), ${where(0)} of ${first.exploration} (${first.plan.scenario}/${first.plan.variant}, seed ${first.plan.seed}, budget ${first.plan.budget}): other options or other code`);
+      throw new TracelabError(
+        'SHARD_MISMATCH',
+        `merge: ${where(i)} is of exploration ${s.exploration} (${s.plan.scenario}/${s.plan.variant}, seed ${s.plan.seed}, budget ${s.plan.budget}), ${where(0)} of ${first.exploration} (${first.plan.scenario}/${first.plan.variant}, seed ${first.plan.seed}, budget ${first.plan.budget}): other options or other code`,
+      );
     }
-    if (s.shard.count !== first.shard.count) throw new TracelabError('SHARD_MISMATCH', `merge: ${where(i)} is shard ${s.shard.index}/${s.shard.count}, ${where(0)} one of ${first.shard.count}`);
-    if (seen.has(s.shard.index)) throw new TracelabError('SHARD_MISMATCH', `merge: shard ${s.shard.index}/${s.shard.count} given twice (${where(seen.get(s.shard.index)!)} and ${where(i)})`);
+    if (s.shard.count !== first.shard.count)
+      throw new TracelabError('SHARD_MISMATCH', `merge: ${where(i)} is shard ${s.shard.index}/${s.shard.count}, ${where(0)} one of ${first.shard.count}`);
+    if (seen.has(s.shard.index))
+      throw new TracelabError(
+        'SHARD_MISMATCH',
+        `merge: shard ${s.shard.index}/${s.shard.count} given twice (${where(seen.get(s.shard.index)!)} and ${where(i)})`,
+      );
     seen.set(s.shard.index, i);
   });
   return shards;
@@ -82,13 +102,25 @@ export function checkShards(files: readonly unknown[], names: readonly string[] 
  * the first missing chunk (a missing shard whose chunks all lie past the first failure is not
  * needed).
  */
-export function mergeShards(scenario: Scenario, files: readonly unknown[], names: readonly string[] = []): ExploreResult & { readonly exploration: string; readonly shards: number } {
+export function mergeShards(
+  scenario: Scenario,
+  files: readonly unknown[],
+  names: readonly string[] = [],
+): ExploreResult & { readonly exploration: string; readonly shards: number } {
   const shards = checkShards(files, names);
   const plan = shards[0]!.plan;
   const version = codeVersion(scenario, shards[0]!.ref, plan.variant, plan.scale);
   if (version !== shards[0]!.codeVersion) {
-    throw new TracelabError('SHARD_MISMATCH', `merge: the shards ran code version ${shards[0]!.codeVersion}, this process runs ${version}: merge with the code that ran them`);
+    throw new TracelabError(
+      'SHARD_MISMATCH',
+      `merge: the shards ran code version ${shards[0]!.codeVersion}, this process runs ${version}: merge with the code that ran them`,
+    );
   }
-  const r = foldChunks(scenario, plan, shards.flatMap((s) => s.chunks), { workers: shards.length });
+  const r = foldChunks(
+    scenario,
+    plan,
+    shards.flatMap((s) => s.chunks),
+    { workers: shards.length },
+  );
   return { ...r, exploration: shards[0]!.exploration, shards: shards.length };
 }

@@ -130,20 +130,29 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   // BullMQ reconnects forever; this turns a Redis that stays away into an error.
   let silentSince: number | null = null;
   let pinging = false;
-  timers.watchdog = setInterval(() => {
-    if (pinging || closing) return;
-    pinging = true;
-    void within(target, Math.min(timeoutMs, 2000), 'pinging', worker.client.then((c) => c.runCommand('ping', [])), () => lastError)
-      .then(() => {
-        silentSince = null;
-      })
-      .catch((err) => {
-        silentSince ??= Date.now() - Math.min(timeoutMs, 2000);
-        if (Date.now() - silentSince >= timeoutMs) void stop(unreachable(target, 'running chunks', `did not answer for ${timeoutMs} ms`, lastError ?? err));
-      })
-      .finally(() => {
-        pinging = false;
-      });
-  }, Math.min(1000, timeoutMs));
+  timers.watchdog = setInterval(
+    () => {
+      if (pinging || closing) return;
+      pinging = true;
+      void within(
+        target,
+        Math.min(timeoutMs, 2000),
+        'pinging',
+        worker.client.then((c) => c.runCommand('ping', [])),
+        () => lastError,
+      )
+        .then(() => {
+          silentSince = null;
+        })
+        .catch((err) => {
+          silentSince ??= Date.now() - Math.min(timeoutMs, 2000);
+          if (Date.now() - silentSince >= timeoutMs) void stop(unreachable(target, 'running chunks', `did not answer for ${timeoutMs} ms`, lastError ?? err));
+        })
+        .finally(() => {
+          pinging = false;
+        });
+    },
+    Math.min(1000, timeoutMs),
+  );
   return { id, closed, close: () => stop() };
 }

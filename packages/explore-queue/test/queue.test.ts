@@ -3,7 +3,20 @@ import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explore, planChunks } from '@tracelab/explore';
 import { fileURLToPath } from 'node:url';
-import { codeVersion, explorationId, exploreOnQueue, loadScenario, mergeShards, moduleRef, parseRedisUrl, parseShard, runShard, scenarioRef, startWorker, type WorkerHandle } from '@tracelab/explore-queue';
+import {
+  codeVersion,
+  explorationId,
+  exploreOnQueue,
+  loadScenario,
+  mergeShards,
+  moduleRef,
+  parseRedisUrl,
+  parseShard,
+  runShard,
+  scenarioRef,
+  startWorker,
+  type WorkerHandle,
+} from '@tracelab/explore-queue';
 import { scenario } from '@tracelab/scenarios';
 import { redisCall, REDIS_SERVER, ROOT, startRedis, type RedisServer } from './support/redis.js';
 
@@ -14,7 +27,8 @@ describe('URLs, shards and exploration ids', () => {
     const p = parseRedisUrl('redis://worker:s3cret@[::1]:7000/2');
     expect(p).toMatchObject({ host: '::1', port: 7000, db: 2, username: 'worker', password: 's3cret' });
     expect(p.url).not.toContain('s3cret');
-    for (const bad of ['http://h:1', 'redis://', 'h:6379', 'redis://h:', 'redis://h:1/x']) expect(() => parseRedisUrl(bad), bad).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    for (const bad of ['http://h:1', 'redis://', 'h:6379', 'redis://h:', 'redis://h:1/x'])
+      expect(() => parseRedisUrl(bad), bad).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
   it('parses I/N shards', () => {
@@ -46,7 +60,10 @@ describe('URLs, shards and exploration ids', () => {
 
   it('shards in any number merge to the single-process result', () => {
     const s = scenario('fork-flag-race');
-    for (const o of [{ variant: 'rcu-walk', seed: 5, budget: 300 }, { variant: 'fixed', seed: 1, budget: 120 }]) {
+    for (const o of [
+      { variant: 'rcu-walk', seed: 5, budget: 300 },
+      { variant: 'fixed', seed: 1, budget: 120 },
+    ]) {
       const one = explore(s, o);
       for (const count of [1, 2, 5]) {
         const files = Array.from({ length: count }, (_, index) => runShard(s, scenarioRef(s), { index, count }, { ...o, chunkSize: 8 }));
@@ -66,7 +83,11 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
   let worker: WorkerHandle | undefined;
   beforeAll(async () => {
     // Chunk threads run the built package.
-    execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/explore-queue/tsconfig.lib.json', 'packages/scenarios/tsconfig.lib.json'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/explore-queue/tsconfig.lib.json', 'packages/scenarios/tsconfig.lib.json'],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
     redis = await startRedis();
   }, 180_000);
   afterAll(async () => {
@@ -100,7 +121,7 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
     expect(again.failure?.replay).toBe(one.failure?.replay);
   }, 60_000);
 
-  it('a chunk whose scenario cannot be loaded fails the search with QUEUE_CHUNK_FAILED carrying the worker\'s reason', async () => {
+  it("a chunk whose scenario cannot be loaded fails the search with QUEUE_CHUNK_FAILED carrying the worker's reason", async () => {
     const s = scenario('fork-flag-race');
     const ref = { ...scenarioRef(s), exportName: 'noSuchScenario' };
     await expect(exploreOnQueue(s, ref, { url: redis.url, variant: 'fixed', budget: 32, chunkSize: 16 })).rejects.toMatchObject({
@@ -116,7 +137,12 @@ describe.skipIf(SKIP)(SKIP ? 'a worker and a coordinator in one process (SKIPPED
     expect(s.name).toBe('my-race');
     const one = explore(s, { variant: 'rcu-walk', seed: 5, budget: 300 });
     const r = await exploreOnQueue(s, { ...ref, name: s.name }, { url: redis.url, variant: 'rcu-walk', seed: 5, budget: 300, chunkSize: 8 });
-    expect({ schedules: r.schedules, steps: r.steps, replay: r.failure?.replay, hash: r.failure?.logHash }).toEqual({ schedules: one.schedules, steps: one.steps, replay: one.failure?.replay, hash: one.failure?.logHash });
+    expect({ schedules: r.schedules, steps: r.steps, replay: r.failure?.replay, hash: r.failure?.logHash }).toEqual({
+      schedules: one.schedules,
+      steps: one.steps,
+      replay: one.failure?.replay,
+      hash: one.failure?.logHash,
+    });
     await expect(loadScenario({ ...ref, exportName: 'nothing' })).rejects.toThrow(/my-race\.mjs exports no scenario named nothing/);
   }, 60_000);
 });

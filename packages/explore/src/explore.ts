@@ -97,7 +97,8 @@ export function effectiveWorkers(requested: number, budget: number, hostCpus: nu
   const chunks = Math.ceil(budget / CHUNK);
   const workers = Math.max(1, Math.min(requested, hostCpus, chunks));
   if (workers >= requested) return { workers, capped: null };
-  const why = workers === hostCpus ? `${hostCpus} CPU${hostCpus === 1 ? '' : 's'}` : `${chunks} chunk${chunks === 1 ? '' : 's'} of ${CHUNK} schedules in the budget`;
+  const why =
+    workers === hostCpus ? `${hostCpus} CPU${hostCpus === 1 ? '' : 's'}` : `${chunks} chunk${chunks === 1 ? '' : 's'} of ${CHUNK} schedules in the budget`;
   return { workers, capped: `${requested} workers asked, ${workers} started: ${why}` };
 }
 
@@ -135,7 +136,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const variant = options.variant ?? defaultVariant(scenario);
   variantOf(scenario, variant);
   const strategy = options.strategy ?? 'portfolio';
-  if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
+  if (!STRATEGIES.includes(strategy))
+    throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
   const asked = checkInt('workers', options.workers ?? 1, 1);
@@ -145,7 +147,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const scale = options.scale ?? defaultScale(scenario);
   if (scenario.scale !== undefined) {
     checkInt('scale', scale, scenario.scale.min);
-    if (scale > maxScale(scenario)) throw new TracelabError('INVALID_OPTION', `explore: scale must be at most ${maxScale(scenario)} for scenario ${scenario.name}, got ${scale}`);
+    if (scale > maxScale(scenario))
+      throw new TracelabError('INVALID_OPTION', `explore: scale must be at most ${maxScale(scenario)} for scenario ${scenario.name}, got ${scale}`);
   }
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
@@ -223,7 +226,11 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
 }
 
 function diverged(scenario: Scenario, mismatches: readonly number[], selfChecks: number): TracelabError {
-  return new TracelabError('SCHEDULE_DIVERGED', `explore: scenario ${scenario.name} is not deterministic: re-running schedule #${mismatches[0]} gave another log hash (${mismatches.length} of ${selfChecks} self-checks failed); a setup that reads the clock, Math.random or shared host state?`, { mismatches });
+  return new TracelabError(
+    'SCHEDULE_DIVERGED',
+    `explore: scenario ${scenario.name} is not deterministic: re-running schedule #${mismatches[0]} gave another log hash (${mismatches.length} of ${selfChecks} self-checks failed); a setup that reads the clock, Math.random or shared host state?`,
+    { mismatches },
+  );
 }
 
 /**
@@ -257,8 +264,13 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
   const variant = options.variant ?? defaultVariant(scenario);
   variantOf(scenario, variant);
   const strategy = options.strategy ?? 'portfolio';
-  if (strategy === 'dfs') throw new TracelabError('INVALID_OPTION', 'explore: dfs searches its tree one schedule after the other and cannot be cut into chunks; use random, pct or portfolio');
-  if (!STRATEGIES.includes(strategy)) throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
+  if (strategy === 'dfs')
+    throw new TracelabError(
+      'INVALID_OPTION',
+      'explore: dfs searches its tree one schedule after the other and cannot be cut into chunks; use random, pct or portfolio',
+    );
+  if (!STRATEGIES.includes(strategy))
+    throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
@@ -279,7 +291,8 @@ function chunkJobOf(plan: ChunkPlan): ChunkJob {
  */
 export function runPlannedChunk(scenario: Scenario, plan: ChunkPlan, chunk: number): ChunkResult {
   if (scenario.name !== plan.scenario) throw new TracelabError('INVALID_OPTION', `explore: the plan is for scenario ${plan.scenario}, not ${scenario.name}`);
-  if (!Number.isSafeInteger(chunk) || chunk < 0 || chunk >= plan.chunks) throw new TracelabError('INVALID_OPTION', `explore: chunk ${chunk} is outside the plan's 0..${plan.chunks - 1}`);
+  if (!Number.isSafeInteger(chunk) || chunk < 0 || chunk >= plan.chunks)
+    throw new TracelabError('INVALID_OPTION', `explore: chunk ${chunk} is outside the plan's 0..${plan.chunks - 1}`);
   const start = chunk * plan.chunkSize;
   return runChunk(scenario, chunkJobOf(plan), start, Math.min(plan.budget, start + plan.chunkSize));
 }
@@ -292,12 +305,21 @@ export function runPlannedChunk(scenario: Scenario, plan: ChunkPlan, chunk: numb
  * Every chunk below the first failing one, or every chunk when none fails, must be present:
  * else `INVALID_OPTION` naming the first missing chunk. `SCHEDULE_DIVERGED` as `explore`.
  */
-export function foldChunks(scenario: Scenario, plan: ChunkPlan, results: Iterable<ChunkResult>, options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'> & { readonly workers?: number; readonly workersCapped?: string | null } = {}): ExploreResult {
+export function foldChunks(
+  scenario: Scenario,
+  plan: ChunkPlan,
+  results: Iterable<ChunkResult>,
+  options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'> & { readonly workers?: number; readonly workersCapped?: string | null } = {},
+): ExploreResult {
   if (scenario.name !== plan.scenario) throw new TracelabError('INVALID_OPTION', `explore: the plan is for scenario ${plan.scenario}, not ${scenario.name}`);
   const byChunk = new Map<number, ChunkResult>();
   for (const r of results) {
     const c = r.start / plan.chunkSize;
-    if (!Number.isInteger(c) || c < 0 || c >= plan.chunks) throw new TracelabError('INVALID_OPTION', `explore: a chunk result starting at schedule ${r.start} does not belong to a plan of ${plan.chunks} chunks of ${plan.chunkSize}`);
+    if (!Number.isInteger(c) || c < 0 || c >= plan.chunks)
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `explore: a chunk result starting at schedule ${r.start} does not belong to a plan of ${plan.chunks} chunks of ${plan.chunkSize}`,
+      );
     byChunk.set(c, r);
   }
   let steps = 0;
@@ -307,7 +329,12 @@ export function foldChunks(scenario: Scenario, plan: ChunkPlan, results: Iterabl
   let first: ChunkResult['fail'] = null;
   for (let c = 0; c < plan.chunks && first === null; c++) {
     const r = byChunk.get(c);
-    if (r === undefined) throw new TracelabError('INVALID_OPTION', `explore: chunk ${c} (schedules ${c * plan.chunkSize}..${Math.min(plan.budget, (c + 1) * plan.chunkSize) - 1}) has no result, and no earlier chunk failed`, { chunk: c });
+    if (r === undefined)
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `explore: chunk ${c} (schedules ${c * plan.chunkSize}..${Math.min(plan.budget, (c + 1) * plan.chunkSize) - 1}) has no result, and no earlier chunk failed`,
+        { chunk: c },
+      );
     steps += r.steps;
     selfChecks += r.selfChecks;
     unfair += r.unfair;
@@ -315,7 +342,10 @@ export function foldChunks(scenario: Scenario, plan: ChunkPlan, results: Iterabl
     first = r.fail;
   }
   if (mismatches.length > 0) throw diverged(scenario, mismatches, selfChecks);
-  const failure = first === null ? null : counterexample(scenario, plan.variant, plan.scale, { ...first, picker: indexedPicker(plan.strategy, plan.seed, first.index, plan.k).picker }, options);
+  const failure =
+    first === null
+      ? null
+      : counterexample(scenario, plan.variant, plan.scale, { ...first, picker: indexedPicker(plan.strategy, plan.seed, first.index, plan.k).picker }, options);
   return {
     scenario: scenario.name,
     variant: plan.variant,
@@ -336,14 +366,28 @@ export function foldChunks(scenario: Scenario, plan: ChunkPlan, results: Iterabl
 }
 
 /** Re-runs the failing schedule here, shrinks it, and packs the result. */
-function counterexample(scenario: Scenario, variant: string, scale: number, fail: { index: number; invariant: string; label: string; picker: Picker }, options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'>): Failure {
+function counterexample(
+  scenario: Scenario,
+  variant: string,
+  scale: number,
+  fail: { index: number; invariant: string; label: string; picker: Picker },
+  options: Pick<ExploreOptions, 'shrink' | 'shrinkRuns'>,
+): Failure {
   const outcome = runSchedule(scenario, variant, scale, fail.picker);
   if (outcome.violation?.name !== fail.invariant) {
-    throw new TracelabError('SCHEDULE_DIVERGED', `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`);
+    throw new TracelabError(
+      'SCHEDULE_DIVERGED',
+      `explore: schedule #${fail.index} failed ${fail.invariant} where it ran first, and ${outcome.violation?.name ?? 'nothing'} when re-run here (a worker running stale code? rebuild with tsc -b)`,
+    );
   }
   const start = candidateOf(scale, outcome);
-  const original = { replay: replayString(scenario, variant, scale, start.values, outcome.steps), preemptions: countPreemptions(outcome), steps: outcome.steps };
-  const shrunk = options.shrink === false ? { best: start, runs: 0, fixedPoint: false } : shrink(scenario, variant, start, fail.invariant, options.shrinkRuns ?? 3000);
+  const original = {
+    replay: replayString(scenario, variant, scale, start.values, outcome.steps),
+    preemptions: countPreemptions(outcome),
+    steps: outcome.steps,
+  };
+  const shrunk =
+    options.shrink === false ? { best: start, runs: 0, fixedPoint: false } : shrink(scenario, variant, start, fail.invariant, options.shrinkRuns ?? 3000);
   const best = shrunk.best.outcome;
   const replay = replayString(scenario, variant, shrunk.best.scale, shrunk.best.values, best.steps);
   return {
@@ -369,7 +413,10 @@ function workerFile(): string {
   const url = here.endsWith('.ts') ? new URL('../dist/worker.js', here) : new URL('./worker.js', here);
   const file = fileURLToPath(url);
   if (!existsSync(file)) {
-    throw new TracelabError('INVALID_OPTION', `explore: workers run the built package, and ${file} does not exist; build it first (npx tsc -b packages/explore/tsconfig.lib.json)`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: workers run the built package, and ${file} does not exist; build it first (npx tsc -b packages/explore/tsconfig.lib.json)`,
+    );
   }
   return file;
 }

@@ -15,7 +15,17 @@ export type { DecodedReplay, ReplayResult, ReplayTarget } from './replay.js';
 export { gracePeriodEnds, watchGracePeriods, GRACE_PERIOD_MONITOR } from './liveness.js';
 export { formatTrace, describeEvent } from './trace.js';
 export type { TraceOptions } from './trace.js';
-export { runSchedule, KernelPool, isPreemption, isStaleRead, deviationCost, isFailure, lenientReplay, EXPLORE_KERNEL_SEED, FAIRNESS_WINDOW } from './internal/run.js';
+export {
+  runSchedule,
+  KernelPool,
+  isPreemption,
+  isStaleRead,
+  deviationCost,
+  isFailure,
+  lenientReplay,
+  EXPLORE_KERNEL_SEED,
+  FAIRNESS_WINDOW,
+} from './internal/run.js';
 export type { Choice, ChoicePoint, Picker, RunOutcome } from './internal/run.js';
 export { randomWalk, pct, indexedPicker, scheduleSeed, STRATEGIES } from './internal/strategies.js';
 export type { IndexedStrategy, StrategyName } from './internal/strategies.js';

@@ -53,15 +53,23 @@ export function decodeReplay(scenario: Scenario, s: string): DecodedReplay {
   const text = typeof s === 'string' ? s.trim() : '';
   const m = FORMAT.exec(text);
   if (m === null) {
-    throw new TracelabError('SCHEDULE_INVALID', `replay string ${JSON.stringify(s)} is not <variant>[@<scale>]:S2:<choices>.<steps>:<body>:<check> (tracelab explore prints one)`);
+    throw new TracelabError(
+      'SCHEDULE_INVALID',
+      `replay string ${JSON.stringify(s)} is not <variant>[@<scale>]:S2:<choices>.<steps>:<body>:<check> (tracelab explore prints one)`,
+    );
   }
   const variant = m[1]!;
   variantOf(scenario, variant);
   const scale = m[2] === undefined ? defaultScale(scenario) : Number(m[2]);
   if (scenario.scale === undefined) {
-    if (m[2] !== undefined) throw new TracelabError('SCHEDULE_INVALID', `replay string: scenario ${scenario.name} has no scale knob, but the string asks for @${m[2]}`);
+    if (m[2] !== undefined)
+      throw new TracelabError('SCHEDULE_INVALID', `replay string: scenario ${scenario.name} has no scale knob, but the string asks for @${m[2]}`);
   } else if (!Number.isSafeInteger(scale) || scale < scenario.scale.min || scale > maxScale(scenario)) {
-    throw new TracelabError('SCHEDULE_INVALID', `replay string: scale ${m[2]} is outside scenario ${scenario.name}'s range ${scenario.scale.min}..${maxScale(scenario)} (${scenario.scale.name}); it is below the minimum or above the maximum`, { scale: m[2] });
+    throw new TracelabError(
+      'SCHEDULE_INVALID',
+      `replay string: scale ${m[2]} is outside scenario ${scenario.name}'s range ${scenario.scale.min}..${maxScale(scenario)} (${scenario.scale.name}); it is below the minimum or above the maximum`,
+      { scale: m[2] },
+    );
   }
   const offset = text.length - m[3]!.length;
   let info: ScheduleInfo;
@@ -70,12 +78,21 @@ export function decodeReplay(scenario: Scenario, s: string): DecodedReplay {
   } catch (err) {
     if (err instanceof TracelabError && typeof err.detail['position'] === 'number') {
       const p = err.detail['position'] + offset;
-      throw new TracelabError(err.code, `replay string: ${err.message.replace(/at character \d+$/, `at character ${p}`)}`, { ...err.detail, position: p }, { cause: err });
+      throw new TracelabError(
+        err.code,
+        `replay string: ${err.message.replace(/at character \d+$/, `at character ${p}`)}`,
+        { ...err.detail, position: p },
+        { cause: err },
+      );
     }
     throw err;
   }
   if (info.steps > scenario.maxSteps) {
-    throw new TracelabError('SCHEDULE_INVALID', `replay string: it records ${info.steps} steps, past scenario ${scenario.name}'s limit of ${scenario.maxSteps}`, { steps: info.steps });
+    throw new TracelabError(
+      'SCHEDULE_INVALID',
+      `replay string: it records ${info.steps} steps, past scenario ${scenario.name}'s limit of ${scenario.maxSteps}`,
+      { steps: info.steps },
+    );
   }
   return { variant, scale, schedule: m[3]!, info };
 }

@@ -87,14 +87,17 @@ export function defineScenario(s: Scenario): Scenario {
   if (!Array.isArray(s.variants) || s.variants.length === 0) throw new TracelabError('INVALID_OPTION', `${where}: needs at least one variant`);
   const seen = new Set<string>();
   for (const v of s.variants) {
-    if (typeof v.name !== 'string' || !NAME.test(v.name)) throw new TracelabError('INVALID_OPTION', `${where}: variant name ${JSON.stringify(v.name)} must match ${NAME}`);
+    if (typeof v.name !== 'string' || !NAME.test(v.name))
+      throw new TracelabError('INVALID_OPTION', `${where}: variant name ${JSON.stringify(v.name)} must match ${NAME}`);
     if (seen.has(v.name)) throw new TracelabError('INVALID_OPTION', `${where}: variant ${v.name} twice`);
     seen.add(v.name);
   }
   if (s.scale !== undefined) {
     const { min, default: d } = s.scale;
-    if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min) throw new TracelabError('INVALID_OPTION', `${where}: scale needs integers 0 <= min <= default`);
-    if (s.scale.max !== undefined && (!Number.isInteger(s.scale.max) || s.scale.max < d)) throw new TracelabError('INVALID_OPTION', `${where}: scale.max must be an integer >= default`);
+    if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min)
+      throw new TracelabError('INVALID_OPTION', `${where}: scale needs integers 0 <= min <= default`);
+    if (s.scale.max !== undefined && (!Number.isInteger(s.scale.max) || s.scale.max < d))
+      throw new TracelabError('INVALID_OPTION', `${where}: scale.max must be an integer >= default`);
   }
   return Object.freeze(s);
 }
@@ -103,7 +106,11 @@ export function defineScenario(s: Scenario): Scenario {
 export function variantOf(s: Scenario, name: string): ScenarioVariant {
   const v = s.variants.find((x) => x.name === name);
   if (v === undefined) {
-    throw new TracelabError('INVALID_OPTION', `scenario ${s.name} has no variant ${JSON.stringify(name)}; variants: ${s.variants.map((x) => x.name).join(', ')}`, { reason: 'UNKNOWN_VARIANT', scenario: s.name, variant: name });
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `scenario ${s.name} has no variant ${JSON.stringify(name)}; variants: ${s.variants.map((x) => x.name).join(', ')}`,
+      { reason: 'UNKNOWN_VARIANT', scenario: s.name, variant: name },
+    );
   }
   return v;
 }

@@ -7,7 +7,10 @@ const HEADER: ReadonlySet<string> = new Set(['type', 'seq', 'time', 'cpu']);
 function value(v: unknown): string {
   if (typeof v === 'string') return /^[\w./:#-]*$/.test(v) && v.length > 0 ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(value).join(',')}]`;
-  if (typeof v === 'object' && v !== null) return `{${Object.entries(v).map(([k, x]) => `${k}=${value(x)}`).join(' ')}}`;
+  if (typeof v === 'object' && v !== null)
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${k}=${value(x)}`)
+      .join(' ')}}`;
   return String(v);
 }
 

@@ -27,7 +27,8 @@ try {
   const { runChunk } = await import('./internal/chunk.js');
   const mod = (await import(init.source.module)) as Record<string, unknown>;
   const scenario = mod[init.source.exportName] as Scenario | undefined;
-  if (scenario === undefined || typeof scenario.setup !== 'function') throw new Error(`${init.source.module} exports no scenario named ${init.source.exportName}`);
+  if (scenario === undefined || typeof scenario.setup !== 'function')
+    throw new Error(`${init.source.module} exports no scenario named ${init.source.exportName}`);
   init.port.on('message', (msg: { type: 'chunk'; start: number; end: number } | { type: 'stop' }) => {
     if (msg.type === 'stop') {
       init.port.close();

@@ -41,13 +41,19 @@ describe('chunk plans: running chunks elsewhere and folding them', () => {
     const results = Array.from({ length: f + 1 }, (_, k) => runPlannedChunk(lostUpdate, plan, k));
     expect(foldChunks(lostUpdate, plan, results).schedules).toBe(f + 1);
     const without = results.filter((r) => r.start !== 1);
-    expect(() => foldChunks(lostUpdate, plan, without)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/chunk 1 \(schedules 1\.\.1\) has no result/) }));
+    expect(() => foldChunks(lostUpdate, plan, without)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/chunk 1 \(schedules 1\.\.1\) has no result/) }),
+    );
     const fixed = planChunks(lostUpdate, { variant: 'fixed', budget: 32, chunkSize: 16 });
-    expect(() => foldChunks(lostUpdate, fixed, [runPlannedChunk(lostUpdate, fixed, 0)])).toThrow(/chunk 1 \(schedules 16\.\.31\) has no result, and no earlier chunk failed/);
+    expect(() => foldChunks(lostUpdate, fixed, [runPlannedChunk(lostUpdate, fixed, 0)])).toThrow(
+      /chunk 1 \(schedules 16\.\.31\) has no result, and no earlier chunk failed/,
+    );
   });
 
-  it('refuses dfs (its tree is searched in order), a chunk outside the plan, and another scenario\'s plan', () => {
-    expect(() => planChunks(lostUpdate, { strategy: 'dfs' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/dfs .* cannot be cut into chunks/) }));
+  it("refuses dfs (its tree is searched in order), a chunk outside the plan, and another scenario's plan", () => {
+    expect(() => planChunks(lostUpdate, { strategy: 'dfs' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/dfs .* cannot be cut into chunks/) }),
+    );
     const plan = planChunks(lostUpdate, { variant: 'fixed', budget: 10, chunkSize: 4 });
     expect(plan.chunks).toBe(3);
     expect(runPlannedChunk(lostUpdate, plan, 2).schedules).toBe(2);

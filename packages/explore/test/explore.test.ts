@@ -1,25 +1,44 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSchedule, TracelabError } from '@tracelab/core';
-import { candidateOf, isFailure, decodeReplay, defineScenario, encodeReplay, explore, indexedPicker, KernelPool, replayString, formatTrace, lenientReplay, replay, runSchedule, shrink, type Scenario } from '@tracelab/explore';
+import {
+  candidateOf,
+  isFailure,
+  decodeReplay,
+  defineScenario,
+  encodeReplay,
+  explore,
+  indexedPicker,
+  KernelPool,
+  replayString,
+  formatTrace,
+  lenientReplay,
+  replay,
+  runSchedule,
+  shrink,
+  type Scenario,
+} from '@tracelab/explore';
 import { gpHog, lostUpdate } from './fixtures.js';
 
 describe('explore finds the lost update and not its fix', () => {
-  it.each(['portfolio', 'random', 'pct', 'dfs'] as const)('%s finds the unsafe variant over seeds 1..10, and the failure replays to the same log', (strategy) => {
-    for (let seed = 1; seed <= 10; seed++) {
-      const r = explore(lostUpdate, { variant: 'racy', strategy, seed, budget: 2000 });
-      expect(r.found, `${strategy} seed ${seed}`).toBe(true);
-      const f = r.failure!;
-      expect(f.invariant).toBe('counter/no-lost-update');
-      expect(f.replay.length).toBeLessThan(100);
-      // The replay string alone re-runs the shrunk schedule: same violation, same log.
-      const again = replay(lostUpdate, f.replay);
-      expect(again.violation?.name).toBe(f.invariant);
-      expect(again.logHash).toBe(f.logHash);
-      expect(again.kernel.log.length).toBe(f.log.length);
-      // The original (unshrunk) schedule replays the failure too.
-      expect(replay(lostUpdate, f.original.replay).violation?.name).toBe(f.invariant);
-    }
-  });
+  it.each(['portfolio', 'random', 'pct', 'dfs'] as const)(
+    '%s finds the unsafe variant over seeds 1..10, and the failure replays to the same log',
+    (strategy) => {
+      for (let seed = 1; seed <= 10; seed++) {
+        const r = explore(lostUpdate, { variant: 'racy', strategy, seed, budget: 2000 });
+        expect(r.found, `${strategy} seed ${seed}`).toBe(true);
+        const f = r.failure!;
+        expect(f.invariant).toBe('counter/no-lost-update');
+        expect(f.replay.length).toBeLessThan(100);
+        // The replay string alone re-runs the shrunk schedule: same violation, same log.
+        const again = replay(lostUpdate, f.replay);
+        expect(again.violation?.name).toBe(f.invariant);
+        expect(again.logHash).toBe(f.logHash);
+        expect(again.kernel.log.length).toBe(f.log.length);
+        // The original (unshrunk) schedule replays the failure too.
+        expect(replay(lostUpdate, f.original.replay).violation?.name).toBe(f.invariant);
+      }
+    },
+  );
 
   it('the fixed variant is clean: 600 portfolio schedules, and the complete DFS with preemption bound 2', () => {
     const p = explore(lostUpdate, { variant: 'fixed', budget: 600 });
@@ -49,7 +68,10 @@ describe('shrinking', () => {
     expect(f.scale).toBe(2); // the scale knob went down from 3 workers to the minimum
     expect(f.preemptions).toBeLessThanOrEqual(f.original.preemptions);
     const t = decodeReplay(lostUpdate, f.replay);
-    const start = candidateOf(t.scale, runSchedule(lostUpdate, t.variant, t.scale, lenientReplay(decodeSchedule(t.schedule, { context: `lost-update/${t.variant}@${t.scale}` }))));
+    const start = candidateOf(
+      t.scale,
+      runSchedule(lostUpdate, t.variant, t.scale, lenientReplay(decodeSchedule(t.schedule, { context: `lost-update/${t.variant}@${t.scale}` }))),
+    );
     const again = shrink(lostUpdate, t.variant, start, f.invariant);
     expect(again.fixedPoint).toBe(true);
     expect(replayString(lostUpdate, t.variant, again.best.scale, again.best.values, again.best.outcome.steps)).toBe(f.replay);
@@ -86,7 +108,9 @@ describe('replay strings', () => {
   it('refuses the same schedule under another scale or variant (the checksum covers them)', () => {
     const f = failing();
     const body = f.replay.slice(f.replay.indexOf(':') + 1);
-    expect(() => replay(lostUpdate, `racy@3:${body}`)).toThrow(expect.objectContaining({ code: 'SCHEDULE_INVALID', message: expect.stringMatching(/checksum/) }));
+    expect(() => replay(lostUpdate, `racy@3:${body}`)).toThrow(
+      expect.objectContaining({ code: 'SCHEDULE_INVALID', message: expect.stringMatching(/checksum/) }),
+    );
     expect(() => replay(lostUpdate, `fixed@2:${body}`)).toThrow(/checksum/);
   });
 
@@ -112,7 +136,12 @@ describe('replay strings', () => {
     const t = decodeReplay(lostUpdate, f.replay);
     const values = t.info.runs.flatMap(([v, n]) => Array<number>(n).fill(v));
     const wrong = replayString(lostUpdate, 'racy', t.scale, values, f.steps + 5);
-    expect(() => replay(lostUpdate, wrong)).toThrow(expect.objectContaining({ code: 'SCHEDULE_DIVERGED', message: expect.stringMatching(new RegExp(`records a run of ${f.steps + 5} steps.*after ${f.steps}`)) }));
+    expect(() => replay(lostUpdate, wrong)).toThrow(
+      expect.objectContaining({
+        code: 'SCHEDULE_DIVERGED',
+        message: expect.stringMatching(new RegExp(`records a run of ${f.steps + 5} steps.*after ${f.steps}`)),
+      }),
+    );
   });
 });
 
@@ -130,7 +159,13 @@ describe('liveness: a grace period that never ends', () => {
     // runqueue-only fairness alarms once the runqueue empties, and explore drops that alarm as
     // unfair (the hog, on its CPU, never had a step in the window).
     const starve = runSchedule(gpHog, 'fixed', 0, {
-      pick: (p) => (p.kind === 'cpu' ? Math.max(0, p.pids.findIndex((pid) => pid !== 1)) : 0),
+      pick: (p) =>
+        p.kind === 'cpu'
+          ? Math.max(
+              0,
+              p.pids.findIndex((pid) => pid !== 1),
+            )
+          : 0,
     });
     const start = starve.kernel.log.find((e) => e.type === 'rcu/gp-start')!;
     expect(starve.kernel.log.some((e) => e.type === 'rcu/gp-end')).toBe(false);

@@ -1,6 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { definePlugin, localIrqRestore, localIrqSave, preemptDisable, preemptEnable, schedPoint, type ChoiceKind, type Kernel, type KPath } from '@tracelab/core';
-import { BoundedDfs, defineScenario, deviationCost, explore, isPreemption, randomWalk, replay, type Choice, type ChoicePoint, type RunOutcome } from '@tracelab/explore';
+import {
+  definePlugin,
+  localIrqRestore,
+  localIrqSave,
+  preemptDisable,
+  preemptEnable,
+  schedPoint,
+  type ChoiceKind,
+  type Kernel,
+  type KPath,
+} from '@tracelab/core';
+import {
+  BoundedDfs,
+  defineScenario,
+  deviationCost,
+  explore,
+  isPreemption,
+  randomWalk,
+  replay,
+  type Choice,
+  type ChoicePoint,
+  type RunOutcome,
+} from '@tracelab/explore';
 
 /**
  * The core's interrupt choices (issue 18: `nmi`, `ipi`, then `irq`, each 0 no / 1 yes) as explore
@@ -26,7 +47,7 @@ describe('interrupt choices in explore', () => {
     }
   });
 
-  it('DFS tries an interrupt before an invisible step (its handler nests in that CPU\'s own code), where it prunes a preemption', () => {
+  it("DFS tries an interrupt before an invisible step (its handler nests in that CPU's own code), where it prunes a preemption", () => {
     const alternatives = (kind: ChoiceKind): { next: number | null; reduced: number } => {
       const dfs = new BoundedDfs(1, false);
       const first = dfs.next()!;
@@ -65,7 +86,7 @@ describe('interrupt choices in explore', () => {
 function irqCounter() {
   // Guarded by the kernel's one thread; reset with the kernel (onReset), taken back on rollback.
   const box = { value: 0, lost: 0 };
-  return definePlugin<Record<string, never>, Record<string, never>, { counter: typeof box }>({
+  return definePlugin<{ counter: typeof box }, Record<string, never>>({
     name: 'irqcounter',
     version: '0.1.0',
     core: '^0.1.0',
@@ -81,7 +102,9 @@ function irqCounter() {
           box.value = before;
         });
       });
-      ctx.invariant('irqcounter/no-lost-update', () => (box.lost > 0 ? `${box.lost} increment(s) lost: the tick's handler ran between a task's load and store` : null));
+      ctx.invariant('irqcounter/no-lost-update', () =>
+        box.lost > 0 ? `${box.lost} increment(s) lost: the tick's handler ran between a task's load and store` : null,
+      );
       return { counter: box };
     },
   });

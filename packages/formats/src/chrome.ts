@@ -122,7 +122,17 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
     const r = running.get(cpu);
     if (r === undefined) return;
     running.delete(cpu);
-    if (r.pid !== 0) out.push({ name: label(r.pid), cat: 'sched', ph: 'X', ts: r.since, dur: Math.max(0, at - r.since), pid: CPUS_PID, tid: cpuTid(cpu), args: { pid: r.pid } });
+    if (r.pid !== 0)
+      out.push({
+        name: label(r.pid),
+        cat: 'sched',
+        ph: 'X',
+        ts: r.since,
+        dur: Math.max(0, at - r.since),
+        pid: CPUS_PID,
+        tid: cpuTid(cpu),
+        args: { pid: r.pid },
+      });
   };
   const runnableCounter = (at: number) => {
     const args: Record<string, number> = {};
@@ -186,7 +196,16 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
         syscalls.delete(e.pid);
         const since = s?.since ?? e.time;
         const viaKtrace = traced.delete(e.pid);
-        out.push({ name: `sys_${e.name}`, cat: 'syscall', ph: 'X', ts: since, dur: Math.max(0, e.time - since), pid: TASKS_PID, tid: e.pid, args: { ...(s?.args ?? {}), ret: e.ret, ...(viaKtrace ? { traced: true } : {}) } });
+        out.push({
+          name: `sys_${e.name}`,
+          cat: 'syscall',
+          ph: 'X',
+          ts: since,
+          dur: Math.max(0, e.time - since),
+          pid: TASKS_PID,
+          tid: e.pid,
+          args: { ...(s?.args ?? {}), ret: e.ret, ...(viaKtrace ? { traced: true } : {}) },
+        });
         break;
       }
       default: {
@@ -198,7 +217,8 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
         else if (type === 'rcu-tasks/trace-unlock' && pe.pid !== undefined && pe.nesting === 0) {
           const since = readers.get(pe.pid);
           readers.delete(pe.pid);
-          if (since !== undefined) out.push({ name: 'tasks-trace reader', cat: 'rcu-tasks', ph: 'X', ts: since, dur: Math.max(0, pe.time - since), pid: TASKS_PID, tid: pe.pid });
+          if (since !== undefined)
+            out.push({ name: 'tasks-trace reader', cat: 'rcu-tasks', ph: 'X', ts: since, dur: Math.max(0, pe.time - since), pid: TASKS_PID, tid: pe.pid });
         } else if ((type === 'ring-buffer/subbuf-delivered' || type === 'ring-buffer/subbuf-consumed') && pe.bufCpu !== undefined) {
           pending.set(pe.bufCpu, Math.max(0, (pending.get(pe.bufCpu) ?? 0) + (type === 'ring-buffer/subbuf-delivered' ? 1 : -1)));
           pendingCounter(pe.time);
@@ -231,8 +251,19 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
   // What is still running, in a syscall or in a grace period at the end is drawn up to there.
   const last = end + 1;
   for (const cpu of [...running.keys()]) closeRun(cpu, last);
-  for (const [pid, s] of syscalls) out.push({ name: `sys_${s.name}`, cat: 'syscall', ph: 'X', ts: s.since, dur: last - s.since, pid: TASKS_PID, tid: pid, args: { ...s.args, unfinished: true } });
-  for (const open of openSpans.values()) out.push({ name: open.name, cat: open.rule.category, ph: 'e', id: open.id, ts: last, pid: CPUS_PID, tid: cpuTid(0), args: { unfinished: true } });
+  for (const [pid, s] of syscalls)
+    out.push({
+      name: `sys_${s.name}`,
+      cat: 'syscall',
+      ph: 'X',
+      ts: s.since,
+      dur: last - s.since,
+      pid: TASKS_PID,
+      tid: pid,
+      args: { ...s.args, unfinished: true },
+    });
+  for (const open of openSpans.values())
+    out.push({ name: open.name, cat: open.rule.category, ph: 'e', id: open.id, ts: last, pid: CPUS_PID, tid: cpuTid(0), args: { unfinished: true } });
 
   // Metadata events carry the category Chrome gives them (some parsers reject an event without one).
   const M = '__metadata';
@@ -251,7 +282,11 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
   for (const [pid, name] of comm) meta.push({ name: 'thread_name', cat: M, ph: 'M', pid: TASKS_PID, tid: pid, args: { name: `${name} [${pid}]` } });
   // Sorted by timestamp (stable), as trace viewers read fastest.
   out.sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
-  return { traceEvents: [...meta, ...out], displayTimeUnit: 'ms', otherData: { generator: 'tracelab', timeUnit: '1 tick = 1 us', ...(options.metadata ?? {}) } };
+  return {
+    traceEvents: [...meta, ...out],
+    displayTimeUnit: 'ms',
+    otherData: { generator: 'tracelab', timeUnit: '1 tick = 1 us', ...(options.metadata ?? {}) },
+  };
 }
 
 const PHASES = new Set(['B', 'E', 'X', 'i', 'I', 'C', 'b', 'n', 'e', 'S', 'T', 'p', 'F', 's', 't', 'f', 'P', 'N', 'O', 'D', 'M', 'V', 'v', 'R', 'c']);
@@ -284,16 +319,19 @@ export function validateChromeTrace(trace: unknown): string[] {
     }
     if (typeof e['name'] !== 'string') errors.push(`${at}: name must be a string`);
     if (!Number.isInteger(e['pid'])) errors.push(`${at}: pid must be an integer`);
-    if (e['args'] !== undefined && (typeof e['args'] !== 'object' || e['args'] === null || Array.isArray(e['args']))) errors.push(`${at}: args must be an object`);
+    if (e['args'] !== undefined && (typeof e['args'] !== 'object' || e['args'] === null || Array.isArray(e['args'])))
+      errors.push(`${at}: args must be an object`);
     if (ph === 'M') {
       if (!METADATA_NAMES.has(String(e['name']))) errors.push(`${at}: unknown metadata name ${String(e['name'])}`);
-      if ((e['name'] === 'thread_name' || e['name'] === 'thread_sort_index') && !Number.isInteger(e['tid'])) errors.push(`${at}: ${String(e['name'])} needs a tid`);
+      if ((e['name'] === 'thread_name' || e['name'] === 'thread_sort_index') && !Number.isInteger(e['tid']))
+        errors.push(`${at}: ${String(e['name'])} needs a tid`);
       return;
     }
     if (typeof e['ts'] !== 'number' || !Number.isFinite(e['ts']) || e['ts'] < 0) errors.push(`${at}: ts must be a non-negative number of microseconds`);
     if (ph !== 'i' && ph !== 'I' && ph !== 'C' && !Number.isInteger(e['tid'])) errors.push(`${at}: tid must be an integer`);
     if (ph === 'X' && !(typeof e['dur'] === 'number' && e['dur'] >= 0)) errors.push(`${at}: a complete event (X) needs dur >= 0`);
-    if ((ph === 'i' || ph === 'I') && e['s'] !== undefined && !['g', 'p', 't'].includes(String(e['s']))) errors.push(`${at}: instant scope s must be g, p or t`);
+    if ((ph === 'i' || ph === 'I') && e['s'] !== undefined && !['g', 'p', 't'].includes(String(e['s'])))
+      errors.push(`${at}: instant scope s must be g, p or t`);
     if (ph === 'B' || ph === 'E') {
       const k = `${String(e['pid'])}:${String(e['tid'])}`;
       const st = stacks.get(k) ?? [];

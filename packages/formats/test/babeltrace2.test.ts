@@ -22,7 +22,9 @@ describe.skipIf(!haveBabeltrace2)('babeltrace2 reads what the writer writes', ()
     const out = execFileSync('babeltrace2', ['--clock-seconds', '--no-delta', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = out.trim().split('\n');
     expect(lines.length).toBe(n);
-    expect(lines[0]).toBe('[1700000000.000001000] tracelab sched_switch: { cpu_id = 0 }, { prev_comm = "bash", prev_tid = 0, state = ( "R" : container = 0 ) }');
+    expect(lines[0]).toBe(
+      '[1700000000.000001000] tracelab sched_switch: { cpu_id = 0 }, { prev_comm = "bash", prev_tid = 0, state = ( "R" : container = 0 ) }',
+    );
     expect(out).toContain('syscall_entry_open: { cpu_id = 1 }, { path = "/etc/f3", flags = 0x102, mode = 3 }');
     expect(out).toContain('path = "é"');
     const all = execFileSync('sh', ['-c', `babeltrace2 '${dir}' 2>&1 >/dev/null`], { encoding: 'utf8' });

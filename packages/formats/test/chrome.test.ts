@@ -73,7 +73,7 @@ describe('trace.json for every parser (issue 15)', () => {
     expect(cpuTid(-1)).toBe(HOST_TID);
   });
 
-  it('a flow arrow from each wakeup to the woken task\'s next run', () => {
+  it("a flow arrow from each wakeup to the woken task's next run", () => {
     const k = workload();
     const trace = toChromeTrace(k.log);
     const starts = trace.traceEvents.filter((e) => e.ph === 's');
@@ -98,7 +98,11 @@ describe('trace.json for every parser (issue 15)', () => {
     expect(counters.length).toBeGreaterThan(0);
     // The last sample of each tick totals the run queue's length after that tick's events.
     const lastAt = new Map<number, number>();
-    for (const c of counters) lastAt.set(c.ts!, Object.values(c.args!).reduce((a: number, b) => a + (b as number), 0));
+    for (const c of counters)
+      lastAt.set(
+        c.ts!,
+        Object.values(c.args!).reduce((a: number, b) => a + (b as number), 0),
+      );
     const queued = new Set<number>();
     const after = new Map<number, number>();
     for (const e of k.log) {

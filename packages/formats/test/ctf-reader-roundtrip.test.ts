@@ -31,7 +31,17 @@ const traceClass: CtfTraceClass = {
         { name: 's64', type: { kind: 'integer', size: 64, signed: true } },
         { name: 'msg', type: { kind: 'string' } },
         { name: 'raw', type: { kind: 'array', element: 'byte', length: 4 } },
-        { name: 'state', type: { kind: 'enum', container: { kind: 'integer', size: 8, signed: false }, mappings: [{ label: 'R', start: 0, end: 0 }, { label: 'S', start: 1, end: 2 }] } },
+        {
+          name: 'state',
+          type: {
+            kind: 'enum',
+            container: { kind: 'integer', size: 8, signed: false },
+            mappings: [
+              { label: 'R', start: 0, end: 0 },
+              { label: 'S', start: 1, end: 2 },
+            ],
+          },
+        },
       ],
     },
   ],

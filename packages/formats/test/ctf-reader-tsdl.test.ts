@@ -49,7 +49,10 @@ event { name = "x:y"; id = 4; stream_id = 3; loglevel = 13; model.emf.uri = "u";
   it('fails with CTF_METADATA and the line: syntax errors, unknown types, unclosed blocks, another CTF version', () => {
     const cases: [string, RegExp][] = [
       ['event {\n name = e;\n fields := struct {\n  uint8_t a;\n };\n};', /line 4: unknown type "uint8_t"/],
-      ['typealias integer { size = 8; } := u8;\nevent { name = e; fields := struct { u8 a u8 b; }; };', /line 2: syntax error: expected ";" or "," after a field, found "u8"/],
+      [
+        'typealias integer { size = 8; } := u8;\nevent { name = e; fields := struct { u8 a u8 b; }; };',
+        /line 2: syntax error: expected ";" or "," after a field, found "u8"/,
+      ],
       ['event {\n name = e;\n', /line 3: syntax error: the event block opened at line 1 is not closed/],
       ['typealias integer { size = 65; } := big;', /line 1: integer size 65 is out of range/],
       ['clock { name = c; freq = "fast"; };', /freq must be a number/],
@@ -61,7 +64,9 @@ event { name = "x:y"; id = 4; stream_id = 3; loglevel = 13; model.emf.uri = "u";
       } catch (err) {
         // Lines count from the start of the text: HEAD is 2 lines.
         const m = /line (\d+)/.exec((err as Error).message);
-        const shifted = (err as Error).message.replace(/line (\d+)/, `line ${Number(m?.[1] ?? 0) - 2}`).replace(/at line (\d+)/, (_, n: string) => `at line ${Number(n) - 2}`);
+        const shifted = (err as Error).message
+          .replace(/line (\d+)/, `line ${Number(m?.[1] ?? 0) - 2}`)
+          .replace(/at line (\d+)/, (_, n: string) => `at line ${Number(n) - 2}`);
         expect(shifted).toMatch(message);
       }
     }

@@ -3,7 +3,17 @@ import { cpSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CtfEnumValue, CtfReadError, CtfVariantValue, ctfTextLines, metadataText, readCtfTrace, type CtfEvent, type CtfReadResult, type TsdlStruct } from '@tracelab/formats';
+import {
+  CtfEnumValue,
+  CtfReadError,
+  CtfVariantValue,
+  ctfTextLines,
+  metadataText,
+  readCtfTrace,
+  type CtfEvent,
+  type CtfReadResult,
+  type TsdlStruct,
+} from '@tracelab/formats';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const LTTNG = ['lttng-ust/percpu', 'lttng-ust/discard', 'lttng-ust/bt2-ctf'];
@@ -162,7 +172,7 @@ describe('LTTng-UST 2.13 traces', () => {
 });
 
 describe('layouts LTTng-UST does not write (hand-made traces)', () => {
-  it("kernel compact header: 5-bit ids, 27-bit timestamps reconstructed across wraps, the extended escape for ids >= 31", () => {
+  it('kernel compact header: 5-bit ids, 27-bit timestamps reconstructed across wraps, the extended escape for ids >= 31', () => {
     const r = readCtfTrace(join(FIXTURES, 'handmade/kernel-compact'));
     expect(r.events).toHaveLength(72);
     // The generator's times: per CPU, t += 47 ms + k * 1001 ns (300 ms at k = 25).
@@ -182,7 +192,9 @@ describe('layouts LTTng-UST does not write (hand-made traces)', () => {
     // The 27-bit timestamp wrapped between compact events (a reconstruction that ignored the
     // carry would go backwards).
     const compact = r.events.filter((e) => e.cpu === 0 && (e.header['v'] as CtfVariantValue).option === 'compact');
-    const lows = compact.map((e) => Number((e.header['v'] as CtfVariantValue).value && ((e.header['v'] as CtfVariantValue).value as { timestamp: number }).timestamp));
+    const lows = compact.map((e) =>
+      Number((e.header['v'] as CtfVariantValue).value && ((e.header['v'] as CtfVariantValue).value as { timestamp: number }).timestamp),
+    );
     expect(lows.some((x, i) => i > 0 && x < lows[i - 1]!)).toBe(true);
     expect(r.lost).toBe(20);
   });
@@ -198,7 +210,10 @@ describe('layouts LTTng-UST does not write (hand-made traces)', () => {
       expect(f['f']).toBe(Math.fround(i * 1.5 - 0.3));
       expect(f['d']).toBe(1e-7 * (i + 1) * (i % 2 === 0 ? 1 : -1));
       expect(f['nested']).toEqual({ x: 200 + i, s: `nest-${i}` });
-      expect(f['matrix']).toEqual([[i * 10, i * 10 + 1, i * 10 + 2], [i * 10 + 3, i * 10 + 4, i * 10 + 5]]);
+      expect(f['matrix']).toEqual([
+        [i * 10, i * 10 + 1, i * 10 + 2],
+        [i * 10 + 3, i * 10 + 4, i * 10 + 5],
+      ]);
       const n = i % 3;
       expect(f['items']).toEqual(Array.from({ length: n }, (_, k) => ({ k, name: `item${k}` })));
       expect(f['ascii']).toBe(Array.from({ length: n }, (_, k) => String.fromCharCode(65 + k + i)).join(''));

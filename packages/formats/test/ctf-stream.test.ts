@@ -6,7 +6,7 @@ const FIXTURES = join(__dirname, 'fixtures');
 const TRACES = ['tracelab/run-seed5', 'lttng-ust/percpu', 'lttng-ust/discard', 'lttng-ust/bt2-ctf', 'handmade/kernel-compact', 'handmade/features-be'];
 
 describe('openCtfTrace: the streaming reader', () => {
-  it.each(TRACES)('%s: yields the whole-trace reader\'s events in the same order, with the same lost counts', (t) => {
+  it.each(TRACES)("%s: yields the whole-trace reader's events in the same order, with the same lost counts", (t) => {
     const dir = join(FIXTURES, t);
     const whole = readCtfTrace(dir);
     const s = openCtfTrace(dir, { windowBytes: 4096 });

@@ -17,10 +17,28 @@ export const TRACE_CLASS: CtfTraceClass = {
       fields: [
         { name: 'prev_comm', type: { kind: 'array', element: 'char', length: 16 } },
         { name: 'prev_tid', type: { kind: 'integer', size: 32, signed: true } },
-        { name: 'state', type: { kind: 'enum', container: { kind: 'integer', size: 8, signed: false }, mappings: [{ label: 'R', start: 0, end: 0 }, { label: 'S', start: 1, end: 1 }] } },
+        {
+          name: 'state',
+          type: {
+            kind: 'enum',
+            container: { kind: 'integer', size: 8, signed: false },
+            mappings: [
+              { label: 'R', start: 0, end: 0 },
+              { label: 'S', start: 1, end: 1 },
+            ],
+          },
+        },
       ],
     },
-    { id: 1, name: 'syscall_entry_open', fields: [{ name: 'path', type: { kind: 'string' } }, { name: 'flags', type: { kind: 'integer', size: 64, signed: false, base: 16 } }, { name: 'mode', type: { kind: 'integer', size: 16, signed: false } }] },
+    {
+      id: 1,
+      name: 'syscall_entry_open',
+      fields: [
+        { name: 'path', type: { kind: 'string' } },
+        { name: 'flags', type: { kind: 'integer', size: 64, signed: false, base: 16 } },
+        { name: 'mode', type: { kind: 'integer', size: 16, signed: false } },
+      ],
+    },
   ],
 };
 
@@ -82,7 +100,9 @@ describe('CTF writer', () => {
 
   test('misuse throws INVALID_OPTION', () => {
     expect(() => ctfMetadata({ ...TRACE_CLASS, uuid: 'nope' })).toThrow(TracelabError);
-    expect(() => ctfMetadata({ ...TRACE_CLASS, eventClasses: [TRACE_CLASS.eventClasses[0]!, { ...TRACE_CLASS.eventClasses[1]!, id: 0 }] })).toThrow(/two event classes have id 0/);
+    expect(() => ctfMetadata({ ...TRACE_CLASS, eventClasses: [TRACE_CLASS.eventClasses[0]!, { ...TRACE_CLASS.eventClasses[1]!, id: 0 }] })).toThrow(
+      /two event classes have id 0/,
+    );
     const b = new CtfPacketBuilder(TRACE_CLASS, 0, 256);
     b.add(0, 10, ['a', 1, 0]);
     expect(() => b.add(0, 9, ['a', 1, 0])).toThrow(/backwards/);

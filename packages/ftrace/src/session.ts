@@ -33,7 +33,12 @@ function functionTrace(): void {
  * Returns the unregister's result (0), or the register's if that failed.
  */
 export function* functionTracer(api: FtraceApi, options: FunctionTracerOptions = {}): KPath<number> {
-  const ops: FtraceOps = { func: options.func ?? functionTrace, filter: [...(options.functions ?? DEFAULT_TRACED_FUNCTIONS)], flags: ['DYNAMIC'], label: options.label ?? 'function' };
+  const ops: FtraceOps = {
+    func: options.func ?? functionTrace,
+    filter: [...(options.functions ?? DEFAULT_TRACED_FUNCTIONS)],
+    flags: ['DYNAMIC'],
+    label: options.label ?? 'function',
+  };
   if ((options.after ?? 0) > 0) yield* msleep(options.after!);
   const ret = yield* api.registerFtraceFunction(ops);
   if (ret !== 0) return ret;
@@ -104,7 +109,19 @@ export function summarizeFtrace(log: readonly KernelEvent[]): FtraceSummary {
   for (const e of log) {
     switch (e.type) {
       case 'ftrace/ops-registered': {
-        const a: Acc = { ops: e.ops, label: e.label, trampoline: null, registeredAt: e.time, unregisterAt: null, unpatchedAt: null, retiredAt: null, freedAt: null, shutdownAt: null, wait: null, calls: new Map() };
+        const a: Acc = {
+          ops: e.ops,
+          label: e.label,
+          trampoline: null,
+          registeredAt: e.time,
+          unregisterAt: null,
+          unpatchedAt: null,
+          retiredAt: null,
+          freedAt: null,
+          shutdownAt: null,
+          wait: null,
+          calls: new Map(),
+        };
         sessions.push(a);
         open.set(e.ops, a);
         break;
@@ -194,12 +211,19 @@ export function summarizeFtrace(log: readonly KernelEvent[]): FtraceSummary {
 
 /** The summary as terminal lines (for `tracelab run`'s summary). */
 export function formatFtraceSummary(s: FtraceSummary): string[] {
-  const lines = [`  ftrace: ${s.ops.length} ops registration(s), ${s.trampolines.allocated} trampoline(s) allocated, ${s.trampolines.freed} freed, ${s.useAfterFree} use-after-free`];
+  const lines = [
+    `  ftrace: ${s.ops.length} ops registration(s), ${s.trampolines.allocated} trampoline(s) allocated, ${s.trampolines.freed} freed, ${s.useAfterFree} use-after-free`,
+  ];
   for (const o of s.ops) {
     const total = o.calls.reduce((n, c) => n + c.trampoline + c.list, 0);
     lines.push(`    ops ${o.label}: registered at tick ${o.registeredAt}, trampoline ${o.trampoline === null ? 'none' : `#${o.trampoline}`}, ${total} calls`);
     if (o.unregisterAt !== null) {
-      const free = o.freedAt === null ? (o.trampoline === null ? 'no trampoline to free' : 'trampoline not freed yet') : `trampoline freed at ${o.freedAt} after ${o.wait} (grace-period wait ${o.gracePeriod} ticks; unregister→free ${o.unregisterToFree} ticks)`;
+      const free =
+        o.freedAt === null
+          ? o.trampoline === null
+            ? 'no trampoline to free'
+            : 'trampoline not freed yet'
+          : `trampoline freed at ${o.freedAt} after ${o.wait} (grace-period wait ${o.gracePeriod} ticks; unregister→free ${o.unregisterToFree} ticks)`;
       lines.push(`      unregistered at ${o.unregisterAt}, sites unpatched at ${o.unpatchedAt ?? '?'}, ${free}`);
     }
     for (const c of o.calls) lines.push(`      ${c.ip.padEnd(24)} ${String(c.trampoline).padStart(6)} via trampoline  ${String(c.list).padStart(6)} via list`);

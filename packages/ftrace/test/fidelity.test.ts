@@ -87,9 +87,12 @@ describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', 
         return (function* (): KPath<void> {
           depth++;
           try {
-            yield* fn('trace_helper', (function* helperBody(): KPath<void> {
-              yield* schedPoint();
-            })());
+            yield* fn(
+              'trace_helper',
+              (function* helperBody(): KPath<void> {
+                yield* schedPoint();
+              })(),
+            );
           } finally {
             depth--;
           }
@@ -161,7 +164,9 @@ describe('SEMANTICS.md 4.2(b) ftrace_caller\'s two globals: the "slight race" be
   }
 
   test('unsafe (the two stored back to back): a caller that loaded the old op calls the new callback with it', () => {
-    const found = Array.from({ length: 30 }, (_, i) => i + 1).map((seed) => swap(seed, false).r.violations[0]).filter((v) => v !== undefined);
+    const found = Array.from({ length: 30 }, (_, i) => i + 1)
+      .map((seed) => swap(seed, false).r.violations[0])
+      .filter((v) => v !== undefined);
     expect(found.length).toBeGreaterThan(0);
     for (const v of found) {
       expect(v.name).toBe(FTRACE_INVARIANTS.opMismatch);

@@ -1,4 +1,15 @@
-import { createKernel, msleep, type EventType, type Kernel, type KernelEvent, type KPath, type PluginStack, type Program, type RunResult, type Strategy } from '@tracelab/core';
+import {
+  createKernel,
+  msleep,
+  type EventType,
+  type Kernel,
+  type KernelEvent,
+  type KPath,
+  type PluginStack,
+  type Program,
+  type RunResult,
+  type Strategy,
+} from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ftrace, type FtraceApi, type FtraceFunc, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 

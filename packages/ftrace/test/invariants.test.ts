@@ -62,7 +62,9 @@ describe('the invariants still fire on every kind of change they follow', () => 
     forge(k, { type: 'ftrace/tramp-retired', tramp: tramp(A), ops: k.api.ftrace.opsId(A)!, wait: 'rcu-tasks' });
     // The refcount invariant re-checks the records with TRAMP on the trampoline that changed.
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.refcount });
-    expect(k.violations[0]!.message).toMatch(/record sys_getpid has TRAMP \(trampoline #1\) with refcount 1; TRAMP needs exactly one tracing ops owning an allocated trampoline/);
+    expect(k.violations[0]!.message).toMatch(
+      /record sys_getpid has TRAMP \(trampoline #1\) with refcount 1; TRAMP needs exactly one tracing ops owning an allocated trampoline/,
+    );
   });
 
   it('a site whose state target disagrees with the hot site the fast path calls', () => {

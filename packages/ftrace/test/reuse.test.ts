@@ -31,7 +31,9 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
     const unregistered = k.log.length;
     k.call(k.api.ftrace.unregisterFtraceFunction(S));
     // No grace period was waited for: nothing is freed.
-    expect(k.log.slice(unregistered).some((e) => e.type === 'ftrace/tramp-retired' || e.type === 'ftrace/tramp-freed' || e.type === 'rcu-tasks/gp-start')).toBe(false);
+    expect(k.log.slice(unregistered).some((e) => e.type === 'ftrace/tramp-retired' || e.type === 'ftrace/tramp-freed' || e.type === 'rcu-tasks/gp-start')).toBe(
+      false,
+    );
     expect(k.api.ftrace.record('sys_getpid')).toEqual({ refcount: 0, tramp: null, target: 'nop' });
     k.call(k.api.ftrace.registerFtraceFunction(S));
     expect(trampOf(k, S)).toBe(t);
@@ -41,7 +43,7 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
     expectClean(k);
   });
 
-  it('changing a registered ops\' filter reuses its trampoline; sites it drops go to the list caller before the hashes change', () => {
+  it("changing a registered ops' filter reuses its trampoline; sites it drops go to the list caller before the hashes change", () => {
     const k = kernelWith();
     const c = counter();
     const A: FtraceOps = { func: c.func, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
@@ -72,7 +74,14 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
     for (const seed of SEEDS(30)) {
       const k = kernelWith({ seed });
       const hits: string[] = [];
-      const A: FtraceOps = { func: (ip) => { hits.push(ip); }, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
+      const A: FtraceOps = {
+        func: (ip) => {
+          hits.push(ip);
+        },
+        filter: ['sys_getpid'],
+        flags: ['DYNAMIC'],
+        label: 'A',
+      };
       const api = k.api.ftrace;
       for (let i = 0; i < 3; i++) k.spawn(worker(20), { comm: `w${i}` });
       k.spawnKthread(

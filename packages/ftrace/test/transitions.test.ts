@@ -4,7 +4,13 @@ import { ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { counter, eventsOf, expectClean, kernelWith, worker, noop } from './helpers.js';
 
-const dyn = (func: FtraceOps['func'], filter: string[], label: string, notrace: string[] = []): FtraceOps => ({ func, filter, notrace, flags: ['DYNAMIC'], label });
+const dyn = (func: FtraceOps['func'], filter: string[], label: string, notrace: string[] = []): FtraceOps => ({
+  func,
+  filter,
+  notrace,
+  flags: ['DYNAMIC'],
+  label,
+});
 
 describe('records and sites through every transition', () => {
   it('nop → trampoline → list → trampoline → nop, with the fast path calling exactly the tracing ops', () => {
@@ -55,7 +61,9 @@ describe('records and sites through every transition', () => {
     expect([a.total(), b.total()]).toEqual([3, 2]);
 
     // The log shows each site transition in order.
-    const patches = eventsOf(k, 'ftrace/site-patched').filter((e) => e.ip === 'sys_getpid').map((e) => `${e.from}→${e.to}`);
+    const patches = eventsOf(k, 'ftrace/site-patched')
+      .filter((e) => e.ip === 'sys_getpid')
+      .map((e) => `${e.from}→${e.to}`);
     expect(patches).toEqual([`nop→${tA}`, `${tA}→list`, `list→${tA}`, `${tA}→nop`]);
     k.run();
     expectClean(k);
@@ -102,7 +110,10 @@ describe('records and sites through every transition', () => {
     expect(api.record('release_task')).toEqual({ refcount: 1, tramp: t, target: t });
     api.site('copy_process')!.call('sys_clone');
     api.site('release_task')!.call('do_exit');
-    expect([...c.calls.entries()]).toEqual([['copy_process', 1], ['release_task', 1]]);
+    expect([...c.calls.entries()]).toEqual([
+      ['copy_process', 1],
+      ['release_task', 1],
+    ]);
     expect(one.total()).toBe(1);
     k.run();
     expectClean(k);
@@ -112,11 +123,21 @@ describe('records and sites through every transition', () => {
     const k = kernelWith({ seed: 3 });
     const api = k.api.ftrace;
     const seen: Array<[string, string]> = [];
-    const A = dyn((ip, parentIp) => { seen.push([ip, parentIp]); }, ['sys_getpid'], 'A');
+    const A = dyn(
+      (ip, parentIp) => {
+        seen.push([ip, parentIp]);
+      },
+      ['sys_getpid'],
+      'A',
+    );
     expect(k.call(api.registerFtraceFunction(A))).toBe(0);
     k.spawn(worker(6), { comm: 'w' });
     expectClean(k, k.run());
-    expect(seen).toEqual([['sys_getpid', ''], ['sys_getpid', ''], ['sys_getpid', '']]);
+    expect(seen).toEqual([
+      ['sys_getpid', ''],
+      ['sys_getpid', ''],
+      ['sys_getpid', ''],
+    ]);
     expect(eventsOf(k, 'ftrace/tramp-enter')).toHaveLength(3);
     expect(eventsOf(k, 'ftrace/tramp-exit')).toHaveLength(3);
     const B = dyn(noop, ['sys_getpid'], 'B');

@@ -29,7 +29,9 @@ describe("freeTrampolineAfter: 'rcu-tasks' (the default)", () => {
         caught++;
         // Each task that was on it left it before the free: the RCU-tasks grace period waited.
         for (const task of waitingFor) {
-          const exit = k.log.find((e): e is KernelEvent<'ftrace/tramp-exit'> => e.type === 'ftrace/tramp-exit' && e.seq > retired.seq && String(e.pid) === task);
+          const exit = k.log.find(
+            (e): e is KernelEvent<'ftrace/tramp-exit'> => e.type === 'ftrace/tramp-exit' && e.seq > retired.seq && String(e.pid) === task,
+          );
           expect(exit, `seed ${seed}: pid ${task} never left the trampoline`).toBeDefined();
           expect(exit!.seq).toBeLessThan(freed.seq);
         }
@@ -95,7 +97,12 @@ describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DY
       const unpatched = log.find((e) => e.type === 'ftrace/update-end')!.seq;
       const shutdown = log.find((e) => e.type === 'ftrace/ops-shutdown')!.seq;
       const gpBetween = (start: string, end: string) =>
-        log.some((s) => s.type === start && s.seq > unpatched && log.some((e) => e.type === end && e.seq > s.seq && e.seq < shutdown && (e as { gp: number }).gp === (s as { gp: number }).gp));
+        log.some(
+          (s) =>
+            s.type === start &&
+            s.seq > unpatched &&
+            log.some((e) => e.type === end && e.seq > s.seq && e.seq < shutdown && (e as { gp: number }).gp === (s as { gp: number }).gp),
+        );
       expect(gpBetween('rcu/gp-start', 'rcu/gp-end'), JSON.stringify(options)).toBe(true);
       expect(gpBetween('rcu-tasks/gp-start', 'rcu-tasks/gp-end'), JSON.stringify(options)).toBe(true);
       const hadTrampoline = log.some((e) => e.type === 'ftrace/tramp-freed');

@@ -27,7 +27,15 @@ export function* traceWhileRunning(api: KtraceApi, options: TraceWhileRunningOpt
 
 export interface KtraceSummary {
   /** Every walk, in log order: what it did, how, when, how many threads it visited and flipped. */
-  readonly walks: ReadonlyArray<{ readonly op: KtraceOp; readonly via: KtraceWalk; readonly pid: number; readonly start: number; readonly end: number | null; readonly visited: number; readonly changed: number }>;
+  readonly walks: ReadonlyArray<{
+    readonly op: KtraceOp;
+    readonly via: KtraceWalk;
+    readonly pid: number;
+    readonly start: number;
+    readonly end: number | null;
+    readonly visited: number;
+    readonly changed: number;
+  }>;
   /** All syscalls entered, traced or not. */
   readonly syscalls: number;
   /** Syscall entries and exits reported by the slow path of flagged threads. */

@@ -14,4 +14,3 @@ export function formatSyscallArgs(args: Readonly<Record<string, number>>): strin
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 }
-

@@ -1,4 +1,16 @@
-import { createKernel, msleep, type EventType, replaySchedule, type Kernel, type KernelEvent, type KPath, type PluginStack, type Program, type RunResult, type Strategy } from '@tracelab/core';
+import {
+  createKernel,
+  msleep,
+  type EventType,
+  replaySchedule,
+  type Kernel,
+  type KernelEvent,
+  type KPath,
+  type PluginStack,
+  type Program,
+  type RunResult,
+  type Strategy,
+} from '@tracelab/core';
 import { TIF_KERNEL_TRACE, ktrace, type KtraceApi, type KtraceOptions } from '@tracelab/ktrace';
 
 /** A long-lived task that wakes up now and then (a daemon ahead of the shell on the task list). */

@@ -61,7 +61,17 @@ describe('the composed stack: ktrace decides who is traced, markers who listens'
     const kEntries = eventsOf(k, 'ktrace/syscall-entry');
     const kExits = eventsOf(k, 'ktrace/syscall-exit');
     expect(kEntries.length).toBeGreaterThan(8);
-    expect(byPid(entries.map((r) => r.args))).toEqual(byPid(kEntries.map((e) => [e.pid, e.name, Object.entries(e.args).map(([a, v]) => `${a}=${v}`).join(' ')])));
+    expect(byPid(entries.map((r) => r.args))).toEqual(
+      byPid(
+        kEntries.map((e) => [
+          e.pid,
+          e.name,
+          Object.entries(e.args)
+            .map(([a, v]) => `${a}=${v}`)
+            .join(' '),
+        ]),
+      ),
+    );
     expect(byPid(exits.map((r) => r.args))).toEqual(byPid(kExits.map((e) => [e.pid, e.name, e.ret])));
     expect(entries[0]!.format).toBe('pid %d syscall %s args %s');
     expect(entries.some((r) => r.args[1] === 'write' && r.args[2] === 'fd=1 buf=4096 count=8')).toBe(true);

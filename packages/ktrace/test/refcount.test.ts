@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { EINVAL, TracelabError, createKernel, current, emit, intMapGet, intMapValues, msleep, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
+import {
+  EINVAL,
+  TracelabError,
+  createKernel,
+  current,
+  emit,
+  intMapGet,
+  intMapValues,
+  msleep,
+  schedPoint,
+  type Kernel,
+  type KPath,
+  type Program,
+} from '@tracelab/core';
 import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, ktrace, type KtraceOptions } from '@tracelab/ktrace';
 import { SEEDS, daemon, eventsOf, expectClean } from './helpers.js';
 

@@ -16,7 +16,16 @@ declare module '@tracelab/core' {
     /** remove_marker: the last probe is gone and no free is pending. */
     'markers/entry-removed': { name: string };
     /** A probe was connected; `array` is the newly published multi-probe array (null for 0->1). */
-    'markers/probe-registered': { name: string; probe: string; private: string; prio: number; index: number; transition: MarkerTransition; probes: number; array: number | null };
+    'markers/probe-registered': {
+      name: string;
+      probe: string;
+      private: string;
+      prio: number;
+      index: number;
+      transition: MarkerTransition;
+      probes: number;
+      array: number | null;
+    };
     /** A probe was disconnected; `array` is the array now published (null when 0 or 1 probe is left). */
     'markers/probe-unregistered': { name: string; probe: string; private: string; transition: MarkerTransition; probes: number; array: number | null };
     /** A site's published probes changed (armed, re-armed with other probes, or disarmed). No reducer: sites are kernel text. */

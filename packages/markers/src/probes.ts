@@ -108,7 +108,8 @@ export function traceProbe(capacity = 4096): TraceProbe {
     get overwritten() {
       return Math.max(0, st.written - st.capacity);
     },
-    records: () => (st.written <= st.capacity ? [...st.records] : [...st.records.slice(st.written % st.capacity), ...st.records.slice(0, st.written % st.capacity)]),
+    records: () =>
+      st.written <= st.capacity ? [...st.records] : [...st.records.slice(st.written % st.capacity), ...st.records.slice(0, st.written % st.capacity)],
   };
 }
 

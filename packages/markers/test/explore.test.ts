@@ -25,7 +25,8 @@ function markersWithout(invariant: string, options: MarkersOptions): TracelabPlu
       base.register(
         new Proxy(ctx, {
           get(target, key) {
-            if (key === 'invariant') return (name: string, check: Parameters<typeof ctx.invariant>[1]) => (name === invariant ? undefined : target.invariant(name, check));
+            if (key === 'invariant')
+              return (name: string, check: Parameters<typeof ctx.invariant>[1]) => (name === invariant ? undefined : target.invariant(name, check));
             const v: unknown = Reflect.get(target, key);
             return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
           },
@@ -164,7 +165,9 @@ describe('use-after-free of a probe array, explored over seeds', () => {
       }
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    process.stdout.write(`default variant: 0/${SEEDS} seeds fail, ${nearMisses} calls through retired arrays kept alive by the grace period, ${ms.toFixed(0)} ms\n`);
+    process.stdout.write(
+      `default variant: 0/${SEEDS} seeds fail, ${nearMisses} calls through retired arrays kept alive by the grace period, ${ms.toFixed(0)} ms\n`,
+    );
     expect(nearMisses).toBeGreaterThan(0);
   });
 });

@@ -42,7 +42,13 @@ describe('a probe that throws (markers/probe-fault)', () => {
     ]);
     const faults = eventsOf(k, 'markers/probe-fault');
     expect(faults).toHaveLength(2);
-    expect(faults[0]).toMatchObject({ name: 'ev', module: null, probe: expect.stringMatching(/^boom#\d+$/), private: 's:"pbad"', message: 'Error: probe exploded' });
+    expect(faults[0]).toMatchObject({
+      name: 'ev',
+      module: null,
+      probe: expect.stringMatching(/^boom#\d+$/),
+      private: 's:"pbad"',
+      message: 'Error: probe exploded',
+    });
     expect(faults[0]!.pid).toBeGreaterThan(0);
     expect(k.state.plugins.markers!.stats.probeFaults).toBe(2);
     // No oops, the plugin is not disabled, and its paths still work.
@@ -102,7 +108,11 @@ describe('markers(options) validation', () => {
     expect(codeOf(() => markers([] as unknown as MarkersOptions)).code).toBe('INVALID_OPTION');
     expect(codeOf(() => markers('x' as unknown as MarkersOptions)).code).toBe('INVALID_OPTION');
     // Valid ones still pass; an undefined value means the default.
-    expect(markers({ coreMarkers: false, logProbeCalls: true, freeOldArray: undefined } as unknown as MarkersOptions).options).toEqual({ freeOldArray: 'after-grace-period', logProbeCalls: true, coreMarkers: false });
+    expect(markers({ coreMarkers: false, logProbeCalls: true, freeOldArray: undefined } as unknown as MarkersOptions).options).toEqual({
+      freeOldArray: 'after-grace-period',
+      logProbeCalls: true,
+      coreMarkers: false,
+    });
     expect(markers().options).toEqual({ freeOldArray: 'after-grace-period', logProbeCalls: false, coreMarkers: true });
   });
 });

@@ -3,7 +3,13 @@ import { markers, type MarkerProbe, type MarkersOptions } from '@tracelab/marker
 
 /** A kernel with only the markers plugin; core markers off unless asked, so logs stay small. */
 export function kernelWith(options: MarkersOptions = {}, extra: { seed?: number; cpus?: number; faultInjection?: boolean; strategy?: Strategy } = {}): Kernel {
-  return createKernel({ cpus: extra.cpus ?? 2, seed: extra.seed ?? 1, plugins: [markers({ coreMarkers: false, ...options })], ...(extra.faultInjection !== undefined ? { faultInjection: extra.faultInjection } : {}), ...(extra.strategy !== undefined ? { strategy: extra.strategy } : {}) });
+  return createKernel({
+    cpus: extra.cpus ?? 2,
+    seed: extra.seed ?? 1,
+    plugins: [markers({ coreMarkers: false, ...options })],
+    ...(extra.faultInjection !== undefined ? { faultInjection: extra.faultInjection } : {}),
+    ...(extra.strategy !== undefined ? { strategy: extra.strategy } : {}),
+  });
 }
 
 /** Events of one type, in log order. */

@@ -74,7 +74,10 @@ describe('issue 13: a probe written as a generator function', () => {
       throw new Error('never runs');
     }
     expect(() => api.probeRegister('m', 'v %d', genProbe as unknown as MarkerProbe)).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/markers\.probeRegister\(m\): probe genProbe is a generator function/) }),
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message: expect.stringMatching(/markers\.probeRegister\(m\): probe genProbe is a generator function/),
+      }),
     );
     expect(api.probes('m')).toEqual([]);
   });

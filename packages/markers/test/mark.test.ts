@@ -162,7 +162,7 @@ describe('invariants hold under concurrent registration (default variant)', () =
   });
 });
 
-describe('the core kernel\'s own sites', () => {
+describe("the core kernel's own sites", () => {
   const workload: Program = function* sh(u) {
     const kid = yield u.fork(function* child(u2) {
       yield u2.compute(2);

@@ -5,10 +5,12 @@ import { eventsOf, expectClean, kernelWith } from './helpers.js';
 
 describe('ready-made probes', () => {
   it('formatMarker renders printf-style conversions in order', () => {
-    expect(formatMarker('prev_pid %d next_pid %d state %ld name %s ip %p x %x %%', [1, 2, 3, 'sh', 255, 10])).toBe('prev_pid 1 next_pid 2 state 3 name sh ip 0xff x a %');
+    expect(formatMarker('prev_pid %d next_pid %d state %ld name %s ip %p x %x %%', [1, 2, 3, 'sh', 255, 10])).toBe(
+      'prev_pid 1 next_pid 2 state 3 name sh ip 0xff x a %',
+    );
   });
 
-  it('a statistics probe and a tracing probe share one site (the thread\'s multi-probe case)', () => {
+  it("a statistics probe and a tracing probe share one site (the thread's multi-probe case)", () => {
     const k = kernelWith();
     const api = k.api.markers;
     const site = api.defineMarker('ev', 'n %d');
@@ -18,7 +20,10 @@ describe('ready-made probes', () => {
     expect(k.call(api.probeRegister('ev', 'n %d', trace.probe, trace.private))).toBe(0);
     for (let i = 0; i < 5; i++) site.call(null, i);
     expect(stats.calls).toBe(5);
-    expect([...stats.byKey]).toEqual([['even', 3], ['odd', 2]]);
+    expect([...stats.byKey]).toEqual([
+      ['even', 3],
+      ['odd', 2],
+    ]);
     // Overwrite mode: the last 3 kept, 2 lost.
     expect(trace.written).toBe(5);
     expect(trace.overwritten).toBe(2);

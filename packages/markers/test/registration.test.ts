@@ -58,8 +58,16 @@ describe('probeRegister / probeUnregister: transitions', () => {
     const arrays = [reg[1]!.array, reg[2]!.array, unreg[0]!.array];
     expect(new Set(arrays).size).toBe(3);
     // Each replaced array was retired, and all of them are freed by now; the last probe gone drops the entry.
-    expect(eventsOf(k, 'markers/array-retired').filter((e) => e.array !== null).map((e) => e.array)).toEqual(arrays);
-    expect(eventsOf(k, 'markers/array-freed').filter((e) => e.array !== null).map((e) => e.array)).toEqual(arrays);
+    expect(
+      eventsOf(k, 'markers/array-retired')
+        .filter((e) => e.array !== null)
+        .map((e) => e.array),
+    ).toEqual(arrays);
+    expect(
+      eventsOf(k, 'markers/array-freed')
+        .filter((e) => e.array !== null)
+        .map((e) => e.array),
+    ).toEqual(arrays);
     expect(k.state.plugins.markers!.entries).toEqual({});
     expect(k.state.plugins.markers!.arrays).toEqual({});
     expect(eventsOf(k, 'markers/entry-removed').map((e) => e.name)).toEqual(['ev']);
@@ -135,7 +143,7 @@ describe('error codes', () => {
     expectClean(k);
   });
 
-  it('-EPERM when the format differs from the site\'s or from the earlier probes\'; a null format is not checked', () => {
+  it("-EPERM when the format differs from the site's or from the earlier probes'; a null format is not checked", () => {
     const k = kernelWith();
     const api = k.api.markers;
     api.defineMarker('ev', FMT);
@@ -292,7 +300,9 @@ describe('RCU-deferred free and rcu_pending', () => {
     k.call(api.probeRegister('ev', FMT, a));
     k.call(api.probeRegister('ev', FMT, b));
     // The early free halts the run at the end of its step: no reader is needed.
-    expect(() => k.call(api.probeUnregister('ev', b))).toThrow(/invariant markers\/freed-after-grace-period violated: probe array #1 of marker ev was freed with 0 RCU-sched grace periods completed, but was retired needing grace period 1/);
+    expect(() => k.call(api.probeUnregister('ev', b))).toThrow(
+      /invariant markers\/freed-after-grace-period violated: probe array #1 of marker ev was freed with 0 RCU-sched grace periods completed, but was retired needing grace period 1/,
+    );
     expect(k.violations.map((v) => v.name)).toEqual(['markers/freed-after-grace-period']);
     const retired = eventsOf(k, 'markers/array-retired');
     expect(retired).toHaveLength(1); // only a real array (1->2 had none to free)
@@ -307,13 +317,20 @@ describe('RCU-deferred free and rcu_pending', () => {
 });
 
 describe('module markers', () => {
-  it('arms a module\'s sites at load with the probes already registered for their names, and drops them at unload', () => {
+  it("arms a module's sites at load with the probes already registered for their names, and drops them at unload", () => {
     const k = kernelWith();
     const api = k.api.markers;
     const calls: unknown[][] = [];
     const p = recorder(calls, 'p');
     expect(k.call(api.probeRegister('mod_ev', 'm %d', p, 'pp'))).toBe(0);
-    expect(k.call(api.loadModule('mod', [{ name: 'mod_ev', format: 'm %d' }, { name: 'mod_quiet', format: 'q' }]))).toBe(0);
+    expect(
+      k.call(
+        api.loadModule('mod', [
+          { name: 'mod_ev', format: 'm %d' },
+          { name: 'mod_quiet', format: 'q' },
+        ]),
+      ),
+    ).toBe(0);
     const site = api.site('mod_ev', 'mod')!;
     expect(site.module).toBe('mod');
     expect(site.armed).toBe(true);
@@ -333,7 +350,12 @@ describe('module markers', () => {
     expect(k.call(api.unloadModule('mod'))).toBe(0);
     expect(site.armed).toBe(false);
     expect(api.site('mod_ev', 'mod')).toBeUndefined();
-    expect(eventsOf(k, 'markers/site-armed').filter((e) => !e.armed).map((e) => e.name).sort()).toEqual(['mod_ev', 'mod_quiet']);
+    expect(
+      eventsOf(k, 'markers/site-armed')
+        .filter((e) => !e.armed)
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['mod_ev', 'mod_quiet']);
     calls.length = 0;
     k.call(api.mark('mod_ev', 'cp', 9));
     site.call('fast', 10);
@@ -346,7 +368,7 @@ describe('module markers', () => {
     expectClean(k);
   });
 
-  it('leaves a module site whose format differs from its marker\'s disarmed, with a printk', () => {
+  it("leaves a module site whose format differs from its marker's disarmed, with a printk", () => {
     const k = kernelWith();
     const api = k.api.markers;
     const p: MarkerProbe = nop();
@@ -367,7 +389,10 @@ describe('module markers', () => {
     k.call(api.probeRegister('ev', FMT, p));
     expect(core.armed).toBe(true);
     expect(api.site('ev', 'm')!.armed).toBe(true);
-    expect(api.sites().map((s) => [s.name, s.module])).toEqual([['ev', null], ['ev', 'm']]);
+    expect(api.sites().map((s) => [s.name, s.module])).toEqual([
+      ['ev', null],
+      ['ev', 'm'],
+    ]);
     k.call(api.probeUnregister('ev', p));
     expect(core.armed || api.site('ev', 'm')!.armed).toBe(false);
     k.run();
@@ -389,7 +414,7 @@ describe('defineMarker', () => {
     expect(calls).toEqual([['p', 1, null, 'l %d', [5]]]);
   });
 
-  it('can be called from another plugin\'s register (a plugin that depends on markers)', () => {
+  it("can be called from another plugin's register (a plugin that depends on markers)", () => {
     const user = definePlugin({
       name: 'syscalls-user',
       version: '1.0.0',

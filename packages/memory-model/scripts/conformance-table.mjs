@@ -8,7 +8,10 @@ import { conformance, conformanceMarkdown } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = join(here, '..', 'litmus');
-const files = readdirSync(dir).filter((f) => f.endsWith('.litmus')).sort().map((f) => ({ file: f, text: readFileSync(join(dir, f), 'utf8') }));
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.litmus'))
+  .sort()
+  .map((f) => ({ file: f, text: readFileSync(join(dir, f), 'utf8') }));
 const s = conformance(files, () => performance.now());
 const doc = join(here, '..', '..', '..', 'docs', 'memory-model.md');
 const text = readFileSync(doc, 'utf8');

@@ -76,10 +76,12 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
       function* fullBarrier(): KPath<void> {
         yield* mem.mb(yield* pid());
       }
-      const add = (delta: number) => (old: MemValue): MemValue => {
-        if (typeof old !== 'number') throw new TracelabError('INVALID_OPTION', `memory-model: atomic add on a pointer value ${JSON.stringify(old)}`);
-        return old + delta;
-      };
+      const add =
+        (delta: number) =>
+        (old: MemValue): MemValue => {
+          if (typeof old !== 'number') throw new TracelabError('INVALID_OPTION', `memory-model: atomic add on a pointer value ${JSON.stringify(old)}`);
+          return old + delta;
+        };
 
       return {
         init: (loc, value) => mem.init(loc, value),

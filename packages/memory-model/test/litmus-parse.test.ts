@@ -78,7 +78,8 @@ describe('parseLitmus', () => {
   });
 
   it('~exists, forall and filter change what is counted, not the executions', () => {
-    const base = (q: string) => `C sb\n{}\nP0(int *x, int *y)\n{\n int r0;\n WRITE_ONCE(*x, 1);\n r0 = READ_ONCE(*y);\n}\nP1(int *x, int *y)\n{\n int r0;\n WRITE_ONCE(*y, 1);\n r0 = READ_ONCE(*x);\n}\n${q}\n`;
+    const base = (q: string) =>
+      `C sb\n{}\nP0(int *x, int *y)\n{\n int r0;\n WRITE_ONCE(*x, 1);\n r0 = READ_ONCE(*y);\n}\nP1(int *x, int *y)\n{\n int r0;\n WRITE_ONCE(*y, 1);\n r0 = READ_ONCE(*x);\n}\n${q}\n`;
     expect(runLitmus(parseLitmus(base('exists (0:r0=0 /\\ 1:r0=0)')))).toMatchObject({ result: 'Sometimes', positive: 1, negative: 3 });
     expect(runLitmus(parseLitmus(base('~exists (0:r0=0 /\\ 1:r0=0)')))).toMatchObject({ result: 'Sometimes', positive: 1, negative: 3 });
     expect(runLitmus(parseLitmus(base('forall (0:r0=1 \\/ 1:r0=1 \\/ 0:r0=0)')))).toMatchObject({ result: 'Always', positive: 4, negative: 0 });

@@ -95,7 +95,15 @@ export interface RcuTasksFlavourState {
   /** Grace periods completed. */
   readonly completed: number;
   /** The last completed grace period, for quick reads. */
-  readonly lastGp: null | { readonly gp: number; readonly start: number; readonly end: number; readonly callbacks: number; readonly holdouts: number; readonly rescans: number; readonly stalls: number };
+  readonly lastGp: null | {
+    readonly gp: number;
+    readonly start: number;
+    readonly end: number;
+    readonly callbacks: number;
+    readonly holdouts: number;
+    readonly rescans: number;
+    readonly stalls: number;
+  };
 }
 
 /** A tasks-trace reader section, per task: its nesting and the seq of the outermost lock. */

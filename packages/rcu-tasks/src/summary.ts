@@ -48,7 +48,17 @@ export function summarizeRcuTasks(log: readonly KernelEvent[]): RcuTasksSummary 
         break;
       case 'rcu-tasks/gp-start':
         open.set(`${e.flavour}:${e.gp}`, gps.length);
-        gps.push({ flavour: e.flavour, gp: e.gp, start: e.time, end: null, latency: null, callbacks: e.last - e.first + 1, holdouts: 0, rescans: 0, stalls: 0 });
+        gps.push({
+          flavour: e.flavour,
+          gp: e.gp,
+          start: e.time,
+          end: null,
+          latency: null,
+          callbacks: e.last - e.first + 1,
+          holdouts: 0,
+          rescans: 0,
+          stalls: 0,
+        });
         break;
       case 'rcu-tasks/holdouts': {
         const g = at(e.flavour, e.gp);
@@ -112,10 +122,15 @@ export function formatRcuTasksSummary(s: RcuTasksSummary, options: { readonly ma
     if (c.started === 0 && c.queued === 0) continue;
     const name = f === 'tasks' ? 'rcu-tasks' : 'rcu-tasks-trace';
     const lat = c.latency === null ? 'no GP completed' : `latency min ${c.latency.min} / mean ${c.latency.mean.toFixed(1)} / max ${c.latency.max} ticks`;
-    lines.push(`  ${name}: ${c.completed} of ${c.started} grace periods completed, ${lat}; ${c.invoked} of ${c.queued} callbacks invoked` + `${c.callbacksPerGp !== null ? ` (${c.callbacksPerGp.toFixed(1)} per GP)` : ''}${c.failed > 0 ? `, ${c.failed} failed` : ''}${c.stalls > 0 ? `, ${c.stalls} stall warning(s)` : ''}`);
+    lines.push(
+      `  ${name}: ${c.completed} of ${c.started} grace periods completed, ${lat}; ${c.invoked} of ${c.queued} callbacks invoked` +
+        `${c.callbacksPerGp !== null ? ` (${c.callbacksPerGp.toFixed(1)} per GP)` : ''}${c.failed > 0 ? `, ${c.failed} failed` : ''}${c.stalls > 0 ? `, ${c.stalls} stall warning(s)` : ''}`,
+    );
     const mine = s.gps.filter((g) => g.flavour === f);
     for (const g of mine.slice(0, maxGps)) {
-      lines.push(`    GP ${g.gp}: ticks ${g.start}..${g.end ?? '?'} (${g.latency ?? '?'} ticks), ${g.callbacks} callback(s), ${g.holdouts} holdout(s), ${g.rescans} rescan(s)${g.stalls > 0 ? `, ${g.stalls} stall(s)` : ''}`);
+      lines.push(
+        `    GP ${g.gp}: ticks ${g.start}..${g.end ?? '?'} (${g.latency ?? '?'} ticks), ${g.callbacks} callback(s), ${g.holdouts} holdout(s), ${g.rescans} rescan(s)${g.stalls > 0 ? `, ${g.stalls} stall(s)` : ''}`,
+      );
     }
     if (mine.length > maxGps) lines.push(`    ... ${mine.length - maxGps} more`);
   }

@@ -11,7 +11,10 @@ describe('callRcuTasks and the GP kthread', () => {
     k.spawnKthread(
       (function* () {
         for (let i = 0; i < 5; i++) {
-          yield* api.callRcuTasks(cb(() => ran.push(i)), `cb${i}`);
+          yield* api.callRcuTasks(
+            cb(() => ran.push(i)),
+            `cb${i}`,
+          );
         }
       })(),
       { comm: 'queuer' },
@@ -176,7 +179,10 @@ describe('callRcuTasks and the GP kthread', () => {
     const ran: string[] = [];
     k.call(
       (function* (): KPath<void> {
-        yield* api.callRcuTasks(cb(() => ran.push('a')), 'a');
+        yield* api.callRcuTasks(
+          cb(() => ran.push('a')),
+          'a',
+        );
         yield* api.callRcuTasks(function* () {
           yield* msleep(1);
           ran.push('sleeper');
@@ -231,6 +237,11 @@ describe('issue 13: callbacks written as plain functions', () => {
     const r = k.run();
     expectClean(k, r);
     expect(ran.sort()).toEqual(['tasks', 'trace']);
-    expect(eventsOf(k, 'rcu-tasks/callback-invoked').map((e) => e.label).filter((l) => l.startsWith('plain')).sort()).toEqual(['plain', 'plain-trace']);
+    expect(
+      eventsOf(k, 'rcu-tasks/callback-invoked')
+        .map((e) => e.label)
+        .filter((l) => l.startsWith('plain'))
+        .sort(),
+    ).toEqual(['plain', 'plain-trace']);
   });
 });

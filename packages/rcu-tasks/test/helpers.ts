@@ -1,4 +1,16 @@
-import { createKernel, definePlugin, msleep, schedPoint, type EventType, type Kernel, type KernelEvent, type KPath, type PluginStack, type RcuCallback, type Strategy } from '@tracelab/core';
+import {
+  createKernel,
+  definePlugin,
+  msleep,
+  schedPoint,
+  type EventType,
+  type Kernel,
+  type KernelEvent,
+  type KPath,
+  type PluginStack,
+  type RcuCallback,
+  type Strategy,
+} from '@tracelab/core';
 import { rcuTasks, type RcuTasksOptions } from '@tracelab/rcu-tasks';
 
 export interface Setup {
@@ -59,9 +71,12 @@ export const SEEDS = (n: number, from = 1): number[] => Array.from({ length: n }
  */
 export function userLoad(k: Kernel, n: number, ticks: number): void {
   for (let i = 0; i < n; i++) {
-    k.spawn(function* load(u) {
-      yield u.compute(ticks);
-    }, { comm: 'load' });
+    k.spawn(
+      function* load(u) {
+        yield u.compute(ticks);
+      },
+      { comm: 'load' },
+    );
   }
 }
 

@@ -44,7 +44,11 @@ function justified(log: readonly KernelEvent[], pid: number, a: number, b: numbe
         if (e.type === 'sched/switch' && e.prev === pid && !e.preempted) return true;
         break;
       case 'exited':
-        if ((e.type === 'sched/switch' && e.prev === pid && (e.prevState === 'zombie' || e.prevState === 'dead')) || (e.type === 'task/zombie' && e.pid === pid)) return true;
+        if (
+          (e.type === 'sched/switch' && e.prev === pid && (e.prevState === 'zombie' || e.prevState === 'dead')) ||
+          (e.type === 'task/zombie' && e.pid === pid)
+        )
+          return true;
         break;
       case 'user':
         if ((e.type === 'syscall/exit' || (e.type === 'fault/resolved' && e.user)) && e.pid === pid) return true;
@@ -91,10 +95,13 @@ describe('the holdout rules', () => {
 
   test('a task in a syscall is a holdout until it returns to user mode', () => {
     const k = kernelWith({ seed: 2 });
-    const pid = k.spawn(function* (u) {
-      yield u.syscall('busy', { n: 60 });
-      yield u.compute(200);
-    }, { comm: 'sys' });
+    const pid = k.spawn(
+      function* (u) {
+        yield u.syscall('busy', { n: 60 });
+        yield u.compute(200);
+      },
+      { comm: 'sys' },
+    );
     userLoad(k, 2, 150);
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -117,9 +124,12 @@ describe('the holdout rules', () => {
 
   test('tasks in user mode, asleep, or not yet woken are not holdouts; the GP kthread is never its own holdout', () => {
     const k = kernelWith({ seed: 4, cpus: 2 });
-    const user = k.spawn(function* (u) {
-      yield u.compute(100);
-    }, { comm: 'user' });
+    const user = k.spawn(
+      function* (u) {
+        yield u.compute(100);
+      },
+      { comm: 'user' },
+    );
     const sleeper = k.spawnKthread(msleep(500) as KPath<void>, { comm: 'sleeper' });
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -198,12 +208,15 @@ describe('the return to user mode', () => {
       const inside = new Map<number, number>(); // pid -> the section it is in
       const k = kernelWith({ seed, extra: [lateExitWork(inside)] });
       for (let i = 0; i < 3; i++) {
-        k.spawn(function* (u) {
-          for (let j = 0; j < 4; j++) {
-            yield u.syscall('getpid');
-            yield u.compute(2);
-          }
-        }, { comm: 'sys' });
+        k.spawn(
+          function* (u) {
+            for (let j = 0; j < 4; j++) {
+              yield u.syscall('getpid');
+              yield u.compute(2);
+            }
+          },
+          { comm: 'sys' },
+        );
       }
       const late: Array<Array<[number, number]>> = [];
       k.spawnKthread(

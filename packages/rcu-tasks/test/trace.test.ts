@@ -1,5 +1,16 @@
 import { describe, expect, test } from 'vitest';
-import { TracelabError, copyFromUser, current, definePlugin, msleep, schedPoint, type Kernel, type KernelEvent, type KPath, type Program } from '@tracelab/core';
+import {
+  TracelabError,
+  copyFromUser,
+  current,
+  definePlugin,
+  msleep,
+  schedPoint,
+  type Kernel,
+  type KernelEvent,
+  type KPath,
+  type Program,
+} from '@tracelab/core';
 import { RCU_TASKS_INVARIANTS, type RcuTasksOptions } from '@tracelab/rcu-tasks';
 import { cb, eventsOf, expectClean, kernelSection, kernelWith, SEEDS, userLoad } from './helpers.js';
 
@@ -216,29 +227,29 @@ function intComm(k: Kernel, pid: number): string | undefined {
 }
 
 describe('waiting for a tasks-trace GP inside a tasks-trace reader', () => {
-  test.each([['synchronizeRcuTasksTrace', 'synchronize_rcu_tasks_trace'], ['rcuBarrierTasksTrace', 'rcu_barrier_tasks_trace']] as const)(
-    '%s inside the caller\'s own section is a BUG (it would wait for itself), not a grace period that never ends',
-    (method, kernelName) => {
-      const k = kernelWith({ options: { livenessBound: 2000 } });
-      const api = k.api.rcuTasks;
-      let err: unknown;
-      try {
-        k.call(
-          (function* (): KPath<void> {
-            yield* api.rcuReadLockTrace();
-            yield* api[method]();
-            yield* api.rcuReadUnlockTrace();
-          })(),
-          { maxSteps: 20_000 },
-        );
-      } catch (e) {
-        err = e;
-      }
-      expect((err as TracelabError).code).toBe('CALL_OOPS');
-      expect((err as Error).message).toMatch(new RegExp(`${kernelName}\\(\\) by pid \\d+ inside its own tasks-trace read-side critical section \\(nesting 1\\)`));
-      // At once, before any grace period began (without the check the call never returns).
-      expect(api.completed('trace')).toBe(0);
-      expect(k.violations).toEqual([]);
-    },
-  );
+  test.each([
+    ['synchronizeRcuTasksTrace', 'synchronize_rcu_tasks_trace'],
+    ['rcuBarrierTasksTrace', 'rcu_barrier_tasks_trace'],
+  ] as const)("%s inside the caller's own section is a BUG (it would wait for itself), not a grace period that never ends", (method, kernelName) => {
+    const k = kernelWith({ options: { livenessBound: 2000 } });
+    const api = k.api.rcuTasks;
+    let err: unknown;
+    try {
+      k.call(
+        (function* (): KPath<void> {
+          yield* api.rcuReadLockTrace();
+          yield* api[method]();
+          yield* api.rcuReadUnlockTrace();
+        })(),
+        { maxSteps: 20_000 },
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect((err as TracelabError).code).toBe('CALL_OOPS');
+    expect((err as Error).message).toMatch(new RegExp(`${kernelName}\\(\\) by pid \\d+ inside its own tasks-trace read-side critical section \\(nesting 1\\)`));
+    // At once, before any grace period began (without the check the call never returns).
+    expect(api.completed('trace')).toBe(0);
+    expect(k.violations).toEqual([]);
+  });
 });

@@ -130,13 +130,13 @@ export class RingBuffer {
   declare readonly u32: Uint32Array;
   /** Whether `u32` stores are little-endian (the CTF byte order), i.e. the host is. */
   readonly wordStores: boolean = LITTLE_ENDIAN_HOST;
-  private declare readonly uuid: Uint8Array;
-  private declare readonly streamId: number;
+  declare private readonly uuid: Uint8Array;
+  declare private readonly streamId: number;
   /** 1 / subbufSize: exact (a power of two), so `o * invSubbuf` is `o / subbufSize` without a divide. */
-  private declare readonly invSubbuf: number;
+  declare private readonly invSubbuf: number;
   /** numSubbuf - 1 and subbufSize - 1: masks for the sub-buffer index and the offset in it. */
-  private declare readonly idxMask: number;
-  private declare readonly offMask: number;
+  declare private readonly idxMask: number;
+  declare private readonly offMask: number;
 
   // ---- writer side: guarded by the owner CPU with preemption off (LTTng's local ops) -------
   /** Free-running reserve position. Moves only forward. */
@@ -183,7 +183,7 @@ export class RingBuffer {
    * each. The public `ccLocal`, `ccRemote`, `ghostCommitted` and `records` are views into it.
    * Guarded as each view says.
    */
-  private declare readonly hot: Float64Array;
+  declare private readonly hot: Float64Array;
 
   // ---- commit counters ----------------------------------------------------------------
   /** commit_hot[i].cc LOCAL: added to by the owner CPU only (local add). */
@@ -394,7 +394,8 @@ export class RingBuffer {
     if (commitCount !== lapBase) {
       // A cc_sb already past the lap this reserve targets was read for a newer offset than the
       // plan's: the loss is counted from two states that never held together.
-      if (commitCount > lapBase) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: records_lost_wrap counted from a stale offset (${plan.old}): cc_sb reads ${commitCount}, past lap ${lapBase / sb} that the reserve targets`;
+      if (commitCount > lapBase)
+        this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: records_lost_wrap counted from a stale offset (${plan.old}): cc_sb reads ${commitCount}, past lap ${lapBase / sb} that the reserve targets`;
       this.recordsLostWrap++;
       return -EIO;
     }
@@ -525,7 +526,8 @@ export class RingBuffer {
     const hot = this.hot;
     const n = this.numSubbuf;
     const remote = REMOTE * n + idx;
-    if (local) hot[idx] = hot[idx]! + slot; // LOCAL * n + idx
+    if (local)
+      hot[idx] = hot[idx]! + slot; // LOCAL * n + idx
     else hot[remote] = hot[remote]! + slot;
     const ghost = GHOST * n + idx;
     hot[ghost] = hot[ghost]! + slot;
@@ -600,7 +602,8 @@ export class RingBuffer {
     const cc = (lap + 1) * sb;
     // ghost checks: exactly once per lap, and only when every add of the lap is in.
     if (this.deliveredLaps[idx] !== lap) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: lap ${lap} delivered after ${this.deliveredLaps[idx]} laps`;
-    if (this.ghostCommitted[idx] !== cc) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
+    if (this.ghostCommitted[idx] !== cc)
+      this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
     this.deliveredLaps[idx] = lap + 1;
     const pos = idx * sb;
     const dv = this.dv;
@@ -767,4 +770,3 @@ export class RingBuffer {
     if (this.consumed < target || this.faults?.moveConsumerPlainStore === true) this.consumed = target;
   }
 }
-

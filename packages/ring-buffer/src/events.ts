@@ -146,7 +146,16 @@ export interface RingBufferState {
 export interface RingBufferSummary {
   readonly delivered: number;
   readonly lost: number;
-  readonly perCpu: ReadonlyArray<{ readonly cpu: number; readonly delivered: number; readonly lost: number; readonly lostFull: number; readonly lostWrap: number; readonly lostBig: number; readonly overwritten: number; readonly packets: number }>;
+  readonly perCpu: ReadonlyArray<{
+    readonly cpu: number;
+    readonly delivered: number;
+    readonly lost: number;
+    readonly lostFull: number;
+    readonly lostWrap: number;
+    readonly lostBig: number;
+    readonly overwritten: number;
+    readonly packets: number;
+  }>;
 }
 
 export interface RingBufferApi {

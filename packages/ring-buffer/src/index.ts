@@ -67,21 +67,46 @@ export { CLOCK_FREQ, LTTNG_KERNEL_ENV, TICK_NS } from './internal/plugin.js';
 export const RINGBUFFER_VERSION = '0.1.0';
 
 /** The invariants' names, as violations report them. */
-export const RING_BUFFER_INVARIANTS = { delivery: 'ring-buffer/delivery', commit: 'ring-buffer/commit', offsets: 'ring-buffer/offsets', packets: 'ring-buffer/packets' } as const;
+export const RING_BUFFER_INVARIANTS = {
+  delivery: 'ring-buffer/delivery',
+  commit: 'ring-buffer/commit',
+  offsets: 'ring-buffer/offsets',
+  packets: 'ring-buffer/packets',
+} as const;
 
-const KNOWN: ReadonlyArray<keyof RingBufferOptions> = ['subbufSize', 'numSubbuf', 'mode', 'commitCounters', 'copyStrategy', 'enableAll', 'checks', 'uuid', 'statedump', 'events', 'interleave', 'deliverCas', 'reserveReread', 'switchTimer', 'readTimer', 'snapshot'];
+const KNOWN: ReadonlyArray<keyof RingBufferOptions> = [
+  'subbufSize',
+  'numSubbuf',
+  'mode',
+  'commitCounters',
+  'copyStrategy',
+  'enableAll',
+  'checks',
+  'uuid',
+  'statedump',
+  'events',
+  'interleave',
+  'deliverCas',
+  'reserveReread',
+  'switchTimer',
+  'readTimer',
+  'snapshot',
+];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   const bad = (what: string): never => {
     throw new TracelabError('INVALID_OPTION', `ring-buffer: ${what}`, { plugin: 'ring-buffer' });
   };
   if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (!(KNOWN as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN.join(', ')})`);
+  for (const key of Object.keys(o))
+    if (!(KNOWN as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN.join(', ')})`);
   const pow2 = (key: 'subbufSize' | 'numSubbuf', fallback: number, min: number): number => {
     const v = o[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (v & (v - 1)) !== 0 || v > 2 ** 30) bad(`${key} must be a power of two >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (v & (v - 1)) !== 0 || v > 2 ** 30)
+      bad(`${key} must be a power of two >= ${min}, got ${JSON.stringify(v)}`);
     return v as number;
   };
   const oneOf = <T extends string>(key: keyof RingBufferOptions, values: readonly T[], fallback: T): T => {
@@ -95,9 +120,11 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     return v as boolean;
   };
   const uuid = o['uuid'] ?? null;
-  if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid))) bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
+  if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)))
+    bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
   const events = o['events'] ?? ['*'];
-  if (!Array.isArray(events) || !events.every((g) => typeof g === 'string' && /^[A-Za-z0-9_:*?]+$/.test(g))) bad(`events must be an array of tracepoint names or globs (sched_*, syscall_entry_*), got ${JSON.stringify(events)}`);
+  if (!Array.isArray(events) || !events.every((g) => typeof g === 'string' && /^[A-Za-z0-9_:*?]+$/.test(g)))
+    bad(`events must be an array of tracepoint names or globs (sched_*, syscall_entry_*), got ${JSON.stringify(events)}`);
   const ticks = (key: 'switchTimer' | 'readTimer'): number => {
     const v = o[key] ?? 0;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) bad(`${key} must be a whole number of ticks >= 0 (0: off), got ${JSON.stringify(v)}`);
@@ -163,7 +190,8 @@ export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<Ring
 
 function apiOf(kernel: Pick<Kernel, 'api'>): RingBufferApi {
   const api = (kernel.api as { ringBuffer?: RingBufferApi }).ringBuffer;
-  if (api === undefined) throw new TracelabError('INVALID_OPTION', 'ring-buffer: the kernel has no ring-buffer plugin in its stack (add ringBuffer() to plugins)');
+  if (api === undefined)
+    throw new TracelabError('INVALID_OPTION', 'ring-buffer: the kernel has no ring-buffer plugin in its stack (add ringBuffer() to plugins)');
   return api;
 }
 
@@ -211,7 +239,9 @@ export function summarizeRingBuffer(kernel: Pick<Kernel, 'api'>): RingBufferSumm
 export function formatRingBufferSummary(s: RingBufferSummary): string[] {
   const lines = [`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`];
   for (const c of s.perCpu) {
-    lines.push(`  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}, overwritten ${c.overwritten})`);
+    lines.push(
+      `  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}, overwritten ${c.overwritten})`,
+    );
   }
   return lines;
 }

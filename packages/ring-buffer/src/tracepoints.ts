@@ -153,21 +153,73 @@ export interface SyscallSpec {
 export const SYSCALLS: Readonly<Record<string, SyscallSpec>> = {
   getpid: { event: 'getpid', entry: [], exit: [] },
   getppid: { event: 'getppid', entry: [], exit: [] },
-  read: { event: 'read', entry: [{ name: 'fd', type: 'uint', from: 'fd' }, { name: 'count', type: 'ulong', from: 'count' }], exit: [{ name: 'buf', type: 'ptr', from: 'buf' }] },
-  write: { event: 'write', entry: [{ name: 'fd', type: 'uint', from: 'fd' }, { name: 'buf', type: 'ptr', from: 'buf' }, { name: 'count', type: 'ulong', from: 'count' }], exit: [] },
-  open: { event: 'open', entry: [{ name: 'filename', type: 'user-string', from: 'path' }, { name: 'flags', type: 'int', from: 'flags' }, { name: 'mode', type: 'umode', from: 'mode' }], exit: [] },
+  read: {
+    event: 'read',
+    entry: [
+      { name: 'fd', type: 'uint', from: 'fd' },
+      { name: 'count', type: 'ulong', from: 'count' },
+    ],
+    exit: [{ name: 'buf', type: 'ptr', from: 'buf' }],
+  },
+  write: {
+    event: 'write',
+    entry: [
+      { name: 'fd', type: 'uint', from: 'fd' },
+      { name: 'buf', type: 'ptr', from: 'buf' },
+      { name: 'count', type: 'ulong', from: 'count' },
+    ],
+    exit: [],
+  },
+  open: {
+    event: 'open',
+    entry: [
+      { name: 'filename', type: 'user-string', from: 'path' },
+      { name: 'flags', type: 'int', from: 'flags' },
+      { name: 'mode', type: 'umode', from: 'mode' },
+    ],
+    exit: [],
+  },
   stat: { event: 'newstat', entry: [{ name: 'filename', type: 'user-string', from: 'path' }], exit: [{ name: 'statbuf', type: 'ptr', from: 'statbuf' }] },
   close: { event: 'close', entry: [{ name: 'fd', type: 'uint', from: 'fd' }], exit: [] },
   clone: {
     event: 'clone',
-    entry: [{ name: 'clone_flags', type: 'ulong', from: 'flags' }, { name: 'newsp', type: 'ptr' }, { name: 'parent_tid', type: 'ptr' }, { name: 'child_tid', type: 'ptr' }, { name: 'tls', type: 'ptr' }],
+    entry: [
+      { name: 'clone_flags', type: 'ulong', from: 'flags' },
+      { name: 'newsp', type: 'ptr' },
+      { name: 'parent_tid', type: 'ptr' },
+      { name: 'child_tid', type: 'ptr' },
+      { name: 'tls', type: 'ptr' },
+    ],
     exit: [],
   },
-  execve: { event: 'execve', entry: [{ name: 'filename', type: 'user-string', from: 'filename' }, { name: 'argv', type: 'ptr' }, { name: 'envp', type: 'ptr' }], exit: [] },
+  execve: {
+    event: 'execve',
+    entry: [
+      { name: 'filename', type: 'user-string', from: 'filename' },
+      { name: 'argv', type: 'ptr' },
+      { name: 'envp', type: 'ptr' },
+    ],
+    exit: [],
+  },
   exit_group: { event: 'exit_group', entry: [{ name: 'error_code', type: 'int', from: 'code' }], exit: [], noReturn: true },
   nanosleep: { event: 'nanosleep', entry: [{ name: 'rqtp', type: 'ptr' }], exit: [{ name: 'rmtp', type: 'ptr' }] },
-  wait4: { event: 'wait4', entry: [{ name: 'upid', type: 'int', from: 'pid' }, { name: 'options', type: 'int', from: 'options' }, { name: 'ru', type: 'ptr' }], exit: [{ name: 'stat_addr', type: 'ptr' }] },
-  kill: { event: 'kill', entry: [{ name: 'pid', type: 'int', from: 'pid' }, { name: 'sig', type: 'int', from: 'sig' }], exit: [] },
+  wait4: {
+    event: 'wait4',
+    entry: [
+      { name: 'upid', type: 'int', from: 'pid' },
+      { name: 'options', type: 'int', from: 'options' },
+      { name: 'ru', type: 'ptr' },
+    ],
+    exit: [{ name: 'stat_addr', type: 'ptr' }],
+  },
+  kill: {
+    event: 'kill',
+    entry: [
+      { name: 'pid', type: 'int', from: 'pid' },
+      { name: 'sig', type: 'int', from: 'sig' },
+    ],
+    exit: [],
+  },
 };
 
 /** @deprecated the entry arguments by core name; use `SYSCALLS`. Kept for code written against 0.1 (`[kernel name, 'u' for a user string or 'i']`). */

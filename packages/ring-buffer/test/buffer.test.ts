@@ -5,7 +5,8 @@ import { ENODATA, RingBuffer, type ConsumedPacket, type RingBufferMode } from '.
 
 const HDR = L.size; // 84
 const uuid = new Uint8Array(16).fill(7);
-const mk = (mode: RingBufferMode = 'discard', subbufSize = 256, numSubbuf = 4): RingBuffer => new RingBuffer({ cpu: 1, subbufSize, numSubbuf, mode, uuid, streamId: 0 });
+const mk = (mode: RingBufferMode = 'discard', subbufSize = 256, numSubbuf = 4): RingBuffer =>
+  new RingBuffer({ cpu: 1, subbufSize, numSubbuf, mode, uuid, streamId: 0 });
 const u64 = (p: Uint8Array, at: number): number => Number(new DataView(p.buffer, p.byteOffset).getBigUint64(at, true));
 
 /** Reserve + commit one record of `slot` bytes, writing its timestamp at its first bytes. */

@@ -38,7 +38,16 @@ export function decodeStreams(tc: CtfTraceClass, streams: readonly (readonly Uin
           const t: CtfFieldType = f.type;
           if (t.kind === 'integer') {
             const n = t.size / 8;
-            fields[f.name] = n === 8 ? Number(t.signed ? dv.getBigInt64(at, true) : dv.getBigUint64(at, true)) : n === 4 ? (t.signed ? dv.getInt32(at, true) : dv.getUint32(at, true)) : n === 2 ? dv.getUint16(at, true) : dv.getUint8(at);
+            fields[f.name] =
+              n === 8
+                ? Number(t.signed ? dv.getBigInt64(at, true) : dv.getBigUint64(at, true))
+                : n === 4
+                  ? t.signed
+                    ? dv.getInt32(at, true)
+                    : dv.getUint32(at, true)
+                  : n === 2
+                    ? dv.getUint16(at, true)
+                    : dv.getUint8(at);
             at += n;
           } else if (t.kind === 'string') {
             let e = at;

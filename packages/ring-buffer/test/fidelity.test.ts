@@ -29,7 +29,14 @@ function run(seed: number, options: RingBufferOptions, faults: RingBufferPluginF
 }
 
 /** Runs the workload and the session's end; the first violation, or undefined. */
-function firstViolation(seed: number, options: RingBufferOptions, faults: RingBufferPluginFaults = {}, tasks = 4, opens = 6, cpus = 2): { name: string; message: string } | undefined {
+function firstViolation(
+  seed: number,
+  options: RingBufferOptions,
+  faults: RingBufferPluginFaults = {},
+  tasks = 4,
+  opens = 6,
+  cpus = 2,
+): { name: string; message: string } | undefined {
   const k = run(seed, options, faults, tasks, opens, cpus);
   if (k.violations.length > 0) return k.violations[0];
   try {
@@ -55,7 +62,9 @@ describe('SEMANTICS.md 5.2(d) invariants seen firing on a broken buffer', () => 
 
   test('ring-buffer/offsets: put_subbuf moving consumed with a plain store (not a forward-only CAS) undoes an overwrite push made while the reader held the packet', () => {
     const opts = { subbufSize: 256, numSubbuf: 2, mode: 'overwrite' } as const;
-    const found = SEEDS.slice(0, 10).map((seed) => firstViolation(seed, opts, { moveConsumerPlainStore: true }, 6, 10)).filter((v) => v !== undefined);
+    const found = SEEDS.slice(0, 10)
+      .map((seed) => firstViolation(seed, opts, { moveConsumerPlainStore: true }, 6, 10))
+      .filter((v) => v !== undefined);
     expect(found.length).toBeGreaterThan(0);
     for (const v of found) {
       expect(v.name).toBe(RING_BUFFER_INVARIANTS.offsets);
@@ -168,7 +177,7 @@ describe('SEMANTICS.md 6 (5.2): the slow path re-reads offset after cc_sb and re
     expect(b.deliveryError).toBeNull();
   });
 
-  test('without it (unsafe): cc_sb of a newer lap is compared with the stale offset\'s lap, a record is lost for nothing, and the checker says so', () => {
+  test("without it (unsafe): cc_sb of a newer lap is compared with the stale offset's lap, a record is lost for nothing, and the checker says so", () => {
     const { b, plan } = racedPlan();
     expect(b.reserveSlowCheck(plan, 40, false)).toBe(-EIO);
     expect(b.recordsLostWrap).toBe(1);
@@ -196,7 +205,10 @@ describe('SEMANTICS.md 5.2(b) switch: FLUSH writes an empty packet on finalize',
     expect(b.switchSubbuf(5)).toBe(true);
     expect(b.switchSubbuf(6)).toBe(false); // ACTIVE, empty: nothing
     expect(b.switchSubbuf(7, true, true)).toBe(true); // FLUSH, empty: switched
-    expect(b.deliveries.map((d) => [d.subbuf, d.records])).toEqual([[0, 1], [1, 0]]);
+    expect(b.deliveries.map((d) => [d.subbuf, d.records])).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
     const first = b.getSubbuf();
     expect(b.getSubbuf()).toBe(-EBUSY); // one held at a time
     if (typeof first === 'number') throw new Error(`get_subbuf ${first}`);
@@ -301,7 +313,7 @@ describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
   });
 });
 
-describe('SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as the ring buffer\'s tracepoint table has them', () => {
+describe("SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as the ring buffer's tracepoint table has them", () => {
   test('higher prio runs first, ties keep registration order; -EEXIST for the same (probe, data); -ENOENT with no probe; an absent probe is 0; the last unregister turns the key off', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
     const api = k.api.ringBuffer;
@@ -324,7 +336,14 @@ describe('SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as th
     k.call(api.trace('ev', { n: 1 }));
     expect(order).toEqual(['c10', 'b20', 'a10', 'c10', 'd5']);
     expect(k.call(api.tracepointProbeUnregister('ev', probe('never')))).toBe(0);
-    for (const [p, data] of [[a, null], [b, null], [c, null], [c, 'other data'], [d, null]] as const) expect(k.call(api.tracepointProbeUnregister('ev', p, data))).toBe(0);
+    for (const [p, data] of [
+      [a, null],
+      [b, null],
+      [c, null],
+      [c, 'other data'],
+      [d, null],
+    ] as const)
+      expect(k.call(api.tracepointProbeUnregister('ev', p, data))).toBe(0);
     expect(k.state.plugins['ring-buffer']!.enabled['ev']).toBeUndefined();
     order.length = 0;
     k.call(api.trace('ev', { n: 2 }));
@@ -343,7 +362,10 @@ describe('SEMANTICS.md 5.2(c) the upstream relative: trace_user_fault_read', () 
     expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
     const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
     return {
-      events: events.filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat').map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort(),
+      events: events
+        .filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat')
+        .map((e) => `${e.name} ${JSON.stringify(e.fields)}`)
+        .sort(),
       restarts: k.state.plugins['ring-buffer']!.restarts,
     };
   }

@@ -4,18 +4,20 @@ import { ringBuffer, type RingBufferOptions } from '../src/index.js';
 
 /** A shell-like workload: `tasks` tasks each opening `opens` distinct paths, forking a child that stats one. */
 export function workload(tasks: number, opens: number): Program[] {
-  return Array.from({ length: tasks }, (_, t) =>
-    function* worker(u) {
-      for (let i = 0; i < opens; i++) {
-        yield u.syscall('open', { path: `/srv/t${t}/file-${i}.txt`, flags: i });
-        yield u.compute(1);
-      }
-      yield u.fork(function* child(u2) {
-        yield u2.syscall('stat', { path: `/srv/t${t}/child` });
-        yield u2.exit(t);
-      });
-      yield u.wait();
-    } as Program,
+  return Array.from(
+    { length: tasks },
+    (_, t) =>
+      function* worker(u) {
+        for (let i = 0; i < opens; i++) {
+          yield u.syscall('open', { path: `/srv/t${t}/file-${i}.txt`, flags: i });
+          yield u.compute(1);
+        }
+        yield u.fork(function* child(u2) {
+          yield u2.syscall('stat', { path: `/srv/t${t}/child` });
+          yield u2.exit(t);
+        });
+        yield u.wait();
+      } as Program,
   );
 }
 

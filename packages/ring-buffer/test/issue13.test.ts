@@ -40,7 +40,7 @@ describe('issue 13: toggling sched_switch mid-run', () => {
       }
       expect(bad).toEqual([]);
       // One retired array per disable at least.
-      expect(retired).toBeGreaterThanOrEqual(40 * 6);;
+      expect(retired).toBeGreaterThanOrEqual(40 * 6);
     });
   }
 });

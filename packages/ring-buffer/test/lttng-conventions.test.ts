@@ -34,7 +34,15 @@ function run(seed: number) {
 describe('lttng-modules conventions', () => {
   test("the trace environment is an lttng-modules kernel session's", () => {
     const { tc } = run(1);
-    expect(tc.env).toMatchObject({ domain: 'kernel', tracer_name: 'lttng-modules', tracer_major: 2, tracer_minor: 13, tracer_patchlevel: 0, sysname: 'Linux', hostname: 'tracelab' });
+    expect(tc.env).toMatchObject({
+      domain: 'kernel',
+      tracer_name: 'lttng-modules',
+      tracer_major: 2,
+      tracer_minor: 13,
+      tracer_patchlevel: 0,
+      sysname: 'Linux',
+      hostname: 'tracelab',
+    });
     expect(tc.env).toBe(LTTNG_KERNEL_ENV);
   });
 
@@ -50,7 +58,19 @@ describe('lttng-modules conventions', () => {
       expect(switches.length).toBeGreaterThanOrEqual(logged.length);
       switches.length = logged.length;
       const expected = logged.map((e) => {
-        const st = e.preempted ? TASK_STATE.preempted : e.prev === 0 ? 0 : e.prevState === 'zombie' ? TASK_STATE.zombie : e.prevState === 'dead' ? TASK_STATE.dead : e.prevState === 'runnable' ? 0 : e.prevState === 'stopped' ? TASK_STATE.stopped : -1;
+        const st = e.preempted
+          ? TASK_STATE.preempted
+          : e.prev === 0
+            ? 0
+            : e.prevState === 'zombie'
+              ? TASK_STATE.zombie
+              : e.prevState === 'dead'
+                ? TASK_STATE.dead
+                : e.prevState === 'runnable'
+                  ? 0
+                  : e.prevState === 'stopped'
+                    ? TASK_STATE.stopped
+                    : -1;
         return `${e.prev}>${e.next} ${st} @${e.time * 1000}`;
       });
       const got = switches.map((e) => {
@@ -140,10 +160,12 @@ describe('lttng-modules conventions', () => {
 });
 
 describe('issue 13: sched_switch of an exiting task', () => {
-  test('prev_comm is the task\'s comm (the kernel still has it at TASK_DEAD), never empty', () => {
+  test("prev_comm is the task's comm (the kernel still has it at TASK_DEAD), never empty", () => {
     for (const seed of [1, 2, 3]) {
       const { events } = run(seed);
-      const dead = events.filter((e) => e.name === 'sched_switch' && ([TASK_STATE.dead, TASK_STATE.zombie] as number[]).includes(Number(e.fields['prev_state'])));
+      const dead = events.filter(
+        (e) => e.name === 'sched_switch' && ([TASK_STATE.dead, TASK_STATE.zombie] as number[]).includes(Number(e.fields['prev_state'])),
+      );
       expect(dead.length).toBeGreaterThan(0);
       for (const e of dead) expect(e.fields['prev_comm']).toMatch(/^(sh|cc1|lttng-[a-z-]+|kcall|kthread|rcu_tasks[a-z_]*|[a-z_-]+)$/);
       // Every switch names both sides.
@@ -159,7 +181,13 @@ describe('tracepoint probes get named, typed fields', () => {
   function kernelWithProbe() {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
     const api = k.api.ringBuffer;
-    api.defineTracepoint({ name: 'my_event', fields: [{ name: 'count', type: { kind: 'integer', size: 32, signed: false } }, { name: 'label', type: { kind: 'string' } }] });
+    api.defineTracepoint({
+      name: 'my_event',
+      fields: [
+        { name: 'count', type: { kind: 'integer', size: 32, signed: false } },
+        { name: 'label', type: { kind: 'string' } },
+      ],
+    });
     const seen: unknown[] = [];
     const probe = function* (fields: Readonly<Record<string, unknown>>, data: unknown) {
       seen.push({ fields, data });
@@ -175,7 +203,7 @@ describe('tracepoint probes get named, typed fields', () => {
     expect(seen).toEqual([{ fields: { count: 3, label: 'x' }, data: 'mine' }]);
   });
 
-  test('an unknown field or a value of the wrong type is the call site\'s bug: its thread oopses with a message naming it', () => {
+  test("an unknown field or a value of the wrong type is the call site's bug: its thread oopses with a message naming it", () => {
     // A fresh kernel each time: the oops disables the plugin (core containment).
     const codeOf = (f: Record<string, unknown>): unknown => {
       const { k, api, seen } = kernelWithProbe();
@@ -196,12 +224,26 @@ describe('tracepoint probes get named, typed fields', () => {
 
   test('a definition with two fields of one name is refused', () => {
     const { api } = kernelWithProbe();
-    expect(() => api.defineTracepoint({ name: 'dup', fields: [{ name: 'a', type: { kind: 'string' } }, { name: 'a', type: { kind: 'string' } }] })).toThrow(/two fields named a/);
+    expect(() =>
+      api.defineTracepoint({
+        name: 'dup',
+        fields: [
+          { name: 'a', type: { kind: 'string' } },
+          { name: 'a', type: { kind: 'string' } },
+        ],
+      }),
+    ).toThrow(/two fields named a/);
   });
 
   test('fields left out are written as 0 or ""', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer()] });
-    k.api.ringBuffer.defineTracepoint({ name: 'partial', fields: [{ name: 'n', type: { kind: 'integer', size: 64, signed: true } }, { name: 's', type: { kind: 'string' } }] });
+    k.api.ringBuffer.defineTracepoint({
+      name: 'partial',
+      fields: [
+        { name: 'n', type: { kind: 'integer', size: 64, signed: true } },
+        { name: 's', type: { kind: 'string' } },
+      ],
+    });
     k.call(k.api.ringBuffer.enableEvent('partial'));
     k.call(k.api.ringBuffer.trace('partial', { s: 'only s' }));
     finishRingBuffer(k);
@@ -220,7 +262,14 @@ describe('events: the tracepoints a session enables from the start', () => {
     const api = k.api.ringBuffer;
     expect(Object.keys(k.state.plugins['ring-buffer']!.enabled).length).toBe(0); // static arrays: no publish events
     const names = new Set(decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name));
-    expect([...names].sort()).toEqual(['sched_process_exec', 'sched_process_exit', 'sched_process_fork', 'sched_process_free', 'sched_process_wait', 'syscall_entry_open']);
+    expect([...names].sort()).toEqual([
+      'sched_process_exec',
+      'sched_process_exit',
+      'sched_process_fork',
+      'sched_process_free',
+      'sched_process_wait',
+      'syscall_entry_open',
+    ]);
     expect(k.log.some((e) => e.type === 'task/spawned' && e.comm === 'lttng-statedump')).toBe(false);
   });
 

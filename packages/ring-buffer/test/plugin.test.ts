@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
-import { RING_BUFFER_INVARIANTS, finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type CopyStrategy } from '../src/index.js';
+import {
+  RING_BUFFER_INVARIANTS,
+  finishRingBuffer,
+  formatRingBufferSummary,
+  ringBuffer,
+  summarizeRingBuffer,
+  writeRingBufferCtf,
+  type CopyStrategy,
+} from '../src/index.js';
 import { readCtfTrace } from '@tracelab/formats';
 import { decodeStreams } from './decode.js';
 import { runWorkload, runWorkloadBounded } from './helpers.js';
@@ -45,7 +53,10 @@ function syscallEvents(strategy: CopyStrategy, seed: number): string[] {
   expect(k.violations).toEqual([]);
   finishRingBuffer(k);
   const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
-  return events.filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat').map((e) => `${e.name} ${JSON.stringify(e.fields)}`).sort();
+  return events
+    .filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat')
+    .map((e) => `${e.name} ${JSON.stringify(e.fields)}`)
+    .sort();
 }
 
 describe('copy strategies', () => {
@@ -100,8 +111,12 @@ describe('the CTF trace', () => {
     expect(lines.length).toBe(summarizeRingBuffer(k).delivered);
     expect(out).toContain('syscall_entry_open: { cpu_id = ');
     expect(out).toContain('filename = "/srv/t3/file-4.txt", flags = 4, mode = 0 }');
-    expect(out).toMatch(/sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = (\d+), parent_pid = \1, parent_ns_inum = 4026531836, child_comm = "worker", child_tid = (\d+), child_pid = \2, child_ns_inum = 4026531836 \}/);
-    expect(out).toMatch(/sched_switch: \{ cpu_id = \d \}, \{ prev_comm = "worker", prev_tid = \d+, prev_prio = 20, prev_state = (0|1|2|16|32|256), next_comm = "[^"]*", next_tid = \d+, next_prio = 20 \}/);
+    expect(out).toMatch(
+      /sched_process_fork: \{ cpu_id = \d \}, \{ parent_comm = "worker", parent_tid = (\d+), parent_pid = \1, parent_ns_inum = 4026531836, child_comm = "worker", child_tid = (\d+), child_pid = \2, child_ns_inum = 4026531836 \}/,
+    );
+    expect(out).toMatch(
+      /sched_switch: \{ cpu_id = \d \}, \{ prev_comm = "worker", prev_tid = \d+, prev_prio = 20, prev_state = (0|1|2|16|32|256), next_comm = "[^"]*", next_tid = \d+, next_prio = 20 \}/,
+    );
     expect(out).toMatch(/syscall_exit_open: \{ cpu_id = \d \}, \{ ret = \d+ \}/);
   });
 });
@@ -123,7 +138,7 @@ describe('overwrite mode: the packets it overwrote show in the trace', () => {
 });
 
 describe('the consumer is not traced by its own session', () => {
-  test('the documented minimum sub-buffer (128 B) ends: the consumer\'s own events do not refill the buffer it drains', () => {
+  test("the documented minimum sub-buffer (128 B) ends: the consumer's own events do not refill the buffer it drains", () => {
     // Before: each delivery started a consumer whose switches and exit filled the next
     // 128-byte sub-buffer, whose delivery started another, forever (19,047 consumers in
     // 200,000 steps of this workload).
@@ -151,7 +166,15 @@ describe('the consumer is not traced by its own session', () => {
 
 describe('options', () => {
   test('bad options throw INVALID_OPTION', () => {
-    for (const o of [{ subbufSize: 100 }, { numSubbuf: 1 }, { mode: 'ring' }, { commitCounters: 'remote' }, { copyStrategy: 'x' }, { nope: 1 }, { uuid: 'X' }]) {
+    for (const o of [
+      { subbufSize: 100 },
+      { numSubbuf: 1 },
+      { mode: 'ring' },
+      { commitCounters: 'remote' },
+      { copyStrategy: 'x' },
+      { nope: 1 },
+      { uuid: 'X' },
+    ]) {
       expect(() => ringBuffer(o as never)).toThrow(TracelabError);
     }
   });

@@ -155,7 +155,10 @@ export class ReferenceRingBuffer {
       this.offset = o + slot;
       this.pos = this.curPos + (o - this.curBase);
       this.lastTs = ts;
-      { const i = this.subbufIndex(o); this.records[i] = this.records[i]! + 1; }
+      {
+        const i = this.subbufIndex(o);
+        this.records[i] = this.records[i]! + 1;
+      }
       this.recordsReserved++;
       return o;
     }
@@ -318,7 +321,8 @@ export class ReferenceRingBuffer {
     if (this.ccSb[idx] !== cc - sb) return; // lost the CAS, or already delivered
     // ghost checks: exactly once per lap, and only when every add of the lap is in.
     if (this.deliveredLaps[idx] !== lap) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx}: lap ${lap} delivered after ${this.deliveredLaps[idx]} laps`;
-    if (this.ghostCommitted[idx] !== cc) this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
+    if (this.ghostCommitted[idx] !== cc)
+      this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
     this.deliveredLaps[idx] = lap + 1;
     const pos = idx * sb;
     const dv = this.dv;
@@ -416,4 +420,3 @@ export class ReferenceRingBuffer {
     if (this.consumed < target) this.consumed = target;
   }
 }
-

@@ -20,7 +20,10 @@ function runOnce(k: Kernel): { hash: string; events: number; streams: string } {
   expect(k.violations).toEqual([]);
   expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(false);
   // The consumer's output, byte for byte, per CPU.
-  const streams = k.api.ringBuffer.streams().map((packets: Uint8Array[]) => packets.map((p) => Buffer.from(p).toString('hex')).join('|')).join('/');
+  const streams = k.api.ringBuffer
+    .streams()
+    .map((packets: readonly Uint8Array[]) => packets.map((p) => Buffer.from(p).toString('hex')).join('|'))
+    .join('/');
   return { hash: k.logHash(), events: k.log.length, streams };
 }
 
@@ -30,7 +33,8 @@ describe('kernel.reset with the ring buffer (ctx.onReset)', () => {
     ['overwrite', { mode: 'overwrite', subbufSize: 256 }],
   ] as Array<[string, RingBufferOptions]>) {
     it(`${label}: a reset kernel runs each schedule exactly as a fresh one, its log and its CTF packets (tracepoints, buffers, consumer, checkers back to registration)`, () => {
-      const make = (strategy?: Strategy): Kernel => createKernel({ cpus: 2, seed: 6, plugins: [rcuTasks(), ringBuffer(options)], ...(strategy !== undefined ? { strategy } : {}) });
+      const make = (strategy?: Strategy): Kernel =>
+        createKernel({ cpus: 2, seed: 6, plugins: [rcuTasks(), ringBuffer(options)], ...(strategy !== undefined ? { strategy } : {}) });
       const k = make();
       // A first run that defines a tracepoint of its own too (dropped by the reset).
       k.api.ringBuffer.defineTracepoint({ name: 'my_event', fields: [{ name: 'x', type: { kind: 'integer', size: 32, signed: false } }] });

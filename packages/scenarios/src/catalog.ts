@@ -29,7 +29,10 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
 export function scenario(name: string): Scenario {
   const s = catalog.get(name);
   if (s === undefined) {
-    throw new TracelabError('INVALID_OPTION', `unknown scenario ${JSON.stringify(name)}; scenarios: ${[...catalog.keys()].join(', ')}`, { reason: 'UNKNOWN_SCENARIO', scenario: name });
+    throw new TracelabError('INVALID_OPTION', `unknown scenario ${JSON.stringify(name)}; scenarios: ${[...catalog.keys()].join(', ')}`, {
+      reason: 'UNKNOWN_SCENARIO',
+      scenario: name,
+    });
   }
   return s;
 }

@@ -8,7 +8,12 @@ import { ringBuffer, type RingBufferApi, type RingBufferOptions } from '@tracela
  * flush. The session records the scheduler's switch, fork and exit and the syscall entries (no
  * wakeups, no syscall exits, no state dump): the race is the syscall-entry probe's.
  */
-const BUFFER = { subbufSize: 4096, numSubbuf: 2, events: ['sched_switch', 'sched_process_fork', 'sched_process_exit', 'syscall_entry_*'], statedump: false } as const;
+const BUFFER = {
+  subbufSize: 4096,
+  numSubbuf: 2,
+  events: ['sched_switch', 'sched_process_fork', 'sched_process_exit', 'syscall_entry_*'],
+  statedump: false,
+} as const;
 
 /**
  * `fixed` is the seed's proposal (in-place copy, dual counters). The two other copy strategies
@@ -66,10 +71,27 @@ export const commitAfterMigration = defineScenario({
   scale: { name: 'writers', default: 2, min: 2 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'commitAfterMigration' },
   variants: [
-    { name: 'fixed', description: 'reserve with preemption off, copy preemptible, commit LOCAL on the owner CPU and REMOTE (atomic) elsewhere; delivery reads the sum', safe: true },
-    { name: 'local-only', description: "commitCounters: 'local-only': a commit after migration is a CPU-local add made from another CPU, not atomic against the owner's", safe: false, expect: ['ring-buffer/delivery'] },
-    { name: 'temporary-buffer', description: "copyStrategy: 'temporary-buffer' (local counters only): copy the user data first, then reserve, write and commit with preemption off", safe: true },
-    { name: 'fault-in-restart', description: "copyStrategy: 'fault-in-restart' (local counters only): fault the pages in, copy with preemption off, restart on a fault", safe: true },
+    {
+      name: 'fixed',
+      description: 'reserve with preemption off, copy preemptible, commit LOCAL on the owner CPU and REMOTE (atomic) elsewhere; delivery reads the sum',
+      safe: true,
+    },
+    {
+      name: 'local-only',
+      description: "commitCounters: 'local-only': a commit after migration is a CPU-local add made from another CPU, not atomic against the owner's",
+      safe: false,
+      expect: ['ring-buffer/delivery'],
+    },
+    {
+      name: 'temporary-buffer',
+      description: "copyStrategy: 'temporary-buffer' (local counters only): copy the user data first, then reserve, write and commit with preemption off",
+      safe: true,
+    },
+    {
+      name: 'fault-in-restart',
+      description: "copyStrategy: 'fault-in-restart' (local counters only): fault the pages in, copy with preemption off, restart on a fault",
+      safe: true,
+    },
   ],
   plugins: (variant) => [rcuTasks(), ringBuffer(OPTIONS[variant] ?? {})],
   setup(kernel, { scale }) {

@@ -38,8 +38,18 @@ export const detachDuringCallback = defineScenario({
   scale: { name: 'opens', default: 3, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'detachDuringCallback' },
   variants: [
-    { name: 'fixed', description: 'control(DETACH); on -EINPROGRESS or -ESRCH utrace_barrier() until no callback can come (report_reap included), on -EALREADY detach again; then enginePut', safe: true },
-    { name: 'no-barrier', description: 'control(DETACH), then enginePut at once: the last put frees the data the running callback uses', safe: false, expect: ['utrace/engine-lifetime'] },
+    {
+      name: 'fixed',
+      description:
+        'control(DETACH); on -EINPROGRESS or -ESRCH utrace_barrier() until no callback can come (report_reap included), on -EALREADY detach again; then enginePut',
+      safe: true,
+    },
+    {
+      name: 'no-barrier',
+      description: 'control(DETACH), then enginePut at once: the last put frees the data the running callback uses',
+      safe: false,
+      expect: ['utrace/engine-lifetime'],
+    },
   ],
   plugins: () => [utrace()],
   setup(kernel, { variant, scale }) {

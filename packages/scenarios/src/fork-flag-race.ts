@@ -30,7 +30,12 @@ export const forkFlagRace = defineScenario({
   sourceModule: { module: '@tracelab/scenarios', exportName: 'forkFlagRace' },
   variants: [
     { name: 'fixed', description: 'walk under the tasklist read lock, flag re-copied at fork under the tasklist write lock', safe: true },
-    { name: 'no-recopy', description: 'forkRecopy: false: the child keeps the flag dup_task_struct copied before the walk passed', safe: false, expect: ['ktrace/flag'] },
+    {
+      name: 'no-recopy',
+      description: 'forkRecopy: false: the child keeps the flag dup_task_struct copied before the walk passed',
+      safe: false,
+      expect: ['ktrace/flag'],
+    },
     { name: 'rcu-walk', description: "walk: 'rcu': the walk is an RCU-sched reader, which excludes no fork", safe: false, expect: ['ktrace/flag'] },
   ],
   plugins: (variant) => [ktrace(OPTIONS[variant] ?? {})],

@@ -46,7 +46,12 @@ export const markerArrayFree = defineScenario({
   sourceModule: { module: '@tracelab/scenarios', exportName: 'markerArrayFree' },
   variants: [
     { name: 'fixed', description: 'the old array goes to call_rcu_sched and is freed after a grace period', safe: true },
-    { name: 'free-immediately', description: "freeOldArray: 'immediately': the old array is freed as soon as the new one is published", safe: false, expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free'] },
+    {
+      name: 'free-immediately',
+      description: "freeOldArray: 'immediately': the old array is freed as soon as the new one is published",
+      safe: false,
+      expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free'],
+    },
   ],
   plugins: (variant) => [markers({ freeOldArray: OPTIONS[variant] ?? 'after-grace-period', logProbeCalls: true, coreMarkers: false })],
   setup(kernel, { scale }) {

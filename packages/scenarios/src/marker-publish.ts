@@ -29,7 +29,10 @@ function* markerProbeCb(api: MemoryModelApi, probes: number, rounds: number): KP
     if (multi !== 0) {
       for (let i = 0; i < probes; i++) {
         const probe = yield* api.readOnceDep(`${String(multi)}[${i}]`);
-        yield* api.warnOn(probe === 0, `marker site called through ${String(multi)} whose entry ${i} it cannot yet see (still uninitialised: a call through garbage)`);
+        yield* api.warnOn(
+          probe === 0,
+          `marker site called through ${String(multi)} whose entry ${i} it cannot yet see (still uninitialised: a call through garbage)`,
+        );
       }
     }
     yield* api.rcuReadUnlock();
@@ -53,7 +56,12 @@ export const markerPublish = defineScenario({
   sourceModule: { module: '@tracelab/scenarios', exportName: 'markerPublish' },
   variants: [
     { name: 'fixed', description: 'rcu_assign_pointer(): the entries are visible before the pointer', safe: true },
-    { name: 'plain-store', description: 'the pointer is published with a plain store: the site can see it before the entries', safe: false, expect: ['memory-model/warn-on'] },
+    {
+      name: 'plain-store',
+      description: 'the pointer is published with a plain store: the site can see it before the entries',
+      safe: false,
+      expect: ['memory-model/warn-on'],
+    },
   ],
   plugins: () => [memoryModel()],
   setup(kernel, { variant, scale }) {

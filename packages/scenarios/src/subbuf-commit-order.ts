@@ -58,8 +58,18 @@ export const subbufCommitOrder = defineScenario({
   sourceModule: { module: '@tracelab/scenarios', exportName: 'subbufCommitOrder' },
   variants: [
     { name: 'fixed', description: 'smp_wmb() before the commit count, smp_rmb() after reading it', safe: true },
-    { name: 'no-wmb', description: 'no write barrier before the commit count: the count can be seen before the bytes', safe: false, expect: ['memory-model/warn-on'] },
-    { name: 'no-rmb', description: 'no read barrier in the consumer: its record reads can be satisfied before the count read', safe: false, expect: ['memory-model/warn-on'] },
+    {
+      name: 'no-wmb',
+      description: 'no write barrier before the commit count: the count can be seen before the bytes',
+      safe: false,
+      expect: ['memory-model/warn-on'],
+    },
+    {
+      name: 'no-rmb',
+      description: 'no read barrier in the consumer: its record reads can be satisfied before the count read',
+      safe: false,
+      expect: ['memory-model/warn-on'],
+    },
   ],
   plugins: () => [memoryModel()],
   setup(kernel, { variant, scale }) {

@@ -61,9 +61,23 @@ export const trampolineFree = defineScenario({
   scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'trampolineFree' },
   variants: [
-    { name: 'fixed', description: 'unpatch, synchronize_rcu, then synchronize_rcu_tasks before the free; idle-loop sites never get a DYNAMIC trampoline', safe: true },
-    { name: 'rcu-sched', description: "freeTrampolineAfter: 'rcu-sched': the free waits for RCU-sched only, and a preemption is an RCU-sched quiescent state", safe: false, expect: ['ftrace/no-trampoline-use-after-free'] },
-    { name: 'idle-probe', description: "idleTrampolines: 'allow': default_idle calls the trampoline, and RCU-tasks never waits for an idle task", safe: false, expect: ['ftrace/no-trampoline-use-after-free'] },
+    {
+      name: 'fixed',
+      description: 'unpatch, synchronize_rcu, then synchronize_rcu_tasks before the free; idle-loop sites never get a DYNAMIC trampoline',
+      safe: true,
+    },
+    {
+      name: 'rcu-sched',
+      description: "freeTrampolineAfter: 'rcu-sched': the free waits for RCU-sched only, and a preemption is an RCU-sched quiescent state",
+      safe: false,
+      expect: ['ftrace/no-trampoline-use-after-free'],
+    },
+    {
+      name: 'idle-probe',
+      description: "idleTrampolines: 'allow': default_idle calls the trampoline, and RCU-tasks never waits for an idle task",
+      safe: false,
+      expect: ['ftrace/no-trampoline-use-after-free'],
+    },
   ],
   plugins: (variant) => [rcuTasks(), ftrace(OPTIONS[variant] ?? {})],
   setup(kernel, { scale }) {

@@ -22,7 +22,10 @@ const UTRACE_EVENT_REAP = 1;
  */
 function* finish(api: MemoryModelApi, out: Outcome): KPath<void> {
   if ((yield* api.atomicAddReturn('done', 1)) < 2) return;
-  yield* api.warnOn(out.attached === true && out.reaped === false, `an engine attached to pid ${PID} while it was being released is never reaped: utrace_add_engine saw no EXIT_DEAD and tracehook_prepare_release_task saw utrace_flags == 0`);
+  yield* api.warnOn(
+    out.attached === true && out.reaped === false,
+    `an engine attached to pid ${PID} while it was being released is never reaped: utrace_add_engine saw no EXIT_DEAD and tracehook_prepare_release_task saw utrace_flags == 0`,
+  );
 }
 
 /**
@@ -74,7 +77,12 @@ export const utraceExitFlags = defineScenario({
   sourceModule: { module: '@tracelab/scenarios', exportName: 'utraceExitFlags' },
   variants: [
     { name: 'fixed', description: 'smp_mb() on both sides: at least one side sees the other store', safe: true },
-    { name: 'no-release-mb', description: 'tracehook_prepare_release_task without its smp_mb(): store buffering', safe: false, expect: ['memory-model/warn-on'] },
+    {
+      name: 'no-release-mb',
+      description: 'tracehook_prepare_release_task without its smp_mb(): store buffering',
+      safe: false,
+      expect: ['memory-model/warn-on'],
+    },
     { name: 'no-attach-mb', description: 'utrace_add_engine without its smp_mb(): store buffering', safe: false, expect: ['memory-model/warn-on'] },
   ],
   plugins: () => [memoryModel()],

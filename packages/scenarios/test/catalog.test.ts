@@ -11,12 +11,23 @@ const fixed = [...catalog.values()].flatMap((s) => s.variants.filter((v) => v.sa
 
 describe('the catalog', () => {
   it("lists the five threads' races, each with a fixed variant and unsafe ones", () => {
-    expect([...catalog.keys()]).toEqual(['fork-flag-race', 'marker-array-free', 'detach-during-callback', 'trampoline-free', 'commit-after-migration', 'utrace-exit-flags', 'marker-publish', 'subbuf-commit-order']);
+    expect([...catalog.keys()]).toEqual([
+      'fork-flag-race',
+      'marker-array-free',
+      'detach-during-callback',
+      'trampoline-free',
+      'commit-after-migration',
+      'utrace-exit-flags',
+      'marker-publish',
+      'subbuf-commit-order',
+    ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
       expect(s.variants.some((v) => !v.safe)).toBe(true);
     }
-    expect(() => scenario('nope')).toThrow(/unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/);
+    expect(() => scenario('nope')).toThrow(
+      /unknown scenario "nope"; scenarios: fork-flag-race, marker-array-free, detach-during-callback, trampoline-free, commit-after-migration/,
+    );
   });
 });
 
@@ -38,7 +49,9 @@ describe.each(unsafe)('%s / %s', (name, variant, expected) => {
       expect(again.logHash).toBe(f.logHash);
     }
     const f = explore(s, { variant, seed: 1, budget: BUDGET }).failure!;
-    process.stdout.write(`${name}/${variant}: schedules to find ${counts.join(', ')}; shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps)\n${formatTrace(f.log, s.cpus, { width: 48 })}\n`);
+    process.stdout.write(
+      `${name}/${variant}: schedules to find ${counts.join(', ')}; shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps)\n${formatTrace(f.log, s.cpus, { width: 48 })}\n`,
+    );
   });
 });
 

@@ -29,13 +29,21 @@ describe('parallel exploration', () => {
     // Failures past the first chunks of 16 schedules: the workers race to them. (Since host-
     // started tasks run their own fork tail, PCT no longer reaches the rcu-walk race within
     // 1,000 schedules on seeds 1..12; no-recopy's is the PCT case.)
-    for (const [variant, seed, strategy, budget] of [['rcu-walk', 2, 'portfolio', 300], ['no-recopy', 7, 'pct', 1000]] as const) {
+    for (const [variant, seed, strategy, budget] of [
+      ['rcu-walk', 2, 'portfolio', 300],
+      ['no-recopy', 7, 'pct', 1000],
+    ] as const) {
       const one = explore(s, { variant, seed, budget, strategy });
       const two = explore(s, { variant, seed, budget, strategy, workers: 2, hostCpus: 2 });
       expect(one.schedules).toBeGreaterThan(16);
       expect(two.workers).toBe(2);
       expect(one.found).toBe(true);
-      expect({ found: two.found, schedules: two.schedules, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({ found: one.found, schedules: one.schedules, replay: one.failure?.replay, hash: one.failure?.logHash });
+      expect({ found: two.found, schedules: two.schedules, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({
+        found: one.found,
+        schedules: one.schedules,
+        replay: one.failure?.replay,
+        hash: one.failure?.logHash,
+      });
     }
   });
 
@@ -50,7 +58,12 @@ describe('parallel exploration', () => {
     expect(one.found).toBe(true);
     expect(one.schedules).toBeGreaterThan(16);
     expect(two.workers).toBe(2);
-    expect({ schedules: two.schedules, invariant: two.failure?.invariant, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({ schedules: one.schedules, invariant: one.failure?.invariant, replay: one.failure?.replay, hash: one.failure?.logHash });
+    expect({ schedules: two.schedules, invariant: two.failure?.invariant, replay: two.failure?.replay, hash: two.failure?.logHash }).toEqual({
+      schedules: one.schedules,
+      invariant: one.failure?.invariant,
+      replay: one.failure?.replay,
+      hash: one.failure?.logHash,
+    });
   });
 
   it('explores a fixed variant to the same (clean) end with 1 and 2 workers', () => {

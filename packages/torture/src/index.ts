@@ -11,7 +11,16 @@ export type { MechanismSummary, TortureOptions, TortureResult, TortureViolation 
 export { formatMechanism, formatTortureSummary } from './format.js';
 export { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS } from './internal/mechanisms.js';
 export type { Mechanism, MechanismName, UnsafeOption } from './internal/mechanisms.js';
-export { decodeTortureReplay, encodeTortureReplay, replayTorture, runSeed, shrinkSeed, tortureScenario, unsafeOption, TORTURE_INVARIANT } from './internal/run.js';
+export {
+  decodeTortureReplay,
+  encodeTortureReplay,
+  replayTorture,
+  runSeed,
+  shrinkSeed,
+  tortureScenario,
+  unsafeOption,
+  TORTURE_INVARIANT,
+} from './internal/run.js';
 export type { SeedResult, Shrunk } from './internal/run.js';
 export { PIPE_LEN, Rig, gpCounts } from './internal/rig.js';
 export type { Flavour, TortureObject } from './internal/rig.js';

@@ -81,7 +81,8 @@ export interface TortureResult {
 const CHUNK = 8;
 
 function checkInt(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(v) || v < min || v > max) throw new TracelabError('INVALID_OPTION', `torture: ${name} must be an integer from ${min} to ${max}, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < min || v > max)
+    throw new TracelabError('INVALID_OPTION', `torture: ${name} must be an integer from ${min} to ${max}, got ${v}`);
   return v;
 }
 
@@ -90,7 +91,11 @@ function workerFile(): string {
   const here = import.meta.url;
   const url = here.endsWith('.ts') ? new URL('../dist/worker.js', here) : new URL('./worker.js', here);
   const file = fileURLToPath(url);
-  if (!existsSync(file)) throw new TracelabError('INVALID_OPTION', `torture: workers run the built package, and ${file} does not exist; build it first (npx tsc -b packages/torture/tsconfig.lib.json)`);
+  if (!existsSync(file))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `torture: workers run the built package, and ${file} does not exist; build it first (npx tsc -b packages/torture/tsconfig.lib.json)`,
+    );
   return file;
 }
 
@@ -191,7 +196,14 @@ class SeedRunner {
   }
 }
 
-function summarize(mechanism: MechanismName, variant: string, first: number, results: readonly SeedResult[], shrinkFailures: number, shrinkRuns: number): MechanismSummary {
+function summarize(
+  mechanism: MechanismName,
+  variant: string,
+  first: number,
+  results: readonly SeedResult[],
+  shrinkFailures: number,
+  shrinkRuns: number,
+): MechanismSummary {
   const ops: Record<string, number> = {};
   const gps: Record<string, number> = {};
   const pipe = new Array<number>(PIPE_LEN + 1).fill(0);

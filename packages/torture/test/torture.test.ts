@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { TracelabError } from '@tracelab/core';
 import { defaultScale, lenientReplay, replayString, runSchedule } from '@tracelab/explore';
-import { drawWorkload, encodeTortureReplay, MECHANISM_NAMES, OP_KINDS, PIPE_LEN, replayTorture, runSeed, torture, tortureScenario, UNSAFE_OPTIONS, type MechanismName } from '@tracelab/torture';
+import {
+  drawWorkload,
+  encodeTortureReplay,
+  MECHANISM_NAMES,
+  OP_KINDS,
+  PIPE_LEN,
+  replayTorture,
+  runSeed,
+  torture,
+  tortureScenario,
+  UNSAFE_OPTIONS,
+  type MechanismName,
+} from '@tracelab/torture';
 
 /**
  * CI's torture run: 300 seeds per mechanism in the safe configuration, every invariant and
@@ -132,9 +144,15 @@ describe('bad input', () => {
  */
 const FOUND_BEFORE_THE_RCU_FIX = [
   ['markers#12:safe:S1:1230012003001', 'torture/checks'],
-  ['markers#10:safe:S1:1212110210{3}20202201{3}2020{4}211020201011011020{4}120100102210210202110{3}12101101{3}0{3}210122110110{6}202120{5}1001221{3}0021', 'torture/checks'],
+  [
+    'markers#10:safe:S1:1212110210{3}20202201{3}2020{4}211020201011011020{4}120100102210210202110{3}12101101{3}0{3}210122110110{6}202120{5}1001221{3}0021',
+    'torture/checks',
+  ],
   ['tracepoints#11:safe:S1:3140412201{7}001{8}403310141{3}0{3}1', 'ring-buffer/commit'],
-  ['tracepoints#17:safe:S1:2310201201{3}0110020020{3}112120011011001020102011001001{3}210100101{7}011011010{3}1{3}0{5}101102101{3}01{4}0112', 'ring-buffer/commit'],
+  [
+    'tracepoints#17:safe:S1:2310201201{3}0110020020{3}112120011011001020102011001001{3}210100101{7}011011010{3}1{3}0{5}101102101{3}01{4}0112',
+    'ring-buffer/commit',
+  ],
   ['ring-buffer#36:safe@1:S1:5030122142', 'ring-buffer/commit'],
   ['rcu-sched#2:safe@1:S1:101', 'torture/checks'],
   ['rcu-sched#7:safe@1:S1:1101100101{3}', 'torture/checks'],

@@ -73,7 +73,15 @@ export function syscallLoggerOps(api: UtraceApi): UtraceEngineOps<SyscallLoggerD
       engine.data.pending.delete(regs.pid);
       const text = `${call} = ${regs.ret ?? '?'}`;
       engine.data.lines.push(`[pid ${regs.pid}] ${text}`);
-      yield* emit({ type: 'utrace/syscall-log', pid: regs.pid, engine: engine.id, name: regs.syscall ?? '?', args: { ...regs.args }, ret: regs.ret ?? 0, text });
+      yield* emit({
+        type: 'utrace/syscall-log',
+        pid: regs.pid,
+        engine: engine.id,
+        name: regs.syscall ?? '?',
+        args: { ...regs.args },
+        ret: regs.ret ?? 0,
+        text,
+      });
       return UTRACE_RESUME;
     },
     *reportClone(_action, engine, _cloneFlags, child) {
@@ -100,7 +108,11 @@ export const SYSCALL_LOGGER_OPS = 'syscall-logger';
  * Returns the engine (the caller holds one reference: detach it with `detachEngine`), or the
  * negative errno of attachTask/setEvents.
  */
-export function* attachSyscallLogger(api: UtraceApi, pid: number, options: { follow?: boolean; ops?: UtraceEngineOps<SyscallLoggerData> } = {}): KPath<UtraceEngine<SyscallLoggerData> | number> {
+export function* attachSyscallLogger(
+  api: UtraceApi,
+  pid: number,
+  options: { follow?: boolean; ops?: UtraceEngineOps<SyscallLoggerData> } = {},
+): KPath<UtraceEngine<SyscallLoggerData> | number> {
   const data: SyscallLoggerData = { follow: options.follow ?? false, pending: new Map(), lines: [], own: new Set() };
   const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, options.ops ?? syscallLoggerOps(api), data);
   if (typeof e === 'number') return e;
@@ -155,7 +167,11 @@ export const PTRACE_OPS: UtraceEngineOps<PtraceData> = {
 
 /** PTRACE_ATTACH: returns the engine, or -EEXIST if the task is already ptraced, or attach's errno. */
 export function* ptraceAttach(api: UtraceApi, pid: number): KPath<UtraceEngine<PtraceData> | number> {
-  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE | UTRACE_ATTACH_EXCLUSIVE | UTRACE_ATTACH_MATCH_OPS, PTRACE_OPS, { stopSig: 0, stops: 0, resumeSig: 0 });
+  const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE | UTRACE_ATTACH_EXCLUSIVE | UTRACE_ATTACH_MATCH_OPS, PTRACE_OPS, {
+    stopSig: 0,
+    stops: 0,
+    resumeSig: 0,
+  });
   if (typeof e === 'number') return e;
   const ret = yield* api.setEvents(pid, e, UTRACE_EVENT_SIGNAL_ALL | UTRACE_EVENT_QUIESCE);
   if (ret !== 0) {

@@ -40,7 +40,14 @@ export interface UtraceEngineOps<D = unknown> {
   /** A name for logs and events (the ops vector's symbol in the kernel). */
   readonly name: string;
   reportQuiesce?(action: number, engine: UtraceEngine<D>, event: number): UtraceCallbackResult;
-  reportSignal?(action: number, engine: UtraceEngine<D>, regs: UtraceRegs, info: UtraceSigInfo, origKa: UtraceSigAction | null, returnKa: UtraceSigAction): UtraceCallbackResult;
+  reportSignal?(
+    action: number,
+    engine: UtraceEngine<D>,
+    regs: UtraceRegs,
+    info: UtraceSigInfo,
+    origKa: UtraceSigAction | null,
+    returnKa: UtraceSigAction,
+  ): UtraceCallbackResult;
   reportClone?(action: number, engine: UtraceEngine<D>, cloneFlags: number, child: number): UtraceCallbackResult;
   reportJctl?(action: number, engine: UtraceEngine<D>, type: number, notify: number): UtraceCallbackResult;
   reportExec?(action: number, engine: UtraceEngine<D>, fmt: string, bprm: { readonly filename: string }, regs: UtraceRegs): UtraceCallbackResult;

@@ -12,7 +12,19 @@ import { INITIAL_UTRACE_STATE, UTRACE_INVARIANTS, registerReducers } from './int
 import { utraceCore, type EngineRegistry } from './internal/utrace.js';
 
 export * from './constants.js';
-export type { UtraceApi, UtraceCallbackResult, UtraceEngine, UtraceEngineOps, UtraceEngineState, UtraceExaminer, UtraceRegs, UtraceSigAction, UtraceSigInfo, UtraceState, UtraceTaskState } from './events.js';
+export type {
+  UtraceApi,
+  UtraceCallbackResult,
+  UtraceEngine,
+  UtraceEngineOps,
+  UtraceEngineState,
+  UtraceExaminer,
+  UtraceRegs,
+  UtraceSigAction,
+  UtraceSigInfo,
+  UtraceState,
+  UtraceTaskState,
+} from './events.js';
 export { UTRACE_INVARIANTS } from './internal/reducers.js';
 export { defaultDisposition } from './internal/hooks.js';
 export {

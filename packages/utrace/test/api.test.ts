@@ -38,7 +38,11 @@ describe('utrace_attach_task', () => {
   test('errors: no task, no ops, kthread, exclusive, lookup without a match, allocation failure', () => {
     const k = kernelWith();
     const pid = k.spawn(sleeper);
-    const kt = k.spawnKthread((function* () { yield* msleep(50); })());
+    const kt = k.spawnKthread(
+      (function* () {
+        yield* msleep(50);
+      })(),
+    );
     expect(attach(k, 999)).toBe(-ESRCH);
     expect(attach(k, pid, UTRACE_ATTACH_CREATE, null)).toBe(-EINVAL);
     expect(attach(k, kt)).toBe(-EPERM);
@@ -96,7 +100,7 @@ describe('utrace_set_events and utrace_control errors', () => {
     expect(call(k, u.control(pid, e2, UTRACE_RESUME))).toBe(-ESRCH);
   });
 
-  test('-EINPROGRESS: clearing bits or detaching while the engine\'s callback runs; barrier waits it out', () => {
+  test("-EINPROGRESS: clearing bits or detaching while the engine's callback runs; barrier waits it out", () => {
     const k = kernelWith({ seed: 2 });
     const u = k.api.utrace;
     const slow: UtraceEngineOps<null> = {
@@ -106,19 +110,26 @@ describe('utrace_set_events and utrace_control errors', () => {
         return UTRACE_RESUME;
       },
     };
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(3); yield u2.syscall('getpid'); yield u2.syscall('getpid'); });
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(3);
+      yield u2.syscall('getpid');
+      yield u2.syscall('getpid');
+    });
     const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, slow, null)) as UtraceEngine;
     call(k, u.setEvents(pid, e, UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_QUIESCE));
-    const out = call(k, (function* () {
-      yield* until((s) => s.plugins.utrace?.tasks[pid]?.reporting === e.id);
-      const clear = yield* u.setEvents(pid, e, UTRACE_EVENT_QUIESCE);
-      const detach = yield* u.control(pid, e, UTRACE_DETACH);
-      const stillReporting = (yield* getState()).plugins.utrace!.tasks[pid]!.reporting === e.id;
-      const barrier = yield* u.barrier(pid, e);
-      const after = (yield* getState()).plugins.utrace!.tasks[pid]!.reporting;
-      yield* u.enginePut(e);
-      return { clear, detach, stillReporting, barrier, after };
-    })());
+    const out = call(
+      k,
+      (function* () {
+        yield* until((s) => s.plugins.utrace?.tasks[pid]?.reporting === e.id);
+        const clear = yield* u.setEvents(pid, e, UTRACE_EVENT_QUIESCE);
+        const detach = yield* u.control(pid, e, UTRACE_DETACH);
+        const stillReporting = (yield* getState()).plugins.utrace!.tasks[pid]!.reporting === e.id;
+        const barrier = yield* u.barrier(pid, e);
+        const after = (yield* getState()).plugins.utrace!.tasks[pid]!.reporting;
+        yield* u.enginePut(e);
+        return { clear, detach, stillReporting, barrier, after };
+      })(),
+    );
     expect(out.clear).toBe(-EINPROGRESS);
     expect(out.detach).toBe(-EINPROGRESS);
     expect(out.stillReporting).toBe(true);
@@ -137,8 +148,15 @@ describe('stop, resume, examine', () => {
     const u = k.api.utrace;
     // Only STOP is sticky: an engine that wants the task held returns STOP from report_quiesce.
     const hold = { on: true };
-    const quiet: UtraceEngineOps<null> = { name: 'q', *reportQuiesce() { return hold.on ? UTRACE_STOP : UTRACE_RESUME; } };
-    const pid = k.spawn(function* w(u2) { for (let i = 0; i < 20; i++) yield u2.syscall('getpid'); });
+    const quiet: UtraceEngineOps<null> = {
+      name: 'q',
+      *reportQuiesce() {
+        return hold.on ? UTRACE_STOP : UTRACE_RESUME;
+      },
+    };
+    const pid = k.spawn(function* w(u2) {
+      for (let i = 0; i < 20; i++) yield u2.syscall('getpid');
+    });
     const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, quiet, null)) as UtraceEngine;
     expect(call(k, u.prepareExamine(pid, e))).toBe(-EINVAL); // not holding it stopped
     call(k, u.setEvents(pid, e, UTRACE_EVENT_QUIESCE));
@@ -147,7 +165,12 @@ describe('stop, resume, examine', () => {
     expect(call(k, u.waitForStop(pid))).toBe(0);
     expect(k.state.tasks && u.taskState(pid)!.stopped).toBe(true);
     const syscallsAtStop = k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid).length;
-    call(k, (function* () { yield* msleep(30); })());
+    call(
+      k,
+      (function* () {
+        yield* msleep(30);
+      })(),
+    );
     expect(k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid).length).toBe(syscallsAtStop);
     const exam = call(k, u.prepareExamine(pid, e));
     expect(typeof exam).toBe('object');
@@ -181,7 +204,10 @@ describe('stop, resume, examine', () => {
     };
     const child = { pid: 0 };
     k.spawn(function* parent(u2) {
-      child.pid = yield u2.fork(function* c(u3) { yield u3.sleep(4); yield u3.exit(3); });
+      child.pid = yield u2.fork(function* c(u3) {
+        yield u3.sleep(4);
+        yield u3.exit(3);
+      });
       yield u2.sleep(40);
       yield u2.wait();
     });
@@ -189,15 +215,18 @@ describe('stop, resume, examine', () => {
     const e = call(k, u.attachTask(child.pid, UTRACE_ATTACH_CREATE, dying, null)) as UtraceEngine;
     call(k, u.setEvents(child.pid, e, UTRACE_EVENT_DEATH));
     const late = call(k, u.attachTask(child.pid, UTRACE_ATTACH_CREATE, recorder('late', []), { name: 'late' })) as UtraceEngine;
-    const out = call(k, (function* () {
-      yield* until((s) => s.plugins.utrace.tasks[child.pid]?.death === true);
-      return {
-        resume: yield* u.control(child.pid, e, UTRACE_RESUME),
-        detach: yield* u.control(child.pid, e, UTRACE_DETACH),
-        newDeath: yield* u.setEvents(child.pid, late, UTRACE_EVENT_DEATH),
-        clearDeath: yield* u.setEvents(child.pid, e, 0),
-      };
-    })());
+    const out = call(
+      k,
+      (function* () {
+        yield* until((s) => s.plugins.utrace.tasks[child.pid]?.death === true);
+        return {
+          resume: yield* u.control(child.pid, e, UTRACE_RESUME),
+          detach: yield* u.control(child.pid, e, UTRACE_DETACH),
+          newDeath: yield* u.setEvents(child.pid, late, UTRACE_EVENT_DEATH),
+          clearDeath: yield* u.setEvents(child.pid, e, 0),
+        };
+      })(),
+    );
     expect(out).toEqual({ resume: -ESRCH, detach: -EALREADY, newDeath: -EALREADY, clearDeath: -EALREADY });
     const r = k.run();
     expect(r.violations).toEqual([]);

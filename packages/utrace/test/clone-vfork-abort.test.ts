@@ -49,7 +49,13 @@ describe('report_clone (tracehook_report_clone)', () => {
       *reportClone(_a, engine, cloneFlags, child) {
         const s = yield* getState();
         const t = intMapGet(s.tasks, child)!;
-        seen.push({ child, listed: t.listed, state: t.state, onRunqueue: s.runqueue.includes(child), cloning: s.plugins.utrace!.tasks[engine.target]!.cloning });
+        seen.push({
+          child,
+          listed: t.listed,
+          state: t.state,
+          onRunqueue: s.runqueue.includes(child),
+          cloning: s.plugins.utrace!.tasks[engine.target]!.cloning,
+        });
         expect(cloneFlags & CLONE_VFORK).toBe(0);
         yield* attachWith(u, child, childOps, UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_SYSCALL_EXIT);
         return UTRACE_RESUME;
@@ -69,7 +75,9 @@ describe('report_clone (tracehook_report_clone)', () => {
     const { child } = seen[0]!;
     // copy_process has linked it (fork/link, under the tasklist lock) but not woken it.
     expect(seen[0]).toEqual({ child, listed: true, state: 'new', onRunqueue: false, cloning: child });
-    expect(seqOf(k, (e) => e.type === 'fork/link' && e.child === child)).toBeLessThan(seqOf(k, (e) => e.type === 'utrace/callback' && e.callback === 'reportClone'));
+    expect(seqOf(k, (e) => e.type === 'fork/link' && e.child === child)).toBeLessThan(
+      seqOf(k, (e) => e.type === 'utrace/callback' && e.callback === 'reportClone'),
+    );
     // The child's very first event is its return from clone() (0, in ret_from_fork): nothing missed.
     expect(childCalls).toEqual(['exit:clone=0', 'entry:getpid', `exit:getpid=${child}`, 'entry:exit_group']);
     // utrace->cloning is cleared when report_clone is over.
@@ -104,7 +112,11 @@ describe('report_clone (tracehook_report_clone)', () => {
     expect(lines).toContain(`[pid ${pid}] clone() = ${cc}`);
     expect(lines).toContain(`[pid ${pid}] clone(flags=${CLONE_VFORK}) = ${ld}`);
     expect(lines.filter((l) => l.startsWith(`[pid ${cc}]`))).toEqual([`[pid ${cc}] clone() = 0`, `[pid ${cc}] open("/src/a.c", flags=0) = 3`]);
-    expect(lines.filter((l) => l.startsWith(`[pid ${ld}]`))).toEqual([`[pid ${ld}] clone() = 0`, `[pid ${ld}] execve("/usr/bin/ld") = 0`, `[pid ${ld}] open("/tmp/a.o", flags=0) = 3`]);
+    expect(lines.filter((l) => l.startsWith(`[pid ${ld}]`))).toEqual([
+      `[pid ${ld}] clone() = 0`,
+      `[pid ${ld}] execve("/usr/bin/ld") = 0`,
+      `[pid ${ld}] open("/tmp/a.o", flags=0) = 3`,
+    ]);
     // Every engine the logger attached to a child was put at the child's reap.
     const attached = eventsOf(k, 'utrace/engine-attached').map((a) => a.engine);
     const freed = eventsOf(k, 'utrace/engine-freed').map((f) => f.engine);
@@ -155,7 +167,12 @@ describe('vfork: the parent stops before its wait for the child (vfork_stop, utr
     // The stop came after the child was woken (cloneComplete), as utrace_finish_vfork does.
     expect(seqOf(k, (e) => e.type === 'sched/wakeup' && e.pid === kid)).toBeLessThan(seqOf(k, (e) => e.type === 'utrace/stopped' && e.pid === parent));
     // The tracer keeps it stopped while the child runs to its exec.
-    call(k, (function* () { yield* msleep(30); })());
+    call(
+      k,
+      (function* () {
+        yield* msleep(30);
+      })(),
+    );
     expect(seqOf(k, (e) => e.type === 'task/exec' && e.pid === kid)).toBeGreaterThan(0);
     expect(u.taskState(parent)!.stopped).toBe(true);
     expect(intMapGet(k.state.tasks, parent)!.waitingOn).toBe(`stopped:${parent}`);
@@ -191,10 +208,17 @@ describe('vfork: the parent stops before its wait for the child (vfork_stop, utr
   test('a plain fork with the same STOP stops the parent only on its way back to user mode', () => {
     const k = kernelWith({ seed: 1 });
     const u = k.api.utrace;
-    const holder: UtraceEngineOps<any> = { name: 'fork-holder', *reportClone() { return UTRACE_STOP; } };
+    const holder: UtraceEngineOps<any> = {
+      name: 'fork-holder',
+      *reportClone() {
+        return UTRACE_STOP;
+      },
+    };
     const parent = k.spawn(function* sh(u2) {
       yield u2.sleep(3);
-      yield u2.fork(function* kid(u3) { yield u3.syscall('getpid'); });
+      yield u2.fork(function* kid(u3) {
+        yield u3.syscall('getpid');
+      });
       yield u2.wait();
     });
     const e = call(k, attachWith(u, parent, holder, UTRACE_EVENT_CLONE));
@@ -261,7 +285,9 @@ describe('UTRACE_SYSCALL_ABORT', () => {
       };
       const second: UtraceEngineOps<any> = {
         name: 'second',
-        *reportSyscallEntry(_a, _e, regs) { return regs.syscall === 'open' ? UTRACE_RESUME | UTRACE_SYSCALL_ABORT : UTRACE_RESUME; },
+        *reportSyscallEntry(_a, _e, regs) {
+          return regs.syscall === 'open' ? UTRACE_RESUME | UTRACE_SYSCALL_ABORT : UTRACE_RESUME;
+        },
       };
       call(k, attachWith(k.api.utrace, pid, first, UTRACE_EVENT_SYSCALL_ENTRY));
       call(k, attachWith(k.api.utrace, pid, second, UTRACE_EVENT_SYSCALL_ENTRY));
@@ -276,10 +302,17 @@ describe('UTRACE_SYSCALL_ABORT', () => {
     const u = k.api.utrace;
     const rets: number[] = [];
     const pid = k.spawn(opener(rets));
-    const stopper: UtraceEngineOps<any> = { name: 'stopper', *reportSyscallEntry(_a, _e, regs) { return regs.syscall === 'open' ? UTRACE_STOP : UTRACE_RESUME; } };
+    const stopper: UtraceEngineOps<any> = {
+      name: 'stopper',
+      *reportSyscallEntry(_a, _e, regs) {
+        return regs.syscall === 'open' ? UTRACE_STOP : UTRACE_RESUME;
+      },
+    };
     call(k, attachWith(u, pid, stopper, UTRACE_EVENT_SYSCALL_ENTRY));
     expect(call(k, u.waitForStop(pid))).toBe(0);
-    k.spawn(function* killer(u2) { yield u2.kill(pid, SIGKILL); });
+    k.spawn(function* killer(u2) {
+      yield u2.kill(pid, SIGKILL);
+    });
     expectClean(k, k.run());
     expect(eventsOf(k, 'fs/open')).toEqual([]);
     expect(eventsOf(k, 'task/exit').find((x) => x.pid === pid)?.code).toBe(128 + SIGKILL);
@@ -295,7 +328,9 @@ describe('UTRACE_SYSCALL_ABORT', () => {
     let stops = 0;
     const stopper: UtraceEngineOps<any> = {
       name: 'stopper',
-      *reportQuiesce() { return UTRACE_RESUME; },
+      *reportQuiesce() {
+        return UTRACE_RESUME;
+      },
       *reportSyscallEntry(action, _e, regs) {
         if (regs.syscall !== 'open') return UTRACE_RESUME;
         actions.push(action);

@@ -60,10 +60,13 @@ function exitKernel(seed: number, barrier: boolean): { k: Kernel; tracerPid: num
     pid = k.spawn(app(opens), { comm: 'app' });
   } else {
     const kids: number[] = [];
-    k.spawn(function* sh(u) {
-      kids.push(yield u.fork(app(opens)));
-      yield u.wait();
-    }, { comm: 'sh' });
+    k.spawn(
+      function* sh(u) {
+        kids.push(yield u.fork(app(opens)));
+        yield u.wait();
+      },
+      { comm: 'sh' },
+    );
     k.run({ until: () => kids.length > 0 });
     pid = kids[0]!;
   }
@@ -107,7 +110,9 @@ describe("detach racing the traced task's exit and reap", () => {
       // -EALREADY: report_death was running; the tracer detached again once it was over.
       if (ret === -EALREADY) expect(controls.at(-1)!.ret).not.toBe(-EALREADY);
     }
-    console.log(`  first control(DETACH) returned ${JSON.stringify(Object.fromEntries(first))}; report_reap ran after the tracer's -ESRCH on ${reapAfterEsrch} seeds`);
+    console.log(
+      `  first control(DETACH) returned ${JSON.stringify(Object.fromEntries(first))}; report_reap ran after the tracer's -ESRCH on ${reapAfterEsrch} seeds`,
+    );
     // The windows are really hit: the reap had begun (-ESRCH), report_death was running
     // (-EALREADY), a syscall callback was running (-EINPROGRESS).
     expect(first.get(-ESRCH) ?? 0).toBeGreaterThan(0);
@@ -127,7 +132,9 @@ describe("detach racing the traced task's exit and reap", () => {
       failing.push(seed);
       if (/reportReap called on engine \d+ \(syscall-logger\) in pid \d+ after its data was freed/.test(r.violations[0]!.message)) viaReap++;
     }
-    console.log(`detach vs exit, no barrier: ${failing.length} of ${SEEDS} seeds find the use-after-free (first: seed ${failing[0]}), ${viaReap} of them in report_reap`);
+    console.log(
+      `detach vs exit, no barrier: ${failing.length} of ${SEEDS} seeds find the use-after-free (first: seed ${failing[0]}), ${viaReap} of them in report_reap`,
+    );
     expect(failing.length).toBeGreaterThan(0);
     expect(viaReap).toBeGreaterThan(0);
   });
@@ -145,18 +152,26 @@ describe("detach racing the traced task's exit and reap", () => {
         yield* msleep(3);
       },
     };
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(10); }, { comm: 'w' });
+    const pid = k.spawn(
+      function* w(u2) {
+        yield u2.sleep(10);
+      },
+      { comm: 'w' },
+    );
     const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, slowReap, null)) as UtraceEngine;
     expect(call(k, u.setEvents(pid, e, UTRACE_EVENT_REAP))).toBe(0);
-    const out = call(k, (function* () {
-      // Wait for the reap to begin (the task released itself: it has no parent).
-      while ((yield* getState()).plugins.utrace?.tasks[pid]?.reap !== true) yield* msleep(1);
-      const detach = yield* u.control(pid, e, UTRACE_DETACH);
-      const listed = u.engineState(e)!.listed;
-      const barrier = yield* u.barrier(pid, e);
-      yield* u.enginePut(e);
-      return { detach, listed, barrier };
-    })());
+    const out = call(
+      k,
+      (function* () {
+        // Wait for the reap to begin (the task released itself: it has no parent).
+        while ((yield* getState()).plugins.utrace?.tasks[pid]?.reap !== true) yield* msleep(1);
+        const detach = yield* u.control(pid, e, UTRACE_DETACH);
+        const listed = u.engineState(e)!.listed;
+        const barrier = yield* u.barrier(pid, e);
+        yield* u.enginePut(e);
+        return { detach, listed, barrier };
+      })(),
+    );
     expectClean(k, k.run());
     expect(out).toEqual({ detach: -ESRCH, listed: true, barrier: -ESRCH });
     expect(seen).toEqual([{ listed: true, detached: true, freed: false }]);
@@ -174,8 +189,18 @@ describe("detach racing the traced task's exit and reap", () => {
     const k = kernelWith({ seed: 1 });
     const u = k.api.utrace;
     const reaps: number[] = [];
-    const ops: UtraceEngineOps<null> = { name: 'forgetful', *reportReap(_e, task) { reaps.push(task); } };
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(10); }, { comm: 'w' });
+    const ops: UtraceEngineOps<null> = {
+      name: 'forgetful',
+      *reportReap(_e, task) {
+        reaps.push(task);
+      },
+    };
+    const pid = k.spawn(
+      function* w(u2) {
+        yield u2.sleep(10);
+      },
+      { comm: 'w' },
+    );
     const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null)) as UtraceEngine;
     expect(call(k, u.setEvents(pid, e, UTRACE_EVENT_REAP))).toBe(0);
     call(k, u.enginePut(e));

@@ -33,7 +33,9 @@ describe('SEMANTICS.md 3(d) invariants seen firing on a broken utrace', () => {
   function stopThenResume(faults: UtraceFaults): Kernel {
     const k = kernel(6, faults);
     const u = k.api.utrace;
-    const pid = k.spawn(function* w(u2) { for (let i = 0; i < 20; i++) yield u2.syscall('getpid'); });
+    const pid = k.spawn(function* w(u2) {
+      for (let i = 0; i < 20; i++) yield u2.syscall('getpid');
+    });
     const e = call(k, attachWith(u, pid, holdOps, UTRACE_EVENT_QUIESCE));
     call(k, u.control(pid, e, UTRACE_STOP));
     expect(call(k, u.waitForStop(pid))).toBe(0);
@@ -54,11 +56,14 @@ describe('SEMANTICS.md 3(d) invariants seen firing on a broken utrace', () => {
     expect(ok.violations).toEqual([]);
   });
 
-  test('utrace/flags: set_events that leaves utrace_flags behind the engine\'s new mask is found', () => {
+  test("utrace/flags: set_events that leaves utrace_flags behind the engine's new mask is found", () => {
     const run = (faults: UtraceFaults): Kernel => {
       const k = kernel(2, faults);
       const u = k.api.utrace;
-      const pid = k.spawn(function* w(u2) { yield u2.sleep(5); for (let i = 0; i < 5; i++) yield u2.syscall('getpid'); });
+      const pid = k.spawn(function* w(u2) {
+        yield u2.sleep(5);
+        for (let i = 0; i < 5; i++) yield u2.syscall('getpid');
+      });
       try {
         // The attach's own set_events (QUIESCE) is the first that leaves utrace_flags behind.
         call(k, attachWith(u, pid, { name: 'q' }, UTRACE_EVENT_QUIESCE));
@@ -90,7 +95,16 @@ describe('SEMANTICS.md 3(b) utrace_attach_task: -ERESTARTNOINTR from utrace_atta
           return UTRACE_RESUME;
         },
       };
-      const parent = k.spawn(function* p(u2) { yield u2.sleep(14); yield u2.fork(function* c(u3) { yield u3.exit(0); }); yield u2.wait(); }, { comm: 'parent' });
+      const parent = k.spawn(
+        function* p(u2) {
+          yield u2.sleep(14);
+          yield u2.fork(function* c(u3) {
+            yield u3.exit(0);
+          });
+          yield u2.wait();
+        },
+        { comm: 'parent' },
+      );
       call(k, attachWith(u, parent, slowClone, UTRACE_EVENT_CLONE));
       // The tracer: a user task whose own engine, at its getppid, attaches to the newborn.
       const results: number[] = [];
@@ -104,9 +118,23 @@ describe('SEMANTICS.md 3(b) utrace_attach_task: -ERESTARTNOINTR from utrace_atta
           return UTRACE_RESUME;
         },
       };
-      const tracer = k.spawn(function* t(u2) { yield u2.sleep(10); yield u2.syscall('getppid'); yield u2.sleep(60); }, { comm: 'tracer' });
+      const tracer = k.spawn(
+        function* t(u2) {
+          yield u2.sleep(10);
+          yield u2.syscall('getppid');
+          yield u2.sleep(60);
+        },
+        { comm: 'tracer' },
+      );
       call(k, attachWith(u, tracer, tracerOps, UTRACE_EVENT_SYSCALL_ENTRY));
-      if (signal) k.spawn(function* s(u2) { yield u2.sleep(30); yield u2.kill(tracer, SIGUSR1); }, { comm: 'sender' });
+      if (signal)
+        k.spawn(
+          function* s(u2) {
+            yield u2.sleep(30);
+            yield u2.kill(tracer, SIGUSR1);
+          },
+          { comm: 'sender' },
+        );
       const r = k.run({ until: () => results.length > 0, maxSteps: 50_000 });
       expect(k.violations).toEqual([]);
       if (results.length === 0) throw new Error(`no attach result: ${JSON.stringify(r)}, child ${child}`);
@@ -134,7 +162,12 @@ describe('SEMANTICS.md 3(e) engine->release at the last reference (releaseAt: la
         log.push('release');
       },
     };
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(10); }, { comm: 'w' });
+    const pid = k.spawn(
+      function* w(u2) {
+        yield u2.sleep(10);
+      },
+      { comm: 'w' },
+    );
     const e = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, ops, data)) as UtraceEngine<typeof data>;
     expect(call(k, u.setEvents(pid, e, UTRACE_EVENT_REAP))).toBe(0);
     call(k, u.enginePut(e));
@@ -145,7 +178,7 @@ describe('SEMANTICS.md 3(e) engine->release at the last reference (releaseAt: la
     expect(log).toEqual([`reap ${pid}`, 'release']);
   });
 
-  test('a detach that says -EINPROGRESS, then the tracer\'s put with no barrier: with tracer-put the callback uses freed data (utrace/lifetime); with last-kref it cannot', () => {
+  test("a detach that says -EINPROGRESS, then the tracer's put with no barrier: with tracer-put the callback uses freed data (utrace/lifetime); with last-kref it cannot", () => {
     const run = (releaseAt: 'tracer-put' | 'last-kref') => {
       const k = createKernel({ cpus: 2, seed: 3, plugins: [utrace({ releaseAt })] });
       const u = k.api.utrace;
@@ -156,7 +189,14 @@ describe('SEMANTICS.md 3(e) engine->release at the last reference (releaseAt: la
           return UTRACE_RESUME;
         },
       };
-      const pid = k.spawn(function* w(u2) { yield u2.sleep(2); yield u2.syscall('getpid'); yield u2.sleep(40); }, { comm: 'w' });
+      const pid = k.spawn(
+        function* w(u2) {
+          yield u2.sleep(2);
+          yield u2.syscall('getpid');
+          yield u2.sleep(40);
+        },
+        { comm: 'w' },
+      );
       const e = call(k, attachWith(u, pid, ops, UTRACE_EVENT_SYSCALL_ENTRY));
       const rets: number[] = [];
       k.spawnKthread(

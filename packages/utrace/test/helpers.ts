@@ -3,7 +3,13 @@ import { createKernel, type EventType, type Kernel, type KernelEvent, type KPath
 import { utrace, UTRACE_ATTACH_CREATE, UTRACE_STOP, type UtraceApi, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
 
 export function kernelWith(options: { seed?: number; cpus?: number; strategy?: Strategy; faultInjection?: boolean } = {}): Kernel {
-  return createKernel({ cpus: options.cpus ?? 2, seed: options.seed ?? 1, ...(options.strategy ? { strategy: options.strategy } : {}), ...(options.faultInjection ? { faultInjection: true } : {}), plugins: [utrace()] });
+  return createKernel({
+    cpus: options.cpus ?? 2,
+    seed: options.seed ?? 1,
+    ...(options.strategy ? { strategy: options.strategy } : {}),
+    ...(options.faultInjection ? { faultInjection: true } : {}),
+    plugins: [utrace()],
+  });
 }
 
 /** Events of one type, typed. */
@@ -90,4 +96,9 @@ export function* attachWith(api: UtraceApi, pid: number, ops: UtraceEngineOps<an
 }
 
 /** An engine that holds its task stopped at every quiescent point. */
-export const holdOps: UtraceEngineOps<any> = { name: 'hold', *reportQuiesce() { return UTRACE_STOP; } };
+export const holdOps: UtraceEngineOps<any> = {
+  name: 'hold',
+  *reportQuiesce() {
+    return UTRACE_STOP;
+  },
+};

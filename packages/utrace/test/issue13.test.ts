@@ -1,6 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { EINVAL } from '@tracelab/core';
-import { UTRACE_ATTACH_CREATE, UTRACE_EVENT_SYSCALL_ENTRY, UTRACE_EVENT_SYSCALL_EXIT, UTRACE_RESUME, UTRACE_STOP, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
+import {
+  UTRACE_ATTACH_CREATE,
+  UTRACE_EVENT_SYSCALL_ENTRY,
+  UTRACE_EVENT_SYSCALL_EXIT,
+  UTRACE_RESUME,
+  UTRACE_STOP,
+  type UtraceEngine,
+  type UtraceEngineOps,
+} from '@tracelab/utrace';
 import { call, eventsOf, expectClean, kernelWith, worker } from './helpers.js';
 
 /** Issue 13 §3: tasks stopped by an engine the host controls, and callbacks written as plain functions. */
@@ -79,7 +87,18 @@ describe('engine callbacks written as plain functions', () => {
     expectClean(k, r2);
     expect(r2.done).toBe(true);
     // Attached while the worker slept: its first report is that sleep's exit.
-    expect(seen).toEqual(['exit nanosleep', 'entry open', 'exit open', 'entry getpid', 'exit getpid', 'entry open', 'exit open', 'entry getpid', 'exit getpid', 'entry exit_group']);
+    expect(seen).toEqual([
+      'exit nanosleep',
+      'entry open',
+      'exit open',
+      'entry getpid',
+      'exit getpid',
+      'entry open',
+      'exit open',
+      'entry getpid',
+      'exit getpid',
+      'entry exit_group',
+    ]);
     expect(eventsOf(k, 'utrace/callback').filter((c) => c.engine === e.id).length).toBe(seen.length);
   });
 
@@ -89,7 +108,9 @@ describe('engine callbacks written as plain functions', () => {
     const pid = k.spawn(worker(1), { comm: 'w' });
     const bad = { name: 'typo', reportSyscallEntry: UTRACE_STOP } as unknown as UtraceEngineOps;
     expect(call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, bad, {}))).toBe(-EINVAL);
-    expect(k.log.some((e) => e.type === 'kernel/printk' && e.text === `utrace_attach_task(${pid}): ops typo.reportSyscallEntry is not a function: -EINVAL`)).toBe(true);
+    expect(
+      k.log.some((e) => e.type === 'kernel/printk' && e.text === `utrace_attach_task(${pid}): ops typo.reportSyscallEntry is not a function: -EINVAL`),
+    ).toBe(true);
     expect(u.engines(pid)).toEqual([]);
   });
 });

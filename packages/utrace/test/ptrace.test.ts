@@ -1,13 +1,38 @@
 import { describe, expect, test } from 'vitest';
 import { EEXIST, SIGUSR1, type Kernel } from '@tracelab/core';
-import { ptraceAttach, ptraceCont, ptraceDetach, UTRACE_EVENT_SIGNAL_ALL, UTRACE_RESUME, UTRACE_SIGNAL_DELIVER, UTRACE_SIGNAL_HOLD, UTRACE_SIGNAL_IGN, type PtraceData, type UtraceEngine } from '@tracelab/utrace';
+import {
+  ptraceAttach,
+  ptraceCont,
+  ptraceDetach,
+  UTRACE_EVENT_SIGNAL_ALL,
+  UTRACE_RESUME,
+  UTRACE_SIGNAL_DELIVER,
+  UTRACE_SIGNAL_HOLD,
+  UTRACE_SIGNAL_IGN,
+  type PtraceData,
+  type UtraceEngine,
+} from '@tracelab/utrace';
 import { attachWith, call, eventsOf, expectClean, kernelWith } from './helpers.js';
 
 /** A tracee that makes syscalls for a while (signals are delivered on the way out of them), and a sender. */
 function setup(seed: number): { k: Kernel; tracee: number } {
   const k = kernelWith({ seed });
-  const tracee = k.spawn(function* tracee(u) { for (let i = 0; i < 30; i++) { yield u.syscall('getpid'); yield u.sleep(1); } }, { comm: 'tracee' });
-  k.spawn(function* sender(u) { yield u.sleep(6); yield u.kill(tracee, SIGUSR1); }, { comm: 'sender' });
+  const tracee = k.spawn(
+    function* tracee(u) {
+      for (let i = 0; i < 30; i++) {
+        yield u.syscall('getpid');
+        yield u.sleep(1);
+      }
+    },
+    { comm: 'tracee' },
+  );
+  k.spawn(
+    function* sender(u) {
+      yield u.sleep(6);
+      yield u.kill(tracee, SIGUSR1);
+    },
+    { comm: 'sender' },
+  );
   return { k, tracee };
 }
 

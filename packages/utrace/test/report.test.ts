@@ -43,7 +43,9 @@ describe('the reporting pass', () => {
     const actions: number[] = [];
     const mk = (name: string, ret: number): UtraceEngineOps<any> => ({
       name,
-      *reportQuiesce() { return UTRACE_RESUME; },
+      *reportQuiesce() {
+        return UTRACE_RESUME;
+      },
       *reportSyscallExit(action) {
         actions.push(action & 7);
         return ret;
@@ -65,12 +67,22 @@ describe('the reporting pass', () => {
   test('STOP is sticky per engine: the task stays stopped until every engine that stopped it resumes', () => {
     const k = kernelWith({ seed: 4 });
     const u = k.api.utrace;
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(4); for (let i = 0; i < 5; i++) yield u2.syscall('getpid'); });
-    const hold = new Map<string, boolean>([['a', true], ['b', true]]);
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(4);
+      for (let i = 0; i < 5; i++) yield u2.syscall('getpid');
+    });
+    const hold = new Map<string, boolean>([
+      ['a', true],
+      ['b', true],
+    ]);
     const mk = (name: string): UtraceEngineOps<any> => ({
       name,
-      *reportQuiesce() { return hold.get(name) ? UTRACE_STOP : UTRACE_RESUME; },
-      *reportSyscallEntry() { return UTRACE_STOP; },
+      *reportQuiesce() {
+        return hold.get(name) ? UTRACE_STOP : UTRACE_RESUME;
+      },
+      *reportSyscallEntry() {
+        return UTRACE_STOP;
+      },
     });
     const a = call(k, attachWith(u, pid, mk('a'), UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_QUIESCE));
     const b = call(k, attachWith(u, pid, mk('b'), UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_QUIESCE));
@@ -95,7 +107,12 @@ describe('the reporting pass', () => {
     const k = kernelWith();
     const u = k.api.utrace;
     const calls: string[] = [];
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(4); yield u2.syscall('getpid'); yield u2.syscall('getppid'); yield u2.syscall('close'); });
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(4);
+      yield u2.syscall('getpid');
+      yield u2.syscall('getppid');
+      yield u2.syscall('close');
+    });
     const late = recorder('late', calls);
     let attachedLate = false;
     const lists: Array<{ attached: number; attaching: number; pending: boolean }> = [];
@@ -118,7 +135,13 @@ describe('the reporting pass', () => {
     call(k, attachWith(u, pid, first, UTRACE_EVENT_SYSCALL_ENTRY));
     expectClean(k, k.run());
     expect(lists).toEqual([{ attached: 1, attaching: 1, pending: true }]);
-    expect(calls.filter((c) => !c.includes('nanosleep'))).toEqual(['first:entry(getpid)', 'late:entry(getppid)', 'first:entry(getppid)', 'late:entry(close)', 'late:entry(exit_group)']);
+    expect(calls.filter((c) => !c.includes('nanosleep'))).toEqual([
+      'first:entry(getpid)',
+      'late:entry(getppid)',
+      'first:entry(getppid)',
+      'late:entry(close)',
+      'late:entry(exit_group)',
+    ]);
     // The late engine joined at the start of the next pass (start_report's splice).
     const splice = eventsOf(k, 'utrace/splice').find((sp) => sp.engines.length === 1 && sp.engines[0] !== 1)!;
     const getppidEnter = k.log.findIndex((ev) => ev.type === 'syscall/enter' && ev.name === 'getppid');
@@ -131,7 +154,12 @@ describe('clone, exec, exit, death and reap', () => {
     const k = kernelWith({ seed: 7 });
     const u = k.api.utrace;
     const children: UtraceEngine[] = [];
-    const holdChild: UtraceEngineOps<any> = { name: 'hold', *reportQuiesce() { return UTRACE_STOP; } };
+    const holdChild: UtraceEngineOps<any> = {
+      name: 'hold',
+      *reportQuiesce() {
+        return UTRACE_STOP;
+      },
+    };
     const parentOps: UtraceEngineOps<any> = {
       name: 'parent',
       *reportClone(_a, _e, _flags, child) {
@@ -144,11 +172,19 @@ describe('clone, exec, exit, death and reap', () => {
     };
     const pid = k.spawn(function* sh(u2) {
       yield u2.sleep(3);
-      yield u2.fork(function* cc(u3) { yield u3.syscall('getpid'); });
+      yield u2.fork(function* cc(u3) {
+        yield u3.syscall('getpid');
+      });
       yield u2.wait();
     });
     call(k, attachWith(u, pid, parentOps, UTRACE_EVENT_CLONE));
-    const child = call(k, (function* () { while (children.length === 0) yield* msleep(1); return children[0]!.target; })());
+    const child = call(
+      k,
+      (function* () {
+        while (children.length === 0) yield* msleep(1);
+        return children[0]!.target;
+      })(),
+    );
     expect(call(k, u.waitForStop(child))).toBe(0);
     expect(k.log.some((e) => e.type === 'syscall/enter' && e.pid === child && e.name === 'getpid')).toBe(false);
     expect(call(k, u.control(child, children[0]!, UTRACE_DETACH))).toBe(0);
@@ -161,7 +197,13 @@ describe('clone, exec, exit, death and reap', () => {
     const calls: string[] = [];
     const pid = { v: 0 };
     k.spawn(function* sh(u2) {
-      pid.v = yield u2.fork(function* cc(u3) { yield u3.sleep(4); yield u3.exec('/bin/ls', function* ls(u4) { yield u4.syscall('getpid'); yield u4.exit(2); }); });
+      pid.v = yield u2.fork(function* cc(u3) {
+        yield u3.sleep(4);
+        yield u3.exec('/bin/ls', function* ls(u4) {
+          yield u4.syscall('getpid');
+          yield u4.exit(2);
+        });
+      });
       yield u2.wait();
     });
     k.run({ until: () => pid.v !== 0 });
@@ -175,7 +217,10 @@ describe('clone, exec, exit, death and reap', () => {
     const pid = { v: 0 };
     const reaped: Array<{ pid: number; status: number }> = [];
     k.spawn(function* sh(u2) {
-      pid.v = yield u2.fork(function* cc(u3) { yield u3.sleep(4); yield u3.exit(2); });
+      pid.v = yield u2.fork(function* cc(u3) {
+        yield u3.sleep(4);
+        yield u3.exit(2);
+      });
       reaped.push(yield u2.wait());
     });
     k.run({ until: () => pid.v !== 0 });
@@ -213,12 +258,23 @@ describe('clone, exec, exit, death and reap', () => {
           calls.push('death-end');
           return UTRACE_RESUME;
         },
-        *reportReap() { calls.push('reap'); },
+        *reportReap() {
+          calls.push('reap');
+        },
       };
       const kids: number[] = [];
       k.spawn(function* sh(u2) {
-        kids.push(yield u2.fork(function* a(u3) { yield u3.exit(0); }));
-        kids.push(yield u2.fork(function* b(u3) { yield u3.sleep(2); yield u3.exit(0); }));
+        kids.push(
+          yield u2.fork(function* a(u3) {
+            yield u3.exit(0);
+          }),
+        );
+        kids.push(
+          yield u2.fork(function* b(u3) {
+            yield u3.sleep(2);
+            yield u3.exit(0);
+          }),
+        );
         yield u2.wait();
         yield u2.wait();
       });

@@ -21,7 +21,10 @@ describe('actions', () => {
     const k = kernelWith({ seed: 3 });
     const u = k.api.utrace;
     const calls: string[] = [];
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(10); for (let i = 0; i < 10; i++) yield u2.syscall('getpid'); });
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(10);
+      for (let i = 0; i < 10; i++) yield u2.syscall('getpid');
+    });
     const e = call(k, attachWith(u, pid, recorder('q', calls), UTRACE_EVENT_QUIESCE));
     // QUIESCE alone makes no pass at any event (the tracehooks test the event bits only).
     const getpids = (): number => k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid && ev.name === 'getpid').length;
@@ -37,8 +40,16 @@ describe('actions', () => {
   test('report_exit may STOP the task: it is held in do_exit before it exits, and exits once released', () => {
     const k = kernelWith({ seed: 2 });
     const u = k.api.utrace;
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(3); yield u2.exit(4); });
-    const ops: UtraceEngineOps<any> = { name: 'exit-stop', *reportExit() { return UTRACE_STOP; } };
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(3);
+      yield u2.exit(4);
+    });
+    const ops: UtraceEngineOps<any> = {
+      name: 'exit-stop',
+      *reportExit() {
+        return UTRACE_STOP;
+      },
+    };
     const e = call(k, attachWith(u, pid, ops, UTRACE_EVENT_EXIT));
     expect(call(k, u.waitForStop(pid))).toBe(0);
     expect(eventsOf(k, 'task/exit').filter((x) => x.pid === pid)).toEqual([]);
@@ -47,12 +58,27 @@ describe('actions', () => {
     expect(eventsOf(k, 'task/exit').find((x) => x.pid === pid)?.code).toBe(4);
   });
 
-  test('STOP on a task already stopped says 0 (not -EINPROGRESS); a second engine\'s RESUME does not wake it', () => {
+  test("STOP on a task already stopped says 0 (not -EINPROGRESS); a second engine's RESUME does not wake it", () => {
     const k = kernelWith({ seed: 6 });
     const u = k.api.utrace;
-    const pid = k.spawn(function* w(u2) { for (let i = 0; i < 20; i++) yield u2.syscall('getpid'); });
+    const pid = k.spawn(function* w(u2) {
+      for (let i = 0; i < 20; i++) yield u2.syscall('getpid');
+    });
     const a = call(k, attachWith(u, pid, holdOps, UTRACE_EVENT_QUIESCE));
-    const b = call(k, attachWith(u, pid, { name: 'b', *reportQuiesce() { return UTRACE_RESUME; } }, UTRACE_EVENT_QUIESCE));
+    const b = call(
+      k,
+      attachWith(
+        u,
+        pid,
+        {
+          name: 'b',
+          *reportQuiesce() {
+            return UTRACE_RESUME;
+          },
+        },
+        UTRACE_EVENT_QUIESCE,
+      ),
+    );
     expect(call(k, u.control(pid, a, UTRACE_STOP))).toBe(-EINPROGRESS);
     expect(call(k, u.waitForStop(pid))).toBe(0);
     expect(call(k, u.control(pid, b, UTRACE_STOP))).toBe(0);
@@ -70,7 +96,9 @@ describe('examine and SIGKILL', () => {
     const u = k.api.utrace;
     const kid = { pid: 0 };
     k.spawn(function* parent(u2) {
-      kid.pid = yield u2.fork(function* c(u3) { for (let i = 0; i < 30; i++) yield u3.syscall('getpid'); });
+      kid.pid = yield u2.fork(function* c(u3) {
+        for (let i = 0; i < 30; i++) yield u3.syscall('getpid');
+      });
       yield u2.sleep(200);
       yield u2.wait();
     });
@@ -78,17 +106,22 @@ describe('examine and SIGKILL', () => {
     const e = call(k, attachWith(u, kid.pid, holdOps, UTRACE_EVENT_QUIESCE));
     call(k, u.control(kid.pid, e, UTRACE_STOP));
     // A tracer retries on -EAGAIN (the target may still be getting off its CPU).
-    const exam = call(k, (function* () {
-      for (;;) {
-        if ((yield* u.waitForStop(kid.pid)) !== 0) throw new Error('not stopped');
-        const ex = yield* u.prepareExamine(kid.pid, e);
-        if (ex !== -EAGAIN) return ex;
-        yield* msleep(1);
-      }
-    })()) as UtraceExaminer;
+    const exam = call(
+      k,
+      (function* () {
+        for (;;) {
+          if ((yield* u.waitForStop(kid.pid)) !== 0) throw new Error('not stopped');
+          const ex = yield* u.prepareExamine(kid.pid, e);
+          if (ex !== -EAGAIN) return ex;
+          yield* msleep(1);
+        }
+      })(),
+    ) as UtraceExaminer;
     expect(exam.state).toBe('stopped');
     expect(call(k, u.finishExamine(kid.pid, e, exam))).toBe(0);
-    k.spawn(function* killer(u2) { yield u2.kill(kid.pid, SIGKILL); });
+    k.spawn(function* killer(u2) {
+      yield u2.kill(kid.pid, SIGKILL);
+    });
     k.run({ until: (s) => intMapGet(s.tasks, kid.pid)?.exitState === 'zombie' });
     // The engine still holds ENGINE_STOP (nobody resumed it): only the task moved.
     expect(u.engineState(e)!.stop).toBe(true);
@@ -101,7 +134,10 @@ describe('examine and SIGKILL', () => {
   test('waitForStop on a task that dies instead of stopping returns -ESRCH (it is woken at the death)', () => {
     const k = kernelWith({ seed: 2 });
     const u = k.api.utrace;
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(8); yield u2.exit(0); });
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(8);
+      yield u2.exit(0);
+    });
     call(k, attachWith(u, pid, recorder('idle', []), 0));
     expect(call(k, u.waitForStop(pid))).toBe(-ESRCH);
     expectClean(k, k.run());
@@ -119,7 +155,14 @@ describe('utrace_barrier', () => {
         return UTRACE_RESUME;
       },
     };
-    const t1 = k.spawn(function* t1(u2) { yield u2.sleep(2); yield u2.syscall('getpid'); yield u2.sleep(20); }, { comm: 't1' });
+    const t1 = k.spawn(
+      function* t1(u2) {
+        yield u2.sleep(2);
+        yield u2.syscall('getpid');
+        yield u2.sleep(20);
+      },
+      { comm: 't1' },
+    );
     const e1 = call(k, attachWith(u, t1, slow, UTRACE_EVENT_SYSCALL_ENTRY));
     // t2's own engine waits for t1's callback from inside t2's syscall entry (a kernel path in a user task).
     const results: number[] = [];
@@ -130,9 +173,22 @@ describe('utrace_barrier', () => {
         return UTRACE_RESUME;
       },
     };
-    const t2 = k.spawn(function* t2(u2) { yield u2.sleep(6); yield u2.syscall('getppid'); yield u2.sleep(100); }, { comm: 't2' });
+    const t2 = k.spawn(
+      function* t2(u2) {
+        yield u2.sleep(6);
+        yield u2.syscall('getppid');
+        yield u2.sleep(100);
+      },
+      { comm: 't2' },
+    );
     call(k, attachWith(u, t2, waiter, UTRACE_EVENT_SYSCALL_ENTRY));
-    k.spawn(function* sender(u2) { yield u2.sleep(16); yield u2.kill(t2, SIGUSR1); }, { comm: 'sender' });
+    k.spawn(
+      function* sender(u2) {
+        yield u2.sleep(16);
+        yield u2.kill(t2, SIGUSR1);
+      },
+      { comm: 'sender' },
+    );
     k.run({ until: () => results.length > 0 });
     expect(results).toEqual([-ERESTARTSYS]);
     // t1 was still inside the slow callback: the barrier did not return early.
@@ -153,7 +209,10 @@ describe('utrace_barrier', () => {
         return UTRACE_RESUME;
       },
     };
-    const pid = k.spawn(function* w(u2) { yield u2.sleep(2); yield u2.syscall('getpid'); });
+    const pid = k.spawn(function* w(u2) {
+      yield u2.sleep(2);
+      yield u2.syscall('getpid');
+    });
     const e = call(k, attachWith(u, pid, self, UTRACE_EVENT_SYSCALL_ENTRY));
     expectClean(k, k.run({ until: () => out.length > 0 }));
     expect(out).toEqual([0]);

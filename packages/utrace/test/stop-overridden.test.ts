@@ -28,20 +28,26 @@ describe("a STOP request overridden by the engine's own callback", () => {
       };
       // The app computes in user mode while the tracer asks for the stop, so its next kernel
       // entry is a syscall-entry pass (not the notify-resume pass at a syscall's exit).
-      const pid = k.spawn(function* app(u) {
-        yield u.sleep(2);
-        yield u.compute(8);
-        for (let i = 0; i < 4; i++) yield u.syscall('getpid');
-      }, { comm: 'app' });
-      k.spawnKthread((function* tracer(): KPath<void> {
-        const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
-        if (typeof e === 'number') throw new Error(`attach: ${e}`);
-        yield* api.setEvents(pid, e, UTRACE_EVENT_SYSCALL_ENTRY);
-        yield* msleep(3);
-        yield* api.control(pid, e, UTRACE_STOP);
-        yield* msleep(30);
-        yield* detachEngine(api, pid, e);
-      })(), { comm: 'tracer' });
+      const pid = k.spawn(
+        function* app(u) {
+          yield u.sleep(2);
+          yield u.compute(8);
+          for (let i = 0; i < 4; i++) yield u.syscall('getpid');
+        },
+        { comm: 'app' },
+      );
+      k.spawnKthread(
+        (function* tracer(): KPath<void> {
+          const e = yield* api.attachTask(pid, UTRACE_ATTACH_CREATE, ops, null);
+          if (typeof e === 'number') throw new Error(`attach: ${e}`);
+          yield* api.setEvents(pid, e, UTRACE_EVENT_SYSCALL_ENTRY);
+          yield* msleep(3);
+          yield* api.control(pid, e, UTRACE_STOP);
+          yield* msleep(30);
+          yield* detachEngine(api, pid, e);
+        })(),
+        { comm: 'tracer' },
+      );
       const r = k.run();
       // SEMANTICS 3(d) is the oracle: utrace/stopped fires if the task is stopped with no engine holding ENGINE_STOP.
       expect({ seed, violations: r.violations.map((v) => `${v.name}: ${v.message}`) }).toEqual({ seed, violations: [] });

@@ -28,14 +28,26 @@ const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir()
   executablePath: '/usr/bin/chromium',
   headless: true,
   viewport: { width: 1400, height: 1000 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const page = await context.newPage();
 const ready = () => page.waitForSelector('#tracelab-viewer[data-ready="true"][data-log-hash]', { timeout: 120_000 });
 
 // A run: the first preemption inside the RCU-tasks grace period the function tracer's
 // trampoline waits for.
-const events = readFileSync(join(work, 'run', 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const events = readFileSync(join(work, 'run', 'events.ndjson'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
 const gpStart = events.find((e) => e.type === 'rcu-tasks/gp-start')?.seq ?? 0;
 const seq = events.find((e) => e.seq > gpStart && e.type === 'sched/switch' && e.preempted)?.seq ?? gpStart;
 await page.goto(pathToFileURL(join(work, 'run', 'report.html')).href + `#seq=${seq}`);

@@ -42,7 +42,7 @@ function browserCpu(profile: string): { all: number; renderers: number } | null 
   const root = procs.find((p) => p.cmd.includes(profile) && !p.cmd.includes('--type='));
   if (root === undefined) return null;
   const mine = new Set([root.pid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of procs) {
       if (mine.has(p.pid) || !mine.has(p.ppid)) continue;
@@ -86,17 +86,27 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
     return file;
   }
 
-  const shownState = (page: Page) => page.evaluate(() => {
-    const panel = document.querySelector('[data-state-seq]')!;
-    return { seq: Number(panel.getAttribute('data-state-seq')), digest: panel.getAttribute('data-state-digest') };
-  });
+  const shownState = (page: Page) =>
+    page.evaluate(() => {
+      const panel = document.querySelector('[data-state-seq]')!;
+      return { seq: Number(panel.getAttribute('data-state-seq')), digest: panel.getAttribute('data-state-digest') };
+    });
 
   beforeAll(async () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 1000 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 60_000);
 
@@ -135,11 +145,18 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
           const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
           let colored = 0;
           for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i]! - px[i + 1]!) > 20 || Math.abs(px[i + 1]! - px[i + 2]!) > 20) colored++;
-          return { cpu: Number(el.getAttribute('data-cpu-lane')), spans: Number(el.getAttribute('data-spans')), preemptions: Number(el.getAttribute('data-preemptions')), colored };
+          return {
+            cpu: Number(el.getAttribute('data-cpu-lane')),
+            spans: Number(el.getAttribute('data-spans')),
+            preemptions: Number(el.getAttribute('data-preemptions')),
+            colored,
+          };
         }),
       );
-      const switches = (cpu: number) => run.log.filter((e) => e.type === 'sched/switch' && e.cpu === cpu && (e as KernelEvent<'sched/switch'>).next !== 0).length;
-      const preempted = (cpu: number) => run.log.filter((e) => e.type === 'sched/switch' && e.cpu === cpu && (e as KernelEvent<'sched/switch'>).preempted).length;
+      const switches = (cpu: number) =>
+        run.log.filter((e) => e.type === 'sched/switch' && e.cpu === cpu && (e as KernelEvent<'sched/switch'>).next !== 0).length;
+      const preempted = (cpu: number) =>
+        run.log.filter((e) => e.type === 'sched/switch' && e.cpu === cpu && (e as KernelEvent<'sched/switch'>).preempted).length;
       expect(lanes.map((l) => l.cpu)).toEqual([0, 1]);
       for (const l of lanes) {
         expect(l.spans).toBe(switches(l.cpu));
@@ -216,7 +233,13 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
     const kernel = replay(log, { plugins: sc.plugins('no-recopy') });
     let file: string;
     beforeAll(() => {
-      file = write('cx.html', log, { title: 'fork-flag-race no-recopy', source: 'explore', logHash: failure.logHash, violations: view.violation === null ? [] : [view.violation], counterexample: view.counterexample });
+      file = write('cx.html', log, {
+        title: 'fork-flag-race no-recopy',
+        source: 'explore',
+        logHash: failure.logHash,
+        violations: view.violation === null ? [] : [view.violation],
+        counterexample: view.counterexample,
+      });
     });
 
     it('walks the whole schedule: each choice shows the state after the events it led to', async () => {
@@ -235,7 +258,8 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
         const end = Math.min(later?.at ?? log.length, failure.log.length) - 1;
         expect(await page.getAttribute('[data-stepper]', 'data-step')).toBe(String(i));
         expect(await shownState(page)).toEqual({ seq: end, digest: stateDigest(kernel.stateAt(end)) });
-        if (SHOTS !== undefined && steps[i]!.preemption && i > 0) await page.screenshot({ path: join(SHOTS, 'viewer-counterexample-fixture.png'), fullPage: true });
+        if (SHOTS !== undefined && steps[i]!.preemption && i > 0)
+          await page.screenshot({ path: join(SHOTS, 'viewer-counterexample-fixture.png'), fullPage: true });
       }
       // The last choice ends where the run stopped: at the violation.
       expect((await shownState(page)).seq).toBe(failure.log.length - 1);
@@ -288,10 +312,17 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
       const { page, problems } = await open(file);
       const wall = Date.now() - t0;
       const cpu1 = browserCpu(profile);
-      const cpu = cpu0 === null || cpu1 === null ? 'n/a' : `${(cpu1.renderers - cpu0.renderers).toFixed(2)} s in renderers, ${(cpu1.all - cpu0.all).toFixed(2)} s in all browser processes`;
+      const cpu =
+        cpu0 === null || cpu1 === null
+          ? 'n/a'
+          : `${(cpu1.renderers - cpu0.renderers).toFixed(2)} s in renderers, ${(cpu1.all - cpu0.all).toFixed(2)} s in all browser processes`;
       const at = await page.evaluate(() => {
         const r = document.getElementById('tracelab-viewer')!;
-        return { firstRender: Number(r.getAttribute('data-first-render-at')), ready: Number(r.getAttribute('data-ready-at')), replay: Number(r.getAttribute('data-replay-ms')) };
+        return {
+          firstRender: Number(r.getAttribute('data-first-render-at')),
+          ready: Number(r.getAttribute('data-ready-at')),
+          replay: Number(r.getAttribute('data-replay-ms')),
+        };
       });
       await page.waitForSelector('#tracelab-viewer[data-log-hash]', { timeout: 60_000 });
       expect(await page.getAttribute('#tracelab-viewer', 'data-log-hash')).toBe(big.logHash());
@@ -307,7 +338,12 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
           gaps.push(now - last);
           last = now;
         }
-        return { max: Math.max(...gaps), mean: gaps.reduce((a, b) => a + b, 0) / gaps.length, rows: document.querySelectorAll('.list-body .row').length, render: Number(vp.getAttribute('data-max-render-ms')) };
+        return {
+          max: Math.max(...gaps),
+          mean: gaps.reduce((a, b) => a + b, 0) / gaps.length,
+          rows: document.querySelectorAll('.list-body .row').length,
+          render: Number(vp.getAttribute('data-max-render-ms')),
+        };
       });
       // Virtualised: a screenful of rows in the DOM, not 100,000.
       expect(frames.rows).toBeGreaterThan(10);
@@ -316,7 +352,9 @@ describe.skipIf(!haveChromium)('the viewer page in Chromium', () => {
       console.log(
         `viewer 100k: ${big.log.length} events, log ${(Buffer.byteLength(log) / 1048576).toFixed(2)} MiB, page ${(html / 1048576).toFixed(2)} MiB (bundle ${(bundle / 1024).toFixed(0)} KiB, ${(html / (Buffer.byteLength(log) + bundle)).toFixed(3)}x log+bundle); ` +
           `first render at ${at.firstRender.toFixed(0)} ms, state ready at ${at.ready.toFixed(0)} ms after navigation start (replay ${at.replay.toFixed(0)} ms), goto-to-ready wall ${wall} ms, CPU to ready ${cpu}; ` +
-          `scroll: ${frames.rows} rows in the DOM, slowest list render ${frames.render.toFixed(1)} ms, frame gap mean ${frames.mean.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`,
+          `scroll: ${frames.rows} rows in the DOM, slowest list render ${frames.render.toFixed(1)} ms, frame gap mean ${frames.mean.toFixed(1)} ms, max ${frames.max.toFixed(1)} ms; load average ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')} on ${cpus().length} CPUs`,
       );
       await page.close();
     }, 120_000);

@@ -89,7 +89,17 @@ const traceClass: CtfTraceClass = {
         { name: 'arg0', type: { kind: 'integer', size: 64, signed: false, base: 16 } },
         { name: 'arg1', type: { kind: 'integer', size: 64, signed: false } },
         { name: 'name', type: { kind: 'string' } },
-        { name: 'state', type: { kind: 'enum', container: { kind: 'integer', size: 8, signed: false }, mappings: [{ label: 'R', start: 0, end: 0 }, { label: 'S', start: 1, end: 1 }] } },
+        {
+          name: 'state',
+          type: {
+            kind: 'enum',
+            container: { kind: 'integer', size: 8, signed: false },
+            mappings: [
+              { label: 'R', start: 0, end: 0 },
+              { label: 'S', start: 1, end: 1 },
+            ],
+          },
+        },
       ],
     },
   ],
@@ -159,7 +169,9 @@ export const ctfReaderBench: Benchmark = {
       }
       const bigName = `tracelab convert --to text, ${BIG_EVENTS.toLocaleString('en-US')} events (${bigMiB.toFixed(0)} MiB of streams): peak RSS`;
       if (bt2Dummy === undefined || bt2Text === undefined) {
-        process.stderr.write(`  ${name}: ${ours.toFixed(0)} ns/event decode, ${oursText.toFixed(0)} ns/event text; babeltrace2 not found, its rows are skipped\n`);
+        process.stderr.write(
+          `  ${name}: ${ours.toFixed(0)} ns/event decode, ${oursText.toFixed(0)} ns/event text; babeltrace2 not found, its rows are skipped\n`,
+        );
         rows.push(row(bigName, 'MiB', peak, bigMiB, 'the trace size'));
         return rows;
       }

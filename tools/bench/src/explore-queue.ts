@@ -77,7 +77,9 @@ async function twoIndependent(budget: number): Promise<number> {
   const lines = kids.map((k) => {
     let out = '';
     const ready = new Promise<void>((resolve) => k.stdout!.on('data', (d) => ((out += d), out.startsWith('ready\n') && resolve())));
-    const done = new Promise<void>((resolve, reject) => k.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`explore-queue bench: a half-chunk process exited with ${code}`)))));
+    const done = new Promise<void>((resolve, reject) =>
+      k.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`explore-queue bench: a half-chunk process exited with ${code}`)))),
+    );
     return { ready, done };
   });
   await Promise.all(lines.map((l) => l.ready));
@@ -134,17 +136,48 @@ export const exploreQueueBench: Benchmark = {
       const two = await wall(() => exploreOnQueue(s, ref, { ...base, url, budget: BUDGET }));
       const coordCpu = ownCpuMs() - coord0;
       const workersCpu = proc ? workers.reduce((n, w, i) => n + cpuMs(w.pid!) - before[i]!, 0) : NaN;
-      if (two.value.steps !== one.value.steps || two.value.schedules !== one.value.schedules) throw new Error('explore-queue bench: the queue and one process ran different schedules');
-      process.stderr.write(`  2 workers: ${two.ms.toFixed(0)} ms, 1 process: ${one.ms.toFixed(0)} ms for ${BUDGET} schedules in chunks of ${two.value.chunkSize} (results from ${two.value.workers} workers)\n`);
-      rows.push(row(`explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes (target speed-up 1.8)`, 'ms', two.ms, one.ms, '1 process, same schedules'));
+      if (two.value.steps !== one.value.steps || two.value.schedules !== one.value.schedules)
+        throw new Error('explore-queue bench: the queue and one process ran different schedules');
+      process.stderr.write(
+        `  2 workers: ${two.ms.toFixed(0)} ms, 1 process: ${one.ms.toFixed(0)} ms for ${BUDGET} schedules in chunks of ${two.value.chunkSize} (results from ${two.value.workers} workers)\n`,
+      );
+      rows.push(
+        row(
+          `explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes (target speed-up 1.8)`,
+          'ms',
+          two.ms,
+          one.ms,
+          '1 process, same schedules',
+        ),
+      );
       const pair = await twoIndependent(BUDGET);
-      process.stderr.write(`  2 independent processes, half the schedules each, no queue: ${pair.toFixed(0)} ms (this machine's ceiling for two processes: ${(one.ms / pair).toFixed(2)}x)\n`);
-      rows.push(row(`explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes against 2 independent processes (no queue)`, 'ms', two.ms, pair, '2 processes, half each, no queue'));
+      process.stderr.write(
+        `  2 independent processes, half the schedules each, no queue: ${pair.toFixed(0)} ms (this machine's ceiling for two processes: ${(one.ms / pair).toFixed(2)}x)\n`,
+      );
+      rows.push(
+        row(
+          `explore-queue fork-flag-race/fixed, ${BUDGET} schedules, 2 worker processes against 2 independent processes (no queue)`,
+          'ms',
+          two.ms,
+          pair,
+          '2 processes, half each, no queue',
+        ),
+      );
       // On a machine shared with other work the wall clock says little; the CPU the deployment
       // spent on the same schedules (workers plus coordinator) says what the queue costs.
       if (proc) {
-        process.stderr.write(`  CPU: workers ${workersCpu.toFixed(0)} ms + coordinator ${coordCpu.toFixed(0)} ms against ${oneCpu.toFixed(0)} ms in one process\n`);
-        rows.push(row(`explore-queue fork-flag-race/fixed, ${BUDGET} schedules, CPU of 2 workers + coordinator`, 'ms', workersCpu + coordCpu, oneCpu, '1 process CPU, same schedules'));
+        process.stderr.write(
+          `  CPU: workers ${workersCpu.toFixed(0)} ms + coordinator ${coordCpu.toFixed(0)} ms against ${oneCpu.toFixed(0)} ms in one process\n`,
+        );
+        rows.push(
+          row(
+            `explore-queue fork-flag-race/fixed, ${BUDGET} schedules, CPU of 2 workers + coordinator`,
+            'ms',
+            workersCpu + coordCpu,
+            oneCpu,
+            '1 process CPU, same schedules',
+          ),
+        );
       }
 
       // 2. The queue's cost per chunk: the same schedules in chunks of 1 and in one chunk, one worker.
@@ -156,7 +189,9 @@ export const exploreQueueBench: Benchmark = {
       process.stderr.write(
         `  queue cost per chunk: ${perChunk.toFixed(2)} ms (${PER_CHUNK_SCHEDULES} chunks of 1: ${small.ms.toFixed(0)} ms, 1 chunk of ${PER_CHUNK_SCHEDULES}: ${big.ms.toFixed(0)} ms); one schedule ${perSchedule.toFixed(2)} ms: chunks of ${QUEUE_CHUNK_SIZE} spend ${((100 * perChunk) / (perChunk + QUEUE_CHUNK_SIZE * perSchedule)).toFixed(1)}% on the queue\n`,
       );
-      rows.push(row('explore-queue cost per chunk (chunks of 1 minus one chunk, per chunk)', 'ms', perChunk, perSchedule, 'one schedule of fork-flag-race/fixed'));
+      rows.push(
+        row('explore-queue cost per chunk (chunks of 1 minus one chunk, per chunk)', 'ms', perChunk, perSchedule, 'one schedule of fork-flag-race/fixed'),
+      );
     } finally {
       for (const w of workers) w.kill('SIGTERM');
       proc.kill('SIGTERM');

@@ -67,15 +67,20 @@ export const exploreBench: Benchmark = {
         rows.push(row(`${name}, worst`, 'ms', Math.max(...times), 1000, 'target'));
         const shrunk = timeOnce(() => explore(s, { variant: v.name, seed: 1, budget: 5000 }));
         const f = shrunk.value.failure!;
-        process.stderr.write(`  ${s.name}/${v.name}: shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps; found with ${f.original.preemptions} preemptions, ${f.original.steps} steps)\n`);
+        process.stderr.write(
+          `  ${s.name}/${v.name}: shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps; found with ${f.original.preemptions} preemptions, ${f.original.steps} steps)\n`,
+        );
         rows.push(row(`shrink ${s.name}/${v.name}, replay string`, 'chars', f.replay.length, 100, 'target'));
         rows.push(row(`shrink ${s.name}/${v.name}, steps of the counterexample`, 'steps', f.steps, f.original.steps, 'the schedule as found'));
       }
 
       for (const variant of s.variants.filter((x) => x.safe)) {
         const d = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dfs', bound: 2, budget: 200_000, selfCheckEvery: 0 }));
-        if (d.value.found || !d.value.complete) throw new Error(`explore bench: DFS bound 2 on ${s.name}/${variant.name}: found ${d.value.found}, complete ${d.value.complete}`);
-        process.stderr.write(`  DFS bound 2 on ${s.name}/${variant.name}: ${d.value.schedules} schedules (per bound ${d.value.dfs!.perBound.join(', ')}), ${d.value.dfs!.reduced} alternatives reduced, clean\n`);
+        if (d.value.found || !d.value.complete)
+          throw new Error(`explore bench: DFS bound 2 on ${s.name}/${variant.name}: found ${d.value.found}, complete ${d.value.complete}`);
+        process.stderr.write(
+          `  DFS bound 2 on ${s.name}/${variant.name}: ${d.value.schedules} schedules (per bound ${d.value.dfs!.perBound.join(', ')}), ${d.value.dfs!.reduced} alternatives reduced, clean\n`,
+        );
         rows.push(row(`DFS bound 2, ${s.name}/${variant.name}, complete and clean (${d.value.schedules} schedules)`, 'ms', d.ns / 1e6, 60_000, 'target'));
       }
     }
@@ -88,7 +93,9 @@ export const exploreBench: Benchmark = {
     const one = timeOnceWall(() => explore(s, { variant: 'fixed', budget, selfCheckEvery: 0 }));
     const two = timeOnceWall(() => explore(s, { variant: 'fixed', budget, workers: 2, selfCheckEvery: 0 }));
     if (one.value.steps !== two.value.steps) throw new Error('explore bench: 1 and 2 workers ran different schedules');
-    rows.push(row(`explore fork-flag-race/fixed, ${budget} schedules, 2 workers (target speed-up 1.8)`, 'ms', two.ns / 1e6, one.ns / 1e6, '1 worker, same schedules'));
+    rows.push(
+      row(`explore fork-flag-race/fixed, ${budget} schedules, 2 workers (target speed-up 1.8)`, 'ms', two.ns / 1e6, one.ns / 1e6, '1 worker, same schedules'),
+    );
     process.stderr.write(`  kernel seed in every explored run: ${EXPLORE_KERNEL_SEED}\n`);
     return rows;
   },

@@ -98,7 +98,9 @@ export const ftraceBench: Benchmark = {
   name: 'ftrace',
   run(): Row[] {
     const unit = 'ns/call';
-    const configs = OPS_COUNTS.flatMap((n) => [true, false].map((trampolines) => ({ n, trampolines, sites: sitesWith(n, trampolines), times: [] as number[] })));
+    const configs = OPS_COUNTS.flatMap((n) =>
+      [true, false].map((trampolines) => ({ n, trampolines, sites: sitesWith(n, trampolines), times: [] as number[] })),
+    );
     for (const c of configs) checkCalls(c.sites, c.n, c.trampolines ? 'trampolines' : 'the list caller');
     const loops = configs.map((c) => callLoop(c.sites, indexes(c.n)));
     for (const loop of loops) loop();

@@ -148,7 +148,10 @@ export function report(rows: readonly Row[], file: string = RESULTS_FILE): void 
   const right = [false, false, true, true, false, true];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]): string =>
-    c.map((v, i) => (right[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    c
+      .map((v, i) => (right[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
   process.stdout.write(`${out.join('\n')}\n`);
   mkdirSync(dirname(file), { recursive: true });

@@ -107,7 +107,8 @@ function syscallNs(stack: SyscallStack): number {
   // and never gets the flag (docs/ktrace.md, "Host-started tasks").
   const pid = kernel.spawn(caller, { comm: 'caller' });
   if (stack === 'set') kernel.call(kernel.api.ktrace.setKernelTraceFlagAllTasks());
-  if ((stack === 'set') !== (kernel.state.plugins.ktrace !== undefined && kernel.api.ktrace.isTraced(pid))) throw new Error(`ktrace bench: caller flag wrong for ${stack}`);
+  if ((stack === 'set') !== (kernel.state.plugins.ktrace !== undefined && kernel.api.ktrace.isTraced(pid)))
+    throw new Error(`ktrace bench: caller flag wrong for ${stack}`);
   const { ns, value } = timeOnce(() => kernel.run());
   if (!value.done || value.violations.length > 0) throw new Error(`ktrace bench: syscall run (${stack}) did not finish cleanly`);
   const traced = kernel.log.filter((e) => e.type === 'ktrace/syscall-entry').length;
@@ -141,11 +142,25 @@ export const ktraceBench: Benchmark = {
     const small = perThread.get(WALK_SIZES[0])!;
     const large = perThread.get(WALK_SIZES[WALK_SIZES.length - 1]!)!;
     const ratio = (large.set + large.clear) / (small.set + small.clear);
-    rows.push({ name: `ktrace walk flatness, per thread at ${WALK_SIZES[WALK_SIZES.length - 1]!.toLocaleString('en-US')} / ${WALK_SIZES[0].toLocaleString('en-US')} threads`, unit: 'ratio', ours: ratio, peer: 2, peerName: 'target', speedup: 2 / ratio });
+    rows.push({
+      name: `ktrace walk flatness, per thread at ${WALK_SIZES[WALK_SIZES.length - 1]!.toLocaleString('en-US')} / ${WALK_SIZES[0].toLocaleString('en-US')} threads`,
+      unit: 'ratio',
+      ours: ratio,
+      peer: 2,
+      peerName: 'target',
+      speedup: 2 / ratio,
+    });
 
     const sys = syscallFigures();
     rows.push(row('ktrace syscall, flag clear (ktrace loaded)', 'ns/syscall', sys.clear, sys.none, 'syscall with no ktrace plugin'));
-    rows.push({ name: 'ktrace syscall overhead, flag clear / no ktrace', unit: 'ratio', ours: sys.clear / sys.none, peer: 1.2, peerName: 'target', speedup: 1.2 / (sys.clear / sys.none) });
+    rows.push({
+      name: 'ktrace syscall overhead, flag clear / no ktrace',
+      unit: 'ratio',
+      ours: sys.clear / sys.none,
+      peer: 1.2,
+      peerName: 'target',
+      speedup: 1.2 / (sys.clear / sys.none),
+    });
     rows.push(row('ktrace syscall, flag set (slow path, 2 events)', 'ns/syscall', sys.set, sys.none, 'syscall with no ktrace plugin'));
     return rows;
   },

@@ -38,6 +38,4 @@ const fd = openSync(file, 'r');
 const buf = Buffer.alloc(1 << 20);
 for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) for (let i = 0; i < n; i++) if (buf[i] === 10) logged++;
 closeSync(fd);
-process.stdout.write(
-  JSON.stringify({ events: logged, steps: r.steps, ms, bytes: statSync(file).size, maxRssKiB }) + '\n',
-);
+process.stdout.write(JSON.stringify({ events: logged, steps: r.steps, ms, bytes: statSync(file).size, maxRssKiB }) + '\n');

@@ -158,17 +158,35 @@ export const markersBench: Benchmark = {
     const rows: Row[] = [
       row('markers disarmed site.call', unit, disarmed, guard0, 'diagnostics_channel hasSubscribers guard, 0 subscribers'),
       row('markers disarmed if (site.armed) site.call', unit, guarded, guard0, 'diagnostics_channel hasSubscribers guard, 0 subscribers'),
-      row('markers disarmed site.call', unit, disarmed, measure(publishLoop0(channelWith(0, 'bench.pub0')), OPTS), 'diagnostics_channel publish, 0 subscribers'),
+      row(
+        'markers disarmed site.call',
+        unit,
+        disarmed,
+        measure(publishLoop0(channelWith(0, 'bench.pub0')), OPTS),
+        'diagnostics_channel publish, 0 subscribers',
+      ),
       row('markers site.call, 1 probe', unit, one, measure(publishLoop1(channelWith(1, 'bench.pub1')), OPTS), 'diagnostics_channel publish, 1 subscriber'),
-      row('markers site.call, 1 probe', unit, one, measure(guardedLoop1(channelWith(1, 'bench.guard1')), OPTS), 'diagnostics_channel hasSubscribers + publish, 1 subscriber'),
+      row(
+        'markers site.call, 1 probe',
+        unit,
+        one,
+        measure(guardedLoop1(channelWith(1, 'bench.guard1')), OPTS),
+        'diagnostics_channel hasSubscribers + publish, 1 subscriber',
+      ),
       row('markers site.call, 1 probe', unit, one, measure(emitterLoop(1), OPTS), 'EventEmitter.emit, 1 listener'),
-      row('markers site.call, 1 probe', unit, one, measure(bareCall(), OPTS), 'bare call of a function doing the probe\'s work (floor)'),
+      row('markers site.call, 1 probe', unit, one, measure(bareCall(), OPTS), "bare call of a function doing the probe's work (floor)"),
       row('markers site.call, 1 probe', unit, one, measure(subjectLoop(1), OPTS), 'RxJS Subject.next, 1 subscriber'),
       row('markers site.call, 4 probes', unit, four, measure(publishLoop4(channelWith(4, 'bench.pub4')), OPTS), 'diagnostics_channel publish, 4 subscribers'),
       row('markers site.call, 4 probes', unit, four, measure(emitterLoop(4), OPTS), 'EventEmitter.emit, 4 listeners'),
       row('markers site.call, 4 probes', unit, four, measure(subjectLoop(4), OPTS), 'RxJS Subject.next, 4 subscribers'),
       // Past 4 probes the site walks the array in a loop instead of an unrolled caller.
-      row('markers site.call, 8 probes (loop)', unit, eight, measure(publishLoop8(channelWith(8, 'bench.pub8')), OPTS), 'diagnostics_channel publish, 8 subscribers'),
+      row(
+        'markers site.call, 8 probes (loop)',
+        unit,
+        eight,
+        measure(publishLoop8(channelWith(8, 'bench.pub8')), OPTS),
+        'diagnostics_channel publish, 8 subscribers',
+      ),
     ];
     return rows;
   },

@@ -48,7 +48,9 @@ export const memoryModelBench: Benchmark = {
   run(): Row[] {
     const rows: Row[] = [];
     const { off, on } = simRates();
-    rows.push(row(`simulation, build jobs=${SIM.jobs}, memory-model plugin in the stack but unused`, 'steps/s', on, off, 'no plugin (model off: today\'s kernel)'));
+    rows.push(
+      row(`simulation, build jobs=${SIM.jobs}, memory-model plugin in the stack but unused`, 'steps/s', on, off, "no plugin (model off: today's kernel)"),
+    );
 
     for (const name of SCENARIOS) {
       const s = scenario(name);
@@ -58,7 +60,9 @@ export const memoryModelBench: Benchmark = {
       rows.push(row(`explore ${name}/fixed, portfolio, weak memory`, 'schedules/s', weak, 2000, 'target'));
     }
 
-    const files = readdirSync(LITMUS).filter((f) => f.endsWith('.litmus')).sort();
+    const files = readdirSync(LITMUS)
+      .filter((f) => f.endsWith('.litmus'))
+      .sort();
     const texts = files.map((f) => readFileSync(join(LITMUS, f), 'utf8'));
     runLitmus(parseLitmus(texts[0]!)); // warm-up
     const all = timeOnce(() => texts.map((t) => runLitmus(parseLitmus(t))));
@@ -67,7 +71,9 @@ export const memoryModelBench: Benchmark = {
     const one = timeOnce(() => {
       for (let i = 0; i < 100; i++) runLitmus(parseLitmus(sb));
     });
-    rows.push(row('litmus sb-mb-mb (the kernel\'s SB+fencembonceonces)', 'ms', one.ns / 1e6 / 100, 10, 'herd7, published (tools/memory-model/README: Time 0.01 s)'));
+    rows.push(
+      row("litmus sb-mb-mb (the kernel's SB+fencembonceonces)", 'ms', one.ns / 1e6 / 100, 10, 'herd7, published (tools/memory-model/README: Time 0.01 s)'),
+    );
     return rows;
   },
 };

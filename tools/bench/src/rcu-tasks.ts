@@ -69,7 +69,9 @@ const gpScaling = (): Row[] => {
     const sched = timeCalls(kernel, () => synchronizeRcu(), ROUNDS);
     const walk = bareWalk(kernel);
     const last = kernel.state.plugins['rcu-tasks']!.tasks.lastGp!;
-    process.stderr.write(`  ${n} tasks: GP ${(ours / 1e6).toFixed(2)} ms (${last.holdouts} holdouts), RCU-sched GP ${(sched / 1e6).toFixed(2)} ms, bare walk ${(walk / 1e6).toFixed(2)} ms\n`);
+    process.stderr.write(
+      `  ${n} tasks: GP ${(ours / 1e6).toFixed(2)} ms (${last.holdouts} holdouts), RCU-sched GP ${(sched / 1e6).toFixed(2)} ms, bare walk ${(walk / 1e6).toFixed(2)} ms\n`,
+    );
     perTask.set(n, ours / n);
     rows.push(row(`rcu-tasks GP, ${n.toLocaleString('en-US')} tasks`, 'us/GP', ours / 1e3, sched / 1e3, 'core synchronizeRcu (RCU-sched GP), same kernel'));
     rows.push(row(`rcu-tasks GP per task, ${n.toLocaleString('en-US')} tasks`, 'ns/task', ours / n, walk / n, 'bare host walk of the task list'));
@@ -79,7 +81,14 @@ const gpScaling = (): Row[] => {
   const large = SIZES[SIZES.length - 1]!;
   for (const small of [1_000, 10_000]) {
     const ratio = perTask.get(large)! / perTask.get(small)!;
-    rows.push({ name: `rcu-tasks GP flatness, per task at ${large.toLocaleString('en-US')} / ${small.toLocaleString('en-US')} tasks`, unit: 'ratio', ours: ratio, peer: 2, peerName: 'target (linear or better)', speedup: 2 / ratio });
+    rows.push({
+      name: `rcu-tasks GP flatness, per task at ${large.toLocaleString('en-US')} / ${small.toLocaleString('en-US')} tasks`,
+      unit: 'ratio',
+      ours: ratio,
+      peer: 2,
+      peerName: 'target (linear or better)',
+      speedup: 2 / ratio,
+    });
   }
   return rows;
 };
@@ -112,7 +121,8 @@ function flood(kind: 'rcu-tasks' | 'rcu-sched'): { ns: number; gps: number; invo
     );
   }
   const { value: result, ns } = timeOnce(() => kernel.run());
-  if (!result.done || result.violations.length > 0) throw new Error(`rcu-tasks flood (${kind}) did not finish cleanly: ${result.violations[0]?.message ?? 'not done'}`);
+  if (!result.done || result.violations.length > 0)
+    throw new Error(`rcu-tasks flood (${kind}) did not finish cleanly: ${result.violations[0]?.message ?? 'not done'}`);
   const gps = kind === 'rcu-tasks' ? api.completed() : kernel.state.rcu.completed;
   return { ns, gps, invoked };
 }
@@ -124,14 +134,23 @@ const floodBench = (): Row[] => {
     runs['rcu-tasks'].push(flood('rcu-tasks'));
     runs['rcu-sched'].push(flood('rcu-sched'));
   }
-  for (const list of Object.values(runs)) for (const f of list) if (f.invoked !== total) throw new Error(`rcu-tasks flood: ${f.invoked} of ${total} callbacks ran`);
+  for (const list of Object.values(runs))
+    for (const f of list) if (f.invoked !== total) throw new Error(`rcu-tasks flood: ${f.invoked} of ${total} callbacks ran`);
   const ours = runs['rcu-tasks'];
   const peer = runs['rcu-sched'];
   const nsPer = (l: typeof ours) => median(l.map((f) => f.ns / total));
   const gpsPer1000 = (l: typeof ours) => (l[0]!.gps / total) * 1000;
-  process.stderr.write(`  flood of ${total} callbacks: rcu-tasks ${ours[0]!.gps} GPs (${(total / ours[0]!.gps).toFixed(1)} callbacks/GP), RCU-sched ${peer[0]!.gps} GPs (${(total / peer[0]!.gps).toFixed(1)} callbacks/GP)\n`);
+  process.stderr.write(
+    `  flood of ${total} callbacks: rcu-tasks ${ours[0]!.gps} GPs (${(total / ours[0]!.gps).toFixed(1)} callbacks/GP), RCU-sched ${peer[0]!.gps} GPs (${(total / peer[0]!.gps).toFixed(1)} callbacks/GP)\n`,
+  );
   return [
-    row(`rcu-tasks flood, ${FLOODERS} threads x ${PER_FLOODER} callbacks (whole run)`, 'ns/callback', nsPer(ours), nsPer(peer), 'core callRcu (RCU-sched), same flood'),
+    row(
+      `rcu-tasks flood, ${FLOODERS} threads x ${PER_FLOODER} callbacks (whole run)`,
+      'ns/callback',
+      nsPer(ours),
+      nsPer(peer),
+      'core callRcu (RCU-sched), same flood',
+    ),
     row(`rcu-tasks flood, grace periods per 1,000 callbacks`, 'GPs', gpsPer1000(ours), gpsPer1000(peer), 'core callRcu (RCU-sched), same flood'),
   ];
 };

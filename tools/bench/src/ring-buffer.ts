@@ -63,15 +63,23 @@ function ring32Loop(): () => void {
       const a = v++;
       if ((p & 3) === 0 && words) {
         const w = p >>> 2;
-        u32[w] = a; u32[w + 1] = 0;
-        u32[w + 2] = a + 1; u32[w + 3] = 0;
-        u32[w + 4] = a + 2; u32[w + 5] = 0;
-        u32[w + 6] = a + 3; u32[w + 7] = 0;
+        u32[w] = a;
+        u32[w + 1] = 0;
+        u32[w + 2] = a + 1;
+        u32[w + 3] = 0;
+        u32[w + 4] = a + 2;
+        u32[w + 5] = 0;
+        u32[w + 6] = a + 3;
+        u32[w + 7] = 0;
       } else {
-        dv.setUint32(p, a, true); dv.setUint32(p + 4, 0, true);
-        dv.setUint32(p + 8, a + 1, true); dv.setUint32(p + 12, 0, true);
-        dv.setUint32(p + 16, a + 2, true); dv.setUint32(p + 20, 0, true);
-        dv.setUint32(p + 24, a + 3, true); dv.setUint32(p + 28, 0, true);
+        dv.setUint32(p, a, true);
+        dv.setUint32(p + 4, 0, true);
+        dv.setUint32(p + 8, a + 1, true);
+        dv.setUint32(p + 12, 0, true);
+        dv.setUint32(p + 16, a + 2, true);
+        dv.setUint32(p + 20, 0, true);
+        dv.setUint32(p + 24, a + 3, true);
+        dv.setUint32(p + 28, 0, true);
       }
       b.commit(o, SLOT32, true);
     }
@@ -100,15 +108,23 @@ function ring32ClockLoop(): () => void {
       const a = v++;
       if ((p & 3) === 0 && words) {
         const w = p >>> 2;
-        u32[w] = a; u32[w + 1] = 0;
-        u32[w + 2] = a + 1; u32[w + 3] = 0;
-        u32[w + 4] = a + 2; u32[w + 5] = 0;
-        u32[w + 6] = a + 3; u32[w + 7] = 0;
+        u32[w] = a;
+        u32[w + 1] = 0;
+        u32[w + 2] = a + 1;
+        u32[w + 3] = 0;
+        u32[w + 4] = a + 2;
+        u32[w + 5] = 0;
+        u32[w + 6] = a + 3;
+        u32[w + 7] = 0;
       } else {
-        dv.setUint32(p, a, true); dv.setUint32(p + 4, 0, true);
-        dv.setUint32(p + 8, a + 1, true); dv.setUint32(p + 12, 0, true);
-        dv.setUint32(p + 16, a + 2, true); dv.setUint32(p + 20, 0, true);
-        dv.setUint32(p + 24, a + 3, true); dv.setUint32(p + 28, 0, true);
+        dv.setUint32(p, a, true);
+        dv.setUint32(p + 4, 0, true);
+        dv.setUint32(p + 8, a + 1, true);
+        dv.setUint32(p + 12, 0, true);
+        dv.setUint32(p + 16, a + 2, true);
+        dv.setUint32(p + 20, 0, true);
+        dv.setUint32(p + 24, a + 3, true);
+        dv.setUint32(p + 28, 0, true);
       }
       b.commit(o, SLOT32, true);
     }
@@ -132,11 +148,17 @@ function bareStoresLoop(): () => void {
     for (let i = 0; i < BATCH; i++) {
       const t = ++ts;
       const a = v++;
-      u32[w] = EVENT_ID; u32[w + 1] = t; u32[w + 2] = 0;
-      u32[w + 3] = a; u32[w + 4] = 0;
-      u32[w + 5] = a + 1; u32[w + 6] = 0;
-      u32[w + 7] = a + 2; u32[w + 8] = 0;
-      u32[w + 9] = a + 3; u32[w + 10] = 0;
+      u32[w] = EVENT_ID;
+      u32[w + 1] = t;
+      u32[w + 2] = 0;
+      u32[w + 3] = a;
+      u32[w + 4] = 0;
+      u32[w + 5] = a + 1;
+      u32[w + 6] = 0;
+      u32[w + 7] = a + 2;
+      u32[w + 8] = 0;
+      u32[w + 9] = a + 3;
+      u32[w + 10] = 0;
       w += SLOT32 / 4;
       if (w > lastWord) w = 0;
     }
@@ -270,7 +292,13 @@ export const ringBufferBench: Benchmark = {
       row(name32, unit, r32, bare, 'the same 11 word stores into a plain ArrayBuffer (bare write, no reserve/commit)'),
       row(name32, unit, r32, push, 'array push of a 6-field object'),
       row(`${name32} (events/s)`, 'events/s', 1e9 / r32, 50e6, 'target 50 M events/s'),
-      row('ring-buffer reserve + 4 KiB write + commit (GB/s)', 'GB/s', SLOT4K / r4k, SLOT4K / set4k, `Uint8Array.set of the same ${SLOT4K} bytes (bandwidth bound; aim: 50%)`),
+      row(
+        'ring-buffer reserve + 4 KiB write + commit (GB/s)',
+        'GB/s',
+        SLOT4K / r4k,
+        SLOT4K / set4k,
+        `Uint8Array.set of the same ${SLOT4K} bytes (bandwidth bound; aim: 50%)`,
+      ),
     ];
     const lt = lttng();
     if (typeof lt.enabled === 'number') {
@@ -281,7 +309,10 @@ export const ringBufferBench: Benchmark = {
       rows.push(row(`${name32} + performance.now()`, unit, r32clock, r32, 'the same without a host clock read'));
       console.log(`ring-buffer: LTTng-UST enabled-tracepoint row skipped: ${lt.enabled}`);
     }
-    if (typeof lt.disabled === 'number') console.log(`ring-buffer: LTTng-UST disabled tracepoint (the guard alone): ${lt.disabled} ns/hit, for reference (no tracelab peer: a disabled tracelab tracepoint is a simulated kernel path)`);
+    if (typeof lt.disabled === 'number')
+      console.log(
+        `ring-buffer: LTTng-UST disabled tracepoint (the guard alone): ${lt.disabled} ns/hit, for reference (no tracelab peer: a disabled tracelab tracepoint is a simulated kernel path)`,
+      );
     else if (lt.disabled !== lt.enabled) console.log(`ring-buffer: LTTng-UST disabled tracepoint not measured: ${lt.disabled}`);
     return rows;
   },

@@ -259,7 +259,9 @@ const simulation: Benchmark = {
     // the row compares the time to finish the build, not steps/s.
     const irqRuns = [runBuild(SIM_WORKLOAD, SIM_INTERRUPTS), runBuild(SIM_WORKLOAD, SIM_INTERRUPTS), runBuild(SIM_WORKLOAD, SIM_INTERRUPTS)];
     const msOf = (rs: ReadonlyArray<{ ns: number }>): number => rs.map((r) => r.ns / 1e6).sort((a, b) => a - b)[1]!;
-    process.stderr.write(`  with interrupts: ${irqRuns[0]!.steps} steps, ${irqRuns[0]!.kernel.log.filter((e) => e.type === 'irq/entry').length} interrupts per run\n`);
+    process.stderr.write(
+      `  with interrupts: ${irqRuns[0]!.steps} steps, ${irqRuns[0]!.kernel.log.filter((e) => e.type === 'irq/entry').length} interrupts per run\n`,
+    );
     return [
       row(`simulation, build jobs=${SIM_WORKLOAD.jobs} files=${SIM_WORKLOAD.files}, log on`, 'steps/s', ours, peer, `bare round-robin of ${tasks} generators`),
       row('simulation, the same build with interrupts (timer, nmi, random 0.1)', 'ms', msOf(irqRuns), msOf(runs), 'the same build without interrupts'),
@@ -329,7 +331,9 @@ const longRun: Benchmark = {
       const script = fileURLToPath(new URL('./long-run.js', import.meta.url));
       const out = execFileSync(process.execPath, [script, file, String(events)], { encoding: 'utf8', maxBuffer: 1 << 20 });
       const r = JSON.parse(out) as { events: number; steps: number; maxRssKiB: number; ms: number; bytes: number };
-      process.stderr.write(`  ${r.events.toLocaleString('en-US')} events, ${r.steps.toLocaleString('en-US')} steps in ${(r.ms / 1e3).toFixed(1)} s, log ${(r.bytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB\n`);
+      process.stderr.write(
+        `  ${r.events.toLocaleString('en-US')} events, ${r.steps.toLocaleString('en-US')} steps in ${(r.ms / 1e3).toFixed(1)} s, log ${(r.bytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB\n`,
+      );
       const name = `run of ${(r.events / 1e6).toFixed(1)}M events, log streamed to disk`;
       return [
         row(`${name}: peak RSS`, 'MiB', r.maxRssKiB / 1024, r.bytes / 2 ** 20, 'its log on disk (MiB)'),
@@ -354,7 +358,9 @@ const scheduleRate: Benchmark = {
       const fixed = s.variants.find((v) => v.safe)!.name;
       explore(s, { variant: fixed, budget: 100, strategy: 'random', selfCheckEvery: 0 }); // warm-up
       const t = timeOnce(() => explore(s, { variant: fixed, budget: n, strategy: 'portfolio', selfCheckEvery: 0 }));
-      rows.push(row(`explore ${s.name}/${fixed}, portfolio, ${(t.value.steps / n).toFixed(0)} steps per schedule`, 'schedules/s', n / (t.ns / 1e9), 10_000, 'target'));
+      rows.push(
+        row(`explore ${s.name}/${fixed}, portfolio, ${(t.value.steps / n).toFixed(0)} steps per schedule`, 'schedules/s', n / (t.ns / 1e9), 10_000, 'target'),
+      );
     }
     return rows;
   },
@@ -381,7 +387,30 @@ const replayBench: Benchmark = {
 // ---- main ------------------------------------------------------------------------------------
 
 try {
-  report(await runBenchmarks([fold, simulation, kernelCreation, scheduleRate, replayBench, ktraceBench, markersBench, ftraceBench, rcuTasksBench, ringBufferBench, utraceBench, ctfReaderBench, exploreBench, tortureBench, exploreQueueBench, memoryModelBench, longRun], filterFromArgv()));
+  report(
+    await runBenchmarks(
+      [
+        fold,
+        simulation,
+        kernelCreation,
+        scheduleRate,
+        replayBench,
+        ktraceBench,
+        markersBench,
+        ftraceBench,
+        rcuTasksBench,
+        ringBufferBench,
+        utraceBench,
+        ctfReaderBench,
+        exploreBench,
+        tortureBench,
+        exploreQueueBench,
+        memoryModelBench,
+        longRun,
+      ],
+      filterFromArgv(),
+    ),
+  );
 } catch (err) {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

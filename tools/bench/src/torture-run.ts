@@ -22,7 +22,10 @@ try {
   const mechanisms = mi < 0 ? MECHANISM_NAMES : [process.argv[mi + 1] as MechanismName];
   if (!mechanisms.every((m) => MECHANISM_NAMES.includes(m))) throw new Error(`--mechanism must be one of ${MECHANISM_NAMES.join(', ')}`);
   const f = tortureFigures(seeds, workers, mechanisms);
-  for (const r of f.rows) process.stdout.write(`${r.name.padEnd(78)} ${formatNumber(r.ours).padStart(10)} ${r.unit.padEnd(10)} ${r.peerName}: ${formatNumber(r.peer)} (${formatSpeedup(r.speedup)})\n`);
+  for (const r of f.rows)
+    process.stdout.write(
+      `${r.name.padEnd(78)} ${formatNumber(r.ours).padStart(10)} ${r.unit.padEnd(10)} ${r.peerName}: ${formatNumber(r.peer)} (${formatSpeedup(r.speedup)})\n`,
+    );
   for (const d of f.dirty) process.stdout.write(`VIOLATIONS ${d}\n`);
   for (const m of f.missed) process.stdout.write(`NOT CAUGHT --unsafe ${m}\n`);
   if (f.dirty.length > 0 || f.missed.length > 0) process.exitCode = 1;

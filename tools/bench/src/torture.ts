@@ -37,18 +37,36 @@ export function tortureFigures(seeds: number, workers: number, mechanisms: reado
     const t = timeOnce(() => torture({ mechanism, seeds, workers, shrinkFailures: 1, shrinkRuns: 200 }));
     const m = t.value.mechanisms[0]!;
     const rate = seeds / (t.ns / 1e9);
-    process.stderr.write(`  ${mechanism}: ${seeds} seeds, ${(m.steps / seeds).toFixed(0)} steps/seed, ${m.violations.length} violation(s), Reader Pipe ${m.readerPipe.join(' ')}\n`);
-    rows.push(row(`torture ${mechanism} safe, ${seeds} seeds, ${workers} worker(s), ${CLOCK_NAME}`, 'seeds/s', rate, CI_SEEDS_PER_SECOND, 'target (CI: 300 seeds x 9 mechanisms in 3 min)'));
+    process.stderr.write(
+      `  ${mechanism}: ${seeds} seeds, ${(m.steps / seeds).toFixed(0)} steps/seed, ${m.violations.length} violation(s), Reader Pipe ${m.readerPipe.join(' ')}\n`,
+    );
+    rows.push(
+      row(
+        `torture ${mechanism} safe, ${seeds} seeds, ${workers} worker(s), ${CLOCK_NAME}`,
+        'seeds/s',
+        rate,
+        CI_SEEDS_PER_SECOND,
+        'target (CI: 300 seeds x 9 mechanisms in 3 min)',
+      ),
+    );
     // 0 of 0 is the target met (1x); any violation misses it (0x).
-    rows.push({ ...row(`torture ${mechanism} safe, violations over ${seeds} seeds`, 'violations', m.violations.length, 0, 'target'), speedup: m.violations.length === 0 ? 1 : 0 });
-    if (m.violations.length > 0) dirty.push(`${mechanism}: ${m.violations.length} violation(s), first ${m.violations[0]!.shrunk?.replay ?? m.violations[0]!.replay} (${m.violations[0]!.invariant})`);
+    rows.push({
+      ...row(`torture ${mechanism} safe, violations over ${seeds} seeds`, 'violations', m.violations.length, 0, 'target'),
+      speedup: m.violations.length === 0 ? 1 : 0,
+    });
+    if (m.violations.length > 0)
+      dirty.push(
+        `${mechanism}: ${m.violations.length} violation(s), first ${m.violations[0]!.shrunk?.replay ?? m.violations[0]!.replay} (${m.violations[0]!.invariant})`,
+      );
   }
   for (const u of UNSAFE_OPTIONS) {
     if (!mechanisms.includes(u.mechanism)) continue;
     const r = torture({ unsafe: u.name, seeds: 2000, workers, shrinkRuns: 0 });
     const m = r.mechanisms[0]!;
     const took = m.caughtAt === null ? Infinity : m.caughtAt - m.firstSeed + 1;
-    process.stderr.write(`  unsafe ${u.name}: ${m.caughtAt === null ? 'NOT caught in 2000 seeds' : `caught at seed ${m.caughtAt} by ${m.violations[0]!.invariant}`}\n`);
+    process.stderr.write(
+      `  unsafe ${u.name}: ${m.caughtAt === null ? 'NOT caught in 2000 seeds' : `caught at seed ${m.caughtAt} by ${m.violations[0]!.invariant}`}\n`,
+    );
     rows.push(row(`torture --unsafe ${u.name} (${u.mechanism}), seeds to catch`, 'seeds', took, 2000, 'target'));
     if (m.caughtAt === null) missed.push(u.name);
   }

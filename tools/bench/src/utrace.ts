@@ -11,7 +11,15 @@
  * median of the rounds is reported (the first round only warms the JIT up).
  */
 import { createKernel, getState, type Program } from '@tracelab/core';
-import { UTRACE_ATTACH_CREATE, UTRACE_EVENT_SYSCALL_EXIT, UTRACE_RESUME, attachSyscallLogger, utrace, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
+import {
+  UTRACE_ATTACH_CREATE,
+  UTRACE_EVENT_SYSCALL_EXIT,
+  UTRACE_RESUME,
+  attachSyscallLogger,
+  utrace,
+  type UtraceEngine,
+  type UtraceEngineOps,
+} from '@tracelab/utrace';
 import { median, row, timeOnce, type Benchmark, type Row } from './harness.js';
 
 const SYSCALLS = 5_000;
@@ -93,14 +101,24 @@ export const utraceBench: Benchmark = {
       { name: 'utrace syscall overhead, no engine / no utrace', unit: 'ratio', ours: idle / none, peer: 1.1, peerName: 'target', speedup: 1.1 / (idle / none) },
     ];
     for (const n of ENGINE_COUNTS) {
-      rows.push(row(`utrace reporting pass, ${n} engine${n > 1 ? 's' : ''}, per engine`, 'ns/engine', (m(`quick${n}`) - idle) / n, idle, 'the whole syscall with no engine'));
+      rows.push(
+        row(
+          `utrace reporting pass, ${n} engine${n > 1 ? 's' : ''}, per engine`,
+          'ns/engine',
+          (m(`quick${n}`) - idle) / n,
+          idle,
+          'the whole syscall with no engine',
+        ),
+      );
     }
     // Per engine above, each pass's fixed cost (the slow-path hooks, start_report, the pass's own
     // utrace/report event) is shared among the engines; the marginal cost of one more engine:
     const marginal = (m('quick16') - m('quick1')) / 15;
     rows.push(row('utrace reporting pass, marginal cost of an engine (16 vs 1)', 'ns/engine', marginal, idle, 'the whole syscall with no engine'));
     rows.push(row('utrace reporting pass, fixed cost per pass', 'ns/pass', m('quick1') - idle - marginal, idle, 'the whole syscall with no engine'));
-    rows.push(row('utrace reporting pass, 4 engines running kernel code, per engine', 'ns/engine', (m('reads4') - idle) / 4, idle, 'the whole syscall with no engine'));
+    rows.push(
+      row('utrace reporting pass, 4 engines running kernel code, per engine', 'ns/engine', (m('reads4') - idle) / 4, idle, 'the whole syscall with no engine'),
+    );
     rows.push(row('utrace syscall-logger engine (strace), getpid', 'ns/syscall', m('logger'), idle, 'syscall with no engine'));
     return rows;
   },

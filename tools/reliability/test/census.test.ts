@@ -39,7 +39,8 @@ describe('the bad-input census (docs/reliability.md)', () => {
 
   it('docs/reliability.md holds these verdicts and totals', () => {
     const doc = readFileSync(DOC, 'utf8');
-    for (const [i, o] of outcomes.entries()) expect(doc, o.id).toMatch(new RegExp(`^\\| ${i + 1} \\| ${o.surface.replace(/[()]/g, '\\$&')} \\|.*\\| ${o.verdict} \\|$`, 'm'));
+    for (const [i, o] of outcomes.entries())
+      expect(doc, o.id).toMatch(new RegExp(`^\\| ${i + 1} \\| ${o.surface.replace(/[()]/g, '\\$&')} \\|.*\\| ${o.verdict} \\|$`, 'm'));
     const t = totals(outcomes);
     expect(doc).toContain(`**Totals (${outcomes.length} inputs):** clear error ${t['clear error']} `);
   });

@@ -21,21 +21,31 @@ function packed(dir: string): string[] {
 }
 
 describe('npm pack --dry-run', () => {
-  it.each(packages)('%s ships its built code, types, README, LICENSE and CHANGELOG, and nothing of the build or the sources', (dir) => {
-    const files = packed(dir);
-    const manifest = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as { types: string; main: string };
-    for (const must of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', manifest.main.replace(/^\.\//, ''), manifest.types.replace(/^\.\//, '')]) {
-      expect(files, `${dir} ships ${must}`).toContain(must);
-    }
-    const stray = files.filter((f) => f.endsWith('.map') || f.endsWith('.tsbuildinfo') || f.startsWith('src/') || f.startsWith('test/') || f.includes('/test/'));
-    expect(stray, `${dir} ships no build info, source maps, sources or tests`).toEqual([]);
-    expect(readFileSync(join(root, 'packages', dir, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
-  }, 60_000);
+  it.each(packages)(
+    '%s ships its built code, types, README, LICENSE and CHANGELOG, and nothing of the build or the sources',
+    (dir) => {
+      const files = packed(dir);
+      const manifest = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as { types: string; main: string };
+      for (const must of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', manifest.main.replace(/^\.\//, ''), manifest.types.replace(/^\.\//, '')]) {
+        expect(files, `${dir} ships ${must}`).toContain(must);
+      }
+      const stray = files.filter(
+        (f) => f.endsWith('.map') || f.endsWith('.tsbuildinfo') || f.startsWith('src/') || f.startsWith('test/') || f.includes('/test/'),
+      );
+      expect(stray, `${dir} ships no build info, source maps, sources or tests`).toEqual([]);
+      expect(readFileSync(join(root, 'packages', dir, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+    },
+    60_000,
+  );
 });
 
 describe('package metadata', () => {
   it.each(packages)('%s says where it lives: repository with its own directory, homepage, bugs (docs/releases.md)', (dir) => {
-    const manifest = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as { repository?: { type?: string; url?: string; directory?: string }; homepage?: string; bugs?: string };
+    const manifest = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as {
+      repository?: { type?: string; url?: string; directory?: string };
+      homepage?: string;
+      bugs?: string;
+    };
     expect(manifest.repository).toEqual({ type: 'git', url: 'git+https://github.com/tracelab/tracelab.git', directory: `packages/${dir}` });
     expect(manifest.homepage).toBe(`https://github.com/tracelab/tracelab/tree/main/packages/${dir}#readme`);
     expect(manifest.bugs).toBe('https://github.com/tracelab/tracelab/issues');

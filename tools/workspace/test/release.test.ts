@@ -13,7 +13,9 @@ const scratch = mkdtempSync(join(tmpdir(), 'tracelab-release-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function copyTracked(): void {
-  const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' }).split('\0').filter((f) => f !== '');
+  const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' })
+    .split('\0')
+    .filter((f) => f !== '');
   for (const f of tracked) {
     if (!existsSync(join(root, f))) continue; // deleted in the working tree, not yet committed
     cpSync(join(root, f), join(scratch, f), { recursive: true });
@@ -21,7 +23,8 @@ function copyTracked(): void {
   symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'), 'dir');
   // changesets reads the git history for new changesets: a repository of one commit.
   for (const f of readdirSync(join(scratch, '.changeset'))) if (f.endsWith('.md') && f !== 'README.md') rmSync(join(scratch, '.changeset', f));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=release@test', '-c', 'user.name=release-test', ...args], { cwd: scratch, stdio: 'ignore' });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.email=release@test', '-c', 'user.name=release-test', ...args], { cwd: scratch, stdio: 'ignore' });
   git('init', '-q');
   git('add', '-A');
   git('commit', '-qm', 'scratch');
@@ -60,6 +63,8 @@ describe('changeset version', () => {
     expect(cli.version).not.toBe(before.get('@tracelab/cli')!.version);
     expect(cli.dependencies?.['@tracelab/core']).toContain(core.version);
     // Every package's changelog got its entry.
-    expect(readFileSync(join(scratch, 'packages', 'core', 'CHANGELOG.md'), 'utf8')).toMatch(new RegExp(`## ${core.version.replace(/\./g, '\\.')}[\\s\\S]*A trial change`));
+    expect(readFileSync(join(scratch, 'packages', 'core', 'CHANGELOG.md'), 'utf8')).toMatch(
+      new RegExp(`## ${core.version.replace(/\./g, '\\.')}[\\s\\S]*A trial change`),
+    );
   }, 120_000);
 });

@@ -17,7 +17,9 @@ describe('module boundaries', () => {
     await createProjectGraphAsync({ exitOnError: false });
     const eslint = new ESLint({ cwd: root });
     const results = await eslint.lintFiles(packages.map((p) => `packages/${p}/src`));
-    const boundary = results.flatMap((r) => r.messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => `${r.filePath}:${m.line} ${m.message}`));
+    const boundary = results.flatMap((r) =>
+      r.messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => `${r.filePath}:${m.line} ${m.message}`),
+    );
     expect(boundary).toEqual([]);
     const [bad] = await eslint.lintText("import { toChromeTrace } from '@tracelab/formats';\nexport const x = toChromeTrace;\n", {
       filePath: join(root, 'packages/core/src/forbidden.ts'),

@@ -47,14 +47,22 @@ export function checkOutDir(dest: string, flag = '--out'): void {
       continue;
     }
     if (!st.isDirectory()) {
-      throw new TracelabError('OUT_INVALID', probe === dest ? `${flag} ${dest} is a file, not a folder: pick another path or remove the file` : `${flag} ${dest} cannot be made: ${probe} is a file, not a folder`, { path: dest });
+      throw new TracelabError(
+        'OUT_INVALID',
+        probe === dest
+          ? `${flag} ${dest} is a file, not a folder: pick another path or remove the file`
+          : `${flag} ${dest} cannot be made: ${probe} is a file, not a folder`,
+        { path: dest },
+      );
     }
     const need = probe === dest ? [dest, dirname(dest)] : [probe];
     for (const p of need) {
       try {
         accessSync(p, constants.W_OK | constants.X_OK);
       } catch {
-        throw new TracelabError('OUT_UNWRITABLE', `${flag} ${dest}: ${p} is not writable (the outputs are written beside it and renamed into place)`, { path: p });
+        throw new TracelabError('OUT_UNWRITABLE', `${flag} ${dest}: ${p} is not writable (the outputs are written beside it and renamed into place)`, {
+          path: p,
+        });
       }
     }
     return;
@@ -97,7 +105,9 @@ export function writeFolder(dest: string, write: (dir: string, fs: OutputFs) => 
     return { dir: rescue, failure };
   } catch (err) {
     if (rescue !== null) rmSync(rescue, { recursive: true, force: true });
-    throw new TracelabError('OUT_WRITE_FAILED', `could not write ${dest} (${failure}), nor a fallback folder under ${tmpdir()} (${errText(err)})`, { path: dest });
+    throw new TracelabError('OUT_WRITE_FAILED', `could not write ${dest} (${failure}), nor a fallback folder under ${tmpdir()} (${errText(err)})`, {
+      path: dest,
+    });
   }
 }
 

@@ -46,7 +46,13 @@ export interface TaskSummary {
  * The core part of the summary is counted from the log, so a replayed log summarizes the same;
  * `report` is the scenario's own part (its probes' counters live outside the log).
  */
-export function summarize(kernel: Kernel, scenario: string, steps: number, report?: ScenarioReport, bound?: { readonly maxSteps: number; readonly cut: boolean }): RunSummary {
+export function summarize(
+  kernel: Kernel,
+  scenario: string,
+  steps: number,
+  report?: ScenarioReport,
+  bound?: { readonly maxSteps: number; readonly cut: boolean },
+): RunSummary {
   const byType: Record<string, number> = {};
   const byComm: Record<string, number> = {};
   const gpStart = new Map<number, number>();
@@ -141,7 +147,8 @@ export function summarize(kernel: Kernel, scenario: string, steps: number, repor
 }
 
 /** What a tick is: said once, on the summary's first screen. */
-export const TICK_NOTE = 'times are in ticks: the simulated clock advances one tick per scheduler step (and jumps over idle time); the CTF and Perfetto clocks show a tick as 1 us';
+export const TICK_NOTE =
+  'times are in ticks: the simulated clock advances one tick per scheduler step (and jumps over idle time); the CTF and Perfetto clocks show a tick as 1 us';
 
 /**
  * The summary as a person reads it on a terminal. The first screen: what ran, the workload in
@@ -149,26 +156,40 @@ export const TICK_NOTE = 'times are in ticks: the simulated clock advances one t
  * lines are details), invariants, lost events, where the outputs are and the command that
  * opens each. `verbose` adds every detail: the tracers' deeper lines and the events by type.
  */
-export function formatSummary(s: RunSummary, outDir: string | null, stackLines: readonly string[] = [], written: readonly string[] = [], opts: { readonly verbose?: boolean } = {}): string {
+export function formatSummary(
+  s: RunSummary,
+  outDir: string | null,
+  stackLines: readonly string[] = [],
+  written: readonly string[] = [],
+  opts: { readonly verbose?: boolean } = {},
+): string {
   const verbose = opts.verbose === true;
   const lines: string[] = [];
   lines.push(`tracelab run ${s.scenario}: ${s.cpus} CPUs, seed ${s.seed}, ${s.steps} steps, ${s.events} events`);
   lines.push(`  (${TICK_NOTE})`);
   if (s.cut === true) lines.push(`  cut at --max-steps ${s.maxSteps}: the workload and the session had not ended (replay re-runs the same ${s.steps} steps)`);
-  lines.push(`  workload: ${s.tasks.started} tasks started / ${s.tasks.exited} exited, ${s.syscalls} syscalls, ${s.pageFaults} page faults, ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted switches`);
+  lines.push(
+    `  workload: ${s.tasks.started} tasks started / ${s.tasks.exited} exited, ${s.syscalls} syscalls, ${s.pageFaults} page faults, ${s.contextSwitches.voluntary} voluntary / ${s.contextSwitches.preempted} preempted switches`,
+  );
   lines.push(`  RCU-sched: ${s.gracePeriods.count} grace periods (mean ${s.gracePeriods.meanTicks} ticks, max ${s.gracePeriods.maxTicks})`);
   const all = stackLines.flatMap((l) => l.split('\n'));
   const tracers = verbose ? all : all.filter((l) => !l.startsWith('   '));
   if (tracers.length > 0) lines.push('  tracers:', ...tracers.map((l) => `  ${l}`));
-  lines.push(`  invariants: ${s.violations.length === 0 ? 'all held' : s.violations.map((v) => `${v.name}: ${v.message}`).join('; ')}; oopses: ${s.oopses.length === 0 ? 'none' : s.oopses.join('; ')}`);
+  lines.push(
+    `  invariants: ${s.violations.length === 0 ? 'all held' : s.violations.map((v) => `${v.name}: ${v.message}`).join('; ')}; oopses: ${s.oopses.length === 0 ? 'none' : s.oopses.join('; ')}`,
+  );
   const rb = s.ringBuffer as { delivered?: number; lost?: number } | undefined;
-  if (rb !== undefined && typeof rb.lost === 'number') lines.push(`  lost events: ${rb.lost} of ${(rb.delivered ?? 0) + rb.lost} (ring buffer${rb.lost === 0 ? ': none lost' : ': see ringBuffer.perCpu in summary.json'})`);
+  if (rb !== undefined && typeof rb.lost === 'number')
+    lines.push(
+      `  lost events: ${rb.lost} of ${(rb.delivered ?? 0) + rb.lost} (ring buffer${rb.lost === 0 ? ': none lost' : ': see ringBuffer.perCpu in summary.json'})`,
+    );
   if (verbose) {
     lines.push('  events by type:');
     const entries = Object.entries(s.eventsByType).sort((a, b) => b[1] - a[1]);
     for (const [type, n] of entries) lines.push(`    ${String(n).padStart(8)}  ${type}`);
     lines.push(`  log hash ${s.logHash}`);
-    const sched = s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
+    const sched =
+      s.schedule.length <= 120 ? s.schedule : `${s.schedule.slice(0, 60)}...${s.schedule.slice(-40)} (${s.schedule.length} chars, in full in summary.json)`;
     lines.push(`  replay string ${sched}`);
   } else {
     lines.push(`  log hash ${s.logHash.slice(0, 16)}... (tracelab run -v: every detail, the events by type, the replay string)`);
@@ -180,7 +201,8 @@ export function formatSummary(s: RunSummary, outDir: string | null, stackLines: 
     lines.push(`    events.ndjson  the replayable log          tracelab replay ${outDir}`);
     lines.push(`    trace.json     Chrome/Perfetto JSON        open https://ui.perfetto.dev and drop the file in (or chrome://tracing)`);
     for (const w of written) {
-      if (w.startsWith('ctf')) lines.push(`    ${w.padEnd(14)} CTF 1.8 kernel trace        babeltrace2 ${outDir}/ctf   (lttng-cputop ${outDir}/ctf, Trace Compass)`);
+      if (w.startsWith('ctf'))
+        lines.push(`    ${w.padEnd(14)} CTF 1.8 kernel trace        babeltrace2 ${outDir}/ctf   (lttng-cputop ${outDir}/ctf, Trace Compass)`);
       else lines.push(`    ${w}`);
     }
     lines.push(`    summary.json   everything, as JSON         tracelab view ${outDir}   (the trace viewer: an HTML page)`);

@@ -1,6 +1,23 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
-import { CURRENT, POINT, STATE, SWITCH, callbackPath, emitCommand, fn, msleep, mutexLock, mutexUnlock, waitEvent, wakeUp, writeLock, writeUnlock, writeUnlockInline, type Current } from '../paths.js';
+import {
+  CURRENT,
+  POINT,
+  STATE,
+  SWITCH,
+  callbackPath,
+  emitCommand,
+  fn,
+  msleep,
+  mutexLock,
+  mutexUnlock,
+  waitEvent,
+  wakeUp,
+  writeLock,
+  writeUnlock,
+  writeUnlockInline,
+  type Current,
+} from '../paths.js';
 import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
@@ -553,9 +570,13 @@ export class CorePathsImpl implements CorePaths {
 
 /** Calls a program: it must give a generator of user operations (a generator function does). */
 export function startProgram(program: Program): ReturnType<Program> {
-  if (typeof program !== 'function') throw new TypeError(`the program is ${describeValue(program)}, not a generator function (write it as function* (u) { ... })`);
+  if (typeof program !== 'function')
+    throw new TypeError(`the program is ${describeValue(program)}, not a generator function (write it as function* (u) { ... })`);
   const gen: unknown = program(userOps);
-  if (!isUserProgram(gen)) throw new TypeError(`the program ${program.name || '(anonymous)'} returned ${describeValue(gen)}, not a generator: write it as function* (u) { yield u.compute(1); ... }`);
+  if (!isUserProgram(gen))
+    throw new TypeError(
+      `the program ${program.name || '(anonymous)'} returned ${describeValue(gen)}, not a generator: write it as function* (u) { yield u.compute(1); ... }`,
+    );
   return gen;
 }
 

@@ -45,7 +45,8 @@ export function resolveInterrupts(v: unknown): ResolvedInterrupts | null {
   };
   if (typeof v !== 'object' || Array.isArray(v)) bad(` must be an object { timer?, nmi? }, got ${Array.isArray(v) ? 'an array' : typeof v}`);
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!(INTERRUPT_KEYS as readonly string[]).includes(k)) bad(`: unknown source "${k}" (sources: ${INTERRUPT_KEYS.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!(INTERRUPT_KEYS as readonly string[]).includes(k)) bad(`: unknown source "${k}" (sources: ${INTERRUPT_KEYS.join(', ')})`);
   const period = (key: string, dflt: number): number => {
     const s = o[key];
     if (s === undefined || s === false) return 0;
@@ -154,12 +155,15 @@ export class Interrupts {
    */
   smpCall(from: number, to: number, fn: SmpCallFunction): IpiCall | null {
     if (from < 0) throw new TracelabError('KERNEL_BUG', 'BUG: smp_call_function_single outside any CPU');
-    if (!Number.isInteger(to) || to < 0 || to >= this.ipiQueues.length) throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: cpu must be an integer from 0 to ${this.ipiQueues.length - 1}, got ${String(to)}`);
-    if (typeof fn !== 'function') throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: fn must be a function (plain or generator), got ${typeof fn}`);
+    if (!Number.isInteger(to) || to < 0 || to >= this.ipiQueues.length)
+      throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: cpu must be an integer from 0 to ${this.ipiQueues.length - 1}, got ${String(to)}`);
+    if (typeof fn !== 'function')
+      throw new TracelabError('INVALID_OPTION', `smpCallFunctionSingle: fn must be a function (plain or generator), got ${typeof fn}`);
     const count = this.rt.preemptCount(from);
     // smp_call_function_single's WARN_ON_ONCE: with interrupts off (a handler included) a
     // caller that waits can deadlock against a CPU doing the same to it.
-    if (this.irqOff[from] || inInterruptCount(count)) throw new TracelabError('KERNEL_BUG', `BUG: smp_call_function_single on cpu ${from} with interrupts disabled${contextOf(count)}`);
+    if (this.irqOff[from] || inInterruptCount(count))
+      throw new TracelabError('KERNEL_BUG', `BUG: smp_call_function_single on cpu ${from} with interrupts disabled${contextOf(count)}`);
     if (to === from) return null;
     const call: IpiCall = { fn, done: false };
     const q = this.ipiQueues[to]!;
@@ -202,9 +206,11 @@ export class Interrupts {
     const now = rt.now;
     const hardOk = !this.irqOff[cpu] && !inInterruptCount(count);
     let src: Source | null = null;
-    if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'nmi';
+    if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+      src = 'nmi';
     else if (hardOk && this.ipiQueues[cpu]!.length > 0 && rt.choose('ipi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'ipi';
-    else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'timer';
+    else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+      src = 'timer';
     if (src === null) return false;
     if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;
     else if (src === 'timer') this.nextTick[cpu] = now + s!.timer;
@@ -252,7 +258,18 @@ export class Interrupts {
       yield { op: 'emit', event: { type: 'irq/exit', name: src, pid: t.pid } } as Command;
     } catch (err) {
       // Outside any handler's containment (a core failure): logged, and the interrupt returns.
-      yield { op: 'emit', event: { type: 'kernel/oops', plugin: null, where: `${src} interrupt on cpu ${cpu}`, message: describeError(err), pid: t.pid, killed: null, preemptCount: null } } as Command;
+      yield {
+        op: 'emit',
+        event: {
+          type: 'kernel/oops',
+          plugin: null,
+          where: `${src} interrupt on cpu ${cpu}`,
+          message: describeError(err),
+          pid: t.pid,
+          killed: null,
+          preemptCount: null,
+        },
+      } as Command;
     }
     // irq_exit / nmi_exit
     this.setIrqOff(cpu, irqWasOff);
@@ -306,7 +323,8 @@ export class Interrupts {
         return was;
       case 'restore':
         if (typeof flags !== 'boolean') throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore with flags ${String(flags)} (not from local_irq_save)`);
-        if (!flags && inInterruptCount(this.rt.preemptCount(cpu))) throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore enabling interrupts in interrupt context on cpu ${cpu}`);
+        if (!flags && inInterruptCount(this.rt.preemptCount(cpu)))
+          throw new TracelabError('KERNEL_BUG', `BUG: local_irq_restore enabling interrupts in interrupt context on cpu ${cpu}`);
         this.setIrqOff(cpu, flags);
         return undefined;
     }

@@ -196,7 +196,16 @@ export function mmHasPage(mm: MmState | undefined, page: number): boolean {
 /** A new kernel-info record, linked in the root, to write (replaced: kernel code may hold the old one). */
 function kernelW(s: CoreWriter, j: Journal): Mutable<KernelInfo> {
   const k = s.kernel;
-  const next: Mutable<KernelInfo> = { cpus: k.cpus, seed: k.seed, coreVersion: k.coreVersion, plugins: k.plugins, disabledPlugins: k.disabledPlugins, nextPid: k.nextPid, oopses: k.oopses, tasksReleased: k.tasksReleased };
+  const next: Mutable<KernelInfo> = {
+    cpus: k.cpus,
+    seed: k.seed,
+    coreVersion: k.coreVersion,
+    plugins: k.plugins,
+    disabledPlugins: k.disabledPlugins,
+    nextPid: k.nextPid,
+    oopses: k.oopses,
+    tasksReleased: k.tasksReleased,
+  };
   j.set(s, 'kernel', next);
   return next;
 }
@@ -253,7 +262,11 @@ function dropChild(s: CoreWriter, j: Journal, parentPid: number, child: number):
   const old = getTask(s, parentPid);
   if (old === undefined) return;
   const parent = writable(s, j, old);
-  j.set(parent, 'children', parent.children.filter((c) => c !== child));
+  j.set(
+    parent,
+    'children',
+    parent.children.filter((c) => c !== child),
+  );
 }
 
 function isOnCpu(s: CoreWriter, pid: number): boolean {
@@ -302,7 +315,11 @@ const reducers: CoreReducers = {
     j.set(k, 'cpus', e.cpus);
     j.set(k, 'seed', e.seed);
     j.set(k, 'coreVersion', e.coreVersion);
-    j.set(s, 'cpus', Array.from({ length: e.cpus }, (_, id) => ({ id, curr: 0, preemptCount: 0, online: true })));
+    j.set(
+      s,
+      'cpus',
+      Array.from({ length: e.cpus }, (_, id) => ({ id, curr: 0, preemptCount: 0, online: true })),
+    );
   },
   'kernel/plugin-registered'(s, e, j) {
     const entry = e.options === undefined ? { name: e.name, version: e.version } : { name: e.name, version: e.version, options: e.options };
@@ -476,7 +493,15 @@ const reducers: CoreReducers = {
     const l = lock(s, e.lock, e.kind);
     if (l.kind === 'mutex') {
       if (l.owner !== null) throw new Error(`${e.type}: mutex ${e.lock} already owned by ${l.owner}`);
-      putLock(s, j, e.lock, mutex(e.pid, l.waiters.filter((p) => p !== e.pid)));
+      putLock(
+        s,
+        j,
+        e.lock,
+        mutex(
+          e.pid,
+          l.waiters.filter((p) => p !== e.pid),
+        ),
+      );
     } else {
       if (l.writer !== null || (e.write && l.readers.length > 0)) {
         throw new Error(`${e.type}: ${e.lock} cannot be taken for ${e.write ? 'write' : 'read'} by ${e.pid}`);
@@ -522,7 +547,11 @@ const reducers: CoreReducers = {
   },
   'rcu/callback-invoked'(s, e, j) {
     const r = rcuW(s, j);
-    j.set(r, 'callbacks', r.callbacks.filter((c) => c.id !== e.id));
+    j.set(
+      r,
+      'callbacks',
+      r.callbacks.filter((c) => c.id !== e.id),
+    );
   },
   'signal/generate'(s, e, j) {
     const old = task(s, e.pid, e.type);
@@ -531,7 +560,11 @@ const reducers: CoreReducers = {
   },
   'signal/deliver'(s, e, j) {
     const t = editTask(s, j, e.pid, e.type);
-    j.set(t, 'pendingSignals', t.pendingSignals.filter((sig) => sig !== e.sig));
+    j.set(
+      t,
+      'pendingSignals',
+      t.pendingSignals.filter((sig) => sig !== e.sig),
+    );
   },
   'module/loaded'(s, e, j) {
     putKey(s, j, 'modules', e.name, { name: e.name, state: 'live' as const, data: deepFreeze(e.data) });

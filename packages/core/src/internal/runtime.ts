@@ -300,7 +300,20 @@ export class Runtime {
   }
 
   newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
-    return { pid, comm, frames: [path], resume: undefined, pendingThrow: undefined, atPoint: false, spinning: null, exiting: false, fnStack: [], hookDepth: 0, rcuIdle: false, inside: [] };
+    return {
+      pid,
+      comm,
+      frames: [path],
+      resume: undefined,
+      pendingThrow: undefined,
+      atPoint: false,
+      spinning: null,
+      exiting: false,
+      fnStack: [],
+      hookDepth: 0,
+      rcuIdle: false,
+      inside: [],
+    };
   }
 
   /**
@@ -421,7 +434,8 @@ export class Runtime {
 
   /** Throws when a table is written after the kernel was built (a tap from inside a path, say). */
   assertRegistering(plugin: string | null, what: string): void {
-    if (this.sealed) throw new TracelabError('PLUGIN_INVALID', `plugin ${plugin ?? 'core'}: ${what} after the kernel was built; register it in register(ctx)`, { plugin });
+    if (this.sealed)
+      throw new TracelabError('PLUGIN_INVALID', `plugin ${plugin ?? 'core'}: ${what} after the kernel was built; register it in register(ctx)`, { plugin });
   }
 
   tap<H extends HookName>(plugin: string | null, hook: H, fn: HookHandler<H>, options: TapOptions = {}): void {
@@ -695,9 +709,13 @@ export class Runtime {
     const cpu = this.cpu;
     const count = this.preempt[cpu]!;
     if (count > 0) {
-      throw new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${contextOf(count)}`);
+      throw new TracelabError(
+        'KERNEL_BUG',
+        `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu} with preempt count ${count}${contextOf(count)}`,
+      );
     }
-    if (this.irqs.irqOff[cpu]) throw new TracelabError('KERNEL_BUG', `BUG: scheduling with interrupts disabled: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu}`);
+    if (this.irqs.irqOff[cpu])
+      throw new TracelabError('KERNEL_BUG', `BUG: scheduling with interrupts disabled: pid ${t.pid} (${t.comm}) called schedule() on cpu ${cpu}`);
     let prevState: TaskRunState;
     if (t.exiting) {
       const task = this.task(t.pid);
@@ -716,7 +734,10 @@ export class Runtime {
     this.ranCode = true;
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
-        const bug = new TracelabError('KERNEL_BUG', `BUG: soft lockup: pid ${t.pid} (${t.comm}) on cpu ${this.cpu} ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`);
+        const bug = new TracelabError(
+          'KERNEL_BUG',
+          `BUG: soft lockup: pid ${t.pid} (${t.comm}) on cpu ${this.cpu} ran ${STEP_COMMAND_LIMIT} commands without a scheduling point`,
+        );
         if (++lockups === 1 && t.frames.length > 0) {
           // Thrown into the code that loops, as a handler's own exception would be: a hook or
           // probe's containment names and disables its plugin and the task goes on; a task's
@@ -748,7 +769,15 @@ export class Runtime {
           // A pushed frame (the context-switch hooks) failed outside any plugin's containment:
           // record it and let the task go on with its own code.
           t.frames.pop();
-          this.emit({ type: 'kernel/oops', plugin: null, where: `context switch on cpu ${this.cpu}`, message: describeError(err), pid: t.pid, killed: null, preemptCount: null });
+          this.emit({
+            type: 'kernel/oops',
+            plugin: null,
+            where: `context switch on cpu ${this.cpu}`,
+            message: describeError(err),
+            pid: t.pid,
+            killed: null,
+            preemptCount: null,
+          });
           continue;
         }
         this.oopsTask(t, err);
@@ -782,7 +811,8 @@ export class Runtime {
             t.resume = this.command(t, cmd);
             // try_to_wake_up's tracepoints: the wakeup hooks run next, in the waker's context,
             // and hand the emitted event back to the waker's code when they are done.
-            if (cmd.op === 'emit' && cmd.event.type === 'sched/wakeup' && this.hasHandlers('wakeup')) t.frames.push(this.wakeupHooks(t.resume as KernelEvent<'sched/wakeup'>));
+            if (cmd.op === 'emit' && cmd.event.type === 'sched/wakeup' && this.hasHandlers('wakeup'))
+              t.frames.push(this.wakeupHooks(t.resume as KernelEvent<'sched/wakeup'>));
         }
       } catch (err) {
         // A schedule that no longer fits the run is the host's problem, not the task's.
@@ -829,9 +859,18 @@ export class Runtime {
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
         return this.createKthread(cmd.path, cmd.comm).pid;
       case 'rcu-idle':
-        if (inInterruptCount(this.preempt[this.cpu]!)) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
-        if (t.pid !== 0) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`);
-        if (t.rcuIdle === cmd.enter) throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`);
+        if (inInterruptCount(this.preempt[this.cpu]!))
+          throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
+        if (t.pid !== 0)
+          throw new TracelabError(
+            'KERNEL_BUG',
+            `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} in pid ${t.pid} (${t.comm}): only the idle task may stop RCU watching its CPU`,
+          );
+        if (t.rcuIdle === cmd.enter)
+          throw new TracelabError(
+            'KERNEL_BUG',
+            `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu} ${cmd.enter ? 'while RCU is already not watching' : 'while RCU is watching'}`,
+          );
         t.rcuIdle = cmd.enter;
         return undefined;
       case 'local-irq':
@@ -846,7 +885,10 @@ export class Runtime {
   /** "scheduling while atomic" for a sleep begun in an interrupt handler (the count's hardirq or NMI part is set). */
   private sleepInInterrupt(t: TaskRt): TracelabError {
     const count = this.preempt[this.cpu]!;
-    return new TracelabError('KERNEL_BUG', `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) went to sleep on cpu ${this.cpu} with preempt count ${count}${contextOf(count)}`);
+    return new TracelabError(
+      'KERNEL_BUG',
+      `BUG: scheduling while atomic: pid ${t.pid} (${t.comm}) went to sleep on cpu ${this.cpu} with preempt count ${count}${contextOf(count)}`,
+    );
   }
 
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
@@ -854,7 +896,11 @@ export class Runtime {
     const pid = this.store.live.kernel.nextPid;
     this.emit({ type: 'task/spawned', pid, comm, kthread: true, listed: false });
     const holder: { rt?: TaskRt } = {};
-    const rt = this.newRt(pid, comm, this.paths.kthreadMain(path, () => holder.rt!));
+    const rt = this.newRt(
+      pid,
+      comm,
+      this.paths.kthreadMain(path, () => holder.rt!),
+    );
     holder.rt = rt;
     this.addTask(rt);
     return rt;
@@ -912,7 +958,6 @@ export class Runtime {
     this.switchFrom(t, 'dead', false);
   }
 
-
   // ---- timers ----------------------------------------------------------------------------
 
   private addTimer(at: number, pid: number): void {
@@ -937,7 +982,8 @@ export class Runtime {
   // ---- RCU-sched ---------------------------------------------------------------------------
 
   private callRcu(fn: RcuCallback, label: string): number {
-    if (typeof fn !== 'function') throw new TracelabError('INVALID_OPTION', `callRcu(${JSON.stringify(label)}): the callback must be a function (plain or generator), got ${typeof fn}`);
+    if (typeof fn !== 'function')
+      throw new TracelabError('INVALID_OPTION', `callRcu(${JSON.stringify(label)}): the callback must be a function (plain or generator), got ${typeof fn}`);
     const rcu = this.store.live.rcu;
     const id = rcu.nextCallbackId;
     // A callback queued during grace period g must wait for g+1: g may have begun before the
@@ -1036,7 +1082,8 @@ export class Runtime {
       for (let i = 0; i < STEP_COMMAND_LIMIT; i++) {
         const r = path.next(input);
         if (r.done === true) return;
-        if (isSchedulingCommand(r.value)) throw new TracelabError('KERNEL_BUG', `BUG: ${where} tried to sleep or reschedule (${r.value.op}); callbacks run in softirq context`);
+        if (isSchedulingCommand(r.value))
+          throw new TracelabError('KERNEL_BUG', `BUG: ${where} tried to sleep or reschedule (${r.value.op}); callbacks run in softirq context`);
         input = this.command(t, r.value);
       }
       throw new TracelabError('KERNEL_BUG', `BUG: ${where} never returned`);
@@ -1184,7 +1231,8 @@ export class Runtime {
     };
     for (const pid of [...waitsFor.keys()].sort((a, b) => a - b)) {
       const c = visit(pid);
-      if (c !== null) return c.map((p) => `pid ${p} (${this.tasks.get(p)?.comm ?? '?'}) waits for ${waitsFor.get(p)!.lock}`).join(', held by ') + `, held by pid ${c[0]}`;
+      if (c !== null)
+        return c.map((p) => `pid ${p} (${this.tasks.get(p)?.comm ?? '?'}) waits for ${waitsFor.get(p)!.lock}`).join(', held by ') + `, held by pid ${c[0]}`;
     }
     return null;
   }

@@ -126,7 +126,10 @@ export class EventStore {
   declareEvent(type: string, owner: string): void {
     const prev = this.owners.get(type);
     if (this.declared.has(type) && prev !== owner) {
-      throw new TracelabError('PLUGIN_INVALID', `plugin ${owner} declares event ${type}, which ${prev ?? 'the core'} already owns`, { plugin: owner, event: type });
+      throw new TracelabError('PLUGIN_INVALID', `plugin ${owner} declares event ${type}, which ${prev ?? 'the core'} already owns`, {
+        plugin: owner,
+        event: type,
+      });
     }
     this.declared.add(type);
     this.owners.set(type, owner);
@@ -203,7 +206,10 @@ export class EventStore {
     }
     if ('seq' in input || 'time' in input || 'cpu' in input) {
       const field = HEADER_FIELDS.find((f) => f in input)!;
-      throw new TracelabError('INVALID_EVENT', `event ${input.type}: "${field}" is set by the kernel, a payload may not carry it`, { event: input.type, field });
+      throw new TracelabError('INVALID_EVENT', `event ${input.type}: "${field}" is set by the kernel, a payload may not carry it`, {
+        event: input.type,
+        field,
+      });
     }
     for (;;) {
       // Header first: a spread followed by more properties leaves V8's fast clone path (~2 us).

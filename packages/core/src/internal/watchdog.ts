@@ -138,7 +138,9 @@ class Watchdog {
     // The thread never keeps the process alive; its own failure is a warning, not the host's error.
     thread.unref();
     thread.on('error', (err) => {
-      process.getBuiltinModule('node:fs').writeSync(2, `tracelab: warning: the kernel watchdog's thread failed (${err.message}); a step whose JavaScript never returns will not be reported\n`);
+      process
+        .getBuiltinModule('node:fs')
+        .writeSync(2, `tracelab: warning: the kernel watchdog's thread failed (${err.message}); a step whose JavaScript never returns will not be reported\n`);
     });
     (globalThis as Record<symbol, unknown>)[FIRE] = (ms: number) => this.fire(ms);
   }
@@ -170,7 +172,8 @@ class Watchdog {
     } catch {
       logFile = null;
     }
-    const inside = where.plugin !== null ? `plugin ${where.plugin}'s ${where.where ?? 'code'}` : where.where !== null ? `the core's ${where.where}` : 'kernel code';
+    const inside =
+      where.plugin !== null ? `plugin ${where.plugin}'s ${where.where ?? 'code'}` : where.where !== null ? `the core's ${where.where}` : 'kernel code';
     const task = where.pid !== null ? ` in pid ${where.pid} (${where.comm ?? '?'}) on cpu ${where.cpu ?? '?'}` : '';
     const message =
       `${inside}${task} ran ${(ms / 1000).toFixed(1)} s without reaching a scheduling point or returning (kernel step ${where.step + 1}): ` +
@@ -217,15 +220,29 @@ export function checkWatchdogOptions(options: unknown): { timeoutMs: number; onF
   if (options === false) return false;
   if (options === undefined || options === true) return { timeoutMs: WATCHDOG_DEFAULT_MS, onFire: undefined };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TracelabError('INVALID_OPTION', `createKernel: watchdog must be false or { timeoutMs, onFire }, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `createKernel: watchdog must be false or { timeoutMs, onFire }, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`,
+    );
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'timeoutMs' && key !== 'onFire') throw new TracelabError('INVALID_OPTION', `createKernel: watchdog: unknown option ${JSON.stringify(key)} (options: timeoutMs, onFire)`, { option: `watchdog.${key}` });
+    if (key !== 'timeoutMs' && key !== 'onFire')
+      throw new TracelabError('INVALID_OPTION', `createKernel: watchdog: unknown option ${JSON.stringify(key)} (options: timeoutMs, onFire)`, {
+        option: `watchdog.${key}`,
+      });
   }
   const o = options as WatchdogOptions;
   const timeoutMs = o.timeoutMs ?? WATCHDOG_DEFAULT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 0x7fffffff) throw new TracelabError('INVALID_OPTION', `createKernel: watchdog.timeoutMs must be an integer of milliseconds from 100 to 2^31-1, got ${String(timeoutMs)}`, { option: 'watchdog.timeoutMs' });
-  if (o.onFire !== undefined && typeof o.onFire !== 'function') throw new TracelabError('INVALID_OPTION', `createKernel: watchdog.onFire must be a function (report) => void, got ${typeof o.onFire}`, { option: 'watchdog.onFire' });
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 0x7fffffff)
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `createKernel: watchdog.timeoutMs must be an integer of milliseconds from 100 to 2^31-1, got ${String(timeoutMs)}`,
+      { option: 'watchdog.timeoutMs' },
+    );
+  if (o.onFire !== undefined && typeof o.onFire !== 'function')
+    throw new TracelabError('INVALID_OPTION', `createKernel: watchdog.onFire must be a function (report) => void, got ${typeof o.onFire}`, {
+      option: 'watchdog.onFire',
+    });
   return { timeoutMs, onFire: o.onFire };
 }
 

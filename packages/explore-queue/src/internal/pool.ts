@@ -10,7 +10,11 @@ function threadFile(): string {
   const here = import.meta.url;
   const url = here.endsWith('.ts') ? new URL('../../dist/chunk-thread.js', here) : new URL('../chunk-thread.js', here);
   const file = fileURLToPath(url);
-  if (!existsSync(file)) throw new TracelabError('INVALID_OPTION', `explore-queue: chunk threads run the built package, and ${file} does not exist; build it first (npx tsc -b packages/explore-queue/tsconfig.lib.json)`);
+  if (!existsSync(file))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore-queue: chunk threads run the built package, and ${file} does not exist; build it first (npx tsc -b packages/explore-queue/tsconfig.lib.json)`,
+    );
   return file;
 }
 

@@ -26,7 +26,8 @@ export function parseRedisUrl(url: string): RedisTarget {
   const port = u.port === '' ? 6379 : Number(u.port);
   const path = u.pathname.replace(/^\//, '');
   const db = path === '' ? 0 : Number(path);
-  if (!Number.isInteger(db) || db < 0) throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)}: the database must be a number (redis://HOST:PORT/0)`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new TracelabError('INVALID_OPTION', `queue: ${JSON.stringify(url)}: the database must be a number (redis://HOST:PORT/0)`);
   const shown = u.password === '' ? url : url.replace(`:${u.password}@`, ':***@');
   return {
     url: shown,
@@ -59,7 +60,12 @@ export function connectionOptions(t: RedisTarget, timeoutMs: number): Record<str
 /** `QUEUE_UNREACHABLE` naming the URL and what was being done; `failed` says how it failed. */
 export function unreachable(t: RedisTarget, what: string, failed: string, cause?: unknown): TracelabError {
   const why = cause instanceof Error && cause.message !== '' ? ` (${cause.message})` : '';
-  return new TracelabError('QUEUE_UNREACHABLE', `queue: Redis at ${t.url} ${failed} while ${what}${why}; is redis-server running there and reachable?`, { url: t.url, what }, { cause });
+  return new TracelabError(
+    'QUEUE_UNREACHABLE',
+    `queue: Redis at ${t.url} ${failed} while ${what}${why}; is redis-server running there and reachable?`,
+    { url: t.url, what },
+    { cause },
+  );
 }
 
 /**

@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p)) ?? (spawnSync('sh', ['-c', 'command -v redis-server']).stdout?.toString().trim() || null);
+export const REDIS_SERVER =
+  ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p)) ??
+  (spawnSync('sh', ['-c', 'command -v redis-server']).stdout?.toString().trim() || null);
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const BIN = `${ROOT}packages/cli/dist/bin.js`;
@@ -98,7 +100,9 @@ export interface RedisServer {
 export async function startRedis(): Promise<RedisServer> {
   if (REDIS_SERVER === null) throw new Error('redis-server is not installed');
   const port = await freePort();
-  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
+  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
   for (;;) {

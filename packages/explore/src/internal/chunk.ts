@@ -31,7 +31,13 @@ export interface ChunkResult {
 }
 
 /** Runs one schedule with the determinism self-check if its number is sampled. */
-export function selfCheck(scenario: Scenario, job: ChunkJob, picker: Picker, index: number, pool?: KernelPool): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
+export function selfCheck(
+  scenario: Scenario,
+  job: ChunkJob,
+  picker: Picker,
+  index: number,
+  pool?: KernelPool,
+): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
   const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool);
   if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
   let hash: string;

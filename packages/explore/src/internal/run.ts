@@ -172,7 +172,6 @@ export function trimmed(values: readonly number[]): number[] {
   return values.slice(0, end);
 }
 
-
 /** A picker that replays `values`, clamping a value out of range to the last option; 0 past the end. */
 export function lenientReplay(values: readonly number[]): Picker {
   return {

@@ -85,7 +85,7 @@ export function shrink(scenario: Scenario, variant: string, start: Candidate, in
       if (attempt(best.scale, v)) improved = true;
     }
     for (const size of [16, 8, 4, 2, 1]) {
-      for (let i = 0; i + size <= best.values.length; ) {
+      for (let i = 0; i + size <= best.values.length;) {
         const v = [...best.values.slice(0, i), ...best.values.slice(i + size)];
         if (attempt(best.scale, v)) improved = true;
         else i++;

@@ -108,7 +108,17 @@ export class CtfChromeConverter {
       const comm = a['next_comm'];
       if (typeof next === 'number' && typeof comm === 'string') {
         const r = this.running.get(e.cpu);
-        if (r !== undefined && r.tid !== 0) out.push({ name: `${r.comm} [${r.tid}]`, cat: 'sched', ph: 'X', ts: r.since, dur: Math.max(0, ts - r.since), pid: CPUS_PID, tid: e.cpu, args: { tid: r.tid } });
+        if (r !== undefined && r.tid !== 0)
+          out.push({
+            name: `${r.comm} [${r.tid}]`,
+            cat: 'sched',
+            ph: 'X',
+            ts: r.since,
+            dur: Math.max(0, ts - r.since),
+            pid: CPUS_PID,
+            tid: e.cpu,
+            args: { tid: r.tid },
+          });
         this.running.set(e.cpu, { tid: next, comm, since: ts });
       }
     }
@@ -122,10 +132,24 @@ export class CtfChromeConverter {
    * markers (at the end of the packet that reported them), the track names (`meta`, which
    * viewers want first) and `otherData`.
    */
-  finish(read: Pick<CtfReadResult, 'discarded' | 'streams' | 'traces' | 'lost'>): { events: ChromeTraceEvent[]; meta: ChromeTraceEvent[]; otherData: Record<string, string> } {
+  finish(read: Pick<CtfReadResult, 'discarded' | 'streams' | 'traces' | 'lost'>): {
+    events: ChromeTraceEvent[];
+    meta: ChromeTraceEvent[];
+    otherData: Record<string, string>;
+  } {
     const out: ChromeTraceEvent[] = [];
     for (const [cpu, r] of this.running) {
-      if (r.tid !== 0) out.push({ name: `${r.comm} [${r.tid}]`, cat: 'sched', ph: 'X', ts: r.since, dur: Math.max(0, this.last - r.since), pid: CPUS_PID, tid: cpu, args: { tid: r.tid, unfinished: true } });
+      if (r.tid !== 0)
+        out.push({
+          name: `${r.comm} [${r.tid}]`,
+          cat: 'sched',
+          ph: 'X',
+          ts: r.since,
+          dur: Math.max(0, this.last - r.since),
+          pid: CPUS_PID,
+          tid: cpu,
+          args: { tid: r.tid, unfinished: true },
+        });
     }
     const cpuOfStream = new Map(read.streams.map((s) => [s.path, s.cpu]));
     for (const d of read.discarded) {

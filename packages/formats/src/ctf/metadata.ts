@@ -54,9 +54,7 @@ export function ctfMetadata(traceClass: CtfTraceClass): string {
   out.push(`\tabsolute = ${clock.absolute === true ? 'true' : 'false'};`);
   out.push('};');
   out.push('');
-  out.push(
-    `typealias integer { size = 64; align = 8; signed = false; map = clock.${clock.name}.value; } := uint64_clock_${clock.name}_t;`,
-  );
+  out.push(`typealias integer { size = 64; align = 8; signed = false; map = clock.${clock.name}.value; } := uint64_clock_${clock.name}_t;`);
   out.push('');
   out.push('stream {');
   out.push(`\tid = ${streamId};`);
@@ -96,9 +94,7 @@ function integerDecl(t: CtfIntegerType): string {
 }
 
 function enumDecl(t: CtfEnumType): string {
-  const maps = t.mappings
-    .map((m) => (m.start === m.end ? `${quote(m.label)} = ${m.start}` : `${quote(m.label)} = ${m.start} ... ${m.end}`))
-    .join(', ');
+  const maps = t.mappings.map((m) => (m.start === m.end ? `${quote(m.label)} = ${m.start}` : `${quote(m.label)} = ${m.start} ... ${m.end}`)).join(', ');
   return `enum : ${integerDecl(t.container)} { ${maps} }`;
 }
 
@@ -144,7 +140,8 @@ export function validateTraceClass(tc: CtfTraceClass): void {
       if (!IDENT.test(f.name)) fail(`field "${f.name}" of event "${ec.name}" is not a TSDL identifier`);
       if (names.has(f.name)) fail(`event "${ec.name}" has two fields named "${f.name}"`);
       names.add(f.name);
-      if (f.type.kind === 'array' && !(Number.isInteger(f.type.length) && f.type.length > 0)) fail(`array field "${f.name}" of event "${ec.name}" needs a positive integer length`);
+      if (f.type.kind === 'array' && !(Number.isInteger(f.type.length) && f.type.length > 0))
+        fail(`array field "${f.name}" of event "${ec.name}" needs a positive integer length`);
     }
   }
   for (const key of Object.keys(tc.env ?? {})) if (!IDENT.test(key)) fail(`env key "${key}" is not a TSDL identifier`);

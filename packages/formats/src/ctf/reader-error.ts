@@ -19,7 +19,8 @@ import { TracelabError } from '@tracelab/core';
  *
  * They join the core's `TracelabErrorCode` through `TracelabErrorCodes` (declaration merging).
  */
-export type CtfErrorCode = 'CTF_NOT_FOUND' | 'CTF_METADATA' | 'CTF_BAD_MAGIC' | 'CTF_TRUNCATED' | 'CTF_BAD_PACKET' | 'CTF_UNKNOWN_STREAM' | 'CTF_UNKNOWN_EVENT' | 'CTF_PACKET_ORDER';
+export type CtfErrorCode =
+  'CTF_NOT_FOUND' | 'CTF_METADATA' | 'CTF_BAD_MAGIC' | 'CTF_TRUNCATED' | 'CTF_BAD_PACKET' | 'CTF_UNKNOWN_STREAM' | 'CTF_UNKNOWN_EVENT' | 'CTF_PACKET_ORDER';
 
 declare module '@tracelab/core' {
   interface TracelabErrorCodes {

@@ -27,7 +27,20 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BadData, BitCursor, CtfEnumValue, OutOfData, compileRoot, displayName, type CompileEnv, type CtfStruct, type CtfValue, type DecodeScope, type Decoder, type IntSink } from './reader-decode.js';
+import {
+  BadData,
+  BitCursor,
+  CtfEnumValue,
+  OutOfData,
+  compileRoot,
+  displayName,
+  type CompileEnv,
+  type CtfStruct,
+  type CtfValue,
+  type DecodeScope,
+  type Decoder,
+  type IntSink,
+} from './reader-decode.js';
 import { CtfReadError, ctfError, type CtfErrorCode } from './reader-error.js';
 import { parseTsdl, type CtfClockClass, type CtfMetadata, type TsdlInteger, type TsdlType } from './tsdl.js';
 
@@ -224,7 +237,11 @@ export function metadataText(bytes: Uint8Array, file = 'metadata'): { text: stri
   if (magicLe !== CTF_METADATA_PACKET_MAGIC && magicBe !== CTF_METADATA_PACKET_MAGIC) {
     const text = new TextDecoder('utf-8').decode(bytes);
     if (!text.startsWith('/* CTF 1.')) {
-      throw ctfError('CTF_METADATA', `${file}: not CTF metadata: a plain-text metadata file must begin with "/* CTF 1.8" and a packetized one with the magic 0x75d11d57 (found ${JSON.stringify(text.slice(0, 12))})`, { file, offset: 0 });
+      throw ctfError(
+        'CTF_METADATA',
+        `${file}: not CTF metadata: a plain-text metadata file must begin with "/* CTF 1.8" and a packetized one with the magic 0x75d11d57 (found ${JSON.stringify(text.slice(0, 12))})`,
+        { file, offset: 0 },
+      );
     }
     return { text, packetized: false };
   }
@@ -232,18 +249,36 @@ export function metadataText(bytes: Uint8Array, file = 'metadata'): { text: stri
   const parts: Uint8Array[] = [];
   let off = 0;
   while (off < bytes.length) {
-    if (bytes.length - off < 37) throw ctfError('CTF_METADATA', `${file}: truncated metadata packet header at byte ${off} (${bytes.length - off} bytes left, 37 needed)`, { file, offset: off });
+    if (bytes.length - off < 37)
+      throw ctfError('CTF_METADATA', `${file}: truncated metadata packet header at byte ${off} (${bytes.length - off} bytes left, 37 needed)`, {
+        file,
+        offset: off,
+      });
     const magic = dv.getUint32(off, le);
-    if (magic !== CTF_METADATA_PACKET_MAGIC) throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off}: magic 0x${magic.toString(16)} is not 0x75d11d57`, { file, offset: off });
+    if (magic !== CTF_METADATA_PACKET_MAGIC)
+      throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off}: magic 0x${magic.toString(16)} is not 0x75d11d57`, { file, offset: off });
     const contentBits = dv.getUint32(off + 24, le);
     const packetBits = dv.getUint32(off + 28, le);
     const compression = bytes[off + 32]!;
     const encryption = bytes[off + 33]!;
-    if (compression !== 0 || encryption !== 0) throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off} is compressed or encrypted (scheme ${compression}/${encryption}): not supported`, { file, offset: off });
+    if (compression !== 0 || encryption !== 0)
+      throw ctfError(
+        'CTF_METADATA',
+        `${file}: metadata packet at byte ${off} is compressed or encrypted (scheme ${compression}/${encryption}): not supported`,
+        { file, offset: off },
+      );
     if (contentBits % 8 !== 0 || packetBits % 8 !== 0 || contentBits > packetBits || contentBits < 37 * 8) {
-      throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off} has impossible sizes (content ${contentBits} bits, packet ${packetBits} bits)`, { file, offset: off });
+      throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off} has impossible sizes (content ${contentBits} bits, packet ${packetBits} bits)`, {
+        file,
+        offset: off,
+      });
     }
-    if (off + packetBits / 8 > bytes.length) throw ctfError('CTF_METADATA', `${file}: metadata packet at byte ${off} declares ${packetBits / 8} bytes but the file has ${bytes.length - off} left (truncated)`, { file, offset: off });
+    if (off + packetBits / 8 > bytes.length)
+      throw ctfError(
+        'CTF_METADATA',
+        `${file}: metadata packet at byte ${off} declares ${packetBits / 8} bytes but the file has ${bytes.length - off} left (truncated)`,
+        { file, offset: off },
+      );
     parts.push(bytes.subarray(off + 37, off + contentBits / 8));
     off += packetBits / 8;
   }
@@ -280,7 +315,8 @@ export function findCtfTraces(dir: string): string[] {
   } catch {
     throw ctfError('CTF_NOT_FOUND', `${dir} does not exist`, { file: dir });
   }
-  if (!st.isDirectory()) throw ctfError('CTF_NOT_FOUND', `${dir} is not a directory (give the CTF trace's directory, the one holding "metadata")`, { file: dir });
+  if (!st.isDirectory())
+    throw ctfError('CTF_NOT_FOUND', `${dir} is not a directory (give the CTF trace's directory, the one holding "metadata")`, { file: dir });
   const found: string[] = [];
   const walk = (d: string, depth: number): void => {
     const entries = readdirSync(d, { withFileTypes: true }).filter((e) => !e.name.startsWith('.'));
@@ -365,13 +401,20 @@ function compileTrace(meta: CtfMetadata, source: string): CompiledTrace {
     live.eventId = Number(v);
   };
   const clockSink: IntSink = (v, size) => updateClock(live, v, size);
-  const env = (root: string, earlierRoots: CompileEnv['earlierRoots'], sink: CompileEnv['sink']): CompileEnv => ({ traceByteOrder: meta.byteOrder, root, earlierRoots, sink, fail });
+  const env = (root: string, earlierRoots: CompileEnv['earlierRoots'], sink: CompileEnv['sink']): CompileEnv => ({
+    traceByteOrder: meta.byteOrder,
+    root,
+    earlierRoots,
+    sink,
+    fail,
+  });
   const noSink = (): undefined => undefined;
   const packetHeader = meta.packetHeader === undefined ? undefined : compileRoot(meta.packetHeader, env('trace.packet.header', [], noSink));
   const streams = new Map<number, CompiledStream>();
   for (const sc of meta.streams.values()) {
     const clock = streamClock(meta, [sc.packetContext, sc.eventHeader]);
-    const mapsTo = (t: TsdlInteger, name: string, autoNames: readonly string[]): boolean => clock !== undefined && (t.map !== undefined ? t.map === clock.name : autoNames.includes(name) && meta.clocks.size <= 1);
+    const mapsTo = (t: TsdlInteger, name: string, autoNames: readonly string[]): boolean =>
+      clock !== undefined && (t.map !== undefined ? t.map === clock.name : autoNames.includes(name) && meta.clocks.size <= 1);
     const roots: { name: string; type: TsdlType | undefined }[] = [{ name: 'trace.packet.header', type: meta.packetHeader }];
     const pcSink: CompileEnv['sink'] = (path, t) => {
       const last = path[path.length - 1]!;
@@ -399,7 +442,8 @@ function compileTrace(meta: CtfMetadata, source: string): CompiledTrace {
       if (ec.streamId !== sc.id) continue;
       if (events.has(ec.id)) fail(`two event classes with id ${ec.id} in stream class ${sc.id}`);
       const context = ec.context === undefined ? undefined : compileRoot(ec.context, env('event.context', roots.slice(), noSink));
-      const fields = ec.fields === undefined ? undefined : compileRoot(ec.fields, env('event.fields', [...roots, { name: 'event.context', type: ec.context }], noSink));
+      const fields =
+        ec.fields === undefined ? undefined : compileRoot(ec.fields, env('event.fields', [...roots, { name: 'event.context', type: ec.context }], noSink));
       events.set(ec.id, { name: ec.name, id: ec.id, loglevel: ec.loglevel, context, fields });
     }
     streams.set(sc.id, { id: sc.id, packetContext, eventHeader, eventContext, clock, events, headerHasId });
@@ -591,7 +635,13 @@ class StreamReader {
     const sid = num(header['stream_id']);
     const sc = sid === undefined ? this.onlyStream : trace.streams.get(sid);
     if (sc === undefined) {
-      return this.damage('CTF_UNKNOWN_STREAM', off, sid === undefined ? 'the packet header has no stream_id and the metadata declares several stream classes' : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`);
+      return this.damage(
+        'CTF_UNKNOWN_STREAM',
+        off,
+        sid === undefined
+          ? 'the packet header has no stream_id and the metadata declares several stream classes'
+          : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`,
+      );
     }
     this.streamId = sc.id;
     scope.roots['trace.packet.header'] = header;
@@ -607,9 +657,16 @@ class StreamReader {
     const available = left * 8;
     const packetBits = num(pctx['packet_size']) ?? num(pctx['content_size']) ?? available;
     const contentBits = num(pctx['content_size']) ?? packetBits;
-    if (packetBits <= 0 || packetBits % 8 !== 0) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
-    if (contentBits > packetBits) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
-    if (contentBits < c.pos) return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`);
+    if (packetBits <= 0 || packetBits % 8 !== 0)
+      return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
+    if (contentBits > packetBits)
+      return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
+    if (contentBits < c.pos)
+      return this.damage(
+        'CTF_BAD_PACKET',
+        off,
+        `packet ${packets}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`,
+      );
     const truncated = packetBits > available;
     const readable = Math.min(contentBits, available);
     // The whole packet's content in the window (the header was read from it already).
@@ -620,7 +677,8 @@ class StreamReader {
     const cpu = num(pctx['cpu_id']);
     this.cpu = cpu;
     const clock = sc.clock;
-    const toNs = (v: CtfValue | undefined): bigint | undefined => (clock !== undefined && (typeof v === 'number' || typeof v === 'bigint') ? clockToNs(clock, v) : undefined);
+    const toNs = (v: CtfValue | undefined): bigint | undefined =>
+      clock !== undefined && (typeof v === 'number' || typeof v === 'bigint') ? clockToNs(clock, v) : undefined;
     const ended = toNs(pctx['timestamp_end']);
     const begun = toNs(pctx['timestamp_begin']);
     // Order and continuity: the packet's place in its stream, before any of its events.
@@ -628,7 +686,11 @@ class StreamReader {
     const prevSeq = this.prevSeq;
     if (seq !== undefined) {
       if (prevSeq !== undefined && seq <= prevSeq) {
-        return this.damage('CTF_PACKET_ORDER', off, `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`);
+        return this.damage(
+          'CTF_PACKET_ORDER',
+          off,
+          `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`,
+        );
       }
       // A stream's first packet is number 0: one that starts later lost its first packets
       // (a flight recorder's overwritten ones, most often; babeltrace2 says nothing there).
@@ -647,7 +709,11 @@ class StreamReader {
     }
     const prevEnd = this.prevEnd;
     if (begun !== undefined && prevEnd !== undefined && begun < prevEnd) {
-      return this.damage('CTF_PACKET_ORDER', off, `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`);
+      return this.damage(
+        'CTF_PACKET_ORDER',
+        off,
+        `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`,
+      );
     }
     const disc = num(pctx['events_discarded']);
     if (disc !== undefined) {
@@ -657,7 +723,13 @@ class StreamReader {
         this.lost += d;
         this.out.discarded(this.order, { stream: name, count: d, from: prevEnd, to: ended });
       } else if (d < 0) {
-        this.out.warning(this.order, { code: 'CTF_DISCARDED_BACKWARD', file, offset: off, count: 0, message: `${file}: byte ${off}: events_discarded went from ${prev} to ${disc}: the cumulative counter went backward (a damaged or spliced stream); nothing counted as lost for this packet` });
+        this.out.warning(this.order, {
+          code: 'CTF_DISCARDED_BACKWARD',
+          file,
+          offset: off,
+          count: 0,
+          message: `${file}: byte ${off}: events_discarded went from ${prev} to ${disc}: the cumulative counter went backward (a damaged or spliced stream); nothing counted as lost for this packet`,
+        });
       }
       this.prevDiscarded = disc;
     }
@@ -676,7 +748,10 @@ class StreamReader {
         const eh = headerDec === undefined ? EMPTY : (headerDec(c, scope) as CtfStruct);
         const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : only;
         if (ec === undefined) {
-          const what = live.eventId >= 0 ? `event id ${live.eventId} is not an event class of stream class ${sc.id}` : 'the event header has no id and the stream class has several event classes';
+          const what =
+            live.eventId >= 0
+              ? `event id ${live.eventId} is not an event class of stream class ${sc.id}`
+              : 'the event header has no id and the stream class has several event classes';
           return this.damage('CTF_UNKNOWN_EVENT', base + Math.floor(at / 8), `packet ${packets}: ${what}`);
         }
         scope.roots['stream.event.header'] = eh;
@@ -685,20 +760,35 @@ class StreamReader {
         const ectx = ec.context === undefined ? undefined : (ec.context(c, scope) as CtfStruct);
         scope.roots['event.context'] = ectx;
         const fields = ec.fields === undefined ? EMPTY : (ec.fields(c, scope) as CtfStruct);
-        events.push(new Event(traceIndex, name, base + Math.floor(at / 8), sc.id, cpu, ec.name, ec.id, ec.loglevel, live.clock, clock, eh, pctx, sctx, ectx, fields));
+        events.push(
+          new Event(traceIndex, name, base + Math.floor(at / 8), sc.id, cpu, ec.name, ec.id, ec.loglevel, live.clock, clock, eh, pctx, sctx, ectx, fields),
+        );
       } catch (err) {
         const eventAt = base + Math.floor(at / 8);
         if (err instanceof OutOfData) {
           if (truncated && c.limit === available) {
-            return this.damage('CTF_TRUNCATED', eventAt, `packet ${packets} (at byte ${off}) declares ${packetBits / 8} bytes but the file ends ${left} bytes into it, in the middle of an event`);
+            return this.damage(
+              'CTF_TRUNCATED',
+              eventAt,
+              `packet ${packets} (at byte ${off}) declares ${packetBits / 8} bytes but the file ends ${left} bytes into it, in the middle of an event`,
+            );
           }
-          return this.damage('CTF_BAD_PACKET', eventAt, `packet ${packets} (at byte ${off}): an event runs past the packet's content_size (${contentBits} bits)`);
+          return this.damage(
+            'CTF_BAD_PACKET',
+            eventAt,
+            `packet ${packets} (at byte ${off}): an event runs past the packet's content_size (${contentBits} bits)`,
+          );
         }
         if (err instanceof BadData) return this.damage('CTF_BAD_PACKET', eventAt, `packet ${packets} (at byte ${off}): ${err.message}`);
         throw err;
       }
     }
-    if (truncated) return this.damage('CTF_TRUNCATED', off, `packet ${packets} declares ${packetBits / 8} bytes but the file has only ${left} left (its events were read; the file is cut in its padding)`);
+    if (truncated)
+      return this.damage(
+        'CTF_TRUNCATED',
+        off,
+        `packet ${packets} declares ${packetBits / 8} bytes but the file has only ${left} left (its events were read; the file is cut in its padding)`,
+      );
     this.off = off + packetBits / 8;
     if (this.off >= size) this.finish();
   }
@@ -921,9 +1011,11 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
  */
 export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEventStream {
   const onError = options.onError ?? 'throw';
-  if (onError !== 'throw' && onError !== 'stop') throw ctfError('CTF_NOT_FOUND', `openCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
+  if (onError !== 'throw' && onError !== 'stop')
+    throw ctfError('CTF_NOT_FOUND', `openCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
   const windowBytes = options.windowBytes ?? CTF_DEFAULT_WINDOW_BYTES;
-  if (!Number.isInteger(windowBytes) || windowBytes < 4096) throw ctfError('CTF_NOT_FOUND', `openCtfTrace: windowBytes must be an integer of at least 4096, got ${String(windowBytes)}`);
+  if (!Number.isInteger(windowBytes) || windowBytes < 4096)
+    throw ctfError('CTF_NOT_FOUND', `openCtfTrace: windowBytes must be an integer of at least 4096, got ${String(windowBytes)}`);
   const traces: CtfTraceInfo[] = [];
   const readers: StreamReader[] = [];
   const early: { order: number; error: CtfReadError<CtfEvent> }[] = [];
@@ -950,7 +1042,13 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
       const { metadata, text, packetized } = read;
       const host = metadata.env['hostname'];
       const traceIndex = traces.length;
-      traces.push({ path: relative(dir, traceDir), metadata, metadataText: text, packetizedMetadata: packetized, hostname: typeof host === 'string' ? host : undefined });
+      traces.push({
+        path: relative(dir, traceDir),
+        metadata,
+        metadataText: text,
+        packetizedMetadata: packetized,
+        hostname: typeof host === 'string' ? host : undefined,
+      });
       for (const sc of compiled.streams.values()) clocks.add(sc.clock);
       for (const f of streamFiles(traceDir)) {
         const path = join(traceDir, f);
@@ -981,14 +1079,25 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
  */
 export function readCtfTrace(dir: string, options: CtfReadOptions = {}): CtfReadResult {
   const onError = options.onError ?? 'throw';
-  if (onError !== 'throw' && onError !== 'stop') throw ctfError('CTF_NOT_FOUND', `readCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
+  if (onError !== 'throw' && onError !== 'stop')
+    throw ctfError('CTF_NOT_FOUND', `readCtfTrace: onError must be 'throw' or 'stop', got ${JSON.stringify(onError)}`);
   // Metadata errors throw here in 'throw' mode; stream damage is collected, then thrown.
   const s = openCtfTrace(dir, { onError });
   const events: CtfEvent[] = [];
   for (const e of s.merged()) events.push(e);
   const { errors, discarded, warnings } = s.reports();
   for (const e of errors) e.events = events;
-  const result: CtfReadResult = { traces: s.traces, streams: s.streams, events, lost: s.lost, discarded, missingPackets: s.missingPackets, warnings, errors, ...(errors.length > 0 ? { error: errors[0]! } : {}) };
+  const result: CtfReadResult = {
+    traces: s.traces,
+    streams: s.streams,
+    events,
+    lost: s.lost,
+    discarded,
+    missingPackets: s.missingPackets,
+    warnings,
+    errors,
+    ...(errors.length > 0 ? { error: errors[0]! } : {}),
+  };
   if (errors.length > 0 && onError === 'throw') throw errors[0]!;
   return result;
 }

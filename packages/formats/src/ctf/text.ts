@@ -98,7 +98,17 @@ export function formatG(x: number): string {
   return `${sign}${int}${frac.length > 0 ? '.' + frac : ''}`;
 }
 
-const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\v': '\\v', '\f': '\\f', '\x07': '\\a', '\b': '\\b', '\\': '\\\\', '"': '\\"' };
+const ESCAPES: Record<string, string> = {
+  '\n': '\\n',
+  '\t': '\\t',
+  '\r': '\\r',
+  '\v': '\\v',
+  '\f': '\\f',
+  '\x07': '\\a',
+  '\b': '\\b',
+  '\\': '\\\\',
+  '"': '\\"',
+};
 
 /** Whether `quote` escapes any character of `s` (controls, DEL, quote, backslash). */
 function needsEscape(s: string): boolean {
@@ -225,7 +235,10 @@ function valueFormatter(type: TsdlType): Formatter {
       return (v) => (typeof v === 'number' || typeof v === 'bigint' ? formatG(Number(v)) : formatValue(v, type));
     case 'struct': {
       const inner = structFormatter(type);
-      return (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CtfEnumValue) && !(v instanceof CtfVariantValue) ? inner(v as CtfStruct) : formatValue(v, type));
+      return (v) =>
+        typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof CtfEnumValue) && !(v instanceof CtfVariantValue)
+          ? inner(v as CtfStruct)
+          : formatValue(v, type);
     }
     default:
       return (v) => formatValue(v, type);
@@ -243,7 +256,9 @@ function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string
   if (type?.kind !== 'struct') return (s) => formatStruct(s, type, hidden);
   const keys = type.fields.map((f) => displayName(f.name));
   if (new Set(keys).size !== keys.length) return (s) => formatStruct(s, type, hidden);
-  const shown = type.fields.flatMap((f, i) => (hidden?.has(keys[i]!) === true ? [] : [{ key: keys[i]!, prefix: `${keys[i]!} = `, fmt: valueFormatter(f.type) }]));
+  const shown = type.fields.flatMap((f, i) =>
+    hidden?.has(keys[i]!) === true ? [] : [{ key: keys[i]!, prefix: `${keys[i]!} = `, fmt: valueFormatter(f.type) }],
+  );
   return (s) => {
     let out = '';
     let n = 0;

@@ -275,7 +275,23 @@ function lookup<T>(scope: Scope | undefined, pick: (s: Scope) => Map<string, T>,
   return undefined;
 }
 
-const KEYWORDS = new Set(['integer', 'floating_point', 'string', 'struct', 'variant', 'enum', 'typealias', 'typedef', 'align', 'trace', 'stream', 'event', 'clock', 'env', 'callsite']);
+const KEYWORDS = new Set([
+  'integer',
+  'floating_point',
+  'string',
+  'struct',
+  'variant',
+  'enum',
+  'typealias',
+  'typedef',
+  'align',
+  'trace',
+  'stream',
+  'event',
+  'clock',
+  'env',
+  'callsite',
+]);
 
 class Parser {
   private i = 0;
@@ -477,7 +493,12 @@ class Parser {
     const pc = types.get('packet.context');
     const eh = types.get('event.header');
     const ec = types.get('event.context');
-    this.streams.set(id, { id, ...(pc !== undefined ? { packetContext: pc } : {}), ...(eh !== undefined ? { eventHeader: eh } : {}), ...(ec !== undefined ? { eventContext: ec } : {}) });
+    this.streams.set(id, {
+      id,
+      ...(pc !== undefined ? { packetContext: pc } : {}),
+      ...(eh !== undefined ? { eventHeader: eh } : {}),
+      ...(ec !== undefined ? { eventContext: ec } : {}),
+    });
   }
 
   private eventBlock(values: Map<string, Value>, types: Map<string, TsdlType>, at: Token): void {
@@ -680,7 +701,13 @@ class Parser {
     const align = attrs.get('align');
     const total = Number(exp.v) + Number(mant.v);
     if (total !== 32 && total !== 64) this.fail(`floating_point of ${total} bits: this reader reads 32- and 64-bit (IEEE 754) floats`, at);
-    return { kind: 'float', expDig: Number(exp.v), mantDig: Number(mant.v), align: align === undefined ? 8 : this.alignValue(align, at), byteOrder: byteOrderOf(attrs.get('byte_order'), this, at) };
+    return {
+      kind: 'float',
+      expDig: Number(exp.v),
+      mantDig: Number(mant.v),
+      align: align === undefined ? 8 : this.alignValue(align, at),
+      byteOrder: byteOrderOf(attrs.get('byte_order'), this, at),
+    };
   }
 
   private alignValue(v: Value, at: Token): number {
@@ -880,7 +907,23 @@ function baseOf(v: Value | undefined, p: Parser, at: Token): number {
     if (b === 2 || b === 8 || b === 10 || b === 16) return b;
     return p.error(`integer base must be 2, 8, 10 or 16, got ${b}`, at);
   }
-  const names: Record<string, number> = { decimal: 10, dec: 10, d: 10, i: 10, u: 10, hexadecimal: 16, hex: 16, x: 16, X: 16, p: 16, octal: 8, oct: 8, o: 8, binary: 2, b: 2 };
+  const names: Record<string, number> = {
+    decimal: 10,
+    dec: 10,
+    d: 10,
+    i: 10,
+    u: 10,
+    hexadecimal: 16,
+    hex: 16,
+    x: 16,
+    X: 16,
+    p: 16,
+    octal: 8,
+    oct: 8,
+    o: 8,
+    binary: 2,
+    b: 2,
+  };
   const b = names[v.v];
   return b ?? p.error(`unknown integer base ${v.v}`, at);
 }
@@ -902,7 +945,8 @@ export function parseTsdl(text: string, source = 'metadata'): CtfMetadata {
   const streamIds = [...meta.streams.keys()];
   const events = meta.events.map((e) => {
     if (e.streamId !== -1) return e;
-    if (streamIds.length !== 1) throw ctfError('CTF_METADATA', `${source}: event "${e.name}" has no stream_id and the trace has ${streamIds.length} stream classes`, { source });
+    if (streamIds.length !== 1)
+      throw ctfError('CTF_METADATA', `${source}: event "${e.name}" has no stream_id and the trace has ${streamIds.length} stream classes`, { source });
     return { ...e, streamId: streamIds[0]! };
   });
   return { ...meta, events };

@@ -214,9 +214,11 @@ export class CtfPacketBuilder {
   add(id: number, timestamp: number | bigint, values: readonly CtfFieldValue[]): void {
     const ec = this.byId.get(id);
     if (ec === undefined) throw new TracelabError('INVALID_OPTION', `CtfPacketBuilder: no event class with id ${id}`);
-    if (timestamp < this.tsLast) throw new TracelabError('INVALID_OPTION', `CtfPacketBuilder: timestamp ${timestamp} goes backwards (last ${this.tsLast}); babeltrace2 refuses that`);
+    if (timestamp < this.tsLast)
+      throw new TracelabError('INVALID_OPTION', `CtfPacketBuilder: timestamp ${timestamp} goes backwards (last ${this.tsLast}); babeltrace2 refuses that`);
     const size = ctfEventSize(ec, values, this.idSize);
-    if (CTF_PACKET_LAYOUT.size + size > this.packetBytes) throw new TracelabError('INVALID_OPTION', `CtfPacketBuilder: event ${ec.name} of ${size} bytes does not fit a ${this.packetBytes}-byte packet`);
+    if (CTF_PACKET_LAYOUT.size + size > this.packetBytes)
+      throw new TracelabError('INVALID_OPTION', `CtfPacketBuilder: event ${ec.name} of ${size} bytes does not fit a ${this.packetBytes}-byte packet`);
     if (this.at + size > this.packetBytes) this.close();
     this.tsBegin ??= timestamp;
     this.at = writeCtfEvent(this.dv, this.cur, this.at, ec, timestamp, values, this.idSize);

@@ -248,7 +248,8 @@ export function siteTargetInvariant(reg: Registry, options: ResolvedFtraceOption
         if (!refused) want = rec.tramp;
       }
       if (rec.target !== want) {
-        if (typeof rec.target === 'number') return `site ${ip} calls trampoline #${rec.target} but has refcount ${rec.refcount}${rec.tramp === null ? ' without TRAMP' : ` and TRAMP #${rec.tramp}`}: a site on a trampoline must have that ops as its only tracer`;
+        if (typeof rec.target === 'number')
+          return `site ${ip} calls trampoline #${rec.target} but has refcount ${rec.refcount}${rec.tramp === null ? ' without TRAMP' : ` and TRAMP #${rec.tramp}`}: a site on a trampoline must have that ops as its only tracer`;
         return `site ${ip} calls ${rec.target}, but its record (refcount ${rec.refcount}, TRAMP ${rec.tramp ?? 'none'}) wants ${want}`;
       }
     }

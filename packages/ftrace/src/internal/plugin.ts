@@ -107,7 +107,17 @@ export interface FtraceOptions {
   readonly slightRaceFix?: boolean;
 }
 
-const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = ['freeTrampolineAfter', 'dynamicTrampolines', 'traceIdle', 'idleTrampolines', 'checks', 'listWalk', 'shutdownWait', 'directCaller', 'slightRaceFix'];
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
+  'freeTrampolineAfter',
+  'dynamicTrampolines',
+  'traceIdle',
+  'idleTrampolines',
+  'checks',
+  'listWalk',
+  'shutdownWait',
+  'directCaller',
+  'slightRaceFix',
+];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
@@ -168,27 +178,39 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
 function checkNames(where: string, what: string, v: unknown): readonly string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || !v.every(validEntry)) {
-    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what} must be an array of function names or patterns ('sys_*', '!sys_getpid'), got ${describe(v)}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ${what} must be an array of function names or patterns ('sys_*', '!sys_getpid'), got ${describe(v)}`,
+    );
   }
   return v as string[];
 }
 
 /** Validates an ops object (host misuse throws INVALID_OPTION). */
 function checkOps(where: string, ops: unknown): asserts ops is FtraceOps {
-  if (typeof ops !== 'object' || ops === null) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops must be an object { func, filter?, notrace?, flags?, label? }`);
+  if (typeof ops !== 'object' || ops === null)
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops must be an object { func, filter?, notrace?, flags?, label? }`);
   const o = ops as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!(OPS_KEYS as readonly string[]).includes(key)) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: unknown ops field ${JSON.stringify(key)} (known: ${OPS_KEYS.join(', ')})`);
+    if (!(OPS_KEYS as readonly string[]).includes(key))
+      throw new TracelabError('INVALID_OPTION', `ftrace.${where}: unknown ops field ${JSON.stringify(key)} (known: ${OPS_KEYS.join(', ')})`);
   }
   if (typeof o['func'] !== 'function') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func must be a function (ip, parentIp, ops) => void`);
   // The callback is called synchronously from the list caller and the trampolines: a generator
   // function's body would never run.
-  if (isGeneratorFunction(o['func'])) throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func is a generator function; ftrace callbacks are called synchronously, so its body would never run: write it as a plain function (ip, parentIp, ops) => void`);
+  if (isGeneratorFunction(o['func']))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ops.func is a generator function; ftrace callbacks are called synchronously, so its body would never run: write it as a plain function (ip, parentIp, ops) => void`,
+    );
   checkNames(where, 'ops.filter', o['filter']);
   checkNames(where, 'ops.notrace', o['notrace']);
   const flags = o['flags'];
   if (flags !== undefined && (!Array.isArray(flags) || !flags.every((f) => (OPS_FLAGS as readonly unknown[]).includes(f)))) {
-    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.flags must be an array of ${OPS_FLAGS.map((f) => `'${f}'`).join(', ')}, got ${describe(flags)}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ops.flags must be an array of ${OPS_FLAGS.map((f) => `'${f}'`).join(', ')}, got ${describe(flags)}`,
+    );
   }
   if (o['label'] !== undefined && typeof o['label'] !== 'string') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.label must be a string`);
 }
@@ -277,7 +299,14 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       fault = err;
       faulted = true;
     }
-    if (faulted) yield* emit({ type: 'ftrace/callback-fault', ops: op.id, ip, pid, message: fault instanceof Error ? `${fault.name}: ${fault.message}` : describe(fault) });
+    if (faulted)
+      yield* emit({
+        type: 'ftrace/callback-fault',
+        ops: op.id,
+        ip,
+        pid,
+        message: fault instanceof Error ? `${fault.name}: ${fault.message}` : describe(fault),
+      });
   }
 
   /**
@@ -598,7 +627,14 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     // One step: the ops goes on the list and every record it matches is raised.
     op.registered = true;
     reg.list = Object.freeze([...reg.list, op]);
-    yield* emit({ type: 'ftrace/ops-registered', ops: op.id, label: op.label, flags: op.dynamic ? ['DYNAMIC'] : [], filter: [...op.filterList], notrace: [...op.notraceList] });
+    yield* emit({
+      type: 'ftrace/ops-registered',
+      ops: op.id,
+      label: op.label,
+      flags: op.dynamic ? ['DYNAMIC'] : [],
+      filter: [...op.filterList],
+      notrace: [...op.notraceList],
+    });
     yield* updateTrampoline(op);
     const touched = sitesOf(op);
     for (const s of touched) yield* updateRecord(s);

@@ -170,7 +170,11 @@ export class Registry {
    * records, ops and trampolines as they were, ids counting on from where they were.
    */
   mark(): () => void {
-    const sites = [...this.sites].map(([ip, site]) => ({ ip, site, fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, dispatch: site.dispatch, arg: site.arg } }));
+    const sites = [...this.sites].map(([ip, site]) => ({
+      ip,
+      site,
+      fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, dispatch: site.dispatch, arg: site.arg },
+    }));
     const list = this.list;
     const synced = [...this.synced];
     const byOps = [...this.byOps];

@@ -56,12 +56,18 @@ const OPTION_KEYS: ReadonlyArray<keyof MarkersOptions> = ['freeOldArray', 'logPr
 function resolveOptions(options: unknown): ResolvedMarkersOptions {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TracelabError('INVALID_OPTION', `markers: options must be an object with keys ${OPTION_KEYS.join(', ')}, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `markers: options must be an object with keys ${OPTION_KEYS.join(', ')}, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`,
+    );
   }
   const o = options as Record<string, unknown>;
   const unknownKeys = Object.keys(o).filter((key) => !(OPTION_KEYS as readonly string[]).includes(key));
   if (unknownKeys.length > 0) {
-    throw new TracelabError('INVALID_OPTION', `markers: unknown option ${unknownKeys.map((key) => JSON.stringify(key)).join(', ')}; the options are ${OPTION_KEYS.join(', ')}`);
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `markers: unknown option ${unknownKeys.map((key) => JSON.stringify(key)).join(', ')}; the options are ${OPTION_KEYS.join(', ')}`,
+    );
   }
   const freeOldArray = o['freeOldArray'] ?? 'after-grace-period';
   if (freeOldArray !== 'after-grace-period' && freeOldArray !== 'immediately') {
@@ -72,7 +78,12 @@ function resolveOptions(options: unknown): ResolvedMarkersOptions {
     if (typeof v !== 'boolean') throw new TracelabError('INVALID_OPTION', `markers: ${key} must be a boolean, got ${describeValue(v)}`);
     return v;
   };
-  return { freeOldArray, logProbeCalls: bool('logProbeCalls', false), coreMarkers: bool('coreMarkers', true), rcuPendingBitfield: bool('rcuPendingBitfield', false) };
+  return {
+    freeOldArray,
+    logProbeCalls: bool('logProbeCalls', false),
+    coreMarkers: bool('coreMarkers', true),
+    rcuPendingBitfield: bool('rcuPendingBitfield', false),
+  };
 }
 
 function recordedOptions(o: ResolvedMarkersOptions): Partial<ResolvedMarkersOptions> {
@@ -120,7 +131,8 @@ function describeFault(err: unknown): string {
 }
 
 function checkName(where: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0) throw new TracelabError('INVALID_OPTION', `markers.${where}: name must be a non-empty string, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || name.length === 0)
+    throw new TracelabError('INVALID_OPTION', `markers.${where}: name must be a non-empty string, got ${JSON.stringify(name)}`);
 }
 
 /**
@@ -260,7 +272,14 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     }
     if (!changed) return;
     reg.hotVersion++;
-    yield* emit({ type: 'markers/site-armed', name: site.name, module: site.module, armed: site.armed, probes: closuresOf(site).length, array: site.ptype === 1 ? site.multi!.id : null });
+    yield* emit({
+      type: 'markers/site-armed',
+      name: site.name,
+      module: site.module,
+      armed: site.armed,
+      probes: closuresOf(site).length,
+      array: site.ptype === 1 ? site.multi!.id : null,
+    });
   }
 
   /** marker_update_probes for one name: every core and module site of that name. */
@@ -381,7 +400,17 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     // The registration and the re-arming of every site are one step: the probe is connected
     // (for the invariants) exactly when the sites can start calling it.
     reg.hotVersion++;
-    yield* emit({ type: 'markers/probe-registered', name, probe: r.closure.probeLabel, private: r.closure.privateLabel, prio, index: closuresOf(entry).indexOf(r.closure), transition: r.transition, probes: entry.refcount, array: entry.ptype === 1 ? entry.multi!.id : null });
+    yield* emit({
+      type: 'markers/probe-registered',
+      name,
+      probe: r.closure.probeLabel,
+      private: r.closure.privateLabel,
+      prio,
+      index: closuresOf(entry).indexOf(r.closure),
+      transition: r.transition,
+      probes: entry.refcount,
+      array: entry.ptype === 1 ? entry.multi!.id : null,
+    });
     yield* updateProbes(name);
     yield* retireAfterUpdate(name, r.old);
     yield* mutexUnlock(MARKERS_MUTEX);
@@ -404,7 +433,15 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     }
     reg.hotVersion++;
     // Disconnected exactly when the sites stop offering it (same step as the re-arming).
-    yield* emit({ type: 'markers/probe-unregistered', name, probe: r.closure.probeLabel, private: r.closure.privateLabel, transition: r.transition, probes: entry.refcount, array: entry.ptype === 1 ? entry.multi!.id : null });
+    yield* emit({
+      type: 'markers/probe-unregistered',
+      name,
+      probe: r.closure.probeLabel,
+      private: r.closure.privateLabel,
+      transition: r.transition,
+      probes: entry.refcount,
+      array: entry.ptype === 1 ? entry.multi!.id : null,
+    });
     yield* updateProbes(name);
     if ((yield* retireAfterUpdate(name, r.old)) !== undefined) yield* removeMarker(name);
     yield* mutexUnlock(MARKERS_MUTEX);
@@ -461,11 +498,26 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     const s = sliceOf(yield* getState());
     if (!registeredDuring(s, site.name, c, readVersion)) {
       const me = yield* current();
-      yield* emit({ type: 'markers/unregistered-probe-call', name: site.name, array: array?.id ?? null, probe: c.probeLabel, private: c.privateLabel, pid: me.pid });
+      yield* emit({
+        type: 'markers/unregistered-probe-call',
+        name: site.name,
+        array: array?.id ?? null,
+        probe: c.probeLabel,
+        private: c.privateLabel,
+        pid: me.pid,
+      });
     }
     if (options.logProbeCalls) {
       const me = yield* current();
-      yield* emit({ type: 'markers/probe-call', name: site.name, module: site.module, probe: c.probeLabel, private: c.privateLabel, array: array?.id ?? null, pid: me.pid });
+      yield* emit({
+        type: 'markers/probe-call',
+        name: site.name,
+        module: site.module,
+        probe: c.probeLabel,
+        private: c.privateLabel,
+        array: array?.id ?? null,
+        pid: me.pid,
+      });
     }
     // A probe that throws is contained here, as one faulty probe: it is reported and skipped
     // for this call, and the next probe runs. Letting it escape would oops the kernel path and
@@ -481,7 +533,15 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     }
     if (faulted) {
       const me = yield* current();
-      yield* emit({ type: 'markers/probe-fault', name: site.name, module: site.module, probe: c.probeLabel, private: c.privateLabel, pid: me.pid, message: describeFault(fault) });
+      yield* emit({
+        type: 'markers/probe-fault',
+        name: site.name,
+        module: site.module,
+        probe: c.probeLabel,
+        private: c.privateLabel,
+        pid: me.pid,
+        message: describeFault(fault),
+      });
     }
   }
 
@@ -555,11 +615,16 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
 
   ctx.invariant('markers/no-use-after-free', (s) => {
     const r = s.plugins.markers?.reports.find((x) => x.kind === 'use-after-free');
-    return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name} through probe array #${r.array}, which had been freed`;
+    return (
+      r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name} through probe array #${r.array}, which had been freed`
+    );
   });
   ctx.invariant('markers/freed-after-grace-period', (s) => {
     const f = s.plugins.markers?.earlyFrees[0];
-    return f !== undefined && `probe array #${f.array} of marker ${f.name} was freed with ${f.completed} RCU-sched grace periods completed, but was retired needing grace period ${f.gp} (one that began after its retirement) to complete first`;
+    return (
+      f !== undefined &&
+      `probe array #${f.array} of marker ${f.name} was freed with ${f.completed} RCU-sched grace periods completed, but was retired needing grace period ${f.gp} (one that began after its retirement) to complete first`
+    );
   });
   // SEMANTICS.md 2.1(d): rcu_pending <=> exactly one old array in flight on the entry's rcu_head.
   ctx.invariant('markers/rcu-pending', (s) => {
@@ -575,7 +640,10 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
   });
   ctx.invariant('markers/probe-registered-during-call', (s) => {
     const r = s.plugins.markers?.reports.find((x) => x.kind === 'unregistered-probe');
-    return r !== undefined && `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name}, which was not registered at any moment of its read section`;
+    return (
+      r !== undefined &&
+      `pid ${r.pid} called probe ${r.probe} (private ${r.private}) of marker ${r.name}, which was not registered at any moment of its read section`
+    );
   });
   let checkedSlice: MarkersState | undefined;
   let checkedHot = -1;
@@ -606,11 +674,16 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     defineMarker: (name, format) => reg.defineCore(name, format),
     probeRegister: (name, format, probe, probePrivate, prio = DEFAULT_PRIO) => {
       checkName('probeRegister', name);
-      if (format !== null && typeof format !== 'string') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): format must be a string or null`);
+      if (format !== null && typeof format !== 'string')
+        throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): format must be a string or null`);
       if (typeof probe !== 'function') throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): probe must be a function`);
       // Probes are called synchronously, on the real fast path (site.call) too: a generator
       // function's body would never run there. Refused here rather than silently never called.
-      if (isGeneratorFunction(probe)) throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): probe ${probe.name || '(anonymous)'} is a generator function; marker probes are called synchronously, so its body would never run: write it as a plain function`);
+      if (isGeneratorFunction(probe))
+        throw new TracelabError(
+          'INVALID_OPTION',
+          `markers.probeRegister(${name}): probe ${probe.name || '(anonymous)'} is a generator function; marker probes are called synchronously, so its body would never run: write it as a plain function`,
+        );
       if (!Number.isInteger(prio)) throw new TracelabError('INVALID_OPTION', `markers.probeRegister(${name}): prio must be an integer, got ${String(prio)}`);
       return probeRegister(name, format, probe, probePrivate, prio);
     },
@@ -652,7 +725,8 @@ function registryProblem(reg: Registry, slice: MarkersState): string | null {
     if (entry.refcount !== hot.length) return `marker ${name}: refcount ${entry.refcount} with ${hot.length} probes`;
     const arrayId = entry.ptype === 1 ? entry.multi!.id : null;
     if (arrayId !== se.array) return `marker ${name}: the registry publishes array ${arrayId}, the state ${se.array}`;
-    if (entry.multi !== null && (entry.multi.freed || !Object.isFrozen(entry.multi.closures))) return `marker ${name}: published array #${entry.multi.id} is ${entry.multi.freed ? 'freed' : 'mutable'}`;
+    if (entry.multi !== null && (entry.multi.freed || !Object.isFrozen(entry.multi.closures)))
+      return `marker ${name}: published array #${entry.multi.id} is ${entry.multi.freed ? 'freed' : 'mutable'}`;
     if (entry.format !== se.format) return `marker ${name}: format ${JSON.stringify(entry.format)} in the registry, ${JSON.stringify(se.format)} in the state`;
     if (entry.rcuPending !== se.rcuPending) return `marker ${name}: rcu_pending is ${entry.rcuPending} in the registry, ${se.rcuPending} in the state`;
     if (se.inFlight > 1) return `marker ${name}: ${se.inFlight} frees in flight on one rcu_head (rcu_pending must mean exactly one)`;
@@ -664,8 +738,10 @@ function registryProblem(reg: Registry, slice: MarkersState): string | null {
     const entry = reg.entries.get(site.name);
     const shouldArm = entry !== undefined && entry.refcount > 0 && entry.format === site.format;
     const where = `site ${site.name}${site.module === null ? '' : ` of module ${site.module}`}`;
-    if (site.armed !== shouldArm) return `${where} is ${site.armed ? 'armed' : 'disarmed'} but its marker has ${entry?.refcount ?? 0} probes${entry !== undefined && entry.format !== site.format ? ' and another format' : ''}`;
-    if (shouldArm && (site.ptype !== entry.ptype || site.single !== entry.single || site.multi !== entry.multi)) return `${where} calls other probes than its marker has`;
+    if (site.armed !== shouldArm)
+      return `${where} is ${site.armed ? 'armed' : 'disarmed'} but its marker has ${entry?.refcount ?? 0} probes${entry !== undefined && entry.format !== site.format ? ' and another format' : ''}`;
+    if (shouldArm && (site.ptype !== entry.ptype || site.single !== entry.single || site.multi !== entry.multi))
+      return `${where} calls other probes than its marker has`;
   }
   return null;
 }

@@ -36,7 +36,13 @@ export function markEmptyFunction(): void {
   // connected to nothing
 }
 
-export const EMPTY_CLOSURE: Closure = Object.freeze({ probe: markEmptyFunction, probePrivate: undefined, prio: 0, probeLabel: 'empty', privateLabel: 'undefined' });
+export const EMPTY_CLOSURE: Closure = Object.freeze({
+  probe: markEmptyFunction,
+  probePrivate: undefined,
+  prio: 0,
+  probeLabel: 'empty',
+  privateLabel: 'undefined',
+});
 
 type CallFn = (callPrivate: unknown, ...args: unknown[]) => void;
 
@@ -207,7 +213,8 @@ export class Registry {
       return `${name}#${id}`;
     }
     if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
-    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${typeof value === 'number' ? 'n' : typeof value === 'bigint' ? 'b' : 'bool'}:${String(value)}`;
+    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+      return `${typeof value === 'number' ? 'n' : typeof value === 'bigint' ? 'b' : 'bool'}:${String(value)}`;
     if (typeof value === 'symbol') return `sym:${value.description ?? ''}`;
     return String(value);
   }
@@ -223,7 +230,13 @@ export class Registry {
    * as the host's spawns are; the ids and labels count on from where they were.
    */
   mark(): () => void {
-    const siteFields = (s: Site): Pick<Site, 'armed' | 'ptype' | 'single' | 'multi' | 'call'> => ({ armed: s.armed, ptype: s.ptype, single: s.single, multi: s.multi, call: s.call });
+    const siteFields = (s: Site): Pick<Site, 'armed' | 'ptype' | 'single' | 'multi' | 'call'> => ({
+      armed: s.armed,
+      ptype: s.ptype,
+      single: s.single,
+      multi: s.multi,
+      call: s.call,
+    });
     // Registration connects no probe (that is kernel code), so no probe array exists yet.
     const entries = [...this.entries].map(([name, e]) => ({ name, e, fields: { ...e } }));
     const core = [...this.coreSites].map(([name, s]) => ({ name, s, fields: siteFields(s) }));
@@ -297,7 +310,10 @@ export class Registry {
     const existing = this.coreSites.get(name);
     if (existing !== undefined) {
       if (existing.format !== format) {
-        throw new TracelabError('INVALID_OPTION', `markers.defineMarker(${name}): already defined with format ${JSON.stringify(existing.format)}, not ${JSON.stringify(format)}`);
+        throw new TracelabError(
+          'INVALID_OPTION',
+          `markers.defineMarker(${name}): already defined with format ${JSON.stringify(existing.format)}, not ${JSON.stringify(format)}`,
+        );
       }
       return existing;
     }

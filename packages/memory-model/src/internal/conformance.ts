@@ -53,11 +53,26 @@ export function conformance(files: ReadonlyArray<{ readonly file: string; readon
     const r = runLitmus(test);
     const kernel = /Kernel:\s*(\S+)/.exec(test.comment)?.[1] ?? '-';
     const lkmm = r.expected ?? '?';
-    rows.push({ file, name: r.name, kernel: kernel === '-' ? null : kernel, lkmm, ours: r.result, positive: r.positive, negative: r.negative, agrees: r.result === lkmm, ms: now() - s });
+    rows.push({
+      file,
+      name: r.name,
+      kernel: kernel === '-' ? null : kernel,
+      lkmm,
+      ours: r.result,
+      positive: r.positive,
+      negative: r.negative,
+      agrees: r.result === lkmm,
+      ms: now() - s,
+    });
   }
   const count = (rs: readonly ConformanceRow[]): Counts => {
     const ran = rs.filter((r) => r.ours !== 'Unsupported');
-    return { total: rs.length, ran: ran.length, agree: ran.filter((r) => r.agrees).length, falseAlarms: ran.filter((r) => r.lkmm === 'Never' && r.ours !== 'Never').length };
+    return {
+      total: rs.length,
+      ran: ran.length,
+      agree: ran.filter((r) => r.agrees).length,
+      falseAlarms: ran.filter((r) => r.lkmm === 'Never' && r.ours !== 'Never').length,
+    };
   };
   const all = count(rows);
   const docs = (r: ConformanceRow): boolean => r.kernel !== null && r.kernel.startsWith('Documentation/');
@@ -81,9 +96,13 @@ const pct = (a: number, b: number): string => (b === 0 ? '-' : `${((100 * a) / b
 /** The markdown table of docs/memory-model.md (between its generated-table markers). */
 export function conformanceMarkdown(s: ConformanceSummary): string {
   const lines: string[] = [];
-  lines.push(`Kernel tests (tools/memory-model/litmus-tests): ${s.kernel.total} with an equivalent here, ${s.kernel.ran} run (${pct(s.kernel.ran, s.kernel.total)}), ${s.kernel.agree} of those agree with LKMM (${pct(s.kernel.agree, s.kernel.ran)}), ${s.kernel.falseAlarms} false alarms (LKMM Never, answered otherwise).`);
+  lines.push(
+    `Kernel tests (tools/memory-model/litmus-tests): ${s.kernel.total} with an equivalent here, ${s.kernel.ran} run (${pct(s.kernel.ran, s.kernel.total)}), ${s.kernel.agree} of those agree with LKMM (${pct(s.kernel.agree, s.kernel.ran)}), ${s.kernel.falseAlarms} false alarms (LKMM Never, answered otherwise).`,
+  );
   const d = s.kernelDocs;
-  lines.push(`Kernel tests (Documentation/litmus-tests): ${d.total} with an equivalent here, ${d.ran} run, ${d.agree} agree (${pct(d.agree, d.ran)}), ${d.falseAlarms} false alarms.`);
+  lines.push(
+    `Kernel tests (Documentation/litmus-tests): ${d.total} with an equivalent here, ${d.ran} run, ${d.agree} agree (${pct(d.agree, d.ran)}), ${d.falseAlarms} false alarms.`,
+  );
   lines.push(`All files: ${s.total}, ${s.ran} run (${pct(s.ran, s.total)}), ${s.agree} agree (${pct(s.agree, s.ran)}), ${s.falseAlarms} false alarms.`);
   lines.push('');
   lines.push('| file | kernel test | LKMM | tracelab | positive | negative | agrees |');

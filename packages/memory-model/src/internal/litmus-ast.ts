@@ -37,7 +37,8 @@ export type Expr =
   | { readonly k: 'bin'; readonly op: string; readonly a: Expr; readonly b: Expr }
   | { readonly k: 'un'; readonly op: '!' | '-'; readonly a: Expr };
 
-export type FenceKind = 'mb' | 'wmb' | 'rmb' | 'after-spinlock' | 'before-atomic' | 'after-atomic' | 'after-unlock-lock' | 'rcu-lock' | 'rcu-unlock' | 'sync-rcu' | 'barrier';
+export type FenceKind =
+  'mb' | 'wmb' | 'rmb' | 'after-spinlock' | 'before-atomic' | 'after-atomic' | 'after-unlock-lock' | 'rcu-lock' | 'rcu-unlock' | 'sync-rcu' | 'barrier';
 
 export type Stmt =
   | { readonly k: 'decl'; readonly name: string; readonly init: Expr | null; readonly line: number }

@@ -192,7 +192,8 @@ function locations(test: LitmusTest): Set<string> {
  * or replaying `schedule`.
  */
 export function runLitmusOnKernel(test: LitmusTest, opts: { seed?: number; strategy?: Strategy; schedule?: string } = {}): KernelLitmusRun {
-  if (test.unsupported !== null) throw new TracelabError('INVALID_OPTION', `${test.name}: ${test.unsupported.construct} (line ${test.unsupported.line}) is not supported`);
+  if (test.unsupported !== null)
+    throw new TracelabError('INVALID_OPTION', `${test.name}: ${test.unsupported.construct} (line ${test.unsupported.line}) is not supported`);
   const strategy = opts.schedule !== undefined ? replaySchedule(opts.schedule) : (opts.strategy ?? randomStrategy({ preemptProbability: 0.3 }));
   const kernel = createKernel({ cpus: Math.max(1, test.threads.length), seed: opts.seed ?? 1, strategy, plugins: [memoryModel()] });
   const api = kernel.api.memoryModel;

@@ -15,7 +15,41 @@ interface Tok {
   readonly kind: 'id' | 'num' | 'p' | 'eof';
 }
 
-const PUNCT = ['/\\', '\\/', '==', '!=', '<=', '>=', '&&', '||', '->', '(', ')', '{', '}', '[', ']', ';', ',', '*', '&', '=', '<', '>', '+', '-', '~', '!', ':', '|', '^', '%', '/', '?', '.'];
+const PUNCT = [
+  '/\\',
+  '\\/',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '->',
+  '(',
+  ')',
+  '{',
+  '}',
+  '[',
+  ']',
+  ';',
+  ',',
+  '*',
+  '&',
+  '=',
+  '<',
+  '>',
+  '+',
+  '-',
+  '~',
+  '!',
+  ':',
+  '|',
+  '^',
+  '%',
+  '/',
+  '?',
+  '.',
+];
 
 function parseError(file: string, line: number, message: string): TracelabError {
   return new TracelabError('LITMUS_PARSE', `${file}:${line}: ${message}`, { file, line });
@@ -100,7 +134,26 @@ function tokenize(text: string, file: string): { toks: Tok[]; comment: string } 
   return { toks, comment };
 }
 
-const TYPE_WORDS = new Set(['void', 'int', 'unsigned', 'long', 'char', 'short', 'spinlock_t', 'atomic_t', 'atomic_long_t', 'intptr_t', 'u8', 'u16', 'u32', 'u64', 'bool', 'const', 'volatile', 'struct']);
+const TYPE_WORDS = new Set([
+  'void',
+  'int',
+  'unsigned',
+  'long',
+  'char',
+  'short',
+  'spinlock_t',
+  'atomic_t',
+  'atomic_long_t',
+  'intptr_t',
+  'u8',
+  'u16',
+  'u32',
+  'u64',
+  'bool',
+  'const',
+  'volatile',
+  'struct',
+]);
 
 const FENCES: Readonly<Record<string, FenceKind>> = {
   smp_mb: 'mb',
@@ -303,7 +356,14 @@ class Parser {
     }
     if (t.kind === 'id' && this.is('(', 1)) {
       const name = t.t;
-      const simple: Record<string, 'once' | 'release' | 'rcu'> = { WRITE_ONCE: 'once', smp_store_release: 'release', rcu_assign_pointer: 'release', atomic_set: 'once', atomic_set_release: 'release', atomic_long_set: 'once' };
+      const simple: Record<string, 'once' | 'release' | 'rcu'> = {
+        WRITE_ONCE: 'once',
+        smp_store_release: 'release',
+        rcu_assign_pointer: 'release',
+        atomic_set: 'once',
+        atomic_set_release: 'release',
+        atomic_long_set: 'once',
+      };
       if (simple[name] !== undefined) {
         this.next();
         this.expect('(');
@@ -386,7 +446,17 @@ class Parser {
     return this.binary(0);
   }
 
-  private static readonly PREC: ReadonlyArray<readonly string[]> = [['||'], ['&&'], ['|'], ['^'], ['&'], ['==', '!='], ['<', '>', '<=', '>='], ['+', '-'], ['*', '/', '%']];
+  private static readonly PREC: ReadonlyArray<readonly string[]> = [
+    ['||'],
+    ['&&'],
+    ['|'],
+    ['^'],
+    ['&'],
+    ['==', '!='],
+    ['<', '>', '<=', '>='],
+    ['+', '-'],
+    ['*', '/', '%'],
+  ];
 
   binary(level: number): Expr {
     if (level >= Parser.PREC.length) return this.unary();
@@ -468,7 +538,16 @@ class Parser {
       return { k: 'is-locked', addr: args[0]! };
     }
     const { base, order } = orderingOf(name);
-    const rmw = (op: 'xchg' | 'cmpxchg' | 'add' | 'add-unless', addr: Expr, a: Expr, b: Expr | null, fetch: boolean, returns: boolean): Expr => ({ k: 'rmw', op, order: returns ? order : 'relaxed', addr, a, b, fetch, returns });
+    const rmw = (op: 'xchg' | 'cmpxchg' | 'add' | 'add-unless', addr: Expr, a: Expr, b: Expr | null, fetch: boolean, returns: boolean): Expr => ({
+      k: 'rmw',
+      op,
+      order: returns ? order : 'relaxed',
+      addr,
+      a,
+      b,
+      fetch,
+      returns,
+    });
     switch (base) {
       case 'xchg':
       case 'atomic_xchg':
@@ -534,8 +613,8 @@ class Parser {
       this.expect(')');
       return c;
     }
-    if (t.kind === 'id' && t.t === 'true') return this.next(), { k: 'true' };
-    if (t.kind === 'id' && t.t === 'false') return this.next(), { k: 'false' };
+    if (t.kind === 'id' && t.t === 'true') return (this.next(), { k: 'true' });
+    if (t.kind === 'id' && t.t === 'false') return (this.next(), { k: 'false' });
     if (t.kind === 'num' && this.is(':', 1)) {
       const thread = Number(this.next().t);
       this.next();

@@ -438,10 +438,19 @@ export interface RunLitmusOptions {
  */
 export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): LitmusOutcome {
   const expected = /Result:\s*(\w+)/.exec(test.comment)?.[1] ?? null;
-  if (test.unsupported !== null) return { name: test.name, result: 'Unsupported', positive: 0, negative: 0, unsupported: test.unsupported, rejected: {}, expected };
+  if (test.unsupported !== null)
+    return { name: test.name, result: 'Unsupported', positive: 0, negative: 0, unsupported: test.unsupported, rejected: {}, expected };
   const dom = valueDomains(test);
   if ('capped' in dom) {
-    return { name: test.name, result: 'Unsupported', positive: 0, negative: 0, unsupported: { construct: `more than ${MAX_DOMAIN} values for ${dom.capped}`, line: 0 }, rejected: {}, expected };
+    return {
+      name: test.name,
+      result: 'Unsupported',
+      positive: 0,
+      negative: 0,
+      unsupported: { construct: `more than ${MAX_DOMAIN} values for ${dom.capped}`, line: 0 },
+      rejected: {},
+      expected,
+    };
   }
   const { traces } = dom;
   const only = options.replay === undefined ? null : decodeSchedule(options.replay);
@@ -620,7 +629,20 @@ export function runLitmus(test: LitmusTest, options: RunLitmusOptions = {}): Lit
                 const describe = (i: number): string => {
                   const e = events[i]!;
                   if (e.kind === 'F') return `F ${FENCE_NAMES[e.fence!]}`;
-                  const tag = e.tags & T.LKR ? ' (spin_lock)' : e.tags & T.LKW ? ' (spin_lock)' : e.tags & T.UL ? ' (spin_unlock)' : e.tags & T.ACQUIRE ? ' (acquire)' : e.tags & T.RELEASE ? ' (release)' : e.tags & T.PLAIN ? ' (plain)' : '';
+                  const tag =
+                    e.tags & T.LKR
+                      ? ' (spin_lock)'
+                      : e.tags & T.LKW
+                        ? ' (spin_lock)'
+                        : e.tags & T.UL
+                          ? ' (spin_unlock)'
+                          : e.tags & T.ACQUIRE
+                            ? ' (acquire)'
+                            : e.tags & T.RELEASE
+                              ? ' (release)'
+                              : e.tags & T.PLAIN
+                                ? ' (plain)'
+                                : '';
                   if (e.kind === 'W') return `W ${e.loc}=${String(e.value)}${tag}`;
                   let from = '';
                   for (let j = 0; j < n; j++) if (rf.has(j, i)) from = events[j]!.thread < 0 ? 'init' : `P${events[j]!.thread}`;

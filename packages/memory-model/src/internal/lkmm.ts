@@ -121,9 +121,20 @@ export function checkLkmm(c: Candidate): Axiom | null {
     .restrict(M, M)
     .union(
       fencerel(F('before-atomic')).restrict(M, RMW).seq(poOpt).restrict(null, M),
-      poOpt.restrict(M, RMW).seq(fencerel(F('after-atomic'))).restrict(null, M),
-      poOpt.restrict(M, LKW).seq(fencerel(F('after-spinlock'))).restrict(null, M),
-      po.restrict(M, UL).seq(co.union(po)).restrict(null, LKW).seq(fencerel(F('after-unlock-lock'))).restrict(null, M),
+      poOpt
+        .restrict(M, RMW)
+        .seq(fencerel(F('after-atomic')))
+        .restrict(null, M),
+      poOpt
+        .restrict(M, LKW)
+        .seq(fencerel(F('after-spinlock')))
+        .restrict(null, M),
+      po
+        .restrict(M, UL)
+        .seq(co.union(po))
+        .restrict(null, LKW)
+        .seq(fencerel(F('after-unlock-lock')))
+        .restrict(null, M),
     );
   const syncRcu = F('sync-rcu');
   const gp = po.restrict(null, syncRcu).seq(poOpt);

@@ -39,7 +39,14 @@ export interface RcuTasksOptions {
 export type ResolvedRcuTasksOptions = Required<RcuTasksOptions>;
 
 /** The option keys `rcuTasks()` knows; any other key is a typo and is refused. */
-export const OPTION_KEYS: ReadonlyArray<keyof RcuTasksOptions> = ['hz', 'stallTimeout', 'quiescentOnPreempt', 'traceQuiescentOnSwitch', 'checks', 'livenessBound'];
+export const OPTION_KEYS: ReadonlyArray<keyof RcuTasksOptions> = [
+  'hz',
+  'stallTimeout',
+  'quiescentOnPreempt',
+  'traceQuiescentOnSwitch',
+  'checks',
+  'livenessBound',
+];
 
 export function resolveOptions(options: unknown): ResolvedRcuTasksOptions {
   const bad = (what: string, detail: Record<string, unknown> = {}): never => {

@@ -107,7 +107,10 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
   const batchDelay = Math.max(1, Math.floor(options.hz / 10));
 
   function* callRcuTasksFlavour(flavour: RcuTasksFlavour, fn: RcuCallback, label: string): KPath<number> {
-    if (typeof fn !== 'function') throw kernelBug(`call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function (plain, or a generator function), got ${typeof fn}`);
+    if (typeof fn !== 'function')
+      throw kernelBug(
+        `call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function (plain, or a generator function), got ${typeof fn}`,
+      );
     const me = yield* current();
     const f = flavourOf(yield* getState(), flavour);
     const id = f.nextCallbackId;
@@ -166,7 +169,11 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
    * The holdout loop shared by both flavours (rcu_tasks_wait_gp): sleep, back off from hz/10 to
    * hz ticks, rescan only the holdouts, warn about a stall every `stallTimeout` ticks.
    */
-  function* waitForHoldouts(flavour: RcuTasksFlavour, gp: number, check: (s: KernelState, pid: number, h: HoldoutState) => HoldoutDropReason | null): KPath<void> {
+  function* waitForHoldouts(
+    flavour: RcuTasksFlavour,
+    gp: number,
+    check: (s: KernelState, pid: number, h: HoldoutState) => HoldoutDropReason | null,
+  ): KPath<void> {
     let fract = 10;
     let rescan = 0;
     const start = flavourOf(yield* getState(), flavour).gp!.start;
@@ -272,7 +279,10 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
     // (The tasks flavour cannot deadlock this way: the caller sleeps, a voluntary switch.)
     if (flavour === 'trace') {
       const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
-      if (r !== undefined) throw kernelBug(`${what}() by pid ${me.pid} inside its own tasks-trace read-side critical section (nesting ${r.nesting}): the grace period would wait for the caller`);
+      if (r !== undefined)
+        throw kernelBug(
+          `${what}() by pid ${me.pid} inside its own tasks-trace read-side critical section (nesting ${r.nesting}): the grace period would wait for the caller`,
+        );
     }
     const channel = `${flavour === 'trace' ? 'rcu-tasks-trace' : 'rcu-tasks'}:${me.pid}`;
     let done = false;

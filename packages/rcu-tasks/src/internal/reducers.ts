@@ -1,4 +1,15 @@
-import { intMapEmpty, intMapGet, intMapSet, intMapValues, intMapWith, type EventType, type IntMap, type KernelEvent, type KernelState, type PluginContext } from '@tracelab/core';
+import {
+  intMapEmpty,
+  intMapGet,
+  intMapSet,
+  intMapValues,
+  intMapWith,
+  type EventType,
+  type IntMap,
+  type KernelEvent,
+  type KernelState,
+  type PluginContext,
+} from '@tracelab/core';
 import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
 import { commOf, intMapEntries, onRq, rcuTasksSlice } from './slice.js';
 
@@ -177,7 +188,11 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
       const why = stillReading(e.flavour, s, pre, pid, r);
       if (why !== null) {
         const inv = e.flavour === 'trace' ? RCU_TASKS_INVARIANTS.traceReaders : RCU_TASKS_INVARIANTS.readers;
-        violate(slice, inv, `${e.flavour === 'trace' ? 'RCU-tasks-trace' : 'RCU-tasks'} grace period ${e.gp} (begun at tick ${g.start}) ended and its callbacks ${g.first}..${g.last} are about to run, but ${why}`);
+        violate(
+          slice,
+          inv,
+          `${e.flavour === 'trace' ? 'RCU-tasks-trace' : 'RCU-tasks'} grace period ${e.gp} (begun at tick ${g.start}) ended and its callbacks ${g.first}..${g.last} are about to run, but ${why}`,
+        );
         break;
       }
     }

@@ -150,7 +150,12 @@ function seedUuid(seed: number): string {
   return `${h}-7472-6163-656c-616200000000`.replace(/0{8}$/, h);
 }
 
-export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: ResolvedRingBufferOptions, rcuTasks: RcuTasksApi, faults: RingBufferPluginFaults = {}): RingBufferApi {
+export function registerRingBuffer(
+  ctx: PluginContext<RingBufferState>,
+  opts: ResolvedRingBufferOptions,
+  rcuTasks: RcuTasksApi,
+  faults: RingBufferPluginFaults = {},
+): RingBufferApi {
   const cpus = ctx.cpus;
   ctx.initSlice({ perCpu: Array.from({ length: cpus }, emptyCpuState), enabled: {}, retired: {}, flushes: 0, restarts: 0 });
   registerReducers(ctx);
@@ -204,8 +209,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function bufs(): RingBuffer[] {
     if (buffers === null) {
       const u = uuidBytes(uuid());
-      buffers = Array.from({ length: cpus }, (_, cpu) => new RingBuffer({ cpu, subbufSize: opts.subbufSize, numSubbuf: opts.numSubbuf, mode: opts.mode, uuid: u, streamId: 0 }));
-      if (faults.packetSeqFromIndex === true || faults.eventsDiscardedPerPacket === true || faults.moveConsumerPlainStore === true) for (const b of buffers) b.faults = faults;
+      buffers = Array.from(
+        { length: cpus },
+        (_, cpu) => new RingBuffer({ cpu, subbufSize: opts.subbufSize, numSubbuf: opts.numSubbuf, mode: opts.mode, uuid: u, streamId: 0 }),
+      );
+      if (faults.packetSeqFromIndex === true || faults.eventsDiscardedPerPacket === true || faults.moveConsumerPlainStore === true)
+        for (const b of buffers) b.faults = faults;
       if (opts.interleave) for (const b of buffers) b.deferDelivery = true;
     }
     return buffers;
@@ -213,12 +222,21 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   function defineTracepoint(def: TracepointDefinition): number {
     if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_:]*$/.test(def.name)) {
-      throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: name must be an identifier, got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`);
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `ring-buffer.defineTracepoint: name must be an identifier, got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`,
+      );
     }
     if (byName.has(def.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: tracepoint ${def.name} is already defined`);
     const userFields = def.fields.some((f) => f.user === true);
-    if (userFields && def.faultable !== true) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: ${def.name} has user fields, so it must be faultable (its probe reads user memory)`);
-    for (const f of def.fields) if (f.user === true && f.type.kind !== 'string') throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: user field ${f.name} of ${def.name} must be a string`);
+    if (userFields && def.faultable !== true)
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `ring-buffer.defineTracepoint: ${def.name} has user fields, so it must be faultable (its probe reads user memory)`,
+      );
+    for (const f of def.fields)
+      if (f.user === true && f.type.kind !== 'string')
+        throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: user field ${f.name} of ${def.name} must be a string`);
     const id = byId.length;
     const ec: CtfEventClass = { id, name: def.name, fields: def.fields.map((f) => ({ name: f.name, type: f.type })) };
     const names = new Set<string>();
@@ -237,7 +255,13 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   function traceClass(): CtfTraceClass {
     return {
       uuid: uuid(),
-      clock: { name: 'monotonic', freq: CLOCK_FREQ, offsetSeconds: 0, offset: 0, description: 'tracelab tick clock: 1 tick = 1000 ns, plus a per-buffer sequence within a tick' },
+      clock: {
+        name: 'monotonic',
+        freq: CLOCK_FREQ,
+        offsetSeconds: 0,
+        offset: 0,
+        description: 'tracelab tick clock: 1 tick = 1000 ns, plus a per-buffer sequence within a tick',
+      },
       env: LTTNG_KERNEL_ENV,
       eventClasses: byId.map((tp) => tp.ec),
     };
@@ -247,7 +271,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   function* drain(buf: RingBuffer, before: { ow: number; owRecords: number }): KPath<void> {
     if (buf.packetsOverwritten !== before.ow) {
-      yield* emit({ type: 'ring-buffer/subbuf-overwritten', bufCpu: buf.cpu, packets: buf.packetsOverwritten - before.ow, records: buf.recordsOverwritten - before.owRecords });
+      yield* emit({
+        type: 'ring-buffer/subbuf-overwritten',
+        bufCpu: buf.cpu,
+        packets: buf.packetsOverwritten - before.ow,
+        records: buf.recordsOverwritten - before.owRecords,
+      });
     }
     if (buf.deliveries.length === 0) return;
     const ds = buf.deliveries.splice(0);
@@ -364,10 +393,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     const content = Number(dv.getBigUint64(L.contentSize, true));
     const size = Number(dv.getBigUint64(L.packetSize, true));
     const prev = lastTsEnd[cpu]!;
-    if (begin > end || begin < prev) packetErrors.push(`cpu ${cpu} packet ${seq}: timestamp_begin ${begin}, timestamp_end ${end}, previous packet ended at ${prev}`);
+    if (begin > end || begin < prev)
+      packetErrors.push(`cpu ${cpu} packet ${seq}: timestamp_begin ${begin}, timestamp_end ${end}, previous packet ended at ${prev}`);
     if (content > size) packetErrors.push(`cpu ${cpu} packet ${seq}: content_size ${content} > packet_size ${size}`);
     if (seq <= lastSeq[cpu]!) packetErrors.push(`cpu ${cpu}: packet_seq_num ${seq} after ${lastSeq[cpu]} (it must strictly increase)`);
-    if (discarded < lastDiscarded[cpu]!) packetErrors.push(`cpu ${cpu} packet ${seq}: events_discarded ${discarded} after ${lastDiscarded[cpu]} (a running total never decreases)`);
+    if (discarded < lastDiscarded[cpu]!)
+      packetErrors.push(`cpu ${cpu} packet ${seq}: events_discarded ${discarded} after ${lastDiscarded[cpu]} (a running total never decreases)`);
     lastTsEnd[cpu] = end;
     lastSeq[cpu] = seq;
     lastDiscarded[cpu] = discarded;
@@ -419,7 +450,12 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
   }
 
   /** Reserve on the current CPU's buffer (preemption must be off). Returns [reservation id, offset, pos] or null. */
-  function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number; tp: string } | null> {
+  function* reserveHere(
+    tp: Tracepoint,
+    slot: number,
+    pid: number,
+    cpu: number,
+  ): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number; tp: string } | null> {
     const buf = bufs()[cpu]!;
     let ts = yield* timestamp(buf);
     const before = snap(buf);
@@ -685,7 +721,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
   function lookup(name: string): Tracepoint {
     const tp = byName.get(name);
-    if (tp === undefined) throw new TracelabError('INVALID_OPTION', `ring-buffer: no tracepoint named ${JSON.stringify(name)} (defined: ${[...byName.keys()].join(', ')})`);
+    if (tp === undefined)
+      throw new TracelabError('INVALID_OPTION', `ring-buffer: no tracepoint named ${JSON.stringify(name)} (defined: ${[...byName.keys()].join(', ')})`);
     return tp;
   }
 
@@ -706,10 +743,23 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
     for (const key in values) {
       const f = tp.byField.get(key);
       const v = values[key];
-      if (f === undefined) throw new TracelabError('INVALID_OPTION', `ring-buffer.trace(${tp.def.name}): no field ${JSON.stringify(key)} (fields: ${tp.def.fields.map((x) => x.name).join(', ') || 'none'})`);
+      if (f === undefined)
+        throw new TracelabError(
+          'INVALID_OPTION',
+          `ring-buffer.trace(${tp.def.name}): no field ${JSON.stringify(key)} (fields: ${tp.def.fields.map((x) => x.name).join(', ') || 'none'})`,
+        );
       const want = f.user === true ? 'number' : f.type.kind === 'string' || f.type.kind === 'array' ? 'string' : 'integer';
-      const ok = want === 'string' ? typeof v === 'string' : want === 'number' ? typeof v === 'number' : typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
-      if (!ok) throw new TracelabError('INVALID_OPTION', `ring-buffer.trace(${tp.def.name}): field ${key} must be ${want === 'number' ? 'a user address (number)' : want === 'string' ? 'a string' : 'an integer (number or bigint)'}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+      const ok =
+        want === 'string'
+          ? typeof v === 'string'
+          : want === 'number'
+            ? typeof v === 'number'
+            : typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
+      if (!ok)
+        throw new TracelabError(
+          'INVALID_OPTION',
+          `ring-buffer.trace(${tp.def.name}): field ${key} must be ${want === 'number' ? 'a user address (number)' : want === 'string' ? 'a string' : 'an integer (number or bigint)'}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`,
+        );
     }
   }
 
@@ -899,9 +949,27 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         // its fork hooks are deferred, and no sched_process_fork will introduce it later.
         const hostBorn = t.parent === 0 && t.exitState === null;
         if (!t.listed && !t.kthread && !hostBorn) continue;
-        const status = t.exitState !== null ? STATEDUMP_STATUS.zombie : t.state === 'running' ? STATEDUMP_STATUS.run : t.state === 'runnable' ? STATEDUMP_STATUS.waitCpu : STATEDUMP_STATUS.wait;
+        const status =
+          t.exitState !== null
+            ? STATEDUMP_STATUS.zombie
+            : t.state === 'running'
+              ? STATEDUMP_STATUS.run
+              : t.state === 'runnable'
+                ? STATEDUMP_STATUS.waitCpu
+                : STATEDUMP_STATUS.wait;
         const ppid = t.parent === 0 ? 0 : (intMapGet(s.tasks, t.parent)?.tgid ?? t.parent);
-        yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, { tid: t.pid, pid: t.tgid, ppid, name: t.comm, type: t.kthread ? 1 : 0, mode: t.syscall !== null ? 1 : 0, submode: 0, status, cpu: Math.max(0, t.cpu), file_table_address: 0 });
+        yield* trace(LTTNG_STATEDUMP_PROCESS_STATE.name, {
+          tid: t.pid,
+          pid: t.tgid,
+          ppid,
+          name: t.comm,
+          type: t.kthread ? 1 : 0,
+          mode: t.syscall !== null ? 1 : 0,
+          submode: 0,
+          status,
+          cpu: Math.max(0, t.cpu),
+          file_table_address: 0,
+        });
       }
     } finally {
       yield* readUnlock();
@@ -930,14 +998,23 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       if (asleep.delete(next) && (enabled(SCHED_WAKING) || enabled(SCHED_WAKEUP))) yield* traceWakeup(s, next, cpu);
       const orig = lastCpu.get(next);
       lastCpu.set(next, cpu);
-      if (orig !== undefined && orig !== cpu && !isConsumer(s, next)) yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
+      if (orig !== undefined && orig !== cpu && !isConsumer(s, next))
+        yield* trace(SCHED_MIGRATE_TASK.name, { comm: comm(s, next, cpu), tid: next, prio: DEFAULT_PRIO, orig_cpu: orig, dest_cpu: cpu });
     }
     // The consumer's own switches are recorded when a sub-buffer holds many of them (see
     // CONSUMER_SWITCHES_FROM): a CPU-time analysis of the trace then charges the consumer's
     // time to it, not to the task it interrupted.
     if (!enabled(SCHED_SWITCH) || (!traceConsumerSwitches && (isConsumer(s, prev) || isConsumer(s, next)))) return;
     // prev_comm from the switch itself: an exiting task may be released before this hook runs.
-    yield* trace(SCHED_SWITCH.name, { prev_comm: prevComm, prev_tid: prev, prev_prio: DEFAULT_PRIO, prev_state: prevState, next_comm: comm(s, next, cpu), next_tid: next, next_prio: DEFAULT_PRIO });
+    yield* trace(SCHED_SWITCH.name, {
+      prev_comm: prevComm,
+      prev_tid: prev,
+      prev_prio: DEFAULT_PRIO,
+      prev_state: prevState,
+      next_comm: comm(s, next, cpu),
+      next_tid: next,
+      next_prio: DEFAULT_PRIO,
+    });
   }
 
   ctx.tap('contextSwitch', function* schedSwitchAt(args) {
@@ -1056,7 +1133,10 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         const sb = buf.subbufSize;
         for (let i = 0; i < buf.numSubbuf; i++) {
           const complete = Math.floor(buf.ghostCommitted[i]! / sb);
-          if (complete !== buf.deliveredLaps[i] && !(complete === buf.deliveredLaps[i]! + 1 && (deliverChecks[buf.cpu * opts.numSubbuf + i]! > 0 || pendingFor(buf, i)))) {
+          if (
+            complete !== buf.deliveredLaps[i] &&
+            !(complete === buf.deliveredLaps[i]! + 1 && (deliverChecks[buf.cpu * opts.numSubbuf + i]! > 0 || pendingFor(buf, i)))
+          ) {
             return `cpu ${buf.cpu} sub-buffer ${i}: ${complete} laps fully committed (${buf.ghostCommitted[i]} bytes) but ${buf.deliveredLaps[i]} delivered; its commit count reads ${buf.ccLocal[i]! + buf.ccRemote[i]!}: a commit was lost`;
           }
         }
@@ -1067,7 +1147,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       if (errors.length > 0) return errors[0];
       for (const [id, r] of inFlight) {
         const t = intMapGet(s.tasks, r.pid);
-        if (t === undefined || t.exitCode !== null) return `reservation ${id} (cpu ${r.buf.cpu}, offset ${r.o}) by pid ${r.pid}: the task exited without committing it`;
+        if (t === undefined || t.exitCode !== null)
+          return `reservation ${id} (cpu ${r.buf.cpu}, offset ${r.o}) by pid ${r.pid}: the task exited without committing it`;
       }
       return false;
     });
@@ -1078,7 +1159,8 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
         if (buf.offset < seenOffsets[buf.cpu]!) return `cpu ${buf.cpu}: offset moved back from ${seenOffsets[buf.cpu]} to ${buf.offset}`;
         if (buf.consumed < seenConsumed[buf.cpu]!) return `cpu ${buf.cpu}: consumed moved back from ${seenConsumed[buf.cpu]} to ${buf.consumed}`;
         if (buf.consumed % buf.subbufSize !== 0) return `cpu ${buf.cpu}: consumed ${buf.consumed} is not at a sub-buffer start`;
-        if (buf.mode === 'discard' && buf.offset - buf.consumed > buf.bufSize) return `cpu ${buf.cpu}: discard mode writer ${buf.offset - buf.consumed} bytes ahead of the reader (buffer ${buf.bufSize})`;
+        if (buf.mode === 'discard' && buf.offset - buf.consumed > buf.bufSize)
+          return `cpu ${buf.cpu}: discard mode writer ${buf.offset - buf.consumed} bytes ahead of the reader (buffer ${buf.bufSize})`;
         seenOffsets[buf.cpu] = buf.offset;
         seenConsumed[buf.cpu] = buf.consumed;
       }
@@ -1099,7 +1181,10 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
       const produced = buf.recordsReserved + lostN;
       // Snapshot mode: no consumer; what the buffer still holds is accounted for there.
       const accounted = buf.recordsConsumed + lostN + buf.recordsOverwritten + (opts.snapshot ? recordsHeld(buf) : 0);
-      if (produced !== accounted) out.push(`cpu ${buf.cpu}: ${produced} records produced (${buf.recordsReserved} reserved + ${lostN} lost) but ${buf.recordsConsumed} delivered + ${lostN} lost + ${buf.recordsOverwritten} overwritten = ${accounted}`);
+      if (produced !== accounted)
+        out.push(
+          `cpu ${buf.cpu}: ${produced} records produced (${buf.recordsReserved} reserved + ${lostN} lost) but ${buf.recordsConsumed} delivered + ${lostN} lost + ${buf.recordsOverwritten} overwritten = ${accounted}`,
+        );
     }
     if (inFlight.size > 0) out.push(`${inFlight.size} reservations never committed`);
     return out;
@@ -1257,7 +1342,15 @@ export function registerRingBuffer(ctx: PluginContext<RingBufferState>, opts: Re
 
 /** A name filter from globs (`*` any run of characters, `?` one character), as `lttng enable-event` takes them. */
 export function globMatcher(globs: readonly string[]): (name: string) => boolean {
-  const res = globs.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+  const res = globs.map(
+    (g) =>
+      new RegExp(
+        `^${g
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      ),
+  );
   return (name) => res.some((r) => r.test(name));
 }
 
@@ -1271,7 +1364,6 @@ function syscallFields(spec: readonly SyscallArg[], args: Readonly<Record<string
 function fitString(s: string, len: number): string {
   return s.length >= len ? s.slice(0, len) : s + ' '.repeat(len - s.length);
 }
-
 
 function registerReducers(ctx: PluginContext<RingBufferState>): void {
   ctx.on('ring-buffer/subbuf-delivered', (s, e) => {

@@ -1,5 +1,23 @@
 /* eslint-disable require-yield -- RCU callbacks and utrace callbacks are kernel paths (generators) even when they take no scheduling point */
-import { callRcu, getState, intMapValues, mutexLock, mutexUnlock, msleep, readLock, readUnlock, schedPoint, spinLock, spinUnlock, synchronizeRcu, writeLock, writeUnlock, type Kernel, type KPath, type PluginStack } from '@tracelab/core';
+import {
+  callRcu,
+  getState,
+  intMapValues,
+  mutexLock,
+  mutexUnlock,
+  msleep,
+  readLock,
+  readUnlock,
+  schedPoint,
+  spinLock,
+  spinUnlock,
+  synchronizeRcu,
+  writeLock,
+  writeUnlock,
+  type Kernel,
+  type KPath,
+  type PluginStack,
+} from '@tracelab/core';
 import { ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers, type MarkerProbe } from '@tracelab/markers';
@@ -135,7 +153,15 @@ const markersMechanism: Mechanism = {
   description: 'probes registered and unregistered on the core marker sites (context switch, fork, exec, exit); objects freed after RCU-sched',
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'free-immediately', mechanism: 'markers', option: "markers({ freeOldArray: 'immediately' })", description: 'the replaced probe array is freed as soon as the new one is published', expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free', 'torture/checks'] }],
+  unsafe: [
+    {
+      name: 'free-immediately',
+      mechanism: 'markers',
+      option: "markers({ freeOldArray: 'immediately' })",
+      description: 'the replaced probe array is freed as soon as the new one is published',
+      expect: ['markers/freed-after-grace-period', 'markers/no-use-after-free', 'torture/checks'],
+    },
+  ],
   plugins: ({ variant }) => [markers({ freeOldArray: variant === 'free-immediately' ? 'immediately' : 'after-grace-period' })],
   setup({ kernel, w, rig, rounds }) {
     const writers = between(w.prng, 1, 3);
@@ -217,16 +243,27 @@ function* sessiond(kernel: Kernel, rig: Rig, after: number): KPath<void> {
 
 const tracepointsMechanism: Mechanism = {
   name: 'tracepoints',
-  description: 'probes registered and unregistered on the ring buffer plugin\'s tracepoints (sched_switch, fork, exit, faultable syscall entries), events enabled and disabled',
+  description:
+    "probes registered and unregistered on the ring buffer plugin's tracepoints (sched_switch, fork, exit, faultable syscall entries), events enabled and disabled",
   flavours: ['sched', 'trace'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-tracepoint-writer', mechanism: 'tracepoints', option: "torture's writer: frees a probe's data right after tracepoint_probe_unregister, without tracepoint_synchronize_unregister", description: 'the writer skips the grace period before freeing the probe data (rcutorture\'s "busted" check that the test can fail)', expect: ['torture/checks'] }],
+  unsafe: [
+    {
+      name: 'busted-tracepoint-writer',
+      mechanism: 'tracepoints',
+      option: "torture's writer: frees a probe's data right after tracepoint_probe_unregister, without tracepoint_synchronize_unregister",
+      description: 'the writer skips the grace period before freeing the probe data (rcutorture\'s "busted" check that the test can fail)',
+      expect: ['torture/checks'],
+    },
+  ],
   plugins: ({ opt }) => [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
   setup({ kernel, w, rig, variant, rounds }) {
     const writers = between(w.prng, 1, 2);
     for (let j = 0; j < writers; j++) {
       const plan = writerPlan(w.prng, rounds, TRACEPOINTS).map((p) => ({ site: p.site, hold: p.hold }));
-      kernel.spawnKthread(tracepointWriter(kernel, rig, tracepointProbe(rig, `w${j}`), plan, variant === 'busted-tracepoint-writer'), { comm: `torture_tw${j}` });
+      kernel.spawnKthread(tracepointWriter(kernel, rig, tracepointProbe(rig, `w${j}`), plan, variant === 'busted-tracepoint-writer'), {
+        comm: `torture_tw${j}`,
+      });
     }
     kernel.spawnKthread(eventToggler(kernel, rig, togglePlan(w.prng, rounds)), { comm: 'torture_evt' });
   },
@@ -248,17 +285,40 @@ function* flagToggler(kernel: Kernel, rig: Rig, plan: readonly { on: number; gap
 
 const ktraceMechanism: Mechanism = {
   name: 'ktrace',
-  description: 'the kernel trace flag set and cleared on every thread while shells fork; probes churned on kernel_syscall_entry/exit (fired from the traced syscall path)',
+  description:
+    'the kernel trace flag set and cleared on every thread while shells fork; probes churned on kernel_syscall_entry/exit (fired from the traced syscall path)',
   flavours: ['sched'],
   maxSteps: 20_000,
   unsafe: [
-    { name: 'no-fork-recopy', mechanism: 'ktrace', option: 'ktrace({ forkRecopy: false })', description: "the child keeps dup_task_struct's copy of the flag", expect: ['ktrace/flag'] },
-    { name: 'rcu-walk', mechanism: 'ktrace', option: "ktrace({ walk: 'rcu' })", description: 'the walk runs as an RCU-sched reader, which excludes no fork', expect: ['ktrace/flag'] },
-    { name: 'refcount-outside-mutex', mechanism: 'ktrace', option: 'ktrace({ refcountOutsideMutex: true })', description: 'the refcount is read and written before kernel_trace_mutex is taken', expect: ['ktrace/refcount', 'ktrace/flag'] },
+    {
+      name: 'no-fork-recopy',
+      mechanism: 'ktrace',
+      option: 'ktrace({ forkRecopy: false })',
+      description: "the child keeps dup_task_struct's copy of the flag",
+      expect: ['ktrace/flag'],
+    },
+    {
+      name: 'rcu-walk',
+      mechanism: 'ktrace',
+      option: "ktrace({ walk: 'rcu' })",
+      description: 'the walk runs as an RCU-sched reader, which excludes no fork',
+      expect: ['ktrace/flag'],
+    },
+    {
+      name: 'refcount-outside-mutex',
+      mechanism: 'ktrace',
+      option: 'ktrace({ refcountOutsideMutex: true })',
+      description: 'the refcount is read and written before kernel_trace_mutex is taken',
+      expect: ['ktrace/refcount', 'ktrace/flag'],
+    },
   ],
   plugins: ({ variant }) => [
     markers({ coreMarkers: false }),
-    ktrace({ forkRecopy: variant !== 'no-fork-recopy', walk: variant === 'rcu-walk' ? 'rcu' : 'tasklist', refcountOutsideMutex: variant === 'refcount-outside-mutex' }),
+    ktrace({
+      forkRecopy: variant !== 'no-fork-recopy',
+      walk: variant === 'rcu-walk' ? 'rcu' : 'tasklist',
+      refcountOutsideMutex: variant === 'refcount-outside-mutex',
+    }),
   ],
   setup({ kernel, w, rig, variant, rounds }) {
     // Two togglers at least when the refcount is the thing under test, so their calls overlap.
@@ -344,12 +404,25 @@ function* floodTasks(kernel: Kernel, rig: Rig, n: number): KPath<void> {
 
 const rcuTasksMechanism: Mechanism = {
   name: 'rcu-tasks',
-  description: 'RCU-tasks readers (preemptible kernel code in threads and in a syscall) and tasks-trace readers that sleep; writers that synchronize, queue callbacks and barrier on both flavours; callback floods',
+  description:
+    'RCU-tasks readers (preemptible kernel code in threads and in a syscall) and tasks-trace readers that sleep; writers that synchronize, queue callbacks and barrier on both flavours; callback floods',
   flavours: ['sched', 'tasks', 'trace'],
   maxSteps: 30_000,
   unsafe: [
-    { name: 'quiescent-on-preempt', mechanism: 'rcu-tasks', option: 'rcuTasks({ quiescentOnPreempt: true })', description: 'a preempted holdout counts as quiescent', expect: ['rcu-tasks/readers', 'torture/checks'] },
-    { name: 'trace-quiescent-on-switch', mechanism: 'rcu-tasks', option: 'rcuTasks({ traceQuiescentOnSwitch: true })', description: 'a tasks-trace reader that switched out counts as quiescent', expect: ['rcu-tasks/trace-readers', 'torture/checks'] },
+    {
+      name: 'quiescent-on-preempt',
+      mechanism: 'rcu-tasks',
+      option: 'rcuTasks({ quiescentOnPreempt: true })',
+      description: 'a preempted holdout counts as quiescent',
+      expect: ['rcu-tasks/readers', 'torture/checks'],
+    },
+    {
+      name: 'trace-quiescent-on-switch',
+      mechanism: 'rcu-tasks',
+      option: 'rcuTasks({ traceQuiescentOnSwitch: true })',
+      description: 'a tasks-trace reader that switched out counts as quiescent',
+      expect: ['rcu-tasks/trace-readers', 'torture/checks'],
+    },
   ],
   plugins: ({ variant, rig }) => [
     rcuTasks({ quiescentOnPreempt: variant === 'quiescent-on-preempt', traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch' }),
@@ -422,16 +495,36 @@ function* ftraceWriter(kernel: Kernel, rig: Rig, label: string, plan: readonly F
 
 const ftraceMechanism: Mechanism = {
   name: 'ftrace',
-  description: 'DYNAMIC and static ftrace ops with filters registered, re-filtered and removed on hot functions (syscalls, fork, exit, faults, the idle loop on some seeds); ops data freed when unregister returns',
+  description:
+    'DYNAMIC and static ftrace ops with filters registered, re-filtered and removed on hot functions (syscalls, fork, exit, faults, the idle loop on some seeds); ops data freed when unregister returns',
   flavours: ['sched', 'tasks'],
   maxSteps: 30_000,
   unsafe: [
-    { name: 'free-trampoline-after-rcu-sched', mechanism: 'ftrace', option: "ftrace({ freeTrampolineAfter: 'rcu-sched' })", description: 'the trampoline is freed after RCU-sched only; a task preempted on it resumes on freed code', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
-    { name: 'idle-trampolines', mechanism: 'ftrace', option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })", description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task', expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'] },
+    {
+      name: 'free-trampoline-after-rcu-sched',
+      mechanism: 'ftrace',
+      option: "ftrace({ freeTrampolineAfter: 'rcu-sched' })",
+      description: 'the trampoline is freed after RCU-sched only; a task preempted on it resumes on freed code',
+      expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'],
+    },
+    {
+      name: 'idle-trampolines',
+      mechanism: 'ftrace',
+      option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })",
+      description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task',
+      expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'],
+    },
   ],
   plugins: ({ variant, opt }) => {
     const traceIdle = variant === 'idle-trampolines' || opt.below(4) === 0;
-    return [rcuTasks(), ftrace({ freeTrampolineAfter: variant === 'free-trampoline-after-rcu-sched' ? 'rcu-sched' : 'rcu-tasks', traceIdle, idleTrampolines: variant === 'idle-trampolines' ? 'allow' : 'refuse' })];
+    return [
+      rcuTasks(),
+      ftrace({
+        freeTrampolineAfter: variant === 'free-trampoline-after-rcu-sched' ? 'rcu-sched' : 'rcu-tasks',
+        traceIdle,
+        idleTrampolines: variant === 'idle-trampolines' ? 'allow' : 'refuse',
+      }),
+    ];
   },
   setup({ kernel, w, rig, variant, rounds }) {
     const idle = kernel.api.ftrace.options.traceIdle;
@@ -535,16 +628,26 @@ function* utraceTracer(kernel: Kernel, rig: Rig, plan: readonly UtracePlanStep[]
 
 const utraceMechanism: Mechanism = {
   name: 'utrace',
-  description: 'engines attached to live shells with drawn event masks, stopped, resumed and detached (with utrace_barrier where the detach says so) while the shells fork, exec and exit',
+  description:
+    'engines attached to live shells with drawn event masks, stopped, resumed and detached (with utrace_barrier where the detach says so) while the shells fork, exec and exit',
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'no-barrier', mechanism: 'utrace', option: 'detachEngine(api, pid, engine, { barrier: false })', description: 'the tracer puts its last reference right after control(DETACH), without utrace_barrier', expect: ['utrace/engine-lifetime', 'torture/checks'] }],
+  unsafe: [
+    {
+      name: 'no-barrier',
+      mechanism: 'utrace',
+      option: 'detachEngine(api, pid, engine, { barrier: false })',
+      description: 'the tracer puts its last reference right after control(DETACH), without utrace_barrier',
+      expect: ['utrace/engine-lifetime', 'torture/checks'],
+    },
+  ],
   plugins: () => [utrace()],
   setup({ kernel, w, rig, variant, rounds }) {
     const tracers = between(w.prng, 1, 2);
     for (let j = 0; j < tracers; j++) {
       const plan: UtracePlanStep[] = [];
-      for (let i = 0; i < rounds; i++) plan.push({ target: w.prng.below(16), mask: pick(w.prng, UTRACE_MASKS), hold: between(w.prng, 0, 3), stop: w.prng.below(3) === 0 });
+      for (let i = 0; i < rounds; i++)
+        plan.push({ target: w.prng.below(16), mask: pick(w.prng, UTRACE_MASKS), hold: between(w.prng, 0, 3), stop: w.prng.below(3) === 0 });
       kernel.spawnKthread(utraceTracer(kernel, rig, plan, variant !== 'no-barrier'), { comm: `torture_ut${j}` });
     }
   },
@@ -557,7 +660,15 @@ const ringBufferMechanism: Mechanism = {
   description: 'per-CPU buffers with drawn sizes, mode and copy strategy under the swarm workload; events enabled and disabled; a flush at a drawn time',
   flavours: ['sched', 'trace'],
   maxSteps: 30_000,
-  unsafe: [{ name: 'local-only', mechanism: 'ring-buffer', option: "ringBuffer({ commitCounters: 'local-only', copyStrategy: 'in-place' })", description: 'a commit after a migration is a non-atomic CPU-local add from another CPU', expect: ['ring-buffer/delivery', 'ring-buffer/commit'] }],
+  unsafe: [
+    {
+      name: 'local-only',
+      mechanism: 'ring-buffer',
+      option: "ringBuffer({ commitCounters: 'local-only', copyStrategy: 'in-place' })",
+      description: 'a commit after a migration is a non-atomic CPU-local add from another CPU',
+      expect: ['ring-buffer/delivery', 'ring-buffer/commit'],
+    },
+  ],
   plugins: ({ variant, opt }) => {
     const subbufSize = pick(opt, [512, 1024, 4096]);
     const numSubbuf = pick(opt, [2, 4]);
@@ -587,7 +698,8 @@ type LockKind = 'mutex' | 'spin' | 'rw-read' | 'rw-write' | 'tasklist-read';
 function checkHolders(rig: Rig, h: LockHolders, where: string): void {
   if (h.mutex > 1) rig.fail(`${where}: ${h.mutex} tasks inside torture_mutex at once`);
   if (h.spin > 1) rig.fail(`${where}: ${h.spin} tasks inside torture_spin at once`);
-  if (h.rwWriters > 1 || (h.rwWriters > 0 && h.rwReaders > 0)) rig.fail(`${where}: torture_rw has ${h.rwWriters} writer(s) and ${h.rwReaders} reader(s) at once`);
+  if (h.rwWriters > 1 || (h.rwWriters > 0 && h.rwReaders > 0))
+    rig.fail(`${where}: torture_rw has ${h.rwWriters} writer(s) and ${h.rwReaders} reader(s) at once`);
 }
 
 /** A lock-torture thread (locktorture's writer/reader): sections under the core's locks, checked for exclusion inside. */
@@ -656,10 +768,19 @@ function* lockWorker(rig: Rig, h: LockHolders, plan: readonly { kind: LockKind; 
 
 const locksMechanism: Mechanism = {
   name: 'locks',
-  description: "the core's mutex, spinlock, rwlock and the tasklist lock taken by 2 to 4 threads in drawn orders while the shells fork (fork takes the tasklist write lock); exclusion checked inside every section",
+  description:
+    "the core's mutex, spinlock, rwlock and the tasklist lock taken by 2 to 4 threads in drawn orders while the shells fork (fork takes the tasklist write lock); exclusion checked inside every section",
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-lock', mechanism: 'locks', option: "torture's worker: each thread takes a mutex of its own instead of the shared one", description: 'a lock that excludes nothing (locktorture\'s check that the test can fail)', expect: ['torture/checks'] }],
+  unsafe: [
+    {
+      name: 'busted-lock',
+      mechanism: 'locks',
+      option: "torture's worker: each thread takes a mutex of its own instead of the shared one",
+      description: "a lock that excludes nothing (locktorture's check that the test can fail)",
+      expect: ['torture/checks'],
+    },
+  ],
   plugins: () => [],
   setup({ kernel, w, rig, variant, rounds }) {
     const h: LockHolders = { mutex: 0, spin: 0, rwWriters: 0, rwReaders: 0, tasklistReaders: 0 };
@@ -667,7 +788,8 @@ const locksMechanism: Mechanism = {
     const kinds: LockKind[] = ['mutex', 'spin', 'rw-read', 'rw-write', 'tasklist-read'];
     for (let j = 0; j < workers; j++) {
       const plan: { kind: LockKind; points: number; sleep: boolean }[] = [];
-      for (let i = 0; i < rounds * 3; i++) plan.push({ kind: variant === 'busted-lock' ? 'mutex' : pick(w.prng, kinds), points: between(w.prng, 0, 3), sleep: w.prng.below(2) === 0 });
+      for (let i = 0; i < rounds * 3; i++)
+        plan.push({ kind: variant === 'busted-lock' ? 'mutex' : pick(w.prng, kinds), points: between(w.prng, 0, 3), sleep: w.prng.below(2) === 0 });
       kernel.spawnKthread(lockWorker(rig, h, plan, variant === 'busted-lock' ? `torture_mutex_${j}` : 'torture_mutex'), { comm: `torture_lk${j}` });
     }
   },
@@ -694,10 +816,19 @@ function* schedWriter(rig: Rig, plan: readonly { gap: number; how: Retire }[], b
 
 const rcuSchedMechanism: Mechanism = {
   name: 'rcu-sched',
-  description: "the core's RCU-sched: readers in every hook a probe can run in (context switch on idle and user-bound CPUs, fork, exec, exit, page fault, module load, ...), in a syscall and in threads; writers that synchronize or queue callbacks; callback floods",
+  description:
+    "the core's RCU-sched: readers in every hook a probe can run in (context switch on idle and user-bound CPUs, fork, exec, exit, page fault, module load, ...), in a syscall and in threads; writers that synchronize or queue callbacks; callback floods",
   flavours: ['sched'],
   maxSteps: 20_000,
-  unsafe: [{ name: 'busted-rcu-sched-writer', mechanism: 'rcu-sched', option: "torture's writer: frees the replaced object at once, without a grace period", description: 'rcutorture\'s "busted" flavour: a writer that does not wait', expect: ['torture/checks'] }],
+  unsafe: [
+    {
+      name: 'busted-rcu-sched-writer',
+      mechanism: 'rcu-sched',
+      option: "torture's writer: frees the replaced object at once, without a grace period",
+      description: 'rcutorture\'s "busted" flavour: a writer that does not wait',
+      expect: ['torture/checks'],
+    },
+  ],
   plugins: ({ rig, opt }) => {
     // Always the context-switch reader (the hottest site); the others drawn per seed, idle rarely (it makes idle CPUs step).
     const hooks: ReaderHook[] = READER_HOOKS.filter((h) => h === 'contextSwitch' || (h === 'idle' ? opt.below(6) === 0 : opt.below(2) === 0));
@@ -713,7 +844,8 @@ const rcuSchedMechanism: Mechanism = {
       kernel.spawnKthread(schedWriter(rig, plan, variant === 'busted-rcu-sched-writer'), { comm: `torture_rw${j}` });
     }
     if (w.prng.below(2) === 0) kernel.spawnKthread(floodSched(rig, between(w.prng, 2, 8)), { comm: 'torture_flood' });
-    if (w.prng.below(2) === 0) kernel.spawnKthread(moduleChurn(kernel.paths.loadModule, kernel.paths.unloadModule, rig, rounds, between(w.prng, 0, 3)), { comm: 'torture_mod' });
+    if (w.prng.below(2) === 0)
+      kernel.spawnKthread(moduleChurn(kernel.paths.loadModule, kernel.paths.unloadModule, rig, rounds, between(w.prng, 0, 3)), { comm: 'torture_mod' });
   },
 };
 

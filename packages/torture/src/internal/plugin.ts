@@ -2,7 +2,20 @@ import { definePlugin, msleep, rcuReadLock, rcuReadUnlock, schedPoint, type Hook
 import type { Rig } from './rig.js';
 
 /** Hooks the torture plugin may put an RCU-sched reader in: every place a probe can run. */
-export const READER_HOOKS = ['contextSwitch', 'fork', 'clone', 'exec', 'exit', 'death', 'release', 'returnToUser', 'pageFault', 'moduleLoad', 'moduleUnload', 'idle'] as const;
+export const READER_HOOKS = [
+  'contextSwitch',
+  'fork',
+  'clone',
+  'exec',
+  'exit',
+  'death',
+  'release',
+  'returnToUser',
+  'pageFault',
+  'moduleLoad',
+  'moduleUnload',
+  'idle',
+] as const;
 export type ReaderHook = (typeof READER_HOOKS)[number];
 
 export interface TortureReaderOptions {
@@ -74,7 +87,13 @@ export function tortureReaders(rig: Rig, options: TortureReaderOptions): Tracela
 }
 
 /** A kernel thread that loads and unloads a module now and then, so moduleLoad/moduleUnload readers run. */
-export function* moduleChurn(load: (name: string) => KPath<number>, unload: (name: string) => KPath<number>, rig: Rig, rounds: number, delay: number): KPath<void> {
+export function* moduleChurn(
+  load: (name: string) => KPath<number>,
+  unload: (name: string) => KPath<number>,
+  rig: Rig,
+  rounds: number,
+  delay: number,
+): KPath<void> {
   for (let i = 0; i < rounds; i++) {
     yield* load(`torture_mod${i}`);
     rig.count('module-load');

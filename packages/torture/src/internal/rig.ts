@@ -27,7 +27,8 @@ export interface TortureObject {
 export function gpCounts(s: KernelState, flavour: Flavour): { started: number; completed: number } {
   if (flavour === 'sched') return { started: s.rcu.gp?.seq ?? s.rcu.completed, completed: s.rcu.completed };
   if (flavour === 'tasks' || flavour === 'trace') {
-    const slice = (s.plugins as Record<string, unknown>)['rcu-tasks'] as { tasks: { completed: number; gp: { gp: number } | null }; trace: { completed: number; gp: { gp: number } | null } } | undefined;
+    const slice = (s.plugins as Record<string, unknown>)['rcu-tasks'] as
+      { tasks: { completed: number; gp: { gp: number } | null }; trace: { completed: number; gp: { gp: number } | null } } | undefined;
     const f = slice?.[flavour];
     if (f === undefined) return { started: 0, completed: 0 };
     return { started: f.gp?.gp ?? f.completed, completed: f.completed };
@@ -109,7 +110,8 @@ export class Rig {
     const p = this.pipeCount(o);
     this.pipe[Math.min(p, PIPE_LEN)]!++;
     if (o.freed) this.fail(`${where}: reader reached object #${o.id} after it was freed (pipe count ${p})`);
-    else if (p >= 2 && o.flavour !== 'none') this.fail(`${where}: reader still holds object #${o.id} ${p - 1} ${o.flavour} grace period(s) after its removal (Reader Pipe ${p})`);
+    else if (p >= 2 && o.flavour !== 'none')
+      this.fail(`${where}: reader still holds object #${o.id} ${p - 1} ${o.flavour} grace period(s) after its removal (Reader Pipe ${p})`);
   }
 
   fail(message: string): void {

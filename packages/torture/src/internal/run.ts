@@ -1,5 +1,20 @@
 import { createPrng, TracelabError, type Kernel } from '@tracelab/core';
-import { candidateOf, defaultScale, defineScenario, isFailure, randomWalk, replay as exploreReplay, replayString, runSchedule, scheduleSeed, shrink, watchGracePeriods, type ReplayResult, type RunOutcome, type Scenario } from '@tracelab/explore';
+import {
+  candidateOf,
+  defaultScale,
+  defineScenario,
+  isFailure,
+  randomWalk,
+  replay as exploreReplay,
+  replayString,
+  runSchedule,
+  scheduleSeed,
+  shrink,
+  watchGracePeriods,
+  type ReplayResult,
+  type RunOutcome,
+  type Scenario,
+} from '@tracelab/explore';
 import { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS, type MechanismName } from './mechanisms.js';
 import { PIPE_LEN, Rig } from './rig.js';
 import { drawWorkload, programOf } from './workload.js';
@@ -21,7 +36,8 @@ const PREEMPT_P = [0.05, 0.15, 0.4] as const;
  */
 export function tortureScenario(mechanism: MechanismName, seed: number): Scenario {
   const m = MECHANISMS[mechanism];
-  if (m === undefined) throw new TracelabError('INVALID_OPTION', `torture: unknown mechanism ${JSON.stringify(mechanism)}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
+  if (m === undefined)
+    throw new TracelabError('INVALID_OPTION', `torture: unknown mechanism ${JSON.stringify(mechanism)}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
   const w0 = drawWorkload(seed);
   // guarded by: explore's call order (plugins, then createKernel, then setup, in one thread)
   let pending: Rig | null = null;
@@ -32,7 +48,10 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
     cpus: w0.cpus,
     maxSteps: m.maxSteps,
     scale: { name: 'rounds', default: w0.rounds, min: 1 },
-    variants: [{ name: 'safe', description: 'every option at its safe default', safe: true }, ...m.unsafe.map((u) => ({ name: u.name, description: `${u.option}: ${u.description}`, safe: false, expect: u.expect }))],
+    variants: [
+      { name: 'safe', description: 'every option at its safe default', safe: true },
+      ...m.unsafe.map((u) => ({ name: u.name, description: `${u.option}: ${u.description}`, safe: false, expect: u.expect })),
+    ],
     plugins(variant) {
       const rig = new Rig();
       pending = rig;
@@ -86,11 +105,17 @@ const FORMAT = /^([a-z0-9-]+)#(\d+):(.+)$/;
 
 export function decodeTortureReplay(s: string): { mechanism: MechanismName; seed: number; replay: string } {
   const m = FORMAT.exec(typeof s === 'string' ? s.trim() : '');
-  if (m === null) throw new TracelabError('SCHEDULE_INVALID', `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S2:<choices>.<steps>:<body>:<check> (tracelab torture prints one)`);
+  if (m === null)
+    throw new TracelabError(
+      'SCHEDULE_INVALID',
+      `torture replay string ${JSON.stringify(s)} is not <mechanism>#<seed>:<variant>[@<rounds>]:S2:<choices>.<steps>:<body>:<check> (tracelab torture prints one)`,
+    );
   const mechanism = m[1] as MechanismName;
-  if (!MECHANISM_NAMES.includes(mechanism)) throw new TracelabError('SCHEDULE_INVALID', `torture replay string: unknown mechanism ${JSON.stringify(m[1])}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
+  if (!MECHANISM_NAMES.includes(mechanism))
+    throw new TracelabError('SCHEDULE_INVALID', `torture replay string: unknown mechanism ${JSON.stringify(m[1])}; mechanisms: ${MECHANISM_NAMES.join(', ')}`);
   const seed = Number(m[2]);
-  if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new TracelabError('SCHEDULE_INVALID', `torture replay string: seed ${m[2]} is out of range 0..2^32-1`);
+  if (!Number.isSafeInteger(seed) || seed > 0xffffffff)
+    throw new TracelabError('SCHEDULE_INVALID', `torture replay string: seed ${m[2]} is out of range 0..2^32-1`);
   return { mechanism, seed, replay: m[3]! };
 }
 
@@ -135,9 +160,24 @@ export function runSeed(mechanism: MechanismName, seed: number, variant: string)
   const failed = isFailure(outcome);
   const w = drawWorkload(seed);
   const failure = failed
-    ? { invariant: outcome.violation!.name, message: outcome.violation!.message, replay: encodeTortureReplay(mechanism, seed, replayString(sc, variant, defaultScale(sc), valuesOf(outcome), outcome.steps)) }
+    ? {
+        invariant: outcome.violation!.name,
+        message: outcome.violation!.message,
+        replay: encodeTortureReplay(mechanism, seed, replayString(sc, variant, defaultScale(sc), valuesOf(outcome), outcome.steps)),
+      }
     : null;
-  return { seed, cpus: sc.cpus, kinds: w.kinds, steps: outcome.steps, done: outcome.done, ops: { ...rig.ops }, gps: gpsOf(outcome.kernel), pipe: [...rig.pipe], unfair: outcome.violation !== null && !failed, failure };
+  return {
+    seed,
+    cpus: sc.cpus,
+    kinds: w.kinds,
+    steps: outcome.steps,
+    done: outcome.done,
+    ops: { ...rig.ops },
+    gps: gpsOf(outcome.kernel),
+    pipe: [...rig.pipe],
+    unfair: outcome.violation !== null && !failed,
+    failure,
+  };
 }
 
 /** A failing seed's counterexample after shrinking (explore's shrinker, to a fixed point or `runs`). */
@@ -153,7 +193,11 @@ export interface Shrunk {
 /** Re-runs a failing seed and shrinks its schedule; the replay string replays the shrunk run. */
 export function shrinkSeed(mechanism: MechanismName, seed: number, variant: string, runs: number): Shrunk {
   const { sc, outcome } = outcomeOf(mechanism, seed, variant);
-  if (!isFailure(outcome)) throw new TracelabError('SCHEDULE_DIVERGED', `torture: seed ${seed} of ${mechanism} failed where it ran first and not when re-run here (a worker running stale code? rebuild with tsc -b)`);
+  if (!isFailure(outcome))
+    throw new TracelabError(
+      'SCHEDULE_DIVERGED',
+      `torture: seed ${seed} of ${mechanism} failed where it ran first and not when re-run here (a worker running stale code? rebuild with tsc -b)`,
+    );
   const invariant = outcome.violation!.name;
   const r = shrink(sc, variant, candidateOf(defaultScale(sc), outcome), invariant, runs);
   const best = r.best.outcome;
@@ -165,7 +209,11 @@ export function shrinkSeed(mechanism: MechanismName, seed: number, variant: stri
 export function unsafeOption(name: string) {
   const u = UNSAFE_OPTIONS.find((x) => x.name === name);
   if (u === undefined) {
-    throw new TracelabError('UNKNOWN_UNSAFE_OPTION', `torture: unknown unsafe option ${JSON.stringify(name)}; unsafe options: ${UNSAFE_OPTIONS.map((x) => `${x.name} (${x.mechanism})`).join(', ')}`, { option: name, known: UNSAFE_OPTIONS.map((x) => x.name) });
+    throw new TracelabError(
+      'UNKNOWN_UNSAFE_OPTION',
+      `torture: unknown unsafe option ${JSON.stringify(name)}; unsafe options: ${UNSAFE_OPTIONS.map((x) => `${x.name} (${x.mechanism})`).join(', ')}`,
+      { option: name, known: UNSAFE_OPTIONS.map((x) => x.name) },
+    );
   }
   return u;
 }

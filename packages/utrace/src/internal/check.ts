@@ -29,7 +29,8 @@ export function stoppedInvariant(): InvariantCheck {
       const task = intMapGet(s.tasks, t.pid);
       if (task === undefined || task.state !== 'stopped') continue;
       if (task.pendingSignals.includes(SIGKILL)) continue;
-      if (!holdsStop(u, t.attached) && !holdsStop(u, t.attaching)) return `pid ${t.pid} is stopped by utrace (TASK_TRACED) but no attached engine holds ENGINE_STOP`;
+      if (!holdsStop(u, t.attached) && !holdsStop(u, t.attaching))
+        return `pid ${t.pid} is stopped by utrace (TASK_TRACED) but no attached engine holds ENGINE_STOP`;
     }
     last = u;
     lastTasks = s.tasks;

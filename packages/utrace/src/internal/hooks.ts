@@ -61,7 +61,9 @@ function signalEvent(sig: number, d: SignalAction): { event: number; action: num
     case 'stop':
       return { event: UTRACE_EVENT_SIGNAL_STOP, action: sig === 19 ? UTRACE_SIGNAL_STOP : UTRACE_SIGNAL_TSTP };
     default:
-      return CORE_SIGNALS.has(sig) ? { event: UTRACE_EVENT_SIGNAL_CORE, action: UTRACE_SIGNAL_CORE } : { event: UTRACE_EVENT_SIGNAL_TERM, action: UTRACE_SIGNAL_TERM };
+      return CORE_SIGNALS.has(sig)
+        ? { event: UTRACE_EVENT_SIGNAL_CORE, action: UTRACE_SIGNAL_CORE }
+        : { event: UTRACE_EVENT_SIGNAL_TERM, action: UTRACE_SIGNAL_TERM };
   }
 }
 
@@ -92,7 +94,8 @@ function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction)
  * called for a task without TIF_SYSCALL_TRACE: the core's slow-path flag test filters them.
  */
 export function tapHooks(ctx: PluginContext<UtraceState>, core: UtraceCore): void {
-  const regsOf = (pid: number, name: string | null, args: Readonly<Record<string, number>>, ret: number | null): UtraceRegs => Object.freeze({ pid, syscall: name, args, ret });
+  const regsOf = (pid: number, name: string | null, args: Readonly<Record<string, number>>, ret: number | null): UtraceRegs =>
+    Object.freeze({ pid, syscall: name, args, ret });
   const flagsOf = function* (pid: number): KPath<number> {
     return core.taskU(yield* getState(), pid)?.flags ?? 0;
   };

@@ -71,7 +71,10 @@ function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines
 function callbackBreak(u: UtraceState, e: { pid: number; engine: number; callback: string }): UtraceState['broken'] {
   const en = u.engines[e.engine];
   if (en === undefined) {
-    return Object.freeze({ invariant: UTRACE_INVARIANTS.lifetime, message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after the engine was freed (no reference left, not even the list's)` });
+    return Object.freeze({
+      invariant: UTRACE_INVARIANTS.lifetime,
+      message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after the engine was freed (no reference left, not even the list's)`,
+    });
   }
   if (en.freed) {
     return Object.freeze({
@@ -80,7 +83,10 @@ function callbackBreak(u: UtraceState, e: { pid: number; engine: number; callbac
     });
   }
   if (en.detached && e.callback !== 'reportReap') {
-    return Object.freeze({ invariant: UTRACE_INVARIANTS.detach, message: `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached` });
+    return Object.freeze({
+      invariant: UTRACE_INVARIANTS.detach,
+      message: `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached`,
+    });
   }
   if (e.callback === 'reportReap' && u.tasks[e.pid]?.death === true) {
     return Object.freeze({ invariant: UTRACE_INVARIANTS.deathReap, message: `report_reap for pid ${e.pid} while its report_death is still running` });

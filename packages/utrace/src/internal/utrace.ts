@@ -101,14 +101,37 @@ export interface Report {
 }
 
 export function newReport(): Report {
-  return { action: UTRACE_RESUME, resumeAction: UTRACE_RESUME, result: 0, argBits: 0, argMask: 0, detaches: false, spurious: true, stale: false, folded: [], held: [] };
+  return {
+    action: UTRACE_RESUME,
+    resumeAction: UTRACE_RESUME,
+    result: 0,
+    argBits: 0,
+    argMask: 0,
+    detaches: false,
+    spurious: true,
+    stale: false,
+    folded: [],
+    held: [],
+  };
 }
 
 /** A callback name of UtraceEngineOps (the kernel's report_* member). */
 export type CallbackName = Exclude<keyof UtraceEngineOps, 'name' | 'release'>;
 
 /** The ops members that are callbacks, checked at attach. */
-const OPS_CALLBACKS: ReadonlyArray<CallbackName | 'release'> = ['reportQuiesce', 'reportSignal', 'reportClone', 'reportJctl', 'reportExec', 'reportSyscallEntry', 'reportSyscallExit', 'reportExit', 'reportDeath', 'reportReap', 'release'];
+const OPS_CALLBACKS: ReadonlyArray<CallbackName | 'release'> = [
+  'reportQuiesce',
+  'reportSignal',
+  'reportClone',
+  'reportJctl',
+  'reportExec',
+  'reportSyscallEntry',
+  'reportSyscallExit',
+  'reportExit',
+  'reportDeath',
+  'reportReap',
+  'release',
+];
 
 /** Starts one engine's event callback (a generator function's generator is created, nothing of it runs yet; a plain function runs). */
 export type CallbackCall = (handle: UtraceEngine, action: number) => KPath<number | void> | number | void;
@@ -241,7 +264,13 @@ export function utraceCore(registry: EngineRegistry, faults: UtraceFaults = {}, 
       // left the bit set. The kernel's test of the bit alone would stop the task with no engine
       // wanting it stopped, until some tracer happened to call utrace_reset (found by `tracelab
       // torture`, test/stop-overridden.test.ts). Ask the engines, as SEMANTICS 3(d) does.
-      if ((u.flags & ENGINE_STOP) === 0 || !u.attached.some((id) => { const e = engineS(s, id); return e !== undefined && !e.detached && e.stop; })) {
+      if (
+        (u.flags & ENGINE_STOP) === 0 ||
+        !u.attached.some((id) => {
+          const e = engineS(s, id);
+          return e !== undefined && !e.detached && e.stop;
+        })
+      ) {
         // Everyone who asked for the stop has resumed or detached since: don't stop.
         yield* utraceResetLocked(pid);
         u = taskU(yield* getState(), pid)!;

@@ -43,7 +43,12 @@ export function viewerBundle(): string {
       alias: { 'node:crypto': crypto, 'node:fs': unavailable, 'node:path': unavailable, 'node:url': unavailable, 'node:worker_threads': unavailable },
     });
   } catch (err) {
-    throw new TracelabError('VIEWER_BUNDLE_FAILED', `viewer: esbuild could not bundle the page from ${entry.path}: ${err instanceof Error ? err.message : String(err)}`, { entry: entry.path }, { cause: err });
+    throw new TracelabError(
+      'VIEWER_BUNDLE_FAILED',
+      `viewer: esbuild could not bundle the page from ${entry.path}: ${err instanceof Error ? err.message : String(err)}`,
+      { entry: entry.path },
+      { cause: err },
+    );
   }
   const out = result.outputFiles[0];
   if (out === undefined) throw new TracelabError('VIEWER_BUNDLE_FAILED', `viewer: esbuild produced no output for ${entry.path}`, { entry: entry.path });

@@ -85,7 +85,8 @@ export function loadEvents(values: readonly unknown[], parseError: LogError | nu
       const line = lineOf(err);
       const code = err instanceof TracelabError ? err.code : 'LOG_REPLAY_FAILED';
       // The first error found wins the banner only if it comes first in the file.
-      if (line === null) return { events: events as KernelEvent[], kernel: null, error: { line: error?.line ?? events.length + 1, code, message: describe(err) } };
+      if (line === null)
+        return { events: events as KernelEvent[], kernel: null, error: { line: error?.line ?? events.length + 1, code, message: describe(err) } };
       error = { line, code, message: describe(err) };
       events = events.slice(0, line - 1);
     }

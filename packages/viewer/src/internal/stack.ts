@@ -33,7 +33,11 @@ export function stackOf(events: readonly KernelEvent[]): PluginStack {
     const r = e as KernelEvent<'kernel/plugin-registered'>;
     const factory = FACTORIES[r.name];
     if (factory === undefined) {
-      throw new TracelabError('VIEWER_UNKNOWN_PLUGIN', `line ${e.seq + 1} registers plugin ${r.name}, which the viewer does not bundle (it has ${BUNDLED_PLUGINS.join(', ')})`, { line: e.seq + 1, plugin: r.name });
+      throw new TracelabError(
+        'VIEWER_UNKNOWN_PLUGIN',
+        `line ${e.seq + 1} registers plugin ${r.name}, which the viewer does not bundle (it has ${BUNDLED_PLUGINS.join(', ')})`,
+        { line: e.seq + 1, plugin: r.name },
+      );
     }
     stack.push(factory((r.options ?? {}) as never));
   }

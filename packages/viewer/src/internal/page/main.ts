@@ -21,11 +21,17 @@ function validPrefix(values: readonly unknown[]): { events: KernelEvent[]; error
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as Record<string, unknown> | null;
     const line = i + 1;
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v['type'] !== 'string') return { events, error: { line, code: 'LOG_INVALID_EVENT', message: `line ${line} is not an event object with a "type"` } };
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v['type'] !== 'string')
+      return { events, error: { line, code: 'LOG_INVALID_EVENT', message: `line ${line} is not an event object with a "type"` } };
     for (const f of ['seq', 'time', 'cpu']) {
-      if (!Number.isInteger(v[f])) return { events, error: { line, code: 'LOG_INVALID_EVENT', message: `line ${line} (${String(v['type'])}) has no integer "${f}"` } };
+      if (!Number.isInteger(v[f]))
+        return { events, error: { line, code: 'LOG_INVALID_EVENT', message: `line ${line} (${String(v['type'])}) has no integer "${f}"` } };
     }
-    if (v['seq'] !== i) return { events, error: { line, code: 'LOG_SEQUENCE', message: `line ${line} has seq ${String(v['seq'])}, expected ${i} (events missing, duplicated or reordered)` } };
+    if (v['seq'] !== i)
+      return {
+        events,
+        error: { line, code: 'LOG_SEQUENCE', message: `line ${line} has seq ${String(v['seq'])}, expected ${i} (events missing, duplicated or reordered)` },
+      };
     events.push(v as unknown as KernelEvent);
   }
   return { events, error: null };
@@ -97,7 +103,12 @@ class Viewer {
     if (el === null) return;
     this.root.setAttribute('data-log-hash', hash);
     const expected = this.meta.logHash;
-    el.innerHTML = expected === null ? `log hash <code>${hash.slice(0, 16)}…</code>` : hash === expected ? `log hash <code>${hash.slice(0, 16)}…</code> <span class="ok">matches the run's</span>` : `log hash <code>${hash.slice(0, 16)}…</code> <span class="bad">differs from the run's ${esc(expected.slice(0, 16))}… (the log was cut or edited)</span>`;
+    el.innerHTML =
+      expected === null
+        ? `log hash <code>${hash.slice(0, 16)}…</code>`
+        : hash === expected
+          ? `log hash <code>${hash.slice(0, 16)}…</code> <span class="ok">matches the run's</span>`
+          : `log hash <code>${hash.slice(0, 16)}…</code> <span class="bad">differs from the run's ${esc(expected.slice(0, 16))}… (the log was cut or edited)</span>`;
   }
 
   private render(events: KernelEvent[], error: LogError | null): void {
@@ -144,12 +155,14 @@ class Viewer {
       this.stepper = new Stepper(stepperBox, cx, events.length, onSelect);
       for (const s of cx.steps) {
         const e = events[Math.min(s.at, events.length - 1)];
-        if (s.preemption && e !== undefined) extra.push({ cpu: s.kind === 'cpu' ? (s.cpus?.[s.value] ?? e.cpu) : e.cpu, seq: e.seq, time: e.time, kind: 'choice', label: 'preemption' });
+        if (s.preemption && e !== undefined)
+          extra.push({ cpu: s.kind === 'cpu' ? (s.cpus?.[s.value] ?? e.cpu) : e.cpu, seq: e.seq, time: e.time, kind: 'choice', label: 'preemption' });
       }
     } else stepperBox.remove();
     this.lanes.addMarks(extra);
     renderPlots(this.root.querySelector('.plot-row')!, model, meta.summary, onSelect);
-    for (const v of this.root.querySelectorAll('.violation[data-seq]')) v.addEventListener('click', () => this.select(Number(v.getAttribute('data-seq')), true));
+    for (const v of this.root.querySelectorAll('.violation[data-seq]'))
+      v.addEventListener('click', () => this.select(Number(v.getAttribute('data-seq')), true));
   }
 
   select(seq: number, writeHash: boolean): void {

@@ -27,8 +27,12 @@ export interface LaneMark {
  * takes. The list is fixed at load time; nothing adds to it while the page runs.
  */
 export const LANE_MARK_SOURCES: ReadonlyArray<(e: KernelEvent) => LaneMark | null> = [
-  (e) => (e.type === 'sched/switch' && (e as KernelEvent<'sched/switch'>).preempted ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'preempt', label: `pid ${(e as KernelEvent<'sched/switch'>).prev} preempted` } : null),
-  (e) => (e.type === 'kernel/oops' ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'oops', label: `oops: ${(e as KernelEvent<'kernel/oops'>).message}` } : null),
+  (e) =>
+    e.type === 'sched/switch' && (e as KernelEvent<'sched/switch'>).preempted
+      ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'preempt', label: `pid ${(e as KernelEvent<'sched/switch'>).prev} preempted` }
+      : null,
+  (e) =>
+    e.type === 'kernel/oops' ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'oops', label: `oops: ${(e as KernelEvent<'kernel/oops'>).message}` } : null,
 ];
 
 const CORE_TYPES: ReadonlySet<string> = new Set(CORE_EVENT_TYPES as readonly string[]);
@@ -134,7 +138,10 @@ export function involves(model: Model, e: KernelEvent, pid: number): boolean {
 function valueText(v: unknown): string {
   if (typeof v === 'string') return /^[\w./:#-]+$/.test(v) ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(valueText).join(',')}]`;
-  if (typeof v === 'object' && v !== null) return `{${Object.entries(v).map(([k, x]) => `${k}=${valueText(x)}`).join(' ')}}`;
+  if (typeof v === 'object' && v !== null)
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${k}=${valueText(x)}`)
+      .join(' ')}}`;
   return String(v);
 }
 

@@ -78,7 +78,12 @@ function gpPlot(model: Model): string {
     body += `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3.5" fill="${FLAVOUR_COLOR[g.flavour] ?? '#555'}" data-seq="${g.startSeq}"><title>${esc(`${g.flavour} GP ${g.gp}: ticks ${g.start}..${g.end} (${g.end - g.start})`)}</title></circle>`;
   }
   const flavours = [...new Set(gps.map((g) => g.flavour))];
-  body += flavours.map((f, i) => `<circle cx="${W - PAD.r - 90}" cy="${PAD.t + 4 + i * 13}" r="4" fill="${FLAVOUR_COLOR[f] ?? '#555'}"/><text x="${W - PAD.r - 82}" y="${PAD.t + 8 + i * 13}">${esc(f)}</text>`).join('');
+  body += flavours
+    .map(
+      (f, i) =>
+        `<circle cx="${W - PAD.r - 90}" cy="${PAD.t + 4 + i * 13}" r="4" fill="${FLAVOUR_COLOR[f] ?? '#555'}"/><text x="${W - PAD.r - 82}" y="${PAD.t + 8 + i * 13}">${esc(f)}</text>`,
+    )
+    .join('');
   return `<figure><figcaption>Grace-period latencies (${gps.length}; click a point to go to its start)</figcaption>${svg(body, 'grace-periods')}</figure>`;
 }
 
@@ -130,7 +135,12 @@ function ringBufferPlot(model: Model): string {
   let a = axes(xMax, fillMax, 'tick', 'sub-buffers full, waiting for the consumer');
   for (const cpu of cpus) if (fill.has(cpu)) a += line(fill.get(cpu)!, fillMax, color(cpu), '');
   // Above the plot area, right of the axis label: the lines stay clear.
-  const legend = cpus.map((cpu, i) => `<rect x="${W - PAD.r - 55 * (cpus.length - i)}" y="${PAD.t - 10}" width="10" height="3" fill="${color(cpu)}"/><text x="${W - PAD.r - 55 * (cpus.length - i) + 14}" y="${PAD.t - 5}">cpu${cpu}</text>`).join('');
+  const legend = cpus
+    .map(
+      (cpu, i) =>
+        `<rect x="${W - PAD.r - 55 * (cpus.length - i)}" y="${PAD.t - 10}" width="10" height="3" fill="${color(cpu)}"/><text x="${W - PAD.r - 55 * (cpus.length - i) + 14}" y="${PAD.t - 5}">cpu${cpu}</text>`,
+    )
+    .join('');
   a += legend;
   let b = axes(xMax, lostMax, 'tick', 'records lost (cumulative)');
   for (const cpu of cpus) if (lost.has(cpu)) b += line(lost.get(cpu)!, lostMax, color(cpu), '');
@@ -149,7 +159,8 @@ export function probeCalls(events: readonly KernelEvent[], summary: unknown): Ar
     else if (e.type === 'ftrace/list-call') add(`ftrace ${(e as KernelEvent<'ftrace/list-call'>).ip}`);
   }
   // Counting probes keep their numbers outside the log; the run's summary has them.
-  const markers = (summary as { stack?: { markers?: Record<string, { marker?: unknown; calls?: unknown; stats?: { calls?: unknown } }> } } | null)?.stack?.markers;
+  const markers = (summary as { stack?: { markers?: Record<string, { marker?: unknown; calls?: unknown; stats?: { calls?: unknown } }> } } | null)?.stack
+    ?.markers;
   if (markers !== undefined && markers !== null) {
     for (const m of Object.values(markers)) {
       const n = typeof m?.calls === 'number' ? m.calls : typeof m?.stats?.calls === 'number' ? m.stats.calls : null;

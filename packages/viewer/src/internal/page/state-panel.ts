@@ -39,7 +39,8 @@ function rcuSection(state: KernelState, model: Model): string {
   const slice = (state.plugins as Record<string, unknown>)['rcu-tasks'] as Record<string, unknown> | undefined;
   if (slice !== undefined) {
     for (const flavour of ['tasks', 'trace'] as const) {
-      const f = slice[flavour] as { gp: null | { gp: number; start: number; holdouts: unknown; scanned: boolean; rescans: number }; completed: number } | undefined;
+      const f = slice[flavour] as
+        { gp: null | { gp: number; start: number; holdouts: unknown; scanned: boolean; rescans: number }; completed: number } | undefined;
       if (f === undefined) continue;
       html += `<h4>RCU-${flavour === 'tasks' ? 'tasks' : 'tasks-trace'}</h4><p>completed ${f.completed}`;
       if (f.gp === null) html += ', no grace period in progress</p>';
@@ -70,7 +71,13 @@ export class StatePanel {
     this.root.setAttribute('data-state-seq', String(seq));
     this.root.setAttribute('data-state-digest', digest);
     const changes = previous === null ? [] : diffStates(previous, state);
-    const changeRows = changes.filter((c) => c.path !== 'clock.now' || changes.length === 1).map((c) => [`<code>${esc(c.path)}</code>`, `<span class="before">${esc(short(plainState(c.before)))}</span>`, `<span class="after">${esc(short(plainState(c.after)))}</span>`]);
+    const changeRows = changes
+      .filter((c) => c.path !== 'clock.now' || changes.length === 1)
+      .map((c) => [
+        `<code>${esc(c.path)}</code>`,
+        `<span class="before">${esc(short(plainState(c.before)))}</span>`,
+        `<span class="after">${esc(short(plainState(c.after)))}</span>`,
+      ]);
     const cpuRows = state.cpus.map((c) => [`cpu${c.id}`, esc(taskLabel(model, c.curr)), String(c.preemptCount)]);
     const taskRows = tasksOf(state).map((t) => [
       String(t.pid),

@@ -15,10 +15,14 @@ export function segmentEnd(steps: readonly ScheduleStep[], i: number, events: nu
 }
 
 function describeStep(s: ScheduleStep): string {
-  if (s.kind === 'cpu') return `cpu choice: cpu${s.cpus?.[s.value] ?? s.value} steps (eligible ${s.cpus === undefined ? s.n : s.cpus.map((c) => `cpu${c}`).join(', ')})`;
+  if (s.kind === 'cpu')
+    return `cpu choice: cpu${s.cpus?.[s.value] ?? s.value} steps (eligible ${s.cpus === undefined ? s.n : s.cpus.map((c) => `cpu${c}`).join(', ')})`;
   if (s.kind === 'preempt') return s.value === 1 ? 'preemption point: PREEMPTED' : 'preemption point: not preempted';
   if (s.kind === 'task') return `task choice: runqueue entry ${s.value} of ${s.n}`;
-  if (s.kind === 'memory') return s.value === 0 ? `memory choice: the load reads the newest of ${s.n} stores` : `memory choice: STALE read, ${s.value} store${s.value === 1 ? '' : 's'} older than the newest`;
+  if (s.kind === 'memory')
+    return s.value === 0
+      ? `memory choice: the load reads the newest of ${s.n} stores`
+      : `memory choice: STALE read, ${s.value} store${s.value === 1 ? '' : 's'} older than the newest`;
   if (s.kind === 'irq') return s.value === 1 ? 'interrupt: the timer tick ARRIVES' : 'interrupt: no tick';
   if (s.kind === 'nmi') return s.value === 1 ? 'NMI: an NMI ARRIVES' : 'NMI: none';
   if (s.kind === 'ipi') return s.value === 1 ? 'IPI: the pending inter-processor interrupt ARRIVES' : 'IPI: not yet';
