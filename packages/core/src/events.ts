@@ -39,7 +39,8 @@ export interface CoreEventMap {
    * the task list until its own first code runs the fork hooks and `task/linked`; logs written
    * before carry no `listed`, and such a task was listed at once.
    */
-  'task/spawned': { pid: number; comm: string; kthread: boolean; listed?: boolean };
+  /** `boundCpu`: the one CPU the task may run on (a bound kernel thread, or a task spawned with `{ cpu }`). */
+  'task/spawned': { pid: number; comm: string; kthread: boolean; listed?: boolean; boundCpu?: number };
   /** A host-started task puts itself on the task list, between its fork hooks' `dup` and `link` stages. */
   'task/linked': { pid: number };
   /** A host-started user task leaves its fork tail for its program: back in user mode (ret_from_fork). */

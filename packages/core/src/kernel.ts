@@ -98,6 +98,11 @@ export interface ResetOptions {
 
 export interface SpawnOptions {
   readonly comm?: string;
+  /**
+   * Bind the task to this CPU for life (a per-CPU kernel thread, kthread_bind; for a user
+   * program, `taskset -c`): it runs only there, and `task/spawned` carries it as `boundCpu`.
+   */
+  readonly cpu?: number;
 }
 
 /** A simulated kernel with its plugins. Every name here is part of tracelab's contract. */
@@ -848,10 +853,11 @@ class KernelImpl implements ReplayedKernel {
         throw new TracelabError('INVALID_OPTION', `spawn: ${describeError(err)}`, {}, { cause: err });
       }
     }
+    const cpu = this.rt.bindTask('spawn', options.cpu);
     const pid = this.store.live.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
-    this.rt.emit({ type: 'task/spawned', pid, comm, kthread: false, listed: false });
-    this.rt.addTask(this.rt.newRt(pid, comm, this.corePaths.hostUserMain(pid, start)));
+    this.rt.emit(cpu < 0 ? { type: 'task/spawned', pid, comm, kthread: false, listed: false } : { type: 'task/spawned', pid, comm, kthread: false, listed: false, boundCpu: cpu });
+    this.rt.addTask(this.rt.newRt(pid, comm, this.corePaths.hostUserMain(pid, start), cpu));
     this.store.flush();
     this.store.drain();
     return pid;
@@ -859,11 +865,12 @@ class KernelImpl implements ReplayedKernel {
 
   spawnKthread(path: KPath<unknown> | (() => unknown), options: SpawnOptions = {}): number {
     this.live('spawnKthread');
-    return this.startKthread(threadBody('spawnKthread', path), options.comm ?? 'kthread').pid;
+    const cpu = this.rt.bindTask('spawnKthread', options.cpu);
+    return this.startKthread(threadBody('spawnKthread', path), options.comm ?? 'kthread', cpu).pid;
   }
 
-  private startKthread(path: KPath<unknown>, comm: string): TaskRt {
-    const rt = this.rt.createKthread(path, comm);
+  private startKthread(path: KPath<unknown>, comm: string, cpu = -1): TaskRt {
+    const rt = this.rt.createKthread(path, comm, cpu);
     this.store.flush();
     this.store.drain();
     return rt;
@@ -876,7 +883,7 @@ class KernelImpl implements ReplayedKernel {
         'RUN_REENTRANT',
         'call: called while the kernel is already running (from a subscriber or other code a step runs); call it after the outer run returns',
       );
-    const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall');
+    const t = this.startKthread(threadBody('call', path), options.comm ?? 'kcall', this.rt.bindTask('call', options.cpu));
     this.run({ ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}), until: () => t.outcome !== undefined });
     const v = this.rt.violations[0];
     if (v !== undefined) {

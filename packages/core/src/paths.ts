@@ -25,7 +25,7 @@ export type Command =
   | { readonly op: 'fn-enter'; readonly name: string }
   | { readonly op: 'fn-exit' }
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
-  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string }
+  | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string; readonly cpu?: number }
   | { readonly op: 'rcu-idle'; readonly enter: boolean }
   | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
   | { readonly op: 'irq-return' }
@@ -349,13 +349,20 @@ export function* callRcu(callback: RcuCallback, label = 'callback'): KPath<numbe
   return (yield { op: 'call-rcu', callback, label } as Command) as number;
 }
 
+/** Where a kernel thread may run: `cpu` binds it to that CPU for life (kthread_create_on_cpu, kthread_bind). */
+export interface KthreadOptions {
+  readonly cpu?: number;
+}
+
 /**
  * kthread_run: starts a kernel thread running `path` and returns its pid at once, from kernel
  * code (a plugin starting its worker thread on first use, as RCU-tasks does). The thread is
- * runnable when the calling step ends; `task/spawned` records it.
+ * runnable when the calling step ends; `task/spawned` records it. With `{ cpu }` the thread
+ * runs only on that CPU (a per-CPU worker: kthread_create_on_cpu); its `task/spawned` carries
+ * the CPU. A CPU out of range is INVALID_OPTION.
  */
-export function* kthreadRun(path: KPath<unknown>, comm = 'kthread'): KPath<number> {
-  return (yield { op: 'kthread-run', path, comm } as Command) as number;
+export function* kthreadRun(path: KPath<unknown>, comm = 'kthread', options: KthreadOptions = {}): KPath<number> {
+  return (yield options.cpu === undefined ? { op: 'kthread-run', path, comm } : { op: 'kthread-run', path, comm, cpu: options.cpu }) as number;
 }
 
 /**

@@ -123,6 +123,7 @@ export interface ResolvedFtraceOptions {
   readonly directCaller: boolean;
   readonly slightRaceFix: boolean;
   readonly shutdownWait: 'dynamic' | 'trampoline-only';
+  readonly cpuSync: 'tasks-rude' | 'rcu-sched';
 }
 
 export interface FtraceApi {
@@ -137,8 +138,8 @@ export interface FtraceApi {
   registerFtraceFunction(ops: FtraceOps): KPath<number>;
   /**
    * unregister_ftrace_function: takes `ops` off the list, lowers the refcounts, unpatches its
-   * sites; for a DYNAMIC ops (trampoline or not), waits (`synchronize_rcu`, then with the
-   * default `freeTrampolineAfter` `synchronize_rcu_tasks`) and frees its trampoline if it has
+   * sites; for a DYNAMIC ops (trampoline or not), waits (`synchronize_rcu_tasks_rude`, then with
+   * the default `freeTrampolineAfter` `synchronize_rcu_tasks`) and frees its trampoline if it has
    * one, all before it returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is
    * not registered. Once it returns, no task is on the ops' trampoline or in its callback, so a
    * DYNAMIC ops and its data may be freed; a static ops is not waited for.
@@ -198,8 +199,14 @@ declare module '@tracelab/core' {
     'ftrace/trace-function': { func: number | null; op: number | null };
     /** ftrace_caller called ops `ops`'s callback with another ops (`op`) as its ftrace_ops: the two globals were read from different updates. */
     'ftrace/op-mismatch': { ops: number; op: number | null; ip: string; pid: number };
-    /** A callback re-entered itself through traced code `depth` times with no recursion guard (an ops that claimed RECURSION and does not protect itself). */
+    /** A callback re-entered itself through traced code `depth` times with no recursion guard (an ops without RECURSION whose callback does not protect itself). */
     'ftrace/recursion': { ops: number; ip: string; pid: number; depth: number };
+    /**
+     * The recursion guard refused a call: ops `ops`'s callback was already running in this
+     * context (task, hard interrupt or NMI) when it reached traced `ip` again (what the kernel's
+     * CONFIG_FTRACE_RECORD_RECURSION lists in trace_recursion_record).
+     */
+    'ftrace/recursion-refused': { ops: number; ip: string; pid: number };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };
     /** A callback threw; it is skipped for this call. */

@@ -107,11 +107,13 @@ describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', 
     return { k, seen, target: k.api.ftrace.site('sys_getpid')!.target };
   }
 
-  test('without RECURSION the trampoline calls the assist function: the nested call is stopped by the guard', () => {
-    const { k, seen, target } = reentrant(undefined, false, false);
+  test('with RECURSION (5.11 on: the ops asks for protection) the trampoline calls the assist function: the nested call is stopped by the guard', () => {
+    const { k, seen, target } = reentrant(['RECURSION'], false, false);
     expect(target).toBe('trampoline');
     expect(k.violations).toEqual([]);
     expect(seen).toEqual(['sys_getpid']); // once per getpid (worker(2) makes one getpid), never for the nested trace_helper
+    // The refused nested call is in the log.
+    expect(k.log.filter((e) => e.type === 'ftrace/recursion-refused').map((e) => e.ip)).toEqual(['trace_helper']);
   });
 
   test('the list function takes the same guard', () => {
@@ -121,14 +123,15 @@ describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', 
     expect(seen).toEqual(['sys_getpid']);
   });
 
-  test('RECURSION with a callback that protects itself: called directly, and its own guard stops the nesting', () => {
-    const { k, seen } = reentrant(['RECURSION'], true, false);
+  test('without RECURSION, a callback that protects itself: called directly, and its own guard stops the nesting', () => {
+    const { k, seen } = reentrant(undefined, true, false);
     expect(k.violations).toEqual([]);
     expect(seen).toEqual(['sys_getpid']);
+    expect(k.log.filter((e) => e.type === 'ftrace/recursion-refused')).toEqual([]);
   });
 
-  test('RECURSION claimed by a callback that does not protect itself: runaway recursion, ftrace/no-runaway-recursion fires', () => {
-    const { k } = reentrant(['RECURSION'], false, false);
+  test('without RECURSION, a callback that does not protect itself: runaway recursion, ftrace/no-runaway-recursion fires', () => {
+    const { k } = reentrant(undefined, false, false);
     expect(k.violations[0]?.name).toBe(FTRACE_INVARIANTS.recursion);
     expect(k.violations[0]?.message).toMatch(/re-entered ops \d+'s callback 9 deep through trace_helper/);
   });

@@ -47,7 +47,7 @@ describe("freeTrampolineAfter: 'rcu-tasks' (the default)", () => {
 
 describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
   it(`frees the trampoline under a task preempted on it; found in ${N} seeds and replayable from the schedule string`, () => {
-    const found = explore(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched' }));
+    const found = explore(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }));
     // Measured: 27 of seeds 1..100 fail (the first is seed 6). The default is clean on the same seeds.
     expect(found.failing.length).toBeGreaterThanOrEqual(10);
     for (const f of found.failing) {
@@ -64,16 +64,16 @@ describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
       expect(gpEnd.seq).toBeGreaterThan(preempted!.seq);
     }
     const first = found.failing[0]!;
-    const again = raceKernel(first.seed, { freeTrampolineAfter: 'rcu-sched' }, replaySchedule(first.result.violations[0]!.schedule));
+    const again = raceKernel(first.seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }, replaySchedule(first.result.violations[0]!.schedule));
     const r = again.run({ maxSteps: 200_000 });
     expect(r.violations[0]!.message).toBe(first.result.violations[0]!.message);
     expect(again.logHash()).toBe(first.kernel.logHash());
   });
 
   it('with the checks off, the preempted task is seen resuming on the freed trampoline', () => {
-    const found = explore(20, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched' }));
+    const found = explore(20, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }));
     const seed = found.failing[0]!.seed;
-    const k = raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', checks: false });
+    const k = raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched', checks: false });
     k.run({ maxSteps: 200_000 });
     const uaf = eventsOf(k, 'ftrace/use-after-free');
     expect(uaf.length).toBeGreaterThan(0);
@@ -82,8 +82,19 @@ describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
   });
 });
 
+describe("cpuSync: 'tasks-rude' without RCU-tasks", () => {
+  it('does not cover a task preempted on the trampoline: the Rude wait needs only a switch on each CPU, and a preemption is one', () => {
+    const found = explore(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched' }));
+    expect(found.failing.length).toBeGreaterThan(0);
+    for (const f of found.failing) {
+      expect(f.result.violations[0]!.message).toMatch(/^trampoline #1 was freed while pid \d+ was executing it/);
+      expect(eventsOf(f.kernel, 'rcu-tasks/rude-end').length).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DYNAMIC ops)', () => {
-  it('unregister returns only after an RCU-sched and an RCU-tasks grace period begun after its sites were unpatched; a static ops does not wait', () => {
+  it('unregister returns only after a Tasks-Rude wait and then an RCU-tasks grace period, both begun after its sites were unpatched; a static ops does not wait', () => {
     for (const options of [{ dynamicTrampolines: false }, { traceIdle: false }] as const) {
       const k = kernelWith({ seed: 2, options });
       const D: FtraceOps = { func: noop, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'D' };
@@ -103,14 +114,19 @@ describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DY
             s.seq > unpatched &&
             log.some((e) => e.type === end && e.seq > s.seq && e.seq < shutdown && (e as { gp: number }).gp === (s as { gp: number }).gp),
         );
-      expect(gpBetween('rcu/gp-start', 'rcu/gp-end'), JSON.stringify(options)).toBe(true);
+      // ftrace_shutdown: synchronize_rcu_tasks_rude (every CPU ran its worker), then synchronize_rcu_tasks.
+      const rudeStart = log.find((e) => e.type === 'rcu-tasks/rude-start' && e.seq > unpatched)!;
+      const rudeEnd = log.find((e) => e.type === 'rcu-tasks/rude-end' && e.seq > rudeStart.seq)!;
+      expect(log.filter((e) => e.type === 'rcu-tasks/rude-cpu' && e.seq > rudeStart.seq && e.seq < rudeEnd.seq).map((e) => e.cpu).sort()).toEqual([0, 1]);
+      const tasksStart = log.find((e) => e.type === 'rcu-tasks/gp-start' && e.seq > unpatched)!;
+      expect(rudeEnd.seq).toBeLessThan(tasksStart.seq);
       expect(gpBetween('rcu-tasks/gp-start', 'rcu-tasks/gp-end'), JSON.stringify(options)).toBe(true);
       const hadTrampoline = log.some((e) => e.type === 'ftrace/tramp-freed');
       expect(hadTrampoline).toBe(options.dynamicTrampolines !== false);
       // A static ops is core kernel data: never freed, nothing to wait for.
       const before = k.log.length;
       expect(k.call(k.api.ftrace.unregisterFtraceFunction(S))).toBe(0);
-      expect(k.log.slice(before).some((e) => e.type === 'rcu-tasks/gp-start' || e.type === 'rcu/gp-start')).toBe(false);
+      expect(k.log.slice(before).some((e) => e.type === 'rcu-tasks/gp-start' || e.type === 'rcu/gp-start' || e.type === 'rcu-tasks/rude-start')).toBe(false);
       expectClean(k, k.run());
     }
   });

@@ -166,6 +166,13 @@ export interface RcuTasksApi {
   synchronizeRcuTasksTrace(): KPath<void>;
   /** rcu_barrier_tasks_trace: sleeps until every tasks-trace callback queued before the call has run. */
   rcuBarrierTasksTrace(): KPath<void>;
+  /**
+   * synchronize_rcu_tasks_rude: sleeps until every CPU, idle ones included, has run a per-CPU
+   * worker (schedule_on_each_cpu), so has passed a context switch since the call. Covers code
+   * RCU is not watching (the idle loop's instrumented functions), which runs with preemption off
+   * and never spans a switch; says nothing of a task preempted elsewhere (that is RCU-tasks).
+   */
+  synchronizeRcuTasksRude(): KPath<void>;
   /** Host-side: the tasks-trace nesting of `pid` now (0 outside a reader). */
   traceNesting(pid: number): number;
   /** Host-side: grace periods completed by `flavour` (default `tasks`). */
@@ -202,6 +209,12 @@ declare module '@tracelab/core' {
     'rcu-tasks/trace-lock': { pid: number; nesting: number };
     /** rcu_read_unlock_trace by `pid`: its nesting is now `nesting`. */
     'rcu-tasks/trace-unlock': { pid: number; nesting: number };
+    /** synchronize_rcu_tasks_rude by `pid`: a per-CPU worker is queued on each of the `cpus` CPUs. */
+    'rcu-tasks/rude-start': { pid: number; cpus: number };
+    /** The Rude grace period's worker `worker` ran on the header's CPU: that CPU has switched since the call. */
+    'rcu-tasks/rude-cpu': { pid: number; worker: number };
+    /** Every CPU has run its worker: `pid`'s synchronize_rcu_tasks_rude returns. */
+    'rcu-tasks/rude-end': { pid: number };
     /** A task exits inside a tasks-trace reader: warned, and its nesting forced to 0 (exit_tasks_rcu_finish_trace). */
     'rcu-tasks/trace-exit-fixup': { pid: number; nesting: number };
   }

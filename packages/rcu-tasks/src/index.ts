@@ -61,6 +61,7 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
     register(ctx) {
       ctx.initSlice(INITIAL_RCU_TASKS_STATE);
       registerReducers(ctx);
+      ctx.declareEvents(['rcu-tasks/rude-start', 'rcu-tasks/rude-cpu', 'rcu-tasks/rude-end']);
       const paths = rcuTasksPaths(opts);
       // Resettable: the callback closures are the only thing kept outside the slice.
       ctx.onReset(paths.reset);
@@ -93,6 +94,7 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
         callRcuTasksTrace: paths.callRcuTasksTrace,
         synchronizeRcuTasksTrace: paths.synchronizeRcuTasksTrace,
         rcuBarrierTasksTrace: paths.rcuBarrierTasksTrace,
+        synchronizeRcuTasksRude: paths.synchronizeRcuTasksRude,
         traceNesting: (pid: number) => intMapGet(ctx.slice().traceReaders, pid)?.nesting ?? 0,
         completed: (flavour: RcuTasksFlavour = 'tasks') => ctx.slice()[flavour].completed,
         holdouts: (flavour: RcuTasksFlavour = 'tasks') => {

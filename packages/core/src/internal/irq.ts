@@ -253,7 +253,7 @@ export class Interrupts {
       } else {
         yield* rt.runHook('irq', { cpu, name: src });
         // scheduler_tick: a task waits for the CPU, so the one running has had its turn.
-        if (rt.state.runqueue.length > 0) this.needResched[cpu] = true;
+        if (rt.hasRunnableOn(cpu)) this.needResched[cpu] = true;
       }
       yield { op: 'emit', event: { type: 'irq/exit', name: src, pid: t.pid } } as Command;
     } catch (err) {

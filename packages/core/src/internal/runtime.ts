@@ -72,6 +72,8 @@ export interface TaskRt {
   hookDepth: number;
   /** The idle task only: between rcuIdleEnter and rcuIdleExit (RCU-sched not watching). */
   rcuIdle: boolean;
+  /** The one CPU a kernel thread bound at creation may run on (kthread_bind), or -1: any. */
+  readonly boundCpu: number;
   /**
    * The contained handlers and paths this task is inside, outermost first, as pairs of plugin
    * (null: the core) and where (`hook contextSwitch`): what the watchdog names when a handler's
@@ -150,6 +152,12 @@ export class Runtime {
   cpu = -1;
   running: TaskRt | null = null;
   readonly tasks = new Map<number, TaskRt>();
+  /**
+   * Whether a task bound to one CPU (kthread_bind, `{ cpu }`) was created since the kernel was
+   * built or reset. While false every runnable task may run anywhere, and the scheduler reads
+   * the runqueue as it is (the common case pays nothing). Set by `bindTask`; cleared by reset.
+   */
+  private bindingUsed = false;
   idle: TaskRt[];
   choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
@@ -266,6 +274,7 @@ export class Runtime {
     this.cpu = -1;
     this.running = null;
     this.tasks.clear();
+    this.bindingUsed = false;
     this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
     this.choices = [];
     this.steps = 0;
@@ -299,7 +308,7 @@ export class Runtime {
     return encodeSchedule(this.choices, { steps: this.steps });
   }
 
-  newRt(pid: number, comm: string, path: KPath<unknown>): TaskRt {
+  newRt(pid: number, comm: string, path: KPath<unknown>, boundCpu = -1): TaskRt {
     return {
       pid,
       comm,
@@ -312,6 +321,7 @@ export class Runtime {
       fnStack: [],
       hookDepth: 0,
       rcuIdle: false,
+      boundCpu,
       inside: [],
     };
   }
@@ -568,14 +578,15 @@ export class Runtime {
   private eligibleCpus(): number[] {
     const s = this.store.live;
     const out: number[] = [];
-    const idleWork = s.runqueue.length > 0 || this.hasHandlers('idle');
+ const idleHook = this.hasHandlers('idle');
+    const anyRunnable = s.runqueue.length > 0;
     for (let c = 0; c < s.cpus.length; c++) {
       const pid = s.cpus[c]!.curr;
       if (pid === 0) {
         // An idle CPU that has begun a context-switch hook frame must finish it: until then it
         // is inside a read-side critical section a grace period may be waiting on.
         // So must one an IPI is pending for (it wakes the CPU).
-        if (idleWork || this.inReadSide(c, this.idle[c]!) || (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))) out.push(c);
+        if (idleHook || (this.bindingUsed ? this.hasRunnableOn(c) : anyRunnable) || this.inReadSide(c, this.idle[c]!) || (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))) out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -583,6 +594,38 @@ export class Runtime {
       out.push(c);
     }
     return out;
+  }
+
+  /** The runnable tasks `cpu` may switch to, oldest first: the runqueue less the tasks bound to other CPUs. */
+  runnableOn(cpu: number): readonly number[] {
+    const rq = this.store.live.runqueue;
+    if (!this.bindingUsed) return rq;
+    return rq.filter((pid) => this.mayRunOn(pid, cpu));
+  }
+
+  /** Whether `cpu` has a runnable task it may switch to (`runnableOn(cpu).length > 0`, without the copy). */
+  hasRunnableOn(cpu: number): boolean {
+    const rq = this.store.live.runqueue;
+    if (!this.bindingUsed) return rq.length > 0;
+    for (const pid of rq) if (this.mayRunOn(pid, cpu)) return true;
+    return false;
+  }
+
+  private mayRunOn(pid: number, cpu: number): boolean {
+    const b = this.tasks.get(pid)?.boundCpu ?? -1;
+    return b < 0 || b === cpu;
+  }
+
+  /**
+   * Checks a `{ cpu }` binding request (`where` names the API) and notes that binding is in use.
+   * Returns the CPU, or -1 for an unbound task.
+   */
+  bindTask(where: string, cpu: unknown): number {
+    if (cpu === undefined) return -1;
+    if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.cpus)
+      throw new TracelabError('INVALID_OPTION', `${where}: cpu must be an integer from 0 to ${this.options.cpus - 1} (the kernel has ${this.options.cpus} CPUs), got ${String(cpu)}`);
+    this.bindingUsed = true;
+    return cpu;
   }
 
   private granted(lock: string, pid: number): boolean {
@@ -645,18 +688,16 @@ export class Runtime {
     const s = this.store.live;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
-      // so do idle-hook handlers: the idle task schedules only from the top of its loop (a
-      // switch inside a handler would be a quiescent state inside it). Without interrupt sources,
-      // inside rcuIdleEnter/Exit it may be switched away: a stand-in for what stalls an idle CPU
-      // mid-routine in Linux (an interrupt or NMI arriving there), without which a trampoline
-      // freed under an idle CPU is reachable only by starving that CPU. With sources configured
-      // the real thing exists (irq.ts), and the idle task schedules only from its loop's top.
-      if (s.runqueue.length > 0 && t.frames.length === 1 && (t.hookDepth === 0 || (t.rcuIdle && this.options.interrupts === null)) && this.preempt[cpu] === 0) {
+      // so do idle-hook handlers: the idle task schedules only from the top of its loop, as in
+      // Linux (do_idle runs with preemption off and calls schedule_idle only between passes;
+      // a switch inside a handler would be a quiescent state inside it). An idle CPU stalled
+      // midway through its routine is one the strategy does not step meanwhile.
+      if (t.frames.length === 1 && t.hookDepth === 0 && this.preempt[cpu] === 0 && this.hasRunnableOn(cpu)) {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && this.preempt[cpu] === 0 && s.runqueue.length > 0 && !this.irqs.irqOff[cpu]) {
-      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...s.runqueue] : NO_PIDS) === 1) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.hasRunnableOn(cpu)) {
+      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu)] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
       }
@@ -669,7 +710,7 @@ export class Runtime {
   /** Context switch on this.cpu away from `prev`. Returns false when nothing else can run. */
   private switchFrom(prev: TaskRt, prevState: TaskRunState, preempted: boolean): boolean {
     const cpu = this.cpu;
-    const rq = this.store.live.runqueue;
+    const rq = this.runnableOn(cpu);
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
     // Read before the switch (a dead task leaves the state with it), and only for the hooks.
@@ -805,7 +846,7 @@ export class Runtime {
           case 'irq-return':
             // An interrupt's handler frame returned (irq.ts): the interrupted context is back,
             // and a reschedule the tick asked for preempts it here (preempt_schedule_irq).
-            if (this.irqs.irqReturn(this.cpu, t) && this.store.live.runqueue.length > 0) this.switchFrom(t, 'runnable', true);
+            if (this.irqs.irqReturn(this.cpu, t) && this.hasRunnableOn(this.cpu)) this.switchFrom(t, 'runnable', true);
             return;
           default:
             t.resume = this.command(t, cmd);
@@ -857,7 +898,7 @@ export class Runtime {
         return this.paths.copyFromUser(cmd.addr, cmd.len);
       case 'kthread-run':
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
-        return this.createKthread(cmd.path, cmd.comm).pid;
+        return this.createKthread(cmd.path, cmd.comm, this.bindTask('kthreadRun', cmd.cpu)).pid;
       case 'rcu-idle':
         if (inInterruptCount(this.preempt[this.cpu]!))
           throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);
@@ -892,14 +933,15 @@ export class Runtime {
   }
 
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
-  createKthread(path: KPath<unknown>, comm: string): TaskRt {
+  createKthread(path: KPath<unknown>, comm: string, cpu = -1): TaskRt {
     const pid = this.store.live.kernel.nextPid;
-    this.emit({ type: 'task/spawned', pid, comm, kthread: true, listed: false });
+    this.emit(cpu < 0 ? { type: 'task/spawned', pid, comm, kthread: true, listed: false } : { type: 'task/spawned', pid, comm, kthread: true, listed: false, boundCpu: cpu });
     const holder: { rt?: TaskRt } = {};
     const rt = this.newRt(
       pid,
       comm,
       this.paths.kthreadMain(path, () => holder.rt!),
+      cpu,
     );
     holder.rt = rt;
     this.addTask(rt);

@@ -14,7 +14,7 @@ function describeReport(r: FtraceReport): string {
     case 'op-mismatch':
       return `${who}, in ftrace_caller for ${r.ip}, called ops ${r.ops}'s callback with ops ${r.op ?? 'none'} as function_trace_op: ftrace_trace_function and function_trace_op were read from different updates`;
     case 'recursion':
-      return `${who} re-entered ops ${r.ops}'s callback ${r.depth} deep through ${r.ip}: the ops says FTRACE_OPS_FL_RECURSION (it protects itself) but its callback does not, and its trampoline calls it with no guard`;
+      return `${who} re-entered ops ${r.ops}'s callback ${r.depth} deep through ${r.ip}: the ops does not set FTRACE_OPS_FL_RECURSION (so its callback must protect itself) and its callback does not: its trampoline calls it with no guard`;
     case 'ops-use-after-free':
       return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'wrong-function':

@@ -8,6 +8,8 @@ import {
   emit,
   fn,
   getState,
+  inIrqCount,
+  inNmiCount,
   isGeneratorFunction,
   mutexLock,
   mutexUnlock,
@@ -69,10 +71,22 @@ export interface FtraceOptions {
   readonly traceIdle?: boolean;
   /**
    * Whether a site the idle loop calls may target a DYNAMIC ops' trampoline. Default
-   * `'refuse'`: it uses the list caller (static text, never freed). `'allow'` is the unsafe
-   * variant: RCU-tasks never waits for an idle task, so the trampoline can be freed under it.
+   * `'refuse'`: it uses the list caller (static text, never freed), the 2014 thread's answer
+   * ("prohibited from putting kprobes in idle tasks"). `'allow'`: it may; RCU-tasks never waits
+   * for an idle task, so only `cpuSync: 'tasks-rude'` keeps the trampoline from being freed
+   * under an idle CPU (upstream's answer).
    */
   readonly idleTrampolines?: 'refuse' | 'allow';
+  /**
+   * How ftrace_shutdown makes sure no CPU still runs an old call target before it frees a
+   * DYNAMIC ops' trampoline. `'tasks-rude'` (default, upstream since 5.8):
+   * synchronize_rcu_tasks_rude, a per-CPU worker run on every CPU, so each has passed a context
+   * switch, idle CPUs included; this covers an idle routine that runs the trampoline where RCU
+   * is not watching. `'rcu-sched'` (synchronize_rcu) is the unsafe variant: the idle loop's
+   * extended quiescent state satisfies it, so an idle CPU still inside such a routine is not
+   * waited for.
+   */
+  readonly cpuSync?: 'tasks-rude' | 'rcu-sched';
   /** Register the invariants. Default true. */
   readonly checks?: boolean;
   /**
@@ -117,6 +131,7 @@ const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
   'shutdownWait',
   'directCaller',
   'slightRaceFix',
+  'cpuSync',
 ];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
@@ -172,6 +187,7 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
     directCaller: bool('directCaller', false),
     slightRaceFix: bool('slightRaceFix', true),
+    cpuSync: oneOf('cpuSync', ['tasks-rude', 'rcu-sched'], 'tasks-rude'),
   };
 }
 
@@ -234,9 +250,10 @@ export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, Ftrac
 }
 
 function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, directCaller, slightRaceFix, ...rest } = o;
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, ...rest } = o;
   return {
     ...rest,
+    ...(cpuSync !== 'tasks-rude' ? { cpuSync } : {}),
     ...(listWalk !== 'atomic' ? { listWalk } : {}),
     ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}),
     ...(directCaller ? { directCaller } : {}),
@@ -251,39 +268,56 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   // ---- the simulated mcount targets ------------------------------------------------------------
 
-  // The recursion guard (trace_test_and_set_recursion): the tasks inside a guarded callback, and
-  // each task's depth inside unguarded ones. Written only by the task itself around its calls.
-  const guarded = new Set<number>();
-  const unguardedDepth = new Map<number, number>();
+  // The recursion guard (trace_test_and_set_recursion): the task contexts inside a guarded
+  // callback, and each context's depth inside unguarded ones. A context is a task and the
+  // level it runs at (task, hard interrupt, NMI), as the kernel keeps one bit per context in
+  // current->trace_recursion: an interrupt arriving inside a guarded callback is traced, a
+  // callback reaching traced code from its own context is not. Written only by the context
+  // itself around its calls.
+  const guarded = new Set<string>();
+  const unguardedDepth = new Map<string, number>();
+
+  /** The recursion context of the running code: `pid`, and `:irq`/`:nmi` inside a handler. */
+  function* recursionContext(): KPath<string> {
+    const me = yield* current();
+    return inNmiCount(me.preemptCount) ? `${me.pid}:nmi` : inIrqCount(me.preemptCount) ? `${me.pid}:irq` : String(me.pid);
+  }
 
   /**
-   * Calls one ops' callback under the recursion guard the list function takes, and the assist
-   * function (ftrace_ops_assist_func) a trampoline calls for an ops without
-   * FTRACE_OPS_FL_RECURSION: a callback that reaches traced code again is not called again.
-   * `guard` false: a trampoline calling an ops that claims RECURSION, directly.
+   * Calls one ops' callback under the recursion guard that the list function takes, and that
+   * the assist function (ftrace_ops_assist_func) takes for an ops with FTRACE_OPS_FL_RECURSION
+   * (Linux 5.11 on: the flag asks ftrace for protection): a callback that reaches traced code
+   * again from the same context is not called again. `guard` false: a trampoline calling an
+   * ops without RECURSION directly; the callback must protect itself, and runaway nesting is
+   * reported once it passes RECURSION_LIMIT (the kernel would overflow its stack).
    */
   function* guardedCallback(op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean): KPath<void> {
+    const key = yield* recursionContext();
     if (guard) {
-      if (guarded.has(pid)) return; // recursion: bail out, as trace_test_and_set_recursion does
-      guarded.add(pid);
+      if (guarded.has(key)) {
+        // recursion: bail out, as trace_test_and_set_recursion does, and say so
+        yield* emit({ type: 'ftrace/recursion-refused', ops: op.id, ip, pid });
+        return;
+      }
+      guarded.add(key);
       try {
         yield* callback(op, ip, parentIp, pid);
       } finally {
-        guarded.delete(pid);
+        guarded.delete(key);
       }
       return;
     }
-    const depth = (unguardedDepth.get(pid) ?? 0) + 1;
+    const depth = (unguardedDepth.get(key) ?? 0) + 1;
     if (depth > RECURSION_LIMIT) {
       yield* emit({ type: 'ftrace/recursion', ops: op.id, ip, pid, depth });
       return;
     }
-    unguardedDepth.set(pid, depth);
+    unguardedDepth.set(key, depth);
     try {
       yield* callback(op, ip, parentIp, pid);
     } finally {
-      if (depth === 1) unguardedDepth.delete(pid);
-      else unguardedDepth.set(pid, depth - 1);
+      if (depth === 1) unguardedDepth.delete(key);
+      else unguardedDepth.set(key, depth - 1);
     }
   }
 
@@ -435,8 +469,9 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
       return;
     }
-    // Without FTRACE_OPS_FL_RECURSION the trampoline calls the assist function, which takes the guard.
-    yield* guardedCallback(t.ops, ip, parentIp, me.pid, t.ops.ops.flags?.includes('RECURSION') !== true);
+    // With FTRACE_OPS_FL_RECURSION the trampoline calls the assist function, which takes the guard
+    // (ftrace_ops_get_func); without it, the callback itself.
+    yield* guardedCallback(t.ops, ip, parentIp, me.pid, t.ops.ops.flags?.includes('RECURSION') === true);
     yield* schedPoint();
     if (t.freed) {
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
@@ -673,9 +708,13 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     // "we must make sure that all callers are done before leaving this function").
     if (op.dynamic && !(options.shutdownWait === 'trampoline-only' && t === null)) {
       if (t !== null) yield* emit({ type: 'ftrace/tramp-retired', tramp: t.id, ops: op.id, wait: options.freeTrampolineAfter });
-      // ftrace_sync / synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no
-      // CPU still has the old call target in flight.
-      yield* synchronizeRcu();
+      // synchronize_rcu_tasks_rude: every CPU has passed a context switch, so no CPU still has
+      // the old call target in flight, an idle CPU inside an instrumented idle routine (RCU not
+      // watching) included. A context switch on every CPU also ends every RCU-sched reader
+      // begun before, so it stands for synchronize_rcu too. `cpuSync: 'rcu-sched'` (the unsafe
+      // variant) waits for RCU-sched alone, which the idle loop's extended quiescent state satisfies.
+      if (options.cpuSync === 'tasks-rude') yield* tasksRcu.synchronizeRcuTasksRude();
+      else yield* synchronizeRcu();
       // A task preempted on the trampoline is not covered by the above (preemption is an
       // RCU-sched quiescent state). synchronize_rcu_tasks waits until every task that was
       // runnable in the kernel has switched voluntarily or been in user mode: off the trampoline.

@@ -298,6 +298,37 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
     yield* waitEvent(channel, (s) => done || flavourOf(s, flavour).invokedThrough >= id);
   }
 
+  /**
+   * synchronize_rcu_tasks_rude (kernel/rcu/tasks.h, rcu_tasks_rude_wait_gp): schedule_on_each_cpu
+   * of an empty work item. A worker bound to each CPU (kworker/N) runs there, so every CPU has
+   * passed a context switch since the call: an idle CPU has left its idle routine, a CPU in user
+   * mode has entered the kernel. The caller waits for all of them (flush_work). There is no scan
+   * and no holdout: the wait is the switches themselves.
+   */
+  function* synchronizeRcuTasksRude(): KPath<void> {
+    const me = yield* current();
+    const cpus = (yield* getState()).cpus.length;
+    const channel = `rcu-tasks-rude:${me.pid}`;
+    // The workers still to run. Written by the workers (each once, in the step it runs) and
+    // read by the caller's wait condition; the runtime's single thread orders them.
+    let left = cpus;
+    yield* emit({ type: 'rcu-tasks/rude-start', pid: me.pid, cpus });
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      yield* kthreadRun(
+        (function* rcuTasksBeRude(): KPath<void> {
+          const w = yield* current();
+          yield* emit({ type: 'rcu-tasks/rude-cpu', pid: me.pid, worker: w.pid });
+          left--;
+          yield* wakeUp(channel);
+        })(),
+        `kworker/${cpu}:rude`,
+        { cpu },
+      );
+    }
+    yield* waitEvent(channel, () => left === 0);
+    yield* emit({ type: 'rcu-tasks/rude-end', pid: me.pid });
+  }
+
   function* rcuReadLockTrace(): KPath<void> {
     const me = yield* current();
     const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
@@ -334,5 +365,6 @@ export function rcuTasksPaths(options: ResolvedRcuTasksOptions) {
     *rcuBarrierTasksTrace(): KPath<void> {
       yield* waitForCallback('trace', 'rcu_barrier_tasks_trace');
     },
+    synchronizeRcuTasksRude,
   };
 }
