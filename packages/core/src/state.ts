@@ -17,6 +17,8 @@ export interface TaskState {
   readonly mode: TaskMode;
   /** The CPU it runs on, or last ran on; -1 before it first ran. */
   readonly cpu: number;
+  /** Present for a task bound to one CPU (`{ cpu }` at spawn, kthread_bind): the only CPU it may run on. */
+  readonly boundCpu?: number;
   /** Thread flags (`TIF_KERNEL_TRACE`, ...): a set of names, each present with `true`. */
   readonly flags: Readonly<Record<string, true>>;
   /** Voluntary and involuntary context switches (`nvcsw`, `nivcsw`). */

@@ -4,6 +4,7 @@ import {
   createKernel,
   definePlugin,
   emit,
+  intMapGet,
   kthreadRun,
   msleep,
   rcuIdleEnter,
@@ -64,6 +65,10 @@ describe('tasks bound to one CPU', () => {
       const k = createKernel({ cpus: 2, seed });
       const kw = k.spawnKthread(worker(6), { comm: 'kworker/1:0', cpu: 1 });
       const users = [k.spawn(busy), k.spawn(busy), k.spawn(busy)];
+      // The state says so too, across the task's later updates (what strategies read).
+      k.run({ maxSteps: 30 });
+      expect(intMapGet(k.state.tasks, kw)?.boundCpu).toBe(1);
+      expect(intMapGet(k.state.tasks, users[0]!)?.boundCpu).toBeUndefined();
       const r = k.run({ maxSteps: 20_000 });
       expect(r.done).toBe(true);
       expect(k.log.find((e) => e.type === 'task/spawned' && e.pid === kw)).toMatchObject({ boundCpu: 1, kthread: true });

@@ -1,21 +1,36 @@
-import { msleep, type KPath, type Program } from '@tracelab/core';
+import { msleep, schedPoint, type KPath, type Program } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { ftrace, type FtraceApi, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 
 /**
  * Every variant has the same stack and workload, a kprobe-like site in the idle loop included
- * (`traceIdle`); each unsafe variant changes one ftrace option back to what the thread rejects.
+ * (`traceIdle`). `fixed` is upstream's ftrace_shutdown; `no-rude` takes its Tasks-Rude wait
+ * away; `rcu-sched` is the code the 2014 thread started from.
  */
 const OPTIONS: Readonly<Record<string, FtraceOptions>> = {
-  fixed: { freeTrampolineAfter: 'rcu-tasks', traceIdle: true, idleTrampolines: 'refuse' },
-  'rcu-sched': { freeTrampolineAfter: 'rcu-sched', traceIdle: true, idleTrampolines: 'refuse' },
-  'idle-probe': { freeTrampolineAfter: 'rcu-tasks', traceIdle: true, idleTrampolines: 'allow' },
+  fixed: { freeTrampolineAfter: 'rcu-tasks', cpuSync: 'tasks-rude', traceIdle: true, idleTrampolines: 'allow' },
+  // The 2014 code: synchronize_sched only, and (Paul's point) no trampoline for idle-loop sites.
+  'rcu-sched': { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched', traceIdle: true, idleTrampolines: 'refuse' },
+  'no-rude': { freeTrampolineAfter: 'rcu-tasks', cpuSync: 'rcu-sched', traceIdle: true, idleTrampolines: 'allow' },
 };
 
-/** The ops' callback: it only has to be called (the log has every entry to its trampoline). */
-function probe(): void {
-  // nothing to record
+/** Scheduling points the callback spends on the idle loop's default_idle (see `probe`). */
+const IDLE_PROBE_POINTS = 8;
+
+/**
+ * The ops' callback. For a task's sys_getpid it only has to be called (the log has every entry
+ * to its trampoline). For the idle loop's default_idle it takes a while: `IDLE_PROBE_POINTS`
+ * scheduling points on the trampoline, with RCU not watching. The idle task is never switched
+ * out there (it schedules only from the top of its loop), so the other CPU goes on meanwhile:
+ * the time stands for whatever keeps an idle CPU in such code (the callback's own work, an
+ * NMI, a vCPU its host preempted).
+ */
+function probe(ip: string): KPath<void> | undefined {
+  if (ip !== 'default_idle') return undefined;
+  return (function* idleProbeWork(): KPath<void> {
+    for (let i = 0; i < IDLE_PROBE_POINTS; i++) yield* schedPoint();
+  })();
 }
 
 /** A user task calling the traced function: `calls` getpid syscalls with a tick of user work between. */
@@ -63,18 +78,19 @@ export const trampolineFree = defineScenario({
   variants: [
     {
       name: 'fixed',
-      description: 'unpatch, synchronize_rcu, then synchronize_rcu_tasks before the free; idle-loop sites never get a DYNAMIC trampoline',
+      description: 'unpatch, synchronize_rcu_tasks_rude (every CPU switches, idle ones included), then synchronize_rcu_tasks before the free (ftrace_shutdown upstream)',
       safe: true,
     },
     {
       name: 'rcu-sched',
-      description: "freeTrampolineAfter: 'rcu-sched': the free waits for RCU-sched only, and a preemption is an RCU-sched quiescent state",
+      description: 'the free waits for RCU-sched only (the 2014 code), and a preemption is an RCU-sched quiescent state',
       safe: false,
       expect: ['ftrace/no-trampoline-use-after-free'],
     },
     {
-      name: 'idle-probe',
-      description: "idleTrampolines: 'allow': default_idle calls the trampoline, and RCU-tasks never waits for an idle task",
+      name: 'no-rude',
+      description:
+        'RCU-sched then RCU-tasks, no Tasks-Rude: an idle CPU runs default_idle on the trampoline with RCU not watching, and neither wait covers it',
       safe: false,
       expect: ['ftrace/no-trampoline-use-after-free'],
     },

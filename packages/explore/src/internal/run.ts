@@ -13,6 +13,8 @@ export interface ChoicePoint {
   readonly pids: readonly number[];
   /** Index of the option that keeps the CPU of the previous step running (`cpu` only), or -1. */
   readonly same: number;
+  /** `cpu` only: the CPU each option stands for (as matched from the state: see `eligibleIds`). */
+  readonly cpus?: readonly number[];
   /** The kernel's working state, read-only: valid during the pick only (it changes in place after). */
   readonly state: KernelState;
   /** Choices made so far in this run. */
@@ -109,14 +111,13 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
           }
           lastLog = log.length;
         }
-        if (kind === 'cpu' && lastCpu >= 0) {
+        if (kind === 'cpu') {
           ids = eligibleIds(state, pids);
-          same = ids.indexOf(lastCpu);
+          if (lastCpu >= 0) same = ids.indexOf(lastCpu);
         }
         const dflt = same >= 0 ? same : 0;
-        const value = picker.pick({ kind, n, pids, same, state, index: choices.length });
-        if (kind === 'cpu') {
-          ids ??= eligibleIds(state, pids);
+        const value = picker.pick(ids !== undefined ? { kind, n, pids, same, cpus: ids, state, index: choices.length } : { kind, n, pids, same, state, index: choices.length });
+        if (ids !== undefined) {
           lastCpu = ids[value] ?? -1;
           choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
         } else {

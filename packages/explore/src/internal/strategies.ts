@@ -1,4 +1,4 @@
-import { createPrng } from '@tracelab/core';
+import { createPrng, intMapGet } from '@tracelab/core';
 import type { ChoicePoint, Picker } from './run.js';
 
 /**
@@ -59,18 +59,37 @@ export function pct(seed: number, depth: number, k: number): Picker {
     }
     return p;
   };
-  /** The idle task stands for the best task on the runqueue (a CPU stepping idle picks one up). */
-  const optionPrio = (c: ChoicePoint, pid: number): number => {
+  /**
+   * The idle task stands for the best task on the runqueue it may pick up (a CPU stepping idle
+   * picks one up): a task bound to another CPU is not one (`cpu` is the option's CPU, -1 unknown).
+   */
+  const optionPrio = (c: ChoicePoint, pid: number, cpu: number): number => {
     if (pid !== 0) return of(pid);
     let best = -1;
-    for (const q of c.state.runqueue) best = Math.max(best, of(q));
+    for (const q of c.state.runqueue) {
+      const bound = intMapGet(c.state.tasks, q)?.boundCpu;
+      if (bound === undefined || bound === cpu || cpu < 0) best = Math.max(best, of(q));
+    }
+    // Nothing to pick up: the CPU steps its own idle loop (an idle hook's code), as a thread of
+    // its own with a rank below every task's, drawn per CPU, so two idle CPUs do not always
+    // leave the same one unstepped.
+    if (best < 0 && cpu >= 0) best = -1 + idleRank(cpu);
     return best;
+  };
+  const idleRanks = new Map<number, number>();
+  const idleRank = (cpu: number): number => {
+    let r = idleRanks.get(cpu);
+    if (r === undefined) {
+      r = rng.next() * 0.5;
+      idleRanks.set(cpu, r);
+    }
+    return r;
   };
   const argmax = (c: ChoicePoint): number => {
     let best = 0;
     let bp = -Infinity;
     for (let i = 0; i < c.pids.length; i++) {
-      const p = optionPrio(c, c.pids[i]!);
+      const p = optionPrio(c, c.pids[i]!, c.cpus?.[i] ?? -1);
       if (p > bp) {
         bp = p;
         best = i;
