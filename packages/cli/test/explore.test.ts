@@ -116,7 +116,7 @@ describe('tracelab scenarios', () => {
     expect(text).toMatch(/^marker-array-free /m);
     expect(text).toMatch(/free-immediately +unsafe/);
     expect(text).toMatch(/^trampoline-free /m);
-    expect(text).toMatch(/^ {4}idle-probe +unsafe/m);
+    expect(text).toMatch(/^ {4}no-rude +unsafe/m);
     expect(text).toMatch(/^commit-after-migration /m);
     expect(text).toMatch(/^ {4}temporary-buffer +fixed/m);
     expect(text).toMatch(/^detach-during-callback /m);

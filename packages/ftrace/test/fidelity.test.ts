@@ -1,9 +1,10 @@
 /**
  * Issue 22: the ftrace semantics of SEMANTICS.md 4.2 that had no test. Each test names its section.
  */
-import { EBUSY, EINVAL, fn, schedPoint, type KPath } from '@tracelab/core';
+import { EBUSY, EINVAL, createKernel, current, definePlugin, fn, msleep, schedPoint, type KPath } from '@tracelab/core';
+import { rcuTasks } from '@tracelab/rcu-tasks';
 import { describe, expect, test } from 'vitest';
-import { FTRACE_INVARIANTS, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
+import { FTRACE_INVARIANTS, ftrace, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { counter, eventsOf, explore, kernelWith, noop, session, worker } from './helpers.js';
 
 /**
@@ -134,6 +135,100 @@ describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', 
     const { k } = reentrant(undefined, false, false);
     expect(k.violations[0]?.name).toBe(FTRACE_INVARIANTS.recursion);
     expect(k.violations[0]?.message).toMatch(/re-entered ops \d+'s callback 9 deep through trace_helper/);
+  });
+});
+
+describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interrupt, NMI)', () => {
+  /**
+   * An ops with RECURSION (guarded) on sys_getpid and on irq_traced, a function the timer
+   * interrupt's handler calls. Its callback for sys_getpid spans scheduling points, so a tick
+   * can arrive while the task is inside it; a per-task guard would refuse the handler's call.
+   */
+  function irqKernel(seed: number) {
+    const calls: Array<{ ip: string; insideGetpid: boolean }> = [];
+    let insideGetpid = 0;
+    const ticker = definePlugin({
+      name: 'ticker',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('irq', function* onTick() {
+          yield* fn(
+            'irq_traced',
+            (function* irqTracedBody(): KPath<void> {
+              yield* current();
+            })(),
+          );
+        });
+        return {};
+      },
+    });
+    const k = createKernel({ cpus: 2, seed, interrupts: { timer: { period: 2 } }, plugins: [ticker, rcuTasks(), ftrace()] });
+    const ops: FtraceOps = {
+      label: 'guarded',
+      filter: ['sys_getpid', 'irq_traced'],
+      flags: ['RECURSION'],
+      func: (ip) => {
+        calls.push({ ip, insideGetpid: insideGetpid > 0 });
+        if (ip !== 'sys_getpid') return undefined;
+        return (function* slowCallback(): KPath<void> {
+          insideGetpid++;
+          try {
+            for (let i = 0; i < 4; i++) yield* schedPoint();
+          } finally {
+            insideGetpid--;
+          }
+        })();
+      },
+    };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+    for (let i = 0; i < 2; i++) k.spawn(worker(8), { comm: `w${i}` });
+    k.run({ maxSteps: 50_000 });
+    return { k, calls };
+  }
+
+  test("a tick inside the task's guarded callback is traced (its own context), over 20 seeds; nothing is refused", () => {
+    let nested = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const { k, calls } = irqKernel(seed);
+      expect(k.violations).toEqual([]);
+      expect(eventsOf(k, 'ftrace/recursion-refused')).toEqual([]);
+      nested += calls.filter((c) => c.ip === 'irq_traced' && c.insideGetpid).length;
+      expect(calls.some((c) => c.ip === 'irq_traced')).toBe(true);
+    }
+    expect(nested).toBeGreaterThan(5);
+  });
+
+  test('each idle task is a context of its own (all are pid 0): two CPUs in default_idle at once are neither refused nor counted as recursion', () => {
+    for (const flags of [['RECURSION'], undefined] as const) {
+      let overlap = 0;
+      for (let seed = 1; seed <= 10; seed++) {
+        const k = kernelWith({ seed, options: { traceIdle: true, idleTrampolines: 'allow' } });
+        let inside = 0;
+        const ops: FtraceOps = {
+          label: 'idle',
+          filter: ['default_idle'],
+          ...(flags !== undefined ? { flags: [...flags] } : {}),
+          func: () =>
+            (function* longIdleCallback(): KPath<void> {
+              inside++;
+              if (inside > 1) overlap++;
+              try {
+                for (let i = 0; i < 3; i++) yield* schedPoint();
+              } finally {
+                inside--;
+              }
+            })(),
+        };
+        expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+        // A sleeper keeps the run going while both CPUs idle.
+        k.spawnKthread(msleep(60), { comm: 'sleeper' });
+        k.run({ maxSteps: 3_000 });
+        expect(k.violations).toEqual([]);
+        expect(eventsOf(k, 'ftrace/recursion-refused')).toEqual([]);
+      }
+      expect(overlap, String(flags)).toBeGreaterThan(10);
+    }
   });
 });
 

@@ -277,10 +277,14 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
   const guarded = new Set<string>();
   const unguardedDepth = new Map<string, number>();
 
-  /** The recursion context of the running code: `pid`, and `:irq`/`:nmi` inside a handler. */
+  /**
+   * The recursion context of the running code: the task (an idle task is one per CPU, all pid
+   * 0), and `:irq`/`:nmi` inside a handler.
+   */
   function* recursionContext(): KPath<string> {
     const me = yield* current();
-    return inNmiCount(me.preemptCount) ? `${me.pid}:nmi` : inIrqCount(me.preemptCount) ? `${me.pid}:irq` : String(me.pid);
+    const task = me.pid === 0 ? `swapper/${me.cpu}` : String(me.pid);
+    return inNmiCount(me.preemptCount) ? `${task}:nmi` : inIrqCount(me.preemptCount) ? `${task}:irq` : task;
   }
 
   /**

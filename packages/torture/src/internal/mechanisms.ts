@@ -470,7 +470,17 @@ function* ftraceWriter(kernel: Kernel, rig: Rig, label: string, plan: readonly F
     // A DYNAMIC ops' data may be freed when unregister returns; a static ops is never freed.
     const o = rig.obj('tasks');
     const ops: FtraceOps = {
-      func: (ip) => rig.read(o, `ftrace ${label} at ${ip}`),
+      // The callback touches its data, takes a while (two scheduling points: on a trampoline a
+      // task may be preempted there, an idle CPU stays in default_idle with RCU not watching),
+      // and touches it again.
+      func: (ip) => {
+        rig.read(o, `ftrace ${label} at ${ip}`);
+        return (function* ftraceTortureCallback(): KPath<void> {
+          yield* schedPoint();
+          yield* schedPoint();
+          rig.read(o, `ftrace ${label} at ${ip}`);
+        })();
+      },
       filter: step.filter,
       flags: step.dynamic ? ['DYNAMIC'] : [],
       label,
@@ -508,21 +518,26 @@ const ftraceMechanism: Mechanism = {
       expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'],
     },
     {
-      name: 'idle-trampolines',
+      name: 'idle-trampolines-no-rude',
       mechanism: 'ftrace',
-      option: "ftrace({ traceIdle: true, idleTrampolines: 'allow' })",
-      description: 'default_idle may call a DYNAMIC trampoline, and RCU-tasks never waits for the idle task',
+      option: "ftrace({ traceIdle: true, idleTrampolines: 'allow', cpuSync: 'rcu-sched' })",
+      description:
+        'default_idle may call a DYNAMIC trampoline and unregister waits RCU-sched then RCU-tasks, no Tasks-Rude: neither waits for an idle CPU in default_idle',
       expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'],
     },
   ],
   plugins: ({ variant, opt }) => {
-    const traceIdle = variant === 'idle-trampolines' || opt.below(4) === 0;
+    const traceIdle = variant === 'idle-trampolines-no-rude' || opt.below(4) === 0;
+    // Idle-loop trampolines: refused (the 2014 answer) or allowed under the Tasks-Rude wait
+    // (upstream's), drawn per seed so the safe runs torture both fixes.
+    const allowIdle = variant === 'idle-trampolines-no-rude' || (traceIdle && opt.below(2) === 0);
     return [
       rcuTasks(),
       ftrace({
         freeTrampolineAfter: variant === 'free-trampoline-after-rcu-sched' ? 'rcu-sched' : 'rcu-tasks',
         traceIdle,
-        idleTrampolines: variant === 'idle-trampolines' ? 'allow' : 'refuse',
+        idleTrampolines: allowIdle ? 'allow' : 'refuse',
+        ...(variant === 'idle-trampolines-no-rude' ? { cpuSync: 'rcu-sched' as const } : {}),
       }),
     ];
   },
@@ -534,7 +549,7 @@ const ftraceMechanism: Mechanism = {
       for (let i = 0; i < rounds; i++) {
         const dynamic = variant !== 'safe' || w.prng.below(4) !== 0;
         const filter = filterOf(w.prng, idle);
-        if (variant === 'idle-trampolines' && !filter.includes('default_idle')) filter.push('default_idle');
+        if (variant === 'idle-trampolines-no-rude' && !filter.includes('default_idle')) filter.push('default_idle');
         plan.push({ dynamic, filter, refilter: w.prng.below(3) === 0 ? filterOf(w.prng, idle) : null, hold: between(w.prng, 0, 4) });
       }
       kernel.spawnKthread(ftraceWriter(kernel, rig, `torture_ops${j}`, plan), { comm: `torture_fw${j}` });
