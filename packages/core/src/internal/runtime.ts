@@ -685,7 +685,6 @@ export class Runtime {
       this.resume(t);
       return;
     }
-    const s = this.store.live;
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
       // so do idle-hook handlers: the idle task schedules only from the top of its loop, as in
