@@ -856,7 +856,11 @@ class KernelImpl implements ReplayedKernel {
     const cpu = this.rt.bindTask('spawn', options.cpu);
     const pid = this.store.live.kernel.nextPid;
     const comm = options.comm ?? (program.name || 'task');
-    this.rt.emit(cpu < 0 ? { type: 'task/spawned', pid, comm, kthread: false, listed: false } : { type: 'task/spawned', pid, comm, kthread: false, listed: false, boundCpu: cpu });
+    this.rt.emit(
+      cpu < 0
+        ? { type: 'task/spawned', pid, comm, kthread: false, listed: false }
+        : { type: 'task/spawned', pid, comm, kthread: false, listed: false, boundCpu: cpu },
+    );
     this.rt.addTask(this.rt.newRt(pid, comm, this.corePaths.hostUserMain(pid, start), cpu));
     this.store.flush();
     this.store.drain();

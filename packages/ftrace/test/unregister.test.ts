@@ -117,7 +117,12 @@ describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DY
       // ftrace_shutdown: synchronize_rcu_tasks_rude (every CPU ran its worker), then synchronize_rcu_tasks.
       const rudeStart = log.find((e) => e.type === 'rcu-tasks/rude-start' && e.seq > unpatched)!;
       const rudeEnd = log.find((e) => e.type === 'rcu-tasks/rude-end' && e.seq > rudeStart.seq)!;
-      expect(log.filter((e) => e.type === 'rcu-tasks/rude-cpu' && e.seq > rudeStart.seq && e.seq < rudeEnd.seq).map((e) => e.cpu).sort()).toEqual([0, 1]);
+      expect(
+        log
+          .filter((e) => e.type === 'rcu-tasks/rude-cpu' && e.seq > rudeStart.seq && e.seq < rudeEnd.seq)
+          .map((e) => e.cpu)
+          .sort(),
+      ).toEqual([0, 1]);
       const tasksStart = log.find((e) => e.type === 'rcu-tasks/gp-start' && e.seq > unpatched)!;
       expect(rudeEnd.seq).toBeLessThan(tasksStart.seq);
       expect(gpBetween('rcu-tasks/gp-start', 'rcu-tasks/gp-end'), JSON.stringify(options)).toBe(true);

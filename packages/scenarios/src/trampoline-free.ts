@@ -78,7 +78,8 @@ export const trampolineFree = defineScenario({
   variants: [
     {
       name: 'fixed',
-      description: 'unpatch, synchronize_rcu_tasks_rude (every CPU switches, idle ones included), then synchronize_rcu_tasks before the free (ftrace_shutdown upstream)',
+      description:
+        'unpatch, synchronize_rcu_tasks_rude (every CPU switches, idle ones included), then synchronize_rcu_tasks before the free (ftrace_shutdown upstream)',
       safe: true,
     },
     {
@@ -89,8 +90,7 @@ export const trampolineFree = defineScenario({
     },
     {
       name: 'no-rude',
-      description:
-        'RCU-sched then RCU-tasks, no Tasks-Rude: an idle CPU runs default_idle on the trampoline with RCU not watching, and neither wait covers it',
+      description: 'RCU-sched then RCU-tasks, no Tasks-Rude: an idle CPU runs default_idle on the trampoline with RCU not watching, and neither wait covers it',
       safe: false,
       expect: ['ftrace/no-trampoline-use-after-free'],
     },

@@ -578,7 +578,7 @@ export class Runtime {
   private eligibleCpus(): number[] {
     const s = this.store.live;
     const out: number[] = [];
- const idleHook = this.hasHandlers('idle');
+    const idleHook = this.hasHandlers('idle');
     const anyRunnable = s.runqueue.length > 0;
     for (let c = 0; c < s.cpus.length; c++) {
       const pid = s.cpus[c]!.curr;
@@ -586,7 +586,13 @@ export class Runtime {
         // An idle CPU that has begun a context-switch hook frame must finish it: until then it
         // is inside a read-side critical section a grace period may be waiting on.
         // So must one an IPI is pending for (it wakes the CPU).
-        if (idleHook || (this.bindingUsed ? this.hasRunnableOn(c) : anyRunnable) || this.inReadSide(c, this.idle[c]!) || (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))) out.push(c);
+        if (
+          idleHook ||
+          (this.bindingUsed ? this.hasRunnableOn(c) : anyRunnable) ||
+          this.inReadSide(c, this.idle[c]!) ||
+          (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))
+        )
+          out.push(c);
         continue;
       }
       const t = this.tasks.get(pid)!;
@@ -623,7 +629,10 @@ export class Runtime {
   bindTask(where: string, cpu: unknown): number {
     if (cpu === undefined) return -1;
     if (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.cpus)
-      throw new TracelabError('INVALID_OPTION', `${where}: cpu must be an integer from 0 to ${this.options.cpus - 1} (the kernel has ${this.options.cpus} CPUs), got ${String(cpu)}`);
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `${where}: cpu must be an integer from 0 to ${this.options.cpus - 1} (the kernel has ${this.options.cpus} CPUs), got ${String(cpu)}`,
+      );
     this.bindingUsed = true;
     return cpu;
   }
@@ -934,7 +943,11 @@ export class Runtime {
   /** `task/spawned` and the task's runtime entry for a kernel thread; the host API and `kthreadRun` both start threads here. */
   createKthread(path: KPath<unknown>, comm: string, cpu = -1): TaskRt {
     const pid = this.store.live.kernel.nextPid;
-    this.emit(cpu < 0 ? { type: 'task/spawned', pid, comm, kthread: true, listed: false } : { type: 'task/spawned', pid, comm, kthread: true, listed: false, boundCpu: cpu });
+    this.emit(
+      cpu < 0
+        ? { type: 'task/spawned', pid, comm, kthread: true, listed: false }
+        : { type: 'task/spawned', pid, comm, kthread: true, listed: false, boundCpu: cpu },
+    );
     const holder: { rt?: TaskRt } = {};
     const rt = this.newRt(
       pid,

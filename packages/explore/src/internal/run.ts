@@ -116,7 +116,9 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
           if (lastCpu >= 0) same = ids.indexOf(lastCpu);
         }
         const dflt = same >= 0 ? same : 0;
-        const value = picker.pick(ids !== undefined ? { kind, n, pids, same, cpus: ids, state, index: choices.length } : { kind, n, pids, same, state, index: choices.length });
+        const value = picker.pick(
+          ids !== undefined ? { kind, n, pids, same, cpus: ids, state, index: choices.length } : { kind, n, pids, same, state, index: choices.length },
+        );
         if (ids !== undefined) {
           lastCpu = ids[value] ?? -1;
           choices.push({ kind, n, value, dflt, logAt: kernel.log.length, cpus: ids });
