@@ -14,7 +14,7 @@ export interface EventMap extends CoreEventMap {}
 /** The core's own events (the part of {@link EventMap} no plugin adds to). */
 export interface CoreEventMap {
   /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
-  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number; interrupts?: { timer: number; nmi: number } };
+  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number; interrupts?: { timer: number; nmi: number }; reclaim?: true };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of
@@ -80,6 +80,12 @@ export interface CoreEventMap {
   'fault/page': { pid: number; addr: number; page: number; user: boolean };
   'fault/resolved': { pid: number; page: number; user: boolean };
   'mm/store': { tgid: number; addr: number; data: string };
+  /**
+   * A resident page of address space `tgid` is evicted (its data kept, as swapped out): the
+   * next access faults it back in. `by`: memory pressure (`reclaim`, the strategy's `evict`
+   * choice) or the task's own `madvise(MADV_PAGEOUT)`.
+   */
+  'mm/evicted': { tgid: number; page: number; by: 'reclaim' | 'madvise' };
   'fs/open': { pid: number; path: string; fd: number };
 
   'lock/wait': { lock: string; kind: 'mutex' | 'rwlock' | 'spinlock'; pid: number; write: boolean };
@@ -163,6 +169,7 @@ const CORE_EVENTS: { readonly [T in CoreEventType]: true } = {
   'fault/page': true,
   'fault/resolved': true,
   'mm/store': true,
+  'mm/evicted': true,
   'fs/open': true,
   'lock/wait': true,
   'lock/acquired': true,

@@ -103,7 +103,7 @@ export type {
   TracelabPlugin,
 } from './plugin.js';
 
-export { userOps, CLONE_VFORK, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
+export { userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
 export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
 
 export type { EventHeader, EventInput, CoreEventMap, CoreEventType, EventMap, EventType, KernelEvent } from './events.js';

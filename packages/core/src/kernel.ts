@@ -68,6 +68,13 @@ export interface KernelOptions {
    * interrupt ever arrives, no such choice is asked, and a run is what it was before interrupts.
    */
   readonly interrupts?: InterruptOptions;
+  /**
+   * Memory pressure: before each step the strategy may evict one resident user page (kswapd's
+   * reclaim as the `evict` choice: option 0 keeps every page, option i evicts the i-th resident
+   * page). Evicted data is kept (swapped out): the next access faults the page back in.
+   * Default false: no page is ever evicted but by the task's own `madvise(MADV_PAGEOUT)`.
+   */
+  readonly reclaim?: boolean;
 }
 
 export interface RunOptions {
@@ -530,6 +537,7 @@ class KernelImpl implements ReplayedKernel {
       faultLatency: options.faultLatency,
       faultInjection: options.faultInjection,
       interrupts: options.interrupts,
+      reclaim: options.reclaim,
     });
     this.corePaths = this.rt.paths;
     this.paths = {
@@ -561,18 +569,16 @@ class KernelImpl implements ReplayedKernel {
     const apis: Record<string, unknown> = {};
     this.api = apis as unknown as PluginApis;
     if (mode === 'live') {
-      // The interrupt sources go in the header only when configured: a run without them keeps its log.
-      if (options.interrupts === null)
-        this.rt.emit({ type: 'kernel/created', cpus: options.cpus, seed: options.seed, coreVersion: CORE_VERSION, logVersion: LOG_VERSION });
-      else
-        this.rt.emit({
-          type: 'kernel/created',
-          cpus: options.cpus,
-          seed: options.seed,
-          coreVersion: CORE_VERSION,
-          logVersion: LOG_VERSION,
-          interrupts: { ...options.interrupts },
-        });
+      // The interrupt sources and reclaim go in the header only when configured: a run without them keeps its log.
+      this.rt.emit({
+        type: 'kernel/created',
+        cpus: options.cpus,
+        seed: options.seed,
+        coreVersion: CORE_VERSION,
+        logVersion: LOG_VERSION,
+        ...(options.interrupts !== null ? { interrupts: { ...options.interrupts } } : {}),
+        ...(options.reclaim ? { reclaim: true as const } : {}),
+      });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
     for (const p of plugins) {
@@ -967,7 +973,7 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog', 'interrupts'] as const;
+const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog', 'interrupts', 'reclaim'] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
@@ -994,6 +1000,8 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   checkKeys('createKernel', options, KERNEL_KEYS);
   if (options.faultInjection !== undefined && typeof options.faultInjection !== 'boolean')
     throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
+  if (options.reclaim !== undefined && typeof options.reclaim !== 'boolean')
+    throw new TracelabError('INVALID_OPTION', `createKernel: reclaim must be a boolean, got ${typeof options.reclaim}`);
   const cpus = options.cpus ?? 2;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64)
     throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
@@ -1015,6 +1023,7 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
     logFile: options.logFile ?? null,
     watchdog,
     interrupts: resolveInterrupts(options.interrupts),
+    reclaim: options.reclaim ?? false,
   };
 }
 
@@ -1066,6 +1075,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
       logFile: null,
       watchdog: false,
       interrupts: null,
+      reclaim: false,
     },
     expected,
     'replay',

@@ -40,7 +40,7 @@ export type Command =
  * a pending inter-processor interrupt does (also without sources, once one was sent), then `irq`
  * whether a hard interrupt (the timer tick) does (0 no, 1 yes).
  */
-export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi';
+export type ChoiceKind = 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi' | 'evict';
 
 /** A kernel path returning `T`. */
 export type KPath<T = void> = Generator<Command, T, unknown>;

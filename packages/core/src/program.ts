@@ -101,5 +101,7 @@ export const SIGCONT = 18;
 export const SIGSTOP = 19;
 export const SIGTSTP = 20;
 
+/** madvise's MADV_PAGEOUT (include/uapi/asm-generic/mman-common.h): `u.syscall('madvise', { addr, len, advice: MADV_PAGEOUT })` reclaims the range's pages. */
+export const MADV_PAGEOUT = 21;
 /** clone() flag: the parent waits until the child execs or exits (include/uapi/linux/sched.h). */
 export const CLONE_VFORK = 0x4000;

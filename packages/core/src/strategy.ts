@@ -70,6 +70,8 @@ export function randomStrategy(options: RandomStrategyOptions = {}): Strategy {
           if (kind === 'preempt') return rng.next() < p ? 1 : 0;
           if (kind === 'fault') return rng.next() < f ? 1 : 0;
           if (kind === 'irq' || kind === 'nmi' || kind === 'ipi') return rng.next() < q ? 1 : 0;
+          // Reclaim evicts a page (a uniform one) as often as an allocation fails.
+          if (kind === 'evict') return rng.next() < f ? 1 + rng.below(n - 1) : 0;
           return rng.below(n);
         },
       };

@@ -37,7 +37,7 @@ export interface SetupContext {
 /**
  * A small kernel setup with named variants. The engine builds one kernel per schedule:
  * `createKernel({ cpus, seed: EXPLORE_KERNEL_SEED, strategy, plugins: plugins(variant),
- * interrupts: interrupts?.(variant) })` (`scenarioKernelOptions`),
+ * interrupts: interrupts?.(variant), reclaim: reclaim?.(variant) })` (`scenarioKernelOptions`),
  * then `setup(kernel, ctx)`, then `kernel.run({ maxSteps })`. Everything `setup` starts must
  * run under the explored strategy: spawn tasks and kernel threads (`spawnKthread`), do not
  * `kernel.call` (it runs the scheduler before exploration starts). `setup` must be
@@ -63,6 +63,12 @@ export interface Scenario {
    * undefined for none. Omitted: no variant has interrupts, and its schedules are as before.
    */
   interrupts?(variant: string): InterruptOptions | undefined;
+  /**
+   * Whether the variant's kernel is under memory pressure (core `createKernel({ reclaim })`:
+   * the strategy's `evict` choice may evict a resident user page before any step). Omitted or
+   * false: pages stay resident once faulted in, and schedules are as before.
+   */
+  reclaim?(variant: string): boolean;
   setup(kernel: Kernel, ctx: SetupContext): void;
 }
 
@@ -72,7 +78,15 @@ export const EXPLORE_KERNEL_SEED = 1;
 /** What exploration, replay and the CLI create a scenario variant's kernel with. */
 export function scenarioKernelOptions(scenario: Scenario, variant: string, strategy: Strategy): KernelOptions {
   const interrupts = scenario.interrupts?.(variant);
-  return { cpus: scenario.cpus, seed: EXPLORE_KERNEL_SEED, plugins: scenario.plugins(variant), strategy, ...(interrupts !== undefined ? { interrupts } : {}) };
+  const reclaim = scenario.reclaim?.(variant) === true;
+  return {
+    cpus: scenario.cpus,
+    seed: EXPLORE_KERNEL_SEED,
+    plugins: scenario.plugins(variant),
+    strategy,
+    ...(interrupts !== undefined ? { interrupts } : {}),
+    ...(reclaim ? { reclaim } : {}),
+  };
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]*$/;

@@ -94,6 +94,10 @@ export const commitAfterMigration = defineScenario({
     },
   ],
   plugins: (variant) => [rcuTasks(), ringBuffer(OPTIONS[variant] ?? {})],
+  // Memory pressure in every variant: a path page faulted in by the probe's sizing pass can be
+  // evicted again before the copy, which is what sends fault-in-restart's copy (preemption
+  // off, faults disabled) down its restart path.
+  reclaim: () => true,
   setup(kernel, { scale }) {
     for (let i = 0; i < scale; i++) kernel.spawn(opener(i, OPENS), { comm: `w${i}` });
     kernel.spawnKthread(sessiond(kernel.api.ringBuffer), { comm: 'lttng-sessiond' });

@@ -127,6 +127,23 @@ describe('commit-after-migration', () => {
     }
     expect(remote).toBeGreaterThan(SCHEDULES / 20);
   });
+
+  it(`fault-in-restart: under reclaim, a path page evicted between the fault-in and the copy sends the copy down its restart path in many of ${SCHEDULES} schedules; every record is delivered`, () => {
+    let restarted = 0;
+    for (const k of schedules(s, 'fault-in-restart')) {
+      const restarts = of(k, 'ring-buffer/copy-restart');
+      if (restarts.length > 0) restarted++;
+      for (const r of restarts) {
+        // What made it restart: a reclaim eviction of that task's memory since its last fault.
+        const before = k.log.slice(0, r.seq);
+        const lastFault = before.findLast((e) => e.type === 'fault/resolved' && e.pid === r.pid)!;
+        expect(before.some((e) => e.type === 'mm/evicted' && e.by === 'reclaim' && e.tgid === r.pid && e.seq > lastFault.seq)).toBe(true);
+      }
+      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(k.state.plugins['ring-buffer']?.restarts).toBe(restarts.length);
+    }
+    expect(restarted).toBeGreaterThan(SCHEDULES / 20);
+  });
 });
 
 describe('detach-during-callback', () => {

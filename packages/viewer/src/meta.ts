@@ -5,7 +5,7 @@
 
 /** One choice of a schedule, and where in the log it was made. */
 export interface ScheduleStep {
-  readonly kind: 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi';
+  readonly kind: 'cpu' | 'preempt' | 'task' | 'fault' | 'memory' | 'irq' | 'nmi' | 'ipi' | 'evict';
   /** How many options there were, and which one was taken. */
   readonly n: number;
   readonly value: number;

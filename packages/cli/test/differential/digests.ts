@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, createKernel, type Kernel, type Violation } from '@tracelab/core';
+import { canonicalJson, createKernel, randomStrategy, type Kernel, type Violation } from '@tracelab/core';
+import { scenarioKernelOptions } from '@tracelab/explore';
 import { catalog } from '@tracelab/scenarios';
 import { defaultScenario } from '../../src/scenarios.js';
 
@@ -95,7 +96,8 @@ export function engineDigests(seeds = SEEDS, only?: (key: string) => boolean): D
       if (only !== undefined && !only(key)) continue;
       const list: string[] = [];
       for (let seed = 1; seed <= seeds; seed++) {
-        const k = createKernel({ cpus: sc.cpus, seed, plugins: sc.plugins(v.name) });
+        // The variant's kernel as exploration makes it (interrupt sources, reclaim), with the seed varied.
+        const k = createKernel({ ...scenarioKernelOptions(sc, v.name, randomStrategy()), seed });
         sc.setup(k, { variant: v.name, scale: sc.scale?.default ?? 1 });
         k.run({ maxSteps: sc.maxSteps });
         list.push(digestOf(k));

@@ -1,4 +1,4 @@
-import { ECHILD, EEXIST, EFAULT, EINTR, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
+import { ECHILD, EEXIST, EFAULT, EINTR, EINVAL, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
 import {
   CURRENT,
@@ -20,7 +20,7 @@ import {
 } from '../paths.js';
 import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
-import { isUserOp, userOps, CLONE_VFORK, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
+import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
 import { intMapGet } from '../int-map.js';
 import type { KernelState } from '../state.js';
 import { mmHasPage, pageOf } from './reducers.js';
@@ -85,6 +85,7 @@ export class CorePathsImpl implements CorePaths {
       ['nanosleep', (a) => this.sysNanosleep(a)],
       ['wait4', () => this.sysWait4()],
       ['kill', (a) => this.sysKill(a)],
+      ['madvise', (a) => this.sysMadvise(a)],
     ];
   }
 
@@ -310,6 +311,25 @@ export class CorePathsImpl implements CorePaths {
   private *sysStat(a: Readonly<Record<string, number>>): KPath<number> {
     const r = yield* this.copyFromUser(a['path'] ?? 0, 256);
     return r.data.length === 0 ? -ENOENT : 0;
+  }
+
+  /**
+   * madvise(addr, len, advice). `MADV_PAGEOUT` (21, Linux 5.4) reclaims the range's resident
+   * pages now; their data stays (swapped out), so the next access faults them back in. Other
+   * advice is -EINVAL here (not modelled); `addr` not page-aligned is -EINVAL, as in Linux.
+   */
+  private *sysMadvise(a: Readonly<Record<string, number>>): KPath<number> {
+    const addr = a['addr'] ?? 0;
+    const len = a['len'] ?? 0;
+    if (a['advice'] !== MADV_PAGEOUT || addr % 4096 !== 0 || len < 0) return -EINVAL;
+    const tgid = intMapGet(this.s.tasks, this.me().pid)!.tgid;
+    if (len > 0) {
+      for (let page = pageOf(addr), last = pageOf(addr + len - 1); page <= last; page++) {
+        if (mmHasPage(intMapGet(this.s.memory, tgid), page)) yield emitCommand({ type: 'mm/evicted', tgid, page, by: 'madvise' });
+      }
+    }
+    yield POINT;
+    return 0;
   }
 
   private *sysClose(): KPath<number> {

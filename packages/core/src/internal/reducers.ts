@@ -488,6 +488,11 @@ const reducers: CoreReducers = {
     j.set(mm, 'brk', brk);
     mapPut(j, mm, 'data', e.addr, e.data);
   },
+  'mm/evicted'(s, e, j) {
+    const mm = getMm(s, e.tgid);
+    if (mm === undefined) throw new Error(`${e.type}: no address space for tgid ${e.tgid}`);
+    if (mmHasPage(mm, e.page)) mapPut(j, editMm(s, j, mm), 'pages', e.page, null);
+  },
   'fs/open'(s, e, j) {
     const t = editTask(s, j, e.pid, e.type);
     j.set(t, 'nextFd', Math.max(t.nextFd, e.fd + 1));

@@ -1,6 +1,6 @@
 import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
-import { intMapGet, intMapNextKey } from '../int-map.js';
+import { intMapGet, intMapNextKey, intMapValues } from '../int-map.js';
 import type { Command, Current, KPath, RcuCallback } from '../paths.js';
 import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, TaskRunState, TaskState } from '../state.js';
@@ -120,6 +120,8 @@ export interface RuntimeOptions {
   readonly faultInjection: boolean;
   /** The interrupt sources (irq.ts), or null: no interrupt ever arrives and no `nmi`/`irq` choice is asked. */
   readonly interrupts: ResolvedInterrupts | null;
+  /** Memory pressure: the `evict` choice before each step (see `reclaimChoice`). */
+  readonly reclaim: boolean;
 }
 
 /** Raised by a plugin's API path: carries the plugin, so the oops can name and disable it. */
@@ -689,6 +691,7 @@ export class Runtime {
     this.running = t;
     this.undoLog.length = 0;
     this.stepCheckpoint = this.checkpoint();
+    if (this.options.reclaim) this.reclaimChoice();
     // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
     if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t)) {
       this.resume(t);
@@ -713,6 +716,32 @@ export class Runtime {
     if (t.spinning !== null) t.spinning = null;
     t.atPoint = false;
     this.resume(t);
+  }
+
+  /**
+   * Memory pressure (`reclaim`): before the step, the strategy may evict one resident user
+   * page, as kswapd's reclaim would on some CPU meanwhile. Option 0 keeps every page; option i
+   * evicts the i-th resident page (address spaces by tgid, then pages, in order); `pids` gives
+   * each option's tgid (0 for none). Asked only when some page is resident. The data stays (the
+   * page is swapped out), so the next access faults it back in (`copyFromUser` with preemption
+   * off stops there: the restart path of a faultable probe).
+   */
+  private reclaimChoice(): void {
+    const options: number[] = [];
+    for (const mm of intMapValues(this.store.live.memory)) {
+      for (let page = intMapNextKey(mm.pages, -1); page >= 0; page = intMapNextKey(mm.pages, page)) options.push(mm.tgid, page);
+    }
+    if (options.length === 0) return;
+    const n = options.length / 2 + 1;
+    let pids = NO_PIDS;
+    if (this.chooserWantsPids) {
+      const list = [0];
+      for (let i = 0; i < options.length; i += 2) list.push(options[i]!);
+      pids = list;
+    }
+    const v = this.choose('evict', n, pids);
+    if (v === 0) return;
+    this.emit({ type: 'mm/evicted', tgid: options[2 * (v - 1)]!, page: options[2 * (v - 1) + 1]!, by: 'reclaim' });
   }
 
   /** Context switch on this.cpu away from `prev`. Returns false when nothing else can run. */

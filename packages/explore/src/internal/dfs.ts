@@ -121,7 +121,8 @@ export class BoundedDfs {
             const preempts = v !== c.dflt && (c.kind === 'preempt' || c.kind === 'cpu' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi');
             // A stale read counts against the bound as a preemption does (never reduced away:
             // what a load returns is always visible to the code that reads it).
-            const stale = c.kind === 'memory' && v !== 0;
+            // So does an eviction (reclaim can strike any page at any step).
+            const stale = (c.kind === 'memory' || c.kind === 'evict') && v !== 0;
             if ((preempts || stale) && cost + 1 > this.current) {
               this.boundedCount++;
               continue;

@@ -54,9 +54,14 @@ export function isStaleRead(c: Choice): boolean {
   return c.kind === 'memory' && c.value !== 0;
 }
 
-/** What a choice costs against an exploration's bound: a preemption or a stale read. */
+/** Whether a choice evicts a page: an `evict` choice other than option 0 (keep every page). */
+export function isEviction(c: Choice): boolean {
+  return c.kind === 'evict' && c.value !== 0;
+}
+
+/** What a choice costs against an exploration's bound: a preemption, a stale read or an eviction. */
 export function deviationCost(c: Choice): number {
-  return isPreemption(c) || isStaleRead(c) ? 1 : 0;
+  return isPreemption(c) || isStaleRead(c) || isEviction(c) ? 1 : 0;
 }
 
 export interface RunOutcome {

@@ -31,6 +31,8 @@ export function randomWalk(seed: number, p: number): Picker {
       if (c.kind === 'fault') return 0;
       // An interrupt arrives with the walk's preemption probability: both stall the context.
       if (c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi') return rng.next() < p ? 1 : 0;
+      // Reclaim evicts a uniform resident page as often as the walk preempts.
+      if (c.kind === 'evict') return rng.next() < p ? 1 + rng.below(c.n - 1) : 0;
       return rng.below(c.n);
     },
   };
@@ -125,6 +127,9 @@ export function pct(seed: number, depth: number, k: number): Picker {
           // Priorities say nothing about interrupts: they arrive at a low rate, drawn from the
           // same seeded PRNG, so the schedule is still fixed by its number.
           return rng.next() < 0.1 ? 1 : 0;
+        case 'evict':
+          // Reclaim is not a matter of priorities either: a uniform page at a low rate.
+          return rng.next() < 0.1 ? 1 + rng.below(c.n - 1) : 0;
         case 'memory':
           // Which store a load reads is not a matter of priorities: drawn uniformly, as the
           // random walk does, so PCT's schedules also meet stale reads.

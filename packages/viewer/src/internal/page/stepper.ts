@@ -26,6 +26,7 @@ function describeStep(s: ScheduleStep): string {
   if (s.kind === 'irq') return s.value === 1 ? 'interrupt: the timer tick ARRIVES' : 'interrupt: no tick';
   if (s.kind === 'nmi') return s.value === 1 ? 'NMI: an NMI ARRIVES' : 'NMI: none';
   if (s.kind === 'ipi') return s.value === 1 ? 'IPI: the pending inter-processor interrupt ARRIVES' : 'IPI: not yet';
+  if (s.kind === 'evict') return s.value === 0 ? `reclaim: no page evicted (${s.n - 1} resident)` : `reclaim: resident page ${s.value} of ${s.n - 1} EVICTED`;
   return s.value === 1 ? 'fault injection: the allocation FAILS' : 'fault injection: no fault';
 }
 
