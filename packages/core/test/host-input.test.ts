@@ -9,7 +9,8 @@ describe('host input is checked', () => {
     expect(() => createKernel({ cpu: 4 } as never)).toThrow(
       expect.objectContaining({
         code: 'INVALID_OPTION',
-        message: 'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts)',
+        message:
+          'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts, reclaim)',
       }),
     );
     expect(() => createKernel(null as never)).toThrow(

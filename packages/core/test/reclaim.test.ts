@@ -8,6 +8,7 @@ import {
   replaySchedule,
   type ChoiceKind,
   type Kernel,
+  type KernelEvent,
   type Program,
   type Strategy,
 } from '@tracelab/core';
@@ -66,7 +67,7 @@ describe('madvise(MADV_PAGEOUT)', () => {
     const page = evicted[0]!.page;
     expect(faults.filter((p) => p === page).length).toBe(2);
     // Same data: both opens read the same path.
-    const opens = k.log.filter((e) => e.type === 'fs/open' && e.pid === pid).map((e) => e.path);
+    const opens = k.log.filter((e): e is KernelEvent<'fs/open'> => e.type === 'fs/open' && e.pid === pid).map((e) => e.path);
     expect(opens).toEqual(['/etc/motd', '/etc/motd']);
   });
 });

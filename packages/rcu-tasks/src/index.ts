@@ -30,19 +30,41 @@ export { formatRcuTasksSummary, summarizeRcuTasks, type RcuTasksSummary } from '
 
 export const RCU_TASKS_VERSION = '0.1.0';
 
-/** What keeps a flavour's liveness monitor hot: a GP in progress, or callbacks queued with none. */
-function pending(s: KernelState): string | null {
-  const slice = rcuTasksSlice(s);
-  for (const flavour of ['tasks', 'trace'] as const) {
-    const f = slice[flavour];
-    if (f.gp !== null) {
-      const who: number[] = [];
-      for (const [pid] of intMapEntries(f.gp.holdouts)) if (who.push(pid) >= 8) break;
-      return `${flavour} grace period ${f.gp.gp} begun at tick ${f.gp.start} has not ended (${f.gp.scanned ? `${f.gp.holdouts.size} holdout(s)${who.length > 0 ? `: pid ${who.join(', ')}` : ''}` : 'before its scan'})`;
+/**
+ * The liveness monitor: hot while a flavour has a GP in progress, or callbacks queued with none.
+ * A GP that is shedding holdouts is progressing, not stalled: each time what it waits for
+ * changes (its scan ran, its holdout count dropped, another GP began), the monitor reads cold
+ * for one step, which restarts the core's count. A stall is then `bound` steps, with every
+ * runnable task run, in which the same GP kept the same holdouts. Without the restart a GP of a
+ * busy kernel (a hundred runnable tasks, the GP kthread one of them, one rescan per time it gets
+ * a CPU) outlasts any fixed bound while every rescan drops holdouts.
+ */
+function gpEnds(): (s: KernelState) => string | null {
+  // What the monitor last saw pending (a host-side memo: written only by this closure, read
+  // by nothing else; one per kernel, as register() runs once per kernel).
+  let seen = '';
+  return (s) => {
+    const slice = rcuTasksSlice(s);
+    for (const flavour of ['tasks', 'trace'] as const) {
+      const f = slice[flavour];
+      if (f.gp !== null) {
+        const key = `${flavour} ${f.gp.gp} ${f.gp.scanned ? f.gp.holdouts.size : -1}`;
+        if (key !== seen) {
+          seen = key;
+          return null;
+        }
+        const who: number[] = [];
+        for (const [pid] of intMapEntries(f.gp.holdouts)) if (who.push(pid) >= 8) break;
+        return `${flavour} grace period ${f.gp.gp} begun at tick ${f.gp.start} has not ended (${f.gp.scanned ? `${f.gp.holdouts.size} holdout(s)${who.length > 0 ? `: pid ${who.join(', ')}` : ''}` : 'before its scan'})`;
+      }
+      if (queuedCallbacks(f) > 0) {
+        seen = `${flavour} queued`;
+        return `${queuedCallbacks(f)} ${flavour} callback(s) queued and no grace period has taken them`;
+      }
     }
-    if (queuedCallbacks(f) > 0) return `${queuedCallbacks(f)} ${flavour} callback(s) queued and no grace period has taken them`;
-  }
-  return null;
+    seen = '';
+    return null;
+  };
 }
 
 /**
@@ -82,7 +104,7 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
             return v !== null && v.invariant === name ? v.message : null;
           });
         }
-        ctx.liveness(RCU_TASKS_LIVENESS, { hot: pending, bound: opts.livenessBound });
+        ctx.liveness(RCU_TASKS_LIVENESS, { hot: gpEnds(), bound: opts.livenessBound });
       }
 
       return {

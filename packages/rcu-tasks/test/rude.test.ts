@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { definePlugin, emit, msleep, rcuIdleEnter, rcuIdleExit, schedPoint, synchronizeRcu, type Kernel, type KPath, type Program } from '@tracelab/core';
+import {
+  definePlugin,
+  emit,
+  msleep,
+  rcuIdleEnter,
+  rcuIdleExit,
+  schedPoint,
+  synchronizeRcu,
+  type Kernel,
+  type KernelEvent,
+  type KPath,
+  type Program,
+} from '@tracelab/core';
 import { kernelWith } from './helpers.js';
 
 /**
@@ -102,7 +114,7 @@ describe('synchronizeRcuTasksRude', () => {
     const starts = k.log.filter((e) => e.type === 'rcu-tasks/rude-start');
     expect(starts.length).toBe(4);
     for (const s of starts) {
-      const mine = k.log.filter((e) => e.type === 'rcu-tasks/rude-cpu' && e.pid === s.pid && e.seq > s.seq);
+      const mine = k.log.filter((e): e is KernelEvent<'rcu-tasks/rude-cpu'> => e.type === 'rcu-tasks/rude-cpu' && e.pid === s.pid && e.seq > s.seq);
       const end = k.log.find((e) => e.type === 'rcu-tasks/rude-end' && e.pid === s.pid && e.seq > s.seq)!;
       const before = mine.filter((e) => e.seq < end.seq);
       // One worker per CPU ran, each on its own CPU, before the wait returned.

@@ -135,4 +135,31 @@ describe('the liveness monitor', () => {
     const end = eventsOf(k, 'rcu-tasks/gp-end')[0]!;
     expect(end.time - start.time).toBeGreaterThan(100);
   });
+
+  test('a GP that keeps shedding holdouts is progress: quiet past the bound, which counts from the last drop', () => {
+    // Four holdouts leave the kernel one after another, each within the bound of the one
+    // before, so the GP as a whole lasts several bounds. Counted from the GP's start (the
+    // monitor before the restart) it would be reported; counted from its last change it is not.
+    const bound = 700;
+    const k = kernelWith({ seed: 1, options: { livenessBound: bound } });
+    for (let h = 1; h <= 4; h++) {
+      k.spawnKthread(
+        (function* (): KPath<void> {
+          for (let i = 0; i < 150 * h; i++) yield* schedPoint();
+          yield* msleep(1);
+        })(),
+        { comm: `hog${h}` },
+      );
+    }
+    k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });
+    const before = k.run({ until: () => eventsOf(k, 'rcu-tasks/gp-start').length > 0 });
+    const during = k.run({ until: () => eventsOf(k, 'rcu-tasks/gp-end').length > 0 });
+    expect(before.violations).toEqual([]);
+    expect(during.violations).toEqual([]);
+    expect(eventsOf(k, 'rcu-tasks/gp-end')).toHaveLength(1);
+    // The GP outlasted the bound several times over, shedding its holdouts on the way.
+    expect(during.steps).toBeGreaterThan(2 * bound);
+    const dropped = eventsOf(k, 'rcu-tasks/rescan').flatMap((e) => e.dropped.map((d) => d.pid));
+    expect(dropped.length).toBeGreaterThanOrEqual(4);
+  });
 });
