@@ -78,7 +78,8 @@ export type FtraceReport =
   | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
-  | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number };
+  | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number }
+  | { readonly kind: 'recursion-lost'; readonly ops: number; readonly ip: string; readonly task: string; readonly context: string; readonly holder: string };
 
 /** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
 export interface FtraceState {
@@ -117,6 +118,7 @@ export interface ResolvedFtraceOptions {
   readonly freeTrampolineAfter: FreeTrampolineAfter;
   readonly dynamicTrampolines: boolean;
   readonly traceIdle: boolean;
+  readonly traceTick: boolean;
   readonly idleTrampolines: IdleTrampolines;
   readonly checks: boolean;
   readonly listWalk: 'atomic' | 'steps';
@@ -124,6 +126,7 @@ export interface ResolvedFtraceOptions {
   readonly slightRaceFix: boolean;
   readonly shutdownWait: 'dynamic' | 'trampoline-only';
   readonly cpuSync: 'tasks-rude' | 'rcu-sched';
+  readonly recursionGuard: 'per-context' | 'per-task';
 }
 
 export interface FtraceApi {
@@ -207,6 +210,13 @@ declare module '@tracelab/core' {
      * CONFIG_FTRACE_RECORD_RECURSION lists in trace_recursion_record).
      */
     'ftrace/recursion-refused': { ops: number; ip: string; pid: number };
+    /**
+     * The recursion guard refused a call that was not recursion: `context` (`<pid>:irq`,
+     * `<pid>:nmi`, ...) found the guard bit held by another context of its task (`holder`), as
+     * a per-task guard (`recursionGuard: 'per-task'`) does when an interrupt arrives inside a
+     * guarded callback. The interrupt's event is lost.
+     */
+    'ftrace/recursion-lost': { ops: number; ip: string; pid: number; context: string; holder: string };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };
     /** A callback threw; it is skipped for this call. */

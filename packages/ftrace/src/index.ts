@@ -7,7 +7,7 @@
  */
 import './events.js';
 
-export { FTRACE_INVARIANTS, FTRACE_LOCK, FTRACE_VERSION, ftrace, type FtraceOptions } from './internal/plugin.js';
+export { FTRACE_INVARIANTS, FTRACE_LOCK, FTRACE_VERSION, TICK_FUNCTION, ftrace, type FtraceOptions } from './internal/plugin.js';
 export { IDLE_FUNCTIONS } from './internal/registry.js';
 export { DEFAULT_TRACED_FUNCTIONS, formatFtraceSummary, functionTracer, summarizeFtrace } from './session.js';
 export type { FtraceOpsSummary, FtraceSummary, FunctionTracerOptions } from './session.js';

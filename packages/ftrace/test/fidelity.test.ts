@@ -144,7 +144,7 @@ describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interru
    * interrupt's handler calls. Its callback for sys_getpid spans scheduling points, so a tick
    * can arrive while the task is inside it; a per-task guard would refuse the handler's call.
    */
-  function irqKernel(seed: number) {
+  function irqKernel(seed: number, options: FtraceOptions = {}) {
     const calls: Array<{ ip: string; insideGetpid: boolean }> = [];
     let insideGetpid = 0;
     const ticker = definePlugin({
@@ -163,7 +163,7 @@ describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interru
         return {};
       },
     });
-    const k = createKernel({ cpus: 2, seed, interrupts: { timer: { period: 2 } }, plugins: [ticker, rcuTasks(), ftrace()] });
+    const k = createKernel({ cpus: 2, seed, interrupts: { timer: { period: 2 } }, plugins: [ticker, rcuTasks(), ftrace(options)] });
     const ops: FtraceOps = {
       label: 'guarded',
       filter: ['sys_getpid', 'irq_traced'],
@@ -197,6 +197,28 @@ describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interru
       expect(calls.some((c) => c.ip === 'irq_traced')).toBe(true);
     }
     expect(nested).toBeGreaterThan(5);
+  });
+
+  test("recursionGuard 'per-task' (one bit per task): a tick inside the task's callback is refused and its event lost; the invariant names the contexts", () => {
+    let caught = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const { k, calls } = irqKernel(seed, { recursionGuard: 'per-task' });
+      const lost = eventsOf(k, 'ftrace/recursion-lost');
+      // Refused only when the tick came inside its own task's callback (the bit its task holds),
+      // never without the invariant; ticks elsewhere are traced.
+      for (const e of lost) expect(e).toMatchObject({ ip: 'irq_traced', context: `${e.pid}:irq`, holder: String(e.pid) });
+      if (lost.length > 0) {
+        caught++;
+        expect(k.violations[0]?.name).toBe(FTRACE_INVARIANTS.recursionContext);
+        expect(k.violations[0]?.message).toMatch(
+          /refused irq_traced called from a hard interrupt on pid \d+, which was not recursion: the guard bit was held by pid \d+'s task context/,
+        );
+      } else {
+        expect(k.violations).toEqual([]);
+        expect(calls.some((c) => c.ip === 'irq_traced')).toBe(true);
+      }
+    }
+    expect(caught).toBeGreaterThan(3);
   });
 
   test('each idle task is a context of its own (all are pid 0): two CPUs in default_idle at once are neither refused nor counted as recursion', () => {

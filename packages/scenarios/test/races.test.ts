@@ -190,3 +190,52 @@ describe('detach-during-callback', () => {
     expect(inProgress).toBeGreaterThan(SCHEDULES / 20);
   });
 });
+
+describe('ftrace-recursion', () => {
+  const s = scenario('ftrace-recursion');
+
+  /** For each event, the functions each task's trampoline frames are for (tramp-exit pops its task's last). */
+  function trampolineStacks(k: Kernel, visit: (e: KernelEvent, stacks: ReadonlyMap<number, readonly string[]>) => void): void {
+    const stacks = new Map<number, string[]>();
+    for (const e of k.log) {
+      visit(e, stacks);
+      if (e.type === 'ftrace/tramp-enter') stacks.set(e.pid, [...(stacks.get(e.pid) ?? []), e.ip]);
+      else if (e.type === 'ftrace/tramp-exit') stacks.get(e.pid)?.pop();
+    }
+  }
+
+  it("per-task-guard: a tick arrived inside a task's guarded callback on its CPU, and the tick's traced call was refused", () => {
+    for (const { kernel: k } of failures(s, 'per-task-guard')) {
+      const lost = of(k, 'ftrace/recursion-lost')[0]!;
+      expect(lost).toMatchObject({ ip: 'update_process_times', context: `${lost.pid}:irq`, holder: String(lost.pid) });
+      // When the tick came (on the task's CPU), the task was inside its sys_getpid callback.
+      const irq = k.log.slice(0, lost.seq).findLast((e) => e.type === 'irq/entry')!;
+      expect(irq.cpu).toBe(lost.cpu);
+      trampolineStacks(k, (e, stacks) => {
+        if (e.seq === irq.seq) expect(stacks.get(lost.pid)).toContain('sys_getpid');
+      });
+    }
+  });
+
+  it('no-recursion-flag: the callback re-entered itself through preempt_count_add until the limit', () => {
+    for (const { kernel: k } of failures(s, 'no-recursion-flag')) {
+      expect(of(k, 'ftrace/recursion')[0]).toMatchObject({ ip: 'preempt_count_add', depth: 9 });
+      expect(of(k, 'ftrace/recursion-refused')).toEqual([]);
+    }
+  });
+
+  it(`fixed: the nested call is refused in its own context, and ticks inside a task's callback are traced, in many of ${SCHEDULES} schedules`, () => {
+    let ticksInside = 0;
+    for (const k of schedules(s, 'fixed')) {
+      expect(of(k, 'ftrace/recursion-lost')).toEqual([]);
+      for (const r of of(k, 'ftrace/recursion-refused')) expect(r.ip).toBe('preempt_count_add');
+      // A tick's update_process_times entered the trampoline while its task was inside its own callback.
+      let hit = false;
+      trampolineStacks(k, (e, stacks) => {
+        if (e.type === 'ftrace/tramp-enter' && e.ip === 'update_process_times' && stacks.get(e.pid)?.includes('sys_getpid') === true) hit = true;
+      });
+      if (hit) ticksInside++;
+    }
+    expect(ticksInside).toBeGreaterThan(SCHEDULES / 20);
+  });
+});

@@ -15,11 +15,20 @@ function describeReport(r: FtraceReport): string {
       return `${who}, in ftrace_caller for ${r.ip}, called ops ${r.ops}'s callback with ops ${r.op ?? 'none'} as function_trace_op: ftrace_trace_function and function_trace_op were read from different updates`;
     case 'recursion':
       return `${who} re-entered ops ${r.ops}'s callback ${r.depth} deep through ${r.ip}: the ops does not set FTRACE_OPS_FL_RECURSION (so its callback must protect itself) and its callback does not: its trampoline calls it with no guard`;
+    case 'recursion-lost':
+      return `ops ${r.ops}'s recursion guard refused ${r.ip} called from ${describeContext(r.context)}, which was not recursion: the guard bit was held by ${describeContext(r.holder)} (a guard per task, not per context), so the interrupt's event is lost`;
     case 'ops-use-after-free':
       return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'wrong-function':
       return `trampoline #${r.tramp} called the callback of ops ${r.ops} for ${r.ip}, which that ops does not trace (${who})`;
   }
+}
+
+/** `12:irq` as "pid 12's hard interrupt context". */
+function describeContext(context: string): string {
+  const [task = context, level] = context.split(':');
+  const who = task.startsWith('swapper/') ? `the idle task of cpu ${task.slice('swapper/'.length)}` : `pid ${task}`;
+  return level === 'irq' ? `a hard interrupt on ${who}` : level === 'nmi' ? `an NMI on ${who}` : `${who}'s task context`;
 }
 
 /** Fails on the first report of one of `kinds` (the reducers file them as they happen). */

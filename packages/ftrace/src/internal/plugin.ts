@@ -35,6 +35,9 @@ import { IDLE_FUNCTIONS, OpsRec, Registry, Trampoline, opsTraces, type Site } fr
 
 export const FTRACE_VERSION = '0.1.0';
 
+/** The traced function each timer tick's handler calls with `traceTick`. */
+export const TICK_FUNCTION = 'update_process_times';
+
 /** The mutex every ftrace update runs under (kernel/trace/ftrace.c's ftrace_lock). */
 export const FTRACE_LOCK = 'ftrace_lock';
 
@@ -43,6 +46,7 @@ export const FTRACE_INVARIANTS = {
   useAfterFree: 'ftrace/no-trampoline-use-after-free',
   opsUseAfterFree: 'ftrace/no-ops-use-after-free',
   recursion: 'ftrace/no-runaway-recursion',
+  recursionContext: 'ftrace/recursion-guard-per-context',
   opMismatch: 'ftrace/trace-function-op',
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
@@ -69,6 +73,12 @@ export interface FtraceOptions {
    * every step, which lengthens every run.
    */
   readonly traceIdle?: boolean;
+  /**
+   * Call a traced `update_process_times` from each timer tick's handler (the core's
+   * `interrupts.timer`), as the kernel's tick does: an mcount site in hard-interrupt context.
+   * Default false.
+   */
+  readonly traceTick?: boolean;
   /**
    * Whether a site the idle loop calls may target a DYNAMIC ops' trampoline. Default
    * `'refuse'`: it uses the list caller (static text, never freed), the 2014 thread's answer
@@ -119,12 +129,22 @@ export interface FtraceOptions {
    * calls the new function with it.
    */
   readonly slightRaceFix?: boolean;
+  /**
+   * What the recursion guard (trace_test_and_set_recursion) keys on. `'per-context'` (default,
+   * the kernel since the per-context bits of current->trace_recursion): the task and the level
+   * it runs at (task, hard interrupt, NMI), so an interrupt arriving inside a guarded callback
+   * is traced. `'per-task'` is the unsafe variant, one bit per task: the interrupt's traced
+   * call finds the bit its interrupted task holds and is refused as if it were recursion, so
+   * the interrupt's event is lost (`ftrace/recursion-guard-per-context` names it).
+   */
+  readonly recursionGuard?: 'per-context' | 'per-task';
 }
 
 const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
   'freeTrampolineAfter',
   'dynamicTrampolines',
   'traceIdle',
+  'traceTick',
   'idleTrampolines',
   'checks',
   'listWalk',
@@ -132,6 +152,7 @@ const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
   'directCaller',
   'slightRaceFix',
   'cpuSync',
+  'recursionGuard',
 ];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
@@ -181,6 +202,7 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     freeTrampolineAfter: oneOf('freeTrampolineAfter', ['rcu-tasks', 'rcu-sched'], 'rcu-tasks'),
     dynamicTrampolines: bool('dynamicTrampolines', true),
     traceIdle: bool('traceIdle', false),
+    traceTick: bool('traceTick', false),
     idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
     checks: bool('checks', true),
     listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
@@ -188,6 +210,7 @@ function resolveOptions(options: unknown): ResolvedFtraceOptions {
     directCaller: bool('directCaller', false),
     slightRaceFix: bool('slightRaceFix', true),
     cpuSync: oneOf('cpuSync', ['tasks-rude', 'rcu-sched'], 'tasks-rude'),
+    recursionGuard: oneOf('recursionGuard', ['per-context', 'per-task'], 'per-context'),
   };
 }
 
@@ -250,9 +273,11 @@ export function ftrace(options?: FtraceOptions): TracelabPlugin<FtraceApi, Ftrac
 }
 
 function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, ...rest } = o;
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, ...rest } = o;
   return {
     ...rest,
+    ...(traceTick ? { traceTick } : {}),
+    ...(recursionGuard !== 'per-context' ? { recursionGuard } : {}),
     ...(cpuSync !== 'tasks-rude' ? { cpuSync } : {}),
     ...(listWalk !== 'atomic' ? { listWalk } : {}),
     ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}),
@@ -268,23 +293,26 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
 
   // ---- the simulated mcount targets ------------------------------------------------------------
 
-  // The recursion guard (trace_test_and_set_recursion): the task contexts inside a guarded
-  // callback, and each context's depth inside unguarded ones. A context is a task and the
-  // level it runs at (task, hard interrupt, NMI), as the kernel keeps one bit per context in
+  // The recursion guard (trace_test_and_set_recursion): for each guard key held, the context
+  // that took it; and each context's depth inside unguarded callbacks. A context is a task and
+  // the level it runs at (task, hard interrupt, NMI), as the kernel keeps one bit per context in
   // current->trace_recursion: an interrupt arriving inside a guarded callback is traced, a
-  // callback reaching traced code from its own context is not. Written only by the context
-  // itself around its calls.
-  const guarded = new Set<string>();
+  // callback reaching traced code from its own context is not. The guard key is the context, or
+  // with `recursionGuard: 'per-task'` the task alone. Written only by the context itself around
+  // its calls (a context runs on one CPU at a time, and nests only by interrupting).
+  const guarded = new Map<string, string>();
   const unguardedDepth = new Map<string, number>();
+  const perTask = options.recursionGuard === 'per-task';
 
   /**
    * The recursion context of the running code: the task (an idle task is one per CPU, all pid
-   * 0), and `:irq`/`:nmi` inside a handler.
+   * 0), and `:irq`/`:nmi` inside a handler; and the key its guard bit is under.
    */
-  function* recursionContext(): KPath<string> {
+  function* recursionContext(): KPath<{ readonly context: string; readonly key: string }> {
     const me = yield* current();
     const task = me.pid === 0 ? `swapper/${me.cpu}` : String(me.pid);
-    return inNmiCount(me.preemptCount) ? `${task}:nmi` : inIrqCount(me.preemptCount) ? `${task}:irq` : task;
+    const context = inNmiCount(me.preemptCount) ? `${task}:nmi` : inIrqCount(me.preemptCount) ? `${task}:irq` : task;
+    return { context, key: perTask ? task : context };
   }
 
   /**
@@ -296,14 +324,18 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
    * reported once it passes RECURSION_LIMIT (the kernel would overflow its stack).
    */
   function* guardedCallback(op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean): KPath<void> {
-    const key = yield* recursionContext();
+    const { context, key } = yield* recursionContext();
     if (guard) {
-      if (guarded.has(key)) {
-        // recursion: bail out, as trace_test_and_set_recursion does, and say so
-        yield* emit({ type: 'ftrace/recursion-refused', ops: op.id, ip, pid });
+      const holder = guarded.get(key);
+      if (holder !== undefined) {
+        // The bit is set: bail out, as trace_test_and_set_recursion does, and say so. Refused
+        // from another context than the one holding the bit, the call was not recursion (an
+        // interrupt inside the callback) and its event is lost.
+        if (holder === context) yield* emit({ type: 'ftrace/recursion-refused', ops: op.id, ip, pid });
+        else yield* emit({ type: 'ftrace/recursion-lost', ops: op.id, ip, pid, context, holder });
         return;
       }
-      guarded.add(key);
+      guarded.set(key, context);
       try {
         yield* callback(op, ip, parentIp, pid);
       } finally {
@@ -311,17 +343,17 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       }
       return;
     }
-    const depth = (unguardedDepth.get(key) ?? 0) + 1;
+    const depth = (unguardedDepth.get(context) ?? 0) + 1;
     if (depth > RECURSION_LIMIT) {
       yield* emit({ type: 'ftrace/recursion', ops: op.id, ip, pid, depth });
       return;
     }
-    unguardedDepth.set(key, depth);
+    unguardedDepth.set(context, depth);
     try {
       yield* callback(op, ip, parentIp, pid);
     } finally {
-      if (depth === 1) unguardedDepth.delete(key);
-      else unguardedDepth.set(key, depth - 1);
+      if (depth === 1) unguardedDepth.delete(context);
+      else unguardedDepth.set(context, depth - 1);
     }
   }
 
@@ -811,6 +843,21 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     });
   }
 
+  // ---- the timer tick ----------------------------------------------------------------------------
+
+  if (options.traceTick) {
+    ctx.defineFunction(TICK_FUNCTION);
+    ctx.tap('irq', function* updateProcessTimesHook({ name }) {
+      // The tick's handler calls update_process_times, a traced function: its mcount site runs
+      // in hard-interrupt context, inside whatever the CPU was doing (a callback included).
+      if (name === 'timer') yield* fn(TICK_FUNCTION, updateProcessTimes());
+    });
+  }
+
+  function* updateProcessTimes(): KPath<void> {
+    yield* current();
+  }
+
   // ---- invariants ----------------------------------------------------------------------------------
 
   /** Starts the memoising checks afresh (kernel.reset); a no-op without checks. */
@@ -820,6 +867,7 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
     ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
     ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
+    ctx.invariant(FTRACE_INVARIANTS.recursionContext, reportInvariant(['recursion-lost']));
     ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
     ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
     // These two remember what they checked last (by identity); a reset starts them afresh.

@@ -87,6 +87,9 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   ctx.on('ftrace/op-mismatch', (f, e) => {
     f.reports.push({ kind: 'op-mismatch', ops: e.ops, op: e.op, ip: e.ip, task: String(e.pid) });
   });
+  ctx.on('ftrace/recursion-lost', (f, e) => {
+    f.reports.push({ kind: 'recursion-lost', ops: e.ops, ip: e.ip, task: e.context.split(':')[0] ?? e.context, context: e.context, holder: e.holder });
+  });
   ctx.on('ftrace/recursion', (f, e) => {
     f.reports.push({ kind: 'recursion', ops: e.ops, ip: e.ip, task: String(e.pid), depth: e.depth });
   });
