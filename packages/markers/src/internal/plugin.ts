@@ -9,6 +9,7 @@ import {
   definePlugin,
   emit,
   getState,
+  intMapGet,
   isGeneratorFunction,
   mutexLock,
   mutexUnlock,
@@ -49,7 +50,18 @@ export const CORE_MARKERS = Object.freeze({
   exec: Object.freeze({ name: 'fs_exec', format: 'pid %d filename %s' }),
   /** exit hook, in do_exit. Args: pid, code. */
   processExit: Object.freeze({ name: 'kernel_process_exit', format: 'pid %d code %d' }),
+  /**
+   * irq hook (a timer tick, with the core's `interrupts.timer`), first thing in the handler, in
+   * hard-interrupt context. Args: irq id (0, the timer), kernel_mode (1 when the interrupted
+   * task was in the kernel, 0 in user mode).
+   */
+  irqEntry: Object.freeze({ name: 'kernel_irq_entry', format: 'irq_id %u kernel_mode %u' }),
+  /** irq hook, last thing in the handler. Args: irq id. */
+  irqExit: Object.freeze({ name: 'kernel_irq_exit', format: 'irq_id %u' }),
 });
+
+/** The irq number the timer tick's markers carry (IRQ 0, the PC's timer). */
+export const TIMER_IRQ = 0;
 
 const OPTION_KEYS: ReadonlyArray<keyof MarkersOptions> = ['freeOldArray', 'logProbeCalls', 'coreMarkers', 'rcuPendingBitfield'];
 
@@ -608,6 +620,19 @@ function registerMarkers(ctx: PluginContext<MarkersState>, options: ResolvedMark
     });
     ctx.tap('exit', function* ({ pid, code }) {
       if (exit.armed) yield* markSite(exit, undefined, [pid, code]);
+    });
+    const irqEntry = reg.defineCore(CORE_MARKERS.irqEntry.name, CORE_MARKERS.irqEntry.format);
+    const irqExit = reg.defineCore(CORE_MARKERS.irqExit.name, CORE_MARKERS.irqExit.format);
+    // Probes called from a hard interrupt: the handler is an RCU-sched reader (its preempt
+    // count has the hardirq part), so the grace period before a free covers it like a task's.
+    ctx.tap('irq', function* ({ name }) {
+      if (name !== 'timer' || (!irqEntry.armed && !irqExit.armed)) return;
+      if (irqEntry.armed) {
+        const me = yield* current();
+        const mode = me.pid === 0 ? 'kernel' : (intMapGet((yield* getState()).tasks, me.pid)?.mode ?? 'kernel');
+        yield* markSite(irqEntry, undefined, [TIMER_IRQ, mode === 'user' ? 0 : 1]);
+      }
+      if (irqExit.armed) yield* markSite(irqExit, undefined, [TIMER_IRQ]);
     });
   }
 
