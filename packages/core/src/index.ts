@@ -53,6 +53,7 @@ export {
   callbackPath,
   rcuIdleEnter,
   rcuIdleExit,
+  rcuIsWatching,
   HARDIRQ_OFFSET,
   NMI_OFFSET,
   inIrq,

@@ -27,6 +27,7 @@ export type Command =
   | { readonly op: 'copy-from-user'; readonly addr: number; readonly len: number }
   | { readonly op: 'kthread-run'; readonly path: KPath<unknown>; readonly comm: string; readonly cpu?: number }
   | { readonly op: 'rcu-idle'; readonly enter: boolean }
+  | { readonly op: 'rcu-watching' }
   | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
   | { readonly op: 'irq-return' }
   | { readonly op: 'smp-call'; readonly cpu: number; readonly fn: SmpCallFunction };
@@ -381,6 +382,17 @@ export function* rcuIdleEnter(): KPath<void> {
 export function* rcuIdleExit(): KPath<void> {
   yield { op: 'rcu-idle', enter: false } as Command;
 }
+
+/**
+ * rcu_is_watching: false between the idle task's `rcuIdleEnter` and `rcuIdleExit`, outside any
+ * interrupt or NMI handler (a handler's entry makes RCU watch until it returns); true
+ * everywhere else. What code that may run in the idle loop asks before it uses RCU (ftrace's
+ * list and assist functions for an ops with FTRACE_OPS_FL_RCU).
+ */
+export function* rcuIsWatching(): KPath<boolean> {
+  return (yield RCU_WATCHING) as boolean;
+}
+const RCU_WATCHING: Command = Object.freeze({ op: 'rcu-watching' });
 
 // ---- interrupts ----------------------------------------------------------------------------
 

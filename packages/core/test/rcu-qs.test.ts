@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   callRcu,
   createKernel,
+  current,
   definePlugin,
   emit,
   intMapGet,
@@ -10,6 +11,7 @@ import {
   printk,
   rcuIdleEnter,
   rcuIdleExit,
+  rcuIsWatching,
   rcuReadLock,
   rcuReadUnlock,
   synchronizeRcu,
@@ -465,5 +467,50 @@ describe('an idle handler inside and outside the idle EQS', () => {
     const r = run(true);
     expect(r.reads).toBeGreaterThan(0);
     expect(r.uaf).toBe(0);
+  });
+});
+
+describe('rcuIsWatching (rcu_is_watching)', () => {
+  it('is false in the idle loop between rcuIdleEnter and rcuIdleExit, true outside it, in a task, and in a tick that interrupts the unwatched region', () => {
+    const seen: Array<{ where: string; watching: boolean; cpu: number }> = [];
+    const probe = definePlugin({
+      name: 'watcher',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('idle', function* () {
+          seen.push({ where: 'idle-before', watching: yield* rcuIsWatching(), cpu: (yield* current()).cpu });
+          yield* rcuIdleEnter();
+          for (let i = 0; i < 4; i++) {
+            seen.push({ where: 'idle-eqs', watching: yield* rcuIsWatching(), cpu: (yield* current()).cpu });
+            yield* points(1);
+          }
+          yield* rcuIdleExit();
+          seen.push({ where: 'idle-after', watching: yield* rcuIsWatching(), cpu: (yield* current()).cpu });
+        });
+        ctx.tap('irq', function* () {
+          seen.push({ where: 'irq', watching: yield* rcuIsWatching(), cpu: (yield* current()).cpu });
+        });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 2, interrupts: { timer: { period: 2 } }, plugins: [probe] });
+    k.spawnKthread(
+      (function* () {
+        seen.push({ where: 'task', watching: yield* rcuIsWatching(), cpu: (yield* current()).cpu });
+        yield* msleep(30);
+      })(),
+    );
+    k.run({ maxSteps: 5_000 });
+    const where = (w: string) => seen.filter((x) => x.where === w).map((x) => x.watching);
+    expect(where('idle-eqs').length).toBeGreaterThan(4);
+    expect(new Set(where('idle-eqs'))).toEqual(new Set([false]));
+    for (const w of ['idle-before', 'idle-after', 'task', 'irq']) expect(new Set(where(w)), w).toEqual(new Set([true]));
+    // Some tick arrived inside the unwatched region of its own CPU's idle loop.
+    const inside = seen.some((x, i) => {
+      if (x.where !== 'irq') return false;
+      const mine = seen.slice(0, i).filter((y) => y.cpu === x.cpu && y.where.startsWith('idle'));
+      return mine.at(-1)?.where === 'idle-eqs';
+    });
+    expect(inside).toBe(true);
   });
 });

@@ -15,7 +15,7 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void 
  * allocated, as perf and trace instances do), so it may be freed after it is unregistered, and
  * so may the trampoline allocated for it.
  */
-export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION';
+export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION' | 'RCU';
 
 /** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
 export interface FtraceOps {
@@ -216,6 +216,11 @@ declare module '@tracelab/core' {
      * a per-task guard (`recursionGuard: 'per-task'`) does when an interrupt arrives inside a
      * guarded callback. The interrupt's event is lost.
      */
+    /**
+     * An ops with FTRACE_OPS_FL_RCU was not called for `ip` because RCU is not watching this CPU
+     * (the idle loop between rcu_idle_enter and rcu_idle_exit): its callback may use RCU.
+     */
+    'ftrace/rcu-skip': { ops: number; ip: string; pid: number };
     'ftrace/recursion-lost': { ops: number; ip: string; pid: number; context: string; holder: string };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };

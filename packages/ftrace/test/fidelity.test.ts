@@ -1,10 +1,10 @@
 /**
  * Issue 22: the ftrace semantics of SEMANTICS.md 4.2 that had no test. Each test names its section.
  */
-import { EBUSY, EINVAL, createKernel, current, definePlugin, fn, msleep, schedPoint, type KPath } from '@tracelab/core';
+import { EBUSY, EINVAL, createKernel, current, definePlugin, fn, msleep, rcuIsWatching, schedPoint, type KPath } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { describe, expect, test } from 'vitest';
-import { FTRACE_INVARIANTS, ftrace, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
+import { FTRACE_INVARIANTS, TICK_FUNCTION, ftrace, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { counter, eventsOf, explore, kernelWith, noop, session, worker } from './helpers.js';
 
 /**
@@ -308,4 +308,58 @@ describe('SEMANTICS.md 4.2(b) ftrace_caller\'s two globals: the "slight race" be
     }
     expect(calls).toBeGreaterThan(0);
   });
+});
+
+describe('SEMANTICS.md 4.2(b) FTRACE_OPS_FL_RCU: the list and assist functions skip an RCU ops where RCU is not watching', () => {
+  /**
+   * An ops on the idle loop's default_idle (run with RCU not watching) and on the tick's
+   * update_process_times (a handler: RCU watches), whose callback notes whether RCU watched it.
+   */
+  function idleKernel(seed: number, flags: NonNullable<FtraceOps['flags']>, idleTrampolines: 'refuse' | 'allow') {
+    const k = createKernel({
+      cpus: 2,
+      seed,
+      interrupts: { timer: { period: 2 } },
+      plugins: [rcuTasks(), ftrace({ traceIdle: true, traceTick: true, idleTrampolines })],
+    });
+    const watched: Array<{ ip: string; watching: boolean }> = [];
+    const ops: FtraceOps = {
+      label: 'rcu-user',
+      filter: ['default_idle', TICK_FUNCTION],
+      flags,
+      func: (ip) =>
+        (function* noteWatching(): KPath<void> {
+          watched.push({ ip, watching: yield* rcuIsWatching() });
+        })(),
+    };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+    k.spawnKthread(msleep(40), { comm: 'sleeper' });
+    k.run({ maxSteps: 5_000 });
+    return { k, watched };
+  }
+
+  for (const idleTrampolines of ['refuse', 'allow'] as const) {
+    const through = idleTrampolines === 'refuse' ? 'the list function' : 'a trampoline (the assist function)';
+    test(`through ${through}: with RCU the callback is never called unwatched (skipped, ftrace/rcu-skip), and still is from a tick on an idle CPU; without it, it is called unwatched`, () => {
+      let skipped = 0;
+      let tickOnIdle = 0;
+      let unwatched = 0;
+      for (let seed = 1; seed <= 5; seed++) {
+        const withRcu = idleKernel(seed, ['RCU'], idleTrampolines);
+        expect(withRcu.k.violations).toEqual([]);
+        expect(withRcu.watched.every((w) => w.watching)).toBe(true);
+        expect(withRcu.watched.some((w) => w.ip === 'default_idle')).toBe(false);
+        const skips = eventsOf(withRcu.k, 'ftrace/rcu-skip');
+        expect(skips.every((e) => e.ip === 'default_idle' && e.pid === 0)).toBe(true);
+        skipped += skips.length;
+        tickOnIdle += withRcu.watched.filter((w) => w.ip === TICK_FUNCTION).length;
+        const without = idleKernel(seed, [], idleTrampolines);
+        expect(eventsOf(without.k, 'ftrace/rcu-skip')).toEqual([]);
+        unwatched += without.watched.filter((w) => w.ip === 'default_idle' && !w.watching).length;
+      }
+      expect(skipped).toBeGreaterThan(5);
+      expect(tickOnIdle).toBeGreaterThan(0);
+      expect(unwatched).toBeGreaterThan(5);
+    });
+  }
 });

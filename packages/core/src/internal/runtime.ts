@@ -936,6 +936,8 @@ export class Runtime {
       case 'kthread-run':
         if (!isGenerator(cmd.path)) throw new TracelabError('INVALID_OPTION', 'kthreadRun: path must be a generator object');
         return this.createKthread(cmd.path, cmd.comm, this.bindTask('kthreadRun', cmd.cpu)).pid;
+      case 'rcu-watching':
+        return !(t.rcuIdle && !inInterruptCount(this.preempt[this.cpu]!));
       case 'rcu-idle':
         if (inInterruptCount(this.preempt[this.cpu]!))
           throw new TracelabError('KERNEL_BUG', `BUG: rcu_idle_${cmd.enter ? 'enter' : 'exit'} on cpu ${this.cpu}${contextOf(this.preempt[this.cpu]!)}`);

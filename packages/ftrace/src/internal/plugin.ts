@@ -16,6 +16,7 @@ import {
   printk,
   rcuIdleEnter,
   rcuIdleExit,
+  rcuIsWatching,
   preemptDisable,
   preemptEnable,
   schedPoint,
@@ -155,7 +156,7 @@ const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
   'recursionGuard',
 ];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
-const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION', 'RCU'];
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
 const RECURSION_LIMIT = 8;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -337,7 +338,10 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       }
       guarded.set(key, context);
       try {
-        yield* callback(op, ip, parentIp, pid);
+        // FTRACE_OPS_FL_RCU: a callback that uses RCU is skipped where RCU is not watching (the
+        // idle loop between rcu_idle_enter and rcu_idle_exit), in the list and assist functions.
+        if (op.ops.flags?.includes('RCU') === true && !(yield* rcuIsWatching())) yield* emit({ type: 'ftrace/rcu-skip', ops: op.id, ip, pid });
+        else yield* callback(op, ip, parentIp, pid);
       } finally {
         guarded.delete(key);
       }
@@ -505,9 +509,11 @@ function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtrace
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
       return;
     }
-    // With FTRACE_OPS_FL_RECURSION the trampoline calls the assist function, which takes the guard
-    // (ftrace_ops_get_func); without it, the callback itself.
-    yield* guardedCallback(t.ops, ip, parentIp, me.pid, t.ops.ops.flags?.includes('RECURSION') === true);
+    // With FTRACE_OPS_FL_RECURSION or FTRACE_OPS_FL_RCU the trampoline calls the assist
+    // function, which takes the guard and tests rcu_is_watching (ftrace_ops_get_func); without
+    // either, the callback itself.
+    const flags = t.ops.ops.flags;
+    yield* guardedCallback(t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true);
     yield* schedPoint();
     if (t.freed) {
       yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });

@@ -83,7 +83,7 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   ctx.on('ftrace/ops-use-after-free', (f, e) => {
     f.reports.push({ kind: 'ops-use-after-free', ops: e.ops, ip: e.ip, task: String(e.pid) });
   });
-  ctx.declareEvents(['ftrace/ops-freed', 'ftrace/trace-function', 'ftrace/recursion-refused']);
+  ctx.declareEvents(['ftrace/ops-freed', 'ftrace/trace-function', 'ftrace/recursion-refused', 'ftrace/rcu-skip']);
   ctx.on('ftrace/op-mismatch', (f, e) => {
     f.reports.push({ kind: 'op-mismatch', ops: e.ops, op: e.op, ip: e.ip, task: String(e.pid) });
   });
