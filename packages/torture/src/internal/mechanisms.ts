@@ -18,7 +18,7 @@ import {
   type KPath,
   type PluginStack,
 } from '@tracelab/core';
-import { ftrace, type FtraceOps } from '@tracelab/ftrace';
+import { TICK_FUNCTION, ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers, type MarkerProbe } from '@tracelab/markers';
 import { rcuTasks } from '@tracelab/rcu-tasks';
@@ -78,8 +78,17 @@ export interface Mechanism {
   /** Steps after which a run is cut (counted as cut, not as a failure). */
   readonly maxSteps: number;
   readonly unsafe: readonly UnsafeOption[];
-  /** The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not move). */
-  plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng }): PluginStack;
+  /**
+   * Whether this seed's kernel takes timer ticks (the core's `interrupts.timer`, every
+   * `TICK_PERIOD` ticks, each arrival a choice of the random walk). `opt` is a stream of its
+   * own, drawn the same way for the kernel's options and for `plugins`. Omitted: never.
+   */
+  ticks?(args: { readonly variant: string; readonly opt: Prng }): boolean;
+  /**
+   * The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not
+   * move); `ticks` is what `ticks` answered for this seed and variant.
+   */
+  plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng; readonly ticks: boolean }): PluginStack;
   /** Spawns the tracer-side threads and readers (the shells are spawned by the caller). */
   setup(args: SetupArgs): void;
 }
@@ -462,6 +471,8 @@ interface FtracePlanStep {
   readonly filter: readonly string[];
   readonly refilter: readonly string[] | null;
   readonly hold: number;
+  /** FTRACE_OPS_FL_RECURSION: the trampoline calls it through the assist function's guard. */
+  readonly recursion: boolean;
 }
 
 function* ftraceWriter(kernel: Kernel, rig: Rig, label: string, plan: readonly FtracePlanStep[]): KPath<void> {
@@ -482,7 +493,7 @@ function* ftraceWriter(kernel: Kernel, rig: Rig, label: string, plan: readonly F
         })();
       },
       filter: step.filter,
-      flags: step.dynamic ? ['DYNAMIC'] : [],
+      flags: [...(step.dynamic ? (['DYNAMIC'] as const) : []), ...(step.recursion ? (['RECURSION'] as const) : [])],
       label,
     };
     const r = yield* api.registerFtraceFunction(ops);
@@ -525,8 +536,19 @@ const ftraceMechanism: Mechanism = {
         'default_idle may call a DYNAMIC trampoline and unregister waits RCU-sched then RCU-tasks, no Tasks-Rude: neither waits for an idle CPU in default_idle',
       expect: ['ftrace/no-trampoline-use-after-free', 'torture/checks'],
     },
+    {
+      name: 'per-task-recursion-guard',
+      mechanism: 'ftrace',
+      option: "ftrace({ recursionGuard: 'per-task', traceTick: true }), timer ticks, RECURSION ops",
+      description:
+        "the recursion guard has one bit per task: a tick inside a task's guarded callback finds it set, and the tick's traced update_process_times is refused as recursion (its event lost)",
+      expect: ['ftrace/recursion-guard-per-context'],
+    },
   ],
-  plugins: ({ variant, opt }) => {
+  // Ticks on a third of the safe seeds (the tick's handler calls a traced update_process_times,
+  // so callbacks run in hard-interrupt context, nested in a task's), always for the guard option.
+  ticks: ({ variant, opt }) => variant === 'per-task-recursion-guard' || (variant === 'safe' && opt.below(3) === 0),
+  plugins: ({ variant, opt, ticks }) => {
     const traceIdle = variant === 'idle-trampolines-no-rude' || opt.below(4) === 0;
     // Idle-loop trampolines: refused (the 2014 answer) or allowed under the Tasks-Rude wait
     // (upstream's), drawn per seed so the safe runs torture both fixes.
@@ -538,11 +560,14 @@ const ftraceMechanism: Mechanism = {
         traceIdle,
         idleTrampolines: allowIdle ? 'allow' : 'refuse',
         ...(variant === 'idle-trampolines-no-rude' ? { cpuSync: 'rcu-sched' as const } : {}),
+        ...(ticks ? { traceTick: true } : {}),
+        ...(variant === 'per-task-recursion-guard' ? { recursionGuard: 'per-task' as const } : {}),
       }),
     ];
   },
   setup({ kernel, w, rig, variant, rounds }) {
     const idle = kernel.api.ftrace.options.traceIdle;
+    const tick = kernel.api.ftrace.options.traceTick;
     const writers = between(w.prng, 1, 2);
     for (let j = 0; j < writers; j++) {
       const plan: FtracePlanStep[] = [];
@@ -550,7 +575,12 @@ const ftraceMechanism: Mechanism = {
         const dynamic = variant !== 'safe' || w.prng.below(4) !== 0;
         const filter = filterOf(w.prng, idle);
         if (variant === 'idle-trampolines-no-rude' && !filter.includes('default_idle')) filter.push('default_idle');
-        plan.push({ dynamic, filter, refilter: w.prng.below(3) === 0 ? filterOf(w.prng, idle) : null, hold: between(w.prng, 0, 4) });
+        // With ticks: the tick's function on half the ops (all, for the guard option), and
+        // RECURSION (the assist function's guard) on half (all).
+        const guardOption = variant === 'per-task-recursion-guard';
+        if (tick && (guardOption || w.prng.below(2) === 0)) filter.push(TICK_FUNCTION);
+        const recursion = tick && (guardOption || w.prng.below(2) === 0);
+        plan.push({ dynamic, filter, refilter: w.prng.below(3) === 0 ? filterOf(w.prng, idle) : null, hold: between(w.prng, 0, 4), recursion });
       }
       kernel.spawnKthread(ftraceWriter(kernel, rig, `torture_ops${j}`, plan), { comm: `torture_fw${j}` });
     }

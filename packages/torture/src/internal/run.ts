@@ -41,6 +41,7 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
   const w0 = drawWorkload(seed);
   // guarded by: explore's call order (plugins, then createKernel, then setup, in one thread)
   let pending: Rig | null = null;
+  const ticksOf = (variant: string): boolean => m.ticks?.({ variant, opt: createPrng(scheduleSeed(seed, 2)) }) === true;
   return defineScenario({
     name: `torture-${mechanism}`,
     description: `torture ${mechanism}, seed ${seed}: ${m.description}`,
@@ -55,8 +56,9 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
     plugins(variant) {
       const rig = new Rig();
       pending = rig;
-      return m.plugins({ w: drawWorkload(seed), variant, rig, opt: createPrng(scheduleSeed(seed, 1)) });
+      return m.plugins({ w: drawWorkload(seed), variant, rig, opt: createPrng(scheduleSeed(seed, 1)), ticks: ticksOf(variant) });
     },
+    interrupts: (variant) => (ticksOf(variant) ? { timer: { period: TICK_PERIOD } } : undefined),
     setup(kernel, { variant, scale }) {
       const rig = pending ?? new Rig();
       pending = null;
@@ -74,6 +76,9 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
     },
   });
 }
+
+/** Ticks between timer interrupts on a seed whose mechanism takes them (`Mechanism.ticks`). */
+export const TICK_PERIOD = 3;
 
 /** The RCU-sched stall bound, in steps per CPU of the seed's kernel. */
 export const STALL_STEPS_PER_CPU = 200;
