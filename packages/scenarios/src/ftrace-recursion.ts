@@ -1,7 +1,8 @@
-import { fn, msleep, schedPoint, type KPath, type Program } from '@tracelab/core';
+import { fn, schedPoint, type KPath } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { TICK_FUNCTION, ftrace, type FtraceApi, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { ftraceSession, getpidCaller } from './internal/programs.js';
 
 /**
  * `fixed` asks ftrace for protection (FTRACE_OPS_FL_RECURSION, Linux 5.11 on) and the guard is
@@ -34,16 +35,6 @@ function probe(): KPath<void> {
   );
 }
 
-/** A user task calling the traced sys_getpid `calls` times, a tick of user work between. */
-function caller(calls: number): Program {
-  return function* w(u) {
-    for (let i = 0; i < calls; i++) {
-      yield u.syscall('getpid');
-      yield u.compute(1);
-    }
-  };
-}
-
 /** getpid calls per caller. */
 const CALLS = 2;
 /** Ticks the tracer keeps its ops registered. */
@@ -55,10 +46,7 @@ const KEEP = 12;
  */
 function* tracer(api: FtraceApi, flags: NonNullable<FtraceOps['flags']>): KPath<number> {
   const ops: FtraceOps = { func: probe, filter: ['sys_getpid', TICK_FUNCTION, HELPER], flags, label: 'tracer' };
-  const r = yield* api.registerFtraceFunction(ops);
-  if (r !== 0) return r;
-  yield* msleep(KEEP);
-  return yield* api.unregisterFtraceFunction(ops);
+  return yield* ftraceSession(api, ops, KEEP);
 }
 
 /**
@@ -104,7 +92,7 @@ export const ftraceRecursion = defineScenario({
   interrupts: () => ({ timer: { period: 2 } }),
   setup(kernel, { variant, scale }) {
     kernel.spawnKthread(tracer(kernel.api.ftrace, VARIANTS[variant]?.flags ?? []), { comm: 'tracer' });
-    for (let i = 0; i < scale; i++) kernel.spawn(caller(CALLS), { comm: `w${i}` });
+    for (let i = 0; i < scale; i++) kernel.spawn(getpidCaller(CALLS), { comm: `w${i}` });
     watchGracePeriods(kernel);
   },
 });

@@ -1,7 +1,8 @@
-import { msleep, schedPoint, type KPath, type Program } from '@tracelab/core';
+import { schedPoint, type KPath } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { ftrace, type FtraceApi, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { ftraceSession, getpidCaller } from './internal/programs.js';
 
 /**
  * Every variant has the same stack and workload, a kprobe-like site in the idle loop included
@@ -33,16 +34,6 @@ function probe(ip: string): KPath<void> | undefined {
   })();
 }
 
-/** A user task calling the traced function: `calls` getpid syscalls with a tick of user work between. */
-function caller(calls: number): Program {
-  return function* w(u) {
-    for (let i = 0; i < calls; i++) {
-      yield u.syscall('getpid');
-      yield u.compute(1);
-    }
-  };
-}
-
 /** getpid calls per caller. */
 const CALLS = 2;
 /** Ticks the tracer keeps its ops registered. */
@@ -55,10 +46,7 @@ const KEEP = 2;
  */
 function* tracer(api: FtraceApi, keep: number): KPath<number> {
   const ops: FtraceOps = { func: probe, filter: ['sys_getpid', 'default_idle'], flags: ['DYNAMIC'], label: 'probe' };
-  const r = yield* api.registerFtraceFunction(ops);
-  if (r !== 0) return r;
-  yield* msleep(keep);
-  return yield* api.unregisterFtraceFunction(ops);
+  return yield* ftraceSession(api, ops, keep);
 }
 
 /**
@@ -98,7 +86,7 @@ export const trampolineFree = defineScenario({
   plugins: (variant) => [rcuTasks(), ftrace(OPTIONS[variant] ?? {})],
   setup(kernel, { scale }) {
     kernel.spawnKthread(tracer(kernel.api.ftrace, KEEP), { comm: 'tracer' });
-    for (let i = 0; i < scale; i++) kernel.spawn(caller(CALLS), { comm: `w${i}` });
+    for (let i = 0; i < scale; i++) kernel.spawn(getpidCaller(CALLS), { comm: `w${i}` });
     watchGracePeriods(kernel);
   },
 });
