@@ -118,8 +118,11 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
       const funcs = tp.funcs;
       if ((funcs === null) === tp.key)
         out.keyMatchesFuncs ??= `tracepoint ${tp.name}: static key ${tp.key ? 'on' : 'off'} with funcs ${funcs === null ? 'NULL' : `#${funcs.id}`}`;
-      if (funcs !== null && funcs.funcs.length === 1 && tp.staticCall?.func !== funcs.funcs[0]!.func && funcs.funcs[0]!.func !== tpStubFunc)
-        out.keyMatchesFuncs ??= `tracepoint ${tp.name}: one probe published but the static call targets ${tp.staticCall === null ? 'the iterator' : tp.staticCall.label}`;
+      // The static call goes straight to a probe only while that probe is the one entry
+      // published (the iterator is always correct: it re-reads funcs, and handles NULL).
+      const call = tp.staticCall;
+      if (call !== null && (funcs === null || funcs.funcs.length !== 1 || funcs.funcs[0]!.func !== call.func))
+        out.keyMatchesFuncs ??= `tracepoint ${tp.name}: the static call targets ${call.label} but the published array is ${funcs === null ? 'NULL' : `#${funcs.id} with ${funcs.funcs.length} entries`}`;
       if (funcs !== null) {
         if (!Object.isFrozen(funcs.funcs) || funcs.freed)
           out.arrayOrder ??= `tracepoint ${tp.name}: published array #${funcs.id} is ${funcs.freed ? 'freed' : 'mutable'}`;
