@@ -101,8 +101,10 @@ export function registerReducers(ctx: PluginContext<TracepointsState>): void {
   });
   ctx.on('tracepoints/array-freed', (s, e) => {
     const a = s.arrays[String(e.array)];
-    // SEMANTICS 2.2(d): freed only after a grace period of the readers' flavour that began after the retirement.
-    if (a === undefined || a.freeAfterGp === null || e.flavour === 'none' || e.completed < a.freeAfterGp)
+    // SEMANTICS 2.2(d): freed only after a grace period of the readers' flavour that began after
+    // the retirement. The unsafe immediate free ('none') is the variant's own choice: what it
+    // breaks is caught at the call site (tracepoints/freed-array), not here.
+    if (e.flavour !== 'none' && (a === undefined || a.freeAfterGp === null || e.completed < a.freeAfterGp))
       s.earlyFrees.push({ tracepoint: e.name, array: e.array, flavour: e.flavour, gp: a?.freeAfterGp ?? null, completed: e.completed });
     delete s.arrays[String(e.array)];
     s.stats.freed += 1;
