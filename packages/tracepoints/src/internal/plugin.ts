@@ -111,7 +111,8 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
       `probe array #${f.array} of tracepoint ${f.tracepoint} was freed with ${f.completed} ${f.flavour} grace periods completed, needing grace period ${String(f.gp)}`
     );
   });
-  // The hot table is checked when it or the slice changed since the last clean check.
+  // The hot table is checked when it or the slice changed since the last check. A host-side
+  // memo, written only by the invariant closures below (and cleared by reset).
   let checkedSlice: TracepointsState | undefined;
   let checkedHot = -1;
   const problems = (slice: TracepointsState): Partial<Record<keyof typeof TRACEPOINTS_INVARIANTS, string>> => {

@@ -84,9 +84,11 @@ export class Registry {
   readonly tracepoints = new Map<string, Tracepoint>();
   /** Each loaded module's tracepoint names, in load order. */
   readonly modules = new Map<string, string[]>();
-  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. */
+  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. guarded by: tracepoints_mutex, or the grace-period callback that frees an array. */
   hotVersion = 0;
+  /** guarded by: tracepoints_mutex (allocate_probes runs under it). */
   private nextArrayId = 1;
+  /** Label ids: written by whoever labels a new probe or data, always under tracepoints_mutex. */
   private nextLabelId = 1;
   private labels = new WeakMap<object, number>();
 
