@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EEXIST, ENOENT, TracelabError } from '@tracelab/core';
+import { EEXIST, ENOENT, TracelabError, schedPoint, type KPath } from '@tracelab/core';
 import type { ModuleTracepointSpec } from '@tracelab/tracepoints';
 import { eventsOf, expectClean, kernelWith, recorder } from './helpers.js';
 
@@ -60,5 +60,33 @@ describe('module tracepoints (SEMANTICS.md 2.2: module unload)', () => {
     expect(api.tracepoints()).toEqual([]);
     expect(() => api.loadModule('m2', [{ name: 'not an identifier' }])).toThrow(TracelabError);
     expect(() => api.loadModule('m2', 'x' as unknown as ModuleTracepointSpec[])).toThrow(/tracepoints.loadModule\(m2\): tracepoints must be an array/);
+  });
+});
+
+describe('module going with readers in flight', () => {
+  it('item 23: a reader inside a module tracepoint while the module goes finishes on the old array, which is freed after its grace period', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const k = kernelWith({}, { seed });
+      const api = k.api.tracepoints;
+      const a = recorder([], 'a');
+      const b = recorder([], 'b');
+      k.spawnKthread(function* loader(): KPath<void> {
+        yield* api.loadModule('m', [{ name: 'm_ev' }]);
+        yield* api.probeRegister('m_ev', a, 1);
+        yield* api.probeRegister('m_ev', b, 2);
+        yield* schedPoint();
+        yield* api.unloadModule('m');
+      });
+      k.spawnKthread(function* reader(): KPath<void> {
+        for (let i = 0; i < 20; i++) {
+          // The module's call sites exist only while it is loaded.
+          if (api.tracepoints().some((t) => t.name === 'm_ev')) yield* api.trace('m_ev', i);
+          yield* schedPoint();
+        }
+      });
+      k.run();
+      expectClean(k);
+      expect(eventsOf(k, 'tracepoints/removed').length).toBe(1);
+    }
   });
 });

@@ -61,13 +61,14 @@ export function registerReducers(ctx: PluginContext<TracepointsState>): void {
   });
   ctx.on('tracepoints/unregistered', (s, e) => {
     const tp = s.tracepoints[e.name]!;
-    tp.probes = e.array === null ? [] : tp.probes.filter((p) => !p.stub && !(p.probe === e.probe && p.data === e.data));
-    replaceArray(s, e.name, e.array, e.probes);
+    // What leaves: the pair, and every stub; with NULL published, every entry (the going
+    // notifier removes all of a module's probes at once, `probe: '*'`).
+    const goes = (p: { probe: string; data: string; stub: boolean }): boolean => e.array === null || p.stub || (p.probe === e.probe && p.data === e.data);
     s.version += 1;
-    if (e.removed > 0) {
-      s.unregisteredAt[pairKey(e.name, e.probe, e.data)] = s.version;
-      s.stats.unregistered += 1;
-    }
+    for (const p of tp.probes) if (!p.stub && goes(p)) s.unregisteredAt[pairKey(e.name, p.probe, p.data)] = s.version;
+    tp.probes = tp.probes.filter((p) => !goes(p));
+    replaceArray(s, e.name, e.array, e.probes);
+    s.stats.unregistered += e.removed;
   });
   ctx.on('tracepoints/stub-installed', (s, e) => {
     const tp = s.tracepoints[e.name]!;
