@@ -174,6 +174,20 @@ export interface TracepointInfo {
   readonly enabled: boolean;
 }
 
+/**
+ * A tracepoint's call site as host code holds it: the real fast path (ARCHITECTURE.md 1.1).
+ * `call` reads the same static key, probe array and static call as `trace`, synchronously and
+ * outside the simulation: disarmed it is one field test, with one probe a direct call, with
+ * more the iterator. Probes must be plain functions (a generator probe throws `INVALID_OPTION`).
+ */
+export interface TracepointSite {
+  readonly name: string;
+  readonly faultable: boolean;
+  /** The static key now. */
+  readonly enabled: boolean;
+  call(...args: unknown[]): void;
+}
+
 export interface TracepointsApi {
   /**
    * DEFINE_TRACE: declares a core tracepoint (static kernel text). Host-side, or from another
@@ -214,6 +228,11 @@ export interface TracepointsApi {
    * into the path for a name never defined.
    */
   trace(name: string, ...args: unknown[]): KPath<void>;
+  /**
+   * The host-side call site of a tracepoint defined now (undefined otherwise). It stays bound
+   * to that definition: after its module goes, it is disarmed for good.
+   */
+  site(name: string): TracepointSite | undefined;
   /** The published array's entries now, in call order. */
   probes(name: string): readonly TracepointFuncInfo[];
   /** The static key of `name` (false for an unknown name). */

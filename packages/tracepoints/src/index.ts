@@ -24,6 +24,7 @@ export type {
   TracepointProbe,
   TracepointRegfunc,
   TracepointReport,
+  TracepointSite,
   TracepointSpec,
   TracepointState,
   TracepointTransition,

@@ -88,3 +88,35 @@ describe('the call site (SEMANTICS.md 2.2 fast path)', () => {
     expect(() => k.call(api.trace('nope'))).toThrow(/tracepoints.trace: no tracepoint named "nope" \(defined: tp\)/);
   });
 });
+
+describe('the host-side site (the real fast path)', () => {
+  it('item 1/22: site.call reads the same key, array and static call as trace: nothing when disarmed, the single probe directly, then the iterator', () => {
+    const k = kernelWith();
+    const api = k.api.tracepoints;
+    api.defineTracepoint('tp');
+    const site = api.site('tp')!;
+    const calls: unknown[][] = [];
+    const a = recorder(calls, 'a');
+    const b = recorder(calls, 'b');
+    site.call(0);
+    expect(site.enabled).toBe(false);
+    k.call(api.probeRegister('tp', a, 'da'));
+    site.call(1);
+    k.call(api.probeRegisterPrio('tp', b, 'db', 20));
+    site.call(2);
+    expect(calls).toEqual([
+      ['a', 'da', 1],
+      ['b', 'db', 2],
+      ['a', 'da', 2],
+    ]);
+    expect(site.enabled).toBe(true);
+    expect(api.site('nope')).toBeUndefined();
+    const gen: TracepointProbe = function* g(): KPath<void> {
+      yield* current();
+    };
+    k.call(api.probeRegister('tp', gen, null));
+    expect(() => site.call(3)).toThrow(/probe g#\d+ returned a kernel path/);
+    k.run();
+    expectClean(k);
+  });
+});

@@ -110,3 +110,33 @@ export function* traceCall(env: TracepointEnv, name: string, args: readonly unkn
   if (faultable) yield* env.rcuTasks!.rcuReadUnlockTrace();
   else yield* preemptEnable();
 }
+
+/**
+ * The real fast path, host-side and synchronous: the same key, array and static call that
+ * `traceCall` reads, with no simulation around it (no reader section, no checks, no events).
+ * Disarmed it is one field test. Probes must be plain functions here: a probe that returns a
+ * kernel path (a generator function) can only run inside the simulation.
+ */
+export function hostCall(tp: Tracepoint, args: unknown[]): void {
+  if (!tp.key) return;
+  const funcs = tp.funcs;
+  if (funcs === null) return;
+  const target = tp.staticCall;
+  if (target !== null) {
+    if (target.func(funcs.funcs[0]!.data, ...args) !== undefined) notHostCallable(tp, target.label);
+    return;
+  }
+  const list = funcs.funcs;
+  for (let i = 0; i < list.length; i++) {
+    const f = list[i]!;
+    if (f.func(f.data, ...args) !== undefined) notHostCallable(tp, f.probeLabel);
+  }
+}
+
+function notHostCallable(tp: Tracepoint, probe: string): never {
+  throw new TracelabError(
+    'INVALID_OPTION',
+    `tracepoints site ${tp.name}: probe ${probe} returned a kernel path (a generator function); such probes run only through trace() inside the simulation`,
+    { plugin: 'tracepoints', tracepoint: tp.name, probe },
+  );
+}

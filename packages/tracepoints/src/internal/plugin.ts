@@ -8,7 +8,7 @@ import type {
   TracepointsOptions,
   TracepointsState,
 } from '../events.js';
-import { traceCall } from './call-site.js';
+import { hostCall, traceCall } from './call-site.js';
 import { describeValue, resolveOptions } from './options.js';
 import { PLUGIN_NAME, registerReducers } from './reducers.js';
 import { Registry, Tracepoint, liveFuncs, tpStubFunc } from './registry.js';
@@ -220,6 +220,18 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
     },
     synchronizeUnregister: () => tracepointSynchronizeUnregister(env),
     trace: (name: string, ...args: unknown[]) => traceCall(env, name, args),
+    site(name: string) {
+      const tp = reg.tracepoints.get(name);
+      if (tp === undefined) return undefined;
+      return Object.freeze({
+        name: tp.name,
+        faultable: tp.faultable,
+        get enabled() {
+          return tp.key;
+        },
+        call: (...args: unknown[]) => hostCall(tp, args),
+      });
+    },
     probes(name: string) {
       const funcs = reg.tracepoints.get(name)?.funcs ?? null;
       return (funcs?.funcs ?? []).map((f) =>
