@@ -1,0 +1,148 @@
+import type { TracepointProbe, TracepointRegfunc, TracepointUnregfunc } from '../events.js';
+
+/*
+ * The hot side of kernel/tracepoint.c: what call sites read. It lives outside the immer state
+ * (ARCHITECTURE.md 2.1); its lifecycle is in the log, and `tracepoints/registry-matches-state`
+ * checks the two agree after every step.
+ *
+ * Lock nesting: tracepoints_mutex is the only lock here; the module hooks take it after
+ * module_mutex is released (the core runs moduleLoad/moduleUnload without it).
+ */
+
+/**
+ * tp_stub_func: what an entry holds after an unregister could not allocate the smaller array.
+ * It does nothing; the iterator calls it like any probe (upstream's CFI thread is why it takes
+ * no typed arguments there; here it is an ordinary function).
+ */
+export function tpStubFunc(): void {
+  // removed probe: nothing to do
+}
+
+/** One entry of a probe array (`struct tracepoint_func`). */
+export interface TpFunc {
+  /**
+   * The probe, or tpStubFunc once an unregister that could not allocate overwrote it in place
+   * (upstream's WRITE_ONCE). Written only under tracepoints_mutex; read without a lock by the
+   * iterator, which is why the stub must stay callable.
+   */
+  func: TracepointProbe;
+  readonly data: unknown;
+  readonly prio: number;
+  readonly probeLabel: string;
+  readonly dataLabel: string;
+}
+
+/**
+ * A probe array (`struct tp_probes`). The array itself (`funcs`) is frozen before it is
+ * published and never changes length; only an entry's `func` can become the stub. `freed` is
+ * the allocator's view: set by whoever frees it (the grace-period callback, or the unsafe
+ * immediate free). Nothing reads an entry after `freed` except to report it.
+ */
+export interface ProbeArray {
+  readonly id: number;
+  readonly tracepoint: string;
+  readonly funcs: readonly TpFunc[];
+  freed: boolean;
+}
+
+/** What a static call points at: one probe (with its label for the checks), or null for the iterator. */
+export interface StaticCallTarget {
+  readonly func: TracepointProbe;
+  readonly label: string;
+}
+
+/** `struct tracepoint`. */
+export class Tracepoint {
+  /** The static key. guarded by: tracepoints_mutex (writers); call sites test it without a lock. */
+  key = false;
+  /** `tp->funcs`, the RCU pointer. guarded by: tracepoints_mutex (writers, rcu_assign_pointer); read under the flavour's read side. */
+  funcs: ProbeArray | null = null;
+  /** The static call's target; null = the iterator. guarded by: tracepoints_mutex (tracepoint_update_call). */
+  staticCall: StaticCallTarget | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly module: string | null,
+    readonly faultable: boolean,
+    readonly regfunc: TracepointRegfunc | null,
+    readonly unregfunc: TracepointUnregfunc | null,
+  ) {}
+}
+
+/** Live (non-stub) entries of an array. */
+export function liveFuncs(a: ProbeArray | null): TpFunc[] {
+  return a === null ? [] : a.funcs.filter((f) => f.func !== tpStubFunc);
+}
+
+/**
+ * The tracepoint table of one plugin instance (one kernel).
+ * guarded by: tracepoints_mutex for kernel paths (probe registration, module hooks); the
+ * host-side `defineTracepoint` writes it only between steps.
+ */
+export class Registry {
+  /** By name: core tracepoints first, then modules'. */
+  readonly tracepoints = new Map<string, Tracepoint>();
+  /** Each loaded module's tracepoint names, in load order. */
+  readonly modules = new Map<string, string[]>();
+  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. guarded by: tracepoints_mutex, or the grace-period callback that frees an array. */
+  hotVersion = 0;
+  /** guarded by: tracepoints_mutex (allocate_probes runs under it). */
+  private nextArrayId = 1;
+  /** Label ids: written by whoever labels a new probe or data, always under tracepoints_mutex. */
+  private nextLabelId = 1;
+  private labels = new WeakMap<object, number>();
+
+  /** A stable name for a value within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
+  label(value: unknown, fallback: string): string {
+    if ((typeof value === 'object' && value !== null) || typeof value === 'function') {
+      let id = this.labels.get(value);
+      if (id === undefined) {
+        id = this.nextLabelId++;
+        this.labels.set(value, id);
+      }
+      const name = typeof value === 'function' && value.name !== '' ? value.name : fallback;
+      return `${name}#${id}`;
+    }
+    if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
+    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+      return `${typeof value === 'number' ? 'n' : typeof value === 'bigint' ? 'b' : 'bool'}:${String(value)}`;
+    if (typeof value === 'symbol') return `sym:${value.description ?? ''}`;
+    return String(value);
+  }
+
+  entry(func: TracepointProbe, data: unknown, prio: number): TpFunc {
+    return { func, data, prio, probeLabel: this.label(func, 'probe'), dataLabel: this.label(data, 'obj') };
+  }
+
+  /** allocate_probes + fill: the array is frozen before anyone can see it. */
+  newArray(tracepoint: string, funcs: TpFunc[]): ProbeArray {
+    return { id: this.nextArrayId++, tracepoint, funcs: Object.freeze(funcs), freed: false };
+  }
+
+  /**
+   * The table as it is now (the end of registration), and how to put it back (`kernel.reset`):
+   * tracepoints defined so far are kept, with no probe; those defined later and modules' are
+   * dropped; array ids and labels start again as in a new kernel (registration connects no
+   * probe, so no label exists yet).
+   */
+  mark(): () => void {
+    const core = [...this.tracepoints.values()];
+    const hot = this.hotVersion;
+    const nextArray = this.nextArrayId;
+    const nextLabel = this.nextLabelId;
+    return () => {
+      this.nextArrayId = nextArray;
+      this.nextLabelId = nextLabel;
+      this.labels = new WeakMap();
+      this.tracepoints.clear();
+      for (const tp of core) {
+        tp.key = false;
+        tp.funcs = null;
+        tp.staticCall = null;
+        this.tracepoints.set(tp.name, tp);
+      }
+      this.modules.clear();
+      this.hotVersion = hot + 1;
+    };
+  }
+}

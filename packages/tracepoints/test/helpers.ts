@@ -1,0 +1,55 @@
+import { createKernel, type Kernel, type KernelEvent, type Strategy } from '@tracelab/core';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints, type TracepointProbe, type TracepointsOptions } from '@tracelab/tracepoints';
+
+export interface KernelExtras {
+  seed?: number;
+  cpus?: number;
+  faultInjection?: boolean;
+  strategy?: Strategy;
+  /** Put rcu-tasks in the stack (needed for faultable tracepoints). Default true. */
+  rcuTasks?: boolean;
+}
+
+/** A kernel with the tracepoints plugin (and rcu-tasks unless asked otherwise). */
+export function kernelWith(options: TracepointsOptions = {}, extra: KernelExtras = {}): Kernel {
+  return createKernel({
+    cpus: extra.cpus ?? 2,
+    seed: extra.seed ?? 1,
+    plugins: [extra.rcuTasks === false ? false : rcuTasks(), tracepoints(options)],
+    ...(extra.faultInjection !== undefined ? { faultInjection: extra.faultInjection } : {}),
+    ...(extra.strategy !== undefined ? { strategy: extra.strategy } : {}),
+  });
+}
+
+/** Events of one type, in log order. */
+export function eventsOf<T extends KernelEvent['type']>(k: Kernel, type: T): Array<KernelEvent<T>> {
+  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
+}
+
+/** A probe that records [tag, data, ...args] in `calls`, named `tag`. */
+export function recorder(calls: unknown[][], tag: string): TracepointProbe {
+  const probe: TracepointProbe = (data, ...args) => {
+    calls.push([tag, data, ...args]);
+  };
+  Object.defineProperty(probe, 'name', { value: tag });
+  return probe;
+}
+
+/** No violation and no oops. */
+export function expectClean(k: Kernel): void {
+  const oops = k.log.find((e) => e.type === 'kernel/oops');
+  if (oops !== undefined) throw new Error(`unexpected oops: ${JSON.stringify(oops)}`);
+  if (k.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(k.violations[0])}`);
+}
+
+/** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
+export function failAllocs(...which: number[]): Strategy {
+  return {
+    name: 'fail-allocs',
+    create: () => {
+      let n = 0;
+      return { choose: (kind) => (kind === 'fault' ? (which.includes(++n) ? 1 : 0) : 0) };
+    },
+  };
+}
