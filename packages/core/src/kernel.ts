@@ -762,7 +762,11 @@ class KernelImpl implements ReplayedKernel {
       optionalApi: (n) => {
         const key = apiKey(n);
         if (!(key in apis)) {
-          if (p.optionalDependsOn?.[n] === undefined && p.dependsOn?.[n] === undefined) {
+          // Asked by its API key (`rcuTasks`, as the typed call does) or by its plugin name
+          // (`rcu-tasks`, as dependsOn and optionalDependsOn declare it): either matches.
+          const declared = (deps: Readonly<Record<string, string>> | undefined): boolean =>
+            deps !== undefined && Object.keys(deps).some((d) => d === n || apiKey(d) === key);
+          if (!declared(p.optionalDependsOn) && !declared(p.dependsOn)) {
             throw new TracelabError(
               'PLUGIN_MISSING_DEPENDENCY',
               `plugin ${name} asked for the API of ${n} without declaring it in dependsOn or optionalDependsOn`,

@@ -82,6 +82,24 @@ describe('plugin registration', () => {
     // Asking for an API the plugin never declared is a bug in the plugin, not an absent option.
     expect(code(() => createKernel({ plugins: [plugin('nosy', { register: (ctx) => void ctx.optionalApi('counter') })] }))).toBe('PLUGIN_MISSING_DEPENDENCY');
   });
+
+  it('an optional dependency with a hyphenated name is asked by its API key (rcu-tasks as rcuTasks) or by its name', () => {
+    const seen: unknown[] = [];
+    const hyphenated = definePlugin<{ hello(): string }>({ name: 'my-dep', version: '1.0.0', core: '^0.1.0', register: () => ({ hello: () => 'hi' }) });
+    const user = (asked: string) =>
+      plugin('user', {
+        optionalDependsOn: { 'my-dep': '^1.0.0' },
+        register: (ctx) => void seen.push((ctx.optionalApi(asked as never) as { hello(): string } | undefined)?.hello()),
+      });
+    for (const asked of ['myDep', 'my-dep']) {
+      createKernel({ plugins: [user(asked)] });
+      createKernel({ plugins: [user(asked), hyphenated] });
+    }
+    expect(seen).toEqual([undefined, 'hi', undefined, 'hi']);
+    expect(code(() => createKernel({ plugins: [plugin('nosy', { register: (ctx) => void ctx.optionalApi('myDep' as never) })] }))).toBe(
+      'PLUGIN_MISSING_DEPENDENCY',
+    );
+  });
 });
 
 const counter = definePlugin<{ forks(): number }, { forks: number }>({

@@ -75,9 +75,7 @@ export function tracepoints(options?: TracepointsOptions): TracelabPlugin<Tracep
 
 function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: ResolvedTracepointsOptions): TracepointsApi {
   registerReducers(ctx);
-  // The core looks the API up by its camelCase key but checks optionalDependsOn by the name as
-  // given, so the plugin's own name (as declared above) is what passes both.
-  const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcu-tasks' as 'rcuTasks') };
+  const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcuTasks') };
   const reg = env.reg;
 
   // ---- modules: tracepoints come with the module and go with it --------------------------------
