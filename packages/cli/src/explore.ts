@@ -21,12 +21,14 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
-export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--out DIR] [--json]
+export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--coverage] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
       and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer; <scenario> is a
-      catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out)
+      catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out);
+      --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
+      and how many they met in both orders
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -90,6 +92,15 @@ function ctfLine(out: string, ctf: CtfOutput | null): string {
   return `  wrote          ${join(out, 'ctf')}/ (${ctf.files.join(', ')}): the failing schedule re-run to its end with the ring buffer's checks off; packets delivered: ${per}${ctf.done ? '' : ' (cut at maxSteps)'}`;
 }
 
+/** With `--coverage`: the races met and how many in both orders, and a few met in one order only. */
+function racesLine(r: ExploreResult): string {
+  const c = r.races;
+  if (c === null) return '';
+  const share = c.races === 0 ? '' : ` (${Math.round((100 * c.bothOrders) / c.races)}%)`;
+  const one = c.oneOrder.slice(0, 3).map((x) => `\n    one order only: ${x}`);
+  return `\n  races met      ${c.races} pairs of conflicting steps of two CPUs, ${c.bothOrders} in both orders${share}${one.join('')}`;
+}
+
 function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
@@ -99,7 +110,7 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
           ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)`
           : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`
         : `${r.schedules} schedules`;
-    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok`);
+    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
     return;
   }
   const f = r.failure;
@@ -107,7 +118,7 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
     [
       head,
       `  VIOLATION ${f.invariant}: ${f.message}`,
-      `  found at schedule ${f.index + 1} by ${f.foundBy} (${f.original.preemptions} preemptions, ${f.original.steps} steps)`,
+      `  found at schedule ${f.index + 1} by ${f.foundBy} (${f.original.preemptions} preemptions, ${f.original.steps} steps)${racesLine(r)}`,
       `  shrunk in ${f.shrink.runs} re-runs${f.shrink.fixedPoint ? ' (fixed point)' : ' (run budget spent)'}: ${f.preemptions} preemptions, ${f.steps} steps${sc.scale !== undefined ? `, ${f.scale} ${sc.scale.name}` : ''}`,
       '',
       formatTrace(f.log, sc.cpus),
@@ -129,6 +140,8 @@ export interface ExploreArgs {
   readonly workers: number;
   readonly seed: number;
   readonly bound: number;
+  /** `--coverage`: count the races met and those met in both orders. */
+  readonly coverage: boolean;
   readonly json: boolean;
   readonly out: string;
   /** `--out` was given (a bad one is refused before the search, so nothing found is lost). */
@@ -144,6 +157,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let workers = 1;
   let seed = 1;
   let bound = 2;
+  let coverage = false;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
   let outGiven = false;
@@ -162,6 +176,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
     } else if (a === '--json') json = true;
+    else if (a === '--coverage') coverage = true;
     else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
     else if (name === undefined) name = a;
     else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
@@ -173,7 +188,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
-  return { name, variant, strategy, budget, workers, seed, bound, json, out, outGiven };
+  return { name, variant, strategy, budget, workers, seed, bound, coverage, json, out, outGiven };
 }
 
 /**
@@ -246,7 +261,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise
 }
 
 function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
-  const { variant, strategy, budget, workers, seed, bound, json, out } = args;
+  const { variant, strategy, budget, workers, seed, bound, coverage, json, out } = args;
   variantOf(sc, variant);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
@@ -257,6 +272,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     workers,
     seed,
     bound,
+    ...(coverage ? { coverage } : {}),
     progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
   });
   p.end();

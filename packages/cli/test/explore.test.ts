@@ -86,6 +86,21 @@ describe('tracelab explore', () => {
     expect(d.out.join('\n')).toMatch(/no violation in the whole tree within preemption bound 0/);
   });
 
+  it('--coverage counts the races the schedules met and those met in both orders (text and --json); without it there is none', () => {
+    const t = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--budget', '64', '--coverage'], t.io)).toBe(0);
+    const m = /races met +(\d+) pairs of conflicting steps of two CPUs, (\d+) in both orders/.exec(t.out.join('\n'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![2])).toBeLessThanOrEqual(Number(m![1]));
+    const j = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--budget', '64', '--coverage', '--json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out.join('\n')).races).toMatchObject({ races: Number(m![1]), bothOrders: Number(m![2]) });
+    const n = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--budget', '64', '--json'], n.io)).toBe(0);
+    expect(JSON.parse(n.out.join('\n')).races).toBeNull();
+  });
+
   it('exits 2 on bad usage, naming what is known', () => {
     const a = io();
     expect(main(['explore', 'nope', '--variant', 'x'], a.io)).toBe(2);

@@ -7,6 +7,7 @@ import { defaultScale, variantOf, type Scenario } from './scenario.js';
 import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
+import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
@@ -39,6 +40,12 @@ export interface ExploreOptions {
   readonly scale?: number;
   /** Called as schedules complete (between chunks). */
   readonly progress?: (p: { readonly schedules: number; readonly budget: number }) => void;
+  /**
+   * Collect race coverage: the pairs of conflicting steps of different CPUs the schedules met,
+   * and which were met in both orders (`ExploreResult.races`). Costs a pass over each
+   * schedule's log. Default false.
+   */
+  readonly coverage?: boolean;
 }
 
 /** The counterexample: what failed, and the shrunk schedule that shows it. */
@@ -83,6 +90,8 @@ export interface ExploreResult {
   /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
   readonly unfair: number;
   readonly dfs: (DfsStats & { readonly bound: number }) | null;
+  /** With `coverage`: the races the schedules met, up to the failure (`RaceCoverage`); else null. */
+  readonly races: RaceCoverage | null;
   readonly failure: Failure | null;
 }
 
@@ -160,10 +169,13 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const mismatches: number[] = [];
   let dfsStats: ExploreResult['dfs'] = null;
   let usedWorkers = 1;
+  // guarded by: this call (the DFS loop runs in this thread)
+  let dfsRaces: Set<string> | null = null;
 
   if (strategy === 'dfs') {
     const dfs = new BoundedDfs(bound);
     const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
+    if (options.coverage === true) dfsRaces = new Set<string>();
     for (;;) {
       if (schedules >= budget) break;
       const picker = dfs.next();
@@ -175,6 +187,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       if (checked) selfChecks++;
       if (!ok) mismatches.push(schedules);
       dfs.record(outcome);
+      if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
       steps += outcome.steps;
       schedules++;
       if (outcome.violation !== null && !isFailure(outcome)) unfair++;
@@ -221,6 +234,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     selfCheck: { runs: selfChecks, mismatches: mismatches.length },
     unfair,
     dfs: dfsStats,
+    races: dfsRaces === null ? null : raceCoverage(dfsRaces),
     failure,
   };
 }
@@ -253,6 +267,8 @@ export interface ChunkPlan {
   readonly chunkSize: number;
   /** `ceil(budget / chunkSize)`. */
   readonly chunks: number;
+  /** Collect race coverage (`ExploreOptions.coverage`). Absent: false. */
+  readonly coverage?: boolean;
 }
 
 /**
@@ -278,11 +294,31 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
   const scale = options.scale ?? defaultScale(scenario);
   if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
   const k = decisionSteps(scenario, variant, scale);
-  return { scenario: scenario.name, variant, strategy, seed, budget, scale, selfCheckEvery, k, chunkSize, chunks: Math.ceil(budget / chunkSize) };
+  return {
+    scenario: scenario.name,
+    variant,
+    strategy,
+    seed,
+    budget,
+    scale,
+    selfCheckEvery,
+    k,
+    chunkSize,
+    chunks: Math.ceil(budget / chunkSize),
+    ...(options.coverage === true ? { coverage: true } : {}),
+  };
 }
 
 function chunkJobOf(plan: ChunkPlan): ChunkJob {
-  return { variant: plan.variant, scale: plan.scale, strategy: plan.strategy, seed: plan.seed, k: plan.k, selfCheckEvery: plan.selfCheckEvery };
+  return {
+    variant: plan.variant,
+    scale: plan.scale,
+    strategy: plan.strategy,
+    seed: plan.seed,
+    k: plan.k,
+    selfCheckEvery: plan.selfCheckEvery,
+    ...(plan.coverage === true ? { coverage: true } : {}),
+  };
 }
 
 /**
@@ -327,6 +363,7 @@ export function foldChunks(
   let unfair = 0;
   const mismatches: number[] = [];
   let first: ChunkResult['fail'] = null;
+  const races = plan.coverage === true ? new Set<string>() : null;
   for (let c = 0; c < plan.chunks && first === null; c++) {
     const r = byChunk.get(c);
     if (r === undefined)
@@ -339,6 +376,7 @@ export function foldChunks(
     selfChecks += r.selfChecks;
     unfair += r.unfair;
     mismatches.push(...r.mismatches);
+    if (races !== null) for (const k of r.races ?? []) races.add(k);
     first = r.fail;
   }
   if (mismatches.length > 0) throw diverged(scenario, mismatches, selfChecks);
@@ -361,6 +399,7 @@ export function foldChunks(
     selfCheck: { runs: selfChecks, mismatches: 0 },
     unfair,
     dfs: null,
+    races: races === null ? null : raceCoverage(races),
     failure,
   };
 }

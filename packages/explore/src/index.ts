@@ -30,6 +30,7 @@ export type { Choice, ChoicePoint, Picker, RunOutcome } from './internal/run.js'
 export { randomWalk, pct, indexedPicker, scheduleSeed, STRATEGIES } from './internal/strategies.js';
 export type { IndexedStrategy, StrategyName } from './internal/strategies.js';
 export { BoundedDfs, visibleSegments } from './internal/dfs.js';
+export { eventObjects, raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 export type { DfsStats } from './internal/dfs.js';
 export { shrink, candidateOf } from './internal/shrink.js';
 export type { Candidate, ShrinkResult } from './internal/shrink.js';

@@ -3,6 +3,7 @@ import { TracelabError } from '@tracelab/core';
 import { replay, replayString } from '../replay.js';
 import { KernelPool, isFailure, runSchedule, trimmed, type Picker } from './run.js';
 import { indexedPicker, type IndexedStrategy } from './strategies.js';
+import { racesOf } from './footprint.js';
 
 /** Everything a thread needs to run schedules `start..end-1` of an exploration. */
 export interface ChunkJob {
@@ -14,6 +15,8 @@ export interface ChunkJob {
   readonly k: number;
   /** Re-run every n-th schedule and compare log hashes (0: never). */
   readonly selfCheckEvery: number;
+  /** Collect the races each schedule meets (`racesOf`). Default false. */
+  readonly coverage?: boolean;
 }
 
 export interface ChunkResult {
@@ -28,6 +31,8 @@ export interface ChunkResult {
   readonly unfair: number;
   /** Schedules whose re-run gave another log hash: the scenario is not deterministic. */
   readonly mismatches: readonly number[];
+  /** With `coverage`: the race keys the chunk's schedules met (`racesOf`), each once. */
+  readonly races?: readonly string[];
 }
 
 /** Runs one schedule with the determinism self-check if its number is sampled. */
@@ -60,16 +65,28 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
   let selfChecks = 0;
   let unfair = 0;
   const mismatches: number[] = [];
+  // guarded by: this call (one chunk, one thread)
+  const races = job.coverage === true ? new Set<string>() : null;
+  const withRaces = (r: Omit<ChunkResult, 'races'>): ChunkResult => (races === null ? r : { ...r, races: [...races] });
   for (let i = start; i < end; i++) {
     const { picker, label } = indexedPicker(job.strategy, job.seed, i, job.k);
     const { outcome, checked, ok } = selfCheck(scenario, job, picker, i, pool);
     steps += outcome.steps;
     if (checked) selfChecks++;
     if (!ok) mismatches.push(i);
+    if (races !== null) for (const r of racesOf(outcome.kernel.log)) races.add(r);
     if (isFailure(outcome)) {
-      return { start, schedules: i - start + 1, steps, fail: { index: i, invariant: outcome.violation!.name, label }, selfChecks, unfair, mismatches };
+      return withRaces({
+        start,
+        schedules: i - start + 1,
+        steps,
+        fail: { index: i, invariant: outcome.violation!.name, label },
+        selfChecks,
+        unfair,
+        mismatches,
+      });
     }
     if (outcome.violation !== null) unfair++;
   }
-  return { start, schedules: end - start, steps, fail: null, selfChecks, unfair, mismatches };
+  return withRaces({ start, schedules: end - start, steps, fail: null, selfChecks, unfair, mismatches });
 }
