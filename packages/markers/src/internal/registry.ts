@@ -1,4 +1,4 @@
-import { TracelabError } from '@tracelab/core';
+import { TracelabError, ValueLabels } from '@tracelab/core';
 import type { MarkerProbe, MarkerSite } from '../types.js';
 
 /**
@@ -192,31 +192,12 @@ export class Registry {
   /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. */
   hotVersion = 0;
   private nextArrayId = 1;
-  private nextLabelId = 1;
-  private labels = new WeakMap<object, number>();
-  /**
-   * The labels given before `mark` (registration), which a reset keeps; null once marked (a
-   * label given later lives in `labels` only, so nothing here holds values alive).
-   */
-  private labelledBeforeMark: Array<[object, number]> | null = [];
+  /** Probe and private-data labels. guarded by: markers_mutex (registrations label under it). */
+  private readonly labels = new ValueLabels();
 
   /** A stable name for a value, within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
   label(value: unknown, fallback: string): string {
-    if ((typeof value === 'object' && value !== null) || typeof value === 'function') {
-      let id = this.labels.get(value);
-      if (id === undefined) {
-        id = this.nextLabelId++;
-        this.labels.set(value, id);
-        this.labelledBeforeMark?.push([value, id]);
-      }
-      const name = typeof value === 'function' && value.name !== '' ? value.name : fallback;
-      return `${name}#${id}`;
-    }
-    if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
-    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-      return `${typeof value === 'number' ? 'n' : typeof value === 'bigint' ? 'b' : 'bool'}:${String(value)}`;
-    if (typeof value === 'symbol') return `sym:${value.description ?? ''}`;
-    return String(value);
+    return this.labels.label(value, fallback);
   }
 
   closure(probe: MarkerProbe, probePrivate: unknown, prio: number): Closure {
@@ -243,9 +224,7 @@ export class Registry {
     const modules = [...this.moduleSites].map(([module, list]) => ({ module, list: [...list], fields: list.map(siteFields) }));
     const hot = this.hotVersion;
     const nextArray = this.nextArrayId;
-    const nextLabel = this.nextLabelId;
-    const labelled = this.labelledBeforeMark ?? [];
-    this.labelledBeforeMark = null;
+    const restoreLabels = this.labels.mark();
     return () => {
       this.entries.clear();
       for (const { name, e, fields } of entries) {
@@ -264,8 +243,7 @@ export class Registry {
       }
       this.hotVersion = hot;
       this.nextArrayId = nextArray;
-      this.nextLabelId = nextLabel;
-      this.labels = new WeakMap(labelled);
+      restoreLabels();
     };
   }
 

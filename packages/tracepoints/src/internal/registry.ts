@@ -1,3 +1,4 @@
+import { ValueLabels } from '@tracelab/core';
 import type { TracepointProbe, TracepointRegfunc, TracepointUnregfunc } from '../events.js';
 
 /*
@@ -88,26 +89,12 @@ export class Registry {
   hotVersion = 0;
   /** guarded by: tracepoints_mutex (allocate_probes runs under it). */
   private nextArrayId = 1;
-  /** Label ids: written by whoever labels a new probe or data, always under tracepoints_mutex. */
-  private nextLabelId = 1;
-  private labels = new WeakMap<object, number>();
+  /** Probe and data labels. guarded by: tracepoints_mutex (registrations label under it). */
+  private readonly labels = new ValueLabels();
 
   /** A stable name for a value within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
   label(value: unknown, fallback: string): string {
-    if ((typeof value === 'object' && value !== null) || typeof value === 'function') {
-      let id = this.labels.get(value);
-      if (id === undefined) {
-        id = this.nextLabelId++;
-        this.labels.set(value, id);
-      }
-      const name = typeof value === 'function' && value.name !== '' ? value.name : fallback;
-      return `${name}#${id}`;
-    }
-    if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
-    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-      return `${typeof value === 'number' ? 'n' : typeof value === 'bigint' ? 'b' : 'bool'}:${String(value)}`;
-    if (typeof value === 'symbol') return `sym:${value.description ?? ''}`;
-    return String(value);
+    return this.labels.label(value, fallback);
   }
 
   entry(func: TracepointProbe, data: unknown, prio: number): TpFunc {
@@ -122,18 +109,17 @@ export class Registry {
   /**
    * The table as it is now (the end of registration), and how to put it back (`kernel.reset`):
    * tracepoints defined so far are kept, with no probe; those defined later and modules' are
-   * dropped; array ids and labels start again as in a new kernel (registration connects no
+   * dropped; array ids and labels start again as at the end of registration (which connects no
    * probe, so no label exists yet).
    */
   mark(): () => void {
     const core = [...this.tracepoints.values()];
     const hot = this.hotVersion;
     const nextArray = this.nextArrayId;
-    const nextLabel = this.nextLabelId;
+    const restoreLabels = this.labels.mark();
     return () => {
       this.nextArrayId = nextArray;
-      this.nextLabelId = nextLabel;
-      this.labels = new WeakMap();
+      restoreLabels();
       this.tracepoints.clear();
       for (const tp of core) {
         tp.key = false;
