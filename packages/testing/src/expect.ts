@@ -85,9 +85,10 @@ export const expectReplayIdentity = vi.defineHelper(function expectReplayIdentit
   if (typeof schedule !== 'string') throw invalidOption('expectReplayIdentity', `schedule must be a schedule string, got ${describeValue(schedule)}`);
   const seed = kernel.state.kernel.seed;
   const where = `seed ${seed}, replay ${schedule}`;
+  const strategy = replaySchedule(schedule); // a malformed string is the caller's: SCHEDULE_INVALID goes on as thrown
   let replayed: Kernel;
   try {
-    const made = make({ seed, strategy: replaySchedule(schedule) });
+    const made = make({ seed, strategy });
     // A bare kernel runs as many steps as the recorded one did, counting those its setup ran.
     const fresh = made as Kernel;
     const steps = typeof fresh.steps === 'number' && typeof kernel.steps === 'number' ? Math.max(0, kernel.steps - fresh.steps) : undefined;

@@ -69,7 +69,7 @@ export function overSeeds(set: SeedSet, make: (seed: number) => Made, check: See
       ran = runMade('overSeeds', make(seed), options.maxSteps);
       check(ran.kernel, ran.result, seed);
     } catch (err) {
-      if (err instanceof Error && !(err as { code?: unknown }).code?.toString().startsWith('INVALID_OPTION')) {
+      if (err instanceof Error) {
         const where = ran === undefined ? `seed ${seed} (making its kernel): ` : `seed ${seed} (replay: ${ran.kernel.schedule}): `;
         err.message = where + err.message;
       }

@@ -16,7 +16,11 @@ export function describeWaiting(w: readonly WaitingTask[]): string {
 }
 
 /** Why a run is not clean, one entry per problem; empty when it is. */
-export function problemsOf(kernel: Pick<Kernel, 'violations' | 'log' | 'steps' | 'schedule'>, result: { readonly violations?: readonly Violation[]; readonly done?: boolean; readonly waiting?: readonly WaitingTask[] } | undefined, requireDone: boolean): string[] {
+export function problemsOf(
+  kernel: Pick<Kernel, 'violations' | 'log' | 'steps' | 'schedule'>,
+  result: { readonly violations?: readonly Violation[]; readonly done?: boolean; readonly waiting?: readonly WaitingTask[] } | undefined,
+  requireDone: boolean,
+): string[] {
   const problems: string[] = [];
   // result.violations is the kernel's own array when the result came from this kernel's run;
   // a result built by hand (or from another run) may hold others, so both are read, once each.

@@ -28,7 +28,10 @@ export function runMade(helper: string, made: unknown, maxSteps: number | undefi
   if (typeof made === 'object' && made !== null && 'kernel' in made && isKernel(made.kernel)) {
     const result = (made as { result?: unknown }).result;
     if (typeof result !== 'object' || result === null || !Array.isArray((result as { violations?: unknown }).violations))
-      throw invalidOption(helper, `make returned { kernel } without the result of its run: return the kernel alone (the kit runs it) or { kernel, result: kernel.run() }`);
+      throw invalidOption(
+        helper,
+        `make returned { kernel } without the result of its run: return the kernel alone (the kit runs it) or { kernel, result: kernel.run() }`,
+      );
     return { kernel: made.kernel, result: result as RunResult };
   }
   throw invalidOption(helper, `make must return a kernel or { kernel, result }, got ${describeValue(made)}`);
