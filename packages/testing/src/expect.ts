@@ -2,7 +2,7 @@ import { replaySchedule, TracelabError, type Kernel, type Strategy, type Violati
 import { assert, expect, vi } from 'vitest';
 import { firstDifference, problemsOf } from './internal/describe.js';
 import { checkFunction, describeValue, invalidOption } from './internal/invalid.js';
-import { runMade, type Made } from './internal/made.js';
+import { isKernel, runMade, type Made } from './internal/made.js';
 
 /** What `expectClean` reads of a run's result: `kernel.run()`'s `RunResult` fits. */
 export interface CleanResult {
@@ -89,9 +89,9 @@ export const expectReplayIdentity = vi.defineHelper(function expectReplayIdentit
   let replayed: Kernel;
   try {
     const made = make({ seed, strategy });
-    // A bare kernel runs as many steps as the recorded one did, counting those its setup ran.
-    const fresh = made as Kernel;
-    const steps = typeof fresh.steps === 'number' && typeof kernel.steps === 'number' ? Math.max(0, kernel.steps - fresh.steps) : undefined;
+    // A bare kernel runs as many steps as the recorded one did, counting those its setup ran
+    // (host calls); a { kernel, result } was driven by the setup and is taken as it is.
+    const steps = isKernel(made) ? Math.max(0, kernel.steps - made.steps) : undefined;
     replayed = runMade('expectReplayIdentity', made, steps).kernel;
   } catch (err) {
     if (err instanceof TracelabError && (err.code === 'SCHEDULE_DIVERGED' || err.code === 'SCHEDULE_INVALID'))

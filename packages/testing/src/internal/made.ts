@@ -13,7 +13,8 @@ export interface Ran {
   readonly result: RunResult;
 }
 
-function isKernel(value: unknown): value is Kernel {
+/** Whether `value` is a kernel (live): what `make` returns when the kit is to run it. */
+export function isKernel(value: unknown): value is Kernel {
   if (typeof value !== 'object' || value === null) return false;
   const k = value as Partial<Record<'run' | 'logHash' | 'log', unknown>>;
   return typeof k.run === 'function' && typeof k.logHash === 'function' && Array.isArray(k.log);
