@@ -70,7 +70,7 @@ export function overSeeds(set: SeedSet, make: (seed: number) => Made, check: See
       check(ran.kernel, ran.result, seed);
     } catch (err) {
       if (err instanceof Error) {
-        const where = ran === undefined ? `seed ${seed} (making its kernel): ` : `seed ${seed} (replay: ${ran.kernel.schedule}): `;
+        const where = ran === undefined ? `seed ${seed} (making or running its kernel): ` : `seed ${seed} (replay: ${ran.kernel.schedule}): `;
         err.message = where + err.message;
       }
       throw err;

@@ -201,7 +201,7 @@ describe('overSeeds', () => {
     const wrapped = codeOf(() => overSeeds(2, () => 42 as never));
     expect(wrapped).toMatchObject({
       code: 'INVALID_OPTION',
-      message: expect.stringMatching(/^seed 1 \(making its kernel\): overSeeds: make must return a kernel/),
+      message: expect.stringMatching(/^seed 1 \(making or running its kernel\): overSeeds: make must return a kernel/),
     });
   });
 });
