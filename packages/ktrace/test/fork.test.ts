@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TASKLIST_LOCK, type KernelEvent } from '@tracelab/core';
 import { TIF_KERNEL_TRACE, type KtraceOptions } from '@tracelab/ktrace';
-import { SEEDS, eventsOf, everFlagged, explore, expectClean, forksDuringWalk, raceKernel, replayRace } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { everFlagged, explore, forksDuringWalk, raceKernel, replayRace } from './helpers.js';
 
 /** Seeds explored per variant (each run is ~5 ms: 200 seeds take about a second). */
 const N = 200;
@@ -26,7 +27,7 @@ describe('forks during the walk, default options (tasklist read lock + re-copy a
   it('every child forked while the walk ran ends up flagged, over every seed', () => {
     let overlapping = 0;
     let savedByRecopy = 0;
-    for (const seed of SEEDS(N)) {
+    for (const seed of seeds(N)) {
       const k = raceKernel({ seed });
       const result = k.run();
       expectClean(k, result);

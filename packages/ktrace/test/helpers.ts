@@ -1,7 +1,5 @@
 import {
-  createKernel,
   msleep,
-  type EventType,
   replaySchedule,
   type Kernel,
   type KernelEvent,
@@ -12,6 +10,7 @@ import {
   type Strategy,
 } from '@tracelab/core';
 import { TIF_KERNEL_TRACE, ktrace, type KtraceApi, type KtraceOptions } from '@tracelab/ktrace';
+import { eventsOf, kernelWith, seeds } from '@tracelab/testing';
 
 /** A long-lived task that wakes up now and then (a daemon ahead of the shell on the task list). */
 export const daemon: Program = function* daemon(u) {
@@ -58,15 +57,13 @@ export interface RaceSetup {
  * walk reaches the shell a few threads in, while it forks.
  */
 export function raceKernel({ seed, options = {}, strategy, extra = [], before }: RaceSetup): Kernel {
-  const k = createKernel({ cpus: 2, seed, ...(strategy ? { strategy } : {}), plugins: [...extra, ktrace(options)] });
+  const k = kernelWith({ plugins: [...extra, ktrace(options)], cpus: 2, seed, strategy });
   before?.(k);
   for (let d = 0; d < 4; d++) k.spawn(daemon, { comm: 'daemon' });
   k.spawn(forker(6), { comm: 'sh' });
   k.spawnKthread(tracer(k.api.ktrace, 3), { comm: 'tracer' });
   return k;
 }
-
-export const SEEDS = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 export interface Exploration {
   readonly seeds: number;
@@ -78,25 +75,20 @@ export interface Exploration {
 export function explore(n: number, options: KtraceOptions, stopAfter = Infinity): Exploration {
   const t0 = process.hrtime.bigint();
   const failing: Array<{ seed: number; result: RunResult; kernel: Kernel }> = [];
-  let seeds = 0;
-  for (const seed of SEEDS(n)) {
-    seeds++;
+  let tried = 0;
+  for (const seed of seeds(n)) {
+    tried++;
     const kernel = raceKernel({ seed, options });
     const result = kernel.run();
     if (result.violations.length > 0) failing.push({ seed, result, kernel });
     else if (!result.done) throw new Error(`seed ${seed}: the run did not finish`);
     if (failing.length >= stopAfter) break;
   }
-  return { seeds, failing, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  return { seeds: tried, failing, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
 export function replayRace(seed: number, options: KtraceOptions, schedule: string): Kernel {
   return raceKernel({ seed, options, strategy: replaySchedule(schedule) });
-}
-
-/** Events of one type, typed. */
-export function eventsOf<T extends EventType>(k: { log: readonly KernelEvent[] }, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
 }
 
 /** Whether the log ever gives `pid` the flag: at its fork/dup copy or by a task/flags set. */
@@ -117,10 +109,4 @@ export function forksDuringWalk(k: { log: readonly KernelEvent[] }): Array<{ chi
   return eventsOf(k, 'fork/dup')
     .map((e) => ({ child: e.child, dup: e.seq, link: links.get(e.child) ?? Infinity }))
     .filter((f) => f.dup < end.seq && f.link > start.seq);
-}
-
-export function expectClean(k: Kernel, result: { violations: readonly unknown[] }): void {
-  const oopses = k.log.filter((e) => e.type === 'kernel/oops');
-  if (oopses.length > 0) throw new Error(`unexpected oops: ${JSON.stringify(oopses[0])}`);
-  if (result.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(result.violations[0])}`);
 }

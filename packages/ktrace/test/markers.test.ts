@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createKernel, definePlugin, emit, intMapGet, preemptDisable, schedPoint, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { markers, type MarkerProbe, type MarkerSite, type MarkersApi } from '@tracelab/markers';
 import { SYSCALL_MARKERS, TIF_KERNEL_TRACE, ktrace } from '@tracelab/ktrace';
-import { eventsOf, expectClean, forker, raceKernel } from './helpers.js';
+import { eventsOf, expectClean } from '@tracelab/testing';
+import { forker, raceKernel } from './helpers.js';
 
 /** A probe that records what the site passed it (probePrivate is the record list). */
 const recorder: MarkerProbe = (probePrivate, _callPrivate, format, args) => {

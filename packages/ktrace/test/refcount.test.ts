@@ -14,7 +14,8 @@ import {
   type Program,
 } from '@tracelab/core';
 import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, ktrace, type KtraceOptions } from '@tracelab/ktrace';
-import { SEEDS, daemon, eventsOf, expectClean } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { daemon } from './helpers.js';
 
 const sleeper: Program = function* sleeper(u) {
   for (let i = 0; i < 50; i++) yield u.sleep(100);
@@ -90,7 +91,7 @@ describe('refcount transitions', () => {
   });
 
   it('concurrent setters and clearers: one walk per transition, walks never overlap, the count is exact', () => {
-    for (const seed of SEEDS(100)) {
+    for (const seed of seeds(100)) {
       const k = createKernel({ cpus: 2, seed, plugins: [ktrace()] });
       for (let d = 0; d < 3; d++) k.spawn(daemon, { comm: 'daemon' });
       const api = k.api.ktrace;
@@ -149,7 +150,7 @@ describe('refcountOutsideMutex: true', () => {
     const names = new Set<string>();
     let failing = 0;
     let raced = 0;
-    for (const seed of SEEDS(300)) {
+    for (const seed of seeds(300)) {
       const safe = setup(seed, {});
       expectClean(safe, safe.run());
       expect(safe.api.ktrace.refcount()).toBe(1);
@@ -275,7 +276,7 @@ describe('the invariants', () => {
   });
 
   it('host-started tasks fork themselves: one started while traced gets the flag in its own fork tail, under the tasklist lock', () => {
-    for (const seed of SEEDS(10)) {
+    for (const seed of seeds(10)) {
       const k = createKernel({ cpus: 2, seed, plugins: [ktrace()] });
       k.call(k.api.ktrace.setKernelTraceFlagAllTasks());
       const late = k.spawn(sleeper, { comm: 'late' });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createKernel, replay, type Program } from '@tracelab/core';
 import { formatKtraceSummary, ktrace, summarizeKtrace, traceWhileRunning } from '@tracelab/ktrace';
-import { eventsOf, expectClean, forker } from './helpers.js';
+import { eventsOf, expectClean } from '@tracelab/testing';
+import { forker } from './helpers.js';
 
 const worker: Program = function* worker(u) {
   yield u.sleep(30);

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { getState, msleep, schedPoint, type KPath } from '@tracelab/core';
 import { KTHREAD_COMM } from '@tracelab/rcu-tasks';
-import { cb, eventsOf, expectClean, kernelSection, kernelWith, SEEDS } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { cb, kernelSection, rcuTasksKernel } from './helpers.js';
 
 describe('callRcuTasks and the GP kthread', () => {
   test('the kthread starts on the first call, batches every queued callback into one GP, runs them in order, and exits when idle', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const ran: number[] = [];
     const api = k.api.rcuTasks;
     k.spawnKthread(
@@ -34,8 +35,8 @@ describe('callRcuTasks and the GP kthread', () => {
   });
 
   test('a callback queued after the list was taken waits for the next grace period', () => {
-    for (const seed of SEEDS(10)) {
-      const k = kernelWith({ seed });
+    for (const seed of seeds(10)) {
+      const k = rcuTasksKernel({ seed });
       const api = k.api.rcuTasks;
       const ids: number[] = [];
       k.spawnKthread(
@@ -64,7 +65,7 @@ describe('callRcuTasks and the GP kthread', () => {
   });
 
   test('under a flood, callbacks are batched (far fewer GPs than callbacks), each runs once, in queue order', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = rcuTasksKernel({ seed: 3 });
     const api = k.api.rcuTasks;
     const ran: number[] = [];
     for (let q = 0; q < 3; q++) {
@@ -88,8 +89,8 @@ describe('callRcuTasks and the GP kthread', () => {
 
   test('synchronizeRcuTasks returns only after every task in a kernel section at the call has left it', () => {
     let checked = 0;
-    for (const seed of SEEDS(20)) {
-      const k = kernelWith({ seed });
+    for (const seed of seeds(20)) {
+      const k = rcuTasksKernel({ seed });
       const inside = new Set<number>();
       for (let i = 0; i < 3; i++) {
         k.spawnKthread(
@@ -123,8 +124,8 @@ describe('callRcuTasks and the GP kthread', () => {
   });
 
   test('rcuBarrierTasks waits for every callback queued before it, including ones queued during a GP in progress', () => {
-    for (const seed of SEEDS(10)) {
-      const k = kernelWith({ seed });
+    for (const seed of seeds(10)) {
+      const k = rcuTasksKernel({ seed });
       const api = k.api.rcuTasks;
       const ran = new Set<number>();
       const queued: number[] = [];
@@ -158,7 +159,7 @@ describe('callRcuTasks and the GP kthread', () => {
   });
 
   test('the kthread is restarted by a call after it exited, and run() still ends with done', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const api = k.api.rcuTasks;
     k.call(api.synchronizeRcuTasks());
     expect(k.run().done).toBe(true);
@@ -174,7 +175,7 @@ describe('callRcuTasks and the GP kthread', () => {
   });
 
   test('a callback that blocks or throws is abandoned and logged; the others still run and the kthread goes on', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const api = k.api.rcuTasks;
     const ran: string[] = [];
     k.call(
@@ -206,7 +207,7 @@ describe('callRcuTasks and the GP kthread', () => {
 
   test('the same seed gives the same log', () => {
     const run = () => {
-      const k = kernelWith({ seed: 9 });
+      const k = rcuTasksKernel({ seed: 9 });
       for (let i = 0; i < 2; i++) k.spawnKthread(kernelSection(30, 2), { comm: 'r' });
       k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'u' });
       k.run();
@@ -218,7 +219,7 @@ describe('callRcuTasks and the GP kthread', () => {
 
 describe('issue 13: callbacks written as plain functions', () => {
   test('run after the grace period like generator callbacks', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const ran: string[] = [];
     const api = k.api.rcuTasks;
     k.spawnKthread(

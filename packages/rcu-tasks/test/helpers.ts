@@ -1,17 +1,6 @@
-import {
-  createKernel,
-  definePlugin,
-  msleep,
-  schedPoint,
-  type EventType,
-  type Kernel,
-  type KernelEvent,
-  type KPath,
-  type PluginStack,
-  type RcuCallback,
-  type Strategy,
-} from '@tracelab/core';
+import { definePlugin, msleep, schedPoint, type Kernel, type KPath, type PluginStack, type RcuCallback, type Strategy } from '@tracelab/core';
 import { rcuTasks, type RcuTasksOptions } from '@tracelab/rcu-tasks';
+import { kernelWith } from '@tracelab/testing';
 
 export interface Setup {
   readonly seed?: number;
@@ -22,8 +11,8 @@ export interface Setup {
 }
 
 /** A kernel with rcu-tasks and the `busy` test syscall. */
-export function kernelWith({ seed = 1, cpus = 2, options = {}, strategy, extra = [] }: Setup = {}): Kernel {
-  return createKernel({ cpus, seed, ...(strategy ? { strategy } : {}), plugins: [...extra, busySyscall(), rcuTasks(options)] });
+export function rcuTasksKernel({ seed = 1, cpus = 2, options = {}, strategy, extra = [] }: Setup = {}): Kernel {
+  return kernelWith({ plugins: [...extra, busySyscall(), rcuTasks(options)], cpus, seed, strategy });
 }
 
 /**
@@ -50,20 +39,6 @@ export function* kernelSection(n: number, sleepAfter = 1): KPath<void> {
   for (let i = 0; i < n; i++) yield* schedPoint();
   if (sleepAfter > 0) yield* msleep(sleepAfter);
 }
-
-/** Events of one type, typed. */
-export function eventsOf<T extends EventType>(k: { log: readonly KernelEvent[] }, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
-}
-
-export function expectClean(k: Kernel, result?: { violations: readonly unknown[]; done: boolean }): void {
-  const oops = k.log.find((e) => e.type === 'kernel/oops');
-  if (oops !== undefined) throw new Error(`unexpected oops: ${JSON.stringify(oops)}`);
-  if (k.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(k.violations[0])}`);
-  if (result !== undefined && !result.done) throw new Error('the run did not finish');
-}
-
-export const SEEDS = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => i + from);
 
 /**
  * `n` user tasks computing `ticks` ticks in user mode: they keep the runqueue busy, so tasks in

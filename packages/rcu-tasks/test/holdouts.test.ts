@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { definePlugin, msleep, schedPoint, type Kernel, type KernelEvent, type KPath, type Program } from '@tracelab/core';
 import type { HoldoutDropReason } from '@tracelab/rcu-tasks';
-import { SEEDS, eventsOf, expectClean, kernelSection, kernelWith, userLoad } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { kernelSection, rcuTasksKernel, userLoad } from './helpers.js';
 
 /** A user task: syscalls that stay `n` points in the kernel, with user-mode work between. */
 const busyUser: Program = function* busyUser(u) {
@@ -64,8 +65,8 @@ describe('the holdout rules', () => {
   test('every holdout is dropped only for a voluntary switch, user mode, leaving the runqueue or exiting; preemption keeps it', () => {
     const reasons = new Set<HoldoutDropReason>();
     let keptAfterPreemption = 0;
-    for (const seed of SEEDS(25)) {
-      const k = kernelWith({ seed });
+    for (const seed of seeds(25)) {
+      const k = rcuTasksKernel({ seed });
       holdoutWorkload(k);
       const r = k.run();
       expectClean(k, r);
@@ -94,7 +95,7 @@ describe('the holdout rules', () => {
   });
 
   test('a task in a syscall is a holdout until it returns to user mode', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = rcuTasksKernel({ seed: 2 });
     const pid = k.spawn(
       function* (u) {
         yield u.syscall('busy', { n: 60 });
@@ -123,7 +124,7 @@ describe('the holdout rules', () => {
   });
 
   test('tasks in user mode, asleep, or not yet woken are not holdouts; the GP kthread is never its own holdout', () => {
-    const k = kernelWith({ seed: 4, cpus: 2 });
+    const k = rcuTasksKernel({ seed: 4, cpus: 2 });
     const user = k.spawn(
       function* (u) {
         yield u.compute(100);
@@ -160,7 +161,7 @@ describe('the holdout rules', () => {
         return {};
       },
     });
-    const k = kernelWith({ seed: 1, cpus: 4, extra: [idleTap] });
+    const k = rcuTasksKernel({ seed: 1, cpus: 4, extra: [idleTap] });
     k.spawnKthread(
       (function* (): KPath<void> {
         for (let i = 0; i < 3; i++) yield* k.api.rcuTasks.synchronizeRcuTasks();
@@ -204,9 +205,9 @@ describe('the return to user mode', () => {
 
   test('is a quiescent state only once the task is in user mode: return-to-user hooks of any priority are still kernel code (30 seeds)', () => {
     let covered = 0;
-    for (const seed of SEEDS(30)) {
+    for (const seed of seeds(30)) {
       const inside = new Map<number, number>(); // pid -> the section it is in
-      const k = kernelWith({ seed, extra: [lateExitWork(inside)] });
+      const k = rcuTasksKernel({ seed, extra: [lateExitWork(inside)] });
       for (let i = 0; i < 3; i++) {
         k.spawn(
           function* (u) {
@@ -243,7 +244,7 @@ describe('the return to user mode', () => {
 
 describe('stall warnings', () => {
   function stallKernel(stallTimeout: number) {
-    const k = kernelWith({ seed: 5, options: { stallTimeout } });
+    const k = rcuTasksKernel({ seed: 5, options: { stallTimeout } });
     const hog = k.spawnKthread(kernelSection(150, 1), { comm: 'hog' });
     userLoad(k, 2, 400);
     k.spawnKthread(
@@ -277,7 +278,7 @@ describe('stall warnings', () => {
 
   test('no stall warning with stallTimeout 0, nor with the default 10 simulated minutes', () => {
     expect(eventsOf(stallKernel(0).k, 'rcu-tasks/stall')).toEqual([]);
-    const k = kernelWith({ seed: 5 });
+    const k = rcuTasksKernel({ seed: 5 });
     k.spawnKthread(kernelSection(150, 1), { comm: 'hog' });
     userLoad(k, 2, 400);
     k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });

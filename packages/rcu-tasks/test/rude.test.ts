@@ -12,7 +12,7 @@ import {
   type KPath,
   type Program,
 } from '@tracelab/core';
-import { kernelWith } from './helpers.js';
+import { rcuTasksKernel } from './helpers.js';
 
 /**
  * The Tasks-Rude flavour (SEMANTICS.md §6, "RCU not watching in the idle loop and Tasks-Rude"):
@@ -63,7 +63,7 @@ type Wait = 'rude' | 'rcu-sched';
 
 /** A waiter that runs `rounds` grace periods of the given kind, with naps between, beside two nappers. */
 function kernelFor(seed: number, wait: Wait): Kernel {
-  const k = kernelWith({ seed, cpus: 2, extra: [idleRoutine()] });
+  const k = rcuTasksKernel({ seed, cpus: 2, extra: [idleRoutine()] });
   k.spawnKthread(
     (function* waiter(): KPath<void> {
       for (let i = 0; i < 4; i++) {

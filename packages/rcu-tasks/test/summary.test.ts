@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { msleep, replay, type KPath } from '@tracelab/core';
 import { formatRcuTasksSummary, rcuTasks, summarizeRcuTasks } from '@tracelab/rcu-tasks';
-import { busySyscall, cb, eventsOf, expectClean, kernelSection, kernelWith, userLoad } from './helpers.js';
+import { eventsOf, expectClean } from '@tracelab/testing';
+import { busySyscall, cb, kernelSection, rcuTasksKernel, userLoad } from './helpers.js';
 
 describe('summarizeRcuTasks', () => {
   test('reports every GP with its latency, the batching and the totals, the same from a replayed log', () => {
-    const k = kernelWith({ seed: 6 });
+    const k = rcuTasksKernel({ seed: 6 });
     const api = k.api.rcuTasks;
     k.spawnKthread(kernelSection(60, 1), { comm: 'reader' });
     userLoad(k, 2, 100);
@@ -48,7 +49,7 @@ describe('summarizeRcuTasks', () => {
   });
 
   test('prints nothing for a run that never used RCU-tasks', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     k.run();
     expect(formatRcuTasksSummary(summarizeRcuTasks(k.log))).toEqual([]);
   });

@@ -12,7 +12,8 @@ import {
   type Program,
 } from '@tracelab/core';
 import { RCU_TASKS_INVARIANTS, type RcuTasksOptions } from '@tracelab/rcu-tasks';
-import { cb, eventsOf, expectClean, kernelSection, kernelWith, SEEDS, userLoad } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { cb, kernelSection, rcuTasksKernel, userLoad } from './helpers.js';
 
 /**
  * A faultable tracepoint's probe as a syscall, `traced`: inside a (nested) tasks-trace reader it
@@ -48,7 +49,7 @@ const tracer: Program = function* tracer(u) {
 };
 
 function faultRun(seed: number, options: RcuTasksOptions = {}): Kernel {
-  const k = kernelWith({ seed, options, extra: [tracedSyscall] });
+  const k = rcuTasksKernel({ seed, options, extra: [tracedSyscall] });
   for (let i = 0; i < 2; i++) k.spawn(tracer, { comm: 'tracer' });
   userLoad(k, 1, 150);
   k.spawnKthread(
@@ -85,7 +86,7 @@ function sections(k: Kernel): Section[] {
 
 describe('tasks-trace readers', () => {
   test('nest per task, and an unlock outside any section is a BUG', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const api = k.api.rcuTasks;
     const seen: number[] = [];
     k.spawnKthread(
@@ -116,7 +117,7 @@ describe('tasks-trace readers', () => {
   });
 
   test('a GP waits for a reader asleep inside its section, and not for kernel code outside any section', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = rcuTasksKernel({ seed: 2 });
     const api = k.api.rcuTasks;
     let unlockedAt = -1;
     k.spawnKthread(
@@ -149,7 +150,7 @@ describe('tasks-trace readers', () => {
 
   test('default: every reader section open at a GP start ends before that GP ends, including readers that faulted and migrated (40 seeds)', () => {
     let faultedAndMigrated = 0;
-    for (const seed of SEEDS(40)) {
+    for (const seed of seeds(40)) {
       const k = faultRun(seed);
       const r = k.run();
       expectClean(k, r);
@@ -170,7 +171,7 @@ describe('tasks-trace readers', () => {
 
   test('traceQuiescentOnSwitch (unsafe): a reader asleep in a fault looks quiescent, and the trace-readers invariant fires', () => {
     const failing: number[] = [];
-    for (const seed of SEEDS(40)) {
+    for (const seed of seeds(40)) {
       const k = faultRun(seed, { traceQuiescentOnSwitch: true });
       const r = k.run();
       if (r.violations.length > 0) {
@@ -184,7 +185,7 @@ describe('tasks-trace readers', () => {
   });
 
   test('a task that exits inside a reader section is warned about and its section ended, so later GPs complete', () => {
-    const k = kernelWith();
+    const k = rcuTasksKernel();
     const api = k.api.rcuTasks;
     const pid = k.spawnKthread(api.rcuReadLockTrace(), { comm: 'leaker' });
     k.spawnKthread(
@@ -202,7 +203,7 @@ describe('tasks-trace readers', () => {
   });
 
   test('callRcuTasksTrace and rcuBarrierTasksTrace: batching and the barrier, on the trace list only', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = rcuTasksKernel({ seed: 3 });
     const api = k.api.rcuTasks;
     const ran: string[] = [];
     k.call(
@@ -231,7 +232,7 @@ describe('waiting for a tasks-trace GP inside a tasks-trace reader', () => {
     ['synchronizeRcuTasksTrace', 'synchronize_rcu_tasks_trace'],
     ['rcuBarrierTasksTrace', 'rcu_barrier_tasks_trace'],
   ] as const)("%s inside the caller's own section is a BUG (it would wait for itself), not a grace period that never ends", (method, kernelName) => {
-    const k = kernelWith({ options: { livenessBound: 2000 } });
+    const k = rcuTasksKernel({ options: { livenessBound: 2000 } });
     const api = k.api.rcuTasks;
     let err: unknown;
     try {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { current, msleep, schedPoint, type Kernel, type KPath } from '@tracelab/core';
 import { RCU_TASKS_INVARIANTS, RCU_TASKS_LIVENESS, type RcuTasksOptions } from '@tracelab/rcu-tasks';
-import { SEEDS, eventsOf, expectClean, kernelWith, userLoad } from './helpers.js';
+import { eventsOf, expectClean, seeds } from '@tracelab/testing';
+import { rcuTasksKernel, userLoad } from './helpers.js';
 
 /** A dynamic trampoline, as ftrace allocates one per ops: freed memory must not be executed. */
 interface Trampoline {
@@ -22,7 +23,7 @@ interface TrampolineRun {
  * frees it. User-mode load keeps the runqueue busy, so the readers get preempted on it.
  */
 function trampolineRun(seed: number, options: RcuTasksOptions): TrampolineRun {
-  const k = kernelWith({ seed, options });
+  const k = rcuTasksKernel({ seed, options });
   const useAfterFree: Array<[number, number]> = [];
   let patched = null as Trampoline | null;
   for (let r = 0; r < 3; r++) {
@@ -63,7 +64,7 @@ const SEED_COUNT = 40;
 
 describe('preemption is not a quiescent state', () => {
   test('default: no callback runs before a preempted task has left the trampoline (no violation, no use-after-free) over 40 seeds', () => {
-    for (const seed of SEEDS(SEED_COUNT)) {
+    for (const seed of seeds(SEED_COUNT)) {
       const { k, useAfterFree } = trampolineRun(seed, {});
       const r = k.run();
       expectClean(k, r);
@@ -74,7 +75,7 @@ describe('preemption is not a quiescent state', () => {
 
   test('quiescentOnPreempt (unsafe): the readers invariant fires, and without the checks a task runs on a freed trampoline', () => {
     const failing: number[] = [];
-    for (const seed of SEEDS(SEED_COUNT)) {
+    for (const seed of seeds(SEED_COUNT)) {
       const { k } = trampolineRun(seed, { quiescentOnPreempt: true });
       const r = k.run();
       if (r.violations.length > 0) {
@@ -100,7 +101,7 @@ describe('preemption is not a quiescent state', () => {
 
 describe('the liveness monitor', () => {
   test('a GP held forever by a task that never leaves the kernel violates rcu-tasks/gp-ends, after stall warnings', () => {
-    const k = kernelWith({ seed: 1, options: { livenessBound: 400, stallTimeout: 50 } });
+    const k = rcuTasksKernel({ seed: 1, options: { livenessBound: 400, stallTimeout: 50 } });
     const hog = k.spawnKthread(
       (function* (): KPath<void> {
         for (;;) yield* schedPoint();
@@ -119,7 +120,7 @@ describe('the liveness monitor', () => {
   });
 
   test('it stays quiet for a long GP whose holdout sleeps within the bound', () => {
-    const k = kernelWith({ seed: 1, options: { livenessBound: 3000 } });
+    const k = rcuTasksKernel({ seed: 1, options: { livenessBound: 3000 } });
     k.spawnKthread(
       (function* (): KPath<void> {
         for (let i = 0; i < 300; i++) yield* schedPoint();
@@ -141,7 +142,7 @@ describe('the liveness monitor', () => {
     // before, so the GP as a whole lasts several bounds. Counted from the GP's start (the
     // monitor before the restart) it would be reported; counted from its last change it is not.
     const bound = 700;
-    const k = kernelWith({ seed: 1, options: { livenessBound: bound } });
+    const k = rcuTasksKernel({ seed: 1, options: { livenessBound: bound } });
     for (let h = 1; h <= 4; h++) {
       k.spawnKthread(
         (function* (): KPath<void> {

@@ -19,8 +19,10 @@ import {
   UTRACE_STOP,
   type UtraceEngine,
   type UtraceEngineOps,
+  utrace,
 } from '@tracelab/utrace';
-import { call, kernelWith, recorder, sleeper } from './helpers.js';
+import { kernelWith } from '@tracelab/testing';
+import { call, recorder, sleeper } from './helpers.js';
 
 const calls: string[] = [];
 const OPS = recorder('a', calls);
@@ -36,7 +38,7 @@ function* until(pred: (s: any) => boolean): KPath<void> {
 
 describe('utrace_attach_task', () => {
   test('errors: no task, no ops, kthread, exclusive, lookup without a match, allocation failure', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const pid = k.spawn(sleeper);
     const kt = k.spawnKthread(
       (function* () {
@@ -60,13 +62,13 @@ describe('utrace_attach_task', () => {
     expect(k.api.utrace.engineState(e)!.refs).toBe(1);
 
     const failAlloc: Strategy = { name: 'fail-alloc', create: () => ({ choose: (kind) => (kind === 'fault' ? 1 : 0) }) };
-    const k2 = kernelWith({ strategy: failAlloc, faultInjection: true });
+    const k2 = kernelWith({ plugins: [utrace()], strategy: failAlloc, faultInjection: true });
     const p2 = k2.spawn(sleeper);
     expect(attach(k2, p2)).toBe(-ENOMEM);
   });
 
   test('an engine attached gets no events until setEvents, and is spliced at the next pass', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const pid = k.spawn(sleeper);
     const e = attach(k, pid) as UtraceEngine;
     expect(k.api.utrace.taskState(pid)!.attaching).toEqual([e.id]);
@@ -78,7 +80,7 @@ describe('utrace_attach_task', () => {
 
 describe('utrace_set_events and utrace_control errors', () => {
   test('-ESRCH after detach; -EINVAL for bad actions; -EOPNOTSUPP for steps; -EINPROGRESS for STOP on a running task', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const pid = k.spawn(sleeper);
     const u = k.api.utrace;
     const e = attach(k, pid) as UtraceEngine;
@@ -101,7 +103,7 @@ describe('utrace_set_events and utrace_control errors', () => {
   });
 
   test("-EINPROGRESS: clearing bits or detaching while the engine's callback runs; barrier waits it out", () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const u = k.api.utrace;
     const slow: UtraceEngineOps<null> = {
       name: 'slow',
@@ -144,7 +146,7 @@ describe('utrace_set_events and utrace_control errors', () => {
 
 describe('stop, resume, examine', () => {
   test('STOP stops the task before user mode; examine works while stopped; RESUME wakes it; examine then says -EAGAIN', () => {
-    const k = kernelWith({ seed: 5 });
+    const k = kernelWith({ plugins: [utrace()], seed: 5 });
     const u = k.api.utrace;
     // Only STOP is sticky: an engine that wants the task held returns STOP from report_quiesce.
     const hold = { on: true };
@@ -193,7 +195,7 @@ describe('stop, resume, examine', () => {
   });
 
   test('dead targets: -ESRCH for control other than DETACH, -EALREADY during report_death, -EALREADY for new DEATH on an exiting task', () => {
-    const k = kernelWith({ seed: 1 });
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
     const u = k.api.utrace;
     const dying: UtraceEngineOps<null> = {
       name: 'dying',

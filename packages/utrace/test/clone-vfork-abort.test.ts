@@ -19,8 +19,10 @@ import {
   summarizeUtrace,
   type UtraceEngine,
   type UtraceEngineOps,
+  utrace,
 } from '@tracelab/utrace';
-import { attachWith, call, eventsOf, expectClean, kernelWith } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { attachWith, call } from './helpers.js';
 
 /** Index in the log of the first event matching `pred` (-1 if none). */
 function seqOf(k: Kernel, pred: (e: any) => boolean): number {
@@ -29,7 +31,7 @@ function seqOf(k: Kernel, pred: (e: any) => boolean): number {
 
 describe('report_clone (tracehook_report_clone)', () => {
   test('runs in the parent with the child linked but not runnable; an engine attached to the child there gets its first event', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: [utrace()], seed: 3 });
     const u = k.api.utrace;
     const seen: Array<{ child: number; listed: boolean; state: string; onRunqueue: boolean; cloning: number | null }> = [];
     const childCalls: string[] = [];
@@ -85,7 +87,7 @@ describe('report_clone (tracehook_report_clone)', () => {
   });
 
   test('the syscall logger with follow traces a fork/vfork/exec workload (strace -f)', () => {
-    const k = kernelWith({ seed: 5 });
+    const k = kernelWith({ plugins: [utrace()], seed: 5 });
     const pid = k.spawn(
       function* make(u2) {
         yield u2.sleep(4);
@@ -128,7 +130,7 @@ describe('report_clone (tracehook_report_clone)', () => {
 describe('vfork: the parent stops before its wait for the child (vfork_stop, utrace_finish_vfork)', () => {
   /** A vfork parent traced by an engine whose report_clone says STOP for a vfork. */
   function vforkSetup(seed: number, childDelay: number): { k: Kernel; parent: number; child: () => number; engine: UtraceEngine } {
-    const k = kernelWith({ seed });
+    const k = kernelWith({ plugins: [utrace()], seed });
     const u = k.api.utrace;
     let child = 0;
     const holder: UtraceEngineOps<any> = {
@@ -206,7 +208,7 @@ describe('vfork: the parent stops before its wait for the child (vfork_stop, utr
   });
 
   test('a plain fork with the same STOP stops the parent only on its way back to user mode', () => {
-    const k = kernelWith({ seed: 1 });
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
     const u = k.api.utrace;
     const holder: UtraceEngineOps<any> = {
       name: 'fork-holder',
@@ -243,7 +245,7 @@ describe('UTRACE_SYSCALL_ABORT', () => {
   }
 
   test('report_syscall_entry returning ABORT skips the body: the task gets -ENOSYS and the call has no effect', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const rets: number[] = [];
     const exits: Array<number | null> = [];
     const pid = k.spawn(opener(rets));
@@ -270,7 +272,7 @@ describe('UTRACE_SYSCALL_ABORT', () => {
 
   test('several engines: entry runs in reverse and the last return decides; the action argument carries the earlier choice', () => {
     for (const keep of [true, false]) {
-      const k = kernelWith({ seed: 2 });
+      const k = kernelWith({ plugins: [utrace()], seed: 2 });
       const rets: number[] = [];
       const pid = k.spawn(opener(rets));
       const seenByFirst: number[] = [];
@@ -298,7 +300,7 @@ describe('UTRACE_SYSCALL_ABORT', () => {
   });
 
   test('SIGKILL ending a stop at syscall entry aborts the call: the body never runs', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const u = k.api.utrace;
     const rets: number[] = [];
     const pid = k.spawn(opener(rets));
@@ -320,7 +322,7 @@ describe('UTRACE_SYSCALL_ABORT', () => {
   });
 
   test('resumed with REPORT after a stop at entry, every engine sees the entry again with UTRACE_SYSCALL_RESUMED', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const u = k.api.utrace;
     const rets: number[] = [];
     const pid = k.spawn(opener(rets));

@@ -15,7 +15,8 @@ import {
   type UtraceEngine,
   type UtraceEngineOps,
 } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { call } from './helpers.js';
 
 /** A traced task that opens a few files (the logger reads each path from its memory) and exits at once. */
 function app(opens: number): Program {
@@ -140,7 +141,7 @@ describe("detach racing the traced task's exit and reap", () => {
   });
 
   test("the list's reference: an engine on the reaper's list outlives the tracer's put; barrier waits for its report_reap", () => {
-    const k = kernelWith({ seed: 1 });
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
     const u = k.api.utrace;
     const seen: Array<{ listed: boolean; detached: boolean; freed: boolean }> = [];
     const slowReap: UtraceEngineOps<null> = {
@@ -186,7 +187,7 @@ describe("detach racing the traced task's exit and reap", () => {
   });
 
   test('a tracer that puts its last reference and leaves its engine attached: the engine lives on, and its next callback is the use-after-free', () => {
-    const k = kernelWith({ seed: 1 });
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
     const u = k.api.utrace;
     const reaps: number[] = [];
     const ops: UtraceEngineOps<null> = {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createKernel, msleep, replaySchedule, type Kernel, type KPath, type Program, type Strategy } from '@tracelab/core';
 import { UTRACE_INVARIANTS, attachSyscallLogger, detachEngine, utrace, type UtraceApi } from '@tracelab/utrace';
-import { eventsOf } from './helpers.js';
+import { eventsOf } from '@tracelab/testing';
 
 /** A traced task that keeps making syscalls whose string arguments the logger reads (and faults on). */
 const busy: Program = function* busy(u) {

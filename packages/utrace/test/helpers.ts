@@ -1,21 +1,6 @@
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
-import { createKernel, type EventType, type Kernel, type KernelEvent, type KPath, type Program, type Strategy } from '@tracelab/core';
-import { utrace, UTRACE_ATTACH_CREATE, UTRACE_STOP, type UtraceApi, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
-
-export function kernelWith(options: { seed?: number; cpus?: number; strategy?: Strategy; faultInjection?: boolean } = {}): Kernel {
-  return createKernel({
-    cpus: options.cpus ?? 2,
-    seed: options.seed ?? 1,
-    ...(options.strategy ? { strategy: options.strategy } : {}),
-    ...(options.faultInjection ? { faultInjection: true } : {}),
-    plugins: [utrace()],
-  });
-}
-
-/** Events of one type, typed. */
-export function eventsOf<T extends EventType>(k: { log: readonly KernelEvent[] }, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
-}
+import type { Kernel, KPath, Program } from '@tracelab/core';
+import { UTRACE_ATTACH_CREATE, UTRACE_STOP, type UtraceApi, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
 
 /** A task that sleeps first (so a tracer can attach), then makes `n` syscalls. */
 export function worker(n: number, pause = 5): Program {
@@ -78,12 +63,6 @@ export function call<T>(k: Kernel, path: KPath<T>): T {
 
 export function api(k: Kernel): UtraceApi {
   return k.api.utrace;
-}
-
-export function expectClean(k: Kernel, result: { violations: readonly unknown[] }): void {
-  const oopses = k.log.filter((e) => e.type === 'kernel/oops');
-  if (oopses.length > 0) throw new Error(`unexpected oops: ${JSON.stringify(oopses[0])}`);
-  if (result.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(result.violations[0])}`);
 }
 
 /** Attaches an engine with `ops` to `pid` and sets its event mask; throws on any errno. */

@@ -8,14 +8,16 @@ import {
   UTRACE_STOP,
   type UtraceEngine,
   type UtraceEngineOps,
+  utrace,
 } from '@tracelab/utrace';
-import { call, eventsOf, expectClean, kernelWith, worker } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { call, worker } from './helpers.js';
 
 /** Issue 13 §3: tasks stopped by an engine the host controls, and callbacks written as plain functions. */
 describe('every task stopped by an engine the host controls', () => {
   test('run returns done: false with each task stopped, and the host resumes them with control(RESUME)', () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const k = kernelWith({ seed });
+      const k = kernelWith({ plugins: [utrace()], seed });
       const u = k.api.utrace;
       const pids = [k.spawn(worker(3), { comm: 'w0' }), k.spawn(worker(3), { comm: 'w1' })];
       // Stops each task at its first syscall entry, and holds it until the host says otherwise.
@@ -55,7 +57,7 @@ describe('every task stopped by an engine the host controls', () => {
 
 describe('engine callbacks written as plain functions', () => {
   test('are called like generator callbacks: STOP holds the task, the return values fold, the logger-like engine sees every syscall', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: [utrace()], seed: 3 });
     const u = k.api.utrace;
     const pid = k.spawn(worker(2), { comm: 'w' });
     const seen: string[] = [];
@@ -103,7 +105,7 @@ describe('engine callbacks written as plain functions', () => {
   });
 
   test('an ops member that is not a function is refused at attach with -EINVAL, naming it', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const u = k.api.utrace;
     const pid = k.spawn(worker(1), { comm: 'w' });
     const bad = { name: 'typo', reportSyscallEntry: UTRACE_STOP } as unknown as UtraceEngineOps;

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { attachSyscallLogger, summarizeUtrace, TIF_SYSCALL_TRACE, utrace } from '@tracelab/utrace';
 import { intMapGet, replay } from '@tracelab/core';
-import { call, expectClean, kernelWith, worker } from './helpers.js';
+import { expectClean, kernelWith } from '@tracelab/testing';
+import { call, worker } from './helpers.js';
 
 describe('the syscall logger engine', () => {
   test('logs every syscall of a real workload with its string arguments read from user memory', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: [utrace()], seed: 3 });
     const pid = k.spawn(worker(3), { comm: 'w' });
     const e = call(k, attachSyscallLogger(k.api.utrace, pid));
     expect(typeof e).toBe('object');
@@ -25,7 +26,7 @@ describe('the syscall logger engine', () => {
 
 describe('the hot path', () => {
   test('a task with no engine never enters utrace: no slow-path flag, no utrace event; detaching clears the flag', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const traced = k.spawn(worker(4), { comm: 'traced' });
     const plain = k.spawn(worker(4), { comm: 'plain' });
     const e = call(k, attachSyscallLogger(k.api.utrace, traced));

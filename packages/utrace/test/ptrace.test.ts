@@ -11,12 +11,14 @@ import {
   UTRACE_SIGNAL_IGN,
   type PtraceData,
   type UtraceEngine,
+  utrace,
 } from '@tracelab/utrace';
-import { attachWith, call, eventsOf, expectClean, kernelWith } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { attachWith, call } from './helpers.js';
 
 /** A tracee that makes syscalls for a while (signals are delivered on the way out of them), and a sender. */
 function setup(seed: number): { k: Kernel; tracee: number } {
-  const k = kernelWith({ seed });
+  const k = kernelWith({ plugins: [utrace()], seed });
   const tracee = k.spawn(
     function* tracee(u) {
       for (let i = 0; i < 30; i++) {

@@ -18,8 +18,10 @@ import {
   UTRACE_STOP,
   type UtraceEngine,
   type UtraceEngineOps,
+  utrace,
 } from '@tracelab/utrace';
-import { attachWith, call, eventsOf, expectClean, kernelWith, recorder } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { attachWith, call, recorder } from './helpers.js';
 
 const oneSyscall = function* w(u: any) {
   yield u.sleep(30);
@@ -28,7 +30,7 @@ const oneSyscall = function* w(u: any) {
 
 describe('the reporting pass', () => {
   test('callbacks run in attach order, syscall entry in reverse', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const calls: string[] = [];
     const pid = k.spawn(oneSyscall);
     for (const n of ['a', 'b', 'c']) call(k, attachWith(k.api.utrace, pid, recorder(n, calls), UTRACE_EVENT_SYSCALL_ENTRY | UTRACE_EVENT_SYSCALL_EXIT));
@@ -38,7 +40,7 @@ describe('the reporting pass', () => {
   });
 
   test('the aggregate is the minimum of the returns, and each callback gets the aggregate so far', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const pid = k.spawn(oneSyscall);
     const actions: number[] = [];
     const mk = (name: string, ret: number): UtraceEngineOps<any> => ({
@@ -65,7 +67,7 @@ describe('the reporting pass', () => {
   });
 
   test('STOP is sticky per engine: the task stays stopped until every engine that stopped it resumes', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const u = k.api.utrace;
     const pid = k.spawn(function* w(u2) {
       yield u2.sleep(4);
@@ -104,7 +106,7 @@ describe('the reporting pass', () => {
   });
 
   test('an engine attached during a pass gets no callback from that pass, and DETACH swaps in the detached ops', () => {
-    const k = kernelWith();
+    const k = kernelWith([utrace()]);
     const u = k.api.utrace;
     const calls: string[] = [];
     const pid = k.spawn(function* w(u2) {
@@ -151,7 +153,7 @@ describe('the reporting pass', () => {
 
 describe('clone, exec, exit, death and reap', () => {
   test('clone reports in the parent before the child runs; an engine attached to the child there stops it before user mode', () => {
-    const k = kernelWith({ seed: 7 });
+    const k = kernelWith({ plugins: [utrace()], seed: 7 });
     const u = k.api.utrace;
     const children: UtraceEngine[] = [];
     const holdChild: UtraceEngineOps<any> = {
@@ -193,7 +195,7 @@ describe('clone, exec, exit, death and reap', () => {
   });
 
   test('exec is reported with the new program; exit, then death, then reap, once each, in that order', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const calls: string[] = [];
     const pid = { v: 0 };
     k.spawn(function* sh(u2) {
@@ -213,7 +215,7 @@ describe('clone, exec, exit, death and reap', () => {
   });
 
   test('report_exit changes the exit code: do_exit goes on with the code the engine left, and the parent reaps that (SEMANTICS §3: report_exit with orig_code and *exit_code)', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const pid = { v: 0 };
     const reaped: Array<{ pid: number; status: number }> = [];
     k.spawn(function* sh(u2) {
@@ -244,7 +246,7 @@ describe('clone, exec, exit, death and reap', () => {
     let deferred = 0;
     const detaches: Array<[boolean, number]> = [];
     for (let seed = 1; seed <= 40; seed++) {
-      const k = kernelWith({ seed });
+      const k = kernelWith({ plugins: [utrace()], seed });
       const calls: string[] = [];
       const slowDeath: UtraceEngineOps<any> = {
         name: 'slow-death',

@@ -13,12 +13,14 @@ import {
   UTRACE_STOP,
   type UtraceEngineOps,
   type UtraceExaminer,
+  utrace,
 } from '@tracelab/utrace';
-import { attachWith, call, eventsOf, expectClean, holdOps, kernelWith, recorder } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { attachWith, call, holdOps, recorder } from './helpers.js';
 
 describe('actions', () => {
   test('REPORT: a report_quiesce pass (event 0) on the way back to user mode, and nothing else', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: [utrace()], seed: 3 });
     const u = k.api.utrace;
     const calls: string[] = [];
     const pid = k.spawn(function* w(u2) {
@@ -38,7 +40,7 @@ describe('actions', () => {
   });
 
   test('report_exit may STOP the task: it is held in do_exit before it exits, and exits once released', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const u = k.api.utrace;
     const pid = k.spawn(function* w(u2) {
       yield u2.sleep(3);
@@ -59,7 +61,7 @@ describe('actions', () => {
   });
 
   test("STOP on a task already stopped says 0 (not -EINPROGRESS); a second engine's RESUME does not wake it", () => {
-    const k = kernelWith({ seed: 6 });
+    const k = kernelWith({ plugins: [utrace()], seed: 6 });
     const u = k.api.utrace;
     const pid = k.spawn(function* w(u2) {
       for (let i = 0; i < 20; i++) yield u2.syscall('getpid');
@@ -92,7 +94,7 @@ describe('actions', () => {
 
 describe('examine and SIGKILL', () => {
   test('SIGKILL breaks a stop: finish_examine says -EAGAIN, and prepare_examine on the dead task -ESRCH', () => {
-    const k = kernelWith({ seed: 1 });
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
     const u = k.api.utrace;
     const kid = { pid: 0 };
     k.spawn(function* parent(u2) {
@@ -132,7 +134,7 @@ describe('examine and SIGKILL', () => {
   });
 
   test('waitForStop on a task that dies instead of stopping returns -ESRCH (it is woken at the death)', () => {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: [utrace()], seed: 2 });
     const u = k.api.utrace;
     const pid = k.spawn(function* w(u2) {
       yield u2.sleep(8);
@@ -146,7 +148,7 @@ describe('examine and SIGKILL', () => {
 
 describe('utrace_barrier', () => {
   test('-ERESTARTSYS when a signal comes for the waiting task; -ESRCH once the engine is fully detached', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: [utrace()], seed: 3 });
     const u = k.api.utrace;
     const slow: UtraceEngineOps<any> = {
       name: 'slow',
@@ -199,7 +201,7 @@ describe('utrace_barrier', () => {
   });
 
   test('barrier returns 0 at once for the task itself, and once the callback is over', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const u = k.api.utrace;
     const out: number[] = [];
     const self: UtraceEngineOps<any> = {
@@ -214,7 +216,7 @@ describe('utrace_barrier', () => {
       yield u2.syscall('getpid');
     });
     const e = call(k, attachWith(u, pid, self, UTRACE_EVENT_SYSCALL_ENTRY));
-    expectClean(k, k.run({ until: () => out.length > 0 }));
+    expectClean(k, k.run({ until: () => out.length > 0 }), { requireDone: false });
     expect(out).toEqual([0]);
     expect(call(k, u.barrier(pid, e))).toBe(0);
     expectClean(k, k.run());

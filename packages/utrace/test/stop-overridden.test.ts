@@ -1,8 +1,8 @@
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
 import { describe, expect, test } from 'vitest';
 import { msleep, type KPath } from '@tracelab/core';
-import { detachEngine, UTRACE_ATTACH_CREATE, UTRACE_EVENT_SYSCALL_ENTRY, UTRACE_RESUME, UTRACE_STOP, type UtraceEngineOps } from '@tracelab/utrace';
-import { kernelWith } from './helpers.js';
+import { detachEngine, UTRACE_ATTACH_CREATE, UTRACE_EVENT_SYSCALL_ENTRY, UTRACE_RESUME, UTRACE_STOP, type UtraceEngineOps, utrace } from '@tracelab/utrace';
+import { kernelWith } from '@tracelab/testing';
 
 /**
  * Found by `tracelab torture` (issue 13; `utrace#22:safe@1:S1:01001010{4}1`): a tracer asks
@@ -18,7 +18,7 @@ describe("a STOP request overridden by the engine's own callback", () => {
   test('never leaves the task in TASK_TRACED with no engine holding ENGINE_STOP (seeds 1..40, the override happening on some)', () => {
     let overridden = 0;
     for (let seed = 1; seed <= 40; seed++) {
-      const k = kernelWith({ seed, cpus: 2 });
+      const k = kernelWith({ plugins: [utrace()], seed, cpus: 2 });
       const api = k.api.utrace;
       const ops: UtraceEngineOps<null> = {
         name: 'overrider',
