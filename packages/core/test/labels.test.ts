@@ -4,7 +4,9 @@ import { ValueLabels } from '@tracelab/core';
 describe('ValueLabels', () => {
   it('names a function by its name, an object or anonymous function by the fallback, each with an id in labelling order; primitives by value', () => {
     const l = new ValueLabels();
-    function probe(): void {}
+    function probe(): number {
+      return 1;
+    }
     const data = {};
     expect(l.label(probe, 'probe')).toBe('probe#1');
     expect(l.label(data, 'obj')).toBe('obj#2');
