@@ -3,6 +3,7 @@ import type { Scenario } from '@tracelab/explore';
 import { commitAfterMigration } from './commit-after-migration.js';
 import { detachDuringCallback } from './detach-during-callback.js';
 import { forkFlagRace } from './fork-flag-race.js';
+import { irqNestedCommit } from './irq-nested-commit.js';
 import { markerArrayFree } from './marker-array-free.js';
 import { markerPublish } from './marker-publish.js';
 import { subbufCommitOrder } from './subbuf-commit-order.js';
@@ -23,6 +24,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [utraceExitFlags.name, utraceExitFlags],
   [markerPublish.name, markerPublish],
   [subbufCommitOrder.name, subbufCommitOrder],
+  [irqNestedCommit.name, irqNestedCommit],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -14,3 +14,4 @@ export { commitAfterMigration } from './commit-after-migration.js';
 export { utraceExitFlags } from './utrace-exit-flags.js';
 export { markerPublish } from './marker-publish.js';
 export { subbufCommitOrder } from './subbuf-commit-order.js';
+export { irqNestedCommit } from './irq-nested-commit.js';

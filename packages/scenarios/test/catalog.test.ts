@@ -20,6 +20,7 @@ describe('the catalog', () => {
       'utrace-exit-flags',
       'marker-publish',
       'subbuf-commit-order',
+      'irq-nested-commit',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
