@@ -119,7 +119,10 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   };
-  const bool = (key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot' | 'interrupts', fallback = true): boolean => {
+  const bool = (
+    key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot' | 'interrupts',
+    fallback = true,
+  ): boolean => {
     const v = o[key] ?? fallback;
     if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
     return v as boolean;
@@ -143,7 +146,9 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   const interrupts = bool('interrupts', false);
   const offsetUpdate = oneOf('offsetUpdate', ['cmpxchg', 'plain-store'] as const, 'cmpxchg');
   if (offsetUpdate !== 'cmpxchg' && !interrupts)
-    bad(`offsetUpdate '${offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`);
+    bad(
+      `offsetUpdate '${offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`,
+    );
   return {
     interrupts,
     offsetUpdate,

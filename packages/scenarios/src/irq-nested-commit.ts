@@ -54,7 +54,8 @@ function* writer(api: RingBufferApi, records: number): KPath<void> {
  */
 export const irqNestedCommit = defineScenario({
   name: 'irq-nested-commit',
-  description: "a task's tracepoint reserves and commits while the timer interrupt's tracepoints reserve and commit inside that window on the same CPU (ring-buffer)",
+  description:
+    "a task's tracepoint reserves and commits while the timer interrupt's tracepoints reserve and commit inside that window on the same CPU (ring-buffer)",
   source: 'issue 18: interrupts and NMIs in the simulated kernel, and the races they bring to tracers (LTTng lib ring buffer, RING_BUFFER_MAX_NESTING)',
   cpus: 1,
   maxSteps: 400,
@@ -63,7 +64,8 @@ export const irqNestedCommit = defineScenario({
   variants: [
     {
       name: 'fixed',
-      description: "offsetUpdate: 'cmpxchg': the offset is read, then compare-and-exchanged; an interrupt's reserve in between makes the cmpxchg fail and the reserve start over",
+      description:
+        "offsetUpdate: 'cmpxchg': the offset is read, then compare-and-exchanged; an interrupt's reserve in between makes the cmpxchg fail and the reserve start over",
       safe: true,
     },
     {

@@ -662,8 +662,7 @@ export function registerRingBuffer(
 
   function* eventCommit(reservation: EventReservation): KPath<void> {
     const h = held.get(reservation);
-    if (h === undefined)
-      throw new TracelabError('INVALID_OPTION', 'ring-buffer.eventCommit: not a reservation from eventReserve, or one committed already');
+    if (h === undefined) throw new TracelabError('INVALID_OPTION', 'ring-buffer.eventCommit: not a reservation from eventReserve, or one committed already');
     const cpu = (yield* current()).cpu;
     if (cpu !== reservation.cpu)
       throw new TracelabError(
