@@ -281,6 +281,8 @@ export interface RingBufferApi {
   eventCommit(reservation: EventReservation): KPath<void>;
   /** The current nesting level of each CPU (host read). */
   nesting(): readonly number[];
+  /** The deepest nesting level each CPU reached so far (host read). */
+  nestingPeak(): readonly number[];
 }
 
 declare module '@tracelab/core' {

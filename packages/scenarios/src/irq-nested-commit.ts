@@ -25,7 +25,7 @@ const OPTIONS: Readonly<Record<string, RingBufferOptions>> = {
 };
 
 /** Ticks between timer interrupts on the CPU (the first is due at once). */
-const TICK_PERIOD = 4;
+const TICK_PERIOD = 30;
 
 /**
  * A kernel thread tracing `records` events (lttng_event_reserve, the record written, a
@@ -58,7 +58,7 @@ export const irqNestedCommit = defineScenario({
     "a task's tracepoint reserves and commits while the timer interrupt's tracepoints reserve and commit inside that window on the same CPU (ring-buffer)",
   source: 'issue 18: interrupts and NMIs in the simulated kernel, and the races they bring to tracers (LTTng lib ring buffer, RING_BUFFER_MAX_NESTING)',
   cpus: 1,
-  maxSteps: 400,
+  maxSteps: 600,
   scale: { name: 'records', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'irqNestedCommit' },
   variants: [

@@ -233,6 +233,8 @@ export function registerRingBuffer(
   // Per-CPU: changed only by code running on that CPU between get_cpu and put_cpu
   // (preemption off), so a context nested on it restores it before the outer one goes on.
   const nesting: number[] = new Array<number>(cpus).fill(0);
+  // The deepest each CPU's nesting went (checker state, written with `nesting`).
+  const nestingPeak: number[] = new Array<number>(cpus).fill(0);
   // With `interrupts`: the byte ranges reserved in each sub-buffer lap of each CPU, keyed by
   // the lap's absolute sub-buffer number (offset / subbufSize), as [start, end) pairs
   // (checker state, written by the reserve path; laps a whole buffer behind are dropped).
@@ -608,6 +610,7 @@ export function registerRingBuffer(
       return false;
     }
     nesting[cpu] = nesting[cpu]! + 1;
+    if (nesting[cpu]! > nestingPeak[cpu]!) nestingPeak[cpu] = nesting[cpu]!;
     return true;
   }
 
@@ -1553,6 +1556,7 @@ export function registerRingBuffer(
       newborn.clear();
       syscallArgs.clear();
       nesting.fill(0);
+      nestingPeak.fill(0);
       for (const m of reserved) m.clear();
       overlapError = null;
       held.clear();
@@ -1589,6 +1593,7 @@ export function registerRingBuffer(
     eventReserve,
     eventCommit,
     nesting: () => nesting.slice(),
+    nestingPeak: () => nestingPeak.slice(),
   };
 }
 
