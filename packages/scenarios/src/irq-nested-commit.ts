@@ -1,5 +1,5 @@
 import { schedPoint, type KPath } from '@tracelab/core';
-import { defineScenario } from '@tracelab/explore';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ringBuffer, type RingBufferApi, type RingBufferOptions } from '@tracelab/ring-buffer';
 
@@ -81,5 +81,6 @@ export const irqNestedCommit = defineScenario({
     const api = kernel.api.ringBuffer;
     api.defineTracepoint({ name: TASK_RECORD, fields: [{ name: 'seq', type: { kind: 'integer', size: 32, signed: true } }] });
     kernel.spawnKthread(writer(api, scale), { comm: 'writer' });
+    watchGracePeriods(kernel);
   },
 });
