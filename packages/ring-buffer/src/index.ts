@@ -145,6 +145,11 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   if (snapshot && readTimer > 0) bad('snapshot takes no readTimer: no consumer drains a snapshot session');
   const interrupts = bool('interrupts', false);
   const offsetUpdate = oneOf('offsetUpdate', ['cmpxchg', 'plain-store'] as const, 'cmpxchg');
+  const interleave = bool('interleave', false);
+  if (interrupts && interleave)
+    bad(
+      'interrupts and interleave together are not modelled (an interrupt inside the interleaved slow-path or check_deliver steps is not supported): use one or the other',
+    );
   if (offsetUpdate !== 'cmpxchg' && !interrupts)
     bad(
       `offsetUpdate '${offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`,
@@ -152,7 +157,7 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   return {
     interrupts,
     offsetUpdate,
-    interleave: bool('interleave', false),
+    interleave,
     deliverCas: bool('deliverCas'),
     reserveReread: bool('reserveReread'),
     switchTimer: ticks('switchTimer'),

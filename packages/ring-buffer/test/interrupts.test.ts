@@ -272,10 +272,11 @@ describe('the reserve against an interrupt between its read and its update of th
     );
   });
 
-  test("offsetUpdate: 'plain-store' without interrupts, or an unknown value, is refused with INVALID_OPTION", () => {
+  test("offsetUpdate: 'plain-store' without interrupts, an unknown value, or interrupts with interleave is refused with INVALID_OPTION", () => {
     expect(() => ringBuffer({ offsetUpdate: 'plain-store' })).toThrow(/offsetUpdate 'plain-store' needs interrupts: true/);
     expect(() => ringBuffer({ interrupts: true, offsetUpdate: 'xchg' as never })).toThrow(TracelabError);
     expect(() => ringBuffer({ interrupts: 'yes' as never })).toThrow(/interrupts must be a boolean/);
+    expect(() => ringBuffer({ interrupts: true, interleave: true })).toThrow(/interrupts and interleave together are not modelled/);
   });
 
   test('eventCommit refuses a reservation it did not hand out, or one committed already', () => {

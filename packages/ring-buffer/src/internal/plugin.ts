@@ -567,8 +567,8 @@ export function registerRingBuffer(
     const before = snap(buf);
     let o: number;
     if (opts.interrupts) {
+      // (`interleave` is refused with `interrupts`: no deferred deliveries here.)
       ({ o, ts } = yield* reserveCmpxchg(buf, slot, ts));
-      if (opts.interleave) yield* pendingDeliveries(buf);
     } else if (opts.interleave) {
       ({ o, ts } = yield* reserveSteps(buf, slot, ts));
       yield* pendingDeliveries(buf);
@@ -1470,14 +1470,17 @@ export function registerRingBuffer(
       const cpu = (yield* current()).cpu;
       const before = snap(buf);
       const ts = yield* timestamp(buf);
+      // The session stops first (lttng stop, then the flush): later reserves get -EAGAIN
+      // (record_disabled). Before the switch, because the switch's deliveries may take steps
+      // (`interleave`), where a writer could otherwise reserve into the sub-buffer the switch
+      // just opened, which no later switch closes.
+      buf.disabled = true;
       // switch must run on the owner CPU: from elsewhere its padding add is a REMOTE add
       // (with local-only counters it is a plain add: no writer is left at the end of a run).
       // SWITCH_FLUSH: an empty sub-buffer is switched too (a header-only packet ends the stream).
       if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
       yield* pendingDeliveries(buf);
-      // The session stops: later reserves get -EAGAIN (record_disabled), and the reader
-      // reports -ENODATA once it has taken everything.
-      buf.disabled = true;
+      // The reader reports -ENODATA once it has taken everything.
       buf.finalized = true;
       yield* drain(buf, before);
       yield* preemptEnable();
