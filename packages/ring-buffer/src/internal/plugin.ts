@@ -513,7 +513,7 @@ export function registerRingBuffer(
       if (r === 0) {
         // Between local_read(&offset) and local_cmpxchg: an interrupt may come here.
         yield* schedPoint();
-        // The session may have been finalized meanwhile (by an interrupt's flush): refused.
+        // The session may have been stopped meanwhile (a flush from another CPU): refused.
         if (buf.disabled) return { o: buf.reserve(slot, ts), ts };
         if (opts.offsetUpdate === 'plain-store') return { o: buf.reservePlainStore(plan, slot, ts), ts };
         const o = buf.reserveSlowApply(plan, slot, ts);
