@@ -94,7 +94,7 @@ const CONSUMER_SWITCHES_FROM = 1024;
 
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
 export const CONSUMER_COMM = 'lttng-consumerd';
-/** The session's timer threads (the switch and read timers: kernel timers in lttng-modules, threads until interrupts exist). */
+/** The session's timer threads (the switch and read timers: kernel timers in lttng-modules, threads here, not callbacks in the tick). */
 export const SWITCH_TIMER_COMM = 'lttng-switch-timer';
 export const READ_TIMER_COMM = 'lttng-read-timer';
 /** The session's own threads, which it does not trace. */
