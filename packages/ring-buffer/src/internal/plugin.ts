@@ -350,7 +350,7 @@ export function registerRingBuffer(
   /**
    * switch_buffer_timer: every `switchTimer` ticks, switch(ACTIVE) each CPU buffer that holds
    * records, so a quiet stream still delivers them. lttng-modules pins one timer per CPU and
-   * switches on the owner; until interrupts exist this is one thread, and a switch of another
+   * switches on the owner; here it is one thread (not a callback in the tick), and a switch of another
    * CPU's buffer adds its padding to the REMOTE counter (what the IPI would make a local add).
    * The thread quits when the workload has exited or every buffer is finalized, and the next
    * reserve starts it again.
