@@ -169,6 +169,11 @@ export class RingBuffer {
   recordsLostFull = 0;
   recordsLostWrap = 0;
   recordsLostBig = 0;
+  /**
+   * Records refused because the CPU was already RING_BUFFER_MAX_NESTING deep in reserves
+   * (lib_ring_buffer_get_cpu's limit): counted by the plugin's reserve path on the owner CPU.
+   */
+  recordsLostNesting = 0;
   /** Successful reserves (records produced into the buffer). */
   recordsReserved = 0;
   /** Reserve attempts refused with -EAGAIN (buffer disabled/finalized): not records, not lost. */
@@ -279,9 +284,9 @@ export class RingBuffer {
     return Math.floor(o / this.bufSize);
   }
 
-  /** Records lost so far (events_discarded): full + wrap + big. */
+  /** Records lost so far (events_discarded): full + wrap + big + nesting. */
   get recordsLost(): number {
-    return this.recordsLostFull + this.recordsLostWrap + this.recordsLostBig;
+    return this.recordsLostFull + this.recordsLostWrap + this.recordsLostBig + this.recordsLostNesting;
   }
 
   /**
@@ -434,6 +439,31 @@ export class RingBuffer {
     this.records[idx] = this.records[idx]! + 1;
     this.recordsReserved++;
     if (endSwitchOld) this.switchNewEnd(end, ts);
+    return begin;
+  }
+
+  /**
+   * The **unsafe** `offsetUpdate: 'plain-store'` variant of the offset update: the offset read
+   * by `reserveSlowPlan` is not compared again; the record's end is stored over whatever the
+   * offset holds now. A reserve made meanwhile on this CPU (an interrupt's, between the read
+   * and this store) is overwritten: both records own the same bytes. The record's byte
+   * position is computed from its own offset (the cached current sub-buffer may be the
+   * interrupt's by now). Returns the record's offset, with `pos` set.
+   */
+  reservePlainStore(plan: ReserveSlowPlan, slot: number, ts: number): number {
+    const sb = this.subbufSize;
+    const { old, begin, switchOldEnd, switchNewStart } = plan;
+    const end = begin + slot;
+    this.offset = end;
+    if (this.mode === 'overwrite') this.pushReader(end - 1);
+    if (switchOldEnd) this.switchOldEnd(old, ts);
+    if (switchNewStart) this.switchNewStart(begin - HDR, ts);
+    const idx = this.subbufIndex(begin);
+    this.pos = idx * sb + (begin & this.offMask);
+    if (ts > this.lastTs) this.lastTs = ts;
+    this.records[idx] = this.records[idx]! + 1;
+    this.recordsReserved++;
+    if ((end & this.offMask) === 0) this.switchNewEnd(end, ts);
     return begin;
   }
 

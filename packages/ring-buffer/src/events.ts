@@ -14,8 +14,36 @@ export type CommitCounters = 'local-remote' | 'local-only';
 /** How a faultable probe copies user data into the per-CPU buffer. */
 export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart' | 'user-fault-read';
 
-/** Why a record was lost (which lost counter it went to). */
-export type LostReason = 'full' | 'wrap' | 'big';
+/**
+ * Why a record was lost (which lost counter it went to). 'nesting': the CPU was already
+ * RING_BUFFER_MAX_NESTING reserves deep (task, interrupt, NMI, or a probe recursing).
+ */
+export type LostReason = 'full' | 'wrap' | 'big' | 'nesting';
+
+/** How a reserve updates the write offset: LTTng's CPU-local compare-and-exchange, or the unsafe plain store. */
+export type OffsetUpdate = 'cmpxchg' | 'plain-store';
+
+/**
+ * lib_ring_buffer_get_cpu's limit: reserves nested deeper than this on one CPU (task, hard
+ * interrupt, NMI, and a level for a probe that traces from inside its own record) are refused.
+ */
+export const RING_BUFFER_MAX_NESTING = 4;
+
+/**
+ * A record reserved by `eventReserve`, written and not yet committed: what `eventCommit`
+ * takes. The caller holds the CPU (preemption off) until it commits.
+ */
+export interface EventReservation {
+  readonly tracepoint: string;
+  /** The CPU whose buffer holds the record. */
+  readonly cpu: number;
+  /** The record's free-running offset in that buffer. */
+  readonly offset: number;
+  /** Its size in bytes (event header and payload). */
+  readonly size: number;
+  /** The CPU's nesting level while it is held: 1 for the outermost reserve. */
+  readonly nesting: number;
+}
 
 /**
  * A tracepoint's field: a CTF field, plus `user: true` on a string field whose value at the
@@ -100,6 +128,21 @@ export interface RingBufferOptions {
   readonly readTimer?: number;
   /** Snapshot mode (`lttng create --snapshot`): overwrite buffers no consumer drains; `snapshotRecord()` copies what they hold. Needs `mode: 'overwrite'`. Default false. */
   readonly snapshot?: boolean;
+  /**
+   * Record from interrupt context (issue 18): the `irq_handler_entry`/`irq_handler_exit`,
+   * `timer_hrtimer_expire_entry` and `nmi_sample` tracepoints fire from the core's interrupt
+   * and NMI handlers into the current CPU's buffer, and every reserve reads the offset and
+   * updates it (compare-and-exchange) as two steps with a scheduling point between them, where
+   * an interrupt may arrive and reserve. Default false: runs and logs are as before.
+   */
+  readonly interrupts?: boolean;
+  /**
+   * With `interrupts`: how a reserve moves the write offset. 'cmpxchg' (default) is LTTng's
+   * CPU-local compare-and-exchange (retry when an interrupt moved it since the read);
+   * 'plain-store' is the **unsafe** read-modify-write store: an interrupt's reserve between the
+   * read and the store is overwritten, and two records overlap (`ring-buffer/overlap`).
+   */
+  readonly offsetUpdate?: OffsetUpdate;
 }
 
 export interface ResolvedRingBufferOptions {
@@ -119,6 +162,8 @@ export interface ResolvedRingBufferOptions {
   readonly switchTimer: number;
   readonly readTimer: number;
   readonly snapshot: boolean;
+  readonly interrupts: boolean;
+  readonly offsetUpdate: OffsetUpdate;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -128,7 +173,8 @@ export interface RingBufferCpuState {
   readonly recordsConsumed: number;
   readonly packetsOverwritten: number;
   readonly recordsOverwritten: number;
-  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number };
+  /** `nesting` appears with the first record lost to the nesting limit (so earlier states digest as before). */
+  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number; readonly nesting?: number };
 }
 
 /** `state.plugins['ring-buffer']`. Every field is written only by reducers. */
@@ -153,6 +199,7 @@ export interface RingBufferSummary {
     readonly lostFull: number;
     readonly lostWrap: number;
     readonly lostBig: number;
+    readonly lostNesting: number;
     readonly overwritten: number;
     readonly packets: number;
   }>;
@@ -214,6 +261,28 @@ export interface RingBufferApi {
   snapshotRecord(): KPath<number>;
   /** The snapshots recorded so far: per snapshot, per CPU, the packets' bytes. */
   snapshots(): readonly (readonly (readonly Uint8Array[])[])[];
+  /**
+   * lttng_event_reserve for tracepoint `name` (KPath): get_cpu (preemption off, the CPU's
+   * nesting level up), reserve a record on the current CPU's buffer and write `fields` into
+   * it. Returns the reservation, which the caller must hand to `eventCommit` on the same CPU
+   * without sleeping; or a negative errno, with the CPU released: -EPERM (the CPU is already
+   * RING_BUFFER_MAX_NESTING deep: `record-lost` reason 'nesting'), -ENOBUFS, -EIO, -ENOSPC
+   * (lost, as `reserve`), -EAGAIN (the session is stopped). Works whether or not the
+   * tracepoint has probes (it is what the channel probe runs). Unknown tracepoint or a bad
+   * field: INVALID_OPTION.
+   */
+  eventReserve(name: string, fields: TracepointFields): KPath<EventReservation | number>;
+  /**
+   * lttng_event_commit (KPath): commit the record (delivering its sub-buffer if this commit
+   * completes it, in whatever order nested records commit), then put_cpu (nesting level down,
+   * preemption back on). A reservation not from `eventReserve`, committed twice, or committed
+   * on another CPU: INVALID_OPTION.
+   */
+  eventCommit(reservation: EventReservation): KPath<void>;
+  /** The current nesting level of each CPU (host read). */
+  nesting(): readonly number[];
+  /** The deepest nesting level each CPU reached so far (host read). */
+  nestingPeak(): readonly number[];
 }
 
 declare module '@tracelab/core' {

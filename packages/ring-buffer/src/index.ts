@@ -15,11 +15,13 @@ import { faultsOf } from './internal/faults.js';
 
 export { RingBuffer, ENODATA, RESERVE_RETRY } from './buffer.js';
 export type { RingBufferConfig, RingBufferMode, Delivery, ConsumedPacket, ReserveSlowPlan } from './buffer.js';
-export { TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX } from './events.js';
+export { RING_BUFFER_MAX_NESTING, TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX } from './events.js';
 export type {
   CommitCounters,
   CopyStrategy,
+  EventReservation,
   LostReason,
+  OffsetUpdate,
   RingBufferApi,
   RingBufferCpuState,
   RingBufferOptions,
@@ -72,6 +74,7 @@ export const RING_BUFFER_INVARIANTS = {
   commit: 'ring-buffer/commit',
   offsets: 'ring-buffer/offsets',
   packets: 'ring-buffer/packets',
+  overlap: 'ring-buffer/overlap',
 } as const;
 
 const KNOWN: ReadonlyArray<keyof RingBufferOptions> = [
@@ -91,6 +94,8 @@ const KNOWN: ReadonlyArray<keyof RingBufferOptions> = [
   'switchTimer',
   'readTimer',
   'snapshot',
+  'interrupts',
+  'offsetUpdate',
 ];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
@@ -114,7 +119,10 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
     if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   };
-  const bool = (key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot', fallback = true): boolean => {
+  const bool = (
+    key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot' | 'interrupts',
+    fallback = true,
+  ): boolean => {
     const v = o[key] ?? fallback;
     if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
     return v as boolean;
@@ -135,8 +143,21 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   if (snapshot && mode !== 'overwrite') bad(`snapshot needs mode 'overwrite' (a snapshot session's buffers are flight recorders), got mode '${mode}'`);
   const readTimer = ticks('readTimer');
   if (snapshot && readTimer > 0) bad('snapshot takes no readTimer: no consumer drains a snapshot session');
+  const interrupts = bool('interrupts', false);
+  const offsetUpdate = oneOf('offsetUpdate', ['cmpxchg', 'plain-store'] as const, 'cmpxchg');
+  const interleave = bool('interleave', false);
+  if (interrupts && interleave)
+    bad(
+      'interrupts and interleave together are not modelled (an interrupt inside the interleaved slow-path or check_deliver steps is not supported): use one or the other',
+    );
+  if (offsetUpdate !== 'cmpxchg' && !interrupts)
+    bad(
+      `offsetUpdate '${offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`,
+    );
   return {
-    interleave: bool('interleave', false),
+    interrupts,
+    offsetUpdate,
+    interleave,
     deliverCas: bool('deliverCas'),
     reserveReread: bool('reserveReread'),
     switchTimer: ticks('switchTimer'),
@@ -155,8 +176,17 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   };
 }
 
-/** Options added by issue 22, with their defaults: recorded in the log only when set (see recordedOptions). */
-const LATER_DEFAULTS = { interleave: false, deliverCas: true, reserveReread: true, switchTimer: 0, readTimer: 0, snapshot: false } as const;
+/** Options added by issue 22 (and issue 18's interrupts), with their defaults: recorded in the log only when set (see recordedOptions). */
+const LATER_DEFAULTS = {
+  interleave: false,
+  deliverCas: true,
+  reserveReread: true,
+  switchTimer: 0,
+  readTimer: 0,
+  snapshot: false,
+  interrupts: false,
+  offsetUpdate: 'cmpxchg',
+} as const;
 
 /**
  * The options as the log records them. An option added after logs were recorded is left out
@@ -240,7 +270,7 @@ export function formatRingBufferSummary(s: RingBufferSummary): string[] {
   const lines = [`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`];
   for (const c of s.perCpu) {
     lines.push(
-      `  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}, overwritten ${c.overwritten})`,
+      `  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}${c.lostNesting > 0 ? `, nesting ${c.lostNesting}` : ''}, overwritten ${c.overwritten})`,
     );
   }
   return lines;

@@ -274,6 +274,41 @@ export const SYSCALL_EXIT_UNKNOWN = tp('syscall_exit_unknown', [
 ]);
 
 /** Every built-in tracepoint, in id order. */
+/** irq_handler_entry (include/instrumentation/events/irq.h): a hard interrupt's handler starts. */
+export const IRQ_HANDLER_ENTRY = tp('irq_handler_entry', [
+  { name: 'irq', type: INT },
+  { name: 'name', type: STR },
+]);
+/** irq_handler_exit: the handler returned `ret` (1: IRQ_HANDLED). */
+export const IRQ_HANDLER_EXIT = tp('irq_handler_exit', [
+  { name: 'irq', type: INT },
+  { name: 'ret', type: INT },
+]);
+/** hrtimer_expire_entry as lttng-modules maps it (timer.h): the tick's hrtimer fires, at `now` (ns). */
+export const TIMER_HRTIMER_EXPIRE_ENTRY = tp('timer_hrtimer_expire_entry', [
+  { name: 'hrtimer', type: PTR },
+  { name: 'now', type: LONG },
+  { name: 'function', type: PTR },
+]);
+/**
+ * tracelab's sampling NMI (perf's cycles sample, which lttng-modules has no event for): the
+ * interrupted task (0: the idle task) and whether the NMI landed inside a hard interrupt.
+ */
+export const NMI_SAMPLE = tp('nmi_sample', [
+  { name: 'tid', type: PID },
+  { name: 'in_irq', type: INT },
+]);
+
+/** The timer tick's interrupt line and handler name (the legacy timer, irq 0, "timer" in /proc/interrupts). */
+export const TIMER_IRQ = 0;
+/** IRQ_HANDLED: what irq_handler_exit reports for the tick. */
+export const IRQ_HANDLED = 1;
+
+/** The tracepoints fired from interrupt context, defined only with `interrupts: true` (after the core ones, so event ids stay). */
+export function interruptTracepoints(): TracepointDefinition[] {
+  return [IRQ_HANDLER_ENTRY, IRQ_HANDLER_EXIT, TIMER_HRTIMER_EXPIRE_ENTRY, NMI_SAMPLE];
+}
+
 export function coreTracepoints(): TracepointDefinition[] {
   const syscalls = Object.keys(SYSCALLS);
   return [

@@ -31,16 +31,23 @@ describe('kernel.reset with the ring buffer (ctx.onReset)', () => {
   for (const [label, options] of [
     ['discard, 512-byte sub-buffers', { subbufSize: 512 }],
     ['overwrite', { mode: 'overwrite', subbufSize: 256 }],
+    ['interrupts (timer and NMI sources)', { interrupts: true, subbufSize: 512 }],
   ] as Array<[string, RingBufferOptions]>) {
     it(`${label}: a reset kernel runs each schedule exactly as a fresh one, its log and its CTF packets (tracepoints, buffers, consumer, checkers back to registration)`, () => {
       const make = (strategy?: Strategy): Kernel =>
-        createKernel({ cpus: 2, seed: 6, plugins: [rcuTasks(), ringBuffer(options)], ...(strategy !== undefined ? { strategy } : {}) });
+        createKernel({
+          cpus: 2,
+          seed: 6,
+          plugins: [rcuTasks(), ringBuffer(options)],
+          ...(options.interrupts === true ? { interrupts: { timer: { period: 7 }, nmi: { period: 11 } } } : {}),
+          ...(strategy !== undefined ? { strategy } : {}),
+        });
       const k = make();
       // A first run that defines a tracepoint of its own too (dropped by the reset).
       k.api.ringBuffer.defineTracepoint({ name: 'my_event', fields: [{ name: 'x', type: { kind: 'integer', size: 32, signed: false } }] });
       runOnce(k);
       for (const seed of [1, 2]) {
-        const strategy: Strategy = randomStrategy({ preemptProbability: 0.2 * seed });
+        const strategy: Strategy = randomStrategy({ preemptProbability: 0.2 * seed, irqProbability: 0.3 });
         const fresh = runOnce(make(strategy));
         k.reset({ strategy });
         expect(runOnce(k)).toEqual(fresh);

@@ -4,6 +4,7 @@ import { commitAfterMigration } from './commit-after-migration.js';
 import { detachDuringCallback } from './detach-during-callback.js';
 import { forkFlagRace } from './fork-flag-race.js';
 import { ftraceRecursion } from './ftrace-recursion.js';
+import { irqNestedCommit } from './irq-nested-commit.js';
 import { markerArrayFree } from './marker-array-free.js';
 import { markerPublish } from './marker-publish.js';
 import { subbufCommitOrder } from './subbuf-commit-order.js';
@@ -25,6 +26,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [markerPublish.name, markerPublish],
   [subbufCommitOrder.name, subbufCommitOrder],
   [ftraceRecursion.name, ftraceRecursion],
+  [irqNestedCommit.name, irqNestedCommit],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -15,3 +15,4 @@ export { utraceExitFlags } from './utrace-exit-flags.js';
 export { markerPublish } from './marker-publish.js';
 export { subbufCommitOrder } from './subbuf-commit-order.js';
 export { ftraceRecursion } from './ftrace-recursion.js';
+export { irqNestedCommit } from './irq-nested-commit.js';

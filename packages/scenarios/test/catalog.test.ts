@@ -21,6 +21,7 @@ describe('the catalog', () => {
       'marker-publish',
       'subbuf-commit-order',
       'ftrace-recursion',
+      'irq-nested-commit',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);

@@ -157,3 +157,23 @@ describe('counterexampleOf', () => {
     expect(ats.every((a) => a >= 0 && a <= f.log.length)).toBe(true);
   });
 });
+
+describe('the lanes mark interrupts', () => {
+  it('each irq/entry is an irq mark on its CPU at its event, labelled by the interrupt', async () => {
+    const { buildModel } = await import('../src/internal/page/model.js');
+    const k = createKernel({ cpus: 2, seed: 4, interrupts: { timer: { period: 3 }, nmi: { period: 7 } } });
+    k.spawnKthread(
+      (function* () {
+        for (let i = 0; i < 60; i++) yield* [];
+      })(),
+    );
+    k.spawn(function* busy(u) {
+      yield u.compute(80);
+    });
+    k.run({ maxSteps: 2_000 });
+    const entries = k.log.filter((e): e is KernelEvent<'irq/entry'> => e.type === 'irq/entry');
+    expect(new Set(entries.map((e) => e.name))).toEqual(new Set(['timer', 'nmi']));
+    const marks = buildModel(k.log).marks.filter((m) => m.kind === 'irq');
+    expect(marks.map((m) => [m.cpu, m.seq, m.label])).toEqual(entries.map((e) => [e.cpu, e.seq, `${e.name} interrupt`]));
+  });
+});

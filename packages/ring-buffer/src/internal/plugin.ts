@@ -30,14 +30,19 @@ import {
   EIO,
   ENOBUFS,
   ENOSPC,
+  EPERM,
+  inIrqCount,
+  inNmiCount,
 } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import { CTF_PACKET_LAYOUT, ctfEventSize, writeCtfEvent, uuidBytes, type CtfEventClass, type CtfFieldValue, type CtfTraceClass } from '@tracelab/formats';
 import { RESERVE_RETRY, RingBuffer } from '../buffer.js';
 import type { RingBufferPluginFaults } from './faults.js';
 import {
+  RING_BUFFER_MAX_NESTING,
   TIF_SYSCALL_TRACEPOINT,
   TRACEPOINTS_MUTEX,
+  type EventReservation,
   type LostReason,
   type ResolvedRingBufferOptions,
   type RingBufferApi,
@@ -72,6 +77,13 @@ import {
   FUNC_ENTRY,
   TASK_STATE,
   coreTracepoints,
+  interruptTracepoints,
+  IRQ_HANDLER_ENTRY,
+  IRQ_HANDLER_EXIT,
+  IRQ_HANDLED,
+  NMI_SAMPLE,
+  TIMER_HRTIMER_EXPIRE_ENTRY,
+  TIMER_IRQ,
   type SyscallArg,
   needsSyscallFlag,
 } from '../tracepoints.js';
@@ -82,7 +94,7 @@ const CONSUMER_SWITCHES_FROM = 1024;
 
 /** The consumer kthread's comm; the session does not trace it (see isConsumer). */
 export const CONSUMER_COMM = 'lttng-consumerd';
-/** The session's timer threads (the switch and read timers: kernel timers in lttng-modules, threads until interrupts exist). */
+/** The session's timer threads (the switch and read timers: kernel timers in lttng-modules, threads here, not callbacks in the tick). */
 export const SWITCH_TIMER_COMM = 'lttng-switch-timer';
 export const READ_TIMER_COMM = 'lttng-read-timer';
 /** The session's own threads, which it does not trace. */
@@ -138,7 +150,23 @@ interface Reservation {
   readonly pid: number;
   readonly buf: RingBuffer;
   readonly o: number;
+  /** Reserved by an interrupt or NMI handler: `pid` is the task it interrupted, which may be exiting. */
+  readonly interrupt: boolean;
 }
+
+/** A successful reserve: where the record is and what the commit needs. */
+interface Held {
+  readonly id: number;
+  readonly buf: RingBuffer;
+  readonly o: number;
+  readonly pos: number;
+  readonly ts: number;
+  readonly tp: string;
+}
+
+/** The tick's hrtimer (a per-CPU tick_sched's sched_timer) and its function, tick_sched_timer: addresses for timer_hrtimer_expire_entry. */
+const TICK_HRTIMER = 0xffff88807fc1e100n;
+const TICK_SCHED_TIMER = 0xffffffff81150e40n;
 
 export function emptyCpuState(): RingBufferCpuState {
   return { packetsDelivered: 0, packetsConsumed: 0, recordsConsumed: 0, packetsOverwritten: 0, recordsOverwritten: 0, lost: { full: 0, wrap: 0, big: 0 } };
@@ -201,6 +229,20 @@ export function registerRingBuffer(
   const lastTsEnd: number[] = Array.from({ length: cpus }, () => -1);
   const seenOffsets: number[] = Array.from({ length: cpus }, () => 0);
   const seenConsumed: number[] = Array.from({ length: cpus }, () => 0);
+  // lib_ring_buffer_nesting: reserves open on each CPU (task, interrupt, NMI, recursion).
+  // Per-CPU: changed only by code running on that CPU between get_cpu and put_cpu
+  // (preemption off), so a context nested on it restores it before the outer one goes on.
+  const nesting: number[] = new Array<number>(cpus).fill(0);
+  // The deepest each CPU's nesting went (checker state, written with `nesting`).
+  const nestingPeak: number[] = new Array<number>(cpus).fill(0);
+  // With `interrupts`: the byte ranges reserved in each sub-buffer lap of each CPU, keyed by
+  // the lap's absolute sub-buffer number (offset / subbufSize), as [start, end) pairs
+  // (checker state, written by the reserve path; laps a whole buffer behind are dropped).
+  const reserved: Map<number, number[]>[] = Array.from({ length: cpus }, () => new Map());
+  // The first overlap found (checker state, written by the reserve path).
+  let overlapError: string | null = null;
+  // eventReserve's reservations not yet committed (written by eventReserve / eventCommit).
+  const held = new Map<EventReservation, { readonly r: Held; readonly slot: number }>();
 
   function uuid(): string {
     return opts.uuid ?? seedUuid(ctx.state().kernel.seed);
@@ -251,6 +293,8 @@ export function registerRingBuffer(
   }
 
   for (const def of coreTracepoints()) defineTracepoint(def);
+  // After the core's: their event ids (and every trace without `interrupts`) stay as they were.
+  if (opts.interrupts) for (const def of interruptTracepoints()) defineTracepoint(def);
 
   function traceClass(): CtfTraceClass {
     return {
@@ -306,7 +350,7 @@ export function registerRingBuffer(
   /**
    * switch_buffer_timer: every `switchTimer` ticks, switch(ACTIVE) each CPU buffer that holds
    * records, so a quiet stream still delivers them. lttng-modules pins one timer per CPU and
-   * switches on the owner; until interrupts exist this is one thread, and a switch of another
+   * switches on the owner; here it is one thread (not a callback in the tick), and a switch of another
    * CPU's buffer adds its padding to the REMOTE counter (what the IPI would make a local add).
    * The thread quits when the workload has exited or every buffer is finalized, and the next
    * reserve starts it again.
@@ -416,7 +460,7 @@ export function registerRingBuffer(
   }
 
   function* lost(buf: RingBuffer, ret: number, tp: Tracepoint, pid: number): KPath<void> {
-    const reason: LostReason | null = ret === -ENOBUFS ? 'full' : ret === -EIO ? 'wrap' : ret === -ENOSPC ? 'big' : null;
+    const reason: LostReason | null = ret === -ENOBUFS ? 'full' : ret === -EIO ? 'wrap' : ret === -ENOSPC ? 'big' : ret === -EPERM ? 'nesting' : null;
     if (reason !== null) yield* emit({ type: 'ring-buffer/record-lost', bufCpu: buf.cpu, reason, tracepoint: tp.def.name, pid });
   }
 
@@ -449,18 +493,83 @@ export function registerRingBuffer(
     }
   }
 
+  /**
+   * lib_ring_buffer_reserve with `interrupts`: the CPU-local compare-and-exchange loop on the
+   * write offset. Read the offset and work out where the record goes (with the slow path's
+   * checks when it starts a sub-buffer), then, at a later step, compare-and-exchange the offset
+   * from what was read to the record's end. Preemption is off, but an interrupt or NMI may
+   * arrive at the scheduling point between the two and reserve on this CPU's buffer: the
+   * cmpxchg then fails and the loop starts over from a fresh read (and a fresh timestamp, so
+   * records stay in time order). `offsetUpdate: 'plain-store'` stores the end without the
+   * compare: the interrupt's record is overwritten by this one.
+   */
+  function* reserveCmpxchg(buf: RingBuffer, slot: number, first: number): KPath<{ o: number; ts: number }> {
+    let ts = first;
+    for (;;) {
+      if (buf.disabled) return { o: buf.reserve(slot, ts), ts }; // -EAGAIN, counted as refused
+      const plan = buf.reserveSlowPlan(slot);
+      const r = buf.reserveSlowCheck(plan, slot, opts.reserveReread);
+      if (r < 0 && r !== RESERVE_RETRY) return { o: r, ts };
+      if (r === 0) {
+        // Between local_read(&offset) and local_cmpxchg: an interrupt may come here.
+        yield* schedPoint();
+        // The session may have been stopped meanwhile (a flush from another CPU): refused.
+        if (buf.disabled) return { o: buf.reserve(slot, ts), ts };
+        if (opts.offsetUpdate === 'plain-store') return { o: buf.reservePlainStore(plan, slot, ts), ts };
+        const o = buf.reserveSlowApply(plan, slot, ts);
+        if (o !== RESERVE_RETRY) return { o, ts };
+      }
+      ts = yield* timestamp(buf);
+    }
+  }
+
+  /** Records the range a reserve took and checks it against the lap's other records (`ring-buffer/overlap`). */
+  function noteRange(buf: RingBuffer, o: number, slot: number, tpName: string, pid: number): void {
+    const sb = buf.subbufSize;
+    const abs = Math.floor(o / sb);
+    const laps = reserved[buf.cpu]!;
+    let ranges = laps.get(abs);
+    if (ranges === undefined) {
+      ranges = [];
+      laps.set(abs, ranges);
+      for (const k of laps.keys()) if (k <= abs - buf.numSubbuf) laps.delete(k);
+    }
+    for (let i = 0; i < ranges.length; i += 2) {
+      if (o < ranges[i + 1]! && ranges[i]! < o + slot) {
+        overlapError ??= `cpu ${buf.cpu} sub-buffer ${buf.subbufIndex(o)}: ${tpName} (pid ${pid}) reserved bytes ${o}..${o + slot} over a record already reserved at ${ranges[i]}..${ranges[i + 1]}: two records share bytes (the offset update lost a reserve made between its read and its store)`;
+      }
+    }
+    ranges.push(o, o + slot);
+  }
+
+  /** A reserve given back (try_discard_reserve): its range is free again. */
+  function forgetRange(buf: RingBuffer, o: number, slot: number): void {
+    const ranges = reserved[buf.cpu]!.get(Math.floor(o / buf.subbufSize));
+    if (ranges === undefined) return;
+    for (let i = 0; i < ranges.length; i += 2) {
+      if (ranges[i] === o && ranges[i + 1] === o + slot) {
+        ranges.splice(i, 2);
+        return;
+      }
+    }
+  }
+
   /** Reserve on the current CPU's buffer (preemption must be off). Returns [reservation id, offset, pos] or null. */
-  function* reserveHere(
-    tp: Tracepoint,
-    slot: number,
-    pid: number,
-    cpu: number,
-  ): KPath<{ id: number; buf: RingBuffer; o: number; pos: number; ts: number; tp: string } | null> {
+  function* reserveHere(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<Held | null> {
+    const r = yield* reserveOn(tp, slot, pid, cpu);
+    return typeof r === 'number' ? null : r;
+  }
+
+  /** reserveHere, with the negative errno of a failed reserve. */
+  function* reserveOn(tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<Held | number> {
     const buf = bufs()[cpu]!;
     let ts = yield* timestamp(buf);
     const before = snap(buf);
     let o: number;
-    if (opts.interleave) {
+    if (opts.interrupts) {
+      // (`interleave` is refused with `interrupts`: no deferred deliveries here.)
+      ({ o, ts } = yield* reserveCmpxchg(buf, slot, ts));
+    } else if (opts.interleave) {
       ({ o, ts } = yield* reserveSteps(buf, slot, ts));
       yield* pendingDeliveries(buf);
     } else {
@@ -473,11 +582,98 @@ export function registerRingBuffer(
     }
     if (o < 0) {
       yield* lost(buf, o, tp, pid);
-      return null;
+      return o;
+    }
+    let interrupt = false;
+    if (opts.interrupts) {
+      noteRange(buf, o, slot, tp.def.name, pid);
+      const c = (yield* current()).preemptCount;
+      interrupt = inIrqCount(c) || inNmiCount(c);
     }
     const id = nextReservation++;
-    inFlight.set(id, { pid, buf, o });
+    inFlight.set(id, { pid, buf, o, interrupt });
     return { id, buf, o, pos: buf.pos, ts, tp: tp.def.name };
+  }
+
+  /**
+   * lib_ring_buffer_get_cpu after preempt_disable: the CPU's nesting level goes up, unless it
+   * is RING_BUFFER_MAX_NESTING already. That bound is the recursion guard: a probe that traces
+   * from inside its own record (or interrupts stacked deeper than task, irq and NMI) is
+   * refused there, counted as lost (`record-lost`, reason 'nesting'), instead of recursing.
+   * Returns false when refused (the level is unchanged).
+   */
+  function* getCpu(tp: Tracepoint, cpu: number, pid: number): KPath<boolean> {
+    if (nesting[cpu]! >= RING_BUFFER_MAX_NESTING) {
+      const buf = bufs()[cpu]!;
+      buf.recordsLostNesting++;
+      yield* lost(buf, -EPERM, tp, pid);
+      return false;
+    }
+    nesting[cpu] = nesting[cpu]! + 1;
+    if (nesting[cpu]! > nestingPeak[cpu]!) nestingPeak[cpu] = nesting[cpu]!;
+    return true;
+  }
+
+  /** lib_ring_buffer_put_cpu: the nesting level goes down (before preempt_enable). */
+  function putCpu(cpu: number): void {
+    nesting[cpu] = nesting[cpu]! - 1;
+  }
+
+  /**
+   * lttng_event_reserve for the short path (a record without user data): preemption off,
+   * get_cpu, reserve, write the record. The caller commits with `eventCommitHeld`. Returns the
+   * reservation, or a negative errno with the CPU released.
+   */
+  function* eventReserveTp(tp: Tracepoint, vals: CtfFieldValue[], pid: number): KPath<{ r: Held; slot: number; cpu: number; level: number } | number> {
+    yield* preemptDisable();
+    const cpu = (yield* current()).cpu;
+    if (!(yield* getCpu(tp, cpu, pid))) {
+      yield* preemptEnable();
+      return -EPERM;
+    }
+    const level = nesting[cpu]!;
+    const slot = ctfEventSize(tp.ec, vals);
+    const r = yield* reserveOn(tp, slot, pid, cpu);
+    if (typeof r === 'number') {
+      putCpu(cpu);
+      yield* preemptEnable();
+      return r;
+    }
+    writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
+    return { r, slot, cpu, level };
+  }
+
+  /** lttng_event_commit: commit on the reserving CPU, put_cpu, preemption back on. */
+  function* eventCommitHeld(r: Held, slot: number, cpu: number): KPath<void> {
+    yield* commitHere(r, slot, cpu);
+    putCpu(cpu);
+    yield* preemptEnable();
+  }
+
+  function* eventReserve(name: string, fields: TracepointFields): KPath<EventReservation | number> {
+    const tp = lookup(name);
+    checkFields(tp, fields);
+    if (tp.userFields)
+      throw new TracelabError('INVALID_OPTION', `ring-buffer.eventReserve(${name}): the tracepoint has user fields; only trace() copies user memory`);
+    const me = yield* current();
+    const got = yield* eventReserveTp(tp, kernelValues(tp, fields), me.pid);
+    if (typeof got === 'number') return got;
+    const handle: EventReservation = { tracepoint: name, cpu: got.cpu, offset: got.r.o, size: got.slot, nesting: got.level };
+    held.set(handle, { r: got.r, slot: got.slot });
+    return handle;
+  }
+
+  function* eventCommit(reservation: EventReservation): KPath<void> {
+    const h = held.get(reservation);
+    if (h === undefined) throw new TracelabError('INVALID_OPTION', 'ring-buffer.eventCommit: not a reservation from eventReserve, or one committed already');
+    const cpu = (yield* current()).cpu;
+    if (cpu !== reservation.cpu)
+      throw new TracelabError(
+        'INVALID_OPTION',
+        `ring-buffer.eventCommit: ${reservation.tracepoint} was reserved on cpu ${reservation.cpu} and is committed on cpu ${cpu} (the reserver must keep preemption off until its commit)`,
+      );
+    held.delete(reservation);
+    yield* eventCommitHeld(h.r, h.slot, cpu);
   }
 
   /**
@@ -587,15 +783,12 @@ export function registerRingBuffer(
     if (!tp.userFields) {
       // A normal tracepoint already runs with preemption off; a faultable one without user
       // data takes the same short path.
-      yield* preemptDisable();
-      const cpu = (yield* current()).cpu;
-      const slot = ctfEventSize(tp.ec, vals);
-      const r = yield* reserveHere(tp, slot, me.pid, cpu);
-      if (r !== null) {
-        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
-        yield* commitHere(r, slot, cpu);
-      }
-      yield* preemptEnable();
+      const got = yield* eventReserveTp(tp, vals, me.pid);
+      if (typeof got === 'number') return;
+      // With interrupts, one may arrive while the record is written, before its commit: its
+      // records then commit first, in the same sub-buffer.
+      if (opts.interrupts) yield* schedPoint();
+      yield* eventCommitHeld(got.r, got.slot, got.cpu);
       return;
     }
     switch (opts.copyStrategy) {
@@ -618,7 +811,13 @@ export function registerRingBuffer(
     const slot = ctfEventSize(tp.ec, vals);
     yield* preemptDisable();
     const reserveCpu = (yield* current()).cpu;
+    if (!(yield* getCpu(tp, reserveCpu, pid))) {
+      yield* preemptEnable();
+      return;
+    }
     const r = yield* reserveHere(tp, slot, pid, reserveCpu);
+    // The copy runs preemptible: this CPU's nesting level is given back until the commit.
+    putCpu(reserveCpu);
     yield* preemptEnable();
     if (r === null) return;
     // Exclusive access to the slot from any CPU until the commit: copy from user, preemptible.
@@ -631,7 +830,10 @@ export function registerRingBuffer(
     writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
     yield* preemptDisable();
     const commitCpu = (yield* current()).cpu;
+    // The commit always goes ahead (the slot is reserved): it takes a level without the limit.
+    nesting[commitCpu] = nesting[commitCpu]! + 1;
     yield* commitHere(r, slot, commitCpu);
+    putCpu(commitCpu);
     yield* preemptEnable();
   }
 
@@ -641,10 +843,13 @@ export function registerRingBuffer(
     const slot = ctfEventSize(tp.ec, vals);
     yield* preemptDisable();
     const cpu = (yield* current()).cpu;
-    const r = yield* reserveHere(tp, slot, pid, cpu);
-    if (r !== null) {
-      writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
-      yield* commitHere(r, slot, cpu);
+    if (yield* getCpu(tp, cpu, pid)) {
+      const r = yield* reserveHere(tp, slot, pid, cpu);
+      if (r !== null) {
+        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, vals);
+        yield* commitHere(r, slot, cpu);
+      }
+      putCpu(cpu);
     }
     yield* preemptEnable();
   }
@@ -675,10 +880,13 @@ export function registerRingBuffer(
         continue;
       }
       const slot = ctfEventSize(tp.ec, copied);
-      const r = yield* reserveHere(tp, slot, pid, cpu);
-      if (r !== null) {
-        writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
-        yield* commitHere(r, slot, cpu);
+      if (yield* getCpu(tp, cpu, pid)) {
+        const r = yield* reserveHere(tp, slot, pid, cpu);
+        if (r !== null) {
+          writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
+          yield* commitHere(r, slot, cpu);
+        }
+        putCpu(cpu);
       }
       yield* preemptEnable();
       return;
@@ -693,8 +901,13 @@ export function registerRingBuffer(
       const slot = ctfEventSize(tp.ec, sizing);
       yield* preemptDisable();
       const cpu = (yield* current()).cpu;
+      if (!(yield* getCpu(tp, cpu, pid))) {
+        yield* preemptEnable();
+        return;
+      }
       const r = yield* reserveHere(tp, slot, pid, cpu);
       if (r === null) {
+        putCpu(cpu);
         yield* preemptEnable();
         return;
       }
@@ -704,6 +917,7 @@ export function registerRingBuffer(
         for (let i = 0; i < copied.length; i++) if (tp.def.fields[i]!.user === true) copied[i] = fitString(String(copied[i]), String(sizing[i]).length);
         writeCtfEvent(r.buf.dv, r.buf.u8, r.pos, tp.ec, r.ts, copied);
         yield* commitHere(r, slot, cpu);
+        putCpu(cpu);
         yield* preemptEnable();
         return;
       }
@@ -712,6 +926,8 @@ export function registerRingBuffer(
       const back = r.buf.tryDiscardReserve(r.o, slot);
       inFlight.delete(r.id);
       if (back !== 0) errors.push(`cpu ${cpu}: try_discard_reserve failed with ${back} with preemption off`);
+      else if (opts.interrupts) forgetRange(r.buf, r.o, slot);
+      putCpu(cpu);
       yield* emit({ type: 'ring-buffer/copy-restart', pid, tracepoint: tp.def.name });
       yield* preemptEnable();
     }
@@ -1123,7 +1339,33 @@ export function registerRingBuffer(
     { flag: TIF_SYSCALL_TRACEPOINT },
   );
 
+  // ---- interrupt context (issue 18): the handlers' tracepoints ------------------------------
+
+  if (opts.interrupts) {
+    // The timer tick's hard interrupt: handle_irq_event around the handler (irq_handler_entry /
+    // _exit), and inside it the tick's hrtimer expiring. Each record goes into this CPU's
+    // buffer, nested inside whatever reserve the interrupted context has open.
+    ctx.tap('irq', function* timerInterrupt({ name }) {
+      yield* trace(IRQ_HANDLER_ENTRY.name, { irq: TIMER_IRQ, name });
+      const now = (yield* current()).now * TICK_NS;
+      yield* trace(TIMER_HRTIMER_EXPIRE_ENTRY.name, { hrtimer: TICK_HRTIMER, now, function: TICK_SCHED_TIMER });
+      yield* trace(IRQ_HANDLER_EXIT.name, { irq: TIMER_IRQ, ret: IRQ_HANDLED });
+    });
+    // The sampling NMI (perf's overflow handler): one sample of who it interrupted, into this
+    // CPU's buffer, at any point of a reserve, inside a hard interrupt's too.
+    ctx.tap('nmi', function* nmiSample() {
+      const me = yield* current();
+      yield* trace(NMI_SAMPLE.name, { tid: me.pid, in_irq: inIrqCount(me.preemptCount) ? 1 : 0 });
+    });
+  }
+
   // ---- invariants ----------------------------------------------------------------------------
+
+  if (opts.checks && opts.interrupts) {
+    // First: a plain-store reserve also moves the offset back, which `offsets` would report as
+    // the symptom; the overlap is the cause.
+    ctx.invariant('ring-buffer/overlap', () => overlapError ?? false);
+  }
 
   if (opts.checks) {
     ctx.invariant('ring-buffer/delivery', () => {
@@ -1146,7 +1388,12 @@ export function registerRingBuffer(
     ctx.invariant('ring-buffer/commit', (s) => {
       if (errors.length > 0) return errors[0];
       for (const [id, r] of inFlight) {
+        if (r.interrupt) continue;
         const t = intMapGet(s.tasks, r.pid);
+        // With `interrupts` a record's write and commit are separate steps: a task on its way
+        // out (its release hook's sched_process_free, exit code set) holds one while it runs.
+        // The idle task (pid 0, not in the task map) never exits.
+        if (opts.interrupts && (r.pid === 0 || (t !== undefined && t.state === 'running'))) continue;
         if (t === undefined || t.exitCode !== null)
           return `reservation ${id} (cpu ${r.buf.cpu}, offset ${r.o}) by pid ${r.pid}: the task exited without committing it`;
       }
@@ -1209,6 +1456,7 @@ export function registerRingBuffer(
       lostFull: b.recordsLostFull,
       lostWrap: b.recordsLostWrap,
       lostBig: b.recordsLostBig,
+      lostNesting: b.recordsLostNesting,
       overwritten: b.recordsOverwritten,
       packets: b.packetsConsumed,
     }));
@@ -1222,14 +1470,17 @@ export function registerRingBuffer(
       const cpu = (yield* current()).cpu;
       const before = snap(buf);
       const ts = yield* timestamp(buf);
+      // The session stops first (lttng stop, then the flush): later reserves get -EAGAIN
+      // (record_disabled). Before the switch, because the switch's deliveries may take steps
+      // (`interleave`), where a writer could otherwise reserve into the sub-buffer the switch
+      // just opened, which no later switch closes.
+      buf.disabled = true;
       // switch must run on the owner CPU: from elsewhere its padding add is a REMOTE add
       // (with local-only counters it is a plain add: no writer is left at the end of a run).
       // SWITCH_FLUSH: an empty sub-buffer is switched too (a header-only packet ends the stream).
       if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
       yield* pendingDeliveries(buf);
-      // The session stops: later reserves get -EAGAIN (record_disabled), and the reader
-      // reports -ENODATA once it has taken everything.
-      buf.disabled = true;
+      // The reader reports -ENODATA once it has taken everything.
       buf.finalized = true;
       yield* drain(buf, before);
       yield* preemptEnable();
@@ -1307,6 +1558,11 @@ export function registerRingBuffer(
       wokenTraced.clear();
       newborn.clear();
       syscallArgs.clear();
+      nesting.fill(0);
+      nestingPeak.fill(0);
+      for (const m of reserved) m.clear();
+      overlapError = null;
+      held.clear();
     });
   }
 
@@ -1337,6 +1593,10 @@ export function registerRingBuffer(
     consumerRunning: () => consumerAlive,
     snapshotRecord,
     snapshots: () => snapshots,
+    eventReserve,
+    eventCommit,
+    nesting: () => nesting.slice(),
+    nestingPeak: () => nestingPeak.slice(),
   };
 }
 
@@ -1380,7 +1640,10 @@ function registerReducers(ctx: PluginContext<RingBufferState>): void {
     c.recordsOverwritten += e.records;
   });
   ctx.on('ring-buffer/record-lost', (s, e) => {
-    s.perCpu[e.bufCpu]!.lost[e.reason] += 1;
+    const lost = s.perCpu[e.bufCpu]!.lost;
+    // `nesting` is created by its first loss, so the slices of runs without one are unchanged.
+    if (e.reason === 'nesting') lost.nesting = (lost.nesting ?? 0) + 1;
+    else lost[e.reason] += 1;
   });
   ctx.on('ring-buffer/probes-published', (s, e) => {
     if (e.probes === 0) delete s.enabled[e.tracepoint];

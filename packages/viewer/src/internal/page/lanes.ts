@@ -259,7 +259,7 @@ export class Lanes {
           ctx.stroke();
           ctx.setLineDash([]);
         } else if (m.kind === 'irq') {
-          // An interrupt taken over the running task: a tick under the span (no source yet).
+          // An interrupt taken over the running task: a tick under the span.
           ctx.fillStyle = '#f08c00';
           ctx.fillRect(x - 1, LANE_HEIGHT - 6, 2, 6);
         } else {

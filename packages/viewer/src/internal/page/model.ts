@@ -33,6 +33,8 @@ export const LANE_MARK_SOURCES: ReadonlyArray<(e: KernelEvent) => LaneMark | nul
       : null,
   (e) =>
     e.type === 'kernel/oops' ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'oops', label: `oops: ${(e as KernelEvent<'kernel/oops'>).message}` } : null,
+  // An interrupt (timer tick, NMI, IPI) taken on the CPU over whatever ran there.
+  (e) => (e.type === 'irq/entry' ? { cpu: e.cpu, seq: e.seq, time: e.time, kind: 'irq', label: `${(e as KernelEvent<'irq/entry'>).name} interrupt` } : null),
 ];
 
 const CORE_TYPES: ReadonlySet<string> = new Set(CORE_EVENT_TYPES as readonly string[]);
