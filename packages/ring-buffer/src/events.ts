@@ -143,7 +143,18 @@ export interface RingBufferOptions {
    * read and the store is overwritten, and two records overlap (`ring-buffer/overlap`).
    */
   readonly offsetUpdate?: OffsetUpdate;
+  /**
+   * How `flush` switches another CPU's buffer (the FLUSH ioctl's lib_ring_buffer_switch_remote).
+   * 'ipi' is what lttng-modules does for per-CPU buffers: `smp_call_function_single` to the
+   * owner, which switches its own buffer in the IPI handler (a local commit add), while the
+   * flushing CPU waits. 'remote' (default, what every recorded run used) switches it from the
+   * flushing CPU, the padding added to the REMOTE commit counter.
+   */
+  readonly flushSwitch?: FlushSwitch;
 }
+
+/** `RingBufferOptions.flushSwitch`. */
+export type FlushSwitch = 'remote' | 'ipi';
 
 export interface ResolvedRingBufferOptions {
   readonly subbufSize: number;
@@ -164,6 +175,7 @@ export interface ResolvedRingBufferOptions {
   readonly snapshot: boolean;
   readonly interrupts: boolean;
   readonly offsetUpdate: OffsetUpdate;
+  readonly flushSwitch: FlushSwitch;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */

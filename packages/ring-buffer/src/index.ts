@@ -96,6 +96,7 @@ const KNOWN: ReadonlyArray<keyof RingBufferOptions> = [
   'snapshot',
   'interrupts',
   'offsetUpdate',
+  'flushSwitch',
 ];
 
 function resolveOptions(options: unknown): ResolvedRingBufferOptions {
@@ -157,6 +158,7 @@ function resolveOptions(options: unknown): ResolvedRingBufferOptions {
   return {
     interrupts,
     offsetUpdate,
+    flushSwitch: oneOf('flushSwitch', ['remote', 'ipi'] as const, 'remote'),
     interleave,
     deliverCas: bool('deliverCas'),
     reserveReread: bool('reserveReread'),
@@ -186,6 +188,7 @@ const LATER_DEFAULTS = {
   snapshot: false,
   interrupts: false,
   offsetUpdate: 'cmpxchg',
+  flushSwitch: 'remote',
 } as const;
 
 /**

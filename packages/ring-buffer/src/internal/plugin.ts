@@ -21,6 +21,7 @@ import {
   readLock,
   readUnlock,
   schedPoint,
+  smpCallFunctionSingle,
   type HookArgs,
   type KPath,
   type KernelState,
@@ -1469,17 +1470,25 @@ export function registerRingBuffer(
       yield* preemptDisable();
       const cpu = (yield* current()).cpu;
       const before = snap(buf);
-      const ts = yield* timestamp(buf);
       // The session stops first (lttng stop, then the flush): later reserves get -EAGAIN
       // (record_disabled). Before the switch, because the switch's deliveries may take steps
       // (`interleave`), where a writer could otherwise reserve into the sub-buffer the switch
       // just opened, which no later switch closes.
       buf.disabled = true;
-      // switch must run on the owner CPU: from elsewhere its padding add is a REMOTE add
-      // (with local-only counters it is a plain add: no writer is left at the end of a run).
-      // SWITCH_FLUSH: an empty sub-buffer is switched too (a header-only packet ends the stream).
-      if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
-      yield* pendingDeliveries(buf);
+      if (opts.flushSwitch === 'ipi' && cpu !== buf.cpu) {
+        // lib_ring_buffer_switch_remote: the owner switches its own buffer in an IPI handler
+        // (a local commit add, never racing its own writers), and this CPU waits for it.
+        yield* preemptEnable();
+        yield* smpCallFunctionSingle(buf.cpu, () => switchOnOwner(buf, () => switched++));
+        yield* preemptDisable();
+      } else {
+        // From another CPU the padding add is a REMOTE add (with local-only counters a plain
+        // add: no writer is left at the end of a run). SWITCH_FLUSH: an empty sub-buffer is
+        // switched too (a header-only packet ends the stream).
+        const ts = yield* timestamp(buf);
+        if (buf.switchSubbuf(ts, cpu === buf.cpu || opts.commitCounters === 'local-only', true)) switched++;
+        yield* pendingDeliveries(buf);
+      }
       // The reader reports -ENODATA once it has taken everything.
       buf.finalized = true;
       yield* drain(buf, before);
@@ -1487,6 +1496,13 @@ export function registerRingBuffer(
     }
     const me = yield* current();
     yield* emit({ type: 'ring-buffer/flushed', pid: me.pid, switched });
+  }
+
+  /** The FLUSH switch of `buf`, run on its owner CPU (in the IPI handler of `flushSwitch: 'ipi'`). */
+  function* switchOnOwner(buf: RingBuffer, onSwitched: () => void): KPath<void> {
+    const ts = yield* timestamp(buf);
+    if (buf.switchSubbuf(ts, true, true)) onSwitched();
+    yield* pendingDeliveries(buf);
   }
 
   /**
