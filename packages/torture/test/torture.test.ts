@@ -108,6 +108,28 @@ describe('ftrace under timer ticks (issue 18)', () => {
   });
 });
 
+describe('the ring buffer under timer ticks (issue 18)', () => {
+  it("a third of the safe seeds record from the tick handler: reserves nest in tasks' windows, and every run is clean", () => {
+    let ticking = 0;
+    let nested = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const sc = tortureScenario('ring-buffer', seed);
+      if (sc.interrupts?.('safe') === undefined) continue;
+      ticking++;
+      const out = runSchedule(sc, 'safe', defaultScale(sc), randomWalk(scheduleSeed(seed, 0), 0.15));
+      expect(out.violation).toBeNull();
+      const rb = out.kernel.api.ringBuffer;
+      const reg = out.kernel.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'ring-buffer');
+      expect(reg).toMatchObject({ options: { interrupts: true } });
+      expect(out.kernel.log.some((e) => e.type === 'irq/entry' && e.name === 'timer')).toBe(true);
+      if (Math.max(...rb.nestingPeak()) >= 2) nested++;
+    }
+    expect(ticking).toBeGreaterThan(5);
+    expect(ticking).toBeLessThan(45);
+    expect(nested).toBeGreaterThan(0);
+  });
+});
+
 describe('the Reader Pipe', () => {
   it("counts a reader that reaches a freed object, and the busted writer's runs are caught by torture's own check", () => {
     const r = runSeed('rcu-sched', 1, 'busted-rcu-sched-writer');

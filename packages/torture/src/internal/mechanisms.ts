@@ -713,13 +713,35 @@ const ringBufferMechanism: Mechanism = {
       description: 'a commit after a migration is a non-atomic CPU-local add from another CPU',
       expect: ['ring-buffer/delivery', 'ring-buffer/commit'],
     },
+    {
+      name: 'plain-store-offset',
+      mechanism: 'ring-buffer',
+      option: "ringBuffer({ interrupts: true, offsetUpdate: 'plain-store' }) with timer ticks",
+      description:
+        "the reserve stores the write offset without a compare-and-exchange: a tick's records reserved between the read and the store are overwritten",
+      expect: ['ring-buffer/overlap'],
+    },
   ],
-  plugins: ({ variant, opt }) => {
+  // Ticks on a third of the safe seeds, recorded from the handler (`interrupts: true`: nested
+  // reserves, the cmpxchg retried), and a drawn flush through IPIs; always for plain-store.
+  ticks: ({ variant, opt }) => variant === 'plain-store-offset' || (variant === 'safe' && opt.below(3) === 0),
+  plugins: ({ variant, opt, ticks }) => {
     const subbufSize = pick(opt, [512, 1024, 4096]);
     const numSubbuf = pick(opt, [2, 4]);
     const mode = opt.below(3) === 0 ? 'overwrite' : 'discard';
     const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
-    return [rcuTasks(), ringBuffer({ subbufSize, numSubbuf, mode, copyStrategy, commitCounters: variant === 'local-only' ? 'local-only' : 'local-remote' })];
+    return [
+      rcuTasks(),
+      ringBuffer({
+        subbufSize,
+        numSubbuf,
+        mode,
+        copyStrategy,
+        commitCounters: variant === 'local-only' ? 'local-only' : 'local-remote',
+        ...(ticks ? { interrupts: true, flushSwitch: opt.below(2) === 0 ? ('ipi' as const) : ('remote' as const) } : {}),
+        ...(variant === 'plain-store-offset' ? { offsetUpdate: 'plain-store' as const } : {}),
+      }),
+    ];
   },
   setup({ kernel, w, rig, rounds }) {
     kernel.spawnKthread(eventToggler(kernel, rig, togglePlan(w.prng, rounds)), { comm: 'torture_evt' });
