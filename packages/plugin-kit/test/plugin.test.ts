@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, type Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { pluginGenerator, pluginNameProblem } from '../src/index.js';
@@ -14,6 +14,17 @@ function workspace(): Tree {
   tree.write('tsconfig.json', JSON.stringify({ files: [], references: [{ path: 'packages/core/tsconfig.lib.json' }] }, null, 2));
   return tree;
 }
+
+// An empty tree has no formatter configured (Nx then tries oxfmt, which the workspace does not
+// have): formatting is left to the end-to-end test, which checks the real workspace's Prettier.
+const skipFormat = process.env['NX_SKIP_FORMAT'];
+beforeAll(() => {
+  process.env['NX_SKIP_FORMAT'] = 'true';
+});
+afterAll(() => {
+  if (skipFormat === undefined) delete process.env['NX_SKIP_FORMAT'];
+  else process.env['NX_SKIP_FORMAT'] = skipFormat;
+});
 
 const text = (tree: Tree, path: string) => tree.read(path, 'utf-8') ?? `(no ${path})`;
 
