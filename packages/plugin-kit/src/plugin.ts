@@ -89,10 +89,10 @@ export async function pluginGenerator(tree: Tree, options: PluginGeneratorSchema
     logger.info(
       [
         `@tracelab/${options.name} is in ${projectRoot}. Next:`,
-        `  npx tsc -b ${projectRoot}/tsconfig.lib.json        # build it (dist/)`,
-        `  npx vitest run --project ${options.name}            # its tests`,
-        `  npx tracelab explore ${projectRoot}/dist/scenario.js --variant unsafe   # exit 1: the race found`,
-        `  npx tracelab explore ${projectRoot}/dist/scenario.js --variant fixed    # exit 0: clean`,
+        `  npx tsc -b                                     (build it: the root tsconfig.json references it now)`,
+        `  npx vitest run --project ${options.name}`,
+        `  npx tracelab explore ${projectRoot}/dist/scenario.js --variant unsafe   (exit 1: the race found)`,
+        `  npx tracelab explore ${projectRoot}/dist/scenario.js --variant fixed    (exit 0: clean)`,
       ].join('\n'),
     );
   };
