@@ -1,0 +1,1 @@
+export { PLUGIN_NAME_PATTERN, pluginGenerator, pluginNameProblem, type PluginGeneratorSchema } from './plugin.js';
