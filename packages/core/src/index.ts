@@ -126,7 +126,7 @@ export type {
   TaskState,
 } from './state.js';
 
-export { ValueLabels } from './labels.js';
+export { ValueLabels, describeValue } from './labels.js';
 export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues, intMapWith } from './int-map.js';
 export type { IntMap, IntMapNode } from './int-map.js';
 

@@ -47,3 +47,18 @@ export class ValueLabels {
     };
   }
 }
+
+/** A value as text for an error message or a printk: JSON when it has one, else String(); never throws. */
+export function describeValue(value: unknown): string {
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // a BigInt or a cycle: fall through
+  }
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
+}

@@ -6,6 +6,7 @@ import {
   TracelabError,
   callRcu,
   current,
+  describeValue,
   definePlugin,
   emit,
   getState,
@@ -101,21 +102,6 @@ function resolveOptions(options: unknown): ResolvedMarkersOptions {
 function recordedOptions(o: ResolvedMarkersOptions): Partial<ResolvedMarkersOptions> {
   const { rcuPendingBitfield, ...rest } = o;
   return rcuPendingBitfield ? o : rest;
-}
-
-/** A value as text for a message or a printk: JSON when it has one, else String(); never throws. */
-function describeValue(value: unknown): string {
-  try {
-    const json = JSON.stringify(value);
-    if (json !== undefined) return json;
-  } catch {
-    // a BigInt or a cycle: fall through
-  }
-  try {
-    return String(value);
-  } catch {
-    return typeof value;
-  }
 }
 
 const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -1,22 +1,8 @@
-import { TracelabError } from '@tracelab/core';
+import { TracelabError, describeValue } from '@tracelab/core';
+export { describeValue };
 import { UNSAFE_VARIANTS, type ResolvedTracepointsOptions, type TracepointsUnsafe } from '../events.js';
 
 const OPTION_KEYS = ['unsafe', 'logProbeCalls'] as const;
-
-/** A value as text for a message; never throws. */
-export function describeValue(value: unknown): string {
-  try {
-    const json = JSON.stringify(value);
-    if (json !== undefined) return json;
-  } catch {
-    // a BigInt or a cycle: fall through
-  }
-  try {
-    return String(value);
-  } catch {
-    return typeof value;
-  }
-}
 
 /** Checks `tracepoints(options)`: INVALID_OPTION naming the key and what it accepts. */
 export function resolveOptions(options: unknown): ResolvedTracepointsOptions {
