@@ -1,4 +1,6 @@
-import { createKernel, msleep, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
+// Shared with every plugin's tests (@tracelab/testing): events of a type, no violation and no oops.
+export { eventsOf, expectClean } from '@tracelab/testing';
+import { createKernel, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { markers, type MarkerProbe, type MarkersOptions } from '@tracelab/markers';
 
 /** A kernel with only the markers plugin; core markers off unless asked, so logs stay small. */
@@ -12,11 +14,6 @@ export function kernelWith(options: MarkersOptions = {}, extra: { seed?: number;
   });
 }
 
-/** Events of one type, in log order. */
-export function eventsOf<T extends KernelEvent['type']>(k: Kernel, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
-}
-
 /** A probe that records (probePrivate, callPrivate, format, args) in `calls`. */
 export function recorder(calls: unknown[][], tag: string): MarkerProbe {
   const probe: MarkerProbe = (probePrivate, callPrivate, format, args) => {
@@ -24,13 +21,6 @@ export function recorder(calls: unknown[][], tag: string): MarkerProbe {
   };
   Object.defineProperty(probe, 'name', { value: tag });
   return probe;
-}
-
-/** No violation and no oops. */
-export function expectClean(k: Kernel): void {
-  const oops = k.log.find((e) => e.type === 'kernel/oops');
-  if (oops !== undefined) throw new Error(`unexpected oops: ${JSON.stringify(oops)}`);
-  if (k.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(k.violations[0])}`);
 }
 
 export function* sleepTicks(n: number): KPath<void> {

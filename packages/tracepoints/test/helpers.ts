@@ -1,4 +1,6 @@
-import { createKernel, type Kernel, type KernelEvent, type Strategy } from '@tracelab/core';
+// Shared with every plugin's tests (@tracelab/testing): events of a type, no violation and no oops.
+export { eventsOf, expectClean } from '@tracelab/testing';
+import { createKernel, type Kernel, type Strategy } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { tracepoints, type TracepointProbe, type TracepointsOptions } from '@tracelab/tracepoints';
 
@@ -22,11 +24,6 @@ export function kernelWith(options: TracepointsOptions = {}, extra: KernelExtras
   });
 }
 
-/** Events of one type, in log order. */
-export function eventsOf<T extends KernelEvent['type']>(k: Kernel, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
-}
-
 /** A probe that records [tag, data, ...args] in `calls`, named `tag`. */
 export function recorder(calls: unknown[][], tag: string): TracepointProbe {
   const probe: TracepointProbe = (data, ...args) => {
@@ -34,13 +31,6 @@ export function recorder(calls: unknown[][], tag: string): TracepointProbe {
   };
   Object.defineProperty(probe, 'name', { value: tag });
   return probe;
-}
-
-/** No violation and no oops. */
-export function expectClean(k: Kernel): void {
-  const oops = k.log.find((e) => e.type === 'kernel/oops');
-  if (oops !== undefined) throw new Error(`unexpected oops: ${JSON.stringify(oops)}`);
-  if (k.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(k.violations[0])}`);
 }
 
 /** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
