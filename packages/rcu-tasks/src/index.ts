@@ -42,27 +42,35 @@ export const RCU_TASKS_VERSION = '0.1.0';
 function gpEnds(): (s: KernelState) => string | null {
   // What the monitor last saw pending (a host-side memo: written only by this closure, read
   // by nothing else; one per kernel, as register() runs once per kernel).
-  let seen = '';
+  // The flavour (0 none, 1 tasks, 2 trace, 3 tasks queued, 4 trace queued), its GP and its
+  // holdout count (-1 before the scan) last seen pending.
+  let seenWhat = 0;
+  let seenGp = 0;
+  let seenHoldouts = 0;
+  /** Whether what is pending changed since the last step (and remembers it). */
+  const changed = (what: number, gp: number, holdouts: number): boolean => {
+    if (what === seenWhat && gp === seenGp && holdouts === seenHoldouts) return false;
+    seenWhat = what;
+    seenGp = gp;
+    seenHoldouts = holdouts;
+    return true;
+  };
   return (s) => {
     const slice = rcuTasksSlice(s);
-    for (const flavour of ['tasks', 'trace'] as const) {
+    for (const [i, flavour] of (['tasks', 'trace'] as const).entries()) {
       const f = slice[flavour];
       if (f.gp !== null) {
-        const key = `${flavour} ${f.gp.gp} ${f.gp.scanned ? f.gp.holdouts.size : -1}`;
-        if (key !== seen) {
-          seen = key;
-          return null;
-        }
+        if (changed(1 + i, f.gp.gp, f.gp.scanned ? f.gp.holdouts.size : -1)) return null;
         const who: number[] = [];
         for (const [pid] of intMapEntries(f.gp.holdouts)) if (who.push(pid) >= 8) break;
         return `${flavour} grace period ${f.gp.gp} begun at tick ${f.gp.start} has not ended (${f.gp.scanned ? `${f.gp.holdouts.size} holdout(s)${who.length > 0 ? `: pid ${who.join(', ')}` : ''}` : 'before its scan'})`;
       }
       if (queuedCallbacks(f) > 0) {
-        seen = `${flavour} queued`;
+        changed(3 + i, 0, 0);
         return `${queuedCallbacks(f)} ${flavour} callback(s) queued and no grace period has taken them`;
       }
     }
-    seen = '';
+    changed(0, 0, 0);
     return null;
   };
 }
