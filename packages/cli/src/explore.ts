@@ -52,7 +52,7 @@ function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string,
 }
 
 /** What `failureCtf` wrote: the files, and the packets the consumer delivered per CPU. */
-interface CtfOutput {
+export interface CtfOutput {
   readonly dir: string;
   readonly files: readonly string[];
   readonly packets: readonly number[];
@@ -69,7 +69,7 @@ interface CtfOutput {
  * (past the replay string every choice is the default), and the consumer's packets are written.
  * A sub-buffer whose commit count the race damaged is never delivered: its packet is missing.
  */
-function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput | null {
+export function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput | null {
   const t = decodeReplay(sc, replayString);
   const stack = sc.plugins(t.variant);
   if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;
