@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalJson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
+import { logToNdjson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
@@ -128,9 +128,7 @@ function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
 
 function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: OutputFs, chrome = true): void {
   // The log is written in its canonical form: hashing the file gives the run's logHash.
-  const lines: string[] = [];
-  for (const e of kernel.log) lines.push(canonicalJson(e) + '\n');
-  fs.writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), logToNdjson(kernel.log));
   if (chrome) {
     const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
     fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
@@ -251,7 +249,7 @@ function runSession(args: RunArgs, sc: Session, io: CliIo, ctx: CommandContext, 
     if (k === undefined) return;
     mkdirSync(args.out, { recursive: true });
     const file = join(args.out, 'events.ndjson');
-    writeFileSync(file, k.log.map((e) => canonicalJson(e) + '\n').join(''));
+    writeFileSync(file, logToNdjson(k.log));
     io.err(`tracelab: the log so far (${k.log.length} events) is in ${file}`);
   };
   const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins(), watchdog: { onFire: saveLogSoFar } });
@@ -373,7 +371,7 @@ function replaySession(dir: string, logPath: string, summary: RunSummary, maxSte
     `  re-run       ${rerunHash} (${kernel.log.length} events, ${steps} steps${summary.maxSteps !== undefined ? ` of --max-steps ${summary.maxSteps}` : ''}) ${rerunHash === summary.logHash ? 'ok' : 'MISMATCH'}`,
   ];
   if (foldHash !== rerunHash) {
-    const rerunText = kernel.log.map((e) => canonicalJson(e) + '\n').join('');
+    const rerunText = logToNdjson(kernel.log);
     const d = firstDifference(text, rerunText);
     if (d !== null) lines.push(`  first difference at line ${d.line} of ${logPath}:`, `    log     ${d.a}`, `    re-run  ${d.b}`);
   }

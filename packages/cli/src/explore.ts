@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
+import { logToNdjson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
 import {
   decodeReplay,
   explore,
@@ -47,7 +47,7 @@ export function int(flag: string, v: string | undefined, min: number): number {
 }
 
 function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string, string>, fs: OutputFs): void {
-  fs.writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), logToNdjson(log));
   fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
 }
 

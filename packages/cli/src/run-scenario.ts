@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { canonicalJson, type KernelEvent } from '@tracelab/core';
+import { logToNdjson, type KernelEvent } from '@tracelab/core';
 import { defaultScale, defaultVariant, formatTrace, randomWalk, replayString, runSchedule, scheduleSeed, variantOf, type Scenario } from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
 import type { CliIo } from './cli.js';
@@ -94,7 +94,7 @@ export function runScenario(sc: Scenario, args: ScenarioRunArgs, io: CliIo): num
 }
 
 function writeScenarioRun(dir: string, log: readonly KernelEvent[], summary: ScenarioRunSummary, fs: OutputFs): void {
-  fs.writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), logToNdjson(log));
   const meta = { scenario: summary.scenario, variant: summary.variant, replay: summary.replay, logHash: summary.logHash };
   fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
   fs.writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
