@@ -157,3 +157,4 @@ export {
 export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './errors.js';
 /** The strategies' PRNG (sfc32 seeded through splitmix32), for strategies written outside the core. */
 export { createPrng, type Prng } from './internal/prng.js';
+export { trackComm } from './comm.js';
