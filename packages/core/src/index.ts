@@ -160,3 +160,4 @@ export { createPrng, type Prng } from './internal/prng.js';
 export { trackComm } from './comm.js';
 export { option, pluginOptions, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
 export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
+export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';
