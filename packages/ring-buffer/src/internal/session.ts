@@ -19,7 +19,7 @@ export interface Tracepoint {
   readonly userFields: boolean;
   /** The fields by name (static, like the definition). */
   readonly byField: ReadonlyMap<string, TracepointDefinition['fields'][number]>;
-  /** The published probe array (rcu_assign_pointer); null = static key off. Updated under tracepoints_mutex. */
+  /** The published probe array (rcu_assign_pointer); null = static key off. Updated under tracepoints_mutex (and by enableAll at registration and by reset, before any step). */
   funcs: ProbeArray | null;
 }
 
@@ -63,8 +63,7 @@ function seedUuid(seed: number): string {
  * One ring-buffer plugin instance: an lttng-modules kernel session with its channel (the
  * per-CPU buffers), the tracepoint table its probes hang on, the session's threads and the
  * checkers' records. Everything here lives outside the immer state (hot data, referenced by the
- * events that record its lifecycle); each field says who writes it. The simulator runs one
- * step at a time, so "written by X" means no other path writes it between X's yields.
+ * events that record its lifecycle); each field says who writes it, and nothing else does.
  * `kernel.reset` puts every field back as registration left it (internal/reset.ts).
  */
 export class RingBufferSession {
