@@ -1,4 +1,4 @@
-import { SIGKILL, intMapGet, type InvariantCheck, type KernelState } from '@tracelab/core';
+import { SIGKILL, intMapGet, type InvariantCheck, type KernelState, type PluginContext } from '@tracelab/core';
 import { ENGINE_STOP } from '../constants.js';
 import type { UtraceState } from '../events.js';
 import { UTRACE_INVARIANTS, utraceSlice } from './reducers.js';
@@ -82,3 +82,13 @@ export function flagsInvariant(): InvariantCheck {
 }
 
 export const INVARIANT_CHECKS = UTRACE_INVARIANTS;
+
+/** Registers the six invariants of the README's table. */
+export function registerInvariants(ctx: PluginContext<UtraceState>): void {
+  ctx.invariant(UTRACE_INVARIANTS.lifetime, brokenInvariant(UTRACE_INVARIANTS.lifetime));
+  ctx.invariant(UTRACE_INVARIANTS.deathReap, brokenInvariant(UTRACE_INVARIANTS.deathReap));
+  ctx.invariant(UTRACE_INVARIANTS.detach, brokenInvariant(UTRACE_INVARIANTS.detach));
+  ctx.invariant(UTRACE_INVARIANTS.aggregate, brokenInvariant(UTRACE_INVARIANTS.aggregate));
+  ctx.invariant(UTRACE_INVARIANTS.stopped, stoppedInvariant());
+  ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant());
+}
