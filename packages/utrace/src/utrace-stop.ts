@@ -4,9 +4,9 @@
  * lock of a task (utraceLock) guards its struct utrace; these paths either take it or say that
  * their caller holds it (`...Locked`).
  */
-import { current, emit, getState, intMapGet, schedule, spinLock, spinUnlock, wakeUp, type KPath } from '@tracelab/core';
+import { SIGCONT, SIGKILL, current, emit, getState, intMapGet, schedule, spinLock, spinUnlock, wakeUp, type KPath } from '@tracelab/core';
 import { ENGINE_STOP, TIF_NOTIFY_RESUME, TIF_SYSCALL_TRACE, UTRACE_DEATH_EVENTS, UTRACE_EVENT_REAP, UTRACE_EVENT_SYSCALL, UTRACE_RESUME } from './constants.js';
-import { engineS, notifyChannel, sigkillPending, stopChannel, taskU, utraceLock, type Utrace } from './internal/state.js';
+import { engineS, jobctlTraced, notifyChannel, sigkillPending, stopChannel, taskU, utraceLock, type Utrace } from './internal/state.js';
 import { utraceEngineRelease } from './utrace-engine.js';
 
 /** splice_attaching: under the utrace lock, new engines join the end of the attached list. */
@@ -47,7 +47,8 @@ export function* setResume(pid: number, resume: number): KPath<void> {
  * utrace_reset, called with the utrace lock held by the task itself or while it is
  * quiescent: splices the attaching list, drops detached engines, recomputes utrace_flags
  * (the only place they shrink), clears TIF_SYSCALL_TRACE when no engine wants syscalls,
- * and wakes the task from utrace_stop when no engine holds ENGINE_STOP any more.
+ * and wakes the task from utrace_stop (or hands a converted job-control stop back) when no
+ * engine holds ENGINE_STOP any more.
  */
 export function* utraceResetLocked(ut: Utrace, pid: number): KPath<void> {
   yield* spliceAttaching(pid);
@@ -73,7 +74,9 @@ export function* utraceResetLocked(ut: Utrace, pid: number): KPath<void> {
   // The removed engines' list reference is dropped by the reducer: one its tracer already put is freed now.
   for (const id of removed) yield* utraceEngineRelease(ut, id);
   if (!dead) yield* syncSyscallFlag(pid, (flags & UTRACE_EVENT_SYSCALL) !== 0);
-  if (u.stopped && (flags & ENGINE_STOP) === 0) yield* utraceWakeup(pid, 'reset');
+  if ((flags & ENGINE_STOP) !== 0) return;
+  if (u.stopped) yield* utraceWakeup(pid, 'reset');
+  else if (jobctlTraced(s, pid)) yield* utraceWakeup(pid, 'reset', true);
 }
 
 /** utrace_reset taking the task's utrace lock itself. */
@@ -86,12 +89,23 @@ export function* utraceReset(ut: Utrace, pid: number): KPath<void> {
   }
 }
 
-/** utrace_wakeup: the task leaves TASK_TRACED. */
-export function* utraceWakeup(pid: number, reason: 'reset' | 'sigkill'): KPath<void> {
+/**
+ * utrace_wakeup: the task leaves TASK_TRACED. `jobctl`: it is a job-control stop a STOP
+ * converted (utrace_do_stop), not a task in utrace_stop. If that job-control stop is still in
+ * effect (the kernel's SIGNAL_STOP_STOPPED: no SIGCONT came, which the model sees as no SIGCONT
+ * pending, since a stopped task cannot have taken it), the task goes back to TASK_STOPPED
+ * (`task/traced` false) instead of waking, and a later SIGCONT ends it.
+ */
+export function* utraceWakeup(pid: number, reason: 'reset' | 'sigkill', jobctl = false): KPath<void> {
   const me = yield* current();
   yield* emit({ type: 'utrace/woken', pid, by: me.pid, reason });
   const t = intMapGet((yield* getState()).tasks, pid);
-  if (t !== undefined && t.state === 'stopped' && t.waitingOn === stopChannel(pid)) yield* emit({ type: 'sched/wakeup', pid, by: me.pid });
+  if (t === undefined || t.state !== 'stopped' || t.waitingOn !== stopChannel(pid)) return;
+  if (jobctl && !t.pendingSignals.some((sig) => sig === SIGCONT || sig === SIGKILL)) {
+    yield* emit({ type: 'task/traced', pid, traced: false });
+    return;
+  }
+  yield* emit({ type: 'sched/wakeup', pid, by: me.pid });
 }
 
 /** What utrace_stop decided under the lock. */
@@ -126,7 +140,8 @@ function* utraceStopLocked(ut: Utrace, pid: number, action: number): KPath<StopV
   }
   if (sigkillPending(s, pid)) return 'killed';
   yield* emit({ type: 'utrace/stopped', pid });
-  yield* emit({ type: 'task/sleep', pid, on: stopChannel(pid), until: null, state: 'stopped' });
+  // TASK_TRACED: SIGCONT does not wake it, only utrace_wakeup or SIGKILL.
+  yield* emit({ type: 'task/sleep', pid, on: stopChannel(pid), until: null, state: 'stopped', traced: true });
   // ptrace_notify_stop, made general: whoever waits for this task to stop may look now.
   yield* wakeUp(notifyChannel(pid));
   return 'sleep';
@@ -134,8 +149,9 @@ function* utraceStopLocked(ut: Utrace, pid: number, action: number): KPath<StopV
 
 /**
  * The sleep in TASK_TRACED, after the first schedule(): utrace_wakeup clears `stopped` before
- * waking the task, so still set means something else woke it (a preemption before it slept,
- * SIGCONT, which TASK_TRACED ignores): back to sleep. SIGKILL ends the stop.
+ * waking the task, so still set means something else woke it (a preemption before it slept;
+ * not SIGCONT, which the core does not deliver as a wakeup to TASK_TRACED): back to sleep.
+ * SIGKILL ends the stop.
  */
 function* utraceStoppedSleep(pid: number): KPath<boolean> {
   for (;;) {
@@ -146,7 +162,7 @@ function* utraceStoppedSleep(pid: number): KPath<boolean> {
       yield* utraceWakeup(pid, 'sigkill');
       return true;
     }
-    yield* emit({ type: 'task/sleep', pid, on: stopChannel(pid), until: null, state: 'stopped' });
+    yield* emit({ type: 'task/sleep', pid, on: stopChannel(pid), until: null, state: 'stopped', traced: true });
     yield* wakeUp(notifyChannel(pid));
     yield* schedule();
   }

@@ -54,7 +54,7 @@ import {
 } from './constants.js';
 import type { UtraceEngine, UtraceEngineOps, UtraceEngineState, UtraceExaminer } from './events.js';
 import { utraceSlice } from './internal/reducers.js';
-import { engineS, notifyChannel, taskU, utraceLock, type CallbackName, type Utrace } from './internal/state.js';
+import { engineS, jobctlTraced, notifyChannel, taskU, utraceLock, type CallbackName, type Utrace } from './internal/state.js';
 import { setResume, syncSyscallFlag, utraceResetLocked } from './utrace-stop.js';
 
 /** The ops members that are callbacks, checked at attach. */
@@ -227,6 +227,12 @@ function* controlAction(pid: number, e: UtraceEngineState, action: number, calle
     case UTRACE_STOP:
       if (!e.stop) yield* emit({ type: 'utrace/engine-stop', pid, engine: e.id, stop: true });
       if (reset) return 0;
+      if (t !== undefined && t.state === 'stopped' && t.waitingOn === `stopped:${pid}`) {
+        // utrace_do_stop: a job-control stop is quiescent already; it becomes TASK_TRACED, so
+        // a SIGCONT no longer ends it: only this engine's resume (utrace_reset) or SIGKILL.
+        yield* emit({ type: 'task/traced', pid, traced: true });
+        return 0;
+      }
       // Not stopped yet: it will stop before user mode (acts like REPORT).
       if (UTRACE_REPORT < u.resume) yield* setResume(pid, UTRACE_REPORT);
       return -EINPROGRESS;
@@ -260,7 +266,8 @@ function* utraceControlLocked(ut: Utrace, pid: number, engine: UtraceEngine, act
   const u = taskU(s, pid);
   if (e === undefined || u === undefined) return -ESRCH;
   const t = intMapGet(s.tasks, pid);
-  let reset = u.stopped;
+  // task_is_traced: in utrace_stop, or a job-control stop a STOP converted.
+  let reset = u.stopped || jobctlTraced(s, pid);
   if (t === undefined || t.exitState !== null) {
     // utrace_control_dead. utrace->reap is set as soon as release_task came, even while the
     // reap waits for report_death.
@@ -368,8 +375,9 @@ export function* utraceWaitForStop(pid: number): KPath<number> {
     const u = taskU(s, pid);
     if (t === undefined || t.exitState !== null || u === undefined) return -ESRCH;
     // In TASK_TRACED for real: a task preempted on its way into the stop is runnable again
-    // until it goes back to sleep, and wakes this channel when it does.
-    if (u.stopped && t.state === 'stopped') return 0;
+    // until it goes back to sleep, and wakes this channel when it does. A job-control stop a
+    // STOP converted counts (it is TASK_TRACED, and stays so until the tracer lets go).
+    if ((u.stopped && t.state === 'stopped') || jobctlTraced(s, pid)) return 0;
     const me = yield* current();
     yield* emit({ type: 'task/sleep', pid: me.pid, on: channel, until: null, state: 'sleeping' });
     yield* schedule();

@@ -25,9 +25,10 @@ export function stoppedInvariant(): InvariantCheck {
     if (u === last && s.tasks === lastTasks) return false;
     for (const key in u.tasks) {
       const t = u.tasks[Number(key)]!;
-      if (!t.stopped) continue;
       const task = intMapGet(s.tasks, t.pid);
       if (task === undefined || task.state !== 'stopped') continue;
+      // In utrace_stop, or a job-control stop a STOP converted to TASK_TRACED.
+      if (!t.stopped && task.traced !== true) continue;
       if (task.pendingSignals.includes(SIGKILL)) continue;
       if (!holdsStop(u, t.attached) && !holdsStop(u, t.attaching))
         return `pid ${t.pid} is stopped by utrace (TASK_TRACED) but no attached engine holds ENGINE_STOP`;

@@ -55,6 +55,16 @@ export function engineS(s: KernelState, id: number): UtraceEngineState | undefin
   return utraceSlice(s).engines[id];
 }
 
+/**
+ * A job-control stop a tracer converted to TASK_TRACED (utrace_do_stop): the task sleeps in the
+ * core's job-control stop, not in utrace_stop (`stopped` is utrace_stop's own), and the core
+ * marks it traced, so SIGCONT leaves it stopped.
+ */
+export function jobctlTraced(s: KernelState, pid: number): boolean {
+  const t = intMapGet(s.tasks, pid);
+  return t !== undefined && t.state === 'stopped' && t.traced === true && taskU(s, pid)?.stopped !== true;
+}
+
 export function sigkillPending(s: KernelState, pid: number): boolean {
   return intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true;
 }
