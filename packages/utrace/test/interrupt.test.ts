@@ -41,7 +41,7 @@ describe('SEMANTICS.md 3: control(UTRACE_INTERRUPT) on a sleeping task, no signa
       // The pass on the way out (the task may make it before the tracer's control call has
       // returned): report_quiesce with event 0, logged as QUIESCE(0), before its next syscall.
       expect(quiesced[0]).toBe(0);
-      const pass = k.log.slice(before).filter((ev) => ev.type === 'utrace/report' && ev.pid === pid && ev.event === 'QUIESCE(0)');
+      const pass = eventsOf(k.log.slice(before), 'utrace/report', (ev) => ev.pid === pid && ev.event === 'QUIESCE(0)');
       expect(pass.length).toBeGreaterThan(0);
       const next = eventsOf(k, 'syscall/enter', (ev) => ev.pid === pid && ev.name === 'getpid');
       expect(pass[0]!.seq).toBeLessThan(next[0]!.seq);

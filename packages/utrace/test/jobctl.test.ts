@@ -100,7 +100,7 @@ describe('SEMANTICS.md 3: a job-control stop converted to TASK_TRACED by control
       // Still held: not woken at all, the SIGCONT pending.
       expect(task(k, pid)).toMatchObject({ state: 'stopped', traced: true });
       expect(task(k, pid)?.pendingSignals).toContain(SIGCONT);
-      expect(k.log.slice(before).filter((ev) => ev.type === 'sched/wakeup' && ev.pid === pid)).toEqual([]);
+      expect(eventsOf(k.log.slice(before), 'sched/wakeup', (ev) => ev.pid === pid)).toEqual([]);
       expect(exited(k, pid)).toBe(false);
       // The engine lets go: the job-control stop ended meanwhile (SIGCONT), so the task runs.
       expect(call(k, k.api.utrace.control(pid, e, UTRACE_RESUME))).toBe(0);
@@ -147,7 +147,7 @@ describe('SEMANTICS.md 3: a job-control stop converted to TASK_TRACED by control
     expect(task(k, pid)).toMatchObject({ state: 'stopped', traced: true });
     const before = k.log.length;
     send(k, pid, SIGCONT);
-    expect(k.log.slice(before).filter((ev) => ev.type === 'sched/wakeup' && ev.pid === pid)).toEqual([]);
+    expect(eventsOf(k.log.slice(before), 'sched/wakeup', (ev) => ev.pid === pid)).toEqual([]);
     expect(task(k, pid)).toMatchObject({ state: 'stopped', traced: true });
   });
 
