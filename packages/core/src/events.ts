@@ -60,7 +60,19 @@ export interface CoreEventMap {
   'task/reparented': { pid: number; parent: number };
   /** release_task: gone from the task list and the state. */
   'task/released': { pid: number; by: number };
-  'task/sleep': { pid: number; on: string; until: number | null; state: 'sleeping' | 'stopped' };
+  /**
+   * The task sleeps on `on`. `state: 'stopped'` is a stop: job control (TASK_STOPPED: SIGCONT
+   * or SIGKILL ends it) or, with `traced: true`, a tracer's (TASK_TRACED: only the tracer or
+   * SIGKILL ends it). `traced` is present only when true.
+   */
+  'task/sleep': { pid: number; on: string; until: number | null; state: 'sleeping' | 'stopped'; traced?: true };
+  /**
+   * A stopped task changes its kind of stop without waking: `traced: true`, a tracer takes a
+   * job-control-stopped task (utrace_do_stop's TASK_STOPPED → TASK_TRACED); `traced: false`,
+   * the tracer lets go while the job-control stop is still in effect (utrace_wakeup's
+   * TASK_TRACED → TASK_STOPPED), so a SIGCONT can end it again.
+   */
+  'task/traced': { pid: number; traced: boolean };
   'task/user-fault': { pid: number; message: string };
 
   'sched/wakeup': { pid: number; by: number };
@@ -158,6 +170,7 @@ const CORE_EVENTS: { readonly [T in CoreEventType]: true } = {
   'task/reparented': true,
   'task/released': true,
   'task/sleep': true,
+  'task/traced': true,
   'task/user-fault': true,
   'sched/wakeup': true,
   'sched/switch': true,

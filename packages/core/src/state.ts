@@ -30,6 +30,13 @@ export interface TaskState {
   readonly waitingOn: string | null;
   /** Tick at which a timed sleep ends; null otherwise. */
   readonly wakeAt: number | null;
+  /**
+   * Present (true) while the task is stopped in TASK_TRACED: a tracer holds it, and SIGCONT
+   * does not wake it (SIGKILL still does). Absent in every other state, a job-control stop
+   * (TASK_STOPPED) included. Written by the `task/sleep`, `task/traced` and `sched/wakeup`
+   * reducers.
+   */
+  readonly traced?: true;
   /** The syscall in progress, if any. */
   readonly syscall: string | null;
   readonly pendingSignals: readonly number[];

@@ -5,11 +5,12 @@
  * clone/exec/exit/death/reap ordering. See the package README and docs/utrace.md.
  */
 import { TracelabError, definePlugin, type TracelabPlugin } from '@tracelab/core';
-import type { UtraceApi, UtraceEngine, UtraceState } from './events.js';
-import { brokenInvariant, flagsInvariant, stoppedInvariant } from './internal/check.js';
+import type { UtraceApi, UtraceState } from './events.js';
+import { utraceApi } from './internal/api.js';
+import { registerInvariants } from './internal/check.js';
 import { tapHooks } from './internal/hooks.js';
-import { INITIAL_UTRACE_STATE, UTRACE_INVARIANTS, registerReducers } from './internal/reducers.js';
-import { utraceCore, type EngineRegistry } from './internal/utrace.js';
+import { registerReducers } from './internal/reducers.js';
+import type { Utrace } from './internal/state.js';
 
 export * from './constants.js';
 export type {
@@ -26,7 +27,7 @@ export type {
   UtraceTaskState,
 } from './events.js';
 export { UTRACE_INVARIANTS } from './internal/reducers.js';
-export { defaultDisposition } from './internal/hooks.js';
+export { defaultDisposition } from './utrace-signal.js';
 export {
   SYSCALL_LOGGER_OPS,
   PTRACE_OPS,
@@ -97,33 +98,15 @@ export function utrace(options: UtraceOptions = {}): TracelabPlugin<UtraceApi, U
     // releaseAt is recorded only when set, so the logs of runs that do not use it are unchanged.
     options: opts.releaseAt === 'tracer-put' ? { checks: opts.checks } : opts,
     register(ctx) {
-      // One registry per kernel: the engines' ops and data, by id (closures, not state).
-      const registry: EngineRegistry = new Map();
-      const core = utraceCore(registry, faults, opts.releaseAt);
+      // This kernel's plugin state: the engines' closures by id, and the fixed options.
+      const ut: Utrace = { registry: new Map(), faults, releaseAt: opts.releaseAt };
       // Resettable: the engines' closures are the only thing kept outside the slice, and the
       // engines of the previous run are gone with its state.
-      ctx.onReset(() => registry.clear());
+      ctx.onReset(() => ut.registry.clear());
       registerReducers(ctx);
-      tapHooks(ctx, core);
-      if (opts.checks) {
-        ctx.invariant(UTRACE_INVARIANTS.lifetime, brokenInvariant(UTRACE_INVARIANTS.lifetime));
-        ctx.invariant(UTRACE_INVARIANTS.deathReap, brokenInvariant(UTRACE_INVARIANTS.deathReap));
-        ctx.invariant(UTRACE_INVARIANTS.detach, brokenInvariant(UTRACE_INVARIANTS.detach));
-        ctx.invariant(UTRACE_INVARIANTS.aggregate, brokenInvariant(UTRACE_INVARIANTS.aggregate));
-        ctx.invariant(UTRACE_INVARIANTS.stopped, stoppedInvariant());
-        ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant());
-      }
-      const slice = (): UtraceState => ctx.slice() ?? INITIAL_UTRACE_STATE;
-      return {
-        ...core.api,
-        engineState: (engine: UtraceEngine | number) => slice().engines[typeof engine === 'number' ? engine : engine.id],
-        taskState: (pid: number) => slice().tasks[pid],
-        engines: (pid: number) => {
-          const t = slice().tasks[pid];
-          if (t === undefined) return [];
-          return [...t.attached, ...t.attaching].map((id) => registry.get(id)?.handle).filter((h): h is UtraceEngine => h !== undefined);
-        },
-      };
+      tapHooks(ctx, ut);
+      if (opts.checks) registerInvariants(ctx);
+      return utraceApi(ctx, ut);
     },
   });
 }

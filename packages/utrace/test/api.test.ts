@@ -21,7 +21,7 @@ import {
   type UtraceEngineOps,
   utrace,
 } from '@tracelab/utrace';
-import { kernelWith } from '@tracelab/testing';
+import { kernelWith, eventsOf } from '@tracelab/testing';
 import { call, recorder, sleeper } from './helpers.js';
 
 const calls: string[] = [];
@@ -140,7 +140,7 @@ describe('utrace_set_events and utrace_control errors', () => {
     const r = k.run();
     expect(r.violations).toEqual([]);
     // The second getpid gets no callback: the engine was detached.
-    expect(k.log.filter((ev) => ev.type === 'utrace/callback' && ev.engine === e.id).length).toBe(1);
+    expect(eventsOf(k, 'utrace/callback', (ev) => ev.engine === e.id).length).toBe(1);
   });
 });
 
@@ -166,14 +166,14 @@ describe('stop, resume, examine', () => {
     expect([0, -EINPROGRESS]).toContain(stopRet);
     expect(call(k, u.waitForStop(pid))).toBe(0);
     expect(k.state.tasks && u.taskState(pid)!.stopped).toBe(true);
-    const syscallsAtStop = k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid).length;
+    const syscallsAtStop = eventsOf(k, 'syscall/enter', (ev) => ev.pid === pid).length;
     call(
       k,
       (function* () {
         yield* msleep(30);
       })(),
     );
-    expect(k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid).length).toBe(syscallsAtStop);
+    expect(eventsOf(k, 'syscall/enter', (ev) => ev.pid === pid).length).toBe(syscallsAtStop);
     const exam = call(k, u.prepareExamine(pid, e));
     expect(typeof exam).toBe('object');
     expect(call(k, u.finishExamine(pid, e, exam as any))).toBe(0);
@@ -191,7 +191,7 @@ describe('stop, resume, examine', () => {
     const r = k.run();
     expect(r.violations).toEqual([]);
     expect(r.done).toBe(true);
-    expect(k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid && ev.name === 'getpid').length).toBe(20);
+    expect(eventsOf(k, 'syscall/enter', (ev) => ev.pid === pid && ev.name === 'getpid').length).toBe(20);
   });
 
   test('dead targets: -ESRCH for control other than DETACH, -EALREADY during report_death, -EALREADY for new DEATH on an exiting task', () => {

@@ -74,7 +74,7 @@ describe('UTRACE_SIGNAL_HOLD (SEMANTICS §3: signal action flag HOLD 0x100, requ
     const u = k.api.utrace;
     // Holds the first two reports (ignoring, with the HOLD flag), delivers on the third.
     const reports: Array<{ pending: boolean; syscalls: number }> = [];
-    const syscallsOf = (): number => k.log.filter((e) => e.type === 'syscall/exit' && e.pid === tracee).length;
+    const syscallsOf = (): number => eventsOf(k, 'syscall/exit', (e) => e.pid === tracee).length;
     const ops = {
       name: 'holder',
       // eslint-disable-next-line require-yield -- a callback is a kernel path even when it takes no scheduling point

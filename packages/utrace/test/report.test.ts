@@ -238,7 +238,7 @@ describe('clone, exec, exit, death and reap', () => {
     call(k, attachWith(k.api.utrace, pid.v, ops, UTRACE_EVENT_EXIT));
     expectClean(k, k.run());
     expect(seen).toEqual([2, 2]);
-    expect(k.log.filter((e) => e.type === 'task/exit' && e.pid === pid.v).map((e) => (e as { code: number }).code)).toEqual([42]);
+    expect(eventsOf(k, 'task/exit', (e) => e.pid === pid.v).map((e) => (e as { code: number }).code)).toEqual([42]);
     expect(reaped).toEqual([{ pid: pid.v, status: 42 }]);
   });
 

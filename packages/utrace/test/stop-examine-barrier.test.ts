@@ -29,7 +29,7 @@ describe('actions', () => {
     });
     const e = call(k, attachWith(u, pid, recorder('q', calls), UTRACE_EVENT_QUIESCE));
     // QUIESCE alone makes no pass at any event (the tracehooks test the event bits only).
-    const getpids = (): number => k.log.filter((ev) => ev.type === 'syscall/enter' && ev.pid === pid && ev.name === 'getpid').length;
+    const getpids = (): number => eventsOf(k, 'syscall/enter', (ev) => ev.pid === pid && ev.name === 'getpid').length;
     k.run({ until: () => getpids() >= 3 });
     expect(calls).toEqual([]);
     expect(call(k, u.control(pid, e, UTRACE_REPORT))).toBe(0);

@@ -362,9 +362,11 @@ export class CorePathsImpl implements CorePaths {
     const t = intMapGet(this.s.tasks, pid);
     if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
     yield emitCommand({ type: 'signal/generate', pid, sig, from: me });
-    // Interruptible sleeps end at a signal; a stopped task wakes for SIGCONT or SIGKILL.
+    // Interruptible sleeps end at a signal; a job-control stop ends at SIGCONT or SIGKILL, a
+    // tracer's stop (TASK_TRACED) only at SIGKILL: the SIGCONT stays pending, and the tracer
+    // that lets the task go finds the job-control stop over.
     const interruptible = t.state === 'sleeping' && (t.waitingOn === 'timer' || t.waitingOn === `wait:${pid}`);
-    const resumes = t.state === 'stopped' && (sig === SIGCONT || sig === SIGKILL);
+    const resumes = t.state === 'stopped' && (sig === SIGKILL || (sig === SIGCONT && t.traced !== true));
     if (interruptible || resumes) yield emitCommand({ type: 'sched/wakeup', pid, by: me });
     if (sig === SIGSTOP) yield POINT;
     return 0;

@@ -94,6 +94,8 @@ function copyTask(t: TaskState): Mutable<TaskState> {
   const c = copyTaskFields(t);
   // Only a bound task carries the field (a second shape, for the rare task that has it).
   if (t.boundCpu !== undefined) c.boundCpu = t.boundCpu;
+  // Likewise a task stopped in TASK_TRACED.
+  if (t.traced === true) c.traced = true;
   return c;
 }
 
@@ -426,9 +428,17 @@ const reducers: CoreReducers = {
     j.set(t, 'state', e.state);
     j.set(t, 'waitingOn', e.on);
     j.set(t, 'wakeAt', e.until);
+    if (e.traced === true) j.setKey(t, 'traced', true);
+    else j.removeKey(t, 'traced');
+  },
+  'task/traced'(s, e, j) {
+    const t = editTask(s, j, e.pid, e.type);
+    if (e.traced) j.setKey(t, 'traced', true);
+    else j.removeKey(t, 'traced');
   },
   'sched/wakeup'(s, e, j) {
     const t = editTask(s, j, e.pid, e.type);
+    j.removeKey(t, 'traced');
     j.set(t, 'waitingOn', null);
     j.set(t, 'wakeAt', null);
     // Woken between setting its sleep state and switching out, it simply keeps running.

@@ -1,4 +1,4 @@
-import { SIGKILL, intMapGet, type InvariantCheck, type KernelState } from '@tracelab/core';
+import { SIGKILL, intMapGet, type InvariantCheck, type KernelState, type PluginContext } from '@tracelab/core';
 import { ENGINE_STOP } from '../constants.js';
 import type { UtraceState } from '../events.js';
 import { UTRACE_INVARIANTS, utraceSlice } from './reducers.js';
@@ -25,9 +25,10 @@ export function stoppedInvariant(): InvariantCheck {
     if (u === last && s.tasks === lastTasks) return false;
     for (const key in u.tasks) {
       const t = u.tasks[Number(key)]!;
-      if (!t.stopped) continue;
       const task = intMapGet(s.tasks, t.pid);
       if (task === undefined || task.state !== 'stopped') continue;
+      // In utrace_stop, or a job-control stop a STOP converted to TASK_TRACED.
+      if (!t.stopped && task.traced !== true) continue;
       if (task.pendingSignals.includes(SIGKILL)) continue;
       if (!holdsStop(u, t.attached) && !holdsStop(u, t.attaching))
         return `pid ${t.pid} is stopped by utrace (TASK_TRACED) but no attached engine holds ENGINE_STOP`;
@@ -82,3 +83,13 @@ export function flagsInvariant(): InvariantCheck {
 }
 
 export const INVARIANT_CHECKS = UTRACE_INVARIANTS;
+
+/** Registers the six invariants of the README's table. */
+export function registerInvariants(ctx: PluginContext<UtraceState>): void {
+  ctx.invariant(UTRACE_INVARIANTS.lifetime, brokenInvariant(UTRACE_INVARIANTS.lifetime));
+  ctx.invariant(UTRACE_INVARIANTS.deathReap, brokenInvariant(UTRACE_INVARIANTS.deathReap));
+  ctx.invariant(UTRACE_INVARIANTS.detach, brokenInvariant(UTRACE_INVARIANTS.detach));
+  ctx.invariant(UTRACE_INVARIANTS.aggregate, brokenInvariant(UTRACE_INVARIANTS.aggregate));
+  ctx.invariant(UTRACE_INVARIANTS.stopped, stoppedInvariant());
+  ctx.invariant(UTRACE_INVARIANTS.flags, flagsInvariant());
+}

@@ -123,6 +123,13 @@ function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean 
  */
 export function registerReducers(ctx: PluginContext<UtraceState>): void {
   ctx.initSlice(INITIAL_UTRACE_STATE);
+  registerEngineReducers(ctx);
+  registerPassReducers(ctx);
+  registerTaskReducers(ctx);
+}
+
+/** The engine's lifecycle: attach, references, detach, its mask and ENGINE_STOP. */
+function registerEngineReducers(ctx: PluginContext<UtraceState>): void {
   ctx.on('utrace/engine-attached', (u, e) => {
     u.engines[e.engine] = { id: e.engine, target: e.pid, ops: e.ops, flags: 0, stop: false, detached: false, listed: true, refs: 1, freed: false };
     u.nextEngine = Math.max(u.nextEngine, e.engine + 1);
@@ -185,6 +192,10 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     const t = u.tasks[e.pid];
     if (t !== undefined && e.stop) t.flags |= ENGINE_STOP;
   });
+}
+
+/** A reporting pass: resume, splice, reset and the hot per-callback events. */
+function registerPassReducers(ctx: PluginContext<UtraceState>): void {
   ctx.on('utrace/resume', (_d, e, s) => {
     const u = utraceSlice(s);
     const t = u.tasks[e.pid];
@@ -246,6 +257,10 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
     }
     return Object.freeze({ ...u, reports: u.reports + 1, broken });
   });
+}
+
+/** The task's side: stop and wake, clone, vfork, death and reap, and its release. */
+function registerTaskReducers(ctx: PluginContext<UtraceState>): void {
   ctx.on('utrace/stopped', (u, e) => {
     const t = u.tasks[e.pid];
     if (t !== undefined) t.stopped = true;
