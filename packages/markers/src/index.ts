@@ -5,7 +5,9 @@
  */
 import './events.js';
 
-export { markers, CORE_MARKERS, DEFAULT_PRIO, MARKERS_MUTEX, MARKERS_VERSION, TIMER_IRQ } from './internal/plugin.js';
+export { markers, MARKERS_VERSION } from './internal/plugin.js';
+export { DEFAULT_PRIO, MARKERS_MUTEX } from './marker.js';
+export { CORE_MARKERS, TIMER_IRQ } from './internal/core-sites.js';
 export { formatMarker, schedProbes, statsProbe, traceProbe } from './probes.js';
 export type { SchedProbes, SchedProbesSummary, StatsProbe, TraceProbe, TraceRecord } from './probes.js';
 export type { MarkerTransition } from './events.js';

@@ -1,5 +1,5 @@
 import type { KPath } from '@tracelab/core';
-import { CORE_MARKERS } from './internal/plugin.js';
+import { CORE_MARKERS } from './internal/core-sites.js';
 import type { MarkerProbe, MarkersApi } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY, ENOENT, ENOMEM, EPERM, EEXIST, canonicalJson, createKernel, definePlugin, replay, type Strategy } from '@tracelab/core';
-import { markers, type MarkerProbe } from '@tracelab/markers';
+import { MARKERS_MUTEX, markers, type MarkerProbe } from '@tracelab/markers';
 import { eventsOf, expectClean, kernelWith, recorder, nop } from './helpers.js';
 
 const FMT = 'value %d name %s';
@@ -211,6 +211,52 @@ describe('error codes', () => {
     expect(k2.call(a2.probeUnregister('ev', r))).toBe(0); // 3->2 again: allocation 6
     expect(a2.probes('ev').map((c) => c.probe)).toEqual([p, q]);
     expectClean(k2);
+  });
+
+  it('releases markers_mutex on every return, error or not (one exit), and leaves it free', () => {
+    // Allocations: 1 the entry of 'ev' (fails), 2 the entry again, 3 the 1->2 array (fails).
+    const k = kernelWith({}, { faultInjection: true, strategy: failAllocs(1, 3) });
+    const api = k.api.markers;
+    api.defineMarker('ev', FMT);
+    const p: MarkerProbe = nop();
+    const q: MarkerProbe = nop();
+    const results: Array<{ what: string; ret: number; acquired: number; released: number }> = [];
+    const call = (what: string, path: Parameters<typeof k.call>[0]): void => {
+      const before = k.log.length;
+      const ret = k.call(path) as number;
+      const mine = k.log.slice(before).filter((e) => (e.type === 'lock/acquired' || e.type === 'lock/released') && e.lock === MARKERS_MUTEX);
+      results.push({
+        what,
+        ret,
+        acquired: mine.filter((e) => e.type === 'lock/acquired').length,
+        released: mine.filter((e) => e.type === 'lock/released').length,
+      });
+    };
+    call('entry allocation fails', api.probeRegister('ev', FMT, p));
+    call('format differs', api.probeRegister('ev', 'other %d', p));
+    call('registered', api.probeRegister('ev', FMT, p));
+    call('same probe again', api.probeRegister('ev', FMT, p));
+    call('array allocation fails', api.probeRegister('ev', FMT, q));
+    call('no such marker', api.probeUnregister('nothing', p));
+    call('probe not connected', api.probeUnregister('ev', q));
+    call('unregistered', api.probeUnregister('ev', p));
+    expect(results.map((r) => [r.what, r.ret])).toEqual([
+      ['entry allocation fails', -ENOMEM],
+      ['format differs', -EPERM],
+      ['registered', 0],
+      ['same probe again', -EBUSY],
+      ['array allocation fails', -ENOMEM],
+      ['no such marker', -ENOENT],
+      ['probe not connected', 0],
+      ['unregistered', 0],
+    ]);
+    for (const r of results) {
+      expect(r.acquired, r.what).toBeGreaterThan(0);
+      expect(r.released, r.what).toBe(r.acquired);
+    }
+    const lock = k.state.locks[MARKERS_MUTEX];
+    expect(lock?.kind === 'mutex' ? [lock.owner, lock.waiters] : lock).toEqual([null, []]);
+    expectClean(k);
   });
 
   it('refuses host misuse synchronously with INVALID_OPTION', () => {

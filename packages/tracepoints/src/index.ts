@@ -9,7 +9,7 @@
 import './events.js';
 
 export { tracepoints, TRACEPOINTS_INVARIANTS, TRACEPOINTS_VERSION } from './internal/plugin.js';
-export { TRACEPOINTS_MUTEX, TRACEPOINT_DEFAULT_PRIO } from './internal/tracepoint.js';
+export { TRACEPOINTS_MUTEX, TRACEPOINT_DEFAULT_PRIO } from './tracepoint.js';
 export { tpStubFunc } from './internal/registry.js';
 export { UNSAFE_VARIANTS } from './events.js';
 export type {

@@ -189,11 +189,28 @@ export class Registry {
   readonly coreSites = new Map<string, Site>();
   /** Loaded modules' sites, in load order. guarded by: markers_mutex (written by the module hooks). */
   readonly moduleSites = new Map<string, Site[]>();
-  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. */
-  hotVersion = 0;
+  /**
+   * Moves on every hot change, so the consistency invariant can skip the steps that changed
+   * nothing. Written only by `touch()` (and put back by the restore of `mark()`).
+   */
+  private version = 0;
   private nextArrayId = 1;
   /** Probe and private-data labels. guarded by: markers_mutex (registrations label under it). */
   private readonly labels = new ValueLabels();
+
+  /** The hot version: equal between two steps only if nothing hot changed in between. */
+  get hotVersion(): number {
+    return this.version;
+  }
+
+  /**
+   * The one place the hot version moves. Kernel paths call it through `logHot` (internal/instance.ts),
+   * with the event that logs the change in the same step; host-side and unlogged changes
+   * (core sites, a module's site list) call it directly.
+   */
+  touch(): void {
+    this.version++;
+  }
 
   /** A stable name for a value, within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
   label(value: unknown, fallback: string): string {
@@ -222,7 +239,7 @@ export class Registry {
     const entries = [...this.entries].map(([name, e]) => ({ name, e, fields: { ...e } }));
     const core = [...this.coreSites].map(([name, s]) => ({ name, s, fields: siteFields(s) }));
     const modules = [...this.moduleSites].map(([module, list]) => ({ module, list: [...list], fields: list.map(siteFields) }));
-    const hot = this.hotVersion;
+    const hot = this.version;
     const nextArray = this.nextArrayId;
     const restoreLabels = this.labels.mark();
     return () => {
@@ -241,7 +258,7 @@ export class Registry {
         list.forEach((s, i) => Object.assign(s, fields[i]));
         this.moduleSites.set(module, [...list]);
       }
-      this.hotVersion = hot;
+      this.version = hot;
       this.nextArrayId = nextArray;
       restoreLabels();
     };
@@ -301,7 +318,7 @@ export class Registry {
     // Host-side, so it is not logged: only when the entry's format already matches (no adoption).
     const entry = this.entries.get(name);
     if (entry !== undefined && entry.refcount > 0 && entry.format === format) site.publish(entry);
-    this.hotVersion++;
+    this.touch();
     return site;
   }
 }

@@ -81,24 +81,34 @@ function stillReading(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksSta
   );
 }
 
+type On = <T extends EventType>(type: T, fn: (slice: Slice, e: KernelEvent<T>, s: KernelState) => void) => void;
+
+const fl = (slice: Slice, e: { flavour: RcuTasksFlavour }): WFlavour => slice[e.flavour];
+const gpOf = (slice: Slice, e: { flavour: RcuTasksFlavour }): WGp => {
+  const g = slice[e.flavour].gp;
+  if (g === null) throw new Error(`no ${e.flavour} grace period in progress`);
+  return g;
+};
+const preGp = (s: KernelState, flavour: RcuTasksFlavour): RcuTasksGpState => rcuTasksSlice(s)[flavour].gp!;
+const violate = (slice: Slice, invariant: string, message: string): void => {
+  if (slice.violation === null) slice.violation = { invariant, message };
+};
+
 /** Folds the plugin's events (and the core events it watches) into its slice. */
 export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
-  const on = <T extends EventType>(type: T, fn: (slice: Slice, e: KernelEvent<T>, s: KernelState) => void): void => {
+  const on: On = (type, fn) => {
     ctx.on(type, (draft, e, s) => {
       fn(draft as unknown as Slice, e, s);
     });
   };
-  const fl = (slice: Slice, e: { flavour: RcuTasksFlavour }): WFlavour => slice[e.flavour];
-  const gpOf = (slice: Slice, e: { flavour: RcuTasksFlavour }): WGp => {
-    const g = slice[e.flavour].gp;
-    if (g === null) throw new Error(`no ${e.flavour} grace period in progress`);
-    return g;
-  };
-  const preGp = (s: KernelState, flavour: RcuTasksFlavour): RcuTasksGpState => rcuTasksSlice(s)[flavour].gp!;
-  const violate = (slice: Slice, invariant: string, message: string): void => {
-    if (slice.violation === null) slice.violation = { invariant, message };
-  };
+  registerGpStartReducers(on);
+  registerToUserReducers(ctx);
+  registerGpEndReducers(on);
+  registerTraceReducers(on);
+}
 
+/** The callback list, the kthread, the list grab and the holdout scan. */
+function registerGpStartReducers(on: On): void {
   on('rcu-tasks/callback-queued', (slice, e) => {
     fl(slice, e).nextCallbackId = e.id + 1;
   });
@@ -148,6 +158,10 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
     g.holdouts = holdouts;
     g.rescans += 1;
   });
+}
+
+/** Returns to user mode: quiescent states of the tasks flavour, folded from the core's own events. */
+function registerToUserReducers(ctx: PluginContext<RcuTasksState>): void {
   // Running in user mode is a quiescent state. The kernel notices it at the next scheduler tick
   // in user mode (rcu_check_callbacks -> rcu_note_voluntary_context_switch clears the holdout
   // flag); here the return to user mode itself does, folded from the core's own transition
@@ -174,6 +188,10 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
   ctx.on('task/to-user', (draft, e, s) => {
     toUser(draft as unknown as Slice, e.pid, s);
   });
+}
+
+/** Stalls, the end of a GP (where the readers invariants are checked), the callbacks it runs and its record. */
+function registerGpEndReducers(on: On): void {
   on('rcu-tasks/stall', (slice, e) => {
     gpOf(slice, e).stalls += 1;
   });
@@ -219,7 +237,10 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
     f.lastGp = { gp: g.gp, start: g.start, end: e.time, callbacks: g.last - g.first + 1, holdouts: g.scannedHoldouts, rescans: g.rescans, stalls: g.stalls };
     f.gp = null;
   });
+}
 
+/** The tasks-trace read side. */
+function registerTraceReducers(on: On): void {
   // tasks-trace read side: the nesting count per task, and the seq of the outermost lock,
   // which names the section (a section that ends and a new one that opens are different).
   on('rcu-tasks/trace-lock', (slice, e, s) => {

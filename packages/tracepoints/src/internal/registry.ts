@@ -85,12 +85,26 @@ export class Registry {
   readonly tracepoints = new Map<string, Tracepoint>();
   /** Each loaded module's tracepoint names, in load order. */
   readonly modules = new Map<string, string[]>();
-  /** Bumped on every hot change; lets the consistency invariant skip unchanged steps. guarded by: tracepoints_mutex, or the grace-period callback that frees an array. */
-  hotVersion = 0;
+  /**
+   * Moves on every hot change, so the consistency invariants can skip the steps that changed
+   * nothing. Written only by `touch()` (guarded by: tracepoints_mutex, or the grace-period
+   * callback that frees an array) and put back by the restore of `mark()`.
+   */
+  private version = 0;
   /** guarded by: tracepoints_mutex (allocate_probes runs under it). */
   private nextArrayId = 1;
   /** Probe and data labels. guarded by: tracepoints_mutex (registrations label under it). */
   private readonly labels = new ValueLabels();
+
+  /** The hot version: equal between two steps only if nothing hot changed in between. */
+  get hotVersion(): number {
+    return this.version;
+  }
+
+  /** The one place the hot version moves: called by every hot write, in the step of its event. */
+  touch(): void {
+    this.version++;
+  }
 
   /** A stable name for a value within this kernel: `fn#3`, `obj#4`, `n:5`, `s:"x"`. */
   label(value: unknown, fallback: string): string {
@@ -114,7 +128,7 @@ export class Registry {
    */
   mark(): () => void {
     const core = [...this.tracepoints.values()];
-    const hot = this.hotVersion;
+    const hot = this.version;
     const nextArray = this.nextArrayId;
     const restoreLabels = this.labels.mark();
     return () => {
@@ -128,7 +142,7 @@ export class Registry {
         this.tracepoints.set(tp.name, tp);
       }
       this.modules.clear();
-      this.hotVersion = hot + 1;
+      this.version = hot + 1;
     };
   }
 }

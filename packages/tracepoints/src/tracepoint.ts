@@ -23,9 +23,9 @@ import {
   type KernelState,
 } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
-import type { ModuleTracepointSpec, ResolvedTracepointsOptions, TracepointProbe, TracepointTransition, TransitionSync } from '../events.js';
-import { tracepointsSlice } from './reducers.js';
-import { Tracepoint, liveFuncs, tpStubFunc, type ProbeArray, type Registry, type TpFunc } from './registry.js';
+import type { ModuleTracepointSpec, ResolvedTracepointsOptions, TracepointProbe, TracepointTransition, TracepointsState, TransitionSync } from './events.js';
+import { tracepointsSlice } from './internal/reducers.js';
+import { Tracepoint, liveFuncs, tpStubFunc, type ProbeArray, type Registry, type TpFunc } from './internal/registry.js';
 
 /** The mutex every probe-array change runs under (upstream's `tracepoints_mutex`). */
 export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
@@ -33,13 +33,32 @@ export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
 /** TRACEPOINT_DEFAULT_PRIO. */
 export const TRACEPOINT_DEFAULT_PRIO = 10;
 
-/** What the paths need from the plugin instance (given once, at registration). */
+/**
+ * The state of one tracepoints plugin instance (one kernel), as one explicit object: what the
+ * kernel paths here and in call-site.ts, the module hooks, the invariants and the API share.
+ * Built once, at registration. The folded state is the slice (written only by reducers).
+ */
 export interface TracepointEnv {
+  /**
+   * The hot table call sites read: tracepoints, keys, `funcs` pointers, static calls, arrays,
+   * labels. guarded by: tracepoints_mutex for kernel paths (each field of Registry and
+   * Tracepoint says the same where it is declared); the host-side `defineTracepoint` writes it
+   * only between steps; the grace-period callback sets an old array's `freed`.
+   */
   readonly reg: Registry;
+  /** The options, resolved once by the factory. Never written. */
   readonly opts: ResolvedTracepointsOptions;
-  /** The Tasks-Trace flavour, when `rcu-tasks` is in the stack. */
+  /** The Tasks-Trace flavour, when `rcu-tasks` is in the stack. Never written. */
   readonly rcuTasks: RcuTasksApi | undefined;
+  /**
+   * What the consistency invariants last computed: the slice and hot version they checked, and
+   * the problems found. Written only by internal/checks.ts and by `kernel.reset`.
+   */
+  readonly checked: { slice: TracepointsState | undefined; hot: number; problems: Partial<Record<TracepointsInvariantKey, string>> };
 }
+
+/** The invariants computed together from the hot table (TRACEPOINTS_INVARIANTS' keys). */
+export type TracepointsInvariantKey = 'arrayOrder' | 'keyMatchesFuncs' | 'registryMatchesState';
 
 const same = (f: TpFunc, func: TracepointProbe, data: unknown): boolean => f.func === func && Object.is(f.data, data);
 
@@ -73,7 +92,7 @@ function* ensureDefined(tp: Tracepoint): KPath<void> {
 function* setKey(env: TracepointEnv, tp: Tracepoint, on: boolean): KPath<void> {
   if (tp.key === on) return;
   tp.key = on;
-  env.reg.hotVersion++;
+  env.reg.touch();
   yield* emit({ type: 'tracepoints/key', name: tp.name, enabled: on });
 }
 
@@ -84,7 +103,7 @@ function* updateCall(env: TracepointEnv, tp: Tracepoint, single: TpFunc | null):
   if (was === null && target === null) return;
   if (was !== null && target !== null && was.func === target.func) return;
   tp.staticCall = target;
-  env.reg.hotVersion++;
+  env.reg.touch();
   yield* emit({ type: 'tracepoints/static-call', name: tp.name, target: target?.label ?? 'iterator' });
 }
 
@@ -131,7 +150,7 @@ function* releaseProbes(env: TracepointEnv, tp: Tracepoint, old: ProbeArray | nu
   if (env.opts.unsafe.includes('free-immediately')) {
     yield* emit({ type: 'tracepoints/array-retired', name: tp.name, array: old.id, flavour: 'none', gp: 0, callback: null });
     old.freed = true;
-    env.reg.hotVersion++;
+    env.reg.touch();
     yield* emit({ type: 'tracepoints/array-freed', name: tp.name, array: old.id, flavour: 'none', completed: 0 });
     return;
   }
@@ -143,7 +162,7 @@ function* releaseProbes(env: TracepointEnv, tp: Tracepoint, old: ProbeArray | nu
   const reg = env.reg;
   const free = function* rcuFreeOldProbes(): KPath<void> {
     old.freed = true;
-    reg.hotVersion++;
+    reg.touch();
     const now = yield* getState();
     yield* emit({ type: 'tracepoints/array-freed', name: tp.name, array: old.id, flavour, completed: viaTrace ? traceGpCompleted(now) : now.rcu.completed });
   };
@@ -230,7 +249,7 @@ function* publish(
   event: EventInput<'tracepoints/registered'> | EventInput<'tracepoints/unregistered'>,
 ): KPath<void> {
   tp.funcs = next;
-  env.reg.hotVersion++;
+  env.reg.touch();
   yield* emit(event);
 }
 
@@ -254,7 +273,7 @@ export function* tracepointRemoveFunc(env: TracepointEnv, tp: Tracepoint, func: 
       // or freed, and the next change purges the stubs.
       if (matching.length > 0 && func !== null) {
         for (const f of matching) f.func = tpStubFunc;
-        env.reg.hotVersion++;
+        env.reg.touch();
         yield* emit({
           type: 'tracepoints/stub-installed',
           name: tp.name,
@@ -366,7 +385,7 @@ export function* tracepointModuleComing(env: TracepointEnv, module: string, spec
       yield* emit({ type: 'tracepoints/defined', name: spec.name, module, faultable });
     }
     env.reg.modules.set(module, names);
-    env.reg.hotVersion++;
+    env.reg.touch();
   } finally {
     yield* mutexUnlock(TRACEPOINTS_MUTEX);
   }
@@ -396,7 +415,7 @@ export function* tracepointModuleGoing(env: TracepointEnv, module: string): KPat
       yield* emit({ type: 'tracepoints/removed', name, module });
     }
     env.reg.modules.delete(module);
-    env.reg.hotVersion++;
+    env.reg.touch();
   } finally {
     yield* mutexUnlock(TRACEPOINTS_MUTEX);
   }

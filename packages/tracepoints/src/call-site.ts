@@ -4,10 +4,10 @@
  * (or none) are connected.
  */
 import { TracelabError, callbackPath, current, emit, getState, preemptDisable, preemptEnable, schedPoint, type KPath } from '@tracelab/core';
-import { pairKey, tracepointsSlice } from './reducers.js';
-import { tpStubFunc, type ProbeArray, type Tracepoint } from './registry.js';
+import { pairKey, tracepointsSlice } from './internal/reducers.js';
+import { tpStubFunc, type ProbeArray, type Tracepoint } from './internal/registry.js';
 import type { TracepointEnv } from './tracepoint.js';
-import type { TracepointProbe, TracepointsState } from '../events.js';
+import type { TracepointProbe, TracepointsState } from './events.js';
 
 /** Was (probe, data) registered on `name` at some moment since the read section began at `readVersion`? */
 function registeredDuring(s: TracepointsState, name: string, probe: string, data: string, readVersion: number): boolean {

@@ -1,0 +1,299 @@
+/*
+ * kernel/rcu/tasks.h (and rcu_tasks_kthread of kernel/rcu/update.c in v3.18), step for step:
+ * call_rcu_tasks and its GP kthread started on first use, the list grab, rcu_tasks_wait_gp
+ * (synchronize_sched, the holdout scan, the holdout loop with its back-off and stall warnings,
+ * synchronize_sched), the tasks-trace flavour (rcu_read_lock_trace / rcu_read_unlock_trace and
+ * its grace period), synchronize_rcu_tasks / rcu_barrier_tasks through a wakeup callback, and
+ * synchronize_rcu_tasks_rude.
+ *
+ * Each flavour has one callback list (ids in the state, closures in the plugin instance), one
+ * GP kthread started on demand, and one GP at a time. Callback ids are handed out in queue
+ * order and a GP takes the whole list, so "queued before the grab" is "id <= takenThrough".
+ * Every path takes the plugin instance (internal/instance.ts) first.
+ */
+import {
+  current,
+  emit,
+  getState,
+  intMapGet,
+  intMapValues,
+  kernelBug,
+  kthreadRun,
+  msleep,
+  rcuReadLock,
+  rcuReadUnlock,
+  schedPoint,
+  synchronizeRcu,
+  waitEvent,
+  wakeUp,
+  type KPath,
+  type KernelState,
+  type RcuCallback,
+} from '@tracelab/core';
+import type { HoldoutDropReason, HoldoutState, RcuTasksFlavour } from './events.js';
+import type { RcuTasksInstance } from './internal/instance.js';
+import { invokeCallback } from './internal/invoke.js';
+import type { ResolvedRcuTasksOptions } from './internal/options.js';
+import { flavourOf, intMapEntries, onRq, queuedCallbacks, rcuTasksSlice } from './internal/slice.js';
+
+/** The GP kthreads' names, as in the kernel. */
+export const KTHREAD_COMM: Readonly<Record<RcuTasksFlavour, string>> = { tasks: 'rcu_tasks_kthre', trace: 'rcu_tasks_trace' };
+
+/** Stall warnings name at most this many holdouts (the count says how many there are). */
+const STALL_LIST = 16;
+
+/**
+ * call_rcu_tasks / call_rcu_tasks_trace: queues `fn` (a plain function, or a generator function
+ * when it emits events or reads state) for after the flavour's next grace period and returns
+ * its callback id. Starts the GP kthread if none runs. Never blocks.
+ */
+export function* callRcuTasksFlavour(m: RcuTasksInstance, flavour: RcuTasksFlavour, fn: RcuCallback, label: string): KPath<number> {
+  if (typeof fn !== 'function')
+    throw kernelBug(`call_rcu_tasks${flavour === 'trace' ? '_trace' : ''}: the callback must be a function (plain, or a generator function), got ${typeof fn}`);
+  const me = yield* current();
+  const f = flavourOf(yield* getState(), flavour);
+  const id = f.nextCallbackId;
+  m.closures[flavour].set(id, { fn, label });
+  yield* emit({ type: 'rcu-tasks/callback-queued', flavour, id, label, pid: me.pid });
+  // The kthread is started on first use, as in 3.18 (rcu_spawn_tasks_kthread). It exits
+  // when it finds the list empty; the test and the start are one step, so a call cannot
+  // slip between a kthread deciding to exit and its exit.
+  if (f.kthread === null) {
+    const pid = yield* kthreadRun(rcuTasksKthread(m, flavour), KTHREAD_COMM[flavour]);
+    yield* emit({ type: 'rcu-tasks/kthread-start', flavour, pid });
+  }
+  return id;
+}
+
+/**
+ * rcu_tasks_kthread: take the whole list, wait for a grace period, invoke the batch; again
+ * while callbacks keep coming; exit when none is queued.
+ */
+export function* rcuTasksKthread(m: RcuTasksInstance, flavour: RcuTasksFlavour): KPath<void> {
+  const me = yield* current();
+  for (;;) {
+    const f = flavourOf(yield* getState(), flavour);
+    if (queuedCallbacks(f) === 0) {
+      yield* emit({ type: 'rcu-tasks/kthread-exit', flavour, pid: me.pid });
+      return;
+    }
+    const gp = f.completed + 1;
+    const first = f.takenThrough + 1;
+    const last = f.nextCallbackId - 1;
+    // The list grab: from here callbacks queued by anyone wait for the next GP.
+    yield* emit({ type: 'rcu-tasks/gp-start', flavour, gp, first, last });
+    if (flavour === 'tasks') yield* rcuTasksWaitGp(m, me.pid, gp);
+    else yield* rcuTasksTraceWaitGp(m, me.pid, gp);
+    yield* emit({ type: 'rcu-tasks/gp-end', flavour, gp });
+    yield* rcuTasksInvokeCbs(m, flavour, gp, first, last);
+    yield* msleep(m.batchDelay);
+  }
+}
+
+/** The batch of one GP, in queue order, each as its own callback (a failure is logged, not fatal). */
+function* rcuTasksInvokeCbs(m: RcuTasksInstance, flavour: RcuTasksFlavour, gp: number, first: number, last: number): KPath<void> {
+  let invoked = 0;
+  for (let id = first; id <= last; id++) {
+    const cb = m.closures[flavour].get(id);
+    m.closures[flavour].delete(id);
+    const failure = cb === undefined ? `callback ${id} has no closure (queued by a step that was rolled back)` : yield* invokeCallback(cb);
+    const label = cb?.label ?? '?';
+    if (failure === null) {
+      yield* emit({ type: 'rcu-tasks/callback-invoked', flavour, gp, id, label });
+      invoked++;
+    } else {
+      yield* emit({ type: 'rcu-tasks/callback-failed', flavour, gp, id, label, message: failure });
+    }
+    yield* schedPoint(); // cond_resched() between callbacks
+  }
+  yield* emit({ type: 'rcu-tasks/gp-done', flavour, gp, invoked });
+}
+
+/**
+ * The holdout loop shared by both flavours (rcu_tasks_wait_gp): sleep, back off from hz/10 to
+ * hz ticks, rescan only the holdouts, warn about a stall every `stallTimeout` ticks.
+ */
+export function* waitForHoldouts(
+  m: RcuTasksInstance,
+  flavour: RcuTasksFlavour,
+  gp: number,
+  check: (s: KernelState, pid: number, h: HoldoutState) => HoldoutDropReason | null,
+): KPath<void> {
+  const options = m.options;
+  let fract = 10;
+  let rescan = 0;
+  const start = flavourOf(yield* getState(), flavour).gp!.start;
+  let nextStall = options.stallTimeout;
+  for (;;) {
+    const g = flavourOf(yield* getState(), flavour).gp!;
+    if (g.holdouts.size === 0) return;
+    yield* msleep(Math.max(1, Math.floor(options.hz / fract)));
+    if (fract > 1) fract--;
+    const s = yield* getState();
+    const holdouts = flavourOf(s, flavour).gp!.holdouts;
+    const dropped: Array<{ pid: number; why: HoldoutDropReason }> = [];
+    for (const [pid, h] of intMapEntries(holdouts)) {
+      const why = check(s, pid, h);
+      if (why !== null) dropped.push({ pid, why });
+    }
+    rescan++;
+    yield* emit({ type: 'rcu-tasks/rescan', flavour, gp, rescan, dropped, remaining: holdouts.size - dropped.length });
+    const waited = s.clock.now - start;
+    if (options.stallTimeout > 0 && waited >= nextStall && holdouts.size > dropped.length) {
+      const gone = new Set(dropped.map((d) => d.pid));
+      const still: number[] = [];
+      for (const [pid] of intMapEntries(holdouts)) if (!gone.has(pid) && still.length < STALL_LIST) still.push(pid);
+      yield* emit({ type: 'rcu-tasks/stall', flavour, gp, ticks: waited, count: holdouts.size - dropped.length, holdouts: still });
+      while (nextStall <= waited) nextStall += options.stallTimeout;
+    }
+  }
+}
+
+/**
+ * check_holdout_task: a holdout stays one while it is on a runqueue, in kernel mode, with its
+ * voluntary-switch count unchanged and its flag still set. Preemption is not a quiescent
+ * state (unless `quiescentOnPreempt`, the unsafe variant).
+ */
+export function checkHoldoutTask(options: ResolvedRcuTasksOptions, s: KernelState, pid: number, h: HoldoutState): HoldoutDropReason | null {
+  const t = intMapGet(s.tasks, pid);
+  if (t === undefined || t.state === 'zombie' || t.state === 'dead') return 'exited';
+  if (!onRq(t)) return 'off-rq';
+  if (t.nvcsw !== h.nvcsw) return 'voluntary';
+  if (!h.flag || t.mode === 'user') return 'user';
+  if (options.quiescentOnPreempt && t.nivcsw !== h.nivcsw) return 'preempted';
+  return null;
+}
+
+/** One RCU-tasks grace period: synchronize_sched, the scan, the holdout loop, synchronize_sched. */
+export function* rcuTasksWaitGp(m: RcuTasksInstance, self: number, gp: number): KPath<void> {
+  // Tasks that were preempt-disabled (an RCU-sched reader) before the grab have left that
+  // region; also orders the grab before the scan.
+  yield* synchronizeRcu();
+  // The scan, as an RCU reader walking the task list: every task on a runqueue, not idle
+  // (the idle tasks are not on the list at all), not this kthread, and not in user mode
+  // (where it holds no kernel code: the kernel clears the flag at the next tick).
+  yield* rcuReadLock();
+  const s = yield* getState();
+  const pids: number[] = [];
+  let scanned = 0;
+  for (const t of intMapValues(s.tasks)) {
+    scanned++;
+    if (t.pid === self || !onRq(t) || t.mode !== 'kernel') continue;
+    pids.push(t.pid);
+  }
+  yield* emit({ type: 'rcu-tasks/holdouts', flavour: 'tasks', gp, pids, scanned });
+  yield* rcuReadUnlock();
+  // The kernel's synchronize_srcu(&tasks_rcu_exit_srcu) covers tasks already off the list but
+  // still exiting; here the scan saw every task still in the state (exiting ones included),
+  // so there is no such gap to close.
+  yield* waitForHoldouts(m, 'tasks', gp, (st, pid, h) => checkHoldoutTask(m.options, st, pid, h));
+  // Orders the holdouts' last accesses before the callbacks (the kernel's second synchronize_sched).
+  yield* synchronizeRcu();
+}
+
+/**
+ * A tasks-trace holdout: every task whose nesting is above 0 at the scan is a holdout until the
+ * section it is in ends, wherever it is: running, preempted, asleep in a page fault, or on
+ * another CPU by now (unless `traceQuiescentOnSwitch`, the unsafe variant).
+ */
+export function checkTraceHoldout(options: ResolvedRcuTasksOptions, s: KernelState, pid: number, h: HoldoutState): HoldoutDropReason | null {
+  const r = intMapGet(rcuTasksSlice(s).traceReaders, pid);
+  if (r === undefined || r.since !== h.since) return 'unlocked';
+  if (options.traceQuiescentOnSwitch) {
+    const t = intMapGet(s.tasks, pid);
+    if (t === undefined || t.nvcsw !== h.nvcsw || t.nivcsw !== h.nivcsw || !onRq(t)) return 'preempted';
+  }
+  return null;
+}
+
+/** One RCU-tasks-trace grace period: the readers at the scan, then the holdout loop. */
+export function* rcuTasksTraceWaitGp(m: RcuTasksInstance, self: number, gp: number): KPath<void> {
+  const s = yield* getState();
+  const readers = rcuTasksSlice(s).traceReaders;
+  const pids: number[] = [];
+  for (const [pid] of intMapEntries(readers)) if (pid !== self) pids.push(pid);
+  yield* emit({ type: 'rcu-tasks/holdouts', flavour: 'trace', gp, pids, scanned: readers.size });
+  yield* waitForHoldouts(m, 'trace', gp, (st, pid, h) => checkTraceHoldout(m.options, st, pid, h));
+}
+
+/**
+ * synchronize_rcu_tasks / rcu_barrier_tasks (and their tasks-trace forms): a callback that wakes
+ * the caller, then wait_event on it. A single FIFO list, so the callback runs after every one
+ * queued before it: the same wait is both a grace period and a barrier.
+ */
+export function* waitForCallback(m: RcuTasksInstance, flavour: RcuTasksFlavour, what: string): KPath<void> {
+  const me = yield* current();
+  // A tasks-trace reader that waits for a tasks-trace GP waits for itself: its own section is
+  // open at the GP's scan, so it is a holdout until it unlocks, which it never does (the
+  // kernel's lockdep splat "Illegal synchronize_rcu_tasks_trace() in RCU Tasks Trace
+  // read-side critical section"). A BUG here, rather than a GP that never ends.
+  // (The tasks flavour cannot deadlock this way: the caller sleeps, a voluntary switch.)
+  if (flavour === 'trace') {
+    const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+    if (r !== undefined)
+      throw kernelBug(
+        `${what}() by pid ${me.pid} inside its own tasks-trace read-side critical section (nesting ${r.nesting}): the grace period would wait for the caller`,
+      );
+  }
+  const channel = `${flavour === 'trace' ? 'rcu-tasks-trace' : 'rcu-tasks'}:${me.pid}`;
+  // Written by the wakeup callback (in the GP kthread), read by the caller's wait condition;
+  // the runtime's single thread orders them.
+  let done = false;
+  const id = yield* callRcuTasksFlavour(
+    m,
+    flavour,
+    function* wakeme() {
+      done = true;
+      yield* wakeUp(channel);
+    },
+    `${what}(${me.pid})`,
+  );
+  // `invokedThrough` also covers a wakeup callback that failed.
+  yield* waitEvent(channel, (s) => done || flavourOf(s, flavour).invokedThrough >= id);
+}
+
+/**
+ * synchronize_rcu_tasks_rude (rcu_tasks_rude_wait_gp): schedule_on_each_cpu of an empty work
+ * item. A worker bound to each CPU (kworker/N) runs there, so every CPU has passed a context
+ * switch since the call: an idle CPU has left its idle routine, a CPU in user mode has entered
+ * the kernel. The caller waits for all of them (flush_work). There is no scan and no holdout:
+ * the wait is the switches themselves.
+ */
+export function* synchronizeRcuTasksRude(): KPath<void> {
+  const me = yield* current();
+  const cpus = (yield* getState()).cpus.length;
+  const channel = `rcu-tasks-rude:${me.pid}`;
+  // The workers still to run. Written by the workers (each once, in the step it runs) and
+  // read by the caller's wait condition; the runtime's single thread orders them.
+  let left = cpus;
+  yield* emit({ type: 'rcu-tasks/rude-start', pid: me.pid, cpus });
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    yield* kthreadRun(
+      (function* rcuTasksBeRude(): KPath<void> {
+        const w = yield* current();
+        yield* emit({ type: 'rcu-tasks/rude-cpu', pid: me.pid, worker: w.pid });
+        left--;
+        yield* wakeUp(channel);
+      })(),
+      `kworker/${cpu}:rude`,
+      { cpu },
+    );
+  }
+  yield* waitEvent(channel, () => left === 0);
+  yield* emit({ type: 'rcu-tasks/rude-end', pid: me.pid });
+}
+
+/** rcu_read_lock_trace: one more level of the caller's tasks-trace nesting. */
+export function* rcuReadLockTrace(): KPath<void> {
+  const me = yield* current();
+  const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+  yield* emit({ type: 'rcu-tasks/trace-lock', pid: me.pid, nesting: (r?.nesting ?? 0) + 1 });
+}
+
+/** rcu_read_unlock_trace: one level less; a BUG outside any section. */
+export function* rcuReadUnlockTrace(): KPath<void> {
+  const me = yield* current();
+  const r = intMapGet(rcuTasksSlice(yield* getState()).traceReaders, me.pid);
+  if (r === undefined) throw kernelBug(`rcu_read_unlock_trace by pid ${me.pid} outside any tasks-trace reader section`);
+  yield* emit({ type: 'rcu-tasks/trace-unlock', pid: me.pid, nesting: r.nesting - 1 });
+}
