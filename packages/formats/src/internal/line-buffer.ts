@@ -1,0 +1,147 @@
+/**
+ * A growable byte buffer that text is written into as ASCII digits and bytes, with no
+ * intermediate strings: the output side of the CTF reader's text path (`CtfEventStream.writeText`).
+ */
+
+const HEX = '0123456789ABCDEF';
+
+/**
+ * Bytes written so far are `buf[0, pos)`; the buffer doubles when a write would pass its end.
+ * Guarded by: single-threaded use by its one owner (a stream reader's packet, or the merge's
+ * output chunk).
+ */
+export class LineBuffer {
+  buf: Buffer;
+  pos = 0;
+  constructor(initial = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+  /** Bytes of `src[from, to)`. */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    const b = this.buf;
+    const p = this.pos;
+    // Short runs (names, prefixes, most lines) cost less as a loop than as a native call.
+    if (n <= 128) for (let k = 0; k < n; k++) b[p + k] = src[from + k]!;
+    else b.set(src.subarray(from, to), p);
+    this.pos = p + n;
+  }
+  /** All of `src`. */
+  bytes(src: Uint8Array): void {
+    this.copy(src, 0, src.length);
+  }
+  /** A string known to be ASCII (digits, `0x`, C's `%g`, field names checked at compile time). */
+  ascii(s: string): void {
+    const n = s.length;
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let k = 0; k < n; k++) b[p++] = s.charCodeAt(k);
+    this.pos = p;
+  }
+  /** Any string, as UTF-8. */
+  utf8(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+  /** A safe integer (`|n| < 2^53`) in decimal, as `String(n)` prints it. */
+  int(n: number): void {
+    this.ensure(17);
+    const b = this.buf;
+    if (n < 0) {
+      b[this.pos++] = 45;
+      n = -n;
+    }
+    if (n < 10) {
+      b[this.pos++] = 48 + n;
+      return;
+    }
+    let len = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) len++;
+    let p = this.pos + len;
+    this.pos = p;
+    if (n < 4294967296) {
+      while (n >= 10) {
+        const q = (n / 10) >>> 0;
+        b[--p] = 48 + n - q * 10;
+        n = q;
+      }
+    } else {
+      while (n >= 10) {
+        const q = Math.floor(n / 10);
+        b[--p] = 48 + n - q * 10;
+        n = q;
+      }
+    }
+    b[--p] = 48 + n;
+  }
+  /** A non-negative safe integer in upper-case hexadecimal (no prefix). */
+  hex(n: number): void {
+    this.ensure(14);
+    const b = this.buf;
+    let len = 1;
+    for (let t = n; t >= 16; t = Math.floor(t / 16)) len++;
+    let p = this.pos + len;
+    this.pos = p;
+    while (n >= 16) {
+      const q = Math.floor(n / 16);
+      b[--p] = HEX.charCodeAt(n - q * 16);
+      n = q;
+    }
+    b[--p] = HEX.charCodeAt(n);
+  }
+  /** `n` (0 to 999,999,999) as exactly nine digits, zero-padded. */
+  nine(n: number): void {
+    this.ensure(9);
+    const b = this.buf;
+    let p = this.pos + 9;
+    this.pos = p;
+    for (let k = 0; k < 9; k++) {
+      const q = (n / 10) >>> 0;
+      b[--p] = 48 + n - q * 10;
+      n = q;
+    }
+  }
+}
+
+/** The UTF-8 bytes of a string, for constant pieces written many times. */
+export function utf8Bytes(s: string): Uint8Array {
+  return Buffer.from(s, 'utf8');
+}
+
+/**
+ * One packet's events as text lines, for the merge: line k is `out.buf[start, ends[k])` (start
+ * is `ends[k - 1]`, or 0 for the first) and sorts by `keys[k]`. Refilled packet by packet.
+ * Guarded by: single-threaded use; written by its stream's reader, read by the merge.
+ */
+export class TextPacket {
+  readonly out = new LineBuffer();
+  readonly ends: number[] = [];
+  readonly keys: (number | bigint)[] = [];
+  /** Lines held. */
+  n = 0;
+  reset(): void {
+    this.out.pos = 0;
+    this.n = 0;
+  }
+  /** Ends the line written since the previous one, with its merge key. */
+  endLine(key: number | bigint): void {
+    this.ends[this.n] = this.out.pos;
+    this.keys[this.n] = key;
+    this.n++;
+  }
+}
