@@ -162,6 +162,26 @@ function putArray(t: Extract<TsdlType, { kind: 'array' }>, order: 'le' | 'be'): 
   };
 }
 
+/**
+ * A struct's writer as one generated function with a call site per field
+ * (`o.bytes(x1); p1(c, o);`): each site sees one writer, so V8 can inline it, where a loop's
+ * `puts[k](c, o)` sees them all. Only parameter names enter the code (the prefixes and
+ * writers are arguments). Undefined where code cannot be generated (a CSP without
+ * 'unsafe-eval'): the caller uses the loop.
+ */
+function generatedStruct(prefixes: readonly Uint8Array[], puts: readonly Put[], align: number): Put | undefined {
+  const lines = ['return function putStruct(c, o) {', `  c.align(${align});`];
+  for (let k = 0; k < puts.length; k++) lines.push(`  o.bytes(x${k});`, `  p${k}(c, o);`);
+  lines.push('  o.byte(32);', '  o.byte(125);', '};');
+  const params = [...prefixes.map((_, k) => `x${k}`), ...puts.map((_, k) => `p${k}`)];
+  try {
+    const make = new Function(...params, lines.join('\n')) as (...args: unknown[]) => Put;
+    return make(...prefixes, ...puts);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `{ a = 1, b = 2 }` in declared order (a decoded struct's key order), `{ }` when empty. */
 function putStruct(t: Extract<TsdlType, { kind: 'struct' }>, order: 'le' | 'be'): Put | undefined {
   const names = t.fields.map((f) => displayName(f.name));
@@ -180,6 +200,8 @@ function putStruct(t: Extract<TsdlType, { kind: 'struct' }>, order: 'le' | 'be')
     };
   }
   const prefixes = names.map((name, k) => utf8Bytes(`${k === 0 ? '{ ' : ', '}${name} = `));
+  const fast = generatedStruct(prefixes, puts, align);
+  if (fast !== undefined) return fast;
   const n = puts.length;
   return (c, o) => {
     c.align(align);

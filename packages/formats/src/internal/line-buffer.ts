@@ -3,8 +3,6 @@
  * intermediate strings: the output side of the CTF reader's text path (`CtfEventStream.writeText`).
  */
 
-const HEX = '0123456789ABCDEF';
-
 /**
  * Bytes written so far are `buf[0, pos)`; the buffer doubles when a write would pass its end.
  * Guarded by: single-threaded use by its one owner (a stream reader's packet, or the merge's
@@ -70,39 +68,40 @@ export class LineBuffer {
       b[this.pos++] = 48 + n;
       return;
     }
-    let len = 1;
-    for (let t = n; t >= 10; t = Math.floor(t / 10)) len++;
+    if (n >= 4294967296) {
+      this.ascii(String(n));
+      return;
+    }
+    // Below 2^32: integer division by `>>> 0`, the digits written from the last.
+    let len = 2;
+    for (let t = (n / 100) >>> 0; t > 0; t = (t / 10) >>> 0) len++;
     let p = this.pos + len;
     this.pos = p;
-    if (n < 4294967296) {
-      while (n >= 10) {
-        const q = (n / 10) >>> 0;
-        b[--p] = 48 + n - q * 10;
-        n = q;
-      }
-    } else {
-      while (n >= 10) {
-        const q = Math.floor(n / 10);
-        b[--p] = 48 + n - q * 10;
-        n = q;
-      }
+    while (n >= 10) {
+      const q = (n / 10) >>> 0;
+      b[--p] = 48 + n - q * 10;
+      n = q;
     }
     b[--p] = 48 + n;
   }
   /** A non-negative safe integer in upper-case hexadecimal (no prefix). */
   hex(n: number): void {
-    this.ensure(14);
+    if (n >= 4294967296) {
+      this.ascii(n.toString(16).toUpperCase());
+      return;
+    }
+    this.ensure(8);
     const b = this.buf;
     let len = 1;
-    for (let t = n; t >= 16; t = Math.floor(t / 16)) len++;
+    for (let t = n >>> 4; t > 0; t >>>= 4) len++;
     let p = this.pos + len;
     this.pos = p;
-    while (n >= 16) {
-      const q = Math.floor(n / 16);
-      b[--p] = HEX.charCodeAt(n - q * 16);
-      n = q;
-    }
-    b[--p] = HEX.charCodeAt(n);
+    let v = n >>> 0;
+    do {
+      const d = v & 15;
+      b[--p] = d < 10 ? 48 + d : 55 + d;
+      v >>>= 4;
+    } while (v > 0);
   }
   /** `n` (0 to 999,999,999) as exactly nine digits, zero-padded. */
   nine(n: number): void {
