@@ -44,8 +44,8 @@ import {
 } from './reader-decode.js';
 import { CtfReadError, ctfError, type CtfErrorCode } from './reader-error.js';
 import { TimeWriter, compilePut, compileSkip, type Put, type Skip } from '../internal/ctf-text-compile.js';
-import { LineBuffer, TextPacket, utf8Bytes } from '../internal/line-buffer.js';
-import { ctfTextFormatter, packetContextPrefix } from './text.js';
+import { LineBuffer, utf8Bytes } from '../internal/line-buffer.js';
+import { ctfTextFormatter, packetContextFormatter } from './text.js';
 import { parseTsdl, type CtfClockClass, type CtfEventClassInfo, type CtfMetadata, type CtfStreamClass, type TsdlInteger, type TsdlType } from './tsdl.js';
 
 export const CTF_PACKET_MAGIC = 0xc1fc1fc1;
@@ -485,6 +485,8 @@ interface StreamText {
   readonly context: Put | undefined;
   readonly classes: Map<number, ClassText>;
   readonly time: TimeWriter | undefined;
+  /** A packet's `{ packet context }, ` ('' when none of its fields prints). */
+  readonly packetContext: (pctx: CtfStruct) => string;
 }
 
 /** One event class on the text path. */
@@ -529,7 +531,13 @@ function compileStreamText(sc: CompiledStream, order: 'le' | 'be', host: string 
   }
   const headerType = sc.info.eventHeader;
   const skipHeader = allPlain && headerType !== undefined && sc.headerEnv !== undefined ? compileSkip(headerType, sc.headerEnv) : undefined;
-  return { skipHeader, context: sctx ?? undefined, classes, time: sc.clock === undefined ? undefined : new TimeWriter(sc.clock, clockToNs) };
+  return {
+    skipHeader,
+    context: sctx ?? undefined,
+    classes,
+    time: sc.clock === undefined ? undefined : new TimeWriter(sc.clock, clockToNs),
+    packetContext: packetContextFormatter(sc.info.packetContext),
+  };
 }
 
 // ---- stream decoding ----------------------------------------------------------------------------
@@ -621,6 +629,19 @@ class StreamReader {
   private readonly c: BitCursor;
   private readonly scope: DecodeScope = { stack: [], roots: {} };
   private readonly onlyStream: CompiledStream | undefined;
+  // The text path's state (peekText/writePending), written only by them:
+  /** The packet being read, its compiled stream class and its `{ packet context }, ` bytes. */
+  private textPacket: PacketStart | undefined;
+  private text: StreamText | undefined;
+  private pcString = '';
+  private pcText: Uint8Array = new Uint8Array(0);
+  /** The event whose header was read: its class, bit offset, header, clock value. */
+  private pendingClass: CompiledEventClass | undefined;
+  private pendingAt = 0;
+  private pendingHeader: CtfStruct = EMPTY;
+  private pendingCycles: number | bigint | undefined;
+  /** The merge key of the pending event. */
+  key: number | bigint = 0;
   constructor(
     private readonly trace: CompiledTrace,
     readonly traceIndex: number,
@@ -629,6 +650,8 @@ class StreamReader {
     readonly name: string,
     readonly order: number,
     private readonly out: Collector,
+    /** The trace's `env.hostname`, which the text lines carry. */
+    private readonly host: string | undefined,
   ) {
     this.c = new BitCursor(w.buf);
     this.onlyStream = trace.streams.size === 1 ? [...trace.streams.values()][0]! : undefined;
@@ -691,24 +714,110 @@ class StreamReader {
   }
 
   /**
-   * The text path's {@link nextPacket}: the next packet's events as babeltrace2's lines in
-   * `t` (refilled), each with its merge key (`byCycles`: the clock value, else ns since the
-   * epoch); `fmt` formats the events of classes that need decoded objects. Returns the count.
+   * The text path's step: reads the next event's header (and, at a packet's end, the next
+   * packets' starts), leaving the cursor on its body and its merge key in `key`
+   * (`byCycles`: the clock value, else ns since the epoch). False at the stream's end or at
+   * damage (reported). {@link writePending} writes the event.
    */
-  nextPacketText(t: TextPacket, fmt: (e: CtfEvent) => string, host: string | undefined, byCycles: boolean): number {
-    t.reset();
-    if (this.done) return 0;
+  peekText(byCycles: boolean): boolean {
     const live = this.trace.live;
     live.clock = this.clock;
     try {
-      const p = this.readPacketStart();
-      if (p !== undefined && this.decodeEventsText(p, t, fmt, host, byCycles)) this.endPacket(p);
+      return this.peekEvent(byCycles);
     } finally {
       this.clock = live.clock;
-      this.events += t.n;
     }
-    if (!this.done && this.off >= this.w.size) this.finish();
-    return t.n;
+  }
+
+  private peekEvent(byCycles: boolean): boolean {
+    const { trace, c, scope } = this;
+    const live = trace.live;
+    for (;;) {
+      // Damage, or the end of the file after the last packet's events.
+      if (this.done) return false;
+      const p = this.textPacket;
+      if (p !== undefined && c.pos >= p.contentBits) {
+        this.textPacket = undefined;
+        this.endPacket(p);
+        continue;
+      }
+      if (p === undefined) {
+        const next = this.readPacketStart();
+        if (next === undefined) return false;
+        this.textPacket = next;
+        this.text = next.sc.text ??= compileStreamText(next.sc, trace.byteOrder, this.host);
+        const pc = this.text.packetContext(next.pctx);
+        // Most packets of a stream print the same context (its CPU): their bytes are kept.
+        if (pc !== this.pcString) {
+          this.pcString = pc;
+          this.pcText = utf8Bytes(pc);
+        }
+        continue;
+      }
+      const sc = p.sc;
+      const at = c.pos;
+      if (scope.stack.length !== 0) scope.stack.length = 0;
+      try {
+        live.eventId = -1;
+        let eh: CtfStruct = EMPTY;
+        const skip = this.text!.skipHeader;
+        if (skip !== undefined) skip(c);
+        else if (sc.eventHeader !== undefined) eh = sc.eventHeader(c, scope) as CtfStruct;
+        const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : onlyClass(sc);
+        if (ec === undefined) return this.unknownEvent(p, at);
+        const cycles = live.clock;
+        this.pendingClass = ec;
+        this.pendingAt = at;
+        this.pendingHeader = eh;
+        this.pendingCycles = cycles;
+        this.key = byCycles ? (cycles ?? -1) : sc.clock !== undefined && cycles !== undefined ? clockToNs(sc.clock, cycles) : -1n;
+        return true;
+      } catch (err) {
+        return this.eventFailed(err, p, at);
+      }
+    }
+  }
+
+  /**
+   * Writes the event {@link peekText} found as babeltrace2's line (newline included) into `o`:
+   * events of plain classes straight from the bytes by the stream's compiled writers, the
+   * others decoded and formatted by `fmt`. On damage in its body the line is taken back, the
+   * damage reported and false returned.
+   */
+  writePending(o: LineBuffer, fmt: (e: CtfEvent) => string): boolean {
+    const p = this.textPacket!;
+    const st = this.text!;
+    const ec = this.pendingClass!;
+    const at = this.pendingAt;
+    const c = this.c;
+    const lineStart = o.pos;
+    try {
+      const ct = st.classes.get(ec.id)!;
+      if (ct.plain) {
+        const cycles = this.pendingCycles;
+        if (st.time !== undefined && cycles !== undefined) st.time.write(cycles, o);
+        o.bytes(ct.head);
+        o.bytes(this.pcText);
+        const context = st.context;
+        if (context !== undefined) {
+          context(c, o);
+          o.byte(44);
+          o.byte(32);
+        }
+        if (ct.context !== undefined) {
+          ct.context(c, o);
+          o.byte(44);
+          o.byte(32);
+        }
+        ct.fields(c, o);
+      } else o.utf8(fmt(this.decodeOne(p, ec, this.pendingHeader, at)));
+      o.byte(10);
+      this.events++;
+      return true;
+    } catch (err) {
+      o.pos = lineStart;
+      return this.eventFailed(err, p, at);
+    }
   }
 
   /**
@@ -913,61 +1022,6 @@ class StreamReader {
     return true;
   }
 
-  /**
-   * The packet's events as text lines into `t`: events of plain classes are written from the
-   * bytes by the stream's compiled writers, the others decoded and formatted by `fmt`. A line
-   * cut by damage is taken back. False on damage (reported).
-   */
-  private decodeEventsText(p: PacketStart, t: TextPacket, fmt: (e: CtfEvent) => string, host: string | undefined, byCycles: boolean): boolean {
-    const { trace, c, scope } = this;
-    const live = trace.live;
-    const sc = p.sc;
-    const st = (sc.text ??= compileStreamText(sc, trace.byteOrder, host));
-    const o = t.out;
-    const pcText = utf8Bytes(packetContextPrefix(sc.info.packetContext, p.pctx));
-    const { skipHeader, context, time } = st;
-    const clock = sc.clock;
-    const headerDec = sc.eventHeader;
-    const only = onlyClass(sc);
-    while (c.pos < p.contentBits) {
-      const at = c.pos;
-      const lineStart = o.pos;
-      if (scope.stack.length !== 0) scope.stack.length = 0;
-      try {
-        live.eventId = -1;
-        let eh: CtfStruct = EMPTY;
-        if (skipHeader !== undefined) skipHeader(c);
-        else if (headerDec !== undefined) eh = headerDec(c, scope) as CtfStruct;
-        const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : only;
-        if (ec === undefined) return this.unknownEvent(p, at);
-        const cycles = live.clock;
-        const ct = st.classes.get(ec.id)!;
-        if (ct.plain) {
-          if (time !== undefined && cycles !== undefined) time.write(cycles, o);
-          o.bytes(ct.head);
-          o.bytes(pcText);
-          if (context !== undefined) {
-            context(c, o);
-            o.byte(44);
-            o.byte(32);
-          }
-          if (ct.context !== undefined) {
-            ct.context(c, o);
-            o.byte(44);
-            o.byte(32);
-          }
-          ct.fields(c, o);
-        } else o.utf8(fmt(this.decodeOne(p, ec, eh, at)));
-        o.byte(10);
-        t.endLine(byCycles ? (cycles ?? -1) : clock !== undefined && cycles !== undefined ? clockToNs(clock, cycles) : -1n);
-      } catch (err) {
-        o.pos = lineStart;
-        return this.eventFailed(err, p, at);
-      }
-    }
-    return true;
-  }
-
   /** One event's scopes after its header, decoded as objects (the text path's fallback). */
   private decodeOne(p: PacketStart, ec: CompiledEventClass, eh: CtfStruct, at: number): Event {
     const { c, scope } = this;
@@ -978,7 +1032,6 @@ class StreamReader {
     const ectx = ec.context === undefined ? undefined : (ec.context(c, scope) as CtfStruct);
     scope.roots['event.context'] = ectx;
     const fields = ec.fields === undefined ? EMPTY : (ec.fields(c, scope) as CtfStruct);
-    const live = this.trace.live;
     return new Event(
       this.traceIndex,
       this.name,
@@ -988,7 +1041,7 @@ class StreamReader {
       ec.name,
       ec.id,
       ec.loglevel,
-      live.clock,
+      this.pendingCycles,
       sc.clock,
       eh,
       p.pctx,
@@ -1070,9 +1123,9 @@ interface PacketStart {
 
 // ---- the merge ----------------------------------------------------------------------------------
 
-/** What the heap orders: a stream's reader and the sort key of its next event. */
+/** What the heap orders: a stream (`order`, its place in discovery order) and the sort key of its next event. */
 interface Keyed {
-  readonly reader: StreamReader;
+  readonly order: number;
   key: number | bigint;
 }
 
@@ -1081,16 +1134,8 @@ interface Keyed {
  * Guarded by: the one merge that owns it.
  */
 interface Head extends Keyed {
+  readonly reader: StreamReader;
   list: Event[];
-  i: number;
-}
-
-/**
- * The text merge's head: its stream's current packet as lines (`packet.n` of them, the next
- * one `i`). Guarded by: the one `writeText` that owns it.
- */
-interface TextHead extends Keyed {
-  readonly packet: TextPacket;
   i: number;
 }
 
@@ -1098,7 +1143,7 @@ interface TextHead extends Keyed {
 function before(a: Keyed, b: Keyed): boolean {
   if (a.key < b.key) return true;
   if (b.key < a.key) return false;
-  return a.reader.order < b.reader.order;
+  return a.order < b.order;
 }
 
 function siftDown<H extends Keyed>(heap: H[], k: number): void {
@@ -1232,7 +1277,7 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     const heap: Head[] = [];
     try {
       for (const reader of this.readers) {
-        const head: Head = { reader, list: [], i: 0, key: 0 };
+        const head: Head = { reader, order: reader.order, list: [], i: 0, key: 0 };
         if (this.fill(head)) {
           head.key = keyOf(head.list[0]!);
           heap.push(head);
@@ -1275,42 +1320,27 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     if (this.started) throw ctfError('CTF_NOT_FOUND', 'a CtfEventStream can be iterated once (open the trace again)');
     this.started = true;
     const fmt = ctfTextFormatter(this.traces);
-    const out = new LineBuffer(chunkBytes);
-    const heap: TextHead[] = [];
-    const fill = (h: TextHead): boolean => {
-      const r = h.reader;
-      while (!r.done) {
-        if (r.nextPacketText(h.packet, fmt, this.traces[r.traceIndex]!.hostname, this.byCycles) > 0) {
-          h.i = 0;
-          return true;
-        }
-      }
-      return false;
-    };
+    const out = new LineBuffer(chunkBytes + 4096);
+    const byCycles = this.byCycles;
+    // The heap holds the readers whose next event's header is read, keyed by it: the least
+    // one's event is written straight into the output, with no line buffered per stream.
+    const heap: StreamReader[] = [];
     try {
-      for (const reader of this.readers) {
-        const head: TextHead = { reader, packet: new TextPacket(), i: 0, key: 0 };
-        if (fill(head)) {
-          head.key = head.packet.keys[0]!;
-          heap.push(head);
-        }
-      }
+      for (const reader of this.readers) if (reader.peekText(byCycles)) heap.push(reader);
       for (let k = (heap.length >> 1) - 1; k >= 0; k--) siftDown(heap, k);
       while (heap.length > 0) {
-        const h = heap[0]!;
-        const p = h.packet;
-        const i = h.i++;
-        const from = i === 0 ? 0 : p.ends[i - 1]!;
-        const to = p.ends[i]!;
-        if (out.pos > 0 && out.pos + (to - from) > chunkBytes) {
-          write(out.buf.subarray(0, out.pos));
-          out.pos = 0;
+        const r = heap[0]!;
+        const lineStart = out.pos;
+        if (r.writePending(out, fmt)) {
+          this.count++;
+          // Chunks end on line boundaries: what came before a line that overflows goes first.
+          if (out.pos > chunkBytes && lineStart > 0) {
+            write(out.buf.subarray(0, lineStart));
+            out.buf.copyWithin(0, lineStart, out.pos);
+            out.pos -= lineStart;
+          }
         }
-        out.copy(p.out.buf, from, to);
-        this.count++;
-        if (h.i < p.n || fill(h)) {
-          h.key = p.keys[h.i]!;
-        } else {
+        if (!r.peekText(byCycles)) {
           const last = heap.pop()!;
           if (heap.length === 0) break;
           heap[0] = last;
@@ -1408,7 +1438,7 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
       for (const f of streamFiles(traceDir)) {
         const path = join(traceDir, f);
         const w = new FileWindow(path, statSync(path).size, windowBytes);
-        readers.push(new StreamReader(compiled, traceIndex, w, path, relative(dir, path), order++, collector));
+        readers.push(new StreamReader(compiled, traceIndex, w, path, relative(dir, path), order++, collector, traces[traceIndex]!.hostname));
       }
     }
   } catch (err) {

@@ -274,16 +274,14 @@ function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string
 }
 
 /**
- * The `{ packet context }, ` part of the lines of a packet with this context (`type` its
- * declared type), or '' when babeltrace2 shows none of its fields. For the text path, which
- * formats it once per packet.
+ * A formatter of the `{ packet context }, ` part of the lines of a packet (`type`: the stream
+ * class's declared packet context), which gives '' when babeltrace2 shows none of its fields.
+ * For the text path, which formats it once per packet.
  */
-export function packetContextPrefix(type: TsdlType | undefined, pctx: CtfStruct): string {
-  const shown =
-    type?.kind === 'struct'
-      ? type.fields.some((f) => !HIDDEN_PACKET_FIELDS.has(displayName(f.name)))
-      : Object.keys(pctx).some((k) => !HIDDEN_PACKET_FIELDS.has(k));
-  return shown ? structFormatter(type, HIDDEN_PACKET_FIELDS)(pctx) + ', ' : '';
+export function packetContextFormatter(type: TsdlType | undefined): (pctx: CtfStruct) => string {
+  const pc = structFormatter(type, HIDDEN_PACKET_FIELDS);
+  const known = type?.kind === 'struct' ? type.fields.some((f) => !HIDDEN_PACKET_FIELDS.has(displayName(f.name))) : undefined;
+  return (pctx) => ((known ?? Object.keys(pctx).some((k) => !HIDDEN_PACKET_FIELDS.has(k))) ? pc(pctx) + ', ' : '');
 }
 
 /** One event class's line, compiled: what {@link formatCtfEvent} prints with the class's types. */

@@ -79,15 +79,24 @@ function putInteger(t: TsdlInteger, order: 'le' | 'be'): Put {
 /** An enum's text per container value, made once per value (`( "LABEL" : container = 1 )`). */
 function putEnum(t: TsdlEnum, order: 'le' | 'be'): Put {
   const read = intReader(t.container, order);
-  // Written only by this closure; bounded like the decoder's label cache.
+  // Written only by this closure: values 0 to 255 (most enums' containers) by index, others
+  // in a map bounded like the decoder's label cache.
+  const small: (Uint8Array | undefined)[] = [];
   const cache = new Map<number | bigint, Uint8Array>();
+  const textOf = (v: number | bigint): Uint8Array => {
+    const big = BigInt(v);
+    const labels = t.entries.filter((x) => big >= x.lo && big <= x.hi).map((x) => x.label);
+    return utf8Bytes(formatValue(new CtfEnumValue(v, labels), t));
+  };
   return (c, o) => {
     const v = read(c);
+    if (typeof v === 'number' && v >= 0 && v < 256) {
+      o.bytes(small[v] ?? (small[v] = textOf(v)));
+      return;
+    }
     let text = cache.get(v);
     if (text === undefined) {
-      const big = BigInt(v);
-      const labels = t.entries.filter((x) => big >= x.lo && big <= x.hi).map((x) => x.label);
-      text = utf8Bytes(formatValue(new CtfEnumValue(v, labels), t));
+      text = textOf(v);
       if (cache.size < 4096) cache.set(v, text);
     }
     o.bytes(text);
@@ -163,6 +172,18 @@ function putArray(t: Extract<TsdlType, { kind: 'array' }>, order: 'le' | 'be'): 
 }
 
 /**
+ * Statements writing `bytes` into `o`: a store per byte for a short prefix (numbers only
+ * enter the code), a copy from the argument `name` otherwise.
+ */
+function literal(bytes: Uint8Array, name: string): string[] {
+  if (bytes.length > 32) return [`  o.bytes(${name});`];
+  const out = [`  o.ensure(${bytes.length});`, '  {', '    const b = o.buf;', '    const at = o.pos;'];
+  bytes.forEach((v, k) => out.push(`    b[at + ${k}] = ${v};`));
+  out.push(`    o.pos = at + ${bytes.length};`, '  }');
+  return out;
+}
+
+/**
  * A struct's writer as one generated function with a call site per field
  * (`o.bytes(x1); p1(c, o);`): each site sees one writer, so V8 can inline it, where a loop's
  * `puts[k](c, o)` sees them all. Only parameter names enter the code (the prefixes and
@@ -171,7 +192,7 @@ function putArray(t: Extract<TsdlType, { kind: 'array' }>, order: 'le' | 'be'): 
  */
 function generatedStruct(prefixes: readonly Uint8Array[], puts: readonly Put[], align: number): Put | undefined {
   const lines = ['return function putStruct(c, o) {', `  c.align(${align});`];
-  for (let k = 0; k < puts.length; k++) lines.push(`  o.bytes(x${k});`, `  p${k}(c, o);`);
+  for (let k = 0; k < puts.length; k++) lines.push(...literal(prefixes[k]!, `x${k}`), `  p${k}(c, o);`);
   lines.push('  o.byte(32);', '  o.byte(125);', '};');
   const params = [...prefixes.map((_, k) => `x${k}`), ...puts.map((_, k) => `p${k}`)];
   try {

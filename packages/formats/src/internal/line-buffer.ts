@@ -121,26 +121,3 @@ export class LineBuffer {
 export function utf8Bytes(s: string): Uint8Array {
   return Buffer.from(s, 'utf8');
 }
-
-/**
- * One packet's events as text lines, for the merge: line k is `out.buf[start, ends[k])` (start
- * is `ends[k - 1]`, or 0 for the first) and sorts by `keys[k]`. Refilled packet by packet.
- * Guarded by: single-threaded use; written by its stream's reader, read by the merge.
- */
-export class TextPacket {
-  readonly out = new LineBuffer();
-  readonly ends: number[] = [];
-  readonly keys: (number | bigint)[] = [];
-  /** Lines held. */
-  n = 0;
-  reset(): void {
-    this.out.pos = 0;
-    this.n = 0;
-  }
-  /** Ends the line written since the previous one, with its merge key. */
-  endLine(key: number | bigint): void {
-    this.ends[this.n] = this.out.pos;
-    this.keys[this.n] = key;
-    this.n++;
-  }
-}
