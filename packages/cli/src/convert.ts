@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TracelabError } from '@tracelab/core';
-import { CtfChromeConverter, CtfReadError, ctfTextFormatter, openCtfTrace, type CtfEventStream } from '@tracelab/formats';
+import { CtfChromeConverter, CtfReadError, openCtfTrace, type CtfEventStream } from '@tracelab/formats';
 
 /** The usage lines of `tracelab convert` (part of the CLI's usage text). */
 export const CONVERT_USAGE = `  tracelab convert <ctf-dir> [--to chrome|text] [--out FILE]
@@ -99,6 +99,12 @@ class Output {
     this.emit(this.buf.subarray(0, n));
   }
 
+  /** Writes bytes that end on a line boundary (the text path's chunks), after the text pushed before them. */
+  writeBytes(bytes: Uint8Array): void {
+    this.flush();
+    this.emit(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
   private emit(bytes: Buffer): void {
     if (this.fd !== undefined) {
       for (let off = 0; off < bytes.length;) off += writeSync(this.fd, bytes, off, bytes.length - off);
@@ -115,13 +121,12 @@ class Output {
   }
 }
 
-/** Text: one line per event; to stdout, the last line's newline comes from `io.out`. */
+/**
+ * Text: one line per event, written by the reader straight into byte chunks that end on line
+ * boundaries (`CtfEventStream.writeText`); to stdout, the last line's newline comes from `io.out`.
+ */
 function writeText(stream: CtfEventStream, out: Output): void {
-  const line = ctfTextFormatter(stream.traces);
-  for (const e of stream) {
-    out.push(line(e));
-    out.push('\n');
-  }
+  stream.writeText((chunk) => out.writeBytes(chunk), CHUNK_BYTES);
 }
 
 /**

@@ -91,40 +91,66 @@ function payload(e: KernelEvent): Record<string, unknown> {
   return { seq, ...rest };
 }
 
+/** An open syscall on a task's track. */
+interface OpenSyscall {
+  readonly name: string;
+  readonly since: number;
+  readonly args: Record<string, number>;
+}
+
+/** An async span begun and not yet ended. */
+interface OpenSpan {
+  readonly rule: SpanRule;
+  readonly since: number;
+  readonly name: string;
+  readonly id: string;
+}
+
 /**
- * Converts a tracelab log into a Chrome/Perfetto trace: one track per CPU showing which task
- * runs when (complete events), one track per task with its syscalls, instant events for
- * trace events, and async spans for grace periods.
+ * `toChromeTrace`'s state while it reads a log: the events made so far and what is still open
+ * (runs, syscalls, spans, wakeup arrows, counters). Guarded by: one conversion, which alone
+ * calls its methods, in log order.
  */
-export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceOptions = {}): ChromeTrace {
-  const out: ChromeTraceEvent[] = [];
-  const instant = options.instant ?? defaultInstant;
-  const rules = [RCU_SCHED_GP, ...(options.spans ?? [])];
-  const comm = new Map<number, string>();
-  const running = new Map<number, { pid: number; since: number }>();
-  const syscalls = new Map<number, { name: string; since: number; args: Record<string, number> }>();
-  const openSpans = new Map<string, { rule: SpanRule; since: number; name: string; id: string }>();
-  // Wakeups waiting for the woken task's next run: the flow arrow's id, by pid.
-  const wakeFlows = new Map<number, number>();
-  let nextFlow = 1;
+class ChromeBuilder {
+  readonly out: ChromeTraceEvent[] = [];
+  readonly comm = new Map<number, string>();
+  cpus = 0;
+  end = 0;
+  private readonly running = new Map<number, { pid: number; since: number }>();
+  private readonly syscalls = new Map<number, OpenSyscall>();
+  private readonly openSpans = new Map<string, OpenSpan>();
+  /** Wakeups waiting for the woken task's next run: the flow arrow's id, by pid. */
+  private readonly wakeFlows = new Map<number, number>();
+  private nextFlow = 1;
   // Counters: runnable tasks by the CPU they last ran on (task_cpu), sub-buffers delivered and
   // not yet consumed per CPU buffer.
-  const lastCpu = new Map<number, number>();
-  const runnable = new Map<number, number>(); // pid -> the CPU it counts on
-  const pending = new Map<number, number>(); // buffer CPU -> delivered, not consumed
-  const readers = new Map<number, number>(); // pid -> tasks-trace read side entered at
-  const traced = new Set<number>(); // pids whose current syscall ktrace traced
-  let cpus = 0;
-  let end = 0;
-  const label = (pid: number) => (pid === 0 ? 'idle' : `${comm.get(pid) ?? 'task'} [${pid}]`);
+  private readonly lastCpu = new Map<number, number>();
+  /** pid -> the CPU it counts on. */
+  private readonly runnable = new Map<number, number>();
+  /** Buffer CPU -> delivered, not consumed. */
+  private readonly pending = new Map<number, number>();
+  /** pid -> tasks-trace read side entered at. */
+  private readonly readers = new Map<number, number>();
+  /** pids whose current syscall ktrace traced. */
+  private readonly traced = new Set<number>();
 
-  const closeRun = (cpu: number, at: number) => {
-    const r = running.get(cpu);
+  constructor(
+    private readonly rules: readonly SpanRule[],
+    private readonly instant: (e: KernelEvent) => boolean,
+  ) {}
+
+  private label(pid: number): string {
+    return pid === 0 ? 'idle' : `${this.comm.get(pid) ?? 'task'} [${pid}]`;
+  }
+
+  /** Ends the run on `cpu` at `at` as a complete event (the idle task's runs are not drawn). */
+  private closeRun(cpu: number, at: number): void {
+    const r = this.running.get(cpu);
     if (r === undefined) return;
-    running.delete(cpu);
+    this.running.delete(cpu);
     if (r.pid !== 0)
-      out.push({
-        name: label(r.pid),
+      this.out.push({
+        name: this.label(r.pid),
         cat: 'sched',
         ph: 'X',
         ts: r.since,
@@ -133,138 +159,167 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
         tid: cpuTid(cpu),
         args: { pid: r.pid },
       });
-  };
-  const runnableCounter = (at: number) => {
-    const args: Record<string, number> = {};
-    for (let c = 0; c < cpus; c++) args[`cpu ${c}`] = 0;
-    for (const c of runnable.values()) args[`cpu ${c}`] = (args[`cpu ${c}`] ?? 0) + 1;
-    out.push({ name: 'runnable tasks', cat: 'sched', ph: 'C', ts: at, pid: CPUS_PID, args });
-  };
-  const pendingCounter = (at: number) => {
-    const args: Record<string, number> = {};
-    for (let c = 0; c < cpus; c++) args[`cpu ${c}`] = pending.get(c) ?? 0;
-    out.push({ name: 'ring-buffer sub-buffers full', cat: 'ring-buffer', ph: 'C', ts: at, pid: CPUS_PID, args });
-  };
+  }
 
-  for (const e of log) {
-    end = Math.max(end, e.time);
+  private runnableCounter(at: number): void {
+    const args: Record<string, number> = {};
+    for (let c = 0; c < this.cpus; c++) args[`cpu ${c}`] = 0;
+    for (const c of this.runnable.values()) args[`cpu ${c}`] = (args[`cpu ${c}`] ?? 0) + 1;
+    this.out.push({ name: 'runnable tasks', cat: 'sched', ph: 'C', ts: at, pid: CPUS_PID, args });
+  }
+
+  private pendingCounter(at: number): void {
+    const args: Record<string, number> = {};
+    for (let c = 0; c < this.cpus; c++) args[`cpu ${c}`] = this.pending.get(c) ?? 0;
+    this.out.push({ name: 'ring-buffer sub-buffers full', cat: 'ring-buffer', ph: 'C', ts: at, pid: CPUS_PID, args });
+  }
+
+  /** One event of the log: its slices, counters, arrows, span ends and instant. */
+  add(e: KernelEvent): void {
+    this.end = Math.max(this.end, e.time);
     switch (e.type) {
       case 'kernel/created':
-        cpus = e.cpus;
+        this.cpus = e.cpus;
         break;
       case 'task/spawned':
-        comm.set(e.pid, e.comm);
+        this.comm.set(e.pid, e.comm);
         break;
       case 'fork/dup':
-        comm.set(e.child, e.comm);
+        this.comm.set(e.child, e.comm);
         break;
       case 'task/exec':
-        comm.set(e.pid, e.comm);
+        this.comm.set(e.pid, e.comm);
         break;
-      case 'sched/switch': {
-        closeRun(e.cpu, e.time);
-        running.set(e.cpu, { pid: e.next, since: e.time });
-        if (e.next !== 0) {
-          lastCpu.set(e.next, e.cpu);
-          const flow = wakeFlows.get(e.next);
-          if (flow !== undefined) {
-            wakeFlows.delete(e.next);
-            out.push({ name: 'wakeup', cat: 'sched', ph: 'f', bp: 'e', id: String(flow), ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu) });
-          }
-        }
-        const before = runnable.size;
-        runnable.delete(e.next);
-        if (e.prev !== 0 && e.prevState === 'runnable') runnable.set(e.prev, e.cpu);
-        if (runnable.size !== before || e.prevState === 'runnable') runnableCounter(e.time);
+      case 'sched/switch':
+        this.onSwitch(e);
         break;
-      }
-      case 'sched/wakeup': {
-        // The arrow starts in the waker's running slice (a timer's, on the host track) and ends
-        // where the woken task next runs.
-        const id = nextFlow++;
-        wakeFlows.set(e.pid, id);
-        out.push({ name: 'wakeup', cat: 'sched', ph: 's', id: String(id), ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: { pid: e.pid, by: e.by } });
-        runnable.set(e.pid, lastCpu.get(e.pid) ?? Math.max(0, e.cpu));
-        runnableCounter(e.time);
+      case 'sched/wakeup':
+        this.onWakeup(e);
         break;
-      }
       case 'syscall/enter':
-        syscalls.set(e.pid, { name: e.name, since: e.time, args: e.args });
+        this.syscalls.set(e.pid, { name: e.name, since: e.time, args: e.args });
         break;
-      case 'syscall/exit': {
-        const s = syscalls.get(e.pid);
-        syscalls.delete(e.pid);
-        const since = s?.since ?? e.time;
-        const viaKtrace = traced.delete(e.pid);
-        out.push({
-          name: `sys_${e.name}`,
-          cat: 'syscall',
-          ph: 'X',
-          ts: since,
-          dur: Math.max(0, e.time - since),
-          pid: TASKS_PID,
-          tid: e.pid,
-          args: { ...(s?.args ?? {}), ret: e.ret, ...(viaKtrace ? { traced: true } : {}) },
-        });
+      case 'syscall/exit':
+        this.onSyscallExit(e);
         break;
-      }
-      default: {
-        // Plugin events drawn as slices or counters (matched by name: formats knows no plugin).
-        const pe = e as { readonly type: string; readonly time: number; readonly pid?: number; readonly nesting?: number; readonly bufCpu?: number };
-        const type: string = pe.type;
-        if (type === 'ktrace/syscall-entry' && pe.pid !== undefined) traced.add(pe.pid);
-        else if (type === 'rcu-tasks/trace-lock' && pe.pid !== undefined && pe.nesting === 1) readers.set(pe.pid, pe.time);
-        else if (type === 'rcu-tasks/trace-unlock' && pe.pid !== undefined && pe.nesting === 0) {
-          const since = readers.get(pe.pid);
-          readers.delete(pe.pid);
-          if (since !== undefined)
-            out.push({ name: 'tasks-trace reader', cat: 'rcu-tasks', ph: 'X', ts: since, dur: Math.max(0, pe.time - since), pid: TASKS_PID, tid: pe.pid });
-        } else if ((type === 'ring-buffer/subbuf-delivered' || type === 'ring-buffer/subbuf-consumed') && pe.bufCpu !== undefined) {
-          pending.set(pe.bufCpu, Math.max(0, (pending.get(pe.bufCpu) ?? 0) + (type === 'ring-buffer/subbuf-delivered' ? 1 : -1)));
-          pendingCounter(pe.time);
-        }
+      default:
+        this.onPluginEvent(e);
         break;
-      }
     }
     // An event that begins or ends a span is shown by the span, not again as an instant.
+    const instant = this.instant;
+    if (!this.spans(e) && instant(e)) {
+      this.out.push({ name: e.type, cat: e.type.split('/')[0]!, ph: 'i', s: 't', ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
+    }
+  }
+
+  private onSwitch(e: KernelEvent<'sched/switch'>): void {
+    this.closeRun(e.cpu, e.time);
+    this.running.set(e.cpu, { pid: e.next, since: e.time });
+    if (e.next !== 0) {
+      this.lastCpu.set(e.next, e.cpu);
+      const flow = this.wakeFlows.get(e.next);
+      if (flow !== undefined) {
+        this.wakeFlows.delete(e.next);
+        this.out.push({ name: 'wakeup', cat: 'sched', ph: 'f', bp: 'e', id: String(flow), ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu) });
+      }
+    }
+    const runnable = this.runnable;
+    const before = runnable.size;
+    runnable.delete(e.next);
+    if (e.prev !== 0 && e.prevState === 'runnable') runnable.set(e.prev, e.cpu);
+    if (runnable.size !== before || e.prevState === 'runnable') this.runnableCounter(e.time);
+  }
+
+  private onWakeup(e: KernelEvent<'sched/wakeup'>): void {
+    // The arrow starts in the waker's running slice (a timer's, on the host track) and ends
+    // where the woken task next runs.
+    const id = this.nextFlow++;
+    this.wakeFlows.set(e.pid, id);
+    this.out.push({ name: 'wakeup', cat: 'sched', ph: 's', id: String(id), ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: { pid: e.pid, by: e.by } });
+    this.runnable.set(e.pid, this.lastCpu.get(e.pid) ?? Math.max(0, e.cpu));
+    this.runnableCounter(e.time);
+  }
+
+  private onSyscallExit(e: KernelEvent<'syscall/exit'>): void {
+    const s = this.syscalls.get(e.pid);
+    this.syscalls.delete(e.pid);
+    const since = s?.since ?? e.time;
+    const viaKtrace = this.traced.delete(e.pid);
+    this.out.push({
+      name: `sys_${e.name}`,
+      cat: 'syscall',
+      ph: 'X',
+      ts: since,
+      dur: Math.max(0, e.time - since),
+      pid: TASKS_PID,
+      tid: e.pid,
+      args: { ...(s?.args ?? {}), ret: e.ret, ...(viaKtrace ? { traced: true } : {}) },
+    });
+  }
+
+  /** Plugin events drawn as slices or counters (matched by name: formats knows no plugin). */
+  private onPluginEvent(e: KernelEvent): void {
+    const pe = e as { readonly type: string; readonly time: number; readonly pid?: number; readonly nesting?: number; readonly bufCpu?: number };
+    const type: string = pe.type;
+    if (type === 'ktrace/syscall-entry' && pe.pid !== undefined) this.traced.add(pe.pid);
+    else if (type === 'rcu-tasks/trace-lock' && pe.pid !== undefined && pe.nesting === 1) this.readers.set(pe.pid, pe.time);
+    else if (type === 'rcu-tasks/trace-unlock' && pe.pid !== undefined && pe.nesting === 0) {
+      const since = this.readers.get(pe.pid);
+      this.readers.delete(pe.pid);
+      if (since !== undefined)
+        this.out.push({ name: 'tasks-trace reader', cat: 'rcu-tasks', ph: 'X', ts: since, dur: Math.max(0, pe.time - since), pid: TASKS_PID, tid: pe.pid });
+    } else if ((type === 'ring-buffer/subbuf-delivered' || type === 'ring-buffer/subbuf-consumed') && pe.bufCpu !== undefined) {
+      const pending = this.pending;
+      pending.set(pe.bufCpu, Math.max(0, (pending.get(pe.bufCpu) ?? 0) + (type === 'ring-buffer/subbuf-delivered' ? 1 : -1)));
+      this.pendingCounter(pe.time);
+    }
+  }
+
+  /** Begins or ends the spans `e` is a bound of; true when it is one. */
+  private spans(e: KernelEvent): boolean {
     let spanEvent = false;
-    for (const rule of rules) {
+    for (const rule of this.rules) {
       if (e.type === rule.begin) {
         const k = `${rule.category}:${rule.begin}:${rule.key(e)}`;
-        const id = `0x${(openSpans.size + out.length + 1).toString(16)}`;
-        openSpans.set(k, { rule, since: e.time, name: rule.name(e), id });
-        out.push({ name: rule.name(e), cat: rule.category, ph: 'b', id, ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
+        const id = `0x${(this.openSpans.size + this.out.length + 1).toString(16)}`;
+        this.openSpans.set(k, { rule, since: e.time, name: rule.name(e), id });
+        this.out.push({ name: rule.name(e), cat: rule.category, ph: 'b', id, ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
         spanEvent = true;
       } else if (e.type === rule.end) {
         const k = `${rule.category}:${rule.begin}:${rule.key(e)}`;
-        const open = openSpans.get(k);
+        const open = this.openSpans.get(k);
         if (open === undefined) continue;
-        openSpans.delete(k);
-        out.push({ name: open.name, cat: rule.category, ph: 'e', id: open.id, ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
+        this.openSpans.delete(k);
+        this.out.push({ name: open.name, cat: rule.category, ph: 'e', id: open.id, ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
         spanEvent = true;
       }
     }
-    if (!spanEvent && instant(e)) {
-      out.push({ name: e.type, cat: e.type.split('/')[0]!, ph: 'i', s: 't', ts: e.time, pid: CPUS_PID, tid: cpuTid(e.cpu), args: payload(e) });
-    }
+    return spanEvent;
   }
-  // What is still running, in a syscall or in a grace period at the end is drawn up to there.
-  const last = end + 1;
-  for (const cpu of [...running.keys()]) closeRun(cpu, last);
-  for (const [pid, s] of syscalls)
-    out.push({
-      name: `sys_${s.name}`,
-      cat: 'syscall',
-      ph: 'X',
-      ts: s.since,
-      dur: last - s.since,
-      pid: TASKS_PID,
-      tid: pid,
-      args: { ...s.args, unfinished: true },
-    });
-  for (const open of openSpans.values())
-    out.push({ name: open.name, cat: open.rule.category, ph: 'e', id: open.id, ts: last, pid: CPUS_PID, tid: cpuTid(0), args: { unfinished: true } });
 
+  /** What is still running, in a syscall or in a grace period at the end is drawn up to there. */
+  finish(): void {
+    const last = this.end + 1;
+    for (const cpu of [...this.running.keys()]) this.closeRun(cpu, last);
+    for (const [pid, s] of this.syscalls)
+      this.out.push({
+        name: `sys_${s.name}`,
+        cat: 'syscall',
+        ph: 'X',
+        ts: s.since,
+        dur: last - s.since,
+        pid: TASKS_PID,
+        tid: pid,
+        args: { ...s.args, unfinished: true },
+      });
+    for (const open of this.openSpans.values())
+      this.out.push({ name: open.name, cat: open.rule.category, ph: 'e', id: open.id, ts: last, pid: CPUS_PID, tid: cpuTid(0), args: { unfinished: true } });
+  }
+}
+
+/** The track names and sort order: the CPUs' process and threads, the tasks' process and one thread per task. */
+function chromeMetadata(cpus: number, comm: ReadonlyMap<number, string>): ChromeTraceEvent[] {
   // Metadata events carry the category Chrome gives them (some parsers reject an event without one).
   const M = '__metadata';
   const meta: ChromeTraceEvent[] = [
@@ -280,7 +335,21 @@ export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceO
   meta.push({ name: 'thread_name', cat: M, ph: 'M', pid: CPUS_PID, tid: HOST_TID, args: { name: 'no CPU (timers, host)' } });
   meta.push({ name: 'thread_sort_index', cat: M, ph: 'M', pid: CPUS_PID, tid: HOST_TID, args: { sort_index: cpus } });
   for (const [pid, name] of comm) meta.push({ name: 'thread_name', cat: M, ph: 'M', pid: TASKS_PID, tid: pid, args: { name: `${name} [${pid}]` } });
+  return meta;
+}
+
+/**
+ * Converts a tracelab log into a Chrome/Perfetto trace: one track per CPU showing which task
+ * runs when (complete events), one track per task with its syscalls, instant events for
+ * trace events, and async spans for grace periods.
+ */
+export function toChromeTrace(log: readonly KernelEvent[], options: ChromeTraceOptions = {}): ChromeTrace {
+  const b = new ChromeBuilder([RCU_SCHED_GP, ...(options.spans ?? [])], options.instant ?? defaultInstant);
+  for (const e of log) b.add(e);
+  b.finish();
+  const meta = chromeMetadata(b.cpus, b.comm);
   // Sorted by timestamp (stable), as trace viewers read fastest.
+  const out = b.out;
   out.sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
   return {
     traceEvents: [...meta, ...out],

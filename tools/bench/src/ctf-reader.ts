@@ -36,7 +36,7 @@ function streamDecode(dir: string): number {
 }
 
 /** `tracelab convert DIR --to text --out /dev/null`, in this process (the command itself). */
-function convertText(dir: string): number {
+export function convertText(dir: string): number {
   const said: string[] = [];
   const io = { cwd: process.cwd(), out: (t: string) => void said.push(t), err: (t: string) => void said.push(t) };
   const status = main(['convert', dir, '--to', 'text', '--out', '/dev/null'], io);

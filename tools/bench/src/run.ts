@@ -27,6 +27,7 @@ import { utraceBench } from './utrace.js';
 import { rcuTasksBench } from './rcu-tasks.js';
 import { ringBufferBench } from './ring-buffer.js';
 import { ctfReaderBench } from './ctf-reader.js';
+import { ctfConvertBench } from './ctf-convert.js';
 import { filterFromArgv, measure, report, row, runBenchmarks, timeOnce, type Benchmark, type Row } from './harness.js';
 
 // ---- 1. core fold ------------------------------------------------------------------------
@@ -402,6 +403,7 @@ try {
         ringBufferBench,
         utraceBench,
         ctfReaderBench,
+        ctfConvertBench,
         exploreBench,
         tortureBench,
         exploreQueueBench,

@@ -329,7 +329,7 @@ function refGetter(ref: Ref): (s: DecodeScope) => CtfValue | undefined {
 const utf8 = new TextDecoder('utf-8');
 
 /** Bytes [from, to) as a string; short ASCII runs skip the TextDecoder call. */
-function decodeText(b: Uint8Array, from: number, to: number): string {
+export function decodeText(b: Uint8Array, from: number, to: number): string {
   if (to - from <= 32) {
     let s = '';
     for (let k = from; k < to; k++) {

@@ -27,6 +27,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { TracelabError } from '@tracelab/core';
 import {
   BadData,
   BitCursor,
@@ -42,7 +43,10 @@ import {
   type IntSink,
 } from './reader-decode.js';
 import { CtfReadError, ctfError, type CtfErrorCode } from './reader-error.js';
-import { parseTsdl, type CtfClockClass, type CtfMetadata, type TsdlInteger, type TsdlType } from './tsdl.js';
+import { TimeWriter, compilePut, compileSkip, type Put, type Skip } from '../internal/ctf-text-compile.js';
+import { LineBuffer, utf8Bytes } from '../internal/line-buffer.js';
+import { ctfTextFormatter, packetContextFormatter } from './text.js';
+import { parseTsdl, type CtfClockClass, type CtfEventClassInfo, type CtfMetadata, type CtfStreamClass, type TsdlInteger, type TsdlType } from './tsdl.js';
 
 export const CTF_PACKET_MAGIC = 0xc1fc1fc1;
 export const CTF_METADATA_PACKET_MAGIC = 0x75d11d57;
@@ -347,6 +351,8 @@ interface CompiledEventClass {
   readonly loglevel: number | undefined;
   readonly context: Decoder | undefined;
   readonly fields: Decoder | undefined;
+  /** The metadata's event class (its types, for the text path). */
+  readonly info: CtfEventClassInfo;
 }
 
 interface CompiledStream {
@@ -359,12 +365,19 @@ interface CompiledStream {
   readonly events: Map<number, CompiledEventClass>;
   /** The event header has an `id` field (otherwise the stream must have one event class). */
   readonly headerHasId: boolean;
+  /** The metadata's stream class (its types, for the text path). */
+  readonly info: CtfStreamClass;
+  /** How the event header was compiled (its sinks), for the text path's header reader. */
+  readonly headerEnv: CompileEnv | undefined;
+  /** The text path's compiled form: made by the first text read of the stream class, then only read. */
+  text: StreamText | undefined;
 }
 
 interface CompiledTrace {
   readonly live: Live;
   readonly packetHeader: Decoder | undefined;
   readonly streams: Map<number, CompiledStream>;
+  readonly byteOrder: 'le' | 'be';
 }
 
 /** The clock a stream's timestamps map to: the first `map`ped one, or the only clock. */
@@ -433,7 +446,8 @@ function compileTrace(meta: CtfMetadata, source: string): CompiledTrace {
       }
       return mapsTo(t, last, ['timestamp']) ? clockSink : undefined;
     };
-    const eventHeader = sc.eventHeader === undefined ? undefined : compileRoot(sc.eventHeader, env('stream.event.header', roots.slice(), ehSink));
+    const headerEnv = env('stream.event.header', roots.slice(), ehSink);
+    const eventHeader = sc.eventHeader === undefined ? undefined : compileRoot(sc.eventHeader, headerEnv);
     roots.push({ name: 'stream.event.header', type: sc.eventHeader });
     const eventContext = sc.eventContext === undefined ? undefined : compileRoot(sc.eventContext, env('stream.event.context', roots.slice(), noSink));
     roots.push({ name: 'stream.event.context', type: sc.eventContext });
@@ -444,12 +458,86 @@ function compileTrace(meta: CtfMetadata, source: string): CompiledTrace {
       const context = ec.context === undefined ? undefined : compileRoot(ec.context, env('event.context', roots.slice(), noSink));
       const fields =
         ec.fields === undefined ? undefined : compileRoot(ec.fields, env('event.fields', [...roots, { name: 'event.context', type: ec.context }], noSink));
-      events.set(ec.id, { name: ec.name, id: ec.id, loglevel: ec.loglevel, context, fields });
+      events.set(ec.id, { name: ec.name, id: ec.id, loglevel: ec.loglevel, context, fields, info: ec });
     }
-    streams.set(sc.id, { id: sc.id, packetContext, eventHeader, eventContext, clock, events, headerHasId });
+    streams.set(sc.id, {
+      id: sc.id,
+      packetContext,
+      eventHeader,
+      eventContext,
+      clock,
+      events,
+      headerHasId,
+      info: sc,
+      headerEnv: sc.eventHeader === undefined ? undefined : headerEnv,
+      text: undefined,
+    });
   }
   for (const ec of meta.events) if (!meta.streams.has(ec.streamId)) fail(`event "${ec.name}" names stream class ${ec.streamId}, which is not declared`);
-  return { live, packetHeader, streams };
+  return { live, packetHeader, streams, byteOrder: meta.byteOrder };
+}
+
+/** The text path's form of a stream class (see `CtfEventStream.writeText`). */
+interface StreamText {
+  /** The event header read for its sinks only: set when every event of the stream is plain. */
+  readonly skipHeader: Skip | undefined;
+  /** The stream's event context writer, when the stream has a plain one. */
+  readonly context: Put | undefined;
+  readonly classes: Map<number, ClassText>;
+  readonly time: TimeWriter | undefined;
+  /** A packet's `{ packet context }, ` ('' when none of its fields prints). */
+  readonly packetContext: (pctx: CtfStruct) => string;
+}
+
+/** One event class on the text path. */
+interface ClassText {
+  /** Written from the bytes (true), or decoded into objects and formatted (false). */
+  readonly plain: boolean;
+  /** `hostname name: `. */
+  readonly head: Uint8Array;
+  readonly context: Put | undefined;
+  /** The payload writer (`{ }` when the class has none); unused when not plain. */
+  readonly fields: Put;
+}
+
+/** A root scope's writer: null when the scope is absent, undefined when it cannot be written from the bytes. */
+function rootPut(t: TsdlType | undefined, order: 'le' | 'be'): Put | null | undefined {
+  if (t === undefined) return null;
+  return t.kind === 'struct' ? compilePut(t, order) : undefined;
+}
+
+const EMPTY_FIELDS: Put = (_c, o) => o.ascii('{ }');
+
+/**
+ * Compiles a stream class for the text path: per event class, whether its line can be written
+ * straight from the bytes (every scope plain: no variant or sequence, no colliding names) and
+ * the writers that do it; the event header is skipped without objects when every class can.
+ */
+function compileStreamText(sc: CompiledStream, order: 'le' | 'be', host: string | undefined): StreamText {
+  const sctx = rootPut(sc.info.eventContext, order);
+  let allPlain = sctx !== undefined;
+  const classes = new Map<number, ClassText>();
+  for (const ec of sc.events.values()) {
+    const ctx = rootPut(ec.info.context, order);
+    const fields = rootPut(ec.info.fields, order);
+    const plain = sctx !== undefined && ctx !== undefined && fields !== undefined;
+    allPlain &&= plain;
+    classes.set(ec.id, {
+      plain,
+      head: utf8Bytes(`${host !== undefined ? `${host} ` : ''}${ec.name}: `),
+      context: ctx ?? undefined,
+      fields: fields ?? EMPTY_FIELDS,
+    });
+  }
+  const headerType = sc.info.eventHeader;
+  const skipHeader = allPlain && headerType !== undefined && sc.headerEnv !== undefined ? compileSkip(headerType, sc.headerEnv) : undefined;
+  return {
+    skipHeader,
+    context: sctx ?? undefined,
+    classes,
+    time: sc.clock === undefined ? undefined : new TimeWriter(sc.clock, clockToNs),
+    packetContext: packetContextFormatter(sc.info.packetContext),
+  };
 }
 
 // ---- stream decoding ----------------------------------------------------------------------------
@@ -541,6 +629,19 @@ class StreamReader {
   private readonly c: BitCursor;
   private readonly scope: DecodeScope = { stack: [], roots: {} };
   private readonly onlyStream: CompiledStream | undefined;
+  // The text path's state (peekText/writePending), written only by them:
+  /** The packet being read, its compiled stream class and its `{ packet context }, ` bytes. */
+  private textPacket: PacketStart | undefined;
+  private text: StreamText | undefined;
+  private pcString = '';
+  private pcText: Uint8Array = new Uint8Array(0);
+  /** The event whose header was read: its class, bit offset, header, clock value. */
+  private pendingClass: CompiledEventClass | undefined;
+  private pendingAt = 0;
+  private pendingHeader: CtfStruct = EMPTY;
+  private pendingCycles: number | bigint | undefined;
+  /** The merge key of the pending event. */
+  key: number | bigint = 0;
   constructor(
     private readonly trace: CompiledTrace,
     readonly traceIndex: number,
@@ -549,6 +650,8 @@ class StreamReader {
     readonly name: string,
     readonly order: number,
     private readonly out: Collector,
+    /** The trace's `env.hostname`, which the text lines carry. */
+    private readonly host: string | undefined,
   ) {
     this.c = new BitCursor(w.buf);
     this.onlyStream = trace.streams.size === 1 ? [...trace.streams.values()][0]! : undefined;
@@ -600,7 +703,8 @@ class StreamReader {
     const live = this.trace.live;
     live.clock = this.clock;
     try {
-      this.decodePacket(events);
+      const p = this.readPacketStart();
+      if (p !== undefined && this.decodeEvents(p, events)) this.endPacket(p);
     } finally {
       this.clock = live.clock;
       this.events += events.length;
@@ -609,64 +713,144 @@ class StreamReader {
     return events;
   }
 
-  private decodePacket(events: Event[]): void {
-    const { trace, c, scope, file, name, traceIndex } = this;
+  /**
+   * The text path's step: reads the next event's header (and, at a packet's end, the next
+   * packets' starts), leaving the cursor on its body and its merge key in `key`
+   * (`byCycles`: the clock value, else ns since the epoch). False at the stream's end or at
+   * damage (reported). {@link writePending} writes the event.
+   */
+  peekText(byCycles: boolean): boolean {
+    const live = this.trace.live;
+    live.clock = this.clock;
+    try {
+      return this.peekEvent(byCycles);
+    } finally {
+      this.clock = live.clock;
+    }
+  }
+
+  private peekEvent(byCycles: boolean): boolean {
+    const { trace, c, scope } = this;
     const live = trace.live;
-    const size = this.w.size;
+    for (;;) {
+      // Damage, or the end of the file after the last packet's events.
+      if (this.done) return false;
+      const p = this.textPacket;
+      if (p !== undefined && c.pos >= p.contentBits) {
+        this.textPacket = undefined;
+        this.endPacket(p);
+        continue;
+      }
+      if (p === undefined) {
+        const next = this.readPacketStart();
+        if (next === undefined) return false;
+        this.textPacket = next;
+        this.text = next.sc.text ??= compileStreamText(next.sc, trace.byteOrder, this.host);
+        const pc = this.text.packetContext(next.pctx);
+        // Most packets of a stream print the same context (its CPU): their bytes are kept.
+        if (pc !== this.pcString) {
+          this.pcString = pc;
+          this.pcText = utf8Bytes(pc);
+        }
+        continue;
+      }
+      const sc = p.sc;
+      const at = c.pos;
+      if (scope.stack.length !== 0) scope.stack.length = 0;
+      try {
+        live.eventId = -1;
+        let eh: CtfStruct = EMPTY;
+        const skip = this.text!.skipHeader;
+        if (skip !== undefined) skip(c);
+        else if (sc.eventHeader !== undefined) eh = sc.eventHeader(c, scope) as CtfStruct;
+        const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : onlyClass(sc);
+        if (ec === undefined) return this.unknownEvent(p, at);
+        const cycles = live.clock;
+        this.pendingClass = ec;
+        this.pendingAt = at;
+        this.pendingHeader = eh;
+        this.pendingCycles = cycles;
+        this.key = byCycles ? (cycles ?? -1) : sc.clock !== undefined && cycles !== undefined ? clockToNs(sc.clock, cycles) : -1n;
+        return true;
+      } catch (err) {
+        return this.eventFailed(err, p, at);
+      }
+    }
+  }
+
+  /**
+   * Writes the event {@link peekText} found as babeltrace2's line (newline included) into `o`:
+   * events of plain classes straight from the bytes by the stream's compiled writers, the
+   * others decoded and formatted by `fmt`. On damage in its body the line is taken back, the
+   * damage reported and false returned.
+   */
+  writePending(o: LineBuffer, fmt: (e: CtfEvent) => string): boolean {
+    const p = this.textPacket!;
+    const st = this.text!;
+    const ec = this.pendingClass!;
+    const at = this.pendingAt;
+    const c = this.c;
+    const lineStart = o.pos;
+    try {
+      const ct = st.classes.get(ec.id)!;
+      if (ct.plain) {
+        const cycles = this.pendingCycles;
+        if (st.time !== undefined && cycles !== undefined) st.time.write(cycles, o);
+        o.bytes(ct.head);
+        o.bytes(this.pcText);
+        const context = st.context;
+        if (context !== undefined) {
+          context(c, o);
+          o.byte(44);
+          o.byte(32);
+        }
+        if (ct.context !== undefined) {
+          ct.context(c, o);
+          o.byte(44);
+          o.byte(32);
+        }
+        ct.fields(c, o);
+      } else o.utf8(fmt(this.decodeOne(p, ec, this.pendingHeader, at)));
+      o.byte(10);
+      this.events++;
+      return true;
+    } catch (err) {
+      o.pos = lineStart;
+      return this.eventFailed(err, p, at);
+    }
+  }
+
+  /**
+   * Reads the packet at `this.off` up to its first event: header, context, sizes, and its place
+   * in the stream (sequence number, time, discarded events). Undefined on damage (reported).
+   * On success the cursor is on the first event with the packet's content readable.
+   */
+  private readPacketStart(): PacketStart | undefined {
+    const { c, scope } = this;
     const off = this.off;
-    const left = size - off;
+    const left = this.w.size - off;
     this.at(off, Math.min(HEADER_WINDOW, this.w.buf.length));
     scope.stack.length = 0;
-    // 1. Packet header: magic, stream class.
-    let header: CtfStruct = EMPTY;
-    try {
-      if (trace.packetHeader !== undefined) header = trace.packetHeader(c, scope) as CtfStruct;
-    } catch (err) {
-      if (err instanceof OutOfData) return this.damage('CTF_TRUNCATED', off, `the file ends inside a packet header (${left} bytes left)`);
-      throw err;
-    }
-    const packets = this.packets;
-    const magic = num(header['magic']);
-    if (magic !== undefined && magic !== CTF_PACKET_MAGIC) {
-      const swapped = ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >>> 8) & 0xff00) | (magic >>> 24);
-      const hint = swapped >>> 0 === CTF_PACKET_MAGIC ? ' (byte-swapped: the metadata declares the wrong byte order)' : '';
-      return this.damage('CTF_BAD_MAGIC', off, `packet ${packets}: magic ${hex(magic)} is not CTF's 0xc1fc1fc1${hint}`);
-    }
-    const sid = num(header['stream_id']);
-    const sc = sid === undefined ? this.onlyStream : trace.streams.get(sid);
-    if (sc === undefined) {
-      return this.damage(
-        'CTF_UNKNOWN_STREAM',
-        off,
-        sid === undefined
-          ? 'the packet header has no stream_id and the metadata declares several stream classes'
-          : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`,
-      );
-    }
-    this.streamId = sc.id;
-    scope.roots['trace.packet.header'] = header;
-    // 2. Packet context: sizes, clock at the packet's start, discarded events, CPU.
-    let pctx: CtfStruct = EMPTY;
-    try {
-      if (sc.packetContext !== undefined) pctx = sc.packetContext(c, scope) as CtfStruct;
-    } catch (err) {
-      if (err instanceof OutOfData) return this.damage('CTF_TRUNCATED', off, `the file ends inside a packet context (${left} bytes left)`);
-      throw err;
-    }
-    scope.roots['stream.packet.context'] = pctx;
+    const sc = this.readPacketHeader(off, left);
+    if (sc === undefined) return undefined;
+    const pctx = this.readPacketContext(sc, off, left);
+    if (pctx === undefined) return undefined;
+    const index = this.packets;
     const available = left * 8;
     const packetBits = num(pctx['packet_size']) ?? num(pctx['content_size']) ?? available;
     const contentBits = num(pctx['content_size']) ?? packetBits;
-    if (packetBits <= 0 || packetBits % 8 !== 0)
-      return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
-    if (contentBits > packetBits)
-      return this.damage('CTF_BAD_PACKET', off, `packet ${packets}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
-    if (contentBits < c.pos)
-      return this.damage(
-        'CTF_BAD_PACKET',
-        off,
-        `packet ${packets}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`,
-      );
+    if (packetBits <= 0 || packetBits % 8 !== 0) {
+      this.damage('CTF_BAD_PACKET', off, `packet ${index}: packet_size ${packetBits} bits is not a positive whole number of bytes`);
+      return undefined;
+    }
+    if (contentBits > packetBits) {
+      this.damage('CTF_BAD_PACKET', off, `packet ${index}: content_size ${contentBits} bits is greater than packet_size ${packetBits} bits`);
+      return undefined;
+    }
+    if (contentBits < c.pos) {
+      this.damage('CTF_BAD_PACKET', off, `packet ${index}: content_size ${contentBits} bits is smaller than the packet's header and context (${c.pos} bits)`);
+      return undefined;
+    }
     const truncated = packetBits > available;
     const readable = Math.min(contentBits, available);
     // The whole packet's content in the window (the header was read from it already).
@@ -676,21 +860,87 @@ class StreamReader {
     c.limit = readable;
     const cpu = num(pctx['cpu_id']);
     this.cpu = cpu;
+    if (!this.checkPacketPlace(sc, pctx, off, index)) return undefined;
+    this.packets = index + 1;
+    return { sc, pctx, off, index, left, available, packetBits, contentBits, truncated, cpu };
+  }
+
+  /** The packet header: magic and stream class. Undefined on damage (reported). */
+  private readPacketHeader(off: number, left: number): CompiledStream | undefined {
+    const { trace, c, scope } = this;
+    let header: CtfStruct = EMPTY;
+    try {
+      if (trace.packetHeader !== undefined) header = trace.packetHeader(c, scope) as CtfStruct;
+    } catch (err) {
+      if (err instanceof OutOfData) {
+        this.damage('CTF_TRUNCATED', off, `the file ends inside a packet header (${left} bytes left)`);
+        return undefined;
+      }
+      throw err;
+    }
+    const packets = this.packets;
+    const magic = num(header['magic']);
+    if (magic !== undefined && magic !== CTF_PACKET_MAGIC) {
+      const swapped = ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >>> 8) & 0xff00) | (magic >>> 24);
+      const hint = swapped >>> 0 === CTF_PACKET_MAGIC ? ' (byte-swapped: the metadata declares the wrong byte order)' : '';
+      this.damage('CTF_BAD_MAGIC', off, `packet ${packets}: magic ${hex(magic)} is not CTF's 0xc1fc1fc1${hint}`);
+      return undefined;
+    }
+    const sid = num(header['stream_id']);
+    const sc = sid === undefined ? this.onlyStream : trace.streams.get(sid);
+    if (sc === undefined) {
+      this.damage(
+        'CTF_UNKNOWN_STREAM',
+        off,
+        sid === undefined
+          ? 'the packet header has no stream_id and the metadata declares several stream classes'
+          : `packet ${packets}: stream_id ${sid} is not a stream class of the metadata (declared: ${[...trace.streams.keys()].join(', ')})`,
+      );
+      return undefined;
+    }
+    this.streamId = sc.id;
+    scope.roots['trace.packet.header'] = header;
+    return sc;
+  }
+
+  /** The packet context: sizes, clock at the packet's start, discarded events, CPU. Undefined on damage. */
+  private readPacketContext(sc: CompiledStream, off: number, left: number): CtfStruct | undefined {
+    const { c, scope } = this;
+    let pctx: CtfStruct = EMPTY;
+    try {
+      if (sc.packetContext !== undefined) pctx = sc.packetContext(c, scope) as CtfStruct;
+    } catch (err) {
+      if (err instanceof OutOfData) {
+        this.damage('CTF_TRUNCATED', off, `the file ends inside a packet context (${left} bytes left)`);
+        return undefined;
+      }
+      throw err;
+    }
+    scope.roots['stream.packet.context'] = pctx;
+    return pctx;
+  }
+
+  /**
+   * Order and continuity: the packet's place in its stream, before any of its events
+   * (sequence gaps and discarded events reported; going backward is damage). False on damage.
+   */
+  private checkPacketPlace(sc: CompiledStream, pctx: CtfStruct, off: number, packets: number): boolean {
+    const { file, name } = this;
     const clock = sc.clock;
     const toNs = (v: CtfValue | undefined): bigint | undefined =>
       clock !== undefined && (typeof v === 'number' || typeof v === 'bigint') ? clockToNs(clock, v) : undefined;
     const ended = toNs(pctx['timestamp_end']);
     const begun = toNs(pctx['timestamp_begin']);
-    // Order and continuity: the packet's place in its stream, before any of its events.
     const seq = num(pctx['packet_seq_num']);
     const prevSeq = this.prevSeq;
     if (seq !== undefined) {
       if (prevSeq !== undefined && seq <= prevSeq) {
-        return this.damage(
+        this.damage(
           'CTF_PACKET_ORDER',
           off,
           `packet ${packets}: packet_seq_num ${seq} after ${prevSeq}: packets out of order (swapped, or the stream appended to itself); the stream is read up to here`,
         );
+        return false;
       }
       // A stream's first packet is number 0: one that starts later lost its first packets
       // (a flight recorder's overwritten ones, most often; babeltrace2 says nothing there).
@@ -709,11 +959,12 @@ class StreamReader {
     }
     const prevEnd = this.prevEnd;
     if (begun !== undefined && prevEnd !== undefined && begun < prevEnd) {
-      return this.damage(
+      this.damage(
         'CTF_PACKET_ORDER',
         off,
         `packet ${packets}: timestamp_begin ${begun} ns is before the previous packet's end (${prevEnd} ns): time goes backward in the stream; the stream is read up to here`,
       );
+      return false;
     }
     const disc = num(pctx['events_discarded']);
     if (disc !== undefined) {
@@ -734,26 +985,27 @@ class StreamReader {
       this.prevDiscarded = disc;
     }
     this.prevEnd = ended;
-    this.packets = packets + 1;
-    // 3. Events, up to content_size.
+    return true;
+  }
+
+  /** The packet's events, up to content_size, as objects. False on damage (reported). */
+  private decodeEvents(p: PacketStart, events: Event[]): boolean {
+    const { trace, c, scope, name, traceIndex } = this;
+    const live = trace.live;
+    const { sc, pctx, cpu } = p;
+    const clock = sc.clock;
     const headerDec = sc.eventHeader;
     const ctxDec = sc.eventContext;
-    const only = sc.events.size === 1 && !sc.headerHasId ? [...sc.events.values()][0] : undefined;
-    const base = off;
-    while (c.pos < contentBits) {
+    const only = onlyClass(sc);
+    const base = p.off;
+    while (c.pos < p.contentBits) {
       const at = c.pos;
       if (scope.stack.length !== 0) scope.stack.length = 0;
       try {
         live.eventId = -1;
         const eh = headerDec === undefined ? EMPTY : (headerDec(c, scope) as CtfStruct);
         const ec = live.eventId >= 0 ? sc.events.get(live.eventId) : only;
-        if (ec === undefined) {
-          const what =
-            live.eventId >= 0
-              ? `event id ${live.eventId} is not an event class of stream class ${sc.id}`
-              : 'the event header has no id and the stream class has several event classes';
-          return this.damage('CTF_UNKNOWN_EVENT', base + Math.floor(at / 8), `packet ${packets}: ${what}`);
-        }
+        if (ec === undefined) return this.unknownEvent(p, at);
         scope.roots['stream.event.header'] = eh;
         const sctx = ctxDec === undefined ? undefined : (ctxDec(c, scope) as CtfStruct);
         scope.roots['stream.event.context'] = sctx;
@@ -764,54 +1016,137 @@ class StreamReader {
           new Event(traceIndex, name, base + Math.floor(at / 8), sc.id, cpu, ec.name, ec.id, ec.loglevel, live.clock, clock, eh, pctx, sctx, ectx, fields),
         );
       } catch (err) {
-        const eventAt = base + Math.floor(at / 8);
-        if (err instanceof OutOfData) {
-          if (truncated && c.limit === available) {
-            return this.damage(
-              'CTF_TRUNCATED',
-              eventAt,
-              `packet ${packets} (at byte ${off}) declares ${packetBits / 8} bytes but the file ends ${left} bytes into it, in the middle of an event`,
-            );
-          }
-          return this.damage(
-            'CTF_BAD_PACKET',
-            eventAt,
-            `packet ${packets} (at byte ${off}): an event runs past the packet's content_size (${contentBits} bits)`,
-          );
-        }
-        if (err instanceof BadData) return this.damage('CTF_BAD_PACKET', eventAt, `packet ${packets} (at byte ${off}): ${err.message}`);
-        throw err;
+        return this.eventFailed(err, p, at);
       }
     }
-    if (truncated)
-      return this.damage(
-        'CTF_TRUNCATED',
-        off,
-        `packet ${packets} declares ${packetBits / 8} bytes but the file has only ${left} left (its events were read; the file is cut in its padding)`,
-      );
-    this.off = off + packetBits / 8;
-    if (this.off >= size) this.finish();
+    return true;
   }
+
+  /** One event's scopes after its header, decoded as objects (the text path's fallback). */
+  private decodeOne(p: PacketStart, ec: CompiledEventClass, eh: CtfStruct, at: number): Event {
+    const { c, scope } = this;
+    const sc = p.sc;
+    scope.roots['stream.event.header'] = eh;
+    const sctx = sc.eventContext === undefined ? undefined : (sc.eventContext(c, scope) as CtfStruct);
+    scope.roots['stream.event.context'] = sctx;
+    const ectx = ec.context === undefined ? undefined : (ec.context(c, scope) as CtfStruct);
+    scope.roots['event.context'] = ectx;
+    const fields = ec.fields === undefined ? EMPTY : (ec.fields(c, scope) as CtfStruct);
+    return new Event(
+      this.traceIndex,
+      this.name,
+      p.off + Math.floor(at / 8),
+      sc.id,
+      p.cpu,
+      ec.name,
+      ec.id,
+      ec.loglevel,
+      this.pendingCycles,
+      sc.clock,
+      eh,
+      p.pctx,
+      sctx,
+      ectx,
+      fields,
+    );
+  }
+
+  /** Reports an event id that names no event class; false. */
+  private unknownEvent(p: PacketStart, at: number): false {
+    const id = this.trace.live.eventId;
+    const what =
+      id >= 0 ? `event id ${id} is not an event class of stream class ${p.sc.id}` : 'the event header has no id and the stream class has several event classes';
+    this.damage('CTF_UNKNOWN_EVENT', p.off + Math.floor(at / 8), `packet ${p.index}: ${what}`);
+    return false;
+  }
+
+  /** Reports a decode failure inside the event at bit `at` as damage (false); other errors are rethrown. */
+  private eventFailed(err: unknown, p: PacketStart, at: number): false {
+    const eventAt = p.off + Math.floor(at / 8);
+    if (err instanceof OutOfData) {
+      if (p.truncated && this.c.limit === p.available) {
+        this.damage(
+          'CTF_TRUNCATED',
+          eventAt,
+          `packet ${p.index} (at byte ${p.off}) declares ${p.packetBits / 8} bytes but the file ends ${p.left} bytes into it, in the middle of an event`,
+        );
+      } else {
+        this.damage('CTF_BAD_PACKET', eventAt, `packet ${p.index} (at byte ${p.off}): an event runs past the packet's content_size (${p.contentBits} bits)`);
+      }
+      return false;
+    }
+    if (err instanceof BadData) {
+      this.damage('CTF_BAD_PACKET', eventAt, `packet ${p.index} (at byte ${p.off}): ${err.message}`);
+      return false;
+    }
+    throw err;
+  }
+
+  /** After a packet's events: damage if the file is cut in its padding, else on to the next packet. */
+  private endPacket(p: PacketStart): void {
+    if (p.truncated) {
+      this.damage(
+        'CTF_TRUNCATED',
+        p.off,
+        `packet ${p.index} declares ${p.packetBits / 8} bytes but the file has only ${p.left} left (its events were read; the file is cut in its padding)`,
+      );
+      return;
+    }
+    this.off = p.off + p.packetBits / 8;
+    if (this.off >= this.w.size) this.finish();
+  }
+}
+
+/** The stream class's one event class, when its event header has no id. */
+function onlyClass(sc: CompiledStream): CompiledEventClass | undefined {
+  return sc.events.size === 1 && !sc.headerHasId ? sc.events.values().next().value : undefined;
+}
+
+/** What a packet's header and context said, for its events' loop. */
+interface PacketStart {
+  readonly sc: CompiledStream;
+  readonly pctx: CtfStruct;
+  /** File offset of the packet. */
+  readonly off: number;
+  /** The packet's number in its stream file (from 0). */
+  readonly index: number;
+  /** Bytes from the packet to the file's end. */
+  readonly left: number;
+  /** `left` in bits. */
+  readonly available: number;
+  readonly packetBits: number;
+  readonly contentBits: number;
+  /** The file ends before packet_size. */
+  readonly truncated: boolean;
+  readonly cpu: number | undefined;
 }
 
 // ---- the merge ----------------------------------------------------------------------------------
 
-/** A stream's place in the merge: its current packet's events and the head's sort key. */
-interface Head {
-  readonly reader: StreamReader;
-  list: Event[];
-  i: number;
+/** What the heap orders: a stream (`order`, its place in discovery order) and the sort key of its next event. */
+interface Keyed {
+  readonly order: number;
   key: number | bigint;
 }
 
-/** Heap order: the smaller key first; equal keys in stream-file order. */
-function before(a: Head, b: Head): boolean {
-  if (a.key < b.key) return true;
-  if (b.key < a.key) return false;
-  return a.reader.order < b.reader.order;
+/**
+ * A stream's place in the merge: its current packet's events and the head's sort key.
+ * Guarded by: the one merge that owns it.
+ */
+interface Head extends Keyed {
+  readonly reader: StreamReader;
+  list: Event[];
+  i: number;
 }
 
-function siftDown(heap: Head[], k: number): void {
+/** Heap order: the smaller key first; equal keys in stream-file order. */
+function before(a: Keyed, b: Keyed): boolean {
+  if (a.key < b.key) return true;
+  if (b.key < a.key) return false;
+  return a.order < b.order;
+}
+
+function siftDown<H extends Keyed>(heap: H[], k: number): void {
   const n = heap.length;
   const h = heap[k]!;
   for (;;) {
@@ -942,7 +1277,7 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
     const heap: Head[] = [];
     try {
       for (const reader of this.readers) {
-        const head: Head = { reader, list: [], i: 0, key: 0 };
+        const head: Head = { reader, order: reader.order, list: [], i: 0, key: 0 };
         if (this.fill(head)) {
           head.key = keyOf(head.list[0]!);
           heap.push(head);
@@ -967,6 +1302,56 @@ export class CtfEventStream implements Iterable<CtfEvent>, AsyncIterable<CtfEven
       for (const r of this.readers) r.close();
     }
     if (throwAtEnd && this.onError === 'throw' && this.errors.length > 0) throw this.errors[0]!;
+  }
+
+  /**
+   * Writes every event as babeltrace2's text line (what `ctfTextFormatter(this.traces)` makes,
+   * each followed by a newline, as UTF-8), in the merge's order, to `write` a chunk at a time:
+   * the chunks end on line boundaries and hold about `chunkBytes` (default 1 MiB; a longer line
+   * is a chunk by itself). A chunk is a view of a buffer reused after `write` returns: copy
+   * what is kept. This is the iteration's text form, with no event objects for event classes
+   * whose types need no other field's value to decode (no variants or sequences), and the same
+   * lines as iterating and formatting; it consumes the stream as iterating does, updates
+   * `count` and the reports, and throws the first damage at its end in `'throw'` mode.
+   */
+  writeText(write: (chunk: Uint8Array) => void, chunkBytes = 1 << 20): void {
+    if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
+      throw new TracelabError('INVALID_OPTION', `CtfEventStream.writeText: chunkBytes must be a positive integer, got ${String(chunkBytes)}`);
+    if (this.started) throw ctfError('CTF_NOT_FOUND', 'a CtfEventStream can be iterated once (open the trace again)');
+    this.started = true;
+    const fmt = ctfTextFormatter(this.traces);
+    const out = new LineBuffer(chunkBytes + 4096);
+    const byCycles = this.byCycles;
+    // The heap holds the readers whose next event's header is read, keyed by it: the least
+    // one's event is written straight into the output, with no line buffered per stream.
+    const heap: StreamReader[] = [];
+    try {
+      for (const reader of this.readers) if (reader.peekText(byCycles)) heap.push(reader);
+      for (let k = (heap.length >> 1) - 1; k >= 0; k--) siftDown(heap, k);
+      while (heap.length > 0) {
+        const r = heap[0]!;
+        const lineStart = out.pos;
+        if (r.writePending(out, fmt)) {
+          this.count++;
+          // Chunks end on line boundaries: what came before a line that overflows goes first.
+          if (out.pos > chunkBytes && lineStart > 0) {
+            write(out.buf.subarray(0, lineStart));
+            out.buf.copyWithin(0, lineStart, out.pos);
+            out.pos -= lineStart;
+          }
+        }
+        if (!r.peekText(byCycles)) {
+          const last = heap.pop()!;
+          if (heap.length === 0) break;
+          heap[0] = last;
+        }
+        siftDown(heap, 0);
+      }
+      if (out.pos > 0) write(out.buf.subarray(0, out.pos));
+    } finally {
+      for (const r of this.readers) r.close();
+    }
+    if (this.onError === 'throw' && this.errors.length > 0) throw this.errors[0]!;
   }
 
   /** Loads the head's stream's next packet that has events; false at the stream's end. */
@@ -1053,7 +1438,7 @@ export function openCtfTrace(dir: string, options: CtfStreamOptions = {}): CtfEv
       for (const f of streamFiles(traceDir)) {
         const path = join(traceDir, f);
         const w = new FileWindow(path, statSync(path).size, windowBytes);
-        readers.push(new StreamReader(compiled, traceIndex, w, path, relative(dir, path), order++, collector));
+        readers.push(new StreamReader(compiled, traceIndex, w, path, relative(dir, path), order++, collector, traces[traceIndex]!.hostname));
       }
     }
   } catch (err) {

@@ -132,7 +132,8 @@ export function quote(s: string): string {
   return out + '"';
 }
 
-function formatInt(v: number | bigint, base: number, size: number): string {
+/** An integer in a display base; other bases than 10 print a negative value's two's complement of `size` bits. */
+export function formatInt(v: number | bigint, base: number, size: number): string {
   if (base === 10) return String(v);
   // A non-negative number prints its own digits (a negative one needs the size's two's complement).
   if (typeof v === 'number' && v >= 0) {
@@ -270,6 +271,17 @@ function structFormatter(type: TsdlType | undefined, hidden?: ReadonlySet<string
     }
     return n === 0 ? '{ }' : out + ' }';
   };
+}
+
+/**
+ * A formatter of the `{ packet context }, ` part of the lines of a packet (`type`: the stream
+ * class's declared packet context), which gives '' when babeltrace2 shows none of its fields.
+ * For the text path, which formats it once per packet.
+ */
+export function packetContextFormatter(type: TsdlType | undefined): (pctx: CtfStruct) => string {
+  const pc = structFormatter(type, HIDDEN_PACKET_FIELDS);
+  const known = type?.kind === 'struct' ? type.fields.some((f) => !HIDDEN_PACKET_FIELDS.has(displayName(f.name))) : undefined;
+  return (pctx) => ((known ?? Object.keys(pctx).some((k) => !HIDDEN_PACKET_FIELDS.has(k))) ? pc(pctx) + ', ' : '');
 }
 
 /** One event class's line, compiled: what {@link formatCtfEvent} prints with the class's types. */
