@@ -4,7 +4,7 @@
  * makes on its way back to user mode when a resume action is pending. The utrace_report_*
  * entry points the tracehooks call are in utrace-report.ts and utrace-signal.ts.
  */
-import { emit, getState, isKPath, spinLock, spinUnlock, type KPath } from '@tracelab/core';
+import { drive, emit, getState, isKPath, spinLock, spinUnlock, type KPath } from '@tracelab/core';
 import {
   ENGINE_STOP,
   UTRACE_DETACH,
@@ -16,7 +16,6 @@ import {
   UTRACE_STOP,
 } from './constants.js';
 import type { UtraceEngineState } from './events.js';
-import { driveRest } from './internal/drive.js';
 import { engineS, eventName, taskU, utraceLock, type CallbackCall, type CallbackName, type Utrace } from './internal/state.js';
 import { setResume, spliceAttaching, utraceReset, utraceStop } from './utrace-stop.js';
 
@@ -143,12 +142,13 @@ export function* reportCallback(
     // A plain-function callback (as kernel C code is) has run already: a quick callback.
     if (gen !== null) raw = gen;
   } else {
-    const first = gen.next();
-    if (first.done !== true) {
-      quick = false;
-      yield* emit({ type: 'utrace/callback', pid, engine: id, callback: name, action, by, ret: null, stop: null, detach: false });
-    }
-    raw = yield* driveRest(gen, first);
+    // A callback that issues a command is logged as running before its first command acts.
+    raw = yield* drive(gen, {
+      *beforeFirstCommand() {
+        quick = false;
+        yield* emit({ type: 'utrace/callback', pid, engine: id, callback: name, action, by, ret: null, stop: null, detach: false });
+      },
+    });
   }
   const ret = typeof raw === 'number' ? raw >>> 0 : UTRACE_RESUME;
   // A quick callback issued no command: the engine is as the walk read it just before.

@@ -1,7 +1,5 @@
-import { isKPath, type Command, type KPath } from '@tracelab/core';
+import { drive, isKPath, type KPath } from '@tracelab/core';
 import type { Closure } from './instance.js';
-
-const SCHEDULING: ReadonlySet<Command['op']> = new Set(['point', 'switch', 'spin']);
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -23,32 +21,11 @@ export function* invokeCallback(cb: Closure): KPath<string | null> {
   } catch (err) {
     return describe(err);
   }
-  let input: unknown;
-  let thrown: { err: unknown } | null = null;
-  for (;;) {
-    let r: IteratorResult<Command, void>;
-    try {
-      r = thrown !== null ? gen.throw(thrown.err) : gen.next(input);
-    } catch (err) {
-      return describe(err);
-    }
-    thrown = null;
-    if (r.done === true) return null;
-    const cmd = r.value;
-    if (SCHEDULING.has(cmd.op)) {
-      try {
-        gen.return(undefined);
-      } catch {
-        // its cleanup failed too; it is abandoned either way
-      }
-      return `BUG: callback ${cb.label} tried to sleep or reschedule (${cmd.op}); RCU-tasks callbacks must not block`;
-    }
-    try {
-      input = yield cmd;
-    } catch (err) {
-      // The command failed (an undeclared event type, say): the callback gets the error, as
-      // kernel code would, and may handle it.
-      thrown = { err };
-    }
-  }
+  // The callback's commands (emit, state, wakeUp...) act as the kthread's; an error a command
+  // throws (an undeclared event type, say) goes back into the callback, which may handle it.
+  const out = yield* drive(gen, {
+    failed: describe,
+    atomic: (cmd) => `BUG: callback ${cb.label} tried to sleep or reschedule (${cmd.op}); RCU-tasks callbacks must not block`,
+  });
+  return out === undefined ? null : out;
 }
