@@ -1,21 +1,104 @@
 /**
- * The srcu plugin's state slice (`state.plugins['srcu']`): a shared value that kernel
- * threads update by read-modify-write. Make it the state of your own mechanism; keep the comment
- * on each field saying what guards it.
+ * The srcu plugin's state slice (`state.plugins.srcu`). Every field is written only by the
+ * reducers of `src/internal/reducers.ts`; kernel paths read it through `getState()`.
  */
-export interface SrcuState {
+
+/** One `srcu_struct`: a domain with its own index, per-CPU counters, grace periods and callbacks. */
+export interface SrcuDomainState {
+  readonly name: string;
   /**
-   * The shared value. Written only by the `srcu/stored` reducer. The kernel path that
-   * computes it holds `srcu_mutex` from its read of this field to the event that stores the
-   * new value (unless the plugin was made with `lock: false`, the unsafe variant).
+   * `srcu_idx`: a free-running count of counter flips; `idx & 1` is the slot new readers
+   * increment. Written only by the `srcu/flip` reducer (the domain's GP kthread is the one
+   * writer, as `srcu_flip` runs under `srcu_gp_mutex`).
    */
-  value: number;
-  /** Updates committed, one per `srcu/stored`. Written only by reducers. */
-  updates: number;
+  readonly idx: number;
+  /**
+   * `srcu_lock_count[slot][cpu]`: locks counted on each CPU, by slot. Each entry only grows;
+   * written by the `srcu/lock` reducer (a reader's `this_cpu_inc` on the CPU it runs on).
+   */
+  readonly lockCount: readonly [readonly number[], readonly number[]];
+  /** `srcu_unlock_count[slot][cpu]`: as `lockCount`, for unlocks (the CPU the unlock runs on, which may differ). */
+  readonly unlockCount: readonly [readonly number[], readonly number[]];
+  /** Grace periods completed. */
+  readonly completed: number;
+  /** The grace period in progress, or null. */
+  readonly gp: SrcuGpState | null;
+  /** The id the next `callSrcu` gets (ids are per domain, from 1, in queue order). */
+  readonly nextCallbackId: number;
+  /** Callbacks with ids up to this one were taken by a grace period (the list grab). */
+  readonly takenThrough: number;
+  /** Callbacks with ids up to this one were covered by a completed grace period. */
+  readonly completedThrough: number;
+  /** Callbacks with ids up to this one were invoked (or failed). */
+  readonly invokedThrough: number;
+  /** The domain's GP kthread (process_srcu's worker), or null when none runs. */
+  readonly kthread: number | null;
 }
 
-/** The mutex around the read-modify-write of `value`. Nests inside no other lock. */
-export const SRCU_MUTEX = 'srcu_mutex';
+/** A grace period of one domain. */
+export interface SrcuGpState {
+  readonly gp: number;
+  /** The `seq` of its `srcu/gp-start`: readers whose `srcu/lock` came before it must be waited for. */
+  readonly startSeq: number;
+  /** SCAN1 (the inactive slot, before the flip) or SCAN2 (the slot flipped away from). */
+  readonly phase: 1 | 2;
+  /** The callbacks it covers. */
+  readonly first: number;
+  readonly last: number;
+}
 
-/** The invariant: every committed update is in `value` (no update was lost). */
-export const SRCU_NO_LOST_UPDATE = 'srcu/no-lost-update';
+/** A reader inside its read-side critical section (between its counted lock and its unlock). */
+export interface SrcuReaderState {
+  readonly reader: number;
+  readonly domain: string;
+  readonly pid: number;
+  /** The slot its lock incremented (what `srcuReadLock` returned). */
+  readonly idx: number;
+  /** The CPU its lock was counted on. */
+  readonly cpu: number;
+  /** The `seq` of its `srcu/lock`. */
+  readonly lockSeq: number;
+}
+
+/** What the invariants found (the first violation is kept). */
+export interface SrcuViolation {
+  readonly invariant: string;
+  readonly message: string;
+}
+
+export interface SrcuState {
+  /** The live domains by name. */
+  readonly domains: Readonly<Record<string, SrcuDomainState>>;
+  /** Readers inside a critical section, by reader id. */
+  readonly readers: Readonly<Record<string, SrcuReaderState>>;
+  /** The id the next reader gets. */
+  readonly nextReader: number;
+  /** `srcu/warn` events so far (the kernel's WARN_ON splats). */
+  readonly warnings: number;
+  readonly violation: SrcuViolation | null;
+}
+
+/** A domain as init_srcu_struct (or DEFINE_STATIC_SRCU) leaves it: index 0, every counter 0. */
+export function newDomain(name: string, cpus: number): SrcuDomainState {
+  const zeros = (): number[] => Array.from({ length: cpus }, () => 0);
+  return {
+    name,
+    idx: 0,
+    lockCount: [zeros(), zeros()],
+    unlockCount: [zeros(), zeros()],
+    completed: 0,
+    gp: null,
+    nextCallbackId: 1,
+    takenThrough: 0,
+    completedThrough: 0,
+    invokedThrough: 0,
+    kthread: null,
+  };
+}
+
+/** The slice at registration: the static domains live, no reader. */
+export function initialSrcuState(staticDomains: readonly string[], cpus: number): SrcuState {
+  const domains: Record<string, SrcuDomainState> = {};
+  for (const name of staticDomains) domains[name] = newDomain(name, cpus);
+  return { domains, readers: {}, nextReader: 1, warnings: 0, violation: null };
+}
