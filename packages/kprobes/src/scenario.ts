@@ -8,7 +8,7 @@ import { KPROBES_INVARIANTS } from './internal/reducers.js';
 /** The probed function. */
 const FN = 'do_sys_open';
 /** Calls of the function per caller, a tick apart. */
-const CALLS = 3;
+const CALLS = 1;
 /** Ticks the tracer keeps its probe. */
 const KEEP = 2;
 
@@ -39,7 +39,7 @@ export const scenario = defineScenario({
   source: 'shared/seeds/003_a77a0132219907dc.txt; kernel/kprobes.c (kprobe_optimizer), arch/x86/kernel/kprobes/opt.c',
   cpus: 2,
   maxSteps: 1500,
-  scale: { name: 'callers', default: 3, min: 1 },
+  scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: import.meta.url, exportName: 'scenario' },
   variants: [
     { name: 'fixed', description: 'unoptimize, synchronize_rcu_tasks, then free the buffer (CONFIG_PREEMPT upstream)', safe: true },
