@@ -67,9 +67,9 @@ export interface SrcuViolation {
 }
 
 export interface SrcuState {
-  /** The live domains by name. */
+  /** The live domains by name. Written only by reducers (`srcu/init`, `srcu/cleanup` and each domain's events). */
   readonly domains: Readonly<Record<string, SrcuDomainState>>;
-  /** Readers inside a critical section, by reader id. */
+  /** Readers inside a critical section, by reader id. Written only by the `srcu/lock` and `srcu/unlock` reducers. */
   readonly readers: Readonly<Record<string, SrcuReaderState>>;
   /** The id the next reader gets. */
   readonly nextReader: number;
