@@ -7,6 +7,7 @@ import { ftraceRecursion } from './ftrace-recursion.js';
 import { irqNestedCommit } from './irq-nested-commit.js';
 import { markerArrayFree } from './marker-array-free.js';
 import { markerPublish } from './marker-publish.js';
+import { optprobeFree } from './optprobe-free.js';
 import { subbufCommitOrder } from './subbuf-commit-order.js';
 import { trampolineFree } from './trampoline-free.js';
 import { utraceExitFlags } from './utrace-exit-flags.js';
@@ -27,6 +28,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [subbufCommitOrder.name, subbufCommitOrder],
   [ftraceRecursion.name, ftraceRecursion],
   [irqNestedCommit.name, irqNestedCommit],
+  [optprobeFree.name, optprobeFree],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -1,0 +1,15 @@
+/**
+ * @tracelab/kprobes: optimized kprobes (kernel/kprobes.c, arch/x86/kernel/kprobes/opt.c) as a
+ * tracelab plugin, as far as the freeing hazard: a probe whose function entry jumps into a
+ * detour buffer, tasks preempted inside that buffer, and unregistration that frees the buffer
+ * only after synchronize_rcu_tasks. See the README and docs/kprobes.md.
+ */
+import './events.js';
+
+export { kprobes, KPROBES_VERSION } from './internal/plugin.js';
+export { KPROBES_INVARIANTS } from './internal/reducers.js';
+export { KPROBE_MUTEX } from './state.js';
+export { UNSAFE_VARIANTS } from './events.js';
+export type { KprobeHandler, KprobesApi, KprobesOptions, KprobesUnsafe, ResolvedKprobesOptions } from './events.js';
+export type { DetourBufferState, KprobeState, KprobesState } from './state.js';
+export { scenario } from './scenario.js';

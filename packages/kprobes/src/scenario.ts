@@ -1,0 +1,62 @@
+import { msleep, type KPath } from '@tracelab/core';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import type { KprobesApi } from './events.js';
+import { kprobes } from './internal/plugin.js';
+import { KPROBES_INVARIANTS } from './internal/reducers.js';
+
+/** The probed function. */
+const FN = 'do_sys_open';
+/** Calls of the function per caller, a tick apart. */
+const CALLS = 1;
+/** Ticks the tracer keeps its probe. */
+const KEEP = 2;
+
+/** The tracer: register an optimized kprobe on `FN`, keep it `KEEP` ticks, unregister it (which frees the detour buffer). */
+function* tracer(api: KprobesApi): KPath<void> {
+  yield* api.registerKprobe(FN);
+  yield* msleep(KEEP);
+  yield* api.unregisterKprobe(FN);
+}
+
+/** A kernel thread calling the probed function, sleeping a tick between calls. */
+function* caller(api: KprobesApi): KPath<void> {
+  for (let i = 0; i < CALLS; i++) {
+    yield* api.callFunction(FN);
+    yield* msleep(1);
+  }
+}
+
+/**
+ * Freeing an optprobe's detour buffer (SEMANTICS.md §4.2, "Optimized kprobes"; thread 003, where
+ * optimized kprobes are named beside ftrace trampolines): `callers` kernel threads (more than a
+ * CPU can hold, so one is preempted inside the buffer and left on the runqueue) call a probed
+ * function while a tracer unregisters the probe.
+ */
+export const scenario = defineScenario({
+  name: 'optprobe-free',
+  description: 'a tracer unregisters an optimized kprobe and frees its detour buffer while tasks may be preempted inside it (rcu-tasks, kprobes)',
+  source: 'shared/seeds/003_a77a0132219907dc.txt; kernel/kprobes.c (kprobe_optimizer), arch/x86/kernel/kprobes/opt.c',
+  cpus: 2,
+  maxSteps: 1500,
+  scale: { name: 'callers', default: 2, min: 1 },
+  sourceModule: { module: import.meta.url, exportName: 'scenario' },
+  variants: [
+    { name: 'fixed', description: 'unoptimize, synchronize_rcu_tasks, then free the buffer (CONFIG_PREEMPT upstream)', safe: true },
+    {
+      name: 'free-after-rcu-sched',
+      description: 'unoptimize, synchronize_sched, free: a preemption inside the buffer is an RCU-sched quiescent state, so the task resumes in freed memory',
+      safe: false,
+      expect: [KPROBES_INVARIANTS.noDetourUseAfterFree],
+    },
+  ],
+  plugins: (variant) => [rcuTasks(), kprobes(variant === 'free-after-rcu-sched' ? { unsafe: 'free-after-rcu-sched' } : {})],
+  setup(kernel, { scale }) {
+    const api = kernel.api.kprobes;
+    kernel.spawnKthread(tracer(api), { comm: 'tracer' });
+    for (let i = 0; i < scale; i++) kernel.spawnKthread(caller(api), { comm: `caller${i}` });
+    watchGracePeriods(kernel);
+  },
+});
+
+export default scenario;
