@@ -456,7 +456,7 @@ function listRows(kind: ListKind): { name: string; detail: string }[] {
   }
   const kernel = createKernel({ cpus: 2, seed: 1, plugins: defaultScenario.plugins() });
   if (kind === 'tracepoints')
-    return kernel.api.ringBuffer.tracepoints().map((tp) => ({
+    return kernel.api['ring-buffer'].tracepoints().map((tp) => ({
       name: tp.name,
       detail: `(${tp.fields.map((f) => `${f.name}: ${fieldType(f.type)}${f.user === true ? ' (user)' : ''}`).join(', ')})${tp.faultable === true ? ' faultable' : ''}`,
     }));

@@ -83,7 +83,7 @@ export function failureCtf(sc: Scenario, replayString: string, dir: string): Ctf
   sc.setup(kernel, { variant: t.variant, scale: t.scale });
   const r = kernel.run({ maxSteps: sc.maxSteps });
   const files = writeRingBufferCtf(kernel, dir);
-  return { dir, files, packets: kernel.api.ringBuffer.streams().map((p) => p.length), done: r.done };
+  return { dir, files, packets: kernel.api['ring-buffer'].streams().map((p) => p.length), done: r.done };
 }
 
 function ctfLine(out: string, ctf: CtfOutput | null): string {

@@ -102,7 +102,7 @@ function selectEvents(glob: string, names: readonly string[]): string[] {
  * own result (printk), not an error of the run.
  */
 function* sessionTimeline(kernel: Kernel, steps: Composition['timeline']): KPath<void> {
-  const rb = kernel.api.ringBuffer;
+  const rb = kernel.api['ring-buffer'];
   const names: string[] = rb === undefined ? [] : rb.tracepoints().map((t: { name: string }) => t.name);
   // The ops this timeline registered, by label: written only by this thread.
   const registered = new Map<string, FtraceOps>();
@@ -173,7 +173,7 @@ export function composeScenario(name: string, description: string, c: Compositio
       if (c.tracers.ktraceSession) kernel.spawnKthread(traceWhileRunning(kernel.api.ktrace, { after: 20 }), { comm: 'lttng-sessiond' });
       // The function tracer's callback writes each traced entry into the ring buffer (func_entry).
       if (c.tracers.functionTracer)
-        kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40, func: kernel.api.ringBuffer.functionEntry }), { comm: 'ftrace' });
+        kernel.spawnKthread(functionTracer(kernel.api.ftrace, { after: 5, duration: 40, func: kernel.api['ring-buffer'].functionEntry }), { comm: 'ftrace' });
       if (c.tracers.strace) kernel.spawnKthread(traceFirstComm(kernel.api.utrace, 'cc1'), { comm: 'strace' });
       if (c.timeline.length > 0) kernel.spawnKthread(sessionTimeline(kernel, c.timeline), { comm: 'lttng-timeline' });
     },

@@ -22,9 +22,12 @@ describe('function tracing into the trace', () => {
     for (const seed of [1, 2, 3]) {
       const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), ftrace(), ringBuffer({ numSubbuf: 8 })] });
       k.spawn(caller, { comm: 'loop' });
-      k.spawnKthread(functionTracer(k.api.ftrace, { functions: ['sys_getpid', 'sys_read'], after: 1, duration: 100, func: k.api.ringBuffer.functionEntry }), {
-        comm: 'ftrace',
-      });
+      k.spawnKthread(
+        functionTracer(k.api.ftrace, { functions: ['sys_getpid', 'sys_read'], after: 1, duration: 100, func: k.api['ring-buffer'].functionEntry }),
+        {
+          comm: 'ftrace',
+        },
+      );
       k.run();
       finishRingBuffer(k);
       expect(k.violations).toEqual([]);

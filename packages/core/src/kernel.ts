@@ -10,7 +10,6 @@ import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type Wa
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type { CorePaths, HookName, InvariantCheck, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
-import { apiKey } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
@@ -589,7 +588,8 @@ class KernelImpl implements ReplayedKernel {
         if (err instanceof TracelabError && err.code !== 'KERNEL_BUG') throw err;
         throw new TracelabError('PLUGIN_REGISTER_FAILED', `plugin ${p.name}: register() threw: ${describeError(err)}`, { plugin: p.name }, { cause: err });
       }
-      apis[apiKey(p.name)] = this.wrapApi(p.name, api);
+      apis[p.name] = this.wrapApi(p.name, api);
+      renamedApiGuard(apis, p.name);
       if (mode === 'live') {
         this.rt.emit(
           p.options === undefined
@@ -744,14 +744,15 @@ class KernelImpl implements ReplayedKernel {
       },
       paths: this.paths,
       api: (n) => {
-        const key = apiKey(n);
-        if (!(key in apis))
+        if (!Object.hasOwn(apis, n)) {
+          renamedApi(apis, n, `plugin ${name} asked for the API of ${n}`);
           throw new TracelabError(
             'PLUGIN_MISSING_DEPENDENCY',
             `plugin ${name} asked for the API of ${n}, which is not registered before it (declare it in dependsOn)`,
             { plugin: name, dependency: n },
           );
-        return apis[key] as never;
+        }
+        return apis[n] as never;
       },
       onReset: (restore) => {
         rt.assertRegistering(name, 'onReset');
@@ -760,12 +761,9 @@ class KernelImpl implements ReplayedKernel {
         this.resets.set(name, restore ?? nothingToRestore);
       },
       optionalApi: (n) => {
-        const key = apiKey(n);
-        if (!(key in apis)) {
-          // Asked by its API key (`rcuTasks`, as the typed call does) or by its plugin name
-          // (`rcu-tasks`, as dependsOn and optionalDependsOn declare it): either matches.
-          const declared = (deps: Readonly<Record<string, string>> | undefined): boolean =>
-            deps !== undefined && Object.keys(deps).some((d) => d === n || apiKey(d) === key);
+        if (!Object.hasOwn(apis, n)) {
+          renamedApi(apis, n, `plugin ${name} asked for the API of ${n}`);
+          const declared = (deps: Readonly<Record<string, string>> | undefined): boolean => deps !== undefined && Object.hasOwn(deps, n);
           if (!declared(p.optionalDependsOn) && !declared(p.dependsOn)) {
             throw new TracelabError(
               'PLUGIN_MISSING_DEPENDENCY',
@@ -775,7 +773,7 @@ class KernelImpl implements ReplayedKernel {
           }
           return undefined;
         }
-        return apis[key] as never;
+        return apis[n] as never;
       },
     };
   }
@@ -1180,4 +1178,34 @@ function splitLines(text: string): { events: Array<{ line: number; value: unknow
 function removeItem<T>(list: T[], item: T): void {
   const i = list.indexOf(item);
   if (i >= 0) list.splice(i, 1);
+}
+
+/**
+ * The API key plugins had before one name per plugin (`rcu-tasks` was `rcuTasks`): asking for it
+ * gets an error that says the new key, not "not registered".
+ */
+function camelKey(name: string): string {
+  return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function renamedApi(apis: Record<string, unknown>, asked: string, who: string): void {
+  for (const name of Object.keys(apis)) {
+    if (name !== asked && camelKey(name) === asked) {
+      throw new TracelabError('PLUGIN_API_RENAMED', `${who}: a plugin's API is keyed by its name since core 0.2: use ['${name}'], not ${asked}`, {
+        plugin: name,
+        asked,
+      });
+    }
+  }
+}
+
+/** `kernel.api['rcu-tasks']` on a kernel with `rcu-tasks`: a coded error naming `kernel.api['rcu-tasks']`. */
+function renamedApiGuard(apis: Record<string, unknown>, name: string): void {
+  const old = camelKey(name);
+  if (old === name || Object.hasOwn(apis, old)) return;
+  Object.defineProperty(apis, old, {
+    enumerable: false,
+    configurable: true,
+    get: () => renamedApi(apis, old, `kernel.api.${old}`),
+  });
 }

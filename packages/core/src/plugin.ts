@@ -4,8 +4,9 @@ import type { KPath } from './paths.js';
 import type { KernelState, PluginStates, TaskRunState } from './state.js';
 
 /**
- * Each plugin's API on `kernel.api`, keyed by the plugin's name in camelCase
- * (`rcu-tasks` → `kernel.api.rcuTasks`). Plugins add theirs by declaration merging:
+ * Each plugin's API on `kernel.api`, keyed by the plugin's name, as in `dependsOn`,
+ * `state.plugins` and its event types (`kernel.api['rcu-tasks']`). Plugins add theirs by
+ * declaration merging:
  * `declare module '@tracelab/core' { interface PluginApis { markers: MarkersApi } }`
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type -- filled by declaration merging
@@ -224,9 +225,12 @@ export interface TracelabPlugin<Api = unknown, S = unknown> {
 /** A stack as users write it: `false`, `null` and `undefined` entries are skipped. */
 export type PluginStack = ReadonlyArray<TracelabPlugin<any, any> | false | null | undefined>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** `rcu-tasks` → `rcuTasks`: the key of a plugin's API on `kernel.api`. */
+/**
+ * The key of a plugin's API on `kernel.api`: its name (`kernel.api['rcu-tasks']`).
+ * @deprecated The key is the plugin's name since core 0.2 (it was the name in camelCase).
+ */
 export function apiKey(name: string): string {
-  return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return name;
 }
 
 /** Identity helper that types a plugin object. */

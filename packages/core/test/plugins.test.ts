@@ -83,7 +83,7 @@ describe('plugin registration', () => {
     expect(code(() => createKernel({ plugins: [plugin('nosy', { register: (ctx) => void ctx.optionalApi('counter') })] }))).toBe('PLUGIN_MISSING_DEPENDENCY');
   });
 
-  it('an optional dependency with a hyphenated name is asked by its API key (rcu-tasks as rcuTasks) or by its name', () => {
+  it('one name per plugin: a hyphenated plugin is asked for, and found on kernel.api, by its name; the old camelCase key gets PLUGIN_API_RENAMED', () => {
     const seen: unknown[] = [];
     const hyphenated = definePlugin<{ hello(): string }>({ name: 'my-dep', version: '1.0.0', core: '^0.1.0', register: () => ({ hello: () => 'hi' }) });
     const user = (asked: string) =>
@@ -91,11 +91,17 @@ describe('plugin registration', () => {
         optionalDependsOn: { 'my-dep': '^1.0.0' },
         register: (ctx) => void seen.push((ctx.optionalApi(asked as never) as { hello(): string } | undefined)?.hello()),
       });
-    for (const asked of ['myDep', 'my-dep']) {
-      createKernel({ plugins: [user(asked)] });
-      createKernel({ plugins: [user(asked), hyphenated] });
-    }
-    expect(seen).toEqual([undefined, 'hi', undefined, 'hi']);
+    createKernel({ plugins: [user('my-dep')] });
+    const k = createKernel({ plugins: [user('my-dep'), hyphenated] });
+    expect(seen).toEqual([undefined, 'hi']);
+    expect((k.api as unknown as Record<string, { hello(): string }>)['my-dep']!.hello()).toBe('hi');
+    expect(Object.keys(k.api)).toEqual(['my-dep', 'user']);
+    // The key plugins had before (the name in camelCase) says what it is now.
+    expect(code(() => createKernel({ plugins: [user('myDep'), hyphenated] }))).toBe('PLUGIN_API_RENAMED');
+    expect(() => (k.api as unknown as Record<string, unknown>)['myDep']).toThrow(
+      /kernel\.api\.myDep: a plugin's API is keyed by its name since core 0\.2: use \['my-dep'\], not myDep/,
+    );
+    expect(code(() => (k.api as unknown as Record<string, unknown>)['myDep'])).toBe('PLUGIN_API_RENAMED');
     expect(code(() => createKernel({ plugins: [plugin('nosy', { register: (ctx) => void ctx.optionalApi('myDep' as never) })] }))).toBe(
       'PLUGIN_MISSING_DEPENDENCY',
     );

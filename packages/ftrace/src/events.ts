@@ -5,7 +5,7 @@ import type { KPath } from '@tracelab/core';
  * `ip` is the traced function's name, `parentIp` its caller's ('' at the top of a path). It is
  * plain synchronous code, like the kernel's callbacks (which must not sleep). In the simulation
  * it may instead return a kernel path, which the trampoline or the list caller runs to its end
- * before going on (a tracer writing into a ring buffer: `kernel.api.ringBuffer.functionEntry`);
+ * before going on (a tracer writing into a ring buffer: `kernel.api['ring-buffer'].functionEntry`);
  * such a path must not sleep either. The host fast path (`site(name).call`) ignores the path.
  */
 export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void | KPath<void>;

@@ -15,7 +15,7 @@ export interface FunctionTracerOptions {
   readonly label?: string;
   /**
    * The ops' callback. Default: none of its own (what it saw is in the log). To write every
-   * function entry into the trace: `kernel.api.ringBuffer.functionEntry` (`func_entry` events).
+   * function entry into the trace: `kernel.api['ring-buffer'].functionEntry` (`func_entry` events).
    */
   readonly func?: FtraceFunc;
 }

@@ -106,6 +106,6 @@ declare module '@tracelab/core' {
     'memory-model': MemoryModelState;
   }
   interface PluginApis {
-    memoryModel: MemoryModelApi;
+    'memory-model': MemoryModelApi;
   }
 }

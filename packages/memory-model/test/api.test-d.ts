@@ -3,13 +3,13 @@ import { createKernel, type KernelEvent, type KPath, type TracelabErrorCode } fr
 import { memoryModel, runLitmus, type LitmusOutcome, type MemValue, type MemoryModelApi } from '@tracelab/memory-model';
 
 describe('memory-model types', () => {
-  it('kernel.api.memoryModel is the plugin API, its paths kernel paths', () => {
+  it("kernel.api['memory-model'] is the plugin API, its paths kernel paths", () => {
     const k = createKernel({ plugins: [memoryModel()] });
-    expectTypeOf(k.api.memoryModel).toEqualTypeOf<MemoryModelApi>();
-    expectTypeOf(k.api.memoryModel.readOnce('x')).toEqualTypeOf<KPath<MemValue>>();
-    expectTypeOf(k.api.memoryModel.atomicAddReturn('x', 1)).toEqualTypeOf<KPath<number>>();
+    expectTypeOf(k.api['memory-model']).toEqualTypeOf<MemoryModelApi>();
+    expectTypeOf(k.api['memory-model'].readOnce('x')).toEqualTypeOf<KPath<MemValue>>();
+    expectTypeOf(k.api['memory-model'].atomicAddReturn('x', 1)).toEqualTypeOf<KPath<number>>();
     // @ts-expect-error: an unknown ordering
-    k.api.memoryModel.xchg('x', 1, 'seq_cst');
+    k.api['memory-model'].xchg('x', 1, 'seq_cst');
   });
 
   it('its events and error code join the core maps', () => {

@@ -4,7 +4,7 @@ import { memoryModel, type MemoryModelApi, type MemValue } from '@tracelab/memor
 
 /** Store buffering as two kernel threads; returns what each load read. */
 function sb(kernel: Kernel, fence: boolean): { r0: MemValue | null; r1: MemValue | null } {
-  const api: MemoryModelApi = kernel.api.memoryModel;
+  const api: MemoryModelApi = kernel.api['memory-model'];
   const out: { r0: MemValue | null; r1: MemValue | null } = { r0: null, r1: null };
   const side = (mine: string, other: string, key: 'r0' | 'r1') =>
     function* (): KPath<void> {
@@ -63,7 +63,7 @@ describe('memoryModel()', () => {
   it('RMWs are atomic: concurrent atomic_add_return()s never lose an update', () => {
     for (let seed = 1; seed <= 40; seed++) {
       const k = createKernel({ cpus: 3, seed, plugins: [memoryModel()] });
-      const api = k.api.memoryModel;
+      const api = k.api['memory-model'];
       const seen: number[] = [];
       for (let i = 0; i < 3; i++) {
         k.spawnKthread(
@@ -81,7 +81,7 @@ describe('memoryModel()', () => {
 
   it('cmpxchg() stores only when it finds the expected value', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [memoryModel()] });
-    const api = k.api.memoryModel;
+    const api = k.api['memory-model'];
     api.init('v', 5);
     const got = k.call(
       (function* () {
@@ -97,7 +97,7 @@ describe('memoryModel()', () => {
 
   it('warnOn fails the memory-model/warn-on invariant with its message', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [memoryModel()] });
-    const api = k.api.memoryModel;
+    const api = k.api['memory-model'];
     k.spawnKthread(
       (function* () {
         yield* api.warnOn(false, 'not this');

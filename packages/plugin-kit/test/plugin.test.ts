@@ -79,7 +79,7 @@ describe('the plugin generator on a tree', () => {
     expect(text(tree, 'packages/demo-lock/src/state.ts')).toContain("export const DEMO_LOCK_MUTEX = 'demo_lock_mutex';");
     expect(text(tree, 'packages/demo-lock/src/state.ts')).toContain("export const DEMO_LOCK_NO_LOST_UPDATE = 'demo-lock/no-lost-update';");
     expect(text(tree, 'packages/demo-lock/src/events.ts')).toContain("'demo-lock/stored': { pid: number; read: number; value: number };");
-    expect(text(tree, 'packages/demo-lock/src/events.ts')).toContain('demoLock: DemoLockApi;');
+    expect(text(tree, 'packages/demo-lock/src/events.ts')).toContain("'demo-lock': DemoLockApi;");
     const scenario = text(tree, 'packages/demo-lock/src/scenario.ts');
     expect(scenario).toContain("name: 'demo-lock'");
     expect(scenario).toContain('export default scenario;');

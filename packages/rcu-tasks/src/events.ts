@@ -222,6 +222,6 @@ declare module '@tracelab/core' {
     'rcu-tasks': RcuTasksState;
   }
   interface PluginApis {
-    rcuTasks: RcuTasksApi;
+    'rcu-tasks': RcuTasksApi;
   }
 }

@@ -33,7 +33,7 @@ export const RCU_TASKS_VERSION = '0.1.0';
 
 /**
  * The plugin factory: `createKernel({ plugins: [rcuTasks()] })`, then
- * `kernel.call(kernel.api.rcuTasks.synchronizeRcuTasks())`.
+ * `kernel.call(kernel.api['rcu-tasks'].synchronizeRcuTasks())`.
  * Throws `INVALID_OPTION` for an unknown option key, a value of the wrong type or out of range,
  * or options that are not an object.
  */

@@ -3,9 +3,9 @@ import { createKernel, type KernelEvent, type KPath } from '@tracelab/core';
 import { rcuTasks, type RcuTasksState, type RcuTasksSummary, summarizeRcuTasks } from '@tracelab/rcu-tasks';
 import { cb } from './helpers.js';
 
-test('kernel.api.rcuTasks, the slice and the events are typed through declaration merging', () => {
+test("kernel.api['rcu-tasks'], the slice and the events are typed through declaration merging", () => {
   const k = createKernel({ plugins: [rcuTasks()] });
-  const api = k.api.rcuTasks;
+  const api = k.api['rcu-tasks'];
   expectTypeOf(api.callRcuTasks(cb(), 'x')).toEqualTypeOf<KPath<number>>();
   expectTypeOf(api.synchronizeRcuTasks()).toEqualTypeOf<KPath<void>>();
   expectTypeOf(api.rcuBarrierTasks()).toEqualTypeOf<KPath<void>>();

@@ -8,7 +8,7 @@ describe('callRcuTasks and the GP kthread', () => {
   test('the kthread starts on the first call, batches every queued callback into one GP, runs them in order, and exits when idle', () => {
     const k = rcuTasksKernel();
     const ran: number[] = [];
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     k.spawnKthread(
       (function* () {
         for (let i = 0; i < 5; i++) {
@@ -30,14 +30,14 @@ describe('callRcuTasks and the GP kthread', () => {
     expect(k.log.find((e) => e.type === 'task/spawned' && e.pid === kt[0]!.pid)).toMatchObject({ comm: KTHREAD_COMM.tasks, kthread: true });
     expect(eventsOf(k, 'rcu-tasks/kthread-exit').map((e) => e.pid)).toEqual([kt[0]!.pid]);
     expect(eventsOf(k, 'rcu-tasks/callback-invoked').map((e) => e.label)).toEqual(['cb0', 'cb1', 'cb2', 'cb3', 'cb4']);
-    expect(k.api.rcuTasks.completed()).toBe(1);
+    expect(k.api['rcu-tasks'].completed()).toBe(1);
     expect(k.state.plugins['rcu-tasks']!.tasks.kthread).toBeNull();
   });
 
   test('a callback queued after the list was taken waits for the next grace period', () => {
     for (const seed of seeds(10)) {
       const k = rcuTasksKernel({ seed });
-      const api = k.api.rcuTasks;
+      const api = k.api['rcu-tasks'];
       const ids: number[] = [];
       k.spawnKthread(
         (function* (): KPath<void> {
@@ -66,7 +66,7 @@ describe('callRcuTasks and the GP kthread', () => {
 
   test('under a flood, callbacks are batched (far fewer GPs than callbacks), each runs once, in queue order', () => {
     const k = rcuTasksKernel({ seed: 3 });
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     const ran: number[] = [];
     for (let q = 0; q < 3; q++) {
       k.spawnKthread(
@@ -110,7 +110,7 @@ describe('callRcuTasks and the GP kthread', () => {
         (function* (): KPath<void> {
           yield* msleep(5);
           before = [...inside];
-          yield* k.api.rcuTasks.synchronizeRcuTasks();
+          yield* k.api['rcu-tasks'].synchronizeRcuTasks();
           after = before.filter((i) => inside.has(i));
         })(),
         { comm: 'updater' },
@@ -126,7 +126,7 @@ describe('callRcuTasks and the GP kthread', () => {
   test('rcuBarrierTasks waits for every callback queued before it, including ones queued during a GP in progress', () => {
     for (const seed of seeds(10)) {
       const k = rcuTasksKernel({ seed });
-      const api = k.api.rcuTasks;
+      const api = k.api['rcu-tasks'];
       const ran = new Set<number>();
       const queued: number[] = [];
       let missing: number[] | null = null;
@@ -160,7 +160,7 @@ describe('callRcuTasks and the GP kthread', () => {
 
   test('the kthread is restarted by a call after it exited, and run() still ends with done', () => {
     const k = rcuTasksKernel();
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     k.call(api.synchronizeRcuTasks());
     expect(k.run().done).toBe(true);
     k.call(api.synchronizeRcuTasks());
@@ -176,7 +176,7 @@ describe('callRcuTasks and the GP kthread', () => {
 
   test('a callback that blocks or throws is abandoned and logged; the others still run and the kthread goes on', () => {
     const k = rcuTasksKernel();
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     const ran: string[] = [];
     k.call(
       (function* (): KPath<void> {
@@ -209,7 +209,7 @@ describe('callRcuTasks and the GP kthread', () => {
     const run = () => {
       const k = rcuTasksKernel({ seed: 9 });
       for (let i = 0; i < 2; i++) k.spawnKthread(kernelSection(30, 2), { comm: 'r' });
-      k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'u' });
+      k.spawnKthread(k.api['rcu-tasks'].synchronizeRcuTasks(), { comm: 'u' });
       k.run();
       return k.logHash();
     };
@@ -221,7 +221,7 @@ describe('issue 13: callbacks written as plain functions', () => {
   test('run after the grace period like generator callbacks', () => {
     const k = rcuTasksKernel();
     const ran: string[] = [];
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     k.spawnKthread(
       (function* () {
         yield* api.callRcuTasks(() => {

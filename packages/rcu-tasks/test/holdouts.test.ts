@@ -27,7 +27,7 @@ function holdoutWorkload(k: Kernel): void {
   k.spawnKthread(
     (function* (): KPath<void> {
       for (let j = 0; j < 3; j++) {
-        yield* k.api.rcuTasks.synchronizeRcuTasks();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasks();
         yield* msleep(3);
       }
     })(),
@@ -107,7 +107,7 @@ describe('the holdout rules', () => {
     k.spawnKthread(
       (function* (): KPath<void> {
         yield* msleep(3);
-        yield* k.api.rcuTasks.synchronizeRcuTasks();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasks();
       })(),
       { comm: 'updater' },
     );
@@ -135,7 +135,7 @@ describe('the holdout rules', () => {
     k.spawnKthread(
       (function* (): KPath<void> {
         yield* msleep(5);
-        yield* k.api.rcuTasks.synchronizeRcuTasks();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasks();
       })(),
       { comm: 'updater' },
     );
@@ -164,14 +164,14 @@ describe('the holdout rules', () => {
     const k = rcuTasksKernel({ seed: 1, cpus: 4, extra: [idleTap] });
     k.spawnKthread(
       (function* (): KPath<void> {
-        for (let i = 0; i < 3; i++) yield* k.api.rcuTasks.synchronizeRcuTasks();
+        for (let i = 0; i < 3; i++) yield* k.api['rcu-tasks'].synchronizeRcuTasks();
       })(),
       { comm: 'updater' },
     );
     // The idle tap keeps idle CPUs eligible, so run until the updater is done.
     const r = k.run({ until: (s) => (s.plugins['rcu-tasks']?.tasks.completed ?? 0) >= 3, maxSteps: 20_000 });
     expect(r.violations).toEqual([]);
-    expect(k.api.rcuTasks.completed()).toBe(3);
+    expect(k.api['rcu-tasks'].completed()).toBe(3);
     for (const h of eventsOf(k, 'rcu-tasks/holdouts')) expect(h.pids).toEqual([]);
   });
 });
@@ -225,7 +225,7 @@ describe('the return to user mode', () => {
           for (let j = 0; j < 6; j++) {
             yield* msleep(2);
             const before = [...inside];
-            yield* k.api.rcuTasks.synchronizeRcuTasks();
+            yield* k.api['rcu-tasks'].synchronizeRcuTasks();
             if (before.length > 0) covered++;
             late.push(before.filter(([pid, section]) => inside.get(pid) === section));
           }
@@ -250,7 +250,7 @@ describe('stall warnings', () => {
     k.spawnKthread(
       (function* (): KPath<void> {
         yield* schedPoint();
-        yield* k.api.rcuTasks.synchronizeRcuTasks();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasks();
       })(),
       { comm: 'updater' },
     );
@@ -281,7 +281,7 @@ describe('stall warnings', () => {
     const k = rcuTasksKernel({ seed: 5 });
     k.spawnKthread(kernelSection(150, 1), { comm: 'hog' });
     userLoad(k, 2, 400);
-    k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });
+    k.spawnKthread(k.api['rcu-tasks'].synchronizeRcuTasks(), { comm: 'updater' });
     k.run();
     expect(eventsOf(k, 'rcu-tasks/stall')).toEqual([]);
   });

@@ -3,13 +3,13 @@ import { TracelabError, createKernel } from '@tracelab/core';
 import { RCU_TASKS_VERSION, rcuTasks } from '@tracelab/rcu-tasks';
 
 describe('rcuTasks(options)', () => {
-  test('is a plugin named rcu-tasks whose API is kernel.api.rcuTasks, with the resolved options recorded', () => {
+  test('is a plugin named rcu-tasks whose API is kernel.api["rcu-tasks"], with the resolved options recorded', () => {
     const p = rcuTasks({ hz: 100 });
     expect(p.name).toBe('rcu-tasks');
     expect(p.version).toBe(RCU_TASKS_VERSION);
     expect(p.options).toEqual({ hz: 100, stallTimeout: 60_000, quiescentOnPreempt: false, traceQuiescentOnSwitch: false, checks: true, livenessBound: 10_000 });
     const k = createKernel({ plugins: [p] });
-    expect(typeof k.api.rcuTasks.callRcuTasks).toBe('function');
+    expect(typeof k.api['rcu-tasks'].callRcuTasks).toBe('function');
     const reg = k.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'rcu-tasks');
     expect(reg).toMatchObject({ options: { hz: 100 } });
     expect(k.state.plugins['rcu-tasks']?.tasks.kthread).toBeNull();

@@ -69,7 +69,7 @@ function kernelFor(seed: number, wait: Wait): Kernel {
       for (let i = 0; i < 4; i++) {
         yield* msleep(1 + (i % 2));
         yield* emit({ type: 'idle-routine/in', routine: -1 - i }); // a marker: the wait begins
-        if (wait === 'rude') yield* k.api.rcuTasks.synchronizeRcuTasksRude();
+        if (wait === 'rude') yield* k.api['rcu-tasks'].synchronizeRcuTasksRude();
         else yield* synchronizeRcu();
         yield* emit({ type: 'idle-routine/out', routine: -1 - i }); // the wait returned
       }

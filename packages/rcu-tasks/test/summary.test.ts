@@ -7,7 +7,7 @@ import { busySyscall, cb, kernelSection, rcuTasksKernel, userLoad } from './help
 describe('summarizeRcuTasks', () => {
   test('reports every GP with its latency, the batching and the totals, the same from a replayed log', () => {
     const k = rcuTasksKernel({ seed: 6 });
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     k.spawnKthread(kernelSection(60, 1), { comm: 'reader' });
     userLoad(k, 2, 100);
     k.spawnKthread(

@@ -26,7 +26,7 @@ const tracedSyscall = definePlugin({
   core: '^0.1.0',
   dependsOn: { 'rcu-tasks': '^0.1.0' },
   register(ctx) {
-    const api = ctx.api('rcuTasks');
+    const api = ctx.api('rcu-tasks');
     ctx.defineSyscall('traced', function* traced(args) {
       yield* api.rcuReadLockTrace();
       yield* api.rcuReadLockTrace();
@@ -56,7 +56,7 @@ function faultRun(seed: number, options: RcuTasksOptions = {}): Kernel {
     (function* (): KPath<void> {
       for (let i = 0; i < 4; i++) {
         yield* msleep(3);
-        yield* k.api.rcuTasks.synchronizeRcuTasksTrace();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasksTrace();
       }
     })(),
     { comm: 'updater' },
@@ -87,7 +87,7 @@ function sections(k: Kernel): Section[] {
 describe('tasks-trace readers', () => {
   test('nest per task, and an unlock outside any section is a BUG', () => {
     const k = rcuTasksKernel();
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     const seen: number[] = [];
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -118,7 +118,7 @@ describe('tasks-trace readers', () => {
 
   test('a GP waits for a reader asleep inside its section, and not for kernel code outside any section', () => {
     const k = rcuTasksKernel({ seed: 2 });
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     let unlockedAt = -1;
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -186,7 +186,7 @@ describe('tasks-trace readers', () => {
 
   test('a task that exits inside a reader section is warned about and its section ended, so later GPs complete', () => {
     const k = rcuTasksKernel();
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     const pid = k.spawnKthread(api.rcuReadLockTrace(), { comm: 'leaker' });
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -204,7 +204,7 @@ describe('tasks-trace readers', () => {
 
   test('callRcuTasksTrace and rcuBarrierTasksTrace: batching and the barrier, on the trace list only', () => {
     const k = rcuTasksKernel({ seed: 3 });
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     const ran: string[] = [];
     k.call(
       (function* (): KPath<void> {
@@ -233,7 +233,7 @@ describe('waiting for a tasks-trace GP inside a tasks-trace reader', () => {
     ['rcuBarrierTasksTrace', 'rcu_barrier_tasks_trace'],
   ] as const)("%s inside the caller's own section is a BUG (it would wait for itself), not a grace period that never ends", (method, kernelName) => {
     const k = rcuTasksKernel({ options: { livenessBound: 2000 } });
-    const api = k.api.rcuTasks;
+    const api = k.api['rcu-tasks'];
     let err: unknown;
     try {
       k.call(

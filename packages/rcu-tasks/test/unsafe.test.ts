@@ -51,7 +51,7 @@ function trampolineRun(seed: number, options: RcuTasksOptions): TrampolineRun {
         yield* msleep(6);
         const old = patched;
         patched = null; // unpatch: no new caller can reach it
-        yield* k.api.rcuTasks.synchronizeRcuTasks();
+        yield* k.api['rcu-tasks'].synchronizeRcuTasks();
         old.freed = true;
       }
     })(),
@@ -69,7 +69,7 @@ describe('preemption is not a quiescent state', () => {
       const r = k.run();
       expectClean(k, r);
       expect(useAfterFree, `seed ${seed}`).toEqual([]);
-      expect(k.api.rcuTasks.completed()).toBe(3);
+      expect(k.api['rcu-tasks'].completed()).toBe(3);
     }
   });
 
@@ -109,7 +109,7 @@ describe('the liveness monitor', () => {
       { comm: 'hog' },
     );
     userLoad(k, 2, 5000);
-    k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });
+    k.spawnKthread(k.api['rcu-tasks'].synchronizeRcuTasks(), { comm: 'updater' });
     const r = k.run({ maxSteps: 20_000 });
     expect(r.violations).toHaveLength(1);
     expect(r.violations[0]!.name).toBe(RCU_TASKS_LIVENESS);
@@ -129,7 +129,7 @@ describe('the liveness monitor', () => {
       { comm: 'hog' },
     );
     userLoad(k, 2, 600);
-    k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });
+    k.spawnKthread(k.api['rcu-tasks'].synchronizeRcuTasks(), { comm: 'updater' });
     const r = k.run();
     expectClean(k, r);
     const start = eventsOf(k, 'rcu-tasks/gp-start')[0]!;
@@ -152,7 +152,7 @@ describe('the liveness monitor', () => {
         { comm: `hog${h}` },
       );
     }
-    k.spawnKthread(k.api.rcuTasks.synchronizeRcuTasks(), { comm: 'updater' });
+    k.spawnKthread(k.api['rcu-tasks'].synchronizeRcuTasks(), { comm: 'updater' });
     const before = k.run({ until: () => eventsOf(k, 'rcu-tasks/gp-start').length > 0 });
     const during = k.run({ until: () => eventsOf(k, 'rcu-tasks/gp-end').length > 0 });
     expect(before.violations).toEqual([]);

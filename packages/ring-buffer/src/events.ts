@@ -233,7 +233,7 @@ export interface RingBufferApi {
    * The function tracer's probe, to use as (or call from) an ftrace ops' callback: writes
    * `func_entry { ip, parent_ip }` through the `func_entry` tracepoint, so function entries
    * reach the per-CPU buffers and the CTF trace. With `@tracelab/ftrace`:
-   * `functionTracer(kernel.api.ftrace, { func: kernel.api.ringBuffer.functionEntry })`.
+   * `functionTracer(kernel.api.ftrace, { func: kernel.api['ring-buffer'].functionEntry })`.
    */
   functionEntry(ip: string, parentIp: string): KPath<void>;
   /**
@@ -324,6 +324,6 @@ declare module '@tracelab/core' {
     'ring-buffer': RingBufferState;
   }
   interface PluginApis {
-    ringBuffer: RingBufferApi;
+    'ring-buffer': RingBufferApi;
   }
 }

@@ -217,12 +217,12 @@ export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<Ring
     core: '^0.1.0',
     dependsOn: { 'rcu-tasks': '^0.1.0' },
     options: recordedOptions(opts),
-    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcuTasks'), faults),
+    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcu-tasks'), faults),
   });
 }
 
 function apiOf(kernel: Pick<Kernel, 'api'>): RingBufferApi {
-  const api = (kernel.api as { ringBuffer?: RingBufferApi }).ringBuffer;
+  const api = Object.hasOwn(kernel.api, 'ring-buffer') ? kernel.api['ring-buffer'] : undefined;
   if (api === undefined)
     throw new TracelabError('INVALID_OPTION', 'ring-buffer: the kernel has no ring-buffer plugin in its stack (add ringBuffer() to plugins)');
   return api;

@@ -193,8 +193,8 @@ describe('SEMANTICS.md 6 (5.2): the slow path re-reads offset after cc_sb and re
       expectClean(k);
       finishRingBuffer(k);
       expectClean(k);
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
-      retries += k.api.ringBuffer.buffers().reduce((a, b) => a + b.reserveRetries, 0);
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
+      retries += k.api['ring-buffer'].buffers().reduce((a, b) => a + b.reserveRetries, 0);
     }
     expect(retries).toBeGreaterThan(0);
   });
@@ -227,17 +227,17 @@ describe('SEMANTICS.md 5.2(b) switch: FLUSH writes an empty packet on finalize',
     const k = run(3, { subbufSize: 4096, numSubbuf: 4, events: ['syscall_*'] });
     // Switch everything first (ACTIVE, from the host while the kernel is still), as a timer
     // would, so the finalize finds every buffer at a sub-buffer start.
-    for (const b of k.api.ringBuffer.buffers()) b.switchSubbuf(b.lastTs + 1);
-    expect(k.api.ringBuffer.buffers().every((b) => b.offset % 4096 === 0)).toBe(true);
+    for (const b of k.api['ring-buffer'].buffers()) b.switchSubbuf(b.lastTs + 1);
+    expect(k.api['ring-buffer'].buffers().every((b) => b.offset % 4096 === 0)).toBe(true);
     expect(finishRingBuffer(k)).toBe(true);
     expectClean(k);
-    for (const packets of k.api.ringBuffer.streams()) {
+    for (const packets of k.api['ring-buffer'].streams()) {
       const last = packets.at(-1)!;
       expect(u64(last, L.contentSize)).toBe(HDR * 8);
       expect(u64(last, L.timestampEnd)).toBeGreaterThanOrEqual(u64(last, L.timestampBegin));
     }
-    const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
-    expect(events.length).toBe(k.api.ringBuffer.summary().delivered);
+    const { events } = decodeStreams(k.api['ring-buffer'].traceClass(), k.api['ring-buffer'].streams());
+    expect(events.length).toBe(k.api['ring-buffer'].summary().delivered);
   });
 });
 
@@ -268,7 +268,7 @@ describe('SEMANTICS.md 5.2(b) the periodic switch timer and the read timer', () 
     expectClean(k);
     finishRingBuffer(k);
     expectClean(k);
-    expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+    expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
     const log = k.log;
     const firstDelivery = log.find((e) => e.type === 'ring-buffer/subbuf-delivered')!;
     const consumerStart = log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-consumerd')!;
@@ -289,11 +289,11 @@ describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
     const k = run(5, { subbufSize: 256, numSubbuf: 4, mode: 'overwrite', snapshot: true }, {}, 6, 10);
     expectClean(k);
     expect(k.log.some((e) => e.type === 'ring-buffer/subbuf-consumed')).toBe(false);
-    const n = k.call(k.api.ringBuffer.snapshotRecord());
+    const n = k.call(k.api['ring-buffer'].snapshotRecord());
     expect(n).toBeGreaterThan(0);
-    const snap = k.api.ringBuffer.snapshots()[0]!;
+    const snap = k.api['ring-buffer'].snapshots()[0]!;
     expect(snap.reduce((a, p) => a + p.length, 0)).toBe(n);
-    const overwritten = k.api.ringBuffer.buffers().reduce((a, b) => a + b.packetsOverwritten, 0);
+    const overwritten = k.api['ring-buffer'].buffers().reduce((a, b) => a + b.packetsOverwritten, 0);
     expect(overwritten).toBeGreaterThan(0);
     for (const packets of snap) {
       const seqs = packets.map((p) => u64(p, L.packetSeqNum));
@@ -302,12 +302,12 @@ describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
     }
     // The first packet of some CPU's snapshot is not packet 0: the older ones were overwritten.
     expect(snap.some((packets) => packets.length > 0 && u64(packets[0]!, L.packetSeqNum) > 0)).toBe(true);
-    const { events } = decodeStreams(k.api.ringBuffer.traceClass(), snap);
+    const { events } = decodeStreams(k.api['ring-buffer'].traceClass(), snap);
     expect(events.length).toBeGreaterThan(0);
     // The consumer never moved: a second snapshot sees at least what the first did.
-    expect(k.call(k.api.ringBuffer.snapshotRecord())).toBeGreaterThanOrEqual(n);
+    expect(k.call(k.api['ring-buffer'].snapshotRecord())).toBeGreaterThanOrEqual(n);
     finishRingBuffer(k);
-    expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+    expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
   });
 
   test('snapshot needs overwrite mode', () => {
@@ -318,7 +318,7 @@ describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
 describe("SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as the ring buffer's tracepoint table has them", () => {
   test('higher prio runs first, ties keep registration order; -EEXIST for the same (probe, data); -ENOENT with no probe; an absent probe is 0; the last unregister turns the key off', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'ev', fields: [{ name: 'n', type: { kind: 'integer', size: 32, signed: false } }] });
     const order: string[] = [];
     const probe = (tag: string) => (): void => {
@@ -361,8 +361,8 @@ describe('SEMANTICS.md 5.2(c) the upstream relative: trace_user_fault_read', () 
     const k = run(seed, { copyStrategy, subbufSize: 4096, numSubbuf: 8 });
     expectClean(k);
     finishRingBuffer(k);
-    expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
-    const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
+    expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
+    const { events } = decodeStreams(k.api['ring-buffer'].traceClass(), k.api['ring-buffer'].streams());
     return {
       events: events
         .filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat')

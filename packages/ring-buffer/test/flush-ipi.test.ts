@@ -11,10 +11,10 @@ import { runWorkload } from './helpers.js';
  */
 function flushed(seed: number, flushSwitch: 'remote' | 'ipi', cpus = 3): { k: Kernel; remoteAdded: number } {
   const k = runWorkload(seed, { flushSwitch, subbufSize: 1024 }, 4, 4, cpus);
-  const before = k.api.ringBuffer.buffers().map((b) => b.ccRemote.reduce((a, c) => a + c, 0));
+  const before = k.api['ring-buffer'].buffers().map((b) => b.ccRemote.reduce((a, c) => a + c, 0));
   const from = k.log.length;
   expect(finishRingBuffer(k)).toBe(true);
-  const after = k.api.ringBuffer.buffers().map((b) => b.ccRemote.reduce((a, c) => a + c, 0));
+  const after = k.api['ring-buffer'].buffers().map((b) => b.ccRemote.reduce((a, c) => a + c, 0));
   const flushes = k.log.slice(from).filter((e): e is KernelEvent<'ring-buffer/flushed'> => e.type === 'ring-buffer/flushed');
   expect(flushes).toHaveLength(1);
   return { k, remoteAdded: after.reduce((a, c, i) => a + c - before[i]!, 0) };
@@ -26,7 +26,7 @@ describe("flushSwitch: 'ipi'", () => {
     for (let seed = 1; seed <= 8; seed++) {
       const ipi = flushed(seed, 'ipi');
       expectClean(ipi.k);
-      expect(ipi.k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(ipi.k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(ipi.remoteAdded).toBe(0);
       const entries = eventsOf(ipi.k, 'irq/entry', (e) => e.name === 'ipi');
       // One IPI per buffer that is not the flusher's own, each on that buffer's CPU.
@@ -34,7 +34,7 @@ describe("flushSwitch: 'ipi'", () => {
       expect(new Set(entries.map((e) => e.cpu)).size).toBe(2);
       ipis += entries.length;
       const remote = flushed(seed, 'remote');
-      expect(remote.k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(remote.k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(remote.remoteAdded).toBeGreaterThan(0);
       expect(remote.k.log.some((e) => e.type === 'irq/entry')).toBe(false);
     }

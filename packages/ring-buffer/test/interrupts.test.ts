@@ -36,7 +36,7 @@ function scripted(decide: (kind: ChoiceKind) => number): Strategy {
 }
 
 function decoded(k: Kernel): Decoded[] {
-  const api = k.api.ringBuffer;
+  const api = k.api['ring-buffer'];
   return decodeStreams(api.traceClass(), api.streams()).events;
 }
 
@@ -57,7 +57,7 @@ describe('records from interrupt context', () => {
       const running = k.log.length;
       expect(finishRingBuffer(k)).toBe(true);
       expectClean(k);
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(summarizeRingBuffer(k).lost).toBe(0);
       const events = decoded(k);
       for (const cpu of [0, 1]) {
@@ -91,7 +91,7 @@ describe('records from interrupt context', () => {
     // The tick arrives while the task holds its record; the NMI while the tick's first record
     // is reserved (nesting 2, two records reserved: the task's and the tick's).
     const strategy = scripted((kind) => {
-      const api = ref.k!.api.ringBuffer;
+      const api = ref.k!.api['ring-buffer'];
       const level = api.nesting()[0]!;
       if (kind === 'irq' && !irqSent && level === 1 && taskHeld !== null) return ((irqSent = true), 1);
       if (kind === 'nmi' && !nmiSent && level === 2 && api.buffers()[0]!.recordsReserved === 2) return ((nmiSent = true), 1);
@@ -106,7 +106,7 @@ describe('records from interrupt context', () => {
       strategy,
       plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     }));
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
     k.spawnKthread(
       (function* writer(): KPath<void> {
@@ -142,7 +142,7 @@ describe('records from interrupt context', () => {
 
   test(`the ${RING_BUFFER_MAX_NESTING + 1}th nested reserve on a CPU is refused (-EPERM), counted as lost with reason 'nesting', and the rest are delivered`, () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: [] })] });
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'deep', fields: [{ name: 'level', type: INT32 }] });
     const got: (EventReservation | number)[] = [];
     k.call(
@@ -184,7 +184,7 @@ describe('records from interrupt context', () => {
       strategy: always,
       plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     });
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'mark', fields: [{ name: 'what', type: INT32 }] });
     function* mark(what: number): KPath<void> {
       const r = yield* api.eventReserve('mark', { what });
@@ -228,7 +228,7 @@ describe('the reserve against an interrupt between its read and its update of th
     const strategy = scripted((kind) => {
       if (kind !== 'irq' || sent) return 0;
       // Nesting 1 with nothing reserved yet: the writer sits between local_read and the update.
-      const api: RingBufferApi = ref.k!.api.ringBuffer;
+      const api: RingBufferApi = ref.k!.api['ring-buffer'];
       if (api.nesting()[0] === 1 && api.buffers()[0]!.recordsReserved === 0) return ((sent = true), 1);
       return 0;
     });
@@ -239,7 +239,7 @@ describe('the reserve against an interrupt between its read and its update of th
       strategy,
       plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*'], ...options })],
     }));
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
     k.spawnKthread(
       (function* writer(): KPath<void> {
@@ -259,10 +259,10 @@ describe('the reserve against an interrupt between its read and its update of th
   test("cmpxchg: the update fails, the reserve starts over after the interrupt's records, and every record is delivered in time order", () => {
     const k = race({});
     expectClean(k);
-    expect(k.api.ringBuffer.buffers()[0]!.reserveRetries).toBe(1);
+    expect(k.api['ring-buffer'].buffers()[0]!.reserveRetries).toBe(1);
     const names = decoded(k).map((e) => e.name);
     expect(names).toEqual(['irq_handler_entry', 'timer_hrtimer_expire_entry', 'irq_handler_exit', 'task_record', 'task_record']);
-    expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+    expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
   });
 
   test("plain-store: the task's store overwrites the interrupt's reserve, and ring-buffer/overlap names the two records", () => {
@@ -282,7 +282,7 @@ describe('the reserve against an interrupt between its read and its update of th
 
   test('eventCommit refuses a reservation it did not hand out, or one committed already', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ statedump: false, events: [] })] });
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'once', fields: [] });
     expect(() =>
       k.call(

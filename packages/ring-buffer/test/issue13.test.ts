@@ -21,7 +21,7 @@ describe('issue 13: toggling sched_switch mid-run', () => {
       for (let seed = 1; seed <= 40; seed++) {
         const k = makeKernel(seed, {}, cpus);
         for (const p of workload(tasks, opens)) k.spawn(p);
-        const api = k.api.ringBuffer;
+        const api = k.api['ring-buffer'];
         k.spawnKthread(
           (function* () {
             for (let i = 0; i < 6; i++) {
@@ -50,7 +50,7 @@ describe('issue 13: a tracepoint probe written as a plain function', () => {
   it('is registered and called with the event fields, beside the channel probe', () => {
     const k = makeKernel(3);
     for (const p of workload(2, 2)) k.spawn(p);
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     const forks: Array<Readonly<Record<string, unknown>>> = [];
     const probe = (fields: Readonly<Record<string, unknown>>): void => {
       forks.push({ ...fields });

@@ -28,7 +28,7 @@ function run(seed: number) {
   k.run();
   finishRingBuffer(k);
   expectClean(k);
-  const api = k.api.ringBuffer;
+  const api = k.api['ring-buffer'];
   return { k, sh, tc: api.traceClass(), events: decodeStreams(api.traceClass(), api.streams()).events };
 }
 
@@ -153,7 +153,7 @@ describe('lttng-modules conventions', () => {
     k.spawn(parent(), { comm: 'sh' });
     k.run();
     finishRingBuffer(k);
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     const names = decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name);
     expect(names).not.toContain('lttng_statedump_start');
     expect(names).toContain('sched_switch');
@@ -181,7 +181,7 @@ describe('issue 13: sched_switch of an exiting task', () => {
 describe('tracepoint probes get named, typed fields', () => {
   function kernelWithProbe() {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     api.defineTracepoint({
       name: 'my_event',
       fields: [
@@ -238,17 +238,17 @@ describe('tracepoint probes get named, typed fields', () => {
 
   test('fields left out are written as 0 or ""', () => {
     const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer()] });
-    k.api.ringBuffer.defineTracepoint({
+    k.api['ring-buffer'].defineTracepoint({
       name: 'partial',
       fields: [
         { name: 'n', type: { kind: 'integer', size: 64, signed: true } },
         { name: 's', type: { kind: 'string' } },
       ],
     });
-    k.call(k.api.ringBuffer.enableEvent('partial'));
-    k.call(k.api.ringBuffer.trace('partial', { s: 'only s' }));
+    k.call(k.api['ring-buffer'].enableEvent('partial'));
+    k.call(k.api['ring-buffer'].trace('partial', { s: 'only s' }));
     finishRingBuffer(k);
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     const ev = decodeStreams(api.traceClass(), api.streams()).events.filter((e) => e.name === 'partial');
     expect(ev.map((e) => e.fields)).toEqual([{ n: 0, s: 'only s' }]);
   });
@@ -260,7 +260,7 @@ describe('events: the tracepoints a session enables from the start', () => {
     k.spawn(parent(), { comm: 'sh' });
     k.run();
     finishRingBuffer(k);
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     expect(Object.keys(k.state.plugins['ring-buffer']!.enabled).length).toBe(0); // static arrays: no publish events
     const names = new Set(decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name));
     expect([...names].sort()).toEqual([

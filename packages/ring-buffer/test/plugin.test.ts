@@ -44,7 +44,7 @@ describe('migration between reserve and commit (the seed thread)', () => {
       expectClean(k);
       finishRingBuffer(k);
       expectClean(k);
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
     }
   });
 });
@@ -53,7 +53,7 @@ function syscallEvents(strategy: CopyStrategy, seed: number): string[] {
   const k = runWorkload(seed, { copyStrategy: strategy, subbufSize: 4096, numSubbuf: 8 });
   expectClean(k);
   finishRingBuffer(k);
-  const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
+  const { events } = decodeStreams(k.api['ring-buffer'].traceClass(), k.api['ring-buffer'].streams());
   return events
     .filter((e) => e.name === 'syscall_entry_open' || e.name === 'syscall_entry_newstat')
     .map((e) => `${e.name} ${JSON.stringify(e.fields)}`)
@@ -79,7 +79,7 @@ describe('the CTF trace', () => {
     const k = runWorkload(7, { ...small, numSubbuf: 2 }, 6, 10);
     finishRingBuffer(k);
     expectClean(k);
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     const { events, discarded } = decodeStreams(api.traceClass(), api.streams());
     const s = summarizeRingBuffer(k);
     expect(events.length).toBe(s.delivered);
@@ -153,7 +153,7 @@ describe('the consumer is not traced by its own session', () => {
     expect(consumers.size).toBeGreaterThan(0);
     expect(consumers.size).toBeLessThanOrEqual(deliveries);
     // Nothing the trace holds is of, to or about a consumer.
-    const api = k.api.ringBuffer;
+    const api = k.api['ring-buffer'];
     const { events } = decodeStreams(api.traceClass(), api.streams());
     expect(events.length).toBe(summarizeRingBuffer(k).delivered);
     for (const e of events) {

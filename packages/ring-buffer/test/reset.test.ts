@@ -10,8 +10,8 @@ function runOnce(k: Kernel): { hash: string; events: number; streams: string } {
   for (const p of workload(3, 5)) k.spawn(p);
   k.spawnKthread(
     (function* churn() {
-      yield* k.api.ringBuffer.disableEvent('sched_switch');
-      yield* k.api.ringBuffer.enableEvent('sched_switch');
+      yield* k.api['ring-buffer'].disableEvent('sched_switch');
+      yield* k.api['ring-buffer'].enableEvent('sched_switch');
     })(),
     { comm: 'lttng' },
   );
@@ -20,7 +20,7 @@ function runOnce(k: Kernel): { hash: string; events: number; streams: string } {
   finishRingBuffer(k);
   expectClean(k);
   // The consumer's output, byte for byte, per CPU.
-  const streams = k.api.ringBuffer
+  const streams = k.api['ring-buffer']
     .streams()
     .map((packets: readonly Uint8Array[]) => packets.map((p) => Buffer.from(p).toString('hex')).join('|'))
     .join('/');
@@ -44,7 +44,7 @@ describe('kernel.reset with the ring buffer (ctx.onReset)', () => {
         });
       const k = make();
       // A first run that defines a tracepoint of its own too (dropped by the reset).
-      k.api.ringBuffer.defineTracepoint({ name: 'my_event', fields: [{ name: 'x', type: { kind: 'integer', size: 32, signed: false } }] });
+      k.api['ring-buffer'].defineTracepoint({ name: 'my_event', fields: [{ name: 'x', type: { kind: 'integer', size: 32, signed: false } }] });
       runOnce(k);
       for (const seed of [1, 2]) {
         const strategy: Strategy = randomStrategy({ preemptProbability: 0.2 * seed, irqProbability: 0.3 });

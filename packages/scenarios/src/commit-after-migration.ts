@@ -101,7 +101,7 @@ export const commitAfterMigration = defineScenario({
   reclaim: (variant) => variant === 'fault-in-restart',
   setup(kernel, { scale }) {
     for (let i = 0; i < scale; i++) kernel.spawn(opener(i, OPENS), { comm: `w${i}` });
-    kernel.spawnKthread(sessiond(kernel.api.ringBuffer), { comm: 'lttng-sessiond' });
+    kernel.spawnKthread(sessiond(kernel.api['ring-buffer']), { comm: 'lttng-sessiond' });
     watchGracePeriods(kernel);
   },
 });

@@ -78,7 +78,7 @@ export const irqNestedCommit = defineScenario({
   plugins: (variant) => [rcuTasks(), ringBuffer(OPTIONS[variant] ?? {})],
   interrupts: () => ({ timer: { period: TICK_PERIOD } }),
   setup(kernel, { scale }) {
-    const api = kernel.api.ringBuffer;
+    const api = kernel.api['ring-buffer'];
     api.defineTracepoint({ name: TASK_RECORD, fields: [{ name: 'seq', type: { kind: 'integer', size: 32, signed: true } }] });
     kernel.spawnKthread(writer(api, scale), { comm: 'writer' });
     watchGracePeriods(kernel);

@@ -65,7 +65,7 @@ export const markerPublish = defineScenario({
   ],
   plugins: () => [memoryModel()],
   setup(kernel, { variant, scale }) {
-    const api = kernel.api.memoryModel;
+    const api = kernel.api['memory-model'];
     kernel.spawnKthread(markerUpdateProbes(api, variant === 'plain-store' ? 'plain' : 'rcu', scale), { comm: 'insmod' });
     kernel.spawnKthread(markerProbeCb(api, scale, 3), { comm: 'marker_site' });
   },

@@ -73,7 +73,7 @@ export const subbufCommitOrder = defineScenario({
   ],
   plugins: () => [memoryModel()],
   setup(kernel, { variant, scale }) {
-    const api = kernel.api.memoryModel;
+    const api = kernel.api['memory-model'];
     const b = BARRIERS[variant] ?? BARRIERS.fixed!;
     kernel.spawnKthread(libRingBufferCommit(api, b.wmb, scale), { comm: 'writer' });
     kernel.spawnKthread(libRingBufferGetSubbuf(api, b.rmb, scale, 2 * scale + 4), { comm: 'consumerd' });

@@ -87,7 +87,7 @@ export const utraceExitFlags = defineScenario({
   ],
   plugins: () => [memoryModel()],
   setup(kernel, { variant }) {
-    const api = kernel.api.memoryModel;
+    const api = kernel.api['memory-model'];
     const b = BARRIERS[variant] ?? BARRIERS.fixed!;
     const out: Outcome = { attached: null, reaped: null };
     kernel.spawnKthread(tracehookPrepareReleaseTask(api, b.release, out), { comm: 'release_task' });

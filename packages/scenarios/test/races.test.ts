@@ -113,7 +113,7 @@ describe('commit-after-migration', () => {
       });
       expect(migrated).toBe(true);
       // The buffer's own counters: every byte was committed (the ghost sum), the counter lost some.
-      const bufs = kernel.api.ringBuffer.buffers();
+      const bufs = kernel.api['ring-buffer'].buffers();
       expect(bufs.some((b) => b.ghostCommitted[0]! > b.ccLocal[0]! + b.ccRemote[0]!)).toBe(true);
     }
   });
@@ -121,8 +121,8 @@ describe('commit-after-migration', () => {
   it(`fixed: commits from a non-owner CPU (REMOTE) happen in many of ${SCHEDULES} schedules, and every record is delivered`, () => {
     let remote = 0;
     for (const k of schedules(s, 'fixed')) {
-      if (k.api.ringBuffer.buffers().some((b) => b.ccRemote.some((c) => c > 0))) remote++;
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      if (k.api['ring-buffer'].buffers().some((b) => b.ccRemote.some((c) => c > 0))) remote++;
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(k.state.plugins['ring-buffer']?.flushes).toBe(1);
     }
     expect(remote).toBeGreaterThan(SCHEDULES / 20);
@@ -139,7 +139,7 @@ describe('commit-after-migration', () => {
         const lastFault = before.findLast((e) => e.type === 'fault/resolved' && e.pid === r.pid)!;
         expect(before.some((e) => e.type === 'mm/evicted' && e.by === 'reclaim' && e.tgid === r.pid && e.seq > lastFault.seq)).toBe(true);
       }
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(k.state.plugins['ring-buffer']?.restarts).toBe(restarts.length);
     }
     expect(restarted).toBeGreaterThan(SCHEDULES / 20);
@@ -253,7 +253,7 @@ describe('irq-nested-commit', () => {
       expect(m[2]).toBe(m[3]);
       const writer = Number(m[1]);
       expect(of(kernel, 'irq/entry', (e) => e.name === 'timer' && e.pid === writer).length).toBeGreaterThan(0);
-      expect(kernel.api.ringBuffer.nestingPeak()[0]).toBeGreaterThanOrEqual(2);
+      expect(kernel.api['ring-buffer'].nestingPeak()[0]).toBeGreaterThanOrEqual(2);
     }
   });
 
@@ -261,10 +261,10 @@ describe('irq-nested-commit', () => {
     let retried = 0;
     let nested = 0;
     for (const k of schedules(s, 'fixed')) {
-      const buf = k.api.ringBuffer.buffers()[0]!;
+      const buf = k.api['ring-buffer'].buffers()[0]!;
       if (buf.reserveRetries > 0) retried++;
-      if (k.api.ringBuffer.nestingPeak()[0]! >= 2) nested++;
-      expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
+      if (k.api['ring-buffer'].nestingPeak()[0]! >= 2) nested++;
+      expect(k.api['ring-buffer'].checkAccounting()).toEqual([]);
       expect(k.state.plugins['ring-buffer']?.flushes).toBe(1);
     }
     expect(retried).toBeGreaterThan(SCHEDULES / 20);

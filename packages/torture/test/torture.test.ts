@@ -118,7 +118,7 @@ describe('the ring buffer under timer ticks (issue 18)', () => {
       ticking++;
       const out = runSchedule(sc, 'safe', defaultScale(sc), randomWalk(scheduleSeed(seed, 0), 0.15));
       expect(out.violation).toBeNull();
-      const rb = out.kernel.api.ringBuffer;
+      const rb = out.kernel.api['ring-buffer'];
       const reg = out.kernel.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'ring-buffer');
       expect(reg).toMatchObject({ options: { interrupts: true } });
       expect(out.kernel.log.some((e) => e.type === 'irq/entry' && e.name === 'timer')).toBe(true);

@@ -57,7 +57,7 @@ describe('the call site (SEMANTICS.md 2.2 fast path)', () => {
     const seen: Array<[string, number, number]> = [];
     const probe = function* look(tag: unknown): KPath<void> {
       const me = yield* current();
-      seen.push([tag as string, me.preemptCount, k.api.rcuTasks.traceNesting(me.pid)]);
+      seen.push([tag as string, me.preemptCount, k.api['rcu-tasks'].traceNesting(me.pid)]);
     };
     k.call(api.probeRegister('sched_switch', probe, 'plain'));
     k.call(api.probeRegister('sys_enter', probe, 'faultable'));

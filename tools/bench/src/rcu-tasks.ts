@@ -61,10 +61,10 @@ const gpScaling = (): Row[] => {
   const perTask = new Map<number, number>();
   // Untimed: warms the JIT on the GP path, so the smallest size is not charged for it.
   const warm = kernelWithTasks(1_000);
-  timeCalls(warm, () => warm.api.rcuTasks.synchronizeRcuTasks(), ROUNDS);
+  timeCalls(warm, () => warm.api['rcu-tasks'].synchronizeRcuTasks(), ROUNDS);
   for (const n of SIZES) {
     const kernel = kernelWithTasks(n);
-    const api = kernel.api.rcuTasks;
+    const api = kernel.api['rcu-tasks'];
     const ours = timeCalls(kernel, () => api.synchronizeRcuTasks(), ROUNDS);
     const sched = timeCalls(kernel, () => synchronizeRcu(), ROUNDS);
     const walk = bareWalk(kernel);
@@ -101,7 +101,7 @@ const BURST = 10;
 /** Kernel threads queueing callbacks in bursts; returns the wall time and the GPs it took. */
 function flood(kind: 'rcu-tasks' | 'rcu-sched'): { ns: number; gps: number; invoked: number } {
   const kernel = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks()] });
-  const api = kernel.api.rcuTasks;
+  const api = kernel.api['rcu-tasks'];
   let invoked = 0;
   const callback: RcuCallback = function* freeIt() {
     invoked++;

@@ -289,7 +289,7 @@ function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOption
 
 function registerFtrace(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOptions): FtraceApi {
   const reg = new Registry();
-  const tasksRcu: RcuTasksApi = ctx.api('rcuTasks');
+  const tasksRcu: RcuTasksApi = ctx.api('rcu-tasks');
   registerReducers(ctx);
 
   // ---- the simulated mcount targets ------------------------------------------------------------

@@ -40,7 +40,7 @@ export function kprobes(options: KprobesOptions = {}): TracelabPlugin<KprobesApi
     register(ctx) {
       ctx.initSlice(INITIAL_KPROBES_STATE);
       registerReducers(ctx);
-      const env: KprobesEnv = { opts, rcuTasks: ctx.api('rcuTasks') as RcuTasksApi, handlers: new Map() };
+      const env: KprobesEnv = { opts, rcuTasks: ctx.api('rcu-tasks') as RcuTasksApi, handlers: new Map() };
       ctx.onReset(() => env.handlers.clear());
       ctx.invariant(KPROBES_INVARIANTS.noDetourUseAfterFree, (s) => s.plugins.kprobes?.violation?.message ?? null);
       return {

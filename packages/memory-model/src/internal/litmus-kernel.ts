@@ -196,7 +196,7 @@ export function runLitmusOnKernel(test: LitmusTest, opts: { seed?: number; strat
     throw new TracelabError('INVALID_OPTION', `${test.name}: ${test.unsupported.construct} (line ${test.unsupported.line}) is not supported`);
   const strategy = opts.schedule !== undefined ? replaySchedule(opts.schedule) : (opts.strategy ?? randomStrategy({ preemptProbability: 0.3 }));
   const kernel = createKernel({ cpus: Math.max(1, test.threads.length), seed: opts.seed ?? 1, strategy, plugins: [memoryModel()] });
-  const api = kernel.api.memoryModel;
+  const api = kernel.api['memory-model'];
   for (const [loc, v] of test.init) api.init(loc, v);
   // Each thread writes only its own `P:reg` keys, when it returns; read after the run.
   const regs = new Map<string, Value>();

@@ -198,8 +198,8 @@ function tracepointProbe(rig: Rig, label: string): TracepointProbe {
 }
 
 function* tracepointWriter(kernel: Kernel, rig: Rig, probe: TracepointProbe, plan: readonly { site: string; hold: number }[], busted: boolean): KPath<void> {
-  const api = kernel.api.ringBuffer;
-  const rt = kernel.api.rcuTasks;
+  const api = kernel.api['ring-buffer'];
+  const rt = kernel.api['rcu-tasks'];
   for (const step of plan) {
     const faultable = step.site.startsWith('syscall_entry_');
     const o = rig.obj(faultable ? 'trace' : 'sched');
@@ -226,7 +226,7 @@ function* tracepointWriter(kernel: Kernel, rig: Rig, probe: TracepointProbe, pla
 
 /** `lttng enable-event` / `disable-event` on hot events at random times. */
 function* eventToggler(kernel: Kernel, rig: Rig, plan: readonly { event: string; off: number; gap: number }[]): KPath<void> {
-  const api = kernel.api.ringBuffer;
+  const api = kernel.api['ring-buffer'];
   for (const step of plan) {
     yield* msleep(step.gap);
     yield* api.disableEvent(step.event);
@@ -246,7 +246,7 @@ function togglePlan(prng: Prng, rounds: number): { event: string; off: number; g
 /** A session daemon that flushes the buffers after a while (lttng stop), so delivery is checked on every sub-buffer. */
 function* sessiond(kernel: Kernel, rig: Rig, after: number): KPath<void> {
   yield* msleep(after);
-  yield* kernel.api.ringBuffer.flush();
+  yield* kernel.api['ring-buffer'].flush();
   rig.count('flush');
 }
 
@@ -355,7 +355,7 @@ function* tasksReaderThread(rig: Rig, sections: number, points: number): KPath<v
 
 /** A tasks-trace reader thread: sections that sleep inside (allowed for tasks-trace), nested now and then. */
 function* traceReaderThread(kernel: Kernel, rig: Rig, plan: readonly { sleep: number; nest: boolean }[]): KPath<void> {
-  const api = kernel.api.rcuTasks;
+  const api = kernel.api['rcu-tasks'];
   for (const step of plan) {
     rig.count('reader:tasks-trace');
     yield* api.rcuReadLockTrace();
@@ -374,7 +374,7 @@ function* traceReaderThread(kernel: Kernel, rig: Rig, plan: readonly { sleep: nu
 
 /** The writer of one flavour: replace the current object, then synchronize and free, queue the free, or barrier. */
 function* rcuTasksWriter(kernel: Kernel, rig: Rig, flavour: 'tasks' | 'trace', plan: readonly { gap: number; how: Retire | 'barrier' }[]): KPath<void> {
-  const api = kernel.api.rcuTasks;
+  const api = kernel.api['rcu-tasks'];
   for (const step of plan) {
     yield* msleep(step.gap);
     const old = rig.replace(flavour);
@@ -400,7 +400,7 @@ function* rcuTasksWriter(kernel: Kernel, rig: Rig, flavour: 'tasks' | 'trace', p
 }
 
 function* floodTasks(kernel: Kernel, rig: Rig, n: number): KPath<void> {
-  const api = kernel.api.rcuTasks;
+  const api = kernel.api['rcu-tasks'];
   for (let i = 0; i < n; i++) {
     const cb = function* floodCallback(): KPath<void> {
       rig.count('flood-callback-invoked');

@@ -34,7 +34,7 @@ export function tracepoints(options?: TracepointsOptions): TracelabPlugin<Tracep
  */
 function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: ResolvedTracepointsOptions): TracepointsApi {
   registerReducers(ctx);
-  const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcuTasks'), checked: { slice: undefined, hot: -1, problems: {} } };
+  const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcu-tasks'), checked: { slice: undefined, hot: -1, problems: {} } };
 
   // Modules: tracepoints come with the module and go with it.
   ctx.tap('moduleLoad', function* ({ module, data }) {
