@@ -1,5 +1,6 @@
 import { current, emit, schedPoint, shouldFailAlloc, type KPath, type McountHandler } from '@tracelab/core';
 import type { FtraceTarget } from './events.js';
+import { ftraceGraphCaller } from './fgraph.js';
 import { opsTraces, Trampoline, type OpsRec, type Site } from './internal/registry.js';
 import type { FtraceRuntime } from './internal/runtime.js';
 import { guardedCallback } from './trace-recursion.js';
@@ -19,8 +20,20 @@ import { guardedCallback } from './trace-recursion.js';
 export function* patchSite(ft: FtraceRuntime, site: Site, to: 'nop' | 'list' | Trampoline): KPath<void> {
   const from: FtraceTarget = site.targetId;
   ft.reg.setFastTarget(site, to);
-  ft.ctx.patchFunction(site.ip, to === 'nop' ? null : to === 'list' ? ft.listHandler : trampolineHandler(ft, to));
+  ft.ctx.patchFunction(site.ip, siteHandler(ft, site));
   yield* emit({ type: 'ftrace/site-patched', ip: site.ip, from, to: site.targetId });
+}
+
+/**
+ * What the core calls at `site`'s mcount: nothing (null), ftrace_caller or its trampoline and,
+ * where the graph caller is enabled, ftrace_graph_caller after it (ftrace_graph_call in the
+ * ftrace_caller template), whose path returns the return hook.
+ */
+export function siteHandler(ft: FtraceRuntime, site: Site): McountHandler | null {
+  const to = site.targetRef;
+  const inner = to === 'nop' ? null : to === 'list' ? ft.listHandler : trampolineHandler(ft, to);
+  if (!site.graph) return inner;
+  return (ip, parentIp) => ftraceGraphCaller(ft, inner, ip, parentIp);
 }
 
 /**

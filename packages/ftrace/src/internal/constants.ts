@@ -18,7 +18,14 @@ export const FTRACE_INVARIANTS = {
   wrongFunction: 'ftrace/trampoline-calls-traced-functions',
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
+  fgraphUseAfterFree: 'ftrace/no-fgraph-ops-use-after-free',
 } as const;
 
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
 export const RECURSION_LIMIT = 8;
+
+/** The slots of fgraph_array: how many fgraph ops can be registered at once (FGRAPH_ARRAY_SIZE). */
+export const FGRAPH_ARRAY_SIZE = 16;
+
+/** The frames a task's shadow return stack holds (FTRACE_RETFUNC_DEPTH); a deeper entry is lost and counted in trace_overrun. */
+export const FTRACE_RETFUNC_DEPTH = 50;

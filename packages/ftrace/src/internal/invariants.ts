@@ -15,6 +15,7 @@ export function registerInvariants(ft: FtraceRuntime): () => void {
   ctx.invariant(FTRACE_INVARIANTS.recursionContext, reportInvariant(['recursion-lost']));
   ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
   ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
+  ctx.invariant(FTRACE_INVARIANTS.fgraphUseAfterFree, reportInvariant(['fgraph-use-after-free']));
   // These two remember what they checked last (by identity); a reset starts them afresh.
   // Written only here and by the reset below (host context, between steps).
   let refcountCheck = recRefcountInvariant();

@@ -1,5 +1,5 @@
 import { TracelabError, isGeneratorFunction } from '@tracelab/core';
-import type { FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
+import type { FgraphOps, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
 import { isPattern } from './glob.js';
 
 /**
@@ -92,6 +92,15 @@ export interface FtraceOptions {
    * the interrupt's event is lost (`ftrace/recursion-guard-per-context` names it).
    */
   readonly recursionGuard?: 'per-context' | 'per-task';
+  /**
+   * Which ops a function graph return (return_to_handler) calls back. `'fgraph-array'`
+   * (default, upstream since the multi-ops fgraph of 6.9): the shadow-stack frame holds the
+   * ops' index, and the return calls whatever fgraph_array holds there, fgraph_stub after an
+   * unregister, so a frame left by an unregistered ops is skipped. `'ret-stack-ops'` is the
+   * unsafe variant: the frame holds the ops itself, and a task that returns after the ops was
+   * unregistered and freed calls its return handler (`ftrace/no-fgraph-ops-use-after-free`).
+   */
+  readonly fgraphReturn?: 'fgraph-array' | 'ret-stack-ops';
 }
 
 const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
@@ -107,6 +116,7 @@ const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
   'slightRaceFix',
   'cpuSync',
   'recursionGuard',
+  'fgraphReturn',
 ];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION', 'RCU'];
@@ -163,6 +173,7 @@ export function resolveOptions(options: unknown): ResolvedFtraceOptions {
     slightRaceFix: bool('slightRaceFix', true),
     cpuSync: oneOf('cpuSync', ['tasks-rude', 'rcu-sched'], 'tasks-rude'),
     recursionGuard: oneOf('recursionGuard', ['per-context', 'per-task'], 'per-context'),
+    fgraphReturn: oneOf('fgraphReturn', ['fgraph-array', 'ret-stack-ops'], 'fgraph-array'),
   };
 }
 
@@ -208,9 +219,10 @@ export function checkOps(where: string, ops: unknown): asserts ops is FtraceOps 
 
 /** The resolved options as `kernel/plugin-registered` records them: those added later only when set, so existing logs and digests stay as they were. */
 export function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, ...rest } = o;
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, ...rest } = o;
   return {
     ...rest,
+    ...(fgraphReturn !== 'fgraph-array' ? { fgraphReturn } : {}),
     ...(traceTick ? { traceTick } : {}),
     ...(recursionGuard !== 'per-context' ? { recursionGuard } : {}),
     ...(cpuSync !== 'tasks-rude' ? { cpuSync } : {}),
@@ -219,4 +231,27 @@ export function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtrac
     ...(directCaller ? { directCaller } : {}),
     ...(!slightRaceFix ? { slightRaceFix } : {}),
   };
+}
+
+const FGRAPH_KEYS: ReadonlyArray<keyof FgraphOps> = ['entry', 'ret', 'filter', 'label'];
+
+/** Validates an fgraph ops object (host misuse throws INVALID_OPTION). */
+export function checkGraphOps(where: string, gops: unknown): asserts gops is FgraphOps {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
+  };
+  if (typeof gops !== 'object' || gops === null) bad('gops must be an object { entry?, ret?, filter?, label? }');
+  const o = gops as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(FGRAPH_KEYS as readonly string[]).includes(key)) bad(`unknown fgraph ops field ${JSON.stringify(key)} (known: ${FGRAPH_KEYS.join(', ')})`);
+  }
+  for (const key of ['entry', 'ret'] as const) {
+    const f = o[key];
+    if (f === undefined) continue;
+    if (typeof f !== 'function') bad(`gops.${key} must be a function, got ${describe(f)}`);
+    // Called synchronously at the entry and the return: a generator function's body would never run.
+    if (isGeneratorFunction(f)) bad(`gops.${key} is a generator function; fgraph handlers are called synchronously: write it as a plain function`);
+  }
+  checkNames(where, 'gops.filter', o['filter']);
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('gops.label must be a string');
 }

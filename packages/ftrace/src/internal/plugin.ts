@@ -1,13 +1,14 @@
 import { definePlugin, type PluginContext, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { FtraceApi, FtraceState, ResolvedFtraceOptions } from '../events.js';
+import { ftraceGraphExitTask, registerFtraceGraph, unregisterFtraceGraph } from '../fgraph.js';
 import { ftraceSetFilter, registerFtraceFunction, unregisterFtraceFunction } from '../ftrace.js';
 import { defaultIdleHook } from '../idle.js';
 import { updateProcessTimesHook } from '../timer.js';
 import { FTRACE_VERSION, TICK_FUNCTION } from './constants.js';
 import { registerInvariants } from './invariants.js';
-import { checkNames, checkOps, recordedOptions, resolveOptions, type FtraceOptions } from './options.js';
-import { registerReducers } from './reducers.js';
+import { checkGraphOps, checkNames, checkOps, recordedOptions, resolveOptions, type FtraceOptions } from './options.js';
+import { registerFgraphReducers, registerReducers } from './reducers.js';
 import { IDLE_FUNCTIONS } from './registry.js';
 import { FtraceRuntime } from './runtime.js';
 
@@ -42,6 +43,7 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
   const ft = new FtraceRuntime(ctx, options, tasksRcu);
   const { reg } = ft;
   registerReducers(ctx);
+  registerFgraphReducers(ctx);
   if (options.traceIdle) {
     for (const name of IDLE_FUNCTIONS) ctx.defineFunction(name);
     ctx.tap('idle', defaultIdleHook);
@@ -50,6 +52,8 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     ctx.defineFunction(TICK_FUNCTION);
     ctx.tap('irq', updateProcessTimesHook);
   }
+  // ftrace_graph_exit_task: a task that exits inside graph-traced functions never returns from them.
+  ctx.tap('exit', ({ pid }) => ftraceGraphExitTask(ft, pid));
   const resetChecks = registerInvariants(ft);
   // kernel.reset: the registry, the fast-path globals and the per-task guards as registration
   // left them.
@@ -61,6 +65,7 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     ft.traceFunction = null;
     ft.traceOp = null;
     ft.trampHandlers.clear();
+    ft.fgraph.reset();
     resetChecks();
   });
   return {
@@ -76,6 +81,14 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     ftraceSetFilter: (ops, filter, notrace = []) => {
       checkOps('ftraceSetFilter', ops);
       return ftraceSetFilter(ft, ops, checkNames('ftraceSetFilter', 'filter', filter), checkNames('ftraceSetFilter', 'notrace', notrace));
+    },
+    registerFtraceGraph: (gops) => {
+      checkGraphOps('registerFtraceGraph', gops);
+      return registerFtraceGraph(ft, gops);
+    },
+    unregisterFtraceGraph: (gops) => {
+      checkGraphOps('unregisterFtraceGraph', gops);
+      return unregisterFtraceGraph(ft, gops);
     },
     site: (name) => {
       if (!reg.sites.has(name) && ctx.state().functions[name] === undefined) return undefined;

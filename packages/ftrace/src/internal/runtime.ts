@@ -2,6 +2,7 @@ import type { McountHandler, PluginContext } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceCaller } from '../mcount.js';
+import { FgraphTables } from './fgraph-registry.js';
 import { Registry, type OpsRec, type Trampoline } from './registry.js';
 
 /**
@@ -15,6 +16,8 @@ export class FtraceRuntime {
    * Registry for each field's guard: ftrace_lock for writers, lock-free readers).
    */
   readonly reg = new Registry();
+  /** The function graph tracer's tables (fgraph_array, the shadow stacks): see FgraphTables for each field's guard. */
+  readonly fgraph = new FgraphTables();
   /**
    * The recursion guard (trace_test_and_set_recursion): for each guard key held, the context
    * that took it. A context is a task and the level it runs at (task, hard interrupt, NMI), as
