@@ -16,3 +16,4 @@ export { markerPublish } from './marker-publish.js';
 export { subbufCommitOrder } from './subbuf-commit-order.js';
 export { ftraceRecursion } from './ftrace-recursion.js';
 export { irqNestedCommit } from './irq-nested-commit.js';
+export { fgraphReturn } from './fgraph-return.js';

@@ -22,6 +22,7 @@ describe('the catalog', () => {
       'subbuf-commit-order',
       'ftrace-recursion',
       'irq-nested-commit',
+      'fgraph-return',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
