@@ -83,13 +83,18 @@ export function* functionGraphEnter(ft: FtraceRuntime, ip: string): KPath<Mcount
   return returnToHandler(ft, task, frame);
 }
 
+/** How a thrown handler error is logged (as ftrace/callback-fault logs a callback's). */
+function faultMessage(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : describe(err);
+}
+
 /** An ops' entry handler; one that throws is reported and counts as declining. */
 function* callEntry(rec: FgraphRec, ip: string, depth: number, pid: number): KPath<boolean> {
   if (rec.gops.entry === undefined) return true;
   try {
     return rec.gops.entry({ func: ip, depth }, rec.gops) === true;
   } catch (err) {
-    yield* emit({ type: 'ftrace/fgraph-fault', gops: rec.id, ip, pid, message: describe(err instanceof Error ? `${err.name}: ${err.message}` : err) });
+    yield* emit({ type: 'ftrace/fgraph-fault', gops: rec.id, ip, pid, message: faultMessage(err) });
     return false;
   }
 }
@@ -127,7 +132,7 @@ export function* returnToHandler(ft: FtraceRuntime, task: string, frame: RetFram
         gops: rec.id,
         ip: frame.func,
         pid: me.pid,
-        message: describe(err instanceof Error ? `${err.name}: ${err.message}` : err),
+        message: faultMessage(err),
       });
     }
   }

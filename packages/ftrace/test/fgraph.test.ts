@@ -86,6 +86,31 @@ describe('the shadow return stack: push at entry, pop through return_to_handler'
   });
 });
 
+describe('handlers that throw', () => {
+  it('are reported (ftrace/fgraph-fault) and do not stop the task: a throwing entry declines, a throwing return still pops its frame', () => {
+    const k = kernelWith(ftraceStack());
+    const gops: FgraphOps = {
+      entry: (t) => {
+        if (t.func === 'outer_fn') throw new Error('entry broke');
+        return true;
+      },
+      ret: () => {
+        throw new TypeError('ret broke');
+      },
+      filter: ['outer_fn', 'inner_fn'],
+    };
+    expect(k.call(k.api.ftrace.registerFtraceGraph(gops))).toBe(0);
+    k.spawnKthread(fn('outer_fn', fn('inner_fn', msleep(1))), { comm: 'nest' });
+    expectClean(k, k.run());
+    expect(eventsOf(k, 'ftrace/fgraph-fault').map((e) => [e.ip, e.message])).toEqual([
+      ['outer_fn', 'Error: entry broke'],
+      ['inner_fn', 'TypeError: ret broke'],
+    ]);
+    expect(eventsOf(k, 'ftrace/fgraph-return').map((e) => e.ip)).toEqual(['inner_fn']);
+    expect(k.state.plugins.ftrace!.retStacks).toEqual({});
+  });
+});
+
 describe('the nesting limit (FTRACE_RETFUNC_DEPTH)', () => {
   it('entries past 50 frames are not traced and are counted in trace_overrun, which the return handlers see', () => {
     const k = kernelWith(ftraceStack());
