@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, definePlugin, fn, msleep, type KPath, type Program } from '@tracelab/core';
+import { createKernel, current, definePlugin, fn, msleep, type KPath, type Program } from '@tracelab/core';
 
 /** A plugin whose mcount handler on `name` hooks the return (as a function graph tracer does), logging into `order`. */
 function retprobe(order: string[], name = 'traced') {
@@ -10,8 +10,10 @@ function retprobe(order: string[], name = 'traced') {
     register(ctx) {
       ctx.defineFunction(name);
       ctx.patchFunction(name, function* entry(ip): KPath<KPath<void>> {
+        yield* current();
         order.push(`entry ${ip}`);
         return (function* onReturn(): KPath<void> {
+          yield* current();
           order.push(`return ${ip}`);
         })();
       });
