@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalJson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
+import { logToNdjson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
 import { cmdConvert, CONVERT_USAGE } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
-import { composeScenario, defaultScenario, scenarios, type CliScenario, type Composition } from './scenarios.js';
+import { composeScenario, defaultScenario, scenarios, type Session, type Composition } from './scenarios.js';
 import { ftrace } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers } from '@tracelab/markers';
@@ -17,6 +17,8 @@ import { catalog } from '@tracelab/scenarios';
 import { SYSCALLS } from '@tracelab/ring-buffer';
 import type { CtfFieldType } from '@tracelab/formats';
 import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
+import { runScenario } from './run-scenario.js';
+import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 import { cmdTorture, TORTURE_USAGE } from './torture.js';
 import { cmdView, VIEW_USAGE } from './view.js';
 import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
@@ -47,6 +49,8 @@ interface RunArgs {
   out: string;
   maxSteps: number;
   json: boolean;
+  /** `--variant V`: for a catalog scenario or a scenario module (default `fixed`). */
+  variant: string | undefined;
   /** `--config FILE`, or undefined (then tracelab.config.* in the working directory, if any). */
   config: string | undefined;
   /** The flags given on the command line (they override the config's values). */
@@ -73,6 +77,7 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     out: resolve(cwd, 'tracelab-out'),
     maxSteps: 50_000_000,
     json: false,
+    variant: undefined,
     config: undefined,
     given: new Set(),
   };
@@ -86,7 +91,9 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
     else if (a === '--out') args.out = resolve(cwd, argv[++i] ?? fail('--out needs a value: the folder the run writes into'));
     else if (a === '--max-steps') args.maxSteps = intArg(a, argv[++i], 1, Number.MAX_SAFE_INTEGER);
     else if (a === '--json') args.json = true;
-    else if (a.startsWith('-')) fail(`run: unknown option ${a}; its options are --config, --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
+    else if (a === '--variant') args.variant = argv[++i] ?? fail('--variant needs a value: a variant of the scenario (tracelab scenarios lists them)');
+    else if (a.startsWith('-'))
+      fail(`run: unknown option ${a}; its options are --config, --variant, --seed, --cpus, --out, --max-steps and --json\n${RUN_HELP}`);
     else if (positional++ === 0) {
       args.scenario = a;
       args.given.add('scenario');
@@ -95,7 +102,7 @@ function parseRun(argv: readonly string[], cwd: string): RunArgs {
   return args;
 }
 
-function scenario(name: string): CliScenario {
+function scenario(name: string): Session {
   const s = scenarios.get(name);
   if (s === undefined) fail(`unknown scenario ${JSON.stringify(name)}; scenarios: ${[...scenarios.keys()].join(', ')}`);
   return s;
@@ -121,9 +128,7 @@ function runWithProgress(kernel: Kernel, maxSteps: number, io: CliIo): number {
 
 function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: OutputFs, chrome = true): void {
   // The log is written in its canonical form: hashing the file gives the run's logHash.
-  const lines: string[] = [];
-  for (const e of kernel.log) lines.push(canonicalJson(e) + '\n');
-  fs.writeFileSync(join(dir, 'events.ndjson'), lines.join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), logToNdjson(kernel.log));
   if (chrome) {
     const trace = toChromeTrace(kernel.log, { metadata: { scenario: summary.scenario, seed: String(summary.seed), logHash: summary.logHash } });
     fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(trace));
@@ -142,7 +147,7 @@ function ended(kernel: Kernel): boolean {
  * (`finish`) with what is left of the budget. `replay` calls it with the recorded bound, so a
  * cut run is re-run to the same cut.
  */
-function runBounded(kernel: Kernel, sc: CliScenario, maxSteps: number, io: CliIo): { steps: number; cut: boolean } {
+function runBounded(kernel: Kernel, sc: Session, maxSteps: number, io: CliIo): { steps: number; cut: boolean } {
   let steps = runWithProgress(kernel, maxSteps, io);
   // The end of the session (flushing the ring buffers) is part of the run, and of its schedule.
   if (sc.finish !== undefined && kernel.violations.length === 0 && steps < maxSteps) steps += sc.finish(kernel, maxSteps - steps);
@@ -150,7 +155,7 @@ function runBounded(kernel: Kernel, sc: CliScenario, maxSteps: number, io: CliIo
 }
 
 /** The session a config describes, as a scenario named after its file. */
-function configScenario(c: ResolvedConfig): CliScenario {
+function configScenario(c: ResolvedConfig): Session {
   const name = `config:${c.file}`;
   const plugins: Composition['plugins'] = {
     ...c.plugins,
@@ -197,6 +202,9 @@ function configScenario(c: ResolvedConfig): CliScenario {
  */
 function cmdRun(argv: readonly string[], io: CliIo, ctx: CommandContext = { verbosity: 'normal', json: false }): number | Promise<number> {
   const args = parseRun(argv, io.cwd);
+  if (args.given.has('scenario') && !scenarios.has(args.scenario)) return runCatalogScenario(args, io);
+  if (args.variant !== undefined)
+    fail(`run: --variant is for a race scenario of the catalog or a scenario module; ${args.scenario} is a session (tracelab list --scenarios)`);
   const file = args.config ?? (args.given.has('scenario') ? null : findConfig(io.cwd));
   if (file === null) return runSession(args, scenario(args.scenario), io, ctx, null);
   if (args.given.has('scenario')) fail(`run: --config and a scenario name (${args.scenario}) both say what to run; give one`);
@@ -212,7 +220,25 @@ function cmdRun(argv: readonly string[], io: CliIo, ctx: CommandContext = { verb
   });
 }
 
-function runSession(args: RunArgs, sc: CliScenario, io: CliIo, ctx: CommandContext, configFile: string | null): number {
+/**
+ * `tracelab run <scenario>` where the scenario is a race of the catalog or a scenario module of
+ * the user's own (the `Scenario` type explore and replay take): one schedule of a variant. The
+ * scenario fixes its CPUs and step bound, so --cpus, --max-steps and --config do not apply.
+ */
+function runCatalogScenario(args: RunArgs, io: CliIo): number | Promise<number> {
+  for (const flag of ['--cpus', '--max-steps', '--config'])
+    if (args.given.has(flag)) fail(`run: ${flag} does not apply to ${args.scenario}, a scenario that fixes its own CPUs and step bound`);
+  if (!isModuleSpec(args.scenario) && !catalog.has(args.scenario))
+    fail(
+      `run: unknown scenario ${JSON.stringify(args.scenario)}; sessions: ${[...scenarios.keys()].join(', ')}; race scenarios: ${[...catalog.keys()].join(', ')}; or a module, path/to/file.mjs#exportName`,
+    );
+  const runArgs = { label: args.scenario, variant: args.variant, seed: args.seed, out: args.out, json: args.json };
+  const known = catalog.get(args.scenario);
+  if (known !== undefined) return runScenario(known, runArgs, io);
+  return resolveScenario(args.scenario, io.cwd).then(({ sc }) => runScenario(sc, runArgs, io));
+}
+
+function runSession(args: RunArgs, sc: Session, io: CliIo, ctx: CommandContext, configFile: string | null): number {
   // A bad --out is refused before the run, so no simulation is thrown away.
   checkOutDir(args.out);
   // A step whose JavaScript never returns (a config's own plugin that loops): the watchdog
@@ -223,7 +249,7 @@ function runSession(args: RunArgs, sc: CliScenario, io: CliIo, ctx: CommandConte
     if (k === undefined) return;
     mkdirSync(args.out, { recursive: true });
     const file = join(args.out, 'events.ndjson');
-    writeFileSync(file, k.log.map((e) => canonicalJson(e) + '\n').join(''));
+    writeFileSync(file, logToNdjson(k.log));
     io.err(`tracelab: the log so far (${k.log.length} events) is in ${file}`);
   };
   const kernel = createKernel({ cpus: args.cpus, seed: args.seed, plugins: sc.plugins(), watchdog: { onFire: saveLogSoFar } });
@@ -323,7 +349,7 @@ function cmdReplay(argv: readonly string[], io: CliIo, json = false): number | P
   return replaySession(dir, logPath, summary, maxSteps, scenario(summary.scenario), io, json);
 }
 
-function replaySession(dir: string, logPath: string, summary: RunSummary, maxSteps: number, sc: CliScenario, io: CliIo, json: boolean): number {
+function replaySession(dir: string, logPath: string, summary: RunSummary, maxSteps: number, sc: Session, io: CliIo, json: boolean): number {
   const text = readFileSync(logPath, 'utf8');
   // 1. Fold the log: the same state and hash, with no scheduling at all.
   const folded = replay(text, { plugins: sc.plugins() });
@@ -345,7 +371,7 @@ function replaySession(dir: string, logPath: string, summary: RunSummary, maxSte
     `  re-run       ${rerunHash} (${kernel.log.length} events, ${steps} steps${summary.maxSteps !== undefined ? ` of --max-steps ${summary.maxSteps}` : ''}) ${rerunHash === summary.logHash ? 'ok' : 'MISMATCH'}`,
   ];
   if (foldHash !== rerunHash) {
-    const rerunText = kernel.log.map((e) => canonicalJson(e) + '\n').join('');
+    const rerunText = logToNdjson(kernel.log);
     const d = firstDifference(text, rerunText);
     if (d !== null) lines.push(`  first difference at line ${d.line} of ${logPath}:`, `    log     ${d.a}`, `    re-run  ${d.b}`);
   }
@@ -365,7 +391,8 @@ function replaySession(dir: string, logPath: string, summary: RunSummary, maxSte
   return ok ? 0 : 1;
 }
 
-const RUN_HELP = `usage: tracelab run [scenario | --config FILE] [--seed N] [--cpus N] [--out DIR] [--max-steps N] [--json]
+const RUN_HELP = `usage: tracelab run [session | --config FILE] [--seed N] [--cpus N] [--out DIR] [--max-steps N] [--json]
+       tracelab run <scenario> [--variant V] [--seed N] [--out DIR] [--json]
   runs a scenario (default: \`default\`, a build workload), or the session a config file
   describes (--config FILE; without it, tracelab.config.mjs, .js or .json in this directory
   when no scenario is named; flags override the config), under its tracer stack and writes
@@ -374,6 +401,9 @@ const RUN_HELP = `usage: tracelab run [scenario | --config FILE] [--seed N] [--c
   ./tracelab-out); prints the summary (--json: summary.json's content)
   --seed N       the PRNG seed (default 1)      --cpus N        simulated CPUs (default 2)
   --out DIR      where to write                 --max-steps N   bound the run (session end included)
+  <scenario> is a race of the catalog (tracelab scenarios) or a scenario module of your own,
+  path/to/file.mjs#exportName: one schedule of --variant V (default fixed), a random walk
+  seeded by --seed, on the scenario's own CPUs; summary.json holds its replay string
 exit codes: 0 ran clean; 1 an invariant was violated; 2 bad arguments or an unwritable --out`;
 
 const REPLAY_HELP = `usage: tracelab replay DIR [--json]

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { canonicalJson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
+import { logToNdjson, createKernel, replaySchedule, TracelabError, type KernelEvent } from '@tracelab/core';
 import {
   decodeReplay,
   explore,
@@ -47,12 +47,12 @@ export function int(flag: string, v: string | undefined, min: number): number {
 }
 
 function writeRun(dir: string, log: readonly KernelEvent[], meta: Record<string, string>, fs: OutputFs): void {
-  fs.writeFileSync(join(dir, 'events.ndjson'), log.map((e) => canonicalJson(e) + '\n').join(''));
+  fs.writeFileSync(join(dir, 'events.ndjson'), logToNdjson(log));
   fs.writeFileSync(join(dir, 'trace.json'), JSON.stringify(toChromeTrace(log, { metadata: meta })));
 }
 
 /** What `failureCtf` wrote: the files, and the packets the consumer delivered per CPU. */
-interface CtfOutput {
+export interface CtfOutput {
   readonly dir: string;
   readonly files: readonly string[];
   readonly packets: readonly number[];
@@ -69,7 +69,7 @@ interface CtfOutput {
  * (past the replay string every choice is the default), and the consumer's packets are written.
  * A sub-buffer whose commit count the race damaged is never delivered: its packet is missing.
  */
-function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput | null {
+export function failureCtf(sc: Scenario, replayString: string, dir: string): CtfOutput | null {
   const t = decodeReplay(sc, replayString);
   const stack = sc.plugins(t.variant);
   if (!stack.some((p) => p !== false && p !== null && p !== undefined && p.name === 'ring-buffer')) return null;

@@ -18,12 +18,14 @@ export interface ScenarioReport {
 }
 
 /**
- * A scenario the CLI can run: a plugin stack, a setup that spawns the workload and the
- * tracers, and what it adds to the summary. `setup` and `report` are called once per kernel
+ * A session the CLI can run (`tracelab run default`, or what a config file describes): a plugin
+ * stack, a setup that spawns the workload and the tracers, and what it adds to the summary. A
+ * race with fixed and unsafe variants is a `Scenario` (`@tracelab/scenarios`), which `run`,
+ * `explore` and `replay` all take. `setup` and `report` are called once per kernel
  * (a run, and again for the re-run of `tracelab replay`). The catalog of the source threads'
  * races moves to @tracelab/scenarios; until then the CLI ships the default scenario.
  */
-export interface CliScenario {
+export interface Session {
   readonly name: string;
   readonly description: string;
   plugins(): PluginStack;
@@ -137,7 +139,7 @@ function* sessionTimeline(kernel: Kernel, steps: Composition['timeline']): KPath
  * the user strings of its arguments) into per-CPU buffers that the consumer writes out as CTF.
  * A utrace syscall-logger engine (strace) follows the first compiler driver.
  */
-export function composeScenario(name: string, description: string, c: Composition): CliScenario {
+export function composeScenario(name: string, description: string, c: Composition): Session {
   const p = c.plugins;
   return {
     name,
@@ -231,10 +233,10 @@ export function composeScenario(name: string, description: string, c: Compositio
   };
 }
 
-export const defaultScenario: CliScenario = composeScenario(
+export const defaultScenario: Session = composeScenario(
   'default',
   'a build (a shell forks compiler drivers that read sources, compute, fork an assembler, write objects, exit), traced by markers (scheduler and syscall probes) and ktrace (the trace flag set while the shell forks)',
   DEFAULT_COMPOSITION,
 );
 
-export const scenarios: ReadonlyMap<string, CliScenario> = new Map([[defaultScenario.name, defaultScenario]]);
+export const scenarios: ReadonlyMap<string, Session> = new Map([[defaultScenario.name, defaultScenario]]);

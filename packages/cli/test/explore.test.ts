@@ -165,3 +165,73 @@ describe('a scenario of your own, by module path (path/to/file.mjs#exportName)',
     expect(u.err.join('\n')).toMatch(/exports no scenario named nothing/);
   });
 });
+
+describe('tracelab run <scenario>: one schedule of a race scenario, the same Scenario type explore and replay take', () => {
+  it('runs a catalog variant once: its files, a summary with the replay string, and replay gives the same log', async () => {
+    const t = io();
+    const code = main(['run', 'marker-array-free', '--variant', 'free-immediately', '--seed', '1', '--out', 'r', '--json'], t.io);
+    const summary = JSON.parse(t.out.join('\n'));
+    expect(summary).toMatchObject({ scenario: 'marker-array-free', variant: 'free-immediately', safe: false, seed: 1, cpus: 2 });
+    // The unsafe variant's free races the reader in this schedule: the exit code says so.
+    expect(code).toBe(summary.violation === null ? 0 : 1);
+    expect(summary.violation?.name).toMatch(/^markers\//);
+    const log = readFileSync(join(t.cwd, 'r', 'events.ndjson'), 'utf8');
+    expect(log.trim().split('\n')).toHaveLength(summary.events);
+    expect(createHash('sha256').update(log).digest('hex')).toBe(summary.logHash);
+    const { out, files, ...written } = summary;
+    expect(JSON.parse(readFileSync(join(t.cwd, 'r', 'summary.json'), 'utf8'))).toEqual(written);
+    expect(out).toBe(join(t.cwd, 'r'));
+    expect(files).toEqual(['events.ndjson', 'trace.json', 'summary.json']);
+    expect(validateChromeTrace(JSON.parse(readFileSync(join(t.cwd, 'r', 'trace.json'), 'utf8')))).toEqual([]);
+    const r = io();
+    expect(await main(['replay', 'marker-array-free', summary.replay, '--json'], r.io)).toBe(code);
+    expect(JSON.parse(r.out.join('\n')).logHash).toBe(summary.logHash);
+  });
+
+  it('defaults to the fixed variant, runs clean, and seeds choose the schedule', () => {
+    const a = io();
+    expect(main(['run', 'fork-flag-race', '--seed', '5', '--json', '--out', 'a'], a.io)).toBe(0);
+    const s5 = JSON.parse(a.out.join('\n'));
+    expect(s5).toMatchObject({ variant: 'fixed', safe: true, violation: null, done: true });
+    const b = io();
+    main(['run', 'fork-flag-race', '--seed', '5', '--json', '--out', 'a'], b.io);
+    expect(JSON.parse(b.out.join('\n')).logHash).toBe(s5.logHash);
+    const c = io();
+    main(['run', 'fork-flag-race', '--seed', '6', '--json', '--out', 'a'], c.io);
+    expect(JSON.parse(c.out.join('\n')).replay).not.toBe(s5.replay);
+  });
+
+  it('writes the CTF trace when the scenario stack has the ring buffer', () => {
+    const t = io();
+    expect(main(['run', 'commit-after-migration', '--out', 'c', '--json'], t.io)).toBe(0);
+    const summary = JSON.parse(t.out.join('\n'));
+    expect(summary.files).toContain(join('ctf', 'kernel', 'metadata'));
+    expect(readCtfTrace(join(t.cwd, 'c', 'ctf', 'kernel')).events.length).toBeGreaterThan(0);
+  });
+
+  it('runs a scenario module of your own, and the printed replay names the module', async () => {
+    const fixture = join(__dirname, '../../explore-queue/test/fixtures/my-race.mjs');
+    const t = io();
+    expect(await main(['run', `${fixture}#myRace`, '--variant', 'no-recopy', '--seed', '1', '--out', 'm'], t.io)).toBe(1);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/VIOLATION /);
+    const replayString = new RegExp(`tracelab replay ${fixture.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}#myRace '([^']+)'`).exec(text)![1]!;
+    const r = io();
+    expect(await main(['replay', `${fixture}#myRace`, replayString], r.io)).toBe(1);
+  });
+
+  it('refuses what does not apply, naming it: an unknown scenario, --cpus, --variant on a session, an unknown variant', async () => {
+    const t = io();
+    expect(main(['run', 'nope'], t.io)).toBe(2);
+    expect(t.err.join('\n')).toMatch(/unknown scenario "nope"; sessions: default; race scenarios: fork-flag-race, /);
+    const u = io();
+    expect(main(['run', 'fork-flag-race', '--cpus', '4'], u.io)).toBe(2);
+    expect(u.err.join('\n')).toMatch(/--cpus does not apply to fork-flag-race/);
+    const v = io();
+    expect(main(['run', 'default', '--variant', 'fixed'], v.io)).toBe(2);
+    expect(v.err.join('\n')).toMatch(/--variant is for a race scenario/);
+    const w = io();
+    expect(await main(['run', 'fork-flag-race', '--variant', 'nope'], w.io)).toBe(2);
+    expect(w.err.join('\n')).toMatch(/has no variant "nope"; variants: fixed, no-recopy, rcu-walk/);
+  });
+});

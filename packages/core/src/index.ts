@@ -130,7 +130,7 @@ export { ValueLabels, describeValue } from './labels.js';
 export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues, intMapWith } from './int-map.js';
 export type { IntMap, IntMapNode } from './int-map.js';
 
-export { canonicalJson } from './internal/canonical-json.js';
+export { canonicalJson, logToNdjson } from './internal/canonical-json.js';
 
 export {
   EAGAIN,
@@ -157,3 +157,7 @@ export {
 export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './errors.js';
 /** The strategies' PRNG (sfc32 seeded through splitmix32), for strategies written outside the core. */
 export { createPrng, type Prng } from './internal/prng.js';
+export { trackComm } from './comm.js';
+export { option, pluginOptions, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
+export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
+export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';

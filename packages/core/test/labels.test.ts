@@ -36,3 +36,31 @@ describe('ValueLabels', () => {
     expect(l.label(late, 'obj')).toBe('obj#3');
   });
 });
+
+describe('trackComm', () => {
+  it('names tasks as the log does: spawn, the child of a fork, exec renames; other events change nothing', async () => {
+    const { createKernel, trackComm } = await import('@tracelab/core');
+    const k = createKernel({ cpus: 2, seed: 3 });
+    k.spawn(
+      function* (u) {
+        yield u.fork(function* (c) {
+          yield c.exec('cc1', function* (x) {
+            yield x.exit(0);
+          });
+        });
+        yield u.wait();
+        yield u.exit(0);
+      },
+      { comm: 'make' },
+    );
+    k.run({ maxSteps: 10_000 });
+    const comm = new Map<number, string>();
+    for (const e of k.log) trackComm(comm, e);
+    const child = k.log.find((e) => e.type === 'fork/dup')!;
+    expect(child.type === 'fork/dup' && comm.get(child.child)).toBe('cc1');
+    expect(comm.get(child.type === 'fork/dup' ? child.parent : -1)).toBe('make');
+    // Every name the map holds is one the state gave that pid while it lived.
+    for (const [pid, name] of comm)
+      expect(k.log.some((e) => (e.type === 'task/spawned' || e.type === 'task/exec') && e.pid === pid && e.comm === name)).toBe(true);
+  });
+});

@@ -46,3 +46,20 @@ describe('the log streamed to a file (logFile)', () => {
     expect(() => createKernel({ logFile: '' })).toThrowError(/logFile must be a file path/);
   });
 });
+
+describe('logToNdjson', () => {
+  it('is the text whose SHA-256 is logHash(), and replay reads it back to the same hash', async () => {
+    const { createHash } = await import('node:crypto');
+    const { logToNdjson } = await import('@tracelab/core');
+    const k = createKernel({ cpus: 2, seed: 9 });
+    k.spawn(shell);
+    k.run({ maxSteps: 5_000 });
+    const text = logToNdjson(k.log);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.split('\n')).toHaveLength(k.log.length + 1);
+    expect(text.split('\n')[0]).toBe(canonicalJson(k.log[0]));
+    expect(createHash('sha256').update(text).digest('hex')).toBe(k.logHash());
+    expect(replay(text).logHash()).toBe(k.logHash());
+    expect(logToNdjson([])).toBe('');
+  });
+});

@@ -1,4 +1,4 @@
-import type { KernelEvent } from '@tracelab/core';
+import { trackComm, type KernelEvent } from '@tracelab/core';
 
 /** Event types left out of the readable trace: setup noise, and preempt-count bookkeeping. */
 const QUIET: ReadonlySet<string> = new Set(['kernel/created', 'kernel/function-defined', 'kernel/plugin-registered', 'cpu/preempt-count']);
@@ -39,9 +39,7 @@ export function formatTrace(log: readonly KernelEvent[], cpus: number, options: 
   const lines: string[] = [];
   lines.push(`${'seq'.padStart(5)} ${'t'.padStart(4)}  ${'host'.padEnd(10)}${Array.from({ length: cpus }, (_, c) => `| ${cut(`cpu${c}`)}`).join('')}`);
   for (const e of log) {
-    if (e.type === 'task/spawned') comm.set(e.pid, e.comm);
-    if (e.type === 'fork/dup') comm.set(e.child, e.comm);
-    if (e.type === 'task/exec') comm.set(e.pid, e.comm);
+    trackComm(comm, e);
     if (QUIET.has(e.type)) continue;
     let text = describeEvent(e);
     if (e.cpu >= 0 && e.cpu < cpus) {

@@ -3,7 +3,7 @@
  * LTTng Kernel Trace Thread Flag API") as a tracelab plugin. See the package README for the
  * options, API, events and invariants, and docs/ktrace.md for the design.
  */
-import { TracelabError, definePlugin, emit, intMapGet, type TracelabPlugin } from '@tracelab/core';
+import { definePlugin, emit, intMapGet, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
 import { TIF_KERNEL_TRACE, type KtraceApi, type KtraceState, type KtraceWalk } from './events.js';
 import { flagInvariant, refcountInvariant } from './internal/check.js';
 import { syscallMarkers } from './internal/markers.js';
@@ -44,36 +44,13 @@ export interface KtraceOptions {
 /** The invariants' names, as violations report them. */
 export const KTRACE_INVARIANTS = { flag: 'ktrace/flag', refcount: 'ktrace/refcount' } as const;
 
-/** The option keys `ktrace()` knows; any other key is a typo and is refused. */
-const KNOWN_OPTIONS: ReadonlyArray<keyof KtraceOptions> = ['forkRecopy', 'walk', 'refcountOutsideMutex', 'checks'];
-
-function resolveOptions(options: KtraceOptions): Required<KtraceOptions> {
-  const bad = (what: string, detail: Record<string, unknown> = {}): never => {
-    throw new TracelabError('INVALID_OPTION', `ktrace: ${what}`, { plugin: 'ktrace', ...detail });
-  };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
-      bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN_OPTIONS.join(', ')})`, { option: key, known: [...KNOWN_OPTIONS] });
-    }
-  }
-  const bool = (name: keyof KtraceOptions, fallback: boolean): boolean => {
-    const v = options[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') bad(`option ${name} must be a boolean, got ${JSON.stringify(v)}`);
-    return v as boolean;
-  };
-  const walk = options.walk ?? 'tasklist';
-  if (walk !== 'tasklist' && walk !== 'rcu') bad(`option walk must be 'tasklist' or 'rcu', got ${JSON.stringify(walk)}`);
-  return {
-    forkRecopy: bool('forkRecopy', true),
-    walk,
-    refcountOutsideMutex: bool('refcountOutsideMutex', false),
-    checks: bool('checks', true),
-  };
-}
+/** ktrace's options: unknown keys (typos) and values of the wrong kind throw `INVALID_OPTION`. */
+const resolveOptions = pluginOptions('ktrace', {
+  forkRecopy: option.boolean(true),
+  walk: option.oneOf<KtraceWalk>('tasklist', ['tasklist', 'rcu']),
+  refcountOutsideMutex: option.boolean(false),
+  checks: option.boolean(true),
+});
 
 /**
  * The plugin factory: `createKernel({ plugins: [ktrace()] })`, then

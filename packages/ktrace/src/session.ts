@@ -1,4 +1,4 @@
-import { msleep, type KernelEvent, type KPath } from '@tracelab/core';
+import { msleep, trackComm, type KernelEvent, type KPath } from '@tracelab/core';
 import type { KtraceApi, KtraceOp, KtraceWalk } from './events.js';
 
 export interface TraceWhileRunningOptions {
@@ -66,7 +66,7 @@ export function summarizeKtrace(log: readonly KernelEvent[]): KtraceSummary {
       case 'task/spawned':
       case 'fork/dup':
       case 'task/exec':
-        comm.set(e.type === 'fork/dup' ? e.child : e.pid, e.comm);
+        trackComm(comm, e);
         break;
       case 'syscall/enter':
         syscalls++;

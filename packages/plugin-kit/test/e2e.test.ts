@@ -83,7 +83,7 @@ describe('the plugin generator, end to end', () => {
       ok([bin('eslint/bin/eslint.js'), dir]);
       ok([bin('prettier/bin/prettier.cjs'), '--check', dir]);
       const tests = ok([bin('vitest/vitest.mjs'), 'run'], join(root, dir));
-      expect(tests).toMatch(/Tests\s+4 passed/);
+      expect(tests).toMatch(/Tests\s+5 passed/);
 
       const cli = join(root, 'packages/cli/dist/bin.js');
       const unsafe = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'unsafe', '--out', `${scratch}/explore`]);

@@ -64,7 +64,7 @@ export {
   syscallOfEvent,
 } from './tracepoints.js';
 export type { SyscallArg, SyscallSpec } from './tracepoints.js';
-export { CLOCK_FREQ, LTTNG_KERNEL_ENV, TICK_NS } from './internal/plugin.js';
+export { CLOCK_FREQ, LTTNG_KERNEL_ENV, TICK_NS } from './internal/metadata.js';
 
 export const RINGBUFFER_VERSION = '0.1.0';
 

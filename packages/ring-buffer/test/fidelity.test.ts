@@ -6,6 +6,7 @@ import { EBUSY, EEXIST, EIO, EAGAIN, ENOENT, createKernel, type Kernel } from '@
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { CTF_PACKET_LAYOUT as L } from '@tracelab/formats';
 import { describe, expect, test } from 'vitest';
+import { expectClean, kernelWith } from '@tracelab/testing';
 import { RESERVE_RETRY, RING_BUFFER_INVARIANTS, RingBuffer, finishRingBuffer, ringBuffer, type RingBufferOptions } from '../src/index.js';
 import { withFaults, type RingBufferPluginFaults } from '../src/internal/faults.js';
 import { decodeStreams } from './decode.js';
@@ -17,12 +18,13 @@ const uuid = new Uint8Array(16).fill(3);
 const mk = (subbufSize = 256, numSubbuf = 4): RingBuffer => new RingBuffer({ cpu: 0, subbufSize, numSubbuf, mode: 'discard', uuid, streamId: 0 });
 const u64 = (p: Uint8Array, at: number): number => Number(new DataView(p.buffer, p.byteOffset, p.byteLength).getBigUint64(at, true));
 
-function kernelWith(seed: number, options: RingBufferOptions, faults: RingBufferPluginFaults = {}, cpus = 2): Kernel {
-  return createKernel({ cpus, seed, plugins: [rcuTasks(), ringBuffer(withFaults(options, faults))] });
+/** The ring buffer's stack with test-only faults attached. */
+function faultyKernel(seed: number, options: RingBufferOptions, faults: RingBufferPluginFaults = {}, cpus = 2): Kernel {
+  return kernelWith({ cpus, seed, plugins: [rcuTasks(), ringBuffer(withFaults(options, faults))] });
 }
 
 function run(seed: number, options: RingBufferOptions, faults: RingBufferPluginFaults = {}, tasks = 4, opens = 6, cpus = 2): Kernel {
-  const k = kernelWith(seed, options, faults, cpus);
+  const k = faultyKernel(seed, options, faults, cpus);
   for (const p of workload(tasks, opens)) k.spawn(p);
   k.run({ maxSteps: 200_000 });
   return k;
@@ -188,9 +190,9 @@ describe('SEMANTICS.md 6 (5.2): the slow path re-reads offset after cc_sb and re
     let retries = 0;
     for (const seed of SEEDS.slice(0, 20)) {
       const k = run(seed, { subbufSize: 256, numSubbuf: 4, interleave: true, switchTimer: 1 });
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       finishRingBuffer(k);
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
       retries += k.api.ringBuffer.buffers().reduce((a, b) => a + b.reserveRetries, 0);
     }
@@ -228,7 +230,7 @@ describe('SEMANTICS.md 5.2(b) switch: FLUSH writes an empty packet on finalize',
     for (const b of k.api.ringBuffer.buffers()) b.switchSubbuf(b.lastTs + 1);
     expect(k.api.ringBuffer.buffers().every((b) => b.offset % 4096 === 0)).toBe(true);
     expect(finishRingBuffer(k)).toBe(true);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     for (const packets of k.api.ringBuffer.streams()) {
       const last = packets.at(-1)!;
       expect(u64(last, L.contentSize)).toBe(HDR * 8);
@@ -250,10 +252,10 @@ describe('SEMANTICS.md 5.2(b) the periodic switch timer and the read timer', () 
 
   test('switch timer: a quiet stream still delivers what it holds, before the session ends', () => {
     const delivered = (timer: number): number => {
-      const k = kernelWith(2, { subbufSize: 4096, numSubbuf: 4, switchTimer: timer, events: ['syscall_*'] });
+      const k = faultyKernel(2, { subbufSize: 4096, numSubbuf: 4, switchTimer: timer, events: ['syscall_*'] });
       quiet(k);
       k.run({ maxSteps: 100_000 });
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       return k.state.plugins['ring-buffer']!.perCpu.reduce((a, c) => a + c.packetsDelivered, 0);
     };
     // Without the timer a 4 KiB sub-buffer is not filled by this workload: nothing is delivered until the flush.
@@ -263,9 +265,9 @@ describe('SEMANTICS.md 5.2(b) the periodic switch timer and the read timer', () 
 
   test('read timer: the writer wakes nobody; the consumer starts at a timer expiry after the delivery, and every record still arrives', () => {
     const k = run(4, { subbufSize: 256, numSubbuf: 8, readTimer: 7 });
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     finishRingBuffer(k);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
     const log = k.log;
     const firstDelivery = log.find((e) => e.type === 'ring-buffer/subbuf-delivered')!;
@@ -285,7 +287,7 @@ describe('SEMANTICS.md 5.2(b) the periodic switch timer and the read timer', () 
 describe('SEMANTICS.md 5.2(b) snapshot mode (lttng snapshot record)', () => {
   test('overwrite buffers no consumer drains; a snapshot copies the newest packets, with gaps in packet_seq_num for the overwritten ones', () => {
     const k = run(5, { subbufSize: 256, numSubbuf: 4, mode: 'overwrite', snapshot: true }, {}, 6, 10);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(k.log.some((e) => e.type === 'ring-buffer/subbuf-consumed')).toBe(false);
     const n = k.call(k.api.ringBuffer.snapshotRecord());
     expect(n).toBeGreaterThan(0);
@@ -350,14 +352,14 @@ describe("SEMANTICS.md 2.2(b) tracepoint_probe_register_prio / unregister, as th
     expect(order).toEqual([]);
     expect(k.call(api.tracepointProbeUnregister('ev', a))).toBe(-ENOENT);
     k.run();
-    expect(k.violations).toEqual([]);
+    expectClean(k);
   });
 });
 
 describe('SEMANTICS.md 5.2(c) the upstream relative: trace_user_fault_read', () => {
   function syscallEvents(copyStrategy: 'in-place' | 'user-fault-read', seed: number): { events: string[]; restarts: number } {
     const k = run(seed, { copyStrategy, subbufSize: 4096, numSubbuf: 8 });
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     finishRingBuffer(k);
     expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
     const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());

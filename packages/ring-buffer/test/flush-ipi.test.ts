@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { eventsOf, expectClean } from '@tracelab/testing';
 import { type Kernel, type KernelEvent } from '@tracelab/core';
 import { finishRingBuffer } from '../src/index.js';
 import { runWorkload } from './helpers.js';
@@ -24,10 +25,10 @@ describe("flushSwitch: 'ipi'", () => {
     let ipis = 0;
     for (let seed = 1; seed <= 8; seed++) {
       const ipi = flushed(seed, 'ipi');
-      expect(ipi.k.violations).toEqual([]);
+      expectClean(ipi.k);
       expect(ipi.k.api.ringBuffer.checkAccounting()).toEqual([]);
       expect(ipi.remoteAdded).toBe(0);
-      const entries = ipi.k.log.filter((e): e is KernelEvent<'irq/entry'> => e.type === 'irq/entry' && e.name === 'ipi');
+      const entries = eventsOf(ipi.k, 'irq/entry', (e) => e.name === 'ipi');
       // One IPI per buffer that is not the flusher's own, each on that buffer's CPU.
       expect(entries.length).toBe(2);
       expect(new Set(entries.map((e) => e.cpu)).size).toBe(2);

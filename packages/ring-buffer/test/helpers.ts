@@ -1,4 +1,5 @@
-import { createKernel, type Kernel, type Program } from '@tracelab/core';
+import type { Kernel, Program } from '@tracelab/core';
+import { kernelWith } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ringBuffer, type RingBufferOptions } from '../src/index.js';
 
@@ -21,8 +22,9 @@ export function workload(tasks: number, opens: number): Program[] {
   );
 }
 
+/** A kernel with the ring buffer's stack (rcu-tasks, then the ring buffer with `options`). */
 export function makeKernel(seed: number, options: RingBufferOptions = {}, cpus = 2): Kernel {
-  return createKernel({ cpus, seed, plugins: [rcuTasks(), ringBuffer(options)] });
+  return kernelWith({ cpus, seed, plugins: [rcuTasks(), ringBuffer(options)] });
 }
 
 export function runWorkload(seed: number, options: RingBufferOptions, tasks = 4, opens = 6, cpus = 2): Kernel {

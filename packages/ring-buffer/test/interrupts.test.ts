@@ -13,6 +13,7 @@ import {
 } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { describe, expect, test } from 'vitest';
+import { eventsOf, expectClean } from '@tracelab/testing';
 import {
   RING_BUFFER_INVARIANTS,
   RING_BUFFER_MAX_NESTING,
@@ -55,12 +56,12 @@ describe('records from interrupt context', () => {
       // flush (refused, not lost): only those before must all be there.
       const running = k.log.length;
       expect(finishRingBuffer(k)).toBe(true);
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
       expect(summarizeRingBuffer(k).lost).toBe(0);
       const events = decoded(k);
       for (const cpu of [0, 1]) {
-        const arrivals = k.log.filter((e) => e.type === 'irq/entry' && e.cpu === cpu);
+        const arrivals = eventsOf(k, 'irq/entry', (e) => e.cpu === cpu);
         const ticks = arrivals.filter((e) => e.name === 'timer');
         const nmis = arrivals.filter((e) => e.name === 'nmi');
         const ticksRunning = ticks.filter((e) => e.seq < running).length;
@@ -125,7 +126,7 @@ describe('records from interrupt context', () => {
       { comm: 'writer' },
     );
     k.run();
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(irqSent && nmiSent).toBe(true);
     expect(nmiLevel).toBe(3);
     expect(committedBeforeOuter).toBeGreaterThan(0);
@@ -134,7 +135,7 @@ describe('records from interrupt context', () => {
     expect(events.slice(0, 3).map((e) => e.name)).toEqual(['task_record', 'irq_handler_entry', 'nmi_sample']);
     expect(events[2]!.fields).toEqual({ tid: 1, in_irq: 1 });
     expect(events.map((e) => e.name)).toContain('irq_handler_exit');
-    expect(k.log.filter((e) => e.type === 'ring-buffer/subbuf-delivered').length).toBe(1);
+    expect(eventsOf(k, 'ring-buffer/subbuf-delivered').length).toBe(1);
     expect(api.checkAccounting()).toEqual([]);
     expect(api.nesting()).toEqual([0]);
   });
@@ -153,10 +154,10 @@ describe('records from interrupt context', () => {
       })(),
     );
     k.run();
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(got.slice(0, RING_BUFFER_MAX_NESTING).map((r) => (r as EventReservation).nesting)).toEqual([1, 2, 3, 4]);
     expect(got[RING_BUFFER_MAX_NESTING]).toBe(-1); // -EPERM
-    expect(k.log.filter((e) => e.type === 'ring-buffer/record-lost').map((e) => [e.reason, e.tracepoint])).toEqual([['nesting', 'deep']]);
+    expect(eventsOf(k, 'ring-buffer/record-lost').map((e) => [e.reason, e.tracepoint])).toEqual([['nesting', 'deep']]);
     expect(k.state.plugins['ring-buffer']!.perCpu[0]!.lost).toEqual({ full: 0, wrap: 0, big: 0, nesting: 1 });
     const s = summarizeRingBuffer(k);
     expect(s.perCpu[0]!.lostNesting).toBe(1);
@@ -204,7 +205,7 @@ describe('records from interrupt context', () => {
     );
     const ran = k.run({ maxSteps: 5000 });
     expect(ran.done).toBe(true);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(summarizeRingBuffer(k).lost).toBe(0);
     const names = decoded(k).map((e) => (e.name === 'mark' ? `mark${e.fields['what']}` : e.name));
     const from = names.indexOf('mark1');
@@ -257,7 +258,7 @@ describe('the reserve against an interrupt between its read and its update of th
 
   test("cmpxchg: the update fails, the reserve starts over after the interrupt's records, and every record is delivered in time order", () => {
     const k = race({});
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     expect(k.api.ringBuffer.buffers()[0]!.reserveRetries).toBe(1);
     const names = decoded(k).map((e) => e.name);
     expect(names).toEqual(['irq_handler_entry', 'timer_hrtimer_expire_entry', 'irq_handler_exit', 'task_record', 'task_record']);

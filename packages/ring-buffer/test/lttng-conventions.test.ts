@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { createKernel, type KernelEvent, type Program } from '@tracelab/core';
+import { eventsOf, expectClean } from '@tracelab/testing';
+import { createKernel, type Program } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { LTTNG_KERNEL_ENV, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
 import { decodeStreams } from './decode.js';
@@ -26,7 +27,7 @@ function run(seed: number) {
   const sh = k.spawn(parent(), { comm: 'sh' });
   k.run();
   finishRingBuffer(k);
-  expect(k.violations).toEqual([]);
+  expectClean(k);
   const api = k.api.ringBuffer;
   return { k, sh, tc: api.traceClass(), events: decodeStreams(api.traceClass(), api.streams()).events };
 }
@@ -54,7 +55,7 @@ describe('lttng-modules conventions', () => {
       // The log's switches, by (prev, next, state): the trace has each one, with the same state.
       // The session stops at the flush: the switches before the flush thread was spawned are all in the trace.
       const flushSpawn = k.log.find((e) => e.type === 'task/spawned' && e.comm === 'lttng-flush')!.seq;
-      const logged = k.log.filter((e): e is KernelEvent<'sched/switch'> => e.type === 'sched/switch' && e.seq < flushSpawn);
+      const logged = eventsOf(k, 'sched/switch', (e) => e.seq < flushSpawn);
       expect(switches.length).toBeGreaterThanOrEqual(logged.length);
       switches.length = logged.length;
       const expected = logged.map((e) => {
@@ -91,7 +92,7 @@ describe('lttng-modules conventions', () => {
     const news = events.filter((e) => e.name === 'sched_wakeup_new');
     expect(news.map((e) => Number(e.fields['tid']))).toEqual([child]);
     // Every other wakeup in the log (sh's timer, sh's wait, the child's) is a waking/wakeup pair.
-    const woken = k.log.filter((e) => e.type === 'sched/wakeup').map((e) => (e as { pid: number }).pid);
+    const woken = eventsOf(k, 'sched/wakeup').map((e) => e.pid);
     woken.splice(woken.indexOf(child), 1);
     const wakings = events.filter((e) => e.name === 'sched_waking');
     expect(wakings.map((e) => Number(e.fields['tid'])).sort()).toEqual(woken.sort());

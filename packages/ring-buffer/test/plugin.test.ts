@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
+import { eventsOf, expectClean } from '@tracelab/testing';
 import {
   RING_BUFFER_INVARIANTS,
   finishRingBuffer,
@@ -40,9 +41,9 @@ describe('migration between reserve and commit (the seed thread)', () => {
   test('local-remote counters: none over the same seeds, and every record is accounted for', () => {
     for (const seed of SEEDS) {
       const k = runWorkload(seed, { ...small, commitCounters: 'local-remote' });
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       finishRingBuffer(k);
-      expect(k.violations).toEqual([]);
+      expectClean(k);
       expect(k.api.ringBuffer.checkAccounting()).toEqual([]);
     }
   });
@@ -50,7 +51,7 @@ describe('migration between reserve and commit (the seed thread)', () => {
 
 function syscallEvents(strategy: CopyStrategy, seed: number): string[] {
   const k = runWorkload(seed, { copyStrategy: strategy, subbufSize: 4096, numSubbuf: 8 });
-  expect(k.violations).toEqual([]);
+  expectClean(k);
   finishRingBuffer(k);
   const { events } = decodeStreams(k.api.ringBuffer.traceClass(), k.api.ringBuffer.streams());
   return events
@@ -77,7 +78,7 @@ describe('the CTF trace', () => {
   test('round trip: every delivered record decodes, timestamps ordered within and across packets, counts match the summary', () => {
     const k = runWorkload(7, { ...small, numSubbuf: 2 }, 6, 10);
     finishRingBuffer(k);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     const api = k.api.ringBuffer;
     const { events, discarded } = decodeStreams(api.traceClass(), api.streams());
     const s = summarizeRingBuffer(k);
@@ -125,8 +126,8 @@ describe('overwrite mode: the packets it overwrote show in the trace', () => {
   test('every overwritten packet is a packet_seq_num gap the CTF reader reports, none silently', () => {
     const k = runWorkload(3, { ...small, mode: 'overwrite', numSubbuf: 2 }, 6, 10);
     finishRingBuffer(k);
-    expect(k.violations).toEqual([]);
-    const overwritten = k.log.filter((e) => e.type === 'ring-buffer/subbuf-overwritten').reduce((n, e) => n + (e as { packets: number }).packets, 0);
+    expectClean(k);
+    const overwritten = eventsOf(k, 'ring-buffer/subbuf-overwritten').reduce((n, e) => n + e.packets, 0);
     expect(overwritten).toBeGreaterThan(0);
     const dir = mkdtempSync(join(tmpdir(), 'rb-overwrite-'));
     writeRingBufferCtf(k, dir);
@@ -144,10 +145,10 @@ describe('the consumer is not traced by its own session', () => {
     // 200,000 steps of this workload).
     const { k, r } = runWorkloadBounded(1, { subbufSize: 128 }, 200_000);
     expect(r.done).toBe(true);
-    expect(k.violations).toEqual([]);
+    expectClean(k);
     finishRingBuffer(k);
-    const consumers = new Set(k.log.filter((e) => e.type === 'task/spawned' && e.comm === 'lttng-consumerd').map((e) => (e as { pid: number }).pid));
-    const deliveries = k.log.filter((e) => e.type === 'ring-buffer/subbuf-delivered').length;
+    const consumers = new Set(eventsOf(k, 'task/spawned', (e) => e.comm === 'lttng-consumerd').map((e) => e.pid));
+    const deliveries = eventsOf(k, 'ring-buffer/subbuf-delivered').length;
     expect(deliveries).toBeGreaterThan(0);
     expect(consumers.size).toBeGreaterThan(0);
     expect(consumers.size).toBeLessThanOrEqual(deliveries);

@@ -6,6 +6,9 @@
 export const SCENARIOS_VERSION = '0.1.0';
 
 export { catalog, scenario } from './catalog.js';
+// The one scenario type `tracelab run`, `explore` and `replay` take, for scenarios of your own.
+export { defineScenario, variantOf, defaultScale } from '@tracelab/explore';
+export type { Scenario, ScenarioScale, ScenarioSource, ScenarioVariant, SetupContext } from '@tracelab/explore';
 export { forkFlagRace } from './fork-flag-race.js';
 export { markerArrayFree } from './marker-array-free.js';
 export { detachDuringCallback } from './detach-during-callback.js';

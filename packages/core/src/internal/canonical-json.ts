@@ -27,3 +27,13 @@ export function canonicalJson(value: unknown): string {
   }
   return out + '}';
 }
+
+/**
+ * A log as the NDJSON text `events.ndjson` holds: one canonical line per event, each ended by a
+ * newline, so the file's SHA-256 is the kernel's `logHash()` and `replay` reads it back.
+ */
+export function logToNdjson(log: readonly unknown[]): string {
+  const lines: string[] = new Array<string>(log.length);
+  for (let i = 0; i < log.length; i++) lines[i] = canonicalJson(log[i]) + '\n';
+  return lines.join('');
+}

@@ -1,10 +1,10 @@
 import {
   EINVAL,
   current,
+  doEachThread,
   emit,
   getState,
   intMapGet,
-  intMapNextKey,
   mutexLock,
   mutexUnlock,
   printk,
@@ -13,6 +13,7 @@ import {
   readLock,
   readUnlock,
   schedPoint,
+  setThreadFlag,
   type KPath,
   type KernelState,
 } from '@tracelab/core';
@@ -37,20 +38,6 @@ export const INITIAL_KTRACE_STATE = INITIAL;
 function hasFlag(s: KernelState, pid: number): boolean | undefined {
   const t = intMapGet(s.tasks, pid);
   return t === undefined ? undefined : t.flags[TIF_KERNEL_TRACE] === true;
-}
-
-/**
- * set_tsk_thread_flag / clear_tsk_thread_flag on one task, through the core's `task/flags`
- * event. Setting a flag that is already set stores nothing (the kernel's set_bit is
- * idempotent), so no event is logged for it. Returns true when the flag changed.
- */
-function* writeFlag(pid: number, set: boolean): KPath<boolean> {
-  const has = hasFlag(yield* getState(), pid);
-  // A task freed since the walker's version of the list was read (RCU walk only): its
-  // task_struct would still be readable under RCU, and a flag written to it is never seen.
-  if (has === undefined || has === set) return false;
-  yield* emit({ type: 'task/flags', pid, set: set ? [TIF_KERNEL_TRACE] : [], clear: set ? [] : [TIF_KERNEL_TRACE] });
-  return true;
 }
 
 /**
@@ -88,14 +75,7 @@ export function kernelTracePaths(options: PathOptions) {
     // version: under the read lock it stays the live list until the unlock.
     const list = (yield* getState()).tasks;
     yield* emit({ type: 'ktrace/walk-start', op, pid: me.pid, via });
-    let visited = 0;
-    let changed = 0;
-    for (let pid = intMapNextKey(list, -1); pid !== -1; pid = intMapNextKey(list, pid)) {
-      if (!intMapGet(list, pid)!.listed) continue; // forked but not yet linked, or released
-      if (visited > 0) yield* schedPoint();
-      visited++;
-      if (yield* writeFlag(pid, set)) changed++;
-    }
+    const { visited, changed } = yield* doEachThread(list, (t) => setThreadFlag(t.pid, TIF_KERNEL_TRACE, set));
     yield* emit({ type: 'ktrace/walk-end', op, pid: me.pid, visited, changed });
     if (via === 'rcu') yield* rcuReadUnlock();
     else yield* readUnlock();
@@ -171,7 +151,7 @@ export function kernelTracePaths(options: PathOptions) {
     // Parent 0: a task the host started, forking itself. Its stand-in parent (init, kthreadd)
     // is the first task every walk visits, so it has the flag exactly when the refcount says.
     const parentHas = parent === 0 ? ktraceSlice(s).refcount > 0 : hasFlag(s, parent) === true;
-    yield* writeFlag(child, parentHas);
+    yield* setThreadFlag(child, TIF_KERNEL_TRACE, parentHas);
   }
 
   return {

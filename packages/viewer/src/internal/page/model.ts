@@ -1,4 +1,4 @@
-import { CORE_EVENT_TYPES, type KernelEvent } from '@tracelab/core';
+import { CORE_EVENT_TYPES, trackComm, type KernelEvent } from '@tracelab/core';
 
 /** A task on a CPU from one switch to the next. `preempted`: it left the CPU by preemption. */
 export interface Span {
@@ -93,10 +93,8 @@ export function buildModel(events: readonly KernelEvent[]): Model {
       const v = p[f];
       if (typeof v === 'number' && v > 0) tasks.set(v, (tasks.get(v) ?? 0) + 1);
     }
-    if (e.type === 'task/spawned') comm.set((e as KernelEvent<'task/spawned'>).pid, (e as KernelEvent<'task/spawned'>).comm);
-    else if (e.type === 'fork/dup') comm.set((e as KernelEvent<'fork/dup'>).child, (e as KernelEvent<'fork/dup'>).comm);
-    else if (e.type === 'task/exec') comm.set((e as KernelEvent<'task/exec'>).pid, (e as KernelEvent<'task/exec'>).comm);
-    else if (e.type === 'sched/switch' && cpu >= 0 && cpu < cpus) {
+    trackComm(comm, e);
+    if (e.type === 'sched/switch' && cpu >= 0 && cpu < cpus) {
       const sw = e as KernelEvent<'sched/switch'>;
       const prev = open[cpu];
       if (prev !== null && prev !== undefined) {
