@@ -81,7 +81,7 @@ export {
   writeLock,
   writeUnlock,
 } from './paths.js';
-export type { ChoiceKind, Command, CopyResult, Current, KPath, KthreadOptions, RcuCallback, SmpCallFunction } from './paths.js';
+export type { ChoiceKind, Command, CopyResult, Current, KPath, KthreadOptions, McountReturn, RcuCallback, SmpCallFunction } from './paths.js';
 export type { InterruptOptions } from './internal/irq.js';
 
 export { apiKey, definePlugin } from './plugin.js';

@@ -515,13 +515,21 @@ export function* copyFromUser(addr: number, len: number): KPath<CopyResult> {
 /**
  * An instrumented kernel function: its entry is an mcount site that a function tracer can
  * patch (to a list caller or a trampoline, which run before the body). `fn('sys_read', body)`.
+ * A handler whose path returns a path has hooked the function's return (the function graph
+ * tracer's return_to_handler): that path runs when the body returns, before `fn` does. A body
+ * that never returns (the task exits inside it) never runs it.
  */
 export function* fn<T>(name: string, body: KPath<T>): KPath<T> {
-  const traced = (yield { op: 'fn-enter', name } as Command) as KPath<void> | null;
+  const traced = (yield { op: 'fn-enter', name } as Command) as KPath<McountReturn> | null;
   try {
-    if (traced !== null) yield* traced;
-    return yield* body;
+    const onReturn = traced !== null ? yield* traced : undefined;
+    const value = yield* body;
+    if (onReturn !== undefined) yield* onReturn;
+    return value;
   } finally {
     yield FN_EXIT;
   }
 }
+
+/** What an mcount handler's path returns: nothing, or the path to run when the traced function returns. */
+export type McountReturn = KPath<void> | void;

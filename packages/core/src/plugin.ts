@@ -1,6 +1,6 @@
 import type { Draft } from 'immer';
 import type { EventType, KernelEvent } from './events.js';
-import type { KPath } from './paths.js';
+import type { KPath, McountReturn } from './paths.js';
 import type { KernelState, PluginStates, TaskRunState } from './state.js';
 
 /**
@@ -134,8 +134,11 @@ export interface LivenessMonitor {
   readonly bound?: number;
 }
 
-/** A function tracer's handler on an mcount site: `ip` and `parentIp` are function names. */
-export type McountHandler = (ip: string, parentIp: string) => KPath<void> | void;
+/**
+ * A function tracer's handler on an mcount site: `ip` and `parentIp` are function names. Its
+ * path may return a path to run when the traced function returns (see `fn`).
+ */
+export type McountHandler = (ip: string, parentIp: string) => KPath<McountReturn> | void;
 
 /** A syscall body: runs inside `fn('sys_<name>')`; returns the syscall's return value. */
 export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number> | number;

@@ -29,6 +29,55 @@ export interface FtraceOps {
   readonly label?: string;
 }
 
+/** What an fgraph entry handler is told (`struct ftrace_graph_ent`). */
+export interface FgraphEntryTrace {
+  /** The traced function. */
+  readonly func: string;
+  /** Its depth on the task's shadow return stack: 0 for the outermost traced call. */
+  readonly depth: number;
+}
+
+/** What an fgraph return handler is told (`struct ftrace_graph_ret`). */
+export interface FgraphReturnTrace extends FgraphEntryTrace {
+  /** The task's `trace_overrun`: entries it could not push because its shadow stack was full. */
+  readonly overrun: number;
+}
+
+/**
+ * A function graph tracer (`struct fgraph_ops`): an entry handler called at the entry of every
+ * function its filter admits, and a return handler called when that function returns, if the
+ * entry handler returned true. Both are plain synchronous code, like the kernel's.
+ */
+export interface FgraphOps {
+  /** entryfunc: return true to have `ret` called when the function returns. Absent: always true. */
+  readonly entry?: (trace: FgraphEntryTrace, gops: FgraphOps) => boolean;
+  /** retfunc. */
+  readonly ret?: (trace: FgraphReturnTrace, gops: FgraphOps) => void;
+  /** Functions to trace (names or set_ftrace_filter patterns); empty or absent: every function defined now. */
+  readonly filter?: readonly string[];
+  /** A name for the log. */
+  readonly label?: string;
+}
+
+/** One frame of a task's shadow return stack (`ret_stack`), as the state records it. */
+export interface FgraphFrameState {
+  /** The traced function whose return address was replaced by return_to_handler. */
+  readonly func: string;
+  /** The fgraph_array indexes of the ops whose entry handler asked for the return. */
+  readonly idx: readonly number[];
+  /** Those ops' ids. */
+  readonly gops: readonly number[];
+}
+
+/** An fgraph ops as the state records it (`state.plugins.ftrace.fgraph[id]`). */
+export interface FgraphOpsState {
+  readonly label: string;
+  /** Its slot in fgraph_array while registered. */
+  readonly idx: number;
+  /** `freed`: its owner freed it after unregister_ftrace_graph returned. */
+  readonly state: 'registered' | 'off' | 'freed';
+}
+
 /** Where a site's call goes: the nop, the list caller, or the id of an ops' trampoline. */
 export type FtraceTarget = 'nop' | 'list' | number;
 
@@ -79,7 +128,8 @@ export type FtraceReport =
   | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
   | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number }
-  | { readonly kind: 'recursion-lost'; readonly ops: number; readonly ip: string; readonly task: string; readonly context: string; readonly holder: string };
+  | { readonly kind: 'recursion-lost'; readonly ops: number; readonly ip: string; readonly task: string; readonly context: string; readonly holder: string }
+  | { readonly kind: 'fgraph-use-after-free'; readonly gops: number; readonly ip: string; readonly task: string };
 
 /** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
 export interface FtraceState {
@@ -97,6 +147,19 @@ export interface FtraceState {
   /** The update transaction in progress under ftrace_lock (sites being patched), or null. */
   readonly updating: null | { readonly op: 'register' | 'unregister' | 'set-filter'; readonly ops: number; readonly pid: number };
   readonly reports: readonly FtraceReport[];
+  /**
+   * Every fgraph ops ever registered, by id. guarded by: ftrace_lock (the paths that emit).
+   * This and the two fields below appear with the first fgraph event (a stack without the
+   * function graph tracer keeps the slice it always had).
+   */
+  readonly fgraph?: Readonly<Record<number, FgraphOpsState>>;
+  /**
+   * The shadow return stacks (`ret_stack`) that hold frames, by task (`pid`, or `swapper/<cpu>`),
+   * outermost first. Written by the task itself (push at entry, pop at return) and freed at its exit.
+   */
+  readonly retStacks?: Readonly<Record<string, readonly FgraphFrameState[]>>;
+  /** Each task's `trace_overrun`: entries lost to a full shadow stack. Written by the task itself. */
+  readonly fgraphOverrun?: Readonly<Record<string, number>>;
 }
 
 /** A site as the real fast path sees it: `site.call(parentIp)` is what an mcount call does. */
@@ -127,6 +190,7 @@ export interface ResolvedFtraceOptions {
   readonly shutdownWait: 'dynamic' | 'trampoline-only';
   readonly cpuSync: 'tasks-rude' | 'rcu-sched';
   readonly recursionGuard: 'per-context' | 'per-task';
+  readonly fgraphReturn: 'fgraph-array' | 'ret-stack-ops';
 }
 
 export interface FtraceApi {
@@ -154,6 +218,22 @@ export interface FtraceApi {
    * re-allocated): sites that leave it go to the list caller first. Returns 0.
    */
   ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace?: readonly string[]): KPath<number>;
+  /**
+   * register_ftrace_graph: under ftrace_lock, takes a free slot of fgraph_array (least recently
+   * released first), enables the graph caller on every function the filter admits (a
+   * scheduling point before each patch), then publishes the ops in its slot. Returns 0; -EBUSY
+   * when this object is already registered; -ENOSPC when all FGRAPH_ARRAY_SIZE slots are taken;
+   * -EINVAL when a filter entry matches no function.
+   */
+  registerFtraceGraph(gops: FgraphOps): KPath<number>;
+  /**
+   * unregister_ftrace_graph: under ftrace_lock, puts fgraph_stub in the ops' slot and disables
+   * the graph caller where no other fgraph ops wants it. Frames the ops pushed stay on tasks'
+   * shadow stacks: their returns find the stub and skip it, so the caller may free the ops when
+   * this returns (and the model's owner does). Returns 0, or -ENOENT when it is not registered
+   * (upstream returns nothing).
+   */
+  unregisterFtraceGraph(gops: FgraphOps): KPath<number>;
   /** The fast-path site of a function ftrace knows, or undefined. */
   site(name: string): FtraceSite | undefined;
   /** The id ftrace gave this ops object, or undefined if it was never registered. */
@@ -224,6 +304,26 @@ declare module '@tracelab/core' {
     'ftrace/recursion-lost': { ops: number; ip: string; pid: number; context: string; holder: string };
     /** The list caller ran for `ip` and called these ops. */
     'ftrace/list-call': { ip: string; pid: number; ops: number[] };
+    /** An fgraph ops took slot `idx` of fgraph_array (its sites enabled first). */
+    'ftrace/fgraph-registered': { gops: number; idx: number; label: string; filter: string[] };
+    /** The ops' slot holds fgraph_stub again. */
+    'ftrace/fgraph-unregistered': { gops: number; idx: number };
+    /** Its owner freed the ops: unregister_ftrace_graph had returned. */
+    'ftrace/fgraph-freed': { gops: number };
+    /** The graph caller at site `ip` is enabled (`on`) or disabled. */
+    'ftrace/fgraph-patched': { ip: string; on: boolean };
+    /** `pid` entered `ip`: its return address is now return_to_handler, and a frame is pushed for these ops. */
+    'ftrace/fgraph-push': { ip: string; pid: number; depth: number; idx: number[]; gops: number[] };
+    /** `pid` returned from `ip` through return_to_handler: its frame is popped; `gops` return handlers ran, `stubbed` slots held fgraph_stub. */
+    'ftrace/fgraph-return': { ip: string; pid: number; depth: number; gops: number[]; stubbed: number[] };
+    /** `pid`'s shadow stack was full (FTRACE_RETFUNC_DEPTH): `ip` is not graph-traced; `overrun` counts such losses. */
+    'ftrace/fgraph-overrun': { ip: string; pid: number; overrun: number };
+    /** A return handler ran from a stale frame for an ops its owner had freed. */
+    'ftrace/fgraph-use-after-free': { gops: number; ip: string; pid: number };
+    /** `pid` exited with `pending` frames on its shadow stack, which is freed (ftrace_graph_exit_task). */
+    'ftrace/fgraph-stack-freed': { pid: number; pending: number };
+    /** An fgraph handler threw; it counts as having declined. */
+    'ftrace/fgraph-fault': { gops: number; ip: string; pid: number; message: string };
     /** A callback threw; it is skipped for this call. */
     'ftrace/callback-fault': { ops: number; ip: string; pid: number; message: string };
   }

@@ -8,10 +8,16 @@
 import './events.js';
 
 export { FTRACE_INVARIANTS, FTRACE_LOCK, FTRACE_VERSION, TICK_FUNCTION, ftrace, type FtraceOptions } from './internal/plugin.js';
+export { FGRAPH_ARRAY_SIZE, FTRACE_RETFUNC_DEPTH } from './internal/constants.js';
 export { IDLE_FUNCTIONS } from './internal/registry.js';
 export { DEFAULT_TRACED_FUNCTIONS, formatFtraceSummary, functionTracer, summarizeFtrace } from './session.js';
 export type { FtraceOpsSummary, FtraceSummary, FunctionTracerOptions } from './session.js';
 export type {
+  FgraphEntryTrace,
+  FgraphFrameState,
+  FgraphOps,
+  FgraphOpsState,
+  FgraphReturnTrace,
   FreeTrampolineAfter,
   FtraceApi,
   FtraceFunc,

@@ -5,7 +5,8 @@ import { EBUSY, EINVAL, createKernel, current, definePlugin, fn, msleep, rcuIsWa
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { describe, expect, test } from 'vitest';
 import { FTRACE_INVARIANTS, TICK_FUNCTION, ftrace, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
-import { counter, eventsOf, explore, kernelWith, noop, session, worker } from './helpers.js';
+import { eventsOf, kernelWith, seeds } from '@tracelab/testing';
+import { counter, failingRuns, ftraceStack, noop, session, worker } from './helpers.js';
 
 /**
  * Workers calling sys_getpid through the list caller, and a tracer registering and
@@ -14,7 +15,7 @@ import { counter, eventsOf, explore, kernelWith, noop, session, worker } from '.
 function listRace(seed: number, options: FtraceOptions) {
   // No DYNAMIC trampolines (the 3.18-4.11 PREEMPT behaviour): the DYNAMIC ops is reached
   // through the list caller only.
-  const k = kernelWith({ seed, options: { ...options, listWalk: 'steps', dynamicTrampolines: false } });
+  const k = kernelWith({ plugins: ftraceStack({ ...options, listWalk: 'steps', dynamicTrampolines: false }), seed });
   for (let i = 0; i < 4; i++) k.spawn(worker(20), { comm: `w${i}` });
   // Static ops registered first: a walk spends a few steps on them before it reaches the DYNAMIC one.
   for (let i = 0; i < 3; i++) k.call(k.api.ftrace.registerFtraceFunction({ func: noop, filter: ['sys_getpid'], label: `static${i}` }));
@@ -25,11 +26,11 @@ function listRace(seed: number, options: FtraceOptions) {
 
 describe('SEMANTICS.md 4.2(b) the list function as interleavable steps, and the unregister wait for list-caller ops', () => {
   test('with the wait (ftrace_shutdown synchronizes for every DYNAMIC ops), no walker reaches a freed ops', () => {
-    const x = explore(25, (seed) => listRace(seed, {}));
-    expect(x.failing.map((f) => f.result.violations[0])).toEqual([]);
+    const x = failingRuns(25, (seed) => listRace(seed, {}));
+    expect(x.map((f) => f.result.violations[0])).toEqual([]);
     // The walks did interleave with the unregistration: in some seeds a walk that called the
     // DYNAMIC ops ended after the ops had left the list (it held the old list across it).
-    const overlapped = Array.from({ length: 25 }, (_, i) => i + 1).filter((seed) => {
+    const overlapped = seeds(25).filter((seed) => {
       const k = listRace(seed, {});
       k.run({ maxSteps: 200_000 });
       const removed = eventsOf(k, 'ftrace/ops-removed').at(-1)!;
@@ -39,9 +40,9 @@ describe('SEMANTICS.md 4.2(b) the list function as interleavable steps, and the 
   });
 
   test('unsafe shutdownWait trampoline-only: an ops with no trampoline returns at once, its owner frees it, and a walker still on the list reaches it', () => {
-    const x = explore(25, (seed) => listRace(seed, { shutdownWait: 'trampoline-only' }));
-    expect(x.failing.length).toBeGreaterThan(0);
-    for (const f of x.failing) {
+    const x = failingRuns(25, (seed) => listRace(seed, { shutdownWait: 'trampoline-only' }));
+    expect(x.length).toBeGreaterThan(0);
+    for (const f of x) {
       expect(f.result.violations[0]!.name).toBe(FTRACE_INVARIANTS.opsUseAfterFree);
       expect(f.result.violations[0]!.message).toMatch(/walking the ops list for sys_getpid, reached ops \d+ after its owner freed it/);
     }
@@ -50,7 +51,7 @@ describe('SEMANTICS.md 4.2(b) the list function as interleavable steps, and the 
 
 describe('SEMANTICS.md 4.2(a) ops flags beyond DYNAMIC: SAVE_REGS and IPMODIFY', () => {
   test('IPMODIFY needs SAVE_REGS (-EINVAL), and a second IPMODIFY ops on a function already modified is refused (-EBUSY)', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     const a = counter();
     expect(k.call(api.registerFtraceFunction({ func: a.func, filter: ['sys_getpid'], flags: ['IPMODIFY'] }))).toBe(-EINVAL);
@@ -75,7 +76,7 @@ describe('SEMANTICS.md 4.2(a) FTRACE_OPS_FL_RECURSION and the assist function', 
    * each traced call re-enters the callback unless a recursion guard stops it.
    */
   function reentrant(flags: FtraceOps['flags'], ownGuard: boolean, listToo: boolean) {
-    const k = kernelWith({ seed: 2 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 2 });
     const seen: string[] = [];
     let depth = 0;
     const ops: FtraceOps = {
@@ -225,7 +226,7 @@ describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interru
     for (const flags of [['RECURSION'], undefined] as const) {
       let overlap = 0;
       for (let seed = 1; seed <= 10; seed++) {
-        const k = kernelWith({ seed, options: { traceIdle: true, idleTrampolines: 'allow' } });
+        const k = kernelWith({ plugins: ftraceStack({ traceIdle: true, idleTrampolines: 'allow' }), seed });
         let inside = 0;
         const ops: FtraceOps = {
           label: 'idle',
@@ -261,7 +262,7 @@ describe('SEMANTICS.md 4.2(b) ftrace_caller\'s two globals: the "slight race" be
    * changes, ftrace_trace_function and function_trace_op change.
    */
   function swap(seed: number, slightRaceFix: boolean) {
-    const k = kernelWith({ seed, options: { directCaller: true, slightRaceFix, dynamicTrampolines: false } });
+    const k = kernelWith({ plugins: ftraceStack({ directCaller: true, slightRaceFix, dynamicTrampolines: false }), seed });
     for (let i = 0; i < 4; i++) k.spawn(worker(30), { comm: `w${i}` });
     const a = counter();
     const b = counter();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EINVAL, TracelabError } from '@tracelab/core';
 import { globMatch, expandFilter } from '../src/internal/glob.js';
-import { counter, kernelWith, worker } from './helpers.js';
+import { kernelWith } from '@tracelab/testing';
+import { counter, ftraceStack, worker } from './helpers.js';
 
 describe('set_ftrace_filter patterns (glob_match)', () => {
   it('matches *, ? and [..] classes over the whole name, as the kernel does', () => {
@@ -33,7 +34,7 @@ describe('set_ftrace_filter patterns (glob_match)', () => {
 
 describe('ftraceSetFilter and ops.filter take patterns', () => {
   it("'sys_getp*' traces exactly the functions it matched when it was set", () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 3 });
     const api = k.api.ftrace;
     // Define the syscalls first: a pattern selects among the functions defined when it is set.
     k.spawn(worker(4));
@@ -55,7 +56,7 @@ describe('ftraceSetFilter and ops.filter take patterns', () => {
   });
 
   it('a pattern that matches no function fails with -EINVAL and leaves the filter as it was', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 4 });
     const api = k.api.ftrace;
     k.spawn(worker(2));
     k.run();
@@ -73,7 +74,7 @@ describe('ftraceSetFilter and ops.filter take patterns', () => {
   });
 
   it('refuses entries that are neither names nor patterns with INVALID_OPTION', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const ops = { func: counter().func };
     for (const bad of [['sys getpid'], ['!'], [''], [42]]) {
       let err: unknown;

@@ -1,34 +1,16 @@
-import {
-  createKernel,
-  msleep,
-  type EventType,
-  type Kernel,
-  type KernelEvent,
-  type KPath,
-  type PluginStack,
-  type Program,
-  type RunResult,
-  type Strategy,
-} from '@tracelab/core';
+import { msleep, type Kernel, type KPath, type PluginStack, type Program, type RunResult, type Strategy } from '@tracelab/core';
+import { expectClean, kernelWith, overSeeds } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ftrace, type FtraceApi, type FtraceFunc, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
 
-export interface Setup {
-  readonly seed?: number;
-  readonly cpus?: number;
-  readonly options?: FtraceOptions;
-  readonly strategy?: Strategy;
-  readonly extra?: PluginStack;
+/** The stack ftrace's tests run on: `extra` plugins, rcu-tasks, ftrace with `options`. Pass it to `kernelWith` (@tracelab/testing). */
+export function ftraceStack(options: FtraceOptions = {}, extra: PluginStack = []): PluginStack {
+  return [...extra, rcuTasks(), ftrace(options)];
 }
 
 /** A callback that does nothing (what it is called for is in the log). */
 export function noop(): void {
   // nothing to record
-}
-
-/** A kernel with rcu-tasks and ftrace. */
-export function kernelWith({ seed = 1, cpus = 2, options = {}, strategy, extra = [] }: Setup = {}): Kernel {
-  return createKernel({ cpus, seed, ...(strategy ? { strategy } : {}), plugins: [...extra, rcuTasks(), ftrace(options)] });
 }
 
 /** A callback that counts its calls per function (in `calls`). */
@@ -68,40 +50,35 @@ export function* session(api: FtraceApi, ops: FtraceOps, after: number, keep: nu
  * a DYNAMIC ops on sys_getpid and unregisters it while they run.
  */
 export function raceKernel(seed: number, options: FtraceOptions = {}, strategy?: Strategy): Kernel {
-  const k = kernelWith({ seed, options, ...(strategy ? { strategy } : {}) });
+  const k = kernelWith({ plugins: ftraceStack(options), seed, strategy });
   for (let i = 0; i < 4; i++) k.spawn(worker(30), { comm: `w${i}` });
   const ops: FtraceOps = { func: noop, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'race' };
   k.spawnKthread(session(k.api.ftrace, ops, 3, 12), { comm: 'tracer' });
   return k;
 }
 
-export const SEEDS = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => i + from);
-
-export interface Exploration {
-  readonly seeds: number;
-  readonly failing: ReadonlyArray<{ seed: number; result: RunResult; kernel: Kernel }>;
+/** A run of `failingRuns` that ended in a violation. */
+export interface FailingRun {
+  readonly seed: number;
+  readonly kernel: Kernel;
+  readonly result: RunResult;
 }
 
-/** Runs `make(seed)` over seeds 1..n and collects the runs that ended in a violation. */
-export function explore(n: number, make: (seed: number) => Kernel): Exploration {
-  const failing: Array<{ seed: number; result: RunResult; kernel: Kernel }> = [];
-  for (const seed of SEEDS(n)) {
-    const kernel = make(seed);
-    const result = kernel.run({ maxSteps: 200_000 });
-    if (result.violations.length > 0) failing.push({ seed, result, kernel });
-    else if (!result.done) throw new Error(`seed ${seed}: the run did not finish`);
-  }
-  return { seeds: n, failing };
-}
-
-/** Events of one type, typed. */
-export function eventsOf<T extends EventType>(k: { log: readonly KernelEvent[] }, type: T): Array<KernelEvent<T>> {
-  return k.log.filter((e) => e.type === type) as unknown as Array<KernelEvent<T>>;
-}
-
-export function expectClean(k: Kernel, result?: { violations: readonly unknown[]; done: boolean }): void {
-  const oops = k.log.find((e) => e.type === 'kernel/oops');
-  if (oops !== undefined) throw new Error(`unexpected oops: ${JSON.stringify(oops)}`);
-  if (k.violations.length > 0) throw new Error(`unexpected violation: ${JSON.stringify(k.violations[0])}`);
-  if (result !== undefined && !result.done) throw new Error('the run did not finish');
+/**
+ * Runs `make(seed)` over seeds 1..n (`overSeeds`, at most 200,000 steps each) and returns the
+ * runs that ended in a violation, for tests that count them or check each one (`findUnsafe`
+ * stops at the first). Every other run must be clean (`expectClean`: finished, no oops).
+ */
+export function failingRuns(n: number, make: (seed: number) => Kernel): FailingRun[] {
+  const failing: FailingRun[] = [];
+  overSeeds(
+    n,
+    make,
+    (kernel, result, seed) => {
+      if (result.violations.length > 0) failing.push({ seed, kernel, result });
+      else expectClean(kernel, result);
+    },
+    { maxSteps: 200_000 },
+  );
+  return failing;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { FtraceOptions, FtraceOps } from '@tracelab/ftrace';
 import { FTRACE_INVARIANTS, IDLE_FUNCTIONS } from '@tracelab/ftrace';
 import { randomStrategy, type Kernel, type Program, type Strategy } from '@tracelab/core';
-import { SEEDS, eventsOf, expectClean, explore, kernelWith, session, noop } from './helpers.js';
+import { eventsOf, expectClean, kernelWith, seeds } from '@tracelab/testing';
+import { failingRuns, ftraceStack, noop, session } from './helpers.js';
 
 /** Seeds explored (measured over seeds 1..60: 35 fail with 'allow', every one with an idle task as the victim). */
 const N = 30;
@@ -17,7 +18,7 @@ const napper: Program = function* napper(u) {
 
 /** A kprobe-like DYNAMIC ops on the idle loop's default_idle, registered and unregistered while tasks come and go. */
 function idleKernel(seed: number, options: FtraceOptions): Kernel {
-  const k = kernelWith({ seed, options: { traceIdle: true, ...options } });
+  const k = kernelWith({ plugins: ftraceStack({ traceIdle: true, ...options }), seed });
   for (let i = 0; i < 2; i++) k.spawn(napper, { comm: `n${i}` });
   const ops: FtraceOps = { func: noop, filter: ['default_idle', 'sys_getpid'], flags: ['DYNAMIC'], label: 'idleprobe' };
   k.spawnKthread(session(k.api.ftrace, ops, 2, 10), { comm: 'tracer' });
@@ -58,7 +59,7 @@ function stallIdleOnTrampoline(limit: number): Strategy {
 
 /** A DYNAMIC ops on default_idle and sys_getpid; the tracer unregisters it while CPUs idle. */
 function stalledKernel(seed: number, options: FtraceOptions): Kernel {
-  const k = kernelWith({ seed, options: { traceIdle: true, idleTrampolines: 'allow', ...options }, strategy: stallIdleOnTrampoline(400) });
+  const k = kernelWith({ plugins: ftraceStack({ traceIdle: true, idleTrampolines: 'allow', ...options }), seed, strategy: stallIdleOnTrampoline(400) });
   for (let i = 0; i < 2; i++) k.spawn(napper, { comm: `n${i}` });
   const ops: FtraceOps = { func: noop, filter: ['default_idle', 'sys_getpid'], flags: ['DYNAMIC'], label: 'idleprobe' };
   k.spawnKthread(session(k.api.ftrace, ops, 2, 10), { comm: 'tracer' });
@@ -67,9 +68,9 @@ function stalledKernel(seed: number, options: FtraceOptions): Kernel {
 
 describe('an ops in the idle loop (SEMANTICS.md §6: RCU not watching in the idle loop, Tasks-Rude)', () => {
   it(`cpuSync: 'rcu-sched' frees the trampoline under an idle CPU stalled in default_idle: neither RCU-sched nor RCU-tasks waits for it (${N} seeds)`, () => {
-    const found = explore(N, (seed) => stalledKernel(seed, { cpuSync: 'rcu-sched' }));
+    const found = failingRuns(N, (seed) => stalledKernel(seed, { cpuSync: 'rcu-sched' }));
     let idleVictims = 0;
-    for (const f of found.failing) {
+    for (const f of found) {
       const v = f.result.violations[0]!;
       expect(v.name).toBe(FTRACE_INVARIANTS.useAfterFree);
       if (!/the idle task of cpu \d/.test(v.message)) continue;
@@ -85,7 +86,7 @@ describe('an ops in the idle loop (SEMANTICS.md §6: RCU not watching in the idl
 
   it(`cpuSync: 'tasks-rude' (the default) waits for the stalled idle CPU to leave its routine: clean over the same ${N} seeds`, () => {
     let waitedForIdle = 0;
-    for (const seed of SEEDS(N)) {
+    for (const seed of seeds(N)) {
       const k = stalledKernel(seed, {});
       expectClean(k, k.run({ maxSteps: 200_000 }));
       // A Rude wait that began with an idle task on the trampoline ended after it left.
@@ -104,7 +105,7 @@ describe('an ops in the idle loop (SEMANTICS.md §6: RCU not watching in the idl
   it(`idleTrampolines: 'refuse' (the default) keeps the idle loop's sites on the list caller: clean over the same ${N} seeds`, () => {
     expect([...IDLE_FUNCTIONS]).toEqual(['default_idle']);
     let idleCalls = 0;
-    for (const seed of SEEDS(N)) {
+    for (const seed of seeds(N)) {
       const k = idleKernel(seed, {});
       const result = k.run({ maxSteps: 200_000 });
       expectClean(k, result);

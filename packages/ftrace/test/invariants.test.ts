@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { emit, type EventInput, type EventType, type Kernel, type KPath } from '@tracelab/core';
 import { FTRACE_INVARIANTS, type FtraceOps } from '@tracelab/ftrace';
-import { expectClean, kernelWith, noop } from './helpers.js';
+import { expectClean, kernelWith } from '@tracelab/testing';
+import { ftraceStack, noop } from './helpers.js';
 
 /**
  * The invariants are incremental (they re-check only what changed since their last run), so
@@ -24,7 +25,7 @@ function forge<T extends EventType>(k: Kernel, e: EventInput<T>): void {
 const dyn = (filter: string[], label: string, notrace: string[] = []): FtraceOps => ({ func: noop, filter, notrace, flags: ['DYNAMIC'], label });
 
 function registered(...ops: FtraceOps[]): { k: Kernel; tramp: (o: FtraceOps) => number } {
-  const k = kernelWith();
+  const k = kernelWith(ftraceStack());
   for (const o of ops) expect(k.call(k.api.ftrace.registerFtraceFunction(o))).toBe(0);
   k.run();
   expectClean(k);

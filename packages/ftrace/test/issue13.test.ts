@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { FtraceFunc } from '@tracelab/ftrace';
-import { kernelWith } from './helpers.js';
+import { kernelWith } from '@tracelab/testing';
+import { ftraceStack } from './helpers.js';
 
 describe('issue 13: an ops func written as a generator function', () => {
   it('is refused at register with a coded error naming it: ftrace calls its callbacks synchronously', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     // eslint-disable-next-line require-yield -- the mistake under test
     function* genFunc(): Generator<never, void> {
       throw new Error('never runs');

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomStrategy, type Kernel, type Program, type Strategy } from '@tracelab/core';
 import { functionTracer, type FtraceOps } from '@tracelab/ftrace';
-import { kernelWith, noop } from './helpers.js';
+import { kernelWith } from '@tracelab/testing';
+import { ftraceStack, noop } from './helpers.js';
 
 /** Syscalls the tracers below trace (sys_getpid, sys_read, sys_open), from two forked children. */
 const shell: Program = function* sh(u) {
@@ -41,11 +42,11 @@ function runOnce(k: Kernel): { hash: string; events: number } {
 
 describe('kernel.reset with ftrace (ctx.onReset)', () => {
   it('a reset kernel runs each schedule exactly as a fresh one: records, ops, trampolines, ids and the checks back to registration', () => {
-    const k = kernelWith({ seed: 4 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 4 });
     runOnce(k);
     for (const seed of [1, 2, 3]) {
       const strategy: Strategy = randomStrategy({ preemptProbability: 0.15 * seed });
-      const fresh = runOnce(kernelWith({ seed: 4, strategy }));
+      const fresh = runOnce(kernelWith({ plugins: ftraceStack(), seed: 4, strategy }));
       k.reset({ strategy });
       expect(runOnce(k)).toEqual(fresh);
     }

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { FtraceOps } from '@tracelab/ftrace';
 import type { Kernel, KPath } from '@tracelab/core';
 import { msleep } from '@tracelab/core';
-import { SEEDS, counter, eventsOf, expectClean, kernelWith, worker, noop } from './helpers.js';
+import { eventsOf, expectClean, kernelWith, seeds } from '@tracelab/testing';
+import { counter, ftraceStack, noop, worker } from './helpers.js';
 
 const trampOf = (k: Kernel, ops: FtraceOps): number | null => k.state.plugins.ftrace!.ops[k.api.ftrace.opsId(ops)!]!.trampoline;
 
 describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', () => {
   it('a DYNAMIC ops gets a new trampoline each time it is registered: the old one was freed at unregister', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const A: FtraceOps = { func: noop, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
     k.call(k.api.ftrace.registerFtraceFunction(A));
     const first = trampOf(k, A)!;
@@ -24,7 +25,7 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
   });
 
   it('a static ops (not DYNAMIC) keeps its trampoline across unregister/register: never retired, never freed, reused', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const S: FtraceOps = { func: noop, filter: ['sys_getpid'], label: 'S' };
     k.call(k.api.ftrace.registerFtraceFunction(S));
     const t = trampOf(k, S)!;
@@ -44,7 +45,7 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
   });
 
   it("changing a registered ops' filter reuses its trampoline; sites it drops go to the list caller before the hashes change", () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const c = counter();
     const A: FtraceOps = { func: c.func, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'A' };
     k.call(k.api.ftrace.registerFtraceFunction(A));
@@ -71,8 +72,8 @@ describe('trampoline reuse (arch_ftrace_update_trampoline, ftrace_shutdown)', ()
 
   it('filter changes while tasks call both functions never make the trampoline call the callback for an untraced function (30 seeds)', () => {
     let viaTrampoline = 0;
-    for (const seed of SEEDS(30)) {
-      const k = kernelWith({ seed });
+    for (const seed of seeds(30)) {
+      const k = kernelWith({ plugins: ftraceStack(), seed });
       const hits: string[] = [];
       const A: FtraceOps = {
         func: (ip) => {

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { replay } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { DEFAULT_TRACED_FUNCTIONS, formatFtraceSummary, ftrace, functionTracer, summarizeFtrace } from '@tracelab/ftrace';
-import { eventsOf, expectClean, kernelWith, worker } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { ftraceStack, worker } from './helpers.js';
 
 describe('functionTracer and summarizeFtrace (the default tracelab run stack)', () => {
   it('traces the syscall functions while registered and reports calls per function and the unregister→free latency', () => {
-    const k = kernelWith({ seed: 7 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 7 });
     for (let i = 0; i < 3; i++) k.spawn(worker(30), { comm: `w${i}` });
     k.spawnKthread(functionTracer(k.api.ftrace, { after: 5, duration: 30 }), { comm: 'ftrace' });
     const result = k.run();
@@ -44,7 +45,7 @@ describe('functionTracer and summarizeFtrace (the default tracelab run stack)', 
 
   it('the same seed gives the same log', () => {
     const run = () => {
-      const k = kernelWith({ seed: 11 });
+      const k = kernelWith({ plugins: ftraceStack(), seed: 11 });
       for (let i = 0; i < 3; i++) k.spawn(worker(10), { comm: `w${i}` });
       k.spawnKthread(functionTracer(k.api.ftrace, { after: 2, duration: 10 }), { comm: 'ftrace' });
       k.run();

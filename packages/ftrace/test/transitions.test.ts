@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { EBUSY, ENOENT, TracelabError, createKernel, type Kernel } from '@tracelab/core';
 import { ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
-import { counter, eventsOf, expectClean, kernelWith, worker, noop } from './helpers.js';
+import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
+import { counter, ftraceStack, noop, worker } from './helpers.js';
 
 const dyn = (func: FtraceOps['func'], filter: string[], label: string, notrace: string[] = []): FtraceOps => ({
   func,
@@ -14,7 +15,7 @@ const dyn = (func: FtraceOps['func'], filter: string[], label: string, notrace: 
 
 describe('records and sites through every transition', () => {
   it('nop → trampoline → list → trampoline → nop, with the fast path calling exactly the tracing ops', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     const a = counter();
     const b = counter();
@@ -70,7 +71,7 @@ describe('records and sites through every transition', () => {
   });
 
   it('nop → list → list → nop when the ops get no trampoline (dynamicTrampolines: false), N → N-1 on the list', () => {
-    const k = kernelWith({ options: { dynamicTrampolines: false } });
+    const k = kernelWith({ plugins: ftraceStack({ dynamicTrampolines: false }) });
     const api = k.api.ftrace;
     const cs = [counter(), counter(), counter()];
     const ops = cs.map((c, i) => dyn(c.func, ['do_exit'], `o${i}`));
@@ -93,7 +94,7 @@ describe('records and sites through every transition', () => {
   });
 
   it('filter and notrace hashes: an empty filter traces every known function except the notrace ones', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     const c = counter();
     const all: FtraceOps = { func: c.func, notrace: ['do_exit'], flags: ['DYNAMIC'], label: 'all' };
@@ -120,7 +121,7 @@ describe('records and sites through every transition', () => {
   });
 
   it('the simulated path: traced syscalls call the callbacks with ip and parentIp, through the trampoline and through the list', () => {
-    const k = kernelWith({ seed: 3 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 3 });
     const api = k.api.ftrace;
     const seen: Array<[string, string]> = [];
     const A = dyn(
@@ -169,7 +170,7 @@ describe('records and sites through every transition', () => {
 
 describe('errors', () => {
   it('-EBUSY for an ops already registered, -ENOENT for one that is not', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const A = dyn(noop, ['sys_getpid'], 'A');
     expect(k.call(k.api.ftrace.unregisterFtraceFunction(A))).toBe(-ENOENT);
     expect(k.call(k.api.ftrace.registerFtraceFunction(A))).toBe(0);
@@ -180,7 +181,7 @@ describe('errors', () => {
   });
 
   it('bad ops and bad options throw INVALID_OPTION naming what to fix', () => {
-    const k = kernelWith();
+    const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     const code = (f: () => unknown) => {
       try {
@@ -204,7 +205,7 @@ describe('errors', () => {
 describe('functions first seen after an update', () => {
   /** An empty-filter ops, then a function the kernel first calls later, then an unrelated update. */
   function lateFunction(read: (k: Kernel) => void) {
-    const k = kernelWith({ seed: 5 });
+    const k = kernelWith({ plugins: ftraceStack(), seed: 5 });
     const all: FtraceOps = { func: noop, flags: ['DYNAMIC'], label: 'all' };
     expect(k.call(k.api.ftrace.registerFtraceFunction(all))).toBe(0);
     k.spawn(worker(2), { comm: 'w' }); // defines sys_getpid and sys_getppid: not traced yet (decision 8)

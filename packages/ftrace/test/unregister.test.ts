@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { replaySchedule, type Kernel, type KernelEvent } from '@tracelab/core';
+import type { Kernel, KernelEvent } from '@tracelab/core';
 import { FTRACE_INVARIANTS, type FtraceOps } from '@tracelab/ftrace';
-import { SEEDS, eventsOf, expectClean, explore, kernelWith, noop, raceKernel } from './helpers.js';
+import { eventsOf, expectClean, expectReplayIdentity, findUnsafe, kernelWith, seeds } from '@tracelab/testing';
+import { failingRuns, ftraceStack, noop, raceKernel } from './helpers.js';
 
 /** Seeds explored per variant (a run is ~8 ms). */
 const N = 100;
@@ -17,7 +18,7 @@ function onTrampolineAtRetire(k: Kernel): string[] {
 describe("freeTrampolineAfter: 'rcu-tasks' (the default)", () => {
   it(`never frees a trampoline a task is on, over ${N} seeds, although tasks are often preempted on it when it is retired`, () => {
     let caught = 0;
-    for (const seed of SEEDS(N)) {
+    for (const seed of seeds(N)) {
       const k = raceKernel(seed);
       const result = k.run({ maxSteps: 200_000 });
       expectClean(k, result);
@@ -47,10 +48,10 @@ describe("freeTrampolineAfter: 'rcu-tasks' (the default)", () => {
 
 describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
   it(`frees the trampoline under a task preempted on it; found in ${N} seeds and replayable from the schedule string`, () => {
-    const found = explore(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }));
+    const found = failingRuns(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }));
     // Measured: 27 of seeds 1..100 fail (the first is seed 6). The default is clean on the same seeds.
-    expect(found.failing.length).toBeGreaterThanOrEqual(10);
-    for (const f of found.failing) {
+    expect(found.length).toBeGreaterThanOrEqual(10);
+    for (const f of found) {
       const v = f.result.violations[0]!;
       expect(v.name).toBe(FTRACE_INVARIANTS.useAfterFree);
       expect(v.message).toMatch(/^trampoline #1 was freed while pid \d+ was executing it/);
@@ -63,16 +64,14 @@ describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
       const gpEnd = f.kernel.log.findLast((e) => e.type === 'rcu/gp-end')!;
       expect(gpEnd.seq).toBeGreaterThan(preempted!.seq);
     }
-    const first = found.failing[0]!;
-    const again = raceKernel(first.seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }, replaySchedule(first.result.violations[0]!.schedule));
-    const r = again.run({ maxSteps: 200_000 });
-    expect(r.violations[0]!.message).toBe(first.result.violations[0]!.message);
-    expect(again.logHash()).toBe(first.kernel.logHash());
+    // The first failure replays from its schedule string: same log, same violation.
+    expectReplayIdentity(found[0]!.kernel, ({ seed, strategy }) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }, strategy));
   });
 
   it('with the checks off, the preempted task is seen resuming on the freed trampoline', () => {
-    const found = explore(20, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }));
-    const seed = found.failing[0]!.seed;
+    const { seed } = findUnsafe(20, (s) => raceKernel(s, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched' }), FTRACE_INVARIANTS.useAfterFree, {
+      maxSteps: 200_000,
+    });
     const k = raceKernel(seed, { freeTrampolineAfter: 'rcu-sched', cpuSync: 'rcu-sched', checks: false });
     k.run({ maxSteps: 200_000 });
     const uaf = eventsOf(k, 'ftrace/use-after-free');
@@ -84,9 +83,9 @@ describe("freeTrampolineAfter: 'rcu-sched' (the unsafe variant)", () => {
 
 describe("cpuSync: 'tasks-rude' without RCU-tasks", () => {
   it('does not cover a task preempted on the trampoline: the Rude wait needs only a switch on each CPU, and a preemption is one', () => {
-    const found = explore(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched' }));
-    expect(found.failing.length).toBeGreaterThan(0);
-    for (const f of found.failing) {
+    const found = failingRuns(N, (seed) => raceKernel(seed, { freeTrampolineAfter: 'rcu-sched' }));
+    expect(found.length).toBeGreaterThan(0);
+    for (const f of found) {
       expect(f.result.violations[0]!.message).toMatch(/^trampoline #1 was freed while pid \d+ was executing it/);
       expect(eventsOf(f.kernel, 'rcu-tasks/rude-end').length).toBeGreaterThan(0);
     }
@@ -96,7 +95,7 @@ describe("cpuSync: 'tasks-rude' without RCU-tasks", () => {
 describe('a DYNAMIC ops without a trampoline (ftrace_shutdown waits for every DYNAMIC ops)', () => {
   it('unregister returns only after a Tasks-Rude wait and then an RCU-tasks grace period, both begun after its sites were unpatched; a static ops does not wait', () => {
     for (const options of [{ dynamicTrampolines: false }, { traceIdle: false }] as const) {
-      const k = kernelWith({ seed: 2, options });
+      const k = kernelWith({ plugins: ftraceStack(options), seed: 2 });
       const D: FtraceOps = { func: noop, filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'D' };
       const S: FtraceOps = { func: noop, filter: ['sys_getppid'], label: 'S' };
       // With trampolines on, failslab-free: D gets one; with them off it has none. Both wait.

@@ -2,6 +2,7 @@ import { TracelabError } from '@tracelab/core';
 import type { Scenario } from '@tracelab/explore';
 import { commitAfterMigration } from './commit-after-migration.js';
 import { detachDuringCallback } from './detach-during-callback.js';
+import { fgraphReturn } from './fgraph-return.js';
 import { forkFlagRace } from './fork-flag-race.js';
 import { ftraceRecursion } from './ftrace-recursion.js';
 import { irqNestedCommit } from './irq-nested-commit.js';
@@ -29,6 +30,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [ftraceRecursion.name, ftraceRecursion],
   [irqNestedCommit.name, irqNestedCommit],
   [optprobeFree.name, optprobeFree],
+  [fgraphReturn.name, fgraphReturn],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -20,3 +20,4 @@ export { subbufCommitOrder } from './subbuf-commit-order.js';
 export { ftraceRecursion } from './ftrace-recursion.js';
 export { irqNestedCommit } from './irq-nested-commit.js';
 export { optprobeFree } from './optprobe-free.js';
+export { fgraphReturn } from './fgraph-return.js';

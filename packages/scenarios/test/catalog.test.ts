@@ -23,6 +23,7 @@ describe('the catalog', () => {
       'ftrace-recursion',
       'irq-nested-commit',
       'optprobe-free',
+      'fgraph-return',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);

@@ -277,3 +277,29 @@ describe('irq-nested-commit', () => {
     expect(r.violation?.message).toMatch(/task_record \(pid 1\) reserved bytes (\d+)\.\.\d+ over a record already reserved at \1\.\./);
   });
 });
+
+describe('fgraph-return', () => {
+  const s = scenario('fgraph-return');
+
+  it('ret-stack-ops: the sleeper entered sys_nanosleep before the ops was unregistered, and returned after its owner freed it', () => {
+    for (const { kernel: k } of failures(s, 'ret-stack-ops')) {
+      const uaf = of(k, 'ftrace/fgraph-use-after-free')[0]!;
+      expect(uaf.ip).toBe('sys_nanosleep');
+      const push = of(k, 'ftrace/fgraph-push', (e) => e.pid === uaf.pid)[0]!;
+      expect(push.seq).toBeLessThan(of(k, 'ftrace/fgraph-unregistered')[0]!.seq);
+      expect(of(k, 'ftrace/fgraph-freed')[0]!.seq).toBeLessThan(uaf.seq);
+    }
+  });
+
+  it(`fixed: a return after the unregister finds fgraph_stub in the slot and calls nothing, in many of ${SCHEDULES} schedules`, () => {
+    let late = 0;
+    for (const k of schedules(s, 'fixed')) {
+      for (const r of of(k, 'ftrace/fgraph-return', (e) => e.stubbed.length > 0)) {
+        expect(r.gops).toEqual([]);
+        late++;
+      }
+    }
+    // Measured: 23 of the first 200 portfolio schedules (seed 1) return late.
+    expect(late).toBeGreaterThan(SCHEDULES / 20);
+  });
+});

@@ -19,6 +19,8 @@ function describeReport(r: FtraceReport): string {
       return `ops ${r.ops}'s recursion guard refused ${r.ip} called from ${describeContext(r.context)}, which was not recursion: the guard bit was held by ${describeContext(r.holder)} (a guard per task, not per context), so the interrupt's event is lost`;
     case 'ops-use-after-free':
       return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
+    case 'fgraph-use-after-free':
+      return `${who} returned from ${r.ip} through return_to_handler and called the return handler of fgraph ops ${r.gops}, which its owner had freed after unregistering it (the shadow-stack frame held the ops itself, not its fgraph_array slot)`;
     case 'wrong-function':
       return `trampoline #${r.tramp} called the callback of ops ${r.ops} for ${r.ip}, which that ops does not trace (${who})`;
   }

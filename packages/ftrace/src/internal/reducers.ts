@@ -1,7 +1,14 @@
 import type { PluginContext } from '@tracelab/core';
 import type { FtraceState } from '../events.js';
 
-export const INITIAL_FTRACE_STATE: FtraceState = { ops: {}, records: {}, trampolines: {}, onTrampoline: {}, updating: null, reports: [] };
+export const INITIAL_FTRACE_STATE: FtraceState = {
+  ops: {},
+  records: {},
+  trampolines: {},
+  onTrampoline: {},
+  updating: null,
+  reports: [],
+};
 
 /** The task a trampoline event is about: its pid, or the idle task of the emitting CPU. */
 export function taskKey(pid: number, cpu: number): string {
@@ -97,6 +104,47 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
     const key = taskKey(e.pid, e.cpu);
     f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });
     if (e.at === 'resume') popTrampoline(f, key, e.tramp);
+  });
+}
+
+/** The function graph tracer's reducers: its ops, the shadow stacks, the losses, the use-after-free reports. */
+export function registerFgraphReducers(ctx: PluginContext<FtraceState>): void {
+  ctx.declareEvents(['ftrace/fgraph-patched', 'ftrace/fgraph-fault']);
+  ctx.on('ftrace/fgraph-registered', (f, e) => {
+    (f.fgraph ??= {})[e.gops] = { label: e.label, idx: e.idx, state: 'registered' };
+  });
+  ctx.on('ftrace/fgraph-unregistered', (f, e) => {
+    const g = f.fgraph?.[e.gops];
+    if (g !== undefined) g.state = 'off';
+  });
+  ctx.on('ftrace/fgraph-freed', (f, e) => {
+    const g = f.fgraph?.[e.gops];
+    if (g !== undefined) g.state = 'freed';
+  });
+  ctx.on('ftrace/fgraph-push', (f, e) => {
+    const key = taskKey(e.pid, e.cpu);
+    const frame = { func: e.ip, idx: e.idx, gops: e.gops };
+    const stacks = (f.retStacks ??= {});
+    const stack = stacks[key];
+    if (stack === undefined) stacks[key] = [frame];
+    else stack.push(frame);
+  });
+  ctx.on('ftrace/fgraph-return', (f, e) => {
+    const key = taskKey(e.pid, e.cpu);
+    const stack = f.retStacks?.[key];
+    if (stack === undefined) return;
+    stack.pop();
+    if (stack.length === 0) delete f.retStacks![key];
+  });
+  ctx.on('ftrace/fgraph-overrun', (f, e) => {
+    (f.fgraphOverrun ??= {})[taskKey(e.pid, e.cpu)] = e.overrun;
+  });
+  ctx.on('ftrace/fgraph-stack-freed', (f, e) => {
+    if (f.retStacks !== undefined) delete f.retStacks[String(e.pid)];
+    if (f.fgraphOverrun !== undefined) delete f.fgraphOverrun[String(e.pid)];
+  });
+  ctx.on('ftrace/fgraph-use-after-free', (f, e) => {
+    f.reports.push({ kind: 'fgraph-use-after-free', gops: e.gops, ip: e.ip, task: taskKey(e.pid, e.cpu) });
   });
 }
 

@@ -104,6 +104,8 @@ export class Site implements FtraceSite {
   /** FTRACE_FL_TRAMP: the trampoline this record may call (refcount 1, its ops has one). */
   tramp: Trampoline | null = null;
   targetRef: 'nop' | 'list' | Trampoline = 'nop';
+  /** The graph caller is enabled here (some registered fgraph ops traces this ip). guarded by: ftrace_lock. */
+  graph = false;
   dispatch: Dispatch = nopDispatch;
   arg: unknown = undefined;
 
@@ -173,7 +175,7 @@ export class Registry {
     const sites = [...this.sites].map(([ip, site]) => ({
       ip,
       site,
-      fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, dispatch: site.dispatch, arg: site.arg },
+      fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, graph: site.graph, dispatch: site.dispatch, arg: site.arg },
     }));
     const list = this.list;
     const synced = [...this.synced];

@@ -1,0 +1,96 @@
+import { current, emit, schedPoint, shouldFailAlloc, type KPath, type McountHandler } from '@tracelab/core';
+import type { FtraceTarget } from './events.js';
+import { ftraceGraphCaller } from './fgraph.js';
+import { opsTraces, Trampoline, type OpsRec, type Site } from './internal/registry.js';
+import type { FtraceRuntime } from './internal/runtime.js';
+import { guardedCallback } from './trace-recursion.js';
+
+/**
+ * The architecture side of dynamic ftrace, after arch/x86/kernel/ftrace.c: patching a call
+ * site (ftrace_modify_code through text_poke), allocating an ops' trampoline
+ * (arch_ftrace_update_trampoline, create_trampoline), and the trampoline's own code, a copy of
+ * ftrace_caller whose call goes straight to its ops' callback.
+ */
+
+/**
+ * Patches one site (the kernel's int3 text_poke of the call instruction, as one store): the
+ * fast path and the core's mcount handler both switch to `to`, and the log says so.
+ * The caller holds ftrace_lock.
+ */
+export function* patchSite(ft: FtraceRuntime, site: Site, to: 'nop' | 'list' | Trampoline): KPath<void> {
+  const from: FtraceTarget = site.targetId;
+  ft.reg.setFastTarget(site, to);
+  ft.ctx.patchFunction(site.ip, siteHandler(ft, site));
+  yield* emit({ type: 'ftrace/site-patched', ip: site.ip, from, to: site.targetId });
+}
+
+/**
+ * What the core calls at `site`'s mcount: nothing (null), ftrace_caller or its trampoline and,
+ * where the graph caller is enabled, ftrace_graph_caller after it (ftrace_graph_call in the
+ * ftrace_caller template), whose path returns the return hook.
+ */
+export function siteHandler(ft: FtraceRuntime, site: Site): McountHandler | null {
+  const to = site.targetRef;
+  const inner = to === 'nop' ? null : to === 'list' ? ft.listHandler : trampolineHandler(ft, to);
+  if (!site.graph) return inner;
+  return (ip, parentIp) => ftraceGraphCaller(ft, inner, ip, parentIp);
+}
+
+/**
+ * arch_ftrace_update_trampoline for an ops that has none: create_trampoline, which may fail
+ * (failslab). A failure is not an error: the ops goes through the list caller. The caller
+ * holds ftrace_lock.
+ */
+export function* archFtraceUpdateTrampoline(ft: FtraceRuntime, op: OpsRec): KPath<void> {
+  if (yield* shouldFailAlloc()) {
+    // create_trampoline failed: the ops simply goes through the list caller.
+    yield* emit({ type: 'ftrace/tramp-none', ops: op.id, reason: 'enomem' });
+    return;
+  }
+  const t = new Trampoline(ft.reg.nextTrampId++, op);
+  ft.reg.trampolines.set(t.id, t);
+  op.trampoline = t;
+  yield* emit({ type: 'ftrace/tramp-alloc', tramp: t.id, ops: op.id });
+}
+
+/** The mcount handler of a site patched to trampoline `t` (one per trampoline). */
+export function trampolineHandler(ft: FtraceRuntime, t: Trampoline): McountHandler {
+  let h = ft.trampHandlers.get(t);
+  if (h === undefined) {
+    h = (ip, parentIp) => trampolinePath(ft, t, ip, parentIp);
+    ft.trampHandlers.set(t, h);
+  }
+  return h;
+}
+
+/**
+ * A dynamic trampoline: the copy of ftrace_caller that calls its ops' callback directly. It
+ * is preemptible (the thread's "set up regs for function call. <interrupt>
+ * preempt_schedule()"): a scheduling point before the call and one after it, and the task is
+ * on the trampoline in between. After each point it reads `freed`: a task that resumes on
+ * freed memory is the use-after-free (reported, and it stops executing it).
+ */
+export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, parentIp: string): KPath<void> {
+  const me = yield* current();
+  if (t.freed) {
+    yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'entry' });
+    return;
+  }
+  yield* emit({ type: 'ftrace/tramp-enter', tramp: t.id, ops: t.ops.id, ip, pid: me.pid, traced: opsTraces(t.ops, ip) });
+  yield* schedPoint();
+  if (t.freed) {
+    yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
+    return;
+  }
+  // With FTRACE_OPS_FL_RECURSION or FTRACE_OPS_FL_RCU the trampoline calls the assist
+  // function, which takes the guard and tests rcu_is_watching (ftrace_ops_get_func); without
+  // either, the callback itself.
+  const flags = t.ops.ops.flags;
+  yield* guardedCallback(ft, t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true);
+  yield* schedPoint();
+  if (t.freed) {
+    yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
+    return;
+  }
+  yield* emit({ type: 'ftrace/tramp-exit', tramp: t.id, pid: me.pid });
+}

@@ -1,0 +1,29 @@
+import { FTRACE_INVARIANTS } from './constants.js';
+import { recRefcountInvariant, reportInvariant, siteTargetInvariant } from './check.js';
+import type { FtraceRuntime } from './runtime.js';
+
+/**
+ * Registers the plugin's invariants (with `checks`) and returns what starts the memoising ones
+ * afresh on kernel.reset (a no-op without checks).
+ */
+export function registerInvariants(ft: FtraceRuntime): () => void {
+  const { ctx, options, reg } = ft;
+  if (!options.checks) return () => undefined;
+  ctx.invariant(FTRACE_INVARIANTS.useAfterFree, reportInvariant(['freed-in-use', 'use-after-free']));
+  ctx.invariant(FTRACE_INVARIANTS.opsUseAfterFree, reportInvariant(['ops-use-after-free']));
+  ctx.invariant(FTRACE_INVARIANTS.recursion, reportInvariant(['recursion']));
+  ctx.invariant(FTRACE_INVARIANTS.recursionContext, reportInvariant(['recursion-lost']));
+  ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
+  ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
+  ctx.invariant(FTRACE_INVARIANTS.fgraphUseAfterFree, reportInvariant(['fgraph-use-after-free']));
+  // These two remember what they checked last (by identity); a reset starts them afresh.
+  // Written only here and by the reset below (host context, between steps).
+  let refcountCheck = recRefcountInvariant();
+  let siteCheck = siteTargetInvariant(reg, options);
+  ctx.invariant(FTRACE_INVARIANTS.refcount, (s) => refcountCheck(s));
+  ctx.invariant(FTRACE_INVARIANTS.siteTarget, (s) => siteCheck(s));
+  return () => {
+    refcountCheck = recRefcountInvariant();
+    siteCheck = siteTargetInvariant(reg, options);
+  };
+}

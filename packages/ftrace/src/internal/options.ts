@@ -1,0 +1,257 @@
+import { TracelabError, isGeneratorFunction } from '@tracelab/core';
+import type { FgraphOps, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
+import { isPattern } from './glob.js';
+
+/**
+ * The plugin's options and the validation of what a caller hands it (options, ops objects,
+ * filter lists): host misuse throws TracelabError INVALID_OPTION naming what is wrong.
+ */
+
+export interface FtraceOptions {
+  /**
+   * What unregistering a DYNAMIC ops waits for, after unpatching its sites and a
+   * synchronize_rcu (ftrace_sync), before it frees the trampoline. Default `'rcu-tasks'`
+   * (synchronize_rcu_tasks: every task has since switched voluntarily, been in user mode or
+   * idle). `'rcu-sched'` is the unsafe variant: nothing more, so a task preempted on the
+   * trampoline (preemption is an RCU-sched quiescent state) resumes on freed code.
+   */
+  readonly freeTrampolineAfter?: 'rcu-tasks' | 'rcu-sched';
+  /**
+   * Give DYNAMIC ops trampolines. Default true (Linux 4.12+). `false` is the 3.18–4.11 PREEMPT
+   * behaviour: DYNAMIC ops go through the list caller everywhere.
+   */
+  readonly dynamicTrampolines?: boolean;
+  /**
+   * Run an instrumented `default_idle` in every pass of each CPU's idle loop (a kprobe-like
+   * site in the idle task). Default false: tapping the idle hook makes idle CPUs eligible at
+   * every step, which lengthens every run.
+   */
+  readonly traceIdle?: boolean;
+  /**
+   * Call a traced `update_process_times` from each timer tick's handler (the core's
+   * `interrupts.timer`), as the kernel's tick does: an mcount site in hard-interrupt context.
+   * Default false.
+   */
+  readonly traceTick?: boolean;
+  /**
+   * Whether a site the idle loop calls may target a DYNAMIC ops' trampoline. Default
+   * `'refuse'`: it uses the list caller (static text, never freed), the 2014 thread's answer
+   * ("prohibited from putting kprobes in idle tasks"). `'allow'`: it may; RCU-tasks never waits
+   * for an idle task, so only `cpuSync: 'tasks-rude'` keeps the trampoline from being freed
+   * under an idle CPU (upstream's answer).
+   */
+  readonly idleTrampolines?: 'refuse' | 'allow';
+  /**
+   * How ftrace_shutdown makes sure no CPU still runs an old call target before it frees a
+   * DYNAMIC ops' trampoline. `'tasks-rude'` (default, upstream since 5.8):
+   * synchronize_rcu_tasks_rude, a per-CPU worker run on every CPU, so each has passed a context
+   * switch, idle CPUs included; this covers an idle routine that runs the trampoline where RCU
+   * is not watching. `'rcu-sched'` (synchronize_rcu) is the unsafe variant: the idle loop's
+   * extended quiescent state satisfies it, so an idle CPU still inside such a routine is not
+   * waited for.
+   */
+  readonly cpuSync?: 'tasks-rude' | 'rcu-sched';
+  /** Register the invariants. Default true. */
+  readonly checks?: boolean;
+  /**
+   * How the list caller (ftrace_ops_list_func) walks ftrace_ops_list. `'atomic'` (default):
+   * in one step, which every recorded seed was found with. `'steps'`: as the kernel does it,
+   * under preempt_disable_notrace with a scheduling point between one ops and the next, so an
+   * unregistration on another CPU can interleave with a walk (docs/ftrace.md, "The list walk").
+   */
+  readonly listWalk?: 'atomic' | 'steps';
+  /**
+   * Which DYNAMIC ops ftrace_shutdown waits for before unregister returns. `'dynamic'`
+   * (default, the kernel): every DYNAMIC ops, trampoline or not, since its owner may free it
+   * once unregister returns and a list walker may still hold it. `'trampoline-only'` is the
+   * unsafe variant: an ops with no trampoline (reached through the list caller) returns at
+   * once, and with `listWalk: 'steps'` a walker can reach it after its owner freed it.
+   */
+  readonly shutdownWait?: 'dynamic' | 'trampoline-only';
+  /**
+   * Model `ftrace_caller` with its two globals: a site that does not target a trampoline calls
+   * `ftrace_trace_function` (the lone registered ops' callback, or the list function when there
+   * are several) with `function_trace_op`, loaded one after the other. Default false: such a
+   * site calls the list function directly.
+   */
+  readonly directCaller?: boolean;
+  /**
+   * With `directCaller`: update_ftrace_function's coordination ("ftrace: Fix a slight race in
+   * modifying what function callback gets traced"): switch ftrace_trace_function to the list
+   * function, wait for every CPU, then set function_trace_op, then the new function. `false`
+   * is the unsafe variant: the two are stored back to back, and a caller that loaded the old op
+   * calls the new function with it.
+   */
+  readonly slightRaceFix?: boolean;
+  /**
+   * What the recursion guard (trace_test_and_set_recursion) keys on. `'per-context'` (default,
+   * the kernel since the per-context bits of current->trace_recursion): the task and the level
+   * it runs at (task, hard interrupt, NMI), so an interrupt arriving inside a guarded callback
+   * is traced. `'per-task'` is the unsafe variant, one bit per task: the interrupt's traced
+   * call finds the bit its interrupted task holds and is refused as if it were recursion, so
+   * the interrupt's event is lost (`ftrace/recursion-guard-per-context` names it).
+   */
+  readonly recursionGuard?: 'per-context' | 'per-task';
+  /**
+   * Which ops a function graph return (return_to_handler) calls back. `'fgraph-array'`
+   * (default, upstream since the multi-ops fgraph of 6.9): the shadow-stack frame holds the
+   * ops' index, and the return calls whatever fgraph_array holds there, fgraph_stub after an
+   * unregister, so a frame left by an unregistered ops is skipped. `'ret-stack-ops'` is the
+   * unsafe variant: the frame holds the ops itself, and a task that returns after the ops was
+   * unregistered and freed calls its return handler (`ftrace/no-fgraph-ops-use-after-free`).
+   */
+  readonly fgraphReturn?: 'fgraph-array' | 'ret-stack-ops';
+}
+
+const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
+  'freeTrampolineAfter',
+  'dynamicTrampolines',
+  'traceIdle',
+  'traceTick',
+  'idleTrampolines',
+  'checks',
+  'listWalk',
+  'shutdownWait',
+  'directCaller',
+  'slightRaceFix',
+  'cpuSync',
+  'recursionGuard',
+  'fgraphReturn',
+];
+const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
+const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION', 'RCU'];
+const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+/** A filter entry: a function's name, or a set_ftrace_filter pattern (`sys_*`, `?`, `[a-z]`), either after an optional `!`. */
+const FILTER_ENTRY = /^!?[A-Za-z0-9_.*?[\]!-]+$/;
+
+function validEntry(x: unknown): boolean {
+  if (typeof x !== 'string' || !FILTER_ENTRY.test(x)) return false;
+  const body = x.startsWith('!') ? x.slice(1) : x;
+  return body.length > 0 && (isPattern(body) || FUNCTION_NAME.test(body));
+}
+
+export function describe(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export function resolveOptions(options: unknown): ResolvedFtraceOptions {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace: ${what}`, { plugin: 'ftrace' });
+  };
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${OPTION_KEYS.join(', ')})`);
+  }
+  const oneOf = <T extends string>(key: string, values: readonly T[], fallback: T): T => {
+    const v = o[key] ?? fallback;
+    if (!(values as readonly unknown[]).includes(v)) bad(`option ${key} must be ${values.map((x) => `'${x}'`).join(' or ')}, got ${describe(v)}`);
+    return v as T;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'boolean') bad(`option ${key} must be a boolean, got ${describe(v)}`);
+    return v as boolean;
+  };
+  return {
+    freeTrampolineAfter: oneOf('freeTrampolineAfter', ['rcu-tasks', 'rcu-sched'], 'rcu-tasks'),
+    dynamicTrampolines: bool('dynamicTrampolines', true),
+    traceIdle: bool('traceIdle', false),
+    traceTick: bool('traceTick', false),
+    idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
+    checks: bool('checks', true),
+    listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
+    shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
+    directCaller: bool('directCaller', false),
+    slightRaceFix: bool('slightRaceFix', true),
+    cpuSync: oneOf('cpuSync', ['tasks-rude', 'rcu-sched'], 'tasks-rude'),
+    recursionGuard: oneOf('recursionGuard', ['per-context', 'per-task'], 'per-context'),
+    fgraphReturn: oneOf('fgraphReturn', ['fgraph-array', 'ret-stack-ops'], 'fgraph-array'),
+  };
+}
+
+export function checkNames(where: string, what: string, v: unknown): readonly string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every(validEntry)) {
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ${what} must be an array of function names or patterns ('sys_*', '!sys_getpid'), got ${describe(v)}`,
+    );
+  }
+  return v as string[];
+}
+
+/** Validates an ops object (host misuse throws INVALID_OPTION). */
+export function checkOps(where: string, ops: unknown): asserts ops is FtraceOps {
+  if (typeof ops !== 'object' || ops === null)
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops must be an object { func, filter?, notrace?, flags?, label? }`);
+  const o = ops as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(OPS_KEYS as readonly string[]).includes(key))
+      throw new TracelabError('INVALID_OPTION', `ftrace.${where}: unknown ops field ${JSON.stringify(key)} (known: ${OPS_KEYS.join(', ')})`);
+  }
+  if (typeof o['func'] !== 'function') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.func must be a function (ip, parentIp, ops) => void`);
+  // The callback is called synchronously from the list caller and the trampolines: a generator
+  // function's body would never run.
+  if (isGeneratorFunction(o['func']))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ops.func is a generator function; ftrace callbacks are called synchronously, so its body would never run: write it as a plain function (ip, parentIp, ops) => void`,
+    );
+  checkNames(where, 'ops.filter', o['filter']);
+  checkNames(where, 'ops.notrace', o['notrace']);
+  const flags = o['flags'];
+  if (flags !== undefined && (!Array.isArray(flags) || !flags.every((f) => (OPS_FLAGS as readonly unknown[]).includes(f)))) {
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `ftrace.${where}: ops.flags must be an array of ${OPS_FLAGS.map((f) => `'${f}'`).join(', ')}, got ${describe(flags)}`,
+    );
+  }
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ops.label must be a string`);
+}
+
+/** The resolved options as `kernel/plugin-registered` records them: those added later only when set, so existing logs and digests stay as they were. */
+export function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, ...rest } = o;
+  return {
+    ...rest,
+    ...(fgraphReturn !== 'fgraph-array' ? { fgraphReturn } : {}),
+    ...(traceTick ? { traceTick } : {}),
+    ...(recursionGuard !== 'per-context' ? { recursionGuard } : {}),
+    ...(cpuSync !== 'tasks-rude' ? { cpuSync } : {}),
+    ...(listWalk !== 'atomic' ? { listWalk } : {}),
+    ...(shutdownWait !== 'dynamic' ? { shutdownWait } : {}),
+    ...(directCaller ? { directCaller } : {}),
+    ...(!slightRaceFix ? { slightRaceFix } : {}),
+  };
+}
+
+const FGRAPH_KEYS: ReadonlyArray<keyof FgraphOps> = ['entry', 'ret', 'filter', 'label'];
+
+/** Validates an fgraph ops object (host misuse throws INVALID_OPTION). */
+export function checkGraphOps(where: string, gops: unknown): asserts gops is FgraphOps {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
+  };
+  if (typeof gops !== 'object' || gops === null) bad('gops must be an object { entry?, ret?, filter?, label? }');
+  const o = gops as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(FGRAPH_KEYS as readonly string[]).includes(key)) bad(`unknown fgraph ops field ${JSON.stringify(key)} (known: ${FGRAPH_KEYS.join(', ')})`);
+  }
+  for (const key of ['entry', 'ret'] as const) {
+    const f = o[key];
+    if (f === undefined) continue;
+    if (typeof f !== 'function') bad(`gops.${key} must be a function, got ${describe(f)}`);
+    // Called synchronously at the entry and the return: a generator function's body would never run.
+    if (isGeneratorFunction(f)) bad(`gops.${key} is a generator function; fgraph handlers are called synchronously: write it as a plain function`);
+  }
+  checkNames(where, 'gops.filter', o['filter']);
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('gops.label must be a string');
+}

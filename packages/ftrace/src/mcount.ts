@@ -1,0 +1,85 @@
+import { current, emit, preemptDisable, preemptEnable, schedPoint, type KPath } from '@tracelab/core';
+import { opsTraces } from './internal/registry.js';
+import type { FtraceRuntime } from './internal/runtime.js';
+import { guardedCallback } from './trace-recursion.js';
+
+/**
+ * The mcount call-site dispatch: what a patched site calls when it does not target a
+ * trampoline. arch/x86/kernel/ftrace_64.S's ftrace_caller (static kernel text, never freed)
+ * and kernel/trace/ftrace.c's list function, ftrace_ops_list_func. A site that targets a
+ * trampoline calls arch-x86-ftrace.ts's trampolinePath instead.
+ */
+
+/**
+ * ftrace_caller. Without `directCaller` it calls the list function. With it: load
+ * function_trace_op, then (another step: other CPUs act) ftrace_trace_function, and call it
+ * with that op, preemption off throughout; a null function is the list function.
+ */
+export function* ftraceCaller(ft: FtraceRuntime, ip: string, parentIp: string): KPath<void> {
+  if (!ft.options.directCaller) return yield* listCaller(ft, ip, parentIp);
+  yield* preemptDisable();
+  const op = ft.traceOp;
+  yield* schedPoint();
+  const func = ft.traceFunction;
+  if (func === null) {
+    yield* preemptEnable();
+    return yield* listCaller(ft, ip, parentIp);
+  }
+  const me = yield* current();
+  try {
+    if (op !== func) yield* emit({ type: 'ftrace/op-mismatch', ops: func.id, op: op?.id ?? null, ip, pid: me.pid });
+    else if (opsTraces(func, ip)) yield* guardedCallback(ft, func, ip, parentIp, me.pid, true);
+  } finally {
+    yield* preemptEnable();
+  }
+}
+
+/**
+ * ftrace_caller + ftrace_ops_list_func. The caller is static kernel text (never freed), and
+ * preemptible while it saves registers. The walk reads the list once and runs with
+ * preemption off in the kernel (preempt_disable_notrace); here it takes no scheduling point,
+ * so no unregister can interleave with it (`listWalk: 'steps'` walks as listCallerSteps).
+ */
+export function* listCaller(ft: FtraceRuntime, ip: string, parentIp: string): KPath<void> {
+  yield* schedPoint();
+  if (ft.options.listWalk === 'steps') return yield* listCallerSteps(ft, ip, parentIp);
+  const me = yield* current();
+  const list = ft.reg.list;
+  const called: number[] = [];
+  for (const op of list) {
+    if (!opsTraces(op, ip)) continue;
+    called.push(op.id);
+    yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+  }
+  yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+}
+
+/**
+ * ftrace_ops_list_func as the kernel runs it: preempt_disable_notrace, then
+ * do_for_each_ftrace_op (an RCU-sched walk of ftrace_ops_list: the list head read once, each
+ * ->next read as it goes), the hash test and the call per ops, preempt_enable_notrace. A
+ * scheduling point between one ops and the next lets other CPUs unregister meanwhile; only
+ * the RCU-sched wait in ftrace_shutdown keeps an ops this walk still holds from being freed.
+ */
+export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string): KPath<void> {
+  yield* preemptDisable();
+  const me = yield* current();
+  const list = ft.reg.list;
+  const called: number[] = [];
+  try {
+    for (const op of list) {
+      if (op.freedByOwner) {
+        yield* emit({ type: 'ftrace/ops-use-after-free', ops: op.id, ip, pid: me.pid });
+        return;
+      }
+      if (opsTraces(op, ip)) {
+        called.push(op.id);
+        yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+      }
+      yield* schedPoint();
+    }
+    yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+  } finally {
+    yield* preemptEnable();
+  }
+}
