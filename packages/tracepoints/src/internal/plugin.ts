@@ -8,6 +8,7 @@ import type {
   TracepointsOptions,
   TracepointsState,
 } from '../events.js';
+import { setUpBootProbes } from './boot.js';
 import { hostCall, traceCall } from './call-site.js';
 import { describeValue, resolveOptions } from './options.js';
 import { PLUGIN_NAME, registerReducers } from './reducers.js';
@@ -77,6 +78,7 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
   registerReducers(ctx);
   const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcuTasks') };
   const reg = env.reg;
+  const boot = setUpBootProbes(ctx, reg);
 
   // ---- modules: tracepoints come with the module and go with it --------------------------------
   ctx.tap('moduleLoad', function* ({ module, data }) {
@@ -195,6 +197,7 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
   const restoreTable = reg.mark();
   ctx.onReset(() => {
     restoreTable();
+    boot.rearm();
     checkedSlice = undefined;
     checkedHot = -1;
     lastProblems = {};
@@ -215,6 +218,11 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
     probeUnregister(name: string, probe: TracepointProbe, data?: unknown) {
       checkName('probeUnregister', name);
       return tracepointProbeUnregister(env, name, probe, data);
+    },
+    bootProbeRegister(owner: string, name: string, probe: TracepointProbe, data?: unknown, prio: number = TRACEPOINT_DEFAULT_PRIO) {
+      checkName('bootProbeRegister', name);
+      checkPrio(`bootProbeRegister(${name})`, prio);
+      return boot.register(owner, name, probe, data, prio);
     },
     synchronizeUnregister: () => tracepointSynchronizeUnregister(env),
     trace: (name: string, ...args: unknown[]) => traceCall(env, name, args),
