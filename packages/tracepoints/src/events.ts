@@ -215,6 +215,17 @@ export interface TracepointsApi {
    */
   probeUnregister(name: string, probe: TracepointProbe, data?: unknown): KPath<number>;
   /**
+   * Connects a probe at boot, from a dependent plugin's `register(ctx)` (`owner` is that plugin's
+   * name): host-side, before any task runs, as the kernel's static probes of built-in tracepoints
+   * are. The hot table changes at once; the state gets the tracepoint's entry and array when the
+   * owner's `kernel/plugin-registered` event is folded. No lock, no transition wait, no event of
+   * its own. Returns 0, `-EEXIST` or `-EINVAL` (probe is not a function); throws
+   * `INVALID_OPTION` for an owner already registered (the kernel is built), a name that is not a
+   * core tracepoint defined now, a prio that is not an integer, or a tracepoint with a
+   * regfunc/unregfunc. Default prio 10.
+   */
+  bootProbeRegister(owner: string, name: string, probe: TracepointProbe, data?: unknown, prio?: number): number;
+  /**
    * tracepoint_synchronize_unregister: a Tasks-Trace grace period (when `rcu-tasks` is in the
    * stack), then an RCU-sched one. Afterwards no call site is inside a probe unregistered before
    * the call.

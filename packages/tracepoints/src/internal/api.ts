@@ -8,6 +8,7 @@ import {
   tracepointSynchronizeUnregister,
   type TracepointEnv,
 } from '../tracepoint.js';
+import type { BootProbes } from './boot.js';
 import { bad, checkName, checkPrio, describeValue, isCIdentifier, isModuleSpec } from './options.js';
 import { Tracepoint, tpStubFunc } from './registry.js';
 
@@ -31,7 +32,7 @@ function defineTracepoint(env: TracepointEnv, name: string, spec: TracepointSpec
  * `kernel.api.tracepoints`: the host's arguments checked (a bad one throws `INVALID_OPTION`
  * naming it), then the kernel paths of tracepoint.ts and call-site.ts.
  */
-export function tracepointsApi(ctx: PluginContext<TracepointsState>, env: TracepointEnv): TracepointsApi {
+export function tracepointsApi(ctx: PluginContext<TracepointsState>, env: TracepointEnv, boot: BootProbes): TracepointsApi {
   const reg = env.reg;
   return {
     options: env.opts,
@@ -48,6 +49,11 @@ export function tracepointsApi(ctx: PluginContext<TracepointsState>, env: Tracep
     probeUnregister(name: string, probe: TracepointProbe, data?: unknown) {
       checkName('probeUnregister', name);
       return tracepointProbeUnregister(env, name, probe, data);
+    },
+    bootProbeRegister(owner: string, name: string, probe: TracepointProbe, data?: unknown, prio: number = TRACEPOINT_DEFAULT_PRIO) {
+      checkName('bootProbeRegister', name);
+      checkPrio(`bootProbeRegister(${name})`, prio);
+      return boot.register(owner, name, probe, data, prio);
     },
     synchronizeUnregister: () => tracepointSynchronizeUnregister(env),
     trace: (name: string, ...args: unknown[]) => traceCall(env, name, args),

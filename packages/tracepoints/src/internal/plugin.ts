@@ -3,6 +3,7 @@ import type { ResolvedTracepointsOptions, TracepointsApi, TracepointsOptions, Tr
 import { tracepointModuleComing, tracepointModuleGoing, type TracepointEnv } from '../tracepoint.js';
 import { tracepointsApi } from './api.js';
 import { registerInvariants } from './checks.js';
+import { setUpBootProbes } from './boot.js';
 import { isModuleSpec, resolveOptions } from './options.js';
 import { PLUGIN_NAME, registerReducers } from './reducers.js';
 import { Registry } from './registry.js';
@@ -35,6 +36,8 @@ export function tracepoints(options?: TracepointsOptions): TracelabPlugin<Tracep
 function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: ResolvedTracepointsOptions): TracepointsApi {
   registerReducers(ctx);
   const env: TracepointEnv = { reg: new Registry(), opts, rcuTasks: ctx.optionalApi('rcu-tasks'), checked: { slice: undefined, hot: -1, problems: {} } };
+  // Probes dependent plugins connect from their own register(ctx), before any task runs.
+  const boot = setUpBootProbes(ctx, env.reg);
 
   // Modules: tracepoints come with the module and go with it.
   ctx.tap('moduleLoad', function* ({ module, data }) {
@@ -52,10 +55,11 @@ function registerTracepoints(ctx: PluginContext<TracepointsState>, opts: Resolve
   const restoreTable = env.reg.mark();
   ctx.onReset(() => {
     restoreTable();
+    boot.rearm();
     env.checked.slice = undefined;
     env.checked.hot = -1;
     env.checked.problems = {};
   });
 
-  return tracepointsApi(ctx, env);
+  return tracepointsApi(ctx, env, boot);
 }
