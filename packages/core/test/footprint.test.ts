@@ -7,6 +7,10 @@ import {
   footprintsConflict,
   getState,
   mutexLock,
+  spinLock,
+  spinUnlock,
+  waitEvent,
+  wakeUp,
   mutexUnlock,
   schedPoint,
   type KPath,
@@ -66,6 +70,44 @@ describe('step footprints', () => {
     const y = two.find((s) => s.writes.includes('lock:y'))!;
     expect(x.reads).toContain('lock:x');
     expect(footprintsConflict({ ...x, cpu: 0 }, { ...y, cpu: 1 })).toBe(false);
+  });
+
+  it('spin locks: two spinners of one lock conflict, spinners of two locks do not', () => {
+    const spinner = (name: string) =>
+      function* () {
+        yield* schedPoint();
+        yield* spinLock(name);
+        yield* spinUnlock(name);
+        yield* schedPoint();
+      };
+    const one = footprints([spinner('s'), spinner('s')]).steps.filter((s) => s.writes.includes('lock:s'));
+    expect(one.length).toBeGreaterThanOrEqual(2);
+    expect(footprintsConflict({ ...one[0]!, cpu: 0 }, { ...one[one.length - 1]!, cpu: 1 })).toBe(true);
+    const two = footprints([spinner('s1'), spinner('s2')]).steps;
+    const a = two.find((s) => s.writes.includes('lock:s1'))!;
+    const b = two.find((s) => s.writes.includes('lock:s2'))!;
+    expect(footprintsConflict({ ...a, cpu: 0 }, { ...b, cpu: 1 })).toBe(false);
+  });
+
+  it('a wake-up reads the wait queue a sleeper writes: they conflict; a wake-up on another channel does not', () => {
+    let go = false;
+    const { steps } = footprints([
+      function* () {
+        yield* waitEvent('wq-a', () => go);
+      },
+      function* () {
+        yield* schedPoint();
+        go = true;
+        yield* wakeUp('wq-a');
+        yield* wakeUp('wq-b');
+      },
+    ]);
+    const sleep = steps.find((s) => s.writes.includes('wq:wq-a'))!;
+    const waker = steps.find((s) => s.reads.includes('wq:wq-a'))!;
+    expect(sleep).toBeDefined();
+    expect(waker.reads).toContain('wq:wq-b');
+    expect(footprintsConflict({ ...sleep, cpu: 0 }, { ...waker, cpu: 1 })).toBe(true);
+    expect(footprintsConflict({ ...sleep, cpu: 0 }, { cpu: 1, choiceAt: 0, reads: ['wq:wq-b'], writes: [], clockRead: false, observed: [] })).toBe(false);
   });
 
   it('a read through getState is recorded (a read-only step conflicts with the writer of what it read)', () => {
