@@ -82,7 +82,8 @@ function splitFlags(argv: readonly string[]): { flags: DistributedFlags; rest: s
 }
 
 function searchOptions(args: ExploreArgs): { variant: string; strategy: 'portfolio' | 'random' | 'pct'; budget: number; seed: number; coverage?: boolean } {
-  if (args.strategy === 'dfs') bad('--queue and --shard run random, pct or portfolio: dfs searches its tree one schedule after the other');
+  if (args.strategy === 'dfs' || args.strategy === 'dpor')
+    bad(`--queue and --shard run random, pct or portfolio: ${args.strategy} searches its tree one schedule after the other`);
   if (args.workers !== 1) bad('--workers is for threads of one process; with --queue, start more `tracelab worker`s (each with --concurrency N)');
   return { variant: args.variant, strategy: args.strategy, budget: args.budget, seed: args.seed, ...(args.coverage ? { coverage: true } : {}) };
 }

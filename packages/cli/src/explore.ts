@@ -28,7 +28,9 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer; <scenario> is a
       catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out);
       --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
-      and how many they met in both orders
+      and how many they met in both orders; --strategy dpor (budget 1000000 unless given; unbounded
+      unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
+      of the variant, or every one within B preemptions, was run
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -101,9 +103,25 @@ function racesLine(r: ExploreResult): string {
   return `\n  races met      ${c.races} pairs of conflicting steps of two CPUs, ${c.bothOrders} in both orders${share}${one.join('')}`;
 }
 
+/**
+ * What a clean dpor search covered: "verified" only when it completed (every trace within the
+ * bound, or every trace, was run); else how far the budget went.
+ */
+function dporScope(r: ExploreResult): string {
+  const d = r.dpor!;
+  const traces = `${d.traces} trace${d.traces === 1 ? '' : 's'}`;
+  const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
+  if (!r.complete) return `no violation in ${runs} of the dpor search (budget spent): not verified`;
+  return d.bound === null ? `verified: all ${traces} (${runs})` : `verified: every interleaving up to ${d.bound} preemptions (${traces}, ${runs})`;
+}
+
 function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
+    if (r.dpor !== null) {
+      io.out(`${head}\n  ${dporScope(r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
+      return;
+    }
     const scope =
       r.strategy === 'dfs'
         ? r.complete
@@ -140,6 +158,10 @@ export interface ExploreArgs {
   readonly workers: number;
   readonly seed: number;
   readonly bound: number;
+  /** `--bound` was given (dpor is unbounded without it). */
+  readonly boundGiven: boolean;
+  /** `--budget` was given (dpor's default is 1,000,000: a verification runs to the end). */
+  readonly budgetGiven: boolean;
   /** `--coverage`: count the races met and those met in both orders. */
   readonly coverage: boolean;
   readonly json: boolean;
@@ -157,6 +179,8 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let workers = 1;
   let seed = 1;
   let bound = 2;
+  let boundGiven = false;
+  let budgetGiven = false;
   let coverage = false;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
@@ -168,11 +192,15 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       const s = argv[++i];
       if (!STRATEGIES.includes(s as StrategyName)) bad(`--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(s)}`);
       strategy = s as StrategyName;
-    } else if (a === '--budget') budget = int(a, argv[++i], 1);
-    else if (a === '--workers') workers = int(a, argv[++i], 1);
+    } else if (a === '--budget') {
+      budget = int(a, argv[++i], 1);
+      budgetGiven = true;
+    } else if (a === '--workers') workers = int(a, argv[++i], 1);
     else if (a === '--seed') seed = int(a, argv[++i], 0);
-    else if (a === '--bound') bound = int(a, argv[++i], 0);
-    else if (a === '--out') {
+    else if (a === '--bound') {
+      bound = int(a, argv[++i], 0);
+      boundGiven = true;
+    } else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
     } else if (a === '--json') json = true;
@@ -188,7 +216,8 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
-  return { name, variant, strategy, budget, workers, seed, bound, coverage, json, out, outGiven };
+  if (strategy === 'dpor' && !budgetGiven) budget = 1_000_000;
+  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, coverage, json, out, outGiven };
 }
 
 /**
@@ -235,7 +264,12 @@ export function reportExplore(
     const ctfJson = ctf === null ? null : { dir: ctf.dir, files: ctf.files, packets: ctf.packets, done: ctf.done };
     io.out(
       JSON.stringify(
-        { ...rest, ...extra, failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson } },
+        {
+          ...rest,
+          ...(r.dpor !== null ? { verified: r.complete && r.failure === null } : {}),
+          ...extra,
+          failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson },
+        },
         null,
         2,
       ),
@@ -261,7 +295,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise
 }
 
 function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
-  const { variant, strategy, budget, workers, seed, bound, coverage, json, out } = args;
+  const { variant, strategy, budget, workers, seed, bound, boundGiven, coverage, json, out } = args;
   variantOf(sc, variant);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
@@ -271,7 +305,8 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     budget,
     workers,
     seed,
-    bound,
+    // dpor without --bound is the unbounded search; dfs's default bound is 2 either way.
+    ...(strategy !== 'dpor' || boundGiven ? { bound } : {}),
     ...(coverage ? { coverage } : {}),
     progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
   });

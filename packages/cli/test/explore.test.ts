@@ -86,6 +86,32 @@ describe('tracelab explore', () => {
     expect(d.out.join('\n')).toMatch(/no violation in the whole tree within preemption bound 0/);
   });
 
+  it('--strategy dpor: "verified" with the trace and schedule counts when the search completes (text and --json); "not verified" when the budget ends it', () => {
+    const t = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0'], t.io)).toBe(0);
+    const m = /verified: every interleaving up to 0 preemptions \((\d+) traces?, (\d+) schedules? run\)/.exec(t.out.join('\n'));
+    expect(m).not.toBeNull();
+    const j = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0', '--json'], j.io)).toBe(0);
+    const r = JSON.parse(j.out.join('\n'));
+    expect(r).toMatchObject({ strategy: 'dpor', complete: true, verified: true, found: false, schedules: Number(m![2]) });
+    expect(r.dpor).toMatchObject({ bound: 0, traces: Number(m![1]) });
+    const cut = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '2', '--budget', '3'], cut.io)).toBe(0);
+    expect(cut.out.join('\n')).toMatch(/no violation in 3 schedules run of the dpor search \(budget spent\): not verified/);
+  });
+
+  it('--strategy dpor finds an unsafe variant and prints a replay string that replays it exactly', () => {
+    const t = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'no-recopy', '--strategy', 'dpor', '--bound', '2', '--json'], t.io)).toBe(1);
+    const r = JSON.parse(t.out.join('\n'));
+    expect(r.found).toBe(true);
+    expect(r.failure.foundBy).toBe('dpor(bound=2)');
+    const again = io();
+    expect(main(['replay', 'fork-flag-race', r.failure.replay, '--json'], again.io)).toBe(1);
+    expect(JSON.parse(again.out.join('\n')).logHash).toBe(r.failure.logHash);
+  });
+
   it('--coverage counts the races the schedules met and those met in both orders (text and --json); without it there is none', () => {
     const t = io();
     expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--budget', '64', '--coverage'], t.io)).toBe(0);

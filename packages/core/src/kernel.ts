@@ -9,6 +9,7 @@ import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
+import type { FootprintSink } from './internal/footprint.js';
 import type { CorePaths, HookName, InvariantCheck, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
@@ -161,6 +162,14 @@ export interface Kernel {
   reset(options?: ResetOptions): void;
   invariant(name: string, check: InvariantCheck): void;
   liveness(name: string, monitor: LivenessMonitor): void;
+  /**
+   * Starts (a sink) or stops (null) recording what each scheduling step reads and writes of the
+   * shared state, for partial-order reduction: the sink gets a {@link StepFootprint} at the end
+   * of every step. While recording, kernel and plugin code read the state through a recording
+   * view, so a run is slower; the log is the same. Survives `reset`. Off by default, and off
+   * costs nothing measurable.
+   */
+  recordFootprints(sink: FootprintSink | null): void;
 }
 
 export interface ReplayReport {
@@ -912,6 +921,12 @@ class KernelImpl implements ReplayedKernel {
     }
     if (!t.outcome.ok) throw new TracelabError('CALL_OOPS', `kernel.call: ${t.outcome.error}`, { pid: t.pid });
     return t.outcome.value as T;
+  }
+
+  recordFootprints(sink: FootprintSink | null): void {
+    if (sink !== null && typeof sink !== 'function')
+      throw new TracelabError('INVALID_OPTION', `recordFootprints: the sink must be a function or null, got ${typeof sink}`);
+    this.rt.recordFootprints(sink);
   }
 
   run(options: RunOptions = {}): RunResult {

@@ -7,6 +7,7 @@ import { defaultScale, variantOf, type Scenario } from './scenario.js';
 import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
+import { Dpor, type DporStats } from './internal/dpor.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
@@ -15,7 +16,10 @@ import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } fr
 export interface ExploreOptions {
   /** Default `fixed` if the scenario has it, else its first variant. */
   readonly variant?: string;
-  /** `portfolio` (default: random walks and PCT alternating), `random`, `pct` or `dfs`. */
+  /**
+   * `portfolio` (default: random walks and PCT alternating), `random`, `pct`, `dfs` or `dpor`
+   * (source-set DPOR over recorded step footprints: docs/explore.md §4).
+   */
   readonly strategy?: StrategyName;
   /** Schedules to run at most. Default 1,000. */
   readonly budget?: number;
@@ -29,7 +33,10 @@ export interface ExploreOptions {
   readonly workers?: number;
   /** The host's CPUs for the workers cap. Default `os.availableParallelism()`. */
   readonly hostCpus?: number;
-  /** `dfs`: the preemption bound. Default 2. */
+  /**
+   * `dfs`: the preemption bound, default 2. `dpor`: the preemption bound, default none (the
+   * exhaustive search, which proves the variant correct when it completes).
+   */
   readonly bound?: number;
   /** Re-run every n-th schedule and compare log hashes. Default 64; 0 turns it off. */
   readonly selfCheckEvery?: number;
@@ -82,7 +89,10 @@ export interface ExploreResult {
   readonly found: boolean;
   /** Schedules it took: up to and including the failing one, else every one run. */
   readonly schedules: number;
-  /** `dfs`: every schedule within the bound was run. Always false for the seeded strategies. */
+  /**
+   * `dfs`: every schedule within the bound was run. `dpor`: every Mazurkiewicz trace within the
+   * bound (or every one, unbounded) was run. Always false for the seeded strategies.
+   */
   readonly complete: boolean;
   /** Steps over the schedules it took (up to the failing one; what workers ran past it is not counted). */
   readonly steps: number;
@@ -90,6 +100,8 @@ export interface ExploreResult {
   /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
   readonly unfair: number;
   readonly dfs: (DfsStats & { readonly bound: number }) | null;
+  /** `dpor`: its counts (`traces` covered, runs cut by sleep sets, races) and bound (null: none). */
+  readonly dpor: (DporStats & { readonly bound: number | null }) | null;
   /** With `coverage`: the races the schedules met, up to the failure (`RaceCoverage`); else null. */
   readonly races: RaceCoverage | null;
   readonly failure: Failure | null;
@@ -152,6 +164,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const asked = checkInt('workers', options.workers ?? 1, 1);
   const { workers, capped } = effectiveWorkers(asked, budget, checkInt('hostCpus', options.hostCpus ?? availableParallelism(), 1));
   const bound = checkInt('bound', options.bound ?? 2, 0);
+  const dporBound = options.bound === undefined ? null : bound;
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = options.scale ?? defaultScale(scenario);
   if (scenario.scale !== undefined) {
@@ -168,6 +181,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   let unfair = 0;
   const mismatches: number[] = [];
   let dfsStats: ExploreResult['dfs'] = null;
+  let dporStats: ExploreResult['dpor'] = null;
   let usedWorkers = 1;
   // guarded by: this call (the DFS loop runs in this thread)
   let dfsRaces: Set<string> | null = null;
@@ -199,6 +213,35 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
     }
     dfsStats = { ...dfs.stats, bound };
+  } else if (strategy === 'dpor') {
+    // One thread, as the DFS: the tree is searched in order, whatever `workers` says.
+    const dpor = new Dpor(dporBound);
+    const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
+    const label = `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
+    if (options.coverage === true) dfsRaces = new Set<string>();
+    for (;;) {
+      if (schedules >= budget) break;
+      const picker = dpor.next();
+      if (picker === null) {
+        complete = true;
+        break;
+      }
+      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, undefined, dpor.footprintSink());
+      if (checked) selfChecks++;
+      if (!ok) mismatches.push(schedules);
+      dpor.record(outcome);
+      if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
+      steps += outcome.steps;
+      schedules++;
+      if (outcome.violation !== null && !isFailure(outcome)) unfair++;
+      if (isFailure(outcome)) {
+        const values = outcome.choices.map((c) => c.value);
+        fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: { pick: (p) => values[p.index] ?? 0 } };
+        break;
+      }
+      if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
+    }
+    dporStats = { ...dpor.stats, bound: dporBound };
   } else {
     const plan = planChunks(scenario, { ...options, variant, strategy, budget, seed, selfCheckEvery, scale, chunkSize: CHUNK });
     const results: ChunkResult[] = [];
@@ -234,6 +277,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     selfCheck: { runs: selfChecks, mismatches: mismatches.length },
     unfair,
     dfs: dfsStats,
+    dpor: dporStats,
     races: dfsRaces === null ? null : raceCoverage(dfsRaces),
     failure,
   };
@@ -280,10 +324,10 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
   const variant = options.variant ?? defaultVariant(scenario);
   variantOf(scenario, variant);
   const strategy = options.strategy ?? 'portfolio';
-  if (strategy === 'dfs')
+  if (strategy === 'dfs' || strategy === 'dpor')
     throw new TracelabError(
       'INVALID_OPTION',
-      'explore: dfs searches its tree one schedule after the other and cannot be cut into chunks; use random, pct or portfolio',
+      `explore: ${strategy} searches its tree one schedule after the other and cannot be cut into chunks; use random, pct or portfolio`,
     );
   if (!STRATEGIES.includes(strategy))
     throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
@@ -399,6 +443,7 @@ export function foldChunks(
     selfCheck: { runs: selfChecks, mismatches: 0 },
     unfair,
     dfs: null,
+    dpor: null,
     races: races === null ? null : raceCoverage(races),
     failure,
   };

@@ -32,5 +32,7 @@ export type { IndexedStrategy, StrategyName } from './internal/strategies.js';
 export { BoundedDfs, visibleSegments } from './internal/dfs.js';
 export { eventObjects, raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 export type { DfsStats } from './internal/dfs.js';
+export { Dpor } from './internal/dpor.js';
+export type { DporStats } from './internal/dpor.js';
 export { shrink, candidateOf } from './internal/shrink.js';
 export type { Candidate, ShrinkResult } from './internal/shrink.js';

@@ -100,3 +100,53 @@ export const exploreBench: Benchmark = {
     return rows;
   },
 };
+
+/** Schedules a bound-2 dpor row may run before it stops (the row then says the search did not complete). */
+const DPOR_CAP = 30_000;
+/** The same for the unbounded search at the smallest scale. */
+const DPOR_UNBOUNDED_CAP = 5_000;
+
+/**
+ * `explore dpor`: for each fixed variant (of `TRACELAB_EXPLORE_SCENARIOS`, else the catalog), the
+ * bound-2 DPOR search beside the bound-2 DFS: schedules (aim: at most 10% of the DFS's) and time
+ * (aim: under 5 s); then the unbounded DPOR search at the scenario's smallest scale, and whether
+ * it completed within DPOR_UNBOUNDED_CAP schedules. Minutes per scenario: filter it.
+ */
+export const exploreDporBench: Benchmark = {
+  name: 'explore dpor',
+  run(): Row[] {
+    const rows: Row[] = [];
+    for (const s of selected()) {
+      for (const variant of s.variants.filter((x) => x.safe)) {
+        const name = `${s.name}/${variant.name}`;
+        const dfs = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dfs', bound: 2, budget: 200_000, selfCheckEvery: 0 }));
+        const dpor = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dpor', bound: 2, budget: DPOR_CAP, selfCheckEvery: 0, shrink: false }));
+        if (dpor.value.found) throw new Error(`explore dpor bench: ${name} failed under dpor: ${dpor.value.failure!.invariant}`);
+        const done = dpor.value.complete ? 'complete, clean' : `cut at ${DPOR_CAP} schedules`;
+        process.stderr.write(
+          `  ${name}: dpor bound 2 ${dpor.value.schedules} schedules (${dpor.value.dpor!.traces} traces, ${done}, ${(dpor.ns / 1e9).toFixed(1)} s); dfs ${dfs.value.schedules} (${(dfs.ns / 1e9).toFixed(1)} s)\n`,
+        );
+        rows.push(row(`dpor bound 2, ${name}, ${done}`, 'schedules', dpor.value.schedules, dfs.value.schedules, 'DFS bound 2 (visible-step reduction)'));
+        rows.push(row(`dpor bound 2, ${name}, ${done}`, 'ms', dpor.ns / 1e6, dfs.ns / 1e6, 'DFS bound 2 (visible-step reduction)'));
+        rows.push(row(`dpor bound 2, ${name}`, 'ms', dpor.ns / 1e6, 5000, 'target'));
+        const scale = s.scale?.min;
+        const un = timeOnce(() =>
+          explore(s, {
+            variant: variant.name,
+            strategy: 'dpor',
+            budget: DPOR_UNBOUNDED_CAP,
+            selfCheckEvery: 0,
+            shrink: false,
+            ...(scale !== undefined ? { scale } : {}),
+          }),
+        );
+        const unDone = un.value.complete ? `verified, ${un.value.dpor!.traces} traces` : `not complete in ${DPOR_UNBOUNDED_CAP} schedules`;
+        process.stderr.write(
+          `  ${name}: dpor unbounded at scale ${scale ?? '-'}: ${un.value.schedules} schedules, ${unDone} (${(un.ns / 1e9).toFixed(1)} s)\n`,
+        );
+        rows.push(row(`dpor unbounded, ${name} at its smallest scale, ${unDone}`, 'ms', un.ns / 1e6, 5000, 'target'));
+      }
+    }
+    return rows;
+  },
+};

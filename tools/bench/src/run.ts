@@ -17,7 +17,7 @@ import { utrace } from '@tracelab/utrace';
 import { buildWorkload, defaultScenario } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
 import { ftraceBench } from './ftrace.js';
-import { exploreBench } from './explore.js';
+import { exploreBench, exploreDporBench } from './explore.js';
 import { tortureBench } from './torture.js';
 import { exploreQueueBench } from './explore-queue.js';
 import { memoryModelBench } from './memory-model.js';
@@ -405,6 +405,7 @@ try {
         ctfReaderBench,
         ctfConvertBench,
         exploreBench,
+        exploreDporBench,
         tortureBench,
         exploreQueueBench,
         memoryModelBench,

@@ -188,7 +188,7 @@ export class CorePathsImpl implements CorePaths {
   /** Any thread flag of a syscall hook set on the task sends it down the slow path. */
   private slowPath(pid: number): boolean {
     if (this.rt.workFlags.size === 0) return false;
-    const flags = intMapGet(this.s.tasks, pid)?.flags;
+    const flags = this.rt.task(pid)?.flags;
     if (flags === undefined) return false;
     for (const f of this.rt.workFlags) if (flags[f] === true) return true;
     return false;
@@ -196,8 +196,8 @@ export class CorePathsImpl implements CorePaths {
 
   /** The program writes a string argument into its own memory; the kernel gets its address. */
   private *storeString(pid: number, data: string): KPath<number> {
-    const tgid = intMapGet(this.s.tasks, pid)!.tgid;
-    const mm = intMapGet(this.s.memory, tgid);
+    const tgid = this.rt.task(pid)!.tgid;
+    const mm = this.rt.mm(tgid);
     if (mm === undefined) return 0;
     yield emitCommand({ type: 'mm/store', tgid, addr: mm.brk, data });
     return mm.brk;
@@ -206,7 +206,7 @@ export class CorePathsImpl implements CorePaths {
   /** exit_to_user_mode: deliver pending signals, then the returnToUser hooks. */
   private *exitToUser(pid: number): KPath<void> {
     for (;;) {
-      const t = intMapGet(this.s.tasks, pid)!;
+      const t = this.rt.task(pid)!;
       const sig = t.pendingSignals[0];
       if (sig === undefined) break;
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
@@ -229,9 +229,9 @@ export class CorePathsImpl implements CorePaths {
   // ---- memory ------------------------------------------------------------------------------
 
   private *touch(pid: number, addr: number): KPath<void> {
-    const t = intMapGet(this.s.tasks, pid)!;
+    const t = this.rt.task(pid)!;
     const page = pageOf(addr);
-    if (mmHasPage(intMapGet(this.s.memory, t.tgid), page)) {
+    if (mmHasPage(this.rt.mm(t.tgid), page)) {
       yield POINT;
       return;
     }
@@ -254,13 +254,13 @@ export class CorePathsImpl implements CorePaths {
   /** copy_from_user with faults: see `copyFromUser` in paths.ts for the contract. */
   *copyFromUser(addr: number, len: number): KPath<CopyResult> {
     const me = (yield CURRENT) as Current;
-    const t = intMapGet(this.s.tasks, me.pid);
-    const mm = t === undefined ? undefined : intMapGet(this.s.memory, t.tgid);
+    const t = this.rt.task(me.pid);
+    const mm = t === undefined ? undefined : this.rt.mm(t.tgid);
     if (mm === undefined || len <= 0) return { notCopied: Math.max(0, len), data: '' };
     const stored = intMapGet(mm.data, addr) ?? '';
     const last = pageOf(addr + len - 1);
     for (let page = pageOf(addr); page <= last; page++) {
-      if (mmHasPage(intMapGet(this.s.memory, t!.tgid), page)) continue;
+      if (mmHasPage(this.rt.mm(t!.tgid), page)) continue;
       const { preemptCount } = (yield CURRENT) as Current;
       if (preemptCount > 0) {
         // pagefault_disable(): no sleeping here, the copy stops at the first missing page.
@@ -277,12 +277,12 @@ export class CorePathsImpl implements CorePaths {
 
   private *sysGetpid(): KPath<number> {
     yield POINT;
-    return intMapGet(this.s.tasks, this.me().pid)!.tgid;
+    return this.rt.task(this.me().pid)!.tgid;
   }
 
   private *sysGetppid(): KPath<number> {
     yield POINT;
-    return intMapGet(this.s.tasks, this.me().pid)!.parent;
+    return this.rt.task(this.me().pid)!.parent;
   }
 
   private *sysRead(a: Readonly<Record<string, number>>): KPath<number> {
@@ -303,7 +303,7 @@ export class CorePathsImpl implements CorePaths {
     const r = yield* this.copyFromUser(a['path'] ?? 0, 256);
     if (r.data.length === 0) return -ENOENT;
     const pid = this.me().pid;
-    const fd = intMapGet(this.s.tasks, pid)!.nextFd;
+    const fd = this.rt.task(pid)!.nextFd;
     yield emitCommand({ type: 'fs/open', pid, path: r.data, fd });
     return fd;
   }
@@ -322,10 +322,10 @@ export class CorePathsImpl implements CorePaths {
     const addr = a['addr'] ?? 0;
     const len = a['len'] ?? 0;
     if (a['advice'] !== MADV_PAGEOUT || addr % 4096 !== 0 || len < 0) return -EINVAL;
-    const tgid = intMapGet(this.s.tasks, this.me().pid)!.tgid;
+    const tgid = this.rt.task(this.me().pid)!.tgid;
     if (len > 0) {
       for (let page = pageOf(addr), last = pageOf(addr + len - 1); page <= last; page++) {
-        if (mmHasPage(intMapGet(this.s.memory, tgid), page)) yield emitCommand({ type: 'mm/evicted', tgid, page, by: 'madvise' });
+        if (mmHasPage(this.rt.mm(tgid), page)) yield emitCommand({ type: 'mm/evicted', tgid, page, by: 'madvise' });
       }
     }
     yield POINT;
@@ -340,7 +340,7 @@ export class CorePathsImpl implements CorePaths {
   private *sysNanosleep(a: Readonly<Record<string, number>>): KPath<number> {
     const pid = this.me().pid;
     yield* msleep(a['ticks'] ?? 1);
-    return intMapGet(this.s.tasks, pid)!.pendingSignals.length > 0 ? -EINTR : 0;
+    return this.rt.task(pid)!.pendingSignals.length > 0 ? -EINTR : 0;
   }
 
   private *sysExecve(a: Readonly<Record<string, number>>): KPath<number> {
@@ -359,7 +359,7 @@ export class CorePathsImpl implements CorePaths {
     const me = this.me().pid;
     const pid = a['pid'] ?? 0;
     const sig = a['sig'] ?? 0;
-    const t = intMapGet(this.s.tasks, pid);
+    const t = this.rt.task(pid);
     if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
     yield emitCommand({ type: 'signal/generate', pid, sig, from: me });
     // Interruptible sleeps end at a signal; a job-control stop ends at SIGCONT or SIGKILL, a
@@ -375,11 +375,11 @@ export class CorePathsImpl implements CorePaths {
   private *sysWait4(): KPath<number> {
     const me = this.me().pid;
     for (;;) {
-      const t = intMapGet(this.s.tasks, me)!;
+      const t = this.rt.task(me)!;
       if (t.children.length === 0) return -ECHILD;
-      const zombie = t.children.find((c) => intMapGet(this.s.tasks, c)?.exitState === 'zombie');
+      const zombie = t.children.find((c) => this.rt.task(c)?.exitState === 'zombie');
       if (zombie !== undefined) {
-        const status = intMapGet(this.s.tasks, zombie)!.exitCode ?? 0;
+        const status = this.rt.task(zombie)!.exitCode ?? 0;
         yield* this.releaseTask(zombie, me);
         this.outs.set(me, { ret: zombie, out: { pid: zombie, status } });
         return zombie;
@@ -428,7 +428,7 @@ export class CorePathsImpl implements CorePaths {
    * plugins re-check anything that may have changed in between; then it is woken.
    */
   private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
-    const p = intMapGet(this.s.tasks, parent)!;
+    const p = this.rt.task(parent)!;
     const child = this.s.kernel.nextPid;
     yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
@@ -505,11 +505,11 @@ export class CorePathsImpl implements CorePaths {
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
     yield* writeLock();
-    const t = intMapGet(this.s.tasks, pid)!;
+    const t = this.rt.task(pid)!;
     const orphanZombies: number[] = [];
     for (const c of t.children) {
       yield emitCommand({ type: 'task/reparented', pid: c, parent: 0 });
-      if (intMapGet(this.s.tasks, c)?.exitState === 'zombie') orphanZombies.push(c);
+      if (this.rt.task(c)?.exitState === 'zombie') orphanZombies.push(c);
     }
     yield emitCommand({ type: 'task/zombie', pid });
     const autoreap = t.parent === 0;

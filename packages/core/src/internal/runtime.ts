@@ -3,7 +3,7 @@ import type { EventInput, KernelEvent } from '../events.js';
 import { intMapGet, intMapNextKey, intMapValues } from '../int-map.js';
 import type { Command, Current, KPath, RcuCallback } from '../paths.js';
 import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
-import type { KernelState, TaskRunState, TaskState } from '../state.js';
+import type { KernelState, MmState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
@@ -12,6 +12,7 @@ import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
 import { isKPath } from '../paths.js';
 import { Interrupts, contextOf, inInterruptCount, type ResolvedInterrupts } from './irq.js';
+import { FootprintRecorder, type FootprintSink } from './footprint.js';
 
 /** A path that returns `value` at once: what a plain-function callback gave back. */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
@@ -250,12 +251,35 @@ export class Runtime {
   }
 
   /**
+   * The step footprint recorder while an explorer asks for footprints (`recordFootprints`), else
+   * null: every recording site is behind a null check, so the default path pays one compare.
+   * Written only by `recordFootprints` (host side, between runs).
+   */
+  fp: FootprintRecorder | null = null;
+
+  /** Starts (a sink) or stops (null) recording each step's footprint (footprint.ts). */
+  recordFootprints(sink: FootprintSink | null): void {
+    if (sink === null) {
+      this.fp = null;
+      this.store.recorder = null;
+      return;
+    }
+    const fp = new FootprintRecorder(
+      () => this.store.live,
+      sink,
+      (type) => this.store.foldersOf(type),
+    );
+    this.fp = fp;
+    this.store.recorder = fp;
+  }
+
+  /**
    * The working state, handed to plugin or kernel code that may keep it across its scheduling
    * points: the step then ends with a snapshot (see `step`).
    */
   handOutState(): KernelState {
     this.stateHandedOut = true;
-    return this.store.live;
+    return this.fp === null ? this.store.live : this.fp.state;
   }
 
   /** What `reset` goes back to: taken when the kernel is built (`mark`), after every plugin registered. */
@@ -343,6 +367,7 @@ export class Runtime {
   }
 
   emit(input: EventInput): KernelEvent {
+    if (this.fp !== null) this.fp.noteEvent({ ...input, cpu: this.cpu } as KernelEvent, this.store.live, (pid) => this.sleepingOn.get(pid));
     const e = this.store.append(input, this.now, this.cpu);
     if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
     // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
@@ -429,7 +454,14 @@ export class Runtime {
   }
 
   task(pid: number): TaskState | undefined {
+    if (this.fp !== null) this.fp.read(`task:${pid}`);
     return intMapGet(this.store.live.tasks, pid);
+  }
+
+  /** The address space of `tgid` (recorded as a read while footprints are recorded). */
+  mm(tgid: number): MmState | undefined {
+    if (this.fp !== null) this.fp.read(`mm:${tgid}`);
+    return intMapGet(this.store.live.memory, tgid);
   }
 
   // ---- hooks ------------------------------------------------------------------------------
@@ -613,6 +645,7 @@ export class Runtime {
 
   /** Whether `cpu` has a runnable task it may switch to (`runnableOn(cpu).length > 0`, without the copy). */
   hasRunnableOn(cpu: number): boolean {
+    if (this.fp !== null) this.fp.read('rq');
     const rq = this.store.live.runqueue;
     if (!this.bindingUsed) return rq.length > 0;
     for (const pid of rq) if (this.mayRunOn(pid, cpu)) return true;
@@ -647,11 +680,14 @@ export class Runtime {
 
   /** One scheduling step. Returns false when no CPU has anything to do, even after timers. */
   step(): boolean {
+    const fp = this.fp;
+    if (fp !== null) fp.begin(this.choices.length);
     this.now++;
     this.fireTimers();
     let cands = this.eligibleCpus();
     while (cands.length === 0 && this.timers.length > 0) {
       // Nothing runs until the next timer: jump the clock there (NO_HZ idle).
+      if (fp !== null) fp.readClock();
       this.now = Math.max(this.now, this.timers[0]!.at);
       this.fireTimers();
       cands = this.eligibleCpus();
@@ -666,6 +702,8 @@ export class Runtime {
     const ranPid = this.store.live.cpus[cpu]!.curr;
     this.runCpu(cpu);
     this.publishPreemptCount(cpu);
+    // RCU-sched's per-step look at the grace period: whether one is running and waits for this CPU.
+    if (fp !== null) fp.read('rcu');
     this.rcuCheckCpu(cpu);
     this.cpu = -1;
     this.running = null;
@@ -680,8 +718,19 @@ export class Runtime {
       this.stateHandedOut = false;
       void this.store.state;
     }
-    this.checkInvariants();
-    this.checkLiveness(cpu, ranPid);
+    if (fp === null) {
+      this.checkInvariants();
+      this.checkLiveness(cpu, ranPid);
+      return true;
+    }
+    fp.observing = true;
+    try {
+      this.checkInvariants();
+      this.checkLiveness(cpu, ranPid);
+    } finally {
+      fp.observing = false;
+    }
+    fp.end(cpu);
     return true;
   }
 
@@ -693,6 +742,8 @@ export class Runtime {
     this.stepCheckpoint = this.checkpoint();
     if (this.options.reclaim) this.reclaimChoice();
     // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
+    // Interrupt sources are due by the clock: a step that may take one depends on the step count.
+    if (this.fp !== null && this.options.interrupts !== null) this.fp.readClock();
     if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t)) {
       this.resume(t);
       return;
@@ -758,6 +809,7 @@ export class Runtime {
     if (this.options.interrupts !== null) this.irqs.switched(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
+    if (hooked && this.fp !== null) this.fp.readClock();
     if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
     return true;
   }
@@ -877,6 +929,7 @@ export class Runtime {
             this.voluntarySwitch(t);
             return;
           case 'spin':
+            if (this.fp !== null) this.fp.read(`lock:${cmd.lock}`);
             if (!this.granted(cmd.lock, t.pid)) t.spinning = cmd.lock;
             else t.atPoint = true;
             return;
@@ -903,8 +956,20 @@ export class Runtime {
   /** Answers a non-scheduling command at once. */
   command(t: TaskRt, cmd: Command): unknown {
     switch (cmd.op) {
-      case 'current':
-        return { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
+      case 'current': {
+        const cur = { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
+        const fp = this.fp;
+        if (fp === null) return cur;
+        // Recording: `now` is a read of the clock only if the code looks at it.
+        const now = cur.now;
+        return Object.defineProperty(cur, 'now', {
+          enumerable: true,
+          get: () => {
+            fp.readClock();
+            return now;
+          },
+        });
+      }
       case 'preempt': {
         if (this.cpu < 0) throw kernelBug('preempt count changed outside any CPU');
         const count = this.preempt[this.cpu]! + cmd.delta;
@@ -915,6 +980,7 @@ export class Runtime {
       case 'state':
         return this.handOutState();
       case 'sleepers':
+        if (this.fp !== null) this.fp.read(`wq:${cmd.channel}`);
         return this.sleepers(cmd.channel);
       case 'emit':
         // A sleep in interrupt context is refused before it is logged: an interrupt borrows the
@@ -1060,6 +1126,7 @@ export class Runtime {
     while (this.timers.length > 0 && this.timers[0]!.at <= this.now) {
       const { at, pid } = this.timers.shift()!;
       const t = this.task(pid);
+      if (this.fp !== null) this.fp.readClock();
       if (t !== undefined && t.state === 'sleeping' && t.wakeAt === at) this.emit({ type: 'sched/wakeup', pid, by: 0 });
     }
   }
@@ -1192,8 +1259,10 @@ export class Runtime {
     // A snapshot, not the working state: checks may keep what they are given (ktrace's flag
     // check remembers the task map it verified and compares trie nodes by identity). After the
     // step's flush the journal is empty, so this freezes the step's writes in place: no copy.
-    const s = this.store.state;
+    const snap = this.store.state;
     if (this.store.version === this.lastCheckedVersion && !this.ranCode) return;
+    // Recording: what the checks read is what they observe of every state (footprint.ts).
+    const s = this.fp === null ? snap : this.fp.view(() => snap);
     this.lastCheckedVersion = this.store.version;
     this.ranCode = false;
     for (const inv of this.invariants) {
@@ -1217,7 +1286,8 @@ export class Runtime {
    */
   private checkLiveness(cpu: number, ranPid: number): void {
     if (this.monitors.length === 0) return;
-    const s = this.store.state;
+    const snap = this.store.state;
+    const s = this.fp === null ? snap : this.fp.view(() => snap);
     for (const m of this.monitors) {
       if (this.isDisabled(m.plugin)) continue;
       let hot: string | null;

@@ -8,6 +8,7 @@ import { canonicalJson } from './canonical-json.js';
 import { LogSink } from './log-sink.js';
 import { coreReducer, copyRoot, initialWorkingState, type CoreWriter } from './reducers.js';
 import { Journal, freezeWorking, frozenCopy, own } from './working.js';
+import type { FootprintRecorder } from './footprint.js';
 
 /** A plugin's reducer: folds an event into the plugin's own slice. */
 export type SliceReducer = (slice: Draft<unknown>, event: KernelEvent, state: KernelState) => unknown;
@@ -118,6 +119,19 @@ export class EventStore {
   /** The working state, read-only: read it, never keep it (it changes under you); `state` is the snapshot to keep. */
   get live(): KernelState {
     return this.work;
+  }
+
+  /**
+   * The runtime's footprint recorder while an explorer records footprints (footprint.ts), else
+   * null: plugin reducers then read the state through its recording view and the event with
+   * its `time` recorded as a clock read. Written only by `Runtime.recordFootprints`.
+   */
+  recorder: FootprintRecorder | null = null;
+
+  /** The plugins whose reducers fold events of `type`. */
+  foldersOf(type: string): readonly string[] {
+    const list = this.pluginReducers.get(type);
+    return list === undefined ? [] : list.map((r) => r.plugin);
   }
 
   /** Called when a plugin reducer throws, before the event is retried without that plugin. */
@@ -277,13 +291,16 @@ export class EventStore {
 
   private foldPlugins(list: readonly PluginReducer[], s: CoreWriter, event: KernelEvent, j: Journal): void {
     const disabled = s.kernel.disabledPlugins;
+    const rec = this.recorder;
+    const seen = rec === null ? event : rec.eventView(event);
+    const state = rec === null ? (s as KernelState) : rec.state;
     for (const r of list) {
       if (disabled[r.plugin] !== undefined) continue;
       const before = s.plugins[r.plugin];
       let after: unknown;
       try {
         // The reducer sees the state as folded so far, its own slice as the draft.
-        after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, event, s as KernelState));
+        after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, seen, state));
       } catch (err) {
         throw new ReducerFailure(r.plugin, err);
       }

@@ -1,5 +1,5 @@
 import type { Scenario } from '../scenario.js';
-import { TracelabError } from '@tracelab/core';
+import { TracelabError, type FootprintSink } from '@tracelab/core';
 import { replay, replayString } from '../replay.js';
 import { KernelPool, isFailure, runSchedule, trimmed, type Picker } from './run.js';
 import { indexedPicker, type IndexedStrategy } from './strategies.js';
@@ -42,8 +42,9 @@ export function selfCheck(
   picker: Picker,
   index: number,
   pool?: KernelPool,
+  footprints?: FootprintSink,
 ): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
-  const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool);
+  const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool, footprints);
   if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
   let hash: string;
   try {

@@ -65,11 +65,14 @@ export class BoundedDfs {
   /**
    * `iterative` (the default) searches the whole tree with at most 0 preemptions, then at most
    * 1, ... up to `bound`, so a failure needing few preemptions is found in a small tree first
-   * (each deeper tree runs the shallower schedules again).
+   * (each deeper tree runs the shallower schedules again). `reduce: false` turns the
+   * visible-step reduction off: every alternative within the bound is tried (the unreduced
+   * search DPOR's soundness tests compare against).
    */
   constructor(
     readonly bound: number,
     iterative = true,
+    private readonly reduce = true,
   ) {
     this.current = iterative ? 0 : bound;
   }
@@ -129,7 +132,7 @@ export class BoundedDfs {
             }
             // Not for an interrupt: its handler nests inside the stepping CPU's own code, which
             // the commuting argument (steps of other CPUs) says nothing about.
-            if (preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
+            if (this.reduce && preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
               this.reducedCount++;
               continue;
             }

@@ -12,8 +12,9 @@ import type { KernelEvent } from '@tracelab/core';
  *
  * What this sees and what it does not: writes, as the events record them. A step that only reads
  * (a `getState()` that decides without emitting) has no footprint here, and the global clock
- * (every step advances it) is left out: see docs/explore.md, "Toward DPOR". That is why these
- * footprints measure coverage and do not prune.
+ * (every step advances it) is left out. That is why these footprints measure coverage and do not
+ * prune; the DPOR strategy prunes with the core's recorded footprints instead (read and write
+ * sets, the clock: core footprint.ts, docs/explore.md §4a).
  */
 
 /** Events that touch only the stepping task's own state (as dfs.ts's reduction has them). */

@@ -1,4 +1,4 @@
-import { TracelabError, createKernel, type ChoiceKind, type Kernel, type KernelState, type Strategy, type Violation } from '@tracelab/core';
+import { TracelabError, createKernel, type ChoiceKind, type FootprintSink, type Kernel, type KernelState, type Strategy, type Violation } from '@tracelab/core';
 import { scenarioKernelOptions, type Scenario } from '../scenario.js';
 
 export { EXPLORE_KERNEL_SEED } from '../scenario.js';
@@ -90,8 +90,9 @@ function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
  * Runs one schedule of `scenario`: a fresh kernel, the scenario's setup, then `run` until every
  * task exited, a violation halted it, or `maxSteps`. Every choice goes through `picker` and is
  * recorded with its kind and default, so the run can be shrunk and its preemptions counted.
+ * `footprints`: receives each step's footprint (the kernel records them for this run only).
  */
-export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker, pool?: KernelPool): RunOutcome {
+export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker, pool?: KernelPool, footprints?: FootprintSink): RunOutcome {
   const choices: Choice[] = [];
   let lastCpu = -1;
   let lastLog = 0;
@@ -136,7 +137,18 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
   };
   kernel = pool?.take(scenario, variant, strategy) ?? createKernel(scenarioKernelOptions(scenario, variant, strategy));
   scenario.setup(kernel, { variant, scale });
-  const r = kernel.run({ maxSteps: scenario.maxSteps });
+  if (footprints === undefined) {
+    const r = kernel.run({ maxSteps: scenario.maxSteps });
+    return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+  }
+  kernel.recordFootprints(footprints);
+  let r: ReturnType<Kernel['run']>;
+  try {
+    r = kernel.run({ maxSteps: scenario.maxSteps });
+  } finally {
+    // A pooled kernel goes back without a recorder: the next schedule may not want one.
+    kernel.recordFootprints(null);
+  }
   return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
 }
 

@@ -6,8 +6,8 @@ import type { ChoicePoint, Picker } from './run.js';
  * one fixed run whatever thread runs it, which is what lets workers split the numbers.
  */
 export type IndexedStrategy = 'random' | 'pct' | 'portfolio';
-export type StrategyName = IndexedStrategy | 'dfs';
-export const STRATEGIES: readonly StrategyName[] = ['portfolio', 'random', 'pct', 'dfs'];
+export type StrategyName = IndexedStrategy | 'dfs' | 'dpor';
+export const STRATEGIES: readonly StrategyName[] = ['portfolio', 'random', 'pct', 'dfs', 'dpor'];
 
 /** Preemption probabilities the random walk cycles through (a few preemptions or many). */
 const RANDOM_P = [0.05, 0.15, 0.4] as const;

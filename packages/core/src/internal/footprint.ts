@@ -1,0 +1,359 @@
+import type { CoreEventType, KernelEvent } from '../events.js';
+import { intMapGet } from '../int-map.js';
+import type { KernelState } from '../state.js';
+
+/**
+ * Step footprints for partial-order reduction (issue 20): what shared objects one scheduling
+ * step read and wrote, recorded by the core while an explorer asks for them
+ * (`kernel.recordFootprints`), and never otherwise.
+ *
+ * Objects are named as strings: `lock:<name>`, `task:<pid>`, `mm:<tgid>`, `cpu:<id>` (which task
+ * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
+ * `plugin:<name>` (a plugin's slice and the data it keeps outside the state), `wq:<channel>` (the
+ * tasks asleep on a wait channel), `rq` (the runqueue), `rcu` (RCU-sched's grace periods and
+ * callbacks), `kernel` (pid allocation, oopses, disabled plugins). `<family>:*` stands for every
+ * object of the family (code that iterated the task table, say). The clock is not an object:
+ * every step advances it, so a step that read it (`clockRead`) depends on every other step.
+ *
+ * Writes come from the step's events (what each core reducer writes, and the slice of every
+ * plugin whose reducer folds the event); reads from the working state handed to kernel and
+ * plugin code through a recording view (`view`), from the core primitives that read without
+ * an event (the runqueue a preemption point looks at, RCU-sched's per-step check, wait queues),
+ * and from plugin reducers reading the event's `time`.
+ */
+export interface StepFootprint {
+  /** The CPU that stepped. */
+  readonly cpu: number;
+  /** The index (in the run's choices) of the step's first choice: its `cpu` choice when it had one. */
+  readonly choiceAt: number;
+  readonly reads: readonly string[];
+  readonly writes: readonly string[];
+  /** The step read the clock (a timed sleep, a timer firing, `current().now`, `state.clock`, an event's `time`). */
+  readonly clockRead: boolean;
+  /** What the invariants and liveness monitors read after this step (they observe every state). */
+  readonly observed: readonly string[];
+}
+
+/** Receives each step's footprint at the end of the step. */
+export type FootprintSink = (step: StepFootprint) => void;
+
+type Rec = Record<string | number | symbol, unknown>;
+
+/** Keyed records of the state whose keys are objects of their own family. */
+const KEYED: Readonly<Record<string, string>> = { locks: 'lock', plugins: 'plugin', modules: 'module', functions: 'function' };
+/** Whole-table fields: reading them reads every object of the family. */
+const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:*', runqueue: 'rq', rcu: 'rcu', kernel: 'kernel' };
+
+/**
+ * The recorder of the step under way. Written only by the runtime's step loop (single-threaded):
+ * `begin` clears it, reads and writes accumulate, `end` hands the footprint to the sink.
+ */
+export class FootprintRecorder {
+  private readonly reads = new Set<string>();
+  private readonly writes = new Set<string>();
+  private readonly observed = new Set<string>();
+  /** Reads go to `observed` while the checks run (set by the runtime around them). */
+  observing = false;
+  private clock = false;
+  private choiceAt = 0;
+  private readonly liveView: KernelState;
+
+  constructor(
+    private readonly live: () => KernelState,
+    private readonly sink: FootprintSink,
+    /** The plugins whose reducers fold an event type (each writes its own slice). */
+    private readonly foldersOf: (type: string) => readonly string[],
+  ) {
+    this.liveView = this.view(live);
+  }
+
+  begin(choiceAt: number): void {
+    this.reads.clear();
+    this.writes.clear();
+    this.observed.clear();
+    this.clock = false;
+    this.choiceAt = choiceAt;
+  }
+
+  end(cpu: number): void {
+    this.sink({
+      cpu,
+      choiceAt: this.choiceAt,
+      reads: [...this.reads],
+      writes: [...this.writes],
+      clockRead: this.clock,
+      observed: [...this.observed],
+    });
+  }
+
+  read(object: string): void {
+    (this.observing ? this.observed : this.reads).add(object);
+  }
+
+  write(object: string): void {
+    this.writes.add(object);
+  }
+
+  readClock(): void {
+    if (!this.observing) this.clock = true;
+  }
+
+  /** The working state as kernel and plugin code see it while recording. */
+  get state(): KernelState {
+    return this.liveView;
+  }
+
+  /**
+   * A read-only view of the state `source()` returns that records what is read: keyed records
+   * per key, the CPU array per CPU, other fields as whole objects (what is under them is
+   * returned as it is). Each access goes to `source()` afresh, so a view kept across steps reads
+   * the state of the step that uses it, as the working state itself would.
+   */
+  view(source: () => KernelState): KernelState {
+    const keyed = (field: string, family: string): object =>
+      new Proxy(
+        {},
+        {
+          get: (_, key) => {
+            if (typeof key === 'string') this.read(`${family}:${key}`);
+            return ((source() as unknown as Rec)[field] as Rec)[key];
+          },
+          has: (_, key) => {
+            if (typeof key === 'string') this.read(`${family}:${key}`);
+            return key in ((source() as unknown as Rec)[field] as Rec);
+          },
+          ownKeys: () => {
+            this.read(`${family}:*`);
+            return Reflect.ownKeys((source() as unknown as Rec)[field] as Rec);
+          },
+          getOwnPropertyDescriptor: (_, key) => {
+            if (typeof key === 'string') this.read(`${family}:${key}`);
+            const d = Reflect.getOwnPropertyDescriptor((source() as unknown as Rec)[field] as Rec, key);
+            return d === undefined ? undefined : { ...d, configurable: true };
+          },
+        },
+      );
+    const views = new Map<string, object>();
+    for (const [field, family] of Object.entries(KEYED)) views.set(field, keyed(field, family));
+    const cpus = new Proxy([] as unknown[], {
+      get: (_, key) => {
+        const arr = source().cpus as unknown as Rec;
+        if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
+          this.read(`cpu:${key}`);
+          this.read(`pc:${key}`);
+        }
+        const v = arr[key];
+        return v;
+      },
+      has: (_, key) => key in (source().cpus as unknown as Rec),
+      ownKeys: () => {
+        this.read('cpu:*');
+        this.read('pc:*');
+        return Reflect.ownKeys(source().cpus);
+      },
+      getOwnPropertyDescriptor: (_, key) => {
+        if (key === 'length') return Reflect.getOwnPropertyDescriptor([], 'length');
+        const d = Reflect.getOwnPropertyDescriptor(source().cpus, key);
+        return d === undefined ? undefined : { ...d, configurable: true };
+      },
+    });
+    views.set('cpus', cpus);
+    return new Proxy({} as KernelState, {
+      get: (_, key) => {
+        if (typeof key !== 'string') return (source() as unknown as Rec)[key];
+        const v = views.get(key);
+        if (v !== undefined) return v;
+        if (key === 'clock') this.readClock();
+        else this.read(TABLES[key] ?? key);
+        return (source() as unknown as Rec)[key];
+      },
+      has: (_, key) => key in source(),
+      ownKeys: () => Reflect.ownKeys(source()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(source(), key);
+        return d === undefined ? undefined : { ...d, configurable: true };
+      },
+    });
+  }
+
+  /**
+   * The objects `e` writes, noted before it is folded (`state`: the state it is folded into, for
+   * the task's address space). Each core event type is listed, so a new one fails to compile
+   * until its footprint is written; every plugin reducer that folds the event writes its slice.
+   */
+  noteEvent(e: KernelEvent, state: KernelState, channelOf: (pid: number) => string | undefined): void {
+    const p = e as unknown as Rec;
+    const type = e.type as string;
+    const w = (o: string): void => this.write(o);
+    const task = (field = 'pid'): void => w(`task:${String(p[field])}`);
+    const writer = CORE_WRITES[type as CoreEventType] as CoreWrite | undefined;
+    if (writer !== undefined) {
+      writer(e, { w, task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
+    } else {
+      // A plugin's own event: its slice and whatever it keeps outside the state.
+      const slash = type.indexOf('/');
+      w(`plugin:${slash < 0 ? type : type.slice(0, slash)}`);
+    }
+    for (const plugin of this.foldersOf(type)) w(`plugin:${plugin}`);
+  }
+
+  /** The event as a plugin reducer sees it while recording: reading its `time` reads the clock. */
+  eventView(e: KernelEvent): KernelEvent {
+    return new Proxy(e, {
+      get: (t, key) => {
+        if (key === 'time') this.readClock();
+        return (t as unknown as Rec)[key];
+      },
+    });
+  }
+}
+
+interface WriteCtx {
+  w(object: string): void;
+  task(field?: string): void;
+  read(object: string): void;
+  clock(): void;
+  readonly state: KernelState;
+  readonly channelOf: (pid: number) => string | undefined;
+}
+type CoreWrite = (e: KernelEvent, c: WriteCtx) => void;
+
+// Events that change no shared state (a printk, an RCU read-side marker, an interrupt frame).
+const nothing: CoreWrite = () => undefined;
+const ownTask: CoreWrite = (_, c) => c.task();
+const mmOf = (c: WriteCtx, pid: number): void => {
+  const t = intMapGet(c.state.tasks, pid);
+  c.w(t === undefined ? 'mm:*' : `mm:${t.tgid}`);
+};
+
+/** What each core reducer writes (reducers.ts), and what it reads of other objects to do it. */
+const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: WriteCtx) => void } = {
+  'kernel/created': (_, c) => c.w('kernel'),
+  'kernel/plugin-registered': (_, c) => c.w('kernel'),
+  'kernel/oops': (e, c) => {
+    c.w('kernel');
+    if (e.plugin !== null) c.w(`plugin:${e.plugin}`);
+    if (e.cpu >= 0) c.w(`pc:${e.cpu}`);
+  },
+  'kernel/printk': nothing,
+  'kernel/function-defined': (e, c) => c.w(`function:${e.name}`),
+  'task/spawned': (e, c) => {
+    c.task();
+    c.w(`mm:${e.pid}`);
+    c.w('kernel');
+    c.w('rq');
+  },
+  'task/linked': ownTask,
+  'task/to-user': ownTask,
+  'fork/dup': (e, c) => {
+    c.task('child');
+    c.w(`mm:${e.child}`);
+    c.w('kernel');
+    c.read(`task:${e.parent}`);
+    mmOf(c, e.parent);
+  },
+  'fork/vfork-done': (e, c) => {
+    c.task('parent');
+    c.task('child');
+  },
+  'fork/link': (e, c) => {
+    c.task('child');
+    c.task('parent');
+  },
+  'task/flags': ownTask,
+  'task/exec': ownTask,
+  'task/exit': ownTask,
+  'task/zombie': ownTask,
+  'task/reparented': (e, c) => {
+    c.task();
+    c.task('parent');
+    // The old parent's children list: found through the task's record.
+    const t = intMapGet(c.state.tasks, e.pid);
+    c.w(t === undefined ? 'task:*' : `task:${t.parent}`);
+  },
+  'task/released': (e, c) => {
+    c.task();
+    const t = intMapGet(c.state.tasks, e.pid);
+    c.w(t === undefined ? 'task:*' : `task:${t.parent}`);
+    c.w('kernel');
+    c.w('rq');
+    c.w(`mm:${e.pid}`);
+  },
+  'task/sleep': (e, c) => {
+    c.task();
+    c.w(`wq:${e.on}`);
+    if (e.until !== null) c.clock();
+  },
+  'task/user-fault': ownTask,
+  'sched/wakeup': (e, c) => {
+    c.task();
+    c.w('rq');
+    c.read('cpu:*');
+    const on = c.channelOf(e.pid);
+    if (on !== undefined) c.w(`wq:${on}`);
+  },
+  'sched/switch': (e, c) => {
+    c.w(`cpu:${e.cpu}`);
+    c.w('rq');
+    if (e.prev !== 0) c.task('prev');
+    if (e.next !== 0) c.task('next');
+  },
+  'cpu/preempt-count': (e, c) => c.w(`pc:${e.cpu}`),
+  'irq/entry': nothing,
+  'irq/exit': nothing,
+  'syscall/enter': ownTask,
+  'syscall/exit': ownTask,
+  'fault/page': ownTask,
+  'fault/resolved': (e, c) => {
+    c.task();
+    mmOf(c, e.pid);
+  },
+  'mm/store': (e, c) => c.w(`mm:${e.tgid}`),
+  'mm/evicted': (e, c) => c.w(`mm:${e.tgid}`),
+  'fs/open': ownTask,
+  'lock/wait': (e, c) => c.w(`lock:${e.lock}`),
+  'lock/acquired': (e, c) => c.w(`lock:${e.lock}`),
+  'lock/released': (e, c) => c.w(`lock:${e.lock}`),
+  'rcu/read-lock': nothing,
+  'rcu/read-unlock': nothing,
+  'rcu/gp-start': (_, c) => {
+    // The grace period's start time is stored: the clock is read.
+    c.w('rcu');
+    c.clock();
+  },
+  'rcu/qs': (_, c) => c.w('rcu'),
+  'rcu/gp-end': (_, c) => c.w('rcu'),
+  'rcu/callback-queued': (_, c) => c.w('rcu'),
+  'rcu/callback-invoked': (_, c) => c.w('rcu'),
+  'signal/generate': ownTask,
+  'signal/deliver': ownTask,
+  'module/loaded': (e, c) => c.w(`module:${e.name}`),
+  'module/going': (e, c) => c.w(`module:${e.name}`),
+  'module/unloaded': (e, c) => c.w(`module:${e.name}`),
+};
+
+/** Whether two objects are the same or one is its family's `*` and the other in that family. */
+function same(a: string, b: string): boolean {
+  if (a === b) return true;
+  const i = a.indexOf(':');
+  const j = b.indexOf(':');
+  if (i < 0 || j < 0 || i !== j || a.slice(0, i) !== b.slice(0, j)) return false;
+  return a.endsWith(':*') || b.endsWith(':*');
+}
+
+function meets(writes: readonly string[], touched: readonly string[]): boolean {
+  for (const w of writes) for (const t of touched) if (same(w, t)) return true;
+  return false;
+}
+
+/**
+ * Whether two steps of different CPUs conflict (do not commute): one writes what the other reads
+ * or writes, or either read the clock (every step moves it). `observed` (what the checks read,
+ * gathered over a run or a search) counts as read by both: a check that looks at two objects
+ * sees the order of their writes.
+ */
+export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): boolean {
+  if (a.clockRead || b.clockRead) return true;
+  if (meets(a.writes, b.writes) || meets(a.writes, b.reads) || meets(b.writes, a.reads)) return true;
+  return observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed);
+}

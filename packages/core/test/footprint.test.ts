@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createKernel,
+  current,
+  definePlugin,
+  emit,
+  footprintsConflict,
+  getState,
+  mutexLock,
+  spinLock,
+  spinUnlock,
+  waitEvent,
+  wakeUp,
+  mutexUnlock,
+  schedPoint,
+  type KPath,
+  type StepFootprint,
+} from '@tracelab/core';
+
+/** Runs `threads` (one kernel thread each) on 2 CPUs, all picks 0, and returns every step's footprint. */
+function footprints(threads: Array<() => KPath<void>>): { steps: StepFootprint[]; hash: string } {
+  const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+  const steps: StepFootprint[] = [];
+  k.recordFootprints((s) => steps.push(s));
+  threads.forEach((t, i) => k.spawnKthread(t(), { comm: `t${i}` }));
+  const r = k.run({ maxSteps: 200 });
+  expect(r.violations).toEqual([]);
+  return { steps, hash: k.logHash() };
+}
+
+/** The steps that touched `object` (read or wrote it). */
+const touching = (steps: StepFootprint[], object: string) => steps.filter((s) => s.writes.includes(object) || s.reads.includes(object));
+
+describe('step footprints', () => {
+  it('a mutex step and a step of an unrelated task never conflict', () => {
+    const { steps } = footprints([
+      function* () {
+        yield* mutexLock('a');
+        yield* schedPoint();
+        yield* mutexUnlock('a');
+      },
+      function* () {
+        yield* schedPoint();
+        yield* schedPoint();
+      },
+    ]);
+    const lockSteps = steps.filter((s) => s.writes.includes('lock:a'));
+    expect(lockSteps.length).toBe(2);
+    // The other thread's point steps: neither lock nor runqueue writes (the first switch-ins excepted).
+    const others = steps.filter((s) => s.writes.length === 0 && s.reads.every((o) => !o.startsWith('lock:')));
+    expect(others.length).toBeGreaterThan(0);
+    for (const l of lockSteps) for (const o of others) expect(footprintsConflict({ ...l, cpu: 0 }, { ...o, cpu: 1 })).toBe(false);
+  });
+
+  it('two lockers of one lock conflict; lockers of two locks do not', () => {
+    const locker = (name: string) =>
+      function* () {
+        // The first step switches the thread in (a runqueue write): the lock comes after it.
+        yield* schedPoint();
+        yield* mutexLock(name);
+        yield* mutexUnlock(name);
+        // ... and before the exit (do_exit takes the tasklist lock: a conflict of its own).
+        yield* schedPoint();
+      };
+    const one = footprints([locker('m'), locker('m')]).steps.filter((s) => s.writes.includes('lock:m'));
+    expect(one.length).toBeGreaterThanOrEqual(2);
+    expect(footprintsConflict({ ...one[0]!, cpu: 0 }, { ...one[one.length - 1]!, cpu: 1 })).toBe(true);
+    const two = footprints([locker('x'), locker('y')]).steps;
+    const x = two.find((s) => s.writes.includes('lock:x'))!;
+    const y = two.find((s) => s.writes.includes('lock:y'))!;
+    expect(x.reads).toContain('lock:x');
+    expect(footprintsConflict({ ...x, cpu: 0 }, { ...y, cpu: 1 })).toBe(false);
+  });
+
+  it('spin locks: two spinners of one lock conflict, spinners of two locks do not', () => {
+    const spinner = (name: string) =>
+      function* () {
+        yield* schedPoint();
+        yield* spinLock(name);
+        yield* spinUnlock(name);
+        yield* schedPoint();
+      };
+    const one = footprints([spinner('s'), spinner('s')]).steps.filter((s) => s.writes.includes('lock:s'));
+    expect(one.length).toBeGreaterThanOrEqual(2);
+    expect(footprintsConflict({ ...one[0]!, cpu: 0 }, { ...one[one.length - 1]!, cpu: 1 })).toBe(true);
+    const two = footprints([spinner('s1'), spinner('s2')]).steps;
+    const a = two.find((s) => s.writes.includes('lock:s1'))!;
+    const b = two.find((s) => s.writes.includes('lock:s2'))!;
+    expect(footprintsConflict({ ...a, cpu: 0 }, { ...b, cpu: 1 })).toBe(false);
+  });
+
+  it('a wake-up reads the wait queue a sleeper writes: they conflict; a wake-up on another channel does not', () => {
+    let go = false;
+    const { steps } = footprints([
+      function* () {
+        yield* waitEvent('wq-a', () => go);
+      },
+      function* () {
+        yield* schedPoint();
+        go = true;
+        yield* wakeUp('wq-a');
+        yield* wakeUp('wq-b');
+      },
+    ]);
+    const sleep = steps.find((s) => s.writes.includes('wq:wq-a'))!;
+    const waker = steps.find((s) => s.reads.includes('wq:wq-a'))!;
+    expect(sleep).toBeDefined();
+    expect(waker.reads).toContain('wq:wq-b');
+    expect(footprintsConflict({ ...sleep, cpu: 0 }, { ...waker, cpu: 1 })).toBe(true);
+    expect(footprintsConflict({ ...sleep, cpu: 0 }, { cpu: 1, choiceAt: 0, reads: ['wq:wq-b'], writes: [], clockRead: false, observed: [] })).toBe(false);
+  });
+
+  it('a read through getState is recorded (a read-only step conflicts with the writer of what it read)', () => {
+    const { steps } = footprints([
+      function* () {
+        const s = yield* getState();
+        // Reads the lock without taking it: logs nothing.
+        void s.locks['m'];
+        yield* schedPoint();
+      },
+      function* () {
+        yield* mutexLock('m');
+        yield* mutexUnlock('m');
+      },
+    ]);
+    const reader = steps.find((s) => s.reads.includes('lock:m') && !s.writes.includes('lock:m'));
+    const writer = steps.find((s) => s.writes.includes('lock:m'));
+    expect(reader).toBeDefined();
+    expect(reader!.writes.filter((w) => w.startsWith('lock:'))).toEqual([]);
+    expect(footprintsConflict({ ...reader!, cpu: 0 }, { ...writer!, cpu: 1 })).toBe(true);
+  });
+
+  it('the clock: a step that looks at current().now conflicts with every step; one that does not, not', () => {
+    const { steps } = footprints([
+      function* () {
+        const me = yield* current();
+        void me.pid;
+        yield* schedPoint();
+        const again = yield* current();
+        if (again.now < 0) throw new Error('time runs backwards');
+      },
+    ]);
+    expect(steps.some((s) => s.clockRead)).toBe(true);
+    expect(steps.filter((s) => s.clockRead)).toHaveLength(1);
+    const clocked = steps.find((s) => s.clockRead)!;
+    expect(footprintsConflict({ ...clocked, cpu: 0 }, { cpu: 1, choiceAt: 0, reads: [], writes: [], clockRead: false, observed: [] })).toBe(true);
+  });
+
+  it("a plugin's events write its slice; its code's slice reads and its invariants' reads are recorded", () => {
+    const counter = definePlugin<{ bump(): KPath<void> }, { n: number }>({
+      name: 'counter',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.initSlice({ n: 0 });
+        (ctx.on as (type: string, reducer: (s: { n: number }) => void) => void)('counter/bump', (s) => {
+          s.n++;
+        });
+        ctx.invariant('counter/small', (state) => ((state.plugins as Record<string, { n: number }>)['counter']!.n > 10 ? 'too big' : null));
+        return {
+          *bump() {
+            const n = ctx.slice().n;
+            yield* (emit as (e: unknown) => KPath<unknown>)({ type: 'counter/bump', n });
+          },
+        };
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [counter], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    const api = (k.api as unknown as { counter: { bump(): KPath<void> } }).counter;
+    k.spawnKthread(
+      (function* () {
+        yield* api.bump();
+      })(),
+    );
+    k.run({ maxSteps: 50 });
+    const bump = touching(steps, 'plugin:counter').find((s) => s.writes.includes('plugin:counter'))!;
+    expect(bump.reads).toContain('plugin:counter');
+    expect(steps.some((s) => s.observed.includes('plugin:counter'))).toBe(true);
+  });
+
+  it('recording changes nothing in the run: the same log with and without', () => {
+    const threads = [
+      function* () {
+        yield* mutexLock('m');
+        yield* schedPoint();
+        yield* mutexUnlock('m');
+      },
+      function* () {
+        yield* mutexLock('m');
+        yield* mutexUnlock('m');
+      },
+    ];
+    const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    threads.forEach((t, i) => k.spawnKthread(t(), { comm: `t${i}` }));
+    k.run({ maxSteps: 200 });
+    expect(footprints(threads).hash).toBe(k.logHash());
+  });
+
+  it('refuses a sink that is not a function', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    expect(() => k.recordFootprints(42 as never)).toThrow(/sink must be a function/);
+  });
+});

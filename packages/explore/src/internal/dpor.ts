@@ -1,0 +1,471 @@
+import { footprintsConflict, type StepFootprint } from '@tracelab/core';
+import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
+
+/**
+ * Source-set DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 1),
+ * over CPUs as the threads of the interleaving, stateless (each schedule re-run from the start);
+ * bounded by preemptions as bounded POR (Coons, Musuvathi, McKinley, OOPSLA 2013).
+ * docs/explore.md §4 has the design and the soundness argument; in short:
+ *
+ * - A **step** is one scheduling step of the core: the CPU that stepped and its footprint
+ *   (core footprint.ts: what it read and wrote, recorded by the core). Two steps of different
+ *   CPUs are dependent when their footprints conflict.
+ * - The **`cpu` choices** are the scheduling decisions DPOR reduces: a `cpu` node explores only
+ *   the CPUs in its backtrack set, which races add to. Every other choice of a step (preempt,
+ *   which task, interrupts, stale reads, evictions) is **local** to the stepping CPU and is
+ *   branched in full, as the DFS does: a CPU with several possible next steps.
+ * - **Races.** After each run, for every pair of steps i < j of different CPUs that conflict
+ *   with no happens-before path between them through other steps, the initials of
+ *   notdep(i).j (the CPUs whose first step in that sequence has no predecessor in it) are
+ *   compared with the backtrack set at i; if they miss, one initial is added.
+ * - **Sleep sets** (unbounded search only): a CPU explored at a node, and every CPU explored
+ *   before it there, sleeps in the later siblings' subtrees until a step conflicting with its
+ *   step (the union of its footprints over every run of its subtree: its local variants
+ *   included) is taken. A run in which every eligible CPU sleeps is a redundant one.
+ * - **Bounded** (bound B): a backtrack CPU whose choice would take the schedule past B
+ *   preemptions is not added; to keep the low-preemption representatives of a trace, each race
+ *   also adds its CPU at the start of the scheduling block of step i (BPOR). Sleep sets are off
+ *   in a bounded search: a CPU put to sleep after a subtree that the bound cut short would hide
+ *   schedules the bound allows elsewhere.
+ */
+
+/** A `cpu` choice of the tree. */
+interface CpuNode {
+  readonly kind: 'cpu';
+  /** The eligible CPUs' ids, in option order. */
+  readonly cpus: readonly number[];
+  /** The option of the CPU that stepped last (the non-preemptive one). */
+  readonly dflt: number;
+  /** The eligible CPUs that were idle (their next step takes a task off the runqueue). */
+  readonly idle: readonly number[];
+  /** Deviations (preemptions, stale reads, evictions) of the schedule before this choice. */
+  readonly costBefore: number;
+  value: number;
+  /** CPU ids explored or being explored here. */
+  readonly done: Set<number>;
+  /** CPU ids to explore here (a superset of `done` once they run). */
+  readonly backtrack: Set<number>;
+  /** The sleep set entering this node: CPU id -> the footprint its sleeping step has. */
+  readonly sleep: ReadonlyMap<number, StepFootprint>;
+  /** For each CPU explored here, the union of its step's footprints over every run through it. */
+  readonly fps: Map<number, StepFootprint>;
+}
+
+/** Any other choice: its remaining alternatives, tried in order (as the DFS). */
+interface LocalNode {
+  readonly kind: 'local';
+  value: number;
+  readonly alts: number[];
+}
+
+type Node = CpuNode | LocalNode;
+
+export interface DporStats {
+  /** Distinct Mazurkiewicz traces (with their local choices) the runs of the last tree covered. */
+  readonly traces: number;
+  /** Runs stopped being new by their sleep sets (every eligible CPU asleep). */
+  readonly sleepBlocked: number;
+  /** Races found (pairs of steps reversed or already covered). */
+  readonly races: number;
+  /** Backtrack points added by races (BPOR block starts included). */
+  readonly backtracks: number;
+  /** Alternatives skipped because they would exceed the preemption bound. */
+  readonly bounded: number;
+  /** Schedules run in the tree of each bound (0, 1, ...); one entry when unbounded. */
+  readonly perBound: readonly number[];
+}
+
+const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
+
+function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
+  if (a === undefined) return b;
+  return {
+    cpu: b.cpu,
+    choiceAt: b.choiceAt,
+    reads: [...new Set([...a.reads, ...b.reads])],
+    writes: [...new Set([...a.writes, ...b.writes])],
+    clockRead: a.clockRead || b.clockRead,
+    observed: [],
+  };
+}
+
+/**
+ * The DPOR search. `bound`: the preemption bound (null: unbounded, for exhaustive
+ * verification); bounded searches are iterative over the bound (0, 1, ... B), as the DFS.
+ * Drive it as the DFS: `next()` gives the picker of the next schedule (null when the search is
+ * complete), `footprintSink()` the sink for the kernel's step footprints of that run, and
+ * `record(outcome)` takes the run back.
+ */
+export class Dpor {
+  // All fields: written only by next/record/the run's picker and sink, in the exploring thread.
+  private stack: Node[] = [];
+  private plan: number[] = [];
+  private started = false;
+  private current: number;
+  private readonly perBound: number[] = [];
+  private boundedCount = 0;
+  private raceCount = 0;
+  private backtrackCount = 0;
+  private blockedCount = 0;
+  private traceKeys = new Set<string>();
+  /** What invariants and monitors read, over every run so far: observed by every step. */
+  private observed = new Set<string>();
+  private observedList: string[] = [];
+  // The run under way:
+  private steps: StepFootprint[] = [];
+  /** Sleep sets of the run's new `cpu` nodes, by choice index. */
+  private newSleeps = new Map<number, ReadonlyMap<number, StepFootprint>>();
+  /** The idle eligible CPUs of the run's new `cpu` nodes, by choice index. */
+  private newIdle = new Map<number, number[]>();
+  /** The sleep set entering the next step (online, as the run goes). */
+  private sleepNow: ReadonlyMap<number, StepFootprint> = EMPTY_SLEEP;
+  /** The step at which the run found every eligible CPU asleep, or -1; and that step's choice index. */
+  private blockedAt = -1;
+  private blockedChoice = Infinity;
+  /** The index of the run's last `cpu` choice (to tell which step made one). */
+  private lastCpuChoice = -1;
+  private cpuNodeOfStep: Array<CpuNode | null> = [];
+
+  constructor(readonly bound: number | null) {
+    this.current = bound === null ? Infinity : 0;
+  }
+
+  private get sleepSets(): boolean {
+    return this.bound === null;
+  }
+
+  get stats(): DporStats {
+    return {
+      traces: this.traceKeys.size,
+      sleepBlocked: this.blockedCount,
+      races: this.raceCount,
+      backtracks: this.backtrackCount,
+      bounded: this.boundedCount,
+      perBound: [...this.perBound],
+    };
+  }
+
+  /** The picker for the next schedule, or null when the search is complete. */
+  next(): Picker | null {
+    if (this.started) {
+      for (;;) {
+        while (this.stack.length > 0 && this.pending(this.stack[this.stack.length - 1]!) === null) this.stack.pop();
+        if (this.stack.length > 0) break;
+        if (this.bound === null || this.current >= this.bound) return null;
+        this.current++;
+        this.traceKeys = new Set();
+        this.plan = [];
+        this.started = false;
+        break;
+      }
+      if (this.stack.length > 0) {
+        const top = this.stack[this.stack.length - 1]!;
+        const v = this.pending(top)!;
+        if (top.kind === 'cpu') {
+          top.done.add(top.cpus[v]!);
+          top.value = v;
+        } else {
+          top.alts.shift();
+          top.value = v;
+        }
+        this.plan = this.stack.map((n) => n.value);
+      }
+    }
+    this.started = true;
+    const level = this.bound === null ? 0 : this.current;
+    this.perBound[level] = (this.perBound[level] ?? 0) + 1;
+    this.steps = [];
+    this.newSleeps = new Map();
+    this.newIdle = new Map();
+    this.sleepNow = EMPTY_SLEEP;
+    this.blockedAt = -1;
+    this.blockedChoice = Infinity;
+    this.lastCpuChoice = -1;
+    this.cpuNodeOfStep = [];
+    const plan = this.plan;
+    const stack = this.stack;
+    return {
+      pick: (p) => {
+        const v = plan[p.index];
+        if (p.kind !== 'cpu') return v ?? 0;
+        this.lastCpuChoice = p.index;
+        // A `cpu` choice: the sleep set entering this step is that of its node (a replayed one)
+        // or the one carried along the run (a new one).
+        const known = p.index < stack.length ? stack[p.index] : undefined;
+        const sleep = known !== undefined && known.kind === 'cpu' ? known.sleep : this.sleepNow;
+        if (known === undefined) {
+          this.newSleeps.set(p.index, sleep);
+          const idle: number[] = [];
+          for (let o = 0; o < p.n; o++) if (p.pids[o] === 0) idle.push(p.cpus![o]!);
+          this.newIdle.set(p.index, idle);
+        }
+        if (v !== undefined) return v;
+        const dflt = p.same >= 0 ? p.same : 0;
+        if (!this.sleepSets || !sleep.has(p.cpus![dflt]!)) return dflt;
+        for (let o = 0; o < p.n; o++) if (!sleep.has(p.cpus![o]!)) return o;
+        // Every eligible CPU sleeps: what follows was covered elsewhere.
+        if (this.blockedAt < 0) {
+          this.blockedAt = this.steps.length;
+          this.blockedChoice = p.index;
+        }
+        return dflt;
+      },
+    };
+  }
+
+  /** The sink for the current run's step footprints (`kernel.recordFootprints`). */
+  footprintSink(): (fp: StepFootprint) => void {
+    return (fp) => this.onStep(fp);
+  }
+
+  private onStep(fp: StepFootprint): void {
+    this.steps.push(fp);
+    for (const o of fp.observed) {
+      if (!this.observed.has(o)) {
+        this.observed.add(o);
+        this.observedList.push(o);
+      }
+    }
+    if (!this.sleepSets) return;
+    // The sleep set after this step: the CPUs asleep before it, and those explored before this
+    // CPU at its node, whose steps commute with this one.
+    // The step's own `cpu` node, if it made a `cpu` choice and the plan replayed it.
+    const node = this.stack[fp.choiceAt];
+    const replayed = this.lastCpuChoice === fp.choiceAt && fp.choiceAt < this.plan.length && node !== undefined && node.kind === 'cpu';
+    const before = replayed ? node.sleep : this.sleepNow;
+    const next = new Map<number, StepFootprint>();
+    const keep = (q: number, f: StepFootprint): void => {
+      if (q !== fp.cpu && !footprintsConflict({ ...f, cpu: q }, fp, this.observedList)) next.set(q, f);
+    };
+    for (const [q, f] of before) keep(q, f);
+    if (replayed) {
+      for (const q of node.done) {
+        if (q === fp.cpu) continue;
+        const f = node.fps.get(q);
+        if (f !== undefined) keep(q, f);
+      }
+    }
+    this.sleepNow = next;
+  }
+
+  /** The next alternative of a node (an option index), or null when it has none left. */
+  private pending(n: Node): number | null {
+    if (n.kind === 'local') return n.alts.length > 0 ? n.alts[0]! : null;
+    let best: number | null = null;
+    for (const q of n.backtrack) {
+      if (n.done.has(q) || (this.sleepSets && n.sleep.has(q))) continue;
+      const o = n.cpus.indexOf(q);
+      if (o >= 0 && (best === null || o < best)) best = o;
+    }
+    return best;
+  }
+
+  /** Records the schedule just run with the picker from `next()` (its footprints went to the sink). */
+  record(outcome: RunOutcome): void {
+    const choices = outcome.choices;
+    const steps = this.steps;
+    // New positions become nodes.
+    let cost = 0;
+    for (let i = 0; i < choices.length; i++) {
+      const c = choices[i]!;
+      if (i >= this.plan.length) this.stack.push(this.newNode(c, i, cost));
+      cost += deviationCost(c);
+    }
+    // Each step's `cpu` node (when several CPUs could step), and the footprint unions.
+    const nodes: Array<CpuNode | null> = [];
+    for (let k = 0; k < steps.length; k++) {
+      const at = steps[k]!.choiceAt;
+      const end = k + 1 < steps.length ? steps[k + 1]!.choiceAt : choices.length;
+      const n = at < end ? this.stack[at] : undefined;
+      const node = n !== undefined && n.kind === 'cpu' ? n : null;
+      nodes.push(node);
+      if (node !== null) node.fps.set(steps[k]!.cpu, unionFp(node.fps.get(steps[k]!.cpu), steps[k]!));
+    }
+    this.cpuNodeOfStep = nodes;
+    const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
+    if (this.blockedAt >= 0) this.blockedCount++;
+    this.analyse(limit, choices);
+  }
+
+  private newNode(c: Choice, index: number, costBefore: number): Node {
+    if (c.kind === 'cpu') {
+      const cpus = c.cpus ?? [];
+      const chosen = cpus[c.value]!;
+      return {
+        kind: 'cpu',
+        cpus,
+        dflt: c.dflt,
+        idle: this.newIdle.get(index) ?? [],
+        costBefore,
+        value: c.value,
+        done: new Set([chosen]),
+        backtrack: new Set([chosen]),
+        sleep: this.newSleeps.get(index) ?? EMPTY_SLEEP,
+        fps: new Map(),
+      };
+    }
+    const alts: number[] = [];
+    // Past the point where every CPU slept, the run is redundant: nothing to branch on there.
+    if (c.kind !== 'fault' && index < this.blockedChoice) {
+      for (let v = 0; v < c.n; v++) {
+        if (v === c.value) continue;
+        const deviation =
+          (v !== c.dflt && (c.kind === 'preempt' || c.kind === 'irq' || c.kind === 'nmi' || c.kind === 'ipi')) ||
+          ((c.kind === 'memory' || c.kind === 'evict') && v !== 0);
+        if (deviation && costBefore + 1 > this.current) {
+          this.boundedCount++;
+          continue;
+        }
+        alts.push(v);
+      }
+    }
+    return { kind: 'local', value: c.value, alts };
+  }
+
+  /** Races of the run's first `limit` steps, their backtrack points, and the run's trace. */
+  private analyse(limit: number, choices: readonly Choice[]): void {
+    const steps = this.steps;
+    let ncpu = 0;
+    for (let k = 0; k < limit; k++) ncpu = Math.max(ncpu, steps[k]!.cpu + 1);
+    // vc[k][q]: 1 + the index of the latest step of CPU q that happens before or is step k.
+    const vc: Int32Array[] = [];
+    const prevSame = new Int32Array(ncpu).fill(-1);
+    const obs = this.observedList;
+    for (let j = 0; j < limit; j++) {
+      const sj = steps[j]!;
+      const p = prevSame[sj.cpu]!;
+      const past = p >= 0 ? Int32Array.from(vc[p]!) : new Int32Array(ncpu);
+      for (let i = j - 1; i >= 0; i--) {
+        const si = steps[i]!;
+        if (si.cpu === sj.cpu || past[si.cpu]! > i) continue;
+        if (!footprintsConflict(si, sj, obs)) continue;
+        this.raceCount++;
+        this.reverse(i, j, vc, past);
+        const vi = vc[i]!;
+        for (let q = 0; q < ncpu; q++) if (vi[q]! > past[q]!) past[q] = vi[q]!;
+      }
+      past[sj.cpu] = j + 1;
+      vc.push(past);
+      prevSame[sj.cpu] = j;
+    }
+    this.pendingIdle(limit, obs);
+    if (this.blockedAt < 0) this.traceKeys.add(this.traceKey(limit, vc, choices));
+  }
+
+  /**
+   * An idle CPU that could step but was not chosen has a pending step the run may never take
+   * (another CPU empties the runqueue first: a step that disables it). As in Flanagan and
+   * Godefroid's DPOR, that pending step (take a task off the runqueue: it writes the runqueue,
+   * the CPU and a task) races with the latest step of another CPU it conflicts with, at or
+   * before the point where it was pending: the idle CPU is tried there.
+   */
+  private pendingIdle(limit: number, obs: readonly string[]): void {
+    const steps = this.steps;
+    for (let i = 0; i < limit; i++) {
+      const node = this.cpuNodeOfStep[i];
+      if (node === null || node === undefined) continue;
+      for (const q of node.idle) {
+        if (q === steps[i]!.cpu || node.backtrack.has(q)) continue;
+        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['rq', 'rcu'], writes: ['rq', `cpu:${q}`, 'task:*'], clockRead: false, observed: [] };
+        for (let k = i; k >= 0; k--) {
+          if (steps[k]!.cpu === q || !footprintsConflict(steps[k]!, pending, obs)) continue;
+          const at = this.cpuNodeOfStep[k];
+          if (at !== null && at !== undefined) {
+            this.raceCount++;
+            if (at.cpus.includes(q)) this.addBacktrack(at, q);
+            else for (const c of at.cpus) this.addBacktrack(at, c);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** The race (i, j): makes sure an initial of notdep(i).j is explored at step i (and at i's block start, bounded). */
+  private reverse(i: number, j: number, vc: readonly Int32Array[], pastJ: Int32Array): void {
+    const node = this.cpuNodeOfStep[i];
+    if (node === null || node === undefined) return;
+    const steps = this.steps;
+    const pi = steps[i]!.cpu;
+    // v = the steps after i that i does not happen before, then j; its initials.
+    const v: number[] = [];
+    for (let k = i + 1; k < j; k++) if (vc[k]![pi]! <= i) v.push(k);
+    v.push(j);
+    const initials: number[] = [];
+    const seen = new Set<number>();
+    for (let a = 0; a < v.length; a++) {
+      const k = v[a]!;
+      const q = steps[k]!.cpu;
+      if (seen.has(q)) continue;
+      seen.add(q);
+      let first = true;
+      // j's clock so far: its predecessors after i, which is all that v holds.
+      const vk = k === j ? pastJ : vc[k]!;
+      for (let b = 0; b < a && first; b++) {
+        const m = v[b]!;
+        if (vk[steps[m]!.cpu]! > m) first = false;
+      }
+      if (first) initials.push(q);
+    }
+    for (const q of initials) if (node.backtrack.has(q)) return;
+    const pj = steps[j]!.cpu;
+    let pick = initials.includes(pj) && node.cpus.includes(pj) ? pj : -1;
+    if (pick < 0) for (const q of initials) if (node.cpus.includes(q)) pick = pick < 0 || q < pick ? q : pick;
+    if (pick < 0) {
+      // No initial can step at i: a dependency the footprints did not show; be safe, try every CPU.
+      for (const q of node.cpus) this.addBacktrack(node, q);
+    } else {
+      this.addBacktrack(node, pick);
+    }
+    if (this.bound !== null && pick >= 0) {
+      // BPOR: also at the start of the block of CPU pi's steps that i ends, where switching
+      // to `pick` may cost no preemption.
+      let b = i;
+      while (b > 0 && steps[b - 1]!.cpu === pi) b--;
+      if (b < i) {
+        const start = this.cpuNodeOfStep[b];
+        if (start !== null && start !== undefined && start.cpus.includes(pick)) this.addBacktrack(start, pick);
+      }
+    }
+  }
+
+  private addBacktrack(node: CpuNode, q: number): void {
+    if (node.backtrack.has(q)) return;
+    const o = node.cpus.indexOf(q);
+    const cost = node.costBefore + (o !== node.dflt ? 1 : 0);
+    if (cost > this.current) {
+      this.boundedCount++;
+      return;
+    }
+    node.backtrack.add(q);
+    this.backtrackCount++;
+  }
+
+  /**
+   * A run's Mazurkiewicz trace with its local choices: each CPU's steps in order, each with its
+   * local choices and its happens-before frontier counted in steps per CPU. Two runs that order
+   * only independent steps differently have the same key.
+   */
+  private traceKey(limit: number, vc: readonly Int32Array[], choices: readonly Choice[]): string {
+    const steps = this.steps;
+    const ordinal = new Int32Array(limit);
+    const count: number[] = [];
+    for (let k = 0; k < limit; k++) {
+      const q = steps[k]!.cpu;
+      ordinal[k] = count[q] ?? 0;
+      count[q] = (count[q] ?? 0) + 1;
+    }
+    const perCpu: string[][] = [];
+    for (let k = 0; k < limit; k++) {
+      const s = steps[k]!;
+      const end = k + 1 < steps.length ? steps[k + 1]!.choiceAt : choices.length;
+      const local: number[] = [];
+      for (let c = s.choiceAt; c < end; c++) if (choices[c]!.kind !== 'cpu') local.push(choices[c]!.value);
+      const frontier: number[] = [];
+      const v = vc[k]!;
+      for (let q = 0; q < v.length; q++) frontier.push(v[q]! === 0 ? 0 : ordinal[v[q]! - 1]! + 1);
+      (perCpu[s.cpu] ??= []).push(`${local.join(',')}/${frontier.join(',')}`);
+    }
+    return perCpu.map((l) => (l ?? []).join(' ')).join('|');
+  }
+}
