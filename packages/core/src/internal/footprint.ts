@@ -284,6 +284,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     c.w(`wq:${e.on}`);
     if (e.until !== null) c.clock();
   },
+  'task/traced': ownTask,
   'task/user-fault': ownTask,
   'sched/wakeup': (e, c) => {
     c.task();
