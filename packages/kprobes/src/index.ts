@@ -12,4 +12,5 @@ export { KPROBE_MUTEX } from './state.js';
 export { UNSAFE_VARIANTS } from './events.js';
 export type { KprobeHandler, KprobesApi, KprobesOptions, KprobesUnsafe, ResolvedKprobesOptions } from './events.js';
 export type { DetourBufferState, KprobeState, KprobesState } from './state.js';
-export { scenario } from './scenario.js';
+// The scenario is `@tracelab/kprobes/scenario`, not exported here: it imports @tracelab/explore
+// (Node-only), and the plugin must load anywhere a stack does (the viewer's browser page).

@@ -3,7 +3,8 @@ import { EEXIST, ENOENT, msleep, type Kernel, type TracelabError } from '@tracel
 import { explore, replay } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { eventsOf, expectClean, kernelWith, overSeeds } from '@tracelab/testing';
-import { KPROBES_INVARIANTS, kprobes, scenario, type KprobesOptions } from '../src/index.js';
+import { KPROBES_INVARIANTS, kprobes, type KprobesOptions } from '../src/index.js';
+import { scenario } from '../src/scenario.js';
 
 function kernel(options: KprobesOptions = {}, seed = 1): Kernel {
   return kernelWith({ plugins: [rcuTasks(), kprobes(options)], seed });

@@ -4,4 +4,4 @@
  * `@tracelab/kprobes` (its `sourceModule` points there, so worker threads import it from
  * there); the catalog lists it under `optprobe-free`.
  */
-export { scenario as optprobeFree } from '@tracelab/kprobes';
+export { scenario as optprobeFree } from '@tracelab/kprobes/scenario';

@@ -12,4 +12,5 @@ export { SRCU_INVARIANTS } from './internal/reducers.js';
 export { UNSAFE_VARIANTS } from './events.js';
 export type { ResolvedSrcuOptions, SrcuApi, SrcuOptions, SrcuUnsafe, SrcuWarnReason } from './events.js';
 export type { SrcuDomainState, SrcuGpState, SrcuReaderState, SrcuState, SrcuViolation } from './state.js';
-export { scenario } from './scenario.js';
+// The scenario is `@tracelab/srcu/scenario`, not exported here: it imports @tracelab/explore
+// (Node-only), and the plugin must load anywhere a stack does (the viewer's browser page).

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { EBUSY, TracelabError, msleep, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { eventsOf, expectClean, kernelWith, overSeeds } from '@tracelab/testing';
 import { explore, replay } from '@tracelab/explore';
-import { SRCU_INVARIANTS, UNSAFE_VARIANTS, scenario, srcu, type SrcuOptions } from '../src/index.js';
+import { SRCU_INVARIANTS, UNSAFE_VARIANTS, srcu, type SrcuOptions } from '../src/index.js';
+import { scenario } from '../src/scenario.js';
 
 /** A kernel with the srcu plugin and the static domains `a` and `b`. */
 function kernel(options: SrcuOptions = {}, seed = 1, strategy?: Strategy): Kernel {

@@ -3,6 +3,9 @@ import { gunzipSync } from 'node:zlib';
 import { createKernel, encodeSchedule, replay, replaySchedule, type KernelEvent } from '@tracelab/core';
 import { defaultScale, explore, lenientReplay, runSchedule } from '@tracelab/explore';
 import { catalog, scenario } from '@tracelab/scenarios';
+import { rcuTasks } from '@tracelab/rcu-tasks';
+import { srcu } from '@tracelab/srcu';
+import { tracepoints } from '@tracelab/tracepoints';
 import { describe, expect, it } from 'vitest';
 import { BUNDLED_PLUGINS, counterexampleOf, loadLog, parseNdjson, renderViewer, stackOf, stateDigest, viewerBundle } from '../src/index.js';
 import { Sha256 } from '../src/internal/sha256.js';
@@ -40,7 +43,21 @@ describe('loadLog: the stack from the log header, and damaged logs', () => {
     expect(loaded.error).toBeNull();
     expect(loaded.kernel!.logHash()).toBe(run.logHash());
     const registered = run.log.filter((e) => e.type === 'kernel/plugin-registered').map((e) => (e as KernelEvent<'kernel/plugin-registered'>).name);
-    expect(registered.sort()).toEqual(BUNDLED_PLUGINS.filter((p) => p !== 'memory-model').sort());
+    // memory-model, kprobes: the catalog's stacks below; tracepoints, srcu: the next test.
+    expect(registered.sort()).toEqual(BUNDLED_PLUGINS.filter((p) => !['memory-model', 'kprobes', 'tracepoints', 'srcu'].includes(p)).sort());
+  });
+
+  it('rebuilds a stack with tracepoints and srcu, options included', () => {
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [rcuTasks(), tracepoints({ unsafe: ['free-immediately'] }), srcu({ retryDelay: 3 })] });
+    k.spawn(function* (u) {
+      yield u.syscall('getpid', {});
+      yield u.exit(0);
+    });
+    k.run({ maxSteps: 10_000 });
+    const loaded = loadLog(ndjson(k));
+    expect(loaded.error).toBeNull();
+    expect(loaded.kernel!.logHash()).toBe(k.logHash());
+    expect(stackOf(k.log).map((p) => (p ? p.name : null))).toEqual(['rcu-tasks', 'tracepoints', 'srcu']);
   });
 
   it("rebuilds the catalog's stacks, unsafe variants' options included", () => {

@@ -1,10 +1,13 @@
 import { TracelabError, type KernelEvent, type PluginStack } from '@tracelab/core';
 import { ftrace } from '@tracelab/ftrace';
+import { kprobes } from '@tracelab/kprobes';
 import { ktrace } from '@tracelab/ktrace';
 import { markers } from '@tracelab/markers';
 import { memoryModel } from '@tracelab/memory-model';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { ringBuffer } from '@tracelab/ring-buffer';
+import { srcu } from '@tracelab/srcu';
+import { tracepoints } from '@tracelab/tracepoints';
 import { utrace } from '@tracelab/utrace';
 
 /** The plugin factories the page can rebuild a stack from, by the name a log registers. */
@@ -16,6 +19,9 @@ const FACTORIES: Readonly<Record<string, (options: never) => PluginStack[number]
   'ring-buffer': ringBuffer,
   utrace,
   'memory-model': memoryModel,
+  tracepoints,
+  srcu,
+  kprobes,
 };
 
 /** The names of the plugins the viewer bundles. */
