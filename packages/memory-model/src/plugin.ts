@@ -44,109 +44,133 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
         const m = s.plugins['memory-model'];
         return m !== undefined && m.firstWarning !== null ? m.firstWarning : null;
       });
-      // One memory per kernel run; see WeakMemory for what guards it. `kernel.reset` starts a
-      // new one (every path reads `mem` when it runs).
-      let mem = new WeakMemory(model === 'sc');
-      ctx.onReset(() => (mem = new WeakMemory(model === 'sc')));
-
-      function* pid(): KPath<number> {
-        return (yield* current()).pid;
-      }
-      function* load(loc: string, kind: AccessKind, acquire: boolean, dependent = false): KPath<MemValue> {
-        yield* schedPoint();
-        return yield* mem.load(yield* pid(), loc, kind, acquire, false, dependent);
-      }
-      function* store(loc: string, value: MemValue, kind: AccessKind, release: boolean): KPath<void> {
-        yield* schedPoint();
-        yield* mem.store(yield* pid(), loc, value, kind, release);
-      }
-      /** An RMW: a fully ordered one is a full barrier before and after; `next(old)` is the value to store, or null (cmpxchg failed). */
-      function* rmw(loc: string, order: RmwOrder, next: (old: MemValue) => MemValue | null): KPath<MemValue> {
-        yield* schedPoint();
-        const me = yield* pid();
-        const carry = mem.newestView(loc);
-        const old = yield* mem.load(me, loc, 'rmw', order === 'acquire', true);
-        const nv = next(old);
-        if (nv === null) return old;
-        if (order === 'mb') yield* mem.mb(me);
-        yield* mem.store(me, loc, nv, 'rmw', order === 'release' || order === 'mb', carry);
-        if (order === 'mb') yield* mem.mb(me);
-        return old;
-      }
-      function* fullBarrier(): KPath<void> {
-        yield* mem.mb(yield* pid());
-      }
-      const add =
-        (delta: number) =>
-        (old: MemValue): MemValue => {
-          if (typeof old !== 'number') throw new TracelabError('INVALID_OPTION', `memory-model: atomic add on a pointer value ${JSON.stringify(old)}`);
-          return old + delta;
-        };
-
-      return {
-        init: (loc, value) => mem.init(loc, value),
-        peek: (loc) => mem.peek(loc),
-        readOnce: (loc) => load(loc, 'once', false),
-        readOnceDep: (loc) => load(loc, 'once', false, true),
-        writeOnce: (loc, value) => store(loc, value, 'once', false),
-        plainRead: (loc) => load(loc, 'plain', false),
-        plainWrite: (loc, value) => store(loc, value, 'plain', false),
-        smpLoadAcquire: (loc) => load(loc, 'acquire', true),
-        smpStoreRelease: (loc, value) => store(loc, value, 'release', true),
-        rcuDereference: (loc) => load(loc, 'acquire', true),
-        rcuAssignPointer: (loc, value) => store(loc, value, 'release', true),
-        smpMb: fullBarrier,
-        smpMbAfterSpinlock: fullBarrier,
-        smpMbBeforeAtomic: fullBarrier,
-        smpMbAfterAtomic: fullBarrier,
-        *smpWmb() {
-          yield* mem.wmb(yield* pid());
-        },
-        *smpRmb() {
-          yield* mem.rmb(yield* pid());
-        },
-        xchg: (loc, value, order = 'mb') => rmw(loc, order, () => value),
-        cmpxchg: (loc, expected, value, order = 'mb') => rmw(loc, order, (old) => (old === expected ? value : null)),
-        *atomicAddReturn(loc, delta, order = 'mb') {
-          return ((yield* rmw(loc, order, add(delta))) as number) + delta;
-        },
-        *atomicAddUnless(loc, delta, unless) {
-          let added = false;
-          yield* rmw(loc, 'mb', (old) => {
-            if (old === unless) return null;
-            added = true;
-            return add(delta)(old);
-          });
-          return added;
-        },
-        *atomicAdd(loc, delta) {
-          yield* rmw(loc, 'relaxed', add(delta));
-        },
-        *spinLock(name) {
-          yield* coreSpinLock(name);
-          yield* mem.lockAcquired(yield* pid(), name);
-        },
-        *spinUnlock(name) {
-          yield* mem.lockReleasing(yield* pid(), name);
-          yield* coreSpinUnlock(name);
-        },
-        *rcuReadLock() {
-          yield* coreRcuReadLock();
-          yield* mem.readerStart(yield* pid());
-        },
-        *rcuReadUnlock() {
-          yield* mem.readerEnd(yield* pid());
-          yield* coreRcuReadUnlock();
-        },
-        *synchronizeRcu() {
-          yield* fullBarrier();
-          yield* coreSynchronizeRcu();
-          yield* fullBarrier();
-        },
-        *warnOn(cond, message) {
-          if (cond) yield* emit({ type: 'memory-model/warn', pid: yield* pid(), message });
-        },
-      };
+      // One memory per kernel run: `kernel.reset` starts a new one.
+      const run = new MemoryRun(model === 'sc');
+      ctx.onReset(() => run.reset());
+      return memoryModelApi(run);
     },
   });
+}
+
+/**
+ * The weak memory of one kernel run (see WeakMemory for what guards its contents). `mem` is
+ * replaced only by `reset` (kernel.reset); every kernel path reads it when it runs.
+ */
+class MemoryRun {
+  mem: WeakMemory;
+  constructor(private readonly sc: boolean) {
+    this.mem = new WeakMemory(sc);
+  }
+  reset(): void {
+    this.mem = new WeakMemory(this.sc);
+  }
+}
+
+function* pid(): KPath<number> {
+  return (yield* current()).pid;
+}
+
+function* load(run: MemoryRun, loc: string, kind: AccessKind, acquire: boolean, dependent = false): KPath<MemValue> {
+  yield* schedPoint();
+  return yield* run.mem.load(yield* pid(), loc, kind, acquire, false, dependent);
+}
+
+function* store(run: MemoryRun, loc: string, value: MemValue, kind: AccessKind, release: boolean): KPath<void> {
+  yield* schedPoint();
+  yield* run.mem.store(yield* pid(), loc, value, kind, release);
+}
+
+/** An RMW: a fully ordered one is a full barrier before and after; `next(old)` is the value to store, or null (cmpxchg failed). */
+function* rmw(run: MemoryRun, loc: string, order: RmwOrder, next: (old: MemValue) => MemValue | null): KPath<MemValue> {
+  yield* schedPoint();
+  const mem = run.mem;
+  const me = yield* pid();
+  const carry = mem.newestView(loc);
+  const old = yield* mem.load(me, loc, 'rmw', order === 'acquire', true);
+  const nv = next(old);
+  if (nv === null) return old;
+  if (order === 'mb') yield* mem.mb(me);
+  yield* mem.store(me, loc, nv, 'rmw', order === 'release' || order === 'mb', carry);
+  if (order === 'mb') yield* mem.mb(me);
+  return old;
+}
+
+function* fullBarrier(run: MemoryRun): KPath<void> {
+  yield* run.mem.mb(yield* pid());
+}
+
+const add =
+  (delta: number) =>
+  (old: MemValue): MemValue => {
+    if (typeof old !== 'number') throw new TracelabError('INVALID_OPTION', `memory-model: atomic add on a pointer value ${JSON.stringify(old)}`);
+    return old + delta;
+  };
+
+/** `kernel.api['memory-model']`: the kernel's accessors and barriers over one run's memory. */
+function memoryModelApi(run: MemoryRun): MemoryModelApi {
+  const barrier = () => fullBarrier(run);
+  return {
+    init: (loc, value) => run.mem.init(loc, value),
+    peek: (loc) => run.mem.peek(loc),
+    readOnce: (loc) => load(run, loc, 'once', false),
+    readOnceDep: (loc) => load(run, loc, 'once', false, true),
+    writeOnce: (loc, value) => store(run, loc, value, 'once', false),
+    plainRead: (loc) => load(run, loc, 'plain', false),
+    plainWrite: (loc, value) => store(run, loc, value, 'plain', false),
+    smpLoadAcquire: (loc) => load(run, loc, 'acquire', true),
+    smpStoreRelease: (loc, value) => store(run, loc, value, 'release', true),
+    rcuDereference: (loc) => load(run, loc, 'acquire', true),
+    rcuAssignPointer: (loc, value) => store(run, loc, value, 'release', true),
+    smpMb: barrier,
+    smpMbAfterSpinlock: barrier,
+    smpMbBeforeAtomic: barrier,
+    smpMbAfterAtomic: barrier,
+    *smpWmb() {
+      yield* run.mem.wmb(yield* pid());
+    },
+    *smpRmb() {
+      yield* run.mem.rmb(yield* pid());
+    },
+    xchg: (loc, value, order = 'mb') => rmw(run, loc, order, () => value),
+    cmpxchg: (loc, expected, value, order = 'mb') => rmw(run, loc, order, (old) => (old === expected ? value : null)),
+    *atomicAddReturn(loc, delta, order = 'mb') {
+      return ((yield* rmw(run, loc, order, add(delta))) as number) + delta;
+    },
+    *atomicAddUnless(loc, delta, unless) {
+      let added = false;
+      yield* rmw(run, loc, 'mb', (old) => {
+        if (old === unless) return null;
+        added = true;
+        return add(delta)(old);
+      });
+      return added;
+    },
+    *atomicAdd(loc, delta) {
+      yield* rmw(run, loc, 'relaxed', add(delta));
+    },
+    *spinLock(name) {
+      yield* coreSpinLock(name);
+      yield* run.mem.lockAcquired(yield* pid(), name);
+    },
+    *spinUnlock(name) {
+      yield* run.mem.lockReleasing(yield* pid(), name);
+      yield* coreSpinUnlock(name);
+    },
+    *rcuReadLock() {
+      yield* coreRcuReadLock();
+      yield* run.mem.readerStart(yield* pid());
+    },
+    *rcuReadUnlock() {
+      yield* run.mem.readerEnd(yield* pid());
+      yield* coreRcuReadUnlock();
+    },
+    *synchronizeRcu() {
+      yield* fullBarrier(run);
+      yield* coreSynchronizeRcu();
+      yield* fullBarrier(run);
+    },
+    *warnOn(cond, message) {
+      if (cond) yield* emit({ type: 'memory-model/warn', pid: yield* pid(), message });
+    },
+  };
 }
