@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { logToNdjson, createKernel, replay, replaySchedule, resolvePlugins, TracelabError, type Kernel } from '@tracelab/core';
 import { toChromeTrace } from '@tracelab/formats';
-import { cmdConvert, CONVERT_USAGE } from './convert.js';
+import { CONVERT_COMMAND } from './convert.js';
 import { formatSummary, summarize, type RunSummary } from './internal/summary.js';
 import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { composeScenario, defaultScenario, scenarios, type Session, type Composition } from './scenarios.js';
@@ -24,7 +24,7 @@ import { cmdView, VIEW_USAGE } from './view.js';
 import { DISTRIBUTED_USAGE, isDistributed } from './distributed-usage.js';
 import { cmdLitmus, LITMUS_USAGE } from './litmus.js';
 import { progressReporter } from './internal/progress.js';
-import { cliVersion, commandHelp, overview, sharedFlags, type CommandContext, type CommandSpec } from './internal/commands.js';
+import { cliVersion, commandHelp, overview, runCommand, type CommandContext, type CommandSpec } from './internal/commands.js';
 
 /** The queue and shard commands, loaded on use (BullMQ and ioredis are not small). */
 const distributed = (): Promise<typeof import('./distributed.js')> => import('./distributed.js');
@@ -502,12 +502,7 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
     help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`,
     run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)),
   },
-  {
-    name: 'convert',
-    summary: "a CTF trace (tracelab's, LTTng's) to Perfetto JSON or babeltrace2-like text",
-    help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`,
-    run: (argv, io) => cmdConvert(argv, io),
-  },
+  CONVERT_COMMAND,
   {
     name: 'explore',
     summary: "search a scenario variant's schedules for a violation, shrink it, print its replay string",
@@ -570,10 +565,6 @@ function cmdList(argv: readonly string[], io: CliIo): number {
 }
 
 /** A quiet io: errors only. */
-function quietIo(io: CliIo): CliIo {
-  const { progress: _progress, ...rest } = io;
-  return { ...rest, out: () => undefined };
-}
 
 /**
  * The `tracelab` command. Returns the exit code: 0 ok, 1 a check failed, 2 bad input; a
@@ -610,33 +601,8 @@ export function main(argv: readonly string[], io: CliIo): number | Promise<numbe
       io.err(`tracelab: unknown command ${JSON.stringify(cmd)}; commands: ${COMMANDS.map((c) => c.name).join(', ')} (tracelab help)`);
       return 2;
     }
-    const flags = sharedFlags(rest);
-    if (flags.help) {
-      io.out(commandHelp(spec));
-      return 0;
-    }
-    const ctx: CommandContext = { verbosity: flags.verbosity, json: flags.json };
-    const runIo = flags.verbosity === 'quiet' && !flags.json ? quietIo(io) : flags.json && io.progress !== undefined ? quietProgress(io) : io;
-    if (!flags.json || spec.json === 'native') {
-      const args = flags.json ? [...flags.rest, '--json'] : flags.rest;
-      const r = spec.run(args, runIo, ctx);
-      return typeof r === 'number' ? r : r.catch(failed);
-    }
-    // --json for a command that prints lines: its lines, in one document.
-    const lines: string[] = [];
-    const captured: CliIo = { ...quietProgress(io), out: (t) => void lines.push(...t.split('\n')) };
-    const done = (code: number): number => {
-      io.out(JSON.stringify({ command: spec.name, exitCode: code, output: lines }));
-      return code;
-    };
-    const r = spec.run(flags.rest, captured, ctx);
-    return typeof r === 'number' ? done(r) : r.catch(failed).then(done);
+    return runCommand(spec, rest, io);
   } catch (err) {
     return failed(err);
   }
-}
-
-function quietProgress(io: CliIo): CliIo {
-  const { progress: _progress, ...rest } = io;
-  return rest;
 }

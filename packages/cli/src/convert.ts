@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TracelabError } from '@tracelab/core';
 import { CtfChromeConverter, CtfReadError, openCtfTrace, type CtfEventStream } from '@tracelab/formats';
+import type { CommandSpec } from './internal/commands.js';
 
 /** The usage lines of `tracelab convert` (part of the CLI's usage text). */
 export const CONVERT_USAGE = `  tracelab convert <ctf-dir> [--to chrome|text] [--out FILE]
@@ -192,3 +193,11 @@ export function cmdConvert(argv: readonly string[], io: { out(text: string): voi
   }
   return warnings.length > 0 ? 1 : 0;
 }
+
+/** `tracelab convert`: `main` lists it, and `bin.js` runs it without loading the other commands. */
+export const CONVERT_COMMAND: CommandSpec = {
+  name: 'convert',
+  summary: "a CTF trace (tracelab's, LTTng's) to Perfetto JSON or babeltrace2-like text",
+  help: `usage:\n${CONVERT_USAGE}\nexit codes: 0 read to the end; 1 a damaged trace (what was read is still written); 2 bad usage`,
+  run: (argv, io) => cmdConvert(argv, io),
+};

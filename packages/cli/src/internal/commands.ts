@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { TracelabError } from '@tracelab/core';
 
 /**
  * The command framework: every `tracelab` command is one `CommandSpec` entry (name, one-line
@@ -89,4 +90,55 @@ export function overview(commands: readonly CommandSpec<never>[], version: strin
 /** `tracelab help <name>`. */
 export function commandHelp(c: CommandSpec<never>): string {
   return `tracelab ${c.name}: ${c.summary}\n\n${c.help.replace(/\n+$/, '')}\n\nshared options: -h/--help, --json, -q/--quiet, -v/--verbose (tracelab help)`;
+}
+
+function quietIo<Io extends CommandIo>(io: Io): Io {
+  const { progress: _progress, ...rest } = io;
+  return { ...rest, out: () => undefined } as unknown as Io;
+}
+
+function quietProgress<Io extends CommandIo>(io: Io): Io {
+  const { progress: _progress, ...rest } = io;
+  return rest as unknown as Io;
+}
+
+/**
+ * Runs one command with the shared flags (`--help`, `--json`, `-q`, `-v`) taken from its
+ * arguments: `main` after it found the command, and `bin.js` for the commands it loads alone
+ * (`convert`, so a conversion does not pay for loading every plugin). A `TracelabError` is
+ * printed and gives 2.
+ */
+export function runCommand<Io extends CommandIo>(spec: CommandSpec<Io>, rest: readonly string[], io: Io): number | Promise<number> {
+  const failed = (err: unknown): number => {
+    if (err instanceof TracelabError) {
+      io.err(`tracelab: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  };
+  try {
+    const flags = sharedFlags(rest);
+    if (flags.help) {
+      io.out(commandHelp(spec as CommandSpec<never>));
+      return 0;
+    }
+    const ctx: CommandContext = { verbosity: flags.verbosity, json: flags.json };
+    const runIo = flags.verbosity === 'quiet' && !flags.json ? quietIo(io) : flags.json && io.progress !== undefined ? quietProgress(io) : io;
+    if (!flags.json || spec.json === 'native') {
+      const args = flags.json ? [...flags.rest, '--json'] : flags.rest;
+      const r = spec.run(args, runIo, ctx);
+      return typeof r === 'number' ? r : r.catch(failed);
+    }
+    // --json for a command that prints lines: its lines, in one document.
+    const lines: string[] = [];
+    const captured: Io = { ...quietProgress(io), out: (t: string) => void lines.push(...t.split('\n')) };
+    const done = (code: number): number => {
+      io.out(JSON.stringify({ command: spec.name, exitCode: code, output: lines }));
+      return code;
+    };
+    const r = spec.run(flags.rest, captured, ctx);
+    return typeof r === 'number' ? done(r) : r.catch(failed).then(done);
+  } catch (err) {
+    return failed(err);
+  }
 }
