@@ -141,6 +141,7 @@ class Coordinator {
 
   /** Queues chunks and polls their results until the search is settled. */
   async run(): Promise<void> {
+    // Host-side wall clock, outside the simulation on purpose: only the progress report's rate.
     this.started = Date.now();
     for (const r of this.results.values()) this.workers.add(r.worker);
     this.advance();

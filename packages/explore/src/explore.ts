@@ -186,50 +186,25 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   // guarded by: this call (the DFS loop runs in this thread)
   let dfsRaces: Set<string> | null = null;
 
-  if (strategy === 'dfs') {
-    const dfs = new BoundedDfs(bound);
+  if (strategy === 'dfs' || strategy === 'dpor') {
+    // One thread: the tree is searched in order, whatever `workers` says.
+    const dfs = strategy === 'dfs' ? new BoundedDfs(bound) : null;
+    const dpor = strategy === 'dpor' ? new Dpor(dporBound) : null;
+    const tree: SearchTree = dfs ?? dpor!;
+    const label = dfs !== null ? `dfs(bound=${bound})` : `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
     const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
     if (options.coverage === true) dfsRaces = new Set<string>();
     for (;;) {
       if (schedules >= budget) break;
-      const picker = dfs.next();
+      const picker = tree.next();
       if (picker === null) {
         complete = true;
         break;
       }
-      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules);
+      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, undefined, dpor?.footprintSink());
       if (checked) selfChecks++;
       if (!ok) mismatches.push(schedules);
-      dfs.record(outcome);
-      if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
-      steps += outcome.steps;
-      schedules++;
-      if (outcome.violation !== null && !isFailure(outcome)) unfair++;
-      if (isFailure(outcome)) {
-        const values = outcome.choices.map((c) => c.value);
-        fail = { index: schedules - 1, invariant: outcome.violation!.name, label: `dfs(bound=${bound})`, picker: { pick: (p) => values[p.index] ?? 0 } };
-        break;
-      }
-      if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
-    }
-    dfsStats = { ...dfs.stats, bound };
-  } else if (strategy === 'dpor') {
-    // One thread, as the DFS: the tree is searched in order, whatever `workers` says.
-    const dpor = new Dpor(dporBound);
-    const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
-    const label = `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
-    if (options.coverage === true) dfsRaces = new Set<string>();
-    for (;;) {
-      if (schedules >= budget) break;
-      const picker = dpor.next();
-      if (picker === null) {
-        complete = true;
-        break;
-      }
-      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, undefined, dpor.footprintSink());
-      if (checked) selfChecks++;
-      if (!ok) mismatches.push(schedules);
-      dpor.record(outcome);
+      tree.record(outcome);
       if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
       steps += outcome.steps;
       schedules++;
@@ -241,7 +216,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       }
       if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
     }
-    dporStats = { ...dpor.stats, bound: dporBound };
+    if (dfs !== null) dfsStats = { ...dfs.stats, bound };
+    if (dpor !== null) dporStats = { ...dpor.stats, bound: dporBound };
   } else {
     const plan = planChunks(scenario, { ...options, variant, strategy, budget, seed, selfCheckEvery, scale, chunkSize: CHUNK });
     const results: ChunkResult[] = [];
@@ -281,6 +257,12 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     races: dfsRaces === null ? null : raceCoverage(dfsRaces),
     failure,
   };
+}
+
+/** What the DFS and DPOR searches share: the next schedule to run (null when the tree is done), and its outcome back. */
+interface SearchTree {
+  next(): Picker | null;
+  record(outcome: RunOutcome): void;
 }
 
 function diverged(scenario: Scenario, mismatches: readonly number[], selfChecks: number): TracelabError {
