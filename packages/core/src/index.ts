@@ -160,6 +160,6 @@ export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './err
 /** The strategies' PRNG (sfc32 seeded through splitmix32), for strategies written outside the core. */
 export { createPrng, type Prng } from './internal/prng.js';
 export { trackComm } from './comm.js';
-export { option, pluginOptions, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
+export { option, pluginOptions, type EarlierOptions, type OptionRule, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
 export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
 export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';

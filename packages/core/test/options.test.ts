@@ -60,3 +60,92 @@ describe('pluginOptions', () => {
     expect(() => resolve(Object.create({ on: 'no' }))).not.toThrow();
   });
 });
+
+describe('option combinators for what plugins need beyond the basic kinds', () => {
+  it('integer with no max reads "an integer >= min"', () => {
+    const r = pluginOptions('demo', { ticks: option.integer(0, 0) });
+    expect(r({ ticks: 2 ** 40 }).ticks).toBe(2 ** 40);
+    const err = thrown(() => r({ ticks: -1 }));
+    expect(err.message).toBe('demo: option ticks must be an integer >= 0, got -1');
+    expect(err.detail).toMatchObject({ plugin: 'demo', option: 'ticks' });
+  });
+
+  it('setOf takes one name or an array, counts a repeat once, keeps the order given or sorts', () => {
+    const r = pluginOptions('demo', { unsafe: option.setOf(['b', 'a', 'c']), sortedSet: option.setOf(['b', 'a', 'c'], { sorted: true }) });
+    expect(r({})).toEqual({ unsafe: [], sortedSet: [] });
+    expect(r({ unsafe: 'c', sortedSet: 'c' })).toEqual({ unsafe: ['c'], sortedSet: ['c'] });
+    const g = r({ unsafe: ['c', 'a', 'c'], sortedSet: ['c', 'a', 'c'] });
+    expect(g).toEqual({ unsafe: ['c', 'a'], sortedSet: ['a', 'c'] });
+    expect(Object.isFrozen(g.unsafe)).toBe(true);
+    for (const bad of ['d', ['a', 'd'], 3]) {
+      const err = thrown(() => r({ unsafe: bad }));
+      expect(err.code).toBe('INVALID_OPTION');
+      expect(err.message).toBe(`demo: option unsafe must be one of 'b', 'a', 'c', or an array of them, got ${JSON.stringify(bad)}`);
+      expect(err.detail).toMatchObject({ plugin: 'demo', option: 'unsafe' });
+    }
+  });
+
+  it('arrayOf checks every element, refuses repeats when distinct, and copies', () => {
+    const nonEmpty = (x: unknown): boolean => typeof x === 'string' && x.length > 0;
+    const r = pluginOptions('demo', {
+      names: option.arrayOf<string>([], 'non-empty names', nonEmpty, { distinct: true }),
+      globs: option.arrayOf(['*'], 'globs', nonEmpty),
+    });
+    expect(r(undefined)).toEqual({ names: [], globs: ['*'] });
+    const given = ['a', 'b'];
+    const g = r({ names: given, globs: ['x', 'x'] });
+    expect(g).toEqual({ names: ['a', 'b'], globs: ['x', 'x'] });
+    expect(g.names).not.toBe(given);
+    expect(Object.isFrozen(g.names)).toBe(true);
+    expect(thrown(() => r({ names: ['a', 'a'] })).message).toBe('demo: option names must be an array of non-empty names, each at most once, got ["a","a"]');
+    expect(thrown(() => r({ names: [''] })).message).toBe('demo: option names must be an array of non-empty names, each at most once, got [""]');
+    expect(thrown(() => r({ globs: 'x' })).message).toBe('demo: option globs must be an array of globs, got "x"');
+  });
+
+  it('defaultFrom computes a default from the options before it; a given value is checked as usual', () => {
+    const r = pluginOptions('demo', {
+      hz: option.integer(10, 1, 1000),
+      timeout: option.defaultFrom(option.integer(6000, 0), (o: { hz: number }) => 600 * o.hz),
+    });
+    expect(r({})).toEqual({ hz: 10, timeout: 6000 });
+    expect(r({ hz: 100 })).toEqual({ hz: 100, timeout: 60_000 });
+    expect(r({ hz: 100, timeout: 5 })).toEqual({ hz: 100, timeout: 5 });
+    expect(thrown(() => r({ timeout: -1 })).message).toBe('demo: option timeout must be an integer >= 0, got -1');
+  });
+
+  it('map turns the accepted value, given or default, using the options before it', () => {
+    const r = pluginOptions('demo', {
+      all: option.boolean(true),
+      dump: option.map(option.boolean(true), (v, o: { all: boolean }) => v && o.all),
+    });
+    expect(r({})).toEqual({ all: true, dump: true });
+    expect(r({ all: false })).toEqual({ all: false, dump: false });
+    expect(r({ dump: false })).toEqual({ all: true, dump: false });
+    expect(thrown(() => r({ all: false, dump: 'no' })).message).toBe('demo: option dump must be a boolean, got "no"');
+  });
+
+  it('rules check across options once every key is resolved, naming the keys', () => {
+    const r = pluginOptions('demo', { mode: option.oneOf('discard', ['discard', 'overwrite']), snapshot: option.boolean(false) }, [
+      {
+        options: ['snapshot', 'mode'],
+        check: (o) => (o.snapshot && o.mode !== 'overwrite' ? `snapshot needs mode 'overwrite', got mode '${o.mode}'` : undefined),
+      },
+    ]);
+    expect(r({ snapshot: true, mode: 'overwrite' })).toEqual({ mode: 'overwrite', snapshot: true });
+    const err = thrown(() => r({ snapshot: true }));
+    expect(err.code).toBe('INVALID_OPTION');
+    expect(err.message).toBe("demo: snapshot needs mode 'overwrite', got mode 'discard'");
+    expect(err.detail).toMatchObject({ plugin: 'demo', option: 'snapshot', options: ['snapshot', 'mode'] });
+    // A value its spec refuses is reported before any rule runs.
+    expect(thrown(() => r({ snapshot: 1 })).message).toBe('demo: option snapshot must be a boolean, got 1');
+  });
+
+  it('null is a value, not an absent option: refused unless the spec accepts it', () => {
+    const r = pluginOptions('demo', {
+      on: option.boolean(true),
+      uuid: option.custom<string | null>(null, 'a uuid or null', (v) => (v === null || typeof v === 'string' ? v : undefined)),
+    });
+    expect(thrown(() => r({ on: null })).message).toBe('demo: option on must be a boolean, got null');
+    expect(r({ uuid: null, on: undefined })).toEqual({ on: true, uuid: null });
+  });
+});
