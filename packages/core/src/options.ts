@@ -75,7 +75,7 @@ export const option = {
   setOf<T extends string>(values: readonly T[], { sorted = false }: { readonly sorted?: boolean } = {}): OptionSpec<readonly T[]> {
     return {
       default: Object.freeze([]),
-      expected: `${quoted(values)}, or an array of them`,
+      expected: `${quoted(values)}${values.length > 1 ? ',' : ''} or an array of them`,
       check: (v) => {
         const list: unknown[] = Array.isArray(v) ? v : [v];
         if (!list.every((x) => (values as readonly unknown[]).includes(x))) return undefined;

@@ -18,7 +18,7 @@ describe('rcuTasks(options)', () => {
   test.each([
     [{ hz: 0 }, /hz must be an integer from 1/],
     [{ hz: 1.5 }, /hz must be an integer/],
-    [{ stallTimeout: -1 }, /stallTimeout must be an integer from 0/],
+    [{ stallTimeout: -1 }, /^rcu-tasks: option stallTimeout must be an integer >= 0, got -1$/],
     [{ quiescentOnPreempt: 'yes' }, /quiescentOnPreempt must be a boolean/],
     [{ livenessBound: 0 }, /livenessBound/],
     [{ stallTimout: 5 }, /unknown option "stallTimout" \(known options: hz, stallTimeout/],

@@ -9,9 +9,10 @@ import { TracelabError, definePlugin, type Kernel, type TracelabPlugin } from '@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeCtfTrace } from '@tracelab/formats';
-import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary, ResolvedRingBufferOptions } from './events.js';
+import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary } from './events.js';
 import { registerRingBuffer } from './internal/plugin.js';
 import { faultsOf } from './internal/faults.js';
+import { recordedOptions, resolveOptions } from './internal/options.js';
 
 export { RingBuffer, ENODATA, RESERVE_RETRY } from './buffer.js';
 export type { RingBufferConfig, RingBufferMode, Delivery, ConsumedPacket, ReserveSlowPlan } from './buffer.js';
@@ -76,131 +77,6 @@ export const RING_BUFFER_INVARIANTS = {
   packets: 'ring-buffer/packets',
   overlap: 'ring-buffer/overlap',
 } as const;
-
-const KNOWN: ReadonlyArray<keyof RingBufferOptions> = [
-  'subbufSize',
-  'numSubbuf',
-  'mode',
-  'commitCounters',
-  'copyStrategy',
-  'enableAll',
-  'checks',
-  'uuid',
-  'statedump',
-  'events',
-  'interleave',
-  'deliverCas',
-  'reserveReread',
-  'switchTimer',
-  'readTimer',
-  'snapshot',
-  'interrupts',
-  'offsetUpdate',
-  'flushSwitch',
-];
-
-function resolveOptions(options: unknown): ResolvedRingBufferOptions {
-  const bad = (what: string): never => {
-    throw new TracelabError('INVALID_OPTION', `ring-buffer: ${what}`, { plugin: 'ring-buffer' });
-  };
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o))
-    if (!(KNOWN as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN.join(', ')})`);
-  const pow2 = (key: 'subbufSize' | 'numSubbuf', fallback: number, min: number): number => {
-    const v = o[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (v & (v - 1)) !== 0 || v > 2 ** 30)
-      bad(`${key} must be a power of two >= ${min}, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const oneOf = <T extends string>(key: keyof RingBufferOptions, values: readonly T[], fallback: T): T => {
-    const v = o[key] ?? fallback;
-    if (!(values as readonly unknown[]).includes(v)) bad(`${key} must be one of ${values.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
-    return v as T;
-  };
-  const bool = (
-    key: 'enableAll' | 'checks' | 'statedump' | 'interleave' | 'deliverCas' | 'reserveReread' | 'snapshot' | 'interrupts',
-    fallback = true,
-  ): boolean => {
-    const v = o[key] ?? fallback;
-    if (typeof v !== 'boolean') bad(`${key} must be a boolean, got ${JSON.stringify(v)}`);
-    return v as boolean;
-  };
-  const uuid = o['uuid'] ?? null;
-  if (uuid !== null && (typeof uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)))
-    bad(`uuid must be a lower-case text uuid, got ${JSON.stringify(uuid)}`);
-  const events = o['events'] ?? ['*'];
-  if (!Array.isArray(events) || !events.every((g) => typeof g === 'string' && /^[A-Za-z0-9_:*?]+$/.test(g)))
-    bad(`events must be an array of tracepoint names or globs (sched_*, syscall_entry_*), got ${JSON.stringify(events)}`);
-  const ticks = (key: 'switchTimer' | 'readTimer'): number => {
-    const v = o[key] ?? 0;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) bad(`${key} must be a whole number of ticks >= 0 (0: off), got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const mode = oneOf('mode', ['discard', 'overwrite'] as const, 'discard');
-  const snapshot = bool('snapshot', false);
-  if (snapshot && mode !== 'overwrite') bad(`snapshot needs mode 'overwrite' (a snapshot session's buffers are flight recorders), got mode '${mode}'`);
-  const readTimer = ticks('readTimer');
-  if (snapshot && readTimer > 0) bad('snapshot takes no readTimer: no consumer drains a snapshot session');
-  const interrupts = bool('interrupts', false);
-  const offsetUpdate = oneOf('offsetUpdate', ['cmpxchg', 'plain-store'] as const, 'cmpxchg');
-  const interleave = bool('interleave', false);
-  if (interrupts && interleave)
-    bad(
-      'interrupts and interleave together are not modelled (an interrupt inside the interleaved slow-path or check_deliver steps is not supported): use one or the other',
-    );
-  if (offsetUpdate !== 'cmpxchg' && !interrupts)
-    bad(
-      `offsetUpdate '${offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`,
-    );
-  return {
-    interrupts,
-    offsetUpdate,
-    flushSwitch: oneOf('flushSwitch', ['remote', 'ipi'] as const, 'remote'),
-    interleave,
-    deliverCas: bool('deliverCas'),
-    reserveReread: bool('reserveReread'),
-    switchTimer: ticks('switchTimer'),
-    readTimer,
-    snapshot,
-    events: events as string[],
-    subbufSize: pow2('subbufSize', 4096, 128),
-    numSubbuf: pow2('numSubbuf', 4, 2),
-    mode,
-    commitCounters: oneOf('commitCounters', ['local-remote', 'local-only'] as const, 'local-remote'),
-    copyStrategy: oneOf('copyStrategy', ['in-place', 'temporary-buffer', 'fault-in-restart', 'user-fault-read'] as const, 'in-place'),
-    enableAll: bool('enableAll'),
-    checks: bool('checks'),
-    uuid: uuid as string | null,
-    statedump: bool('statedump') && bool('enableAll'),
-  };
-}
-
-/** Options added by issue 22 (and issue 18's interrupts), with their defaults: recorded in the log only when set (see recordedOptions). */
-const LATER_DEFAULTS = {
-  interleave: false,
-  deliverCas: true,
-  reserveReread: true,
-  switchTimer: 0,
-  readTimer: 0,
-  snapshot: false,
-  interrupts: false,
-  offsetUpdate: 'cmpxchg',
-  flushSwitch: 'remote',
-} as const;
-
-/**
- * The options as the log records them. An option added after logs were recorded is left out
- * while it has its default, so the logs (and state digests) of runs that do not use it stay
- * as they were.
- */
-function recordedOptions(opts: ResolvedRingBufferOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...opts };
-  for (const [k, v] of Object.entries(LATER_DEFAULTS)) if (out[k] === v) delete out[k];
-  return out;
-}
 
 /**
  * The plugin factory: `createKernel({ plugins: [rcuTasks(), ringBuffer()] })`. With the

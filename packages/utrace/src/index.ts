@@ -4,7 +4,7 @@
  * resume actions folded by minimum, stop/resume, detach and utrace_barrier, examine, and the
  * clone/exec/exit/death/reap ordering. See the package README and docs/utrace.md.
  */
-import { TracelabError, definePlugin, type TracelabPlugin } from '@tracelab/core';
+import { TracelabError, definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
 import type { UtraceApi, UtraceState } from './events.js';
 import { utraceApi } from './internal/api.js';
 import { registerInvariants } from './internal/check.js';
@@ -62,26 +62,11 @@ export interface UtraceOptions {
   readonly releaseAt?: 'tracer-put' | 'last-kref';
 }
 
-const KNOWN_OPTIONS: ReadonlyArray<keyof UtraceOptions> = ['checks', 'releaseAt'];
-
-function resolveOptions(options: UtraceOptions): Required<UtraceOptions> {
-  const releaseAt = options?.releaseAt ?? 'tracer-put';
-  const bad = (what: string, detail: Record<string, unknown> = {}): never => {
-    throw new TracelabError('INVALID_OPTION', `utrace: ${what}`, { plugin: 'utrace', ...detail });
-  };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
-      bad(`unknown option ${JSON.stringify(key)} (known options: ${KNOWN_OPTIONS.join(', ')})`, { option: key, known: [...KNOWN_OPTIONS] });
-    }
-  }
-  const checks = options.checks ?? true;
-  if (typeof checks !== 'boolean') bad(`option checks must be a boolean, got ${JSON.stringify(checks)}`);
-  if (releaseAt !== 'tracer-put' && releaseAt !== 'last-kref') bad(`option releaseAt must be 'tracer-put' or 'last-kref', got ${JSON.stringify(releaseAt)}`);
-  return { checks, releaseAt };
-}
+/** `utrace(options)` resolved: an unknown key and a value of the wrong kind throw `INVALID_OPTION` naming the key and what it accepts. */
+const resolveOptions: (options: unknown) => Required<UtraceOptions> = pluginOptions('utrace', {
+  checks: option.boolean(true),
+  releaseAt: option.oneOf<Required<UtraceOptions>['releaseAt']>('tracer-put', ['tracer-put', 'last-kref']),
+});
 
 /**
  * The plugin factory: `createKernel({ plugins: [utrace()] })`, then

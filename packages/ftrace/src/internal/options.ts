@@ -1,4 +1,4 @@
-import { TracelabError, isGeneratorFunction } from '@tracelab/core';
+import { TracelabError, isGeneratorFunction, option, pluginOptions } from '@tracelab/core';
 import type { FgraphOps, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
 import { isPattern } from './glob.js';
 
@@ -103,21 +103,6 @@ export interface FtraceOptions {
   readonly fgraphReturn?: 'fgraph-array' | 'ret-stack-ops';
 }
 
-const OPTION_KEYS: ReadonlyArray<keyof FtraceOptions> = [
-  'freeTrampolineAfter',
-  'dynamicTrampolines',
-  'traceIdle',
-  'traceTick',
-  'idleTrampolines',
-  'checks',
-  'listWalk',
-  'shutdownWait',
-  'directCaller',
-  'slightRaceFix',
-  'cpuSync',
-  'recursionGuard',
-  'fgraphReturn',
-];
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
 const OPS_FLAGS: readonly FtraceOpsFlag[] = ['DYNAMIC', 'SAVE_REGS', 'IPMODIFY', 'RECURSION', 'RCU'];
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -138,44 +123,25 @@ export function describe(v: unknown): string {
   }
 }
 
-export function resolveOptions(options: unknown): ResolvedFtraceOptions {
-  const bad = (what: string): never => {
-    throw new TracelabError('INVALID_OPTION', `ftrace: ${what}`, { plugin: 'ftrace' });
-  };
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) bad(`unknown option ${JSON.stringify(key)} (known options: ${OPTION_KEYS.join(', ')})`);
-  }
-  const oneOf = <T extends string>(key: string, values: readonly T[], fallback: T): T => {
-    const v = o[key] ?? fallback;
-    if (!(values as readonly unknown[]).includes(v)) bad(`option ${key} must be ${values.map((x) => `'${x}'`).join(' or ')}, got ${describe(v)}`);
-    return v as T;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const v = o[key] ?? fallback;
-    if (typeof v !== 'boolean') bad(`option ${key} must be a boolean, got ${describe(v)}`);
-    return v as boolean;
-  };
-  return {
-    freeTrampolineAfter: oneOf('freeTrampolineAfter', ['rcu-tasks', 'rcu-sched'], 'rcu-tasks'),
-    dynamicTrampolines: bool('dynamicTrampolines', true),
-    traceIdle: bool('traceIdle', false),
-    traceTick: bool('traceTick', false),
-    idleTrampolines: oneOf('idleTrampolines', ['refuse', 'allow'], 'refuse'),
-    checks: bool('checks', true),
-    listWalk: oneOf('listWalk', ['atomic', 'steps'], 'atomic'),
-    shutdownWait: oneOf('shutdownWait', ['dynamic', 'trampoline-only'], 'dynamic'),
-    directCaller: bool('directCaller', false),
-    slightRaceFix: bool('slightRaceFix', true),
-    cpuSync: oneOf('cpuSync', ['tasks-rude', 'rcu-sched'], 'tasks-rude'),
-    recursionGuard: oneOf('recursionGuard', ['per-context', 'per-task'], 'per-context'),
-    fgraphReturn: oneOf('fgraphReturn', ['fgraph-array', 'ret-stack-ops'], 'fgraph-array'),
-  };
-}
+/**
+ * `ftrace(options)` resolved, in the order the log records the keys. An unknown key (a typo) and
+ * a value of the wrong kind throw `INVALID_OPTION` naming the key and what it accepts.
+ */
+export const resolveOptions: (options: unknown) => ResolvedFtraceOptions = pluginOptions('ftrace', {
+  freeTrampolineAfter: option.oneOf<ResolvedFtraceOptions['freeTrampolineAfter']>('rcu-tasks', ['rcu-tasks', 'rcu-sched']),
+  dynamicTrampolines: option.boolean(true),
+  traceIdle: option.boolean(false),
+  traceTick: option.boolean(false),
+  idleTrampolines: option.oneOf<ResolvedFtraceOptions['idleTrampolines']>('refuse', ['refuse', 'allow']),
+  checks: option.boolean(true),
+  listWalk: option.oneOf<ResolvedFtraceOptions['listWalk']>('atomic', ['atomic', 'steps']),
+  shutdownWait: option.oneOf<ResolvedFtraceOptions['shutdownWait']>('dynamic', ['dynamic', 'trampoline-only']),
+  directCaller: option.boolean(false),
+  slightRaceFix: option.boolean(true),
+  cpuSync: option.oneOf<ResolvedFtraceOptions['cpuSync']>('tasks-rude', ['tasks-rude', 'rcu-sched']),
+  recursionGuard: option.oneOf<ResolvedFtraceOptions['recursionGuard']>('per-context', ['per-context', 'per-task']),
+  fgraphReturn: option.oneOf<ResolvedFtraceOptions['fgraphReturn']>('fgraph-array', ['fgraph-array', 'ret-stack-ops']),
+});
 
 export function checkNames(where: string, what: string, v: unknown): readonly string[] {
   if (v === undefined) return [];

@@ -1,28 +1,14 @@
-import { TracelabError, definePlugin, describeValue, type TracelabPlugin } from '@tracelab/core';
+import { TracelabError, definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
-import { UNSAFE_VARIANTS, type KprobesApi, type KprobesOptions, type KprobesUnsafe, type ResolvedKprobesOptions } from '../events.js';
+import { UNSAFE_VARIANTS, type KprobesApi, type KprobesOptions, type ResolvedKprobesOptions } from '../events.js';
 import { INITIAL_KPROBES_STATE, type KprobesState } from '../state.js';
 import { callFunction, registerKprobe, slice, unregisterKprobe, type KprobesEnv } from './kprobes.js';
 import { KPROBES_INVARIANTS, registerReducers } from './reducers.js';
 
 export const KPROBES_VERSION = '0.1.0';
 
-function resolveOptions(options: unknown): ResolvedKprobesOptions {
-  const bad = (what: string): never => {
-    throw new TracelabError('INVALID_OPTION', `kprobes: ${what}`, { plugin: 'kprobes' });
-  };
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) bad(`options must be an object, got ${describeValue(options)}`);
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) if (key !== 'unsafe') bad(`unknown option ${JSON.stringify(key)} (known options: unsafe)`);
-  const raw = o['unsafe'] ?? [];
-  const unsafe: KprobesUnsafe[] = [];
-  for (const v of Array.isArray(raw) ? (raw as unknown[]) : [raw]) {
-    if (!(UNSAFE_VARIANTS as readonly unknown[]).includes(v)) bad(`unsafe: unknown variant ${describeValue(v)} (variants: ${UNSAFE_VARIANTS.join(', ')})`);
-    if (!unsafe.includes(v as KprobesUnsafe)) unsafe.push(v as KprobesUnsafe);
-  }
-  return { unsafe };
-}
+/** `kprobes(options)` resolved: an unknown key or variant throws `INVALID_OPTION` naming it and what is accepted. */
+const resolveOptions: (options: unknown) => ResolvedKprobesOptions = pluginOptions('kprobes', { unsafe: option.setOf(UNSAFE_VARIANTS) });
 
 /**
  * The plugin factory: `createKernel({ plugins: [rcuTasks(), kprobes()] })`. Needs `rcu-tasks`

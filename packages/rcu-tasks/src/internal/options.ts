@@ -1,4 +1,4 @@
-import { TracelabError } from '@tracelab/core';
+import { option, pluginOptions } from '@tracelab/core';
 
 export interface RcuTasksOptions {
   /**
@@ -38,51 +38,15 @@ export interface RcuTasksOptions {
 
 export type ResolvedRcuTasksOptions = Required<RcuTasksOptions>;
 
-/** The option keys `rcuTasks()` knows; any other key is a typo and is refused. */
-export const OPTION_KEYS: ReadonlyArray<keyof RcuTasksOptions> = [
-  'hz',
-  'stallTimeout',
-  'quiescentOnPreempt',
-  'traceQuiescentOnSwitch',
-  'checks',
-  'livenessBound',
-];
-
-export function resolveOptions(options: unknown): ResolvedRcuTasksOptions {
-  const bad = (what: string, detail: Record<string, unknown> = {}): never => {
-    throw new TracelabError('INVALID_OPTION', `rcu-tasks: ${what}`, { plugin: 'rcu-tasks', ...detail });
-  };
-  if (options === undefined) options = {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    bad(`options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
-      bad(`unknown option ${JSON.stringify(key)} (known options: ${OPTION_KEYS.join(', ')})`, { option: key, known: [...OPTION_KEYS] });
-    }
-  }
-  const bool = (name: keyof RcuTasksOptions, fallback: boolean): boolean => {
-    const v = o[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') bad(`option ${name} must be a boolean, got ${JSON.stringify(v)}`, { option: name });
-    return v as boolean;
-  };
-  const int = (name: keyof RcuTasksOptions, fallback: number, min: number, max: number): number => {
-    const v = o[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      bad(`option ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, { option: name });
-    }
-    return v as number;
-  };
-  const hz = int('hz', 10, 1, 100_000);
-  return {
-    hz,
-    stallTimeout: int('stallTimeout', 600 * hz, 0, Number.MAX_SAFE_INTEGER),
-    quiescentOnPreempt: bool('quiescentOnPreempt', false),
-    traceQuiescentOnSwitch: bool('traceQuiescentOnSwitch', false),
-    checks: bool('checks', true),
-    livenessBound: int('livenessBound', 10_000, 1, Number.MAX_SAFE_INTEGER),
-  };
-}
+/**
+ * `rcuTasks(options)` resolved. An unknown key (a typo) and a value of the wrong kind throw
+ * `INVALID_OPTION` naming the key and what it accepts.
+ */
+export const resolveOptions: (options: unknown) => ResolvedRcuTasksOptions = pluginOptions('rcu-tasks', {
+  hz: option.integer(10, 1, 100_000),
+  stallTimeout: option.defaultFrom(option.integer(6000, 0), (o: { hz: number }) => 600 * o.hz),
+  quiescentOnPreempt: option.boolean(false),
+  traceQuiescentOnSwitch: option.boolean(false),
+  checks: option.boolean(true),
+  livenessBound: option.integer(10_000, 1),
+});
