@@ -48,6 +48,6 @@ describe("flushSwitch: 'ipi'", () => {
     const d = runWorkload(1, {}, 1, 1);
     const dreg = d.log.find((e): e is KernelEvent<'kernel/plugin-registered'> => e.type === 'kernel/plugin-registered' && e.name === 'ring-buffer')!;
     expect(dreg.options).not.toHaveProperty('flushSwitch');
-    expect(() => runWorkload(1, { flushSwitch: 'smp' as never }, 1, 1)).toThrow(/flushSwitch must be one of 'remote', 'ipi'/);
+    expect(() => runWorkload(1, { flushSwitch: 'smp' as never }, 1, 1)).toThrow(/^ring-buffer: option flushSwitch must be 'remote' or 'ipi', got "smp"$/);
   });
 });

@@ -167,16 +167,32 @@ describe('the consumer is not traced by its own session', () => {
 
 describe('options', () => {
   test('bad options throw INVALID_OPTION', () => {
-    for (const o of [
-      { subbufSize: 100 },
-      { numSubbuf: 1 },
-      { mode: 'ring' },
-      { commitCounters: 'remote' },
-      { copyStrategy: 'x' },
-      { nope: 1 },
-      { uuid: 'X' },
-    ]) {
-      expect(() => ringBuffer(o as never)).toThrow(TracelabError);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ subbufSize: 100 }, 'option subbufSize must be a power of two from 128 to 2^30, got 100'],
+      [{ subbufSize: 2 ** 31 }, 'option subbufSize must be a power of two from 128 to 2^30, got 2147483648'],
+      [{ numSubbuf: 1 }, 'option numSubbuf must be a power of two from 2 to 2^30, got 1'],
+      [{ mode: 'ring' }, `option mode must be 'discard' or 'overwrite', got "ring"`],
+      [{ commitCounters: 'remote' }, `option commitCounters must be 'local-remote' or 'local-only', got "remote"`],
+      [{ copyStrategy: 'x' }, `option copyStrategy must be one of 'in-place', 'temporary-buffer', 'fault-in-restart', 'user-fault-read', got "x"`],
+      [{ uuid: 'X' }, 'option uuid must be a lower-case text uuid, or null, got "X"'],
+      [{ switchTimer: -1 }, 'option switchTimer must be an integer >= 0, got -1'],
+      [{ statedump: 'yes' }, 'option statedump must be a boolean, got "yes"'],
+    ];
+    for (const [o, message] of cases) {
+      let err: unknown;
+      try {
+        ringBuffer(o as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TracelabError);
+      expect((err as TracelabError).code).toBe('INVALID_OPTION');
+      expect((err as TracelabError).message).toBe(`ring-buffer: ${message}`);
+      expect((err as TracelabError).detail).toMatchObject({ plugin: 'ring-buffer', option: Object.keys(o)[0] });
     }
+    expect(() => ringBuffer({ nope: 1 } as never)).toThrow(/^ring-buffer: unknown option "nope" \(known options: interrupts, offsetUpdate, /);
+    // statedump is on only with enableAll; a null uuid is no uuid.
+    expect(ringBuffer({ enableAll: false }).options).toMatchObject({ enableAll: false, statedump: false });
+    expect(ringBuffer({ uuid: null } as never).options).toMatchObject({ uuid: null, statedump: true });
   });
 });

@@ -15,7 +15,9 @@ function codeOf(f: () => unknown): string | undefined {
 
 describe('bad input: coded errors naming what is wrong and where', () => {
   it('options: unknown keys, unknown unsafe variants and wrong types are INVALID_OPTION', () => {
-    expect(() => tracepoints({ unsafe: 'nope' as TracepointsUnsafe })).toThrow(/tracepoints: unsafe: unknown variant "nope" \(variants: free-immediately/);
+    expect(() => tracepoints({ unsafe: 'nope' as TracepointsUnsafe })).toThrow(
+      /^tracepoints: option unsafe must be one of 'free-immediately', 'free-with-call-rcu', .* or an array of them, got "nope"$/,
+    );
     expect(() => tracepoints({ typo: true } as TracepointsOptions)).toThrow(/unknown option "typo"/);
     expect(() => tracepoints({ logProbeCalls: 1 } as unknown as TracepointsOptions)).toThrow(/logProbeCalls must be a boolean, got 1/);
     expect(codeOf(() => tracepoints(null as unknown as TracepointsOptions))).toBe('INVALID_OPTION');
