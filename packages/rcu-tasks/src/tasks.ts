@@ -12,6 +12,8 @@
  * Every path takes the plugin instance (internal/instance.ts) first.
  */
 import {
+  gpKthread,
+  invokeCallbackBatch,
   current,
   emit,
   getState,
@@ -34,7 +36,7 @@ import type { HoldoutDropReason, HoldoutState, RcuTasksFlavour } from './events.
 import type { RcuTasksInstance } from './internal/instance.js';
 import { invokeCallback } from './internal/invoke.js';
 import type { ResolvedRcuTasksOptions } from './internal/options.js';
-import { flavourOf, intMapEntries, onRq, queuedCallbacks, rcuTasksSlice } from './internal/slice.js';
+import { flavourOf, intMapEntries, onRq, rcuTasksSlice } from './internal/slice.js';
 
 /** The GP kthreads' names, as in the kernel. */
 export const KTHREAD_COMM: Readonly<Record<RcuTasksFlavour, string>> = { tasks: 'rcu_tasks_kthre', trace: 'rcu_tasks_trace' };
@@ -69,44 +71,31 @@ export function* callRcuTasksFlavour(m: RcuTasksInstance, flavour: RcuTasksFlavo
  * rcu_tasks_kthread: take the whole list, wait for a grace period, invoke the batch; again
  * while callbacks keep coming; exit when none is queued.
  */
-export function* rcuTasksKthread(m: RcuTasksInstance, flavour: RcuTasksFlavour): KPath<void> {
-  const me = yield* current();
-  for (;;) {
-    const f = flavourOf(yield* getState(), flavour);
-    if (queuedCallbacks(f) === 0) {
-      yield* emit({ type: 'rcu-tasks/kthread-exit', flavour, pid: me.pid });
-      return;
-    }
-    const gp = f.completed + 1;
-    const first = f.takenThrough + 1;
-    const last = f.nextCallbackId - 1;
-    // The list grab: from here callbacks queued by anyone wait for the next GP.
-    yield* emit({ type: 'rcu-tasks/gp-start', flavour, gp, first, last });
-    if (flavour === 'tasks') yield* rcuTasksWaitGp(m, me.pid, gp);
-    else yield* rcuTasksTraceWaitGp(m, me.pid, gp);
-    yield* emit({ type: 'rcu-tasks/gp-end', flavour, gp });
-    yield* rcuTasksInvokeCbs(m, flavour, gp, first, last);
-    yield* msleep(m.batchDelay);
-  }
-}
-
-/** The batch of one GP, in queue order, each as its own callback (a failure is logged, not fatal). */
-function* rcuTasksInvokeCbs(m: RcuTasksInstance, flavour: RcuTasksFlavour, gp: number, first: number, last: number): KPath<void> {
-  let invoked = 0;
-  for (let id = first; id <= last; id++) {
-    const cb = m.closures[flavour].get(id);
-    m.closures[flavour].delete(id);
-    const failure = cb === undefined ? `callback ${id} has no closure (queued by a step that was rolled back)` : yield* invokeCallback(cb);
-    const label = cb?.label ?? '?';
-    if (failure === null) {
-      yield* emit({ type: 'rcu-tasks/callback-invoked', flavour, gp, id, label });
-      invoked++;
-    } else {
-      yield* emit({ type: 'rcu-tasks/callback-failed', flavour, gp, id, label, message: failure });
-    }
-    yield* schedPoint(); // cond_resched() between callbacks
-  }
-  yield* emit({ type: 'rcu-tasks/gp-done', flavour, gp, invoked });
+export function rcuTasksKthread(m: RcuTasksInstance, flavour: RcuTasksFlavour): KPath<void> {
+  return gpKthread({
+    counters: (s) => flavourOf(s, flavour),
+    *exit(pid) {
+      yield* emit({ type: 'rcu-tasks/kthread-exit', flavour, pid });
+    },
+    *gracePeriod({ gp, first, last }, pid) {
+      // The list grab: from here callbacks queued by anyone wait for the next GP.
+      yield* emit({ type: 'rcu-tasks/gp-start', flavour, gp, first, last });
+      if (flavour === 'tasks') yield* rcuTasksWaitGp(m, pid, gp);
+      else yield* rcuTasksTraceWaitGp(m, pid, gp);
+      yield* emit({ type: 'rcu-tasks/gp-end', flavour, gp });
+    },
+    *invoke(batch) {
+      // The batch in queue order, each as its own callback (a failure is logged, not fatal).
+      const { gp } = batch;
+      const invoked = yield* invokeCallbackBatch(m.closures[flavour], batch, invokeCallback, function* (id, label, failure) {
+        if (failure === null) yield* emit({ type: 'rcu-tasks/callback-invoked', flavour, gp, id, label });
+        else yield* emit({ type: 'rcu-tasks/callback-failed', flavour, gp, id, label, message: failure });
+        yield* schedPoint(); // cond_resched() between callbacks
+      });
+      yield* emit({ type: 'rcu-tasks/gp-done', flavour, gp, invoked });
+      yield* msleep(m.batchDelay);
+    },
+  });
 }
 
 /**

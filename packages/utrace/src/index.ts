@@ -4,7 +4,7 @@
  * resume actions folded by minimum, stop/resume, detach and utrace_barrier, examine, and the
  * clone/exec/exit/death/reap ordering. See the package README and docs/utrace.md.
  */
-import { TracelabError, definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
+import { definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
 import type { UtraceApi, UtraceState } from './events.js';
 import { utraceApi } from './internal/api.js';
 import { registerInvariants } from './internal/check.js';

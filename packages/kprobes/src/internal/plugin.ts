@@ -1,4 +1,4 @@
-import { TracelabError, definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
+import { definePlugin, option, pluginOptions, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import { UNSAFE_VARIANTS, type KprobesApi, type KprobesOptions, type ResolvedKprobesOptions } from '../events.js';
 import { INITIAL_KPROBES_STATE, type KprobesState } from '../state.js';

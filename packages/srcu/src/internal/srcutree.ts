@@ -13,6 +13,8 @@
  * which is what barrier A guarantees upstream.
  */
 import {
+  gpKthread,
+  invokeCallbackBatch,
   EBUSY,
   TracelabError,
   callbackPath,
@@ -240,38 +242,36 @@ function* srcuGp(env: SrcuEnv, domain: string, gp: number): KPath<void> {
  * queued callback, run a grace period, invoke the batch in queue order; again while callbacks
  * keep coming; exit when none is queued (the next call_srcu starts a new one).
  */
-function* srcuGpKthread(env: SrcuEnv, domain: string): KPath<void> {
-  const me = yield* current();
-  for (;;) {
-    const d = slice(yield* getState()).domains[domain]!;
-    if (d.nextCallbackId - 1 === d.takenThrough) {
-      yield* emit({ type: 'srcu/kthread-exit', domain, pid: me.pid });
-      return;
-    }
-    const gp = d.completed + 1;
-    const first = d.takenThrough + 1;
-    const last = d.nextCallbackId - 1;
-    // The list grab: callbacks queued from here wait for the next grace period.
-    yield* emit({ type: 'srcu/gp-start', domain, gp, first, last });
-    yield* srcuGp(env, domain, gp);
-    yield* emit({ type: 'srcu/gp-end', domain, gp });
-    const closures = env.closures.get(domain);
-    for (let id = first; id <= last; id++) {
-      const cb = closures?.get(id);
-      closures?.delete(id);
-      const label = cb?.label ?? '?';
-      let failure: string | null = cb === undefined ? `callback ${id} has no closure (queued by a step that was rolled back)` : null;
-      if (cb !== undefined) {
-        try {
-          yield* callbackPath(cb.fn());
-        } catch (err) {
-          failure = err instanceof Error ? err.message : String(err);
-        }
-      }
-      if (failure === null) yield* emit({ type: 'srcu/callback-invoked', domain, gp, id, label });
-      else yield* emit({ type: 'srcu/callback-failed', domain, gp, id, label, message: failure });
-    }
-    yield* schedPoint(); // cond_resched() after the batch
+function srcuGpKthread(env: SrcuEnv, domain: string): KPath<void> {
+  return gpKthread({
+    counters: (s) => slice(s).domains[domain]!,
+    *exit(pid) {
+      yield* emit({ type: 'srcu/kthread-exit', domain, pid });
+    },
+    *gracePeriod({ gp, first, last }) {
+      // The list grab: callbacks queued from here wait for the next grace period.
+      yield* emit({ type: 'srcu/gp-start', domain, gp, first, last });
+      yield* srcuGp(env, domain, gp);
+      yield* emit({ type: 'srcu/gp-end', domain, gp });
+    },
+    *invoke(batch) {
+      const { gp } = batch;
+      yield* invokeCallbackBatch(env.closures.get(domain), batch, runCallback, function* (id, label, failure) {
+        if (failure === null) yield* emit({ type: 'srcu/callback-invoked', domain, gp, id, label });
+        else yield* emit({ type: 'srcu/callback-failed', domain, gp, id, label, message: failure });
+      });
+      yield* schedPoint(); // cond_resched() after the batch
+    },
+  });
+}
+
+/** One SRCU callback, run to completion (it may block: it runs in process context); null, or why it failed. */
+function* runCallback(cb: Closure): KPath<string | null> {
+  try {
+    yield* callbackPath(cb.fn());
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
 }
 
