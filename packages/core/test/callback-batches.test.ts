@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { createKernel, gpKthread, invokeCallbackBatch, msleep, printk, type CallbackBatch, type KPath, type QueuedCallback } from '@tracelab/core';
+import { printks } from './helpers.js';
+
+function* runPlain(cb: QueuedCallback): KPath<string | null> {
+  try {
+    cb.fn();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+describe('invokeCallbackBatch', () => {
+  it('runs first..last in queue order, takes each out of the map, fails a missing closure, and counts what ran', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    const ran: string[] = [];
+    const closures = new Map<number, QueuedCallback>([
+      [1, { fn: () => void ran.push('a'), label: 'a' }],
+      [
+        3,
+        {
+          fn: () => {
+            throw new Error('broke');
+          },
+          label: 'c',
+        },
+      ],
+      [4, { fn: () => void ran.push('d'), label: 'd' }],
+      [5, { fn: () => void ran.push('e'), label: 'e' }],
+    ]);
+    const reports: Array<[number, string, string | null]> = [];
+    const invoked = k.call(
+      invokeCallbackBatch(closures, { gp: 1, first: 1, last: 4 }, runPlain, function* (id, label, failure) {
+        reports.push([id, label, failure]);
+      }),
+    );
+    expect(invoked).toBe(2);
+    expect(ran).toEqual(['a', 'd']);
+    expect(reports).toEqual([
+      [1, 'a', null],
+      [2, '?', 'callback 2 has no closure (queued by a step that was rolled back)'],
+      [3, 'c', 'broke'],
+      [4, 'd', null],
+    ]);
+    // Only the batch's ids are taken out; a later one stays for the next batch.
+    expect([...closures.keys()]).toEqual([5]);
+  });
+});
+
+describe('gpKthread', () => {
+  it('takes everything queued so far, runs a grace period, invokes the batch, again while callbacks come, and exits when none is queued', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    // The list's counters, as a plugin's slice would hold them (written only by this test's hooks).
+    const list = { completed: 0, takenThrough: 0, nextCallbackId: 3 };
+    const batches: CallbackBatch[] = [];
+    let exitedPid = 0;
+    const pid = k.spawnKthread(
+      gpKthread({
+        counters: () => list,
+        *exit(p) {
+          exitedPid = p;
+          yield* printk('exit');
+        },
+        *gracePeriod(batch) {
+          batches.push(batch);
+          list.takenThrough = batch.last;
+          yield* msleep(1);
+          list.completed = batch.gp;
+          // A callback queued during the first grace period waits for the next one.
+          if (batch.gp === 1) list.nextCallbackId = 4;
+        },
+        *invoke(batch) {
+          yield* printk(`invoke ${batch.first}..${batch.last}`);
+        },
+      }),
+      { comm: 'gp' },
+    );
+    k.run();
+    expect(batches).toEqual([
+      { gp: 1, first: 1, last: 2 },
+      { gp: 2, first: 3, last: 3 },
+    ]);
+    expect(exitedPid).toBe(pid);
+    expect(printks(k).map((p) => p.text)).toEqual(['invoke 1..2', 'invoke 3..3', 'exit']);
+  });
+});
