@@ -133,3 +133,34 @@ export function variantOf(s: Scenario, name: string): ScenarioVariant {
 export function defaultScale(s: Scenario): number {
   return s.scale?.default ?? 0;
 }
+
+/** An unsafe variant that is one value of its plugin's `unsafe` option: what it does, and the invariants its failure may name. */
+export interface UnsafeOptionVariant {
+  readonly description: string;
+  readonly expect: readonly string[];
+}
+
+/** A scenario's variants and the plugin options each one runs with (`unsafeOptionVariants`). */
+export interface UnsafeOptionVariants<U extends string> {
+  readonly variants: readonly ScenarioVariant[];
+  /** The plugin's options for `variant`: `{ unsafe: variant }` for an unsafe one, `{}` for `fixed`. */
+  options(variant: string): { readonly unsafe?: U };
+}
+
+/**
+ * The variants of a scenario whose unsafe variants are the values of its plugin's `unsafe`
+ * option (srcu, kprobes): `fixed` first (safe, `fixed` describes it), then one per entry of
+ * `unsafe`, named by its option value. The names and the options come from the one table, so a
+ * variant cannot run with another's options, and passing `options(variant)` to the plugin
+ * type-checks the names against its `unsafe` values.
+ */
+export function unsafeOptionVariants<U extends string>(fixed: string, unsafe: Readonly<Record<U, UnsafeOptionVariant>>): UnsafeOptionVariants<U> {
+  const names = Object.keys(unsafe) as U[];
+  return {
+    variants: [
+      { name: 'fixed', description: fixed, safe: true },
+      ...names.map((name): ScenarioVariant => ({ name, description: unsafe[name].description, safe: false, expect: unsafe[name].expect })),
+    ],
+    options: (variant) => ((names as readonly string[]).includes(variant) ? { unsafe: variant as U } : {}),
+  };
+}

@@ -1,5 +1,5 @@
 import { msleep, type KPath } from '@tracelab/core';
-import { defineScenario, watchGracePeriods } from '@tracelab/explore';
+import { defineScenario, unsafeOptionVariants, watchGracePeriods } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import type { KprobesApi } from './events.js';
 import { kprobes } from './internal/plugin.js';
@@ -27,6 +27,14 @@ function* caller(api: KprobesApi): KPath<void> {
   }
 }
 
+/** `fixed` is upstream; the unsafe variant is kprobes' `unsafe` option of the same name. */
+const VARIANTS = unsafeOptionVariants('unoptimize, synchronize_rcu_tasks, then free the buffer (CONFIG_PREEMPT upstream)', {
+  'free-after-rcu-sched': {
+    description: 'unoptimize, synchronize_sched, free: a preemption inside the buffer is an RCU-sched quiescent state, so the task resumes in freed memory',
+    expect: [KPROBES_INVARIANTS.noDetourUseAfterFree],
+  },
+});
+
 /**
  * Freeing an optprobe's detour buffer (SEMANTICS.md §4.2, "Optimized kprobes"; thread 003, where
  * optimized kprobes are named beside ftrace trampolines): `callers` kernel threads (more than a
@@ -41,16 +49,8 @@ export const scenario = defineScenario({
   maxSteps: 1500,
   scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: import.meta.url, exportName: 'scenario' },
-  variants: [
-    { name: 'fixed', description: 'unoptimize, synchronize_rcu_tasks, then free the buffer (CONFIG_PREEMPT upstream)', safe: true },
-    {
-      name: 'free-after-rcu-sched',
-      description: 'unoptimize, synchronize_sched, free: a preemption inside the buffer is an RCU-sched quiescent state, so the task resumes in freed memory',
-      safe: false,
-      expect: [KPROBES_INVARIANTS.noDetourUseAfterFree],
-    },
-  ],
-  plugins: (variant) => [rcuTasks(), kprobes(variant === 'free-after-rcu-sched' ? { unsafe: 'free-after-rcu-sched' } : {})],
+  variants: VARIANTS.variants,
+  plugins: (variant) => [rcuTasks(), kprobes(VARIANTS.options(variant))],
   setup(kernel, { scale }) {
     const api = kernel.api.kprobes;
     kernel.spawnKthread(tracer(api), { comm: 'tracer' });

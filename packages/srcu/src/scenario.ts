@@ -1,18 +1,23 @@
 import { msleep, type KPath } from '@tracelab/core';
-import { defineScenario } from '@tracelab/explore';
-import type { SrcuApi, SrcuOptions } from './events.js';
+import { defineScenario, unsafeOptionVariants } from '@tracelab/explore';
+import type { SrcuApi } from './events.js';
 import { srcu } from './internal/plugin.js';
 import { SRCU_INVARIANTS } from './internal/reducers.js';
 
 /** The domain the scenario's readers and updater share (DEFINE_STATIC_SRCU). */
 const DOMAIN = 'ss';
 
-/** The plugin options of each variant: `fixed` is upstream; the others each take one step of the grace period away. */
-const OPTIONS: Readonly<Record<string, SrcuOptions>> = {
-  fixed: {},
-  'single-scan': { unsafe: 'single-scan' },
-  'locks-before-unlocks': { unsafe: 'locks-before-unlocks' },
-};
+/** `fixed` is upstream; each unsafe variant is srcu's `unsafe` option of the same name and takes one step of the grace period away. */
+const VARIANTS = unsafeOptionVariants('SCAN1 on the idle slot, flip, SCAN2 on the old slot; each check sums unlocks, then (smp_mb A) locks', {
+  'single-scan': {
+    description: 'flip, then one drain check of the old slot: a reader that loaded the index before the previous flip is missed',
+    expect: [SRCU_INVARIANTS.gpWaitsForReaders],
+  },
+  'locks-before-unlocks': {
+    description: 'the drain check sums the locks first: a reader that migrates mid-check adds an unlock without its lock',
+    expect: [SRCU_INVARIANTS.gpWaitsForReaders],
+  },
+});
 
 /** Grace periods the updater waits for, back to back (a late reader needs two to be missed). */
 const GRACE_PERIODS = 2;
@@ -56,22 +61,8 @@ export const scenario = defineScenario({
   scale: { name: 'readers', default: 3, min: 2 },
   // Worker threads (`--workers`) import this very module again.
   sourceModule: { module: import.meta.url, exportName: 'scenario' },
-  variants: [
-    { name: 'fixed', description: 'SCAN1 on the idle slot, flip, SCAN2 on the old slot; each check sums unlocks, then (smp_mb A) locks', safe: true },
-    {
-      name: 'single-scan',
-      description: 'flip, then one drain check of the old slot: a reader that loaded the index before the previous flip is missed',
-      safe: false,
-      expect: [SRCU_INVARIANTS.gpWaitsForReaders],
-    },
-    {
-      name: 'locks-before-unlocks',
-      description: 'the drain check sums the locks first: a reader that migrates mid-check adds an unlock without its lock',
-      safe: false,
-      expect: [SRCU_INVARIANTS.gpWaitsForReaders],
-    },
-  ],
-  plugins: (variant) => [srcu({ staticDomains: [DOMAIN], ...(OPTIONS[variant] ?? {}) })],
+  variants: VARIANTS.variants,
+  plugins: (variant) => [srcu({ staticDomains: [DOMAIN], ...VARIANTS.options(variant) })],
   setup(kernel, { scale }) {
     const api = kernel.api.srcu;
     kernel.spawnKthread(updater(api), { comm: 'updater' });
