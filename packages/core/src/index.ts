@@ -163,3 +163,4 @@ export { trackComm } from './comm.js';
 export { option, pluginOptions, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
 export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
 export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';
+export { priorityIndex, withProbe, type Prioritised } from './probes.js';
