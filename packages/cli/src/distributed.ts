@@ -141,7 +141,13 @@ export async function cmdExploreDistributed(argv: readonly string[], io: CliIo):
     onStart: (s) =>
       io.err(`explore: exploration ${s.exploration} on ${flags.queue}: ${s.chunks} chunks of ${s.chunkSize} schedules, ${s.resumed} already in Redis`),
   }).finally(() => sink.end());
-  return reportExplore(sc, r, io, args, { exploration: r.exploration, codeVersion: r.codeVersion, resumed: r.resumed, chunkSize: r.chunkSize });
+  return reportExplore(
+    sc,
+    r,
+    io,
+    { ...args, label: args.name },
+    { exploration: r.exploration, codeVersion: r.codeVersion, resumed: r.resumed, chunkSize: r.chunkSize },
+  );
 }
 
 /** `tracelab merge FILE...`: 1 when the merged search found a violation, else 0. */

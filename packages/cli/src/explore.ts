@@ -115,7 +115,7 @@ function dporScope(r: ExploreResult): string {
   return d.bound === null ? `verified: all ${traces} (${runs})` : `verified: every interleaving up to ${d.bound} preemptions (${traces}, ${runs})`;
 }
 
-function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
+function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     if (r.dpor !== null) {
@@ -143,7 +143,7 @@ function printResult(sc: Scenario, r: ExploreResult, io: CliIo, out: string | nu
       '',
       `  replay string  ${f.replay}`,
       `  log hash       ${f.logHash}`,
-      `  re-run with    tracelab replay ${sc.name} '${f.replay}'`,
+      `  re-run with    tracelab replay ${label} '${f.replay}'`,
       ...(out !== null ? [`  wrote          ${join(out, 'events.ndjson')}, ${join(out, 'trace.json')}`, ctfLine(out, ctf)] : []),
     ].join('\n'),
   );
@@ -231,10 +231,12 @@ export function reportExplore(
   sc: Scenario,
   r: ExploreResult,
   io: CliIo,
-  args: { readonly out: string; readonly json: boolean },
+  args: { readonly out: string; readonly json: boolean; readonly label?: string },
   extra: Record<string, unknown> = {},
 ): number {
   const { out, json } = args;
+  // What the user typed to name the scenario (a module path for a scenario of their own), as a shell word.
+  const label = shellWord(args.label ?? sc.name);
   let ctf: CtfOutput | null = null;
   let wrote: string | null = null;
   let outFailure: string | null = null;
@@ -256,7 +258,7 @@ export function reportExplore(
       if (made.ctf !== null) ctf = { ...made.ctf, dir: join(w.dir, 'ctf') };
     } catch (err) {
       if (!(err instanceof TracelabError)) throw err;
-      outFailure = `${err.message}; the counterexample is the replay string above: tracelab replay ${sc.name} '${f.replay}'`;
+      outFailure = `${err.message}; the counterexample is the replay string above: tracelab replay ${label} '${f.replay}'`;
     }
   }
   if (json) {
@@ -275,13 +277,18 @@ export function reportExplore(
       ),
     );
   } else {
-    printResult(sc, r, io, wrote, ctf);
+    printResult(sc, label, r, io, wrote, ctf);
   }
   if (outFailure !== null) {
     io.err(`tracelab: ${outFailure}`);
     return 2;
   }
   return r.found ? 1 : 0;
+}
+
+/** `s` as one shell word: bare when it is only safe characters, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[\w./#@:+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -311,7 +318,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
   });
   p.end();
-  return reportExplore(sc, r, io, { out, json });
+  return reportExplore(sc, r, io, { out, json, label: args.name });
 }
 
 /**

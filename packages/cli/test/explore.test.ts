@@ -174,6 +174,8 @@ describe('a scenario of your own, by module path (path/to/file.mjs#exportName)',
     const text = t.out.join('\n');
     expect(text).toMatch(/VIOLATION ktrace\/flag/);
     const replayString = /replay string {2}(\S+)/.exec(text)![1]!;
+    // The printed command names the module, as typed, so it can be pasted back.
+    expect(text).toContain(`re-run with    tracelab replay ${fixture}#myRace '${replayString}'`);
     expect(existsSync(join(t.cwd, 'found', 'events.ndjson'))).toBe(true);
     const r = io();
     expect(await main(['replay', `${fixture}#myRace`, replayString], r.io)).toBe(1);

@@ -164,3 +164,4 @@ export { option, pluginOptions, type EarlierOptions, type OptionRule, type Optio
 export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
 export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';
 export { gpKthread, invokeCallbackBatch, type CallbackBatch, type CallbackListCounters, type GpKthreadRound, type QueuedCallback } from './callback-batches.js';
+export { priorityIndex, withProbe, type Prioritised } from './probes.js';

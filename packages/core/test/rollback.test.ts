@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TracelabError, createKernel, definePlugin, emit, kthreadRun, msleep, type KPath } from '@tracelab/core';
+import { TracelabError, createKernel, definePlugin, emit, kthreadRun, msleep, mutexLock, mutexUnlock, schedPoint, type KPath } from '@tracelab/core';
 
 declare module '@tracelab/core' {
   interface EventMap {
@@ -74,6 +74,38 @@ describe('an oopsed step takes back what it changed outside the state', () => {
     const r = k.run();
     expect(r.waiting).toEqual([]);
     expect(r.done).toBe(true);
+  });
+
+  it("an oops inside a locked region leaves the lock held, as the kernel's does, even when the path unlocks in a finally block", () => {
+    // The finally's unlock runs while the exception unwinds, in the step that oopses, and is
+    // undone with the rest of that step: the lock stays with the dead task, and the next
+    // locker waits for ever (the kernel's "task exited with locks held").
+    const k = createKernel({ cpus: 1, seed: 1 });
+    k.spawnKthread(
+      (function* holder(): KPath<void> {
+        yield* mutexLock('L');
+        try {
+          yield* schedPoint();
+          boom();
+        } finally {
+          yield* mutexUnlock('L');
+        }
+      })(),
+      { comm: 'holder' },
+    );
+    k.spawnKthread(
+      (function* next(): KPath<void> {
+        yield* schedPoint();
+        yield* mutexLock('L');
+        yield* mutexUnlock('L');
+      })(),
+      { comm: 'next' },
+    );
+    const r = k.run();
+    expect(k.log.filter((e) => e.type === 'kernel/oops').map((e) => e.killed)).toEqual([1]);
+    expect(k.log.some((e) => e.type === 'lock/released' && e.lock === 'L')).toBe(false);
+    expect(k.state.locks['L']).toMatchObject({ owner: 1, waiters: [2] });
+    expect(r.violations.map((v) => v.name)).toEqual(['kernel/stuck']);
   });
 
   it('a function patched in the step is unpatched again: its handler never runs', () => {

@@ -30,6 +30,7 @@ import {
   synchronizeRcu,
   waitEvent,
   wakeUp,
+  withProbe,
   type KPath,
   type KernelState,
 } from '@tracelab/core';
@@ -112,9 +113,7 @@ export function* markerEntryAddProbe(m: MarkersInstance, entry: Entry, probe: Ma
   if (yield* shouldFailAlloc()) return -ENOMEM;
   const old = entry.ptype === 1 ? entry.multi : null;
   // Inserted before the first probe of strictly lower priority (tracepoint_probe_register_prio).
-  const at = closures.findIndex((c) => c.prio < prio);
-  const next = at < 0 ? [...closures, closure] : [...closures.slice(0, at), closure, ...closures.slice(at)];
-  entry.multi = m.reg.newArray(entry.name, next);
+  entry.multi = m.reg.newArray(entry.name, withProbe(closures, closure).entries);
   setPtype(entry, 1, word);
   entry.refcount = closures.length + 1;
   return { old, transition: closures.length === 1 ? '1->2' : 'N->N+1', closure };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EBUSY, TracelabError, msleep, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { EBUSY, TracelabError, getState, msleep, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { eventsOf, expectClean, kernelWith, overSeeds } from '@tracelab/testing';
 import { explore, replay } from '@tracelab/explore';
 import { SRCU_INVARIANTS, UNSAFE_VARIANTS, srcu, type SrcuOptions } from '../src/index.js';
@@ -70,6 +70,41 @@ describe('init_srcu_struct and cleanup_srcu_struct', () => {
     );
     expect(r).toBe(-EBUSY);
     expect(eventsOf(k, 'srcu/warn').map((w) => w.reason)).toEqual(['cleanup-gp-pending']);
+  });
+
+  it('cleanup right after srcu_barrier waits for the worker to exit (flush_delayed_work) and succeeds: torture srcu seed 292', () => {
+    // The barrier can return while the worker that ran its callback has not yet taken its exit
+    // step; before the flush, the cleanup found the worker there and leaked the domain (-EBUSY).
+    let workerStillThere = 0;
+    overSeeds(
+      30,
+      (seed) => {
+        const k = kernel({}, seed);
+        const api = k.api.srcu;
+        k.spawnKthread(
+          function* () {
+            yield* api.initSrcuStruct('d');
+            yield* api.callSrcu('d', () => undefined, 'cb');
+            yield* api.srcuBarrier('d');
+            if ((yield* getState()).plugins.srcu!.domains['d']!.kthread !== null) workerStillThere++;
+            const r = yield* api.cleanupSrcuStruct('d');
+            if (r !== 0) throw new Error(`cleanup returned ${r}`);
+          },
+          { comm: 'owner' },
+        );
+        return k;
+      },
+      (k, r) => {
+        expectClean(k, r);
+        expect(eventsOf(k, 'srcu/warn')).toEqual([]);
+        expect(k.state.plugins.srcu!.domains['d']).toBeUndefined();
+        // The cleanup came after the worker's exit.
+        const order = k.log.filter((e) => e.type === 'srcu/kthread-exit' || e.type === 'srcu/cleanup').map((e) => e.type);
+        expect(order.slice(-2)).toEqual(['srcu/kthread-exit', 'srcu/cleanup']);
+      },
+    );
+    // The case the flush is for came up.
+    expect(workerStillThere).toBeGreaterThan(0);
   });
 
   it('refuses a duplicate domain, an empty name, and any use of a domain not initialized, with INVALID_OPTION', () => {

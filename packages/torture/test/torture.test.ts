@@ -23,15 +23,15 @@ import {
 const CI_SEEDS = 300;
 
 /** Mechanisms built on a grace period. */
-const GRACE_PERIODS: readonly MechanismName[] = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'ring-buffer', 'rcu-sched'];
+const GRACE_PERIODS: readonly MechanismName[] = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'ring-buffer', 'rcu-sched', 'srcu', 'kprobes'];
 /** Mechanisms with torture readers (the ring buffer's readers are its own probes; locks have sections, not readers). */
-const READERS: readonly MechanismName[] = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'utrace', 'rcu-sched'];
+const READERS: readonly MechanismName[] = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'utrace', 'rcu-sched', 'srcu', 'kprobes'];
 /**
- * Mechanisms whose writer marks an object removed while readers can still hold it. markers and
- * ftrace count the removal only once the unregister has returned (earlier would be a false
- * alarm), so a reader there rarely sees it; utrace frees at the last put.
+ * Mechanisms whose writer marks an object removed while readers can still hold it. markers,
+ * ftrace and kprobes count the removal only once the unregister has returned (earlier would be
+ * a false alarm), so a reader there rarely sees it; utrace frees at the last put.
  */
-const READERS_AFTER_REMOVAL: readonly MechanismName[] = ['tracepoints', 'rcu-tasks', 'rcu-sched'];
+const READERS_AFTER_REMOVAL: readonly MechanismName[] = ['tracepoints', 'rcu-tasks', 'rcu-sched', 'srcu'];
 
 describe('safe configurations', () => {
   it.each(MECHANISM_NAMES)('%s: no violation over 300 seeds, readers that outlived a removal counted, grace periods and churn done', (mechanism) => {
@@ -179,7 +179,7 @@ describe('bad input', () => {
   });
 
   it('an unknown mechanism, an option of another mechanism, and bad counts are INVALID_OPTION', () => {
-    expect(() => torture({ mechanism: 'kprobes' as MechanismName })).toThrow(/unknown mechanism "kprobes"; mechanisms: markers/);
+    expect(() => torture({ mechanism: 'perf-events' as MechanismName })).toThrow(/unknown mechanism "perf-events"; mechanisms: markers/);
     expect(() => torture({ mechanism: 'markers', unsafe: 'no-barrier' })).toThrow(/no-barrier belongs to utrace, not markers/);
     expect(() => torture({ seeds: 0 })).toThrow(/seeds must be an integer/);
     expect(() => replayTorture('markers#x:safe:S2:0.0::0000000')).toThrow(/is not <mechanism>#<seed>/);
@@ -254,5 +254,10 @@ describe('seeds the 10,000-seed campaign once failed on (regressions, each fixed
   it('rcu-sched seed 9218: a clone slowed by readers on an 8-CPU kernel is no stall (200 steps per CPU)', () => {
     const r = torture({ mechanism: 'rcu-sched', firstSeed: 9218, seeds: 1 });
     expect(r.mechanisms[0]!.violations).toEqual([]);
+  });
+  it('srcu seed 292: cleanup_srcu_struct right after srcu_barrier waits for the worker to exit (flush_delayed_work) instead of leaking the domain', () => {
+    const r = torture({ mechanism: 'srcu', firstSeed: 292, seeds: 1 });
+    expect(r.mechanisms[0]!.violations).toEqual([]);
+    expect(r.mechanisms[0]!.ops['cleanup-srcu-struct']).toBeGreaterThan(0);
   });
 });

@@ -18,6 +18,7 @@ import {
   printk,
   shouldFailAlloc,
   synchronizeRcu,
+  withProbe,
   type EventInput,
   type KPath,
   type KernelState,
@@ -198,9 +199,8 @@ export function* tracepointAddFunc(env: TracepointEnv, tp: Tracepoint, func: Tra
   if (live.some((f) => same(f, func, data))) return -EEXIST;
   if (yield* shouldFailAlloc()) return -ENOMEM;
   const entry = env.reg.entry(func, data, prio);
-  let at = live.findIndex((f) => f.prio < prio);
-  if (at < 0) at = live.length;
-  const next = env.reg.newArray(tp.name, [...live.slice(0, at), entry, ...live.slice(at)]);
+  const { at, entries } = withProbe(live, entry);
+  const next = env.reg.newArray(tp.name, entries);
   yield* ensureDefined(tp);
   const event = {
     type: 'tracepoints/registered',

@@ -90,6 +90,9 @@ export function* initSrcuStruct(_env: SrcuEnv, domain: string): KPath<number> {
   return 0;
 }
 
+/** Where a cleanup waits for the domain's worker to exit (flush_delayed_work). */
+const flushChannel = (domain: string): string => `srcu:${domain}:flush`;
+
 /**
  * srcu_readers_active: the lock sums minus the unlock sums of both slots (the check
  * cleanup_srcu_struct makes; it runs with no reader expected, so one step is enough).
@@ -105,6 +108,14 @@ function readersActive(d: SrcuDomainState): number {
  * memory a reader or a callback still uses. Here it also returns -EBUSY so the caller knows.
  */
 export function* cleanupSrcuStruct(env: SrcuEnv, domain: string): KPath<number> {
+  liveDomain(yield* getState(), 'cleanupSrcuStruct', domain);
+  // flush_delayed_work(&ssp->work) first: a worker that has invoked every callback and has no
+  // grace period to run is on its way out (its exit is its next step); the cleanup waits for
+  // it rather than finding it still there. A worker with work left is the caller's bug, below.
+  yield* waitEvent(flushChannel(domain), (s) => {
+    const x = slice(s).domains[domain];
+    return x === undefined || x.kthread === null || x.gp !== null || x.nextCallbackId - 1 > x.invokedThrough;
+  });
   const d = liveDomain(yield* getState(), 'cleanupSrcuStruct', domain);
   const active = readersActive(d);
   if (active !== 0) {
@@ -247,6 +258,7 @@ function srcuGpKthread(env: SrcuEnv, domain: string): KPath<void> {
     counters: (s) => slice(s).domains[domain]!,
     *exit(pid) {
       yield* emit({ type: 'srcu/kthread-exit', domain, pid });
+      yield* wakeUp(flushChannel(domain));
     },
     *gracePeriod({ gp, first, last }) {
       // The list grab: callbacks queued from here wait for the next grace period.

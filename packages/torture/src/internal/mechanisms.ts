@@ -41,10 +41,23 @@ import {
 } from '@tracelab/utrace';
 import { moduleChurn, READER_HOOKS, schedReader, tasksReader, tortureReaders, type ReaderHook } from './plugin.js';
 import type { Flavour, Rig, TortureObject } from './rig.js';
+import { kprobesMechanism, srcuMechanism } from './srcu-kprobes.js';
 import { between, type Prng, type Workload } from './workload.js';
 
 /** The mechanisms torture knows, in the order it runs them. */
-export const MECHANISM_NAMES = ['markers', 'tracepoints', 'ktrace', 'rcu-tasks', 'ftrace', 'utrace', 'ring-buffer', 'locks', 'rcu-sched'] as const;
+export const MECHANISM_NAMES = [
+  'markers',
+  'tracepoints',
+  'ktrace',
+  'rcu-tasks',
+  'ftrace',
+  'utrace',
+  'ring-buffer',
+  'locks',
+  'rcu-sched',
+  'srcu',
+  'kprobes',
+] as const;
 export type MechanismName = (typeof MECHANISM_NAMES)[number];
 
 /** A known-broken option of a mechanism: what `--unsafe NAME` runs. */
@@ -926,6 +939,8 @@ export const MECHANISMS: Readonly<Record<MechanismName, Mechanism>> = {
   'ring-buffer': ringBufferMechanism,
   locks: locksMechanism,
   'rcu-sched': rcuSchedMechanism,
+  srcu: srcuMechanism,
+  kprobes: kprobesMechanism,
 };
 
 /** Every unsafe option of every mechanism, in mechanism order. */

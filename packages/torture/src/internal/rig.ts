@@ -2,10 +2,13 @@ import type { Kernel, KernelState } from '@tracelab/core';
 
 /**
  * The grace-period flavour that protects a torture object: the core's RCU-sched, RCU-tasks,
- * tasks-trace, or none (utrace's engine data is protected by references and the barrier, not
+ * tasks-trace, SRCU (the torture domain of `@tracelab/srcu`), or none (utrace's engine data is protected by references and the barrier, not
  * by a grace period; locks protect their sections by exclusion).
  */
-export type Flavour = 'sched' | 'tasks' | 'trace' | 'none';
+export type Flavour = 'sched' | 'tasks' | 'trace' | 'srcu' | 'none';
+
+/** The SRCU domain whose grace periods are the `srcu` flavour's (torture's srcu mechanism reads and writes under it). */
+export const TORTURE_SRCU_DOMAIN = 'torture_srcu';
 
 /** Slots of the Reader Pipe histogram; the last one collects everything at or above it (rcutorture's RCU_TORTURE_PIPE_LEN). */
 export const PIPE_LEN = 10;
@@ -33,6 +36,13 @@ export function gpCounts(s: KernelState, flavour: Flavour): { started: number; c
     if (f === undefined) return { started: 0, completed: 0 };
     return { started: f.gp?.gp ?? f.completed, completed: f.completed };
   }
+  if (flavour === 'srcu') {
+    const slice = (s.plugins as Record<string, unknown>)['srcu'] as
+      { domains: Readonly<Record<string, { completed: number; gp: { gp: number } | null }>> } | undefined;
+    const d = slice?.domains[TORTURE_SRCU_DOMAIN];
+    if (d === undefined) return { started: 0, completed: 0 };
+    return { started: d.gp?.gp ?? d.completed, completed: d.completed };
+  }
   return { started: 0, completed: 0 };
 }
 
@@ -55,7 +65,7 @@ export class Rig {
   private nextId = 1;
 
   constructor() {
-    this.current = { sched: this.obj('sched'), tasks: this.obj('tasks'), trace: this.obj('trace'), none: this.obj('none') };
+    this.current = { sched: this.obj('sched'), tasks: this.obj('tasks'), trace: this.obj('trace'), srcu: this.obj('srcu'), none: this.obj('none') };
   }
 
   obj(flavour: Flavour): TortureObject {

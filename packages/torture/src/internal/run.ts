@@ -16,7 +16,7 @@ import {
   type Scenario,
 } from '@tracelab/explore';
 import { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS, type MechanismName } from './mechanisms.js';
-import { PIPE_LEN, Rig } from './rig.js';
+import { PIPE_LEN, Rig, TORTURE_SRCU_DOMAIN } from './rig.js';
 import { drawWorkload, programOf } from './workload.js';
 
 /** The invariant torture's own readers and section checks (Reader Pipe, freed objects, lock exclusion) report under. */
@@ -92,7 +92,7 @@ export interface SeedResult {
   /** Every task exited. */
   readonly done: boolean;
   readonly ops: Readonly<Record<string, number>>;
-  /** Grace periods completed, by flavour (`sched`, `tasks`, `trace`). */
+  /** Grace periods completed, by flavour (`sched`, `tasks`, `trace`, `srcu`: the torture domain's). */
   readonly gps: Readonly<Record<string, number>>;
   readonly pipe: readonly number[];
   /** A liveness alarm dropped because the random walk starved a CPU (explore's fairness rule). */
@@ -132,10 +132,11 @@ export function replayTorture(s: string): ReplayResult & { readonly rigFailure: 
 }
 
 function gpsOf(kernel: Kernel): Record<string, number> {
-  const gps: Record<string, number> = { sched: 0, tasks: 0, trace: 0 };
+  const gps: Record<string, number> = { sched: 0, tasks: 0, trace: 0, srcu: 0 };
   for (const e of kernel.log) {
     if (e.type === 'rcu/gp-end') gps.sched!++;
     else if (e.type === 'rcu-tasks/gp-end') gps[(e as unknown as { flavour: string }).flavour]!++;
+    else if (e.type === 'srcu/gp-end' && (e as unknown as { domain: string }).domain === TORTURE_SRCU_DOMAIN) gps.srcu!++;
   }
   return gps;
 }

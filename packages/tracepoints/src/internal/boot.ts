@@ -12,7 +12,7 @@
  * same stack in the same order, so it rebuilds the same records and folds them at the same
  * event (docs/tracepoints.md, "Probes connected at boot").
  */
-import { EEXIST, EINVAL, TracelabError, type PluginContext } from '@tracelab/core';
+import { EEXIST, EINVAL, TracelabError, withProbe, type PluginContext } from '@tracelab/core';
 import type { ProbeRef, TracepointProbe, TracepointsState } from '../events.js';
 import { liveFuncs, type Registry, type TpFunc, type Tracepoint } from './registry.js';
 
@@ -79,9 +79,7 @@ export function setUpBootProbes(ctx: PluginContext<TracepointsState>, reg: Regis
   function arm(tp: Tracepoint, probe: TracepointProbe, data: unknown, prio: number): { replaced: number | null; entries: readonly TpFunc[]; id: number } {
     const live = liveFuncs(tp.funcs);
     const entry = reg.entry(probe, data, prio);
-    let at = live.findIndex((f) => f.prio < prio);
-    if (at < 0) at = live.length;
-    const next = reg.newArray(tp.name, [...live.slice(0, at), entry, ...live.slice(at)]);
+    const next = reg.newArray(tp.name, withProbe(live, entry).entries);
     const replaced = tp.funcs?.id ?? null;
     // No reader can hold the old array (no task has run): it is dropped, not released.
     if (tp.funcs !== null) tp.funcs.freed = true;
