@@ -163,8 +163,16 @@ export default defineConfig({ workload: { module: './work.mjs', export: 'pinger'
       ['cpus.json', JSON.stringify({ cpus: 0 }), /cpus: must be an integer from 1 to 64, got 0/],
       ['tick.json', JSON.stringify({ timeline: [{ at: 0, enable: ['sched_*'] }] }), /timeline\[0\]\.at: must be an integer from 1/],
       ['noop.json', JSON.stringify({ timeline: [{ at: 5 }] }), /timeline\[0\]: does nothing/],
-      ['opt.json', JSON.stringify({ plugins: { ringBuffer: { subbufSize: 100 } } }), /plugins\.ringBuffer: ring-buffer: option subbufSize must be a power of two from 128 to 2\^30, got 100/],
-      ['geometry.json', JSON.stringify({ buffer: { numSubbuf: 3 } }), /plugins\.ringBuffer \(with buffer and events\): ring-buffer: numSubbuf/],
+      [
+        'opt.json',
+        JSON.stringify({ plugins: { ringBuffer: { subbufSize: 100 } } }),
+        /plugins\.ringBuffer: ring-buffer: option subbufSize must be a power of two from 128 to 2\^30, got 100/,
+      ],
+      [
+        'geometry.json',
+        JSON.stringify({ buffer: { numSubbuf: 3 } }),
+        /plugins\.ringBuffer \(with buffer and events\): ring-buffer: option numSubbuf must be a power of two from 2 to 2\^30, got 3/,
+      ],
       ['nobuf.json', JSON.stringify({ plugins: { ringBuffer: false }, events: ['sched_*'] }), /events: needs the ring buffer/],
       ['tracer.json', JSON.stringify({ plugins: { utrace: false }, tracers: { strace: true } }), /tracers\.strace: needs plugins\.utrace/],
       ['mode.json', JSON.stringify({ buffer: { mode: 'ring' } }), /buffer\.mode: must be 'discard' or 'overwrite'/],

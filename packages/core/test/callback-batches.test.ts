@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, gpKthread, invokeCallbackBatch, msleep, printk, type CallbackBatch, type KPath, type QueuedCallback } from '@tracelab/core';
+import {
+  callbackPath,
+  createKernel,
+  gpKthread,
+  invokeCallbackBatch,
+  msleep,
+  printk,
+  type CallbackBatch,
+  type KPath,
+  type QueuedCallback,
+} from '@tracelab/core';
 import { printks } from './helpers.js';
 
 function* runPlain(cb: QueuedCallback): KPath<string | null> {
   try {
-    cb.fn();
+    yield* callbackPath(cb.fn());
     return null;
   } catch (err) {
     return (err as Error).message;
@@ -33,6 +43,7 @@ describe('invokeCallbackBatch', () => {
     const invoked = k.call(
       invokeCallbackBatch(closures, { gp: 1, first: 1, last: 4 }, runPlain, function* (id, label, failure) {
         reports.push([id, label, failure]);
+        yield* printk(`report ${id}`);
       }),
     );
     expect(invoked).toBe(2);
@@ -43,6 +54,7 @@ describe('invokeCallbackBatch', () => {
       [3, 'c', 'broke'],
       [4, 'd', null],
     ]);
+    expect(printks(k).map((p) => p.text)).toEqual(['report 1', 'report 2', 'report 3', 'report 4']);
     // Only the batch's ids are taken out; a later one stays for the next batch.
     expect([...closures.keys()]).toEqual([5]);
   });
