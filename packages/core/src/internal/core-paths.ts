@@ -20,7 +20,7 @@ import {
 } from '../paths.js';
 import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
-import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
+import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP, TIF_SIGPENDING } from '../program.js';
 import { intMapGet } from '../int-map.js';
 import type { KernelState } from '../state.js';
 import { mmHasPage, pageOf } from './reducers.js';
@@ -203,17 +203,31 @@ export class CorePathsImpl implements CorePaths {
     return mm.brk;
   }
 
-  /** exit_to_user_mode: deliver pending signals, then the returnToUser hooks. */
+  /**
+   * exit_to_user_mode: the signal path (get_signal's loop), then the returnToUser hooks. A forced
+   * TIF_SIGPENDING comes first: the flag is cleared and the `signal` hook runs with `sig: 0` (no
+   * signal: utrace_get_signal's explicit report); then each queued signal in turn.
+   */
   private *exitToUser(pid: number): KPath<void> {
     for (;;) {
       const t = this.rt.task(pid)!;
+      if (t.flags[TIF_SIGPENDING] === true) {
+        // recalc_sigpending: nothing but the forcing set the flag (queued signals are
+        // `pendingSignals`). A handler that wants another pass sets it again.
+        yield emitCommand({ type: 'task/flags', pid, set: [], clear: [TIF_SIGPENDING] });
+        if (this.rt.hasHandlers('signal')) yield* this.rt.runHook('signal', { pid, sig: 0 }, pid);
+        continue;
+      }
       const sig = t.pendingSignals[0];
       if (sig === undefined) break;
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
-      // Held (UTRACE_SIGNAL_HOLD): it stays queued, and is seen again at the next return to user
-      // mode. In the kernel, get_signal would see it again at once; deferring it keeps an engine
-      // that holds without stopping from looping the exit path forever.
-      if (verdict === 'hold' && sig !== SIGKILL) break;
+      if (verdict === 'hold' && sig !== SIGKILL) {
+        // Held (UTRACE_SIGNAL_HOLD): it stays queued, and get_signal's loop takes it again at
+        // once, as the kernel's does (an engine that holds without stopping loops here). The
+        // relock is a preemption point: such a loop is a livelock of this task, not of its CPU.
+        yield POINT;
+        continue;
+      }
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
       const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
       yield emitCommand({ type: 'signal/deliver', pid, sig, action });
