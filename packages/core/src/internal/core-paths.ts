@@ -218,7 +218,8 @@ export class CorePathsImpl implements CorePaths {
         if (this.rt.hasHandlers('signal')) yield* this.rt.runHook('signal', { pid, sig: 0 }, pid);
         continue;
       }
-      const sig = t.pendingSignals[0];
+      // dequeue_signal: SIGKILL first (a tracer's hold of another signal never keeps it out).
+      const sig = t.pendingSignals.length > 1 && t.pendingSignals.includes(SIGKILL) ? SIGKILL : t.pendingSignals[0];
       if (sig === undefined) break;
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
       if (verdict === 'hold' && sig !== SIGKILL) {
