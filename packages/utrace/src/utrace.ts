@@ -277,6 +277,9 @@ function* utraceControlLocked(ut: Utrace, pid: number, engine: UtraceEngine, act
   }
   const ret = yield* controlAction(pid, e, action, caller, reset, s);
   if (ret === -EOPNOTSUPP) return ret;
+  // UTRACE_STOP on a quiescent task leaves it as it is (utrace_control sets reset = false for
+  // it): the task stays stopped, so there is nothing to splice, shrink or wake now.
+  if (action === UTRACE_STOP) return ret;
   if (reset && !(ut.faults.controlSkipsReset === true && t !== undefined && t.exitState === null)) yield* utraceResetLocked(ut, pid);
   return ret;
 }
