@@ -71,7 +71,7 @@ describe('SEMANTICS.md 3: control(UTRACE_INTERRUPT) on a sleeping task, no signa
       expect(pass[0]!.seq).toBeLessThan(exit[0]!.seq);
       // Nothing is delivered; the INTERRUPT is consumed.
       expect(eventsOf(k, 'signal/deliver')).toHaveLength(0);
-      expect(k.state.plugins.utrace.tasks[pid]?.resume ?? UTRACE_RESUME).toBe(UTRACE_RESUME);
+      expect(u.taskState(pid)?.resume ?? UTRACE_RESUME).toBe(UTRACE_RESUME);
     }
   });
 
