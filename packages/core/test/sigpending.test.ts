@@ -131,3 +131,49 @@ function syscallExitsBefore(k: Kernel, i: number, pid: number): number {
   }
   return n;
 }
+
+describe('TIF_SIGPENDING at fork', () => {
+  it('is not inherited: copy_process clears it in the child (the parent still takes its forced pass)', () => {
+    const seen: Array<{ pid: number; sig: number }> = [];
+    const forcer = definePlugin({
+      name: 'forcer',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        // The host-started parent gets a slow-path flag of this plugin; at its clone's entry it
+        // gets TIF_SIGPENDING, so copy_process's dup sees it (as if an INTERRUPT came then).
+        ctx.tap(
+          'fork',
+          function* ({ parent, child }) {
+            if (parent === 0) yield* emit({ type: 'task/flags', pid: child, set: ['TIF_TEST_ENTRY'], clear: [] });
+          },
+          { stage: 'dup' },
+        );
+        ctx.tap(
+          'syscallEntry',
+          function* ({ pid, name }) {
+            if (name === 'clone') yield* emit({ type: 'task/flags', pid, set: [TIF_SIGPENDING], clear: [] });
+          },
+          { flag: 'TIF_TEST_ENTRY' },
+        );
+        ctx.tap('signal', ({ pid, sig }) => {
+          seen.push({ pid, sig });
+          return undefined;
+        });
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [forcer] });
+    let child = 0;
+    const parentPid = k.spawn(function* parent(u) {
+      child = (yield u.fork(function* kid(u2) {
+        yield u2.syscall('getpid');
+      })) as number;
+      yield u.wait();
+    });
+    expectClean(k, k.run());
+    expect(child).toBeGreaterThan(0);
+    const dup = k.log.find((e) => e.type === 'fork/dup' && e.child === child)!;
+    expect(dup.type === 'fork/dup' && dup.flags.includes(TIF_SIGPENDING)).toBe(false);
+    expect(seen).toEqual([{ pid: parentPid, sig: 0 }]);
+  });
+});

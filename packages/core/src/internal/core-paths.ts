@@ -445,7 +445,10 @@ export class CorePathsImpl implements CorePaths {
   private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
     const p = this.rt.task(parent)!;
     const child = this.s.kernel.nextPid;
-    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
+    // dup_task_struct copies the thread flags; copy_process clears TIF_SIGPENDING (the child has
+    // no signal pending, and nothing forces its signal path).
+    const flags = Object.keys(p.flags).filter((f) => f !== TIF_SIGPENDING);
+    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.addTask(rt);
     if ((cloneFlags & CLONE_VFORK) !== 0) {
