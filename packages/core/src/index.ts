@@ -106,7 +106,22 @@ export type {
   TracelabPlugin,
 } from './plugin.js';
 
-export { userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCHLD, SIGCONT, SIGINT, SIGKILL, SIGSEGV, SIGSTOP, SIGTERM, SIGTRAP, SIGTSTP, SIGUSR1 } from './program.js';
+export {
+  userOps,
+  CLONE_VFORK,
+  MADV_PAGEOUT,
+  SIGCHLD,
+  SIGCONT,
+  SIGINT,
+  SIGKILL,
+  SIGSEGV,
+  SIGSTOP,
+  SIGTERM,
+  SIGTRAP,
+  SIGTSTP,
+  SIGUSR1,
+  TIF_SIGPENDING,
+} from './program.js';
 export type { Program, SyscallArgs, UserOp, UserOps, WaitResult } from './program.js';
 
 export type { EventHeader, EventInput, CoreEventMap, CoreEventType, EventMap, EventType, KernelEvent } from './events.js';

@@ -46,7 +46,10 @@ export interface HookArgs {
   /** Syscall entry slow path: runs only for tasks with the handler's thread flag set. */
   syscallEntry: { readonly pid: number; readonly name: string; readonly args: Readonly<Record<string, number>> };
   syscallExit: { readonly pid: number; readonly name: string; readonly ret: number };
-  /** A signal about to be delivered; a handler may return the disposition to apply. */
+  /**
+   * A signal about to be delivered; a handler may return the disposition to apply. `sig: 0`: no
+   * signal, the path was forced by TIF_SIGPENDING (the handler's return is ignored).
+   */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
   contextSwitch: {
@@ -99,8 +102,8 @@ export interface HookResults {
 export type SyscallEntryAction = 'abort';
 /**
  * What happens to a signal at delivery. `'hold'` (a `signal` hook's answer only, utrace's
- * UTRACE_SIGNAL_HOLD) leaves it pending, undelivered: the task goes on to user mode and the
- * signal is reported again at its next return to user mode.
+ * UTRACE_SIGNAL_HOLD) leaves it pending, undelivered, and the signal path takes it again at once
+ * (get_signal's loop), after a preemption point.
  */
 export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue' | 'hold';
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;

@@ -101,6 +101,16 @@ export const SIGCONT = 18;
 export const SIGSTOP = 19;
 export const SIGTSTP = 20;
 
+/**
+ * The thread flag that forces the signal path (TIF_SIGPENDING without a queued signal, as
+ * utrace_control(UTRACE_INTERRUPT) sets it through signal_wake_up). A plugin sets it with a
+ * `task/flags` event; at the task's next exit to user mode the core clears it (recalc_sigpending:
+ * the model's queued signals are `pendingSignals`, so the flag means only the forcing) and runs
+ * the `signal` hook once with `sig: 0`, before it takes any queued signal. Setting the flag
+ * wakes nothing: the plugin wakes what its signal_wake_up should.
+ */
+export const TIF_SIGPENDING = 'TIF_SIGPENDING';
+
 /** madvise's MADV_PAGEOUT (include/uapi/asm-generic/mman-common.h): `u.syscall('madvise', { addr, len, advice: MADV_PAGEOUT })` reclaims the range's pages. */
 export const MADV_PAGEOUT = 21;
 /** clone() flag: the parent waits until the child execs or exits (include/uapi/linux/sched.h). */

@@ -30,7 +30,7 @@ import {
   utraceReportSyscallEntry,
   utraceReportSyscallExit,
 } from './utrace-report.js';
-import { utraceGetSignal } from './utrace-signal.js';
+import { utraceGetSignal, utraceGetSignalForced } from './utrace-signal.js';
 import { utraceWakeStopWaiters } from './utrace.js';
 
 /** task_utrace_flags: the one test every tracehook makes (0 for a task no engine ever touched). */
@@ -113,8 +113,15 @@ export function* utraceReleaseTask(ut: Utrace, { pid, by }: HookArgs['release'])
   yield* utraceMaybeReap(ut, pid, true, by);
 }
 
-/** tracehook_get_signal: utrace_get_signal for a traced task (SIGKILL is never reported). */
+/**
+ * tracehook_get_signal: utrace_get_signal for a traced task (SIGKILL is never reported). `sig` 0:
+ * the core's signal path forced by TIF_SIGPENDING with nothing queued (UTRACE_INTERRUPT).
+ */
 export function* tracehookGetSignal(ut: Utrace, { pid, sig }: HookArgs['signal']): KPath<SignalAction | undefined> {
+  if (sig === 0) {
+    if (taskU(yield* getState(), pid) !== undefined) yield* utraceGetSignalForced(ut, pid);
+    return undefined;
+  }
   const flags = yield* taskUtraceFlags(pid);
   if (flags === 0 || sig === SIGKILL) return undefined;
   return yield* utraceGetSignal(ut, pid, sig, flags);

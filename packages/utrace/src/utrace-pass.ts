@@ -17,7 +17,7 @@ import {
 } from './constants.js';
 import type { UtraceEngineState } from './events.js';
 import { engineS, eventName, taskU, utraceLock, type CallbackCall, type CallbackName, type Utrace } from './internal/state.js';
-import { setResume, spliceAttaching, utraceReset, utraceStop } from './utrace-stop.js';
+import { setResume, setSigpending, spliceAttaching, utraceReset, utraceStop } from './utrace-stop.js';
 
 /**
  * What one reporting pass found (struct utrace_report). One object per pass, no per-callback
@@ -260,21 +260,21 @@ export function* reportEvent(ut: Utrace, pid: number, event: number, name: Callb
 }
 
 /**
- * utrace_resume, on the way back to user mode when a resume action is pending: REPORT (or
- * INTERRUPT) gives a report_quiesce(event 0) pass; then finish_resume_report: STOP stops the
- * task here; steps would enable stepping (not modelled).
+ * utrace_resume, on the way back to user mode when a resume action is pending: REPORT gives a
+ * report_quiesce(event 0) pass; then finish_resume_report: STOP stops the task here; INTERRUPT
+ * makes sure TIF_SIGPENDING is set (the signal path, which comes next, makes its
+ * UTRACE_SIGNAL_REPORT pass and takes the INTERRUPT); steps would enable stepping (not modelled).
  */
 export function* utraceResume(ut: Utrace, pid: number): KPath<void> {
   const report = newReport();
   report.action = yield* startReport(pid);
   if (report.action === UTRACE_RESUME) return;
   if (report.action === UTRACE_INTERRUPT) {
-    // No signal is pending (the core calls the signal path only for one), so nothing else
-    // consumes the INTERRUPT: it is taken here, as a REPORT.
-    yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
+    yield* setSigpending(pid);
+    return;
   }
   const u = taskU(yield* getState(), pid)!;
-  if (report.action === UTRACE_REPORT || report.action === UTRACE_INTERRUPT) {
+  if (report.action === UTRACE_REPORT) {
     if ((u.flags & UTRACE_EVENT_QUIESCE) !== 0 || (u.flags & ENGINE_STOP) !== 0) {
       report.action = UTRACE_RESUME;
       yield* reportCallbacks(ut, pid, 0, null, report, null);
@@ -285,7 +285,12 @@ export function* utraceResume(ut: Utrace, pid: number): KPath<void> {
     report.spurious = false;
   }
   if (report.action === UTRACE_INTERRUPT || report.action === UTRACE_REPORT) report.action = UTRACE_RESUME;
-  yield* emit({ type: 'utrace/report', pid, event: 'QUIESCE(0)', action: report.action, folded: report.folded, held: report.held });
+  yield* finishResumeReport(ut, pid, 'QUIESCE(0)', report);
+}
+
+/** finish_resume_report: log the pass, utrace_reset if needed, stop if the outcome is STOP. */
+export function* finishResumeReport(ut: Utrace, pid: number, eventLabel: string, report: Report): KPath<void> {
+  yield* emit({ type: 'utrace/report', pid, event: eventLabel, action: report.action, folded: report.folded, held: report.held });
   if (report.spurious || report.detaches) yield* utraceReset(ut, pid);
   if (report.action === UTRACE_STOP) yield* utraceStop(ut, pid, report.resumeAction);
 }

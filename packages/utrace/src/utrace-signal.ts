@@ -4,10 +4,11 @@
  * reduced to what the core's signal path offers: one pending signal at a time, a disposition
  * to return.
  */
-import { SIGKILL, emit, getState, intMapGet, type KPath, type SignalAction } from '@tracelab/core';
+import { SIGKILL, TIF_SIGPENDING, emit, getState, intMapGet, isKPath, spinLock, spinUnlock, type KPath, type SignalAction } from '@tracelab/core';
 import {
   CLD_CONTINUED,
   CLD_STOPPED,
+  ENGINE_STOP,
   UTRACE_EVENT_JCTL,
   UTRACE_EVENT_QUIESCE,
   UTRACE_EVENT_SIGNAL,
@@ -15,8 +16,10 @@ import {
   UTRACE_EVENT_SIGNAL_IGN,
   UTRACE_EVENT_SIGNAL_STOP,
   UTRACE_EVENT_SIGNAL_TERM,
+  UTRACE_INTERRUPT,
   UTRACE_REPORT,
   UTRACE_RESUME,
+  UTRACE_RESUME_MASK,
   UTRACE_SIGNAL_CORE,
   UTRACE_SIGNAL_DELIVER,
   UTRACE_SIGNAL_HOLD,
@@ -29,9 +32,9 @@ import {
   UTRACE_STOP,
 } from './constants.js';
 import type { UtraceSigAction } from './events.js';
-import { regsOf, taskU, type Utrace } from './internal/state.js';
-import { finishReport, newReport, reportCallbacks, reportEvent, startReport } from './utrace-pass.js';
-import { utraceStop } from './utrace-stop.js';
+import { engineS, regsOf, taskU, utraceLock, type Utrace } from './internal/state.js';
+import { finishReport, finishResumeReport, newReport, reportCallback, reportCallbacks, reportEvent, startReport, type Report } from './utrace-pass.js';
+import { spliceAttaching, utraceStop } from './utrace-stop.js';
 
 const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
 const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
@@ -119,6 +122,8 @@ function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<Signa
     if (u === undefined || intMapGet(s.tasks, pid)?.pendingSignals.includes(SIGKILL) === true) return decided;
     if (u.resume > UTRACE_REPORT) return decided;
     yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
+    // This pass is the one the INTERRUPT asked for: recalc_sigpending, nothing else forces it now.
+    if (intMapGet(s.tasks, pid)?.flags[TIF_SIGPENDING] === true) yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_SIGPENDING] });
     pass = UTRACE_SIGNAL_REPORT;
     ev = UTRACE_EVENT_SIGNAL;
     origKa = null;
@@ -142,4 +147,94 @@ export function* utraceGetSignal(ut: Utrace, pid: number, sig: number, flags: nu
     yield* reportEvent(ut, pid, UTRACE_EVENT_JCTL, 'reportJctl', (h, action) => h.ops.reportJctl!(action, h, jctl, 1), true);
   }
   return decided;
+}
+
+/**
+ * "Avoid a tight loop reporting again and again if some engine is too stupid": in the
+ * UTRACE_SIGNAL_REPORT pass a REPORT or INTERRUPT return counts as RESUME.
+ */
+function tame(ret: number | void): number | void {
+  if (typeof ret !== 'number') return ret;
+  const a = ret & UTRACE_RESUME_MASK;
+  return a === UTRACE_INTERRUPT || a === UTRACE_REPORT ? (ret & ~UTRACE_RESUME_MASK) | UTRACE_RESUME : ret;
+}
+
+function tamed(gen: KPath<number | void> | number | void): KPath<number | void> | number | void {
+  if (!isKPath(gen)) return tame(gen);
+  return (function* tamedCallback(): KPath<number | void> {
+    return tame(yield* gen);
+  })();
+}
+
+/**
+ * The UTRACE_SIGNAL_REPORT pass with no signal (utrace_get_signal's explicit report, event 0):
+ * each engine that wants QUIESCE gets report_signal with UTRACE_SIGNAL_REPORT | the aggregate,
+ * `info.signo` 0 and no original sigaction, or report_quiesce(event 0) if it has no
+ * report_signal. An engine holding ENGINE_STOP makes the aggregate STOP, as in every pass here.
+ */
+function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<void> {
+  let s = yield* getState();
+  const list = taskU(s, pid)?.attached ?? [];
+  const regs = regsOf(pid, null, {}, null);
+  const info = { signo: 0 };
+  const returnKa: UtraceSigAction = { handler: 'ignore' };
+  report.result = UTRACE_SIGNAL_REPORT;
+  report.stale = false;
+  for (const id of list) {
+    if (report.stale) {
+      s = yield* getState();
+      report.stale = false;
+    }
+    const e = engineS(s, id);
+    if (e === undefined || !e.listed) continue;
+    if (e.detached) {
+      if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0) report.detaches = true;
+      continue;
+    }
+    const handle = ut.registry.get(id)?.handle;
+    if (handle === undefined) continue;
+    if (e.stop) {
+      report.action = UTRACE_STOP;
+      report.held.push(id);
+    }
+    if ((e.flags & UTRACE_EVENT_QUIESCE) === 0) continue;
+    const ops = handle.ops;
+    report.spurious = false;
+    if (ops.reportSignal !== undefined) {
+      const action = (report.result & UTRACE_SIGNAL_MASK) | report.action;
+      yield* reportCallback(pid, id, 'reportSignal', action, report, tamed(ops.reportSignal(action, handle, regs, info, null, returnKa)), true, pid, e);
+    } else if (ops.reportQuiesce !== undefined) {
+      const action = report.action;
+      yield* reportCallback(pid, id, 'reportQuiesce', action, report, tamed(ops.reportQuiesce(action, handle, 0)), true, pid, e);
+    }
+  }
+}
+
+/**
+ * utrace_get_signal forced by TIF_SIGPENDING with no signal (the core's `signal` hook with
+ * sig 0): under the lock, splice the new engines and take utrace->resume. UTRACE_INTERRUPT or
+ * REPORT: the UTRACE_SIGNAL_REPORT pass (signalReportPass), then finish_resume_report (STOP
+ * stops the task here, before it returns to user mode). Anything weaker was only bookkeeping.
+ * No signal comes out of it: an engine's signal action (or a signal it writes into `info`) is
+ * not acted on here (docs/utrace.md).
+ */
+export function* utraceGetSignalForced(ut: Utrace, pid: number): KPath<void> {
+  let resume: number;
+  yield* spinLock(utraceLock(pid));
+  try {
+    yield* spliceAttaching(pid);
+    const u = taskU(yield* getState(), pid);
+    if (u === undefined) return;
+    resume = u.resume;
+    if (resume !== UTRACE_RESUME) yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
+  } finally {
+    yield* spinUnlock(utraceLock(pid));
+  }
+  // Only here to process utrace->resume (steps, or a flag with nothing behind it): no callbacks.
+  if (resume > UTRACE_REPORT) return;
+  const flags = taskU(yield* getState(), pid)?.flags ?? 0;
+  if ((flags & (UTRACE_EVENT_QUIESCE | ENGINE_STOP)) === 0) return;
+  const report = newReport();
+  yield* signalReportPass(ut, pid, report);
+  yield* finishResumeReport(ut, pid, 'SIGNAL_REPORT(0)', report);
 }

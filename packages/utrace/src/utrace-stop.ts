@@ -4,8 +4,17 @@
  * lock of a task (utraceLock) guards its struct utrace; these paths either take it or say that
  * their caller holds it (`...Locked`).
  */
-import { SIGCONT, SIGKILL, current, emit, getState, intMapGet, schedule, spinLock, spinUnlock, wakeUp, type KPath } from '@tracelab/core';
-import { ENGINE_STOP, TIF_NOTIFY_RESUME, TIF_SYSCALL_TRACE, UTRACE_DEATH_EVENTS, UTRACE_EVENT_REAP, UTRACE_EVENT_SYSCALL, UTRACE_RESUME } from './constants.js';
+import { SIGCONT, SIGKILL, TIF_SIGPENDING, current, emit, getState, intMapGet, schedule, spinLock, spinUnlock, wakeUp, type KPath } from '@tracelab/core';
+import {
+  ENGINE_STOP,
+  TIF_NOTIFY_RESUME,
+  TIF_SYSCALL_TRACE,
+  UTRACE_DEATH_EVENTS,
+  UTRACE_EVENT_REAP,
+  UTRACE_EVENT_SYSCALL,
+  UTRACE_INTERRUPT,
+  UTRACE_RESUME,
+} from './constants.js';
 import { engineS, jobctlTraced, notifyChannel, sigkillPending, stopChannel, taskU, utraceLock, type Utrace } from './internal/state.js';
 import { utraceEngineRelease } from './utrace-engine.js';
 
@@ -37,10 +46,26 @@ export function* setNotifyResume(pid: number): KPath<void> {
   yield* emit({ type: 'task/flags', pid, set: [TIF_NOTIFY_RESUME], clear: [] });
 }
 
-/** utrace->resume = resume, with TIF_NOTIFY_RESUME when something is now pending. Caller holds the utrace lock. */
+/**
+ * The core's TIF_SIGPENDING without a signal (signal_wake_up's flag, kept set while
+ * utrace->resume is UTRACE_INTERRUPT): the task takes the signal path at its next exit to user
+ * mode, and utrace_get_signal makes its UTRACE_SIGNAL_REPORT pass there. Wakes nothing.
+ */
+export function* setSigpending(pid: number): KPath<void> {
+  const t = intMapGet((yield* getState()).tasks, pid);
+  if (t === undefined || t.exitState !== null || t.flags[TIF_SIGPENDING] === true) return;
+  yield* emit({ type: 'task/flags', pid, set: [TIF_SIGPENDING], clear: [] });
+}
+
+/**
+ * utrace->resume = resume. Something pending now: UTRACE_INTERRUPT sets TIF_SIGPENDING (the
+ * signal path), anything else TIF_NOTIFY_RESUME (utrace_resume), as finish_report does. Caller
+ * holds the utrace lock.
+ */
 export function* setResume(pid: number, resume: number): KPath<void> {
   yield* emit({ type: 'utrace/resume', pid, resume });
-  if (resume < UTRACE_RESUME) yield* setNotifyResume(pid);
+  if (resume === UTRACE_INTERRUPT) yield* setSigpending(pid);
+  else if (resume < UTRACE_RESUME) yield* setNotifyResume(pid);
 }
 
 /**

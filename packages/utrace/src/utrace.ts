@@ -21,6 +21,8 @@ import {
   intMapGet,
   msleep,
   printk,
+  readLock,
+  readUnlock,
   schedPoint,
   schedule,
   shouldFailAlloc,
@@ -52,7 +54,7 @@ import {
   UTRACE_SINGLESTEP,
   UTRACE_STOP,
 } from './constants.js';
-import type { UtraceEngine, UtraceEngineOps, UtraceEngineState, UtraceExaminer } from './events.js';
+import type { UtraceEngine, UtraceEngineOps, UtraceEngineState, UtraceExaminer, UtraceTaskState } from './events.js';
 import { utraceSlice } from './internal/reducers.js';
 import { engineS, jobctlTraced, notifyChannel, taskU, utraceLock, type CallbackName, type Utrace } from './internal/state.js';
 import { setResume, syncSyscallFlag, utraceResetLocked } from './utrace-stop.js';
@@ -184,6 +186,35 @@ function liveEngine(s: KernelState, pid: number, engine: UtraceEngine): UtraceEn
   return e;
 }
 
+/**
+ * The flags change of utrace_set_events. New death events in utrace_flags are set under the
+ * tasklist read lock, after a fresh look at exit_state: exit_notify sets exit_state under the
+ * write lock and tracehook_report_death reads utrace_flags after it, so either the flags are set
+ * before exit_notify (report_death will come) or exit_state is seen and it is -EALREADY; never
+ * flags set that report_death has already looked past. Returns 0 or -EALREADY.
+ */
+function* setEventsFlags(ut: Utrace, pid: number, engine: UtraceEngine, mask: number, u: UtraceTaskState): KPath<number> {
+  if ((mask & ~u.flags & UTRACE_DEATH_EVENTS) === 0) {
+    yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+    return 0;
+  }
+  if (ut.faults.setEventsSkipsTasklistLock === true) {
+    // The caller checked exit_state; exit_notify may pass between that check and this store.
+    yield* schedPoint();
+    yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+    return 0;
+  }
+  yield* readLock();
+  try {
+    const t = intMapGet((yield* getState()).tasks, pid);
+    if (t === undefined || t.exitState !== null) return -EALREADY;
+    yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+    return 0;
+  } finally {
+    yield* readUnlock();
+  }
+}
+
 function* utraceSetEventsLocked(ut: Utrace, pid: number, engine: UtraceEngine, mask: number, caller: number): KPath<number> {
   const s = yield* getState();
   const e = liveEngine(s, pid, engine);
@@ -196,10 +227,11 @@ function* utraceSetEventsLocked(ut: Utrace, pid: number, engine: UtraceEngine, m
   const exiting = t === undefined || t.exitState !== null;
   const added = mask & ~old;
   const cleared = old & ~mask;
-  // Ordered against exit_notify by the tasklist lock in the kernel; a step is atomic here.
+  // Past exit_notify (checked under the utrace lock): too late for new death events, or to
+  // clear them once report_death has begun.
   if ((added & UTRACE_DEATH_EVENTS) !== 0 && exiting) return -EALREADY;
   if ((cleared & UTRACE_DEATH_EVENTS) !== 0 && (u.death || u.deathDone)) return -EALREADY;
-  yield* emit({ type: 'utrace/events-set', pid, engine: engine.id, mask });
+  if ((yield* setEventsFlags(ut, pid, engine, mask, u)) !== 0) return -EALREADY;
   // The fault: utrace_flags left as they were (only utrace_reset may shrink them; this puts them back).
   if (ut.faults.setEventsSkipsFlags === true && (u.flags | mask) !== u.flags) yield* emit({ type: 'utrace/reset', pid, removed: [], flags: u.flags });
   if ((added & UTRACE_EVENT_SYSCALL) !== 0 && !exiting) yield* syncSyscallFlag(pid, true);
@@ -277,6 +309,9 @@ function* utraceControlLocked(ut: Utrace, pid: number, engine: UtraceEngine, act
   }
   const ret = yield* controlAction(pid, e, action, caller, reset, s);
   if (ret === -EOPNOTSUPP) return ret;
+  // UTRACE_STOP on a quiescent task leaves it as it is (utrace_control sets reset = false for
+  // it): the task stays stopped, so there is nothing to splice, shrink or wake now.
+  if (action === UTRACE_STOP) return ret;
   if (reset && !(ut.faults.controlSkipsReset === true && t !== undefined && t.exitState === null)) yield* utraceResetLocked(ut, pid);
   return ret;
 }

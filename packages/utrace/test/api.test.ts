@@ -81,7 +81,11 @@ describe('utrace_attach_task', () => {
 describe('utrace_set_events and utrace_control errors', () => {
   test('-ESRCH after detach; -EINVAL for bad actions; -EOPNOTSUPP for steps; -EINPROGRESS for STOP on a running task', () => {
     const k = kernelWith([utrace()]);
-    const pid = k.spawn(sleeper);
+    // Asleep (not quiescent for utrace) through every call below: its REPORT pass, whose
+    // report_quiesce would clear the STOP, comes only when it wakes.
+    const pid = k.spawn(function* longSleeper(u2) {
+      yield u2.sleep(400);
+    });
     const u = k.api.utrace;
     const e = attach(k, pid) as UtraceEngine;
     expect(call(k, u.control(pid, e, UTRACE_RESUME_MAX))).toBe(-EINVAL);

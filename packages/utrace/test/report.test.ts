@@ -69,8 +69,9 @@ describe('the reporting pass', () => {
   test('STOP is sticky per engine: the task stays stopped until every engine that stopped it resumes', () => {
     const k = kernelWith({ plugins: [utrace()], seed: 4 });
     const u = k.api.utrace;
+    // Asleep long enough for both engines to be attached before its first pass.
     const pid = k.spawn(function* w(u2) {
-      yield u2.sleep(4);
+      yield u2.sleep(40);
       for (let i = 0; i < 5; i++) yield u2.syscall('getpid');
     });
     const hold = new Map<string, boolean>([

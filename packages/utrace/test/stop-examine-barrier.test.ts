@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { EAGAIN, EINPROGRESS, ESRCH, SIGKILL, SIGUSR1, intMapGet, msleep } from '@tracelab/core';
 import {
   ERESTARTSYS,
+  UTRACE_ATTACH_CREATE,
   UTRACE_DETACH,
   UTRACE_EVENT_EXIT,
   UTRACE_EVENT_QUIESCE,
@@ -219,6 +220,47 @@ describe('utrace_barrier', () => {
     expectClean(k, k.run({ until: () => out.length > 0 }), { requireDone: false });
     expect(out).toEqual([0]);
     expect(call(k, u.barrier(pid, e))).toBe(0);
+    expectClean(k, k.run());
+  });
+});
+
+describe('control(STOP) on a task already stopped', () => {
+  test('runs no utrace_reset (utrace_control sets reset = false for STOP): an engine attached meanwhile stays on `attaching`, utrace_flags keep their bits; the next reset does both', () => {
+    const k = kernelWith({ plugins: [utrace()], seed: 6 });
+    const u = k.api.utrace;
+    const pid = k.spawn(function* w(u2) {
+      for (let i = 0; i < 20; i++) yield u2.syscall('getpid');
+    });
+    const calls: string[] = [];
+    const a = call(k, attachWith(u, pid, holdOps, UTRACE_EVENT_QUIESCE));
+    const b = call(k, attachWith(u, pid, recorder('b', calls), UTRACE_EVENT_QUIESCE | UTRACE_EVENT_SYSCALL_ENTRY));
+    // holdOps stops it at its first pass, which may come before this control.
+    expect([0, -EINPROGRESS]).toContain(call(k, u.control(pid, a, UTRACE_STOP)));
+    expect(call(k, u.waitForStop(pid))).toBe(0);
+    // While it is stopped: b drops SYSCALL_ENTRY (utrace_flags keep it: only utrace_reset
+    // shrinks them), and a third engine attaches (queued on `attaching`).
+    expect(call(k, u.setEvents(pid, b, UTRACE_EVENT_QUIESCE))).toBe(0);
+    const c = call(k, u.attachTask(pid, UTRACE_ATTACH_CREATE, recorder('c', calls), null));
+    expect(typeof c).toBe('object');
+    const before = u.taskState(pid)!;
+    expect(before.attaching).toHaveLength(1);
+    expect(before.flags & UTRACE_EVENT_SYSCALL_ENTRY).not.toBe(0);
+    const mark = k.log.length;
+    expect(call(k, u.control(pid, b, UTRACE_STOP))).toBe(0);
+    const after = u.taskState(pid)!;
+    expect(after.stopped).toBe(true);
+    expect(after.attaching).toEqual(before.attaching);
+    expect(after.attached).toEqual(before.attached);
+    expect(after.flags).toBe(before.flags | 0);
+    const since = k.log.slice(mark);
+    expect(since.filter((e) => e.type === 'utrace/reset' || e.type === 'utrace/splice')).toEqual([]);
+    // b's RESUME is a control on a stopped task that does run utrace_reset: both show now.
+    expect(call(k, u.control(pid, b, UTRACE_RESUME))).toBe(0);
+    const reset = u.taskState(pid)!;
+    expect(reset.attaching).toEqual([]);
+    expect(reset.flags & UTRACE_EVENT_SYSCALL_ENTRY).toBe(0);
+    expect(reset.stopped).toBe(true);
+    expect(call(k, u.control(pid, a, UTRACE_DETACH))).toBe(0);
     expectClean(k, k.run());
   });
 });

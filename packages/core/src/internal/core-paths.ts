@@ -20,7 +20,7 @@ import {
 } from '../paths.js';
 import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
-import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP } from '../program.js';
+import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP, TIF_SIGPENDING } from '../program.js';
 import { intMapGet } from '../int-map.js';
 import type { KernelState } from '../state.js';
 import { mmHasPage, pageOf } from './reducers.js';
@@ -203,17 +203,32 @@ export class CorePathsImpl implements CorePaths {
     return mm.brk;
   }
 
-  /** exit_to_user_mode: deliver pending signals, then the returnToUser hooks. */
+  /**
+   * exit_to_user_mode: the signal path (get_signal's loop), then the returnToUser hooks. A forced
+   * TIF_SIGPENDING comes first: the flag is cleared and the `signal` hook runs with `sig: 0` (no
+   * signal: utrace_get_signal's explicit report); then each queued signal in turn.
+   */
   private *exitToUser(pid: number): KPath<void> {
     for (;;) {
       const t = this.rt.task(pid)!;
-      const sig = t.pendingSignals[0];
+      if (t.flags[TIF_SIGPENDING] === true) {
+        // recalc_sigpending: nothing but the forcing set the flag (queued signals are
+        // `pendingSignals`). A handler that wants another pass sets it again.
+        yield emitCommand({ type: 'task/flags', pid, set: [], clear: [TIF_SIGPENDING] });
+        if (this.rt.hasHandlers('signal')) yield* this.rt.runHook('signal', { pid, sig: 0 }, pid);
+        continue;
+      }
+      // dequeue_signal: SIGKILL first (a tracer's hold of another signal never keeps it out).
+      const sig = t.pendingSignals.length > 1 && t.pendingSignals.includes(SIGKILL) ? SIGKILL : t.pendingSignals[0];
       if (sig === undefined) break;
       const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
-      // Held (UTRACE_SIGNAL_HOLD): it stays queued, and is seen again at the next return to user
-      // mode. In the kernel, get_signal would see it again at once; deferring it keeps an engine
-      // that holds without stopping from looping the exit path forever.
-      if (verdict === 'hold' && sig !== SIGKILL) break;
+      if (verdict === 'hold' && sig !== SIGKILL) {
+        // Held (UTRACE_SIGNAL_HOLD): it stays queued, and get_signal's loop takes it again at
+        // once, as the kernel's does (an engine that holds without stopping loops here). The
+        // relock is a preemption point: such a loop is a livelock of this task, not of its CPU.
+        yield POINT;
+        continue;
+      }
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
       const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
       yield emitCommand({ type: 'signal/deliver', pid, sig, action });
@@ -430,7 +445,10 @@ export class CorePathsImpl implements CorePaths {
   private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
     const p = this.rt.task(parent)!;
     const child = this.s.kernel.nextPid;
-    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
+    // dup_task_struct copies the thread flags; copy_process clears TIF_SIGPENDING (the child has
+    // no signal pending, and nothing forces its signal path).
+    const flags = Object.keys(p.flags).filter((f) => f !== TIF_SIGPENDING);
+    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.addTask(rt);
     if ((cloneFlags & CLONE_VFORK) !== 0) {

@@ -12,6 +12,12 @@ export interface UtraceFaults {
   readonly controlSkipsReset?: boolean;
   /** utrace_set_events records the engine's new mask but leaves utrace_flags as they were. */
   readonly setEventsSkipsFlags?: boolean;
+  /**
+   * utrace_set_events adds death events without the tasklist read lock: it checks exit_state,
+   * then (a scheduling point, where exit_notify and tracehook_report_death can run on the other
+   * CPU) sets the flags.
+   */
+  readonly setEventsSkipsTasklistLock?: boolean;
 }
 
 export function withFaults(options: UtraceOptions, faults: UtraceFaults): UtraceOptions {

@@ -33,8 +33,9 @@ export interface Utrace {
 }
 
 /**
- * The spinlock that stands for utrace->lock of one task. Lock order: utrace lock → nothing;
- * the tasklist lock is never taken under it, and no engine callback runs under it.
+ * The spinlock that stands for utrace->lock of one task. Lock order: utrace lock → tasklist
+ * read lock (utrace_set_events adding death events, to order against exit_notify); nothing is
+ * taken under the tasklist lock after it, and no engine callback runs under it.
  */
 export function utraceLock(pid: number): string {
   return `utrace_lock:${pid}`;
