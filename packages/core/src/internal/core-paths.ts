@@ -5,9 +5,9 @@ import {
   POINT,
   STATE,
   SWITCH,
-  callbackPath,
   emitCommand,
   fn,
+  isKPath,
   msleep,
   mutexLock,
   mutexUnlock,
@@ -31,6 +31,20 @@ export const CORE_FUNCTIONS = ['copy_process', 'do_exit', 'release_task', 'handl
 
 const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
 const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+
+/** `sys_<name>`, built once per syscall name (a string made per call is hashed again at each lookup). */
+const SYS_NAMES = new Map<string, string>();
+function sysName(name: string): string {
+  let s = SYS_NAMES.get(name);
+  if (s === undefined) SYS_NAMES.set(name, (s = `sys_${name}`));
+  return s;
+}
+
+/** A path that returns `value` at once: a plain-function syscall body's value. */
+// eslint-disable-next-line require-yield -- it takes no step on purpose
+function* returnAtOnce<T>(value: T): KPath<T> {
+  return value;
+}
 
 /** Extra outcome of a syscall that the program sees instead of the bare return value. */
 interface SyscallOut {
@@ -169,20 +183,30 @@ export class CorePathsImpl implements CorePaths {
   /** The syscall path: entry, slow-path work, `sys_<name>` as an instrumented function, exit to user. */
   private *syscall(pid: number, name: string, args: Readonly<Record<string, number | string>>): KPath<SyscallOut> {
     const numeric: Record<string, number> = {};
-    for (const [k, v] of Object.entries(args)) numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
+    for (const k of Object.keys(args)) {
+      const v = args[k]!;
+      numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
+    }
     yield emitCommand({ type: 'syscall/enter', pid, name, args: numeric });
     // A syscallEntry handler may abort the call (a tracer's UTRACE_SYSCALL_ABORT, seccomp):
     // the body is skipped and the task sees -ENOSYS.
     const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
     const body = verdict === 'abort' ? undefined : this.rt.syscalls.get(name);
     this.outs.delete(pid);
-    const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, callbackPath(body(numeric)));
-    const out = this.outs.get(pid) ?? { ret };
-    this.outs.delete(pid);
+    let ret: number;
+    if (body === undefined) ret = -ENOSYS;
+    else {
+      // The body's path runs as fn's body directly (callbackPath's frame would be one more
+      // level every resume of the body passes through); a plain function's value has no step.
+      const made = body(numeric);
+      ret = yield* fn(sysName(name), isKPath(made) ? (made as KPath<number>) : returnAtOnce(made));
+    }
+    const out = this.outs.get(pid);
+    if (out !== undefined) this.outs.delete(pid);
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
     yield* this.exitToUser(pid);
     yield emitCommand({ type: 'syscall/exit', pid, name, ret });
-    return { ...out, ret };
+    return out === undefined ? { ret } : { ...out, ret };
   }
 
   /** Any thread flag of a syscall hook set on the task sends it down the slow path. */

@@ -634,9 +634,16 @@ export class Runtime {
     return pid === 0 ? this.idle[cpu]! : this.tasks.get(pid)!;
   }
 
+  /**
+   * `eligibleCpus`' answer, one array reused (no array per step). Written only by
+   * `eligibleCpus`; its callers (`step`, `checkLiveness`) read it before the next call.
+   */
+  private readonly eligible: number[] = [];
+
   private eligibleCpus(): number[] {
     const s = this.store.live;
-    const out: number[] = [];
+    const out = this.eligible;
+    out.length = 0;
     const idleHook = this.hasHandlers('idle');
     const anyRunnable = s.runqueue.length > 0;
     for (let c = 0; c < s.cpus.length; c++) {
