@@ -1,5 +1,6 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, EINVAL, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
+import type { EventInput } from '../events.js';
 import {
   CURRENT,
   POINT,
@@ -120,6 +121,19 @@ export class CorePathsImpl implements CorePaths {
     return this.rt.running!;
   }
 
+  /**
+   * Logs an event from a core path that only the runtime runs, as a task's own code (the user-task
+   * driver, the syscall path and the core's syscall bodies, fork, exit, release): the same as
+   * `yield emitCommand(e)` (the runtime's emit, an error thrown at this point of the path) less
+   * the command's trip up and down the path's `yield*` stack. Not for `sched/wakeup` (the wakeup
+   * hooks run on the command) or `task/sleep` (refused in interrupt context there), nor in a path
+   * plugin code may drive (`pageFault` through copy_from_user, module load/unload), where
+   * `drive`'s `beforeFirstCommand` must see it.
+   */
+  private emitNow(e: EventInput): void {
+    this.rt.emit(e);
+  }
+
   // ---- user tasks --------------------------------------------------------------------------
 
   /** A user task: runs its program, turning each operation into user work or a syscall. */
@@ -136,7 +150,7 @@ export class CorePathsImpl implements CorePaths {
         if (!isUserOp(op)) throw new TypeError(`the program yielded ${describeValue(op)}, not a user operation (yield u.compute(1), u.syscall('getpid'), ...)`);
       } catch (err) {
         // The program itself is broken: the task dies as if by SIGSEGV, with the reason logged.
-        yield emitCommand({ type: 'task/user-fault', pid, message: describeError(err) });
+        this.emitNow({ type: 'task/user-fault', pid, message: describeError(err) });
         yield* this.doExit(128 + SIGSEGV);
         return;
       }
@@ -185,9 +199,9 @@ export class CorePathsImpl implements CorePaths {
     const numeric: Record<string, number> = {};
     for (const k of Object.keys(args)) {
       const v = args[k]!;
-      numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
+      numeric[k] = typeof v === 'string' ? this.storeString(pid, v) : v;
     }
-    yield emitCommand({ type: 'syscall/enter', pid, name, args: numeric });
+    this.emitNow({ type: 'syscall/enter', pid, name, args: numeric });
     // A syscallEntry handler may abort the call (a tracer's UTRACE_SYSCALL_ABORT, seccomp):
     // the body is skipped and the task sees -ENOSYS.
     const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
@@ -205,7 +219,7 @@ export class CorePathsImpl implements CorePaths {
     if (out !== undefined) this.outs.delete(pid);
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'syscall/exit', pid, name, ret });
+    this.emitNow({ type: 'syscall/exit', pid, name, ret });
     return out === undefined ? { ret } : { ...out, ret };
   }
 
@@ -219,11 +233,11 @@ export class CorePathsImpl implements CorePaths {
   }
 
   /** The program writes a string argument into its own memory; the kernel gets its address. */
-  private *storeString(pid: number, data: string): KPath<number> {
+  private storeString(pid: number, data: string): number {
     const tgid = this.rt.task(pid)!.tgid;
     const mm = this.rt.mm(tgid);
     if (mm === undefined) return 0;
-    yield emitCommand({ type: 'mm/store', tgid, addr: mm.brk, data });
+    this.emitNow({ type: 'mm/store', tgid, addr: mm.brk, data });
     return mm.brk;
   }
 
@@ -240,7 +254,7 @@ export class CorePathsImpl implements CorePaths {
       if (verdict === 'hold' && sig !== SIGKILL) break;
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
       const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
-      yield emitCommand({ type: 'signal/deliver', pid, sig, action });
+      this.emitNow({ type: 'signal/deliver', pid, sig, action });
       if (action === 'terminate') yield* this.doExit(128 + sig);
       if (action === 'stop') {
         yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
@@ -328,7 +342,7 @@ export class CorePathsImpl implements CorePaths {
     if (r.data.length === 0) return -ENOENT;
     const pid = this.me().pid;
     const fd = this.rt.task(pid)!.nextFd;
-    yield emitCommand({ type: 'fs/open', pid, path: r.data, fd });
+    this.emitNow({ type: 'fs/open', pid, path: r.data, fd });
     return fd;
   }
 
@@ -349,7 +363,7 @@ export class CorePathsImpl implements CorePaths {
     const tgid = this.rt.task(this.me().pid)!.tgid;
     if (len > 0) {
       for (let page = pageOf(addr), last = pageOf(addr + len - 1); page <= last; page++) {
-        if (mmHasPage(this.rt.mm(tgid), page)) yield emitCommand({ type: 'mm/evicted', tgid, page, by: 'madvise' });
+        if (mmHasPage(this.rt.mm(tgid), page)) this.emitNow({ type: 'mm/evicted', tgid, page, by: 'madvise' });
       }
     }
     yield POINT;
@@ -372,7 +386,7 @@ export class CorePathsImpl implements CorePaths {
     const r = yield* this.copyFromUser(a['filename'] ?? 0, 256);
     const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
     yield* this.rt.runHook('exec', { pid, comm, filename: r.data }, pid);
-    yield emitCommand({ type: 'task/exec', pid, comm });
+    this.emitNow({ type: 'task/exec', pid, comm });
     yield* this.completeVfork(pid);
     const program = this.takeProgram(pid);
     if (program !== undefined) this.outs.set(pid, { ret: 0, program });
@@ -385,7 +399,7 @@ export class CorePathsImpl implements CorePaths {
     const sig = a['sig'] ?? 0;
     const t = this.rt.task(pid);
     if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
-    yield emitCommand({ type: 'signal/generate', pid, sig, from: me });
+    this.emitNow({ type: 'signal/generate', pid, sig, from: me });
     // Interruptible sleeps end at a signal; a job-control stop ends at SIGCONT or SIGKILL, a
     // tracer's stop (TASK_TRACED) only at SIGKILL: the SIGCONT stays pending, and the tracer
     // that lets the task go finds the job-control stop over.
@@ -432,7 +446,7 @@ export class CorePathsImpl implements CorePaths {
       yield* waitEvent(`vfork:${child}`, () => vfork.done);
       this.vforks.delete(child);
       this.rt.journal(() => this.vforks.set(child, vfork));
-      yield emitCommand({ type: 'fork/vfork-done', parent, child });
+      this.emitNow({ type: 'fork/vfork-done', parent, child });
     }
     return child;
   }
@@ -454,7 +468,7 @@ export class CorePathsImpl implements CorePaths {
   private *copyProcess(parent: number, program: Program, cloneFlags: number): KPath<number> {
     const p = this.rt.task(parent)!;
     const child = this.s.kernel.nextPid;
-    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
+    this.emitNow({ type: 'fork/dup', parent, child, comm: p.comm, flags: Object.keys(p.flags) });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.addTask(rt);
     if ((cloneFlags & CLONE_VFORK) !== 0) {
@@ -466,7 +480,7 @@ export class CorePathsImpl implements CorePaths {
     yield POINT;
     yield POINT;
     yield* writeLock();
-    yield emitCommand({ type: 'fork/link', parent, child });
+    this.emitNow({ type: 'fork/link', parent, child });
     yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
     // tracehook_report_clone: the child is linked but not yet woken; the handler may sleep.
@@ -486,17 +500,17 @@ export class CorePathsImpl implements CorePaths {
     if (this.rt.hasHandlers('fork')) {
       yield* this.rt.runHook('fork', { stage: 'dup', parent: 0, child: pid, cloneFlags: 0 }, pid);
       yield* writeLock();
-      yield emitCommand({ type: 'task/linked', pid });
+      this.emitNow({ type: 'task/linked', pid });
       yield* this.rt.runHook('fork', { stage: 'link', parent: 0, child: pid, cloneFlags: 0 }, pid);
       // No preemption point here: the tail adds none of its own to the task's first step, so
       // a stack whose fork handlers take none runs the same schedule as before the tail existed.
       yield* writeUnlockInline();
     } else {
-      yield emitCommand({ type: 'task/linked', pid });
+      this.emitNow({ type: 'task/linked', pid });
     }
     if (kthread) return;
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'task/to-user', pid });
+    this.emitNow({ type: 'task/to-user', pid });
   }
 
   /** A host-started user task: its fork tail, then its program. */
@@ -509,7 +523,7 @@ export class CorePathsImpl implements CorePaths {
   private *retFromFork(pid: number, program: Program): KPath<void> {
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name: 'clone', ret: 0 }, pid);
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
+    this.emitNow({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
     yield* this.userMain(pid, program);
   }
 
@@ -525,17 +539,17 @@ export class CorePathsImpl implements CorePaths {
     // A tracer's report_exit may change the code the task exits with.
     const changed = yield* this.rt.runHook('exit', { pid, code: entryCode }, pid);
     const code = Number.isSafeInteger(changed) ? (changed as number) : entryCode;
-    yield emitCommand({ type: 'task/exit', pid, code });
+    this.emitNow({ type: 'task/exit', pid, code });
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
     yield* writeLock();
     const t = this.rt.task(pid)!;
     const orphanZombies: number[] = [];
     for (const c of t.children) {
-      yield emitCommand({ type: 'task/reparented', pid: c, parent: 0 });
+      this.emitNow({ type: 'task/reparented', pid: c, parent: 0 });
       if (this.rt.task(c)?.exitState === 'zombie') orphanZombies.push(c);
     }
-    yield emitCommand({ type: 'task/zombie', pid });
+    this.emitNow({ type: 'task/zombie', pid });
     const autoreap = t.parent === 0;
     yield* writeUnlock();
     yield* this.rt.runHook('death', { pid, code }, pid);
@@ -555,7 +569,7 @@ export class CorePathsImpl implements CorePaths {
   private *releaseBody(pid: number, by: number): KPath<void> {
     yield* this.rt.runHook('release', { pid, by }, pid);
     yield* writeLock();
-    yield emitCommand({ type: 'task/released', pid, by });
+    this.emitNow({ type: 'task/released', pid, by });
     yield* writeUnlock();
   }
 
