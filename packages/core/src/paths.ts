@@ -93,6 +93,13 @@ export interface Current {
 /** @internal */ export const SWITCH: Command = Object.freeze({ op: 'switch' });
 /** @internal */ export const CURRENT: Command = Object.freeze({ op: 'current' });
 /** @internal */ export const STATE: Command = Object.freeze({ op: 'state' });
+/**
+ * @internal The `state` command for core code that reads one record out of the state at once
+ * and keeps nothing else (the lock helpers, `setThreadFlag`): records are values, replaced and
+ * never edited in place (reducers.ts), so a record read mid-step stays what it was without the
+ * step-end snapshot that `STATE` asks for. Told apart from `STATE` by identity in the runtime.
+ */
+export const PEEK: Command = Object.freeze({ op: 'state' });
 
 /** @internal The `emit` command, for `yield emitCommand(event)` where the logged event is not needed. */
 export function emitCommand(event: EventInput): Command {
@@ -212,7 +219,7 @@ export function* msleep(ticks: number): KPath<void> {
 export function* mutexLock(name: string): KPath<void> {
   const me = (yield CURRENT) as Current;
   if (me.pid === 0) throw kernelBug(`mutex ${name} taken from the idle task`);
-  const l = ((yield STATE) as KernelState).locks[name];
+  const l = ((yield PEEK) as KernelState).locks[name];
   if (l !== undefined && l.kind !== 'mutex') throw kernelBug(`${name} is a ${l.kind}, not a mutex`);
   if (l === undefined || l.owner === null) {
     yield emitCommand({ type: 'lock/acquired', lock: name, kind: 'mutex', pid: me.pid, write: true, handoff: false });
@@ -222,13 +229,13 @@ export function* mutexLock(name: string): KPath<void> {
   yield emitCommand({ type: 'lock/wait', lock: name, kind: 'mutex', pid: me.pid, write: true });
   yield emitCommand({ type: 'task/sleep', pid: me.pid, on: `mutex:${name}`, until: null, state: 'sleeping' });
   yield SWITCH;
-  const after = ((yield STATE) as KernelState).locks[name] as Extract<LockState, { kind: 'mutex' }>;
+  const after = ((yield PEEK) as KernelState).locks[name] as Extract<LockState, { kind: 'mutex' }>;
   if (after.owner !== me.pid) throw kernelBug(`woken on mutex ${name} without owning it`);
 }
 
 export function* mutexUnlock(name: string): KPath<void> {
   const me = (yield CURRENT) as Current;
-  const l = ((yield STATE) as KernelState).locks[name];
+  const l = ((yield PEEK) as KernelState).locks[name];
   if (l === undefined || l.kind !== 'mutex' || l.owner !== me.pid) {
     throw kernelBug(`mutex ${name} unlocked by pid ${me.pid}, which does not hold it`);
   }
@@ -253,7 +260,7 @@ type SpinKind = 'rwlock' | 'spinlock';
 function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void> {
   yield PREEMPT_DISABLE;
   const me = (yield CURRENT) as Current;
-  const l = ((yield STATE) as KernelState).locks[name];
+  const l = ((yield PEEK) as KernelState).locks[name];
   if (l !== undefined && l.kind === 'mutex') throw kernelBug(`${name} is a mutex, not a ${kind}`);
   if (l !== undefined && (l.writer === me.pid || (write && l.readers.includes(me.pid)))) {
     throw kernelBug(`${kind} ${name} deadlock: pid ${me.pid} already holds it`);
@@ -270,7 +277,7 @@ function* spinAcquire(name: string, kind: SpinKind, write: boolean): KPath<void>
 
 function* spinRelease(name: string, kind: SpinKind, write: boolean, point = true): KPath<void> {
   const me = (yield CURRENT) as Current;
-  const l = ((yield STATE) as KernelState).locks[name];
+  const l = ((yield PEEK) as KernelState).locks[name];
   const holds = l !== undefined && l.kind !== 'mutex' && (write ? l.writer === me.pid : l.readers.includes(me.pid));
   if (!holds) throw kernelBug(`${kind} ${name} released by pid ${me.pid}, which does not hold it for ${write ? 'write' : 'read'}`);
   yield emitCommand({ type: 'lock/released', lock: name, kind, pid: me.pid, write });
@@ -290,7 +297,7 @@ export function writeUnlockInline(name: string = TASKLIST_LOCK): KPath<void> {
 
 /** Grants a released spinning lock to its head waiter, or to every reader queued at the head. */
 function* grantWaiters(name: string, kind: SpinKind): KPath<void> {
-  const l = ((yield STATE) as KernelState).locks[name] as Extract<LockState, { kind: SpinKind }>;
+  const l = ((yield PEEK) as KernelState).locks[name] as Extract<LockState, { kind: SpinKind }>;
   if (l.writer !== null) return;
   const head = l.waiters[0];
   if (head === undefined) return;

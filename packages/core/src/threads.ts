@@ -1,6 +1,6 @@
 import type { IntMap } from './int-map.js';
-import { emit, getState, schedPoint, type KPath } from './paths.js';
-import type { TaskState } from './state.js';
+import { PEEK, emit, schedPoint, type KPath } from './paths.js';
+import type { KernelState, TaskState } from './state.js';
 import { intMapGet, intMapNextKey } from './int-map.js';
 
 /** What `doEachThread` did: the threads it visited, and those whose visit returned true. */
@@ -46,7 +46,7 @@ export function* doEachThread(
  * Returns whether the flag changed.
  */
 export function* setThreadFlag(pid: number, flag: string, on: boolean): KPath<boolean> {
-  const task = intMapGet((yield* getState()).tasks, pid);
+  const task = intMapGet(((yield PEEK) as KernelState).tasks, pid);
   if (task === undefined || (task.flags[flag] === true) === on) return false;
   yield* emit({ type: 'task/flags', pid, set: on ? [flag] : [], clear: on ? [] : [flag] });
   return true;

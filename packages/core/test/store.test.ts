@@ -48,3 +48,45 @@ describe('snapshots', () => {
     expect((store as unknown as { snapshots: unknown[] }).snapshots.length).toBeLessThanOrEqual(4);
   });
 });
+
+describe('event stamping', () => {
+  /** The event as the spread made it before stampers: the header, then the payload's own keys in order. */
+  const spread = (input: object, seq: number, time: number, cpu: number) => ({ seq, time, cpu, ...input });
+
+  it('gives the spread event, key for key and frozen, for every payload shape of a type', () => {
+    const store = new EventStore();
+    store.declareEvent('test/shape', 'test');
+    // Six shapes of one type (more than a type's compiled stampers), each seen twice, interleaved.
+    const payloads: Array<Record<string, unknown>> = [
+      { type: 'test/shape', a: 1 },
+      { type: 'test/shape', a: 2, b: 'x' },
+      { type: 'test/shape', b: 'y', a: 3 },
+      { a: 4, type: 'test/shape' },
+      { type: 'test/shape' },
+      { type: 'test/shape', a: 5, b: 'z', c: [1, 2] },
+      { type: 'test/shape', a: 6, __proto__: { inherited: true } },
+    ];
+    let seq = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const p of payloads) {
+        const e = store.append(p as never, 7, 1);
+        const want = spread(p, seq++, 7, 1);
+        expect(Object.keys(e)).toEqual(Object.keys(want));
+        expect(e).toEqual(want);
+        expect(Object.isFrozen(e)).toBe(true);
+      }
+    }
+  });
+
+  it('still refuses a header field in a payload of a shape it has compiled a stamper for', () => {
+    const store = new EventStore();
+    store.append({ type: 'kernel/function-defined', name: 'f' }, 0, 0);
+    let err: unknown;
+    try {
+      store.append({ type: 'kernel/function-defined', name: 'g', time: 3 } as never, 1, 0);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'INVALID_EVENT', message: expect.stringContaining('"time"') });
+  });
+});

@@ -1,13 +1,14 @@
 import { ECHILD, EEXIST, EFAULT, EINTR, EINVAL, ENOENT, ENOSYS, ESRCH, TracelabError, describeError } from '../errors.js';
 import type { CopyResult, KPath } from '../paths.js';
+import type { EventInput } from '../events.js';
 import {
   CURRENT,
   POINT,
   STATE,
   SWITCH,
-  callbackPath,
   emitCommand,
   fn,
+  isKPath,
   msleep,
   mutexLock,
   mutexUnlock,
@@ -31,6 +32,20 @@ export const CORE_FUNCTIONS = ['copy_process', 'do_exit', 'release_task', 'handl
 
 const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
 const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+
+/** `sys_<name>`, built once per syscall name (a string made per call is hashed again at each lookup). */
+const SYS_NAMES = new Map<string, string>();
+function sysName(name: string): string {
+  let s = SYS_NAMES.get(name);
+  if (s === undefined) SYS_NAMES.set(name, (s = `sys_${name}`));
+  return s;
+}
+
+/** A path that returns `value` at once: a plain-function syscall body's value. */
+// eslint-disable-next-line require-yield -- it takes no step on purpose
+function* returnAtOnce<T>(value: T): KPath<T> {
+  return value;
+}
 
 /** Extra outcome of a syscall that the program sees instead of the bare return value. */
 interface SyscallOut {
@@ -106,6 +121,19 @@ export class CorePathsImpl implements CorePaths {
     return this.rt.running!;
   }
 
+  /**
+   * Logs an event from a core path that only the runtime runs, as a task's own code (the user-task
+   * driver, the syscall path and the core's syscall bodies, fork, exit, release): the same as
+   * `yield emitCommand(e)` (the runtime's emit, an error thrown at this point of the path) less
+   * the command's trip up and down the path's `yield*` stack. Not for `sched/wakeup` (the wakeup
+   * hooks run on the command) or `task/sleep` (refused in interrupt context there), nor in a path
+   * plugin code may drive (`pageFault` through copy_from_user, module load/unload), where
+   * `drive`'s `beforeFirstCommand` must see it.
+   */
+  private emitNow(e: EventInput): void {
+    this.rt.emit(e);
+  }
+
   // ---- user tasks --------------------------------------------------------------------------
 
   /** A user task: runs its program, turning each operation into user work or a syscall. */
@@ -122,7 +150,7 @@ export class CorePathsImpl implements CorePaths {
         if (!isUserOp(op)) throw new TypeError(`the program yielded ${describeValue(op)}, not a user operation (yield u.compute(1), u.syscall('getpid'), ...)`);
       } catch (err) {
         // The program itself is broken: the task dies as if by SIGSEGV, with the reason logged.
-        yield emitCommand({ type: 'task/user-fault', pid, message: describeError(err) });
+        this.emitNow({ type: 'task/user-fault', pid, message: describeError(err) });
         yield* this.doExit(128 + SIGSEGV);
         return;
       }
@@ -169,20 +197,30 @@ export class CorePathsImpl implements CorePaths {
   /** The syscall path: entry, slow-path work, `sys_<name>` as an instrumented function, exit to user. */
   private *syscall(pid: number, name: string, args: Readonly<Record<string, number | string>>): KPath<SyscallOut> {
     const numeric: Record<string, number> = {};
-    for (const [k, v] of Object.entries(args)) numeric[k] = typeof v === 'string' ? yield* this.storeString(pid, v) : v;
-    yield emitCommand({ type: 'syscall/enter', pid, name, args: numeric });
+    for (const k of Object.keys(args)) {
+      const v = args[k]!;
+      numeric[k] = typeof v === 'string' ? this.storeString(pid, v) : v;
+    }
+    this.emitNow({ type: 'syscall/enter', pid, name, args: numeric });
     // A syscallEntry handler may abort the call (a tracer's UTRACE_SYSCALL_ABORT, seccomp):
     // the body is skipped and the task sees -ENOSYS.
     const verdict = this.slowPath(pid) ? yield* this.rt.runHook('syscallEntry', { pid, name, args: numeric }, pid) : undefined;
     const body = verdict === 'abort' ? undefined : this.rt.syscalls.get(name);
     this.outs.delete(pid);
-    const ret = body === undefined ? -ENOSYS : yield* fn(`sys_${name}`, callbackPath(body(numeric)));
-    const out = this.outs.get(pid) ?? { ret };
-    this.outs.delete(pid);
+    let ret: number;
+    if (body === undefined) ret = -ENOSYS;
+    else {
+      // The body's path runs as fn's body directly (callbackPath's frame would be one more
+      // level every resume of the body passes through); a plain function's value has no step.
+      const made = body(numeric);
+      ret = yield* fn(sysName(name), isKPath(made) ? (made as KPath<number>) : returnAtOnce(made));
+    }
+    const out = this.outs.get(pid);
+    if (out !== undefined) this.outs.delete(pid);
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name, ret }, pid);
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'syscall/exit', pid, name, ret });
-    return { ...out, ret };
+    this.emitNow({ type: 'syscall/exit', pid, name, ret });
+    return out === undefined ? { ret } : { ...out, ret };
   }
 
   /** Any thread flag of a syscall hook set on the task sends it down the slow path. */
@@ -195,11 +233,11 @@ export class CorePathsImpl implements CorePaths {
   }
 
   /** The program writes a string argument into its own memory; the kernel gets its address. */
-  private *storeString(pid: number, data: string): KPath<number> {
+  private storeString(pid: number, data: string): number {
     const tgid = this.rt.task(pid)!.tgid;
     const mm = this.rt.mm(tgid);
     if (mm === undefined) return 0;
-    yield emitCommand({ type: 'mm/store', tgid, addr: mm.brk, data });
+    this.emitNow({ type: 'mm/store', tgid, addr: mm.brk, data });
     return mm.brk;
   }
 
@@ -231,7 +269,7 @@ export class CorePathsImpl implements CorePaths {
       }
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
       const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
-      yield emitCommand({ type: 'signal/deliver', pid, sig, action });
+      this.emitNow({ type: 'signal/deliver', pid, sig, action });
       if (action === 'terminate') yield* this.doExit(128 + sig);
       if (action === 'stop') {
         yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
@@ -319,7 +357,7 @@ export class CorePathsImpl implements CorePaths {
     if (r.data.length === 0) return -ENOENT;
     const pid = this.me().pid;
     const fd = this.rt.task(pid)!.nextFd;
-    yield emitCommand({ type: 'fs/open', pid, path: r.data, fd });
+    this.emitNow({ type: 'fs/open', pid, path: r.data, fd });
     return fd;
   }
 
@@ -340,7 +378,7 @@ export class CorePathsImpl implements CorePaths {
     const tgid = this.rt.task(this.me().pid)!.tgid;
     if (len > 0) {
       for (let page = pageOf(addr), last = pageOf(addr + len - 1); page <= last; page++) {
-        if (mmHasPage(this.rt.mm(tgid), page)) yield emitCommand({ type: 'mm/evicted', tgid, page, by: 'madvise' });
+        if (mmHasPage(this.rt.mm(tgid), page)) this.emitNow({ type: 'mm/evicted', tgid, page, by: 'madvise' });
       }
     }
     yield POINT;
@@ -363,7 +401,7 @@ export class CorePathsImpl implements CorePaths {
     const r = yield* this.copyFromUser(a['filename'] ?? 0, 256);
     const comm = r.data.split('/').pop()!.slice(0, 15) || 'exec';
     yield* this.rt.runHook('exec', { pid, comm, filename: r.data }, pid);
-    yield emitCommand({ type: 'task/exec', pid, comm });
+    this.emitNow({ type: 'task/exec', pid, comm });
     yield* this.completeVfork(pid);
     const program = this.takeProgram(pid);
     if (program !== undefined) this.outs.set(pid, { ret: 0, program });
@@ -376,7 +414,7 @@ export class CorePathsImpl implements CorePaths {
     const sig = a['sig'] ?? 0;
     const t = this.rt.task(pid);
     if (t === undefined || t.exitState !== null || t.kthread) return -ESRCH;
-    yield emitCommand({ type: 'signal/generate', pid, sig, from: me });
+    this.emitNow({ type: 'signal/generate', pid, sig, from: me });
     // Interruptible sleeps end at a signal; a job-control stop ends at SIGCONT or SIGKILL, a
     // tracer's stop (TASK_TRACED) only at SIGKILL: the SIGCONT stays pending, and the tracer
     // that lets the task go finds the job-control stop over.
@@ -423,7 +461,7 @@ export class CorePathsImpl implements CorePaths {
       yield* waitEvent(`vfork:${child}`, () => vfork.done);
       this.vforks.delete(child);
       this.rt.journal(() => this.vforks.set(child, vfork));
-      yield emitCommand({ type: 'fork/vfork-done', parent, child });
+      this.emitNow({ type: 'fork/vfork-done', parent, child });
     }
     return child;
   }
@@ -448,7 +486,7 @@ export class CorePathsImpl implements CorePaths {
     // dup_task_struct copies the thread flags; copy_process clears TIF_SIGPENDING (the child has
     // no signal pending, and nothing forces its signal path).
     const flags = Object.keys(p.flags).filter((f) => f !== TIF_SIGPENDING);
-    yield emitCommand({ type: 'fork/dup', parent, child, comm: p.comm, flags });
+    this.emitNow({ type: 'fork/dup', parent, child, comm: p.comm, flags });
     const rt = this.rt.newRt(child, p.comm, this.retFromFork(child, program));
     this.rt.addTask(rt);
     if ((cloneFlags & CLONE_VFORK) !== 0) {
@@ -460,7 +498,7 @@ export class CorePathsImpl implements CorePaths {
     yield POINT;
     yield POINT;
     yield* writeLock();
-    yield emitCommand({ type: 'fork/link', parent, child });
+    this.emitNow({ type: 'fork/link', parent, child });
     yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
     // tracehook_report_clone: the child is linked but not yet woken; the handler may sleep.
@@ -480,17 +518,17 @@ export class CorePathsImpl implements CorePaths {
     if (this.rt.hasHandlers('fork')) {
       yield* this.rt.runHook('fork', { stage: 'dup', parent: 0, child: pid, cloneFlags: 0 }, pid);
       yield* writeLock();
-      yield emitCommand({ type: 'task/linked', pid });
+      this.emitNow({ type: 'task/linked', pid });
       yield* this.rt.runHook('fork', { stage: 'link', parent: 0, child: pid, cloneFlags: 0 }, pid);
       // No preemption point here: the tail adds none of its own to the task's first step, so
       // a stack whose fork handlers take none runs the same schedule as before the tail existed.
       yield* writeUnlockInline();
     } else {
-      yield emitCommand({ type: 'task/linked', pid });
+      this.emitNow({ type: 'task/linked', pid });
     }
     if (kthread) return;
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'task/to-user', pid });
+    this.emitNow({ type: 'task/to-user', pid });
   }
 
   /** A host-started user task: its fork tail, then its program. */
@@ -503,7 +541,7 @@ export class CorePathsImpl implements CorePaths {
   private *retFromFork(pid: number, program: Program): KPath<void> {
     if (this.slowPath(pid)) yield* this.rt.runHook('syscallExit', { pid, name: 'clone', ret: 0 }, pid);
     yield* this.exitToUser(pid);
-    yield emitCommand({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
+    this.emitNow({ type: 'syscall/exit', pid, name: 'clone', ret: 0 });
     yield* this.userMain(pid, program);
   }
 
@@ -519,17 +557,17 @@ export class CorePathsImpl implements CorePaths {
     // A tracer's report_exit may change the code the task exits with.
     const changed = yield* this.rt.runHook('exit', { pid, code: entryCode }, pid);
     const code = Number.isSafeInteger(changed) ? (changed as number) : entryCode;
-    yield emitCommand({ type: 'task/exit', pid, code });
+    this.emitNow({ type: 'task/exit', pid, code });
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.
     yield* writeLock();
     const t = this.rt.task(pid)!;
     const orphanZombies: number[] = [];
     for (const c of t.children) {
-      yield emitCommand({ type: 'task/reparented', pid: c, parent: 0 });
+      this.emitNow({ type: 'task/reparented', pid: c, parent: 0 });
       if (this.rt.task(c)?.exitState === 'zombie') orphanZombies.push(c);
     }
-    yield emitCommand({ type: 'task/zombie', pid });
+    this.emitNow({ type: 'task/zombie', pid });
     const autoreap = t.parent === 0;
     yield* writeUnlock();
     yield* this.rt.runHook('death', { pid, code }, pid);
@@ -549,7 +587,7 @@ export class CorePathsImpl implements CorePaths {
   private *releaseBody(pid: number, by: number): KPath<void> {
     yield* this.rt.runHook('release', { pid, by }, pid);
     yield* writeLock();
-    yield emitCommand({ type: 'task/released', pid, by });
+    this.emitNow({ type: 'task/released', pid, by });
     yield* writeUnlock();
   }
 

@@ -7,18 +7,19 @@ import type { KernelState, MmState, TaskRunState, TaskState } from '../state.js'
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
 import type { Checkpoint, EventStore } from './store.js';
-import { forward, isGenerator, isSchedulingCommand } from './forward.js';
+import { isGenerator, isSchedulingCommand } from './forward.js';
 import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
-import { isKPath } from '../paths.js';
+import { PEEK, isKPath } from '../paths.js';
 import { Interrupts, contextOf, inInterruptCount, type ResolvedInterrupts } from './irq.js';
 import { FootprintRecorder, type FootprintSink } from './footprint.js';
 
-/** A path that returns `value` at once: what a plain-function callback gave back. */
+/** A path that has already returned: `yield*` of it gives undefined at once (shared, never resumed into anything). */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
-function* returnAtOnce<T>(value: T): KPath<T> {
-  return value;
-}
+const SPENT: KPath<unknown> = (function* (): KPath<unknown> {
+  return undefined;
+})();
+SPENT.next();
 
 /** A violation stops the run: the invariant, what broke, and the replay string. */
 /** What a chooser that ignores `pids` is given. */
@@ -88,6 +89,8 @@ export interface TaskRt {
 interface Tap {
   readonly plugin: string | null;
   readonly fn: HookHandler<HookName>;
+  /** `hook <name>`, what containment and the watchdog name (built once, at tap time). */
+  readonly where: string;
   readonly priority: number;
   readonly order: number;
   readonly stage?: 'dup' | 'link';
@@ -489,6 +492,7 @@ export class Runtime {
     const tap: Tap = {
       plugin,
       fn: fn as unknown as HookHandler<HookName>,
+      where: `hook ${hook}`,
       priority: options.priority ?? 10,
       order: this.tapOrder++,
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
@@ -511,11 +515,16 @@ export class Runtime {
   /**
    * Runs a hook's handlers in priority order, each contained: a handler that throws has the
    * events of its failed segment undone, its plugin oopsed and disabled, and the hook goes on.
-   * Returns the last non-undefined handler result (a signal disposition).
+   * Returns the last non-undefined handler result (a signal disposition). A hook nobody tapped
+   * gives back a path that has already returned: `yield*` of it costs no generator.
    */
-  *runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
+  runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
     const list = this.hooks.get(hook);
-    if (list === undefined) return undefined;
+    if (list === undefined) return SPENT;
+    return this.runTaps(list, args, pid);
+  }
+
+  private *runTaps(list: readonly Tap[], args: unknown, pid: number): KPath<unknown> {
     // The body runs lazily, on the task that is executing the hook.
     const self = this.running;
     if (self !== null) self.hookDepth++;
@@ -527,7 +536,7 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
-      const r = yield* this.contained(tap.plugin, `hook ${hook}`, () => tap.fn(args as never));
+      const r = yield* this.contained(tap.plugin, tap.where, tap.fn as (a: unknown) => unknown, args);
       if (r !== undefined) result = r;
     }
     if (self !== null) self.hookDepth--;
@@ -537,9 +546,11 @@ export class Runtime {
   /**
    * Drives a plugin's generator so that its failure is the plugin's alone. The checkpoint is
    * the start of the handler's current step segment: everything it emitted since its last
-   * scheduling point is undone (nothing of it has been published yet).
+   * scheduling point is undone (nothing of it has been published yet). `start(arg)` makes the
+   * path; a plain function's value is returned with no step. The loop is `drive`'s with the
+   * failure and the checkpoint written in (no options object or closures per call).
    */
-  *contained<T>(plugin: string | null, where: string, start: () => KPath<T> | T): KPath<T | undefined> {
+  *contained<T>(plugin: string | null, where: string, start: (arg?: unknown) => KPath<T> | T, arg?: unknown): KPath<T | undefined> {
     const self = this.running;
     const depth = self?.inside.length ?? 0;
     self?.inside.push(plugin, where);
@@ -551,23 +562,37 @@ export class Runtime {
       let gen: KPath<T>;
       try {
         // A plain-function handler has run already: its value is returned with no step.
-        const out = start();
-        gen = isKPath(out) ? (out as KPath<T>) : returnAtOnce(out);
+        const out = start(arg);
+        if (!isKPath(out)) return out as T;
+        gen = out as KPath<T>;
       } catch (err) {
         this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
         return undefined;
       }
-      return yield* forward(
-        gen,
-        (err) => {
+      let input: unknown;
+      let error: unknown;
+      let throwing = false;
+      for (;;) {
+        let r: IteratorResult<Command, T>;
+        try {
+          r = throwing ? gen.throw(error) : gen.next(input);
+        } catch (err) {
           if (this.running !== null) this.running.rcuIdle = entryRcuIdle;
           this.oopsPlugin(plugin, where, err, cp, fnDepth, entryPreempt);
           return undefined;
-        },
-        () => {
-          cp = this.checkpoint();
-        },
-      );
+        }
+        if (r.done === true) return r.value;
+        const cmd = r.value;
+        try {
+          input = yield cmd;
+          throwing = false;
+        } catch (err) {
+          error = err;
+          throwing = true;
+        }
+        // Resumed after a scheduling point: the failed segment now starts here.
+        if (cmd.op === 'point' || cmd.op === 'switch' || cmd.op === 'spin') cp = this.checkpoint();
+      }
     } finally {
       if (self !== null) self.inside.length = depth;
     }
@@ -609,9 +634,16 @@ export class Runtime {
     return pid === 0 ? this.idle[cpu]! : this.tasks.get(pid)!;
   }
 
+  /**
+   * `eligibleCpus`' answer, one array reused (no array per step). Written only by
+   * `eligibleCpus`; its callers (`step`, `checkLiveness`) read it before the next call.
+   */
+  private readonly eligible: number[] = [];
+
   private eligibleCpus(): number[] {
     const s = this.store.live;
-    const out: number[] = [];
+    const out = this.eligible;
+    out.length = 0;
     const idleHook = this.hasHandlers('idle');
     const anyRunnable = s.runqueue.length > 0;
     for (let c = 0; c < s.cpus.length; c++) {
@@ -978,7 +1010,9 @@ export class Runtime {
         return undefined;
       }
       case 'state':
-        return this.handOutState();
+        // PEEK: core code reading one record (a value, never edited in place) and keeping
+        // nothing else needs no step-end snapshot.
+        return cmd === PEEK ? (this.fp === null ? this.store.live : this.fp.state) : this.handOutState();
       case 'sleepers':
         if (this.fp !== null) this.fp.read(`wq:${cmd.channel}`);
         return this.sleepers(cmd.channel);
