@@ -18,7 +18,7 @@ declare module '@tracelab/core' {
   interface EventMap {
     'counter/store': { pid: number; value: number };
     'counter/done': { pid: number };
-    'gate/open': Record<string, never>;
+    'gate/open': { gate: string };
   }
   interface PluginStates {
     counter: { value: number; done: number };
@@ -174,7 +174,7 @@ export const wakePreempt = defineScenario({
     );
     kernel.spawnKthread(
       (function* (): KPath<void> {
-        yield* emit({ type: 'gate/open' });
+        yield* emit({ type: 'gate/open', gate: 'gate' });
         yield* wakeUp('gate');
       })(),
       { comm: 'opener' },
