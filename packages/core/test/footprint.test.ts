@@ -198,6 +198,56 @@ describe('step footprints', () => {
     expect(footprints(threads).hash).toBe(k.logHash());
   });
 
+  it('a preemption point reads the predicate rq:nonempty, which only a step changing the emptiness writes', () => {
+    // Three threads on one CPU: while one runs the others are queued, so its points may preempt.
+    const k = createKernel({ cpus: 1, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    const empty: boolean[] = [];
+    k.recordFootprints((s) => {
+      steps.push(s);
+      empty.push(k.state.runqueue.length === 0);
+    });
+    for (let i = 0; i < 3; i++)
+      k.spawnKthread(
+        (function* () {
+          yield* schedPoint();
+          yield* schedPoint();
+        })(),
+        { comm: `t${i}` },
+      );
+    expect(k.run({ maxSteps: 100 }).done).toBe(true);
+    // The points with a queued task read the predicate, never the runqueue's contents.
+    const points = steps.filter((s) => s.reads.includes('rq:nonempty'));
+    expect(points.length).toBeGreaterThan(0);
+    for (const s of points) expect(s.reads).not.toContain('rq');
+    // A step writes the predicate exactly when the runqueue's emptiness differs across it.
+    for (let i = 1; i < steps.length; i++) expect(steps[i]!.writes.includes('rq:nonempty')).toBe(empty[i] !== empty[i - 1]);
+    // A switch that leaves the runqueue non-empty writes its contents only: it commutes with a point.
+    const quiet = steps.find((s) => s.writes.includes('rq') && !s.writes.includes('rq:nonempty'))!;
+    const loud = steps.find((s) => s.writes.includes('rq:nonempty'))!;
+    const point = { cpu: 1, choiceAt: 0, reads: ['rq:nonempty'], writes: [], clockRead: false, observed: [] };
+    expect(quiet).toBeDefined();
+    expect(footprintsConflict({ ...quiet, cpu: 0 }, point)).toBe(false);
+    expect(footprintsConflict({ ...loud, cpu: 0 }, point)).toBe(true);
+  });
+
+  it('with CPU bindings a preemption point reads the runqueue itself (which tasks may run here)', () => {
+    const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    for (let i = 0; i < 2; i++)
+      k.spawnKthread(
+        (function* () {
+          yield* schedPoint();
+          yield* schedPoint();
+        })(),
+        { comm: `t${i}`, cpu: 0 },
+      );
+    k.run({ maxSteps: 100 });
+    expect(steps.some((s) => s.reads.includes('rq'))).toBe(true);
+    expect(steps.some((s) => s.reads.includes('rq:nonempty'))).toBe(false);
+  });
+
   it('refuses a sink that is not a function', () => {
     const k = createKernel({ cpus: 1, seed: 1 });
     expect(() => k.recordFootprints(42 as never)).toThrow(/sink must be a function/);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mutexLock, mutexUnlock, schedPoint, type KernelState } from '@tracelab/core';
 import { BoundedDfs, Dpor, defineScenario, explore, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
-import { lostUpdate } from './fixtures.js';
+import { lostUpdate, wakePreempt } from './fixtures.js';
 
 /**
  * Two kernel threads take two mutexes, `fixed` in one order, `abba` in opposite orders (a
@@ -103,6 +103,45 @@ describe('dpor soundness on small scenarios', () => {
         expect([...red.failures].sort()).toEqual([...full.failures].sort());
       });
     }
+  }
+});
+
+describe('dpor soundness where tasks outnumber CPUs', () => {
+  // wake-preempt: 3 tasks on 2 CPUs; the woken task gets a CPU by preempting the incrementer at
+  // its point, which reads only "the runqueue is not empty" (rq:nonempty): the wake-up that
+  // makes it true must be raced with that point, the switches that leave it true need not be.
+  for (const [variant, bounds] of [
+    ['fixed', [0, 1, 2]],
+    ['racy', [0, 1, 2]],
+  ] as const) {
+    for (const bound of bounds) {
+      it(`wake-preempt/${variant}, bound ${bound}: the final states and violations of the unreduced DFS`, () => {
+        const full = reach(wakePreempt, variant, 1, new BoundedDfs(bound, true, false));
+        const red = dpor(wakePreempt, variant, 1, bound);
+        expect(red.runs).toBeLessThanOrEqual(full.runs);
+        expect([...red.digests].sort()).toEqual([...full.digests].sort());
+        expect([...red.failures].sort()).toEqual([...full.failures].sort());
+        if (variant === 'racy' && bound >= 1) expect(red.failures).toEqual(new Set(['counter/no-lost-update']));
+      });
+    }
+  }
+
+  it('wake-preempt/racy: dpor finds the lost update at no more preemptions than the DFS', () => {
+    const d = explore(wakePreempt, { variant: 'racy', strategy: 'dpor', bound: 2, budget: 100_000 });
+    const f = explore(wakePreempt, { variant: 'racy', strategy: 'dfs', bound: 2, budget: 100_000 });
+    expect(d.found).toBe(true);
+    expect(d.failure!.invariant).toBe('counter/no-lost-update');
+    expect(d.failure!.original.preemptions).toBeLessThanOrEqual(f.failure!.original.preemptions);
+  });
+
+  for (const bound of [0, 1]) {
+    it(`lost-update/fixed, 3 workers on 2 CPUs, bound ${bound}: the final states of the unreduced DFS`, () => {
+      const full = reach(lostUpdate, 'fixed', 3, new BoundedDfs(bound, true, false));
+      const red = dpor(lostUpdate, 'fixed', 3, bound);
+      expect(red.runs).toBeLessThanOrEqual(full.runs);
+      expect([...red.digests].sort()).toEqual([...full.digests].sort());
+      expect(red.failures).toEqual(new Set());
+    });
   }
 });
 

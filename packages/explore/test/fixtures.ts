@@ -1,13 +1,28 @@
-import { definePlugin, emit, getState, mutexLock, mutexUnlock, rcuReadLock, rcuReadUnlock, schedPoint, synchronizeRcu, type KPath } from '@tracelab/core';
+import {
+  definePlugin,
+  emit,
+  getState,
+  waitEvent,
+  wakeUp,
+  mutexLock,
+  mutexUnlock,
+  rcuReadLock,
+  rcuReadUnlock,
+  schedPoint,
+  synchronizeRcu,
+  type KPath,
+} from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 
 declare module '@tracelab/core' {
   interface EventMap {
     'counter/store': { pid: number; value: number };
     'counter/done': { pid: number };
+    'gate/open': { gate: string };
   }
   interface PluginStates {
     counter: { value: number; done: number };
+    gate: { open: boolean };
   }
 }
 
@@ -29,6 +44,23 @@ function counterPlugin() {
       ctx.invariant('counter/no-lost-update', (st) => {
         const c = st.plugins.counter!;
         return c.value < c.done ? `${c.done} increments done, but the counter is ${c.value}` : null;
+      });
+      return {};
+    },
+  });
+}
+
+/** A gate a task waits on (its own slice, so opening it touches nothing of the counter's). */
+function gatePlugin() {
+  return definePlugin<Record<string, never>, { open: boolean }>({
+    name: 'gate',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.initSlice({ open: false });
+      ctx.onReset();
+      ctx.on('gate/open', (s) => {
+        s.open = true;
       });
       return {};
     },
@@ -108,5 +140,44 @@ export const gpHog = defineScenario({
       );
     }
     watchGracePeriods(kernel, 100);
+  },
+});
+
+/**
+ * A preemption point whose runqueue predicate matters: `inc` increments the counter (load, a
+ * point, store) while `late` sleeps until `opener` opens the gate and wakes it, then increments
+ * too. Three tasks on two CPUs: `late` reaches a CPU either when one frees up or by preempting
+ * `inc` at its point, which it may only do once the wake-up has made the runqueue non-empty.
+ * `racy` loses an update when `late`'s increment lands between `inc`'s load and store; `fixed`
+ * takes the mutex.
+ */
+export const wakePreempt = defineScenario({
+  name: 'wake-preempt',
+  description: 'a woken task preempts an incrementer at its point',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 300,
+  variants: [
+    { name: 'fixed', description: 'under a mutex', safe: true },
+    { name: 'racy', description: 'no mutex', safe: false, expect: ['counter/no-lost-update'] },
+  ],
+  plugins: () => [counterPlugin(), gatePlugin()],
+  setup(kernel, { variant }) {
+    const locked = variant === 'fixed';
+    kernel.spawnKthread(increment(locked, 1, 1), { comm: 'inc' });
+    kernel.spawnKthread(
+      (function* (): KPath<void> {
+        yield* waitEvent('gate', (st) => st.plugins.gate!.open);
+        yield* increment(locked, 2, 0);
+      })(),
+      { comm: 'late' },
+    );
+    kernel.spawnKthread(
+      (function* (): KPath<void> {
+        yield* emit({ type: 'gate/open', gate: 'gate' });
+        yield* wakeUp('gate');
+      })(),
+      { comm: 'opener' },
+    );
   },
 });

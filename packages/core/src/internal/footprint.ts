@@ -10,7 +10,9 @@ import type { KernelState } from '../state.js';
  * Objects are named as strings: `lock:<name>`, `task:<pid>`, `mm:<tgid>`, `cpu:<id>` (which task
  * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
  * `plugin:<name>` (a plugin's slice and the data it keeps outside the state), `wq:<channel>` (the
- * tasks asleep on a wait channel), `rq` (the runqueue), `rcu` (RCU-sched's grace periods and
+ * tasks asleep on a wait channel), `rq` (the runqueue: its contents), `rq:nonempty` (the predicate "the runqueue is
+ * not empty", which a preemption point and an idle CPU read: written only by a step that
+ * changes it, from empty to not or back), `rcu` (RCU-sched's grace periods and
  * callbacks), `kernel` (pid allocation, oopses, disabled plugins). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
@@ -56,6 +58,8 @@ export class FootprintRecorder {
   observing = false;
   private clock = false;
   private choiceAt = 0;
+  /** Whether the runqueue was empty when the step began (for the `rq:nonempty` predicate). */
+  private rqEmptyAtBegin = true;
   private readonly liveView: KernelState;
 
   constructor(
@@ -73,9 +77,13 @@ export class FootprintRecorder {
     this.observed.clear();
     this.clock = false;
     this.choiceAt = choiceAt;
+    this.rqEmptyAtBegin = this.live().runqueue.length === 0;
   }
 
   end(cpu: number): void {
+    // The predicate a preemption point reads (`rq:nonempty`) is written only by a step that
+    // changes it: steps are atomic to every other CPU, so only the step's net change shows.
+    if ((this.live().runqueue.length === 0) !== this.rqEmptyAtBegin) this.writes.add('rq:nonempty');
     this.sink({
       cpu,
       choiceAt: this.choiceAt,
@@ -287,9 +295,10 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   'task/traced': ownTask,
   'task/user-fault': ownTask,
   'sched/wakeup': (e, c) => {
+    // The reducer asks whether the task is current on some CPU: only a `sched/switch` with the
+    // task as prev or next changes that, and it writes `task:<pid>`, which this step writes too.
     c.task();
     c.w('rq');
-    c.read('cpu:*');
     const on = c.channelOf(e.pid);
     if (on !== undefined) c.w(`wq:${on}`);
   },

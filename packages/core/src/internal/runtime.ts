@@ -677,7 +677,9 @@ export class Runtime {
 
   /** Whether `cpu` has a runnable task it may switch to (`runnableOn(cpu).length > 0`, without the copy). */
   hasRunnableOn(cpu: number): boolean {
-    if (this.fp !== null) this.fp.read('rq');
+    // Unbound, the answer is the predicate "the runqueue is not empty", which a step writes only
+    // when it changes it (footprint.ts); with bindings it depends on which tasks are queued.
+    if (this.fp !== null) this.fp.read(this.bindingUsed ? 'rq' : 'rq:nonempty');
     const rq = this.store.live.runqueue;
     if (!this.bindingUsed) return rq.length > 0;
     for (const pid of rq) if (this.mayRunOn(pid, cpu)) return true;

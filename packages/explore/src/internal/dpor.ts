@@ -38,6 +38,8 @@ interface CpuNode {
   readonly dflt: number;
   /** The eligible CPUs that were idle (their next step takes a task off the runqueue). */
   readonly idle: readonly number[];
+  /** The runqueue at this choice (the tasks an idle CPU's switch-in may take). */
+  readonly queued: readonly number[];
   /** Deviations (preemptions, stale reads, evictions) of the schedule before this choice. */
   readonly costBefore: number;
   value: number;
@@ -54,6 +56,8 @@ interface CpuNode {
 /** Any other choice: its remaining alternatives, tried in order (as the DFS). */
 interface LocalNode {
   readonly kind: 'local';
+  /** The choice's kind (for the `branched` counts). */
+  readonly choice: string;
   value: number;
   readonly alts: number[];
 }
@@ -73,6 +77,8 @@ export interface DporStats {
   readonly bounded: number;
   /** Schedules run in the tree of each bound (0, 1, ...); one entry when unbounded. */
   readonly perBound: readonly number[];
+  /** Schedules by the kind of choice they branched at: `cpu` (a race's backtrack point) or a local kind. */
+  readonly branched: Readonly<Record<string, number>>;
 }
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
@@ -104,6 +110,8 @@ export class Dpor {
   private current: number;
   private readonly perBound: number[] = [];
   private boundedCount = 0;
+  /** Schedules by the kind of the choice they branched at (the first run counts as none). */
+  private readonly branched: Record<string, number> = {};
   private raceCount = 0;
   private backtrackCount = 0;
   private blockedCount = 0;
@@ -117,6 +125,8 @@ export class Dpor {
   private newSleeps = new Map<number, ReadonlyMap<number, StepFootprint>>();
   /** The idle eligible CPUs of the run's new `cpu` nodes, by choice index. */
   private newIdle = new Map<number, number[]>();
+  /** The runqueue at the run's new `cpu` nodes, by choice index. */
+  private newQueued = new Map<number, readonly number[]>();
   /** The sleep set entering the next step (online, as the run goes). */
   private sleepNow: ReadonlyMap<number, StepFootprint> = EMPTY_SLEEP;
   /** The step at which the run found every eligible CPU asleep, or -1; and that step's choice index. */
@@ -142,6 +152,7 @@ export class Dpor {
       backtracks: this.backtrackCount,
       bounded: this.boundedCount,
       perBound: [...this.perBound],
+      branched: { ...this.branched },
     };
   }
 
@@ -161,6 +172,8 @@ export class Dpor {
       if (this.stack.length > 0) {
         const top = this.stack[this.stack.length - 1]!;
         const v = this.pending(top)!;
+        const k = top.kind === 'cpu' ? 'cpu' : top.choice;
+        this.branched[k] = (this.branched[k] ?? 0) + 1;
         if (top.kind === 'cpu') {
           top.done.add(top.cpus[v]!);
           top.value = v;
@@ -177,6 +190,7 @@ export class Dpor {
     this.steps = [];
     this.newSleeps = new Map();
     this.newIdle = new Map();
+    this.newQueued = new Map();
     this.sleepNow = EMPTY_SLEEP;
     this.blockedAt = -1;
     this.blockedChoice = Infinity;
@@ -198,6 +212,7 @@ export class Dpor {
           const idle: number[] = [];
           for (let o = 0; o < p.n; o++) if (p.pids[o] === 0) idle.push(p.cpus![o]!);
           this.newIdle.set(p.index, idle);
+          if (idle.length > 0) this.newQueued.set(p.index, [...p.state.runqueue]);
         }
         if (v !== undefined) return v;
         const dflt = p.same >= 0 ? p.same : 0;
@@ -296,6 +311,7 @@ export class Dpor {
         cpus,
         dflt: c.dflt,
         idle: this.newIdle.get(index) ?? [],
+        queued: this.newQueued.get(index) ?? [],
         costBefore,
         value: c.value,
         done: new Set([chosen]),
@@ -319,7 +335,7 @@ export class Dpor {
         alts.push(v);
       }
     }
-    return { kind: 'local', value: c.value, alts };
+    return { kind: 'local', choice: c.kind, value: c.value, alts };
   }
 
   /** Races of the run's first `limit` steps, their backtrack points, and the run's trace. */
@@ -366,7 +382,10 @@ export class Dpor {
       if (node === null || node === undefined) continue;
       for (const q of node.idle) {
         if (q === steps[i]!.cpu || node.backtrack.has(q)) continue;
-        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['rq', 'rcu'], writes: ['rq', `cpu:${q}`, 'task:*'], clockRead: false, observed: [] };
+        // The switch-in takes one of the tasks queued at this point (the `task` choice is branched
+        // over all of them): it writes that task's record, the runqueue and the CPU's current.
+        const writes = ['rq', 'rq:nonempty', `cpu:${q}`, ...node.queued.map((pid) => `task:${pid}`)];
+        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['rq', 'rcu'], writes, clockRead: false, observed: [] };
         for (let k = i; k >= 0; k--) {
           if (steps[k]!.cpu === q || !footprintsConflict(steps[k]!, pending, obs)) continue;
           const at = this.cpuNodeOfStep[k];
