@@ -12,6 +12,7 @@ import {
   type Strategy,
 } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { describe, expect, test } from 'vitest';
 import { eventsOf, expectClean } from '@tracelab/testing';
 import {
@@ -48,7 +49,7 @@ describe('records from interrupt context', () => {
         seed,
         interrupts: { timer: { period: 3 }, nmi: { period: 5 } },
         strategy: randomStrategy({ irqProbability: 0.3 }),
-        plugins: [rcuTasks(), ringBuffer({ interrupts: true, subbufSize: 4096, numSubbuf: 8 })],
+        plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, subbufSize: 4096, numSubbuf: 8 })],
       });
       for (const p of workload(3, 4)) k.spawn(p);
       k.run();
@@ -104,7 +105,7 @@ describe('records from interrupt context', () => {
       seed: 1,
       interrupts: { timer: true, nmi: true },
       strategy,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     }));
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
@@ -141,7 +142,7 @@ describe('records from interrupt context', () => {
   });
 
   test(`the ${RING_BUFFER_MAX_NESTING + 1}th nested reserve on a CPU is refused (-EPERM), counted as lost with reason 'nesting', and the rest are delivered`, () => {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: [] })] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: [] })] });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'deep', fields: [{ name: 'level', type: INT32 }] });
     const got: (EventReservation | number)[] = [];
@@ -182,7 +183,7 @@ describe('records from interrupt context', () => {
       // inside: a period near that is an interrupt storm that never lets the thread run.
       interrupts: { timer: { period: 40 }, nmi: { period: 9 } },
       strategy: always,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'mark', fields: [{ name: 'what', type: INT32 }] });
@@ -237,7 +238,7 @@ describe('the reserve against an interrupt between its read and its update of th
       seed: 1,
       interrupts: { timer: true },
       strategy,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*'], ...options })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*'], ...options })],
     }));
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
@@ -281,7 +282,7 @@ describe('the reserve against an interrupt between its read and its update of th
   });
 
   test('eventCommit refuses a reservation it did not hand out, or one committed already', () => {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ statedump: false, events: [] })] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ statedump: false, events: [] })] });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'once', fields: [] });
     expect(() =>
@@ -319,7 +320,7 @@ describe('without interrupts: true', () => {
       cpus: 2,
       seed,
       ...(irq !== undefined ? { interrupts: irq } : {}),
-      plugins: [rcuTasks(), ringBuffer({ subbufSize: 256, numSubbuf: 4, ...options })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 256, numSubbuf: 4, ...options })],
     });
     for (const p of workload(4, 6)) k.spawn(p);
     k.run();

@@ -22,6 +22,7 @@ import { TICK_FUNCTION, ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers, type MarkerProbe } from '@tracelab/markers';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer, type TracepointProbe } from '@tracelab/ring-buffer';
 import {
   detachEngine,
@@ -265,7 +266,7 @@ const tracepointsMechanism: Mechanism = {
       expect: ['torture/checks'],
     },
   ],
-  plugins: ({ opt }) => [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
+  plugins: ({ opt }) => [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
   setup({ kernel, w, rig, variant, rounds }) {
     const writers = between(w.prng, 1, 2);
     for (let j = 0; j < writers; j++) {
@@ -732,6 +733,7 @@ const ringBufferMechanism: Mechanism = {
     const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
     return [
       rcuTasks(),
+      tracepoints(),
       ringBuffer({
         subbufSize,
         numSubbuf,
