@@ -15,14 +15,15 @@ import type { RingBufferSession, Tracepoint } from './internal/session.js';
 
 /**
  * DEFINE_TRACE, host side: adds `def` to the table, disarmed, and returns its CTF event id.
- * Throws INVALID_OPTION for a name that is not an identifier, a duplicate, user fields on a
+ * Throws INVALID_OPTION for a name that is not a C identifier, a duplicate (here or in the
+ * tracepoints table), user fields on a
  * tracepoint that is not faultable, a user field that is not a string, or two fields of one name.
  */
 export function defineTracepoint(st: RingBufferSession, def: TracepointDefinition): number {
-  if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_:]*$/.test(def.name)) {
+  if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(def.name)) {
     throw new TracelabError(
       'INVALID_OPTION',
-      `ring-buffer.defineTracepoint: name must be an identifier, got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`,
+      `ring-buffer.defineTracepoint: name must be a C identifier (the tracepoints table's rule), got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`,
     );
   }
   if (st.byName.has(def.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: tracepoint ${def.name} is already defined`);

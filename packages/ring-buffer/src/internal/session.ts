@@ -165,7 +165,7 @@ export class RingBufferSession {
   // ---- checker state (the invariants read it; internal/invariants.ts) -----------------------
   /** Reserves not yet committed, by reservation id; written by the reserve and commit paths. */
   readonly inFlight = new Map<number, Reservation>();
-  /** What the commit path and the probe-array readers found wrong; appended by those paths. */
+  /** What the commit path found wrong; appended by it. (Probe-array misuse is the tracepoints plugin's to report.) */
   readonly errors: string[] = [];
   /** What the consumer found wrong in the packets it took; written by the consumer. */
   readonly packetErrors: string[] = [];
