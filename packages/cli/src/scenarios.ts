@@ -4,6 +4,7 @@ import { formatFtraceSummary, ftrace, functionTracer, summarizeFtrace, type Ftra
 import { formatKtraceSummary, ktrace, summarizeKtrace, SYSCALL_MARKERS, traceWhileRunning, type KtraceOptions } from '@tracelab/ktrace';
 import { markers, schedProbes, statsProbe, type MarkersOptions, type SchedProbes, type StatsProbe } from '@tracelab/markers';
 import { formatRcuTasksSummary, rcuTasks, summarizeRcuTasks, type RcuTasksOptions } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { finishRingBuffer, formatRingBufferSummary, ringBuffer, summarizeRingBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
 import { formatUtraceSummary, summarizeUtrace, traceFirstComm, utrace, type UtraceOptions } from '@tracelab/utrace';
 import { buildWorkload } from './workloads.js';
@@ -150,6 +151,8 @@ export function composeScenario(name: string, description: string, c: Compositio
       p.ktrace !== false && ktrace(p.ktrace),
       p.rcuTasks !== false && rcuTasks(p.rcuTasks),
       p.ftrace !== false && ftrace(p.ftrace),
+      // The ring buffer's tracepoints live in the tracepoints plugin (kernel/tracepoint.c).
+      p.ringBuffer !== false && tracepoints(),
       p.ringBuffer !== false && ringBuffer(p.ringBuffer),
       p.utrace !== false && utrace(p.utrace),
       ...c.extraPlugins,

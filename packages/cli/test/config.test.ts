@@ -80,9 +80,11 @@ describe('config files (tracelab run --config)', () => {
       join(t.cwd, 'ft.json'),
       JSON.stringify({
         tracers: { functionTracer: false },
+        // At 1000 the workload has made its first open and read, so sys_open and sys_read are
+        // defined (the core defines a syscall's function at its first call).
         timeline: [
-          { at: 400, ftrace: { register: ['sys_open*', 'sys_read'], label: 'io' } },
-          { at: 1500, ftrace: { unregister: 'io' } },
+          { at: 1000, ftrace: { register: ['sys_open*', 'sys_read'], label: 'io' } },
+          { at: 2500, ftrace: { unregister: 'io' } },
         ],
       }),
     );
@@ -99,8 +101,8 @@ describe('config files (tracelab run --config)', () => {
       .map((l) => JSON.parse(l) as { type: string; time: number; label?: string });
     const reg = log.find((e) => e.type === 'ftrace/ops-registered');
     const unreg = log.find((e) => e.type === 'ftrace/ops-removed');
-    expect(reg?.time).toBeGreaterThanOrEqual(400);
-    expect(unreg?.time).toBeGreaterThanOrEqual(1500);
+    expect(reg?.time).toBeGreaterThanOrEqual(1000);
+    expect(unreg?.time).toBeGreaterThanOrEqual(2500);
     // An unregister of an ops no earlier step registered is the config's error.
     writeFileSync(join(t.cwd, 'bad.json'), JSON.stringify({ timeline: [{ at: 5, ftrace: { unregister: 'nope' } }] }));
     expect(await run(t, ['run', '--config', 'bad.json'])).toBe(2);

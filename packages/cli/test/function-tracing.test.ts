@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createKernel, type KernelEvent, type Program } from '@tracelab/core';
 import { ftrace, functionTracer } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { finishRingBuffer, ringBuffer, writeRingBufferCtf } from '@tracelab/ring-buffer';
 import { readCtfTrace } from '@tracelab/formats';
 
@@ -20,7 +21,7 @@ const caller: Program = function* loop(u) {
 describe('function tracing into the trace', () => {
   it("an ftrace ops whose callback is the ring buffer's functionEntry writes one func_entry per traced call into the CTF", () => {
     for (const seed of [1, 2, 3]) {
-      const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), ftrace(), ringBuffer({ numSubbuf: 8 })] });
+      const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), ftrace(), tracepoints(), ringBuffer({ numSubbuf: 8 })] });
       k.spawn(caller, { comm: 'loop' });
       k.spawnKthread(
         functionTracer(k.api.ftrace, { functions: ['sys_getpid', 'sys_read'], after: 1, duration: 100, func: k.api['ring-buffer'].functionEntry }),

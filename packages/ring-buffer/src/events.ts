@@ -5,7 +5,7 @@ import type { RingBuffer, RingBufferMode } from './buffer.js';
 /** The thread flag that sends a task to the syscall-entry tracepoints (TIF_SYSCALL_TRACEPOINT). */
 export const TIF_SYSCALL_TRACEPOINT = 'TIF_SYSCALL_TRACEPOINT';
 
-/** The mutex every tracepoint probe-array update runs under (kernel/tracepoint.c). */
+/** The mutex every tracepoint probe-array update runs under (kernel/tracepoint.c): `@tracelab/tracepoints`' TRACEPOINTS_MUTEX. */
 export const TRACEPOINTS_MUTEX = 'tracepoints_mutex';
 
 /** How a commit reaches the sub-buffer's commit count. */
@@ -192,10 +192,6 @@ export interface RingBufferCpuState {
 /** `state.plugins['ring-buffer']`. Every field is written only by reducers. */
 export interface RingBufferState {
   readonly perCpu: readonly RingBufferCpuState[];
-  /** Tracepoints with at least one probe, by name, and how many probes. */
-  readonly enabled: Readonly<Record<string, number>>;
-  /** Probe arrays retired and not yet freed (waiting for their grace period), by id. */
-  readonly retired: Readonly<Record<number, string>>;
   readonly flushes: number;
   /** Faultable copies restarted ('fault-in-restart'). */
   readonly restarts: number;
@@ -307,11 +303,6 @@ declare module '@tracelab/core' {
     'ring-buffer/subbuf-overwritten': { bufCpu: number; packets: number; records: number };
     /** A reserve failed: the record went to lost counter `reason`. */
     'ring-buffer/record-lost': { bufCpu: number; reason: LostReason; tracepoint: string; pid: number };
-    /** A probe array was published for a tracepoint (`probes` after the change). */
-    'ring-buffer/probes-published': { tracepoint: string; array: number | null; probes: number };
-    /** An old probe array was retired, to be freed after a grace period of `flavour`. */
-    'ring-buffer/array-retired': { tracepoint: string; array: number; flavour: 'rcu-sched' | 'tasks-trace' };
-    'ring-buffer/array-freed': { tracepoint: string; array: number };
     /** A fault-in-restart copy faulted with preemption off and restarted, or a user-fault-read copy was interrupted by a context switch and retried. */
     'ring-buffer/copy-restart': { pid: number; tracepoint: string };
     'ring-buffer/flushed': { pid: number; switched: number };

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeCtfTrace } from '@tracelab/formats';
 import type { RingBufferApi, RingBufferOptions, RingBufferState, RingBufferSummary } from './events.js';
+import '@tracelab/tracepoints';
 import { registerRingBuffer } from './internal/plugin.js';
 import { faultsOf } from './internal/faults.js';
 import { recordedOptions, resolveOptions } from './internal/options.js';
@@ -76,6 +77,7 @@ export const RING_BUFFER_INVARIANTS = {
   offsets: 'ring-buffer/offsets',
   packets: 'ring-buffer/packets',
   overlap: 'ring-buffer/overlap',
+  syscallRefcount: 'ring-buffer/syscall-refcount',
 } as const;
 
 /**
@@ -91,9 +93,9 @@ export function ringBuffer(options: RingBufferOptions = {}): TracelabPlugin<Ring
     name: 'ring-buffer',
     version: RINGBUFFER_VERSION,
     core: '^0.1.0',
-    dependsOn: { 'rcu-tasks': '^0.1.0' },
+    dependsOn: { 'rcu-tasks': '^0.1.0', tracepoints: '^0.1.0' },
     options: recordedOptions(opts),
-    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcu-tasks'), faults),
+    register: (ctx) => registerRingBuffer(ctx, opts, ctx.api('rcu-tasks'), ctx.api('tracepoints'), faults),
   });
 }
 

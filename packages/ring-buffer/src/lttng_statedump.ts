@@ -3,18 +3,22 @@
  * lttng_enumerate_process_states): the tasks there are when a session starts, so a trace
  * begun after them still knows each task's name, parent and state.
  */
-import { getState, intMapGet, intMapValues, readLock, readUnlock, type KPath } from '@tracelab/core';
+import { getState, intMapGet, intMapValues, rcuReadLock, rcuReadUnlock, type KPath } from '@tracelab/core';
 import { LTTNG_STATEDUMP_END, LTTNG_STATEDUMP_PROCESS_STATE, LTTNG_STATEDUMP_START, STATEDUMP_STATUS } from './tracepoints.js';
 import { trace } from './tracepoint.js';
 import type { RingBufferSession } from './internal/session.js';
 
 /**
- * One `lttng_statedump_process_state` per task on the task list, walked under the tasklist
- * read lock, between `lttng_statedump_start` and `lttng_statedump_end`.
+ * One `lttng_statedump_process_state` per task on the task list, between
+ * `lttng_statedump_start` and `lttng_statedump_end`. lttng_enumerate_process_states walks the
+ * list under rcu_read_lock() (for_each_process / while_each_thread), not the tasklist lock: the
+ * walk sees the list as it was when the reader began (the version read after the lock), and
+ * forks and exits on other CPUs go on meanwhile. A task forked during the walk is not dumped;
+ * its sched_process_fork is in the trace instead.
  */
 export function* statedump(st: RingBufferSession): KPath<void> {
   yield* trace(st, LTTNG_STATEDUMP_START.name, {});
-  yield* readLock();
+  yield* rcuReadLock();
   try {
     const s = yield* getState();
     for (const t of intMapValues(s.tasks)) {
@@ -45,7 +49,7 @@ export function* statedump(st: RingBufferSession): KPath<void> {
       });
     }
   } finally {
-    yield* readUnlock();
+    yield* rcuReadUnlock();
   }
   yield* trace(st, LTTNG_STATEDUMP_END.name, {});
 }

@@ -156,7 +156,7 @@ export function* forkHook(st: RingBufferSession, { parent, child }: HookArgs['fo
   // copy (a walk may have passed in between).
   const s = yield* getState();
   const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
-  const want = st.syscallProbeCount > 0;
+  const want = st.sysTracepointRefcount > 0;
   if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
   // Parent 0: a task the host started, running its own fork tail. No task forked it, so
   // there is no sched_process_fork to record: it enters the trace by the statedump or its

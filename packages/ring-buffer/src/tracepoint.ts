@@ -1,43 +1,29 @@
 /**
- * The ring buffer's tracepoint table, after the kernel's kernel/tracepoint.c: definitions
- * (DEFINE_TRACE), the call site (__DO_TRACE: the static key, then the probe array read inside
- * the reader section of the tracepoint's flavour), probe registration under tracepoints_mutex
- * with copy-on-write arrays released after a grace period, and syscall_regfunc's walk that
- * sets TIF_SYSCALL_TRACEPOINT on every task.
+ * The ring buffer's tracepoints on `@tracelab/tracepoints` (lttng-modules' probe glue,
+ * lttng_wrapper_tracepoint_probe_register and the event table): each definition adds its CTF
+ * event class here and its tracepoint (key, probe arrays, call site) to the tracepoints
+ * plugin's table. The call site checks the fields against the definition and calls
+ * `tracepoints.trace`. Ring-buffer probes take `(fields, data)`; they are connected through a
+ * wrapper per probe function, so the same (probe, data) pair names the same entry there.
  */
-import {
-  EEXIST,
-  EINVAL,
-  ENOENT,
-  TracelabError,
-  callRcu,
-  callbackPath,
-  emit,
-  getState,
-  intMapValues,
-  mutexLock,
-  mutexUnlock,
-  preemptDisable,
-  preemptEnable,
-  readLock,
-  readUnlock,
-  type KPath,
-} from '@tracelab/core';
+import { EINVAL, TracelabError, type KPath } from '@tracelab/core';
+import type { TracepointProbe as TpProbe } from '@tracelab/tracepoints';
 import type { CtfEventClass } from '@tracelab/formats';
-import { TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX, type TracepointDefinition, type TracepointFields, type TracepointProbe } from './events.js';
-import { needsSyscallFlag } from './tracepoints.js';
-import type { ProbeArray, RingBufferSession, Tracepoint } from './internal/session.js';
+import type { TracepointDefinition, TracepointFields, TracepointProbe } from './events.js';
+import { withSyscallProbe } from './lttng_syscalls.js';
+import type { RingBufferSession, Tracepoint } from './internal/session.js';
 
 /**
  * DEFINE_TRACE, host side: adds `def` to the table, disarmed, and returns its CTF event id.
- * Throws INVALID_OPTION for a name that is not an identifier, a duplicate, user fields on a
+ * Throws INVALID_OPTION for a name that is not a C identifier, a duplicate (here or in the
+ * tracepoints table), user fields on a
  * tracepoint that is not faultable, a user field that is not a string, or two fields of one name.
  */
 export function defineTracepoint(st: RingBufferSession, def: TracepointDefinition): number {
-  if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_:]*$/.test(def.name)) {
+  if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(def.name)) {
     throw new TracelabError(
       'INVALID_OPTION',
-      `ring-buffer.defineTracepoint: name must be an identifier, got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`,
+      `ring-buffer.defineTracepoint: name must be a C identifier (the tracepoints table's rule), got ${JSON.stringify((def as { name?: unknown } | null)?.name)}`,
     );
   }
   if (st.byName.has(def.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: tracepoint ${def.name} is already defined`);
@@ -57,7 +43,10 @@ export function defineTracepoint(st: RingBufferSession, def: TracepointDefinitio
     if (names.has(f.name)) throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: ${def.name} has two fields named ${f.name}`);
     names.add(f.name);
   }
-  const tp: Tracepoint = { id, def, ec, faultable: def.faultable === true, userFields, byField: new Map(def.fields.map((f) => [f.name, f])), funcs: null };
+  const tp: Tracepoint = { id, def, ec, faultable: def.faultable === true, userFields, byField: new Map(def.fields.map((f) => [f.name, f])) };
+  if (st.tp.site(def.name) !== undefined)
+    throw new TracelabError('INVALID_OPTION', `ring-buffer.defineTracepoint: the tracepoints plugin already has a tracepoint named ${def.name}`);
+  st.tp.defineTracepoint(def.name, { faultable: tp.faultable });
   st.byName.set(def.name, tp);
   st.byId.push(tp);
   return id;
@@ -73,7 +62,7 @@ export function lookup(st: RingBufferSession, name: string): Tracepoint {
 
 /** static_key_enabled for a definition of the table. */
 export function enabled(st: RingBufferSession, def: TracepointDefinition): boolean {
-  return st.byName.get(def.name)!.funcs !== null;
+  return st.tp.enabled(def.name);
 }
 
 /**
@@ -105,137 +94,70 @@ export function checkFields(tp: Tracepoint, values: TracepointFields): void {
   }
 }
 
-/** __traceiter: each probe of the array read at the call site, with its data. Reading a freed array is recorded as an error. */
-function* callProbes(st: RingBufferSession, tp: Tracepoint, funcs: ProbeArray, values: TracepointFields): KPath<void> {
-  for (const p of funcs.probes) {
-    if (funcs.freed) st.errors.push(`${tp.def.name}: a reader used probe array ${funcs.id} after it was freed`);
-    yield* callbackPath(p.fn(values, p.data));
-  }
-  if (funcs.freed) st.errors.push(`${tp.def.name}: probe array ${funcs.id} was freed while a reader was still inside it`);
-}
-
 /**
- * The call site, trace_<name>(fields): with the static key off (no probe array) it returns at
- * once. Otherwise the probes run inside the reader section of the tracepoint's flavour:
- * preempt_disable (RCU-sched) for a normal tracepoint, rcu_read_lock_trace (preemptible, may
- * fault) for a faultable one. INVALID_OPTION for an unknown name or fields that do not match.
+ * The call site, trace_<name>(fields): with the static key off it returns at once. Otherwise
+ * the fields are checked against the definition and `tracepoints.trace` runs the probes inside
+ * the reader section of the tracepoint's flavour: preempt_disable (RCU-sched) for a normal
+ * tracepoint, rcu_read_lock_trace (preemptible, may fault) for a faultable one.
+ * INVALID_OPTION for an unknown name or fields that do not match.
  */
 export function* trace(st: RingBufferSession, name: string, values: TracepointFields): KPath<void> {
   const tp = lookup(st, name);
-  if (tp.funcs === null) return; // static key off
+  if (!st.tp.enabled(name)) return; // static key off
   checkFields(tp, values);
-  if (tp.faultable) {
-    yield* st.rcuTasks.rcuReadLockTrace();
-    const funcs = tp.funcs;
-    if (funcs !== null) yield* callProbes(st, tp, funcs, values);
-    yield* st.rcuTasks.rcuReadUnlockTrace();
-  } else {
-    yield* preemptDisable();
-    const funcs = tp.funcs;
-    if (funcs !== null) yield* callProbes(st, tp, funcs, values);
-    yield* preemptEnable();
-  }
+  yield* st.tp.trace(name, values);
 }
 
 /**
- * rcu_assign_pointer of a new probe array (null when `probes` is empty: the key goes off),
- * the syscall_regfunc/unregfunc refcount on the first and last syscall tracepoint probe, and
- * release_probes: the old array is freed after a grace period of the readers' flavour.
- * Caller holds tracepoints_mutex.
+ * The probe `tracepoints` calls for a ring-buffer probe: `(data, fields)` to `(fields, data)`.
+ * One per probe function, made at its first registration and kept (host memo: written only
+ * here, from registration paths and `register`), so unregister names the same entry; it
+ * carries the probe's name, which the tracepoints labels use.
  */
-function* publish(st: RingBufferSession, tp: Tracepoint, probes: ProbeArray['probes']): KPath<void> {
-  const old = tp.funcs;
-  const wasSyscall = needsSyscallFlag(tp.def.name) && old !== null;
-  tp.funcs = probes.length === 0 ? null : { id: st.nextArrayId++, probes, freed: false };
-  const isSyscall = needsSyscallFlag(tp.def.name) && tp.funcs !== null;
-  yield* emit({ type: 'ring-buffer/probes-published', tracepoint: tp.def.name, array: tp.funcs?.id ?? null, probes: probes.length });
-  if (wasSyscall !== isSyscall) {
-    st.syscallProbeCount += isSyscall ? 1 : -1;
-    if (st.syscallProbeCount === (isSyscall ? 1 : 0)) yield* syscallFlagAllTasks(isSyscall);
+export function tpProbeOf(st: RingBufferSession, probe: TracepointProbe): TpProbe {
+  let w = st.wrappers.get(probe);
+  if (w === undefined) {
+    const fn = probe;
+    w = (data: unknown, fields: unknown) => fn(fields as TracepointFields, data);
+    Object.defineProperty(w, 'name', { value: probe.name === '' ? 'probe' : probe.name });
+    st.wrappers.set(probe, w);
   }
-  if (old === null) return;
-  const flavour = tp.faultable ? 'tasks-trace' : 'rcu-sched';
-  yield* emit({ type: 'ring-buffer/array-retired', tracepoint: tp.def.name, array: old.id, flavour });
-  const free = function* (): KPath<void> {
-    old.freed = true;
-    yield* emit({ type: 'ring-buffer/array-freed', tracepoint: tp.def.name, array: old.id });
-  };
-  // A faultable reader may sleep in a fault: only a tasks-trace grace period waits for it.
-  if (tp.faultable) yield* st.rcuTasks.callRcuTasksTrace(free, `ring-buffer free ${tp.def.name}`);
-  else yield* callRcu(free, `ring-buffer free ${tp.def.name}`);
+  return w;
 }
 
 /**
- * tracepoint_probe_register_prio under tracepoints_mutex: inserts before the first entry of
- * lower priority (higher first, ties in registration order). Returns 0, -EEXIST (this probe
- * with this data is there already) or -EINVAL (no such tracepoint, or the probe is not a
- * function). The old array is freed after a grace period.
+ * tracepoint_probe_register_prio through `tracepoints`: 0, -EEXIST (this probe with this data
+ * is there already), -ENOMEM, or -EINVAL (no such tracepoint here, or the probe is not a
+ * function). A syscall event's first probe also connects lttng's syscall probe to
+ * sys_enter/sys_exit (lttng_syscalls.ts), which sets TIF_SYSCALL_TRACEPOINT on every task.
  */
 export function* probeRegister(st: RingBufferSession, name: string, probe: TracepointProbe, data?: unknown, prio = 10): KPath<number> {
-  const tp = st.byName.get(name);
-  if (tp === undefined || typeof probe !== 'function') return -EINVAL;
-  yield* mutexLock(TRACEPOINTS_MUTEX);
-  try {
-    const cur = tp.funcs?.probes ?? [];
-    if (cur.some((p) => p.fn === probe && Object.is(p.data, data))) return -EEXIST;
-    const at = cur.findIndex((p) => p.prio < prio);
-    const entry = { fn: probe, data, prio };
-    const next = at < 0 ? [...cur, entry] : [...cur.slice(0, at), entry, ...cur.slice(at)];
-    yield* publish(st, tp, next);
-    return 0;
-  } finally {
-    yield* mutexUnlock(TRACEPOINTS_MUTEX);
-  }
+  if (!st.byName.has(name) || typeof probe !== 'function') return -EINVAL;
+  return yield* withSyscallProbe(st, name, () => st.tp.probeRegisterPrio(name, tpProbeOf(st, probe), data, prio));
 }
 
 /**
- * tracepoint_probe_unregister under tracepoints_mutex: 0 (also for a pair that is not there
- * while others are), -ENOENT (no probe at all), -EINVAL (no such tracepoint). The caller must
- * wait for a grace period of the tracepoint's flavour before freeing `data`.
+ * tracepoint_probe_unregister through `tracepoints`: 0 (also for a pair that is not there
+ * while others are), -ENOENT (no probe at all), -EINVAL (no such tracepoint here). The caller
+ * must wait for a grace period of the tracepoint's flavour (`tracepoints.synchronizeUnregister`)
+ * before freeing `data`.
  */
 export function* probeUnregister(st: RingBufferSession, name: string, probe: TracepointProbe, data?: unknown): KPath<number> {
-  const tp = st.byName.get(name);
-  if (tp === undefined) return -EINVAL;
-  yield* mutexLock(TRACEPOINTS_MUTEX);
-  try {
-    if (tp.funcs === null) return -ENOENT;
-    const cur = tp.funcs.probes;
-    const next = cur.filter((p) => !(p.fn === probe && Object.is(p.data, data)));
-    if (next.length !== cur.length) yield* publish(st, tp, next);
-    return 0;
-  } finally {
-    yield* mutexUnlock(TRACEPOINTS_MUTEX);
-  }
+  if (!st.byName.has(name) || typeof probe !== 'function') return -EINVAL;
+  return yield* withSyscallProbe(st, name, () => st.tp.probeUnregister(name, tpProbeOf(st, probe), data));
 }
 
 /**
- * syscall_regfunc / syscall_unregfunc: sets (or clears) TIF_SYSCALL_TRACEPOINT on every
- * task, walking the task list under the tasklist read lock; forks linked later copy the
- * current setting at the `link` stage (sched.ts, processFork).
+ * A session created before the workload (`enableAll`): the channel probe is connected at boot
+ * (`bootProbeRegister`) to every tracepoint whose name matches `globs`, with the tracepoint's
+ * definition as its data.
  */
-export function* syscallFlagAllTasks(on: boolean): KPath<void> {
-  yield* readLock();
-  try {
-    for (const t of intMapValues((yield* getState()).tasks)) {
-      if (t.kthread || !t.listed || t.exitState !== null) continue;
-      if ((t.flags[TIF_SYSCALL_TRACEPOINT] === true) === on) continue;
-      yield* emit({ type: 'task/flags', pid: t.pid, set: on ? [TIF_SYSCALL_TRACEPOINT] : [], clear: on ? [] : [TIF_SYSCALL_TRACEPOINT] });
-    }
-  } finally {
-    yield* readUnlock();
-  }
-}
-
-/**
- * A session created before the workload (`enableAll`): `probe` is on every tracepoint whose
- * name matches `globs` from the start, as static arrays, with no grace period involved.
- */
-export function attachAtStart(st: RingBufferSession, globs: readonly string[], probe: TracepointProbe): void {
+export function attachAtStart(st: RingBufferSession, globs: readonly string[]): void {
   const wanted = globMatcher(globs);
   for (const tp of st.byId) {
     if (!wanted(tp.def.name)) continue;
-    tp.funcs = { id: st.nextArrayId++, probes: [{ fn: probe, data: tp, prio: 10 }], freed: false };
-    if (needsSyscallFlag(tp.def.name)) st.syscallProbeCount++;
+    const r = st.tp.bootProbeRegister('ring-buffer', tp.def.name, st.channelTpProbe, tp);
+    if (r !== 0) throw new TracelabError('INVALID_OPTION', `ring-buffer: connecting the channel to ${tp.def.name} at boot returned ${r}`);
   }
 }
 

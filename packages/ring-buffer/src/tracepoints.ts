@@ -333,7 +333,11 @@ export function coreTracepoints(): TracepointDefinition[] {
   ];
 }
 
-/** Tracepoints that need the syscall slow path (TIF_SYSCALL_TRACEPOINT) while they have a probe. */
+/**
+ * Tracepoints that need the syscall slow path (TIF_SYSCALL_TRACEPOINT) while they have a
+ * probe: the per-syscall events, which lttng's probes on sys_enter / sys_exit dispatch to, and
+ * sched_process_wait, written at wait4's entry from the same path (the core has no do_wait hook).
+ */
 export function needsSyscallFlag(name: string): boolean {
   return name.startsWith('syscall_entry_') || name.startsWith('syscall_exit_') || name === SCHED_PROCESS_WAIT.name;
 }

@@ -1,6 +1,7 @@
 import type { Kernel, Program } from '@tracelab/core';
 import { kernelWith } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer, type RingBufferOptions } from '../src/index.js';
 
 /** A shell-like workload: `tasks` tasks each opening `opens` distinct paths, forking a child that stats one. */
@@ -24,7 +25,7 @@ export function workload(tasks: number, opens: number): Program[] {
 
 /** A kernel with the ring buffer's stack (rcu-tasks, then the ring buffer with `options`). */
 export function makeKernel(seed: number, options: RingBufferOptions = {}, cpus = 2): Kernel {
-  return kernelWith({ cpus, seed, plugins: [rcuTasks(), ringBuffer(options)] });
+  return kernelWith({ cpus, seed, plugins: [rcuTasks(), tracepoints(), ringBuffer(options)] });
 }
 
 export function runWorkload(seed: number, options: RingBufferOptions, tasks = 4, opens = 6, cpus = 2): Kernel {

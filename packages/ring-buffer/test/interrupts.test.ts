@@ -12,6 +12,7 @@ import {
   type Strategy,
 } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { describe, expect, test } from 'vitest';
 import { eventsOf, expectClean } from '@tracelab/testing';
 import {
@@ -48,7 +49,7 @@ describe('records from interrupt context', () => {
         seed,
         interrupts: { timer: { period: 3 }, nmi: { period: 5 } },
         strategy: randomStrategy({ irqProbability: 0.3 }),
-        plugins: [rcuTasks(), ringBuffer({ interrupts: true, subbufSize: 4096, numSubbuf: 8 })],
+        plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, subbufSize: 4096, numSubbuf: 8 })],
       });
       for (const p of workload(3, 4)) k.spawn(p);
       k.run();
@@ -104,7 +105,7 @@ describe('records from interrupt context', () => {
       seed: 1,
       interrupts: { timer: true, nmi: true },
       strategy,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     }));
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
@@ -141,7 +142,7 @@ describe('records from interrupt context', () => {
   });
 
   test(`the ${RING_BUFFER_MAX_NESTING + 1}th nested reserve on a CPU is refused (-EPERM), counted as lost with reason 'nesting', and the rest are delivered`, () => {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: [] })] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: [] })] });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'deep', fields: [{ name: 'level', type: INT32 }] });
     const got: (EventReservation | number)[] = [];
@@ -178,11 +179,12 @@ describe('records from interrupt context', () => {
     const k = createKernel({
       cpus: 1,
       seed: 1,
-      // A tick's handler takes about ten steps of its own (three records), more with NMIs
-      // inside: a period near that is an interrupt storm that never lets the thread run.
-      interrupts: { timer: { period: 40 }, nmi: { period: 9 } },
+      // A tick's handler takes about fifteen steps of its own (three records, each call site
+      // with its scheduling point, docs/tracepoints.md), more with NMIs inside: a period near
+      // that is an interrupt storm that never lets the thread run.
+      interrupts: { timer: { period: 60 }, nmi: { period: 9 } },
       strategy: always,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*', 'nmi_*'] })],
     });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'mark', fields: [{ name: 'what', type: INT32 }] });
@@ -237,7 +239,7 @@ describe('the reserve against an interrupt between its read and its update of th
       seed: 1,
       interrupts: { timer: true },
       strategy,
-      plugins: [rcuTasks(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*'], ...options })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, statedump: false, events: ['irq_*', 'timer_*'], ...options })],
     }));
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'task_record', fields: [{ name: 'seq', type: INT32 }] });
@@ -281,7 +283,7 @@ describe('the reserve against an interrupt between its read and its update of th
   });
 
   test('eventCommit refuses a reservation it did not hand out, or one committed already', () => {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ statedump: false, events: [] })] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ statedump: false, events: [] })] });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({ name: 'once', fields: [] });
     expect(() =>
@@ -299,17 +301,19 @@ describe('the reserve against an interrupt between its read and its update of th
 
 describe('without interrupts: true', () => {
   /**
-   * Log hashes of the test workload recorded with the ring buffer as it was before it could
-   * record from interrupt context (commit 1125ad8), on kernels without and with interrupt
-   * sources: the option's default must leave every run as it was.
+   * Log hashes of the test workload, on kernels without and with interrupt sources: the
+   * option's default must leave every run as it was. First recorded with the ring buffer as it
+   * was before it could record from interrupt context (commit 1125ad8); recorded again when its
+   * tracepoints moved onto @tracelab/tracepoints (their events and call-site steps are in the
+   * log now), with the option left out.
    */
   const BEFORE: Readonly<Record<string, string>> = {
-    'none 1': 'd82e9e102f2e9d61d3076fc1b8af92205a41e6f64138d4751a281bbb804b6ba4',
-    'none 2': 'f6f4901c92f4bbc15fa483a604473b2a3b1d33722fa72e08d2def595bafebc94',
-    'none 3': '998028d943515c73d9c137ccf53b710f2cabe055ce49b3f8e34027a8ba2d54e1',
-    'irq 1': '60e3796c43abf17ec60046d01d81713f4e45cd1fa489541a110d30fc64e5c91c',
-    'irq 2': 'c4855804a8a4bc18d70edc4da195f3e242a7dea5da742a1c1b8bc379280efc31',
-    'irq 3': '75caa1d0176956b242ef47aaf8442b5b0bfd2fa4c7be81535efbc10b094a87f7',
+    'none 1': 'f707cd36fd7a84ebefec6d7030b4f38782a2eb954952e5918e750f04aab09b98',
+    'none 2': '081e39b55a6f189ddf6fc01e5f373b037fa7a418ef2630d19ab04d48b0339cb5',
+    'none 3': '6d69089bd0031efb3e4f025314570305c79457b69bce8519f4199f325c016ef9',
+    'irq 1': '104bc05e2663e1fb8949112549af4e1d0f8bcedf0b431834fd5fbb3faf213c51',
+    'irq 2': '5451e7ca673941c3ff393b55214162c9e3ecc1882b8c6054e488c47e314cd3d5',
+    'irq 3': '9e9b08b53793d64e69a9404a27119b65c9d476430dd083c7bab26315eec5a8d1',
   };
   const SOURCES: Readonly<Record<string, InterruptOptions | undefined>> = { none: undefined, irq: { timer: { period: 5 }, nmi: { period: 7 } } };
 
@@ -319,7 +323,7 @@ describe('without interrupts: true', () => {
       cpus: 2,
       seed,
       ...(irq !== undefined ? { interrupts: irq } : {}),
-      plugins: [rcuTasks(), ringBuffer({ subbufSize: 256, numSubbuf: 4, ...options })],
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 256, numSubbuf: 4, ...options })],
     });
     for (const p of workload(4, 6)) k.spawn(p);
     k.run();

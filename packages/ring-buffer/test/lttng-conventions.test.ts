@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { eventsOf, expectClean } from '@tracelab/testing';
 import { createKernel, type Program } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { LTTNG_KERNEL_ENV, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
 import { decodeStreams } from './decode.js';
 
@@ -23,7 +24,7 @@ function parent(): Program {
 }
 
 function run(seed: number) {
-  const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 8 })] });
+  const k = createKernel({ cpus: 2, seed, plugins: [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 4096, numSubbuf: 8 })] });
   const sh = k.spawn(parent(), { comm: 'sh' });
   k.run();
   finishRingBuffer(k);
@@ -149,7 +150,7 @@ describe('lttng-modules conventions', () => {
   });
 
   test('statedump: false and enableAll: false write no state dump', () => {
-    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), ringBuffer({ statedump: false })] });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ statedump: false })] });
     k.spawn(parent(), { comm: 'sh' });
     k.run();
     finishRingBuffer(k);
@@ -180,7 +181,7 @@ describe('issue 13: sched_switch of an exiting task', () => {
 
 describe('tracepoint probes get named, typed fields', () => {
   function kernelWithProbe() {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer({ enableAll: false })] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ enableAll: false })] });
     const api = k.api['ring-buffer'];
     api.defineTracepoint({
       name: 'my_event',
@@ -237,7 +238,7 @@ describe('tracepoint probes get named, typed fields', () => {
   });
 
   test('fields left out are written as 0 or ""', () => {
-    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), ringBuffer()] });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer()] });
     k.api['ring-buffer'].defineTracepoint({
       name: 'partial',
       fields: [
@@ -256,12 +257,15 @@ describe('tracepoint probes get named, typed fields', () => {
 
 describe('events: the tracepoints a session enables from the start', () => {
   test("globs pick the tracepoints, as `lttng enable-event -k 'sched_*'` does; the state dump only runs when it is enabled", () => {
-    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), ringBuffer({ events: ['sched_process_*', 'syscall_entry_open'] })] });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ events: ['sched_process_*', 'syscall_entry_open'] })] });
     k.spawn(parent(), { comm: 'sh' });
     k.run();
     finishRingBuffer(k);
     const api = k.api['ring-buffer'];
-    expect(Object.keys(k.state.plugins['ring-buffer']!.enabled).length).toBe(0); // static arrays: no publish events
+    // Boot probes: no registration events, and the tracepoints slice has them from the start.
+    expect(k.log.some((e) => e.type === 'tracepoints/registered')).toBe(false);
+    expect(k.state.plugins.tracepoints!.tracepoints['sched_process_fork']!.enabled).toBe(true);
+    expect(k.state.plugins.tracepoints!.tracepoints['sched_switch']).toBeUndefined();
     const names = new Set(decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name));
     expect([...names].sort()).toEqual([
       'sched_process_exec',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { expectClean } from '@tracelab/testing';
 import { createKernel, randomStrategy, type Kernel, type Strategy } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { finishRingBuffer, ringBuffer, type RingBufferOptions } from '../src/index.js';
 import { workload } from './helpers.js';
 
@@ -38,7 +39,7 @@ describe('kernel.reset with the ring buffer (ctx.onReset)', () => {
         createKernel({
           cpus: 2,
           seed: 6,
-          plugins: [rcuTasks(), ringBuffer(options)],
+          plugins: [rcuTasks(), tracepoints(), ringBuffer(options)],
           ...(options.interrupts === true ? { interrupts: { timer: { period: 7 }, nmi: { period: 11 } } } : {}),
           ...(strategy !== undefined ? { strategy } : {}),
         });

@@ -1,6 +1,7 @@
 import { msleep, type KPath, type Program } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer, type RingBufferApi, type RingBufferOptions } from '@tracelab/ring-buffer';
 
 /**
@@ -93,7 +94,7 @@ export const commitAfterMigration = defineScenario({
       safe: true,
     },
   ],
-  plugins: (variant) => [rcuTasks(), ringBuffer(OPTIONS[variant] ?? {})],
+  plugins: (variant) => [rcuTasks(), tracepoints(), ringBuffer(OPTIONS[variant] ?? {})],
   // Memory pressure for fault-in-restart: a path page faulted in by the probe's sizing pass can
   // be evicted again before the copy, which is what sends its copy (preemption off, faults
   // disabled) down its restart path. The other variants copy preemptibly (a fault just sleeps)

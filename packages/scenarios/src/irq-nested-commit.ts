@@ -1,6 +1,7 @@
 import { schedPoint, type KPath } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer, type RingBufferApi, type RingBufferOptions } from '@tracelab/ring-buffer';
 
 /** The task's own tracepoint: one record per call, numbered. */
@@ -75,7 +76,7 @@ export const irqNestedCommit = defineScenario({
       expect: ['ring-buffer/overlap'],
     },
   ],
-  plugins: (variant) => [rcuTasks(), ringBuffer(OPTIONS[variant] ?? {})],
+  plugins: (variant) => [rcuTasks(), tracepoints(), ringBuffer(OPTIONS[variant] ?? {})],
   interrupts: () => ({ timer: { period: TICK_PERIOD } }),
   setup(kernel, { scale }) {
     const api = kernel.api['ring-buffer'];

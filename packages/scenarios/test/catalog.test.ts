@@ -5,6 +5,15 @@ import { catalog, scenario } from '@tracelab/scenarios';
 /** Exploration seeds per unsafe variant, and the budget each gets (the CI budget). */
 const SEEDS = 5;
 const BUDGET = 300;
+/**
+ * Variants allowed more than the CI budget, each with its reason. commit-after-migration's
+ * local-only race needs a preemption right after the reserve, a migration, and the owner CPU
+ * stepping between the remote commit's read and write: over 100 seeds its worst was 531
+ * schedules already (docs/scenarios.md). Since the ring buffer's tracepoints run on
+ * @tracelab/tracepoints (a syscall record goes through sys_enter's call site, then the
+ * per-syscall tracepoint's, each with its scheduling point), seed 4 takes 309.
+ */
+const BUDGETS: Readonly<Record<string, number>> = { 'commit-after-migration/local-only': 400 };
 
 const unsafe = [...catalog.values()].flatMap((s) => s.variants.filter((v) => !v.safe).map((v) => [s.name, v.name, v.expect ?? []] as const));
 const fixed = [...catalog.values()].flatMap((s) => s.variants.filter((v) => v.safe).map((v) => [s.name, v.name] as const));
@@ -36,11 +45,12 @@ describe('the catalog', () => {
 });
 
 describe.each(unsafe)('%s / %s', (name, variant, expected) => {
-  it(`is found on each of ${SEEDS} seeds within ${BUDGET} schedules, shrunk under 100 characters, and replays to the same log`, () => {
+  const budget = BUDGETS[`${name}/${variant}`] ?? BUDGET;
+  it(`is found on each of ${SEEDS} seeds within ${budget} schedules, shrunk under 100 characters, and replays to the same log`, () => {
     const s = scenario(name);
     const counts: number[] = [];
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const r = explore(s, { variant, seed, budget: BUDGET });
+      const r = explore(s, { variant, seed, budget });
       expect(r.found, `seed ${seed}`).toBe(true);
       const f = r.failure!;
       counts.push(r.schedules);
@@ -52,7 +62,7 @@ describe.each(unsafe)('%s / %s', (name, variant, expected) => {
       expect(again.violation?.message).toBe(f.message);
       expect(again.logHash).toBe(f.logHash);
     }
-    const f = explore(s, { variant, seed: 1, budget: BUDGET }).failure!;
+    const f = explore(s, { variant, seed: 1, budget }).failure!;
     process.stdout.write(
       `${name}/${variant}: schedules to find ${counts.join(', ')}; shrunk ${f.replay} (${f.preemptions} preemptions, ${f.steps} steps)\n${formatTrace(f.log, s.cpus, { width: 48 })}\n`,
     );

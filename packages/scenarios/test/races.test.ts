@@ -241,7 +241,7 @@ describe('ftrace-recursion', () => {
 });
 
 /** The shrunk counterexample of irq-nested-commit/plain-store (portfolio seed 1), as docs/scenarios.md shows it. */
-const IRQ_NESTED_COMMIT_REPLAY = 'plain-store:S2:6.19:0{5}1:1rlz23h';
+const IRQ_NESTED_COMMIT_REPLAY = 'plain-store:S2:6.22:0{5}1:0tcovgk';
 
 describe('irq-nested-commit', () => {
   const s = scenario('irq-nested-commit');

@@ -50,7 +50,8 @@ describe('parallel exploration', () => {
   it.each([
     ['detach-during-callback', 'no-barrier', 2],
     ['trampoline-free', 'rcu-sched', 2],
-    ['commit-after-migration', 'local-only', 1],
+    // Seed 2: since the tracepoints moved onto @tracelab/tracepoints, seed 1 is found within the first chunk.
+    ['commit-after-migration', 'local-only', 2],
   ] as const)('%s / %s: the same failure with 1 and 2 workers (seed %i, found past the first chunk)', (name, variant, seed) => {
     const s = scenario(name);
     const one = explore(s, { variant, seed, budget: 300 });

@@ -21,6 +21,14 @@ export interface TracepointSpec {
   readonly faultable?: boolean;
   readonly regfunc?: TracepointRegfunc;
   readonly unregfunc?: TracepointUnregfunc;
+  /**
+   * regfunc's boot form, for a tracepoint with a regfunc that a dependent plugin arms with
+   * `bootProbeRegister`: run host-side in place of regfunc when the first boot probe is
+   * connected (no task exists yet, so whatever regfunc would walk is empty). A negative return
+   * refuses the boot registration. Without it, `bootProbeRegister` refuses a tracepoint with a
+   * regfunc or unregfunc (docs/tracepoints.md, "Probes connected at boot").
+   */
+  readonly bootRegfunc?: () => number | void;
 }
 
 /** A tracepoint a module brings (`data.tracepoints` of `loadModule`). Module tracepoints have no regfunc. */

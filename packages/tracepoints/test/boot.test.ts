@@ -175,4 +175,53 @@ describe('probes connected at boot (bootProbeRegister)', () => {
     k.run();
     expectClean(k);
   });
+
+  it('a tracepoint with a regfunc is armed at boot through its bootRegfunc: called for the first probe only, a negative return refuses; the last unregister runs the unregfunc', () => {
+    let refcount = 0;
+    const calls: string[] = [];
+    const seen: unknown[] = [];
+    const [p, q] = [recorder([], 'p'), recorder([], 'q')];
+    const k = createKernel({
+      cpus: 1,
+      seed: 1,
+      plugins: stack((tp) => {
+        const spec = (name: string, boot: () => number | void) =>
+          tp.defineTracepoint(name, {
+            regfunc: () => {
+              calls.push(`reg ${name}`);
+              refcount++;
+            },
+            unregfunc: () => {
+              calls.push(`unreg ${name}`);
+              refcount--;
+            },
+            bootRegfunc: boot,
+          });
+        spec('sys_enter', () => {
+          calls.push('boot sys_enter');
+          refcount++;
+        });
+        spec('refused', () => -12);
+        seen.push(tp.bootProbeRegister('boot-tracer', 'sys_enter', p, null));
+        seen.push(tp.bootProbeRegister('boot-tracer', 'sys_enter', q, null));
+        seen.push(tp.bootProbeRegister('boot-tracer', 'refused', p, null));
+      }),
+    });
+    expect(seen).toEqual([0, 0, -12]);
+    expect(calls).toEqual(['boot sys_enter']);
+    expect(refcount).toBe(1);
+    expect(k.api.tracepoints.enabled('sys_enter')).toBe(true);
+    expect(k.api.tracepoints.enabled('refused')).toBe(false);
+    expect(() => k.api.tracepoints.defineTracepoint('bad', { bootRegfunc: () => 0 })).toThrow(/bootRegfunc is regfunc's boot form/);
+    k.call(
+      (function* unregister(): KPath<void> {
+        yield* k.api.tracepoints.probeUnregister('sys_enter', p, null);
+        yield* k.api.tracepoints.probeUnregister('sys_enter', q, null);
+      })(),
+    );
+    expect(calls).toEqual(['boot sys_enter', 'unreg sys_enter']);
+    expect(refcount).toBe(0);
+    k.run();
+    expectClean(k);
+  });
 });

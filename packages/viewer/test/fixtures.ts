@@ -3,12 +3,13 @@ import { ftrace, functionTracer } from '@tracelab/ftrace';
 import { ktrace, traceWhileRunning } from '@tracelab/ktrace';
 import { markers, schedProbes } from '@tracelab/markers';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer } from '@tracelab/ring-buffer';
 import { traceFirstComm, utrace } from '@tracelab/utrace';
 
 /** The whole stack, as the CLI's default scenario composes it. */
 export function fullStack(): PluginStack {
-  return [markers(), ktrace(), rcuTasks(), ftrace(), ringBuffer(), utrace()];
+  return [markers(), ktrace(), rcuTasks(), ftrace(), tracepoints(), ringBuffer(), utrace()];
 }
 
 /** A build: `jobs` compiler drivers, each opening, stat-ing, reading and touching `files` sources. */

@@ -598,7 +598,7 @@ export const CASES: readonly Case[] = [
     input: 'ringBuffer({ subbufSize: 128 }), the minimum (never ended)',
     expect: { handled: /"done":true/, status: [0] },
     lib: lib(
-      `${KERNEL} import { rcuTasks } from '@tracelab/rcu-tasks'; import { ringBuffer } from '@tracelab/ring-buffer'; ${SHELL} const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), ringBuffer({ subbufSize: 128 })] }); for (let i = 0; i < 4; i++) k.spawn(shell); const r = k.run({ maxSteps: 200000 }); return { done: r.done, steps: r.steps };`,
+      `${KERNEL} import { rcuTasks } from '@tracelab/rcu-tasks'; import { tracepoints } from '@tracelab/tracepoints'; import { ringBuffer } from '@tracelab/ring-buffer'; ${SHELL} const k = createKernel({ cpus: 2, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 128 })] }); for (let i = 0; i < 4; i++) k.spawn(shell); const r = k.run({ maxSteps: 200000 }); return { done: r.done, steps: r.steps };`,
     ),
   },
   {

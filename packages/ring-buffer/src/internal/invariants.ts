@@ -1,4 +1,6 @@
-import { intMapGet, type PluginContext } from '@tracelab/core';
+import { intMapGet, type KernelState, type PluginContext } from '@tracelab/core';
+import { TRACEPOINTS_MUTEX } from '../events.js';
+import { SYS_ENTER, SYS_EXIT } from '../lttng_syscalls.js';
 import { CTF_PACKET_LAYOUT } from '@tracelab/formats';
 import type { RingBuffer } from '../buffer.js';
 import type { RingBufferState, RingBufferSummary } from '../events.js';
@@ -6,7 +8,8 @@ import type { RingBufferSession } from './session.js';
 
 /**
  * The ring buffer's invariants (run after every step), in the order the violations report
- * them: `overlap` (with `interrupts`), `delivery`, `commit`, `packets`, `offsets`.
+ * them: `overlap` (with `interrupts`), `delivery`, `commit`, `packets`, `offsets`,
+ * `syscall-refcount`.
  */
 export function registerInvariants(ctx: PluginContext<RingBufferState>, st: RingBufferSession): void {
   const opts = st.opts;
@@ -31,6 +34,21 @@ export function registerInvariants(ctx: PluginContext<RingBufferState>, st: Ring
   });
   ctx.invariant('ring-buffer/packets', () => st.packetErrors[0] ?? false);
   ctx.invariant('ring-buffer/offsets', () => offsetsCheck(st));
+  ctx.invariant('ring-buffer/syscall-refcount', (s) => syscallRefcountCheck(st, s));
+}
+
+/**
+ * SEMANTICS.md §1(d) for the syscall tracepoints: I4, 0 <= R <= 2 (sys_enter and sys_exit
+ * share syscall_regfunc), always; I2, R equals the number of them whose key is on, whenever
+ * tracepoints_mutex is free (regfunc counts before the key goes on, unregfunc after it goes off).
+ */
+function syscallRefcountCheck(st: RingBufferSession, s: KernelState): string | false {
+  const r = st.sysTracepointRefcount;
+  if (r < 0 || r > 2) return `sys_tracepoint_refcount is ${r}, outside 0..2`;
+  const m = s.locks[TRACEPOINTS_MUTEX];
+  if (m !== undefined && m.kind === 'mutex' && m.owner !== null) return false;
+  const on = (st.tp.enabled(SYS_ENTER) ? 1 : 0) + (st.tp.enabled(SYS_EXIT) ? 1 : 0);
+  return r === on ? false : `sys_tracepoint_refcount is ${r} while ${on} of sys_enter/sys_exit have probes`;
 }
 
 /** Every sub-buffer lap fully committed is delivered, unless a check_deliver on it is still in progress. */

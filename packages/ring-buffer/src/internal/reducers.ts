@@ -26,16 +26,6 @@ export function registerReducers(ctx: PluginContext<RingBufferState>): void {
     if (e.reason === 'nesting') lost.nesting = (lost.nesting ?? 0) + 1;
     else lost[e.reason] += 1;
   });
-  ctx.on('ring-buffer/probes-published', (s, e) => {
-    if (e.probes === 0) delete s.enabled[e.tracepoint];
-    else s.enabled[e.tracepoint] = e.probes;
-  });
-  ctx.on('ring-buffer/array-retired', (s, e) => {
-    s.retired[e.array] = e.tracepoint;
-  });
-  ctx.on('ring-buffer/array-freed', (s, e) => {
-    delete s.retired[e.array];
-  });
   ctx.on('ring-buffer/copy-restart', (s) => {
     s.restarts += 1;
   });

@@ -1,15 +1,9 @@
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
+import type { TracepointProbe as TpProbe, TracepointsApi } from '@tracelab/tracepoints';
 import { uuidBytes, type CtfEventClass } from '@tracelab/formats';
 import { RingBuffer } from '../buffer.js';
-import type { EventReservation, ResolvedRingBufferOptions, TracepointDefinition, TracepointProbe } from '../events.js';
+import type { EventReservation, ResolvedRingBufferOptions, TracepointDefinition, TracepointFields, TracepointProbe } from '../events.js';
 import type { RingBufferPluginFaults } from './faults.js';
-
-/** A probe array: immutable once published; `freed` is set by the grace-period callback. */
-export interface ProbeArray {
-  readonly id: number;
-  readonly probes: readonly { readonly fn: TracepointProbe; readonly data: unknown; readonly prio: number }[];
-  freed: boolean;
-}
 
 export interface Tracepoint {
   readonly id: number;
@@ -19,8 +13,6 @@ export interface Tracepoint {
   readonly userFields: boolean;
   /** The fields by name (static, like the definition). */
   readonly byField: ReadonlyMap<string, TracepointDefinition['fields'][number]>;
-  /** The published probe array (rcu_assign_pointer); null = static key off. Updated under tracepoints_mutex (and by enableAll at registration and by reset, before any step). */
-  funcs: ProbeArray | null;
 }
 
 /** A reserve not yet committed (checker state). */
@@ -88,18 +80,30 @@ export class RingBufferSession {
    */
   readonly channelProbe: TracepointProbe;
 
-  // ---- the tracepoint table (kernel/tracepoint.c) -------------------------------------------
+  /** The tracepoints plugin's API: the key, probe arrays and call site of every tracepoint here. */
+  readonly tp: TracepointsApi;
+  /** channelProbe as `tracepoints` calls it, `(data, fields)`: the one function every enableEvent connects. */
+  readonly channelTpProbe: TpProbe;
+  /** lttng's syscall_entry_event_probe / syscall_exit_event_probe, connected to sys_enter / sys_exit (lttng_syscalls.ts). */
+  readonly sysEnterProbe: TpProbe;
+  readonly sysExitProbe: TpProbe;
+
+  // ---- the ring buffer's tracepoint definitions (CTF event classes) --------------------------
   /** Definitions are static (like code): written only by defineTracepoint (host side) and reset. */
   readonly byName = new Map<string, Tracepoint>();
   /** The same tracepoints by CTF event id; written with `byName`. */
   readonly byId: Tracepoint[] = [];
-  /** Next probe array id. Guarded by: tracepoints_mutex (and registration, before any step). */
-  nextArrayId = 1;
   /**
-   * Tracepoints needing the syscall slow path (syscall entry/exit, sched_process_wait) with a
-   * probe (sys_tracepoint_refcount). Guarded by: tracepoints_mutex.
+   * The wrapper `tracepoints` calls for each ring-buffer probe function (tracepoint.ts,
+   * tpProbeOf). A host memo, written only there; an entry never changes once made.
    */
-  syscallProbeCount = 0;
+  readonly wrappers = new WeakMap<TracepointProbe, TpProbe>();
+  /**
+   * sys_tracepoint_refcount R: how many of sys_enter and sys_exit have probes (0..2). Guarded
+   * by: tracepoints_mutex (syscall_regfunc / syscall_unregfunc run under it), and written by
+   * regfunc's boot form at registration, before any step.
+   */
+  sysTracepointRefcount = 0;
 
   // ---- the channel and its consumer ----------------------------------------------------------
   /**
@@ -161,7 +165,7 @@ export class RingBufferSession {
   // ---- checker state (the invariants read it; internal/invariants.ts) -----------------------
   /** Reserves not yet committed, by reservation id; written by the reserve and commit paths. */
   readonly inFlight = new Map<number, Reservation>();
-  /** What the commit path and the probe-array readers found wrong; appended by those paths. */
+  /** What the commit path found wrong; appended by it. (Probe-array misuse is the tracepoints plugin's to report.) */
   readonly errors: string[] = [];
   /** What the consumer found wrong in the packets it took; written by the consumer. */
   readonly packetErrors: string[] = [];
@@ -194,10 +198,12 @@ export class RingBufferSession {
     cpus: number,
     opts: ResolvedRingBufferOptions,
     rcuTasks: RcuTasksApi,
+    tp: TracepointsApi,
     faults: RingBufferPluginFaults,
     seed: () => number,
-    channelProbe: (st: RingBufferSession) => TracepointProbe,
+    probes: (st: RingBufferSession) => { channel: TracepointProbe; sysEnter: TpProbe; sysExit: TpProbe },
   ) {
+    this.tp = tp;
     this.cpus = cpus;
     this.opts = opts;
     this.rcuTasks = rcuTasks;
@@ -216,7 +222,15 @@ export class RingBufferSession {
     this.deliverChecks = new Array<number>(cpus * opts.numSubbuf).fill(0);
     this.nestingPeak = new Array<number>(cpus).fill(0);
     this.reserved = Array.from({ length: cpus }, () => new Map());
-    this.channelProbe = channelProbe(this);
+    const p = probes(this);
+    this.channelProbe = p.channel;
+    const channel = p.channel;
+    this.channelTpProbe = function channelProbe(data: unknown, fields: unknown) {
+      return channel(fields as TracepointFields, data);
+    };
+    this.wrappers.set(channel, this.channelTpProbe);
+    this.sysEnterProbe = p.sysEnter;
+    this.sysExitProbe = p.sysExit;
   }
 
   /** The trace's uuid: the option, or one derived from the kernel's seed. */

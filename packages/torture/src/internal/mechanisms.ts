@@ -22,6 +22,7 @@ import { TICK_FUNCTION, ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
 import { markers, type MarkerProbe } from '@tracelab/markers';
 import { rcuTasks } from '@tracelab/rcu-tasks';
+import { tracepoints } from '@tracelab/tracepoints';
 import { ringBuffer, type TracepointProbe } from '@tracelab/ring-buffer';
 import {
   detachEngine,
@@ -97,6 +98,11 @@ export interface Mechanism {
    * own, drawn the same way for the kernel's options and for `plugins`. Omitted: never.
    */
   ticks?(args: { readonly variant: string; readonly opt: Prng }): boolean;
+  /**
+   * The tick period (the core's `interrupts.timer.period`, in ticks of the kernel's clock,
+   * which every CPU's step advances) on a kernel of `cpus` CPUs. Omitted: `TICK_PERIOD`.
+   */
+  tickPeriod?(cpus: number): number;
   /**
    * The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not
    * move); `ticks` is what `ticks` answered for this seed and variant.
@@ -278,7 +284,7 @@ const tracepointsMechanism: Mechanism = {
       expect: ['torture/checks'],
     },
   ],
-  plugins: ({ opt }) => [rcuTasks(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
+  plugins: ({ opt }) => [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 4096, numSubbuf: 4, enableAll: opt.below(2) === 0 })],
   setup({ kernel, w, rig, variant, rounds }) {
     const writers = between(w.prng, 1, 2);
     for (let j = 0; j < writers; j++) {
@@ -738,6 +744,13 @@ const ringBufferMechanism: Mechanism = {
   // Ticks on a third of the safe seeds, recorded from the handler (`interrupts: true`: nested
   // reserves, the cmpxchg retried), and a drawn flush through IPIs; always for plain-store.
   ticks: ({ variant, opt }) => variant === 'plain-store-offset' || (variant === 'safe' && opt.below(3) === 0),
+  // The tick's handler writes three records, about 15 steps of its CPU (each call site has its
+  // scheduling point, docs/tracepoints.md); the clock advances with every CPU's step. At
+  // TICK_PERIOD (3) a CPU was in a back-to-back interrupt storm, running about one step of its
+  // own between two handlers, so the state dump's RCU read-side walk outlived the stall bound
+  // (docs/torture.md, "Timer ticks"). 30 ticks per CPU: a CPU spends about a third of its steps
+  // in the handler.
+  tickPeriod: (cpus) => 30 * cpus,
   plugins: ({ variant, opt, ticks }) => {
     const subbufSize = pick(opt, [512, 1024, 4096]);
     const numSubbuf = pick(opt, [2, 4]);
@@ -745,6 +758,7 @@ const ringBufferMechanism: Mechanism = {
     const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
     return [
       rcuTasks(),
+      tracepoints(),
       ringBuffer({
         subbufSize,
         numSubbuf,

@@ -58,7 +58,7 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
       pending = rig;
       return m.plugins({ w: drawWorkload(seed), variant, rig, opt: createPrng(scheduleSeed(seed, 1)), ticks: ticksOf(variant) });
     },
-    interrupts: (variant) => (ticksOf(variant) ? { timer: { period: TICK_PERIOD } } : undefined),
+    interrupts: (variant) => (ticksOf(variant) ? { timer: { period: m.tickPeriod?.(w0.cpus) ?? TICK_PERIOD } } : undefined),
     setup(kernel, { variant, scale }) {
       const rig = pending ?? new Rig();
       pending = null;

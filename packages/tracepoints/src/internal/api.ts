@@ -16,15 +16,17 @@ import { Tracepoint, tpStubFunc } from './registry.js';
 function defineTracepoint(env: TracepointEnv, name: string, spec: TracepointSpec = {}): void {
   if (!isCIdentifier(name)) bad('defineTracepoint', `name must be a C identifier such as sched_switch, got ${describeValue(name)}`);
   if (typeof spec !== 'object' || spec === null)
-    bad(`defineTracepoint(${name})`, `spec must be an object { faultable?, regfunc?, unregfunc? }, got ${describeValue(spec)}`);
-  const { faultable = false, regfunc, unregfunc } = spec;
+    bad(`defineTracepoint(${name})`, `spec must be an object { faultable?, regfunc?, unregfunc?, bootRegfunc? }, got ${describeValue(spec)}`);
+  const { faultable = false, regfunc, unregfunc, bootRegfunc } = spec;
   if (typeof faultable !== 'boolean') bad(`defineTracepoint(${name})`, `faultable must be a boolean, got ${describeValue(faultable)}`);
   if (regfunc !== undefined && typeof regfunc !== 'function') bad(`defineTracepoint(${name})`, `regfunc must be a function`);
   if (unregfunc !== undefined && typeof unregfunc !== 'function') bad(`defineTracepoint(${name})`, `unregfunc must be a function`);
+  if (bootRegfunc !== undefined && typeof bootRegfunc !== 'function') bad(`defineTracepoint(${name})`, `bootRegfunc must be a function`);
+  if (bootRegfunc !== undefined && regfunc === undefined) bad(`defineTracepoint(${name})`, `bootRegfunc is regfunc's boot form: give a regfunc too`);
   if (faultable && env.rcuTasks === undefined)
     bad(`defineTracepoint(${name})`, `a faultable tracepoint needs the rcu-tasks plugin in the stack (Tasks-Trace readers and call_rcu_tasks_trace)`);
   if (env.reg.tracepoints.has(name)) bad(`defineTracepoint(${name})`, `tracepoint ${name} is already defined`);
-  env.reg.tracepoints.set(name, new Tracepoint(name, null, faultable, regfunc ?? null, unregfunc ?? null));
+  env.reg.tracepoints.set(name, new Tracepoint(name, null, faultable, regfunc ?? null, unregfunc ?? null, bootRegfunc ?? null));
   env.reg.touch();
 }
 

@@ -94,9 +94,9 @@ export function setUpBootProbes(ctx: PluginContext<TracepointsState>, reg: Regis
     const tp = reg.tracepoints.get(name);
     if (tp === undefined || tp.module !== null)
       bad(`no core tracepoint named ${JSON.stringify(name)} (defined: ${[...reg.tracepoints.keys()].join(', ') || 'none'})`, { owner, tracepoint: name });
-    if (tp.regfunc !== null || tp.unregfunc !== null)
+    if ((tp.regfunc !== null || tp.unregfunc !== null) && tp.bootRegfunc === null)
       bad(
-        `tracepoint ${name} has a regfunc/unregfunc, a kernel path that cannot run before the first task; connect its probes with probeRegister from a task`,
+        `tracepoint ${name} has a regfunc/unregfunc, a kernel path that cannot run before the first task, and no bootRegfunc; connect its probes with probeRegister from a task`,
         {
           owner,
           tracepoint: name,
@@ -113,6 +113,12 @@ export function setUpBootProbes(ctx: PluginContext<TracepointsState>, reg: Regis
       const tp = lookup(owner, name);
       if (typeof probe !== 'function') return -EINVAL;
       if (liveFuncs(tp.funcs).some((f) => f.func === probe && Object.is(f.data, data))) return -EEXIST;
+      // regfunc's boot form, before the first probe (the key is still off). Not redone by
+      // `rearm`: what it set up is its owner's to put back at kernel.reset.
+      if (!tp.key && tp.bootRegfunc !== null) {
+        const r = tp.bootRegfunc();
+        if (typeof r === 'number' && r < 0) return r;
+      }
       const { replaced, entries, id } = arm(tp, probe, data, prio);
       const list = records.get(owner) ?? [];
       list.push(

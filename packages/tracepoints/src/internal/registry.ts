@@ -67,6 +67,8 @@ export class Tracepoint {
     readonly faultable: boolean,
     readonly regfunc: TracepointRegfunc | null,
     readonly unregfunc: TracepointUnregfunc | null,
+    /** regfunc's host-side boot form (`TracepointSpec.bootRegfunc`); static, like the definition. */
+    readonly bootRegfunc: (() => number | void) | null = null,
   ) {}
 }
 
