@@ -47,7 +47,7 @@ describe('tracelab torture', () => {
     expect(msg).toMatch(/unknown unsafe option "free-immediatly"/);
     for (const u of UNSAFE_OPTIONS) expect(msg).toContain(u.name);
     const m = io();
-    expect(main(['torture', '--mechanism', 'kprobes'], m.io)).toBe(2);
+    expect(main(['torture', '--mechanism', 'perf-events'], m.io)).toBe(2);
     expect(m.err.join('\n')).toMatch(/--mechanism must be one of markers, tracepoints/);
     expect(main(['torture', '--seeds', ''], io().io)).toBe(2);
   });
