@@ -35,6 +35,10 @@ export function viewerBundle(): string {
       platform: 'browser',
       target: 'es2022',
       minify: process.env['TRACELAB_VIEWER_NO_MINIFY'] !== '1',
+      // Plugins label host values by function name (ValueLabels: `channelProbe#1`), and some of
+      // those labels are folded into the state at registration rather than read from the log:
+      // minified names would give the page other labels, hence other states, than the library.
+      keepNames: true,
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
