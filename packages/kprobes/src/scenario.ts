@@ -45,28 +45,33 @@ function* caller(api: KprobesApi, i: number): KPath<void> {
   }
 }
 
-/** `fixed` is upstream; the unsafe variant is kprobes' `unsafe` option of the same name. */
-const VARIANTS = unsafeOptionVariants('unoptimize, synchronize_rcu_tasks, then free the buffer (CONFIG_PREEMPT upstream)', {
-  'free-after-rcu-sched': {
-    description: 'unoptimize, synchronize_sched, free: a preemption inside the buffer is an RCU-sched quiescent state, so the task resumes in freed memory',
-    expect: [KPROBES_INVARIANTS.noDetourUseAfterFree],
+/** `fixed` is upstream; each unsafe variant is kprobes' `unsafe` option of the same name. */
+const VARIANTS = unsafeOptionVariants(
+  'arm, synchronize_rcu_tasks, write the jump; unoptimize, synchronize_rcu_tasks, free the buffer (CONFIG_PREEMPT upstream)',
+  {
+    'free-after-rcu-sched': {
+      description: 'unoptimize, synchronize_sched, free: a preemption inside the buffer is an RCU-sched quiescent state, so the task resumes in freed memory',
+      expect: [KPROBES_INVARIANTS.noDetourUseAfterFree],
+    },
+    'optimize-without-wait': {
+      description:
+        'the optimizer writes the jump without synchronize_rcu_tasks: a caller preempted between the first instructions of the function resumes inside the jump',
+      expect: [KPROBES_INVARIANTS.noResumeInsideJump],
+    },
   },
-  'optimize-without-wait': {
-    description:
-      'the optimizer writes the jump without synchronize_rcu_tasks: a caller preempted between the first instructions of the function resumes inside the jump',
-    expect: [KPROBES_INVARIANTS.noResumeInsideJump],
-  },
-});
+);
 
 /**
- * Freeing an optprobe's detour buffer (SEMANTICS.md §4.2, "Optimized kprobes"; thread 003, where
- * optimized kprobes are named beside ftrace trampolines): `callers` kernel threads (more than a
- * CPU can hold, so one is preempted inside the buffer and left on the runqueue) call a probed
- * function while a tracer unregisters the probe.
+ * Optimizing an optprobe and freeing its detour buffer (SEMANTICS.md §4.2, "Optimized kprobes";
+ * thread 003, where optimized kprobes are named beside ftrace trampolines): `callers` kernel
+ * threads (more than a CPU can hold, so one is preempted and left on the runqueue) call a probed
+ * function while a tracer registers the probe (the jump written over the function's first
+ * instructions) and unregisters it (the buffer freed).
  */
 export const scenario = defineScenario({
   name: 'optprobe-free',
-  description: 'a tracer unregisters an optimized kprobe and frees its detour buffer while tasks may be preempted inside it (rcu-tasks, kprobes)',
+  description:
+    'a tracer optimizes a kprobe and later frees its detour buffer while tasks may be preempted in the instructions the jump covers or inside the buffer (rcu-tasks, kprobes)',
   source: 'shared/seeds/003_a77a0132219907dc.txt; kernel/kprobes.c (kprobe_optimizer), arch/x86/kernel/kprobes/opt.c',
   cpus: 2,
   maxSteps: 1500,
