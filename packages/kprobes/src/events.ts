@@ -9,9 +9,15 @@ export type KprobesUnsafe =
    * buffer has already passed an RCU-sched quiescent state (the preemption), so the wait does
    * not cover it: it resumes in freed memory.
    */
-  'free-after-rcu-sched';
+  | 'free-after-rcu-sched'
+  /**
+   * The optimizer writes the jump over the function's first instructions without waiting for a
+   * Tasks grace period first. A task preempted between those instructions (it entered them before
+   * the probe was armed) resumes at an address that is now inside the 5-byte jump.
+   */
+  | 'optimize-without-wait';
 
-export const UNSAFE_VARIANTS: readonly KprobesUnsafe[] = ['free-after-rcu-sched'];
+export const UNSAFE_VARIANTS: readonly KprobesUnsafe[] = ['free-after-rcu-sched', 'optimize-without-wait'];
 
 export interface KprobesOptions {
   /** Unsafe variants to turn on (one name or a list). Default none. */
@@ -27,8 +33,10 @@ export type KprobeHandler = (fn: string) => void;
 
 export interface KprobesApi {
   /**
-   * register_kprobe at the entry of `fn`, optimized: a detour buffer is allocated and prepared,
-   * then the function's first instructions are replaced by a jump into it. Returns 0, or
+   * register_kprobe at the entry of `fn`, optimized: a detour buffer is allocated and prepared and
+   * the probe armed (an int3 at the entry that diverts into the buffer), then the optimizer waits
+   * for a Tasks grace period (synchronize_rcu_tasks; unsafe `optimize-without-wait`: no wait) and
+   * replaces the function's first instructions with a jump into the buffer. Returns 0, or
    * `-EEXIST` when `fn` is probed already. Throws `INVALID_OPTION` into the path for a name that
    * is not a non-empty string or a handler that is not a function.
    */
@@ -43,7 +51,11 @@ export interface KprobesApi {
    * Executes the probed function `fn` (its body: `work` scheduling points). When an optimized
    * probe is there, the task jumps into the detour buffer: the register-saving template
    * (preemptible), the handler (preemption off), the copied instructions (preemptible), the jump
-   * back. Everywhere in the buffer the task may be preempted and left on the runqueue.
+   * back. Everywhere in the buffer the task may be preempted and left on the runqueue. While the
+   * probe is armed but the jump not yet written, the int3 at the entry runs the handler and
+   * diverts the task into the buffer's copied instructions. Without a probe the task executes the
+   * first instructions in place (the region a jump would cover), with a scheduling point between
+   * them.
    */
   callFunction(fn: string, work?: number): KPath<void>;
   /** Whether `fn` has a registered probe. */
@@ -55,10 +67,13 @@ export interface KprobesApi {
 
 declare module '@tracelab/core' {
   interface EventMap {
-    /** register_kprobe: the probe exists, its detour buffer allocated and prepared (not yet jumped to). */
+    /**
+     * register_kprobe: the probe exists, its detour buffer allocated and prepared, and the probe
+     * armed: an int3 at the entry diverts every new call into the buffer (the jump is not written yet).
+     */
     'kprobes/registered': { fn: string; buffer: number; pid: number };
-    /** The optimizer replaced the function's first instructions with a jump into the buffer. */
-    'kprobes/optimized': { fn: string; buffer: number };
+    /** The optimizer replaced the function's first instructions with a jump into the buffer, after `waited`. */
+    'kprobes/optimized': { fn: string; buffer: number; waited: 'rcu-tasks' | 'none' };
     /** The original instructions are back: no task enters the buffer from here. */
     'kprobes/unoptimized': { fn: string; buffer: number };
     /** The buffer was freed, after `waited` (the grace period the free waited for). */
@@ -71,6 +86,10 @@ declare module '@tracelab/core' {
     'kprobes/hit': { fn: string; buffer: number; pid: number };
     /** The task executed the buffer's copied instructions and jumped back into `fn`. */
     'kprobes/detour-exit': { fn: string; buffer: number; pid: number };
+    /** A task began executing `fn`'s first instructions in place (the region an optimized probe's jump covers). */
+    'kprobes/region-enter': { fn: string; pid: number };
+    /** The task executed the rest of those instructions (after a possible preemption between them) and left the region. */
+    'kprobes/region-exit': { fn: string; pid: number };
   }
   interface PluginStates {
     kprobes: KprobesState;

@@ -1,8 +1,9 @@
 /**
  * @tracelab/kprobes: optimized kprobes (kernel/kprobes.c, arch/x86/kernel/kprobes/opt.c) as a
- * tracelab plugin, as far as the freeing hazard: a probe whose function entry jumps into a
- * detour buffer, tasks preempted inside that buffer, and unregistration that frees the buffer
- * only after synchronize_rcu_tasks. See the README and docs/kprobes.md.
+ * tracelab plugin, as far as its two Tasks-RCU waits: the optimizer writes the jump over the
+ * function's first instructions only after synchronize_rcu_tasks (no task preempted between
+ * them), and unregistration frees the detour buffer only after another (no task preempted inside
+ * it). See the README and docs/kprobes.md.
  */
 import './events.js';
 

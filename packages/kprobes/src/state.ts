@@ -9,6 +9,12 @@ export interface KprobeState {
   readonly fn: string;
   /** Its detour buffer (the optprobe's out-of-line copy of the replaced instructions). */
   readonly buffer: number;
+  /**
+   * Whether the probe is armed with KPROBE_FLAG_OPTIMIZED set: from `kprobes/registered` to
+   * `kprobes/unoptimized`, every new call of the function is diverted into the buffer (by the int3
+   * until the jump is written, then by the jump).
+   */
+  readonly armed: boolean;
   /** Whether the function's first instructions are replaced by a jump into the buffer. */
   readonly optimized: boolean;
 }
@@ -29,13 +35,18 @@ export interface KprobesState {
   readonly nextBuffer: number;
   /** Tasks executing inside a detour buffer now (pid -> buffer id), running or preempted there. */
   readonly inDetour: Readonly<Record<string, number>>;
+  /**
+   * Tasks executing a function's first instructions in place now (pid -> the function, and
+   * whether a jump has been written over those instructions since the task entered them).
+   */
+  readonly inRegion: Readonly<Record<string, { readonly fn: string; readonly overwritten: boolean }>>;
   /** Probe hits (the handler ran). */
   readonly hits: number;
-  /** The first violation found. */
+  /** The first violation found, with the invariant it breaks. */
   readonly violation: { readonly invariant: string; readonly message: string } | null;
 }
 
-export const INITIAL_KPROBES_STATE: KprobesState = { probes: {}, buffers: {}, nextBuffer: 1, inDetour: {}, hits: 0, violation: null };
+export const INITIAL_KPROBES_STATE: KprobesState = { probes: {}, buffers: {}, nextBuffer: 1, inDetour: {}, inRegion: {}, hits: 0, violation: null };
 
 /** Serializes registration and unregistration (the kernel's kprobe_mutex). Nests inside no other lock. */
 export const KPROBE_MUTEX = 'kprobe_mutex';

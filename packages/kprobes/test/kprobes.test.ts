@@ -42,7 +42,14 @@ describe('register_kprobe and unregister_kprobe', () => {
     const api = k.api.kprobes;
     const seen: string[] = [];
     expect(k.call(api.registerKprobe('do_sys_open', (fn) => void seen.push(fn)))).toBe(0);
-    expect(k.state.plugins.kprobes!.probes['do_sys_open']).toEqual({ fn: 'do_sys_open', buffer: 1, optimized: true });
+    expect(k.state.plugins.kprobes!.probes['do_sys_open']).toEqual({ fn: 'do_sys_open', buffer: 1, armed: true, optimized: true });
+    // The jump is written after a Tasks grace period that began after the probe was armed.
+    const reg = eventsOf(k, 'kprobes/registered')[0]!;
+    const opt = eventsOf(k, 'kprobes/optimized')[0]!;
+    expect(opt.waited).toBe('rcu-tasks');
+    const gpStart = eventsOf(k, 'rcu-tasks/gp-start').find((e) => e.seq > reg.seq)!;
+    const gpEndBeforeJump = eventsOf(k, 'rcu-tasks/gp-end').find((e) => e.seq > gpStart.seq)!;
+    expect(gpEndBeforeJump.seq).toBeLessThan(opt.seq);
     k.call(api.callFunction('do_sys_open'));
     expect(seen).toEqual(['do_sys_open']);
     expect(api.hits()).toBe(1);
@@ -85,7 +92,7 @@ describe('register_kprobe and unregister_kprobe', () => {
     };
     expect(code(() => kprobes({ unsafe: 'nope' as never }))).toEqual([
       'INVALID_OPTION',
-      'kprobes: option unsafe must be \'free-after-rcu-sched\' or an array of them, got "nope"',
+      "kprobes: option unsafe must be 'free-after-rcu-sched' or 'optimize-without-wait', or an array of them, got \"nope\"",
     ]);
     expect(code(() => kprobes({ x: 1 } as KprobesOptions))).toEqual(['INVALID_OPTION', expect.stringMatching(/unknown option "x"/)]);
     const k = kernel();
@@ -138,5 +145,57 @@ describe('the detour buffer is freed only when no task can be inside it', () => 
     const r = explore(scenario, { variant: 'fixed', budget: 300 });
     expect(r.found).toBe(false);
     expect(r.schedules).toBe(300);
+  });
+});
+
+describe('the jump is written only when no task can be between the instructions it covers', () => {
+  it('with synchronize_rcu_tasks: over 60 seeds, every task between them at the arming leaves them before the jump, and later calls take the int3 into the buffer', () => {
+    let insideAtArming = 0;
+    let viaInt3 = 0;
+    overSeeds(60, (seed) => {
+      const k = race(seed);
+      const result = k.run();
+      expectClean(k, result);
+      const armed = eventsOf(k, 'kprobes/registered')[0]!;
+      const jump = eventsOf(k, 'kprobes/optimized')[0]!;
+      expect(jump.waited).toBe('rcu-tasks');
+      const inside = new Set<number>();
+      for (const e of k.log) {
+        if (e.seq > armed.seq) break;
+        if (e.type === 'kprobes/region-enter') inside.add(e.pid);
+        if (e.type === 'kprobes/region-exit') inside.delete(e.pid);
+      }
+      for (const pid of inside) {
+        const exit = eventsOf(k, 'kprobes/region-exit').find((e) => e.pid === pid && e.seq > armed.seq)!;
+        expect(exit.seq).toBeLessThan(jump.seq);
+      }
+      if (inside.size > 0) insideAtArming++;
+      // Between the arming and the jump nobody starts the covered instructions: the int3 runs
+      // the handler and sends the task into the buffer's copied instructions.
+      const between = k.log.filter((e) => e.seq > armed.seq && e.seq < jump.seq);
+      expect(between.filter((e) => e.type === 'kprobes/region-enter')).toEqual([]);
+      for (const enter of between.filter((e) => e.type === 'kprobes/detour-enter')) {
+        const hit = eventsOf(k, 'kprobes/hit')
+          .filter((h) => h.pid === enter.pid && h.seq < enter.seq)
+          .at(-1);
+        expect(hit, `pid ${enter.pid} ran the handler in the int3 before it entered the buffer`).toBeDefined();
+        viaInt3++;
+      }
+      return { kernel: k, result };
+    });
+    // The seeds do leave tasks between the instructions at the arming, and do take the int3, so the checks bite.
+    expect(insideAtArming).toBeGreaterThan(0);
+    expect(viaInt3).toBeGreaterThan(0);
+  });
+
+  it('without the wait (optimize-without-wait), a task preempted between them resumes inside the jump', () => {
+    const r = explore(scenario, { variant: 'optimize-without-wait', budget: 300 });
+    expect(r.found).toBe(true);
+    expect(r.failure!.invariant).toBe(KPROBES_INVARIANTS.noResumeInsideJump);
+    expect(r.failure!.message).toMatch(/pid \d+ resumed inside the first instructions of do_sys_open, which the optimizer overwrote with a jump/);
+    const again = replay(scenario, r.failure!.replay);
+    expect(again.logHash).toBe(r.failure!.logHash);
+    const jump = r.failure!.log.find((e) => e.type === 'kprobes/optimized');
+    expect(jump).toMatchObject({ waited: 'none' });
   });
 });

@@ -28,7 +28,12 @@ export function kprobes(options: KprobesOptions = {}): TracelabPlugin<KprobesApi
       registerReducers(ctx);
       const env: KprobesEnv = { opts, rcuTasks: ctx.api('rcu-tasks') as RcuTasksApi, handlers: new Map() };
       ctx.onReset(() => env.handlers.clear());
-      ctx.invariant(KPROBES_INVARIANTS.noDetourUseAfterFree, (s) => s.plugins.kprobes?.violation?.message ?? null);
+      for (const name of Object.values(KPROBES_INVARIANTS)) {
+        ctx.invariant(name, (s) => {
+          const v = s.plugins.kprobes?.violation;
+          return v?.invariant === name ? v.message : null;
+        });
+      }
       return {
         options: opts,
         registerKprobe: (fn, handler = () => undefined) => registerKprobe(env, fn, handler),
