@@ -121,6 +121,13 @@ export interface RcuTasksState {
    * reader section (nesting > 0) are present.
    */
   readonly traceReaders: IntMap<TraceReaderState>;
+  /**
+   * `exitTasks: 'exit-srcu'` only (absent otherwise): the tasks that entered the exit-SRCU read
+   * side (`exit_tasks_rcu_start`), by pid: true while inside, false once they left it
+   * (`exit_tasks_rcu_finish`). Written by the `exit-srcu-lock` / `exit-srcu-unlock` reducers;
+   * an entry stays after the task is gone (pids are not reused).
+   */
+  readonly exitSrcu?: IntMap<boolean>;
   /** The first safety violation found by a reducer (the invariants report it), or null. */
   readonly violation: null | { readonly invariant: string; readonly message: string };
 }
@@ -215,6 +222,14 @@ declare module '@tracelab/core' {
     'rcu-tasks/rude-cpu': { pid: number; worker: number };
     /** Every CPU has run its worker: `pid`'s synchronize_rcu_tasks_rude returns. */
     'rcu-tasks/rude-end': { pid: number };
+    /** `exitTasks: 'exit-srcu'`: `pid` begins do_exit, entering the exit-SRCU read side (exit_tasks_rcu_start). */
+    'rcu-tasks/exit-srcu-lock': { pid: number };
+    /** `exitTasks: 'exit-srcu'`: `pid` leaves the exit-SRCU read side at the end of its exit path (exit_tasks_rcu_finish). */
+    'rcu-tasks/exit-srcu-unlock': { pid: number };
+    /** After the scan, synchronize_srcu(&tasks_rcu_exit_srcu) begins: it waits for `pids`, inside the exit path now. */
+    'rcu-tasks/exit-srcu-wait': { gp: number; pids: number[] };
+    /** Every task of the GP's `exit-srcu-wait` has left its exit-SRCU read side. */
+    'rcu-tasks/exit-srcu-done': { gp: number };
     /** A task exits inside a tasks-trace reader: warned, and its nesting forced to 0 (exit_tasks_rcu_finish_trace). */
     'rcu-tasks/trace-exit-fixup': { pid: number; nesting: number };
   }

@@ -4,9 +4,9 @@
  * tracelab plugin. See the package README for the options, API, events and invariants, and
  * docs/rcu-tasks.md for the design.
  */
-import { definePlugin, emit, getState, intMapGet, printk, type TracelabPlugin } from '@tracelab/core';
+import { definePlugin, emit, getState, intMapGet, printk, wakeUp, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi, RcuTasksFlavour, RcuTasksState } from './events.js';
-import { resolveOptions, type RcuTasksOptions } from './internal/options.js';
+import { loggedOptions, resolveOptions, type RcuTasksOptions } from './internal/options.js';
 import { rcuTasksPaths } from './internal/paths.js';
 import { registerChecks } from './internal/checks.js';
 import { registerReducers } from './internal/reducers.js';
@@ -24,12 +24,16 @@ export type {
   RcuTasksState,
   TraceReaderState,
 } from './events.js';
-export type { RcuTasksOptions, ResolvedRcuTasksOptions } from './internal/options.js';
+export type { RcuTasksExitMode, RcuTasksOptions, ResolvedRcuTasksOptions } from './internal/options.js';
 export { RCU_TASKS_INVARIANTS, RCU_TASKS_LIVENESS } from './internal/reducers.js';
-export { KTHREAD_COMM } from './tasks.js';
+export { EXIT_SRCU_CHANNEL, KTHREAD_COMM } from './tasks.js';
+import { EXIT_SRCU_CHANNEL } from './tasks.js';
 export { formatRcuTasksSummary, summarizeRcuTasks, type RcuTasksSummary } from './summary.js';
 
 export const RCU_TASKS_VERSION = '0.1.0';
+
+/** `exitTasks: 'exit-srcu'`: the exit tap's priority (runs first); the death tap runs at its negation (last). */
+export const EXIT_SRCU_PRIORITY = 1000;
 
 /**
  * The plugin factory: `createKernel({ plugins: [rcuTasks()] })`, then
@@ -43,11 +47,11 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
     name: 'rcu-tasks',
     version: RCU_TASKS_VERSION,
     core: '^0.1.0',
-    options: opts,
+    options: loggedOptions(opts),
     register(ctx) {
       ctx.initSlice(INITIAL_RCU_TASKS_STATE);
       registerReducers(ctx);
-      ctx.declareEvents(['rcu-tasks/rude-start', 'rcu-tasks/rude-cpu', 'rcu-tasks/rude-end']);
+      ctx.declareEvents(['rcu-tasks/rude-start', 'rcu-tasks/rude-cpu', 'rcu-tasks/rude-end', 'rcu-tasks/exit-srcu-wait', 'rcu-tasks/exit-srcu-done']);
       const paths = rcuTasksPaths(opts);
       // Resettable: the callback closures are the only thing kept outside the slice.
       ctx.onReset(paths.reset);
@@ -60,6 +64,29 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
         yield* printk(`rcu-tasks: WARNING: pid ${pid} exits inside a tasks-trace reader (nesting ${r.nesting})`);
         yield* emit({ type: 'rcu-tasks/trace-exit-fixup', pid, nesting: r.nesting });
       });
+
+      if (opts.exitTasks === 'exit-srcu') {
+        // exit_tasks_rcu_start: first in do_exit (before any other exit handler), so the task
+        // is inside the read side before exit_notify and release_task can unlist it.
+        ctx.tap(
+          'exit',
+          function* exitTasksRcuStart({ pid }) {
+            yield* emit({ type: 'rcu-tasks/exit-srcu-lock', pid });
+          },
+          { priority: EXIT_SRCU_PRIORITY },
+        );
+        // exit_tasks_rcu_finish: after every other death handler. What the task runs after
+        // it (release_task, waking its parent, a lower-priority handler) is covered only by
+        // the GP's final RCU-sched wait, for as long as it runs with preemption off.
+        ctx.tap(
+          'death',
+          function* exitTasksRcuFinish({ pid }) {
+            yield* emit({ type: 'rcu-tasks/exit-srcu-unlock', pid });
+            yield* wakeUp(EXIT_SRCU_CHANNEL);
+          },
+          { priority: -EXIT_SRCU_PRIORITY },
+        );
+      }
 
       registerChecks(ctx, opts);
 

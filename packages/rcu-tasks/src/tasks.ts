@@ -153,31 +153,61 @@ export function checkHoldoutTask(options: ResolvedRcuTasksOptions, s: KernelStat
   return null;
 }
 
-/** One RCU-tasks grace period: synchronize_sched, the scan, the holdout loop, synchronize_sched. */
+/** Channel the exit-SRCU wait sleeps on; each `exit-srcu-unlock` wakes it. */
+export const EXIT_SRCU_CHANNEL = 'rcu-tasks:exit-srcu';
+
+/**
+ * One RCU-tasks grace period: synchronize_sched, the scan, (under `exitTasks: 'exit-srcu'`)
+ * synchronize_srcu(&tasks_rcu_exit_srcu), the holdout loop, synchronize_sched.
+ */
 export function* rcuTasksWaitGp(m: RcuTasksInstance, self: number, gp: number): KPath<void> {
+  const mode = m.options.exitTasks;
   // Tasks that were preempt-disabled (an RCU-sched reader) before the grab have left that
   // region; also orders the grab before the scan.
   yield* synchronizeRcu();
   // The scan, as an RCU reader walking the task list: every task on a runqueue, not idle
   // (the idle tasks are not on the list at all), not this kthread, and not in user mode
-  // (where it holds no kernel code: the kernel clears the flag at the next tick).
+  // (where it holds no kernel code: the kernel clears the flag at the next tick). By default
+  // every task still in the state; with 'exit-srcu' or 'listed-only' the list's tasks only,
+  // as for_each_process_thread: release_task has not taken them off (a host-started task's
+  // fork tail, which the core runs before linking it, counts as listed: upstream links it
+  // before it runs).
   yield* rcuReadLock();
   const s = yield* getState();
   const pids: number[] = [];
   let scanned = 0;
   for (const t of intMapValues(s.tasks)) {
+    if (mode !== 'scan-unlisted' && t.exitState === 'dead') continue;
     scanned++;
     if (t.pid === self || !onRq(t) || t.mode !== 'kernel') continue;
     pids.push(t.pid);
   }
   yield* emit({ type: 'rcu-tasks/holdouts', flavour: 'tasks', gp, pids, scanned });
   yield* rcuReadUnlock();
-  // The kernel's synchronize_srcu(&tasks_rcu_exit_srcu) covers tasks already off the list but
-  // still exiting; here the scan saw every task still in the state (exiting ones included),
-  // so there is no such gap to close.
+  // synchronize_srcu(&tasks_rcu_exit_srcu): covers the tasks already off the list but still
+  // exiting. By default the scan saw them (they are still in the state), so there is no gap.
+  if (mode === 'exit-srcu') yield* waitExitSrcu(gp);
   yield* waitForHoldouts(m, 'tasks', gp, (st, pid, h) => checkHoldoutTask(m.options, st, pid, h));
-  // Orders the holdouts' last accesses before the callbacks (the kernel's second synchronize_sched).
-  yield* synchronizeRcu();
+  // Orders the holdouts' last accesses before the callbacks, and waits for an exiting task's
+  // preempt-disabled stretch after its exit-SRCU section (the kernel's second synchronize_sched).
+  if (!m.options.skipSecondSync) yield* synchronizeRcu();
+}
+
+/**
+ * The exit-SRCU domain's grace period: every task inside its exit path now (the read side
+ * `exit-srcu-lock` opened) has left it (`exit-srcu-unlock`) when this returns. A task that
+ * enters its exit path later was on the list at the scan, and is covered by it.
+ */
+function* waitExitSrcu(gp: number): KPath<void> {
+  const inside = rcuTasksSlice(yield* getState()).exitSrcu;
+  const pids: number[] = [];
+  if (inside !== undefined) for (const [pid, on] of intMapEntries(inside)) if (on) pids.push(pid);
+  yield* emit({ type: 'rcu-tasks/exit-srcu-wait', gp, pids });
+  yield* waitEvent(EXIT_SRCU_CHANNEL, (st) => {
+    const now = rcuTasksSlice(st).exitSrcu;
+    return now === undefined || pids.every((pid) => intMapGet(now, pid) !== true);
+  });
+  yield* emit({ type: 'rcu-tasks/exit-srcu-done', gp });
 }
 
 /**

@@ -21,6 +21,8 @@ describe('rcuTasks(options)', () => {
     [{ stallTimeout: -1 }, /^rcu-tasks: option stallTimeout must be an integer >= 0, got -1$/],
     [{ quiescentOnPreempt: 'yes' }, /quiescentOnPreempt must be a boolean/],
     [{ livenessBound: 0 }, /livenessBound/],
+    [{ exitTasks: 'all' }, /option exitTasks must be .*'scan-unlisted'.*'exit-srcu'.*'listed-only'.*got/],
+    [{ skipSecondSync: 1 }, /skipSecondSync must be a boolean/],
     [{ stallTimout: 5 }, /unknown option "stallTimout" \(known options: hz, stallTimeout/],
     [null, /options must be an object, got null/],
     [[], /options must be an object, got an array/],

@@ -37,6 +37,7 @@ interface Slice {
   tasks: WFlavour;
   trace: WFlavour;
   traceReaders: RcuTasksState['traceReaders'];
+  exitSrcu?: RcuTasksState['exitSrcu'];
   violation: RcuTasksState['violation'];
 }
 
@@ -74,6 +75,9 @@ function stillReading(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksSta
     const where = t === undefined ? 'gone' : `${t.state} on cpu ${t.cpu}, ${t.nvcsw - r.nvcsw} voluntary and ${t.nivcsw - r.nivcsw} involuntary switches since`;
     return `pid ${pid} (${commOf(s, pid)}) is still inside the tasks-trace reader section it opened at event ${r.since} (nesting ${now.nesting}; ${where})`;
   }
+  // Under `exitTasks: 'exit-srcu'`, a task past exit_tasks_rcu_finish runs no tasks-RCU read
+  // side any more: what it runs before its final switch is the RCU-sched wait's (3.4).
+  if (pre.exitSrcu !== undefined && intMapGet(pre.exitSrcu, pid) === false) return null;
   if (r.user || t === undefined || !onRq(t) || t.mode !== 'kernel' || t.nvcsw !== r.nvcsw) return null;
   return (
     `pid ${pid} (${t.comm}) is still in the kernel code it was running when the GP began: ${t.state}, kernel mode, ` +
@@ -252,6 +256,13 @@ function registerTraceReducers(on: On): void {
     const pre = rcuTasksSlice(s).traceReaders;
     const old = intMapGet(pre, e.pid);
     slice.traceReaders = intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq });
+  });
+  // The exit-SRCU read side (`exitTasks: 'exit-srcu'`).
+  on('rcu-tasks/exit-srcu-lock', (slice, e, s) => {
+    slice.exitSrcu = intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, true);
+  });
+  on('rcu-tasks/exit-srcu-unlock', (slice, e, s) => {
+    slice.exitSrcu = intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, false);
   });
   on('rcu-tasks/trace-exit-fixup', (slice, e, s) => {
     slice.traceReaders = intMapWith(rcuTasksSlice(s).traceReaders, e.pid, null);
