@@ -223,8 +223,16 @@ export const kprobesMechanism: Mechanism = {
       description: 'the detour buffer is freed after an RCU-sched grace period: a task preempted inside it resumes in freed memory',
       expect: ['kprobes/no-detour-use-after-free', 'torture/checks'],
     },
+    {
+      name: 'optimize-without-wait',
+      mechanism: 'kprobes',
+      option: "kprobes({ unsafe: 'optimize-without-wait' })",
+      description:
+        'the optimizer writes the jump without waiting for an RCU-tasks grace period: a task preempted inside the covered instructions resumes inside the jump',
+      expect: ['kprobes/no-resume-inside-jump', 'torture/checks'],
+    },
   ],
-  plugins: ({ variant }) => [rcuTasks(), kprobes(variant === 'free-after-rcu-sched' ? { unsafe: 'free-after-rcu-sched' } : {})],
+  plugins: ({ variant }) => [rcuTasks(), kprobes(variant === 'free-after-rcu-sched' || variant === 'optimize-without-wait' ? { unsafe: variant } : {})],
   setup({ kernel, w, rig, rounds }) {
     const writers = between(w.prng, 1, 2);
     for (let j = 0; j < writers; j++) {
