@@ -174,6 +174,12 @@ export class RingBuffer {
    * (lib_ring_buffer_get_cpu's limit): counted by the plugin's reserve path on the owner CPU.
    */
   recordsLostNesting = 0;
+  /**
+   * Reserves that failed because the trace clock read failed (-EIO from lttng-modules'
+   * ktime_get wrapper in NMI context): not records, not lost (no records_lost_* counter moves,
+   * as in try_reserve_slow, which returns before them). Written by the owner CPU only.
+   */
+  clockErrors = 0;
   /** Successful reserves (records produced into the buffer). */
   recordsReserved = 0;
   /** Reserve attempts refused with -EAGAIN (buffer disabled/finalized): not records, not lost. */

@@ -24,6 +24,13 @@ export type LostReason = 'full' | 'wrap' | 'big' | 'nesting';
 export type OffsetUpdate = 'cmpxchg' | 'plain-store';
 
 /**
+ * `RingBufferOptions.traceClock`: 'nmi-safe' is lttng-modules' NMI-safe monotonic clock (the
+ * default, kernels >= 3.17); 'ktime-get' is its older wrapper over ktime_get(), which refuses
+ * to read from NMI context (it would deadlock on the timekeeping seqlock) and returns -EIO.
+ */
+export type TraceClock = 'nmi-safe' | 'ktime-get';
+
+/**
  * lib_ring_buffer_get_cpu's limit: reserves nested deeper than this on one CPU (task, hard
  * interrupt, NMI, and a level for a probe that traces from inside its own record) are refused.
  */
@@ -151,6 +158,15 @@ export interface RingBufferOptions {
    * flushing CPU, the padding added to the REMOTE commit counter.
    */
   readonly flushSwitch?: FlushSwitch;
+  /**
+   * With `interrupts`: the trace clock. 'nmi-safe' (default) never fails. 'ktime-get' is
+   * lttng-modules' wrapper for kernels without the NMI-safe clock: read from an NMI it returns
+   * -EIO, the reserve's fast path sees that and takes the slow path, whose own clock read fails
+   * again: the reserve returns -EIO before any lost counter is touched. The NMI's record is
+   * dropped without a trace in events_discarded (`ring-buffer/clock-error` in the log, the
+   * buffer's `clockErrors` host counter). Refused without `interrupts` (nothing else runs in NMI context).
+   */
+  readonly traceClock?: TraceClock;
 }
 
 /** `RingBufferOptions.flushSwitch`. */
@@ -176,6 +192,7 @@ export interface ResolvedRingBufferOptions {
   readonly interrupts: boolean;
   readonly offsetUpdate: OffsetUpdate;
   readonly flushSwitch: FlushSwitch;
+  readonly traceClock: TraceClock;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -303,6 +320,8 @@ declare module '@tracelab/core' {
     'ring-buffer/subbuf-overwritten': { bufCpu: number; packets: number; records: number };
     /** A reserve failed: the record went to lost counter `reason`. */
     'ring-buffer/record-lost': { bufCpu: number; reason: LostReason; tracepoint: string; pid: number };
+    /** A reserve's trace clock read failed (`traceClock: 'ktime-get'` in NMI context): -EIO, the record dropped, no lost counter moved. */
+    'ring-buffer/clock-error': { bufCpu: number; tracepoint: string; pid: number };
     /** A fault-in-restart copy faulted with preemption off and restarted, or a user-fault-read copy was interrupted by a context switch and retried. */
     'ring-buffer/copy-restart': { pid: number; tracepoint: string };
     'ring-buffer/flushed': { pid: number; switched: number };

@@ -24,6 +24,7 @@ export type {
   EventReservation,
   LostReason,
   OffsetUpdate,
+  TraceClock,
   RingBufferApi,
   RingBufferCpuState,
   RingBufferOptions,

@@ -32,5 +32,5 @@ export function registerReducers(ctx: PluginContext<RingBufferState>): void {
   ctx.on('ring-buffer/flushed', (s) => {
     s.flushes += 1;
   });
-  ctx.declareEvents(['ring-buffer/switch-timer', 'ring-buffer/snapshot-recorded']);
+  ctx.declareEvents(['ring-buffer/switch-timer', 'ring-buffer/snapshot-recorded', 'ring-buffer/clock-error']);
 }
