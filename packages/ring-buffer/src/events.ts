@@ -16,9 +16,10 @@ export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart' 
 
 /**
  * Why a record was lost (which lost counter it went to). 'nesting': the CPU was already
- * RING_BUFFER_MAX_NESTING reserves deep (task, interrupt, NMI, or a probe recursing).
+ * RING_BUFFER_MAX_NESTING reserves deep (task, interrupt, NMI, or a probe recursing). 'clock':
+ * the trace clock read failed (`traceClock: 'ktime-get'` in an NMI).
  */
-export type LostReason = 'full' | 'wrap' | 'big' | 'nesting';
+export type LostReason = 'full' | 'wrap' | 'big' | 'nesting' | 'clock';
 
 /** How a reserve updates the write offset: LTTng's CPU-local compare-and-exchange, or the unsafe plain store. */
 export type OffsetUpdate = 'cmpxchg' | 'plain-store';
@@ -162,9 +163,9 @@ export interface RingBufferOptions {
    * With `interrupts`: the trace clock. 'nmi-safe' (default) never fails. 'ktime-get' is
    * lttng-modules' wrapper for kernels without the NMI-safe clock: read from an NMI it returns
    * -EIO, the reserve's fast path sees that and takes the slow path, whose own clock read fails
-   * again: the reserve returns -EIO before any lost counter is touched. The NMI's record is
-   * dropped without a trace in events_discarded (`ring-buffer/clock-error` in the log, the
-   * buffer's `clockErrors` host counter). Refused without `interrupts` (nothing else runs in NMI context).
+   * again: the reserve returns -EIO. lttng-modules counts it in no lost counter; tracelab counts
+   * it (`record-lost` reason 'clock', the buffer's `recordsLostClock`, in events_discarded), as it
+   * does the nesting limit's -EPERM. Refused without `interrupts` (nothing else runs in NMI context).
    */
   readonly traceClock?: TraceClock;
 }
@@ -202,8 +203,8 @@ export interface RingBufferCpuState {
   readonly recordsConsumed: number;
   readonly packetsOverwritten: number;
   readonly recordsOverwritten: number;
-  /** `nesting` appears with the first record lost to the nesting limit (so earlier states digest as before). */
-  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number; readonly nesting?: number };
+  /** `nesting` and `clock` appear with the first record lost to the nesting limit or the clock (so earlier states digest as before). */
+  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number; readonly nesting?: number; readonly clock?: number };
 }
 
 /** `state.plugins['ring-buffer']`. Every field is written only by reducers. */
@@ -225,6 +226,8 @@ export interface RingBufferSummary {
     readonly lostWrap: number;
     readonly lostBig: number;
     readonly lostNesting: number;
+    /** Records lost to a failed trace clock read (`traceClock: 'ktime-get'`): present only when there was one, so other summaries are unchanged. */
+    readonly lostClock?: number;
     readonly overwritten: number;
     readonly packets: number;
   }>;
@@ -320,8 +323,6 @@ declare module '@tracelab/core' {
     'ring-buffer/subbuf-overwritten': { bufCpu: number; packets: number; records: number };
     /** A reserve failed: the record went to lost counter `reason`. */
     'ring-buffer/record-lost': { bufCpu: number; reason: LostReason; tracepoint: string; pid: number };
-    /** A reserve's trace clock read failed (`traceClock: 'ktime-get'` in NMI context): -EIO, the record dropped, no lost counter moved. */
-    'ring-buffer/clock-error': { bufCpu: number; tracepoint: string; pid: number };
     /** A fault-in-restart copy faulted with preemption off and restarted, or a user-fault-read copy was interrupted by a context switch and retried. */
     'ring-buffer/copy-restart': { pid: number; tracepoint: string };
     'ring-buffer/flushed': { pid: number; switched: number };

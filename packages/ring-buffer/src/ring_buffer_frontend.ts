@@ -226,8 +226,8 @@ export function* reserveOn(st: RingBufferSession, tp: Tracepoint, slot: number, 
   const opts = st.opts;
   const buf = st.bufs()[cpu]!;
   if (opts.traceClock === 'ktime-get' && (yield* clockFails(buf))) {
-    buf.clockErrors++;
-    yield* emit({ type: 'ring-buffer/clock-error', bufCpu: buf.cpu, tracepoint: tp.def.name, pid });
+    buf.recordsLostClock++;
+    yield* emit({ type: 'ring-buffer/record-lost', bufCpu: buf.cpu, reason: 'clock', tracepoint: tp.def.name, pid });
     return -EIO;
   }
   let ts = yield* timestamp(st, buf);

@@ -31,25 +31,31 @@ function firstNmis(n: number, armed: () => boolean): Strategy {
   return { name: 'first-nmis', create: () => ({ choose: (kind) => (kind === 'nmi' && armed() && taken < n ? (taken++, 1) : 0) }) };
 }
 
-function names(k: Kernel): string[] {
+function decoded(k: Kernel): { names: string[]; discarded: number[] } {
   const api = k.api['ring-buffer'];
-  return decodeStreams(api.traceClass(), api.streams()).events.map((e) => e.name);
+  const d = decodeStreams(api.traceClass(), api.streams());
+  return { names: d.events.map((e) => e.name), discarded: d.discarded };
+}
+
+function clockLosses(k: Kernel) {
+  return eventsOf(k, 'ring-buffer/record-lost', (e) => e.reason === 'clock');
 }
 
 describe("trace clock -EIO (traceClock: 'ktime-get')", () => {
-  test('an NMI reserve gets -EIO from the clock: its record is dropped, no lost counter moves, every other record is delivered', () => {
+  test('an NMI reserve gets -EIO from the clock: its record is dropped and counted as lost (reason clock, in events_discarded), every other record is delivered', () => {
     for (const seed of [1, 2, 3]) {
       const { k, running } = run(seed, 'ktime-get');
       expectClean(k);
       const api = k.api['ring-buffer'];
       expect(api.checkAccounting()).toEqual([]);
-      const recorded = names(k);
-      // No sample reaches the trace, and none is counted in events_discarded.
+      const { names: recorded, discarded } = decoded(k);
+      // No sample reaches the trace; each is counted in the clock's lost counter only.
       expect(recorded).not.toContain('nmi_sample');
-      expect(summarizeRingBuffer(k).lost).toBe(0);
       for (const b of api.buffers()) expect([b.recordsLostFull, b.recordsLostWrap, b.recordsLostBig, b.recordsLostNesting]).toEqual([0, 0, 0, 0]);
       // Each NMI that arrived while recording failed its clock read once, on its own CPU.
-      const errors = eventsOf(k, 'ring-buffer/clock-error');
+      const errors = clockLosses(k);
+      const summary = summarizeRingBuffer(k);
+      expect(summary.lost).toBe(errors.length);
       for (const cpu of [0, 1]) {
         const nmis = eventsOf(k, 'irq/entry', (e) => e.cpu === cpu && e.name === 'nmi');
         const mine = errors.filter((e) => e.bufCpu === cpu);
@@ -57,7 +63,11 @@ describe("trace clock -EIO (traceClock: 'ktime-get')", () => {
         expect(mine.length).toBeLessThanOrEqual(nmis.length);
         expect(mine.length).toBeGreaterThan(3);
         expect(mine.every((e) => e.tracepoint === 'nmi_sample')).toBe(true);
-        expect(api.buffers()[cpu]!.clockErrors).toBe(mine.length);
+        expect(api.buffers()[cpu]!.recordsLostClock).toBe(mine.length);
+        expect(summary.perCpu[cpu]!.lostClock).toBe(mine.length);
+        expect(k.state.plugins['ring-buffer']!.perCpu[cpu]!.lost.clock).toBe(mine.length);
+        // The last packet's events_discarded includes them (the flush's packet comes after every one).
+        expect(discarded[cpu]).toBe(mine.length);
       }
       // The timer interrupt's records (hard-irq context, not NMI) are all there.
       expect(recorded).toContain('irq_handler_entry');
@@ -69,9 +79,10 @@ describe("trace clock -EIO (traceClock: 'ktime-get')", () => {
     for (const seed of [1, 2, 3]) {
       const { k } = run(seed, 'nmi-safe');
       expectClean(k);
-      expect(names(k)).toContain('nmi_sample');
-      expect(eventsOf(k, 'ring-buffer/clock-error')).toEqual([]);
-      expect(k.api['ring-buffer'].buffers().every((b) => b.clockErrors === 0)).toBe(true);
+      expect(decoded(k).names).toContain('nmi_sample');
+      expect(clockLosses(k)).toEqual([]);
+      expect(k.api['ring-buffer'].buffers().every((b) => b.recordsLostClock === 0)).toBe(true);
+      expect(summarizeRingBuffer(k).perCpu.every((c) => c.lostClock === undefined)).toBe(true);
     }
   });
 
@@ -115,7 +126,8 @@ describe("trace clock -EIO (traceClock: 'ktime-get')", () => {
     // get_cpu's nesting level is back where the NMI found it (0: the writer held no record).
     expect(nestingAfter.every((n) => n === 0)).toBe(true);
     expect(fromTask).toBe('rec');
-    expect(api.buffers()[0]!.clockErrors).toBe(inNmi.length);
+    expect(api.buffers()[0]!.recordsLostClock).toBe(inNmi.length);
+    expect(clockLosses(k).map((e) => e.tracepoint)).toEqual(inNmi.map(() => 'rec'));
     expect(api.checkAccounting()).toEqual([]);
   });
 
