@@ -1,4 +1,4 @@
-import { EIO, TracelabError, createKernel, randomStrategy, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { EAGAIN, EIO, TracelabError, createKernel, randomStrategy, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { tracepoints } from '@tracelab/tracepoints';
 import { describe, expect, test } from 'vitest';
@@ -129,6 +129,38 @@ describe("trace clock -EIO (traceClock: 'ktime-get')", () => {
     expect(api.buffers()[0]!.recordsLostClock).toBe(inNmi.length);
     expect(clockLosses(k).map((e) => e.tracepoint)).toEqual(inNmi.map(() => 'rec'));
     expect(api.checkAccounting()).toEqual([]);
+  });
+
+  test('after the session stops, an NMI reserve gets -EAGAIN (record_disabled is checked before the clock) and nothing is counted lost', () => {
+    let armed = false;
+    const k = createKernel({
+      cpus: 1,
+      seed: 1,
+      interrupts: { timer: false, nmi: true },
+      strategy: firstNmis(3, () => armed),
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ interrupts: true, traceClock: 'ktime-get', statedump: false, events: [] })],
+    });
+    const api = k.api['ring-buffer'];
+    api.defineTracepoint({ name: 'rec', fields: [{ name: 'v', type: INT32 }] });
+    const inNmi: number[] = [];
+    k.spawnKthread(
+      (function* writer(): KPath<void> {
+        yield* api.tracepointProbeRegister('nmi_sample', function* probe(): KPath<void> {
+          const r = yield* api.eventReserve('rec', { v: 1 });
+          inNmi.push(typeof r === 'number' ? r : 0);
+        });
+        yield* api.flush();
+        armed = true;
+        for (let i = 0; i < 30; i++) yield* schedPoint();
+      })(),
+      { comm: 'writer' },
+    );
+    k.run();
+    expectClean(k);
+    expect(inNmi.length).toBeGreaterThan(0);
+    expect(inNmi.every((r) => r === -EAGAIN)).toBe(true);
+    expect(api.buffers()[0]!.recordsLostClock).toBe(0);
+    expect(clockLosses(k)).toEqual([]);
   });
 
   test("traceClock 'ktime-get' without interrupts, or an unknown clock, is refused with INVALID_OPTION", () => {
