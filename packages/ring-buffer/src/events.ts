@@ -168,6 +168,15 @@ export interface RingBufferOptions {
    * does the nesting limit's -EPERM. Refused without `interrupts` (nothing else runs in NMI context).
    */
   readonly traceClock?: TraceClock;
+  /**
+   * The reader takes packets as lttng-modules' get_subbuf does (update_read_sb_index): in
+   * overwrite mode it swaps its spare sub-buffer with the one it reads (only while that one's id
+   * carries noref and the lap being consumed), in discard mode it reads the writer's sub-buffer
+   * in place; the consumer copies the packet out as it writes it. Default false: get_subbuf
+   * copies the packet into the reader's own bytes (what recorded runs used; the CTF output is
+   * the same either way).
+   */
+  readonly readerSwap?: boolean;
 }
 
 /** `RingBufferOptions.flushSwitch`. */
@@ -194,6 +203,7 @@ export interface ResolvedRingBufferOptions {
   readonly offsetUpdate: OffsetUpdate;
   readonly flushSwitch: FlushSwitch;
   readonly traceClock: TraceClock;
+  readonly readerSwap: boolean;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */

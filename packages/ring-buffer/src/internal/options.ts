@@ -24,6 +24,7 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
     offsetUpdate: option.oneOf<OffsetUpdate>('cmpxchg', ['cmpxchg', 'plain-store']),
     flushSwitch: option.oneOf<FlushSwitch>('remote', ['remote', 'ipi']),
     traceClock: option.oneOf<TraceClock>('nmi-safe', ['nmi-safe', 'ktime-get']),
+    readerSwap: option.boolean(false),
     interleave: option.boolean(false),
     deliverCas: option.boolean(true),
     reserveReread: option.boolean(true),
@@ -92,6 +93,7 @@ const LATER_DEFAULTS = {
   offsetUpdate: 'cmpxchg',
   flushSwitch: 'remote',
   traceClock: 'nmi-safe',
+  readerSwap: false,
 } as const;
 
 /**
