@@ -40,6 +40,17 @@ export interface RingBufferConfig {
   /** The trace uuid's 16 bytes (RFC 4122 order), written in every packet header. */
   readonly uuid: Uint8Array;
   readonly streamId: number;
+  /**
+   * lttng-modules' reader sub-buffer ids (update_read_sb_index). Overwrite mode: the buffer has
+   * num_subbuf + 1 sub-buffers of memory (extra_reader_sb); the writer's table maps each index
+   * to one of them and the reader owns the extra one (its spare). get_subbuf swaps its spare
+   * with the sub-buffer it reads, only while that sub-buffer's id carries noref and the lap
+   * being consumed (else -EAGAIN), so the reader reads in place while the writer, wrapping onto
+   * that index, writes into the spare. Discard mode: no exchange, the reader reads the writer's
+   * sub-buffer in place (the writer cannot wrap onto it before put_subbuf moves consumed).
+   * false (default): the reader copies the packet out, and the memory is num_subbuf sub-buffers.
+   */
+  readonly readerSwap?: boolean;
 }
 
 /** A sub-buffer lap delivered by `checkDeliver`: what the lifecycle event records. */
@@ -51,7 +62,11 @@ export interface Delivery {
   readonly discarded: number;
 }
 
-/** A packet the consumer took out (`getSubbuf`): bytes are the reader's own copy. */
+/**
+ * A packet the consumer took out (`getSubbuf`): bytes are the reader's own copy, or with
+ * `readerSwap` a view of the sub-buffer the reader swapped in (valid until its next `getSubbuf`,
+ * which gives that memory back to the writer).
+ */
 export interface ConsumedPacket {
   readonly subbuf: number;
   readonly lap: number;
@@ -119,6 +134,21 @@ export class RingBuffer {
   declare readonly bufSize: number;
   declare readonly mode: RingBufferMode;
   declare readonly bytes: ArrayBuffer;
+  /** `RingBufferConfig.readerSwap`. */
+  declare readonly readerSwap: boolean;
+  /**
+   * With `readerSwap`, lttng-modules' sub-buffer ids (backend buf_wsb / buf_rsb), kept as three
+   * arrays instead of one packed word: `wsbPage[i]`, the memory (sub-buffer of `bytes`) the
+   * writer's index i uses; `wsbNoref[i]`, 1 once lap `wsbLap[i]` of index i is delivered (the
+   * reader may take it), 0 from the writer's switch_new_start into it (the writer owns it).
+   * Written by the writer (switch_new_start, delivery) and by the reader's swap in `getSubbuf`
+   * (a compare-and-exchange upstream: here `getSubbuf` is one step). Null without `readerSwap`.
+   */
+  declare readonly wsbPage: Uint32Array | null;
+  declare readonly wsbNoref: Uint8Array | null;
+  declare readonly wsbLap: Float64Array | null;
+  /** buf_rsb: the memory the reader owns (its spare, or the sub-buffer it read last). Reader only. */
+  rsbPage = 0;
   declare readonly u8: Uint8Array;
   declare readonly dv: DataView;
   /**
@@ -174,6 +204,13 @@ export class RingBuffer {
    * (lib_ring_buffer_get_cpu's limit): counted by the plugin's reserve path on the owner CPU.
    */
   recordsLostNesting = 0;
+  /**
+   * Records refused because the trace clock read failed (-EIO from lttng-modules' ktime_get
+   * wrapper in NMI context, `traceClock: 'ktime-get'`). lttng-modules' try_reserve_slow returns
+   * before its lost counters; tracelab counts them, as it does the nesting limit's (a departure,
+   * docs/ring-buffer.md). Counted by the plugin's reserve path on the owner CPU.
+   */
+  recordsLostClock = 0;
   /** Successful reserves (records produced into the buffer). */
   recordsReserved = 0;
   /** Reserve attempts refused with -EAGAIN (buffer disabled/finalized): not records, not lost. */
@@ -249,7 +286,12 @@ export class RingBuffer {
     this.mode = config.mode;
     this.uuid = config.uuid;
     this.streamId = config.streamId;
-    this.bytes = new ArrayBuffer(this.bufSize);
+    this.readerSwap = config.readerSwap === true;
+    this.bytes = new ArrayBuffer(this.bufSize + (this.readerSwap && this.mode === 'overwrite' ? subbufSize : 0));
+    this.wsbPage = this.readerSwap ? Uint32Array.from({ length: numSubbuf }, (_, i) => i) : null;
+    this.wsbNoref = this.readerSwap ? new Uint8Array(numSubbuf) : null;
+    this.wsbLap = this.readerSwap ? new Float64Array(numSubbuf) : null;
+    this.rsbPage = numSubbuf;
     this.u8 = new Uint8Array(this.bytes);
     this.dv = new DataView(this.bytes);
     this.u32 = new Uint32Array(this.bytes);
@@ -279,14 +321,19 @@ export class RingBuffer {
     return ((o * this.invSubbuf) | 0) & this.idxMask;
   }
 
+  /** The byte position in `bytes` of index `idx`'s sub-buffer (its memory in the writer's table with `readerSwap`). */
+  subbufPos(idx: number): number {
+    return (this.wsbPage === null ? idx : this.wsbPage[idx]!) * this.subbufSize;
+  }
+
   /** lap(o) = o div buf_size. */
   lap(o: number): number {
     return Math.floor(o / this.bufSize);
   }
 
-  /** Records lost so far (events_discarded): full + wrap + big + nesting. */
+  /** Records lost so far (events_discarded): full + wrap + big + nesting + clock. */
   get recordsLost(): number {
-    return this.recordsLostFull + this.recordsLostWrap + this.recordsLostBig + this.recordsLostNesting;
+    return this.recordsLostFull + this.recordsLostWrap + this.recordsLostBig + this.recordsLostNesting + this.recordsLostClock;
   }
 
   /**
@@ -451,7 +498,6 @@ export class RingBuffer {
    * interrupt's by now). Returns the record's offset, with `pos` set.
    */
   reservePlainStore(plan: ReserveSlowPlan, slot: number, ts: number): number {
-    const sb = this.subbufSize;
     const { old, begin, switchOldEnd, switchNewStart } = plan;
     const end = begin + slot;
     this.offset = end;
@@ -459,7 +505,7 @@ export class RingBuffer {
     if (switchOldEnd) this.switchOldEnd(old, ts);
     if (switchNewStart) this.switchNewStart(begin - HDR, ts);
     const idx = this.subbufIndex(begin);
-    this.pos = idx * sb + (begin & this.offMask);
+    this.pos = this.subbufPos(idx) + (begin & this.offMask);
     if (ts > this.lastTs) this.lastTs = ts;
     this.records[idx] = this.records[idx]! + 1;
     this.recordsReserved++;
@@ -501,7 +547,9 @@ export class RingBuffer {
   /** switch_new_start: write the packet header at `start` (a sub-buffer start) and count it. */
   private switchNewStart(start: number, ts: number, local = true): void {
     const idx = this.subbufIndex(start);
-    const pos = idx * this.subbufSize;
+    // clear noref: the writer owns this sub-buffer's memory until the lap is delivered.
+    if (this.wsbNoref !== null) this.wsbNoref[idx] = 0;
+    const pos = this.subbufPos(idx);
     this.curBase = start;
     this.curPos = pos;
     this.curIdx = idx;
@@ -635,7 +683,7 @@ export class RingBuffer {
     if (this.ghostCommitted[idx] !== cc)
       this.deliveryError ??= `cpu ${this.cpu} sub-buffer ${idx} lap ${lap} delivered with commit count ${cc} while ${this.ghostCommitted[idx]} bytes were committed`;
     this.deliveredLaps[idx] = lap + 1;
-    const pos = idx * sb;
+    const pos = this.subbufPos(idx);
     const dv = this.dv;
     const L = CTF_PACKET_LAYOUT;
     const dataSize = this.dataSize[idx]!;
@@ -654,6 +702,11 @@ export class RingBuffer {
     const records = this.records[idx]!;
     this.deliveredRecords[idx] = records;
     this.ccSb[idx] = cc;
+    // set noref with the lap's offset: the reader may swap this sub-buffer out now.
+    if (this.wsbNoref !== null) {
+      this.wsbNoref[idx] = 1;
+      this.wsbLap![idx] = lap;
+    }
     this.deliveries.push({ subbuf: idx, lap, packetSeq: this.seqNum[idx]!, records, discarded });
   }
 
@@ -732,7 +785,7 @@ export class RingBuffer {
     const idx = this.subbufIndex(pos);
     const dataSize = this.dataSize[idx]!;
     const packetSize = Math.min(sb, Math.ceil(dataSize / PAGE) * PAGE);
-    const at = idx * sb;
+    const at = this.subbufPos(idx);
     return {
       subbuf: idx,
       lap: this.lap(pos),
@@ -763,8 +816,9 @@ export class RingBuffer {
   /**
    * lib_ring_buffer_get_subbuf at the current consumed position: -EBUSY if one is held
    * already; -EAGAIN if that lap is not delivered yet or the writer is still inside it
-   * (-ENODATA once finalized); otherwise the reader takes the packet (the swap of the
-   * reader's spare sub-buffer is modelled as a copy into the reader's own bytes) and 0.
+   * (-ENODATA once finalized); otherwise the reader takes the packet: a copy into the
+   * reader's own bytes, or with `readerSwap` update_read_sb_index's swap of its spare (-EAGAIN
+   * when, in overwrite mode, the sub-buffer's id lost noref or names another lap).
    */
   getSubbuf(): ConsumedPacket | number {
     if (this.held) return -EBUSY;
@@ -774,7 +828,8 @@ export class RingBuffer {
     const lap = this.lap(consumed);
     const notReady = this.ccSb[idx] !== (lap + 1) * sb || this.offset - (this.offset % sb) === consumed - (consumed % sb);
     if (notReady) return this.finalized ? -ENODATA : -EAGAIN;
-    const pos = idx * sb;
+    if (this.wsbPage !== null && this.mode === 'overwrite' && (this.wsbNoref![idx] !== 1 || this.wsbLap![idx] !== lap)) return -EAGAIN;
+    const pos = this.wsbPage === null ? idx * sb : this.mode === 'overwrite' ? this.swapReadSubbuf(idx, lap) : this.subbufPos(idx);
     const dataSize = this.dataSize[idx]!;
     const packetSize = Math.min(sb, Math.ceil(dataSize / PAGE) * PAGE);
     this.held = true;
@@ -784,10 +839,26 @@ export class RingBuffer {
       lap,
       packetSeq: this.seqNum[idx]!,
       records: this.deliveredRecords[idx]!,
-      bytes: this.u8.slice(pos, pos + packetSize),
+      bytes: this.wsbPage === null ? this.u8.slice(pos, pos + packetSize) : this.u8.subarray(pos, pos + packetSize),
       timestampBegin: this.tsBegin[idx]!,
       timestampEnd: this.tsEnd[idx]!,
     };
+  }
+
+  /**
+   * update_read_sb_index in overwrite mode: the reader's spare, its id marked noref with the lap
+   * being consumed, goes into the writer's table at `idx` (the cmpxchg, whose noref and lap
+   * checks `getSubbuf` made), and the sub-buffer there becomes the reader's. Returns the byte
+   * position of the memory the reader now owns.
+   */
+  private swapReadSubbuf(idx: number, lap: number): number {
+    const wsb = this.wsbPage!;
+    const page = wsb[idx]!;
+    wsb[idx] = this.rsbPage;
+    this.wsbNoref![idx] = 1;
+    this.wsbLap![idx] = lap;
+    this.rsbPage = page;
+    return page * this.subbufSize;
   }
 
   /** lib_ring_buffer_put_subbuf + move_consumer: release, and move consumed forward (CAS: a push may have moved it already). */

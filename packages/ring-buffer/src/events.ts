@@ -16,12 +16,20 @@ export type CopyStrategy = 'in-place' | 'temporary-buffer' | 'fault-in-restart' 
 
 /**
  * Why a record was lost (which lost counter it went to). 'nesting': the CPU was already
- * RING_BUFFER_MAX_NESTING reserves deep (task, interrupt, NMI, or a probe recursing).
+ * RING_BUFFER_MAX_NESTING reserves deep (task, interrupt, NMI, or a probe recursing). 'clock':
+ * the trace clock read failed (`traceClock: 'ktime-get'` in an NMI).
  */
-export type LostReason = 'full' | 'wrap' | 'big' | 'nesting';
+export type LostReason = 'full' | 'wrap' | 'big' | 'nesting' | 'clock';
 
 /** How a reserve updates the write offset: LTTng's CPU-local compare-and-exchange, or the unsafe plain store. */
 export type OffsetUpdate = 'cmpxchg' | 'plain-store';
+
+/**
+ * `RingBufferOptions.traceClock`: 'nmi-safe' is lttng-modules' NMI-safe monotonic clock (the
+ * default, kernels >= 3.17); 'ktime-get' is its older wrapper over ktime_get(), which refuses
+ * to read from NMI context (it would deadlock on the timekeeping seqlock) and returns -EIO.
+ */
+export type TraceClock = 'nmi-safe' | 'ktime-get';
 
 /**
  * lib_ring_buffer_get_cpu's limit: reserves nested deeper than this on one CPU (task, hard
@@ -151,6 +159,24 @@ export interface RingBufferOptions {
    * flushing CPU, the padding added to the REMOTE commit counter.
    */
   readonly flushSwitch?: FlushSwitch;
+  /**
+   * With `interrupts`: the trace clock. 'nmi-safe' (default) never fails. 'ktime-get' is
+   * lttng-modules' wrapper for kernels without the NMI-safe clock: read from an NMI it returns
+   * -EIO, the reserve's fast path sees that and takes the slow path, whose own clock read fails
+   * again: the reserve returns -EIO. lttng-modules counts it in no lost counter; tracelab counts
+   * it (`record-lost` reason 'clock', the buffer's `recordsLostClock`, in events_discarded), as it
+   * does the nesting limit's -EPERM. Refused without `interrupts` (nothing else runs in NMI context).
+   */
+  readonly traceClock?: TraceClock;
+  /**
+   * The reader takes packets as lttng-modules' get_subbuf does (update_read_sb_index): in
+   * overwrite mode it swaps its spare sub-buffer with the one it reads (only while that one's id
+   * carries noref and the lap being consumed), in discard mode it reads the writer's sub-buffer
+   * in place; the consumer copies the packet out as it writes it. Default false: get_subbuf
+   * copies the packet into the reader's own bytes (what recorded runs used; the CTF output is
+   * the same either way).
+   */
+  readonly readerSwap?: boolean;
 }
 
 /** `RingBufferOptions.flushSwitch`. */
@@ -176,6 +202,8 @@ export interface ResolvedRingBufferOptions {
   readonly interrupts: boolean;
   readonly offsetUpdate: OffsetUpdate;
   readonly flushSwitch: FlushSwitch;
+  readonly traceClock: TraceClock;
+  readonly readerSwap: boolean;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */
@@ -185,8 +213,8 @@ export interface RingBufferCpuState {
   readonly recordsConsumed: number;
   readonly packetsOverwritten: number;
   readonly recordsOverwritten: number;
-  /** `nesting` appears with the first record lost to the nesting limit (so earlier states digest as before). */
-  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number; readonly nesting?: number };
+  /** `nesting` and `clock` appear with the first record lost to the nesting limit or the clock (so earlier states digest as before). */
+  readonly lost: { readonly full: number; readonly wrap: number; readonly big: number; readonly nesting?: number; readonly clock?: number };
 }
 
 /** `state.plugins['ring-buffer']`. Every field is written only by reducers. */
@@ -208,6 +236,8 @@ export interface RingBufferSummary {
     readonly lostWrap: number;
     readonly lostBig: number;
     readonly lostNesting: number;
+    /** Records lost to a failed trace clock read (`traceClock: 'ktime-get'`): present only when there was one, so other summaries are unchanged. */
+    readonly lostClock?: number;
     readonly overwritten: number;
     readonly packets: number;
   }>;

@@ -24,6 +24,7 @@ export type {
   EventReservation,
   LostReason,
   OffsetUpdate,
+  TraceClock,
   RingBufferApi,
   RingBufferCpuState,
   RingBufferOptions,
@@ -151,7 +152,7 @@ export function formatRingBufferSummary(s: RingBufferSummary): string[] {
   const lines = [`ring buffer: ${s.delivered} events delivered, ${s.lost} lost`];
   for (const c of s.perCpu) {
     lines.push(
-      `  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}${c.lostNesting > 0 ? `, nesting ${c.lostNesting}` : ''}, overwritten ${c.overwritten})`,
+      `  cpu ${c.cpu}: ${c.delivered} delivered in ${c.packets} packets, ${c.lost} lost (full ${c.lostFull}, wrap ${c.lostWrap}, big ${c.lostBig}${c.lostNesting > 0 ? `, nesting ${c.lostNesting}` : ''}${c.lostClock !== undefined ? `, clock ${c.lostClock}` : ''}, overwritten ${c.overwritten})`,
     );
   }
   return lines;

@@ -19,7 +19,9 @@ export function* consumerThread(st: RingBufferSession): KPath<void> {
       // The read window: the writer may run (and push, in overwrite mode) meanwhile.
       yield* schedPoint();
       checkPacket(st, buf.cpu, p.bytes, p.timestampBegin, p.timestampEnd);
-      st.streams[buf.cpu]!.push(p.bytes);
+      // With readerSwap the packet is the buffer's own memory (the writer gets it back at the
+      // next get_subbuf): the consumer's write-out is the copy.
+      st.streams[buf.cpu]!.push(buf.readerSwap ? p.bytes.slice() : p.bytes);
       buf.putSubbuf(p);
       yield* emit({ type: 'ring-buffer/subbuf-consumed', bufCpu: buf.cpu, packetSeq: p.packetSeq, records: p.records });
       took++;

@@ -197,6 +197,20 @@ function* reserveCmpxchg(st: RingBufferSession, buf: RingBuffer, slot: number, f
   }
 }
 
+/**
+ * lttng-modules' trace_clock_monotonic_wrapper (wrapper/trace-clock.h, the clock of kernels
+ * without ktime_get_mono_fast_ns): in NMI context it returns (u64) -EIO instead of reading
+ * ktime_get(), whose seqlock the NMI may have interrupted a writer of. lib_ring_buffer_reserve
+ * checks record_disabled first (-EAGAIN wins); then lib_ring_buffer_try_reserve reads the
+ * clock, sees -EIO and takes the slow path, and lib_ring_buffer_try_reserve_slow reads it again
+ * and returns -EIO before its lost-counter checks. So: true when this reserve runs in an NMI
+ * on a buffer still recording. Only with `traceClock: 'ktime-get'`.
+ */
+function* clockFails(buf: RingBuffer): KPath<boolean> {
+  if (buf.disabled) return false;
+  return inNmiCount((yield* current()).preemptCount);
+}
+
 /** reserveOn, with null for a failed reserve. */
 export function* reserveHere(st: RingBufferSession, tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<Held | null> {
   const r = yield* reserveOn(st, tp, slot, pid, cpu);
@@ -211,6 +225,11 @@ export function* reserveHere(st: RingBufferSession, tp: Tracepoint, slot: number
 export function* reserveOn(st: RingBufferSession, tp: Tracepoint, slot: number, pid: number, cpu: number): KPath<Held | number> {
   const opts = st.opts;
   const buf = st.bufs()[cpu]!;
+  if (opts.traceClock === 'ktime-get' && (yield* clockFails(buf))) {
+    buf.recordsLostClock++;
+    yield* emit({ type: 'ring-buffer/record-lost', bufCpu: buf.cpu, reason: 'clock', tracepoint: tp.def.name, pid });
+    return -EIO;
+  }
   let ts = yield* timestamp(st, buf);
   const before = snap(buf);
   let o: number;

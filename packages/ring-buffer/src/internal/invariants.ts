@@ -187,6 +187,7 @@ export function summary(st: RingBufferSession): RingBufferSummary {
     lostWrap: b.recordsLostWrap,
     lostBig: b.recordsLostBig,
     lostNesting: b.recordsLostNesting,
+    ...(b.recordsLostClock > 0 ? { lostClock: b.recordsLostClock } : {}),
     overwritten: b.recordsOverwritten,
     packets: b.packetsConsumed,
   }));

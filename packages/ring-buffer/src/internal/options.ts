@@ -1,6 +1,6 @@
 import { option, pluginOptions } from '@tracelab/core';
 import type { RingBufferMode } from '../buffer.js';
-import type { CommitCounters, CopyStrategy, FlushSwitch, OffsetUpdate, ResolvedRingBufferOptions } from '../events.js';
+import type { CommitCounters, CopyStrategy, FlushSwitch, OffsetUpdate, ResolvedRingBufferOptions, TraceClock } from '../events.js';
 
 /** A power of two from `min` to 2^30 (a sub-buffer size, a sub-buffer count). */
 function powerOfTwo(fallback: number, min: number) {
@@ -23,6 +23,8 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
     interrupts: option.boolean(false),
     offsetUpdate: option.oneOf<OffsetUpdate>('cmpxchg', ['cmpxchg', 'plain-store']),
     flushSwitch: option.oneOf<FlushSwitch>('remote', ['remote', 'ipi']),
+    traceClock: option.oneOf<TraceClock>('nmi-safe', ['nmi-safe', 'ktime-get']),
+    readerSwap: option.boolean(false),
     interleave: option.boolean(false),
     deliverCas: option.boolean(true),
     reserveReread: option.boolean(true),
@@ -69,6 +71,13 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
           ? `offsetUpdate '${o.offsetUpdate}' needs interrupts: true (without records from interrupt context nothing can move the offset between its read and its update)`
           : undefined,
     },
+    {
+      options: ['traceClock', 'interrupts'],
+      check: (o) =>
+        o.traceClock !== 'nmi-safe' && !o.interrupts
+          ? `traceClock '${o.traceClock}' needs interrupts: true (its clock fails only in NMI context, and without interrupts no record is written from an NMI)`
+          : undefined,
+    },
   ],
 );
 
@@ -83,6 +92,8 @@ const LATER_DEFAULTS = {
   interrupts: false,
   offsetUpdate: 'cmpxchg',
   flushSwitch: 'remote',
+  traceClock: 'nmi-safe',
+  readerSwap: false,
 } as const;
 
 /**

@@ -22,8 +22,9 @@ export function registerReducers(ctx: PluginContext<RingBufferState>): void {
   });
   ctx.on('ring-buffer/record-lost', (s, e) => {
     const lost = s.perCpu[e.bufCpu]!.lost;
-    // `nesting` is created by its first loss, so the slices of runs without one are unchanged.
+    // `nesting` and `clock` are created by their first loss, so the slices of runs without one are unchanged.
     if (e.reason === 'nesting') lost.nesting = (lost.nesting ?? 0) + 1;
+    else if (e.reason === 'clock') lost.clock = (lost.clock ?? 0) + 1;
     else lost[e.reason] += 1;
   });
   ctx.on('ring-buffer/copy-restart', (s) => {

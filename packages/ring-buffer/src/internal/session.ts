@@ -243,7 +243,10 @@ export class RingBufferSession {
     if (this.buffers === null) {
       const u = uuidBytes(this.uuid());
       const { subbufSize, numSubbuf, mode } = this.opts;
-      this.buffers = Array.from({ length: this.cpus }, (_, cpu) => new RingBuffer({ cpu, subbufSize, numSubbuf, mode, uuid: u, streamId: 0 }));
+      this.buffers = Array.from(
+        { length: this.cpus },
+        (_, cpu) => new RingBuffer({ cpu, subbufSize, numSubbuf, mode, uuid: u, streamId: 0, readerSwap: this.opts.readerSwap }),
+      );
       const f = this.faults;
       if (f.packetSeqFromIndex === true || f.eventsDiscardedPerPacket === true || f.moveConsumerPlainStore === true) for (const b of this.buffers) b.faults = f;
       if (this.opts.interleave) for (const b of this.buffers) b.deferDelivery = true;
