@@ -4,7 +4,7 @@
  * makes on its way back to user mode when a resume action is pending. The utrace_report_*
  * entry points the tracehooks call are in utrace-report.ts and utrace-signal.ts.
  */
-import { drive, emit, getState, isKPath, spinLock, spinUnlock, type KPath } from '@tracelab/core';
+import { drive, emit, getState, isKPath, spinLock, spinUnlock, type KernelState, type KPath } from '@tracelab/core';
 import {
   ENGINE_STOP,
   UTRACE_DETACH,
@@ -15,7 +15,7 @@ import {
   UTRACE_RESUME_MASK,
   UTRACE_STOP,
 } from './constants.js';
-import type { UtraceEngineState } from './events.js';
+import type { UtraceEngine, UtraceEngineState } from './events.js';
 import { engineS, eventName, taskU, utraceLock, type CallbackCall, type CallbackName, type Utrace } from './internal/state.js';
 import { setResume, setSigpending, spliceAttaching, utraceReset, utraceStop } from './utrace-stop.js';
 
@@ -179,39 +179,29 @@ export function* reportCallbacks(
   call: CallbackCall | null,
   reverse = false,
 ): KPath<void> {
-  let s = yield* getState();
+  const s = yield* getState();
   const u = taskU(s, pid);
   if (u === undefined) return;
   // `attached` changes only by this task or while it is quiescent: not during this walk.
   const list = u.attached;
   const n = list.length;
   report.stale = false;
+  const cursor: PassCursor = { s };
   for (let k = 0; k < n; k++) {
     const id = list[reverse ? n - 1 - k : k]!;
-    // Quick callbacks change only their own engine's entry: another engine's, read from `s`,
-    // is current unless some callback ran kernel code since `s` was read.
-    if (report.stale) {
-      s = yield* getState();
-      report.stale = false;
-    }
-    let e = engineS(s, id);
-    if (e === undefined || !e.listed) continue;
-    if (e.detached) {
-      // utrace_detached_ops: report_quiesce returns UTRACE_DETACH; nothing of the tracer runs.
-      if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0) report.detaches = true;
-      continue;
-    }
-    const handle = ut.registry.get(id)?.handle;
-    if (handle === undefined) continue;
+    const reached = yield* passEngine(ut, cursor, id, report);
+    if (reached === null) continue;
+    const { handle } = reached;
+    let e: UtraceEngineState | undefined = reached.e;
     const ops = handle.ops;
     if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0 && ops.reportQuiesce !== undefined) {
       report.spurious = false;
       const a = report.action;
       if (yield* reportCallback(pid, id, 'reportQuiesce', a, report, ops.reportQuiesce(a, handle, event), true, pid, e)) continue;
       // Its own return may have changed ENGINE_STOP; re-read (start_callback re-reads the flags).
-      s = yield* getState();
+      cursor.s = yield* getState();
       report.stale = false;
-      e = engineS(s, id);
+      e = engineS(cursor.s, id);
       if (e === undefined || e.detached) continue;
     }
     if (e.stop) {
@@ -224,6 +214,33 @@ export function* reportCallbacks(
       yield* reportCallback(pid, id, name, action, report, call(handle, action), name !== 'reportDeath', pid, e);
     }
   }
+}
+
+/** Where a report pass is in the state: the state as it last read it (written by the pass and by `passEngine`). */
+export interface PassCursor {
+  s: KernelState;
+}
+
+/**
+ * The engine `id` as a report pass reaches it. Quick callbacks change only their own engine's
+ * entry, so `cursor.s` is re-read only when some callback ran kernel code since it was read
+ * (`report.stale`). An engine no longer listed is skipped; a detached one (utrace_detached_ops:
+ * report_quiesce returns UTRACE_DETACH) counts in `report.detaches` when it wanted QUIESCE.
+ * null: nothing of the tracer runs for this engine.
+ */
+export function* passEngine(ut: Utrace, cursor: PassCursor, id: number, report: Report): KPath<{ e: UtraceEngineState; handle: UtraceEngine } | null> {
+  if (report.stale) {
+    cursor.s = yield* getState();
+    report.stale = false;
+  }
+  const e = engineS(cursor.s, id);
+  if (e === undefined || !e.listed) return null;
+  if (e.detached) {
+    if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0) report.detaches = true;
+    return null;
+  }
+  const handle = ut.registry.get(id)?.handle;
+  return handle === undefined ? null : { e, handle };
 }
 
 /**

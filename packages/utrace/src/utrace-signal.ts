@@ -32,8 +32,19 @@ import {
   UTRACE_STOP,
 } from './constants.js';
 import type { UtraceSigAction } from './events.js';
-import { engineS, regsOf, taskU, utraceLock, type Utrace } from './internal/state.js';
-import { finishReport, finishResumeReport, newReport, reportCallback, reportCallbacks, reportEvent, startReport, type Report } from './utrace-pass.js';
+import { regsOf, taskU, utraceLock, type Utrace } from './internal/state.js';
+import {
+  finishReport,
+  finishResumeReport,
+  newReport,
+  passEngine,
+  reportCallback,
+  reportCallbacks,
+  reportEvent,
+  startReport,
+  type PassCursor,
+  type Report,
+} from './utrace-pass.js';
 import { spliceAttaching, utraceStop } from './utrace-stop.js';
 
 const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
@@ -173,26 +184,17 @@ function tamed(gen: KPath<number | void> | number | void): KPath<number | void> 
  * report_signal. An engine holding ENGINE_STOP makes the aggregate STOP, as in every pass here.
  */
 function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<void> {
-  let s = yield* getState();
-  const list = taskU(s, pid)?.attached ?? [];
+  const cursor: PassCursor = { s: yield* getState() };
+  const list = taskU(cursor.s, pid)?.attached ?? [];
   const regs = regsOf(pid, null, {}, null);
   const info = { signo: 0 };
   const returnKa: UtraceSigAction = { handler: 'ignore' };
   report.result = UTRACE_SIGNAL_REPORT;
   report.stale = false;
   for (const id of list) {
-    if (report.stale) {
-      s = yield* getState();
-      report.stale = false;
-    }
-    const e = engineS(s, id);
-    if (e === undefined || !e.listed) continue;
-    if (e.detached) {
-      if ((e.flags & UTRACE_EVENT_QUIESCE) !== 0) report.detaches = true;
-      continue;
-    }
-    const handle = ut.registry.get(id)?.handle;
-    if (handle === undefined) continue;
+    const reached = yield* passEngine(ut, cursor, id, report);
+    if (reached === null) continue;
+    const { e, handle } = reached;
     if (e.stop) {
       report.action = UTRACE_STOP;
       report.held.push(id);
