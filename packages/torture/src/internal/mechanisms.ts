@@ -43,7 +43,7 @@ import {
 import { moduleChurn, READER_HOOKS, schedReader, tasksReader, tortureReaders, type ReaderHook } from './plugin.js';
 import type { Flavour, Rig, TortureObject } from './rig.js';
 import { kprobesMechanism, srcuMechanism } from './srcu-kprobes.js';
-import { between, type Prng, type Workload } from './workload.js';
+import { between, pick, type Prng, type Workload } from './workload.js';
 
 /** The mechanisms torture knows, in the order it runs them. */
 export const MECHANISM_NAMES = [
@@ -110,10 +110,6 @@ export interface Mechanism {
   plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng; readonly ticks: boolean }): PluginStack;
   /** Spawns the tracer-side threads and readers (the shells are spawned by the caller). */
   setup(args: SetupArgs): void;
-}
-
-function pick<T>(prng: Prng, xs: readonly T[]): T {
-  return xs[prng.below(xs.length)]!;
 }
 
 /** How a writer gets rid of a removed object: wait for a grace period and free, or queue the free as a callback. */

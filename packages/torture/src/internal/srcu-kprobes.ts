@@ -10,11 +10,7 @@ import { rcuTasks } from '@tracelab/rcu-tasks';
 import { srcu } from '@tracelab/srcu';
 import type { Mechanism } from './mechanisms.js';
 import { TORTURE_SRCU_DOMAIN, type Rig, type TortureObject } from './rig.js';
-import { between, type Prng } from './workload.js';
-
-function pick<T>(prng: Prng, xs: readonly T[]): T {
-  return xs[prng.below(xs.length)]!;
-}
+import { between, pick } from './workload.js';
 
 // ---- SRCU -------------------------------------------------------------------------------------
 

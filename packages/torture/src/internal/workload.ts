@@ -37,6 +37,11 @@ export function between(prng: Prng, lo: number, hi: number): number {
   return lo + prng.below(hi - lo + 1);
 }
 
+/** One of `xs`, drawn from the PRNG. */
+export function pick<T>(prng: Prng, xs: readonly T[]): T {
+  return xs[prng.below(xs.length)]!;
+}
+
 function drawOps(prng: Prng, kinds: ReadonlySet<OpKind>, n: number, depth: number, tag: string): PlannedOp[] {
   const out: PlannedOp[] = [];
   const menu: string[] = ['compute', ...kinds];
