@@ -731,6 +731,10 @@ export class RingBuffer {
       if (ts > this.lastTs) this.lastTs = ts;
       // switch_old_start: the packet header of the empty sub-buffer, counted in its commit count.
       this.offset = old + sb;
+      // lib_ring_buffer_switch_slow pushes the reader with offsets.old: here that is the start
+      // of the sub-buffer this switch opens, which in overwrite mode may be the consumer's (a
+      // lap behind). Without the push the lap it overwrites is counted nowhere.
+      if (this.mode === 'overwrite') this.pushReader(old);
       this.switchNewStart(old, this.lastTs, local);
       this.curEnd = old + sb;
       this.closeSubbuf(old + HDR, local);
