@@ -76,12 +76,14 @@ export const exploreBench: Benchmark = {
 
       for (const variant of s.variants.filter((x) => x.safe)) {
         const d = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dfs', bound: 2, budget: 200_000, selfCheckEvery: 0 }));
-        if (d.value.found || !d.value.complete)
-          throw new Error(`explore bench: DFS bound 2 on ${s.name}/${variant.name}: found ${d.value.found}, complete ${d.value.complete}`);
+        // A fixed variant that fails is a bug: stop. One whose tree outgrows the budget is a
+        // figure (optprobe-free's bound-2 tree does since the optimizer waits for Tasks RCU).
+        if (d.value.found) throw new Error(`explore bench: DFS bound 2 on ${s.name}/${variant.name} found a violation`);
+        const how = d.value.complete ? 'complete and clean' : `cut at ${d.value.schedules.toLocaleString('en-US')} schedules, clean so far`;
         process.stderr.write(
-          `  DFS bound 2 on ${s.name}/${variant.name}: ${d.value.schedules} schedules (per bound ${d.value.dfs!.perBound.join(', ')}), ${d.value.dfs!.reduced} alternatives reduced, clean\n`,
+          `  DFS bound 2 on ${s.name}/${variant.name}: ${d.value.schedules} schedules (per bound ${d.value.dfs!.perBound.join(', ')}), ${d.value.dfs!.reduced} alternatives reduced, ${how}\n`,
         );
-        rows.push(row(`DFS bound 2, ${s.name}/${variant.name}, complete and clean (${d.value.schedules} schedules)`, 'ms', d.ns / 1e6, 60_000, 'target'));
+        rows.push(row(`DFS bound 2, ${s.name}/${variant.name}, ${how} (${d.value.schedules} schedules)`, 'ms', d.ns / 1e6, 60_000, 'target'));
       }
     }
     // Parallel: the same schedules with 1 and 2 workers.
