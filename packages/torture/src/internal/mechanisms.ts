@@ -17,6 +17,8 @@ import {
   type Kernel,
   type KPath,
   type PluginStack,
+  type Program,
+  type UserOps,
 } from '@tracelab/core';
 import { TICK_FUNCTION, ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
@@ -426,6 +428,28 @@ function* floodTasks(kernel: Kernel, rig: Rig, n: number): KPath<void> {
   }
 }
 
+/** The runs whose stack has exit-path readers (written by `plugins`, read by `setup` of the same run, in one thread). */
+const EXIT_PATH_RIGS = new WeakSet<Rig>();
+
+/**
+ * A shell that forks children which run a little and exit, and computes before each wait, so
+ * that a child is often a zombie still in its `death` hook when its parent reaps it: off the
+ * task list while it reads, the case upstream's tasks_rcu_exit_srcu is for (the swarm shells
+ * wait right after the fork, so the parent sleeps until the death hooks are done).
+ */
+function reaperShell(children: readonly { run: number; gap: number }[]): Program {
+  return function* reaper(u: UserOps) {
+    for (const c of children) {
+      yield u.fork(function* reapedChild(v: UserOps) {
+        yield v.compute(c.run);
+        yield v.exit(0);
+      });
+      yield u.compute(c.gap);
+      yield u.wait();
+    }
+  };
+}
+
 const rcuTasksMechanism: Mechanism = {
   name: 'rcu-tasks',
   description:
@@ -447,12 +471,52 @@ const rcuTasksMechanism: Mechanism = {
       description: 'a tasks-trace reader that switched out counts as quiescent',
       expect: ['rcu-tasks/trace-readers', 'torture/checks'],
     },
+    {
+      name: 'exit-tasks-listed-only',
+      mechanism: 'rcu-tasks',
+      option: "rcuTasks({ exitTasks: 'listed-only' }), exit-path readers",
+      description: 'the scan walks listed tasks only and no exit SRCU covers the exit path: a task reaped while it reads in its death hook is not waited for',
+      expect: ['rcu-tasks/readers', 'torture/checks'],
+    },
+    {
+      name: 'skip-second-sync',
+      mechanism: 'rcu-tasks',
+      option: "rcuTasks({ exitTasks: 'exit-srcu', skipSecondSync: true }), exit-path readers with a final region",
+      description:
+        "the GP skips its final synchronize_rcu: an exiting task's preempt-disabled region after exit_tasks_rcu_finish, still on the object it loaded in its exit path, is not waited for",
+      expect: ['rcu-tasks/readers', 'torture/checks'],
+    },
   ],
-  plugins: ({ variant, rig }) => [
-    rcuTasks({ quiescentOnPreempt: variant === 'quiescent-on-preempt', traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch' }),
-    tortureReaders(rig, { hooks: [], syscall: 'tasks' }),
-  ],
+  plugins: ({ variant, rig, opt }) => {
+    // How a GP covers exiting tasks (docs/rcu-tasks.md 3.4), drawn per seed on the safe runs:
+    // the model's scan of every task, or upstream's exit SRCU. Exit-path readers (in the death
+    // hook, and on some seeds a final preempt-disabled region after exit_tasks_rcu_finish) on
+    // half the seeds; always for the two exit-path options.
+    const listedOnly = variant === 'exit-tasks-listed-only';
+    const skipSecondSync = variant === 'skip-second-sync';
+    const exitTasks = listedOnly ? 'listed-only' : skipSecondSync || opt.below(2) === 0 ? 'exit-srcu' : 'scan-unlisted';
+    const exitPath = listedOnly || skipSecondSync || opt.below(2) === 0;
+    const points = between(opt, 2, 8);
+    const tail = skipSecondSync || opt.below(2) === 0 ? between(opt, 2, 8) : 0;
+    const stack = [
+      rcuTasks({
+        quiescentOnPreempt: variant === 'quiescent-on-preempt',
+        traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch',
+        exitTasks,
+        ...(skipSecondSync ? { skipSecondSync } : {}),
+      }),
+      tortureReaders(rig, { hooks: [], syscall: 'tasks', ...(exitPath ? { exitPath: { points, tail } } : {}) }),
+    ];
+    if (exitPath) EXIT_PATH_RIGS.add(rig);
+    return stack;
+  },
   setup({ kernel, w, rig, rounds }) {
+    // With exit-path readers, a reaper shell whose children are reaped while they read.
+    if (EXIT_PATH_RIGS.has(rig)) {
+      const children: { run: number; gap: number }[] = [];
+      for (let i = 0; i < rounds * 2; i++) children.push({ run: between(w.prng, 1, 3), gap: between(w.prng, 1, 3) });
+      kernel.spawn(reaperShell(children), { comm: 'torture_reaper' });
+    }
     const readers = between(w.prng, 1, 2);
     for (let j = 0; j < readers; j++) kernel.spawnKthread(tasksReaderThread(rig, rounds * 2, between(w.prng, 1, 6)), { comm: `torture_rtr${j}` });
     const traceReaders = between(w.prng, 1, 2);
