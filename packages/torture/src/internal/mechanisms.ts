@@ -106,13 +106,32 @@ export interface Mechanism {
    */
   tickPeriod?(cpus: number): number;
   /**
+   * Whether this seed's kernel also takes sampling NMIs (the core's `interrupts.nmi`, every
+   * `nmiPeriod(cpus)` ticks), asked only on a seed that takes ticks; `opt` is a stream of its
+   * own, so the tick and plugin draws do not move. Omitted: never.
+   */
+  nmi?(args: { readonly variant: string; readonly opt: Prng }): boolean;
+  /** The NMI period on a kernel of `cpus` CPUs. Omitted: `NMI_PERIOD_PER_CPU` × cpus. */
+  nmiPeriod?(cpus: number): number;
+  /**
    * The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not
    * move); `ticks` is what `ticks` answered for this seed and variant.
    */
-  plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng; readonly ticks: boolean }): PluginStack;
+  plugins(args: {
+    readonly w: Workload;
+    readonly variant: string;
+    readonly rig: Rig;
+    readonly opt: Prng;
+    readonly ticks: boolean;
+    /** What `nmi` answered for this seed and variant (false without ticks). */
+    readonly nmi: boolean;
+  }): PluginStack;
   /** Spawns the tracer-side threads and readers (the shells are spawned by the caller). */
   setup(args: SetupArgs): void;
 }
+
+/** NMI period per CPU when a mechanism gives none (the ring buffer's tick period is 30 per CPU). */
+export const NMI_PERIOD_PER_CPU = 50;
 
 /** How a writer gets rid of a removed object: wait for a grace period and free, or queue the free as a callback. */
 type Retire = 'synchronize' | 'call';
@@ -793,6 +812,14 @@ const ringBufferMechanism: Mechanism = {
       expect: ['ring-buffer/delivery', 'ring-buffer/commit'],
     },
     {
+      name: 'reader-swap-no-exchange',
+      mechanism: 'ring-buffer',
+      option: "ringBuffer({ mode: 'overwrite', readerSwap: true, readerSwapExchange: false })",
+      description:
+        "get_subbuf reads the writer's sub-buffer in place in overwrite mode without update_read_sb_index's exchange: a writer lapping onto it overwrites the packet being read",
+      expect: ['ring-buffer/packets', 'ring-buffer/delivery'],
+    },
+    {
       name: 'plain-store-offset',
       mechanism: 'ring-buffer',
       option: "ringBuffer({ interrupts: true, offsetUpdate: 'plain-store' }) with timer ticks",
@@ -811,11 +838,21 @@ const ringBufferMechanism: Mechanism = {
   // (docs/torture.md, "Timer ticks"). 30 ticks per CPU: a CPU spends about a third of its steps
   // in the handler.
   tickPeriod: (cpus) => 30 * cpus,
-  plugins: ({ variant, opt, ticks }) => {
+  // Sampling NMIs on half the ticking seeds: the nmi_sample tracepoint records from NMI context,
+  // nested anywhere (inside a tick's handler too), under a drawn trace clock.
+  nmi: ({ opt }) => opt.below(2) === 0,
+  plugins: ({ variant, opt, ticks, nmi }) => {
+    const noExchange = variant === 'reader-swap-no-exchange';
     const subbufSize = pick(opt, [512, 1024, 4096]);
     const numSubbuf = pick(opt, [2, 4]);
-    const mode = opt.below(3) === 0 ? 'overwrite' : 'discard';
+    const drawnMode = opt.below(3) === 0 ? 'overwrite' : 'discard';
+    const mode = noExchange ? 'overwrite' : drawnMode;
     const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
+    const flushSwitch = ticks && opt.below(2) === 0 ? ('ipi' as const) : ('remote' as const);
+    // Drawn after the draws above, so they do not move: the reader's sub-buffer swap on half the
+    // seeds, and with NMIs, lttng-modules' ktime_get wrapper (an NMI's record lost to -EIO) on half.
+    const readerSwap = noExchange || opt.below(2) === 0;
+    const traceClock = nmi && opt.below(2) === 0 ? ('ktime-get' as const) : ('nmi-safe' as const);
     return [
       rcuTasks(),
       tracepoints(),
@@ -825,8 +862,11 @@ const ringBufferMechanism: Mechanism = {
         mode,
         copyStrategy,
         commitCounters: variant === 'local-only' ? 'local-only' : 'local-remote',
-        ...(ticks ? { interrupts: true, flushSwitch: opt.below(2) === 0 ? ('ipi' as const) : ('remote' as const) } : {}),
+        ...(ticks ? { interrupts: true, flushSwitch } : {}),
         ...(variant === 'plain-store-offset' ? { offsetUpdate: 'plain-store' as const } : {}),
+        ...(readerSwap ? { readerSwap } : {}),
+        ...(noExchange ? { readerSwapExchange: false } : {}),
+        ...(traceClock !== 'nmi-safe' ? { traceClock } : {}),
       }),
     ];
   },
