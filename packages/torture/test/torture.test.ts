@@ -157,7 +157,7 @@ describe('the ring buffer: reader swap, sampling NMIs and the trace clock drawn 
 });
 
 describe('rcu-tasks: exitTasks and exit-path readers drawn per seed (issue 22)', () => {
-  it("half the seeds run upstream's exit SRCU, half the model's scan; exit-path readers run on released tasks and final preempt-disabled regions; every run is clean", () => {
+  it("half the seeds run upstream's exit SRCU, half the model's scan; exit-path readers with final preempt-disabled regions on some, and an exit-SRCU wait that waits for a task; every run is clean", () => {
     let exitSrcu = 0;
     let tails = 0;
     let waited = 0;
