@@ -128,6 +128,21 @@ export interface RcuTasksState {
    * an entry stays after the task is gone (pids are not reused).
    */
   readonly exitSrcu?: IntMap<boolean>;
+  /**
+   * `exitTasks: 'exit-srcu'` only (absent otherwise): an exiting task's final preempt-disabled
+   * region, by pid: the seq of the event at which the region it is in now opened (its CPU's
+   * preempt count rose above 0 after its `exit-srcu-unlock`, or was above 0 at it). Upstream the
+   * end of do_exit runs with preemption off up to the final switch; that region is an RCU-sched
+   * reader only the GP's final `synchronize_rcu` waits for. Written by the `cpu/preempt-count`
+   * and `exit-srcu-unlock` reducers; an entry goes when the count returns to 0.
+   */
+  readonly exitTail?: IntMap<number>;
+  /**
+   * `exitTasks: 'exit-srcu'` only: the seq of the current tasks GP's last event before its final
+   * RCU-sched wait begins (its scan, its `exit-srcu-done`, its last rescan): a final region
+   * opened before it must have closed by the GP's end. Written by those events' reducers.
+   */
+  readonly exitTailFrom?: number;
   /** The first safety violation found by a reducer (the invariants report it), or null. */
   readonly violation: null | { readonly invariant: string; readonly message: string };
 }

@@ -50,7 +50,7 @@ export function rcuTasks(options: RcuTasksOptions = {}): TracelabPlugin<RcuTasks
     options: loggedOptions(opts),
     register(ctx) {
       ctx.initSlice(INITIAL_RCU_TASKS_STATE);
-      registerReducers(ctx);
+      registerReducers(ctx, opts.exitTasks === 'exit-srcu');
       ctx.declareEvents(['rcu-tasks/rude-start', 'rcu-tasks/rude-cpu', 'rcu-tasks/rude-end', 'rcu-tasks/exit-srcu-wait', 'rcu-tasks/exit-srcu-done']);
       const paths = rcuTasksPaths(opts);
       // Resettable: the callback closures are the only thing kept outside the slice.

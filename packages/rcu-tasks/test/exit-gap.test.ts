@@ -143,7 +143,18 @@ describe('SEMANTICS.md 4.1 tasks_rcu_exit_srcu: an exiting task the list no long
 
 /** Runs `seeds` seeds of the exit-gap workload under `options`; per-seed outcomes summed. */
 function exitSweep(n: number, options: RcuTasksOptions, workload: Workload = {}) {
-  const sum = { seeds: 0, clean: 0, violations: 0, useAfterFree: 0, reached: 0, heldOut: 0, finalReached: 0, finalUseAfterFree: 0, exitSrcuWaits: 0 };
+  const sum = {
+    seeds: 0,
+    clean: 0,
+    violations: 0,
+    finalRegionViolations: 0,
+    useAfterFree: 0,
+    reached: 0,
+    heldOut: 0,
+    finalReached: 0,
+    finalUseAfterFree: 0,
+    exitSrcuWaits: 0,
+  };
   for (const seed of seeds(n)) {
     const { k, run } = exitRun(seed, options, workload);
     const r = k.run();
@@ -152,6 +163,7 @@ function exitSweep(n: number, options: RcuTasksOptions, workload: Workload = {})
     if (r.violations.length > 0) {
       expect(r.violations[0]!.name, `seed ${seed}`).toBe(RCU_TASKS_INVARIANTS.readers);
       sum.violations++;
+      if (/exit_tasks_rcu_finish/.test(r.violations[0]!.message)) sum.finalRegionViolations++;
     }
     if (run.useAfterFree > 0) sum.useAfterFree++;
     if (run.finalUseAfterFree > 0) sum.finalUseAfterFree++;
@@ -198,10 +210,20 @@ describe("exitTasks: upstream's tasks_rcu_exit_srcu, and the scan of listed task
   });
 
   test("'exit-srcu' with skipSecondSync (unsafe): the final region runs on a freed trampoline: the second synchronize_rcu is needed", () => {
-    const sum = exitSweep(40, { exitTasks: 'exit-srcu', skipSecondSync: true }, FINAL);
+    const sum = exitSweep(40, { exitTasks: 'exit-srcu', skipSecondSync: true, checks: false }, FINAL);
     expect(sum.finalUseAfterFree).toBeGreaterThan(0);
     // Only the final region is unprotected: the exit-SRCU section itself still is.
     expect(sum.useAfterFree).toBe(0);
+  });
+
+  test("'exit-srcu' with skipSecondSync (unsafe): the readers invariant fires on the final preempt-disabled region, where 'exit-srcu' and the default are clean on the same seeds", () => {
+    // exitSweep checks that each violation is rcu-tasks/readers.
+    const unsafe = exitSweep(40, { exitTasks: 'exit-srcu', skipSecondSync: true }, FINAL);
+    expect(unsafe.violations).toBeGreaterThan(0);
+    // It names the final region (a task past exit_tasks_rcu_finish), not a task in its exit-SRCU section.
+    expect(unsafe.finalRegionViolations).toBe(unsafe.violations);
+    expect(exitSweep(40, { exitTasks: 'exit-srcu' }, FINAL).violations).toBe(0);
+    expect(exitSweep(40, {}, FINAL).violations).toBe(0);
   });
 
   test('the default configuration logs its options as before (no exitTasks / skipSecondSync keys), the others name theirs', () => {

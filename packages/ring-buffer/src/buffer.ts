@@ -51,6 +51,13 @@ export interface RingBufferConfig {
    * false (default): the reader copies the packet out, and the memory is num_subbuf sub-buffers.
    */
   readonly readerSwap?: boolean;
+  /**
+   * UNSAFE when false (a broken reader, to show the swap is needed): with `readerSwap` in
+   * overwrite mode, get_subbuf neither checks the id's noref and lap nor exchanges its spare into
+   * the writer's table: it reads the writer's sub-buffer in place, as in discard mode, and a
+   * writer that laps onto that index meanwhile writes over the packet being read. Default true.
+   */
+  readonly readerSwapExchange?: boolean;
 }
 
 /** A sub-buffer lap delivered by `checkDeliver`: what the lifecycle event records. */
@@ -147,6 +154,8 @@ export class RingBuffer {
   declare readonly wsbPage: Uint32Array | null;
   declare readonly wsbNoref: Uint8Array | null;
   declare readonly wsbLap: Float64Array | null;
+  /** `RingBufferConfig.readerSwapExchange` (false: the unsafe in-place read in overwrite mode). */
+  declare readonly swapExchange: boolean;
   /** buf_rsb: the memory the reader owns (its spare, or the sub-buffer it read last). Reader only. */
   rsbPage = 0;
   declare readonly u8: Uint8Array;
@@ -287,6 +296,7 @@ export class RingBuffer {
     this.uuid = config.uuid;
     this.streamId = config.streamId;
     this.readerSwap = config.readerSwap === true;
+    this.swapExchange = config.readerSwapExchange !== false;
     this.bytes = new ArrayBuffer(this.bufSize + (this.readerSwap && this.mode === 'overwrite' ? subbufSize : 0));
     this.wsbPage = this.readerSwap ? Uint32Array.from({ length: numSubbuf }, (_, i) => i) : null;
     this.wsbNoref = this.readerSwap ? new Uint8Array(numSubbuf) : null;
@@ -832,8 +842,9 @@ export class RingBuffer {
     const lap = this.lap(consumed);
     const notReady = this.ccSb[idx] !== (lap + 1) * sb || this.offset - (this.offset % sb) === consumed - (consumed % sb);
     if (notReady) return this.finalized ? -ENODATA : -EAGAIN;
-    if (this.wsbPage !== null && this.mode === 'overwrite' && (this.wsbNoref![idx] !== 1 || this.wsbLap![idx] !== lap)) return -EAGAIN;
-    const pos = this.wsbPage === null ? idx * sb : this.mode === 'overwrite' ? this.swapReadSubbuf(idx, lap) : this.subbufPos(idx);
+    const exchange = this.wsbPage !== null && this.mode === 'overwrite' && this.swapExchange;
+    if (exchange && (this.wsbNoref![idx] !== 1 || this.wsbLap![idx] !== lap)) return -EAGAIN;
+    const pos = this.wsbPage === null ? idx * sb : exchange ? this.swapReadSubbuf(idx, lap) : this.subbufPos(idx);
     const dataSize = this.dataSize[idx]!;
     const packetSize = Math.min(sb, Math.ceil(dataSize / PAGE) * PAGE);
     this.held = true;

@@ -177,6 +177,13 @@ export interface RingBufferOptions {
    * the same either way).
    */
   readonly readerSwap?: boolean;
+  /**
+   * UNSAFE when false: with `readerSwap` in overwrite mode, get_subbuf skips
+   * update_read_sb_index's exchange (no noref or lap check, no swap of the spare): it reads the
+   * writer's sub-buffer in place, and a writer lapping onto it meanwhile overwrites the packet
+   * being read (`ring-buffer/packets`). Default true. Refused without `readerSwap`.
+   */
+  readonly readerSwapExchange?: boolean;
 }
 
 /** `RingBufferOptions.flushSwitch`. */
@@ -204,6 +211,7 @@ export interface ResolvedRingBufferOptions {
   readonly flushSwitch: FlushSwitch;
   readonly traceClock: TraceClock;
   readonly readerSwap: boolean;
+  readonly readerSwapExchange: boolean;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */

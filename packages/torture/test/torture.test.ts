@@ -130,6 +130,57 @@ describe('the ring buffer under timer ticks (issue 18)', () => {
   });
 });
 
+describe('the ring buffer: reader swap, sampling NMIs and the trace clock drawn per seed (issue 22)', () => {
+  it("half the seeds swap the reader's sub-buffer; half the ticking seeds take NMIs, half of those under the ktime_get clock (NMI records lost to -EIO, counted); every run is clean", () => {
+    let swap = 0;
+    let nmi = 0;
+    let clockLost = 0;
+    for (let seed = 1; seed <= 90; seed++) {
+      const sc = tortureScenario('ring-buffer', seed);
+      const irq = sc.interrupts?.('safe');
+      const out = runSchedule(sc, 'safe', defaultScale(sc), randomWalk(scheduleSeed(seed, 0), 0.15));
+      expect(out.violation).toBeNull();
+      const reg = out.kernel.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'ring-buffer');
+      const opts = (reg as { options: { readerSwap?: boolean; traceClock?: string } }).options;
+      if (opts.readerSwap === true) swap++;
+      if (irq?.nmi !== undefined) {
+        nmi++;
+        expect(out.kernel.log.some((e) => e.type === 'irq/entry' && e.name === 'nmi')).toBe(true);
+      } else expect(opts.traceClock).toBeUndefined();
+      if (opts.traceClock === 'ktime-get' && out.kernel.log.some((e) => e.type === 'ring-buffer/record-lost' && e.reason === 'clock')) clockLost++;
+    }
+    expect(swap).toBeGreaterThan(20);
+    expect(swap).toBeLessThan(70);
+    expect(nmi).toBeGreaterThan(3);
+    expect(clockLost).toBeGreaterThan(0);
+  });
+});
+
+describe('rcu-tasks: exitTasks and exit-path readers drawn per seed (issue 22)', () => {
+  it("half the seeds run upstream's exit SRCU, half the model's scan; exit-path readers with final preempt-disabled regions on some, and an exit-SRCU wait that waits for a task; every run is clean", () => {
+    let exitSrcu = 0;
+    let tails = 0;
+    let waited = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const sc = tortureScenario('rcu-tasks', seed);
+      const out = runSchedule(sc, 'safe', defaultScale(sc), randomWalk(scheduleSeed(seed, 0), 0.15));
+      expect(out.violation).toBeNull();
+      const reg = out.kernel.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'rcu-tasks');
+      if ((reg as { options: { exitTasks?: string } }).options.exitTasks === 'exit-srcu') {
+        exitSrcu++;
+        // Some exit-SRCU wait found a task inside its exit path (the reaper's children, reading).
+        if (out.kernel.log.some((e) => e.type === 'rcu-tasks/exit-srcu-wait' && e.pids.length > 0)) waited++;
+      }
+      const torture = out.kernel.log.find((e) => e.type === 'kernel/plugin-registered' && e.name === 'torture');
+      if (((torture as { options: { exitPath?: { tail: number } } }).options.exitPath?.tail ?? 0) > 0) tails++;
+    }
+    expect(exitSrcu).toBeGreaterThan(15);
+    expect(exitSrcu).toBeLessThan(45);
+    expect(tails).toBeGreaterThan(5);
+    expect(waited).toBeGreaterThan(0);
+  });
+});
+
 describe('the Reader Pipe', () => {
   it("counts a reader that reaches a freed object, and the busted writer's runs are caught by torture's own check", () => {
     const r = runSeed('rcu-sched', 1, 'busted-rcu-sched-writer');

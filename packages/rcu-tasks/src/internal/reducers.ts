@@ -38,6 +38,8 @@ interface Slice {
   trace: WFlavour;
   traceReaders: RcuTasksState['traceReaders'];
   exitSrcu?: RcuTasksState['exitSrcu'];
+  exitTail?: RcuTasksState['exitTail'];
+  exitTailFrom?: number;
   violation: RcuTasksState['violation'];
 }
 
@@ -75,10 +77,20 @@ function stillReading(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksSta
     const where = t === undefined ? 'gone' : `${t.state} on cpu ${t.cpu}, ${t.nvcsw - r.nvcsw} voluntary and ${t.nivcsw - r.nivcsw} involuntary switches since`;
     return `pid ${pid} (${commOf(s, pid)}) is still inside the tasks-trace reader section it opened at event ${r.since} (nesting ${now.nesting}; ${where})`;
   }
-  // Under `exitTasks: 'exit-srcu'`, a task past exit_tasks_rcu_finish runs no tasks-RCU read
-  // side any more: what it runs before its final switch is the RCU-sched wait's (3.4).
-  if (pre.exitSrcu !== undefined && intMapGet(pre.exitSrcu, pid) === false) return null;
   if (r.user || t === undefined || !onRq(t) || t.mode !== 'kernel' || t.nvcsw !== r.nvcsw) return null;
+  // Under `exitTasks: 'exit-srcu'`, a task past exit_tasks_rcu_finish runs no tasks-RCU read
+  // side any more: what it runs before its final switch is an RCU-sched reader, its final
+  // preempt-disabled region, which the GP's final synchronize_rcu waits for if the region
+  // opened before that wait began (3.4, 3.4a).
+  if (pre.exitSrcu !== undefined && intMapGet(pre.exitSrcu, pid) === false) {
+    const since = pre.exitTail === undefined ? undefined : intMapGet(pre.exitTail, pid);
+    if (since === undefined || pre.exitTailFrom === undefined || since >= pre.exitTailFrom) return null;
+    return (
+      `pid ${pid} (${t.comm}) left its exit-SRCU section (exit_tasks_rcu_finish) and is still in the preempt-disabled region ` +
+      `it opened at event ${since}, before the GP's final RCU-sched wait could begin (after event ${pre.exitTailFrom}): ` +
+      `no switch since the GP began, so a synchronize_rcu there would still be waiting for it`
+    );
+  }
   return (
     `pid ${pid} (${t.comm}) is still in the kernel code it was running when the GP began: ${t.state}, kernel mode, ` +
     `no voluntary switch (nvcsw ${t.nvcsw}) and no return to user mode since, preempted ${t.nivcsw - r.nivcsw} time(s) since`
@@ -99,7 +111,7 @@ const violate = (slice: Slice, invariant: string, message: string): void => {
 };
 
 /** Folds the plugin's events (and the core events it watches) into its slice. */
-export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
+export function registerReducers(ctx: PluginContext<RcuTasksState>, exitSrcu: boolean): void {
   const on: On = (type, fn) => {
     ctx.on(type, (draft, e, s) => {
       fn(draft as unknown as Slice, e, s);
@@ -109,6 +121,32 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>): void {
   registerToUserReducers(ctx);
   registerGpEndReducers(on);
   registerTraceReducers(on);
+  if (exitSrcu) registerExitTailReducers(on);
+}
+
+/**
+ * `exitTasks: 'exit-srcu'` only (the default's state and logs stay as they were): the final
+ * preempt-disabled regions of tasks past exit_tasks_rcu_finish (`exitTail`), and the point of
+ * each tasks GP after which its final RCU-sched wait may begin (`exitTailFrom`).
+ */
+function registerExitTailReducers(on: On): void {
+  // The CPU's preempt count is published once per step with a net change (core log format 2):
+  // the region of the task running there opens when it rises above 0 and ends when it is 0.
+  on('cpu/preempt-count', (slice, e, s) => {
+    const pre = rcuTasksSlice(s);
+    const pid = s.cpus[e.cpu]?.curr;
+    if (pid === undefined || pre.exitSrcu === undefined || intMapGet(pre.exitSrcu, pid) !== false) return;
+    const tail = pre.exitTail ?? (intMapEmpty<number>() as IntMap<number>);
+    const open = intMapGet(tail, pid);
+    if (e.count > 0 && open === undefined) slice.exitTail = intMapWith(tail, pid, e.seq);
+    else if (e.count === 0 && open !== undefined) slice.exitTail = intMapWith(tail, pid, null);
+  });
+  const phase = (slice: Slice, e: { flavour?: RcuTasksFlavour; seq: number }): void => {
+    if (e.flavour === undefined || e.flavour === 'tasks') slice.exitTailFrom = e.seq;
+  };
+  on('rcu-tasks/holdouts', phase);
+  on('rcu-tasks/rescan', phase);
+  on('rcu-tasks/exit-srcu-done', phase);
 }
 
 /** The callback list, the kthread, the list grab and the holdout scan. */
@@ -263,6 +301,10 @@ function registerTraceReducers(on: On): void {
   });
   on('rcu-tasks/exit-srcu-unlock', (slice, e, s) => {
     slice.exitSrcu = intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, false);
+    // A task that leaves it with preemption already off is in its final region from here (exitTail).
+    const cpu = s.cpus[e.cpu];
+    if (cpu !== undefined && cpu.curr === e.pid && cpu.preemptCount > 0)
+      slice.exitTail = intMapWith(rcuTasksSlice(s).exitTail ?? (intMapEmpty<number>() as IntMap<number>), e.pid, e.seq);
   });
   on('rcu-tasks/trace-exit-fixup', (slice, e, s) => {
     slice.traceReaders = intMapWith(rcuTasksSlice(s).traceReaders, e.pid, null);

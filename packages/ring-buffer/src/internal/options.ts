@@ -25,6 +25,7 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
     flushSwitch: option.oneOf<FlushSwitch>('remote', ['remote', 'ipi']),
     traceClock: option.oneOf<TraceClock>('nmi-safe', ['nmi-safe', 'ktime-get']),
     readerSwap: option.boolean(false),
+    readerSwapExchange: option.boolean(true),
     interleave: option.boolean(false),
     deliverCas: option.boolean(true),
     reserveReread: option.boolean(true),
@@ -72,6 +73,13 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
           : undefined,
     },
     {
+      options: ['readerSwapExchange', 'readerSwap'],
+      check: (o) =>
+        !o.readerSwapExchange && !o.readerSwap
+          ? 'readerSwapExchange: false needs readerSwap: true (without the swap the reader copies the packet, there is no exchange to skip)'
+          : undefined,
+    },
+    {
       options: ['traceClock', 'interrupts'],
       check: (o) =>
         o.traceClock !== 'nmi-safe' && !o.interrupts
@@ -94,6 +102,7 @@ const LATER_DEFAULTS = {
   flushSwitch: 'remote',
   traceClock: 'nmi-safe',
   readerSwap: false,
+  readerSwapExchange: true,
 } as const;
 
 /**

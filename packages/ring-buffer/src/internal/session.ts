@@ -245,7 +245,17 @@ export class RingBufferSession {
       const { subbufSize, numSubbuf, mode } = this.opts;
       this.buffers = Array.from(
         { length: this.cpus },
-        (_, cpu) => new RingBuffer({ cpu, subbufSize, numSubbuf, mode, uuid: u, streamId: 0, readerSwap: this.opts.readerSwap }),
+        (_, cpu) =>
+          new RingBuffer({
+            cpu,
+            subbufSize,
+            numSubbuf,
+            mode,
+            uuid: u,
+            streamId: 0,
+            readerSwap: this.opts.readerSwap,
+            readerSwapExchange: this.opts.readerSwapExchange,
+          }),
       );
       const f = this.faults;
       if (f.packetSeqFromIndex === true || f.eventsDiscardedPerPacket === true || f.moveConsumerPlainStore === true) for (const b of this.buffers) b.faults = f;

@@ -17,6 +17,8 @@ import {
   type Kernel,
   type KPath,
   type PluginStack,
+  type Program,
+  type UserOps,
 } from '@tracelab/core';
 import { TICK_FUNCTION, ftrace, type FtraceOps } from '@tracelab/ftrace';
 import { ktrace } from '@tracelab/ktrace';
@@ -104,13 +106,32 @@ export interface Mechanism {
    */
   tickPeriod?(cpus: number): number;
   /**
+   * Whether this seed's kernel also takes sampling NMIs (the core's `interrupts.nmi`, every
+   * `nmiPeriod(cpus)` ticks), asked only on a seed that takes ticks; `opt` is a stream of its
+   * own, so the tick and plugin draws do not move. Omitted: never.
+   */
+  nmi?(args: { readonly variant: string; readonly opt: Prng }): boolean;
+  /** The NMI period on a kernel of `cpus` CPUs. Omitted: `NMI_PERIOD_PER_CPU` × cpus. */
+  nmiPeriod?(cpus: number): number;
+  /**
    * The stack; `opt` draws per-seed plugin options (a stream of its own, so setup's draws do not
    * move); `ticks` is what `ticks` answered for this seed and variant.
    */
-  plugins(args: { readonly w: Workload; readonly variant: string; readonly rig: Rig; readonly opt: Prng; readonly ticks: boolean }): PluginStack;
+  plugins(args: {
+    readonly w: Workload;
+    readonly variant: string;
+    readonly rig: Rig;
+    readonly opt: Prng;
+    readonly ticks: boolean;
+    /** What `nmi` answered for this seed and variant (false without ticks). */
+    readonly nmi: boolean;
+  }): PluginStack;
   /** Spawns the tracer-side threads and readers (the shells are spawned by the caller). */
   setup(args: SetupArgs): void;
 }
+
+/** NMI period per CPU when a mechanism gives none (the ring buffer's tick period is 30 per CPU). */
+export const NMI_PERIOD_PER_CPU = 50;
 
 /** How a writer gets rid of a removed object: wait for a grace period and free, or queue the free as a callback. */
 type Retire = 'synchronize' | 'call';
@@ -426,6 +447,28 @@ function* floodTasks(kernel: Kernel, rig: Rig, n: number): KPath<void> {
   }
 }
 
+/** The runs whose stack has exit-path readers (written by `plugins`, read by `setup` of the same run, in one thread). */
+const EXIT_PATH_RIGS = new WeakSet<Rig>();
+
+/**
+ * A shell that forks children which run a little and exit, and computes before each wait, so
+ * that a child is often a zombie still in its `death` hook when its parent reaps it: off the
+ * task list while it reads, the case upstream's tasks_rcu_exit_srcu is for (the swarm shells
+ * wait right after the fork, so the parent sleeps until the death hooks are done).
+ */
+function reaperShell(children: readonly { run: number; gap: number }[]): Program {
+  return function* reaper(u: UserOps) {
+    for (const c of children) {
+      yield u.fork(function* reapedChild(v: UserOps) {
+        yield v.compute(c.run);
+        yield v.exit(0);
+      });
+      yield u.compute(c.gap);
+      yield u.wait();
+    }
+  };
+}
+
 const rcuTasksMechanism: Mechanism = {
   name: 'rcu-tasks',
   description:
@@ -447,12 +490,52 @@ const rcuTasksMechanism: Mechanism = {
       description: 'a tasks-trace reader that switched out counts as quiescent',
       expect: ['rcu-tasks/trace-readers', 'torture/checks'],
     },
+    {
+      name: 'exit-tasks-listed-only',
+      mechanism: 'rcu-tasks',
+      option: "rcuTasks({ exitTasks: 'listed-only' }), exit-path readers",
+      description: 'the scan walks listed tasks only and no exit SRCU covers the exit path: a task reaped while it reads in its death hook is not waited for',
+      expect: ['rcu-tasks/readers', 'torture/checks'],
+    },
+    {
+      name: 'skip-second-sync',
+      mechanism: 'rcu-tasks',
+      option: "rcuTasks({ exitTasks: 'exit-srcu', skipSecondSync: true }), exit-path readers with a final region",
+      description:
+        "the GP skips its final synchronize_rcu: an exiting task's preempt-disabled region after exit_tasks_rcu_finish, still on the object it loaded in its exit path, is not waited for",
+      expect: ['rcu-tasks/readers', 'torture/checks'],
+    },
   ],
-  plugins: ({ variant, rig }) => [
-    rcuTasks({ quiescentOnPreempt: variant === 'quiescent-on-preempt', traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch' }),
-    tortureReaders(rig, { hooks: [], syscall: 'tasks' }),
-  ],
+  plugins: ({ variant, rig, opt }) => {
+    // How a GP covers exiting tasks (docs/rcu-tasks.md 3.4), drawn per seed on the safe runs:
+    // the model's scan of every task, or upstream's exit SRCU. Exit-path readers (in the death
+    // hook, and on some seeds a final preempt-disabled region after exit_tasks_rcu_finish) on
+    // half the seeds; always for the two exit-path options.
+    const listedOnly = variant === 'exit-tasks-listed-only';
+    const skipSecondSync = variant === 'skip-second-sync';
+    const exitTasks = listedOnly ? 'listed-only' : skipSecondSync || opt.below(2) === 0 ? 'exit-srcu' : 'scan-unlisted';
+    const exitPath = listedOnly || skipSecondSync || opt.below(2) === 0;
+    const points = between(opt, 2, 8);
+    const tail = skipSecondSync || opt.below(2) === 0 ? between(opt, 2, 8) : 0;
+    const stack = [
+      rcuTasks({
+        quiescentOnPreempt: variant === 'quiescent-on-preempt',
+        traceQuiescentOnSwitch: variant === 'trace-quiescent-on-switch',
+        exitTasks,
+        ...(skipSecondSync ? { skipSecondSync } : {}),
+      }),
+      tortureReaders(rig, { hooks: [], syscall: 'tasks', ...(exitPath ? { exitPath: { points, tail } } : {}) }),
+    ];
+    if (exitPath) EXIT_PATH_RIGS.add(rig);
+    return stack;
+  },
   setup({ kernel, w, rig, rounds }) {
+    // With exit-path readers, a reaper shell whose children are reaped while they read.
+    if (EXIT_PATH_RIGS.has(rig)) {
+      const children: { run: number; gap: number }[] = [];
+      for (let i = 0; i < rounds * 2; i++) children.push({ run: between(w.prng, 1, 3), gap: between(w.prng, 1, 3) });
+      kernel.spawn(reaperShell(children), { comm: 'torture_reaper' });
+    }
     const readers = between(w.prng, 1, 2);
     for (let j = 0; j < readers; j++) kernel.spawnKthread(tasksReaderThread(rig, rounds * 2, between(w.prng, 1, 6)), { comm: `torture_rtr${j}` });
     const traceReaders = between(w.prng, 1, 2);
@@ -729,6 +812,14 @@ const ringBufferMechanism: Mechanism = {
       expect: ['ring-buffer/delivery', 'ring-buffer/commit'],
     },
     {
+      name: 'reader-swap-no-exchange',
+      mechanism: 'ring-buffer',
+      option: "ringBuffer({ mode: 'overwrite', readerSwap: true, readerSwapExchange: false })",
+      description:
+        "get_subbuf reads the writer's sub-buffer in place in overwrite mode without update_read_sb_index's exchange: a writer lapping onto it overwrites the packet being read",
+      expect: ['ring-buffer/packets', 'ring-buffer/delivery'],
+    },
+    {
       name: 'plain-store-offset',
       mechanism: 'ring-buffer',
       option: "ringBuffer({ interrupts: true, offsetUpdate: 'plain-store' }) with timer ticks",
@@ -747,11 +838,21 @@ const ringBufferMechanism: Mechanism = {
   // (docs/torture.md, "Timer ticks"). 30 ticks per CPU: a CPU spends about a third of its steps
   // in the handler.
   tickPeriod: (cpus) => 30 * cpus,
-  plugins: ({ variant, opt, ticks }) => {
+  // Sampling NMIs on half the ticking seeds: the nmi_sample tracepoint records from NMI context,
+  // nested anywhere (inside a tick's handler too), under a drawn trace clock.
+  nmi: ({ opt }) => opt.below(2) === 0,
+  plugins: ({ variant, opt, ticks, nmi }) => {
+    const noExchange = variant === 'reader-swap-no-exchange';
     const subbufSize = pick(opt, [512, 1024, 4096]);
     const numSubbuf = pick(opt, [2, 4]);
-    const mode = opt.below(3) === 0 ? 'overwrite' : 'discard';
+    const drawnMode = opt.below(3) === 0 ? 'overwrite' : 'discard';
+    const mode = noExchange ? 'overwrite' : drawnMode;
     const copyStrategy = variant === 'local-only' ? 'in-place' : pick(opt, ['in-place', 'temporary-buffer', 'fault-in-restart'] as const);
+    const flushSwitch = ticks && opt.below(2) === 0 ? ('ipi' as const) : ('remote' as const);
+    // Drawn after the draws above, so they do not move: the reader's sub-buffer swap on half the
+    // seeds, and with NMIs, lttng-modules' ktime_get wrapper (an NMI's record lost to -EIO) on half.
+    const readerSwap = noExchange || opt.below(2) === 0;
+    const traceClock = nmi && opt.below(2) === 0 ? ('ktime-get' as const) : ('nmi-safe' as const);
     return [
       rcuTasks(),
       tracepoints(),
@@ -761,8 +862,11 @@ const ringBufferMechanism: Mechanism = {
         mode,
         copyStrategy,
         commitCounters: variant === 'local-only' ? 'local-only' : 'local-remote',
-        ...(ticks ? { interrupts: true, flushSwitch: opt.below(2) === 0 ? ('ipi' as const) : ('remote' as const) } : {}),
+        ...(ticks ? { interrupts: true, flushSwitch } : {}),
         ...(variant === 'plain-store-offset' ? { offsetUpdate: 'plain-store' as const } : {}),
+        ...(readerSwap ? { readerSwap } : {}),
+        ...(noExchange ? { readerSwapExchange: false } : {}),
+        ...(traceClock !== 'nmi-safe' ? { traceClock } : {}),
       }),
     ];
   },

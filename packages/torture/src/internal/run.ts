@@ -15,7 +15,7 @@ import {
   type RunOutcome,
   type Scenario,
 } from '@tracelab/explore';
-import { MECHANISM_NAMES, MECHANISMS, UNSAFE_OPTIONS, type MechanismName } from './mechanisms.js';
+import { MECHANISM_NAMES, MECHANISMS, NMI_PERIOD_PER_CPU, UNSAFE_OPTIONS, type MechanismName } from './mechanisms.js';
 import { PIPE_LEN, Rig, TORTURE_SRCU_DOMAIN } from './rig.js';
 import { drawWorkload, programOf } from './workload.js';
 
@@ -42,6 +42,7 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
   // guarded by: explore's call order (plugins, then createKernel, then setup, in one thread)
   let pending: Rig | null = null;
   const ticksOf = (variant: string): boolean => m.ticks?.({ variant, opt: createPrng(scheduleSeed(seed, 2)) }) === true;
+  const nmiOf = (variant: string): boolean => ticksOf(variant) && m.nmi?.({ variant, opt: createPrng(scheduleSeed(seed, 3)) }) === true;
   return defineScenario({
     name: `torture-${mechanism}`,
     description: `torture ${mechanism}, seed ${seed}: ${m.description}`,
@@ -56,9 +57,15 @@ export function tortureScenario(mechanism: MechanismName, seed: number): Scenari
     plugins(variant) {
       const rig = new Rig();
       pending = rig;
-      return m.plugins({ w: drawWorkload(seed), variant, rig, opt: createPrng(scheduleSeed(seed, 1)), ticks: ticksOf(variant) });
+      return m.plugins({ w: drawWorkload(seed), variant, rig, opt: createPrng(scheduleSeed(seed, 1)), ticks: ticksOf(variant), nmi: nmiOf(variant) });
     },
-    interrupts: (variant) => (ticksOf(variant) ? { timer: { period: m.tickPeriod?.(w0.cpus) ?? TICK_PERIOD } } : undefined),
+    interrupts: (variant) =>
+      ticksOf(variant)
+        ? {
+            timer: { period: m.tickPeriod?.(w0.cpus) ?? TICK_PERIOD },
+            ...(nmiOf(variant) ? { nmi: { period: m.nmiPeriod?.(w0.cpus) ?? NMI_PERIOD_PER_CPU * w0.cpus } } : {}),
+          }
+        : undefined,
     setup(kernel, { variant, scale }) {
       const rig = pending ?? new Rig();
       pending = null;
