@@ -168,8 +168,15 @@ export interface FtraceTrampolineState {
 
 /** What the invariants report (kept in the slice; the first one halts the run). */
 export type FtraceReport =
-  | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string }
-  | { readonly kind: 'use-after-free'; readonly tramp: number; readonly task: string; readonly ip: string; readonly at: 'entry' | 'resume' }
+  | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string; readonly direct?: true }
+  | {
+      readonly kind: 'use-after-free';
+      readonly tramp: number;
+      readonly task: string;
+      readonly ip: string;
+      readonly at: 'entry' | 'resume';
+      readonly direct?: true;
+    }
   | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
@@ -323,8 +330,8 @@ export interface FtraceApi {
   bpfTrampImagePut(tramp: FtraceDirectTrampoline): KPath<number>;
   /** The fast-path site of a function ftrace knows, or undefined. */
   site(name: string): FtraceSite | undefined;
-  /** The id ftrace gave this ops object, or undefined if it was never registered. */
-  opsId(ops: FtraceOps): number | undefined;
+  /** The id ftrace gave this ops object (a direct ops too), or undefined if it was never registered. */
+  opsId(ops: FtraceOps | FtraceDirectOps): number | undefined;
   /** The record of a function (host-side read of the state), or undefined if never touched. */
   record(name: string): FtraceRecordState | undefined;
 }

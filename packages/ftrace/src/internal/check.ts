@@ -8,9 +8,9 @@ function describeReport(r: FtraceReport): string {
   const who = r.task.startsWith('swapper/') ? `the idle task of cpu ${r.task.slice('swapper/'.length)}` : `pid ${r.task}`;
   switch (r.kind) {
     case 'freed-in-use':
-      return `trampoline #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)`;
+      return `${r.direct === true ? 'direct trampoline' : 'trampoline'} #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)${r.direct === true ? ': its owner freed it without waiting for RCU-tasks' : ''}`;
     case 'use-after-free':
-      return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} trampoline #${r.tramp} (from ${r.ip}) after it was freed`;
+      return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} ${r.direct === true ? 'direct trampoline' : 'trampoline'} #${r.tramp} (from ${r.ip}) after it was freed`;
     case 'op-mismatch':
       return `${who}, in ftrace_caller for ${r.ip}, called ops ${r.ops}'s callback with ops ${r.op ?? 'none'} as function_trace_op: ftrace_trace_function and function_trace_op were read from different updates`;
     case 'recursion':

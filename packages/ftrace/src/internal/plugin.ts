@@ -1,6 +1,6 @@
 import { definePlugin, type PluginContext, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
-import type { FtraceApi, FtraceState, ResolvedFtraceOptions } from '../events.js';
+import type { FtraceApi, FtraceOps, FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceGraphExitTask, registerFtraceGraph, unregisterFtraceGraph } from '../fgraph.js';
 import { bpfTrampImagePut } from '../bpf-trampoline.js';
 import { ftraceSetFilter, registerFtraceFunction, unregisterFtraceFunction } from '../ftrace.js';
@@ -115,7 +115,7 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
       if (!reg.sites.has(name) && ctx.state().functions[name] === undefined) return undefined;
       return reg.site(name);
     },
-    opsId: (ops) => reg.byOps.get(ops)?.id,
+    opsId: (ops) => reg.byOps.get(ops as FtraceOps)?.id,
     record: (name) => ctx.slice().records[name],
   };
 }

@@ -90,7 +90,7 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
     if (op !== undefined && op.trampoline === e.tramp) op.trampoline = null;
     // Freeing memory a task is still executing: that task's next instruction is freed code.
     for (const [task, stack] of Object.entries(f.onTrampoline)) {
-      if (stack.includes(e.tramp)) f.reports.push({ kind: 'freed-in-use', tramp: e.tramp, task });
+      if (stack.includes(e.tramp)) f.reports.push({ kind: 'freed-in-use', tramp: e.tramp, task, ...(t?.direct === true ? { direct: true } : {}) });
     }
   });
   ctx.on('ftrace/tramp-enter', (f, e) => {
@@ -118,7 +118,8 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   });
   ctx.on('ftrace/use-after-free', (f, e) => {
     const key = taskKey(e.pid, e.cpu);
-    f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });
+    const direct = f.trampolines[e.tramp]?.direct === true ? { direct: true as const } : {};
+    f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at, ...direct });
     if (e.at === 'resume') popTrampoline(f, key, e.tramp);
   });
 }
