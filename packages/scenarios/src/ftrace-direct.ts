@@ -1,5 +1,5 @@
 import { msleep, type KPath } from '@tracelab/core';
-import { defineScenario } from '@tracelab/explore';
+import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 import { ftrace, type FtraceApi, type FtraceDirectOps, type FtraceDirectTrampoline, type FtraceOptions } from '@tracelab/ftrace';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { getpidCaller } from './internal/programs.js';
@@ -78,5 +78,6 @@ export const ftraceDirect = defineScenario({
   setup(kernel, { scale }) {
     kernel.spawnKthread(bpf(kernel.api.ftrace), { comm: 'bpf' });
     for (let i = 0; i < scale; i++) kernel.spawn(getpidCaller(CALLS), { comm: `w${i}` });
+    watchGracePeriods(kernel);
   },
 });
