@@ -15,7 +15,10 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void 
  * allocated, as perf and trace instances do), so it may be freed after it is unregistered, and
  * so may the trampoline allocated for it.
  */
-export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION' | 'RCU' | 'DIRECT';
+export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION' | 'RCU';
+
+/** The flags the state and the log show for an ops: a caller's, plus `DIRECT` (and `SAVE_REGS`) that register_ftrace_direct sets on a direct ops. */
+export type FtraceOpsStateFlag = FtraceOpsFlag | 'DIRECT';
 
 /** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
 export interface FtraceOps {
@@ -117,7 +120,7 @@ export type IdleTrampolines = 'refuse' | 'allow';
 /** An ops as the state records it (`state.plugins.ftrace.ops[id]`). */
 export interface FtraceOpsState {
   readonly label: string;
-  readonly flags: readonly FtraceOpsFlag[];
+  readonly flags: readonly FtraceOpsStateFlag[];
   readonly filter: readonly string[];
   readonly notrace: readonly string[];
   /**
@@ -343,7 +346,7 @@ declare module '@tracelab/core' {
     /** The transaction's sites are all patched. */
     'ftrace/update-end': { ops: number };
     /** The ops is on ftrace_ops_list (its records raised in the same step). */
-    'ftrace/ops-registered': { ops: number; label: string; flags: FtraceOpsFlag[]; filter: string[]; notrace: string[] };
+    'ftrace/ops-registered': { ops: number; label: string; flags: FtraceOpsStateFlag[]; filter: string[]; notrace: string[] };
     /** The ops is off the list (its records lowered in the same step). */
     'ftrace/ops-removed': { ops: number };
     /** unregister_ftrace_function returns. */

@@ -26,6 +26,7 @@ export type {
   FtraceFunc,
   FtraceOps,
   FtraceOpsFlag,
+  FtraceOpsStateFlag,
   FtraceOpsState,
   FtraceRecordState,
   FtraceReport,
