@@ -55,35 +55,38 @@ describe('SEMANTICS.md 4.2(a) DIRECT: a second kind of target', () => {
     expect(im.calls).toHaveLength(2);
   });
 
-  test('a site shared with another ops goes through the list function, whose call_direct_funcs makes the caller jump to the direct trampoline after the other callbacks', () => {
-    const k = kernelWith(ftraceStack());
-    const api = k.api.ftrace;
-    const order: string[] = [];
-    const im: FtraceDirectTrampoline = { func: (ip) => void order.push(`direct:${ip}`), label: 'bpf_tramp' };
-    const dops: FtraceDirectOps = { filter: ['sys_getpid', 'sys_getppid'], label: 'bpf' };
-    const other: FtraceOps = { func: (ip) => void order.push(`ops:${ip}`), filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'perf' };
-    expect(k.call(api.registerFtraceDirect(dops, im))).toBe(0);
-    const tramp = k.state.plugins.ftrace!.directFunctions!['sys_getpid']!.tramp;
-    expect(k.call(api.registerFtraceFunction(other))).toBe(0);
-    // Shared: refcount 2, DIRECT kept, DIRECT_EN cleared, the list function. The other function stays direct.
-    expect(api.record('sys_getpid')).toEqual({ refcount: 2, tramp: null, target: 'list', direct: true });
-    expect(api.record('sys_getppid')).toEqual({ refcount: 1, tramp: null, target: tramp, direct: true, directEn: true });
-    getpid(k);
-    expect(order).toEqual(['ops:sys_getpid', 'direct:sys_getpid']);
-    const list = eventsOf(k, 'ftrace/list-call').at(-1)!;
-    const enter = eventsOf(k, 'ftrace/tramp-enter').at(-1)!;
-    expect(enter).toMatchObject({ tramp, ip: 'sys_getpid' });
-    expect(enter.seq).toBeGreaterThan(list.seq);
-    // The fast path's list walk calls both too.
-    order.length = 0;
-    api.site('sys_getpid')!.call('');
-    expect(order.sort()).toEqual(['direct:sys_getpid', 'ops:sys_getpid']);
-    // The other ops leaves: the site is the direct ops' alone again and calls the trampoline itself.
-    expect(k.call(api.unregisterFtraceFunction(other))).toBe(0);
-    expect(api.record('sys_getpid')).toEqual({ refcount: 1, tramp: null, target: tramp, direct: true, directEn: true });
-    expect(k.call(api.unregisterFtraceDirect(dops))).toBe(0);
-    expectClean(k, k.run());
-  });
+  test.each([{}, { listWalk: 'steps' }, { directCaller: true }] as FtraceOptions[])(
+    'a site shared with another ops goes through the list function, whose call_direct_funcs makes the caller jump to the direct trampoline after the other callbacks (%o)',
+    (options) => {
+      const k = kernelWith(ftraceStack(options));
+      const api = k.api.ftrace;
+      const order: string[] = [];
+      const im: FtraceDirectTrampoline = { func: (ip) => void order.push(`direct:${ip}`), label: 'bpf_tramp' };
+      const dops: FtraceDirectOps = { filter: ['sys_getpid', 'sys_getppid'], label: 'bpf' };
+      const other: FtraceOps = { func: (ip) => void order.push(`ops:${ip}`), filter: ['sys_getpid'], flags: ['DYNAMIC'], label: 'perf' };
+      expect(k.call(api.registerFtraceDirect(dops, im))).toBe(0);
+      const tramp = k.state.plugins.ftrace!.directFunctions!['sys_getpid']!.tramp;
+      expect(k.call(api.registerFtraceFunction(other))).toBe(0);
+      // Shared: refcount 2, DIRECT kept, DIRECT_EN cleared, the list function. The other function stays direct.
+      expect(api.record('sys_getpid')).toEqual({ refcount: 2, tramp: null, target: 'list', direct: true });
+      expect(api.record('sys_getppid')).toEqual({ refcount: 1, tramp: null, target: tramp, direct: true, directEn: true });
+      getpid(k);
+      expect(order).toEqual(['ops:sys_getpid', 'direct:sys_getpid']);
+      const list = eventsOf(k, 'ftrace/list-call').at(-1)!;
+      const enter = eventsOf(k, 'ftrace/tramp-enter').at(-1)!;
+      expect(enter).toMatchObject({ tramp, ip: 'sys_getpid' });
+      expect(enter.seq).toBeGreaterThan(list.seq);
+      // The fast path's list walk calls both too.
+      order.length = 0;
+      api.site('sys_getpid')!.call('');
+      expect(order.sort()).toEqual(['direct:sys_getpid', 'ops:sys_getpid']);
+      // The other ops leaves: the site is the direct ops' alone again and calls the trampoline itself.
+      expect(k.call(api.unregisterFtraceFunction(other))).toBe(0);
+      expect(api.record('sys_getpid')).toEqual({ refcount: 1, tramp: null, target: tramp, direct: true, directEn: true });
+      expect(k.call(api.unregisterFtraceDirect(dops))).toBe(0);
+      expectClean(k, k.run());
+    },
+  );
 
   test('errors: an empty filter, a function that already has a direct caller, double registration, unknown ops, a freed or attached trampoline; host misuse throws INVALID_OPTION', () => {
     const k = kernelWith(ftraceStack());
