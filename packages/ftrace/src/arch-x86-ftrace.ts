@@ -1,9 +1,10 @@
 import { current, emit, schedPoint, shouldFailAlloc, type KPath, type McountHandler } from '@tracelab/core';
-import type { FtraceTarget } from './events.js';
+import type { FtraceDirectTrampoline, FtraceTarget } from './events.js';
 import { ftraceGraphCaller } from './fgraph.js';
 import { opsTraces, Trampoline, type OpsRec, type Site } from './internal/registry.js';
 import type { FtraceRuntime } from './internal/runtime.js';
 import { guardedCallback } from './trace-recursion.js';
+import { describe } from './internal/options.js';
 
 /**
  * The architecture side of dynamic ftrace, after arch/x86/kernel/ftrace.c: patching a call
@@ -20,8 +21,12 @@ import { guardedCallback } from './trace-recursion.js';
 export function* patchSite(ft: FtraceRuntime, site: Site, to: 'nop' | 'list' | Trampoline): KPath<void> {
   const from: FtraceTarget = site.targetId;
   ft.reg.setFastTarget(site, to);
+  // ftrace_check_record: FTRACE_FL_DIRECT_EN follows the record as the site is enabled. A
+  // direct ops that is the site's only tracer is called directly (no ftrace trampoline); with
+  // any other tracer the site goes through the list function and the flag is cleared.
+  site.directEn = to !== 'nop' && site.direct && site.refcount === 1;
   ft.ctx.patchFunction(site.ip, siteHandler(ft, site));
-  yield* emit({ type: 'ftrace/site-patched', ip: site.ip, from, to: site.targetId });
+  yield* emit({ type: 'ftrace/site-patched', ip: site.ip, from, to: site.targetId, ...(site.directEn ? { directEn: true as const } : {}) });
 }
 
 /**
@@ -76,21 +81,46 @@ export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, pa
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'entry' });
     return;
   }
-  yield* emit({ type: 'ftrace/tramp-enter', tramp: t.id, ops: t.ops.id, ip, pid: me.pid, traced: opsTraces(t.ops, ip) });
+  // A direct trampoline has no hashes: whoever jumps to it (its site, or ftrace_regs_caller
+  // returning into it) was sent there by direct_functions or by a direct ops' direct_call.
+  const traced = t.image !== null || opsTraces(t.ops, ip);
+  yield* emit({ type: 'ftrace/tramp-enter', tramp: t.id, ops: t.ops.id, ip, pid: me.pid, traced });
   yield* schedPoint();
   if (t.freed) {
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
     return;
   }
-  // With FTRACE_OPS_FL_RECURSION or FTRACE_OPS_FL_RCU the trampoline calls the assist
-  // function, which takes the guard and tests rcu_is_watching (ftrace_ops_get_func); without
-  // either, the callback itself.
-  const flags = t.ops.ops.flags;
-  yield* guardedCallback(ft, t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true);
+  if (t.image !== null) {
+    // The direct trampoline's own code (the BPF programs of the image).
+    yield* directImageCall(t, t.image, ip, parentIp, me.pid);
+  } else {
+    // With FTRACE_OPS_FL_RECURSION or FTRACE_OPS_FL_RCU the trampoline calls the assist
+    // function, which takes the guard and tests rcu_is_watching (ftrace_ops_get_func); without
+    // either, the callback itself.
+    const flags = t.ops.ops.flags;
+    yield* guardedCallback(ft, t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true);
+  }
   yield* schedPoint();
   if (t.freed) {
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
     return;
   }
   yield* emit({ type: 'ftrace/tramp-exit', tramp: t.id, pid: me.pid });
+}
+
+/** A direct trampoline's code: the image's function; a throw is reported (against the direct ops) and skipped. */
+function* directImageCall(t: Trampoline, image: FtraceDirectTrampoline, ip: string, parentIp: string, pid: number): KPath<void> {
+  let fault: unknown;
+  let faulted = false;
+  try {
+    const path: unknown = image.func(ip, parentIp);
+    if (typeof path === 'object' && path !== null && typeof (path as KPath<void>).next === 'function') yield* path as KPath<void>;
+  } catch (err) {
+    fault = err;
+    faulted = true;
+  }
+  if (faulted) {
+    const message = fault instanceof Error ? `${fault.name}: ${fault.message}` : describe(fault);
+    yield* emit({ type: 'ftrace/callback-fault', ops: t.ops.id, ip, pid, message });
+  }
 }

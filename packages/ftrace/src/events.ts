@@ -17,6 +17,9 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void 
  */
 export type FtraceOpsFlag = 'DYNAMIC' | 'SAVE_REGS' | 'IPMODIFY' | 'RECURSION' | 'RCU';
 
+/** The flags the state and the log show for an ops: a caller's, plus `DIRECT` (and `SAVE_REGS`) that register_ftrace_direct sets on a direct ops. */
+export type FtraceOpsStateFlag = FtraceOpsFlag | 'DIRECT';
+
 /** What a caller registers (`struct ftrace_ops`). ftrace copies the fields at registration. */
 export interface FtraceOps {
   readonly func: FtraceFunc;
@@ -26,6 +29,33 @@ export interface FtraceOps {
   readonly notrace?: readonly string[];
   readonly flags?: readonly FtraceOpsFlag[];
   /** A name for the log; default the callback's name. */
+  readonly label?: string;
+}
+
+/**
+ * A direct trampoline (what BPF's trampoline image is to ftrace): caller-owned code that a
+ * site calls instead of ftrace_caller, `register_ftrace_direct`'s `addr`. Its `func` is what the
+ * code does (the attached BPF programs), called with the traced function and its caller. It is
+ * plain synchronous code, or returns a kernel path that must not sleep (as `FtraceFunc`).
+ * ftrace knows the object by identity; the caller frees it with `bpfTrampImagePut`.
+ */
+export interface FtraceDirectTrampoline {
+  readonly func: (ip: string, parentIp: string) => void | KPath<void>;
+  /** A name for the log; default the function's name. */
+  readonly label?: string;
+}
+
+/**
+ * A direct ops (`struct ftrace_ops` handed to register_ftrace_direct): the functions whose
+ * sites call the direct trampoline. ftrace sets its func (call_direct_funcs) and its flags
+ * (DIRECT, SAVE_REGS); `DYNAMIC` says the ops is allocated (BPF's fops is), so unregistering it
+ * waits as for any DYNAMIC ops.
+ */
+export interface FtraceDirectOps {
+  /** The functions to call the direct trampoline from; must not be empty (-EINVAL). */
+  readonly filter: readonly string[];
+  readonly flags?: readonly 'DYNAMIC'[];
+  /** A name for the log; default `direct`. */
   readonly label?: string;
 }
 
@@ -90,7 +120,7 @@ export type IdleTrampolines = 'refuse' | 'allow';
 /** An ops as the state records it (`state.plugins.ftrace.ops[id]`). */
 export interface FtraceOpsState {
   readonly label: string;
-  readonly flags: readonly FtraceOpsFlag[];
+  readonly flags: readonly FtraceOpsStateFlag[];
   readonly filter: readonly string[];
   readonly notrace: readonly string[];
   /**
@@ -111,19 +141,45 @@ export interface FtraceRecordState {
   readonly tramp: number | null;
   /** What the site calls now (updated when it is patched, which can lag the refcount). */
   readonly target: FtraceTarget;
+  /**
+   * FTRACE_FL_DIRECT: a registered direct ops traces this ip (its direct_functions entry says
+   * which direct trampoline). Absent when clear, so records of stacks without direct calls
+   * look as they always did.
+   */
+  readonly direct?: true;
+  /** FTRACE_FL_DIRECT_EN: the site is patched to call the direct trampoline itself (set when it is patched). */
+  readonly directEn?: true;
+}
+
+/** A direct_functions entry: the direct trampoline `ip`'s site jumps to, and the direct ops that added it. */
+export interface FtraceDirectEntryState {
+  readonly tramp: number;
+  readonly ops: number;
 }
 
 /** A trampoline's lifecycle. */
 export interface FtraceTrampolineState {
+  /** The ops it belongs to; for a direct trampoline, the direct ops that first used it. */
   readonly ops: number;
+  /** A direct trampoline (a BPF trampoline image, caller-owned), not one ftrace allocated. */
+  readonly direct?: true;
+  /** A direct trampoline's label. */
+  readonly label?: string;
   /** `retired`: no site targets it any more and it waits for its grace period. */
   readonly state: 'allocated' | 'retired' | 'freed';
 }
 
 /** What the invariants report (kept in the slice; the first one halts the run). */
 export type FtraceReport =
-  | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string }
-  | { readonly kind: 'use-after-free'; readonly tramp: number; readonly task: string; readonly ip: string; readonly at: 'entry' | 'resume' }
+  | { readonly kind: 'freed-in-use'; readonly tramp: number; readonly task: string; readonly direct?: true }
+  | {
+      readonly kind: 'use-after-free';
+      readonly tramp: number;
+      readonly task: string;
+      readonly ip: string;
+      readonly at: 'entry' | 'resume';
+      readonly direct?: true;
+    }
   | { readonly kind: 'wrong-function'; readonly tramp: number; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'ops-use-after-free'; readonly ops: number; readonly ip: string; readonly task: string }
   | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
@@ -160,13 +216,18 @@ export interface FtraceState {
   readonly retStacks?: Readonly<Record<string, readonly FgraphFrameState[]>>;
   /** Each task's `trace_overrun`: entries lost to a full shadow stack. Written by the task itself. */
   readonly fgraphOverrun?: Readonly<Record<string, number>>;
+  /**
+   * direct_functions: for each ip with a direct caller attached, its entry. guarded by:
+   * direct_mutex (and ftrace_lock for a modify). Appears with the first direct call.
+   */
+  readonly directFunctions?: Readonly<Record<string, FtraceDirectEntryState>>;
 }
 
 /** A site as the real fast path sees it: `site.call(parentIp)` is what an mcount call does. */
 export interface FtraceSite {
   readonly ip: string;
-  /** What the site calls now. */
-  readonly target: 'nop' | 'list' | 'trampoline';
+  /** What the site calls now ('direct': a direct trampoline, whose id is `trampoline`). */
+  readonly target: 'nop' | 'list' | 'trampoline' | 'direct';
   /** The trampoline's id when `target` is 'trampoline'. */
   readonly trampoline: number | null;
   /**
@@ -191,6 +252,7 @@ export interface ResolvedFtraceOptions {
   readonly cpuSync: 'tasks-rude' | 'rcu-sched';
   readonly recursionGuard: 'per-context' | 'per-task';
   readonly fgraphReturn: 'fgraph-array' | 'ret-stack-ops';
+  readonly directImagePut: 'rcu-tasks' | 'immediate';
 }
 
 export interface FtraceApi {
@@ -234,10 +296,45 @@ export interface FtraceApi {
    * (upstream returns nothing).
    */
   unregisterFtraceGraph(gops: FgraphOps): KPath<number>;
+  /**
+   * register_ftrace_direct: under direct_mutex, adds a direct_functions entry (ip -> `tramp`)
+   * for every function of `ops.filter`, then registers the ops (func call_direct_funcs, flags
+   * DIRECT and SAVE_REGS) as register_ftrace_function does: a site only it traces is patched to
+   * call `tramp` itself; a site it shares goes through the list function, whose
+   * call_direct_funcs makes ftrace_regs_caller return into `tramp`. Returns 0; -EINVAL (an empty
+   * filter, an ops already registered, a freed trampoline, a filter entry that matches nothing);
+   * -EBUSY (a function already has a direct caller).
+   */
+  registerFtraceDirect(ops: FtraceDirectOps, tramp: FtraceDirectTrampoline): KPath<number>;
+  /**
+   * unregister_ftrace_direct: under direct_mutex, unregisters the ops (for a DYNAMIC one that
+   * waits as unregisterFtraceFunction does) and removes its direct_functions entries. Returns 0,
+   * or -EINVAL when `ops` is not registered as a direct ops. The trampoline is the caller's: free
+   * it with `bpfTrampImagePut`, not before this returns.
+   */
+  unregisterFtraceDirect(ops: FtraceDirectOps): KPath<number>;
+  /**
+   * modify_ftrace_direct: under direct_mutex, moves the ops' functions to `tramp`. A temporary
+   * ops on the same functions is registered first, so every site goes through the list function
+   * (which reads the ops' direct_call at each call); then, under ftrace_lock, the entries and
+   * direct_call change in one step; then the temporary ops is unregistered and the sites are
+   * patched to `tramp`. It does not wait: a task may still be on the old trampoline when it
+   * returns, so the caller frees that with `bpfTrampImagePut`. Returns 0, or -EINVAL (not
+   * registered, or a freed trampoline).
+   */
+  modifyFtraceDirect(ops: FtraceDirectOps, tramp: FtraceDirectTrampoline): KPath<number>;
+  /**
+   * bpf_tramp_image_put (kernel/bpf/trampoline.c), the caller's side: frees a direct trampoline
+   * once no direct_functions entry and no site uses it, after an RCU-tasks grace period (a task
+   * may be preempted inside it), or at once with the unsafe `directImagePut: 'immediate'`.
+   * Returns 0; -EBUSY while an entry or a site still uses it; -EINVAL when it is unknown or
+   * already freed.
+   */
+  bpfTrampImagePut(tramp: FtraceDirectTrampoline): KPath<number>;
   /** The fast-path site of a function ftrace knows, or undefined. */
   site(name: string): FtraceSite | undefined;
-  /** The id ftrace gave this ops object, or undefined if it was never registered. */
-  opsId(ops: FtraceOps): number | undefined;
+  /** The id ftrace gave this ops object (a direct ops too), or undefined if it was never registered. */
+  opsId(ops: FtraceOps | FtraceDirectOps): number | undefined;
   /** The record of a function (host-side read of the state), or undefined if never touched. */
   record(name: string): FtraceRecordState | undefined;
 }
@@ -249,7 +346,7 @@ declare module '@tracelab/core' {
     /** The transaction's sites are all patched. */
     'ftrace/update-end': { ops: number };
     /** The ops is on ftrace_ops_list (its records raised in the same step). */
-    'ftrace/ops-registered': { ops: number; label: string; flags: FtraceOpsFlag[]; filter: string[]; notrace: string[] };
+    'ftrace/ops-registered': { ops: number; label: string; flags: FtraceOpsStateFlag[]; filter: string[]; notrace: string[] };
     /** The ops is off the list (its records lowered in the same step). */
     'ftrace/ops-removed': { ops: number };
     /** unregister_ftrace_function returns. */
@@ -257,15 +354,19 @@ declare module '@tracelab/core' {
     /** The ops' hashes are replaced. */
     'ftrace/filter-set': { ops: number; filter: string[]; notrace: string[] };
     /** A record's refcount or TRAMP flag changes. */
-    'ftrace/rec': { ip: string; refcount: number; tramp: number | null };
+    'ftrace/rec': { ip: string; refcount: number; tramp: number | null; direct?: true };
     /** A site is patched: its call now goes to `to`. */
-    'ftrace/site-patched': { ip: string; from: FtraceTarget; to: FtraceTarget };
+    'ftrace/site-patched': { ip: string; from: FtraceTarget; to: FtraceTarget; directEn?: true };
     /** A trampoline is allocated for an ops. */
     'ftrace/tramp-alloc': { tramp: number; ops: number };
     /** A trampoline the ops needed could not be allocated (or was refused): `reason`. */
     'ftrace/tramp-none': { ops: number; reason: 'enomem' | 'idle' | 'dynamic-off' };
     /** No site targets the trampoline any more; it waits for `wait` before it is freed. */
-    'ftrace/tramp-retired': { tramp: number; ops: number; wait: FreeTrampolineAfter };
+    'ftrace/tramp-retired': { tramp: number; ops: number; wait: FreeTrampolineAfter | 'none' };
+    /** A direct trampoline is first used (by direct ops `ops`): ftrace knows it by this id from now on. */
+    'ftrace/direct-tramp': { tramp: number; ops: number; label: string };
+    /** direct_functions changes for these ips: added (`tramp`), moved to `tramp` (modify), or removed (`tramp` null). */
+    'ftrace/direct-functions': { op: 'add' | 'modify' | 'remove'; ops: number; ips: string[]; tramp: number | null };
     /** The trampoline's memory is freed. */
     'ftrace/tramp-freed': { tramp: number; ops: number };
     /** `pid` enters a trampoline from site `ip`; `traced`: its ops' hashes admit `ip`. */

@@ -21,17 +21,22 @@ import type { FtraceRuntime } from './internal/runtime.js';
 export function* updateRecord(ft: FtraceRuntime, site: Site): KPath<void> {
   let count = 0;
   let only: OpsRec | null = null;
+  // FTRACE_FL_DIRECT: a direct ops (not modify's stub) traces this ip. direct_functions holds
+  // one entry per ip, so at most one such ops is registered on it.
+  let direct = false;
   for (const op of ft.reg.list) {
     if (!opsTraces(op, site.ip)) continue;
     count++;
     only = op;
+    if (op.direct && !op.stub) direct = true;
   }
   const t = count === 1 && only!.trampoline !== null && !only!.trampoline.retired ? only!.trampoline : null;
-  if (site.refcount === count && site.tramp === t) return;
+  if (site.refcount === count && site.tramp === t && site.direct === direct) return;
   site.refcount = count;
   site.tramp = t;
+  site.direct = direct;
   ft.reg.dirty.add(site);
-  yield* emit({ type: 'ftrace/rec', ip: site.ip, refcount: count, tramp: t?.id ?? null });
+  yield* emit({ type: 'ftrace/rec', ip: site.ip, refcount: count, tramp: t?.id ?? null, ...(direct ? { direct } : {}) });
 }
 
 /**
@@ -51,6 +56,9 @@ export function* replaceCode(ft: FtraceRuntime, sites: Iterable<Site>): KPath<vo
 /** ftrace_update_trampoline: keep a static ops' trampoline, else allocate one (or do without). */
 export function* updateTrampoline(ft: FtraceRuntime, op: OpsRec): KPath<void> {
   if (op.trampoline !== null) return; // a static ops' trampoline, reused as it is
+  // A direct ops' trampoline is ftrace_regs_caller ("allocated trampolines should not call
+  // direct functions"): its sites call the direct trampoline or the list function.
+  if (op.direct) return;
   if (op.dynamic && !ft.options.dynamicTrampolines) {
     yield* emit({ type: 'ftrace/tramp-none', ops: op.id, reason: 'dynamic-off' });
     return;
@@ -130,7 +138,7 @@ function ipmodifyRefused(ft: FtraceRuntime, op: OpsRec): number {
 }
 
 /** ftrace_startup: the register transaction. The caller holds ftrace_lock. */
-function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
+export function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
   const me = yield* current();
   declareSites(ft, op.filterList);
   const fresh = syncSites(ft);
@@ -145,7 +153,7 @@ function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
     type: 'ftrace/ops-registered',
     ops: op.id,
     label: op.label,
-    flags: op.dynamic ? ['DYNAMIC'] : [],
+    flags: [...(op.dynamic ? (['DYNAMIC'] as const) : []), ...(op.direct && !op.stub ? (['DIRECT', 'SAVE_REGS'] as const) : [])],
     filter: [...op.filterList],
     notrace: [...op.notraceList],
   });
@@ -164,10 +172,19 @@ function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
  * task is on the ops' trampoline or in its callback, so the caller may free a DYNAMIC ops.
  */
 export function* unregisterFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
+  return yield* unregisterOps(ft, () => ft.reg.byOps.get(ops));
+}
+
+/**
+ * unregister_ftrace_function for ftrace's record of an ops, looked up under ftrace_lock (a
+ * direct ops' unregister comes here too): once the lock is released, the owner of a DYNAMIC
+ * ops may free it. Returns 0, or -ENOENT when the ops is not registered.
+ */
+export function* unregisterOps(ft: FtraceRuntime, lookup: () => OpsRec | undefined): KPath<number> {
   yield* mutexLock(FTRACE_LOCK);
   let op: OpsRec | undefined;
   try {
-    op = ft.reg.byOps.get(ops);
+    op = lookup();
     if (op === undefined || !op.registered) return -ENOENT;
     yield* removeOps(ft, op);
     yield* ftraceShutdown(ft, op);

@@ -1,5 +1,6 @@
 import { current, emit, preemptDisable, preemptEnable, schedPoint, type KPath } from '@tracelab/core';
-import { opsTraces } from './internal/registry.js';
+import { trampolinePath } from './arch-x86-ftrace.js';
+import { opsTraces, type OpsRec, type Trampoline } from './internal/registry.js';
 import type { FtraceRuntime } from './internal/runtime.js';
 import { guardedCallback } from './trace-recursion.js';
 
@@ -26,12 +27,26 @@ export function* ftraceCaller(ft: FtraceRuntime, ip: string, parentIp: string): 
     return yield* listCaller(ft, ip, parentIp);
   }
   const me = yield* current();
+  let direct: Trampoline | null = null;
   try {
     if (op !== func) yield* emit({ type: 'ftrace/op-mismatch', ops: func.id, op: op?.id ?? null, ip, pid: me.pid });
+    else if (func.direct) direct = callDirectFuncs(func, ip);
     else if (opsTraces(func, ip)) yield* guardedCallback(ft, func, ip, parentIp, me.pid, true);
   } finally {
     yield* preemptEnable();
   }
+  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
+}
+
+/**
+ * call_direct_funcs, a direct ops' func: the direct trampoline the caller must return into
+ * (arch_ftrace_set_direct_caller stores it in the saved regs; ftrace_regs_caller's epilogue
+ * jumps there instead of returning to the traced function), or null. A STUB ops (modify's
+ * temporary ops) is skipped by the list function and sets nothing.
+ */
+function callDirectFuncs(op: OpsRec, ip: string): Trampoline | null {
+  if (op.stub || !opsTraces(op, ip)) return null;
+  return op.directCall;
 }
 
 /**
@@ -46,12 +61,16 @@ export function* listCaller(ft: FtraceRuntime, ip: string, parentIp: string): KP
   const me = yield* current();
   const list = ft.reg.list;
   const called: number[] = [];
+  let direct: Trampoline | null = null;
   for (const op of list) {
-    if (!opsTraces(op, ip)) continue;
+    if (!opsTraces(op, ip) || op.stub) continue;
     called.push(op.id);
-    yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+    if (op.direct) direct = callDirectFuncs(op, ip);
+    else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
   }
   yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
+  // ftrace_regs_caller returns into the direct trampoline a direct ops asked for.
+  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
 }
 
 /**
@@ -66,15 +85,17 @@ export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string
   const me = yield* current();
   const list = ft.reg.list;
   const called: number[] = [];
+  let direct: Trampoline | null = null;
   try {
     for (const op of list) {
       if (op.freedByOwner) {
         yield* emit({ type: 'ftrace/ops-use-after-free', ops: op.id, ip, pid: me.pid });
         return;
       }
-      if (opsTraces(op, ip)) {
+      if (opsTraces(op, ip) && !op.stub) {
         called.push(op.id);
-        yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+        if (op.direct) direct = callDirectFuncs(op, ip);
+        else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
       }
       yield* schedPoint();
     }
@@ -82,4 +103,5 @@ export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string
   } finally {
     yield* preemptEnable();
   }
+  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
 }

@@ -106,6 +106,8 @@ export function summarizeFtrace(log: readonly KernelEvent[]): FtraceSummary {
   let unregistering: Acc | undefined;
   /** Trampolines each task is on (pid, or swapper/<cpu>), as the reducers track them. */
   const on = new Map<string, number[]>();
+  /** Direct trampolines (ftrace/direct-tramp), by id. */
+  const direct = new Set<number>();
   for (const e of log) {
     switch (e.type) {
       case 'ftrace/ops-registered': {
@@ -139,7 +141,12 @@ export function summarizeFtrace(log: readonly KernelEvent[]): FtraceSummary {
       case 'ftrace/update-end':
         if (unregistering !== undefined && unregistering.ops === e.ops) unregistering.unpatchedAt = e.time;
         break;
+      case 'ftrace/direct-tramp':
+        // A direct trampoline is its owner's (BPF's), not an ops' trampoline: left out of the sessions.
+        direct.add(e.tramp);
+        break;
       case 'ftrace/tramp-retired': {
+        if (e.wait === 'none' || direct.has(e.tramp)) break;
         const a = open.get(e.ops);
         if (a !== undefined) {
           a.retiredAt = e.time;
@@ -148,6 +155,7 @@ export function summarizeFtrace(log: readonly KernelEvent[]): FtraceSummary {
         break;
       }
       case 'ftrace/tramp-freed': {
+        if (direct.has(e.tramp)) break;
         freed++;
         // A free that catches a task on the trampoline is a use-after-free too.
         for (const stack of on.values()) if (stack.includes(e.tramp)) useAfterFree++;

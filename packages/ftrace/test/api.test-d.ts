@@ -1,7 +1,7 @@
 import { expectTypeOf, test } from 'vitest';
 import { createKernel, type KernelEvent, type KPath } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
-import { ftrace, type FtraceOps, type FtraceSite, type FtraceState } from '@tracelab/ftrace';
+import { ftrace, type FtraceDirectOps, type FtraceDirectTrampoline, type FtraceOps, type FtraceSite, type FtraceState } from '@tracelab/ftrace';
 
 test('kernel.api.ftrace, the slice and the events are typed through declaration merging', () => {
   const k = createKernel({ plugins: [rcuTasks(), ftrace()] });
@@ -16,4 +16,23 @@ test('kernel.api.ftrace, the slice and the events are typed through declaration 
   // @ts-expect-error only DYNAMIC is a flag callers set
   const bad: FtraceOps = { func: Math.abs, flags: ['SAVE_REGS'] };
   void bad;
+});
+
+test('direct calls are typed', () => {
+  const k = createKernel({ plugins: [rcuTasks(), ftrace({ directImagePut: 'immediate' })] });
+  const dops: FtraceDirectOps = { filter: ['sys_read'], flags: ['DYNAMIC'] };
+  const image: FtraceDirectTrampoline = { func: (ip, parentIp) => void [ip, parentIp], label: 'bpf' };
+  expectTypeOf(k.api.ftrace.registerFtraceDirect(dops, image)).toEqualTypeOf<KPath<number>>();
+  expectTypeOf(k.api.ftrace.modifyFtraceDirect(dops, image)).toEqualTypeOf<KPath<number>>();
+  expectTypeOf(k.api.ftrace.unregisterFtraceDirect(dops)).toEqualTypeOf<KPath<number>>();
+  expectTypeOf(k.api.ftrace.bpfTrampImagePut(image)).toEqualTypeOf<KPath<number>>();
+  expectTypeOf(k.api.ftrace.opsId(dops)).toEqualTypeOf<number | undefined>();
+  expectTypeOf<KernelEvent<'ftrace/direct-functions'>['tramp']>().toEqualTypeOf<number | null>();
+  // @ts-expect-error a direct ops has no func: ftrace sets call_direct_funcs
+  const withFunc: FtraceDirectOps = { filter: ['sys_read'], func: Math.abs };
+  // @ts-expect-error callers cannot set DIRECT: register_ftrace_direct does
+  const direct: FtraceOps = { func: () => undefined, flags: ['DIRECT'] };
+  // @ts-expect-error directImagePut is 'rcu-tasks' or 'immediate'
+  ftrace({ directImagePut: 'never' });
+  void [withFunc, direct];
 });

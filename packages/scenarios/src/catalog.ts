@@ -4,6 +4,7 @@ import { commitAfterMigration } from './commit-after-migration.js';
 import { detachDuringCallback } from './detach-during-callback.js';
 import { fgraphReturn } from './fgraph-return.js';
 import { forkFlagRace } from './fork-flag-race.js';
+import { ftraceDirect } from './ftrace-direct.js';
 import { ftraceRecursion } from './ftrace-recursion.js';
 import { irqNestedCommit } from './irq-nested-commit.js';
 import { markerArrayFree } from './marker-array-free.js';
@@ -31,6 +32,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [irqNestedCommit.name, irqNestedCommit],
   [optprobeFree.name, optprobeFree],
   [fgraphReturn.name, fgraphReturn],
+  [ftraceDirect.name, ftraceDirect],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

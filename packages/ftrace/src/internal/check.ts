@@ -8,9 +8,9 @@ function describeReport(r: FtraceReport): string {
   const who = r.task.startsWith('swapper/') ? `the idle task of cpu ${r.task.slice('swapper/'.length)}` : `pid ${r.task}`;
   switch (r.kind) {
     case 'freed-in-use':
-      return `trampoline #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)`;
+      return `${r.direct === true ? 'direct trampoline' : 'trampoline'} #${r.tramp} was freed while ${who} was executing it (it resumes on freed code)${r.direct === true ? ': its owner freed it without waiting for RCU-tasks' : ''}`;
     case 'use-after-free':
-      return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} trampoline #${r.tramp} (from ${r.ip}) after it was freed`;
+      return `${who} ${r.at === 'entry' ? 'jumped into' : 'resumed on'} ${r.direct === true ? 'direct trampoline' : 'trampoline'} #${r.tramp} (from ${r.ip}) after it was freed`;
     case 'op-mismatch':
       return `${who}, in ftrace_caller for ${r.ip}, called ops ${r.ops}'s callback with ops ${r.op ?? 'none'} as function_trace_op: ftrace_trace_function and function_trace_op were read from different updates`;
     case 'recursion':
@@ -252,7 +252,9 @@ export function siteTargetInvariant(reg: Registry, options: ResolvedFtraceOption
       const rec = f.records[ip];
       if (rec === undefined) continue;
       let want: FtraceTarget = 'list';
+      const directEntry = f.directFunctions?.[ip];
       if (rec.refcount === 0) want = 'nop';
+      else if (rec.direct === true && rec.refcount === 1 && directEntry !== undefined) want = directEntry.tramp;
       else if (rec.tramp !== null) {
         const owner = f.ops[f.trampolines[rec.tramp]?.ops ?? -1];
         const refused = options.idleTrampolines === 'refuse' && IDLE_FUNCTIONS.has(ip) && owner?.flags.includes('DYNAMIC') === true;
@@ -265,6 +267,72 @@ export function siteTargetInvariant(reg: Registry, options: ResolvedFtraceOption
       }
     }
     pending.clear();
+    return false;
+  };
+}
+
+/**
+ * The direct-call flags of each record against direct_functions (FTRACE_FL_DIRECT and
+ * FTRACE_FL_DIRECT_EN):
+ * - always: DIRECT iff the ip has a direct_functions entry whose direct ops is registered (the
+ *   entry is added before that ops is registered and removed after it is unregistered, and the
+ *   record follows the ops list in the step that changes it); every entry names an allocated
+ *   direct trampoline; a site that calls a direct trampoline has DIRECT_EN;
+ * - outside an update: DIRECT_EN iff the site calls the direct trampoline of its entry, which is
+ *   exactly when DIRECT is set and the direct ops is the site's only tracer (with other tracers
+ *   the site takes the list function, whose call_direct_funcs makes the caller jump to it).
+ *
+ * Re-checks the records that changed and, when direct_functions, the ops or the trampolines
+ * changed, every record named by an entry or flagged DIRECT (few: direct calls name their
+ * functions). Nothing to do in a stack that never used a direct call.
+ */
+export function directRecordInvariant(): InvariantCheck {
+  let prev: FtraceState | null = null;
+  /** Records flagged DIRECT or DIRECT_EN as last seen. */
+  const flagged = new Set<string>();
+  return (s) => {
+    const f = sliceOf(s);
+    if (f === undefined || f.directFunctions === undefined) return false;
+    if (
+      prev !== null &&
+      f.records === prev.records &&
+      f.directFunctions === prev.directFunctions &&
+      f.ops === prev.ops &&
+      f.trampolines === prev.trampolines &&
+      f.updating === prev.updating
+    )
+      return false;
+    const hash = f.directFunctions;
+    const dirty = new Set<string>(flagged);
+    changedKeys(prev?.records ?? null, f.records, (ip) => dirty.add(ip));
+    for (const ip in hash) dirty.add(ip);
+    prev = f;
+    for (const ip of dirty) {
+      const rec = f.records[ip];
+      if (rec?.direct === true || rec?.directEn === true) flagged.add(ip);
+      else flagged.delete(ip);
+      const entry = hash[ip];
+      const live = entry !== undefined && f.ops[entry.ops]?.state === 'registered';
+      if (entry !== undefined) {
+        const t = f.trampolines[entry.tramp];
+        if (t === undefined || t.state !== 'allocated')
+          return `direct_functions maps ${ip} to direct trampoline #${entry.tramp}, which is ${t?.state ?? 'unknown'}`;
+      }
+      if ((rec?.direct === true) !== live) {
+        return rec?.direct === true
+          ? `record ${ip} has FTRACE_FL_DIRECT, but ${entry === undefined ? 'direct_functions has no entry for it' : `its direct ops ${entry.ops} is not registered`}`
+          : `direct_functions maps ${ip} to trampoline #${entry!.tramp} for registered direct ops ${entry!.ops}, but its record lacks FTRACE_FL_DIRECT`;
+      }
+      if (rec === undefined) continue;
+      const onDirect = typeof rec.target === 'number' && f.trampolines[rec.target]?.direct === true;
+      if (onDirect && rec.directEn !== true) return `site ${ip} calls direct trampoline #${String(rec.target)} without FTRACE_FL_DIRECT_EN`;
+      if (f.updating !== null) continue;
+      const wantEn = rec.direct === true && rec.refcount === 1 && entry !== undefined && rec.target === entry.tramp;
+      const shouldBeOnIt = rec.direct === true && rec.refcount === 1;
+      if ((rec.directEn === true) !== wantEn || shouldBeOnIt !== wantEn) {
+        return `site ${ip}: FTRACE_FL_DIRECT_EN is ${rec.directEn === true ? 'set' : 'clear'} with refcount ${rec.refcount}, DIRECT ${rec.direct === true ? 'set' : 'clear'}, target ${String(rec.target)}${entry !== undefined ? ` and direct_functions entry #${entry.tramp}` : ''}: a site whose only tracer is a direct ops calls its direct trampoline, and only such a site has DIRECT_EN`;
+      }
+    }
     return false;
   };
 }

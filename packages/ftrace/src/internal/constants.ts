@@ -19,6 +19,7 @@ export const FTRACE_INVARIANTS = {
   refcount: 'ftrace/rec-refcount',
   siteTarget: 'ftrace/site-target',
   fgraphUseAfterFree: 'ftrace/no-fgraph-ops-use-after-free',
+  direct: 'ftrace/direct-record',
 } as const;
 
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */
@@ -29,3 +30,6 @@ export const FGRAPH_ARRAY_SIZE = 16;
 
 /** The frames a task's shadow return stack holds (FTRACE_RETFUNC_DEPTH); a deeper entry is lost and counted in trace_overrun. */
 export const FTRACE_RETFUNC_DEPTH = 50;
+
+/** The mutex of the direct-call API (kernel/trace/ftrace.c's direct_mutex), taken before ftrace_lock. */
+export const DIRECT_MUTEX = 'direct_mutex';

@@ -1,5 +1,5 @@
 import { FTRACE_INVARIANTS } from './constants.js';
-import { recRefcountInvariant, reportInvariant, siteTargetInvariant } from './check.js';
+import { directRecordInvariant, recRefcountInvariant, reportInvariant, siteTargetInvariant } from './check.js';
 import type { FtraceRuntime } from './runtime.js';
 
 /**
@@ -20,10 +20,15 @@ export function registerInvariants(ft: FtraceRuntime): () => void {
   // Written only here and by the reset below (host context, between steps).
   let refcountCheck = recRefcountInvariant();
   let siteCheck = siteTargetInvariant(reg, options);
+  let directCheck = directRecordInvariant();
   ctx.invariant(FTRACE_INVARIANTS.refcount, (s) => refcountCheck(s));
+  // Before site-target, whose wanted target reads direct_functions too: a record out of step
+  // with direct_functions is named for what it is. (It never fires without a direct call.)
+  ctx.invariant(FTRACE_INVARIANTS.direct, (s) => directCheck(s));
   ctx.invariant(FTRACE_INVARIANTS.siteTarget, (s) => siteCheck(s));
   return () => {
     refcountCheck = recRefcountInvariant();
     siteCheck = siteTargetInvariant(reg, options);
+    directCheck = directRecordInvariant();
   };
 }

@@ -1,5 +1,5 @@
 import { TracelabError, isGeneratorFunction, option, pluginOptions } from '@tracelab/core';
-import type { FgraphOps, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
+import type { FgraphOps, FtraceDirectOps, FtraceDirectTrampoline, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
 import { isPattern } from './glob.js';
 
 /**
@@ -101,6 +101,14 @@ export interface FtraceOptions {
    * unregistered and freed calls its return handler (`ftrace/no-fgraph-ops-use-after-free`).
    */
   readonly fgraphReturn?: 'fgraph-array' | 'ret-stack-ops';
+  /**
+   * How the owner of a direct trampoline frees it (`bpfTrampImagePut`, bpf_tramp_image_put).
+   * `'rcu-tasks'` (default, upstream): after an RCU-tasks grace period, so a task preempted
+   * inside the image has left it. `'immediate'` is the unsafe variant: freed as soon as no
+   * site calls it, and a task still on it resumes on freed code
+   * (`ftrace/no-trampoline-use-after-free`).
+   */
+  readonly directImagePut?: 'rcu-tasks' | 'immediate';
 }
 
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
@@ -141,6 +149,7 @@ export const resolveOptions: (options: unknown) => ResolvedFtraceOptions = plugi
   cpuSync: option.oneOf<ResolvedFtraceOptions['cpuSync']>('tasks-rude', ['tasks-rude', 'rcu-sched']),
   recursionGuard: option.oneOf<ResolvedFtraceOptions['recursionGuard']>('per-context', ['per-context', 'per-task']),
   fgraphReturn: option.oneOf<ResolvedFtraceOptions['fgraphReturn']>('fgraph-array', ['fgraph-array', 'ret-stack-ops']),
+  directImagePut: option.oneOf<ResolvedFtraceOptions['directImagePut']>('rcu-tasks', ['rcu-tasks', 'immediate']),
 });
 
 export function checkNames(where: string, what: string, v: unknown): readonly string[] {
@@ -185,9 +194,10 @@ export function checkOps(where: string, ops: unknown): asserts ops is FtraceOps 
 
 /** The resolved options as `kernel/plugin-registered` records them: those added later only when set, so existing logs and digests stay as they were. */
 export function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, ...rest } = o;
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, directImagePut, ...rest } = o;
   return {
     ...rest,
+    ...(directImagePut !== 'rcu-tasks' ? { directImagePut } : {}),
     ...(fgraphReturn !== 'fgraph-array' ? { fgraphReturn } : {}),
     ...(traceTick ? { traceTick } : {}),
     ...(recursionGuard !== 'per-context' ? { recursionGuard } : {}),
@@ -220,4 +230,38 @@ export function checkGraphOps(where: string, gops: unknown): asserts gops is Fgr
   }
   checkNames(where, 'gops.filter', o['filter']);
   if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('gops.label must be a string');
+}
+
+const DIRECT_KEYS: ReadonlyArray<keyof FtraceDirectOps> = ['filter', 'flags', 'label'];
+
+/** Validates a direct ops object (host misuse throws INVALID_OPTION). */
+export function checkDirectOps(where: string, ops: unknown): asserts ops is FtraceDirectOps {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
+  };
+  if (typeof ops !== 'object' || ops === null) bad('ops must be an object { filter, flags?, label? }');
+  const o = ops as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(DIRECT_KEYS as readonly string[]).includes(key))
+      bad(`unknown direct ops field ${JSON.stringify(key)} (known: ${DIRECT_KEYS.join(', ')}; ftrace sets a direct ops' func, call_direct_funcs, itself)`);
+  }
+  if (o['filter'] === undefined) bad('ops.filter is required: a direct ops names the functions whose sites call the direct trampoline');
+  checkNames(where, 'ops.filter', o['filter']);
+  const flags = o['flags'];
+  if (flags !== undefined && (!Array.isArray(flags) || !flags.every((f) => f === 'DYNAMIC')))
+    bad(`ops.flags may only be ['DYNAMIC'] (ftrace sets DIRECT and SAVE_REGS), got ${describe(flags)}`);
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('ops.label must be a string');
+}
+
+/** Validates a direct trampoline object (host misuse throws INVALID_OPTION). */
+export function checkDirectTrampoline(where: string, tramp: unknown): asserts tramp is FtraceDirectTrampoline {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
+  };
+  if (typeof tramp !== 'object' || tramp === null) bad('the direct trampoline must be an object { func, label? }');
+  const o = tramp as Record<string, unknown>;
+  // Other fields are the owner's (an image carries its own bookkeeping): ftrace reads func and label.
+  if (typeof o['func'] !== 'function') bad("the direct trampoline's func must be a function (ip, parentIp) => void");
+  if (isGeneratorFunction(o['func'])) bad("the direct trampoline's func is a generator function; it is called synchronously, so its body would never run");
+  if (o['label'] !== undefined && typeof o['label'] !== 'string') bad("the direct trampoline's label must be a string");
 }

@@ -1,13 +1,15 @@
 import { definePlugin, type PluginContext, type TracelabPlugin } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
-import type { FtraceApi, FtraceState, ResolvedFtraceOptions } from '../events.js';
+import type { FtraceApi, FtraceOps, FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceGraphExitTask, registerFtraceGraph, unregisterFtraceGraph } from '../fgraph.js';
+import { bpfTrampImagePut } from '../bpf-trampoline.js';
 import { ftraceSetFilter, registerFtraceFunction, unregisterFtraceFunction } from '../ftrace.js';
+import { modifyFtraceDirect, registerFtraceDirect, unregisterFtraceDirect } from '../ftrace-direct.js';
 import { defaultIdleHook } from '../idle.js';
 import { updateProcessTimesHook } from '../timer.js';
 import { FTRACE_VERSION, TICK_FUNCTION } from './constants.js';
 import { registerInvariants } from './invariants.js';
-import { checkGraphOps, checkNames, checkOps, recordedOptions, resolveOptions, type FtraceOptions } from './options.js';
+import { checkDirectOps, checkDirectTrampoline, checkGraphOps, checkNames, checkOps, recordedOptions, resolveOptions, type FtraceOptions } from './options.js';
 import { registerFgraphReducers, registerReducers } from './reducers.js';
 import { IDLE_FUNCTIONS } from './registry.js';
 import { FtraceRuntime } from './runtime.js';
@@ -65,6 +67,7 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     ft.traceFunction = null;
     ft.traceOp = null;
     ft.trampHandlers.clear();
+    ft.directTmpOps = null;
     ft.fgraph.reset();
     resetChecks();
   });
@@ -90,11 +93,29 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
       checkGraphOps('unregisterFtraceGraph', gops);
       return unregisterFtraceGraph(ft, gops);
     },
+    registerFtraceDirect: (ops, tramp) => {
+      checkDirectOps('registerFtraceDirect', ops);
+      checkDirectTrampoline('registerFtraceDirect', tramp);
+      return registerFtraceDirect(ft, ops, tramp);
+    },
+    unregisterFtraceDirect: (ops) => {
+      checkDirectOps('unregisterFtraceDirect', ops);
+      return unregisterFtraceDirect(ft, ops);
+    },
+    modifyFtraceDirect: (ops, tramp) => {
+      checkDirectOps('modifyFtraceDirect', ops);
+      checkDirectTrampoline('modifyFtraceDirect', tramp);
+      return modifyFtraceDirect(ft, ops, tramp);
+    },
+    bpfTrampImagePut: (tramp) => {
+      checkDirectTrampoline('bpfTrampImagePut', tramp);
+      return bpfTrampImagePut(ft, tramp);
+    },
     site: (name) => {
       if (!reg.sites.has(name) && ctx.state().functions[name] === undefined) return undefined;
       return reg.site(name);
     },
-    opsId: (ops) => reg.byOps.get(ops)?.id,
+    opsId: (ops) => reg.byOps.get(ops as FtraceOps)?.id,
     record: (name) => ctx.slice().records[name],
   };
 }

@@ -46,16 +46,32 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   });
   ctx.on('ftrace/rec', (f, e) => {
     const r = f.records[e.ip];
-    if (r === undefined) f.records[e.ip] = { refcount: e.refcount, tramp: e.tramp, target: 'nop' };
+    if (r === undefined) f.records[e.ip] = { refcount: e.refcount, tramp: e.tramp, target: 'nop', ...(e.direct === true ? { direct: true } : {}) };
     else {
       r.refcount = e.refcount;
       r.tramp = e.tramp;
+      if (e.direct === true) r.direct = true;
+      else delete r.direct;
     }
   });
   ctx.on('ftrace/site-patched', (f, e) => {
     const r = f.records[e.ip];
-    if (r === undefined) f.records[e.ip] = { refcount: 0, tramp: null, target: e.to };
-    else r.target = e.to;
+    if (r === undefined) f.records[e.ip] = { refcount: 0, tramp: null, target: e.to, ...(e.directEn === true ? { directEn: true } : {}) };
+    else {
+      r.target = e.to;
+      if (e.directEn === true) r.directEn = true;
+      else delete r.directEn;
+    }
+  });
+  ctx.on('ftrace/direct-tramp', (f, e) => {
+    f.trampolines[e.tramp] = { ops: e.ops, state: 'allocated', direct: true, label: e.label };
+  });
+  ctx.on('ftrace/direct-functions', (f, e) => {
+    const hash = (f.directFunctions ??= {});
+    for (const ip of e.ips) {
+      if (e.tramp === null) delete hash[ip];
+      else hash[ip] = { tramp: e.tramp, ops: e.ops };
+    }
   });
   ctx.declareEvents(['ftrace/tramp-none', 'ftrace/list-call', 'ftrace/callback-fault']);
   ctx.on('ftrace/tramp-alloc', (f, e) => {
@@ -74,7 +90,7 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
     if (op !== undefined && op.trampoline === e.tramp) op.trampoline = null;
     // Freeing memory a task is still executing: that task's next instruction is freed code.
     for (const [task, stack] of Object.entries(f.onTrampoline)) {
-      if (stack.includes(e.tramp)) f.reports.push({ kind: 'freed-in-use', tramp: e.tramp, task });
+      if (stack.includes(e.tramp)) f.reports.push({ kind: 'freed-in-use', tramp: e.tramp, task, ...(t?.direct === true ? { direct: true } : {}) });
     }
   });
   ctx.on('ftrace/tramp-enter', (f, e) => {
@@ -102,7 +118,8 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
   });
   ctx.on('ftrace/use-after-free', (f, e) => {
     const key = taskKey(e.pid, e.cpu);
-    f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at });
+    const direct = f.trampolines[e.tramp]?.direct === true ? { direct: true as const } : {};
+    f.reports.push({ kind: 'use-after-free', tramp: e.tramp, task: key, ip: e.ip, at: e.at, ...direct });
     if (e.at === 'resume') popTrampoline(f, key, e.tramp);
   });
 }

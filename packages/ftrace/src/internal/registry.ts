@@ -1,4 +1,4 @@
-import type { FtraceFunc, FtraceOps, FtraceSite, FtraceTarget } from '../events.js';
+import type { FtraceDirectTrampoline, FtraceFunc, FtraceOps, FtraceSite, FtraceTarget } from '../events.js';
 
 /**
  * The hot side of ftrace: the objects the real fast path reads (ftrace_ops_list, the sites'
@@ -31,6 +31,13 @@ export class OpsRec {
   trampoline: Trampoline | null = null;
   /** Its owner freed it after unregister returned (DYNAMIC ops, stepped list walk). Written under ftrace_lock's release by the unregistering path. */
   freedByOwner = false;
+  /**
+   * ops->direct_call of a direct ops (FTRACE_OPS_FL_DIRECT): the direct trampoline its
+   * call_direct_funcs makes the caller return into; null for any other ops. guarded by:
+   * direct_mutex and ftrace_lock (modifyFtraceDirect stores it, WRITE_ONCE); read lock-free by
+   * the list function.
+   */
+  directCall: Trampoline | null = null;
   readonly func: FtraceFunc;
 
   constructor(
@@ -38,6 +45,10 @@ export class OpsRec {
     readonly ops: FtraceOps,
     readonly label: string,
     readonly dynamic: boolean,
+    /** A direct ops (register_ftrace_direct's, or modify's temporary ops): never given an allocated trampoline. */
+    readonly direct = false,
+    /** FTRACE_OPS_FL_STUB: on the list and counted in the records, but the list function skips it (modify's temporary ops). */
+    readonly stub = false,
   ) {
     this.func = ops.func;
   }
@@ -67,14 +78,33 @@ export class Trampoline {
   freed = false;
   readonly func: FtraceFunc;
   readonly arg: FtraceOps;
+  /**
+   * A direct trampoline (a caller's image, register_ftrace_direct's `addr`): a site patched to
+   * it calls `image.func` (the fast path calls it with the image as the arg). null for a
+   * trampoline ftrace allocated for `ops`.
+   */
+  readonly image: FtraceDirectTrampoline | null;
 
   constructor(
     readonly id: number,
+    /** The ops it belongs to; for a direct trampoline, the direct ops that first used it. */
     readonly ops: OpsRec,
+    image: FtraceDirectTrampoline | null = null,
   ) {
-    this.func = ops.func;
-    this.arg = ops.ops;
+    this.image = image;
+    if (image === null) {
+      this.func = ops.func;
+      this.arg = ops.ops;
+    } else {
+      this.func = directDispatch as unknown as FtraceFunc;
+      this.arg = image as unknown as FtraceOps;
+    }
   }
+}
+
+/** A site patched to a direct trampoline: the fast path calls the image's code. */
+function directDispatch(ip: string, parentIp: string, image: FtraceDirectTrampoline): void {
+  image.func(ip, parentIp);
 }
 
 /** What a site calls: (ip, parentIp, arg) with the arg the target needs. */
@@ -103,6 +133,10 @@ export class Site implements FtraceSite {
   refcount = 0;
   /** FTRACE_FL_TRAMP: the trampoline this record may call (refcount 1, its ops has one). */
   tramp: Trampoline | null = null;
+  /** FTRACE_FL_DIRECT: a registered direct ops traces this ip. guarded by: ftrace_lock. */
+  direct = false;
+  /** FTRACE_FL_DIRECT_EN: the site is patched to its direct trampoline (set by patchSite). guarded by: ftrace_lock. */
+  directEn = false;
   targetRef: 'nop' | 'list' | Trampoline = 'nop';
   /** The graph caller is enabled here (some registered fgraph ops traces this ip). guarded by: ftrace_lock. */
   graph = false;
@@ -120,8 +154,8 @@ export class Site implements FtraceSite {
     (this.dispatch as (ip: string, parentIp: string, arg: unknown) => void)(this.ip, parentIp, this.arg);
   }
 
-  get target(): 'nop' | 'list' | 'trampoline' {
-    return typeof this.targetRef === 'string' ? this.targetRef : 'trampoline';
+  get target(): 'nop' | 'list' | 'trampoline' | 'direct' {
+    return typeof this.targetRef === 'string' ? this.targetRef : this.targetRef.image !== null ? 'direct' : 'trampoline';
   }
 
   get trampoline(): number | null {
@@ -158,6 +192,14 @@ export class Registry {
   readonly byOps = new Map<FtraceOps, OpsRec>();
   readonly opsById = new Map<number, OpsRec>();
   readonly trampolines = new Map<number, Trampoline>();
+  /** The direct trampolines ftrace has seen, by the caller's object. guarded by: direct_mutex. */
+  readonly images = new Map<FtraceDirectTrampoline, Trampoline>();
+  /**
+   * direct_functions: ip -> the direct trampoline its site jumps to (ftrace_find_rec_direct).
+   * guarded by: direct_mutex, and ftrace_lock where modify changes an entry; read lock-free
+   * by ftrace_get_addr_new under ftrace_lock.
+   */
+  readonly directFunctions = new Map<string, Trampoline>();
   /**
    * Sites whose refcount, TRAMP or target changed since the `ftrace/site-target` invariant last
    * looked (it re-checks only these against the state, and clears the set). guarded by: ftrace_lock.
@@ -175,13 +217,24 @@ export class Registry {
     const sites = [...this.sites].map(([ip, site]) => ({
       ip,
       site,
-      fields: { refcount: site.refcount, tramp: site.tramp, targetRef: site.targetRef, graph: site.graph, dispatch: site.dispatch, arg: site.arg },
+      fields: {
+        refcount: site.refcount,
+        tramp: site.tramp,
+        direct: site.direct,
+        directEn: site.directEn,
+        targetRef: site.targetRef,
+        graph: site.graph,
+        dispatch: site.dispatch,
+        arg: site.arg,
+      },
     }));
     const list = this.list;
     const synced = [...this.synced];
     const byOps = [...this.byOps];
     const opsById = [...this.opsById];
     const trampolines = [...this.trampolines];
+    const images = [...this.images];
+    const directFunctions = [...this.directFunctions];
     const nextOps = this.nextOpsId;
     const nextTramp = this.nextTrampId;
     return () => {
@@ -201,6 +254,10 @@ export class Registry {
       for (const [k, v] of opsById) this.opsById.set(k, v);
       this.trampolines.clear();
       for (const [k, v] of trampolines) this.trampolines.set(k, v);
+      this.images.clear();
+      for (const [k, v] of images) this.images.set(k, v);
+      this.directFunctions.clear();
+      for (const [k, v] of directFunctions) this.directFunctions.set(k, v);
       this.dirty.clear();
       this.nextOpsId = nextOps;
       this.nextTrampId = nextTramp;

@@ -40,6 +40,11 @@ export class FtraceRuntime {
    * patched to it). guarded by: ftrace_lock (written by patchSite); cleared by kernel.reset.
    */
   readonly trampHandlers = new Map<Trampoline, McountHandler>();
+  /**
+   * __modify_ftrace_direct's static tmp_ops, made at the first modify. guarded by: direct_mutex;
+   * cleared by kernel.reset.
+   */
+  directTmpOps: OpsRec | null = null;
   /** The mcount handler of every site that calls ftrace_caller. Immutable. */
   readonly listHandler: McountHandler;
 
