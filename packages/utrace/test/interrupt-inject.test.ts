@@ -27,6 +27,8 @@ import {
   UTRACE_SIGNAL_TERM,
   UTRACE_SIGNAL_TSTP,
   UTRACE_STOP,
+  ptraceAttach,
+  ptraceCont,
   utrace,
   utraceSignalAction,
   type UtraceEngineOps,
@@ -285,5 +287,19 @@ describe("SEMANTICS.md 3: the no-signal pass after UTRACE_INTERRUPT acts on the 
     expect(oops[0]!.message).toContain(`pid ${pid}`);
     expect(oops[0]!.message).toContain('1.5');
     expect(eventsOf(k, 'signal/deliver')).toEqual([]);
+  });
+
+  test('PTRACE_CONT(sig) on a tracee not in a signal stop injects sig through this pass (the ptrace engine writes info.signo): the tracee dies of SIGUSR1', () => {
+    const k = kernelWith({ plugins: [utrace()], seed: 1 });
+    const pid = k.spawn(napper, { comm: 'napper' });
+    const u = k.api.utrace;
+    const e = call(k, ptraceAttach(u, pid));
+    if (typeof e === 'number') throw new Error(`ptraceAttach: ${e}`);
+    k.run({ until: (s) => intMapGet(s.tasks, pid)?.waitingOn === 'timer' });
+    expect(call(k, ptraceCont(u, pid, e, SIGUSR1))).toBe(0);
+    expectClean(k, k.run());
+    expect(delivered(k, pid)).toEqual([expect.objectContaining({ sig: SIGUSR1, action: 'terminate', injected: true })]);
+    expect(exitCode(k, pid)).toBe(128 + SIGUSR1);
+    expect(e.data.stops).toBe(0);
   });
 });
