@@ -82,6 +82,7 @@ export type CoreErrorCode =
   | 'UNKNOWN_EVENT_TYPE'
   | 'INVALID_EVENT'
   | 'KERNEL_BUG'
+  | 'HOOK_RESULT_INVALID'
   | 'INVARIANT_VIOLATED'
   | 'CALL_DID_NOT_RETURN'
   /** `run` or `call` from inside a run (a subscriber, a hook calling the host API). */

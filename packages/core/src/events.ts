@@ -115,7 +115,8 @@ export interface CoreEventMap {
   'rcu/callback-invoked': { id: number; label: string };
 
   'signal/generate': { pid: number; sig: number; from: number };
-  'signal/deliver': { pid: number; sig: number; action: 'ignore' | 'terminate' | 'stop' | 'continue' };
+  /** `injected`: a forced pass's signal (a `signal` handler's SignalInjection), never queued: the queue is left as it is. */
+  'signal/deliver': { pid: number; sig: number; action: 'ignore' | 'terminate' | 'stop' | 'continue'; injected?: true };
 
   'module/loaded': { name: string; data: Record<string, unknown> };
   'module/going': { name: string };

@@ -100,6 +100,7 @@ export type {
   PluginContext,
   PluginStack,
   SignalAction,
+  SignalInjection,
   SyscallEntryAction,
   SyscallBody,
   TapOptions,

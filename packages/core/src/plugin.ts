@@ -48,7 +48,8 @@ export interface HookArgs {
   syscallExit: { readonly pid: number; readonly name: string; readonly ret: number };
   /**
    * A signal about to be delivered; a handler may return the disposition to apply. `sig: 0`: no
-   * signal, the path was forced by TIF_SIGPENDING (the handler's return is ignored).
+   * signal, the path was forced by TIF_SIGPENDING; a disposition returned then is ignored, but a
+   * {@link SignalInjection} is acted on (utrace_get_signal's signal an engine chose in its pass).
    */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
@@ -95,7 +96,7 @@ export type HookName = keyof HookArgs & string;
  * hook order wins.
  */
 export interface HookResults {
-  signal: SignalAction | undefined;
+  signal: SignalAction | SignalInjection | undefined;
   syscallEntry: SyscallEntryAction | undefined;
   exit: number | undefined;
 }
@@ -106,6 +107,18 @@ export type SyscallEntryAction = 'abort';
  * (get_signal's loop), after a preemption point.
  */
 export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue' | 'hold';
+/**
+ * A `signal` handler's answer to a forced pass (`sig: 0`, nothing dequeued): act on signal `sig`
+ * with `action` as if it had been dequeued, without touching the queue. utrace_get_signal's
+ * no-signal pass gives one when an engine injects a signal (writes `info.si_signo`) or returns a
+ * TERM/CORE/STOP/TSTP action (a representative signal, reported as `si_signo`, which may be 0).
+ * `sig` is an integer 0..64; 'terminate' exits with 128 + sig, 'stop' is a job-control stop.
+ * Anything else throws `HOOK_RESULT_INVALID`. Returned for a real signal, it is ignored.
+ */
+export interface SignalInjection {
+  readonly sig: number;
+  readonly action: Exclude<SignalAction, 'hold'>;
+}
 export type HookResult<H extends HookName> = H extends keyof HookResults ? HookResults[H] : void;
 
 /**

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, definePlugin, emit, getState, intMapGet, SIGUSR1, TIF_SIGPENDING, type Kernel, type SignalAction } from '@tracelab/core';
+import {
+  createKernel,
+  definePlugin,
+  emit,
+  getState,
+  intMapGet,
+  SIGCONT,
+  SIGTERM,
+  SIGUSR1,
+  TIF_SIGPENDING,
+  type Kernel,
+  type SignalAction,
+  type SignalInjection,
+} from '@tracelab/core';
 import { expectClean, SEEDS } from './helpers.js';
 
 /**
@@ -175,5 +188,73 @@ describe('TIF_SIGPENDING at fork', () => {
     const dup = k.log.find((e) => e.type === 'fork/dup' && e.child === child)!;
     expect(dup.type === 'fork/dup' && dup.flags.includes(TIF_SIGPENDING)).toBe(false);
     expect(seen).toEqual([{ pid: parentPid, sig: 0 }]);
+  });
+});
+
+describe('a SignalInjection from the forced pass (sig 0)', () => {
+  /** A plugin whose forced-pass answer is `inject`; a queued signal gets `'ignore'`. */
+  function injecting(inject: unknown) {
+    return definePlugin({
+      name: 'injector',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('signal', ({ sig }) => (sig === 0 ? (inject as SignalInjection) : 'ignore'));
+      },
+    });
+  }
+  /** A worker asleep, with SIGUSR1 queued and TIF_SIGPENDING set. */
+  function forced(inject: unknown): { k: Kernel; pid: number } {
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [injecting(inject)] });
+    const pid = k.spawn(function* worker(u) {
+      yield u.sleep(5);
+      yield u.syscall('getpid');
+    });
+    k.run({ until: (s) => intMapGet(s.tasks, pid)?.waitingOn === 'timer' });
+    k.call(
+      (function* () {
+        yield* emit({ type: 'signal/generate', pid, sig: SIGUSR1, from: 0 });
+        yield* emit({ type: 'task/flags', pid, set: [TIF_SIGPENDING], clear: [] });
+      })(),
+    );
+    return { k, pid };
+  }
+
+  it("is acted on without touching the queue: a 'stop' stops the task with SIGUSR1 still queued; SIGCONT ends it, then SIGUSR1 is taken", () => {
+    const { k, pid } = forced({ sig: SIGTERM, action: 'stop' });
+    const r = k.run();
+    expect(r.violations).toEqual([]);
+    expect(k.log.filter((e) => e.type === 'signal/deliver')).toEqual([expect.objectContaining({ pid, sig: SIGTERM, action: 'stop', injected: true })]);
+    expect(intMapGet(k.state.tasks, pid)).toMatchObject({ state: 'stopped', pendingSignals: [SIGUSR1] });
+    k.spawn(function* sender(u) {
+      yield u.kill(pid, SIGCONT);
+    });
+    expectClean(k, k.run());
+    const after = k.log.filter((e) => e.type === 'signal/deliver' && e.pid === pid).slice(1);
+    expect(after[0]).toMatchObject({ sig: SIGUSR1, action: 'ignore' });
+    expect(after[0]).not.toHaveProperty('injected');
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 0 });
+  });
+
+  it("'terminate' exits with 128 + sig, sig 0 included (utrace's stand-in)", () => {
+    const { k, pid } = forced({ sig: 0, action: 'terminate' });
+    expectClean(k, k.run());
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 128 });
+    expect(k.log.some((e) => e.type === 'syscall/exit' && e.pid === pid && e.name === 'getpid')).toBe(false);
+  });
+
+  it('a sig out of 0..64 or an unknown action throws HOOK_RESULT_INVALID naming it: an oops that kills the task, nothing delivered', () => {
+    for (const [bad, what] of [
+      [{ sig: 99, action: 'terminate' }, 'injected sig 99'],
+      [{ sig: 1.5, action: 'terminate' }, 'injected sig 1.5'],
+      [{ sig: SIGUSR1, action: 'hold' }, 'injected action "hold"'],
+    ] as const) {
+      const { k, pid } = forced(bad);
+      k.run();
+      const oops = k.log.filter((e) => e.type === 'kernel/oops');
+      expect(oops).toEqual([expect.objectContaining({ pid, killed: pid, plugin: null })]);
+      expect(oops[0]!.type === 'kernel/oops' && oops[0]!.message).toContain(`signal hook (sig 0, pid ${pid}): ${what}`);
+      expect(k.log.some((e) => e.type === 'signal/deliver')).toBe(false);
+    }
   });
 });

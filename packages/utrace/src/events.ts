@@ -16,9 +16,14 @@ export interface UtraceSigInfo {
   signo: number;
 }
 
-/** k_sigaction: the disposition the core would apply ('terminate', 'stop', 'ignore', 'continue'). */
+/**
+ * k_sigaction: the disposition the core would apply ('terminate', 'stop', 'ignore', 'continue'),
+ * or 'default' (SIG_DFL: the default of whatever signal is acted on). A signal's own pass starts
+ * `returnKa` at its default disposition; INTERRUPT's no-signal pass starts it at 'default'
+ * (upstream's zeroed return_ka).
+ */
 export interface UtraceSigAction {
-  handler: 'ignore' | 'terminate' | 'stop' | 'continue';
+  handler: 'default' | 'ignore' | 'terminate' | 'stop' | 'continue';
 }
 
 /**
@@ -224,6 +229,10 @@ export interface UtraceApi {
 }
 
 declare module '@tracelab/core' {
+  interface TracelabErrorCodes {
+    /** An engine left a non-integer `info.signo`, or one out of 0..64, for the no-signal pass to act on. */
+    UTRACE_SIGINFO_INVALID: true;
+  }
   interface EventMap {
     /** A new engine on `pid`'s attaching list, with one reference for the caller `by`. */
     'utrace/engine-attached': { engine: number; pid: number; ops: string; by: number };

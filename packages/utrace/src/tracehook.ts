@@ -5,7 +5,7 @@
  * syscall hooks are not even called for a task without TIF_SYSCALL_TRACE (the core's slow-path
  * flag test filters them). internal/hooks.ts taps each on the core hook it stands for.
  */
-import { SIGKILL, emit, getState, intMapGet, type HookArgs, type KPath, type SignalAction } from '@tracelab/core';
+import { SIGKILL, emit, getState, intMapGet, type HookArgs, type KPath, type SignalAction, type SignalInjection } from '@tracelab/core';
 import {
   CLONE_VFORK,
   TIF_NOTIFY_RESUME,
@@ -115,13 +115,11 @@ export function* utraceReleaseTask(ut: Utrace, { pid, by }: HookArgs['release'])
 
 /**
  * tracehook_get_signal: utrace_get_signal for a traced task (SIGKILL is never reported). `sig` 0:
- * the core's signal path forced by TIF_SIGPENDING with nothing queued (UTRACE_INTERRUPT).
+ * the core's signal path forced by TIF_SIGPENDING with nothing queued (UTRACE_INTERRUPT); the
+ * signal the engines chose there, if any, comes back as a SignalInjection.
  */
-export function* tracehookGetSignal(ut: Utrace, { pid, sig }: HookArgs['signal']): KPath<SignalAction | undefined> {
-  if (sig === 0) {
-    if (taskU(yield* getState(), pid) !== undefined) yield* utraceGetSignalForced(ut, pid);
-    return undefined;
-  }
+export function* tracehookGetSignal(ut: Utrace, { pid, sig }: HookArgs['signal']): KPath<SignalAction | SignalInjection | undefined> {
+  if (sig === 0) return taskU(yield* getState(), pid) !== undefined ? yield* utraceGetSignalForced(ut, pid) : undefined;
   const flags = yield* taskUtraceFlags(pid);
   if (flags === 0 || sig === SIGKILL) return undefined;
   return yield* utraceGetSignal(ut, pid, sig, flags);

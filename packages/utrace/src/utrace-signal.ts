@@ -4,7 +4,24 @@
  * reduced to what the core's signal path offers: one pending signal at a time, a disposition
  * to return.
  */
-import { SIGKILL, TIF_SIGPENDING, emit, getState, intMapGet, isKPath, spinLock, spinUnlock, type KPath, type SignalAction } from '@tracelab/core';
+import {
+  SIGKILL,
+  SIGSTOP,
+  SIGTERM,
+  SIGTRAP,
+  SIGTSTP,
+  TIF_SIGPENDING,
+  TracelabError,
+  emit,
+  getState,
+  intMapGet,
+  isKPath,
+  spinLock,
+  spinUnlock,
+  type KPath,
+  type SignalAction,
+  type SignalInjection,
+} from '@tracelab/core';
 import {
   CLD_CONTINUED,
   CLD_STOPPED,
@@ -31,7 +48,7 @@ import {
   UTRACE_SIGNAL_TSTP,
   UTRACE_STOP,
 } from './constants.js';
-import type { UtraceSigAction } from './events.js';
+import type { UtraceSigAction, UtraceSigInfo } from './events.js';
 import { regsOf, taskU, utraceLock, type Utrace } from './internal/state.js';
 import {
   finishReport,
@@ -51,6 +68,7 @@ const IGNORED_BY_DEFAULT = new Set([17, 23, 28]); // SIGCHLD, SIGURG, SIGWINCH
 const STOP_SIGNALS = new Set([19, 20, 21, 22]); // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
 const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]); // SIGQUIT ... SIGSYS
 const SIGCONT = 18;
+const SIGQUIT = 3;
 
 /** The core's default disposition of a signal (what it does when no handler overrides it). */
 export function defaultDisposition(sig: number): Exclude<SignalAction, 'hold'> {
@@ -91,7 +109,7 @@ function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction)
     case UTRACE_SIGNAL_TSTP:
       return 'stop';
     case UTRACE_SIGNAL_DELIVER:
-      return returnKa.handler === defaultDisposition(signo) ? defaultDisposition(signo) : returnKa.handler;
+      return returnKa.handler === 'default' ? defaultDisposition(signo) : returnKa.handler;
     default:
       return defaultDisposition(signo);
   }
@@ -152,12 +170,16 @@ export function* utraceGetSignal(ut: Utrace, pid: number, sig: number, flags: nu
   const dflt = defaultDisposition(sig);
   const { event } = signalEvent(sig, dflt);
   const decided = (flags & (event | UTRACE_EVENT_QUIESCE)) !== 0 ? yield* reportSignal(ut, pid, sig, dflt) : undefined;
-  const final = decided ?? dflt;
+  yield* reportJctlFor(ut, pid, decided ?? dflt);
+  return decided;
+}
+
+/** tracehook_notify_jctl from do_signal_stop or a SIGCONT: report_jctl if an engine wants JCTL. */
+function* reportJctlFor(ut: Utrace, pid: number, final: SignalAction): KPath<void> {
   const jctl = final === 'stop' ? CLD_STOPPED : final === 'continue' ? CLD_CONTINUED : 0;
   if (jctl !== 0 && ((taskU(yield* getState(), pid)?.flags ?? 0) & UTRACE_EVENT_JCTL) !== 0) {
     yield* reportEvent(ut, pid, UTRACE_EVENT_JCTL, 'reportJctl', (h, action) => h.ops.reportJctl!(action, h, jctl, 1), true);
   }
-  return decided;
 }
 
 /**
@@ -177,18 +199,26 @@ function tamed(gen: KPath<number | void> | number | void): KPath<number | void> 
   })();
 }
 
+/** What the no-signal pass's engines left for utrace_get_signal to act on (written only by that pass's engines). */
+interface NoSignalPass {
+  readonly info: UtraceSigInfo;
+  readonly returnKa: UtraceSigAction;
+}
+
 /**
  * The UTRACE_SIGNAL_REPORT pass with no signal (utrace_get_signal's explicit report, event 0):
- * each engine that wants QUIESCE gets report_signal with UTRACE_SIGNAL_REPORT | the aggregate,
- * `info.signo` 0 and no original sigaction, or report_quiesce(event 0) if it has no
- * report_signal. An engine holding ENGINE_STOP makes the aggregate STOP, as in every pass here.
+ * each engine that wants QUIESCE gets report_signal with the last signal action | the
+ * aggregate (UTRACE_SIGNAL_REPORT for the first), `info.signo` 0 and no original sigaction, or
+ * report_quiesce(event 0) if it has no report_signal. `info` and `returnKa` (SIG_DFL: 'default')
+ * are one pair for the whole pass, so a later engine sees what an earlier one wrote, as it sees
+ * its signal action. An engine holding ENGINE_STOP makes the aggregate STOP, as in every pass.
  */
-function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<void> {
+function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<NoSignalPass> {
   const cursor: PassCursor = { s: yield* getState() };
   const list = taskU(cursor.s, pid)?.attached ?? [];
   const regs = regsOf(pid, null, {}, null);
-  const info = { signo: 0 };
-  const returnKa: UtraceSigAction = { handler: 'ignore' };
+  const info: UtraceSigInfo = { signo: 0 };
+  const returnKa: UtraceSigAction = { handler: 'default' };
   report.result = UTRACE_SIGNAL_REPORT;
   report.stale = false;
   for (const id of list) {
@@ -210,33 +240,102 @@ function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<void>
       yield* reportCallback(pid, id, 'reportQuiesce', action, report, tamed(ops.reportQuiesce(action, handle, 0)), true, pid, e);
     }
   }
+  return { info, returnKa };
+}
+
+/** `info.signo` as an engine left it, checked: an integer, and (where it is acted on) 0..64. */
+function checkedSigno(pid: number, signo: unknown, where: string, acted: boolean): number {
+  if (typeof signo === 'number' && Number.isInteger(signo) && (!acted || (signo >= 0 && signo <= 64))) return signo;
+  throw new TracelabError('UTRACE_SIGINFO_INVALID', `utrace: pid ${pid}'s no-signal pass left info.signo ${String(signo)} (${where}): want an integer 0..64`, {
+    pid,
+    signo,
+  });
+}
+
+/** The signal utrace_get_signal acts on after the no-signal pass (signr), or null: none (ignored). */
+function signalToActOn(result: number, signo: number, returnKa: UtraceSigAction): { signr: number; handler: boolean } | null {
+  switch (result & UTRACE_SIGNAL_MASK) {
+    // "a representative signal whose default action does it"; si_signo stays what info says.
+    case UTRACE_SIGNAL_TERM:
+      return { signr: SIGTERM, handler: false };
+    case UTRACE_SIGNAL_CORE:
+      return { signr: SIGQUIT, handler: false };
+    case UTRACE_SIGNAL_STOP:
+      return { signr: SIGSTOP, handler: false };
+    case UTRACE_SIGNAL_TSTP:
+      return { signr: SIGTSTP, handler: false };
+    case UTRACE_SIGNAL_DELIVER:
+      // No signal written (si_signo 0), or one that is ignored: nothing to deliver.
+      if (signo === 0) return null;
+      if (returnKa.handler === 'default') return ignoredByDefault(signo) ? null : { signr: signo, handler: false };
+      return returnKa.handler === 'ignore' ? null : { signr: signo, handler: true };
+    default:
+      // IGN, REPORT, HANDLER: nothing to deliver.
+      return null;
+  }
+}
+
+/** sig_kernel_ignore: SIGCONT and the signals ignored by default. */
+function ignoredByDefault(sig: number): boolean {
+  return sig === SIGCONT || IGNORED_BY_DEFAULT.has(sig);
+}
+
+/** push_back_signal (UTRACE_SIGNAL_HOLD): `info`'s signal goes back in the queue; si_signo 0 ("a wise guy") queues nothing. */
+function* pushBackSignal(pid: number, signo: number): KPath<void> {
+  if (signo === 0) return;
+  const sig = checkedSigno(pid, signo, 'held', true);
+  yield* emit({ type: 'signal/generate', pid, sig, from: pid });
 }
 
 /**
  * utrace_get_signal forced by TIF_SIGPENDING with no signal (the core's `signal` hook with
  * sig 0): under the lock, splice the new engines and take utrace->resume. UTRACE_INTERRUPT or
- * REPORT: the UTRACE_SIGNAL_REPORT pass (signalReportPass), then finish_resume_report (STOP
- * stops the task here, before it returns to user mode). Anything weaker was only bookkeeping.
- * No signal comes out of it: an engine's signal action (or a signal it writes into `info`) is
- * not acted on here (docs/utrace.md).
+ * REPORT: the UTRACE_SIGNAL_REPORT pass (signalReportPass), then what the last signal action
+ * says (signalToActOn): IGN/REPORT, or DELIVER with no signal or an ignored one, is
+ * finish_resume_report (STOP stops the task here, before it returns to user mode) and nothing
+ * is delivered; TERM/CORE/STOP/TSTP, or DELIVER of a written signal, is finish_report (a STOP
+ * becomes REPORT) and a SignalInjection for the core: the representative signal's default
+ * action (or DELIVER's returnKa), reported as `info.signo` (0x80 in it: SIGTRAP). HOLD pushes a
+ * written signal back in the queue. Anything weaker than REPORT was only bookkeeping.
  */
-export function* utraceGetSignalForced(ut: Utrace, pid: number): KPath<void> {
+export function* utraceGetSignalForced(ut: Utrace, pid: number): KPath<SignalInjection | undefined> {
   let resume: number;
   yield* spinLock(utraceLock(pid));
   try {
     yield* spliceAttaching(pid);
     const u = taskU(yield* getState(), pid);
-    if (u === undefined) return;
+    if (u === undefined) return undefined;
     resume = u.resume;
     if (resume !== UTRACE_RESUME) yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
   } finally {
     yield* spinUnlock(utraceLock(pid));
   }
   // Only here to process utrace->resume (steps, or a flag with nothing behind it): no callbacks.
-  if (resume > UTRACE_REPORT) return;
+  if (resume > UTRACE_REPORT) return undefined;
   const flags = taskU(yield* getState(), pid)?.flags ?? 0;
-  if ((flags & (UTRACE_EVENT_QUIESCE | ENGINE_STOP)) === 0) return;
+  if ((flags & (UTRACE_EVENT_QUIESCE | ENGINE_STOP)) === 0) return undefined;
   const report = newReport();
-  yield* signalReportPass(ut, pid, report);
-  yield* finishResumeReport(ut, pid, 'SIGNAL_REPORT(0)', report);
+  const { info, returnKa } = yield* signalReportPass(ut, pid, report);
+  const signo = checkedSigno(pid, info.signo, 'after the pass', false);
+  const hold = (report.result & UTRACE_SIGNAL_HOLD) !== 0;
+  const act = signalToActOn(report.result, signo, returnKa);
+  if (act === null) {
+    yield* finishResumeReport(ut, pid, 'SIGNAL_REPORT(0)', report);
+    // A SIGKILL that came meanwhile is taken next, with nothing pushed back.
+    if (hold && intMapGet((yield* getState()).tasks, pid)?.pendingSignals.includes(SIGKILL) !== true) yield* pushBackSignal(pid, signo);
+    return undefined;
+  }
+  // The handler runs: an engine that wanted to stop or step gets another report after it.
+  if (act.handler && report.action !== UTRACE_RESUME) report.action = UTRACE_INTERRUPT;
+  yield* finishReport(ut, pid, 'SIGNAL_REPORT(0)', report, true);
+  if (hold) yield* pushBackSignal(pid, signo);
+  if (act.handler) {
+    const action = returnKa.handler as Exclude<UtraceSigAction['handler'], 'default' | 'ignore'>;
+    return { sig: checkedSigno(pid, act.signr, 'delivered to its handler', true), action };
+  }
+  // "utrace engine left bogus si_signo value": the fatal or stop path reports SIGTRAP instead.
+  const sig = checkedSigno(pid, (signo & 0x80) !== 0 ? SIGTRAP : signo, 'acted on', true);
+  const action = defaultDisposition(act.signr);
+  yield* reportJctlFor(ut, pid, action);
+  return { sig, action };
 }

@@ -19,7 +19,7 @@ import {
   writeUnlockInline,
   type Current,
 } from '../paths.js';
-import type { CorePaths, SignalAction, SyscallBody } from '../plugin.js';
+import type { CorePaths, SignalAction, SignalInjection, SyscallBody } from '../plugin.js';
 import type { Program, UserOp } from '../program.js';
 import { isUserOp, userOps, CLONE_VFORK, MADV_PAGEOUT, SIGCONT, SIGKILL, SIGSEGV, SIGSTOP, TIF_SIGPENDING } from '../program.js';
 import { intMapGet } from '../int-map.js';
@@ -253,13 +253,16 @@ export class CorePathsImpl implements CorePaths {
         // recalc_sigpending: nothing but the forcing set the flag (queued signals are
         // `pendingSignals`). A handler that wants another pass sets it again.
         yield emitCommand({ type: 'task/flags', pid, set: [], clear: [TIF_SIGPENDING] });
-        if (this.rt.hasHandlers('signal')) yield* this.rt.runHook('signal', { pid, sig: 0 }, pid);
+        if (!this.rt.hasHandlers('signal')) continue;
+        const forced = yield* this.rt.runHook('signal', { pid, sig: 0 }, pid);
+        // A disposition for no signal means nothing; a SignalInjection is a signal to act on.
+        if (typeof forced === 'object' && forced !== null) yield* this.actOnSignal(pid, injection(pid, forced), true);
         continue;
       }
       // dequeue_signal: SIGKILL first (a tracer's hold of another signal never keeps it out).
       const sig = t.pendingSignals.length > 1 && t.pendingSignals.includes(SIGKILL) ? SIGKILL : t.pendingSignals[0];
       if (sig === undefined) break;
-      const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | undefined;
+      const verdict = (yield* this.rt.runHook('signal', { pid, sig }, pid)) as SignalAction | SignalInjection | undefined;
       if (verdict === 'hold' && sig !== SIGKILL) {
         // Held (UTRACE_SIGNAL_HOLD): it stays queued, and get_signal's loop takes it again at
         // once, as the kernel's does (an engine that holds without stopping loops here). The
@@ -268,15 +271,20 @@ export class CorePathsImpl implements CorePaths {
         continue;
       }
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
-      const action = sig === SIGKILL ? 'terminate' : verdict === undefined || verdict === 'hold' ? byDefault : verdict;
-      this.emitNow({ type: 'signal/deliver', pid, sig, action });
-      if (action === 'terminate') yield* this.doExit(128 + sig);
-      if (action === 'stop') {
-        yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
-        yield SWITCH;
-      }
+      const action = sig === SIGKILL ? 'terminate' : typeof verdict !== 'string' || verdict === 'hold' ? byDefault : verdict;
+      yield* this.actOnSignal(pid, { sig, action }, false);
     }
     yield* this.rt.runHook('returnToUser', { pid }, pid);
+  }
+
+  /** Delivery: log it, then exit (128 + sig) or stop (job control); ignore and continue go on. */
+  private *actOnSignal(pid: number, { sig, action }: SignalInjection, injected: boolean): KPath<void> {
+    this.emitNow(injected ? { type: 'signal/deliver', pid, sig, action, injected } : { type: 'signal/deliver', pid, sig, action });
+    if (action === 'terminate') yield* this.doExit(128 + sig);
+    if (action === 'stop') {
+      yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
+      yield SWITCH;
+    }
   }
 
   // ---- memory ------------------------------------------------------------------------------
@@ -669,4 +677,25 @@ function describeValue(v: unknown): string {
   } catch {
     return String(v);
   }
+}
+
+const INJECTED_ACTIONS: ReadonlySet<unknown> = new Set(['ignore', 'terminate', 'stop', 'continue']);
+
+/** A forced pass's `signal` hook answer, checked: a SignalInjection, or HOOK_RESULT_INVALID naming what is wrong. */
+function injection(pid: number, r: object): SignalInjection {
+  const { sig, action } = r as Partial<SignalInjection>;
+  if (typeof sig !== 'number' || !Number.isInteger(sig) || sig < 0 || sig > 64) {
+    throw new TracelabError('HOOK_RESULT_INVALID', `signal hook (sig 0, pid ${pid}): injected sig ${String(sig)} is not an integer 0..64`, { pid, sig });
+  }
+  if (!INJECTED_ACTIONS.has(action)) {
+    throw new TracelabError(
+      'HOOK_RESULT_INVALID',
+      `signal hook (sig 0, pid ${pid}): injected action ${JSON.stringify(action)} is not ignore, terminate, stop or continue`,
+      {
+        pid,
+        action,
+      },
+    );
+  }
+  return { sig, action: action! };
 }

@@ -582,6 +582,7 @@ const reducers: CoreReducers = {
     j.set(writable(s, j, old), 'pendingSignals', [...old.pendingSignals, e.sig]);
   },
   'signal/deliver'(s, e, j) {
+    if (e.injected === true) return;
     const t = editTask(s, j, e.pid, e.type);
     j.set(
       t,
