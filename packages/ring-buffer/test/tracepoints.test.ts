@@ -217,3 +217,39 @@ describe('SEMANTICS.md 1(e): func_add failing after syscall_regfunc (upstream fa
     expect(k.log.some((e) => e.type === 'tracepoints/unregfunc')).toBe(false);
   });
 });
+
+describe('SEMANTICS.md 1(d) I1 / 1(e) / 6: the syscall flag walk covers kernel threads (ring-buffer/syscall-flag)', () => {
+  // A kernel thread started before the session, looping; then an event on sys_enter is
+  // enabled (regfunc's walk) and, with `clear`, disabled again (unregfunc's walk).
+  function run(syscallWalk: 'every-thread' | 'skip-kthreads', clear: boolean): { k: Kernel; kworker: number; violations: string[] } {
+    const k = kernelWith({ cpus: 2, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ enableAll: false, syscallWalk })] });
+    const kworker = k.spawnKthread(
+      function* kworkerLoop() {
+        for (let i = 0; i < 200; i++) yield* schedPoint();
+      },
+      { comm: 'kworker/0:1' },
+    );
+    k.spawnKthread(function* lttng() {
+      yield* schedPoint();
+      yield* k.api['ring-buffer'].enableEvent('syscall_entry_read');
+      if (clear) yield* k.api['ring-buffer'].disableEvent('syscall_entry_read');
+    });
+    const r = k.run({ maxSteps: 100_000 });
+    return { k, kworker, violations: r.violations.map((v) => `${v.name}: ${v.message}`) };
+  }
+
+  test('by default the walk sets and clears the flag on a kernel thread too, and I1 holds after every step', () => {
+    for (const clear of [false, true]) {
+      const { k, kworker, violations } = run('every-thread', clear);
+      expect(violations).toEqual([]);
+      const sets = k.log.filter((e) => e.type === 'task/flags' && e.pid === kworker);
+      expect(sets.map((e) => (e.set.length > 0 ? 'set' : 'clear'))).toEqual(clear ? ['set', 'clear'] : ['set']);
+    }
+  });
+
+  test("syscallWalk: 'skip-kthreads' leaves the kernel thread out of the walk: ring-buffer/syscall-flag names it", () => {
+    const { kworker, violations } = run('skip-kthreads', false);
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatch(new RegExp(`^ring-buffer/syscall-flag: pid ${kworker} \\(kworker/0:1, a kernel thread\\) is on the task list without TIF_SYSCALL_TRACEPOINT`));
+  });
+});
