@@ -92,6 +92,7 @@ export type {
   HookArgs,
   HookHandler,
   HookName,
+  ForkStage,
   HookResult,
   InvariantCheck,
   LivenessMonitor,

@@ -307,7 +307,7 @@ describe('the invariants', () => {
 describe('options', () => {
   it('rejects options of the wrong type with INVALID_OPTION', () => {
     expect(() => ktrace({ walk: 'list' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
-    expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be a boolean/);
+    expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be true, false, 'after-link', 'before-link' or 'before-lock'/);
     expect(ktrace().options).toEqual({ forkRecopy: true, walk: 'tasklist', refcountOutsideMutex: false, checks: true });
   });
 
@@ -323,7 +323,7 @@ describe('options', () => {
     expect(typo).toBeInstanceOf(TracelabError);
     expect(typo).toMatchObject({ code: 'INVALID_OPTION', detail: { option: 'forkRecopie' } });
     expect((typo as Error).message).toMatch(/unknown option "forkRecopie"/);
-    expect((typo as Error).message).toMatch(/forkRecopy, walk, refcountOutsideMutex, checks/);
+    expect((typo as Error).message).toMatch(/forkRecopy, walk, rcuView, refcountOutsideMutex, checks/);
     for (const bad of [null, 'rcu', [], 1]) {
       expect(() => ktrace(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ name: 'TracelabError', code: 'INVALID_OPTION' }));
     }
