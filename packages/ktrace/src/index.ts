@@ -63,10 +63,8 @@ export const KTRACE_INVARIANTS = { flag: 'ktrace/flag', refcount: 'ktrace/refcou
 const resolveOptions = pluginOptions('ktrace', {
   // `true` (and its spelling 'after-link') resolves to true, so logs recorded before the
   // placements existed keep their `forkRecopy: true`.
-  forkRecopy: option.custom<boolean | Exclude<KtraceForkRecopy, 'after-link'>>(
-    true,
-    "true, false, 'after-link', 'before-link' or 'before-lock'",
-    (v) => (v === true || v === 'after-link' ? true : v === false || v === 'before-link' || v === 'before-lock' ? v : undefined),
+  forkRecopy: option.custom<boolean | Exclude<KtraceForkRecopy, 'after-link'>>(true, "true, false, 'after-link', 'before-link' or 'before-lock'", (v) =>
+    v === true || v === 'after-link' ? true : v === false || v === 'before-link' || v === 'before-lock' ? v : undefined,
   ),
   walk: option.oneOf<KtraceWalk>('tasklist', ['tasklist', 'rcu']),
   rcuView: option.oneOf<KtraceRcuView>('version', ['version', 'live']),

@@ -250,6 +250,8 @@ describe('SEMANTICS.md 1(d) I1 / 1(e) / 6: the syscall flag walk covers kernel t
   test("syscallWalk: 'skip-kthreads' leaves the kernel thread out of the walk: ring-buffer/syscall-flag names it", () => {
     const { kworker, violations } = run('skip-kthreads', false);
     expect(violations).toHaveLength(1);
-    expect(violations[0]).toMatch(new RegExp(`^ring-buffer/syscall-flag: pid ${kworker} \\(kworker/0:1, a kernel thread\\) is on the task list without TIF_SYSCALL_TRACEPOINT`));
+    expect(violations[0]).toMatch(
+      new RegExp(`^ring-buffer/syscall-flag: pid ${kworker} \\(kworker/0:1, a kernel thread\\) is on the task list without TIF_SYSCALL_TRACEPOINT`),
+    );
   });
 });

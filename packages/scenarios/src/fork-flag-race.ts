@@ -42,13 +42,15 @@ export const forkFlagRace = defineScenario({
     },
     {
       name: 'rcu-walk',
-      description: "walk: 'rcu': the walk is an RCU-sched reader, which excludes no fork, and reads the list as it was when its section began (the stand-in for a weakly ordered machine)",
+      description:
+        "walk: 'rcu': the walk is an RCU-sched reader, which excludes no fork, and reads the list as it was when its section began (the stand-in for a weakly ordered machine)",
       safe: false,
       expect: ['ktrace/flag'],
     },
     {
       name: 'lttng-order',
-      description: "forkRecopy: 'before-link': LTTng's order, the re-copy under the tasklist write lock before the list insertion; safe under the read-lock walk",
+      description:
+        "forkRecopy: 'before-link': LTTng's order, the re-copy under the tasklist write lock before the list insertion; safe under the read-lock walk",
       safe: true,
     },
     {
@@ -59,12 +61,14 @@ export const forkFlagRace = defineScenario({
     },
     {
       name: 'rcu-walk-live',
-      description: "walk: 'rcu', rcuView: 'live', upstream's order (insert, then re-copy): on a sequentially consistent machine no interleaving loses the child (SEMANTICS.md §6)",
+      description:
+        "walk: 'rcu', rcuView: 'live', upstream's order (insert, then re-copy): on a sequentially consistent machine no interleaving loses the child (SEMANTICS.md §6)",
       safe: true,
     },
     {
       name: 'rcu-walk-live-lttng-order',
-      description: "walk: 'rcu', rcuView: 'live', forkRecopy: 'before-link': the race of SEMANTICS.md §1(c) as the thread describes it: the re-copy reads 0, the walker sets the parent and leaves the tail, then the child is inserted",
+      description:
+        "walk: 'rcu', rcuView: 'live', forkRecopy: 'before-link': the race of SEMANTICS.md §1(c) as the thread describes it: the re-copy reads 0, the walker sets the parent and leaves the tail, then the child is inserted",
       safe: false,
       expect: ['ktrace/flag'],
     },

@@ -17,7 +17,7 @@ const s = scenario('fork-flag-race');
 const DFS = { strategy: 'dfs', bound: 3, budget: 10_000, scale: 1 } as const;
 
 describe('fork ordering against the walk (fork-flag-race, one child)', () => {
-  it("RCU walk, live view, upstream order: no interleaving loses the child (the bound-3 DFS tree completes clean)", () => {
+  it('RCU walk, live view, upstream order: no interleaving loses the child (the bound-3 DFS tree completes clean)', () => {
     const r = explore(s, { variant: 'rcu-walk-live', ...DFS });
     expect(r.found).toBe(false);
     expect(r.complete).toBe(true);
