@@ -5,7 +5,7 @@
  * syscall_regfunc / syscall_unregfunc on sys_enter and sys_exit.
  */
 import { describe, expect, test } from 'vitest';
-import { intMapValues, randomStrategy, schedPoint, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { intMapValues, randomStrategy, schedPoint, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
 import { kernelWith } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { TRACEPOINTS_INVARIANTS, tracepoints, type TracepointsOptions } from '@tracelab/tracepoints';
@@ -242,7 +242,7 @@ describe('SEMANTICS.md 1(d) I1 / 1(e) / 6: the syscall flag walk covers kernel t
     for (const clear of [false, true]) {
       const { k, kworker, violations } = run('every-thread', clear);
       expect(violations).toEqual([]);
-      const sets = k.log.filter((e) => e.type === 'task/flags' && e.pid === kworker);
+      const sets = k.log.filter((e): e is KernelEvent<'task/flags'> => e.type === 'task/flags' && e.pid === kworker);
       expect(sets.map((e) => (e.set.length > 0 ? 'set' : 'clear'))).toEqual(clear ? ['set', 'clear'] : ['set']);
     }
   });
