@@ -311,6 +311,15 @@ describe('options', () => {
     expect(ktrace().options).toEqual({ forkRecopy: true, walk: 'tasklist', refcountOutsideMutex: false, checks: true });
   });
 
+  it("records forkRecopy 'after-link' as true and rcuView only when 'live', so logs recorded before these options replay", () => {
+    expect(ktrace({ forkRecopy: 'after-link' }).options).toEqual(ktrace().options);
+    expect(ktrace({ forkRecopy: 'before-link' }).options).toMatchObject({ forkRecopy: 'before-link' });
+    expect(ktrace({ forkRecopy: 'before-lock' }).options).toMatchObject({ forkRecopy: 'before-lock' });
+    expect(ktrace({ walk: 'rcu', rcuView: 'version' }).options).not.toHaveProperty('rcuView');
+    expect(ktrace({ walk: 'rcu', rcuView: 'live' }).options).toMatchObject({ walk: 'rcu', rcuView: 'live' });
+    expect(() => ktrace({ rcuView: 'fresh' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+
   it('rejects unknown option keys and non-object options with INVALID_OPTION', () => {
     const typo = (() => {
       try {
