@@ -88,6 +88,8 @@ export function* syscallExitProbe(st: RingBufferSession, { pid, name, ret }: Hoo
 function* syscallFlagAllTasks(st: RingBufferSession, on: boolean): KPath<void> {
   const skipKthreads = st.opts.syscallWalk === 'skip-kthreads';
   yield* readLock();
+  // The stand-in parent of host-started tasks is the first thread every walk visits.
+  st.initSyscallFlag = on;
   try {
     yield* doEachThread((yield* getState()).tasks, (t) => (skipKthreads && t.kthread ? false : setThreadFlag(t.pid, TIF_SYSCALL_TRACEPOINT, on)), {
       schedPoints: false,
@@ -134,6 +136,7 @@ export function defineSyscallTracepoints(st: RingBufferSession, afterReset = fal
       regfunc: () => syscallRegfunc(st),
       unregfunc: () => syscallUnregfunc(st),
       bootRegfunc: () => {
+        st.initSyscallFlag = true;
         st.sysTracepointRefcount++;
       },
     });
