@@ -92,6 +92,7 @@ export type {
   HookArgs,
   HookHandler,
   HookName,
+  ForkStage,
   HookResult,
   InvariantCheck,
   LivenessMonitor,
@@ -177,7 +178,7 @@ export type { CoreErrorCode, TracelabErrorCode, TracelabErrorCodes } from './err
 export { createPrng, type Prng } from './internal/prng.js';
 export { trackComm } from './comm.js';
 export { option, pluginOptions, type EarlierOptions, type OptionRule, type OptionSpec, type OptionsSchema, type ResolvedOptions } from './options.js';
-export { doEachThread, setThreadFlag, type ThreadWalk } from './threads.js';
+export { doEachThread, setThreadFlag, threadFlagChecker, type ThreadWalk } from './threads.js';
 export { drive, isSchedulingCommand, type DriveOptions } from './drive.js';
 export { gpKthread, invokeCallbackBatch, type CallbackBatch, type CallbackListCounters, type GpKthreadRound, type QueuedCallback } from './callback-batches.js';
 export { priorityIndex, withProbe, type Prioritised } from './probes.js';

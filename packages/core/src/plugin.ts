@@ -16,7 +16,14 @@ export interface PluginApis {}
 export interface HookArgs {
   /**
    * copy_process: `dup` right after dup_task_struct (no lock), `link` under the tasklist write
-   * lock. `cloneFlags` has `CLONE_VFORK` for `u.vfork`.
+   * lock right after the list insertion. `cloneFlags` has `CLONE_VFORK` for `u.vfork`.
+   *
+   * Two more stages run only for handlers that name them (`tap(..., { stage })`), so a stack
+   * that taps neither runs exactly as before they existed: `prelock`, after the preemptible
+   * copy work (copy_mm, copy_files) and before write_lock(tasklist_lock); `prelink`, under
+   * the write lock before the list insertion (LTTng's place for its flag re-copy), followed
+   * by a scheduling point for the rest of the write section before the insertion (the
+   * siglock, the fatal-signal check), during which other CPUs run.
    *
    * `parent` is 0 for a task the host started (`kernel.spawn`, `spawnKthread`, `call`) or kernel
    * code started (`kthreadRun`): the model has no init or kthreadd to fork it, so the child runs
@@ -24,7 +31,7 @@ export interface HookArgs {
    * that copies per-task state from the parent gives such a child what a task on the list has
    * now (the kernel's child of init or kthreadd, which every walk visits first, would).
    */
-  fork: { readonly stage: 'dup' | 'link'; readonly parent: number; readonly child: number; readonly cloneFlags: number };
+  fork: { readonly stage: ForkStage; readonly parent: number; readonly child: number; readonly cloneFlags: number };
   /**
    * tracehook_report_clone: in the parent after copy_process linked the child and dropped the
    * tasklist lock, before the child is woken (it cannot run yet). No lock held: may sleep.
@@ -89,6 +96,12 @@ export interface HookArgs {
 export type HookName = keyof HookArgs & string;
 
 /**
+ * The stages of the `fork` hook, in the order copy_process runs them. A tap without `stage`
+ * runs at `dup` and `link` only; `prelock` and `prelink` run only the taps that name them.
+ */
+export type ForkStage = 'dup' | 'prelock' | 'prelink' | 'link';
+
+/**
  * What a handler may return: a signal disposition; `'abort'` from `syscallEntry` to skip the
  * syscall's body (it returns -ENOSYS); from `exit`, the exit code do_exit goes on with (as a
  * tracer's report_exit changes `*exit_code` in the kernel; an integer, anything else is
@@ -130,8 +143,8 @@ export type HookHandler<H extends HookName> = (args: HookArgs[H]) => KPath<HookR
 export interface TapOptions {
   /** Higher runs first; ties run in registration order (as tracepoint priorities). Default 10. */
   readonly priority?: number;
-  /** fork only: the stage to run at. Default: both. */
-  readonly stage?: 'dup' | 'link';
+  /** fork only: the stage to run at. Default: `dup` and `link` (see `ForkStage`). */
+  readonly stage?: ForkStage;
   /** syscallEntry/syscallExit: the thread flag that sends a task to this handler's slow path. */
   readonly flag?: string;
 }

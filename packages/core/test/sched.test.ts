@@ -18,6 +18,7 @@ import {
   rcuReadLock,
   rcuReadUnlock,
   synchronizeRcu,
+  type HookArgs,
   type KernelEvent,
 } from '@tracelab/core';
 import { SEEDS, points, printks, say, shell, expectClean } from './helpers.js';
@@ -228,6 +229,45 @@ describe('fork', () => {
       }
       expect([...byChild.values()].filter((evs) => evs[0]!.parent === 0).length).toBe(1);
     }
+  });
+
+  it('runs prelock before the write lock and prelink under it, before the insertion, only for taps that name them; other stacks log as before', () => {
+    const seen: Array<{ stage: string; parent: number; child: number; listed: boolean; writer: number | null }> = [];
+    const stages = (all: boolean) =>
+      definePlugin({
+        name: 'probe',
+        version: '1.0.0',
+        core: '^0.1.0',
+        register(ctx) {
+          const record = function* ({ stage, parent, child }: HookArgs['fork']) {
+            const s = yield* getState();
+            const lock = s.locks['tasklist_lock'];
+            const writer = lock !== undefined && lock.kind !== 'mutex' ? lock.writer : null;
+            seen.push({ stage, parent, child, listed: intMapGet(s.tasks, child)?.listed === true, writer });
+          };
+          if (all) for (const stage of ['prelock', 'prelink'] as const) ctx.tap('fork', record, { stage });
+          // A tap with no stage: dup and link only.
+          ctx.tap('fork', record);
+        },
+      });
+    const k = createKernel({ cpus: 2, seed: 3, plugins: [stages(true)] });
+    k.spawn(shell);
+    expectClean(k, k.run());
+    const forked = seen.filter((e) => e.parent !== 0);
+    expect(forked.length).toBeGreaterThan(0);
+    for (const child of new Set(forked.map((e) => e.child))) {
+      const evs = forked.filter((e) => e.child === child);
+      expect(evs.map((e) => e.stage)).toEqual(['dup', 'prelock', 'prelink', 'link']);
+      expect(evs.map((e) => e.listed)).toEqual([false, false, false, true]);
+      expect(evs[1]!.writer).toBe(null);
+      expect(evs[2]!.writer).not.toBe(null);
+    }
+    // The same stack without the named stages logs exactly what a stage-less tap did before.
+    seen.length = 0;
+    const a = createKernel({ cpus: 2, seed: 3, plugins: [stages(false)] });
+    a.spawn(shell);
+    a.run();
+    expect(seen.map((e) => e.stage).filter((x) => x === 'prelock' || x === 'prelink')).toEqual([]);
   });
 });
 

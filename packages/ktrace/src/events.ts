@@ -17,6 +17,22 @@ export type KtraceOp = 'set' | 'clear';
 /** How the walk reaches every thread: under the tasklist read lock, or as an RCU-sched reader. */
 export type KtraceWalk = 'tasklist' | 'rcu';
 
+/**
+ * Where copy_process re-copies the flag from the parent (`KtraceOptions.forkRecopy`):
+ * `'after-link'` (upstream, 4af4206be: under the tasklist write lock, after the list
+ * insertion), `'before-link'` (LTTng's patch: under the write lock, before the insertion),
+ * `'before-lock'` (unsafe: before write_lock), `false` (unsafe: no re-copy).
+ */
+export type KtraceForkRecopy = 'after-link' | 'before-link' | 'before-lock' | false;
+
+/**
+ * What version of the task list the `walk: 'rcu'` reader sees (`KtraceOptions.rcuView`):
+ * `'version'` the list as it was when its read-side section began (the stand-in for a weakly
+ * ordered machine, docs/ktrace.md §2.1), `'live'` the list as it is at each step (a
+ * sequentially consistent machine).
+ */
+export type KtraceRcuView = 'version' | 'live';
+
 /** The plugin's slice, `state.plugins.ktrace`. Every field is written only by reducers. */
 export interface KtraceState {
   /**

@@ -307,8 +307,17 @@ describe('the invariants', () => {
 describe('options', () => {
   it('rejects options of the wrong type with INVALID_OPTION', () => {
     expect(() => ktrace({ walk: 'list' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
-    expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be a boolean/);
+    expect(() => ktrace({ forkRecopy: 'no' as never })).toThrow(/forkRecopy must be true, false, 'after-link', 'before-link' or 'before-lock'/);
     expect(ktrace().options).toEqual({ forkRecopy: true, walk: 'tasklist', refcountOutsideMutex: false, checks: true });
+  });
+
+  it("records forkRecopy 'after-link' as true and rcuView only when 'live', so logs recorded before these options replay", () => {
+    expect(ktrace({ forkRecopy: 'after-link' }).options).toEqual(ktrace().options);
+    expect(ktrace({ forkRecopy: 'before-link' }).options).toMatchObject({ forkRecopy: 'before-link' });
+    expect(ktrace({ forkRecopy: 'before-lock' }).options).toMatchObject({ forkRecopy: 'before-lock' });
+    expect(ktrace({ walk: 'rcu', rcuView: 'version' }).options).not.toHaveProperty('rcuView');
+    expect(ktrace({ walk: 'rcu', rcuView: 'live' }).options).toMatchObject({ walk: 'rcu', rcuView: 'live' });
+    expect(() => ktrace({ rcuView: 'fresh' as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
   it('rejects unknown option keys and non-object options with INVALID_OPTION', () => {
@@ -323,7 +332,7 @@ describe('options', () => {
     expect(typo).toBeInstanceOf(TracelabError);
     expect(typo).toMatchObject({ code: 'INVALID_OPTION', detail: { option: 'forkRecopie' } });
     expect((typo as Error).message).toMatch(/unknown option "forkRecopie"/);
-    expect((typo as Error).message).toMatch(/forkRecopy, walk, refcountOutsideMutex, checks/);
+    expect((typo as Error).message).toMatch(/forkRecopy, walk, rcuView, refcountOutsideMutex, checks/);
     for (const bad of [null, 'rcu', [], 1]) {
       expect(() => ktrace(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ name: 'TracelabError', code: 'INVALID_OPTION' }));
     }

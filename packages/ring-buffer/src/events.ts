@@ -184,7 +184,18 @@ export interface RingBufferOptions {
    * being read (`ring-buffer/packets`). Default true. Refused without `readerSwap`.
    */
   readonly readerSwapExchange?: boolean;
+   * Which threads syscall_regfunc / syscall_unregfunc walk to set or clear
+   * TIF_SYSCALL_TRACEPOINT. Default `'every-thread'`: every thread on the task list, kernel
+   * threads and zombies included, as upstream's for_each_process_thread. `'skip-kthreads'` is
+   * the unsafe variant reverted upstream ("tracing: syscall_regfunc() should not skip kernel
+   * threads"): a kernel thread keeps whatever flag it had (one started while the flag was on
+   * keeps it after the clear), caught by `ring-buffer/syscall-flag` (I1).
+   */
+  readonly syscallWalk?: SyscallWalk;
 }
+
+/** `RingBufferOptions.syscallWalk`. */
+export type SyscallWalk = 'every-thread' | 'skip-kthreads';
 
 /** `RingBufferOptions.flushSwitch`. */
 export type FlushSwitch = 'remote' | 'ipi';
@@ -212,6 +223,7 @@ export interface ResolvedRingBufferOptions {
   readonly traceClock: TraceClock;
   readonly readerSwap: boolean;
   readonly readerSwapExchange: boolean;
+  readonly syscallWalk: SyscallWalk;
 }
 
 /** Per-CPU counters in the slice (written only by reducers). */

@@ -24,6 +24,7 @@ export type {
   EventReservation,
   LostReason,
   OffsetUpdate,
+  SyscallWalk,
   TraceClock,
   RingBufferApi,
   RingBufferCpuState,
@@ -79,6 +80,7 @@ export const RING_BUFFER_INVARIANTS = {
   packets: 'ring-buffer/packets',
   overlap: 'ring-buffer/overlap',
   syscallRefcount: 'ring-buffer/syscall-refcount',
+  syscallFlag: 'ring-buffer/syscall-flag',
 } as const;
 
 /**

@@ -79,14 +79,19 @@ export function* syscallExitProbe(st: RingBufferSession, { pid, name, ret }: Hoo
 }
 
 /**
- * set_all / clear_all: TIF_SYSCALL_TRACEPOINT on (or off) every user thread on the task list,
- * walked under the tasklist read lock (forks linked later copy the current setting at the
- * `link` stage, sched.ts's processFork; host-spawned tasks at their first switch-in).
+ * set_all / clear_all: TIF_SYSCALL_TRACEPOINT on (or off) every thread on the task list,
+ * kernel threads and zombies included (for_each_process_thread), walked under the tasklist
+ * read lock (forks linked later copy the current setting at the `link` stage, sched.ts's
+ * processFork; host-started tasks in their fork tail). With `syscallWalk: 'skip-kthreads'`
+ * (the unsafe variant upstream reverted) kernel threads are passed over and keep their flag.
  */
-function* syscallFlagAllTasks(on: boolean): KPath<void> {
+function* syscallFlagAllTasks(st: RingBufferSession, on: boolean): KPath<void> {
+  const skipKthreads = st.opts.syscallWalk === 'skip-kthreads';
   yield* readLock();
+  // The stand-in parent of host-started tasks is the first thread every walk visits.
+  st.initSyscallFlag = on;
   try {
-    yield* doEachThread((yield* getState()).tasks, (t) => (t.kthread || t.exitState !== null ? false : setThreadFlag(t.pid, TIF_SYSCALL_TRACEPOINT, on)), {
+    yield* doEachThread((yield* getState()).tasks, (t) => (skipKthreads && t.kthread ? false : setThreadFlag(t.pid, TIF_SYSCALL_TRACEPOINT, on)), {
       schedPoints: false,
     });
   } finally {
@@ -96,7 +101,7 @@ function* syscallFlagAllTasks(on: boolean): KPath<void> {
 
 /** syscall_regfunc, run by `tracepoints` under tracepoints_mutex before sys_enter's or sys_exit's first probe: the walk when R was 0, then R++. */
 function* syscallRegfunc(st: RingBufferSession): KPath<number> {
-  if (st.sysTracepointRefcount === 0) yield* syscallFlagAllTasks(true);
+  if (st.sysTracepointRefcount === 0) yield* syscallFlagAllTasks(st, true);
   st.sysTracepointRefcount++;
   return 0;
 }
@@ -104,7 +109,7 @@ function* syscallRegfunc(st: RingBufferSession): KPath<number> {
 /** syscall_unregfunc, after the last probe of sys_enter or sys_exit is gone: R--, and the clearing walk when it reaches 0. */
 function* syscallUnregfunc(st: RingBufferSession): KPath<void> {
   st.sysTracepointRefcount--;
-  if (st.sysTracepointRefcount === 0) yield* syscallFlagAllTasks(false);
+  if (st.sysTracepointRefcount === 0) yield* syscallFlagAllTasks(st, false);
 }
 
 /**
@@ -131,6 +136,7 @@ export function defineSyscallTracepoints(st: RingBufferSession, afterReset = fal
       regfunc: () => syscallRegfunc(st),
       unregfunc: () => syscallUnregfunc(st),
       bootRegfunc: () => {
+        st.initSyscallFlag = true;
         st.sysTracepointRefcount++;
       },
     });

@@ -149,14 +149,16 @@ export function* wakeupHook(st: RingBufferSession, { pid, cpu }: HookArgs['wakeu
 
 /**
  * copy_process, under the tasklist write lock (the fork hook's `link` stage): the child's
- * TIF_SYSCALL_TRACEPOINT from the current setting, then sched_process_fork.
+ * TIF_SYSCALL_TRACEPOINT from its parent's, then sched_process_fork.
  */
 export function* forkHook(st: RingBufferSession, { parent, child }: HookArgs['fork']): KPath<void> {
-  // The child inherits the syscall flag from the current setting, not from dup_task_struct's
-  // copy (a walk may have passed in between).
+  // syscall_tracepoint_update(child): the child's flag := the parent's now, not
+  // dup_task_struct's copy (a walk may have passed in between). Not from R: regfunc walks
+  // before it counts, so a child linked between the walk and R++ would read R = 0 while its
+  // parent was already flagged. Parent 0 (a host-started task): the stand-in parent's flag.
   const s = yield* getState();
   const has = intMapGet(s.tasks, child)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
-  const want = st.sysTracepointRefcount > 0;
+  const want = parent === 0 ? st.initSyscallFlag : intMapGet(s.tasks, parent)?.flags[TIF_SYSCALL_TRACEPOINT] === true;
   if (has !== want) yield* emit({ type: 'task/flags', pid: child, set: want ? [TIF_SYSCALL_TRACEPOINT] : [], clear: want ? [] : [TIF_SYSCALL_TRACEPOINT] });
   // Parent 0: a task the host started, running its own fork tail. No task forked it, so
   // there is no sched_process_fork to record: it enters the trace by the statedump or its

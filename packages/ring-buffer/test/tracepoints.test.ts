@@ -5,7 +5,7 @@
  * syscall_regfunc / syscall_unregfunc on sys_enter and sys_exit.
  */
 import { describe, expect, test } from 'vitest';
-import { intMapValues, randomStrategy, schedPoint, type Kernel, type KPath } from '@tracelab/core';
+import { intMapValues, randomStrategy, schedPoint, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
 import { kernelWith } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { TRACEPOINTS_INVARIANTS, tracepoints, type TracepointsOptions } from '@tracelab/tracepoints';
@@ -159,5 +159,99 @@ describe('SEMANTICS.md 1(b)/(d): the syscall flag through sys_enter / sys_exit a
     expect(r.violations).toEqual([]);
     expect(k.log.some((e) => e.type === 'tracepoints/regfunc')).toBe(false);
     expect(k.log.some((e) => e.type === 'task/flags' && e.set.includes(TIF_SYSCALL_TRACEPOINT))).toBe(true);
+  });
+});
+
+/** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
+function failAllocs(...which: number[]): Strategy {
+  return {
+    name: 'fail-allocs',
+    create: () => {
+      let n = 0;
+      return { choose: (kind) => (kind === 'fault' ? (which.includes(++n) ? 1 : 0) : 0) };
+    },
+  };
+}
+
+describe('SEMANTICS.md 1(e): func_add failing after syscall_regfunc (upstream fad217e16fde)', () => {
+  // Allocation 1: syscall_entry_read's probe array (the event's own registration);
+  // allocation 2: lttng's syscall probe on sys_enter, after syscall_regfunc counted R = 1.
+  function run(tp: TracepointsOptions): { k: Kernel; ret: number; violations: string[] } {
+    const k = kernelWith({
+      cpus: 2,
+      seed: 1,
+      faultInjection: true,
+      strategy: failAllocs(2),
+      plugins: [rcuTasks(), tracepoints(tp), ringBuffer({ enableAll: false })],
+    });
+    k.spawn(
+      function* sleeper(u) {
+        for (let i = 0; i < 50; i++) yield u.compute(1);
+      },
+      { comm: 'u' },
+    );
+    let ret = 1;
+    k.spawnKthread(function* lttng() {
+      ret = yield* k.api['ring-buffer'].enableEvent('syscall_entry_read');
+    });
+    const r = k.run({ maxSteps: 100_000 });
+    return { k, ret, violations: r.violations.map((v) => v.name) };
+  }
+
+  test('by default the failed connection undoes regfunc: R back to 0, the flag cleared again, every invariant holds', () => {
+    const { k, ret, violations } = run({});
+    expect(ret).toBe(0); // the event's own registration succeeded; the syscall probe waits for the next change
+    expect(k.api.tracepoints.enabled('syscall_entry_read')).toBe(true);
+    expect(k.api.tracepoints.enabled('sys_enter')).toBe(false);
+    expect(k.log.filter((e) => e.type === 'tracepoints/regfunc' || e.type === 'tracepoints/unregfunc').map((e) => e.type)).toEqual([
+      'tracepoints/regfunc',
+      'tracepoints/unregfunc',
+    ]);
+    expect(violations).toEqual([]);
+  });
+
+  test('no-regfunc-undo: R stays 1 with no syscall tracepoint on, caught by ring-buffer/syscall-refcount (I2)', () => {
+    const { k, violations } = run({ unsafe: 'no-regfunc-undo' });
+    expect(k.api.tracepoints.enabled('sys_enter')).toBe(false);
+    expect(violations).toEqual([RING_BUFFER_INVARIANTS.syscallRefcount]);
+    expect(k.log.some((e) => e.type === 'tracepoints/unregfunc')).toBe(false);
+  });
+});
+
+describe('SEMANTICS.md 1(d) I1 / 1(e) / 6: the syscall flag walk covers kernel threads (ring-buffer/syscall-flag)', () => {
+  // A kernel thread started before the session, looping; then an event on sys_enter is
+  // enabled (regfunc's walk) and, with `clear`, disabled again (unregfunc's walk).
+  function run(syscallWalk: 'every-thread' | 'skip-kthreads', clear: boolean): { k: Kernel; kworker: number; violations: string[] } {
+    const k = kernelWith({ cpus: 2, seed: 1, plugins: [rcuTasks(), tracepoints(), ringBuffer({ enableAll: false, syscallWalk })] });
+    const kworker = k.spawnKthread(
+      function* kworkerLoop() {
+        for (let i = 0; i < 200; i++) yield* schedPoint();
+      },
+      { comm: 'kworker/0:1' },
+    );
+    k.spawnKthread(function* lttng() {
+      yield* schedPoint();
+      yield* k.api['ring-buffer'].enableEvent('syscall_entry_read');
+      if (clear) yield* k.api['ring-buffer'].disableEvent('syscall_entry_read');
+    });
+    const r = k.run({ maxSteps: 100_000 });
+    return { k, kworker, violations: r.violations.map((v) => `${v.name}: ${v.message}`) };
+  }
+
+  test('by default the walk sets and clears the flag on a kernel thread too, and I1 holds after every step', () => {
+    for (const clear of [false, true]) {
+      const { k, kworker, violations } = run('every-thread', clear);
+      expect(violations).toEqual([]);
+      const sets = k.log.filter((e): e is KernelEvent<'task/flags'> => e.type === 'task/flags' && e.pid === kworker);
+      expect(sets.map((e) => (e.set.length > 0 ? 'set' : 'clear'))).toEqual(clear ? ['set', 'clear'] : ['set']);
+    }
+  });
+
+  test("syscallWalk: 'skip-kthreads' leaves the kernel thread out of the walk: ring-buffer/syscall-flag names it", () => {
+    const { kworker, violations } = run('skip-kthreads', false);
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatch(
+      new RegExp(`^ring-buffer/syscall-flag: pid ${kworker} \\(kworker/0:1, a kernel thread\\) is on the task list without TIF_SYSCALL_TRACEPOINT`),
+    );
   });
 });

@@ -6,6 +6,10 @@ const OPTIONS: Readonly<Record<string, KtraceOptions>> = {
   fixed: {},
   'no-recopy': { forkRecopy: false },
   'rcu-walk': { walk: 'rcu' },
+  'lttng-order': { forkRecopy: 'before-link' },
+  'recopy-before-lock': { forkRecopy: 'before-lock' },
+  'rcu-walk-live': { walk: 'rcu', rcuView: 'live' },
+  'rcu-walk-live-lttng-order': { walk: 'rcu', rcuView: 'live', forkRecopy: 'before-link' },
 };
 
 /** The tracer's control path: wait a tick, then set the flag on every thread and keep it. */
@@ -36,7 +40,38 @@ export const forkFlagRace = defineScenario({
       safe: false,
       expect: ['ktrace/flag'],
     },
-    { name: 'rcu-walk', description: "walk: 'rcu': the walk is an RCU-sched reader, which excludes no fork", safe: false, expect: ['ktrace/flag'] },
+    {
+      name: 'rcu-walk',
+      description:
+        "walk: 'rcu': the walk is an RCU-sched reader, which excludes no fork, and reads the list as it was when its section began (the stand-in for a weakly ordered machine)",
+      safe: false,
+      expect: ['ktrace/flag'],
+    },
+    {
+      name: 'lttng-order',
+      description:
+        "forkRecopy: 'before-link': LTTng's order, the re-copy under the tasklist write lock before the list insertion; safe under the read-lock walk",
+      safe: true,
+    },
+    {
+      name: 'recopy-before-lock',
+      description: "forkRecopy: 'before-lock': the re-copy before write_lock(tasklist_lock): the read-lock walk passes between it and the insertion",
+      safe: false,
+      expect: ['ktrace/flag'],
+    },
+    {
+      name: 'rcu-walk-live',
+      description:
+        "walk: 'rcu', rcuView: 'live', upstream's order (insert, then re-copy): on a sequentially consistent machine no interleaving loses the child (SEMANTICS.md §6)",
+      safe: true,
+    },
+    {
+      name: 'rcu-walk-live-lttng-order',
+      description:
+        "walk: 'rcu', rcuView: 'live', forkRecopy: 'before-link': the race of SEMANTICS.md §1(c) as the thread describes it: the re-copy reads 0, the walker sets the parent and leaves the tail, then the child is inserted",
+      safe: false,
+      expect: ['ktrace/flag'],
+    },
   ],
   plugins: (variant) => [ktrace(OPTIONS[variant] ?? {})],
   setup(kernel, { scale }) {

@@ -55,6 +55,13 @@ export type TracepointsUnsafe =
   | 'free-with-call-rcu'
   /** tp_rcu_cond_sync never waits: neither the 1->0->1 nor the 2->1 wait happens. */
   | 'no-transition-sync'
+  /**
+   * tracepoint_add_func before upstream fad217e16fde ("tracepoint: balance regfunc() on
+   * func_add() failure", 2026): when func_add fails (-ENOMEM) after regfunc ran on the 0->1
+   * transition, it returns without unregfunc, so whatever regfunc counted (the syscall
+   * tracepoints' refcount) leaks.
+   */
+  | 'no-regfunc-undo'
   /** The transition waits are RCU-sched only, also for faultable tracepoints (no Tasks-Trace wait). */
   | 'no-tasks-trace-transition-sync'
   /** tracepoint_synchronize_unregister waits RCU-sched only (no Tasks-Trace grace period). */
@@ -64,6 +71,7 @@ export const UNSAFE_VARIANTS: readonly TracepointsUnsafe[] = [
   'free-immediately',
   'free-with-call-rcu',
   'no-transition-sync',
+  'no-regfunc-undo',
   'no-tasks-trace-transition-sync',
   'synchronize-unregister-rcu-only',
 ];

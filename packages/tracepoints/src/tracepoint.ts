@@ -196,8 +196,20 @@ export function* tracepointAddFunc(env: TracepointEnv, tp: Tracepoint, func: Tra
   // 2. func_add: a new array, stubs purged, the probe before the first strictly lower prio.
   const old = tp.funcs;
   const live = liveFuncs(old);
-  if (live.some((f) => same(f, func, data))) return -EEXIST;
-  if (yield* shouldFailAlloc()) return -ENOMEM;
+  let failed = 0;
+  if (live.some((f) => same(f, func, data))) failed = -EEXIST;
+  else if (yield* shouldFailAlloc()) failed = -ENOMEM;
+  if (failed !== 0) {
+    // func_add failed after regfunc ran for this 0->1 (the key is still off): undo it, as the
+    // 1->0 path does, or regfunc's side effects (the syscall refcount and flag walk) stay
+    // with no probe to justify them. -EEXIST cannot reach here with the key off (no live
+    // probe), so in practice it is -ENOMEM. Upstream fad217e16fde; older trees leak.
+    if (tp.unregfunc !== null && !tp.key && !env.opts.unsafe.includes('no-regfunc-undo')) {
+      yield* callbackPath(tp.unregfunc());
+      yield* emit({ type: 'tracepoints/unregfunc', name: tp.name });
+    }
+    return failed;
+  }
   const entry = env.reg.entry(func, data, prio);
   const { at, entries } = withProbe(live, entry);
   const next = env.reg.newArray(tp.name, entries);

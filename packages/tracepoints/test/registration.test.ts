@@ -179,6 +179,42 @@ describe('registration (SEMANTICS.md 2.2(b))', () => {
     expectClean(k);
   });
 
+  describe('item 7/10: func_add failing after regfunc (SEMANTICS.md 1(e), upstream fad217e16fde)', () => {
+    // Allocation 1 is the first probe's array: it fails, after regfunc already counted.
+    function run(unsafe: boolean): { refcount: number; ret: number; regs: number; unregs: number; k: ReturnType<typeof kernelWith> } {
+      const k = kernelWith(unsafe ? { unsafe: 'no-regfunc-undo' } : {}, { faultInjection: true, strategy: failAllocs(1) });
+      const api = k.api.tracepoints;
+      let refcount = 0;
+      api.defineTracepoint('sys_enter', {
+        regfunc: () => {
+          refcount++;
+          return 0;
+        },
+        unregfunc: () => {
+          refcount--;
+        },
+      });
+      const ret = k.call(api.probeRegister('sys_enter', noop('a'), 1));
+      expect(api.enabled('sys_enter')).toBe(false);
+      expect(api.probes('sys_enter')).toEqual([]);
+      return { refcount, ret, regs: eventsOf(k, 'tracepoints/regfunc').length, unregs: eventsOf(k, 'tracepoints/unregfunc').length, k };
+    }
+
+    it('by default the -ENOMEM path runs unregfunc, so regfunc leaves nothing behind', () => {
+      const r = run(false);
+      expect(r.ret).toBe(-ENOMEM);
+      expect([r.regs, r.unregs, r.refcount]).toEqual([1, 1, 0]);
+      r.k.run();
+      expectClean(r.k);
+    });
+
+    it('no-regfunc-undo returns -ENOMEM with regfunc not undone: the count it took leaks', () => {
+      const r = run(true);
+      expect(r.ret).toBe(-ENOMEM);
+      expect([r.regs, r.unregs, r.refcount]).toEqual([1, 0, 1]);
+    });
+  });
+
   it('item 7: a regfunc may be a kernel path (it sleeps with tracepoints_mutex held)', () => {
     const k = kernelWith();
     const api = k.api.tracepoints;

@@ -505,7 +505,17 @@ export class CorePathsImpl implements CorePaths {
     // copy_mm, copy_files, ...: preemptible, and other CPUs run meanwhile.
     yield POINT;
     yield POINT;
+    // The two named-only stages run (and cost) nothing unless a plugin taps them, so logs of
+    // stacks that do not are what they were before the stages existed.
+    if (this.rt.hasForkStage('prelock')) yield* this.rt.runHook('fork', { stage: 'prelock', parent, child, cloneFlags }, parent);
     yield* writeLock();
+    if (this.rt.hasForkStage('prelink')) {
+      yield* this.rt.runHook('fork', { stage: 'prelink', parent, child, cloneFlags }, parent);
+      // The rest of the write section before list_add_tail_rcu (the parent's siglock, the
+      // fatal-signal and pid-namespace checks): readers that exclude nothing (an RCU walk)
+      // run on other CPUs in between.
+      yield POINT;
+    }
     this.emitNow({ type: 'fork/link', parent, child });
     yield* this.rt.runHook('fork', { stage: 'link', parent, child, cloneFlags }, parent);
     yield* writeUnlock();
@@ -519,13 +529,16 @@ export class CorePathsImpl implements CorePaths {
   /**
    * The first code of a task the host (or `kthreadRun`) started: the model has no init or
    * kthreadd to fork it, so it runs copy_process's hook stages itself, parent 0, and links
-   * itself in between under the tasklist write lock, as a forked child is. Without fork
+   * itself in between under the tasklist write lock, as a forked child is (`prelock` and
+   * `prelink` when tapped, with no scheduling point of their own). Without fork
    * handlers there is nothing to order against: it links at once.
    */
   *hostForkTail(pid: number, kthread: boolean): KPath<void> {
     if (this.rt.hasHandlers('fork')) {
       yield* this.rt.runHook('fork', { stage: 'dup', parent: 0, child: pid, cloneFlags: 0 }, pid);
+      if (this.rt.hasForkStage('prelock')) yield* this.rt.runHook('fork', { stage: 'prelock', parent: 0, child: pid, cloneFlags: 0 }, pid);
       yield* writeLock();
+      if (this.rt.hasForkStage('prelink')) yield* this.rt.runHook('fork', { stage: 'prelink', parent: 0, child: pid, cloneFlags: 0 }, pid);
       this.emitNow({ type: 'task/linked', pid });
       yield* this.rt.runHook('fork', { stage: 'link', parent: 0, child: pid, cloneFlags: 0 }, pid);
       // No preemption point here: the tail adds none of its own to the task's first step, so

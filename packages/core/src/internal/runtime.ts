@@ -2,7 +2,7 @@ import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
 import { intMapGet, intMapNextKey, intMapValues } from '../int-map.js';
 import type { Command, Current, KPath, RcuCallback } from '../paths.js';
-import type { HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
+import type { ForkStage, HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, MmState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
 import type { ChoiceKind } from '../paths.js';
@@ -93,7 +93,7 @@ interface Tap {
   readonly where: string;
   readonly priority: number;
   readonly order: number;
-  readonly stage?: 'dup' | 'link';
+  readonly stage?: ForkStage;
   readonly flag?: string;
 }
 
@@ -503,6 +503,11 @@ export class Runtime {
     if (options.flag !== undefined) this.workFlags.add(options.flag);
   }
 
+  /** Whether some tap names this fork stage (`prelock` and `prelink` run only for those). */
+  hasForkStage(stage: ForkStage): boolean {
+    return this.hooks.get('fork')?.some((t) => t.stage === stage) ?? false;
+  }
+
   hasHandlers(hook: HookName): boolean {
     const list = this.hooks.get(hook);
     return list !== undefined && list.length > 0;
@@ -531,7 +536,7 @@ export class Runtime {
     let result: unknown;
     for (const tap of list) {
       if (this.isDisabled(tap.plugin)) continue;
-      if (tap.stage !== undefined && (args as HookArgs['fork']).stage !== tap.stage) continue;
+      if (tap.stage !== undefined ? (args as HookArgs['fork']).stage !== tap.stage : isNamedOnlyStage((args as Partial<HookArgs['fork']>).stage)) continue;
       if (tap.flag !== undefined) {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
@@ -1427,4 +1432,9 @@ export class Runtime {
     }
     return null;
   }
+}
+
+/** The fork stages that run only the taps naming them (a tap without `stage` skips them). */
+function isNamedOnlyStage(stage: ForkStage | undefined): boolean {
+  return stage === 'prelock' || stage === 'prelink';
 }

@@ -1,4 +1,4 @@
-import { TASKLIST_LOCK, intMapValues, type IntMap, type IntMapNode, type InvariantCheck, type KernelState, type TaskState } from '@tracelab/core';
+import { TASKLIST_LOCK, threadFlagChecker, type InvariantCheck, type KernelState } from '@tracelab/core';
 import { TIF_KERNEL_TRACE } from '../events.js';
 import { ktraceSlice } from './paths.js';
 
@@ -15,64 +15,24 @@ import { ktraceSlice } from './paths.js';
  * - Host-started tasks are no exception: they run the fork hooks themselves (parent 0) and are
  *   listed only in between, under the tasklist write lock.
  *
- * The check is incremental, so a 100,000-thread kernel does not pay a full scan per step:
- * it remembers the last task map it verified (with the same expectation) and, the task map
- * being a persistent trie, looks only at the tasks whose objects changed since. A full scan
- * happens when the expectation changes (once per set/clear, the same order as the walk).
+ * The check is incremental (the core's `threadFlagChecker`), so a 100,000-thread kernel does
+ * not pay a full scan per step: a full scan happens only when the expectation changes (once
+ * per set/clear, the same order as the walk).
  */
 export function flagInvariant(): InvariantCheck {
-  // The last task map verified, under which expectation. Host-side memo, not state.
-  let verifiedTasks: IntMap<TaskState> | null = null;
-  let verifiedWant = false;
+  const disagreeing = threadFlagChecker(TIF_KERNEL_TRACE);
   return (s: KernelState) => {
     const k = ktraceSlice(s);
     if (k.inFlight > 0) return false;
     const tasklist = s.locks[TASKLIST_LOCK];
     if (tasklist !== undefined && tasklist.kind !== 'mutex' && tasklist.writer !== null) return false;
     const want = k.refcount > 0;
-    let bad: TaskState | null = null;
-    if (verifiedTasks !== null && verifiedWant === want && verifiedTasks.depth === s.tasks.depth) {
-      if (verifiedTasks === s.tasks) return false;
-      bad = changedLeaves(verifiedTasks.root, s.tasks.root, s.tasks.depth - 1, want);
-    } else {
-      for (const t of intMapValues(s.tasks)) {
-        if (wrong(t, want)) {
-          bad = t;
-          break;
-        }
-      }
-    }
-    if (bad !== null) {
-      return want
-        ? `pid ${bad.pid} (${bad.comm}) is on the task list without ${TIF_KERNEL_TRACE} while the refcount is ${k.refcount} and no set/clear is in progress`
-        : `pid ${bad.pid} (${bad.comm}) still has ${TIF_KERNEL_TRACE} with the refcount at 0 and no set/clear in progress`;
-    }
-    verifiedTasks = s.tasks;
-    verifiedWant = want;
-    return false;
+    const bad = disagreeing(s.tasks, want);
+    if (bad === null) return false;
+    return want
+      ? `pid ${bad.pid} (${bad.comm}) is on the task list without ${TIF_KERNEL_TRACE} while the refcount is ${k.refcount} and no set/clear is in progress`
+      : `pid ${bad.pid} (${bad.comm}) still has ${TIF_KERNEL_TRACE} with the refcount at 0 and no set/clear in progress`;
   };
-}
-
-/** A live task whose flag disagrees with the refcount. */
-function wrong(t: TaskState, want: boolean): boolean {
-  return t.listed && (t.flags[TIF_KERNEL_TRACE] === true) !== want;
-}
-
-/** The first task in `b` that is not the very same object at the same place in `a` and is wrong. */
-function changedLeaves(a: IntMapNode<TaskState> | null, b: IntMapNode<TaskState>, level: number, want: boolean): TaskState | null {
-  for (let i = 0; i < b.length; i++) {
-    const bc = b[i] ?? null;
-    if (bc === null) continue;
-    const ac = a === null ? null : (a[i] ?? null);
-    if (ac === bc) continue;
-    if (level === 0) {
-      if (wrong(bc as TaskState, want)) return bc as TaskState;
-    } else {
-      const found = changedLeaves(ac as IntMapNode<TaskState> | null, bc as IntMapNode<TaskState>, level - 1, want);
-      if (found !== null) return found;
-    }
-  }
-  return null;
 }
 
 /**

@@ -17,12 +17,12 @@ import {
   type KPath,
   type KernelState,
 } from '@tracelab/core';
-import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, type KtraceOp, type KtraceState, type KtraceWalk } from '../events.js';
+import { KERNEL_TRACE_MUTEX, TIF_KERNEL_TRACE, type KtraceOp, type KtraceRcuView, type KtraceState, type KtraceWalk } from '../events.js';
 
 /** The resolved options the kernel paths follow (see `KtraceOptions` for the meaning of each). */
 export interface PathOptions {
-  readonly forkRecopy: boolean;
   readonly walk: KtraceWalk;
+  readonly rcuView: KtraceRcuView;
   readonly refcountOutsideMutex: boolean;
 }
 
@@ -64,6 +64,10 @@ export function kernelTracePaths(options: PathOptions) {
    *   Weisbecker in the thread); the model gives it exactly that version, the weakest view
    *   RCU allows. A child linked after that version, whose re-copy ran before the walk
    *   reached its parent, is never visited and keeps F=0 for good (SEMANTICS.md 1(c)).
+   *   With `rcuView: 'live'` the reader follows the list as it is at each step instead (a
+   *   sequentially consistent machine): it misses a child only if the child's re-copy ran
+   *   before the walker set the parent and its insertion came after the walker left the tail,
+   *   which needs the re-copy before the insertion (LTTng's order, `forkRecopy: 'before-link'`).
    */
   function* walkAllThreads(op: KtraceOp): KPath<void> {
     const me = yield* current();
@@ -75,7 +79,8 @@ export function kernelTracePaths(options: PathOptions) {
     // version: under the read lock it stays the live list until the unlock.
     const list = (yield* getState()).tasks;
     yield* emit({ type: 'ktrace/walk-start', op, pid: me.pid, via });
-    const { visited, changed } = yield* doEachThread(list, (t) => setThreadFlag(t.pid, TIF_KERNEL_TRACE, set));
+    const live = via === 'rcu' && options.rcuView === 'live';
+    const { visited, changed } = yield* doEachThread(list, (t) => setThreadFlag(t.pid, TIF_KERNEL_TRACE, set), { live });
     yield* emit({ type: 'ktrace/walk-end', op, pid: me.pid, visited, changed });
     if (via === 'rcu') yield* rcuReadUnlock();
     else yield* readUnlock();

@@ -1,5 +1,5 @@
-import { intMapGet, type KernelState, type PluginContext } from '@tracelab/core';
-import { TRACEPOINTS_MUTEX } from '../events.js';
+import { TASKLIST_LOCK, intMapGet, threadFlagChecker, type KernelState, type PluginContext } from '@tracelab/core';
+import { TIF_SYSCALL_TRACEPOINT, TRACEPOINTS_MUTEX } from '../events.js';
 import { SYS_ENTER, SYS_EXIT } from '../lttng_syscalls.js';
 import { CTF_PACKET_LAYOUT } from '@tracelab/formats';
 import type { RingBuffer } from '../buffer.js';
@@ -9,7 +9,7 @@ import type { RingBufferSession } from './session.js';
 /**
  * The ring buffer's invariants (run after every step), in the order the violations report
  * them: `overlap` (with `interrupts`), `delivery`, `commit`, `packets`, `offsets`,
- * `syscall-refcount`.
+ * `syscall-refcount`, `syscall-flag`.
  */
 export function registerInvariants(ctx: PluginContext<RingBufferState>, st: RingBufferSession): void {
   const opts = st.opts;
@@ -35,6 +35,29 @@ export function registerInvariants(ctx: PluginContext<RingBufferState>, st: Ring
   ctx.invariant('ring-buffer/packets', () => st.packetErrors[0] ?? false);
   ctx.invariant('ring-buffer/offsets', () => offsetsCheck(st));
   ctx.invariant('ring-buffer/syscall-refcount', (s) => syscallRefcountCheck(st, s));
+  const disagreeing = threadFlagChecker(TIF_SYSCALL_TRACEPOINT);
+  ctx.invariant('ring-buffer/syscall-flag', (s) => syscallFlagCheck(st, s, disagreeing));
+}
+
+/**
+ * SEMANTICS.md §1(d) I1 for TIF_SYSCALL_TRACEPOINT: when tracepoints_mutex is free (no
+ * regfunc/unregfunc walk half done) and no fork is inside its tasklist write section (between
+ * its link and its re-copy), every thread on the task list, kernel threads and zombies
+ * included, has the flag exactly when R > 0. Incremental over the task trie
+ * (`threadFlagChecker`).
+ */
+function syscallFlagCheck(st: RingBufferSession, s: KernelState, disagreeing: ReturnType<typeof threadFlagChecker>): string | false {
+  const m = s.locks[TRACEPOINTS_MUTEX];
+  if (m !== undefined && m.kind === 'mutex' && m.owner !== null) return false;
+  const tasklist = s.locks[TASKLIST_LOCK];
+  if (tasklist !== undefined && tasklist.kind !== 'mutex' && tasklist.writer !== null) return false;
+  const r = st.sysTracepointRefcount;
+  const bad = disagreeing(s.tasks, r > 0);
+  if (bad === null) return false;
+  const what = `pid ${bad.pid} (${bad.comm}${bad.kthread ? ', a kernel thread' : ''})`;
+  return r > 0
+    ? `${what} is on the task list without ${TIF_SYSCALL_TRACEPOINT} while sys_tracepoint_refcount is ${r}: its syscalls are not traced`
+    : `${what} still has ${TIF_SYSCALL_TRACEPOINT} with sys_tracepoint_refcount at 0`;
 }
 
 /**

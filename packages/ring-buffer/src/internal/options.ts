@@ -1,6 +1,6 @@
 import { option, pluginOptions } from '@tracelab/core';
 import type { RingBufferMode } from '../buffer.js';
-import type { CommitCounters, CopyStrategy, FlushSwitch, OffsetUpdate, ResolvedRingBufferOptions, TraceClock } from '../events.js';
+import type { CommitCounters, CopyStrategy, FlushSwitch, OffsetUpdate, ResolvedRingBufferOptions, SyscallWalk, TraceClock } from '../events.js';
 
 /** A power of two from `min` to 2^30 (a sub-buffer size, a sub-buffer count). */
 function powerOfTwo(fallback: number, min: number) {
@@ -26,6 +26,7 @@ export const resolveOptions: (options: unknown) => ResolvedRingBufferOptions = p
     traceClock: option.oneOf<TraceClock>('nmi-safe', ['nmi-safe', 'ktime-get']),
     readerSwap: option.boolean(false),
     readerSwapExchange: option.boolean(true),
+    syscallWalk: option.oneOf<SyscallWalk>('every-thread', ['every-thread', 'skip-kthreads']),
     interleave: option.boolean(false),
     deliverCas: option.boolean(true),
     reserveReread: option.boolean(true),
@@ -103,6 +104,7 @@ const LATER_DEFAULTS = {
   traceClock: 'nmi-safe',
   readerSwap: false,
   readerSwapExchange: true,
+  syscallWalk: 'every-thread',
 } as const;
 
 /**

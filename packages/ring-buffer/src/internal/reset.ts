@@ -17,7 +17,7 @@ function redefineTracepoints(st: RingBufferSession): void {
  */
 export function resetOnKernelReset(ctx: PluginContext<RingBufferState>, st: RingBufferSession): void {
   const tracepoints = st.byId.length;
-  const { sysTracepointRefcount, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone } = st;
+  const { sysTracepointRefcount, initSyscallFlag, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone } = st;
   const faultsMarked = [...st.faultsDone];
   ctx.onReset(() => {
     for (const tp of st.byId.splice(tracepoints)) st.byName.delete(tp.def.name);
@@ -25,7 +25,7 @@ export function resetOnKernelReset(ctx: PluginContext<RingBufferState>, st: Ring
     // as its own registration left it, with the boot probes re-armed: the tracepoints defined
     // here without boot probes are gone from it, and are defined again, disarmed.
     redefineTracepoints(st);
-    Object.assign(st, { sysTracepointRefcount, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone });
+    Object.assign(st, { sysTracepointRefcount, initSyscallFlag, nextReservation, switchTimerAlive, readTimerAlive, consumerAlive, statedumpDone });
     st.buffers = null;
     for (const s of st.streams) s.length = 0;
     st.inFlight.clear();

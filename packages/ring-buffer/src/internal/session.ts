@@ -104,6 +104,13 @@ export class RingBufferSession {
    * regfunc's boot form at registration, before any step.
    */
   sysTracepointRefcount = 0;
+  /**
+   * TIF_SYSCALL_TRACEPOINT of the stand-in parent (init, kthreadd) of a task started with
+   * parent 0: every walk visits it first, so it takes the walk's value as the walk begins.
+   * Written by syscallFlagAllTasks (under tracepoints_mutex and the tasklist read lock) and by
+   * regfunc's boot form before any step; read by the fork hook under the tasklist write lock.
+   */
+  initSyscallFlag = false;
 
   // ---- the channel and its consumer ----------------------------------------------------------
   /**
