@@ -184,6 +184,7 @@ export interface RingBufferOptions {
    * being read (`ring-buffer/packets`). Default true. Refused without `readerSwap`.
    */
   readonly readerSwapExchange?: boolean;
+  /**
    * Which threads syscall_regfunc / syscall_unregfunc walk to set or clear
    * TIF_SYSCALL_TRACEPOINT. Default `'every-thread'`: every thread on the task list, kernel
    * threads and zombies included, as upstream's for_each_process_thread. `'skip-kthreads'` is
