@@ -158,7 +158,7 @@ describe('gpKthread idle hook', () => {
           yield* msleep(1);
         },
         *invoke() {
-          // nothing to run
+          yield* printk('invoke'); // nothing to run
         },
       }),
       { comm: 'gp' },
