@@ -141,6 +141,7 @@ describe('gpKthread idle hook', () => {
       gpKthread({
         counters: () => ({ completed, takenThrough: taken, nextCallbackId: next }),
         *idle() {
+          yield* msleep(1); // waits a tick for work
           idles++;
           if (idles === 1) {
             next++; // a call came while it was idle
