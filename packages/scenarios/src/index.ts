@@ -21,3 +21,4 @@ export { ftraceRecursion } from './ftrace-recursion.js';
 export { irqNestedCommit } from './irq-nested-commit.js';
 export { optprobeFree } from './optprobe-free.js';
 export { fgraphReturn } from './fgraph-return.js';
+export { srcuReaderDrain } from './srcu-reader-drain.js';

@@ -33,6 +33,7 @@ describe('the catalog', () => {
       'irq-nested-commit',
       'optprobe-free',
       'fgraph-return',
+      'srcu-reader-drain',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);
