@@ -29,7 +29,13 @@ export interface QueuedCallback {
 export interface GpKthreadRound {
   /** The list's counters in `state` (read at the top of each round). */
   counters(state: KernelState): CallbackListCounters;
-  /** Nothing is queued: log the exit. The kthread returns after it (the next call starts a new one). */
+  /**
+   * Optional. Nothing is queued: wait for the next callback, as a work item's worker waits for
+   * the next queue_work. True: something is queued, go on with the next round; false: stop (the
+   * kthread then logs its exit). Without it the kthread exits at once.
+   */
+  idle?(pid: number): KPath<boolean>;
+  /** Nothing is queued and the kthread stops: log the exit. The kthread returns after it (the next call starts a new one). */
   exit(pid: number): KPath<void>;
   /** One grace period for `batch`: log its start (the list grab), wait for it, log its end. */
   gracePeriod(batch: CallbackBatch, pid: number): KPath<void>;
@@ -40,15 +46,17 @@ export interface GpKthreadRound {
 /**
  * A callback-batching grace-period kthread (rcu_tasks_kthread, SRCU's process_srcu with
  * srcu_invoke_callbacks): take every callback queued so far, run a grace period, invoke the
- * batch; again while callbacks keep coming; exit when none is queued. The caller starts it from
- * the step that queues a callback and finds no kthread, so a call cannot slip between the
- * kthread deciding to exit and its exit.
+ * batch; again while callbacks keep coming; when none is queued, wait for one (`idle`) or exit.
+ * The caller starts it from the step that queues a callback and finds no kthread, so a call
+ * cannot slip between the kthread deciding to exit and its exit (`idle` must decide and the
+ * exit must log in one step for the same reason).
  */
 export function* gpKthread(round: GpKthreadRound): KPath<void> {
   const me = yield* current();
   for (;;) {
     const c = round.counters(yield* getState());
     if (c.nextCallbackId - 1 === c.takenThrough) {
+      if (round.idle !== undefined && (yield* round.idle(me.pid))) continue;
       yield* round.exit(me.pid);
       return;
     }

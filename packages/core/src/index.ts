@@ -79,6 +79,7 @@ export {
   spinUnlock,
   synchronizeRcu,
   waitEvent,
+  waitEventTimeout,
   wakeUp,
   writeLock,
   writeUnlock,

@@ -189,6 +189,23 @@ export function* waitEvent(channel: string, condition: (state: KernelState) => b
 }
 
 /**
+ * Sleeps on `channel` until `condition(state)` holds or `ticks` ticks (at least 1) have passed
+ * since the call, whichever comes first (the kernel's wait_event_timeout). Returns true when the
+ * condition held, false on the timeout. The check and the sleep are one step, as in waitEvent;
+ * whoever makes the condition true must still call {@link wakeUp}.
+ */
+export function* waitEventTimeout(channel: string, condition: (state: KernelState) => boolean, ticks: number): KPath<boolean> {
+  const deadline = ((yield CURRENT) as Current).now + Math.max(1, ticks);
+  for (;;) {
+    if (condition((yield STATE) as KernelState)) return true;
+    const me = (yield CURRENT) as Current;
+    if (me.now >= deadline) return false;
+    yield emitCommand({ type: 'task/sleep', pid: me.pid, on: channel, until: deadline, state: 'sleeping' });
+    yield SWITCH;
+  }
+}
+
+/**
  * Wakes every task sleeping on `channel`, in pid order. Returns how many were woken. The
  * sleepers come from the runtime's wait-queue index (O(sleepers), not a walk of every task).
  */

@@ -6,6 +6,8 @@ import {
   invokeCallbackBatch,
   msleep,
   printk,
+  waitEventTimeout,
+  wakeUp,
   type CallbackBatch,
   type KPath,
   type QueuedCallback,
@@ -95,5 +97,75 @@ describe('gpKthread', () => {
     ]);
     expect(exitedPid).toBe(pid);
     expect(printks(k).map((p) => p.text)).toEqual(['invoke 1..2', 'invoke 3..3', 'exit']);
+  });
+});
+
+describe('waitEventTimeout', () => {
+  it('returns true when woken with the condition true, false once the ticks have passed', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    let flag = false;
+    const got: Array<[boolean, number]> = [];
+    k.spawnKthread(
+      (function* () {
+        got.push([yield* waitEventTimeout('ch', () => flag, 50), k.state.clock.now]);
+        got.push([yield* waitEventTimeout('ch', () => false, 5), k.state.clock.now]);
+      })(),
+      { comm: 'waiter' },
+    );
+    k.spawnKthread(
+      (function* () {
+        yield* msleep(3);
+        flag = true;
+        yield* wakeUp('ch');
+      })(),
+      { comm: 'waker' },
+    );
+    const r = k.run();
+    expect(r.done).toBe(true);
+    expect(got.map(([ok]) => ok)).toEqual([true, false]);
+    // Woken at the waker's tick, long before 50; then gave up 5 ticks after the second call.
+    expect(got[0]![1]).toBeLessThan(10);
+    expect(got[1]![1] - got[0]![1]).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('gpKthread idle hook', () => {
+  it('goes on with the next round when idle says work came, and exits when it says stop', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    let next = 2; // one callback queued before the start
+    let taken = 0;
+    let completed = 0;
+    const rounds: number[] = [];
+    let idles = 0;
+    k.spawnKthread(
+      gpKthread({
+        counters: () => ({ completed, takenThrough: taken, nextCallbackId: next }),
+        *idle() {
+          yield* msleep(1); // waits a tick for work
+          idles++;
+          if (idles === 1) {
+            next++; // a call came while it was idle
+            return true;
+          }
+          return false;
+        },
+        *exit() {
+          yield* printk('exit');
+        },
+        *gracePeriod(b: CallbackBatch) {
+          taken = b.last;
+          completed = b.gp;
+          rounds.push(b.gp);
+          yield* msleep(1);
+        },
+        *invoke() {
+          yield* printk('invoke'); // nothing to run
+        },
+      }),
+      { comm: 'gp' },
+    );
+    expect(k.run().done).toBe(true);
+    expect(rounds).toEqual([1, 2]);
+    expect(idles).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import { irqNestedCommit } from './irq-nested-commit.js';
 import { markerArrayFree } from './marker-array-free.js';
 import { markerPublish } from './marker-publish.js';
 import { optprobeFree } from './optprobe-free.js';
+import { srcuReaderDrain } from './srcu-reader-drain.js';
 import { subbufCommitOrder } from './subbuf-commit-order.js';
 import { trampolineFree } from './trampoline-free.js';
 import { utraceExitFlags } from './utrace-exit-flags.js';
@@ -33,6 +34,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [optprobeFree.name, optprobeFree],
   [fgraphReturn.name, fgraphReturn],
   [ftraceDirect.name, ftraceDirect],
+  [srcuReaderDrain.name, srcuReaderDrain],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

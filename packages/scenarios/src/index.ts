@@ -22,3 +22,4 @@ export { irqNestedCommit } from './irq-nested-commit.js';
 export { optprobeFree } from './optprobe-free.js';
 export { fgraphReturn } from './fgraph-return.js';
 export { ftraceDirect } from './ftrace-direct.js';
+export { srcuReaderDrain } from './srcu-reader-drain.js';

@@ -34,6 +34,7 @@ describe('the catalog', () => {
       'optprobe-free',
       'fgraph-return',
       'ftrace-direct',
+      'srcu-reader-drain',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);

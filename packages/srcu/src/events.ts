@@ -35,6 +35,13 @@ export interface SrcuOptions {
    * srcu_reschedule delay, SRCU_INTERVAL). An integer from 1 to 1000; default 1.
    */
   readonly retryDelay?: number;
+  /**
+   * Ticks a domain's GP worker stays idle, waiting for the next call_srcu, before it exits (a
+   * workqueue's idle worker timeout): the worker the first call_srcu starts serves every grace
+   * period that follows within this many ticks of the last. 0: it exits as soon as nothing is
+   * queued (the next call_srcu starts a new one). An integer from 0 to 100000; default 1000.
+   */
+  readonly workerIdle?: number;
 }
 
 /** The options as recorded in the log. */
@@ -42,6 +49,7 @@ export interface ResolvedSrcuOptions {
   readonly staticDomains: readonly string[];
   readonly unsafe: readonly SrcuUnsafe[];
   readonly retryDelay: number;
+  readonly workerIdle: number;
 }
 
 /** Why a `srcu/warn` fired (the WARN_ON it stands for). */
@@ -128,8 +136,13 @@ declare module '@tracelab/core' {
     'srcu/callback-queued': { domain: string; id: number; label: string; pid: number };
     /** The domain's GP kthread started (on the first callback with none running). */
     'srcu/kthread-start': { domain: string; pid: number };
-    /** The domain's GP kthread found no callback queued and exited. */
-    'srcu/kthread-exit': { domain: string; pid: number };
+    /**
+     * The domain's GP kthread exited: `idle`, no callback came within `workerIdle` ticks (at once
+     * with `workerIdle: 0`); `stop`, cleanup_srcu_struct stopped it.
+     */
+    'srcu/kthread-exit': { domain: string; pid: number; reason: 'idle' | 'stop' };
+    /** cleanup_srcu_struct (task `pid`) asks the domain's idle GP kthread `kthread` to exit (kthread_stop), and waits for it. */
+    'srcu/kthread-stop': { domain: string; pid: number; kthread: number };
     /** A grace period began, taking callbacks `first..last`. */
     'srcu/gp-start': { domain: string; gp: number; first: number; last: number };
     /** One drain check of slot `idx` (srcu_readers_active_idx_check): the sums it read and whether they balanced. */

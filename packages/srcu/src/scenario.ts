@@ -19,31 +19,38 @@ const VARIANTS = unsafeOptionVariants('SCAN1 on the idle slot, flip, SCAN2 on th
   },
 });
 
-/** Grace periods the updater waits for, back to back (a late reader needs two to be missed). */
-const GRACE_PERIODS = 2;
-/** Ticks the long reader sleeps inside each of its two sections: one section spans a grace period. */
-const LONG_SECTION = 12;
-/** Sections each churning reader runs, a tick each. */
-const CHURN_SECTIONS = 3;
+/**
+ * Grace periods the updater waits for, a tick apart (a late reader needs two to be missed; four
+ * give the late-reader window of `single-scan` and the mid-check window of
+ * `locks-before-unlocks` enough chances; docs/srcu.md, "Issue 22 measurements").
+ */
+const GRACE_PERIODS = 4;
+/** Ticks the long reader sleeps inside its one section: it spans grace periods. */
+const LONG_SECTION = 8;
+/** Sections each churning reader runs, back to back, none sleeping inside. */
+const CHURN_SECTIONS = 6;
 
 /**
- * A reader: `sections` times, lock, sleep `ticks` inside (an SRCU reader may block, and wakes on
- * whichever CPU is free: it migrates), unlock with the index the lock returned. With `wait` it
- * starts once the updater's first grace period has.
+ * A reader: `sections` times, lock, sleep `ticks` inside if any (an SRCU reader may block, and
+ * wakes on whichever CPU is free: it migrates), unlock with the index the lock returned. No
+ * reader polls for a grace period to start: every poll is a block and a wake-up, and each of
+ * those is a free choice of the DFS (which task, which CPU), which is what kept the fixed
+ * variant's bounded tree from completing.
  */
-function* reader(api: SrcuApi, sections: number, ticks: number, wait: boolean): KPath<void> {
-  // A churning reader starts once a grace period has (it polls, a tick at a time).
-  while (wait && api.completed(DOMAIN) === 0 && !api.gpInProgress(DOMAIN)) yield* msleep(1);
+function* reader(api: SrcuApi, sections: number, ticks: number): KPath<void> {
   for (let i = 0; i < sections; i++) {
     const idx = yield* api.srcuReadLock(DOMAIN);
-    yield* msleep(ticks);
+    if (ticks > 0) yield* msleep(ticks);
     yield* api.srcuReadUnlock(DOMAIN, idx);
   }
 }
 
-/** The updater: waits for `GRACE_PERIODS` SRCU grace periods, one after the other. */
+/** The updater: waits for `GRACE_PERIODS` SRCU grace periods, a tick apart. */
 function* updater(api: SrcuApi): KPath<void> {
-  for (let i = 0; i < GRACE_PERIODS; i++) yield* api.synchronizeSrcu(DOMAIN);
+  for (let i = 0; i < GRACE_PERIODS; i++) {
+    if (i > 0) yield* msleep(1);
+    yield* api.synchronizeSrcu(DOMAIN);
+  }
 }
 
 /**
@@ -58,7 +65,7 @@ export const scenario = defineScenario({
   source: 'kernel/rcu/srcutree.c (srcu_read_lock, srcu_readers_active_idx_check, srcu_advance_state); SEMANTICS.md §0',
   cpus: 2,
   maxSteps: 1500,
-  scale: { name: 'readers', default: 3, min: 2 },
+  scale: { name: 'readers', default: 2, min: 2 },
   // Worker threads (`--workers`) import this very module again.
   sourceModule: { module: import.meta.url, exportName: 'scenario' },
   variants: VARIANTS.variants,
@@ -66,10 +73,11 @@ export const scenario = defineScenario({
   setup(kernel, { scale }) {
     const api = kernel.api.srcu;
     kernel.spawnKthread(updater(api), { comm: 'updater' });
-    // reader0 holds long sections, each across a grace period; the others, once a grace period
-    // has begun, churn short ones: one of them locking around a flip is the late reader.
-    kernel.spawnKthread(reader(api, 2, LONG_SECTION, false), { comm: 'reader0' });
-    for (let i = 1; i < scale; i++) kernel.spawnKthread(reader(api, CHURN_SECTIONS, 1, true), { comm: `reader${i}` });
+    // reader0 holds one long section across grace periods; the others churn sections with no
+    // sleep inside: one of them preempted between its index load and its increment around a
+    // flip is the late reader, one locking and unlocking during a drain check the hidden one.
+    kernel.spawnKthread(reader(api, 1, LONG_SECTION), { comm: 'reader0' });
+    for (let i = 1; i < scale; i++) kernel.spawnKthread(reader(api, CHURN_SECTIONS, 0), { comm: `reader${i}` });
   },
 });
 

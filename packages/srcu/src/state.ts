@@ -33,6 +33,11 @@ export interface SrcuDomainState {
   readonly invokedThrough: number;
   /** The domain's GP kthread (process_srcu's worker), or null when none runs. */
   readonly kthread: number | null;
+  /**
+   * kthread_should_stop: cleanup_srcu_struct asked the GP kthread to exit. Set by the
+   * `srcu/kthread-stop` reducer, cleared by `srcu/kthread-exit`.
+   */
+  readonly kthreadShouldStop: boolean;
 }
 
 /** A grace period of one domain. */
@@ -93,6 +98,7 @@ export function newDomain(name: string, cpus: number): SrcuDomainState {
     completedThrough: 0,
     invokedThrough: 0,
     kthread: null,
+    kthreadShouldStop: false,
   };
 }
 

@@ -72,9 +72,10 @@ describe('init_srcu_struct and cleanup_srcu_struct', () => {
     expect(eventsOf(k, 'srcu/warn').map((w) => w.reason)).toEqual(['cleanup-gp-pending']);
   });
 
-  it('cleanup right after srcu_barrier waits for the worker to exit (flush_delayed_work) and succeeds: torture srcu seed 292', () => {
-    // The barrier can return while the worker that ran its callback has not yet taken its exit
-    // step; before the flush, the cleanup found the worker there and leaked the domain (-EBUSY).
+  it('cleanup right after srcu_barrier stops the worker, waits for its exit and succeeds: torture srcu seed 292', () => {
+    // The barrier returns while the worker that ran its callback is still there (between its
+    // last callback and its idle wait, or idle); the cleanup stops it (kthread_stop) and waits.
+    // Before that wait, the cleanup found the worker there and leaked the domain (-EBUSY).
     let workerStillThere = 0;
     overSeeds(
       30,
@@ -125,6 +126,62 @@ describe('init_srcu_struct and cleanup_srcu_struct', () => {
     expect(() => k3.call(k3.api.srcu.initSrcuStruct(''))).toThrow(/the domain must be a non-empty string/);
     const oopses = eventsOf(k2, 'kernel/oops');
     expect(oopses[0]!.message).toMatch(/INVALID|not initialized/);
+  });
+});
+
+describe('the grace-period worker', () => {
+  /** Two synchronize_srcu calls `gap` ticks apart on domain a; returns the kernel, run to its end. */
+  function twoGracePeriods(options: SrcuOptions, gap: number): Kernel {
+    const k = kernel(options);
+    const api = k.api.srcu;
+    k.spawnKthread(
+      function* () {
+        yield* api.synchronizeSrcu('a');
+        yield* msleep(gap);
+        yield* api.synchronizeSrcu('a');
+      },
+      { comm: 'updater' },
+    );
+    expectClean(k, k.run());
+    return k;
+  }
+
+  it('one worker serves grace periods that come within workerIdle ticks of each other, then exits idle', () => {
+    const k = twoGracePeriods({ workerIdle: 20 }, 5);
+    expect(eventsOf(k, 'srcu/kthread-start')).toHaveLength(1);
+    expect(eventsOf(k, 'srcu/gp-end')).toHaveLength(2);
+    expect(eventsOf(k, 'srcu/kthread-exit').map((e) => e.reason)).toEqual(['idle']);
+    expect(k.state.plugins.srcu!.domains['a']!.kthread).toBeNull();
+  });
+
+  it('a gap longer than workerIdle, or workerIdle 0, gets a new worker per grace period', () => {
+    for (const k of [twoGracePeriods({ workerIdle: 3 }, 10), twoGracePeriods({ workerIdle: 0 }, 10)]) {
+      expect(eventsOf(k, 'srcu/kthread-start')).toHaveLength(2);
+      expect(eventsOf(k, 'srcu/kthread-exit').map((e) => e.reason)).toEqual(['idle', 'idle']);
+      expect(eventsOf(k, 'srcu/gp-end')).toHaveLength(2);
+    }
+  });
+
+  it('cleanup stops an idle worker (kthread_stop) before it frees the domain', () => {
+    const k = kernel();
+    const api = k.api.srcu;
+    const r = call(
+      k,
+      (function* () {
+        yield* api.initSrcuStruct('c');
+        yield* api.synchronizeSrcu('c');
+        return yield* api.cleanupSrcuStruct('c');
+      })(),
+    );
+    expect(r).toBe(0);
+    const order = k.log.filter((e) => e.type.startsWith('srcu/kthread') || e.type === 'srcu/cleanup').map((e) => e.type);
+    expect(order).toEqual(['srcu/kthread-start', 'srcu/kthread-stop', 'srcu/kthread-exit', 'srcu/cleanup']);
+    expect(eventsOf(k, 'srcu/kthread-exit').map((e) => e.reason)).toEqual(['stop']);
+  });
+
+  it('refuses a workerIdle out of range with INVALID_OPTION', () => {
+    expect(() => srcu({ workerIdle: -1 })).toThrow(/workerIdle/);
+    expect(() => srcu({ workerIdle: 1.5 })).toThrow(/workerIdle/);
   });
 });
 

@@ -9,4 +9,5 @@ export const resolveOptions: (options: unknown) => ResolvedSrcuOptions = pluginO
   staticDomains: option.arrayOf<string>([], 'non-empty domain names', (x) => typeof x === 'string' && x.length > 0, { distinct: true }),
   unsafe: option.setOf(UNSAFE_VARIANTS),
   retryDelay: option.integer(1, 1, 1000),
+  workerIdle: option.integer(1000, 0, 100_000),
 });

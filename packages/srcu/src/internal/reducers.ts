@@ -50,8 +50,13 @@ export function registerReducers(ctx: PluginContext<SrcuState>): void {
   ctx.on('srcu/kthread-start', (d, e) => {
     domain(d, e.domain).kthread = e.pid;
   });
+  ctx.on('srcu/kthread-stop', (d, e) => {
+    domain(d, e.domain).kthreadShouldStop = true;
+  });
   ctx.on('srcu/kthread-exit', (d, e) => {
-    domain(d, e.domain).kthread = null;
+    const dom = domain(d, e.domain);
+    dom.kthread = null;
+    dom.kthreadShouldStop = false;
   });
   ctx.on('srcu/gp-start', (d, e) => {
     const dom = domain(d, e.domain);

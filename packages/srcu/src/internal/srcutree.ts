@@ -28,6 +28,7 @@ import {
   printk,
   schedPoint,
   waitEvent,
+  waitEventTimeout,
   wakeUp,
   type KPath,
   type KernelState,
@@ -90,8 +91,14 @@ export function* initSrcuStruct(_env: SrcuEnv, domain: string): KPath<number> {
   return 0;
 }
 
-/** Where a cleanup waits for the domain's worker to exit (flush_delayed_work). */
+/** Where a cleanup waits for the domain's worker to exit (kthread_stop). */
 const flushChannel = (domain: string): string => `srcu:${domain}:flush`;
+
+/** Where the domain's idle worker waits for work (the queue_work that call_srcu does). */
+const workChannel = (domain: string): string => `srcu:${domain}:work`;
+
+/** Callbacks queued that no grace period has taken yet. */
+const queued = (d: SrcuDomainState): boolean => d.nextCallbackId - 1 > d.takenThrough;
 
 /**
  * srcu_readers_active: the lock sums minus the unlock sums of both slots (the check
@@ -108,20 +115,23 @@ function readersActive(d: SrcuDomainState): number {
  * memory a reader or a callback still uses. Here it also returns -EBUSY so the caller knows.
  */
 export function* cleanupSrcuStruct(env: SrcuEnv, domain: string): KPath<number> {
-  liveDomain(yield* getState(), 'cleanupSrcuStruct', domain);
-  // flush_delayed_work(&ssp->work) first: a worker that has invoked every callback and has no
-  // grace period to run is on its way out (its exit is its next step); the cleanup waits for
-  // it rather than finding it still there. A worker with work left is the caller's bug, below.
-  yield* waitEvent(flushChannel(domain), (s) => {
-    const x = slice(s).domains[domain];
-    return x === undefined || x.kthread === null || x.gp !== null || x.nextCallbackId - 1 > x.invokedThrough;
-  });
+  const d0 = liveDomain(yield* getState(), 'cleanupSrcuStruct', domain);
+  if (d0.kthread !== null && d0.gp === null && d0.nextCallbackId - 1 === d0.invokedThrough) {
+    // The worker has nothing left to do (upstream's flush_delayed_work finds the work item
+    // done): stop it and wait for its exit, so no worker outlives the struct. It may still be
+    // between its last callback and its idle wait; it sees the stop there.
+    const { pid } = yield* current();
+    yield* emit({ type: 'srcu/kthread-stop', domain, pid, kthread: d0.kthread });
+    yield* wakeUp(workChannel(domain));
+    yield* waitEvent(flushChannel(domain), (s) => (slice(s).domains[domain]?.kthread ?? null) === null);
+  }
   const d = liveDomain(yield* getState(), 'cleanupSrcuStruct', domain);
   const active = readersActive(d);
   if (active !== 0) {
     yield* warn(domain, 'cleanup-readers-active', `cleanup_srcu_struct(${domain}) with ${active} reader(s) inside: leaked`);
     return -EBUSY;
   }
+  // A worker still there has work: a callback queued or a grace period running.
   if (d.gp !== null || d.nextCallbackId - 1 > d.invokedThrough || d.kthread !== null) {
     yield* warn(
       domain,
@@ -251,13 +261,27 @@ function* srcuGp(env: SrcuEnv, domain: string, gp: number): KPath<void> {
 /**
  * The domain's grace-period worker (process_srcu, then srcu_invoke_callbacks): take every
  * queued callback, run a grace period, invoke the batch in queue order; again while callbacks
- * keep coming; exit when none is queued (the next call_srcu starts a new one).
+ * keep coming. Upstream these are work items on a workqueue whose worker outlives them; here
+ * the worker is one kthread per domain that, with nothing queued, waits for the next call_srcu
+ * up to `workerIdle` ticks (a workqueue's idle worker timeout), and exits after that or when
+ * cleanup_srcu_struct stops it (the next call_srcu then starts a new one).
  */
 function srcuGpKthread(env: SrcuEnv, domain: string): KPath<void> {
+  const dom = (s: KernelState): SrcuDomainState => slice(s).domains[domain]!;
+  let reason: 'idle' | 'stop' = 'idle';
   return gpKthread({
-    counters: (s) => slice(s).domains[domain]!,
+    counters: dom,
+    *idle() {
+      if (!dom(yield* getState()).kthreadShouldStop && env.opts.workerIdle > 0)
+        yield* waitEventTimeout(workChannel(domain), (s) => queued(dom(s)) || dom(s).kthreadShouldStop, env.opts.workerIdle);
+      // Work wins over a stop: a callback queued meanwhile still gets its grace period.
+      const d = dom(yield* getState());
+      if (queued(d)) return true;
+      reason = d.kthreadShouldStop ? 'stop' : 'idle';
+      return false;
+    },
     *exit(pid) {
-      yield* emit({ type: 'srcu/kthread-exit', domain, pid });
+      yield* emit({ type: 'srcu/kthread-exit', domain, pid, reason });
       yield* wakeUp(flushChannel(domain));
     },
     *gracePeriod({ gp, first, last }) {
@@ -287,7 +311,7 @@ function* runCallback(cb: Closure): KPath<string | null> {
   }
 }
 
-/** call_srcu: queue `fn`; start the domain's GP worker if none runs. Returns the callback's id. */
+/** call_srcu: queue `fn`; wake the domain's GP worker, or start one if none runs. Returns the callback's id. */
 export function* callSrcu(env: SrcuEnv, domain: string, fn: RcuCallback, label = 'callback'): KPath<number> {
   const d = liveDomain(yield* getState(), 'callSrcu', domain);
   if (typeof fn !== 'function') bad(`callSrcu(${domain})`, `the callback must be a function (plain, or a generator function), got ${describeValue(fn)}`);
@@ -302,6 +326,8 @@ export function* callSrcu(env: SrcuEnv, domain: string, fn: RcuCallback, label =
   if (d.kthread === null) {
     const pid = yield* kthreadRun(srcuGpKthread(env, domain), `srcu_gp/${domain}`.slice(0, 15));
     yield* emit({ type: 'srcu/kthread-start', domain, pid });
+  } else {
+    yield* wakeUp(workChannel(domain)); // queue_delayed_work: an idle worker takes it
   }
   return id;
 }
