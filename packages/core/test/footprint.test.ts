@@ -32,6 +32,44 @@ function footprints(threads: Array<() => KPath<void>>): { steps: StepFootprint[]
 const touching = (steps: StepFootprint[], object: string) => steps.filter((s) => s.writes.includes(object) || s.reads.includes(object));
 
 describe('step footprints', () => {
+  it("names the step's task, the tasks it only switched, and whether it ended preemptible", () => {
+    const k = createKernel({ cpus: 1, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    let seen = -1;
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        yield* schedPoint();
+        seen = (yield* current()).cpu;
+        yield* schedPoint();
+      })(),
+      { comm: 'a' },
+    );
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        yield* schedPoint();
+      })(),
+      { comm: 'b' },
+    );
+    k.run({ maxSteps: 50 });
+    expect(seen).toBe(0);
+    const pidA = 1; // the first task spawned
+    // The first step switches a in from the idle task: a switch, not a's step.
+    expect(steps[0]!.pid).toBe(0);
+    expect(steps[0]!.switched).toContain(pidA);
+    expect(steps[0]!.preemptible).toBe(false);
+    // The step that asked for its CPU read `cpu:0`, and ended at a point with preemption on.
+    const asked = steps.find((s) => s.pid === pidA && s.reads.includes('cpu:0'));
+    expect(asked).toBeDefined();
+    expect(asked!.preemptible).toBe(true);
+    // No other step of a read its CPU: the read is recorded only when the code looks.
+    expect(steps.filter((s) => s.pid === pidA && s.reads.includes('cpu:0')).length).toBe(1);
+    // a's first own step (task/linked writes its record) does not list a as only switched.
+    const first = steps.find((s) => s.pid === pidA)!;
+    expect(first.writes).toContain(`task:${pidA}`);
+    expect(first.switched ?? []).not.toContain(pidA);
+  });
+
   it('a mutex step and a step of an unrelated task never conflict', () => {
     const { steps } = footprints([
       function* () {

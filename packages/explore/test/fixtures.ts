@@ -1,4 +1,5 @@
 import {
+  current,
   definePlugin,
   emit,
   getState,
@@ -178,6 +179,57 @@ export const wakePreempt = defineScenario({
         yield* wakeUp('gate');
       })(),
       { comm: 'opener' },
+    );
+  },
+});
+
+/**
+ * The local-preemption rule's fixture (docs/explore.md §4a, third pass). One CPU, two kernel
+ * threads: `watcher` makes a point, then a step S that logs nothing and writes nothing shared,
+ * a point, and a store; `other` (queued behind it) acts only if `watcher` is not done yet, so
+ * the first (non-preemptive) run, where `watcher` finishes first, shows no conflict with S.
+ * With one CPU only preemptions reorder them, and one final state needs the preemption right
+ * before S:
+ * - `peek`: S reads the counter (`getState`, no event) and the store writes what it read + 1;
+ *   `other` stores 10, and the final 11 needs `watcher` preempted before S.
+ * - `clock`: S does nothing; `other` stores the clock (`current().now`), which is one step
+ *   earlier when `watcher` is preempted before S than after it.
+ * - `private`: S does nothing and `other` opens a gate nobody reads: preempting before S gives
+ *   nothing new, so the rule may set those alternatives aside.
+ */
+export const localSteps = defineScenario({
+  name: 'local-steps',
+  description: 'a step that logs nothing, and a preemption right before it',
+  source: 'test fixture',
+  cpus: 1,
+  maxSteps: 100,
+  variants: [
+    { name: 'peek', description: 'the silent step reads the counter', safe: true },
+    { name: 'clock', description: 'the other task stores the clock', safe: true },
+    { name: 'private', description: 'nothing shared', safe: true },
+  ],
+  plugins: () => [counterPlugin(), gatePlugin()],
+  setup(kernel, { variant }) {
+    kernel.spawnKthread(
+      (function* watcher(): KPath<void> {
+        yield* schedPoint();
+        const seen = variant === 'peek' ? (yield* getState()).plugins.counter!.value : 0;
+        yield* schedPoint();
+        yield* emit({ type: 'counter/store', pid: 1, value: seen + 1 });
+        yield* emit({ type: 'counter/done', pid: 1 });
+      })(),
+      { comm: 'watcher' },
+    );
+    kernel.spawnKthread(
+      (function* other(): KPath<void> {
+        if (variant === 'private') {
+          yield* emit({ type: 'gate/open', gate: 'gate' });
+          return;
+        }
+        if ((yield* getState()).plugins.counter!.done > 0) return;
+        yield* emit({ type: 'counter/store', pid: 2, value: variant === 'peek' ? 10 : 100 + (yield* current()).now });
+      })(),
+      { comm: 'other' },
     );
   },
 });

@@ -34,6 +34,19 @@ export interface StepFootprint {
   readonly clockRead: boolean;
   /** What the invariants and liveness monitors read after this step (they observe every state). */
   readonly observed: readonly string[];
+  /** The task current on the CPU when the step began (0: the idle task). */
+  readonly pid?: number;
+  /**
+   * The tasks whose record the step wrote only by switching them in or out (`sched/switch`'s prev
+   * and next), and by no other event: what explore's local-preemption rule may set aside
+   * (docs/explore.md §4a, third pass).
+   */
+  readonly switched?: readonly number[];
+  /**
+   * The step ended with the task it began with still current, at a preemption point, with
+   * preemption and interrupts on: the CPU's next step offers to preempt it when a task is queued.
+   */
+  readonly preemptible?: boolean;
 }
 
 /** Receives each step's footprint at the end of the step. */
@@ -54,6 +67,13 @@ export class FootprintRecorder {
   private readonly reads = new Set<string>();
   private readonly writes = new Set<string>();
   private readonly observed = new Set<string>();
+  /** Tasks a `sched/switch` of the step named (prev, next), and task objects any other event wrote. */
+  private readonly switchedPids = new Set<number>();
+  private readonly otherWrites = new Set<string>();
+  /** Set while a `sched/switch` is noted: its writes do not go to `otherWrites`. */
+  private inSwitch = false;
+  private pid = 0;
+  private preemptible = false;
   /** Reads go to `observed` while the checks run (set by the runtime around them). */
   observing = false;
   private clock = false;
@@ -75,9 +95,23 @@ export class FootprintRecorder {
     this.reads.clear();
     this.writes.clear();
     this.observed.clear();
+    this.switchedPids.clear();
+    this.otherWrites.clear();
+    this.pid = 0;
+    this.preemptible = false;
     this.clock = false;
     this.choiceAt = choiceAt;
     this.rqEmptyAtBegin = this.live().runqueue.length === 0;
+  }
+
+  /** The task current on the stepping CPU as the step began (set once the CPU is chosen). */
+  setPid(pid: number): void {
+    this.pid = pid;
+  }
+
+  /** Whether the step ended preemptible (see `StepFootprint.preemptible`); set by the runtime after the CPU ran. */
+  setPreemptible(v: boolean): void {
+    this.preemptible = v;
   }
 
   end(cpu: number): void {
@@ -91,6 +125,9 @@ export class FootprintRecorder {
       writes: [...this.writes],
       clockRead: this.clock,
       observed: [...this.observed],
+      pid: this.pid,
+      preemptible: this.preemptible,
+      switched: [...this.switchedPids].filter((p) => !this.otherWrites.has(`task:${p}`)),
     });
   }
 
@@ -100,6 +137,7 @@ export class FootprintRecorder {
 
   write(object: string): void {
     this.writes.add(object);
+    if (!this.inSwitch) this.otherWrites.add(object);
   }
 
   readClock(): void {
@@ -196,7 +234,16 @@ export class FootprintRecorder {
     const task = (field = 'pid'): void => w(`task:${String(p[field])}`);
     const writer = CORE_WRITES[type as CoreEventType] as CoreWrite | undefined;
     if (writer !== undefined) {
-      writer(e, { w, task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
+      this.inSwitch = type === 'sched/switch';
+      if (this.inSwitch) {
+        if (p['prev'] !== 0) this.switchedPids.add(p['prev'] as number);
+        if (p['next'] !== 0) this.switchedPids.add(p['next'] as number);
+      }
+      try {
+        writer(e, { w, task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
+      } finally {
+        this.inSwitch = false;
+      }
     } else {
       // A plugin's own event: its slice and whatever it keeps outside the state.
       const slash = type.indexOf('/');

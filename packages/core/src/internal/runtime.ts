@@ -739,7 +739,12 @@ export class Runtime {
     const cpus = this.store.live.cpus;
     const cpu = cands[this.choose('cpu', cands.length, this.chooserWantsPids ? cands.map((c) => cpus[c]!.curr) : NO_PIDS)]!;
     const ranPid = this.store.live.cpus[cpu]!.curr;
+    if (fp !== null) fp.setPid(ranPid);
     this.runCpu(cpu);
+    if (fp !== null) {
+      const end = this.currentRt(cpu);
+      fp.setPreemptible(end.pid === ranPid && ranPid !== 0 && end.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu]);
+    }
     this.publishPreemptCount(cpu);
     // RCU-sched's per-step look at the grace period: whether one is running and waits for this CPU.
     if (fp !== null) fp.read('rcu');
@@ -999,13 +1004,30 @@ export class Runtime {
         const cur = { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
         const fp = this.fp;
         if (fp === null) return cur;
-        // Recording: `now` is a read of the clock only if the code looks at it.
-        const now = cur.now;
-        return Object.defineProperty(cur, 'now', {
-          enumerable: true,
-          get: () => {
-            fp.readClock();
-            return now;
+        // Recording: `now` is a read of the clock only if the code looks at it; `cpu` and
+        // `preemptCount` read the CPU the step runs on (which task is current there, its count).
+        const { now, cpu, preemptCount } = cur;
+        return Object.defineProperties(cur, {
+          now: {
+            enumerable: true,
+            get: () => {
+              fp.readClock();
+              return now;
+            },
+          },
+          cpu: {
+            enumerable: true,
+            get: () => {
+              fp.read(`cpu:${cpu}`);
+              return cpu;
+            },
+          },
+          preemptCount: {
+            enumerable: true,
+            get: () => {
+              fp.read(`pc:${cpu}`);
+              return preemptCount;
+            },
           },
         });
       }

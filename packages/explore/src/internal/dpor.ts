@@ -60,6 +60,12 @@ interface LocalNode {
   readonly choice: string;
   value: number;
   readonly alts: number[];
+  /**
+   * A `preempt` node answered 0 whose alternative (1) is set aside by the local-preemption rule
+   * (docs/explore.md §4a, third pass): tried only if some run through this node with 0 shows the
+   * step it let run is not local (`Dpor.checkDeferred`), which moves it back to `alts`.
+   */
+  deferred: number | null;
 }
 
 type Node = CpuNode | LocalNode;
@@ -79,6 +85,10 @@ export interface DporStats {
   readonly perBound: readonly number[];
   /** Schedules by the kind of choice they branched at: `cpu` (a race's backtrack point) or a local kind. */
   readonly branched: Readonly<Record<string, number>>;
+  /** `preempt` alternatives set aside by the local-preemption rule and never needed (third pass). */
+  readonly localPruned: number;
+  /** Of those set aside, the ones a later run showed were needed (and so were explored). */
+  readonly localRestored: number;
 }
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
@@ -114,6 +124,8 @@ export class Dpor {
   private readonly branched: Record<string, number> = {};
   private raceCount = 0;
   private backtrackCount = 0;
+  private deferredCount = 0;
+  private restoredCount = 0;
   private blockedCount = 0;
   private traceKeys = new Set<string>();
   /** What invariants and monitors read, over every run so far: observed by every step. */
@@ -136,7 +148,14 @@ export class Dpor {
   private lastCpuChoice = -1;
   private cpuNodeOfStep: Array<CpuNode | null> = [];
 
-  constructor(readonly bound: number | null) {
+  /**
+   * `localRule: false` turns the local-preemption rule off (every `preempt` alternative within
+   * the bound branched, as in the first two passes): for the tests and measurements.
+   */
+  constructor(
+    readonly bound: number | null,
+    private readonly localRule = true,
+  ) {
     this.current = bound === null ? Infinity : 0;
   }
 
@@ -153,6 +172,8 @@ export class Dpor {
       bounded: this.boundedCount,
       perBound: [...this.perBound],
       branched: { ...this.branched },
+      localPruned: this.deferredCount - this.restoredCount,
+      localRestored: this.restoredCount,
     };
   }
 
@@ -299,6 +320,7 @@ export class Dpor {
     this.cpuNodeOfStep = nodes;
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
     if (this.blockedAt >= 0) this.blockedCount++;
+    if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
   }
 
@@ -335,7 +357,73 @@ export class Dpor {
         alts.push(v);
       }
     }
-    return { kind: 'local', choice: c.kind, value: c.value, alts };
+    return { kind: 'local', choice: c.kind, value: c.value, alts, deferred: null };
+  }
+
+  /**
+   * The local-preemption rule (docs/explore.md §4a, third pass, has the soundness argument).
+   * A `preempt` choice answered 0 lets task A run its step S on CPU c. Preempting A there
+   * instead gives, for every continuation, a run equivalent to preempting A at its next point
+   * (right after S, which this run's next step of c offers), provided S is local: it reads no
+   * clock, writes nothing but A's own record, which no check observes, reads nothing of the
+   * CPU it runs on, makes no deviating choice, and conflicts with no later step of any other
+   * task (a step that only switched A in or out aside). The alternative of a new node is set
+   * aside when this run's S is local, and put back as soon as any run through the node with 0
+   * shows an S that is not; a node is left (popped) only after every run through it, so an
+   * alternative still set aside then was never needed.
+   */
+  private checkDeferred(choices: readonly Choice[]): void {
+    const steps = this.steps;
+    let k = 0;
+    for (let i = 0; i < choices.length && i < this.stack.length; i++) {
+      const n = this.stack[i]!;
+      if (n.kind !== 'local' || n.choice !== 'preempt' || n.value !== 0) continue;
+      while (k + 1 < steps.length && steps[k + 1]!.choiceAt <= i) k++;
+      const isNew = i >= this.plan.length;
+      if (isNew) {
+        const at = n.alts.indexOf(1);
+        if (at < 0 || !this.localStep(k, i, choices)) continue;
+        n.alts.splice(at, 1);
+        n.deferred = 1;
+        this.deferredCount++;
+      } else if (n.deferred !== null && !this.localStep(k, i, choices)) {
+        n.alts.push(n.deferred);
+        n.deferred = null;
+        this.restoredCount++;
+      }
+    }
+  }
+
+  /** Whether step k (whose `preempt` choice, answered 0, is choice i) is local in this run (see `checkDeferred`). */
+  private localStep(k: number, i: number, choices: readonly Choice[]): boolean {
+    const steps = this.steps;
+    const s = steps[k]!;
+    const a = s.pid ?? 0;
+    if (a === 0 || s.clockRead || k + 1 >= steps.length) return false;
+    const own = `task:${a}`;
+    for (const w of s.writes) if (w !== own) return false;
+    for (const r of s.reads) if (r.startsWith('cpu:') || r.startsWith('pc:')) return false;
+    const obs = this.observedList;
+    if (s.writes.length > 0 && obs.length > 0 && footprintsConflict(s, { cpu: -1, choiceAt: -1, reads: obs, writes: [], clockRead: false, observed: [] }))
+      return false;
+    // The rest of S makes no deviating choice, and S leaves A preemptible (its runqueue is the
+    // one the point saw: S writes nothing of it), so c's next step offers A's next preemption.
+    if (s.preemptible !== true) return false;
+    const end = steps[k + 1]!.choiceAt;
+    for (let c = i + 1; c < end; c++) if (deviationCost(choices[c]!) > 0) return false;
+    // No later step of another task conflicts with S (a step that switched A in or out wrote A's
+    // record only for that: set aside). S's read of `rq:nonempty` is the point's own (no other
+    // code reads it in a step without interrupts, and a step with them reads the clock): the
+    // point decides the same way whether A is preempted there or not, so it is left out.
+    const body: StepFootprint = { ...s, cpu: -2, reads: s.reads.filter((r) => r !== 'rq:nonempty') };
+    const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
+    for (let j = k + 1; j < limit; j++) {
+      const y = steps[j]!;
+      if (y.pid === a) continue;
+      const other = y.switched !== undefined && y.switched.includes(a) ? { ...y, writes: y.writes.filter((w) => w !== own) } : y;
+      if (footprintsConflict(body, { ...other, cpu: -1 }, obs)) return false;
+    }
+    return true;
   }
 
   /** Races of the run's first `limit` steps, their backtrack points, and the run's trace. */
