@@ -2,10 +2,10 @@
  * Issue 22, SEMANTICS.md 4.2(a): direct calls (FTRACE_FL_DIRECT, FTRACE_FL_DIRECT_EN), the
  * direct_functions hash and the lifetime of a direct trampoline (a BPF trampoline image).
  */
-import { EBUSY, EINVAL, TracelabError, emit, msleep, type EventInput, type EventType, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { EBUSY, EINVAL, TracelabError, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
 import { FTRACE_INVARIANTS, type FtraceDirectOps, type FtraceDirectTrampoline, type FtraceOps, type FtraceOptions } from '@tracelab/ftrace';
-import { eventsOf, expectClean, expectReplayIdentity, kernelWith } from '@tracelab/testing';
+import { eventsOf, expectClean, expectReplayIdentity, forgeEvent, kernelWith } from '@tracelab/testing';
 import { counter, failingRuns, ftraceStack, worker } from './helpers.js';
 
 /** A direct trampoline that counts its calls per function. */
@@ -242,17 +242,6 @@ describe('the direct trampoline is freed by its owner after a Tasks-RCU grace pe
 });
 
 describe('ftrace/direct-record (DIRECT and DIRECT_EN against direct_functions)', () => {
-  function forge<T extends EventType>(k: Kernel, e: EventInput<T>): void {
-    try {
-      k.call(
-        (function* (): KPath<void> {
-          yield* emit(e);
-        })(),
-      );
-    } catch {
-      // call throws INVARIANT_VIOLATED: the test reads k.violations
-    }
-  }
   function attached(): { k: Kernel; tramp: number } {
     const k = kernelWith(ftraceStack());
     expect(k.call(k.api.ftrace.registerFtraceDirect({ filter: ['sys_getpid'] }, image('one')))).toBe(0);
@@ -262,7 +251,7 @@ describe('ftrace/direct-record (DIRECT and DIRECT_EN against direct_functions)',
 
   test('a record that loses FTRACE_FL_DIRECT while its direct ops is registered', () => {
     const { k } = attached();
-    forge(k, { type: 'ftrace/rec', ip: 'sys_getpid', refcount: 1, tramp: null });
+    forgeEvent(k, { type: 'ftrace/rec', ip: 'sys_getpid', refcount: 1, tramp: null });
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.direct });
     expect(k.violations[0]!.message).toMatch(
       /direct_functions maps sys_getpid to trampoline #\d+ for registered direct ops \d+, but its record lacks FTRACE_FL_DIRECT/,
@@ -271,20 +260,20 @@ describe('ftrace/direct-record (DIRECT and DIRECT_EN against direct_functions)',
 
   test('a site patched to the direct trampoline without DIRECT_EN', () => {
     const { k, tramp } = attached();
-    forge(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: tramp, to: tramp });
+    forgeEvent(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: tramp, to: tramp });
     expect(k.violations.map((v) => v.name)).toContain(FTRACE_INVARIANTS.direct);
     expect(k.violations.find((v) => v.name === FTRACE_INVARIANTS.direct)!.message).toMatch(/calls direct trampoline #\d+ without FTRACE_FL_DIRECT_EN/);
   });
 
   test('a lone direct ops whose site went to the list function', () => {
     const { k } = attached();
-    forge(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: 1, to: 'list' });
+    forgeEvent(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: 1, to: 'list' });
     expect(k.violations.map((v) => v.name)).toContain(FTRACE_INVARIANTS.direct);
   });
 
   test('an entry whose trampoline was freed', () => {
     const { k, tramp } = attached();
-    forge(k, { type: 'ftrace/tramp-freed', tramp, ops: 1 });
+    forgeEvent(k, { type: 'ftrace/tramp-freed', tramp, ops: 1 });
     expect(k.violations.map((v) => v.name)).toContain(FTRACE_INVARIANTS.direct);
   });
 });

@@ -1,26 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { emit, type EventInput, type EventType, type Kernel, type KPath } from '@tracelab/core';
+import type { Kernel } from '@tracelab/core';
 import { FTRACE_INVARIANTS, type FtraceOps } from '@tracelab/ftrace';
-import { expectClean, kernelWith } from '@tracelab/testing';
+import { expectClean, forgeEvent, kernelWith } from '@tracelab/testing';
 import { ftraceStack, noop } from './helpers.js';
-
-/**
- * The invariants are incremental (they re-check only what changed since their last run), so
- * these tests forge one inconsistent event at a time, through each kind of change the caches
- * follow (a record, an ops entry, a trampoline, the hot registry), and check that the right
- * invariant still fires.
- */
-function forge<T extends EventType>(k: Kernel, e: EventInput<T>): void {
-  try {
-    k.call(
-      (function* (): KPath<void> {
-        yield* emit(e);
-      })(),
-    );
-  } catch {
-    // call throws INVARIANT_VIOLATED: the test reads k.violations
-  }
-}
 
 const dyn = (filter: string[], label: string, notrace: string[] = []): FtraceOps => ({ func: noop, filter, notrace, flags: ['DYNAMIC'], label });
 
@@ -36,7 +18,7 @@ describe('the invariants still fire on every kind of change they follow', () => 
   it('a record whose refcount disagrees with the registered ops (the record changed)', () => {
     const A = dyn(['sys_getpid'], 'A');
     const { k, tramp } = registered(A, dyn(['sys_getppid'], 'B'));
-    forge(k, { type: 'ftrace/rec', ip: 'sys_getpid', refcount: 2, tramp: tramp(A) });
+    forgeEvent(k, { type: 'ftrace/rec', ip: 'sys_getpid', refcount: 2, tramp: tramp(A) });
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.refcount });
     expect(k.violations[0]!.message).toMatch(/record sys_getpid has refcount 2, but 1 registered ops trace it \(A#1\)/);
   });
@@ -44,7 +26,7 @@ describe('the invariants still fire on every kind of change they follow', () => 
   it('an ops that leaves the list without its records being lowered (the ops entry changed)', () => {
     const A = dyn(['sys_getpid'], 'A');
     const { k } = registered(A);
-    forge(k, { type: 'ftrace/ops-removed', ops: k.api.ftrace.opsId(A)! });
+    forgeEvent(k, { type: 'ftrace/ops-removed', ops: k.api.ftrace.opsId(A)! });
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.refcount });
     expect(k.violations[0]!.message).toMatch(/record sys_getpid has refcount 1, but 0 registered ops trace it/);
   });
@@ -52,7 +34,7 @@ describe('the invariants still fire on every kind of change they follow', () => 
   it('an empty-filter ops leaving the list re-checks every record', () => {
     const all: FtraceOps = { func: noop, notrace: ['do_exit'], flags: ['DYNAMIC'], label: 'all' };
     const { k } = registered(dyn(['sys_getpid'], 'A'), all);
-    forge(k, { type: 'ftrace/ops-removed', ops: k.api.ftrace.opsId(all)! });
+    forgeEvent(k, { type: 'ftrace/ops-removed', ops: k.api.ftrace.opsId(all)! });
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.refcount });
     expect(k.violations[0]!.message).toMatch(/has refcount [12], but [01] registered ops trace it/);
   });
@@ -60,7 +42,7 @@ describe('the invariants still fire on every kind of change they follow', () => 
   it('a trampoline retired while a record still has TRAMP on it (only the trampoline changed)', () => {
     const A = dyn(['sys_getpid'], 'A');
     const { k, tramp } = registered(A);
-    forge(k, { type: 'ftrace/tramp-retired', tramp: tramp(A), ops: k.api.ftrace.opsId(A)!, wait: 'rcu-tasks' });
+    forgeEvent(k, { type: 'ftrace/tramp-retired', tramp: tramp(A), ops: k.api.ftrace.opsId(A)!, wait: 'rcu-tasks' });
     // The refcount invariant re-checks the records with TRAMP on the trampoline that changed.
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.refcount });
     expect(k.violations[0]!.message).toMatch(
@@ -71,7 +53,7 @@ describe('the invariants still fire on every kind of change they follow', () => 
   it('a site whose state target disagrees with the hot site the fast path calls', () => {
     const A = dyn(['sys_getpid'], 'A');
     const { k, tramp } = registered(A);
-    forge(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: tramp(A), to: 'list' });
+    forgeEvent(k, { type: 'ftrace/site-patched', ip: 'sys_getpid', from: tramp(A), to: 'list' });
     expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.siteTarget });
     expect(k.violations[0]!.message).toMatch(/site sys_getpid: the registry has refcount 1, TRAMP 1, target 1; the state has 1, 1, list/);
   });

@@ -1,5 +1,5 @@
 // Shared with every plugin's tests (@tracelab/testing): events of a type, no violation and no oops.
-export { eventsOf, expectClean } from '@tracelab/testing';
+export { eventsOf, expectClean, failAllocs } from '@tracelab/testing';
 import { createKernel, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { markers, type MarkerProbe, type MarkersOptions } from '@tracelab/markers';
 

@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EBUSY, ENOENT, ENOMEM, EPERM, EEXIST, canonicalJson, createKernel, definePlugin, replay, type Strategy } from '@tracelab/core';
+import { EBUSY, ENOENT, ENOMEM, EPERM, EEXIST, canonicalJson, createKernel, definePlugin, replay } from '@tracelab/core';
 import { MARKERS_MUTEX, markers, type MarkerProbe } from '@tracelab/markers';
-import { eventsOf, expectClean, kernelWith, recorder, nop } from './helpers.js';
+import { eventsOf, expectClean, failAllocs, kernelWith, recorder, nop } from './helpers.js';
 
 const FMT = 'value %d name %s';
-
-/** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
-function failAllocs(...which: number[]): Strategy {
-  return {
-    name: 'fail-allocs',
-    create: () => {
-      let n = 0;
-      return { choose: (kind) => (kind === 'fault' ? (which.includes(++n) ? 1 : 0) : 0) };
-    },
-  };
-}
 
 describe('probeRegister / probeUnregister: transitions', () => {
   it('walks 0->1, 1->2, N->N+1, N->N-1, N->1 and 1->0, publishing a new immutable array each time one is needed', () => {

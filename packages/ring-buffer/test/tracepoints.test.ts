@@ -5,8 +5,8 @@
  * syscall_regfunc / syscall_unregfunc on sys_enter and sys_exit.
  */
 import { describe, expect, test } from 'vitest';
-import { intMapValues, randomStrategy, schedPoint, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
-import { kernelWith } from '@tracelab/testing';
+import { intMapValues, randomStrategy, schedPoint, type Kernel, type KernelEvent, type KPath } from '@tracelab/core';
+import { failAllocs, kernelWith } from '@tracelab/testing';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { TRACEPOINTS_INVARIANTS, tracepoints, type TracepointsOptions } from '@tracelab/tracepoints';
 import { RING_BUFFER_INVARIANTS, TIF_SYSCALL_TRACEPOINT, ringBuffer, type RingBufferApi, type TracepointProbe } from '../src/index.js';
@@ -161,17 +161,6 @@ describe('SEMANTICS.md 1(b)/(d): the syscall flag through sys_enter / sys_exit a
     expect(k.log.some((e) => e.type === 'task/flags' && e.set.includes(TIF_SYSCALL_TRACEPOINT))).toBe(true);
   });
 });
-
-/** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
-function failAllocs(...which: number[]): Strategy {
-  return {
-    name: 'fail-allocs',
-    create: () => {
-      let n = 0;
-      return { choose: (kind) => (kind === 'fault' ? (which.includes(++n) ? 1 : 0) : 0) };
-    },
-  };
-}
 
 describe('SEMANTICS.md 1(e): func_add failing after syscall_regfunc (upstream fad217e16fde)', () => {
   // Allocation 1: syscall_entry_read's probe array (the event's own registration);

@@ -9,3 +9,4 @@ export { kernelWith, type KernelSetup } from './kernel.js';
 export { eventsOf, type EventSource } from './events.js';
 export { expectClean, expectReplayIdentity, type CleanResult, type ExpectCleanOptions, type ReplayIdentityOptions, type ReplaySetup } from './expect.js';
 export { seeds, overSeeds, findUnsafe, type Made, type Ran, type SeedCheck, type SeedRunOptions, type SeedSet, type UnsafeRun } from './seeds.js';
+export { failAllocs, forgeEvent } from './faults.js';

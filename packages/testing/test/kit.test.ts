@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, replaySchedule, TracelabError, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
-import { eventsOf, expectClean, expectReplayIdentity, findUnsafe, kernelWith, overSeeds, seeds } from '@tracelab/testing';
+import { createKernel, replaySchedule, shouldFailAlloc, TracelabError, type Kernel, type KernelEvent, type KPath, type Strategy } from '@tracelab/core';
+import { eventsOf, expectClean, expectReplayIdentity, failAllocs, findUnsafe, forgeEvent, kernelWith, overSeeds, seeds } from '@tracelab/testing';
 import { LOST_UPDATE, tally } from './tally.js';
 
 /** Three kernel threads incrementing the tally three times each. */
@@ -311,4 +311,37 @@ it('a found violation replays by hand with replaySchedule, as the kit does', () 
   const again = race({ seed: found.seed, locked: false, strategy: replaySchedule(found.violation.schedule) });
   again.run();
   expect(again.logHash()).toBe(found.kernel.logHash());
+});
+
+describe('failAllocs and forgeEvent', () => {
+  /** Five allocations in a row; which of them failed. */
+  function allocations(strategy: Strategy): boolean[] {
+    const k = kernelWith({ plugins: [tally({ locked: true })], faultInjection: true, strategy });
+    return k.call(
+      (function* (): KPath<boolean[]> {
+        const out: boolean[] = [];
+        for (let i = 0; i < 5; i++) out.push(yield* shouldFailAlloc());
+        return out;
+      })(),
+    );
+  }
+
+  it('failAllocs fails exactly the allocations it names, counted from 1, and no other', () => {
+    expect(allocations(failAllocs(2, 4))).toEqual([false, true, false, true, false]);
+    expect(allocations(failAllocs())).toEqual([false, false, false, false, false]);
+  });
+
+  it('failAllocs refuses an index that is not an integer from 1, naming it', () => {
+    expect(() => failAllocs(0)).toThrow(/failAllocs: 0 is not an allocation index/);
+    expect(() => failAllocs(1.5)).toThrow(TracelabError);
+  });
+
+  it('forgeEvent folds the event and keeps the violation it causes; other errors are thrown', () => {
+    const k = kernelWith([tally({ locked: true })]);
+    forgeEvent(k, { type: 'tally/write', value: 5 });
+    expect(k.state.plugins['tally']).toEqual({ value: 5, writes: 1 });
+    expect(k.violations.map((v) => v.name)).toEqual([LOST_UPDATE]);
+    const fresh = kernelWith([tally({ locked: true })]);
+    expect(() => forgeEvent(fresh, { type: 'nobody/declared' } as never)).toThrow(TracelabError);
+  });
 });

@@ -1,5 +1,5 @@
 // Shared with every plugin's tests (@tracelab/testing): events of a type, no violation and no oops.
-export { eventsOf, expectClean } from '@tracelab/testing';
+export { eventsOf, expectClean, failAllocs } from '@tracelab/testing';
 import { createKernel, type Kernel, type Strategy } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { tracepoints, type TracepointProbe, type TracepointsOptions } from '@tracelab/tracepoints';
@@ -31,15 +31,4 @@ export function recorder(calls: unknown[][], tag: string): TracepointProbe {
   };
   Object.defineProperty(probe, 'name', { value: tag });
   return probe;
-}
-
-/** Fails the allocations whose 1-based index (among the fault choices) is in `which`; every other choice is 0. */
-export function failAllocs(...which: number[]): Strategy {
-  return {
-    name: 'fail-allocs',
-    create: () => {
-      let n = 0;
-      return { choose: (kind) => (kind === 'fault' ? (which.includes(++n) ? 1 : 0) : 0) };
-    },
-  };
 }
