@@ -21,7 +21,6 @@ const SPENT: KPath<unknown> = (function* (): KPath<unknown> {
 })();
 SPENT.next();
 
-/** A violation stops the run: the invariant, what broke, and the replay string. */
 /** What a chooser that ignores `pids` is given. */
 const NO_PIDS: readonly number[] = Object.freeze([]);
 
@@ -36,6 +35,7 @@ export interface WaitingTask {
   readonly spinning: string | null;
 }
 
+/** A violation stops the run: the invariant, what broke, and the replay string. */
 export interface Violation {
   readonly name: string;
   readonly message: string;
