@@ -254,14 +254,15 @@ describe('step footprints', () => {
         { comm: `t${i}` },
       );
     expect(k.run({ maxSteps: 100 }).done).toBe(true);
-    // The points with a queued task read the predicate, never the runqueue's contents.
-    const points = steps.filter((s) => s.reads.includes('rq:nonempty'));
+    // The points with a queued task that switch nothing read the predicate, never the membership.
+    const points = steps.filter((s) => s.reads.includes('rq:nonempty') && !s.writes.some((w) => w.startsWith('cpu:')));
     expect(points.length).toBeGreaterThan(0);
-    for (const s of points) expect(s.reads).not.toContain('rq');
+    for (const s of points) expect(s.reads.filter((r) => r.startsWith('runq:'))).toEqual([]);
     // A step writes the predicate exactly when the runqueue's emptiness differs across it.
     for (let i = 1; i < steps.length; i++) expect(steps[i]!.writes.includes('rq:nonempty')).toBe(empty[i] !== empty[i - 1]);
-    // A switch that leaves the runqueue non-empty writes its contents only: it commutes with a point.
-    const quiet = steps.find((s) => s.writes.includes('rq') && !s.writes.includes('rq:nonempty'))!;
+    // A switch that leaves the runqueue non-empty writes the membership of the tasks it moved
+    // only: it commutes with a point.
+    const quiet = steps.find((s) => s.writes.some((w) => w.startsWith('runq:')) && !s.writes.includes('rq:nonempty'))!;
     const loud = steps.find((s) => s.writes.includes('rq:nonempty'))!;
     const point = { cpu: 1, choiceAt: 0, reads: ['rq:nonempty'], writes: [], clockRead: false, observed: [] };
     expect(quiet).toBeDefined();
@@ -269,7 +270,76 @@ describe('step footprints', () => {
     expect(footprintsConflict({ ...loud, cpu: 0 }, point)).toBe(true);
   });
 
-  it('with CPU bindings a preemption point reads the runqueue itself (which tasks may run here)', () => {
+  it('the runqueue is membership objects: a step writes runq:<pid> for each task it queued or dequeued, net', () => {
+    // One CPU, preempting at every point: each switch dequeues the next task and queues the one
+    // it preempts. A step's runq writes are exactly the tasks whose membership differs across it.
+    const k = createKernel({ cpus: 1, seed: 1, strategy: { name: 'ones', create: () => ({ choose: (kind) => (kind === 'preempt' ? 1 : 0) }) } });
+    const steps: StepFootprint[] = [];
+    const before: number[][] = [];
+    const after: number[][] = [];
+    k.recordFootprints((s) => {
+      steps.push(s);
+      after.push([...k.state.runqueue]);
+    });
+    for (let i = 0; i < 3; i++)
+      k.spawnKthread(
+        (function* () {
+          yield* schedPoint();
+          yield* schedPoint();
+        })(),
+        { comm: `t${i}` },
+      );
+    before.push([...k.state.runqueue]);
+    expect(k.run({ maxSteps: 100 }).done).toBe(true);
+    for (let i = 1; i < steps.length; i++) before.push(after[i - 1]!);
+    let moved = 0;
+    for (let i = 0; i < steps.length; i++) {
+      const b = new Set(before[i]);
+      const a = new Set(after[i]);
+      const changed = [...new Set([...b, ...a])].filter((p) => b.has(p) !== a.has(p)).map((p) => `runq:${p}`);
+      expect(steps[i]!.writes.filter((w) => w.startsWith('runq:')).sort()).toEqual(changed.sort());
+      if (changed.length === 2) moved++;
+    }
+    expect(moved).toBeGreaterThan(0); // a preemption queues one task and takes another
+  });
+
+  it('a switch picking its next task reads the whole membership; a wake-up of another task conflicts with it, two wake-ups do not', () => {
+    const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    // The sleepers' condition is the test's own (nothing of the kernel state): only the
+    // wake-ups and the switches touch what the test looks at.
+    const open = new Set<string>();
+    for (const ch of ['a', 'b'])
+      k.spawnKthread(
+        (function* () {
+          yield* waitEvent(ch, () => open.has(ch));
+        })(),
+        { comm: `s${ch}` },
+      );
+    k.spawnKthread(
+      (function* () {
+        yield* schedPoint();
+        open.add('a');
+        yield* wakeUp('a');
+        yield* schedPoint();
+        open.add('b');
+        yield* wakeUp('b');
+      })(),
+      { comm: 'waker' },
+    );
+    expect(k.run({ maxSteps: 200 }).done).toBe(true);
+    const picks = steps.filter((s) => s.writes.some((w) => w.startsWith('cpu:')) && s.writes.some((w) => w.startsWith('runq:')));
+    expect(picks.length).toBeGreaterThan(0);
+    for (const s of picks) expect(s.reads).toContain('runq:*');
+    const wakes = steps.filter((s) => s.writes.some((w) => w.startsWith('wq:')) && s.writes.some((w) => w.startsWith('runq:')) && !s.writes.some((w) => w.startsWith('cpu:')));
+    expect(wakes.length).toBe(2);
+    const [wa, wb] = wakes as [StepFootprint, StepFootprint];
+    expect(footprintsConflict({ ...wa, cpu: 0 }, { ...wb, cpu: 1, reads: [], writes: wb.writes.filter((w) => w.startsWith('runq:')) })).toBe(false);
+    expect(footprintsConflict({ ...wa, cpu: 0 }, { ...picks[0]!, cpu: 1 })).toBe(true);
+  });
+
+  it('with CPU bindings a preemption point reads the runqueue membership itself (which tasks may run here)', () => {
     const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
     const steps: StepFootprint[] = [];
     k.recordFootprints((s) => steps.push(s));
@@ -282,7 +352,7 @@ describe('step footprints', () => {
         { comm: `t${i}`, cpu: 0 },
       );
     k.run({ maxSteps: 100 });
-    expect(steps.some((s) => s.reads.includes('rq'))).toBe(true);
+    expect(steps.some((s) => s.reads.includes('runq:*'))).toBe(true);
     expect(steps.some((s) => s.reads.includes('rq:nonempty'))).toBe(false);
   });
 

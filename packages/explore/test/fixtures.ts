@@ -7,6 +7,8 @@ import {
   wakeUp,
   mutexLock,
   mutexUnlock,
+  preemptDisable,
+  preemptEnable,
   rcuReadLock,
   rcuReadUnlock,
   schedPoint,
@@ -20,10 +22,12 @@ declare module '@tracelab/core' {
     'counter/store': { pid: number; value: number };
     'counter/done': { pid: number };
     'gate/open': { gate: string };
+    'gates/open': { gate: string };
   }
   interface PluginStates {
     counter: { value: number; done: number };
     gate: { open: boolean };
+    gates: Record<string, boolean>;
   }
 }
 
@@ -62,6 +66,23 @@ function gatePlugin() {
       ctx.onReset();
       ctx.on('gate/open', (s) => {
         s.open = true;
+      });
+      return {};
+    },
+  });
+}
+
+/** Named gates, each opened once (`gates/open`); one slice for all of them. */
+function gatesPlugin() {
+  return definePlugin<Record<string, never>, Record<string, boolean>>({
+    name: 'gates',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.initSlice({});
+      ctx.onReset();
+      ctx.on('gates/open', (s, e) => {
+        s[e.gate] = true;
       });
       return {};
     },
@@ -230,6 +251,57 @@ export const localSteps = defineScenario({
         yield* emit({ type: 'counter/store', pid: 2, value: variant === 'peek' ? 10 : 100 + (yield* current()).now });
       })(),
       { comm: 'other' },
+    );
+  },
+});
+
+/**
+ * Two sleepers, two wakers, two CPUs (the runqueue's membership objects, docs/explore.md §4a,
+ * fourth pass). Each waker opens its own gate and, a step later, wakes its own sleeper; a woken
+ * sleeper appends its id to the counter (value * 10 + id, read and stored in one step), so the
+ * final counter says which sleeper ran first. `w1` exits after its wake-up; `long` holds its CPU
+ * with preemption off for a few steps after its own, so the sleeper it wakes can run only on the
+ * CPU `w1` leaves, unless `long` is done first. The two wake-ups queue different tasks and
+ * commute (`runq:1`, `runq:2`). A switch that picks from the runqueue reads its whole
+ * membership (`runq:*`): `w1`'s exit races with `long`'s wake-up, and only that race's other
+ * order lets the freed CPU find both sleepers queued and run `s2` first.
+ */
+export const wakePick = defineScenario({
+  name: 'wake-pick',
+  description: 'two wakers each queue their own sleeper; whoever runs first decides the counter',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 300,
+  variants: [{ name: 'fixed', description: 'nothing to find: what a search must reach are the final states', safe: true }],
+  plugins: () => [counterPlugin(), gatesPlugin()],
+  setup(kernel) {
+    for (const id of [1, 2])
+      kernel.spawnKthread(
+        (function* sleeper(): KPath<void> {
+          yield* waitEvent(`g${id}`, (st) => st.plugins.gates![`g${id}`] === true);
+          const v = (yield* getState()).plugins.counter!.value;
+          yield* emit({ type: 'counter/store', pid: id, value: v * 10 + id });
+        })(),
+        { comm: `s${id}` },
+      );
+    kernel.spawnKthread(
+      (function* w1(): KPath<void> {
+        yield* emit({ type: 'gates/open', gate: 'g1' });
+        yield* schedPoint(); // the gates share a slice: the wake-up is a step of its own
+        yield* wakeUp('g1');
+      })(),
+      { comm: 'w1' },
+    );
+    kernel.spawnKthread(
+      (function* long(): KPath<void> {
+        yield* preemptDisable();
+        yield* emit({ type: 'gates/open', gate: 'g2' });
+        yield* schedPoint();
+        yield* wakeUp('g2');
+        for (let i = 0; i < 3; i++) yield* schedPoint();
+        yield* preemptEnable();
+      })(),
+      { comm: 'long' },
     );
   },
 });

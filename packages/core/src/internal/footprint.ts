@@ -10,9 +10,11 @@ import type { KernelState } from '../state.js';
  * Objects are named as strings: `lock:<name>`, `task:<pid>`, `mm:<tgid>`, `cpu:<id>` (which task
  * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
  * `plugin:<name>` (a plugin's slice and the data it keeps outside the state), `wq:<channel>` (the
- * tasks asleep on a wait channel), `rq` (the runqueue: its contents), `rq:nonempty` (the predicate "the runqueue is
- * not empty", which a preemption point and an idle CPU read: written only by a step that
- * changes it, from empty to not or back), `rcu` (RCU-sched's grace periods and
+ * tasks asleep on a wait channel), `runq:<pid>` (whether the task is on the runqueue: written
+ * only by a step whose net effect queued or dequeued it; `runq:*`, the whole membership, is what
+ * a switch choosing its next task reads), `rq:nonempty` (the predicate "the runqueue is not
+ * empty", which a preemption point and an idle CPU read: written only by a step that changes
+ * it, from empty to not or back), `rcu` (RCU-sched's grace periods and
  * callbacks), `kernel` (pid allocation, oopses, disabled plugins). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
@@ -57,7 +59,7 @@ type Rec = Record<string | number | symbol, unknown>;
 /** Keyed records of the state whose keys are objects of their own family. */
 const KEYED: Readonly<Record<string, string>> = { locks: 'lock', plugins: 'plugin', modules: 'module', functions: 'function' };
 /** Whole-table fields: reading them reads every object of the family. */
-const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:*', runqueue: 'rq', rcu: 'rcu', kernel: 'kernel' };
+const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:*', runqueue: 'runq:*', rcu: 'rcu', kernel: 'kernel' };
 
 /**
  * The recorder of the step under way. Written only by the runtime's step loop (single-threaded):
@@ -78,8 +80,11 @@ export class FootprintRecorder {
   observing = false;
   private clock = false;
   private choiceAt = 0;
-  /** Whether the runqueue was empty when the step began (for the `rq:nonempty` predicate). */
-  private rqEmptyAtBegin = true;
+  /**
+   * The runqueue as the step began (for `runq:<pid>` and the `rq:nonempty` predicate). The
+   * reducers replace the array rather than edit it (reducers.ts), so holding it costs no copy.
+   */
+  private rqAtBegin: readonly number[] = [];
   private readonly liveView: KernelState;
 
   constructor(
@@ -101,7 +106,7 @@ export class FootprintRecorder {
     this.preemptible = false;
     this.clock = false;
     this.choiceAt = choiceAt;
-    this.rqEmptyAtBegin = this.live().runqueue.length === 0;
+    this.rqAtBegin = this.live().runqueue;
   }
 
   /** The task current on the stepping CPU as the step began (set once the CPU is chosen). */
@@ -115,9 +120,17 @@ export class FootprintRecorder {
   }
 
   end(cpu: number): void {
-    // The predicate a preemption point reads (`rq:nonempty`) is written only by a step that
-    // changes it: steps are atomic to every other CPU, so only the step's net change shows.
-    if ((this.live().runqueue.length === 0) !== this.rqEmptyAtBegin) this.writes.add('rq:nonempty');
+    // The runqueue's membership (`runq:<pid>`) and the predicate a preemption point reads
+    // (`rq:nonempty`) are written only by a step that changes them: steps are atomic to every
+    // other CPU, so only the step's net change shows. The queue's order is no object: it decides
+    // only which option of a `task` choice names which task, and explorers branch every option.
+    const rq = this.live().runqueue;
+    const was = this.rqAtBegin;
+    if (rq !== was) {
+      if ((rq.length === 0) !== (was.length === 0)) this.writes.add('rq:nonempty');
+      for (const pid of rq) if (!was.includes(pid)) this.writes.add(`runq:${pid}`);
+      for (const pid of was) if (!rq.includes(pid)) this.writes.add(`runq:${pid}`);
+    }
     this.sink({
       cpu,
       choiceAt: this.choiceAt,
@@ -296,7 +309,6 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     c.task();
     c.w(`mm:${e.pid}`);
     c.w('kernel');
-    c.w('rq');
   },
   'task/linked': ownTask,
   'task/to-user': ownTask,
@@ -331,7 +343,6 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     const t = intMapGet(c.state.tasks, e.pid);
     c.w(t === undefined ? 'task:*' : `task:${t.parent}`);
     c.w('kernel');
-    c.w('rq');
     c.w(`mm:${e.pid}`);
   },
   'task/sleep': (e, c) => {
@@ -345,13 +356,11 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     // The reducer asks whether the task is current on some CPU: only a `sched/switch` with the
     // task as prev or next changes that, and it writes `task:<pid>`, which this step writes too.
     c.task();
-    c.w('rq');
     const on = c.channelOf(e.pid);
     if (on !== undefined) c.w(`wq:${on}`);
   },
   'sched/switch': (e, c) => {
     c.w(`cpu:${e.cpu}`);
-    c.w('rq');
     if (e.prev !== 0) c.task('prev');
     if (e.next !== 0) c.task('next');
   },

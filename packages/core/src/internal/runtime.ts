@@ -684,7 +684,7 @@ export class Runtime {
   hasRunnableOn(cpu: number): boolean {
     // Unbound, the answer is the predicate "the runqueue is not empty", which a step writes only
     // when it changes it (footprint.ts); with bindings it depends on which tasks are queued.
-    if (this.fp !== null) this.fp.read(this.bindingUsed ? 'rq' : 'rq:nonempty');
+    if (this.fp !== null) this.fp.read(this.bindingUsed ? 'runq:*' : 'rq:nonempty');
     const rq = this.store.live.runqueue;
     if (!this.bindingUsed) return rq.length > 0;
     for (const pid of rq) if (this.mayRunOn(pid, cpu)) return true;
@@ -843,6 +843,9 @@ export class Runtime {
   private switchFrom(prev: TaskRt, prevState: TaskRunState, preempted: boolean): boolean {
     const cpu = this.cpu;
     const rq = this.runnableOn(cpu);
+    // Choosing the next task reads which tasks are queued (every one is an option); finding
+    // none, unbound, reads only that the runqueue is empty.
+    if (this.fp !== null) this.fp.read(this.bindingUsed || rq.length > 0 ? 'runq:*' : 'rq:nonempty');
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
     // Read before the switch (a dead task leaves the state with it), and only for the hooks.

@@ -472,8 +472,8 @@ export class Dpor {
         if (q === steps[i]!.cpu || node.backtrack.has(q)) continue;
         // The switch-in takes one of the tasks queued at this point (the `task` choice is branched
         // over all of them): it writes that task's record, the runqueue and the CPU's current.
-        const writes = ['rq', 'rq:nonempty', `cpu:${q}`, ...node.queued.map((pid) => `task:${pid}`)];
-        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['rq', 'rcu'], writes, clockRead: false, observed: [] };
+        const writes = ['rq:nonempty', `cpu:${q}`, ...node.queued.map((pid) => `runq:${pid}`), ...node.queued.map((pid) => `task:${pid}`)];
+        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['runq:*', 'rcu'], writes, clockRead: false, observed: [] };
         for (let k = i; k >= 0; k--) {
           if (steps[k]!.cpu === q || !footprintsConflict(steps[k]!, pending, obs)) continue;
           const at = this.cpuNodeOfStep[k];
