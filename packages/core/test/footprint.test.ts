@@ -270,6 +270,56 @@ describe('step footprints', () => {
     expect(footprintsConflict({ ...loud, cpu: 0 }, point)).toBe(true);
   });
 
+  it('a point reads the runqueue only when that decided its step: empty (no preemption offered), or preempting (picks a task)', () => {
+    // One CPU; `solo` makes points while nothing is queued, then wakes `late` and makes points
+    // with `late` queued: the first `preempt` choice answers 0, the second 1.
+    let asked = 0;
+    const k = createKernel({
+      cpus: 1,
+      seed: 1,
+      strategy: { name: 'second', create: () => ({ choose: (kind) => (kind === 'preempt' ? (asked++ === 1 ? 1 : 0) : 0) }) },
+    });
+    const steps: StepFootprint[] = [];
+    const queued: number[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    const open = new Set<string>();
+    k.spawnKthread(
+      (function* () {
+        yield* waitEvent('late', () => open.has('late'));
+      })(),
+      { comm: 'late' },
+    );
+    k.spawnKthread(
+      (function* () {
+        yield* schedPoint();
+        yield* schedPoint();
+        open.add('late');
+        yield* wakeUp('late');
+        queued.push(steps.length);
+        yield* schedPoint();
+        yield* schedPoint();
+        yield* schedPoint();
+      })(),
+      { comm: 'solo' },
+    );
+    expect(k.run({ maxSteps: 100 }).done).toBe(true);
+    expect(asked).toBeGreaterThanOrEqual(2);
+    const solo = steps.filter((s) => s.pid === 2);
+    // Points with nothing queued: the predicate was read.
+    const lone = solo.filter((s) => s.reads.includes('rq:nonempty') && !s.writes.some((w) => w.startsWith('runq:')));
+    expect(lone.length).toBeGreaterThan(0);
+    // The point that did not preempt, with `late` queued, read nothing of the runqueue.
+    // (The wake-up ran in step queued[0]; the next step began at the point after it.)
+    const kept = steps[queued[0]! + 1]!;
+    expect(kept.pid).toBe(2);
+    expect(kept.switched).toEqual([]);
+    expect(kept.reads.filter((r) => r === 'rq:nonempty' || r.startsWith('runq:'))).toEqual([]);
+    // The point that preempted read the membership it picked from.
+    const switched = solo.filter((s) => s.writes.includes('cpu:0') && s.switched !== undefined && s.switched.includes(1));
+    expect(switched.length).toBe(1);
+    expect(switched[0]!.reads).toContain('runq:*');
+  });
+
   it('the runqueue is membership objects: a step writes runq:<pid> for each task it queued or dequeued, net', () => {
     // One CPU, preempting at every point: each switch dequeues the next task and queues the one
     // it preempts. A step's runq writes are exactly the tasks whose membership differs across it.

@@ -685,10 +685,28 @@ export class Runtime {
     // Unbound, the answer is the predicate "the runqueue is not empty", which a step writes only
     // when it changes it (footprint.ts); with bindings it depends on which tasks are queued.
     if (this.fp !== null) this.fp.read(this.bindingUsed ? 'runq:*' : 'rq:nonempty');
+    return this.anyRunnableOn(cpu);
+  }
+
+  /** `hasRunnableOn` without recording the read. */
+  private anyRunnableOn(cpu: number): boolean {
     const rq = this.store.live.runqueue;
     if (!this.bindingUsed) return rq.length > 0;
     for (const pid of rq) if (this.mayRunOn(pid, cpu)) return true;
     return false;
+  }
+
+  /**
+   * Whether a preemption point of `cpu` may preempt its task: some task may run here. What the
+   * step reads of it (footprint.ts): when none may, the predicate (or, with bindings, the
+   * membership) that kept the point from offering a preemption; when one may, nothing here. A
+   * point that then does not preempt behaves the same whatever is queued; one that does reads
+   * the membership as it picks (`switchFrom`).
+   */
+  private pointMayPreempt(cpu: number): boolean {
+    const may = this.anyRunnableOn(cpu);
+    if (this.fp !== null && !may) this.fp.read(this.bindingUsed ? 'runq:*' : 'rq:nonempty');
+    return may;
   }
 
   private mayRunOn(pid: number, cpu: number): boolean {
@@ -802,7 +820,7 @@ export class Runtime {
         this.switchFrom(t, 'runnable', false);
         return;
       }
-    } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.hasRunnableOn(cpu)) {
+    } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.pointMayPreempt(cpu)) {
       if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu)] : NO_PIDS) === 1) {
         this.switchFrom(t, 'runnable', true);
         return;
