@@ -96,6 +96,7 @@ describe('step footprints', () => {
         // The first step switches the thread in (a runqueue write): the lock comes after it.
         yield* schedPoint();
         yield* mutexLock(name);
+        yield* schedPoint(); // held across a step: the lock changes at each end of it
         yield* mutexUnlock(name);
         // ... and before the exit (do_exit takes the tasklist lock: a conflict of its own).
         yield* schedPoint();
@@ -118,13 +119,50 @@ describe('step footprints', () => {
         yield* spinUnlock(name);
         yield* schedPoint();
       };
-    const one = footprints([spinner('s'), spinner('s')]).steps.filter((s) => s.writes.includes('lock:s'));
+    // The first take creates the lock's record (a write); the second finds it free and leaves it
+    // so (a read): they still conflict.
+    const one = touching(footprints([spinner('s'), spinner('s')]).steps, 'lock:s');
     expect(one.length).toBeGreaterThanOrEqual(2);
+    expect(one[0]!.writes).toContain('lock:s');
     expect(footprintsConflict({ ...one[0]!, cpu: 0 }, { ...one[one.length - 1]!, cpu: 1 })).toBe(true);
     const two = footprints([spinner('s1'), spinner('s2')]).steps;
     const a = two.find((s) => s.writes.includes('lock:s1'))!;
     const b = two.find((s) => s.writes.includes('lock:s2'))!;
     expect(footprintsConflict({ ...a, cpu: 0 }, { ...b, cpu: 1 })).toBe(false);
+  });
+
+  it('a lock a step takes and drops within itself is only read by it: two such steps commute, a holder across steps conflicts with them', () => {
+    const quick = (name: string) =>
+      function* () {
+        yield* schedPoint();
+        yield* mutexLock(name);
+        yield* mutexUnlock(name);
+        yield* schedPoint();
+      };
+    const holder = function* () {
+      yield* schedPoint();
+      yield* mutexLock('m');
+      yield* schedPoint();
+      yield* mutexUnlock('m');
+      yield* schedPoint();
+    };
+    // The first use of a lock creates its record (a write); the later take-and-drops leave it as
+    // they found it, so they read it and write nothing of it.
+    const { steps } = footprints([quick('m'), quick('m'), quick('m')]);
+    const users = touching(steps, 'lock:m');
+    expect(users.length).toBe(3);
+    expect(users[0]!.writes).toContain('lock:m');
+    for (const u of users.slice(1)) {
+      expect(u.reads).toContain('lock:m');
+      expect(u.writes).not.toContain('lock:m');
+    }
+    expect(footprintsConflict({ ...users[1]!, cpu: 0 }, { ...users[2]!, cpu: 1 })).toBe(false);
+    // A step that takes the lock and keeps it (and the one that drops it) writes it: it conflicts
+    // with a take-and-drop, which finds the lock held in one order and free in the other.
+    const mixed = footprints([holder, quick('m')]).steps;
+    const held = mixed.filter((s) => s.writes.includes('lock:m'));
+    expect(held.length).toBeGreaterThanOrEqual(2);
+    for (const h of held) expect(footprintsConflict({ ...h, cpu: 0 }, { ...users[1]!, cpu: 1 })).toBe(true);
   });
 
   it('a wake-up reads the wait queue a sleeper writes: they conflict; a wake-up on another channel does not', () => {

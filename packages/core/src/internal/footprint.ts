@@ -85,6 +85,11 @@ export class FootprintRecorder {
    * reducers replace the array rather than edit it (reducers.ts), so holding it costs no copy.
    */
   private rqAtBegin: readonly number[] = [];
+  /**
+   * Each lock the step's events wrote, as it was before the first of them (its record as JSON;
+   * `undefined` for a lock not used before): a lock the step leaves as it found it was only read.
+   */
+  private readonly lockBefore = new Map<string, string | undefined>();
   private readonly liveView: KernelState;
 
   constructor(
@@ -107,6 +112,7 @@ export class FootprintRecorder {
     this.clock = false;
     this.choiceAt = choiceAt;
     this.rqAtBegin = this.live().runqueue;
+    this.lockBefore.clear();
   }
 
   /** The task current on the stepping CPU as the step began (set once the CPU is chosen). */
@@ -124,6 +130,14 @@ export class FootprintRecorder {
     // (`rq:nonempty`) are written only by a step that changes them: steps are atomic to every
     // other CPU, so only the step's net change shows. The queue's order is no object: it decides
     // only which option of a `task` choice names which task, and explorers branch every option.
+    // A lock taken and dropped (or waited on and left) within the step is, to every other CPU,
+    // as it was: the step read it (it found it free, or held as it left it) and wrote nothing of it.
+    for (const [name, before] of this.lockBefore) {
+      if (lockJson(this.live().locks[name]) !== before) continue;
+      this.writes.delete(`lock:${name}`);
+      this.otherWrites.delete(`lock:${name}`);
+      this.reads.add(`lock:${name}`);
+    }
     const rq = this.live().runqueue;
     const was = this.rqAtBegin;
     if (rq !== was) {
@@ -149,6 +163,10 @@ export class FootprintRecorder {
   }
 
   write(object: string): void {
+    if (object.startsWith('lock:')) {
+      const name = object.slice(5);
+      if (!this.lockBefore.has(name)) this.lockBefore.set(name, lockJson(this.live().locks[name]));
+    }
     this.writes.add(object);
     if (!this.inSwitch) this.otherWrites.add(object);
   }
@@ -274,6 +292,11 @@ export class FootprintRecorder {
       },
     });
   }
+}
+
+/** A lock's record as a string to compare (undefined: the lock was never used). */
+function lockJson(l: unknown): string | undefined {
+  return l === undefined ? undefined : JSON.stringify(l);
 }
 
 interface WriteCtx {
