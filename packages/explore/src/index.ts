@@ -33,6 +33,7 @@ export { BoundedDfs, visibleSegments } from './internal/dfs.js';
 export { eventObjects, raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 export type { DfsStats } from './internal/dfs.js';
 export { Dpor } from './internal/dpor.js';
+export { finalStateDigest } from './internal/equivalence.js';
 export type { DporStats } from './internal/dpor.js';
 export { shrink, candidateOf } from './internal/shrink.js';
 export type { Candidate, ShrinkResult } from './internal/shrink.js';

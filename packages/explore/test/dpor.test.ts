@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
-import { footprintsConflict, mutexLock, mutexUnlock, schedPoint, type KernelState, type StepFootprint } from '@tracelab/core';
-import { BoundedDfs, Dpor, defineScenario, explore, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+import { footprintsConflict, mutexLock, mutexUnlock, schedPoint, type StepFootprint } from '@tracelab/core';
+import { BoundedDfs, Dpor, defineScenario, finalStateDigest, explore, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
 import { localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**
@@ -33,30 +32,8 @@ const locks = defineScenario({
   },
 });
 
-/** Keys whose values are timestamps (the clock read into the state): normalised out of digests. */
-const TIME_KEYS = new Set(['clock', 'start', 'end', 'time']);
-
-/**
- * The state with timestamps left out, and the runqueue as a set: its order only decides which
- * option of a `task` choice names which task, and every option is branched (docs/explore.md §4a,
- * fourth pass), so DPOR preserves the queue's contents, not its order.
- */
-function canonical(v: unknown, key = ''): unknown {
-  if (Array.isArray(v)) return key === 'runqueue' ? [...(v as number[])].sort((a, b) => a - b) : v.map((x) => canonical(x));
-  if (typeof v !== 'object' || v === null) return v;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) if (!TIME_KEYS.has(k)) out[k] = canonical((v as Record<string, unknown>)[k], k);
-  return out;
-}
-
 /** The final state's digest, with the violation (if any) that halted the run. */
-function digest(o: RunOutcome): string {
-  const s: KernelState = o.kernel.state;
-  return `${o.violation?.name ?? 'ok'} ${createHash('sha256')
-    .update(JSON.stringify(canonical(s)))
-    .digest('hex')
-    .slice(0, 16)}`;
-}
+const digest = finalStateDigest;
 
 interface Search {
   next(): Picker | null;

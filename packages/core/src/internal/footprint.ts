@@ -14,7 +14,8 @@ import type { KernelState } from '../state.js';
  * only by a step whose net effect queued or dequeued it; `runq:*`, the whole membership, is what
  * a switch choosing its next task reads), `rq:nonempty` (the predicate "the runqueue is not
  * empty", which a preemption point and an idle CPU read: written only by a step that changes
- * it, from empty to not or back), `rcu` (RCU-sched's grace periods and
+ * it, from empty to not or back; with CPU bindings in use, `rq:nonempty:<cpu>`, "a queued task
+ * may run on this CPU", takes its place for that CPU's points and idle loop), `rcu` (RCU-sched's grace periods and
  * callbacks), `kernel` (pid allocation, oopses, disabled plugins). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
@@ -90,6 +91,8 @@ export class FootprintRecorder {
    * `undefined` for a lock not used before): a lock the step leaves as it found it was only read.
    */
   private readonly lockBefore = new Map<string, string | undefined>();
+  /** `runnablePerCpu()` as the step began. */
+  private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
 
   constructor(
@@ -97,6 +100,11 @@ export class FootprintRecorder {
     private readonly sink: FootprintSink,
     /** The plugins whose reducers fold an event type (each writes its own slice). */
     private readonly foldersOf: (type: string) => readonly string[],
+    /**
+     * With CPU bindings in use, whether each CPU has a queued task it may run (`rq:nonempty:<cpu>`);
+     * null without bindings (every CPU then has the same answer: `rq:nonempty`).
+     */
+    private readonly runnablePerCpu: () => readonly boolean[] | null = () => null,
   ) {
     this.liveView = this.view(live);
   }
@@ -113,6 +121,7 @@ export class FootprintRecorder {
     this.choiceAt = choiceAt;
     this.rqAtBegin = this.live().runqueue;
     this.lockBefore.clear();
+    this.runnableAtBegin = this.runnablePerCpu();
   }
 
   /** The task current on the stepping CPU as the step began (set once the CPU is chosen). */
@@ -137,6 +146,12 @@ export class FootprintRecorder {
       this.writes.delete(`lock:${name}`);
       this.otherWrites.delete(`lock:${name}`);
       this.reads.add(`lock:${name}`);
+    }
+    // With bindings, each CPU's own predicate (a point or an idle CPU of a bound CPU reads it).
+    const runnable = this.runnableAtBegin === null ? null : this.runnablePerCpu();
+    if (runnable !== null) {
+      const before = this.runnableAtBegin!;
+      for (let c = 0; c < runnable.length; c++) if (runnable[c] !== before[c]) this.writes.add(`rq:nonempty:${c}`);
     }
     const rq = this.live().runqueue;
     const was = this.rqAtBegin;

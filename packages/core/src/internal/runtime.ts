@@ -271,6 +271,7 @@ export class Runtime {
       () => this.store.live,
       sink,
       (type) => this.store.foldersOf(type),
+      () => (this.bindingUsed ? this.runnablePerCpu() : null),
     );
     this.fp = fp;
     this.store.recorder = fp;
@@ -659,7 +660,9 @@ export class Runtime {
         // So must one an IPI is pending for (it wakes the CPU).
         if (
           idleHook ||
-          (this.bindingUsed ? this.hasRunnableOn(c) : anyRunnable) ||
+          // Not recorded as the step's read (unbound, the length above is not either): which CPUs
+          // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
+          (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
           this.inReadSide(c, this.idle[c]!) ||
           (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))
         )
@@ -684,8 +687,23 @@ export class Runtime {
   hasRunnableOn(cpu: number): boolean {
     // Unbound, the answer is the predicate "the runqueue is not empty", which a step writes only
     // when it changes it (footprint.ts); with bindings it depends on which tasks are queued.
-    if (this.fp !== null) this.fp.read(this.bindingUsed ? 'runq:*' : 'rq:nonempty');
+    if (this.fp !== null) this.fp.read(this.emptyPredicate(cpu));
     return this.anyRunnableOn(cpu);
+  }
+
+  /**
+   * The footprint object a CPU reads when it finds no task to run (footprint.ts): the
+   * runqueue's emptiness, or with bindings that CPU's own "a queued task may run here".
+   */
+  private emptyPredicate(cpu: number): string {
+    return this.bindingUsed ? `rq:nonempty:${cpu}` : 'rq:nonempty';
+  }
+
+  /** For each CPU, whether a queued task may run there (`rq:nonempty:<cpu>`, with bindings). */
+  private runnablePerCpu(): boolean[] {
+    const out: boolean[] = [];
+    for (let c = 0; c < this.options.cpus; c++) out.push(this.anyRunnableOn(c));
+    return out;
   }
 
   /** `hasRunnableOn` without recording the read. */
@@ -705,7 +723,7 @@ export class Runtime {
    */
   private pointMayPreempt(cpu: number): boolean {
     const may = this.anyRunnableOn(cpu);
-    if (this.fp !== null && !may) this.fp.read(this.bindingUsed ? 'runq:*' : 'rq:nonempty');
+    if (this.fp !== null && !may) this.fp.read(this.emptyPredicate(cpu));
     return may;
   }
 
@@ -862,8 +880,8 @@ export class Runtime {
     const cpu = this.cpu;
     const rq = this.runnableOn(cpu);
     // Choosing the next task reads which tasks are queued (every one is an option); finding
-    // none, unbound, reads only that the runqueue is empty.
-    if (this.fp !== null) this.fp.read(this.bindingUsed || rq.length > 0 ? 'runq:*' : 'rq:nonempty');
+    // none reads only that none may run here.
+    if (this.fp !== null) this.fp.read(rq.length > 0 ? 'runq:*' : this.emptyPredicate(cpu));
     if (prev.pid !== 0 && prevState === 'runnable' && rq.length === 0) return false;
     const next = rq.length === 0 ? 0 : rq[this.choose('task', rq.length, rq)]!;
     // Read before the switch (a dead task leaves the state with it), and only for the hooks.

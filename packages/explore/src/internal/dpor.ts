@@ -322,6 +322,7 @@ export class Dpor {
     if (this.blockedAt >= 0) this.blockedCount++;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
+    if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
   }
 
   private newNode(c: Choice, index: number, costBefore: number): Node {
@@ -472,7 +473,10 @@ export class Dpor {
         if (q === steps[i]!.cpu || node.backtrack.has(q)) continue;
         // The switch-in takes one of the tasks queued at this point (the `task` choice is branched
         // over all of them): it writes that task's record, the runqueue and the CPU's current.
-        const writes = ['rq:nonempty', `cpu:${q}`, ...node.queued.map((pid) => `runq:${pid}`), ...node.queued.map((pid) => `task:${pid}`)];
+        // Taking a task off may empty the runqueue (`rq:nonempty`) and, with bindings, leave
+        // this CPU nothing it may run (`rq:nonempty:<q>`). Another CPU's predicate is read only
+        // by a step of that CPU that found nothing to run: taking a task off cannot change that.
+        const writes = ['rq:nonempty', `rq:nonempty:${q}`, `cpu:${q}`, ...node.queued.map((pid) => `runq:${pid}`), ...node.queued.map((pid) => `task:${pid}`)];
         const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['runq:*', 'rcu'], writes, clockRead: false, observed: [] };
         for (let k = i; k >= 0; k--) {
           if (steps[k]!.cpu === q || !footprintsConflict(steps[k]!, pending, obs)) continue;
@@ -485,6 +489,48 @@ export class Dpor {
           break;
         }
       }
+    }
+  }
+
+  /**
+   * A run cut at `maxSteps` is not maximal: a CPU that had work through its last steps and was
+   * never picked (the default keeps the CPU that stepped last, and an idle loop with a hook, or a
+   * busy task, keeps that one eligible) has a pending step the run never took. Its steps commute
+   * with the ones it waited behind, but the cut does not: a run that takes them early finishes
+   * within the cap where this one did not (another final state). So it is tried as early as it
+   * could go, and as late as it still helps: going back from the cut over the nodes where it
+   * was eligible with work (its own task, or, idle, a queued task) and not picked, at the first
+   * of them, at each one that follows a change of the runqueue (new work it may take), and at
+   * the one after the last step that changed anything (past it the others only poll: there the
+   * switch costs one preemption and strands no work). A few branches per cut run and pending
+   * CPU, within the bound.
+   */
+  private pendingAtCut(limit: number): void {
+    const steps = this.steps;
+    let last = limit - 1;
+    while (last >= 0 && (this.cpuNodeOfStep[last] ?? null) === null) last--;
+    if (last < 0) return;
+    const pending = (k: number, q: number): CpuNode | null => {
+      const node = this.cpuNodeOfStep[k] ?? null;
+      if (node === null || !node.cpus.includes(q) || steps[k]!.cpu === q) return null;
+      return node.idle.includes(q) && node.queued.length === 0 ? null : node;
+    };
+    const queueChanged = (k: number): boolean => steps[k]!.writes.some((w) => w.startsWith('runq:') || w.startsWith('rq:'));
+    for (const q of this.cpuNodeOfStep[last]!.cpus) {
+      if (pending(last, q) === null) continue;
+      let k = last;
+      let quiet = true;
+      while (k > 0 && pending(k - 1, q) !== null) {
+        // Right after the last step that changed anything: the other CPUs only poll from there
+        // on, so this is where the pending CPU costs one preemption and strands nothing.
+        if (quiet && steps[k - 1]!.writes.length > 0) {
+          quiet = false;
+          this.addBacktrack(pending(k, q)!, q);
+        }
+        if (queueChanged(k - 1)) this.addBacktrack(pending(k, q)!, q);
+        k--;
+      }
+      this.addBacktrack(pending(k, q)!, q);
     }
   }
 
