@@ -510,6 +510,11 @@ export class Dpor {
     let last = limit - 1;
     while (last >= 0 && (this.cpuNodeOfStep[last] ?? null) === null) last--;
     if (last < 0) return;
+    // Only a cut that fell while the CPUs that ran were polling (the last step changed nothing):
+    // there the default schedule starved a CPU with work. A run still changing state at the cap
+    // is one the scenario's maxSteps did not cover, left to the cap (docs/explore.md §4a, the
+    // proviso of the fourth pass).
+    if (steps[last]!.writes.length > 0) return;
     const pending = (k: number, q: number): CpuNode | null => {
       const node = this.cpuNodeOfStep[k] ?? null;
       if (node === null || !node.cpus.includes(q) || steps[k]!.cpu === q) return null;
