@@ -420,7 +420,9 @@ describe('step footprints', () => {
     const picks = steps.filter((s) => s.writes.some((w) => w.startsWith('cpu:')) && s.writes.some((w) => w.startsWith('runq:')));
     expect(picks.length).toBeGreaterThan(0);
     for (const s of picks) expect(s.reads).toContain('runq:*');
-    const wakes = steps.filter((s) => s.writes.some((w) => w.startsWith('wq:')) && s.writes.some((w) => w.startsWith('runq:')) && !s.writes.some((w) => w.startsWith('cpu:')));
+    const wakes = steps.filter(
+      (s) => s.writes.some((w) => w.startsWith('wq:')) && s.writes.some((w) => w.startsWith('runq:')) && !s.writes.some((w) => w.startsWith('cpu:')),
+    );
     expect(wakes.length).toBe(2);
     const [wa, wb] = wakes as [StepFootprint, StepFootprint];
     expect(footprintsConflict({ ...wa, cpu: 0 }, { ...wb, cpu: 1, reads: [], writes: wb.writes.filter((w) => w.startsWith('runq:')) })).toBe(false);

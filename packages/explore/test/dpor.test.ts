@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { footprintsConflict, mutexLock, mutexUnlock, schedPoint, type StepFootprint } from '@tracelab/core';
-import { BoundedDfs, Dpor, defineScenario, finalStateDigest, explore, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+import {
+  BoundedDfs,
+  Dpor,
+  defineScenario,
+  finalStateDigest,
+  explore,
+  isFailure,
+  runSchedule,
+  type Picker,
+  type RunOutcome,
+  type Scenario,
+} from '@tracelab/explore';
 import { localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**

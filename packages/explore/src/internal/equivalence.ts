@@ -23,6 +23,8 @@ function canonical(v: unknown, key: string): unknown {
  * reach the same final states. For checking a reduced search against an unreduced one.
  */
 export function finalStateDigest(o: RunOutcome): string {
-  const hash = createHash('sha256').update(JSON.stringify(canonical(o.kernel.state, ''))).digest('hex');
+  const hash = createHash('sha256')
+    .update(JSON.stringify(canonical(o.kernel.state, '')))
+    .digest('hex');
   return `${o.violation?.name ?? 'ok'} ${hash.slice(0, 16)}`;
 }
