@@ -179,6 +179,23 @@ describe('dpor: the runqueue as membership objects (fourth pass)', () => {
   });
 });
 
+describe('dpor: why the backtrack points were added (backtrackReasons)', () => {
+  it('names, for each point a race added, the objects of the conflict; every point has a reason', () => {
+    const lost = dpor(lostUpdate, 'racy', 2, 1).stats;
+    const total = Object.values(lost.backtrackReasons).reduce((a, b) => a + b, 0);
+    expect(lost.backtracks).toBeGreaterThan(0);
+    // A point added for several reasons is counted under each; none is added without one.
+    expect(total).toBeGreaterThanOrEqual(1);
+    // The racy increment's load and store: the counter's slice.
+    expect(lost.backtrackReasons['plugin:counter']).toBeGreaterThan(0);
+    // wake-pick: the gates' shared slice, and an idle CPU that could take a woken sleeper.
+    const wake = dpor(wakePick, 'fixed', 1, 1).stats;
+    expect(wake.backtrackReasons['plugin:gates']).toBeGreaterThan(0);
+    expect(wake.backtrackReasons['pending-idle']).toBeGreaterThan(0);
+    expect(wake.backtrackReasons['runq:1']).toBeUndefined(); // pids are folded
+  });
+});
+
 describe('dpor: the local-preemption rule (third pass)', () => {
   // local-steps: one CPU, so only preemptions reorder the two tasks; a final state of `peek`
   // and of `clock` needs the preemption right before a step that logs nothing and writes

@@ -79,6 +79,13 @@ export interface DporStats {
   readonly races: number;
   /** Backtrack points added by races (BPOR block starts included). */
   readonly backtracks: number;
+  /**
+   * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
+   * big?): for each point a race added, the objects that made its two steps conflict, pids and
+   * CPU ids folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `clock`, `observed`);
+   * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling.
+   */
+  readonly backtrackReasons: Readonly<Record<string, number>>;
   /** Alternatives skipped because they would exceed the preemption bound. */
   readonly bounded: number;
   /** Schedules run in the tree of each bound (0, 1, ...); one entry when unbounded. */
@@ -92,6 +99,26 @@ export interface DporStats {
 }
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
+
+/** An object's name with its pid or CPU id folded (`task:7` is `task`; `lock:m` stays). */
+function family(o: string): string {
+  const i = o.indexOf(':');
+  if (i < 0) return o;
+  const head = o.slice(0, i);
+  return head === 'task' || head === 'runq' || head === 'cpu' || head === 'pc' || head === 'mm' || /^\d+$|^\*$/.test(o.slice(i + 1)) ? head : o;
+}
+
+/** The objects (folded) that make two conflicting steps conflict (`backtrackReasons`). */
+function conflictReasons(a: StepFootprint, b: StepFootprint, observed: readonly string[]): string[] {
+  const out = new Set<string>();
+  if (a.clockRead || b.clockRead) out.add('clock');
+  const one = { cpu: 0, choiceAt: 0, reads: [] as string[], writes: [] as string[], clockRead: false, observed: [] };
+  const meet = (w: string, list: readonly string[]): boolean => list.some((x) => footprintsConflict({ ...one, writes: [w] }, { ...one, cpu: 1, reads: [x] }));
+  for (const w of a.writes) if (meet(w, b.writes) || meet(w, b.reads)) out.add(family(w));
+  for (const w of b.writes) if (meet(w, a.reads)) out.add(family(w));
+  if (out.size === 0 && observed.length > 0) out.add('observed');
+  return [...out];
+}
 
 function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
   if (a === undefined) return b;
@@ -123,6 +150,7 @@ export class Dpor {
   /** Schedules by the kind of the choice they branched at (the first run counts as none). */
   private readonly branched: Record<string, number> = {};
   private raceCount = 0;
+  private readonly reasons: Record<string, number> = {};
   private backtrackCount = 0;
   private deferredCount = 0;
   private restoredCount = 0;
@@ -169,6 +197,7 @@ export class Dpor {
       sleepBlocked: this.blockedCount,
       races: this.raceCount,
       backtracks: this.backtrackCount,
+      backtrackReasons: { ...this.reasons },
       bounded: this.boundedCount,
       perBound: [...this.perBound],
       branched: { ...this.branched },
@@ -445,7 +474,9 @@ export class Dpor {
         if (si.cpu === sj.cpu || past[si.cpu]! > i) continue;
         if (!footprintsConflict(si, sj, obs)) continue;
         this.raceCount++;
+        const before = this.backtrackCount;
         this.reverse(i, j, vc, past);
+        if (this.backtrackCount > before) this.noteReasons(conflictReasons(si, sj, obs));
         const vi = vc[i]!;
         for (let q = 0; q < ncpu; q++) if (vi[q]! > past[q]!) past[q] = vi[q]!;
       }
@@ -483,8 +514,10 @@ export class Dpor {
           const at = this.cpuNodeOfStep[k];
           if (at !== null && at !== undefined) {
             this.raceCount++;
+            const before = this.backtrackCount;
             if (at.cpus.includes(q)) this.addBacktrack(at, q);
             else for (const c of at.cpus) this.addBacktrack(at, c);
+            if (this.backtrackCount > before) this.noteReasons(['pending-idle']);
           }
           break;
         }
@@ -521,6 +554,7 @@ export class Dpor {
       return node.idle.includes(q) && node.queued.length === 0 ? null : node;
     };
     const queueChanged = (k: number): boolean => steps[k]!.writes.some((w) => w.startsWith('runq:') || w.startsWith('rq:'));
+    const before = this.backtrackCount;
     for (const q of this.cpuNodeOfStep[last]!.cpus) {
       if (pending(last, q) === null) continue;
       let k = last;
@@ -537,6 +571,11 @@ export class Dpor {
       }
       this.addBacktrack(pending(k, q)!, q);
     }
+    if (this.backtrackCount > before) this.noteReasons(['cut']);
+  }
+
+  private noteReasons(reasons: readonly string[]): void {
+    for (const r of reasons) this.reasons[r] = (this.reasons[r] ?? 0) + 1;
   }
 
   /** The race (i, j): makes sure an initial of notdep(i).j is explored at step i (and at i's block start, bounded). */
