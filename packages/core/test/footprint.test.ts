@@ -28,6 +28,27 @@ function footprints(threads: Array<() => KPath<void>>): { steps: StepFootprint[]
   return { steps, hash: k.logHash() };
 }
 
+/** Spawns `n` kernel threads that each make two points. */
+function spawnTwoPointers(k: ReturnType<typeof createKernel>, n: number): void {
+  for (let i = 0; i < n; i++)
+    k.spawnKthread(
+      (function* () {
+        yield* schedPoint();
+        yield* schedPoint();
+      })(),
+      { comm: `t${i}` },
+    );
+}
+
+/** A thread that makes a point, takes and drops lock `name` within one step, and makes a point. */
+const takeAndDrop = (take: (name: string) => KPath<void>, drop: (name: string) => KPath<void>) => (name: string) =>
+  function* (): KPath<void> {
+    yield* schedPoint();
+    yield* take(name);
+    yield* drop(name);
+    yield* schedPoint();
+  };
+
 /** The steps that touched `object` (read or wrote it). */
 const touching = (steps: StepFootprint[], object: string) => steps.filter((s) => s.writes.includes(object) || s.reads.includes(object));
 
@@ -112,13 +133,7 @@ describe('step footprints', () => {
   });
 
   it('spin locks: two spinners of one lock conflict, spinners of two locks do not', () => {
-    const spinner = (name: string) =>
-      function* () {
-        yield* schedPoint();
-        yield* spinLock(name);
-        yield* spinUnlock(name);
-        yield* schedPoint();
-      };
+    const spinner = takeAndDrop(spinLock, spinUnlock);
     // The first take creates the lock's record (a write); the second finds it free and leaves it
     // so (a read): they still conflict.
     const one = touching(footprints([spinner('s'), spinner('s')]).steps, 'lock:s');
@@ -132,13 +147,7 @@ describe('step footprints', () => {
   });
 
   it('a lock a step takes and drops within itself is only read by it: two such steps commute, a holder across steps conflicts with them', () => {
-    const quick = (name: string) =>
-      function* () {
-        yield* schedPoint();
-        yield* mutexLock(name);
-        yield* mutexUnlock(name);
-        yield* schedPoint();
-      };
+    const quick = takeAndDrop(mutexLock, mutexUnlock);
     const holder = function* () {
       yield* schedPoint();
       yield* mutexLock('m');
@@ -283,14 +292,7 @@ describe('step footprints', () => {
       steps.push(s);
       empty.push(k.state.runqueue.length === 0);
     });
-    for (let i = 0; i < 3; i++)
-      k.spawnKthread(
-        (function* () {
-          yield* schedPoint();
-          yield* schedPoint();
-        })(),
-        { comm: `t${i}` },
-      );
+    spawnTwoPointers(k, 3);
     expect(k.run({ maxSteps: 100 }).done).toBe(true);
     // The points with a queued task that switch nothing read the predicate, never the membership.
     const points = steps.filter((s) => s.reads.includes('rq:nonempty') && !s.writes.some((w) => w.startsWith('cpu:')));
@@ -369,14 +371,7 @@ describe('step footprints', () => {
       steps.push(s);
       after.push([...k.state.runqueue]);
     });
-    for (let i = 0; i < 3; i++)
-      k.spawnKthread(
-        (function* () {
-          yield* schedPoint();
-          yield* schedPoint();
-        })(),
-        { comm: `t${i}` },
-      );
+    spawnTwoPointers(k, 3);
     before.push([...k.state.runqueue]);
     expect(k.run({ maxSteps: 100 }).done).toBe(true);
     for (let i = 1; i < steps.length; i++) before.push(after[i - 1]!);
