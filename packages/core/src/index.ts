@@ -3,7 +3,7 @@
  * plugins. See the package README for the API, events, state and invariants.
  */
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
-export { footprintsConflict } from './internal/footprint.js';
+export { conflictObjects, footprintsConflict } from './internal/footprint.js';
 export type { FootprintSink, StepFootprint } from './internal/footprint.js';
 export { WATCHDOG_EXIT_CODE, WATCHDOG_DEFAULT_MS } from './internal/watchdog.js';
 export type { WatchdogOptions, WatchdogReport } from './internal/watchdog.js';

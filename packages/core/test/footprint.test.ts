@@ -4,6 +4,7 @@ import {
   current,
   definePlugin,
   emit,
+  conflictObjects,
   footprintsConflict,
   getState,
   mutexLock,
@@ -130,6 +131,9 @@ describe('step footprints', () => {
     const y = two.find((s) => s.writes.includes('lock:y'))!;
     expect(x.reads).toContain('lock:x');
     expect(footprintsConflict({ ...x, cpu: 0 }, { ...y, cpu: 1 })).toBe(false);
+    // conflictObjects says why: the lock both write; nothing for the two locks.
+    expect(conflictObjects({ ...one[0]!, cpu: 0 }, { ...one[one.length - 1]!, cpu: 1 })).toContain('lock:m');
+    expect(conflictObjects({ ...x, cpu: 0 }, { ...y, cpu: 1 })).toEqual([]);
   });
 
   it('spin locks: two spinners of one lock conflict, spinners of two locks do not', () => {

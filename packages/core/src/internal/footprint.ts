@@ -1,5 +1,6 @@
 import type { CoreEventType, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
+import { canonicalJson } from './canonical-json.js';
 import type { KernelState } from '../state.js';
 
 /**
@@ -311,7 +312,7 @@ export class FootprintRecorder {
 
 /** A lock's record as a string to compare (undefined: the lock was never used). */
 function lockJson(l: unknown): string | undefined {
-  return l === undefined ? undefined : JSON.stringify(l);
+  return l === undefined ? undefined : canonicalJson(l);
 }
 
 interface WriteCtx {
@@ -460,4 +461,18 @@ export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed:
   if (a.clockRead || b.clockRead) return true;
   if (meets(a.writes, b.writes) || meets(a.writes, b.reads) || meets(b.writes, a.reads)) return true;
   return observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed);
+}
+
+/**
+ * Why two steps conflict, as `footprintsConflict` decides it: each object one writes and the
+ * other reads or writes (as the writer names it), `clock` when either read the clock, and
+ * `observed` when the only tie is that both write what the checks read. Empty when they commute.
+ */
+export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): string[] {
+  const out = new Set<string>();
+  if (a.clockRead || b.clockRead) out.add('clock');
+  for (const w of a.writes) if (meets([w], b.writes) || meets([w], b.reads)) out.add(w);
+  for (const w of b.writes) if (meets([w], a.reads)) out.add(w);
+  if (out.size === 0 && observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed)) out.add('observed');
+  return [...out];
 }

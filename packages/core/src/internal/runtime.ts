@@ -686,7 +686,7 @@ export class Runtime {
   /** Whether `cpu` has a runnable task it may switch to (`runnableOn(cpu).length > 0`, without the copy). */
   hasRunnableOn(cpu: number): boolean {
     // Unbound, the answer is the predicate "the runqueue is not empty", which a step writes only
-    // when it changes it (footprint.ts); with bindings it depends on which tasks are queued.
+    // when it changes it (footprint.ts); with bindings, this CPU's own "a queued task may run here".
     if (this.fp !== null) this.fp.read(this.emptyPredicate(cpu));
     return this.anyRunnableOn(cpu);
   }
@@ -716,8 +716,8 @@ export class Runtime {
 
   /**
    * Whether a preemption point of `cpu` may preempt its task: some task may run here. What the
-   * step reads of it (footprint.ts): when none may, the predicate (or, with bindings, the
-   * membership) that kept the point from offering a preemption; when one may, nothing here. A
+   * step reads of it (footprint.ts): when none may, the predicate (with bindings, this CPU's
+   * own) that kept the point from offering a preemption; when one may, nothing here. A
    * point that then does not preempt behaves the same whatever is queued; one that does reads
    * the membership as it picks (`switchFrom`).
    */

@@ -1,4 +1,4 @@
-import { footprintsConflict, type StepFootprint } from '@tracelab/core';
+import { conflictObjects, footprintsConflict, type StepFootprint } from '@tracelab/core';
 import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
 
 /**
@@ -106,18 +106,6 @@ function family(o: string): string {
   if (i < 0) return o;
   const head = o.slice(0, i);
   return head === 'task' || head === 'runq' || head === 'cpu' || head === 'pc' || head === 'mm' || /^\d+$|^\*$/.test(o.slice(i + 1)) ? head : o;
-}
-
-/** The objects (folded) that make two conflicting steps conflict (`backtrackReasons`). */
-function conflictReasons(a: StepFootprint, b: StepFootprint, observed: readonly string[]): string[] {
-  const out = new Set<string>();
-  if (a.clockRead || b.clockRead) out.add('clock');
-  const one = { cpu: 0, choiceAt: 0, reads: [] as string[], writes: [] as string[], clockRead: false, observed: [] };
-  const meet = (w: string, list: readonly string[]): boolean => list.some((x) => footprintsConflict({ ...one, writes: [w] }, { ...one, cpu: 1, reads: [x] }));
-  for (const w of a.writes) if (meet(w, b.writes) || meet(w, b.reads)) out.add(family(w));
-  for (const w of b.writes) if (meet(w, a.reads)) out.add(family(w));
-  if (out.size === 0 && observed.length > 0) out.add('observed');
-  return [...out];
 }
 
 function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
@@ -476,7 +464,7 @@ export class Dpor {
         this.raceCount++;
         const before = this.backtrackCount;
         this.reverse(i, j, vc, past);
-        if (this.backtrackCount > before) this.noteReasons(conflictReasons(si, sj, obs));
+        if (this.backtrackCount > before) this.noteReasons(conflictObjects(si, sj, obs).map(family));
         const vi = vc[i]!;
         for (let q = 0; q < ncpu; q++) if (vi[q]! > past[q]!) past[q] = vi[q]!;
       }

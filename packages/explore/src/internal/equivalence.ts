@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '@tracelab/core';
 import type { RunOutcome } from './run.js';
 
 /**
@@ -9,11 +10,12 @@ import type { RunOutcome } from './run.js';
  */
 const TIME_KEYS: ReadonlySet<string> = new Set(['clock', 'start', 'end', 'time']);
 
-function canonical(v: unknown, key: string): unknown {
-  if (Array.isArray(v)) return key === 'runqueue' ? [...(v as number[])].sort((a, b) => a - b) : v.map((x) => canonical(x, ''));
+/** The state less its timestamps, the runqueue sorted (`canonicalJson` then orders the keys). */
+function normalised(v: unknown, key: string): unknown {
+  if (Array.isArray(v)) return key === 'runqueue' ? [...(v as number[])].sort((a, b) => a - b) : v.map((x) => normalised(x, ''));
   if (typeof v !== 'object' || v === null) return v;
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) if (!TIME_KEYS.has(k)) out[k] = canonical((v as Record<string, unknown>)[k], k);
+  for (const k of Object.keys(v)) if (!TIME_KEYS.has(k)) out[k] = normalised((v as Record<string, unknown>)[k], k);
   return out;
 }
 
@@ -24,7 +26,7 @@ function canonical(v: unknown, key: string): unknown {
  */
 export function finalStateDigest(o: RunOutcome): string {
   const hash = createHash('sha256')
-    .update(JSON.stringify(canonical(o.kernel.state, '')))
+    .update(canonicalJson(normalised(o.kernel.state, '')))
     .digest('hex');
   return `${o.violation?.name ?? 'ok'} ${hash.slice(0, 16)}`;
 }
