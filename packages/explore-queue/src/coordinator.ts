@@ -184,6 +184,7 @@ class Coordinator {
       chunks++;
     }
     const total = Math.min(plan.budget, last * plan.chunkSize);
+    // Host-side wall clock (see run()): the progress line's schedules per second, nothing else.
     const elapsed = (Date.now() - this.started) / 1000;
     const rate = elapsed > 0 ? this.schedulesHere / elapsed : 0;
     progress({
