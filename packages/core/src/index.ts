@@ -100,6 +100,7 @@ export type {
   McountHandler,
   PluginApis,
   PluginContext,
+  PluginFootprint,
   PluginStack,
   SignalAction,
   SignalInjection,

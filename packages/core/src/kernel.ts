@@ -672,6 +672,21 @@ class KernelImpl implements ReplayedKernel {
           store.declareEvent(t, name);
         }
       },
+      footprint: (type, of) => {
+        rt.assertRegistering(name, `footprint(${type})`);
+        own(type);
+        if (store.ownerOf(type) !== name)
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: footprint for ${type}, which it has not declared (declareEvents or on first)`, {
+            plugin: name,
+            event: type,
+          });
+        if (typeof of !== 'function')
+          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the footprint of ${type} must be a function of the event, got ${typeof of}`, {
+            plugin: name,
+            event: type,
+          });
+        store.setFootprint(type, of);
+      },
       on: (type, reducer) => {
         if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
         else if (!store.isDeclared(type))

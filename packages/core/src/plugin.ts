@@ -172,6 +172,16 @@ export type McountHandler = (ip: string, parentIp: string) => KPath<McountReturn
 /** A syscall body: runs inside `fn('sys_<name>')`; returns the syscall's return value. */
 export type SyscallBody = (args: Readonly<Record<string, number>>) => KPath<number> | number;
 
+/**
+ * What a step that emitted one of a plugin's events touched of the data the plugin keeps
+ * outside its slice, by key (`PluginContext.footprint`): keys are the plugin's own names (a
+ * memory location, an engine, a buffer), read or written.
+ */
+export interface PluginFootprint {
+  readonly reads?: readonly string[];
+  readonly writes?: readonly string[];
+}
+
 /** What `register(ctx)` gets: everything a plugin may touch, and nothing else. */
 export interface PluginContext<S = unknown> {
   readonly name: string;
@@ -185,6 +195,17 @@ export interface PluginContext<S = unknown> {
   initSlice(initial: S): void;
   /** Declares event types this plugin emits without a reducer. Types are `<plugin>/<name>`. */
   declareEvents(types: readonly string[]): void;
+  /**
+   * Names, for explorers' partial-order reduction (step footprints, issue 20), what a step that
+   * emits an event of `type` (one of this plugin's declared types) touched of the data the
+   * plugin keeps outside its slice: `of(event)` gives the keys it read and wrote, which become
+   * the objects `@<plugin>:<key>`. Two such steps commute unless one writes a key the other
+   * touches. Without it, every event of the plugin writes all of that data (`@<plugin>:*`).
+   * The contract: the keys cover everything the plugin's code read or wrote outside the slice
+   * for that event in its step, and every such access goes with an event. Folding the event
+   * into the slice is still a write of the slice (`plugin:<name>`), as for any event.
+   */
+  footprint(type: string, of: (event: KernelEvent) => PluginFootprint): void;
   /**
    * Declares an event type with its reducer, which folds it into the slice. Reducers are
    * pure: no clocks, no randomness, nothing but (slice, event, state). They may also fold

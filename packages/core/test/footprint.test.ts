@@ -269,6 +269,90 @@ describe('step footprints', () => {
     expect(steps.some((s) => s.observed.includes('plugin:counter'))).toBe(true);
   });
 
+  it("a plugin's keyed footprint: its events touch only the keys they name; an event without one touches all of the plugin's data", () => {
+    // A plugin keeping a table outside the state: `put` writes one key, `get` reads one, `clear` names nothing.
+    const box = definePlugin<Record<'put' | 'get' | 'clear', (key: string) => KPath<void>>, null>({
+      name: 'box',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.declareEvents(['box/put', 'box/get', 'box/clear']);
+        ctx.footprint('box/put', (e) => ({ writes: [(e as unknown as { key: string }).key] }));
+        ctx.footprint('box/get', (e) => ({ reads: [(e as unknown as { key: string }).key] }));
+        const op = (type: string) =>
+          function* (key: string): KPath<void> {
+            yield* schedPoint();
+            yield* (emit as (e: unknown) => KPath<unknown>)({ type, key });
+            yield* schedPoint();
+          };
+        ctx.onReset();
+        return { put: op('box/put'), get: op('box/get'), clear: op('box/clear') };
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [box], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    const api = (k.api as unknown as { box: Record<'put' | 'get' | 'clear', (key: string) => KPath<void>> }).box;
+    for (const [op, key] of [
+      ['put', 'a'],
+      ['get', 'b'],
+      ['get', 'a'],
+      ['get', 'a'],
+      ['clear', 'a'],
+    ] as const)
+      k.spawnKthread(api[op](key));
+    k.run({ maxSteps: 200 });
+    const put = steps.find((s) => s.writes.includes('@box:a'))!;
+    const [getA1, getA2] = steps.filter((s) => s.reads.includes('@box:a'));
+    const getB = steps.find((s) => s.reads.includes('@box:b'))!;
+    const clear = steps.find((s) => s.writes.includes('@box:*'))!;
+    expect([put, getA1, getA2, getB, clear].every((s) => s !== undefined)).toBe(true);
+    // A keyed event writes no slice; one without a footprint writes the slice and every key.
+    expect(put.writes).not.toContain('plugin:box');
+    expect(clear.writes).toEqual(expect.arrayContaining(['plugin:box', '@box:*']));
+    const other = (s: StepFootprint) => ({ ...s, cpu: s.cpu + 10 });
+    expect(footprintsConflict(put, other(getA1!))).toBe(true);
+    expect(footprintsConflict(put, other(getB))).toBe(false);
+    expect(footprintsConflict(getA1!, other(getA2!))).toBe(false);
+    expect(footprintsConflict(clear, other(getB))).toBe(true);
+    expect(conflictObjects(put, other(getA1!))).toEqual(['@box:a']);
+  });
+
+  it('refuses a keyed footprint for an event the plugin does not own, and one that names no key', () => {
+    const plugin = (register: (ctx: Parameters<Parameters<typeof definePlugin>[0]['register']>[0]) => void) =>
+      definePlugin({ name: 'bad', version: '0.0.0', core: '*', register: (ctx) => void register(ctx) });
+    const build = (register: Parameters<typeof plugin>[0]) => () => createKernel({ cpus: 1, seed: 1, plugins: [plugin(register)] });
+    expect(build((ctx) => ctx.footprint('bad/never-declared', () => ({})))).toThrow(/PLUGIN_INVALID|not declared/);
+    expect(build((ctx) => ctx.footprint('other/x', () => ({})))).toThrow(/namespaced as bad/);
+    // A footprint that gives no list of keys is refused when a run records it: an oops of the
+    // emitting path that names the plugin and the event (the run and its log go on).
+    const k = createKernel({
+      cpus: 1,
+      seed: 1,
+      plugins: [
+        definePlugin<{ go(): KPath<void> }, null>({
+          name: 'bad',
+          version: '0.0.0',
+          core: '*',
+          register(ctx) {
+            ctx.declareEvents(['bad/x']);
+            ctx.footprint('bad/x', () => ({ writes: '*' as unknown as string[] }));
+            return {
+              *go() {
+                yield* (emit as (e: unknown) => KPath<unknown>)({ type: 'bad/x' });
+              },
+            };
+          },
+        }),
+      ],
+    });
+    k.recordFootprints(() => {});
+    k.spawnKthread((k.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
+    k.run({ maxSteps: 20 });
+    const oops = k.log.filter((e) => e.type === 'kernel/oops').map((e) => (e as unknown as { message: string }).message);
+    expect(oops).toEqual([expect.stringMatching(/plugin bad: the footprint of bad\/x must give writes as a list of non-empty keys/)]);
+  });
+
   it('recording changes nothing in the run: the same log with and without', () => {
     const threads = [
       function* () {

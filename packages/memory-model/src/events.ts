@@ -11,6 +11,9 @@ export type AccessKind = 'once' | 'plain' | 'acquire' | 'release' | 'rmw';
 
 export type FenceName = 'smp_mb' | 'smp_wmb' | 'smp_rmb' | 'rcu_read_lock' | 'rcu_read_unlock' | 'spin_lock' | 'spin_unlock';
 
+/** The fences a lock's acquire and release make (their events name the lock). */
+export type LockFence = 'spin_lock' | 'spin_unlock';
+
 export interface MemoryModelOptions {
   /**
    * `weak` (the default): loads may return older stores, as the model allows, each such
@@ -99,7 +102,8 @@ declare module '@tracelab/core' {
     'memory-model/store': { pid: number; loc: string; value: MemValue; index: number; kind: AccessKind };
     /** `index` is the store read (0 = the initial value); `newest` the newest index then; `newest - index` stores were not yet visible. */
     'memory-model/load': { pid: number; loc: string; value: MemValue; index: number; newest: number; kind: AccessKind };
-    'memory-model/fence': { pid: number; fence: FenceName };
+    /** `lock`: the lock a `spin_lock`/`spin_unlock` fence acquired from or released to. */
+    'memory-model/fence': { pid: number; fence: Exclude<FenceName, LockFence> } | { pid: number; fence: LockFence; lock: string };
     'memory-model/warn': { pid: number; message: string };
   }
   interface PluginStates {

@@ -14,7 +14,7 @@ export { checkLkmm } from './internal/lkmm.js';
 export type { Axiom, Candidate, Ev } from './internal/lkmm.js';
 
 export { memoryModel, MEMORY_MODEL_VERSION } from './plugin.js';
-export type { AccessKind, FenceName, MemValue, MemoryModelApi, MemoryModelOptions, MemoryModelState, RmwOrder } from './events.js';
+export type { AccessKind, FenceName, LockFence, MemValue, MemoryModelApi, MemoryModelOptions, MemoryModelState, RmwOrder } from './events.js';
 export { findKernelWitness, runLitmusOnKernel } from './internal/litmus-kernel.js';
 export type { KernelLitmusRun } from './internal/litmus-kernel.js';
 export { evalCond } from './internal/litmus-run.js';

@@ -9,7 +9,9 @@ import {
   spinUnlock as coreSpinUnlock,
   synchronizeRcu as coreSynchronizeRcu,
   TracelabError,
+  type KernelEvent,
   type KPath,
+  type PluginFootprint,
   type TracelabPlugin,
 } from '@tracelab/core';
 import type { AccessKind, MemValue, MemoryModelApi, MemoryModelOptions, MemoryModelState, RmwOrder } from './events.js';
@@ -36,6 +38,10 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
     register(ctx) {
       ctx.initSlice(INITIAL);
       ctx.declareEvents(['memory-model/store', 'memory-model/load', 'memory-model/fence']);
+      // What each access touched of the weak memory, for explorers' reduction (footprints).
+      ctx.footprint('memory-model/load', (e) => accessFootprint(e as KernelEvent<'memory-model/load'>, false));
+      ctx.footprint('memory-model/store', (e) => accessFootprint(e as KernelEvent<'memory-model/store'>, true));
+      ctx.footprint('memory-model/fence', (e) => fenceFootprint(e as KernelEvent<'memory-model/fence'>));
       ctx.on('memory-model/warn', (slice, e) => {
         slice.warnings += 1;
         if (slice.firstWarning === null) slice.firstWarning = e.message;
@@ -50,6 +56,38 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
       return memoryModelApi(run);
     },
   });
+}
+
+/**
+ * The keys of the weak memory (`WeakMemory`) an access or a fence touches, for step footprints
+ * (`ctx.footprint`): `loc/<loc>`, a location's coherence order (a store appends to it, a load
+ * picks from it; two loads of one location commute); `view/<pid>`, the task's own views (only
+ * its own steps touch them); `global`, the order full barriers agree on (smp_mb() reads and
+ * writes it, rcu_read_lock() reads it, rcu_read_unlock() writes it); `lock/<name>`, the view a
+ * lock's last unlock released (spin_lock reads it, spin_unlock writes it). An RMW is a load and
+ * a store of one location in one step: both events, both footprints.
+ */
+function accessFootprint(e: KernelEvent<'memory-model/load'> | KernelEvent<'memory-model/store'>, store: boolean): PluginFootprint {
+  const loc = `loc/${e.loc}`;
+  return store ? { writes: [loc, `view/${e.pid}`] } : { reads: [loc], writes: [`view/${e.pid}`] };
+}
+
+function fenceFootprint(e: KernelEvent<'memory-model/fence'>): PluginFootprint {
+  const view = `view/${e.pid}`;
+  switch (e.fence) {
+    case 'smp_mb':
+      return { reads: ['global'], writes: ['global', view] };
+    case 'rcu_read_lock':
+      return { reads: ['global'], writes: [view] };
+    case 'rcu_read_unlock':
+      return { writes: ['global'] };
+    case 'spin_lock':
+      return { reads: [`lock/${e.lock}`], writes: [view] };
+    case 'spin_unlock':
+      return { writes: [`lock/${e.lock}`] };
+    default:
+      return { writes: [view] };
+  }
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { CoreEventType, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
 import { canonicalJson } from './canonical-json.js';
+import { TracelabError } from '../errors.js';
+import type { PluginFootprint } from '../plugin.js';
 import type { KernelState } from '../state.js';
 
 /**
@@ -10,7 +12,9 @@ import type { KernelState } from '../state.js';
  *
  * Objects are named as strings: `lock:<name>`, `task:<pid>`, `mm:<tgid>`, `cpu:<id>` (which task
  * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
- * `plugin:<name>` (a plugin's slice and the data it keeps outside the state), `wq:<channel>` (the
+ * `plugin:<name>` (a plugin's slice), `@<name>:<key>` (what a plugin keeps outside the state, by
+ * the keys its `PluginContext.footprint` gives; `@<name>:*`, all of it, for an event it gave no
+ * footprint for), `wq:<channel>` (the
  * tasks asleep on a wait channel), `runq:<pid>` (whether the task is on the runqueue: written
  * only by a step whose net effect queued or dequeued it; `runq:*`, the whole membership, is what
  * a switch choosing its next task reads), `rq:nonempty` (the predicate "the runqueue is not
@@ -101,6 +105,8 @@ export class FootprintRecorder {
     private readonly sink: FootprintSink,
     /** The plugins whose reducers fold an event type (each writes its own slice). */
     private readonly foldersOf: (type: string) => readonly string[],
+    /** A plugin event type's keyed footprint (`PluginContext.footprint`), if the plugin gave one. */
+    private readonly footprintOf: (type: string) => ((event: KernelEvent) => PluginFootprint) | undefined,
     /**
      * With CPU bindings in use, whether each CPU has a queued task it may run (`rq:nonempty:<cpu>`);
      * null without bindings (every CPU then has the same answer: `rq:nonempty`).
@@ -292,9 +298,19 @@ export class FootprintRecorder {
         this.inSwitch = false;
       }
     } else {
-      // A plugin's own event: its slice and whatever it keeps outside the state.
+      // A plugin's own event: what it names of the data the plugin keeps outside its slice
+      // (`PluginContext.footprint`), or, when it names nothing, its slice and all of that data.
       const slash = type.indexOf('/');
-      w(`plugin:${slash < 0 ? type : type.slice(0, slash)}`);
+      const plugin = slash < 0 ? type : type.slice(0, slash);
+      const of = this.footprintOf(type);
+      if (of === undefined) {
+        w(`plugin:${plugin}`);
+        w(`@${plugin}:*`);
+      } else {
+        const f = of(e);
+        for (const k of keysOf(f, 'reads', plugin, type)) this.read(`@${plugin}:${k}`);
+        for (const k of keysOf(f, 'writes', plugin, type)) w(`@${plugin}:${k}`);
+      }
     }
     for (const plugin of this.foldersOf(type)) w(`plugin:${plugin}`);
   }
@@ -436,6 +452,21 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   'module/going': (e, c) => c.w(`module:${e.name}`),
   'module/unloaded': (e, c) => c.w(`module:${e.name}`),
 };
+
+/** A plugin footprint's keys of one kind, checked: a list of non-empty strings. */
+function keysOf(f: PluginFootprint, kind: 'reads' | 'writes', plugin: string, type: string): readonly string[] {
+  const keys = (f as PluginFootprint | null | undefined)?.[kind] ?? [];
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0 || k === '*'))
+    throw new TracelabError(
+      'PLUGIN_INVALID',
+      `plugin ${plugin}: the footprint of ${type} must give ${kind} as a list of non-empty keys (not '*'), got ${JSON.stringify(keys)}`,
+      {
+        plugin,
+        event: type,
+      },
+    );
+  return keys as readonly string[];
+}
 
 /** Whether two objects are the same or one is its family's `*` and the other in that family. */
 function same(a: string, b: string): boolean {

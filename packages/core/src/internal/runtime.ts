@@ -271,6 +271,7 @@ export class Runtime {
       () => this.store.live,
       sink,
       (type) => this.store.foldersOf(type),
+      (type) => this.store.footprintOf(type),
       () => (this.bindingUsed ? this.runnablePerCpu() : null),
     );
     this.fp = fp;

@@ -3,6 +3,7 @@ import { Immer, freeze, type Draft } from 'immer';
 import { Subject } from 'rxjs';
 import { TracelabError, describeError } from '../errors.js';
 import { CORE_EVENT_TYPES, type EventInput, type KernelEvent } from '../events.js';
+import type { PluginFootprint } from '../plugin.js';
 import type { KernelState } from '../state.js';
 import { canonicalJson } from './canonical-json.js';
 import { LogSink } from './log-sink.js';
@@ -189,6 +190,22 @@ export class EventStore {
 
   isDeclared(type: string): boolean {
     return this.declared.has(type);
+  }
+
+  /** The plugin that owns a declared event type (undefined for the core's and undeclared ones). */
+  ownerOf(type: string): string | undefined {
+    return this.owners.get(type);
+  }
+
+  /** Plugin event type -> what its step touched outside the slice, by key (`PluginContext.footprint`); written at registration only. */
+  private readonly footprints = new Map<string, (event: KernelEvent) => PluginFootprint>();
+
+  setFootprint(type: string, of: (event: KernelEvent) => PluginFootprint): void {
+    this.footprints.set(type, of);
+  }
+
+  footprintOf(type: string): ((event: KernelEvent) => PluginFootprint) | undefined {
+    return this.footprints.get(type);
   }
 
   addReducer(type: string, plugin: string, fn: SliceReducer): void {

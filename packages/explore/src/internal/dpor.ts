@@ -82,7 +82,7 @@ export interface DporStats {
   /**
    * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
    * big?): for each point a race added, the objects that made its two steps conflict, pids and
-   * CPU ids folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `clock`, `observed`);
+   * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed`);
    * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling.
    */
   readonly backtrackReasons: Readonly<Record<string, number>>;
@@ -100,12 +100,14 @@ export interface DporStats {
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
 
-/** An object's name with its pid or CPU id folded (`task:7` is `task`; `lock:m` stays). */
+/** An object's name with its pid, CPU id or plugin key folded (`task:7` is `task`, `@memory-model:loc/x` is `@memory-model`; `lock:m` stays). */
 function family(o: string): string {
   const i = o.indexOf(':');
   if (i < 0) return o;
   const head = o.slice(0, i);
-  return head === 'task' || head === 'runq' || head === 'cpu' || head === 'pc' || head === 'mm' || /^\d+$|^\*$/.test(o.slice(i + 1)) ? head : o;
+  return head === 'task' || head === 'runq' || head === 'cpu' || head === 'pc' || head === 'mm' || head.startsWith('@') || /^\d+$|^\*$/.test(o.slice(i + 1))
+    ? head
+    : o;
 }
 
 function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {

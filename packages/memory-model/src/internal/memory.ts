@@ -1,5 +1,5 @@
 import { emit, type Command, type KPath } from '@tracelab/core';
-import type { AccessKind, FenceName, MemValue } from '../events.js';
+import type { AccessKind, FenceName, LockFence, MemValue } from '../events.js';
 
 /**
  * A view: for each location, the oldest store (index into its coherence order) a task may
@@ -140,7 +140,7 @@ export class WeakMemory {
   }
 
   /** smp_mb(): everything seen joins the global order and everything in it is seen; later stores carry it all. */
-  *mb(pid: number, fence: FenceName = 'smp_mb'): KPath<void> {
+  *mb(pid: number, fence: Exclude<FenceName, LockFence> = 'smp_mb'): KPath<void> {
     const t = this.views(pid);
     if (!this.sc) {
       join(t.cur, t.pending);
@@ -179,7 +179,7 @@ export class WeakMemory {
     // (po-unlock-lock-po is a cumul-fence): later stores carry everything seen so far.
     join(t.wmb, t.own);
     join(t.wmb, t.cur);
-    yield* emit({ type: 'memory-model/fence', pid, fence: 'spin_lock' });
+    yield* emit({ type: 'memory-model/fence', pid, fence: 'spin_lock', lock: name });
   }
 
   /** Before dropping a lock: release everything seen and stored to its next holder. */
@@ -191,7 +191,7 @@ export class WeakMemory {
     const prev = this.lockViews.get(name);
     if (prev !== undefined) join(v, prev);
     this.lockViews.set(name, v);
-    yield* emit({ type: 'memory-model/fence', pid, fence: 'spin_unlock' });
+    yield* emit({ type: 'memory-model/fence', pid, fence: 'spin_unlock', lock: name });
   }
 
   /** rcu_read_lock(): a reader starts from the global view (a grace period's first barrier published the updater's stores there). */

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { conflictObjects, definePlugin, emit, type KPath, type StepFootprint } from '@tracelab/core';
+import {
+  BoundedDfs,
+  defineScenario,
+  Dpor,
+  explore,
+  finalStateDigest,
+  isFailure,
+  runSchedule,
+  type Picker,
+  type RunOutcome,
+  type Scenario,
+} from '@tracelab/explore';
+import { memoryModel } from '@tracelab/memory-model';
+import { scenario } from '@tracelab/scenarios';
+
+declare module '@tracelab/core' {
+  interface EventMap {
+    'outcome/set': { key: string; value: number | string };
+  }
+  interface PluginStates {
+    outcome: Record<string, number | string>;
+  }
+}
+
+/** What the readers loaded, folded into the state (the weak memory itself lives outside it). */
+function outcomePlugin() {
+  return definePlugin<Record<string, never>, Record<string, number | string>>({
+    name: 'outcome',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.initSlice({});
+      ctx.onReset();
+      ctx.on('outcome/set', (s, e) => {
+        s[e.key] = e.value;
+      });
+      return {};
+    },
+  });
+}
+
+/**
+ * Message passing under the SC model: what the reader sees depends only on how its loads
+ * interleave with the writer's stores (0,0 / 0,1 / 1,1; never 1,0). A load reads its location's
+ * coherence order (`@memory-model:loc/<loc>`) and a store writes it: without that read the two
+ * tasks would share nothing and a reduced search would see one interleaving.
+ */
+const messagePassing = defineScenario({
+  name: 'mp-sc',
+  description: 'a writer stores x then y; a reader loads y then x (sequentially consistent memory)',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 200,
+  variants: [{ name: 'fixed', description: 'nothing to find: what a search must reach are the outcomes', safe: true }],
+  plugins: () => [memoryModel({ model: 'sc' }), outcomePlugin()],
+  setup(kernel) {
+    const m = kernel.api['memory-model'];
+    kernel.spawnKthread(
+      (function* writer(): KPath<void> {
+        yield* m.writeOnce('x', 1);
+        yield* m.writeOnce('y', 1);
+      })(),
+      { comm: 'writer' },
+    );
+    kernel.spawnKthread(
+      (function* reader(): KPath<void> {
+        const r1 = yield* m.readOnce('y');
+        const r2 = yield* m.readOnce('x');
+        yield* emit({ type: 'outcome/set', key: 'r', value: `${r1},${r2}` });
+      })(),
+      { comm: 'reader' },
+    );
+  },
+});
+
+/**
+ * Store buffering with smp_mb() on the weak memory: each task stores, fences, loads the other's
+ * location. The fences agree on one order (`@memory-model:global`, which smp_mb() reads and
+ * writes): whichever comes second sees the first task's store, so 0,0 is never an outcome.
+ */
+const storeBuffering = defineScenario({
+  name: 'sb-mb',
+  description: 'two tasks each store, smp_mb(), then load the other task location (weak memory)',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 200,
+  variants: [{ name: 'fixed', description: 'nothing to find: what a search must reach are the outcomes', safe: true }],
+  plugins: () => [memoryModel(), outcomePlugin()],
+  setup(kernel) {
+    const m = kernel.api['memory-model'];
+    for (const [mine, theirs] of [
+      ['x', 'y'],
+      ['y', 'x'],
+    ] as const)
+      kernel.spawnKthread(
+        (function* task(): KPath<void> {
+          yield* m.writeOnce(mine, 1);
+          yield* m.smpMb();
+          const r = yield* m.readOnce(theirs);
+          yield* emit({ type: 'outcome/set', key: theirs, value: r });
+        })(),
+        { comm: `t-${mine}` },
+      );
+  },
+});
+
+interface Search {
+  next(): Picker | null;
+  record(o: RunOutcome): void;
+}
+
+/** The final states (outcomes included) and violations a search reaches, and its schedules. */
+function reach(s: Scenario, scale: number, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
+  const digests = new Set<string>();
+  const outcomes = new Set<string>();
+  const failures = new Set<string>();
+  let runs = 0;
+  for (let p = search.next(); p !== null; p = search.next()) {
+    const o = runSchedule(s, s.variants[0]!.name, scale, p, undefined, sink?.());
+    search.record(o);
+    runs++;
+    if (o.done) {
+      digests.add(finalStateDigest(o));
+      outcomes.add(JSON.stringify(Object.fromEntries(Object.entries(o.kernel.state.plugins.outcome ?? {}).sort())));
+    } else if (isFailure(o)) failures.add(o.violation.name);
+  }
+  return { digests, outcomes, failures, runs };
+}
+
+describe('dpor with the memory model keyed by location (issue 20: memory locations as footprint objects)', () => {
+  it('message passing (SC): every outcome of the unreduced DFS, at bounds 1 and 2 and unbounded', () => {
+    for (const bound of [1, 2]) {
+      const full = reach(messagePassing, 1, new BoundedDfs(bound, true, false));
+      const d = new Dpor(bound);
+      const red = reach(messagePassing, 1, d, () => d.footprintSink());
+      expect([...red.digests].sort()).toEqual([...full.digests].sort());
+      expect(red.runs).toBeLessThanOrEqual(full.runs);
+    }
+    const d = new Dpor(null);
+    const un = reach(messagePassing, 1, d, () => d.footprintSink());
+    expect([...un.outcomes].sort()).toEqual(['{"r":"0,0"}', '{"r":"0,1"}', '{"r":"1,1"}']);
+  });
+
+  it('store buffering with smp_mb() (weak): every outcome of the unreduced DFS, never 0,0', () => {
+    const full = reach(storeBuffering, 1, new BoundedDfs(2, true, false));
+    const d = new Dpor(2);
+    const red = reach(storeBuffering, 1, d, () => d.footprintSink());
+    expect([...red.digests].sort()).toEqual([...full.digests].sort());
+    const both = (o: string) => JSON.parse(o) as { x: number; y: number };
+    expect([...red.outcomes].map(both).some((o) => o.x === 0 && o.y === 0)).toBe(false);
+    expect(red.outcomes.size).toBe(3);
+    const dn = new Dpor(null);
+    const un = reach(storeBuffering, 1, dn, () => dn.footprintSink());
+    expect([...un.outcomes].sort()).toEqual([...full.outcomes].sort());
+  });
+
+  it('the footprints: loads read a location, stores write it, smp_mb() reads and writes the global order, nothing is the whole memory', () => {
+    const stepsOf = (sc: Scenario) => {
+      const d = new Dpor(null);
+      const steps: StepFootprint[] = [];
+      const sink = d.footprintSink();
+      runSchedule(sc, 'fixed', 1, d.next()!, undefined, (f) => {
+        steps.push(f);
+        sink(f);
+      });
+      return steps;
+    };
+    const keys = (fs: StepFootprint[], kind: 'reads' | 'writes', prefix: string) => fs.flatMap((f) => f[kind].filter((o) => o.startsWith(prefix))).sort();
+    const mp = stepsOf(messagePassing);
+    const loads = mp.filter((f) => f.reads.some((r) => r.startsWith('@memory-model:loc/')));
+    const stores = mp.filter((f) => f.writes.some((w) => w.startsWith('@memory-model:loc/')));
+    expect(keys(loads, 'reads', '@memory-model:loc/')).toEqual(['@memory-model:loc/x', '@memory-model:loc/y']);
+    expect(keys(stores, 'writes', '@memory-model:loc/')).toEqual(['@memory-model:loc/x', '@memory-model:loc/y']);
+    for (const f of [...loads, ...stores]) expect(f.writes.filter((w) => w === 'plugin:memory-model' || w === '@memory-model:*')).toEqual([]);
+    // The writer's store of y and the reader's load of y race; its store of x and the load of y do not.
+    const apart = (f: StepFootprint) => ({ ...f, cpu: f.cpu + 10 });
+    const storeOf = (loc: string) => stores.find((f) => f.writes.includes(`@memory-model:loc/${loc}`))!;
+    const loadOfY = loads.find((f) => f.reads.includes('@memory-model:loc/y'))!;
+    expect(conflictObjects(storeOf('y'), apart(loadOfY))).toContain('@memory-model:loc/y');
+    expect(conflictObjects(storeOf('x'), apart(loadOfY)).filter((o) => o.startsWith('@'))).toEqual([]);
+    const mbs = stepsOf(storeBuffering).filter((f) => f.writes.includes('@memory-model:global'));
+    expect(mbs).toHaveLength(2);
+    expect(mbs.every((f) => f.reads.includes('@memory-model:global'))).toBe(true);
+    expect(conflictObjects(mbs[0]!, apart(mbs[1]!))).toContain('@memory-model:global');
+  });
+
+  it('marker-publish/fixed: the unbounded search at scale 1 completes, verified', () => {
+    const s = scenario('marker-publish');
+    const r = explore(s, { variant: 'fixed', strategy: 'dpor', scale: 1, budget: 30_000, shrink: false, selfCheckEvery: 0 });
+    expect(r.found).toBe(false);
+    expect(r.complete).toBe(true);
+    expect(r.dpor!.traces).toBeGreaterThan(1000);
+  }, 240_000);
+});
