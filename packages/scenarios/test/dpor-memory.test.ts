@@ -13,7 +13,6 @@ import {
   type Scenario,
 } from '@tracelab/explore';
 import { memoryModel } from '@tracelab/memory-model';
-import { scenario } from '@tracelab/scenarios';
 
 declare module '@tracelab/core' {
   interface EventMap {
@@ -185,12 +184,4 @@ describe('dpor with the memory model keyed by location (issue 20: memory locatio
     expect(mbs.every((f) => f.reads.includes('@memory-model:global'))).toBe(true);
     expect(conflictObjects(mbs[0]!, apart(mbs[1]!))).toContain('@memory-model:global');
   });
-
-  it('marker-publish/fixed: the unbounded search at scale 1 completes, verified', () => {
-    const s = scenario('marker-publish');
-    const r = explore(s, { variant: 'fixed', strategy: 'dpor', scale: 1, budget: 30_000, shrink: false, selfCheckEvery: 0 });
-    expect(r.found).toBe(false);
-    expect(r.complete).toBe(true);
-    expect(r.dpor!.traces).toBeGreaterThan(1000);
-  }, 240_000);
 });

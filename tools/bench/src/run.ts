@@ -18,6 +18,7 @@ import { buildWorkload, defaultScenario } from '@tracelab/cli';
 import { createKernel, current, emit, getState, intMapGet, replay, schedPoint, type Kernel, type KPath, type TaskState } from '@tracelab/core';
 import { ftraceBench } from './ftrace.js';
 import { exploreBench, exploreDporBench } from './explore.js';
+import { dporFloorsBench } from './dpor-floors.js';
 import { tortureBench } from './torture.js';
 import { exploreQueueBench } from './explore-queue.js';
 import { memoryModelBench } from './memory-model.js';
@@ -422,6 +423,7 @@ try {
         ctfConvertBench,
         exploreBench,
         exploreDporBench,
+        dporFloorsBench,
         tortureBench,
         exploreQueueBench,
         memoryModelBench,

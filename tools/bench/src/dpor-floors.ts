@@ -1,0 +1,181 @@
+/**
+ * Where a DPOR tree's schedules come from (issue 20; docs/explore.md §4a, fifth pass). Over the
+ * runs of one DPOR search (bound 2, or unbounded at the smallest scale), four counts of distinct
+ * runs, each under a coarser equivalence than the last:
+ *
+ * - **CPU threads** (what DPOR explores today): each CPU's steps in order, with their local
+ *   choices, and their happens-before frontier under the recorded footprints. Equals
+ *   `dpor.traces` when the search completes.
+ * - **CPU threads, no conflicts** (the local floor): the same with every conflict dropped, so
+ *   only each CPU's own sequence of local choices (which task a switch picked, preempted or not,
+ *   interrupts, memory) tells runs apart. No footprint narrowing can take a CPU-thread search
+ *   below it.
+ * - **task threads**: the steps of each task in order (a switch-in by an idle CPU counts as the
+ *   task's), scheduling choices (`cpu`, `preempt`, `task`) left out of the labels, the scheduler's
+ *   own objects (`cpu:`, `pc:`, `runq:`, `rq:`, and task records written only by a switch) left
+ *   out of the conflicts; a step that read its CPU (`cpu:`/`pc:`) carries the CPU in its label.
+ *   The count a search with tasks as its threads and the CPU as a resource would need at best.
+ * - **task threads, no conflicts**: its local floor.
+ *
+ * An estimate, not a search: it counts classes among the runs the CPU-thread search made, which
+ * covers every class when that search completes. What it settles is where the schedules come
+ * from, and so which change could shrink them.
+ */
+import { footprintsConflict, type StepFootprint } from '@tracelab/core';
+import { Dpor, runSchedule, type Choice } from '@tracelab/explore';
+import { catalog } from '@tracelab/scenarios';
+import { row, type Benchmark, type Row } from './harness.js';
+
+/** Scenario variant, bound (null: unbounded at the smallest scale), and a cap on schedules. */
+const CASES: ReadonlyArray<readonly [string, string, number | null, number]> = [
+  ['fork-flag-race', 'fixed', 1, 5_000],
+  ['marker-array-free', 'fixed', 2, 10_000],
+  ['detach-during-callback', 'fixed', 2, 5_000],
+  ['utrace-exit-flags', 'fixed', 2, 5_000],
+  ['marker-publish', 'fixed', 2, 5_000],
+  ['subbuf-commit-order', 'fixed', 2, 5_000],
+  ['utrace-exit-flags', 'fixed', null, 20_000],
+  ['marker-publish', 'fixed', null, 20_000],
+];
+
+const SCHEDULING: ReadonlySet<string> = new Set(['cpu', 'preempt', 'task']);
+const schedulerObject = (o: string): boolean => o.startsWith('cpu:') || o.startsWith('pc:') || o.startsWith('runq:') || o.startsWith('rq:');
+
+interface Labelled {
+  readonly thread: string;
+  readonly label: string;
+  readonly fp: StepFootprint;
+}
+
+/** The local choices of step k (those between its first choice and the next step's). */
+function localChoices(steps: readonly StepFootprint[], k: number, choices: readonly Choice[], keep: (c: Choice) => boolean): string {
+  const end = k + 1 < steps.length ? steps[k + 1]!.choiceAt : choices.length;
+  const out: string[] = [];
+  for (let c = steps[k]!.choiceAt; c < end; c++) if (keep(choices[c]!)) out.push(`${choices[c]!.kind[0]}${choices[c]!.value}`);
+  return out.join(',');
+}
+
+function cpuThreads(steps: readonly StepFootprint[], choices: readonly Choice[]): Labelled[] {
+  return steps.map((fp, k) => ({ thread: `cpu${fp.cpu}`, label: localChoices(steps, k, choices, (c) => c.kind !== 'cpu'), fp }));
+}
+
+function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[]): Labelled[] {
+  const out: Labelled[] = [];
+  for (let k = 0; k < steps.length; k++) {
+    const fp = steps[k]!;
+    let thread = String(fp.pid ?? 0);
+    if (thread === '0') {
+      const inTask = (fp.switched ?? []).find((p) => p !== 0);
+      if (inTask !== undefined) thread = String(inTask);
+      else if (fp.writes.length === 0)
+        continue; // an idle poll that found nothing: no action of any task
+      else thread = `idle${fp.cpu}`;
+    }
+    const switchedOnly = new Set((fp.switched ?? []).map((p) => `task:${p}`));
+    const placed = fp.reads.some((r) => r.startsWith('cpu:') || r.startsWith('pc:')) ? `@${fp.cpu}` : '';
+    out.push({
+      thread,
+      label: localChoices(steps, k, choices, (c) => !SCHEDULING.has(c.kind)) + placed,
+      fp: { ...fp, reads: fp.reads.filter((r) => !schedulerObject(r)), writes: fp.writes.filter((w) => !schedulerObject(w) && !switchedOnly.has(w)) },
+    });
+  }
+  return out;
+}
+
+/**
+ * A canonical key of a run's trace: each thread's steps in order, each with its label and its
+ * happens-before frontier (how many steps of every thread precede it), under `conflict`.
+ */
+function traceKey(steps: readonly Labelled[], conflict: (a: StepFootprint, b: StepFootprint) => boolean): string {
+  const ids = [...new Set(steps.map((s) => s.thread))].sort();
+  const index = new Map(ids.map((t, i) => [t, i]));
+  const n = ids.length;
+  const clocks: Int32Array[] = [];
+  const count = new Int32Array(n);
+  const perThread: string[][] = ids.map(() => []);
+  for (let j = 0; j < steps.length; j++) {
+    const tj = index.get(steps[j]!.thread)!;
+    const past = new Int32Array(n);
+    for (let i = 0; i < j; i++) {
+      if (index.get(steps[i]!.thread) !== tj && !conflict(steps[i]!.fp, steps[j]!.fp)) continue;
+      const ci = clocks[i]!;
+      for (let q = 0; q < n; q++) if (ci[q]! > past[q]!) past[q] = ci[q]!;
+    }
+    count[tj]!++;
+    past[tj] = count[tj]!;
+    clocks.push(past);
+    perThread[tj]!.push(`${steps[j]!.label}/${past.join(',')}`);
+  }
+  return ids.map((t, i) => `${t}:${perThread[i]!.join(' ')}`).join('|');
+}
+
+export interface Floors {
+  readonly schedules: number;
+  readonly complete: boolean;
+  readonly cpu: number;
+  readonly cpuFloor: number;
+  readonly task: number;
+  readonly taskFloor: number;
+}
+
+/** The four counts over the runs of one DPOR search of `variant` (bounded: its last tree only). */
+export function dporFloors(name: string, variant: string, bound: number | null, cap: number): Floors {
+  const s = catalog.get(name);
+  if (s === undefined) throw new Error(`dpor floors: no scenario ${name}`);
+  const scale = bound === null ? (s.scale?.min ?? 1) : (s.scale?.default ?? 1);
+  const dpor = new Dpor(bound);
+  const sets = { cpu: new Set<string>(), cpuFloor: new Set<string>(), task: new Set<string>(), taskFloor: new Set<string>() };
+  let level = -1;
+  let schedules = 0;
+  let complete = false;
+  for (;;) {
+    const picker = dpor.next();
+    if (picker === null) {
+      complete = true;
+      break;
+    }
+    if (schedules >= cap) break;
+    // A bounded search re-runs the smaller bounds first: count the last tree only.
+    const at = dpor.stats.perBound.length - 1;
+    if (at !== level) {
+      for (const set of Object.values(sets)) set.clear();
+      level = at;
+    }
+    const steps: StepFootprint[] = [];
+    const sink = dpor.footprintSink();
+    const outcome = runSchedule(s, variant, scale, picker, undefined, (fp) => {
+      steps.push(fp);
+      sink(fp);
+    });
+    dpor.record(outcome);
+    schedules++;
+    const observed = [...new Set(steps.flatMap((f) => f.observed))];
+    const real = (a: StepFootprint, b: StepFootprint) => footprintsConflict(a, b, observed);
+    const none = () => false;
+    const byCpu = cpuThreads(steps, outcome.choices);
+    const byTask = taskThreads(steps, outcome.choices);
+    sets.cpu.add(traceKey(byCpu, real));
+    sets.cpuFloor.add(traceKey(byCpu, none));
+    sets.task.add(traceKey(byTask, real));
+    sets.taskFloor.add(traceKey(byTask, none));
+  }
+  return { schedules, complete, cpu: sets.cpu.size, cpuFloor: sets.cpuFloor.size, task: sets.task.size, taskFloor: sets.taskFloor.size };
+}
+
+export const dporFloorsBench: Benchmark = {
+  name: 'dpor floors',
+  run(): Row[] {
+    const rows: Row[] = [];
+    for (const [name, variant, bound, cap] of CASES) {
+      const f = dporFloors(name, variant, bound, cap);
+      const what = `${name}/${variant} ${bound === null ? 'unbounded, smallest scale' : `bound ${bound}`}${f.complete ? '' : `, cut at ${cap}`}`;
+      process.stderr.write(
+        `  ${what}: CPU threads ${f.cpu} (no conflicts ${f.cpuFloor}); task threads ${f.task} (no conflicts ${f.taskFloor}); ${f.schedules} schedules\n`,
+      );
+      rows.push(row(`dpor floors, ${what}, CPU threads without conflicts`, 'traces', f.cpuFloor, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, task threads`, 'traces', f.task, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, task threads without conflicts`, 'traces', f.taskFloor, f.cpu, 'CPU threads (DPOR today)'));
+    }
+    return rows;
+  },
+};
