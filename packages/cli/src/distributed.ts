@@ -7,7 +7,7 @@ import { resolveScenario } from './internal/scenario-arg.js';
 import { catalog } from '@tracelab/scenarios';
 import type { CliIo } from './cli.js';
 import { DISTRIBUTED_USAGE } from './distributed-usage.js';
-import { bad, int, parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
+import { bad, checkScaleArg, int, parseExploreArgs, reportExplore, type ExploreArgs } from './explore.js';
 
 function duration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '?';
@@ -81,11 +81,25 @@ function splitFlags(argv: readonly string[]): { flags: DistributedFlags; rest: s
   return { flags, rest };
 }
 
-function searchOptions(args: ExploreArgs): { variant: string; strategy: 'portfolio' | 'random' | 'pct'; budget: number; seed: number; coverage?: boolean } {
+function searchOptions(args: ExploreArgs): {
+  variant: string;
+  strategy: 'portfolio' | 'random' | 'pct';
+  budget: number;
+  seed: number;
+  coverage?: boolean;
+  scale?: number;
+} {
   if (args.strategy === 'dfs' || args.strategy === 'dpor')
     bad(`--queue and --shard run random, pct or portfolio: ${args.strategy} searches its tree one schedule after the other`);
   if (args.workers !== 1) bad('--workers is for threads of one process; with --queue, start more `tracelab worker`s (each with --concurrency N)');
-  return { variant: args.variant, strategy: args.strategy, budget: args.budget, seed: args.seed, ...(args.coverage ? { coverage: true } : {}) };
+  return {
+    variant: args.variant,
+    strategy: args.strategy,
+    budget: args.budget,
+    seed: args.seed,
+    ...(args.coverage ? { coverage: true } : {}),
+    ...(args.scale !== null ? { scale: args.scale } : {}),
+  };
 }
 
 /** `tracelab explore ... --queue URL` and `... --shard I/N`. */
@@ -97,6 +111,7 @@ export async function cmdExploreDistributed(argv: readonly string[], io: CliIo):
   const search = searchOptions(args);
   const { sc, ref } = await resolveScenario(args.name, io.cwd);
   variantOf(sc, args.variant);
+  checkScaleArg(sc, args.scale);
   const chunk = flags.chunkSize !== undefined ? { chunkSize: flags.chunkSize } : {};
 
   if (flags.shard !== undefined) {

@@ -5,6 +5,7 @@ import {
   explore,
   formatTrace,
   scenarioKernelOptions,
+  maxScale,
   replay,
   replayContext,
   STRATEGIES,
@@ -21,7 +22,7 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
-export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--coverage] [--out DIR] [--json]
+export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--scale N] [--coverage] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -30,7 +31,9 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
       and how many they met in both orders; --strategy dpor (budget 1000000 unless given; unbounded
       unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
-      of the variant, or every one within B preemptions, was run
+      of the variant, or every one within B preemptions, was run; --scale N sets the scenario's
+      scale knob (its tasks, rounds...; see tracelab scenarios), e.g. its smallest for a full
+      verification
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -107,19 +110,21 @@ function racesLine(r: ExploreResult): string {
  * What a clean dpor search covered: "verified" only when it completed (every trace within the
  * bound, or every trace, was run); else how far the budget went.
  */
-function dporScope(r: ExploreResult): string {
+function dporScope(sc: Scenario, r: ExploreResult): string {
   const d = r.dpor!;
+  // What was verified depends on the scale: say it for a scenario that has a knob.
+  const at = sc.scale === undefined ? '' : `, at ${sc.scale.name} ${r.scale}`;
   const traces = `${d.traces} trace${d.traces === 1 ? '' : 's'}`;
   const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
-  if (!r.complete) return `no violation in ${runs} of the dpor search (budget spent): not verified`;
-  return d.bound === null ? `verified: all ${traces} (${runs})` : `verified: every interleaving up to ${d.bound} preemptions (${traces}, ${runs})`;
+  if (!r.complete) return `no violation in ${runs} of the dpor search (budget spent): not verified${at}`;
+  return d.bound === null ? `verified: all ${traces} (${runs})${at}` : `verified: every interleaving up to ${d.bound} preemptions (${traces}, ${runs})${at}`;
 }
 
 function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     if (r.dpor !== null) {
-      io.out(`${head}\n  ${dporScope(r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
+      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
       return;
     }
     const scope =
@@ -162,6 +167,8 @@ export interface ExploreArgs {
   readonly boundGiven: boolean;
   /** `--budget` was given (dpor's default is 1,000,000: a verification runs to the end). */
   readonly budgetGiven: boolean;
+  /** `--scale`: the scenario's scale knob (null: its default). */
+  readonly scale: number | null;
   /** `--coverage`: count the races met and those met in both orders. */
   readonly coverage: boolean;
   readonly json: boolean;
@@ -182,6 +189,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let boundGiven = false;
   let budgetGiven = false;
   let coverage = false;
+  let scale: number | null = null;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
   let outGiven = false;
@@ -200,7 +208,8 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
     else if (a === '--bound') {
       bound = int(a, argv[++i], 0);
       boundGiven = true;
-    } else if (a === '--out') {
+    } else if (a === '--scale') scale = int(a, argv[++i], 0);
+    else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
     } else if (a === '--json') json = true;
@@ -217,7 +226,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
   if (strategy === 'dpor' && !budgetGiven) budget = 1_000_000;
-  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, coverage, json, out, outGiven };
+  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, coverage, json, out, outGiven };
 }
 
 /**
@@ -291,6 +300,11 @@ function shellWord(s: string): string {
   return /^[\w./#@:+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** `--scale` on a scenario without a scale knob is bad usage (explore checks the range of one with a knob). */
+export function checkScaleArg(sc: Scenario, scale: number | null): void {
+  if (scale !== null && sc.scale === undefined) bad(`--scale: scenario ${sc.name} has no scale knob (it always runs the same tasks)`);
+}
+
 /**
  * `tracelab explore <scenario>`: 1 when a violation was found, 0 when none within the budget.
  * The scenario is a catalog name or a module of your own (`path/to/file.js#exportName`).
@@ -302,8 +316,9 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise
 }
 
 function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
-  const { variant, strategy, budget, workers, seed, bound, boundGiven, coverage, json, out } = args;
+  const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, coverage, json, out } = args;
   variantOf(sc, variant);
+  checkScaleArg(sc, scale);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
   const r = explore(sc, {
@@ -315,6 +330,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     // dpor without --bound is the unbounded search; dfs's default bound is 2 either way.
     ...(strategy !== 'dpor' || boundGiven ? { bound } : {}),
     ...(coverage ? { coverage } : {}),
+    ...(scale !== null ? { scale } : {}),
     progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
   });
   p.end();
@@ -363,6 +379,8 @@ function replayScenario(sc: Scenario, schedule: string, json: boolean, io: CliIo
 export function cmdScenarios(io: CliIo): number {
   for (const s of catalog.values()) {
     io.out(`${s.name}  ${s.description}`);
+    // The knob `explore --scale` sets: its name, default and range.
+    if (s.scale !== undefined) io.out(`    scale: ${s.scale.name}, default ${s.scale.default}, from ${s.scale.min} to ${maxScale(s)}`);
     for (const v of s.variants) io.out(`    ${v.name.padEnd(18)} ${v.safe ? 'fixed ' : 'unsafe'}  ${v.description}`);
   }
   return 0;

@@ -101,6 +101,22 @@ describe('tracelab explore', () => {
     expect(cut.out.join('\n')).toMatch(/no violation in 3 schedules run of the dpor search \(budget spent\): not verified/);
   });
 
+  it('--scale sets the scale knob: an unbounded dpor verification at the smallest scale says the scale; a scenario without a knob, or a scale out of range, is refused', () => {
+    const t = io();
+    expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '20000'], t.io)).toBe(0);
+    const m = /verified: all (\d+) traces \((\d+) schedules run\), at probes 1;/.exec(t.out.join('\n'));
+    expect(m, t.out.join('\n')).not.toBeNull();
+    const j = io();
+    expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '1', '--scale', '1', '--json'], j.io)).toBe(0);
+    expect(JSON.parse(j.out.join('\n'))).toMatchObject({ scale: 1, complete: true, verified: true });
+    const none = io();
+    expect(main(['explore', 'utrace-exit-flags', '--variant', 'fixed', '--scale', '1'], none.io)).toBe(2);
+    expect(none.err.join('\n')).toMatch(/--scale: scenario utrace-exit-flags has no scale knob/);
+    const low = io();
+    expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--scale', '0'], low.io)).toBe(2);
+    expect(low.err.join('\n')).toMatch(/scale must be an integer >= 1/);
+  }, 120_000);
+
   it('--strategy dpor finds an unsafe variant and prints a replay string that replays it exactly', () => {
     const t = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'no-recopy', '--strategy', 'dpor', '--bound', '2', '--json'], t.io)).toBe(1);
@@ -152,6 +168,8 @@ describe('tracelab scenarios', () => {
     expect(main(['scenarios'], t.io)).toBe(0);
     const text = t.out.join('\n');
     expect(text).toMatch(/^fork-flag-race /m);
+    expect(text).toMatch(/^fork-flag-race .*\n {4}scale: children, default 2, from 1 to \d+$/m);
+    expect(text).not.toMatch(/^utrace-exit-flags .*\n {4}scale:/m);
     expect(text).toMatch(/^ {4}no-recopy +unsafe/m);
     expect(text).toMatch(/^ {4}fixed +fixed/m);
     expect(text).toMatch(/^marker-array-free /m);

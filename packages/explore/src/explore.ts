@@ -86,6 +86,8 @@ export interface ExploreResult {
   readonly workers: number;
   /** Why fewer workers ran than were asked for (the CPUs, the budget), or null. */
   readonly workersCapped: string | null;
+  /** The scale the search ran at (the scenario's scale knob: `options.scale`, or its default). */
+  readonly scale: number;
   readonly found: boolean;
   /** Schedules it took: up to and including the failing one, else every one run. */
   readonly schedules: number;
@@ -246,6 +248,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     budget,
     workers: usedWorkers,
     workersCapped: capped,
+    scale,
     found: failure !== null,
     schedules,
     complete,
@@ -418,6 +421,7 @@ export function foldChunks(
     budget: plan.budget,
     workers: options.workers ?? 1,
     workersCapped: options.workersCapped ?? null,
+    scale: plan.scale,
     found: failure !== null,
     schedules: first === null ? plan.budget : first.index + 1,
     complete: false,
