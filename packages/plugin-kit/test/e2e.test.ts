@@ -136,6 +136,14 @@ describe('the plugin generator, end to end', () => {
       const fixed = run([cli, 'explore', `${dir}/dist/scenario.js`, ...args]);
       expect(fixed.status, fixed.out).toBe(0);
       expect(fixed.out).toContain('no violation in the whole tree within preemption bound 2');
+      // The page's last steps: dpor verifies the same bound with its partial-order reduction, and
+      // at one lookup every interleaving, unbounded.
+      const dpor = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--strategy', 'dpor', '--bound', '2', '--out', `${scratch}/explore`]);
+      expect(dpor.status, dpor.out).toBe(0);
+      expect(dpor.out).toMatch(/verified: every interleaving up to 2 preemptions \(\d+ traces, \d+ schedules run\)/);
+      const all = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--out', `${scratch}/explore`]);
+      expect(all.status, all.out).toBe(0);
+      expect(all.out).toMatch(/verified: all \d+ traces \(\d+ schedules run\), at lookups 1/);
     } finally {
       cleanUp(scratch);
     }
