@@ -14,7 +14,9 @@
  *   task's), scheduling choices (`cpu`, `preempt`, `task`) left out of the labels, the scheduler's
  *   own objects (`cpu:`, `pc:`, `runq:`, `rq:`, and task records written only by a switch) left
  *   out of the conflicts; a step that read its CPU (`cpu:`/`pc:`) carries the CPU in its label.
- *   The count a search with tasks as its threads and the CPU as a resource would need at best.
+ *   The count a search with tasks as its threads and the CPU as a resource would need at best,
+ *   and optimistic: it drops the dependencies through CPU availability too (a step that blocks,
+ *   exits or turns preemption off enables or disables another task's dispatch).
  * - **task threads, no conflicts**: its local floor.
  *
  * An estimate, not a search: it counts classes among the runs the CPU-thread search made, which
