@@ -17,6 +17,9 @@
  *   The count a search with tasks as its threads and the CPU as a resource would need at best,
  *   and optimistic: it drops the dependencies through CPU availability too (a step that blocks,
  *   exits or turns preemption off enables or disables another task's dispatch).
+ * - **task threads, CPU as an object**: the same, but the CPU objects (`cpu:`, `pc:`) kept: two
+ *   tasks that run on one CPU in turn are ordered by it, as a lock's holders are. The count a
+ *   task-thread search that treats the CPU like a lock would need: the pessimistic end.
  * - **task threads, no conflicts**: its local floor.
  *
  * An estimate, not a search: it counts classes among the runs the CPU-thread search made, which
@@ -41,7 +44,8 @@ const CASES: ReadonlyArray<readonly [string, string, number | null, number]> = [
 ];
 
 const SCHEDULING: ReadonlySet<string> = new Set(['cpu', 'preempt', 'task']);
-const schedulerObject = (o: string): boolean => o.startsWith('cpu:') || o.startsWith('pc:') || o.startsWith('runq:') || o.startsWith('rq:');
+const queueObject = (o: string): boolean => o.startsWith('runq:') || o.startsWith('rq:');
+const schedulerObject = (o: string): boolean => o.startsWith('cpu:') || o.startsWith('pc:') || queueObject(o);
 
 interface Labelled {
   readonly thread: string;
@@ -61,7 +65,8 @@ function cpuThreads(steps: readonly StepFootprint[], choices: readonly Choice[])
   return steps.map((fp, k) => ({ thread: `cpu${fp.cpu}`, label: localChoices(steps, k, choices, (c) => c.kind !== 'cpu'), fp }));
 }
 
-function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[]): Labelled[] {
+/** `strip`: the objects left out of the conflicts (the scheduler's, or only the runqueue's). */
+function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[], strip: (o: string) => boolean): Labelled[] {
   const out: Labelled[] = [];
   for (let k = 0; k < steps.length; k++) {
     const fp = steps[k]!;
@@ -78,7 +83,7 @@ function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[]
     out.push({
       thread,
       label: localChoices(steps, k, choices, (c) => !SCHEDULING.has(c.kind)) + placed,
-      fp: { ...fp, reads: fp.reads.filter((r) => !schedulerObject(r)), writes: fp.writes.filter((w) => !schedulerObject(w) && !switchedOnly.has(w)) },
+      fp: { ...fp, reads: fp.reads.filter((r) => !strip(r)), writes: fp.writes.filter((w) => !strip(w) && !switchedOnly.has(w)) },
     });
   }
   return out;
@@ -117,6 +122,7 @@ export interface Floors {
   readonly cpu: number;
   readonly cpuFloor: number;
   readonly task: number;
+  readonly taskCpuObject: number;
   readonly taskFloor: number;
 }
 
@@ -126,7 +132,7 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
   if (s === undefined) throw new Error(`dpor floors: no scenario ${name}`);
   const scale = bound === null ? (s.scale?.min ?? 1) : (s.scale?.default ?? 1);
   const dpor = new Dpor(bound);
-  const sets = { cpu: new Set<string>(), cpuFloor: new Set<string>(), task: new Set<string>(), taskFloor: new Set<string>() };
+  const sets = { cpu: new Set<string>(), cpuFloor: new Set<string>(), task: new Set<string>(), taskCpuObject: new Set<string>(), taskFloor: new Set<string>() };
   let level = -1;
   let schedules = 0;
   let complete = false;
@@ -155,13 +161,22 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     const real = (a: StepFootprint, b: StepFootprint) => footprintsConflict(a, b, observed);
     const none = () => false;
     const byCpu = cpuThreads(steps, outcome.choices);
-    const byTask = taskThreads(steps, outcome.choices);
+    const byTask = taskThreads(steps, outcome.choices, schedulerObject);
     sets.cpu.add(traceKey(byCpu, real));
     sets.cpuFloor.add(traceKey(byCpu, none));
     sets.task.add(traceKey(byTask, real));
+    sets.taskCpuObject.add(traceKey(taskThreads(steps, outcome.choices, queueObject), real));
     sets.taskFloor.add(traceKey(byTask, none));
   }
-  return { schedules, complete, cpu: sets.cpu.size, cpuFloor: sets.cpuFloor.size, task: sets.task.size, taskFloor: sets.taskFloor.size };
+  return {
+    schedules,
+    complete,
+    cpu: sets.cpu.size,
+    cpuFloor: sets.cpuFloor.size,
+    task: sets.task.size,
+    taskCpuObject: sets.taskCpuObject.size,
+    taskFloor: sets.taskFloor.size,
+  };
 }
 
 export const dporFloorsBench: Benchmark = {
@@ -172,10 +187,11 @@ export const dporFloorsBench: Benchmark = {
       const f = dporFloors(name, variant, bound, cap);
       const what = `${name}/${variant} ${bound === null ? 'unbounded, smallest scale' : `bound ${bound}`}${f.complete ? '' : `, cut at ${cap}`}`;
       process.stderr.write(
-        `  ${what}: CPU threads ${f.cpu} (no conflicts ${f.cpuFloor}); task threads ${f.task} (no conflicts ${f.taskFloor}); ${f.schedules} schedules\n`,
+        `  ${what}: CPU threads ${f.cpu} (no conflicts ${f.cpuFloor}); task threads ${f.task} (CPU as an object ${f.taskCpuObject}, no conflicts ${f.taskFloor}); ${f.schedules} schedules\n`,
       );
       rows.push(row(`dpor floors, ${what}, CPU threads without conflicts`, 'traces', f.cpuFloor, f.cpu, 'CPU threads (DPOR today)'));
       rows.push(row(`dpor floors, ${what}, task threads`, 'traces', f.task, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, task threads, CPU as an object`, 'traces', f.taskCpuObject, f.cpu, 'CPU threads (DPOR today)'));
       rows.push(row(`dpor floors, ${what}, task threads without conflicts`, 'traces', f.taskFloor, f.cpu, 'CPU threads (DPOR today)'));
     }
     return rows;
