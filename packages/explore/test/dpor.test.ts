@@ -62,18 +62,22 @@ function reach(
   const digests = new Set<string>();
   const failures = new Set<string>();
   let runs = 0;
+  let cut = 0;
   for (;;) {
     const picker = search.next();
     if (picker === null) break;
     const o = runSchedule(scenario, variant, scale, picker, undefined, sink?.());
     search.record(o);
     runs++;
-    // A halted run's state depends on where in its trace the check fired: only complete runs
-    // are compared by state; violations by name.
-    if (o.violation === null) digests.add(digest(o));
+    // A halted run's state depends on where in its trace the check fired, and a run cut at
+    // maxSteps stopped wherever the count fell: only finished runs are compared by state;
+    // violations by name. Every fixture here finishes: a cut run fails the search.
+    if (o.done) digests.add(digest(o));
     else if (isFailure(o)) failures.add(o.violation.name);
+    else if (o.violation === null) cut++;
     if (runs > 200_000) throw new Error('search did not end');
   }
+  if (cut > 0) throw new Error(`${cut} runs of ${scenario.name}/${variant} were cut at maxSteps: its states would not be compared`);
   return { digests, runs, failures };
 }
 
