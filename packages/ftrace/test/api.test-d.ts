@@ -13,8 +13,8 @@ test('kernel.api.ftrace, the slice and the events are typed through declaration 
   expectTypeOf<KernelEvent<'ftrace/tramp-freed'>['tramp']>().toEqualTypeOf<number>();
   // @ts-expect-error freeTrampolineAfter is 'rcu-tasks' or 'rcu-sched'
   ftrace({ freeTrampolineAfter: 'rcu' });
-  // @ts-expect-error only DYNAMIC is a flag callers set
-  const bad: FtraceOps = { func: Math.abs, flags: ['SAVE_REGS'] };
+  // @ts-expect-error a direct ops' caller sets only DYNAMIC: register_ftrace_direct sets the rest
+  const bad: FtraceDirectOps = { filter: ['sys_read'], flags: ['SAVE_REGS'] };
   void bad;
 });
 
