@@ -32,8 +32,8 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       and how many they met in both orders; --strategy dpor (budget 1000000 unless given; unbounded
       unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
       of the variant, or every one within B preemptions, was run; --scale N sets the scenario's
-      scale knob (its tasks, rounds...; see tracelab scenarios), e.g. its smallest for a full
-      verification
+      scale knob (its tasks, rounds...: the scenario's scale, which tracelab scenarios prints for
+      the catalog), e.g. its smallest for a full verification
   tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore
   tracelab scenarios
@@ -300,9 +300,12 @@ function shellWord(s: string): string {
   return /^[\w./#@:+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `--scale` on a scenario without a scale knob is bad usage (explore checks the range of one with a knob). */
+/** `--scale` is bad usage on a scenario without a scale knob, or outside the knob's range. */
 export function checkScaleArg(sc: Scenario, scale: number | null): void {
-  if (scale !== null && sc.scale === undefined) bad(`--scale: scenario ${sc.name} has no scale knob (it always runs the same tasks)`);
+  if (scale === null) return;
+  if (sc.scale === undefined) bad(`--scale: scenario ${sc.name} has no scale knob (it always runs the same tasks)`);
+  if (scale < sc.scale.min || scale > maxScale(sc))
+    bad(`--scale (${sc.scale.name}) must be from ${sc.scale.min} to ${maxScale(sc)} for scenario ${sc.name}, got ${scale}`);
 }
 
 /**

@@ -101,7 +101,7 @@ describe('tracelab explore', () => {
     expect(cut.out.join('\n')).toMatch(/no violation in 3 schedules run of the dpor search \(budget spent\): not verified/);
   });
 
-  it('--scale sets the scale knob: an unbounded dpor verification at the smallest scale says the scale; a scenario without a knob, or a scale out of range, is refused', () => {
+  it('--scale sets the scale knob: an unbounded dpor verification at the smallest scale says the scale; a scenario without a knob, or a scale out of range, is refused', async () => {
     const t = io();
     expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '20000'], t.io)).toBe(0);
     const m = /verified: all (\d+) traces \((\d+) schedules run\), at probes 1;/.exec(t.out.join('\n'));
@@ -114,7 +114,19 @@ describe('tracelab explore', () => {
     expect(none.err.join('\n')).toMatch(/--scale: scenario utrace-exit-flags has no scale knob/);
     const low = io();
     expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--scale', '0'], low.io)).toBe(2);
-    expect(low.err.join('\n')).toMatch(/scale must be an integer >= 1/);
+    expect(low.err.join('\n')).toMatch(/--scale \(probes\) must be from 1 to 64 for scenario marker-publish, got 0/);
+    const high = io();
+    expect(await main(['explore', 'marker-publish', '--variant', 'fixed', '--scale', '65', '--shard', '0/1'], high.io)).toBe(2);
+    expect(high.err.join('\n')).toMatch(/--scale \(probes\) must be from 1 to 64 for scenario marker-publish, got 65/);
+    // A shard runs at the scale asked, and the merged result says it.
+    const sh = io();
+    const file = join(sh.cwd, 'shard.json');
+    expect(
+      await main(['explore', 'marker-publish', '--variant', 'fixed', '--budget', '32', '--scale', '1', '--shard', '0/1', '--result', file, '--json'], sh.io),
+    ).toBe(0);
+    const merged = io();
+    expect(await main(['merge', file, '--json'], merged.io)).toBe(0);
+    expect(JSON.parse(merged.out.join('\n'))).toMatchObject({ scale: 1, schedules: 32, found: false });
   }, 120_000);
 
   it('--strategy dpor finds an unsafe variant and prints a replay string that replays it exactly', () => {

@@ -202,8 +202,13 @@ export interface PluginContext<S = unknown> {
    * the objects `@<plugin>:<key>`. Two such steps commute unless one writes a key the other
    * touches. Without it, every event of the plugin writes all of that data (`@<plugin>:*`).
    * The contract: the keys cover everything the plugin's code read or wrote outside the slice
-   * for that event in its step, and every such access goes with an event. Folding the event
-   * into the slice is still a write of the slice (`plugin:<name>`), as for any event.
+   * for that event in its step, every such access goes with an event, and no invariant or
+   * liveness monitor reads that data (checks are recorded through the state they are given,
+   * so a check reading outside data would see orders the search takes as equal). Folding the
+   * event into the slice is still a write of the slice (`plugin:<name>`), as for any event.
+   * While recording, a footprint that throws or gives something other than lists of keys makes
+   * the event touch all of the data (the run goes on as unrecorded) and the step then throws
+   * a `PLUGIN_INVALID` error to the host, naming the plugin and the event.
    */
   footprint(type: string, of: (event: KernelEvent) => PluginFootprint): void;
   /**

@@ -324,33 +324,53 @@ describe('step footprints', () => {
     const build = (register: Parameters<typeof plugin>[0]) => () => createKernel({ cpus: 1, seed: 1, plugins: [plugin(register)] });
     expect(build((ctx) => ctx.footprint('bad/never-declared', () => ({})))).toThrow(/PLUGIN_INVALID|not declared/);
     expect(build((ctx) => ctx.footprint('other/x', () => ({})))).toThrow(/namespaced as bad/);
-    // A footprint that gives no list of keys is refused when a run records it: an oops of the
-    // emitting path that names the plugin and the event (the run and its log go on).
-    const k = createKernel({
-      cpus: 1,
-      seed: 1,
-      plugins: [
-        definePlugin<{ go(): KPath<void> }, null>({
-          name: 'bad',
-          version: '0.0.0',
-          core: '*',
-          register(ctx) {
-            ctx.declareEvents(['bad/x']);
-            ctx.footprint('bad/x', () => ({ writes: '*' as unknown as string[] }));
-            return {
-              *go() {
-                yield* (emit as (e: unknown) => KPath<unknown>)({ type: 'bad/x' });
-              },
-            };
-          },
-        }),
+    // A footprint that gives no list of keys, or throws, changes nothing in the run (the event
+    // is taken as touching all of the plugin's data): the step ends as without recording, and
+    // then the host gets a coded error naming the plugin and the event. The log is kept.
+    const badKernel = (footprint: () => unknown) =>
+      createKernel({
+        cpus: 1,
+        seed: 1,
+        plugins: [
+          definePlugin<{ go(): KPath<void> }, null>({
+            name: 'bad',
+            version: '0.0.0',
+            core: '*',
+            register(ctx) {
+              ctx.declareEvents(['bad/x']);
+              ctx.footprint('bad/x', footprint as () => { writes: string[] });
+              return {
+                *go() {
+                  yield* (emit as (e: unknown) => KPath<unknown>)({ type: 'bad/x' });
+                  yield* schedPoint();
+                },
+              };
+            },
+          }),
+        ],
+      });
+    const plain = badKernel(() => ({}));
+    plain.spawnKthread((plain.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
+    plain.run({ maxSteps: 20 });
+    for (const [footprint, message] of [
+      [() => ({ writes: '*' }), /plugin bad: the footprint of bad\/x must give writes as a list of non-empty keys/],
+      [() => ({ reads: ['a:*'] }), /plugin bad: the footprint of bad\/x must give reads .*none ending in ':\*'/],
+      [
+        () => {
+          throw new Error('boom');
+        },
+        /plugin bad: the footprint of bad\/x threw: .*boom/,
       ],
-    });
-    k.recordFootprints(() => {});
-    k.spawnKthread((k.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
-    k.run({ maxSteps: 20 });
-    const oops = k.log.filter((e) => e.type === 'kernel/oops').map((e) => (e as unknown as { message: string }).message);
-    expect(oops).toEqual([expect.stringMatching(/plugin bad: the footprint of bad\/x must give writes as a list of non-empty keys/)]);
+    ] as const) {
+      const k = badKernel(footprint);
+      k.recordFootprints(() => {});
+      k.spawnKthread((k.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
+      expect(() => k.run({ maxSteps: 20 })).toThrow(message);
+      expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(false);
+      const upTo = k.log.findIndex((e) => e.type === 'bad/x');
+      expect(upTo).toBeGreaterThan(0);
+      expect(k.log.slice(0, upTo + 1).map((e) => JSON.stringify(e))).toEqual(plain.log.slice(0, upTo + 1).map((e) => JSON.stringify(e)));
+    }
   });
 
   it('recording changes nothing in the run: the same log with and without', () => {

@@ -130,6 +130,18 @@ function checkInt(name: string, v: number, min: number): number {
   return v;
 }
 
+/** The scale a search runs at: `scale`, or the default; one with a knob must be within its range. */
+function checkScale(scenario: Scenario, scale: number | undefined): number {
+  const v = scale ?? defaultScale(scenario);
+  if (scenario.scale === undefined) return v;
+  if (!Number.isSafeInteger(v) || v < scenario.scale.min || v > maxScale(scenario))
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: scale (${scenario.scale.name}) must be an integer from ${scenario.scale.min} to ${maxScale(scenario)} for scenario ${scenario.name}, got ${v}`,
+    );
+  return v;
+}
+
 /** The variant used when none is given: `fixed`, else the first. */
 export function defaultVariant(s: Scenario): string {
   return s.variants.some((v) => v.name === 'fixed') ? 'fixed' : s.variants[0]!.name;
@@ -168,12 +180,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const bound = checkInt('bound', options.bound ?? 2, 0);
   const dporBound = options.bound === undefined ? null : bound;
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
-  const scale = options.scale ?? defaultScale(scenario);
-  if (scenario.scale !== undefined) {
-    checkInt('scale', scale, scenario.scale.min);
-    if (scale > maxScale(scenario))
-      throw new TracelabError('INVALID_OPTION', `explore: scale must be at most ${maxScale(scenario)} for scenario ${scenario.name}, got ${scale}`);
-  }
+  const scale = checkScale(scenario, options.scale);
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
   let schedules = 0;
@@ -320,8 +327,7 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
   const seed = checkInt('seed', options.seed ?? 1, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const chunkSize = checkInt('chunkSize', options.chunkSize ?? CHUNK, 1);
-  const scale = options.scale ?? defaultScale(scenario);
-  if (scenario.scale !== undefined) checkInt('scale', scale, scenario.scale.min);
+  const scale = checkScale(scenario, options.scale);
   const k = decisionSteps(scenario, variant, scale);
   return {
     scenario: scenario.name,

@@ -105,6 +105,41 @@ const storeBuffering = defineScenario({
   },
 });
 
+/**
+ * Every other fence once per task, for their footprints: a critical section under `L` (each task),
+ * one under `M` (the first task), an RCU read-side section, and smp_wmb()/smp_rmb().
+ */
+const fences = defineScenario({
+  name: 'fences',
+  description: 'two tasks run the lock, RCU and write/read fences of the memory model',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 300,
+  variants: [{ name: 'fixed', description: 'nothing to find: only the footprints are looked at', safe: true }],
+  plugins: () => [memoryModel(), outcomePlugin()],
+  setup(kernel) {
+    const m = kernel.api['memory-model'];
+    for (const id of [1, 2])
+      kernel.spawnKthread(
+        (function* task(): KPath<void> {
+          yield* m.spinLock('L');
+          yield* m.writeOnce(`x${id}`, 1);
+          yield* m.spinUnlock('L');
+          if (id === 1) {
+            yield* m.spinLock('M');
+            yield* m.spinUnlock('M');
+          }
+          yield* m.rcuReadLock();
+          yield* m.readOnce('y');
+          yield* m.rcuReadUnlock();
+          yield* m.smpWmb();
+          yield* m.smpRmb();
+        })(),
+        { comm: `t${id}` },
+      );
+  },
+});
+
 interface Search {
   next(): Picker | null;
   record(o: RunOutcome): void;
@@ -183,5 +218,35 @@ describe('dpor with the memory model keyed by location (issue 20: memory locatio
     expect(mbs).toHaveLength(2);
     expect(mbs.every((f) => f.reads.includes('@memory-model:global'))).toBe(true);
     expect(conflictObjects(mbs[0]!, apart(mbs[1]!))).toContain('@memory-model:global');
+  });
+
+  it('the fences: a lock release and the next acquire of that lock meet on its released view, of another lock not; RCU read-side sections meet on the global order; no step touches the views of another task', () => {
+    const d = new Dpor(null);
+    const steps: StepFootprint[] = [];
+    const sink = d.footprintSink();
+    runSchedule(fences, 'fixed', 1, d.next()!, undefined, (f) => {
+      steps.push(f);
+      sink(f);
+    });
+    const apart = (f: StepFootprint) => ({ ...f, cpu: f.cpu + 10 });
+    const touching = (key: string, kind: 'reads' | 'writes') => steps.filter((f) => f[kind].includes(`@memory-model:${key}`));
+    const acquiresL = touching('lock/L', 'reads');
+    const releasesL = touching('lock/L', 'writes');
+    expect([acquiresL.length, releasesL.length]).toEqual([2, 2]);
+    const [acquireM] = touching('lock/M', 'reads');
+    expect(acquireM).toBeDefined();
+    // t1's release of L, then t2's acquire of L: ordered by the view it hands over.
+    expect(conflictObjects(releasesL[0]!, apart(acquiresL[1]!))).toContain('@memory-model:lock/L');
+    expect(conflictObjects(releasesL[1]!, apart(acquireM!)).filter((o) => o.startsWith('@'))).toEqual([]);
+    const rcuLocks = touching('global', 'reads');
+    const rcuUnlocks = touching('global', 'writes');
+    expect([rcuLocks.length, rcuUnlocks.length]).toEqual([2, 2]);
+    expect(conflictObjects(rcuUnlocks[0]!, apart(rcuLocks[1]!))).toContain('@memory-model:global');
+    // Every memory key a step touched is the global order, a lock's view, a location, or its own task's views.
+    for (const f of steps) {
+      const own = `@memory-model:view/${f.pid}`;
+      for (const o of [...f.reads, ...f.writes].filter((x) => x.startsWith('@memory-model:')))
+        expect(o === own || /^@memory-model:(global|lock\/[LM]|loc\/(x1|x2|y))$/.test(o), `${o} in a step of pid ${f.pid}`).toBe(true);
+    }
   });
 });

@@ -135,6 +135,7 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
   const sets = { cpu: new Set<string>(), cpuFloor: new Set<string>(), task: new Set<string>(), taskCpuObject: new Set<string>(), taskFloor: new Set<string>() };
   let level = -1;
   let schedules = 0;
+  const observedSoFar = new Set<string>();
   let complete = false;
   for (;;) {
     const picker = dpor.next();
@@ -157,7 +158,9 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     });
     dpor.record(outcome);
     schedules++;
-    const observed = [...new Set(steps.flatMap((f) => f.observed))];
+    // What the checks observed over every run so far, as DPOR accumulates it.
+    for (const f of steps) for (const o of f.observed) observedSoFar.add(o);
+    const observed = [...observedSoFar];
     const real = (a: StepFootprint, b: StepFootprint) => footprintsConflict(a, b, observed);
     const none = () => false;
     const byCpu = cpuThreads(steps, outcome.choices);

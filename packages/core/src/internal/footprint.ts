@@ -1,7 +1,7 @@
 import type { CoreEventType, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
 import { canonicalJson } from './canonical-json.js';
-import { TracelabError } from '../errors.js';
+import { TracelabError, describeError } from '../errors.js';
 import type { PluginFootprint } from '../plugin.js';
 import type { KernelState } from '../state.js';
 
@@ -12,9 +12,9 @@ import type { KernelState } from '../state.js';
  *
  * Objects are named as strings: `lock:<name>`, `task:<pid>`, `mm:<tgid>`, `cpu:<id>` (which task
  * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
- * `plugin:<name>` (a plugin's slice), `@<name>:<key>` (what a plugin keeps outside the state, by
- * the keys its `PluginContext.footprint` gives; `@<name>:*`, all of it, for an event it gave no
- * footprint for), `wq:<channel>` (the
+ * `plugin:<name>` (a plugin's slice), `@<name>:<key>` (what a plugin keeps outside the state,
+ * by the keys its `PluginContext.footprint` gives; `@<name>:*`, all of it, for an event it gave
+ * no footprint for), `wq:<channel>` (the
  * tasks asleep on a wait channel), `runq:<pid>` (whether the task is on the runqueue: written
  * only by a step whose net effect queued or dequeued it; `runq:*`, the whole membership, is what
  * a switch choosing its next task reads), `rq:nonempty` (the predicate "the runqueue is not
@@ -82,6 +82,8 @@ export class FootprintRecorder {
   private inSwitch = false;
   private pid = 0;
   private preemptible = false;
+  /** The first plugin footprint that failed in the step under way (thrown by `end`), or null. */
+  private invalid: TracelabError | null = null;
   /** Reads go to `observed` while the checks run (set by the runtime around them). */
   observing = false;
   private clock = false;
@@ -117,6 +119,7 @@ export class FootprintRecorder {
   }
 
   begin(choiceAt: number): void {
+    this.invalid = null;
     this.reads.clear();
     this.writes.clear();
     this.observed.clear();
@@ -142,6 +145,13 @@ export class FootprintRecorder {
   }
 
   end(cpu: number): void {
+    // A plugin footprint that failed this step: the step ran as without recording (its data
+    // taken whole), and the host learns of it here, outside any kernel path.
+    if (this.invalid !== null) {
+      const err = this.invalid;
+      this.invalid = null;
+      throw err;
+    }
     // The runqueue's membership (`runq:<pid>`) and the predicate a preemption point reads
     // (`rq:nonempty`) are written only by a step that changes them: steps are atomic to every
     // other CPU, so only the step's net change shows. The queue's order is no object: it decides
@@ -302,17 +312,43 @@ export class FootprintRecorder {
       // (`PluginContext.footprint`), or, when it names nothing, its slice and all of that data.
       const slash = type.indexOf('/');
       const plugin = slash < 0 ? type : type.slice(0, slash);
-      const of = this.footprintOf(type);
-      if (of === undefined) {
+      const keyed = this.pluginKeys(e, plugin);
+      if (keyed === null) {
         w(`plugin:${plugin}`);
         w(`@${plugin}:*`);
       } else {
-        const f = of(e);
-        for (const k of keysOf(f, 'reads', plugin, type)) this.read(`@${plugin}:${k}`);
-        for (const k of keysOf(f, 'writes', plugin, type)) w(`@${plugin}:${k}`);
+        for (const k of keyed.reads) this.read(`@${plugin}:${k}`);
+        for (const k of keyed.writes) w(`@${plugin}:${k}`);
       }
     }
     for (const plugin of this.foldersOf(type)) w(`plugin:${plugin}`);
+  }
+
+  /**
+   * The keys a plugin's footprint gives for its event `e`, checked; null when the plugin gave no
+   * footprint for the type, or when the one it gave threw or returned something that is not
+   * lists of keys. Then the event touches all of the plugin's data, as without one, so the run
+   * and its log are the same as when nothing records; the problem is kept and thrown, to the
+   * host, at the step's end (`end`).
+   */
+  private pluginKeys(e: KernelEvent, plugin: string): { reads: readonly string[]; writes: readonly string[] } | null {
+    const of = this.footprintOf(e.type);
+    if (of === undefined) return null;
+    try {
+      const f = of(e);
+      return { reads: keysOf(f, 'reads', plugin, e.type), writes: keysOf(f, 'writes', plugin, e.type) };
+    } catch (err) {
+      this.invalid ??=
+        err instanceof TracelabError
+          ? err
+          : new TracelabError(
+              'PLUGIN_INVALID',
+              `plugin ${plugin}: the footprint of ${e.type} threw: ${describeError(err)}`,
+              { plugin, event: e.type },
+              { cause: err },
+            );
+      return null;
+    }
   }
 
   /** The event as a plugin reducer sees it while recording: reading its `time` reads the clock. */
@@ -456,10 +492,10 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
 /** A plugin footprint's keys of one kind, checked: a list of non-empty strings. */
 function keysOf(f: PluginFootprint, kind: 'reads' | 'writes', plugin: string, type: string): readonly string[] {
   const keys = (f as PluginFootprint | null | undefined)?.[kind] ?? [];
-  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0 || k === '*'))
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0 || k === '*' || k.endsWith(':*')))
     throw new TracelabError(
       'PLUGIN_INVALID',
-      `plugin ${plugin}: the footprint of ${type} must give ${kind} as a list of non-empty keys (not '*'), got ${JSON.stringify(keys)}`,
+      `plugin ${plugin}: the footprint of ${type} must give ${kind} as a list of non-empty keys (not '*', none ending in ':*'), got ${JSON.stringify(keys)}`,
       {
         plugin,
         event: type,

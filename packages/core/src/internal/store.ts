@@ -119,6 +119,8 @@ export class EventStore {
   private readonly immer = new Immer({ autoFreeze: true });
   private readonly declared = new Set<string>(CORE_EVENT_TYPES);
   private readonly owners = new Map<string, string>();
+  /** Plugin event type -> what its step touched outside the slice, by key (`PluginContext.footprint`); written at registration only. */
+  private readonly footprints = new Map<string, (event: KernelEvent) => PluginFootprint>();
   private readonly pluginReducers = new Map<string, PluginReducer[]>();
   private readonly initialSlices = new Map<string, unknown>();
   /** Undo records of the working state's writes while a checkpoint is open (working.ts). */
@@ -197,13 +199,12 @@ export class EventStore {
     return this.owners.get(type);
   }
 
-  /** Plugin event type -> what its step touched outside the slice, by key (`PluginContext.footprint`); written at registration only. */
-  private readonly footprints = new Map<string, (event: KernelEvent) => PluginFootprint>();
-
+  /** Records a plugin event type's keyed footprint (`PluginContext.footprint`; registration only). */
   setFootprint(type: string, of: (event: KernelEvent) => PluginFootprint): void {
     this.footprints.set(type, of);
   }
 
+  /** A plugin event type's keyed footprint, if its plugin gave one. */
   footprintOf(type: string): ((event: KernelEvent) => PluginFootprint) | undefined {
     return this.footprints.get(type);
   }

@@ -565,7 +565,11 @@ export class Dpor {
   }
 
   private noteReasons(reasons: readonly string[]): void {
-    for (const r of reasons) this.reasons[r] = (this.reasons[r] ?? 0) + 1;
+    // An event with no keyed footprint writes its plugin's slice and all its data (`plugin:X`
+    // and `@X:*`): one tie, counted once, as `plugin:X`.
+    const folded = new Set(reasons);
+    for (const r of folded) if (r.startsWith('plugin:') && folded.has(`@${r.slice(7)}`)) folded.delete(`@${r.slice(7)}`);
+    for (const r of folded) this.reasons[r] = (this.reasons[r] ?? 0) + 1;
   }
 
   /** The race (i, j): makes sure an initial of notdep(i).j is explored at step i (and at i's block start, bounded). */

@@ -32,7 +32,7 @@ interface TaskViews {
 }
 
 const CHOOSE_CACHE: Command[] = [];
-/** The strategy's pick among `n` visible stores (0 = the newest). The core has no memory choice kind yet: `task` is the closest (uniform in random walks, a free branch in DFS). */
+/** The strategy's pick among `n` visible stores (0 = the newest): a `memory` choice (explore counts an older store as a stale read, a deviation within its bound). */
 function chooseCmd(n: number): Command {
   return (CHOOSE_CACHE[n] ??= Object.freeze({ op: 'choose', kind: 'memory', n }) as Command);
 }
