@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { conflictObjects, definePlugin, emit, type KPath, type StepFootprint } from '@tracelab/core';
-import {
-  BoundedDfs,
-  defineScenario,
-  Dpor,
-  explore,
-  finalStateDigest,
-  isFailure,
-  runSchedule,
-  type Picker,
-  type RunOutcome,
-  type Scenario,
-} from '@tracelab/explore';
+import { BoundedDfs, defineScenario, Dpor, runSchedule, type Scenario } from '@tracelab/explore';
 import { memoryModel } from '@tracelab/memory-model';
+import { reach, type Search } from './reach.js';
 
 declare module '@tracelab/core' {
   interface EventMap {
@@ -140,53 +130,39 @@ const fences = defineScenario({
   },
 });
 
-interface Search {
-  next(): Picker | null;
-  record(o: RunOutcome): void;
-}
-
-/** The final states (outcomes included) and violations a search reaches, and its schedules. */
-function reach(s: Scenario, scale: number, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
-  const digests = new Set<string>();
+/** The final states, the outcomes the readers saw, and the violations a search reaches, and its schedules. */
+function reachOutcomes(s: Scenario, scale: number, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
   const outcomes = new Set<string>();
-  const failures = new Set<string>();
-  let runs = 0;
-  for (let p = search.next(); p !== null; p = search.next()) {
-    const o = runSchedule(s, s.variants[0]!.name, scale, p, undefined, sink?.());
-    search.record(o);
-    runs++;
-    if (o.done) {
-      digests.add(finalStateDigest(o));
-      outcomes.add(JSON.stringify(Object.fromEntries(Object.entries(o.kernel.state.plugins.outcome ?? {}).sort())));
-    } else if (isFailure(o)) failures.add(o.violation.name);
-  }
-  return { digests, outcomes, failures, runs };
+  const r = reach(s, s.variants[0]!.name, scale, search, sink, (o) =>
+    outcomes.add(JSON.stringify(Object.fromEntries(Object.entries(o.kernel.state.plugins.outcome ?? {}).sort()))),
+  );
+  return { ...r, outcomes };
 }
 
 describe('dpor with the memory model keyed by location (issue 20: memory locations as footprint objects)', () => {
   it('message passing (SC): every outcome of the unreduced DFS, at bounds 1 and 2 and unbounded', () => {
     for (const bound of [1, 2]) {
-      const full = reach(messagePassing, 1, new BoundedDfs(bound, true, false));
+      const full = reachOutcomes(messagePassing, 1, new BoundedDfs(bound, true, false));
       const d = new Dpor(bound);
-      const red = reach(messagePassing, 1, d, () => d.footprintSink());
+      const red = reachOutcomes(messagePassing, 1, d, () => d.footprintSink());
       expect([...red.digests].sort()).toEqual([...full.digests].sort());
       expect(red.runs).toBeLessThanOrEqual(full.runs);
     }
     const d = new Dpor(null);
-    const un = reach(messagePassing, 1, d, () => d.footprintSink());
+    const un = reachOutcomes(messagePassing, 1, d, () => d.footprintSink());
     expect([...un.outcomes].sort()).toEqual(['{"r":"0,0"}', '{"r":"0,1"}', '{"r":"1,1"}']);
   });
 
   it('store buffering with smp_mb() (weak): every outcome of the unreduced DFS, never 0,0', () => {
-    const full = reach(storeBuffering, 1, new BoundedDfs(2, true, false));
+    const full = reachOutcomes(storeBuffering, 1, new BoundedDfs(2, true, false));
     const d = new Dpor(2);
-    const red = reach(storeBuffering, 1, d, () => d.footprintSink());
+    const red = reachOutcomes(storeBuffering, 1, d, () => d.footprintSink());
     expect([...red.digests].sort()).toEqual([...full.digests].sort());
     const both = (o: string) => JSON.parse(o) as { x: number; y: number };
     expect([...red.outcomes].map(both).some((o) => o.x === 0 && o.y === 0)).toBe(false);
     expect(red.outcomes.size).toBe(3);
     const dn = new Dpor(null);
-    const un = reach(storeBuffering, 1, dn, () => dn.footprintSink());
+    const un = reachOutcomes(storeBuffering, 1, dn, () => dn.footprintSink());
     expect([...un.outcomes].sort()).toEqual([...full.outcomes].sort());
   });
 

@@ -1,27 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedDfs, Dpor, finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+import { BoundedDfs, Dpor } from '@tracelab/explore';
 import { trampolineFree } from '../src/index.js';
-
-interface Search {
-  next(): Picker | null;
-  record(o: RunOutcome): void;
-}
-
-/** Every final state and violation a search of `variant` at `scale` reaches, and its schedules. */
-function reach(scenario: Scenario, variant: string, scale: number, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
-  const digests = new Set<string>();
-  const failures = new Set<string>();
-  let runs = 0;
-  for (let p = search.next(); p !== null; p = search.next()) {
-    const o = runSchedule(scenario, variant, scale, p, undefined, sink?.());
-    search.record(o);
-    runs++;
-    // A run cut at maxSteps stopped wherever the count fell: only finished runs are compared by state.
-    if (o.done) digests.add(finalStateDigest(o));
-    else if (isFailure(o)) failures.add(o.violation.name);
-  }
-  return { digests, failures, runs };
-}
+import { reach } from './reach.js';
 
 describe('dpor on a catalog scenario with CPU bindings (docs/explore.md §4a, fourth pass)', () => {
   // trampoline-free binds a Tasks-Rude worker to each CPU, and its idle loop runs a traced

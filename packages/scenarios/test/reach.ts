@@ -1,0 +1,35 @@
+import { finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+
+/** A search to drive one schedule at a time: the DFS (reduced or not) or DPOR. */
+export interface Search {
+  next(): Picker | null;
+  record(o: RunOutcome): void;
+}
+
+/**
+ * Every final state and violation a search of `variant` at `scale` reaches, and its schedules;
+ * `finished` sees each run that finished. A run cut at maxSteps stopped wherever the count fell:
+ * only finished runs are compared by state, failures by name.
+ */
+export function reach(
+  scenario: Scenario,
+  variant: string,
+  scale: number,
+  search: Search,
+  sink?: () => Parameters<typeof runSchedule>[5],
+  finished?: (o: RunOutcome) => void,
+): { digests: Set<string>; failures: Set<string>; runs: number } {
+  const digests = new Set<string>();
+  const failures = new Set<string>();
+  let runs = 0;
+  for (let p = search.next(); p !== null; p = search.next()) {
+    const o = runSchedule(scenario, variant, scale, p, undefined, sink?.());
+    search.record(o);
+    runs++;
+    if (o.done) {
+      digests.add(finalStateDigest(o));
+      finished?.(o);
+    } else if (isFailure(o)) failures.add(o.violation.name);
+  }
+  return { digests, failures, runs };
+}
