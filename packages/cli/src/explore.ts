@@ -97,6 +97,18 @@ function ctfLine(out: string, ctf: CtfOutput | null): string {
   return `  wrote          ${join(out, 'ctf')}/ (${ctf.files.join(', ')}): the failing schedule re-run to its end with the ring buffer's checks off; packets delivered: ${per}${ctf.done ? '' : ' (cut at maxSteps)'}`;
 }
 
+/**
+ * A clean dpor search: what made its tree, the objects behind the backtrack points races added
+ * (`DporStats.backtrackReasons`), the largest first: a scenario author's "why is it this big".
+ */
+function reasonsLine(r: ExploreResult): string {
+  const top = Object.entries(r.dpor?.backtrackReasons ?? {})
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, 6);
+  if (top.length === 0) return '';
+  return `\n  backtracks by  ${top.map(([k, n]) => `${k} ${n}`).join(', ')} (what added DPOR's backtrack points; docs/explore.md §4a)`;
+}
+
 /** With `--coverage`: the races met and how many in both orders, and a few met in one order only. */
 function racesLine(r: ExploreResult): string {
   const c = r.races;
@@ -117,14 +129,16 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
   const traces = `${d.traces} trace${d.traces === 1 ? '' : 's'}`;
   const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
   if (!r.complete) return `no violation in ${runs} of the dpor search (budget spent): not verified${at}`;
-  return d.bound === null ? `verified: all ${traces} (${runs})${at}` : `verified: every interleaving up to ${d.bound} preemptions (${traces}, ${runs})${at}`;
+  return d.bound === null
+    ? `verified: all ${traces} (${runs})${at}`
+    : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}`;
 }
 
 function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     if (r.dpor !== null) {
-      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
+      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}${reasonsLine(r)}`);
       return;
     }
     const scope =

@@ -91,6 +91,14 @@ describe('tracelab explore', () => {
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0'], t.io)).toBe(0);
     const m = /verified: every interleaving up to 0 preemptions \((\d+) traces?, (\d+) schedules? run\)/.exec(t.out.join('\n'));
     expect(m).not.toBeNull();
+    // A tree with races says what made them, the largest first, as --json's dpor.backtrackReasons.
+    const b = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '1'], b.io)).toBe(0);
+    const line = /backtracks by {2}(.*) \(what added DPOR's backtrack points/.exec(b.out.join('\n'));
+    expect(line, b.out.join('\n')).not.toBeNull();
+    const counts = line![1]!.split(', ').map((x) => Number(x.split(' ').at(-1)));
+    expect(counts.length).toBeGreaterThan(0);
+    expect([...counts].sort((x, y) => y - x)).toEqual(counts);
     const j = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0', '--json'], j.io)).toBe(0);
     const r = JSON.parse(j.out.join('\n'));
