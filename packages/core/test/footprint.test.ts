@@ -367,7 +367,7 @@ describe('step footprints', () => {
       k.spawnKthread((k.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
       expect(() => k.run({ maxSteps: 20 })).toThrow(message);
       expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(false);
-      const upTo = k.log.findIndex((e) => e.type === 'bad/x');
+      const upTo = k.log.findIndex((e) => (e.type as string) === 'bad/x');
       expect(upTo).toBeGreaterThan(0);
       expect(k.log.slice(0, upTo + 1).map((e) => JSON.stringify(e))).toEqual(plain.log.slice(0, upTo + 1).map((e) => JSON.stringify(e)));
     }

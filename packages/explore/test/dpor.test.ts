@@ -73,7 +73,7 @@ function reach(
     // maxSteps stopped wherever the count fell: only finished runs are compared by state;
     // violations by name. Every fixture here finishes: a cut run fails the search.
     if (o.done) digests.add(digest(o));
-    else if (isFailure(o)) failures.add(o.violation.name);
+    else if (o.violation !== null && isFailure(o)) failures.add(o.violation.name);
     else if (o.violation === null) cut++;
     if (runs > 200_000) throw new Error('search did not end');
   }

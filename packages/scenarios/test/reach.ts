@@ -29,7 +29,7 @@ export function reach(
     if (o.done) {
       digests.add(finalStateDigest(o));
       finished?.(o);
-    } else if (isFailure(o)) failures.add(o.violation.name);
+    } else if (o.violation !== null && isFailure(o)) failures.add(o.violation.name);
   }
   return { digests, failures, runs };
 }
