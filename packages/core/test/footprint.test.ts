@@ -363,10 +363,13 @@ describe('step footprints', () => {
       ],
     ] as const) {
       const k = badKernel(footprint);
-      k.recordFootprints(() => {});
+      const seen: StepFootprint[] = [];
+      k.recordFootprints((f) => seen.push(f));
       k.spawnKthread((k.api as unknown as { bad: { go(): KPath<void> } }).bad.go());
       expect(() => k.run({ maxSteps: 20 })).toThrow(message);
       expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(false);
+      // The failing step never reached the sink.
+      expect(seen.some((f) => f.writes.some((w) => w.startsWith('@bad:') || w === 'plugin:bad'))).toBe(false);
       const upTo = k.log.findIndex((e) => (e.type as string) === 'bad/x');
       expect(upTo).toBeGreaterThan(0);
       expect(k.log.slice(0, upTo + 1).map((e) => JSON.stringify(e))).toEqual(plain.log.slice(0, upTo + 1).map((e) => JSON.stringify(e)));
