@@ -8,9 +8,11 @@
  *
  * workload: `sim` (the simulation bench's build, jobs=200 files=10, no plugins),
  * `sim-stack` (the same build on the CLI's default plugin stack, hooks run), or
- * `explore:<scenario>` (500 portfolio schedules of the fixed variant). Each pair runs A then B
+ * `explore:<scenario>` (500 portfolio schedules of the fixed variant), or `dpor:<scenario>` (the
+ * fixed variant's bound-1 DPOR tree, footprints recorded: the recording path). Each pair runs A then B
  * (the order alternates each pair), timed with process CPU time (user + system), and prints the
- * B/A rate ratio; the logs' hashes (sim) or the explored step counts (explore) must agree, or
+ * B/A rate ratio; the logs' hashes (sim), the explored step counts (explore) or the tree's
+ * schedule and step counts (dpor) must agree, or
  * the script stops: a change that alters what runs is not a speed-up.
  */
 import { pathToFileURL } from 'node:url';
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 
 const [treeA, treeB, workload = 'sim', pairsArg = '7'] = process.argv.slice(2);
 if (treeA === undefined || treeB === undefined) {
-  process.stderr.write('usage: ab-engine.mjs <treeA> <treeB> <sim|sim-stack|explore:<scenario>> [pairs]\n');
+  process.stderr.write('usage: ab-engine.mjs <treeA> <treeB> <sim|sim-stack|explore:<scenario>|dpor:<scenario>> [pairs]\n');
   process.exit(2);
 }
 const pairs = Number(pairsArg);
@@ -27,7 +29,7 @@ async function load(tree) {
   const imp = (pkg) => import(pathToFileURL(join(tree, 'packages', pkg, 'dist', 'index.js')).href);
   const core = await imp('core');
   const cli = await imp('cli');
-  if (workload.startsWith('explore:')) {
+  if (workload.startsWith('explore:') || workload.startsWith('dpor:')) {
     const explore = await imp('explore');
     const scenarios = await imp('scenarios');
     return { core, cli, explore, scenarios };
@@ -52,10 +54,16 @@ function runOnce(m) {
     if (!r.done) throw new Error('run did not finish');
     return { ops: r.steps, ns, check: k.logHash() };
   }
-  const name = workload.slice('explore:'.length);
+  const name = workload.slice(workload.indexOf(':') + 1);
   const s = m.scenarios.catalog.get(name);
   if (s === undefined) throw new Error(`no scenario ${name}`);
   const fixed = s.variants.find((v) => v.safe).name;
+  if (workload.startsWith('dpor:')) {
+    const t0 = cpuNs();
+    const r = m.explore.explore(s, { variant: fixed, strategy: 'dpor', bound: 1, budget: 100_000, selfCheckEvery: 0, shrink: false });
+    const ns = cpuNs() - t0;
+    return { ops: r.schedules, ns, check: `${r.schedules}/${r.steps}` };
+  }
   const n = 500;
   const t0 = cpuNs();
   const r = m.explore.explore(s, { variant: fixed, budget: n, strategy: 'portfolio', selfCheckEvery: 0 });
@@ -92,7 +100,7 @@ const med = (xs) => {
   const h = s.length >> 1;
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
-const unit = workload.startsWith('explore:') ? 'schedules/s' : 'steps/s';
+const unit = workload.startsWith('explore:') || workload.startsWith('dpor:') ? 'schedules/s' : 'steps/s';
 process.stdout.write(
   `${workload}: ${pairs} pairs; A median ${med(rateA).toFixed(0)} ${unit}, B median ${med(rateB).toFixed(0)}; ` +
     `B/A ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${med(ratios).toFixed(3)}\n`,
