@@ -14,8 +14,7 @@ import type { KernelState } from '../state.js';
  * is current there), `pc:<id>` (its preempt count), `module:<name>`, `function:<name>`,
  * `plugin:<name>` (a plugin's slice), `@<name>:<key>` (what a plugin keeps outside the state,
  * by the keys its `PluginContext.footprint` gives; `@<name>:*`, all of it, for an event it gave
- * no footprint for), `wq:<channel>` (the
- * tasks asleep on a wait channel), `runq:<pid>` (whether the task is on the runqueue: written
+ * no footprint for), `wq:<channel>` (the tasks asleep on a wait channel), `runq:<pid>` (whether the task is on the runqueue: written
  * only by a step whose net effect queued or dequeued it; `runq:*`, the whole membership, is what
  * a switch choosing its next task reads), `rq:nonempty` (the predicate "the runqueue is not
  * empty", which a preemption point and an idle CPU read: written only by a step that changes
