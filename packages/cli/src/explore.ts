@@ -4,8 +4,8 @@ import {
   decodeReplay,
   explore,
   formatTrace,
-  scenarioKernelOptions,
   maxScale,
+  scenarioKernelOptions,
   replay,
   replayContext,
   STRATEGIES,
@@ -314,7 +314,11 @@ function shellWord(s: string): string {
   return /^[\w./#@:+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `--scale` is bad usage on a scenario without a scale knob, or outside the knob's range. */
+/**
+ * `--scale` is bad usage on a scenario without a scale knob, or outside the knob's range. Checked
+ * here, before any search (with `--queue`, before connecting), and naming the flag; explore's
+ * own check of the range is what library callers get.
+ */
 export function checkScaleArg(sc: Scenario, scale: number | null): void {
   if (scale === null) return;
   if (sc.scale === undefined) bad(`--scale: scenario ${sc.name} has no scale knob (it always runs the same tasks)`);

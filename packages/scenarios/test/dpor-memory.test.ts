@@ -106,7 +106,7 @@ const fences = defineScenario({
   cpus: 2,
   maxSteps: 300,
   variants: [{ name: 'fixed', description: 'nothing to find: only the footprints are looked at', safe: true }],
-  plugins: () => [memoryModel(), outcomePlugin()],
+  plugins: () => [memoryModel()],
   setup(kernel) {
     const m = kernel.api['memory-model'];
     for (const id of [1, 2])
