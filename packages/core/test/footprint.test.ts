@@ -17,6 +17,7 @@ import {
   type KPath,
   type StepFootprint,
 } from '@tracelab/core';
+import { FootprintRecorder } from '../src/internal/footprint.js';
 
 /** Runs `threads` (one kernel thread each) on 2 CPUs, all picks 0, and returns every step's footprint. */
 function footprints(threads: Array<() => KPath<void>>): { steps: StepFootprint[]; hash: string } {
@@ -550,6 +551,63 @@ describe('step footprints', () => {
     k.run({ maxSteps: 100 });
     expect(steps.some((s) => s.reads.includes('runq:*'))).toBe(true);
     expect(steps.some((s) => s.reads.includes('rq:nonempty'))).toBe(false);
+  });
+
+  it("two releases update the kernel's count and the parent's children commutatively; a reader or a plain writer of either conflicts", () => {
+    const point = function* (): KPath<void> {
+      yield* schedPoint();
+    };
+    const { steps } = footprints([point, point]);
+    const releases = steps.filter((s) => (s.updates ?? []).includes('kernel'));
+    expect(releases).toHaveLength(2);
+    // Kernel threads are children of pid 0 and reap themselves.
+    for (const r of releases) {
+      expect(r.updates).toEqual(expect.arrayContaining(['kernel', 'task:0']));
+      expect(r.writes).toEqual(expect.arrayContaining(['kernel', 'task:0']));
+    }
+    const [a, b] = [
+      { ...releases[0]!, cpu: 0 },
+      { ...releases[1]!, cpu: 1 },
+    ];
+    const why = conflictObjects(a, b);
+    expect(why).not.toContain('kernel');
+    expect(why).not.toContain('task:0');
+    // The same two objects as plain writes of both steps conflict.
+    const plain = (s: StepFootprint): StepFootprint => ({ ...s, updates: [] });
+    expect(conflictObjects(plain(a), b)).toEqual(expect.arrayContaining(['kernel', 'task:0']));
+    expect(conflictObjects(a, plain(b))).toEqual(expect.arrayContaining(['kernel', 'task:0']));
+    // An update conflicts with a read of its object, and with a walk of the whole family.
+    const reader = (o: string): StepFootprint => ({ cpu: 1, choiceAt: 0, reads: [o], writes: [], clockRead: false, observed: [] });
+    expect(footprintsConflict(a, reader('kernel'))).toBe(true);
+    expect(footprintsConflict(a, reader('task:*'))).toBe(true);
+    expect(footprintsConflict(a, reader('task:7'))).toBe(false);
+    // Two updates of an object the checks observe conflict: a check sees each intermediate count.
+    const only = (s: StepFootprint): StepFootprint => ({ ...s, reads: [], writes: ['kernel'], updates: ['kernel'] });
+    expect(footprintsConflict(only(a), only(b))).toBe(false);
+    expect(footprintsConflict(only(a), only(b), ['kernel'])).toBe(true);
+  });
+
+  it('a step that updates an object and also writes it plainly lists it as a plain write only', () => {
+    // No core path does both in one step today; the recorder's rule, driven directly.
+    const out: StepFootprint[] = [];
+    const state = createKernel({ cpus: 1, seed: 1 }).state;
+    const rec = new FootprintRecorder(
+      () => state,
+      (s) => out.push(s),
+      () => [],
+      () => undefined,
+    );
+    rec.begin(0);
+    rec.update('kernel');
+    rec.update('task:0');
+    rec.write('kernel');
+    rec.end(0);
+    expect(out[0]!.writes).toEqual(expect.arrayContaining(['kernel', 'task:0']));
+    expect(out[0]!.updates).toEqual(['task:0']);
+    rec.begin(1);
+    rec.write('kernel');
+    rec.end(0);
+    expect(out[1]!.updates).toBeUndefined();
   });
 
   it('refuses a sink that is not a function', () => {

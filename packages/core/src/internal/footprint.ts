@@ -41,6 +41,14 @@ export interface StepFootprint {
   readonly clockRead: boolean;
   /** What the invariants and liveness monitors read after this step (they observe every state). */
   readonly observed: readonly string[];
+  /**
+   * The objects of `writes` the step changed only by a commutative update: an operation that
+   * commutes with every other update of that object (a counter's increment, taking one task off
+   * a children list), made without reading the object. Two updates of one object commute; an
+   * update conflicts with a read or a write of it, as any write does. An object the step also
+   * wrote otherwise is not listed. Absent or empty: every write is a plain write.
+   */
+  readonly updates?: readonly string[];
   /** The task current on the CPU when the step began (0: the idle task). */
   readonly pid?: number;
   /**
@@ -77,6 +85,9 @@ export class FootprintRecorder {
   /** Tasks a `sched/switch` of the step named (prev, next), and task objects any other event wrote. */
   private readonly switchedPids = new Set<number>();
   private readonly otherWrites = new Set<string>();
+  /** Objects of `writes` updated commutatively (`update`), and those written plainly (`write`): `updates` is the first less the second. */
+  private readonly updated = new Set<string>();
+  private readonly plain = new Set<string>();
   /** Set while a `sched/switch` is noted: its writes do not go to `otherWrites`. */
   private inSwitch = false;
   private pid = 0;
@@ -124,6 +135,8 @@ export class FootprintRecorder {
     this.observed.clear();
     this.switchedPids.clear();
     this.otherWrites.clear();
+    this.updated.clear();
+    this.plain.clear();
     this.pid = 0;
     this.preemptible = false;
     this.clock = false;
@@ -176,11 +189,14 @@ export class FootprintRecorder {
       for (const pid of rq) if (!was.includes(pid)) this.writes.add(`runq:${pid}`);
       for (const pid of was) if (!rq.includes(pid)) this.writes.add(`runq:${pid}`);
     }
+    let updates: string[] | undefined;
+    for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
     this.sink({
       cpu,
       choiceAt: this.choiceAt,
       reads: [...this.reads],
       writes: [...this.writes],
+      ...(updates === undefined ? {} : { updates }),
       clockRead: this.clock,
       observed: [...this.observed],
       pid: this.pid,
@@ -199,7 +215,18 @@ export class FootprintRecorder {
       if (!this.lockBefore.has(name)) this.lockBefore.set(name, lockJson(this.live().locks[name]));
     }
     this.writes.add(object);
+    this.plain.add(object);
     if (!this.inSwitch) this.otherWrites.add(object);
+  }
+
+  /**
+   * A commutative update of `object` (see `StepFootprint.updates`): a write that commutes with
+   * the other updates of the object. The caller vouches for that, per event type (`CORE_WRITES`).
+   */
+  update(object: string): void {
+    this.writes.add(object);
+    this.updated.add(object);
+    this.otherWrites.add(object);
   }
 
   readClock(): void {
@@ -302,7 +329,7 @@ export class FootprintRecorder {
         if (p['next'] !== 0) this.switchedPids.add(p['next'] as number);
       }
       try {
-        writer(e, { w, task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
+        writer(e, { w, u: (o) => this.update(o), task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
       } finally {
         this.inSwitch = false;
       }
@@ -368,6 +395,8 @@ function lockJson(l: unknown): string | undefined {
 
 interface WriteCtx {
   w(object: string): void;
+  /** A commutative update (`FootprintRecorder.update`). */
+  u(object: string): void;
   task(field?: string): void;
   read(object: string): void;
   clock(): void;
@@ -430,9 +459,13 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'task/released': (e, c) => {
     c.task();
+    // Two releases commute in what they change of shared records: each takes its own pid off
+    // its parent's children (a filter; a pid is released once) and adds one to the kernel's
+    // count of released tasks, and the reducer reads neither to decide anything.
     const t = intMapGet(c.state.tasks, e.pid);
-    c.w(t === undefined ? 'task:*' : `task:${t.parent}`);
-    c.w('kernel');
+    if (t === undefined) c.w('task:*');
+    else c.u(`task:${t.parent}`);
+    c.u('kernel');
     c.w(`mm:${e.pid}`);
   },
   'task/sleep': (e, c) => {
@@ -517,15 +550,28 @@ function meets(writes: readonly string[], touched: readonly string[]): boolean {
   return false;
 }
 
+const NONE: readonly string[] = [];
+
+/** Whether two steps' writes meet in an object that is not a commutative update in both. */
+function writesMeet(a: StepFootprint, b: StepFootprint): boolean {
+  const ua = a.updates ?? NONE;
+  const ub = b.updates ?? NONE;
+  for (const w of a.writes) {
+    for (const t of b.writes) if (same(w, t) && !(w === t && ua.includes(w) && ub.includes(t))) return true;
+  }
+  return false;
+}
+
 /**
  * Whether two steps of different CPUs conflict (do not commute): one writes what the other reads
- * or writes, or either read the clock (every step moves it). `observed` (what the checks read,
+ * or writes (two commutative updates of one object aside: `StepFootprint.updates`), or either
+ * read the clock (every step moves it). `observed` (what the checks read,
  * gathered over a run or a search) counts as read by both: a check that looks at two objects
  * sees the order of their writes.
  */
 export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): boolean {
   if (a.clockRead || b.clockRead) return true;
-  if (meets(a.writes, b.writes) || meets(a.writes, b.reads) || meets(b.writes, a.reads)) return true;
+  if (writesMeet(a, b) || meets(a.writes, b.reads) || meets(b.writes, a.reads)) return true;
   return observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed);
 }
 
@@ -537,7 +583,12 @@ export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed:
 export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): string[] {
   const out = new Set<string>();
   if (a.clockRead || b.clockRead) out.add('clock');
-  for (const w of a.writes) if (meets([w], b.writes) || meets([w], b.reads)) out.add(w);
+  const ua = a.updates ?? NONE;
+  const ub = b.updates ?? NONE;
+  for (const w of a.writes) {
+    if (meets([w], b.reads)) out.add(w);
+    for (const t of b.writes) if (same(w, t) && !(w === t && ua.includes(w) && ub.includes(t))) out.add(w);
+  }
   for (const w of b.writes) if (meets([w], a.reads)) out.add(w);
   if (out.size === 0 && observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed)) out.add('observed');
   return [...out];

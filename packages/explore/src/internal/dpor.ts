@@ -112,11 +112,16 @@ function family(o: string): string {
 
 function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
   if (a === undefined) return b;
+  // An object stays a commutative update only if no run wrote it plainly.
+  const plain = new Set<string>();
+  for (const f of [a, b]) for (const w of f.writes) if (!(f.updates ?? []).includes(w)) plain.add(w);
+  const updates = [...new Set([...(a.updates ?? []), ...(b.updates ?? [])])].filter((o) => !plain.has(o));
   return {
     cpu: b.cpu,
     choiceAt: b.choiceAt,
     reads: [...new Set([...a.reads, ...b.reads])],
     writes: [...new Set([...a.writes, ...b.writes])],
+    ...(updates.length > 0 ? { updates } : {}),
     clockRead: a.clockRead || b.clockRead,
     observed: [],
   };
