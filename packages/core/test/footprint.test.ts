@@ -221,15 +221,19 @@ describe('step footprints', () => {
   });
 
   it('the clock: a step that looks at current().now conflicts with every step; one that does not, not', () => {
+    let keys: string[] = [];
     const { steps } = footprints([
       function* () {
         const me = yield* current();
+        // While recording, current() is still a plain record: its four fields, enumerable.
+        keys = Object.keys(me).sort();
         void me.pid;
         yield* schedPoint();
         const again = yield* current();
         if (again.now < 0) throw new Error('time runs backwards');
       },
     ]);
+    expect(keys).toEqual(['cpu', 'now', 'pid', 'preemptCount']);
     expect(steps.some((s) => s.clockRead)).toBe(true);
     expect(steps.filter((s) => s.clockRead)).toHaveLength(1);
     const clocked = steps.find((s) => s.clockRead)!;

@@ -1,4 +1,4 @@
-import type { CoreEventType, KernelEvent } from '../events.js';
+import type { CoreEventType, EventInput, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
 import { canonicalJson } from './canonical-json.js';
 import { TracelabError, describeError } from '../errors.js';
@@ -111,6 +111,10 @@ export class FootprintRecorder {
   /** `runnablePerCpu()` as the step began. */
   private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
+  private readonly writeCtx = new WriteContext(this);
+  /** The checks' view of the last snapshot they were given (`observerView`), and that snapshot. */
+  private checkView: KernelState | null = null;
+  private checkSnap: KernelState | null = null;
 
   constructor(
     private readonly live: () => KernelState,
@@ -239,6 +243,19 @@ export class FootprintRecorder {
   }
 
   /**
+   * The recording view the invariants and monitors are given for the snapshot `snap`: one per
+   * snapshot, so the checks after one step share it (and a check that compares what it was given
+   * by identity sees a new object exactly when the snapshot is new, as without recording).
+   */
+  observerView(snap: KernelState): KernelState {
+    if (snap !== this.checkSnap || this.checkView === null) {
+      this.checkSnap = snap;
+      this.checkView = this.view(() => snap);
+    }
+    return this.checkView;
+  }
+
+  /**
    * A read-only view of the state `source()` returns that records what is read: keyed records
    * per key, the CPU array per CPU, other fields as whole objects (what is under them is
    * returned as it is). Each access goes to `source()` afresh, so a view kept across steps reads
@@ -268,36 +285,42 @@ export class FootprintRecorder {
           },
         },
       );
+    // The per-field views, made when first read (a check reads one or two fields of a snapshot).
     const views = new Map<string, object>();
-    for (const [field, family] of Object.entries(KEYED)) views.set(field, keyed(field, family));
-    const cpus = new Proxy([] as unknown[], {
-      get: (_, key) => {
-        const arr = source().cpus as unknown as Rec;
-        if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
-          this.read(`cpu:${key}`);
-          this.read(`pc:${key}`);
-        }
-        const v = arr[key];
-        return v;
-      },
-      has: (_, key) => key in (source().cpus as unknown as Rec),
-      ownKeys: () => {
-        this.read('cpu:*');
-        this.read('pc:*');
-        return Reflect.ownKeys(source().cpus);
-      },
-      getOwnPropertyDescriptor: (_, key) => {
-        if (key === 'length') return Reflect.getOwnPropertyDescriptor([], 'length');
-        const d = Reflect.getOwnPropertyDescriptor(source().cpus, key);
-        return d === undefined ? undefined : { ...d, configurable: true };
-      },
-    });
-    views.set('cpus', cpus);
+    const cpus = (): object =>
+      new Proxy([] as unknown[], {
+        get: (_, key) => {
+          const arr = source().cpus as unknown as Rec;
+          if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
+            this.read(`cpu:${key}`);
+            this.read(`pc:${key}`);
+          }
+          const v = arr[key];
+          return v;
+        },
+        has: (_, key) => key in (source().cpus as unknown as Rec),
+        ownKeys: () => {
+          this.read('cpu:*');
+          this.read('pc:*');
+          return Reflect.ownKeys(source().cpus);
+        },
+        getOwnPropertyDescriptor: (_, key) => {
+          if (key === 'length') return Reflect.getOwnPropertyDescriptor([], 'length');
+          const d = Reflect.getOwnPropertyDescriptor(source().cpus, key);
+          return d === undefined ? undefined : { ...d, configurable: true };
+        },
+      });
     return new Proxy({} as KernelState, {
       get: (_, key) => {
         if (typeof key !== 'string') return (source() as unknown as Rec)[key];
-        const v = views.get(key);
+        let v = views.get(key);
         if (v !== undefined) return v;
+        const family = KEYED[key];
+        if (family !== undefined || key === 'cpus') {
+          v = family !== undefined ? keyed(key, family) : cpus();
+          views.set(key, v);
+          return v;
+        }
         if (key === 'clock') this.readClock();
         else this.read(TABLES[key] ?? key);
         return (source() as unknown as Rec)[key];
@@ -316,11 +339,9 @@ export class FootprintRecorder {
    * the task's address space). Each core event type is listed, so a new one fails to compile
    * until its footprint is written; every plugin reducer that folds the event writes its slice.
    */
-  noteEvent(e: KernelEvent, state: KernelState, channelOf: (pid: number) => string | undefined): void {
-    const p = e as unknown as Rec;
-    const type = e.type as string;
-    const w = (o: string): void => this.write(o);
-    const task = (field = 'pid'): void => w(`task:${String(p[field])}`);
+  noteEvent(input: EventInput, cpu: number, state: KernelState, channelOf: (pid: number) => string | undefined): void {
+    const p = input as unknown as Rec;
+    const type = input.type;
     const writer = CORE_WRITES[type as CoreEventType] as CoreWrite | undefined;
     if (writer !== undefined) {
       this.inSwitch = type === 'sched/switch';
@@ -328,8 +349,13 @@ export class FootprintRecorder {
         if (p['prev'] !== 0) this.switchedPids.add(p['prev'] as number);
         if (p['next'] !== 0) this.switchedPids.add(p['next'] as number);
       }
+      const c = this.writeCtx;
+      c.event = p;
+      c.cpu = cpu;
+      c.state = state;
+      c.channelOf = channelOf;
       try {
-        writer(e, { w, u: (o) => this.update(o), task, read: (o) => this.read(o), clock: () => this.readClock(), state, channelOf });
+        writer(input as KernelEvent, c);
       } finally {
         this.inSwitch = false;
       }
@@ -338,16 +364,16 @@ export class FootprintRecorder {
       // (`PluginContext.footprint`), or, when it names nothing, its slice and all of that data.
       const slash = type.indexOf('/');
       const plugin = slash < 0 ? type : type.slice(0, slash);
-      const keyed = this.pluginKeys(e, plugin);
+      const keyed = this.pluginKeys(input, cpu, plugin);
       if (keyed === null) {
-        w(`plugin:${plugin}`);
-        w(`@${plugin}:*`);
+        this.write(`plugin:${plugin}`);
+        this.write(`@${plugin}:*`);
       } else {
         for (const k of keyed.reads) this.read(`@${plugin}:${k}`);
-        for (const k of keyed.writes) w(`@${plugin}:${k}`);
+        for (const k of keyed.writes) this.write(`@${plugin}:${k}`);
       }
     }
-    for (const plugin of this.foldersOf(type)) w(`plugin:${plugin}`);
+    for (const plugin of this.foldersOf(type)) this.write(`plugin:${plugin}`);
   }
 
   /**
@@ -357,9 +383,11 @@ export class FootprintRecorder {
    * and its log are the same as when nothing records; the problem is kept and thrown, to the
    * host, at the step's end (`end`).
    */
-  private pluginKeys(e: KernelEvent, plugin: string): { reads: readonly string[]; writes: readonly string[] } | null {
-    const of = this.footprintOf(e.type);
+  private pluginKeys(input: EventInput, cpu: number, plugin: string): { reads: readonly string[]; writes: readonly string[] } | null {
+    const of = this.footprintOf(input.type);
     if (of === undefined) return null;
+    // The footprint sees the payload and the CPU that emits it (no sequence number or time yet).
+    const e = { ...input, cpu } as KernelEvent;
     try {
       const f = of(e);
       return { reads: keysOf(f, 'reads', plugin, e.type), writes: keysOf(f, 'writes', plugin, e.type) };
@@ -397,11 +425,41 @@ interface WriteCtx {
   w(object: string): void;
   /** A commutative update (`FootprintRecorder.update`). */
   u(object: string): void;
+  /** Writes the task record the event's `field` (default `pid`) names. */
   task(field?: string): void;
   read(object: string): void;
   clock(): void;
   readonly state: KernelState;
   readonly channelOf: (pid: number) => string | undefined;
+  /** The CPU emitting the event (-1 outside any CPU): the event's `cpu` once stamped. */
+  readonly cpu: number;
+}
+
+/**
+ * The context the core writers are handed: one per recorder, its event, CPU and state set for
+ * each event (`noteEvent`), so noting an event allocates nothing. Written only by `noteEvent`.
+ */
+class WriteContext implements WriteCtx {
+  event: Rec = {};
+  cpu = -1;
+  state!: KernelState;
+  channelOf: (pid: number) => string | undefined = () => undefined;
+  constructor(private readonly rec: FootprintRecorder) {}
+  w(object: string): void {
+    this.rec.write(object);
+  }
+  u(object: string): void {
+    this.rec.update(object);
+  }
+  task(field = 'pid'): void {
+    this.rec.write(`task:${String(this.event[field])}`);
+  }
+  read(object: string): void {
+    this.rec.read(object);
+  }
+  clock(): void {
+    this.rec.readClock();
+  }
 }
 type CoreWrite = (e: KernelEvent, c: WriteCtx) => void;
 
@@ -420,7 +478,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   'kernel/oops': (e, c) => {
     c.w('kernel');
     if (e.plugin !== null) c.w(`plugin:${e.plugin}`);
-    if (e.cpu >= 0) c.w(`pc:${e.cpu}`);
+    if (c.cpu >= 0) c.w(`pc:${c.cpu}`);
   },
   'kernel/printk': nothing,
   'kernel/function-defined': (e, c) => c.w(`function:${e.name}`),
@@ -483,11 +541,11 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     if (on !== undefined) c.w(`wq:${on}`);
   },
   'sched/switch': (e, c) => {
-    c.w(`cpu:${e.cpu}`);
+    c.w(`cpu:${c.cpu}`);
     if (e.prev !== 0) c.task('prev');
     if (e.next !== 0) c.task('next');
   },
-  'cpu/preempt-count': (e, c) => c.w(`pc:${e.cpu}`),
+  'cpu/preempt-count': (_, c) => c.w(`pc:${c.cpu}`),
   'irq/entry': nothing,
   'irq/exit': nothing,
   'syscall/enter': ownTask,

@@ -209,6 +209,8 @@ export class Runtime {
    */
   private readonly waitQueues = new Map<string, Set<number>>();
   private readonly sleepingOn = new Map<number, string>();
+  /** The channel a task sleeps on, for the footprint of a wake-up (read by the recorder only). */
+  private readonly channelOf = (pid: number): string | undefined => this.sleepingOn.get(pid);
   /**
    * The undo journal: how to take back what the current step changed outside the state, in
    * the runtime's tables (`tasks`, the timers, `patches`, the RCU callback map, `invariants`,
@@ -372,7 +374,7 @@ export class Runtime {
   }
 
   emit(input: EventInput): KernelEvent {
-    if (this.fp !== null) this.fp.noteEvent({ ...input, cpu: this.cpu } as KernelEvent, this.store.live, (pid) => this.sleepingOn.get(pid));
+    if (this.fp !== null) this.fp.noteEvent(input, this.cpu, this.store.live, this.channelOf);
     const e = this.store.append(input, this.now, this.cpu);
     if (e.type === 'task/sleep' && e.until !== null) this.addTimer(e.until, e.pid);
     // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
@@ -1046,30 +1048,24 @@ export class Runtime {
         if (fp === null) return cur;
         // Recording: `now` is a read of the clock only if the code looks at it; `cpu` and
         // `preemptCount` read the CPU the step runs on (which task is current there, its count).
-        const { now, cpu, preemptCount } = cur;
-        return Object.defineProperties(cur, {
-          now: {
-            enumerable: true,
-            get: () => {
-              fp.readClock();
-              return now;
-            },
+        // (An object literal with accessors: `Object.defineProperties` on a plain object was a
+        // tenth of a recorded run.)
+        const { pid, now, cpu, preemptCount } = cur;
+        return {
+          pid,
+          get cpu() {
+            fp.read(`cpu:${cpu}`);
+            return cpu;
           },
-          cpu: {
-            enumerable: true,
-            get: () => {
-              fp.read(`cpu:${cpu}`);
-              return cpu;
-            },
+          get preemptCount() {
+            fp.read(`pc:${cpu}`);
+            return preemptCount;
           },
-          preemptCount: {
-            enumerable: true,
-            get: () => {
-              fp.read(`pc:${cpu}`);
-              return preemptCount;
-            },
+          get now() {
+            fp.readClock();
+            return now;
           },
-        });
+        } satisfies Current;
       }
       case 'preempt': {
         if (this.cpu < 0) throw kernelBug('preempt count changed outside any CPU');
@@ -1365,7 +1361,7 @@ export class Runtime {
     const snap = this.store.state;
     if (this.store.version === this.lastCheckedVersion && !this.ranCode) return;
     // Recording: what the checks read is what they observe of every state (footprint.ts).
-    const s = this.fp === null ? snap : this.fp.view(() => snap);
+    const s = this.fp === null ? snap : this.fp.observerView(snap);
     this.lastCheckedVersion = this.store.version;
     this.ranCode = false;
     for (const inv of this.invariants) {
@@ -1390,7 +1386,7 @@ export class Runtime {
   private checkLiveness(cpu: number, ranPid: number): void {
     if (this.monitors.length === 0) return;
     const snap = this.store.state;
-    const s = this.fp === null ? snap : this.fp.view(() => snap);
+    const s = this.fp === null ? snap : this.fp.observerView(snap);
     for (const m of this.monitors) {
       if (this.isDisabled(m.plugin)) continue;
       let hot: string | null;

@@ -110,8 +110,19 @@ function family(o: string): string {
     : o;
 }
 
+/** Whether `b` adds nothing to `a`: its reads, writes and clock read are `a`'s, and no update of `a` is a plain write in `b`. */
+function covers(a: StepFootprint, b: StepFootprint): boolean {
+  if (b.clockRead && !a.clockRead) return false;
+  for (const r of b.reads) if (!a.reads.includes(r)) return false;
+  const ua = a.updates ?? [];
+  for (const w of b.writes) if (!a.writes.includes(w) || (ua.includes(w) && !(b.updates ?? []).includes(w))) return false;
+  return true;
+}
+
 function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
   if (a === undefined) return b;
+  // Most runs through a node repeat a step already seen there: nothing to merge.
+  if (covers(a, b)) return a;
   // An object stays a commutative update only if no run wrote it plainly.
   const plain = new Set<string>();
   for (const f of [a, b]) for (const w of f.writes) if (!(f.updates ?? []).includes(w)) plain.add(w);
