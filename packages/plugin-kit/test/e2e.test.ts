@@ -135,15 +135,23 @@ describe('the plugin generator, end to end', () => {
       const args = ['--variant', 'fixed', '--strategy', 'dfs', '--bound', '2', '--budget', '100000', '--out', `${scratch}/explore`];
       const fixed = run([cli, 'explore', `${dir}/dist/scenario.js`, ...args]);
       expect(fixed.status, fixed.out).toBe(0);
-      expect(fixed.out).toContain('no violation in the whole tree within preemption bound 2');
+      // The page's outputs, figures included, are what the commands print.
+      const shown = (pattern: RegExp): string => {
+        const m = page.match(pattern);
+        expect(m, `docs/writing-a-plugin.md shows no line matching ${pattern}`).not.toBeNull();
+        return m![0];
+      };
+      expect(fixed.out).toContain(shown(/no violation in the whole tree within preemption bound 2 \(\d+ schedules\).*/));
       // The page's last steps: dpor verifies the same bound with its partial-order reduction, and
       // at one lookup every interleaving, unbounded.
       const dpor = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--strategy', 'dpor', '--bound', '2', '--out', `${scratch}/explore`]);
       expect(dpor.status, dpor.out).toBe(0);
-      expect(dpor.out).toMatch(/verified: every interleaving up to 2 preemptions \(\d+ traces, \d+ schedules run\)/);
+      // The whole result lines: the figures, the self-check, and what added the backtrack points.
+      const bounded = shown(/verified: every interleaving up to 2 preemptions \(\d+ traces, \d+ schedules run\), at lookups 2.*\n.*backtracks by .*/);
+      expect(dpor.out).toContain(rename(bounded));
       const all = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--out', `${scratch}/explore`]);
       expect(all.status, all.out).toBe(0);
-      expect(all.out).toMatch(/verified: all \d+ traces \(\d+ schedules run\), at lookups 1/);
+      expect(all.out).toContain(rename(shown(/verified: all \d+ traces \(\d+ schedules run\), at lookups 1.*\n.*backtracks by .*/)));
     } finally {
       cleanUp(scratch);
     }
