@@ -132,8 +132,16 @@ function checkInt(name: string, v: number, min: number): number {
 
 /** The scale a search runs at: `scale`, or the default; one with a knob must be within its range. */
 function checkScale(scenario: Scenario, scale: number | undefined): number {
+  if (scenario.scale === undefined) {
+    // A scale given to a scenario without a knob would be reported (`ExploreResult.scale`) and
+    // change nothing: say so rather than let a caller believe it searched another size. (Its
+    // own default passes: the portfolio hands the resolved scale to `planChunks`.)
+    const none = defaultScale(scenario);
+    if (scale !== undefined && scale !== none)
+      throw new TracelabError('INVALID_OPTION', `explore: scenario ${scenario.name} has no scale knob; leave scale out (got ${String(scale)})`);
+    return none;
+  }
   const v = scale ?? defaultScale(scenario);
-  if (scenario.scale === undefined) return v;
   if (!Number.isSafeInteger(v) || v < scenario.scale.min || v > maxScale(scenario))
     throw new TracelabError(
       'INVALID_OPTION',

@@ -51,6 +51,20 @@ describe('explore finds the lost update and not its fix', () => {
     expect(d.schedules).toBeGreaterThan(50);
   });
 
+  it('refuses a scale out of the knob\'s range, and any scale for a scenario without a knob (it would change nothing)', () => {
+    expect(() => explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 0, scale: 1 })).toThrow(/scale \(workers\) must be an integer from 2 to \d+ for scenario lost-update, got 1/);
+    expect(gpHog.scale).toBeUndefined();
+    let err: unknown;
+    try {
+      explore(gpHog, { budget: 1, scale: 1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracelabError);
+    expect(err).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/scenario gp-hog has no scale knob; leave scale out \(got 1\)/) });
+    expect(explore(gpHog, { budget: 1 }).schedules).toBe(1);
+  });
+
   it('DFS needs one preemption for the lost update: the bound-0 tree is clean, bound 1 finds it', () => {
     const zero = explore(lostUpdate, { variant: 'racy', strategy: 'dfs', bound: 0, budget: 100_000 });
     expect(zero).toMatchObject({ found: false, complete: true });
