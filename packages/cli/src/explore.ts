@@ -22,7 +22,7 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
-export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--workers W] [--seed N] [--bound B] [--scale N] [--coverage] [--out DIR] [--json]
+export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--scale N] [--coverage] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -31,7 +31,8 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
       and how many they met in both orders; --strategy dpor (budget 1000000 unless given; unbounded
       unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
-      of the variant, or every one within B preemptions, was run; --scale N sets the scenario's
+      of the variant, or every one within B preemptions, was run; --time-limit stops a dfs or dpor
+      search from starting schedules after SECONDS (it then says so: not verified); --scale N sets the scenario's
       scale knob (its tasks, rounds...: the scenario's scale, which tracelab scenarios prints for
       the catalog), e.g. its smallest for a full verification
   tracelab replay <scenario> <replay-string> [--json]
@@ -128,10 +129,15 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
   const at = sc.scale === undefined ? '' : `, at ${sc.scale.name} ${r.scale}`;
   const traces = `${d.traces} trace${d.traces === 1 ? '' : 's'}`;
   const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
-  if (!r.complete) return `no violation in ${runs} of the dpor search (budget spent): not verified${at}`;
+  if (!r.complete) return `no violation in ${runs} of the dpor search (${stopped(r)}): not verified${at}`;
   return d.bound === null
     ? `verified: all ${traces} (${runs})${at}`
     : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}`;
+}
+
+/** Why a search that found nothing stopped short: its budget, or its time limit. */
+function stopped(r: ExploreResult): string {
+  return r.stoppedBy === 'time' ? 'time limit reached' : 'budget spent';
 }
 
 function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, out: string | null, ctf: CtfOutput | null): void {
@@ -145,7 +151,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
       r.strategy === 'dfs'
         ? r.complete
           ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)`
-          : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (budget spent)`
+          : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (${stopped(r)})`
         : `${r.schedules} schedules`;
     io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
     return;
@@ -183,6 +189,8 @@ export interface ExploreArgs {
   readonly budgetGiven: boolean;
   /** `--scale`: the scenario's scale knob (null: its default). */
   readonly scale: number | null;
+  /** `--time-limit`, in milliseconds (null: none); dfs and dpor only. */
+  readonly timeLimitMs: number | null;
   /** `--coverage`: count the races met and those met in both orders. */
   readonly coverage: boolean;
   readonly json: boolean;
@@ -204,6 +212,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let budgetGiven = false;
   let coverage = false;
   let scale: number | null = null;
+  let timeLimitMs: number | null = null;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
   let outGiven = false;
@@ -223,6 +232,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       bound = int(a, argv[++i], 0);
       boundGiven = true;
     } else if (a === '--scale') scale = int(a, argv[++i], 0);
+    else if (a === '--time-limit') timeLimitMs = int(a, argv[++i], 1) * 1000;
     else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
@@ -240,7 +250,9 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
   if (strategy === 'dpor' && !budgetGiven) budget = 1_000_000;
-  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, coverage, json, out, outGiven };
+  if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor')
+    bad(`--time-limit applies to --strategy dfs or dpor, not ${strategy} (a seeded search's --budget gives the same answer on any machine)`);
+  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, timeLimitMs, coverage, json, out, outGiven };
 }
 
 /**
@@ -337,7 +349,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise
 }
 
 function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
-  const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, coverage, json, out } = args;
+  const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, timeLimitMs, coverage, json, out } = args;
   variantOf(sc, variant);
   checkScaleArg(sc, scale);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
@@ -352,6 +364,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     ...(strategy !== 'dpor' || boundGiven ? { bound } : {}),
     ...(coverage ? { coverage } : {}),
     ...(scale !== null ? { scale } : {}),
+    ...(timeLimitMs !== null ? { timeLimitMs } : {}),
     progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
   });
   p.end();

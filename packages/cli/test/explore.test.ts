@@ -109,6 +109,22 @@ describe('tracelab explore', () => {
     expect(cut.out.join('\n')).toMatch(/no violation in 3 schedules run of the dpor search \(budget spent\): not verified/);
   });
 
+  it('--time-limit stops a dfs or dpor search and says so (not verified); a seeded strategy refuses it', () => {
+    const t = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--strategy', 'dpor', '--time-limit', '1', '--json'], t.io)).toBe(0);
+    const r = JSON.parse(t.out.join('\n'));
+    expect(r).toMatchObject({ complete: false, verified: false, stoppedBy: 'time', found: false });
+    const text = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--strategy', 'dfs', '--time-limit', '1'], text.io)).toBe(0);
+    expect(text.out.join('\n')).toMatch(/no violation in \d+ schedules of the bound-2 tree \(time limit reached\)/);
+    const seeded = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--time-limit', '1'], seeded.io)).toBe(2);
+    expect(seeded.err.join('\n')).toMatch(/--time-limit applies to --strategy dfs or dpor, not portfolio/);
+    const zero = io();
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--strategy', 'dpor', '--time-limit', '0'], zero.io)).toBe(2);
+    expect(zero.err.join('\n')).toMatch(/--time-limit must be an integer >= 1, got "0"/);
+  }, 60_000);
+
   it('--scale sets the scale knob: an unbounded dpor verification at the smallest scale says the scale; a scenario without a knob, or a scale out of range, is refused', async () => {
     const t = io();
     expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '20000'], t.io)).toBe(0);

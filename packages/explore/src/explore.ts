@@ -23,6 +23,13 @@ export interface ExploreOptions {
   readonly strategy?: StrategyName;
   /** Schedules to run at most. Default 1,000. */
   readonly budget?: number;
+  /**
+   * `dfs` and `dpor`: start no schedule after this many milliseconds of wall time (the one under
+   * way finishes); the result then says so (`stoppedBy: 'time'`). Default: none. The seeded
+   * strategies take no time limit: their schedules are numbered, and the same budget gives the
+   * same answer on any machine.
+   */
+  readonly timeLimitMs?: number;
   /** Seeds the random walks and PCT. Default 1. */
   readonly seed?: number;
   /**
@@ -96,6 +103,12 @@ export interface ExploreResult {
    * bound (or every one, unbounded) was run. Always false for the seeded strategies.
    */
   readonly complete: boolean;
+  /**
+   * Why the search stopped without a failure and, for `dfs` and `dpor`, before its tree was
+   * done: `budget` (the schedules allowed ran) or `time` (`timeLimitMs` passed). Null when it
+   * found a failure or its tree was complete.
+   */
+  readonly stoppedBy: 'budget' | 'time' | null;
   /** Steps over the schedules it took (up to the failing one; what workers ran past it is not counted). */
   readonly steps: number;
   readonly selfCheck: { readonly runs: number; readonly mismatches: number };
@@ -189,11 +202,18 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const dporBound = options.bound === undefined ? null : bound;
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = checkScale(scenario, options.scale);
+  const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1);
+  if (timeLimit !== null && strategy !== 'dfs' && strategy !== 'dpor')
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: timeLimitMs applies to dfs and dpor, not ${strategy} (a seeded strategy's schedules are numbered: its budget gives the same answer on any machine)`,
+    );
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
   let schedules = 0;
   let steps = 0;
   let complete = false;
+  let timedOut = false;
   let selfChecks = 0;
   let unfair = 0;
   const mismatches: number[] = [];
@@ -211,8 +231,13 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     const label = dfs !== null ? `dfs(bound=${bound})` : `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
     const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
     if (options.coverage === true) dfsRaces = new Set<string>();
+    const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
     for (;;) {
       if (schedules >= budget) break;
+      if (performance.now() >= deadline) {
+        timedOut = true;
+        break;
+      }
       const picker = tree.next();
       if (picker === null) {
         complete = true;
@@ -267,6 +292,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     found: failure !== null,
     schedules,
     complete,
+    stoppedBy: failure !== null || complete ? null : timedOut ? 'time' : 'budget',
     steps,
     selfCheck: { runs: selfChecks, mismatches: mismatches.length },
     unfair,
@@ -439,6 +465,7 @@ export function foldChunks(
     found: failure !== null,
     schedules: first === null ? plan.budget : first.index + 1,
     complete: false,
+    stoppedBy: first === null ? 'budget' : null,
     steps,
     selfCheck: { runs: selfChecks, mismatches: 0 },
     unfair,

@@ -278,6 +278,22 @@ describe('explore --strategy dpor', () => {
     expect(d.schedules).toBeLessThanOrEqual(f.schedules);
   });
 
+  it('says why it stopped: the tree done (null), the budget, or the time limit, which only dfs and dpor take', () => {
+    const done = explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000 });
+    expect(done).toMatchObject({ complete: true, stoppedBy: null });
+    const cut = explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', budget: 3 });
+    expect(cut).toMatchObject({ complete: false, stoppedBy: 'budget', schedules: 3 });
+    // A deadline already passed when the second schedule would start: one schedule runs at most.
+    const timed = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', budget: 100_000, timeLimitMs: 1 });
+    expect(timed).toMatchObject({ complete: false, stoppedBy: 'time' });
+    expect(timed.schedules).toBeLessThan(done.schedules);
+    const found = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, timeLimitMs: 600_000 });
+    expect(found).toMatchObject({ found: true, stoppedBy: null });
+    expect(explore(lostUpdate, { variant: 'fixed', budget: 16 })).toMatchObject({ stoppedBy: 'budget' });
+    expect(() => explore(lostUpdate, { variant: 'fixed', budget: 16, timeLimitMs: 1000 })).toThrow(/timeLimitMs applies to dfs and dpor, not portfolio/);
+    expect(() => explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', timeLimitMs: 0 })).toThrow(/timeLimitMs must be an integer >= 1, got 0/);
+  });
+
   it('gives the same answer whatever the worker count (it runs on one thread, as the DFS)', () => {
     const one = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, workers: 1 });
     const two = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, workers: 2, hostCpus: 2 });

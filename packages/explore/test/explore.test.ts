@@ -51,8 +51,10 @@ describe('explore finds the lost update and not its fix', () => {
     expect(d.schedules).toBeGreaterThan(50);
   });
 
-  it('refuses a scale out of the knob\'s range, and any scale for a scenario without a knob (it would change nothing)', () => {
-    expect(() => explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 0, scale: 1 })).toThrow(/scale \(workers\) must be an integer from 2 to \d+ for scenario lost-update, got 1/);
+  it("refuses a scale out of the knob's range, and any scale for a scenario without a knob (it would change nothing)", () => {
+    expect(() => explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 0, scale: 1 })).toThrow(
+      /scale \(workers\) must be an integer from 2 to \d+ for scenario lost-update, got 1/,
+    );
     expect(gpHog.scale).toBeUndefined();
     let err: unknown;
     try {

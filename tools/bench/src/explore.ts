@@ -5,7 +5,7 @@
  * speed-up of 2 worker threads over 1 on the same schedules.
  */
 import { createKernel, randomStrategy } from '@tracelab/core';
-import { explore, EXPLORE_KERNEL_SEED, type Scenario } from '@tracelab/explore';
+import { explore, EXPLORE_KERNEL_SEED, type ExploreResult, type Scenario } from '@tracelab/explore';
 import { catalog } from '@tracelab/scenarios';
 import { median, row, timeOnce, timeOnceWall, type Benchmark, type Row } from './harness.js';
 
@@ -107,10 +107,21 @@ export const exploreBench: Benchmark = {
 const DPOR_CAP = 30_000;
 /**
  * The same for the unbounded search at the smallest scale: enough for the five variants that
- * complete (subbuf-commit-order, the largest, in 44,634 traces); each of the others runs to it,
- * about a minute apiece.
+ * complete (subbuf-commit-order, the largest, in 44,634 traces).
  */
 const DPOR_UNBOUNDED_CAP = 50_000;
+/**
+ * And the wall time a dpor search may take (`timeLimitMs`): the variants whose searches do not
+ * complete would otherwise run to their caps, 10 to 16 minutes apiece for trampoline-free's long
+ * schedules. Every search that completes takes well under it (subbuf-commit-order, the longest,
+ * 20 to 30 s).
+ */
+const DPOR_TIME_LIMIT_MS = 120_000;
+
+/** How a dpor search that did not complete stopped, for its row. */
+function cutBy(r: ExploreResult, cap: number): string {
+  return r.stoppedBy === 'time' ? `cut at ${DPOR_TIME_LIMIT_MS / 1000} s (${r.schedules} schedules)` : `cut at ${cap} schedules`;
+}
 
 /**
  * `explore dpor`: for each fixed variant (of `TRACELAB_EXPLORE_SCENARIOS`, else the catalog), the
@@ -126,9 +137,19 @@ export const exploreDporBench: Benchmark = {
       for (const variant of s.variants.filter((x) => x.safe)) {
         const name = `${s.name}/${variant.name}`;
         const dfs = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dfs', bound: 2, budget: 200_000, selfCheckEvery: 0 }));
-        const dpor = timeOnce(() => explore(s, { variant: variant.name, strategy: 'dpor', bound: 2, budget: DPOR_CAP, selfCheckEvery: 0, shrink: false }));
+        const dpor = timeOnce(() =>
+          explore(s, {
+            variant: variant.name,
+            strategy: 'dpor',
+            bound: 2,
+            budget: DPOR_CAP,
+            timeLimitMs: DPOR_TIME_LIMIT_MS,
+            selfCheckEvery: 0,
+            shrink: false,
+          }),
+        );
         if (dpor.value.found) throw new Error(`explore dpor bench: ${name} failed under dpor: ${dpor.value.failure!.invariant}`);
-        const done = dpor.value.complete ? 'complete, clean' : `cut at ${DPOR_CAP} schedules`;
+        const done = dpor.value.complete ? 'complete, clean' : cutBy(dpor.value, DPOR_CAP);
         process.stderr.write(
           `  ${name}: dpor bound 2 ${dpor.value.schedules} schedules (${dpor.value.dpor!.traces} traces, ${done}, ${(dpor.ns / 1e9).toFixed(1)} s); dfs ${dfs.value.schedules} (${(dfs.ns / 1e9).toFixed(1)} s)\n`,
         );
@@ -141,12 +162,13 @@ export const exploreDporBench: Benchmark = {
             variant: variant.name,
             strategy: 'dpor',
             budget: DPOR_UNBOUNDED_CAP,
+            timeLimitMs: DPOR_TIME_LIMIT_MS,
             selfCheckEvery: 0,
             shrink: false,
             ...(scale !== undefined ? { scale } : {}),
           }),
         );
-        const unDone = un.value.complete ? `verified, ${un.value.dpor!.traces} traces` : `not complete in ${DPOR_UNBOUNDED_CAP} schedules`;
+        const unDone = un.value.complete ? `verified, ${un.value.dpor!.traces} traces` : `not complete, ${cutBy(un.value, DPOR_UNBOUNDED_CAP)}`;
         process.stderr.write(
           `  ${name}: dpor unbounded at scale ${scale ?? '-'}: ${un.value.schedules} schedules, ${unDone} (${(un.ns / 1e9).toFixed(1)} s)\n`,
         );
