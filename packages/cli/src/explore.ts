@@ -130,9 +130,11 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
   const traces = `${d.traces} trace${d.traces === 1 ? '' : 's'}`;
   const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
   if (!r.complete) return `no violation in ${runs} of the dpor search (${stopped(r)}): not verified${at}`;
+  // With the CPUs interchangeable, the traces counted are one of each mirror-image pair.
+  const sym = d.mirrorChecks === null ? '' : ', up to swapping the CPUs';
   return d.bound === null
-    ? `verified: all ${traces} (${runs})${at}`
-    : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}`;
+    ? `verified: all ${traces} (${runs})${at}${sym}`
+    : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
 }
 
 /** Why a search that found nothing stopped short: its budget, or its time limit. */
@@ -144,7 +146,8 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     if (r.dpor !== null) {
-      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}${reasonsLine(r)}`);
+      const mirrors = r.dpor.mirrorChecks === null ? '' : `, ${r.dpor.mirrorChecks} mirror images alike`;
+      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}`);
       return;
     }
     const scope =
@@ -415,6 +418,7 @@ export function cmdScenarios(io: CliIo): number {
     io.out(`${s.name}  ${s.description}`);
     // The knob `explore --scale` sets: its name, default and range.
     if (s.scale !== undefined) io.out(`    scale: ${s.scale.name}, default ${s.scale.default}, from ${s.scale.min} to ${maxScale(s)}`);
+    if (s.symmetricCpus === true) io.out(`    cpus: ${s.cpus}, interchangeable (dpor explores one of each pair of mirror-image schedules)`);
     for (const v of s.variants) io.out(`    ${v.name.padEnd(18)} ${v.safe ? 'fixed ' : 'unsafe'}  ${v.description}`);
   }
   return 0;

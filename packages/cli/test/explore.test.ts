@@ -128,8 +128,13 @@ describe('tracelab explore', () => {
   it('--scale sets the scale knob: an unbounded dpor verification at the smallest scale says the scale; a scenario without a knob, or a scale out of range, is refused', async () => {
     const t = io();
     expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '20000'], t.io)).toBe(0);
-    const m = /verified: all (\d+) traces \((\d+) schedules run\), at probes 1;/.exec(t.out.join('\n'));
+    // marker-publish declares its CPUs interchangeable: the traces are one of each mirror-image pair.
+    const m =
+      /verified: all (\d+) traces \((\d+) schedules run\), at probes 1, up to swapping the CPUs; determinism self-check (\d+) re-runs ok, (\d+) mirror images alike/.exec(
+        t.out.join('\n'),
+      );
     expect(m, t.out.join('\n')).not.toBeNull();
+    expect(m![4]).toBe(m![3]);
     const j = io();
     expect(main(['explore', 'marker-publish', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '1', '--scale', '1', '--json'], j.io)).toBe(0);
     expect(JSON.parse(j.out.join('\n'))).toMatchObject({ scale: 1, complete: true, verified: true });
@@ -206,6 +211,9 @@ describe('tracelab scenarios', () => {
     expect(text).toMatch(/^fork-flag-race /m);
     expect(text).toMatch(/^fork-flag-race .*\n {4}scale: children, default 2, from 1 to \d+$/m);
     expect(text).not.toMatch(/^utrace-exit-flags .*\n {4}scale:/m);
+    // Which scenarios have interchangeable CPUs (dpor's symmetry rule).
+    expect(text).toMatch(/^fork-flag-race .*\n.*\n {4}cpus: 2, interchangeable/m);
+    expect(text).not.toMatch(/^trampoline-free .*\n(.*\n)? {4}cpus:/m);
     expect(text).toMatch(/^ {4}no-recopy +unsafe/m);
     expect(text).toMatch(/^ {4}fixed +fixed/m);
     expect(text).toMatch(/^marker-array-free /m);

@@ -8,6 +8,7 @@ import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { Dpor, type DporStats } from './internal/dpor.js';
+import { checkMirror } from './internal/mirror.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
 import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
@@ -115,8 +116,12 @@ export interface ExploreResult {
   /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
   readonly unfair: number;
   readonly dfs: (DfsStats & { readonly bound: number }) | null;
-  /** `dpor`: its counts (`traces` covered, runs cut by sleep sets, races) and bound (null: none). */
-  readonly dpor: (DporStats & { readonly bound: number | null }) | null;
+  /**
+   * `dpor`: its counts (`traces` covered, runs cut by sleep sets, races) and bound (null: none);
+   * `mirrorChecks`: for a scenario with `symmetricCpus`, the schedules whose mirror image was run
+   * and agreed (else null).
+   */
+  readonly dpor: (DporStats & { readonly bound: number | null; readonly mirrorChecks: number | null }) | null;
   /** With `coverage`: the races the schedules met, up to the failure (`RaceCoverage`); else null. */
   readonly races: RaceCoverage | null;
   readonly failure: Failure | null;
@@ -215,6 +220,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   let complete = false;
   let timedOut = false;
   let selfChecks = 0;
+  let mirrorChecks = 0;
   let unfair = 0;
   const mismatches: number[] = [];
   let dfsStats: ExploreResult['dfs'] = null;
@@ -226,7 +232,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   if (strategy === 'dfs' || strategy === 'dpor') {
     // One thread: the tree is searched in order, whatever `workers` says.
     const dfs = strategy === 'dfs' ? new BoundedDfs(bound) : null;
-    const dpor = strategy === 'dpor' ? new Dpor(dporBound) : null;
+    const symmetric = scenario.symmetricCpus === true && scenario.cpus > 1;
+    const dpor = strategy === 'dpor' ? new Dpor(dporBound, true, symmetric) : null;
     const tree: SearchTree = dfs ?? dpor!;
     const label = dfs !== null ? `dfs(bound=${bound})` : `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
     const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
@@ -246,6 +253,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, undefined, dpor?.footprintSink());
       if (checked) selfChecks++;
       if (!ok) mismatches.push(schedules);
+      // The symmetry rule prunes on the scenario's promise: hold it to it on the same schedules.
+      if (dpor !== null && symmetric && checked && checkMirror(scenario, variant, scale, outcome, schedules)) mirrorChecks++;
       tree.record(outcome);
       if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
       steps += outcome.steps;
@@ -259,7 +268,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
     }
     if (dfs !== null) dfsStats = { ...dfs.stats, bound };
-    if (dpor !== null) dporStats = { ...dpor.stats, bound: dporBound };
+    if (dpor !== null) dporStats = { ...dpor.stats, bound: dporBound, mirrorChecks: symmetric ? mirrorChecks : null };
   } else {
     const plan = planChunks(scenario, { ...options, variant, strategy, budget, seed, selfCheckEvery, scale, chunkSize: CHUNK });
     const results: ChunkResult[] = [];

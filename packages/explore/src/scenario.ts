@@ -57,6 +57,15 @@ export interface Scenario {
   readonly scale?: ScenarioScale;
   /** How worker threads load this scenario (omit it and exploration stays in one thread). */
   readonly sourceModule?: ScenarioSource;
+  /**
+   * The scenario's CPUs are interchangeable: its setup binds no task to a CPU, and nothing it
+   * runs (its plugins and interrupt sources included) treats one CPU id otherwise than another,
+   * so a schedule with two CPUs' ids swapped runs the same events to the same outcome. The
+   * `dpor` search then explores one of each pair of mirror-image schedules at the start, where
+   * every CPU is idle (docs/explore.md §4a, sixth pass), and checks the promise by running the
+   * mirror image of every `selfCheckEvery`-th schedule. Default false.
+   */
+  readonly symmetricCpus?: boolean;
   plugins(variant: string): PluginStack;
   /**
    * The variant's interrupt sources (core `createKernel({ interrupts })`, issue 18), or
@@ -106,6 +115,8 @@ export function defineScenario(s: Scenario): Scenario {
     if (seen.has(v.name)) throw new TracelabError('INVALID_OPTION', `${where}: variant ${v.name} twice`);
     seen.add(v.name);
   }
+  if (s.symmetricCpus !== undefined && typeof s.symmetricCpus !== 'boolean')
+    throw new TracelabError('INVALID_OPTION', `${where}: symmetricCpus must be true or false, got ${JSON.stringify(s.symmetricCpus)}`);
   if (s.scale !== undefined) {
     const { min, default: d } = s.scale;
     if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { footprintsConflict, mutexLock, mutexUnlock, schedPoint, type StepFootprint } from '@tracelab/core';
+import { current, footprintsConflict, intMapFrom, intMapValues, mutexLock, mutexUnlock, schedPoint, type StepFootprint } from '@tracelab/core';
 import {
   BoundedDfs,
   Dpor,
@@ -298,5 +298,131 @@ describe('explore --strategy dpor', () => {
     const one = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, workers: 1 });
     const two = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, workers: 2, hostCpus: 2 });
     expect({ ...two, workers: 0, workersCapped: null }).toEqual({ ...one, workers: 0, workersCapped: null });
+  });
+});
+
+/**
+ * A final state's digest up to swapping the two CPUs: the least of the digests of the state and
+ * of its mirror image (CPU records swapped, each task's CPU and RCU's pending CPUs renamed). For
+ * fixtures whose plugins keep nothing per CPU.
+ */
+function digestUpToCpus(o: RunOutcome): string {
+  const st = o.kernel.state;
+  const swap = (c: number): number => (c === 0 ? 1 : c === 1 ? 0 : c);
+  const mirror = {
+    ...st,
+    cpus: [st.cpus[1]!, st.cpus[0]!].map((c) => ({ ...c, id: swap(c.id) })),
+    tasks: intMapFrom([...intMapValues(st.tasks)].map((t) => [t.pid, { ...t, cpu: swap(t.cpu) }] as const)),
+    rcu: st.rcu.gp === null ? st.rcu : { ...st.rcu, gp: { ...st.rcu.gp, pending: st.rcu.gp.pending.map(swap).sort() } },
+  };
+  const plain = { ...st, tasks: intMapFrom([...intMapValues(st.tasks)].map((t) => [t.pid, t] as const)) };
+  const d = [plain, mirror].map((s) => finalStateDigest({ ...o, kernel: { state: s } as unknown as RunOutcome['kernel'] })).sort();
+  return d[0]!;
+}
+
+describe('symmetry: a scenario whose CPUs are interchangeable', () => {
+  const symmetric = defineScenario({ ...lostUpdate, name: 'lost-update-sym', symmetricCpus: true });
+
+  for (const [variant, bound] of [
+    ['fixed', 1],
+    ['fixed', 2],
+    ['racy', 1],
+    ['fixed', null],
+  ] as const) {
+    it(`lost-update/${variant}, ${bound === null ? 'unbounded' : `bound ${bound}`}: the DFS's final states up to renaming the CPUs, and its violations, in fewer schedules`, () => {
+      const plain = new Dpor(bound, true, false);
+      const mirrored = new Dpor(bound, true, true);
+      const runs = (search: Dpor) => {
+        const out = { digests: new Set<string>(), failures: new Set<string>(), runs: 0 };
+        for (let p = search.next(); p !== null; p = search.next()) {
+          const o = runSchedule(symmetric, variant, 2, p, undefined, search.footprintSink());
+          search.record(o);
+          out.runs++;
+          if (o.done) out.digests.add(digestUpToCpus(o));
+          else if (o.violation !== null && isFailure(o)) out.failures.add(o.violation.name);
+        }
+        return out;
+      };
+      const without = runs(plain);
+      const withRule = runs(mirrored);
+      // Bounded: against the unreduced DFS. Unbounded (too large for it): against plain DPOR,
+      // which the tests above check against the DFS.
+      const full = { digests: new Set<string>(), failures: new Set<string>() };
+      if (bound === null) {
+        for (const x of without.digests) full.digests.add(x);
+        for (const x of without.failures) full.failures.add(x);
+      } else {
+        const d = new BoundedDfs(bound, true, false);
+        for (let p = d.next(); p !== null; p = d.next()) {
+          const o = runSchedule(lostUpdate, variant, 2, p);
+          d.record(o);
+          if (o.done) full.digests.add(digestUpToCpus(o));
+          else if (o.violation !== null && isFailure(o)) full.failures.add(o.violation.name);
+        }
+      }
+      expect([...withRule.digests].sort()).toEqual([...full.digests].sort());
+      expect([...withRule.failures].sort()).toEqual([...full.failures].sort());
+      expect(mirrored.stats.mirrored).toBeGreaterThan(0);
+      expect(withRule.runs).toBeLessThan(without.runs);
+      if (bound === null) expect(mirrored.stats.traces * 2).toBe(plain.stats.traces);
+    });
+  }
+
+  it('explore runs the mirror image of every self-checked schedule, and refuses a scenario whose CPUs are not alike', () => {
+    const r = explore(symmetric, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000, selfCheckEvery: 4 });
+    expect(r.complete).toBe(true);
+    expect(r.dpor!.mirrorChecks).toBe(r.selfCheck.runs);
+    expect(r.dpor!.mirrorChecks).toBeGreaterThan(1);
+    expect(explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000 }).dpor!.mirrorChecks).toBeNull();
+    // A thread that does one more step on CPU 1 than on CPU 0: the mirror image of a schedule
+    // runs other events.
+    const lopsided = defineScenario({
+      name: 'lopsided',
+      description: 'a thread that looks at its CPU',
+      source: 'test fixture',
+      cpus: 2,
+      maxSteps: 100,
+      symmetricCpus: true,
+      variants: [{ name: 'fixed', description: 'the only one', safe: true }],
+      plugins: () => [],
+      setup(kernel) {
+        for (let i = 0; i < 2; i++)
+          kernel.spawnKthread(
+            (function* () {
+              const me = yield* current();
+              if (me.cpu === 1) yield* schedPoint();
+              yield* schedPoint();
+            })(),
+            { comm: `t${i}` },
+          );
+      },
+    });
+    expect(() => explore(lopsided, { variant: 'fixed', strategy: 'dpor', budget: 1000 })).toThrow(
+      /declares symmetricCpus, but schedule #0 and its mirror image \(CPUs 0 and 1 swapped\) ran differently/,
+    );
+  });
+
+  it('applies only where every CPU is idle and no task is bound to one', () => {
+    const bound = defineScenario({
+      ...lostUpdate,
+      name: 'lost-update-bound',
+      symmetricCpus: true,
+      setup(kernel, ctx) {
+        lostUpdate.setup(kernel, ctx);
+        kernel.spawnKthread(
+          (function* () {
+            yield* schedPoint();
+          })(),
+          { comm: 'pinned', cpu: 1 },
+        );
+      },
+    });
+    const d = new Dpor(1, true, true);
+    for (let p = d.next(); p !== null; p = d.next()) d.record(runSchedule(bound, 'fixed', 2, p, undefined, d.footprintSink()));
+    expect(d.stats.mirrored).toBe(0);
+  });
+
+  it('defineScenario refuses a symmetricCpus that is not a boolean', () => {
+    expect(() => defineScenario({ ...lostUpdate, symmetricCpus: 'yes' as unknown as boolean })).toThrow(/symmetricCpus must be true or false, got "yes"/);
   });
 });

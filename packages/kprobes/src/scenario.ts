@@ -74,6 +74,7 @@ export const scenario = defineScenario({
     'a tracer optimizes a kprobe and later frees its detour buffer while tasks may be preempted in the instructions the jump covers or inside the buffer (rcu-tasks, kprobes)',
   source: 'shared/seeds/003_a77a0132219907dc.txt; kernel/kprobes.c (kprobe_optimizer), arch/x86/kernel/kprobes/opt.c',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 1500,
   scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: import.meta.url, exportName: 'scenario' },

@@ -34,6 +34,7 @@ export const detachDuringCallback = defineScenario({
   description: "a tracer detaches the syscall logger and puts its last reference while the engine's callback runs on the traced task's CPU (utrace)",
   source: 'shared/seeds/002_22e5d0510c3943e7.txt: [RFC,PATCH 14/14] utrace core',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 400,
   scale: { name: 'opens', default: 3, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'detachDuringCallback' },

@@ -55,6 +55,7 @@ export const fgraphReturn = defineScenario({
   description: 'a task sleeps inside a graph-traced function while the tracer unregisters and frees its fgraph ops (ftrace function graph)',
   source: 'kernel/trace/fgraph.c (fgraph_array, fgraph_stub, ftrace_return_to_handler, ftrace_graph_exit_task); issue 22, SEMANTICS.md 4.2',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 1000,
   scale: { name: 'sleepers', default: 1, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'fgraphReturn' },

@@ -29,6 +29,7 @@ export const forkFlagRace = defineScenario({
   description: 'a tracer sets the kernel trace flag on every thread while a shell forks (ktrace)',
   source: 'shared/seeds/000_9523d1038688baea.txt: LTTng Kernel Trace Thread Flag API',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 2000,
   scale: { name: 'children', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'forkFlagRace' },

@@ -58,6 +58,7 @@ export const ftraceDirect = defineScenario({
     'BPF replaces the direct trampoline of an fentry site (modify_ftrace_direct) and frees the old image while callers may still be on it (ftrace, rcu-tasks)',
   source: 'kernel/trace/ftrace.c (register/modify_ftrace_direct, call_direct_funcs), kernel/bpf/trampoline.c (bpf_tramp_image_put); issue 22, SEMANTICS.md 4.2',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 1000,
   scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'ftraceDirect' },

@@ -63,6 +63,7 @@ export const ftraceRecursion = defineScenario({
   source:
     'shared/seeds/003_a77a0132219907dc.txt (ftrace callbacks and trampolines); Linux 5.11 "ftrace: Have the callbacks receive a struct ftrace_regs" series, FTRACE_OPS_FL_RECURSION',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 1000,
   scale: { name: 'callers', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'ftraceRecursion' },

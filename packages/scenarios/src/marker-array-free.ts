@@ -41,6 +41,7 @@ export const markerArrayFree = defineScenario({
   description: 'a marker call walks the probe array while another CPU replaces and frees it (markers)',
   source: 'shared/seeds/001_730c7516fb133357.txt: Linux Kernel Markers - Support Multiple Probes',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 3000,
   scale: { name: 'rounds', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'markerArrayFree' },

@@ -51,6 +51,7 @@ export const markerPublish = defineScenario({
   description: 'a marker site calls through the probe array the updater publishes, with rcu_assign_pointer or a plain store (memory-model)',
   source: 'shared/seeds/001_730c7516fb133357.txt: kernel markers, publishing the probe array',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 600,
   scale: { name: 'probes', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'markerPublish' },

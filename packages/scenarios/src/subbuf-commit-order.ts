@@ -53,6 +53,7 @@ export const subbufCommitOrder = defineScenario({
   description: 'a writer commits records into a sub-buffer while the consumer delivers it once its commit count is full (memory-model)',
   source: 'shared/seeds/004_690fd12e3af7e5f1.txt: the ring buffer commit count and delivery',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 600,
   scale: { name: 'records', default: 2, min: 1 },
   sourceModule: { module: '@tracelab/scenarios', exportName: 'subbufCommitOrder' },

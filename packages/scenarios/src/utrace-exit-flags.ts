@@ -73,6 +73,7 @@ export const utraceExitFlags = defineScenario({
   description: 'release_task stores the exit state and reads utrace_flags while utrace_add_engine stores utrace_flags and reads the exit state (memory-model)',
   source: 'shared/seeds/002_22e5d0510c3943e7.txt: utrace review, tracehook_prepare_release_task / utrace_add_engine barrier pairing',
   cpus: 2,
+  symmetricCpus: true,
   maxSteps: 400,
   sourceModule: { module: '@tracelab/scenarios', exportName: 'utraceExitFlags' },
   variants: [

@@ -21,6 +21,17 @@
  *   tasks that run on one CPU in turn are ordered by it, as a lock's holders are. The count a
  *   task-thread search that treats the CPU like a lock would need: the pessimistic end.
  * - **task threads, no conflicts**: its local floor.
+ * - **task threads, placed**: the task-thread count with every step that touched per-CPU state
+ *   labelled with its CPU: it read or wrote a CPU's objects (`cpu:`, `pc:`: its current task, its
+ *   preempt count) or wrote `rcu` (a quiescent state is reported for the CPU that passes it). The
+ *   core's per-step work is per CPU, so a task model must tell these steps apart by placement, as
+ *   the plain task count does only for explicit CPU reads.
+ * - **task threads, every step placed**: every step labelled with its CPU: what is left of the
+ *   task model's gain when placement always matters. (Not monotone with the last: a label that
+ *   depends on the footprint can split steps the all-placed label keeps together.)
+ * - **CPU threads, CPUs renamed**: the CPU-thread trace up to a renaming of the CPUs (the least
+ *   key over every permutation of their ids): what a symmetry reduction would need at best, for
+ *   a scenario whose CPUs and code are interchangeable.
  *
  * An estimate, not a search: it counts classes among the runs the CPU-thread search made, which
  * covers every class when that search completes. What it settles is where the schedules come
@@ -65,8 +76,14 @@ function cpuThreads(steps: readonly StepFootprint[], choices: readonly Choice[])
   return steps.map((fp, k) => ({ thread: `cpu${fp.cpu}`, label: localChoices(steps, k, choices, (c) => c.kind !== 'cpu'), fp }));
 }
 
+/** Which steps carry their CPU in the label: those that read it (the default), or a wider rule. */
+type Placed = (fp: StepFootprint) => boolean;
+const readsCpu: Placed = (fp) => fp.reads.some((r) => r.startsWith('cpu:') || r.startsWith('pc:'));
+const touchesCpu: Placed = (fp) => readsCpu(fp) || fp.writes.some((w) => w.startsWith('cpu:') || w.startsWith('pc:') || w === 'rcu');
+const always: Placed = () => true;
+
 /** `strip`: the objects left out of the conflicts (the scheduler's, or only the runqueue's). */
-function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[], strip: (o: string) => boolean): Labelled[] {
+function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[], strip: (o: string) => boolean, placedBy: Placed = readsCpu): Labelled[] {
   const out: Labelled[] = [];
   for (let k = 0; k < steps.length; k++) {
     const fp = steps[k]!;
@@ -79,7 +96,7 @@ function taskThreads(steps: readonly StepFootprint[], choices: readonly Choice[]
       else thread = `idle${fp.cpu}`;
     }
     const switchedOnly = new Set((fp.switched ?? []).map((p) => `task:${p}`));
-    const placed = fp.reads.some((r) => r.startsWith('cpu:') || r.startsWith('pc:')) ? `@${fp.cpu}` : '';
+    const placed = placedBy(fp) ? `@${fp.cpu}` : '';
     out.push({
       thread,
       label: localChoices(steps, k, choices, (c) => !SCHEDULING.has(c.kind)) + placed,
@@ -124,6 +141,27 @@ export interface Floors {
   readonly task: number;
   readonly taskCpuObject: number;
   readonly taskFloor: number;
+  readonly taskPlaced: number;
+  readonly taskAllPlaced: number;
+  readonly cpuSymmetric: number;
+}
+
+/** Every permutation of 0..n-1 (n is a scenario's CPU count: 2, at most a handful). */
+function permutations(n: number): number[][] {
+  if (n <= 1) return [[0]];
+  const out: number[][] = [];
+  for (const p of permutations(n - 1)) for (let i = 0; i <= p.length; i++) out.push([...p.slice(0, i), n - 1, ...p.slice(i)]);
+  return out;
+}
+
+/** The CPU-thread steps with CPU ids renamed by `perm` (threads, and the per-CPU objects of the footprints). */
+function renamed(steps: readonly Labelled[], perm: readonly number[]): Labelled[] {
+  const obj = (o: string): string => o.replace(/^(cpu|pc|rq:nonempty):(\d+)$/, (_m, f: string, c: string) => `${f}:${perm[Number(c)]}`);
+  return steps.map((l) => ({
+    thread: `cpu${perm[l.fp.cpu]}`,
+    label: l.label,
+    fp: { ...l.fp, cpu: perm[l.fp.cpu]!, reads: l.fp.reads.map(obj), writes: l.fp.writes.map(obj) },
+  }));
 }
 
 /** The four counts over the runs of one DPOR search of `variant` (bounded: its last tree only). */
@@ -132,7 +170,17 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
   if (s === undefined) throw new Error(`dpor floors: no scenario ${name}`);
   const scale = bound === null ? (s.scale?.min ?? 1) : (s.scale?.default ?? 1);
   const dpor = new Dpor(bound);
-  const sets = { cpu: new Set<string>(), cpuFloor: new Set<string>(), task: new Set<string>(), taskCpuObject: new Set<string>(), taskFloor: new Set<string>() };
+  const sets = {
+    cpu: new Set<string>(),
+    cpuFloor: new Set<string>(),
+    task: new Set<string>(),
+    taskCpuObject: new Set<string>(),
+    taskFloor: new Set<string>(),
+    taskPlaced: new Set<string>(),
+    taskAllPlaced: new Set<string>(),
+    cpuSymmetric: new Set<string>(),
+  };
+  const perms = permutations(s.cpus);
   let level = -1;
   let schedules = 0;
   const observedSoFar = new Set<string>();
@@ -170,6 +218,14 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     sets.task.add(traceKey(byTask, real));
     sets.taskCpuObject.add(traceKey(taskThreads(steps, outcome.choices, queueObject), real));
     sets.taskFloor.add(traceKey(byTask, none));
+    sets.taskPlaced.add(traceKey(taskThreads(steps, outcome.choices, schedulerObject, touchesCpu), real));
+    sets.taskAllPlaced.add(traceKey(taskThreads(steps, outcome.choices, schedulerObject, always), real));
+    let least: string | null = null;
+    for (const perm of perms) {
+      const k = traceKey(renamed(byCpu, perm), real);
+      if (least === null || k < least) least = k;
+    }
+    sets.cpuSymmetric.add(least!);
   }
   return {
     schedules,
@@ -179,6 +235,9 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     task: sets.task.size,
     taskCpuObject: sets.taskCpuObject.size,
     taskFloor: sets.taskFloor.size,
+    taskPlaced: sets.taskPlaced.size,
+    taskAllPlaced: sets.taskAllPlaced.size,
+    cpuSymmetric: sets.cpuSymmetric.size,
   };
 }
 
@@ -190,12 +249,15 @@ export const dporFloorsBench: Benchmark = {
       const f = dporFloors(name, variant, bound, cap);
       const what = `${name}/${variant} ${bound === null ? 'unbounded, smallest scale' : `bound ${bound}`}${f.complete ? '' : `, cut at ${cap}`}`;
       process.stderr.write(
-        `  ${what}: CPU threads ${f.cpu} (no conflicts ${f.cpuFloor}); task threads ${f.task} (CPU as an object ${f.taskCpuObject}, no conflicts ${f.taskFloor}); ${f.schedules} schedules\n`,
+        `  ${what}: CPU threads ${f.cpu} (no conflicts ${f.cpuFloor}); task threads ${f.task} (CPU as an object ${f.taskCpuObject}, no conflicts ${f.taskFloor}, placed ${f.taskPlaced}, every step placed ${f.taskAllPlaced}); CPUs renamed ${f.cpuSymmetric}; ${f.schedules} schedules\n`,
       );
       rows.push(row(`dpor floors, ${what}, CPU threads without conflicts`, 'traces', f.cpuFloor, f.cpu, 'CPU threads (DPOR today)'));
       rows.push(row(`dpor floors, ${what}, task threads`, 'traces', f.task, f.cpu, 'CPU threads (DPOR today)'));
       rows.push(row(`dpor floors, ${what}, task threads, CPU as an object`, 'traces', f.taskCpuObject, f.cpu, 'CPU threads (DPOR today)'));
       rows.push(row(`dpor floors, ${what}, task threads without conflicts`, 'traces', f.taskFloor, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, task threads, placed where per-CPU state is touched`, 'traces', f.taskPlaced, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, task threads, every step placed`, 'traces', f.taskAllPlaced, f.cpu, 'CPU threads (DPOR today)'));
+      rows.push(row(`dpor floors, ${what}, CPU threads, CPUs renamed`, 'traces', f.cpuSymmetric, f.cpu, 'CPU threads (DPOR today)'));
     }
     return rows;
   },

@@ -1,5 +1,5 @@
-import { conflictObjects, footprintsConflict, type StepFootprint } from '@tracelab/core';
-import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
+import { conflictObjects, footprintsConflict, intMapValues, type StepFootprint } from '@tracelab/core';
+import { deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
 
 /**
  * Source-set DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 1),
@@ -22,6 +22,9 @@ import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.
  *   before it there, sleeps in the later siblings' subtrees until a step conflicting with its
  *   step (the union of its footprints over every run of its subtree: its local variants
  *   included) is taken. A run in which every eligible CPU sleeps is a redundant one.
+ * - **Symmetry** (a scenario whose CPUs are interchangeable, `symmetricCpus`): at the first `cpu`
+ *   choice, where every CPU is idle and no task is bound to one, the subtree of any other CPU is
+ *   the mirror image of the first one's (the CPUs renamed), so races add no other CPU there.
  * - **Bounded** (bound B): a backtrack CPU whose choice would take the schedule past B
  *   preemptions is not added; to keep the low-preemption representatives of a trace, each race
  *   also adds its CPU at the start of the scheduling block of step i (BPOR). Sleep sets are off
@@ -51,6 +54,11 @@ interface CpuNode {
   readonly sleep: ReadonlyMap<number, StepFootprint>;
   /** For each CPU explored here, the union of its step's footprints over every run through it. */
   readonly fps: Map<number, StepFootprint>;
+  /**
+   * A node where the CPUs are interchangeable (the symmetry rule): the only CPU explored here,
+   * or -1 for an ordinary node.
+   */
+  readonly mirrorOf: number;
 }
 
 /** Any other choice: its remaining alternatives, tried in order (as the DFS). */
@@ -96,9 +104,25 @@ export interface DporStats {
   readonly localPruned: number;
   /** Of those set aside, the ones a later run showed were needed (and so were explored). */
   readonly localRestored: number;
+  /** Backtrack CPUs not added because their subtree mirrors an explored one (the symmetry rule). */
+  readonly mirrored: number;
 }
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
+
+/**
+ * Whether the CPUs are interchangeable at this `cpu` choice, as far as the state tells: every CPU
+ * is eligible, idle, online and at preempt count 0, no task has run yet (none remembers a CPU),
+ * and none is bound to one. (That the code treats them alike is the scenario's promise,
+ * `symmetricCpus`, which explore checks by running mirror images.)
+ */
+function interchangeable(p: ChoicePoint): boolean {
+  const cpus = p.state.cpus;
+  if (p.n < 2 || p.n !== cpus.length) return false;
+  for (const c of cpus) if (c.curr !== 0 || c.preemptCount !== 0 || !c.online) return false;
+  for (const t of intMapValues(p.state.tasks)) if (t.cpu !== -1 || t.boundCpu !== undefined) return false;
+  return true;
+}
 
 /** An object's name with its pid, CPU id or plugin key folded (`task:7` is `task`, `@memory-model:loc/x` is `@memory-model`; `lock:m` stays). */
 function family(o: string): string {
@@ -161,6 +185,9 @@ export class Dpor {
   private deferredCount = 0;
   private restoredCount = 0;
   private blockedCount = 0;
+  private mirroredCount = 0;
+  /** The run's first `cpu` choice, when the symmetry rule applies there (a new node), or -1. */
+  private newMirror = -1;
   private traceKeys = new Set<string>();
   /** What invariants and monitors read, over every run so far: observed by every step. */
   private observed = new Set<string>();
@@ -189,6 +216,8 @@ export class Dpor {
   constructor(
     readonly bound: number | null,
     private readonly localRule = true,
+    /** The scenario's CPUs are interchangeable (`Scenario.symmetricCpus`): the symmetry rule applies. */
+    private readonly symmetric = false,
   ) {
     this.current = bound === null ? Infinity : 0;
   }
@@ -209,6 +238,7 @@ export class Dpor {
       branched: { ...this.branched },
       localPruned: this.deferredCount - this.restoredCount,
       localRestored: this.restoredCount,
+      mirrored: this.mirroredCount,
     };
   }
 
@@ -251,6 +281,7 @@ export class Dpor {
     this.blockedAt = -1;
     this.blockedChoice = Infinity;
     this.lastCpuChoice = -1;
+    this.newMirror = -1;
     this.cpuNodeOfStep = [];
     const plan = this.plan;
     const stack = this.stack;
@@ -258,12 +289,14 @@ export class Dpor {
       pick: (p) => {
         const v = plan[p.index];
         if (p.kind !== 'cpu') return v ?? 0;
+        const first = this.lastCpuChoice < 0;
         this.lastCpuChoice = p.index;
         // A `cpu` choice: the sleep set entering this step is that of its node (a replayed one)
         // or the one carried along the run (a new one).
         const known = p.index < stack.length ? stack[p.index] : undefined;
         const sleep = known !== undefined && known.kind === 'cpu' ? known.sleep : this.sleepNow;
         if (known === undefined) {
+          if (first && this.symmetric && interchangeable(p)) this.newMirror = p.index;
           this.newSleeps.set(p.index, sleep);
           const idle: number[] = [];
           for (let o = 0; o < p.n; o++) if (p.pids[o] === 0) idle.push(p.cpus![o]!);
@@ -376,6 +409,7 @@ export class Dpor {
         backtrack: new Set([chosen]),
         sleep: this.newSleeps.get(index) ?? EMPTY_SLEEP,
         fps: new Map(),
+        mirrorOf: index === this.newMirror ? chosen : -1,
       };
     }
     const alts: number[] = [];
@@ -638,6 +672,10 @@ export class Dpor {
 
   private addBacktrack(node: CpuNode, q: number): void {
     if (node.backtrack.has(q)) return;
+    if (node.mirrorOf >= 0 && q !== node.mirrorOf) {
+      this.mirroredCount++;
+      return;
+    }
     const o = node.cpus.indexOf(q);
     const cost = node.costBefore + (o !== node.dflt ? 1 : 0);
     if (cost > this.current) {

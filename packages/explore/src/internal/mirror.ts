@@ -1,0 +1,88 @@
+import { TracelabError, canonicalJson, type KernelEvent } from '@tracelab/core';
+import type { Scenario } from '../scenario.js';
+import { runSchedule, type RunOutcome } from './run.js';
+
+/**
+ * The mirror-image check of a scenario that declares its CPUs interchangeable
+ * (`Scenario.symmetricCpus`; docs/explore.md §4a, sixth pass). The schedule of `outcome` is
+ * re-run with two CPUs' ids swapped: the CPU its first `cpu` choice took and the next one among
+ * that choice's options. Every `cpu` choice then takes the swapped CPU, and every other choice
+ * the same option. The promise holds for the run if the mirror image is a schedule of the
+ * scenario (each swapped CPU is an option where it is asked) and runs the same events, its CPU
+ * ids renamed (`renamed`), to the same end (the same violation, or none; finished or cut alike;
+ * the same step count).
+ * Throws `SCHEDULE_DIVERGED` naming the schedule and what differed; returns true when a check
+ * ran (false: the run made no `cpu` choice between two CPUs).
+ */
+export function checkMirror(scenario: Scenario, variant: string, scale: number, outcome: RunOutcome, index: number): boolean {
+  const first = outcome.choices.find((c) => c.kind === 'cpu' && (c.cpus?.length ?? 0) >= 2);
+  if (first === undefined) return false;
+  const a = first.cpus![first.value]!;
+  const b = first.cpus!.find((c) => c !== a)!;
+  const swap = (c: number): number => (c === a ? b : c === b ? a : c);
+  const fail = (what: string): never => {
+    throw new TracelabError(
+      'SCHEDULE_DIVERGED',
+      `explore: scenario ${scenario.name} declares symmetricCpus, but schedule #${index} and its mirror image (CPUs ${a} and ${b} swapped) ran differently: ${what}; its CPUs are not interchangeable (drop symmetricCpus, or make its setup and plugins treat the CPUs alike)`,
+      { scenario: scenario.name, schedule: index, cpus: [a, b] },
+    );
+  };
+  const choices = outcome.choices;
+  const mirror = runSchedule(scenario, variant, scale, {
+    pick: (p) => {
+      const c = choices[p.index];
+      if (c === undefined || c.kind !== p.kind)
+        return fail(`choice ${p.index} is a ${p.kind} choice in the mirror image, ${c === undefined ? 'past the end' : `a ${c.kind} choice`} in the schedule`);
+      if (p.kind !== 'cpu') return c.value;
+      const want = swap(c.cpus![c.value]!);
+      const o = p.cpus!.indexOf(want);
+      return o >= 0 ? o : fail(`at choice ${p.index} the mirror image cannot step CPU ${want} (its options: CPUs ${p.cpus!.join(', ')})`);
+    },
+  });
+  const end = (o: RunOutcome): string => `${o.violation?.name ?? 'no violation'}, ${o.done ? 'finished' : 'cut'} after ${o.steps} steps`;
+  if (end(mirror) !== end(outcome)) fail(`${end(outcome)} against ${end(mirror)}`);
+  const x = outcome.kernel.log;
+  const y = mirror.kernel.log;
+  if (x.length !== y.length) fail(`${x.length} events against ${y.length}`);
+  for (let i = 0; i < x.length; i++) {
+    const want = canonicalJson(renamedEvent(x[i]!, swap));
+    const got = canonicalJson(renamedEvent(y[i]!, (c) => c));
+    if (want !== got) fail(`event ${i} is ${want} in the schedule, its CPUs renamed, and ${got} in the mirror image`);
+  }
+  return true;
+}
+
+/** A field that names CPUs by id: `cpu`, `*_cpu`, `*Cpu`, or a list under `cpus`/`*Cpus`. */
+const CPU_FIELD = /(^|_)cpus?$|Cpus?$/;
+
+/**
+ * The event with its CPU ids renamed: the header's `cpu`, the core's own CPU fields
+ * (`rcu/gp-start`'s `pending`; `kernel/created`'s `cpus` is a count, left alone), and any field
+ * of a plugin's payload named as `CPU_FIELD` says.
+ */
+function renamedEvent(e: KernelEvent, to: (cpu: number) => number): unknown {
+  const { type } = e;
+  const out = renamed(e, '', to) as Record<string, unknown>;
+  if (type === 'kernel/created') out['cpus'] = (e as KernelEvent<'kernel/created'>).cpus;
+  if (type === 'rcu/gp-start') out['pending'] = renamed((e as KernelEvent<'rcu/gp-start'>).pending, 'cpus', to);
+  return out;
+}
+
+/**
+ * An event with the CPU ids of its CPU fields renamed by `to`, its time left out (the clock is
+ * global: both runs stamp alike, but a payload time would not tell the CPUs apart anyway).
+ * Lists of CPU ids are compared as sets (sorted), as the state keeps them in id order. A field
+ * that holds a CPU id under another name is compared as it is: the check may then refuse a
+ * symmetric scenario, never accept an asymmetric one.
+ */
+function renamed(v: unknown, key: string, to: (cpu: number) => number): unknown {
+  if (CPU_FIELD.test(key)) {
+    if (typeof v === 'number') return v < 0 ? v : to(v);
+    if (Array.isArray(v) && v.every((c) => typeof c === 'number')) return v.map((c: number) => (c < 0 ? c : to(c))).sort((a, b) => a - b);
+  }
+  if (Array.isArray(v)) return v.map((e) => renamed(e, '', to));
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) if (k !== 'seq') out[k] = renamed((v as Record<string, unknown>)[k], k, to);
+  return out;
+}
