@@ -18,9 +18,10 @@ export interface UtraceSigInfo {
 
 /**
  * k_sigaction: the disposition the core would apply ('terminate', 'stop', 'ignore', 'continue'),
- * or 'default' (SIG_DFL: the default of whatever signal is acted on). A signal's own pass starts
- * `returnKa` at its default disposition; INTERRUPT's no-signal pass starts it at 'default'
- * (upstream's zeroed return_ka).
+ * or 'default' (SIG_DFL: the default of whatever signal is acted on). Every pass starts
+ * `returnKa` at 'default': a signal's own pass copies the signal's k_sigaction, which is SIG_DFL
+ * (the core has no handlers; `origKa` is the same), and the UTRACE_SIGNAL_REPORT passes start
+ * from a zeroed one (upstream's memset).
  */
 export interface UtraceSigAction {
   handler: 'default' | 'ignore' | 'terminate' | 'stop' | 'continue';

@@ -28,7 +28,7 @@ import {
   ENGINE_STOP,
   UTRACE_EVENT_JCTL,
   UTRACE_EVENT_QUIESCE,
-  UTRACE_EVENT_SIGNAL,
+  UTRACE_EVENT_SIGNAL_ALL,
   UTRACE_EVENT_SIGNAL_CORE,
   UTRACE_EVENT_SIGNAL_IGN,
   UTRACE_EVENT_SIGNAL_STOP,
@@ -56,7 +56,6 @@ import {
   newReport,
   passEngine,
   reportCallback,
-  reportCallbacks,
   reportEvent,
   startReport,
   type PassCursor,
@@ -115,35 +114,33 @@ function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction)
   }
 }
 
+/** The k_sigaction of every signal here: the core has no handlers, so each is SIG_DFL (`*ka` upstream). */
+const SIG_DFL_KA: UtraceSigAction = Object.freeze({ handler: 'default' as const });
+
 /**
- * The report_signal passes of utrace_get_signal: one for the signal's event (or QUIESCE), and
- * while an engine stops the task there and resumes it with REPORT or INTERRUPT, a
- * UTRACE_SIGNAL_REPORT pass with the same info, so the engine that stopped decides what to
- * deliver (ptrace's PTRACE_CONT with a signal). Returns the disposition the engines decided,
- * or undefined when no callback ran.
+ * The report_signal passes of utrace_get_signal for a real signal: one for the signal's event
+ * (signalPass), and while an engine stops the task there and resumes it with REPORT or
+ * INTERRUPT, a UTRACE_SIGNAL_REPORT pass (event 0, no original sigaction, a zeroed return_ka)
+ * with the same info, so the engine that stopped decides what to deliver (ptrace's PTRACE_CONT
+ * with a signal). return_ka starts as the signal's k_sigaction, SIG_DFL ('default'), so a
+ * DELIVER of another signal written into info gets that signal's default. Returns the
+ * disposition the engines decided, or undefined when no report_signal ran.
  */
 function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<SignalAction, 'hold'>): KPath<SignalAction | undefined> {
   const { event, action: sigAction } = signalEvent(sig, dflt);
   let decided: SignalAction | undefined;
-  const info = { signo: sig };
-  let origKa: UtraceSigAction | null = Object.freeze({ handler: dflt });
-  const returnKa: UtraceSigAction = { handler: dflt };
-  const regs = regsOf(pid, null, {}, null);
-  let pass = sigAction;
-  let ev = event;
+  // One siginfo for every pass (the caller's, upstream): the REPORT pass sees what the first left.
+  const info: UtraceSigInfo = { signo: sig };
+  let first = true;
   for (;;) {
     const report = newReport();
-    report.result = pass;
-    report.argMask = UTRACE_SIGNAL_MASK;
-    let called = false;
+    report.result = first ? sigAction : UTRACE_SIGNAL_REPORT;
     yield* startReport(pid);
-    const ka = origKa;
-    yield* reportCallbacks(ut, pid, ev, 'reportSignal', report, (h, action) => {
-      called = true;
-      return h.ops.reportSignal!(action, h, regs, info, ka, returnKa);
-    });
-    yield* finishReport(ut, pid, ev === UTRACE_EVENT_SIGNAL ? 'SIGNAL_REPORT' : 'SIGNAL', report, false);
-    if (called) decided = dispositionOf(report.result, info.signo, returnKa);
+    // `*return_ka = *ka` for the signal; memset for the REPORT pass: SIG_DFL either way, a fresh one.
+    const returnKa: UtraceSigAction = { handler: 'default' };
+    const signalled = yield* signalPass(ut, pid, first ? event : 0, report, info, first ? SIG_DFL_KA : null, returnKa);
+    yield* finishReport(ut, pid, first ? 'SIGNAL' : 'SIGNAL_REPORT', report, false);
+    if (signalled) decided = dispositionOf(report.result, info.signo, returnKa);
     if (report.action !== UTRACE_STOP) return decided;
     yield* utraceStop(ut, pid, report.resumeAction);
     const s = yield* getState();
@@ -153,23 +150,25 @@ function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<Signa
     yield* emit({ type: 'utrace/resume', pid, resume: UTRACE_RESUME });
     // This pass is the one the INTERRUPT asked for: recalc_sigpending, nothing else forces it now.
     if (intMapGet(s.tasks, pid)?.flags[TIF_SIGPENDING] === true) yield* emit({ type: 'task/flags', pid, set: [], clear: [TIF_SIGPENDING] });
-    pass = UTRACE_SIGNAL_REPORT;
-    ev = UTRACE_EVENT_SIGNAL;
-    origKa = null;
+    // "Only got here to clear utrace->signal_handler": no engine for a pass (as utraceGetSignalForced).
+    if ((u.flags & (UTRACE_EVENT_QUIESCE | ENGINE_STOP)) === 0) return decided;
+    first = false;
   }
 }
 
 /**
  * utrace_get_signal for signal `sig` about to be delivered to `pid`, whose utrace_flags are
- * `flags` (nonzero; SIGKILL never comes here): report_signal if an engine wants the signal's
- * event or QUIESCE, then report_jctl if the outcome is a job-control stop or continue and an
- * engine wants JCTL. Returns the disposition the core applies ('hold': UTRACE_SIGNAL_HOLD, the
- * signal stays queued), or undefined for the core's default.
+ * `flags` (nonzero; SIGKILL never comes here): if an engine wants some signal event
+ * (UTRACE_EVENT_SIGNAL_ALL: else utrace steals no signal) and one wants this signal's event or
+ * QUIESCE, the signal pass; then report_jctl if the outcome is a job-control stop or continue
+ * and an engine wants JCTL. Returns the disposition the core applies ('hold':
+ * UTRACE_SIGNAL_HOLD, the signal stays queued), or undefined for the core's default.
  */
 export function* utraceGetSignal(ut: Utrace, pid: number, sig: number, flags: number): KPath<SignalAction | undefined> {
   const dflt = defaultDisposition(sig);
   const { event } = signalEvent(sig, dflt);
-  const decided = (flags & (event | UTRACE_EVENT_QUIESCE)) !== 0 ? yield* reportSignal(ut, pid, sig, dflt) : undefined;
+  const steal = (flags & UTRACE_EVENT_SIGNAL_ALL) !== 0 && (flags & (event | UTRACE_EVENT_QUIESCE)) !== 0;
+  const decided = steal ? yield* reportSignal(ut, pid, sig, dflt) : undefined;
   yield* reportJctlFor(ut, pid, decided ?? dflt);
   return decided;
 }
@@ -199,27 +198,31 @@ function tamed(gen: KPath<number | void> | number | void): KPath<number | void> 
   })();
 }
 
-/** What the no-signal pass's engines left for utrace_get_signal to act on (written only by that pass's engines). */
-interface NoSignalPass {
-  readonly info: UtraceSigInfo;
-  readonly returnKa: UtraceSigAction;
-}
-
 /**
- * The UTRACE_SIGNAL_REPORT pass with no signal (utrace_get_signal's explicit report, event 0):
- * each engine that wants QUIESCE gets report_signal with the last signal action | the
- * aggregate (UTRACE_SIGNAL_REPORT for the first), `info.signo` 0 and no original sigaction, or
- * report_quiesce(event 0) if it has no report_signal. `info` and `returnKa` (SIG_DFL: 'default')
- * are one pair for the whole pass, so a later engine sees what an earlier one wrote, as it sees
- * its signal action. An engine holding ENGINE_STOP makes the aggregate STOP, as in every pass.
+ * utrace_get_signal's reporting pass (not REPORT_CALLBACKS): each engine that wants `event` (the
+ * signal's event bit; 0 in a UTRACE_SIGNAL_REPORT pass) or QUIESCE gets exactly one callback:
+ * report_signal(the last signal action | the aggregate, info, `ka`, `returnKa`) if its ops have
+ * one, else report_quiesce(aggregate, `event`), whose return leaves the signal action as it was.
+ * A REPORT or INTERRUPT returned counts as RESUME ("too stupid"). `info` and `returnKa` are one
+ * pair for the whole pass, so a later engine sees what an earlier one wrote, as it sees its
+ * signal action. As in every pass here, an engine holding ENGINE_STOP makes the aggregate STOP,
+ * and the fold (STOP sticky, DETACH) is reportCallback's. `report.result` holds the starting
+ * signal action. Returns whether any report_signal ran.
  */
-function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<NoSignalPass> {
+function* signalPass(
+  ut: Utrace,
+  pid: number,
+  event: number,
+  report: Report,
+  info: UtraceSigInfo,
+  ka: UtraceSigAction | null,
+  returnKa: UtraceSigAction,
+): KPath<boolean> {
   const cursor: PassCursor = { s: yield* getState() };
+  // `attached` changes only by this task or while it is quiescent: not during this walk.
   const list = taskU(cursor.s, pid)?.attached ?? [];
   const regs = regsOf(pid, null, {}, null);
-  const info: UtraceSigInfo = { signo: 0 };
-  const returnKa: UtraceSigAction = { handler: 'default' };
-  report.result = UTRACE_SIGNAL_REPORT;
+  let signalled = false;
   report.stale = false;
   for (const id of list) {
     const reached = yield* passEngine(ut, cursor, id, report);
@@ -229,18 +232,19 @@ function* signalReportPass(ut: Utrace, pid: number, report: Report): KPath<NoSig
       report.action = UTRACE_STOP;
       report.held.push(id);
     }
-    if ((e.flags & UTRACE_EVENT_QUIESCE) === 0) continue;
+    if ((e.flags & (event | UTRACE_EVENT_QUIESCE)) === 0) continue;
     const ops = handle.ops;
     report.spurious = false;
     if (ops.reportSignal !== undefined) {
+      signalled = true;
       const action = (report.result & UTRACE_SIGNAL_MASK) | report.action;
-      yield* reportCallback(pid, id, 'reportSignal', action, report, tamed(ops.reportSignal(action, handle, regs, info, null, returnKa)), true, pid, e);
+      yield* reportCallback(pid, id, 'reportSignal', action, report, tamed(ops.reportSignal(action, handle, regs, info, ka, returnKa)), true, pid, e);
     } else if (ops.reportQuiesce !== undefined) {
       const action = report.action;
-      yield* reportCallback(pid, id, 'reportQuiesce', action, report, tamed(ops.reportQuiesce(action, handle, 0)), true, pid, e);
+      yield* reportCallback(pid, id, 'reportQuiesce', action, report, tamed(ops.reportQuiesce(action, handle, event)), true, pid, e);
     }
   }
-  return { info, returnKa };
+  return signalled;
 }
 
 /** `info.signo` as an engine left it, checked: an integer, and (where it is acted on) 0..64. */
@@ -290,7 +294,7 @@ function* pushBackSignal(pid: number, signo: number): KPath<void> {
 /**
  * utrace_get_signal forced by TIF_SIGPENDING with no signal (the core's `signal` hook with
  * sig 0): under the lock, splice the new engines and take utrace->resume. UTRACE_INTERRUPT or
- * REPORT: the UTRACE_SIGNAL_REPORT pass (signalReportPass), then what the last signal action
+ * REPORT: the UTRACE_SIGNAL_REPORT pass (signalPass, event 0), then what the last signal action
  * says (signalToActOn): IGN/REPORT, or DELIVER with no signal or an ignored one, is
  * finish_resume_report (STOP stops the task here, before it returns to user mode) and nothing
  * is delivered; TERM/CORE/STOP/TSTP, or DELIVER of a written signal, is finish_report (a STOP
@@ -315,7 +319,11 @@ export function* utraceGetSignalForced(ut: Utrace, pid: number): KPath<SignalInj
   const flags = taskU(yield* getState(), pid)?.flags ?? 0;
   if ((flags & (UTRACE_EVENT_QUIESCE | ENGINE_STOP)) === 0) return undefined;
   const report = newReport();
-  const { info, returnKa } = yield* signalReportPass(ut, pid, report);
+  report.result = UTRACE_SIGNAL_REPORT;
+  // No signal: si_signo 0, no original sigaction, a zeroed return_ka (SIG_DFL).
+  const info: UtraceSigInfo = { signo: 0 };
+  const returnKa: UtraceSigAction = { handler: 'default' };
+  yield* signalPass(ut, pid, 0, report, info, null, returnKa);
   const signo = checkedSigno(pid, info.signo, 'after the pass', false);
   const hold = (report.result & UTRACE_SIGNAL_HOLD) !== 0;
   const act = signalToActOn(report.result, signo, returnKa);
