@@ -1,4 +1,4 @@
-import { EAGAIN, EBUSY, EINVAL, emit, mutexLock, mutexUnlock, printk, type KPath } from '@tracelab/core';
+import { EAGAIN, EBUSY, EINVAL, emit, isKPath, mutexLock, mutexUnlock, printk, type KPath } from '@tracelab/core';
 import type { BpfTrampolineSpec, FtraceDirectOps, FtraceDirectTrampoline, FtraceOpsCmd } from './events.js';
 import { modifyFtraceDirectLocked, registerFtraceDirectLocked, unregisterFtraceDirectLocked } from './ftrace-direct.js';
 import { DIRECT_MUTEX } from './internal/constants.js';
@@ -49,13 +49,16 @@ export function* bpfTrampImagePut(ft: FtraceRuntime, image: FtraceDirectTrampoli
 // ---- the BPF trampoline and its ops_func --------------------------------------------------------
 
 /**
- * `struct bpf_trampoline` as the model keeps it, one per BpfTrampolineSpec object: its direct ops
+ * `struct bpf_trampoline` as the model keeps it, one per traced function (bpf_trampoline_lookup's
+ * key): its linked programs (each BpfTrampolineSpec is one bpf_tramp_link), its direct ops
  * (`fops`, whose ops_func is bpf_tramp_ftrace_ops_func), its BPF_TRAMP_F_* flags, and the image
  * it runs. guarded by: direct_mutex (the model's stand-in for tr->mutex: see docs/ftrace.md,
  * decision 12); cleared by kernel.reset.
  */
 export class BpfTrampoline {
-  /** BPF_TRAMP_F_CALL_ORIG: an fexit/fmod_ret program is attached, so the image calls the function. */
+  /** The linked programs, in link order (tr->progs_hlist). */
+  readonly links: BpfTrampolineSpec[] = [];
+  /** BPF_TRAMP_F_CALL_ORIG: an fexit/fmod_ret program is linked, so the image calls the function. */
   callOrig = false;
   /** BPF_TRAMP_F_ORIG_STACK: the image calls the function through the return address on its stack. */
   origStack = false;
@@ -69,14 +72,14 @@ export class BpfTrampoline {
 
   constructor(
     ft: FtraceRuntime,
-    readonly spec: BpfTrampolineSpec,
+    readonly func: string,
   ) {
     // bpf_trampoline_lookup: tr->fops->ops_func = bpf_tramp_ftrace_ops_func.
-    this.fops = { filter: [spec.func], flags: ['DYNAMIC'], label: this.label, opsFunc: (cmd) => bpfTrampFtraceOpsFunc(ft, this, cmd) };
+    this.fops = { filter: [func], flags: ['DYNAMIC'], label: this.label, opsFunc: (cmd) => bpfTrampFtraceOpsFunc(ft, this, cmd) };
   }
 
   get label(): string {
-    return this.spec.label ?? `bpf_trampoline_${this.spec.func}`;
+    return `bpf_trampoline_${this.func}`;
   }
 
   flags(): Array<'CALL_ORIG' | 'ORIG_STACK' | 'SHARE_IPMODIFY'> {
@@ -124,10 +127,18 @@ function* bpfTrampFtraceOpsFunc(ft: FtraceRuntime, tr: BpfTrampoline, cmd: Ftrac
 export function* bpfTrampolineUpdate(ft: FtraceRuntime, tr: BpfTrampoline): KPath<number> {
   const saved = { callOrig: tr.callOrig, origStack: tr.origStack, shareIpmodify: tr.shareIpmodify };
   // Clear every flag but SHARE_IPMODIFY, then set what the programs need.
-  tr.callOrig = tr.spec.fexit === true;
+  tr.callOrig = tr.links.some((l) => l.fexit === true);
+  const links = [...tr.links];
+  // The image runs the programs linked now, in order (a path if one of them returns one).
+  const progs = function* bpfProgs(ip: string, parentIp: string): KPath<void> {
+    for (const l of links) {
+      const r: unknown = l.progs(ip, parentIp);
+      if (isKPath(r)) yield* r as KPath<void>;
+    }
+  };
   for (;;) {
     tr.origStack = tr.shareIpmodify && tr.callOrig;
-    const im: FtraceDirectTrampoline = { func: tr.spec.progs, label: `${tr.label}#${++tr.built}`, callOrig: tr.callOrig, origStack: tr.origStack };
+    const im: FtraceDirectTrampoline = { func: progs, label: `${tr.label}#${++tr.built}`, callOrig: tr.callOrig, origStack: tr.origStack };
     const err = tr.cur === null ? yield* registerFtraceDirectLocked(ft, tr.fops, im) : yield* modifyFtraceDirectLocked(ft, tr.fops, im);
     if (err !== 0) yield* bpfTrampImageFree(ft, im);
     if (err === -EAGAIN) continue;
@@ -137,7 +148,7 @@ export function* bpfTrampolineUpdate(ft: FtraceRuntime, tr: BpfTrampoline): KPat
     }
     const old = tr.cur;
     tr.cur = im;
-    yield* emit({ type: 'ftrace/bpf-tramp-update', func: tr.spec.func, tramp: ft.reg.images.get(im)!.id, flags: tr.flags() });
+    yield* emit({ type: 'ftrace/bpf-tramp-update', func: tr.func, tramp: ft.reg.images.get(im)!.id, flags: tr.flags() });
     if (old !== null) yield* bpfTrampImagePutDeferred(ft, old);
     return 0;
   }
@@ -173,36 +184,44 @@ function* bpfTrampImagePutDeferred(ft: FtraceRuntime, image: FtraceDirectTrampol
 }
 
 /**
- * bpf_trampoline_link_prog for the trampoline `spec` stands for (made at its first link,
- * bpf_trampoline_lookup): under direct_mutex, bpf_trampoline_update. Returns 0, -EBUSY when it
- * is linked already, or the update's error.
+ * bpf_trampoline_link_prog: under direct_mutex, links program `spec` to the trampoline of
+ * `spec.func` (made at its first link, bpf_trampoline_lookup) and updates it
+ * (bpf_trampoline_update: register_ftrace_direct the first time, modify_ftrace_direct after).
+ * Returns 0, -EBUSY when `spec` is linked already, or the update's error (the link is undone).
  */
 export function* bpfTrampolineLink(ft: FtraceRuntime, spec: BpfTrampolineSpec): KPath<number> {
   yield* mutexLock(DIRECT_MUTEX);
   try {
-    let tr = ft.bpfTrampolines.get(spec);
+    let tr = ft.bpfTrampolines.get(spec.func);
     if (tr === undefined) {
-      tr = new BpfTrampoline(ft, spec);
-      ft.bpfTrampolines.set(spec, tr);
+      tr = new BpfTrampoline(ft, spec.func);
+      ft.bpfTrampolines.set(spec.func, tr);
     }
-    if (tr.cur !== null) return -EBUSY;
-    return yield* bpfTrampolineUpdate(ft, tr);
+    if (tr.links.includes(spec)) return -EBUSY;
+    tr.links.push(spec);
+    const err = yield* bpfTrampolineUpdate(ft, tr);
+    if (err !== 0) tr.links.splice(tr.links.indexOf(spec), 1);
+    return err;
   } finally {
     yield* mutexUnlock(DIRECT_MUTEX);
   }
 }
 
 /**
- * bpf_trampoline_unlink_prog of its last program: under direct_mutex, unregister_fentry
- * (unregister_ftrace_direct, which waits as for any DYNAMIC ops), then the image is put after an
- * RCU-tasks grace period. SHARE_IPMODIFY stays as the ops_func left it. Returns 0, or -EINVAL
- * when it is not linked.
+ * bpf_trampoline_unlink_prog: under direct_mutex, unlinks `spec`. With programs left the
+ * trampoline is updated (modify_ftrace_direct to an image without it); after the last,
+ * unregister_fentry (unregister_ftrace_direct, which waits as for any DYNAMIC ops) and the image
+ * is put after an RCU-tasks grace period. SHARE_IPMODIFY stays as the ops_func left it. Returns
+ * 0, or -EINVAL when `spec` is not linked.
  */
 export function* bpfTrampolineUnlink(ft: FtraceRuntime, spec: BpfTrampolineSpec): KPath<number> {
   yield* mutexLock(DIRECT_MUTEX);
   try {
-    const tr = ft.bpfTrampolines.get(spec);
-    if (tr === undefined || tr.cur === null) return -EINVAL;
+    const tr = ft.bpfTrampolines.get(spec.func);
+    const i = tr?.links.indexOf(spec) ?? -1;
+    if (tr === undefined || i < 0 || tr.cur === null) return -EINVAL;
+    tr.links.splice(i, 1);
+    if (tr.links.length > 0) return yield* bpfTrampolineUpdate(ft, tr);
     const r = yield* unregisterFtraceDirectLocked(ft, tr.fops);
     if (r !== 0) return r;
     const old = tr.cur;

@@ -108,21 +108,19 @@ export interface FtraceDirectOps {
 }
 
 /**
- * A BPF trampoline (`struct bpf_trampoline`) on one function, as the BPF side of the model
- * attaches it (`bpfTrampolineLink`): its programs, and whether an fexit or fmod_ret program is
- * among them (BPF_TRAMP_F_CALL_ORIG). ftrace knows it by identity. Its direct ops supplies an
- * `opsFunc` (bpf_tramp_ftrace_ops_func) that rebuilds the image to share the function with a
- * live patch.
+ * A BPF program linked to the BPF trampoline (`struct bpf_trampoline`) of one function
+ * (`bpfTrampolineLink`, a bpf_tramp_link), known by identity. Every program linked to a function
+ * runs in its trampoline's image; one fexit or fmod_ret program among them makes the image call
+ * the function itself (BPF_TRAMP_F_CALL_ORIG). The trampoline's direct ops supplies an `opsFunc`
+ * (bpf_tramp_ftrace_ops_func) that rebuilds the image to share the function with a live patch.
  */
 export interface BpfTrampolineSpec {
   /** The traced function. */
   readonly func: string;
-  /** The programs (one function standing for all of them), called with the traced function and its caller. */
+  /** The program, called with the traced function and its caller. */
   readonly progs: (ip: string, parentIp: string) => void | KPath<void>;
-  /** An fexit or fmod_ret program is attached: the trampoline calls the traced function itself. Default false. */
+  /** An fexit or fmod_ret program: the trampoline calls the traced function itself. Default false (fentry). */
   readonly fexit?: boolean;
-  /** A name for the log; default `bpf_trampoline_<func>`. */
-  readonly label?: string;
 }
 
 /** What an fgraph entry handler is told (`struct ftrace_graph_ent`). */
@@ -327,7 +325,7 @@ export interface ResolvedFtraceOptions {
   readonly recursionGuard: 'per-context' | 'per-task';
   readonly fgraphReturn: 'fgraph-array' | 'ret-stack-ops';
   readonly directImagePut: 'rcu-tasks' | 'immediate';
-  readonly ipmodifyShare: 'ops-func' | 'skip';
+  readonly ipmodifyShare: 'ops-func' | 'register-only' | 'skip';
 }
 
 export interface FtraceApi {
@@ -394,8 +392,9 @@ export interface FtraceApi {
    * (which reads the ops' direct_call at each call); then, under ftrace_lock, the entries and
    * direct_call change in one step; then the temporary ops is unregistered and the sites are
    * patched to `tramp`. It does not wait: a task may still be on the old trampoline when it
-   * returns, so the caller frees that with `bpfTrampImagePut`. Returns 0, or -EINVAL (not
-   * registered, or a freed trampoline).
+   * returns, so the caller frees that with `bpfTrampImagePut`. A function an IPMODIFY ops traces
+   * is asked about again (ENABLE_SHARE_IPMODIFY_SELF) before anything moves. Returns 0, -EINVAL
+   * (not registered, or a freed trampoline), or the ops_func's error.
    */
   modifyFtraceDirect(ops: FtraceDirectOps, tramp: FtraceDirectTrampoline): KPath<number>;
   /**
@@ -417,7 +416,7 @@ export interface FtraceApi {
    * 0, or the errno of the registration.
    */
   bpfTrampolineLink(tr: BpfTrampolineSpec): KPath<number>;
-  /** The last program unlinked: unregister_ftrace_direct, then the image is put after an RCU-tasks grace period. Returns 0, or -EINVAL when `tr` is not linked. */
+  /** bpf_trampoline_unlink_prog: with programs left, the trampoline is updated; after the last, unregister_ftrace_direct, and the image is put after an RCU-tasks grace period. Returns 0, or -EINVAL when `tr` is not linked. */
   bpfTrampolineUnlink(tr: BpfTrampolineSpec): KPath<number>;
   /** The fast-path site of a function ftrace knows, or undefined. */
   site(name: string): FtraceSite | undefined;

@@ -145,12 +145,16 @@ export function* unregisterFtraceDirectLocked(ft: FtraceRuntime, dops: FtraceDir
  * 1. register the temporary ops (a STUB ops on the same functions): every site now has two
  *    tracers, so each is patched to the list function, which calls call_direct_funcs and reads
  *    the ops' direct_call at every call;
+ * 1a. for each of its functions an IPMODIFY ops traces, ENABLE_SHARE_IPMODIFY_SELF again (the
+ *    new trampoline may call the function in another way); an error unregisters the temporary
+ *    ops and is returned, nothing moved (not with `ipmodifyShare: 'register-only'`, the 6.0 to
+ *    6.17 behaviour);
  * 2. under ftrace_lock, in one step, point the direct_functions entries and direct_call at
  *    `image` ("we can safely change the direct functions attached to each entry");
  * 3. unregister the temporary ops: each site is patched to `image` itself.
  * It does not wait: a task that entered the old trampoline may still be on it, so the caller
- * frees the old one through bpfTrampImagePut. Returns 0, or -EINVAL (not a registered direct
- * ops, or a freed trampoline).
+ * frees the old one through bpfTrampImagePut. Returns 0, -EINVAL (not a registered direct
+ * ops, or a freed trampoline), or the ops_func's error.
  */
 export function* modifyFtraceDirect(ft: FtraceRuntime, dops: FtraceDirectOps, image: FtraceDirectTrampoline): KPath<number> {
   yield* mutexLock(DIRECT_MUTEX);
@@ -174,6 +178,20 @@ export function* modifyFtraceDirectLocked(ft: FtraceRuntime, dops: FtraceDirectO
     yield* ftraceStartup(ft, tmp);
   } finally {
     yield* mutexUnlock(FTRACE_LOCK);
+  }
+  // The new trampoline may call the function differently: ask again, as a registration does
+  // (__ftrace_hash_update_ipmodify with update_target, upstream since late 2025). On an error
+  // nothing has moved: the temporary ops goes and the error is returned.
+  if (ft.options.ipmodifyShare === 'ops-func') {
+    const err = yield* shareIpmodifySelf(
+      ft,
+      op,
+      sitesOf(ft, op).map((s) => s.ip),
+    );
+    if (err !== 0) {
+      yield* unregisterOps(ft, () => tmp);
+      return err;
+    }
   }
   // Now the list function does the direct calls: the entries can change.
   yield* mutexLock(FTRACE_LOCK);

@@ -236,6 +236,45 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
     expect(bodies(k)).toEqual(['return:klp_sys_getpid']);
   });
 
+  test('an fexit program joins an fentry one after the live patch: modify_ftrace_direct asks SELF again, and the update rebuilds with ORIG_STACK', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    const entry: BpfTrampolineSpec = { func: 'sys_getpid', progs: () => undefined };
+    expect(k.call(api.bpfTrampolineLink(entry))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    // Register (fentry only): 0. Modify to a CALL_ORIG image: -EAGAIN, nothing moved; the retry with ORIG_STACK: 0.
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
+      ['enable-share-ipmodify-self', 0],
+      ['enable-share-ipmodify-self', -EAGAIN],
+      ['enable-share-ipmodify-self', 0],
+    ]);
+    expect(eventsOf(k, 'ftrace/direct-functions').map((e) => e.op)).toEqual(['add', 'modify']);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([[], ['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']]);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid']);
+    // The fexit program leaves: back to an fentry-only image, which returns into the patch.
+    expect(k.call(api.bpfTrampolineUnlink(entry))).toBe(0);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid', 'orig-call:klp_sys_getpid']);
+  });
+
+  test("'register-only' (6.0 to 6.17): the same sequence moves to an image that calls the original body, and the patch is bypassed", () => {
+    const k = kernelWith(ftraceStack({ ipmodifyShare: 'register-only' }));
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined }))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([['enable-share-ipmodify-self', 0]]);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG']);
+    getpid(k);
+    expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.ipmodifyBypassed });
+    expect(bodies(k)).toEqual(['orig-call:sys_getpid']);
+  });
+
   test('host misuse throws INVALID_OPTION; linking twice is -EBUSY', () => {
     const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
@@ -257,56 +296,73 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
 });
 
 /**
- * Workers call sys_getpid while a bpf thread links an fexit trampoline on it and a klp thread
- * applies a live patch (after or before the link, by `klpFirst`); both stay on.
+ * Workers call sys_getpid while an admin thread applies a live patch and links an fexit program
+ * on it, in `order`: `'bpf-first'`, `'klp-first'`, or `'fentry-then-fexit'` (the live patch, then
+ * an fentry program, then an fexit one, which modify_ftrace_direct attaches). All stay on. One
+ * thread keeps the order fixed; the workers' calls interleave with every step.
  */
-function sharedRace(seed: number, options: FtraceOptions = {}, klpFirst = false, strategy?: Strategy): Kernel {
+type Order = 'bpf-first' | 'klp-first' | 'fentry-then-fexit';
+function sharedRace(seed: number, options: FtraceOptions = {}, order: Order = 'bpf-first', strategy?: Strategy): Kernel {
   const k = kernelWith({ plugins: ftraceStack(options), seed, strategy });
   for (let i = 0; i < 3; i++) k.spawn(worker(24), { comm: `w${i}` });
   const api = k.api.ftrace;
+  const steps: Array<() => KPath<number>> =
+    order === 'bpf-first'
+      ? [() => api.bpfTrampolineLink(fexit().spec), () => api.registerFtraceFunction(livePatch())]
+      : [
+          () => api.registerFtraceFunction(livePatch()),
+          ...(order === 'fentry-then-fexit' ? [() => api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined })] : []),
+          () => api.bpfTrampolineLink(fexit().spec),
+        ];
   k.spawnKthread(
-    (function* bpf(): KPath<number> {
-      yield* msleep(klpFirst ? 6 : 2);
-      return yield* api.bpfTrampolineLink(fexit().spec);
+    (function* admin(): KPath<number> {
+      for (const step of steps) {
+        yield* msleep(2);
+        const r = yield* step();
+        if (r !== 0) return r;
+      }
+      return 0;
     })(),
-    { comm: 'bpf' },
-  );
-  k.spawnKthread(
-    (function* klp(): KPath<number> {
-      yield* msleep(klpFirst ? 2 : 6);
-      return yield* api.registerFtraceFunction(livePatch());
-    })(),
-    { comm: 'klp' },
+    { comm: 'admin' },
   );
   return k;
 }
 
-describe("unsafe ipmodifyShare: 'skip' (nobody asks the direct ops)", () => {
+describe("unsafe ipmodifyShare values: 'skip' (nobody asks the direct ops) and 'register-only' (modify_ftrace_direct does not)", () => {
   const N = 12;
-  test.each([false, true])(`the default is clean over ${N} seeds, every later call running the live patch's body (live patch first: %s)`, (klpFirst) => {
-    expect(failingRuns(N, (seed) => sharedRace(seed, {}, klpFirst)).map((f) => f.result.violations[0])).toEqual([]);
-    const k = sharedRace(1, {}, klpFirst);
+  const ORDERS: Order[] = ['bpf-first', 'klp-first', 'fentry-then-fexit'];
+  test.each(ORDERS)(`the default is clean over ${N} seeds, every redirected call running the live patch's body (%s)`, (order) => {
+    expect(failingRuns(N, (seed) => sharedRace(seed, {}, order)).map((f) => f.result.violations[0])).toEqual([]);
+    const k = sharedRace(1, {}, order);
     k.run({ maxSteps: 200_000 });
     const calls = eventsOf(k, 'ftrace/call-body', (e) => e.redirect !== null);
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((e) => e.body === 'klp_sys_getpid')).toBe(true);
   });
 
-  test.each([false, true])(
-    "'skip': the fexit trampoline's orig call runs the original body, and ftrace/ipmodify-bypassed names it (live patch first: %s)",
-    (klpFirst) => {
-      const found = failingRuns(N, (seed) => sharedRace(seed, { ipmodifyShare: 'skip' }, klpFirst));
-      // Every seed: once both are on, every call of sys_getpid bypasses the patch.
-      expect(found).toHaveLength(N);
-      for (const f of found) {
-        const v = f.result.violations[0]!;
-        expect(v.name).toBe(FTRACE_INVARIANTS.ipmodifyBypassed);
-        expect(v.message).toMatch(
-          /^pid \d+'s call of sys_getpid ran its original body, though an IPMODIFY callback redirected it to klp_sys_getpid: direct trampoline #\d+ called the function through orig_call/,
-        );
-        expect(eventsOf(f.kernel, 'ftrace/ops-func')).toEqual([]);
-      }
-      expectReplayIdentity(found[0]!.kernel, ({ seed, strategy }) => sharedRace(seed, { ipmodifyShare: 'skip' }, klpFirst, strategy));
-    },
-  );
+  const unsafe: Array<['skip' | 'register-only', Order]> = [
+    ['skip', 'bpf-first'],
+    ['skip', 'klp-first'],
+    ['skip', 'fentry-then-fexit'],
+    ['register-only', 'fentry-then-fexit'],
+  ];
+  test.each(unsafe)("'%s' (%s): the fexit trampoline's orig call runs the original body, and ftrace/ipmodify-bypassed names it", (ipmodifyShare, order) => {
+    const found = failingRuns(N, (seed) => sharedRace(seed, { ipmodifyShare }, order));
+    // Every seed: once both are on, every call of sys_getpid bypasses the patch.
+    expect(found).toHaveLength(N);
+    for (const f of found) {
+      const v = f.result.violations[0]!;
+      expect(v.name).toBe(FTRACE_INVARIANTS.ipmodifyBypassed);
+      expect(v.message).toMatch(
+        /^pid \d+'s call of sys_getpid ran its original body, though an IPMODIFY callback redirected it to klp_sys_getpid: direct trampoline #\d+ called the function through orig_call/,
+      );
+    }
+    expectReplayIdentity(found[0]!.kernel, ({ seed, strategy }) => sharedRace(seed, { ipmodifyShare }, order, strategy));
+  });
+
+  test("'register-only' still asks on register: in the other two orders it is clean", () => {
+    for (const order of ['bpf-first', 'klp-first'] as const) {
+      expect(failingRuns(N, (seed) => sharedRace(seed, { ipmodifyShare: 'register-only' }, order)).map((f) => f.result.violations[0])).toEqual([]);
+    }
+  });
 });

@@ -115,9 +115,12 @@ export interface FtraceOptions {
    * ENABLE_SHARE_IPMODIFY_SELF / _PEER and DISABLE_SHARE_IPMODIFY_PEER, and a direct ops without
    * one makes the registration fail with -EBUSY. `'skip'` is the unsafe variant: nobody is asked,
    * so a direct trampoline that calls the traced function calls its original body and bypasses
-   * the live patch (`ftrace/ipmodify-bypassed`).
+   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too, the 6.0 to
+   * 6.17 behaviour: modify_ftrace_direct does not ask (fixed by "ftrace: bpf: Fix IPMODIFY +
+   * DIRECT in modify_ftrace_direct()", 2025), so a BPF trampoline that gains an fexit program
+   * after a live patch moves to an image that calls the original body.
    */
-  readonly ipmodifyShare?: 'ops-func' | 'skip';
+  readonly ipmodifyShare?: 'ops-func' | 'register-only' | 'skip';
 }
 
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
@@ -159,7 +162,7 @@ export const resolveOptions: (options: unknown) => ResolvedFtraceOptions = plugi
   recursionGuard: option.oneOf<ResolvedFtraceOptions['recursionGuard']>('per-context', ['per-context', 'per-task']),
   fgraphReturn: option.oneOf<ResolvedFtraceOptions['fgraphReturn']>('fgraph-array', ['fgraph-array', 'ret-stack-ops']),
   directImagePut: option.oneOf<ResolvedFtraceOptions['directImagePut']>('rcu-tasks', ['rcu-tasks', 'immediate']),
-  ipmodifyShare: option.oneOf<ResolvedFtraceOptions['ipmodifyShare']>('ops-func', ['ops-func', 'skip']),
+  ipmodifyShare: option.oneOf<ResolvedFtraceOptions['ipmodifyShare']>('ops-func', ['ops-func', 'register-only', 'skip']),
 });
 
 export function checkNames(where: string, what: string, v: unknown): readonly string[] {
@@ -282,23 +285,22 @@ export function checkDirectTrampoline(where: string, tramp: unknown): asserts tr
   }
 }
 
-const BPF_KEYS: ReadonlyArray<keyof BpfTrampolineSpec> = ['func', 'progs', 'fexit', 'label'];
+const BPF_KEYS: ReadonlyArray<keyof BpfTrampolineSpec> = ['func', 'progs', 'fexit'];
 
 /** Validates a BPF trampoline spec (host misuse throws INVALID_OPTION). */
 export function checkBpfTrampoline(where: string, tr: unknown): asserts tr is BpfTrampolineSpec {
   const bad = (what: string): never => {
     throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
   };
-  if (typeof tr !== 'object' || tr === null) bad('the BPF trampoline must be an object { func, progs, fexit?, label? }');
+  if (typeof tr !== 'object' || tr === null) bad('the BPF program must be an object { func, progs, fexit? }');
   const o = tr as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!(BPF_KEYS as readonly string[]).includes(key)) bad(`unknown BPF trampoline field ${JSON.stringify(key)} (known: ${BPF_KEYS.join(', ')})`);
+    if (!(BPF_KEYS as readonly string[]).includes(key)) bad(`unknown BPF program field ${JSON.stringify(key)} (known: ${BPF_KEYS.join(', ')})`);
   }
   if (typeof o['func'] !== 'string' || !FUNCTION_NAME.test(o['func'])) bad(`tr.func must be a function name, got ${describe(o['func'])}`);
   if (typeof o['progs'] !== 'function') bad('tr.progs must be a function (ip, parentIp) => void');
   if (isGeneratorFunction(o['progs'])) bad('tr.progs is a generator function; it is called synchronously, so its body would never run');
   if (o['fexit'] !== undefined && typeof o['fexit'] !== 'boolean') bad(`tr.fexit must be a boolean, got ${describe(o['fexit'])}`);
-  if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('tr.label must be a string');
 }
 
 /** Whether `name` may be a function name (what an IPMODIFY callback may set the saved ip to). */

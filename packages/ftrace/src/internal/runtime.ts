@@ -1,7 +1,7 @@
 import type { McountHandler, PluginContext } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { BpfTrampoline } from '../bpf-trampoline.js';
-import type { BpfTrampolineSpec, FtraceState, ResolvedFtraceOptions } from '../events.js';
+import type { FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceCaller } from '../mcount.js';
 import { FgraphTables } from './fgraph-registry.js';
 import { Registry, type OpsRec, type Trampoline } from './registry.js';
@@ -47,10 +47,10 @@ export class FtraceRuntime {
    */
   directTmpOps: OpsRec | null = null;
   /**
-   * The BPF trampolines (`struct bpf_trampoline`), by the caller's spec object, made at their
-   * first link. guarded by: direct_mutex; cleared by kernel.reset.
+   * The BPF trampolines (`struct bpf_trampoline`), by traced function, made at their first
+   * link. guarded by: direct_mutex; cleared by kernel.reset.
    */
-  readonly bpfTrampolines = new Map<BpfTrampolineSpec, BpfTrampoline>();
+  readonly bpfTrampolines = new Map<string, BpfTrampoline>();
   /** The mcount handler of every site that calls ftrace_caller. Immutable. */
   readonly listHandler: McountHandler;
 
