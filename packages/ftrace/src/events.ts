@@ -335,7 +335,9 @@ export interface FtraceApi {
    * refcount of every record it traces, allocates its trampoline (unless refused: see the
    * README), then patches each changed site (a scheduling point between sites). Returns 0, or
    * -EBUSY when this ops object is already registered. A failed trampoline allocation is not
-   * an error: the ops works through the list caller.
+   * an error: the ops works through the list caller. An IPMODIFY ops first tells the direct ops
+   * on its functions ENABLE_SHARE_IPMODIFY_PEER under direct_mutex: -EBUSY if one has no
+   * opsFunc, or the opsFunc's error.
    */
   registerFtraceFunction(ops: FtraceOps): KPath<number>;
   /**
@@ -345,6 +347,7 @@ export interface FtraceApi {
    * one, all before it returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is
    * not registered. Once it returns, no task is on the ops' trampoline or in its callback, so a
    * DYNAMIC ops and its data may be freed; a static ops is not waited for.
+   * After an IPMODIFY ops, the direct ops on its functions are told DISABLE_SHARE_IPMODIFY_PEER.
    */
   unregisterFtraceFunction(ops: FtraceOps): KPath<number>;
   /**

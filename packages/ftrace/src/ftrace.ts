@@ -103,6 +103,8 @@ export function* updateFtraceFunction(ft: FtraceRuntime): KPath<void> {
  * when the ops object is already registered, or when it sets IPMODIFY on a function another
  * IPMODIFY ops traces; -EINVAL when an entry of its lists matched no function, or for IPMODIFY
  * without SAVE_REGS. Nothing is left for the caller to do.
+ * An IPMODIFY ops first takes direct_mutex and asks the direct ops on its functions to share
+ * them (prepare_direct_functions_for_ipmodify): their refusal is returned.
  */
 export function* registerFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
   if (ops.flags?.includes('IPMODIFY') !== true || ft.options.ipmodifyShare === 'skip') return yield* registerFtraceFunctionNolock(ft, ops);
@@ -191,6 +193,7 @@ export function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
  * records, unpatches its sites, and for a DYNAMIC ops waits and frees its trampoline
  * (ftraceShutdown). Returns 0, or -ENOENT when the ops is not registered. Once it returns, no
  * task is on the ops' trampoline or in its callback, so the caller may free a DYNAMIC ops.
+ * After an IPMODIFY ops, the direct ops on its functions are told they need not share them.
  */
 export function* unregisterFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
   const ret = yield* unregisterOps(ft, () => ft.reg.byOps.get(ops));
