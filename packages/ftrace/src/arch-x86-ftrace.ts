@@ -5,6 +5,7 @@ import { opsTraces, Trampoline, type OpsRec, type Site } from './internal/regist
 import type { FtraceRuntime } from './internal/runtime.js';
 import { guardedCallback } from './trace-recursion.js';
 import { describe } from './internal/options.js';
+import { CallRegs, resumeAt } from './internal/regs.js';
 
 /**
  * The architecture side of dynamic ftrace, after arch/x86/kernel/ftrace.c: patching a call
@@ -73,9 +74,11 @@ export function trampolineHandler(ft: FtraceRuntime, t: Trampoline): McountHandl
  * is preemptible (the thread's "set up regs for function call. <interrupt>
  * preempt_schedule()"): a scheduling point before the call and one after it, and the task is
  * on the trampoline in between. After each point it reads `freed`: a task that resumes on
- * freed memory is the use-after-free (reported, and it stops executing it).
+ * freed memory is the use-after-free (reported, and it stops executing it). `stackIp`: for a
+ * direct trampoline, the return address it was entered with (the saved ip after the list
+ * function's callbacks; `ip` when its site calls it directly).
  */
-export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, parentIp: string): KPath<void> {
+export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, parentIp: string, stackIp: string = ip): KPath<void> {
   const me = yield* current();
   if (t.freed) {
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'entry' });
@@ -90,6 +93,7 @@ export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, pa
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
     return;
   }
+  const regs = new CallRegs(stackIp);
   if (t.image !== null) {
     // The direct trampoline's own code (the BPF programs of the image).
     yield* directImageCall(t, t.image, ip, parentIp, me.pid);
@@ -98,14 +102,32 @@ export function* trampolinePath(ft: FtraceRuntime, t: Trampoline, ip: string, pa
     // function, which takes the guard and tests rcu_is_watching (ftrace_ops_get_func); without
     // either, the callback itself.
     const flags = t.ops.ops.flags;
-    yield* guardedCallback(ft, t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true);
+    yield* guardedCallback(ft, t.ops, ip, parentIp, me.pid, flags?.includes('RECURSION') === true || flags?.includes('RCU') === true, regs);
   }
   yield* schedPoint();
   if (t.freed) {
     yield* emit({ type: 'ftrace/use-after-free', tramp: t.id, ip, pid: me.pid, at: 'resume' });
     return;
   }
+  if (t.image?.callOrig === true) yield* origCall(t, ip, stackIp, me.pid);
   yield* emit({ type: 'ftrace/tramp-exit', tramp: t.id, pid: me.pid });
+  // Without a call of its own, the trampoline returns to the address it was entered with: a
+  // direct one to the saved ip, an ftrace trampoline to what its callback left in the regs.
+  if (t.image === null) yield* resumeAt(regs, me.pid);
+  else if (t.image.callOrig !== true && stackIp !== ip)
+    yield* emit({ type: 'ftrace/call-body', ip, body: stackIp, redirect: stackIp, via: 'return', tramp: t.id, pid: me.pid });
+}
+
+/**
+ * A direct trampoline's call of the traced function (BPF_TRAMP_F_CALL_ORIG, for its fexit and
+ * fmod_ret programs): through the return address on its stack with BPF_TRAMP_F_ORIG_STACK (the
+ * saved ip, a live patch's body if an IPMODIFY callback moved it), else `orig_call`, the traced
+ * function's own body just past its fentry. It returns to the traced function's caller
+ * (BPF_TRAMP_F_SKIP_FRAME), so this is the one body the call runs.
+ */
+function* origCall(t: Trampoline, ip: string, stackIp: string, pid: number): KPath<void> {
+  const body = t.image!.origStack === true ? stackIp : ip;
+  yield* emit({ type: 'ftrace/call-body', ip, body, redirect: stackIp !== ip ? stackIp : null, via: 'orig-call', tramp: t.id, pid });
 }
 
 /** A direct trampoline's code: the image's function; a throw is reported (against the direct ops) and skipped. */

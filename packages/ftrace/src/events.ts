@@ -8,7 +8,37 @@ import type { KPath } from '@tracelab/core';
  * before going on (a tracer writing into a ring buffer: `kernel.api['ring-buffer'].functionEntry`);
  * such a path must not sleep either. The host fast path (`site(name).call`) ignores the path.
  */
-export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps) => void | KPath<void>;
+export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps, regs?: FtraceRegs) => void | KPath<void>;
+
+/**
+ * The saved registers a callback is handed (`struct ftrace_regs`), reduced to the one an
+ * IPMODIFY ops changes: the instruction pointer the call resumes at. `ip` starts as the traced
+ * function; `setIp(name)` (an ops with IPMODIFY only, as a live patch's klp_ftrace_handler does)
+ * makes the call run `name`'s body instead of the traced function's. Passed by the simulated
+ * paths (list function, trampolines, ftrace_caller); the host fast path passes none.
+ */
+export interface FtraceRegs {
+  readonly ip: string;
+  /** Redirects the call to `name`'s body. Throws (a callback fault) for an ops without IPMODIFY or a name that is not a function name. */
+  setIp(name: string): void;
+}
+
+/**
+ * The commands ftrace sends a direct ops through its `opsFunc` (`enum ftrace_ops_cmd`) when it
+ * shares a function with an IPMODIFY ops: `enable-share-ipmodify-self` while the direct ops
+ * registers on a function an IPMODIFY ops already traces, `enable-share-ipmodify-peer` before an
+ * IPMODIFY ops registers on a function the direct ops traces, `disable-share-ipmodify-peer`
+ * after that IPMODIFY ops is unregistered.
+ */
+export type FtraceOpsCmd = 'enable-share-ipmodify-self' | 'enable-share-ipmodify-peer' | 'disable-share-ipmodify-peer';
+
+/**
+ * A direct ops' `ops_func` (`ftrace_ops_func_t`): told `cmd` for function `ip`, returns 0 if the
+ * direct trampoline can (now) share the function with the IPMODIFY ops, or a negative errno that
+ * ftrace passes back to the registering caller. It may be plain code or a kernel path (BPF's
+ * rebuilds its trampoline); it runs under direct_mutex (and ftrace_lock for `-self`).
+ */
+export type FtraceOpsFunc = (cmd: FtraceOpsCmd, ip: string) => number | KPath<number>;
 
 /**
  * `FTRACE_OPS_FL_*` flags a caller may set. `DYNAMIC`: the ops is not core kernel data (it was
@@ -43,6 +73,18 @@ export interface FtraceDirectTrampoline {
   readonly func: (ip: string, parentIp: string) => void | KPath<void>;
   /** A name for the log; default the function's name. */
   readonly label?: string;
+  /**
+   * BPF_TRAMP_F_CALL_ORIG: the trampoline calls the traced function itself (fexit and
+   * fmod_ret programs), after `func`, and returns to the traced function's caller. Default false:
+   * it returns into the traced function (fentry programs only).
+   */
+  readonly callOrig?: boolean;
+  /**
+   * BPF_TRAMP_F_ORIG_STACK, with `callOrig`: the call goes through the return address the
+   * trampoline was entered with (the instruction pointer an IPMODIFY callback may have changed),
+   * not to the traced function's own body (`orig_call`). Default false.
+   */
+  readonly origStack?: boolean;
 }
 
 /**
@@ -57,6 +99,28 @@ export interface FtraceDirectOps {
   readonly flags?: readonly 'DYNAMIC'[];
   /** A name for the log; default `direct`. */
   readonly label?: string;
+  /**
+   * `ops->ops_func`: how ftrace asks this direct ops to share a function with an IPMODIFY ops.
+   * Absent: registering the direct ops on a function an IPMODIFY ops traces, or an IPMODIFY ops
+   * on one of its functions, fails with -EBUSY (docs/ftrace.md, decision 12).
+   */
+  readonly opsFunc?: FtraceOpsFunc;
+}
+
+/**
+ * A BPF program linked to the BPF trampoline (`struct bpf_trampoline`) of one function
+ * (`bpfTrampolineLink`, a bpf_tramp_link), known by identity. Every program linked to a function
+ * runs in its trampoline's image; one fexit or fmod_ret program among them makes the image call
+ * the function itself (BPF_TRAMP_F_CALL_ORIG). The trampoline's direct ops supplies an `opsFunc`
+ * (bpf_tramp_ftrace_ops_func) that rebuilds the image to share the function with a live patch.
+ */
+export interface BpfTrampolineSpec {
+  /** The traced function. */
+  readonly func: string;
+  /** The program, called with the traced function and its caller. */
+  readonly progs: (ip: string, parentIp: string) => void | KPath<void>;
+  /** An fexit or fmod_ret program: the trampoline calls the traced function itself. Default false (fentry). */
+  readonly fexit?: boolean;
 }
 
 /** What an fgraph entry handler is told (`struct ftrace_graph_ent`). */
@@ -185,7 +249,15 @@ export type FtraceReport =
   | { readonly kind: 'op-mismatch'; readonly ops: number; readonly op: number | null; readonly ip: string; readonly task: string }
   | { readonly kind: 'recursion'; readonly ops: number; readonly ip: string; readonly task: string; readonly depth: number }
   | { readonly kind: 'recursion-lost'; readonly ops: number; readonly ip: string; readonly task: string; readonly context: string; readonly holder: string }
-  | { readonly kind: 'fgraph-use-after-free'; readonly gops: number; readonly ip: string; readonly task: string };
+  | { readonly kind: 'fgraph-use-after-free'; readonly gops: number; readonly ip: string; readonly task: string }
+  | {
+      readonly kind: 'ipmodify-bypassed';
+      readonly ip: string;
+      readonly body: string;
+      readonly redirect: string;
+      readonly task: string;
+      readonly tramp: number | null;
+    };
 
 /** The plugin's slice, `state.plugins.ftrace`. Every field is written only by reducers. */
 export interface FtraceState {
@@ -253,6 +325,7 @@ export interface ResolvedFtraceOptions {
   readonly recursionGuard: 'per-context' | 'per-task';
   readonly fgraphReturn: 'fgraph-array' | 'ret-stack-ops';
   readonly directImagePut: 'rcu-tasks' | 'immediate';
+  readonly ipmodifyShare: 'ops-func' | 'register-only' | 'skip';
 }
 
 export interface FtraceApi {
@@ -262,7 +335,9 @@ export interface FtraceApi {
    * refcount of every record it traces, allocates its trampoline (unless refused: see the
    * README), then patches each changed site (a scheduling point between sites). Returns 0, or
    * -EBUSY when this ops object is already registered. A failed trampoline allocation is not
-   * an error: the ops works through the list caller.
+   * an error: the ops works through the list caller. An IPMODIFY ops first tells the direct ops
+   * on its functions ENABLE_SHARE_IPMODIFY_PEER under direct_mutex: -EBUSY if one has no
+   * opsFunc, or the opsFunc's error.
    */
   registerFtraceFunction(ops: FtraceOps): KPath<number>;
   /**
@@ -272,6 +347,7 @@ export interface FtraceApi {
    * one, all before it returns and all under ftrace_lock. Returns 0, or -ENOENT when `ops` is
    * not registered. Once it returns, no task is on the ops' trampoline or in its callback, so a
    * DYNAMIC ops and its data may be freed; a static ops is not waited for.
+   * After an IPMODIFY ops, the direct ops on its functions are told DISABLE_SHARE_IPMODIFY_PEER.
    */
   unregisterFtraceFunction(ops: FtraceOps): KPath<number>;
   /**
@@ -319,8 +395,9 @@ export interface FtraceApi {
    * (which reads the ops' direct_call at each call); then, under ftrace_lock, the entries and
    * direct_call change in one step; then the temporary ops is unregistered and the sites are
    * patched to `tramp`. It does not wait: a task may still be on the old trampoline when it
-   * returns, so the caller frees that with `bpfTrampImagePut`. Returns 0, or -EINVAL (not
-   * registered, or a freed trampoline).
+   * returns, so the caller frees that with `bpfTrampImagePut`. A function an IPMODIFY ops traces
+   * is asked about again (ENABLE_SHARE_IPMODIFY_SELF) before anything moves. Returns 0, -EINVAL
+   * (not registered, or a freed trampoline), or the ops_func's error.
    */
   modifyFtraceDirect(ops: FtraceDirectOps, tramp: FtraceDirectTrampoline): KPath<number>;
   /**
@@ -331,6 +408,19 @@ export interface FtraceApi {
    * already freed.
    */
   bpfTrampImagePut(tramp: FtraceDirectTrampoline): KPath<number>;
+  /**
+   * bpf_trampoline_link_prog's update (kernel/bpf/trampoline.c bpf_trampoline_update), under
+   * direct_mutex: builds an image for `tr` (CALL_ORIG with `fexit`; ORIG_STACK when it shares its
+   * function with an IPMODIFY ops and calls the original) and attaches it with
+   * register_ftrace_direct, or moves to it with modify_ftrace_direct (the old image is put after
+   * an RCU-tasks grace period). Its direct ops' `opsFunc` is bpf_tramp_ftrace_ops_func: told
+   * `-self` while it registers, it asks for a rebuild with ORIG_STACK (-EAGAIN, and the update
+   * retries); told `-peer`, it rebuilds with ORIG_STACK; told `disable-…-peer`, without. Returns
+   * 0, or the errno of the registration.
+   */
+  bpfTrampolineLink(tr: BpfTrampolineSpec): KPath<number>;
+  /** bpf_trampoline_unlink_prog: with programs left, the trampoline is updated; after the last, unregister_ftrace_direct, and the image is put after an RCU-tasks grace period. Returns 0, or -EINVAL when `tr` is not linked. */
+  bpfTrampolineUnlink(tr: BpfTrampolineSpec): KPath<number>;
   /** The fast-path site of a function ftrace knows, or undefined. */
   site(name: string): FtraceSite | undefined;
   /** The id ftrace gave this ops object (a direct ops too), or undefined if it was never registered. */
@@ -425,6 +515,21 @@ declare module '@tracelab/core' {
     'ftrace/fgraph-stack-freed': { pid: number; pending: number };
     /** An fgraph handler threw; it counts as having declined. */
     'ftrace/fgraph-fault': { gops: number; ip: string; pid: number; message: string };
+    /**
+     * ftrace sent `cmd` for function `ip` to direct ops `ops`'s ops_func, which returned `ret`;
+     * `missing`: the ops has no ops_func, and the registration fails with `ret` (-EBUSY).
+     */
+    'ftrace/ops-func': { ops: number; ip: string; cmd: FtraceOpsCmd; ret: number; missing?: true };
+    /** IPMODIFY ops `ops`'s callback set the saved ip of `pid`'s call of `ip` to `to`. */
+    'ftrace/ip-modified': { ops: number; ip: string; to: string; pid: number };
+    /**
+     * The body `pid`'s call of `ip` ran, when an IPMODIFY callback redirected it (`redirect`, else
+     * null) or a direct trampoline (`tramp`) called the function itself: `via` 'return' (the call
+     * resumed at the saved ip) or 'orig-call' (the direct trampoline's call of the function).
+     */
+    'ftrace/call-body': { ip: string; body: string; redirect: string | null; via: 'return' | 'orig-call'; tramp: number | null; pid: number };
+    /** A BPF trampoline on `func` now runs image `tramp`, built with these BPF_TRAMP_F_* flags. */
+    'ftrace/bpf-tramp-update': { func: string; tramp: number; flags: Array<'CALL_ORIG' | 'ORIG_STACK' | 'SHARE_IPMODIFY'> };
     /** A callback threw; it is skipped for this call. */
     'ftrace/callback-fault': { ops: number; ip: string; pid: number; message: string };
   }

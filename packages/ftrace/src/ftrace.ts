@@ -1,7 +1,8 @@
 import { EBUSY, EINVAL, ENOENT, current, emit, getState, mutexLock, mutexUnlock, printk, schedPoint, synchronizeRcu, type KPath } from '@tracelab/core';
 import { archFtraceUpdateTrampoline, patchSite } from './arch-x86-ftrace.js';
 import type { FtraceOps } from './events.js';
-import { FTRACE_LOCK } from './internal/constants.js';
+import { cleanupDirectFunctionsAfterIpmodify, prepareDirectFunctionsForIpmodify } from './ftrace-direct.js';
+import { DIRECT_MUTEX, FTRACE_LOCK } from './internal/constants.js';
 import { expandFilter, isPattern } from './internal/glob.js';
 import { declareSites, opsRecOf, sitesOf, syncSites, wantedTarget } from './internal/records.js';
 import { OpsRec, opsTraces, type Site } from './internal/registry.js';
@@ -102,8 +103,30 @@ export function* updateFtraceFunction(ft: FtraceRuntime): KPath<void> {
  * when the ops object is already registered, or when it sets IPMODIFY on a function another
  * IPMODIFY ops traces; -EINVAL when an entry of its lists matched no function, or for IPMODIFY
  * without SAVE_REGS. Nothing is left for the caller to do.
+ * An IPMODIFY ops first takes direct_mutex and asks the direct ops on its functions to share
+ * them (prepare_direct_functions_for_ipmodify): their refusal is returned.
  */
 export function* registerFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
+  if (ops.flags?.includes('IPMODIFY') !== true || ft.options.ipmodifyShare === 'skip') return yield* registerFtraceFunctionNolock(ft, ops);
+  // An IPMODIFY ops: under direct_mutex, the direct ops on its functions are asked to share
+  // them first (prepare_direct_functions_for_ipmodify), then it registers. Other ops skip this
+  // (upstream takes direct_mutex for every ops; for them the prepare step does nothing).
+  yield* mutexLock(DIRECT_MUTEX);
+  try {
+    const op = opsRecOf(ft, ops);
+    // A registration that fails for its own reasons below sends no command.
+    if (!op.registered && op.unmatched === null && ops.flags?.includes('SAVE_REGS') === true) {
+      const ret = yield* prepareDirectFunctionsForIpmodify(ft, op);
+      if (ret !== 0) return ret;
+    }
+    return yield* registerFtraceFunctionNolock(ft, ops);
+  } finally {
+    yield* mutexUnlock(DIRECT_MUTEX);
+  }
+}
+
+/** register_ftrace_function_nolock: the registration under ftrace_lock (the caller holds direct_mutex, or needs none). */
+function* registerFtraceFunctionNolock(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
   yield* mutexLock(FTRACE_LOCK);
   try {
     const op = opsRecOf(ft, ops);
@@ -170,9 +193,15 @@ export function* ftraceStartup(ft: FtraceRuntime, op: OpsRec): KPath<void> {
  * records, unpatches its sites, and for a DYNAMIC ops waits and frees its trampoline
  * (ftraceShutdown). Returns 0, or -ENOENT when the ops is not registered. Once it returns, no
  * task is on the ops' trampoline or in its callback, so the caller may free a DYNAMIC ops.
+ * After an IPMODIFY ops, the direct ops on its functions are told they need not share them.
  */
 export function* unregisterFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPath<number> {
-  return yield* unregisterOps(ft, () => ft.reg.byOps.get(ops));
+  const ret = yield* unregisterOps(ft, () => ft.reg.byOps.get(ops));
+  // An IPMODIFY ops that left: the direct ops on its functions may stop sharing them
+  // (cleanup_direct_functions_after_ipmodify, after ftrace_lock is released).
+  const op = ft.reg.byOps.get(ops);
+  if (ret === 0 && op !== undefined && ops.flags?.includes('IPMODIFY') === true) yield* cleanupDirectFunctionsAfterIpmodify(ft, op);
+  return ret;
 }
 
 /**

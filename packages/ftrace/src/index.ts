@@ -13,6 +13,7 @@ export { IDLE_FUNCTIONS } from './internal/registry.js';
 export { DEFAULT_TRACED_FUNCTIONS, formatFtraceSummary, functionTracer, summarizeFtrace } from './session.js';
 export type { FtraceOpsSummary, FtraceSummary, FunctionTracerOptions } from './session.js';
 export type {
+  BpfTrampolineSpec,
   FgraphEntryTrace,
   FgraphFrameState,
   FgraphOps,
@@ -25,7 +26,10 @@ export type {
   FtraceDirectTrampoline,
   FtraceFunc,
   FtraceOps,
+  FtraceOpsCmd,
   FtraceOpsFlag,
+  FtraceOpsFunc,
+  FtraceRegs,
   FtraceOpsStateFlag,
   FtraceOpsState,
   FtraceRecordState,

@@ -1,5 +1,6 @@
 import { current, emit, preemptDisable, preemptEnable, schedPoint, type KPath } from '@tracelab/core';
 import { trampolinePath } from './arch-x86-ftrace.js';
+import { CallRegs, resumeAt } from './internal/regs.js';
 import { opsTraces, type OpsRec, type Trampoline } from './internal/registry.js';
 import type { FtraceRuntime } from './internal/runtime.js';
 import { guardedCallback } from './trace-recursion.js';
@@ -28,14 +29,24 @@ export function* ftraceCaller(ft: FtraceRuntime, ip: string, parentIp: string): 
   }
   const me = yield* current();
   let direct: Trampoline | null = null;
+  const regs = new CallRegs(ip);
   try {
     if (op !== func) yield* emit({ type: 'ftrace/op-mismatch', ops: func.id, op: op?.id ?? null, ip, pid: me.pid });
     else if (func.direct) direct = callDirectFuncs(func, ip);
-    else if (opsTraces(func, ip)) yield* guardedCallback(ft, func, ip, parentIp, me.pid, true);
+    else if (opsTraces(func, ip)) yield* guardedCallback(ft, func, ip, parentIp, me.pid, true, regs);
   } finally {
     yield* preemptEnable();
   }
-  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
+  yield* afterCallbacks(ft, direct, regs, parentIp, me.pid);
+}
+
+/**
+ * The end of ftrace_regs_caller: return into the direct trampoline a direct ops asked for (its
+ * stack holds the saved ip, which an IPMODIFY callback may have changed), or resume at the saved ip.
+ */
+function* afterCallbacks(ft: FtraceRuntime, direct: Trampoline | null, regs: CallRegs, parentIp: string, pid: number): KPath<void> {
+  if (direct !== null) yield* trampolinePath(ft, direct, regs.traced, parentIp, regs.ip);
+  else yield* resumeAt(regs, pid);
 }
 
 /**
@@ -62,15 +73,16 @@ export function* listCaller(ft: FtraceRuntime, ip: string, parentIp: string): KP
   const list = ft.reg.list;
   const called: number[] = [];
   let direct: Trampoline | null = null;
+  const regs = new CallRegs(ip);
   for (const op of list) {
     if (!opsTraces(op, ip) || op.stub) continue;
     called.push(op.id);
     if (op.direct) direct = callDirectFuncs(op, ip);
-    else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+    else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true, regs);
   }
   yield* emit({ type: 'ftrace/list-call', ip, pid: me.pid, ops: called });
   // ftrace_regs_caller returns into the direct trampoline a direct ops asked for.
-  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
+  yield* afterCallbacks(ft, direct, regs, parentIp, me.pid);
 }
 
 /**
@@ -86,6 +98,7 @@ export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string
   const list = ft.reg.list;
   const called: number[] = [];
   let direct: Trampoline | null = null;
+  const regs = new CallRegs(ip);
   try {
     for (const op of list) {
       if (op.freedByOwner) {
@@ -95,7 +108,7 @@ export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string
       if (opsTraces(op, ip) && !op.stub) {
         called.push(op.id);
         if (op.direct) direct = callDirectFuncs(op, ip);
-        else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true);
+        else yield* guardedCallback(ft, op, ip, parentIp, me.pid, true, regs);
       }
       yield* schedPoint();
     }
@@ -103,5 +116,5 @@ export function* listCallerSteps(ft: FtraceRuntime, ip: string, parentIp: string
   } finally {
     yield* preemptEnable();
   }
-  if (direct !== null) yield* trampolinePath(ft, direct, ip, parentIp);
+  yield* afterCallbacks(ft, direct, regs, parentIp, me.pid);
 }

@@ -1,6 +1,7 @@
 import { current, emit, inIrqCount, inNmiCount, rcuIsWatching, type KPath } from '@tracelab/core';
 import { RECURSION_LIMIT } from './internal/constants.js';
 import { describe } from './internal/options.js';
+import type { CallRegs } from './internal/regs.js';
 import type { OpsRec } from './internal/registry.js';
 import type { FtraceRuntime } from './internal/runtime.js';
 
@@ -30,7 +31,7 @@ export function* recursionContext(ft: FtraceRuntime): KPath<{ readonly context: 
  * ops without RECURSION directly; the callback must protect itself, and runaway nesting is
  * reported once it passes RECURSION_LIMIT (the kernel would overflow its stack).
  */
-export function* guardedCallback(ft: FtraceRuntime, op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean): KPath<void> {
+export function* guardedCallback(ft: FtraceRuntime, op: OpsRec, ip: string, parentIp: string, pid: number, guard: boolean, regs?: CallRegs): KPath<void> {
   const { context, key } = yield* recursionContext(ft);
   if (guard) {
     const holder = ft.guarded.get(key);
@@ -47,7 +48,7 @@ export function* guardedCallback(ft: FtraceRuntime, op: OpsRec, ip: string, pare
       // FTRACE_OPS_FL_RCU: a callback that uses RCU is skipped where RCU is not watching (the
       // idle loop between rcu_idle_enter and rcu_idle_exit), in the list and assist functions.
       if (op.ops.flags?.includes('RCU') === true && !(yield* rcuIsWatching())) yield* emit({ type: 'ftrace/rcu-skip', ops: op.id, ip, pid });
-      else yield* callback(op, ip, parentIp, pid);
+      else yield* callback(op, ip, parentIp, pid, regs);
     } finally {
       ft.guarded.delete(key);
     }
@@ -60,25 +61,33 @@ export function* guardedCallback(ft: FtraceRuntime, op: OpsRec, ip: string, pare
   }
   ft.unguardedDepth.set(context, depth);
   try {
-    yield* callback(op, ip, parentIp, pid);
+    yield* callback(op, ip, parentIp, pid, regs);
   } finally {
     if (depth === 1) ft.unguardedDepth.delete(context);
     else ft.unguardedDepth.set(context, depth - 1);
   }
 }
 
-/** Calls one ops' callback; a throwing callback is reported and skipped, never fatal. */
-export function* callback(op: OpsRec, ip: string, parentIp: string, pid: number): KPath<void> {
+/**
+ * Calls one ops' callback with the call's saved registers; a throwing callback is reported and
+ * skipped, never fatal. An IPMODIFY callback that moved the saved ip is logged (`ftrace/ip-modified`).
+ */
+export function* callback(op: OpsRec, ip: string, parentIp: string, pid: number, regs?: CallRegs): KPath<void> {
   let fault: unknown;
   let faulted = false;
+  const before = regs?.ip;
   try {
+    if (regs !== undefined) regs.running = op;
     // A plain callback's return value (often an arrow's expression) is ignored; a kernel path is run.
-    const path: unknown = op.func(ip, parentIp, op.ops);
+    const path: unknown = op.func(ip, parentIp, op.ops, regs);
     if (typeof path === 'object' && path !== null && typeof (path as KPath<void>).next === 'function') yield* path as KPath<void>;
   } catch (err) {
     fault = err;
     faulted = true;
+  } finally {
+    if (regs !== undefined) regs.running = null;
   }
+  if (regs !== undefined && regs.ip !== before) yield* emit({ type: 'ftrace/ip-modified', ops: op.id, ip, to: regs.ip, pid });
   if (faulted)
     yield* emit({
       type: 'ftrace/callback-fault',

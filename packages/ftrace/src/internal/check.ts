@@ -21,6 +21,8 @@ function describeReport(r: FtraceReport): string {
       return `${who}, walking the ops list for ${r.ip}, reached ops ${r.ops} after its owner freed it (unregister returned before the walkers that could hold it were done)`;
     case 'fgraph-use-after-free':
       return `${who} returned from ${r.ip} through return_to_handler and called the return handler of fgraph ops ${r.gops}, which its owner had freed after unregistering it (the shadow-stack frame held the ops itself, not its fgraph_array slot)`;
+    case 'ipmodify-bypassed':
+      return `${who}'s call of ${r.ip} ran ${r.body === r.ip ? 'its original body' : `${r.body}'s body`}, though an IPMODIFY callback redirected it to ${r.redirect}${r.tramp !== null ? `: direct trampoline #${r.tramp} called the function through orig_call, not through the saved ip (it was never told to share the function with the IPMODIFY ops)` : ''}`;
     case 'wrong-function':
       return `trampoline #${r.tramp} called the callback of ops ${r.ops} for ${r.ip}, which that ops does not trace (${who})`;
   }

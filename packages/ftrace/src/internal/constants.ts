@@ -20,6 +20,7 @@ export const FTRACE_INVARIANTS = {
   siteTarget: 'ftrace/site-target',
   fgraphUseAfterFree: 'ftrace/no-fgraph-ops-use-after-free',
   direct: 'ftrace/direct-record',
+  ipmodifyBypassed: 'ftrace/ipmodify-bypassed',
 } as const;
 
 /** How deep an unguarded callback may re-enter itself before the checker calls it runaway recursion (the kernel would overflow its stack). */

@@ -16,6 +16,7 @@ export function registerInvariants(ft: FtraceRuntime): () => void {
   ctx.invariant(FTRACE_INVARIANTS.opMismatch, reportInvariant(['op-mismatch']));
   ctx.invariant(FTRACE_INVARIANTS.wrongFunction, reportInvariant(['wrong-function']));
   ctx.invariant(FTRACE_INVARIANTS.fgraphUseAfterFree, reportInvariant(['fgraph-use-after-free']));
+  ctx.invariant(FTRACE_INVARIANTS.ipmodifyBypassed, reportInvariant(['ipmodify-bypassed']));
   // These two remember what they checked last (by identity); a reset starts them afresh.
   // Written only here and by the reset below (host context, between steps).
   let refcountCheck = recRefcountInvariant();

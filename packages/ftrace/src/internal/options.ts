@@ -1,5 +1,5 @@
 import { TracelabError, isGeneratorFunction, option, pluginOptions } from '@tracelab/core';
-import type { FgraphOps, FtraceDirectOps, FtraceDirectTrampoline, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
+import type { BpfTrampolineSpec, FgraphOps, FtraceDirectOps, FtraceDirectTrampoline, FtraceOps, FtraceOpsFlag, ResolvedFtraceOptions } from '../events.js';
 import { isPattern } from './glob.js';
 
 /**
@@ -109,6 +109,18 @@ export interface FtraceOptions {
    * (`ftrace/no-trampoline-use-after-free`).
    */
   readonly directImagePut?: 'rcu-tasks' | 'immediate';
+  /**
+   * Whether ftrace asks a direct ops before it shares a function with an IPMODIFY ops (a live
+   * patch). `'ops-func'` (default, upstream since 6.0): the direct ops' ops_func is told
+   * ENABLE_SHARE_IPMODIFY_SELF / _PEER and DISABLE_SHARE_IPMODIFY_PEER, and a direct ops without
+   * one makes the registration fail with -EBUSY. `'skip'` is the unsafe variant: nobody is asked,
+   * so a direct trampoline that calls the traced function calls its original body and bypasses
+   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too, the 6.0 to
+   * 6.17 behaviour: modify_ftrace_direct does not ask (fixed by "ftrace: bpf: Fix IPMODIFY +
+   * DIRECT in modify_ftrace_direct()", 2025), so a BPF trampoline that gains an fexit program
+   * after a live patch moves to an image that calls the original body.
+   */
+  readonly ipmodifyShare?: 'ops-func' | 'register-only' | 'skip';
 }
 
 const OPS_KEYS: ReadonlyArray<keyof FtraceOps> = ['func', 'filter', 'notrace', 'flags', 'label'];
@@ -150,6 +162,7 @@ export const resolveOptions: (options: unknown) => ResolvedFtraceOptions = plugi
   recursionGuard: option.oneOf<ResolvedFtraceOptions['recursionGuard']>('per-context', ['per-context', 'per-task']),
   fgraphReturn: option.oneOf<ResolvedFtraceOptions['fgraphReturn']>('fgraph-array', ['fgraph-array', 'ret-stack-ops']),
   directImagePut: option.oneOf<ResolvedFtraceOptions['directImagePut']>('rcu-tasks', ['rcu-tasks', 'immediate']),
+  ipmodifyShare: option.oneOf<ResolvedFtraceOptions['ipmodifyShare']>('ops-func', ['ops-func', 'register-only', 'skip']),
 });
 
 export function checkNames(where: string, what: string, v: unknown): readonly string[] {
@@ -194,9 +207,10 @@ export function checkOps(where: string, ops: unknown): asserts ops is FtraceOps 
 
 /** The resolved options as `kernel/plugin-registered` records them: those added later only when set, so existing logs and digests stay as they were. */
 export function recordedOptions(o: ResolvedFtraceOptions): Partial<ResolvedFtraceOptions> {
-  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, directImagePut, ...rest } = o;
+  const { listWalk, shutdownWait, directCaller, slightRaceFix, cpuSync, recursionGuard, traceTick, fgraphReturn, directImagePut, ipmodifyShare, ...rest } = o;
   return {
     ...rest,
+    ...(ipmodifyShare !== 'ops-func' ? { ipmodifyShare } : {}),
     ...(directImagePut !== 'rcu-tasks' ? { directImagePut } : {}),
     ...(fgraphReturn !== 'fgraph-array' ? { fgraphReturn } : {}),
     ...(traceTick ? { traceTick } : {}),
@@ -232,14 +246,14 @@ export function checkGraphOps(where: string, gops: unknown): asserts gops is Fgr
   if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('gops.label must be a string');
 }
 
-const DIRECT_KEYS: ReadonlyArray<keyof FtraceDirectOps> = ['filter', 'flags', 'label'];
+const DIRECT_KEYS: ReadonlyArray<keyof FtraceDirectOps> = ['filter', 'flags', 'label', 'opsFunc'];
 
 /** Validates a direct ops object (host misuse throws INVALID_OPTION). */
 export function checkDirectOps(where: string, ops: unknown): asserts ops is FtraceDirectOps {
   const bad = (what: string): never => {
     throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
   };
-  if (typeof ops !== 'object' || ops === null) bad('ops must be an object { filter, flags?, label? }');
+  if (typeof ops !== 'object' || ops === null) bad('ops must be an object { filter, flags?, label?, opsFunc? }');
   const o = ops as Record<string, unknown>;
   for (const key of Object.keys(o)) {
     if (!(DIRECT_KEYS as readonly string[]).includes(key))
@@ -251,6 +265,8 @@ export function checkDirectOps(where: string, ops: unknown): asserts ops is Ftra
   if (flags !== undefined && (!Array.isArray(flags) || !flags.every((f) => f === 'DYNAMIC')))
     bad(`ops.flags may only be ['DYNAMIC'] (ftrace sets DIRECT and SAVE_REGS), got ${describe(flags)}`);
   if (o['label'] !== undefined && typeof o['label'] !== 'string') bad('ops.label must be a string');
+  if (o['opsFunc'] !== undefined && typeof o['opsFunc'] !== 'function')
+    bad(`ops.opsFunc must be a function (cmd, ip) => number, got ${describe(o['opsFunc'])}`);
 }
 
 /** Validates a direct trampoline object (host misuse throws INVALID_OPTION). */
@@ -264,4 +280,30 @@ export function checkDirectTrampoline(where: string, tramp: unknown): asserts tr
   if (typeof o['func'] !== 'function') bad("the direct trampoline's func must be a function (ip, parentIp) => void");
   if (isGeneratorFunction(o['func'])) bad("the direct trampoline's func is a generator function; it is called synchronously, so its body would never run");
   if (o['label'] !== undefined && typeof o['label'] !== 'string') bad("the direct trampoline's label must be a string");
+  for (const key of ['callOrig', 'origStack'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') bad(`the direct trampoline's ${key} must be a boolean, got ${describe(o[key])}`);
+  }
+}
+
+const BPF_KEYS: ReadonlyArray<keyof BpfTrampolineSpec> = ['func', 'progs', 'fexit'];
+
+/** Validates a BPF trampoline spec (host misuse throws INVALID_OPTION). */
+export function checkBpfTrampoline(where: string, tr: unknown): asserts tr is BpfTrampolineSpec {
+  const bad = (what: string): never => {
+    throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
+  };
+  if (typeof tr !== 'object' || tr === null) bad('the BPF program must be an object { func, progs, fexit? }');
+  const o = tr as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(BPF_KEYS as readonly string[]).includes(key)) bad(`unknown BPF program field ${JSON.stringify(key)} (known: ${BPF_KEYS.join(', ')})`);
+  }
+  if (typeof o['func'] !== 'string' || !FUNCTION_NAME.test(o['func'])) bad(`tr.func must be a function name, got ${describe(o['func'])}`);
+  if (typeof o['progs'] !== 'function') bad('tr.progs must be a function (ip, parentIp) => void');
+  if (isGeneratorFunction(o['progs'])) bad('tr.progs is a generator function; it is called synchronously, so its body would never run');
+  if (o['fexit'] !== undefined && typeof o['fexit'] !== 'boolean') bad(`tr.fexit must be a boolean, got ${describe(o['fexit'])}`);
+}
+
+/** Whether `name` may be a function name (what an IPMODIFY callback may set the saved ip to). */
+export function isFunctionName(name: unknown): name is string {
+  return typeof name === 'string' && FUNCTION_NAME.test(name);
 }

@@ -2,14 +2,24 @@ import { definePlugin, type PluginContext, type TracelabPlugin } from '@tracelab
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { FtraceApi, FtraceOps, FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceGraphExitTask, registerFtraceGraph, unregisterFtraceGraph } from '../fgraph.js';
-import { bpfTrampImagePut } from '../bpf-trampoline.js';
+import { bpfTrampImagePut, bpfTrampolineLink, bpfTrampolineUnlink } from '../bpf-trampoline.js';
 import { ftraceSetFilter, registerFtraceFunction, unregisterFtraceFunction } from '../ftrace.js';
 import { modifyFtraceDirect, registerFtraceDirect, unregisterFtraceDirect } from '../ftrace-direct.js';
 import { defaultIdleHook } from '../idle.js';
 import { updateProcessTimesHook } from '../timer.js';
 import { FTRACE_VERSION, TICK_FUNCTION } from './constants.js';
 import { registerInvariants } from './invariants.js';
-import { checkDirectOps, checkDirectTrampoline, checkGraphOps, checkNames, checkOps, recordedOptions, resolveOptions, type FtraceOptions } from './options.js';
+import {
+  checkBpfTrampoline,
+  checkDirectOps,
+  checkDirectTrampoline,
+  checkGraphOps,
+  checkNames,
+  checkOps,
+  recordedOptions,
+  resolveOptions,
+  type FtraceOptions,
+} from './options.js';
 import { registerFgraphReducers, registerReducers } from './reducers.js';
 import { IDLE_FUNCTIONS } from './registry.js';
 import { FtraceRuntime } from './runtime.js';
@@ -68,6 +78,7 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     ft.traceOp = null;
     ft.trampHandlers.clear();
     ft.directTmpOps = null;
+    ft.bpfTrampolines.clear();
     ft.fgraph.reset();
     resetChecks();
   });
@@ -110,6 +121,14 @@ function register(ctx: PluginContext<FtraceState>, options: ResolvedFtraceOption
     bpfTrampImagePut: (tramp) => {
       checkDirectTrampoline('bpfTrampImagePut', tramp);
       return bpfTrampImagePut(ft, tramp);
+    },
+    bpfTrampolineLink: (tr) => {
+      checkBpfTrampoline('bpfTrampolineLink', tr);
+      return bpfTrampolineLink(ft, tr);
+    },
+    bpfTrampolineUnlink: (tr) => {
+      checkBpfTrampoline('bpfTrampolineUnlink', tr);
+      return bpfTrampolineUnlink(ft, tr);
     },
     site: (name) => {
       if (!reg.sites.has(name) && ctx.state().functions[name] === undefined) return undefined;

@@ -106,6 +106,7 @@ export function directOpsRecOf(ft: FtraceRuntime, dops: FtraceDirectOps): OpsRec
     label: dops.label ?? 'direct',
   };
   rec = opsRecOf(ft, ops, 'direct');
+  rec.opsFunc = dops.opsFunc ?? null;
   // Known by the caller's object from now on.
   ft.reg.byOps.delete(ops);
   ft.reg.byOps.set(dops as unknown as FtraceOps, rec);

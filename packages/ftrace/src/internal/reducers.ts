@@ -107,6 +107,12 @@ export function registerReducers(ctx: PluginContext<FtraceState>): void {
     f.reports.push({ kind: 'ops-use-after-free', ops: e.ops, ip: e.ip, task: String(e.pid) });
   });
   ctx.declareEvents(['ftrace/ops-freed', 'ftrace/trace-function', 'ftrace/recursion-refused', 'ftrace/rcu-skip']);
+  ctx.declareEvents(['ftrace/ops-func', 'ftrace/ip-modified', 'ftrace/bpf-tramp-update']);
+  ctx.on('ftrace/call-body', (f, e) => {
+    // An IPMODIFY callback redirected the call, and the call ran another body: the live patch was bypassed.
+    if (e.redirect !== null && e.body !== e.redirect)
+      f.reports.push({ kind: 'ipmodify-bypassed', ip: e.ip, body: e.body, redirect: e.redirect, task: taskKey(e.pid, e.cpu), tramp: e.tramp });
+  });
   ctx.on('ftrace/op-mismatch', (f, e) => {
     f.reports.push({ kind: 'op-mismatch', ops: e.ops, op: e.op, ip: e.ip, task: String(e.pid) });
   });

@@ -1,4 +1,4 @@
-import type { FtraceDirectTrampoline, FtraceFunc, FtraceOps, FtraceSite, FtraceTarget } from '../events.js';
+import type { FtraceDirectTrampoline, FtraceFunc, FtraceOpsFunc, FtraceOps, FtraceSite, FtraceTarget } from '../events.js';
 
 /**
  * The hot side of ftrace: the objects the real fast path reads (ftrace_ops_list, the sites'
@@ -38,6 +38,11 @@ export class OpsRec {
    * the list function.
    */
   directCall: Trampoline | null = null;
+  /**
+   * ops->ops_func of a direct ops (its owner's FtraceDirectOps.opsFunc), or null: how ftrace asks
+   * it to share a function with an IPMODIFY ops. Written once, by directOpsRecOf.
+   */
+  opsFunc: FtraceOpsFunc | null = null;
   readonly func: FtraceFunc;
 
   constructor(

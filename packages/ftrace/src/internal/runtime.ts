@@ -1,5 +1,6 @@
 import type { McountHandler, PluginContext } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
+import type { BpfTrampoline } from '../bpf-trampoline.js';
 import type { FtraceState, ResolvedFtraceOptions } from '../events.js';
 import { ftraceCaller } from '../mcount.js';
 import { FgraphTables } from './fgraph-registry.js';
@@ -45,6 +46,11 @@ export class FtraceRuntime {
    * cleared by kernel.reset.
    */
   directTmpOps: OpsRec | null = null;
+  /**
+   * The BPF trampolines (`struct bpf_trampoline`), by traced function, made at their first
+   * link. guarded by: direct_mutex; cleared by kernel.reset.
+   */
+  readonly bpfTrampolines = new Map<string, BpfTrampoline>();
   /** The mcount handler of every site that calls ftrace_caller. Immutable. */
   readonly listHandler: McountHandler;
 

@@ -1,0 +1,48 @@
+import { emit, type KPath } from '@tracelab/core';
+import type { FtraceRegs } from '../events.js';
+import { describe, isFunctionName } from './options.js';
+import type { OpsRec } from './registry.js';
+
+/**
+ * The saved registers of one simulated mcount call (`struct ftrace_regs`), reduced to the
+ * instruction pointer the call resumes at. One per call, made by the list function, a
+ * trampoline or ftrace_caller, and written only by the callbacks that call runs (one task, in
+ * order): an IPMODIFY ops' callback may point it at another function's body.
+ */
+export class CallRegs implements FtraceRegs {
+  #ip: string;
+  /** The ops whose callback runs now (set around each call by `callback`): only an IPMODIFY one may call setIp. */
+  running: OpsRec | null = null;
+
+  constructor(readonly traced: string) {
+    this.#ip = traced;
+  }
+
+  get ip(): string {
+    return this.#ip;
+  }
+
+  setIp(name: string): void {
+    const op = this.running;
+    if (op === null || op.ops.flags?.includes('IPMODIFY') !== true)
+      throw new Error(
+        `ftrace_regs_set_instruction_pointer from ops ${op?.label ?? '?'}, which does not set FTRACE_OPS_FL_IPMODIFY: only an IPMODIFY ops may redirect a call`,
+      );
+    if (!isFunctionName(name)) throw new Error(`regs.setIp: ${describe(name)} is not a function name`);
+    this.#ip = name;
+  }
+
+  /** Whether a callback moved the call to another body. */
+  get redirected(): boolean {
+    return this.#ip !== this.traced;
+  }
+}
+
+/**
+ * Where a call resumes after its callbacks when no direct trampoline takes it: the saved ip. A
+ * redirected call runs the other body (the live patch's), and the log says so.
+ */
+export function* resumeAt(regs: CallRegs, pid: number): KPath<void> {
+  if (!regs.redirected) return;
+  yield* emit({ type: 'ftrace/call-body', ip: regs.traced, body: regs.ip, redirect: regs.ip, via: 'return', tramp: null, pid });
+}

@@ -1,0 +1,368 @@
+/**
+ * The IPMODIFY/DIRECT sharing protocol (docs/ftrace.md, decision 12): a live patch (an IPMODIFY
+ * ops that moves the saved ip to its new body) and a direct trampoline on the same function.
+ * ftrace asks the direct ops through its ops_func (ENABLE_SHARE_IPMODIFY_SELF / _PEER,
+ * DISABLE_SHARE_IPMODIFY_PEER); BPF's answer rebuilds its trampoline with ORIG_STACK, so its
+ * call of the function honours the redirect.
+ */
+import { EAGAIN, EBUSY, EINVAL, TracelabError, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { describe, expect, test } from 'vitest';
+import {
+  FTRACE_INVARIANTS,
+  type BpfTrampolineSpec,
+  type FtraceDirectOps,
+  type FtraceDirectTrampoline,
+  type FtraceOps,
+  type FtraceOpsCmd,
+  type FtraceOptions,
+} from '@tracelab/ftrace';
+import { eventsOf, expectClean, expectReplayIdentity, kernelWith } from '@tracelab/testing';
+import { failingRuns, ftraceStack, worker } from './helpers.js';
+
+/** A live patch of sys_getpid (klp_ftrace_handler): IPMODIFY, SAVE_REGS, DYNAMIC as klp's ops are; its callback moves the saved ip to the new body. */
+function livePatch(): FtraceOps {
+  return {
+    func: (_ip, _parent, _ops, regs) => regs?.setIp('klp_sys_getpid'),
+    filter: ['sys_getpid'],
+    flags: ['IPMODIFY', 'SAVE_REGS', 'DYNAMIC'],
+    label: 'klp',
+  };
+}
+
+/** A direct ops whose ops_func answers `ret` and records what it was told. */
+function directOps(ret: number | null, filter: string[] = ['sys_getpid']): { d: FtraceDirectOps; told: Array<[FtraceOpsCmd, string]> } {
+  const told: Array<[FtraceOpsCmd, string]> = [];
+  const d: FtraceDirectOps = {
+    filter,
+    label: 'direct',
+    ...(ret === null ? {} : { opsFunc: (cmd: FtraceOpsCmd, ip: string) => (told.push([cmd, ip]), ret) }),
+  };
+  return { d, told };
+}
+
+function image(label: string, callOrig = false): FtraceDirectTrampoline {
+  return { label, callOrig, func: () => undefined };
+}
+
+/** Runs one sys_getpid in a user task and the kernel to its end. */
+function getpid(k: Kernel): void {
+  k.spawn(function* one(u) {
+    yield u.syscall('getpid');
+  });
+  k.run();
+}
+
+const bodies = (k: Kernel): string[] => eventsOf(k, 'ftrace/call-body').map((e) => `${e.via}:${e.body}`);
+
+describe('what an IPMODIFY callback does to a call', () => {
+  test('a live patch alone: its callback moves the saved ip, and the call runs the new body', () => {
+    const k = kernelWith(ftraceStack());
+    expect(k.call(k.api.ftrace.registerFtraceFunction(livePatch()))).toBe(0);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(eventsOf(k, 'ftrace/ip-modified')).toMatchObject([{ ip: 'sys_getpid', to: 'klp_sys_getpid' }]);
+    expect(eventsOf(k, 'ftrace/call-body')).toMatchObject([{ ip: 'sys_getpid', body: 'klp_sys_getpid', redirect: 'klp_sys_getpid', via: 'return' }]);
+  });
+
+  test('an ops without IPMODIFY may not move the saved ip: its callback faults and the call runs the original body', () => {
+    const k = kernelWith(ftraceStack());
+    const ops: FtraceOps = { func: (_i, _p, _o, regs) => regs?.setIp('klp_sys_getpid'), filter: ['sys_getpid'], flags: ['SAVE_REGS'], label: 'naughty' };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(eventsOf(k, 'ftrace/callback-fault')[0]!.message).toMatch(/does not set FTRACE_OPS_FL_IPMODIFY/);
+    expect(eventsOf(k, 'ftrace/call-body')).toEqual([]);
+  });
+});
+
+describe('ENABLE_SHARE_IPMODIFY_SELF: a direct ops registers on a function a live patch traces', () => {
+  test('without an ops_func the direct ops is refused with -EBUSY, and its direct_functions entries are taken back', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    const { d } = directOps(null, ['sys_getpid', 'sys_getppid']);
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(-EBUSY);
+    expect(eventsOf(k, 'ftrace/ops-func')).toMatchObject([
+      { ops: api.opsId(d), ip: 'sys_getpid', cmd: 'enable-share-ipmodify-self', ret: -EBUSY, missing: true },
+    ]);
+    expect(k.state.plugins.ftrace!.directFunctions).toEqual({});
+    expect(k.state.plugins.ftrace!.ops[api.opsId(d)!]).toBeUndefined();
+    expect(api.record('sys_getpid')).toMatchObject({ refcount: 1 });
+    expect(api.record('sys_getppid')?.refcount ?? 0).toBe(0);
+    expectClean(k, k.run());
+  });
+
+  test('its ops_func is told SELF for the shared function only, under ftrace_lock, before the ops goes on the list; 0 shares it', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    const { d, told } = directOps(0, ['sys_getpid', 'sys_getppid']);
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+    expect(told).toEqual([['enable-share-ipmodify-self', 'sys_getpid']]);
+    const asked = eventsOf(k, 'ftrace/ops-func')[0]!;
+    const registered = eventsOf(k, 'ftrace/ops-registered').at(-1)!;
+    expect(asked.seq).toBeLessThan(registered.seq);
+    const locks = k.stateAt(asked.seq).locks;
+    const owner = (locks['direct_mutex'] as { owner: number | null }).owner;
+    expect(owner).not.toBeNull();
+    expect(locks['ftrace_lock']).toMatchObject({ kind: 'mutex', owner });
+    expect(api.record('sys_getpid')).toMatchObject({ refcount: 2, target: 'list', direct: true });
+    expectClean(k, k.run());
+  });
+
+  test('an error from the ops_func fails the registration with it; the entries are taken back, so a retry can succeed (reset_direct)', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    let answer = -EAGAIN;
+    const d: FtraceDirectOps = { filter: ['sys_getpid'], label: 'retry', opsFunc: () => answer };
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(-EAGAIN);
+    expect(k.state.plugins.ftrace!.directFunctions).toEqual({});
+    answer = 0;
+    expect(k.call(api.registerFtraceDirect(d, image('two')))).toBe(0);
+    expect(Object.keys(k.state.plugins.ftrace!.directFunctions!)).toEqual(['sys_getpid']);
+    expectClean(k, k.run());
+  });
+});
+
+describe('ENABLE_SHARE_IPMODIFY_PEER and DISABLE_SHARE_IPMODIFY_PEER: a live patch comes to, and leaves, a function a direct ops traces', () => {
+  test('the direct ops is told PEER before the live patch registers and DISABLE after it is unregistered, once per shared function', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const { d, told } = directOps(0, ['sys_getpid', 'sys_getppid']);
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+    const klp = livePatch();
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(0);
+    expect(told).toEqual([['enable-share-ipmodify-peer', 'sys_getpid']]);
+    const peer = eventsOf(k, 'ftrace/ops-func')[0]!;
+    // Under direct_mutex, not ftrace_lock.
+    const locks = k.stateAt(peer.seq).locks;
+    expect((locks['direct_mutex'] as { owner: number | null }).owner).not.toBeNull();
+    expect((locks['ftrace_lock'] as { owner: number | null } | undefined)?.owner ?? null).toBeNull();
+    expect(peer.seq).toBeLessThan(eventsOf(k, 'ftrace/ops-registered', (e) => e.label.startsWith('klp'))[0]!.seq);
+    expect(k.call(api.unregisterFtraceFunction(klp))).toBe(0);
+    expect(told).toEqual([
+      ['enable-share-ipmodify-peer', 'sys_getpid'],
+      ['disable-share-ipmodify-peer', 'sys_getpid'],
+    ]);
+    const disable = eventsOf(k, 'ftrace/ops-func')[1]!;
+    expect(disable.seq).toBeGreaterThan(eventsOf(k, 'ftrace/ops-shutdown', (e) => e.ops === api.opsId(klp))[0]!.seq);
+    expectClean(k, k.run());
+  });
+
+  test('a direct ops without an ops_func makes the live patch fail with -EBUSY; an ops_func error fails it with that error', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const { d } = directOps(null);
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+    const klp = livePatch();
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(-EBUSY);
+    expect(eventsOf(k, 'ftrace/ops-func')).toMatchObject([{ ops: api.opsId(d), cmd: 'enable-share-ipmodify-peer', ret: -EBUSY, missing: true }]);
+    expect(api.record('sys_getpid')).toMatchObject({ refcount: 1, direct: true, directEn: true });
+    // Never registered, so nothing to clean up on unregister.
+    expect(k.call(api.unregisterFtraceFunction(klp))).toBe(-2);
+    expect(eventsOf(k, 'ftrace/ops-func')).toHaveLength(1);
+    const k2 = kernelWith(ftraceStack());
+    expect(k2.call(k2.api.ftrace.registerFtraceDirect(directOps(-EINVAL).d, image('one')))).toBe(0);
+    expect(k2.call(k2.api.ftrace.registerFtraceFunction(livePatch()))).toBe(-EINVAL);
+    expectClean(k, k.run());
+  });
+});
+
+/** A BPF trampoline on sys_getpid with an fexit program (BPF_TRAMP_F_CALL_ORIG). */
+function fexit(): { spec: BpfTrampolineSpec; runs: () => number } {
+  let runs = 0;
+  return { spec: { func: 'sys_getpid', fexit: true, progs: () => void runs++ }, runs: () => runs };
+}
+
+describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of the function honours the live patch", () => {
+  test('linked first: PEER rebuilds it with ORIG_STACK, its orig call runs the new body; DISABLE rebuilds it without, and both old images are put after RCU-tasks', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const { spec: tr, runs } = fexit();
+    expect(k.call(api.bpfTrampolineLink(tr))).toBe(0);
+    getpid(k);
+    const klp = livePatch();
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(0);
+    getpid(k);
+    expect(k.call(api.unregisterFtraceFunction(klp))).toBe(0);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([['CALL_ORIG'], ['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY'], ['CALL_ORIG']]);
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
+      ['enable-share-ipmodify-peer', 0],
+      ['disable-share-ipmodify-peer', 0],
+    ]);
+    expect(bodies(k)).toEqual(['orig-call:sys_getpid', 'orig-call:klp_sys_getpid', 'orig-call:sys_getpid']);
+    expect(runs()).toBe(3);
+    const [first, second] = eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.tramp);
+    expect(eventsOf(k, 'ftrace/tramp-retired', (e) => e.tramp === first || e.tramp === second).map((e) => [e.tramp, e.wait])).toEqual([
+      [first, 'rcu-tasks'],
+      [second, 'rcu-tasks'],
+    ]);
+    expect(eventsOf(k, 'ftrace/tramp-freed', (e) => e.tramp === first || e.tramp === second).map((e) => e.tramp)).toEqual([first, second]);
+    expect(k.call(api.bpfTrampolineUnlink(tr))).toBe(0);
+    expect(k.call(api.bpfTrampolineUnlink(tr))).toBe(-EINVAL);
+    expectClean(k, k.run());
+  });
+
+  test('linked after the live patch: SELF answers -EAGAIN, the update builds the image again with ORIG_STACK and registers it', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
+      ['enable-share-ipmodify-self', -EAGAIN],
+      ['enable-share-ipmodify-self', 0],
+    ]);
+    expect(eventsOf(k, 'ftrace/direct-functions').map((e) => e.op)).toEqual(['add', 'remove', 'add']);
+    // The first image was never attached: freed at once.
+    expect(eventsOf(k, 'ftrace/tramp-retired')).toMatchObject([{ wait: 'none' }]);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']]);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid']);
+  });
+
+  test('an fentry-only trampoline does not call the function: SELF answers 0 with no rebuild, and it returns into the saved ip', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined }))).toBe(0);
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([['enable-share-ipmodify-self', 0]]);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([[]]);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['return:klp_sys_getpid']);
+  });
+
+  test('an fexit program joins an fentry one after the live patch: modify_ftrace_direct asks SELF again, and the update rebuilds with ORIG_STACK', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    const entry: BpfTrampolineSpec = { func: 'sys_getpid', progs: () => undefined };
+    expect(k.call(api.bpfTrampolineLink(entry))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    // Register (fentry only): 0. Modify to a CALL_ORIG image: -EAGAIN, nothing moved; the retry with ORIG_STACK: 0.
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
+      ['enable-share-ipmodify-self', 0],
+      ['enable-share-ipmodify-self', -EAGAIN],
+      ['enable-share-ipmodify-self', 0],
+    ]);
+    expect(eventsOf(k, 'ftrace/direct-functions').map((e) => e.op)).toEqual(['add', 'modify']);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([[], ['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']]);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid']);
+    // The fexit program leaves: back to an fentry-only image, which returns into the patch.
+    expect(k.call(api.bpfTrampolineUnlink(entry))).toBe(0);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid', 'orig-call:klp_sys_getpid']);
+  });
+
+  test("'register-only' (6.0 to 6.17): the same sequence moves to an image that calls the original body, and the patch is bypassed", () => {
+    const k = kernelWith(ftraceStack({ ipmodifyShare: 'register-only' }));
+    const api = k.api.ftrace;
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined }))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([['enable-share-ipmodify-self', 0]]);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG']);
+    getpid(k);
+    expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.ipmodifyBypassed });
+    expect(bodies(k)).toEqual(['orig-call:sys_getpid']);
+  });
+
+  test('host misuse throws INVALID_OPTION; linking twice is -EBUSY', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    expect(() => api.bpfTrampolineLink({ func: 'sys getpid', progs: () => undefined })).toThrow(TracelabError);
+    expect(() => api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined, fexit: 1 } as unknown as BpfTrampolineSpec)).toThrow(
+      /tr.fexit must be a boolean/,
+    );
+    expect(() => api.registerFtraceDirect({ filter: ['sys_getpid'], opsFunc: 3 } as unknown as FtraceDirectOps, image('x'))).toThrow(
+      /ops.opsFunc must be a function/,
+    );
+    expect(() => api.registerFtraceDirect({ filter: ['sys_getpid'] }, { func: () => undefined, callOrig: 'yes' } as unknown as FtraceDirectTrampoline)).toThrow(
+      /callOrig must be a boolean/,
+    );
+    const { spec: tr } = fexit();
+    expect(k.call(api.bpfTrampolineLink(tr))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(tr))).toBe(-EBUSY);
+    expectClean(k, k.run());
+  });
+});
+
+/**
+ * Workers call sys_getpid while an admin thread applies a live patch and links an fexit program
+ * on it, in `order`: `'bpf-first'`, `'klp-first'`, or `'fentry-then-fexit'` (the live patch, then
+ * an fentry program, then an fexit one, which modify_ftrace_direct attaches). All stay on. One
+ * thread keeps the order fixed; the workers' calls interleave with every step.
+ */
+type Order = 'bpf-first' | 'klp-first' | 'fentry-then-fexit';
+function sharedRace(seed: number, options: FtraceOptions = {}, order: Order = 'bpf-first', strategy?: Strategy): Kernel {
+  const k = kernelWith({ plugins: ftraceStack(options), seed, strategy });
+  for (let i = 0; i < 3; i++) k.spawn(worker(24), { comm: `w${i}` });
+  const api = k.api.ftrace;
+  const steps: Array<() => KPath<number>> =
+    order === 'bpf-first'
+      ? [() => api.bpfTrampolineLink(fexit().spec), () => api.registerFtraceFunction(livePatch())]
+      : [
+          () => api.registerFtraceFunction(livePatch()),
+          ...(order === 'fentry-then-fexit' ? [() => api.bpfTrampolineLink({ func: 'sys_getpid', progs: () => undefined })] : []),
+          () => api.bpfTrampolineLink(fexit().spec),
+        ];
+  k.spawnKthread(
+    (function* admin(): KPath<number> {
+      for (const step of steps) {
+        yield* msleep(2);
+        const r = yield* step();
+        if (r !== 0) return r;
+      }
+      return 0;
+    })(),
+    { comm: 'admin' },
+  );
+  return k;
+}
+
+describe("unsafe ipmodifyShare values: 'skip' (nobody asks the direct ops) and 'register-only' (modify_ftrace_direct does not)", () => {
+  const N = 12;
+  const ORDERS: Order[] = ['bpf-first', 'klp-first', 'fentry-then-fexit'];
+  test.each(ORDERS)(`the default is clean over ${N} seeds, every redirected call running the live patch's body (%s)`, (order) => {
+    expect(failingRuns(N, (seed) => sharedRace(seed, {}, order)).map((f) => f.result.violations[0])).toEqual([]);
+    const k = sharedRace(1, {}, order);
+    k.run({ maxSteps: 200_000 });
+    const calls = eventsOf(k, 'ftrace/call-body', (e) => e.redirect !== null);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((e) => e.body === 'klp_sys_getpid')).toBe(true);
+  });
+
+  const unsafe: Array<['skip' | 'register-only', Order]> = [
+    ['skip', 'bpf-first'],
+    ['skip', 'klp-first'],
+    ['skip', 'fentry-then-fexit'],
+    ['register-only', 'fentry-then-fexit'],
+  ];
+  test.each(unsafe)("'%s' (%s): the fexit trampoline's orig call runs the original body, and ftrace/ipmodify-bypassed names it", (ipmodifyShare, order) => {
+    const found = failingRuns(N, (seed) => sharedRace(seed, { ipmodifyShare }, order));
+    // Every seed: once both are on, every call of sys_getpid bypasses the patch.
+    expect(found).toHaveLength(N);
+    for (const f of found) {
+      const v = f.result.violations[0]!;
+      expect(v.name).toBe(FTRACE_INVARIANTS.ipmodifyBypassed);
+      expect(v.message).toMatch(
+        /^pid \d+'s call of sys_getpid ran its original body, though an IPMODIFY callback redirected it to klp_sys_getpid: direct trampoline #\d+ called the function through orig_call/,
+      );
+    }
+    expectReplayIdentity(found[0]!.kernel, ({ seed, strategy }) => sharedRace(seed, { ipmodifyShare }, order, strategy));
+  });
+
+  test("'register-only' still asks on register: in the other two orders it is clean", () => {
+    for (const order of ['bpf-first', 'klp-first'] as const) {
+      expect(failingRuns(N, (seed) => sharedRace(seed, { ipmodifyShare: 'register-only' }, order)).map((f) => f.result.violations[0])).toEqual([]);
+    }
+  });
+});
