@@ -131,7 +131,7 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
   const runs = `${r.schedules} schedule${r.schedules === 1 ? '' : 's'} run`;
   if (!r.complete) return `no violation in ${runs} of the dpor search (${stopped(r)}): not verified${at}`;
   // With the CPUs interchangeable, the traces counted are one of each mirror-image pair.
-  const sym = d.mirrorChecks === null ? '' : ', up to swapping the CPUs';
+  const sym = d.symmetric ? ', up to swapping the CPUs' : '';
   return d.bound === null
     ? `verified: all ${traces} (${runs})${at}${sym}`
     : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
@@ -146,7 +146,8 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
   const head = `tracelab explore ${sc.name} --variant ${r.variant}: strategy ${r.strategy}, seed ${r.seed}, ${r.workers} worker(s)${r.workersCapped !== null ? ` (${r.workersCapped})` : ''}`;
   if (r.failure === null) {
     if (r.dpor !== null) {
-      const mirrors = r.dpor.mirrorChecks === null ? '' : `, ${r.dpor.mirrorChecks} mirror images alike`;
+      const m = r.dpor.mirrorChecks;
+      const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
       io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}`);
       return;
     }
@@ -235,8 +236,12 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       bound = int(a, argv[++i], 0);
       boundGiven = true;
     } else if (a === '--scale') scale = int(a, argv[++i], 0);
-    else if (a === '--time-limit') timeLimitMs = int(a, argv[++i], 1) * 1000;
-    else if (a === '--out') {
+    else if (a === '--time-limit') {
+      // Seconds; at most a year (the search's own check wants milliseconds that fit an integer).
+      const sec = int(a, argv[++i], 1);
+      if (sec > 31_536_000) bad(`--time-limit is at most 31536000 seconds (a year), got ${sec}`);
+      timeLimitMs = sec * 1000;
+    } else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
     } else if (a === '--json') json = true;

@@ -592,7 +592,8 @@ describe('step footprints', () => {
   });
 
   it('a step that updates an object and also writes it plainly lists it as a plain write only', () => {
-    // No core path does both in one step today; the recorder's rule, driven directly.
+    // The recorder's rule, driven directly (in the kernel, a thread that exits with children
+    // reparents them to pid 0, a plain write of task:0, and may release itself in that step).
     const out: StepFootprint[] = [];
     const state = createKernel({ cpus: 1, seed: 1 }).state;
     const rec = new FootprintRecorder(

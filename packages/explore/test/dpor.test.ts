@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { current, footprintsConflict, intMapFrom, intMapValues, mutexLock, mutexUnlock, schedPoint, type StepFootprint } from '@tracelab/core';
+import { describe, expect, it, vi } from 'vitest';
+import { current, footprintsConflict, intMapFrom, intMapValues, mutexLock, mutexUnlock, printk, schedPoint, type StepFootprint } from '@tracelab/core';
 import {
   BoundedDfs,
   Dpor,
@@ -12,6 +12,7 @@ import {
   type RunOutcome,
   type Scenario,
 } from '@tracelab/explore';
+import { unionFp } from '../src/internal/dpor.js';
 import { localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**
@@ -283,10 +284,18 @@ describe('explore --strategy dpor', () => {
     expect(done).toMatchObject({ complete: true, stoppedBy: null });
     const cut = explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', budget: 3 });
     expect(cut).toMatchObject({ complete: false, stoppedBy: 'budget', schedules: 3 });
-    // A deadline already passed when the second schedule would start: one schedule runs at most.
-    const timed = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', budget: 100_000, timeLimitMs: 1 });
-    expect(timed).toMatchObject({ complete: false, stoppedBy: 'time' });
-    expect(timed.schedules).toBeLessThan(done.schedules);
+    // A tree that is done exactly at its budget is complete, not stopped short.
+    expect(explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: done.schedules })).toMatchObject({ complete: true, stoppedBy: null });
+    // The clock, driven: the deadline is set at 0 (+ 5 ms); the first schedule starts at 0, the
+    // second would at 10. One schedule runs.
+    const now = vi.spyOn(performance, 'now');
+    try {
+      now.mockReturnValueOnce(0).mockReturnValueOnce(0).mockReturnValue(10);
+      const timed = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', budget: 100_000, timeLimitMs: 5, selfCheckEvery: 0 });
+      expect(timed).toMatchObject({ complete: false, stoppedBy: 'time', schedules: 1 });
+    } finally {
+      now.mockRestore();
+    }
     const found = explore(lostUpdate, { variant: 'racy', strategy: 'dpor', bound: 1, budget: 100_000, timeLimitMs: 600_000 });
     expect(found).toMatchObject({ found: true, stoppedBy: null });
     expect(explore(lostUpdate, { variant: 'fixed', budget: 16 })).toMatchObject({ stoppedBy: 'budget' });
@@ -368,10 +377,11 @@ describe('symmetry: a scenario whose CPUs are interchangeable', () => {
     });
   }
 
-  it('explore runs the mirror image of every self-checked schedule, and refuses a scenario whose CPUs are not alike', () => {
-    const r = explore(symmetric, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000, selfCheckEvery: 4 });
+  it('explore runs the mirror image of schedule 0 and every 16th after it, self-check or not, and refuses a scenario whose CPUs are not alike', () => {
+    const r = explore(symmetric, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000, selfCheckEvery: 0 });
     expect(r.complete).toBe(true);
-    expect(r.dpor!.mirrorChecks).toBe(r.selfCheck.runs);
+    expect(r.dpor!.symmetric).toBe(true);
+    expect(r.dpor!.mirrorChecks).toBe(Math.ceil(r.schedules / 16));
     expect(r.dpor!.mirrorChecks).toBeGreaterThan(1);
     expect(explore(lostUpdate, { variant: 'fixed', strategy: 'dpor', bound: 1, budget: 100_000 }).dpor!.mirrorChecks).toBeNull();
     // A thread that does one more step on CPU 1 than on CPU 0: the mirror image of a schedule
@@ -400,6 +410,27 @@ describe('symmetry: a scenario whose CPUs are interchangeable', () => {
     expect(() => explore(lopsided, { variant: 'fixed', strategy: 'dpor', budget: 1000 })).toThrow(
       /declares symmetricCpus, but schedule #0 and its mirror image \(CPUs 0 and 1 swapped\) ran differently/,
     );
+    // The same steps on either CPU, but a message that names the CPU's role: only the events'
+    // payloads tell the mirror image apart.
+    const named = defineScenario({
+      ...lopsided,
+      name: 'named',
+      setup(kernel) {
+        for (let i = 0; i < 2; i++)
+          kernel.spawnKthread(
+            (function* () {
+              const me = yield* current();
+              yield* printk(me.cpu === 0 ? 'the first CPU' : 'the other CPU');
+              yield* schedPoint();
+            })(),
+            { comm: `t${i}` },
+          );
+      },
+    });
+    expect(() => explore(named, { variant: 'fixed', strategy: 'dpor', budget: 1000 })).toThrow(
+      /ran differently: event \d+ is .*the other CPU.* in the mirror image/,
+    );
+    expect(() => defineScenario({ ...lopsided, name: 'three', cpus: 3 })).toThrow(/symmetricCpus is for two CPUs .* got cpus 3/);
   });
 
   it('applies only where every CPU is idle and no task is bound to one', () => {
@@ -424,5 +455,32 @@ describe('symmetry: a scenario whose CPUs are interchangeable', () => {
 
   it('defineScenario refuses a symmetricCpus that is not a boolean', () => {
     expect(() => defineScenario({ ...lostUpdate, symmetricCpus: 'yes' as unknown as boolean })).toThrow(/symmetricCpus must be true or false, got "yes"/);
+  });
+});
+
+describe("a sleeping CPU's footprint: the union over the runs through its node", () => {
+  const fp = (writes: string[], updates?: string[]): StepFootprint => ({
+    cpu: 0,
+    choiceAt: 0,
+    reads: [],
+    writes,
+    ...(updates ? { updates } : {}),
+    clockRead: false,
+    observed: [],
+  });
+
+  it('keeps an object an update only while no run wrote it plainly, and adds what a run adds', () => {
+    const both = unionFp(fp(['kernel'], ['kernel']), fp(['kernel'], ['kernel']));
+    expect(both.updates).toEqual(['kernel']);
+    // A run that wrote it plainly: the union writes it plainly (it conflicts with another update).
+    for (const u of [unionFp(fp(['kernel'], ['kernel']), fp(['kernel'])), unionFp(fp(['kernel']), fp(['kernel'], ['kernel']))]) {
+      expect(u.updates ?? []).not.toContain('kernel');
+      expect(footprintsConflict({ ...u, cpu: 0 }, { ...fp(['kernel'], ['kernel']), cpu: 1 })).toBe(true);
+    }
+    // A run that repeats what the union has returns it as it is; one that reads more extends it.
+    const a = fp(['task:1'], []);
+    expect(unionFp(a, fp(['task:1']))).toBe(a);
+    expect(unionFp(a, { ...fp([]), reads: ['lock:m'] }).reads).toEqual(['lock:m']);
+    expect(unionFp(a, { ...fp([]), clockRead: true }).clockRead).toBe(true);
   });
 });

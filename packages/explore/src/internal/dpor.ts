@@ -104,8 +104,13 @@ export interface DporStats {
   readonly localPruned: number;
   /** Of those set aside, the ones a later run showed were needed (and so were explored). */
   readonly localRestored: number;
-  /** Backtrack CPUs not added because their subtree mirrors an explored one (the symmetry rule). */
+  /**
+   * Backtrack points the symmetry rule refused (a CPU whose subtree mirrors the explored one's; the
+   * same CPU refused by several races counts each time).
+   */
   readonly mirrored: number;
+  /** The symmetry rule applied: the first `cpu` choice had interchangeable CPUs, and one was explored. */
+  readonly symmetric: boolean;
 }
 
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
@@ -143,7 +148,7 @@ function covers(a: StepFootprint, b: StepFootprint): boolean {
   return true;
 }
 
-function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
+export function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
   if (a === undefined) return b;
   // Most runs through a node repeat a step already seen there: nothing to merge.
   if (covers(a, b)) return a;
@@ -186,6 +191,7 @@ export class Dpor {
   private restoredCount = 0;
   private blockedCount = 0;
   private mirroredCount = 0;
+  private symmetryApplied = false;
   /** The run's first `cpu` choice, when the symmetry rule applies there (a new node), or -1. */
   private newMirror = -1;
   private traceKeys = new Set<string>();
@@ -239,6 +245,7 @@ export class Dpor {
       localPruned: this.deferredCount - this.restoredCount,
       localRestored: this.restoredCount,
       mirrored: this.mirroredCount,
+      symmetric: this.symmetryApplied,
     };
   }
 
@@ -397,6 +404,7 @@ export class Dpor {
     if (c.kind === 'cpu') {
       const cpus = c.cpus ?? [];
       const chosen = cpus[c.value]!;
+      if (index === this.newMirror) this.symmetryApplied = true;
       return {
         kind: 'cpu',
         cpus,
