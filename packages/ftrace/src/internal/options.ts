@@ -115,14 +115,14 @@ export interface FtraceOptions {
    * ENABLE_SHARE_IPMODIFY_SELF / _PEER and DISABLE_SHARE_IPMODIFY_PEER, and a direct ops without
    * one makes the registration fail with -EBUSY. `'skip'` is the unsafe variant: nobody is asked,
    * so a direct trampoline that calls the traced function calls its original body and bypasses
-   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too: modify_ftrace_direct
-   * does not ask (as in mainline 6.0 to 6.17; fixed in 6.18 by "ftrace: bpf: Fix IPMODIFY +
-   * DIRECT in modify_ftrace_direct()"), so a BPF trampoline that gains an fexit program after a
-   * live patch moves to an image that calls the original body. It keeps reset_direct, so it is
-   * 6.0 to 6.17 with "ftrace: Fix BPF fexit with livepatch" (6.18, for stable 6.6+) backported:
-   * mainline 6.7 to 6.17 left a failed registration's direct_functions entries behind, so BPF's
-   * retry after -EAGAIN failed with -EBUSY and an fexit link after a live patch was refused
-   * (not modelled; docs/ftrace.md, decision 12).
+   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too:
+   * modify_ftrace_direct does not ask (as in mainline 6.0 to 6.17; fixed in 6.18 by "ftrace:
+   * bpf: Fix IPMODIFY + DIRECT in modify_ftrace_direct()"), so a BPF trampoline that gains an
+   * fexit program after a live patch moves to an image that calls the original body. It keeps
+   * reset_direct, so it is 6.0 to 6.17 with "ftrace: Fix BPF fexit with livepatch" (6.18, for
+   * stable 6.6+) backported: mainline 6.7 to 6.17 left a failed registration's direct_functions
+   * entries behind, so BPF's retry after -EAGAIN failed with -EBUSY and an fexit link after a
+   * live patch was refused (not modelled; docs/ftrace.md, decision 12).
    */
   readonly ipmodifyShare?: 'ops-func' | 'register-only' | 'skip';
 }
