@@ -93,9 +93,10 @@ export class BpfTrampoline {
 
 /**
  * bpf_tramp_ftrace_ops_func, the BPF trampoline's ops_func:
- * - `-self` (its own registration, under direct_mutex and ftrace_lock): an image that calls the
- *   function without ORIG_STACK cannot share it; it sets SHARE_IPMODIFY and returns -EAGAIN, and
- *   bpfTrampolineUpdate builds the image again with ORIG_STACK and retries. Otherwise 0.
+ * - `-self` (its own registration, under direct_mutex and ftrace_lock; or its modify, under
+ *   direct_mutex only): an image that calls the function without ORIG_STACK cannot share it; it
+ *   sets SHARE_IPMODIFY and returns -EAGAIN, and bpfTrampolineUpdate builds the image again
+ *   with ORIG_STACK and retries. Otherwise 0.
  * - `-peer` (a live patch is about to register): SET SHARE_IPMODIFY, and rebuild if the image
  *   calls the function without ORIG_STACK.
  * - `disable-…-peer` (the live patch left): clear it, and rebuild if the image has ORIG_STACK.

@@ -19,7 +19,11 @@ export type FtraceFunc = (ip: string, parentIp: string, ops: FtraceOps, regs?: F
  */
 export interface FtraceRegs {
   readonly ip: string;
-  /** Redirects the call to `name`'s body. Throws (a callback fault) for an ops without IPMODIFY or a name that is not a function name. */
+  /**
+   * Redirects the call to `name`'s body. Throws TracelabError FTRACE_SET_IP_INVALID for an ops
+   * without IPMODIFY, a call outside its callback, or a name that is not a function name (in a
+   * callback, the throw is a callback fault).
+   */
   setIp(name: string): void;
 }
 
@@ -36,7 +40,9 @@ export type FtraceOpsCmd = 'enable-share-ipmodify-self' | 'enable-share-ipmodify
  * A direct ops' `ops_func` (`ftrace_ops_func_t`): told `cmd` for function `ip`, returns 0 if the
  * direct trampoline can (now) share the function with the IPMODIFY ops, or a negative errno that
  * ftrace passes back to the registering caller. It may be plain code or a kernel path (BPF's
- * rebuilds its trampoline); it runs under direct_mutex (and ftrace_lock for `-self`).
+ * rebuilds its trampoline); it runs under direct_mutex, and ftrace_lock on register (for
+ * `-self`; a modify asks `-self` under direct_mutex only). It must answer 0 or a negative errno:
+ * anything else, or a throw, is a callback fault (`ftrace/callback-fault`) counted as -EINVAL.
  */
 export type FtraceOpsFunc = (cmd: FtraceOpsCmd, ip: string) => number | KPath<number>;
 
@@ -430,6 +436,14 @@ export interface FtraceApi {
 }
 
 declare module '@tracelab/core' {
+  interface TracelabErrorCodes {
+    /**
+     * `regs.setIp(name)` (ftrace_regs_set_instruction_pointer) with no IPMODIFY ops' callback
+     * running (an ops without IPMODIFY, or host code after the callback returned), or a `name`
+     * that is not a function name. The detail names the ops, the traced function and the target.
+     */
+    FTRACE_SET_IP_INVALID: true;
+  }
   interface EventMap {
     /** An update transaction begins under ftrace_lock. */
     'ftrace/update-start': { op: 'register' | 'unregister' | 'set-filter'; ops: number; pid: number };

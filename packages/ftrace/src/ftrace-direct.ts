@@ -53,11 +53,13 @@ export function* registerFtraceDirect(ft: FtraceRuntime, dops: FtraceDirectOps, 
 }
 
 /**
- * register_ftrace_direct's body; the caller holds direct_mutex. Before the ops goes on the list
- * (ftrace_startup's ftrace_hash_ipmodify_enable), a function an IPMODIFY ops already traces is
- * shared only if the ops' ops_func agrees (ENABLE_SHARE_IPMODIFY_SELF); otherwise its error
- * (-EBUSY without an ops_func) is returned and the direct_functions entries are taken back
- * (reset_direct), so the caller may try again.
+ * register_ftrace_direct's body; the caller holds direct_mutex. A function an IPMODIFY ops
+ * already traces is shared only if the ops' ops_func agrees (ENABLE_SHARE_IPMODIFY_SELF, from
+ * ftrace_startup's ftrace_hash_ipmodify_enable); otherwise its error (-EBUSY without an
+ * ops_func) is returned and the direct_functions entries are taken back (reset_direct), so the
+ * caller may try again. The model asks before the ops goes on the list; upstream asks after
+ * __register_ftrace_function has listed it, and takes it off again on failure
+ * (docs/ftrace.md, decision 12).
  */
 export function* registerFtraceDirectLocked(ft: FtraceRuntime, dops: FtraceDirectOps, image: FtraceDirectTrampoline): KPath<number> {
   const op = directOpsRecOf(ft, dops);
@@ -147,8 +149,9 @@ export function* unregisterFtraceDirectLocked(ft: FtraceRuntime, dops: FtraceDir
  *    the ops' direct_call at every call;
  * 1a. for each of its functions an IPMODIFY ops traces, ENABLE_SHARE_IPMODIFY_SELF again (the
  *    new trampoline may call the function in another way); an error unregisters the temporary
- *    ops and is returned, nothing moved (not with `ipmodifyShare: 'register-only'`, the 6.0 to
- *    6.17 behaviour);
+ *    ops and is returned, nothing moved. Under direct_mutex only, not ftrace_lock, as
+ *    upstream. `ipmodifyShare: 'register-only'` skips this step (mainline 6.0 to 6.17; see that
+ *    option for what else differed);
  * 2. under ftrace_lock, in one step, point the direct_functions entries and direct_call at
  *    `image` ("we can safely change the direct functions attached to each entry");
  * 3. unregister the temporary ops: each site is patched to `image` itself.
@@ -180,7 +183,7 @@ export function* modifyFtraceDirectLocked(ft: FtraceRuntime, dops: FtraceDirectO
     yield* mutexUnlock(FTRACE_LOCK);
   }
   // The new trampoline may call the function differently: ask again, as a registration does
-  // (__ftrace_hash_update_ipmodify with update_target, upstream since late 2025). On an error
+  // (__ftrace_hash_update_ipmodify with update_target, upstream since 6.18). On an error
   // nothing has moved: the temporary ops goes and the error is returned.
   if (ft.options.ipmodifyShare === 'ops-func') {
     const err = yield* shareIpmodifySelf(
@@ -248,9 +251,12 @@ function ipmodifyTraces(ft: FtraceRuntime, ip: string): boolean {
 
 /**
  * Sends `cmd` for `ip` to direct ops `op` through its ops_func and returns what it returns. A
- * direct ops without one cannot share: -EBUSY (for the optional disable, 0 and nothing sent). A
- * throwing ops_func is reported as a callback fault and counts as -EINVAL. The caller holds
- * direct_mutex (and ftrace_lock for `-self`).
+ * direct ops without one cannot share: -EBUSY (for the optional disable, 0 and nothing sent).
+ * The answer must be 0 or a negative errno (an integer <= 0): an ops_func that throws, or
+ * answers anything else (undefined, 1, 'ok', 0.5), is reported as a callback fault naming the
+ * ops, the command and the function, and counts as -EINVAL, so no caller ever returns a value
+ * that is not an errno. The caller holds direct_mutex (and ftrace_lock for `-self` on register;
+ * on modify, direct_mutex only, as upstream's __modify_ftrace_direct).
  */
 function* callOpsFunc(ft: FtraceRuntime, op: OpsRec, cmd: FtraceOpsCmd, ip: string): KPath<number> {
   const f = op.opsFunc;
@@ -260,17 +266,28 @@ function* callOpsFunc(ft: FtraceRuntime, op: OpsRec, cmd: FtraceOpsCmd, ip: stri
     yield* emit({ type: 'ftrace/ops-func', ops: op.id, ip, cmd, ret: -EBUSY, missing: true });
     return -EBUSY;
   }
-  let ret: number;
+  let answer: unknown;
+  let fault: string | null = null;
   try {
-    const r = f(cmd, ip);
-    ret = isKPath(r) ? yield* r : r;
+    const r: unknown = f(cmd, ip);
+    answer = isKPath(r) ? yield* r as KPath<unknown> : r;
   } catch (err) {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : describe(err);
+    fault = `threw ${err instanceof Error ? `${err.name}: ${err.message}` : describe(err)}`;
+  }
+  if (fault === null && !isErrno(answer)) fault = `returned ${describe(answer)}, not 0 or a negative errno`;
+  let ret = answer as number;
+  if (fault !== null) {
+    const message = `ops_func of ${op.label} for ${cmd} on ${ip} ${fault}: counted as -EINVAL`;
     yield* emit({ type: 'ftrace/callback-fault', ops: op.id, ip, pid: yield* currentPid(), message });
     ret = -EINVAL;
   }
   yield* emit({ type: 'ftrace/ops-func', ops: op.id, ip, cmd, ret });
   return ret;
+}
+
+/** What an ops_func may answer: 0 or a negative errno, an integer <= 0. */
+function isErrno(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v <= 0;
 }
 
 function* currentPid(): KPath<number> {
@@ -281,7 +298,8 @@ function* currentPid(): KPath<number> {
  * __ftrace_hash_update_ipmodify for a direct ops being registered: for each of its functions
  * that an IPMODIFY ops already traces, ENABLE_SHARE_IPMODIFY_SELF. Returns 0, or the first
  * error (the registration fails with it). `ipmodifyShare: 'skip'` asks nothing. The caller
- * holds direct_mutex and ftrace_lock.
+ * holds direct_mutex, and ftrace_lock on register (registerFtraceDirectLocked); on modify
+ * (modifyFtraceDirectLocked) direct_mutex only, as upstream's __modify_ftrace_direct.
  */
 function* shareIpmodifySelf(ft: FtraceRuntime, op: OpsRec, ips: readonly string[]): KPath<number> {
   if (ft.options.ipmodifyShare === 'skip') return 0;

@@ -5,7 +5,7 @@
  * DISABLE_SHARE_IPMODIFY_PEER); BPF's answer rebuilds its trampoline with ORIG_STACK, so its
  * call of the function honours the redirect.
  */
-import { EAGAIN, EBUSY, EINVAL, TracelabError, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
+import { EAGAIN, EBUSY, EINVAL, ENOENT, TracelabError, msleep, type Kernel, type KPath, type Strategy } from '@tracelab/core';
 import { describe, expect, test } from 'vitest';
 import {
   FTRACE_INVARIANTS,
@@ -15,6 +15,7 @@ import {
   type FtraceOps,
   type FtraceOpsCmd,
   type FtraceOptions,
+  type FtraceRegs,
 } from '@tracelab/ftrace';
 import { eventsOf, expectClean, expectReplayIdentity, kernelWith } from '@tracelab/testing';
 import { failingRuns, ftraceStack, worker } from './helpers.js';
@@ -64,14 +65,69 @@ describe('what an IPMODIFY callback does to a call', () => {
     expect(eventsOf(k, 'ftrace/call-body')).toMatchObject([{ ip: 'sys_getpid', body: 'klp_sys_getpid', redirect: 'klp_sys_getpid', via: 'return' }]);
   });
 
-  test('an ops without IPMODIFY may not move the saved ip: its callback faults and the call runs the original body', () => {
+  test('an ops without IPMODIFY may not move the saved ip: setIp throws FTRACE_SET_IP_INVALID, its callback faults and the call runs the original body', () => {
     const k = kernelWith(ftraceStack());
-    const ops: FtraceOps = { func: (_i, _p, _o, regs) => regs?.setIp('klp_sys_getpid'), filter: ['sys_getpid'], flags: ['SAVE_REGS'], label: 'naughty' };
+    const thrown: unknown[] = [];
+    const ops: FtraceOps = {
+      func: (_i, _p, _o, regs) => {
+        try {
+          regs?.setIp('klp_sys_getpid');
+        } catch (err) {
+          thrown.push(err);
+          throw err;
+        }
+      },
+      filter: ['sys_getpid'],
+      flags: ['SAVE_REGS'],
+      label: 'naughty',
+    };
     expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
     getpid(k);
     expectClean(k, k.run());
-    expect(eventsOf(k, 'ftrace/callback-fault')[0]!.message).toMatch(/does not set FTRACE_OPS_FL_IPMODIFY/);
+    expect(thrown).toHaveLength(1);
+    expect(thrown[0]).toBeInstanceOf(TracelabError);
+    expect(thrown[0]).toMatchObject({
+      code: 'FTRACE_SET_IP_INVALID',
+      detail: { ops: k.api.ftrace.opsId(ops), label: `naughty#${k.api.ftrace.opsId(ops)}`, ip: 'sys_getpid', target: 'klp_sys_getpid' },
+    });
+    const fault = eventsOf(k, 'ftrace/callback-fault');
+    expect(fault).toMatchObject([{ ops: k.api.ftrace.opsId(ops), ip: 'sys_getpid' }]);
+    expect(fault[0]!.message).toMatch(/from ops naughty#\d+ in a call of sys_getpid: the ops does not set FTRACE_OPS_FL_IPMODIFY/);
     expect(eventsOf(k, 'ftrace/call-body')).toEqual([]);
+  });
+
+  test('setIp from host code after the callback returned, or to a name that is not a function, throws FTRACE_SET_IP_INVALID', () => {
+    const k = kernelWith(ftraceStack());
+    let kept: FtraceRegs | undefined;
+    const ops: FtraceOps = {
+      func: (_i, _p, _o, regs) => {
+        kept = regs;
+        regs?.setIp('klp sys_getpid');
+      },
+      filter: ['sys_getpid'],
+      flags: ['IPMODIFY', 'SAVE_REGS'],
+      label: 'klp',
+    };
+    expect(k.call(k.api.ftrace.registerFtraceFunction(ops))).toBe(0);
+    getpid(k);
+    expectClean(k, k.run());
+    // In the callback: a bad target is a fault, and the call is not redirected.
+    expect(eventsOf(k, 'ftrace/callback-fault')[0]!.message).toMatch(
+      /ftrace_regs_set_instruction_pointer\("klp sys_getpid"\) from ops klp#\d+ in a call of sys_getpid: the target is not a function name/,
+    );
+    expect(eventsOf(k, 'ftrace/call-body')).toEqual([]);
+    // From host code nothing catches it: the caller gets the coded error.
+    expect(kept).toBeDefined();
+    let err: unknown;
+    try {
+      kept!.setIp('klp_sys_getpid');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracelabError);
+    expect(err).toMatchObject({ code: 'FTRACE_SET_IP_INVALID', detail: { ops: null, ip: 'sys_getpid', target: 'klp_sys_getpid' } });
+    expect((err as Error).message).toMatch(/of a call of sys_getpid outside any callback/);
+    expect(kept!.ip).toBe('sys_getpid');
   });
 });
 
@@ -92,7 +148,7 @@ describe('ENABLE_SHARE_IPMODIFY_SELF: a direct ops registers on a function a liv
     expectClean(k, k.run());
   });
 
-  test('its ops_func is told SELF for the shared function only, under ftrace_lock, before the ops goes on the list; 0 shares it', () => {
+  test("its ops_func is told SELF for the shared function only, under ftrace_lock, before the ops goes on the list (the model's order, decision 12); 0 shares it", () => {
     const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
@@ -160,11 +216,92 @@ describe('ENABLE_SHARE_IPMODIFY_PEER and DISABLE_SHARE_IPMODIFY_PEER: a live pat
     expect(eventsOf(k, 'ftrace/ops-func')).toMatchObject([{ ops: api.opsId(d), cmd: 'enable-share-ipmodify-peer', ret: -EBUSY, missing: true }]);
     expect(api.record('sys_getpid')).toMatchObject({ refcount: 1, direct: true, directEn: true });
     // Never registered, so nothing to clean up on unregister.
-    expect(k.call(api.unregisterFtraceFunction(klp))).toBe(-2);
+    expect(k.call(api.unregisterFtraceFunction(klp))).toBe(-ENOENT);
     expect(eventsOf(k, 'ftrace/ops-func')).toHaveLength(1);
+    expectClean(k, k.run());
+    // An ops_func that answers an error: the live patch fails with that error, and stays off.
     const k2 = kernelWith(ftraceStack());
-    expect(k2.call(k2.api.ftrace.registerFtraceDirect(directOps(-EINVAL).d, image('one')))).toBe(0);
-    expect(k2.call(k2.api.ftrace.registerFtraceFunction(livePatch()))).toBe(-EINVAL);
+    const api2 = k2.api.ftrace;
+    const { d: d2, told } = directOps(-EINVAL);
+    expect(k2.call(api2.registerFtraceDirect(d2, image('one')))).toBe(0);
+    const klp2 = livePatch();
+    expect(k2.call(api2.registerFtraceFunction(klp2))).toBe(-EINVAL);
+    expect(told).toEqual([['enable-share-ipmodify-peer', 'sys_getpid']]);
+    expect(eventsOf(k2, 'ftrace/ops-func')).toMatchObject([{ ops: api2.opsId(d2), cmd: 'enable-share-ipmodify-peer', ret: -EINVAL }]);
+    expect(eventsOf(k2, 'ftrace/callback-fault')).toEqual([]);
+    expect(api2.record('sys_getpid')).toMatchObject({ refcount: 1, direct: true, directEn: true });
+    getpid(k2);
+    expectClean(k2, k2.run());
+    expect(eventsOf(k2, 'ftrace/ip-modified')).toEqual([]);
+  });
+});
+
+describe('what an ops_func may answer: 0 or a negative errno', () => {
+  const bad: Array<[string, unknown]> = [
+    ['undefined', undefined],
+    ['1', 1],
+    ['"ok"', 'ok'],
+    ['-0.5', -0.5],
+  ];
+  test.each(bad)(
+    'SELF answered %s: a callback fault naming the ops, the command and the function, and the direct registration fails with -EINVAL',
+    (_name, answer) => {
+      const k = kernelWith(ftraceStack());
+      const api = k.api.ftrace;
+      expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
+      const d = { filter: ['sys_getpid'], label: 'odd', opsFunc: () => answer } as unknown as FtraceDirectOps;
+      expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(-EINVAL);
+      const id = api.opsId(d);
+      const faults = eventsOf(k, 'ftrace/callback-fault');
+      expect(faults).toMatchObject([{ ops: id, ip: 'sys_getpid' }]);
+      expect(faults[0]!.message).toMatch(
+        /^ops_func of odd#\d+ for enable-share-ipmodify-self on sys_getpid returned .*, not 0 or a negative errno: counted as -EINVAL$/,
+      );
+      expect(eventsOf(k, 'ftrace/ops-func')).toMatchObject([{ ops: id, cmd: 'enable-share-ipmodify-self', ret: -EINVAL }]);
+      // Refused like any error: its entries taken back, the ops not listed.
+      expect(k.state.plugins.ftrace!.directFunctions).toEqual({});
+      expect(api.record('sys_getpid')).toMatchObject({ refcount: 1 });
+      expectClean(k, k.run());
+    },
+  );
+
+  test.each(bad)('PEER answered %s (plain, or from a kernel path): the live patch fails with -EINVAL, not with the answer', (_name, answer) => {
+    for (const asPath of [false, true]) {
+      const k = kernelWith(ftraceStack());
+      const api = k.api.ftrace;
+      const opsFunc = asPath
+        ? function* odd(): KPath<unknown> {
+            yield* msleep(1);
+            return answer;
+          }
+        : () => answer;
+      const d = { filter: ['sys_getpid'], label: 'odd', opsFunc } as unknown as FtraceDirectOps;
+      expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+      expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(-EINVAL);
+      const faults = eventsOf(k, 'ftrace/callback-fault');
+      expect(faults).toMatchObject([{ ops: api.opsId(d), ip: 'sys_getpid' }]);
+      expect(faults[0]!.message).toMatch(/^ops_func of odd#\d+ for enable-share-ipmodify-peer on sys_getpid returned /);
+      expect(eventsOf(k, 'ftrace/ops-func')).toMatchObject([{ cmd: 'enable-share-ipmodify-peer', ret: -EINVAL }]);
+      expect(api.record('sys_getpid')).toMatchObject({ refcount: 1 });
+      expectClean(k, k.run());
+    }
+  });
+
+  test('a throwing ops_func is a callback fault naming the command, and counts as -EINVAL', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const d: FtraceDirectOps = {
+      filter: ['sys_getpid'],
+      label: 'thrower',
+      opsFunc: () => {
+        throw new RangeError('no');
+      },
+    };
+    expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+    expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(-EINVAL);
+    expect(eventsOf(k, 'ftrace/callback-fault').map((e) => e.message)).toEqual([
+      `ops_func of thrower#${api.opsId(d)} for enable-share-ipmodify-peer on sys_getpid threw RangeError: no: counted as -EINVAL`,
+    ]);
     expectClean(k, k.run());
   });
 });
@@ -236,13 +373,21 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
     expect(bodies(k)).toEqual(['return:klp_sys_getpid']);
   });
 
-  test('an fexit program joins an fentry one after the live patch: modify_ftrace_direct asks SELF again, and the update rebuilds with ORIG_STACK', () => {
+  /** A live patch, then an fentry program, then an fexit one (which modify_ftrace_direct attaches). */
+  function fentryThenFexit(): { k: Kernel; entry: BpfTrampolineSpec; exit: BpfTrampolineSpec } {
     const k = kernelWith(ftraceStack());
     const api = k.api.ftrace;
     expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
     const entry: BpfTrampolineSpec = { func: 'sys_getpid', progs: () => undefined };
+    const exit = fexit().spec;
     expect(k.call(api.bpfTrampolineLink(entry))).toBe(0);
-    expect(k.call(api.bpfTrampolineLink(fexit().spec))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink(exit))).toBe(0);
+    return { k, entry, exit };
+  }
+
+  test('an fexit program joins an fentry one after the live patch: modify_ftrace_direct asks SELF again, and the update rebuilds with ORIG_STACK', () => {
+    const { k, entry } = fentryThenFexit();
+    const api = k.api.ftrace;
     // Register (fentry only): 0. Modify to a CALL_ORIG image: -EAGAIN, nothing moved; the retry with ORIG_STACK: 0.
     expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
       ['enable-share-ipmodify-self', 0],
@@ -254,7 +399,8 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
     getpid(k);
     expectClean(k, k.run());
     expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid']);
-    // The fexit program leaves: back to an fentry-only image, which returns into the patch.
+    // The fentry program leaves: the fexit one still makes the image call the function, and the
+    // rebuilt image keeps ORIG_STACK (SHARE_IPMODIFY is still set), so its call still runs the patch.
     expect(k.call(api.bpfTrampolineUnlink(entry))).toBe(0);
     expect(eventsOf(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']);
     getpid(k);
@@ -262,7 +408,26 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
     expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid', 'orig-call:klp_sys_getpid']);
   });
 
-  test("'register-only' (6.0 to 6.17): the same sequence moves to an image that calls the original body, and the patch is bypassed", () => {
+  test('then the fexit program leaves: an fentry-only image (SHARE_IPMODIFY kept, no CALL_ORIG) that returns into the patch', () => {
+    const { k, exit } = fentryThenFexit();
+    const api = k.api.ftrace;
+    getpid(k);
+    expect(k.call(api.bpfTrampolineUnlink(exit))).toBe(0);
+    // The modify asks SELF once more; an image that does not call the function answers 0.
+    expect(eventsOf(k, 'ftrace/ops-func').map((e) => [e.cmd, e.ret])).toEqual([
+      ['enable-share-ipmodify-self', 0],
+      ['enable-share-ipmodify-self', -EAGAIN],
+      ['enable-share-ipmodify-self', 0],
+      ['enable-share-ipmodify-self', 0],
+    ]);
+    expect(eventsOf(k, 'ftrace/bpf-tramp-update').map((e) => e.flags)).toEqual([[], ['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY'], ['SHARE_IPMODIFY']]);
+    expect(eventsOf(k, 'ftrace/direct-functions').map((e) => e.op)).toEqual(['add', 'modify', 'modify']);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['orig-call:klp_sys_getpid', 'return:klp_sys_getpid']);
+  });
+
+  test("'register-only' (6.0 to 6.17 with the reset_direct fix backported): the same sequence moves to an image that calls the original body, and the patch is bypassed", () => {
     const k = kernelWith(ftraceStack({ ipmodifyShare: 'register-only' }));
     const api = k.api.ftrace;
     expect(k.call(api.registerFtraceFunction(livePatch()))).toBe(0);
@@ -288,9 +453,25 @@ describe("the BPF trampoline's ops_func (bpf_tramp_ftrace_ops_func): its call of
     expect(() => api.registerFtraceDirect({ filter: ['sys_getpid'] }, { func: () => undefined, callOrig: 'yes' } as unknown as FtraceDirectTrampoline)).toThrow(
       /callOrig must be a boolean/,
     );
+    // ORIG_STACK says how the trampoline calls the function: without callOrig there is no call.
+    for (const tramp of [
+      { func: () => undefined, origStack: true },
+      { func: () => undefined, callOrig: false, origStack: true },
+    ]) {
+      let err: unknown;
+      try {
+        api.registerFtraceDirect({ filter: ['sys_getpid'] }, tramp);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/origStack needs callOrig: true/) });
+    }
+    expect(k.call(api.registerFtraceDirect({ filter: ['sys_getpid'] }, { func: () => undefined, callOrig: true, origStack: true }))).toBe(0);
     const { spec: tr } = fexit();
-    expect(k.call(api.bpfTrampolineLink(tr))).toBe(0);
-    expect(k.call(api.bpfTrampolineLink(tr))).toBe(-EBUSY);
+    const k2 = kernelWith(ftraceStack());
+    expect(k2.call(k2.api.ftrace.bpfTrampolineLink(tr))).toBe(0);
+    expect(k2.call(k2.api.ftrace.bpfTrampolineLink(tr))).toBe(-EBUSY);
+    expectClean(k2, k2.run());
     expectClean(k, k.run());
   });
 });

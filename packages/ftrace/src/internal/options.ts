@@ -115,10 +115,14 @@ export interface FtraceOptions {
    * ENABLE_SHARE_IPMODIFY_SELF / _PEER and DISABLE_SHARE_IPMODIFY_PEER, and a direct ops without
    * one makes the registration fail with -EBUSY. `'skip'` is the unsafe variant: nobody is asked,
    * so a direct trampoline that calls the traced function calls its original body and bypasses
-   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too, the 6.0 to
-   * 6.17 behaviour: modify_ftrace_direct does not ask (fixed by "ftrace: bpf: Fix IPMODIFY +
-   * DIRECT in modify_ftrace_direct()", 2025), so a BPF trampoline that gains an fexit program
-   * after a live patch moves to an image that calls the original body.
+   * the live patch (`ftrace/ipmodify-bypassed`). `'register-only'` is unsafe too:
+   * modify_ftrace_direct does not ask (as in mainline 6.0 to 6.17; fixed in 6.18 by "ftrace:
+   * bpf: Fix IPMODIFY + DIRECT in modify_ftrace_direct()"), so a BPF trampoline that gains an
+   * fexit program after a live patch moves to an image that calls the original body. It keeps
+   * reset_direct, so it is 6.0 to 6.17 with "ftrace: Fix BPF fexit with livepatch" (6.18, for
+   * stable 6.6+) backported: mainline 6.7 to 6.17 left a failed registration's direct_functions
+   * entries behind, so BPF's retry after -EAGAIN failed with -EBUSY and an fexit link after a
+   * live patch was refused (not modelled; docs/ftrace.md, decision 12).
    */
   readonly ipmodifyShare?: 'ops-func' | 'register-only' | 'skip';
 }
@@ -269,7 +273,7 @@ export function checkDirectOps(where: string, ops: unknown): asserts ops is Ftra
     bad(`ops.opsFunc must be a function (cmd, ip) => number, got ${describe(o['opsFunc'])}`);
 }
 
-/** Validates a direct trampoline object (host misuse throws INVALID_OPTION). */
+/** Validates a direct trampoline object (host misuse throws INVALID_OPTION; `origStack` only with `callOrig`). */
 export function checkDirectTrampoline(where: string, tramp: unknown): asserts tramp is FtraceDirectTrampoline {
   const bad = (what: string): never => {
     throw new TracelabError('INVALID_OPTION', `ftrace.${where}: ${what}`);
@@ -283,6 +287,11 @@ export function checkDirectTrampoline(where: string, tramp: unknown): asserts tr
   for (const key of ['callOrig', 'origStack'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') bad(`the direct trampoline's ${key} must be a boolean, got ${describe(o[key])}`);
   }
+  // BPF_TRAMP_F_ORIG_STACK says how the trampoline calls the function: without CALL_ORIG it makes no call.
+  if (o['origStack'] === true && o['callOrig'] !== true)
+    bad(
+      "the direct trampoline's origStack needs callOrig: true (ORIG_STACK says how the trampoline calls the traced function, and without callOrig it does not call it)",
+    );
 }
 
 const BPF_KEYS: ReadonlyArray<keyof BpfTrampolineSpec> = ['func', 'progs', 'fexit'];

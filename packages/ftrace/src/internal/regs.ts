@@ -1,4 +1,4 @@
-import { emit, type KPath } from '@tracelab/core';
+import { TracelabError, emit, type KPath } from '@tracelab/core';
 import type { FtraceRegs } from '../events.js';
 import { describe, isFunctionName } from './options.js';
 import type { OpsRec } from './registry.js';
@@ -22,13 +22,35 @@ export class CallRegs implements FtraceRegs {
     return this.#ip;
   }
 
+  /**
+   * ftrace_regs_set_instruction_pointer. Throws TracelabError FTRACE_SET_IP_INVALID (naming the
+   * ops, the traced function and the target) when no IPMODIFY ops' callback is running now (an
+   * ops without IPMODIFY, or host code holding the regs after its callback returned) or `name`
+   * is not a function name. Inside a callback the list function or trampoline catches it as a
+   * callback fault; from host code it reaches the caller.
+   */
   setIp(name: string): void {
     const op = this.running;
-    if (op === null || op.ops.flags?.includes('IPMODIFY') !== true)
-      throw new Error(
-        `ftrace_regs_set_instruction_pointer from ops ${op?.label ?? '?'}, which does not set FTRACE_OPS_FL_IPMODIFY: only an IPMODIFY ops may redirect a call`,
+    const target = describe(name);
+    const detail = { ops: op?.id ?? null, label: op?.label ?? null, ip: this.traced, target: name };
+    if (op === null)
+      throw new TracelabError(
+        'FTRACE_SET_IP_INVALID',
+        `ftrace_regs_set_instruction_pointer(${target}) on the saved registers of a call of ${this.traced} outside any callback: only an IPMODIFY ops' callback, while it runs, may redirect a call`,
+        detail,
       );
-    if (!isFunctionName(name)) throw new Error(`regs.setIp: ${describe(name)} is not a function name`);
+    if (op.ops.flags?.includes('IPMODIFY') !== true)
+      throw new TracelabError(
+        'FTRACE_SET_IP_INVALID',
+        `ftrace_regs_set_instruction_pointer(${target}) from ops ${op.label} in a call of ${this.traced}: the ops does not set FTRACE_OPS_FL_IPMODIFY, and only an IPMODIFY ops may redirect a call`,
+        detail,
+      );
+    if (!isFunctionName(name))
+      throw new TracelabError(
+        'FTRACE_SET_IP_INVALID',
+        `ftrace_regs_set_instruction_pointer(${target}) from ops ${op.label} in a call of ${this.traced}: the target is not a function name`,
+        detail,
+      );
     this.#ip = name;
   }
 
