@@ -2,8 +2,9 @@
  * The reporting pass of utrace_get_signal for a real signal (SEMANTICS.md 3; docs/utrace.md,
  * "The signal pass"). Upstream's signal pass is not the generic REPORT_CALLBACKS pass: an engine
  * that wants the signal's event or QUIESCE gets exactly one callback, its report_signal if its
- * ops have one, else report_quiesce(aggregate, event) (whose return keeps the signal action); a
- * REPORT or INTERRUPT returned there counts as RESUME. utrace_get_signal steals no signal unless
+ * ops have one, else report_quiesce(aggregate, event) (whose return is or'd with the signal
+ * action); a REPORT or INTERRUPT returned there counts as RESUME. After the pass a signal that
+ * acts acts at once (a STOP becomes a pending REPORT), under the number `info` names. utrace_get_signal steals no signal unless
  * some engine wants a signal event (utrace_flags & UTRACE_EVENT_SIGNAL_ALL), and makes no pass
  * unless some engine wants the signal's event or QUIESCE. return_ka starts as the signal's real
  * k_sigaction (SIG_DFL: the core has no handlers), and the UTRACE_SIGNAL_REPORT pass after a stop
