@@ -115,8 +115,13 @@ export interface CoreEventMap {
   'rcu/callback-invoked': { id: number; label: string };
 
   'signal/generate': { pid: number; sig: number; from: number };
-  /** `injected`: a forced pass's signal (a `signal` handler's SignalInjection), never queued: the queue is left as it is. */
-  'signal/deliver': { pid: number; sig: number; action: 'ignore' | 'terminate' | 'stop' | 'continue'; injected?: true };
+  /**
+   * `injected`: a forced pass's signal (a `signal` handler's SignalInjection), never queued: the
+   * queue is left as it is. `dequeued`: the queued signal a `signal` handler took and answered
+   * with a SignalInjection for `sig` (utrace_get_signal acting on another signal than the one it
+   * stole): `dequeued` leaves the queue, `sig` is what is acted on and reported.
+   */
+  'signal/deliver': { pid: number; sig: number; action: 'ignore' | 'terminate' | 'stop' | 'continue'; injected?: true; dequeued?: number };
 
   'module/loaded': { name: string; data: Record<string, unknown> };
   'module/going': { name: string };

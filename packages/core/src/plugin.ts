@@ -56,7 +56,8 @@ export interface HookArgs {
   /**
    * A signal about to be delivered; a handler may return the disposition to apply. `sig: 0`: no
    * signal, the path was forced by TIF_SIGPENDING; a disposition returned then is ignored, but a
-   * {@link SignalInjection} is acted on (utrace_get_signal's signal an engine chose in its pass).
+   * {@link SignalInjection} is acted on (utrace_get_signal's signal an engine chose in its pass),
+   * for a real signal too (in its place).
    */
   signal: { readonly pid: number; readonly sig: number };
   /** After a context switch on `cpu`, in the context of `next`, with preemption disabled. */
@@ -126,7 +127,9 @@ export type SignalAction = 'ignore' | 'terminate' | 'stop' | 'continue' | 'hold'
  * no-signal pass gives one when an engine injects a signal (writes `info.si_signo`) or returns a
  * TERM/CORE/STOP/TSTP action (a representative signal, reported as `si_signo`, which may be 0).
  * `sig` is an integer 0..64; 'terminate' exits with 128 + sig, 'stop' is a job-control stop.
- * Anything else throws `HOOK_RESULT_INVALID`. Returned for a real signal, it is ignored.
+ * Anything else throws `HOOK_RESULT_INVALID`. Returned for a real signal (utrace_get_signal
+ * stole it and its engines chose another signal, or another number to report), the real signal
+ * leaves the queue and `sig` is acted on in its place (`signal/deliver` with `dequeued`).
  */
 export interface SignalInjection {
   readonly sig: number;

@@ -258,3 +258,58 @@ describe('a SignalInjection from the forced pass (sig 0)', () => {
     }
   });
 });
+
+describe('a SignalInjection for a real signal', () => {
+  /** A worker asleep with `queued` queued, and a plugin answering each real signal with `answer(sig)`. */
+  function stolen(queued: readonly number[], answer: (sig: number) => unknown): { k: Kernel; pid: number } {
+    const plugin = definePlugin({
+      name: 'stealer',
+      version: '1.0.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.tap('signal', ({ sig }) => (sig === 0 ? undefined : (answer(sig) as SignalInjection | SignalAction | undefined)));
+      },
+    });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [plugin] });
+    const pid = k.spawn(function* worker(u) {
+      yield u.sleep(5);
+      yield u.syscall('getpid');
+    });
+    k.run({ until: (s) => intMapGet(s.tasks, pid)?.waitingOn === 'timer' });
+    k.call(
+      (function* () {
+        for (const sig of queued) yield* emit({ type: 'signal/generate', pid, sig, from: 0 });
+      })(),
+    );
+    return { k, pid };
+  }
+
+  it('is acted on in its place: SIGUSR1 answered with SIGTERM/terminate exits with 143, SIGUSR1 dequeued (`dequeued`)', () => {
+    const { k, pid } = stolen([SIGUSR1], () => ({ sig: SIGTERM, action: 'terminate' }));
+    expectClean(k, k.run());
+    expect(k.log.filter((e) => e.type === 'signal/deliver')).toEqual([expect.objectContaining({ pid, sig: SIGTERM, action: 'terminate', dequeued: SIGUSR1 })]);
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 128 + SIGTERM });
+  });
+
+  it('the stolen signal leaves the queue, a queued signal of the injected number stays: SIGUSR1 answered with SIGTERM/ignore, then SIGTERM is taken', () => {
+    const { k, pid } = stolen([SIGUSR1, SIGTERM], (sig) => (sig === SIGUSR1 ? { sig: SIGTERM, action: 'ignore' } : 'ignore'));
+    expectClean(k, k.run());
+    expect(k.log.filter((e) => e.type === 'signal/deliver')).toEqual([
+      expect.objectContaining({ pid, sig: SIGTERM, action: 'ignore', dequeued: SIGUSR1 }),
+      expect.objectContaining({ pid, sig: SIGTERM, action: 'ignore' }),
+    ]);
+    expect(k.log.find((e) => e.type === 'task/exit' && e.pid === pid)).toMatchObject({ code: 0 });
+  });
+
+  it('under its own number it is a plain delivery (no `dequeued`); a bad one throws HOOK_RESULT_INVALID naming the signal', () => {
+    const same = stolen([SIGUSR1], () => ({ sig: SIGUSR1, action: 'ignore' }));
+    expectClean(same.k, same.k.run());
+    const d = same.k.log.filter((e) => e.type === 'signal/deliver');
+    expect(d).toEqual([expect.objectContaining({ pid: same.pid, sig: SIGUSR1, action: 'ignore' })]);
+    expect(d[0]).not.toHaveProperty('dequeued');
+    const bad = stolen([SIGUSR1], () => ({ sig: 99, action: 'terminate' }));
+    bad.k.run();
+    const oops = bad.k.log.filter((e) => e.type === 'kernel/oops');
+    expect(oops[0]!.type === 'kernel/oops' && oops[0]!.message).toContain(`signal hook (sig ${SIGUSR1}, pid ${bad.pid}): injected sig 99`);
+  });
+});

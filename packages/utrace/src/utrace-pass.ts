@@ -31,6 +31,12 @@ export interface Report {
   resumeAction: number;
   /** The signal or syscall bits of the last event callback's return (report->result). */
   result: number;
+  /**
+   * utrace_get_signal's pass: a report_quiesce return's non-resume bits are or'd into `result`
+   * (upstream's `report.result | report_quiesce(...)`), so the signal action and HOLD stay and
+   * bits it returns are added; elsewhere report_quiesce leaves `result` as it is.
+   */
+  quiesceOrsResult: boolean;
   /** Bits or'd into every event callback's action argument (UTRACE_SYSCALL_RESUMED on a repeat). */
   argBits: number;
   /** The part of `result` passed on in the next event callback's action argument (syscall or signal action). */
@@ -51,6 +57,7 @@ export function newReport(): Report {
     action: UTRACE_RESUME,
     resumeAction: UTRACE_RESUME,
     result: 0,
+    quiesceOrsResult: false,
     argBits: 0,
     argMask: 0,
     detaches: false,
@@ -95,8 +102,9 @@ function foldReturn(
   if (detach) {
     report.detaches = true;
   } else if (fold) {
-    // report_quiesce's return carries no signal or syscall action.
+    // report_quiesce's return carries no signal or syscall action (but see quiesceOrsResult).
     if (name !== 'reportQuiesce') report.result = ret & ~UTRACE_RESUME_MASK;
+    else if (report.quiesceOrsResult) report.result = (report.result | ret) & ~UTRACE_RESUME_MASK;
     if (resumeAction < report.action) report.action = resumeAction;
     report.folded.push(resumeAction);
     if (resumeAction !== UTRACE_STOP) {
@@ -301,13 +309,20 @@ export function* utraceResume(ut: Utrace, pid: number): KPath<void> {
   } else {
     report.spurious = false;
   }
-  if (report.action === UTRACE_INTERRUPT || report.action === UTRACE_REPORT) report.action = UTRACE_RESUME;
+  // A REPORT returned here asks for nothing more (finish_resume_report: as RESUME); an INTERRUPT
+  // stays: finishResumeReport makes sure TIF_SIGPENDING is set.
+  if (report.action === UTRACE_REPORT) report.action = UTRACE_RESUME;
   yield* finishResumeReport(ut, pid, 'QUIESCE(0)', report);
 }
 
-/** finish_resume_report: log the pass, utrace_reset if needed, stop if the outcome is STOP. */
+/**
+ * finish_resume_report: log the pass, utrace_reset if needed, stop if the outcome is STOP;
+ * INTERRUPT makes sure TIF_SIGPENDING is set (utrace->resume is not touched: the signal path
+ * then finds nothing to report, as upstream).
+ */
 export function* finishResumeReport(ut: Utrace, pid: number, eventLabel: string, report: Report): KPath<void> {
   yield* emit({ type: 'utrace/report', pid, event: eventLabel, action: report.action, folded: report.folded, held: report.held });
   if (report.spurious || report.detaches) yield* utraceReset(ut, pid);
   if (report.action === UTRACE_STOP) yield* utraceStop(ut, pid, report.resumeAction);
+  else if (report.action === UTRACE_INTERRUPT) yield* setSigpending(pid);
 }

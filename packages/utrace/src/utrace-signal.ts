@@ -108,6 +108,8 @@ function dispositionOf(action: number, signo: number, returnKa: UtraceSigAction)
     case UTRACE_SIGNAL_TSTP:
       return 'stop';
     case UTRACE_SIGNAL_DELIVER:
+      // No signal written (si_signo 0): nothing to deliver.
+      if (signo === 0) return 'ignore';
       return returnKa.handler === 'default' ? defaultDisposition(signo) : returnKa.handler;
     default:
       return defaultDisposition(signo);
@@ -123,10 +125,15 @@ const SIG_DFL_KA: UtraceSigAction = Object.freeze({ handler: 'default' as const 
  * INTERRUPT, a UTRACE_SIGNAL_REPORT pass (event 0, no original sigaction, a zeroed return_ka)
  * with the same info, so the engine that stopped decides what to deliver (ptrace's PTRACE_CONT
  * with a signal). return_ka starts as the signal's k_sigaction, SIG_DFL ('default'), so a
- * DELIVER of another signal written into info gets that signal's default. Returns the
- * disposition the engines decided, or undefined when no report_signal ran.
+ * DELIVER of another signal written into info gets that signal's default. After each pass the
+ * last signal action decides, as upstream's switch does (signalToActOn): a signal acted on
+ * (TERM/CORE/STOP/TSTP, or DELIVER of one not ignored) is finish_report (a STOP becomes a pending
+ * REPORT: the task stops in utrace_resume later) and acts at once (actedOn); anything else is
+ * the ignore path, where a STOP stops the task here. Returns the disposition the engines
+ * decided, a SignalInjection when the signal acted on is reported under another number than
+ * `sig`, or undefined when no report_signal ran and nothing changed the signal.
  */
-function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<SignalAction, 'hold'>): KPath<SignalAction | undefined> {
+function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<SignalAction, 'hold'>): KPath<SignalAction | SignalInjection | undefined> {
   const { event, action: sigAction } = signalEvent(sig, dflt);
   let decided: SignalAction | undefined;
   // One siginfo for every pass (the caller's, upstream): the REPORT pass sees what the first left.
@@ -134,13 +141,20 @@ function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<Signa
   let first = true;
   for (;;) {
     const report = newReport();
-    report.result = first ? sigAction : UTRACE_SIGNAL_REPORT;
+    const start = first ? sigAction : UTRACE_SIGNAL_REPORT;
+    report.result = start;
     yield* startReport(pid);
     // `*return_ka = *ka` for the signal; memset for the REPORT pass: SIG_DFL either way, a fresh one.
     const returnKa: UtraceSigAction = { handler: 'default' };
     const signalled = yield* signalPass(ut, pid, first ? event : 0, report, info, first ? SIG_DFL_KA : null, returnKa);
-    yield* finishReport(ut, pid, first ? 'SIGNAL' : 'SIGNAL_REPORT', report, false);
-    if (signalled) decided = dispositionOf(report.result, info.signo, returnKa);
+    const label = first ? 'SIGNAL' : 'SIGNAL_REPORT';
+    const changed = signalled || report.result !== start || info.signo !== sig;
+    // Decided (docs/utrace.md): HOLD keeps the signal queued undelivered, even with an acting action.
+    const act =
+      (report.result & UTRACE_SIGNAL_HOLD) === 0 ? signalToActOn(report.result, checkedSigno(pid, info.signo, 'after the pass', false), returnKa) : null;
+    if (act !== null) return yield* actedOn(ut, pid, sig, label, report, info.signo, returnKa, act);
+    yield* finishReport(ut, pid, label, report, false);
+    if (changed) decided = dispositionOf(report.result, info.signo, returnKa);
     if (report.action !== UTRACE_STOP) return decided;
     yield* utraceStop(ut, pid, report.resumeAction);
     const s = yield* getState();
@@ -157,19 +171,53 @@ function* reportSignal(ut: Utrace, pid: number, sig: number, dflt: Exclude<Signa
 }
 
 /**
+ * utrace_get_signal's acting path for a real signal: finish_report (STOP becomes a pending
+ * REPORT; for a handler, an engine that wanted to stop or step gets INTERRUPT), then what the
+ * core acts on: the representative signal's default action (or DELIVER's returnKa), reported
+ * as `signo` (0x80 in it: SIGTRAP). Under the stolen signal's own number that is a plain
+ * disposition (with nothing changed by the engines, the signal's default, as the core's own);
+ * under another, a SignalInjection: the stolen signal leaves the queue, the other one acts.
+ */
+function* actedOn(
+  ut: Utrace,
+  pid: number,
+  sig: number,
+  label: string,
+  report: Report,
+  signo: number,
+  returnKa: UtraceSigAction,
+  act: { signr: number; handler: boolean },
+): KPath<Exclude<SignalAction, 'hold'> | SignalInjection> {
+  if (act.handler && report.action !== UTRACE_RESUME) report.action = UTRACE_INTERRUPT;
+  yield* finishReport(ut, pid, label, report, true);
+  let action: Exclude<SignalAction, 'hold'>;
+  let reported: number;
+  if (act.handler) {
+    action = returnKa.handler as Exclude<UtraceSigAction['handler'], 'default' | 'ignore'>;
+    reported = checkedSigno(pid, act.signr, 'delivered to its handler', true);
+  } else {
+    action = defaultDisposition(act.signr);
+    // "utrace engine left bogus si_signo value": the fatal or stop path reports SIGTRAP instead.
+    reported = checkedSigno(pid, (signo & 0x80) !== 0 ? SIGTRAP : signo, 'acted on', true);
+  }
+  return reported === sig ? action : { sig: reported, action };
+}
+
+/**
  * utrace_get_signal for signal `sig` about to be delivered to `pid`, whose utrace_flags are
  * `flags` (nonzero; SIGKILL never comes here): if an engine wants some signal event
  * (UTRACE_EVENT_SIGNAL_ALL: else utrace steals no signal) and one wants this signal's event or
  * QUIESCE, the signal pass; then report_jctl if the outcome is a job-control stop or continue
  * and an engine wants JCTL. Returns the disposition the core applies ('hold':
- * UTRACE_SIGNAL_HOLD, the signal stays queued), or undefined for the core's default.
+ * UTRACE_SIGNAL_HOLD, the signal stays queued), a SignalInjection (another signal acted on in
+ * its place), or undefined for the core's default.
  */
-export function* utraceGetSignal(ut: Utrace, pid: number, sig: number, flags: number): KPath<SignalAction | undefined> {
+export function* utraceGetSignal(ut: Utrace, pid: number, sig: number, flags: number): KPath<SignalAction | SignalInjection | undefined> {
   const dflt = defaultDisposition(sig);
   const { event } = signalEvent(sig, dflt);
   const steal = (flags & UTRACE_EVENT_SIGNAL_ALL) !== 0 && (flags & (event | UTRACE_EVENT_QUIESCE)) !== 0;
   const decided = steal ? yield* reportSignal(ut, pid, sig, dflt) : undefined;
-  yield* reportJctlFor(ut, pid, decided ?? dflt);
+  yield* reportJctlFor(ut, pid, decided === undefined ? dflt : typeof decided === 'string' ? decided : decided.action);
   return decided;
 }
 
@@ -202,7 +250,8 @@ function tamed(gen: KPath<number | void> | number | void): KPath<number | void> 
  * utrace_get_signal's reporting pass (not REPORT_CALLBACKS): each engine that wants `event` (the
  * signal's event bit; 0 in a UTRACE_SIGNAL_REPORT pass) or QUIESCE gets exactly one callback:
  * report_signal(the last signal action | the aggregate, info, `ka`, `returnKa`) if its ops have
- * one, else report_quiesce(aggregate, `event`), whose return leaves the signal action as it was.
+ * one, else report_quiesce(aggregate, `event`), whose return is or'd with the signal action (so
+ * it keeps it, HOLD included, and adds whatever other bits it returns: quiesceOrsResult).
  * A REPORT or INTERRUPT returned counts as RESUME ("too stupid"). `info` and `returnKa` are one
  * pair for the whole pass, so a later engine sees what an earlier one wrote, as it sees its
  * signal action. As in every pass here, an engine holding ENGINE_STOP makes the aggregate STOP,
@@ -224,6 +273,7 @@ function* signalPass(
   const regs = regsOf(pid, null, {}, null);
   let signalled = false;
   report.stale = false;
+  report.quiesceOrsResult = true;
   for (const id of list) {
     const reached = yield* passEngine(ut, cursor, id, report);
     if (reached === null) continue;

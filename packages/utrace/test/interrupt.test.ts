@@ -10,6 +10,7 @@ import { getState, intMapGet, TIF_SIGPENDING, type Kernel } from '@tracelab/core
 import {
   UTRACE_EVENT_QUIESCE,
   UTRACE_INTERRUPT,
+  UTRACE_REPORT,
   UTRACE_RESUME,
   UTRACE_SIGNAL_IGN,
   UTRACE_SIGNAL_REPORT,
@@ -124,5 +125,29 @@ describe('SEMANTICS.md 3: control(UTRACE_INTERRUPT) on a sleeping task, no signa
     const exit = eventsOf(k, 'syscall/exit', (ev) => ev.pid === pid && ev.name === 'nanosleep');
     expect(exit).toHaveLength(1);
     expect(resumed[0]!.seq).toBeLessThan(exit[0]!.seq);
+  });
+});
+
+describe("utrace_resume's report_quiesce(0) pass returning UTRACE_INTERRUPT", () => {
+  test('the INTERRUPT is kept (finish_resume_report): TIF_SIGPENDING is set after the QUIESCE(0) pass, so the task takes the signal path', () => {
+    for (const seed of [1, 2]) {
+      const { k, pid } = napper(seed);
+      let interrupts = 1;
+      const ops: UtraceEngineOps<unknown> = {
+        name: 'quiesce-interrupt',
+        reportQuiesce(_action, _engine, event) {
+          return event === 0 && interrupts-- > 0 ? UTRACE_INTERRUPT : UTRACE_RESUME;
+        },
+      };
+      const u = k.api.utrace;
+      const e = call(k, attachWith(u, pid, ops, UTRACE_EVENT_QUIESCE)) as UtraceEngine;
+      asleep(k, pid);
+      expect(call(k, u.control(pid, e, UTRACE_REPORT))).toBe(0);
+      expectClean(k, k.run());
+      const pass = eventsOf(k, 'utrace/report', (ev) => ev.pid === pid && ev.event === 'QUIESCE(0)');
+      expect(pass).toMatchObject([{ action: UTRACE_INTERRUPT }]);
+      const forced = eventsOf(k, 'task/flags', (ev) => ev.pid === pid && ev.set.includes(TIF_SIGPENDING) && ev.seq > pass[0]!.seq);
+      expect(forced).toHaveLength(1);
+    }
   });
 });

@@ -2,15 +2,16 @@
  * The reporting pass of utrace_get_signal for a real signal (SEMANTICS.md 3; docs/utrace.md,
  * "The signal pass"). Upstream's signal pass is not the generic REPORT_CALLBACKS pass: an engine
  * that wants the signal's event or QUIESCE gets exactly one callback, its report_signal if its
- * ops have one, else report_quiesce(aggregate, event) (whose return keeps the signal action); a
- * REPORT or INTERRUPT returned there counts as RESUME. utrace_get_signal steals no signal unless
+ * ops have one, else report_quiesce(aggregate, event) (whose return is or'd with the signal
+ * action); a REPORT or INTERRUPT returned there counts as RESUME. After the pass a signal that
+ * acts acts at once (a STOP becomes a pending REPORT), under the number `info` names. utrace_get_signal steals no signal unless
  * some engine wants a signal event (utrace_flags & UTRACE_EVENT_SIGNAL_ALL), and makes no pass
  * unless some engine wants the signal's event or QUIESCE. return_ka starts as the signal's real
  * k_sigaction (SIG_DFL: the core has no handlers), and the UTRACE_SIGNAL_REPORT pass after a stop
  * starts from a zeroed one.
  */
 import { describe, expect, test } from 'vitest';
-import { SIGCHLD, SIGUSR1, type Kernel } from '@tracelab/core';
+import { SIGCHLD, SIGTERM, SIGUSR1, type Kernel } from '@tracelab/core';
 import {
   UTRACE_EVENT_DEATH,
   UTRACE_EVENT_QUIESCE,
@@ -22,6 +23,7 @@ import {
   UTRACE_REPORT,
   UTRACE_RESUME,
   UTRACE_SIGNAL_DELIVER,
+  UTRACE_SIGNAL_HOLD,
   UTRACE_SIGNAL_IGN,
   UTRACE_SIGNAL_REPORT,
   UTRACE_SIGNAL_TERM,
@@ -145,18 +147,165 @@ describe('the signal pass: one callback per engine that wants the event or QUIES
     }
   });
 
-  test('with a report_quiesce only engine on a fatal signal, the signal keeps its TERM action: the tracee dies of it', () => {
-    const { k, tracee } = setup(4, [SIGUSR1]);
-    const calls: string[] = [];
-    const u = k.api.utrace;
-    call(k, attachWith(u, tracee, recording(calls, false), UTRACE_EVENT_QUIESCE | UTRACE_EVENT_SIGNAL_TERM));
+  test("with a report_quiesce only engine on a fatal signal, the signal keeps its TERM action: the next engine's report_signal gets SIGNAL_TERM", () => {
+    for (const seed of [4, 5]) {
+      const { k, tracee } = setup(seed, [SIGUSR1]);
+      const calls: string[] = [];
+      const later: string[] = [];
+      const u = k.api.utrace;
+      call(
+        k,
+        (function* attach() {
+          yield* attachWith(u, tracee, recording(calls, false), UTRACE_EVENT_QUIESCE | UTRACE_EVENT_SIGNAL_TERM);
+          // Attached after it: its action argument is what the report_quiesce left.
+          yield* attachWith(u, tracee, recording(later, true, UTRACE_RESUME, UTRACE_RESUME | UTRACE_SIGNAL_TERM), UTRACE_EVENT_SIGNAL_TERM);
+        })(),
+      );
+      expectClean(k, k.run());
+      expect(beforeDeath(calls)).toEqual([`quiesce(${UTRACE_EVENT_SIGNAL_TERM}) action ${UTRACE_RESUME}`]);
+      expect(later).toEqual(['signal(10) TERM ka set']);
+      expect(exitCode(k, tracee)).toBe(128 + SIGUSR1);
+    }
+  });
+
+  test("report_quiesce's return is or'd with the signal action: a HOLD it returns holds the signal, and a HOLD before it survives", () => {
+    for (const seed of [1, 2]) {
+      // SIGCHLD (SIGNAL_IGN): held once, taken again, then ignored; the tracee lives.
+      const { k, tracee } = setup(seed, [SIGCHLD]);
+      const calls: string[] = [];
+      let holds = 1;
+      const ops: UtraceEngineOps<unknown> = {
+        name: 'quiesce-hold',
+        reportQuiesce(action, _engine, event) {
+          calls.push(`quiesce(${event})`);
+          return event === UTRACE_EVENT_SIGNAL_IGN && holds-- > 0 ? UTRACE_RESUME | UTRACE_SIGNAL_HOLD : UTRACE_RESUME;
+        },
+      };
+      call(k, attachWith(k.api.utrace, tracee, ops, UTRACE_EVENT_QUIESCE | UTRACE_EVENT_SIGNAL_IGN));
+      expectClean(k, k.run());
+      // Two passes: the HOLD kept SIGCHLD queued, and the core took it again.
+      expect(beforeDeath(calls)).toEqual([`quiesce(${UTRACE_EVENT_SIGNAL_IGN})`, `quiesce(${UTRACE_EVENT_SIGNAL_IGN})`]);
+      expect(eventsOf(k, 'signal/deliver', (ev) => ev.pid === tracee)).toMatchObject([{ sig: SIGCHLD, action: 'ignore' }]);
+      expect(exitCode(k, tracee)).toBe(0);
+    }
+    for (const seed of [1, 2]) {
+      // A report_signal's HOLD, then a report_quiesce only engine returning plain RESUME: still held.
+      const { k, tracee } = setup(seed, [SIGCHLD]);
+      const seen: number[] = [];
+      let holds = 1;
+      const holder: UtraceEngineOps<unknown> = {
+        name: 'signal-hold',
+        reportSignal(_action, _engine, _regs, info) {
+          seen.push(info.signo);
+          return UTRACE_RESUME | UTRACE_SIGNAL_IGN | (holds-- > 0 ? UTRACE_SIGNAL_HOLD : 0);
+        },
+      };
+      const u = k.api.utrace;
+      call(
+        k,
+        (function* attach() {
+          yield* attachWith(u, tracee, holder, UTRACE_EVENT_SIGNAL_IGN);
+          yield* attachWith(u, tracee, recording([], false), UTRACE_EVENT_QUIESCE);
+        })(),
+      );
+      expectClean(k, k.run());
+      expect(seen).toEqual([SIGCHLD, SIGCHLD]);
+      expect(eventsOf(k, 'signal/deliver', (ev) => ev.pid === tracee)).toMatchObject([{ sig: SIGCHLD, action: 'ignore' }]);
+    }
+  });
+});
+
+describe('a STOP on a signal that acts: finish_report (a pending REPORT), and the signal acts at once', () => {
+  const stopThen = (signalAction: number): UtraceEngineOps<unknown> => ({
+    name: 'stop-and-act',
+    reportSignal: () => UTRACE_STOP | signalAction,
+  });
+
+  test('STOP|SIGNAL_TERM or STOP|DELIVER for SIGUSR1: the tracee dies of it at once, never stopped; the STOP is left as a pending REPORT', () => {
+    for (const signalAction of [UTRACE_SIGNAL_TERM, UTRACE_SIGNAL_DELIVER]) {
+      for (const seed of [1, 2, 3]) {
+        const { k, tracee } = setup(seed, [SIGUSR1]);
+        call(k, attachWith(k.api.utrace, tracee, stopThen(signalAction), UTRACE_EVENT_SIGNAL_ALL));
+        expectClean(k, k.run());
+        expect(eventsOf(k, 'utrace/stopped', (ev) => ev.pid === tracee)).toHaveLength(0);
+        const report = eventsOf(k, 'utrace/report', (ev) => ev.pid === tracee && ev.event === 'SIGNAL');
+        expect(report).toMatchObject([{ action: UTRACE_STOP }]);
+        // finish_report(will_not_stop): utrace->resume = REPORT, right after the pass.
+        const pending = eventsOf(k, 'utrace/resume', (ev) => ev.pid === tracee && ev.seq > report[0]!.seq);
+        expect(pending[0]).toMatchObject({ resume: UTRACE_REPORT });
+        expect(eventsOf(k, 'signal/deliver', (ev) => ev.pid === tracee)).toMatchObject([{ sig: SIGUSR1, action: 'terminate' }]);
+        expect(exitCode(k, tracee)).toBe(128 + SIGUSR1);
+      }
+    }
+  });
+
+  test('a report_quiesce only engine returning STOP on a fatal signal: the tracee dies at once, never stopped', () => {
+    for (const seed of [1, 2]) {
+      const { k, tracee } = setup(seed, [SIGUSR1]);
+      call(k, attachWith(k.api.utrace, tracee, recording([], false, UTRACE_STOP), UTRACE_EVENT_QUIESCE | UTRACE_EVENT_SIGNAL_TERM));
+      expectClean(k, k.run());
+      expect(eventsOf(k, 'utrace/stopped', (ev) => ev.pid === tracee)).toHaveLength(0);
+      expect(exitCode(k, tracee)).toBe(128 + SIGUSR1);
+    }
+  });
+});
+
+describe('the signal acted on is the one info names, not the stolen one', () => {
+  test("stolen SIGUSR1, an engine writes SIGTERM into info with DELIVER: SIGTERM's default, exit status 143; SIGUSR1 leaves the queue", () => {
+    for (const seed of [1, 2, 3]) {
+      const { k, tracee } = setup(seed, [SIGUSR1]);
+      const ops: UtraceEngineOps<unknown> = {
+        name: 'to-sigterm',
+        reportSignal(_action, _engine, _regs, info) {
+          info.signo = SIGTERM;
+          return UTRACE_RESUME | UTRACE_SIGNAL_DELIVER;
+        },
+      };
+      call(k, attachWith(k.api.utrace, tracee, ops, UTRACE_EVENT_SIGNAL_ALL));
+      expectClean(k, k.run());
+      expect(eventsOf(k, 'signal/deliver', (ev) => ev.pid === tracee)).toMatchObject([{ sig: SIGTERM, action: 'terminate', dequeued: SIGUSR1 }]);
+      expect(exitCode(k, tracee)).toBe(128 + SIGTERM);
+    }
+  });
+
+  test('SIGNAL_TERM with SIGTERM written into info: the representative signal acts, reported as si_signo (143)', () => {
+    const { k, tracee } = setup(1, [SIGUSR1]);
+    const ops: UtraceEngineOps<unknown> = {
+      name: 'term-as-sigterm',
+      reportSignal(_action, _engine, _regs, info) {
+        info.signo = SIGTERM;
+        return UTRACE_RESUME | UTRACE_SIGNAL_TERM;
+      },
+    };
+    call(k, attachWith(k.api.utrace, tracee, ops, UTRACE_EVENT_SIGNAL_ALL));
     expectClean(k, k.run());
-    expect(beforeDeath(calls)).toEqual([`quiesce(${UTRACE_EVENT_SIGNAL_TERM}) action ${UTRACE_RESUME}`]);
-    expect(exitCode(k, tracee)).toBe(128 + SIGUSR1);
+    expect(exitCode(k, tracee)).toBe(128 + SIGTERM);
+  });
+
+  test('a stop in report_signal, then (PTRACE_CONT with another signal) SIGTERM written in the UTRACE_SIGNAL_REPORT pass: exit status 143', () => {
+    for (const seed of [1, 2, 3]) {
+      const { k, tracee } = setup(seed, [SIGUSR1]);
+      const ops: UtraceEngineOps<unknown> = {
+        name: 'stop-then-sigterm',
+        reportSignal(action, _engine, _regs, info) {
+          if (utraceSignalAction(action) !== UTRACE_SIGNAL_REPORT) return UTRACE_STOP | UTRACE_SIGNAL_IGN;
+          info.signo = SIGTERM;
+          return UTRACE_RESUME | UTRACE_SIGNAL_DELIVER;
+        },
+      };
+      const u = k.api.utrace;
+      const e = call(k, attachWith(u, tracee, ops, UTRACE_EVENT_SIGNAL_ALL | UTRACE_EVENT_QUIESCE)) as UtraceEngine;
+      expect(call(k, u.waitForStop(tracee))).toBe(0);
+      expect(call(k, u.control(tracee, e, UTRACE_INTERRUPT))).toBe(0);
+      expectClean(k, k.run());
+      expect(eventsOf(k, 'signal/deliver', (ev) => ev.pid === tracee)).toMatchObject([{ sig: SIGTERM, action: 'terminate', dequeued: SIGUSR1 }]);
+      expect(exitCode(k, tracee)).toBe(128 + SIGTERM);
+    }
   });
 });
 
 describe('the short-circuits before the signal pass', () => {
+  // A regression test: the generic pass before the merge passed it too.
   test('no engine wants any signal event: utrace_get_signal steals nothing, even with a QUIESCE engine (no callback, no pass)', () => {
     for (const seed of [1, 2]) {
       const { k, tracee } = setup(seed, [SIGUSR1]);

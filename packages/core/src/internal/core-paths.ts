@@ -271,15 +271,27 @@ export class CorePathsImpl implements CorePaths {
         continue;
       }
       const byDefault = sig === SIGCONT ? 'continue' : IGNORED_BY_DEFAULT.has(sig) ? 'ignore' : STOP_SIGNALS.has(sig) ? 'stop' : 'terminate';
+      if (sig !== SIGKILL && typeof verdict === 'object' && verdict !== null) {
+        // utrace_get_signal stole `sig` and its engines chose another signal to act on (or
+        // another number to report): `sig` leaves the queue, the chosen one is acted on.
+        const chosen = injection(pid, verdict, sig);
+        yield* this.actOnSignal(pid, chosen, false, sig);
+        continue;
+      }
       const action = sig === SIGKILL ? 'terminate' : typeof verdict !== 'string' || verdict === 'hold' ? byDefault : verdict;
       yield* this.actOnSignal(pid, { sig, action }, false);
     }
     yield* this.rt.runHook('returnToUser', { pid }, pid);
   }
 
-  /** Delivery: log it, then exit (128 + sig) or stop (job control); ignore and continue go on. */
-  private *actOnSignal(pid: number, { sig, action }: SignalInjection, injected: boolean): KPath<void> {
-    this.emitNow(injected ? { type: 'signal/deliver', pid, sig, action, injected } : { type: 'signal/deliver', pid, sig, action });
+  /**
+   * Delivery: log it, then exit (128 + sig) or stop (job control); ignore and continue go on.
+   * `dequeued`: the queued signal a handler took and answered with a SignalInjection for `sig`.
+   */
+  private *actOnSignal(pid: number, { sig, action }: SignalInjection, injected: boolean, dequeued?: number): KPath<void> {
+    if (injected) this.emitNow({ type: 'signal/deliver', pid, sig, action, injected });
+    else if (dequeued !== undefined && dequeued !== sig) this.emitNow({ type: 'signal/deliver', pid, sig, action, dequeued });
+    else this.emitNow({ type: 'signal/deliver', pid, sig, action });
     if (action === 'terminate') yield* this.doExit(128 + sig);
     if (action === 'stop') {
       yield emitCommand({ type: 'task/sleep', pid, on: `stopped:${pid}`, until: null, state: 'stopped' });
@@ -694,16 +706,19 @@ function describeValue(v: unknown): string {
 
 const INJECTED_ACTIONS: ReadonlySet<unknown> = new Set(['ignore', 'terminate', 'stop', 'continue']);
 
-/** A forced pass's `signal` hook answer, checked: a SignalInjection, or HOOK_RESULT_INVALID naming what is wrong. */
-function injection(pid: number, r: object): SignalInjection {
+/** A `signal` hook's SignalInjection (a forced pass's, `hookSig` 0, or a real signal's), checked: a SignalInjection, or HOOK_RESULT_INVALID naming what is wrong. */
+function injection(pid: number, r: object, hookSig = 0): SignalInjection {
   const { sig, action } = r as Partial<SignalInjection>;
   if (typeof sig !== 'number' || !Number.isInteger(sig) || sig < 0 || sig > 64) {
-    throw new TracelabError('HOOK_RESULT_INVALID', `signal hook (sig 0, pid ${pid}): injected sig ${String(sig)} is not an integer 0..64`, { pid, sig });
+    throw new TracelabError('HOOK_RESULT_INVALID', `signal hook (sig ${hookSig}, pid ${pid}): injected sig ${String(sig)} is not an integer 0..64`, {
+      pid,
+      sig,
+    });
   }
   if (!INJECTED_ACTIONS.has(action)) {
     throw new TracelabError(
       'HOOK_RESULT_INVALID',
-      `signal hook (sig 0, pid ${pid}): injected action ${JSON.stringify(action)} is not ignore, terminate, stop or continue`,
+      `signal hook (sig ${hookSig}, pid ${pid}): injected action ${JSON.stringify(action)} is not ignore, terminate, stop or continue`,
       {
         pid,
         action,

@@ -587,7 +587,7 @@ const reducers: CoreReducers = {
     j.set(
       t,
       'pendingSignals',
-      t.pendingSignals.filter((sig) => sig !== e.sig),
+      t.pendingSignals.filter((sig) => sig !== (e.dequeued ?? e.sig)),
     );
   },
   'module/loaded'(s, e, j) {
