@@ -240,6 +240,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     const label = dfs !== null ? `dfs(bound=${bound})` : `dpor(${dporBound === null ? 'unbounded' : `bound=${dporBound}`})`;
     const job: ChunkJob = { variant, scale, strategy: 'random', seed, k: 1, selfCheckEvery };
     if (options.coverage === true) dfsRaces = new Set<string>();
+    // Host-side wall time, outside the simulation: the limit says when to stop starting
+    // schedules, and nothing a schedule does depends on it.
     const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
     // The counts as they stood when a limit stopped the search (the look below moves the tree on).
     let stoppedAt: { dfs: DfsStats | null; dpor: DporStats | null } | null = null;

@@ -148,6 +148,10 @@ function covers(a: StepFootprint, b: StepFootprint): boolean {
   return true;
 }
 
+/**
+ * A sleeping CPU's footprint at a node: the union of its step's footprints over every run through
+ * the node (its local variants included), so that it conflicts with whatever any of them would.
+ */
 export function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFootprint {
   if (a === undefined) return b;
   // Most runs through a node repeat a step already seen there: nothing to merge.
