@@ -610,13 +610,14 @@ function meets(writes: readonly string[], touched: readonly string[]): boolean {
 
 const NONE: readonly string[] = [];
 
+/** Whether `a`'s write `w` and `b`'s write `t` conflict: the same object, not updated commutatively by both. */
+function writeConflict(a: StepFootprint, w: string, b: StepFootprint, t: string): boolean {
+  return same(w, t) && !(w === t && (a.updates ?? NONE).includes(w) && (b.updates ?? NONE).includes(t));
+}
+
 /** Whether two steps' writes meet in an object that is not a commutative update in both. */
 function writesMeet(a: StepFootprint, b: StepFootprint): boolean {
-  const ua = a.updates ?? NONE;
-  const ub = b.updates ?? NONE;
-  for (const w of a.writes) {
-    for (const t of b.writes) if (same(w, t) && !(w === t && ua.includes(w) && ub.includes(t))) return true;
-  }
+  for (const w of a.writes) for (const t of b.writes) if (writeConflict(a, w, b, t)) return true;
   return false;
 }
 
@@ -641,11 +642,9 @@ export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed:
 export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): string[] {
   const out = new Set<string>();
   if (a.clockRead || b.clockRead) out.add('clock');
-  const ua = a.updates ?? NONE;
-  const ub = b.updates ?? NONE;
   for (const w of a.writes) {
     if (meets([w], b.reads)) out.add(w);
-    for (const t of b.writes) if (same(w, t) && !(w === t && ua.includes(w) && ub.includes(t))) out.add(w);
+    for (const t of b.writes) if (writeConflict(a, w, b, t)) out.add(w);
   }
   for (const w of b.writes) if (meets([w], a.reads)) out.add(w);
   if (out.size === 0 && observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed)) out.add('observed');
