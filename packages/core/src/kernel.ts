@@ -168,8 +168,15 @@ export interface Kernel {
    * of every step. While recording, kernel and plugin code read the state through a recording
    * view, so a run is slower; the log is the same. Survives `reset`. Off by default, and off
    * costs nothing measurable.
+   *
+   * `fromStep` (default 0) starts recording at that step instead, counted as `kernel.steps`
+   * counts them (since the kernel was built or last reset): the earlier steps run at full speed
+   * and the sink hears nothing of them. An explorer re-running a prefix whose footprints it
+   * already has asks for the rest only. Code that may keep the state (`getState()`, a plugin's
+   * `ctx.state()`) is handed the recording view from the start, so a state kept across steps
+   * records its reads in the recorded steps that make them.
    */
-  recordFootprints(sink: FootprintSink | null): void;
+  recordFootprints(sink: FootprintSink | null, fromStep?: number): void;
 }
 
 export interface ReplayReport {
@@ -938,10 +945,12 @@ class KernelImpl implements ReplayedKernel {
     return t.outcome.value as T;
   }
 
-  recordFootprints(sink: FootprintSink | null): void {
+  recordFootprints(sink: FootprintSink | null, fromStep = 0): void {
     if (sink !== null && typeof sink !== 'function')
       throw new TracelabError('INVALID_OPTION', `recordFootprints: the sink must be a function or null, got ${typeof sink}`);
-    this.rt.recordFootprints(sink);
+    if (!Number.isSafeInteger(fromStep) || fromStep < 0)
+      throw new TracelabError('INVALID_OPTION', `recordFootprints: fromStep must be a non-negative integer, got ${String(fromStep)}`);
+    this.rt.recordFootprints(sink, fromStep);
   }
 
   run(options: RunOptions = {}): RunResult {

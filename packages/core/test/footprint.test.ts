@@ -615,8 +615,76 @@ describe('step footprints', () => {
     expect(out[1]!.updates).toBeUndefined();
   });
 
-  it('refuses a sink that is not a function', () => {
+  it('refuses a sink that is not a function, and a fromStep that is not a step number', () => {
     const k = createKernel({ cpus: 1, seed: 1 });
     expect(() => k.recordFootprints(42 as never)).toThrow(/sink must be a function/);
+    for (const bad of [-1, 1.5, Number.NaN, '2'])
+      expect(() => k.recordFootprints(() => undefined, bad as never)).toThrow(/fromStep must be a non-negative integer/);
+  });
+});
+
+describe('recording from a step on (fromStep: an explorer re-running a prefix it knows)', () => {
+  /** Two threads on two CPUs that lock, read the state and make points; every pick 0. */
+  function run(fromStep: number | undefined): { steps: StepFootprint[]; hash: string; total: number } {
+    const k = createKernel({ cpus: 2, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s), fromStep);
+    for (const name of ['a', 'b'])
+      k.spawnKthread(
+        (function* () {
+          yield* mutexLock('m');
+          yield* schedPoint();
+          yield* mutexUnlock('m');
+          const s = yield* getState();
+          void s.tasks;
+          yield* schedPoint();
+          yield* spinLock('s');
+          yield* spinUnlock('s');
+        })(),
+        { comm: name },
+      );
+    const r = k.run({ maxSteps: 200 });
+    expect(r.violations).toEqual([]);
+    return { steps, hash: k.logHash(), total: r.steps };
+  }
+
+  it('hears nothing of the steps before it, and from it on the footprints a whole recording gives', () => {
+    const whole = run(undefined);
+    expect(whole.steps.length).toBe(whole.total);
+    for (const from of [1, 4, whole.total - 1]) {
+      const part = run(from);
+      expect(part.hash).toBe(whole.hash);
+      expect(part.steps).toEqual(whole.steps.slice(from));
+    }
+    expect(run(whole.total + 5).steps).toEqual([]);
+  });
+
+  it('hands out the recording view before it starts: a state kept into a recorded step records its reads there', () => {
+    const keeper = (fromStep: number): StepFootprint[] => {
+      const k = createKernel({ cpus: 1, seed: 1, strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+      const steps: StepFootprint[] = [];
+      k.recordFootprints((s) => steps.push(s), fromStep);
+      // Step 0 switches the keeper in; step 1 takes the state and keeps it; step 3 reads lock
+      // `kept` through it, and reads the tasks through the state as it is then.
+      k.spawnKthread(
+        (function* () {
+          const s = yield* getState();
+          void s.locks['early'];
+          yield* schedPoint();
+          yield* schedPoint();
+          void s.locks['kept'];
+        })(),
+        { comm: 'keeper' },
+      );
+      k.run({ maxSteps: 50 });
+      return steps;
+    };
+    const whole = keeper(0);
+    expect(whole[1]!.reads).toContain('lock:early');
+    expect(whole[3]!.reads).toContain('lock:kept');
+    const part = keeper(2);
+    expect(part).toEqual(whole.slice(2));
+    // The read made through it before the recorder started is no recorded step's.
+    expect(part.some((f) => f.reads.includes('lock:early'))).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { Dpor, type DporStats } from './internal/dpor.js';
 import { checkMirror } from './internal/mirror.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
-import { isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
+import { KernelPool, isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
 
@@ -245,6 +245,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
     // The counts as they stood when a limit stopped the search (the look below moves the tree on).
     let stoppedAt: { dfs: DfsStats | null; dpor: DporStats | null } | null = null;
+    // One kernel for the search, reset between schedules (this call's own: guarded by it).
+    const pool = new KernelPool();
     for (;;) {
       const limit = schedules >= budget ? 'budget' : performance.now() >= deadline ? 'time' : null;
       if (limit !== null) {
@@ -259,7 +261,9 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
         complete = true;
         break;
       }
-      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, undefined, dpor?.footprintSink());
+      // DPOR's run records from the step where it leaves the last run's path (`Dpor.recordFrom`).
+      // The loop keeps nothing of an outcome past the next schedule: a pooled kernel serves.
+      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, pool, dpor?.footprintSink(dpor.recordFrom), dpor?.recordFrom);
       if (checked) selfChecks++;
       if (!ok) mismatches.push(schedules);
       // The symmetry rule prunes on the scenario's promise: hold it to it on a sample of its own

@@ -262,13 +262,24 @@ export class Runtime {
    */
   fp: FootprintRecorder | null = null;
 
-  /** Starts (a sink) or stops (null) recording each step's footprint (footprint.ts). */
-  recordFootprints(sink: FootprintSink | null): void {
-    if (sink === null) {
-      this.fp = null;
-      this.store.recorder = null;
-      return;
-    }
+  /**
+   * A recorder asked for with `fromStep` beyond the step count: it starts (becomes `fp`) at the
+   * first step that begins with `steps >= fpFrom`. Until then code that may keep the state is
+   * handed its recording view (`handOutState`), so a state kept across steps records its reads
+   * in the recorded steps that make them. Written only by `recordFootprints` and `step`.
+   */
+  private fpPending: FootprintRecorder | null = null;
+  private fpFrom = 0;
+
+  /**
+   * Starts (a sink) or stops (null) recording each step's footprint (footprint.ts), from the
+   * step numbered `fromStep` (`steps` as it counts them: since the kernel was built or reset).
+   */
+  recordFootprints(sink: FootprintSink | null, fromStep = 0): void {
+    this.fp = null;
+    this.fpPending = null;
+    this.store.recorder = null;
+    if (sink === null) return;
     const fp = new FootprintRecorder(
       () => this.store.live,
       sink,
@@ -276,17 +287,29 @@ export class Runtime {
       (type) => this.store.footprintOf(type),
       () => (this.bindingUsed ? this.runnablePerCpu() : null),
     );
-    this.fp = fp;
-    this.store.recorder = fp;
+    this.fpPending = fp;
+    this.fpFrom = fromStep;
+    this.startRecording();
+  }
+
+  /** Installs the pending recorder once its first step is reached (see `fpPending`). */
+  private startRecording(): void {
+    if (this.fpPending === null || this.steps < this.fpFrom) return;
+    this.fp = this.fpPending;
+    this.store.recorder = this.fpPending;
+    this.fpPending = null;
   }
 
   /**
    * The working state, handed to plugin or kernel code that may keep it across its scheduling
-   * points: the step then ends with a snapshot (see `step`).
+   * points: the step then ends with a snapshot (see `step`). While recording, or waiting to
+   * start, it is the recorder's view: a state kept into a recorded step records what it reads.
+   * (Reads made through it before the recorder starts are dropped by the first step's `begin`.)
    */
   handOutState(): KernelState {
     this.stateHandedOut = true;
-    return this.fp === null ? this.store.live : this.fp.state;
+    const fp = this.fp ?? this.fpPending;
+    return fp === null ? this.store.live : fp.state;
   }
 
   /** What `reset` goes back to: taken when the kernel is built (`mark`), after every plugin registered. */
@@ -758,6 +781,7 @@ export class Runtime {
 
   /** One scheduling step. Returns false when no CPU has anything to do, even after timers. */
   step(): boolean {
+    if (this.fpPending !== null) this.startRecording();
     const fp = this.fp;
     if (fp !== null) fp.begin(this.choices.length);
     this.now++;

@@ -43,8 +43,9 @@ export function selfCheck(
   index: number,
   pool?: KernelPool,
   footprints?: FootprintSink,
+  fromStep = 0,
 ): { outcome: ReturnType<typeof runSchedule>; checked: boolean; ok: boolean } {
-  const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool, footprints);
+  const outcome = runSchedule(scenario, job.variant, job.scale, picker, pool, footprints, fromStep);
   if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true };
   let hash: string;
   try {

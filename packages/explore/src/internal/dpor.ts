@@ -1,4 +1,4 @@
-import { conflictObjects, footprintsConflict, intMapValues, type StepFootprint } from '@tracelab/core';
+import { TracelabError, conflictObjects, footprintsConflict, intMapValues, type StepFootprint } from '@tracelab/core';
 import { deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
 
 /**
@@ -171,12 +171,37 @@ export function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFoo
   };
 }
 
+/** Whether two footprints of one step are the same, field by field (lists in order). */
+function sameFootprint(a: StepFootprint, b: StepFootprint): boolean {
+  const same = (x: readonly (string | number)[] | undefined, y: readonly (string | number)[] | undefined): boolean =>
+    (x ?? []).length === (y ?? []).length && (x ?? []).every((v, i) => v === y![i]);
+  return (
+    a.cpu === b.cpu &&
+    a.choiceAt === b.choiceAt &&
+    a.pid === b.pid &&
+    a.clockRead === b.clockRead &&
+    a.preemptible === b.preemptible &&
+    same(a.reads, b.reads) &&
+    same(a.writes, b.writes) &&
+    same(a.observed, b.observed) &&
+    same(a.updates, b.updates) &&
+    same(a.switched, b.switched)
+  );
+}
+
 /**
  * The DPOR search. `bound`: the preemption bound (null: unbounded, for exhaustive
  * verification); bounded searches are iterative over the bound (0, 1, ... B), as the DFS.
  * Drive it as the DFS: `next()` gives the picker of the next schedule (null when the search is
  * complete), `footprintSink()` the sink for the kernel's step footprints of that run, and
  * `record(outcome)` takes the run back.
+ *
+ * A run replays its plan's prefix, whose steps the last run already took: same choices, same
+ * steps (a run is a function of its choices; the explorer's self-check holds scenarios to that).
+ * `recordFrom` is the first step the last run's footprints do not already give, the step in
+ * which the branched choice is made: a caller that passes it to `kernel.recordFootprints` runs
+ * the prefix unrecorded, at the speed of a plain run. A sink given every step instead (the tests)
+ * has each prefix step compared with the one kept, and a difference stops the search.
  */
 export class Dpor {
   // All fields: written only by next/record/the run's picker and sink, in the exploring thread.
@@ -204,6 +229,12 @@ export class Dpor {
   private observedList: string[] = [];
   // The run under way:
   private steps: StepFootprint[] = [];
+  /** For each step of `steps`, the index of the run's last `cpu` choice when it ended (for `onStep`). */
+  private stepCpuChoice: number[] = [];
+  /** The first step of the run under way that is not the last run's (see the class comment). */
+  private prefixSteps = 0;
+  /** Steps the sink has heard of in the run under way (a sink given every step skips the prefix). */
+  private heard = 0;
   /** Sleep sets of the run's new `cpu` nodes, by choice index. */
   private newSleeps = new Map<number, ReadonlyMap<number, StepFootprint>>();
   /** The idle eligible CPUs of the run's new `cpu` nodes, by choice index. */
@@ -228,6 +259,8 @@ export class Dpor {
     private readonly localRule = true,
     /** The scenario's CPUs are interchangeable (`Scenario.symmetricCpus`): the symmetry rule applies. */
     private readonly symmetric = false,
+    /** Keep the last run's steps for the prefix a run replays (`recordFrom`); false: every run from step 0 (tests, measurements). */
+    private readonly reusePrefix = true,
   ) {
     this.current = bound === null ? Infinity : 0;
   }
@@ -284,7 +317,7 @@ export class Dpor {
     this.started = true;
     const level = this.bound === null ? 0 : this.current;
     this.perBound[level] = (this.perBound[level] ?? 0) + 1;
-    this.steps = [];
+    this.keepPrefix();
     this.newSleeps = new Map();
     this.newIdle = new Map();
     this.newQueued = new Map();
@@ -294,6 +327,9 @@ export class Dpor {
     this.lastCpuChoice = -1;
     this.newMirror = -1;
     this.cpuNodeOfStep = [];
+    // The prefix's sleep sets, as its steps would have left them (a sink called by the kernel
+    // computes them step by step; these steps will not reach it).
+    for (let k = 0; k < this.prefixSteps; k++) this.sleepAfter(this.steps[k]!, this.stepCpuChoice[k]!);
     const plan = this.plan;
     const stack = this.stack;
     return {
@@ -328,13 +364,69 @@ export class Dpor {
     };
   }
 
-  /** The sink for the current run's step footprints (`kernel.recordFootprints`). */
-  footprintSink(): (fp: StepFootprint) => void {
+  /**
+   * The first step of the next run whose footprint the search needs (`kernel.recordFootprints`'s
+   * `fromStep`): the earlier ones replay the last run's. Read after `next()`.
+   */
+  get recordFrom(): number {
+    return this.prefixSteps;
+  }
+
+  /**
+   * Keeps, of the last run's steps, those the run `next()` is starting takes again: every step
+   * that ended before the plan's last choice (the branched one) was asked. Nothing when the
+   * plan is empty (a first run, or a new bound).
+   */
+  private keepPrefix(): void {
+    const d = this.plan.length - 1;
+    const steps = this.steps;
+    let k = 0;
+    if (d >= 0) while (k + 1 < steps.length && steps[k + 1]!.choiceAt <= d) k++;
+    // k: the step in which choice d is made (its choices run from its choiceAt to the next step's).
+    if (!this.reusePrefix || d < 0 || steps.length === 0 || steps[k]!.choiceAt > d) k = 0;
+    steps.length = k;
+    this.stepCpuChoice.length = k;
+    this.prefixSteps = k;
+    this.heard = 0;
+  }
+
+  /**
+   * The sink for the current run's step footprints (`kernel.recordFootprints`), which the kernel
+   * calls from step `fromStep` on: 0 (every step; the prefix's are compared with those kept) or
+   * `recordFrom` (the prefix unrecorded).
+   */
+  footprintSink(fromStep = 0): (fp: StepFootprint) => void {
+    if (fromStep !== 0 && fromStep !== this.prefixSteps) throw new Error(`internal: dpor records from step 0 or ${this.prefixSteps}, not ${fromStep}`);
+    this.heard = fromStep;
     return (fp) => this.onStep(fp);
   }
 
   private onStep(fp: StepFootprint): void {
+    if (this.heard++ < this.prefixSteps) {
+      this.checkReplayed(this.heard - 1, fp);
+      return;
+    }
     this.steps.push(fp);
+    this.stepCpuChoice.push(this.lastCpuChoice);
+    this.sleepAfter(fp, this.lastCpuChoice);
+  }
+
+  /** A prefix step heard again must be the one kept: the scenario is not deterministic otherwise. */
+  private checkReplayed(k: number, fp: StepFootprint): void {
+    const kept = this.steps[k]!;
+    if (sameFootprint(kept, fp)) return;
+    throw new TracelabError(
+      'SCHEDULE_DIVERGED',
+      `dpor: step ${k} of a replayed prefix differs from the same step of the last run (cpu ${kept.cpu} then ${fp.cpu}, choice ${kept.choiceAt} then ${fp.choiceAt}): the scenario is not deterministic`,
+      { step: k },
+    );
+  }
+
+  /**
+   * A step's effect on the search's state: what the checks observe, and the sleep set after it
+   * (`lastCpu`: the index of the run's last `cpu` choice as the step ended).
+   */
+  private sleepAfter(fp: StepFootprint, lastCpu: number): void {
     for (const o of fp.observed) {
       if (!this.observed.has(o)) {
         this.observed.add(o);
@@ -346,7 +438,7 @@ export class Dpor {
     // CPU at its node, whose steps commute with this one.
     // The step's own `cpu` node, if it made a `cpu` choice and the plan replayed it.
     const node = this.stack[fp.choiceAt];
-    const replayed = this.lastCpuChoice === fp.choiceAt && fp.choiceAt < this.plan.length && node !== undefined && node.kind === 'cpu';
+    const replayed = lastCpu === fp.choiceAt && fp.choiceAt < this.plan.length && node !== undefined && node.kind === 'cpu';
     const before = replayed ? node.sleep : this.sleepNow;
     const next = new Map<number, StepFootprint>();
     const keep = (q: number, f: StepFootprint): void => {
@@ -549,6 +641,10 @@ export class Dpor {
    */
   private pendingIdle(limit: number, obs: readonly string[]): void {
     const steps = this.steps;
+    // The latest step of another CPU that conflicts with a pending switch-in, by its footprint
+    // (the CPU and the tasks queued): scanned forward once per footprint, not back from every
+    // step (runs of a thousand steps with an idle CPU at each made this quadratic).
+    const latest = new Map<string, { scanned: number; last: number }>();
     for (let i = 0; i < limit; i++) {
       const node = this.cpuNodeOfStep[i];
       if (node === null || node === undefined) continue;
@@ -561,17 +657,19 @@ export class Dpor {
         // by a step of that CPU that found nothing to run: taking a task off cannot change that.
         const writes = ['rq:nonempty', `rq:nonempty:${q}`, `cpu:${q}`, ...node.queued.map((pid) => `runq:${pid}`), ...node.queued.map((pid) => `task:${pid}`)];
         const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['runq:*', 'rcu'], writes, clockRead: false, observed: [] };
-        for (let k = i; k >= 0; k--) {
-          if (steps[k]!.cpu === q || !footprintsConflict(steps[k]!, pending, obs)) continue;
-          const at = this.cpuNodeOfStep[k];
-          if (at !== null && at !== undefined) {
-            this.raceCount++;
-            const before = this.backtrackCount;
-            if (at.cpus.includes(q)) this.addBacktrack(at, q);
-            else for (const c of at.cpus) this.addBacktrack(at, c);
-            if (this.backtrackCount > before) this.noteReasons(['pending-idle']);
-          }
-          break;
+        const key = `${q}/${node.queued.join(',')}`;
+        let scan = latest.get(key);
+        if (scan === undefined) latest.set(key, (scan = { scanned: -1, last: -1 }));
+        for (let k = scan.scanned + 1; k <= i; k++) if (steps[k]!.cpu !== q && footprintsConflict(steps[k]!, pending, obs)) scan.last = k;
+        scan.scanned = i;
+        if (scan.last < 0) continue;
+        const at = this.cpuNodeOfStep[scan.last];
+        if (at !== null && at !== undefined) {
+          this.raceCount++;
+          const before = this.backtrackCount;
+          if (at.cpus.includes(q)) this.addBacktrack(at, q);
+          else for (const c of at.cpus) this.addBacktrack(at, c);
+          if (this.backtrackCount > before) this.noteReasons(['pending-idle']);
         }
       }
     }

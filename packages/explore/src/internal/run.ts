@@ -90,9 +90,18 @@ function eligibleIds(state: KernelState, pids: readonly number[]): number[] {
  * Runs one schedule of `scenario`: a fresh kernel, the scenario's setup, then `run` until every
  * task exited, a violation halted it, or `maxSteps`. Every choice goes through `picker` and is
  * recorded with its kind and default, so the run can be shrunk and its preemptions counted.
- * `footprints`: receives each step's footprint (the kernel records them for this run only).
+ * `footprints`: receives each step's footprint (the kernel records them for this run only),
+ * from step `fromStep` on (`kernel.recordFootprints`).
  */
-export function runSchedule(scenario: Scenario, variant: string, scale: number, picker: Picker, pool?: KernelPool, footprints?: FootprintSink): RunOutcome {
+export function runSchedule(
+  scenario: Scenario,
+  variant: string,
+  scale: number,
+  picker: Picker,
+  pool?: KernelPool,
+  footprints?: FootprintSink,
+  fromStep = 0,
+): RunOutcome {
   const choices: Choice[] = [];
   let lastCpu = -1;
   let lastLog = 0;
@@ -141,7 +150,7 @@ export function runSchedule(scenario: Scenario, variant: string, scale: number, 
     const r = kernel.run({ maxSteps: scenario.maxSteps });
     return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
   }
-  kernel.recordFootprints(footprints);
+  kernel.recordFootprints(footprints, fromStep);
   let r: ReturnType<Kernel['run']>;
   try {
     r = kernel.run({ maxSteps: scenario.maxSteps });
