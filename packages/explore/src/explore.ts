@@ -245,8 +245,10 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
     // The counts as they stood when a limit stopped the search (the look below moves the tree on).
     let stoppedAt: { dfs: DfsStats | null; dpor: DporStats | null } | null = null;
-    // One kernel for the search, reset between schedules (this call's own: guarded by it).
+    // One kernel for the search, reset between schedules, and one for the mirror images, which
+    // run beside the schedule they check (this call's own: guarded by it).
     const pool = new KernelPool();
+    const mirrorPool = new KernelPool();
     for (;;) {
       const limit = schedules >= budget ? 'budget' : performance.now() >= deadline ? 'time' : null;
       if (limit !== null) {
@@ -268,7 +270,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       if (!ok) mismatches.push(schedules);
       // The symmetry rule prunes on the scenario's promise: hold it to it on a sample of its own
       // cadence (never off while the rule prunes), on schedules that replayed deterministically.
-      if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0 && checkMirror(scenario, variant, scale, outcome, schedules)) mirrorChecks++;
+      if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0 && checkMirror(scenario, variant, scale, outcome, schedules, mirrorPool)) mirrorChecks++;
       tree.record(outcome);
       if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
       steps += outcome.steps;

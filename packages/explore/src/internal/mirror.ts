@@ -1,6 +1,6 @@
 import { TracelabError, canonicalJson, type KernelEvent } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
-import { runSchedule, type RunOutcome } from './run.js';
+import { runSchedule, type KernelPool, type RunOutcome } from './run.js';
 
 /**
  * The mirror-image check of a scenario that declares its CPUs interchangeable
@@ -14,7 +14,7 @@ import { runSchedule, type RunOutcome } from './run.js';
  * Throws `SCHEDULE_DIVERGED` naming the schedule and what differed; returns true when a check
  * ran (false: the run made no `cpu` choice between two CPUs).
  */
-export function checkMirror(scenario: Scenario, variant: string, scale: number, outcome: RunOutcome, index: number): boolean {
+export function checkMirror(scenario: Scenario, variant: string, scale: number, outcome: RunOutcome, index: number, pool?: KernelPool): boolean {
   const first = outcome.choices.find((c) => c.kind === 'cpu' && (c.cpus?.length ?? 0) >= 2);
   if (first === undefined) return false;
   const a = first.cpus![first.value]!;
@@ -28,17 +28,27 @@ export function checkMirror(scenario: Scenario, variant: string, scale: number, 
     );
   };
   const choices = outcome.choices;
-  const mirror = runSchedule(scenario, variant, scale, {
-    pick: (p) => {
-      const c = choices[p.index];
-      if (c === undefined || c.kind !== p.kind)
-        return fail(`choice ${p.index} is a ${p.kind} choice in the mirror image, ${c === undefined ? 'past the end' : `a ${c.kind} choice`} in the schedule`);
-      if (p.kind !== 'cpu') return c.value;
-      const want = swap(c.cpus![c.value]!);
-      const o = p.cpus!.indexOf(want);
-      return o >= 0 ? o : fail(`at choice ${p.index} the mirror image cannot step CPU ${want} (its options: CPUs ${p.cpus!.join(', ')})`);
+  // `pool`: one that does not hold `outcome`'s kernel (the mirror image runs beside it).
+  const mirror = runSchedule(
+    scenario,
+    variant,
+    scale,
+    {
+      pick: (p) => {
+        const c = choices[p.index];
+        if (c === undefined || c.kind !== p.kind)
+          return fail(
+            `choice ${p.index} is a ${p.kind} choice in the mirror image, ${c === undefined ? 'past the end' : `a ${c.kind} choice`} in the schedule`,
+          );
+        if (p.kind !== 'cpu') return c.value;
+        const want = swap(c.cpus![c.value]!);
+        const o = p.cpus!.indexOf(want);
+        return o >= 0 ? o : fail(`at choice ${p.index} the mirror image cannot step CPU ${want} (its options: CPUs ${p.cpus!.join(', ')})`);
+      },
     },
-  });
+    pool,
+  );
+  if (mirror.kernel === outcome.kernel) throw new Error("internal: checkMirror's pool holds the schedule's own kernel");
   const end = (o: RunOutcome): string => `${o.violation?.name ?? 'no violation'}, ${o.done ? 'finished' : 'cut'} after ${o.steps} steps`;
   if (end(mirror) !== end(outcome)) fail(`${end(outcome)} against ${end(mirror)}`);
   const x = outcome.kernel.log;
