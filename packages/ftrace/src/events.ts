@@ -340,7 +340,8 @@ export interface FtraceApi {
    * register_ftrace_function: under ftrace_lock, puts `ops` on ftrace_ops_list, raises the
    * refcount of every record it traces, allocates its trampoline (unless refused: see the
    * README), then patches each changed site (a scheduling point between sites). Returns 0, or
-   * -EBUSY when this ops object is already registered. A failed trampoline allocation is not
+   * -EBUSY when this ops object is already registered. An IPMODIFY ops is -EINVAL without
+   * SAVE_REGS or with an empty filter, and -EBUSY on a function another IPMODIFY ops traces. A failed trampoline allocation is not
    * an error: the ops works through the list caller. An IPMODIFY ops first tells the direct ops
    * on its functions ENABLE_SHARE_IPMODIFY_PEER under direct_mutex: -EBUSY if one has no
    * opsFunc, or the opsFunc's error.
@@ -359,7 +360,10 @@ export interface FtraceApi {
   /**
    * ftrace_set_filter / ftrace_set_notrace: replaces the ops' hashes. On a registered ops the
    * sites are updated in one transaction that keeps its trampoline (reused, never
-   * re-allocated): sites that leave it go to the list caller first. Returns 0.
+   * re-allocated): sites that leave it go to the list caller first. Returns 0; -EINVAL (nothing
+   * changed) when an entry matches no function. For an IPMODIFY ops (ftrace_hash_move): -EINVAL
+   * for a new notrace set; once registered, -EINVAL for an empty filter and -EBUSY for a new
+   * function another IPMODIFY ops traces. A direct ops on a new function is not asked, as upstream.
    */
   ftraceSetFilter(ops: FtraceOps, filter: readonly string[], notrace?: readonly string[]): KPath<number>;
   /**

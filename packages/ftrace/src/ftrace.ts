@@ -102,7 +102,7 @@ export function* updateFtraceFunction(ft: FtraceRuntime): KPath<void> {
  * records in one step, allocates its trampoline, patches each changed site. Returns 0; -EBUSY
  * when the ops object is already registered, or when it sets IPMODIFY on a function another
  * IPMODIFY ops traces; -EINVAL when an entry of its lists matched no function, or for IPMODIFY
- * without SAVE_REGS. Nothing is left for the caller to do.
+ * without SAVE_REGS or with an empty filter (every function). Nothing is left for the caller to do.
  * An IPMODIFY ops first takes direct_mutex and asks the direct ops on its functions to share
  * them (prepare_direct_functions_for_ipmodify): their refusal is returned.
  */
@@ -115,7 +115,7 @@ export function* registerFtraceFunction(ft: FtraceRuntime, ops: FtraceOps): KPat
   try {
     const op = opsRecOf(ft, ops);
     // A registration that fails for its own reasons below sends no command.
-    if (!op.registered && op.unmatched === null && ops.flags?.includes('SAVE_REGS') === true) {
+    if (!op.registered && op.unmatched === null && op.filter !== null && ops.flags?.includes('SAVE_REGS') === true) {
       const ret = yield* prepareDirectFunctionsForIpmodify(ft, op);
       if (ret !== 0) return ret;
     }
@@ -135,7 +135,7 @@ function* registerFtraceFunctionNolock(ft: FtraceRuntime, ops: FtraceOps): KPath
       yield* printk(`ftrace: ${op.label}: filter entry ${JSON.stringify(op.unmatched)} matches no function: -EINVAL`);
       return -EINVAL;
     }
-    const refused = ipmodifyRefused(ft, op);
+    const refused = yield* ipmodifyRefused(ft, op);
     if (refused !== 0) return refused;
     op.freedByOwner = false;
     yield* ftraceStartup(ft, op);
@@ -146,18 +146,68 @@ function* registerFtraceFunctionNolock(ft: FtraceRuntime, ops: FtraceOps): KPath
 }
 
 /**
- * IPMODIFY needs SAVE_REGS (the callback changes regs->ip); and only one IPMODIFY ops may
- * trace a function (ftrace_hash_ipmodify_enable): a live-patch and a kprobe that both redirect
- * it would fight over the return address. 0, -EINVAL or -EBUSY. The caller holds ftrace_lock.
+ * IPMODIFY needs SAVE_REGS (the callback changes regs->ip); an IPMODIFY ops must name its
+ * functions: an empty filter (every function) is -EINVAL (ftrace_hash_ipmodify_enable passes a
+ * NULL hash for it, which __ftrace_hash_update_ipmodify refuses: "we do not allow ftrace_ops to
+ * set all functions"); and only one IPMODIFY ops may trace a function: a live patch and a
+ * kprobe that both redirect it would fight over the return address. 0, -EINVAL or -EBUSY, with
+ * a printk saying which. The caller holds ftrace_lock.
  */
-function ipmodifyRefused(ft: FtraceRuntime, op: OpsRec): number {
+function* ipmodifyRefused(ft: FtraceRuntime, op: OpsRec): KPath<number> {
   const flags = op.ops.flags ?? [];
   if (flags.includes('IPMODIFY') && !flags.includes('SAVE_REGS')) return -EINVAL;
   if (!flags.includes('IPMODIFY')) return 0;
+  if (op.filter === null) {
+    yield* printk(`ftrace: ${op.label}: an IPMODIFY ops with an empty filter would modify every function: -EINVAL`);
+    return -EINVAL;
+  }
   declareSites(ft, op.filterList);
   syncSites(ft);
-  const clash = ft.reg.list.some((o) => o.ops.flags?.includes('IPMODIFY') === true && sitesOf(ft, op).some((s) => opsTraces(o, s.ip)));
-  return clash ? -EBUSY : 0;
+  return yield* ipmodifyClash(ft, op, op.filterList);
+}
+
+/**
+ * __ftrace_hash_update_ipmodify's "cannot have two ipmodify on same rec": -EBUSY (with a
+ * printk naming the function and the other ops) when another registered IPMODIFY ops traces
+ * one of `ips`, else 0. The caller holds ftrace_lock.
+ */
+function* ipmodifyClash(ft: FtraceRuntime, op: OpsRec, ips: readonly string[]): KPath<number> {
+  for (const ip of ips) {
+    const other = ft.reg.list.find((o) => o !== op && o.ops.flags?.includes('IPMODIFY') === true && opsTraces(o, ip));
+    if (other !== undefined) {
+      yield* printk(`ftrace: ${op.label}: ${ip} is already modified by IPMODIFY ops ${other.label}: -EBUSY`);
+      return -EBUSY;
+    }
+  }
+  return 0;
+}
+
+/**
+ * ftrace_hash_move's checks for an IPMODIFY ops, before its hashes change (ftrace_hash_move
+ * and ftrace_hash_ipmodify_update → __ftrace_hash_update_ipmodify): a new notrace set is
+ * -EINVAL, registered or not ("Reject setting notrace hash on IPMODIFY ftrace_ops"); for a
+ * registered one, an empty new filter is -EINVAL and a newly traced function another IPMODIFY
+ * ops traces is -EBUSY. A direct ops on a newly traced function is told nothing, as upstream
+ * (only register_ftrace_function asks it, through prepare_direct_functions_for_ipmodify;
+ * docs/ftrace.md, decision 12). 0 otherwise. The caller holds ftrace_lock.
+ */
+function* ipmodifyHashUpdateRefused(ft: FtraceRuntime, op: OpsRec, filter: readonly string[], notrace: readonly string[]): KPath<number> {
+  if (op.ops.flags?.includes('IPMODIFY') !== true) return 0;
+  const sameNotrace = notrace.length === op.notraceList.length && notrace.every((n) => op.notraceList.includes(n));
+  if (!sameNotrace) {
+    yield* printk(`ftrace: ${op.label}: an IPMODIFY ops takes no notrace hash: -EINVAL`);
+    return -EINVAL;
+  }
+  if (!op.registered) return 0;
+  if (filter.length === 0) {
+    yield* printk(`ftrace: ${op.label}: an IPMODIFY ops with an empty filter would modify every function: -EINVAL`);
+    return -EINVAL;
+  }
+  return yield* ipmodifyClash(
+    ft,
+    op,
+    filter.filter((ip) => !op.filterList.includes(ip)),
+  );
 }
 
 /** ftrace_startup: the register transaction. The caller holds ftrace_lock. */
@@ -283,8 +333,10 @@ export function* ftraceShutdown(ft: FtraceRuntime, op: OpsRec): KPath<void> {
 /**
  * ftrace_set_filter / ftrace_set_notrace. Under ftrace_lock: expands the patterns against the
  * functions defined now and replaces the ops' hashes; on a registered ops, in one update that
- * keeps its trampoline (setFilterLocked). Returns 0, or -EINVAL (nothing changed, a printk
- * says which) when an entry matches no function.
+ * keeps its trampoline (setFilterLocked). Returns 0, or (nothing changed, a printk says why)
+ * -EINVAL when an entry matches no function, and for an IPMODIFY ops the checks of
+ * ipmodifyHashUpdateRefused: -EINVAL for a new notrace set or, registered, an empty filter;
+ * -EBUSY for a new function another IPMODIFY ops modifies.
  */
 export function* ftraceSetFilter(ft: FtraceRuntime, ops: FtraceOps, entries: readonly string[], notraceEntries: readonly string[]): KPath<number> {
   yield* mutexLock(FTRACE_LOCK);
@@ -303,6 +355,8 @@ export function* ftraceSetFilter(ft: FtraceRuntime, ops: FtraceOps, entries: rea
       yield* printk(`ftrace: set_ftrace_filter: ${JSON.stringify(bad)} matches no function: -EINVAL`);
       return -EINVAL;
     }
+    const refused = yield* ipmodifyHashUpdateRefused(ft, op, f.names, n.names);
+    if (refused !== 0) return refused;
     if (!op.registered) {
       op.setHashes(f.names, n.names);
       yield* emit({ type: 'ftrace/filter-set', ops: op.id, filter: [...op.filterList], notrace: [...op.notraceList] });

@@ -547,3 +547,89 @@ describe("unsafe ipmodifyShare values: 'skip' (nobody asks the direct ops) and '
     }
   });
 });
+
+describe('__ftrace_hash_update_ipmodify on register and on a filter change: an IPMODIFY ops names its functions, one IPMODIFY ops per function', () => {
+  /** A live patch that redirects each function it traces to `klp_<name>`, on `filter`. */
+  function patchOf(filter: string[], label = 'klp'): FtraceOps {
+    return { func: (ip, _parent, _ops, regs) => regs?.setIp(`klp_${ip}`), filter, flags: ['IPMODIFY', 'SAVE_REGS', 'DYNAMIC'], label };
+  }
+  const printks = (k: Kernel): string[] => eventsOf(k, 'kernel/printk').map((e) => e.text);
+
+  test.each([{}, { ipmodifyShare: 'skip' as const }])(
+    'an empty filter (every function) is -EINVAL on register, before any ops_func is asked, with or without a notrace list (%o)',
+    (options) => {
+      const k = kernelWith(ftraceStack(options));
+      const api = k.api.ftrace;
+      const { d, told } = directOps(0);
+      expect(k.call(api.registerFtraceDirect(d, image('one')))).toBe(0);
+      const all = patchOf([]);
+      expect(k.call(api.registerFtraceFunction(all))).toBe(-EINVAL);
+      expect(k.call(api.registerFtraceFunction({ ...patchOf([]), notrace: ['sys_getppid'] }))).toBe(-EINVAL);
+      expect(printks(k).filter((m) => /IPMODIFY ops with an empty filter would modify every function: -EINVAL/.test(m))).toHaveLength(2);
+      expect(told).toEqual([]);
+      expect(eventsOf(k, 'ftrace/ops-registered', (e) => e.label.startsWith('klp#'))).toEqual([]);
+      getpid(k);
+      expectClean(k, k.run());
+      expect(eventsOf(k, 'ftrace/ip-modified')).toEqual([]);
+      // The same ops with a filter registers.
+      expect(k.call(api.ftraceSetFilter(all, ['sys_getpid']))).toBe(0);
+      expect(k.call(api.registerFtraceFunction(all))).toBe(0);
+    },
+  );
+
+  test('a registered live patch may not widen to every function (-EINVAL) nor onto a function another IPMODIFY ops modifies (-EBUSY); nothing changes, and it keeps patching', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const klp = patchOf(['sys_getpid']);
+    const kprobe = patchOf(['sys_getppid'], 'kprobe');
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(0);
+    expect(k.call(api.registerFtraceFunction(kprobe))).toBe(0);
+    expect(k.call(api.ftraceSetFilter(klp, []))).toBe(-EINVAL);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid', 'sys_getppid']))).toBe(-EBUSY);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getp*']))).toBe(-EBUSY);
+    expect(printks(k).filter((m) => /sys_getppid is already modified by IPMODIFY ops kprobe#\d+: -EBUSY/.test(m))).toHaveLength(2);
+    expect(eventsOf(k, 'ftrace/filter-set')).toEqual([]);
+    expect(k.api.ftrace.record('sys_getpid')?.refcount).toBe(1);
+    expect(k.api.ftrace.record('sys_getppid')?.refcount).toBe(1);
+    getpid(k);
+    expectClean(k, k.run());
+    expect(bodies(k)).toEqual(['return:klp_sys_getpid']);
+    // A function no other IPMODIFY ops modifies is fine; once the kprobe left, so is sys_getppid.
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid', 'sys_gettid']))).toBe(0);
+    expect(k.call(api.unregisterFtraceFunction(kprobe))).toBe(0);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid', 'sys_getppid']))).toBe(0);
+    // And the filter it took is now its own: a second IPMODIFY ops there is refused.
+    expect(k.call(api.registerFtraceFunction(patchOf(['sys_getppid'], 'late')))).toBe(-EBUSY);
+    expectClean(k, k.run());
+  });
+
+  test('an IPMODIFY ops takes no notrace set (-EINVAL), registered or not; a plain ops does', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const klp = patchOf(['sys_getpid']);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid'], ['sys_getppid']))).toBe(-EINVAL);
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(0);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid'], ['sys_getppid']))).toBe(-EINVAL);
+    expect(printks(k).filter((m) => /an IPMODIFY ops takes no notrace hash: -EINVAL/.test(m))).toHaveLength(2);
+    const plain: FtraceOps = { func: () => undefined, filter: ['sys_getpid'], label: 'plain' };
+    expect(k.call(api.ftraceSetFilter(plain, ['sys_getpid'], ['sys_getppid']))).toBe(0);
+    expectClean(k, k.run());
+  });
+
+  test('as upstream, a direct ops on a function a live patch newly traces is told nothing: a filter change onto an fexit trampoline bypasses the patch there', () => {
+    const k = kernelWith(ftraceStack());
+    const api = k.api.ftrace;
+    const klp = patchOf(['sys_getpid']);
+    expect(k.call(api.registerFtraceFunction(klp))).toBe(0);
+    expect(k.call(api.bpfTrampolineLink({ func: 'sys_getppid', fexit: true, progs: () => undefined }))).toBe(0);
+    expect(k.call(api.ftraceSetFilter(klp, ['sys_getpid', 'sys_getppid']))).toBe(0);
+    // register_ftrace_function asks through prepare_direct_functions_for_ipmodify; ftrace_set_filter does not.
+    expect(eventsOf(k, 'ftrace/ops-func')).toEqual([]);
+    k.spawn(function* one(u) {
+      yield u.syscall('getppid');
+    });
+    k.run();
+    expect(k.violations[0]).toMatchObject({ name: FTRACE_INVARIANTS.ipmodifyBypassed });
+    expect(bodies(k)).toEqual(['orig-call:sys_getppid']);
+  });
+});

@@ -7,6 +7,7 @@ import { forkFlagRace } from './fork-flag-race.js';
 import { ftraceDirect } from './ftrace-direct.js';
 import { ftraceRecursion } from './ftrace-recursion.js';
 import { irqNestedCommit } from './irq-nested-commit.js';
+import { livepatchBpf } from './livepatch-bpf.js';
 import { markerArrayFree } from './marker-array-free.js';
 import { markerPublish } from './marker-publish.js';
 import { optprobeFree } from './optprobe-free.js';
@@ -35,6 +36,7 @@ export const catalog: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [fgraphReturn.name, fgraphReturn],
   [ftraceDirect.name, ftraceDirect],
   [srcuReaderDrain.name, srcuReaderDrain],
+  [livepatchBpf.name, livepatchBpf],
 ]);
 
 /** The scenario named `name`, or `INVALID_OPTION` listing the catalog. */

@@ -23,3 +23,4 @@ export { optprobeFree } from './optprobe-free.js';
 export { fgraphReturn } from './fgraph-return.js';
 export { ftraceDirect } from './ftrace-direct.js';
 export { srcuReaderDrain } from './srcu-reader-drain.js';
+export { livepatchBpf } from './livepatch-bpf.js';

@@ -35,6 +35,7 @@ describe('the catalog', () => {
       'fgraph-return',
       'ftrace-direct',
       'srcu-reader-drain',
+      'livepatch-bpf',
     ]);
     for (const s of catalog.values()) {
       expect(s.variants.some((v) => v.name === 'fixed' && v.safe)).toBe(true);

@@ -338,3 +338,66 @@ describe('ftrace-direct', () => {
     expect(waited).toBeGreaterThan(SCHEDULES / 20);
   });
 });
+
+describe('livepatch-bpf', () => {
+  const s = scenario('livepatch-bpf');
+  const klpRegistered = (k: Kernel): number | undefined => of(k, 'ftrace/ops-registered', (e) => e.label === 'klp#' + String(e.ops))[0]?.seq;
+  const callOrigUpdate = (k: Kernel): KernelEvent<'ftrace/bpf-tramp-update'> | undefined =>
+    of(k, 'ftrace/bpf-tramp-update', (e) => e.flags.includes('CALL_ORIG'))[0];
+
+  it('register-only: the live patch was on before the fexit link, whose modify_ftrace_direct asked nothing and moved the site to an image calling the original body', () => {
+    for (const { kernel: k, message } of failures(s, 'register-only')) {
+      expect(message).toMatch(/^pid \d+'s call of sys_getpid ran its original body, though an IPMODIFY callback redirected it to klp_sys_getpid/);
+      const klp = klpRegistered(k)!;
+      const update = callOrigUpdate(k)!;
+      expect(update.flags).toEqual(['CALL_ORIG']);
+      const modify = of(k, 'ftrace/direct-functions', (e) => e.op === 'modify')[0]!;
+      expect(klp).toBeLessThan(modify.seq);
+      // The fentry link may have asked SELF (0: its image does not call the function); the modify,
+      // from its temporary ops' registration to the move, asked nothing.
+      const tmp = of(k, 'ftrace/ops-registered', (e) => e.label.startsWith('tmp_ops#') && e.seq < modify.seq).at(-1)!;
+      expect(of(k, 'ftrace/ops-func', (e) => e.seq > tmp.seq && e.seq < modify.seq)).toEqual([]);
+      const pid = Number(/^pid (\d+)/.exec(message)![1]);
+      expect(of(k, 'ftrace/call-body', (e) => e.pid === pid).at(-1)).toMatchObject({ via: 'orig-call', body: 'sys_getpid', redirect: 'klp_sys_getpid' });
+    }
+  });
+
+  it('skip: no ops_func is ever asked, and the victim ran the original body through orig_call', () => {
+    for (const { kernel: k, message } of failures(s, 'skip')) {
+      expect(of(k, 'ftrace/ops-func')).toEqual([]);
+      const pid = Number(/^pid (\d+)/.exec(message)![1]);
+      expect(of(k, 'ftrace/call-body', (e) => e.pid === pid).at(-1)).toMatchObject({ via: 'orig-call', body: 'sys_getpid', redirect: 'klp_sys_getpid' });
+    }
+  });
+
+  it(`fixed: the live patch lands before and after the fexit link, and every redirected call runs the patch, in ${SCHEDULES} schedules`, () => {
+    let klpFirst = 0;
+    let bpfFirst = 0;
+    let through = 0;
+    for (const k of schedules(s, 'fixed')) {
+      const klp = klpRegistered(k)!;
+      const update = callOrigUpdate(k)!;
+      // The CALL_ORIG image in use once both are on calls through the saved ip.
+      expect(of(k, 'ftrace/bpf-tramp-update').at(-1)!.flags).toEqual(['CALL_ORIG', 'ORIG_STACK', 'SHARE_IPMODIFY']);
+      if (klp < update.seq) {
+        klpFirst++;
+        // The trampoline was told (PEER if its fentry image was on, else SELF on the modify, which
+        // answered -EAGAIN): the first CALL_ORIG image attached already calls through the saved ip.
+        expect(of(k, 'ftrace/ops-func', (e) => e.seq < update.seq).length).toBeGreaterThan(0);
+        expect(update.flags).toContain('ORIG_STACK');
+      } else {
+        bpfFirst++;
+        // PEER, once, rebuilt the CALL_ORIG image that was on with ORIG_STACK.
+        expect(of(k, 'ftrace/ops-func', (e) => e.cmd === 'enable-share-ipmodify-peer')).toHaveLength(1);
+        expect(update.flags).toEqual(['CALL_ORIG']);
+      }
+      const redirected = of(k, 'ftrace/call-body', (e) => e.redirect !== null);
+      for (const e of redirected) expect(e.body).toBe('klp_sys_getpid');
+      if (redirected.some((e) => e.via === 'orig-call')) through++;
+    }
+    // Measured (seed 1): the live patch first in 151, BPF first in 49, a call through the fexit image in 72.
+    expect(klpFirst).toBeGreaterThan(SCHEDULES / 20);
+    expect(bpfFirst).toBeGreaterThan(SCHEDULES / 20);
+    expect(through).toBeGreaterThan(SCHEDULES / 20);
+  });
+});
