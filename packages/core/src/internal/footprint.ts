@@ -112,6 +112,12 @@ export class FootprintRecorder {
   private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
   private readonly writeCtx = new WriteContext(this);
+  /**
+   * Object names the views read, by family and key: the same string each time (its hash kept),
+   * so a read costs two map look-ups by interned keys and no new string. Written only by `named`;
+   * it holds the names the kernel's state has had keys for.
+   */
+  private readonly names = new Map<string, Map<string, string>>();
   /** The checks' view of the last snapshot they were given (`observerView`), and that snapshot. */
   private checkView: KernelState | null = null;
   private checkSnap: KernelState | null = null;
@@ -190,8 +196,8 @@ export class FootprintRecorder {
     const was = this.rqAtBegin;
     if (rq !== was) {
       if ((rq.length === 0) !== (was.length === 0)) this.writes.add('rq:nonempty');
-      for (const pid of rq) if (!was.includes(pid)) this.writes.add(`runq:${pid}`);
-      for (const pid of was) if (!rq.includes(pid)) this.writes.add(`runq:${pid}`);
+      for (const pid of rq) if (!was.includes(pid)) this.writes.add(this.named('runq', String(pid)));
+      for (const pid of was) if (!rq.includes(pid)) this.writes.add(this.named('runq', String(pid)));
     }
     let updates: string[] | undefined;
     for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
@@ -205,12 +211,21 @@ export class FootprintRecorder {
       observed: [...this.observed],
       pid: this.pid,
       preemptible: this.preemptible,
-      switched: [...this.switchedPids].filter((p) => !this.otherWrites.has(`task:${p}`)),
+      switched: [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p)))),
     });
   }
 
   read(object: string): void {
     (this.observing ? this.observed : this.reads).add(object);
+  }
+
+  /** `${family}:${key}`, made once per recorder (see `names`). */
+  named(family: string, key: string): string {
+    let byKey = this.names.get(family);
+    if (byKey === undefined) this.names.set(family, (byKey = new Map()));
+    let name = byKey.get(key);
+    if (name === undefined) byKey.set(key, (name = `${family}:${key}`));
+    return name;
   }
 
   write(object: string): void {
@@ -267,11 +282,11 @@ export class FootprintRecorder {
         {},
         {
           get: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             return ((source() as unknown as Rec)[field] as Rec)[key];
           },
           has: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             return key in ((source() as unknown as Rec)[field] as Rec);
           },
           ownKeys: () => {
@@ -279,7 +294,7 @@ export class FootprintRecorder {
             return Reflect.ownKeys((source() as unknown as Rec)[field] as Rec);
           },
           getOwnPropertyDescriptor: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             const d = Reflect.getOwnPropertyDescriptor((source() as unknown as Rec)[field] as Rec, key);
             return d === undefined ? undefined : { ...d, configurable: true };
           },
@@ -292,8 +307,8 @@ export class FootprintRecorder {
         get: (_, key) => {
           const arr = source().cpus as unknown as Rec;
           if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
-            this.read(`cpu:${key}`);
-            this.read(`pc:${key}`);
+            this.read(this.named('cpu', key));
+            this.read(this.named('pc', key));
           }
           const v = arr[key];
           return v;
@@ -452,7 +467,7 @@ class WriteContext implements WriteCtx {
     this.rec.update(object);
   }
   task(field = 'pid'): void {
-    this.rec.write(`task:${String(this.event[field])}`);
+    this.rec.write(this.rec.named('task', String(this.event[field])));
   }
   read(object: string): void {
     this.rec.read(object);

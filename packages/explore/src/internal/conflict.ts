@@ -21,14 +21,14 @@ import type { StepFootprint } from '@tracelab/core';
 export interface CompiledFootprint {
   readonly clock: boolean;
   /** Object ids written, sorted ascending (no duplicates). */
-  readonly w: Int32Array;
+  readonly w: IdList;
   /** The ids of `w` written plainly (not a commutative update: not in `updates`), sorted. */
-  readonly p: Int32Array;
+  readonly p: IdList;
   /** Object ids read, sorted. */
-  readonly r: Int32Array;
+  readonly r: IdList;
   /** The wildcard (`<family>:*`) ids of `w` and of `r`. */
-  readonly ww: Int32Array;
-  readonly rw: Int32Array;
+  readonly ww: IdList;
+  readonly rw: IdList;
   /** Filters: bit (id & 31) of each id of `w`, `p`, `r`; bit (family & 31) of each id's family, and of each wildcard's. */
   readonly wBits: number;
   readonly pBits: number;
@@ -39,10 +39,13 @@ export interface CompiledFootprint {
   readonly rWild: number;
 }
 
-const EMPTY = new Int32Array(0);
+/** A list of object ids, ascending, without duplicates (plain arrays: cheaper to make than typed ones for a few ids). */
+type IdList = readonly number[];
+
+const EMPTY: IdList = [];
 
 /** Whether two ascending id lists share an id. */
-function intersects(a: Int32Array, b: Int32Array): boolean {
+function intersects(a: IdList, b: IdList): boolean {
   let i = 0;
   let j = 0;
   const n = a.length;
@@ -110,15 +113,15 @@ export class ConflictIndex {
       for (const o of updates) upd.add(this.id(o));
       p = w.filter((x) => !upd.has(x));
     }
-    const ww = w.filter((x) => this.wild[x]!);
-    const rw = r.filter((x) => this.wild[x]!);
+    const ww = this.wilds(w);
+    const rw = this.wilds(r);
     return {
       clock: fp.clockRead,
       w,
       p,
       r,
-      ww: ww.length === 0 ? EMPTY : ww,
-      rw: rw.length === 0 ? EMPTY : rw,
+      ww,
+      rw,
       wBits: this.bits(w),
       pBits: this.bits(p),
       rBits: this.bits(r),
@@ -129,24 +132,35 @@ export class ConflictIndex {
     };
   }
 
-  private list(names: readonly string[]): Int32Array {
+  private list(names: readonly string[]): IdList {
     if (names.length === 0) return EMPTY;
-    const out = new Int32Array(names.length);
-    for (let k = 0; k < names.length; k++) out[k] = this.id(names[k]!);
-    out.sort();
-    // Duplicate names (a footprint made by hand may repeat one) are dropped.
-    let n = 1;
-    for (let k = 1; k < out.length; k++) if (out[k] !== out[n - 1]) out[n++] = out[k]!;
-    return n === out.length ? out : out.slice(0, n);
+    // Insertion sort (a footprint names a few objects), dropping a repeated name (a footprint
+    // made by hand may repeat one).
+    const out: number[] = [];
+    for (let k = 0; k < names.length; k++) {
+      const x = this.id(names[k]!);
+      let at = out.length;
+      while (at > 0 && out[at - 1]! > x) at--;
+      if (at > 0 && out[at - 1] === x) continue;
+      out.splice(at, 0, x);
+    }
+    return out;
   }
 
-  private bits(ids: Int32Array): number {
+  /** The wildcards of `ids` (the shared empty list when none). */
+  private wilds(ids: IdList): IdList {
+    let n = 0;
+    for (let k = 0; k < ids.length; k++) if (this.wild[ids[k]!]!) n++;
+    return n === 0 ? EMPTY : ids.filter((x) => this.wild[x]!);
+  }
+
+  private bits(ids: IdList): number {
     let b = 0;
     for (let k = 0; k < ids.length; k++) b |= 1 << (ids[k]! & 31);
     return b;
   }
 
-  private famBits(ids: Int32Array): number {
+  private famBits(ids: IdList): number {
     let b = 0;
     for (let k = 0; k < ids.length; k++) {
       const f = this.fam[ids[k]!]!;
@@ -156,7 +170,7 @@ export class ConflictIndex {
   }
 
   /** Whether some wildcard of `wilds` names the family of some object of `ids` (`strict`: other than itself). */
-  private wildMeets(wilds: Int32Array, ids: Int32Array, strict: boolean): boolean {
+  private wildMeets(wilds: IdList, ids: IdList, strict: boolean): boolean {
     const fam = this.fam;
     for (let a = 0; a < wilds.length; a++) {
       const x = wilds[a]!;
@@ -170,7 +184,7 @@ export class ConflictIndex {
   }
 
   /** Whether the objects `a` writes meet the objects of `ids` (`bits`, `famB`, `wildB`, `wilds`: its filters and wildcards), as the core's `meets`. */
-  private writesMeetList(a: CompiledFootprint, ids: Int32Array, bits: number, famB: number, wildB: number, wilds: Int32Array): boolean {
+  private writesMeetList(a: CompiledFootprint, ids: IdList, bits: number, famB: number, wildB: number, wilds: IdList): boolean {
     if ((a.wBits & bits) !== 0 && intersects(a.w, ids)) return true;
     if ((a.wWild & famB) !== 0 && this.wildMeets(a.ww, ids, false)) return true;
     return (a.wFam & wildB) !== 0 && this.wildMeets(wilds, a.w, false);

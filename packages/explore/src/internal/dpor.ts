@@ -233,8 +233,11 @@ export class Dpor {
   /** `observedList` compiled (as reads), and the list's length when it was: stale once the list grows. */
   private observedC: CompiledFootprint | null = null;
   private observedCLength = -1;
-  /** The steps of the run being recorded, compiled, and whether each writes what the checks observe: set by `record`. */
-  private compiled: CompiledFootprint[] = [];
+  /**
+   * `steps` compiled, index for index: `record` compiles the steps the run added, `keepPrefix`
+   * cuts it with `steps`. And whether each step writes what the checks observe: set by `record`.
+   */
+  private readonly compiled: CompiledFootprint[] = [];
   private observedHits: Uint8Array = new Uint8Array(0);
   // The run under way:
   private steps: StepFootprint[] = [];
@@ -394,6 +397,7 @@ export class Dpor {
     // k: the step in which choice d is made (its choices run from its choiceAt to the next step's).
     if (!this.reusePrefix || d < 0 || steps.length === 0 || steps[k]!.choiceAt > d) k = 0;
     steps.length = k;
+    if (this.compiled.length > k) this.compiled.length = k;
     this.stepCpuChoice.length = k;
     this.prefixSteps = k;
     this.heard = 0;
@@ -516,14 +520,10 @@ export class Dpor {
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
     if (this.blockedAt >= 0) this.blockedCount++;
     const obs = this.observedCompiled();
-    const compiled: CompiledFootprint[] = [];
+    const compiled = this.compiled;
+    for (let k = compiled.length; k < steps.length; k++) compiled.push(this.conflicts.compile(steps[k]!));
     const hits = new Uint8Array(steps.length);
-    for (let k = 0; k < steps.length; k++) {
-      const c = this.conflicts.of(steps[k]!);
-      compiled.push(c);
-      hits[k] = this.conflicts.observedHit(c, obs) ? 1 : 0;
-    }
-    this.compiled = compiled;
+    for (let k = 0; k < steps.length; k++) hits[k] = this.conflicts.observedHit(compiled[k]!, obs) ? 1 : 0;
     this.observedHits = hits;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
