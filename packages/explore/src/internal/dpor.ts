@@ -44,6 +44,8 @@ interface CpuNode {
   readonly idle: readonly number[];
   /** The runqueue at this choice (the tasks an idle CPU's switch-in may take). */
   readonly queued: readonly number[];
+  /** `queued` joined with commas (what `pendingIdle` tells pending switch-ins apart by). */
+  readonly queuedKey: string;
   /** Deviations (preemptions, stale reads, evictions) of the schedule before this choice. */
   readonly costBefore: number;
   value: number;
@@ -534,13 +536,15 @@ export class Dpor {
     if (c.kind === 'cpu') {
       const cpus = c.cpus ?? [];
       const chosen = cpus[c.value]!;
+      const queued = this.newQueued.get(index) ?? [];
       if (index === this.newMirror) this.symmetryApplied = true;
       return {
         kind: 'cpu',
         cpus,
         dflt: c.dflt,
         idle: this.newIdle.get(index) ?? [],
-        queued: this.newQueued.get(index) ?? [],
+        queued,
+        queuedKey: queued.join(','),
         costBefore,
         value: c.value,
         done: new Set([chosen]),
@@ -661,7 +665,7 @@ export class Dpor {
       const sj = steps[j]!;
       const cj = sj.cpu;
       const p = prevSame[cj]!;
-      const past = p >= 0 ? Int32Array.from(vc[p]!) : new Int32Array(ncpu);
+      const past = p >= 0 ? vc[p]!.slice() : new Int32Array(ncpu);
       const compiledJ = compiled[j]!;
       const hitJ = hits[j] === 1;
       for (let q = 0; q < ncpu; q++) cursor[q] = q === cj ? -1 : byCpu[q]!.length - 1;
@@ -711,7 +715,8 @@ export class Dpor {
     // The latest step of another CPU that conflicts with a pending switch-in, by its footprint
     // (the CPU and the tasks queued): scanned forward once per footprint, not back from every
     // step (runs of a thousand steps with an idle CPU at each made this quadratic).
-    const latest = new Map<string, { scanned: number; last: number; pending: CompiledFootprint; hit: boolean }>();
+    // By the tasks queued (`CpuNode.queuedKey`), then by the idle CPU.
+    const latest = new Map<string, Map<number, { scanned: number; last: number; pending: CompiledFootprint; hit: boolean }>>();
     for (let i = 0; i < limit; i++) {
       const node = this.cpuNodeOfStep[i];
       if (node === null || node === undefined) continue;
@@ -722,8 +727,9 @@ export class Dpor {
         // Taking a task off may empty the runqueue (`rq:nonempty`) and, with bindings, leave
         // this CPU nothing it may run (`rq:nonempty:<q>`). Another CPU's predicate is read only
         // by a step of that CPU that found nothing to run: taking a task off cannot change that.
-        const key = `${q}/${node.queued.join(',')}`;
-        let scan = latest.get(key);
+        let byCpu = latest.get(node.queuedKey);
+        if (byCpu === undefined) latest.set(node.queuedKey, (byCpu = new Map()));
+        let scan = byCpu.get(q);
         if (scan === undefined) {
           const writes = [
             'rq:nonempty',
@@ -734,7 +740,7 @@ export class Dpor {
           ];
           const pending = this.conflicts.compile({ reads: ['runq:*', 'rcu'], writes, clockRead: false });
           scan = { scanned: -1, last: -1, pending, hit: this.conflicts.observedHit(pending, obs) };
-          latest.set(key, scan);
+          byCpu.set(q, scan);
         }
         for (let k = scan.scanned + 1; k <= i; k++)
           if (steps[k]!.cpu !== q && this.conflicts.conflict(this.compiled[k]!, scan.pending, this.observedHits[k] === 1, scan.hit)) scan.last = k;
