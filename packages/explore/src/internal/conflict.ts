@@ -142,7 +142,9 @@ export class ConflictIndex {
       let at = out.length;
       while (at > 0 && out[at - 1]! > x) at--;
       if (at > 0 && out[at - 1] === x) continue;
-      out.splice(at, 0, x);
+      out.push(x);
+      for (let m = out.length - 1; m > at; m--) out[m] = out[m - 1]!;
+      out[at] = x;
     }
     return out;
   }
