@@ -88,6 +88,8 @@ export class FootprintRecorder {
   /** Objects of `writes` updated commutatively (`update`), and those written plainly (`write`): `updates` is the first less the second. */
   private readonly updated = new Set<string>();
   private readonly plain = new Set<string>();
+  /** The sets above, which `begin` empties. */
+  private readonly perStep: readonly Set<unknown>[] = [this.reads, this.writes, this.observed, this.switchedPids, this.otherWrites, this.updated, this.plain];
   /** Set while a `sched/switch` is noted: its writes do not go to `otherWrites`. */
   private inSwitch = false;
   private pid = 0;
@@ -140,19 +142,15 @@ export class FootprintRecorder {
 
   begin(choiceAt: number): void {
     this.invalid = null;
-    this.reads.clear();
-    this.writes.clear();
-    this.observed.clear();
-    this.switchedPids.clear();
-    this.otherWrites.clear();
-    this.updated.clear();
-    this.plain.clear();
+    // Cleared only when not empty: clearing a set allocates its table afresh, and most of
+    // these are empty after most steps.
+    for (const set of this.perStep) if (set.size > 0) set.clear();
     this.pid = 0;
     this.preemptible = false;
     this.clock = false;
     this.choiceAt = choiceAt;
     this.rqAtBegin = this.live().runqueue;
-    this.lockBefore.clear();
+    if (this.lockBefore.size > 0) this.lockBefore.clear();
     this.runnableAtBegin = this.runnablePerCpu();
   }
 
@@ -201,18 +199,17 @@ export class FootprintRecorder {
     }
     let updates: string[] | undefined;
     for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
-    this.sink({
-      cpu,
-      choiceAt: this.choiceAt,
-      reads: [...this.reads],
-      writes: [...this.writes],
-      ...(updates === undefined ? {} : { updates }),
-      clockRead: this.clock,
-      observed: [...this.observed],
-      pid: this.pid,
-      preemptible: this.preemptible,
-      switched: [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p)))),
-    });
+    const reads = [...this.reads];
+    const writes = [...this.writes];
+    const observed = [...this.observed];
+    const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
+    // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
+    // every later field one by one, at several times the cost (the fields in the same order).
+    this.sink(
+      updates === undefined
+        ? { cpu, choiceAt: this.choiceAt, reads, writes, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched }
+        : { cpu, choiceAt: this.choiceAt, reads, writes, updates, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched },
+    );
   }
 
   read(object: string): void {
