@@ -88,6 +88,8 @@ export class FootprintRecorder {
   /** Objects of `writes` updated commutatively (`update`), and those written plainly (`write`): `updates` is the first less the second. */
   private readonly updated = new Set<string>();
   private readonly plain = new Set<string>();
+  /** The sets above, which `begin` empties. */
+  private readonly perStep: readonly Set<unknown>[] = [this.reads, this.writes, this.observed, this.switchedPids, this.otherWrites, this.updated, this.plain];
   /** Set while a `sched/switch` is noted: its writes do not go to `otherWrites`. */
   private inSwitch = false;
   private pid = 0;
@@ -112,6 +114,12 @@ export class FootprintRecorder {
   private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
   private readonly writeCtx = new WriteContext(this);
+  /**
+   * Object names the views read, by family and key: the same string each time (its hash kept),
+   * so a read costs two map look-ups by interned keys and no new string. Written only by `named`;
+   * it holds the names the kernel's state has had keys for.
+   */
+  private readonly names = new Map<string, Map<string, string>>();
   /** The checks' view of the last snapshot they were given (`observerView`), and that snapshot. */
   private checkView: KernelState | null = null;
   private checkSnap: KernelState | null = null;
@@ -134,19 +142,15 @@ export class FootprintRecorder {
 
   begin(choiceAt: number): void {
     this.invalid = null;
-    this.reads.clear();
-    this.writes.clear();
-    this.observed.clear();
-    this.switchedPids.clear();
-    this.otherWrites.clear();
-    this.updated.clear();
-    this.plain.clear();
+    // Cleared only when not empty: clearing a set allocates its table afresh, and most of
+    // these are empty after most steps.
+    for (const set of this.perStep) if (set.size > 0) set.clear();
     this.pid = 0;
     this.preemptible = false;
     this.clock = false;
     this.choiceAt = choiceAt;
     this.rqAtBegin = this.live().runqueue;
-    this.lockBefore.clear();
+    if (this.lockBefore.size > 0) this.lockBefore.clear();
     this.runnableAtBegin = this.runnablePerCpu();
   }
 
@@ -190,27 +194,35 @@ export class FootprintRecorder {
     const was = this.rqAtBegin;
     if (rq !== was) {
       if ((rq.length === 0) !== (was.length === 0)) this.writes.add('rq:nonempty');
-      for (const pid of rq) if (!was.includes(pid)) this.writes.add(`runq:${pid}`);
-      for (const pid of was) if (!rq.includes(pid)) this.writes.add(`runq:${pid}`);
+      for (const pid of rq) if (!was.includes(pid)) this.writes.add(this.named('runq', String(pid)));
+      for (const pid of was) if (!rq.includes(pid)) this.writes.add(this.named('runq', String(pid)));
     }
     let updates: string[] | undefined;
     for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
-    this.sink({
-      cpu,
-      choiceAt: this.choiceAt,
-      reads: [...this.reads],
-      writes: [...this.writes],
-      ...(updates === undefined ? {} : { updates }),
-      clockRead: this.clock,
-      observed: [...this.observed],
-      pid: this.pid,
-      preemptible: this.preemptible,
-      switched: [...this.switchedPids].filter((p) => !this.otherWrites.has(`task:${p}`)),
-    });
+    const reads = [...this.reads];
+    const writes = [...this.writes];
+    const observed = [...this.observed];
+    const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
+    // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
+    // every later field one by one, at several times the cost (the fields in the same order).
+    this.sink(
+      updates === undefined
+        ? { cpu, choiceAt: this.choiceAt, reads, writes, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched }
+        : { cpu, choiceAt: this.choiceAt, reads, writes, updates, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched },
+    );
   }
 
   read(object: string): void {
     (this.observing ? this.observed : this.reads).add(object);
+  }
+
+  /** `${family}:${key}`, made once per recorder (see `names`). */
+  named(family: string, key: string): string {
+    let byKey = this.names.get(family);
+    if (byKey === undefined) this.names.set(family, (byKey = new Map()));
+    let name = byKey.get(key);
+    if (name === undefined) byKey.set(key, (name = `${family}:${key}`));
+    return name;
   }
 
   write(object: string): void {
@@ -267,11 +279,11 @@ export class FootprintRecorder {
         {},
         {
           get: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             return ((source() as unknown as Rec)[field] as Rec)[key];
           },
           has: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             return key in ((source() as unknown as Rec)[field] as Rec);
           },
           ownKeys: () => {
@@ -279,7 +291,7 @@ export class FootprintRecorder {
             return Reflect.ownKeys((source() as unknown as Rec)[field] as Rec);
           },
           getOwnPropertyDescriptor: (_, key) => {
-            if (typeof key === 'string') this.read(`${family}:${key}`);
+            if (typeof key === 'string') this.read(this.named(family, key));
             const d = Reflect.getOwnPropertyDescriptor((source() as unknown as Rec)[field] as Rec, key);
             return d === undefined ? undefined : { ...d, configurable: true };
           },
@@ -292,8 +304,8 @@ export class FootprintRecorder {
         get: (_, key) => {
           const arr = source().cpus as unknown as Rec;
           if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
-            this.read(`cpu:${key}`);
-            this.read(`pc:${key}`);
+            this.read(this.named('cpu', key));
+            this.read(this.named('pc', key));
           }
           const v = arr[key];
           return v;
@@ -452,7 +464,7 @@ class WriteContext implements WriteCtx {
     this.rec.update(object);
   }
   task(field = 'pid'): void {
-    this.rec.write(`task:${String(this.event[field])}`);
+    this.rec.write(this.rec.named('task', String(this.event[field])));
   }
   read(object: string): void {
     this.rec.read(object);

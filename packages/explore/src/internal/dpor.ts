@@ -1,5 +1,6 @@
-import { TracelabError, conflictObjects, footprintsConflict, intMapValues, type StepFootprint } from '@tracelab/core';
+import { TracelabError, conflictObjects, intMapValues, type StepFootprint } from '@tracelab/core';
 import { deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
+import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
 /**
  * Source-set DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014, Algorithm 1),
@@ -43,6 +44,8 @@ interface CpuNode {
   readonly idle: readonly number[];
   /** The runqueue at this choice (the tasks an idle CPU's switch-in may take). */
   readonly queued: readonly number[];
+  /** `queued` joined with commas (what `pendingIdle` tells pending switch-ins apart by). */
+  readonly queuedKey: string;
   /** Deviations (preemptions, stale reads, evictions) of the schedule before this choice. */
   readonly costBefore: number;
   value: number;
@@ -227,6 +230,17 @@ export class Dpor {
   /** What invariants and monitors read, over every run so far: observed by every step. */
   private observed = new Set<string>();
   private observedList: string[] = [];
+  /** Object names interned and footprints compiled for the conflict tests (conflict.ts). */
+  private readonly conflicts = new ConflictIndex();
+  /** `observedList` compiled (as reads), and the list's length when it was: stale once the list grows. */
+  private observedC: CompiledFootprint | null = null;
+  private observedCLength = -1;
+  /**
+   * `steps` compiled, index for index: `record` compiles the steps the run added, `keepPrefix`
+   * cuts it with `steps`. And whether each step writes what the checks observe: set by `record`.
+   */
+  private readonly compiled: CompiledFootprint[] = [];
+  private observedHits: Uint8Array = new Uint8Array(0);
   // The run under way:
   private steps: StepFootprint[] = [];
   /** For each step of `steps`, the index of the run's last `cpu` choice when it ended (for `onStep`). */
@@ -385,6 +399,7 @@ export class Dpor {
     // k: the step in which choice d is made (its choices run from its choiceAt to the next step's).
     if (!this.reusePrefix || d < 0 || steps.length === 0 || steps[k]!.choiceAt > d) k = 0;
     steps.length = k;
+    if (this.compiled.length > k) this.compiled.length = k;
     this.stepCpuChoice.length = k;
     this.prefixSteps = k;
     this.heard = 0;
@@ -441,8 +456,14 @@ export class Dpor {
     const replayed = lastCpu === fp.choiceAt && fp.choiceAt < this.plan.length && node !== undefined && node.kind === 'cpu';
     const before = replayed ? node.sleep : this.sleepNow;
     const next = new Map<number, StepFootprint>();
+    const idx = this.conflicts;
+    const obs = this.observedCompiled();
+    const c = idx.of(fp);
+    const hit = idx.observedHit(c, obs);
     const keep = (q: number, f: StepFootprint): void => {
-      if (q !== fp.cpu && !footprintsConflict({ ...f, cpu: q }, fp, this.observedList)) next.set(q, f);
+      if (q === fp.cpu) return;
+      const cf = idx.of(f);
+      if (!idx.conflict(cf, c, idx.observedHit(cf, obs), hit)) next.set(q, f);
     };
     for (const [q, f] of before) keep(q, f);
     if (replayed) {
@@ -453,6 +474,15 @@ export class Dpor {
       }
     }
     this.sleepNow = next;
+  }
+
+  /** `observedList` compiled (recompiled when it has grown). */
+  private observedCompiled(): CompiledFootprint {
+    if (this.observedC === null || this.observedCLength !== this.observedList.length) {
+      this.observedC = this.conflicts.compile({ reads: this.observedList, writes: [], clockRead: false });
+      this.observedCLength = this.observedList.length;
+    }
+    return this.observedC;
   }
 
   /** The next alternative of a node (an option index), or null when it has none left. */
@@ -491,6 +521,12 @@ export class Dpor {
     this.cpuNodeOfStep = nodes;
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
     if (this.blockedAt >= 0) this.blockedCount++;
+    const obs = this.observedCompiled();
+    const compiled = this.compiled;
+    for (let k = compiled.length; k < steps.length; k++) compiled.push(this.conflicts.compile(steps[k]!));
+    const hits = new Uint8Array(steps.length);
+    for (let k = 0; k < steps.length; k++) hits[k] = this.conflicts.observedHit(compiled[k]!, obs) ? 1 : 0;
+    this.observedHits = hits;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
     if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
@@ -500,13 +536,15 @@ export class Dpor {
     if (c.kind === 'cpu') {
       const cpus = c.cpus ?? [];
       const chosen = cpus[c.value]!;
+      const queued = this.newQueued.get(index) ?? [];
       if (index === this.newMirror) this.symmetryApplied = true;
       return {
         kind: 'cpu',
         cpus,
         dflt: c.dflt,
         idle: this.newIdle.get(index) ?? [],
-        queued: this.newQueued.get(index) ?? [],
+        queued,
+        queuedKey: queued.join(','),
         costBefore,
         value: c.value,
         done: new Set([chosen]),
@@ -577,9 +615,8 @@ export class Dpor {
     const own = `task:${a}`;
     for (const w of s.writes) if (w !== own) return false;
     for (const r of s.reads) if (r.startsWith('cpu:') || r.startsWith('pc:')) return false;
-    const obs = this.observedList;
-    if (s.writes.length > 0 && obs.length > 0 && footprintsConflict(s, { cpu: -1, choiceAt: -1, reads: obs, writes: [], clockRead: false, observed: [] }))
-      return false;
+    // S writes nothing the checks observe (what `footprintsConflict` with them as reads says).
+    if (this.observedHits[k] === 1) return false;
     // The rest of S makes no deviating choice, and S leaves A preemptible (its runqueue is the
     // one the point saw: S writes nothing of it), so c's next step offers A's next preemption.
     if (s.preemptible !== true) return false;
@@ -589,13 +626,18 @@ export class Dpor {
     // record only for that: set aside). S's read of `rq:nonempty` is the point's own (no other
     // code reads it in a step without interrupts, and a step with them reads the clock): the
     // point decides the same way whether A is preempted there or not, so it is left out.
-    const body: StepFootprint = { ...s, cpu: -2, reads: s.reads.filter((r) => r !== 'rq:nonempty') };
+    const idx = this.conflicts;
+    const obsC = this.observedCompiled();
+    const body = idx.compile({ ...s, reads: s.reads.filter((r) => r !== 'rq:nonempty') });
+    const bodyHit = false; // S's writes are the body's, and they meet nothing observed (above).
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
     for (let j = k + 1; j < limit; j++) {
       const y = steps[j]!;
       if (y.pid === a) continue;
-      const other = y.switched !== undefined && y.switched.includes(a) ? { ...y, writes: y.writes.filter((w) => w !== own) } : y;
-      if (footprintsConflict(body, { ...other, cpu: -1 }, obs)) return false;
+      if (y.switched !== undefined && y.switched.includes(a)) {
+        const other = idx.compile({ ...y, writes: y.writes.filter((w) => w !== own) });
+        if (idx.conflict(body, other, bodyHit, idx.observedHit(other, obsC))) return false;
+      } else if (idx.conflict(body, this.compiled[j]!, bodyHit, this.observedHits[j] === 1)) return false;
     }
     return true;
   }
@@ -609,14 +651,42 @@ export class Dpor {
     const vc: Int32Array[] = [];
     const prevSame = new Int32Array(ncpu).fill(-1);
     const obs = this.observedList;
+    const idx = this.conflicts;
+    const compiled = this.compiled;
+    const hits = this.observedHits;
+    // The earlier steps of each CPU, ascending, and a cursor into each going down: the steps
+    // before j are visited in descending order (as one scan back from j), merged over the CPUs,
+    // and a CPU is left once its next step is ordered before j (`past` only grows), so the steps
+    // j is already ordered after cost nothing.
+    const byCpu: number[][] = [];
+    for (let q = 0; q < ncpu; q++) byCpu.push([]);
+    const cursor = new Int32Array(ncpu);
     for (let j = 0; j < limit; j++) {
       const sj = steps[j]!;
-      const p = prevSame[sj.cpu]!;
-      const past = p >= 0 ? Int32Array.from(vc[p]!) : new Int32Array(ncpu);
-      for (let i = j - 1; i >= 0; i--) {
+      const cj = sj.cpu;
+      const p = prevSame[cj]!;
+      const past = p >= 0 ? vc[p]!.slice() : new Int32Array(ncpu);
+      const compiledJ = compiled[j]!;
+      const hitJ = hits[j] === 1;
+      for (let q = 0; q < ncpu; q++) cursor[q] = q === cj ? -1 : byCpu[q]!.length - 1;
+      for (;;) {
+        // The latest step before j, of another CPU, not ordered before j.
+        let i = -1;
+        let qi = -1;
+        for (let q = 0; q < ncpu; q++) {
+          const t = cursor[q]!;
+          if (t < 0) continue;
+          const k = byCpu[q]![t]!;
+          if (past[q]! > k) cursor[q] = -1;
+          else if (k > i) {
+            i = k;
+            qi = q;
+          }
+        }
+        if (i < 0) break;
+        cursor[qi] = cursor[qi]! - 1;
+        if (!idx.conflict(compiled[i]!, compiledJ, hits[i] === 1, hitJ)) continue;
         const si = steps[i]!;
-        if (si.cpu === sj.cpu || past[si.cpu]! > i) continue;
-        if (!footprintsConflict(si, sj, obs)) continue;
         this.raceCount++;
         const before = this.backtrackCount;
         this.reverse(i, j, vc, past);
@@ -624,11 +694,12 @@ export class Dpor {
         const vi = vc[i]!;
         for (let q = 0; q < ncpu; q++) if (vi[q]! > past[q]!) past[q] = vi[q]!;
       }
-      past[sj.cpu] = j + 1;
+      past[cj] = j + 1;
       vc.push(past);
-      prevSame[sj.cpu] = j;
+      prevSame[cj] = j;
+      byCpu[cj]!.push(j);
     }
-    this.pendingIdle(limit, obs);
+    this.pendingIdle(limit, this.observedCompiled());
     if (this.blockedAt < 0) this.traceKeys.add(this.traceKey(limit, vc, choices));
   }
 
@@ -639,12 +710,13 @@ export class Dpor {
    * the CPU and a task) races with the latest step of another CPU it conflicts with, at or
    * before the point where it was pending: the idle CPU is tried there.
    */
-  private pendingIdle(limit: number, obs: readonly string[]): void {
+  private pendingIdle(limit: number, obs: CompiledFootprint): void {
     const steps = this.steps;
     // The latest step of another CPU that conflicts with a pending switch-in, by its footprint
     // (the CPU and the tasks queued): scanned forward once per footprint, not back from every
     // step (runs of a thousand steps with an idle CPU at each made this quadratic).
-    const latest = new Map<string, { scanned: number; last: number }>();
+    // By the tasks queued (`CpuNode.queuedKey`), then by the idle CPU.
+    const latest = new Map<string, Map<number, { scanned: number; last: number; pending: CompiledFootprint; hit: boolean }>>();
     for (let i = 0; i < limit; i++) {
       const node = this.cpuNodeOfStep[i];
       if (node === null || node === undefined) continue;
@@ -655,12 +727,23 @@ export class Dpor {
         // Taking a task off may empty the runqueue (`rq:nonempty`) and, with bindings, leave
         // this CPU nothing it may run (`rq:nonempty:<q>`). Another CPU's predicate is read only
         // by a step of that CPU that found nothing to run: taking a task off cannot change that.
-        const writes = ['rq:nonempty', `rq:nonempty:${q}`, `cpu:${q}`, ...node.queued.map((pid) => `runq:${pid}`), ...node.queued.map((pid) => `task:${pid}`)];
-        const pending: StepFootprint = { cpu: q, choiceAt: -1, reads: ['runq:*', 'rcu'], writes, clockRead: false, observed: [] };
-        const key = `${q}/${node.queued.join(',')}`;
-        let scan = latest.get(key);
-        if (scan === undefined) latest.set(key, (scan = { scanned: -1, last: -1 }));
-        for (let k = scan.scanned + 1; k <= i; k++) if (steps[k]!.cpu !== q && footprintsConflict(steps[k]!, pending, obs)) scan.last = k;
+        let byCpu = latest.get(node.queuedKey);
+        if (byCpu === undefined) latest.set(node.queuedKey, (byCpu = new Map()));
+        let scan = byCpu.get(q);
+        if (scan === undefined) {
+          const writes = [
+            'rq:nonempty',
+            `rq:nonempty:${q}`,
+            `cpu:${q}`,
+            ...node.queued.map((pid) => `runq:${pid}`),
+            ...node.queued.map((pid) => `task:${pid}`),
+          ];
+          const pending = this.conflicts.compile({ reads: ['runq:*', 'rcu'], writes, clockRead: false });
+          scan = { scanned: -1, last: -1, pending, hit: this.conflicts.observedHit(pending, obs) };
+          byCpu.set(q, scan);
+        }
+        for (let k = scan.scanned + 1; k <= i; k++)
+          if (steps[k]!.cpu !== q && this.conflicts.conflict(this.compiled[k]!, scan.pending, this.observedHits[k] === 1, scan.hit)) scan.last = k;
         scan.scanned = i;
         if (scan.last < 0) continue;
         const at = this.cpuNodeOfStep[scan.last];
