@@ -270,7 +270,8 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       if (!ok) mismatches.push(schedules);
       // The symmetry rule prunes on the scenario's promise: hold it to it on a sample of its own
       // cadence (never off while the rule prunes), on schedules that replayed deterministically.
-      if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0 && checkMirror(scenario, variant, scale, outcome, schedules, mirrorPool)) mirrorChecks++;
+      if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0 && checkMirror(scenario, variant, scale, outcome, schedules, mirrorPool))
+        mirrorChecks++;
       tree.record(outcome);
       if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
       steps += outcome.steps;
