@@ -151,7 +151,7 @@ export { ValueLabels, describeValue } from './labels.js';
 export { intMapDelete, intMapEmpty, intMapFrom, intMapGet, intMapHas, intMapNextKey, intMapSet, intMapValues, intMapWith } from './int-map.js';
 export type { IntMap, IntMapNode } from './int-map.js';
 
-export { canonicalJson, logToNdjson } from './internal/canonical-json.js';
+export { canonicalEqual, canonicalJson, logToNdjson } from './internal/canonical-json.js';
 
 export {
   EAGAIN,

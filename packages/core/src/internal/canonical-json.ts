@@ -37,3 +37,43 @@ export function logToNdjson(log: readonly unknown[]): string {
   for (let i = 0; i < log.length; i++) lines[i] = canonicalJson(log[i]) + '\n';
   return lines.join('');
 }
+
+/**
+ * Whether `canonicalJson(a) === canonicalJson(b)`, decided without building either string (the
+ * footprint recorder compares a lock's record before and after a step; explore compares a run's
+ * events with its mirror image's). With `mapA`, every member of an object on `a`'s side, at any
+ * depth, is compared as `mapA(key, value)` (array elements are not mapped).
+ */
+export function canonicalEqual(a: unknown, b: unknown, mapA?: (key: string, value: unknown) => unknown): boolean {
+  if (a === b && mapA === undefined) return true;
+  const aObject = a !== null && typeof a === 'object';
+  const bObject = b !== null && typeof b === 'object';
+  // A primitive's text never starts as an object's or an array's does.
+  if (!aObject || !bObject) return !aObject && !bObject && (a === b || (JSON.stringify(a) ?? 'null') === (JSON.stringify(b) ?? 'null'));
+  const aArray = Array.isArray(a);
+  if (aArray !== Array.isArray(b)) return false;
+  if (aArray) {
+    const x = a as readonly unknown[];
+    const y = b as readonly unknown[];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!canonicalEqual(x[i], y[i], mapA)) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let kept = 0;
+  for (const key of Object.keys(x)) {
+    const v = mapA === undefined ? x[key] : mapA(key, x[key]);
+    if (v === undefined || typeof v === 'function') continue;
+    kept++;
+    const w = y[key];
+    if (w === undefined || typeof w === 'function' || !Object.prototype.hasOwnProperty.call(y, key)) return false;
+    if (!canonicalEqual(v, w, mapA)) return false;
+  }
+  // Every member `a` keeps is one `b` keeps, equal; `b` keeps no other when the counts agree.
+  for (const key of Object.keys(y)) {
+    const w = y[key];
+    if (w !== undefined && typeof w !== 'function') kept--;
+  }
+  return kept === 0;
+}

@@ -1,9 +1,9 @@
 import type { CoreEventType, EventInput, KernelEvent } from '../events.js';
 import { intMapGet } from '../int-map.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalEqual } from './canonical-json.js';
 import { TracelabError, describeError } from '../errors.js';
 import type { PluginFootprint } from '../plugin.js';
-import type { KernelState } from '../state.js';
+import type { KernelState, LockState } from '../state.js';
 
 /**
  * Step footprints for partial-order reduction (issue 20): what shared objects one scheduling
@@ -106,10 +106,10 @@ export class FootprintRecorder {
    */
   private rqAtBegin: readonly number[] = [];
   /**
-   * Each lock the step's events wrote, as it was before the first of them (its record as JSON;
+   * Each lock the step's events wrote, as it was before the first of them (its record;
    * `undefined` for a lock not used before): a lock the step leaves as it found it was only read.
    */
-  private readonly lockBefore = new Map<string, string | undefined>();
+  private readonly lockBefore = new Map<string, LockState | undefined>();
   /** `runnablePerCpu()` as the step began. */
   private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
@@ -179,7 +179,7 @@ export class FootprintRecorder {
     // A lock taken and dropped (or waited on and left) within the step is, to every other CPU,
     // as it was: the step read it (it found it free, or held as it left it) and wrote nothing of it.
     for (const [name, before] of this.lockBefore) {
-      if (lockJson(this.live().locks[name]) !== before) continue;
+      if (!sameLock(this.live().locks[name], before)) continue;
       this.writes.delete(`lock:${name}`);
       this.otherWrites.delete(`lock:${name}`);
       this.reads.add(`lock:${name}`);
@@ -228,7 +228,7 @@ export class FootprintRecorder {
   write(object: string): void {
     if (object.startsWith('lock:')) {
       const name = object.slice(5);
-      if (!this.lockBefore.has(name)) this.lockBefore.set(name, lockJson(this.live().locks[name]));
+      if (!this.lockBefore.has(name)) this.lockBefore.set(name, this.live().locks[name]);
     }
     this.writes.add(object);
     this.plain.add(object);
@@ -428,9 +428,13 @@ export class FootprintRecorder {
   }
 }
 
-/** A lock's record as a string to compare (undefined: the lock was never used). */
-function lockJson(l: unknown): string | undefined {
-  return l === undefined ? undefined : canonicalJson(l);
+/**
+ * Whether a lock's record is as it was (undefined: the lock was never used). Lock records are
+ * values, replaced and never edited (reducers.ts `putLock`), so the record kept from the step's
+ * first write still says what the lock was then; equal text is equal state.
+ */
+function sameLock(now: LockState | undefined, before: LockState | undefined): boolean {
+  return now === before || (now !== undefined && before !== undefined && canonicalEqual(now, before));
 }
 
 interface WriteCtx {
