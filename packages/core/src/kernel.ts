@@ -665,6 +665,17 @@ class KernelImpl implements ReplayedKernel {
       if (!type.startsWith(`${name}/`))
         throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: event type ${type} must be namespaced as ${name}/<event>`, { plugin: name, event: type });
     };
+    const addReducer = (type: string, reducer: unknown, draft: boolean): void => {
+      if (typeof reducer !== 'function')
+        throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the reducer for ${type} must be a function, got ${typeof reducer}`, {
+          plugin: name,
+          event: type,
+        });
+      if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
+      else if (!store.isDeclared(type))
+        throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
+      store.addReducer(type, name, reducer as SliceReducer, draft);
+    };
     return {
       name,
       cpus: this.options.cpus,
@@ -694,12 +705,8 @@ class KernelImpl implements ReplayedKernel {
           });
         store.setFootprint(type, of);
       },
-      on: (type, reducer) => {
-        if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
-        else if (!store.isDeclared(type))
-          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
-        store.addReducer(type, name, reducer as unknown as SliceReducer);
-      },
+      on: (type, reducer) => addReducer(type, reducer, true),
+      onPlain: (type, reducer) => addReducer(type, reducer, false),
       tap: (hook, handler, options) => {
         if (typeof handler !== 'function')
           throw new TracelabError(
