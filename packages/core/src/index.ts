@@ -101,6 +101,7 @@ export type {
   PluginApis,
   PluginContext,
   PluginFootprint,
+  PlainSliceReducer,
   PluginStack,
   SignalAction,
   SignalInjection,

@@ -658,6 +658,20 @@ class KernelImpl implements ReplayedKernel {
     this.subscriberErrors.length = 0;
   }
 
+  /** `ctx.on` (`draft`) and `ctx.onPlain`: declares a `<plugin>/…` type or checks another is declared, then adds the reducer. */
+  private addReducer(name: string, type: string, reducer: unknown, draft: boolean): void {
+    const store = this.store;
+    if (typeof reducer !== 'function')
+      throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: the reducer for ${type} must be a function, got ${typeof reducer}`, {
+        plugin: name,
+        event: type,
+      });
+    if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
+    else if (!store.isDeclared(type))
+      throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
+    store.addReducer(type, name, reducer as SliceReducer, draft);
+  }
+
   private contextFor(p: AnyPlugin, apis: Record<string, unknown>): PluginContext<unknown> {
     const { store, rt } = this;
     const name = p.name;
@@ -694,12 +708,8 @@ class KernelImpl implements ReplayedKernel {
           });
         store.setFootprint(type, of);
       },
-      on: (type, reducer) => {
-        if (type.startsWith(`${name}/`)) store.declareEvent(type, name);
-        else if (!store.isDeclared(type))
-          throw new TracelabError('PLUGIN_INVALID', `plugin ${name}: reducer for ${type}, which no one declares`, { plugin: name, event: type });
-        store.addReducer(type, name, reducer as unknown as SliceReducer);
-      },
+      on: (type, reducer) => this.addReducer(name, type, reducer, true),
+      onPlain: (type, reducer) => this.addReducer(name, type, reducer, false),
       tap: (hook, handler, options) => {
         if (typeof handler !== 'function')
           throw new TracelabError(

@@ -185,6 +185,12 @@ export interface PluginFootprint {
   readonly writes?: readonly string[];
 }
 
+/**
+ * A plain reducer (`ctx.onPlain(type, reducer)`): the frozen slice in, the new slice out (the
+ * same object when the event changes nothing). See `PluginContext.onPlain`.
+ */
+export type PlainSliceReducer<S, T extends EventType = EventType> = (slice: S, event: KernelEvent<T>, state: KernelState) => S;
+
 /** What `register(ctx)` gets: everything a plugin may touch, and nothing else. */
 export interface PluginContext<S = unknown> {
   readonly name: string;
@@ -217,9 +223,31 @@ export interface PluginContext<S = unknown> {
   /**
    * Declares an event type with its reducer, which folds it into the slice. Reducers are
    * pure: no clocks, no randomness, nothing but (slice, event, state). They may also fold
-   * core events (`task/released`) into the slice.
+   * core events (`task/released`) into the slice. The reducer gets an immer draft of the slice
+   * and writes it, or returns a new slice; `onPlain` is the faster plain form.
    */
   on<T extends EventType>(type: T, reducer: (slice: Draft<S>, event: KernelEvent<T>, state: KernelState) => S | void): void;
+  /**
+   * `on` with a plain reducer: declares the event type (or adds a reducer for a declared one, as
+   * `on`), and the reducer gets the slice itself,
+   * frozen, and returns the new slice, built from new objects and arrays around the parts it
+   * keeps, or the same object when the event changes nothing. No immer draft is made, which is
+   * most of what a fold costs for a small change (docs/core.md §2, "Plain reducers").
+   *
+   * The contract is the slice's, as for drafted reducers: the input is frozen and never
+   * changes, so writing it throws (`TypeError` in strict mode, as every ES module is) and the
+   * event fails like a throwing reducer (its writes undone, the plugin contained). The core
+   * freezes what the reducer returns, walking into the objects that are not frozen yet (a
+   * frozen object's children are frozen), so keep the parts that did not change by identity:
+   * a part with the same identity as before is unchanged, and checks memoise on that. A
+   * reducer that returns `undefined` (a drafted reducer's "no change") fails the event with
+   * `PLUGIN_INVALID`, naming the plugin and the event type. Slices are plain data: objects,
+   * arrays and primitives (a Map or Set is frozen as an object, not made read-only).
+   *
+   * Otherwise as `on`: pure, (slice, event, state) only; `state` is the state as
+   * folded so far (the core's change and earlier plugins' slices for this event included).
+   */
+  onPlain<T extends EventType>(type: T, reducer: PlainSliceReducer<S, T>): void;
   /** Taps a kernel hook with a generator handler. */
   tap<H extends HookName>(hook: H, handler: HookHandler<H>, options?: TapOptions): void;
   invariant(name: string, check: InvariantCheck): void;

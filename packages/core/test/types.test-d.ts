@@ -62,6 +62,13 @@ describe('plugin types', () => {
           expectTypeOf(state).toEqualTypeOf<KernelState>();
           slice.hits += 1;
         });
+        ctx.onPlain('sched/switch', (slice, event, state) => {
+          expectTypeOf(slice).toEqualTypeOf<{ hits: number }>();
+          expectTypeOf(event.next).toEqualTypeOf<number>();
+          expectTypeOf(state).toEqualTypeOf<KernelState>();
+          return slice.hits > 0 ? { hits: slice.hits } : slice;
+        });
+        expectTypeOf(ctx.onPlain).parameter(1).returns.toEqualTypeOf<{ hits: number }>();
         return {
           hits: () => ctx.slice().hits,
           *fire(pid) {

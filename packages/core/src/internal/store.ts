@@ -14,9 +14,12 @@ import type { FootprintRecorder } from './footprint.js';
 /** A plugin's reducer: folds an event into the plugin's own slice. */
 export type SliceReducer = (slice: Draft<unknown>, event: KernelEvent, state: KernelState) => unknown;
 
+/** A reducer as registered: `draft` false for a plain one (`ctx.onPlain(type, fn)`), which gets the frozen slice itself. */
 interface PluginReducer {
   readonly plugin: string;
+  readonly type: string;
   readonly fn: SliceReducer;
+  readonly draft: boolean;
 }
 
 /** Where the log stood: undoing back to it removes everything applied since. */
@@ -40,6 +43,22 @@ class ReducerFailure extends Error {
   ) {
     super(describeError(original));
   }
+}
+
+/**
+ * Freezes what a plain reducer returned (every object not frozen yet, as `freezeWorking`), so the
+ * slice is the immutable value a drafted reducer's would be; `undefined` (a drafted reducer's "no
+ * change", a slip in a plain one) is refused.
+ */
+function checkedFreeze(after: unknown, r: PluginReducer): void {
+  if (after === undefined) {
+    throw new TracelabError(
+      'PLUGIN_INVALID',
+      `plugin ${r.plugin}: the plain reducer for ${r.type} returned undefined; it returns the slice (the same object when nothing changed)`,
+      { plugin: r.plugin, event: r.type },
+    );
+  }
+  freezeWorking(after);
 }
 
 /** Where `stateAt` may start from: snapshot spacing, and how many snapshots are kept at most. */
@@ -209,10 +228,11 @@ export class EventStore {
     return this.footprints.get(type);
   }
 
-  addReducer(type: string, plugin: string, fn: SliceReducer): void {
+  /** Adds a plugin reducer for `type`; `draft: false` is a plain one (the frozen slice in, the new slice out). */
+  addReducer(type: string, plugin: string, fn: SliceReducer, draft = true): void {
     let list = this.pluginReducers.get(type);
     if (list === undefined) this.pluginReducers.set(type, (list = []));
-    list.push({ plugin, fn });
+    list.push({ plugin, type, fn, draft });
   }
 
   setInitialSlice(plugin: string, slice: unknown): void {
@@ -362,7 +382,7 @@ export class EventStore {
   /**
    * One event folded into the working state `s`: the clock, the core's reducer (in place,
    * journaled), the plugin's initial slice on its registration, then each plugin reducer for the
-   * event with an immer draft of its own slice only and `s` to read.
+   * event with an immer draft of its own slice only (a plain reducer: the frozen slice) and `s` to read.
    */
   private fold(s: CoreWriter, event: KernelEvent, j: Journal): void {
     if (s.clock.now !== event.time) j.set(s, 'clock', { now: event.time });
@@ -386,8 +406,10 @@ export class EventStore {
       const before = s.plugins[r.plugin];
       let after: unknown;
       try {
-        // The reducer sees the state as folded so far, its own slice as the draft.
-        after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, seen, state));
+        // The reducer sees the state as folded so far, its own slice as the draft, or (a plain
+        // reducer) as the frozen value itself: what it returns is frozen here, as immer would.
+        if (r.draft) after = this.immer.produce(before, (draft: Draft<unknown>) => r.fn(draft, seen, state));
+        else if ((after = r.fn(before as Draft<unknown>, seen, state)) !== before) checkedFreeze(after, r);
       } catch (err) {
         throw new ReducerFailure(r.plugin, err);
       }

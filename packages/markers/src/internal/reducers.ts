@@ -1,5 +1,5 @@
 import type { KernelEvent, PluginContext } from '@tracelab/core';
-import type { MarkersState } from '../types.js';
+import type { MarkerEntryState, MarkersState, ProbeArrayState, ProbeRef } from '../types.js';
 
 export function initialMarkersState(): MarkersState {
   return {
@@ -13,87 +13,224 @@ export function initialMarkersState(): MarkersState {
   };
 }
 
-/** The immer draft of the slice that reducers receive. */
-type Slice = Parameters<Parameters<PluginContext<MarkersState>['on']>[1]>[0];
+// The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
+// around the parts it keeps (the same object when nothing changed), which the core freezes. No
+// immer draft: the fold of a marker event was most of its cost (docs/benchmarks.md, "Plugin
+// slices without drafts"). Copies are written field by field, not spread: spreading a frozen
+// object leaves V8's fast clone path on Node 20 (docs/benchmarks.md, "No spreads of frozen
+// objects"). A new object is written in place until the reducer returns it (it is its alone).
 
-/** The entry's previous array leaves the published state when a registration replaces it. */
-function replaceArray(s: Slice, name: string, next: number | null, probes: number): void {
-  const entry = s.entries[name]!;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Stats = MarkersState['stats'];
+
+function copySlice(s: MarkersState): Mutable<MarkersState> {
+  return {
+    entries: s.entries,
+    arrays: s.arrays,
+    version: s.version,
+    unregisteredAt: s.unregisteredAt,
+    reports: s.reports,
+    earlyFrees: s.earlyFrees,
+    stats: s.stats,
+  };
+}
+
+function copyStats(t: Stats): Mutable<Stats> {
+  return { registered: t.registered, unregistered: t.unregistered, retired: t.retired, freed: t.freed, armings: t.armings, probeFaults: t.probeFaults };
+}
+
+function copyEntry(e: MarkerEntryState): Mutable<MarkerEntryState> {
+  return { name: e.name, format: e.format, probes: e.probes, array: e.array, rcuPending: e.rcuPending, inFlight: e.inFlight };
+}
+
+function copyArray(a: ProbeArrayState): Mutable<ProbeArrayState> {
+  return { id: a.id, name: a.name, probes: a.probes, state: a.state, freeAfterGp: a.freeAfterGp };
+}
+
+/** `rec` with `key` set to `value` (a new key goes last, an existing one keeps its place, as an assignment would). */
+function withKey<V>(rec: Readonly<Record<string, V>>, key: string, value: V): Record<string, V> {
+  const out: Record<string, V> = {};
+  for (const k in rec) out[k] = rec[k]!;
+  out[key] = value;
+  return out;
+}
+
+/** `rec` without `key`. */
+function withoutKey<V>(rec: Readonly<Record<string, V>>, key: string): Record<string, V> {
+  const out: Record<string, V> = {};
+  for (const k in rec) if (k !== key) out[k] = rec[k]!;
+  return out;
+}
+
+/** `list` with `item` inserted at `i`, as `splice(i, 0, item)` would (past the end appends, a negative index counts from the end). */
+function inserted<T>(list: readonly T[], i: number, item: T): T[] {
+  const at = i < 0 ? Math.max(list.length + i, 0) : Math.min(i, list.length);
+  const next = new Array<T>(list.length + 1);
+  for (let j = 0; j < at; j++) next[j] = list[j]!;
+  next[at] = item;
+  for (let j = at; j < list.length; j++) next[j + 1] = list[j]!;
+  return next;
+}
+
+/** `list` without the element at `i`. */
+function without<T>(list: readonly T[], i: number): T[] {
+  const next = new Array<T>(list.length - 1);
+  for (let j = 0, k = 0; j < list.length; j++) if (j !== i) next[k++] = list[j]!;
+  return next;
+}
+
+/** `list` with `item` appended. */
+function appended<T>(list: readonly T[], item: T): T[] {
+  const next = new Array<T>(list.length + 1);
+  for (let j = 0; j < list.length; j++) next[j] = list[j]!;
+  next[list.length] = item;
+  return next;
+}
+
+/**
+ * Into the slice copy `out`, with the entry `name` now `entry` (a copy the caller is writing):
+ * the entry's previous array leaves the published state when a registration replaces it, and
+ * the new one (if any) is published.
+ */
+function replaceArray(out: Mutable<MarkersState>, entry: Mutable<MarkerEntryState>, next: number | null, probes: number): void {
   const prev = entry.array;
+  let arrays = out.arrays;
   if (prev !== null && prev !== next) {
-    const a = s.arrays[String(prev)];
-    if (a !== undefined) a.state = 'retired';
+    const a = arrays[String(prev)];
+    if (a !== undefined && a.state !== 'retired') {
+      const c = copyArray(a);
+      c.state = 'retired';
+      arrays = withKey(arrays, String(prev), c);
+    }
   }
-  if (next !== null && next !== prev) s.arrays[String(next)] = { id: next, name, probes, state: 'published', freeAfterGp: null };
+  if (next !== null && next !== prev) arrays = withKey(arrays, String(next), { id: next, name: entry.name, probes, state: 'published', freeAfterGp: null });
+  out.arrays = arrays;
   entry.array = next;
+}
+
+function probeRegistered(s: MarkersState, e: KernelEvent<'markers/probe-registered'>): MarkersState {
+  const out = copySlice(s);
+  const entry = copyEntry(s.entries[e.name]!);
+  const ref: ProbeRef = { probe: e.probe, private: e.private, prio: e.prio };
+  entry.probes = inserted(entry.probes, e.index, ref);
+  replaceArray(out, entry, e.array, e.probes);
+  out.entries = withKey(s.entries, e.name, entry);
+  out.version = s.version + 1;
+  const stats = copyStats(s.stats);
+  stats.registered += 1;
+  out.stats = stats;
+  return out;
+}
+
+function probeUnregistered(s: MarkersState, e: KernelEvent<'markers/probe-unregistered'>): MarkersState {
+  const out = copySlice(s);
+  const entry = copyEntry(s.entries[e.name]!);
+  const i = entry.probes.findIndex((p) => p.probe === e.probe && p.private === e.private);
+  if (i >= 0) entry.probes = without(entry.probes, i);
+  replaceArray(out, entry, e.array, e.probes);
+  out.entries = withKey(s.entries, e.name, entry);
+  out.version = s.version + 1;
+  out.unregisteredAt = withKey(s.unregisteredAt, `${e.name}|${e.probe}|${e.private}`, out.version);
+  const stats = copyStats(s.stats);
+  stats.unregistered += 1;
+  out.stats = stats;
+  return out;
+}
+
+function arrayRetired(s: MarkersState, e: KernelEvent<'markers/array-retired'>): MarkersState {
+  // The array already left the published state with the registration that replaced it; this
+  // is the hand-off to the allocator (at once) or to call_rcu_sched (rcu_pending = 1).
+  const out = copySlice(s);
+  if (e.array !== null) {
+    const a = s.arrays[String(e.array)];
+    if (a !== undefined && a.freeAfterGp !== e.gp) {
+      const c = copyArray(a);
+      c.freeAfterGp = e.gp;
+      out.arrays = withKey(s.arrays, String(e.array), c);
+    }
+  }
+  const entry = s.entries[e.name];
+  if (e.deferred && entry !== undefined) {
+    const c = copyEntry(entry);
+    c.rcuPending = true;
+    c.inFlight += 1;
+    out.entries = withKey(s.entries, e.name, c);
+  }
+  const stats = copyStats(s.stats);
+  stats.retired += 1;
+  out.stats = stats;
+  return out;
+}
+
+function arrayFreed(s: MarkersState, e: KernelEvent<'markers/array-freed'>): MarkersState {
+  const out = copySlice(s);
+  if (e.array !== null) {
+    const key = String(e.array);
+    // SEMANTICS 2.1(d): freed only once the grace period recorded at its retirement completed.
+    const need = s.arrays[key]?.freeAfterGp ?? null;
+    if (need === null || e.completed < need) out.earlyFrees = appended(s.earlyFrees, { name: e.name, array: e.array, gp: need, completed: e.completed });
+    if (key in s.arrays) out.arrays = withoutKey(s.arrays, key);
+  }
+  const entry = s.entries[e.name];
+  if (e.deferred && entry !== undefined) {
+    const c = copyEntry(entry);
+    c.rcuPending = false;
+    c.inFlight -= 1;
+    out.entries = withKey(s.entries, e.name, c);
+  }
+  const stats = copyStats(s.stats);
+  stats.freed += 1;
+  out.stats = stats;
+  return out;
+}
+
+/** The slice with one counter bumped. */
+function bumped(s: MarkersState, counter: keyof Stats): MarkersState {
+  const out = copySlice(s);
+  const stats = copyStats(s.stats);
+  stats[counter] += 1;
+  out.stats = stats;
+  return out;
 }
 
 /** Declares the plugin's events with their reducers: the slice is a fold of them, nothing else. */
 export function registerReducers(ctx: PluginContext<MarkersState>): void {
   ctx.initSlice(initialMarkersState());
-  ctx.on('markers/entry-created', (s, e) => {
-    s.entries[e.name] = { name: e.name, format: e.format, probes: [], array: null, rcuPending: false, inFlight: 0 };
+  ctx.onPlain('markers/entry-created', (s, e) => {
+    const out = copySlice(s);
+    out.entries = withKey(s.entries, e.name, { name: e.name, format: e.format, probes: [], array: null, rcuPending: false, inFlight: 0 });
+    return out;
   });
-  ctx.on('markers/format-set', (s, e) => {
-    s.entries[e.name]!.format = e.format;
-  });
-  ctx.on('markers/entry-removed', (s, e) => {
-    delete s.entries[e.name];
-  });
-  ctx.on('markers/probe-registered', (s, e: KernelEvent<'markers/probe-registered'>) => {
-    s.entries[e.name]!.probes.splice(e.index, 0, { probe: e.probe, private: e.private, prio: e.prio });
-    replaceArray(s, e.name, e.array, e.probes);
-    s.version += 1;
-    s.stats.registered += 1;
-  });
-  ctx.on('markers/probe-unregistered', (s, e) => {
+  ctx.onPlain('markers/format-set', (s, e) => {
     const entry = s.entries[e.name]!;
-    const i = entry.probes.findIndex((p) => p.probe === e.probe && p.private === e.private);
-    if (i >= 0) entry.probes.splice(i, 1);
-    replaceArray(s, e.name, e.array, e.probes);
-    s.version += 1;
-    s.unregisteredAt[`${e.name}|${e.probe}|${e.private}`] = s.version;
-    s.stats.unregistered += 1;
+    if (entry.format === e.format) return s;
+    const c = copyEntry(entry);
+    c.format = e.format;
+    const out = copySlice(s);
+    out.entries = withKey(s.entries, e.name, c);
+    return out;
   });
-  ctx.on('markers/array-retired', (s, e) => {
-    // The array already left the published state with the registration that replaced it; this
-    // is the hand-off to the allocator (at once) or to call_rcu_sched (rcu_pending = 1).
-    if (e.array !== null) {
-      const a = s.arrays[String(e.array)];
-      if (a !== undefined) a.freeAfterGp = e.gp;
-    }
-    const entry = s.entries[e.name];
-    if (e.deferred && entry !== undefined) {
-      entry.rcuPending = true;
-      entry.inFlight += 1;
-    }
-    s.stats.retired += 1;
+  ctx.onPlain('markers/entry-removed', (s, e) => {
+    if (!(e.name in s.entries)) return s;
+    const out = copySlice(s);
+    out.entries = withoutKey(s.entries, e.name);
+    return out;
   });
-  ctx.on('markers/array-freed', (s, e) => {
-    if (e.array !== null) {
-      // SEMANTICS 2.1(d): freed only once the grace period recorded at its retirement completed.
-      const need = s.arrays[String(e.array)]?.freeAfterGp ?? null;
-      if (need === null || e.completed < need) s.earlyFrees.push({ name: e.name, array: e.array, gp: need, completed: e.completed });
-      delete s.arrays[String(e.array)];
-    }
-    const entry = s.entries[e.name];
-    if (e.deferred && entry !== undefined) {
-      entry.rcuPending = false;
-      entry.inFlight -= 1;
-    }
-    s.stats.freed += 1;
+  ctx.onPlain('markers/probe-registered', probeRegistered);
+  ctx.onPlain('markers/probe-unregistered', probeUnregistered);
+  ctx.onPlain('markers/array-retired', arrayRetired);
+  ctx.onPlain('markers/array-freed', arrayFreed);
+  ctx.onPlain('markers/site-armed', (s) => bumped(s, 'armings'));
+  ctx.onPlain('markers/use-after-free', (s, e) => {
+    const out = copySlice(s);
+    out.reports = appended(s.reports, { kind: 'use-after-free', name: e.name, array: e.array, probe: e.probe, private: e.private, pid: e.pid });
+    return out;
   });
-  ctx.on('markers/site-armed', (s) => {
-    s.stats.armings += 1;
+  ctx.onPlain('markers/unregistered-probe-call', (s, e) => {
+    const out = copySlice(s);
+    out.reports = appended(s.reports, { kind: 'unregistered-probe', name: e.name, array: e.array, probe: e.probe, private: e.private, pid: e.pid });
+    return out;
   });
-  ctx.on('markers/use-after-free', (s, e) => {
-    s.reports.push({ kind: 'use-after-free', name: e.name, array: e.array, probe: e.probe, private: e.private, pid: e.pid });
-  });
-  ctx.on('markers/unregistered-probe-call', (s, e) => {
-    s.reports.push({ kind: 'unregistered-probe', name: e.name, array: e.array, probe: e.probe, private: e.private, pid: e.pid });
-  });
-  ctx.on('markers/probe-fault', (s) => {
-    s.stats.probeFaults += 1;
-  });
+  ctx.onPlain('markers/probe-fault', (s) => bumped(s, 'probeFaults'));
   ctx.declareEvents(['markers/probe-call']);
 }

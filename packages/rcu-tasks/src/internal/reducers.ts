@@ -10,7 +10,7 @@ import {
   type KernelState,
   type PluginContext,
 } from '@tracelab/core';
-import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
+import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState, TraceReaderState } from '../events.js';
 import { commOf, intMapEntries, onRq, rcuTasksSlice } from './slice.js';
 
 /** The invariants' names, as violations report them. */
@@ -120,7 +120,7 @@ export function registerReducers(ctx: PluginContext<RcuTasksState>, exitSrcu: bo
   registerGpStartReducers(on);
   registerToUserReducers(ctx);
   registerGpEndReducers(on);
-  registerTraceReducers(on);
+  registerTraceReducers(ctx, on);
   if (exitSrcu) registerExitTailReducers(on);
 }
 
@@ -281,19 +281,34 @@ function registerGpEndReducers(on: On): void {
   });
 }
 
+/**
+ * The slice with `traceReaders` replaced: a copy key by key (the slice's optional keys and their
+ * order kept; no spread, which is slow for a frozen object on Node 20), or the slice itself when
+ * the map is the same.
+ */
+function withTraceReaders(slice: RcuTasksState, map: IntMap<TraceReaderState>): RcuTasksState {
+  if (map === slice.traceReaders) return slice;
+  const out: Record<string, unknown> = {};
+  for (const k in slice) out[k] = slice[k as keyof RcuTasksState];
+  out['traceReaders'] = map;
+  return out as unknown as RcuTasksState;
+}
+
 /** The tasks-trace read side. */
-function registerTraceReducers(on: On): void {
+function registerTraceReducers(ctx: PluginContext<RcuTasksState>, on: On): void {
   // tasks-trace read side: the nesting count per task, and the seq of the outermost lock,
   // which names the section (a section that ends and a new one that opens are different).
-  on('rcu-tasks/trace-lock', (slice, e, s) => {
+  // Plain reducers (`onPlain`, no immer draft): the hottest plugin events of the default stack.
+  // The map is read through `s` as before (the footprint recorder sees the same reads).
+  ctx.onPlain('rcu-tasks/trace-lock', (slice, e, s) => {
     const pre = rcuTasksSlice(s).traceReaders;
     const old = intMapGet(pre, e.pid);
-    slice.traceReaders = intMapWith(pre, e.pid, { nesting: e.nesting, since: old?.since ?? e.seq });
+    return withTraceReaders(slice, intMapWith(pre, e.pid, { nesting: e.nesting, since: old?.since ?? e.seq }));
   });
-  on('rcu-tasks/trace-unlock', (slice, e, s) => {
+  ctx.onPlain('rcu-tasks/trace-unlock', (slice, e, s) => {
     const pre = rcuTasksSlice(s).traceReaders;
     const old = intMapGet(pre, e.pid);
-    slice.traceReaders = intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq });
+    return withTraceReaders(slice, intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq }));
   });
   // The exit-SRCU read side (`exitTasks: 'exit-srcu'`).
   on('rcu-tasks/exit-srcu-lock', (slice, e, s) => {
