@@ -137,6 +137,13 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
     : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
 }
 
+/** A bounded DPOR search on several threads: where its runs were made. */
+function speculationLine(r: ExploreResult): string {
+  const s = r.speculation;
+  if (s === null) return '';
+  return `\n  runs made ahead by ${r.workers - 1} worker thread${r.workers === 2 ? '' : 's'}: ${s.ready} taken, ${s.local + s.abandoned} made here (${s.abandoned} of them while a worker still had them), ${s.unused} never needed`;
+}
+
 /** Why a search that found nothing stopped short: its budget, or its time limit. */
 function stopped(r: ExploreResult): string {
   return r.stoppedBy === 'time' ? 'time limit reached' : 'budget spent';
@@ -148,7 +155,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
     if (r.dpor !== null) {
       const m = r.dpor.mirrorChecks;
       const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
-      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}`);
+      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}`);
       return;
     }
     const scope =

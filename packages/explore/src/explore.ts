@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { TracelabError, type KernelEvent } from '@tracelab/core';
+import { TracelabError, type KernelEvent, type StepFootprint } from '@tracelab/core';
 import { defaultScale, variantOf, type Scenario } from './scenario.js';
 import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
@@ -10,7 +10,8 @@ import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { Dpor, type DporStats } from './internal/dpor.js';
 import { checkMirror } from './internal/mirror.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
-import { KernelPool, isFailure, isPreemption, runSchedule, type Picker, type RunOutcome } from './internal/run.js';
+import { KernelPool, isFailure, isPreemption, runSchedule, type Choice, type Picker, type RunOutcome } from './internal/run.js';
+import { Speculator, ThreadExecutor, replaySpeculated, sameRun, type SpecResult, type SpecStats } from './internal/speculate.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
 
@@ -34,9 +35,13 @@ export interface ExploreOptions {
   /** Seeds the random walks and PCT. Default 1. */
   readonly seed?: number;
   /**
-   * Worker threads for `random`/`pct`/`portfolio` (needs the built packages). Default 1: this
-   * thread. Capped at the host's CPUs and at the chunks of 16 schedules in the budget (more
-   * threads than either only add start-up cost and memory); the result says when it was.
+   * Worker threads (needs the built packages and a scenario with `sourceModule`). Default 1: this
+   * thread. `random`/`pct`/`portfolio` split their numbered schedules among them. A bounded `dpor`
+   * search stays in this thread and in its order, and workers - 1 threads make the runs it will
+   * take later (speculative runs, `ExploreResult.speculation`): the same runs, statistics and
+   * failure as with one. `dfs`, unbounded `dpor` and `coverage` run on this thread only. Capped
+   * at the host's CPUs and at the chunks of 16 schedules in the budget (more threads than either
+   * only add start-up cost and memory); the result says when it was.
    */
   readonly workers?: number;
   /** The host's CPUs for the workers cap. Default `os.availableParallelism()`. */
@@ -124,6 +129,11 @@ export interface ExploreResult {
   readonly dpor: (DporStats & { readonly bound: number | null; readonly mirrorChecks: number | null }) | null;
   /** With `coverage`: the races the schedules met, up to the failure (`RaceCoverage`); else null. */
   readonly races: RaceCoverage | null;
+  /**
+   * A bounded `dpor` search with workers: where its runs were made (`SpecStats`: taken ready from
+   * a worker, waited for, made on this thread, made and never taken). Null otherwise.
+   */
+  readonly speculation: SpecStats | null;
   readonly failure: Failure | null;
 }
 
@@ -227,6 +237,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const mismatches: number[] = [];
   let dfsStats: ExploreResult['dfs'] = null;
   let dporStats: ExploreResult['dpor'] = null;
+  let specStats: SpecStats | null = null;
   let usedWorkers = 1;
   // guarded by: this call (the DFS loop runs in this thread)
   let dfsRaces: Set<string> | null = null;
@@ -249,41 +260,56 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     // run beside the schedule they check (this call's own: guarded by it).
     const pool = new KernelPool();
     const mirrorPool = new KernelPool();
-    for (;;) {
-      const limit = schedules >= budget ? 'budget' : performance.now() >= deadline ? 'time' : null;
-      if (limit !== null) {
-        // A tree that is done exactly at its limit is complete, not stopped short.
-        stoppedAt = { dfs: dfs?.stats ?? null, dpor: dpor?.stats ?? null };
-        if (tree.next() === null) complete = true;
-        else timedOut = limit === 'time';
-        break;
+    // A bounded DPOR search with workers: other threads make the runs it will take later.
+    const speculate = dpor !== null && dporBound !== null && workers > 1 && scenario.sourceModule !== undefined && dfsRaces === null;
+    const spec = speculate ? new Speculator(new ThreadExecutor(workerFile(), scenario, { variant, scale, symmetric }, workers - 1)) : null;
+    if (spec !== null) usedWorkers = workers;
+    try {
+      for (;;) {
+        const limit = schedules >= budget ? 'budget' : performance.now() >= deadline ? 'time' : null;
+        if (limit !== null) {
+          // A tree that is done exactly at its limit is complete, not stopped short.
+          stoppedAt = { dfs: dfs?.stats ?? null, dpor: dpor?.stats ?? null };
+          if (tree.next() === null) complete = true;
+          else timedOut = limit === 'time';
+          break;
+        }
+        const picker = tree.next();
+        if (picker === null) {
+          complete = true;
+          break;
+        }
+        // DPOR's run records from the step where it leaves the last run's path (`Dpor.recordFrom`).
+        // The loop keeps nothing of an outcome past the next schedule: a pooled kernel serves.
+        const ahead = spec?.take(dpor!) ?? null;
+        const { outcome, checked, ok, failed } =
+          ahead === null ? runHere(scenario, job, picker, schedules, pool, dpor) : takeSpeculated(scenario, job, ahead, picker, schedules, dpor!, pool);
+        if (checked) selfChecks++;
+        if (!ok) mismatches.push(schedules);
+        // The symmetry rule prunes on the scenario's promise: hold it to it on a sample of its own
+        // cadence (never off while the rule prunes), on schedules that replayed deterministically.
+        if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0) {
+          // A run made in another thread is made again here: the check compares logs.
+          const here = ahead === null ? outcome : runSchedule(scenario, variant, scale, valuesPicker(outcome.choices), pool);
+          if (checkMirror(scenario, variant, scale, here, schedules, mirrorPool)) mirrorChecks++;
+        }
+        tree.record(outcome);
+        spec?.fill(dpor!);
+        if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
+        steps += outcome.steps;
+        schedules++;
+        if (outcome.violation !== null && !failed) unfair++;
+        if (failed) {
+          const values = outcome.choices.map((c) => c.value);
+          fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: { pick: (p) => values[p.index] ?? 0 } };
+          break;
+        }
+        if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
       }
-      const picker = tree.next();
-      if (picker === null) {
-        complete = true;
-        break;
-      }
-      // DPOR's run records from the step where it leaves the last run's path (`Dpor.recordFrom`).
-      // The loop keeps nothing of an outcome past the next schedule: a pooled kernel serves.
-      const { outcome, checked, ok } = selfCheck(scenario, job, picker, schedules, pool, dpor?.footprintSink(dpor.recordFrom), dpor?.recordFrom);
-      if (checked) selfChecks++;
-      if (!ok) mismatches.push(schedules);
-      // The symmetry rule prunes on the scenario's promise: hold it to it on a sample of its own
-      // cadence (never off while the rule prunes), on schedules that replayed deterministically.
-      if (dpor !== null && symmetric && ok && schedules % MIRROR_EVERY === 0 && checkMirror(scenario, variant, scale, outcome, schedules, mirrorPool))
-        mirrorChecks++;
-      tree.record(outcome);
-      if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
-      steps += outcome.steps;
-      schedules++;
-      if (outcome.violation !== null && !isFailure(outcome)) unfair++;
-      if (isFailure(outcome)) {
-        const values = outcome.choices.map((c) => c.value);
-        fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: { pick: (p) => values[p.index] ?? 0 } };
-        break;
-      }
-      if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
+    } finally {
+      spec?.close();
     }
+    specStats = spec?.stats ?? null;
     if (dfs !== null) dfsStats = { ...(stoppedAt?.dfs ?? dfs.stats), bound };
     if (dpor !== null) dporStats = { ...(stoppedAt?.dpor ?? dpor.stats), bound: dporBound, mirrorChecks: symmetric ? mirrorChecks : null };
   } else {
@@ -325,8 +351,49 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     dfs: dfsStats,
     dpor: dporStats,
     races: dfsRaces === null ? null : raceCoverage(dfsRaces),
+    speculation: specStats,
     failure,
   };
+}
+
+/** A schedule of the tree search made on this thread, with the determinism self-check if sampled. */
+function runHere(
+  scenario: Scenario,
+  job: ChunkJob,
+  picker: Picker,
+  index: number,
+  pool: KernelPool,
+  dpor: Dpor | null,
+): { outcome: RunOutcome; checked: boolean; ok: boolean; failed: boolean } {
+  const r = selfCheck(scenario, job, picker, index, pool, dpor?.footprintSink(dpor.recordFrom), dpor?.recordFrom);
+  return { ...r, failed: isFailure(r.outcome) };
+}
+
+/**
+ * A schedule a worker made ahead of the search (internal/speculate.ts), fed to the search as if
+ * made here. The self-check, when sampled, makes it again here from its choices: the same choices,
+ * steps, end and footprints (`sameRun`), or the scenario is not deterministic.
+ */
+function takeSpeculated(
+  scenario: Scenario,
+  job: ChunkJob,
+  ahead: SpecResult,
+  picker: Picker,
+  index: number,
+  dpor: Dpor,
+  pool: KernelPool,
+): { outcome: RunOutcome; checked: boolean; ok: boolean; failed: boolean } {
+  const outcome = replaySpeculated(ahead, picker, dpor.footprintSink(dpor.recordFrom));
+  if (job.selfCheckEvery <= 0 || index % job.selfCheckEvery !== 0) return { outcome, checked: false, ok: true, failed: ahead.failure };
+  const fps: StepFootprint[] = [];
+  const here = runSchedule(scenario, job.variant, job.scale, valuesPicker(outcome.choices), pool, (fp) => fps.push(fp), ahead.fromStep);
+  return { outcome, checked: true, ok: sameRun(ahead, here, fps), failed: ahead.failure };
+}
+
+/** Replays a run's choices (zeros past its end, as a schedule string does). */
+function valuesPicker(choices: readonly Choice[]): Picker {
+  const values = choices.map((c) => c.value);
+  return { pick: (p) => values[p.index] ?? 0 };
 }
 
 /** What the DFS and DPOR searches share: the next schedule to run (null when the tree is done), and its outcome back. */
@@ -498,6 +565,7 @@ export function foldChunks(
     dfs: null,
     dpor: null,
     races: races === null ? null : raceCoverage(races),
+    speculation: null,
     failure,
   };
 }

@@ -35,5 +35,6 @@ export type { DfsStats } from './internal/dfs.js';
 export { Dpor } from './internal/dpor.js';
 export { finalStateDigest } from './internal/equivalence.js';
 export type { DporStats } from './internal/dpor.js';
+export type { SpecStats } from './internal/speculate.js';
 export { shrink, candidateOf } from './internal/shrink.js';
 export type { Candidate, ShrinkResult } from './internal/shrink.js';

@@ -73,4 +73,48 @@ describe('parallel exploration', () => {
     const two = explore(s, { variant: 'fixed', budget: 96, workers: 2, hostCpus: 2 });
     expect(two).toMatchObject({ found: false, schedules: 96, workers: 2, steps: one.steps });
   });
+
+  it.each([
+    ['detach-during-callback', 'fixed', 2, 5000],
+    // Symmetric CPUs: the mirror check re-runs each sampled run made in a worker here.
+    ['marker-array-free', 'fixed', 1, 5000],
+    ['fork-flag-race', 'no-recopy', 2, 5000],
+  ] as const)(
+    'bounded DPOR on %s / %s (bound %i): workers make its later runs, and the search is the one a single thread makes',
+    (name, variant, bound, budget) => {
+      const s = scenario(name);
+      const options = { variant, strategy: 'dpor' as const, bound, budget, shrink: false, selfCheckEvery: 8 };
+      const one = explore(s, options);
+      const two = explore(s, { ...options, workers: 2, hostCpus: 2 });
+      const same = (r: typeof one): unknown => ({
+        found: r.found,
+        schedules: r.schedules,
+        steps: r.steps,
+        complete: r.complete,
+        dpor: r.dpor,
+        selfCheck: r.selfCheck,
+        unfair: r.unfair,
+        failure: r.failure === null ? null : { index: r.failure.index, original: r.failure.original },
+      });
+      expect(same(two)).toEqual(same(one));
+      expect(one.speculation).toBeNull();
+      expect(two.workers).toBe(2);
+      const spec = two.speculation!;
+      // Every run of the search was taken from a worker or made here, and some were handed out.
+      expect(spec.ready + spec.abandoned + spec.local).toBe(two.schedules);
+      expect(spec.ready + spec.abandoned + spec.unused).toBeGreaterThan(0);
+      expect(one.selfCheck.runs).toBeGreaterThan(0);
+      if (variant === 'fixed') expect(one.complete).toBe(true);
+      else expect(one.found).toBe(true);
+    },
+  );
+
+  it('runs an unbounded DPOR search on one thread whatever the workers (sleep sets steer its runs)', () => {
+    const s = scenario('utrace-exit-flags');
+    const one = explore(s, { variant: 'fixed', strategy: 'dpor', budget: 400, shrink: false });
+    const two = explore(s, { variant: 'fixed', strategy: 'dpor', budget: 400, shrink: false, workers: 2, hostCpus: 2 });
+    expect(two.speculation).toBeNull();
+    expect(two.workers).toBe(1);
+    expect(two.dpor).toEqual(one.dpor);
+  });
 });

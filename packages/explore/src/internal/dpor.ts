@@ -57,6 +57,10 @@ interface CpuNode {
   readonly sleep: ReadonlyMap<number, StepFootprint>;
   /** For each CPU explored here, the union of its step's footprints over every run through it. */
   readonly fps: Map<number, StepFootprint>;
+  /** Options handed to a speculative run (`Dpor.upcoming`); written only by it. */
+  sent?: Set<number>;
+  /** False once `upcoming` has handed out all it would here; set again when an option is added. */
+  specDirty?: boolean;
   /**
    * A node where the CPUs are interchangeable (the symmetry rule): the only CPU explored here,
    * or -1 for an ordinary node.
@@ -71,6 +75,10 @@ interface LocalNode {
   readonly choice: string;
   value: number;
   readonly alts: number[];
+  /** Options handed to a speculative run (`Dpor.upcoming`); written only by it. */
+  sent?: Set<number>;
+  /** False once `upcoming` has handed out all it would here; set again when an option is added. */
+  specDirty?: boolean;
   /**
    * A `preempt` node answered 0 whose alternative (1) is set aside by the local-preemption rule
    * (docs/explore.md §4a, third pass): tried only if some run through this node with 0 shows the
@@ -119,12 +127,20 @@ export interface DporStats {
 const EMPTY_SLEEP: ReadonlyMap<number, StepFootprint> = new Map();
 
 /**
+ * A choice point replayed from a speculative run (internal/speculate.ts): the state is not there,
+ * so what the first `cpu` choice's symmetry test found is carried with it.
+ */
+export interface ReplayedPoint extends ChoicePoint {
+  readonly interchangeable?: boolean;
+}
+
+/**
  * Whether the CPUs are interchangeable at this `cpu` choice, as far as the state tells: every CPU
  * is eligible, idle, online and at preempt count 0, no task has run yet (none remembers a CPU),
  * and none is bound to one. (That the code treats them alike is the scenario's promise,
  * `symmetricCpus`, which explore checks by running mirror images.)
  */
-function interchangeable(p: ChoicePoint): boolean {
+export function interchangeable(p: ChoicePoint): boolean {
   const cpus = p.state.cpus;
   if (p.n < 2 || p.n !== cpus.length) return false;
   for (const c of cpus) if (c.curr !== 0 || c.preemptCount !== 0 || !c.online) return false;
@@ -175,7 +191,7 @@ export function unionFp(a: StepFootprint | undefined, b: StepFootprint): StepFoo
 }
 
 /** Whether two footprints of one step are the same, field by field (lists in order). */
-function sameFootprint(a: StepFootprint, b: StepFootprint): boolean {
+export function sameFootprint(a: StepFootprint, b: StepFootprint): boolean {
   const same = (x: readonly (string | number)[] | undefined, y: readonly (string | number)[] | undefined): boolean =>
     (x ?? []).length === (y ?? []).length && (x ?? []).every((v, i) => v === y![i]);
   return (
@@ -357,7 +373,7 @@ export class Dpor {
         const known = p.index < stack.length ? stack[p.index] : undefined;
         const sleep = known !== undefined && known.kind === 'cpu' ? known.sleep : this.sleepNow;
         if (known === undefined) {
-          if (first && this.symmetric && interchangeable(p)) this.newMirror = p.index;
+          if (first && this.symmetric && ((p as ReplayedPoint).interchangeable ?? interchangeable(p))) this.newMirror = p.index;
           this.newSleeps.set(p.index, sleep);
           const idle: number[] = [];
           for (let o = 0; o < p.n; o++) if (p.pids[o] === 0) idle.push(p.cpus![o]!);
@@ -392,17 +408,72 @@ export class Dpor {
    * plan is empty (a first run, or a new bound).
    */
   private keepPrefix(): void {
-    const d = this.plan.length - 1;
+    const k = this.prefixStepsAt(this.plan.length - 1);
     const steps = this.steps;
-    let k = 0;
-    if (d >= 0) while (k + 1 < steps.length && steps[k + 1]!.choiceAt <= d) k++;
-    // k: the step in which choice d is made (its choices run from its choiceAt to the next step's).
-    if (!this.reusePrefix || d < 0 || steps.length === 0 || steps[k]!.choiceAt > d) k = 0;
     steps.length = k;
     if (this.compiled.length > k) this.compiled.length = k;
     this.stepCpuChoice.length = k;
     this.prefixSteps = k;
     this.heard = 0;
+  }
+
+  /**
+   * How many of the last run's steps a run branching at choice `d` takes again: those that ended
+   * before choice d was asked (0 for a first run, or without `reusePrefix`).
+   */
+  private prefixStepsAt(d: number): number {
+    const steps = this.steps;
+    let k = 0;
+    if (d >= 0) while (k + 1 < steps.length && steps[k + 1]!.choiceAt <= d) k++;
+    // k: the step in which choice d is made (its choices run from its choiceAt to the next step's).
+    if (!this.reusePrefix || d < 0 || steps.length === 0 || steps[k]!.choiceAt > d) k = 0;
+    return k;
+  }
+
+  /**
+   * Runs the search will take later, for speculative execution (internal/speculate.ts): up to
+   * `room` pending entries of the stack not handed out before, shallowest first (the search takes
+   * those last), each as the plan its run follows and the step it records from. The entry
+   * `next()` takes first is left out (the caller runs it). Bounded searches only: without sleep sets a run is a function of its plan
+   * (the forced prefix, then the defaults), so a run made now is the run the search makes later.
+   * Every entry handed out is taken by a later `next()` of this bound's tree: a bounded search
+   * explores every entry its stack holds, and nothing removes one.
+   */
+  upcoming(room: number): Array<{ readonly key: string; readonly plan: number[]; readonly fromStep: number }> {
+    const out: Array<{ key: string; plan: number[]; fromStep: number }> = [];
+    if (this.sleepSets || room <= 0) return out;
+    const stack = this.stack;
+    // The entry `next()` takes: the lowest pending option of the deepest node that has one.
+    let top = stack.length - 1;
+    while (top >= 0 && this.pending(stack[top]!) === null) top--;
+    const skip = top >= 0 ? this.pending(stack[top]!) : null;
+    // Shallowest first: those are taken last, so they are the likeliest to be ready by then.
+    for (let i = 0; i <= top && out.length < room; i++) {
+      const n = stack[i]!;
+      if (n.specDirty === false) continue;
+      let left = false;
+      const offer = (v: number): void => {
+        if ((i === top && v === skip) || n.sent?.has(v) === true) return;
+        if (out.length >= room) {
+          left = true;
+          return;
+        }
+        (n.sent ??= new Set()).add(v);
+        const plan = new Array<number>(i + 1);
+        for (let j = 0; j < i; j++) plan[j] = stack[j]!.value;
+        plan[i] = v;
+        out.push({ key: plan.join(','), plan, fromStep: this.prefixStepsAt(i) });
+      };
+      if (n.kind === 'local') for (const v of n.alts) offer(v);
+      else for (const q of n.backtrack) if (!n.done.has(q)) offer(n.cpus.indexOf(q));
+      n.specDirty = left;
+    }
+    return out;
+  }
+
+  /** The plan of the run `next()` started, as `upcoming` names it. */
+  get planKey(): string {
+    return this.plan.join(',');
   }
 
   /**
@@ -601,6 +672,7 @@ export class Dpor {
       } else if (n.deferred !== null && !this.localStep(k, i, choices)) {
         n.alts.push(n.deferred);
         n.deferred = null;
+        n.specDirty = true;
         this.restoredCount++;
       }
     }
@@ -876,6 +948,7 @@ export class Dpor {
       return;
     }
     node.backtrack.add(q);
+    node.specDirty = true;
     this.backtrackCount++;
   }
 
