@@ -155,7 +155,9 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
     if (r.dpor !== null) {
       const m = r.dpor.mirrorChecks;
       const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
-      io.out(`${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}`);
+      io.out(
+        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}`,
+      );
       return;
     }
     const scope =
