@@ -413,7 +413,9 @@ export class InlineExecutor implements SpecExecutor {
     return 0;
   }
 
-  close(): void {}
+  close(): void {
+    this.done = [];
+  }
 }
 
 type SpecMessage = { type: 'ready' } | { type: 'spec-result'; wire: SpecWire } | { type: 'error'; message: string };
