@@ -10,7 +10,7 @@ import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { Dpor, type DporStats } from './internal/dpor.js';
 import { checkMirror } from './internal/mirror.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
-import { KernelPool, isFailure, isPreemption, runSchedule, type Choice, type Picker, type RunOutcome } from './internal/run.js';
+import { KernelPool, defaultPick, isFailure, isPreemption, runSchedule, type Choice, type Picker, type RunOutcome } from './internal/run.js';
 import { Speculator, ThreadExecutor, replaySpeculated, sameRun, type SpecResult, type SpecStats } from './internal/speculate.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
@@ -130,8 +130,9 @@ export interface ExploreResult {
   /** With `coverage`: the races the schedules met, up to the failure (`RaceCoverage`); else null. */
   readonly races: RaceCoverage | null;
   /**
-   * A bounded `dpor` search with workers: where its runs were made (`SpecStats`: taken ready from
-   * a worker, waited for, made on this thread, made and never taken). Null otherwise.
+   * A bounded `dpor` search with workers: where its runs were made (`SpecStats`: taken from a
+   * worker, made on this thread while still queued in one, made on this thread, made and never
+   * taken). Null otherwise.
    */
   readonly speculation: SpecStats | null;
   readonly failure: Failure | null;
@@ -187,7 +188,7 @@ export function defaultVariant(s: Scenario): string {
 
 /** Decision steps of the non-preemptive default run: PCT draws its change points among them. */
 export function decisionSteps(s: Scenario, variant: string, scale: number): number {
-  const out = runSchedule(s, variant, scale, { pick: (p) => (p.kind === 'cpu' && p.same >= 0 ? p.same : 0) });
+  const out = runSchedule(s, variant, scale, { pick: defaultPick });
   let k = 0;
   for (const c of out.choices) if (c.kind === 'cpu' || c.kind === 'preempt') k++;
   return Math.max(1, k);
@@ -300,8 +301,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
         schedules++;
         if (outcome.violation !== null && !failed) unfair++;
         if (failed) {
-          const values = outcome.choices.map((c) => c.value);
-          fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: { pick: (p) => values[p.index] ?? 0 } };
+          fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: valuesPicker(outcome.choices) };
           break;
         }
         if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });

@@ -1,5 +1,5 @@
 import type { KernelEvent } from '@tracelab/core';
-import { deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
+import { defaultPick, deviationCost, type Choice, type Picker, type RunOutcome } from './run.js';
 
 /**
  * Events that touch only the stepping task's own state (its syscall bookkeeping, its own
@@ -103,7 +103,7 @@ export class BoundedDfs {
       pick(p) {
         const v = plan[p.index];
         if (v !== undefined) return v;
-        return p.kind === 'cpu' && p.same >= 0 ? p.same : 0;
+        return defaultPick(p);
       },
     };
   }

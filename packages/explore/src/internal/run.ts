@@ -26,6 +26,11 @@ export interface Picker {
   pick(p: ChoicePoint): number;
 }
 
+/** The non-preemptive answer at a choice point: the CPU that stepped last for `cpu`, else option 0. */
+export function defaultPick(p: ChoicePoint): number {
+  return p.kind === 'cpu' && p.same >= 0 ? p.same : 0;
+}
+
 /** One recorded choice. `cost` is 1 for a preemption (see `isPreemption`), else 0. */
 export interface Choice {
   readonly kind: ChoiceKind;

@@ -2,7 +2,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { TracelabError, type FootprintSink, type KernelState, type StepFootprint, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 import { interchangeable, sameFootprint, type Dpor, type ReplayedPoint } from './dpor.js';
-import { isFailure, runSchedule, type Choice, type ChoicePoint, type KernelPool, type Picker, type RunOutcome } from './run.js';
+import { defaultPick, isFailure, runSchedule, type Choice, type ChoicePoint, type KernelPool, type Picker, type RunOutcome } from './run.js';
 
 /**
  * Speculative runs for a bounded DPOR search (docs/explore.md §8, "DPOR on several threads").
@@ -71,9 +71,7 @@ export function runSpeculated(scenario: Scenario, variant: string, scale: number
         firstCpu = false;
       }
       picks.push(rec);
-      const v = plan[p.index];
-      if (v !== undefined) return v;
-      return p.kind === 'cpu' && p.same >= 0 ? p.same : 0;
+      return plan[p.index] ?? defaultPick(p);
     },
   };
   const sink: FootprintSink = (fp) => {
