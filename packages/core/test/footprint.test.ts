@@ -240,6 +240,38 @@ describe('step footprints', () => {
     expect(footprintsConflict({ ...clocked, cpu: 0 }, { cpu: 1, choiceAt: 0, reads: [], writes: [], clockRead: false, observed: [] })).toBe(true);
   });
 
+  it('current() while recording: each field the code reads is recorded, however it reads it', () => {
+    // Four threads, each reading current() one way between two points: only the pid; the CPU;
+    // a copy (a spread reads every field); its keys (which read no field).
+    type Cur = { pid: number; cpu: number; preemptCount: number; now: number };
+    const ways: Array<(me: Cur) => unknown> = [(me) => me.pid, (me) => me.cpu, (me) => ({ ...me }), (me) => Object.keys(me)];
+    const seen: unknown[] = [];
+    const { steps } = footprints(
+      ways.map(
+        (way) =>
+          function* () {
+            yield* schedPoint();
+            const me = yield* current();
+            seen.push(way(me));
+            yield* schedPoint();
+          },
+      ),
+    );
+    // The values are those of a plain record: the copy has all four fields, and so do its keys.
+    expect(Object.keys(seen[2] as object).sort()).toEqual(['cpu', 'now', 'pid', 'preemptCount']);
+    expect((seen[3] as string[]).sort()).toEqual(['cpu', 'now', 'pid', 'preemptCount']);
+    // What the steps read of the CPU and the clock: the CPU alone (the thread that read .cpu);
+    // the CPU, its preempt count and the clock (the copy); nothing else anywhere.
+    const what = (s: StepFootprint) =>
+      [...s.reads.filter((r) => r.startsWith('cpu:') || r.startsWith('pc:')).map((r) => r.split(':')[0]!), ...(s.clockRead ? ['clock'] : [])].sort().join('+');
+    expect(
+      steps
+        .map(what)
+        .filter((w) => w !== '')
+        .sort(),
+    ).toEqual(['clock+cpu+pc', 'cpu']);
+  });
+
   it("a plugin's events write its slice; its code's slice reads and its invariants' reads are recorded", () => {
     const counter = definePlugin<{ bump(): KPath<void> }, { n: number }>({
       name: 'counter',

@@ -484,13 +484,13 @@ export class Runtime {
   }
 
   task(pid: number): TaskState | undefined {
-    if (this.fp !== null) this.fp.read(`task:${pid}`);
+    if (this.fp !== null) this.fp.read(this.fp.named('task', String(pid)));
     return intMapGet(this.store.live.tasks, pid);
   }
 
   /** The address space of `tgid` (recorded as a read while footprints are recorded). */
   mm(tgid: number): MmState | undefined {
-    if (this.fp !== null) this.fp.read(`mm:${tgid}`);
+    if (this.fp !== null) this.fp.read(this.fp.named('mm', String(tgid)));
     return intMapGet(this.store.live.memory, tgid);
   }
 
@@ -1039,7 +1039,7 @@ export class Runtime {
             this.voluntarySwitch(t);
             return;
           case 'spin':
-            if (this.fp !== null) this.fp.read(`lock:${cmd.lock}`);
+            if (this.fp !== null) this.fp.read(this.fp.named('lock', cmd.lock));
             if (!this.granted(cmd.lock, t.pid)) t.spinning = cmd.lock;
             else t.atPoint = true;
             return;
@@ -1068,28 +1068,9 @@ export class Runtime {
     switch (cmd.op) {
       case 'current': {
         const cur = { pid: t.pid, cpu: this.cpu, preemptCount: this.cpu >= 0 ? this.preempt[this.cpu]! : 0, now: this.now } satisfies Current;
-        const fp = this.fp;
-        if (fp === null) return cur;
         // Recording: `now` is a read of the clock only if the code looks at it; `cpu` and
         // `preemptCount` read the CPU the step runs on (which task is current there, its count).
-        // (An object literal with accessors: `Object.defineProperties` on a plain object was a
-        // tenth of a recorded run.)
-        const { pid, now, cpu, preemptCount } = cur;
-        return {
-          pid,
-          get cpu() {
-            fp.read(`cpu:${cpu}`);
-            return cpu;
-          },
-          get preemptCount() {
-            fp.read(`pc:${cpu}`);
-            return preemptCount;
-          },
-          get now() {
-            fp.readClock();
-            return now;
-          },
-        } satisfies Current;
+        return this.fp === null ? cur : this.fp.current(cur);
       }
       case 'preempt': {
         if (this.cpu < 0) throw kernelBug('preempt count changed outside any CPU');
@@ -1103,7 +1084,7 @@ export class Runtime {
         // nothing else needs no step-end snapshot.
         return cmd === PEEK ? (this.fp === null ? this.store.live : this.fp.state) : this.handOutState();
       case 'sleepers':
-        if (this.fp !== null) this.fp.read(`wq:${cmd.channel}`);
+        if (this.fp !== null) this.fp.read(this.fp.named('wq', cmd.channel));
         return this.sleepers(cmd.channel);
       case 'emit':
         // A sleep in interrupt context is refused before it is logged: an interrupt borrows the

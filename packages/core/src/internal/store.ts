@@ -190,9 +190,17 @@ export class EventStore {
 
   /** The plugins whose reducers fold events of `type`. */
   foldersOf(type: string): readonly string[] {
-    const list = this.pluginReducers.get(type);
-    return list === undefined ? [] : list.map((r) => r.plugin);
+    let names = this.folderNames.get(type);
+    if (names === undefined) {
+      const list = this.pluginReducers.get(type);
+      names = list === undefined ? [] : list.map((r) => r.plugin);
+      this.folderNames.set(type, names);
+    }
+    return names;
   }
+
+  /** `foldersOf`'s answers, by event type: filled on first ask, emptied by `addReducer`. */
+  private readonly folderNames = new Map<string, readonly string[]>();
 
   /** Called when a plugin reducer throws, before the event is retried without that plugin. */
   onReducerFailure: ((plugin: string, event: EventInput, error: unknown) => void) | null = null;
@@ -230,6 +238,7 @@ export class EventStore {
 
   /** Adds a plugin reducer for `type`; `draft: false` is a plain one (the frozen slice in, the new slice out). */
   addReducer(type: string, plugin: string, fn: SliceReducer, draft = true): void {
+    this.folderNames.delete(type);
     let list = this.pluginReducers.get(type);
     if (list === undefined) this.pluginReducers.set(type, (list = []));
     list.push({ plugin, type, fn, draft });
