@@ -70,6 +70,20 @@ export type FootprintSink = (step: StepFootprint) => void;
 
 type Rec = Record<string | number | symbol, unknown>;
 
+/** A recording view's proxy target: what it reads (a snapshot, or the working state: null), and its per-field views. */
+interface ViewTarget {
+  readonly snap: KernelState | null;
+  /** Written only by the root handler's `get`, the first time a field with a view of its own is read. */
+  views: Map<string, object> | null;
+}
+
+/** A keyed record's view target: the root view it is a field of, the field, and the family its keys name. */
+interface KeyedTarget {
+  readonly root: ViewTarget;
+  readonly field: string;
+  readonly family: string;
+}
+
 /** Keyed records of the state whose keys are objects of their own family. */
 const KEYED: Readonly<Record<string, string>> = { locks: 'lock', plugins: 'plugin', modules: 'module', functions: 'function' };
 /** Whole-table fields: reading them reads every object of the family. */
@@ -138,7 +152,7 @@ export class FootprintRecorder {
      */
     private readonly runnablePerCpu: () => readonly boolean[] | null = () => null,
   ) {
-    this.liveView = this.view(live);
+    this.liveView = this.viewOf(null);
   }
 
   begin(choiceAt: number): void {
@@ -303,85 +317,93 @@ export class FootprintRecorder {
   observerView(snap: KernelState): KernelState {
     if (snap !== this.checkSnap || this.checkView === null) {
       this.checkSnap = snap;
-      this.checkView = this.view(() => snap);
+      this.checkView = this.viewOf(snap);
     }
     return this.checkView;
   }
 
   /**
-   * A read-only view of the state `source()` returns that records what is read: keyed records
-   * per key, the CPU array per CPU, other fields as whole objects (what is under them is
-   * returned as it is). Each access goes to `source()` afresh, so a view kept across steps reads
-   * the state of the step that uses it, as the working state itself would.
+   * A read-only view of `snap` (null: the working state, read afresh at each access, so a view
+   * kept across steps reads the state of the step that uses it, as the working state itself
+   * would) that records what is read: keyed records per key, the CPU array per CPU, other fields
+   * as whole objects (what is under them is returned as it is). Made with the recorder's shared
+   * handlers: a view costs its target and its proxy, and each per-field view the same when first
+   * read (the checks are handed a new view after every step that changed the state).
    */
-  view(source: () => KernelState): KernelState {
-    const keyed = (field: string, family: string): object =>
-      new Proxy(
-        {},
-        {
-          get: (_, key) => {
-            if (typeof key === 'string') this.read(this.named(family, key));
-            return ((source() as unknown as Rec)[field] as Rec)[key];
-          },
-          has: (_, key) => {
-            if (typeof key === 'string') this.read(this.named(family, key));
-            return key in ((source() as unknown as Rec)[field] as Rec);
-          },
-          ownKeys: () => {
-            this.read(`${family}:*`);
-            return Reflect.ownKeys((source() as unknown as Rec)[field] as Rec);
-          },
-          getOwnPropertyDescriptor: (_, key) => {
-            if (typeof key === 'string') this.read(this.named(family, key));
-            const d = Reflect.getOwnPropertyDescriptor((source() as unknown as Rec)[field] as Rec, key);
-            return d === undefined ? undefined : { ...d, configurable: true };
-          },
-        },
-      );
-    // The per-field views, made when first read (a check reads one or two fields of a snapshot).
-    const views = new Map<string, object>();
-    const cpus = (): object =>
-      new Proxy([] as unknown[], {
-        get: (_, key) => {
-          const arr = source().cpus as unknown as Rec;
-          if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
-            this.read(this.named('cpu', key));
-            this.read(this.named('pc', key));
-          }
-          const v = arr[key];
-          return v;
-        },
-        has: (_, key) => key in (source().cpus as unknown as Rec),
-        ownKeys: () => {
-          this.read('cpu:*');
-          this.read('pc:*');
-          return Reflect.ownKeys(source().cpus);
-        },
-        getOwnPropertyDescriptor: (_, key) => {
-          if (key === 'length') return Reflect.getOwnPropertyDescriptor([], 'length');
-          const d = Reflect.getOwnPropertyDescriptor(source().cpus, key);
-          return d === undefined ? undefined : { ...d, configurable: true };
-        },
-      });
-    return new Proxy({} as KernelState, {
+  private viewOf(snap: KernelState | null): KernelState {
+    return new Proxy({ snap, views: null } satisfies ViewTarget, this.rootHandler) as unknown as KernelState;
+  }
+
+  /** The state a view's target reads: its snapshot, or the working state. */
+  private stateOf(t: ViewTarget): Rec {
+    return (t.snap ?? this.live()) as unknown as Rec;
+  }
+
+  private readonly rootHandler: ProxyHandler<ViewTarget> = {
+    get: (t, key) => {
+      if (typeof key !== 'string') return this.stateOf(t)[key];
+      let v = t.views?.get(key);
+      if (v !== undefined) return v;
+      const family = KEYED[key];
+      if (family !== undefined || key === 'cpus') {
+        v = family !== undefined ? new Proxy({ root: t, field: key, family } satisfies KeyedTarget, this.keyedHandler) : this.cpusView(t);
+        (t.views ??= new Map()).set(key, v);
+        return v;
+      }
+      if (key === 'clock') this.readClock();
+      else this.read(TABLES[key] ?? key);
+      return this.stateOf(t)[key];
+    },
+    has: (t, key) => key in this.stateOf(t),
+    ownKeys: (t) => Reflect.ownKeys(this.stateOf(t)),
+    getOwnPropertyDescriptor: (t, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(this.stateOf(t), key);
+      return d === undefined ? undefined : { ...d, configurable: true };
+    },
+  };
+
+  /** A keyed record's view (locks, plugins, modules, functions): each key read is an object of its family. */
+  private readonly keyedHandler: ProxyHandler<KeyedTarget> = {
+    get: (t, key) => {
+      if (typeof key === 'string') this.read(this.named(t.family, key));
+      return (this.stateOf(t.root)[t.field] as Rec)[key];
+    },
+    has: (t, key) => {
+      if (typeof key === 'string') this.read(this.named(t.family, key));
+      return key in (this.stateOf(t.root)[t.field] as Rec);
+    },
+    ownKeys: (t) => {
+      this.read(`${t.family}:*`);
+      return Reflect.ownKeys(this.stateOf(t.root)[t.field] as Rec);
+    },
+    getOwnPropertyDescriptor: (t, key) => {
+      if (typeof key === 'string') this.read(this.named(t.family, key));
+      const d = Reflect.getOwnPropertyDescriptor(this.stateOf(t.root)[t.field] as Rec, key);
+      return d === undefined ? undefined : { ...d, configurable: true };
+    },
+  };
+
+  /** The CPU array's view: reading a CPU's entry reads which task is current there and its preempt count. */
+  private cpusView(root: ViewTarget): object {
+    const cpus = (): Rec => this.stateOf(root)['cpus'] as Rec;
+    return new Proxy([] as unknown[], {
       get: (_, key) => {
-        if (typeof key !== 'string') return (source() as unknown as Rec)[key];
-        let v = views.get(key);
-        if (v !== undefined) return v;
-        const family = KEYED[key];
-        if (family !== undefined || key === 'cpus') {
-          v = family !== undefined ? keyed(key, family) : cpus();
-          views.set(key, v);
-          return v;
+        const arr = cpus();
+        if (typeof key === 'string' && key !== 'length' && /^\d+$/.test(key)) {
+          this.read(this.named('cpu', key));
+          this.read(this.named('pc', key));
         }
-        if (key === 'clock') this.readClock();
-        else this.read(TABLES[key] ?? key);
-        return (source() as unknown as Rec)[key];
+        return arr[key];
       },
-      has: (_, key) => key in source(),
-      ownKeys: () => Reflect.ownKeys(source()),
+      has: (_, key) => key in cpus(),
+      ownKeys: () => {
+        this.read('cpu:*');
+        this.read('pc:*');
+        return Reflect.ownKeys(cpus());
+      },
       getOwnPropertyDescriptor: (_, key) => {
-        const d = Reflect.getOwnPropertyDescriptor(source(), key);
+        if (key === 'length') return Reflect.getOwnPropertyDescriptor([], 'length');
+        const d = Reflect.getOwnPropertyDescriptor(cpus(), key);
         return d === undefined ? undefined : { ...d, configurable: true };
       },
     });
