@@ -269,9 +269,8 @@ export class FootprintRecorder {
    * What `current()` returns while recording: the same fields, with a read of `cpu` or
    * `preemptCount` recorded as a read of the CPU (`cpu:<id>`, `pc:<id>`) and a read of `now` as a
    * clock read, whichever way the code reads them (a field, a spread, `JSON.stringify`, a
-   * descriptor's getter); listing its keys reads nothing. One
-   * handler per recorder: an object literal with accessors cost about 0.8 us to make, a proxy of
-   * a plain literal about 45 ns.
+   * descriptor's getter); listing its keys reads nothing. One handler per recorder: an object
+   * literal with accessors cost about 0.8 us to make, a proxy of a plain literal about 45 ns.
    */
   current(cur: Current): Current {
     return new Proxy(cur, this.currentHandler);
