@@ -3,6 +3,7 @@ import { intMapEmpty, intMapGet } from '../int-map.js';
 import type { CpuState, KernelInfo, KernelState, LockState, MmState, RcuState, TaskState } from '../state.js';
 import { PAGE_SIZE } from '../state.js';
 import { freezeWorking, mapPut, own, type Journal } from './working.js';
+import { without } from '../plain.js';
 
 /**
  * The core's reducers: functions of (state, event) that read nothing but their arguments, so
@@ -239,13 +240,6 @@ function cpu(s: CoreWriter, id: number): CpuState {
   const c = s.cpus[id];
   if (c === undefined) throw new Error(`no cpu ${id}`);
   return c;
-}
-
-/** `list` without the element at `i` (slice() of a frozen array is slow on Node 20). */
-function without<T>(list: readonly T[], i: number): T[] {
-  const next = new Array<T>(list.length - 1);
-  for (let j = 0, k = 0; j < list.length; j++) if (j !== i) next[k++] = list[j]!;
-  return next;
 }
 
 // The runqueue is replaced, not edited: it is short, and the runtime reads it mid-step.
