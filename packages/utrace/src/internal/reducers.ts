@@ -79,14 +79,19 @@ function forgetIfGone(u: UtraceState, id: number): UtraceState {
 // The events of every reporting pass (callback, callback-return, report, resume) were folded
 // this way before the others: the reducer reads the slice as it was before the event through the
 // state (`state.plugins.utrace`, which the footprint recorder sees; the same value as the slice it
-// is given), builds the few new objects on the changed path, freezes them, and returns the new slice.
+// is given), builds the few new objects on the changed path (copies key by key, not spreads of
+// frozen objects), freezes them, and returns the new slice.
 
 function withTask(u: UtraceState, t: UtraceTaskState): UtraceState['tasks'] {
-  return Object.freeze({ ...u.tasks, [t.pid]: Object.freeze(t) });
+  const tasks = copyObject(u.tasks) as Record<number, UtraceTaskState>;
+  tasks[t.pid] = Object.freeze(t);
+  return Object.freeze(tasks);
 }
 
 function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines'] {
-  return Object.freeze({ ...u.engines, [en.id]: Object.freeze(en) });
+  const engines = copyObject(u.engines) as Record<number, UtraceEngineState>;
+  engines[en.id] = Object.freeze(en);
+  return Object.freeze(engines);
 }
 
 /** What a callback starting now breaks, if anything (the first broken invariant is kept). */
@@ -129,13 +134,24 @@ function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean 
     const reporting = t.reporting === engine ? null : t.reporting;
     const reportingBy = t.reporting === engine ? null : t.reportingBy;
     const flags = stop === true ? t.flags | ENGINE_STOP : t.flags;
-    if (reporting !== t.reporting || flags !== t.flags) tasks = withTask(u, { ...t, reporting, reportingBy, flags });
+    if (reporting !== t.reporting || flags !== t.flags) {
+      const c = copyObject(t);
+      c.reporting = reporting;
+      c.reportingBy = reportingBy;
+      c.flags = flags;
+      tasks = withTask(u, c);
+    }
   }
   const en = u.engines[engine];
-  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, { ...en, stop });
+  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, withField(en, 'stop', stop));
   const broken = u.broken ?? startBroken;
   if (tasks === u.tasks && engines === u.engines && broken === u.broken && callbacks === u.callbacks) return u;
-  return Object.freeze({ ...u, tasks, engines, broken, callbacks });
+  const out = copyObject(u);
+  out.tasks = tasks;
+  out.engines = engines;
+  out.broken = broken;
+  out.callbacks = callbacks;
+  return Object.freeze(out);
 }
 
 /**
@@ -223,7 +239,7 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
     const u = utraceSlice(s);
     const t = u.tasks[e.pid];
     if (t === undefined || t.resume === e.resume) return u;
-    return Object.freeze({ ...u, tasks: withTask(u, { ...t, resume: e.resume }) });
+    return Object.freeze(withField(u, 'tasks', withTask(u, withField(t, 'resume', e.resume))));
   });
   ctx.onPlain('utrace/splice', (u, e) =>
     updTask(u, e.pid, (t) => {
@@ -264,8 +280,18 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
       return applyReturn(u, e.pid, e.engine, e.stop, broken, u.callbacks + 1);
     }
     const t = u.tasks[e.pid];
-    const tasks = t === undefined ? u.tasks : withTask(u, { ...t, reporting: e.engine, reportingBy: e.by });
-    return Object.freeze({ ...u, tasks, broken: u.broken ?? broken, callbacks: u.callbacks + 1 });
+    let tasks = u.tasks;
+    if (t !== undefined) {
+      const c = copyObject(t);
+      c.reporting = e.engine;
+      c.reportingBy = e.by;
+      tasks = withTask(u, c);
+    }
+    const out = copyObject(u);
+    out.tasks = tasks;
+    out.broken = u.broken ?? broken;
+    out.callbacks = u.callbacks + 1;
+    return Object.freeze(out);
   });
   ctx.onPlain('utrace/callback-return', (_u, e, s) => {
     const u = utraceSlice(s);
@@ -287,7 +313,10 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
         message: `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`,
       });
     }
-    return Object.freeze({ ...u, reports: u.reports + 1, broken });
+    const out = copyObject(u);
+    out.reports = u.reports + 1;
+    out.broken = broken;
+    return Object.freeze(out);
   });
 }
 
