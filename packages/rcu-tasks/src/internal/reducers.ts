@@ -10,7 +10,8 @@ import {
   type KernelState,
   type PluginContext,
 } from '@tracelab/core';
-import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState, TraceReaderState } from '../events.js';
+import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
+import { copyFlavour, copyGp, gpIn, withField, withFlavour, withGp } from './copy.js';
 import { commOf, intMapEntries, onRq, rcuTasksSlice } from './slice.js';
 
 /** The invariants' names, as violations report them. */
@@ -25,23 +26,6 @@ export const RCU_TASKS_INVARIANTS = {
 
 /** The liveness monitor's name. */
 export const RCU_TASKS_LIVENESS = 'rcu-tasks/gp-ends';
-
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-type WGp = Writable<RcuTasksGpState>;
-type WFlavour = Omit<Writable<RcuTasksFlavourState>, 'gp'> & { gp: WGp | null };
-/**
- * The slice as reducers write it (an immer draft; IntMaps inside it are replaced whole with
- * `intMapWith`, never written in place, so a change costs one path copy at any size).
- */
-interface Slice {
-  tasks: WFlavour;
-  trace: WFlavour;
-  traceReaders: RcuTasksState['traceReaders'];
-  exitSrcu?: RcuTasksState['exitSrcu'];
-  exitTail?: RcuTasksState['exitTail'];
-  exitTailFrom?: number;
-  violation: RcuTasksState['violation'];
-}
 
 /**
  * The readers at the list grab, the ground truth the `readers` invariants hold callbacks to.
@@ -97,30 +81,29 @@ function stillReading(flavour: RcuTasksFlavour, s: KernelState, pre: RcuTasksSta
   );
 }
 
-type On = <T extends EventType>(type: T, fn: (slice: Slice, e: KernelEvent<T>, s: KernelState) => void) => void;
+type On = <T extends EventType>(type: T, fn: (slice: RcuTasksState, e: KernelEvent<T>, s: KernelState) => RcuTasksState) => void;
 
-const fl = (slice: Slice, e: { flavour: RcuTasksFlavour }): WFlavour => slice[e.flavour];
-const gpOf = (slice: Slice, e: { flavour: RcuTasksFlavour }): WGp => {
-  const g = slice[e.flavour].gp;
-  if (g === null) throw new Error(`no ${e.flavour} grace period in progress`);
-  return g;
-};
 const preGp = (s: KernelState, flavour: RcuTasksFlavour): RcuTasksGpState => rcuTasksSlice(s)[flavour].gp!;
-const violate = (slice: Slice, invariant: string, message: string): void => {
-  if (slice.violation === null) slice.violation = { invariant, message };
-};
+/** The slice with `violation` set, unless one is set already (the first is kept). */
+const violated = (slice: RcuTasksState, invariant: string, message: string): RcuTasksState =>
+  slice.violation === null ? withField(slice, 'violation', { invariant, message }) : slice;
 
-/** Folds the plugin's events (and the core events it watches) into its slice. */
+/**
+ * Folds the plugin's events (and the core events it watches) into its slice. The reducers are
+ * plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built around the parts
+ * it keeps (copy.ts), or the slice itself when the event changes nothing; no immer draft
+ * (docs/benchmarks.md, "Plugin slices without drafts, second part"). What a reducer read through
+ * the state `s` it still reads there (the footprint recorder sees the same reads); IntMaps are
+ * replaced whole with `intMapWith`, never written in place, so a change costs one path copy at any size.
+ */
 export function registerReducers(ctx: PluginContext<RcuTasksState>, exitSrcu: boolean): void {
   const on: On = (type, fn) => {
-    ctx.on(type, (draft, e, s) => {
-      fn(draft as unknown as Slice, e, s);
-    });
+    ctx.onPlain(type, fn);
   };
   registerGpStartReducers(on);
-  registerToUserReducers(ctx);
+  registerToUserReducers(on);
   registerGpEndReducers(on);
-  registerTraceReducers(ctx, on);
+  registerTraceReducers(on);
   if (exitSrcu) registerExitTailReducers(on);
 }
 
@@ -135,34 +118,41 @@ function registerExitTailReducers(on: On): void {
   on('cpu/preempt-count', (slice, e, s) => {
     const pre = rcuTasksSlice(s);
     const pid = s.cpus[e.cpu]?.curr;
-    if (pid === undefined || pre.exitSrcu === undefined || intMapGet(pre.exitSrcu, pid) !== false) return;
+    if (pid === undefined || pre.exitSrcu === undefined || intMapGet(pre.exitSrcu, pid) !== false) return slice;
     const tail = pre.exitTail ?? (intMapEmpty<number>() as IntMap<number>);
     const open = intMapGet(tail, pid);
-    if (e.count > 0 && open === undefined) slice.exitTail = intMapWith(tail, pid, e.seq);
-    else if (e.count === 0 && open !== undefined) slice.exitTail = intMapWith(tail, pid, null);
+    if (e.count > 0 && open === undefined) return withField(slice, 'exitTail', intMapWith(tail, pid, e.seq));
+    if (e.count === 0 && open !== undefined) return withField(slice, 'exitTail', intMapWith(tail, pid, null));
+    return slice;
   });
-  const phase = (slice: Slice, e: { flavour?: RcuTasksFlavour; seq: number }): void => {
-    if (e.flavour === undefined || e.flavour === 'tasks') slice.exitTailFrom = e.seq;
-  };
+  const phase = (slice: RcuTasksState, e: { flavour?: RcuTasksFlavour; seq: number }): RcuTasksState =>
+    e.flavour === undefined || e.flavour === 'tasks' ? withField(slice, 'exitTailFrom', e.seq) : slice;
   on('rcu-tasks/holdouts', phase);
   on('rcu-tasks/rescan', phase);
   on('rcu-tasks/exit-srcu-done', phase);
 }
 
+/** The flavour with one field changed, or the slice itself when it has that value already. */
+function withFlavourField<K extends 'nextCallbackId' | 'kthread' | 'invokedThrough'>(
+  slice: RcuTasksState,
+  flavour: RcuTasksFlavour,
+  key: K,
+  value: RcuTasksFlavourState[K],
+): RcuTasksState {
+  const f = slice[flavour];
+  if (f[key] === value) return slice;
+  const c = copyFlavour(f);
+  c[key] = value;
+  return withFlavour(slice, flavour, c);
+}
+
 /** The callback list, the kthread, the list grab and the holdout scan. */
 function registerGpStartReducers(on: On): void {
-  on('rcu-tasks/callback-queued', (slice, e) => {
-    fl(slice, e).nextCallbackId = e.id + 1;
-  });
-  on('rcu-tasks/kthread-start', (slice, e) => {
-    fl(slice, e).kthread = e.pid;
-  });
-  on('rcu-tasks/kthread-exit', (slice, e) => {
-    const f = fl(slice, e);
-    if (f.kthread === e.pid) f.kthread = null;
-  });
+  on('rcu-tasks/callback-queued', (slice, e) => withFlavourField(slice, e.flavour, 'nextCallbackId', e.id + 1));
+  on('rcu-tasks/kthread-start', (slice, e) => withFlavourField(slice, e.flavour, 'kthread', e.pid));
+  on('rcu-tasks/kthread-exit', (slice, e) => (slice[e.flavour].kthread === e.pid ? withFlavourField(slice, e.flavour, 'kthread', null) : slice));
   on('rcu-tasks/gp-start', (slice, e, s) => {
-    const f = fl(slice, e);
+    const f = copyFlavour(slice[e.flavour]);
     const pre = rcuTasksSlice(s);
     f.takenThrough = e.last;
     f.gp = {
@@ -179,9 +169,10 @@ function registerGpStartReducers(on: On): void {
       stalls: 0,
       ended: false,
     };
+    return withFlavour(slice, e.flavour, f);
   });
   on('rcu-tasks/holdouts', (slice, e, s) => {
-    const g = gpOf(slice, e);
+    const g = copyGp(gpIn(slice, e.flavour));
     const readers = rcuTasksSlice(s).traceReaders;
     const holdouts = intMapEmpty<HoldoutState>() as IntMap<HoldoutState>;
     for (const pid of e.pids) {
@@ -192,136 +183,135 @@ function registerGpStartReducers(on: On): void {
     g.holdouts = holdouts;
     g.scanned = true;
     g.scannedHoldouts = e.pids.length;
+    return withGp(slice, e.flavour, g);
   });
   on('rcu-tasks/rescan', (slice, e, s) => {
-    const g = gpOf(slice, e);
+    const g = copyGp(gpIn(slice, e.flavour));
     let holdouts = preGp(s, e.flavour).holdouts;
     for (const d of e.dropped) holdouts = intMapWith(holdouts, d.pid, null);
     g.holdouts = holdouts;
     g.rescans += 1;
+    return withGp(slice, e.flavour, g);
   });
 }
 
 /** Returns to user mode: quiescent states of the tasks flavour, folded from the core's own events. */
-function registerToUserReducers(ctx: PluginContext<RcuTasksState>): void {
+function registerToUserReducers(on: On): void {
   // Running in user mode is a quiescent state. The kernel notices it at the next scheduler tick
   // in user mode (rcu_check_callbacks -> rcu_note_voluntary_context_switch clears the holdout
   // flag); here the return to user mode itself does, folded from the core's own transition
   // (`syscall/exit`, `fault/resolved` of a user fault, and `task/to-user` at the end of a
   // host-started task's fork tail), which comes after every
   // return-to-user hook: a task is never taken for quiescent while it still runs kernel code.
-  const toUser = (slice: Slice, pid: number, s: KernelState): void => {
+  const toUser = (slice: RcuTasksState, pid: number, s: KernelState): RcuTasksState => {
     const pre = rcuTasksSlice(s).tasks.gp;
-    if (pre === null) return;
+    if (pre === null) return slice;
     const h = intMapGet(pre.holdouts, pid);
     const r = intMapGet(pre.readers, pid);
-    if ((h === undefined || !h.flag) && (r === undefined || r.user)) return;
-    const g = slice.tasks.gp!;
-    if (h !== undefined && h.flag) g.holdouts = intMapWith(pre.holdouts, pid, { ...h, flag: false });
-    if (r !== undefined && !r.user) g.readers = intMapWith(pre.readers, pid, { ...r, user: true });
+    if ((h === undefined || !h.flag) && (r === undefined || r.user)) return slice;
+    const g = copyGp(slice.tasks.gp!);
+    if (h !== undefined && h.flag) g.holdouts = intMapWith(pre.holdouts, pid, { nvcsw: h.nvcsw, nivcsw: h.nivcsw, flag: false, since: h.since });
+    if (r !== undefined && !r.user) g.readers = intMapWith(pre.readers, pid, { nvcsw: r.nvcsw, nivcsw: r.nivcsw, user: true, since: r.since });
+    return withGp(slice, 'tasks', g);
   };
-  ctx.on('syscall/exit', (draft, e, s) => {
-    toUser(draft as unknown as Slice, e.pid, s);
-  });
-  ctx.on('fault/resolved', (draft, e, s) => {
-    if (e.user) toUser(draft as unknown as Slice, e.pid, s);
-  });
+  on('syscall/exit', (slice, e, s) => toUser(slice, e.pid, s));
+  on('fault/resolved', (slice, e, s) => (e.user ? toUser(slice, e.pid, s) : slice));
   // A host-started task leaving its fork tail for its program (core 0.3).
-  ctx.on('task/to-user', (draft, e, s) => {
-    toUser(draft as unknown as Slice, e.pid, s);
-  });
+  on('task/to-user', (slice, e, s) => toUser(slice, e.pid, s));
 }
 
-/** Stalls, the end of a GP (where the readers invariants are checked), the callbacks it runs and its record. */
-function registerGpEndReducers(on: On): void {
-  on('rcu-tasks/stall', (slice, e) => {
-    gpOf(slice, e).stalls += 1;
-  });
-  on('rcu-tasks/gp-end', (slice, e, s) => {
-    const g = gpOf(slice, e);
-    g.ended = true;
-    fl(slice, e).completed = e.gp;
-    // The check the invariants report: the GP is over, so every reader of its start must have
-    // passed a quiescent state by now. Callbacks run right after this event.
-    const pre = rcuTasksSlice(s);
-    for (const [pid, r] of intMapEntries(preGp(s, e.flavour).readers)) {
-      const why = stillReading(e.flavour, s, pre, pid, r);
-      if (why !== null) {
-        const inv = e.flavour === 'trace' ? RCU_TASKS_INVARIANTS.traceReaders : RCU_TASKS_INVARIANTS.readers;
-        violate(
-          slice,
-          inv,
-          `${e.flavour === 'trace' ? 'RCU-tasks-trace' : 'RCU-tasks'} grace period ${e.gp} (begun at tick ${g.start}) ended and its callbacks ${g.first}..${g.last} are about to run, but ${why}`,
-        );
-        break;
-      }
+/** The end of a GP, where the readers invariants are checked. */
+function gpEnded(slice: RcuTasksState, e: KernelEvent<'rcu-tasks/gp-end'>, s: KernelState): RcuTasksState {
+  const g = gpIn(slice, e.flavour);
+  const f = slice[e.flavour];
+  let out = slice;
+  if (!g.ended || f.completed !== e.gp) {
+    const c = copyFlavour(f);
+    if (!g.ended) {
+      const gc = copyGp(g);
+      gc.ended = true;
+      c.gp = gc;
     }
-  });
-  const invoked = (slice: Slice, e: { flavour: RcuTasksFlavour; gp: number; id: number }): void => {
-    const f = fl(slice, e);
-    const g = f.gp;
-    if (g === null || g.gp !== e.gp || !g.ended || e.id < g.first || e.id > g.last || e.id !== f.invokedThrough + 1) {
-      violate(
-        slice,
-        RCU_TASKS_INVARIANTS.batching,
-        `${e.flavour} callback ${e.id} ran in grace period ${e.gp}, ` +
-          (g === null ? 'with no grace period in progress' : !g.ended ? `before GP ${g.gp} ended` : `which took callbacks ${g.first}..${g.last}`) +
-          ` (callbacks run through ${f.invokedThrough} so far)`,
+    c.completed = e.gp;
+    out = withFlavour(slice, e.flavour, c);
+  }
+  // The check the invariants report: the GP is over, so every reader of its start must have
+  // passed a quiescent state by now. Callbacks run right after this event.
+  const pre = rcuTasksSlice(s);
+  for (const [pid, r] of intMapEntries(preGp(s, e.flavour).readers)) {
+    const why = stillReading(e.flavour, s, pre, pid, r);
+    if (why !== null) {
+      const inv = e.flavour === 'trace' ? RCU_TASKS_INVARIANTS.traceReaders : RCU_TASKS_INVARIANTS.readers;
+      return violated(
+        out,
+        inv,
+        `${e.flavour === 'trace' ? 'RCU-tasks-trace' : 'RCU-tasks'} grace period ${e.gp} (begun at tick ${g.start}) ended and its callbacks ${g.first}..${g.last} are about to run, but ${why}`,
       );
     }
-    f.invokedThrough = Math.max(f.invokedThrough, e.id);
-  };
-  on('rcu-tasks/callback-invoked', (slice, e) => invoked(slice, e));
-  on('rcu-tasks/callback-failed', (slice, e) => invoked(slice, e));
+  }
+  return out;
+}
+
+/** A callback run (or failed): run only in the GP whose list grab took it, in order, after that GP ended. */
+function callbackRan(slice: RcuTasksState, e: { flavour: RcuTasksFlavour; gp: number; id: number }): RcuTasksState {
+  const f = slice[e.flavour];
+  const g = f.gp;
+  let out = slice;
+  if (g === null || g.gp !== e.gp || !g.ended || e.id < g.first || e.id > g.last || e.id !== f.invokedThrough + 1) {
+    out = violated(
+      slice,
+      RCU_TASKS_INVARIANTS.batching,
+      `${e.flavour} callback ${e.id} ran in grace period ${e.gp}, ` +
+        (g === null ? 'with no grace period in progress' : !g.ended ? `before GP ${g.gp} ended` : `which took callbacks ${g.first}..${g.last}`) +
+        ` (callbacks run through ${f.invokedThrough} so far)`,
+    );
+  }
+  return withFlavourField(out, e.flavour, 'invokedThrough', Math.max(f.invokedThrough, e.id));
+}
+
+/** Stalls, the end of a GP, the callbacks it runs and its record. */
+function registerGpEndReducers(on: On): void {
+  on('rcu-tasks/stall', (slice, e) => {
+    const g = copyGp(gpIn(slice, e.flavour));
+    g.stalls += 1;
+    return withGp(slice, e.flavour, g);
+  });
+  on('rcu-tasks/gp-end', gpEnded);
+  on('rcu-tasks/callback-invoked', (slice, e) => callbackRan(slice, e));
+  on('rcu-tasks/callback-failed', (slice, e) => callbackRan(slice, e));
   on('rcu-tasks/gp-done', (slice, e, s) => {
-    const f = fl(slice, e);
+    const f = copyFlavour(slice[e.flavour]);
     const g = preGp(s, e.flavour);
     f.lastGp = { gp: g.gp, start: g.start, end: e.time, callbacks: g.last - g.first + 1, holdouts: g.scannedHoldouts, rescans: g.rescans, stalls: g.stalls };
     f.gp = null;
+    return withFlavour(slice, e.flavour, f);
   });
-}
-
-/**
- * The slice with `traceReaders` replaced: a copy key by key (the slice's optional keys and their
- * order kept; no spread, which is slow for a frozen object on Node 20), or the slice itself when
- * the map is the same.
- */
-function withTraceReaders(slice: RcuTasksState, map: IntMap<TraceReaderState>): RcuTasksState {
-  if (map === slice.traceReaders) return slice;
-  const out: Record<string, unknown> = {};
-  for (const k in slice) out[k] = slice[k as keyof RcuTasksState];
-  out['traceReaders'] = map;
-  return out as unknown as RcuTasksState;
 }
 
 /** The tasks-trace read side. */
-function registerTraceReducers(ctx: PluginContext<RcuTasksState>, on: On): void {
+function registerTraceReducers(on: On): void {
   // tasks-trace read side: the nesting count per task, and the seq of the outermost lock,
   // which names the section (a section that ends and a new one that opens are different).
-  // Plain reducers (`onPlain`, no immer draft): the hottest plugin events of the default stack.
-  // The map is read through `s` as before (the footprint recorder sees the same reads).
-  ctx.onPlain('rcu-tasks/trace-lock', (slice, e, s) => {
+  // The map is read through `s` (the footprint recorder sees the reads the drafted reducers made).
+  on('rcu-tasks/trace-lock', (slice, e, s) => {
     const pre = rcuTasksSlice(s).traceReaders;
     const old = intMapGet(pre, e.pid);
-    return withTraceReaders(slice, intMapWith(pre, e.pid, { nesting: e.nesting, since: old?.since ?? e.seq }));
+    return withField(slice, 'traceReaders', intMapWith(pre, e.pid, { nesting: e.nesting, since: old?.since ?? e.seq }));
   });
-  ctx.onPlain('rcu-tasks/trace-unlock', (slice, e, s) => {
+  on('rcu-tasks/trace-unlock', (slice, e, s) => {
     const pre = rcuTasksSlice(s).traceReaders;
     const old = intMapGet(pre, e.pid);
-    return withTraceReaders(slice, intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq }));
+    return withField(slice, 'traceReaders', intMapWith(pre, e.pid, e.nesting === 0 ? null : { nesting: e.nesting, since: old?.since ?? e.seq }));
   });
   // The exit-SRCU read side (`exitTasks: 'exit-srcu'`).
-  on('rcu-tasks/exit-srcu-lock', (slice, e, s) => {
-    slice.exitSrcu = intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, true);
-  });
+  on('rcu-tasks/exit-srcu-lock', (slice, e, s) => withField(slice, 'exitSrcu', intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, true)));
   on('rcu-tasks/exit-srcu-unlock', (slice, e, s) => {
-    slice.exitSrcu = intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, false);
+    const out = withField(slice, 'exitSrcu', intMapWith(rcuTasksSlice(s).exitSrcu ?? intMapEmpty<boolean>(), e.pid, false));
     // A task that leaves it with preemption already off is in its final region from here (exitTail).
     const cpu = s.cpus[e.cpu];
     if (cpu !== undefined && cpu.curr === e.pid && cpu.preemptCount > 0)
-      slice.exitTail = intMapWith(rcuTasksSlice(s).exitTail ?? (intMapEmpty<number>() as IntMap<number>), e.pid, e.seq);
+      return withField(out, 'exitTail', intMapWith(rcuTasksSlice(s).exitTail ?? (intMapEmpty<number>() as IntMap<number>), e.pid, e.seq));
+    return out;
   });
-  on('rcu-tasks/trace-exit-fixup', (slice, e, s) => {
-    slice.traceReaders = intMapWith(rcuTasksSlice(s).traceReaders, e.pid, null);
-  });
+  on('rcu-tasks/trace-exit-fixup', (slice, e, s) => withField(slice, 'traceReaders', intMapWith(rcuTasksSlice(s).traceReaders, e.pid, null)));
 }

@@ -13,7 +13,8 @@
  * event (docs/tracepoints.md, "Probes connected at boot").
  */
 import { EEXIST, EINVAL, TracelabError, withProbe, type PluginContext } from '@tracelab/core';
-import type { ProbeRef, TracepointProbe, TracepointsState } from '../events.js';
+import type { ProbeRef, TracepointProbe, TracepointState, TracepointsState } from '../events.js';
+import { withField, withKey, withoutKey } from './copy.js';
 import { liveFuncs, type Registry, type TpFunc, type Tracepoint } from './registry.js';
 
 /** What one boot registration leaves in the slice: the tracepoint's entry and its published array. */
@@ -40,9 +41,6 @@ export interface BootProbes {
   rearm(): void;
 }
 
-/** The slice's draft, as reducers receive it. */
-type Slice = Parameters<Parameters<PluginContext<TracepointsState>['on']>[1]>[0];
-
 function bad(what: string, detail: Record<string, unknown>): never {
   throw new TracelabError('INVALID_OPTION', `tracepoints.bootProbeRegister: ${what}`, { plugin: 'tracepoints', ...detail });
 }
@@ -58,10 +56,13 @@ export function setUpBootProbes(ctx: PluginContext<TracepointsState>, reg: Regis
   // The calls, in order, for `rearm`. Written only by `register`.
   const calls: { tp: Tracepoint; probe: TracepointProbe; data: unknown; prio: number }[] = [];
 
-  ctx.on('kernel/plugin-registered', (s: Slice, e) => {
+  // A plain reducer (`ctx.onPlain`): the slice with the owner's records folded in, or the slice
+  // itself for a plugin that registered none.
+  ctx.onPlain('kernel/plugin-registered', (s, e) => {
+    let out = s;
     for (const r of records.get(e.name) ?? []) {
-      if (r.replaced !== null) delete s.arrays[String(r.replaced)];
-      s.tracepoints[r.name] = {
+      if (r.replaced !== null) out = withField(out, 'arrays', withoutKey(out.arrays, String(r.replaced)));
+      const tp: TracepointState = {
         name: r.name,
         module: null,
         faultable: r.faultable,
@@ -70,9 +71,22 @@ export function setUpBootProbes(ctx: PluginContext<TracepointsState>, reg: Regis
         array: r.array,
         staticCall: r.staticCall,
       };
-      s.arrays[String(r.array)] = { id: r.array, tracepoint: r.name, probes: r.probes.length, state: 'published', flavour: null, freeAfterGp: null };
-      s.stats.registered += 1;
+      out = withField(out, 'tracepoints', withKey(out.tracepoints, r.name, tp));
+      out = withField(
+        out,
+        'arrays',
+        withKey(out.arrays, String(r.array), {
+          id: r.array,
+          tracepoint: r.name,
+          probes: r.probes.length,
+          state: 'published',
+          flavour: null,
+          freeAfterGp: null,
+        }),
+      );
+      out = withField(out, 'stats', withField(out.stats, 'registered', out.stats.registered + 1));
     }
+    return out;
   });
 
   /** The hot writes of one boot registration: a new array with the probe in prio order, the static call, the key. */

@@ -1,7 +1,7 @@
-import type { Draft } from 'immer';
 import type { KernelState, PluginContext } from '@tracelab/core';
 import { ENGINE_STOP, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_EVENT_REAP, UTRACE_RESUME } from '../constants.js';
 import type { UtraceEngineState, UtraceState, UtraceTaskState } from '../events.js';
+import { appended, copyObject, withField, withKey, withoutKey } from './copy.js';
 
 export const INITIAL_UTRACE_STATE: UtraceState = { engines: {}, tasks: {}, nextEngine: 1, reports: 0, callbacks: 0, broken: null };
 
@@ -40,31 +40,58 @@ function newTask(pid: number): UtraceTaskState {
   };
 }
 
-function breaks(u: Draft<UtraceState>, invariant: string, message: string): void {
-  if (u.broken === null) u.broken = { invariant, message };
+// The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
+// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part").
+
+/** The slice with the first broken invariant recorded (a later one is dropped). */
+function breaks(u: UtraceState, invariant: string, message: string): UtraceState {
+  return u.broken === null ? withField(u, 'broken', { invariant, message }) : u;
+}
+
+/** The slice with task `pid` replaced by `t` (the same slice for the same task). */
+function putTask(u: UtraceState, pid: number, t: UtraceTaskState): UtraceState {
+  return withField(u, 'tasks', withKey(u.tasks, pid, t));
+}
+
+/** The slice with task `pid` changed by `f` (nothing for a task it does not hold). */
+function updTask(u: UtraceState, pid: number, f: (t: UtraceTaskState) => UtraceTaskState): UtraceState {
+  const t = u.tasks[pid];
+  return t === undefined ? u : putTask(u, pid, f(t));
+}
+
+/** The slice with engine `id` changed by `f` (nothing for an engine it does not hold). */
+function updEngine(u: UtraceState, id: number, f: (en: UtraceEngineState) => UtraceEngineState): UtraceState {
+  const en = u.engines[id];
+  return en === undefined ? u : withField(u, 'engines', withKey(u.engines, id, f(en)));
 }
 
 /**
  * The engine's last reference is gone (the tracer's and the list's): the engine itself is
  * freed (__utrace_engine_release), and nothing can name it again.
  */
-function forgetIfGone(u: Draft<UtraceState>, id: number): void {
+function forgetIfGone(u: UtraceState, id: number): UtraceState {
   const e = u.engines[id];
-  if (e !== undefined && e.freed && !e.listed) delete u.engines[id];
+  return e !== undefined && e.freed && !e.listed ? withField(u, 'engines', withoutKey(u.engines, id)) : u;
 }
 
 // ---- plain immutable updates for the hot events ---------------------------------------------
-// The events of every reporting pass (callback, callback-return, report, resume) are folded
-// without immer: the reducer reads the slice as it was before the event (`state.plugins.utrace`,
-// what the draft was made from), builds the few new objects on the changed path, freezes them,
-// and returns the new slice. The draft is never touched, so immer only hands the value on.
+// The events of every reporting pass (callback, callback-return, report, resume) were folded
+// this way before the others: the reducer reads the slice as it was before the event through the
+// state (`state.plugins.utrace`, which the footprint recorder sees; the same value as the slice it
+// is given), builds the few new objects on the changed path (copies key by key, not spreads of
+// frozen objects), freezes them, and returns the new slice.
 
 function withTask(u: UtraceState, t: UtraceTaskState): UtraceState['tasks'] {
-  return Object.freeze({ ...u.tasks, [t.pid]: Object.freeze(t) });
+  const tasks = copyObject(u.tasks) as Record<number, UtraceTaskState>;
+  tasks[t.pid] = Object.freeze(t);
+  return Object.freeze(tasks);
 }
 
 function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines'] {
-  return Object.freeze({ ...u.engines, [en.id]: Object.freeze(en) });
+  const engines = copyObject(u.engines) as Record<number, UtraceEngineState>;
+  engines[en.id] = Object.freeze(en);
+  return Object.freeze(engines);
 }
 
 /** What a callback starting now breaks, if anything (the first broken invariant is kept). */
@@ -107,13 +134,24 @@ function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean 
     const reporting = t.reporting === engine ? null : t.reporting;
     const reportingBy = t.reporting === engine ? null : t.reportingBy;
     const flags = stop === true ? t.flags | ENGINE_STOP : t.flags;
-    if (reporting !== t.reporting || flags !== t.flags) tasks = withTask(u, { ...t, reporting, reportingBy, flags });
+    if (reporting !== t.reporting || flags !== t.flags) {
+      const c = copyObject(t);
+      c.reporting = reporting;
+      c.reportingBy = reportingBy;
+      c.flags = flags;
+      tasks = withTask(u, c);
+    }
   }
   const en = u.engines[engine];
-  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, { ...en, stop });
+  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, withField(en, 'stop', stop));
   const broken = u.broken ?? startBroken;
   if (tasks === u.tasks && engines === u.engines && broken === u.broken && callbacks === u.callbacks) return u;
-  return Object.freeze({ ...u, tasks, engines, broken, callbacks });
+  const out = copyObject(u);
+  out.tasks = tasks;
+  out.engines = engines;
+  out.broken = broken;
+  out.callbacks = callbacks;
+  return Object.freeze(out);
 }
 
 /**
@@ -130,101 +168,111 @@ export function registerReducers(ctx: PluginContext<UtraceState>): void {
 
 /** The engine's lifecycle: attach, references, detach, its mask and ENGINE_STOP. */
 function registerEngineReducers(ctx: PluginContext<UtraceState>): void {
-  ctx.on('utrace/engine-attached', (u, e) => {
-    u.engines[e.engine] = { id: e.engine, target: e.pid, ops: e.ops, flags: 0, stop: false, detached: false, listed: true, refs: 1, freed: false };
-    u.nextEngine = Math.max(u.nextEngine, e.engine + 1);
-    const t = (u.tasks[e.pid] ??= newTask(e.pid) as Draft<UtraceTaskState>);
+  ctx.onPlain('utrace/engine-attached', (u, e) => {
+    const out = copyObject(u);
+    out.engines = withKey(u.engines, e.engine, {
+      id: e.engine,
+      target: e.pid,
+      ops: e.ops,
+      flags: 0,
+      stop: false,
+      detached: false,
+      listed: true,
+      refs: 1,
+      freed: false,
+    });
+    out.nextEngine = Math.max(u.nextEngine, e.engine + 1);
+    const t0 = u.tasks[e.pid] ?? newTask(e.pid);
+    const t = copyObject(t0);
     // The first engine makes utrace_flags nonzero (REAP), so release_task will look.
     if (t.flags === 0) t.flags = UTRACE_EVENT_REAP;
-    t.attaching.push(e.engine);
+    t.attaching = appended(t0.attaching, e.engine);
     t.pendingAttach = true;
+    out.tasks = withKey(u.tasks, e.pid, t);
+    return out;
   });
-  ctx.on('utrace/engine-get', (u, e) => {
+  ctx.onPlain('utrace/engine-get', (u, e) => updEngine(u, e.engine, (en) => withField(en, 'refs', e.refs)));
+  ctx.onPlain('utrace/engine-put', (u, e) => updEngine(u, e.engine, (en) => withField(en, 'refs', e.refs)));
+  ctx.onPlain('utrace/engine-freed', (u, e) => {
     const en = u.engines[e.engine];
-    if (en !== undefined) en.refs = e.refs;
-  });
-  ctx.on('utrace/engine-put', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en !== undefined) en.refs = e.refs;
-  });
-  ctx.on('utrace/engine-freed', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en === undefined) return;
-    en.freed = true;
+    if (en === undefined) return u;
+    let out = updEngine(u, e.engine, (c) => withField(c, 'freed', true));
     for (const t of Object.values(u.tasks)) {
       // A callback that puts its own engine's last reference (report_reap cleaning up) is done
       // with the data; anyone else freeing it under a running callback is the use-after-free.
       // The engine itself is still alive (the list holds it): what is freed is the tracer's data.
       if (t.reporting === e.engine && t.reportingBy !== e.by) {
-        breaks(
-          u,
+        out = breaks(
+          out,
           UTRACE_INVARIANTS.lifetime,
           `use-after-free: engine ${e.engine} (${en.ops}) had its data freed while its callback runs in pid ${t.pid} (a detach that returned -EINPROGRESS needs utrace_barrier before the last enginePut)`,
         );
       }
     }
-    forgetIfGone(u, e.engine);
+    return forgetIfGone(out, e.engine);
   });
   // utrace_maybe_reap, per engine after its report_reap: list_del_init and the list's put.
-  ctx.on('utrace/engine-reaped', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en === undefined) return;
-    en.listed = false;
-    forgetIfGone(u, e.engine);
+  ctx.onPlain('utrace/engine-reaped', (u, e) => {
+    if (u.engines[e.engine] === undefined) return u;
+    return forgetIfGone(
+      updEngine(u, e.engine, (en) => withField(en, 'listed', false)),
+      e.engine,
+    );
   });
-  ctx.on('utrace/engine-detached', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en === undefined) return;
-    en.detached = true;
-    en.stop = false;
-    // The detached ops want only report_quiesce, which returns UTRACE_DETACH.
-    en.flags = UTRACE_EVENT_QUIESCE;
+  // The detached ops want only report_quiesce, which returns UTRACE_DETACH.
+  ctx.onPlain('utrace/engine-detached', (u, e) =>
+    updEngine(u, e.engine, (en) => withField(withField(withField(en, 'detached', true), 'stop', false), 'flags', UTRACE_EVENT_QUIESCE)),
+  );
+  ctx.onPlain('utrace/events-set', (u, e) => {
+    const out = updEngine(u, e.engine, (en) => withField(en, 'flags', e.mask));
+    return updTask(out, e.pid, (t) => withField(t, 'flags', t.flags | e.mask));
   });
-  ctx.on('utrace/events-set', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en !== undefined) en.flags = e.mask;
-    const t = u.tasks[e.pid];
-    if (t !== undefined) t.flags |= e.mask;
-  });
-  ctx.on('utrace/engine-stop', (u, e) => {
-    const en = u.engines[e.engine];
-    if (en !== undefined) en.stop = e.stop;
-    const t = u.tasks[e.pid];
-    if (t !== undefined && e.stop) t.flags |= ENGINE_STOP;
+  ctx.onPlain('utrace/engine-stop', (u, e) => {
+    const out = updEngine(u, e.engine, (en) => withField(en, 'stop', e.stop));
+    return e.stop ? updTask(out, e.pid, (t) => withField(t, 'flags', t.flags | ENGINE_STOP)) : out;
   });
 }
 
 /** A reporting pass: resume, splice, reset and the hot per-callback events. */
 function registerPassReducers(ctx: PluginContext<UtraceState>): void {
-  ctx.on('utrace/resume', (_d, e, s) => {
+  ctx.onPlain('utrace/resume', (_u, e, s) => {
     const u = utraceSlice(s);
     const t = u.tasks[e.pid];
     if (t === undefined || t.resume === e.resume) return u;
-    return Object.freeze({ ...u, tasks: withTask(u, { ...t, resume: e.resume }) });
+    return Object.freeze(withField(u, 'tasks', withTask(u, withField(t, 'resume', e.resume))));
   });
-  ctx.on('utrace/splice', (u, e) => {
+  ctx.onPlain('utrace/splice', (u, e) =>
+    updTask(u, e.pid, (t) => {
+      const c = copyObject(t);
+      if (t.attaching.length > 0) c.attached = t.attached.concat(t.attaching);
+      c.attaching = [];
+      c.pendingAttach = false;
+      return c;
+    }),
+  );
+  ctx.onPlain('utrace/reset', (u, e) => {
     const t = u.tasks[e.pid];
-    if (t === undefined) return;
-    t.attached.push(...t.attaching);
-    t.attaching = [];
-    t.pendingAttach = false;
-  });
-  ctx.on('utrace/reset', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t === undefined) return;
+    if (t === undefined) return u;
+    let out = u;
+    let c = t;
     if (e.removed.length > 0) {
       const gone = new Set(e.removed);
-      t.attached = t.attached.filter((id) => !gone.has(id));
-      for (const id of e.removed) {
-        const en = u.engines[id];
-        if (en !== undefined) en.listed = false;
-        forgetIfGone(u, id);
-      }
+      c = withField(
+        c,
+        'attached',
+        t.attached.filter((id) => !gone.has(id)),
+      );
+      for (const id of e.removed)
+        out = forgetIfGone(
+          updEngine(out, id, (en) => withField(en, 'listed', false)),
+          id,
+        );
     }
-    t.flags = e.flags;
-    if (e.flags === 0) t.resume = UTRACE_RESUME;
+    c = withField(c, 'flags', e.flags);
+    if (e.flags === 0) c = withField(c, 'resume', UTRACE_RESUME);
+    return putTask(out, e.pid, c);
   });
-  ctx.on('utrace/callback', (_d, e, s) => {
+  ctx.onPlain('utrace/callback', (_u, e, s) => {
     const u = utraceSlice(s);
     const broken = u.broken === null ? callbackBreak(u, e) : null;
     if (e.ret !== null) {
@@ -232,14 +280,24 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
       return applyReturn(u, e.pid, e.engine, e.stop, broken, u.callbacks + 1);
     }
     const t = u.tasks[e.pid];
-    const tasks = t === undefined ? u.tasks : withTask(u, { ...t, reporting: e.engine, reportingBy: e.by });
-    return Object.freeze({ ...u, tasks, broken: u.broken ?? broken, callbacks: u.callbacks + 1 });
+    let tasks = u.tasks;
+    if (t !== undefined) {
+      const c = copyObject(t);
+      c.reporting = e.engine;
+      c.reportingBy = e.by;
+      tasks = withTask(u, c);
+    }
+    const out = copyObject(u);
+    out.tasks = tasks;
+    out.broken = u.broken ?? broken;
+    out.callbacks = u.callbacks + 1;
+    return Object.freeze(out);
   });
-  ctx.on('utrace/callback-return', (_d, e, s) => {
+  ctx.onPlain('utrace/callback-return', (_u, e, s) => {
     const u = utraceSlice(s);
     return applyReturn(u, e.pid, e.engine, e.stop, null, u.callbacks);
   });
-  ctx.on('utrace/report', (_d, e, s) => {
+  ctx.onPlain('utrace/report', (_u, e, s) => {
     const u = utraceSlice(s);
     let min = UTRACE_RESUME;
     let bad = false;
@@ -255,71 +313,53 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
         message: `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`,
       });
     }
-    return Object.freeze({ ...u, reports: u.reports + 1, broken });
+    const out = copyObject(u);
+    out.reports = u.reports + 1;
+    out.broken = broken;
+    return Object.freeze(out);
   });
 }
 
 /** The task's side: stop and wake, clone, vfork, death and reap, and its release. */
 function registerTaskReducers(ctx: PluginContext<UtraceState>): void {
-  ctx.on('utrace/stopped', (u, e) => {
+  ctx.onPlain('utrace/stopped', (u, e) => updTask(u, e.pid, (t) => withField(t, 'stopped', true)));
+  ctx.onPlain('utrace/woken', (u, e) => updTask(u, e.pid, (t) => withField(t, 'stopped', false)));
+  ctx.onPlain('utrace/cloning', (u, e) => updTask(u, e.pid, (t) => withField(t, 'cloning', e.child)));
+  ctx.onPlain('utrace/vfork-stop', (u, e) => updTask(u, e.pid, (t) => withField(t, 'vforkStop', e.set)));
+  ctx.onPlain('utrace/death', (u, e) => {
     const t = u.tasks[e.pid];
-    if (t !== undefined) t.stopped = true;
+    if (t === undefined) return u;
+    if (e.phase !== 'start') return putTask(u, e.pid, withField(withField(t, 'death', false), 'deathDone', true));
+    let out = u;
+    if (t.deathDone || t.death) out = breaks(out, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} a second time`);
+    if (t.reap) out = breaks(out, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} after its reap`);
+    return putTask(out, e.pid, withField(withField(t, 'death', true), 'resume', UTRACE_RESUME));
   });
-  ctx.on('utrace/woken', (u, e) => {
+  ctx.onPlain('utrace/reap', (u, e) => {
     const t = u.tasks[e.pid];
-    if (t !== undefined) t.stopped = false;
-  });
-  ctx.on('utrace/cloning', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t !== undefined) t.cloning = e.child;
-  });
-  ctx.on('utrace/vfork-stop', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t !== undefined) t.vforkStop = e.set;
-  });
-  ctx.on('utrace/death', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t === undefined) return;
-    if (e.phase === 'start') {
-      if (t.deathDone || t.death) breaks(u, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} a second time`);
-      if (t.reap) breaks(u, UTRACE_INVARIANTS.deathReap, `report_death for pid ${e.pid} after its reap`);
-      t.death = true;
-      t.resume = UTRACE_RESUME;
-    } else {
-      t.death = false;
-      t.deathDone = true;
-    }
-  });
-  ctx.on('utrace/reap', (u, e) => {
-    const t = u.tasks[e.pid];
-    if (t === undefined) return;
-    if (e.deferred) {
-      t.reapPending = true;
-      return;
-    }
-    if (t.reap) breaks(u, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped twice`);
-    if (t.death) breaks(u, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped while report_death runs`);
-    t.reap = true;
-    t.reapPending = false;
-    t.flags = 0;
+    if (t === undefined) return u;
+    if (e.deferred) return putTask(u, e.pid, withField(t, 'reapPending', true));
+    let out = u;
+    if (t.reap) out = breaks(out, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped twice`);
+    if (t.death) out = breaks(out, UTRACE_INVARIANTS.deathReap, `pid ${e.pid} reaped while report_death runs`);
     // The lists move to the reaper's (list_replace_init): the engines stay listed, holding the
     // list's reference, until the reaper has made their report_reap (`utrace/engine-reaped`).
     // Nobody can detach them or change their events any more: they count as detached.
-    for (const id of [...t.attached, ...t.attaching]) {
-      const en = u.engines[id];
-      if (en === undefined) continue;
-      en.detached = true;
-      en.stop = false;
-    }
-    t.attached = [];
-    t.attaching = [];
+    for (const id of [...t.attached, ...t.attaching]) out = updEngine(out, id, (en) => withField(withField(en, 'detached', true), 'stop', false));
+    const c = copyObject(t);
+    c.reap = true;
+    c.reapPending = false;
+    c.flags = 0;
+    c.attached = [];
+    c.attaching = [];
+    return putTask(out, e.pid, c);
   });
   ctx.declareEvents(['utrace/control', 'utrace/syscall-log', 'utrace/ptrace-stop']);
   // The task_struct is gone: so is its struct utrace (free_task).
-  ctx.on('task/released', (u, e, s) => {
+  ctx.onPlain('task/released', (u, e) => {
     const t = u.tasks[e.pid];
-    if (t === undefined) return;
-    void s;
-    if (t.reap || (t.attached.length === 0 && t.attaching.length === 0)) delete u.tasks[e.pid];
+    if (t === undefined) return u;
+    if (t.reap || (t.attached.length === 0 && t.attaching.length === 0)) return withField(u, 'tasks', withoutKey(u.tasks, e.pid));
+    return u;
   });
 }
