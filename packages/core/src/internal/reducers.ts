@@ -3,7 +3,7 @@ import { intMapEmpty, intMapGet } from '../int-map.js';
 import type { CpuState, KernelInfo, KernelState, LockState, MmState, RcuState, TaskState } from '../state.js';
 import { PAGE_SIZE } from '../state.js';
 import { freezeWorking, mapPut, own, type Journal } from './working.js';
-import { without } from '../plain.js';
+import { without, type Mutable } from '../plain.js';
 
 /**
  * The core's reducers: functions of (state, event) that read nothing but their arguments, so
@@ -83,8 +83,6 @@ function buildInitialCoreState(): KernelState {
     plugins: {},
   });
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * A field-by-field copy of a frozen task, to write. Written out, not spread: on Node 20

@@ -1,6 +1,6 @@
 import type { PluginContext } from '@tracelab/core';
 import type { FtraceOpsState, FtraceReport, FtraceState } from '../events.js';
-import { appended, copyObject, withField, withKey, without, withoutField, withoutKey } from './copy.js';
+import { appended, copyObject, withField, withKey, without, withoutField, withoutKey } from '@tracelab/core';
 
 export const INITIAL_FTRACE_STATE: FtraceState = {
   ops: {},
@@ -17,7 +17,7 @@ export function taskKey(pid: number, cpu: number): string {
 }
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
-// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// around the parts it keeps (the core's copies: `withField`, `withKey`, ...), or the slice itself when the event changes nothing; no
 // immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part").
 
 /** The slice with ops `id`'s field `key` set, or the slice itself when there is no such ops or it holds that value. */

@@ -1,6 +1,6 @@
 import type { KernelEvent, PluginContext } from '@tracelab/core';
 import type { KprobesState } from '../state.js';
-import { copyObject, withField, withKey, withoutKey } from './copy.js';
+import { copyObject, withField, withKey, withoutKey } from '@tracelab/core';
 
 /** The invariants, by what they check. */
 export const KPROBES_INVARIANTS = Object.freeze({
@@ -16,7 +16,7 @@ type Slice = KprobesState;
 type Region = KprobesState['inRegion'][string];
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
-// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// around the parts it keeps (the core's copies: `withField`, `withKey`, ...), or the slice itself when the event changes nothing; no
 // immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part").
 
 /** The slice with the first violation recorded (a later one is dropped); `invariant` defaults to the use-after-free one. */

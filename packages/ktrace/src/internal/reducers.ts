@@ -1,4 +1,4 @@
-import type { KernelEvent, PluginContext } from '@tracelab/core';
+import { withKey, withoutKey, type KernelEvent, type Mutable, type PluginContext } from '@tracelab/core';
 import type { KtraceState } from '../events.js';
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
@@ -8,27 +8,8 @@ import type { KtraceState } from '../events.js';
 // by field, not spread (spreading a frozen object leaves V8's fast clone path on Node 20). A new
 // object is written in place until the reducer returns it (it is its alone).
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Callers = KtraceState['callers'];
-
 function copySlice(k: KtraceState): Mutable<KtraceState> {
   return { refcount: k.refcount, sets: k.sets, clears: k.clears, inFlight: k.inFlight, callers: k.callers, walk: k.walk, walks: k.walks };
-}
-
-/** `callers` with `pid` set to `value` (a new key goes where an assignment would put it). */
-function withCaller(callers: Callers, pid: number, value: Callers[number]): Callers {
-  const out: Record<number, Callers[number]> = {};
-  for (const k in callers) out[k as unknown as number] = callers[k as unknown as number]!;
-  out[pid] = value;
-  return out;
-}
-
-/** `callers` without `pid`. */
-function withoutCaller(callers: Callers, pid: number): Callers {
-  const out: Record<number, Callers[number]> = {};
-  const key = String(pid);
-  for (const k in callers) if (k !== key) out[k as unknown as number] = callers[k as unknown as number]!;
-  return out;
 }
 
 function refcountStored(k: KtraceState, e: KernelEvent<'ktrace/refcount'>): KtraceState {
@@ -37,13 +18,13 @@ function refcountStored(k: KtraceState, e: KernelEvent<'ktrace/refcount'>): Ktra
   if (k.refcount === e.value && !store) return k;
   const out = copySlice(k);
   out.refcount = e.value;
-  if (store) out.callers = withCaller(k.callers, e.pid, { op: caller.op, stored: true });
+  if (store) out.callers = withKey(k.callers, e.pid, { op: caller.op, stored: true });
   return out;
 }
 
 function returned(k: KtraceState, e: KernelEvent<'ktrace/return'>): KtraceState {
   const out = copySlice(k);
-  if (e.pid in k.callers) out.callers = withoutCaller(k.callers, e.pid);
+  if (e.pid in k.callers) out.callers = withoutKey(k.callers, e.pid);
   out.inFlight = Object.keys(out.callers).length;
   if (e.ret !== 0) return out.callers === k.callers && out.inFlight === k.inFlight ? k : out;
   if (e.op === 'set') out.sets = k.sets + 1;
@@ -59,7 +40,7 @@ function exited(k: KtraceState, e: KernelEvent<'task/exit'>): KtraceState {
   const caller = k.callers[e.pid];
   if (caller === undefined) return k;
   const out = copySlice(k);
-  out.callers = withoutCaller(k.callers, e.pid);
+  out.callers = withoutKey(k.callers, e.pid);
   out.inFlight = Object.keys(out.callers).length;
   if (caller.stored) {
     if (caller.op === 'set') out.sets = k.sets + 1;
@@ -76,7 +57,7 @@ function exited(k: KtraceState, e: KernelEvent<'task/exit'>): KtraceState {
 export function registerReducers(ctx: PluginContext<KtraceState>): void {
   ctx.onPlain('ktrace/call', (k, e) => {
     const out = copySlice(k);
-    out.callers = withCaller(k.callers, e.pid, { op: e.op, stored: false });
+    out.callers = withKey(k.callers, e.pid, { op: e.op, stored: false });
     out.inFlight = Object.keys(out.callers).length;
     return out;
   });

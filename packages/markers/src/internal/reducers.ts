@@ -1,4 +1,4 @@
-import type { KernelEvent, PluginContext } from '@tracelab/core';
+import { appended, withKey, without, withoutKey, type KernelEvent, type Mutable, type PluginContext } from '@tracelab/core';
 import type { MarkerEntryState, MarkersState, ProbeArrayState, ProbeRef } from '../types.js';
 
 export function initialMarkersState(): MarkersState {
@@ -18,9 +18,9 @@ export function initialMarkersState(): MarkersState {
 // immer draft: the fold of a marker event was most of its cost (docs/benchmarks.md, "Plugin
 // slices without drafts"). Copies are written field by field, not spread: spreading a frozen
 // object leaves V8's fast clone path on Node 20 (docs/benchmarks.md, "No spreads of frozen
-// objects"). A new object is written in place until the reducer returns it (it is its alone).
+// objects"). A new object is written in place until the reducer returns it (it is its alone). The
+// generic copies (`withKey`, `withoutKey`, `appended`, `without`) are the core's.
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Stats = MarkersState['stats'];
 
 function copySlice(s: MarkersState): Mutable<MarkersState> {
@@ -47,21 +47,6 @@ function copyArray(a: ProbeArrayState): Mutable<ProbeArrayState> {
   return { id: a.id, name: a.name, probes: a.probes, state: a.state, freeAfterGp: a.freeAfterGp };
 }
 
-/** `rec` with `key` set to `value` (a new key goes last, an existing one keeps its place, as an assignment would). */
-function withKey<V>(rec: Readonly<Record<string, V>>, key: string, value: V): Record<string, V> {
-  const out: Record<string, V> = {};
-  for (const k in rec) out[k] = rec[k]!;
-  out[key] = value;
-  return out;
-}
-
-/** `rec` without `key`. */
-function withoutKey<V>(rec: Readonly<Record<string, V>>, key: string): Record<string, V> {
-  const out: Record<string, V> = {};
-  for (const k in rec) if (k !== key) out[k] = rec[k]!;
-  return out;
-}
-
 /** `list` with `item` inserted at `i`, as `splice(i, 0, item)` would (past the end appends, a negative index counts from the end). */
 function inserted<T>(list: readonly T[], i: number, item: T): T[] {
   const at = i < 0 ? Math.max(list.length + i, 0) : Math.min(i, list.length);
@@ -69,21 +54,6 @@ function inserted<T>(list: readonly T[], i: number, item: T): T[] {
   for (let j = 0; j < at; j++) next[j] = list[j]!;
   next[at] = item;
   for (let j = at; j < list.length; j++) next[j + 1] = list[j]!;
-  return next;
-}
-
-/** `list` without the element at `i`. */
-function without<T>(list: readonly T[], i: number): T[] {
-  const next = new Array<T>(list.length - 1);
-  for (let j = 0, k = 0; j < list.length; j++) if (j !== i) next[k++] = list[j]!;
-  return next;
-}
-
-/** `list` with `item` appended. */
-function appended<T>(list: readonly T[], item: T): T[] {
-  const next = new Array<T>(list.length + 1);
-  for (let j = 0; j < list.length; j++) next[j] = list[j]!;
-  next[list.length] = item;
   return next;
 }
 

@@ -1,28 +1,10 @@
+import { withField, type Mutable } from '@tracelab/core';
 import type { RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
 
-// Copies for the plain reducers (reducers.ts): field by field, not spread (spreading a frozen
-// object leaves V8's fast clone path on Node 20). A copy is written in place by the reducer that
-// made it until it returns it (it is its alone); the core then freezes it.
-
-export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** The slice, key by key (its optional keys, present or not, and their order kept). */
-export function copySlice(s: RcuTasksState): Mutable<RcuTasksState> {
-  const out: Record<string, unknown> = {};
-  for (const k in s) out[k] = s[k as keyof RcuTasksState];
-  return out as unknown as Mutable<RcuTasksState>;
-}
-
-/**
- * The slice with `key` set to `value` (a new key goes last, as an assignment would), or the
- * slice itself when the key holds that value already.
- */
-export function withField<K extends keyof RcuTasksState>(s: RcuTasksState, key: K, value: RcuTasksState[K]): RcuTasksState {
-  if (s[key] === value && key in s) return s;
-  const out = copySlice(s);
-  out[key] = value;
-  return out;
-}
+// The slice-shaped copies for the plain reducers (reducers.ts), beside the core's generic ones
+// (`withField`, `copyObject`): field by field, not spread (spreading a frozen object leaves V8's
+// fast clone path on Node 20). A copy is written in place by the reducer that made it until it
+// returns it (it is its alone); the core then freezes it.
 
 export function copyFlavour(f: RcuTasksFlavourState): Mutable<RcuTasksFlavourState> {
   return {

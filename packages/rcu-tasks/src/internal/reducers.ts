@@ -11,7 +11,8 @@ import {
   type PluginContext,
 } from '@tracelab/core';
 import type { GpReaderState, HoldoutState, RcuTasksFlavour, RcuTasksFlavourState, RcuTasksGpState, RcuTasksState } from '../events.js';
-import { copyFlavour, copyGp, gpIn, withField, withFlavour, withGp } from './copy.js';
+import { withField } from '@tracelab/core';
+import { copyFlavour, copyGp, gpIn, withFlavour, withGp } from './copy.js';
 import { commOf, intMapEntries, onRq, rcuTasksSlice } from './slice.js';
 
 /** The invariants' names, as violations report them. */
@@ -91,7 +92,7 @@ const violated = (slice: RcuTasksState, invariant: string, message: string): Rcu
 /**
  * Folds the plugin's events (and the core events it watches) into its slice. The reducers are
  * plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built around the parts
- * it keeps (copy.ts), or the slice itself when the event changes nothing; no immer draft
+ * it keeps (copy.ts and the core's `withField`), or the slice itself when the event changes nothing; no immer draft
  * (docs/benchmarks.md, "Plugin slices without drafts, second part"). What a reducer read through
  * the state `s` it still reads there (the footprint recorder sees the same reads); IntMaps are
  * replaced whole with `intMapWith`, never written in place, so a change costs one path copy at any size.

@@ -1,4 +1,4 @@
-import type { PluginContext } from '@tracelab/core';
+import type { Mutable, PluginContext } from '@tracelab/core';
 import type { RingBufferCpuState, RingBufferState } from '../events.js';
 
 export function emptyCpuState(): RingBufferCpuState {
@@ -11,7 +11,6 @@ export function emptyCpuState(): RingBufferCpuState {
 // written field by field, not spread (spreading a frozen object leaves V8's fast clone path on
 // Node 20). A new object is written in place until the reducer returns it (it is its alone).
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Lost = RingBufferCpuState['lost'];
 
 function copyCpu(c: RingBufferCpuState): Mutable<RingBufferCpuState> {

@@ -1,6 +1,6 @@
 import type { KernelEvent, PluginContext } from '@tracelab/core';
 import { newDomain, type SrcuDomainState, type SrcuState } from '../state.js';
-import { copyObject, withField, withKey, withoutKey } from './copy.js';
+import { copyObject, withField, withKey, withoutKey } from '@tracelab/core';
 
 type Domain = SrcuDomainState;
 type Counts = Domain['lockCount'];
@@ -17,7 +17,7 @@ export const SRCU_INVARIANTS = Object.freeze({
 });
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
-// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// around the parts it keeps (the core's copies: `withField`, `withKey`, ...), or the slice itself when the event changes nothing; no
 // immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part").
 
 /** The first violation wins: the run stops on it. */

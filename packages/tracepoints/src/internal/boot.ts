@@ -14,7 +14,7 @@
  */
 import { EEXIST, EINVAL, TracelabError, withProbe, type PluginContext } from '@tracelab/core';
 import type { ProbeRef, TracepointProbe, TracepointState, TracepointsState } from '../events.js';
-import { withField, withKey, withoutKey } from './copy.js';
+import { withField, withKey, withoutKey } from '@tracelab/core';
 import { liveFuncs, type Registry, type TpFunc, type Tracepoint } from './registry.js';
 
 /** What one boot registration leaves in the slice: the tracepoint's entry and its published array. */

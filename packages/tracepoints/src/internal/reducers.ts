@@ -1,6 +1,6 @@
 import type { KernelEvent, KernelState, PluginContext } from '@tracelab/core';
 import type { ProbeRef, TracepointState, TracepointsState } from '../events.js';
-import { appended, copyObject, withField, withKey, withoutKey } from './copy.js';
+import { appended, copyObject, withField, withKey, withoutKey, type Mutable } from '@tracelab/core';
 
 export const PLUGIN_NAME = 'tracepoints';
 
@@ -28,11 +28,10 @@ export function pairKey(name: string, probe: string, data: string): string {
 }
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
-// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// around the parts it keeps (the core's copies: `withField`, `withKey`, ...), or the slice itself when the event changes nothing; no
 // immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part"). A copy made by
 // a reducer is written in place until the reducer returns it (it is its alone).
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Stats = TracepointsState['stats'];
 
 /**

@@ -1,7 +1,7 @@
 import type { KernelState, PluginContext } from '@tracelab/core';
 import { ENGINE_STOP, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_EVENT_REAP, UTRACE_RESUME } from '../constants.js';
 import type { UtraceEngineState, UtraceState, UtraceTaskState } from '../events.js';
-import { appended, copyObject, withField, withKey, withoutKey } from './copy.js';
+import { appended, copyObject, withField, withKey, withoutKey } from '@tracelab/core';
 
 export const INITIAL_UTRACE_STATE: UtraceState = { engines: {}, tasks: {}, nextEngine: 1, reports: 0, callbacks: 0, broken: null };
 
@@ -41,7 +41,7 @@ function newTask(pid: number): UtraceTaskState {
 }
 
 // The reducers are plain (`ctx.onPlain`): each gets the frozen slice and returns a new one built
-// around the parts it keeps (copy.ts), or the slice itself when the event changes nothing; no
+// around the parts it keeps (the core's copies: `withField`, `withKey`, ...), or the slice itself when the event changes nothing; no
 // immer draft (docs/benchmarks.md, "Plugin slices without drafts, second part").
 
 /** The slice with the first broken invariant recorded (a later one is dropped). */
