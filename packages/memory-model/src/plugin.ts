@@ -42,10 +42,8 @@ export function memoryModel(options: MemoryModelOptions = {}): TracelabPlugin<Me
       ctx.footprint('memory-model/load', (e) => accessFootprint(e as KernelEvent<'memory-model/load'>, false));
       ctx.footprint('memory-model/store', (e) => accessFootprint(e as KernelEvent<'memory-model/store'>, true));
       ctx.footprint('memory-model/fence', (e) => fenceFootprint(e as KernelEvent<'memory-model/fence'>));
-      ctx.on('memory-model/warn', (slice, e) => {
-        slice.warnings += 1;
-        if (slice.firstWarning === null) slice.firstWarning = e.message;
-      });
+      // A plain reducer (no immer draft): the slice has two fields.
+      ctx.onPlain('memory-model/warn', (slice, e) => ({ warnings: slice.warnings + 1, firstWarning: slice.firstWarning ?? e.message }));
       ctx.invariant('memory-model/warn-on', (s) => {
         const m = s.plugins['memory-model'];
         return m !== undefined && m.firstWarning !== null ? m.firstWarning : null;
