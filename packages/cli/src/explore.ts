@@ -13,6 +13,7 @@ import {
   type ExploreResult,
   type Scenario,
   type StrategyName,
+  type TreeUnderWay,
 } from '@tracelab/explore';
 import { toChromeTrace } from '@tracelab/formats';
 import { ringBuffer, writeRingBufferCtf, type RingBufferOptions } from '@tracelab/ring-buffer';
@@ -382,10 +383,19 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     ...(coverage ? { coverage } : {}),
     ...(scale !== null ? { scale } : {}),
     ...(timeLimitMs !== null ? { timeLimitMs } : {}),
-    progress: (x: { schedules: number; budget: number }) => p.update(x.schedules, x.budget),
+    // A tree search (dpor without --budget above all) ends when its tree does, which no count
+    // foretells: no total and no ETA then, but the tree under way; a budget given is a total.
+    progress: (x: { schedules: number; budget: number; tree?: TreeUnderWay }) =>
+      p.update(x.schedules, x.tree !== undefined && !args.budgetGiven && strategy === 'dpor' ? null : x.budget, treeNote(x.tree)),
   });
   p.end();
   return reportExplore(sc, r, io, { out, json, label: args.name });
+}
+
+/** The progress line's note on a tree search's tree under way: `bound-2 tree 1234` (or `unbounded tree 1234`). */
+function treeNote(tree: TreeUnderWay | undefined): string {
+  if (tree === undefined) return '';
+  return `${tree.bound === null ? 'unbounded' : `bound-${tree.bound}`} tree ${tree.schedules}`;
 }
 
 /**

@@ -121,4 +121,22 @@ describe('the tracelab binary', () => {
     expect(lines.at(-1)).toMatch(/^explore: \d+\/60 schedules \d+%, [\d.k]+ schedules\/s, ETA (\d\d:\d\d|--:--) \(\d\d:\d\d elapsed\)$/);
     expect(e.err).not.toMatch(/\r/);
   });
+
+  it("a tree search's progress names the tree under way; dpor without --budget shows no total, which its tree, not the budget, decides", () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'tracelab-tree-'));
+    const env = { TRACELAB_PROGRESS_INTERVAL_MS: '0' };
+    const d = tracelab(['explore', 'detach-during-callback', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '2', '--out', 'x'], { cwd, env });
+    expect(d.code).toBe(0);
+    const dl = d.err.split('\n').filter((l) => l.startsWith('explore: '));
+    expect(dl.length).toBeGreaterThan(1);
+    for (const l of dl) expect(l).toMatch(/^explore: \d+ schedules, [\d.k]+ schedules\/s, ETA --:--, bound-[012] tree \d+ \(\d\d:\d\d elapsed\)$/);
+    // The iterative search reaches the bound-2 tree, and counts its schedules apart.
+    const last = /^explore: (\d+) schedules, .* bound-2 tree (\d+) /.exec(dl.at(-1)!);
+    expect(last).not.toBeNull();
+    expect(Number(last![2])).toBeLessThan(Number(last![1]));
+    // With a budget, the budget is the total, and the tree is still named.
+    const b = tracelab(['explore', 'detach-during-callback', '--variant', 'fixed', '--strategy', 'dfs', '--budget', '200', '--out', 'y'], { cwd, env });
+    const bl = b.err.split('\n').filter((l) => l.startsWith('explore: '));
+    expect(bl.at(-1)).toMatch(/^explore: \d+\/200 schedules \d+%, .*, bound-\d tree \d+ \(/);
+  });
 });

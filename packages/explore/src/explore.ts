@@ -58,14 +58,24 @@ export interface ExploreOptions {
   readonly shrinkRuns?: number;
   /** The scale knob (default: the scenario's default). */
   readonly scale?: number;
-  /** Called as schedules complete (between chunks). */
-  readonly progress?: (p: { readonly schedules: number; readonly budget: number }) => void;
+  /**
+   * Called as schedules complete (between chunks). `dfs` and `dpor` add `tree`: the preemption
+   * bound of the tree under way (iterative searches go 0, 1, ... up to the bound; null:
+   * unbounded) and the schedules run in it so far.
+   */
+  readonly progress?: (p: { readonly schedules: number; readonly budget: number; readonly tree?: TreeUnderWay }) => void;
   /**
    * Collect race coverage: the pairs of conflicting steps of different CPUs the schedules met,
    * and which were met in both orders (`ExploreResult.races`). Costs a pass over each
    * schedule's log. Default false.
    */
   readonly coverage?: boolean;
+}
+
+/** A tree search's tree under way (`ExploreOptions.progress`): its preemption bound (null: unbounded) and the schedules run in it. */
+export interface TreeUnderWay {
+  readonly bound: number | null;
+  readonly schedules: number;
 }
 
 /** The counterexample: what failed, and the shrunk schedule that shows it. */
@@ -304,7 +314,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
           fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: valuesPicker(outcome.choices) };
           break;
         }
-        if (schedules % CHUNK === 0) options.progress?.({ schedules, budget });
+        if (schedules % CHUNK === 0) options.progress?.({ schedules, budget, tree: tree.underWay() });
       }
     } finally {
       spec?.close();
@@ -400,6 +410,8 @@ function valuesPicker(choices: readonly Choice[]): Picker {
 interface SearchTree {
   next(): Picker | null;
   record(outcome: RunOutcome): void;
+  /** The tree under way: its bound and the schedules run in it. */
+  underWay(): TreeUnderWay;
 }
 
 function diverged(scenario: Scenario, mismatches: readonly number[], selfChecks: number): TracelabError {

@@ -8,7 +8,7 @@ export const EXPLORE_VERSION = '0.1.0';
 export { defineScenario, variantOf, defaultScale, scenarioKernelOptions, unsafeOptionVariants } from './scenario.js';
 export type { Scenario, ScenarioScale, ScenarioSource, ScenarioVariant, SetupContext, UnsafeOptionVariant, UnsafeOptionVariants } from './scenario.js';
 export { explore, defaultVariant, decisionSteps, planChunks, runPlannedChunk, foldChunks } from './explore.js';
-export type { ChunkPlan, ExploreOptions, ExploreResult, Failure } from './explore.js';
+export type { ChunkPlan, ExploreOptions, ExploreResult, Failure, TreeUnderWay } from './explore.js';
 export type { ChunkResult } from './internal/chunk.js';
 export { replay, encodeReplay, decodeReplay, replayString, replayContext, maxScale } from './replay.js';
 export type { DecodedReplay, ReplayResult, ReplayTarget } from './replay.js';

@@ -81,6 +81,11 @@ export class BoundedDfs {
     return { reduced: this.reducedCount, bounded: this.boundedCount, perBound: [...this.perBound] };
   }
 
+  /** The tree under way: its bound and the schedules run in it. */
+  underWay(): { bound: number; schedules: number } {
+    return { bound: this.current, schedules: this.perBound[this.current] ?? 0 };
+  }
+
   /** The picker for the next schedule, or null when the bounded tree is exhausted. */
   next(): Picker | null {
     if (this.started) {

@@ -316,6 +316,11 @@ export class Dpor {
     };
   }
 
+  /** The tree under way: its bound (null: unbounded) and the schedules run in it. */
+  underWay(): { bound: number | null; schedules: number } {
+    return { bound: this.bound === null ? null : this.current, schedules: this.perBound[this.bound === null ? 0 : this.current] ?? 0 };
+  }
+
   /** The picker for the next schedule, or null when the search is complete. */
   next(): Picker | null {
     if (this.started) {
