@@ -30,7 +30,8 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       and DIR/ctf/ (CTF 1.8) when the scenario's stack has the ring buffer; <scenario> is a
       catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out);
       --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
-      and how many they met in both orders; --strategy dpor (budget 1000000 unless given; unbounded
+      and how many they met in both orders; --strategy dfs (budget 1000000 unless given: its tree
+      within --bound B, default 2, to the end); --strategy dpor (budget 1000000 unless given; unbounded
       unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
       of the variant, or every one within B preemptions, was run; --time-limit stops a dfs or dpor
       search from starting schedules after SECONDS (it then says so: not verified); --scale N sets the scenario's
@@ -199,7 +200,7 @@ export interface ExploreArgs {
   readonly bound: number;
   /** `--bound` was given (dpor is unbounded without it). */
   readonly boundGiven: boolean;
-  /** `--budget` was given (dpor's default is 1,000,000: a verification runs to the end). */
+  /** `--budget` was given (dfs's and dpor's default is 1,000,000: a tree search runs to the end of its tree). */
   readonly budgetGiven: boolean;
   /** `--scale`: the scenario's scale knob (null: its default). */
   readonly scale: number | null;
@@ -267,7 +268,8 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
-  if (strategy === 'dpor' && !budgetGiven) budget = 1_000_000;
+  // A tree search runs to the end of its tree unless capped: `dfs` within its bound, as `dpor`.
+  if ((strategy === 'dpor' || strategy === 'dfs') && !budgetGiven) budget = 1_000_000;
   if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor')
     bad(`--time-limit applies to --strategy dfs or dpor, not ${strategy} (a seeded search's --budget gives the same answer on any machine)`);
   return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, timeLimitMs, coverage, json, out, outGiven };
@@ -383,10 +385,10 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     ...(coverage ? { coverage } : {}),
     ...(scale !== null ? { scale } : {}),
     ...(timeLimitMs !== null ? { timeLimitMs } : {}),
-    // A tree search (dpor without --budget above all) ends when its tree does, which no count
-    // foretells: no total and no ETA then, but the tree under way; a budget given is a total.
+    // A tree search without --budget ends when its tree does, which no count foretells: no
+    // total and no ETA then, but the tree under way; a budget given is a total.
     progress: (x: { schedules: number; budget: number; tree?: TreeUnderWay }) =>
-      p.update(x.schedules, x.tree !== undefined && !args.budgetGiven && strategy === 'dpor' ? null : x.budget, treeNote(x.tree)),
+      p.update(x.schedules, x.tree !== undefined && !args.budgetGiven ? null : x.budget, treeNote(x.tree)),
   });
   p.end();
   return reportExplore(sc, r, io, { out, json, label: args.name });
