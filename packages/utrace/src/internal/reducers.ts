@@ -80,43 +80,31 @@ function forgetIfGone(u: UtraceState, id: number): UtraceState {
 // this way before the others: the reducer reads the slice as it was before the event through the
 // state (`state.plugins.utrace`, which the footprint recorder sees; the same value as the slice it
 // is given), builds the few new objects on the changed path (copies key by key, not spreads of
-// frozen objects), freezes them, and returns the new slice.
-
-function withTask(u: UtraceState, t: UtraceTaskState): UtraceState['tasks'] {
-  const tasks = copyObject(u.tasks) as Record<number, UtraceTaskState>;
-  tasks[t.pid] = Object.freeze(t);
-  return Object.freeze(tasks);
-}
-
-function withEngine(u: UtraceState, en: UtraceEngineState): UtraceState['engines'] {
-  const engines = copyObject(u.engines) as Record<number, UtraceEngineState>;
-  engines[en.id] = Object.freeze(en);
-  return Object.freeze(engines);
-}
+// frozen objects), and returns the new slice, which the core freezes.
 
 /** What a callback starting now breaks, if anything (the first broken invariant is kept). */
 function callbackBreak(u: UtraceState, e: { pid: number; engine: number; callback: string }): UtraceState['broken'] {
   const en = u.engines[e.engine];
   if (en === undefined) {
-    return Object.freeze({
+    return {
       invariant: UTRACE_INVARIANTS.lifetime,
       message: `use-after-free: ${e.callback} called on engine ${e.engine} in pid ${e.pid} after the engine was freed (no reference left, not even the list's)`,
-    });
+    };
   }
   if (en.freed) {
-    return Object.freeze({
+    return {
       invariant: UTRACE_INVARIANTS.lifetime,
       message: `use-after-free: ${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after its data was freed (its tracer put its last reference while a callback could still come)`,
-    });
+    };
   }
   if (en.detached && e.callback !== 'reportReap') {
-    return Object.freeze({
+    return {
       invariant: UTRACE_INVARIANTS.detach,
       message: `${e.callback} called on engine ${e.engine} (${en.ops}) in pid ${e.pid} after it was detached`,
-    });
+    };
   }
   if (e.callback === 'reportReap' && u.tasks[e.pid]?.death === true) {
-    return Object.freeze({ invariant: UTRACE_INVARIANTS.deathReap, message: `report_reap for pid ${e.pid} while its report_death is still running` });
+    return { invariant: UTRACE_INVARIANTS.deathReap, message: `report_reap for pid ${e.pid} while its report_death is still running` };
   }
   return null;
 }
@@ -139,11 +127,11 @@ function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean 
       c.reporting = reporting;
       c.reportingBy = reportingBy;
       c.flags = flags;
-      tasks = withTask(u, c);
+      tasks = withKey(u.tasks, pid, c);
     }
   }
   const en = u.engines[engine];
-  if (en !== undefined && stop !== null && en.stop !== stop) engines = withEngine(u, withField(en, 'stop', stop));
+  if (en !== undefined && stop !== null && en.stop !== stop) engines = withKey(u.engines, engine, withField(en, 'stop', stop));
   const broken = u.broken ?? startBroken;
   if (tasks === u.tasks && engines === u.engines && broken === u.broken && callbacks === u.callbacks) return u;
   const out = copyObject(u);
@@ -151,7 +139,7 @@ function applyReturn(u: UtraceState, pid: number, engine: number, stop: boolean 
   out.engines = engines;
   out.broken = broken;
   out.callbacks = callbacks;
-  return Object.freeze(out);
+  return out;
 }
 
 /**
@@ -239,7 +227,7 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
     const u = utraceSlice(s);
     const t = u.tasks[e.pid];
     if (t === undefined || t.resume === e.resume) return u;
-    return Object.freeze(withField(u, 'tasks', withTask(u, withField(t, 'resume', e.resume))));
+    return withField(u, 'tasks', withKey(u.tasks, e.pid, withField(t, 'resume', e.resume)));
   });
   ctx.onPlain('utrace/splice', (u, e) =>
     updTask(u, e.pid, (t) => {
@@ -285,13 +273,13 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
       const c = copyObject(t);
       c.reporting = e.engine;
       c.reportingBy = e.by;
-      tasks = withTask(u, c);
+      tasks = withKey(u.tasks, e.pid, c);
     }
     const out = copyObject(u);
     out.tasks = tasks;
     out.broken = u.broken ?? broken;
     out.callbacks = u.callbacks + 1;
-    return Object.freeze(out);
+    return out;
   });
   ctx.onPlain('utrace/callback-return', (_u, e, s) => {
     const u = utraceSlice(s);
@@ -308,15 +296,15 @@ function registerPassReducers(ctx: PluginContext<UtraceState>): void {
     if (e.held.length > 0) min = 0;
     let broken = u.broken;
     if (broken === null && (e.action !== min || bad)) {
-      broken = Object.freeze({
+      broken = {
         invariant: UTRACE_INVARIANTS.aggregate,
         message: `pid ${e.pid}: the ${e.event} pass folded [${e.folded.join(', ')}] (engines holding STOP: [${e.held.join(', ')}]) into ${e.action}, not their minimum ${min}`,
-      });
+      };
     }
     const out = copyObject(u);
     out.reports = u.reports + 1;
     out.broken = broken;
-    return Object.freeze(out);
+    return out;
   });
 }
 
