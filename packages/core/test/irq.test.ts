@@ -491,7 +491,12 @@ describe('RCU and interrupts', () => {
     return { starts, qsInIrq };
   }
 
-  function idleEqsKernel(handlerPoints: number) {
+  /**
+   * `eqsPoints`: the scheduling points the idle routine spends with RCU not watching. An idle CPU
+   * halts after each pass, and the tick that wakes it arrives at the top of its loop (core: idle
+   * CPUs halt), so a tick lands inside the EQS only when one falls due during a pass.
+   */
+  function idleEqsKernel(handlerPoints: number, eqsPoints = 1) {
     return createKernel({
       cpus: 2,
       strategy: idleTicks,
@@ -508,7 +513,7 @@ describe('RCU and interrupts', () => {
             ctx.tap('idle', function* () {
               yield* rcuIdleEnter();
               yield* printk('eqs-in');
-              yield* schedPoint();
+              for (let i = 0; i < eqsPoints; i++) yield* schedPoint();
               yield* printk('eqs-out');
               yield* rcuIdleExit();
             });
@@ -536,7 +541,8 @@ describe('RCU and interrupts', () => {
   }
 
   it("SEMANTICS.md §6 (RCU not watching in the idle loop): an interrupt on an idle CPU inside its EQS makes RCU watch it for the handler's duration (rcu_irq_enter/exit)", () => {
-    const k = idleEqsKernel(4);
+    // An EQS longer than the tick's period: a tick falls due inside it.
+    const k = idleEqsKernel(4, 24);
     updater(k, 12);
     const { starts, qsInIrq } = idleRcuTrace(k);
     // Grace periods began both with the idle CPU quietly in its EQS and with a tick's handler

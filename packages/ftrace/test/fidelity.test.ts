@@ -226,7 +226,9 @@ describe('SEMANTICS.md 6: the recursion guard is per context (task, hard interru
     for (const flags of [['RECURSION'], undefined] as const) {
       let overlap = 0;
       for (let seed = 1; seed <= 10; seed++) {
-        const k = kernelWith({ plugins: ftraceStack({ traceIdle: true, idleTrampolines: 'allow' }), seed });
+        // A ticking kernel: an idle CPU halts after each pass of its loop, and its tick wakes it
+        // for the next (core: idle CPUs halt), so both keep re-entering default_idle.
+        const k = kernelWith({ plugins: ftraceStack({ traceIdle: true, idleTrampolines: 'allow' }), seed, interrupts: { timer: { period: 3 } } });
         let inside = 0;
         const ops: FtraceOps = {
           label: 'idle',

@@ -636,7 +636,11 @@ export class CorePathsImpl implements CorePaths {
 
   *idleLoop(cpu: number): KPath<void> {
     for (;;) {
-      if (this.rt.hasHandlers('idle')) yield* this.rt.runHook('idle', { cpu });
+      if (this.rt.hasHandlers('idle')) {
+        yield* this.rt.runHook('idle', { cpu });
+        // The arch idle routine halts the CPU until something wakes it (runtime.idleHalt).
+        this.rt.idleHalt(cpu);
+      }
       yield POINT;
     }
   }

@@ -143,6 +143,18 @@ export class Interrupts {
     this.ipiPending = 0;
   }
 
+  /**
+   * Whether an interrupt source is due on \`cpu\`, halted in its idle loop (runtime.idleHalt):
+   * its NMI, or with interrupts enabled its tick. Such a CPU may step, and the step delivers it.
+   */
+  dueOnIdle(cpu: number): boolean {
+    const s = this.sources;
+    if (s === null) return false;
+    const now = this.rt.now;
+    if (s.nmi > 0 && now >= this.nextNmi[cpu]!) return true;
+    return s.timer > 0 && !this.irqOff[cpu] && now >= this.nextTick[cpu]!;
+  }
+
   /** Whether an IPI is pending for `cpu` (an idle CPU is then stepped, as the IPI wakes it). */
   hasIpi(cpu: number): boolean {
     return this.ipiQueues[cpu]!.length > 0;
@@ -197,7 +209,7 @@ export class Interrupts {
    * A delivered interrupt's handler frame is pushed on `t` and the caller runs it. Only called
    * with sources configured.
    */
-  arrive(cpu: number, t: TaskRt): boolean {
+  arrive(cpu: number, t: TaskRt, wake = false): boolean {
     // A CPU busy-waiting for a lock is not stepped (eligibleCpus): nothing is delivered to it.
     if (t.spinning !== null) return false;
     const s = this.sources;
@@ -206,7 +218,13 @@ export class Interrupts {
     const now = rt.now;
     const hardOk = !this.irqOff[cpu] && !inInterruptCount(count);
     let src: Source | null = null;
-    if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+    if (wake) {
+      // A halted idle CPU stepped to be woken (dueOnIdle): the interrupt that wakes it arrives
+      // now, asked of no one (stepping the CPU was the choice), the NMI first, as below.
+      if (s !== null && s.nmi > 0 && now >= this.nextNmi[cpu]!) src = 'nmi';
+      else if (hardOk && this.ipiQueues[cpu]!.length > 0) src = 'ipi';
+      else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]!) src = 'timer';
+    } else if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
       src = 'nmi';
     else if (hardOk && this.ipiQueues[cpu]!.length > 0 && rt.choose('ipi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'ipi';
     else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
@@ -214,6 +232,8 @@ export class Interrupts {
     if (src === null) return false;
     if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;
     else if (src === 'timer') this.nextTick[cpu] = now + s!.timer;
+    // An interrupt wakes a halted idle CPU: once the handler returns, its loop runs another pass.
+    if (t.pid === 0) rt.wokenIdle(cpu);
     const frame = this.handlerFrame(cpu, src, t);
     this.saved.set(frame, { src, atPoint: t.atPoint, resume: t.resume, pendingThrow: t.pendingThrow });
     t.atPoint = false;

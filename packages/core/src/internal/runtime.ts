@@ -165,6 +165,15 @@ export class Runtime {
    */
   private bindingUsed = false;
   idle: TaskRt[];
+  /**
+   * Per CPU: its idle loop has run a pass of the \`idle\` hook since the CPU last went idle or was
+   * woken by an interrupt, and the CPU halts (cpuidle's halt; NO_HZ idle, no tick wakes it) until
+   * a task may run there or an IPI is pending. Only kernels with an \`idle\` tap read it. Written by
+   * \`idleHalt\` (the idle loop, after a pass), \`switchFrom\` (a switch to the idle task) and
+   * \`wokenIdle\` (an interrupt delivered to the idle task), each journalled for a rolled-back
+   * step; cleared by reset.
+   */
+  private readonly idleHalted: boolean[];
   choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
   steps = 0;
@@ -249,6 +258,7 @@ export class Runtime {
     this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
+    this.idleHalted = new Array<boolean>(options.cpus).fill(false);
   }
 
   get state(): KernelState {
@@ -332,6 +342,7 @@ export class Runtime {
     this.tasks.clear();
     this.bindingUsed = false;
     this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
+    this.idleHalted.fill(false);
     this.choices = [];
     this.steps = 0;
     this.violations = [];
@@ -459,6 +470,29 @@ export class Runtime {
   /** irq_enter/irq_exit's change of the count's hardirq or NMI part (irq.ts). */
   addPreempt(cpu: number, delta: number): void {
     this.preempt[cpu]! += delta;
+  }
+
+  /**
+   * The idle loop of \`cpu\` finished a pass of its \`idle\` hook: the CPU halts until a task may run
+   * there or an IPI is pending (do_idle calls the arch idle routine, which halts until an
+   * interrupt; with NO_HZ idle no tick comes). Before, an idle CPU with a tap was eligible at
+   * every step, and a default schedule could poll it for ever while another CPU had work.
+   */
+  idleHalt(cpu: number): void {
+    this.setIdleHalted(cpu, true);
+  }
+
+  /** An interrupt was delivered to \`cpu\`'s idle task: woken, its loop runs another pass unless a task may run. */
+  wokenIdle(cpu: number): void {
+    this.setIdleHalted(cpu, false);
+  }
+
+  private setIdleHalted(cpu: number, halted: boolean): void {
+    if (this.idleHalted[cpu] === halted) return;
+    this.idleHalted[cpu] = halted;
+    this.journal(() => {
+      this.idleHalted[cpu] = !halted;
+    });
   }
 
   /** Records how to undo a change made outside the state, should this step segment be rolled back. */
@@ -685,7 +719,7 @@ export class Runtime {
         // is inside a read-side critical section a grace period may be waiting on.
         // So must one an IPI is pending for (it wakes the CPU).
         if (
-          idleHook ||
+          (idleHook && (!this.idleHalted[c]! || this.irqs.dueOnIdle(c))) ||
           // Not recorded as the step's read (unbound, the length above is not either): which CPUs
           // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
           (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
@@ -851,7 +885,10 @@ export class Runtime {
     // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
     // Interrupt sources are due by the clock: a step that may take one depends on the step count.
     if (this.fp !== null && this.options.interrupts !== null) this.fp.readClock();
-    if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t)) {
+    // A halted idle CPU (idleHalted) steps only to be woken: by a task it may run (the switch
+    // below), else by the interrupt that made it eligible, which then arrives without a choice.
+    const wake = t.pid === 0 && this.idleHalted[cpu]! && !this.hasRunnableOn(cpu);
+    if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t, wake)) {
       this.resume(t);
       return;
     }
@@ -919,6 +956,7 @@ export class Runtime {
     if (this.options.interrupts !== null) this.irqs.switched(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
+    if (next === 0) this.setIdleHalted(cpu, false);
     if (hooked && this.fp !== null) this.fp.readClock();
     if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
     return true;
