@@ -9,15 +9,20 @@ describe('dpor on a catalog scenario with CPU bindings (docs/explore.md §4a, fo
   // predicate (`rq:nonempty:<cpu>`), so the other CPU's idle steps stop racing with every
   // switch-in. The reduced search must still reach every final state of the unreduced one.
   it('trampoline-free/fixed at 1 caller, bound 1: the final states of the unreduced DFS, in fewer schedules', () => {
-    const full = reach(trampolineFree, 'fixed', 1, new BoundedDfs(1, true, false));
+    let fullDone = 0;
+    let redDone = 0;
+    const full = reach(trampolineFree, 'fixed', 1, new BoundedDfs(1, true, false), undefined, () => fullDone++);
     const d = new Dpor(1);
-    const red = reach(trampolineFree, 'fixed', 1, d, () => d.footprintSink());
+    const red = reach(trampolineFree, 'fixed', 1, d, () => d.footprintSink(), () => redDone++);
     expect([...red.digests].sort()).toEqual([...full.digests].sort());
+    expect(fullDone).toBe(full.runs);
+    expect(redDone).toBe(red.runs);
     expect(red.failures).toEqual(new Set());
     expect(full.failures).toEqual(new Set());
-    // Every finished run ends in the same state here (the idle loop runs on after the tasks are
-    // done: most runs are cut at maxSteps). A search that lets the idle CPU's polling hide the
-    // other CPU's pending work never finishes one (docs/explore.md §4a, fourth pass).
+    // Every finished run ends in the same state here. Until idle CPUs halted between passes
+    // (docs/core.md decision 21) most runs were cut at maxSteps, and a search that let the idle
+    // CPU's polling hide the other CPU's pending work finished none (docs/explore.md §4a,
+    // fourth pass); now every run of both searches finishes.
     expect(full.digests.size).toBeGreaterThan(0);
     expect(red.runs).toBeLessThan(full.runs);
   }, 120_000);
