@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort } from 'node:worker_threads';
 import { TracelabError, type KernelEvent, type StepFootprint } from '@tracelab/core';
-import { defaultScale, variantOf, type Scenario } from './scenario.js';
+import { defaultScale, variantOf, type Scenario, type ScenarioSource } from './scenario.js';
 import { decodeReplay, maxScale, replayString } from './replay.js';
 import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
@@ -14,6 +14,7 @@ import { KernelPool, defaultPick, isFailure, isPreemption, runSchedule, type Cho
 import { Speculator, ThreadExecutor, replaySpeculated, sameRun, type SpecResult, type SpecStats } from './internal/speculate.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
+import { startWorker, stopWorker, type WorkerLink } from './internal/threads.js';
 
 export interface ExploreOptions {
   /** Default `fixed` if the scenario has it, else its first variant. */
@@ -334,7 +335,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
       }
     } else {
       usedWorkers = workers;
-      results.push(...runInWorkers(scenario, chunkJobOf(plan), budget, workers, options.progress));
+      results.push(...runInWorkers(scenario.sourceModule, chunkJobOf(plan), budget, workers, options.progress));
     }
     return foldChunks(scenario, plan, results, { ...options, workers: usedWorkers, workersCapped: capped });
   }
@@ -645,17 +646,11 @@ type WorkerMessage = { type: 'ready' } | { type: 'result'; result: ChunkResult }
  * failure is known; chunks below the lowest failing number are always finished, so the first
  * failure (and the schedule count) is the one a single thread would find.
  */
-function runInWorkers(scenario: Scenario, job: ChunkJob, budget: number, n: number, progress: ExploreOptions['progress']): ChunkResult[] {
+function runInWorkers(source: ScenarioSource, job: ChunkJob, budget: number, n: number, progress: ExploreOptions['progress']): ChunkResult[] {
   const file = workerFile();
   const signal = new Int32Array(new SharedArrayBuffer(4));
-  const pool: Array<{ worker: Worker; port: MessagePort; busy: boolean }> = [];
-  for (let i = 0; i < n; i++) {
-    const { port1, port2 } = new MessageChannel();
-    // No inherited flags: a test runner's `--conditions` would send the worker to TypeScript sources.
-    const worker = new Worker(file, { workerData: { port: port2, signal, source: scenario.sourceModule, job }, transferList: [port2], execArgv: [] });
-    worker.unref();
-    pool.push({ worker, port: port1, busy: false });
-  }
+  const pool: Array<WorkerLink & { busy: boolean }> = [];
+  for (let i = 0; i < n; i++) pool.push({ ...startWorker(file, signal, source, { job }), busy: false });
   const results: ChunkResult[] = [];
   let next = 0;
   let lowestFail = Infinity;
@@ -690,11 +685,7 @@ function runInWorkers(scenario: Scenario, job: ChunkJob, budget: number, n: numb
       }
     }
   } finally {
-    for (const w of pool) {
-      w.port.postMessage({ type: 'stop' });
-      w.port.close();
-      void w.worker.terminate();
-    }
+    for (const w of pool) stopWorker(w);
   }
   return results;
 }

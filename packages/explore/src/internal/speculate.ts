@@ -1,7 +1,8 @@
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort } from 'node:worker_threads';
 import { TracelabError, type FootprintSink, type KernelState, type StepFootprint, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 import { interchangeable, sameFootprint, type Dpor, type ReplayedPoint } from './dpor.js';
+import { startWorker, stopWorker, type WorkerLink } from './threads.js';
 import { defaultPick, isFailure, runSchedule, type Choice, type ChoicePoint, type KernelPool, type Picker, type RunOutcome } from './run.js';
 
 /**
@@ -423,21 +424,12 @@ export class ThreadExecutor implements SpecExecutor {
   readonly capacity: number;
   /** The counter a worker bumps as it posts (worker.ts); nothing here waits on it: results are polled. */
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
-  private readonly threads: Array<{ worker: Worker; port: MessagePort; load: number }> = [];
+  private readonly threads: Array<WorkerLink & { load: number }> = [];
 
   constructor(file: string, scenario: Scenario, init: { variant: string; scale: number; symmetric: boolean }, threads: number, perThread = 8) {
     if (scenario.sourceModule === undefined) throw new Error('internal: speculative runs need the scenario module');
     this.capacity = threads * perThread;
-    for (let i = 0; i < threads; i++) {
-      const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(file, {
-        workerData: { port: port2, signal: this.signal, source: scenario.sourceModule, spec: init },
-        transferList: [port2],
-        execArgv: [],
-      });
-      worker.unref();
-      this.threads.push({ worker, port: port1, load: 0 });
-    }
+    for (let i = 0; i < threads; i++) this.threads.push({ ...startWorker(file, this.signal, scenario.sourceModule, { spec: init }), load: 0 });
   }
 
   submit(req: SpecRequest): void {
@@ -470,10 +462,6 @@ export class ThreadExecutor implements SpecExecutor {
   }
 
   close(): void {
-    for (const t of this.threads) {
-      t.port.postMessage({ type: 'stop' });
-      t.port.close();
-      void t.worker.terminate();
-    }
+    for (const t of this.threads) stopWorker(t);
   }
 }
