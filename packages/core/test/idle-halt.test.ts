@@ -6,6 +6,7 @@ import {
   printk,
   randomStrategy,
   schedPoint,
+  smpCallFunctionSingle,
   type InterruptOptions,
   type Kernel,
   type KPath,
@@ -17,24 +18,27 @@ import {
  * it goes idle or an interrupt wakes it, and is halted (not stepped) in between.
  */
 
-/** A plugin whose idle tap logs `pass` and spends `points` scheduling points in the routine. */
+/** A plugin whose idle tap logs `pass`, spends `points` scheduling points, and logs `pass-end`. */
 function idleTap(points = 1) {
   return definePlugin({
     name: 'idletap',
     version: '1.0.0',
     core: '^0.1.0',
     register(ctx) {
+      ctx.onReset(); // nothing kept outside the state
       ctx.tap('idle', function* (): KPath<void> {
         yield* printk('pass');
         for (let i = 0; i < points; i++) yield* schedPoint();
+        yield* printk('pass-end');
       });
       return {};
     },
   });
 }
 
-function kernel(options: { strategy?: Strategy; interrupts?: InterruptOptions; seed?: number } = {}): Kernel {
-  return createKernel({ cpus: 2, plugins: [idleTap()], ...options });
+function kernel(options: { strategy?: Strategy; interrupts?: InterruptOptions; seed?: number; points?: number } = {}): Kernel {
+  const { points, ...rest } = options;
+  return createKernel({ cpus: 2, plugins: [idleTap(points)], ...rest });
 }
 
 /** A kthread that sleeps `ticks` between `rounds` short bursts of work. */
@@ -45,58 +49,98 @@ function* sleeper(rounds: number, ticks: number): KPath<void> {
   }
 }
 
+type CpuEvent = 'pass' | 'pass-end' | 'enter' | 'leave' | 'irq' | 'irq-exit';
+
 /**
- * For each CPU, what happened on it between two passes of its idle loop: the pass, a switch to
- * its idle task (`idle`), or an interrupt handler returning on its idle task (`irq`).
+ * Per CPU, in log order: its idle loop's passes (`pass`, `pass-end`), switches to and from its
+ * idle task (`enter`, `leave`), and interrupts on its idle task (`irq` entry, `irq-exit`).
  */
-function passesAndWakes(k: Kernel): Array<{ cpu: number; what: 'pass' | 'idle' | 'irq' }> {
-  const out: Array<{ cpu: number; what: 'pass' | 'idle' | 'irq' }> = [];
+function cpuEvents(k: Kernel): Map<number, CpuEvent[]> {
+  const out = new Map<number, CpuEvent[]>();
+  const add = (cpu: number, what: CpuEvent): void => {
+    if (!out.has(cpu)) out.set(cpu, []);
+    out.get(cpu)!.push(what);
+  };
   for (const e of k.log) {
-    if (e.type === 'kernel/printk' && e.text === 'pass') out.push({ cpu: e.cpu, what: 'pass' });
-    else if (e.type === 'sched/switch' && e.next === 0) out.push({ cpu: e.cpu, what: 'idle' });
-    else if (e.type === 'irq/exit' && e.pid === 0) out.push({ cpu: e.cpu, what: 'irq' });
+    if (e.type === 'kernel/printk' && (e.text === 'pass' || e.text === 'pass-end')) add(e.cpu, e.text);
+    else if (e.type === 'sched/switch' && e.next === 0) add(e.cpu, 'enter');
+    else if (e.type === 'sched/switch' && e.prev === 0) add(e.cpu, 'leave');
+    else if (e.type === 'irq/entry' && e.pid === 0) add(e.cpu, 'irq');
+    else if (e.type === 'irq/exit' && e.pid === 0) add(e.cpu, 'irq-exit');
   }
   return out;
 }
 
-/** Two passes of one CPU's idle loop with neither an idle entry nor an interrupt between them. */
-function backToBack(k: Kernel): number {
-  const last = new Map<number, string>();
-  let n = 0;
-  for (const { cpu, what } of passesAndWakes(k)) {
-    if (what === 'pass' && last.get(cpu) === 'pass') n++;
-    last.set(cpu, what);
+/**
+ * Pairs of consecutive passes of one CPU with nothing that wakes it between the first pass's end
+ * and the second pass: no idle entry and no interrupt. `woken` counts those whose first pass
+ * took an interrupt inside it (the arch idle routine then returns at once).
+ */
+function backToBack(k: Kernel): { bare: number; woken: number } {
+  let bare = 0;
+  let woken = 0;
+  for (const events of cpuEvents(k).values()) {
+    let inPass = false;
+    let irqInPass = false;
+    let wakeSinceEnd = true;
+    for (const what of events) {
+      if (what === 'pass') {
+        if (!wakeSinceEnd) {
+          if (irqInPass) woken++;
+          else bare++;
+        }
+        inPass = true;
+        irqInPass = false;
+      } else if (what === 'pass-end') {
+        inPass = false;
+        wakeSinceEnd = false;
+      } else if (what === 'irq' && inPass) irqInPass = true;
+      else if (what === 'enter' || what === 'irq') wakeSinceEnd = true;
+    }
   }
-  return n;
+  return { bare, woken };
 }
 
 describe('idle CPUs halt between passes of their idle loop (decision 21)', () => {
-  it('without interrupts, each CPU runs one pass each time it goes idle, and the run ends when its tasks do', () => {
+  it('without interrupts, a CPU runs one pass each time it goes idle with nothing to run, and none between', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const k = kernel({ seed });
-      k.spawnKthread(sleeper(3, 20), { comm: 'sleeper' });
+      // Bound to CPU 0: each sleep leaves CPU 0 idle with nothing runnable anywhere.
+      k.spawnKthread(sleeper(3, 20), { comm: 'sleeper', cpu: 0 });
       const r = k.run({ maxSteps: 5_000 });
       expect(r.done).toBe(true);
       expect(k.violations).toEqual([]);
-      const events = passesAndWakes(k);
-      expect(events.filter((e) => e.what === 'pass').length).toBeGreaterThan(0);
-      expect(backToBack(k)).toBe(0);
-      // Three sleeps of 20 ticks: the clock jumps over them (no CPU is eligible), so the run is a
-      // few dozen steps, where polling idle CPUs stepped through every tick of the sleeps.
+      expect(backToBack(k)).toEqual({ bare: 0, woken: 0 });
+      // CPU 0 went idle at each of the three sleeps and ran exactly one pass each time before
+      // the sleeper's timer woke it (the last entry, after the exit, ends the run).
+      const cpu0 = cpuEvents(k)
+        .get(0)!
+        .filter((w) => w === 'enter' || w === 'leave' || w === 'pass');
+      const stretches = cpu0.join(' ').split('enter').slice(1, -1);
+      expect(stretches).toHaveLength(3);
+      for (const s of stretches) expect(s.trim()).toBe('pass leave');
+      // The clock jumps over the sleeps (no CPU is eligible), so the run is a few dozen steps,
+      // where polling idle CPUs stepped through every tick of them.
       expect(r.steps).toBeLessThan(60);
     }
   });
 
-  it('a halted CPU is woken by a task it may run: a kthread bound to it, created later, runs there', () => {
-    const k = kernel();
+  it('a halted CPU is woken by a task it may run: it switches in without another pass', () => {
+    // Always the last eligible CPU: CPU 1 steps first, runs its boot pass and halts.
+    const lastCpu: Strategy = { name: 'last-cpu', create: () => ({ choose: (kind, n) => (kind === 'cpu' ? n - 1 : 0) }) };
+    const k = kernel({ strategy: lastCpu });
     k.spawnKthread(sleeper(1, 5), { comm: 'first', cpu: 0 });
     expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
-    const before = k.log.length;
+    expect(cpuEvents(k).get(1)).toEqual(['pass', 'pass-end']);
     const late = k.spawnKthread(sleeper(2, 3), { comm: 'late', cpu: 1 });
+    const before = k.log.length;
     expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
     const switchedIn = k.log.slice(before).filter((e) => e.type === 'sched/switch' && e.next === late);
-    expect(switchedIn.length).toBeGreaterThan(0);
+    expect(switchedIn.length).toBe(3);
     for (const e of switchedIn) expect(e.cpu).toBe(1);
+    // Woken by the task: the first thing CPU 1 did was switch to it, no pass first; each sleep
+    // of the task then left it idle for one pass.
+    expect(cpuEvents(k).get(1)!.slice(2)).toEqual(['leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end', 'leave', 'enter']);
   });
 
   it('with a timer tick, a halted idle CPU is woken by its tick and runs another pass after the handler', () => {
@@ -106,10 +150,9 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
       k.spawnKthread(sleeper(4, 15), { comm: 'sleeper' });
       expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
       expect(k.violations).toEqual([]);
-      expect(backToBack(k)).toBe(0);
-      const events = passesAndWakes(k);
-      for (let i = 1; i < events.length; i++)
-        if (events[i]!.what === 'pass' && events.slice(0, i).findLast((e) => e.cpu === events[i]!.cpu)?.what === 'irq') woken++;
+      expect(backToBack(k).bare).toBe(0);
+      for (const events of cpuEvents(k).values())
+        for (let i = 2; i < events.length; i++) if (events[i] === 'pass' && events[i - 1] === 'irq-exit' && events[i - 2] === 'irq') woken++;
     }
     expect(woken).toBeGreaterThan(10);
   });
@@ -134,16 +177,88 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     const k = kernel({ strategy: never, interrupts: { timer: { period: 3 } } });
     k.spawnKthread(sleeper(4, 12), { comm: 'sleeper' });
     expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+    // Ticks were offered both to the sleeper and to idle CPUs inside a pass, and all refused.
+    expect(asked).toContain(0);
+    expect(asked.some((pid) => pid !== 0)).toBe(true);
     const entries = k.log.filter((e) => e.type === 'irq/entry');
-    expect(asked.length).toBeGreaterThan(0);
     expect(entries.length).toBeGreaterThan(0);
-    // Every tick that arrived woke an idle CPU; none arrived where the strategy was asked.
+    // Every tick that arrived woke a halted idle CPU, so none arrived inside a pass.
     for (const e of entries) expect(e.type === 'irq/entry' && e.pid).toBe(0);
+    expect(backToBack(k).woken).toBe(0);
+  });
+
+  it('an NMI wakes a halted idle CPU too (no timer configured)', () => {
+    const k = kernel({ seed: 3, interrupts: { nmi: { period: 5 } } });
+    k.spawnKthread(sleeper(3, 20), { comm: 'sleeper' });
+    expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+    const nmis = k.log.filter((e) => e.type === 'irq/entry' && e.name === 'nmi' && e.pid === 0);
+    expect(nmis.length).toBeGreaterThan(2);
+    expect(backToBack(k).bare).toBe(0);
+    let passAfterNmi = 0;
+    for (const events of cpuEvents(k).values())
+      for (let i = 1; i < events.length; i++) if (events[i] === 'pass' && events[i - 1] === 'irq-exit') passAfterNmi++;
+    expect(passAfterNmi).toBeGreaterThan(2);
+  });
+
+  it('an IPI wakes a halted idle CPU: the function runs there, then its loop runs another pass', () => {
+    const lastCpu: Strategy = { name: 'last-cpu', create: () => ({ choose: (kind, n) => (kind === 'cpu' ? n - 1 : 0) }) };
+    const k = kernel({ strategy: lastCpu });
+    const ran: number[] = [];
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        // CPU 1 ran its boot pass first (the strategy) and is halted by now.
+        yield* schedPoint();
+        yield* smpCallFunctionSingle(1, () => {
+          ran.push(1);
+        });
+        yield* printk('returned');
+      })(),
+      { comm: 'sender', cpu: 0 },
+    );
+    expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
+    expect(ran).toEqual([1]);
+    expect(cpuEvents(k).get(1)).toEqual(['pass', 'pass-end', 'irq', 'irq-exit', 'pass', 'pass-end']);
+  });
+
+  it('an interrupt inside a pass ends that pass in no halt: the loop runs another at once', () => {
+    const always: Strategy = {
+      name: 'always-irq',
+      create: () => {
+        const inner = randomStrategy(11).create();
+        return { choose: (kind, n, pids, state) => (kind === 'irq' ? 1 : inner.choose(kind, n, pids, state)) };
+      },
+    };
+    let woken = 0;
+    for (let seed = 1; seed <= 5; seed++) {
+      // A pass longer than the tick period takes a tick inside it, and the next one is not due yet
+      // when that pass ends, so the one after it follows with no wake between.
+      const k = kernel({ strategy: always, seed, points: 8, interrupts: { timer: { period: 5 } } });
+      k.spawnKthread(sleeper(3, 25), { comm: 'sleeper' });
+      expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+      const b = backToBack(k);
+      expect(b.bare).toBe(0);
+      woken += b.woken;
+    }
+    expect(woken).toBeGreaterThan(3);
+  });
+
+  it('kernel.reset puts every CPU back to running its first pass', () => {
+    const k = kernel({ strategy: randomStrategy(5) });
+    const runOnce = (): string => {
+      // Bound to CPU 0: CPU 1 runs only its first pass and ends the run halted.
+      k.spawnKthread(sleeper(2, 10), { comm: 'sleeper', cpu: 0 });
+      expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
+      return JSON.stringify([...cpuEvents(k)].sort());
+    };
+    const first = runOnce();
+    expect(first).toContain('"pass"');
+    k.reset({ strategy: randomStrategy(5) });
+    expect(runOnce()).toBe(first);
   });
 
   it('a CPU halted with a pass done is not stepped: the strategy is never offered it while nothing wakes it', () => {
-    // One CPU works for a while; the other goes idle at boot, runs its pass and halts. Every
-    // cpu choice after that pass offers only the working CPU.
+    // One CPU works for a while; the other runs its boot pass and halts. Every cpu choice after
+    // that pass offers only the working CPU, so none is asked.
     const offered: Array<readonly number[]> = [];
     const rec: Strategy = {
       name: 'rec',
@@ -162,9 +277,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
       { comm: 'busy', cpu: 0 },
     );
     expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
-    const passes = passesAndWakes(k).filter((e) => e.cpu === 1 && e.what === 'pass');
-    expect(passes.length).toBe(1);
-    // Before the halt, both CPUs were offered; after it, no choice was asked at all (one CPU).
+    expect(cpuEvents(k).get(1)).toEqual(['pass', 'pass-end']);
     expect(offered.length).toBeGreaterThan(0);
     expect(offered.length).toBeLessThan(5);
   });

@@ -13,7 +13,14 @@ describe('dpor on a catalog scenario with CPU bindings (docs/explore.md §4a, fo
     let redDone = 0;
     const full = reach(trampolineFree, 'fixed', 1, new BoundedDfs(1, true, false), undefined, () => fullDone++);
     const d = new Dpor(1);
-    const red = reach(trampolineFree, 'fixed', 1, d, () => d.footprintSink(), () => redDone++);
+    const red = reach(
+      trampolineFree,
+      'fixed',
+      1,
+      d,
+      () => d.footprintSink(),
+      () => redDone++,
+    );
     expect([...red.digests].sort()).toEqual([...full.digests].sort());
     expect(fullDone).toBe(full.runs);
     expect(redDone).toBe(red.runs);

@@ -144,7 +144,7 @@ export class Interrupts {
   }
 
   /**
-   * Whether an interrupt source is due on \`cpu\`, halted in its idle loop (runtime.idleHalt):
+   * Whether an interrupt source is due on `cpu`, halted in its idle loop (runtime.idleHalt):
    * its NMI, or with interrupts enabled its tick. Such a CPU may step, and the step delivers it.
    */
   dueOnIdle(cpu: number): boolean {
@@ -233,7 +233,9 @@ export class Interrupts {
     if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;
     else if (src === 'timer') this.nextTick[cpu] = now + s!.timer;
     // An interrupt wakes a halted idle CPU: once the handler returns, its loop runs another pass.
-    if (t.pid === 0) rt.wokenIdle(cpu);
+    // One that arrives inside a pass (the idle loop is in its `idle` hook, not in a pushed frame)
+    // makes that pass end in no halt.
+    if (t.pid === 0) rt.wokenIdle(cpu, t.frames.length === 1 && t.hookDepth > 0);
     const frame = this.handlerFrame(cpu, src, t);
     this.saved.set(frame, { src, atPoint: t.atPoint, resume: t.resume, pendingThrow: t.pendingThrow });
     t.atPoint = false;

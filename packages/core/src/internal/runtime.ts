@@ -166,14 +166,21 @@ export class Runtime {
   private bindingUsed = false;
   idle: TaskRt[];
   /**
-   * Per CPU: its idle loop has run a pass of the \`idle\` hook since the CPU last went idle or was
+   * Per CPU: its idle loop has run a pass of the `idle` hook since the CPU last went idle or was
    * woken by an interrupt, and the CPU halts (cpuidle's halt; NO_HZ idle, no tick wakes it) until
-   * a task may run there or an IPI is pending. Only kernels with an \`idle\` tap read it. Written by
-   * \`idleHalt\` (the idle loop, after a pass), \`switchFrom\` (a switch to the idle task) and
-   * \`wokenIdle\` (an interrupt delivered to the idle task), each journalled for a rolled-back
+   * a task may run there or an IPI is pending. Only kernels with an `idle` tap read it. Written by
+   * `idleHalt` (the idle loop, after a pass), `switchFrom` (a switch to the idle task) and
+   * `wokenIdle` (an interrupt delivered to the idle task), each journalled for a rolled-back
    * step; cleared by reset.
    */
   private readonly idleHalted: boolean[];
+  /**
+   * Per CPU: an interrupt arrived while its idle loop was inside a pass. In Linux it is taken in
+   * the arch idle routine, which then returns at once instead of halting, so the loop runs
+   * another pass: the next `idleHalt` of that CPU does not halt. Written by `idleHalt` and
+   * `wokenIdle`, journalled as `idleHalted`; cleared by reset.
+   */
+  private readonly idleRepass: boolean[];
   choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
   steps = 0;
@@ -259,6 +266,7 @@ export class Runtime {
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
     this.idleHalted = new Array<boolean>(options.cpus).fill(false);
+    this.idleRepass = new Array<boolean>(options.cpus).fill(false);
   }
 
   get state(): KernelState {
@@ -343,6 +351,7 @@ export class Runtime {
     this.bindingUsed = false;
     this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
     this.idleHalted.fill(false);
+    this.idleRepass.fill(false);
     this.choices = [];
     this.steps = 0;
     this.violations = [];
@@ -473,25 +482,38 @@ export class Runtime {
   }
 
   /**
-   * The idle loop of \`cpu\` finished a pass of its \`idle\` hook: the CPU halts until a task may run
+   * The idle loop of `cpu` finished a pass of its `idle` hook: the CPU halts until a task may run
    * there or an IPI is pending (do_idle calls the arch idle routine, which halts until an
    * interrupt; with NO_HZ idle no tick comes). Before, an idle CPU with a tap was eligible at
    * every step, and a default schedule could poll it for ever while another CPU had work.
    */
   idleHalt(cpu: number): void {
+    if (this.idleRepass[cpu]!) {
+      this.setFlag(this.idleRepass, cpu, false);
+      return;
+    }
     this.setIdleHalted(cpu, true);
   }
 
-  /** An interrupt was delivered to \`cpu\`'s idle task: woken, its loop runs another pass unless a task may run. */
-  wokenIdle(cpu: number): void {
-    this.setIdleHalted(cpu, false);
+  /**
+   * An interrupt was delivered to `cpu`'s idle task: a halted CPU is woken, and its loop runs
+   * another pass unless a task may run; one inside a pass (`midPass`) runs another after it.
+   */
+  wokenIdle(cpu: number, midPass: boolean): void {
+    if (midPass) this.setFlag(this.idleRepass, cpu, true);
+    else this.setIdleHalted(cpu, false);
   }
 
   private setIdleHalted(cpu: number, halted: boolean): void {
-    if (this.idleHalted[cpu] === halted) return;
-    this.idleHalted[cpu] = halted;
+    this.setFlag(this.idleHalted, cpu, halted);
+  }
+
+  /** Sets one CPU's entry of a per-CPU flag, journalled for a rolled-back step. */
+  private setFlag(flags: boolean[], cpu: number, value: boolean): void {
+    if (flags[cpu] === value) return;
+    flags[cpu] = value;
     this.journal(() => {
-      this.idleHalted[cpu] = !halted;
+      flags[cpu] = !value;
     });
   }
 
@@ -887,10 +909,12 @@ export class Runtime {
     if (this.fp !== null && this.options.interrupts !== null) this.fp.readClock();
     // A halted idle CPU (idleHalted) steps only to be woken: by a task it may run (the switch
     // below), else by the interrupt that made it eligible, which then arrives without a choice.
-    const wake = t.pid === 0 && this.idleHalted[cpu]! && !this.hasRunnableOn(cpu);
-    if ((this.options.interrupts !== null || this.irqs.ipiPending > 0) && this.irqs.arrive(cpu, t, wake)) {
-      this.resume(t);
-      return;
+    if (this.options.interrupts !== null || this.irqs.ipiPending > 0) {
+      const wake = t.pid === 0 && this.idleHalted[cpu]! && !this.hasRunnableOn(cpu);
+      if (this.irqs.arrive(cpu, t, wake)) {
+        this.resume(t);
+        return;
+      }
     }
     if (t.pid === 0) {
       // Context-switch hooks pushed onto the idle task run before it switches away again, and
@@ -1232,6 +1256,9 @@ export class Runtime {
     if (t.pid === 0) {
       this.emit({ type: 'kernel/oops', plugin, where, message, pid: 0, killed: null, preemptCount: 0 });
       t.frames = [this.paths.idleLoop(this.cpu)];
+      // A restarted loop is a CPU going idle: it runs a pass (the rollback may have put back a
+      // halt that the interrupt being handled had lifted, and that interrupt is spent).
+      this.setIdleHalted(this.cpu, false);
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });

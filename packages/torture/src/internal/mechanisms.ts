@@ -1024,7 +1024,7 @@ const rcuSchedMechanism: Mechanism = {
     },
   ],
   plugins: ({ rig, opt }) => {
-    // Always the context-switch reader (the hottest site); the others drawn per seed, idle rarely (it makes idle CPUs step).
+    // Always the context-switch reader (the hottest site); the others drawn per seed, idle rarely (it adds an idle-loop pass each time a CPU goes idle).
     const hooks: ReaderHook[] = READER_HOOKS.filter((h) => h === 'contextSwitch' || (h === 'idle' ? opt.below(6) === 0 : opt.below(2) === 0));
     return [tortureReaders(rig, { hooks, syscall: 'sched' })];
   },
