@@ -23,11 +23,14 @@ declare module '@tracelab/core' {
     'counter/done': { pid: number };
     'gate/open': { gate: string };
     'gates/open': { gate: string };
+    'window/set': { open: boolean };
+    'window/seen': Record<string, never>;
   }
   interface PluginStates {
     counter: { value: number; done: number };
     gate: { open: boolean };
     gates: Record<string, boolean>;
+    window: { open: boolean; seen: boolean };
   }
 }
 
@@ -304,4 +307,57 @@ export const wakePick = defineScenario({
       { comm: 'long' },
     );
   },
+});
+
+/**
+ * A window a kthread opens and closes again, and an idle loop that looks through it: the idle
+ * tap reads the window and logs `window/seen` if it finds it open, which the invariant refuses.
+ * Only a pass of the other CPU's idle loop between the open and the close sees it (the idle CPU
+ * runs a pass when it goes idle, at boot included, and then halts: docs/core.md decision 21).
+ * A run ends when the kthread exits, so in the default schedule that pass never runs: it is a
+ * step pending at the end of the run, whose footprint no run has shown yet.
+ */
+export const idleWindow = defineScenario({
+  name: 'idle-window',
+  description: 'a kthread opens and closes a window; an idle pass that sees it open fails',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 200,
+  variants: [{ name: 'racy', description: 'the window opens with the idle CPU free to look', safe: false, expect: ['window/never-seen'] }],
+  plugins: () => [
+    definePlugin<Record<string, never>, { open: boolean; seen: boolean }>({
+      name: 'window',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({ open: false, seen: false });
+        ctx.onReset();
+        ctx.on('window/set', (s, e) => {
+          s.open = e.open;
+        });
+        ctx.on('window/seen', (s) => {
+          s.seen = true;
+        });
+        ctx.tap('idle', function* () {
+          if ((yield* getState()).plugins.window!.open) yield* emit({ type: 'window/seen' });
+        });
+        ctx.invariant('window/never-seen', (st) => (st.plugins.window!.seen ? 'an idle pass saw the window open' : null));
+        return {};
+      },
+    }),
+  ],
+  setup(kernel, { scale }) {
+    kernel.spawnKthread(
+      (function* opener(): KPath<void> {
+        yield* schedPoint();
+        yield* emit({ type: 'window/set', open: true });
+        yield* schedPoint();
+        yield* emit({ type: 'window/set', open: false });
+        yield* schedPoint();
+      })(),
+      // Scale: the CPU it is bound to, plus one (1: CPU 0, 2: CPU 1).
+      { comm: 'opener', cpu: scale - 1 },
+    );
+  },
+  scale: { name: 'cpu', default: 1, min: 1 },
 });

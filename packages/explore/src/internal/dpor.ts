@@ -102,7 +102,8 @@ export interface DporStats {
    * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
    * big?): for each point a race added, the objects that made its two steps conflict, pids and
    * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed`);
-   * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling.
+   * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling, `end`
+   * for a CPU still eligible when the run ended.
    */
   readonly backtrackReasons: Readonly<Record<string, number>>;
   /** Alternatives skipped because they would exceed the preemption bound. */
@@ -606,6 +607,7 @@ export class Dpor {
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
     if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
+    if (outcome.done && this.blockedAt < 0) this.pendingAtEnd(limit);
   }
 
   private newNode(c: Choice, index: number, costBefore: number): Node {
@@ -882,6 +884,31 @@ export class Dpor {
       this.addBacktrack(pending(k, q)!, q);
     }
     if (this.backtrackCount > before) this.noteReasons(['cut']);
+  }
+
+  /**
+   * A run ends when its last task exits, and a CPU eligible then has a step the run never took:
+   * an idle CPU's pass of its loop (an `idle` tap: docs/core.md decision 21), an IPI, the rest of
+   * a hook frame. Its footprint is not known (it never ran), so no race can name it. It is tried
+   * at the first node of the stretch of nodes through which it was eligible and not picked, up
+   * to the end: there it runs before every step it could race with, and its races with them are
+   * found by the next run's analysis (a race reversed puts the others' steps first).
+   */
+  private pendingAtEnd(limit: number): void {
+    const steps = this.steps;
+    let last = limit - 1;
+    while (last >= 0 && (this.cpuNodeOfStep[last] ?? null) === null) last--;
+    if (last < 0 || last < limit - 1) return;
+    const pending = (k: number, q: number): CpuNode | null => {
+      const node = this.cpuNodeOfStep[k] ?? null;
+      return node !== null && node.cpus.includes(q) && steps[k]!.cpu !== q ? node : null;
+    };
+    const before = this.backtrackCount;
+    for (const q of this.cpuNodeOfStep[last]!.cpus) {
+      if (pending(last, q) === null) continue;
+      this.addBacktrack(pending(last, q)!, q);
+    }
+    if (this.backtrackCount > before) this.noteReasons(['end']);
   }
 
   private noteReasons(reasons: readonly string[]): void {
