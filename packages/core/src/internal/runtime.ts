@@ -167,8 +167,9 @@ export class Runtime {
   idle: TaskRt[];
   /**
    * Per CPU: its idle loop has run a pass of the `idle` hook since the CPU last went idle or was
-   * woken by an interrupt, and the CPU halts (cpuidle's halt; NO_HZ idle, no tick wakes it) until
-   * a task may run there or an IPI is pending. Only kernels with an `idle` tap read it. Written by
+   * woken by an interrupt, and the CPU halts (cpuidle's halt under NO_HZ idle) until a task may
+   * run there, an IPI is pending, or (with `interrupts`) its tick or NMI falls due
+   * (`Interrupts.dueOnIdle`). Only kernels with an `idle` tap read it. Written by
    * `idleHalt` (the idle loop, after a pass), `switchFrom` (a switch to the idle task) and
    * `wokenIdle` (an interrupt delivered to the idle task), each journalled for a rolled-back
    * step; cleared by reset.
@@ -483,9 +484,10 @@ export class Runtime {
 
   /**
    * The idle loop of `cpu` finished a pass of its `idle` hook: the CPU halts until a task may run
-   * there or an IPI is pending (do_idle calls the arch idle routine, which halts until an
-   * interrupt; with NO_HZ idle no tick comes). Before, an idle CPU with a tap was eligible at
-   * every step, and a default schedule could poll it for ever while another CPU had work.
+   * there, an IPI is pending or its tick or NMI falls due (do_idle calls the arch idle routine,
+   * which halts until an interrupt), unless an interrupt came inside the pass. Before, an idle
+   * CPU with a tap was eligible at every step, and a default schedule could poll it for ever
+   * while another CPU had work.
    */
   idleHalt(cpu: number): void {
     if (this.idleRepass[cpu]!) {

@@ -890,24 +890,17 @@ export class Dpor {
    * A run ends when its last task exits, and a CPU eligible then has a step the run never took:
    * an idle CPU's pass of its loop (an `idle` tap: docs/core.md decision 21), an IPI, the rest of
    * a hook frame. Its footprint is not known (it never ran), so no race can name it. It is tried
-   * at the first node of the stretch of nodes through which it was eligible and not picked, up
-   * to the end: there it runs before every step it could race with, and its races with them are
-   * found by the next run's analysis (a race reversed puts the others' steps first).
+   * at the run's last node, where it was eligible and not picked: that run takes the step just
+   * before the end, as the maximal run source-set DPOR assumes, and the next analysis finds its
+   * races with the steps before it (a race reversed moves it earlier). Only when the last step
+   * was a `cpu` node: a last step with one eligible CPU left no other pending.
    */
   private pendingAtEnd(limit: number): void {
-    const steps = this.steps;
-    let last = limit - 1;
-    while (last >= 0 && (this.cpuNodeOfStep[last] ?? null) === null) last--;
-    if (last < 0 || last < limit - 1) return;
-    const pending = (k: number, q: number): CpuNode | null => {
-      const node = this.cpuNodeOfStep[k] ?? null;
-      return node !== null && node.cpus.includes(q) && steps[k]!.cpu !== q ? node : null;
-    };
+    const last = limit - 1;
+    const node = last >= 0 ? (this.cpuNodeOfStep[last] ?? null) : null;
+    if (node === null) return;
     const before = this.backtrackCount;
-    for (const q of this.cpuNodeOfStep[last]!.cpus) {
-      if (pending(last, q) === null) continue;
-      this.addBacktrack(pending(last, q)!, q);
-    }
+    for (const q of node.cpus) if (q !== this.steps[last]!.cpu) this.addBacktrack(node, q);
     if (this.backtrackCount > before) this.noteReasons(['end']);
   }
 
