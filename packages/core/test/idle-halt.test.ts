@@ -162,7 +162,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     const never: Strategy = {
       name: 'never-irq',
       create: () => {
-        const inner = randomStrategy(7).create();
+        const inner = randomStrategy().create(7);
         return {
           choose(kind, n, pids, state) {
             if (kind === 'irq') {
@@ -224,7 +224,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     const always: Strategy = {
       name: 'always-irq',
       create: () => {
-        const inner = randomStrategy(11).create();
+        const inner = randomStrategy().create(11);
         return { choose: (kind, n, pids, state) => (kind === 'irq' ? 1 : inner.choose(kind, n, pids, state)) };
       },
     };
@@ -243,7 +243,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
   });
 
   it('kernel.reset puts every CPU back to running its first pass', () => {
-    const k = kernel({ strategy: randomStrategy(5) });
+    const k = kernel({ seed: 5 });
     const runOnce = (): string => {
       // Bound to CPU 0: CPU 1 runs only its first pass and ends the run halted.
       k.spawnKthread(sleeper(2, 10), { comm: 'sleeper', cpu: 0 });
@@ -252,7 +252,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     };
     const first = runOnce();
     expect(first).toContain('"pass"');
-    k.reset({ strategy: randomStrategy(5) });
+    k.reset();
     expect(runOnce()).toBe(first);
   });
 

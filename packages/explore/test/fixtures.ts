@@ -24,7 +24,7 @@ declare module '@tracelab/core' {
     'gate/open': { gate: string };
     'gates/open': { gate: string };
     'window/set': { open: boolean };
-    'window/seen': Record<string, never>;
+    'window/seen': { onCpu: number };
   }
   interface PluginStates {
     counter: { value: number; done: number };
@@ -338,8 +338,8 @@ export const idleWindow = defineScenario({
         ctx.on('window/seen', (s) => {
           s.seen = true;
         });
-        ctx.tap('idle', function* () {
-          if ((yield* getState()).plugins.window!.open) yield* emit({ type: 'window/seen' });
+        ctx.tap('idle', function* ({ cpu }) {
+          if ((yield* getState()).plugins.window!.open) yield* emit({ type: 'window/seen', onCpu: cpu });
         });
         ctx.invariant('window/never-seen', (st) => (st.plugins.window!.seen ? 'an idle pass saw the window open' : null));
         return {};
