@@ -5,7 +5,7 @@ import { receiveMessageOnPort } from 'node:worker_threads';
 import { TracelabError, type KernelEvent, type StepFootprint } from '@tracelab/core';
 import { defaultScale, variantOf, type Scenario, type ScenarioSource } from './scenario.js';
 import { decodeReplay, maxScale, replayString } from './replay.js';
-import { runChunk, selfCheck, type ChunkJob, type ChunkResult } from './internal/chunk.js';
+import { runChunk, runSelfChecked, type ChunkJob, type ChunkResult } from './internal/chunk.js';
 import { BoundedDfs, type DfsStats } from './internal/dfs.js';
 import { Dpor, type DporStats } from './internal/dpor.js';
 import { checkMirror } from './internal/mirror.js';
@@ -376,7 +376,7 @@ function runHere(
   pool: KernelPool,
   dpor: Dpor | null,
 ): { outcome: RunOutcome; checked: boolean; ok: boolean; failed: boolean } {
-  const r = selfCheck(scenario, job, picker, index, pool, dpor?.footprintSink(dpor.recordFrom), dpor?.recordFrom);
+  const r = runSelfChecked(scenario, job, picker, index, pool, dpor?.footprintSink(dpor.recordFrom), dpor?.recordFrom);
   return { ...r, failed: isFailure(r.outcome) };
 }
 

@@ -35,8 +35,12 @@ export interface ChunkResult {
   readonly races?: readonly string[];
 }
 
-/** Runs one schedule with the determinism self-check if its number is sampled. */
-export function selfCheck(
+/**
+ * Runs one schedule, and runs it again for the determinism self-check when its number is sampled
+ * (`selfCheckEvery`). Every schedule a search runs on this thread goes through it, so a CPU
+ * profile shows it around every run: its inclusive time is the runs', not the check's.
+ */
+export function runSelfChecked(
   scenario: Scenario,
   job: ChunkJob,
   picker: Picker,
@@ -72,7 +76,7 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
   const withRaces = (r: Omit<ChunkResult, 'races'>): ChunkResult => (races === null ? r : { ...r, races: [...races] });
   for (let i = start; i < end; i++) {
     const { picker, label } = indexedPicker(job.strategy, job.seed, i, job.k);
-    const { outcome, checked, ok } = selfCheck(scenario, job, picker, i, pool);
+    const { outcome, checked, ok } = runSelfChecked(scenario, job, picker, i, pool);
     steps += outcome.steps;
     if (checked) selfChecks++;
     if (!ok) mismatches.push(i);
