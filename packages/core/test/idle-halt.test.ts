@@ -256,6 +256,24 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     expect(runOnce()).toBe(first);
   });
 
+  it('kernel.reset leaves no repass over either (ticks inside long passes)', () => {
+    // Ticks inside long passes (a repass pending) and CPUs halted when a run ends: a reset must
+    // leave none of it to the next run, which then logs what the first one did.
+    for (let seed = 1; seed <= 8; seed++) {
+      const k = kernel({ seed, points: 6, interrupts: { timer: { period: 3 } } });
+      const runOnce = (): string => {
+        // Bound to CPU 0: CPU 1 only passes and halts.
+        k.spawnKthread(sleeper(2, 7), { comm: 'sleeper', cpu: 0 });
+        expect(k.run({ maxSteps: 2_000 }).done).toBe(true);
+        return JSON.stringify([...cpuEvents(k)].sort());
+      };
+      const first = runOnce();
+      expect(first).toContain('"pass"');
+      k.reset();
+      expect(runOnce(), `seed ${seed}`).toBe(first);
+    }
+  });
+
   it('a CPU halted with a pass done is not stepped: the strategy is never offered it while nothing wakes it', () => {
     // One CPU works for a while; the other runs its boot pass and halts. Every cpu choice after
     // that pass offers only the working CPU, so none is asked.

@@ -637,6 +637,7 @@ export class CorePathsImpl implements CorePaths {
   *idleLoop(cpu: number): KPath<void> {
     for (;;) {
       if (this.rt.hasHandlers('idle')) {
+        this.rt.idlePassStart(cpu);
         yield* this.rt.runHook('idle', { cpu });
         // The arch idle routine halts the CPU until something wakes it (runtime.idleHalt).
         this.rt.idleHalt(cpu);

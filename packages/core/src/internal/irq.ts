@@ -233,9 +233,9 @@ export class Interrupts {
     if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;
     else if (src === 'timer') this.nextTick[cpu] = now + s!.timer;
     // An interrupt wakes a halted idle CPU: once the handler returns, its loop runs another pass.
-    // One that arrives inside a pass (the idle loop is in its `idle` hook, not in a pushed frame)
-    // makes that pass end in no halt.
-    if (t.pid === 0) rt.wokenIdle(cpu, t.frames.length === 1 && t.hookDepth > 0);
+    // One that arrives inside a pass (a frame pushed during it included) makes that pass end in
+    // no halt.
+    if (t.pid === 0) rt.wokenIdle(cpu);
     const frame = this.handlerFrame(cpu, src, t);
     this.saved.set(frame, { src, atPoint: t.atPoint, resume: t.resume, pendingThrow: t.pendingThrow });
     t.atPoint = false;

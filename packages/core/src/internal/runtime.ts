@@ -182,6 +182,12 @@ export class Runtime {
    * `wokenIdle`, journalled as `idleHalted`; cleared by reset.
    */
   private readonly idleRepass: boolean[];
+  /**
+   * Per CPU: its idle loop is inside a pass (between the start of the `idle` hook and `idleHalt`):
+   * an interrupt delivered then sets `idleRepass`. Written by `idlePassStart` and `idleHalt`,
+   * journalled as `idleHalted`; cleared by reset and by an oops that restarts the loop.
+   */
+  private readonly idleInPass: boolean[];
   choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
   steps = 0;
@@ -268,6 +274,7 @@ export class Runtime {
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
     this.idleHalted = new Array<boolean>(options.cpus).fill(false);
     this.idleRepass = new Array<boolean>(options.cpus).fill(false);
+    this.idleInPass = new Array<boolean>(options.cpus).fill(false);
   }
 
   get state(): KernelState {
@@ -353,6 +360,7 @@ export class Runtime {
     this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
     this.idleHalted.fill(false);
     this.idleRepass.fill(false);
+    this.idleInPass.fill(false);
     this.choices = [];
     this.steps = 0;
     this.violations = [];
@@ -490,6 +498,7 @@ export class Runtime {
    * while another CPU had work.
    */
   idleHalt(cpu: number): void {
+    this.setFlag(this.idleInPass, cpu, false);
     if (this.idleRepass[cpu]!) {
       this.setFlag(this.idleRepass, cpu, false);
       return;
@@ -498,11 +507,18 @@ export class Runtime {
   }
 
   /**
-   * An interrupt was delivered to `cpu`'s idle task: a halted CPU is woken, and its loop runs
-   * another pass unless a task may run; one inside a pass (`midPass`) runs another after it.
+   * The idle loop of `cpu` begins a pass of its `idle` hook.
    */
-  wokenIdle(cpu: number, midPass: boolean): void {
-    if (midPass) this.setFlag(this.idleRepass, cpu, true);
+  idlePassStart(cpu: number): void {
+    this.setFlag(this.idleInPass, cpu, true);
+  }
+
+  /**
+   * An interrupt was delivered to `cpu`'s idle task: a halted CPU is woken, and its loop runs
+   * another pass unless a task may run; one inside a pass runs another after it.
+   */
+  wokenIdle(cpu: number): void {
+    if (this.idleInPass[cpu]!) this.setFlag(this.idleRepass, cpu, true);
     else this.setIdleHalted(cpu, false);
   }
 
@@ -1261,6 +1277,8 @@ export class Runtime {
       // A restarted loop is a CPU going idle: it runs a pass (the rollback may have put back a
       // halt that the interrupt being handled had lifted, and that interrupt is spent).
       this.setIdleHalted(this.cpu, false);
+      this.setFlag(this.idleInPass, this.cpu, false);
+      this.setFlag(this.idleRepass, this.cpu, false);
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
