@@ -242,35 +242,34 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     expect(woken).toBeGreaterThan(3);
   });
 
-  it('kernel.reset puts every CPU back to running its first pass', () => {
-    const k = kernel({ seed: 5 });
+  /**
+   * Runs a sleeper bound to CPU 0 (CPU 1 only passes and halts) on `k`, resets it, and runs it
+   * again: each run's per-CPU events.
+   */
+  function acrossReset(k: Kernel, ticks: number): [string, string] {
     const runOnce = (): string => {
-      // Bound to CPU 0: CPU 1 runs only its first pass and ends the run halted.
-      k.spawnKthread(sleeper(2, 10), { comm: 'sleeper', cpu: 0 });
-      expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
+      k.spawnKthread(sleeper(2, ticks), { comm: 'sleeper', cpu: 0 });
+      expect(k.run({ maxSteps: 2_000 }).done).toBe(true);
       return JSON.stringify([...cpuEvents(k)].sort());
     };
     const first = runOnce();
-    expect(first).toContain('"pass"');
     k.reset();
-    expect(runOnce()).toBe(first);
+    return [first, runOnce()];
+  }
+
+  it('kernel.reset puts every CPU back to running its first pass', () => {
+    const [first, second] = acrossReset(kernel({ seed: 5 }), 10);
+    expect(first).toContain('"pass"');
+    expect(second).toBe(first);
   });
 
   it('kernel.reset leaves no repass over either (ticks inside long passes)', () => {
     // Ticks inside long passes (a repass pending) and CPUs halted when a run ends: a reset must
     // leave none of it to the next run, which then logs what the first one did.
     for (let seed = 1; seed <= 8; seed++) {
-      const k = kernel({ seed, points: 6, interrupts: { timer: { period: 3 } } });
-      const runOnce = (): string => {
-        // Bound to CPU 0: CPU 1 only passes and halts.
-        k.spawnKthread(sleeper(2, 7), { comm: 'sleeper', cpu: 0 });
-        expect(k.run({ maxSteps: 2_000 }).done).toBe(true);
-        return JSON.stringify([...cpuEvents(k)].sort());
-      };
-      const first = runOnce();
+      const [first, second] = acrossReset(kernel({ seed, points: 6, interrupts: { timer: { period: 3 } } }), 7);
       expect(first).toContain('"pass"');
-      k.reset();
-      expect(runOnce(), `seed ${seed}`).toBe(first);
+      expect(second, `seed ${seed}`).toBe(first);
     }
   });
 
