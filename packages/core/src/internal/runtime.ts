@@ -141,6 +141,9 @@ export class PluginPathError extends Error {
 
 const STEP_COMMAND_LIMIT = 1_000_000;
 
+/** Where an idle loop with an `idle` tap stands (`Runtime.idlePhase`). */
+type IdlePhase = 'due' | 'pass' | 'repass' | 'halted';
+
 /**
  * The scheduler and everything a step needs. Who writes what:
  * - registration tables (`hooks`, `syscalls`, `workFlags`): written while plugins register, in
@@ -166,28 +169,16 @@ export class Runtime {
   private bindingUsed = false;
   idle: TaskRt[];
   /**
-   * Per CPU: its idle loop has run a pass of the `idle` hook since the CPU last went idle or was
-   * woken by an interrupt, and the CPU halts (cpuidle's halt under NO_HZ idle) until a task may
-   * run there, an IPI is pending, or (with `interrupts`) its tick or NMI falls due
-   * (`Interrupts.dueOnIdle`). Only kernels with an `idle` tap read it. Written by
-   * `idleHalt` (the idle loop, after a pass), `switchFrom` (a switch to the idle task) and
-   * `wokenIdle` (an interrupt delivered to the idle task), each journalled for a rolled-back
-   * step; cleared by reset.
+   * Per CPU, where its idle loop stands with an `idle` tap (docs/core.md decision 21): `due`, a
+   * pass is to run (the CPU went idle, was woken, or was reset); `pass`, inside one; `repass`,
+   * inside one that an interrupt arrived in (the arch idle routine then returns at once, so
+   * another pass follows); `halted`, the pass is done and the CPU is not stepped until a task
+   * may run there, an IPI is pending or its tick or NMI falls due (`Interrupts.dueOnIdle`).
+   * Only kernels with an `idle` tap leave `due`. Written by `idlePassStart`, `idleHalt`,
+   * `wokenIdle`, `switchFrom` (a switch to the idle task) and an oops that restarts the loop,
+   * each journalled for a rolled-back step; reset to `due`.
    */
-  private readonly idleHalted: boolean[];
-  /**
-   * Per CPU: an interrupt arrived while its idle loop was inside a pass. In Linux it is taken in
-   * the arch idle routine, which then returns at once instead of halting, so the loop runs
-   * another pass: the next `idleHalt` of that CPU does not halt. Written by `idleHalt` and
-   * `wokenIdle`, journalled as `idleHalted`; cleared by reset.
-   */
-  private readonly idleRepass: boolean[];
-  /**
-   * Per CPU: its idle loop is inside a pass (between the start of the `idle` hook and `idleHalt`):
-   * an interrupt delivered then sets `idleRepass`. Written by `idlePassStart` and `idleHalt`,
-   * journalled as `idleHalted`; cleared by reset and by an oops that restarts the loop.
-   */
-  private readonly idleInPass: boolean[];
+  private readonly idlePhase: IdlePhase[];
   choices: number[] = [];
   /** Scheduler steps taken (those that ran a CPU), recorded in the schedule string. Written only by step(). */
   steps = 0;
@@ -272,9 +263,7 @@ export class Runtime {
     this.stepCheckpoint = this.checkpoint();
     this.chooserWantsPids = chooser.choose.length >= 3;
     this.idle = Array.from({ length: options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
-    this.idleHalted = new Array<boolean>(options.cpus).fill(false);
-    this.idleRepass = new Array<boolean>(options.cpus).fill(false);
-    this.idleInPass = new Array<boolean>(options.cpus).fill(false);
+    this.idlePhase = new Array<IdlePhase>(options.cpus).fill('due');
   }
 
   get state(): KernelState {
@@ -358,9 +347,7 @@ export class Runtime {
     this.tasks.clear();
     this.bindingUsed = false;
     this.idle = Array.from({ length: this.options.cpus }, (_, cpu) => this.newRt(0, `swapper/${cpu}`, this.paths.idleLoop(cpu)));
-    this.idleHalted.fill(false);
-    this.idleRepass.fill(false);
-    this.idleInPass.fill(false);
+    this.idlePhase.fill('due');
     this.choices = [];
     this.steps = 0;
     this.violations = [];
@@ -490,6 +477,11 @@ export class Runtime {
     this.preempt[cpu]! += delta;
   }
 
+  /** The idle loop of `cpu` begins a pass of its `idle` hook. */
+  idlePassStart(cpu: number): void {
+    this.setIdlePhase(cpu, 'pass');
+  }
+
   /**
    * The idle loop of `cpu` finished a pass of its `idle` hook: the CPU halts until a task may run
    * there, an IPI is pending or its tick or NMI falls due (do_idle calls the arch idle routine,
@@ -498,19 +490,7 @@ export class Runtime {
    * while another CPU had work.
    */
   idleHalt(cpu: number): void {
-    this.setFlag(this.idleInPass, cpu, false);
-    if (this.idleRepass[cpu]!) {
-      this.setFlag(this.idleRepass, cpu, false);
-      return;
-    }
-    this.setIdleHalted(cpu, true);
-  }
-
-  /**
-   * The idle loop of `cpu` begins a pass of its `idle` hook.
-   */
-  idlePassStart(cpu: number): void {
-    this.setFlag(this.idleInPass, cpu, true);
+    this.setIdlePhase(cpu, this.idlePhase[cpu] === 'repass' ? 'due' : 'halted');
   }
 
   /**
@@ -518,20 +498,17 @@ export class Runtime {
    * another pass unless a task may run; one inside a pass runs another after it.
    */
   wokenIdle(cpu: number): void {
-    if (this.idleInPass[cpu]!) this.setFlag(this.idleRepass, cpu, true);
-    else this.setIdleHalted(cpu, false);
+    const phase = this.idlePhase[cpu]!;
+    if (phase === 'pass') this.setIdlePhase(cpu, 'repass');
+    else if (phase === 'halted') this.setIdlePhase(cpu, 'due');
   }
 
-  private setIdleHalted(cpu: number, halted: boolean): void {
-    this.setFlag(this.idleHalted, cpu, halted);
-  }
-
-  /** Sets one CPU's entry of a per-CPU flag, journalled for a rolled-back step. */
-  private setFlag(flags: boolean[], cpu: number, value: boolean): void {
-    if (flags[cpu] === value) return;
-    flags[cpu] = value;
+  private setIdlePhase(cpu: number, phase: IdlePhase): void {
+    const was = this.idlePhase[cpu]!;
+    if (was === phase) return;
+    this.idlePhase[cpu] = phase;
     this.journal(() => {
-      flags[cpu] = !value;
+      this.idlePhase[cpu] = was;
     });
   }
 
@@ -759,7 +736,7 @@ export class Runtime {
         // is inside a read-side critical section a grace period may be waiting on.
         // So must one an IPI is pending for (it wakes the CPU).
         if (
-          (idleHook && (!this.idleHalted[c]! || this.irqs.dueOnIdle(c))) ||
+          (idleHook && (this.idlePhase[c] !== 'halted' || this.irqs.dueOnIdle(c))) ||
           // Not recorded as the step's read (unbound, the length above is not either): which CPUs
           // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
           (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
@@ -925,10 +902,10 @@ export class Runtime {
     // Interrupts (irq.ts): a strategy choice at each step of a CPU, when a source can deliver.
     // Interrupt sources are due by the clock: a step that may take one depends on the step count.
     if (this.fp !== null && this.options.interrupts !== null) this.fp.readClock();
-    // A halted idle CPU (idleHalted) steps only to be woken: by a task it may run (the switch
+    // A halted idle CPU (idlePhase) steps only to be woken: by a task it may run (the switch
     // below), else by the interrupt that made it eligible, which then arrives without a choice.
     if (this.options.interrupts !== null || this.irqs.ipiPending > 0) {
-      const wake = t.pid === 0 && this.idleHalted[cpu]! && !this.hasRunnableOn(cpu);
+      const wake = t.pid === 0 && this.idlePhase[cpu] === 'halted' && !this.hasRunnableOn(cpu);
       if (this.irqs.arrive(cpu, t, wake)) {
         this.resume(t);
         return;
@@ -998,7 +975,7 @@ export class Runtime {
     if (this.options.interrupts !== null) this.irqs.switched(cpu);
     const nrt = next === 0 ? this.idle[cpu]! : this.tasks.get(next)!;
     nrt.atPoint = false;
-    if (next === 0) this.setIdleHalted(cpu, false);
+    if (next === 0) this.setIdlePhase(cpu, 'due');
     if (hooked && this.fp !== null) this.fp.readClock();
     if (hooked) nrt.frames.push(this.switchHooks(cpu, prev.pid, next, preempted, prevState, this.now, prevComm));
     return true;
@@ -1276,9 +1253,7 @@ export class Runtime {
       t.frames = [this.paths.idleLoop(this.cpu)];
       // A restarted loop is a CPU going idle: it runs a pass (the rollback may have put back a
       // halt that the interrupt being handled had lifted, and that interrupt is spent).
-      this.setIdleHalted(this.cpu, false);
-      this.setFlag(this.idleInPass, this.cpu, false);
-      this.setFlag(this.idleRepass, this.cpu, false);
+      this.setIdlePhase(this.cpu, 'due');
       return;
     }
     this.emit({ type: 'kernel/oops', plugin, where, message, pid: t.pid, killed: t.pid, preemptCount: 0 });
