@@ -139,8 +139,9 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     expect(switchedIn.length).toBe(3);
     for (const e of switchedIn) expect(e.cpu).toBe(1);
     // Woken by the task: the first thing CPU 1 did was switch to it, no pass first; each sleep
-    // of the task then left it idle for one pass.
-    expect(cpuEvents(k).get(1)!.slice(2)).toEqual(['leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end', 'leave', 'enter']);
+    // of the task then left it idle for one pass, and so did its exit: the run drains that last
+    // pass before it returns (decision 22).
+    expect(cpuEvents(k).get(1)!.slice(2)).toEqual(['leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end']);
   });
 
   it('with a timer tick, a halted idle CPU is woken by its tick and runs another pass after the handler', () => {
@@ -297,5 +298,70 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     expect(cpuEvents(k).get(1)).toEqual(['pass', 'pass-end']);
     expect(offered.length).toBeGreaterThan(0);
     expect(offered.length).toBeLessThan(5);
+  });
+});
+
+describe('a run drains what is under way when its last task exits (decision 22)', () => {
+  /** Per CPU, `pass` count less `pass-end` count: a pass started and never finished. */
+  function unfinished(k: Kernel): number[] {
+    return [...cpuEvents(k).values()].map((ev) => ev.filter((w) => w === 'pass').length - ev.filter((w) => w === 'pass-end').length);
+  }
+
+  /** Two short workers, unbound: on either CPU, exiting in either order. */
+  function* worker(points: number): KPath<void> {
+    for (let i = 0; i < points; i++) yield* schedPoint();
+  }
+
+  it('no pass is left half-run or due: every CPU that went idle at the end ran its pass, and finished it', () => {
+    let lateOther = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const k = kernel({ seed, points: 3 });
+      k.spawnKthread(worker(2), { comm: 'a' });
+      k.spawnKthread(worker(4), { comm: 'b' });
+      const r = k.run({ maxSteps: 2_000 });
+      expect(r.done).toBe(true);
+      expect(unfinished(k), `seed ${seed}`).toEqual([0, 0]);
+      const exitAt = k.log.findLastIndex((e) => e.type === 'task/exit');
+      for (const [cpu, events] of cpuEvents(k)) {
+        // The CPU's last switch to its idle task is followed by a pass: going idle makes one due.
+        const lastEnter = events.lastIndexOf('enter');
+        if (lastEnter >= 0) expect(events.slice(lastEnter + 1), `seed ${seed} cpu ${cpu}`).toContain('pass');
+      }
+      // Some seeds end with the other CPU's pass still running at the exit: it is finished.
+      const after = k.log.slice(exitAt + 1);
+      if (after.some((e) => e.type === 'kernel/printk' && e.text === 'pass-end' && e.cpu !== k.log[exitAt]!.cpu)) lateOther++;
+      // Nothing left: another run takes no step.
+      expect(k.run({ maxSteps: 100 }).steps).toBe(0);
+    }
+    expect(lateOther).toBeGreaterThan(0);
+  });
+
+  it('the drain takes the interrupts that were due when the last task went, and none that fall due later: it ends', () => {
+    // Passes longer than the tick period: each pass takes a tick and so runs another. A drain
+    // that let ticks keep falling due would run to the step limit.
+    let drainedIrqs = 0;
+    for (let seed = 1; seed <= 10; seed++) {
+      const k = kernel({ seed, points: 6, interrupts: { timer: { period: 3 } } });
+      k.spawnKthread(sleeper(2, 7), { comm: 'sleeper', cpu: 0 });
+      const r = k.run({ maxSteps: 5_000 });
+      expect(r.done).toBe(true);
+      expect(r.steps, `seed ${seed}`).toBeLessThan(500);
+      expect(unfinished(k), `seed ${seed}`).toEqual([0, 0]);
+      const exitAt = k.log.findLastIndex((e) => e.type === 'task/exit');
+      drainedIrqs += k.log.slice(exitAt + 1).filter((e) => e.type === 'irq/entry').length;
+      expect(k.run({ maxSteps: 100 }).steps).toBe(0);
+    }
+    expect(drainedIrqs).toBeGreaterThan(0);
+  });
+
+  it('a task spawned after a drained run has its ticks again', () => {
+    const k = kernel({ seed: 3, interrupts: { timer: { period: 4 } } });
+    k.spawnKthread(worker(2), { comm: 'first' });
+    expect(k.run({ maxSteps: 1_000 }).done).toBe(true);
+    const before = k.log.length;
+    k.spawnKthread(worker(40), { comm: 'second', cpu: 0 });
+    expect(k.run({ maxSteps: 2_000 }).done).toBe(true);
+    const ticksOnSecond = k.log.slice(before).filter((e) => e.type === 'irq/entry' && e.pid !== 0);
+    expect(ticksOnSecond.length).toBeGreaterThan(3);
   });
 });

@@ -119,6 +119,12 @@ export class Interrupts {
   private readonly ipiQueues: IpiCall[][];
   /** Requests queued on every CPU together: 0 keeps kernels that send none off every IPI path. */
   ipiPending = 0;
+  /**
+   * The tick from which no tick or NMI falls due: the one at which the kernel's last task was
+   * gone (the run loop's drain, docs/core.md decision 22), Infinity while any task lives. An
+   * interrupt due by then is still taken. Written by the run loop between steps and by `reset`.
+   */
+  quietAfter = Infinity;
 
   constructor(
     private readonly rt: Runtime,
@@ -141,6 +147,12 @@ export class Interrupts {
     this.saved.clear();
     for (const q of this.ipiQueues) q.length = 0;
     this.ipiPending = 0;
+    this.quietAfter = Infinity;
+  }
+
+  /** Whether a source whose next interrupt is at `next` is due now (none falls due after `quietAfter`). */
+  private due(next: number): boolean {
+    return this.rt.now >= next && next <= this.quietAfter;
   }
 
   /**
@@ -150,9 +162,8 @@ export class Interrupts {
   dueOnIdle(cpu: number): boolean {
     const s = this.sources;
     if (s === null) return false;
-    const now = this.rt.now;
-    if (s.nmi > 0 && now >= this.nextNmi[cpu]!) return true;
-    return s.timer > 0 && !this.irqOff[cpu] && now >= this.nextTick[cpu]!;
+    if (s.nmi > 0 && this.due(this.nextNmi[cpu]!)) return true;
+    return s.timer > 0 && !this.irqOff[cpu] && this.due(this.nextTick[cpu]!);
   }
 
   /** Whether an IPI is pending for `cpu` (an idle CPU is then stepped, as the IPI wakes it). */
@@ -221,13 +232,13 @@ export class Interrupts {
     if (wake) {
       // A halted idle CPU stepped to be woken (dueOnIdle): the interrupt that wakes it arrives
       // now, asked of no one (stepping the CPU was the choice), the NMI first, as below.
-      if (s !== null && s.nmi > 0 && now >= this.nextNmi[cpu]!) src = 'nmi';
+      if (s !== null && s.nmi > 0 && this.due(this.nextNmi[cpu]!)) src = 'nmi';
       else if (hardOk && this.ipiQueues[cpu]!.length > 0) src = 'ipi';
-      else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]!) src = 'timer';
-    } else if (s !== null && s.nmi > 0 && !inNmiCount(count) && now >= this.nextNmi[cpu]! && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+      else if (s !== null && s.timer > 0 && hardOk && this.due(this.nextTick[cpu]!)) src = 'timer';
+    } else if (s !== null && s.nmi > 0 && !inNmiCount(count) && this.due(this.nextNmi[cpu]!) && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
       src = 'nmi';
     else if (hardOk && this.ipiQueues[cpu]!.length > 0 && rt.choose('ipi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'ipi';
-    else if (s !== null && s.timer > 0 && hardOk && now >= this.nextTick[cpu]! && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+    else if (s !== null && s.timer > 0 && hardOk && this.due(this.nextTick[cpu]!) && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
       src = 'timer';
     if (src === null) return false;
     if (src === 'nmi') this.nextNmi[cpu] = now + s!.nmi;

@@ -753,6 +753,24 @@ export class Runtime {
     return out;
   }
 
+  /**
+   * With no task left (the run loop, between steps): whether some CPU still has something to
+   * do at this tick, with no timer fired and no clock jump. From the first such call on, no tick
+   * or NMI falls due any more (`Interrupts.quietAfter`): the drain runs what is under way and
+   * what was due when the last task went, an idle pass, a hook frame, an IPI, and waits for
+   * nothing later (docs/core.md decision 22). Without that, ticks falling due during the passes
+   * they cause would keep a kernel with no task running to its step limit.
+   */
+  drain(): boolean {
+    if (this.irqs.quietAfter === Infinity) this.irqs.quietAfter = this.now;
+    return this.eligibleCpus().length > 0;
+  }
+
+  /** A task lives again (the run loop): ticks and NMIs fall due again. */
+  undrain(): void {
+    this.irqs.quietAfter = Infinity;
+  }
+
   /** The runnable tasks `cpu` may switch to, oldest first: the runqueue less the tasks bound to other CPUs. */
   runnableOn(cpu: number): readonly number[] {
     const rq = this.store.live.runqueue;
