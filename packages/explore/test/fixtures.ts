@@ -25,12 +25,14 @@ declare module '@tracelab/core' {
     'gates/open': { gate: string };
     'window/set': { open: boolean };
     'window/seen': { onCpu: number };
+    'pane/set': { open: boolean };
   }
   interface PluginStates {
     counter: { value: number; done: number };
     gate: { open: boolean };
     gates: Record<string, boolean>;
     window: { open: boolean; seen: boolean };
+    pane: { open: boolean; passes: number };
   }
 }
 
@@ -314,8 +316,9 @@ export const wakePick = defineScenario({
  * tap reads the window and logs `window/seen` if it finds it open, which the invariant refuses.
  * Only a pass of the other CPU's idle loop between the open and the close sees it (the idle CPU
  * runs a pass when it goes idle, at boot included, and then halts: docs/core.md decision 21).
- * A run ends when the kthread exits, so in the default schedule that pass never runs: it is a
- * step pending at the end of the run, whose footprint no run has shown yet.
+ * In the default schedule the other CPU's boot pass is still due when the kthread exits: the
+ * run drains it then (decision 22), with the window closed, and only a race with the open or
+ * the close moves it to where it fails.
  */
 export const idleWindow = defineScenario({
   name: 'idle-window',
@@ -360,4 +363,50 @@ export const idleWindow = defineScenario({
     );
   },
   scale: { name: 'cpu', default: 1, min: 1 },
+});
+
+/**
+ * An idle pass that spans a scheduling point: CPU 0's idle tap opens a pane, reaches a point and
+ * closes it, while the run's only task, bound to CPU 1, exits after one step. A run that ended
+ * at that exit could end with the pane open (CPU 0 halfway through its pass), a final state no
+ * race with the task names; the drain (docs/core.md decision 22) finishes the pass, so every
+ * run ends with the pane closed, as every maximal run of the unreduced search does.
+ */
+export const halfPass = defineScenario({
+  name: 'half-pass',
+  description: 'an idle pass opens a pane and closes it a scheduling point later; the only task exits meanwhile',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 200,
+  variants: [{ name: 'only', description: 'the one configuration', safe: true }],
+  plugins: () => [
+    definePlugin<Record<string, never>, { open: boolean; passes: number }>({
+      name: 'pane',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({ open: false, passes: 0 });
+        ctx.onReset();
+        ctx.on('pane/set', (s, e) => {
+          s.open = e.open;
+          if (!e.open) s.passes++;
+        });
+        ctx.tap('idle', function* ({ cpu }) {
+          if (cpu !== 0) return;
+          yield* emit({ type: 'pane/set', open: true });
+          yield* schedPoint();
+          yield* emit({ type: 'pane/set', open: false });
+        });
+        return {};
+      },
+    }),
+  ],
+  setup(kernel) {
+    kernel.spawnKthread(
+      (function* short(): KPath<void> {
+        yield* schedPoint();
+      })(),
+      { comm: 'short', cpu: 1 },
+    );
+  },
 });

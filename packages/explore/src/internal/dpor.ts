@@ -102,8 +102,7 @@ export interface DporStats {
    * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
    * big?): for each point a race added, the objects that made its two steps conflict, pids and
    * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed`);
-   * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling, `end`
-   * for a CPU still eligible when the run ended.
+   * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling.
    */
   readonly backtrackReasons: Readonly<Record<string, number>>;
   /** Alternatives skipped because they would exceed the preemption bound. */
@@ -607,7 +606,6 @@ export class Dpor {
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
     if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
-    if (outcome.done && this.blockedAt < 0) this.pendingAtEnd(limit);
   }
 
   private newNode(c: Choice, index: number, costBefore: number): Node {
@@ -884,24 +882,6 @@ export class Dpor {
       this.addBacktrack(pending(k, q)!, q);
     }
     if (this.backtrackCount > before) this.noteReasons(['cut']);
-  }
-
-  /**
-   * A run ends when its last task exits, and a CPU eligible then has a step the run never took:
-   * an idle CPU's pass of its loop (an `idle` tap: docs/core.md decision 21), an IPI, the rest of
-   * a hook frame. Its footprint is not known (it never ran), so no race can name it. It is tried
-   * at the run's last node, where it was eligible and not picked: that run takes the step just
-   * before the end, as the maximal run source-set DPOR assumes, and the next analysis finds its
-   * races with the steps before it (a race reversed moves it earlier). Only when the last step
-   * was a `cpu` node: a last step with one eligible CPU left no other pending.
-   */
-  private pendingAtEnd(limit: number): void {
-    const last = limit - 1;
-    const node = last >= 0 ? (this.cpuNodeOfStep[last] ?? null) : null;
-    if (node === null) return;
-    const before = this.backtrackCount;
-    for (const q of node.cpus) if (q !== this.steps[last]!.cpu) this.addBacktrack(node, q);
-    if (this.backtrackCount > before) this.noteReasons(['end']);
   }
 
   private noteReasons(reasons: readonly string[]): void {
