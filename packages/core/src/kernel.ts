@@ -1001,9 +1001,7 @@ class KernelImpl implements ReplayedKernel {
       if (options.until !== undefined && options.until(wantsState ? this.store.state : this.store.live) === true) break;
       // With its last task gone the kernel still runs what is under way: an idle pass, a hook
       // frame, an IPI, an interrupt that was due (decision 22). It waits for nothing later.
-      if (this.rt.tasks.size === 0) {
-        if (!this.rt.drain()) break;
-      } else if (this.rt.irqs.quietAfter !== Infinity) this.rt.undrain();
+      if (this.rt.tasks.size === 0 && !this.rt.drain()) break;
       if (!this.rt.step()) {
         const deadlock = this.rt.deadlock();
         if (deadlock === null) waiting = this.rt.waiting();

@@ -122,7 +122,8 @@ export class Interrupts {
   /**
    * The tick from which no tick or NMI falls due: the one at which the kernel's last task was
    * gone (the run loop's drain, docs/core.md decision 22), Infinity while any task lives. An
-   * interrupt due by then is still taken. Written by the run loop between steps and by `reset`.
+   * interrupt due by then is still taken. Written by `Runtime.drain` (the run loop, between
+   * steps), by `Runtime.addTask` (back to Infinity) and by `reset`.
    */
   quietAfter = Infinity;
 

@@ -766,11 +766,6 @@ export class Runtime {
     return this.eligibleCpus().length > 0;
   }
 
-  /** A task lives again (the run loop): ticks and NMIs fall due again. */
-  undrain(): void {
-    this.irqs.quietAfter = Infinity;
-  }
-
   /** The runnable tasks `cpu` may switch to, oldest first: the runqueue less the tasks bound to other CPUs. */
   runnableOn(cpu: number): readonly number[] {
     const rq = this.store.live.runqueue;
@@ -1239,6 +1234,9 @@ export class Runtime {
   /** A new task's runtime entry; a rolled-back step takes it back with the event that made the task. */
   addTask(rt: TaskRt): void {
     this.tasks.set(rt.pid, rt);
+    // A task lives again: ticks and NMIs fall due again (`drain`). Not taken back with the task:
+    // with none left, the next `drain` sets the limit afresh.
+    this.irqs.quietAfter = Infinity;
     this.journal(() => this.tasks.delete(rt.pid));
   }
 
