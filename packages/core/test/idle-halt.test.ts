@@ -141,7 +141,20 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     // Woken by the task: the first thing CPU 1 did was switch to it, no pass first; each sleep
     // of the task then left it idle for one pass, and so did its exit: the run drains that last
     // pass before it returns (decision 22).
-    expect(cpuEvents(k).get(1)!.slice(2)).toEqual(['leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end', 'leave', 'enter', 'pass', 'pass-end']);
+    expect(cpuEvents(k).get(1)!.slice(2)).toEqual([
+      'leave',
+      'enter',
+      'pass',
+      'pass-end',
+      'leave',
+      'enter',
+      'pass',
+      'pass-end',
+      'leave',
+      'enter',
+      'pass',
+      'pass-end',
+    ]);
   });
 
   it('with a timer tick, a halted idle CPU is woken by its tick and runs another pass after the handler', () => {

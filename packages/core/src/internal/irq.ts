@@ -236,7 +236,13 @@ export class Interrupts {
       if (s !== null && s.nmi > 0 && this.due(this.nextNmi[cpu]!)) src = 'nmi';
       else if (hardOk && this.ipiQueues[cpu]!.length > 0) src = 'ipi';
       else if (s !== null && s.timer > 0 && hardOk && this.due(this.nextTick[cpu]!)) src = 'timer';
-    } else if (s !== null && s.nmi > 0 && !inNmiCount(count) && this.due(this.nextNmi[cpu]!) && rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
+    } else if (
+      s !== null &&
+      s.nmi > 0 &&
+      !inNmiCount(count) &&
+      this.due(this.nextNmi[cpu]!) &&
+      rt.choose('nmi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1
+    )
       src = 'nmi';
     else if (hardOk && this.ipiQueues[cpu]!.length > 0 && rt.choose('ipi', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1) src = 'ipi';
     else if (s !== null && s.timer > 0 && hardOk && this.due(this.nextTick[cpu]!) && rt.choose('irq', 2, rt.chooserWantsPids ? [t.pid] : NO_PIDS) === 1)
