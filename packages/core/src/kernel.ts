@@ -1013,7 +1013,10 @@ class KernelImpl implements ReplayedKernel {
     }
     this.stepCount += steps;
     this.store.drain();
-    return { steps, done: this.rt.tasks.size === 0 && !this.rt.halted, violations: this.rt.violations, waiting };
+    // Done: no task left, not halted, and nothing under way on any CPU (a drain that `maxSteps` or
+    // `until` stopped is not done: the next run goes on with it).
+    const done = this.rt.tasks.size === 0 && !this.rt.halted && !this.rt.drain();
+    return { steps, done, violations: this.rt.violations, waiting };
   }
 
   invariant(name: string, check: InvariantCheck): void {

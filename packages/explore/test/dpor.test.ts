@@ -13,7 +13,7 @@ import {
   type Scenario,
 } from '@tracelab/explore';
 import { unionFp } from '../src/internal/dpor.js';
-import { halfPass, idleWindow, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
+import { halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**
  * Two kernel threads take two mutexes, `fixed` in one order, `abba` in opposite orders (a
@@ -380,8 +380,10 @@ describe('dpor: a run ends with nothing under way (the drain, docs/core.md decis
   // CPU 0's idle pass spans a point; the only task exits after one step on CPU 1. Were the run to
   // end at the exit, the unreduced search would reach "pane open" as a final state (the pass cut
   // halfway) and DPOR, finding no race with the exit, would not. Drained, both end with it closed.
+  // Bound 0 runs one schedule each way and passes without the drain too; bound 12 exceeds any
+  // schedule's preemptions here, so the DFS at 12 runs every schedule (unbounded).
   for (const bound of [0, 1, 2, null]) {
-    it(`half-pass, bound ${bound ?? 'none'}: the final states of the unreduced DFS, each with the pane closed`, () => {
+    it(`half-pass, bound ${bound ?? 'none'}: the final states of the unreduced DFS`, () => {
       const full = reach(halfPass, 'only', 1, new BoundedDfs(bound ?? 12, true, false));
       const red = dpor(halfPass, 'only', 1, bound);
       expect([...red.digests].sort()).toEqual([...full.digests].sort());
@@ -402,6 +404,28 @@ describe('dpor: a run ends with nothing under way (the drain, docs/core.md decis
       expect(pane.passes).toBeGreaterThan(0);
     }
     expect(runs).toBeGreaterThan(1);
+  });
+});
+
+describe('dpor: a run cut in the drain (an IPI behind a polling idle pass)', () => {
+  // The default run is cut at maxSteps with CPU 0's IPI never taken: the cut rule must try an
+  // eligible idle CPU with nothing queued (its step is the IPI, or a pass), or DPOR calls the
+  // search complete and clean where the DFS finds the violation.
+  for (const bound of [1, 2]) {
+    it(`ipi-drain, bound ${bound}: the violation the DFS finds`, () => {
+      const dfs = explore(ipiDrain, { variant: 'racy', strategy: 'dfs', bound, budget: 5_000, shrink: false });
+      const red = explore(ipiDrain, { variant: 'racy', strategy: 'dpor', bound, budget: 5_000, shrink: false });
+      expect(dfs.found).toBe(true);
+      expect(red.found).toBe(true);
+      expect(red.failure!.invariant).toBe('flagpole/never-raised');
+      expect(red.dpor!.backtrackReasons['cut']).toBeGreaterThan(0);
+    });
+  }
+  it('ipi-drain: the default run is cut in the drain, not done', () => {
+    const o = runSchedule(ipiDrain, 'racy', 1, { pick: (c) => (c.kind === 'cpu' && c.same >= 0 ? c.same : 0) });
+    expect(o.violation).toBeNull();
+    expect(o.done).toBe(false);
+    expect(o.kernel.state.plugins.flagpole!.last).toBe(true);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   rcuReadLock,
   rcuReadUnlock,
   schedPoint,
+  smpCallFunctionSingle,
   synchronizeRcu,
   type KPath,
 } from '@tracelab/core';
@@ -26,6 +27,8 @@ declare module '@tracelab/core' {
     'window/set': { open: boolean };
     'window/seen': { onCpu: number };
     'pane/set': { open: boolean };
+    'flagpole/last': { by: string };
+    'flagpole/raise': { by: string };
   }
   interface PluginStates {
     counter: { value: number; done: number };
@@ -33,6 +36,7 @@ declare module '@tracelab/core' {
     gates: Record<string, boolean>;
     window: { open: boolean; seen: boolean };
     pane: { open: boolean; passes: number };
+    flagpole: { last: boolean; raised: boolean };
   }
 }
 
@@ -407,6 +411,67 @@ export const halfPass = defineScenario({
         yield* schedPoint();
       })(),
       { comm: 'short', cpu: 1 },
+    );
+  },
+});
+
+/**
+ * A step left to the drain, behind a pass that polls (the second review of the drain): the only
+ * task, bound to CPU 1, queues an IPI for CPU 0 without waiting, marks itself the last, and
+ * exits; CPU 1's idle pass then polls, scheduling point after point, until the IPI's function
+ * has raised the flag, which the invariant refuses. The non-preemptive default keeps stepping
+ * CPU 1, so the default run is cut at `maxSteps` in the drain with the IPI never taken: a run
+ * that is not maximal, whose pending IPI only the cut rule (explore dpor.ts `pendingAtCut`)
+ * tries.
+ */
+export const ipiDrain = defineScenario({
+  name: 'ipi-drain',
+  description: 'an IPI left to the drain, behind an idle pass that polls until it lands',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 60,
+  variants: [{ name: 'racy', description: 'the IPI raises what the invariant refuses', safe: false, expect: ['flagpole/never-raised'] }],
+  plugins: () => [
+    definePlugin<Record<string, never>, { last: boolean; raised: boolean }>({
+      name: 'flagpole',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({ last: false, raised: false });
+        ctx.onReset();
+        ctx.on('flagpole/last', (s) => {
+          s.last = true;
+        });
+        ctx.on('flagpole/raise', (s) => {
+          s.raised = true;
+        });
+        ctx.tap('idle', function* ({ cpu }) {
+          if (cpu !== 1) return;
+          for (;;) {
+            const p = (yield* getState()).plugins.flagpole!;
+            if (!p.last || p.raised) return;
+            yield* schedPoint();
+          }
+        });
+        ctx.invariant('flagpole/never-raised', (st) => (st.plugins.flagpole!.raised ? 'the IPI raised the flag' : null));
+        return {};
+      },
+    }),
+  ],
+  setup(kernel) {
+    kernel.spawnKthread(
+      (function* sender(): KPath<void> {
+        yield* schedPoint();
+        yield* smpCallFunctionSingle(
+          0,
+          function* (): KPath<void> {
+            yield* emit({ type: 'flagpole/raise', by: 'ipi' });
+          },
+          false,
+        );
+        yield* emit({ type: 'flagpole/last', by: 'sender' });
+      })(),
+      { comm: 'sender', cpu: 1 },
     );
   },
 });

@@ -741,7 +741,10 @@ export class Runtime {
           // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
           (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
           this.inReadSide(c, this.idle[c]!) ||
-          (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))
+          // An IPI wakes a CPU whose interrupts are enabled (a halted one with them off stays
+          // halted, as `hlt` with interrupts off does; only an idle hook that leaks
+          // local_irq_disable gets there).
+          (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c) && !this.irqs.irqOff[c])
         )
           out.push(c);
         continue;
@@ -1234,10 +1237,14 @@ export class Runtime {
   /** A new task's runtime entry; a rolled-back step takes it back with the event that made the task. */
   addTask(rt: TaskRt): void {
     this.tasks.set(rt.pid, rt);
-    // A task lives again: ticks and NMIs fall due again (`drain`). Not taken back with the task:
-    // with none left, the next `drain` sets the limit afresh.
+    // A task lives again: ticks and NMIs fall due again (`drain`); a rolled-back spawn puts the
+    // drain's limit back with the task.
+    const quiet = this.irqs.quietAfter;
     this.irqs.quietAfter = Infinity;
-    this.journal(() => this.tasks.delete(rt.pid));
+    this.journal(() => {
+      this.tasks.delete(rt.pid);
+      this.irqs.quietAfter = quiet;
+    });
   }
 
   private forgetTask(t: TaskRt): void {

@@ -837,8 +837,11 @@ export class Dpor {
 
   /**
    * A run cut at `maxSteps` is not maximal: a CPU that had work through its last steps and was
-   * never picked (the default keeps the CPU that stepped last, and an idle loop with a hook, or a
-   * busy task, keeps that one eligible) has a pending step the run never took. Its steps commute
+   * never picked (the default keeps the CPU that stepped last, and an idle pass that polls, or a
+   * busy task, keeps that one eligible) has a pending step the run never took. An eligible idle
+   * CPU has work too: a task it may take, or (it is not stepped otherwise: docs/core.md
+   * decision 21) a pass due or under way, an IPI, an interrupt due, a hook frame's rest; a cut
+   * can fall in the drain after the last exit (decision 22) with such a step never taken. Its steps commute
    * with the ones it waited behind, but the cut does not: a run that takes them early finishes
    * within the cap where this one did not (another final state). So it is tried as early as it
    * could go, and as late as it still helps: going back from the cut over the nodes where it
@@ -860,8 +863,7 @@ export class Dpor {
     if (steps[last]!.writes.length > 0) return;
     const pending = (k: number, q: number): CpuNode | null => {
       const node = this.cpuNodeOfStep[k] ?? null;
-      if (node === null || !node.cpus.includes(q) || steps[k]!.cpu === q) return null;
-      return node.idle.includes(q) && node.queued.length === 0 ? null : node;
+      return node === null || !node.cpus.includes(q) || steps[k]!.cpu === q ? null : node;
     };
     const queueChanged = (k: number): boolean => steps[k]!.writes.some((w) => w.startsWith('runq:') || w.startsWith('rq:'));
     const before = this.backtrackCount;

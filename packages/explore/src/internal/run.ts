@@ -74,7 +74,7 @@ export interface RunOutcome {
   readonly choices: readonly Choice[];
   readonly violation: Violation | null;
   readonly steps: number;
-  /** Every task exited. False with no violation: the run was cut at `maxSteps`. */
+  /** Every task exited and the drain after the last ended (docs/core.md decision 22). False with no violation: the run was cut at `maxSteps`. */
   readonly done: boolean;
 }
 
