@@ -136,10 +136,12 @@ function writeOutputs(dir: string, kernel: Kernel, summary: RunSummary, fs: Outp
   fs.writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
 
-/** The kernel ran to its end: every task exited and nothing halted it. */
+/**
+ * The kernel ran to its end: every task exited, the drain after the last ended (docs/core.md
+ * decision 22) and nothing halted it. A run of no step says so without running anything.
+ */
 function ended(kernel: Kernel): boolean {
-  const k = kernel.state.kernel;
-  return kernel.violations.length === 0 && k.nextPid - 1 === k.tasksReleased;
+  return kernel.violations.length === 0 && kernel.run({ maxSteps: 0 }).done;
 }
 
 /**

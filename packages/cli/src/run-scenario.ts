@@ -31,7 +31,7 @@ export interface ScenarioRunSummary {
   readonly seed: number;
   readonly cpus: number;
   readonly steps: number;
-  /** Every task exited; false with no violation: the scenario's maxSteps cut the run. */
+  /** Every task exited and the drain after the last ended; false with no violation: the scenario's maxSteps cut the run. */
   readonly done: boolean;
   readonly events: number;
   readonly logHash: string;

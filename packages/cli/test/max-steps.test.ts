@@ -35,6 +35,21 @@ describe('tracelab run --max-steps', () => {
   });
 });
 
+describe('tracelab run --max-steps: a cut in the drain (docs/core.md decision 22)', () => {
+  it('a run cut after its last task exited but before its idle passes ended is cut', async () => {
+    // With ftrace tracing the idle loop, the last exit leaves idle passes due: the run drains them.
+    const t = io();
+    writeFileSync(join(t.cwd, 'c.json'), JSON.stringify({ seed: 3, plugins: { ftrace: { traceIdle: true } } }));
+    expect(await main(['run', '--config', 'c.json', '--out', 'full'], t.io)).toBe(0);
+    const full = JSON.parse(readFileSync(join(t.cwd, 'full', 'summary.json'), 'utf8'));
+    expect(full.cut).toBe(false);
+    expect(await main(['run', '--config', 'c.json', '--max-steps', String(full.steps - 1), '--out', 'cut'], t.io)).toBe(0);
+    const cut = JSON.parse(readFileSync(join(t.cwd, 'cut', 'summary.json'), 'utf8'));
+    expect(cut.tasks.exited).toBe(cut.tasks.started);
+    expect(cut).toMatchObject({ steps: full.steps - 1, cut: true });
+  });
+});
+
 describe('tracelab replay: a mismatch names where', () => {
   it('names the first line where the log and the re-run differ, with both lines', () => {
     const t = io();

@@ -422,7 +422,8 @@ export const halfPass = defineScenario({
  * has raised the flag, which the invariant refuses. The non-preemptive default keeps stepping
  * CPU 1, so the default run is cut at `maxSteps` in the drain with the IPI never taken: a run
  * that is not maximal, whose pending IPI only the cut rule (explore dpor.ts `pendingAtCut`)
- * tries.
+ * tries. Variant `alive`: the sender itself polls after queuing the IPI (no idle pass polls), so
+ * the run is cut with the task alive and CPU 0 idle with nothing queued but the IPI.
  */
 export const ipiDrain = defineScenario({
   name: 'ipi-drain',
@@ -430,7 +431,10 @@ export const ipiDrain = defineScenario({
   source: 'test fixture',
   cpus: 2,
   maxSteps: 60,
-  variants: [{ name: 'racy', description: 'the IPI raises what the invariant refuses', safe: false, expect: ['flagpole/never-raised'] }],
+  variants: [
+    { name: 'racy', description: 'the IPI raises what the invariant refuses', safe: false, expect: ['flagpole/never-raised'] },
+    { name: 'alive', description: 'the same, with the sender polling', safe: false, expect: ['flagpole/never-raised'] },
+  ],
   plugins: () => [
     definePlugin<Record<string, never>, { last: boolean; raised: boolean }>({
       name: 'flagpole',
@@ -458,7 +462,7 @@ export const ipiDrain = defineScenario({
       },
     }),
   ],
-  setup(kernel) {
+  setup(kernel, { variant }) {
     kernel.spawnKthread(
       (function* sender(): KPath<void> {
         yield* schedPoint();
@@ -469,6 +473,10 @@ export const ipiDrain = defineScenario({
           },
           false,
         );
+        if (variant === 'alive') {
+          while (!(yield* getState()).plugins.flagpole!.raised) yield* schedPoint();
+          return;
+        }
         yield* emit({ type: 'flagpole/last', by: 'sender' });
       })(),
       { comm: 'sender', cpu: 1 },

@@ -741,10 +741,9 @@ export class Runtime {
           // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
           (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
           this.inReadSide(c, this.idle[c]!) ||
-          // An IPI wakes a CPU whose interrupts are enabled (a halted one with them off stays
-          // halted, as `hlt` with interrupts off does; only an idle hook that leaks
-          // local_irq_disable gets there).
-          (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c) && !this.irqs.irqOff[c])
+          // Whatever its interrupt state: a halted CPU with them off runs a pass (do_idle's shape:
+          // a pass that enables them takes the IPI), as `sti; hlt` wakes with them enabled.
+          (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))
         )
           out.push(c);
         continue;

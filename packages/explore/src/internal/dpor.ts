@@ -845,7 +845,7 @@ export class Dpor {
    * with the ones it waited behind, but the cut does not: a run that takes them early finishes
    * within the cap where this one did not (another final state). So it is tried as early as it
    * could go, and as late as it still helps: going back from the cut over the nodes where it
-   * was eligible with work (its own task, or, idle, a queued task) and not picked, at the first
+   * was eligible (with work: see above) and not picked, at the first
    * of them, at each one that follows a change of the runqueue (new work it may take), and at
    * the one after the last step that changed anything (past it the others only poll: there the
    * switch costs one preemption and strands no work). A few branches per cut run and pending
