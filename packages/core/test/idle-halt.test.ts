@@ -53,6 +53,17 @@ function* sleeper(rounds: number, ticks: number): KPath<void> {
   }
 }
 
+/** Answers every `irq` choice yes (a tick whenever one is due), the rest at random from `seed`. */
+function alwaysIrq(seed: number): Strategy {
+  return {
+    name: 'always-irq',
+    create: () => {
+      const inner = randomStrategy().create(seed);
+      return { choose: (kind, n, pids, state) => (kind === 'irq' ? 1 : inner.choose(kind, n, pids, state)) };
+    },
+  };
+}
+
 type CpuEvent = 'pass' | 'pass-end' | 'enter' | 'leave' | 'irq' | 'irq-exit';
 
 /**
@@ -239,13 +250,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
   });
 
   it('an interrupt inside a pass ends that pass in no halt: the loop runs another at once', () => {
-    const always: Strategy = {
-      name: 'always-irq',
-      create: () => {
-        const inner = randomStrategy().create(11);
-        return { choose: (kind, n, pids, state) => (kind === 'irq' ? 1 : inner.choose(kind, n, pids, state)) };
-      },
-    };
+    const always = alwaysIrq(11);
     let woken = 0;
     for (let seed = 1; seed <= 5; seed++) {
       // A pass longer than the tick period takes a tick inside it, and the next one is not due yet
@@ -414,13 +419,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
   });
 
   it('in the drain each CPU takes at most one tick, the one already due, even with every irq choice answered yes', () => {
-    const always: Strategy = {
-      name: 'always-irq',
-      create: () => {
-        const inner = randomStrategy().create(5);
-        return { choose: (kind, n, pids, state) => (kind === 'irq' ? 1 : inner.choose(kind, n, pids, state)) };
-      },
-    };
+    const always = alwaysIrq(5);
     let drained = 0;
     for (let seed = 1; seed <= 20; seed++) {
       const k = kernel({ strategy: always, seed, points: 6, interrupts: { timer: { period: 3 } } });
@@ -539,7 +538,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
       (function* (): KPath<void> {
         yield* schedPoint();
         yield* schedPoint();
-        yield* smpCallFunctionSingle(1, () => {}, false);
+        yield* smpCallFunctionSingle(1, () => undefined, false);
       })(),
       { comm: 't', cpu: 0 },
     );
