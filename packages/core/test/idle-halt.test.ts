@@ -7,7 +7,9 @@ import {
   localIrqDisable,
   localIrqEnable,
   msleep,
+  preemptDisable,
   printk,
+  rcuReadLock,
   randomStrategy,
   schedPoint,
   smpCallFunctionSingle,
@@ -546,5 +548,32 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(r.steps).toBe(300);
     expect(r.done).toBe(false);
     expect(k.state.tasks.size).toBe(0);
+  });
+  it('an idle hook that leaks a preempt count or an RCU read lock is oopsed and its CPU halts, where it used to poll for ever', () => {
+    for (const leak of ['preempt', 'rcu'] as const) {
+      const leaky = definePlugin({
+        name: 'leaky',
+        version: '1.0.0',
+        core: '^0.1.0',
+        register(ctx) {
+          ctx.onReset();
+          ctx.tap('idle', function* ({ cpu }): KPath<void> {
+            yield* printk('pass');
+            if (cpu === 1) yield* leak === 'preempt' ? preemptDisable() : rcuReadLock();
+          });
+          return {};
+        },
+      });
+      const k = createKernel({ cpus: 2, seed: 1, plugins: [leaky] });
+      k.spawnKthread(worker(2), { comm: 't', cpu: 0 });
+      const r = k.run({ maxSteps: 300 });
+      expect(r.done, leak).toBe(true);
+      expect(r.steps, leak).toBeLessThan(30);
+      const oopses = k.log.filter((e) => e.type === 'kernel/oops');
+      expect(oopses.map((e) => [e.plugin, e.where, e.cpu, e.preemptCount])).toEqual([['leaky', 'hook idle', 1, 0]]);
+      expect(oopses[0]!.message).toMatch(/scheduling while atomic.*preempt count 1, entered with 0/);
+      expect(k.state.kernel.disabledPlugins['leaky']).toBeDefined();
+      expect(k.state.cpus[1]!.preemptCount).toBe(0);
+    }
   });
 });

@@ -604,10 +604,10 @@ export class Runtime {
   runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
     const list = this.hooks.get(hook);
     if (list === undefined) return SPENT;
-    return this.runTaps(list, args, pid);
+    return this.runTaps(list, args, pid, hook === 'idle');
   }
 
-  private *runTaps(list: readonly Tap[], args: unknown, pid: number): KPath<unknown> {
+  private *runTaps(list: readonly Tap[], args: unknown, pid: number, idle = false): KPath<unknown> {
     // The body runs lazily, on the task that is executing the hook.
     const self = this.running;
     if (self !== null) self.hookDepth++;
@@ -619,8 +619,10 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
+      const entry = idle && this.cpu >= 0 ? this.preempt[this.cpu]! : 0;
       const r = yield* this.contained(tap.plugin, tap.where, tap.fn as (a: unknown) => unknown, args);
       if (r !== undefined) result = r;
+      if (idle && this.cpu >= 0 && this.preempt[this.cpu] !== entry) this.idleLeak(tap, entry);
     }
     if (self !== null) self.hookDepth--;
     return result;
@@ -679,6 +681,25 @@ export class Runtime {
     } finally {
       if (self !== null) self.inside.length = depth;
     }
+  }
+
+  /**
+   * An `idle` handler that returned with the preempt count changed (a preempt_disable or an
+   * rcu_read_lock left held, or one too many released): the idle task would then stay in a
+   * read-side section, never halt and never schedule (decision 22). Linux's schedule_idle would
+   * say "scheduling while atomic". The plugin is oopsed and disabled, and the count put back.
+   */
+  private idleLeak(tap: Tap, entry: number): void {
+    const now = this.preempt[this.cpu]!;
+    this.emit({
+      type: 'kernel/oops',
+      plugin: tap.plugin,
+      where: tap.where,
+      message: `BUG: scheduling while atomic: the idle loop's hook returned with preempt count ${now}, entered with ${entry} (a preemptDisable or rcuReadLock left held, or one released too many)`,
+      pid: 0,
+      killed: null,
+      preemptCount: entry,
+    });
   }
 
   /** Where the running code is, for the watchdog's report (read on the main thread when it fires). */
