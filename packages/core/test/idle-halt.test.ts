@@ -66,6 +66,35 @@ function alwaysIrq(seed: number): Strategy {
   };
 }
 
+/** A plugin named `leaky` whose idle tap logs `pass` and, on CPU 1, runs `leak()` and returns. */
+function leakOnCpu1(leak: () => KPath<void>) {
+  return definePlugin({
+    name: 'leaky',
+    version: '1.0.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.onReset();
+      ctx.tap('idle', function* ({ cpu }): KPath<void> {
+        yield* printk('pass');
+        if (cpu === 1) yield* leak();
+      });
+      return {};
+    },
+  });
+}
+
+/**
+ * A ticking kernel (tick every `period`) with a `sleeper(rounds, ticks)`, run to its end (done
+ * asserted).
+ */
+function tickingRun(o: { seed: number; period: number; rounds: number; ticks: number; points?: number; strategy?: Strategy }): Kernel {
+  const { period, rounds, ticks, ...rest } = o;
+  const k = kernel({ ...rest, interrupts: { timer: { period } } });
+  k.spawnKthread(sleeper(rounds, ticks), { comm: 'sleeper' });
+  expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+  return k;
+}
+
 type CpuEvent = 'pass' | 'pass-end' | 'enter' | 'leave' | 'irq' | 'irq-exit';
 
 /**
@@ -177,9 +206,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
   it('with a timer tick, a halted idle CPU is woken by its tick and runs another pass after the handler', () => {
     let woken = 0;
     for (let seed = 1; seed <= 10; seed++) {
-      const k = kernel({ seed, interrupts: { timer: { period: 4 } } });
-      k.spawnKthread(sleeper(4, 15), { comm: 'sleeper' });
-      expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+      const k = tickingRun({ seed, period: 4, rounds: 4, ticks: 15 });
       expect(k.violations).toEqual([]);
       expect(backToBack(k).bare).toBe(0);
       for (const events of cpuEvents(k).values())
@@ -257,9 +284,7 @@ describe('idle CPUs halt between passes of their idle loop (decision 21)', () =>
     for (let seed = 1; seed <= 5; seed++) {
       // A pass longer than the tick period takes a tick inside it, and the next one is not due yet
       // when that pass ends, so the one after it follows with no wake between.
-      const k = kernel({ strategy: always, seed, points: 8, interrupts: { timer: { period: 5 } } });
-      k.spawnKthread(sleeper(3, 25), { comm: 'sleeper' });
-      expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+      const k = tickingRun({ strategy: always, seed, points: 8, period: 5, rounds: 3, ticks: 25 });
       const b = backToBack(k);
       expect(b.bare).toBe(0);
       woken += b.woken;
@@ -424,9 +449,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     const always = alwaysIrq(5);
     let drained = 0;
     for (let seed = 1; seed <= 20; seed++) {
-      const k = kernel({ strategy: always, seed, points: 6, interrupts: { timer: { period: 3 } } });
-      k.spawnKthread(sleeper(2, 7), { comm: 'sleeper' });
-      expect(k.run({ maxSteps: 5_000 }).done).toBe(true);
+      const k = tickingRun({ strategy: always, seed, points: 6, period: 3, rounds: 2, ticks: 7 });
       const exitAt = drainStart(k);
       const perCpu = new Map<number, number>();
       for (const e of k.log.slice(exitAt + 1)) if (e.type === 'irq/entry') perCpu.set(e.cpu, (perCpu.get(e.cpu) ?? 0) + 1);
@@ -522,19 +545,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
   });
 
   it('a drain that cannot end (an idle hook leaks local_irq_disable with an IPI queued) is cut at maxSteps, not done', () => {
-    const leaky = definePlugin({
-      name: 'leaky',
-      version: '1.0.0',
-      core: '^0.1.0',
-      register(ctx) {
-        ctx.onReset();
-        ctx.tap('idle', function* ({ cpu }): KPath<void> {
-          yield* printk('pass');
-          if (cpu === 1) yield* localIrqDisable();
-        });
-        return {};
-      },
-    });
+    const leaky = leakOnCpu1(localIrqDisable);
     const k = createKernel({ cpus: 2, seed: 1, plugins: [leaky] });
     k.spawnKthread(
       (function* (): KPath<void> {
@@ -549,21 +560,10 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(r.done).toBe(false);
     expect(k.state.tasks.size).toBe(0);
   });
+
   it('an idle hook that leaks a preempt count or an RCU read lock is oopsed and its CPU halts, where it used to poll for ever', () => {
     for (const leak of ['preempt', 'rcu'] as const) {
-      const leaky = definePlugin({
-        name: 'leaky',
-        version: '1.0.0',
-        core: '^0.1.0',
-        register(ctx) {
-          ctx.onReset();
-          ctx.tap('idle', function* ({ cpu }): KPath<void> {
-            yield* printk('pass');
-            if (cpu === 1) yield* leak === 'preempt' ? preemptDisable() : rcuReadLock();
-          });
-          return {};
-        },
-      });
+      const leaky = leakOnCpu1(leak === 'preempt' ? preemptDisable : rcuReadLock);
       const k = createKernel({ cpus: 2, seed: 1, plugins: [leaky] });
       k.spawnKthread(worker(2), { comm: 't', cpu: 0 });
       const r = k.run({ maxSteps: 300 });
