@@ -408,6 +408,32 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(drainedIrqs).toBeGreaterThan(0);
   });
 
+  it('every tick the drain delivers was due by the tick of the exit, and some were due at that very tick', () => {
+    // A tick is due `period` after the CPU's last one (the first at 0); the drain's limit is the
+    // tick at which the last task was gone (the time of its final switch-out).
+    let atTheExit = 0;
+    let before = 0;
+    for (const period of [2, 3, 4, 5]) {
+      for (let seed = 1; seed <= 40; seed++) {
+        const k = tickingRun({ seed, period, rounds: 2, ticks: 5, points: 2 });
+        const start = drainStart(k);
+        const limit = k.log[start]!.time;
+        const last = new Map<number, number>();
+        k.log.forEach((e, i) => {
+          if (e.type !== 'irq/entry' || e.name !== 'timer') return;
+          const due = last.has(e.cpu) ? last.get(e.cpu)! + period : 0;
+          last.set(e.cpu, e.time);
+          if (i <= start) return;
+          expect(due, `period ${period} seed ${seed}`).toBeLessThanOrEqual(limit);
+          if (due === limit) atTheExit++;
+          else before++;
+        });
+      }
+    }
+    expect(atTheExit).toBeGreaterThan(0);
+    expect(before).toBeGreaterThan(0);
+  });
+
   it('a task spawned after a drained run has its ticks again', () => {
     const k = kernel({ seed: 3, interrupts: { timer: { period: 4 } } });
     k.spawnKthread(worker(2), { comm: 'first' });
