@@ -638,7 +638,7 @@ export class CorePathsImpl implements CorePaths {
     for (;;) {
       if (this.rt.hasHandlers('idle')) {
         this.rt.idlePassStart(cpu);
-        yield* this.rt.runHook('idle', { cpu });
+        yield* this.rt.runIdleHook(cpu);
         // The arch idle routine halts the CPU until something wakes it (runtime.idleHalt).
         this.rt.idleHalt(cpu);
       }

@@ -604,7 +604,17 @@ export class Runtime {
   runHook<H extends HookName>(hook: H, args: HookArgs[H], pid = -1): KPath<unknown> {
     const list = this.hooks.get(hook);
     if (list === undefined) return SPENT;
-    return this.runTaps(list, args, pid, hook === 'idle');
+    return this.runTaps(list, args, pid);
+  }
+
+  /**
+   * The idle loop's pass: `runHook('idle')`, with each handler's preempt count checked on return
+   * (`idleLeak`). Only the idle loop calls it, so no other hook's dispatch pays for the check.
+   */
+  runIdleHook(cpu: number): KPath<unknown> {
+    const list = this.hooks.get('idle');
+    if (list === undefined) return SPENT;
+    return this.runTaps(list, { cpu }, -1, true);
   }
 
   private *runTaps(list: readonly Tap[], args: unknown, pid: number, idle = false): KPath<unknown> {
@@ -619,10 +629,10 @@ export class Runtime {
         const t = this.task(pid);
         if (t === undefined || t.flags[tap.flag] !== true) continue;
       }
-      const entry = idle && this.cpu >= 0 ? this.preempt[this.cpu]! : 0;
+      const entry = idle ? this.preempt[this.cpu]! : 0;
       const r = yield* this.contained(tap.plugin, tap.where, tap.fn as (a: unknown) => unknown, args);
       if (r !== undefined) result = r;
-      if (idle && this.cpu >= 0 && this.preempt[this.cpu] !== entry) this.idleLeak(tap, entry);
+      if (idle && this.preempt[this.cpu] !== entry) this.idleLeak(tap, entry);
     }
     if (self !== null) self.hookDepth--;
     return result;

@@ -841,11 +841,11 @@ export class Dpor {
    * busy task, keeps that one eligible) has a pending step the run never took. An eligible idle
    * CPU has work too: a task it may take, or (it is not stepped otherwise: docs/core.md
    * decision 21) a pass due or under way, an IPI, an interrupt due, a hook frame's rest; a cut
-   * can fall in the drain after the last exit (decision 22) with such a step never taken. Its steps commute
-   * with the ones it waited behind, but the cut does not: a run that takes them early finishes
-   * within the cap where this one did not (another final state). So it is tried as early as it
-   * could go, and as late as it still helps: going back from the cut over the nodes where it
-   * was eligible (with work: see above) and not picked, at the first
+   * can fall in the drain after the last exit (decision 22) with such a step never taken. Its
+   * steps commute with the ones it waited behind, but the cut does not: a run that takes them
+   * early finishes within the cap where this one did not (another final state). So it is tried
+   * as early as it could go, and as late as it still helps: going back from the cut over the
+   * nodes where it was eligible and not picked, at the first
    * of them, at each one that follows a change of the runqueue (new work it may take), and at
    * the one after the last step that changed anything (past it the others only poll: there the
    * switch costs one preemption and strands no work). A few branches per cut run and pending
