@@ -8,8 +8,10 @@ import {
   scenarioKernelOptions,
   replay,
   replayContext,
+  DFS_REDUCTIONS,
   STRATEGIES,
   variantOf,
+  type DfsReduction,
   type ExploreResult,
   type Scenario,
   type StrategyName,
@@ -23,7 +25,7 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
-export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--scale N] [--coverage] [--out DIR] [--json]
+export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--reduction R] [--scale N] [--coverage] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -31,7 +33,9 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       catalog name or a module of your own, path/to/file.mjs#exportName (#default if left out);
       --coverage also counts the races the schedules met (pairs of conflicting steps of two CPUs)
       and how many they met in both orders; --strategy dfs (budget 1000000 unless given: its tree
-      within --bound B, default 2, to the end); --strategy dpor (budget 1000000 unless given; unbounded
+      within --bound B, default 2, to the end; every alternative is tried unless --reduction
+      visible-steps, which skips preemptions before steps that log only task-local events: fewer
+      schedules, clean only if every step that reads shared state logs an event); --strategy dpor (budget 1000000 unless given; unbounded
       unless --bound B) prints "verified" when its search completes clean: every Mazurkiewicz trace
       of the variant, or every one within B preemptions, was run; --time-limit stops a dfs or dpor
       search from starting schedules after SECONDS (it then says so: not verified); --scale N sets the scenario's
@@ -147,6 +151,12 @@ function speculationLine(r: ExploreResult): string {
 }
 
 /** Why a search that found nothing stopped short: its budget, or its time limit. */
+/** A DFS run with the visible-step reduction says what its verdict rests on. */
+function visibleNote(r: ExploreResult): string {
+  if (r.dfs?.reduction !== 'visible-steps') return '';
+  return `, visible-step reduction: ${r.dfs.reduced} alternatives skipped, sound only if every step that reads shared state logs an event`;
+}
+
 function stopped(r: ExploreResult): string {
   return r.stoppedBy === 'time' ? 'time limit reached' : 'budget spent';
 }
@@ -165,8 +175,8 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
     const scope =
       r.strategy === 'dfs'
         ? r.complete
-          ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules)`
-          : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (${stopped(r)})`
+          ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules${visibleNote(r)})`
+          : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (${stopped(r)}${visibleNote(r)})`
         : `${r.schedules} schedules`;
     io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
     return;
@@ -206,6 +216,8 @@ export interface ExploreArgs {
   readonly scale: number | null;
   /** `--time-limit`, in milliseconds (null: none); dfs and dpor only. */
   readonly timeLimitMs: number | null;
+  /** `--reduction` (null: not given, the search's default `none`); dfs only. */
+  readonly reduction: DfsReduction | null;
   /** `--coverage`: count the races met and those met in both orders. */
   readonly coverage: boolean;
   readonly json: boolean;
@@ -228,6 +240,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let coverage = false;
   let scale: number | null = null;
   let timeLimitMs: number | null = null;
+  let reduction: DfsReduction | null = null;
   let json = false;
   let out = resolve(io.cwd, 'tracelab-explore');
   let outGiven = false;
@@ -252,6 +265,10 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       const sec = int(a, argv[++i], 1);
       if (sec > 31_536_000) bad(`--time-limit is at most 31536000 seconds (a year), got ${sec}`);
       timeLimitMs = sec * 1000;
+    } else if (a === '--reduction') {
+      const r = argv[++i];
+      if (!DFS_REDUCTIONS.includes(r as DfsReduction)) bad(`--reduction must be one of ${DFS_REDUCTIONS.join(', ')}, got ${JSON.stringify(r)}`);
+      reduction = r as DfsReduction;
     } else if (a === '--out') {
       out = resolve(io.cwd, argv[++i] ?? bad('--out needs a directory'));
       outGiven = true;
@@ -272,7 +289,9 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   if ((strategy === 'dpor' || strategy === 'dfs') && !budgetGiven) budget = 1_000_000;
   if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor')
     bad(`--time-limit applies to --strategy dfs or dpor, not ${strategy} (a seeded search's --budget gives the same answer on any machine)`);
-  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, timeLimitMs, coverage, json, out, outGiven };
+  if (reduction !== null && strategy !== 'dfs')
+    bad(`--reduction applies to --strategy dfs, not ${strategy} (dpor's reduction is its own and sound; the seeded strategies reduce nothing)`);
+  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, timeLimitMs, reduction, coverage, json, out, outGiven };
 }
 
 /**
@@ -369,7 +388,7 @@ export function cmdExplore(argv: readonly string[], io: CliIo): number | Promise
 }
 
 function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
-  const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, timeLimitMs, coverage, json, out } = args;
+  const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, timeLimitMs, reduction, coverage, json, out } = args;
   variantOf(sc, variant);
   checkScaleArg(sc, scale);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
@@ -385,6 +404,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
     ...(coverage ? { coverage } : {}),
     ...(scale !== null ? { scale } : {}),
     ...(timeLimitMs !== null ? { timeLimitMs } : {}),
+    ...(reduction !== null ? { reduction } : {}),
     // A tree search without --budget ends when its tree does, which no count foretells: no
     // total and no ETA then, but the tree under way; a budget given is a total.
     progress: (x: { schedules: number; budget: number; tree?: TreeUnderWay }) =>

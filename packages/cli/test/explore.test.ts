@@ -86,6 +86,36 @@ describe('tracelab explore', () => {
     expect(d.out.join('\n')).toMatch(/no violation in the whole tree within preemption bound 0/);
   });
 
+  it('--reduction visible-steps: the dfs skips preemptions before task-local steps and says what its verdict rests on; bad values and other strategies are refused', () => {
+    const tree = (extra: string[]) => {
+      const t = io();
+      expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--bound', '1', '--json', ...extra], t.io)).toBe(0);
+      return JSON.parse(t.out.join('\n'));
+    };
+    const sound = tree([]);
+    const reduced = tree(['--reduction', 'visible-steps']);
+    expect(sound).toMatchObject({ complete: true, found: false, dfs: { reduction: 'none', reduced: 0 } });
+    expect(reduced).toMatchObject({ complete: true, found: false, dfs: { reduction: 'visible-steps' } });
+    expect(reduced.dfs.reduced).toBeGreaterThan(0);
+    expect(reduced.schedules).toBeLessThan(sound.schedules);
+    const text = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--bound', '1', '--reduction', 'visible-steps'], text.io)).toBe(0);
+    expect(text.out.join('\n')).toMatch(
+      new RegExp(
+        `within preemption bound 1 \\(${reduced.schedules} schedules, visible-step reduction: ${reduced.dfs.reduced} alternatives skipped, sound only if`,
+      ),
+    );
+    const plain = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--bound', '0'], plain.io)).toBe(0);
+    expect(plain.out.join('\n')).not.toMatch(/visible-step/);
+    const badValue = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--reduction', 'visible'], badValue.io)).toBe(2);
+    expect(badValue.err.join('\n')).toMatch(/--reduction must be one of none, visible-steps, got "visible"/);
+    const dpor = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--reduction', 'none'], dpor.io)).toBe(2);
+    expect(dpor.err.join('\n')).toMatch(/--reduction applies to --strategy dfs, not dpor/);
+  }, 60_000);
+
   it('--strategy dpor: "verified" with the trace and schedule counts when the search completes (text and --json); "not verified" when the budget ends it', () => {
     const t = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0'], t.io)).toBe(0);

@@ -29,9 +29,9 @@ export {
 export type { Choice, ChoicePoint, Picker, RunOutcome } from './internal/run.js';
 export { randomWalk, pct, indexedPicker, scheduleSeed, STRATEGIES } from './internal/strategies.js';
 export type { IndexedStrategy, StrategyName } from './internal/strategies.js';
-export { BoundedDfs, visibleSegments } from './internal/dfs.js';
+export { BoundedDfs, DFS_REDUCTIONS, visibleSegments } from './internal/dfs.js';
 export { eventObjects, raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
-export type { DfsStats } from './internal/dfs.js';
+export type { DfsReduction, DfsStats } from './internal/dfs.js';
 export { Dpor } from './internal/dpor.js';
 export { finalStateDigest } from './internal/equivalence.js';
 export type { DporStats } from './internal/dpor.js';

@@ -421,8 +421,7 @@ describe('dpor: a run cut in the drain (an IPI behind a polling idle pass)', () 
   ] as const) {
     it(`ipi-drain/${variant}, bound ${bound}: the violation the unreduced DFS finds`, () => {
       // The unreduced DFS (runs cut at maxSteps are part of this fixture: `reach` refuses them).
-      // explore's `dfs` misses `alive`: the sender's polling reads and logs nothing, which its
-      // visible-step reduction takes as invisible (docs/explore.md §4, the proviso).
+      // The visible-step reduction misses `alive` (the test below).
       const full = new BoundedDfs(bound, true, false);
       let failing = 0;
       for (let p = full.next(); p !== null; p = full.next()) {
@@ -437,6 +436,22 @@ describe('dpor: a run cut in the drain (an IPI behind a polling idle pass)', () 
       expect(red.dpor!.backtrackReasons['cut']).toBeGreaterThan(0);
     });
   }
+  it("ipi-drain/alive: explore's dfs finds it; with the visible-step reduction it calls the tree clean", () => {
+    // The sender polls through getState() and logs nothing until the flag is up: a step that
+    // reads what another CPU writes, which the reduction takes as invisible, so it never tries
+    // CPU 0's IPI before it (docs/explore.md §4). Unreduced, the default, it is found.
+    for (const bound of [1, 2]) {
+      const sound = explore(ipiDrain, { variant: 'alive', strategy: 'dfs', bound, budget: 5_000, shrink: false });
+      expect(sound.found).toBe(true);
+      expect(sound.failure!.invariant).toBe('flagpole/never-raised');
+      expect(sound.dfs).toMatchObject({ reduced: 0, reduction: 'none' });
+      const reduced = explore(ipiDrain, { variant: 'alive', strategy: 'dfs', bound, budget: 5_000, reduction: 'visible-steps', shrink: false });
+      expect(reduced.found).toBe(false);
+      expect(reduced.complete).toBe(true);
+      expect(reduced.dfs!.reduction).toBe('visible-steps');
+      expect(reduced.dfs!.reduced).toBeGreaterThan(0);
+    }
+  });
   it('ipi-drain: the default run is cut in the drain, not done', () => {
     const o = runSchedule(ipiDrain, 'racy', 1, { pick: (c) => (c.kind === 'cpu' && c.same >= 0 ? c.same : 0) });
     expect(o.violation).toBeNull();

@@ -67,6 +67,26 @@ describe('explore finds the lost update and not its fix', () => {
     expect(explore(gpHog, { budget: 1 }).schedules).toBe(1);
   });
 
+  it('reduction: an unknown one, or one for a strategy other than dfs, is INVALID_OPTION naming it', () => {
+    const codeOf = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      return null;
+    };
+    const unknown = codeOf(() => explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 0, reduction: 'visible' as never }));
+    expect(unknown).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/unknown reduction "visible"; reductions: none, visible-steps/) });
+    for (const strategy of ['dpor', 'random'] as const) {
+      const wrong = codeOf(() => explore(lostUpdate, { variant: 'fixed', strategy, budget: 1, reduction: 'none' }));
+      expect(wrong).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(`reduction applies to dfs, not ${strategy}`) });
+    }
+    // The default is stated in the result, and a tree with a reduced alternative shows it.
+    const plain = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 1, budget: 100_000 });
+    expect(plain.dfs).toMatchObject({ reduction: 'none', reduced: 0 });
+  });
+
   it('DFS needs one preemption for the lost update: the bound-0 tree is clean, bound 1 finds it', () => {
     const zero = explore(lostUpdate, { variant: 'racy', strategy: 'dfs', bound: 0, budget: 100_000 });
     expect(zero).toMatchObject({ found: false, complete: true });

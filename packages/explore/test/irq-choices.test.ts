@@ -47,9 +47,9 @@ describe('interrupt choices in explore', () => {
     }
   });
 
-  it("DFS tries an interrupt before an invisible step (its handler nests in that CPU's own code), where it prunes a preemption", () => {
+  it("DFS with the visible-step reduction tries an interrupt before an invisible step (its handler nests in that CPU's own code), where it prunes a preemption", () => {
     const alternatives = (kind: ChoiceKind): { next: number | null; reduced: number } => {
-      const dfs = new BoundedDfs(1, false);
+      const dfs = new BoundedDfs(1, false, true);
       const first = dfs.next()!;
       expect(first.pick(point(kind))).toBe(0);
       dfs.record(outcome(kind));
