@@ -150,13 +150,13 @@ function speculationLine(r: ExploreResult): string {
   return `\n  runs made ahead by ${r.workers - 1} worker thread${r.workers === 2 ? '' : 's'}: ${s.ready} taken, ${s.local + s.abandoned} made here (${s.abandoned} of them while a worker still had them), ${s.unused} never needed`;
 }
 
-/** Why a search that found nothing stopped short: its budget, or its time limit. */
 /** A DFS run with the visible-step reduction says what its verdict rests on. */
 function visibleNote(r: ExploreResult): string {
   if (r.dfs?.reduction !== 'visible-steps') return '';
   return `, visible-step reduction: ${r.dfs.reduced} alternatives skipped, sound only if every step that reads shared state logs an event`;
 }
 
+/** Why a search that found nothing stopped short: its budget, or its time limit. */
 function stopped(r: ExploreResult): string {
   return r.stoppedBy === 'time' ? 'time limit reached' : 'budget spent';
 }
@@ -266,7 +266,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       if (sec > 31_536_000) bad(`--time-limit is at most 31536000 seconds (a year), got ${sec}`);
       timeLimitMs = sec * 1000;
     } else if (a === '--reduction') {
-      const r = argv[++i];
+      const r = argv[++i] ?? bad(`--reduction needs a value: ${DFS_REDUCTIONS.join(' or ')}`);
       if (!DFS_REDUCTIONS.includes(r as DfsReduction)) bad(`--reduction must be one of ${DFS_REDUCTIONS.join(', ')}, got ${JSON.stringify(r)}`);
       reduction = r as DfsReduction;
     } else if (a === '--out') {

@@ -142,7 +142,7 @@ describe('the tracelab binary', () => {
 
   it('dfs without --budget runs its bounded tree to the end, as dpor does (the seeded strategies keep a budget of 1000)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tracelab-dfs-'));
-    // detach-during-callback's bound-2 tree has more than 1000 schedules (2,579).
+    // detach-during-callback's bound-2 tree has more than 1000 schedules (3,385).
     const r = tracelab(['explore', 'detach-during-callback', '--variant', 'fixed', '--strategy', 'dfs', '--json'], { cwd });
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { complete: boolean; schedules: number; budget: number; stoppedBy: string | null };

@@ -480,6 +480,14 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
     );
   if (!STRATEGIES.includes(strategy))
     throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
+  // The tree searches' own options, refused as `explore` refuses them: a plan would drop them.
+  if (options.timeLimitMs !== undefined)
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: timeLimitMs applies to dfs and dpor, not ${strategy} (a seeded strategy's schedules are numbered: its budget gives the same answer on any machine)`,
+    );
+  if (options.reduction !== undefined)
+    throw new TracelabError('INVALID_OPTION', `explore: reduction applies to dfs, not ${strategy} (the seeded strategies reduce nothing)`);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);

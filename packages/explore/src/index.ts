@@ -1,7 +1,8 @@
 /**
- * @tracelab/explore: schedule exploration for tracelab scenarios. Seeded random walks, PCT and
- * bounded-preemption DFS with partial-order reduction; shrinking to a fixed point; replay
- * strings; liveness; worker threads. See the package README and docs/explore.md.
+ * @tracelab/explore: schedule exploration for tracelab scenarios. Seeded random walks, PCT, a
+ * preemption-bounded DFS (every alternative within the bound) and DPOR (source sets over the
+ * core's step footprints, bounded or exhaustive); shrinking to a fixed point; replay strings;
+ * liveness; worker threads. See the package README and docs/explore.md.
  */
 export const EXPLORE_VERSION = '0.1.0';
 

@@ -9,6 +9,7 @@ import {
   explore,
   indexedPicker,
   KernelPool,
+  planChunks,
   replayString,
   formatTrace,
   lenientReplay,
@@ -82,9 +83,24 @@ describe('explore finds the lost update and not its fix', () => {
       const wrong = codeOf(() => explore(lostUpdate, { variant: 'fixed', strategy, budget: 1, reduction: 'none' }));
       expect(wrong).toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining(`reduction applies to dfs, not ${strategy}`) });
     }
-    // The default is stated in the result, and a tree with a reduced alternative shows it.
+    // A chunk plan (what other machines run) refuses them too, rather than drop them.
+    expect(codeOf(() => planChunks(lostUpdate, { variant: 'fixed', reduction: 'none' }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('reduction applies to dfs, not portfolio'),
+    });
+    expect(codeOf(() => planChunks(lostUpdate, { variant: 'fixed', strategy: 'random', timeLimitMs: 1000 }))).toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('timeLimitMs applies to dfs and dpor, not random'),
+    });
+    // The default is stated in the result and skips nothing; the reduction, on the same tree,
+    // skips alternatives and runs fewer schedules.
     const plain = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 1, budget: 100_000 });
     expect(plain.dfs).toMatchObject({ reduction: 'none', reduced: 0 });
+    const reduced = explore(lostUpdate, { variant: 'fixed', strategy: 'dfs', bound: 1, budget: 100_000, reduction: 'visible-steps' });
+    expect(reduced.dfs!.reduction).toBe('visible-steps');
+    expect(reduced.dfs!.reduced).toBeGreaterThan(0);
+    expect(reduced.schedules).toBeLessThan(plain.schedules);
+    expect(reduced.complete && plain.complete).toBe(true);
   });
 
   it('DFS needs one preemption for the lost update: the bound-0 tree is clean, bound 1 finds it', () => {

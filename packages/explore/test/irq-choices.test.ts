@@ -62,6 +62,16 @@ describe('interrupt choices in explore', () => {
     expect(alternatives('ipi')).toEqual({ next: 1, reduced: 0 });
   });
 
+  it('BoundedDfs skips nothing unless asked: the same invisible step keeps its preemptive alternative', () => {
+    const dfs = new BoundedDfs(1, false);
+    dfs.next();
+    dfs.record(outcome('preempt'));
+    const second = dfs.next();
+    expect(second).not.toBeNull();
+    expect(second!.pick(point('preempt'))).toBe(1);
+    expect(dfs.stats.reduced).toBe(0);
+  });
+
   it('DFS with bound 0 never delivers an interrupt', () => {
     const dfs = new BoundedDfs(0, false);
     dfs.next();

@@ -5,8 +5,8 @@ import { scenario } from '@tracelab/scenarios';
 /**
  * The sixth fixed variant verified in CI (issue 20: the unbounded search at the smallest scale),
  * in a file of its own so the runner puts it beside the others rather than after them: about
- * three minutes on one core of the CI machine, 281,549 traces (docs/benchmarks.md, "DPOR,
- * twelfth pass"). The five smaller ones are in dpor.test.ts.
+ * three minutes on one core of the CI machine, 281,549 traces (docs/benchmarks.md, "The DFS
+ * without the visible-step reduction", and docs/explore.md §4a, "Twelfth pass"). The five smaller ones are in dpor.test.ts.
  */
 describe('dpor without a bound: detach-during-callback', () => {
   it('fixed: verified at scale 1 (one open), every trace explored up to swapping the CPUs, no violation', () => {

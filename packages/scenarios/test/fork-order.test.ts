@@ -4,7 +4,8 @@
  * fork-flag-race scenario with one child. docs/ktrace.md §2.1.1 has the table.
  *
  * The claims about the RCU walk are checked under one search, the complete DFS tree with
- * preemption bound 3 (5,384 schedules for the clean one): with the live view, upstream's order
+ * preemption bound 3 (6,170 schedules for the clean one; 5,384 with the visible-step reduction,
+ * the DFS's default until 2026-12-07): with the live view, upstream's order
  * (insert, then re-copy) is clean over all of it, and LTTng's order (re-copy, then insert) is
  * found; with the version view (the stand-in for a weakly ordered machine) upstream's order
  * is found too.

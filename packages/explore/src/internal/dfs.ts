@@ -128,7 +128,8 @@ export class BoundedDfs {
   /** Records the schedule just run with the picker from `next()`: new positions become nodes. */
   record(outcome: RunOutcome): void {
     const choices = outcome.choices;
-    const visible = visibleSegments(choices, outcome.kernel.log);
+    // Only the reduction reads it: the default search does not pay for a pass over the log.
+    const visible = this.reduce ? visibleSegments(choices, outcome.kernel.log) : null;
     let cost = 0;
     for (let i = 0; i < choices.length; i++) {
       const c = choices[i]!;
@@ -149,7 +150,7 @@ export class BoundedDfs {
             }
             // Not for an interrupt: its handler nests inside the stepping CPU's own code, which
             // the commuting argument (steps of other CPUs) says nothing about.
-            if (this.reduce && preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
+            if (visible !== null && preempts && !visible[i] && c.kind !== 'irq' && c.kind !== 'nmi' && c.kind !== 'ipi') {
               this.reducedCount++;
               continue;
             }
