@@ -192,6 +192,20 @@ export const CASES: readonly Case[] = [
     cli: ['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--bound', '-1'],
   },
   {
+    id: 'explore-reduction-unknown',
+    surface: 'cli explore',
+    input: '--reduction bogus',
+    expect: 'error',
+    cli: ['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dfs', '--reduction', 'bogus'],
+  },
+  {
+    id: 'explore-reduction-not-dfs',
+    surface: 'cli explore',
+    input: '--reduction with --strategy dpor',
+    expect: 'error',
+    cli: ['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--reduction', 'none'],
+  },
+  {
     id: 'explore-out-file',
     surface: 'cli explore',
     input: '--out names a file',
