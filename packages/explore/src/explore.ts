@@ -181,6 +181,28 @@ function checkInt(name: string, v: number, min: number): number {
   return v;
 }
 
+/**
+ * The tree searches' own options, checked against the strategy: `timeLimitMs` (dfs and dpor)
+ * and `reduction` (dfs), each refused with a strategy it does not apply to.
+ */
+function treeOptions(strategy: StrategyName, options: ExploreOptions): { timeLimit: number | null; reduction: DfsReduction } {
+  const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1);
+  if (timeLimit !== null && strategy !== 'dfs' && strategy !== 'dpor')
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: timeLimitMs applies to dfs and dpor, not ${strategy} (a seeded strategy's schedules are numbered: its budget gives the same answer on any machine)`,
+    );
+  const reduction = options.reduction ?? 'none';
+  if (!DFS_REDUCTIONS.includes(reduction))
+    throw new TracelabError('INVALID_OPTION', `explore: unknown reduction ${JSON.stringify(reduction)}; reductions: ${DFS_REDUCTIONS.join(', ')}`);
+  if (options.reduction !== undefined && strategy !== 'dfs')
+    throw new TracelabError(
+      'INVALID_OPTION',
+      `explore: reduction applies to dfs, not ${strategy} (dpor's reduction is its own and sound; the seeded strategies reduce nothing)`,
+    );
+  return { timeLimit, reduction };
+}
+
 /** The scale a search runs at: `scale`, or the default; one with a knob must be within its range. */
 function checkScale(scenario: Scenario, scale: number | undefined): number {
   if (scenario.scale === undefined) {
@@ -240,20 +262,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   const dporBound = options.bound === undefined ? null : bound;
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
   const scale = checkScale(scenario, options.scale);
-  const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1);
-  if (timeLimit !== null && strategy !== 'dfs' && strategy !== 'dpor')
-    throw new TracelabError(
-      'INVALID_OPTION',
-      `explore: timeLimitMs applies to dfs and dpor, not ${strategy} (a seeded strategy's schedules are numbered: its budget gives the same answer on any machine)`,
-    );
-  const reduction = options.reduction ?? 'none';
-  if (!DFS_REDUCTIONS.includes(reduction))
-    throw new TracelabError('INVALID_OPTION', `explore: unknown reduction ${JSON.stringify(reduction)}; reductions: ${DFS_REDUCTIONS.join(', ')}`);
-  if (options.reduction !== undefined && strategy !== 'dfs')
-    throw new TracelabError(
-      'INVALID_OPTION',
-      `explore: reduction applies to dfs, not ${strategy} (dpor's reduction is its own and sound; the seeded strategies reduce nothing)`,
-    );
+  const { timeLimit, reduction } = treeOptions(strategy, options);
 
   let fail: { index: number; invariant: string; label: string; picker: Picker } | null = null;
   let schedules = 0;
@@ -481,13 +490,7 @@ export function planChunks(scenario: Scenario, options: ExploreOptions & { reado
   if (!STRATEGIES.includes(strategy))
     throw new TracelabError('INVALID_OPTION', `explore: unknown strategy ${JSON.stringify(strategy)}; strategies: ${STRATEGIES.join(', ')}`);
   // The tree searches' own options, refused as `explore` refuses them: a plan would drop them.
-  if (options.timeLimitMs !== undefined)
-    throw new TracelabError(
-      'INVALID_OPTION',
-      `explore: timeLimitMs applies to dfs and dpor, not ${strategy} (a seeded strategy's schedules are numbered: its budget gives the same answer on any machine)`,
-    );
-  if (options.reduction !== undefined)
-    throw new TracelabError('INVALID_OPTION', `explore: reduction applies to dfs, not ${strategy} (the seeded strategies reduce nothing)`);
+  treeOptions(strategy, options);
   const budget = checkInt('budget', options.budget ?? 1000, 1);
   const seed = checkInt('seed', options.seed ?? 1, 0);
   const selfCheckEvery = checkInt('selfCheckEvery', options.selfCheckEvery ?? 64, 0);
