@@ -16,7 +16,7 @@ import { findConfig, loadConfig, type ResolvedConfig } from './config.js';
 import { catalog } from '@tracelab/scenarios';
 import { SYSCALLS } from '@tracelab/ring-buffer';
 import type { CtfFieldType } from '@tracelab/formats';
-import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_USAGE } from './explore.js';
+import { cmdExplore, cmdReplayString, cmdScenarios, EXPLORE_COMMAND_USAGE, REPLAY_STRING_USAGE, SCENARIOS_USAGE } from './explore.js';
 import { runScenario } from './run-scenario.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 import { cmdTorture, TORTURE_USAGE } from './torture.js';
@@ -411,7 +411,7 @@ exit codes: 0 ran clean; 1 an invariant was violated; 2 bad arguments or an unwr
 const REPLAY_HELP = `usage: tracelab replay DIR [--json]
   folds DIR/events.ndjson with the scenario's plugin stack (state and hash, no scheduling) and
   re-runs the scenario from the schedule string in DIR/summary.json; both must give the logged hash
-${EXPLORE_USAGE.split('\n').slice(4, 6).join('\n')}
+${REPLAY_STRING_USAGE}
 exit codes: 0 both match (or the schedule runs clean); 1 a mismatch (or the violation again); 2 a missing, corrupt or foreign log`;
 
 const LIST_HELP = `usage: tracelab list [--scenarios | --tracepoints | --syscalls | --functions | --markers] [--json]
@@ -501,14 +501,14 @@ export const COMMANDS: readonly CommandSpec<CliIo>[] = [
   {
     name: 'scenarios',
     summary: 'the catalog of races with their variants, fixed or unsafe',
-    help: `usage: tracelab scenarios\n${EXPLORE_USAGE.split('\n').slice(6).join('\n')}\nexit codes: 0`,
+    help: `usage:\n${SCENARIOS_USAGE}\nexit codes: 0`,
     run: (argv, io) => (argv.length > 0 ? fail(`scenarios takes no arguments, got ${argv.join(' ')}`) : cmdScenarios(io)),
   },
   CONVERT_COMMAND,
   {
     name: 'explore',
     summary: "search a scenario variant's schedules for a violation, shrink it, print its replay string",
-    help: `usage:\n${EXPLORE_USAGE.split('\n').slice(0, 4).join('\n')}\n${DISTRIBUTED_USAGE.split('\n').slice(0, 8).join('\n')}\nexit codes: 1 a violation was found; 0 none within the budget; 2 bad usage`,
+    help: `usage:\n${EXPLORE_COMMAND_USAGE}\n${DISTRIBUTED_USAGE.split('\n').slice(0, 8).join('\n')}\nexit codes: 1 a violation was found; 0 none within the budget; 2 bad usage`,
     json: 'native',
     run: (argv, io) => (isDistributed(argv) ? distributed().then((d) => d.cmdExploreDistributed(argv, io)) : cmdExplore(argv, io)),
   },

@@ -25,7 +25,8 @@ import { checkOutDir, writeFolder, type OutputFs } from './internal/out-dir.js';
 import { progressReporter } from './internal/progress.js';
 import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
-export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--reduction R] [--scale N] [--coverage] [--out DIR] [--json]
+/** `tracelab explore`'s own usage lines (its help shows them whole). */
+export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--reduction R] [--scale N] [--coverage] [--out DIR] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -40,11 +41,17 @@ export const EXPLORE_USAGE = `  tracelab explore <scenario> --variant V [--strat
       of the variant, or every one within B preemptions, was run; --time-limit stops a dfs or dpor
       search from starting schedules after SECONDS (it then says so: not verified); --scale N sets the scenario's
       scale knob (its tasks, rounds...: the scenario's scale, which tracelab scenarios prints for
-      the catalog), e.g. its smallest for a full verification
-  tracelab replay <scenario> <replay-string> [--json]
-      re-runs one schedule printed by explore
-  tracelab scenarios
+      the catalog), e.g. its smallest for a full verification`;
+
+/** `tracelab replay`'s form for one explored schedule. */
+export const REPLAY_STRING_USAGE = `  tracelab replay <scenario> <replay-string> [--json]
+      re-runs one schedule printed by explore`;
+
+export const SCENARIOS_USAGE = `  tracelab scenarios
       the catalog of races with their variants`;
+
+/** The three together, as bad usage of any of them prints them. */
+export const EXPLORE_USAGE = [EXPLORE_COMMAND_USAGE, REPLAY_STRING_USAGE, SCENARIOS_USAGE].join('\n');
 
 /** Bad usage of a command: INVALID_OPTION with the message (exit 2). */
 export function bad(message: string): never {

@@ -86,6 +86,25 @@ describe('tracelab explore', () => {
     expect(d.out.join('\n')).toMatch(/no violation in the whole tree within preemption bound 0/);
   });
 
+  it('explore, replay and scenarios --help show their own usage lines, whole (not lines cut from another command)', () => {
+    const help = (cmd: string): string => {
+      const t = io();
+      expect(main([cmd, '--help'], t.io)).toBe(0);
+      return t.out.join('\n');
+    };
+    const ex = help('explore');
+    expect(ex).toContain('[--reduction R]');
+    expect(ex).toMatch(/--strategy dpor \(budget 1000000/);
+    expect(ex).toMatch(/--time-limit stops a dfs or dpor/);
+    expect(ex).toMatch(/e\.g\. its smallest for a full verification/);
+    const rp = help('replay');
+    expect(rp).toContain('tracelab replay <scenario> <replay-string> [--json]');
+    expect(rp).not.toMatch(/DIR\/ctf|--coverage/);
+    const sc = help('scenarios');
+    expect(sc).toContain('the catalog of races with their variants');
+    expect(sc).not.toMatch(/--coverage|--strategy/);
+  });
+
   it('--reduction visible-steps: the dfs skips preemptions before task-local steps and says what its verdict rests on; bad values and other strategies are refused', () => {
     const tree = (extra: string[]) => {
       const t = io();
