@@ -47,6 +47,7 @@ export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V 
 export const REPLAY_STRING_USAGE = `  tracelab replay <scenario> <replay-string> [--json]
       re-runs one schedule printed by explore`;
 
+/** `tracelab scenarios`' line. */
 export const SCENARIOS_USAGE = `  tracelab scenarios
       the catalog of races with their variants`;
 
