@@ -98,6 +98,7 @@ export type {
   ForkStage,
   HookResult,
   InvariantCheck,
+  InvariantOptions,
   LivenessMonitor,
   McountHandler,
   PluginApis,

@@ -10,7 +10,7 @@ import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type Wa
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type { FootprintSink } from './internal/footprint.js';
-import type { CorePaths, HookName, InvariantCheck, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
+import type { CorePaths, HookName, InvariantCheck, InvariantOptions, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
@@ -160,7 +160,8 @@ export interface Kernel {
    * `ctx.onReset`) or the kernel had tasks before its first run.
    */
   reset(options?: ResetOptions): void;
-  invariant(name: string, check: InvariantCheck): void;
+  /** A safety check after every step that changed the state; `options.reads` as `InvariantOptions` says. */
+  invariant(name: string, check: InvariantCheck, options?: InvariantOptions): void;
   liveness(name: string, monitor: LivenessMonitor): void;
   /**
    * Starts (a sink) or stops (null) recording what each scheduling step reads and writes of the
@@ -196,6 +197,20 @@ export interface SubscriberError {
   /** The last event logged when it threw. */
   readonly seq: number;
   readonly error: unknown;
+}
+
+/**
+ * An invariant's declared reads (`InvariantOptions.reads`), copied and frozen; a bad one is `code`
+ * naming `where` (INVALID_OPTION for the host's, PLUGIN_INVALID for a plugin's).
+ */
+function declaredReads(options: InvariantOptions | undefined, where: string, code: 'INVALID_OPTION' | 'PLUGIN_INVALID'): readonly string[] | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw new TracelabError(code, `${where}: options must be an object, got ${typeof options}`);
+  const reads: unknown = options.reads;
+  if (reads === undefined) return undefined;
+  if (!Array.isArray(reads) || !reads.every((o) => typeof o === 'string' && o.length > 0))
+    throw new TracelabError(code, `${where}: reads must be a list of object names (strings such as 'tflags:*' or 'plugin:<name>'), got ${JSON.stringify(reads)}`);
+  return Object.freeze([...(reads as string[])]);
 }
 
 /** Subscriptions made to any kernel stream, to name anonymous subscribers. Host-side; written only by contain(). */
@@ -734,8 +749,9 @@ class KernelImpl implements ReplayedKernel {
         }
         rt.tap(name, hook, handler, options);
       },
-      invariant: (n, check) => {
-        const entry = { name: n, plugin: name, check };
+      invariant: (n, check, opts) => {
+        const reads = declaredReads(opts, `plugin ${name}: invariant ${n}`, 'PLUGIN_INVALID');
+        const entry = { name: n, plugin: name, check, ...(reads !== undefined ? { reads } : {}) };
         rt.invariants.push(entry);
         rt.journal(() => removeItem(rt.invariants, entry));
       },
@@ -1019,8 +1035,9 @@ class KernelImpl implements ReplayedKernel {
     return { steps, done, violations: this.rt.violations, waiting };
   }
 
-  invariant(name: string, check: InvariantCheck): void {
-    this.rt.invariants.push({ name, plugin: null, check });
+  invariant(name: string, check: InvariantCheck, options?: InvariantOptions): void {
+    const reads = declaredReads(options, `kernel.invariant ${name}`, 'INVALID_OPTION');
+    this.rt.invariants.push({ name, plugin: null, check, ...(reads !== undefined ? { reads } : {}) });
     this.rt.checkInvariants();
   }
 

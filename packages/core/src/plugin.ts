@@ -156,6 +156,20 @@ export interface TapOptions {
 export type InvariantCheck = (state: KernelState) => string | false | null | undefined | void;
 
 /**
+ * `invariant(name, check, options)`. `reads`: the shared objects the check reads, named as step
+ * footprints name them (docs/explore.md §4a; `tflags:*` for the thread flags and task-list
+ * membership of every task, `plugin:<name>` for a slice, `lock:<name>`...). While an explorer
+ * records footprints they stand for what the check observes instead of what it was seen to
+ * read, so a check that walks the whole task table for its flags is not ordered by every
+ * other write of a task record. A contract, as `PluginContext.footprint` is: the list must
+ * cover everything the check reads to decide (its message may read more), or a DPOR search
+ * can miss a violation. Without it the check's reads are recorded as it makes them.
+ */
+export interface InvariantOptions {
+  readonly reads?: readonly string[];
+}
+
+/**
  * A hot/cold liveness monitor: `hot` returns what is pending (a grace period not ended...)
  * or null when cold. It is violated when it stays hot for more than `bound` steps while every
  * task that could run has had a chance to run (so unfair schedules raise no false alarm).
@@ -250,7 +264,7 @@ export interface PluginContext<S = unknown> {
   onPlain<T extends EventType>(type: T, reducer: PlainSliceReducer<S, T>): void;
   /** Taps a kernel hook with a generator handler. */
   tap<H extends HookName>(hook: H, handler: HookHandler<H>, options?: TapOptions): void;
-  invariant(name: string, check: InvariantCheck): void;
+  invariant(name: string, check: InvariantCheck, options?: InvariantOptions): void;
   liveness(name: string, monitor: LivenessMonitor): void;
   /** Adds a syscall; its body runs inside the instrumented function `sys_<name>`. */
   defineSyscall(name: string, body: SyscallBody): void;

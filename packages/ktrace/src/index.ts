@@ -3,7 +3,7 @@
  * LTTng Kernel Trace Thread Flag API") as a tracelab plugin. See the package README for the
  * options, API, events and invariants, and docs/ktrace.md for the design.
  */
-import { definePlugin, emit, intMapGet, option, pluginOptions, type HookArgs, type KPath, type TracelabPlugin } from '@tracelab/core';
+import { definePlugin, emit, intMapGet, option, pluginOptions, TASKLIST_LOCK, type HookArgs, type KPath, type TracelabPlugin } from '@tracelab/core';
 import { TIF_KERNEL_TRACE, type KtraceApi, type KtraceForkRecopy, type KtraceRcuView, type KtraceState, type KtraceWalk } from './events.js';
 import { flagInvariant, refcountInvariant } from './internal/check.js';
 import { syscallMarkers } from './internal/markers.js';
@@ -145,7 +145,10 @@ export function ktrace(options: KtraceOptions = {}): TracelabPlugin<KtraceApi, K
       );
 
       if (opts.checks) {
-        ctx.invariant(KTRACE_INVARIANTS.flag, flagInvariant());
+        // What the flag check decides on: every task's flags and list membership, the slice's
+        // refcount and in-flight count, and the tasklist lock's writer. Declared, so a DPOR search
+        // does not order every write of a task record (a context switch's) behind it.
+        ctx.invariant(KTRACE_INVARIANTS.flag, flagInvariant(), { reads: ['tflags:*', 'plugin:ktrace', `lock:${TASKLIST_LOCK}`] });
         ctx.invariant(KTRACE_INVARIANTS.refcount, refcountInvariant);
       }
 

@@ -21,7 +21,10 @@ import type { KernelState, LockState } from '../state.js';
  * empty", which a preemption point and an idle CPU read: written only by a step that changes
  * it, from empty to not or back; with CPU bindings in use, `rq:nonempty:<cpu>`, "a queued task
  * may run on this CPU", takes its place for that CPU's points and idle loop), `rcu` (RCU-sched's grace periods and
- * callbacks), `kernel` (pid allocation, oopses, disabled plugins). `<family>:*` stands for every
+ * callbacks), `kernel` (pid allocation, oopses, disabled plugins), `tflags:<pid>` (the task's
+ * thread flags and whether it is on the task list: written, beside `task:<pid>`, by every event
+ * that makes or removes the record or changes either field, so a check that declares it reads
+ * only those, `InvariantOptions.reads`, is not ordered by the rest of a task's record). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
  *
@@ -570,13 +573,18 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   'kernel/function-defined': (e, c) => c.w(c.named('function', e.name)),
   'task/spawned': (e, c) => {
     c.task();
+    c.w(c.named('tflags', e.pid));
     c.w(c.named('mm', e.pid));
     c.w('kernel');
   },
-  'task/linked': ownTask,
+  'task/linked': (e, c) => {
+    c.task();
+    c.w(c.named('tflags', e.pid));
+  },
   'task/to-user': ownTask,
   'fork/dup': (e, c) => {
     c.task('child');
+    c.w(c.named('tflags', e.child));
     c.w(c.named('mm', e.child));
     c.w('kernel');
     c.read(c.named('task', e.parent));
@@ -588,9 +596,13 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'fork/link': (e, c) => {
     c.task('child');
+    c.w(c.named('tflags', e.child));
     c.task('parent');
   },
-  'task/flags': ownTask,
+  'task/flags': (e, c) => {
+    c.task();
+    c.w(c.named('tflags', e.pid));
+  },
   'task/exec': ownTask,
   'task/exit': ownTask,
   'task/zombie': ownTask,
@@ -603,6 +615,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'task/released': (e, c) => {
     c.task();
+    c.w(c.named('tflags', e.pid));
     // Two releases commute in what they change of shared records: each takes its own pid off
     // its parent's children (a filter; a pid is released once) and adds one to the kernel's
     // count of released tasks, and the reducer reads neither to decide anything.
@@ -630,6 +643,8 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     c.w(c.named('cpu', c.cpu));
     if (e.prev !== 0) c.task('prev');
     if (e.next !== 0) c.task('next');
+    // A dead task's final switch takes its record out of the state (reducers.ts `forget`).
+    if (e.prev !== 0 && e.prevState === 'dead') c.w(c.named('tflags', e.prev));
   },
   'cpu/preempt-count': (_, c) => c.w(c.named('pc', c.cpu)),
   'irq/entry': nothing,

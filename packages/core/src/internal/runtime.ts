@@ -188,7 +188,8 @@ export class Runtime {
   /** Thread flags that send a task to the syscall slow path (from the syscall hooks' taps). */
   readonly workFlags = new Set<string>();
   readonly patches = new Map<string, { plugin: string; handler: McountHandler }>();
-  readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck }> = [];
+  /** The checks, in registration order, with their declared reads (`InvariantOptions`). Written by registration, and by rollback of a failed one. */
+  readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck; reads?: readonly string[] }> = [];
   readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; steps: number; ran: Set<number> }> = [];
   private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
   // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.
@@ -1486,7 +1487,11 @@ export class Runtime {
       if (this.isDisabled(inv.plugin)) continue;
       let msg: ReturnType<InvariantCheck>;
       try {
-        msg = inv.check(s);
+        // A check that declares its reads observes them, not what the recording view sees it read.
+        if (inv.reads !== undefined && this.fp !== null) {
+          for (const o of inv.reads) this.fp.read(o);
+          msg = inv.check(snap);
+        } else msg = inv.check(s);
       } catch (err) {
         msg = `the check itself threw: ${describeError(err)}`;
       }
