@@ -10,7 +10,17 @@ import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type Wa
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import type { FootprintSink } from './internal/footprint.js';
-import type { CorePaths, HookName, InvariantCheck, InvariantOptions, LivenessMonitor, PluginApis, PluginContext, PluginStack, TracelabPlugin } from './plugin.js';
+import type {
+  CorePaths,
+  HookName,
+  InvariantCheck,
+  InvariantOptions,
+  LivenessMonitor,
+  PluginApis,
+  PluginContext,
+  PluginStack,
+  TracelabPlugin,
+} from './plugin.js';
 import type { Program } from './program.js';
 import type { KernelState } from './state.js';
 import { randomStrategy, type Strategy } from './strategy.js';
@@ -209,7 +219,10 @@ function declaredReads(options: InvariantOptions | undefined, where: string, cod
   const reads: unknown = options.reads;
   if (reads === undefined) return undefined;
   if (!Array.isArray(reads) || !reads.every((o) => typeof o === 'string' && o.length > 0))
-    throw new TracelabError(code, `${where}: reads must be a list of object names (strings such as 'tflags:*' or 'plugin:<name>'), got ${JSON.stringify(reads)}`);
+    throw new TracelabError(
+      code,
+      `${where}: reads must be a list of object names (strings such as 'tflags:*' or 'plugin:<name>'), got ${JSON.stringify(reads)}`,
+    );
   return Object.freeze([...(reads as string[])]);
 }
 

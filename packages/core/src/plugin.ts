@@ -157,8 +157,8 @@ export type InvariantCheck = (state: KernelState) => string | false | null | und
 
 /**
  * `invariant(name, check, options)`. `reads`: the shared objects the check reads, named as step
- * footprints name them (docs/explore.md §4a; `tflags:*` for the thread flags and task-list
- * membership of every task, `plugin:<name>` for a slice, `lock:<name>`...). While an explorer
+ * footprints name them (docs/explore.md §4a; `tflags:*` for which tasks are on the task list and
+ * the thread flags of those that are, `plugin:<name>` for a slice, `lock:<name>`...). While an explorer
  * records footprints they stand for what the check observes instead of what it was seen to
  * read, so a check that walks the whole task table for its flags is not ordered by every
  * other write of a task record. A contract, as `PluginContext.footprint` is: the list must

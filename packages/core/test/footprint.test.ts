@@ -647,6 +647,27 @@ describe('step footprints', () => {
     expect(out[1]!.updates).toBeUndefined();
   });
 
+  it("an invariant's declared reads must be a list of object names: the host's bad list is INVALID_OPTION, a plugin's PLUGIN_INVALID, each naming the check", () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    expect(() => k.invariant('mine', () => null, { reads: 'tflags:*' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/kernel\.invariant mine: reads must be a list of object names/) }),
+    );
+    expect(() => k.invariant('mine', () => null, { reads: [''] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    k.invariant('fine', () => null, { reads: ['tflags:*'] });
+    const bad = definePlugin({
+      name: 'bad-reads',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.invariant('bad-reads/check', () => null, { reads: [42] as never });
+        return {};
+      },
+    });
+    expect(() => createKernel({ cpus: 1, seed: 1, plugins: [bad] })).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/plugin bad-reads: invariant bad-reads\/check: reads must be a list/) }),
+    );
+  });
+
   it('refuses a sink that is not a function, and a fromStep that is not a step number', () => {
     const k = createKernel({ cpus: 1, seed: 1 });
     expect(() => k.recordFootprints(42 as never)).toThrow(/sink must be a function/);

@@ -13,7 +13,7 @@ import {
   type Scenario,
 } from '@tracelab/explore';
 import { unionFp } from '../src/internal/dpor.js';
-import { halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
+import { flagPair, halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**
  * Two kernel threads take two mutexes, `fixed` in one order, `abba` in opposite orders (a
@@ -698,5 +698,48 @@ describe("a sleeping CPU's footprint: the union over the runs through its node",
     expect(unionFp(a, fp(['task:1']))).toBe(a);
     expect(unionFp(a, { ...fp([]), reads: ['lock:m'] }).reads).toEqual(['lock:m']);
     expect(unionFp(a, { ...fp([]), clockRead: true }).clockRead).toBe(true);
+  });
+});
+
+describe('a check that declares its reads (core InvariantOptions.reads)', () => {
+  // flag-pair: the flag steps touch different task records; only the check orders them.
+  const violations = (variant: string, search: { next(): Picker | null; record(o: RunOutcome): void }, dpor: Dpor | null): Set<string> => {
+    const out = new Set<string>();
+    for (let p = search.next(); p !== null; p = search.next()) {
+      const o = runSchedule(flagPair, variant, 1, p, undefined, dpor?.footprintSink());
+      search.record(o);
+      if (o.violation !== null && isFailure(o)) out.add(o.violation.name);
+    }
+    return out;
+  };
+  for (const bound of [2, 3, null] as const) {
+    it(`bound ${bound ?? 'none'}: DPOR finds the interleaved state the unreduced DFS finds, with tflags:* declared as with the reads recorded`, () => {
+      for (const variant of ['declared', 'recorded']) {
+        expect(violations(variant, new BoundedDfs(bound ?? 12, true, false), null), `dfs ${variant}`).toEqual(new Set(['flag-pair/order']));
+      }
+      const dporOf = (variant: string): Set<string> => {
+        const d = new Dpor(bound);
+        return violations(variant, d, d);
+      };
+      expect(dporOf('declared')).toEqual(new Set(['flag-pair/order']));
+      expect(dporOf('recorded')).toEqual(new Set(['flag-pair/order']));
+    });
+  }
+
+  it('observes the declared objects, not what it reads: tflags:* where the view records the task table', () => {
+    const observed = (variant: string): Set<string> => {
+      const d = new Dpor(1);
+      const out = new Set<string>();
+      const sink = d.footprintSink();
+      const o = runSchedule(flagPair, variant, 1, d.next()!, undefined, (f) => {
+        for (const x of f.observed) out.add(x);
+        sink(f);
+      });
+      expect(o.done).toBe(true);
+      return out;
+    };
+    expect([...observed('declared')]).toContain('tflags:*');
+    expect([...observed('declared')].some((x) => x.startsWith('task'))).toBe(false);
+    expect([...observed('recorded')]).toContain('task:*');
   });
 });

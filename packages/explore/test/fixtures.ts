@@ -1,6 +1,7 @@
 import {
   current,
   definePlugin,
+  intMapValues,
   emit,
   getState,
   waitEvent,
@@ -15,6 +16,7 @@ import {
   smpCallFunctionSingle,
   synchronizeRcu,
   type KPath,
+  type KernelState,
 } from '@tracelab/core';
 import { defineScenario, watchGracePeriods } from '@tracelab/explore';
 
@@ -480,6 +482,74 @@ export const ipiDrain = defineScenario({
         yield* emit({ type: 'flagpole/last', by: 'sender' });
       })(),
       { comm: 'sender', cpu: 1 },
+    );
+  },
+});
+
+/**
+ * A check that reads only thread flags (core `InvariantOptions.reads`): two kernel threads, each
+ * bound to its CPU. `early` sets flag Y, makes a point, then sets X; `late` sets X. The check
+ * refuses "`late` has X while `early` has Y and not X", a state only an interleaving of late's
+ * step between early's two passes through (two preemptions). The flag steps touch only their own
+ * records (`task:<pid>`, `tflags:<pid>`). Variants: `declared` (the check declares `tflags:*`),
+ * `recorded` (no declaration: what the view sees it read, the task table, is observed). (A third
+ * that declared nothing was found as well: on so small a fixture the switch-ins' and exits'
+ * races reorder these steps without the check, so it could not show the contract's role; the
+ * observed-set test and the scenarios' tflags audit do.)
+ */
+export const flagPair = defineScenario({
+  name: 'flag-pair',
+  description: 'a flags-only check ordering steps that touch different task records',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 60,
+  variants: [
+    { name: 'declared', description: 'the check declares tflags:*', safe: false, expect: ['flag-pair/order'] },
+    { name: 'recorded', description: 'the check declares nothing; its reads are recorded', safe: false, expect: ['flag-pair/order'] },
+  ],
+  plugins: (variant) => [
+    definePlugin<Record<string, never>, Record<string, never>>({
+      name: 'flag-pair',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.initSlice({});
+        const check = (s: KernelState): string | null => {
+          const byComm = (comm: string) => [...intMapValues(s.tasks)].find((t) => t.comm === comm);
+          const late = byComm('late');
+          const early = byComm('early');
+          return late?.flags['X'] === true && early?.flags['Y'] === true && early.flags['X'] !== true ? "late set X between early's Y and X" : null;
+        };
+        if (variant === 'recorded') ctx.invariant('flag-pair/order', check);
+        else ctx.invariant('flag-pair/order', check, { reads: ['tflags:*'] });
+        return {};
+      },
+    }),
+  ],
+  setup(kernel) {
+    // The event itself, not setThreadFlag: its look-up reads the task table, which would order
+    // the steps without the check.
+    const set = function* (flag: string): KPath<void> {
+      const me = (yield* current()).pid;
+      yield* emit({ type: 'task/flags', pid: me, set: [flag], clear: [] });
+    };
+    kernel.spawnKthread(
+      (function* early(): KPath<void> {
+        yield* schedPoint();
+        yield* set('Y');
+        yield* schedPoint();
+        yield* set('X');
+        yield* schedPoint();
+      })(),
+      { comm: 'early', cpu: 0 },
+    );
+    kernel.spawnKthread(
+      (function* late(): KPath<void> {
+        yield* schedPoint();
+        yield* set('X');
+        yield* schedPoint();
+      })(),
+      { comm: 'late', cpu: 1 },
     );
   },
 });

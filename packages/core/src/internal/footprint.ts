@@ -21,10 +21,11 @@ import type { KernelState, LockState } from '../state.js';
  * empty", which a preemption point and an idle CPU read: written only by a step that changes
  * it, from empty to not or back; with CPU bindings in use, `rq:nonempty:<cpu>`, "a queued task
  * may run on this CPU", takes its place for that CPU's points and idle loop), `rcu` (RCU-sched's grace periods and
- * callbacks), `kernel` (pid allocation, oopses, disabled plugins), `tflags:<pid>` (the task's
- * thread flags and whether it is on the task list: written, beside `task:<pid>`, by every event
- * that makes or removes the record or changes either field, so a check that declares it reads
- * only those, `InvariantOptions.reads`, is not ordered by the rest of a task's record). `<family>:*` stands for every
+ * callbacks), `kernel` (pid allocation, oopses, disabled plugins), `tflags:<pid>` (whether the
+ * task is on the task list and, while it is, its thread flags: what a walk of the list for a
+ * flag sees. Written beside `task:<pid>` by the events that list or unlist the task, and by a
+ * flags change of a listed task; a check that declares it, `InvariantOptions.reads`, is not
+ * ordered by the rest of a task's record). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
  *
@@ -555,6 +556,12 @@ type CoreWrite = (e: KernelEvent, c: WriteCtx) => void;
 // Events that change no shared state (a printk, an RCU read-side marker, an interrupt frame).
 const nothing: CoreWrite = () => undefined;
 const ownTask: CoreWrite = (_, c) => c.task();
+/**
+ * Whether the task is on the task list as the event is noted (before its reducer runs): its
+ * `tflags` object changes with its flags only then. An unknown pid counts as listed (the write is
+ * recorded: the safe side).
+ */
+const listedBefore = (c: WriteCtx, pid: number): boolean => intMapGet(c.state.tasks, pid)?.listed ?? true;
 const mmOf = (c: WriteCtx, pid: number): void => {
   const t = intMapGet(c.state.tasks, pid);
   c.w(t === undefined ? 'mm:*' : c.named('mm', t.tgid));
@@ -573,7 +580,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   'kernel/function-defined': (e, c) => c.w(c.named('function', e.name)),
   'task/spawned': (e, c) => {
     c.task();
-    c.w(c.named('tflags', e.pid));
+    if (e.listed !== false) c.w(c.named('tflags', e.pid));
     c.w(c.named('mm', e.pid));
     c.w('kernel');
   },
@@ -583,8 +590,8 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'task/to-user': ownTask,
   'fork/dup': (e, c) => {
+    // The child is not listed yet: its flags become part of `tflags` when `fork/link` lists it.
     c.task('child');
-    c.w(c.named('tflags', e.child));
     c.w(c.named('mm', e.child));
     c.w('kernel');
     c.read(c.named('task', e.parent));
@@ -601,7 +608,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'task/flags': (e, c) => {
     c.task();
-    c.w(c.named('tflags', e.pid));
+    if (listedBefore(c, e.pid)) c.w(c.named('tflags', e.pid));
   },
   'task/exec': ownTask,
   'task/exit': ownTask,
@@ -615,7 +622,7 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
   },
   'task/released': (e, c) => {
     c.task();
-    c.w(c.named('tflags', e.pid));
+    if (listedBefore(c, e.pid)) c.w(c.named('tflags', e.pid));
     // Two releases commute in what they change of shared records: each takes its own pid off
     // its parent's children (a filter; a pid is released once) and adds one to the kernel's
     // count of released tasks, and the reducer reads neither to decide anything.
@@ -643,8 +650,6 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     c.w(c.named('cpu', c.cpu));
     if (e.prev !== 0) c.task('prev');
     if (e.next !== 0) c.task('next');
-    // A dead task's final switch takes its record out of the state (reducers.ts `forget`).
-    if (e.prev !== 0 && e.prevState === 'dead') c.w(c.named('tflags', e.prev));
   },
   'cpu/preempt-count': (_, c) => c.w(c.named('pc', c.cpu)),
   'irq/entry': nothing,

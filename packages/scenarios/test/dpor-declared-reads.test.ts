@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { createKernel, intMapValues, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
+import { BoundedDfs, Dpor } from '@tracelab/explore';
+import { catalog, forkFlagRace } from '../src/index.js';
+import { reach } from './reach.js';
+
+/**
+ * Checks that declare their reads (core `InvariantOptions.reads`; docs/explore.md §4a, twelfth
+ * pass). ktrace's flag check declares `tflags:*` (every task's flags and list membership) where
+ * the recording view saw it read the whole task table, so DPOR no longer orders every write of
+ * a task record behind it. Two things make that sound, and each is tested here: the core writes
+ * `tflags:<pid>` in every step that changes what it names, and the reduced search still reaches
+ * what the unreduced one does.
+ */
+
+/** What `tflags` names: the listed tasks, each with its flags (an unlisted or absent task is not in it). */
+function flagView(s: KernelState): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const t of intMapValues(s.tasks)) if (t.listed) out.set(t.pid, Object.keys(t.flags).sort().join(','));
+  return out;
+}
+
+describe('tflags:<pid> is written by every step that lists or unlists a task or changes a listed task’s flags', () => {
+  // An audit over the catalog: any event added later that changes those fields without naming
+  // `tflags` in the core's write table fails here.
+  for (const s of catalog.values()) {
+    it(`${s.name}: every variant, 6 random schedules each`, () => {
+      let changes = 0;
+      for (const v of s.variants) {
+        for (let seed = 1; seed <= 6; seed++) {
+          const k = createKernel({ cpus: s.cpus, seed, strategy: randomStrategy(), plugins: s.plugins(v.name) });
+          // The host's spawns in setup are no step's: the audit starts after them.
+          s.setup(k, { variant: v.name, scale: s.scale?.default ?? 0 });
+          let before = flagView(k.state);
+          const missed: string[] = [];
+          k.recordFootprints((f: StepFootprint) => {
+            const after = flagView(k.state);
+            for (const pid of new Set([...before.keys(), ...after.keys()])) {
+              if (before.get(pid) === after.get(pid)) continue;
+              changes++;
+              if (!f.writes.includes(`tflags:${pid}`) && !f.writes.includes('tflags:*'))
+                missed.push(`pid ${pid}: ${before.get(pid) ?? 'not listed'} -> ${after.get(pid) ?? 'not listed'}`);
+            }
+            before = after;
+          });
+          k.run({ maxSteps: s.maxSteps });
+          expect(missed, `${s.name}/${v.name} seed ${seed}`).toEqual([]);
+        }
+      }
+      // Every scenario forks or spawns tasks: the audit saw changes to check.
+      expect(changes).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});
+
+describe('fork-flag-race with the declared flag check: DPOR reaches what the unreduced DFS reaches', () => {
+  for (const [variant, bound] of [
+    ['fixed', 1],
+    ['fixed', 2],
+    ['no-recopy', 1],
+    ['recopy-before-lock', 2],
+    ['rcu-walk-live-lttng-order', 2],
+  ] as const) {
+    it(`${variant} at one child, bound ${bound}: the same final states and violations`, () => {
+      const full = reach(forkFlagRace, variant, 1, new BoundedDfs(bound, true, false));
+      const d = new Dpor(bound);
+      const red = reach(forkFlagRace, variant, 1, d, () => d.footprintSink());
+      expect([...red.failures].sort()).toEqual([...full.failures].sort());
+      expect([...red.digests].sort()).toEqual([...full.digests].sort());
+      expect(red.runs).toBeLessThan(full.runs);
+    }, 300_000);
+  }
+});
