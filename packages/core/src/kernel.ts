@@ -209,21 +209,37 @@ export interface SubscriberError {
   readonly error: unknown;
 }
 
+/** A footprint object name an invariant may declare (footprint.ts names them): a known family, or a plugin's keyed data. */
+const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
+
 /**
  * An invariant's declared reads (`InvariantOptions.reads`), copied and frozen; a bad one is `code`
- * naming `where` (INVALID_OPTION for the host's, PLUGIN_INVALID for a plugin's).
+ * naming `where` (INVALID_OPTION for the host's, PLUGIN_INVALID for a plugin's). A name outside
+ * the footprint families (a typo, `tflag:*`) or an empty list would make the check observe
+ * nothing it decides on, so both are refused.
  */
 function declaredReads(options: InvariantOptions | undefined, where: string, code: 'INVALID_OPTION' | 'PLUGIN_INVALID'): readonly string[] | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) throw new TracelabError(code, `${where}: options must be an object, got ${typeof options}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TracelabError(code, `${where}: options must be an object, got ${options === null ? 'null' : typeof options}`);
   const reads: unknown = options.reads;
   if (reads === undefined) return undefined;
-  if (!Array.isArray(reads) || !reads.every((o) => typeof o === 'string' && o.length > 0))
+  if (!Array.isArray(reads) || reads.length === 0)
     throw new TracelabError(
       code,
-      `${where}: reads must be a list of object names (strings such as 'tflags:*' or 'plugin:<name>'), got ${JSON.stringify(reads)}`,
+      `${where}: reads must be a non-empty list of footprint object names, got ${Array.isArray(reads) ? 'an empty list' : typeof reads}`,
     );
-  return Object.freeze([...(reads as string[])]);
+  const out: string[] = [];
+  for (let i = 0; i < reads.length; i++) {
+    const o: unknown = reads[i];
+    if (typeof o !== 'string' || !OBJECT_NAME.test(o))
+      throw new TracelabError(
+        code,
+        `${where}: reads[${i}] must be a footprint object name (kernel, rcu, <family>:<key> for lock, task, tflags, mm, cpu, pc, wq, runq, rq, plugin, module, function, or @<plugin>:<key>), got ${typeof o === 'string' ? JSON.stringify(o) : typeof o}`,
+      );
+    out.push(o);
+  }
+  return Object.freeze(out);
 }
 
 /** Subscriptions made to any kernel stream, to name anonymous subscribers. Host-side; written only by contain(). */

@@ -650,10 +650,24 @@ describe('step footprints', () => {
   it("an invariant's declared reads must be a list of object names: the host's bad list is INVALID_OPTION, a plugin's PLUGIN_INVALID, each naming the check", () => {
     const k = createKernel({ cpus: 1, seed: 1 });
     expect(() => k.invariant('mine', () => null, { reads: 'tflags:*' as never })).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/kernel\.invariant mine: reads must be a list of object names/) }),
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message: expect.stringMatching(/kernel\.invariant mine: reads must be a non-empty list of footprint object names, got string/),
+      }),
     );
-    expect(() => k.invariant('mine', () => null, { reads: [''] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
-    k.invariant('fine', () => null, { reads: ['tflags:*'] });
+    for (const [reads, why] of [
+      [[''], /reads\[0\] must be a footprint object name/],
+      [['tflag:*'], /reads\[0\] must be a footprint object name .*got "tflag:\*"/],
+      [[1n], /reads\[0\] .*got bigint/],
+      [[], /reads must be a non-empty list of footprint object names, got an empty list/],
+      // A hole in the list is not a name.
+      [[, 'tflags:*'], /reads\[0\] .*got undefined/],
+    ] as const)
+      expect(() => k.invariant('mine', () => null, { reads: reads as never })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(why) }),
+      );
+    expect(() => k.invariant('mine', () => null, null as never)).toThrow(/options must be an object, got null/);
+    k.invariant('fine', () => null, { reads: ['tflags:*', 'plugin:ktrace', 'lock:tasklist_lock', 'rcu', '@markers:probe/x', 'rq:nonempty:1'] });
     const bad = definePlugin({
       name: 'bad-reads',
       version: '0.0.0',
@@ -664,7 +678,10 @@ describe('step footprints', () => {
       },
     });
     expect(() => createKernel({ cpus: 1, seed: 1, plugins: [bad] })).toThrow(
-      expect.objectContaining({ code: 'PLUGIN_INVALID', message: expect.stringMatching(/plugin bad-reads: invariant bad-reads\/check: reads must be a list/) }),
+      expect.objectContaining({
+        code: 'PLUGIN_INVALID',
+        message: expect.stringMatching(/plugin bad-reads: invariant bad-reads\/check: reads\[0\] must be a footprint object name/),
+      }),
     );
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, intMapValues, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
+import { createKernel, definePlugin, intMapValues, preemptDisable, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
 import { BoundedDfs, Dpor } from '@tracelab/explore';
 import { catalog, forkFlagRace } from '../src/index.js';
 import { reach } from './reach.js';
@@ -51,6 +51,51 @@ describe('tflags:<pid> is written by every step that lists or unlists a task or 
       expect(changes).toBeGreaterThan(0);
     }, 120_000);
   }
+});
+
+describe('tflags on the oops paths: a listed task switched out dead', () => {
+  // The second review's case: a `death` tap that leaves preemption disabled makes the exiting
+  // child's final switch oops ("scheduling while atomic") while it is still a listed zombie, and
+  // the oops forgets the record in that switch; the parent then oopses twice in its own exit.
+  // Each listed task that leaves the state must write its tflags there.
+  it('every listed record that is forgotten writes its tflags, on the exit path and through an oops', () => {
+    const leak = definePlugin({
+      name: 'leak',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.tap('death', function* () {
+          yield* preemptDisable();
+        });
+        return {};
+      },
+    });
+    for (const plugins of [[], [leak]]) {
+      const k = createKernel({ cpus: 1, seed: 1, plugins });
+      k.spawn(function* (u) {
+        yield u.fork(function* (u2) {
+          yield u2.exit(0);
+        });
+        yield u.compute(50);
+      });
+      let before = flagView(k.state);
+      const missed: string[] = [];
+      let gone = 0;
+      k.recordFootprints((f: StepFootprint) => {
+        const after = flagView(k.state);
+        for (const pid of before.keys()) {
+          if (after.has(pid)) continue;
+          gone++;
+          if (!f.writes.includes(`tflags:${pid}`)) missed.push(`pid ${pid} left the list with no tflags write`);
+        }
+        before = after;
+      });
+      k.run({ maxSteps: 500 });
+      expect(missed).toEqual([]);
+      expect(gone).toBeGreaterThan(0);
+      if (plugins.length > 0) expect(k.log.some((e) => e.type === 'kernel/oops')).toBe(true);
+    }
+  });
 });
 
 describe('fork-flag-race with the declared flag check: DPOR reaches what the unreduced DFS reaches', () => {
