@@ -661,7 +661,7 @@ describe('step footprints', () => {
       [[1n], /reads\[0\] .*got bigint/],
       [[], /reads must be a non-empty list of footprint object names, got an empty list/],
       // A hole in the list is not a name.
-      [[, 'tflags:*'], /reads\[0\] .*got undefined/],
+      [new Array<string>(2).fill('tflags:*', 1), /reads\[0\] .*got undefined/],
     ] as const)
       expect(() => k.invariant('mine', () => null, { reads: reads as never })).toThrow(
         expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(why) }),
