@@ -9,7 +9,7 @@ import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
-import type { FootprintSink } from './internal/footprint.js';
+import { isObjectName, type FootprintSink } from './internal/footprint.js';
 import type {
   CorePaths,
   HookName,
@@ -209,9 +209,6 @@ export interface SubscriberError {
   readonly error: unknown;
 }
 
-/** A footprint object name an invariant may declare (footprint.ts names them): a known family, or a plugin's keyed data. */
-const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
-
 /**
  * An invariant's declared reads (`InvariantOptions.reads`), copied and frozen; a bad one is `code`
  * naming `where` (INVALID_OPTION for the host's, PLUGIN_INVALID for a plugin's). A name outside
@@ -232,7 +229,7 @@ function declaredReads(options: InvariantOptions | undefined, where: string, cod
   const out: string[] = [];
   for (let i = 0; i < reads.length; i++) {
     const o: unknown = reads[i];
-    if (typeof o !== 'string' || !OBJECT_NAME.test(o))
+    if (typeof o !== 'string' || !isObjectName(o))
       throw new TracelabError(
         code,
         `${where}: reads[${i}] must be a footprint object name (kernel, rcu, <family>:<key> for lock, task, tflags, mm, cpu, pc, wq, runq, rq, plugin, module, function, or @<plugin>:<key>), got ${typeof o === 'string' ? JSON.stringify(o) : typeof o}`,

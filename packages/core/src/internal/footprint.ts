@@ -94,6 +94,16 @@ const KEYED: Readonly<Record<string, string>> = { locks: 'lock', plugins: 'plugi
 const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:*', runqueue: 'runq:*', rcu: 'rcu', kernel: 'kernel' };
 
 /**
+ * Whether `name` is an object this module names (the list in the header): a family with a key,
+ * a plugin's keyed data, or one of the unkeyed objects. What a declaration of reads
+ * (`InvariantOptions.reads`) may name: anything else would match no step's writes.
+ */
+export function isObjectName(name: string): boolean {
+  return OBJECT_NAME.test(name);
+}
+const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
+
+/**
  * The recorder of the step under way. Written only by the runtime's step loop (single-threaded):
  * `begin` clears it, reads and writes accumulate, `end` hands the footprint to the sink.
  */
