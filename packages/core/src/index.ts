@@ -3,10 +3,10 @@
  * plugins. See the package README for the API, events, state and invariants.
  */
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
-export { conflictObjects, footprintsConflict } from './internal/footprint.js';
+export { conflictObjects, footprintsConflict, OBSERVER_HOST } from './internal/footprint.js';
 export { appended, copyObject, withField, withKey, without, withoutField, withoutKey } from './plain.js';
 export type { Mutable } from './plain.js';
-export type { FootprintSink, StepFootprint } from './internal/footprint.js';
+export type { FootprintSink, ObservedBy, ObservedSets, StepFootprint } from './internal/footprint.js';
 export { WATCHDOG_EXIT_CODE, WATCHDOG_DEFAULT_MS } from './internal/watchdog.js';
 export type { WatchdogOptions, WatchdogReport } from './internal/watchdog.js';
 export type {

@@ -14,6 +14,7 @@ import {
   wakeUp,
   mutexUnlock,
   schedPoint,
+  OBSERVER_HOST,
   type KPath,
   type StepFootprint,
 } from '@tracelab/core';
@@ -304,6 +305,51 @@ describe('step footprints', () => {
     const bump = touching(steps, 'plugin:counter').find((s) => s.writes.includes('plugin:counter'))!;
     expect(bump.reads).toContain('plugin:counter');
     expect(steps.some((s) => s.observed.includes('plugin:counter'))).toBe(true);
+  });
+
+  it("what the checks read is kept by owner: a plugin's checks under its name, the host's invariants and monitors under (host)", () => {
+    const counter = definePlugin<Record<string, never>, { n: number }>({
+      name: 'counter',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.initSlice({ n: 0 });
+        ctx.invariant('counter/small', (state) => ((state.plugins as Record<string, { n: number }>)['counter']!.n > 10 ? 'too big' : null));
+        ctx.invariant('counter/locks', (state) => (state.locks['m'] === null ? 'never' : null), { reads: ['lock:m'] });
+        return {};
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [counter], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    k.invariant('host/rcu', (state) => (state.rcu === null ? 'no rcu' : null));
+    k.liveness('host/kernel', { hot: (state) => (state.kernel === null ? 'no kernel' : null) });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((s) => steps.push(s));
+    k.spawnKthread(
+      (function* () {
+        yield* schedPoint();
+      })(),
+    );
+    k.run({ maxSteps: 50 });
+    const checked = steps.filter((s) => s.observed.length > 0);
+    expect(checked.length).toBeGreaterThan(0);
+    for (const s of checked) {
+      const by = Object.fromEntries((s.observedBy ?? []).map((g) => [g.owner, [...g.objects].sort()]));
+      expect(by).toEqual({ counter: ['lock:m', 'plugin:counter'], [OBSERVER_HOST]: ['kernel', 'rcu'] });
+      // `observed` is the owners' union.
+      expect([...s.observed].sort()).toEqual(['kernel', 'lock:m', 'plugin:counter', 'rcu']);
+    }
+  });
+
+  it('footprintsConflict with a list per owner: both steps must write what one owner observes', () => {
+    const writer = (cpu: number, w: string): StepFootprint => ({ cpu, choiceAt: 0, reads: [], writes: [w], clockRead: false, observed: [] });
+    const a = writer(0, 'plugin:x');
+    const b = writer(1, 'plugin:y');
+    expect(footprintsConflict(a, b, ['plugin:x', 'plugin:y'])).toBe(true);
+    expect(footprintsConflict(a, b, [['plugin:x', 'plugin:y']])).toBe(true);
+    expect(footprintsConflict(a, b, [['plugin:x'], ['plugin:y']])).toBe(false);
+    expect(footprintsConflict(a, b, [['plugin:x'], ['plugin:*']])).toBe(true);
+    expect(conflictObjects(a, b, [['plugin:x'], ['plugin:y', 'plugin:x']])).toEqual(['observed']);
+    expect(conflictObjects(a, b, [['plugin:x'], ['plugin:y']])).toEqual([]);
   });
 
   it("a plugin's keyed footprint: its events touch only the keys they name; an event without one touches all of the plugin's data", () => {

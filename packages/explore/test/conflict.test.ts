@@ -63,6 +63,13 @@ function corpus(n: number, seed: number): StepFootprint[] {
 }
 
 const OBSERVED: readonly (readonly string[])[] = [[], ['task:1'], ['task:*', 'kernel'], ['lock:a:b', 'rcu'], ['@mm:*'], [':x']];
+/** Observed lists per owner (`ObservedSets`): owners whose lists overlap, an empty owner, one owner. */
+const OBSERVED_BY: readonly (readonly (readonly string[])[])[] = [
+  [['task:1'], ['lock:a:b', 'rcu']],
+  [['task:*', 'kernel'], ['@mm:*'], []],
+  [['task:1', 'rcu'], ['task:*'], [':x', 'kernel']],
+  [['task:*', 'kernel', 'lock:a:b']],
+];
 
 /** `footprintsConflict`, written out with its object rule `same` and write-write rule as parameters (the mutants). */
 function reference(
@@ -114,25 +121,28 @@ const MUTANTS: Record<string, { same?: (x: string, y: string) => boolean; exempt
 describe('the compiled conflict test', () => {
   const fps = corpus(160, 20);
 
-  it('agrees with footprintsConflict on every pair of the corpus, with every observed list', () => {
+  it('agrees with footprintsConflict on every pair of the corpus, with every observed list, one owner or several', () => {
     const idx = new ConflictIndex();
     let pairs = 0;
     let conflicts = 0;
-    for (const observed of OBSERVED) {
-      const obs = idx.compile({ reads: observed, writes: [], clockRead: false });
+    const configs: readonly (readonly (readonly string[])[])[] = [...OBSERVED.map((o) => [o]), ...OBSERVED_BY];
+    for (const groups of configs) {
+      const obs = groups.map((reads) => idx.compile({ reads, writes: [], clockRead: false }));
       for (const a of fps) {
         const ca = idx.of(a);
-        const ha = idx.observedHit(ca, obs);
+        const ha = idx.observedMask(ca, obs);
         for (const b of fps) {
-          const want = footprintsConflict(a, b, observed);
-          const got = idx.conflict(ca, idx.of(b), ha, idx.observedHit(idx.of(b), obs));
-          if (got !== want) expect({ a, b, observed, got }).toEqual({ a, b, observed, got: want });
+          const want = footprintsConflict(a, b, groups);
+          // One owner's list is the plain list.
+          if (groups.length === 1 && footprintsConflict(a, b, groups[0]!) !== want) expect({ a, b, groups }).toBe('the same with one owner');
+          const got = idx.conflict(ca, idx.of(b), ha, idx.observedMask(idx.of(b), obs));
+          if (got !== want) expect({ a, b, groups, got }).toEqual({ a, b, groups, got: want });
           pairs++;
           if (want) conflicts++;
         }
       }
     }
-    expect(pairs).toBe(OBSERVED.length * fps.length * fps.length);
+    expect(pairs).toBe(configs.length * fps.length * fps.length);
     // Both answers are common (the corpus is not trivially all-conflicting or all-commuting).
     expect(conflicts).toBeGreaterThan(pairs / 5);
     expect(conflicts).toBeLessThan((pairs * 4) / 5);
@@ -154,6 +164,11 @@ describe('the compiled conflict test', () => {
           }
       expect({ name, differs: differs > 0 }).toEqual({ name, differs: true });
     }
+    // Owners kept apart: the union of the owners' lists orders pairs that no one owner's list does.
+    let apart = 0;
+    for (const groups of OBSERVED_BY)
+      for (const a of fps) for (const b of fps) if (footprintsConflict(a, b, groups.flat()) !== footprintsConflict(a, b, groups)) apart++;
+    expect(apart).toBeGreaterThan(0);
     // The reference written out here is the core's rule (so the mutants are mutants of it).
     let unlike = 0;
     for (const observed of OBSERVED)

@@ -13,7 +13,7 @@ import {
   type Scenario,
 } from '@tracelab/explore';
 import { unionFp } from '../src/internal/dpor.js';
-import { flagPair, halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
+import { checkOrder, flagPair, halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
 
 /**
  * Two kernel threads take two mutexes, `fixed` in one order, `abba` in opposite orders (a
@@ -741,5 +741,56 @@ describe('a check that declares its reads (core InvariantOptions.reads)', () => 
     expect([...observed('declared')]).toContain('tflags:*');
     expect([...observed('declared')].some((x) => x.startsWith('task'))).toBe(false);
     expect([...observed('recorded')]).toContain('task:*');
+  });
+});
+
+describe('the checks order two steps only when one owner reads both (StepFootprint.observedBy)', () => {
+  // check-order: two steps on different objects; nothing but the checks can race them.
+  it('the default run does not reach the refused state: a search finds it only by racing the two steps', () => {
+    for (const variant of ['flags', 'joined']) {
+      const d = new Dpor(null);
+      const o = runSchedule(checkOrder, variant, 1, d.next()!, undefined, d.footprintSink());
+      expect({ variant, done: o.done, violation: o.violation }).toEqual({ variant, done: true, violation: null });
+    }
+  });
+
+  for (const bound of [1, 2, null] as const) {
+    it(`bound ${bound ?? 'none'}: DPOR finds what only one check's reads order (a declared tflags:* read; a plugin check reading two slices)`, () => {
+      for (const variant of ['flags', 'joined']) {
+        const full = reach(checkOrder, variant, 1, new BoundedDfs(bound ?? 12, true, false));
+        expect(full.failures, `dfs ${variant}`).toEqual(new Set(['check-order/between']));
+        const red = dpor(checkOrder, variant, 1, bound);
+        expect(red.failures, `dpor ${variant}`).toEqual(full.failures);
+        expect(red.stats.backtrackReasons['observed'] ?? 0, variant).toBeGreaterThan(0);
+      }
+    });
+  }
+
+  it("one owner's checks reading both objects race the steps; two owners' checks, one object each, do not", () => {
+    const one = dpor(checkOrder, 'one-owner', 1, null);
+    const two = dpor(checkOrder, 'two-owners', 1, null);
+    const none = dpor(checkOrder, 'unchecked', 1, null);
+    const full = reach(checkOrder, 'two-owners', 1, new BoundedDfs(12, true, false));
+    // The same final states as the unreduced DFS either way (none of these checks can fail).
+    expect([...one.digests].sort()).toEqual([...full.digests].sort());
+    expect([...two.digests].sort()).toEqual([...full.digests].sort());
+    expect(one.failures.size + two.failures.size).toBe(0);
+    // Two owners' checks add no trace to the unchecked search; one owner's add the steps' orders.
+    expect(two.stats.traces).toBe(none.stats.traces);
+    expect(one.stats.traces).toBeGreaterThan(two.stats.traces);
+    expect(one.stats.backtrackReasons['observed'] ?? 0).toBeGreaterThan(0);
+    expect(two.stats.backtrackReasons['observed'] ?? 0).toBe(0);
+  });
+
+  it('records what each owner read after each step, the host as (host)', () => {
+    const owners = new Map<string, Set<string>>();
+    const d = new Dpor(null);
+    const sink = d.footprintSink();
+    runSchedule(checkOrder, 'two-owners', 1, d.next()!, undefined, (f) => {
+      for (const g of f.observedBy ?? []) for (const o of g.objects) (owners.get(g.owner) ?? owners.set(g.owner, new Set()).get(g.owner)!).add(o);
+      expect(new Set((f.observedBy ?? []).flatMap((g) => g.objects))).toEqual(new Set(f.observed));
+      sink(f);
+    });
+    expect(Object.fromEntries([...owners].map(([k, v]) => [k, [...v]]))).toEqual({ 'order-a': ['plugin:order-a'], 'order-b': ['plugin:order-b'] });
   });
 });

@@ -31,6 +31,8 @@ declare module '@tracelab/core' {
     'pane/set': { open: boolean };
     'flagpole/last': { by: string };
     'flagpole/raise': { by: string };
+    'order-a/done': { by: string };
+    'order-b/done': { by: string };
   }
   interface PluginStates {
     counter: { value: number; done: number };
@@ -39,6 +41,8 @@ declare module '@tracelab/core' {
     window: { open: boolean; seen: boolean };
     pane: { open: boolean; passes: number };
     flagpole: { last: boolean; raised: boolean };
+    'order-a': { done: boolean };
+    'order-b': { done: boolean };
   }
 }
 
@@ -553,5 +557,86 @@ export const flagPair = defineScenario({
       })(),
       { comm: 'late', cpu: 1 },
     );
+  },
+});
+
+/**
+ * Steps that only the checks order (docs/explore.md §4a, thirteenth pass). Two kernel threads, one
+ * step of work each after a scheduling point: `a` (CPU 1) writes one object, `b` (CPU 0) another,
+ * and nothing else they do touches the other's objects. Whether DPOR runs them in both orders
+ * depends only on who reads the two objects after each step. Variants:
+ * - `flags`: each sets a thread flag on itself (`task/flags`: `tflags:<pid>`); one check, declaring
+ *   `tflags:*`, refuses "a has A while b is listed without B" (b is listed from its first step to
+ *   its exit). Unsafe: found only if a's flag step is raced with b's, which only the check's
+ *   declared read (and the core's `tflags` writes) can make happen.
+ * - `joined`: each emits its plugin's event (`plugin:order-a`, `plugin:order-b`); plugin order-a's
+ *   check reads both slices and refuses "a done while b not". Unsafe, for the same reason.
+ * - `one-owner`: the same steps; plugin order-a registers two checks, one per slice, that never
+ *   fail. One owner's checks read both objects: the steps are raced.
+ * - `two-owners`: the same, each plugin's check reading its own slice: no owner reads both, so
+ *   the steps commute, as with no checks at all (`unchecked`).
+ */
+export const checkOrder = defineScenario({
+  name: 'check-order',
+  description: 'two steps on different objects, ordered only by the checks that read them',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 40,
+  variants: [
+    { name: 'flags', description: 'one check declares tflags:*', safe: false, expect: ['check-order/between'] },
+    { name: 'joined', description: 'one plugin check reads both slices', safe: false, expect: ['check-order/between'] },
+    { name: 'one-owner', description: 'two checks of one plugin, one slice each', safe: true },
+    { name: 'two-owners', description: 'a check per plugin, its own slice', safe: true },
+    { name: 'unchecked', description: 'the same steps, no checks', safe: true },
+  ],
+  plugins: (variant) => {
+    const slice = (name: 'order-a' | 'order-b') =>
+      definePlugin<Record<string, never>, { done: boolean }>({
+        name,
+        version: '0.1.0',
+        core: '^0.1.0',
+        register(ctx) {
+          ctx.initSlice({ done: false });
+          ctx.on(`${name}/done`, (s) => {
+            s.done = true;
+          });
+          const a = (st: KernelState): boolean => st.plugins['order-a']!.done;
+          const b = (st: KernelState): boolean => st.plugins['order-b']!.done;
+          if (name === 'order-a' && variant === 'flags') {
+            // Listed tasks only (what `tflags` covers): b is listed from its first step to its exit.
+            const listed = (st: KernelState, comm: string) => [...intMapValues(st.tasks)].find((t) => t.comm === comm && t.listed);
+            const between = (st: KernelState): boolean => {
+              const b = listed(st, 'b');
+              return listed(st, 'a')?.flags['A'] === true && b !== undefined && b.flags['B'] !== true;
+            };
+            ctx.invariant('check-order/between', (st) => (between(st) ? 'a set A while b ran without B' : null), { reads: ['tflags:*'] });
+          } else if (name === 'order-a' && variant === 'joined') {
+            ctx.invariant('check-order/between', (st) => (a(st) && !b(st) ? 'a done before b' : null));
+          } else if (variant === 'one-owner' && name === 'order-a') {
+            // Checks that hold on every state (a slice's `done` is a boolean): only what they read matters here.
+            ctx.invariant('check-order/a-only', (st) => (typeof a(st) !== 'boolean' ? 'order-a: done is not a boolean' : null));
+            ctx.invariant('check-order/b-only', (st) => (typeof b(st) !== 'boolean' ? 'order-b: done is not a boolean' : null));
+          } else if (variant === 'two-owners') {
+            const mine = name === 'order-a' ? a : b;
+            ctx.invariant(`check-order/${name}`, (st) => (typeof mine(st) !== 'boolean' ? `${name}: done is not a boolean` : null));
+          }
+          return {};
+        },
+      });
+    return [slice('order-a'), slice('order-b')];
+  },
+  setup(kernel, { variant }) {
+    const work = (who: 'a' | 'b') =>
+      function* (): KPath<void> {
+        yield* schedPoint();
+        if (variant === 'flags') {
+          // The event itself, not setThreadFlag: its look-up reads the task table.
+          const me = (yield* current()).pid;
+          yield* emit({ type: 'task/flags', pid: me, set: [who.toUpperCase()], clear: [] });
+        } else yield* emit({ type: who === 'a' ? 'order-a/done' : 'order-b/done', by: who });
+        yield* schedPoint();
+      };
+    kernel.spawnKthread(work('b')(), { comm: 'b', cpu: 0 });
+    kernel.spawnKthread(work('a')(), { comm: 'a', cpu: 1 });
   },
 });

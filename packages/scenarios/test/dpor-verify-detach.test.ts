@@ -23,8 +23,9 @@ describe('dpor without a bound: detach-during-callback', () => {
     expect(r.complete).toBe(true);
     expect(r.dpor!.bound).toBeNull();
     expect(r.dpor!.symmetric).toBe(true);
-    // The claim is completion; the count is the bench's business (281,549 today).
-    expect(r.dpor!.traces).toBeGreaterThan(100_000);
+    // The claim is completion; the count is the bench's business (88,472 today: 281,549 before
+    // the checks were told apart by owner).
+    expect(r.dpor!.traces).toBeGreaterThan(40_000);
     expect(r.dpor!.mirrorChecks).toBeGreaterThan(0);
   }, 1_200_000);
 });

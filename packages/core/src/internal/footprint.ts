@@ -47,6 +47,15 @@ export interface StepFootprint {
   /** What the invariants and liveness monitors read after this step (they observe every state). */
   readonly observed: readonly string[];
   /**
+   * `observed` by the owner of the checks that read it: one entry per owner whose checks read
+   * anything after this step (`OBSERVER_HOST` for the checks the host registered, else the
+   * plugin's name). The checks of one owner may share what they keep between steps; those of two
+   * owners share only the state. So two steps are ordered by the checks only when both write
+   * what one owner's checks read (docs/explore.md §4a, thirteenth pass). Absent: every object of
+   * `observed` is one owner's.
+   */
+  readonly observedBy?: readonly ObservedBy[];
+  /**
    * The objects of `writes` the step changed only by a commutative update: an operation that
    * commutes with every other update of that object (a counter's increment, taking one task off
    * a children list), made without reading the object. Two updates of one object commute; an
@@ -68,6 +77,22 @@ export interface StepFootprint {
    */
   readonly preemptible?: boolean;
 }
+
+/** What one owner's checks read after a step (`StepFootprint.observedBy`). */
+export interface ObservedBy {
+  /** A plugin's name, or `OBSERVER_HOST` for the checks the host registered (the kernel's `invariant` and `liveness`). */
+  readonly owner: string;
+  readonly objects: readonly string[];
+}
+
+/** The owner of the checks the host registered: not a plugin name (those start with a letter). */
+export const OBSERVER_HOST = '(host)';
+
+/**
+ * What the checks observe, as `footprintsConflict` takes it: a list of objects (every check one
+ * owner's), or one list per owner.
+ */
+export type ObservedSets = readonly string[] | readonly (readonly string[])[];
 
 /** Receives each step's footprint at the end of the step. */
 export type FootprintSink = (step: StepFootprint) => void;
@@ -111,6 +136,13 @@ export class FootprintRecorder {
   private readonly reads = new Set<string>();
   private readonly writes = new Set<string>();
   private readonly observed = new Set<string>();
+  /**
+   * `observed` by owner (`observeAs`): a set per owner met so far in this recorder's life, kept
+   * across steps and emptied by `begin` when filled. Written only while the checks run.
+   */
+  private readonly observedByOwner = new Map<string, Set<string>>();
+  /** The set of the owner whose check runs now (`observeAs`), or null before any. */
+  private observer: Set<string> | null = null;
   /** Tasks a `sched/switch` of the step named (prev, next), and task objects any other event wrote. */
   private readonly switchedPids = new Set<number>();
   private readonly otherWrites = new Set<string>();
@@ -174,6 +206,8 @@ export class FootprintRecorder {
     // Cleared only when not empty: clearing a set allocates its table afresh, and most of
     // these are empty after most steps.
     for (const set of this.perStep) if (set.size > 0) set.clear();
+    for (const set of this.observedByOwner.values()) if (set.size > 0) set.clear();
+    this.observer = null;
     this.pid = 0;
     this.preemptible = false;
     this.clock = false;
@@ -232,18 +266,31 @@ export class FootprintRecorder {
     const reads = [...this.reads];
     const writes = [...this.writes];
     const observed = [...this.observed];
+    const observedBy: ObservedBy[] = [];
+    if (observed.length > 0) for (const [owner, set] of this.observedByOwner) if (set.size > 0) observedBy.push({ owner, objects: [...set] });
     const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
     // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
     // every later field one by one, at several times the cost (the fields in the same order).
     this.sink(
       updates === undefined
-        ? { cpu, choiceAt: this.choiceAt, reads, writes, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched }
-        : { cpu, choiceAt: this.choiceAt, reads, writes, updates, clockRead: this.clock, observed, pid: this.pid, preemptible: this.preemptible, switched },
+        ? { cpu, choiceAt: this.choiceAt, reads, writes, clockRead: this.clock, observed, observedBy, pid: this.pid, preemptible: this.preemptible, switched }
+        : { cpu, choiceAt: this.choiceAt, reads, writes, updates, clockRead: this.clock, observed, observedBy, pid: this.pid, preemptible: this.preemptible, switched },
     );
   }
 
   read(object: string): void {
-    (this.observing ? this.observed : this.reads).add(object);
+    if (this.observing) {
+      this.observed.add(object);
+      (this.observer ?? this.observeAs(OBSERVER_HOST)).add(object);
+    } else this.reads.add(object);
+  }
+
+  /** The checks of `owner` (a plugin's name, or `OBSERVER_HOST`) run next: their reads are theirs (`StepFootprint.observedBy`). */
+  observeAs(owner: string): Set<string> {
+    let set = this.observedByOwner.get(owner);
+    if (set === undefined) this.observedByOwner.set(owner, (set = new Set()));
+    this.observer = set;
+    return set;
   }
 
   /** `${family}:${key}`, made once per recorder (see `names`). */
@@ -745,12 +792,25 @@ function writesMeet(a: StepFootprint, b: StepFootprint): boolean {
  * or writes (two commutative updates of one object aside: `StepFootprint.updates`), or either
  * read the clock (every step moves it). `observed` (what the checks read,
  * gathered over a run or a search) counts as read by both: a check that looks at two objects
- * sees the order of their writes.
+ * sees the order of their writes. Given a list per owner (`ObservedSets`), the two writes must
+ * meet one owner's list.
  */
-export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): boolean {
+export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed: ObservedSets = []): boolean {
   if (a.clockRead || b.clockRead) return true;
   if (writesMeet(a, b) || meets(a.writes, b.reads) || meets(b.writes, a.reads)) return true;
-  return observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed);
+  return bothObserved(a, b, observed);
+}
+
+/**
+ * Whether both steps write what one owner's checks observe (`observed`: one list, or a list per
+ * owner). Each owner's checks see the two writes' order; checks of two owners, each seeing one
+ * of the writes, see the same states in either order (each sees the other's write as no change).
+ */
+function bothObserved(a: StepFootprint, b: StepFootprint, observed: ObservedSets): boolean {
+  if (observed.length === 0) return false;
+  if (typeof observed[0] === 'string') return meets(a.writes, observed as readonly string[]) && meets(b.writes, observed as readonly string[]);
+  for (const set of observed as readonly (readonly string[])[]) if (set.length > 0 && meets(a.writes, set) && meets(b.writes, set)) return true;
+  return false;
 }
 
 /**
@@ -758,7 +818,7 @@ export function footprintsConflict(a: StepFootprint, b: StepFootprint, observed:
  * other reads or writes (as the writer names it), `clock` when either read the clock, and
  * `observed` when the only tie is that both write what the checks read. Empty when they commute.
  */
-export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: readonly string[] = []): string[] {
+export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: ObservedSets = []): string[] {
   const out = new Set<string>();
   if (a.clockRead || b.clockRead) out.add('clock');
   for (const w of a.writes) {
@@ -766,6 +826,6 @@ export function conflictObjects(a: StepFootprint, b: StepFootprint, observed: re
     for (const t of b.writes) if (writeConflict(a, w, b, t)) out.add(w);
   }
   for (const w of b.writes) if (meets([w], a.reads)) out.add(w);
-  if (out.size === 0 && observed.length > 0 && meets(a.writes, observed) && meets(b.writes, observed)) out.add('observed');
+  if (out.size === 0 && bothObserved(a, b, observed)) out.add('observed');
   return [...out];
 }

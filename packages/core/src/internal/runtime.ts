@@ -12,7 +12,7 @@ import { CorePathsImpl } from './core-paths.js';
 import { SIGSEGV } from '../program.js';
 import { PEEK, isKPath } from '../paths.js';
 import { Interrupts, contextOf, inInterruptCount, type ResolvedInterrupts } from './irq.js';
-import { FootprintRecorder, type FootprintSink } from './footprint.js';
+import { FootprintRecorder, OBSERVER_HOST, type FootprintSink } from './footprint.js';
 
 /** A path that has already returned: `yield*` of it gives undefined at once (shared, never resumed into anything). */
 // eslint-disable-next-line require-yield -- it takes no step on purpose
@@ -1488,10 +1488,14 @@ export class Runtime {
       let msg: ReturnType<InvariantCheck>;
       try {
         // A check that declares its reads observes them, not what the recording view sees it read.
-        if (inv.reads !== undefined && this.fp !== null) {
-          for (const o of inv.reads) this.fp.read(o);
-          msg = inv.check(snap);
-        } else msg = inv.check(s);
+        if (this.fp === null) msg = inv.check(snap);
+        else {
+          this.fp.observeAs(inv.plugin ?? OBSERVER_HOST);
+          if (inv.reads !== undefined) {
+            for (const o of inv.reads) this.fp.read(o);
+            msg = inv.check(snap);
+          } else msg = inv.check(s);
+        }
       } catch (err) {
         msg = `the check itself threw: ${describeError(err)}`;
       }
@@ -1514,6 +1518,7 @@ export class Runtime {
       if (this.isDisabled(m.plugin)) continue;
       let hot: string | null;
       try {
+        if (this.fp !== null) this.fp.observeAs(m.plugin ?? OBSERVER_HOST);
         hot = m.monitor.hot(s);
       } catch (err) {
         this.violate(m.name, `the monitor itself threw: ${describeError(err)}`);

@@ -14,7 +14,8 @@ import type { StepFootprint } from '@tracelab/core';
  * - two steps conflict when either read the clock, when their writes meet (an object both wrote,
  *   unless both only updated it commutatively: `StepFootprint.updates`; with a wildcard, any
  *   other object of its family), when one's writes meet the other's reads, or when both write
- *   what the checks observe (`observed`, passed as each side's precomputed `observedHit`).
+ *   what one owner's checks observe (`observed` as a list per owner; each side's precomputed
+ *   `observedMask`, a bit per owner).
  */
 
 /** A footprint compiled against one `ConflictIndex`. Immutable once made. */
@@ -198,10 +199,20 @@ export class ConflictIndex {
   }
 
   /**
-   * `footprintsConflict(a, b, observed)` for compiled footprints, where `aHit` and `bHit` are
-   * `observedHit` of each against the same `observed`.
+   * A bit per owner whose observed objects `a` writes: bit (k & 31) for `observed[k]` (owners
+   * past 32 share bits, which orders more, never less). Zero when it writes none of them.
    */
-  conflict(a: CompiledFootprint, b: CompiledFootprint, aHit: boolean, bHit: boolean): boolean {
+  observedMask(a: CompiledFootprint, observed: readonly CompiledFootprint[]): number {
+    let mask = 0;
+    for (let k = 0; k < observed.length; k++) if (this.observedHit(a, observed[k]!)) mask |= 1 << (k & 31);
+    return mask;
+  }
+
+  /**
+   * `footprintsConflict(a, b, observed)` for compiled footprints, where `aHit` and `bHit` are
+   * `observedMask` of each against the same `observed` (a list per owner).
+   */
+  conflict(a: CompiledFootprint, b: CompiledFootprint, aHit: number, bHit: number): boolean {
     if (a.clock || b.clock) return true;
     // Writes meeting writes: an id both wrote, plainly in one of them at least; or a wildcard
     // write and another object of its family written by the other.
@@ -212,6 +223,6 @@ export class ConflictIndex {
     // Writes meeting reads, either way.
     if (this.writesMeetList(a, b.r, b.rBits, b.rFam, b.rWild, b.rw)) return true;
     if (this.writesMeetList(b, a.r, a.rBits, a.rFam, a.rWild, a.rw)) return true;
-    return aHit && bHit;
+    return (aHit & bHit) !== 0;
   }
 }

@@ -1,4 +1,4 @@
-import { TracelabError, conflictObjects, intMapValues, type StepFootprint } from '@tracelab/core';
+import { TracelabError, conflictObjects, intMapValues, type ObservedBy, type StepFootprint } from '@tracelab/core';
 import { deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
 import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
@@ -203,9 +203,23 @@ export function sameFootprint(a: StepFootprint, b: StepFootprint): boolean {
     same(a.reads, b.reads) &&
     same(a.writes, b.writes) &&
     same(a.observed, b.observed) &&
+    sameObservers(a.observedBy, b.observedBy) &&
     same(a.updates, b.updates) &&
     same(a.switched, b.switched)
   );
+}
+
+/** Whether two steps' `observedBy` are the same, owner by owner, in order. */
+function sameObservers(a: readonly ObservedBy[] | undefined, b: readonly ObservedBy[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p.owner !== q.owner || p.objects.length !== q.objects.length || p.objects.some((o, k) => o !== q.objects[k])) return false;
+  }
+  return true;
 }
 
 /**
@@ -243,20 +257,27 @@ export class Dpor {
   /** The run's first `cpu` choice, when the symmetry rule applies there (a new node), or -1. */
   private newMirror = -1;
   private traceKeys = new Set<string>();
-  /** What invariants and monitors read, over every run so far: observed by every step. */
-  private observed = new Set<string>();
-  private observedList: string[] = [];
+  /**
+   * What each owner's invariants and monitors read, over every run so far (`StepFootprint.observedBy`;
+   * a footprint without it counts as one owner's, `''`): observed by every step. Two steps are
+   * ordered by the checks when both write objects of one owner's list. Owners in the order met;
+   * `observedLists[k]` is the k-th owner's list, which only grows.
+   */
+  private readonly observedSets = new Map<string, { readonly set: Set<string>; readonly list: string[] }>();
+  private readonly observedLists: string[][] = [];
+  /** Bumped whenever an owner's list grows (or an owner is met): the compiled lists are stale then. */
+  private observedVersion = 0;
   /** Object names interned and footprints compiled for the conflict tests (conflict.ts). */
   private readonly conflicts = new ConflictIndex();
-  /** `observedList` compiled (as reads), and the list's length when it was: stale once the list grows. */
-  private observedC: CompiledFootprint | null = null;
-  private observedCLength = -1;
+  /** `observedLists` compiled (as reads), and `observedVersion` when they were. */
+  private observedC: CompiledFootprint[] = [];
+  private observedCVersion = -1;
   /**
    * `steps` compiled, index for index: `record` compiles the steps the run added, `keepPrefix`
-   * cuts it with `steps`. And whether each step writes what the checks observe: set by `record`.
+   * cuts it with `steps`. And which owners' observed objects each step writes (`observedMask`): set by `record`.
    */
   private readonly compiled: CompiledFootprint[] = [];
-  private observedHits: Uint8Array = new Uint8Array(0);
+  private observedHits: Int32Array = new Int32Array(0);
   // The run under way:
   private steps: StepFootprint[] = [];
   /** For each step of `steps`, the index of the run's last `cpu` choice when it ended (for `onStep`). */
@@ -518,12 +539,8 @@ export class Dpor {
    * (`lastCpu`: the index of the run's last `cpu` choice as the step ended).
    */
   private sleepAfter(fp: StepFootprint, lastCpu: number): void {
-    for (const o of fp.observed) {
-      if (!this.observed.has(o)) {
-        this.observed.add(o);
-        this.observedList.push(o);
-      }
-    }
+    if (fp.observedBy !== undefined) for (const g of fp.observedBy) this.observe(g.owner, g.objects);
+    else if (fp.observed.length > 0) this.observe('', fp.observed);
     if (!this.sleepSets) return;
     // The sleep set after this step: the CPUs asleep before it, and those explored before this
     // CPU at its node, whose steps commute with this one.
@@ -535,11 +552,11 @@ export class Dpor {
     const idx = this.conflicts;
     const obs = this.observedCompiled();
     const c = idx.of(fp);
-    const hit = idx.observedHit(c, obs);
+    const hit = idx.observedMask(c, obs);
     const keep = (q: number, f: StepFootprint): void => {
       if (q === fp.cpu) return;
       const cf = idx.of(f);
-      if (!idx.conflict(cf, c, idx.observedHit(cf, obs), hit)) next.set(q, f);
+      if (!idx.conflict(cf, c, idx.observedMask(cf, obs), hit)) next.set(q, f);
     };
     for (const [q, f] of before) keep(q, f);
     if (replayed) {
@@ -552,11 +569,28 @@ export class Dpor {
     this.sleepNow = next;
   }
 
-  /** `observedList` compiled (recompiled when it has grown). */
-  private observedCompiled(): CompiledFootprint {
-    if (this.observedC === null || this.observedCLength !== this.observedList.length) {
-      this.observedC = this.conflicts.compile({ reads: this.observedList, writes: [], clockRead: false });
-      this.observedCLength = this.observedList.length;
+  /** Adds what `owner`'s checks read after a step to its list. */
+  private observe(owner: string, objects: readonly string[]): void {
+    let g = this.observedSets.get(owner);
+    if (g === undefined) {
+      g = { set: new Set(), list: [] };
+      this.observedSets.set(owner, g);
+      this.observedLists.push(g.list);
+      this.observedVersion++;
+    }
+    for (const o of objects) {
+      if (g.set.has(o)) continue;
+      g.set.add(o);
+      g.list.push(o);
+      this.observedVersion++;
+    }
+  }
+
+  /** `observedLists` compiled, one per owner (recompiled when one has grown). */
+  private observedCompiled(): readonly CompiledFootprint[] {
+    if (this.observedCVersion !== this.observedVersion) {
+      this.observedC = this.observedLists.map((reads) => this.conflicts.compile({ reads, writes: [], clockRead: false }));
+      this.observedCVersion = this.observedVersion;
     }
     return this.observedC;
   }
@@ -600,8 +634,8 @@ export class Dpor {
     const obs = this.observedCompiled();
     const compiled = this.compiled;
     for (let k = compiled.length; k < steps.length; k++) compiled.push(this.conflicts.compile(steps[k]!));
-    const hits = new Uint8Array(steps.length);
-    for (let k = 0; k < steps.length; k++) hits[k] = this.conflicts.observedHit(compiled[k]!, obs) ? 1 : 0;
+    const hits = new Int32Array(steps.length);
+    for (let k = 0; k < steps.length; k++) hits[k] = this.conflicts.observedMask(compiled[k]!, obs);
     this.observedHits = hits;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
@@ -693,7 +727,7 @@ export class Dpor {
     for (const w of s.writes) if (w !== own) return false;
     for (const r of s.reads) if (r.startsWith('cpu:') || r.startsWith('pc:')) return false;
     // S writes nothing the checks observe (what `footprintsConflict` with them as reads says).
-    if (this.observedHits[k] === 1) return false;
+    if (this.observedHits[k] !== 0) return false;
     // The rest of S makes no deviating choice, and S leaves A preemptible (its runqueue is the
     // one the point saw: S writes nothing of it), so c's next step offers A's next preemption.
     if (s.preemptible !== true) return false;
@@ -706,15 +740,15 @@ export class Dpor {
     const idx = this.conflicts;
     const obsC = this.observedCompiled();
     const body = idx.compile({ ...s, reads: s.reads.filter((r) => r !== 'rq:nonempty') });
-    const bodyHit = false; // S's writes are the body's, and they meet nothing observed (above).
+    const bodyHit = 0; // S's writes are the body's, and they meet nothing observed (above).
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
     for (let j = k + 1; j < limit; j++) {
       const y = steps[j]!;
       if (y.pid === a) continue;
       if (y.switched !== undefined && y.switched.includes(a)) {
         const other = idx.compile({ ...y, writes: y.writes.filter((w) => w !== own) });
-        if (idx.conflict(body, other, bodyHit, idx.observedHit(other, obsC))) return false;
-      } else if (idx.conflict(body, this.compiled[j]!, bodyHit, this.observedHits[j] === 1)) return false;
+        if (idx.conflict(body, other, bodyHit, idx.observedMask(other, obsC))) return false;
+      } else if (idx.conflict(body, this.compiled[j]!, bodyHit, this.observedHits[j]!)) return false;
     }
     return true;
   }
@@ -727,7 +761,7 @@ export class Dpor {
     // vc[k][q]: 1 + the index of the latest step of CPU q that happens before or is step k.
     const vc: Int32Array[] = [];
     const prevSame = new Int32Array(ncpu).fill(-1);
-    const obs = this.observedList;
+    const obs = this.observedLists;
     const idx = this.conflicts;
     const compiled = this.compiled;
     const hits = this.observedHits;
@@ -744,7 +778,7 @@ export class Dpor {
       const p = prevSame[cj]!;
       const past = p >= 0 ? vc[p]!.slice() : new Int32Array(ncpu);
       const compiledJ = compiled[j]!;
-      const hitJ = hits[j] === 1;
+      const hitJ = hits[j]!;
       for (let q = 0; q < ncpu; q++) cursor[q] = q === cj ? -1 : byCpu[q]!.length - 1;
       for (;;) {
         // The latest step before j, of another CPU, not ordered before j.
@@ -762,7 +796,7 @@ export class Dpor {
         }
         if (i < 0) break;
         cursor[qi] = cursor[qi]! - 1;
-        if (!idx.conflict(compiled[i]!, compiledJ, hits[i] === 1, hitJ)) continue;
+        if (!idx.conflict(compiled[i]!, compiledJ, hits[i]!, hitJ)) continue;
         const si = steps[i]!;
         this.raceCount++;
         const before = this.backtrackCount;
@@ -787,13 +821,13 @@ export class Dpor {
    * the CPU and a task) races with the latest step of another CPU it conflicts with, at or
    * before the point where it was pending: the idle CPU is tried there.
    */
-  private pendingIdle(limit: number, obs: CompiledFootprint): void {
+  private pendingIdle(limit: number, obs: readonly CompiledFootprint[]): void {
     const steps = this.steps;
     // The latest step of another CPU that conflicts with a pending switch-in, by its footprint
     // (the CPU and the tasks queued): scanned forward once per footprint, not back from every
     // step (runs of a thousand steps with an idle CPU at each made this quadratic).
     // By the tasks queued (`CpuNode.queuedKey`), then by the idle CPU.
-    const latest = new Map<string, Map<number, { scanned: number; last: number; pending: CompiledFootprint; hit: boolean }>>();
+    const latest = new Map<string, Map<number, { scanned: number; last: number; pending: CompiledFootprint; hit: number }>>();
     for (let i = 0; i < limit; i++) {
       const node = this.cpuNodeOfStep[i];
       if (node === null || node === undefined) continue;
@@ -816,11 +850,11 @@ export class Dpor {
             ...node.queued.map((pid) => `task:${pid}`),
           ];
           const pending = this.conflicts.compile({ reads: ['runq:*', 'rcu'], writes, clockRead: false });
-          scan = { scanned: -1, last: -1, pending, hit: this.conflicts.observedHit(pending, obs) };
+          scan = { scanned: -1, last: -1, pending, hit: this.conflicts.observedMask(pending, obs) };
           byCpu.set(q, scan);
         }
         for (let k = scan.scanned + 1; k <= i; k++)
-          if (steps[k]!.cpu !== q && this.conflicts.conflict(this.compiled[k]!, scan.pending, this.observedHits[k] === 1, scan.hit)) scan.last = k;
+          if (steps[k]!.cpu !== q && this.conflicts.conflict(this.compiled[k]!, scan.pending, this.observedHits[k]!, scan.hit)) scan.last = k;
         scan.scanned = i;
         if (scan.last < 0) continue;
         const at = this.cpuNodeOfStep[scan.last];

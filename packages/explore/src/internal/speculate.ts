@@ -1,5 +1,5 @@
 import { receiveMessageOnPort } from 'node:worker_threads';
-import { TracelabError, type FootprintSink, type KernelState, type StepFootprint, type Violation } from '@tracelab/core';
+import { TracelabError, type FootprintSink, type KernelState, type ObservedBy, type StepFootprint, type Violation } from '@tracelab/core';
 import type { Scenario } from '../scenario.js';
 import { interchangeable, sameFootprint, type Dpor, type ReplayedPoint } from './dpor.js';
 import { startWorker, stopWorker, type WorkerLink } from './threads.js';
@@ -168,6 +168,13 @@ export class SpecEncoder {
       this.names(out, f.writes);
       if (f.updates !== undefined) this.names(out, f.updates);
       this.names(out, f.observed);
+      // An absent `observedBy` is sent as an empty one: the two are the same (`sameFootprint`).
+      const by = f.observedBy ?? [];
+      out.push(by.length);
+      for (const g of by) {
+        out.push(this.id(g.owner));
+        this.names(out, g.objects);
+      }
       this.list(out, f.switched ?? []);
     }
     const names = this.fresh;
@@ -260,14 +267,19 @@ export class SpecDecoder {
       const writes = names();
       const updates = (flags & 4) !== 0 ? names() : undefined;
       const observed = names();
+      const observedBy: ObservedBy[] = [];
+      for (let g = d[at++]!; g > 0; g--) {
+        const owner = t[d[at++]!]!;
+        observedBy.push({ owner, objects: names() });
+      }
       const switched = list();
       const clockRead = (flags & 1) !== 0;
       const preemptible = (flags & 2) !== 0;
       // The recorder's two shapes (footprint.ts `end`), field for field.
       footprints.push(
         updates === undefined
-          ? { cpu, choiceAt, reads, writes, clockRead, observed, pid, preemptible, switched }
-          : { cpu, choiceAt, reads, writes, updates, clockRead, observed, pid, preemptible, switched },
+          ? { cpu, choiceAt, reads, writes, clockRead, observed, observedBy, pid, preemptible, switched }
+          : { cpu, choiceAt, reads, writes, updates, clockRead, observed, observedBy, pid, preemptible, switched },
       );
     }
     if (at !== d.length) throw new Error(`internal: a speculative run's data has ${d.length - at} words left over`);
