@@ -761,7 +761,7 @@ describe('the checks order two steps only when one owner reads both (StepFootpri
         expect(full.failures, `dfs ${variant}`).toEqual(new Set(['check-order/between']));
         const red = dpor(checkOrder, variant, 1, bound);
         expect(red.failures, `dpor ${variant}`).toEqual(full.failures);
-        expect(red.stats.backtrackReasons['observed'] ?? 0, variant).toBeGreaterThan(0);
+        expect(red.stats.backtrackReasons['observed:order-a'] ?? 0, variant).toBeGreaterThan(0);
       }
     });
   }
@@ -778,8 +778,8 @@ describe('the checks order two steps only when one owner reads both (StepFootpri
     // Two owners' checks add no trace to the unchecked search; one owner's add the steps' orders.
     expect(two.stats.traces).toBe(none.stats.traces);
     expect(one.stats.traces).toBeGreaterThan(two.stats.traces);
-    expect(one.stats.backtrackReasons['observed'] ?? 0).toBeGreaterThan(0);
-    expect(two.stats.backtrackReasons['observed'] ?? 0).toBe(0);
+    expect(one.stats.backtrackReasons['observed:order-a'] ?? 0).toBeGreaterThan(0);
+    expect(Object.keys(two.stats.backtrackReasons).filter((r) => r.startsWith('observed'))).toEqual([]);
   });
 
   it('records what each owner read after each step, the host as (host)', () => {

@@ -101,7 +101,7 @@ export interface DporStats {
   /**
    * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
    * big?): for each point a race added, the objects that made its two steps conflict, pids and
-   * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed`);
+   * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed:<owner>`: whose checks tied the steps);
    * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling.
    */
   readonly backtrackReasons: Readonly<Record<string, number>>;
@@ -801,7 +801,7 @@ export class Dpor {
         this.raceCount++;
         const before = this.backtrackCount;
         this.reverse(i, j, vc, past);
-        if (this.backtrackCount > before) this.noteReasons(conflictObjects(si, sj, obs).map(family));
+        if (this.backtrackCount > before) this.noteReasons(this.reasonsOf(conflictObjects(si, sj, obs), hits[i]! & hits[j]!));
         const vi = vc[i]!;
         for (let q = 0; q < ncpu; q++) if (vi[q]! > past[q]!) past[q] = vi[q]!;
       }
@@ -812,6 +812,23 @@ export class Dpor {
     }
     this.pendingIdle(limit, this.observedCompiled());
     if (this.blockedAt < 0) this.traceKeys.add(this.traceKey(limit, vc, choices));
+  }
+
+  /**
+   * A race's reasons as `backtrackReasons` counts them: its objects folded (`family`), and
+   * `observed` as `observed:<owner>` for each owner whose checks read what both steps write
+   * (`both`: the steps' observed masks ANDed), so an author sees whose checks tie the steps.
+   */
+  private reasonsOf(objects: readonly string[], both: number): string[] {
+    const out: string[] = [];
+    for (const o of objects) {
+      if (o !== 'observed') out.push(family(o));
+      else {
+        let k = 0;
+        for (const owner of this.observedSets.keys()) if ((both & (1 << (k++ & 31))) !== 0) out.push(`observed:${owner}`);
+      }
+    }
+    return out;
   }
 
   /**
