@@ -307,7 +307,7 @@ describe('step footprints', () => {
     expect(steps.some((s) => s.observed.includes('plugin:counter'))).toBe(true);
   });
 
-  it("what the checks read is kept by owner: a plugin's checks under its name, the host's invariants and monitors under (host)", () => {
+  it("what the checks read is kept by owner: a plugin's checks (its slice always among them) under its name, the host's invariants and monitors under (host)", () => {
     const counter = definePlugin<Record<string, never>, { n: number }>({
       name: 'counter',
       version: '0.0.0',
@@ -316,10 +316,24 @@ describe('step footprints', () => {
         ctx.initSlice({ n: 0 });
         ctx.invariant('counter/small', (state) => ((state.plugins as Record<string, { n: number }>)['counter']!.n > 10 ? 'too big' : null));
         ctx.invariant('counter/locks', (state) => (state.locks['m'] === null ? 'never' : null), { reads: ['lock:m'] });
+        ctx.liveness('counter/module', { hot: (state) => (state.modules['x'] !== undefined ? 'module x loaded' : null) });
         return {};
       },
     });
-    const k = createKernel({ cpus: 2, seed: 1, plugins: [counter], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    // A plugin whose only check reads what it keeps outside the state: it observes its slice,
+    // which every event of it writes.
+    const outside = { n: 0 };
+    const quiet = definePlugin<Record<string, never>, Record<string, never>>({
+      name: 'quiet',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.initSlice({});
+        ctx.invariant('quiet/outside', () => (outside.n > 1 ? 'outside' : null));
+        return {};
+      },
+    });
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [counter, quiet], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
     k.invariant('host/rcu', (state) => (state.rcu === null ? 'no rcu' : null));
     k.liveness('host/kernel', { hot: (state) => (state.kernel === null ? 'no kernel' : null) });
     const steps: StepFootprint[] = [];
@@ -334,9 +348,10 @@ describe('step footprints', () => {
     expect(checked.length).toBeGreaterThan(0);
     for (const s of checked) {
       const by = Object.fromEntries((s.observedBy ?? []).map((g) => [g.owner, [...g.objects].sort()]));
-      expect(by).toEqual({ counter: ['lock:m', 'plugin:counter'], [OBSERVER_HOST]: ['kernel', 'rcu'] });
-      // `observed` is the owners' union.
-      expect([...s.observed].sort()).toEqual(['kernel', 'lock:m', 'plugin:counter', 'rcu']);
+      expect(by).toEqual({ counter: ['lock:m', 'module:x', 'plugin:counter'], quiet: ['plugin:quiet'], [OBSERVER_HOST]: ['kernel', 'rcu'] });
+      // `observed` is the owners' union; the owners come by name.
+      expect([...s.observed].sort()).toEqual(['kernel', 'lock:m', 'module:x', 'plugin:counter', 'plugin:quiet', 'rcu']);
+      expect((s.observedBy ?? []).map((g) => g.owner)).toEqual([OBSERVER_HOST, 'counter', 'quiet']);
     }
   });
 

@@ -747,7 +747,7 @@ describe('a check that declares its reads (core InvariantOptions.reads)', () => 
 describe('the checks order two steps only when one owner reads both (StepFootprint.observedBy)', () => {
   // check-order: two steps on different objects; nothing but the checks can race them.
   it('the default run does not reach the refused state: a search finds it only by racing the two steps', () => {
-    for (const variant of ['flags', 'joined']) {
+    for (const variant of ['flags', 'joined', 'joined-crowded']) {
       const d = new Dpor(null);
       const o = runSchedule(checkOrder, variant, 1, d.next()!, undefined, d.footprintSink());
       expect({ variant, done: o.done, violation: o.violation }).toEqual({ variant, done: true, violation: null });
@@ -756,7 +756,7 @@ describe('the checks order two steps only when one owner reads both (StepFootpri
 
   for (const bound of [1, 2, null] as const) {
     it(`bound ${bound ?? 'none'}: DPOR finds what only one check's reads order (a declared tflags:* read; a plugin check reading two slices)`, () => {
-      for (const variant of ['flags', 'joined']) {
+      for (const variant of ['flags', 'joined', 'joined-crowded']) {
         const full = reach(checkOrder, variant, 1, new BoundedDfs(bound ?? 12, true, false));
         expect(full.failures, `dfs ${variant}`).toEqual(new Set(['check-order/between']));
         const red = dpor(checkOrder, variant, 1, bound);

@@ -571,6 +571,7 @@ export const flagPair = defineScenario({
  *   declared read (and the core's `tflags` writes) can make happen.
  * - `joined`: each emits its plugin's event (`plugin:order-a`, `plugin:order-b`); plugin order-a's
  *   check reads both slices and refuses "a done while b not". Unsafe, for the same reason.
+ *   `joined-crowded`: the same behind 40 plugins that each check their own slice.
  * - `one-owner`: the same steps; plugin order-a registers two checks, one per slice, that never
  *   fail. One owner's checks read both objects: the steps are raced.
  * - `two-owners`: the same, each plugin's check reading its own slice: no owner reads both, so
@@ -585,6 +586,12 @@ export const checkOrder = defineScenario({
   variants: [
     { name: 'flags', description: 'one check declares tflags:*', safe: false, expect: ['check-order/between'] },
     { name: 'joined', description: 'one plugin check reads both slices', safe: false, expect: ['check-order/between'] },
+    {
+      name: 'joined-crowded',
+      description: 'joined, behind 40 plugins with checks of their own',
+      safe: false,
+      expect: ['check-order/between'],
+    },
     { name: 'one-owner', description: 'two checks of one plugin, one slice each', safe: true },
     { name: 'two-owners', description: 'a check per plugin, its own slice', safe: true },
     { name: 'unchecked', description: 'the same steps, no checks', safe: true },
@@ -610,7 +617,7 @@ export const checkOrder = defineScenario({
               return listed(st, 'a')?.flags['A'] === true && b !== undefined && b.flags['B'] !== true;
             };
             ctx.invariant('check-order/between', (st) => (between(st) ? 'a set A while b ran without B' : null), { reads: ['tflags:*'] });
-          } else if (name === 'order-a' && variant === 'joined') {
+          } else if (name === 'order-a' && (variant === 'joined' || variant === 'joined-crowded')) {
             ctx.invariant('check-order/between', (st) => (a(st) && !b(st) ? 'a done before b' : null));
           } else if (variant === 'one-owner' && name === 'order-a') {
             // Checks that hold on every state (a slice's `done` is a boolean): only what they read matters here.
@@ -623,7 +630,24 @@ export const checkOrder = defineScenario({
           return {};
         },
       });
-    return [slice('order-a'), slice('order-b')];
+    // Owners met before order-a's: its checks are the 41st owner, past the 32 bits DPOR keeps
+    // one per owner (so past 8 too), which then share bits.
+    const crowd =
+      variant !== 'joined-crowded'
+        ? []
+        : Array.from({ length: 40 }, (_, i) =>
+            definePlugin<Record<string, never>, Record<string, never>>({
+              name: `crowd-${i}`,
+              version: '0.1.0',
+              core: '^0.1.0',
+              register(ctx) {
+                ctx.initSlice({});
+                ctx.invariant(`crowd-${i}/quiet`, (st) => (st.plugins[`crowd-${i}`] === undefined ? 'no slice' : null));
+                return {};
+              },
+            }),
+          );
+    return [...crowd, slice('order-a'), slice('order-b')];
   },
   setup(kernel, { variant }) {
     const work = (who: 'a' | 'b') =>

@@ -268,6 +268,9 @@ export class FootprintRecorder {
     const observed = [...this.observed];
     const observedBy: ObservedBy[] = [];
     if (observed.length > 0) for (const [owner, set] of this.observedByOwner) if (set.size > 0) observedBy.push({ owner, objects: [...set] });
+    // By owner name: the map's order is the order owners were first met in this recorder's life,
+    // which a recorder started later (`fromStep`, another thread's) may meet differently.
+    if (observedBy.length > 1) observedBy.sort((x, y) => (x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0));
     const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
     // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
     // every later field one by one, at several times the cost (the fields in the same order).
@@ -285,7 +288,11 @@ export class FootprintRecorder {
     } else this.reads.add(object);
   }
 
-  /** The checks of `owner` (a plugin's name, or `OBSERVER_HOST`) run next: their reads are theirs (`StepFootprint.observedBy`). */
+  /**
+   * The checks of `owner` (a plugin's name, or `OBSERVER_HOST`) run next: their reads are theirs
+   * (`StepFootprint.observedBy`). The runtime names the owner before each check; a read while
+   * observing with none named (nothing does that today) is the host's.
+   */
   observeAs(owner: string): Set<string> {
     let set = this.observedByOwner.get(owner);
     if (set === undefined) this.observedByOwner.set(owner, (set = new Set()));

@@ -1471,6 +1471,22 @@ export class Runtime {
     this.halted = true;
   }
 
+  /**
+   * While recording: the checks of `plugin` (null: the host's) run next, so their reads are that
+   * owner's (`StepFootprint.observedBy`). A plugin's checks also observe its slice, read or not:
+   * a check may decide on what the plugin keeps outside the state (ring-buffer's do), which only
+   * the plugin's events change, and those write the slice; and whether the plugin is disabled
+   * (`isDisabled`, read without a view) changes only with an oops that writes it too.
+   */
+  private observe(plugin: string | null): void {
+    if (this.fp === null) return;
+    if (plugin === null) this.fp.observeAs(OBSERVER_HOST);
+    else {
+      this.fp.observeAs(plugin);
+      this.fp.read(this.fp.named('plugin', plugin));
+    }
+  }
+
   /** Runs the invariants after a step that changed the state or ran kernel code (or on registration). */
   checkInvariants(): void {
     if (this.invariants.length === 0) return;
@@ -1490,7 +1506,7 @@ export class Runtime {
         // A check that declares its reads observes them, not what the recording view sees it read.
         if (this.fp === null) msg = inv.check(snap);
         else {
-          this.fp.observeAs(inv.plugin ?? OBSERVER_HOST);
+          this.observe(inv.plugin);
           if (inv.reads !== undefined) {
             for (const o of inv.reads) this.fp.read(o);
             msg = inv.check(snap);
@@ -1518,7 +1534,7 @@ export class Runtime {
       if (this.isDisabled(m.plugin)) continue;
       let hot: string | null;
       try {
-        if (this.fp !== null) this.fp.observeAs(m.plugin ?? OBSERVER_HOST);
+        this.observe(m.plugin);
         hot = m.monitor.hot(s);
       } catch (err) {
         this.violate(m.name, `the monitor itself threw: ${describeError(err)}`);

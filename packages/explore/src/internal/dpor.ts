@@ -539,7 +539,9 @@ export class Dpor {
    * (`lastCpu`: the index of the run's last `cpu` choice as the step ended).
    */
   private sleepAfter(fp: StepFootprint, lastCpu: number): void {
-    if (fp.observedBy !== undefined) for (const g of fp.observedBy) this.observe(g.owner, g.objects);
+    // A footprint without owners (made elsewhere than the recorder, or an empty list beside a
+    // non-empty `observed`) counts as one owner's: `''`.
+    if (fp.observedBy !== undefined && fp.observedBy.length > 0) for (const g of fp.observedBy) this.observe(g.owner, g.objects);
     else if (fp.observed.length > 0) this.observe('', fp.observed);
     if (!this.sleepSets) return;
     // The sleep set after this step: the CPUs asleep before it, and those explored before this
@@ -818,6 +820,8 @@ export class Dpor {
    * A race's reasons as `backtrackReasons` counts them: its objects folded (`family`), and
    * `observed` as `observed:<owner>` for each owner whose checks read what both steps write
    * (`both`: the steps' observed masks ANDed), so an author sees whose checks tie the steps.
+   * Past 32 owners, bits are shared: a shared bit may name an owner that does not read both, and
+   * a conflict made only by a shared bit has no `observed` reason (diagnostics only).
    */
   private reasonsOf(objects: readonly string[], both: number): string[] {
     const out: string[] = [];
