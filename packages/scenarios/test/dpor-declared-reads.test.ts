@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKernel, definePlugin, intMapValues, preemptDisable, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
+import { SIGKILL, createKernel, definePlugin, intMapValues, preemptDisable, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
 import { BoundedDfs, Dpor } from '@tracelab/explore';
 import { catalog, forkFlagRace } from '../src/index.js';
 import { reach } from './reach.js';
@@ -48,6 +48,47 @@ describe('tflags:<pid> is written by every step that lists or unlists a task or 
         }
       }
       // Every scenario forks or spawns tasks: the audit saw changes to check.
+      expect(changes).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});
+
+/** What `tstop` names, per task with a record: stopped, traced, SIGKILL pending, exited. */
+function stopView(s: KernelState): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const t of intMapValues(s.tasks))
+    out.set(t.pid, [t.state === 'stopped', t.traced === true, t.pendingSignals.includes(SIGKILL), t.exitState !== null].map(Number).join(''));
+  return out;
+}
+
+describe('tstop:<pid> is written by every step that makes or removes a task record or changes its stop state', () => {
+  // utrace's stopped and flags checks declare `tstop:*`: the audit of the core's half, as for
+  // tflags above. Each catalog variant, 6 random schedules: the catalog's tasks are made, exit
+  // and are reaped; stops, TASK_TRACED and SIGKILL are audited in utrace's
+  // tstop-footprint.test.ts, which drives them.
+  for (const s of catalog.values()) {
+    it(`${s.name}: every variant, 6 random schedules each`, () => {
+      let changes = 0;
+      for (const v of s.variants) {
+        for (let seed = 1; seed <= 6; seed++) {
+          const k = createKernel({ cpus: s.cpus, seed, strategy: randomStrategy(), plugins: s.plugins(v.name) });
+          s.setup(k, { variant: v.name, scale: s.scale?.default ?? 0 });
+          let before = stopView(k.state);
+          const missed: string[] = [];
+          k.recordFootprints((f: StepFootprint) => {
+            const after = stopView(k.state);
+            for (const pid of new Set([...before.keys(), ...after.keys()])) {
+              if (before.get(pid) === after.get(pid)) continue;
+              changes++;
+              if (!f.writes.includes(`tstop:${pid}`)) missed.push(`pid ${pid}: ${before.get(pid) ?? 'no record'} -> ${after.get(pid) ?? 'no record'}`);
+            }
+            before = after;
+          });
+          k.run({ maxSteps: s.maxSteps });
+          expect(missed, `${s.name}/${v.name} seed ${seed}`).toEqual([]);
+        }
+      }
+      // Every scenario's tasks exit (an exit state, then no record): the audit saw changes.
       expect(changes).toBeGreaterThan(0);
     }, 120_000);
   }

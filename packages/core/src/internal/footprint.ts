@@ -4,7 +4,8 @@ import { canonicalEqual } from './canonical-json.js';
 import { TracelabError, describeError } from '../errors.js';
 import type { PluginFootprint } from '../plugin.js';
 import type { Current } from '../paths.js';
-import type { KernelState, LockState } from '../state.js';
+import type { KernelState, LockState, TaskState } from '../state.js';
+import { SIGKILL } from '../program.js';
 
 /**
  * Step footprints for partial-order reduction (issue 20): what shared objects one scheduling
@@ -25,7 +26,11 @@ import type { KernelState, LockState } from '../state.js';
  * task is on the task list and, while it is, its thread flags: what a walk of the list for a
  * flag sees. Written beside `task:<pid>` by the events that list or unlist the task, and by a
  * flags change of a listed task; a check that declares it, `InvariantOptions.reads`, is not
- * ordered by the rest of a task's record). `<family>:*` stands for every
+ * ordered by the rest of a task's record), `tstop:<pid>` (whether the task has a record and, while
+ * it does, whether it is stopped (`state` 'stopped'), traced, has SIGKILL pending, and has an exit
+ * state: what a check about stopped and exiting tasks reads. Written by a step that changes any of
+ * these, found by comparing each task a step's events named before and after the step, so no
+ * event type can slip past; a context switch of a running task does not write it). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
  *
@@ -126,7 +131,7 @@ const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:
 export function isObjectName(name: string): boolean {
   return OBJECT_NAME.test(name);
 }
-const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
+const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|tstop|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
 
 /**
  * The recorder of the step under way. Written only by the runtime's step loop (single-threaded):
@@ -171,6 +176,12 @@ export class FootprintRecorder {
    * `undefined` for a lock not used before): a lock the step leaves as it found it was only read.
    */
   private readonly lockBefore = new Map<string, LockState | undefined>();
+  /**
+   * Each task the step's events named (`WriteContext.task`), with its `tstop` projection
+   * (`stopBits`) before the first of them: a task whose projection the step changed writes
+   * `tstop:<pid>` (`end`).
+   */
+  private readonly stopBefore = new Map<number, number>();
   /** `runnablePerCpu()` as the step began. */
   private runnableAtBegin: readonly boolean[] | null = null;
   private readonly liveView: KernelState;
@@ -214,6 +225,7 @@ export class FootprintRecorder {
     this.choiceAt = choiceAt;
     this.rqAtBegin = this.live().runqueue;
     if (this.lockBefore.size > 0) this.lockBefore.clear();
+    if (this.stopBefore.size > 0) this.stopBefore.clear();
     this.runnableAtBegin = this.runnablePerCpu();
   }
 
@@ -260,6 +272,15 @@ export class FootprintRecorder {
       if ((rq.length === 0) !== (was.length === 0)) this.writes.add('rq:nonempty');
       for (const pid of rq) if (!was.includes(pid)) this.writes.add(this.named('runq', String(pid)));
       for (const pid of was) if (!rq.includes(pid)) this.writes.add(this.named('runq', String(pid)));
+    }
+    if (this.stopBefore.size > 0) {
+      const tasks = this.live().tasks;
+      for (const [pid, before] of this.stopBefore) {
+        if (stopBits(intMapGet(tasks, pid)) === before) continue;
+        const object = this.named('tstop', String(pid));
+        this.writes.add(object);
+        this.plain.add(object);
+      }
     }
     let updates: string[] | undefined;
     for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
@@ -317,6 +338,11 @@ export class FootprintRecorder {
     this.writes.add(object);
     this.plain.add(object);
     if (!this.inSwitch) this.otherWrites.add(object);
+  }
+
+  /** An event of the step names task `pid` (`state`: the state it is folded into): its `tstop` projection as it was. */
+  noteTask(pid: number, state: KernelState): void {
+    if (!this.stopBefore.has(pid)) this.stopBefore.set(pid, stopBits(intMapGet(state.tasks, pid)));
   }
 
   /**
@@ -603,7 +629,9 @@ class WriteContext implements WriteCtx {
     this.rec.update(object);
   }
   task(field = 'pid'): void {
-    this.rec.write(this.rec.named('task', String(this.event[field])));
+    const pid = this.event[field] as number;
+    this.rec.noteTask(pid, this.state);
+    this.rec.write(this.rec.named('task', String(pid)));
   }
   read(object: string): void {
     this.rec.read(object);
@@ -782,6 +810,15 @@ function meets(writes: readonly string[], touched: readonly string[]): boolean {
 }
 
 const NONE: readonly string[] = [];
+
+/**
+ * A task's `tstop` projection as bits: it has a record (1), is stopped (2), traced (4), has
+ * SIGKILL pending (8), has an exit state (16). 0 for no record.
+ */
+function stopBits(t: TaskState | undefined): number {
+  if (t === undefined) return 0;
+  return 1 | (t.state === 'stopped' ? 2 : 0) | (t.traced === true ? 4 : 0) | (t.pendingSignals.includes(SIGKILL) ? 8 : 0) | (t.exitState !== null ? 16 : 0);
+}
 
 /** Whether `a`'s write `w` and `b`'s write `t` conflict: the same object, not updated commutatively by both. */
 function writeConflict(a: StepFootprint, w: string, b: StepFootprint, t: string): boolean {
