@@ -183,7 +183,8 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
   const perms = permutations(s.cpus);
   let level = -1;
   let schedules = 0;
-  const observedSoFar = new Set<string>();
+  /** What each owner's checks observed over every run so far (`StepFootprint.observedBy`). */
+  const observedSoFar = new Map<string, Set<string>>();
   let complete = false;
   for (;;) {
     const picker = dpor.next();
@@ -206,9 +207,15 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     });
     dpor.record(outcome);
     schedules++;
-    // What the checks observed over every run so far, as DPOR accumulates it.
-    for (const f of steps) for (const o of f.observed) observedSoFar.add(o);
-    const observed = [...observedSoFar];
+    // What the checks observed over every run so far, per owner, as DPOR accumulates it.
+    for (const f of steps) {
+      for (const g of f.observedBy ?? [{ owner: '', objects: f.observed }]) {
+        let set = observedSoFar.get(g.owner);
+        if (set === undefined) observedSoFar.set(g.owner, (set = new Set()));
+        for (const o of g.objects) set.add(o);
+      }
+    }
+    const observed = [...observedSoFar.values()].map((set) => [...set]);
     const real = (a: StepFootprint, b: StepFootprint) => footprintsConflict(a, b, observed);
     const none = () => false;
     const byCpu = cpuThreads(steps, outcome.choices);
