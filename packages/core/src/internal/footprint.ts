@@ -298,7 +298,19 @@ export class FootprintRecorder {
     this.sink(
       updates === undefined
         ? { cpu, choiceAt: this.choiceAt, reads, writes, clockRead: this.clock, observed, observedBy, pid: this.pid, preemptible: this.preemptible, switched }
-        : { cpu, choiceAt: this.choiceAt, reads, writes, updates, clockRead: this.clock, observed, observedBy, pid: this.pid, preemptible: this.preemptible, switched },
+        : {
+            cpu,
+            choiceAt: this.choiceAt,
+            reads,
+            writes,
+            updates,
+            clockRead: this.clock,
+            observed,
+            observedBy,
+            pid: this.pid,
+            preemptible: this.preemptible,
+            switched,
+          },
     );
   }
 
