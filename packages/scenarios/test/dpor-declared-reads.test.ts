@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SIGKILL, createKernel, definePlugin, intMapValues, preemptDisable, randomStrategy, type KernelState, type StepFootprint } from '@tracelab/core';
 import { BoundedDfs, Dpor } from '@tracelab/explore';
-import { catalog, detachDuringCallback, forkFlagRace } from '../src/index.js';
+import { catalog, detachDuringCallback, forkFlagRace, type Scenario } from '../src/index.js';
 import { reach } from './reach.js';
 
 /**
@@ -20,39 +20,6 @@ function flagView(s: KernelState): Map<number, string> {
   return out;
 }
 
-describe('tflags:<pid> is written by every step that lists or unlists a task or changes a listed task’s flags', () => {
-  // An audit over the catalog: any event added later that changes those fields without naming
-  // `tflags` in the core's write table fails here.
-  for (const s of catalog.values()) {
-    it(`${s.name}: every variant, 6 random schedules each`, () => {
-      let changes = 0;
-      for (const v of s.variants) {
-        for (let seed = 1; seed <= 6; seed++) {
-          const k = createKernel({ cpus: s.cpus, seed, strategy: randomStrategy(), plugins: s.plugins(v.name) });
-          // The host's spawns in setup are no step's: the audit starts after them.
-          s.setup(k, { variant: v.name, scale: s.scale?.default ?? 0 });
-          let before = flagView(k.state);
-          const missed: string[] = [];
-          k.recordFootprints((f: StepFootprint) => {
-            const after = flagView(k.state);
-            for (const pid of new Set([...before.keys(), ...after.keys()])) {
-              if (before.get(pid) === after.get(pid)) continue;
-              changes++;
-              if (!f.writes.includes(`tflags:${pid}`) && !f.writes.includes('tflags:*'))
-                missed.push(`pid ${pid}: ${before.get(pid) ?? 'not listed'} -> ${after.get(pid) ?? 'not listed'}`);
-            }
-            before = after;
-          });
-          k.run({ maxSteps: s.maxSteps });
-          expect(missed, `${s.name}/${v.name} seed ${seed}`).toEqual([]);
-        }
-      }
-      // Every scenario forks or spawns tasks: the audit saw changes to check.
-      expect(changes).toBeGreaterThan(0);
-    }, 120_000);
-  }
-});
-
 /** What `tstop` names, per task with a record: stopped, traced, SIGKILL pending, exited. */
 function stopView(s: KernelState): Map<number, string> {
   const out = new Map<number, string>();
@@ -61,35 +28,56 @@ function stopView(s: KernelState): Map<number, string> {
   return out;
 }
 
-describe('tstop:<pid> is written by every step that makes or removes a task record or changes its stop state', () => {
-  // utrace's stopped and flags checks declare `tstop:*`: the audit of the core's half, as for
-  // tflags above. Each catalog variant, 6 random schedules: the catalog's tasks are made, exit
-  // and are reaped; stops, TASK_TRACED and SIGKILL are audited in utrace's
-  // tstop-footprint.test.ts, which drives them.
+/**
+ * The audit of a footprint object that stands for a view of the task records: over every variant
+ * of catalog scenario `s`, 6 random schedules each, every step that changes a task's entry in
+ * `view` (one appearing or going included) must write `<family>:<pid>` or `<family>:*`. The
+ * host's spawns in setup are no step's: the audit starts after them. Returns the changes seen.
+ */
+function auditTaskView(s: Scenario, family: string, view: (s: KernelState) => Map<number, string>, absent: string): number {
+  let changes = 0;
+  for (const v of s.variants) {
+    for (let seed = 1; seed <= 6; seed++) {
+      const k = createKernel({ cpus: s.cpus, seed, strategy: randomStrategy(), plugins: s.plugins(v.name) });
+      s.setup(k, { variant: v.name, scale: s.scale?.default ?? 0 });
+      let before = view(k.state);
+      const missed: string[] = [];
+      k.recordFootprints((f: StepFootprint) => {
+        const after = view(k.state);
+        for (const pid of new Set([...before.keys(), ...after.keys()])) {
+          if (before.get(pid) === after.get(pid)) continue;
+          changes++;
+          if (!f.writes.includes(`${family}:${pid}`) && !f.writes.includes(`${family}:*`))
+            missed.push(`pid ${pid}: ${before.get(pid) ?? absent} -> ${after.get(pid) ?? absent}`);
+        }
+        before = after;
+      });
+      k.run({ maxSteps: s.maxSteps });
+      expect(missed, `${s.name}/${v.name} seed ${seed}`).toEqual([]);
+    }
+  }
+  return changes;
+}
+
+describe('tflags:<pid> is written by every step that lists or unlists a task or changes a listed task’s flags', () => {
+  // An audit over the catalog: any event added later that changes those fields without naming
+  // `tflags` in the core's write table fails here.
   for (const s of catalog.values()) {
     it(`${s.name}: every variant, 6 random schedules each`, () => {
-      let changes = 0;
-      for (const v of s.variants) {
-        for (let seed = 1; seed <= 6; seed++) {
-          const k = createKernel({ cpus: s.cpus, seed, strategy: randomStrategy(), plugins: s.plugins(v.name) });
-          s.setup(k, { variant: v.name, scale: s.scale?.default ?? 0 });
-          let before = stopView(k.state);
-          const missed: string[] = [];
-          k.recordFootprints((f: StepFootprint) => {
-            const after = stopView(k.state);
-            for (const pid of new Set([...before.keys(), ...after.keys()])) {
-              if (before.get(pid) === after.get(pid)) continue;
-              changes++;
-              if (!f.writes.includes(`tstop:${pid}`)) missed.push(`pid ${pid}: ${before.get(pid) ?? 'no record'} -> ${after.get(pid) ?? 'no record'}`);
-            }
-            before = after;
-          });
-          k.run({ maxSteps: s.maxSteps });
-          expect(missed, `${s.name}/${v.name} seed ${seed}`).toEqual([]);
-        }
-      }
+      // Every scenario forks or spawns tasks: the audit saw changes to check.
+      expect(auditTaskView(s, 'tflags', flagView, 'not listed')).toBeGreaterThan(0);
+    }, 120_000);
+  }
+});
+
+describe('tstop:<pid> is written by every step that makes or removes a task record or changes its stop state', () => {
+  // utrace's stopped and flags checks declare `tstop:*`: the audit of the core's half, as for
+  // tflags above. The catalog's tasks are made, exit and are reaped; stops, TASK_TRACED and
+  // SIGKILL are audited in utrace's tstop-footprint.test.ts, which drives them.
+  for (const s of catalog.values()) {
+    it(`${s.name}: every variant, 6 random schedules each`, () => {
       // Every scenario's tasks exit (an exit state, then no record): the audit saw changes.
-      expect(changes).toBeGreaterThan(0);
+      expect(auditTaskView(s, 'tstop', stopView, 'no record')).toBeGreaterThan(0);
     }, 120_000);
   }
 });

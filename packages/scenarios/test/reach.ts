@@ -1,4 +1,6 @@
-import { finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+import { expect } from 'vitest';
+import { explore, finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome, type Scenario } from '@tracelab/explore';
+import { scenario } from '../src/index.js';
 
 /** A search to drive one schedule at a time: the DFS (reduced or not) or DPOR. */
 export interface Search {
@@ -32,4 +34,21 @@ export function reach(
     } else if (o.violation !== null && isFailure(o)) failures.add(o.violation.name);
   }
   return { digests, failures, runs };
+}
+
+/**
+ * The unbounded DPOR search of catalog scenario `name`'s fixed variant at its smallest scale
+ * completes with no violation, every trace explored up to swapping the CPUs, in more than
+ * `atLeast` traces (a floor against a search that silently explores too little; the count itself
+ * is the bench's business). Each scenario has its own test file, so the runner overlaps them.
+ */
+export function expectVerifiedUnbounded(name: string, atLeast: number): void {
+  const s = scenario(name);
+  const r = explore(s, { variant: 'fixed', strategy: 'dpor', scale: s.scale!.min, budget: 600_000, shrink: false, selfCheckEvery: 0 });
+  expect(r.found).toBe(false);
+  expect(r.complete).toBe(true);
+  expect(r.dpor!.bound).toBeNull();
+  expect(r.dpor!.symmetric).toBe(true);
+  expect(r.dpor!.traces).toBeGreaterThan(atLeast);
+  expect(r.dpor!.mirrorChecks).toBeGreaterThan(0);
 }

@@ -1,5 +1,5 @@
 /* eslint-disable require-yield -- engine callbacks are kernel paths (generators) even when they take no scheduling point */
-import type { Kernel, KPath, Program } from '@tracelab/core';
+import { SIGSTOP, type Kernel, type KPath, type Program } from '@tracelab/core';
 import { UTRACE_ATTACH_CREATE, UTRACE_STOP, type UtraceApi, type UtraceEngine, type UtraceEngineOps } from '@tracelab/utrace';
 
 /** A task that sleeps first (so a tracer can attach), then makes `n` syscalls. */
@@ -81,3 +81,19 @@ export const holdOps: UtraceEngineOps<any> = {
     return UTRACE_STOP;
   },
 };
+
+/** Stops itself with SIGSTOP (a job-control stop), then makes a syscall and exits 0. */
+export const selfStopper: Program = function* selfStopper(u) {
+  const me = (yield u.syscall('getpid')) as number;
+  yield u.kill(me, SIGSTOP);
+  yield u.syscall('getppid');
+  yield u.exit(0);
+};
+
+/** A task that sends `sig` to `pid` and exits. */
+export function sender(pid: number, sig: number): Program {
+  return function* sender(u) {
+    yield u.kill(pid, sig);
+    yield u.exit(0);
+  };
+}

@@ -35,7 +35,7 @@ import {
   type UtraceSigAction,
 } from '@tracelab/utrace';
 import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
-import { attachWith, call } from './helpers.js';
+import { attachWith, call, sender } from './helpers.js';
 
 const SIGUSR2 = 12;
 const SIGCHLD = 17;
@@ -47,14 +47,6 @@ const napper: Program = function* napper(u) {
   yield u.syscall('getpid');
   yield u.exit(0);
 };
-
-/** A task that sends `sig` to `pid` and exits. */
-function sender(pid: number, sig: number): Program {
-  return function* sender(u) {
-    yield u.kill(pid, sig);
-    yield u.exit(0);
-  };
-}
 
 /** What one report_signal saw. */
 interface Seen {

@@ -5,27 +5,11 @@
  * the two stops apart (`TaskState.traced`) and SIGCONT ends only a job-control stop.
  */
 import { describe, expect, test } from 'vitest';
-import { EINPROGRESS, SIGCONT, SIGKILL, SIGSTOP, intMapGet, type Kernel, type Program } from '@tracelab/core';
+import { EINPROGRESS, SIGCONT, SIGKILL, intMapGet, type Kernel } from '@tracelab/core';
 import { UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_INVARIANTS, UTRACE_RESUME, UTRACE_STOP, utrace, type UtraceEngine } from '@tracelab/utrace';
 import { eventsOf, expectClean, kernelWith } from '@tracelab/testing';
 import { withFaults, type UtraceFaults } from '../src/internal/faults.js';
-import { attachWith, call, holdOps } from './helpers.js';
-
-/** Stops itself with SIGSTOP (a job-control stop), then makes a syscall and exits 0. */
-const selfStopper: Program = function* selfStopper(u) {
-  const me = (yield u.syscall('getpid')) as number;
-  yield u.kill(me, SIGSTOP);
-  yield u.syscall('getppid');
-  yield u.exit(0);
-};
-
-/** A task that sends `sig` to `pid` and exits. */
-function sender(pid: number, sig: number): Program {
-  return function* sender(u) {
-    yield u.kill(pid, sig);
-    yield u.exit(0);
-  };
-}
+import { attachWith, call, holdOps, selfStopper, sender } from './helpers.js';
 
 function task(k: Kernel, pid: number) {
   return intMapGet(k.state.tasks, pid);

@@ -7,10 +7,10 @@
  * conversion to TASK_TRACED by an engine, a SIGCONT held and a SIGKILL, each in recorded steps.
  */
 import { describe, expect, test } from 'vitest';
-import { SIGCONT, SIGKILL, SIGSTOP, intMapValues, type KernelState, type Program, type StepFootprint } from '@tracelab/core';
+import { SIGCONT, SIGKILL, intMapValues, type KernelState, type StepFootprint } from '@tracelab/core';
 import { UTRACE_EVENT_QUIESCE, UTRACE_STOP, utrace } from '@tracelab/utrace';
 import { kernelWith } from '@tracelab/testing';
-import { attachWith, call } from './helpers.js';
+import { attachWith, call, selfStopper, sender } from './helpers.js';
 
 const PARTS = ['stopped', 'traced', 'SIGKILL pending', 'exited'] as const;
 
@@ -20,20 +20,6 @@ function stopView(s: KernelState): Map<number, string> {
   for (const t of intMapValues(s.tasks))
     out.set(t.pid, [t.state === 'stopped', t.traced === true, t.pendingSignals.includes(SIGKILL), t.exitState !== null].map(Number).join(''));
   return out;
-}
-
-const selfStopper: Program = function* selfStopper(u) {
-  const me = (yield u.syscall('getpid')) as number;
-  yield u.kill(me, SIGSTOP);
-  yield u.syscall('getppid');
-  yield u.exit(0);
-};
-
-function sender(pid: number, sig: number): Program {
-  return function* sender(u) {
-    yield u.kill(pid, sig);
-    yield u.exit(0);
-  };
 }
 
 describe('tstop:<pid> in the steps of a stop, a conversion to TASK_TRACED, a SIGCONT and a SIGKILL', () => {
