@@ -29,8 +29,9 @@ import { SIGKILL } from '../program.js';
  * ordered by the rest of a task's record), `tstop:<pid>` (whether the task has a record and, while
  * it does, whether it is stopped (`state` 'stopped'), traced, has SIGKILL pending, and has an exit
  * state: what a check about stopped and exiting tasks reads. Written by a step that changes any of
- * these, found by comparing each task a step's events named before and after the step, so no
- * event type can slip past; a context switch of a running task does not write it). `<family>:*` stands for every
+ * these, found by comparing each task record a step's events write (by `task:<pid>`) before and
+ * after the step, so an event that changes these fields needs no entry of its own; a context
+ * switch of a running task does not write it). `<family>:*` stands for every
  * object of the family (code that iterated the task table, say). The clock is not an object:
  * every step advances it, so a step that read it (`clockRead`) depends on every other step.
  *
@@ -635,10 +636,23 @@ class WriteContext implements WriteCtx {
   channelOf: (pid: number) => string | undefined = () => undefined;
   constructor(private readonly rec: FootprintRecorder) {}
   w(object: string): void {
+    this.noteIfTask(object);
     this.rec.write(object);
   }
   u(object: string): void {
+    this.noteIfTask(object);
     this.rec.update(object);
+  }
+  /**
+   * A task record written by name (a parent's children list, say) has its `tstop` projection
+   * noted too, so a writer that changes more of the record cannot slip past; `task:*`, any task
+   * at all, writes `tstop:*`.
+   */
+  private noteIfTask(object: string): void {
+    if (!object.startsWith('task:')) return;
+    const key = object.slice(5);
+    if (key === '*') this.rec.write('tstop:*');
+    else this.rec.noteTask(Number(key), this.state);
   }
   task(field = 'pid'): void {
     const pid = this.event[field] as number;

@@ -1473,10 +1473,13 @@ export class Runtime {
 
   /**
    * While recording: the checks of `plugin` (null: the host's) run next, so their reads are that
-   * owner's (`StepFootprint.observedBy`). A plugin's checks also observe its slice, read or not:
-   * a check may decide on what the plugin keeps outside the state (ring-buffer's do), which only
-   * the plugin's events change, and those write the slice; and whether the plugin is disabled
-   * (`isDisabled`, read without a view) changes only with an oops that writes it too.
+   * owner's (`StepFootprint.observedBy`). A plugin's checks also observe its slice, read or not.
+   * That covers two reads no view records: whether the plugin is disabled (`isDisabled`), which
+   * only an oops naming the plugin changes, and that oops writes the slice; and what the plugin
+   * keeps outside the state (ring-buffer's checks read it), as far as the plugin's own events
+   * change it: an event without a keyed footprint writes the slice. Outside data changed in a
+   * step that logs none of the plugin's events (ring-buffer's in-flight reservations, its syscall
+   * refcount) is not covered: that is the proviso of docs/explore.md §4a.
    */
   private observe(plugin: string | null): void {
     if (this.fp === null) return;
