@@ -1,0 +1,94 @@
+/**
+ * DPOR against the unreduced DFS where the stopped check's verdict turns on `tstop`'s parts
+ * (docs/explore.md §4a, thirteenth pass): utrace's `utrace/stopped` and `utrace/flags` declare
+ * `tstop:*` instead of the task table, so a reduced search is sound only if every state they
+ * could fail in is still reached. A task stops itself (SIGSTOP); a tracer makes the stop its
+ * engine's (control STOP), then lets it go (RESUME) and detaches; a third task sends SIGKILL. With
+ * the `controlSkipsReset` fault, RESUME clears ENGINE_STOP and leaves the task in TASK_TRACED:
+ * `utrace/stopped` fails then unless the SIGKILL is already pending, so whether it fails depends
+ * on the order of the kill and the RESUME.
+ */
+import { describe, expect, it } from 'vitest';
+import { EINPROGRESS, SIGKILL, schedPoint, type Kernel, type KPath } from '@tracelab/core';
+import { BoundedDfs, Dpor, defineScenario, finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome } from '@tracelab/explore';
+import { UTRACE_ATTACH_CREATE, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_INVARIANTS, UTRACE_RESUME, UTRACE_STOP, utrace } from '@tracelab/utrace';
+import { withFaults } from '../src/internal/faults.js';
+import { selfStopper, sender } from './helpers.js';
+
+/** The tracer: attach, make the stop its engine's (retrying while it is not stopped yet), resume, detach. */
+function* tracer(k: Kernel, pid: number): KPath<void> {
+  const u = k.api.utrace;
+  const e = yield* u.attachTask(pid, UTRACE_ATTACH_CREATE, { name: 'tstop' }, null);
+  if (typeof e === 'number') return;
+  if ((yield* u.setEvents(pid, e, UTRACE_EVENT_QUIESCE)) === 0) {
+    for (let i = 0; i < 8; i++) {
+      const r = yield* u.control(pid, e, UTRACE_STOP);
+      if (r !== -EINPROGRESS) break;
+      yield* schedPoint();
+    }
+    yield* u.control(pid, e, UTRACE_RESUME);
+  }
+  yield* u.control(pid, e, UTRACE_DETACH);
+  yield* u.enginePut(e);
+}
+
+const stopKill = defineScenario({
+  name: 'utrace-stop-kill',
+  description: 'a stop made an engine’s, resumed, and a SIGKILL racing the resume',
+  source: 'test fixture',
+  cpus: 2,
+  maxSteps: 400,
+  variants: [
+    { name: 'fixed', description: 'utrace as it is', safe: true },
+    { name: 'skips-reset', description: 'controlSkipsReset: RESUME leaves the task in TASK_TRACED', safe: false, expect: [UTRACE_INVARIANTS.stopped] },
+  ],
+  plugins: (variant) => [utrace(variant === 'skips-reset' ? withFaults({}, { controlSkipsReset: true }) : {})],
+  setup(kernel) {
+    const pid = kernel.spawn(selfStopper, { comm: 'stopper' });
+    kernel.spawnKthread(tracer(kernel, pid), { comm: 'tracer' });
+    kernel.spawn(sender(pid, SIGKILL), { comm: 'kill' });
+  },
+});
+
+interface Search {
+  next(): Picker | null;
+  record(o: RunOutcome): void;
+}
+
+function reach(variant: string, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
+  const digests = new Set<string>();
+  const failures = new Set<string>();
+  let runs = 0;
+  let cut = 0;
+  for (let p = search.next(); p !== null; p = search.next()) {
+    const o = runSchedule(stopKill, variant, 1, p, undefined, sink?.());
+    search.record(o);
+    runs++;
+    if (o.done) digests.add(finalStateDigest(o));
+    else if (o.violation !== null && isFailure(o)) failures.add(o.violation.name);
+    else if (o.violation === null) cut++;
+  }
+  expect(cut, 'runs cut at maxSteps').toBe(0);
+  return { digests, failures, runs };
+}
+
+describe('utrace-stop-kill: DPOR with the declared tstop reads reaches what the unreduced DFS reaches', () => {
+  for (const [variant, bound] of [
+    ['fixed', 1],
+    ['fixed', 2],
+    ['skips-reset', 1],
+    ['skips-reset', 2],
+  ] as const) {
+    it(`${variant}, bound ${bound}: the same final states and violations`, () => {
+      const full = reach(variant, new BoundedDfs(bound, true, false));
+      const d = new Dpor(bound);
+      const red = reach(variant, d, () => d.footprintSink());
+      expect([...red.failures].sort()).toEqual([...full.failures].sort());
+      expect([...red.digests].sort()).toEqual([...full.digests].sort());
+      expect(red.runs).toBeLessThanOrEqual(full.runs);
+      if (variant === 'skips-reset') expect(full.failures).toEqual(new Set([UTRACE_INVARIANTS.stopped]));
+      // Not every schedule fails: the kill can come first.
+      expect(full.digests.size).toBeGreaterThan(0);
+    }, 300_000);
+  }
+});
