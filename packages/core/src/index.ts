@@ -3,7 +3,7 @@
  * plugins. See the package README for the API, events, state and invariants.
  */
 export { createKernel, replay, resolvePlugins, CORE_VERSION, LOG_VERSION } from './kernel.js';
-export { conflictObjects, footprintsConflict, OBSERVER_HOST } from './internal/footprint.js';
+export { conflictObjects, footprintsConflict, observedGroups, OBSERVER_HOST } from './internal/footprint.js';
 export { appended, copyObject, withField, withKey, without, withoutField, withoutKey } from './plain.js';
 export type { Mutable } from './plain.js';
 export type { FootprintSink, ObservedBy, ObservedSets, StepFootprint } from './internal/footprint.js';

@@ -9,7 +9,7 @@ import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
-import { isObjectName, type FootprintSink } from './internal/footprint.js';
+import { isObjectName, OBJECT_FAMILIES, type FootprintSink } from './internal/footprint.js';
 import type {
   CorePaths,
   HookName,
@@ -232,7 +232,7 @@ function declaredReads(options: InvariantOptions | undefined, where: string, cod
     if (typeof o !== 'string' || !isObjectName(o))
       throw new TracelabError(
         code,
-        `${where}: reads[${i}] must be a footprint object name (kernel, rcu, <family>:<key> for lock, task, tflags, mm, cpu, pc, wq, runq, rq, plugin, module, function, or @<plugin>:<key>), got ${typeof o === 'string' ? JSON.stringify(o) : typeof o}`,
+        `${where}: reads[${i}] must be a footprint object name (kernel, rcu, rq:nonempty[:<cpu>], <family>:<key> or <family>:* for ${OBJECT_FAMILIES.join(', ')}, or @<plugin>:<key>), got ${typeof o === 'string' ? JSON.stringify(o) : typeof o}`,
       );
     out.push(o);
   }

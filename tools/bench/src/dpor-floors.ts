@@ -37,7 +37,7 @@
  * covers every class when that search completes. What it settles is where the schedules come
  * from, and so which change could shrink them.
  */
-import { footprintsConflict, type StepFootprint } from '@tracelab/core';
+import { footprintsConflict, observedGroups, type StepFootprint } from '@tracelab/core';
 import { Dpor, runSchedule, type Choice } from '@tracelab/explore';
 import { catalog } from '@tracelab/scenarios';
 import { row, type Benchmark, type Row } from './harness.js';
@@ -209,7 +209,7 @@ export function dporFloors(name: string, variant: string, bound: number | null, 
     schedules++;
     // What the checks observed over every run so far, per owner, as DPOR accumulates it.
     for (const f of steps) {
-      for (const g of f.observedBy ?? [{ owner: '', objects: f.observed }]) {
+      for (const g of observedGroups(f)) {
         let set = observedSoFar.get(g.owner);
         if (set === undefined) observedSoFar.set(g.owner, (set = new Set()));
         for (const o of g.objects) set.add(o);

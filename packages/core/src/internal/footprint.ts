@@ -95,6 +95,15 @@ export interface ObservedBy {
 export const OBSERVER_HOST = '(host)';
 
 /**
+ * A step's `observed` by owner: its `observedBy`, or, for a footprint made without owners (not
+ * by the recorder), all of `observed` as one owner's, named `''`.
+ */
+export function observedGroups(step: StepFootprint): readonly ObservedBy[] {
+  if (step.observedBy !== undefined && step.observedBy.length > 0) return step.observedBy;
+  return step.observed.length > 0 ? [{ owner: '', objects: step.observed }] : [];
+}
+
+/**
  * What the checks observe, as `footprintsConflict` takes it: a list of objects (every check one
  * owner's), or one list per owner.
  */
@@ -132,7 +141,9 @@ const TABLES: Readonly<Record<string, string>> = { tasks: 'task:*', memory: 'mm:
 export function isObjectName(name: string): boolean {
   return OBJECT_NAME.test(name);
 }
-const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|tstop|mm|cpu|pc|wq|runq|plugin|module|function):.+|@[^:]+:.+)$/;
+/** The keyed families (`<family>:<key>`, `<family>:*`), as the header lists them. */
+export const OBJECT_FAMILIES = ['lock', 'task', 'tflags', 'tstop', 'mm', 'cpu', 'pc', 'wq', 'runq', 'plugin', 'module', 'function'] as const;
+const OBJECT_NAME = new RegExp(`^(kernel|rcu|rq:nonempty(:\\d+)?|(${OBJECT_FAMILIES.join('|')}):.+|@[^:]+:.+)$`);
 
 /**
  * The recorder of the step under way. Written only by the runtime's step loop (single-threaded):
@@ -141,10 +152,10 @@ const OBJECT_NAME = /^(kernel|rcu|rq:nonempty(:\d+)?|(lock|task|tflags|tstop|mm|
 export class FootprintRecorder {
   private readonly reads = new Set<string>();
   private readonly writes = new Set<string>();
-  private readonly observed = new Set<string>();
   /**
-   * `observed` by owner (`observeAs`): a set per owner met so far in this recorder's life, kept
-   * across steps and emptied by `begin` when filled. Written only while the checks run.
+   * What the checks read after the step, by owner (`observeAs`): a set per owner met so far in
+   * this recorder's life, kept across steps and emptied by `begin` when filled. Written only while
+   * the checks run; `observed` is their union (`end`).
    */
   private readonly observedByOwner = new Map<string, Set<string>>();
   /** The set of the owner whose check runs now (`observeAs`), or null before any. */
@@ -156,7 +167,7 @@ export class FootprintRecorder {
   private readonly updated = new Set<string>();
   private readonly plain = new Set<string>();
   /** The sets above, which `begin` empties. */
-  private readonly perStep: readonly Set<unknown>[] = [this.reads, this.writes, this.observed, this.switchedPids, this.otherWrites, this.updated, this.plain];
+  private readonly perStep: readonly Set<unknown>[] = [this.reads, this.writes, this.switchedPids, this.otherWrites, this.updated, this.plain];
   /** Set while a `sched/switch` is noted: its writes do not go to `otherWrites`. */
   private inSwitch = false;
   private pid = 0;
@@ -287,12 +298,12 @@ export class FootprintRecorder {
     for (const o of this.updated) if (!this.plain.has(o)) (updates ??= []).push(o);
     const reads = [...this.reads];
     const writes = [...this.writes];
-    const observed = [...this.observed];
     const observedBy: ObservedBy[] = [];
-    if (observed.length > 0) for (const [owner, set] of this.observedByOwner) if (set.size > 0) observedBy.push({ owner, objects: [...set] });
+    for (const [owner, set] of this.observedByOwner) if (set.size > 0) observedBy.push({ owner, objects: [...set] });
     // By owner name: the map's order is the order owners were first met in this recorder's life,
     // which a recorder started later (`fromStep`, another thread's) may meet differently.
     if (observedBy.length > 1) observedBy.sort((x, y) => (x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0));
+    const observed = observedBy.length === 1 ? observedBy[0]!.objects : [...new Set(observedBy.flatMap((g) => g.objects))];
     const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
     // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
     // every later field one by one, at several times the cost (the fields in the same order).
@@ -316,10 +327,8 @@ export class FootprintRecorder {
   }
 
   read(object: string): void {
-    if (this.observing) {
-      this.observed.add(object);
-      (this.observer ?? this.observeAs(OBSERVER_HOST)).add(object);
-    } else this.reads.add(object);
+    if (this.observing) (this.observer ?? this.observeAs(OBSERVER_HOST)).add(object);
+    else this.reads.add(object);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { TracelabError, conflictObjects, intMapValues, type ObservedBy, type StepFootprint } from '@tracelab/core';
+import { TracelabError, conflictObjects, intMapValues, observedGroups, type ObservedBy, type StepFootprint } from '@tracelab/core';
 import { deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
 import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
@@ -258,8 +258,8 @@ export class Dpor {
   private newMirror = -1;
   private traceKeys = new Set<string>();
   /**
-   * What each owner's invariants and monitors read, over every run so far (`StepFootprint.observedBy`;
-   * a footprint without it counts as one owner's, `''`): observed by every step. Two steps are
+   * What each owner's invariants and monitors read, over every run so far (core `observedGroups`):
+   * observed by every step. Two steps are
    * ordered by the checks when both write objects of one owner's list. Owners in the order met;
    * `observedLists[k]` is the k-th owner's list, which only grows.
    */
@@ -539,10 +539,7 @@ export class Dpor {
    * (`lastCpu`: the index of the run's last `cpu` choice as the step ended).
    */
   private sleepAfter(fp: StepFootprint, lastCpu: number): void {
-    // A footprint without owners (made elsewhere than the recorder, or an empty list beside a
-    // non-empty `observed`) counts as one owner's: `''`.
-    if (fp.observedBy !== undefined && fp.observedBy.length > 0) for (const g of fp.observedBy) this.observe(g.owner, g.objects);
-    else if (fp.observed.length > 0) this.observe('', fp.observed);
+    for (const g of observedGroups(fp)) this.observe(g.owner, g.objects);
     if (!this.sleepSets) return;
     // The sleep set after this step: the CPUs asleep before it, and those explored before this
     // CPU at its node, whose steps commute with this one.
