@@ -158,6 +158,8 @@ export class FootprintRecorder {
    * the checks run; `observed` is their union (`end`).
    */
   private readonly observedByOwner = new Map<string, Set<string>>();
+  /** Scratch for `end`'s union of the owners' sets (written only there). */
+  private readonly observedUnion = new Set<string>();
   /** The set of the owner whose check runs now (`observeAs`), or null before any. */
   private observer: Set<string> | null = null;
   /** Tasks a `sched/switch` of the step named (prev, next), and task objects any other event wrote. */
@@ -303,7 +305,14 @@ export class FootprintRecorder {
     // By owner name: the map's order is the order owners were first met in this recorder's life,
     // which a recorder started later (`fromStep`, another thread's) may meet differently.
     if (observedBy.length > 1) observedBy.sort((x, y) => (x.owner < y.owner ? -1 : x.owner > y.owner ? 1 : 0));
-    const observed = observedBy.length === 1 ? observedBy[0]!.objects : [...new Set(observedBy.flatMap((g) => g.objects))];
+    let observed: readonly string[] = observedBy.length === 1 ? observedBy[0]!.objects : [];
+    if (observedBy.length > 1) {
+      // The owners' union, in one set kept for it (a set and an array made per step cost more).
+      const union = this.observedUnion;
+      union.clear();
+      for (const g of observedBy) for (const o of g.objects) union.add(o);
+      observed = [...union];
+    }
     const switched = this.switchedPids.size === 0 ? [] : [...this.switchedPids].filter((p) => !this.otherWrites.has(this.named('task', String(p))));
     // Two literals, not a spread of `updates` into one: a literal with a spread in it defines
     // every later field one by one, at several times the cost (the fields in the same order).

@@ -1502,6 +1502,9 @@ export class Runtime {
     const s = this.fp === null ? snap : this.fp.observerView(snap);
     this.lastCheckedVersion = this.store.version;
     this.ranCode = false;
+    // The owner whose checks ran last in this pass: a plugin's checks are registered together,
+    // so its owner is named (and its slice observed) once per run of them, not once per check.
+    let owner: string | null | undefined;
     for (const inv of this.invariants) {
       if (this.isDisabled(inv.plugin)) continue;
       let msg: ReturnType<InvariantCheck>;
@@ -1509,7 +1512,7 @@ export class Runtime {
         // A check that declares its reads observes them, not what the recording view sees it read.
         if (this.fp === null) msg = inv.check(snap);
         else {
-          this.observe(inv.plugin);
+          if (inv.plugin !== owner) this.observe((owner = inv.plugin));
           if (inv.reads !== undefined) {
             for (const o of inv.reads) this.fp.read(o);
             msg = inv.check(snap);
@@ -1533,11 +1536,12 @@ export class Runtime {
     if (this.monitors.length === 0) return;
     const snap = this.store.state;
     const s = this.fp === null ? snap : this.fp.observerView(snap);
+    let owner: string | null | undefined; // as in checkInvariants
     for (const m of this.monitors) {
       if (this.isDisabled(m.plugin)) continue;
       let hot: string | null;
       try {
-        this.observe(m.plugin);
+        if (m.plugin !== owner) this.observe((owner = m.plugin));
         hot = m.monitor.hot(s);
       } catch (err) {
         this.violate(m.name, `the monitor itself threw: ${describeError(err)}`);
