@@ -11,7 +11,9 @@ import {
   DFS_REDUCTIONS,
   STRATEGIES,
   variantOf,
+  auditReduction,
   type DfsReduction,
+  type ReductionAudit,
   type ExploreResult,
   type Scenario,
   type StrategyName,
@@ -27,6 +29,7 @@ import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
 /** `tracelab explore`'s own usage lines (its help shows them whole). */
 export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--reduction R] [--scale N] [--coverage] [--out DIR] [--json]
+  tracelab explore <scenario> --variant V --audit [--bound B] [--scale N] [--budget N] [--time-limit SECONDS] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -41,7 +44,12 @@ export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V 
       of the variant, or every one within B preemptions, was run; --time-limit stops a dfs or dpor
       search from starting schedules after SECONDS (it then says so: not verified); --scale N sets the scenario's
       scale knob (its tasks, rounds...: the scenario's scale, which tracelab scenarios prints for
-      the catalog), e.g. its smallest for a full verification`;
+      the catalog), e.g. its smallest for a full verification; --audit checks dpor's reduction on
+      the stack: dpor and the dfs trying every alternative, both within --bound B (default 1) and
+      neither stopping at a violation, must reach the same final states and violations; it prints
+      a replay string for each one dpor missed (a step's footprint leaves out what it reads or
+      writes: a plugin's data outside the state touched in a step that logs none of its events)
+      and exits 1 then (budget 200000 schedules per search unless given)`;
 
 /** `tracelab replay`'s form for one explored schedule. */
 export const REPLAY_STRING_USAGE = `  tracelab replay <scenario> <replay-string> [--json]
@@ -228,6 +236,8 @@ export interface ExploreArgs {
   readonly reduction: DfsReduction | null;
   /** `--coverage`: count the races met and those met in both orders. */
   readonly coverage: boolean;
+  /** `--audit`: check DPOR's reduction against the unreduced DFS instead of searching (`auditReduction`). */
+  readonly audit: boolean;
   readonly json: boolean;
   readonly out: string;
   /** `--out` was given (a bad one is refused before the search, so nothing found is lost). */
@@ -245,7 +255,11 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let bound = 2;
   let boundGiven = false;
   let budgetGiven = false;
+  let strategyGiven = false;
+  let workersGiven = false;
+  let seedGiven = false;
   let coverage = false;
+  let audit = false;
   let scale: number | null = null;
   let timeLimitMs: number | null = null;
   let reduction: DfsReduction | null = null;
@@ -259,12 +273,17 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       const s = argv[++i];
       if (!STRATEGIES.includes(s as StrategyName)) bad(`--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(s)}`);
       strategy = s as StrategyName;
+      strategyGiven = true;
     } else if (a === '--budget') {
       budget = int(a, argv[++i], 1);
       budgetGiven = true;
-    } else if (a === '--workers') workers = int(a, argv[++i], 1);
-    else if (a === '--seed') seed = int(a, argv[++i], 0);
-    else if (a === '--bound') {
+    } else if (a === '--workers') {
+      workers = int(a, argv[++i], 1);
+      workersGiven = true;
+    } else if (a === '--seed') {
+      seed = int(a, argv[++i], 0);
+      seedGiven = true;
+    } else if (a === '--bound') {
       bound = int(a, argv[++i], 0);
       boundGiven = true;
     } else if (a === '--scale') scale = int(a, argv[++i], 0);
@@ -282,6 +301,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
       outGiven = true;
     } else if (a === '--json') json = true;
     else if (a === '--coverage') coverage = true;
+    else if (a === '--audit') audit = true;
     else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
     else if (name === undefined) name = a;
     else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
@@ -293,13 +313,51 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
+  if (audit) {
+    // The audit is its own pair of searches: what a search option would change there is refused.
+    const given =
+      strategyGiven && strategy !== 'dpor'
+        ? `--strategy ${strategy}`
+        : workersGiven
+          ? '--workers'
+          : seedGiven
+            ? '--seed'
+            : reduction !== null
+              ? '--reduction'
+              : coverage
+                ? '--coverage'
+                : outGiven
+                  ? '--out'
+                  : null;
+    if (given !== null) bad(`--audit runs dpor and the unreduced dfs itself, on this thread; ${given} does not apply to it`);
+    if (!boundGiven) bound = 1;
+    if (!budgetGiven) budget = 200_000;
+  }
   // A tree search runs to the end of its tree unless capped: `dfs` within its bound, as `dpor`.
   if ((strategy === 'dpor' || strategy === 'dfs') && !budgetGiven) budget = 1_000_000;
-  if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor')
+  if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor' && !audit)
     bad(`--time-limit applies to --strategy dfs or dpor, not ${strategy} (a seeded search's --budget gives the same answer on any machine)`);
   if (reduction !== null && strategy !== 'dfs')
     bad(`--reduction applies to --strategy dfs, not ${strategy} (dpor's reduction is its own and sound; the seeded strategies reduce nothing)`);
-  return { name, variant, strategy, budget, workers, seed, bound, boundGiven, budgetGiven, scale, timeLimitMs, reduction, coverage, json, out, outGiven };
+  return {
+    name,
+    variant,
+    strategy,
+    budget,
+    workers,
+    seed,
+    bound,
+    boundGiven,
+    budgetGiven,
+    scale,
+    timeLimitMs,
+    reduction,
+    coverage,
+    audit,
+    json,
+    out,
+    outGiven,
+  };
 }
 
 /**
@@ -399,6 +457,7 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
   const { variant, strategy, budget, workers, seed, bound, boundGiven, scale, timeLimitMs, reduction, coverage, json, out } = args;
   variantOf(sc, variant);
   checkScaleArg(sc, scale);
+  if (args.audit) return auditScenario(sc, args, io);
   // A bar with rate and ETA on a terminal, a line every few seconds off one (stderr either way).
   const p = progressReporter(io, 'explore', 'schedules');
   const r = explore(sc, {
@@ -420,6 +479,58 @@ function exploreScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
   });
   p.end();
   return reportExplore(sc, r, io, { out, json, label: args.name });
+}
+
+/**
+ * `tracelab explore --audit`: DPOR against the unreduced DFS (`auditReduction`). Exit 1 when they
+ * disagree (what DPOR missed is a footprint to mend, as a violation is a bug to mend), else 0,
+ * also when a search stopped short (it says so: nothing is shown either way then).
+ */
+function auditScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
+  const p = progressReporter(io, 'audit', 'schedules');
+  const a = auditReduction(sc, {
+    variant: args.variant,
+    bound: args.bound,
+    budget: args.budget,
+    ...(args.scale !== null ? { scale: args.scale } : {}),
+    ...(args.timeLimitMs !== null ? { timeLimitMs: args.timeLimitMs } : {}),
+    progress: (x) => p.update(x.schedules, null, x.search === 'dpor' ? 'dpor' : 'unreduced dfs'),
+  });
+  p.end();
+  const disagrees = a.missed.length > 0 || a.extra.length > 0;
+  if (args.json) {
+    io.out(JSON.stringify(a, null, 2));
+    return disagrees ? 1 : 0;
+  }
+  io.out(auditReport(a, shellWord(args.name)).join('\n'));
+  return disagrees ? 1 : 0;
+}
+
+/** `--audit`'s lines: the verdict, each search's counts, and a replay command per difference. */
+export function auditReport(a: ReductionAudit, label: string): string[] {
+  const plural = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+  const counts = (s: ReductionAudit['dfs']): string =>
+    `${plural(s.schedules, 'schedule')}, ${plural(s.states, 'final state')}, ${s.violations.length === 0 ? 'no violation' : `violations ${s.violations.join(', ')}`}${s.cut > 0 ? `, ${plural(s.cut, 'run')} cut at maxSteps` : ''}${s.complete ? '' : ' (stopped short)'}`;
+  const out = [
+    `tracelab explore ${label} --variant ${a.variant} --audit: dpor against the unreduced dfs, bound ${a.bound}${a.scale !== 0 ? `, scale ${a.scale}` : ''}`,
+  ];
+  if (a.agrees) out.push(`  agrees: dpor reached every final state and violation the unreduced dfs reached`);
+  else if (a.missed.length > 0)
+    out.push(
+      `  DISAGREES: dpor missed ${plural(a.missed.length, 'final state or violation', 'final states or violations')} the unreduced dfs reached: a step's footprint leaves out something it reads or writes (docs/explore.md §4a, "Auditing the reduction")`,
+    );
+  else if (a.extra.length > 0)
+    out.push(`  DISAGREES: dpor reached what the unreduced dfs did not: a run that the same choices do not repeat (a setup or plugin that reads host state?)`);
+  else
+    out.push(
+      `  not complete: the ${a.dpor.complete ? 'dfs' : 'dpor search'} stopped at its ${a.stoppedBy === 'time' ? 'time limit' : 'budget'}${a.dpor.complete ? ` (what dpor missed among the dfs's runs so far: none)` : '; nothing compared'}`,
+    );
+  out.push(`  dpor: ${counts(a.dpor)}; ${plural(a.dpor.traces, 'trace')}`, `  dfs:  ${counts(a.dfs)}`);
+  // A final state's digest reads `ok <hash>` (`finalStateDigest`: no violation stopped the run).
+  const what = (d: ReductionAudit['missed'][number]): string => (d.kind === 'state' ? `final state ${d.what.replace(/^ok /, '')}` : `violation ${d.what}`);
+  for (const d of a.missed) out.push(`  missed ${what(d)}: tracelab replay ${label} '${d.replay}'`);
+  for (const d of a.extra) out.push(`  only dpor reached ${what(d)}: tracelab replay ${label} '${d.replay}'`);
+  return out;
 }
 
 /** The progress line's note on a tree search's tree under way: `bound-2 tree 1234` (or `unbounded tree 1234`). */

@@ -317,6 +317,59 @@ describe('a scenario of your own, by module path (path/to/file.mjs#exportName)',
   });
 });
 
+describe('tracelab explore --audit: dpor against the unreduced dfs on a stack of your own', () => {
+  const fixture = join(__dirname, 'fixtures/stash-read.mjs');
+
+  it('exits 1 and prints a replay of each final state dpor missed when a plugin writes its outside data without an event; replay reaches it', async () => {
+    const t = io();
+    expect(await main(['explore', `${fixture}#stashRead`, '--variant', 'silent', '--audit'], t.io)).toBe(1);
+    const text = t.out.join('\n');
+    expect(text).toMatch(/--audit: dpor against the unreduced dfs, bound 1/);
+    expect(text).toMatch(/DISAGREES: dpor missed 1 final state or violation/);
+    expect(text).toMatch(/dpor: \d+ schedules, 2 final states, no violation/);
+    expect(text).toMatch(/dfs: {2}9 schedules, 3 final states, no violation/);
+    const replayString = /missed final state [0-9a-f]{16}: tracelab replay \S+ '([^']+)'/.exec(text)![1]!;
+    const r = io();
+    expect(await main(['replay', `${fixture}#stashRead`, replayString, '--json'], r.io)).toBe(0);
+    expect(JSON.parse(r.out.join('\n')).done).toBe(true);
+  });
+
+  it('exits 0 when the plugin logs its write; --json gives both searches and the differences', async () => {
+    const t = io();
+    expect(await main(['explore', `${fixture}#stashRead`, '--variant', 'evented', '--audit', '--bound', '2', '--json'], t.io)).toBe(0);
+    const a = JSON.parse(t.out.join('\n'));
+    expect(a).toMatchObject({ scenario: 'stash-read', variant: 'evented', bound: 2, agrees: true, missed: [], extra: [], stoppedBy: null });
+    expect(a.dpor.states).toBe(3);
+    expect(a.dfs.states).toBe(3);
+    expect(a.dpor.schedules).toBeLessThan(a.dfs.schedules);
+  });
+
+  it('agrees on a catalog variant at its smallest scale, and says when a search stopped short', () => {
+    const t = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', '--scale', '1'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toMatch(/agrees: dpor reached every final state and violation the unreduced dfs reached/);
+    const u = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', '--scale', '1', '--budget', '5'], u.io)).toBe(0);
+    expect(u.out.join('\n')).toMatch(/not complete: the dpor search stopped at its budget; nothing compared/);
+  });
+
+  it('refuses the search options the audit does not take, naming them (exit 2)', () => {
+    for (const [extra, named] of [
+      [['--strategy', 'dfs'], '--strategy dfs'],
+      [['--workers', '2'], '--workers'],
+      [['--seed', '3'], '--seed'],
+      [['--coverage'], '--coverage'],
+    ] as const) {
+      const t = io();
+      expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', ...extra], t.io)).toBe(2);
+      expect(t.err.join('\n')).toContain(`--audit runs dpor and the unreduced dfs itself, on this thread; ${named} does not apply to it`);
+    }
+    // dpor is what it audits: saying so is allowed.
+    const ok = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', '--strategy', 'dpor', '--scale', '1', '--budget', '5'], ok.io)).toBe(0);
+  });
+});
+
 describe('tracelab run <scenario>: one schedule of a race scenario, the same Scenario type explore and replay take', () => {
   it('runs a catalog variant once: its files, a summary with the replay string, and replay gives the same log', async () => {
     const t = io();

@@ -176,8 +176,9 @@ export function effectiveWorkers(requested: number, budget: number, hostCpus: nu
   return { workers, capped: `${requested} workers asked, ${workers} started: ${why}` };
 }
 
-function checkInt(name: string, v: number, min: number): number {
-  if (!Number.isSafeInteger(v) || v < min) throw new TracelabError('INVALID_OPTION', `explore: ${name} must be an integer >= ${min}, got ${v}`);
+/** An integer option of at least `min`, or INVALID_OPTION naming it (`auditReduction` shares it). */
+export function checkInt(name: string, v: number, min: number, who = 'explore'): number {
+  if (!Number.isSafeInteger(v) || v < min) throw new TracelabError('INVALID_OPTION', `${who}: ${name} must be an integer >= ${min}, got ${v}`);
   return v;
 }
 
@@ -204,21 +205,21 @@ function treeOptions(strategy: StrategyName, options: ExploreOptions): { timeLim
 }
 
 /** The scale a search runs at: `scale`, or the default; one with a knob must be within its range. */
-function checkScale(scenario: Scenario, scale: number | undefined): number {
+export function checkScale(scenario: Scenario, scale: number | undefined, who = 'explore'): number {
   if (scenario.scale === undefined) {
     // A scale given to a scenario without a knob would be reported (`ExploreResult.scale`) and
     // change nothing: say so rather than let a caller believe it searched another size. (Its
     // own default passes: the portfolio hands the resolved scale to `planChunks`.)
     const none = defaultScale(scenario);
     if (scale !== undefined && scale !== none)
-      throw new TracelabError('INVALID_OPTION', `explore: scenario ${scenario.name} has no scale knob; leave scale out (got ${String(scale)})`);
+      throw new TracelabError('INVALID_OPTION', `${who}: scenario ${scenario.name} has no scale knob; leave scale out (got ${String(scale)})`);
     return none;
   }
   const v = scale ?? defaultScale(scenario);
   if (!Number.isSafeInteger(v) || v < scenario.scale.min || v > maxScale(scenario))
     throw new TracelabError(
       'INVALID_OPTION',
-      `explore: scale (${scenario.scale.name}) must be an integer from ${scenario.scale.min} to ${maxScale(scenario)} for scenario ${scenario.name}, got ${v}`,
+      `${who}: scale (${scenario.scale.name}) must be an integer from ${scenario.scale.min} to ${maxScale(scenario)} for scenario ${scenario.name}, got ${v}`,
     );
   return v;
 }

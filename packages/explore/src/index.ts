@@ -35,6 +35,8 @@ export { eventObjects, raceCoverage, racesOf, type RaceCoverage } from './intern
 export type { DfsReduction, DfsStats } from './internal/dfs.js';
 export { Dpor } from './internal/dpor.js';
 export { finalStateDigest } from './internal/equivalence.js';
+export { auditReduction } from './audit.js';
+export type { AuditDifference, AuditOptions, AuditSearch, ReductionAudit } from './audit.js';
 export type { DporStats } from './internal/dpor.js';
 export type { SpecStats } from './internal/speculate.js';
 export { shrink, candidateOf } from './internal/shrink.js';
