@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EINPROGRESS, SIGKILL, schedPoint, type Kernel, type KPath } from '@tracelab/core';
-import { BoundedDfs, Dpor, defineScenario, finalStateDigest, isFailure, runSchedule, type Picker, type RunOutcome } from '@tracelab/explore';
+import { auditReduction, defineScenario } from '@tracelab/explore';
 import { UTRACE_ATTACH_CREATE, UTRACE_DETACH, UTRACE_EVENT_QUIESCE, UTRACE_INVARIANTS, UTRACE_RESUME, UTRACE_STOP, utrace } from '@tracelab/utrace';
 import { withFaults } from '../src/internal/faults.js';
 import { selfStopper, sender } from './helpers.js';
@@ -53,28 +53,6 @@ const stopKill = defineScenario({
   },
 });
 
-interface Search {
-  next(): Picker | null;
-  record(o: RunOutcome): void;
-}
-
-function reach(variant: string, search: Search, sink?: () => Parameters<typeof runSchedule>[5]) {
-  const digests = new Set<string>();
-  const failures = new Set<string>();
-  let runs = 0;
-  let cut = 0;
-  for (let p = search.next(); p !== null; p = search.next()) {
-    const o = runSchedule(stopKill, variant, 1, p, undefined, sink?.());
-    search.record(o);
-    runs++;
-    if (o.done) digests.add(finalStateDigest(o));
-    else if (o.violation !== null && isFailure(o)) failures.add(o.violation.name);
-    else if (o.violation === null) cut++;
-  }
-  expect(cut, 'runs cut at maxSteps').toBe(0);
-  return { digests, failures, runs };
-}
-
 describe('utrace-stop-kill: DPOR reaches what the unreduced DFS reaches on the stop, kill and resume paths', () => {
   for (const [variant, bound] of [
     ['fixed', 1],
@@ -82,15 +60,15 @@ describe('utrace-stop-kill: DPOR reaches what the unreduced DFS reaches on the s
     ['skips-reset', 2],
   ] as const) {
     it(`${variant}, bound ${bound}: the same final states and violations`, () => {
-      const full = reach(variant, new BoundedDfs(bound, true, false));
-      const d = new Dpor(bound);
-      const red = reach(variant, d, () => d.footprintSink());
-      expect([...red.failures].sort()).toEqual([...full.failures].sort());
-      expect([...red.digests].sort()).toEqual([...full.digests].sort());
-      expect(red.runs).toBeLessThanOrEqual(full.runs);
-      if (variant === 'skips-reset') expect(full.failures).toEqual(new Set([UTRACE_INVARIANTS.stopped]));
+      const a = auditReduction(stopKill, { variant, bound });
+      expect(a.missed).toEqual([]);
+      expect(a.extra).toEqual([]);
+      expect(a.agrees).toBe(true);
+      expect(a.dfs.cut, 'runs cut at maxSteps').toBe(0);
+      expect(a.dpor.schedules).toBeLessThanOrEqual(a.dfs.schedules);
+      if (variant === 'skips-reset') expect(a.dfs.violations).toEqual([UTRACE_INVARIANTS.stopped]);
       // Not every schedule fails: the kill can come first.
-      expect(full.digests.size).toBeGreaterThan(0);
+      expect(a.dfs.states).toBeGreaterThan(0);
     }, 300_000);
   }
 });
