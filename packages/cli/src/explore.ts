@@ -29,7 +29,7 @@ import { isModuleSpec, resolveScenario } from './internal/scenario-arg.js';
 
 /** `tracelab explore`'s own usage lines (its help shows them whole). */
 export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V [--strategy S] [--budget N] [--time-limit SECONDS] [--workers W] [--seed N] [--bound B] [--reduction R] [--scale N] [--coverage] [--out DIR] [--json]
-  tracelab explore <scenario> --variant V --audit [--bound B] [--scale N] [--budget N] [--time-limit SECONDS] [--json]
+  tracelab explore <scenario> --variant V --audit [--bound B | --unbounded] [--scale N] [--budget N] [--time-limit SECONDS] [--json]
       searches the schedules of a scenario's variant for a violation (strategies: ${STRATEGIES.join(', ')};
       default portfolio, budget 1000); prints the shrunk counterexample per CPU and its replay string,
       and writes its events.ndjson and trace.json (Chrome/Perfetto) to DIR (default ./tracelab-explore),
@@ -49,7 +49,8 @@ export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V 
       neither stopping at a violation, must reach the same final states and violations; it prints
       a replay string for each one dpor missed (a step's footprint leaves out what it reads or
       writes: a plugin's data outside the state touched in a step that logs none of its events)
-      and exits 1 then (budget 200000 schedules per search unless given)`;
+      and exits 1 then (budget 200000 schedules per search unless given); --unbounded audits
+      both searches without a bound (dpor's sleep sets too), for small stacks and scales`;
 
 /** `tracelab replay`'s form for one explored schedule. */
 export const REPLAY_STRING_USAGE = `  tracelab replay <scenario> <replay-string> [--json]
@@ -238,6 +239,8 @@ export interface ExploreArgs {
   readonly coverage: boolean;
   /** `--audit`: check DPOR's reduction against the unreduced DFS instead of searching (`auditReduction`). */
   readonly audit: boolean;
+  /** `--unbounded` (with `--audit`): both searches without a bound. */
+  readonly unbounded: boolean;
   readonly json: boolean;
   readonly out: string;
   /** `--out` was given (a bad one is refused before the search, so nothing found is lost). */
@@ -260,6 +263,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   let seedGiven = false;
   let coverage = false;
   let audit = false;
+  let unbounded = false;
   let scale: number | null = null;
   let timeLimitMs: number | null = null;
   let reduction: DfsReduction | null = null;
@@ -302,6 +306,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
     } else if (a === '--json') json = true;
     else if (a === '--coverage') coverage = true;
     else if (a === '--audit') audit = true;
+    else if (a === '--unbounded') unbounded = true;
     else if (a.startsWith('-')) bad(`unknown option ${a}\n${EXPLORE_USAGE}`);
     else if (name === undefined) name = a;
     else bad(`unexpected argument ${a}\n${EXPLORE_USAGE}`);
@@ -313,6 +318,8 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
   }
   // A bad --out is refused before the search, so no counterexample is found and then lost.
   if (outGiven) checkOutDir(out);
+  if (unbounded && !audit) bad('--unbounded applies to --audit (a dpor search without --bound is unbounded already)');
+  if (unbounded && boundGiven) bad('--unbounded and --bound contradict each other: give one');
   if (audit) {
     // The audit is its own pair of searches: what a search option would change there is refused.
     const given =
@@ -354,6 +361,7 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
     reduction,
     coverage,
     audit,
+    unbounded,
     json,
     out,
     outGiven,
@@ -490,7 +498,7 @@ function auditScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
   const p = progressReporter(io, 'audit', 'schedules');
   const a = auditReduction(sc, {
     variant: args.variant,
-    bound: args.bound,
+    bound: args.unbounded ? null : args.bound,
     budget: args.budget,
     ...(args.scale !== null ? { scale: args.scale } : {}),
     ...(args.timeLimitMs !== null ? { timeLimitMs: args.timeLimitMs } : {}),
@@ -512,7 +520,7 @@ export function auditReport(a: ReductionAudit, label: string): string[] {
   const counts = (s: ReductionAudit['dfs']): string =>
     `${plural(s.schedules, 'schedule')}, ${plural(s.states, 'final state')}, ${s.violations.length === 0 ? 'no violation' : `violations ${s.violations.join(', ')}`}${s.cut > 0 ? `, ${plural(s.cut, 'run')} cut at maxSteps` : ''}${s.complete ? '' : ' (stopped short)'}`;
   const out = [
-    `tracelab explore ${label} --variant ${a.variant} --audit: dpor against the unreduced dfs, bound ${a.bound}${a.scale !== 0 ? `, scale ${a.scale}` : ''}`,
+    `tracelab explore ${label} --variant ${a.variant} --audit: dpor against the unreduced dfs, ${a.bound === null ? 'unbounded' : `bound ${a.bound}`}${a.scale !== 0 ? `, scale ${a.scale}` : ''}`,
   ];
   if (a.agrees) out.push(`  agrees: dpor reached every final state and violation the unreduced dfs reached`);
   else if (a.missed.length > 0)

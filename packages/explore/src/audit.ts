@@ -11,8 +11,12 @@ import { KernelPool, isFailure, runSchedule, trimmed, type Picker, type RunOutco
 export interface AuditOptions {
   /** Default `fixed` if the scenario has it, else its first variant. */
   readonly variant?: string;
-  /** The preemption bound of both searches. Default 1: the unreduced DFS grows fast past it. */
-  readonly bound?: number;
+  /**
+   * The preemption bound of both searches. Default 1: the unreduced DFS grows fast past it. Null:
+   * neither has one (DPOR then keeps sleep sets, as its unbounded verification does; for small
+   * stacks and scales only, since the DFS then runs every schedule there is).
+   */
+  readonly bound?: number | null;
   /** The scale knob (default: the scenario's default; its smallest keeps the DFS small). */
   readonly scale?: number;
   /** Schedules each search may run. Default 200,000. */
@@ -50,10 +54,11 @@ export interface ReductionAudit {
   readonly scenario: string;
   readonly variant: string;
   readonly scale: number;
-  readonly bound: number;
+  /** Null: both searches unbounded. */
+  readonly bound: number | null;
   /** DPOR within the bound, without the symmetry rule (so that states compare as they are). */
   readonly dpor: AuditSearch & { readonly traces: number };
-  /** The DFS within the bound, every alternative tried (`reduction: 'none'`). */
+  /** The DFS within the bound, every alternative tried (`reduction: 'none'`), iterative over the bound as DPOR is. */
   readonly dfs: AuditSearch;
   /**
    * What the DFS reached and DPOR did not, when DPOR's search completed: each is a schedule DPOR
@@ -102,7 +107,7 @@ const WHO = 'auditReduction';
 export function auditReduction(scenario: Scenario, options: AuditOptions = {}): ReductionAudit {
   const variant = options.variant ?? defaultVariant(scenario);
   variantOf(scenario, variant);
-  const bound = checkInt('bound', options.bound ?? 1, 0, WHO);
+  const bound = options.bound === null ? null : checkInt('bound', options.bound ?? 1, 0, WHO);
   const budget = checkInt('budget', options.budget ?? 200_000, 1, WHO);
   const scale = checkScale(scenario, options.scale, WHO);
   const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1, WHO);
@@ -149,7 +154,9 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
   // stack whose runs are not a function of their choices stops the audit (SCHEDULE_DIVERGED).
   const dpor = new Dpor(bound, true, false);
   const red = run('dpor', dpor, () => dpor.footprintSink(0));
-  const dfs = new BoundedDfs(bound, true, false);
+  // Iterative over the bound as DPOR is (each deeper tree runs the shallower schedules again),
+  // so that the two schedule counts compare; unbounded, one tree, as DPOR's unbounded search.
+  const dfs = bound === null ? new BoundedDfs(Number.MAX_SAFE_INTEGER, false, false) : new BoundedDfs(bound, true, false);
   const full = run('dfs', dfs, () => undefined);
 
   const outside = (a: Reached, b: Reached): AuditDifference[] => [

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { TracelabError, emit, schedPoint, definePlugin, type KPath } from '@tracelab/core';
 import { auditReduction, defineScenario, finalStateDigest, replay, type RunOutcome } from '@tracelab/explore';
-import { lostUpdate, stashRead } from './fixtures.js';
+import { checkOrder, lostUpdate, stashRead } from './fixtures.js';
 
 declare module '@tracelab/core' {
   interface EventMap {
@@ -75,6 +75,21 @@ describe('auditReduction', () => {
       expect(a.dfs.states, `bound ${bound}`).toBe(a.dpor.states);
       if (bound > 0) expect(a.dpor.violations).toEqual(['counter/no-lost-update']);
     }
+  });
+
+  it('unbounded (bound null): DPOR with its sleep sets against every schedule there is', () => {
+    const silent = auditReduction(stashRead, { variant: 'silent', bound: null });
+    expect(silent.bound).toBeNull();
+    expect(silent.missed.map((m) => m.kind)).toEqual(['state']);
+    expect(auditReduction(stashRead, { variant: 'evented', bound: null }).agrees).toBe(true);
+    // Ordered only through a check, and found only if the two steps are raced: the sleep sets
+    // must not put the racing CPU to sleep past the step the check orders.
+    const joined = auditReduction(checkOrder, { variant: 'joined', bound: null });
+    expect(joined.agrees).toBe(true);
+    expect(joined.dfs.violations).toEqual(['check-order/between']);
+    const racy = auditReduction(lostUpdate, { variant: 'racy', bound: null, scale: 2 });
+    expect(racy.agrees).toBe(true);
+    expect(racy.dpor.schedules).toBeLessThan(racy.dfs.schedules);
   });
 
   it('compares nothing it did not finish: a budget that stops DPOR leaves `missed` empty and the audit open', () => {
