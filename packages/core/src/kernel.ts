@@ -9,7 +9,7 @@ import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
 import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
-import { isObjectName, OBJECT_FAMILIES, type FootprintSink } from './internal/footprint.js';
+import { isObjectName, OBJECT_FAMILIES, touchedKeys, type FootprintSink } from './internal/footprint.js';
 import type {
   CorePaths,
   HookName,
@@ -748,6 +748,15 @@ class KernelImpl implements ReplayedKernel {
             event: type,
           });
         store.setFootprint(type, of);
+      },
+      touched: (f) => {
+        const reads = touchedKeys(f, 'reads', name);
+        const writes = touchedKeys(f, 'writes', name);
+        // A step under way, recorded: host-side code and the checks (the CPU is -1 then) touch no step.
+        const rec = store.recorder;
+        if (rec === null || rt.cpu < 0) return;
+        for (const k of reads) rec.read(rec.named(`@${name}`, k));
+        for (const k of writes) rec.write(rec.named(`@${name}`, k));
       },
       on: (type, reducer) => this.addReducer(name, type, reducer, true),
       onPlain: (type, reducer) => this.addReducer(name, type, reducer, false),

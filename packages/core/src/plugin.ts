@@ -235,6 +235,18 @@ export interface PluginContext<S = unknown> {
    */
   footprint(type: string, of: (event: KernelEvent) => PluginFootprint): void;
   /**
+   * Names what the step under way touched of the data this plugin keeps outside its slice when
+   * its own code read or wrote that data in a step that logs none of its events (an event would
+   * name it through `footprint`): the keys become reads and writes of `@<plugin>:<key>` in the
+   * step's footprint, `'*'` all of the data. Without it such an access is invisible to DPOR,
+   * which may then take two orders of a race for one (docs/explore.md §4a, the soundness
+   * argument's proviso; `tracelab explore --audit` finds them). Does nothing unless an explorer
+   * records footprints, nor outside a step (host-side code; the checks run after the step and
+   * declare what they read with `InvariantOptions.reads`). Keys as `footprint` takes them, or
+   * `'*'`; anything else throws `PLUGIN_INVALID`, recording or not.
+   */
+  touched(f: PluginFootprint): void;
+  /**
    * Declares an event type with its reducer, which folds it into the slice. Reducers are
    * pure: no clocks, no randomness, nothing but (slice, event, state). They may also fold
    * core events (`task/released`) into the slice. The reducer gets an immer draft of the slice

@@ -474,6 +474,66 @@ describe('step footprints', () => {
     }
   });
 
+  it("touched(): a plugin's own code names the outside data a step read or wrote without an event", () => {
+    let touch: ((f: { reads?: string[]; writes?: string[] }) => void) | null = null;
+    const cell = definePlugin<{ set(key: string): KPath<void>; peek(key: string): KPath<void> }, null>({
+      name: 'cell',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        // guarded by: the kernel's one step at a time; put back at reset
+        const values = new Map<string, number>();
+        ctx.onReset(() => values.clear());
+        touch = (f) => ctx.touched(f);
+        return {
+          *set(key) {
+            yield* schedPoint();
+            values.set(key, 1);
+            ctx.touched({ writes: [key] });
+            yield* schedPoint();
+          },
+          *peek(key) {
+            yield* schedPoint();
+            ctx.touched({ reads: [key === 'all' ? '*' : key] });
+            yield* schedPoint();
+          },
+        };
+      },
+    });
+    const run = (record: boolean): StepFootprint[] => {
+      const k = createKernel({ cpus: 2, seed: 1, plugins: [cell], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+      const steps: StepFootprint[] = [];
+      if (record) k.recordFootprints((f) => steps.push(f));
+      const api = (k.api as unknown as { cell: { set(key: string): KPath<void>; peek(key: string): KPath<void> } }).cell;
+      k.spawnKthread(api.set('a'));
+      k.spawnKthread(api.peek('a'));
+      k.spawnKthread(api.peek('b'));
+      k.spawnKthread(api.peek('all'));
+      k.run({ maxSteps: 200 });
+      // Host-side, between steps: no step to name, recording or not.
+      touch!({ writes: ['a'] });
+      return steps;
+    };
+    const steps = run(true);
+    const set = steps.find((f) => f.writes.includes('@cell:a'))!;
+    const peekA = steps.find((f) => f.reads.includes('@cell:a'))!;
+    const peekB = steps.find((f) => f.reads.includes('@cell:b'))!;
+    const peekAll = steps.find((f) => f.reads.includes('@cell:*'))!;
+    expect([set, peekA, peekB, peekAll].every((f) => f !== undefined)).toBe(true);
+    // No event of the plugin in these steps: its slice is not written.
+    expect(set.writes).not.toContain('plugin:cell');
+    const other = (f: StepFootprint) => ({ ...f, cpu: f.cpu + 10 });
+    expect(conflictObjects(set, other(peekA))).toEqual(['@cell:a']);
+    expect(footprintsConflict(set, other(peekB))).toBe(false);
+    expect(footprintsConflict(set, other(peekAll))).toBe(true);
+    // The host-side call after the run named nothing.
+    expect(steps.filter((f) => f.writes.includes('@cell:a'))).toHaveLength(1);
+    expect(run(false)).toEqual([]);
+    // Bad keys are refused, recording or not, naming the plugin.
+    for (const bad of [{ writes: 'a' }, { reads: [''] }, { writes: ['x:*'] }, { reads: [3] }])
+      expect(() => touch!(bad as unknown as { writes: string[] })).toThrow(/^plugin cell: touched\(\) must give (reads|writes) as a list of non-empty keys/);
+  });
+
   it('recording changes nothing in the run: the same log with and without', () => {
     const threads = [
       function* () {

@@ -40,6 +40,13 @@ describe('auditReduction', () => {
     expect(a.dpor.schedules).toBeLessThanOrEqual(a.dfs.schedules);
   });
 
+  it('agrees where the plugin names its write with ctx.touched instead of an event', () => {
+    const a = auditReduction(stashRead, { variant: 'touched', bound: 1 });
+    expect(a.agrees).toBe(true);
+    expect(a.dpor.states).toBe(3);
+    expect(auditReduction(stashRead, { variant: 'touched', bound: null }).agrees).toBe(true);
+  });
+
   it('names the final state DPOR missed where the write logs nothing, with a schedule that reaches it', () => {
     const a = auditReduction(stashRead, { variant: 'silent', bound: 1 });
     expect(a.agrees).toBe(false);

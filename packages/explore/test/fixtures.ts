@@ -683,6 +683,8 @@ export const checkOrder = defineScenario({
  *   around it, so it misses the final state where they disagree.
  * - `silent-checked`: as `silent`, with a check that fails when the reads disagree: the violation
  *   DPOR misses. `evented-checked` is its evented twin, where DPOR finds it.
+ * - `touched`: as `silent`, but `put` says what it wrote (`ctx.touched({ writes: ['value'] })`),
+ *   with no event: DPOR races it against the reads' events (which write `@stash:*`).
  */
 export const stashRead = defineScenario({
   name: 'stash-read',
@@ -693,6 +695,7 @@ export const stashRead = defineScenario({
   variants: [
     { name: 'evented', description: 'put logs stash/put', safe: true },
     { name: 'silent', description: 'put logs nothing', safe: true },
+    { name: 'touched', description: 'put logs nothing and names its write with ctx.touched', safe: true },
     { name: 'evented-checked', description: 'evented, and the two reads must agree', safe: false, expect: ['stash/reads-disagree'] },
     { name: 'silent-checked', description: 'silent, and the two reads must agree', safe: false, expect: ['stash/reads-disagree'] },
   ],
@@ -721,7 +724,8 @@ export const stashRead = defineScenario({
         return {
           *put(value: number): KPath<void> {
             stash = value;
-            if (!silent) yield* emit({ type: 'stash/put', value });
+            if (variant === 'touched') ctx.touched({ writes: ['value'] });
+            else if (!silent) yield* emit({ type: 'stash/put', value });
           },
           *peek(): KPath<void> {
             yield* emit({ type: 'stash/saw', value: stash });

@@ -839,6 +839,21 @@ function keysOf(f: PluginFootprint, kind: 'reads' | 'writes', plugin: string, ty
   return keys as readonly string[];
 }
 
+/**
+ * The keys of `PluginContext.touched`, checked: as a footprint's, and `'*'` (all of the
+ * plugin's data) is allowed. Throws PLUGIN_INVALID naming the plugin and what is wrong.
+ */
+export function touchedKeys(f: PluginFootprint, kind: 'reads' | 'writes', plugin: string): readonly string[] {
+  const keys = (f as PluginFootprint | null | undefined)?.[kind] ?? [];
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || k.length === 0 || (k !== '*' && k.endsWith(':*'))))
+    throw new TracelabError(
+      'PLUGIN_INVALID',
+      `plugin ${plugin}: touched() must give ${kind} as a list of non-empty keys ('*' for all, none ending in ':*'), got ${JSON.stringify(keys)}`,
+      { plugin },
+    );
+  return keys as readonly string[];
+}
+
 /** Whether two objects are the same or one is its family's `*` and the other in that family. */
 function same(a: string, b: string): boolean {
   if (a === b) return true;
