@@ -49,7 +49,8 @@ export const EXPLORE_COMMAND_USAGE = `  tracelab explore <scenario> --variant V 
       neither stopping at a violation, must reach the same final states and violations; it prints
       a replay string for each one dpor missed (a step's footprint leaves out what it reads or
       writes: a plugin's data outside the state touched in a step that logs none of its events)
-      and exits 1 then (budget 200000 schedules per search unless given); --unbounded audits
+      and exits 1 when the two differ, 0 when they agree or a search stopped short (it says so:
+      not agreed); budget 200000 schedules and --time-limit for each search; --unbounded audits
       both searches without a bound (dpor's sleep sets too), for small stacks and scales`;
 
 /** `tracelab replay`'s form for one explored schedule. */
@@ -316,8 +317,6 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
     const known = catalog.get(name);
     bad(`explore needs --variant${known === undefined ? '' : `; variants of ${known.name}: ${known.variants.map((v) => v.name).join(', ')}`}`);
   }
-  // A bad --out is refused before the search, so no counterexample is found and then lost.
-  if (outGiven) checkOutDir(out);
   if (unbounded && !audit) bad('--unbounded applies to --audit (a dpor search without --bound is unbounded already)');
   if (unbounded && boundGiven) bad('--unbounded and --bound contradict each other: give one');
   if (audit) {
@@ -340,8 +339,10 @@ export function parseExploreArgs(argv: readonly string[], io: CliIo): ExploreArg
     if (!boundGiven) bound = 1;
     if (!budgetGiven) budget = 200_000;
   }
+  // A bad --out is refused before the search, so no counterexample is found and then lost.
+  if (outGiven) checkOutDir(out);
   // A tree search runs to the end of its tree unless capped: `dfs` within its bound, as `dpor`.
-  if ((strategy === 'dpor' || strategy === 'dfs') && !budgetGiven) budget = 1_000_000;
+  if ((strategy === 'dpor' || strategy === 'dfs') && !budgetGiven && !audit) budget = 1_000_000;
   if (timeLimitMs !== null && strategy !== 'dfs' && strategy !== 'dpor' && !audit)
     bad(`--time-limit applies to --strategy dfs or dpor, not ${strategy} (a seeded search's --budget gives the same answer on any machine)`);
   if (reduction !== null && strategy !== 'dfs')
@@ -518,17 +519,19 @@ function auditScenario(sc: Scenario, args: ExploreArgs, io: CliIo): number {
 export function auditReport(a: ReductionAudit, label: string): string[] {
   const plural = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
   const counts = (s: ReductionAudit['dfs']): string =>
-    `${plural(s.schedules, 'schedule')}, ${plural(s.states, 'final state')}, ${s.violations.length === 0 ? 'no violation' : `violations ${s.violations.join(', ')}`}${s.cut > 0 ? `, ${plural(s.cut, 'run')} cut at maxSteps` : ''}${s.complete ? '' : ' (stopped short)'}`;
+    `${plural(s.schedules, 'schedule')}, ${plural(s.states, 'final state')}, ${s.violations.length === 0 ? 'no violation' : `violations ${s.violations.join(', ')}`}${s.cut > 0 ? `, ${plural(s.cut, 'run')} cut at maxSteps` : ''}${s.unfair > 0 ? `, ${plural(s.unfair, 'unfair liveness alarm')}` : ''}${s.complete ? '' : ' (stopped short)'}`;
   const out = [
     `tracelab explore ${label} --variant ${a.variant} --audit: dpor against the unreduced dfs, ${a.bound === null ? 'unbounded' : `bound ${a.bound}`}${a.scale !== 0 ? `, scale ${a.scale}` : ''}`,
   ];
   if (a.agrees) out.push(`  agrees: dpor reached every final state and violation the unreduced dfs reached`);
   else if (a.missed.length > 0)
     out.push(
-      `  DISAGREES: dpor missed ${plural(a.missed.length, 'final state or violation', 'final states or violations')} the unreduced dfs reached: a step's footprint leaves out something it reads or writes (docs/explore.md §4a, "Auditing the reduction")`,
+      `  DISAGREES: dpor missed ${plural(a.missed.length, 'final state or violation', 'final states or violations')} the unreduced dfs reached: typically a step's footprint that leaves out something it reads or writes (docs/explore.md §4a, "Auditing the reduction")`,
     );
   else if (a.extra.length > 0)
     out.push(`  DISAGREES: dpor reached what the unreduced dfs did not: a run that the same choices do not repeat (a setup or plugin that reads host state?)`);
+  else if (a.stoppedBy === null)
+    out.push(`  nothing compared: no run of either search finished or failed (each was cut at maxSteps or stopped by an unfair liveness alarm)`);
   else
     out.push(
       `  not complete: the ${a.dpor.complete ? 'dfs' : 'dpor search'} stopped at its ${a.stoppedBy === 'time' ? 'time limit' : 'budget'}${a.dpor.complete ? ` (what dpor missed among the dfs's runs so far: none)` : '; nothing compared'}`,

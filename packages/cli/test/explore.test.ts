@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { readCtfTrace, validateChromeTrace } from '@tracelab/formats';
 import { main } from '@tracelab/cli';
+import { parseExploreArgs } from '../src/explore.js';
 
 function io() {
   const cwd = mkdtempSync(join(tmpdir(), 'tracelab-explore-'));
@@ -365,6 +366,8 @@ describe('tracelab explore --audit: dpor against the unreduced dfs on a stack of
       [['--workers', '2'], '--workers'],
       [['--seed', '3'], '--seed'],
       [['--coverage'], '--coverage'],
+      [['--reduction', 'visible-steps'], '--reduction'],
+      [['--out', 'somewhere'], '--out'],
     ] as const) {
       const t = io();
       expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', ...extra], t.io)).toBe(2);
@@ -376,7 +379,12 @@ describe('tracelab explore --audit: dpor against the unreduced dfs on a stack of
     const v = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', '--unbounded', '--bound', '1'], v.io)).toBe(2);
     expect(v.err.join('\n')).toContain('--unbounded and --bound contradict each other');
-    // dpor is what it audits: saying so is allowed.
+    // dpor is what it audits: saying so is allowed, and keeps the audit's budget.
+    expect(parseExploreArgs(['fork-flag-race', '--variant', 'fixed', '--audit', '--strategy', 'dpor'], io().io)).toMatchObject({
+      audit: true,
+      bound: 1,
+      budget: 200_000,
+    });
     const ok = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--audit', '--strategy', 'dpor', '--scale', '1', '--budget', '5'], ok.io)).toBe(0);
   });

@@ -21,7 +21,7 @@ export interface AuditOptions {
   readonly scale?: number;
   /** Schedules each search may run. Default 200,000. */
   readonly budget?: number;
-  /** Wall time for both searches together, in milliseconds (DPOR's search runs first). Default: none. */
+  /** Wall time for each search, in milliseconds: no schedule is started after it. Default: none. */
   readonly timeLimitMs?: number;
   /** Called every 256 schedules of either search. */
   readonly progress?: (p: { readonly search: 'dpor' | 'dfs'; readonly schedules: number }) => void;
@@ -38,6 +38,8 @@ export interface AuditSearch {
   readonly violations: readonly string[];
   /** Runs cut at the scenario's `maxSteps`: their state is wherever the count fell, so they are not compared. */
   readonly cut: number;
+  /** Runs stopped by a liveness alarm of an unfair schedule (not `isFailure`): not compared either. */
+  readonly unfair: number;
 }
 
 /** A final state or a violation one search reached and the other did not, with a schedule that reaches it. */
@@ -57,13 +59,18 @@ export interface ReductionAudit {
   /** Null: both searches unbounded. */
   readonly bound: number | null;
   /** DPOR within the bound, without the symmetry rule (so that states compare as they are). */
-  readonly dpor: AuditSearch & { readonly traces: number };
+  readonly dpor: AuditSearch & {
+    /** The traces of its last tree (the bound's: an iterative search counts each bound's tree alone), as it stood when it stopped. */
+    readonly traces: number;
+  };
   /** The DFS within the bound, every alternative tried (`reduction: 'none'`), iterative over the bound as DPOR is. */
   readonly dfs: AuditSearch;
   /**
    * What the DFS reached and DPOR did not, when DPOR's search completed: each is a schedule DPOR
-   * took to be equivalent to one it ran, so some step's footprint leaves out a read or a write
-   * (docs/explore.md §4a, "Auditing the reduction").
+   * took to be equivalent to one it ran, typically because some step's footprint leaves out a
+   * read or a write. A liveness monitor's violation is the exception to look at first: a monitor
+   * that counts steps can tell apart orders DPOR takes as one (docs/explore.md §4a, "Auditing
+   * the reduction").
    */
   readonly missed: readonly AuditDifference[];
   /**
@@ -71,7 +78,10 @@ export interface ReductionAudit {
    * schedules within the bound, so each is a run that the same choices do not repeat.
    */
   readonly extra: readonly AuditDifference[];
-  /** Both searches completed, and neither reached a final state or a violation the other did not. */
+  /**
+   * Both searches completed, they compared something (a final state or a violation), and neither
+   * reached one the other did not. A stack whose every run is cut at `maxSteps` compares nothing.
+   */
   readonly agrees: boolean;
   /** What stopped a search short: `budget`, `time`, or null when both completed. */
   readonly stoppedBy: 'budget' | 'time' | null;
@@ -89,6 +99,7 @@ interface Reached {
   readonly violations: Map<string, AuditDifference>;
   schedules: number;
   cut: number;
+  unfair: number;
   stoppedBy: 'budget' | 'time' | null;
 }
 
@@ -113,11 +124,10 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
   const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1, WHO);
   if (typeof options.progress !== 'function' && options.progress !== undefined)
     throw new TracelabError('INVALID_OPTION', `${WHO}: progress must be a function`);
-  // Host-side wall time: when to stop starting schedules; no schedule depends on it.
-  const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
-
-  const run = (search: 'dpor' | 'dfs', tree: Tree, sink: () => Parameters<typeof runSchedule>[5]): Reached => {
-    const r: Reached = { states: new Map(), violations: new Map(), schedules: 0, cut: 0, stoppedBy: null };
+  const run = (search: 'dpor' | 'dfs', tree: Tree, sink: () => Parameters<typeof runSchedule>[5], after: () => void = () => {}): Reached => {
+    // Host-side wall time, each search its own: when to stop starting schedules; no schedule depends on it.
+    const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
+    const r: Reached = { states: new Map(), violations: new Map(), schedules: 0, cut: 0, unfair: 0, stoppedBy: null };
     // One kernel for the search, reset between schedules: nothing of an outcome is kept past its digest.
     const pool = new KernelPool();
     for (;;) {
@@ -130,6 +140,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
       }
       const o = runSchedule(scenario, variant, scale, picker, pool, sink());
       tree.record(o);
+      after();
       r.schedules++;
       const at = (kind: AuditDifference['kind'], what: string): AuditDifference => ({
         kind,
@@ -143,6 +154,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
         const name = o.violation.name;
         if (!r.violations.has(name)) r.violations.set(name, at('violation', name));
       } else if (o.violation === null) r.cut++;
+      else r.unfair++;
       if (r.schedules % PROGRESS_EVERY === 0) options.progress?.({ search, schedules: r.schedules });
     }
     return r;
@@ -153,7 +165,14 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
   // Every step recorded, the replayed prefix's too: DPOR compares those with the last run's, so a
   // stack whose runs are not a function of their choices stops the audit (SCHEDULE_DIVERGED).
   const dpor = new Dpor(bound, true, false);
-  const red = run('dpor', dpor, () => dpor.footprintSink(0));
+  // Its trace count after each run: the `next()` a limit stops at may begin a deeper tree.
+  let traces = 0;
+  const red = run(
+    'dpor',
+    dpor,
+    () => dpor.footprintSink(0),
+    () => (traces = dpor.stats.traces),
+  );
   // Iterative over the bound as DPOR is (each deeper tree runs the shallower schedules again),
   // so that the two schedule counts compare; unbounded, one tree, as DPOR's unbounded search.
   const dfs = bound === null ? new BoundedDfs(Number.MAX_SAFE_INTEGER, false, false) : new BoundedDfs(bound, true, false);
@@ -171,6 +190,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
     states: r.states.size,
     violations: [...r.violations.keys()].sort(),
     cut: r.cut,
+    unfair: r.unfair,
   });
   const stoppedBy = red.stoppedBy ?? full.stoppedBy;
   return {
@@ -178,11 +198,11 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
     variant,
     scale,
     bound,
-    dpor: { ...side(red), traces: dpor.stats.traces },
+    dpor: { ...side(red), traces },
     dfs: side(full),
     missed,
     extra,
-    agrees: stoppedBy === null && missed.length === 0 && extra.length === 0,
+    agrees: stoppedBy === null && missed.length === 0 && extra.length === 0 && full.states.size + full.violations.size > 0,
     stoppedBy,
   };
 }

@@ -5,18 +5,59 @@
  * and the audit must name what it missed with a schedule that reaches it.
  */
 import { describe, expect, it } from 'vitest';
-import { TracelabError, emit, schedPoint, definePlugin, type KPath } from '@tracelab/core';
+import { TracelabError, current, emit, mutexLock, mutexUnlock, schedPoint, definePlugin, type KPath } from '@tracelab/core';
 import { auditReduction, defineScenario, finalStateDigest, replay, type RunOutcome } from '@tracelab/explore';
 import { checkOrder, lostUpdate, stashRead } from './fixtures.js';
 
 declare module '@tracelab/core' {
   interface EventMap {
     'drift/value': { value: number };
+    'first/ran': { on: number };
   }
   interface PluginStates {
     drift: { value: number };
+    first: { cpu: number };
   }
 }
+
+/**
+ * Two kernel threads on interchangeable CPUs; the first to run records its CPU. The two final
+ * states are mirror images: DPOR with the symmetry rule would reach one of them.
+ */
+const firstCpu = defineScenario({
+  name: 'first-cpu',
+  description: 'the CPU that ran first, recorded',
+  source: 'test fixture',
+  cpus: 2,
+  symmetricCpus: true,
+  maxSteps: 40,
+  variants: [{ name: 'fixed', description: 'the only one', safe: true }],
+  plugins: () => [
+    definePlugin<Record<string, never>, { cpu: number }>({
+      name: 'first',
+      version: '0.1.0',
+      core: '^0.1.0',
+      register(ctx) {
+        ctx.onReset();
+        ctx.initSlice({ cpu: -1 });
+        ctx.on('first/ran', (s, e) => {
+          if (s.cpu < 0) s.cpu = e.on;
+        });
+        return {};
+      },
+    }),
+  ],
+  setup(kernel) {
+    for (const comm of ['a', 'b'])
+      kernel.spawnKthread(
+        (function* (): KPath<void> {
+          const on = (yield* current()).cpu;
+          yield* emit({ type: 'first/ran', on });
+        })(),
+        { comm },
+      );
+  },
+});
 
 /** Re-runs a difference's schedule: its final state's digest, or its violation's name. */
 function reached(replayed: ReturnType<typeof replay>): { digest: string | null; violation: string | null } {
@@ -106,6 +147,8 @@ describe('auditReduction', () => {
     expect(a.missed).toEqual([]);
     expect(a.agrees).toBe(false);
     expect(a.dpor.schedules).toBe(1);
+    // The traces of the runs made, not of a tree the stopping look began.
+    expect(a.dpor.traces).toBe(1);
   });
 
   it('reports what DPOR reached and the DFS did not when runs are not a function of their choices', () => {
@@ -147,6 +190,48 @@ describe('auditReduction', () => {
     const a = auditReduction(drifting, { bound: 1 });
     expect(a.extra.length).toBeGreaterThan(0);
     expect(a.missed.length).toBeGreaterThan(0);
+    expect(a.agrees).toBe(false);
+  });
+
+  it('runs DPOR without the symmetry rule: both mirror-image final states are reached and compared', () => {
+    const a = auditReduction(firstCpu, { bound: 1 });
+    expect(a.dfs.states).toBe(2);
+    expect(a.dpor.states).toBe(2);
+    expect(a.agrees).toBe(true);
+  });
+
+  it('stops with SCHEDULE_DIVERGED when a replayed prefix records another footprint (runs not a function of their choices)', () => {
+    let run = 0;
+    const wandering = defineScenario({
+      name: 'wandering',
+      description: 'a setup that takes another lock each run',
+      source: 'test fixture',
+      cpus: 2,
+      maxSteps: 40,
+      variants: [{ name: 'fixed', description: 'the only one', safe: true }],
+      plugins: () => [],
+      setup(kernel) {
+        const lock = `l${run++}`;
+        for (const comm of ['a', 'b'])
+          kernel.spawnKthread(
+            (function* (): KPath<void> {
+              yield* mutexLock(lock);
+              yield* mutexUnlock(lock);
+            })(),
+            { comm },
+          );
+      },
+    });
+    expect(() => auditReduction(wandering, { bound: 1 })).toThrow(/not deterministic/);
+  });
+
+  it('does not call an audit that compared nothing agreed: every run cut at maxSteps', () => {
+    const cut = defineScenario({ ...stashRead, name: 'stash-cut', maxSteps: 3 });
+    const a = auditReduction(cut, { variant: 'evented', bound: 1 });
+    expect(a.stoppedBy).toBeNull();
+    expect(a.dfs.cut).toBe(a.dfs.schedules);
+    expect(a.dfs.states + a.dfs.violations.length).toBe(0);
+    expect(a.missed).toEqual([]);
     expect(a.agrees).toBe(false);
   });
 

@@ -65,6 +65,7 @@ describe('utrace-stop-kill: DPOR reaches what the unreduced DFS reaches on the s
       expect(a.extra).toEqual([]);
       expect(a.agrees).toBe(true);
       expect(a.dfs.cut, 'runs cut at maxSteps').toBe(0);
+      expect(a.dpor.cut, 'runs cut at maxSteps').toBe(0);
       expect(a.dpor.schedules).toBeLessThanOrEqual(a.dfs.schedules);
       if (variant === 'skips-reset') expect(a.dfs.violations).toEqual([UTRACE_INVARIANTS.stopped]);
       // Not every schedule fails: the kill can come first.
