@@ -18,6 +18,7 @@ import type {
   LivenessMonitor,
   PluginApis,
   PluginContext,
+  PluginFootprint,
   PluginStack,
   TracelabPlugin,
 } from './plugin.js';
@@ -749,15 +750,7 @@ class KernelImpl implements ReplayedKernel {
           });
         store.setFootprint(type, of);
       },
-      touched: (f) => {
-        const reads = touchedKeys(f, 'reads', name);
-        const writes = touchedKeys(f, 'writes', name);
-        // A step under way, recorded: host-side code and the checks (the CPU is -1 then) touch no step.
-        const rec = store.recorder;
-        if (rec === null || rt.cpu < 0) return;
-        for (const k of reads) rec.read(rec.named(`@${name}`, k));
-        for (const k of writes) rec.write(rec.named(`@${name}`, k));
-      },
+      touched: (f) => touched(name, f, store, rt),
       on: (type, reducer) => this.addReducer(name, type, reducer, true),
       onPlain: (type, reducer) => this.addReducer(name, type, reducer, false),
       tap: (hook, handler, options) => {
@@ -1136,6 +1129,20 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
+/**
+ * `PluginContext.touched` for plugin `name`: the keys checked, then recorded as `@<name>:<key>`
+ * reads and writes of the step under way, if one is and a recorder is on (host-side code and the
+ * checks run with the CPU at -1: they touch no step).
+ */
+function touched(name: string, f: PluginFootprint, store: EventStore, rt: Runtime): void {
+  const reads = touchedKeys(f, 'reads', name);
+  const writes = touchedKeys(f, 'writes', name);
+  const rec = store.recorder;
+  if (rec === null || rt.cpu < 0) return;
+  for (const k of reads) rec.read(rec.named(`@${name}`, k));
+  for (const k of writes) rec.write(rec.named(`@${name}`, k));
+}
+
 export function createKernel(options: KernelOptions = {}): Kernel {
   const opts = normalize(options);
   return new KernelImpl(opts, resolvePlugins(options.plugins), 'live');

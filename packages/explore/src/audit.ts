@@ -124,7 +124,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
   const timeLimit = options.timeLimitMs === undefined ? null : checkInt('timeLimitMs', options.timeLimitMs, 1, WHO);
   if (typeof options.progress !== 'function' && options.progress !== undefined)
     throw new TracelabError('INVALID_OPTION', `${WHO}: progress must be a function`);
-  const run = (search: 'dpor' | 'dfs', tree: Tree, sink: () => Parameters<typeof runSchedule>[5], after: () => void = () => {}): Reached => {
+  const run = (search: 'dpor' | 'dfs', tree: Tree, sink: () => Parameters<typeof runSchedule>[5], after?: () => void): Reached => {
     // Host-side wall time, each search its own: when to stop starting schedules; no schedule depends on it.
     const deadline = timeLimit === null ? Infinity : performance.now() + timeLimit;
     const r: Reached = { states: new Map(), violations: new Map(), schedules: 0, cut: 0, unfair: 0, stoppedBy: null };
@@ -140,7 +140,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
       }
       const o = runSchedule(scenario, variant, scale, picker, pool, sink());
       tree.record(o);
-      after();
+      after?.();
       r.schedules++;
       const at = (kind: AuditDifference['kind'], what: string): AuditDifference => ({
         kind,
