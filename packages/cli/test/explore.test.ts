@@ -319,7 +319,7 @@ describe('a scenario of your own, by module path (path/to/file.mjs#exportName)',
 });
 
 describe('tracelab explore --audit: dpor against the unreduced dfs on a stack of your own', () => {
-  const fixture = join(__dirname, 'fixtures/stash-read.mjs');
+  const fixture = join(__dirname, '../../explore/test/fixtures/stash-read.mjs');
 
   it('exits 1 and prints a replay of each final state dpor missed when a plugin writes its outside data without an event; replay reaches it', async () => {
     const t = io();

@@ -47,9 +47,6 @@ declare module '@tracelab/core' {
     'order-b': { done: boolean };
     stash: { saw: number[] };
   }
-  interface PluginApis {
-    stash: { put(value: number): KPath<void>; peek(): KPath<void> };
-  }
 }
 
 /** A shared counter; `counter/store` writes it. Invariant: never fewer increments stored than workers done. */
@@ -671,88 +668,5 @@ export const checkOrder = defineScenario({
   },
 });
 
-/**
- * A plugin that keeps a value outside the state, put by one kernel thread and read twice by
- * another, which logs what it saw each time (`stash/saw`, folded into the slice). DPOR sees the
- * plugin's outside data only through its events (docs/explore.md §4a, the proviso of the
- * soundness argument). The final state where the two reads disagree needs the put between them.
- * - `evented`: `put` logs `stash/put`. It and each read write `@stash:*`, so DPOR races them and
- *   reaches all three final states.
- * - `silent`: `put` logs nothing. Nothing DPOR sees ties the put to the reads: the races it does
- *   see (the idle CPU's switch-in, the two exits) run the reads before the put or after it, never
- *   around it, so it misses the final state where they disagree.
- * - `silent-checked`: as `silent`, with a check that fails when the reads disagree: the violation
- *   DPOR misses. `evented-checked` is its evented twin, where DPOR finds it.
- * - `touched`: as `silent`, but `put` says what it wrote (`ctx.touched({ writes: ['value'] })`),
- *   with no event: DPOR races it against the reads' events (which write `@stash:*`).
- */
-export const stashRead = defineScenario({
-  name: 'stash-read',
-  description: 'a plugin value kept outside the state, put on one CPU and read on the other',
-  source: 'test fixture',
-  cpus: 2,
-  maxSteps: 40,
-  variants: [
-    { name: 'evented', description: 'put logs stash/put', safe: true },
-    { name: 'silent', description: 'put logs nothing', safe: true },
-    { name: 'touched', description: 'put logs nothing and names its write with ctx.touched', safe: true },
-    { name: 'evented-checked', description: 'evented, and the two reads must agree', safe: false, expect: ['stash/reads-disagree'] },
-    { name: 'silent-checked', description: 'silent, and the two reads must agree', safe: false, expect: ['stash/reads-disagree'] },
-  ],
-  plugins: (variant) => [
-    definePlugin<{ put(value: number): KPath<void>; peek(): KPath<void> }, { saw: number[] }>({
-      name: 'stash',
-      version: '0.1.0',
-      core: '^0.1.0',
-      register(ctx) {
-        // guarded by: the kernel's one step at a time; put back at reset
-        let stash = 0;
-        ctx.onReset(() => {
-          stash = 0;
-        });
-        ctx.initSlice({ saw: [] });
-        ctx.declareEvents(['stash/put']);
-        ctx.on('stash/saw', (s, e) => {
-          s.saw.push(e.value);
-        });
-        if (variant.endsWith('-checked'))
-          ctx.invariant('stash/reads-disagree', (st) => {
-            const saw = st.plugins.stash!.saw;
-            return saw.length === 2 && saw[0] !== saw[1] ? `the reads saw ${saw[0]} then ${saw[1]}` : null;
-          });
-        const silent = variant.startsWith('silent');
-        return {
-          *put(value: number): KPath<void> {
-            stash = value;
-            if (variant === 'touched') ctx.touched({ writes: ['value'] });
-            else if (!silent) yield* emit({ type: 'stash/put', value });
-          },
-          *peek(): KPath<void> {
-            yield* emit({ type: 'stash/saw', value: stash });
-          },
-        };
-      },
-    }),
-  ],
-  setup(kernel) {
-    const api = kernel.api.stash;
-    kernel.spawnKthread(
-      (function* (): KPath<void> {
-        yield* schedPoint();
-        yield* api.put(7);
-        yield* schedPoint();
-      })(),
-      { comm: 'putter', cpu: 1 },
-    );
-    kernel.spawnKthread(
-      (function* (): KPath<void> {
-        yield* schedPoint();
-        yield* api.peek();
-        yield* schedPoint();
-        yield* api.peek();
-        yield* schedPoint();
-      })(),
-      { comm: 'peeker', cpu: 0 },
-    );
-  },
-});
+/** The stash-read fixture, in plain JS so that the CLI's tests load it by module path too. */
+export { stashRead } from './fixtures/stash-read.mjs';
