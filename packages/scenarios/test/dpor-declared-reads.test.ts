@@ -83,9 +83,10 @@ describe('tstop:<pid> is written by every step that makes or removes a task reco
 
 describe('tflags on the oops paths: a listed task switched out dead', () => {
   // The second review's case: a `death` tap that leaves preemption disabled makes the exiting
-  // child's final switch oops ("scheduling while atomic") while it is still a listed zombie, and
-  // the oops forgets the record in that switch; the parent then oopses twice in its own exit.
-  // Each listed task that leaves the state must write its tflags there.
+  // child's final switch oops ("scheduling while atomic") while it is still a listed zombie; the
+  // parent then oopses twice in its own exit. Since 2026-12-07 such a task stays, listed, as
+  // EXIT_DEAD (core exit-oops.test) instead of leaving the state in that switch; each listed task
+  // that does leave the state must still write its tflags there.
   it('every listed record that is forgotten writes its tflags, on the exit path and through an oops', () => {
     const leak = definePlugin({
       name: 'leak',

@@ -449,7 +449,8 @@ export class CorePathsImpl implements CorePaths {
     const me = this.me().pid;
     for (;;) {
       const t = this.rt.task(me)!;
-      if (t.children.length === 0) return -ECHILD;
+      // A child left EXIT_DEAD without release (an oops on its exit path) is not waited for.
+      if (!t.children.some((c) => this.rt.task(c)?.exitState !== 'dead')) return -ECHILD;
       const zombie = t.children.find((c) => this.rt.task(c)?.exitState === 'zombie');
       if (zombie !== undefined) {
         const status = this.rt.task(zombie)!.exitCode ?? 0;

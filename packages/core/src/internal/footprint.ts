@@ -786,9 +786,9 @@ const CORE_WRITES: { readonly [T in CoreEventType]: (e: KernelEvent<T>, c: Write
     c.w(c.named('cpu', c.cpu));
     if (e.prev !== 0) c.task('prev');
     if (e.next !== 0) c.task('next');
-    // A dead task's final switch forgets its record (reducers.ts `forget`). On the exit path it
-    // was released (unlisted) first, but an oops there switches a listed task out dead.
-    if (e.prev !== 0 && e.prevState === 'dead' && listedBefore(c, e.prev)) c.w(c.named('tflags', e.prev));
+    // A dead task's final switch forgets its record only if it was released (unlisted) first;
+    // one that never was (an oops on its exit path) stays listed with its flags, as EXIT_DEAD
+    // (reducers.ts): `tflags` is unchanged either way, and `tstop` is noted through `c.task`.
   },
   'cpu/preempt-count': (_, c) => c.w(c.named('pc', c.cpu)),
   'irq/entry': nothing,

@@ -448,7 +448,13 @@ const reducers: CoreReducers = {
         if (e.preempted) j.set(prev, 'nivcsw', prev.nivcsw + 1);
         else j.set(prev, 'nvcsw', prev.nvcsw + 1);
         if (e.prevState === 'runnable') enqueue(s, j, e.prev);
-        if (e.prevState === 'dead') forget(s, j, e.prev);
+        // A dead task's last switch: released, its record goes with it; never released (a second
+        // oops on its exit path, make_task_dead's recursive fault), it stays as EXIT_DEAD, on
+        // the task list and its parent's children, and no wait reaps it.
+        if (e.prevState === 'dead') {
+          if (old.exitState === 'dead') forget(s, j, e.prev);
+          else j.set(prev, 'exitState', 'dead');
+        }
       }
     }
     if (e.next !== 0) {
