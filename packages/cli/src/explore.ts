@@ -161,6 +161,17 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
     : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
 }
 
+/**
+ * A stack of the user's own that DPOR verified: the verdict rests on its plugins' footprints,
+ * which the core cannot check (docs/explore.md §4a, the proviso), so say how to audit them. The
+ * catalog's are audited in its tests.
+ */
+function auditHint(sc: Scenario, label: string, r: ExploreResult): string {
+  if (!isModuleSpec(label) || !r.complete) return '';
+  const scale = sc.scale === undefined ? '' : ` --scale ${sc.scale.min}`;
+  return `\n  it rests on your plugins' footprints: tracelab explore ${label} --variant ${r.variant} --audit${scale} checks them against the unreduced search`;
+}
+
 /** A bounded DPOR search on several threads: where its runs were made. */
 function speculationLine(r: ExploreResult): string {
   const s = r.speculation;
@@ -186,7 +197,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
       const m = r.dpor.mirrorChecks;
       const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
       io.out(
-        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}`,
+        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}${auditHint(sc, label, r)}`,
       );
       return;
     }

@@ -335,6 +335,15 @@ describe('tracelab explore --audit: dpor against the unreduced dfs on a stack of
     expect(JSON.parse(r.out.join('\n')).done).toBe(true);
   });
 
+  it('a dpor search that verifies a stack of your own says how to audit it; a catalog one does not', async () => {
+    const t = io();
+    expect(await main(['explore', `${fixture}#stashRead`, '--variant', 'evented', '--strategy', 'dpor', '--bound', '1'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toContain(`it rests on your plugins' footprints: tracelab explore ${fixture}#stashRead --variant evented --audit checks them`);
+    const c = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0'], c.io)).toBe(0);
+    expect(c.out.join('\n')).not.toContain('--audit');
+  });
+
   it('--unbounded audits both searches without a bound', async () => {
     const t = io();
     expect(await main(['explore', `${fixture}#stashRead`, '--variant', 'silent', '--audit', '--unbounded'], t.io)).toBe(1);

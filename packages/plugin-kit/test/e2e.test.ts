@@ -152,6 +152,14 @@ describe('the plugin generator, end to end', () => {
       const all = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--out', `${scratch}/explore`]);
       expect(all.status, all.out).toBe(0);
       expect(all.out).toContain(rename(shown(/verified: all \d+ traces \(\d+ schedules run\), at lookups 1.*\n.*backtracks by .*/)));
+      // And the audit of its footprints: DPOR against the unreduced DFS, as the page shows it.
+      const audit = run([cli, 'explore', `${dir}/dist/scenario.js`, '--variant', 'fixed', '--audit', '--bound', '2', '--scale', '1']);
+      expect(audit.status, audit.out).toBe(0);
+      expect(audit.out).toContain(shown(/ {2}agrees: dpor reached every final state and violation the unreduced dfs reached\n {2}dpor: .*\n {2}dfs: .*/));
+      // The DPOR runs' last line names the audit, with the scenario's own path.
+      expect(dpor.out).toContain(
+        `it rests on your plugins' footprints: tracelab explore ${dir}/dist/scenario.js --variant fixed --audit --scale 1 checks them`,
+      );
     } finally {
       cleanUp(scratch);
     }
