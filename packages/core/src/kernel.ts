@@ -1128,7 +1128,6 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
   };
 }
 
-/** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
 /**
  * `PluginContext.touched` for plugin `name`: the keys checked, then recorded as `@<name>:<key>`
  * reads and writes of the step under way, if one is and a recorder is on (host-side code and the
@@ -1143,6 +1142,7 @@ function touched(name: string, f: PluginFootprint, store: EventStore, rt: Runtim
   for (const k of writes) rec.write(rec.named(`@${name}`, k));
 }
 
+/** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */
 export function createKernel(options: KernelOptions = {}): Kernel {
   const opts = normalize(options);
   return new KernelImpl(opts, resolvePlugins(options.plugins), 'live');

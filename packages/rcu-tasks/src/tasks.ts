@@ -177,7 +177,9 @@ export function* rcuTasksWaitGp(m: RcuTasksInstance, self: number, gp: number): 
   const pids: number[] = [];
   let scanned = 0;
   for (const t of intMapValues(s.tasks)) {
-    if (mode !== 'scan-unlisted' && t.exitState === 'dead') continue;
+    // Released: off the list. (A task left EXIT_DEAD by an oops on its exit path is never
+    // released and stays listed, as upstream: the scan sees it.)
+    if (mode !== 'scan-unlisted' && t.exitState === 'dead' && !t.listed) continue;
     scanned++;
     if (t.pid === self || !onRq(t) || t.mode !== 'kernel') continue;
     pids.push(t.pid);

@@ -26,14 +26,17 @@ export function* statedump(st: RingBufferSession): KPath<void> {
       // its fork hooks are deferred, and no sched_process_fork will introduce it later.
       const hostBorn = t.parent === 0 && t.exitState === null;
       if (!t.listed && !t.kthread && !hostBorn) continue;
+      // lttng-statedump: EXIT_ZOMBIE is LTTNG_ZOMBIE, EXIT_DEAD (released, or left so by an oops) LTTNG_DEAD.
       const status =
-        t.exitState !== null
-          ? STATEDUMP_STATUS.zombie
-          : t.state === 'running'
-            ? STATEDUMP_STATUS.run
-            : t.state === 'runnable'
-              ? STATEDUMP_STATUS.waitCpu
-              : STATEDUMP_STATUS.wait;
+        t.exitState === 'dead'
+          ? STATEDUMP_STATUS.dead
+          : t.exitState === 'zombie'
+            ? STATEDUMP_STATUS.zombie
+            : t.state === 'running'
+              ? STATEDUMP_STATUS.run
+              : t.state === 'runnable'
+                ? STATEDUMP_STATUS.waitCpu
+                : STATEDUMP_STATUS.wait;
       const ppid = t.parent === 0 ? 0 : (intMapGet(s.tasks, t.parent)?.tgid ?? t.parent);
       yield* trace(st, LTTNG_STATEDUMP_PROCESS_STATE.name, {
         tid: t.pid,

@@ -124,7 +124,7 @@ export const LTTNG_STATEDUMP_PROCESS_STATE = tp('lttng_statedump_process_state',
 ]);
 
 /** lttng_statedump_process_state's `status` (enum lttng_process_status). */
-export const STATEDUMP_STATUS = { waitCpu: 2, zombie: 4, wait: 5, run: 6 } as const;
+export const STATEDUMP_STATUS = { waitCpu: 2, zombie: 4, wait: 5, run: 6, dead: 7 } as const;
 
 /** A syscall argument: the kernel's name and C type, and the argument of tracelab's syscall it comes from (none: recorded as 0). */
 export interface SyscallArg {

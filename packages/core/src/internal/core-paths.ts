@@ -450,7 +450,13 @@ export class CorePathsImpl implements CorePaths {
     for (;;) {
       const t = this.rt.task(me)!;
       // A child left EXIT_DEAD without release (an oops on its exit path) is not waited for.
-      if (!t.children.some((c) => this.rt.task(c)?.exitState !== 'dead')) return -ECHILD;
+      if (
+        !t.children.some((c) => {
+          const r = this.rt.task(c);
+          return r !== undefined && r.exitState !== 'dead';
+        })
+      )
+        return -ECHILD;
       const zombie = t.children.find((c) => this.rt.task(c)?.exitState === 'zombie');
       if (zombie !== undefined) {
         const status = this.rt.task(zombie)!.exitCode ?? 0;
@@ -591,6 +597,12 @@ export class CorePathsImpl implements CorePaths {
     // A tracer's report_exit may change the code the task exits with.
     const changed = yield* this.rt.runHook('exit', { pid, code: entryCode }, pid);
     const code = Number.isSafeInteger(changed) ? (changed as number) : entryCode;
+    // exit_signals: PF_EXITING. An oops from here on does not send the task through do_exit again.
+    const me = this.me();
+    me.pfExiting = true;
+    this.rt.journal(() => {
+      me.pfExiting = false;
+    });
     this.emitNow({ type: 'task/exit', pid, code });
     yield* this.completeVfork(pid);
     // exit_notify, under the tasklist write lock: hand the children over, become a zombie.

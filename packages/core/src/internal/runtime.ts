@@ -67,6 +67,12 @@ export interface TaskRt {
   /** Killed by an oops and now in do_exit. */
   oopsed?: boolean;
   /**
+   * Past exit_signals in do_exit (PF_EXITING: after the `exit` hook, tracehook_report_exit's
+   * place): an oops from here on is make_task_dead's recursive fault. Set by the exit path,
+   * journaled (a rolled-back step that set it did not get there).
+   */
+  pfExiting?: boolean;
+  /**
    * Hook runs (`runHook`) this task is inside: hooks run in kernel mode, so a CPU whose task
    * is in one has not passed an RCU-sched quiescent state even if the task is idle or in user
    * mode. Written by runHook on the running task; reset when an oops throws its frames away.
@@ -1315,16 +1321,35 @@ export class Runtime {
     t.pendingThrow = undefined;
     t.resume = undefined;
     t.fnStack = [];
-    if (!t.exiting && !t.oopsed) {
+    if (!t.exiting && !t.oopsed && t.pfExiting !== true) {
       // make_task_dead: the task leaves through do_exit, so its parent is told and reaps it.
       t.oopsed = true;
       t.frames = [this.paths.doExit(128 + SIGSEGV)];
       t.atPoint = true;
       return;
     }
-    // An oops on the way out: nothing more can be done for this task.
+    // An oops on the way out (PF_EXITING set: the recursive fault), or a second one before it
+    // (as oops_limit would, rather than loop through do_exit for ever): nothing more can be done
+    // for this task. It stays as EXIT_DEAD, never released (the reducer of its last switch).
+    this.notifyParentOfLeak(t.pid);
     this.forgetTask(t);
     this.switchFrom(t, 'dead', false);
+  }
+
+  /**
+   * A task left EXIT_DEAD after exit_notify: its parent was told then (do_notify_parent), and a
+   * wait it sleeps in rescans and finds no child to reap. The rollback of the oopsed step may
+   * have undone that wake-up, or the model's exit path not reached it yet (it wakes the parent
+   * after the `death` hook): wake the parent's waiters again. Before exit_notify (no zombie
+   * state) the parent was never told, as upstream. The wake-ups are logged directly, without
+   * the `wakeup` hooks' frames (the task is switching out dead).
+   */
+  private notifyParentOfLeak(pid: number): void {
+    const rec = this.task(pid);
+    if (rec === undefined || rec.exitState !== 'zombie' || rec.parent === 0) return;
+    const channel = `wait:${rec.parent}`;
+    if (this.fp !== null) this.fp.read(this.fp.named('wq', channel));
+    for (const sleeper of this.sleepers(channel)) this.emit({ type: 'sched/wakeup', pid: sleeper, by: pid });
   }
 
   // ---- timers ----------------------------------------------------------------------------
