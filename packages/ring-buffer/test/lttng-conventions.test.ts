@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { eventsOf, expectClean } from '@tracelab/testing';
-import { createKernel, type Program } from '@tracelab/core';
+import { createKernel, current, definePlugin, getState, intMapGet, intMapValues, msleep, type KPath, type Program } from '@tracelab/core';
 import { rcuTasks } from '@tracelab/rcu-tasks';
 import { tracepoints } from '@tracelab/tracepoints';
-import { LTTNG_KERNEL_ENV, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
+import { LTTNG_KERNEL_ENV, STATEDUMP_STATUS, TASK_STATE, finishRingBuffer, ringBuffer } from '../src/index.js';
 import { decodeStreams } from './decode.js';
 
 /** A parent that forks an exec'ing child, sleeps, opens, stats and waits; the child writes and exits. */
@@ -147,6 +147,70 @@ describe('lttng-modules conventions', () => {
     expect(dumped.length).toBeGreaterThan(0);
     expect(dumped.map((e) => e.fields['name'])).toContain('sh');
     expect(Object.keys(dumped[0]!.fields)).toEqual(['tid', 'pid', 'ppid', 'name', 'type', 'mode', 'submode', 'status', 'cpu', 'file_table_address']);
+  });
+
+  test('the state dump says LTTNG_ZOMBIE for an unreaped child and LTTNG_DEAD for one left EXIT_DEAD by an oops on its exit path', () => {
+    // `death` hook of the task named `victim`: loops past the soft-lockup error, so the task dies
+    // past PF_EXITING (the recursive fault) and is never released (docs/core.md decision 23).
+    const looper = definePlugin<Record<string, never>, null>({
+      name: 'looper',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.tap('death', function* ({ pid }: { pid: number }): KPath<void> {
+          if (intMapGet(ctx.state().tasks, pid)?.comm !== 'victim') return;
+          for (;;) {
+            try {
+              yield* current();
+            } catch {
+              // the soft lockup, swallowed
+            }
+          }
+        } as never);
+        return {};
+      },
+    });
+    const k = createKernel({
+      cpus: 1,
+      seed: 1,
+      plugins: [rcuTasks(), tracepoints(), ringBuffer({ subbufSize: 4096, numSubbuf: 8, statedump: false }), looper],
+    });
+    const child = (comm: string): Program =>
+      function* (u) {
+        yield u.exec(comm, function* (x) {
+          yield x.exit(0);
+        });
+      };
+    // The parent forks both and waits for neither before the dump.
+    k.spawn(
+      function* (u) {
+        yield u.fork(child('victim'));
+        yield u.fork(child('zombie'));
+        yield u.sleep(400);
+      },
+      { comm: 'sh' },
+    );
+    const api = k.api['ring-buffer'];
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        // Until the victim is EXIT_DEAD and the other child a zombie (or give up: the test then fails on the statuses).
+        for (let i = 0; i < 50; i++) {
+          const tasks = [...intMapValues((yield* getState()).tasks)];
+          const of = (comm: string) => tasks.find((t) => t.comm === comm)?.exitState;
+          if (of('victim') === 'dead' && of('zombie') === 'zombie') break;
+          yield* msleep(5);
+        }
+        yield* api.statedump();
+      })(),
+      { comm: 'dumper' },
+    );
+    k.run({ maxSteps: 5_000 });
+    finishRingBuffer(k);
+    const events = decodeStreams(api.traceClass(), api.streams()).events;
+    const status = (name: string) =>
+      events.filter((e) => e.name === 'lttng_statedump_process_state' && e.fields['name'] === name).map((e) => Number(e.fields['status']));
+    expect(status('victim')).toEqual([STATEDUMP_STATUS.dead]);
+    expect(status('zombie')).toEqual([STATEDUMP_STATUS.zombie]);
   });
 
   test('statedump: false and enableAll: false write no state dump', () => {
