@@ -7,7 +7,7 @@ import { PluginPathError, Runtime, type RuntimeMark, type TaskRt, type Violation
 import { EventStore, type SliceReducer, type StoreMark } from './internal/store.js';
 import { canonicalJson } from './internal/canonical-json.js';
 import { checkWatchdogOptions, watchdogFor, type Watchdog, type Watched, type WatchdogOptions } from './internal/watchdog.js';
-import { callbackPath, isGeneratorFunction, isKPath, type KPath } from './paths.js';
+import { callbackPath, isGeneratorFunction, isKPath, type Command, type KPath } from './paths.js';
 import { forward } from './internal/forward.js';
 import { isObjectName, OBJECT_FAMILIES, touchedKeys, type FootprintSink } from './internal/footprint.js';
 import type {
@@ -18,7 +18,6 @@ import type {
   LivenessMonitor,
   PluginApis,
   PluginContext,
-  PluginFootprint,
   PluginStack,
   TracelabPlugin,
 } from './plugin.js';
@@ -750,7 +749,8 @@ class KernelImpl implements ReplayedKernel {
           });
         store.setFootprint(type, of);
       },
-      touched: (f) => touched(name, f, store, rt),
+      touched: (f) => touchedNow(name, touchedKeys(f, 'reads', name), touchedKeys(f, 'writes', name), store, rt),
+      touching: (f, path) => touchingPath(name, touchedKeys(f, 'reads', name), touchedKeys(f, 'writes', name), store, rt, path),
       on: (type, reducer) => this.addReducer(name, type, reducer, true),
       onPlain: (type, reducer) => this.addReducer(name, type, reducer, false),
       tap: (hook, handler, options) => {
@@ -1129,17 +1129,37 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
 }
 
 /**
- * `PluginContext.touched` for plugin `name`: the keys checked, then recorded as `@<name>:<key>`
- * reads and writes of the step under way, if one is and a recorder is on (host-side code and the
+ * `PluginContext.touched` for plugin `name`, its keys checked: recorded as `@<name>:<key>` reads
+ * and writes of the step under way, if one is and a recorder is on (host-side code and the
  * checks run with the CPU at -1: they touch no step).
  */
-function touched(name: string, f: PluginFootprint, store: EventStore, rt: Runtime): void {
-  const reads = touchedKeys(f, 'reads', name);
-  const writes = touchedKeys(f, 'writes', name);
+function touchedNow(name: string, reads: readonly string[], writes: readonly string[], store: EventStore, rt: Runtime): void {
   const rec = store.recorder;
   if (rec === null || rt.cpu < 0) return;
   for (const k of reads) rec.read(rec.named(`@${name}`, k));
   for (const k of writes) rec.write(rec.named(`@${name}`, k));
+}
+
+/** `PluginContext.touching`: `path`, with the keys (checked by the caller) named before each of its resumptions. */
+function* touchingPath<T>(name: string, reads: readonly string[], writes: readonly string[], store: EventStore, rt: Runtime, path: KPath<T>): KPath<T> {
+  let input: unknown;
+  let error: unknown;
+  let threw = false;
+  for (;;) {
+    touchedNow(name, reads, writes, store, rt);
+    let r: IteratorResult<Command, T>;
+    if (threw) {
+      threw = false;
+      r = path.throw(error);
+    } else r = path.next(input);
+    if (r.done === true) return r.value;
+    try {
+      input = yield r.value;
+    } catch (err) {
+      error = err;
+      threw = true;
+    }
+  }
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */

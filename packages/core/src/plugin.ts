@@ -247,6 +247,15 @@ export interface PluginContext<S = unknown> {
    */
   touched(f: PluginFootprint): void;
   /**
+   * `path`, naming `f` as `touched` in every step in which it runs: before each resumption, so
+   * every step that runs any of its code (its own or what it delegates to with `yield*`) names
+   * the objects, across its scheduling points. For code that reaches the plugin's outside data
+   * from many places and over several steps (a ring buffer's reserve, copy, commit and
+   * delivery), wrapped once where the plugin's code is entered (a probe, a hook, a kthread, an
+   * API path). Errors thrown into it reach `path`; keys are checked once, here.
+   */
+  touching<T>(f: PluginFootprint, path: KPath<T>): KPath<T>;
+  /**
    * Declares an event type with its reducer, which folds it into the slice. Reducers are
    * pure: no clocks, no randomness, nothing but (slice, event, state). They may also fold
    * core events (`task/released`) into the slice. The reducer gets an immer draft of the slice

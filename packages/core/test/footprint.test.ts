@@ -534,6 +534,88 @@ describe('step footprints', () => {
       expect(() => touch!(bad as unknown as { writes: string[] })).toThrow(/^plugin cell: touched\(\) must give (reads|writes) as a list of non-empty keys/);
   });
 
+  it('touching(f, path): every step the path runs in names f, across its scheduling points; errors thrown into it reach it', () => {
+    let caught = 0;
+    const wrap = definePlugin<{ work(): KPath<void>; spin(): KPath<void> }, null>({
+      name: 'wrap',
+      version: '0.0.0',
+      core: '*',
+      register(ctx) {
+        ctx.onReset();
+        return {
+          work: () =>
+            ctx.touching(
+              { writes: ['k'] },
+              (function* (): KPath<void> {
+                yield* schedPoint();
+                yield* schedPoint();
+              })(),
+            ),
+          // Loops without a scheduling point: the soft-lockup error is thrown into it, through the wrapper.
+          spin: () =>
+            ctx.touching(
+              { reads: ['k'] },
+              (function* (): KPath<void> {
+                for (;;) {
+                  try {
+                    yield* current();
+                  } catch {
+                    caught++;
+                    return;
+                  }
+                }
+              })(),
+            ),
+        };
+      },
+    });
+    const k = createKernel({ cpus: 1, seed: 1, plugins: [wrap], strategy: { name: 'zeros', create: () => ({ choose: () => 0 }) } });
+    const steps: StepFootprint[] = [];
+    k.recordFootprints((f) => steps.push(f));
+    const api = (k.api as unknown as { wrap: { work(): KPath<void>; spin(): KPath<void> } }).wrap;
+    const worker = k.spawnKthread(api.work(), { comm: 'worker' });
+    const other = k.spawnKthread(
+      (function* (): KPath<void> {
+        yield* schedPoint();
+      })(),
+      { comm: 'other' },
+    );
+    const spinner = k.spawnKthread(api.spin(), { comm: 'spinner' });
+    const r = k.run({ maxSteps: 200 });
+    expect(r.violations).toEqual([]);
+    // The worker's steps after its switch-in run the path: each names the object.
+    const mine = steps.filter((f) => f.pid === worker && !f.switched?.length);
+    expect(mine.length).toBeGreaterThanOrEqual(2);
+    expect(steps.filter((f) => f.pid === worker && f.writes.includes('@wrap:k')).length).toBeGreaterThanOrEqual(3);
+    expect(steps.some((f) => f.pid === other && (f.writes.includes('@wrap:k') || f.reads.includes('@wrap:k')))).toBe(false);
+    expect(caught).toBe(1);
+    expect(steps.some((f) => f.pid === spinner && f.reads.includes('@wrap:k'))).toBe(true);
+    // Keys are checked when it is called.
+    const bad = createKernel({
+      cpus: 1,
+      seed: 1,
+      plugins: [
+        definePlugin<{ go(): KPath<void> }, null>({
+          name: 'bad',
+          version: '0.0.0',
+          core: '*',
+          register(ctx) {
+            return {
+              go: () =>
+                ctx.touching(
+                  { writes: ['x:*'] },
+                  (function* (): KPath<void> {
+                    yield* schedPoint();
+                  })(),
+                ),
+            };
+          },
+        }),
+      ],
+    });
+    expect(() => (bad.api as unknown as { bad: { go(): KPath<void> } }).bad.go()).toThrow(/plugin bad: touched\(\) must give writes/);
+  });
+
   it('recording changes nothing in the run: the same log with and without', () => {
     const threads = [
       function* () {

@@ -65,13 +65,13 @@ export function* drain(st: RingBufferSession, buf: RingBuffer, before: { ow: num
   if (st.opts.readTimer > 0) {
     if (!st.readTimerAlive) {
       st.readTimerAlive = true;
-      yield* kthreadRun(readTimerThread(st), READ_TIMER_COMM);
+      yield* kthreadRun(st.within(readTimerThread(st)), READ_TIMER_COMM);
     }
     return;
   }
   if (!st.consumerAlive) {
     st.consumerAlive = true;
-    yield* kthreadRun(consumerThread(st), CONSUMER_COMM);
+    yield* kthreadRun(st.within(consumerThread(st)), CONSUMER_COMM);
   }
 }
 
@@ -123,7 +123,7 @@ export function* readTimerThread(st: RingBufferSession): KPath<void> {
     const ready = st.bufs().some((b) => b.deliverable(b.consumed));
     if (ready && !st.consumerAlive) {
       st.consumerAlive = true;
-      yield* kthreadRun(consumerThread(st), CONSUMER_COMM);
+      yield* kthreadRun(st.within(consumerThread(st)), CONSUMER_COMM);
     }
     if (!ready && !st.consumerAlive && (st.bufs().every((b) => b.finalized) || !(yield* workloadAlive()))) {
       st.readTimerAlive = false;
@@ -245,7 +245,7 @@ export function* reserveOn(st: RingBufferSession, tp: Tracepoint, slot: number, 
   yield* drain(st, buf, before);
   if (opts.switchTimer > 0 && !st.switchTimerAlive && !buf.finalized) {
     st.switchTimerAlive = true;
-    yield* kthreadRun(switchTimerThread(st), SWITCH_TIMER_COMM);
+    yield* kthreadRun(st.within(switchTimerThread(st)), SWITCH_TIMER_COMM);
   }
   if (o < 0) {
     yield* lost(buf, o, tp, pid);

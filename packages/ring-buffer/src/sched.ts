@@ -105,7 +105,7 @@ function* schedSwitch(st: RingBufferSession, args: HookArgs['contextSwitch']): K
   if (!st.statedumpDone) {
     // The session was started before the workload (enableAll): dump the tasks there are.
     st.statedumpDone = true;
-    yield* kthreadRun(statedump(st), 'lttng-statedump');
+    yield* kthreadRun(st.within(statedump(st)), 'lttng-statedump');
   }
   const prevTask = prev === 0 ? undefined : intMapGet(s.tasks, prev);
   const prevState = prev === 0 ? TASK_STATE.running : switchState(prevTask, preempted, at);

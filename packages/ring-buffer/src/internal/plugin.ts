@@ -1,4 +1,4 @@
-import { EINVAL, type HookArgs, type KPath, type PluginContext } from '@tracelab/core';
+import { EINVAL, isKPath, type HookArgs, type KPath, type PluginContext } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { TracepointsApi } from '@tracelab/tracepoints';
 import type { RingBufferApi, RingBufferState } from '../events.js';
@@ -49,15 +49,16 @@ export function registerRingBuffer(
     faults,
     () => ctx.state().kernel.seed,
     (s) => ({
-      channel: (values, data) => channelProbe(s, values, data),
+      channel: (values, data) => inside(s, ctx, channelProbe(s, values, data)),
       sysEnter: function syscallEntryEventProbe(_data: unknown, args: unknown) {
-        return syscallEntryProbe(s, args as HookArgs['syscallEntry']);
+        return inside(s, ctx, syscallEntryProbe(s, args as HookArgs['syscallEntry']));
       },
       sysExit: function syscallExitEventProbe(_data: unknown, args: unknown) {
-        return syscallExitProbe(s, args as HookArgs['syscallExit']);
+        return inside(s, ctx, syscallExitProbe(s, args as HookArgs['syscallExit']));
       },
     }),
   );
+  st.within = (path) => ctx.touching(BUFFERS, path);
   defineSyscallTracepoints(st);
   for (const def of coreTracepoints()) defineTracepoint(st, def);
   // After the core's: their event ids (and every trace without `interrupts`) stay as they were.
@@ -68,18 +69,18 @@ export function registerRingBuffer(
   }
   st.statedumpDone = !opts.statedump || !tp.enabled(LTTNG_STATEDUMP_START.name);
 
-  ctx.tap('contextSwitch', (args) => contextSwitchHook(st, args));
-  ctx.tap('wakeup', (args) => wakeupHook(st, args));
-  ctx.tap('fork', (args) => forkHook(st, args), { stage: 'link' });
-  ctx.tap('exec', (args) => execHook(st, args));
-  ctx.tap('exit', (args) => exitHook(st, args));
-  ctx.tap('release', (args) => releaseHook(st, args));
+  ctx.tap('contextSwitch', (args) => inside(st, ctx, contextSwitchHook(st, args)));
+  ctx.tap('wakeup', (args) => inside(st, ctx, wakeupHook(st, args)));
+  ctx.tap('fork', (args) => inside(st, ctx, forkHook(st, args)), { stage: 'link' });
+  ctx.tap('exec', (args) => inside(st, ctx, execHook(st, args)));
+  ctx.tap('exit', (args) => inside(st, ctx, exitHook(st, args)));
+  ctx.tap('release', (args) => inside(st, ctx, releaseHook(st, args)));
   // The syscall slow path (trace_sys_enter / trace_sys_exit), taken while the task has the flag.
   ctx.tap('syscallEntry', (args) => tp.trace(SYS_ENTER, args), { flag: TIF_SYSCALL_TRACEPOINT });
   ctx.tap('syscallExit', (args) => tp.trace(SYS_EXIT, args), { flag: TIF_SYSCALL_TRACEPOINT });
   if (opts.interrupts) {
-    ctx.tap('irq', ({ name }) => timerInterrupt(st, name));
-    ctx.tap('nmi', () => nmiSample(st));
+    ctx.tap('irq', ({ name }) => inside(st, ctx, timerInterrupt(st, name)));
+    ctx.tap('nmi', () => inside(st, ctx, nmiSample(st)));
   }
   registerInvariants(ctx, st);
   resetOnKernelReset(ctx, st);
@@ -87,33 +88,52 @@ export function registerRingBuffer(
   return {
     defineTracepoint: (def) => defineTracepoint(st, def),
     tracepoints: () => st.byId.map((tp) => ({ ...tp.def, id: tp.id })),
-    trace: (name, fields) => trace(st, name, fields),
-    tracepointProbeRegister: (name, probe, data, prio) => probeRegister(st, name, probe, data, prio),
-    tracepointProbeUnregister: (name, probe, data) => probeUnregister(st, name, probe, data),
-    *enableEvent(name: string): KPath<number> {
-      const def = st.byName.get(name);
-      if (def === undefined) return -EINVAL;
-      return yield* withSyscallProbe(st, name, () => st.tp.probeRegister(name, st.channelTpProbe, def));
-    },
-    *disableEvent(name: string): KPath<number> {
-      const def = st.byName.get(name);
-      if (def === undefined) return -EINVAL;
-      return yield* withSyscallProbe(st, name, () => st.tp.probeUnregister(name, st.channelTpProbe, def));
-    },
-    flush: () => flush(st),
-    statedump: () => statedump(st),
-    functionEntry: (ip: string, parentIp: string) => trace(st, FUNC_ENTRY.name, { ip, parent_ip: parentIp }),
+    trace: (name, fields) => st.within(trace(st, name, fields)),
+    tracepointProbeRegister: (name, probe, data, prio) => st.within(probeRegister(st, name, probe, data, prio)),
+    tracepointProbeUnregister: (name, probe, data) => st.within(probeUnregister(st, name, probe, data)),
+    enableEvent: (name: string): KPath<number> =>
+      st.within(
+        (function* (): KPath<number> {
+          const def = st.byName.get(name);
+          if (def === undefined) return -EINVAL;
+          return yield* withSyscallProbe(st, name, () => st.tp.probeRegister(name, st.channelTpProbe, def));
+        })(),
+      ),
+    disableEvent: (name: string): KPath<number> =>
+      st.within(
+        (function* (): KPath<number> {
+          const def = st.byName.get(name);
+          if (def === undefined) return -EINVAL;
+          return yield* withSyscallProbe(st, name, () => st.tp.probeUnregister(name, st.channelTpProbe, def));
+        })(),
+      ),
+    flush: () => st.within(flush(st)),
+    statedump: () => st.within(statedump(st)),
+    functionEntry: (ip: string, parentIp: string) => st.within(trace(st, FUNC_ENTRY.name, { ip, parent_ip: parentIp })),
     buffers: () => st.bufs(),
     streams: () => st.streams,
     traceClass: () => traceClass(st),
     checkAccounting: () => checkAccounting(st),
     summary: () => summary(st),
     consumerRunning: () => st.consumerAlive,
-    snapshotRecord: () => snapshotRecord(st),
+    snapshotRecord: () => st.within(snapshotRecord(st)),
     snapshots: () => st.snapshots,
-    eventReserve: (name, fields) => eventReserve(st, name, fields),
-    eventCommit: (reservation) => eventCommit(st, reservation),
+    eventReserve: (name, fields) => st.within(eventReserve(st, name, fields)),
+    eventCommit: (reservation) => st.within(eventCommit(st, reservation)),
     nesting: () => st.nesting.slice(),
     nestingPeak: () => st.nestingPeak.slice(),
   };
+}
+
+/** What every step of the plugin's code names: all of its data outside the state (`@ring-buffer:*`). */
+const BUFFERS = { writes: ['*'] } as const;
+
+/**
+ * A hook's or probe's result, its steps naming the buffers: a path is wrapped (`st.within`); a
+ * plain result means the code ran already, in this step.
+ */
+function inside<T>(st: RingBufferSession, ctx: Pick<PluginContext<RingBufferState>, 'touched'>, result: T): T {
+  if (isKPath(result)) return st.within(result) as T;
+  ctx.touched(BUFFERS);
+  return result;
 }

@@ -1,3 +1,4 @@
+import type { KPath } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { TracepointProbe as TpProbe, TracepointsApi } from '@tracelab/tracepoints';
 import { uuidBytes, type CtfEventClass } from '@tracelab/formats';
@@ -82,6 +83,14 @@ export class RingBufferSession {
 
   /** The tracepoints plugin's API: the key, probe arrays and call site of every tracepoint here. */
   readonly tp: TracepointsApi;
+  /**
+   * Runs a path of the plugin naming its data outside the state, the buffers and their counters
+   * (`@ring-buffer:*`), in every step the path runs in (core `ctx.touching`), so that explore's
+   * DPOR orders two steps of different CPUs that touch them (docs/explore.md §4a, "The ring
+   * buffer's gap"). Set once at registration (before it, for a session built alone: the path as
+   * it is). Every way in is wrapped: the probes, the hooks, the API's paths, the kthreads.
+   */
+  within: <T>(path: KPath<T>) => KPath<T> = (path) => path;
   /** channelProbe as `tracepoints` calls it, `(data, fields)`: the one function every enableEvent connects. */
   readonly channelTpProbe: TpProbe;
   /** lttng's syscall_entry_event_probe / syscall_exit_event_probe, connected to sys_enter / sys_exit (lttng_syscalls.ts). */
