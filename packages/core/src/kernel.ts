@@ -1140,26 +1140,31 @@ function touchedNow(name: string, reads: readonly string[], writes: readonly str
   for (const k of writes) rec.write(rec.named(`@${name}`, k));
 }
 
-/** `PluginContext.touching`: `path`, with the keys (checked by the caller) named before each of its resumptions. */
-function* touchingPath<T>(name: string, reads: readonly string[], writes: readonly string[], store: EventStore, rt: Runtime, path: KPath<T>): KPath<T> {
-  let input: unknown;
-  let error: unknown;
-  let threw = false;
-  for (;;) {
-    touchedNow(name, reads, writes, store, rt);
-    let r: IteratorResult<Command, T>;
-    if (threw) {
-      threw = false;
-      r = path.throw(error);
-    } else r = path.next(input);
-    if (r.done === true) return r.value;
-    try {
-      input = yield r.value;
-    } catch (err) {
-      error = err;
-      threw = true;
-    }
-  }
+/**
+ * `PluginContext.touching`: `path` (unstarted), with the keys (checked by the caller) named
+ * before each of its resumptions. An iterator that forwards `next`, `throw` and `return` to it,
+ * as `yield*` would (so its `finally` blocks run when a caller returns it), with no generator
+ * frame of its own.
+ */
+function touchingPath<T>(name: string, reads: readonly string[], writes: readonly string[], store: EventStore, rt: Runtime, path: KPath<T>): KPath<T> {
+  const it = {
+    next(input?: unknown): IteratorResult<Command, T> {
+      touchedNow(name, reads, writes, store, rt);
+      return path.next(input);
+    },
+    throw(err: unknown): IteratorResult<Command, T> {
+      touchedNow(name, reads, writes, store, rt);
+      return path.throw(err);
+    },
+    return(value: T): IteratorResult<Command, T> {
+      touchedNow(name, reads, writes, store, rt);
+      return path.return(value);
+    },
+    [Symbol.iterator]() {
+      return it;
+    },
+  };
+  return it as unknown as KPath<T>;
 }
 
 /** Creates a kernel with a stack of plugins. See ARCHITECTURE.md 2.3. */

@@ -616,6 +616,47 @@ describe('step footprints', () => {
     expect(() => (bad.api as unknown as { bad: { go(): KPath<void> } }).bad.go()).toThrow(/plugin bad: touched\(\) must give writes/);
   });
 
+  it("touching(f, path) forwards return() (the path's finally blocks run) and lets an error the path throws out", () => {
+    let touchingOf: (<T>(path: KPath<T>) => KPath<T>) | null = null;
+    createKernel({
+      cpus: 1,
+      seed: 1,
+      plugins: [
+        definePlugin<Record<string, never>, null>({
+          name: 'fwd',
+          version: '0.0.0',
+          core: '*',
+          register(ctx) {
+            touchingOf = (path) => ctx.touching({ writes: ['k'] }, path);
+            return {};
+          },
+        }),
+      ],
+    });
+    let cleaned = false;
+    const wrapped = touchingOf!(
+      (function* (): KPath<number> {
+        try {
+          yield* schedPoint();
+          return 1;
+        } finally {
+          cleaned = true;
+        }
+      })(),
+    );
+    expect(wrapped.next().done).toBe(false);
+    expect(wrapped.return(7)).toEqual({ done: true, value: 7 });
+    expect(cleaned).toBe(true);
+    const failing = touchingOf!(
+      (function* (): KPath<void> {
+        yield* schedPoint();
+        throw new Error('out of the path');
+      })(),
+    );
+    failing.next();
+    expect(() => failing.next()).toThrow('out of the path');
+  });
+
   it('recording changes nothing in the run: the same log with and without', () => {
     const threads = [
       function* () {

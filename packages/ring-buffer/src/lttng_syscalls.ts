@@ -133,8 +133,9 @@ export function defineSyscallTracepoints(st: RingBufferSession, afterReset = fal
     }
     st.tp.defineTracepoint(name, {
       faultable: true,
-      regfunc: () => syscallRegfunc(st),
-      unregfunc: () => syscallUnregfunc(st),
+      // Run by `tracepoints` under its mutex, whoever registers the probe: named here.
+      regfunc: () => st.within(syscallRegfunc(st)),
+      unregfunc: () => st.within(syscallUnregfunc(st)),
       bootRegfunc: () => {
         st.initSyscallFlag = true;
         st.sysTracepointRefcount++;

@@ -392,7 +392,8 @@ export function* flush(st: RingBufferSession): KPath<void> {
       // lib_ring_buffer_switch_remote: the owner switches its own buffer in an IPI handler
       // (a local commit add, never racing its own writers), and this CPU waits for it.
       yield* preemptEnable();
-      yield* smpCallFunctionSingle(buf.cpu, () => switchOnOwner(st, buf, () => switched++));
+      // The handler runs on the owner, in its interrupt frame: outside this path's wrapper.
+      yield* smpCallFunctionSingle(buf.cpu, () => st.within(switchOnOwner(st, buf, () => switched++)));
       yield* preemptDisable();
     } else {
       // From another CPU the padding add is a REMOTE add (with local-only counters a plain
