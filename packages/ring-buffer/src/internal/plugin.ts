@@ -1,4 +1,4 @@
-import { EINVAL, isKPath, type HookArgs, type KPath, type PluginContext } from '@tracelab/core';
+import { EINVAL, type HookArgs, type KPath, type PluginContext } from '@tracelab/core';
 import type { RcuTasksApi } from '@tracelab/rcu-tasks';
 import type { TracepointsApi } from '@tracelab/tracepoints';
 import type { RingBufferApi, RingBufferState } from '../events.js';
@@ -49,12 +49,12 @@ export function registerRingBuffer(
     faults,
     () => ctx.state().kernel.seed,
     (s) => ({
-      channel: (values, data) => inside(s, ctx, channelProbe(s, values, data)),
+      channel: (values, data) => s.within(channelProbe(s, values, data)),
       sysEnter: function syscallEntryEventProbe(_data: unknown, args: unknown) {
-        return inside(s, ctx, syscallEntryProbe(s, args as HookArgs['syscallEntry']));
+        return s.within(syscallEntryProbe(s, args as HookArgs['syscallEntry']));
       },
       sysExit: function syscallExitEventProbe(_data: unknown, args: unknown) {
-        return inside(s, ctx, syscallExitProbe(s, args as HookArgs['syscallExit']));
+        return s.within(syscallExitProbe(s, args as HookArgs['syscallExit']));
       },
     }),
   );
@@ -69,18 +69,18 @@ export function registerRingBuffer(
   }
   st.statedumpDone = !opts.statedump || !tp.enabled(LTTNG_STATEDUMP_START.name);
 
-  ctx.tap('contextSwitch', (args) => inside(st, ctx, contextSwitchHook(st, args)));
-  ctx.tap('wakeup', (args) => inside(st, ctx, wakeupHook(st, args)));
-  ctx.tap('fork', (args) => inside(st, ctx, forkHook(st, args)), { stage: 'link' });
-  ctx.tap('exec', (args) => inside(st, ctx, execHook(st, args)));
-  ctx.tap('exit', (args) => inside(st, ctx, exitHook(st, args)));
-  ctx.tap('release', (args) => inside(st, ctx, releaseHook(st, args)));
+  ctx.tap('contextSwitch', (args) => st.within(contextSwitchHook(st, args)));
+  ctx.tap('wakeup', (args) => st.within(wakeupHook(st, args)));
+  ctx.tap('fork', (args) => st.within(forkHook(st, args)), { stage: 'link' });
+  ctx.tap('exec', (args) => st.within(execHook(st, args)));
+  ctx.tap('exit', (args) => st.within(exitHook(st, args)));
+  ctx.tap('release', (args) => st.within(releaseHook(st, args)));
   // The syscall slow path (trace_sys_enter / trace_sys_exit), taken while the task has the flag.
   ctx.tap('syscallEntry', (args) => tp.trace(SYS_ENTER, args), { flag: TIF_SYSCALL_TRACEPOINT });
   ctx.tap('syscallExit', (args) => tp.trace(SYS_EXIT, args), { flag: TIF_SYSCALL_TRACEPOINT });
   if (opts.interrupts) {
-    ctx.tap('irq', ({ name }) => inside(st, ctx, timerInterrupt(st, name)));
-    ctx.tap('nmi', () => inside(st, ctx, nmiSample(st)));
+    ctx.tap('irq', ({ name }) => st.within(timerInterrupt(st, name)));
+    ctx.tap('nmi', () => st.within(nmiSample(st)));
   }
   registerInvariants(ctx, st);
   resetOnKernelReset(ctx, st);
@@ -91,22 +91,8 @@ export function registerRingBuffer(
     trace: (name, fields) => st.within(trace(st, name, fields)),
     tracepointProbeRegister: (name, probe, data, prio) => st.within(probeRegister(st, name, probe, data, prio)),
     tracepointProbeUnregister: (name, probe, data) => st.within(probeUnregister(st, name, probe, data)),
-    enableEvent: (name: string): KPath<number> =>
-      st.within(
-        (function* (): KPath<number> {
-          const def = st.byName.get(name);
-          if (def === undefined) return -EINVAL;
-          return yield* withSyscallProbe(st, name, () => st.tp.probeRegister(name, st.channelTpProbe, def));
-        })(),
-      ),
-    disableEvent: (name: string): KPath<number> =>
-      st.within(
-        (function* (): KPath<number> {
-          const def = st.byName.get(name);
-          if (def === undefined) return -EINVAL;
-          return yield* withSyscallProbe(st, name, () => st.tp.probeUnregister(name, st.channelTpProbe, def));
-        })(),
-      ),
+    enableEvent: (name: string) => st.within(channelProbeOp(st, name, 'register')),
+    disableEvent: (name: string) => st.within(channelProbeOp(st, name, 'unregister')),
     flush: () => st.within(flush(st)),
     statedump: () => st.within(statedump(st)),
     functionEntry: (ip: string, parentIp: string) => st.within(trace(st, FUNC_ENTRY.name, { ip, parent_ip: parentIp })),
@@ -128,12 +114,11 @@ export function registerRingBuffer(
 /** What every step of the plugin's code names: all of its data outside the state (`@ring-buffer:*`). */
 const BUFFERS = { writes: ['*'] } as const;
 
-/**
- * A hook's or probe's result, its steps naming the buffers: a path is wrapped (`st.within`); a
- * plain result means the code ran already, in this step.
- */
-function inside<T>(st: RingBufferSession, ctx: Pick<PluginContext<RingBufferState>, 'touched'>, result: T): T {
-  if (isKPath(result)) return st.within(result) as T;
-  ctx.touched(BUFFERS);
-  return result;
+/** enableEvent / disableEvent: the channel probe connected to or taken off tracepoint `name`. */
+function* channelProbeOp(st: RingBufferSession, name: string, op: 'register' | 'unregister'): KPath<number> {
+  const def = st.byName.get(name);
+  if (def === undefined) return -EINVAL;
+  return yield* withSyscallProbe(st, name, () =>
+    op === 'register' ? st.tp.probeRegister(name, st.channelTpProbe, def) : st.tp.probeUnregister(name, st.channelTpProbe, def),
+  );
 }
