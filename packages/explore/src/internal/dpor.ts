@@ -55,7 +55,7 @@ interface CpuNode {
   readonly backtrack: Set<number>;
   /** The sleep set entering this node: CPU id -> the footprint its sleeping step has. */
   readonly sleep: ReadonlyMap<number, StepFootprint>;
-  /** For each CPU explored here, the union of its step's footprints over every run through it. */
+  /** For each CPU explored here, the union of its step's footprints over every run through it (unbounded searches only: only the sleep sets read it). */
   readonly fps: Map<number, StepFootprint>;
   /** Options handed to a speculative run (`Dpor.upcoming`); written only by it. */
   sent?: Set<number>;
@@ -617,7 +617,9 @@ export class Dpor {
       if (i >= this.plan.length) this.stack.push(this.newNode(c, i, cost));
       cost += deviationCost(c);
     }
-    // Each step's `cpu` node (when several CPUs could step), and the footprint unions.
+    // Each step's `cpu` node (when several CPUs could step), and the footprint unions (read only
+    // by the sleep sets, so made only where they are on: unbounded).
+    const unions = this.sleepSets;
     const nodes: Array<CpuNode | null> = [];
     for (let k = 0; k < steps.length; k++) {
       const at = steps[k]!.choiceAt;
@@ -625,7 +627,7 @@ export class Dpor {
       const n = at < end ? this.stack[at] : undefined;
       const node = n !== undefined && n.kind === 'cpu' ? n : null;
       nodes.push(node);
-      if (node !== null) node.fps.set(steps[k]!.cpu, unionFp(node.fps.get(steps[k]!.cpu), steps[k]!));
+      if (node !== null && unions) node.fps.set(steps[k]!.cpu, unionFp(node.fps.get(steps[k]!.cpu), steps[k]!));
     }
     this.cpuNodeOfStep = nodes;
     const limit = this.blockedAt >= 0 ? this.blockedAt : steps.length;
