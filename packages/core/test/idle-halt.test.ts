@@ -529,7 +529,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(used.logHash()).toBe(fresh.logHash());
   });
 
-  it("an IPI wakes a halted CPU whose idle loop keeps interrupts off between passes (do_idle's shape): the pass enables them and takes it", () => {
+  it("an IPI wakes a halted CPU whose idle pass ends with interrupts off (do_idle's shape): the halt enables them and it is taken", () => {
     // do_idle runs with interrupts off and the arch routine enables them as it halts. Here the
     // pass enables them at its start and disables them at its end; the sender waits for the IPI.
     const doIdle = definePlugin({
@@ -570,21 +570,49 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(r.steps).toBeLessThan(100);
   });
 
-  it('a drain that cannot end (an idle hook leaks local_irq_disable with an IPI queued) is cut at maxSteps, not done', () => {
+  it('an idle hook that leaves interrupts off does not keep an IPI out: the CPU halts with them enabled (sti; hlt), takes it, and the drain ends', () => {
     const leaky = leakOnCpu1(localIrqDisable);
+    let ran = false;
     const k = createKernel({ cpus: 2, seed: 1, plugins: [leaky] });
     k.spawnKthread(
       (function* (): KPath<void> {
         yield* schedPoint();
         yield* schedPoint();
-        yield* smpCallFunctionSingle(1, () => undefined, false);
+        yield* smpCallFunctionSingle(
+          1,
+          () => {
+            ran = true;
+          },
+          false,
+        );
       })(),
       { comm: 't', cpu: 0 },
     );
     const r = k.run({ maxSteps: 300 });
-    expect(r.steps).toBe(300);
-    expect(r.done).toBe(false);
-    expect(k.state.tasks.size).toBe(0);
+    expect(r.done).toBe(true);
+    expect(r.steps).toBeLessThan(100);
+    expect(ran).toBe(true);
+    expect(k.log.some((e) => e.type === 'irq/entry' && e.name === 'ipi' && e.cpu === 1)).toBe(true);
+    // Leaving them off at the end of a pass is do_idle's own shape: no oops.
+    expect(k.log.filter((e) => e.type === 'kernel/oops')).toEqual([]);
+  });
+
+  it("a halted CPU whose idle hook left interrupts off is woken by its tick: the halt enabled them, as cpuidle's return does", () => {
+    const leaky = leakOnCpu1(localIrqDisable);
+    const k = createKernel({ cpus: 2, seed: 1, plugins: [leaky], interrupts: { timer: { period: 4 } } });
+    k.spawnKthread(
+      (function* (): KPath<void> {
+        for (let i = 0; i < 30; i++) yield* schedPoint();
+      })(),
+      { comm: 't', cpu: 0 },
+    );
+    const r = k.run({ maxSteps: 1000 });
+    expect(r.done).toBe(true);
+    // CPU 1's first pass (at boot) leaves interrupts off; its ticks come after it all the same.
+    const firstPass = k.log.findIndex((e) => e.type === 'kernel/printk' && e.cpu === 1);
+    expect(firstPass).toBeGreaterThanOrEqual(0);
+    const ticks = k.log.slice(firstPass).filter((e) => e.type === 'irq/entry' && e.name === 'timer' && e.cpu === 1);
+    expect(ticks.length).toBeGreaterThan(0);
   });
 
   it('an idle hook that leaks a preempt count or an RCU read lock is oopsed and its CPU halts, where it used to poll for ever', () => {

@@ -497,6 +497,11 @@ export class Runtime {
    * while another CPU had work.
    */
   idleHalt(cpu: number): void {
+    // The arch routine halts with interrupts enabled (`sti; hlt`) and returns with them so
+    // (cpuidle_idle_call warns and enables them otherwise): a pass that ended with them off, as
+    // do_idle's own local_irq_disable leaves them, or a hook that left them off, does not keep
+    // the interrupt that wakes the CPU out.
+    this.irqs.setIrqOff(cpu, false);
     this.setIdlePhase(cpu, this.idlePhase[cpu] === 'repass' ? 'due' : 'halted');
   }
 
@@ -779,8 +784,8 @@ export class Runtime {
           // may step is the `cpu` choice's business; explore races an idle CPU's pending switch-in.
           (this.bindingUsed ? this.anyRunnableOn(c) : anyRunnable) ||
           this.inReadSide(c, this.idle[c]!) ||
-          // Whatever its interrupt state: a halted CPU with them off runs a pass (do_idle's shape:
-          // a pass that enables them takes the IPI), as `sti; hlt` wakes with them enabled.
+          // Whatever its interrupt state: a CPU halts with them enabled (idleHalt), and one
+          // whose pass has not begun is woken into its pass, which may enable them.
           (this.irqs.ipiPending > 0 && this.irqs.hasIpi(c))
         )
           out.push(c);
