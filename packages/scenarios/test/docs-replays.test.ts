@@ -13,8 +13,6 @@ const ROOT = join(__dirname, '../../..');
 
 /** Kept as history, each marked so where it is printed. */
 const EARLIER_RUNS = new Set([
-  // docs/scenarios.md, local-only: "the earlier counterexample of the same race ... no longer fails".
-  'local-only:S2:26.53:1{7}01{4}0{5}110{6}1:0a8exw1',
   // docs/scenarios.md, irq-nested-commit: "before the ring buffer's tracepoints moved onto ...".
   'plain-store:S2:6.19:0{5}1:1rlz23h',
 ]);
