@@ -37,14 +37,16 @@ export function reach(
 }
 
 /**
- * The unbounded DPOR search of catalog scenario `name`'s fixed variant at its smallest scale
- * completes with no violation, every trace explored up to swapping the CPUs, in more than
- * `atLeast` traces (a floor against a search that silently explores too little; the count itself
- * is the bench's business). Each scenario has its own test file, so the runner overlaps them.
+ * The unbounded DPOR search of catalog scenario `name`'s fixed variant `variant` (default
+ * `fixed`) at its smallest scale completes with no violation, every trace explored up to
+ * swapping the CPUs, in more than `atLeast` traces (a floor against a search that silently
+ * explores too little; the count itself is the bench's business). Each variant has its own test
+ * file, so the runner overlaps them.
  */
-export function expectVerifiedUnbounded(name: string, atLeast: number): void {
+export function expectVerifiedUnbounded(name: string, atLeast: number, variant = 'fixed'): void {
   const s = scenario(name);
-  const r = explore(s, { variant: 'fixed', strategy: 'dpor', scale: s.scale!.min, budget: 600_000, shrink: false, selfCheckEvery: 0 });
+  expect(s.variants.find((v) => v.name === variant)?.safe, `${name}/${variant} is a fixed variant`).toBe(true);
+  const r = explore(s, { variant, strategy: 'dpor', scale: s.scale!.min, budget: 600_000, shrink: false, selfCheckEvery: 0 });
   expect(r.found).toBe(false);
   expect(r.complete).toBe(true);
   expect(r.dpor!.bound).toBeNull();
