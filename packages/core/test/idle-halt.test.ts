@@ -529,7 +529,7 @@ describe('a run drains what is under way when its last task exits (decision 22)'
     expect(used.logHash()).toBe(fresh.logHash());
   });
 
-  it("an IPI wakes a halted CPU whose idle pass ends with interrupts off (do_idle's shape): the halt enables them and it is taken", () => {
+  it("an IPI wakes a halted CPU whose idle pass ends with interrupts off (do_idle's shape), and it is taken", () => {
     // do_idle runs with interrupts off and the arch routine enables them as it halts. Here the
     // pass enables them at its start and disables them at its end; the sender waits for the IPI.
     const doIdle = definePlugin({

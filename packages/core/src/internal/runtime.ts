@@ -497,8 +497,8 @@ export class Runtime {
    * while another CPU had work.
    */
   idleHalt(cpu: number): void {
-    // The arch routine halts with interrupts enabled (`sti; hlt`) and returns with them so
-    // (cpuidle_idle_call warns and enables them otherwise): a pass that ended with them off, as
+    // The CPU halts with interrupts enabled (`sti; hlt`) and the idle loop goes on with them
+    // enabled whatever the idle routine returned with: a pass that ended with them off, as
     // do_idle's own local_irq_disable leaves them, or a hook that left them off, does not keep
     // the interrupt that wakes the CPU out.
     this.irqs.setIrqOff(cpu, false);
