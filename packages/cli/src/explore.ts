@@ -172,6 +172,18 @@ function auditHint(sc: Scenario, label: string, r: ExploreResult): string {
   return `\n  it rests on your plugins' footprints: tracelab explore ${label} --variant ${r.variant} --audit${scale} checks them against the unreduced search`;
 }
 
+/**
+ * An unbounded dpor search that stopped short: how long its runs are, against what the catalog
+ * shows verifies (docs/explore.md §4a, fifteenth pass: on two CPUs every fixed variant whose runs
+ * take 11 to 20 steps is verified in minutes, none of 30 or more in an hour), and the bounded
+ * search that stays within reach.
+ */
+function lengthHint(r: ExploreResult): string {
+  if (r.dpor === null || r.dpor.bound !== null || r.complete || r.schedules === 0) return '';
+  const steps = Math.round(r.steps / r.schedules);
+  return `\n  runs of about ${steps} steps: on two CPUs the catalog's unbounded searches end for runs of up to about 20 steps, none of 30 or more has; --bound 2 verifies every interleaving within 2 preemptions (docs/writing-a-plugin.md)`;
+}
+
 /** A bounded DPOR search on several threads: where its runs were made. */
 function speculationLine(r: ExploreResult): string {
   const s = r.speculation;
@@ -197,7 +209,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
       const m = r.dpor.mirrorChecks;
       const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
       io.out(
-        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${speculationLine(r)}${auditHint(sc, label, r)}`,
+        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${lengthHint(r)}${speculationLine(r)}${auditHint(sc, label, r)}`,
       );
       return;
     }

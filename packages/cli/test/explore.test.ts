@@ -157,6 +157,26 @@ describe('tracelab explore', () => {
     const cut = io();
     expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '2', '--budget', '3'], cut.io)).toBe(0);
     expect(cut.out.join('\n')).toMatch(/no violation in 3 schedules run of the dpor search \(budget spent\): not verified/);
+    // A bounded search that stops short gets no run-length hint; an unbounded one does, with its
+    // runs' mean length (steps over schedules, as --json gives them).
+    expect(cut.out.join('\n')).not.toMatch(/runs of about/);
+    const u = io();
+    expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5'], u.io)).toBe(0);
+    const uj = io();
+    expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5', '--json'], uj.io)).toBe(0);
+    const ur = JSON.parse(uj.out.join('\n'));
+    expect(ur).toMatchObject({ complete: false, schedules: 5 });
+    const hint = /runs of about (\d+) steps: on two CPUs the catalog's unbounded searches end for runs of up to about 20 steps.*--bound 2 verifies/.exec(
+      u.out.join('\n'),
+    );
+    expect(hint, u.out.join('\n')).not.toBeNull();
+    expect(Number(hint![1])).toBe(Math.round(ur.steps / ur.schedules));
+    expect(Number(hint![1])).toBeGreaterThan(30);
+    // A complete unbounded search has none either.
+    const done = io();
+    expect(main(['explore', 'utrace-exit-flags', '--variant', 'fixed', '--strategy', 'dpor'], done.io)).toBe(0);
+    expect(done.out.join('\n')).toMatch(/verified: all \d+ traces/);
+    expect(done.out.join('\n')).not.toMatch(/runs of about/);
   });
 
   it('--time-limit stops a dfs or dpor search and says so (not verified); a seeded strategy refuses it', () => {
