@@ -184,6 +184,12 @@ function lengthHint(r: ExploreResult): string {
   return `\n  runs of about ${steps} steps: on two CPUs the catalog's unbounded searches end for runs of up to about 20 steps, none of 30 or more has; --bound 2 verifies every interleaving within 2 preemptions (docs/writing-a-plugin.md)`;
 }
 
+/** A clean search some of whose runs were cut at the scenario's `maxSteps`: its verdict covers them only up to the cap. */
+function cutLine(r: ExploreResult): string {
+  if (r.cut === 0) return '';
+  return `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
+}
+
 /** A bounded DPOR search on several threads: where its runs were made. */
 function speculationLine(r: ExploreResult): string {
   const s = r.speculation;
@@ -209,7 +215,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
       const m = r.dpor.mirrorChecks;
       const mirrors = m === null || m === 0 ? '' : `, ${m} mirror image${m === 1 ? '' : 's'} alike`;
       io.out(
-        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${reasonsLine(r)}${lengthHint(r)}${speculationLine(r)}${auditHint(sc, label, r)}`,
+        `${head}\n  ${dporScope(sc, r)}; determinism self-check ${r.selfCheck.runs} re-runs ok${mirrors}${racesLine(r)}${cutLine(r)}${reasonsLine(r)}${lengthHint(r)}${speculationLine(r)}${auditHint(sc, label, r)}`,
       );
       return;
     }
@@ -219,7 +225,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
           ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules${visibleNote(r)})`
           : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (${stopped(r)}${visibleNote(r)})`
         : `${r.schedules} schedules`;
-    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}`);
+    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${cutLine(r)}${racesLine(r)}`);
     return;
   }
   const f = r.failure;

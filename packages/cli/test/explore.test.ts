@@ -179,6 +179,28 @@ describe('tracelab explore', () => {
     expect(done.out.join('\n')).not.toMatch(/runs of about/);
   });
 
+  it('a clean search whose runs were cut at maxSteps says so beside its verdict (text), and counts them (--json cut)', async () => {
+    const capped = `${join(__dirname, '../../explore/test/fixtures/capped.mjs')}#capped`;
+    for (const argv of [
+      ['--strategy', 'dpor', '--bound', '1'],
+      ['--strategy', 'dfs', '--bound', '1'],
+      ['--strategy', 'random', '--budget', '7'],
+    ]) {
+      const t = io();
+      expect(await main(['explore', capped, '--variant', 'fixed', ...argv], t.io), argv.join(' ')).toBe(0);
+      const j = io();
+      expect(await main(['explore', capped, '--variant', 'fixed', ...argv, '--json'], j.io)).toBe(0);
+      const r = JSON.parse(j.out.join('\n'));
+      expect(r.found).toBe(false);
+      expect(r.cut, argv.join(' ')).toBe(r.schedules);
+      expect(t.out.join('\n')).toMatch(new RegExp(`\\n {2}${r.cut} runs? cut at maxSteps with no violation: the verdict covers`));
+    }
+    // A catalog search with no cut run prints no such line.
+    const clean = io();
+    expect(main(['explore', 'fork-flag-race', '--variant', 'fixed', '--strategy', 'dpor', '--bound', '0'], clean.io)).toBe(0);
+    expect(clean.out.join('\n')).not.toMatch(/cut at maxSteps/);
+  });
+
   it('--time-limit stops a dfs or dpor search and says so (not verified); a seeded strategy refuses it', () => {
     // The clock, driven: the first few reads (the progress line's, the deadline's, the first
     // schedule's check) at 0, then an hour later: the second second has passed.

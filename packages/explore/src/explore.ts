@@ -139,6 +139,11 @@ export interface ExploreResult {
   readonly selfCheck: { readonly runs: number; readonly mismatches: number };
   /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
   readonly unfair: number;
+  /**
+   * Runs cut at the scenario's `maxSteps` with no violation: what they would have done past the cap
+   * was not run, so a clean or verified verdict covers them only up to it.
+   */
+  readonly cut: number;
   /** `dfs`: its counts, its bound and the reduction it ran with (`ExploreOptions.reduction`). */
   readonly dfs: (DfsStats & { readonly bound: number; readonly reduction: DfsReduction }) | null;
   /**
@@ -273,6 +278,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
   let selfChecks = 0;
   let mirrorChecks = 0;
   let unfair = 0;
+  let cut = 0;
   const mismatches: number[] = [];
   let dfsStats: ExploreResult['dfs'] = null;
   let dporStats: ExploreResult['dpor'] = null;
@@ -338,6 +344,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
         steps += outcome.steps;
         schedules++;
         if (outcome.violation !== null && !failed) unfair++;
+        else if (outcome.violation === null && !outcome.done) cut++;
         if (failed) {
           fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: valuesPicker(outcome.choices) };
           break;
@@ -386,6 +393,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
     steps,
     selfCheck: { runs: selfChecks, mismatches: mismatches.length },
     unfair,
+    cut,
     dfs: dfsStats,
     dpor: dporStats,
     races: dfsRaces === null ? null : raceCoverage(dfsRaces),
@@ -565,6 +573,7 @@ export function foldChunks(
   let steps = 0;
   let selfChecks = 0;
   let unfair = 0;
+  let cut = 0;
   const mismatches: number[] = [];
   let first: ChunkResult['fail'] = null;
   const races = plan.coverage === true ? new Set<string>() : null;
@@ -579,6 +588,7 @@ export function foldChunks(
     steps += r.steps;
     selfChecks += r.selfChecks;
     unfair += r.unfair;
+    cut += r.cut ?? 0;
     mismatches.push(...r.mismatches);
     if (races !== null) for (const k of r.races ?? []) races.add(k);
     first = r.fail;
@@ -604,6 +614,7 @@ export function foldChunks(
     steps,
     selfCheck: { runs: selfChecks, mismatches: 0 },
     unfair,
+    cut,
     dfs: null,
     dpor: null,
     races: races === null ? null : raceCoverage(races),

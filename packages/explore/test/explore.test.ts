@@ -10,6 +10,8 @@ import {
   indexedPicker,
   KernelPool,
   planChunks,
+  runPlannedChunk,
+  foldChunks,
   replayString,
   formatTrace,
   lenientReplay,
@@ -276,5 +278,35 @@ describe('the kernel pool (one kernel per worker, reset between schedules)', () 
     }
     // The racy variant fails on some of these schedules: the reset kernel reports them too.
     expect(found).toBeGreaterThan(0);
+  });
+});
+
+describe('runs cut at maxSteps are counted (ExploreResult.cut)', () => {
+  // The same scenario with a cap below any run's length: every run is cut, none fails.
+  const capped = defineScenario({ ...lostUpdate, name: 'lost-update-capped', maxSteps: 5 });
+
+  it('a tree search counts every run its cap cut, and none when the cap is the scenario’s own', () => {
+    for (const strategy of ['dpor', 'dfs'] as const) {
+      const cut = explore(capped, { variant: 'fixed', strategy, bound: 1, budget: 500, shrink: false });
+      expect(cut.found, strategy).toBe(false);
+      expect(cut.schedules, strategy).toBeGreaterThan(0);
+      expect(cut.cut, strategy).toBe(cut.schedules);
+      const whole = explore(lostUpdate, { variant: 'fixed', strategy, bound: 1, budget: 500, shrink: false });
+      expect(whole.complete, strategy).toBe(true);
+      expect(whole.cut, strategy).toBe(0);
+    }
+  });
+
+  it('a seeded search counts them through its chunks, and a chunk result written before the count (no `cut`) folds as 0', () => {
+    const r = explore(capped, { variant: 'fixed', strategy: 'portfolio', budget: 40, seed: 3 });
+    expect(r.found).toBe(false);
+    expect(r.cut).toBe(40);
+    expect(explore(lostUpdate, { variant: 'fixed', strategy: 'portfolio', budget: 40, seed: 3 }).cut).toBe(0);
+    const plan = planChunks(capped, { variant: 'fixed', strategy: 'random', budget: 20, seed: 3, chunkSize: 10 });
+    const chunks = [0, 1].map((c) => runPlannedChunk(capped, plan, c));
+    expect(chunks.map((c) => c.cut)).toEqual([10, 10]);
+    expect(foldChunks(capped, plan, chunks).cut).toBe(20);
+    const older = chunks.map(({ cut: _cut, ...rest }) => rest);
+    expect(foldChunks(capped, plan, older).cut).toBe(0);
   });
 });

@@ -39,6 +39,7 @@ describe('dpor without a bound (issue 20: the unbounded search at the smallest s
       });
       expect(r.found).toBe(false);
       expect(r.complete).toBe(true);
+      expect(r.cut).toBe(0);
       expect(r.dpor!.traces).toBeGreaterThan(100);
       expect(r.dpor!.bound).toBeNull();
     }, 120_000);

@@ -29,6 +29,11 @@ export interface ChunkResult {
   readonly selfChecks: number;
   /** Liveness alarms dropped because the schedule starved a CPU (see `isFailure`). */
   readonly unfair: number;
+  /**
+   * Runs cut at the scenario's `maxSteps` with no violation (`RunOutcome.done` false). Absent in
+   * a result written before it was counted (an older shard file): read as 0.
+   */
+  readonly cut?: number;
   /** Schedules whose re-run gave another log hash: the scenario is not deterministic. */
   readonly mismatches: readonly number[];
   /** With `coverage`: the race keys the chunk's schedules met (`racesOf`), each once. */
@@ -70,6 +75,7 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
   let steps = 0;
   let selfChecks = 0;
   let unfair = 0;
+  let cut = 0;
   const mismatches: number[] = [];
   // guarded by: this call (one chunk, one thread)
   const races = job.coverage === true ? new Set<string>() : null;
@@ -89,10 +95,12 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
         fail: { index: i, invariant: outcome.violation!.name, label },
         selfChecks,
         unfair,
+        cut,
         mismatches,
       });
     }
     if (outcome.violation !== null) unfair++;
+    else if (!outcome.done) cut++;
   }
-  return withRaces({ start, schedules: end - start, steps, fail: null, selfChecks, unfair, mismatches });
+  return withRaces({ start, schedules: end - start, steps, fail: null, selfChecks, unfair, cut, mismatches });
 }
