@@ -9,6 +9,7 @@ import {
   replay,
   replayContext,
   DFS_REDUCTIONS,
+  FAIRNESS_WINDOW,
   STRATEGIES,
   variantOf,
   auditReduction,
@@ -186,8 +187,13 @@ function lengthHint(r: ExploreResult): string {
 
 /** A clean search some of whose runs were cut at the scenario's `maxSteps`: its verdict covers them only up to the cap. */
 function cutLine(r: ExploreResult): string {
-  if (r.cut === 0) return '';
-  return `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
+  const cut =
+    r.cut === 0 ? '' : `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
+  const unfair =
+    r.unfair === 0
+      ? ''
+      : `\n  ${r.unfair} unfair run${r.unfair === 1 ? '' : 's'} (a CPU with work left unpicked through the last ${FAIRNESS_WINDOW} choices between CPUs; cut at maxSteps, or a liveness alarm dropped): outside the verdict, which speaks of fair schedules`;
+  return cut + unfair;
 }
 
 /** A bounded DPOR search on several threads: where its runs were made. */

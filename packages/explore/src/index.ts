@@ -23,6 +23,8 @@ export {
   isStaleRead,
   deviationCost,
   isFailure,
+  isStarvedCut,
+  starvedCpus,
   lenientReplay,
   EXPLORE_KERNEL_SEED,
   FAIRNESS_WINDOW,

@@ -7,13 +7,17 @@ import {
   finalStateDigest,
   explore,
   isFailure,
+  isStarvedCut,
   runSchedule,
+  starvedCpus,
+  FAIRNESS_WINDOW,
+  type Choice,
   type Picker,
   type RunOutcome,
   type Scenario,
 } from '@tracelab/explore';
 import { unionFp } from '../src/internal/dpor.js';
-import { checkOrder, flagPair, halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, wakePick, wakePreempt } from './fixtures.js';
+import { checkOrder, flagPair, halfPass, idleWindow, ipiDrain, localSteps, lostUpdate, sleepPoll, wakePick, wakePreempt } from './fixtures.js';
 
 /**
  * Two kernel threads take two mutexes, `fixed` in one order, `abba` in opposite orders (a
@@ -457,6 +461,78 @@ describe('dpor: a run cut in the drain (an IPI behind a polling idle pass)', () 
     expect(o.violation).toBeNull();
     expect(o.done).toBe(false);
     expect(o.kernel.state.plugins.flagpole!.last).toBe(true);
+  });
+});
+
+describe('dpor: a run cut with a CPU starved (a poller that sleeps between looks)', () => {
+  // sleep-poll: the poller's looks race with the setter's raise. Reversed, that race puts a look
+  // first, and the default then keeps the poller's CPU for good: the run is cut at maxSteps with
+  // the setter starved on CPU 1. Its continuations (the setter taken after k looks) are runs no
+  // race of the cut run leads to, since the raise never ran in it; and each pass of the poller
+  // writes its timer, the runqueue and the clock, so the polling cut rule does not take it either.
+  // The starved rule tries the setter within the fairness window; the races of that run put it
+  // before each look (docs/explore.md §4a, sixteenth pass).
+  const keepCpu0: Picker = { pick: (c) => (c.kind === 'cpu' && c.cpus !== undefined && c.cpus.includes(0) ? c.cpus.indexOf(0) : 0) };
+  const fair: Picker = { pick: (c) => (c.kind === 'cpu' ? c.index % c.n : 0) };
+  const cpuChoice = (picked: number, cpus: readonly number[] = [0, 1]): Choice => ({ kind: 'cpu', n: cpus.length, value: cpus.indexOf(picked), dflt: 0, logAt: 0, cpus });
+
+  it('starvedCpus: a CPU that could step at each of the last FAIRNESS_WINDOW choices between CPUs and was picked at none', () => {
+    const window = Array.from({ length: FAIRNESS_WINDOW }, () => cpuChoice(0));
+    expect(starvedCpus(window)).toEqual([1]);
+    // What came before the window does not count; other kinds of choice are not counted in it.
+    expect(starvedCpus([cpuChoice(1), ...window])).toEqual([1]);
+    const preempt: Choice = { kind: 'preempt', n: 2, value: 1, dflt: 0, logAt: 0 };
+    expect(starvedCpus([...window.slice(0, 10), preempt, ...window.slice(10)])).toEqual([1]);
+    // Picked once in the window, or not eligible once, or a window not yet full: not starved.
+    expect(starvedCpus([cpuChoice(1), ...window.slice(1)])).toEqual([]);
+    expect(starvedCpus([cpuChoice(0, [0, 2]), ...window.slice(1)])).toEqual([]);
+    expect(starvedCpus(window.slice(1))).toEqual([]);
+    // Three CPUs: the two left out throughout.
+    expect(starvedCpus(Array.from({ length: FAIRNESS_WINDOW }, () => cpuChoice(2, [0, 1, 2])))).toEqual([0, 1]);
+  });
+
+  it('a schedule that keeps the poller is cut with CPU 1 starved; a fair one finishes', () => {
+    const cut = runSchedule(sleepPoll, 'any', 1, keepCpu0);
+    expect(cut.done).toBe(false);
+    expect(cut.violation).toBeNull();
+    expect(starvedCpus(cut.choices)).toEqual([1]);
+    expect(isStarvedCut(cut)).toBe(true);
+    const done = runSchedule(sleepPoll, 'any', 1, fair);
+    expect(done.done).toBe(true);
+    expect(isStarvedCut(done)).toBe(false);
+  });
+
+  for (const bound of [2, null]) {
+    it(`two-misses, ${bound === null ? 'unbounded' : `bound ${bound}`}: found, through the starved run's fair continuations`, () => {
+      const r = explore(sleepPoll, { variant: 'two-misses', strategy: 'dpor', bound: bound ?? undefined, budget: 5_000, shrink: false });
+      expect(r.found).toBe(true);
+      expect(r.failure!.invariant).toBe('poll/not-after-two-misses');
+      expect(r.dpor!.backtrackReasons['starved']).toBeGreaterThan(0);
+    });
+  }
+
+  it('any, unbounded: verified; its starved runs are unfair, not cut; the setter is taken after every number of looks in the window', () => {
+    const d = new Dpor(null);
+    const seen = new Set<number>();
+    let unfair = 0;
+    for (let p = d.next(); p !== null; p = d.next()) {
+      const o = runSchedule(sleepPoll, 'any', 1, p, undefined, d.footprintSink());
+      d.record(o);
+      expect(o.violation).toBeNull();
+      if (o.done) seen.add(o.kernel.state.plugins['poll']!.seen as number);
+      else {
+        expect(isStarvedCut(o)).toBe(true);
+        unfair++;
+      }
+    }
+    expect(unfair).toBeGreaterThan(0);
+    // Misses 0..m with no gap: each look the setter can come before is tried. The setter on CPU 1
+    // waits at most FAIRNESS_WINDOW choices between CPUs; the poller looks about once in three.
+    const most = Math.max(...seen);
+    expect(most).toBeGreaterThanOrEqual(10);
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: most + 1 }, (_, i) => i));
+    const r = explore(sleepPoll, { variant: 'any', strategy: 'dpor', budget: 5_000 });
+    expect(r).toMatchObject({ found: false, complete: true, cut: 0, unfair });
   });
 });
 

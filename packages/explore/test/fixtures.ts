@@ -670,3 +670,6 @@ export const checkOrder = defineScenario({
 
 /** The stash-read fixture, in plain JS so that the CLI's tests load it by module path too. */
 export { stashRead } from './fixtures/stash-read.mjs';
+
+/** The sleep-poll fixture, in plain JS for the same reason: a poller whose default continuation starves the CPU it waits for. */
+export { sleepPoll } from './fixtures/sleep-poll.mjs';
