@@ -175,14 +175,15 @@ function auditHint(sc: Scenario, label: string, r: ExploreResult): string {
 
 /**
  * An unbounded dpor search that stopped short: how long its runs are, against what the catalog
- * shows verifies (docs/explore.md §4a, fifteenth pass: on two CPUs every fixed variant whose runs
- * take 11 to 20 steps is verified in minutes, none of 30 or more in an hour), and the bounded
+ * shows verifies (docs/explore.md §4a, fifteenth and sixteenth passes: on two CPUs the fixed
+ * variants verified unbounded have default runs of 11 to 24 steps, and none of 30 or more has
+ * been in an hour), and the bounded
  * search that stays within reach.
  */
 function lengthHint(r: ExploreResult): string {
   if (r.dpor === null || r.dpor.bound !== null || r.complete || r.schedules === 0) return '';
   const steps = Math.round(r.steps / r.schedules);
-  return `\n  runs of about ${steps} steps: on two CPUs the catalog's unbounded searches end for runs of up to about 20 steps, none of 30 or more has; --bound 2 verifies every interleaving within 2 preemptions (docs/writing-a-plugin.md)`;
+  return `\n  runs of about ${steps} steps: on two CPUs the catalog's unbounded searches end for runs of up to about 25 steps, none of 30 or more has; --bound 2 verifies every interleaving within 2 preemptions (docs/writing-a-plugin.md)`;
 }
 
 /** A clean search some of whose runs were cut at the scenario's `maxSteps`: its verdict covers them only up to the cap. */

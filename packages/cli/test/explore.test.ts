@@ -161,12 +161,12 @@ describe('tracelab explore', () => {
     // runs' mean length (steps over schedules, as --json gives them).
     expect(cut.out.join('\n')).not.toMatch(/runs of about/);
     const u = io();
-    expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5'], u.io)).toBe(0);
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5'], u.io)).toBe(0);
     const uj = io();
-    expect(main(['explore', 'marker-array-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5', '--json'], uj.io)).toBe(0);
+    expect(main(['explore', 'trampoline-free', '--variant', 'fixed', '--strategy', 'dpor', '--scale', '1', '--budget', '5', '--json'], uj.io)).toBe(0);
     const ur = JSON.parse(uj.out.join('\n'));
     expect(ur).toMatchObject({ complete: false, schedules: 5 });
-    const hint = /runs of about (\d+) steps: on two CPUs the catalog's unbounded searches end for runs of up to about 20 steps.*--bound 2 verifies/.exec(
+    const hint = /runs of about (\d+) steps: on two CPUs the catalog's unbounded searches end for runs of up to about 25 steps.*--bound 2 verifies/.exec(
       u.out.join('\n'),
     );
     expect(hint, u.out.join('\n')).not.toBeNull();
