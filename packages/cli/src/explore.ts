@@ -189,7 +189,9 @@ function lengthHint(r: ExploreResult): string {
 /** A clean search some of whose runs were cut at the scenario's `maxSteps`: its verdict covers them only up to the cap. */
 function cutLine(r: ExploreResult): string {
   const cut =
-    r.cut === 0 ? '' : `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
+    r.cut === 0
+      ? ''
+      : `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
   const unfair =
     r.unfair === 0
       ? ''

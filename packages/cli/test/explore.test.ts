@@ -214,7 +214,11 @@ describe('tracelab explore', () => {
     expect(r.unfair).toBeGreaterThan(0);
     const text = t.out.join('\n');
     expect(text).toMatch(/verified: all \d+ traces/);
-    expect(text).toMatch(new RegExp(`\\n {2}${r.unfair} unfair runs \\(a CPU with work left unpicked through the last 50 choices between CPUs; cut at maxSteps, or a liveness alarm dropped\\): outside the verdict`));
+    expect(text).toMatch(
+      new RegExp(
+        `\\n {2}${r.unfair} unfair runs \\(a CPU with work left unpicked through the last 50 choices between CPUs; cut at maxSteps, or a liveness alarm dropped\\): outside the verdict`,
+      ),
+    );
     expect(text).not.toMatch(/cut at maxSteps with no violation/);
     // A catalog search with no unfair run prints no such line.
     const clean = io();

@@ -474,7 +474,14 @@ describe('dpor: a run cut with a CPU starved (a poller that sleeps between looks
   // before each look (docs/explore.md §4a, sixteenth pass).
   const keepCpu0: Picker = { pick: (c) => (c.kind === 'cpu' && c.cpus !== undefined && c.cpus.includes(0) ? c.cpus.indexOf(0) : 0) };
   const fair: Picker = { pick: (c) => (c.kind === 'cpu' ? c.index % c.n : 0) };
-  const cpuChoice = (picked: number, cpus: readonly number[] = [0, 1]): Choice => ({ kind: 'cpu', n: cpus.length, value: cpus.indexOf(picked), dflt: 0, logAt: 0, cpus });
+  const cpuChoice = (picked: number, cpus: readonly number[] = [0, 1]): Choice => ({
+    kind: 'cpu',
+    n: cpus.length,
+    value: cpus.indexOf(picked),
+    dflt: 0,
+    logAt: 0,
+    cpus,
+  });
 
   it('starvedCpus: a CPU that could step at each of the last FAIRNESS_WINDOW choices between CPUs and was picked at none', () => {
     const window = Array.from({ length: FAIRNESS_WINDOW }, () => cpuChoice(0));
