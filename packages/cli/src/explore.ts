@@ -9,7 +9,6 @@ import {
   replay,
   replayContext,
   DFS_REDUCTIONS,
-  FAIRNESS_WINDOW,
   STRATEGIES,
   variantOf,
   auditReduction,
@@ -177,8 +176,7 @@ function auditHint(sc: Scenario, label: string, r: ExploreResult): string {
  * An unbounded dpor search that stopped short: how long its runs are, against what the catalog
  * shows verifies (docs/explore.md §4a, fifteenth and sixteenth passes: on two CPUs the fixed
  * variants verified unbounded have default runs of 11 to 24 steps, and none of 30 or more has
- * been in an hour), and the bounded
- * search that stays within reach.
+ * been in an hour), and the bounded search that stays within reach.
  */
 function lengthHint(r: ExploreResult): string {
   if (r.dpor === null || r.dpor.bound !== null || r.complete || r.schedules === 0) return '';
@@ -188,15 +186,8 @@ function lengthHint(r: ExploreResult): string {
 
 /** A clean search some of whose runs were cut at the scenario's `maxSteps`: its verdict covers them only up to the cap. */
 function cutLine(r: ExploreResult): string {
-  const cut =
-    r.cut === 0
-      ? ''
-      : `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
-  const unfair =
-    r.unfair === 0
-      ? ''
-      : `\n  ${r.unfair} unfair run${r.unfair === 1 ? '' : 's'} (a CPU with work left unpicked through the last ${FAIRNESS_WINDOW} choices between CPUs; cut at maxSteps, or a liveness alarm dropped): outside the verdict, which speaks of fair schedules`;
-  return cut + unfair;
+  if (r.cut === 0) return '';
+  return `\n  ${r.cut} run${r.cut === 1 ? '' : 's'} cut at maxSteps with no violation: the verdict covers ${r.cut === 1 ? 'it' : 'them'} only up to the scenario's cap`;
 }
 
 /** A bounded DPOR search on several threads: where its runs were made. */

@@ -5,7 +5,7 @@ import { variantOf, type Scenario } from './scenario.js';
 import { BoundedDfs } from './internal/dfs.js';
 import { Dpor } from './internal/dpor.js';
 import { finalStateDigest } from './internal/equivalence.js';
-import { KernelPool, isFailure, isStarvedCut, runSchedule, trimmed, type Picker, type RunOutcome } from './internal/run.js';
+import { KernelPool, isFailure, runSchedule, trimmed, type Picker, type RunOutcome } from './internal/run.js';
 
 /** `auditReduction`'s options. */
 export interface AuditOptions {
@@ -36,9 +36,9 @@ export interface AuditSearch {
   readonly states: number;
   /** The violations its runs stopped at, by name, sorted (failures only: `isFailure`). */
   readonly violations: readonly string[];
-  /** Runs cut at the scenario's `maxSteps` with no CPU starved: their state is wherever the count fell, so they are not compared. */
+  /** Runs cut at the scenario's `maxSteps`: their state is wherever the count fell, so they are not compared. */
   readonly cut: number;
-  /** Runs of an unfair schedule: stopped by a liveness alarm (not `isFailure`), or cut with a CPU starved (`isStarvedCut`). Not compared either. */
+  /** Runs stopped by a liveness alarm of an unfair schedule (not `isFailure`): not compared either. */
   readonly unfair: number;
 }
 
@@ -153,7 +153,7 @@ export function auditReduction(scenario: Scenario, options: AuditOptions = {}): 
       } else if (o.violation !== null && isFailure(o)) {
         const name = o.violation.name;
         if (!r.violations.has(name)) r.violations.set(name, at('violation', name));
-      } else if (o.violation === null && !isStarvedCut(o)) r.cut++;
+      } else if (o.violation === null) r.cut++;
       else r.unfair++;
       if (r.schedules % PROGRESS_EVERY === 0) options.progress?.({ search, schedules: r.schedules });
     }

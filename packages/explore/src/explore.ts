@@ -10,7 +10,7 @@ import { BoundedDfs, DFS_REDUCTIONS, type DfsReduction, type DfsStats } from './
 import { Dpor, type DporStats } from './internal/dpor.js';
 import { checkMirror } from './internal/mirror.js';
 import { raceCoverage, racesOf, type RaceCoverage } from './internal/footprint.js';
-import { KernelPool, defaultPick, isFailure, isPreemption, isStarvedCut, runSchedule, type Choice, type Picker, type RunOutcome } from './internal/run.js';
+import { KernelPool, defaultPick, isFailure, isPreemption, runSchedule, type Choice, type Picker, type RunOutcome } from './internal/run.js';
 import { Speculator, ThreadExecutor, replaySpeculated, sameRun, type SpecResult, type SpecStats } from './internal/speculate.js';
 import { candidateOf, shrink } from './internal/shrink.js';
 import { indexedPicker, STRATEGIES, type IndexedStrategy, type StrategyName } from './internal/strategies.js';
@@ -137,16 +137,11 @@ export interface ExploreResult {
   /** Steps over the schedules it took (up to the failing one; what workers ran past it is not counted). */
   readonly steps: number;
   readonly selfCheck: { readonly runs: number; readonly mismatches: number };
-  /**
-   * Runs whose schedule starved a CPU, outside the verdict: liveness alarms dropped because a
-   * running task's CPU was starved (not failures), and runs cut at `maxSteps` with a CPU that
-   * could step at each of their last `FAIRNESS_WINDOW` choices between CPUs and was picked at
-   * none (`isStarvedCut`; DPOR explores their fair continuations).
-   */
+  /** Liveness alarms dropped because the schedule starved a running task's CPU (not failures). */
   readonly unfair: number;
   /**
-   * Runs cut at the scenario's `maxSteps` with no violation and no CPU starved: what they would
-   * have done past the cap was not run, so a clean or verified verdict covers them only up to it.
+   * Runs cut at the scenario's `maxSteps` with no violation: what they would have done past the cap
+   * was not run, so a clean or verified verdict covers them only up to it.
    */
   readonly cut: number;
   /** `dfs`: its counts, its bound and the reduction it ran with (`ExploreOptions.reduction`). */
@@ -348,7 +343,7 @@ export function explore(scenario: Scenario, options: ExploreOptions = {}): Explo
         if (dfsRaces !== null) for (const r of racesOf(outcome.kernel.log)) dfsRaces.add(r);
         steps += outcome.steps;
         schedules++;
-        if ((outcome.violation !== null && !failed) || isStarvedCut(outcome)) unfair++;
+        if (outcome.violation !== null && !failed) unfair++;
         else if (outcome.violation === null && !outcome.done) cut++;
         if (failed) {
           fail = { index: schedules - 1, invariant: outcome.violation!.name, label, picker: valuesPicker(outcome.choices) };

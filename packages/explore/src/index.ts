@@ -23,8 +23,6 @@ export {
   isStaleRead,
   deviationCost,
   isFailure,
-  isStarvedCut,
-  starvedCpus,
   lenientReplay,
   EXPLORE_KERNEL_SEED,
   FAIRNESS_WINDOW,

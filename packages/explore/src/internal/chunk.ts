@@ -1,7 +1,7 @@
 import type { Scenario } from '../scenario.js';
 import { TracelabError, type FootprintSink } from '@tracelab/core';
 import { replay, replayString } from '../replay.js';
-import { KernelPool, isFailure, isStarvedCut, runSchedule, trimmed, type Picker } from './run.js';
+import { KernelPool, isFailure, runSchedule, trimmed, type Picker } from './run.js';
 import { indexedPicker, type IndexedStrategy } from './strategies.js';
 import { racesOf } from './footprint.js';
 
@@ -27,14 +27,11 @@ export interface ChunkResult {
   /** The first failing schedule of the chunk, if any. */
   readonly fail: null | { readonly index: number; readonly invariant: string; readonly label: string };
   readonly selfChecks: number;
-  /**
-   * Runs whose schedule starved a CPU: liveness alarms dropped (see `isFailure`), and runs cut at
-   * `maxSteps` with a CPU starved at their end (`isStarvedCut`).
-   */
+  /** Liveness alarms dropped because the schedule starved a CPU (see `isFailure`). */
   readonly unfair: number;
   /**
-   * Runs cut at the scenario's `maxSteps` with no violation (`RunOutcome.done` false) and no CPU
-   * starved. Absent in a result written before it was counted (an older shard file): read as 0.
+   * Runs cut at the scenario's `maxSteps` with no violation (`RunOutcome.done` false). Absent in
+   * a result written before it was counted (an older shard file): read as 0.
    */
   readonly cut?: number;
   /** Schedules whose re-run gave another log hash: the scenario is not deterministic. */
@@ -102,7 +99,7 @@ export function runChunk(scenario: Scenario, job: ChunkJob, start: number, end: 
         mismatches,
       });
     }
-    if (outcome.violation !== null || isStarvedCut(outcome)) unfair++;
+    if (outcome.violation !== null) unfair++;
     else if (!outcome.done) cut++;
   }
   return withRaces({ start, schedules: end - start, steps, fail: null, selfChecks, unfair, cut, mismatches });

@@ -1,5 +1,5 @@
 import { TracelabError, conflictObjects, intMapValues, observedGroups, type ObservedBy, type StepFootprint } from '@tracelab/core';
-import { FAIRNESS_WINDOW, deviationCost, starvedCpus, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
+import { FAIRNESS_WINDOW, deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
 import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
 /**
@@ -103,7 +103,7 @@ export interface DporStats {
    * big?): for each point a race added, the objects that made its two steps conflict, pids and
    * CPU ids and plugin keys folded (`task`, `runq`, `cpu`, `lock:<name>`, `plugin:<name>`, `@<plugin>`, `clock`, `observed:<owner>`: whose checks tied the steps);
    * `pending-idle` for an idle CPU's pending switch-in, `cut` for a run cut while polling, `starved` for
-   * a cut run that starved a CPU (its fair continuations).
+   * a cut run in which a CPU waited through the fairness window (its step taken within it).
    */
   readonly backtrackReasons: Readonly<Record<string, number>>;
   /** Alternatives skipped because they would exceed the preemption bound. */
@@ -641,7 +641,7 @@ export class Dpor {
     this.observedHits = hits;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
-    if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit, choices);
+    if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
   }
 
   private newNode(c: Choice, index: number, costBefore: number): Node {
@@ -906,23 +906,23 @@ export class Dpor {
    * switch costs one preemption and strands no work). A few branches per cut run and pending
    * CPU, within the bound.
    */
-  private pendingAtCut(limit: number, choices: readonly Choice[]): void {
+  private pendingAtCut(limit: number): void {
     const steps = this.steps;
     let last = limit - 1;
     while (last >= 0 && (this.cpuNodeOfStep[last] ?? null) === null) last--;
     if (last < 0) return;
-    // A cut that fell while the CPUs that ran were polling (the last step changed nothing): there
-    // the default schedule starved a CPU with work. A run still changing state at the cap is one
-    // the scenario's maxSteps did not cover, left to the cap (docs/explore.md §4a, the proviso of
-    // the fourth pass), unless it starved a CPU for the whole fairness window.
-    if (steps[last]!.writes.length > 0) {
-      this.starvedAtCut(choices);
-      return;
-    }
     const pending = (k: number, q: number): CpuNode | null => {
       const node = this.cpuNodeOfStep[k] ?? null;
       return node === null || !node.cpus.includes(q) || steps[k]!.cpu === q ? null : node;
     };
+    // A cut that fell while the CPUs that ran were polling (the last step changed nothing): there
+    // the default schedule starved a CPU with work. A run still changing state at the cap is one
+    // the scenario's maxSteps did not cover, left to the cap (docs/explore.md §4a, the proviso of
+    // the fourth pass), unless a CPU waited through the whole window (`starvedAtCut`).
+    if (steps[last]!.writes.length > 0) {
+      this.starvedAtCut(last, pending);
+      return;
+    }
     const queueChanged = (k: number): boolean => steps[k]!.writes.some((w) => w.startsWith('runq:') || w.startsWith('rq:'));
     const before = this.backtrackCount;
     for (const q of this.cpuNodeOfStep[last]!.cpus) {
@@ -945,41 +945,35 @@ export class Dpor {
   }
 
   /**
-   * A cut run still changing state at the cap whose schedule starved a CPU (`starvedCpus`: it
-   * could step at each of the last `FAIRNESS_WINDOW` choices between CPUs and was picked at none).
-   * The CPUs that ran poll by sleeping: a `msleep` loop writes its timer, the runqueue and the
-   * clock at every pass, so the polling test above does not see it, and the default keeps the
-   * poller for good (detach-during-callback: the tracer in utrace_barrier, waiting for the task
-   * whose CPU never runs, docs/explore.md §4a, sixteenth pass). Every run that keeps the starved
-   * CPU waiting that long is unfair, as the explorer counts this one; the fair ones take its step
-   * within the window. Its step is tried at the first choice where it waited and at the last one
-   * of the window: in that run it races with the steps it waited behind that it conflicts with
-   * (the polls that read what it writes), and reversing those races puts it before each of them
-   * (the steps between two conflicting ones commute with it). Two branches per starved CPU.
+   * A cut run still changing state at the cap, in which a CPU could step at each of the last
+   * `FAIRNESS_WINDOW` or more steps and took none of them (each of those steps is a `cpu` node
+   * that offered it). The CPUs that ran poll by sleeping: a `msleep` loop writes its timer, the
+   * runqueue and the clock at every pass, so the polling test above does not see it, and the
+   * default keeps the poller for good (detach-during-callback: the tracer in utrace_barrier,
+   * waiting for the task whose CPU never runs; docs/explore.md §4a, sixteenth pass). The waiting
+   * CPU's step never ran in this run, so no race leads to a run that takes it. It is tried at the
+   * first step of its wait and at the window's last (the `FAIRNESS_WINDOW`-th step of the wait),
+   * or, when the bound refuses that one, at the latest step of the window the bound admits. In the
+   * run that takes it late, its step races with the last step it waited behind that conflicts
+   * with it; reversing that race, and then those of the runs that follow, places it before each
+   * earlier one (steps between two conflicting ones commute with it). So every position within
+   * the window is searched; later ones are not: the run stays counted as cut, and the verdict
+   * covers it only so far.
    */
-  private starvedAtCut(choices: readonly Choice[]): void {
+  private starvedAtCut(last: number, pending: (k: number, q: number) => CpuNode | null): void {
     const before = this.backtrackCount;
-    for (const q of starvedCpus(choices)) {
-      // Back from the end over the choices where q could step and was not picked.
-      let first = -1;
-      for (let i = choices.length - 1; i >= 0; i--) {
-        const c = choices[i]!;
-        if (c.kind !== 'cpu' || c.cpus === undefined) continue;
-        if (!c.cpus.includes(q) || c.cpus[c.value] === q) break;
-        first = i;
-      }
-      // The window's last choice from there: q taken there has waited FAIRNESS_WINDOW - 1.
-      let seen = 0;
-      let end = first;
-      for (let i = first; i < choices.length && seen < FAIRNESS_WINDOW; i++) {
-        const c = choices[i]!;
-        if (c.kind !== 'cpu' || c.cpus === undefined) continue;
-        seen++;
-        end = i;
-      }
-      for (const at of [first, end]) {
-        const node = this.stack[at];
-        if (node !== undefined && node.kind === 'cpu') this.addBacktrack(node, q);
+    for (const q of this.cpuNodeOfStep[last]!.cpus) {
+      if (pending(last, q) === null) continue;
+      let first = last;
+      while (first > 0 && pending(first - 1, q) !== null) first--;
+      if (last - first + 1 < FAIRNESS_WINDOW) continue;
+      this.addBacktrack(pending(first, q)!, q);
+      for (let k = first + FAIRNESS_WINDOW - 1; k > first; k--) {
+        const node = pending(k, q)!;
+        if (this.withinBound(node, q)) {
+          this.addBacktrack(node, q);
+          break;
+        }
       }
     }
     if (this.backtrackCount > before) this.noteReasons(['starved']);
@@ -1041,15 +1035,18 @@ export class Dpor {
     }
   }
 
+  /** Whether taking `q` at `node` keeps the run within the bound under way. */
+  private withinBound(node: CpuNode, q: number): boolean {
+    return node.costBefore + (node.cpus.indexOf(q) !== node.dflt ? 1 : 0) <= this.current;
+  }
+
   private addBacktrack(node: CpuNode, q: number): void {
     if (node.backtrack.has(q)) return;
     if (node.mirrorOf >= 0 && q !== node.mirrorOf) {
       this.mirroredCount++;
       return;
     }
-    const o = node.cpus.indexOf(q);
-    const cost = node.costBefore + (o !== node.dflt ? 1 : 0);
-    if (cost > this.current) {
+    if (!this.withinBound(node, q)) {
       this.boundedCount++;
       return;
     }

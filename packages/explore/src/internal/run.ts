@@ -221,34 +221,6 @@ export function lenientReplay(values: readonly number[]): Picker {
 export const FAIRNESS_WINDOW = 50;
 
 /**
- * The CPUs a run starved at its end: each could step at every one of the run's last
- * `FAIRNESS_WINDOW` choices between CPUs and was picked at none (none when the run made fewer
- * such choices). A run cut at `maxSteps` with such a CPU is an unfair schedule, as an unfair
- * liveness alarm's is: the default keeps the CPU that stepped last, and one that polls by
- * sleeping (a `msleep` loop writes its timer, the runqueue and the clock at every pass) stays
- * eligible for good while the CPU it waits for never runs. The explorer counts such runs as
- * `unfair`, not `cut`, and DPOR explores their fair continuations (`Dpor`'s cut rule).
- */
-export function starvedCpus(choices: readonly Choice[]): number[] {
-  let waiting: number[] | null = null;
-  let seen = 0;
-  for (let i = choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
-    const c = choices[i]!;
-    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
-    seen++;
-    const picked = c.cpus[c.value]!;
-    waiting = (waiting ?? c.cpus).filter((q) => q !== picked && c.cpus!.includes(q));
-    if (waiting.length === 0) return [];
-  }
-  return seen === FAIRNESS_WINDOW ? waiting! : [];
-}
-
-/** A run cut at `maxSteps` with no violation whose schedule starved a CPU at its end (`starvedCpus`). */
-export function isStarvedCut(o: RunOutcome): boolean {
-  return o.violation === null && !o.done && starvedCpus(o.choices).length > 0;
-}
-
-/**
  * Whether a run's violation counts as a failure. A liveness alarm (the core's message ends
  * "while every runnable task ran") is kept only if the schedule was weakly fair over its last
  * `FAIRNESS_WINDOW` steps where two or more CPUs could step: every CPU running a task at the
