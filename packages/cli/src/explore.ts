@@ -145,8 +145,15 @@ function racesLine(r: ExploreResult): string {
 
 /**
  * What a clean dpor search covered: "verified" only when it completed (every trace within the
- * bound, or every trace, was run); else how far the budget went.
+ * bound, or every trace, was run), "verified up to maxSteps" when some of its runs were cut at the
+ * scenario's cap or stopped by a dropped liveness alarm (their continuations are not all
+ * searched: docs/explore.md §4a, sixteenth pass); else how far the budget went.
  */
+/** A complete clean search none of whose runs stopped short of its end: cut at the cap, or at a dropped liveness alarm. */
+function fullVerdict(r: ExploreResult): boolean {
+  return r.complete && r.failure === null && r.cut === 0 && r.unfair === 0;
+}
+
 function dporScope(sc: Scenario, r: ExploreResult): string {
   const d = r.dpor!;
   // What was verified depends on the scale: say it for a scenario that has a knob.
@@ -156,9 +163,10 @@ function dporScope(sc: Scenario, r: ExploreResult): string {
   if (!r.complete) return `no violation in ${runs} of the dpor search (${stopped(r)}): not verified${at}`;
   // With the CPUs interchangeable, the traces counted are one of each mirror-image pair.
   const sym = d.symmetric ? ', up to swapping the CPUs' : '';
+  const verified = fullVerdict(r) ? 'verified' : 'verified up to maxSteps';
   return d.bound === null
-    ? `verified: all ${traces} (${runs})${at}${sym}`
-    : `verified: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
+    ? `${verified}: all ${traces} (${runs})${at}${sym}`
+    : `${verified}: every interleaving up to ${d.bound} preemption${d.bound === 1 ? '' : 's'} (${traces}, ${runs})${at}${sym}`;
 }
 
 /**
@@ -446,7 +454,7 @@ export function reportExplore(
       JSON.stringify(
         {
           ...rest,
-          ...(r.dpor !== null ? { verified: r.complete && r.failure === null } : {}),
+          ...(r.dpor !== null ? { verified: fullVerdict(r) } : {}),
           ...extra,
           failure: failure === null ? null : { ...failure, log: undefined, events: failure.log.length, out: wrote, ctf: ctfJson },
         },

@@ -108,8 +108,8 @@ const DPOR_CAP = 30_000;
 /**
  * The same for the unbounded search at the smallest scale: enough for the nine variants that
  * complete (fork-flag-race/lttng-order, the largest, in 317,372 traces; detach-during-callback
- * no longer completes since its starved runs' fair continuations are searched, docs/explore.md
- * §4a, sixteenth pass).
+ * no longer completes since the starved rule searches its cut runs' continuations within the
+ * window, docs/explore.md §4a, sixteenth pass).
  */
 const DPOR_UNBOUNDED_CAP = 400_000;
 /**
