@@ -17,6 +17,15 @@ const EARLIER_RUNS = new Set([
   'plain-store:S2:6.19:0{5}1:1rlz23h',
 ]);
 
+/**
+ * Printed as examples of a run cut at `maxSteps` with no violation, each marked so where it is
+ * printed: each must still be one (it replays clean and not done).
+ */
+const CUT_RUNS = new Set([
+  // docs/explore.md §4a, sixteenth pass: detach-during-callback's task starved behind the tracer's polling.
+  'fixed@1:S2:16.400:0{13}101:0ay0yco',
+]);
+
 const REPLAY = /([a-z][a-z0-9-]*(?:@\d+)?:S2:\d+\.\d+:[^`'\s)]*:[0-9a-z]+)/g;
 
 function docs(): string[] {
@@ -61,8 +70,20 @@ describe('the replay strings the docs print', () => {
   });
 
   it('each reproduce a violation', () => {
-    const stale = found.filter((f) => replay(f.scenario, f.replay).violation === null).map((f) => `${f.file}: ${f.scenario.name} ${f.replay}`);
+    const stale = found
+      .filter((f) => !CUT_RUNS.has(f.replay) && replay(f.scenario, f.replay).violation === null)
+      .map((f) => `${f.file}: ${f.scenario.name} ${f.replay}`);
     expect(stale).toEqual([]);
+  });
+
+  it('the cut runs printed as examples are still printed, and still replay clean and cut at maxSteps', () => {
+    for (const s of CUT_RUNS) {
+      const at = found.find((f) => f.replay === s);
+      expect(at, s).toBeDefined();
+      const r = replay(at!.scenario, s);
+      expect(r.violation, s).toBeNull();
+      expect(r.done, s).toBe(false);
+    }
   });
 
   it('the earlier runs kept as history are still printed, and still do not fail (else drop them from the list)', () => {
