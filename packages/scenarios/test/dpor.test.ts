@@ -39,7 +39,9 @@ describe('dpor without a bound (issue 20: the unbounded search at the smallest s
       });
       expect(r.found).toBe(false);
       expect(r.complete).toBe(true);
+      // A full verdict: no run cut at maxSteps or stopped by an alarm dropped as unfair.
       expect(r.cut).toBe(0);
+      expect(r.unfair).toBe(0);
       expect(r.dpor!.traces).toBeGreaterThan(100);
       expect(r.dpor!.bound).toBeNull();
     }, 120_000);

@@ -39,10 +39,10 @@ export function reach(
 /**
  * The DPOR search of catalog scenario `name`'s fixed variant `variant` (default `fixed`) at its
  * smallest scale, unbounded or within `bound` preemptions, completes with no violation and no run
- * cut at `maxSteps` (or, with `cutShare`, at most that share of the traces), every trace explored
- * up to swapping the CPUs, in more than `atLeast` traces (a floor against a search that silently
- * explores too little; the count itself is the bench's business). Each variant has its own test
- * file, so the runner overlaps them.
+ * cut at `maxSteps` or stopped by an unfair alarm (or, with `cutShare`, at most that share of the
+ * traces cut), every trace explored up to swapping the CPUs, in more than `atLeast` traces (a floor
+ * against a search that silently explores too little; the count itself is the bench's business).
+ * Each variant has its own test file, so the runner overlaps them.
  */
 export function expectVerified(name: string, atLeast: number, variant = 'fixed', bound: number | null = null, cutShare = 0): void {
   const s = scenario(name);
@@ -50,10 +50,13 @@ export function expectVerified(name: string, atLeast: number, variant = 'fixed',
   const r = explore(s, { variant, strategy: 'dpor', bound: bound ?? undefined, scale: s.scale!.min, budget: 600_000, shrink: false, selfCheckEvery: 0 });
   expect(r.found).toBe(false);
   expect(r.complete).toBe(true);
-  // Runs cut at the scenario's maxSteps are covered only up to it: none, unless the caller says
-  // why some are and bounds their share of the traces.
-  if (cutShare === 0) expect(r.cut).toBe(0);
-  else expect(r.cut).toBeLessThanOrEqual(cutShare * r.dpor!.traces);
+  // Runs cut at the scenario's maxSteps, or stopped by a liveness alarm dropped as unfair, are
+  // covered only up to where they stopped: none (a full verdict), unless the caller says why
+  // some runs are cut and bounds their share of the traces.
+  if (cutShare === 0) {
+    expect(r.cut).toBe(0);
+    expect(r.unfair).toBe(0);
+  } else expect(r.cut).toBeLessThanOrEqual(cutShare * r.dpor!.traces);
   expect(r.dpor!.bound).toBe(bound);
   expect(r.dpor!.symmetric).toBe(true);
   expect(r.dpor!.traces).toBeGreaterThan(atLeast);
