@@ -536,6 +536,19 @@ describe('dpor: a run cut with a CPU starved (a poller that sleeps between looks
     expect(r).toMatchObject({ found: false, complete: true, cut });
   });
 
+  it('the rule fires only when the wait at the cut fills the window: not at maxSteps 51, at 52', () => {
+    // The tree's first cut run starves CPU 1 from its third step on: cut at 51 steps it has
+    // waited 49, at 52 it has waited FAIRNESS_WINDOW (50). Below that the run counts as still
+    // working at the cap and is left to it (the tree is the 8 runs of the old rule).
+    const capped = (maxSteps: number) => defineScenario({ ...sleepPoll, name: `sleep-poll-${maxSteps}`, maxSteps });
+    const short = explore(capped(51), { variant: 'any', strategy: 'dpor', budget: 5_000, shrink: false });
+    expect(short.dpor!.backtrackReasons['starved']).toBeUndefined();
+    expect(short.schedules).toBe(8);
+    const full = explore(capped(52), { variant: 'any', strategy: 'dpor', budget: 5_000, shrink: false });
+    expect(full.dpor!.backtrackReasons['starved']).toBeGreaterThan(0);
+    expect(full.schedules).toBeGreaterThan(8);
+  });
+
   it('late-miss (a check past the window): the unreduced DFS finds it; DPOR does not, and its verdict says runs were cut', () => {
     // What the rule does not claim: a setter taken after 30 misses waited longer than the window.
     const dfs = explore(sleepPoll, { variant: 'late-miss', strategy: 'dfs', bound: 2, budget: 5_000, shrink: false });
