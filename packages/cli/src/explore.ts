@@ -143,17 +143,17 @@ function racesLine(r: ExploreResult): string {
   return `\n  races met      ${c.races} pairs of conflicting steps of two CPUs, ${c.bothOrders} in both orders${share}${one.join('')}`;
 }
 
+/** A complete clean search none of whose runs stopped short of its end: cut at the cap, or at a dropped liveness alarm. */
+function fullVerdict(r: ExploreResult): boolean {
+  return r.complete && r.failure === null && r.cut === 0 && r.unfair === 0;
+}
+
 /**
  * What a clean dpor search covered: "verified" only when it completed (every trace within the
  * bound, or every trace, was run), "verified up to maxSteps" when some of its runs were cut at the
  * scenario's cap or stopped by a dropped liveness alarm (their continuations are not all
  * searched: docs/explore.md §4a, sixteenth pass); else how far the budget went.
  */
-/** A complete clean search none of whose runs stopped short of its end: cut at the cap, or at a dropped liveness alarm. */
-function fullVerdict(r: ExploreResult): boolean {
-  return r.complete && r.failure === null && r.cut === 0 && r.unfair === 0;
-}
-
 function dporScope(sc: Scenario, r: ExploreResult): string {
   const d = r.dpor!;
   // What was verified depends on the scale: say it for a scenario that has a knob.
@@ -233,7 +233,7 @@ function printResult(sc: Scenario, label: string, r: ExploreResult, io: CliIo, o
           ? `the whole tree within preemption bound ${r.dfs!.bound} (${r.schedules} schedules${visibleNote(r)})`
           : `${r.schedules} schedules of the bound-${r.dfs!.bound} tree (${stopped(r)}${visibleNote(r)})`
         : `${r.schedules} schedules`;
-    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${cutLine(r)}${racesLine(r)}`);
+    io.out(`${head}\n  no violation in ${scope}; determinism self-check ${r.selfCheck.runs} re-runs ok${racesLine(r)}${cutLine(r)}`);
     return;
   }
   const f = r.failure;
