@@ -200,6 +200,17 @@ describe('dpor: why the backtrack points were added (backtrackReasons)', () => {
     expect(wake.backtrackReasons['pending-idle']).toBeGreaterThan(0);
     expect(wake.backtrackReasons['runq:1']).toBeUndefined(); // pids are folded
   });
+
+  it('counts as backtrack points only the branches it runs: in a complete search, one per schedule that branched at a cpu choice; CPUs asked for where they sleep apart', () => {
+    for (const bound of [2, undefined]) {
+      const r = explore(sleepPoll, { variant: 'any', strategy: 'dpor', ...(bound === undefined ? {} : { bound }), budget: 10_000, shrink: false, workers: 1 });
+      expect(r.complete).toBe(true);
+      expect(r.dpor!.backtracks).toBe(r.dpor!.branched['cpu']);
+      // Sleep sets (unbounded only) put CPUs to sleep that later races ask for again.
+      if (bound === undefined) expect(r.dpor!.asleep).toBeGreaterThan(0);
+      else expect(r.dpor!.asleep).toBe(0);
+    }
+  });
 });
 
 describe('dpor: the local-preemption rule (third pass)', () => {

@@ -96,7 +96,12 @@ export interface DporStats {
   readonly sleepBlocked: number;
   /** Races found (pairs of steps reversed or already covered). */
   readonly races: number;
-  /** Backtrack points added by races (BPOR block starts included). */
+  /**
+   * Backtrack points added (by races, BPOR block starts included, and by the pending-idle, cut and
+   * starved rules): each is a branch the search runs. Not counted: a CPU already asked for there,
+   * one the bound or the symmetry rule refused (`bounded`, `mirrored`), or one asleep there
+   * (`asleep`).
+   */
   readonly backtracks: number;
   /**
    * Why the backtrack points were added, a diagnostic for scenario authors (why is this tree
@@ -121,6 +126,12 @@ export interface DporStats {
    * same CPU refused by several races counts each time).
    */
   readonly mirrored: number;
+  /**
+   * CPUs a race or rule asked for at a node where they sleep (unbounded searches): the step was
+   * explored before, in a branch set aside, and commutes with every step since, so the branch is
+   * never run. Counted here, not in `backtracks` or its reasons.
+   */
+  readonly asleep: number;
   /** The symmetry rule applied: the first `cpu` choice had interchangeable CPUs, and one was explored. */
   readonly symmetric: boolean;
 }
@@ -254,6 +265,8 @@ export class Dpor {
   private restoredCount = 0;
   private blockedCount = 0;
   private mirroredCount = 0;
+  /** CPUs asked for where they sleep (`DporStats.asleep`). */
+  private asleepCount = 0;
   private symmetryApplied = false;
   /** The run's first `cpu` choice, when the symmetry rule applies there (a new node), or -1. */
   private newMirror = -1;
@@ -334,6 +347,7 @@ export class Dpor {
       localPruned: this.deferredCount - this.restoredCount,
       localRestored: this.restoredCount,
       mirrored: this.mirroredCount,
+      asleep: this.asleepCount,
       symmetric: this.symmetryApplied,
     };
   }
@@ -1052,7 +1066,11 @@ export class Dpor {
     }
     node.backtrack.add(q);
     node.specDirty = true;
-    this.backtrackCount++;
+    // Asleep there: its step was explored before, in a branch this one set aside, and commutes with
+    // every step since; `pending` never runs the branch. It stays in the set (what the races and
+    // the pending-idle rule ask of a node: "is q tried here") but is not counted as a backtrack point.
+    if (this.sleepSets && node.sleep.has(q)) this.asleepCount++;
+    else this.backtrackCount++;
   }
 
   /**
