@@ -47,7 +47,15 @@ export function reach(
 export function expectVerified(name: string, atLeast: number, variant = 'fixed', bound: number | null = null, cutShare = 0): void {
   const s = scenario(name);
   expect(s.variants.find((v) => v.name === variant)?.safe, `${name}/${variant} is a fixed variant`).toBe(true);
-  const r = explore(s, { variant, strategy: 'dpor', ...(bound === null ? {} : { bound }), scale: s.scale!.min, budget: 600_000, shrink: false, selfCheckEvery: 0 });
+  const r = explore(s, {
+    variant,
+    strategy: 'dpor',
+    ...(bound === null ? {} : { bound }),
+    scale: s.scale!.min,
+    budget: 600_000,
+    shrink: false,
+    selfCheckEvery: 0,
+  });
   expect(r.found).toBe(false);
   expect(r.complete).toBe(true);
   // Runs cut at the scenario's maxSteps, or stopped by a liveness alarm dropped as unfair, are
