@@ -89,16 +89,17 @@ console.log('the run returned');`,
 
   it('does not fire for a run longer than its timeout whose steps each finish, nor between runs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tracelab-watchdog-'));
-    // About a second of steps in one run against a 300 ms timeout, then host code idles 600 ms
-    // with no run in progress, then another run.
+    // About 2.5 s of runs against a 1 s timeout, then host code idles 1.5 s with no run in
+    // progress, then another run. (1 s, not less: test files run two at a time on two cores, and
+    // a step must not seem stuck because its process waited for a core.)
     const r = await runScript(
       dir,
       `function* busy(u) { for (let i = 0; i < 4000; i++) yield u.syscall('getpid', {}); yield u.exit(0); }
-const k = createKernel({ cpus: 2, seed: 1, watchdog: { timeoutMs: 300 } });
+const k = createKernel({ cpus: 2, seed: 1, watchdog: { timeoutMs: 1000 } });
 const t0 = Date.now();
 let runs = 0;
-while (Date.now() - t0 < 1000) { k.spawn(busy); k.run(); runs++; }
-await new Promise((resolve) => setTimeout(resolve, 600));
+while (Date.now() - t0 < 2500) { k.spawn(busy); k.run(); runs++; }
+await new Promise((resolve) => setTimeout(resolve, 1500));
 k.spawn(busy); k.run();
 console.log('ok ' + runs);`,
       20_000,

@@ -96,35 +96,57 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server on 127.0.0.1 on a free port, without RDB or AOF, and waits for PONG. */
+/**
+ * Starts redis-server on 127.0.0.1 on a free port, without RDB or AOF, and waits until the server
+ * answering there is this one (`INFO server`'s process_id: two test files that start Redis at once
+ * can be handed the same free port, and the second server's bind then fails while the first one
+ * answers). On that, or a server that did not start, it tries another port, five times in all.
+ */
 export async function startRedis(): Promise<RedisServer> {
   if (REDIS_SERVER === null) throw new Error('redis-server is not installed');
-  const port = await freePort();
-  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const tried: string[] = [];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    const why = await ownServer(port, proc);
+    if (why === null) {
+      return {
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        process: proc,
+        stop: async () => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+          await exited;
+        },
+      };
+    }
+    proc.kill('SIGKILL');
+    await exited;
+    tried.push(`port ${port}: ${why}`);
+  }
+  throw new Error(`redis-server did not start: ${tried.join('; ')}`);
+}
+
+/** Null once the server answering PING on `port` is `proc`; else why not (within 10 s). */
+async function ownServer(port: number, proc: ChildProcess): Promise<string | null> {
   const deadline = Date.now() + 10_000;
   for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) return `it exited (${proc.exitCode ?? proc.signalCode})`;
     try {
-      if ((await redisCall(port, 'PING')) === 'PONG') break;
-    } catch {
-      if (Date.now() > deadline || proc.exitCode !== null) {
-        proc.kill('SIGKILL');
-        throw new Error(`redis-server on port ${port} did not start`);
+      if ((await redisCall(port, 'PING')) === 'PONG') {
+        const info = await redisCall(port, 'INFO', 'server');
+        const pid = typeof info === 'string' ? /process_id:(\d+)/.exec(info)?.[1] : undefined;
+        return pid === String(proc.pid) ? null : `another server answers there (process ${pid ?? '?'})`;
       }
-      await new Promise((r) => setTimeout(r, 50));
+    } catch {
+      // not listening yet
     }
+    if (Date.now() > deadline) return 'no PONG within 10 s';
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    process: proc,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 /** A `tracelab` process (the built CLI), its output collected. */
