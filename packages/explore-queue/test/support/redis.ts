@@ -131,7 +131,7 @@ export async function startRedis(): Promise<RedisServer> {
 }
 
 /** Null once the server answering PING on `port` is `proc`; else why not (within 10 s). */
-async function ownServer(port: number, proc: ChildProcess): Promise<string | null> {
+export async function ownServer(port: number, proc: ChildProcess): Promise<string | null> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) return `it exited (${proc.exitCode ?? proc.signalCode})`;
