@@ -98,9 +98,9 @@ export interface DporStats {
   readonly races: number;
   /**
    * Backtrack points added (by races, BPOR block starts included, and by the pending-idle, cut and
-   * starved rules): each is a branch the search will run (all of them, in a complete search). Not counted: a CPU already asked for there,
-   * one the bound or the symmetry rule refused (`bounded`, `mirrored`), or one asleep there
-   * (`asleep`).
+   * starved rules): each is a branch the search will run (all of them, in a complete search). Not
+   * counted: a CPU already asked for there, one the bound or the symmetry rule refused (`bounded`,
+   * `mirrored`), or one asleep there (`asleep`).
    */
   readonly backtracks: number;
   /**
