@@ -142,13 +142,13 @@ describe('the tracelab binary', () => {
 
   it('dfs without --budget runs its bounded tree to the end, as dpor does (the seeded strategies keep a budget of 1000)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'tracelab-dfs-'));
-    // detach-during-callback's bound-2 tree has more than 1000 schedules (3,385).
-    const r = tracelab(['explore', 'detach-during-callback', '--variant', 'fixed', '--strategy', 'dfs', '--json'], { cwd });
+    // marker-array-free's bound-2 tree has more than 1000 schedules (3,887).
+    const r = tracelab(['explore', 'marker-array-free', '--variant', 'fixed', '--strategy', 'dfs', '--json'], { cwd });
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as { complete: boolean; schedules: number; budget: number; stoppedBy: string | null };
     expect(j).toMatchObject({ complete: true, stoppedBy: null, budget: 1_000_000 });
     expect(j.schedules).toBeGreaterThan(1000);
-    const p = JSON.parse(tracelab(['explore', 'detach-during-callback', '--variant', 'fixed', '--json'], { cwd }).out) as { budget: number };
+    const p = JSON.parse(tracelab(['explore', 'marker-array-free', '--variant', 'fixed', '--json'], { cwd }).out) as { budget: number };
     expect(p.budget).toBe(1000);
   });
 });

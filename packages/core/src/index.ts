@@ -44,6 +44,7 @@ export {
   fn,
   getState,
   msleep,
+  pollSleep,
   mutexIsHeldBy,
   kthreadRun,
   mutexLock,
@@ -86,7 +87,7 @@ export {
   writeLock,
   writeUnlock,
 } from './paths.js';
-export type { ChoiceKind, Command, CopyResult, Current, KPath, KthreadOptions, McountReturn, RcuCallback, SmpCallFunction } from './paths.js';
+export type { ChoiceKind, Command, CopyResult, Current, KPath, KthreadOptions, McountReturn, PollDone, RcuCallback, SmpCallFunction } from './paths.js';
 export type { InterruptOptions } from './internal/irq.js';
 
 export { apiKey, definePlugin } from './plugin.js';

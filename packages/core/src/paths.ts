@@ -1,4 +1,4 @@
-import { kernelBug } from './errors.js';
+import { TracelabError, kernelBug } from './errors.js';
 import type { EventInput, EventType, KernelEvent } from './events.js';
 import type { KernelState, LockState } from './state.js';
 import { TASKLIST_LOCK } from './state.js';
@@ -30,7 +30,14 @@ export type Command =
   | { readonly op: 'rcu-watching' }
   | { readonly op: 'local-irq'; readonly action: 'disable' | 'enable' | 'save' | 'restore' | 'query'; readonly flags?: boolean }
   | { readonly op: 'irq-return' }
-  | { readonly op: 'smp-call'; readonly cpu: number; readonly fn: SmpCallFunction };
+  | { readonly op: 'smp-call'; readonly cpu: number; readonly fn: SmpCallFunction }
+  | { readonly op: 'poll-watch'; readonly done: PollDone };
+
+/**
+ * A poll loop's exit test (`pollSleep`): true once the loop would stop polling. A pure function
+ * of the state: it must not emit, keep the state or anything in it, or depend on anything else.
+ */
+export type PollDone = (state: KernelState) => boolean;
 
 /**
  * What a strategy is asked to choose: which CPU steps, whether to preempt, which task runs,
@@ -55,6 +62,27 @@ export type RcuCallback = () => KPath<void> | void;
 /** Whether `v` is a generator object: a kernel path, started or not. */
 export function isKPath(v: unknown): v is KPath<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { next?: unknown }).next === 'function' && typeof (v as { throw?: unknown }).throw === 'function';
+}
+
+/**
+ * The wait between two looks of a poll loop: sleeps `ticks` ticks, as `msleep` does, where
+ * `done(state)` is the loop's exit test (the kernel's `schedule_timeout(1)` in a loop that
+ * re-checks a condition: utrace_barrier, read_poll_timeout). The loop itself still looks after
+ * each wait and decides; `done` only tells the kernel which looks can change nothing.
+ *
+ * A look that fails changes nothing but the clock, so the kernel does not run the looks that
+ * would fail while nothing else can tell that time passed (docs/core.md, "Poll loops"): when the
+ * sleep is over, the task stays asleep while `done` is false, no other timer is pending and no
+ * interrupt source is configured, and it wakes at the first step where one of those stops
+ * holding, or where no CPU has anything else to do.
+ */
+export function* pollSleep(ticks: number, done: PollDone): KPath<void> {
+  if (typeof done !== 'function')
+    throw new TracelabError('INVALID_OPTION', `pollSleep(${String(ticks)}, done): done must be a function of the state, got ${typeof done}`);
+  const me = (yield CURRENT) as Current;
+  yield { op: 'poll-watch', done } as Command;
+  yield emitCommand({ type: 'task/sleep', pid: me.pid, on: 'timer', until: me.now + Math.max(1, ticks), state: 'sleeping' });
+  yield SWITCH;
 }
 
 /**

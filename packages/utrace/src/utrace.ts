@@ -20,6 +20,7 @@ import {
   getState,
   intMapGet,
   msleep,
+  pollSleep,
   printk,
   readLock,
   readUnlock,
@@ -347,16 +348,23 @@ export function* utraceControl(ut: Utrace, pid: number, engine: UtraceEngine, ac
 export function* utraceBarrier(pid: number, engine: UtraceEngine): KPath<number> {
   const me = yield* current();
   if (me.pid === pid) return 0;
+  const done = (s: KernelState): boolean => barrierLook(s, pid, engine.id, me.pid) !== null;
   for (;;) {
-    const s = yield* getState();
-    const e = engineS(s, engine.id);
-    if (e === undefined || !e.listed) return -ESRCH;
-    const u = taskU(s, pid);
-    if (!e.detached && u?.reporting !== engine.id && u?.reapPending !== true) return 0;
-    if ((intMapGet(s.tasks, me.pid)?.pendingSignals.length ?? 0) > 0) return -ERESTARTSYS;
-    // schedule_timeout_interruptible(1)
-    yield* msleep(1);
+    const ret = barrierLook(yield* getState(), pid, engine.id, me.pid);
+    if (ret !== null) return ret;
+    // schedule_timeout_interruptible(1), between two looks of a poll loop
+    yield* pollSleep(1, done);
   }
+}
+
+/** One look of utrace_barrier by `me` at `engine` on `pid`: what it returns, or null to poll again. */
+function barrierLook(s: KernelState, pid: number, engine: number, me: number): number | null {
+  const e = engineS(s, engine);
+  if (e === undefined || !e.listed) return -ESRCH;
+  const u = taskU(s, pid);
+  if (!e.detached && u?.reporting !== engine && u?.reapPending !== true) return 0;
+  if ((intMapGet(s.tasks, me)?.pendingSignals.length ?? 0) > 0) return -ERESTARTSYS;
+  return null;
 }
 
 /** wait_task_inactive: waits until `pid` is off every CPU in `state`; 0 if its state changed, else its switch count + 1. */

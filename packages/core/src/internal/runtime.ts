@@ -1,7 +1,7 @@
 import { TracelabError, describeError, kernelBug } from '../errors.js';
 import type { EventInput, KernelEvent } from '../events.js';
 import { intMapGet, intMapNextKey, intMapValues } from '../int-map.js';
-import type { Command, Current, KPath, RcuCallback } from '../paths.js';
+import type { Command, Current, KPath, PollDone, RcuCallback } from '../paths.js';
 import type { ForkStage, HookArgs, HookHandler, HookName, InvariantCheck, LivenessMonitor, McountHandler, SyscallBody, TapOptions } from '../plugin.js';
 import type { KernelState, MmState, TaskRunState, TaskState } from '../state.js';
 import { encodeSchedule, type Chooser } from '../strategy.js';
@@ -200,6 +200,18 @@ export class Runtime {
   private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
   // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.
   private timers: Array<{ at: number; pid: number }> = [];
+  /**
+   * Poll loops' waits (`pollSleep`): pid -> the loop's exit test, from the command that begins
+   * the wait until the task next runs. Written only inside the poller's steps, journaled.
+   */
+  private readonly pollers = new Map<number, PollDone>();
+  /**
+   * Pollers whose sleep is over and whose look would fail: still asleep, with no timer, until a
+   * step's start finds their test true or the look no longer invisible (`checkParked`). Written
+   * by `fireTimers`, `checkParked` and `emit` (a wake-up takes the task out); between steps, or
+   * by the wake-up a rolled-back step emitted (the journal puts it back).
+   */
+  private readonly parked = new Set<number>();
   private tapOrder = 0;
   /** The store's version the invariants last saw (written only by checkInvariants). */
   private lastCheckedVersion = -1;
@@ -368,6 +380,8 @@ export class Runtime {
     }
     this.rcuCallbacks.clear();
     this.timers = [];
+    this.pollers.clear();
+    this.parked.clear();
     this.irqs.reset();
     this.undoLog.length = 0;
     this.lastCheckedVersion = -1;
@@ -426,7 +440,10 @@ export class Runtime {
     // An oops that restores the preempt count restores the runtime's, as its reducer does the state's.
     else if (e.type === 'kernel/oops' && e.preemptCount !== null && e.cpu >= 0) this.preempt[e.cpu] = e.preemptCount;
     if (e.type === 'task/sleep') this.enqueueSleeper(e.pid, e.on);
-    else if (e.type === 'sched/wakeup') this.dequeueSleeper(e.pid);
+    else if (e.type === 'sched/wakeup') {
+      this.dequeueSleeper(e.pid);
+      if (this.parked.size > 0 && this.parked.delete(e.pid)) this.journal(() => this.parked.add(e.pid));
+    }
     return e;
   }
 
@@ -895,13 +912,13 @@ export class Runtime {
     if (fp !== null) fp.begin(this.choices.length);
     this.now++;
     this.fireTimers();
-    let cands = this.eligibleCpus();
+    let cands = this.parked.size > 0 ? this.eligibleWithPollers() : this.eligibleCpus();
     while (cands.length === 0 && this.timers.length > 0) {
       // Nothing runs until the next timer: jump the clock there (NO_HZ idle).
       if (fp !== null) fp.readClock();
       this.now = Math.max(this.now, this.timers[0]!.at);
       this.fireTimers();
-      cands = this.eligibleCpus();
+      cands = this.parked.size > 0 ? this.eligibleWithPollers() : this.eligibleCpus();
     }
     if (cands.length === 0) {
       this.store.flush();
@@ -1087,6 +1104,7 @@ export class Runtime {
   private resume(t: TaskRt): void {
     let lockups = 0;
     this.ranCode = true;
+    if (this.pollers.size > 0) this.endPoll(t.pid);
     for (let budget = STEP_COMMAND_LIMIT; ; budget--) {
       if (budget === 0) {
         const bug = new TracelabError(
@@ -1242,6 +1260,13 @@ export class Runtime {
         return this.irqs.command(this.cpu, cmd.action, cmd.flags);
       case 'smp-call':
         return this.irqs.smpCall(this.cpu, cmd.cpu, cmd.fn);
+      case 'poll-watch': {
+        if (t.pid === 0) throw kernelBug('pollSleep in the idle task');
+        const was = this.pollers.get(t.pid);
+        this.pollers.set(t.pid, cmd.done);
+        this.journal(() => (was === undefined ? this.pollers.delete(t.pid) : this.pollers.set(t.pid, was)));
+        return undefined;
+      }
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
@@ -1375,8 +1400,72 @@ export class Runtime {
       const { at, pid } = this.timers.shift()!;
       const t = this.task(pid);
       if (this.fp !== null) this.fp.readClock();
-      if (t !== undefined && t.state === 'sleeping' && t.wakeAt === at) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+      if (t === undefined || t.state !== 'sleeping' || t.wakeAt !== at) continue;
+      if (this.pollers.size > 0 && this.pollers.has(pid) && this.lookInvisible(pid)) this.parked.add(pid);
+      else this.emit({ type: 'sched/wakeup', pid, by: 0 });
     }
+  }
+
+  // ---- poll loops (pollSleep; docs/core.md, "Poll loops") ----------------------------------
+
+  /** The poller ran again (woken by its test, a timer or anyone): its wait is over. */
+  private endPoll(pid: number): void {
+    const done = this.pollers.get(pid);
+    if (done === undefined) return;
+    this.pollers.delete(pid);
+    this.journal(() => this.pollers.set(pid, done));
+  }
+
+  /**
+   * Whether the look `pid` would take now is one nothing can tell from no look: its test is
+   * false (read through the recording view, so the step that follows depends on what it read),
+   * no interrupt source is due by the clock, and no timer is pending but pollers' own, so that
+   * the time its looks would pass moves nothing but the clock (another poller's looks are set
+   * aside by the same rule, or woken by its test whatever the clock says). A test that throws is
+   * handed to the poller, woken, at its next resume.
+   */
+  private lookInvisible(pid: number): boolean {
+    if (this.options.interrupts !== null) return false;
+    const tasks = this.store.live.tasks;
+    for (const { at, pid: other } of this.timers) {
+      const o = intMapGet(tasks, other);
+      if (other !== pid && o !== undefined && o.state === 'sleeping' && o.wakeAt === at && !this.pollers.has(other)) return false;
+    }
+    const done = this.pollers.get(pid)!;
+    try {
+      return !done(this.fp === null ? this.store.live : this.fp.state);
+    } catch (err) {
+      const t = this.tasks.get(pid);
+      if (t !== undefined && t.pendingThrow === undefined)
+        t.pendingThrow = new TracelabError('KERNEL_BUG', `BUG: pid ${pid} (${t.comm}): its pollSleep test threw: ${describeError(err)}`);
+      return false;
+    }
+  }
+
+  /**
+   * The eligible CPUs at a step's start with pollers parked: each whose look would no longer be
+   * invisible is woken first; then, if no CPU has anything to do, every parked one is (their
+   * looks are then what passes time, as in a poll loop with nothing else to run). Both wakes
+   * depend on the pending timers, which only steps that read the clock change: so does this one.
+   */
+  private eligibleWithPollers(): number[] {
+    for (const pid of [...this.parked]) {
+      const t = intMapGet(this.store.live.tasks, pid);
+      if (t === undefined || t.state !== 'sleeping') {
+        this.parked.delete(pid);
+        continue;
+      }
+      if (this.lookInvisible(pid)) continue;
+      if (this.fp !== null) this.fp.readClock();
+      this.emit({ type: 'sched/wakeup', pid, by: 0 });
+    }
+    let cands = this.eligibleCpus();
+    if (cands.length === 0 && this.parked.size > 0) {
+      if (this.fp !== null) this.fp.readClock();
+      for (const pid of [...this.parked]) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+      cands = this.eligibleCpus();
+    }
+    return cands;
   }
 
   // ---- RCU-sched ---------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createKernel,
+  current,
+  getState,
+  intMapGet,
+  msleep,
+  pollSleep,
+  replaySchedule,
+  schedPoint,
+  waitEvent,
+  type KernelState,
+  type KPath,
+  type PollDone,
+} from '@tracelab/core';
+import { SEEDS, expectClean, points } from './helpers.js';
+
+/**
+ * `pollSleep`: the wait between two looks of a poll loop. A look that would fail is not run
+ * while nothing but the clock could tell it ran (no other timer pending, no interrupt source);
+ * otherwise the wait is `msleep`'s (docs/core.md, "Poll loops").
+ */
+
+type Wait = (ticks: number, done: PollDone) => KPath<void>;
+const asPoll: Wait = pollSleep;
+const asMsleep: Wait = (ticks) => msleep(ticks);
+
+/** Whether `pid` has exited. */
+const gone =
+  (pid: number): PollDone =>
+  (s: KernelState) => {
+    const t = intMapGet(s.tasks, pid);
+    return t === undefined || t.state === 'zombie' || t.state === 'dead';
+  };
+
+interface Looks {
+  failed: number;
+  ok: number;
+}
+
+/** A poller that looks until `target()` has exited, waiting with `wait` between looks; first, until `ready(state)`, it yields at preemption points. */
+function* poller(target: () => number, wait: Wait, looks: Looks, ready: PollDone = () => true): KPath<void> {
+  while (!ready(yield* getState())) yield* schedPoint();
+  for (;;) {
+    if (gone(target())(yield* getState())) {
+      looks.ok++;
+      return;
+    }
+    looks.failed++;
+    yield* wait(1, gone(target()));
+  }
+}
+
+interface Setup {
+  readonly seed: number;
+  readonly wait: Wait;
+  /** A third thread asleep this many ticks from the start (a timer pending meanwhile). */
+  readonly sleeper?: number;
+  readonly interrupts?: boolean;
+}
+
+function runPoll(o: Setup): { looks: Looks; log: string; done: boolean } {
+  const k = createKernel({ cpus: 2, seed: o.seed, ...(o.interrupts === true ? { interrupts: { timer: true } } : {}) });
+  const looks: Looks = { failed: 0, ok: 0 };
+  const worker = k.spawnKthread(points(12), { comm: 'worker' });
+  // With a sleeper, the poll begins once it sleeps: its timer is pending through the whole poll.
+  const sleeper = o.sleeper === undefined ? -1 : k.spawnKthread(msleep(o.sleeper), { comm: 'sleeper' });
+  const ready: PollDone = (s) => sleeper < 0 || intMapGet(s.tasks, sleeper)?.state === 'sleeping';
+  k.spawnKthread(
+    poller(() => worker, o.wait, looks, ready),
+    { comm: 'poller' },
+  );
+  const r = k.run({ maxSteps: 5_000 });
+  expectClean(k, r);
+  return { looks, log: JSON.stringify(k.log.map(({ seq: _seq, ...e }) => e)), done: r.done };
+}
+
+describe('pollSleep', () => {
+  it('runs no look that would fail while nothing else is timed: one failed look at most, then the one that succeeds', () => {
+    let msleepMore = 0;
+    for (const seed of SEEDS(40)) {
+      const p = runPoll({ seed, wait: asPoll });
+      expect(p.done).toBe(true);
+      expect(p.looks.ok).toBe(1);
+      expect(p.looks.failed).toBeLessThanOrEqual(1);
+      // The same poll loop waiting with msleep looks again at every tick the worker is busy.
+      if (runPoll({ seed, wait: asMsleep }).looks.failed > 1) msleepMore++;
+    }
+    expect(msleepMore).toBeGreaterThan(20);
+  });
+
+  it("sets aside two pollers' failed looks alike: a poller's timer does not make another's looks count", () => {
+    for (const seed of SEEDS(30)) {
+      const k = createKernel({ cpus: 2, seed });
+      const a: Looks = { failed: 0, ok: 0 };
+      const b: Looks = { failed: 0, ok: 0 };
+      const worker = k.spawnKthread(points(20), { comm: 'worker' });
+      k.spawnKthread(
+        poller(() => worker, asPoll, a),
+        { comm: 'poller-a' },
+      );
+      k.spawnKthread(
+        poller(() => worker, asPoll, b),
+        { comm: 'poller-b' },
+      );
+      const r = k.run({ maxSteps: 5_000 });
+      expectClean(k, r);
+      expect([a.ok, b.ok]).toEqual([1, 1]);
+      expect(a.failed).toBeLessThanOrEqual(1);
+      expect(b.failed).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("polls every tick, as msleep does, while another task's timer is pending", () => {
+    for (const seed of SEEDS(20)) {
+      const p = runPoll({ seed, wait: asPoll, sleeper: 1_000 });
+      const m = runPoll({ seed, wait: asMsleep, sleeper: 1_000 });
+      expect(p.log).toBe(m.log);
+      expect(p.looks).toEqual(m.looks);
+    }
+  });
+
+  it('polls every tick, as msleep does, with interrupt sources configured', () => {
+    for (const seed of SEEDS(20)) {
+      const p = runPoll({ seed, wait: asPoll, interrupts: true });
+      const m = runPoll({ seed, wait: asMsleep, interrupts: true });
+      expect(p.log).toBe(m.log);
+    }
+  });
+
+  it('wakes a poller whose timer was set aside once another timer is armed, and polls from then on', () => {
+    // The worker stays busy (its CPU always has something to do); a second thread sleeps 6
+    // ticks after a few steps. Its timer makes the parked poller's looks visible again: the
+    // poller looks while it sleeps.
+    let seedsWithLooks = 0;
+    for (const seed of SEEDS(30)) {
+      const k = createKernel({ cpus: 2, seed });
+      const window = { from: -1, to: -1 };
+      const lookedAt: number[] = [];
+      const worker = k.spawnKthread(points(40), { comm: 'worker' });
+      k.spawnKthread(
+        (function* () {
+          yield* points(4);
+          window.from = (yield* current()).now;
+          yield* msleep(6);
+          window.to = (yield* current()).now;
+        })(),
+        { comm: 'napper' },
+      );
+      k.spawnKthread(
+        (function* () {
+          for (;;) {
+            const s = yield* getState();
+            if (gone(worker)(s)) return;
+            lookedAt.push((yield* current()).now);
+            yield* pollSleep(1, gone(worker));
+          }
+        })(),
+        { comm: 'poller' },
+      );
+      const r = k.run({ maxSteps: 5_000 });
+      expectClean(k, r);
+      expect(window.to).toBeGreaterThan(window.from);
+      // Outside the nap, the poller looked at most once before it (its first look) and once after.
+      expect(lookedAt.filter((t) => t < window.from || t > window.to).length).toBeLessThanOrEqual(2);
+      if (lookedAt.some((t) => t > window.from && t <= window.to)) seedsWithLooks++;
+    }
+    expect(seedsWithLooks).toBeGreaterThan(15);
+  });
+
+  it('wakes every parked poller when no CPU has anything else to do: its looks are what passes time', () => {
+    // The target never exits: it sleeps on a channel nobody wakes. The poller looks each tick
+    // to the step limit, as with msleep, rather than the run ending with every task asleep.
+    const k = createKernel({ cpus: 2, seed: 1 });
+    const looks: Looks = { failed: 0, ok: 0 };
+    const target = k.spawnKthread(
+      waitEvent('never', () => false),
+      { comm: 'stuck' },
+    );
+    k.spawnKthread(
+      poller(() => target, asPoll, looks),
+      { comm: 'poller' },
+    );
+    const r = k.run({ maxSteps: 300 });
+    expect(r.done).toBe(false);
+    expect(looks.failed).toBeGreaterThan(100);
+  });
+
+  it('hands a test that throws to the poller, whose code fails at its wait with the cause named', () => {
+    const k = createKernel({ cpus: 2, seed: 1 });
+    const worker = k.spawnKthread(points(12), { comm: 'worker' });
+    k.spawnKthread(
+      (function* () {
+        yield* pollSleep(1, (s) => {
+          if (intMapGet(s.tasks, worker) !== undefined) throw new Error('bad test');
+          return true;
+        });
+      })(),
+      { comm: 'poller' },
+    );
+    k.run({ maxSteps: 5_000 });
+    const oops = k.log.find((e) => e.type === 'kernel/oops');
+    expect(oops).toBeDefined();
+    expect(JSON.stringify(oops)).toMatch(/its pollSleep test threw: .*bad test/);
+  });
+
+  it('refuses a test that is not a function, naming it', () => {
+    const k = createKernel({ cpus: 1, seed: 1 });
+    k.spawnKthread(pollSleep(1, 'later' as unknown as PollDone), { comm: 'poller' });
+    k.run({ maxSteps: 100 });
+    expect(JSON.stringify(k.log.find((e) => e.type === 'kernel/oops'))).toMatch(/INVALID_OPTION|done must be a function of the state, got string/);
+  });
+
+  it('replays: the same schedule gives the same log', () => {
+    for (const seed of SEEDS(10)) {
+      const run = (k: ReturnType<typeof createKernel>): string => {
+        const w = k.spawnKthread(points(12), { comm: 'worker' });
+        k.spawnKthread(
+          poller(() => w, asPoll, { failed: 0, ok: 0 }),
+          { comm: 'poller' },
+        );
+        k.run();
+        return k.logHash();
+      };
+      const a = createKernel({ cpus: 2, seed });
+      const hash = run(a);
+      expect(run(createKernel({ cpus: 2, seed, strategy: replaySchedule(a.schedule) }))).toBe(hash);
+    }
+  });
+});
