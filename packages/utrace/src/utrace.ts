@@ -19,7 +19,6 @@ import {
   emit,
   getState,
   intMapGet,
-  msleep,
   pollSleep,
   printk,
   readLock,
@@ -123,14 +122,23 @@ function badOpsMember(ops: object): string | null {
  * -ESRCH if the target went away. `s` is the state the caller last read.
  */
 function* utraceAttachDelay(s: KernelState, me: number, pid: number): KPath<number> {
-  let t = intMapGet(s.tasks, pid);
-  while (t !== undefined && t.state === 'new' && taskU(s, me)?.cloning !== pid) {
-    if ((intMapGet(s.tasks, me)?.pendingSignals.length ?? 0) > 0) return -ERESTARTNOINTR;
-    yield* msleep(1);
+  const done = (st: KernelState): boolean => attachDelayLook(st, me, pid) !== null;
+  for (;;) {
+    const ret = attachDelayLook(s, me, pid);
+    if (ret !== null) return ret;
+    // schedule_timeout_interruptible(1), between two looks of a poll loop
+    yield* pollSleep(1, done);
     s = yield* getState();
-    t = intMapGet(s.tasks, pid);
   }
-  return t === undefined ? -ESRCH : 0;
+}
+
+/** One look of utrace_attach_delay by `me` at `pid`: what it returns, or null to poll again. */
+function attachDelayLook(s: KernelState, me: number, pid: number): number | null {
+  const t = intMapGet(s.tasks, pid);
+  if (t === undefined) return -ESRCH;
+  if (t.state !== 'new' || taskU(s, me)?.cloning === pid) return 0;
+  if ((intMapGet(s.tasks, me)?.pendingSignals.length ?? 0) > 0) return -ERESTARTNOINTR;
+  return null;
 }
 
 /** utrace_attach_task's creation, under the target's utrace lock. */
