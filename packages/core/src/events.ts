@@ -14,7 +14,15 @@ export interface EventMap extends CoreEventMap {}
 /** The core's own events (the part of {@link EventMap} no plugin adds to). */
 export interface CoreEventMap {
   /** The run's header. The strategy is not part of it: a schedule replayed by another strategy is the same run. */
-  'kernel/created': { cpus: number; seed: number; coreVersion: string; logVersion: number; interrupts?: { timer: number; nmi: number }; reclaim?: true };
+  'kernel/created': {
+    cpus: number;
+    seed: number;
+    coreVersion: string;
+    logVersion: number;
+    interrupts?: { timer: number; nmi: number };
+    reclaim?: true;
+    pollLoops?: 'on-change';
+  };
   'kernel/plugin-registered': { name: string; version: string; options?: unknown };
   /**
    * A plugin handler, reducer or kernel path threw, or kernel code hit a BUG. The events of

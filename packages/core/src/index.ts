@@ -12,6 +12,7 @@ export type { WatchdogOptions, WatchdogReport } from './internal/watchdog.js';
 export type {
   Kernel,
   KernelOptions,
+  PollLoops,
   ReplayedKernel,
   ReplayOptions,
   ReplayReport,

@@ -85,7 +85,18 @@ export interface KernelOptions {
    * Default false: no page is ever evicted but by the task's own `madvise(MADV_PAGEOUT)`.
    */
   readonly reclaim?: boolean;
+  /**
+   * How a poll loop's waits (`pollSleep`) behave: `'every-tick'` (the default) as `msleep`, the
+   * loop looking once a tick as the kernel's does; `'on-change'`, a look that would fail is not
+   * run while nothing in the kernel can tell it from no look (docs/core.md, "Poll loops": no
+   * other timer, no interrupt source, RCU-sched idle, no switch, wake-up or idle hooks). A
+   * modelling choice for a stack in which nothing else reads the poller between its looks.
+   */
+  readonly pollLoops?: PollLoops;
 }
+
+/** `KernelOptions.pollLoops`. */
+export type PollLoops = 'every-tick' | 'on-change';
 
 export interface RunOptions {
   /** Stop after this many steps (default 10,000,000). */
@@ -594,6 +605,7 @@ class KernelImpl implements ReplayedKernel {
       faultInjection: options.faultInjection,
       interrupts: options.interrupts,
       reclaim: options.reclaim,
+      pollLoops: options.pollLoops,
     });
     this.corePaths = this.rt.paths;
     this.paths = {
@@ -634,6 +646,7 @@ class KernelImpl implements ReplayedKernel {
         logVersion: LOG_VERSION,
         ...(options.interrupts !== null ? { interrupts: { ...options.interrupts } } : {}),
         ...(options.reclaim ? { reclaim: true as const } : {}),
+        ...(options.pollLoops === 'on-change' ? { pollLoops: 'on-change' as const } : {}),
       });
       for (const name of CORE_FUNCTIONS) this.rt.emit({ type: 'kernel/function-defined', name });
     }
@@ -1074,7 +1087,19 @@ class KernelImpl implements ReplayedKernel {
   }
 }
 
-const KERNEL_KEYS = ['cpus', 'seed', 'strategy', 'plugins', 'faultLatency', 'faultInjection', 'logFile', 'watchdog', 'interrupts', 'reclaim'] as const;
+const KERNEL_KEYS = [
+  'cpus',
+  'seed',
+  'strategy',
+  'plugins',
+  'faultLatency',
+  'faultInjection',
+  'logFile',
+  'watchdog',
+  'interrupts',
+  'reclaim',
+  'pollLoops',
+] as const;
 const RUN_KEYS = ['maxSteps', 'until'] as const;
 const RESET_KEYS = ['strategy'] as const;
 
@@ -1103,6 +1128,8 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
     throw new TracelabError('INVALID_OPTION', `createKernel: faultInjection must be a boolean, got ${typeof options.faultInjection}`);
   if (options.reclaim !== undefined && typeof options.reclaim !== 'boolean')
     throw new TracelabError('INVALID_OPTION', `createKernel: reclaim must be a boolean, got ${typeof options.reclaim}`);
+  if (options.pollLoops !== undefined && options.pollLoops !== 'every-tick' && options.pollLoops !== 'on-change')
+    throw new TracelabError('INVALID_OPTION', `createKernel: pollLoops must be 'every-tick' or 'on-change', got ${JSON.stringify(options.pollLoops)}`);
   const cpus = options.cpus ?? 2;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64)
     throw new TracelabError('INVALID_OPTION', `createKernel: cpus must be an integer from 1 to 64, got ${cpus}`);
@@ -1125,6 +1152,7 @@ function normalize(options: KernelOptions): KernelImpl['options'] {
     watchdog,
     interrupts: resolveInterrupts(options.interrupts),
     reclaim: options.reclaim ?? false,
+    pollLoops: options.pollLoops ?? 'every-tick',
   };
 }
 
@@ -1216,6 +1244,7 @@ export function replay(log: string | readonly unknown[], options: ReplayOptions 
       watchdog: false,
       interrupts: null,
       reclaim: false,
+      pollLoops: 'every-tick',
     },
     expected,
     'replay',

@@ -10,7 +10,7 @@ describe('host input is checked', () => {
       expect.objectContaining({
         code: 'INVALID_OPTION',
         message:
-          'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts, reclaim)',
+          'createKernel: unknown option "cpu" (options: cpus, seed, strategy, plugins, faultLatency, faultInjection, logFile, watchdog, interrupts, reclaim, pollLoops)',
       }),
     );
     expect(() => createKernel(null as never)).toThrow(

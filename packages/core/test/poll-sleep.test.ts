@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
+  callRcu,
   createKernel,
   current,
+  definePlugin,
   getState,
   intMapGet,
   msleep,
   pollSleep,
+  rcuReadLock,
+  rcuReadUnlock,
   replaySchedule,
   schedPoint,
   waitEvent,
+  type Kernel,
   type KernelState,
   type KPath,
   type PollDone,
@@ -57,57 +62,103 @@ interface Setup {
   /** A third thread asleep this many ticks from the start (a timer pending meanwhile). */
   readonly sleeper?: number;
   readonly interrupts?: boolean;
+  /** The worker queues an RCU-sched callback, then works in a read-side section (a grace period runs meanwhile). */
+  readonly rcu?: boolean;
+  /** A plugin taps the context switch. */
+  readonly switchHook?: boolean;
+  /** `createKernel({ pollLoops })`; default 'on-change'. */
+  readonly pollLoops?: 'every-tick' | 'on-change';
 }
 
-function runPoll(o: Setup): { looks: Looks; log: string; done: boolean } {
-  const k = createKernel({ cpus: 2, seed: o.seed, ...(o.interrupts === true ? { interrupts: { timer: true } } : {}) });
+const switchTap = definePlugin({
+  name: 'switch-tap',
+  version: '0.1.0',
+  core: '^0.1.0',
+  register(ctx) {
+    ctx.tap('contextSwitch', () => undefined);
+    return {};
+  },
+});
+
+/** Preemptions taken for `pid`: a running task switched out, `pid` switched in. */
+function preemptionsFor(k: Kernel, pid: number): number {
+  return k.log.filter((e) => e.type === 'sched/switch' && e.next === pid && e.preempted).length;
+}
+
+function runPoll(o: Setup): { looks: Looks; log: string; done: boolean; preemptions: number } {
+  const k = createKernel({
+    cpus: 2,
+    seed: o.seed,
+    pollLoops: o.pollLoops ?? 'on-change',
+    ...(o.interrupts === true ? { interrupts: { timer: true } } : {}),
+    ...(o.switchHook === true ? { plugins: [switchTap] } : {}),
+  });
   const looks: Looks = { failed: 0, ok: 0 };
-  const worker = k.spawnKthread(points(12), { comm: 'worker' });
+  const worker = k.spawnKthread(
+    (function* () {
+      if (o.rcu !== true) return yield* points(12);
+      // A grace period runs through the worker's read-side section: no quiescent state until its end.
+      yield* callRcu(() => undefined);
+      yield* rcuReadLock();
+      yield* points(12);
+      yield* rcuReadUnlock();
+    })(),
+    { comm: 'worker' },
+  );
   // With a sleeper, the poll begins once it sleeps: its timer is pending through the whole poll.
   const sleeper = o.sleeper === undefined ? -1 : k.spawnKthread(msleep(o.sleeper), { comm: 'sleeper' });
-  const ready: PollDone = (s) => sleeper < 0 || intMapGet(s.tasks, sleeper)?.state === 'sleeping';
-  k.spawnKthread(
+  // With an RCU reader, the poll begins once the grace period runs.
+  const ready: PollDone = (s) => (sleeper < 0 || intMapGet(s.tasks, sleeper)?.state === 'sleeping') && (o.rcu !== true || s.rcu.gp !== null);
+  const pollerPid = k.spawnKthread(
     poller(() => worker, o.wait, looks, ready),
     { comm: 'poller' },
   );
   const r = k.run({ maxSteps: 5_000 });
   expectClean(k, r);
-  return { looks, log: JSON.stringify(k.log.map(({ seq: _seq, ...e }) => e)), done: r.done };
+  return { looks, log: JSON.stringify(k.log.map(({ seq: _seq, ...e }) => e)), done: r.done, preemptions: preemptionsFor(k, pollerPid) };
 }
 
 describe('pollSleep', () => {
-  it('runs no look that would fail while nothing else is timed: one failed look at most, then the one that succeeds', () => {
+  it('runs no look that would fail while nothing else is timed, but the first and those for which the worker is preempted', () => {
     let msleepMore = 0;
+    let preempted = 0;
     for (const seed of SEEDS(40)) {
       const p = runPoll({ seed, wait: asPoll });
       expect(p.done).toBe(true);
       expect(p.looks.ok).toBe(1);
-      expect(p.looks.failed).toBeLessThanOrEqual(1);
+      // The worker's preemption points still offer a preemption for the poller, as its wake-up
+      // each tick would in the polling kernel, once a point: each taken is a look.
+      expect(p.looks.failed).toBeLessThanOrEqual(1 + p.preemptions);
+      expect(p.preemptions).toBeLessThanOrEqual(12);
+      preempted += p.preemptions;
       // The same poll loop waiting with msleep looks again at every tick the worker is busy.
       if (runPoll({ seed, wait: asMsleep }).looks.failed > 1) msleepMore++;
     }
     expect(msleepMore).toBeGreaterThan(20);
+    expect(preempted).toBeGreaterThan(0);
   });
 
   it("sets aside two pollers' failed looks alike: a poller's timer does not make another's looks count", () => {
     for (const seed of SEEDS(30)) {
-      const k = createKernel({ cpus: 2, seed });
+      const k = createKernel({ cpus: 2, seed, pollLoops: 'on-change' });
       const a: Looks = { failed: 0, ok: 0 };
       const b: Looks = { failed: 0, ok: 0 };
       const worker = k.spawnKthread(points(20), { comm: 'worker' });
-      k.spawnKthread(
+      const pa = k.spawnKthread(
         poller(() => worker, asPoll, a),
         { comm: 'poller-a' },
       );
-      k.spawnKthread(
+      const pb = k.spawnKthread(
         poller(() => worker, asPoll, b),
         { comm: 'poller-b' },
       );
       const r = k.run({ maxSteps: 5_000 });
       expectClean(k, r);
       expect([a.ok, b.ok]).toEqual([1, 1]);
-      expect(a.failed).toBeLessThanOrEqual(1);
-      expect(b.failed).toBeLessThanOrEqual(1);
+      // A preemption for parked pollers wakes both.
+      const preemptions = preemptionsFor(k, pa) + preemptionsFor(k, pb);
+      expect(a.failed).toBeLessThanOrEqual(1 + preemptions);
+      expect(b.failed).toBeLessThanOrEqual(1 + preemptions);
     }
   });
 
@@ -117,6 +168,37 @@ describe('pollSleep', () => {
       const m = runPoll({ seed, wait: asMsleep, sleeper: 1_000 });
       expect(p.log).toBe(m.log);
       expect(p.looks).toEqual(m.looks);
+    }
+  });
+
+  it("polls every tick, as msleep does, under the default pollLoops ('every-tick')", () => {
+    for (const seed of SEEDS(20)) {
+      const p = runPoll({ seed, wait: asPoll, pollLoops: 'every-tick' });
+      const m = runPoll({ seed, wait: asMsleep, pollLoops: 'every-tick' });
+      expect(p.log).toBe(m.log);
+    }
+    expect(runPoll({ seed: 1, wait: asPoll, pollLoops: 'every-tick' }).looks.failed).toBeGreaterThan(1);
+  });
+
+  it('polls every tick, as msleep does, while an RCU-sched grace period runs', () => {
+    let failed = 0;
+    for (const seed of SEEDS(20)) {
+      // The same log up to the grace period's end (from there on, the looks may be set aside).
+      const upToGpEnd = (log: string): string => log.slice(0, log.indexOf('"type":"rcu/gp-end"'));
+      const p = runPoll({ seed, wait: asPoll, rcu: true });
+      const m = runPoll({ seed, wait: asMsleep, rcu: true });
+      expect(upToGpEnd(p.log)).toBe(upToGpEnd(m.log));
+      failed += p.looks.failed;
+    }
+    // The poller did look while the grace period ran (two or more failed looks a seed).
+    expect(failed).toBeGreaterThan(40);
+  });
+
+  it('polls every tick, as msleep does, with a context-switch hook registered', () => {
+    for (const seed of SEEDS(20)) {
+      const p = runPoll({ seed, wait: asPoll, switchHook: true });
+      const m = runPoll({ seed, wait: asMsleep, switchHook: true });
+      expect(p.log).toBe(m.log);
     }
   });
 
@@ -134,7 +216,7 @@ describe('pollSleep', () => {
     // poller looks while it sleeps.
     let seedsWithLooks = 0;
     for (const seed of SEEDS(30)) {
-      const k = createKernel({ cpus: 2, seed });
+      const k = createKernel({ cpus: 2, seed, pollLoops: 'on-change' });
       const window = { from: -1, to: -1 };
       const lookedAt: number[] = [];
       const worker = k.spawnKthread(points(40), { comm: 'worker' });
@@ -147,7 +229,7 @@ describe('pollSleep', () => {
         })(),
         { comm: 'napper' },
       );
-      k.spawnKthread(
+      const pollerPid = k.spawnKthread(
         (function* () {
           for (;;) {
             const s = yield* getState();
@@ -161,8 +243,9 @@ describe('pollSleep', () => {
       const r = k.run({ maxSteps: 5_000 });
       expectClean(k, r);
       expect(window.to).toBeGreaterThan(window.from);
-      // Outside the nap, the poller looked at most once before it (its first look) and once after.
-      expect(lookedAt.filter((t) => t < window.from || t > window.to).length).toBeLessThanOrEqual(2);
+      // Outside the nap, the poller looked once before it (its first look), once after, and once
+      // for each preemption of the worker taken for it.
+      expect(lookedAt.filter((t) => t < window.from || t > window.to).length).toBeLessThanOrEqual(2 + preemptionsFor(k, pollerPid));
       if (lookedAt.some((t) => t > window.from && t <= window.to)) seedsWithLooks++;
     }
     expect(seedsWithLooks).toBeGreaterThan(15);
@@ -171,7 +254,7 @@ describe('pollSleep', () => {
   it('wakes every parked poller when no CPU has anything else to do: its looks are what passes time', () => {
     // The target never exits: it sleeps on a channel nobody wakes. The poller looks each tick
     // to the step limit, as with msleep, rather than the run ending with every task asleep.
-    const k = createKernel({ cpus: 2, seed: 1 });
+    const k = createKernel({ cpus: 2, seed: 1, pollLoops: 'on-change' });
     const looks: Looks = { failed: 0, ok: 0 };
     const target = k.spawnKthread(
       waitEvent('never', () => false),
@@ -187,7 +270,7 @@ describe('pollSleep', () => {
   });
 
   it('hands a test that throws to the poller, whose code fails at its wait with the cause named', () => {
-    const k = createKernel({ cpus: 2, seed: 1 });
+    const k = createKernel({ cpus: 2, seed: 1, pollLoops: 'on-change' });
     const worker = k.spawnKthread(points(12), { comm: 'worker' });
     k.spawnKthread(
       (function* () {
@@ -208,7 +291,19 @@ describe('pollSleep', () => {
     const k = createKernel({ cpus: 1, seed: 1 });
     k.spawnKthread(pollSleep(1, 'later' as unknown as PollDone), { comm: 'poller' });
     k.run({ maxSteps: 100 });
-    expect(JSON.stringify(k.log.find((e) => e.type === 'kernel/oops'))).toMatch(/INVALID_OPTION|done must be a function of the state, got string/);
+    const oops = JSON.stringify(k.log.find((e) => e.type === 'kernel/oops'));
+    // The task's oops names the call and what it was given.
+    expect(oops).toMatch(/"where":"pid \d+ \(poller\)"/);
+    expect(oops).toMatch(/pollSleep\(1, done\): done must be a function of the state, got string/);
+  });
+
+  it("records 'on-change' in the log header, and refuses a pollLoops it does not know", () => {
+    expect(createKernel({ pollLoops: 'on-change' }).log[0]).toMatchObject({ type: 'kernel/created', pollLoops: 'on-change' });
+    expect(createKernel({ pollLoops: 'every-tick' }).log[0]).not.toHaveProperty('pollLoops');
+    expect(createKernel().log[0]).not.toHaveProperty('pollLoops');
+    expect(() => createKernel({ pollLoops: 'sometimes' as 'on-change' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: `createKernel: pollLoops must be 'every-tick' or 'on-change', got "sometimes"` }),
+    );
   });
 
   it('replays: the same schedule gives the same log', () => {
@@ -222,9 +317,9 @@ describe('pollSleep', () => {
         k.run();
         return k.logHash();
       };
-      const a = createKernel({ cpus: 2, seed });
+      const a = createKernel({ cpus: 2, seed, pollLoops: 'on-change' });
       const hash = run(a);
-      expect(run(createKernel({ cpus: 2, seed, strategy: replaySchedule(a.schedule) }))).toBe(hash);
+      expect(run(createKernel({ cpus: 2, seed, pollLoops: 'on-change', strategy: replaySchedule(a.schedule) }))).toBe(hash);
     }
   });
 });

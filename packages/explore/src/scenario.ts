@@ -1,4 +1,4 @@
-import { TracelabError, type InterruptOptions, type Kernel, type KernelOptions, type PluginStack, type Strategy } from '@tracelab/core';
+import { TracelabError, type InterruptOptions, type Kernel, type KernelOptions, type PluginStack, type PollLoops, type Strategy } from '@tracelab/core';
 
 /** One variant of a scenario: the fixed design, or an unsafe one argued in the thread. */
 export interface ScenarioVariant {
@@ -78,6 +78,13 @@ export interface Scenario {
    * false: pages stay resident once faulted in, and schedules are as before.
    */
   reclaim?(variant: string): boolean;
+  /**
+   * How the variant's poll loops wait (core `createKernel({ pollLoops })`): `'on-change'` sets
+   * aside the looks of a `pollSleep` loop that nothing in the kernel could tell from no look
+   * (docs/core.md, "Poll loops"). A modelling choice for a stack in which nothing reads the poller
+   * between its looks. Omitted: `'every-tick'`, the loop looks once a tick.
+   */
+  pollLoops?(variant: string): PollLoops;
   setup(kernel: Kernel, ctx: SetupContext): void;
 }
 
@@ -88,6 +95,7 @@ export const EXPLORE_KERNEL_SEED = 1;
 export function scenarioKernelOptions(scenario: Scenario, variant: string, strategy: Strategy): KernelOptions {
   const interrupts = scenario.interrupts?.(variant);
   const reclaim = scenario.reclaim?.(variant) === true;
+  const pollLoops = scenario.pollLoops?.(variant);
   return {
     cpus: scenario.cpus,
     seed: EXPLORE_KERNEL_SEED,
@@ -95,6 +103,7 @@ export function scenarioKernelOptions(scenario: Scenario, variant: string, strat
     strategy,
     ...(interrupts !== undefined ? { interrupts } : {}),
     ...(reclaim ? { reclaim } : {}),
+    ...(pollLoops !== undefined ? { pollLoops } : {}),
   };
 }
 
@@ -124,6 +133,8 @@ export function defineScenario(s: Scenario): Scenario {
       'INVALID_OPTION',
       `${where}: symmetricCpus is for two CPUs (the symmetry rule is argued and checked for a pair), got cpus ${s.cpus}`,
     );
+  if (s.pollLoops !== undefined && typeof s.pollLoops !== 'function')
+    throw new TracelabError('INVALID_OPTION', `${where}: pollLoops must be a function of the variant, got ${typeof s.pollLoops}`);
   if (s.scale !== undefined) {
     const { min, default: d } = s.scale;
     if (!Number.isInteger(min) || !Number.isInteger(d) || min < 0 || d < min)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { definePlugin, emit, getState, msleep, pollSleep, schedPoint, type KernelState } from '@tracelab/core';
+import { callRcu, current, definePlugin, emit, getState, intMapGet, msleep, pollSleep, schedPoint, type KernelState } from '@tracelab/core';
 import { auditReduction, defineScenario, explore, finalStateDigest } from '../src/index.js';
 import { BoundedDfs } from '../src/internal/dfs.js';
 import { KernelPool, isFailure, runSchedule } from '../src/internal/run.js';
@@ -19,6 +19,8 @@ declare module '@tracelab/core' {
   interface EventMap {
     'pw/raise': { by: 'worker' };
     'pw/seen': { count: number };
+    'ob/raise': { by: 'worker' };
+    'ob/seen': { what: string; value: number };
   }
 }
 
@@ -54,6 +56,7 @@ const pollWait = defineScenario({
     { name: 'poll-sleep', description: 'the loop waits with pollSleep(1, done)', safe: true },
   ],
   plugins: () => [counter],
+  pollLoops: () => 'on-change',
   setup(kernel, { variant }) {
     kernel.spawnKthread(
       (function* worker() {
@@ -115,16 +118,152 @@ describe('pollSleep against msleep in the same poll loop', () => {
     expect(set.schedules).toBeLessThan(polling.schedules);
   });
 
-  it('DPOR reaches what the unreduced DFS reaches, and verifies the poll-sleep loop unbounded', () => {
-    for (const bound of [1, 2, null]) {
+  it('DPOR reaches what the unreduced DFS reaches within 1, 2 and 3 preemptions, and verifies the poll-sleep loop within 3', () => {
+    // Unbounded, the tree is large (more than 50,000 traces): the worker may be preempted at each
+    // of its points, for the poller, and picked up by either CPU.
+    for (const bound of [1, 2, 3]) {
       const a = auditReduction(pollWait, { variant: 'poll-sleep', bound });
       expect(a.missed).toEqual([]);
       expect(a.extra).toEqual([]);
       expect(a.agrees).toBe(true);
     }
-    const r = explore(pollWait, { variant: 'poll-sleep', strategy: 'dpor', budget: 100_000, shrink: false });
+    const r = explore(pollWait, { variant: 'poll-sleep', strategy: 'dpor', bound: 3, budget: 100_000, shrink: false });
     expect(r.complete).toBe(true);
     expect(r.found).toBe(false);
     expect(r.cut).toBe(0);
+  });
+});
+
+/**
+ * What the rule must not set aside: looks that something in the kernel could tell from none
+ * (docs/core.md, "Poll loops"). In each fixture a worker raises a counter three times with a
+ * preemption point after each, and a poller waits for 3; the plugin keeps what it observed.
+ * - `rcu`: the worker queues an RCU-sched callback first, which records the count when it runs.
+ *   In the polling kernel the poller's wake-ups let the worker be preempted at its points, and
+ *   each such switch is a quiescent state: the callback can see 1, 2 or 3.
+ * - `hook`: a context-switch hook records the count at every switch, the poller's included.
+ * - `preempt`: the worker records the CPUs it raised on, in order; the poller's wake-ups let it
+ *   be preempted at its points and moved to the other CPU.
+ */
+const observer = (hook: boolean) =>
+  definePlugin<Record<string, never>, { count: number; seen: string[] }>({
+    name: 'ob',
+    version: '0.1.0',
+    core: '^0.1.0',
+    register(ctx) {
+      ctx.initSlice({ count: 0, seen: [] });
+      ctx.onReset();
+      ctx.on('ob/raise', (s) => {
+        s.count++;
+      });
+      ctx.on('ob/seen', (s, e) => {
+        const k = `${e.what}:${e.value}`;
+        if (!s.seen.includes(k)) s.seen = [...s.seen, k].sort();
+      });
+      if (hook)
+        ctx.tap('contextSwitch', function* () {
+          yield* emit({ type: 'ob/seen', what: 'switch', value: obCount(yield* getState()) });
+        });
+      return {};
+    },
+  });
+
+const obCount = (s: KernelState): number => (s.plugins['ob'] as { count: number }).count;
+
+function observed(kind: 'rcu' | 'hook' | 'preempt') {
+  return defineScenario({
+    name: `poll-observed-${kind}`,
+    description: `a poll loop whose looks a ${kind} observer can tell from none`,
+    source: 'test fixture',
+    cpus: 2,
+    maxSteps: 150,
+    variants: [
+      { name: 'msleep', description: 'the loop waits with msleep(1)', safe: true },
+      { name: 'poll-sleep', description: 'the loop waits with pollSleep(1, done)', safe: true },
+    ],
+    plugins: () => [observer(kind === 'hook')],
+    pollLoops: () => 'on-change',
+    setup(kernel, { variant }) {
+      let poller = -1;
+      kernel.spawnKthread(
+        (function* worker() {
+          // After the poller's first look: what follows happens while it waits.
+          while ((intMapGet((yield* getState()).tasks, poller)?.nvcsw ?? 0) === 0) yield* schedPoint();
+          if (kind === 'rcu') {
+            yield* callRcu(function* () {
+              yield* emit({ type: 'ob/seen', what: 'callback', value: obCount(yield* getState()) });
+            });
+          }
+          let cpus = 0;
+          for (let i = 0; i < COUNT; i++) {
+            cpus = cpus * 10 + (yield* current()).cpu;
+            yield* emit({ type: 'ob/raise', by: 'worker' });
+            yield* schedPoint();
+          }
+          if (kind === 'preempt') yield* emit({ type: 'ob/seen', what: 'cpus', value: cpus });
+        })(),
+        { comm: 'worker' },
+      );
+      poller = kernel.spawnKthread(
+        (function* () {
+          const done = (s: KernelState): boolean => obCount(s) >= COUNT;
+          while (!done(yield* getState())) yield* variant === 'msleep' ? msleep(1) : pollSleep(1, done);
+        })(),
+        { comm: 'poller' },
+      );
+    },
+  });
+}
+
+function observations(kind: 'rcu' | 'hook' | 'preempt', variant: string): { seen: Set<string>; states: Set<string> } {
+  const sc = observed(kind);
+  const tree = new BoundedDfs(2, true, false);
+  const pool = new KernelPool();
+  const r = { seen: new Set<string>(), states: new Set<string>() };
+  for (let p = tree.next(); p !== null; p = tree.next()) {
+    const o = runSchedule(sc, variant, 1, p, pool);
+    tree.record(o);
+    if (!o.done) continue;
+    r.states.add(finalStateDigest(o));
+    for (const x of (o.kernel.state.plugins['ob'] as { seen: string[] }).seen) r.seen.add(x);
+  }
+  return r;
+}
+
+describe('Scenario.pollLoops', () => {
+  it("creates the variant's kernels with it, and defineScenario refuses one that is not a function", () => {
+    const o = runSchedule(pollWait, 'poll-sleep', 1, { pick: () => 0 }, new KernelPool());
+    expect(o.kernel.log[0]).toMatchObject({ type: 'kernel/created', pollLoops: 'on-change' });
+    expect(() => defineScenario({ ...pollWait, name: 'poll-wait-bad', pollLoops: 'on-change' as unknown as () => 'on-change' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'scenario "poll-wait-bad": pollLoops must be a function of the variant, got string' }),
+    );
+  });
+});
+
+describe('pollSleep keeps the looks an observer can tell from none', () => {
+  it('rcu: an RCU-sched callback queued while the poller waits sees the count at 1, 2 and 3, as with msleep', () => {
+    const polling = observations('rcu', 'msleep');
+    const set = observations('rcu', 'poll-sleep');
+    expect([...polling.seen].filter((x) => x.startsWith('callback')).sort()).toEqual(['callback:1', 'callback:2', 'callback:3']);
+    expect([...set.seen].sort()).toEqual([...polling.seen].sort());
+    expect([...set.states].sort()).toEqual([...polling.states].sort());
+  });
+
+  it("hook: a context-switch hook sees the same counts at switches, the poller's included", () => {
+    const polling = observations('hook', 'msleep');
+    const set = observations('hook', 'poll-sleep');
+    expect(polling.seen.size).toBeGreaterThan(2);
+    expect([...set.seen].sort()).toEqual([...polling.seen].sort());
+  });
+
+  it("preempt: the worker is preempted at its points and moves CPU as the poller's wake-ups let it, as with msleep", () => {
+    const polling = observations('preempt', 'msleep');
+    const set = observations('preempt', 'poll-sleep');
+    // Runs in which the worker moved between two raises (CPUs 0 then 1, or 1 then 0).
+    const moved = (seen: Set<string>): string[] => [...seen].filter((x) => x.startsWith('cpus:') && !['cpus:0', 'cpus:111'].includes(x)).sort();
+    expect(moved(polling.seen).length).toBeGreaterThan(0);
+    expect(moved(set.seen)).toEqual(moved(polling.seen));
+    expect([...set.seen].sort()).toEqual([...polling.seen].sort());
+    expect([...set.states].sort()).toEqual([...polling.states].sort());
   });
 });

@@ -23,6 +23,7 @@ const SETUP_KEYS: { readonly [K in keyof KernelSetup]-?: true } = {
   faultInjection: true,
   interrupts: true,
   reclaim: true,
+  pollLoops: true,
 };
 
 /**

@@ -132,6 +132,8 @@ export interface RuntimeOptions {
   readonly interrupts: ResolvedInterrupts | null;
   /** Memory pressure: the `evict` choice before each step (see `reclaimChoice`). */
   readonly reclaim: boolean;
+  /** `'on-change'`: a poll loop's look that would fail is set aside while invisible (`lookInvisible`). */
+  readonly pollLoops: 'every-tick' | 'on-change';
 }
 
 /** Raised by a plugin's API path: carries the plugin, so the oops can name and disable it. */
@@ -157,9 +159,10 @@ type IdlePhase = 'due' | 'pass' | 'repass' | 'halted';
  * - `patches`, `invariants`, `monitors`: the host API and ftrace's (un)patching, between or
  *   inside steps, on the kernel's one thread.
  * - `now`, `cpu`, `running`, `halted`, `choices`, `violations`, `tasks`, `idle`, the timers,
- *   the RCU callback map, the wait-queue index and the preempt counts: only the kernel's own
- *   loop (`step` and the commands it answers), single-threaded; a rollback restores or
- *   rebuilds what the undone events wrote (preempt count, wait queues).
+ *   the RCU callback map, the wait-queue index, the preempt counts and the poll-loop tables
+ *   (`pollers`, `parked`, `pollPreempted`): only the kernel's own loop (`step` and the commands
+ *   it answers), single-threaded; a rollback restores or rebuilds what the undone events wrote
+ *   (preempt count, wait queues) and the journal puts back the rest.
  */
 export class Runtime {
   now = 0;
@@ -202,16 +205,27 @@ export class Runtime {
   private timers: Array<{ at: number; pid: number }> = [];
   /**
    * Poll loops' waits (`pollSleep`): pid -> the loop's exit test, from the command that begins
-   * the wait until the task next runs. Written only inside the poller's steps, journaled.
+   * the wait until the task next runs. Written only inside the poller's own steps (the
+   * `poll-watch` command, `endPoll` as it resumes), journaled; cleared by `reset`.
    */
   private readonly pollers = new Map<number, PollDone>();
   /**
-   * Pollers whose sleep is over and whose look would fail: still asleep, with no timer, until a
-   * step's start finds their test true or the look no longer invisible (`checkParked`). Written
-   * by `fireTimers`, `checkParked` and `emit` (a wake-up takes the task out); between steps, or
-   * by the wake-up a rolled-back step emitted (the journal puts it back).
+   * Pollers (under `pollLoops: 'on-change'`) whose sleep is over and whose look would fail: still
+   * asleep, with no timer, until a step's start finds the look no longer invisible
+   * (`eligibleWithPollers`) or a preemption is taken for them (`wakeParkedFor`). Added only by
+   * `fireTimers`, in a step's prologue; taken out by any `sched/wakeup` of the task (`emit`:
+   * journaled when the wake-up is a step's, so a rolled-back step's wake-up puts it back) and by
+   * `eligibleWithPollers` for a task no longer asleep; cleared by `reset`.
    */
   private readonly parked = new Set<number>();
+  /**
+   * Tasks preempted at their current preemption point only for parked pollers
+   * (`wakeParkedFor`): that point does not offer it again, since a second failed look there
+   * would change nothing but the task's switch counts and the clock. Added when such a
+   * preemption is taken, taken out when the task resumes past the point (`runCpu`); both inside
+   * a step, journaled; cleared by `reset`.
+   */
+  private readonly pollPreempted = new Set<number>();
   private tapOrder = 0;
   /** The store's version the invariants last saw (written only by checkInvariants). */
   private lastCheckedVersion = -1;
@@ -382,6 +396,7 @@ export class Runtime {
     this.timers = [];
     this.pollers.clear();
     this.parked.clear();
+    this.pollPreempted.clear();
     this.irqs.reset();
     this.undoLog.length = 0;
     this.lastCheckedVersion = -1;
@@ -874,9 +889,39 @@ export class Runtime {
    * the membership as it picks (`switchFrom`).
    */
   private pointMayPreempt(cpu: number): boolean {
-    const may = this.anyRunnableOn(cpu);
+    const may = this.anyRunnableOn(cpu) || (this.parked.size > 0 && !this.pollPreempted.has(this.currentRt(cpu).pid) && this.parkedMayRunOn(cpu));
     if (this.fp !== null && !may) this.fp.read(this.emptyPredicate(cpu));
     return may;
+  }
+
+  /**
+   * Whether a parked poller may run on `cpu` (docs/core.md, "Poll loops"): in the polling kernel
+   * its wake-up each tick would let a preemption point here preempt the CPU's task, so the point
+   * offers it still. Reads each parked poller's record: a wake-up writes it.
+   */
+  private parkedMayRunOn(cpu: number): boolean {
+    let may = false;
+    for (const pid of this.parked) {
+      if (this.fp !== null) this.fp.read(this.fp.named('task', String(pid)));
+      if (this.mayRunOn(pid, cpu)) may = true;
+    }
+    return may;
+  }
+
+  /** The parked pollers a preemption point of `cpu` is offered for (none while a queued task may run here), for a strategy's `pids`. */
+  private parkedOn(cpu: number): number[] {
+    if (this.parked.size === 0 || this.anyRunnableOn(cpu)) return [];
+    return [...this.parked].filter((pid) => this.mayRunOn(pid, cpu));
+  }
+
+  /**
+   * A preemption taken only for parked pollers: they are woken (by their timer, as in the polling
+   * kernel) to be picked, and the preempted task's point will not offer it again.
+   */
+  private wakeParkedFor(cpu: number, preempted: number): void {
+    for (const pid of [...this.parked]) if (this.mayRunOn(pid, cpu)) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+    this.pollPreempted.add(preempted);
+    this.journal(() => this.pollPreempted.delete(preempted));
   }
 
   private mayRunOn(pid: number, cpu: number): boolean {
@@ -997,13 +1042,15 @@ export class Runtime {
         return;
       }
     } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.pointMayPreempt(cpu)) {
-      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu)] : NO_PIDS) === 1) {
+      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu), ...this.parkedOn(cpu)] : NO_PIDS) === 1) {
+        if (this.parked.size > 0 && !this.anyRunnableOn(cpu)) this.wakeParkedFor(cpu, t.pid);
         this.switchFrom(t, 'runnable', true);
         return;
       }
     }
     if (t.spinning !== null) t.spinning = null;
     t.atPoint = false;
+    if (this.pollPreempted.size > 0 && this.pollPreempted.delete(t.pid)) this.journal(() => this.pollPreempted.add(t.pid));
     this.resume(t);
   }
 
@@ -1260,13 +1307,12 @@ export class Runtime {
         return this.irqs.command(this.cpu, cmd.action, cmd.flags);
       case 'smp-call':
         return this.irqs.smpCall(this.cpu, cmd.cpu, cmd.fn);
-      case 'poll-watch': {
+      case 'poll-watch':
+        // `resume` ended any earlier wait of this task (`endPoll`) before its code ran on.
         if (t.pid === 0) throw kernelBug('pollSleep in the idle task');
-        const was = this.pollers.get(t.pid);
         this.pollers.set(t.pid, cmd.done);
-        this.journal(() => (was === undefined ? this.pollers.delete(t.pid) : this.pollers.set(t.pid, was)));
+        this.journal(() => this.pollers.delete(t.pid));
         return undefined;
-      }
       default:
         throw new TracelabError('KERNEL_BUG', `BUG: command ${(cmd as Command).op} is not allowed here`);
     }
@@ -1401,7 +1447,7 @@ export class Runtime {
       const t = this.task(pid);
       if (this.fp !== null) this.fp.readClock();
       if (t === undefined || t.state !== 'sleeping' || t.wakeAt !== at) continue;
-      if (this.pollers.size > 0 && this.pollers.has(pid) && this.lookInvisible(pid)) this.parked.add(pid);
+      if (this.options.pollLoops === 'on-change' && this.pollers.has(pid) && this.lookInvisible(pid)) this.parked.add(pid);
       else this.emit({ type: 'sched/wakeup', pid, by: 0 });
     }
   }
@@ -1417,15 +1463,20 @@ export class Runtime {
   }
 
   /**
-   * Whether the look `pid` would take now is one nothing can tell from no look: its test is
-   * false (read through the recording view, so the step that follows depends on what it read),
-   * no interrupt source is due by the clock, and no timer is pending but pollers' own, so that
-   * the time its looks would pass moves nothing but the clock (another poller's looks are set
-   * aside by the same rule, or woken by its test whatever the clock says). A test that throws is
-   * handed to the poller, woken, at its next resume.
+   * Whether the look `pid` would take now is one nothing in the kernel can tell from no look
+   * (docs/core.md, "Poll loops"): its test is false (read through the recording view, so the
+   * step that follows depends on what it read); no interrupt source is due by the clock; no
+   * timer is pending but those of tasks in a poll loop's wait, whose looks this rule treats
+   * alike (so the time the looks would pass moves nothing else); RCU-sched has no grace period
+   * running and no callback queued (the look's switches would be quiescent states, and its
+   * wake-up a chance to preempt a reader's CPU); and no hook runs on a switch, a wake-up or an
+   * idle pass. A test that throws is handed to the poller, woken, at its next resume.
    */
   private lookInvisible(pid: number): boolean {
     if (this.options.interrupts !== null) return false;
+    if (this.hasHandlers('contextSwitch') || this.hasHandlers('wakeup') || this.hasHandlers('idle')) return false;
+    const rcu = this.store.live.rcu;
+    if (rcu.gp !== null || rcu.callbacks.length > 0) return false;
     const tasks = this.store.live.tasks;
     for (const { at, pid: other } of this.timers) {
       const o = intMapGet(tasks, other);
@@ -1445,8 +1496,12 @@ export class Runtime {
   /**
    * The eligible CPUs at a step's start with pollers parked: each whose look would no longer be
    * invisible is woken first; then, if no CPU has anything to do, every parked one is (their
-   * looks are then what passes time, as in a poll loop with nothing else to run). Both wakes
-   * depend on the pending timers, which only steps that read the clock change: so does this one.
+   * looks are then what passes time, as in a poll loop with nothing else to run). Such a wake
+   * reads the clock. What makes a look visible again is a step that read the clock (arming a
+   * timer does), an RCU-sched call or a hook's registration (each writes what this reads of
+   * it), or the test's own reads (recorded). A timer made stale by an early wake-up, which reads
+   * no clock, only makes looks invisible sooner, and a poller is parked only when its own timer
+   * fires, which reads the clock.
    */
   private eligibleWithPollers(): number[] {
     for (const pid of [...this.parked]) {
