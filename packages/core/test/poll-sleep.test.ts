@@ -162,6 +162,31 @@ describe('pollSleep', () => {
     }
   });
 
+  it("counts another poller's longer wait as a pending timer: its timer would fire later, counted in other steps", () => {
+    // poller-b waits 4 ticks between looks; while its timer is pending, poller-a (1 tick) looks
+    // every tick, as it would under msleep.
+    let looksWhileBWaits = 0;
+    for (const seed of SEEDS(30)) {
+      const k = createKernel({ cpus: 2, seed, pollLoops: 'on-change' });
+      const a: Looks = { failed: 0, ok: 0 };
+      const worker = k.spawnKthread(points(20), { comm: 'worker' });
+      const pa = k.spawnKthread(
+        poller(() => worker, asPoll, a),
+        { comm: 'poller-a' },
+      );
+      const pb = k.spawnKthread(
+        (function* () {
+          while (!gone(worker)(yield* getState())) yield* pollSleep(4, gone(worker));
+        })(),
+        { comm: 'poller-b' },
+      );
+      const r = k.run({ maxSteps: 5_000 });
+      expectClean(k, r);
+      looksWhileBWaits += Math.max(0, a.failed - 1 - preemptionsFor(k, pa) - preemptionsFor(k, pb));
+    }
+    expect(looksWhileBWaits).toBeGreaterThan(30);
+  });
+
   it("polls every tick, as msleep does, while another task's timer is pending", () => {
     for (const seed of SEEDS(20)) {
       const p = runPoll({ seed, wait: asPoll, sleeper: 1_000 });

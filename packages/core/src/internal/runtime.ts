@@ -1466,8 +1466,9 @@ export class Runtime {
    * Whether the look `pid` would take now is one nothing in the kernel can tell from no look
    * (docs/core.md, "Poll loops"): its test is false (read through the recording view, so the
    * step that follows depends on what it read); no interrupt source is due by the clock; no
-   * timer is pending but those of tasks in a poll loop's wait, whose looks this rule treats
-   * alike (so the time the looks would pass moves nothing else); RCU-sched has no grace period
+   * timer is pending but those of tasks in a poll loop's wait due at the next tick, which fire
+   * then whatever steps (so the time the looks would pass moves nothing else: a longer wait's
+   * timer would fire later, counted in other steps); RCU-sched has no grace period
    * running and no callback queued (the look's switches would be quiescent states, and its
    * wake-up a chance to preempt a reader's CPU); and no hook runs on a switch, a wake-up or an
    * idle pass. A test that throws is handed to the poller, woken, at its next resume.
@@ -1480,7 +1481,7 @@ export class Runtime {
     const tasks = this.store.live.tasks;
     for (const { at, pid: other } of this.timers) {
       const o = intMapGet(tasks, other);
-      if (other !== pid && o !== undefined && o.state === 'sleeping' && o.wakeAt === at && !this.pollers.has(other)) return false;
+      if (other !== pid && o !== undefined && o.state === 'sleeping' && o.wakeAt === at && (!this.pollers.has(other) || at > this.now + 1)) return false;
     }
     const done = this.pollers.get(pid)!;
     try {
