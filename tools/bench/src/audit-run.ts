@@ -1,5 +1,5 @@
 /**
- * `npm run audit:catalog [-- --bound B | --unbounded] [--time-limit SECONDS] [--budget N] [--scenario NAME]`:
+ * `npm run audit:catalog [-- --bound B | --unbounded] [--time-limit SECONDS] [--budget N] [--scenario NAME [--variant NAME]]`:
  * DPOR's reduction audited on every variant of the catalog (or of one scenario) at its smallest
  * scale: DPOR and the unreduced DFS within the bound (default 1) must reach the same final states
  * and violations (`auditReduction`, docs/explore.md §4a, "Auditing the reduction"). One row per
@@ -37,11 +37,19 @@ try {
   const only = arg('--scenario');
   if (only !== undefined && !catalog.has(only))
     throw new Error(`--scenario: no scenario ${JSON.stringify(only)}; scenarios: ${[...catalog.keys()].join(', ')}`);
+  const onlyVariant = arg('--variant');
+  if (onlyVariant !== undefined) {
+    if (only === undefined) throw new Error('--variant needs --scenario: variants are named within a scenario');
+    const names = catalog.get(only)!.variants.map((v) => v.name);
+    if (!names.includes(onlyVariant))
+      throw new Error(`--variant: scenario ${only} has no variant ${JSON.stringify(onlyVariant)}; variants: ${names.join(', ')}`);
+  }
   let disagree = 0;
   let open = 0;
   for (const s of catalog.values()) {
     if (only !== undefined && s.name !== only) continue;
     for (const v of s.variants) {
+      if (onlyVariant !== undefined && v.name !== onlyVariant) continue;
       const t0 = performance.now();
       const a = auditReduction(s, { variant: v.name, bound, timeLimitMs, budget, ...(s.scale !== undefined ? { scale: s.scale.min } : {}) });
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
