@@ -70,11 +70,12 @@ export function isKPath(v: unknown): v is KPath<unknown> {
  * re-checks a condition: utrace_barrier, read_poll_timeout). The loop itself still looks after
  * each wait and decides; `done` only tells the kernel which looks can change nothing.
  *
- * A look that fails changes nothing but the clock, so the kernel does not run the looks that
- * would fail while nothing else can tell that time passed (docs/core.md, "Poll loops"): when the
- * sleep is over, the task stays asleep while `done` is false, no other timer is pending and no
- * interrupt source is configured, and it wakes at the first step where one of those stops
- * holding, or where no CPU has anything else to do.
+ * By default (`createKernel({ pollLoops: 'every-tick' })`) it is `msleep`. Under
+ * `pollLoops: 'on-change'` the kernel does not run a look that would fail while nothing in it
+ * could tell the look from none (no other timer, no interrupt source, RCU-sched idle, no switch,
+ * wake-up or idle hooks): the task stays asleep until one of those stops holding, or no CPU has
+ * anything else to do, and a preemption point its wake-up would have offered still offers it,
+ * once (docs/core.md, "Poll loops").
  */
 export function* pollSleep(ticks: number, done: PollDone): KPath<void> {
   if (typeof done !== 'function')

@@ -889,28 +889,19 @@ export class Runtime {
    * the membership as it picks (`switchFrom`).
    */
   private pointMayPreempt(cpu: number): boolean {
-    const may = this.anyRunnableOn(cpu) || (this.parked.size > 0 && !this.pollPreempted.has(this.currentRt(cpu).pid) && this.parkedMayRunOn(cpu));
+    const may = this.anyRunnableOn(cpu) || (this.parked.size > 0 && !this.pollPreempted.has(this.currentRt(cpu).pid) && this.parkedFor(cpu).length > 0);
     if (this.fp !== null && !may) this.fp.read(this.emptyPredicate(cpu));
     return may;
   }
 
   /**
-   * Whether a parked poller may run on `cpu` (docs/core.md, "Poll loops"): in the polling kernel
-   * its wake-up each tick would let a preemption point here preempt the CPU's task, so the point
-   * offers it still. Reads each parked poller's record: a wake-up writes it.
+   * The parked pollers that may run on `cpu` (docs/core.md, "Poll loops"): in the polling kernel
+   * their wake-up each tick would let a preemption point here preempt the CPU's task, so the
+   * point offers it still. Reads each parked poller's record: a wake-up writes it.
    */
-  private parkedMayRunOn(cpu: number): boolean {
-    let may = false;
-    for (const pid of this.parked) {
-      if (this.fp !== null) this.fp.read(this.fp.named('task', String(pid)));
-      if (this.mayRunOn(pid, cpu)) may = true;
-    }
-    return may;
-  }
-
-  /** The parked pollers a preemption point of `cpu` is offered for (none while a queued task may run here), for a strategy's `pids`. */
-  private parkedOn(cpu: number): number[] {
-    if (this.parked.size === 0 || this.anyRunnableOn(cpu)) return [];
+  private parkedFor(cpu: number): number[] {
+    const fp = this.fp;
+    if (fp !== null) for (const pid of this.parked) fp.read(fp.named('task', String(pid)));
     return [...this.parked].filter((pid) => this.mayRunOn(pid, cpu));
   }
 
@@ -919,7 +910,7 @@ export class Runtime {
    * kernel) to be picked, and the preempted task's point will not offer it again.
    */
   private wakeParkedFor(cpu: number, preempted: number): void {
-    for (const pid of [...this.parked]) if (this.mayRunOn(pid, cpu)) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+    for (const pid of this.parkedFor(cpu)) this.emit({ type: 'sched/wakeup', pid, by: 0 });
     this.pollPreempted.add(preempted);
     this.journal(() => this.pollPreempted.delete(preempted));
   }
@@ -957,13 +948,13 @@ export class Runtime {
     if (fp !== null) fp.begin(this.choices.length);
     this.now++;
     this.fireTimers();
-    let cands = this.parked.size > 0 ? this.eligibleWithPollers() : this.eligibleCpus();
+    let cands = this.eligibleWithPollers();
     while (cands.length === 0 && this.timers.length > 0) {
       // Nothing runs until the next timer: jump the clock there (NO_HZ idle).
       if (fp !== null) fp.readClock();
       this.now = Math.max(this.now, this.timers[0]!.at);
       this.fireTimers();
-      cands = this.parked.size > 0 ? this.eligibleWithPollers() : this.eligibleCpus();
+      cands = this.eligibleWithPollers();
     }
     if (cands.length === 0) {
       this.store.flush();
@@ -1042,7 +1033,13 @@ export class Runtime {
         return;
       }
     } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.pointMayPreempt(cpu)) {
-      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu), ...this.parkedOn(cpu)] : NO_PIDS) === 1) {
+      if (
+        this.choose(
+          'preempt',
+          2,
+          this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu), ...(this.parked.size > 0 && !this.anyRunnableOn(cpu) ? this.parkedFor(cpu) : [])] : NO_PIDS,
+        ) === 1
+      ) {
         if (this.parked.size > 0 && !this.anyRunnableOn(cpu)) this.wakeParkedFor(cpu, t.pid);
         this.switchFrom(t, 'runnable', true);
         return;
@@ -1495,7 +1492,7 @@ export class Runtime {
   }
 
   /**
-   * The eligible CPUs at a step's start with pollers parked: each whose look would no longer be
+   * The eligible CPUs at a step's start. With pollers parked, each whose look would no longer be
    * invisible is woken first; then, if no CPU has anything to do, every parked one is (their
    * looks are then what passes time, as in a poll loop with nothing else to run). Such a wake
    * reads the clock. What makes a look visible again is a step that read the clock (arming a
@@ -1505,6 +1502,7 @@ export class Runtime {
    * fires, which reads the clock.
    */
   private eligibleWithPollers(): number[] {
+    if (this.parked.size === 0) return this.eligibleCpus();
     for (const pid of [...this.parked]) {
       const t = intMapGet(this.store.live.tasks, pid);
       if (t === undefined || t.state !== 'sleeping') {
