@@ -797,7 +797,7 @@ class KernelImpl implements ReplayedKernel {
         rt.journal(() => removeItem(rt.invariants, entry));
       },
       liveness: (n, monitor) => {
-        const entry = { name: n, plugin: name, monitor, steps: 0, ran: new Set<number>() };
+        const entry = { name: n, plugin: name, monitor, steps: 0, since: 0, ran: new Set<number>() };
         rt.monitors.push(entry);
         rt.journal(() => removeItem(rt.monitors, entry));
       },
@@ -1083,7 +1083,7 @@ class KernelImpl implements ReplayedKernel {
   }
 
   liveness(name: string, monitor: LivenessMonitor): void {
-    this.rt.monitors.push({ name, plugin: null, monitor, steps: 0, ran: new Set() });
+    this.rt.monitors.push({ name, plugin: null, monitor, steps: 0, since: 0, ran: new Set() });
   }
 }
 

@@ -23,11 +23,12 @@ export {
   isStaleRead,
   deviationCost,
   isFailure,
+  starvedAtAlarm,
   lenientReplay,
   EXPLORE_KERNEL_SEED,
   FAIRNESS_WINDOW,
 } from './internal/run.js';
-export type { Choice, ChoicePoint, Picker, RunOutcome } from './internal/run.js';
+export type { Choice, ChoicePoint, Picker, RunOutcome, StarvedCpu } from './internal/run.js';
 export { randomWalk, pct, indexedPicker, scheduleSeed, STRATEGIES } from './internal/strategies.js';
 export type { IndexedStrategy, StrategyName } from './internal/strategies.js';
 export { BoundedDfs, DFS_REDUCTIONS, visibleSegments } from './internal/dfs.js';

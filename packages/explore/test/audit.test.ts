@@ -62,7 +62,7 @@ const firstCpu = defineScenario({
 /** Re-runs a difference's schedule: its final state's digest, or its violation's name. */
 function reached(replayed: ReturnType<typeof replay>): { digest: string | null; violation: string | null } {
   return {
-    digest: replayed.done ? finalStateDigest({ ...replayed, choices: [] } as RunOutcome) : null,
+    digest: replayed.done ? finalStateDigest({ ...replayed, choices: [], busy: [] } as RunOutcome) : null,
     violation: replayed.violation?.name ?? null,
   };
 }

@@ -673,3 +673,6 @@ export { stashRead } from './fixtures/stash-read.mjs';
 
 /** The sleep-poll fixture, in plain JS for the same reason: a poller whose default continuation starves the CPU it waits for. */
 export { sleepPoll } from './fixtures/sleep-poll.mjs';
+
+/** The alarm-starve fixture, in plain JS as sleep-poll is: a grace period a schedule holds up by never stepping the reader it waits for. */
+export { alarmStarve } from './fixtures/alarm-starve.mjs';

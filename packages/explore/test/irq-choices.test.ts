@@ -31,7 +31,7 @@ import {
 /** A one-choice schedule whose segment logged nothing (an "invisible" step). */
 function outcome(kind: ChoiceKind): RunOutcome {
   const choices: Choice[] = [{ kind, n: 2, value: 0, dflt: 0, logAt: 0 }];
-  return { kernel: { log: [] } as unknown as Kernel, choices, violation: null, steps: 1, done: true };
+  return { kernel: { log: [] } as unknown as Kernel, choices, violation: null, steps: 1, done: true, busy: [] };
 }
 
 function point(kind: ChoiceKind): ChoicePoint {

@@ -42,6 +42,12 @@ export interface Violation {
   readonly schedule: string;
   readonly seq: number;
   readonly time: number;
+  /**
+   * A liveness alarm's: the index in the schedule of the first choice of the step that made the
+   * monitor hot, so that a checker can look at the choices of the whole hot stretch (explore's
+   * `isFailure` does, for fairness). Absent for every other violation.
+   */
+  readonly hotSince?: number;
 }
 
 /**
@@ -199,7 +205,7 @@ export class Runtime {
   readonly patches = new Map<string, { plugin: string; handler: McountHandler }>();
   /** The checks, in registration order, with their declared reads (`InvariantOptions`). Written by registration, and by rollback of a failed one. */
   readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck; reads?: readonly string[] }> = [];
-  readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; steps: number; ran: Set<number> }> = [];
+  readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; steps: number; since: number; ran: Set<number> }> = [];
   private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
   // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.
   private timers: Array<{ at: number; pid: number }> = [];
@@ -390,6 +396,7 @@ export class Runtime {
     this.monitors.length = mark.monitors;
     for (const m of this.monitors) {
       m.steps = 0;
+      m.since = 0;
       m.ran.clear();
     }
     this.rcuCallbacks.clear();
@@ -945,7 +952,8 @@ export class Runtime {
   step(): boolean {
     if (this.fpPending !== null) this.startRecording();
     const fp = this.fp;
-    if (fp !== null) fp.begin(this.choices.length);
+    const firstChoice = this.choices.length;
+    if (fp !== null) fp.begin(firstChoice);
     this.now++;
     this.fireTimers();
     let cands = this.eligibleWithPollers();
@@ -989,13 +997,13 @@ export class Runtime {
     }
     if (fp === null) {
       this.checkInvariants();
-      this.checkLiveness(cpu, ranPid);
+      this.checkLiveness(cpu, ranPid, firstChoice);
       return true;
     }
     fp.observing = true;
     try {
       this.checkInvariants();
-      this.checkLiveness(cpu, ranPid);
+      this.checkLiveness(cpu, ranPid, firstChoice);
     } finally {
       fp.observing = false;
     }
@@ -1638,9 +1646,10 @@ export class Runtime {
 
   // ---- checks ------------------------------------------------------------------------------
 
-  violate(name: string, message: string): void {
+  violate(name: string, message: string, hotSince?: number): void {
     const last = this.store.last();
-    this.violations.push({ name, message, schedule: this.schedule, seq: last?.seq ?? -1, time: this.now });
+    const v = { name, message, schedule: this.schedule, seq: last?.seq ?? -1, time: this.now };
+    this.violations.push(hotSince === undefined ? v : { ...v, hotSince });
     this.halted = true;
   }
 
@@ -1702,10 +1711,12 @@ export class Runtime {
   }
 
   /**
-   * `cpu`: the CPU this step advanced; `ranPid`: the task current on it (0: its idle task).
-   * A monitor's `ran` holds the pids that ran while it was hot, and each CPU stepped as -(cpu+1).
+   * `cpu`: the CPU this step advanced; `ranPid`: the task current on it (0: its idle task);
+   * `firstChoice`: the schedule index of the step's first choice. A monitor's `ran` holds the
+   * pids that ran while it was hot, and each CPU stepped as -(cpu+1); its `since`, the first
+   * choice of the step that made it hot (the alarm's `hotSince`).
    */
-  private checkLiveness(cpu: number, ranPid: number): void {
+  private checkLiveness(cpu: number, ranPid: number, firstChoice: number): void {
     if (this.monitors.length === 0) return;
     const snap = this.store.state;
     const s = this.fp === null ? snap : this.fp.observerView(snap);
@@ -1725,7 +1736,7 @@ export class Runtime {
         m.ran.clear();
         continue;
       }
-      m.steps++;
+      if (m.steps++ === 0) m.since = firstChoice;
       // Only the task this step advanced ran: a task current on a CPU the strategy never picks
       // (an idle CPU midway through an idle hook included) is starved as surely as one left on
       // the runqueue, so the schedule is fair only if every CPU with work was stepped too.
@@ -1733,7 +1744,7 @@ export class Runtime {
       m.ran.add(-(cpu + 1));
       const bound = m.monitor.bound ?? 10_000;
       if (m.steps > bound && s.runqueue.every((pid) => m.ran.has(pid)) && this.eligibleCpus().every((c) => m.ran.has(-(c + 1)))) {
-        this.violate(m.name, `${hot} (hot for ${m.steps} steps while every runnable task ran)`);
+        this.violate(m.name, `${hot} (hot for ${m.steps} steps while every runnable task ran)`, m.since);
         return;
       }
     }

@@ -1,5 +1,5 @@
 import { TracelabError, conflictObjects, intMapValues, observedGroups, type ObservedBy, type StepFootprint } from '@tracelab/core';
-import { FAIRNESS_WINDOW, deviationCost, type ChoicePoint, type Choice, type Picker, type RunOutcome } from './run.js';
+import { FAIRNESS_WINDOW, deviationCost, starvedAtAlarm, type ChoicePoint, type Choice, type Picker, type RunOutcome, type StarvedCpu } from './run.js';
 import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
 /**
@@ -655,7 +655,10 @@ export class Dpor {
     this.observedHits = hits;
     if (this.localRule && !this.sleepSets) this.checkDeferred(choices);
     this.analyse(limit, choices);
-    if (!outcome.done && outcome.violation === null && this.blockedAt < 0) this.pendingAtCut(limit);
+    if (this.blockedAt < 0) {
+      if (!outcome.done && outcome.violation === null) this.pendingAtCut(limit);
+      else if (outcome.violation !== null) this.starvedBeforeAlarm(starvedAtAlarm(outcome));
+    }
   }
 
   private newNode(c: Choice, index: number, costBefore: number): Node {
@@ -986,6 +989,38 @@ export class Dpor {
         const node = pending(k, q)!;
         if (this.withinBound(node, q)) {
           this.addBacktrack(node, q);
+          break;
+        }
+      }
+    }
+    if (this.backtrackCount > before) this.noteReasons(['starved']);
+  }
+
+  /**
+   * A run stopped by a liveness alarm that the schedule made (`starvedAtAlarm`: a CPU held off
+   * `FAIRNESS_WINDOW` choices in the alarm's hot stretch, or one with a task not picked in the
+   * last window). It is not a failure, and like a cut run it is not maximal: the starved CPU's
+   * next step never ran in it, so no race leads to a run that takes it, and such runs may end
+   * otherwise (the monitor cools, or a check fails on that CPU's path). Each starved CPU is tried
+   * as the cut rule's `starved` does: at the first choice of its wait and at the window's last
+   * (the `FAIRNESS_WINDOW`-th), or, when the bound refuses that one, at the latest the bound
+   * admits; races place it at each position between. Backtrack reason `starved`.
+   */
+  private starvedBeforeAlarm(starved: readonly StarvedCpu[]): void {
+    if (starved.length === 0) return;
+    const before = this.backtrackCount;
+    const nodeAt = (i: number): CpuNode | null => {
+      const n = this.stack[i];
+      return n !== undefined && n.kind === 'cpu' ? n : null;
+    };
+    for (const { cpu, passedOver } of starved) {
+      const first = nodeAt(passedOver[0]!);
+      if (first === null) continue;
+      this.addBacktrack(first, cpu);
+      for (let k = Math.min(passedOver.length, FAIRNESS_WINDOW) - 1; k > 0; k--) {
+        const node = nodeAt(passedOver[k]!);
+        if (node !== null && this.withinBound(node, cpu)) {
+          this.addBacktrack(node, cpu);
           break;
         }
       }

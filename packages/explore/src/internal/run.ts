@@ -76,6 +76,22 @@ export interface RunOutcome {
   readonly steps: number;
   /** Every task exited and the drain after the last ended (docs/core.md decision 22). False with no violation: the run was cut at `maxSteps`. */
   readonly done: boolean;
+  /**
+   * The CPUs running a task (not their idle task) when a violation stopped the run, in id order;
+   * empty when none did. Read by `isFailure` and `starvedAtAlarm`, so that an outcome carried
+   * without its kernel (a speculative run's) can still be judged.
+   */
+  readonly busy: readonly number[];
+}
+
+const NONE: readonly number[] = [];
+
+/** `RunOutcome.busy` of a kernel stopped by `violation`. */
+function busyCpus(kernel: Kernel, violation: Violation | null): readonly number[] {
+  if (violation === null) return NONE;
+  const out: number[] = [];
+  for (const c of kernel.state.cpus) if (c.curr !== 0) out.push(c.id);
+  return out;
 }
 
 /** The eligible CPUs' ids from the `pids` the core passes (their current tasks, in id order). */
@@ -153,7 +169,8 @@ export function runSchedule(
   scenario.setup(kernel, { variant, scale });
   if (footprints === undefined) {
     const r = kernel.run({ maxSteps: scenario.maxSteps });
-    return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+    const violation = r.violations[0] ?? null;
+    return { kernel, choices, violation, steps: r.steps, done: r.done, busy: busyCpus(kernel, violation) };
   }
   kernel.recordFootprints(footprints, fromStep);
   let r: ReturnType<Kernel['run']>;
@@ -163,7 +180,8 @@ export function runSchedule(
     // A pooled kernel goes back without a recorder: the next schedule may not want one.
     kernel.recordFootprints(null);
   }
-  return { kernel, choices, violation: r.violations[0] ?? null, steps: r.steps, done: r.done };
+  const violation = r.violations[0] ?? null;
+  return { kernel, choices, violation, steps: r.steps, done: r.done, busy: busyCpus(kernel, violation) };
 }
 
 /**
@@ -220,31 +238,93 @@ export function lenientReplay(values: readonly number[]): Picker {
 /** Multi-CPU steps a liveness alarm looks back over for fairness. */
 export const FAIRNESS_WINDOW = 50;
 
+/** How the core's liveness alarms end their message. */
+const ALARM_SUFFIX = 'while every runnable task ran)';
+
+/** A CPU a schedule starved around a liveness alarm (`starvedAtAlarm`). */
+export interface StarvedCpu {
+  readonly cpu: number;
+  /**
+   * Its wait: the schedule indices of the `cpu` choices, in order, that offered it and picked
+   * another CPU, with no choice picking it in between.
+   */
+  readonly passedOver: readonly number[];
+}
+
 /**
- * Whether a run's violation counts as a failure. A liveness alarm (the core's message ends
- * "while every runnable task ran") is kept only if the schedule was weakly fair over its last
- * `FAIRNESS_WINDOW` steps where two or more CPUs could step: every CPU running a task at the
- * alarm that was eligible in that window was stepped in it. The core checks that every task
- * on the runqueue ran; this adds the tasks on CPUs, which a strategy starves by never picking
- * their CPU. Unfair alarms are no failures (the explorer counts them).
+ * The CPUs a run stopped by a liveness alarm (the core's message ends "while every runnable task
+ * ran") starved, by two rules; empty for any other run. The core alarms once the monitor has
+ * been hot more than its bound while every task on the runqueue ran and every eligible CPU was
+ * stepped at least once; a strategy can still hold the alarm's stretch up by itself:
+ * - *Over the hot stretch* (the choices from the alarm's `hotSince` on): a CPU passed over at
+ *   `FAIRNESS_WINDOW` choices in a row that offered it. A CPU held off that long and stepped at
+ *   the end (the alarm can fall on that very step) held the stretch up for the schedule's sake:
+ *   its step (a reader's unlock, an exit, an idle pass) is what the monitor waits for.
+ * - *At the alarm*: a CPU running a task that was offered at one of the last `FAIRNESS_WINDOW`
+ *   `cpu` choices and picked at none of them.
+ * A CPU both rules name is given its first wait in the stretch. The waits are what DPOR branches
+ * on (a starved CPU's step never ran, so no race leads to it).
+ */
+export function starvedAtAlarm(o: Pick<RunOutcome, 'choices' | 'violation' | 'busy'>): StarvedCpu[] {
+  const v = o.violation;
+  if (v === null || !v.message.endsWith(ALARM_SUFFIX)) return [];
+  const choices = o.choices;
+  const found = new Map<number, number[]>();
+  const waits = new Map<number, number[]>();
+  const close = (cpu: number): void => {
+    const w = waits.get(cpu);
+    if (w !== undefined && w.length >= FAIRNESS_WINDOW && !found.has(cpu)) found.set(cpu, w);
+    waits.delete(cpu);
+  };
+  for (let i = Math.max(0, v.hotSince ?? choices.length); i < choices.length; i++) {
+    const c = choices[i]!;
+    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
+    const picked = c.cpus[c.value]!;
+    for (const id of c.cpus) {
+      if (id === picked) close(id);
+      else {
+        const w = waits.get(id);
+        if (w === undefined) waits.set(id, [i]);
+        else w.push(i);
+      }
+    }
+  }
+  for (const id of [...waits.keys()]) close(id);
+  // At the alarm: the last FAIRNESS_WINDOW `cpu` choices, over the whole run.
+  const offered = new Set<number>();
+  const stepped = new Set<number>();
+  let seen = 0;
+  for (let i = choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
+    const c = choices[i]!;
+    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
+    seen++;
+    for (const id of c.cpus) offered.add(id);
+    stepped.add(c.cpus[c.value]!);
+  }
+  for (const id of o.busy) {
+    if (found.has(id) || !offered.has(id) || stepped.has(id)) continue;
+    // Its trailing wait: back from the end, past the window, to the choice that last picked it.
+    const w: number[] = [];
+    for (let i = choices.length - 1; i >= 0; i--) {
+      const c = choices[i]!;
+      if (c.kind !== 'cpu' || c.cpus === undefined || !c.cpus.includes(id)) continue;
+      if (c.cpus[c.value] === id) break;
+      w.push(i);
+    }
+    found.set(id, w.reverse());
+  }
+  return [...found].sort((a, b) => a[0] - b[0]).map(([cpu, passedOver]) => ({ cpu, passedOver }));
+}
+
+/**
+ * Whether a run's violation counts as a failure. A liveness alarm is kept only if the schedule
+ * was weakly fair: `starvedAtAlarm` names no CPU. The core's own fairness looks at the runqueue
+ * and at one step per CPU; this adds the waits a strategy makes by not picking a CPU. Unfair
+ * alarms are no failures (the explorer counts them; DPOR branches on the starved CPUs).
  */
 export function isFailure(o: RunOutcome): boolean {
   const v = o.violation;
   if (v === null) return false;
-  if (!v.message.endsWith('while every runnable task ran)')) return true;
-  const running = new Set<number>();
-  const cpus = o.kernel.state.cpus;
-  for (const c of cpus) if (c.curr !== 0) running.add(c.id);
-  const eligible = new Set<number>();
-  const stepped = new Set<number>();
-  let seen = 0;
-  for (let i = o.choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
-    const c = o.choices[i]!;
-    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
-    seen++;
-    for (const id of c.cpus) eligible.add(id);
-    stepped.add(c.cpus[c.value]!);
-  }
-  for (const id of running) if (eligible.has(id) && !stepped.has(id)) return false;
-  return true;
+  if (!v.message.endsWith(ALARM_SUFFIX)) return true;
+  return starvedAtAlarm(o).length === 0;
 }

@@ -51,6 +51,8 @@ export interface SpecResult {
   readonly done: boolean;
   /** `isFailure` of the run (it reads the final state, which stays in the thread that ran it). */
   readonly failure: boolean;
+  /** `RunOutcome.busy`. */
+  readonly busy: readonly number[];
 }
 
 /** Makes one speculative run: the plan, then the defaults, as the bounded Dpor's picker chooses. */
@@ -91,6 +93,7 @@ export function runSpeculated(scenario: Scenario, variant: string, scale: number
     steps: o.steps,
     done: o.done,
     failure: isFailure(o),
+    busy: o.busy,
   };
 }
 
@@ -123,7 +126,14 @@ export function replaySpeculated(res: SpecResult, picker: Picker, sink: Footprin
       );
   }
   while (k < fps.length) sink(fps[k++]!);
-  return { kernel: undefined as unknown as RunOutcome['kernel'], choices: res.choices, violation: res.violation, steps: res.steps, done: res.done };
+  return {
+    kernel: undefined as unknown as RunOutcome['kernel'],
+    choices: res.choices,
+    violation: res.violation,
+    steps: res.steps,
+    done: res.done,
+    busy: res.busy,
+  };
 }
 
 /**
@@ -142,6 +152,7 @@ export interface SpecWire {
   readonly steps: number;
   readonly done: boolean;
   readonly failure: boolean;
+  readonly busy: readonly number[];
 }
 
 /** The sending side of `SpecWire`: the names it has given ids (guarded by: its thread). */
@@ -179,8 +190,8 @@ export class SpecEncoder {
     }
     const names = this.fresh;
     this.fresh = [];
-    const { key, fromStep, violation, steps, done, failure } = r;
-    return { key, fromStep, names, data: Int32Array.from(out), violation, steps, done, failure };
+    const { key, fromStep, violation, steps, done, failure, busy } = r;
+    return { key, fromStep, names, data: Int32Array.from(out), violation, steps, done, failure, busy };
   }
 
   private id(name: string): number {
@@ -283,8 +294,8 @@ export class SpecDecoder {
       );
     }
     if (at !== d.length) throw new Error(`internal: a speculative run's data has ${d.length - at} words left over`);
-    const { key, fromStep, violation, steps, done, failure } = w;
-    return { key, fromStep, choices, picks, footprints, picksBefore, violation, steps, done, failure };
+    const { key, fromStep, violation, steps, done, failure, busy } = w;
+    return { key, fromStep, choices, picks, footprints, picksBefore, violation, steps, done, failure, busy };
   }
 }
 
