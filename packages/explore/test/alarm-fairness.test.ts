@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { auditReduction, explore, FAIRNESS_WINDOW, isFailure, runSchedule, starvedAtAlarm, type Picker } from '@tracelab/explore';
+import type { Violation } from '@tracelab/core';
+import { auditReduction, explore, FAIRNESS_WINDOW, isFailure, runSchedule, starvedAtAlarm, type Choice, type Picker } from '@tracelab/explore';
 import { alarmStarve, gpHog } from './fixtures.js';
 
 /**
@@ -47,7 +48,7 @@ describe('liveness alarms of schedules that starve a CPU', () => {
     expect(isFailure(o)).toBe(false);
   });
 
-  it('a CPU held off for less than the window is no starvation: the schedule is fair and no alarm comes', () => {
+  it('held off for less than the window, the reader leaves its section in time: no alarm comes', () => {
     const o = runSchedule(alarmStarve, 'any', 0, holdReader(FAIRNESS_WINDOW - 1));
     expect(o.violation).toBeNull();
     expect(o.done).toBe(true);
@@ -78,6 +79,46 @@ describe('liveness alarms of schedules that starve a CPU', () => {
     expect(unbounded.unfair).toBeGreaterThan(0);
     const found = explore(alarmStarve, { variant: 'three-looks', strategy: 'dpor', budget: 20_000, shrink: false });
     expect(found.failure?.invariant).toBe('alarmflag/not-after-three-misses');
+  });
+
+  // Hand-built: an alarm whose stretch starts at choice 0, two busy CPUs, CPU 1 picked `before`
+  // times, then CPU 0 passed over `held` times, then picked once, then `after` choices that
+  // alternate (CPU 1 first).
+  const alarm: Violation = {
+    name: 'test/monitor',
+    message: 'never cools (hot for 999 steps while every runnable task ran)',
+    schedule: '',
+    seq: 0,
+    time: 0,
+    hotSince: 0,
+  };
+  const cpuChoice = (to: number): Choice => ({ kind: 'cpu', n: 2, value: to, dflt: 0, logAt: 0, cpus: [0, 1] });
+  const handBuilt = (held: number, after: number) => ({
+    choices: [...Array.from({ length: held }, () => cpuChoice(1)), cpuChoice(0), ...Array.from({ length: after }, (_, i) => cpuChoice(i % 2 === 0 ? 1 : 0))],
+    violation: alarm,
+    busy: [0, 1],
+  });
+
+  it('the stretch rule starts at FAIRNESS_WINDOW passes in a row', () => {
+    expect(starvedAtAlarm(handBuilt(FAIRNESS_WINDOW - 1, 0))).toEqual([]);
+    const at = starvedAtAlarm(handBuilt(FAIRNESS_WINDOW, 0));
+    expect(at.map((s) => s.cpu)).toEqual([0]);
+    expect(at[0]!.passedOver).toEqual(Array.from({ length: FAIRNESS_WINDOW }, (_, i) => i));
+    // Not offered at a choice (one CPU eligible): the wait goes on through it.
+    const gap = handBuilt(FAIRNESS_WINDOW - 1, 0);
+    gap.choices.splice(10, 0, { kind: 'cpu', n: 1, value: 0, dflt: 0, logAt: 0, cpus: [1] }, { kind: 'preempt', n: 2, value: 0, dflt: 0, logAt: 0 });
+    expect(starvedAtAlarm(gap)).toEqual([]);
+    // Choices before hotSince do not count.
+    expect(starvedAtAlarm({ ...handBuilt(FAIRNESS_WINDOW, 0), violation: { ...alarm, hotSince: 1 } })).toEqual([]);
+    // Not an alarm: nothing to judge.
+    expect(starvedAtAlarm({ ...handBuilt(FAIRNESS_WINDOW, 0), violation: { ...alarm, message: 'x', hotSince: undefined } })).toEqual([]);
+  });
+
+  it('a wait let go a full window before the alarm does not count: the monitor stayed hot through fair choices', () => {
+    // Let go, then FAIRNESS_WINDOW - 1 choices: the release is inside the last window.
+    expect(starvedAtAlarm(handBuilt(60, FAIRNESS_WINDOW - 1)).map((s) => s.cpu)).toEqual([0]);
+    // Then a whole window of alternating choices: the alarm is the monitor's.
+    expect(starvedAtAlarm(handBuilt(60, FAIRNESS_WINDOW))).toEqual([]);
   });
 
   it('an alarm on a schedule fair through its stretch is still a failure (a hog inside a read section)', () => {

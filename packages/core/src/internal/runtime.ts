@@ -205,6 +205,12 @@ export class Runtime {
   readonly patches = new Map<string, { plugin: string; handler: McountHandler }>();
   /** The checks, in registration order, with their declared reads (`InvariantOptions`). Written by registration, and by rollback of a failed one. */
   readonly invariants: Array<{ name: string; plugin: string | null; check: InvariantCheck; reads?: readonly string[] }> = [];
+  /**
+   * The liveness monitors, in registration order. The array is written by registration (and
+   * rollback of a failed one) and by `reset` (back to the mark); each entry's `steps` (hot steps
+   * in a row), `since` (the first choice of the stretch) and `ran` by `checkLiveness` at a step's
+   * end, and by `reset`.
+   */
   readonly monitors: Array<{ name: string; plugin: string | null; monitor: LivenessMonitor; steps: number; since: number; ran: Set<number> }> = [];
   private readonly rcuCallbacks = new Map<number, { fn: RcuCallback; label: string }>();
   // Timed sleeps, sorted by wake time then pid; stale entries are skipped when they fire.

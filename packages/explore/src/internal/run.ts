@@ -252,28 +252,47 @@ export interface StarvedCpu {
 }
 
 /**
- * The CPUs a run stopped by a liveness alarm (the core's message ends "while every runnable task
- * ran") starved, by two rules; empty for any other run. The core alarms once the monitor has
- * been hot more than its bound while every task on the runqueue ran and every eligible CPU was
- * stepped at least once; a strategy can still hold the alarm's stretch up by itself:
- * - *Over the hot stretch* (the choices from the alarm's `hotSince` on): a CPU passed over at
- *   `FAIRNESS_WINDOW` choices in a row that offered it. A CPU held off that long and stepped at
- *   the end (the alarm can fall on that very step) held the stretch up for the schedule's sake:
- *   its step (a reader's unlock, an exit, an idle pass) is what the monitor waits for.
- * - *At the alarm*: a CPU running a task that was offered at one of the last `FAIRNESS_WINDOW`
+ * The CPUs a run stopped by a liveness alarm (the core's alarm: it carries `hotSince`, and its
+ * message ends "while every runnable task ran") starved, by two rules; empty for any other run.
+ * The core alarms once the monitor has been hot more than its bound while every task on the
+ * runqueue ran and every eligible CPU was stepped at least once; a strategy can still make the
+ * stretch by itself:
+ * - *Held off, then let go at the end.* Within the hot stretch (the choices from `hotSince` on),
+ *   a CPU passed over at `FAIRNESS_WINDOW` or more choices in a row that offered it, whose wait
+ *   ended within the last `FAIRNESS_WINDOW` `cpu` choices (or had not ended). The core alarms on
+ *   the step that finally takes it, with the count already past the bound: its step (a reader's
+ *   unlock, an exit, an idle pass) may be what the monitor waits for. A wait that ended earlier
+ *   is followed by a window of fair choices in which the monitor stayed hot, and does not count.
+ * - *At the alarm.* A CPU running a task that was offered at one of the last `FAIRNESS_WINDOW`
  *   `cpu` choices and picked at none of them.
- * A CPU both rules name is given its first wait in the stretch. The waits are what DPOR branches
- * on (a starved CPU's step never ran, so no race leads to it).
+ * A CPU both rules name is given its wait from the first. Neither asks whether the CPU's step
+ * could change what the monitor reads (a monitor does not say), so an alarm a fair schedule would
+ * raise too is dropped on such a schedule; other schedules raise it. The waits are what DPOR
+ * branches on (a starved CPU's step never ran, so no race leads to it).
  */
 export function starvedAtAlarm(o: Pick<RunOutcome, 'choices' | 'violation' | 'busy'>): StarvedCpu[] {
   const v = o.violation;
-  if (v === null || !v.message.endsWith(ALARM_SUFFIX)) return [];
+  if (v === null || !isAlarm(v)) return [];
   const choices = o.choices;
+  // The last FAIRNESS_WINDOW `cpu` choices, over the whole run: which CPUs they offered and picked.
+  const offered = new Set<number>();
+  const stepped = new Set<number>();
+  let seen = 0;
+  let windowStart = choices.length;
+  for (let i = choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
+    const c = choices[i]!;
+    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
+    seen++;
+    windowStart = i;
+    for (const id of c.cpus) offered.add(id);
+    stepped.add(c.cpus[c.value]!);
+  }
   const found = new Map<number, number[]>();
   const waits = new Map<number, number[]>();
-  const close = (cpu: number): void => {
+  // A wait ends at choice `at` (the CPU picked there; `choices.length`: not ended).
+  const close = (cpu: number, at: number): void => {
     const w = waits.get(cpu);
-    if (w !== undefined && w.length >= FAIRNESS_WINDOW && !found.has(cpu)) found.set(cpu, w);
+    if (w !== undefined && w.length >= FAIRNESS_WINDOW && at >= windowStart && !found.has(cpu)) found.set(cpu, w);
     waits.delete(cpu);
   };
   for (let i = Math.max(0, v.hotSince ?? choices.length); i < choices.length; i++) {
@@ -281,7 +300,7 @@ export function starvedAtAlarm(o: Pick<RunOutcome, 'choices' | 'violation' | 'bu
     if (c.kind !== 'cpu' || c.cpus === undefined) continue;
     const picked = c.cpus[c.value]!;
     for (const id of c.cpus) {
-      if (id === picked) close(id);
+      if (id === picked) close(id, i);
       else {
         const w = waits.get(id);
         if (w === undefined) waits.set(id, [i]);
@@ -289,18 +308,7 @@ export function starvedAtAlarm(o: Pick<RunOutcome, 'choices' | 'violation' | 'bu
       }
     }
   }
-  for (const id of [...waits.keys()]) close(id);
-  // At the alarm: the last FAIRNESS_WINDOW `cpu` choices, over the whole run.
-  const offered = new Set<number>();
-  const stepped = new Set<number>();
-  let seen = 0;
-  for (let i = choices.length - 1; i >= 0 && seen < FAIRNESS_WINDOW; i--) {
-    const c = choices[i]!;
-    if (c.kind !== 'cpu' || c.cpus === undefined) continue;
-    seen++;
-    for (const id of c.cpus) offered.add(id);
-    stepped.add(c.cpus[c.value]!);
-  }
+  for (const id of [...waits.keys()]) close(id, choices.length);
   for (const id of o.busy) {
     if (found.has(id) || !offered.has(id) || stepped.has(id)) continue;
     // Its trailing wait: back from the end, past the window, to the choice that last picked it.
@@ -316,15 +324,20 @@ export function starvedAtAlarm(o: Pick<RunOutcome, 'choices' | 'violation' | 'bu
   return [...found].sort((a, b) => a[0] - b[0]).map(([cpu, passedOver]) => ({ cpu, passedOver }));
 }
 
+/** Whether a violation is the core's liveness alarm (it carries `hotSince`; older logs: its message). */
+function isAlarm(v: Violation): boolean {
+  return v.hotSince !== undefined || v.message.endsWith(ALARM_SUFFIX);
+}
+
 /**
  * Whether a run's violation counts as a failure. A liveness alarm is kept only if the schedule
  * was weakly fair: `starvedAtAlarm` names no CPU. The core's own fairness looks at the runqueue
  * and at one step per CPU; this adds the waits a strategy makes by not picking a CPU. Unfair
  * alarms are no failures (the explorer counts them; DPOR branches on the starved CPUs).
  */
-export function isFailure(o: RunOutcome): boolean {
+export function isFailure(o: Pick<RunOutcome, 'choices' | 'violation' | 'busy'>): boolean {
   const v = o.violation;
   if (v === null) return false;
-  if (!v.message.endsWith(ALARM_SUFFIX)) return true;
+  if (!isAlarm(v)) return true;
   return starvedAtAlarm(o).length === 0;
 }

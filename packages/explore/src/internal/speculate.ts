@@ -49,9 +49,9 @@ export interface SpecResult {
   readonly violation: Violation | null;
   readonly steps: number;
   readonly done: boolean;
-  /** `isFailure` of the run (it reads the final state, which stays in the thread that ran it). */
+  /** `isFailure` of the run, made in the thread that ran it. */
   readonly failure: boolean;
-  /** `RunOutcome.busy`. */
+  /** `RunOutcome.busy`: what `isFailure` and `starvedAtAlarm` read of the final state, which stays in that thread. */
   readonly busy: readonly number[];
 }
 
