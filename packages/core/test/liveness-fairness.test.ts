@@ -14,7 +14,8 @@ function roundRobin(): Strategy {
   };
 }
 
-function spinners(strategy: Strategy) {
+/** A two-CPU kernel with a kernel thread spinning through scheduling points on each CPU. */
+function spinning(strategy: Strategy) {
   const k = createKernel({ cpus: 2, seed: 1, strategy });
   for (let i = 0; i < 2; i++) {
     k.spawnKthread(
@@ -24,6 +25,11 @@ function spinners(strategy: Strategy) {
       { comm: `spin${i}` },
     );
   }
+  return k;
+}
+
+function spinners(strategy: Strategy) {
+  const k = spinning(strategy);
   // Hot for ever: only the schedule's fairness decides whether it is reported.
   k.liveness('test/always-hot', { hot: () => 'never cools', bound: 50 });
   return k.run({ maxSteps: 500 });
@@ -62,15 +68,7 @@ describe('a liveness alarm says where its hot stretch began (hotSince)', () => {
         },
       }),
     };
-    const k = createKernel({ cpus: 2, seed: 1, strategy });
-    for (let c = 0; c < 2; c++) {
-      k.spawnKthread(
-        (function* () {
-          for (;;) yield* schedPoint();
-        })(),
-        { comm: `spin${c}` },
-      );
-    }
+    const k = spinning(strategy);
     // The monitor's look runs at the end of each step: `step` counts the steps looked at so far.
     k.liveness('test/flag', {
       hot: () => (hotWhen(step++) ? 'flag up' : null),
