@@ -224,7 +224,7 @@ export class Runtime {
   /**
    * Pollers (under `pollLoops: 'on-change'`) whose sleep is over and whose look would fail: still
    * asleep, with no timer, until a step's start finds the look no longer invisible
-   * (`eligibleWithPollers`) or a preemption is taken for them (`wakeParkedFor`). Added only by
+   * (`eligibleWithPollers`) or a preemption is taken for them (`wakeParked`). Added only by
    * `fireTimers`, in a step's prologue; taken out by any `sched/wakeup` of the task (`emit`:
    * journaled when the wake-up is a step's, so a rolled-back step's wake-up puts it back) and by
    * `eligibleWithPollers` for a task no longer asleep; cleared by `reset`.
@@ -232,7 +232,7 @@ export class Runtime {
   private readonly parked = new Set<number>();
   /**
    * Tasks preempted at their current preemption point only for parked pollers
-   * (`wakeParkedFor`): that point does not offer it again, since a second failed look there
+   * (`wakeParked`): that point does not offer it again, since a second failed look there
    * would change nothing but the task's switch counts and the clock. Added when such a
    * preemption is taken, taken out when the task resumes past the point (`runCpu`); both inside
    * a step, journaled; cleared by `reset`.
@@ -922,8 +922,8 @@ export class Runtime {
    * A preemption taken only for parked pollers: they are woken (by their timer, as in the polling
    * kernel) to be picked, and the preempted task's point will not offer it again.
    */
-  private wakeParkedFor(cpu: number, preempted: number): void {
-    for (const pid of this.parkedFor(cpu)) this.emit({ type: 'sched/wakeup', pid, by: 0 });
+  private wakeParked(pollers: readonly number[], preempted: number): void {
+    for (const pid of pollers) this.emit({ type: 'sched/wakeup', pid, by: 0 });
     this.pollPreempted.add(preempted);
     this.journal(() => this.pollPreempted.delete(preempted));
   }
@@ -1047,14 +1047,10 @@ export class Runtime {
         return;
       }
     } else if (t.atPoint && this.preempt[cpu] === 0 && !this.irqs.irqOff[cpu] && this.pointMayPreempt(cpu)) {
-      if (
-        this.choose(
-          'preempt',
-          2,
-          this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu), ...(this.parked.size > 0 && !this.anyRunnableOn(cpu) ? this.parkedFor(cpu) : [])] : NO_PIDS,
-        ) === 1
-      ) {
-        if (this.parked.size > 0 && !this.anyRunnableOn(cpu)) this.wakeParkedFor(cpu, t.pid);
+      // The parked pollers the preemption is offered for: none while a queued task may run here.
+      const pollers = this.parked.size > 0 && !this.anyRunnableOn(cpu) ? this.parkedFor(cpu) : NO_PIDS;
+      if (this.choose('preempt', 2, this.chooserWantsPids ? [t.pid, ...this.runnableOn(cpu), ...pollers] : NO_PIDS) === 1) {
+        if (pollers.length > 0) this.wakeParked(pollers, t.pid);
         this.switchFrom(t, 'runnable', true);
         return;
       }

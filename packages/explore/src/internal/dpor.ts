@@ -984,16 +984,27 @@ export class Dpor {
       let first = last;
       while (first > 0 && pending(first - 1, q) !== null) first--;
       if (last - first + 1 < FAIRNESS_WINDOW) continue;
-      this.addBacktrack(pending(first, q)!, q);
-      for (let k = first + FAIRNESS_WINDOW - 1; k > first; k--) {
-        const node = pending(k, q)!;
-        if (this.withinBound(node, q)) {
-          this.addBacktrack(node, q);
-          break;
-        }
-      }
+      this.branchOnWait(q, last - first + 1, (k) => pending(first + k, q));
     }
     if (this.backtrackCount > before) this.noteReasons(['starved']);
+  }
+
+  /**
+   * The starved rule's two branches for CPU `q` on a wait of `length` nodes (`at(k)`: the k-th,
+   * in order): its first, and the window's last (the `FAIRNESS_WINDOW`-th), or, when the bound
+   * refuses that one, the latest within the window the bound admits.
+   */
+  private branchOnWait(q: number, length: number, at: (k: number) => CpuNode | null): void {
+    const first = at(0);
+    if (first === null) return;
+    this.addBacktrack(first, q);
+    for (let k = Math.min(length, FAIRNESS_WINDOW) - 1; k > 0; k--) {
+      const node = at(k);
+      if (node !== null && this.withinBound(node, q)) {
+        this.addBacktrack(node, q);
+        break;
+      }
+    }
   }
 
   /**
@@ -1013,18 +1024,7 @@ export class Dpor {
       const n = this.stack[i];
       return n !== undefined && n.kind === 'cpu' ? n : null;
     };
-    for (const { cpu, passedOver } of starved) {
-      const first = nodeAt(passedOver[0]!);
-      if (first === null) continue;
-      this.addBacktrack(first, cpu);
-      for (let k = Math.min(passedOver.length, FAIRNESS_WINDOW) - 1; k > 0; k--) {
-        const node = nodeAt(passedOver[k]!);
-        if (node !== null && this.withinBound(node, cpu)) {
-          this.addBacktrack(node, cpu);
-          break;
-        }
-      }
-    }
+    for (const { cpu, passedOver } of starved) this.branchOnWait(cpu, passedOver.length, (k) => nodeAt(passedOver[k]!));
     if (this.backtrackCount > before) this.noteReasons(['starved']);
   }
 
