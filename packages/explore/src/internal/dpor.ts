@@ -1,5 +1,15 @@
 import { TracelabError, conflictObjects, intMapValues, observedGroups, type ObservedBy, type StepFootprint } from '@tracelab/core';
-import { FAIRNESS_WINDOW, deviationCost, starvedAtAlarm, type ChoicePoint, type Choice, type Picker, type RunOutcome, type StarvedCpu } from './run.js';
+import {
+  FAIRNESS_WINDOW,
+  deviationCost,
+  isFailure,
+  starvedAtAlarm,
+  type ChoicePoint,
+  type Choice,
+  type Picker,
+  type RunOutcome,
+  type StarvedCpu,
+} from './run.js';
 import { ConflictIndex, type CompiledFootprint } from './conflict.js';
 
 /**
@@ -657,6 +667,7 @@ export class Dpor {
     this.analyse(limit, choices);
     if (this.blockedAt < 0) {
       if (!outcome.done && outcome.violation === null) this.pendingAtCut(limit);
+      else if (outcome.violation !== null && isFailure(outcome)) this.pendingAtViolation(limit);
       else if (outcome.violation !== null) this.starvedBeforeAlarm(starvedAtAlarm(outcome));
     }
   }
@@ -1017,6 +1028,34 @@ export class Dpor {
    * (the `FAIRNESS_WINDOW`-th), or, when the bound refuses that one, at the latest the bound
    * admits; races place it at each position between. Backtrack reason `starved`.
    */
+  /**
+   * A run stopped by a violation is not maximal either: the step that broke the check ends the
+   * run, so it disables the pending step of every other CPU that could step there, and a step
+   * that disables another is dependent with it (Flanagan and Godefroid). So each such CPU is
+   * tried at the violating step's node, and, bounded, at the start of the block of steps that
+   * step ends (the race's BPOR point, as `reverse` adds). Without it a final state, or another
+   * violation, reached only by letting another CPU step before the violating one (the DFS's
+   * alternative there) is never reached: the generated stacks' audit found one (docs/explore.md
+   * §4a, twentieth pass). A search that stops at its first failure never runs these branches.
+   */
+  private pendingAtViolation(limit: number): void {
+    const last = limit - 1;
+    const node = last >= 0 ? this.cpuNodeOfStep[last] : null;
+    if (node === null || node === undefined) return;
+    const steps = this.steps;
+    const pi = steps[last]!.cpu;
+    let b = last;
+    while (b > 0 && steps[b - 1]!.cpu === pi) b--;
+    const start = this.bound !== null && b < last ? this.cpuNodeOfStep[b] : null;
+    const before = this.backtrackCount;
+    for (const q of node.cpus) {
+      if (q === pi) continue;
+      this.addBacktrack(node, q);
+      if (start !== null && start !== undefined && start.cpus.includes(q)) this.addBacktrack(start, q);
+    }
+    if (this.backtrackCount > before) this.noteReasons(['violation']);
+  }
+
   private starvedBeforeAlarm(starved: readonly StarvedCpu[]): void {
     if (starved.length === 0) return;
     const before = this.backtrackCount;
