@@ -405,14 +405,26 @@ function rsPlugin(s: RandomStack) {
   });
 }
 
-/** The stack as a scenario (one variant, `any`: whether it fails is what the searches find). */
-export function stackScenario(s: RandomStack): Scenario {
+/** Whether a program stores the CPU it runs on (its CPUs are then told apart by the state). */
+export function namesCpus(s: RandomStack): boolean {
+  const walk = (ops: readonly Op[]): boolean =>
+    ops.some((o) => o.op === 'cpu' || ('body' in o && walk(o.body)) || (o.op === 'if' && (walk(o.then) || walk(o.else))));
+  return s.programs.some(walk);
+}
+
+/**
+ * The stack as a scenario (one variant, `any`: whether it fails is what the searches find).
+ * `symmetric`: declare its two CPUs interchangeable (`symmetricCpus`), for a stack that does not
+ * name them (`namesCpus`), so that DPOR's symmetry rule and explore's mirror check run on it.
+ */
+export function stackScenario(s: RandomStack, symmetric = false): Scenario {
   const nmi = s.nmi ?? 0;
   return defineScenario({
     name: `random-stack-${s.seed}`,
     description: `generated stack of seed ${s.seed}`,
     source: 'test fixture (random-stack.ts)',
     cpus: 2,
+    ...(symmetric ? { symmetricCpus: true } : {}),
     maxSteps: 400,
     variants: [{ name: 'any', description: 'the generated programs', safe: true }],
     plugins: () => [rsPlugin(s)],
