@@ -15,7 +15,9 @@
  * - at times a user process that forks a child, computes and waits for it (the task table,
  *   tasklist_lock, RCU-sched quiescent states in user mode);
  * - at times the timer interrupt or the NMI, whose handler (the plugin's `irq` or `nmi` hook)
- *   stores into a slot, and local_irq_disable stretches against the timer.
+ *   stores into a slot, and local_irq_disable stretches against the timer;
+ * - at times the memory-model plugin (weak model), with READ_ONCE / WRITE_ONCE, acquire loads,
+ *   release stores and barriers on two locations, a load storing what it read into a slot.
  * Each stack has one invariant over two slots, so that some schedules fail and the searches have
  * violations to agree on. Everything the plugin keeps is in its slice (the soundness argument's
  * proviso), so a difference between DPOR and the unreduced DFS is DPOR's, not the stack's.
@@ -54,6 +56,7 @@ import {
   type UserOps,
 } from '@tracelab/core';
 import { defineScenario, type Scenario } from '@tracelab/explore';
+import { memoryModel, type MemoryModelApi } from '@tracelab/memory-model';
 
 declare module '@tracelab/core' {
   interface EventMap {
@@ -69,6 +72,8 @@ declare module '@tracelab/core' {
 const SLOTS = 3;
 /** Flags raised and waited for. */
 const FLAGS = 2;
+/** Locations the memory-model accesses use. */
+const LOCS = ['x', 'y'] as const;
 
 /** One instruction of a program. Bodies of atomic ones (spin, rcu, no-preempt, no-irq) never sleep. */
 export type Op =
@@ -89,9 +94,12 @@ export type Op =
   | { readonly op: 'signal'; readonly flag: number }
   | { readonly op: 'wait'; readonly flag: number; readonly ticks: number }
   | { readonly op: 'spawn'; readonly body: readonly Op[] }
-  | { readonly op: 'ipi'; readonly slot: number; readonly value: number }
+  | { readonly op: 'ipi'; readonly slot: number; readonly value: number; readonly wait: boolean }
   | { readonly op: 'tasks'; readonly slot: number }
-  | { readonly op: 'poll'; readonly flag: number };
+  | { readonly op: 'poll'; readonly flag: number }
+  | { readonly op: 'mm-store'; readonly loc: string; readonly value: number; readonly release: boolean }
+  | { readonly op: 'mm-load'; readonly loc: string; readonly slot: number; readonly acquire: boolean }
+  | { readonly op: 'mm-fence'; readonly fence: 'mb' | 'wmb' | 'rmb' };
 
 /** A generated stack: its programs and its configuration, as data. */
 export interface RandomStack {
@@ -103,6 +111,8 @@ export interface RandomStack {
   readonly nmi?: number;
   /** A user process that forks a child (which computes a tick), computes and waits for it (absent: none). */
   readonly user?: boolean;
+  /** The stack has the memory-model plugin (its programs may access `x` and `y` through it; absent: no). */
+  readonly memory?: boolean;
   readonly irqSlot: number;
   readonly irqValue: number;
   /** The invariant: never `v[a] === x` and `v[b] === y` at once. */
@@ -119,6 +129,8 @@ export interface StackShape {
   readonly interrupts?: boolean;
   /** Allow the user process (default true). */
   readonly user?: boolean;
+  /** Allow memory-model accesses, under the memory-model plugin's weak model (default true). */
+  readonly memory?: boolean;
 }
 
 /** mulberry32: small, fast, and the same on every machine. */
@@ -135,7 +147,11 @@ function prng(seed: number): () => number {
 
 /** Draws programs: `atomic` bodies get no sleeping instruction, `depth` bounds the nesting. */
 class Drawer {
-  constructor(private readonly r: () => number) {}
+  constructor(
+    private readonly r: () => number,
+    /** Draw memory-model accesses (READ_ONCE, WRITE_ONCE, acquire, release, barriers). */
+    readonly memory: boolean,
+  ) {}
 
   int(n: number): number {
     return Math.floor(this.r() * n);
@@ -160,6 +176,13 @@ class Drawer {
       () => ({ op: 'cpu', slot }),
       () => ({ op: 'point' }),
       () => ({ op: 'tasks', slot }),
+      ...(this.memory
+        ? [
+            (): Op => ({ op: 'mm-store', loc: this.pick(LOCS), value: 1 + this.int(2), release: this.r() < 0.3 }),
+            (): Op => ({ op: 'mm-load', loc: this.pick(LOCS), slot, acquire: this.r() < 0.3 }),
+            (): Op => ({ op: 'mm-fence', fence: this.pick(['mb', 'wmb', 'rmb'] as const) }),
+          ]
+        : []),
     ];
     const nested: Array<() => Op> =
       depth <= 0
@@ -193,7 +216,7 @@ class Drawer {
           () => ({ op: 'signal', flag: this.int(FLAGS) }),
           () => ({ op: 'wait', flag: this.int(FLAGS), ticks: 2 + this.int(3) }),
           () => ({ op: 'poll', flag: this.int(FLAGS) }),
-          () => ({ op: 'ipi', slot, value: 1 + this.int(2) }),
+          () => ({ op: 'ipi', slot, value: 1 + this.int(2), wait: this.r() < 0.3 }),
           ...(depth > 0 ? [(): Op => ({ op: 'spawn', body: this.ops(1 + this.int(2), false, depth - 1, 0) })] : []),
           ...(depth > 0 && minLock < 2
             ? [
@@ -215,7 +238,8 @@ class Drawer {
 /** The stack of `seed`. */
 export function randomStack(seed: number, shape: StackShape = {}): RandomStack {
   const r = prng(seed * 2654435761 + 1);
-  const d = new Drawer(r);
+  const memory = shape.memory !== false && r() < 0.3;
+  const d = new Drawer(r, memory);
   const tasks = shape.tasks ?? 2 + d.int(2);
   const maxOps = shape.maxOps ?? 4;
   const programs: Op[][] = [];
@@ -230,6 +254,7 @@ export function randomStack(seed: number, shape: StackShape = {}): RandomStack {
     tick,
     ...(nmi > 0 ? { nmi } : {}),
     ...(user ? { user } : {}),
+    ...(memory ? { memory } : {}),
     irqSlot: d.int(SLOTS),
     irqValue: 1 + d.int(2),
     bad: { a, x: 1 + d.int(2), b: (a + 1 + d.int(SLOTS - 1)) % SLOTS, y: d.int(3) },
@@ -240,7 +265,7 @@ export function randomStack(seed: number, shape: StackShape = {}): RandomStack {
 export function describeStack(s: RandomStack): string {
   const handler = s.tick || s.nmi ? ` (handlers store ${s.irqValue} in v${s.irqSlot})` : '';
   const lines: string[] = [
-    `seed ${s.seed}: tick ${s.tick || 'off'}, nmi ${s.nmi ?? 'off'}${handler}${s.user ? ', a user process' : ''}; bad: v${s.bad.a}=${s.bad.x} and v${s.bad.b}=${s.bad.y}`,
+    `seed ${s.seed}: tick ${s.tick || 'off'}, nmi ${s.nmi ?? 'off'}${handler}${s.user ? ', a user process' : ''}${s.memory ? ', the memory model' : ''}; bad: v${s.bad.a}=${s.bad.x} and v${s.bad.b}=${s.bad.y}`,
   ];
   const walk = (ops: readonly Op[], indent: string): void => {
     for (const o of ops) {
@@ -268,11 +293,11 @@ const slotOf = (s: KernelState, slot: number): number => s.plugins.rs!.v[slot]!;
 const flagUp = (flag: number) => (s: KernelState) => s.plugins.rs!.flags.includes(flag);
 
 /** Runs `ops` as kernel code. */
-function* exec(ops: readonly Op[]): KPath<void> {
-  for (const o of ops) yield* step(o);
+function* exec(ops: readonly Op[], mm: MemoryModelApi | undefined): KPath<void> {
+  for (const o of ops) yield* step(o, mm);
 }
 
-function* step(o: Op): KPath<void> {
+function* step(o: Op, mm: MemoryModelApi | undefined): KPath<void> {
   switch (o.op) {
     case 'write':
       yield* emit({ type: 'rs/write', slot: o.slot, value: o.value });
@@ -293,34 +318,34 @@ function* step(o: Op): KPath<void> {
       yield* emit({ type: 'rs/write', slot: o.slot, value: 10 + (yield* current()).cpu });
       return;
     case 'if':
-      yield* exec(slotOf(yield* getState(), o.slot) === o.value ? o.then : o.else);
+      yield* exec(slotOf(yield* getState(), o.slot) === o.value ? o.then : o.else, mm);
       return;
     case 'point':
       yield* schedPoint();
       return;
     case 'mutex':
       yield* mutexLock(`rs_mutex${o.lock}`);
-      yield* exec(o.body);
+      yield* exec(o.body, mm);
       yield* mutexUnlock(`rs_mutex${o.lock}`);
       return;
     case 'spin':
       yield* spinLock(`rs_spin${o.lock}`);
-      yield* exec(o.body);
+      yield* exec(o.body, mm);
       yield* spinUnlock(`rs_spin${o.lock}`);
       return;
     case 'rcu':
       yield* rcuReadLock();
-      yield* exec(o.body);
+      yield* exec(o.body, mm);
       yield* rcuReadUnlock();
       return;
     case 'no-preempt':
       yield* preemptDisable();
-      yield* exec(o.body);
+      yield* exec(o.body, mm);
       yield* preemptEnable();
       return;
     case 'no-irq':
       yield* localIrqDisable();
-      yield* exec(o.body);
+      yield* exec(o.body, mm);
       yield* localIrqEnable();
       return;
     case 'sync':
@@ -344,14 +369,18 @@ function* step(o: Op): KPath<void> {
       yield* waitEventTimeout(`rs:flag${o.flag}`, flagUp(o.flag), o.ticks);
       return;
     case 'spawn':
-      yield* kthreadRun(exec(o.body), 'rs-child');
+      yield* kthreadRun(exec(o.body, mm), 'rs-child');
       return;
     case 'ipi': {
       const { slot, value } = o;
       const other = 1 - (yield* current()).cpu;
-      yield* smpCallFunctionSingle(other, function* () {
-        yield* emit({ type: 'rs/write', slot, value });
-      });
+      yield* smpCallFunctionSingle(
+        other,
+        function* () {
+          yield* emit({ type: 'rs/write', slot, value });
+        },
+        o.wait,
+      );
       return;
     }
     case 'tasks': {
@@ -365,6 +394,18 @@ function* step(o: Op): KPath<void> {
       for (let look = 0; look < 3 && !up(yield* getState()); look++) yield* pollSleep(1, up);
       return;
     }
+    case 'mm-store':
+      if (o.release) yield* mm!.smpStoreRelease(o.loc, o.value);
+      else yield* mm!.writeOnce(o.loc, o.value);
+      return;
+    case 'mm-load': {
+      const v = o.acquire ? yield* mm!.smpLoadAcquire(o.loc) : yield* mm!.readOnce(o.loc);
+      yield* emit({ type: 'rs/write', slot: o.slot, value: 30 + Number(v) });
+      return;
+    }
+    case 'mm-fence':
+      yield* o.fence === 'mb' ? mm!.smpMb() : o.fence === 'wmb' ? mm!.smpWmb() : mm!.smpRmb();
+      return;
   }
 }
 
@@ -427,12 +468,13 @@ export function stackScenario(s: RandomStack, symmetric = false): Scenario {
     ...(symmetric ? { symmetricCpus: true } : {}),
     maxSteps: 400,
     variants: [{ name: 'any', description: 'the generated programs', safe: true }],
-    plugins: () => [rsPlugin(s)],
+    plugins: () => (s.memory === true ? [rsPlugin(s), memoryModel()] : [rsPlugin(s)]),
     ...(s.tick > 0 || nmi > 0
       ? { interrupts: () => ({ ...(s.tick > 0 ? { timer: { period: s.tick } } : {}), ...(nmi > 0 ? { nmi: { period: nmi } } : {}) }) }
       : {}),
     setup(kernel) {
-      s.programs.forEach((p, i) => kernel.spawnKthread(exec(p), { comm: `t${i}` }));
+      const mm = s.memory === true ? kernel.api['memory-model'] : undefined;
+      s.programs.forEach((p, i) => kernel.spawnKthread(exec(p, mm), { comm: `t${i}` }));
       if (s.user === true) kernel.spawn(userProcess, { comm: 'user' });
     },
   });
