@@ -1042,16 +1042,13 @@ export class Dpor {
     const last = limit - 1;
     const node = last >= 0 ? this.cpuNodeOfStep[last] : null;
     if (node === null || node === undefined) return;
-    const steps = this.steps;
-    const pi = steps[last]!.cpu;
-    let b = last;
-    while (b > 0 && steps[b - 1]!.cpu === pi) b--;
-    const start = this.bound !== null && b < last ? this.cpuNodeOfStep[b] : null;
+    const pi = this.steps[last]!.cpu;
+    const start = this.bound !== null ? this.blockStart(last) : null;
     const before = this.backtrackCount;
     for (const q of node.cpus) {
       if (q === pi) continue;
       this.addBacktrack(node, q);
-      if (start !== null && start !== undefined && start.cpus.includes(q)) this.addBacktrack(start, q);
+      if (start !== null && start.cpus.includes(q)) this.addBacktrack(start, q);
     }
     if (this.backtrackCount > before) this.noteReasons(['violation']);
   }
@@ -1114,13 +1111,18 @@ export class Dpor {
     if (this.bound !== null && pick >= 0) {
       // BPOR: also at the start of the block of CPU pi's steps that i ends, where switching
       // to `pick` may cost no preemption.
-      let b = i;
-      while (b > 0 && steps[b - 1]!.cpu === pi) b--;
-      if (b < i) {
-        const start = this.cpuNodeOfStep[b];
-        if (start !== null && start !== undefined && start.cpus.includes(pick)) this.addBacktrack(start, pick);
-      }
+      const start = this.blockStart(i);
+      if (start !== null && start.cpus.includes(pick)) this.addBacktrack(start, pick);
     }
+  }
+
+  /** The `cpu` node of the first step of the block of one CPU's steps that step i ends, when that block began before i. */
+  private blockStart(i: number): CpuNode | null {
+    const steps = this.steps;
+    const pi = steps[i]!.cpu;
+    let b = i;
+    while (b > 0 && steps[b - 1]!.cpu === pi) b--;
+    return b < i ? (this.cpuNodeOfStep[b] ?? null) : null;
   }
 
   /** Whether taking `q` at `node` keeps the run within the bound under way. */
